@@ -1,0 +1,53 @@
+"""The canonical format: a folder holding ``<table>.csv`` or ``<table>.parquet`` files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint, read_table_file
+from pipeline_kit.errors import DataError
+from pipeline_kit.schema import TABLES
+
+__all__ = ["read_canonical"]
+
+SUFFIXES = (".csv", ".parquet")
+
+
+def find_table_file(folder: Path, table: str) -> Path | None:
+    """``folder/<table>.csv`` or ``folder/<table>.parquet``; an error if both exist."""
+    found = [folder / f"{table}{suffix}" for suffix in SUFFIXES if (folder / f"{table}{suffix}").exists()]
+    if len(found) > 1:
+        raise DataError(
+            problem=f"both {found[0].name} and {found[1].name} exist",
+            fix=f"keep only one file for the {table} table",
+            file=str(folder),
+        )
+    return found[0] if found else None
+
+
+def read_canonical(path: Path) -> RawDataset:
+    """Read every canonical table present in ``path``; only ``deals`` is mandatory."""
+    if not path.is_dir():
+        raise DataError(
+            problem="the data folder does not exist" if not path.exists() else "not a folder",
+            fix="pass the folder that holds deals.csv (and the other tables) with --data",
+            file=str(path),
+        )
+    tables: dict[str, RawTable] = {}
+    files: list[Path] = []
+    for table in TABLES:
+        file = find_table_file(path, table)
+        if file is None:
+            continue
+        files.append(file)
+        tables[table] = RawTable(table, read_table_file(file), str(file))
+    if "deals" not in tables:
+        present = sorted(p.name for p in path.iterdir() if p.suffix in SUFFIXES)
+        raise DataError(
+            problem="no deals.csv or deals.parquet in this folder",
+            fix="export your opportunities as deals.csv (see README, 'Data model'), or pass "
+            "--source for a known export format such as maven",
+            file=str(path),
+            examples=[f"files found: {', '.join(present) or 'none'}"],
+        )
+    return RawDataset(source="canonical", path=path, tables=tables, fingerprint=fingerprint(files))

@@ -1,0 +1,141 @@
+"""A validated dataset: the canonical tables, the quarantine and what the loader did."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from pipeline_kit.errors import DataError
+from pipeline_kit.schema import describe_rule
+
+__all__ = ["Dataset"]
+
+
+@dataclass
+class Dataset:
+    """Valid rows of every canonical table present, plus the rows that were quarantined.
+
+    Tables are attributes (``ds.deals``, ``ds.stage_history``, ``ds.stages``, ...); a table the
+    export did not contain is ``None`` (``ds.has("leads")`` tells). ``stages`` and
+    ``stage_history`` always exist: derived from the deals when absent, in which case
+    ``stage_history_approximate`` is true.
+    """
+
+    tables: dict[str, pl.DataFrame]
+    quarantine: pl.DataFrame
+    counts: pl.DataFrame
+    notes: list[str]
+    source: str
+    path: Path
+    fingerprint: str
+    stage_history_approximate: bool = False
+    hints: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> pl.DataFrame | None:
+        tables = self.__dict__.get("tables", {})
+        from pipeline_kit.schema import TABLES
+
+        if name in TABLES:
+            return tables.get(name)
+        raise AttributeError(name)
+
+    def has(self, table: str) -> bool:
+        """Whether the export provided (or the loader derived) ``table``."""
+        return table in self.tables
+
+    def lazy(self, table: str) -> pl.LazyFrame:
+        """``table`` as a LazyFrame (an error naming the missing file if absent)."""
+        if table not in self.tables:
+            raise DataError(
+                problem=f"this analysis needs the {table} table, which the export lacks",
+                fix=f"add {table}.csv to the data folder",
+                file=str(self.path),
+            )
+        return self.tables[table].lazy()
+
+    @property
+    def usable(self) -> bool:
+        """True when at least one deal passed validation."""
+        return self.tables["deals"].height > 0
+
+    def require_usable(self) -> None:
+        """Raise a :class:`DataError` explaining why no analysis can run, if none can."""
+        if not self.usable:
+            raise DataError(
+                problem="no deal passed validation, so there is nothing to analyse",
+                fix="fix the problems listed by `pipeline-kit validate` and load again",
+                file=str(self.path),
+            )
+
+    @property
+    def last_date(self) -> dt.date:
+        """Latest date in the deals (created or closed): the export's effective date."""
+        deals = self.tables["deals"]
+        return max(d for d in (deals["created_at"].max(), deals["closed_at"].max()) if d)
+
+    @property
+    def teams(self) -> list[str]:
+        """Teams with at least one valid deal, sorted."""
+        return sorted(self.tables["deals"]["team"].unique().to_list())
+
+    def problems(self, examples: int = 3) -> pl.DataFrame:
+        """Quarantine summary: one row per (table, rule) with count, message, fix and examples."""
+        if self.quarantine.height == 0:
+            return pl.DataFrame(
+                schema={"table": pl.String, "file": pl.String, "rule": pl.String,
+                        "rows": pl.UInt32, "problem": pl.String, "fix": pl.String,
+                        "example_rows": pl.List(pl.Int64), "example_records": pl.List(pl.String)}
+            )
+        grouped = (
+            self.quarantine.explode("rules")
+            .rename({"rules": "rule"})
+            .group_by("table", "file", "rule", maintain_order=True)
+            .agg(
+                pl.len().alias("rows"),
+                pl.col("source_row").head(examples).alias("example_rows"),
+                pl.col("record").head(examples).alias("example_records"),
+            )
+            .sort("table", "rows", descending=[False, True])
+        )
+        described = [describe_rule(r, t) for t, r in zip(grouped["table"], grouped["rule"], strict=True)]
+        fixes = [
+            fix + (f". {self.hints[(t, r)]}" if (t, r) in self.hints else "")
+            for (_, fix), t, r in zip(described, grouped["table"], grouped["rule"], strict=True)
+        ]
+        return grouped.with_columns(
+            pl.Series("problem", [p for p, _ in described], dtype=pl.String),
+            pl.Series("fix", fixes, dtype=pl.String),
+        ).select("table", "file", "rule", "rows", "problem", "fix", "example_rows", "example_records")
+
+    def report(self) -> str:
+        """Plain-text validation report: counts per table, each problem with examples, notes."""
+        lines = [f"Dataset {self.path} (source: {self.source}, fingerprint {self.fingerprint})", ""]
+        width = max(len(t) for t in self.counts["table"])
+        lines.append(f"{'table':<{width}}  {'read':>9}  {'valid':>9}  {'quarantined':>11}")
+        for row in self.counts.iter_rows(named=True):
+            lines.append(
+                f"{row['table']:<{width}}  {row['read']:>9,}  {row['valid']:>9,}  "
+                f"{row['quarantined']:>11,}"
+            )
+        problems = self.problems()
+        if problems.height:
+            lines += ["", "Quarantined rows (kept out of every figure):"]
+            for p in problems.iter_rows(named=True):
+                rows = ", ".join(str(r) for r in p["example_rows"])
+                lines.append(f"- {p['file']}: {p['rows']:,} row(s): {p['problem']} [{p['rule']}]")
+                lines.append(f"    e.g. line {rows}: {p['example_records'][0]}")
+                lines.append(f"    What to do: {p['fix']}")
+        if self.notes:
+            lines += ["", "Notes:"] + [f"- {n}" for n in self.notes]
+        lines += ["", "Usable: yes" if self.usable else "Usable: NO - no deal passed validation."]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{t}={f.height:,}" for t, f in self.tables.items())
+        return (
+            f"Dataset(source={self.source!r}, path={str(self.path)!r}, {sizes}, "
+            f"quarantined={self.quarantine.height:,})"
+        )

@@ -1,0 +1,414 @@
+"""Load a dataset: adapter -> typed parsing -> schema rules -> cross-table rules.
+
+Nothing is lost on the way. Each input row ends up either in the validated table or in the
+quarantine, with the rule(s) it broke, so that for every table
+``read == valid + quarantined`` (checked on every load).
+
+Three stages, each producing quarantine rows in the same shape:
+
+1. *parsing*: strings become typed values; a value that cannot be read (``31/12/2025``, ``n/a``
+   in a number column, status ``pending``) breaks the rule ``<column>|dtype``;
+2. *schema rules*: :meth:`dataframely.Schema.filter` with the schemas of :mod:`pipeline_kit.schema`
+   (required values, ranges, duplicate keys, closed before created, ...);
+3. *cross-table rules*: a deal's stage must be a known stage, a stage change must belong to a
+   valid deal, and so on (:data:`pipeline_kit.schema.FOREIGN_KEYS`).
+
+Then gaps are filled and recorded in ``Dataset.notes``: stages derived from deals when
+``stages`` is absent, probabilities on a 0-100 scale turned into 0-1, and a minimal
+``stage_history`` derived from the deals when none was given (stage-level results are then
+approximate).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from pipeline_kit.adapters import get_adapter
+from pipeline_kit.adapters.base import RawDataset, RawTable
+from pipeline_kit.dataset import Dataset
+from pipeline_kit.errors import DataError
+from pipeline_kit.schema import FOREIGN_KEYS, TABLES, ForeignKey, required_columns
+
+__all__ = ["load"]
+
+_TRUE = ["true", "t", "yes", "y", "1"]
+_FALSE = ["false", "f", "no", "n", "0"]
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d")
+_DATETIME_FORMATS = (
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%dT%H:%M:%SZ",
+    "%Y-%m-%dT%H:%M:%S%.fZ",
+)
+QUARANTINE_SCHEMA = {
+    "table": pl.String,
+    "file": pl.String,
+    "source_row": pl.Int64,
+    "rules": pl.List(pl.String),
+    "record": pl.String,
+}
+
+
+def load(path: str | Path, source: str = "canonical") -> Dataset:
+    """Read, type and validate a dataset.
+
+    ``path`` is a folder of canonical ``<table>.csv``/``.parquet`` files, or the folder of a
+    known export (``source="maven"``). Returns a :class:`~pipeline_kit.dataset.Dataset`
+    holding the valid rows of every table, the quarantine (one row per rejected input row,
+    with the rules it broke) and the per-table counts.
+
+    Raises :class:`~pipeline_kit.errors.DataError` for problems no row-level quarantine can
+    absorb: a missing folder, file or required column, an unreadable file.
+
+    >>> ds = load("data/sample")                     # doctest: +SKIP
+    >>> ds.counts                                     # doctest: +SKIP
+    """
+    raw = get_adapter(source)(Path(path))
+    return validate_raw(raw)
+
+
+def validate_raw(raw: RawDataset) -> Dataset:
+    """Validate the raw tables an adapter produced (see module docstring)."""
+    for table in raw.tables.values():
+        _check_required_columns(table)
+
+    valid: dict[str, pl.DataFrame] = {}
+    quarantined: list[pl.DataFrame] = []
+    for name, table in raw.tables.items():
+        good, bad = _validate_table(table)
+        valid[name] = good
+        quarantined.append(bad)
+
+    notes = list(raw.notes)
+    if "stages" not in valid:
+        valid["stages"] = _derive_stages(valid["deals"], valid.get("stage_history"))
+        notes.append(
+            "No stages table: stages were derived from the deals (order inferred"
+            + (" from stage_history)." if "stage_history" in valid else "; provide stages.csv).")
+        )
+    valid["stages"], stage_notes = _complete_stages(valid["stages"], valid["deals"])
+    notes.extend(stage_notes)
+
+    valid["deals"], bad = _check_status_matches_stage(valid, raw)
+    quarantined.append(bad)
+    for fk in FOREIGN_KEYS:  # in order: deals are settled before the tables that refer to them
+        if fk.table in valid and fk.parent in valid:
+            valid[fk.table], bad = _check_foreign_key(valid, raw, fk)
+            quarantined.append(bad)
+
+    approximate = raw.stage_history_approximate
+    if "stage_history" not in valid:
+        valid["stage_history"] = _derive_stage_history(valid["deals"], valid["stages"])
+        approximate = True
+        notes.append(
+            "No stage_history: a minimal history was derived from the deals (entered the "
+            "first stage when created, the closing stage when closed). Stage-level figures "
+            "are approximate; provide stage_history.csv for exact ones."
+        )
+
+    quarantine = pl.concat(
+        [q.select(list(QUARANTINE_SCHEMA)) for q in quarantined], how="vertical"
+    ).sort("table", "source_row")
+    counts = _counts(raw, valid, quarantine)
+    return Dataset(
+        tables=valid,
+        quarantine=quarantine,
+        counts=counts,
+        notes=notes,
+        source=raw.source,
+        path=raw.path,
+        fingerprint=raw.fingerprint,
+        stage_history_approximate=approximate,
+        hints=raw.hints,
+    )
+
+
+# ----------------------------------------------------------------------------- structure
+
+
+def _check_required_columns(table: RawTable) -> None:
+    missing = [c for c in required_columns(table.name) if c not in table.frame.columns]
+    if missing:
+        raise DataError(
+            problem=f"required column(s) missing: {', '.join(missing)}",
+            fix=f"add {' and '.join(missing)} to the {table.name} export (the {table.name} "
+            f"table needs {', '.join(required_columns(table.name))}); column names are "
+            "matched case-insensitively",
+            file=table.file,
+            column=missing[0],
+            examples=[f"columns found: {', '.join(c for c in table.frame.columns if c != 'source_row')}"],
+        )
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def _parse_date(col: str) -> pl.Expr:
+    text = pl.col(col)
+    candidates = [text.str.to_date(fmt, strict=False, exact=True) for fmt in _DATE_FORMATS]
+    candidates += [
+        text.str.to_datetime(fmt, strict=False, exact=True).dt.date() for fmt in _DATETIME_FORMATS
+    ]
+    return pl.coalesce(candidates)
+
+
+def _parse_datetime(col: str) -> pl.Expr:
+    text = pl.col(col)
+    candidates = [
+        text.str.to_datetime(fmt, strict=False, exact=True, time_unit="us")
+        for fmt in _DATETIME_FORMATS
+    ]
+    candidates += [text.str.to_date(fmt, strict=False, exact=True).cast(pl.Datetime("us")) for fmt in _DATE_FORMATS]
+    return pl.coalesce(candidates)
+
+
+def _parse_number(col: str, dtype: pl.DataType) -> pl.Expr:
+    cleaned = pl.col(col).str.replace_all(r"[\s$€£¥,]", "")
+    number = cleaned.cast(pl.Float64, strict=False)
+    if dtype == pl.Int64:
+        return pl.when(number == number.round(0)).then(number.cast(pl.Int64, strict=False))
+    return number
+
+
+def _parse_expr(col: str, dtype: pl.DataType) -> pl.Expr:
+    """Expression turning the string column ``col`` into ``dtype`` (null where it cannot)."""
+    if dtype == pl.Date:
+        return _parse_date(col)
+    if isinstance(dtype, pl.Datetime):
+        return _parse_datetime(col)
+    if dtype in (pl.Float64, pl.Int64):
+        return _parse_number(col, dtype)
+    if dtype == pl.Boolean:
+        low = pl.col(col).str.to_lowercase()
+        return pl.when(low.is_in(_TRUE)).then(True).when(low.is_in(_FALSE)).then(False)
+    if isinstance(dtype, pl.Enum):
+        low = pl.col(col).str.to_lowercase()
+        return pl.when(low.is_in(dtype.categories.to_list())).then(low).cast(dtype)
+    return pl.col(col)
+
+
+def _validate_table(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Parse and check one table: (valid typed rows, quarantine rows)."""
+    schema = TABLES[table.name]
+    columns = schema.columns()
+    raw = table.frame
+    # strings: trim, and treat empty cells as missing
+    text_cols = [c for c in raw.columns if c != "source_row"]
+    raw = raw.with_columns(
+        pl.col(text_cols).str.strip_chars().replace("", None) if text_cols else []
+    )
+    extra = [c for c in raw.columns if c not in columns]
+    absent = [c for c in columns if c not in raw.columns]
+    raw = raw.with_columns(pl.lit(None, pl.String).alias(c) for c in absent)
+
+    parsed = raw.select(
+        "source_row",
+        *[_parse_expr(c, col.dtype).alias(c) for c, col in columns.items() if c != "source_row"],
+        *extra,
+    )
+    dtype_rules = [
+        (pl.col(c).is_not_null() & _parse_expr(c, col.dtype).is_null()).alias(f"{c}|dtype")
+        for c, col in columns.items()
+        if c != "source_row" and col.dtype != pl.String
+    ]
+    dtype_flags = raw.select("source_row", *dtype_rules) if dtype_rules else raw.select("source_row")
+    rule_cols = [c for c in dtype_flags.columns if c != "source_row"]
+    unreadable = dtype_flags.filter(pl.any_horizontal(rule_cols)) if rule_cols else dtype_flags.clear()
+    parse_failures = _quarantine_rows(table, raw, unreadable, rule_cols)
+
+    readable = parsed.join(unreadable.select("source_row"), on="source_row", how="anti")
+    good, failure = schema.filter(readable.select(list(columns)))
+    details = failure.details()
+    schema_rule_cols = [c for c in details.columns if c not in columns]
+    failed = details.select(
+        "source_row", *[pl.col(c).eq("invalid").alias(c) for c in schema_rule_cols]
+    )
+    rule_failures = _quarantine_rows(table, raw, failed, schema_rule_cols)
+    if extra:
+        good = good.join(readable.select("source_row", *extra), on="source_row", how="left")
+    return good, pl.concat([parse_failures, rule_failures])
+
+
+def _quarantine_rows(
+    table: RawTable, raw: pl.DataFrame, flags: pl.DataFrame, rule_cols: list[str]
+) -> pl.DataFrame:
+    """Quarantine rows (in QUARANTINE_SCHEMA) for the rows of ``flags``; rules = true flags."""
+    if flags.height == 0:
+        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    rules = (
+        pl.concat_list(
+            [pl.when(pl.col(r)).then(pl.lit(r)) for r in rule_cols]
+        ).list.drop_nulls()
+        if rule_cols
+        else pl.lit([], pl.List(pl.String))
+    )
+    record_cols = [c for c in table.frame.columns if c != "source_row"]
+    records = raw.select(
+        "source_row", pl.struct(record_cols).struct.json_encode().alias("record")
+    )
+    return (
+        flags.select("source_row", rules.alias("rules"))
+        .join(records, on="source_row", how="left")
+        .select(
+            pl.lit(table.name).alias("table"),
+            pl.lit(table.file).alias("file"),
+            "source_row",
+            "rules",
+            "record",
+        )
+    )
+
+
+# ----------------------------------------------------------------------------- cross-table
+
+
+def _check_foreign_key(
+    valid: dict[str, pl.DataFrame], raw: RawDataset, fk: ForeignKey
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    table = fk.table
+    frame = valid[table]
+    parent_keys = valid[fk.parent].select(pl.col(fk.parent_column).alias(fk.column)).unique()
+    known = frame.join(parent_keys, on=fk.column, how="semi", nulls_equal=False)
+    unknown = frame.filter(pl.col(fk.column).is_not_null()).join(
+        parent_keys, on=fk.column, how="anti"
+    )
+    keep = pl.concat([known, frame.filter(pl.col(fk.column).is_null())]).sort("source_row")
+    flags = unknown.select("source_row", pl.lit(True).alias(fk.rule))
+    rawt = raw.tables[table]
+    bad = _quarantine_rows(rawt, _clean(rawt.frame), flags, [fk.rule])
+    return keep, bad
+
+
+def _check_status_matches_stage(
+    valid: dict[str, pl.DataFrame], raw: RawDataset
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A deal in a won stage must have status won; in a lost stage, status lost."""
+    deals = valid["deals"]
+    flags = deals.join(
+        valid["stages"].select("stage", "is_won", "is_lost"), on="stage", how="left"
+    ).select(
+        "source_row",
+        (
+            (pl.col("is_won").fill_null(False) & pl.col("status").ne("won"))
+            | (pl.col("is_lost").fill_null(False) & pl.col("status").ne("lost"))
+        ).alias("status_contradicts_stage"),
+    )
+    bad_rows = flags.filter(pl.col("status_contradicts_stage"))
+    rawt = raw.tables["deals"]
+    bad = _quarantine_rows(rawt, _clean(rawt.frame), bad_rows, ["status_contradicts_stage"])
+    return deals.join(bad_rows.select("source_row"), on="source_row", how="anti"), bad
+
+
+def _clean(frame: pl.DataFrame) -> pl.DataFrame:
+    cols = [c for c in frame.columns if c != "source_row"]
+    return frame.with_columns(pl.col(cols).str.strip_chars().replace("", None))
+
+
+# ----------------------------------------------------------------------------- gap filling
+
+
+def _derive_stages(deals: pl.DataFrame, history: pl.DataFrame | None) -> pl.DataFrame:
+    """A stages table from the stage names in use; order from history ranks when available."""
+    if history is not None and history.height:
+        ranked = history.with_columns(
+            pl.col("entered_at").rank("ordinal").over("deal_id").alias("rank")
+        )
+        order = ranked.group_by("stage").agg(pl.col("rank").mean().alias("key"))
+    else:
+        order = deals.group_by("stage").agg(
+            pl.col("status").ne("open").all().cast(pl.Float64).alias("key")
+        )
+    names = pl.concat(
+        [deals.select("stage"), history.select("stage") if history is not None else deals.select("stage")]
+    ).unique()
+    return (
+        names.join(order, on="stage", how="left")
+        .sort("key", "stage", nulls_last=True)
+        .with_row_index("order", offset=1)
+        .select(
+            pl.lit(None, pl.Int64).alias("source_row"),
+            "stage",
+            pl.col("order").cast(pl.Int64),
+            pl.lit(None, pl.Float64).alias("probability"),
+            pl.lit(None, pl.String).alias("pipeline"),
+            pl.lit(None, pl.Boolean).alias("is_won"),
+            pl.lit(None, pl.Boolean).alias("is_lost"),
+        )
+    )
+
+
+def _complete_stages(stages: pl.DataFrame, deals: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """Fill is_won/is_lost from the deals' statuses; put probabilities on a 0-1 scale."""
+    notes: list[str] = []
+    status = deals.group_by("stage").agg(
+        pl.col("status").eq("won").all().alias("_all_won"),
+        pl.col("status").eq("lost").all().alias("_all_lost"),
+    )
+    stages = stages.join(status, on="stage", how="left")
+    if stages["is_won"].null_count() or stages["is_lost"].null_count():
+        notes.append(
+            "is_won/is_lost were not given for every stage: a stage is taken as won (lost) when "
+            "every deal in it is won (lost)."
+        )
+    stages = stages.with_columns(
+        pl.col("is_won").fill_null(pl.col("_all_won").fill_null(False)),
+        pl.col("is_lost").fill_null(pl.col("_all_lost").fill_null(False)),
+    ).drop("_all_won", "_all_lost")
+    top = stages["probability"].max()
+    if top is not None and top > 1:
+        stages = stages.with_columns(pl.col("probability") / 100)
+        notes.append(
+            f"Stage probabilities are on a 0-100 scale (largest {top:g}); they were divided by "
+            "100 before any weighting."
+        )
+    return stages.sort("order"), notes
+
+
+def _derive_stage_history(deals: pl.DataFrame, stages: pl.DataFrame) -> pl.DataFrame:
+    """Minimal history: first open stage at created_at; the current stage at closed_at."""
+    open_stages = stages.filter(~pl.col("is_won") & ~pl.col("is_lost")).sort("order")
+    first = open_stages["stage"][0] if open_stages.height else None
+    entry = deals.select(
+        "deal_id",
+        pl.when(pl.col("status").eq("open") | pl.lit(first).is_null())
+        .then(pl.col("stage"))
+        .otherwise(pl.lit(first))
+        .alias("stage"),
+        pl.col("created_at").alias("entered_at"),
+    )
+    exit_ = deals.filter(pl.col("status").ne("open")).select(
+        "deal_id", "stage", pl.col("closed_at").alias("entered_at")
+    )
+    return (
+        pl.concat([entry, exit_])
+        .unique(["deal_id", "stage"], keep="first", maintain_order=True)
+        .select(pl.lit(None, pl.Int64).alias("source_row"), "deal_id", "stage", "entered_at")
+        .sort("deal_id", "entered_at")
+    )
+
+
+def _counts(
+    raw: RawDataset, valid: dict[str, pl.DataFrame], quarantine: pl.DataFrame
+) -> pl.DataFrame:
+    rows = []
+    for name, table in raw.tables.items():
+        read = table.frame.height
+        n_valid = valid[name].height
+        n_bad = quarantine.filter(pl.col("table") == name).height
+        if read != n_valid + n_bad:  # an invariant of this module, not a data problem
+            raise AssertionError(f"{name}: read {read} != valid {n_valid} + quarantined {n_bad}")
+        rows.append({"table": name, "file": table.file, "read": read, "valid": n_valid,
+                     "quarantined": n_bad})
+    return pl.DataFrame(
+        rows,
+        schema={"table": pl.String, "file": pl.String, "read": pl.Int64, "valid": pl.Int64,
+                "quarantined": pl.Int64},
+        orient="row",
+    )
+

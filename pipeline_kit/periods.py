@@ -1,0 +1,114 @@
+"""Explicit reporting periods.
+
+Nothing in pipeline_kit is relative to "today": a period is always named
+(``"2025-Q4"``, ``"2025-11"``, ``"2025-H2"``, ``"2025"`` or ``"2025-10-01..2025-12-31"``)
+and a snapshot always has an explicit ``as_of`` date, by default the period's last day.
+Re-running an analysis on the same data therefore gives the same numbers.
+
+>>> p = Period.parse("2025-Q4")
+>>> p.start, p.end
+(datetime.date(2025, 10, 1), datetime.date(2025, 12, 31))
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+import polars as pl
+
+__all__ = ["Period", "parse_date"]
+
+_QUARTER = re.compile(r"^(\d{4})-?Q([1-4])$", re.IGNORECASE)
+_HALF = re.compile(r"^(\d{4})-?H([12])$", re.IGNORECASE)
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_YEAR = re.compile(r"^(\d{4})$")
+_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\s*\.\.\s*(\d{4}-\d{2}-\d{2})$")
+
+
+def parse_date(value: str | dt.date | None) -> dt.date | None:
+    """Parse an ISO date (``YYYY-MM-DD``); ``None`` stays ``None``."""
+    if value is None or isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError as exc:
+        raise ValueError(f"not an ISO date (YYYY-MM-DD): {value!r}") from exc
+
+
+def _month_end(year: int, month: int) -> dt.date:
+    nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
+    return nxt - dt.timedelta(days=1)
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """A closed calendar interval ``[start, end]`` (both days included) with a label."""
+
+    start: dt.date
+    end: dt.date
+    label: str
+
+    @classmethod
+    def parse(cls, value: str | Period) -> Period:
+        """Parse ``2025-Q4``, ``2025-H2``, ``2025-11``, ``2025`` or ``2025-10-01..2025-12-31``."""
+        if isinstance(value, Period):
+            return value
+        text = str(value).strip()
+        if m := _QUARTER.match(text):
+            year, q = int(m[1]), int(m[2])
+            return cls(dt.date(year, 3 * q - 2, 1), _month_end(year, 3 * q), f"{year}-Q{q}")
+        if m := _HALF.match(text):
+            year, h = int(m[1]), int(m[2])
+            return cls(dt.date(year, 6 * h - 5, 1), _month_end(year, 6 * h), f"{year}-H{h}")
+        if m := _MONTH.match(text):
+            year, month = int(m[1]), int(m[2])
+            if not 1 <= month <= 12:
+                raise ValueError(f"invalid month in period {text!r}")
+            return cls(dt.date(year, month, 1), _month_end(year, month), text)
+        if m := _YEAR.match(text):
+            year = int(m[1])
+            return cls(dt.date(year, 1, 1), dt.date(year, 12, 31), text)
+        if m := _RANGE.match(text):
+            start, end = parse_date(m[1]), parse_date(m[2])
+            assert start is not None and end is not None
+            if end < start:
+                raise ValueError(f"period {text!r} ends before it starts")
+            return cls(start, end, f"{start}..{end}")
+        raise ValueError(
+            f"cannot read period {text!r}: use 2025-Q4, 2025-H2, 2025-11, 2025 "
+            "or 2025-10-01..2025-12-31"
+        )
+
+    @classmethod
+    def quarter_of(cls, day: dt.date) -> Period:
+        """The calendar quarter containing ``day``."""
+        return cls.parse(f"{day.year}-Q{(day.month - 1) // 3 + 1}")
+
+    @property
+    def days(self) -> int:
+        """Number of days in the period, both ends included."""
+        return (self.end - self.start).days + 1
+
+    def contains(self, column: str | pl.Expr) -> pl.Expr:
+        """Polars expression: is the date in ``column`` inside the period?"""
+        col = pl.col(column) if isinstance(column, str) else column
+        return col.is_between(pl.lit(self.start), pl.lit(self.end), closed="both")
+
+    def shift(self, quarters: int) -> Period:
+        """The quarter ``quarters`` quarters away (only for quarter periods)."""
+        m = _QUARTER.match(self.label)
+        if not m:
+            raise ValueError(f"shift() needs a quarter period, got {self.label!r}")
+        index = int(m[1]) * 4 + int(m[2]) - 1 + quarters
+        return Period.parse(f"{index // 4}-Q{index % 4 + 1}")
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def latest_complete_quarter(last_day: dt.date) -> Period:
+    """The last calendar quarter that ends on or before ``last_day``."""
+    q = Period.quarter_of(last_day)
+    return q if q.end == last_day else q.shift(-1)

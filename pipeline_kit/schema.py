@@ -1,0 +1,324 @@
+"""The canonical tables (DESIGN.md contract) as dataframely schemas.
+
+One schema per table. A column that is not nullable is *required*: the file must have it and
+every row must fill it. Nullable columns are optional: when a file lacks one, the loader adds it
+as an all-null column so that every validated table always has the same columns and dtypes.
+Every table also carries ``source_row``, the 1-based line of the row in its source file
+(the header is line 1), so every figure can be traced back to the export.
+
+Row rules (``@dy.rule``) are checked by :meth:`dataframely.Schema.filter`; rows that break one
+are quarantined with the rule's name and the plain-language message in :data:`RULE_MESSAGES`.
+Rules that span tables (a deal's stage must exist in ``stages``) are listed in
+:data:`FOREIGN_KEYS` and checked by :mod:`pipeline_kit.loading`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dataframely as dy
+import polars as pl
+
+__all__ = [
+    "DEAL_STATUSES",
+    "FOREIGN_KEYS",
+    "RULE_MESSAGES",
+    "TABLES",
+    "ForeignKey",
+    "required_columns",
+]
+
+DEAL_STATUSES = ["open", "won", "lost"]
+
+_SOURCE_ROW = "1-based line of this row in its source file (header is line 1)."
+
+
+class Deals(dy.Schema):
+    """One row per opportunity, in its current state at export time."""
+
+    source_row = dy.Int64(nullable=False, description=_SOURCE_ROW)
+    deal_id = dy.String(primary_key=True, description="Unique opportunity id.")
+    owner = dy.String(nullable=False, description="Sales rep who owns the deal.")
+    team = dy.String(nullable=False, description="Team of the owner.")
+    amount = dy.Float64(nullable=False, min=0, description="Deal value (currency units).")
+    created_at = dy.Date(nullable=False, description="Day the opportunity was created.")
+    stage = dy.String(nullable=False, description="Current stage (must exist in stages).")
+    status = dy.Enum(DEAL_STATUSES, nullable=False, description="open, won or lost.")
+    closed_at = dy.Date(nullable=True, description="Day the deal was won or lost; empty if open.")
+    account_id = dy.String(nullable=True, description="Customer account.")
+    deal_type = dy.String(nullable=True, description="new, expansion or renewal.")
+    lead_source = dy.String(nullable=True, description="Where the lead came from.")
+    industry = dy.String(nullable=True, description="Industry of the account.")
+    region = dy.String(nullable=True, description="Sales region.")
+    expected_close = dy.Date(nullable=True, description="Forecast close day (open deals).")
+    probability = dy.Float64(
+        nullable=True, min=0, max=100, description="Rep's win probability (0-1 or 0-100)."
+    )
+    lost_reason = dy.String(nullable=True, description="Why a lost deal was lost.")
+    competitor = dy.String(nullable=True, description="Competitor the deal was lost to.")
+    product = dy.String(nullable=True, description="Product sold.")
+
+    @dy.rule()
+    def closed_not_before_created(cls) -> pl.Expr:
+        return pl.col("closed_at") >= pl.col("created_at")
+
+    @dy.rule()
+    def closed_deal_has_closed_at(cls) -> pl.Expr:
+        return pl.col("status").eq("open") | pl.col("closed_at").is_not_null()
+
+    @dy.rule()
+    def open_deal_has_no_closed_at(cls) -> pl.Expr:
+        return pl.col("status").ne("open") | pl.col("closed_at").is_null()
+
+
+class StageHistory(dy.Schema):
+    """One row each time a deal entered a stage."""
+
+    source_row = dy.Int64(nullable=False, description=_SOURCE_ROW)
+    deal_id = dy.String(primary_key=True, description="Deal that moved.")
+    stage = dy.String(primary_key=True, description="Stage entered.")
+    entered_at = dy.Date(primary_key=True, description="Day the stage was entered.")
+
+
+class Stages(dy.Schema):
+    """One row per stage of the pipeline."""
+
+    source_row = dy.Int64(nullable=False, description=_SOURCE_ROW)
+    stage = dy.String(primary_key=True, description="Stage name as used in deals.")
+    order = dy.Int64(nullable=False, description="Position in the pipeline (1 = first).")
+    probability = dy.Float64(
+        nullable=True, min=0, max=100, description="Default win probability (0-1 or 0-100)."
+    )
+    pipeline = dy.String(nullable=True, description="Pipeline the stage belongs to.")
+    is_won = dy.Bool(nullable=True, description="Deals in this stage are won.")
+    is_lost = dy.Bool(nullable=True, description="Deals in this stage are lost.")
+
+    @dy.rule()
+    def not_both_won_and_lost(cls) -> pl.Expr:
+        return ~(pl.col("is_won").fill_null(False) & pl.col("is_lost").fill_null(False))
+
+
+class Leads(dy.Schema):
+    """One row per lead."""
+
+    source_row = dy.Int64(nullable=False, description=_SOURCE_ROW)
+    lead_id = dy.String(primary_key=True, description="Unique lead id.")
+    created_at = dy.Datetime(nullable=False, description="When the lead arrived.")
+    source = dy.String(nullable=False, description="Lead source (inbound, event, ...).")
+    owner = dy.String(nullable=True, description="Rep or SDR working the lead.")
+    team = dy.String(nullable=True, description="Team of the owner.")
+    qualified_at = dy.Datetime(nullable=True, description="When the lead was qualified.")
+    first_response_at = dy.Datetime(nullable=True, description="First contact; empty if none.")
+    converted_at = dy.Datetime(nullable=True, description="When it became an opportunity.")
+    deal_id = dy.String(nullable=True, description="Opportunity created from the lead.")
+
+    @dy.rule()
+    def response_not_before_created(cls) -> pl.Expr:
+        return pl.col("first_response_at") >= pl.col("created_at")
+
+    @dy.rule()
+    def converted_not_before_created(cls) -> pl.Expr:
+        return pl.col("converted_at") >= pl.col("created_at")
+
+
+class Activities(dy.Schema):
+    """One row per call, meeting or email."""
+
+    source_row = dy.Int64(nullable=False, description=_SOURCE_ROW)
+    activity_id = dy.String(primary_key=True, description="Unique activity id.")
+    owner = dy.String(nullable=False, description="Rep who did it.")
+    type = dy.String(nullable=False, description="call, meeting, email, ...")
+    occurred_at = dy.Datetime(nullable=False, description="When it happened.")
+    deal_id = dy.String(nullable=True, description="Deal it belongs to.")
+    lead_id = dy.String(nullable=True, description="Lead it belongs to.")
+
+
+class MarketingSpend(dy.Schema):
+    """One row per spend line."""
+
+    source_row = dy.Int64(nullable=False, description=_SOURCE_ROW)
+    period_start = dy.Date(nullable=False, description="First day of the spend period.")
+    amount = dy.Float64(nullable=False, min=0, description="Amount spent.")
+    channel = dy.String(nullable=True, description="Marketing channel.")
+    team = dy.String(nullable=True, description="Team the spend is attributed to.")
+
+
+class Customers(dy.Schema):
+    """One row per customer account."""
+
+    source_row = dy.Int64(nullable=False, description=_SOURCE_ROW)
+    account_id = dy.String(primary_key=True, description="Customer account id.")
+    start_date = dy.Date(nullable=False, description="First day as a customer.")
+    end_date = dy.Date(nullable=True, description="Churn day; empty if still a customer.")
+    mrr = dy.Float64(nullable=True, min=0, description="Monthly recurring revenue.")
+    team = dy.String(nullable=True, description="Team that won the account.")
+
+    @dy.rule()
+    def end_not_before_start(cls) -> pl.Expr:
+        return pl.col("end_date") >= pl.col("start_date")
+
+
+class Targets(dy.Schema):
+    """One row per quota line."""
+
+    source_row = dy.Int64(nullable=False, description=_SOURCE_ROW)
+    team = dy.String(nullable=False, description="Team the target applies to.")
+    period_start = dy.Date(nullable=False, description="First day of the target period.")
+    period_end = dy.Date(nullable=False, description="Last day of the target period.")
+    target = dy.Float64(nullable=False, min=0, description="Bookings target.")
+    owner = dy.String(nullable=True, description="Rep, for a per-rep quota.")
+
+    @dy.rule()
+    def end_not_before_start(cls) -> pl.Expr:
+        return pl.col("period_end") >= pl.col("period_start")
+
+
+class CollateralUsage(dy.Schema):
+    """One row each time a piece of content was used in a deal."""
+
+    source_row = dy.Int64(nullable=False, description=_SOURCE_ROW)
+    content_id = dy.String(nullable=False, description="Piece of content.")
+    deal_id = dy.String(nullable=False, description="Deal it was used in.")
+    used_at = dy.Date(nullable=False, description="Day it was used.")
+    title = dy.String(nullable=True, description="Title of the content.")
+    owner = dy.String(nullable=True, description="Rep who used it.")
+
+
+class Benchmarks(dy.Schema):
+    """One row per reference value."""
+
+    source_row = dy.Int64(nullable=False, description=_SOURCE_ROW)
+    metric = dy.String(nullable=False, description="Metric name (see pipeline_kit.metrics).")
+    value = dy.Float64(nullable=False, description="Reference value.")
+    scope = dy.String(nullable=True, description="Where it applies (team name, 'all', ...).")
+    source = dy.String(nullable=True, description="Provenance of the figure.")
+    low = dy.Float64(nullable=True, description="Lower end of the reference range.")
+    high = dy.Float64(nullable=True, description="Upper end of the reference range.")
+    n = dy.Int64(nullable=True, min=0, description="Sample size behind the figure.")
+
+
+TABLES: dict[str, type[dy.Schema]] = {
+    "deals": Deals,
+    "stage_history": StageHistory,
+    "stages": Stages,
+    "leads": Leads,
+    "activities": Activities,
+    "marketing_spend": MarketingSpend,
+    "customers": Customers,
+    "targets": Targets,
+    "collateral_usage": CollateralUsage,
+    "benchmarks": Benchmarks,
+}
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """``table.column`` must match a value of ``parent.parent_column`` (nulls are allowed)."""
+
+    table: str
+    column: str
+    parent: str
+    parent_column: str
+    rule: str
+
+
+FOREIGN_KEYS: tuple[ForeignKey, ...] = (
+    ForeignKey("deals", "stage", "stages", "stage", "stage_unknown"),
+    ForeignKey("stage_history", "deal_id", "deals", "deal_id", "deal_unknown"),
+    ForeignKey("stage_history", "stage", "stages", "stage", "stage_unknown"),
+    ForeignKey("leads", "deal_id", "deals", "deal_id", "deal_unknown"),
+    ForeignKey("activities", "deal_id", "deals", "deal_id", "deal_unknown"),
+    ForeignKey("collateral_usage", "deal_id", "deals", "deal_id", "deal_unknown"),
+)
+
+# rule name -> (what is wrong, what to do). "{col}" is filled for per-column rules.
+RULE_MESSAGES: dict[str, tuple[str, str]] = {
+    "nullability": ("{col} is empty", "fill {col} in the export, or drop these rows"),
+    "dtype": (
+        "{col} could not be read (expected {dtype})",
+        "write {col} as {dtype}",
+    ),
+    "min": ("{col} is below the allowed minimum", "check the sign and units of {col}"),
+    "max": ("{col} is above the allowed maximum", "check the scale of {col}"),
+    "primary_key": (
+        "duplicate key: several rows share the same {col}",
+        "keep one row per {col} in the export (all copies are quarantined, as the kit "
+        "cannot tell which one is right)",
+    ),
+    "closed_not_before_created": (
+        "closed_at is before created_at",
+        "correct one of the two dates in the CRM",
+    ),
+    "closed_deal_has_closed_at": (
+        "won/lost deal without closed_at",
+        "export the close date of closed deals in closed_at",
+    ),
+    "open_deal_has_no_closed_at": (
+        "open deal with a closed_at date",
+        "closed_at is the actual close day; put forecast dates in expected_close",
+    ),
+    "not_both_won_and_lost": ("stage marked both is_won and is_lost", "set only one of them"),
+    "response_not_before_created": (
+        "first_response_at is before the lead was created",
+        "check the time zone and the two timestamps",
+    ),
+    "converted_not_before_created": (
+        "converted_at is before the lead was created",
+        "check the time zone and the two timestamps",
+    ),
+    "end_not_before_start": ("the end date is before the start date", "correct the dates"),
+    "stage_unknown": (
+        "stage not listed in the stages table",
+        "add the stage to stages.csv (with its order), or fix the stage name",
+    ),
+    "deal_unknown": (
+        "deal_id not found among the valid deals",
+        "export the matching deal, or check why that deal was quarantined",
+    ),
+}
+
+_DTYPE_HINTS = {
+    pl.Date: "an ISO date, YYYY-MM-DD (e.g. 2025-10-31)",
+    pl.Datetime: "an ISO timestamp, YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
+    pl.Float64: "a plain number (e.g. 12500.50; no thousands separators other than ',')",
+    pl.Int64: "a whole number",
+    pl.Boolean: "true/false (or 1/0, yes/no)",
+}
+
+
+def required_columns(table: str) -> list[str]:
+    """Columns a file for ``table`` must contain (``source_row`` is added by the loader)."""
+    return [
+        name
+        for name, col in TABLES[table].columns().items()
+        if not col.nullable and name != "source_row"
+    ]
+
+
+def optional_columns(table: str) -> list[str]:
+    """Columns the kit understands but does not require."""
+    return [name for name, col in TABLES[table].columns().items() if col.nullable]
+
+
+def dtype_hint(dtype: pl.DataType) -> str:
+    """How to write a value of ``dtype`` in a CSV file."""
+    if isinstance(dtype, pl.Enum):
+        return "one of " + ", ".join(dtype.categories.to_list())
+    for base, hint in _DTYPE_HINTS.items():
+        if dtype == base or isinstance(dtype, base):
+            return hint
+    return str(dtype)
+
+
+def describe_rule(rule: str, table: str) -> tuple[str, str]:
+    """(problem, fix) in plain words for a dataframely rule name such as ``amount|min``."""
+    column, _, kind = rule.rpartition("|")
+    if not column:
+        kind = rule
+    if kind == "primary_key":
+        keys = [n for n, c in TABLES[table].columns().items() if c.primary_key]
+        column = "+".join(keys)
+    problem, fix = RULE_MESSAGES.get(kind, (rule, "correct the value"))
+    dtype = TABLES[table].columns()[column].dtype if column in TABLES[table].columns() else None
+    fmt = {"col": column, "dtype": dtype_hint(dtype) if dtype is not None else ""}
+    return problem.format(**fmt), fix.format(**fmt)
