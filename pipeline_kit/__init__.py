@@ -1,1 +1,47 @@
-"""pipeline_kit."""
+"""pipeline_kit: sales-pipeline analysis for Jupyter.
+
+>>> import pipeline_kit as pk
+>>> ds = pk.load("data/sample")                             # doctest: +SKIP
+>>> pk.win_rate(ds, "2025-Q4", by="team")                   # doctest: +SKIP
+>>> pk.explain("win_rate")                                  # doctest: +SKIP
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from pipeline_kit import charts
+from pipeline_kit.dataset import Dataset
+from pipeline_kit.errors import DataError
+from pipeline_kit.loading import load
+from pipeline_kit.metrics import (
+    cycle_length,
+    deal_flow,
+    explain,
+    metric_names,
+    metrics_long,
+    open_pipeline,
+    win_rate,
+    won_deal_size,
+)
+from pipeline_kit.periods import Period
+
+try:
+    __version__ = version("pipeline_kit")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "DataError",
+    "Dataset",
+    "Period",
+    "__version__",
+    "charts",
+    "cycle_length",
+    "deal_flow",
+    "explain",
+    "load",
+    "metric_names",
+    "metrics_long",
+    "open_pipeline",
+    "win_rate",
+    "won_deal_size",
+]

@@ -1,0 +1,48 @@
+"""The pipeline_kit Altair theme: readable type, a colour-blind-safe palette, consistent sizes.
+
+Registered as ``"pipeline_kit"`` when this module is imported (not enabled: call
+:func:`use_theme`, or let :func:`pipeline_kit.charts.to_svg` apply it to one chart).
+"""
+
+from __future__ import annotations
+
+import altair as alt
+
+__all__ = ["FONT", "PALETTE", "THEME", "use_theme"]
+
+THEME = "pipeline_kit"
+FONT = "Inter, 'Segoe UI', Helvetica, Arial, sans-serif"
+# Okabe-Ito: distinguishable with the common colour-vision deficiencies
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+MUTED = "#9AA0A6"
+INK = "#1F2933"
+
+
+@alt.theme.register(THEME, enable=False)
+def _pipeline_kit_theme() -> alt.theme.ThemeConfig:
+    return {
+        "width": 480,
+        "height": {"step": 26},
+        "config": {
+            "font": FONT,
+            "background": "white",
+            "view": {"stroke": None},
+            "title": {"fontSize": 15, "fontWeight": 600, "anchor": "start", "color": INK,
+                      "subtitleFontSize": 12, "subtitleColor": "#52606D", "offset": 10},
+            "axis": {"labelFontSize": 12, "titleFontSize": 12, "titleFontWeight": 500,
+                     "labelColor": INK, "titleColor": INK, "gridColor": "#E4E7EB",
+                     "domainColor": "#9AA5B1", "tickColor": "#9AA5B1", "labelLimit": 220},
+            "axisY": {"titlePadding": 10},
+            "legend": {"labelFontSize": 12, "titleFontSize": 12, "orient": "bottom"},
+            "range": {"category": PALETTE},
+            "bar": {"color": PALETTE[0]},
+            "point": {"color": PALETTE[0], "filled": True, "size": 70},
+            "rule": {"color": INK},
+            "text": {"fontSize": 11, "color": INK},
+        },
+    }
+
+
+def use_theme() -> None:
+    """Enable the pipeline_kit theme for every chart in this session."""
+    alt.theme.enable(THEME)

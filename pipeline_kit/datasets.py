@@ -1,0 +1,467 @@
+"""Bundled sample data and the synthetic CRM generator.
+
+:func:`generate` simulates a B2B sales organisation on fixed calendar dates (deals created from
+2023-10-01; the export is taken at the end of 2025-12-31, so 2024-Q1 .. 2025-Q4 are eight
+complete quarters) and returns every canonical table. It is seeded and deterministic, and fully
+vectorised (numpy over all deals at once, one loop iteration per stage move), so the same code
+produces the 5,000-deal sample in ``data/sample`` and the multi-million-deal benchmark sets.
+
+Deals walk the stages of :data:`STAGES` one move at a time: after a gamma-distributed dwell
+(sometimes a 3-6x *stall*) a deal advances, sometimes *skipping* a stage, sometimes moves
+*back* one stage, or is lost. A move that would happen after the export day does not happen:
+the deal is still open. Planted differences (what the statistics should find), from
+:data:`TEAMS`:
+
+* win rate: Enterprise lowest (~0.20), SMB highest (~0.40); Mid-Market and EMEA share the same
+  profile except deal size and region, so *no* difference should be found between them;
+* cycle length: Enterprise longest, SMB shortest;
+* deal size: Enterprise largest, SMB smallest;
+* lead response: SMB fastest, Enterprise slowest;
+* Partners is a small team (2 reps, ~3% of deals): too few deals for verdicts.
+
+Renewals and referral/partner-sourced deals win more often, so team comparisons carry some mix
+effect (Partners sells mostly through partners).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+__all__ = ["END", "START", "STAGES", "TEAMS", "TeamProfile", "generate", "sample_path", "write"]
+
+START = dt.date(2023, 10, 1)
+END = dt.date(2025, 12, 31)  # export day: nothing after it has happened yet
+_EPOCH = dt.date(1970, 1, 1)
+
+# name, order, default probability on the 0-100 scale many CRMs use, dwell weight
+STAGES = [
+    ("Prospecting", 1, 10, 0.8),
+    ("Qualification", 2, 20, 1.0),
+    ("Discovery", 3, 40, 1.2),
+    ("Proposal", 4, 60, 1.1),
+    ("Negotiation", 5, 80, 0.9),
+    ("Closed Won", 6, 100, 0.0),
+    ("Closed Lost", 7, 0, 0.0),
+]
+N_OPEN = 5
+WON, LOST = 5, 6
+# per-stage shape of the advance probability (scaled per team to hit its win rate)
+_ADVANCE_SHAPE = np.array([0.80, 0.85, 0.90, 0.90, 0.95])
+
+
+@dataclass(frozen=True)
+class TeamProfile:
+    """What makes a simulated team different."""
+
+    name: str
+    reps: int
+    share: float  # share of all deals
+    win_rate: float  # planted win rate for a new, inbound deal
+    deal_size: float  # median new-business amount
+    cycle_days: float  # mean total dwell over the five open stages
+    response_hours: float  # median lead response time
+    regions: tuple[str, ...]
+    sources: tuple[float, ...]  # weights of LEAD_SOURCES
+
+
+LEAD_SOURCES = ("Inbound", "Outbound", "Referral", "Partner", "Event")
+_SOURCE_WIN = np.array([1.0, 0.85, 1.2, 1.1, 0.95])  # multiplier on the last stage's advance
+DEAL_TYPES = ("new", "expansion", "renewal")
+_TYPE_P = np.array([0.6, 0.25, 0.15])
+_TYPE_WIN = np.array([1.0, 1.15, 1.35])
+_TYPE_SIZE = np.array([1.0, 0.55, 0.8])
+INDUSTRIES = ("Technology", "Healthcare", "Financial Services", "Retail", "Manufacturing",
+              "Education")
+LOST_REASONS = ("Price", "No decision", "Competitor", "Timing", "Missing feature", "Budget")
+COMPETITORS = ("Acme CRM", "Globex", "Initech", "Umbrella Systems")
+ACTIVITY_TYPES = ("call", "email", "meeting")
+COLLATERAL = [  # content id, title, stage index from which it is used
+    ("C01", "Product overview deck", 0),
+    ("C02", "Customer case study", 1),
+    ("C03", "ROI calculator", 2),
+    ("C04", "Security whitepaper", 2),
+    ("C05", "Pricing sheet", 3),
+    ("C06", "Implementation plan", 4),
+]
+CHANNELS = ("Paid search", "Events", "Content", "Partner program")
+
+TEAMS = (
+    TeamProfile("Enterprise", 6, 0.22, 0.20, 60_000, 120, 8.0, ("NA East", "NA West"),
+                (0.35, 0.35, 0.15, 0.05, 0.10)),
+    TeamProfile("Mid-Market", 6, 0.28, 0.30, 18_000, 70, 4.0, ("NA East", "NA West"),
+                (0.45, 0.25, 0.12, 0.08, 0.10)),
+    TeamProfile("SMB", 7, 0.32, 0.40, 5_000, 35, 1.5, ("NA East", "NA West"),
+                (0.55, 0.20, 0.10, 0.05, 0.10)),
+    TeamProfile("EMEA", 5, 0.15, 0.30, 22_000, 70, 4.0, ("EMEA",),
+                (0.45, 0.25, 0.12, 0.08, 0.10)),
+    TeamProfile("Partners", 2, 0.03, 0.30, 15_000, 70, 4.0, ("NA East",),
+                (0.05, 0.05, 0.10, 0.75, 0.05)),
+)
+_FIRST = ("Ava", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jamal", "Kira",
+          "Liam", "Maya", "Nikhil", "Olga", "Pedro", "Quinn", "Rosa", "Sven", "Tara", "Umar",
+          "Vera", "Wen", "Ximena", "Yusuf", "Zoe")
+_LAST = ("Adams", "Bauer", "Costa", "Dubois", "Eze", "Fischer", "Garcia", "Haddad", "Ito", "Jensen",
+         "Kowalski", "Lopez", "Moreau", "Novak", "Okafor", "Patel", "Quist", "Rossi", "Sato",
+         "Tanaka", "Ueda", "Vargas", "Weber", "Xu", "Yilmaz", "Zhou")
+
+
+def _rep_names(n: int) -> list[str]:
+    return [f"{_FIRST[i % len(_FIRST)]} {_LAST[(i * 7 + 3) % len(_LAST)]}" for i in range(n)]
+
+
+def _to_date(days: np.ndarray) -> pl.Series:
+    """Day offsets from START -> polars Date series."""
+    return pl.Series(days.astype(np.int64) + (START - _EPOCH).days).cast(pl.Int32).cast(pl.Date)
+
+
+def _to_datetime(hours: np.ndarray) -> pl.Series:
+    """Hour offsets (float) from START -> polars Datetime (microseconds, rounded to minutes)."""
+    minutes = np.round(hours * 60).astype(np.int64)
+    base = (START - _EPOCH).days * 86_400_000_000
+    return pl.Series(base + minutes * 60_000_000).cast(pl.Datetime("us"))
+
+
+def generate(n_deals: int = 5_000, seed: int = 7) -> dict[str, pl.DataFrame]:
+    """Simulate every canonical table (see module docstring). Deterministic for a seed.
+
+    >>> tables = generate(500, seed=1)
+    >>> sorted(tables)[:3]
+    ['activities', 'benchmarks', 'collateral_usage']
+    """
+    rng = np.random.default_rng(seed)
+    horizon = (END - START).days  # last day index (inclusive)
+    teams = TEAMS
+    shares = np.array([t.share for t in teams])
+    team = rng.choice(len(teams), size=n_deals, p=shares / shares.sum())
+
+    # reps: a global list, each team owning a contiguous block
+    rep_offsets = np.cumsum([0] + [t.reps for t in teams])
+    reps = _rep_names(int(rep_offsets[-1]))
+    rep = rep_offsets[team] + (rng.random(n_deals) * np.array([t.reps for t in teams])[team]).astype(int)
+    rep_skill = rng.normal(1.0, 0.06, size=len(reps))
+
+    created = np.sort(rng.integers(0, horizon + 1, size=n_deals))
+    source = np.empty(n_deals, dtype=np.int64)
+    for i, t in enumerate(teams):  # loop over teams (5), not rows
+        idx = np.flatnonzero(team == i)
+        w = np.array(t.sources)
+        source[idx] = rng.choice(len(LEAD_SOURCES), size=idx.size, p=w / w.sum())
+    dtype_ = rng.choice(3, size=n_deals, p=_TYPE_P)
+
+    # advance probabilities: team-scaled shape; deal mix multiplies the last stage
+    win = np.array([t.win_rate for t in teams])
+    factor = (win / _ADVANCE_SHAPE.prod()) ** (1 / N_OPEN)
+    advance = np.clip(_ADVANCE_SHAPE[None, :] * factor[:, None], 0, 0.99)[team]  # (n, 5)
+    advance[:, -1] = np.clip(
+        advance[:, -1] * _SOURCE_WIN[source] * _TYPE_WIN[dtype_] * rep_skill[rep], 0, 0.99
+    )
+    cycle = np.array([t.cycle_days for t in teams])[team]
+    dwell_w = np.array([s[3] for s in STAGES[:N_OPEN]])
+    dwell_scale = cycle[:, None] * dwell_w[None, :] / dwell_w.sum() / 2.0  # gamma shape 2
+
+    stage = np.where(rng.random(n_deals) < 0.1, 1, 0)  # 10% created straight in Qualification
+    day = created.copy()
+    active = np.ones(n_deals, dtype=bool)
+    h_deal, h_stage, h_day = [np.arange(n_deals)], [stage.copy()], [day.copy()]
+    for _ in range(14):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        s = stage[idx]
+        dwell = rng.gamma(2.0, dwell_scale[idx, s])
+        stalled = rng.random(idx.size) < 0.07
+        dwell = np.where(stalled, dwell * rng.uniform(3, 6, idx.size), dwell)
+        next_day = day[idx] + np.maximum(1, np.round(dwell)).astype(np.int64)
+        happens = next_day <= horizon
+        u = rng.random(idx.size)
+        p_adv = advance[idx, s]
+        back = (s >= 2) & (u < 0.05)
+        adv = ~back & (u < 0.05 * (s >= 2) + p_adv * (1 - 0.05 * (s >= 2)))
+        skip = adv & (s <= 2) & (rng.random(idx.size) < 0.08)
+        new_stage = np.where(back, s - 1, np.where(adv, s + 1 + skip, LOST))
+        new_stage = np.where(adv & (s == N_OPEN - 1), WON, new_stage)
+        moved = idx[happens]
+        stage[moved] = new_stage[happens]
+        day[moved] = next_day[happens]
+        h_deal.append(moved)
+        h_stage.append(new_stage[happens])
+        h_day.append(next_day[happens])
+        active[idx[~happens]] = False  # still open at export
+        active[moved[stage[moved] >= WON]] = False
+    # deals still moving after 14 moves are abandoned: lost as stale at their last day
+    stale = np.flatnonzero(active & (stage < WON))
+    stage[stale] = LOST
+    h_deal.append(stale)
+    h_stage.append(np.full(stale.size, LOST))
+    h_day.append(day[stale])
+
+    status = np.where(stage == WON, "won", np.where(stage == LOST, "lost", "open"))
+    closed = stage >= WON
+    stage_names = np.array([s[0] for s in STAGES])
+    size = np.array([t.deal_size for t in teams])[team] * _TYPE_SIZE[dtype_]
+    amount = np.round(rng.lognormal(np.log(size), 0.6) / 100) * 100 + 100
+    expected = created + np.round(cycle * rng.uniform(0.6, 1.3, n_deals)).astype(np.int64)
+    is_lost = stage == LOST
+    reason = rng.choice(len(LOST_REASONS), size=n_deals, p=[0.2, 0.25, 0.2, 0.15, 0.1, 0.1])
+    has_comp = (is_lost & (reason == 2)) | (rng.random(n_deals) < 0.25)
+    comp = rng.choice(len(COMPETITORS), size=n_deals)
+    regions = [np.array(t.regions) for t in teams]
+    region = np.empty(n_deals, dtype=object)
+    for i, r in enumerate(regions):
+        idx = np.flatnonzero(team == i)
+        region[idx] = r[rng.integers(0, len(r), idx.size)]
+    accounts_per_team = np.maximum(5, (n_deals * shares / 3).astype(int))
+    account = rng.integers(0, accounts_per_team[team])
+
+    deal_ids = np.char.add("D", np.char.zfill(np.arange(1, n_deals + 1).astype(str), 7))
+    team_names = np.array([t.name for t in teams])
+    deals = pl.DataFrame(
+        {
+            "deal_id": deal_ids,
+            "owner": np.array(reps)[rep],
+            "team": team_names[team],
+            "amount": amount,
+            "created_at": _to_date(created),
+            "stage": stage_names[stage],
+            "status": status,
+            "closed_at": _to_date(day).to_frame("d").select(
+                pl.when(pl.Series(closed)).then(pl.col("d"))
+            ).to_series(),
+            "account_id": account,
+            "deal_type": np.array(DEAL_TYPES)[dtype_],
+            "lead_source": np.array(LEAD_SOURCES)[source],
+            "industry": np.array(INDUSTRIES)[rng.integers(0, len(INDUSTRIES), n_deals)],
+            "region": region.astype(str),
+            "expected_close": _to_date(expected),
+            "probability": np.array([s[2] for s in STAGES], dtype=float)[stage],
+            "lost_reason": np.where(is_lost, np.array(LOST_REASONS)[reason], None),
+            "competitor": np.where(has_comp, np.array(COMPETITORS)[comp], None),
+        }
+    ).with_columns(
+        pl.concat_str(
+            pl.col("team").str.slice(0, 3).str.to_uppercase(),
+            pl.lit("-"),
+            pl.col("account_id").cast(pl.String).str.zfill(5),
+        ).alias("account_id")
+    )
+
+    history = pl.DataFrame(
+        {
+            "deal_id": deal_ids[np.concatenate(h_deal)],
+            "stage": stage_names[np.concatenate(h_stage)],
+            "entered_at": _to_date(np.concatenate(h_day)),
+        }
+    ).sort("deal_id", "entered_at", maintain_order=True)
+    stages = pl.DataFrame(
+        {
+            "stage": [s[0] for s in STAGES],
+            "order": [s[1] for s in STAGES],
+            "probability": [float(s[2]) for s in STAGES],
+            "pipeline": ["New business"] * len(STAGES),
+            "is_won": [i == WON for i in range(len(STAGES))],
+            "is_lost": [i == LOST for i in range(len(STAGES))],
+        }
+    )
+    tables = {"deals": deals, "stage_history": history, "stages": stages}
+    tables["leads"] = _leads(rng, deals, team, source, rep, reps, teams, created)
+    tables["activities"] = _activities(rng, deals, created, day, closed, horizon)
+    tables["collateral_usage"] = _collateral(rng, history, deals)
+    tables["marketing_spend"] = _spend(rng, teams, n_deals)
+    tables["customers"] = _customers(rng, deals)
+    tables["targets"] = _targets(rng, deals)
+    tables["benchmarks"] = benchmarks()
+    return tables
+
+
+def _leads(rng, deals, team, source, rep, reps, teams, created) -> pl.DataFrame:
+    """Two unconverted leads per deal, plus one converted lead for 80% of deals."""
+    n = deals.height
+    converted = rng.random(n) < 0.8
+    n_extra = 2 * n
+    l_team = np.concatenate([team[converted], rng.choice(team, n_extra)])
+    l_source = np.concatenate([source[converted], rng.choice(len(LEAD_SOURCES), n_extra)])
+    l_owner = np.concatenate([rep[converted], rng.choice(rep, n_extra)])
+    l_deal = np.concatenate([np.flatnonzero(converted), np.full(n_extra, -1)])
+    conv_hours = np.concatenate([created[converted] * 24.0 + 9, np.full(n_extra, np.nan)])
+    horizon_h = (END - START).days * 24.0 + 17
+    created_h = np.concatenate([
+        conv_hours[: converted.sum()] - rng.uniform(24, 21 * 24, converted.sum()),
+        rng.uniform(0, horizon_h - 24, n_extra),
+    ])
+    median = np.array([t.response_hours for t in teams])[l_team]
+    response = rng.lognormal(np.log(median), 1.0)
+    never = (l_deal < 0) & (rng.random(l_deal.size) < 0.15)
+    first_response = np.where(never, np.nan, created_h + response)
+    first_response = np.where(first_response > horizon_h, np.nan, first_response)
+    qualified = np.where(
+        l_deal >= 0,
+        created_h + (conv_hours - created_h) * rng.uniform(0.3, 0.9, l_deal.size),
+        np.where(rng.random(l_deal.size) < 0.25, created_h + rng.uniform(24, 240, l_deal.size), np.nan),
+    )
+    qualified = np.where(qualified > horizon_h, np.nan, qualified)
+    deal_ids = deals["deal_id"].to_numpy()
+    frame = pl.DataFrame(
+        {
+            "lead_id": np.char.add("L", np.char.zfill(np.arange(1, l_deal.size + 1).astype(str), 8)),
+            "created_at": _to_datetime(created_h),
+            "source": np.array(LEAD_SOURCES)[l_source],
+            "owner": np.array(reps)[l_owner],
+            "team": np.array([t.name for t in teams])[l_team],
+            "qualified_at": _to_datetime(np.nan_to_num(qualified)),
+            "first_response_at": _to_datetime(np.nan_to_num(first_response)),
+            "converted_at": _to_datetime(np.nan_to_num(conv_hours)),
+            "deal_id": np.where(l_deal >= 0, deal_ids[np.maximum(l_deal, 0)], None),
+        }
+    )
+    return frame.with_columns(
+        pl.when(pl.Series(~np.isnan(qualified))).then(pl.col("qualified_at")),
+        pl.when(pl.Series(~np.isnan(first_response))).then(pl.col("first_response_at")),
+        pl.when(pl.Series(~np.isnan(conv_hours))).then(pl.col("converted_at")),
+    ).sort("created_at", "lead_id")
+
+
+def _activities(rng, deals, created, day, closed, horizon) -> pl.DataFrame:
+    """Calls, emails and meetings spread over each deal's life; won deals get more touches."""
+    end = np.where(closed, day, horizon)
+    life = np.maximum(1, end - created)
+    won = (deals["status"] == "won").to_numpy()
+    lam = np.minimum(12, 1 + life / 20) * np.where(won, 1.4, 1.0)
+    k = rng.poisson(lam)
+    deal_idx = np.repeat(np.arange(deals.height), k)
+    at_h = (created[deal_idx] + rng.random(deal_idx.size) * life[deal_idx]) * 24 + rng.uniform(8, 18, deal_idx.size)
+    at_h = np.minimum(at_h, horizon * 24 + 17)
+    return pl.DataFrame(
+        {
+            "activity_id": np.char.add("A", np.char.zfill(np.arange(1, deal_idx.size + 1).astype(str), 8)),
+            "owner": deals["owner"].to_numpy()[deal_idx],
+            "type": np.array(ACTIVITY_TYPES)[rng.choice(3, deal_idx.size, p=[0.5, 0.35, 0.15])],
+            "occurred_at": _to_datetime(at_h),
+            "deal_id": deals["deal_id"].to_numpy()[deal_idx],
+            "lead_id": pl.Series([None] * deal_idx.size, dtype=pl.String),
+        }
+    ).sort("occurred_at", "activity_id")
+
+
+def _collateral(rng, history: pl.DataFrame, deals: pl.DataFrame) -> pl.DataFrame:
+    """Content used once a deal reaches the content's stage (late content only in late deals)."""
+    order = {s[0]: s[1] - 1 for s in STAGES}
+    first_entry = (
+        history.with_columns(pl.col("stage").replace_strict(order, return_dtype=pl.Int64).alias("k"))
+        .filter(pl.col("k") < N_OPEN)
+        .group_by("deal_id", "k")
+        .agg(pl.col("entered_at").min())
+    )
+    parts = []
+    for content_id, title, k in COLLATERAL:
+        reached = first_entry.filter(pl.col("k") == k)
+        use = rng.random(reached.height) < 0.45
+        parts.append(
+            reached.filter(pl.Series(use)).select(
+                pl.lit(content_id).alias("content_id"),
+                "deal_id",
+                (pl.col("entered_at") + pl.duration(days=pl.Series(rng.integers(0, 5, int(use.sum())))))
+                .clip(upper_bound=END)
+                .alias("used_at"),
+                pl.lit(title).alias("title"),
+            )
+        )
+    usage = pl.concat(parts).join(deals.select("deal_id", "owner"), on="deal_id")
+    return usage.sort("used_at", "deal_id", "content_id")
+
+
+def _spend(rng, teams, n_deals: int) -> pl.DataFrame:
+    months = pl.date_range(START, END, interval="1mo", eager=True)
+    rows = []
+    for t in teams:
+        for ci, channel in enumerate(CHANNELS):
+            base = n_deals * t.share * (40 + 25 * ci) / len(months)
+            rows.append(
+                pl.DataFrame(
+                    {
+                        "period_start": months,
+                        "amount": np.round(base * rng.uniform(0.7, 1.3, len(months)), 2),
+                        "channel": channel,
+                        "team": t.name,
+                    }
+                )
+            )
+    return pl.concat(rows)
+
+
+def _customers(rng, deals: pl.DataFrame) -> pl.DataFrame:
+    """Accounts with at least one won deal; some churn before the export day."""
+    won = deals.filter(pl.col("status") == "won")
+    customers = won.group_by("account_id").agg(
+        pl.col("closed_at").min().alias("start_date"),
+        (pl.col("amount").sum() / 12).round(2).alias("mrr"),
+        pl.col("team").first(),
+    ).sort("account_id")
+    life = rng.exponential(900, customers.height).astype(int) + 30
+    return customers.with_columns(
+        (pl.col("start_date") + pl.duration(days=pl.Series(life))).alias("end_date")
+    ).with_columns(
+        pl.when(pl.col("end_date") <= END).then(pl.col("end_date")).alias("end_date")
+    ).select("account_id", "start_date", "end_date", "mrr", "team")
+
+
+def _targets(rng, deals: pl.DataFrame) -> pl.DataFrame:
+    """A bookings target per team and quarter, set 0-25% above what was then booked."""
+    quarters = pl.date_range(dt.date(2024, 1, 1), dt.date(2025, 10, 1), interval="3mo", eager=True)
+    won = deals.filter(pl.col("status") == "won").with_columns(
+        pl.col("closed_at").dt.truncate("3mo").alias("period_start")
+    )
+    booked = won.group_by("team", "period_start").agg(pl.col("amount").sum())
+    grid = pl.DataFrame({"team": sorted(deals["team"].unique())}).join(
+        pl.DataFrame({"period_start": quarters}), how="cross"
+    )
+    out = grid.join(booked, on=["team", "period_start"], how="left").sort("team", "period_start")
+    uplift = rng.uniform(0.95, 1.25, out.height)
+    return out.select(
+        "team",
+        "period_start",
+        (pl.col("period_start").dt.offset_by("3mo") - pl.duration(days=1)).alias("period_end"),
+        (pl.col("amount").fill_null(10_000) * pl.Series(uplift) / 1000).round(0) * 1000,
+    ).rename({"amount": "target"})
+
+
+def benchmarks() -> pl.DataFrame:
+    """Illustrative external reference values (labelled as such; not measured figures)."""
+    note = "illustrative value for the sample data, not a measured industry figure"
+    return pl.DataFrame(
+        {
+            "metric": ["win_rate", "avg_won_deal_size", "cycle_length_days", "lead_response_hours"],
+            "value": [0.28, 20_000.0, 75.0, 4.0],
+            "scope": ["all"] * 4,
+            "source": [note] * 4,
+            "low": [0.20, None, 45.0, None],
+            "high": [0.35, None, 100.0, None],
+            "n": pl.Series([None] * 4, dtype=pl.Int64),
+        }
+    )
+
+
+def write(out: str | Path, n_deals: int = 5_000, seed: int = 7, fmt: str = "csv") -> list[Path]:
+    """Generate and write every table as ``out/<table>.csv`` (or ``.parquet``)."""
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"format must be csv or parquet, not {fmt!r}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, frame in generate(n_deals, seed).items():
+        path = out / f"{name}.{fmt}"
+        if fmt == "csv":
+            frame.write_csv(path, datetime_format="%Y-%m-%d %H:%M", float_precision=2)
+        else:
+            frame.write_parquet(path)
+        paths.append(path)
+    return paths
+
+
+def sample_path() -> Path:
+    """Folder of the bundled sample dataset (``data/sample`` in a source checkout)."""
+    return Path(__file__).resolve().parent.parent / "data" / "sample"

@@ -1,0 +1,62 @@
+"""Shared pieces of the metric functions: grouping, periods, empty-safe aggregation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import polars as pl
+
+from pipeline_kit.dataset import Dataset
+from pipeline_kit.errors import DataError
+from pipeline_kit.periods import Period, parse_date
+
+By = str | Sequence[str] | None
+
+
+def group_columns(by: By) -> list[str]:
+    """Normalise ``by`` (None, a column, or several) to a list of column names."""
+    if by is None:
+        return []
+    return [by] if isinstance(by, str) else list(by)
+
+
+def check_by(ds: Dataset, table: str, by: list[str]) -> None:
+    """A clear error when a grouping column is not in ``table``."""
+    columns = ds.tables[table].columns
+    missing = [c for c in by if c not in columns]
+    if missing:
+        usable = [c for c in columns if c not in ("source_row",) and not c.endswith("_at")]
+        raise DataError(
+            problem=f"cannot group by {', '.join(missing)}: no such column in {table}",
+            fix=f"use one of: {', '.join(usable)}",
+            file=str(ds.path),
+            column=missing[0],
+        )
+
+
+def aggregate(lf: pl.LazyFrame, by: list[str], aggs: list[pl.Expr]) -> pl.LazyFrame:
+    """Group by ``by`` (one row per group, sorted) or, without groups, one row overall.
+
+    Without groups the result has exactly one row even when ``lf`` is empty, so "no deals"
+    reads as n = 0 rather than as a missing row.
+    """
+    if by:
+        return lf.group_by(by).agg(aggs).sort(by, nulls_last=True)
+    return lf.select(aggs)
+
+
+def resolve_period(period: str | Period) -> Period:
+    """Accept a period label or a :class:`Period`."""
+    return Period.parse(period)
+
+
+def resolve_as_of(as_of: str | dt.date | None, period: Period | None) -> dt.date:
+    """``as_of`` if given, else the last day of ``period``; one of them is required."""
+    if as_of is not None:
+        day = parse_date(as_of)
+        assert day is not None
+        return day
+    if period is None:
+        raise ValueError("give as_of (a date) or a period whose last day is used as as_of")
+    return period.end
