@@ -8,7 +8,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from pipeline_kit import charts
+from pipeline_kit import charts, datasets
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.errors import DataError
 from pipeline_kit.loading import load
@@ -23,6 +23,7 @@ from pipeline_kit.metrics import (
     won_deal_size,
 )
 from pipeline_kit.periods import Period
+from pipeline_kit.team_report import TeamReport
 
 try:
     __version__ = version("pipeline_kit")
@@ -33,9 +34,11 @@ __all__ = [
     "DataError",
     "Dataset",
     "Period",
+    "TeamReport",
     "__version__",
     "charts",
     "cycle_length",
+    "datasets",
     "deal_flow",
     "explain",
     "load",

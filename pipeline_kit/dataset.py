@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
@@ -55,6 +55,22 @@ class Dataset:
                 file=str(self.path),
             )
         return self.tables[table].lazy()
+
+    def with_deal_columns(self, **columns: pl.Expr) -> Dataset:
+        """A copy whose deals carry extra computed columns (e.g. a grouping for ``by=``).
+
+        >>> ds2 = ds.with_deal_columns(scope=pl.col("team") == "EMEA")   # doctest: +SKIP
+        """
+        tables = {**self.tables, "deals": self.tables["deals"].with_columns(**columns)}
+        return replace(self, tables=tables)
+
+    def filter_deals(self, predicate: pl.Expr) -> Dataset:
+        """A copy keeping only the deals matching ``predicate`` (e.g. one team).
+
+        Other tables are left whole: metrics reach them through the deals they keep.
+        """
+        tables = {**self.tables, "deals": self.tables["deals"].filter(predicate)}
+        return replace(self, tables=tables)
 
     @property
     def usable(self) -> bool:

@@ -112,3 +112,10 @@ def latest_complete_quarter(last_day: dt.date) -> Period:
     """The last calendar quarter that ends on or before ``last_day``."""
     q = Period.quarter_of(last_day)
     return q if q.end == last_day else q.shift(-1)
+
+
+def resolve_period(period: str | Period, last_day: dt.date) -> Period:
+    """Like :meth:`Period.parse`, plus ``"latest"``: the last complete quarter of the data."""
+    if isinstance(period, str) and period.strip().lower() == "latest":
+        return latest_complete_quarter(last_day)
+    return Period.parse(period)

@@ -1,0 +1,44 @@
+# pipeline_kit: everything goes through this file. `make report` and `make test` on a fresh
+# clone create the virtual environment, install the pinned dependencies and run.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Jupyter's "python3" kernel runs `python` from PATH: make it the venv's.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+MAVEN  ?= ../shared/realdata/maven-crm
+PERIOD ?= latest
+
+.PHONY: install test lint report report-maven sample docs clean
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(BIN)/ruff check pipeline_kit tests bench
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check pipeline_kit tests bench
+	$(BIN)/ruff format --check pipeline_kit tests bench
+
+report: install
+	$(BIN)/pipeline-kit report --data data/sample --period $(PERIOD) --out reports
+	@if [ -d "$(MAVEN)" ]; then $(MAKE) --no-print-directory report-maven; \
+	else echo "($(MAVEN) not found: skipping the Maven example report)"; fi
+
+report-maven: install
+	$(BIN)/pipeline-kit report --data $(MAVEN) --source maven --period 2017-Q4 --out reports/maven
+
+sample: install
+	$(BIN)/pipeline-kit sample --deals 5000 --seed 7 --out data/sample
+
+docs: install
+	$(BIN)/python -m pipeline_kit.docs README.md
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache .ruff_cache

@@ -1,0 +1,148 @@
+"""Command line: ``pipeline-kit {sample,validate,metrics,report,explain}``.
+
+Exit status: 0 success; 1 some team reports failed; 2 the input cannot be used (the message
+names the file, column and example rows, and says what to do; no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline_kit.errors import DataError
+
+EXIT_OK, EXIT_REPORT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _add_data_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, type=Path,
+                        help="folder with the export (deals.csv, ... or a known format)")
+    parser.add_argument("--source", default="canonical",
+                        help="export format: canonical (default) or maven")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pipeline-kit", description="Sales-pipeline metrics and reports from CRM exports."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("sample", help="write a synthetic dataset (every canonical table)")
+    p.add_argument("--deals", type=int, default=5_000, help="number of deals (default 5000)")
+    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--format", choices=["csv", "parquet"], default="csv")
+
+    p = sub.add_parser("validate", help="check an export; list quarantined rows and why")
+    _add_data_args(p)
+    p.add_argument("--quarantine", type=Path, help="also write every quarantined row to this CSV")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 2 when any row is quarantined, not only when nothing is usable")
+
+    p = sub.add_parser("metrics", help="compute metrics into a long CSV")
+    _add_data_args(p)
+    p.add_argument("--period", required=True, help="2025-Q4, 2025-11, 2025, 2025-10-01..2025-12-31, or latest "
+                   "(the last complete quarter in the data)")
+    p.add_argument("--as-of", help="snapshot date YYYY-MM-DD (default: last day of the period)")
+    p.add_argument("--by", nargs="*", default=[], help="group columns, e.g. team owner")
+    p.add_argument("--metric", nargs="*", default=[], help="metric names (default: all)")
+    p.add_argument("--out", required=True, type=Path, help="CSV file to write")
+
+    p = sub.add_parser("report", help="run the per-team report and write HTML + index")
+    _add_data_args(p)
+    p.add_argument("--period", required=True,
+                   help="reporting period, e.g. 2025-Q4, or latest (last complete quarter)")
+    p.add_argument("--as-of", help="snapshot date YYYY-MM-DD (default: last day of the period)")
+    p.add_argument("--team", nargs="*", default=[], help="only these teams (default: all)")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+
+    p = sub.add_parser("explain", help="show a metric's definition card (or list them)")
+    p.add_argument("metric", nargs="?", help="metric name; omit to list all")
+    return parser
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from pipeline_kit import datasets
+
+    if args.deals < 1:
+        raise DataError(problem="--deals must be at least 1", fix="pass --deals 5000, say")
+    paths = datasets.write(args.out, args.deals, args.seed, args.format)
+    print(f"wrote {len(paths)} tables for {args.deals:,} deals (seed {args.seed}) to {args.out}")
+    return EXIT_OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from pipeline_kit.loading import load
+
+    ds = load(args.data, source=args.source)
+    print(ds.report())
+    if args.quarantine:
+        ds.quarantine.with_columns(ds.quarantine["rules"].list.join("; ")).write_csv(args.quarantine)
+        print(f"\nquarantined rows written to {args.quarantine}")
+    if not ds.usable or (args.strict and ds.quarantine.height):
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    from pipeline_kit.loading import load
+    from pipeline_kit.metrics import metrics_long
+    from pipeline_kit.periods import resolve_period
+
+    ds = load(args.data, source=args.source)
+    ds.require_usable()
+    period = resolve_period(args.period, ds.last_date)
+    frame = metrics_long(ds, period, as_of=args.as_of, by=args.by or None,
+                         metrics=args.metric or None)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_csv(args.out)
+    print(f"wrote {frame.height:,} rows ({frame['metric'].n_unique()} metrics) to {args.out}")
+    if ds.quarantine.height:
+        print(f"note: {ds.quarantine.height:,} input rows were quarantined and are not counted; "
+              f"run `pipeline-kit validate --data {args.data}` for details", file=sys.stderr)
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pipeline_kit.reports import run_reports
+
+    results = run_reports(args.data, args.period, args.out, source=args.source,
+                          teams=args.team or None, as_of=args.as_of)
+    for r in results:
+        state = "ok" if r.ok else f"FAILED: {r.error}"
+        print(f"{r.team}: {state} ({r.seconds:.1f} s)")
+    print(f"index: {args.out / 'index.html'}")
+    return EXIT_OK if all(r.ok for r in results) else EXIT_REPORT_FAILED
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from pipeline_kit.metrics import explain, metric_names
+
+    if not args.metric:
+        print("\n".join(metric_names()))
+        return EXIT_OK
+    print(explain(args.metric))
+    return EXIT_OK
+
+
+COMMANDS = {"sample": _sample, "validate": _validate, "metrics": _metrics, "report": _report,
+            "explain": _explain}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``pipeline-kit`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (ValueError, KeyError) as exc:  # bad period, unknown metric, ...
+        message = exc.args[0] if exc.args else str(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""Quarterly per-team reports: papermill runs the template once per team, nbconvert writes HTML.
+
+Outputs in ``out``: ``<team-slug>.ipynb`` (executed notebook), ``<team-slug>.html`` (no input
+cells, charts inline as SVG, no script or stylesheet loaded from the network) and
+``index.html`` linking every team, with failures listed instead of hidden. Files are written
+to a temporary name and renamed, so a crash never leaves a half-written report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import os
+import re
+import sys
+import tempfile
+import time
+import traceback
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import papermill
+from nbconvert import HTMLExporter
+from tqdm.auto import tqdm
+
+from pipeline_kit.dataset import Dataset
+from pipeline_kit.loading import load
+from pipeline_kit.periods import Period, resolve_period
+
+__all__ = ["TeamResult", "render_html", "run_reports", "slugify", "template_path"]
+
+_NBCONVERT_TEMPLATES = Path(__file__).parent / "_nbconvert"
+
+
+def template_path(name: str = "team_report.ipynb") -> Path:
+    """The report template: ``templates/`` of a source checkout, else the installed copy."""
+    for folder in (Path(__file__).resolve().parent.parent / "templates",
+                   Path(__file__).resolve().parent / "_templates"):
+        if (folder / name).exists():
+            return folder / name
+    raise FileNotFoundError(f"report template {name} not found")
+
+
+def slugify(name: str, taken: set[str] | None = None) -> str:
+    """A safe file name for a team: ASCII letters, digits and dashes; unique within ``taken``.
+
+    >>> slugify("Mid-Market / EMEA")
+    'mid-market-emea'
+    >>> slugify("../<script>")
+    'script'
+    """
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:60].strip("-") or "team"
+    if taken is not None:
+        base, i = slug, 2
+        while slug in taken:
+            slug, i = f"{base}-{i}", i + 1
+        taken.add(slug)
+    return slug
+
+
+@dataclass
+class TeamResult:
+    """How one team's report went."""
+
+    team: str
+    slug: str
+    ok: bool
+    seconds: float
+    error: str | None = None
+    has_html: bool = False
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def render_html(notebook: nbformat.NotebookNode) -> str:
+    """Notebook -> standalone HTML without input cells and without any CDN reference."""
+    exporter = HTMLExporter(
+        template_name="offline",
+        extra_template_basedirs=[str(_NBCONVERT_TEMPLATES)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    body, _ = exporter.from_notebook_node(notebook)
+    return body
+
+
+def _kernel_env() -> None:
+    # The "python3" kernelspec launches `python` from PATH: make it this environment's python.
+    bindir = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+def _run_one(
+    team: str, slug: str, out: Path, parameters: dict, template: Path
+) -> TeamResult:
+    start = time.perf_counter()
+    error = None
+    fd, tmp_name = tempfile.mkstemp(dir=out, prefix=f".{slug}.", suffix=".ipynb")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        papermill.execute_notebook(
+            str(template), str(tmp), parameters={**parameters, "team": team},
+            kernel_name="python3", progress_bar=False, log_output=False, cwd=str(out),
+        )
+    except papermill.PapermillExecutionError as exc:
+        error = f"{exc.ename}: {exc.evalue}"
+    except Exception as exc:  # kernel died, template unreadable, ...: report it, go on
+        error = f"{type(exc).__name__}: {exc}"
+    try:
+        if tmp.exists() and tmp.stat().st_size:
+            notebook = nbformat.read(tmp, as_version=4)
+            _write_atomic(out / f"{slug}.html", render_html(notebook))
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, out / f"{slug}.ipynb")
+    except Exception:
+        error = error or traceback.format_exc(limit=1).strip().splitlines()[-1]
+    finally:
+        tmp.unlink(missing_ok=True)
+    has_html = (out / f"{slug}.html").exists()
+    return TeamResult(team, slug, error is None, time.perf_counter() - start, error, has_html)
+
+
+def run_reports(
+    data: str | Path,
+    period: str | Period,
+    out: str | Path,
+    *,
+    source: str = "canonical",
+    teams: list[str] | None = None,
+    as_of: str | dt.date | None = None,
+    template: str | Path | None = None,
+    progress: bool = True,
+) -> list[TeamResult]:
+    """Run the team report for every team (or ``teams``) and write ``out/index.html``.
+
+    ``period`` is a label such as ``2025-Q4`` or ``"latest"`` (the last complete quarter of
+    the data).
+    The dataset is loaded once here to list the teams and fail early on unusable data
+    (:class:`~pipeline_kit.errors.DataError`); each notebook loads it again in its kernel.
+    A team whose notebook fails is listed with its error on the index page; the others
+    still finish.
+    """
+    data = Path(data).resolve()
+    ds = load(data, source=source)
+    ds.require_usable()
+    period = resolve_period(period, ds.last_date)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    chosen = teams or ds.teams
+    template = Path(template) if template else template_path()
+    parameters = {
+        "period": period.label,
+        "data_path": str(data),
+        "source": source,
+        "as_of": str(as_of) if as_of else None,
+    }
+    _kernel_env()
+    taken: set[str] = {"index"}
+    results = []
+    bar = tqdm(chosen, desc="team reports", unit="team", disable=not progress)
+    for team in bar:
+        bar.set_postfix_str(team[:30])
+        slug = slugify(team, taken)
+        results.append(_run_one(team, slug, out, parameters, template))
+    _write_atomic(out / "index.html", _index_html(ds, period, as_of, results, set(ds.teams)))
+    return results
+
+
+def _index_html(
+    ds: Dataset, period: Period, as_of, results: list[TeamResult], known: set[str]
+) -> str:
+    esc = html.escape
+    rows = []
+    for r in results:
+        if r.ok:
+            status = '<span class="ok">ready</span>'
+            link = f'<a href="{esc(r.slug)}.html">{esc(r.team)}</a>'
+        else:
+            status = f'<span class="fail">failed</span> <code>{esc(r.error or "")}</code>'
+            link = (f'<a href="{esc(r.slug)}.html">{esc(r.team)}</a>' if r.has_html
+                    else esc(r.team))
+        if r.team not in known:
+            status += " (no valid deals for this team in the data)"
+        rows.append(f"<tr><td>{link}</td><td>{status}</td><td>{r.seconds:.1f} s</td></tr>")
+    failed = sum(not r.ok for r in results)
+    summary = (f"{len(results) - failed} of {len(results)} team reports ready"
+               + (f", {failed} failed" if failed else ""))
+    snapshot = as_of or period.end
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Pipeline reports {esc(period.label)}</title>
+<style>
+body {{ font-family: Inter, 'Segoe UI', Helvetica, Arial, sans-serif; color: #1F2933;
+       max-width: 860px; margin: 2.5rem auto; padding: 0 1rem; }}
+h1 {{ font-size: 1.6rem; margin-bottom: .2rem; }}
+.meta {{ color: #52606D; margin-top: 0; }}
+table {{ border-collapse: collapse; width: 100%; margin-top: 1.5rem; }}
+th, td {{ text-align: left; padding: .55rem .6rem; border-bottom: 1px solid #E4E7EB; }}
+th {{ font-weight: 600; font-size: .85rem; text-transform: uppercase; color: #52606D; }}
+a {{ color: #0072B2; }}
+.ok {{ color: #009E73; font-weight: 600; }} .fail {{ color: #D55E00; font-weight: 600; }}
+code {{ font-size: .85em; }}
+</style></head>
+<body>
+<h1>Quarterly pipeline reports: {esc(period.label)}</h1>
+<p class="meta">Snapshot as of {esc(str(snapshot))} · data {esc(str(ds.path.name))}
+(source {esc(ds.source)}, fingerprint <code>{esc(ds.fingerprint)}</code>) · {esc(summary)}</p>
+<table><thead><tr><th>Team</th><th>Status</th><th>Run time</th></tr></thead>
+<tbody>
+{chr(10).join(rows)}
+</tbody></table>
+</body></html>
+"""
