@@ -16,10 +16,15 @@ EXIT_OK, EXIT_REPORT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def _add_data_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, type=Path,
-                        help="folder with the export (deals.csv, ... or a known format)")
-    parser.add_argument("--source", default="canonical",
-                        help="export format: canonical (default) or maven")
+    parser.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        help="folder with the export (deals.csv, ... or a known format)",
+    )
+    parser.add_argument(
+        "--source", default="canonical", help="export format: canonical (default) or maven"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,13 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check an export; list quarantined rows and why")
     _add_data_args(p)
     p.add_argument("--quarantine", type=Path, help="also write every quarantined row to this CSV")
-    p.add_argument("--strict", action="store_true",
-                   help="exit 2 when any row is quarantined, not only when nothing is usable")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 2 when any row is quarantined, not only when nothing is usable",
+    )
 
     p = sub.add_parser("metrics", help="compute metrics into a long CSV")
     _add_data_args(p)
-    p.add_argument("--period", required=True, help="2025-Q4, 2025-11, 2025, 2025-10-01..2025-12-31, or latest "
-                   "(the last complete quarter in the data)")
+    p.add_argument(
+        "--period",
+        required=True,
+        help="2025-Q4, 2025-11, 2025, 2025-10-01..2025-12-31, or latest "
+        "(the last complete quarter in the data)",
+    )
     p.add_argument("--as-of", help="snapshot date YYYY-MM-DD (default: last day of the period)")
     p.add_argument("--by", nargs="*", default=[], help="group columns, e.g. team owner")
     p.add_argument("--metric", nargs="*", default=[], help="metric names (default: all)")
@@ -51,8 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="run the per-team report and write HTML + index")
     _add_data_args(p)
-    p.add_argument("--period", required=True,
-                   help="reporting period, e.g. 2025-Q4, or latest (last complete quarter)")
+    p.add_argument(
+        "--period",
+        required=True,
+        help="reporting period, e.g. 2025-Q4, or latest (last complete quarter)",
+    )
     p.add_argument("--as-of", help="snapshot date YYYY-MM-DD (default: last day of the period)")
     p.add_argument("--team", nargs="*", default=[], help="only these teams (default: all)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
@@ -78,7 +93,9 @@ def _validate(args: argparse.Namespace) -> int:
     ds = load(args.data, source=args.source)
     print(ds.report())
     if args.quarantine:
-        ds.quarantine.with_columns(ds.quarantine["rules"].list.join("; ")).write_csv(args.quarantine)
+        ds.quarantine.with_columns(ds.quarantine["rules"].list.join("; ")).write_csv(
+            args.quarantine
+        )
         print(f"\nquarantined rows written to {args.quarantine}")
     if not ds.usable or (args.strict and ds.quarantine.height):
         return EXIT_BAD_INPUT
@@ -93,22 +110,32 @@ def _metrics(args: argparse.Namespace) -> int:
     ds = load(args.data, source=args.source)
     ds.require_usable()
     period = resolve_period(args.period, ds.last_date)
-    frame = metrics_long(ds, period, as_of=args.as_of, by=args.by or None,
-                         metrics=args.metric or None)
+    frame = metrics_long(
+        ds, period, as_of=args.as_of, by=args.by or None, metrics=args.metric or None
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     frame.write_csv(args.out)
     print(f"wrote {frame.height:,} rows ({frame['metric'].n_unique()} metrics) to {args.out}")
     if ds.quarantine.height:
-        print(f"note: {ds.quarantine.height:,} input rows were quarantined and are not counted; "
-              f"run `pipeline-kit validate --data {args.data}` for details", file=sys.stderr)
+        print(
+            f"note: {ds.quarantine.height:,} input rows were quarantined and are not counted; "
+            f"run `pipeline-kit validate --data {args.data}` for details",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
 def _report(args: argparse.Namespace) -> int:
     from pipeline_kit.reports import run_reports
 
-    results = run_reports(args.data, args.period, args.out, source=args.source,
-                          teams=args.team or None, as_of=args.as_of)
+    results = run_reports(
+        args.data,
+        args.period,
+        args.out,
+        source=args.source,
+        teams=args.team or None,
+        as_of=args.as_of,
+    )
     for r in results:
         state = "ok" if r.ok else f"FAILED: {r.error}"
         print(f"{r.team}: {state} ({r.seconds:.1f} s)")
@@ -126,8 +153,13 @@ def _explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"sample": _sample, "validate": _validate, "metrics": _metrics, "report": _report,
-            "explain": _explain}
+COMMANDS = {
+    "sample": _sample,
+    "validate": _validate,
+    "metrics": _metrics,
+    "report": _report,
+    "explain": _explain,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -101,9 +101,16 @@ class Dataset:
         """Quarantine summary: one row per (table, rule) with count, message, fix and examples."""
         if self.quarantine.height == 0:
             return pl.DataFrame(
-                schema={"table": pl.String, "file": pl.String, "rule": pl.String,
-                        "rows": pl.UInt32, "problem": pl.String, "fix": pl.String,
-                        "example_rows": pl.List(pl.Int64), "example_records": pl.List(pl.String)}
+                schema={
+                    "table": pl.String,
+                    "file": pl.String,
+                    "rule": pl.String,
+                    "rows": pl.UInt32,
+                    "problem": pl.String,
+                    "fix": pl.String,
+                    "example_rows": pl.List(pl.Int64),
+                    "example_records": pl.List(pl.String),
+                }
             )
         grouped = (
             self.quarantine.explode("rules")
@@ -116,7 +123,9 @@ class Dataset:
             )
             .sort("table", "rows", descending=[False, True])
         )
-        described = [describe_rule(r, t) for t, r in zip(grouped["table"], grouped["rule"], strict=True)]
+        described = [
+            describe_rule(r, t) for t, r in zip(grouped["table"], grouped["rule"], strict=True)
+        ]
         fixes = [
             fix + (f". {self.hints[(t, r)]}" if (t, r) in self.hints else "")
             for (_, fix), t, r in zip(described, grouped["table"], grouped["rule"], strict=True)
@@ -124,7 +133,9 @@ class Dataset:
         return grouped.with_columns(
             pl.Series("problem", [p for p, _ in described], dtype=pl.String),
             pl.Series("fix", fixes, dtype=pl.String),
-        ).select("table", "file", "rule", "rows", "problem", "fix", "example_rows", "example_records")
+        ).select(
+            "table", "file", "rule", "rows", "problem", "fix", "example_rows", "example_records"
+        )
 
     def report(self) -> str:
         """Plain-text validation report: counts per table, each problem with examples, notes."""

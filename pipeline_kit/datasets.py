@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-__all__ = ["END", "START", "STAGES", "TEAMS", "TeamProfile", "generate", "sample_path", "write"]
+__all__ = ["END", "STAGES", "START", "TEAMS", "TeamProfile", "generate", "sample_path", "write"]
 
 START = dt.date(2023, 10, 1)
 END = dt.date(2025, 12, 31)  # export day: nothing after it has happened yet
@@ -75,8 +75,14 @@ DEAL_TYPES = ("new", "expansion", "renewal")
 _TYPE_P = np.array([0.6, 0.25, 0.15])
 _TYPE_WIN = np.array([1.0, 1.15, 1.35])
 _TYPE_SIZE = np.array([1.0, 0.55, 0.8])
-INDUSTRIES = ("Technology", "Healthcare", "Financial Services", "Retail", "Manufacturing",
-              "Education")
+INDUSTRIES = (
+    "Technology",
+    "Healthcare",
+    "Financial Services",
+    "Retail",
+    "Manufacturing",
+    "Education",
+)
 LOST_REASONS = ("Price", "No decision", "Competitor", "Timing", "Missing feature", "Budget")
 COMPETITORS = ("Acme CRM", "Globex", "Initech", "Umbrella Systems")
 ACTIVITY_TYPES = ("call", "email", "meeting")
@@ -91,27 +97,101 @@ COLLATERAL = [  # content id, title, stage index from which it is used
 CHANNELS = ("Paid search", "Events", "Content", "Partner program")
 
 TEAMS = (
-    TeamProfile("Enterprise", 6, 0.22, 0.20, 60_000, 120, 8.0, ("NA East", "NA West"),
-                (0.35, 0.35, 0.15, 0.05, 0.10)),
-    TeamProfile("Mid-Market", 6, 0.28, 0.30, 18_000, 70, 4.0, ("NA East", "NA West"),
-                (0.45, 0.25, 0.12, 0.08, 0.10)),
-    TeamProfile("SMB", 7, 0.32, 0.40, 5_000, 35, 1.5, ("NA East", "NA West"),
-                (0.55, 0.20, 0.10, 0.05, 0.10)),
-    TeamProfile("EMEA", 5, 0.15, 0.30, 22_000, 70, 4.0, ("EMEA",),
-                (0.45, 0.25, 0.12, 0.08, 0.10)),
-    TeamProfile("Partners", 2, 0.03, 0.30, 15_000, 70, 4.0, ("NA East",),
-                (0.05, 0.05, 0.10, 0.75, 0.05)),
+    TeamProfile(
+        "Enterprise",
+        6,
+        0.22,
+        0.20,
+        60_000,
+        120,
+        8.0,
+        ("NA East", "NA West"),
+        (0.35, 0.35, 0.15, 0.05, 0.10),
+    ),
+    TeamProfile(
+        "Mid-Market",
+        6,
+        0.28,
+        0.30,
+        18_000,
+        70,
+        4.0,
+        ("NA East", "NA West"),
+        (0.45, 0.25, 0.12, 0.08, 0.10),
+    ),
+    TeamProfile(
+        "SMB", 7, 0.32, 0.40, 5_000, 35, 1.5, ("NA East", "NA West"), (0.55, 0.20, 0.10, 0.05, 0.10)
+    ),
+    TeamProfile("EMEA", 5, 0.15, 0.30, 22_000, 70, 4.0, ("EMEA",), (0.45, 0.25, 0.12, 0.08, 0.10)),
+    TeamProfile(
+        "Partners", 2, 0.03, 0.30, 15_000, 70, 4.0, ("NA East",), (0.05, 0.05, 0.10, 0.75, 0.05)
+    ),
 )
-_FIRST = ("Ava", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jamal", "Kira",
-          "Liam", "Maya", "Nikhil", "Olga", "Pedro", "Quinn", "Rosa", "Sven", "Tara", "Umar",
-          "Vera", "Wen", "Ximena", "Yusuf", "Zoe")
-_LAST = ("Adams", "Bauer", "Costa", "Dubois", "Eze", "Fischer", "Garcia", "Haddad", "Ito", "Jensen",
-         "Kowalski", "Lopez", "Moreau", "Novak", "Okafor", "Patel", "Quist", "Rossi", "Sato",
-         "Tanaka", "Ueda", "Vargas", "Weber", "Xu", "Yilmaz", "Zhou")
+_FIRST = (
+    "Ava",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jamal",
+    "Kira",
+    "Liam",
+    "Maya",
+    "Nikhil",
+    "Olga",
+    "Pedro",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Wen",
+    "Ximena",
+    "Yusuf",
+    "Zoe",
+)
+_LAST = (
+    "Adams",
+    "Bauer",
+    "Costa",
+    "Dubois",
+    "Eze",
+    "Fischer",
+    "Garcia",
+    "Haddad",
+    "Ito",
+    "Jensen",
+    "Kowalski",
+    "Lopez",
+    "Moreau",
+    "Novak",
+    "Okafor",
+    "Patel",
+    "Quist",
+    "Rossi",
+    "Sato",
+    "Tanaka",
+    "Ueda",
+    "Vargas",
+    "Weber",
+    "Xu",
+    "Yilmaz",
+    "Zhou",
+)
 
 
 def _rep_names(n: int) -> list[str]:
     return [f"{_FIRST[i % len(_FIRST)]} {_LAST[(i * 7 + 3) % len(_LAST)]}" for i in range(n)]
+
+
+def _strings(values: np.ndarray) -> pl.Series:
+    """An object array of str/None as a String series (never polars' Object dtype)."""
+    return pl.Series(values.tolist(), dtype=pl.String)
 
 
 def _to_date(days: np.ndarray) -> pl.Series:
@@ -142,7 +222,9 @@ def generate(n_deals: int = 5_000, seed: int = 7) -> dict[str, pl.DataFrame]:
     # reps: a global list, each team owning a contiguous block
     rep_offsets = np.cumsum([0] + [t.reps for t in teams])
     reps = _rep_names(int(rep_offsets[-1]))
-    rep = rep_offsets[team] + (rng.random(n_deals) * np.array([t.reps for t in teams])[team]).astype(int)
+    rep = rep_offsets[team] + (
+        rng.random(n_deals) * np.array([t.reps for t in teams])[team]
+    ).astype(int)
     rep_skill = rng.normal(1.0, 0.06, size=len(reps))
 
     created = np.sort(rng.integers(0, horizon + 1, size=n_deals))
@@ -229,9 +311,10 @@ def generate(n_deals: int = 5_000, seed: int = 7) -> dict[str, pl.DataFrame]:
             "created_at": _to_date(created),
             "stage": stage_names[stage],
             "status": status,
-            "closed_at": _to_date(day).to_frame("d").select(
-                pl.when(pl.Series(closed)).then(pl.col("d"))
-            ).to_series(),
+            "closed_at": _to_date(day)
+            .to_frame("d")
+            .select(pl.when(pl.Series(closed)).then(pl.col("d")))
+            .to_series(),
             "account_id": account,
             "deal_type": np.array(DEAL_TYPES)[dtype_],
             "lead_source": np.array(LEAD_SOURCES)[source],
@@ -239,8 +322,8 @@ def generate(n_deals: int = 5_000, seed: int = 7) -> dict[str, pl.DataFrame]:
             "region": region.astype(str),
             "expected_close": _to_date(expected),
             "probability": np.array([s[2] for s in STAGES], dtype=float)[stage],
-            "lost_reason": np.where(is_lost, np.array(LOST_REASONS)[reason], None),
-            "competitor": np.where(has_comp, np.array(COMPETITORS)[comp], None),
+            "lost_reason": _strings(np.where(is_lost, np.array(LOST_REASONS)[reason], None)),
+            "competitor": _strings(np.where(has_comp, np.array(COMPETITORS)[comp], None)),
         }
     ).with_columns(
         pl.concat_str(
@@ -289,10 +372,12 @@ def _leads(rng, deals, team, source, rep, reps, teams, created) -> pl.DataFrame:
     l_deal = np.concatenate([np.flatnonzero(converted), np.full(n_extra, -1)])
     conv_hours = np.concatenate([created[converted] * 24.0 + 9, np.full(n_extra, np.nan)])
     horizon_h = (END - START).days * 24.0 + 17
-    created_h = np.concatenate([
-        conv_hours[: converted.sum()] - rng.uniform(24, 21 * 24, converted.sum()),
-        rng.uniform(0, horizon_h - 24, n_extra),
-    ])
+    created_h = np.concatenate(
+        [
+            conv_hours[: converted.sum()] - rng.uniform(24, 21 * 24, converted.sum()),
+            rng.uniform(0, horizon_h - 24, n_extra),
+        ]
+    )
     median = np.array([t.response_hours for t in teams])[l_team]
     response = rng.lognormal(np.log(median), 1.0)
     never = (l_deal < 0) & (rng.random(l_deal.size) < 0.15)
@@ -301,13 +386,17 @@ def _leads(rng, deals, team, source, rep, reps, teams, created) -> pl.DataFrame:
     qualified = np.where(
         l_deal >= 0,
         created_h + (conv_hours - created_h) * rng.uniform(0.3, 0.9, l_deal.size),
-        np.where(rng.random(l_deal.size) < 0.25, created_h + rng.uniform(24, 240, l_deal.size), np.nan),
+        np.where(
+            rng.random(l_deal.size) < 0.25, created_h + rng.uniform(24, 240, l_deal.size), np.nan
+        ),
     )
     qualified = np.where(qualified > horizon_h, np.nan, qualified)
     deal_ids = deals["deal_id"].to_numpy()
     frame = pl.DataFrame(
         {
-            "lead_id": np.char.add("L", np.char.zfill(np.arange(1, l_deal.size + 1).astype(str), 8)),
+            "lead_id": np.char.add(
+                "L", np.char.zfill(np.arange(1, l_deal.size + 1).astype(str), 8)
+            ),
             "created_at": _to_datetime(created_h),
             "source": np.array(LEAD_SOURCES)[l_source],
             "owner": np.array(reps)[l_owner],
@@ -315,7 +404,7 @@ def _leads(rng, deals, team, source, rep, reps, teams, created) -> pl.DataFrame:
             "qualified_at": _to_datetime(np.nan_to_num(qualified)),
             "first_response_at": _to_datetime(np.nan_to_num(first_response)),
             "converted_at": _to_datetime(np.nan_to_num(conv_hours)),
-            "deal_id": np.where(l_deal >= 0, deal_ids[np.maximum(l_deal, 0)], None),
+            "deal_id": _strings(np.where(l_deal >= 0, deal_ids[np.maximum(l_deal, 0)], None)),
         }
     )
     return frame.with_columns(
@@ -333,11 +422,15 @@ def _activities(rng, deals, created, day, closed, horizon) -> pl.DataFrame:
     lam = np.minimum(12, 1 + life / 20) * np.where(won, 1.4, 1.0)
     k = rng.poisson(lam)
     deal_idx = np.repeat(np.arange(deals.height), k)
-    at_h = (created[deal_idx] + rng.random(deal_idx.size) * life[deal_idx]) * 24 + rng.uniform(8, 18, deal_idx.size)
+    at_h = (created[deal_idx] + rng.random(deal_idx.size) * life[deal_idx]) * 24 + rng.uniform(
+        8, 18, deal_idx.size
+    )
     at_h = np.minimum(at_h, horizon * 24 + 17)
     return pl.DataFrame(
         {
-            "activity_id": np.char.add("A", np.char.zfill(np.arange(1, deal_idx.size + 1).astype(str), 8)),
+            "activity_id": np.char.add(
+                "A", np.char.zfill(np.arange(1, deal_idx.size + 1).astype(str), 8)
+            ),
             "owner": deals["owner"].to_numpy()[deal_idx],
             "type": np.array(ACTIVITY_TYPES)[rng.choice(3, deal_idx.size, p=[0.5, 0.35, 0.15])],
             "occurred_at": _to_datetime(at_h),
@@ -351,10 +444,13 @@ def _collateral(rng, history: pl.DataFrame, deals: pl.DataFrame) -> pl.DataFrame
     """Content used once a deal reaches the content's stage (late content only in late deals)."""
     order = {s[0]: s[1] - 1 for s in STAGES}
     first_entry = (
-        history.with_columns(pl.col("stage").replace_strict(order, return_dtype=pl.Int64).alias("k"))
+        history.with_columns(
+            pl.col("stage").replace_strict(order, return_dtype=pl.Int64).alias("k")
+        )
         .filter(pl.col("k") < N_OPEN)
         .group_by("deal_id", "k")
         .agg(pl.col("entered_at").min())
+        .sort("deal_id", "k")  # fixed order: the random draws below follow it
     )
     parts = []
     for content_id, title, k in COLLATERAL:
@@ -364,7 +460,10 @@ def _collateral(rng, history: pl.DataFrame, deals: pl.DataFrame) -> pl.DataFrame
             reached.filter(pl.Series(use)).select(
                 pl.lit(content_id).alias("content_id"),
                 "deal_id",
-                (pl.col("entered_at") + pl.duration(days=pl.Series(rng.integers(0, 5, int(use.sum())))))
+                (
+                    pl.col("entered_at")
+                    + pl.duration(days=pl.Series(rng.integers(0, 5, int(use.sum()))))
+                )
                 .clip(upper_bound=END)
                 .alias("used_at"),
                 pl.lit(title).alias("title"),
@@ -396,17 +495,23 @@ def _spend(rng, teams, n_deals: int) -> pl.DataFrame:
 def _customers(rng, deals: pl.DataFrame) -> pl.DataFrame:
     """Accounts with at least one won deal; some churn before the export day."""
     won = deals.filter(pl.col("status") == "won")
-    customers = won.group_by("account_id").agg(
-        pl.col("closed_at").min().alias("start_date"),
-        (pl.col("amount").sum() / 12).round(2).alias("mrr"),
-        pl.col("team").first(),
-    ).sort("account_id")
+    customers = (
+        won.group_by("account_id")
+        .agg(
+            pl.col("closed_at").min().alias("start_date"),
+            (pl.col("amount").sum() / 12).round(2).alias("mrr"),
+            pl.col("team").first(),
+        )
+        .sort("account_id")
+    )
     life = rng.exponential(900, customers.height).astype(int) + 30
-    return customers.with_columns(
-        (pl.col("start_date") + pl.duration(days=pl.Series(life))).alias("end_date")
-    ).with_columns(
-        pl.when(pl.col("end_date") <= END).then(pl.col("end_date")).alias("end_date")
-    ).select("account_id", "start_date", "end_date", "mrr", "team")
+    return (
+        customers.with_columns(
+            (pl.col("start_date") + pl.duration(days=pl.Series(life))).alias("end_date")
+        )
+        .with_columns(pl.when(pl.col("end_date") <= END).then(pl.col("end_date")).alias("end_date"))
+        .select("account_id", "start_date", "end_date", "mrr", "team")
+    )
 
 
 def _targets(rng, deals: pl.DataFrame) -> pl.DataFrame:

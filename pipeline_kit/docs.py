@@ -18,12 +18,15 @@ from pipeline_kit.schema import TABLES
 
 def metrics_reference() -> str:
     """Markdown table of every metric card."""
-    lines = ["| metric | formula | time basis | which deals count | interval |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| metric | formula | time basis | which deals count | interval |",
+        "|---|---|---|---|---|",
+    ]
     for card in CATALOGUE.values():
         basis = card.time_basis.split(" ")[0].rstrip(",;")
-        lines.append(f"| `{card.name}` | {card.formula} | {basis} | {card.counts} | "
-                     f"{card.interval} |")
+        lines.append(
+            f"| `{card.name}` | {card.formula} | {basis} | {card.counts} | {card.interval} |"
+        )
     return "\n".join(lines)
 
 

@@ -142,7 +142,9 @@ def _check_required_columns(table: RawTable) -> None:
             "matched case-insensitively",
             file=table.file,
             column=missing[0],
-            examples=[f"columns found: {', '.join(c for c in table.frame.columns if c != 'source_row')}"],
+            examples=[
+                f"columns found: {', '.join(c for c in table.frame.columns if c != 'source_row')}"
+            ],
         )
 
 
@@ -164,7 +166,10 @@ def _parse_datetime(col: str) -> pl.Expr:
         text.str.to_datetime(fmt, strict=False, exact=True, time_unit="us")
         for fmt in _DATETIME_FORMATS
     ]
-    candidates += [text.str.to_date(fmt, strict=False, exact=True).cast(pl.Datetime("us")) for fmt in _DATE_FORMATS]
+    candidates += [
+        text.str.to_date(fmt, strict=False, exact=True).cast(pl.Datetime("us"))
+        for fmt in _DATE_FORMATS
+    ]
     return pl.coalesce(candidates)
 
 
@@ -217,9 +222,13 @@ def _validate_table(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
         for c, col in columns.items()
         if c != "source_row" and col.dtype != pl.String
     ]
-    dtype_flags = raw.select("source_row", *dtype_rules) if dtype_rules else raw.select("source_row")
+    dtype_flags = (
+        raw.select("source_row", *dtype_rules) if dtype_rules else raw.select("source_row")
+    )
     rule_cols = [c for c in dtype_flags.columns if c != "source_row"]
-    unreadable = dtype_flags.filter(pl.any_horizontal(rule_cols)) if rule_cols else dtype_flags.clear()
+    unreadable = (
+        dtype_flags.filter(pl.any_horizontal(rule_cols)) if rule_cols else dtype_flags.clear()
+    )
     parse_failures = _quarantine_rows(table, raw, unreadable, rule_cols)
 
     readable = parsed.join(unreadable.select("source_row"), on="source_row", how="anti")
@@ -242,16 +251,12 @@ def _quarantine_rows(
     if flags.height == 0:
         return pl.DataFrame(schema=QUARANTINE_SCHEMA)
     rules = (
-        pl.concat_list(
-            [pl.when(pl.col(r)).then(pl.lit(r)) for r in rule_cols]
-        ).list.drop_nulls()
+        pl.concat_list([pl.when(pl.col(r)).then(pl.lit(r)) for r in rule_cols]).list.drop_nulls()
         if rule_cols
         else pl.lit([], pl.List(pl.String))
     )
     record_cols = [c for c in table.frame.columns if c != "source_row"]
-    records = raw.select(
-        "source_row", pl.struct(record_cols).struct.json_encode().alias("record")
-    )
+    records = raw.select("source_row", pl.struct(record_cols).struct.json_encode().alias("record"))
     return (
         flags.select("source_row", rules.alias("rules"))
         .join(records, on="source_row", how="left")
@@ -325,7 +330,10 @@ def _derive_stages(deals: pl.DataFrame, history: pl.DataFrame | None) -> pl.Data
             pl.col("status").ne("open").all().cast(pl.Float64).alias("key")
         )
     names = pl.concat(
-        [deals.select("stage"), history.select("stage") if history is not None else deals.select("stage")]
+        [
+            deals.select("stage"),
+            history.select("stage") if history is not None else deals.select("stage"),
+        ]
     ).unique()
     return (
         names.join(order, on="stage", how="left")
@@ -403,12 +411,23 @@ def _counts(
         n_bad = quarantine.filter(pl.col("table") == name).height
         if read != n_valid + n_bad:  # an invariant of this module, not a data problem
             raise AssertionError(f"{name}: read {read} != valid {n_valid} + quarantined {n_bad}")
-        rows.append({"table": name, "file": table.file, "read": read, "valid": n_valid,
-                     "quarantined": n_bad})
+        rows.append(
+            {
+                "table": name,
+                "file": table.file,
+                "read": read,
+                "valid": n_valid,
+                "quarantined": n_bad,
+            }
+        )
     return pl.DataFrame(
         rows,
-        schema={"table": pl.String, "file": pl.String, "read": pl.Int64, "valid": pl.Int64,
-                "quarantined": pl.Int64},
+        schema={
+            "table": pl.String,
+            "file": pl.String,
+            "read": pl.Int64,
+            "valid": pl.Int64,
+            "quarantined": pl.Int64,
+        },
         orient="row",
     )
-

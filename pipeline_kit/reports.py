@@ -36,8 +36,10 @@ _NBCONVERT_TEMPLATES = Path(__file__).parent / "_nbconvert"
 
 def template_path(name: str = "team_report.ipynb") -> Path:
     """The report template: ``templates/`` of a source checkout, else the installed copy."""
-    for folder in (Path(__file__).resolve().parent.parent / "templates",
-                   Path(__file__).resolve().parent / "_templates"):
+    for folder in (
+        Path(__file__).resolve().parent.parent / "templates",
+        Path(__file__).resolve().parent / "_templates",
+    ):
         if (folder / name).exists():
             return folder / name
     raise FileNotFoundError(f"report template {name} not found")
@@ -105,9 +107,7 @@ def _kernel_env() -> None:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
-def _run_one(
-    team: str, slug: str, out: Path, parameters: dict, template: Path
-) -> TeamResult:
+def _run_one(team: str, slug: str, out: Path, parameters: dict, template: Path) -> TeamResult:
     start = time.perf_counter()
     error = None
     fd, tmp_name = tempfile.mkstemp(dir=out, prefix=f".{slug}.", suffix=".ipynb")
@@ -115,8 +115,13 @@ def _run_one(
     tmp = Path(tmp_name)
     try:
         papermill.execute_notebook(
-            str(template), str(tmp), parameters={**parameters, "team": team},
-            kernel_name="python3", progress_bar=False, log_output=False, cwd=str(out),
+            str(template),
+            str(tmp),
+            parameters={**parameters, "team": team},
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+            cwd=str(out),
         )
     except papermill.PapermillExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"
@@ -193,14 +198,14 @@ def _index_html(
             link = f'<a href="{esc(r.slug)}.html">{esc(r.team)}</a>'
         else:
             status = f'<span class="fail">failed</span> <code>{esc(r.error or "")}</code>'
-            link = (f'<a href="{esc(r.slug)}.html">{esc(r.team)}</a>' if r.has_html
-                    else esc(r.team))
+            link = f'<a href="{esc(r.slug)}.html">{esc(r.team)}</a>' if r.has_html else esc(r.team)
         if r.team not in known:
             status += " (no valid deals for this team in the data)"
         rows.append(f"<tr><td>{link}</td><td>{status}</td><td>{r.seconds:.1f} s</td></tr>")
     failed = sum(not r.ok for r in results)
-    summary = (f"{len(results) - failed} of {len(results)} team reports ready"
-               + (f", {failed} failed" if failed else ""))
+    summary = f"{len(results) - failed} of {len(results)} team reports ready" + (
+        f", {failed} failed" if failed else ""
+    )
     snapshot = as_of or period.end
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

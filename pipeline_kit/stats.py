@@ -58,9 +58,7 @@ def _t_quantile(n: pl.Series, confidence: float) -> pl.Series:
     return pl.Series(q, dtype=pl.Float64)
 
 
-def mean_interval(
-    mean: str, sd: str, n: str, confidence: float = 0.95
-) -> tuple[pl.Expr, pl.Expr]:
+def mean_interval(mean: str, sd: str, n: str, confidence: float = 0.95) -> tuple[pl.Expr, pl.Expr]:
     """Student-t interval ``mean ± t · sd/√n`` (null where n < 2)."""
     _z(confidence)  # validates the level
     t = pl.col(n).map_batches(lambda s: _t_quantile(s, confidence), return_dtype=pl.Float64)

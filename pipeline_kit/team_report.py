@@ -32,8 +32,16 @@ from pipeline_kit.stats import MIN_N
 __all__ = ["TeamReport", "fmt_days", "fmt_money", "fmt_pct"]
 
 METRICS_SHOWN = [
-    "deals_created", "deals_won", "deals_lost", "win_rate", "avg_won_deal_size",
-    "median_won_deal_size", "bookings", "cycle_length_days", "open_deals", "open_value",
+    "deals_created",
+    "deals_won",
+    "deals_lost",
+    "win_rate",
+    "avg_won_deal_size",
+    "median_won_deal_size",
+    "bookings",
+    "cycle_length_days",
+    "open_deals",
+    "open_value",
     "weighted_pipeline",
 ]
 
@@ -61,8 +69,12 @@ def fmt_days(x: float | None) -> str:
     return "–" if _missing(x) else f"{x:,.1f} days"
 
 
-_FORMAT = {"share": fmt_pct, "currency": fmt_money, "days": fmt_days,
-           "count": lambda x: "–" if _missing(x) else f"{x:,.0f}"}
+_FORMAT = {
+    "share": fmt_pct,
+    "currency": fmt_money,
+    "days": fmt_days,
+    "count": lambda x: "–" if _missing(x) else f"{x:,.0f}",
+}
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
@@ -109,7 +121,9 @@ class TeamReport:
             return None, ""
         rows = bench.filter(pl.col("metric") == metric)
         for scope in (self.team, "all", None):
-            hit = rows.filter(pl.col("scope").is_null() if scope is None else pl.col("scope") == scope)
+            hit = rows.filter(
+                pl.col("scope").is_null() if scope is None else pl.col("scope") == scope
+            )
             if hit.height:
                 source = hit["source"][0] or "benchmarks table"
                 return float(hit["value"][0]), source
@@ -127,8 +141,11 @@ class TeamReport:
             f"fingerprint `{self.ds.fingerprint}`) · pipeline_kit {__version__}",
         ]
         if not self.in_data:
-            lines += ["", f"> **No valid deals for team {_esc(self.team)} in this dataset.** "
-                          "Check the team name and the data-quality section."]
+            lines += [
+                "",
+                f"> **No valid deals for team {_esc(self.team)} in this dataset.** "
+                "Check the team name and the data-quality section.",
+            ]
         return _markdown("\n".join(lines))
 
     def summary(self) -> Markdown:
@@ -154,8 +171,9 @@ class TeamReport:
             caution = "" if size["enough_data"][0] else " Too few won deals for a reliable average."
             bullets.append(
                 f"Won deals averaged **{fmt_money(size['mean'][0])}** (median "
-                f"{fmt_money(size['median'][0])}, 95% CI for the mean {fmt_money(size['ci_low'][0])}"
-                f" to {fmt_money(size['ci_high'][0])}, n = {n_won}); bookings "
+                f"{fmt_money(size['median'][0])}, 95% CI for the mean "
+                f"{fmt_money(size['ci_low'][0])} to {fmt_money(size['ci_high'][0])}, "
+                f"n = {n_won}); bookings "
                 f"{fmt_money(size['total'][0])}.{caution}"
             )
         cyc = cycle_length(self._team, self.period)
@@ -172,27 +190,39 @@ class TeamReport:
         rest_txt = ""
         if rest.height and rest["n"][0]:
             r = rest.row(0, named=True)
-            rest_txt = (f" The rest of the organisation: {fmt_pct(r['win_rate'])} "
-                        f"(95% CI {fmt_pct(r['ci_low'])} to {fmt_pct(r['ci_high'])}, n = {r['n']:,}).")
+            rest_txt = (
+                f" The rest of the organisation: {fmt_pct(r['win_rate'])} "
+                f"(95% CI {fmt_pct(r['ci_low'])} to {fmt_pct(r['ci_high'])}, n = {r['n']:,})."
+            )
         if n == 0:
             return f"No deals were won or lost in {p}, so there is no win rate." + rest_txt
         t = team.row(0, named=True)
-        observed = (f"{fmt_pct(t['win_rate'])} (95% CI {fmt_pct(t['ci_low'])} to "
-                    f"{fmt_pct(t['ci_high'])})")
+        observed = (
+            f"{fmt_pct(t['win_rate'])} (95% CI {fmt_pct(t['ci_low'])} to {fmt_pct(t['ci_high'])})"
+        )
         if n < MIN_N:
-            return (f"Only {n} deals closed in {p} (won {t['won']}): **not enough data** for a "
-                    f"reliable win rate; observed {observed}." + rest_txt)
-        return (f"The team won **{t['won']} of {n}** deals closed in {p}: win rate "
-                f"**{observed}**." + rest_txt)
+            return (
+                f"Only {n} deals closed in {p} (won {t['won']}): **not enough data** for a "
+                f"reliable win rate; observed {observed}." + rest_txt
+            )
+        return (
+            f"The team won **{t['won']} of {n}** deals closed in {p}: win rate "
+            f"**{observed}**." + rest_txt
+        )
 
     def key_metrics(self) -> Markdown:
         """Team vs rest of the organisation vs whole organisation, every figure with n."""
-        scoped = metrics_long(self._scoped, self.period, as_of=self.as_of, by="scope",
-                              metrics=METRICS_SHOWN).filter(pl.col("stage").is_null())
-        whole = metrics_long(self.ds, self.period, as_of=self.as_of,
-                             metrics=METRICS_SHOWN).filter(pl.col("stage").is_null())
-        columns = {"team": scoped.filter(pl.col("scope") == "team"),
-                   "rest": scoped.filter(pl.col("scope") == "rest"), "all": whole}
+        scoped = metrics_long(
+            self._scoped, self.period, as_of=self.as_of, by="scope", metrics=METRICS_SHOWN
+        ).filter(pl.col("stage").is_null())
+        whole = metrics_long(self.ds, self.period, as_of=self.as_of, metrics=METRICS_SHOWN).filter(
+            pl.col("stage").is_null()
+        )
+        columns = {
+            "team": scoped.filter(pl.col("scope") == "team"),
+            "rest": scoped.filter(pl.col("scope") == "rest"),
+            "all": whole,
+        }
         rows = []
         for metric in METRICS_SHOWN:
             card = CATALOGUE[metric]
@@ -207,17 +237,24 @@ class TeamReport:
                 text = fmt(r["value"])
                 if r["ci_low"] is not None and not _missing(r["ci_low"]):
                     text += f" ({fmt(r['ci_low'])} to {fmt(r['ci_high'])})"
-                if card.unit in ("share", "currency", "days") and metric != "bookings" \
-                        and "pipeline" not in metric and metric != "open_value":
+                if (
+                    card.unit in ("share", "currency", "days")
+                    and metric != "bookings"
+                    and "pipeline" not in metric
+                    and metric != "open_value"
+                ):
                     text += f", n = {r['n']:,}"
                     if r["n"] < MIN_N:
                         text += " · not enough data"
                 cells.append(text)
             rows.append(cells)
-        table = _md_table(["Metric", _esc(self.team), "Rest of organisation", "Whole organisation"],
-                          rows)
-        note = (f"\n\nRates and averages show the 95% interval in brackets and the number of deals "
-                f"they rest on; below {MIN_N} deals the figure is marked *not enough data*.")
+        table = _md_table(
+            ["Metric", _esc(self.team), "Rest of organisation", "Whole organisation"], rows
+        )
+        note = (
+            f"\n\nRates and averages show the 95% interval in brackets and the number of deals "
+            f"they rest on; below {MIN_N} deals the figure is marked *not enough data*."
+        )
         return _markdown(table + note)
 
     def pipeline_chart(self) -> alt.TopLevelMixin:
@@ -228,20 +265,32 @@ class TeamReport:
 
     def pipeline_table(self) -> Markdown:
         pipe = open_pipeline(self._team, self.as_of)
-        rows = [[_esc(r["stage"]), f"{r['open_deals']:,}", fmt_money(r["open_value"]),
-                 fmt_money(r["weighted_value"])] for r in pipe.iter_rows(named=True)]
+        rows = [
+            [
+                _esc(r["stage"]),
+                f"{r['open_deals']:,}",
+                fmt_money(r["open_value"]),
+                fmt_money(r["weighted_value"]),
+            ]
+            for r in pipe.iter_rows(named=True)
+        ]
         text = _md_table(["Stage", "Open deals", "Value", "Weighted value"], rows)
         if self.ds.stage_history_approximate:
-            text += ("\n\n*Stage history was derived from the deals' current state: stages as of a "
-                     "past date are approximate.*")
+            text += (
+                "\n\n*Stage history was derived from the deals' current state: stages as of a "
+                "past date are approximate.*"
+            )
         return _markdown(text)
 
     def win_rate_by_team_chart(self) -> alt.TopLevelMixin:
-        bench, source = self._benchmark("win_rate")
+        bench, _ = self._benchmark("win_rate")
         label = f"benchmark {fmt_pct(bench, 0)}" if bench is not None else ""
         return charts.win_rate_by_group(
-            win_rate(self.ds, self.period, by="team"), "team", benchmark=bench,
-            benchmark_label=label, highlight=self.team,
+            win_rate(self.ds, self.period, by="team"),
+            "team",
+            benchmark=bench,
+            benchmark_label=label,
+            highlight=self.team,
             title=f"Win rate by team, {self.period.label}",
         )
 
@@ -249,8 +298,10 @@ class TeamReport:
         org = win_rate(self.ds, self.period)
         org_rate = org["win_rate"][0]
         return charts.win_rate_by_group(
-            win_rate(self._team, self.period, by="owner"), "owner",
-            benchmark=org_rate, benchmark_label=f"organisation {fmt_pct(org_rate, 0)}",
+            win_rate(self._team, self.period, by="owner"),
+            "owner",
+            benchmark=org_rate,
+            benchmark_label=f"organisation {fmt_pct(org_rate, 0)}",
             title=f"Win rate by rep: {self.team}, {self.period.label}",
         )
 
@@ -258,20 +309,28 @@ class TeamReport:
         bench, source = self._benchmark("win_rate")
         if bench is None:
             return _markdown("No external win-rate benchmark was provided (add benchmarks.csv).")
-        return _markdown(f"The dashed line is the win-rate benchmark of **{fmt_pct(bench)}** "
-                        f"({_esc(source)}).")
+        return _markdown(
+            f"The dashed line is the win-rate benchmark of **{fmt_pct(bench)}** ({_esc(source)})."
+        )
 
     def data_quality(self) -> Markdown:
-        lines = [_md_table(
-            ["Table", "Rows read", "Valid", "Quarantined"],
-            [[r["table"], f"{r['read']:,}", f"{r['valid']:,}", f"{r['quarantined']:,}"]
-             for r in self.ds.counts.iter_rows(named=True)],
-        )]
+        lines = [
+            _md_table(
+                ["Table", "Rows read", "Valid", "Quarantined"],
+                [
+                    [r["table"], f"{r['read']:,}", f"{r['valid']:,}", f"{r['quarantined']:,}"]
+                    for r in self.ds.counts.iter_rows(named=True)
+                ],
+            )
+        ]
         problems = self.ds.problems()
         if problems.height:
             lines += ["", "Rows kept out of every figure:"]
-            lines += [f"- {r['rows']:,} row(s) of {r['table']}: {_esc(r['problem'])}. "
-                      f"*What to do:* {_esc(r['fix'])}" for r in problems.iter_rows(named=True)]
+            lines += [
+                f"- {r['rows']:,} row(s) of {r['table']}: {_esc(r['problem'])}. "
+                f"*What to do:* {_esc(r['fix'])}"
+                for r in problems.iter_rows(named=True)
+            ]
         else:
             lines += ["", "Every input row passed validation."]
         if self.ds.notes:

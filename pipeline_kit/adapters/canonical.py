@@ -15,7 +15,9 @@ SUFFIXES = (".csv", ".parquet")
 
 def find_table_file(folder: Path, table: str) -> Path | None:
     """``folder/<table>.csv`` or ``folder/<table>.parquet``; an error if both exist."""
-    found = [folder / f"{table}{suffix}" for suffix in SUFFIXES if (folder / f"{table}{suffix}").exists()]
+    found = [
+        folder / f"{table}{suffix}" for suffix in SUFFIXES if (folder / f"{table}{suffix}").exists()
+    ]
     if len(found) > 1:
         raise DataError(
             problem=f"both {found[0].name} and {found[1].name} exist",

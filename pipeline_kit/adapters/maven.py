@@ -36,14 +36,26 @@ from pipeline_kit.errors import DataError
 __all__ = ["read_maven"]
 
 FILES = {
-    "sales_pipeline": ["opportunity_id", "sales_agent", "product", "account", "deal_stage",
-                       "engage_date", "close_date", "close_value"],
+    "sales_pipeline": [
+        "opportunity_id",
+        "sales_agent",
+        "product",
+        "account",
+        "deal_stage",
+        "engage_date",
+        "close_date",
+        "close_value",
+    ],
     "sales_teams": ["sales_agent", "manager", "regional_office"],
     "accounts": ["account", "sector"],
     "products": ["product", "sales_price"],
 }
-STAGES = [("Prospecting", 1, False, False), ("Engaging", 2, False, False),
-          ("Won", 3, True, False), ("Lost", 4, False, True)]
+STAGES = [
+    ("Prospecting", 1, False, False),
+    ("Engaging", 2, False, False),
+    ("Won", 3, True, False),
+    ("Lost", 4, False, True),
+]
 SECTOR_TYPOS = {"technolgy": "technology"}
 
 
@@ -117,12 +129,16 @@ def read_maven(path: Path) -> RawDataset:
     history = pl.concat(
         [
             joined.filter(pl.col("engage_date").is_not_null()).select(
-                "source_row", pl.col("opportunity_id").alias("deal_id"),
-                pl.lit("Engaging").alias("stage"), pl.col("engage_date").alias("entered_at"),
+                "source_row",
+                pl.col("opportunity_id").alias("deal_id"),
+                pl.lit("Engaging").alias("stage"),
+                pl.col("engage_date").alias("entered_at"),
             ),
             joined.filter(pl.col("close_date").is_not_null()).select(
-                "source_row", pl.col("opportunity_id").alias("deal_id"),
-                pl.col("deal_stage").alias("stage"), pl.col("close_date").alias("entered_at"),
+                "source_row",
+                pl.col("opportunity_id").alias("deal_id"),
+                pl.col("deal_stage").alias("stage"),
+                pl.col("close_date").alias("entered_at"),
             ),
         ]
     ).sort("source_row", "entered_at")
@@ -136,23 +152,34 @@ def read_maven(path: Path) -> RawDataset:
         }
     )
 
-    notes = ["Maven export: team = regional office (sales_teams.csv); `manager` and `owner` "
-             "(sales agent) are available for by=."]
-    renamed = joined.filter(
-        pl.col("_product").is_not_null() & pl.col("_product").ne(pl.col("product"))
-    ).group_by("product", "_product").len().sort("product")
+    notes = [
+        "Maven export: team = regional office (sales_teams.csv); `manager` and `owner` "
+        "(sales agent) are available for by=."
+    ]
+    renamed = (
+        joined.filter(pl.col("_product").is_not_null() & pl.col("_product").ne(pl.col("product")))
+        .group_by("product", "_product")
+        .len()
+        .sort("product")
+    )
     for row in renamed.iter_rows(named=True):
-        notes.append(f"Product {row['product']!r} ({row['len']:,} deals) matched to "
-                     f"{row['_product']!r} in products.csv (names compared without spaces/case).")
+        notes.append(
+            f"Product {row['product']!r} ({row['len']:,} deals) matched to "
+            f"{row['_product']!r} in products.csv (names compared without spaces/case)."
+        )
     typos = files["accounts"][1].filter(pl.col("sector").is_in(list(SECTOR_TYPOS)))
     if typos.height:
-        notes.append(f"accounts.csv: sector {', '.join(repr(t) for t in SECTOR_TYPOS)} read as "
-                     f"{', '.join(repr(v) for v in SECTOR_TYPOS.values())} ({typos.height} accounts).")
+        notes.append(
+            f"accounts.csv: sector {', '.join(repr(t) for t in SECTOR_TYPOS)} read as "
+            f"{', '.join(repr(v) for v in SECTOR_TYPOS.values())} ({typos.height} accounts)."
+        )
     no_account = pipeline.filter(pl.col("account").is_null()).height
     if no_account:
         notes.append(f"{no_account:,} deals have no account: industry is unknown for them.")
-    notes.append("Amounts: close_value for won deals; for open and lost deals (close_value empty "
-                 "or 0 in Maven) the product's list price from products.csv.")
+    notes.append(
+        "Amounts: close_value for won deals; for open and lost deals (close_value empty "
+        "or 0 in Maven) the product's list price from products.csv."
+    )
     idle = sorted(set(teams["sales_agent"]) - set(pipeline["sales_agent"].drop_nulls()))
     if idle:
         notes.append(f"{len(idle)} agents in sales_teams.csv have no deals: {', '.join(idle)}.")

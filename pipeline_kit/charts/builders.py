@@ -93,8 +93,9 @@ def win_rate_by_group(
     )
     colour = alt.Color(
         "kind:N",
-        scale=alt.Scale(domain=["this team", "other", "not enough data"],
-                        range=[PALETTE[3], PALETTE[0], MUTED]),
+        scale=alt.Scale(
+            domain=["this team", "other", "not enough data"], range=[PALETTE[3], PALETTE[0], MUTED]
+        ),
         legend=alt.Legend(title=None),
     )
     y = alt.Y(f"{group}:N", title=None, sort=alt.EncodingSortField("win_rate", order="descending"))
@@ -108,8 +109,9 @@ def win_rate_by_group(
     ]
     base = alt.Chart(data).encode(y=y, tooltip=tooltip)
     bars = base.mark_rule(strokeWidth=2).encode(
-        x=alt.X("ci_low:Q", title="Win rate", axis=alt.Axis(format="%"),
-                scale=alt.Scale(domain=[0, 1])),
+        x=alt.X(
+            "ci_low:Q", title="Win rate", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])
+        ),
         x2="ci_high:Q",
         color=colour,
     )
@@ -120,15 +122,21 @@ def win_rate_by_group(
     layers = [bars, points, labels]
     if benchmark is not None:
         rule_data = alt.Data(values=[{"benchmark": benchmark, "label": benchmark_label}])
-        rule = alt.Chart(rule_data).mark_rule(strokeDash=[4, 3], color=INK).encode(
-            x="benchmark:Q", tooltip=[alt.Tooltip("benchmark:Q", format=".1%"), "label:N"]
+        rule = (
+            alt.Chart(rule_data)
+            .mark_rule(strokeDash=[4, 3], color=INK)
+            .encode(x="benchmark:Q", tooltip=[alt.Tooltip("benchmark:Q", format=".1%"), "label:N"])
         )
-        text = alt.Chart(rule_data).mark_text(
-            align="left", dx=4, y=-6, color=INK, fontSize=11
-        ).encode(x="benchmark:Q", text="label:N")
+        text = (
+            alt.Chart(rule_data)
+            .mark_text(align="left", dx=4, y=-6, color=INK, fontSize=11)
+            .encode(x="benchmark:Q", text="label:N")
+        )
         layers += [rule, text]
     return alt.layer(*layers).properties(
-        title=alt.Title(title, subtitle="Closed deals in the period; grey = fewer than the "
-                        "minimum n for a verdict"),
+        title=alt.Title(
+            title,
+            subtitle="Closed deals in the period; grey = fewer than the minimum n for a verdict",
+        ),
         width=480,
     )

@@ -4,7 +4,13 @@ One module per family: :mod:`.deals` (flow over a period), :mod:`.pipeline` (sna
 date); :mod:`.catalogue` holds the definition cards and the CLI's long format.
 """
 
-from pipeline_kit.metrics.catalogue import CATALOGUE, MetricCard, explain, metric_names, metrics_long
+from pipeline_kit.metrics.catalogue import (
+    CATALOGUE,
+    MetricCard,
+    explain,
+    metric_names,
+    metrics_long,
+)
 from pipeline_kit.metrics.deals import cycle_length, deal_flow, win_rate, won_deal_size
 from pipeline_kit.metrics.pipeline import open_pipeline
 

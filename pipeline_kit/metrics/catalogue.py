@@ -59,27 +59,53 @@ class MetricCard:
 
 
 _CLOSED_IN = "deals whose closed_at falls in the period (both ends included)"
-_SNAPSHOT = ("snapshot at as_of (default: the period's last day), rebuilt from stage_history; "
-             "approximate when the history was derived from the deals")
+_SNAPSHOT = (
+    "snapshot at as_of (default: the period's last day), rebuilt from stage_history; "
+    "approximate when the history was derived from the deals"
+)
 
 CARDS: tuple[MetricCard, ...] = (
     MetricCard(
-        "deals_created", "Deals created", "count of deals with created_at in the period",
-        "period", "every valid deal created in the period, whatever happened to it later",
-        "none (a count)", "count", (), "pipeline_kit.deal_flow",
+        "deals_created",
+        "Deals created",
+        "count of deals with created_at in the period",
+        "period",
+        "every valid deal created in the period, whatever happened to it later",
+        "none (a count)",
+        "count",
+        (),
+        "pipeline_kit.deal_flow",
     ),
     MetricCard(
-        "deals_won", "Deals won", "count of deals with status won and closed_at in the period",
-        "period", "won " + _CLOSED_IN, "none (a count)", "count", (), "pipeline_kit.deal_flow",
+        "deals_won",
+        "Deals won",
+        "count of deals with status won and closed_at in the period",
+        "period",
+        "won " + _CLOSED_IN,
+        "none (a count)",
+        "count",
+        (),
+        "pipeline_kit.deal_flow",
     ),
     MetricCard(
-        "deals_lost", "Deals lost", "count of deals with status lost and closed_at in the period",
-        "period", "lost " + _CLOSED_IN, "none (a count)", "count", (), "pipeline_kit.deal_flow",
+        "deals_lost",
+        "Deals lost",
+        "count of deals with status lost and closed_at in the period",
+        "period",
+        "lost " + _CLOSED_IN,
+        "none (a count)",
+        "count",
+        (),
+        "pipeline_kit.deal_flow",
     ),
     MetricCard(
-        "win_rate", "Win rate", "won / (won + lost)", "period",
+        "win_rate",
+        "Win rate",
+        "won / (won + lost)",
+        "period",
         "won and lost " + _CLOSED_IN + "; open deals are excluded",
-        "Wilson score 95%", "share",
+        "Wilson score 95%",
+        "share",
         (
             "CRMs also report won / all created, win rate by amount, or count stale open deals "
             "as lost; these give different numbers and are not comparable.",
@@ -88,25 +114,46 @@ CARDS: tuple[MetricCard, ...] = (
         "pipeline_kit.win_rate",
     ),
     MetricCard(
-        "avg_won_deal_size", "Average won deal size", "sum(amount of won deals) / won",
-        "period", "won " + _CLOSED_IN,
-        "Student-t 95% for the mean", "currency",
+        "avg_won_deal_size",
+        "Average won deal size",
+        "sum(amount of won deals) / won",
+        "period",
+        "won " + _CLOSED_IN,
+        "Student-t 95% for the mean",
+        "currency",
         ("Amounts are skewed: a few large deals move the mean; read the median beside it.",),
         "pipeline_kit.won_deal_size",
     ),
     MetricCard(
-        "median_won_deal_size", "Median won deal size", "median(amount of won deals)",
-        "period", "won " + _CLOSED_IN, "none yet (bootstrap interval planned)", "currency",
-        (), "pipeline_kit.won_deal_size",
+        "median_won_deal_size",
+        "Median won deal size",
+        "median(amount of won deals)",
+        "period",
+        "won " + _CLOSED_IN,
+        "none yet (bootstrap interval planned)",
+        "currency",
+        (),
+        "pipeline_kit.won_deal_size",
     ),
     MetricCard(
-        "bookings", "Bookings", "sum(amount of won deals)", "period", "won " + _CLOSED_IN,
-        "none (a total)", "currency", (), "pipeline_kit.won_deal_size",
+        "bookings",
+        "Bookings",
+        "sum(amount of won deals)",
+        "period",
+        "won " + _CLOSED_IN,
+        "none (a total)",
+        "currency",
+        (),
+        "pipeline_kit.won_deal_size",
     ),
     MetricCard(
-        "cycle_length_days", "Sales cycle length (naive)", "mean(closed_at - created_at) in days",
-        "period", "won and lost " + _CLOSED_IN,
-        "Student-t 95% for the mean", "days",
+        "cycle_length_days",
+        "Sales cycle length (naive)",
+        "mean(closed_at - created_at) in days",
+        "period",
+        "won and lost " + _CLOSED_IN,
+        "Student-t 95% for the mean",
+        "days",
         (
             "Naive: deals still open are ignored, so with many young open deals the typical "
             "cycle is understated; a censoring-aware (Kaplan-Meier) estimate is the remedy.",
@@ -115,21 +162,39 @@ CARDS: tuple[MetricCard, ...] = (
         "pipeline_kit.cycle_length",
     ),
     MetricCard(
-        "open_deals", "Open deals", "count of deals open at as_of", _SNAPSHOT,
+        "open_deals",
+        "Open deals",
+        "count of deals open at as_of",
+        _SNAPSHOT,
         "deals created on or before as_of and not won or lost by then; per stage when the "
-        "stage column is filled", "none (a count)", "count",
-        ("A CRM's 'open pipeline' filter that keys on stage names can include won or lost "
-         "deals; here status and closed_at decide.",),
+        "stage column is filled",
+        "none (a count)",
+        "count",
+        (
+            "A CRM's 'open pipeline' filter that keys on stage names can include won or lost "
+            "deals; here status and closed_at decide.",
+        ),
         "pipeline_kit.open_pipeline",
     ),
     MetricCard(
-        "open_value", "Open pipeline value", "sum(amount) of deals open at as_of", _SNAPSHOT,
-        "as for open_deals", "none (a total)", "currency", (), "pipeline_kit.open_pipeline",
+        "open_value",
+        "Open pipeline value",
+        "sum(amount) of deals open at as_of",
+        _SNAPSHOT,
+        "as for open_deals",
+        "none (a total)",
+        "currency",
+        (),
+        "pipeline_kit.open_pipeline",
     ),
     MetricCard(
-        "weighted_pipeline", "Weighted pipeline",
+        "weighted_pipeline",
+        "Weighted pipeline",
         "sum(amount x stage probability) of deals open at as_of (probability on a 0-1 scale)",
-        _SNAPSHOT, "as for open_deals", "none (a total)", "currency",
+        _SNAPSHOT,
+        "as for open_deals",
+        "none (a total)",
+        "currency",
         ("Probabilities given as 0-100 are detected and divided by 100 (noted on load).",),
         "pipeline_kit.open_pipeline",
     ),
@@ -152,12 +217,18 @@ def explain(name: str) -> MetricCard:
 
 # ----------------------------------------------------------------------------- long format
 
-LONG_COLUMNS = ["value", "n", "ci_low", "ci_high", "stage", "unit", "time_basis", "period",
-                "as_of"]
+LONG_COLUMNS = ["value", "n", "ci_low", "ci_high", "stage", "unit", "time_basis", "period", "as_of"]
 
 
-def _long(frame: pl.DataFrame, groups: list[str], metric: str, value: str, n: str | None,
-          ci: bool, stage: bool = False) -> pl.DataFrame:
+def _long(
+    frame: pl.DataFrame,
+    groups: list[str],
+    metric: str,
+    value: str,
+    n: str | None,
+    ci: bool,
+    stage: bool = False,
+) -> pl.DataFrame:
     card = CATALOGUE[metric]
     return frame.select(
         pl.lit(metric).alias("metric"),
@@ -174,8 +245,10 @@ def _long(frame: pl.DataFrame, groups: list[str], metric: str, value: str, n: st
 
 def _flow(ds, period, as_of, groups):
     f = deal_flow(ds, period, groups)
-    return [_long(f, groups, m, c, None, False) for m, c in
-            (("deals_created", "created"), ("deals_won", "won"), ("deals_lost", "lost"))]
+    return [
+        _long(f, groups, m, c, None, False)
+        for m, c in (("deals_created", "created"), ("deals_won", "won"), ("deals_lost", "lost"))
+    ]
 
 
 def _win_rate(ds, period, as_of, groups):
@@ -203,19 +276,28 @@ def _pipeline(ds, period, as_of, groups):
         else f.select(pl.col("open_deals", "open_value", "weighted_value").sum())
     )
     out = []
-    for metric, col in (("open_deals", "open_deals"), ("open_value", "open_value"),
-                        ("weighted_pipeline", "weighted_value")):
+    for metric, col in (
+        ("open_deals", "open_deals"),
+        ("open_value", "open_value"),
+        ("weighted_pipeline", "weighted_value"),
+    ):
         out.append(_long(totals, groups, metric, col, "open_deals", False))
         out.append(_long(f, groups, metric, col, "open_deals", False, stage=True))
     return out
 
 
 _COMPUTE: dict[str, Callable[..., list[pl.DataFrame]]] = {
-    "deals_created": _flow, "deals_won": _flow, "deals_lost": _flow,
+    "deals_created": _flow,
+    "deals_won": _flow,
+    "deals_lost": _flow,
     "win_rate": _win_rate,
-    "avg_won_deal_size": _deal_size, "median_won_deal_size": _deal_size, "bookings": _deal_size,
+    "avg_won_deal_size": _deal_size,
+    "median_won_deal_size": _deal_size,
+    "bookings": _deal_size,
     "cycle_length_days": _cycle,
-    "open_deals": _pipeline, "open_value": _pipeline, "weighted_pipeline": _pipeline,
+    "open_deals": _pipeline,
+    "open_value": _pipeline,
+    "weighted_pipeline": _pipeline,
 }
 
 

@@ -40,8 +40,9 @@ def stage_at(ds: Dataset, as_of: dt.date) -> pl.LazyFrame:
         .sort("deal_id", "entered_at", "order")
         .group_by("deal_id")
         .agg(
-            pl.coalesce(pl.col("stage").filter(entered).last(), pl.col("stage").first())
-            .alias("stage_as_of")
+            pl.coalesce(pl.col("stage").filter(entered).last(), pl.col("stage").first()).alias(
+                "stage_as_of"
+            )
         )
     )
 
@@ -84,8 +85,11 @@ def open_pipeline(
     out = (
         # full join: an open deal whose recorded stage is not an open stage is still shown
         grid.join(counts, on=[*groups, "stage"], how="full", coalesce=True)
-        .join(stages.select("stage", pl.col("order").alias("stage_order"), "probability"),
-              on="stage", how="left")
+        .join(
+            stages.select("stage", pl.col("order").alias("stage_order"), "probability"),
+            on="stage",
+            how="left",
+        )
         .with_columns(
             pl.col("open_deals").fill_null(0),
             pl.col("open_value").fill_null(0.0),
@@ -96,7 +100,15 @@ def open_pipeline(
             pl.lit(ds.stage_history_approximate).alias("approximate"),
         )
         .sort([*groups, "stage_order"])
-        .select(*groups, "stage", "stage_order", "open_deals", "open_value", "weighted_value",
-                "as_of", "approximate")
+        .select(
+            *groups,
+            "stage",
+            "stage_order",
+            "open_deals",
+            "open_value",
+            "weighted_value",
+            "as_of",
+            "approximate",
+        )
     )
     return out.collect()

@@ -1,0 +1,233 @@
+"""Loading and validation: the good path and each kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import pipeline_kit as pk
+from pipeline_kit.cli import main
+
+from .conftest import DEALS_CSV, HISTORY_CSV, SAMPLE, STAGES_CSV, read_rows, write_dataset
+
+
+def test_sample_loads_completely(sample):
+    counts = {r["table"]: r for r in sample.counts.iter_rows(named=True)}
+    assert set(counts) == {
+        "deals",
+        "stage_history",
+        "stages",
+        "leads",
+        "activities",
+        "marketing_spend",
+        "customers",
+        "targets",
+        "collateral_usage",
+        "benchmarks",
+    }
+    for table, row in counts.items():
+        assert row["read"] == len(read_rows(SAMPLE / f"{table}.csv"))
+        assert row["read"] == row["valid"] + row["quarantined"]
+        assert row["quarantined"] == 0
+    assert sample.deals.schema["created_at"] == pl.Date
+    assert sample.deals.schema["amount"] == pl.Float64
+    assert sample.leads.schema["first_response_at"] == pl.Datetime("us")
+    assert not sample.stage_history_approximate
+    # 0-100 probabilities are detected, converted and reported
+    assert sample.stages["probability"].max() == 1.0
+    assert any("0-100" in n for n in sample.notes)
+
+
+def test_parquet_and_csv_load_the_same(tmp_path, sample):
+    pk.datasets.write(tmp_path, 5_000, 7, fmt="parquet")
+    ds = pk.load(tmp_path)
+    assert ds.deals.drop("source_row").equals(sample.deals.drop("source_row"))
+    assert ds.quarantine.height == 0
+
+
+BAD_DEALS = """deal_id,owner,team,amount,created_at,stage,status,closed_at
+B1,ann,red,100,2025-01-01,Won,won,2025-02-01
+B2,ann,red,abc,2025-01-01,Won,won,2025-02-01
+B3,ann,red,100,31/12/2025,Prospecting,open,
+B4,ann,red,100,2025-01-01,Won,pending,2025-02-01
+B5,ann,red,100,2025-03-01,Lost,lost,2025-02-01
+B6,ann,red,-5,2025-01-01,Lost,lost,2025-02-01
+B7,ann,red,100,2025-01-01,Nowhere,open,
+B8,ann,red,100,2025-01-01,Prospecting,open,
+B8,bob,red,200,2025-01-01,Prospecting,open,
+B9,,red,100,2025-01-01,Prospecting,open,
+B10,ann,red,100,2025-01-01,Won,won,
+B11,ann,red,100,2025-01-01,Prospecting,open,2025-02-01
+B12,ann,red,100,2025-01-01,Won,lost,2025-02-01
+"""
+EXPECTED_RULES = {
+    3: "amount|dtype",
+    4: "created_at|dtype",
+    5: "status|dtype",
+    6: "closed_not_before_created",
+    7: "amount|min",
+    8: "stage_unknown",
+    9: "primary_key",
+    10: "primary_key",
+    11: "owner|nullability",
+    12: "closed_deal_has_closed_at",
+    13: "open_deal_has_no_closed_at",
+    14: "status_contradicts_stage",
+}
+BAD_HISTORY = """deal_id,stage,entered_at
+B1,Prospecting,2025-01-01
+B1,Won,2025-02-01
+B2,Prospecting,2025-01-01
+X9,Prospecting,2025-01-01
+B1,Nowhere,2025-01-15
+"""
+
+
+@pytest.fixture
+def bad(tmp_path) -> pk.Dataset:
+    return pk.load(
+        write_dataset(
+            tmp_path / "bad", deals=BAD_DEALS, stages=STAGES_CSV, stage_history=BAD_HISTORY
+        )
+    )
+
+
+def test_each_bad_row_is_quarantined_with_its_rule(bad):
+    deals_q = bad.quarantine.filter(pl.col("table") == "deals")
+    got = {row["source_row"]: row["rules"] for row in deals_q.iter_rows(named=True)}
+    assert set(got) == set(EXPECTED_RULES)
+    for line, rule in EXPECTED_RULES.items():
+        assert rule in got[line], (line, got[line])
+    assert bad.deals["deal_id"].to_list() == ["B1"]
+    # the original values travel with the quarantined row
+    record = json.loads(deals_q.filter(pl.col("source_row") == 4)["record"][0])
+    assert record["created_at"] == "31/12/2025"
+
+
+def test_cross_table_rules_and_counts(bad):
+    hist_q = bad.quarantine.filter(pl.col("table") == "stage_history")
+    rules = {r["source_row"]: r["rules"] for r in hist_q.iter_rows(named=True)}
+    assert rules == {4: ["deal_unknown"], 5: ["deal_unknown"], 6: ["stage_unknown"]}
+    for row in bad.counts.iter_rows(named=True):
+        assert row["read"] == row["valid"] + row["quarantined"]
+    assert bad.counts.filter(pl.col("table") == "deals").row(0, named=True)["quarantined"] == 12
+
+
+def test_problems_explain_what_to_do(bad):
+    problems = bad.problems()
+    dtype = problems.filter(pl.col("rule") == "created_at|dtype").row(0, named=True)
+    assert "YYYY-MM-DD" in dtype["fix"]
+    assert dtype["example_rows"] == [4]
+    dup = problems.filter(pl.col("rule") == "primary_key").row(0, named=True)
+    assert dup["rows"] == 2 and "deal_id" in dup["problem"]
+    text = bad.report()
+    assert "What to do" in text and "deals.csv" in text
+
+
+def test_missing_required_column_names_file_column_and_fix(tmp_path):
+    folder = write_dataset(tmp_path / "nocol", deals=DEALS_CSV.replace(",status", ",state"))
+    with pytest.raises(pk.DataError) as err:
+        pk.load(folder)
+    message = str(err.value)
+    assert "deals.csv" in message and "'status'" in message and "What to do" in message
+    assert "columns found" in message
+
+
+def test_missing_deals_file(tmp_path):
+    folder = write_dataset(tmp_path / "nodeals", stages=STAGES_CSV)
+    with pytest.raises(pk.DataError, match=r"no deals\.csv"):
+        pk.load(folder)
+
+
+def test_header_case_and_spaces_are_forgiven(tmp_path):
+    header, rest = DEALS_CSV.split("\n", 1)
+    folder = write_dataset(
+        tmp_path / "caps", deals=header.upper().replace("DEAL_ID", " Deal ID") + "\n" + rest
+    )
+    ds = pk.load(folder)
+    assert ds.deals.height == 8
+
+
+def test_without_stages_and_history_both_are_derived(tmp_path):
+    ds = pk.load(write_dataset(tmp_path / "bare", deals=DEALS_CSV))
+    assert ds.stage_history_approximate
+    assert set(ds.stages["stage"]) == {"Won", "Lost", "Proposal", "Prospecting"}
+    won = ds.stages.filter(pl.col("stage") == "Won").row(0, named=True)
+    assert won["is_won"] and not won["is_lost"]
+    # every deal has a history entry at creation; closed deals one at closing
+    assert ds.stage_history.group_by("deal_id").len().height == 8
+    closed = ds.stage_history.join(ds.deals.select("deal_id", "closed_at"), on="deal_id")
+    assert (
+        closed.filter(pl.col("stage").is_in(["Won", "Lost"]))["entered_at"].to_list()
+        == closed.filter(pl.col("stage").is_in(["Won", "Lost"]))["closed_at"].to_list()
+    )
+    assert any("approximate" in n for n in ds.notes)
+
+
+def test_history_derived_when_only_stages_given(tmp_path):
+    ds = pk.load(write_dataset(tmp_path / "s", deals=DEALS_CSV, stages=STAGES_CSV))
+    first = ds.stage_history.filter(pl.col("deal_id") == "D1").sort("entered_at")
+    assert first["stage"].to_list() == ["Prospecting", "Won"]
+
+
+def test_unreadable_csv_is_a_data_error(tmp_path):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "deals.csv").write_bytes(b'deal_id,owner\n"unterminated,x\n')
+    with pytest.raises(pk.DataError):
+        pk.load(folder)
+
+
+def test_cli_validate_exit_codes(tmp_path, capsys):
+    good = write_dataset(
+        tmp_path / "good", deals=DEALS_CSV, stages=STAGES_CSV, stage_history=HISTORY_CSV
+    )
+    assert main(["validate", "--data", str(good)]) == 0
+    bad = write_dataset(tmp_path / "bad", deals=BAD_DEALS, stages=STAGES_CSV)
+    assert main(["validate", "--data", str(bad)]) == 0  # one deal usable
+    out = capsys.readouterr().out
+    assert "quarantined" in out and "What to do" in out
+    assert (
+        main(["validate", "--data", str(bad), "--strict", "--quarantine", str(tmp_path / "q.csv")])
+        == 2
+    )
+    assert len(read_rows(tmp_path / "q.csv")) == 12
+    none_valid = write_dataset(
+        tmp_path / "none", deals=BAD_DEALS.split("\n")[0] + "\n" + BAD_DEALS.split("\n")[2] + "\n"
+    )
+    assert main(["validate", "--data", str(none_valid)]) == 2
+
+
+def test_cli_prints_data_errors_without_traceback(tmp_path):
+    folder = write_dataset(tmp_path / "nocol", deals="deal_id,owner\nD1,ann\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline_kit.cli", "validate", "--data", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: file ") and "What to do" in proc.stderr
+
+
+def test_unknown_source(tmp_path):
+    with pytest.raises(pk.DataError, match="unknown source"):
+        pk.load(tmp_path, source="salesforce-2009")
+
+
+def test_every_table_keeps_its_source_rows(sample):
+    for name, frame in sample.tables.items():
+        if name != "stages" or frame["source_row"].null_count() == 0:
+            assert frame["source_row"].is_unique().all(), name
+
+
+def test_quarantine_written_rows_keep_path(bad):
+    assert set(
+        bad.quarantine["file"].map_elements(lambda f: Path(f).name, return_dtype=pl.String)
+    ) == {"deals.csv", "stage_history.csv"}

@@ -1,0 +1,53 @@
+import datetime as dt
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline_kit.periods import Period, latest_complete_quarter, resolve_period
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end", "label"),
+    [
+        ("2025-Q4", dt.date(2025, 10, 1), dt.date(2025, 12, 31), "2025-Q4"),
+        ("2024q1", dt.date(2024, 1, 1), dt.date(2024, 3, 31), "2024-Q1"),
+        ("2024-H1", dt.date(2024, 1, 1), dt.date(2024, 6, 30), "2024-H1"),
+        ("2024-02", dt.date(2024, 2, 1), dt.date(2024, 2, 29), "2024-02"),
+        ("2023", dt.date(2023, 1, 1), dt.date(2023, 12, 31), "2023"),
+        (
+            "2025-10-05..2025-10-20",
+            dt.date(2025, 10, 5),
+            dt.date(2025, 10, 20),
+            "2025-10-05..2025-10-20",
+        ),
+    ],
+)
+def test_parse(text, start, end, label):
+    p = Period.parse(text)
+    assert (p.start, p.end, p.label) == (start, end, label)
+
+
+@pytest.mark.parametrize(
+    "bad", ["2025-Q5", "Q4", "2025-13", "last quarter", "2025-12-31..2025-01-01"]
+)
+def test_parse_rejects_with_a_clear_message(bad):
+    with pytest.raises(ValueError, match="period"):
+        Period.parse(bad)
+
+
+def test_latest_complete_quarter():
+    assert latest_complete_quarter(dt.date(2025, 12, 31)).label == "2025-Q4"
+    assert latest_complete_quarter(dt.date(2025, 12, 30)).label == "2025-Q3"
+    assert latest_complete_quarter(dt.date(2017, 12, 31)).label == "2017-Q4"
+    assert resolve_period("latest", dt.date(2024, 5, 2)).label == "2024-Q1"
+    assert resolve_period("2023-Q2", dt.date(2024, 5, 2)).label == "2023-Q2"
+
+
+@given(st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2090, 12, 31)))
+def test_quarter_of_contains_the_day_and_tiles_the_calendar(day):
+    q = Period.quarter_of(day)
+    assert q.start <= day <= q.end
+    assert q.shift(1).start == q.end + dt.timedelta(days=1)
+    assert q.shift(-1).end == q.start - dt.timedelta(days=1)
+    assert 90 <= q.days <= 92

@@ -1,0 +1,115 @@
+"""The report command end to end on a small dataset (papermill + nbconvert, real kernels)."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import polars as pl
+import pytest
+
+import pipeline_kit as pk
+from pipeline_kit.cli import main
+from pipeline_kit.reports import run_reports, slugify
+
+HOSTILE = '../Team "<script>alert(1)</script>"/x'
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("small")
+    tables = pk.datasets.generate(600, seed=11)
+    tables["deals"] = tables["deals"].with_columns(
+        pl.when(pl.col("team") == "Partners")
+        .then(pl.lit(HOSTILE))
+        .otherwise(pl.col("team"))
+        .alias("team")
+    )
+    for name, frame in tables.items():
+        frame.write_csv(folder / f"{name}.csv")
+    return folder
+
+
+def test_slugify_is_safe():
+    taken: set[str] = set()
+    assert slugify(HOSTILE, taken) == "team-script-alert-1-script-x"
+    assert slugify("Ünïcode Team", taken) == "unicode-team"
+    assert slugify("///", taken) == "team"
+    assert slugify("Unicode team", taken) == "unicode-team-2"  # unique within a batch
+
+
+def test_report_end_to_end(small_data, tmp_path):
+    out = tmp_path / "reports"
+    code = main(
+        [
+            "report",
+            "--data",
+            str(small_data),
+            "--period",
+            "2025-Q4",
+            "--team",
+            "EMEA",
+            HOSTILE,
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        "emea.html",
+        "emea.ipynb",
+        "index.html",
+        "team-script-alert-1-script-x.html",
+        "team-script-alert-1-script-x.ipynb",
+    ]
+    index = (out / "index.html").read_text()
+    assert 'href="emea.html"' in index and "<script>" not in index
+    assert "&lt;script&gt;" in index
+    html = (out / "emea.html").read_text()
+    assert "EMEA: pipeline report 2025-Q4" in html
+    assert "data:image/svg+xml" in html or "<svg" in html  # charts embedded
+    assert not re.search(r"<script[^>]+src=", html), "no script loaded from elsewhere"
+    assert "cdn" not in html.lower() and "mathjax" not in html.lower()
+    assert "setup_notebook" not in html and "report.summary()" not in html  # no input cells
+    hostile = (out / "team-script-alert-1-script-x.html").read_text()
+    assert "<script>alert(1)</script>" not in hostile
+    nb = nbformat.read(out / "emea.ipynb", as_version=4)
+    assert not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
+    assert len(html) < 2_000_000
+
+
+def test_a_failing_team_does_not_stop_the_others(small_data, tmp_path):
+    template = tmp_path / "t.ipynb"
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(
+        'team = "x"\nperiod = ""\ndata_path = ""\nsource = ""\nas_of = None'
+    )
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        params,
+        nbformat.v4.new_code_cell('if team == "SMB":\n    raise RuntimeError("boom")\nprint(team)'),
+    ]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.metadata["language_info"] = {"name": "python"}
+    nbformat.write(nb, template)
+    results = run_reports(
+        small_data,
+        "2025-Q4",
+        tmp_path / "out",
+        teams=["SMB", "EMEA"],
+        template=template,
+        progress=False,
+    )
+    status = {r.team: r for r in results}
+    assert not status["SMB"].ok and "boom" in status["SMB"].error
+    assert status["EMEA"].ok
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert "failed" in index and "boom" in index and "1 of 2 team reports ready" in index
+    assert not list((tmp_path / "out").glob(".*.tmp")) and not list(
+        (tmp_path / "out").glob(".*ipynb")
+    )
