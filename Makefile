@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 MAVEN  ?= ../shared/realdata/maven-crm
 PERIOD ?= latest
 
-.PHONY: install test lint report report-maven sample docs clean
+.PHONY: install test lint report report-maven sample docs bench-scale clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ report-maven: install
 
 sample: install
 	$(BIN)/pipeline-kit sample --deals 5000 --seed 7 --out data/sample
+
+bench-scale: install
+	$(BIN)/python bench/scale.py --deals 1000000
 
 docs: install
 	$(BIN)/python -m pipeline_kit.docs README.md
