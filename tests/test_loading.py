@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pipeline_kit as pk
 from pipeline_kit.cli import main
@@ -231,3 +234,46 @@ def test_quarantine_written_rows_keep_path(bad):
     assert set(
         bad.quarantine["file"].map_elements(lambda f: Path(f).name, return_dtype=pl.String)
     ) == {"deals.csv", "stage_history.csv"}
+
+
+# ----------------------------------------------------------------------------- properties
+
+_GOOD = {"deal_id": None, "owner": "ann", "team": "red", "amount": "100",
+         "created_at": "2025-01-01", "stage": "Prospecting", "status": "open", "closed_at": ""}
+_BAD_VALUES = {
+    "owner": [""],
+    "amount": ["-1", "lots", "1e400x"],
+    "created_at": ["", "2025-13-01", "01/02/2025", "yesterday"],
+    "stage": ["Nowhere", ""],
+    "status": ["maybe", ""],
+    "closed_at": ["2024-01-01", "soon", "2025-02-01"],
+}
+
+
+@st.composite
+def messy_deals(draw):
+    n = draw(st.integers(1, 30))
+    lines = [",".join(_GOOD)]
+    for _ in range(n):
+        row = dict(_GOOD, deal_id=f"D{draw(st.integers(0, n))}")  # duplicates happen
+        for column in draw(st.sets(st.sampled_from(sorted(_BAD_VALUES)), max_size=2)):
+            row[column] = draw(st.sampled_from(_BAD_VALUES[column]))
+        lines.append(",".join(row.values()))
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(messy_deals())
+def test_nothing_is_lost_whatever_the_input(deals_csv):
+    with tempfile.TemporaryDirectory() as tmp:
+        ds = pk.load(write_dataset(Path(tmp), deals=deals_csv, stages=STAGES_CSV))
+    read = deals_csv.count("\n") - 1
+    row = ds.counts.filter(pl.col("table") == "deals").row(0, named=True)
+    assert row["read"] == read == row["valid"] + row["quarantined"]
+    assert ds.quarantine.filter(pl.col("table") == "deals")["source_row"].is_unique().all()
+    d = ds.deals
+    assert d["deal_id"].is_unique().all()
+    assert (d["amount"] >= 0).all()
+    assert d.filter((pl.col("status") == "open") != pl.col("closed_at").is_null()).height == 0
+    assert d.filter(pl.col("closed_at") < pl.col("created_at")).height == 0
+    assert set(d["stage"]) <= {"Prospecting", "Proposal", "Won", "Lost"}
