@@ -157,11 +157,15 @@ class TeamReport:
         bullets = [self._win_rate_sentence(team, rest, p)]
         pipe = open_pipeline(self._team, self.as_of)
         n_open, value = int(pipe["open_deals"].sum()), pipe["open_value"].sum()
-        weighted = pipe["weighted_value"].sum()
         if n_open:
+            weighted = (
+                f" ({fmt_money(pipe['weighted_value'].sum())} weighted by stage probability)"
+                if pipe["weighted_value"].is_not_null().any()
+                else " (no stage probabilities, so no weighted figure)"
+            )
             bullets.append(
                 f"As of {self.as_of} the team has **{n_open:,} open deals** worth "
-                f"**{fmt_money(value)}** ({fmt_money(weighted)} weighted by stage probability)."
+                f"**{fmt_money(value)}**{weighted}."
             )
         else:
             bullets.append(f"As of {self.as_of} the team has no open deals.")

@@ -238,8 +238,16 @@ def test_quarantine_written_rows_keep_path(bad):
 
 # ----------------------------------------------------------------------------- properties
 
-_GOOD = {"deal_id": None, "owner": "ann", "team": "red", "amount": "100",
-         "created_at": "2025-01-01", "stage": "Prospecting", "status": "open", "closed_at": ""}
+_GOOD = {
+    "deal_id": None,
+    "owner": "ann",
+    "team": "red",
+    "amount": "100",
+    "created_at": "2025-01-01",
+    "stage": "Prospecting",
+    "status": "open",
+    "closed_at": "",
+}
 _BAD_VALUES = {
     "owner": [""],
     "amount": ["-1", "lots", "1e400x"],

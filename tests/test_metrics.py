@@ -301,3 +301,16 @@ def test_as_of_the_last_date_equals_the_current_state(deals):
     current = Counter(ds.deals.filter(pl.col("status") == "open")["stage"].to_list())
     got = {r["stage"]: r["open_deals"] for r in snapshot.iter_rows(named=True) if r["open_deals"]}
     assert got == dict(current)
+
+
+def test_weighted_pipeline_is_unknown_without_probabilities(tmp_path):
+    from .conftest import DEALS_CSV, write_dataset
+
+    ds = pk.load(write_dataset(tmp_path / "noprob", deals=DEALS_CSV))
+    long = pk.metrics_long(ds, "2025-Q4", metrics=["weighted_pipeline", "open_value"])
+    totals = {
+        r["metric"]: r["value"]
+        for r in long.filter(pl.col("stage").is_null()).iter_rows(named=True)
+    }
+    assert totals["weighted_pipeline"] is None  # not 0
+    assert totals["open_value"] == 680.0  # D5 400 + D6 200 + D7 80

@@ -270,11 +270,14 @@ def _cycle(ds, period, as_of, groups):
 
 def _pipeline(ds, period, as_of, groups):
     f = open_pipeline(ds, as_of, groups, period=period)
-    totals = (
-        f.group_by(groups).agg(pl.col("open_deals", "open_value", "weighted_value").sum())
-        if groups
-        else f.select(pl.col("open_deals", "open_value", "weighted_value").sum())
-    )
+    sums = [
+        pl.col("open_deals", "open_value").sum(),
+        # unknown (not 0) when the stages carry no probabilities
+        pl.when(pl.col("weighted_value").is_not_null().any())
+        .then(pl.col("weighted_value").sum())
+        .alias("weighted_value"),
+    ]
+    totals = f.group_by(groups).agg(sums) if groups else f.select(sums)
     out = []
     for metric, col in (
         ("open_deals", "open_deals"),
