@@ -35,17 +35,10 @@ __all__ = ["load"]
 
 _TRUE = ["true", "t", "yes", "y", "1"]
 _FALSE = ["false", "f", "no", "n", "0"]
-_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d")
-_DATETIME_FORMATS = (
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%dT%H:%M",
-    "%Y-%m-%dT%H:%M:%SZ",
-    "%Y-%m-%dT%H:%M:%S%.fZ",
-)
+# Accepted timestamp shapes: ISO 8601 date or date-time ("T" or space; seconds, fraction and a
+# trailing "Z" optional) and YYYY/MM/DD. Day-first or month-first dates (31/12/2025, 12/31/2025)
+# are ambiguous and are rejected with a message asking for ISO dates.
+_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
 QUARANTINE_SCHEMA = {
     "table": pl.String,
     "file": pl.String,
@@ -151,94 +144,108 @@ def _check_required_columns(table: RawTable) -> None:
 # ----------------------------------------------------------------------------- parsing
 
 
-def _parse_date(col: str) -> pl.Expr:
-    text = pl.col(col)
-    candidates = [text.str.to_date(fmt, strict=False, exact=True) for fmt in _DATE_FORMATS]
-    candidates += [
-        text.str.to_datetime(fmt, strict=False, exact=True).dt.date() for fmt in _DATETIME_FORMATS
-    ]
-    return pl.coalesce(candidates)
+def _parse_timestamp(text: pl.Expr) -> pl.Expr:
+    """ISO-like strings -> Datetime(us); one normalisation, then a single strict parse."""
+    norm = (
+        text.str.replace("T", " ", literal=True)
+        .str.strip_suffix("Z")
+        .str.replace_all("/", "-", literal=True)
+    )
+    length = norm.str.len_chars()
+    norm = (
+        pl.when(length == 10)
+        .then(norm + " 00:00:00")
+        .when(length == 16)
+        .then(norm + ":00")
+        .otherwise(norm)
+    )
+    return norm.str.to_datetime(_TIMESTAMP_FORMAT, strict=False, time_unit="us")
 
 
-def _parse_datetime(col: str) -> pl.Expr:
-    text = pl.col(col)
-    candidates = [
-        text.str.to_datetime(fmt, strict=False, exact=True, time_unit="us")
-        for fmt in _DATETIME_FORMATS
-    ]
-    candidates += [
-        text.str.to_date(fmt, strict=False, exact=True).cast(pl.Datetime("us"))
-        for fmt in _DATE_FORMATS
-    ]
-    return pl.coalesce(candidates)
-
-
-def _parse_number(col: str, dtype: pl.DataType) -> pl.Expr:
-    cleaned = pl.col(col).str.replace_all(r"[\s$€£¥,]", "")
+def _parse_number(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    cleaned = text.str.replace_all(r"[\s$€£¥,]", "")
     number = cleaned.cast(pl.Float64, strict=False)
     if dtype == pl.Int64:
         return pl.when(number == number.round(0)).then(number.cast(pl.Int64, strict=False))
     return number
 
 
-def _parse_expr(col: str, dtype: pl.DataType) -> pl.Expr:
-    """Expression turning the string column ``col`` into ``dtype`` (null where it cannot)."""
+def _parse_expr(col: str, dtype: pl.DataType, source: pl.DataType) -> pl.Expr:
+    """Expression turning column ``col`` (of dtype ``source``) into ``dtype``; null where it
+    cannot. Strings are parsed; already-typed columns (Parquet) are cast when that is exact."""
+    value = pl.col(col)
     if dtype == pl.Date:
-        return _parse_date(col)
+        if source == pl.Date:
+            return value
+        if isinstance(source, pl.Datetime):
+            return value.dt.date()
+    elif isinstance(dtype, pl.Datetime):
+        if source == pl.Date or isinstance(source, pl.Datetime):
+            return value.cast(pl.Datetime("us"))
+    elif dtype in (pl.Float64, pl.Int64) and source.is_numeric():
+        number = value.cast(pl.Float64)
+        if dtype == pl.Int64:
+            return pl.when(number == number.round(0)).then(value.cast(pl.Int64, strict=False))
+        return number
+    elif dtype == pl.Boolean and source == pl.Boolean:
+        return value
+    text = value if source == pl.String else value.cast(pl.String)
+    return _from_string(text, dtype)
+
+
+def _from_string(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.Date:
+        return _parse_timestamp(text).dt.date()
     if isinstance(dtype, pl.Datetime):
-        return _parse_datetime(col)
+        return _parse_timestamp(text)
     if dtype in (pl.Float64, pl.Int64):
-        return _parse_number(col, dtype)
+        return _parse_number(text, dtype)
     if dtype == pl.Boolean:
-        low = pl.col(col).str.to_lowercase()
+        low = text.str.to_lowercase()
         return pl.when(low.is_in(_TRUE)).then(True).when(low.is_in(_FALSE)).then(False)
     if isinstance(dtype, pl.Enum):
-        low = pl.col(col).str.to_lowercase()
+        low = text.str.to_lowercase()
         return pl.when(low.is_in(dtype.categories.to_list())).then(low).cast(dtype)
-    return pl.col(col)
+    return text
 
 
 def _validate_table(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Parse and check one table: (valid typed rows, quarantine rows)."""
     schema = TABLES[table.name]
     columns = schema.columns()
+    targets = {c: col.dtype for c, col in columns.items() if c != "source_row"}
     raw = table.frame
     # strings: trim, and treat empty cells as missing
-    text_cols = [c for c in raw.columns if c != "source_row"]
+    text_cols = [c for c, t in raw.schema.items() if t == pl.String]
+    raw = raw.with_columns(pl.col(text_cols).str.strip_chars().replace("", None))
     raw = raw.with_columns(
-        pl.col(text_cols).str.strip_chars().replace("", None) if text_cols else []
+        pl.lit(None, pl.String).alias(c) for c in targets if c not in raw.columns
     )
     extra = [c for c in raw.columns if c not in columns]
-    absent = [c for c in columns if c not in raw.columns]
-    raw = raw.with_columns(pl.lit(None, pl.String).alias(c) for c in absent)
 
-    parsed = raw.select(
-        "source_row",
-        *[_parse_expr(c, col.dtype).alias(c) for c, col in columns.items() if c != "source_row"],
-        *extra,
+    # 1. parsing: one pass computes every typed column and its "could not be read" flag
+    typed = raw.lazy().with_columns(
+        _parse_expr(c, t, raw.schema[c]).alias(f"__{c}") for c, t in targets.items()
     )
-    dtype_rules = [
-        (pl.col(c).is_not_null() & _parse_expr(c, col.dtype).is_null()).alias(f"{c}|dtype")
-        for c, col in columns.items()
-        if c != "source_row" and col.dtype != pl.String
-    ]
-    dtype_flags = (
-        raw.select("source_row", *dtype_rules) if dtype_rules else raw.select("source_row")
+    flag_cols = [f"{c}|dtype" for c, t in targets.items() if t != raw.schema[c]]
+    typed = typed.with_columns(
+        (pl.col(c).is_not_null() & pl.col(f"__{c}").is_null()).alias(f"{c}|dtype")
+        for c, t in targets.items()
+        if t != raw.schema[c]
+    ).collect()
+    unreadable = typed.filter(pl.any_horizontal(flag_cols)) if flag_cols else typed.clear()
+    parse_failures = _quarantine_rows(
+        table, raw, unreadable.select("source_row", *flag_cols), flag_cols
     )
-    rule_cols = [c for c in dtype_flags.columns if c != "source_row"]
-    unreadable = (
-        dtype_flags.filter(pl.any_horizontal(rule_cols)) if rule_cols else dtype_flags.clear()
-    )
-    parse_failures = _quarantine_rows(table, raw, unreadable, rule_cols)
 
-    readable = parsed.join(unreadable.select("source_row"), on="source_row", how="anti")
-    good, failure = schema.filter(readable.select(list(columns)))
+    # 2. schema rules (dataframely) on the readable rows
+    readable = typed.filter(~pl.any_horizontal(flag_cols)) if flag_cols else typed
+    parsed = readable.select("source_row", *[pl.col(f"__{c}").alias(c) for c in targets])
+    good, failure = schema.filter(parsed)
     details = failure.details()
-    schema_rule_cols = [c for c in details.columns if c not in columns]
-    failed = details.select(
-        "source_row", *[pl.col(c).eq("invalid").alias(c) for c in schema_rule_cols]
-    )
-    rule_failures = _quarantine_rows(table, raw, failed, schema_rule_cols)
+    rule_cols = [c for c in details.columns if c not in columns]
+    failed = details.select("source_row", *[pl.col(c).eq("invalid").alias(c) for c in rule_cols])
+    rule_failures = _quarantine_rows(table, raw, failed, rule_cols)
     if extra:
         good = good.join(readable.select("source_row", *extra), on="source_row", how="left")
     return good, pl.concat([parse_failures, rule_failures])
@@ -276,18 +283,15 @@ def _quarantine_rows(
 def _check_foreign_key(
     valid: dict[str, pl.DataFrame], raw: RawDataset, fk: ForeignKey
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    table = fk.table
-    frame = valid[table]
-    parent_keys = valid[fk.parent].select(pl.col(fk.parent_column).alias(fk.column)).unique()
-    known = frame.join(parent_keys, on=fk.column, how="semi", nulls_equal=False)
-    unknown = frame.filter(pl.col(fk.column).is_not_null()).join(
-        parent_keys, on=fk.column, how="anti"
+    """Split ``fk.table`` into rows whose key exists in the parent (or is empty) and the rest."""
+    frame = valid[fk.table]
+    known = pl.col(fk.column).is_in(valid[fk.parent][fk.parent_column].unique().implode())
+    keep = frame.filter(pl.col(fk.column).is_null() | known)
+    flags = frame.filter(pl.col(fk.column).is_not_null() & ~known).select(
+        "source_row", pl.lit(True).alias(fk.rule)
     )
-    keep = pl.concat([known, frame.filter(pl.col(fk.column).is_null())]).sort("source_row")
-    flags = unknown.select("source_row", pl.lit(True).alias(fk.rule))
-    rawt = raw.tables[table]
-    bad = _quarantine_rows(rawt, _clean(rawt.frame), flags, [fk.rule])
-    return keep, bad
+    rawt = raw.tables[fk.table]
+    return keep, _quarantine_rows(rawt, rawt.frame, flags, [fk.rule])
 
 
 def _check_status_matches_stage(
@@ -306,13 +310,8 @@ def _check_status_matches_stage(
     )
     bad_rows = flags.filter(pl.col("status_contradicts_stage"))
     rawt = raw.tables["deals"]
-    bad = _quarantine_rows(rawt, _clean(rawt.frame), bad_rows, ["status_contradicts_stage"])
+    bad = _quarantine_rows(rawt, rawt.frame, bad_rows, ["status_contradicts_stage"])
     return deals.join(bad_rows.select("source_row"), on="source_row", how="anti"), bad
-
-
-def _clean(frame: pl.DataFrame) -> pl.DataFrame:
-    cols = [c for c in frame.columns if c != "source_row"]
-    return frame.with_columns(pl.col(cols).str.strip_chars().replace("", None))
 
 
 # ----------------------------------------------------------------------------- gap filling

@@ -51,15 +51,14 @@ def _normalise_header(name: str) -> str:
 
 
 def read_table_file(path: Path) -> pl.DataFrame:
-    """Read a CSV or Parquet file with every column as a string and a ``source_row`` column.
+    """Read a CSV (every column a string) or Parquet file (as typed), adding ``source_row``.
 
     ``source_row`` is the 1-based line in a CSV (header = line 1) or the 1-based row + 1 in a
     Parquet file, so that both read the same way in messages.
     """
     try:
         if path.suffix == ".parquet":
-            frame = pl.read_parquet(path)
-            frame = frame.with_columns(pl.all().cast(pl.String))
+            frame = pl.read_parquet(path)  # typed columns are kept; the loader casts them
         else:
             frame = pl.read_csv(
                 path,
