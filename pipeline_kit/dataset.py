@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline_kit.errors import DataError
-from pipeline_kit.schema import describe_rule
+from pipeline_kit.schema import TABLES, describe_rule
 
 __all__ = ["Dataset"]
 
@@ -36,8 +36,6 @@ class Dataset:
 
     def __getattr__(self, name: str) -> pl.DataFrame | None:
         tables = self.__dict__.get("tables", {})
-        from pipeline_kit.schema import TABLES
-
         if name in TABLES:
             return tables.get(name)
         raise AttributeError(name)
