@@ -59,9 +59,10 @@ def fmt_money(x: float | None, currency: str = "$") -> str:
     """1234567 -> '$1.23M', 21986 -> '$21,986'; missing -> '–'."""
     if _missing(x):
         return "–"
+    sign = "-" if x < 0 else ""
     if abs(x) >= 1e6:
-        return f"{currency}{x / 1e6:,.2f}M"
-    return f"{currency}{x:,.0f}"
+        return f"{sign}{currency}{abs(x) / 1e6:,.2f}M"
+    return f"{sign}{currency}{abs(x):,.0f}"
 
 
 def fmt_days(x: float | None) -> str:

@@ -50,8 +50,9 @@ def test_deal_flow_by_hand(tiny):
 def test_won_deal_size_by_hand(tiny):
     row = pk.won_deal_size(tiny, "2025-Q4").row(0, named=True)
     assert (row["n"], row["mean"], row["median"], row["total"]) == (2, 200.0, 200.0, 400.0)
-    # sd = 141.421; t(0.975, 1) = 12.7062; half-width = 12.7062 * 141.421 / sqrt(2) = 1270.62
-    assert row["ci_low"] == pytest.approx(200 - 1270.62, abs=0.01)
+    # sd = 141.421; t(0.975, 1) = 12.7062; half-width = 12.7062 * 141.421 / sqrt(2) = 1270.62;
+    # the lower end (200 - 1270.62 < 0) is truncated at 0: amounts cannot be negative
+    assert row["ci_low"] == 0.0
     assert row["ci_high"] == pytest.approx(200 + 1270.62, abs=0.01)
 
 
@@ -149,6 +150,7 @@ def test_deal_size_and_cycle_match_plain_python(sample, sample_rows):
             lo, hi = stats.t.interval(
                 0.95, len(values) - 1, loc=statistics.fmean(values), scale=stats.sem(values)
             )
+            lo = max(lo, 0.0)  # documented truncation: amounts cannot be negative
             assert (size[team]["ci_low"], size[team]["ci_high"]) == (
                 pytest.approx(lo),
                 pytest.approx(hi),
@@ -314,3 +316,13 @@ def test_weighted_pipeline_is_unknown_without_probabilities(tmp_path):
     }
     assert totals["weighted_pipeline"] is None  # not 0
     assert totals["open_value"] == 680.0  # D5 400 + D6 200 + D7 80
+
+
+def test_money_and_percent_formatting():
+    from pipeline_kit.team_report import fmt_days, fmt_money, fmt_pct
+
+    assert fmt_money(21986.2) == "$21,986"
+    assert fmt_money(1_234_567) == "$1.23M"
+    assert fmt_money(-5) == "-$5"
+    assert fmt_money(None) == fmt_pct(float("nan")) == fmt_days(None) == "–"
+    assert fmt_pct(0.25) == "25.0%" and fmt_pct(0.25, 0) == "25%"

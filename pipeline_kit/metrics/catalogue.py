@@ -119,7 +119,7 @@ CARDS: tuple[MetricCard, ...] = (
         "sum(amount of won deals) / won",
         "period",
         "won " + _CLOSED_IN,
-        "Student-t 95% for the mean",
+        "Student-t 95% for the mean, lower end truncated at 0",
         "currency",
         ("Amounts are skewed: a few large deals move the mean; read the median beside it.",),
         "pipeline_kit.won_deal_size",
@@ -152,7 +152,7 @@ CARDS: tuple[MetricCard, ...] = (
         "mean(closed_at - created_at) in days",
         "period",
         "won and lost " + _CLOSED_IN,
-        "Student-t 95% for the mean",
+        "Student-t 95% for the mean, lower end truncated at 0",
         "days",
         (
             "Naive: deals still open are ignored, so with many young open deals the typical "

@@ -102,8 +102,11 @@ def _mean_summary(
         ],
     ).collect()
     low, high = mean_interval("mean", "sd", "n", confidence)
+    # amounts and durations cannot be negative: truncating the interval at 0 keeps its coverage
     return summary.with_columns(
-        low.alias("ci_low"), high.alias("ci_high"), (pl.col("n") >= min_n).alias("enough_data")
+        low.clip(lower_bound=0).alias("ci_low"),
+        high.alias("ci_high"),
+        (pl.col("n") >= min_n).alias("enough_data"),
     )
 
 
@@ -119,7 +122,7 @@ def won_deal_size(
 
     ``mean = sum(amount) / n`` over deals with status won and ``closed_at`` in the period;
     ``total`` is their sum (bookings). Columns: groups, n, mean, median, sd, total,
-    ci_low, ci_high, enough_data.
+    ci_low, ci_high (Student-t, lower end truncated at 0), enough_data.
     """
     period = resolve_period(period)
     groups = group_columns(by)
