@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 MAVEN  ?= ../shared/realdata/maven-crm
 PERIOD ?= latest
 
-.PHONY: install test lint report report-maven sample docs bench-scale clean
+.PHONY: install test lint report report-maven sample docs notebooks bench-scale clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ sample: install
 
 bench-scale: install
 	$(BIN)/python bench/scale.py --deals 1000000
+
+notebooks: install  ## re-execute the notebooks in place (refreshes the outputs nbval compares)
+	cd notebooks && for nb in *.ipynb; do \
+	  ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
 
 docs: install
 	$(BIN)/python -m pipeline_kit.docs README.md
