@@ -162,8 +162,18 @@ def _parse_timestamp(text: pl.Expr) -> pl.Expr:
     return norm.str.to_datetime(_TIMESTAMP_FORMAT, strict=False, time_unit="us")
 
 
+_THOUSANDS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
+
+
 def _parse_number(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    cleaned = text.str.replace_all(r"[\s$€£¥,]", "")
+    """Plain numbers; currency symbols and spaces ignored; commas only as thousands separators
+    (``1,234.50``). A decimal comma (``1234,50``) is rejected rather than misread as 123450."""
+    cleaned = text.str.replace_all(r"[\s$€£¥]", "")
+    cleaned = (
+        pl.when(cleaned.str.contains(_THOUSANDS))
+        .then(cleaned.str.replace_all(",", "", literal=True))
+        .otherwise(cleaned)
+    )
     number = cleaned.cast(pl.Float64, strict=False)
     if dtype == pl.Int64:
         return pl.when(number == number.round(0)).then(number.cast(pl.Int64, strict=False))

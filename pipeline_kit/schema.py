@@ -280,7 +280,7 @@ RULE_MESSAGES: dict[str, tuple[str, str]] = {
 _DTYPE_HINTS = {
     pl.Date: "an ISO date, YYYY-MM-DD (e.g. 2025-10-31)",
     pl.Datetime: "an ISO timestamp, YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
-    pl.Float64: "a plain number (e.g. 12500.50; no thousands separators other than ',')",
+    pl.Float64: "a plain number with a decimal point (e.g. 12500.50 or 12,500.50)",
     pl.Int64: "a whole number",
     pl.Boolean: "true/false (or 1/0, yes/no)",
 }

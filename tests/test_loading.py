@@ -285,3 +285,17 @@ def test_nothing_is_lost_whatever_the_input(deals_csv):
     assert d.filter((pl.col("status") == "open") != pl.col("closed_at").is_null()).height == 0
     assert d.filter(pl.col("closed_at") < pl.col("created_at")).height == 0
     assert set(d["stage"]) <= {"Prospecting", "Proposal", "Won", "Lost"}
+
+
+def test_semicolon_files_and_number_formats(tmp_path):
+    deals = (
+        "deal_id;owner;team;amount;created_at;stage;status;closed_at\n"
+        "N1;ann;red;$1,234.50;2025-01-01;Won;won;2025-02-01\n"
+        "N2;ann;red;1234,50;2025-01-01;Won;won;2025-02-01\n"
+        "N3;ann;red;€ 99;2025-01-01T10:30:00Z;Won;won;2025/02/01\n"
+    )
+    ds = pk.load(write_dataset(tmp_path / "semi", deals=deals, stages=STAGES_CSV))
+    amounts = dict(zip(ds.deals["deal_id"], ds.deals["amount"], strict=True))
+    assert amounts == {"N1": 1234.5, "N3": 99.0}
+    # a decimal comma is ambiguous: quarantined, never read as 123450
+    assert ds.quarantine["rules"].to_list() == [["amount|dtype"]]

@@ -50,6 +50,13 @@ def _normalise_header(name: str) -> str:
     return name.strip().lstrip("\ufeff").strip().lower().replace(" ", "_")
 
 
+def _sniff_separator(path: Path) -> str:
+    """The most frequent of , ; tab and | in the header line (many European exports use ;)."""
+    with path.open("rb") as handle:
+        header = handle.readline().decode("utf-8", "replace")
+    return max([",", ";", "\t", "|"], key=header.count)
+
+
 def read_table_file(path: Path) -> pl.DataFrame:
     """Read a CSV (every column a string) or Parquet file (as typed), adding ``source_row``.
 
@@ -61,9 +68,7 @@ def read_table_file(path: Path) -> pl.DataFrame:
             frame = pl.read_parquet(path)  # typed columns are kept; the loader casts them
         else:
             frame = pl.read_csv(
-                path,
-                infer_schema=False,
-                encoding="utf8-lossy",
+                path, separator=_sniff_separator(path), infer_schema=False, encoding="utf8-lossy"
             )
     except (pl.exceptions.PolarsError, OSError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
