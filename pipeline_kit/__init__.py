@@ -14,11 +14,13 @@ from pipeline_kit.errors import DataError
 from pipeline_kit.loading import load
 from pipeline_kit.metrics import (
     cycle_length,
+    cycle_length_km,
     deal_flow,
     explain,
     metric_names,
     metrics_long,
     open_pipeline,
+    stage_conversion,
     win_rate,
     won_deal_size,
 )
@@ -38,6 +40,7 @@ __all__ = [
     "__version__",
     "charts",
     "cycle_length",
+    "cycle_length_km",
     "datasets",
     "deal_flow",
     "explain",
@@ -45,6 +48,7 @@ __all__ = [
     "metric_names",
     "metrics_long",
     "open_pipeline",
+    "stage_conversion",
     "win_rate",
     "won_deal_size",
 ]

@@ -11,11 +11,13 @@ Quantiles come from :mod:`scipy.stats`; the tests check every interval against s
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import polars as pl
 from scipy import stats
 
-__all__ = ["MIN_N", "mean_interval", "wilson_interval"]
+__all__ = ["MIN_N", "kaplan_meier_median", "mean_interval", "wilson_interval"]
 
 MIN_N = 20
 """Below this many observations a figure is shown with its interval but flagged
@@ -64,3 +66,35 @@ def mean_interval(mean: str, sd: str, n: str, confidence: float = 0.95) -> tuple
     t = pl.col(n).map_batches(lambda s: _t_quantile(s, confidence), return_dtype=pl.Float64)
     half = (t * pl.col(sd) / pl.col(n).cast(pl.Float64).sqrt()).fill_nan(None)
     return pl.col(mean) - half, pl.col(mean) + half
+
+
+def kaplan_meier_median(
+    durations: np.ndarray, observed: np.ndarray, confidence: float = 0.95
+) -> tuple[float | None, float | None, float | None]:
+    """Kaplan-Meier median with its confidence interval: ``(median, low, high)``.
+
+    ``observed`` is true for events (a deal that closed) and false for censored durations (a
+    deal still open: its duration is at least the value given). The median is the first time
+    the survival curve ``S(t)`` falls to 0.5 or below; its interval is read off the pointwise
+    log-log band of ``S`` (the times where the band's upper and lower edges cross 0.5, as
+    lifelines does). ``None`` where the curve or the band never reaches 0.5.
+    """
+    durations = np.asarray(durations, dtype=float)
+    observed = np.asarray(observed, dtype=bool)
+    if durations.size == 0 or not observed.any():
+        return None, None, None
+    data = stats.CensoredData(uncensored=durations[observed], right=durations[~observed])
+    sf = stats.ecdf(data).sf
+    with warnings.catch_warnings():  # undefined where S(t) is 0 or 1: those points are NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        band = sf.confidence_interval(confidence, method="log-log")
+
+    def first_below_half(times: np.ndarray, probs: np.ndarray) -> float | None:
+        hit = np.flatnonzero(np.nan_to_num(probs, nan=1.0) <= 0.5)
+        return float(times[hit[0]]) if hit.size else None
+
+    return (
+        first_below_half(sf.quantiles, sf.probabilities),
+        first_below_half(band.low.quantiles, band.low.probabilities),
+        first_below_half(band.high.quantiles, band.high.probabilities),
+    )

@@ -15,9 +15,11 @@ import polars as pl
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import By, group_columns
+from pipeline_kit.metrics.conversion import stage_conversion
 from pipeline_kit.metrics.deals import cycle_length, deal_flow, win_rate, won_deal_size
+from pipeline_kit.metrics.durations import cycle_length_km
 from pipeline_kit.metrics.pipeline import open_pipeline
-from pipeline_kit.periods import Period
+from pipeline_kit.periods import Period, parse_date
 
 __all__ = ["CATALOGUE", "MetricCard", "explain", "metric_names", "metrics_long"]
 
@@ -64,7 +66,7 @@ _SNAPSHOT = (
     "approximate when the history was derived from the deals"
 )
 
-CARDS: tuple[MetricCard, ...] = (
+CARDS: tuple[MetricCard, ...] = (  # extended below, one block per metric family
     MetricCard(
         "deals_created",
         "Deals created",
@@ -199,6 +201,50 @@ CARDS: tuple[MetricCard, ...] = (
         "pipeline_kit.open_pipeline",
     ),
 )
+CARDS += (
+    MetricCard(
+        "stage_conversion",
+        "Stage conversion",
+        "advanced / (advanced + dropped) per stage",
+        "cohort: deals that first entered the stage "
+        "in the period, outcomes read at as_of (default: last date in the data)",
+        "each deal counts once per stage it actually entered (first entry); it advanced if it "
+        "later reached a later open stage or won (a skip ahead counts), dropped if lost without "
+        "advancing, pending otherwise; skipped stages are not entered; backward moves alone "
+        "count as neither",
+        "Wilson score 95%",
+        "share",
+        (
+            "Cohorts with over 10% of deals pending are flagged incomplete: too young to judge.",
+            "Counting skipped stages as passed, or re-entries as new deals, inflates conversion.",
+        ),
+        "pipeline_kit.stage_conversion",
+    ),
+    MetricCard(
+        "stage_drop_off",
+        "Stage drop-off",
+        "dropped / (advanced + dropped) per stage",
+        "cohort, as for stage_conversion",
+        "as for stage_conversion",
+        "Wilson score 95% (of the conversion, mirrored)",
+        "share",
+        (),
+        "pipeline_kit.stage_conversion",
+    ),
+    MetricCard(
+        "cycle_length_km_days",
+        "Sales cycle length (Kaplan-Meier median)",
+        "median of days from created_at to closed_at, open deals censored at as_of",
+        "cohort: deals created in the period, outcomes read at as_of (default: last date in "
+        "the data)",
+        "every deal created in the period: closed ones (won or lost) as events, open ones as "
+        "censored observations",
+        "log-log band of the Kaplan-Meier curve, 95%",
+        "days",
+        ("Null when fewer than half the cohort has closed: the median is not known yet.",),
+        "pipeline_kit.cycle_length_km",
+    ),
+)
 CATALOGUE: dict[str, MetricCard] = {card.name: card for card in CARDS}
 
 
@@ -228,7 +274,10 @@ def _long(
     n: str | None,
     ci: bool,
     stage: bool = False,
+    as_of: dt.date | None = None,
 ) -> pl.DataFrame:
+    """One metric's tidy frame in the long format (as_of: the day a snapshot or cohort is
+    read, empty for flow metrics)."""
     card = CATALOGUE[metric]
     return frame.select(
         pl.lit(metric).alias("metric"),
@@ -239,7 +288,8 @@ def _long(
         (pl.col("ci_high") if ci else pl.lit(None, pl.Float64)).alias("ci_high"),
         (pl.col("stage") if stage else pl.lit(None, pl.String)).alias("stage"),
         pl.lit(card.unit).alias("unit"),
-        pl.lit(card.time_basis.split(" ")[0]).alias("time_basis"),
+        pl.lit(card.time_basis.split(" ")[0].rstrip(":,;")).alias("time_basis"),
+        pl.lit(str(as_of) if as_of else None, pl.String).alias("as_of"),
     )
 
 
@@ -269,6 +319,7 @@ def _cycle(ds, period, as_of, groups):
 
 
 def _pipeline(ds, period, as_of, groups):
+    as_of = parse_date(as_of) or period.end
     f = open_pipeline(ds, as_of, groups, period=period)
     sums = [
         pl.col("open_deals", "open_value").sum(),
@@ -284,12 +335,33 @@ def _pipeline(ds, period, as_of, groups):
         ("open_value", "open_value"),
         ("weighted_pipeline", "weighted_value"),
     ):
-        out.append(_long(totals, groups, metric, col, "open_deals", False))
-        out.append(_long(f, groups, metric, col, "open_deals", False, stage=True))
+        out.append(_long(totals, groups, metric, col, "open_deals", False, as_of=as_of))
+        out.append(_long(f, groups, metric, col, "open_deals", False, stage=True, as_of=as_of))
     return out
 
 
+def _conversion(ds, period, as_of, groups):
+    as_of = parse_date(as_of) or ds.last_date
+    f = stage_conversion(ds, period, groups, as_of=as_of)
+    mirrored = f.with_columns(
+        (1 - pl.col("ci_high")).alias("ci_low"), (1 - pl.col("ci_low")).alias("ci_high")
+    )
+    return [
+        _long(f, groups, "stage_conversion", "conversion", "n", True, stage=True, as_of=as_of),
+        _long(mirrored, groups, "stage_drop_off", "drop_off", "n", True, stage=True, as_of=as_of),
+    ]
+
+
+def _cycle_km(ds, period, as_of, groups):
+    as_of = parse_date(as_of) or ds.last_date
+    f = cycle_length_km(ds, period, groups, as_of=as_of)
+    return [_long(f, groups, "cycle_length_km_days", "median_days", "n", True, as_of=as_of)]
+
+
 _COMPUTE: dict[str, Callable[..., list[pl.DataFrame]]] = {
+    "stage_conversion": _conversion,
+    "stage_drop_off": _conversion,
+    "cycle_length_km_days": _cycle_km,
     "deals_created": _flow,
     "deals_won": _flow,
     "deals_lost": _flow,
@@ -316,7 +388,9 @@ def metrics_long(
 
     Columns: ``metric``, the ``by`` columns, ``value``, ``n``, ``ci_low``, ``ci_high`` (null
     where not applicable), then ``stage`` (filled for per-stage snapshot rows), ``unit``,
-    ``time_basis``, ``period`` and ``as_of``.
+    ``time_basis``, ``period`` and ``as_of`` (the day a snapshot or cohort is read: the given
+    ``as_of``, else the period's last day for snapshots and the last date in the data for
+    cohorts; empty for flow metrics).
     """
     period = Period.parse(period)
     groups = group_columns(by)
@@ -324,16 +398,16 @@ def metrics_long(
     unknown = [m for m in names if m not in CATALOGUE]
     if unknown:
         raise KeyError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(CATALOGUE)}")
-    day = as_of if as_of is not None else period.end
     computed: dict[Callable, list[pl.DataFrame]] = {}
     frames = []
     for name in names:
         fn = _COMPUTE[name]
         if fn not in computed:
-            computed[fn] = fn(ds, period, day, groups)
+            computed[fn] = fn(ds, period, as_of, groups)
         frames += [f for f in computed[fn] if f.height and f["metric"][0] == name]
     if not frames:
         return pl.DataFrame(schema={"metric": pl.String, **{g: pl.String for g in groups}})
-    return pl.concat(frames, how="vertical_relaxed").with_columns(
-        pl.lit(period.label).alias("period"), pl.lit(str(day)).alias("as_of")
+    long = pl.concat(frames, how="vertical_relaxed").with_columns(
+        pl.lit(period.label).alias("period")
     )
+    return long.select(pl.exclude("as_of"), "as_of")

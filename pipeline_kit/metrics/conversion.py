@@ -1,0 +1,124 @@
+"""Stage-to-stage conversion and drop-off, by cohort of deals entering each stage.
+
+Rule (documented in the ``stage_conversion`` card and tested):
+
+* a deal joins the cohort of stage *k* the **first** time it enters *k*, if that day is in
+  the period; stages it skipped are not entered, so a skip never counts as a conversion of
+  the skipped stage;
+* it has **advanced** when, on or after that day and by ``as_of``, it enters any later open
+  stage or a won stage (a skip ahead counts as advancing);
+* it has **dropped** when it was lost by ``as_of`` without advancing;
+* otherwise it is **pending** (still open, or moved backwards and not yet forward again).
+  Backward moves alone are neither conversions nor drop-offs.
+
+``conversion = advanced / (advanced + dropped)`` with a Wilson interval; ``drop_off`` is the
+complement. A cohort with more than ``max_pending`` of its deals pending is flagged
+``incomplete``: it is too young to judge.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from pipeline_kit.dataset import Dataset
+from pipeline_kit.metrics._common import By, check_by, group_columns, resolve_period
+from pipeline_kit.periods import Period, parse_date
+from pipeline_kit.stats import MIN_N, wilson_interval
+
+__all__ = ["stage_conversion"]
+
+
+def stage_conversion(
+    ds: Dataset,
+    period: str | Period,
+    by: By = None,
+    *,
+    as_of: str | dt.date | None = None,
+    max_pending: float = 0.1,
+    confidence: float = 0.95,
+    min_n: int = MIN_N,
+) -> pl.DataFrame:
+    """Conversion and drop-off per open stage for the deals that entered it in the period.
+
+    ``as_of`` (default: the last date in the data) is when outcomes are read. Columns:
+    groups, stage, stage_order, entered, advanced, dropped, pending, n (= advanced +
+    dropped), conversion, ci_low, ci_high, drop_off, pending_share, incomplete, enough_data,
+    approximate (stage history derived from the deals).
+    """
+    period = resolve_period(period)
+    day = parse_date(as_of) or ds.last_date
+    groups = group_columns(by)
+    check_by(ds, "deals", groups)
+    stages = ds.lazy("stages").select("stage", "order", "is_won", "is_lost")
+    history = (
+        ds.lazy("stage_history")
+        .filter(pl.col("entered_at") <= day)
+        .join(stages, on="stage", how="inner")
+    )
+    first_entry = (
+        history.filter(~pl.col("is_won") & ~pl.col("is_lost"))
+        .group_by("deal_id", "stage", "order")
+        .agg(pl.col("entered_at").min().alias("entered_at"))
+        .filter(period.contains("entered_at"))
+    )
+    deals = ds.lazy("deals").select(
+        "deal_id",
+        *groups,
+        (pl.col("status").eq("lost") & (pl.col("closed_at") <= day)).alias("lost_by_as_of"),
+    )
+    later = history.select(
+        "deal_id",
+        pl.col("order").alias("later_order"),
+        pl.col("entered_at").alias("later_at"),
+        pl.col("is_won").alias("later_won"),
+        pl.col("is_lost").alias("later_lost"),
+    )
+    advanced = (
+        first_entry.join(later, on="deal_id")
+        .filter(
+            (pl.col("later_at") >= pl.col("entered_at"))
+            & (
+                pl.col("later_won")
+                | (~pl.col("later_lost") & (pl.col("later_order") > pl.col("order")))
+            )
+        )
+        .select("deal_id", "stage")
+        .unique()
+        .with_columns(pl.lit(True).alias("advanced"))
+    )
+    per_deal = (
+        first_entry.join(deals, on="deal_id", how="inner")
+        .join(advanced, on=["deal_id", "stage"], how="left")
+        .with_columns(pl.col("advanced").fill_null(False))
+        .with_columns((~pl.col("advanced") & pl.col("lost_by_as_of")).alias("dropped"))
+    )
+    low, high = wilson_interval("advanced", "n", confidence)
+    out = (
+        per_deal.group_by(*groups, "stage", "order")
+        .agg(
+            pl.len().cast(pl.Int64).alias("entered"),
+            pl.col("advanced").sum().cast(pl.Int64),
+            pl.col("dropped").sum().cast(pl.Int64),
+        )
+        .with_columns(
+            (pl.col("entered") - pl.col("advanced") - pl.col("dropped")).alias("pending"),
+            (pl.col("advanced") + pl.col("dropped")).alias("n"),
+        )
+        .with_columns(
+            pl.when(pl.col("n") > 0).then(pl.col("advanced") / pl.col("n")).alias("conversion"),
+            low.alias("ci_low"),
+            high.alias("ci_high"),
+            pl.when(pl.col("n") > 0).then(pl.col("dropped") / pl.col("n")).alias("drop_off"),
+            (pl.col("pending") / pl.col("entered")).alias("pending_share"),
+        )
+        .with_columns(
+            (pl.col("pending_share") > max_pending).alias("incomplete"),
+            (pl.col("n") >= min_n).alias("enough_data"),
+            pl.lit(ds.stage_history_approximate).alias("approximate"),
+        )
+        .rename({"order": "stage_order"})
+        .sort(*groups, "stage_order")
+    )
+    return out.collect()

@@ -1,0 +1,181 @@
+"""Stage conversion (cohort, skip/backward rule) and Kaplan-Meier cycle length."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import pipeline_kit as pk
+from pipeline_kit.stats import kaplan_meier_median
+
+from .conftest import SAMPLE, read_rows
+
+
+def _by_stage(frame: pl.DataFrame) -> dict[str, dict]:
+    return {r["stage"]: r for r in frame.iter_rows(named=True)}
+
+
+# ----------------------------------------------------------------------------- by hand
+# conftest fixture, period 2025-Q4, outcomes read at the last date in the data (2026-01-01):
+# Prospecting cohort (first entry in Q4): D2, D3, D5, D6, D7 -> D2 D3 D5 D6 advanced, D7 pending
+# (D4 re-entered Prospecting on 10-01 after a backward move: not a first entry, not counted).
+# Proposal cohort: D3 (then lost: dropped), D5 (won 2026-01-01: advanced), D6 (open: pending).
+
+
+def test_stage_conversion_by_hand(tiny):
+    rows = _by_stage(pk.stage_conversion(tiny, "2025-Q4"))
+    p = rows["Prospecting"]
+    assert (p["entered"], p["advanced"], p["dropped"], p["pending"]) == (5, 4, 0, 1)
+    assert p["conversion"] == 1.0 and p["incomplete"]  # 20% pending
+    q = rows["Proposal"]
+    assert (q["entered"], q["advanced"], q["dropped"], q["pending"]) == (3, 1, 1, 1)
+    assert q["conversion"] == 0.5 and q["drop_off"] == 0.5
+    earlier = _by_stage(pk.stage_conversion(tiny, "2025-Q4", as_of="2025-12-31"))["Proposal"]
+    assert (earlier["advanced"], earlier["dropped"], earlier["pending"]) == (0, 1, 2)
+
+
+def test_backward_moves_and_skips_by_hand(tiny):
+    # Q3: Prospecting D1, D4, D8 all advanced (D8 skipped Proposal straight to Won; D4 advanced
+    # then moved back); Proposal D1 (won: advanced), D4 (moved back, then lost: dropped)
+    rows = _by_stage(pk.stage_conversion(tiny, "2025-Q3"))
+    assert (rows["Prospecting"]["entered"], rows["Prospecting"]["advanced"]) == (3, 3)
+    q = rows["Proposal"]
+    assert (q["entered"], q["advanced"], q["dropped"], q["pending"]) == (2, 1, 1, 0)
+
+
+def test_cycle_length_km_by_hand(tiny):
+    row = pk.cycle_length_km(tiny, "2025-Q4").row(0, named=True)
+    # durations: D2 30, D3 30, D5 83 closed; D6 61 and D7 12 open (censored at 2026-01-01)
+    # KM: t=12 censored (5 -> 4 at risk); t=30 two events: S = 1 - 2/4 = 0.5 -> median 30
+    assert (row["n"], row["closed"], row["open"]) == (5, 3, 2)
+    assert row["median_days"] == 30.0
+    assert row["naive_mean_closed"] == pytest.approx(143 / 3)
+
+
+def test_km_median_textbook_example():
+    # 4 closed after 10, 20, 30, 40 days, 4 still open at 50: S(40) = 4/8 -> median 40,
+    # where the closed deals alone suggest 25
+    median, low, high = kaplan_meier_median(
+        [10, 20, 30, 40, 50, 50, 50, 50], [1, 1, 1, 1, 0, 0, 0, 0]
+    )
+    assert median == 40.0
+    assert low <= median and (high is None or high >= median)
+    assert kaplan_meier_median([], []) == (None, None, None)
+    assert kaplan_meier_median([5, 6], [0, 0]) == (None, None, None)  # nothing closed yet
+
+
+# ----------------------------------------------------------------------------- independent
+
+
+def _plain_km_median(durations: list[float], events: list[bool]) -> float | None:
+    """Product-limit estimator in plain Python (events before censorings at tied times)."""
+    surv, at_risk = 1.0, len(durations)
+    for t in sorted(set(durations)):
+        d = sum(1 for x, e in zip(durations, events, strict=True) if x == t and e)
+        c = sum(1 for x, e in zip(durations, events, strict=True) if x == t and not e)
+        if d:
+            surv *= 1 - d / at_risk
+            if surv <= 0.5:
+                return t
+        at_risk -= d + c
+    return None
+
+
+def test_cycle_length_km_matches_plain_python(sample):
+    last = dt.date(2025, 12, 31)
+    per_team: dict[str, tuple[list[float], list[bool]]] = {}
+    for r in read_rows(SAMPLE / "deals.csv"):
+        created = dt.date.fromisoformat(r["created_at"])
+        if not dt.date(2025, 7, 1) <= created <= dt.date(2025, 9, 30):
+            continue
+        closed = dt.date.fromisoformat(r["closed_at"]) if r["closed_at"] else None
+        days, event = ((closed - created).days, True) if closed else ((last - created).days, False)
+        per_team.setdefault(r["team"], ([], []))
+        per_team[r["team"]][0].append(days)
+        per_team[r["team"]][1].append(event)
+    got = {
+        r["team"]: r for r in pk.cycle_length_km(sample, "2025-Q3", by="team").iter_rows(named=True)
+    }
+    for team, (days, events) in per_team.items():
+        assert got[team]["n"] == len(days)
+        assert got[team]["open"] == events.count(False)
+        assert got[team]["median_days"] == _plain_km_median(days, events)
+
+
+def test_stage_conversion_matches_plain_python(sample):
+    order = {r["stage"]: int(r["order"]) for r in read_rows(SAMPLE / "stages.csv")}
+    won_lost = {"Closed Won": "won", "Closed Lost": "lost"}
+    history: dict[str, list[tuple[dt.date, str]]] = {}
+    for h in read_rows(SAMPLE / "stage_history.csv"):
+        history.setdefault(h["deal_id"], []).append(
+            (dt.date.fromisoformat(h["entered_at"]), h["stage"])
+        )
+    status = {r["deal_id"]: r["status"] for r in read_rows(SAMPLE / "deals.csv")}
+    start, end = dt.date(2025, 4, 1), dt.date(2025, 6, 30)
+    counts: dict[str, list[int]] = {}
+    for deal, moves in history.items():
+        firsts: dict[str, dt.date] = {}
+        for day, stage in sorted(moves):
+            if stage not in won_lost:
+                firsts.setdefault(stage, day)
+        for stage, first in firsts.items():
+            if not start <= first <= end:
+                continue
+            advanced = any(
+                day >= first
+                and (won_lost.get(s) == "won" or (s not in won_lost and order[s] > order[stage]))
+                for day, s in moves
+            )
+            dropped = not advanced and status[deal] == "lost"
+            c = counts.setdefault(stage, [0, 0, 0])
+            c[0] += 1
+            c[1] += advanced
+            c[2] += dropped
+    got = _by_stage(pk.stage_conversion(sample, "2025-Q2"))
+    for stage, (entered, advanced, dropped) in counts.items():
+        assert (got[stage]["entered"], got[stage]["advanced"], got[stage]["dropped"]) == (
+            entered,
+            advanced,
+            dropped,
+        )
+
+
+# ----------------------------------------------------------------------------- properties
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["2024-Q2", "2024-Q4", "2025-Q2", "2025-Q4"]),
+    st.sampled_from([None, "team", "lead_source"]),
+)
+def test_conversion_invariants(sample, period, by):
+    frame = pk.stage_conversion(sample, period, by=by)
+    assert (frame["advanced"] + frame["dropped"] + frame["pending"] == frame["entered"]).all()
+    decided = frame.filter(pl.col("n") > 0)
+    assert (
+        (decided["ci_low"] <= decided["conversion"]) & (decided["conversion"] <= decided["ci_high"])
+    ).all()
+    assert ((decided["conversion"] + decided["drop_off"] - 1).abs() < 1e-12).all()
+    if by:
+        total = pk.stage_conversion(sample, period)
+        assert frame["entered"].sum() == total["entered"].sum()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 400), st.booleans()), min_size=1, max_size=60))
+def test_km_median_properties(pairs):
+    days = np.array([p[0] for p in pairs], dtype=float)
+    events = np.array([p[1] for p in pairs])
+    median, low, high = kaplan_meier_median(days, events)
+    assert median == _plain_km_median(list(days), list(events))
+    if events.all():  # no censoring: KM median is the lower empirical median
+        assert median == sorted(days)[(len(days) + 1) // 2 - 1]
+    if median is not None:
+        assert days.min() <= median <= days.max()
+        assert low is None or low <= median
+        assert high is None or high >= median
