@@ -87,6 +87,8 @@ def validate_raw(raw: RawDataset) -> Dataset:
         )
     valid["stages"], stage_notes = _complete_stages(valid["stages"], valid["deals"])
     notes.extend(stage_notes)
+    valid["deals"], deal_notes = _probability_scale(valid["deals"], "deal probabilities (deals.probability)")
+    notes.extend(deal_notes)
 
     valid["deals"], bad = _check_status_matches_stage(valid, raw)
     quarantined.append(bad)
@@ -377,14 +379,20 @@ def _complete_stages(stages: pl.DataFrame, deals: pl.DataFrame) -> tuple[pl.Data
         pl.col("is_won").fill_null(pl.col("_all_won").fill_null(False)),
         pl.col("is_lost").fill_null(pl.col("_all_lost").fill_null(False)),
     ).drop("_all_won", "_all_lost")
-    top = stages["probability"].max()
-    if top is not None and top > 1:
-        stages = stages.with_columns(pl.col("probability") / 100)
-        notes.append(
-            f"Stage probabilities are on a 0-100 scale (largest {top:g}); they were divided by "
-            "100 before any weighting."
-        )
-    return stages.sort("order"), notes
+    stages, scale_notes = _probability_scale(stages, "stage probabilities")
+    return stages.sort("order"), notes + scale_notes
+
+
+def _probability_scale(frame: pl.DataFrame, label: str) -> tuple[pl.DataFrame, list[str]]:
+    """Probabilities on a 0-100 scale (any value above 1) are divided by 100, and noted."""
+    top = frame["probability"].max()
+    if top is None or top <= 1:
+        return frame, []
+    note = (
+        f"The {label} are on a 0-100 scale (largest {top:g}); they were divided by 100 "
+        "before any use."
+    )
+    return frame.with_columns(pl.col("probability") / 100), [note]
 
 
 def _derive_stage_history(deals: pl.DataFrame, stages: pl.DataFrame) -> pl.DataFrame:

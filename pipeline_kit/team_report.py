@@ -219,9 +219,9 @@ class TeamReport:
         """Team vs rest of the organisation vs whole organisation, every figure with n."""
         scoped = metrics_long(
             self._scoped, self.period, as_of=self.as_of, by="scope", metrics=METRICS_SHOWN
-        ).filter(pl.col("stage").is_null())
+        ).filter(pl.col("detail").is_null())
         whole = metrics_long(self.ds, self.period, as_of=self.as_of, metrics=METRICS_SHOWN).filter(
-            pl.col("stage").is_null()
+            pl.col("detail").is_null()
         )
         columns = {
             "team": scoped.filter(pl.col("scope") == "team"),

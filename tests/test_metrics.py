@@ -188,7 +188,7 @@ def test_open_pipeline_matches_a_replay_of_stage_history(sample, sample_rows, as
 
 def test_metrics_long_format(sample):
     long = pk.metrics_long(sample, "2025-Q4", by=["team"])
-    assert long.columns[:7] == ["metric", "team", "value", "n", "ci_low", "ci_high", "stage"]
+    assert long.columns[:7] == ["metric", "team", "value", "n", "ci_low", "ci_high", "detail"]
     assert set(long["metric"]) == set(pk.metric_names())
     wr = long.filter(pl.col("metric") == "win_rate").sort("team")
     direct = pk.win_rate(sample, "2025-Q4", by="team").sort("team")
@@ -312,7 +312,7 @@ def test_weighted_pipeline_is_unknown_without_probabilities(tmp_path):
     long = pk.metrics_long(ds, "2025-Q4", metrics=["weighted_pipeline", "open_value"])
     totals = {
         r["metric"]: r["value"]
-        for r in long.filter(pl.col("stage").is_null()).iter_rows(named=True)
+        for r in long.filter(pl.col("detail").is_null()).iter_rows(named=True)
     }
     assert totals["weighted_pipeline"] is None  # not 0
     assert totals["open_value"] == 680.0  # D5 400 + D6 200 + D7 80

@@ -263,7 +263,17 @@ def explain(name: str) -> MetricCard:
 
 # ----------------------------------------------------------------------------- long format
 
-LONG_COLUMNS = ["value", "n", "ci_low", "ci_high", "stage", "unit", "time_basis", "period", "as_of"]
+LONG_COLUMNS = [
+    "value",
+    "n",
+    "ci_low",
+    "ci_high",
+    "detail",
+    "unit",
+    "time_basis",
+    "period",
+    "as_of",
+]
 
 
 def _long(
@@ -273,11 +283,12 @@ def _long(
     value: str,
     n: str | None,
     ci: bool,
-    stage: bool = False,
+    detail: str | None = None,
     as_of: dt.date | None = None,
 ) -> pl.DataFrame:
-    """One metric's tidy frame in the long format (as_of: the day a snapshot or cohort is
-    read, empty for flow metrics)."""
+    """One metric's tidy frame in the long format. ``detail`` names the column that
+    sub-divides a group (a stage, a lost reason, a definition); ``as_of`` is the day a
+    snapshot or cohort is read (empty for flow metrics)."""
     card = CATALOGUE[metric]
     return frame.select(
         pl.lit(metric).alias("metric"),
@@ -286,7 +297,7 @@ def _long(
         (pl.col(n) if n else pl.col(value)).cast(pl.Int64).alias("n"),
         (pl.col("ci_low") if ci else pl.lit(None, pl.Float64)).alias("ci_low"),
         (pl.col("ci_high") if ci else pl.lit(None, pl.Float64)).alias("ci_high"),
-        (pl.col("stage") if stage else pl.lit(None, pl.String)).alias("stage"),
+        (pl.col(detail).cast(pl.String) if detail else pl.lit(None, pl.String)).alias("detail"),
         pl.lit(card.unit).alias("unit"),
         pl.lit(card.time_basis.split(" ")[0].rstrip(":,;")).alias("time_basis"),
         pl.lit(str(as_of) if as_of else None, pl.String).alias("as_of"),
@@ -336,7 +347,7 @@ def _pipeline(ds, period, as_of, groups):
         ("weighted_pipeline", "weighted_value"),
     ):
         out.append(_long(totals, groups, metric, col, "open_deals", False, as_of=as_of))
-        out.append(_long(f, groups, metric, col, "open_deals", False, stage=True, as_of=as_of))
+        out.append(_long(f, groups, metric, col, "open_deals", False, detail="stage", as_of=as_of))
     return out
 
 
@@ -347,8 +358,10 @@ def _conversion(ds, period, as_of, groups):
         (1 - pl.col("ci_high")).alias("ci_low"), (1 - pl.col("ci_low")).alias("ci_high")
     )
     return [
-        _long(f, groups, "stage_conversion", "conversion", "n", True, stage=True, as_of=as_of),
-        _long(mirrored, groups, "stage_drop_off", "drop_off", "n", True, stage=True, as_of=as_of),
+        _long(f, groups, "stage_conversion", "conversion", "n", True, detail="stage", as_of=as_of),
+        _long(
+            mirrored, groups, "stage_drop_off", "drop_off", "n", True, detail="stage", as_of=as_of
+        ),
     ]
 
 
@@ -387,7 +400,8 @@ def metrics_long(
     """Every requested metric (default: all) in one long frame.
 
     Columns: ``metric``, the ``by`` columns, ``value``, ``n``, ``ci_low``, ``ci_high`` (null
-    where not applicable), then ``stage`` (filled for per-stage snapshot rows), ``unit``,
+    where not applicable), then ``detail`` (the stage, reason or definition a row is about, for
+    metrics that sub-divide a group; see each card), ``unit``,
     ``time_basis``, ``period`` and ``as_of`` (the day a snapshot or cohort is read: the given
     ``as_of``, else the period's last day for snapshots and the last date in the data for
     cohorts; empty for flow metrics).

@@ -8,14 +8,23 @@ interval and ``enough_data`` (``n >= min_n``).
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import By, aggregate, check_by, group_columns, resolve_period
-from pipeline_kit.periods import Period
+from pipeline_kit.periods import Period, parse_date
 from pipeline_kit.stats import MIN_N, mean_interval, wilson_interval
 
-__all__ = ["cycle_length", "deal_flow", "win_rate", "won_deal_size"]
+__all__ = [
+    "close_rate",
+    "cycle_length",
+    "deal_flow",
+    "win_rate",
+    "win_rate_alternatives",
+    "won_deal_size",
+]
 
 
 def _closed_in(period: Period) -> pl.Expr:
@@ -158,3 +167,239 @@ def cycle_length(
     days = (pl.col("closed_at") - pl.col("created_at")).dt.total_days().cast(pl.Float64)
     summary = _mean_summary(ds.lazy("deals").filter(keep), groups, days, confidence, min_n)
     return summary.drop("total")
+
+
+def close_rate(
+    ds: Dataset,
+    period: str | Period,
+    by: By = None,
+    *,
+    as_of: str | dt.date | None = None,
+    max_open: float = 0.1,
+    confidence: float = 0.95,
+    min_n: int = MIN_N,
+) -> pl.DataFrame:
+    """Share of the deals *created* in the period that were won by ``as_of`` (cohort).
+
+    ``close_rate = won / created`` among deals with ``created_at`` in the period; outcomes are
+    read at ``as_of`` (default: the last date in the data). Deals still open count in the
+    denominator, so a young cohort looks worse than it will: ``incomplete`` is true when more
+    than ``max_open`` of the cohort is still open. Columns: groups, created, won, lost, open,
+    n (= created), close_rate, ci_low, ci_high (Wilson), open_share, incomplete, enough_data.
+    """
+    period = resolve_period(period)
+    day = parse_date(as_of) or ds.last_date
+    groups = group_columns(by)
+    check_by(ds, "deals", groups)
+    closed_by = pl.col("closed_at").is_not_null() & (pl.col("closed_at") <= day)
+    lf = ds.lazy("deals").filter(period.contains("created_at") & (pl.col("created_at") <= day))
+    low, high = wilson_interval("won", "n", confidence)
+    return (
+        aggregate(
+            lf,
+            groups,
+            [
+                pl.len().cast(pl.Int64).alias("created"),
+                (closed_by & pl.col("status").eq("won")).sum().cast(pl.Int64).alias("won"),
+                (closed_by & pl.col("status").eq("lost")).sum().cast(pl.Int64).alias("lost"),
+            ],
+        )
+        .with_columns(
+            (pl.col("created") - pl.col("won") - pl.col("lost")).alias("open"),
+            pl.col("created").alias("n"),
+        )
+        .with_columns(
+            pl.when(pl.col("n") > 0).then(pl.col("won") / pl.col("n")).alias("close_rate"),
+            low.alias("ci_low"),
+            high.alias("ci_high"),
+            pl.when(pl.col("n") > 0).then(pl.col("open") / pl.col("n")).alias("open_share"),
+        )
+        .with_columns(
+            (pl.col("open_share") > max_open).fill_null(False).alias("incomplete"),
+            (pl.col("n") >= min_n).alias("enough_data"),
+        )
+        .collect()
+    )
+
+
+WIN_RATE_DEFINITIONS = {
+    "count_closed": "won / (won + lost), deals closed in the period (the kit's default)",
+    "amount_closed": "won amount / (won + lost) amount, deals closed in the period",
+    "created_cohort": "won / created, deals created in the period (open ones count as not won)",
+    "stale_as_lost": "won / (won + lost + stale), closed in the period, plus deals open at the "
+    "period end for longer than stale_days counted as lost",
+}
+
+
+def win_rate_alternatives(
+    ds: Dataset,
+    period: str | Period,
+    by: By = None,
+    *,
+    stale_days: int = 180,
+    as_of: str | dt.date | None = None,
+) -> pl.DataFrame:
+    """The common win-rate definitions side by side, to reconcile with a CRM's figure.
+
+    One row per group and definition (see :data:`WIN_RATE_DEFINITIONS`): ``numerator``,
+    ``denominator``, ``value``. ``created_cohort`` reads outcomes at ``as_of`` (default: the
+    last date in the data). Only ``count_closed`` is the kit's default; the others are shown
+    to explain differences, not to pick the flattering one.
+    """
+    period = resolve_period(period)
+    groups = group_columns(by)
+    check_by(ds, "deals", groups)
+    deals = ds.lazy("deals")
+    closed = deals.filter(_closed_in(period))
+    is_won = pl.col("status").eq("won")
+    stale = pl.col("created_at") < pl.lit(period.end - dt.timedelta(days=stale_days))
+    open_end = deals.filter(open_at_end(period) & stale)
+    parts = {
+        "count_closed": aggregate(
+            closed,
+            groups,
+            [
+                is_won.sum().cast(pl.Float64).alias("numerator"),
+                pl.len().cast(pl.Float64).alias("denominator"),
+            ],
+        ),
+        "amount_closed": aggregate(
+            closed,
+            groups,
+            [
+                pl.col("amount").filter(is_won).sum().alias("numerator"),
+                pl.col("amount").sum().alias("denominator"),
+            ],
+        ),
+        "stale_as_lost": aggregate(
+            pl.concat(
+                [
+                    closed.select(*groups, pl.col("status").cast(pl.String)),
+                    open_end.select(*groups, pl.lit("lost").alias("status")),
+                ]
+            ),
+            groups,
+            [
+                is_won.sum().cast(pl.Float64).alias("numerator"),
+                pl.len().cast(pl.Float64).alias("denominator"),
+            ],
+        ),
+    }
+    cohort = (
+        close_rate(ds, period, groups or None, as_of=as_of)
+        .lazy()
+        .select(
+            *groups,
+            pl.col("won").cast(pl.Float64).alias("numerator"),
+            pl.col("created").cast(pl.Float64).alias("denominator"),
+        )
+    )
+    parts["created_cohort"] = cohort
+    frames = [lf.with_columns(pl.lit(name).alias("definition")) for name, lf in parts.items()]
+    return (
+        pl.concat(frames, how="vertical_relaxed")
+        .with_columns(
+            pl.when(pl.col("denominator") > 0)
+            .then(pl.col("numerator") / pl.col("denominator"))
+            .alias("value"),
+            pl.col("definition").replace_strict(WIN_RATE_DEFINITIONS).alias("description"),
+        )
+        .select(*groups, "definition", "numerator", "denominator", "value", "description")
+        .sort(*groups, "definition")
+        .collect()
+    )
+
+
+def open_at_end(period: Period) -> pl.Expr:
+    """Expression over deals: open at the end of the period's last day."""
+    return (pl.col("created_at") <= period.end) & (
+        pl.col("closed_at").is_null() | (pl.col("closed_at") > period.end)
+    )
+
+
+def velocity(
+    ds: Dataset,
+    period: str | Period,
+    by: By = None,
+    *,
+    qualified_from: str | None = None,
+    min_n: int = MIN_N,
+) -> pl.DataFrame:
+    """Pipeline velocity: value the pipeline is expected to produce per day.
+
+    ``velocity = open qualified deals x win rate x average won deal size / average cycle
+    length (days)``, where open qualified deals are those open at the period's last day in
+    ``qualified_from`` (default: the second open stage) or a later open stage, and the other
+    three factors come from the deals closed in the period (win rate as in ``win_rate``, mean
+    won amount, mean days created -> closed of won deals). A composite of estimates: no
+    interval; ``enough_data`` requires ``min_n`` closed deals. Columns: groups,
+    open_qualified, win_rate, avg_won_deal_size, avg_cycle_days_won, n, velocity_per_day,
+    velocity_per_period (x days in the period), enough_data.
+    """
+    from pipeline_kit.metrics.pipeline import stage_at
+
+    period = resolve_period(period)
+    groups = group_columns(by)
+    check_by(ds, "deals", groups)
+    stages = ds.tables["stages"].filter(~pl.col("is_won") & ~pl.col("is_lost")).sort("order")
+    if stages.height == 0:
+        raise ValueError("velocity needs at least one open stage in the stages table")
+    first = qualified_from or stages["stage"][min(1, stages.height - 1)]
+    if first not in stages["stage"].to_list():
+        raise ValueError(f"unknown stage {first!r}; open stages: {', '.join(stages['stage'])}")
+    min_order = stages.filter(pl.col("stage") == first)["order"][0]
+    qualified = stages.filter(pl.col("order") >= min_order)["stage"].to_list()
+    open_q = (
+        ds.lazy("deals")
+        .filter(open_at_end(period))
+        .join(stage_at(ds, period.end), on="deal_id", how="left")
+        .filter(pl.coalesce("stage_as_of", "stage").is_in(qualified))
+    )
+    open_counts = aggregate(open_q, groups, [pl.len().cast(pl.Int64).alias("open_qualified")])
+    closed = ds.lazy("deals").filter(_closed_in(period))
+    won = pl.col("status").eq("won")
+    days = (pl.col("closed_at") - pl.col("created_at")).dt.total_days()
+    factors = aggregate(
+        closed,
+        groups,
+        [
+            pl.len().cast(pl.Int64).alias("n"),
+            (won.sum() / pl.len()).alias("win_rate"),
+            pl.col("amount").filter(won).mean().alias("avg_won_deal_size"),
+            days.filter(won).mean().alias("avg_cycle_days_won"),
+        ],
+    )
+    joined = (
+        factors.join(open_counts, on=groups, how="full", coalesce=True)
+        if groups
+        else factors.join(open_counts, how="cross")
+    )
+    per_day = (
+        pl.col("open_qualified")
+        * pl.col("win_rate")
+        * pl.col("avg_won_deal_size")
+        / pl.col("avg_cycle_days_won")
+    )
+    return (
+        joined.with_columns(pl.col("open_qualified").fill_null(0), pl.col("n").fill_null(0))
+        .with_columns(
+            pl.when(pl.col("avg_cycle_days_won") > 0).then(per_day).alias("velocity_per_day")
+        )
+        .with_columns(
+            (pl.col("velocity_per_day") * period.days).alias("velocity_per_period"),
+            (pl.col("n") >= min_n).alias("enough_data"),
+        )
+        .select(
+            *groups,
+            "open_qualified",
+            "win_rate",
+            "avg_won_deal_size",
+            "avg_cycle_days_won",
+            "n",
+            "velocity_per_day",
+            "velocity_per_period",
+            "enough_data",
+        )
+        .sort(groups)
+        .collect()
+    )

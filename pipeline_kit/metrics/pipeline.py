@@ -17,7 +17,17 @@ from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import By, check_by, group_columns, resolve_as_of
 from pipeline_kit.periods import Period
 
-__all__ = ["open_at", "open_pipeline", "stage_at"]
+__all__ = [
+    "next_period",
+    "open_at",
+    "open_pipeline",
+    "pipeline_coverage",
+    "pipeline_waterfall",
+    "slipped_deals",
+    "stage_at",
+    "stage_durations",
+    "stalled_deals",
+]
 
 
 def open_at(as_of: dt.date) -> pl.Expr:
@@ -112,3 +122,270 @@ def open_pipeline(
         )
     )
     return out.collect()
+
+
+def stage_durations(ds: Dataset, as_of: dt.date) -> pl.LazyFrame:
+    """Completed stage visits by ``as_of``: (deal_id, stage, entered_at, left_at, days)."""
+    return (
+        ds.lazy("stage_history")
+        .filter(pl.col("entered_at") <= as_of)
+        .join(ds.lazy("stages").select("stage", "order"), on="stage", how="left")
+        .sort("deal_id", "entered_at", "order")
+        .with_columns(pl.col("entered_at").shift(-1).over("deal_id").alias("left_at"))
+        .filter(pl.col("left_at").is_not_null())
+        .with_columns((pl.col("left_at") - pl.col("entered_at")).dt.total_days().alias("days"))
+        .select("deal_id", "stage", "entered_at", "left_at", "days")
+    )
+
+
+def stalled_deals(
+    ds: Dataset,
+    as_of: str | dt.date | None = None,
+    *,
+    period: str | Period | None = None,
+    percentile: float = 0.9,
+    min_reference: int = 20,
+) -> pl.DataFrame:
+    """Open deals that have sat in their stage longer than usual *for that stage*.
+
+    For each stage, the reference is the ``percentile`` (default 90th) of the days deals
+    spent in it, over visits completed by ``as_of``. An open deal is stalled when its days in
+    the current stage exceed that threshold. Stages with fewer than ``min_reference``
+    completed visits get no threshold (``threshold_days`` null, never stalled). Returns one row
+    per open deal at ``as_of``: deal_id, owner, team, stage, amount, entered_stage_at,
+    days_in_stage, threshold_days, reference_n, stalled; sorted with the stalled, longest
+    first.
+    """
+    day = resolve_as_of(as_of, Period.parse(period) if period is not None else None)
+    visits = stage_durations(ds, day)
+    reference = (
+        visits.group_by("stage")
+        .agg(
+            pl.col("days").quantile(percentile, interpolation="linear").alias("threshold_days"),
+            pl.len().cast(pl.Int64).alias("reference_n"),
+        )
+        .with_columns(
+            pl.when(pl.col("reference_n") >= min_reference).then(pl.col("threshold_days"))
+        )
+    )
+    entered = (
+        ds.lazy("stage_history")
+        .filter(pl.col("entered_at") <= day)
+        .join(ds.lazy("stages").select("stage", "order"), on="stage", how="left")
+        .sort("deal_id", "entered_at", "order")
+        .group_by("deal_id")
+        .agg(pl.col("stage").last().alias("stage_as_of"), pl.col("entered_at").last())
+    )
+    deals = (
+        ds.lazy("deals")
+        .filter(open_at(day))
+        .join(entered, on="deal_id", how="left")
+        .with_columns(
+            pl.coalesce("stage_as_of", "stage").alias("stage"),
+            pl.coalesce("entered_at", "created_at").alias("entered_stage_at"),
+        )
+        .with_columns(
+            (pl.lit(day) - pl.col("entered_stage_at")).dt.total_days().alias("days_in_stage")
+        )
+        .join(reference, on="stage", how="left")
+        .with_columns(
+            (pl.col("days_in_stage") > pl.col("threshold_days")).fill_null(False).alias("stalled")
+        )
+    )
+    return (
+        deals.select(
+            "deal_id",
+            "owner",
+            "team",
+            "stage",
+            "amount",
+            "entered_stage_at",
+            "days_in_stage",
+            "threshold_days",
+            "reference_n",
+            "stalled",
+        )
+        .sort(["stalled", "days_in_stage", "deal_id"], descending=[True, True, False])
+        .collect()
+    )
+
+
+def slipped_deals(
+    ds: Dataset, as_of: str | dt.date | None = None, *, period: str | Period | None = None
+) -> pl.DataFrame:
+    """Open deals whose forecast close date (``expected_close``) is already past at ``as_of``.
+
+    Only the current ``expected_close`` is known (not its history), so this counts deals
+    overdue now, not how many times each was pushed. Columns: deal_id, owner, team, stage,
+    amount, expected_close, days_overdue; longest overdue first. Empty when the export has no
+    expected_close.
+    """
+    day = resolve_as_of(as_of, Period.parse(period) if period is not None else None)
+    return (
+        ds.lazy("deals")
+        .filter(open_at(day) & (pl.col("expected_close") < day))
+        .join(stage_at(ds, day), on="deal_id", how="left")
+        .select(
+            "deal_id",
+            "owner",
+            "team",
+            pl.coalesce("stage_as_of", "stage").alias("stage"),
+            "amount",
+            "expected_close",
+            (pl.lit(day) - pl.col("expected_close")).dt.total_days().alias("days_overdue"),
+        )
+        .sort(["days_overdue", "deal_id"], descending=[True, False])
+        .collect()
+    )
+
+
+def pipeline_waterfall(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
+    """Open pipeline value from the start to the end of the period, bucket by bucket.
+
+    ``start`` (open at the end of the day before the period) ``+ created`` (created in the
+    period) ``- won - lost`` (closed in the period) ``= end`` (open at the period's last day).
+    Amounts are the deals' current amounts, so the identity holds exactly; the function checks
+    it per group and raises if a bucket is missing (``moved`` must be 0: deals whose team or
+    owner changed are not tracked by the export). Columns: groups, start, created, won, lost,
+    moved, end, and the same buckets as deal counts (``*_deals``).
+    """
+    period = Period.parse(period)
+    groups = group_columns(by)
+    check_by(ds, "deals", groups)
+    before = period.start - dt.timedelta(days=1)
+    closed_in = period.contains("closed_at")
+    buckets = {
+        "start": open_at(before),
+        "created": period.contains("created_at"),
+        "won": closed_in & pl.col("status").eq("won"),
+        "lost": closed_in & pl.col("status").eq("lost"),
+        "end": open_at(period.end),
+    }
+    aggs = []
+    for name, cond in buckets.items():
+        aggs.append(pl.col("amount").filter(cond).sum().alias(name))
+        aggs.append(cond.sum().cast(pl.Int64).alias(f"{name}_deals"))
+    lf = ds.lazy("deals").filter(pl.any_horizontal(list(buckets.values())))
+    out = (
+        (lf.group_by(groups).agg(aggs).sort(groups) if groups else lf.select(aggs))
+        .with_columns(
+            (
+                pl.col("end")
+                - (pl.col("start") + pl.col("created") - pl.col("won") - pl.col("lost"))
+            ).alias("moved"),
+            (
+                pl.col("end_deals")
+                - (
+                    pl.col("start_deals")
+                    + pl.col("created_deals")
+                    - pl.col("won_deals")
+                    - pl.col("lost_deals")
+                )
+            ).alias("moved_deals"),
+        )
+        .collect()
+    )
+    broken = out.filter(
+        (pl.col("moved").abs() > 1e-6 * (1 + pl.col("end").abs())) | (pl.col("moved_deals") != 0)
+    )
+    if broken.height:
+        raise ArithmeticError(f"pipeline waterfall does not add up: {broken.to_dicts()[:3]}")
+    return out.select(
+        *groups,
+        "start",
+        "created",
+        "won",
+        "lost",
+        "moved",
+        "end",
+        "start_deals",
+        "created_deals",
+        "won_deals",
+        "lost_deals",
+        "moved_deals",
+        "end_deals",
+    )
+
+
+def next_period(period: Period) -> Period:
+    """The period right after ``period``: the next quarter for a quarter, else as many days."""
+    try:
+        return period.shift(1)
+    except ValueError:
+        start = period.end + dt.timedelta(days=1)
+        return Period.parse(f"{start}..{start + dt.timedelta(days=period.days - 1)}")
+
+
+def pipeline_coverage(
+    ds: Dataset, period: str | Period, by: By = None, *, as_of: str | dt.date | None = None
+) -> pl.DataFrame:
+    """Open pipeline due next period, as a multiple of next period's target.
+
+    ``coverage = sum(amount of deals open at as_of with expected_close in the next period) /
+    sum(team targets overlapping the next period)``; ``as_of`` defaults to the period's last
+    day. ``weighted_coverage`` uses amount x stage probability. Targets are per team, so
+    ``by`` is ``None`` or ``"team"``. Columns: groups, due_deals, due_value, weighted_due,
+    target, coverage, weighted_coverage, next_period.
+    """
+    period = Period.parse(period)
+    day = resolve_as_of(as_of, period)
+    groups = group_columns(by)
+    if groups not in ([], ["team"]):
+        raise ValueError("pipeline coverage compares with team targets: use by=None or by='team'")
+    following = next_period(period)
+    # the stage's default probability (deals may carry their own, rep-entered one)
+    probability = ds.lazy("stages").select(
+        "stage", pl.col("probability").alias("stage_probability")
+    )
+    due = (
+        ds.lazy("deals")
+        .filter(open_at(day) & following.contains("expected_close"))
+        .join(stage_at(ds, day), on="deal_id", how="left")
+        .with_columns(pl.coalesce("stage_as_of", "stage").alias("stage"))
+        .join(probability, on="stage", how="left")
+    )
+    due_aggs = [
+        pl.len().cast(pl.Int64).alias("due_deals"),
+        pl.col("amount").sum().alias("due_value"),
+        pl.when(pl.col("stage_probability").is_not_null().any())
+        .then((pl.col("amount") * pl.col("stage_probability")).sum())
+        .alias("weighted_due"),
+    ]
+    targets = ds.lazy("targets").filter(
+        pl.col("owner").is_null()
+        & (pl.col("period_start") <= following.end)
+        & (pl.col("period_end") >= following.start)
+    )
+    if groups:
+        due_g = due.group_by(groups).agg(due_aggs)
+        target_g = targets.group_by(groups).agg(pl.col("target").sum())
+        joined = target_g.join(due_g, on=groups, how="full", coalesce=True)
+    else:
+        joined = due.select(due_aggs).join(targets.select(pl.col("target").sum()), how="cross")
+    return (
+        joined.with_columns(
+            pl.col("due_deals").fill_null(0),
+            pl.col("due_value").fill_null(0.0),
+        )
+        .with_columns(
+            pl.when(pl.col("target") > 0)
+            .then(pl.col("due_value") / pl.col("target"))
+            .alias("coverage"),
+            pl.when(pl.col("target") > 0)
+            .then(pl.col("weighted_due") / pl.col("target"))
+            .alias("weighted_coverage"),
+            pl.lit(following.label).alias("next_period"),
+        )
+        .select(
+            *groups,
+            "due_deals",
+            "due_value",
+            "weighted_due",
+            "target",
+            "coverage",
+            "weighted_coverage",
+            "next_period",
+        )
+        .sort(groups)
+        .collect()
+    )

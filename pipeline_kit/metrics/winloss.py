@@ -1,0 +1,93 @@
+"""Win/loss analysis: why deals are lost and against whom."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipeline_kit.dataset import Dataset
+from pipeline_kit.metrics._common import By, check_by, group_columns, resolve_period
+from pipeline_kit.periods import Period
+from pipeline_kit.stats import MIN_N, wilson_interval
+
+__all__ = ["competitor_win_rates", "lost_reasons"]
+
+
+def _closed_in(period: Period) -> pl.Expr:
+    return pl.col("status").is_in(["won", "lost"]) & period.contains("closed_at")
+
+
+def lost_reasons(
+    ds: Dataset, period: str | Period, by: By = None, *, confidence: float = 0.95
+) -> pl.DataFrame:
+    """Lost deals of the period by ``lost_reason``: count, value and share of the group's losses.
+
+    ``share = lost with this reason / all lost`` (Wilson interval); deals without a reason
+    appear as ``(not given)`` so the shares add up to 1. Columns: groups, lost_reason, lost,
+    lost_value, n (all lost in the group), share, ci_low, ci_high.
+    """
+    period = resolve_period(period)
+    groups = group_columns(by)
+    check_by(ds, "deals", groups)
+    lost = (
+        ds.lazy("deals")
+        .filter(_closed_in(period) & pl.col("status").eq("lost"))
+        .with_columns(pl.col("lost_reason").fill_null("(not given)"))
+    )
+    low, high = wilson_interval("lost", "n", confidence)
+    counts = lost.group_by(*groups, "lost_reason").agg(
+        pl.len().cast(pl.Int64).alias("lost"), pl.col("amount").sum().alias("lost_value")
+    )
+    totals = (
+        lost.group_by(groups).agg(pl.len().cast(pl.Int64).alias("n"))
+        if groups
+        else lost.select(pl.len().cast(pl.Int64).alias("n"))
+    )
+    joined = counts.join(totals, on=groups) if groups else counts.join(totals, how="cross")
+    return (
+        joined.with_columns(
+            (pl.col("lost") / pl.col("n")).alias("share"),
+            low.alias("ci_low"),
+            high.alias("ci_high"),
+        )
+        .sort([*groups, "lost", "lost_reason"], descending=[False] * len(groups) + [True, False])
+        .collect()
+    )
+
+
+def competitor_win_rates(
+    ds: Dataset,
+    period: str | Period,
+    by: By = None,
+    *,
+    confidence: float = 0.95,
+    min_n: int = MIN_N,
+) -> pl.DataFrame:
+    """Win rate of the deals closed in the period, per competitor met in the deal.
+
+    ``win_rate = won / (won + lost)`` among closed deals whose ``competitor`` is that
+    competitor; ``(none recorded)`` collects deals without one. Columns: groups, competitor,
+    won, lost, n, win_rate, ci_low, ci_high, enough_data.
+    """
+    period = resolve_period(period)
+    groups = group_columns(by)
+    check_by(ds, "deals", groups)
+    low, high = wilson_interval("won", "n", confidence)
+    return (
+        ds.lazy("deals")
+        .filter(_closed_in(period))
+        .with_columns(pl.col("competitor").fill_null("(none recorded)"))
+        .group_by(*groups, "competitor")
+        .agg(
+            pl.col("status").eq("won").sum().cast(pl.Int64).alias("won"),
+            pl.col("status").eq("lost").sum().cast(pl.Int64).alias("lost"),
+        )
+        .with_columns((pl.col("won") + pl.col("lost")).alias("n"))
+        .with_columns(
+            (pl.col("won") / pl.col("n")).alias("win_rate"),
+            low.alias("ci_low"),
+            high.alias("ci_high"),
+            (pl.col("n") >= min_n).alias("enough_data"),
+        )
+        .sort(*groups, "competitor")
+        .collect()
+    )
