@@ -12,18 +12,8 @@ from pipeline_kit import charts, datasets
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.errors import DataError
 from pipeline_kit.loading import load
-from pipeline_kit.metrics import (
-    cycle_length,
-    cycle_length_km,
-    deal_flow,
-    explain,
-    metric_names,
-    metrics_long,
-    open_pipeline,
-    stage_conversion,
-    win_rate,
-    won_deal_size,
-)
+from pipeline_kit.metrics import *  # noqa: F403  (the metric functions, see metrics.__all__)
+from pipeline_kit.metrics import __all__ as _metric_names
 from pipeline_kit.periods import Period
 from pipeline_kit.team_report import TeamReport
 
@@ -39,16 +29,7 @@ __all__ = [
     "TeamReport",
     "__version__",
     "charts",
-    "cycle_length",
-    "cycle_length_km",
     "datasets",
-    "deal_flow",
-    "explain",
     "load",
-    "metric_names",
-    "metrics_long",
-    "open_pipeline",
-    "stage_conversion",
-    "win_rate",
-    "won_deal_size",
+    *_metric_names,
 ]

@@ -85,10 +85,13 @@ class Dataset:
             )
 
     @property
-    def last_date(self) -> dt.date:
-        """Latest date in the deals (created or closed): the export's effective date."""
+    def last_date(self) -> dt.date | None:
+        """Latest date in the deals (created or closed): the export's effective date.
+
+        ``None`` when no deal passed validation."""
         deals = self.tables["deals"]
-        return max(d for d in (deals["created_at"].max(), deals["closed_at"].max()) if d)
+        dates = [d for d in (deals["created_at"].max(), deals["closed_at"].max()) if d]
+        return max(dates) if dates else None
 
     @property
     def teams(self) -> list[str]:

@@ -87,7 +87,9 @@ def validate_raw(raw: RawDataset) -> Dataset:
         )
     valid["stages"], stage_notes = _complete_stages(valid["stages"], valid["deals"])
     notes.extend(stage_notes)
-    valid["deals"], deal_notes = _probability_scale(valid["deals"], "deal probabilities (deals.probability)")
+    valid["deals"], deal_notes = _probability_scale(
+        valid["deals"], "deal probabilities (deals.probability)"
+    )
     notes.extend(deal_notes)
 
     valid["deals"], bad = _check_status_matches_stage(valid, raw)

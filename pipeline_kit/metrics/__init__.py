@@ -1,7 +1,9 @@
 """Metric functions: pure functions over a Dataset returning tidy polars frames.
 
-One module per family: :mod:`.deals` (flow over a period), :mod:`.pipeline` (snapshots as of a
-date); :mod:`.catalogue` holds the definition cards and the CLI's long format.
+One module per family: :mod:`.deals` (flow over a period and cohorts), :mod:`.pipeline`
+(snapshots as of a date, waterfall, coverage), :mod:`.conversion` (stage conversion),
+:mod:`.durations` (Kaplan-Meier), :mod:`.winloss`; :mod:`.catalogue` holds the definition
+cards and the CLI's long format.
 """
 
 from pipeline_kit.metrics.catalogue import (
@@ -12,21 +14,45 @@ from pipeline_kit.metrics.catalogue import (
     metrics_long,
 )
 from pipeline_kit.metrics.conversion import stage_conversion
-from pipeline_kit.metrics.deals import cycle_length, deal_flow, win_rate, won_deal_size
+from pipeline_kit.metrics.deals import (
+    close_rate,
+    cycle_length,
+    deal_flow,
+    velocity,
+    win_rate,
+    win_rate_alternatives,
+    won_deal_size,
+)
 from pipeline_kit.metrics.durations import cycle_length_km
-from pipeline_kit.metrics.pipeline import open_pipeline
+from pipeline_kit.metrics.pipeline import (
+    open_pipeline,
+    pipeline_coverage,
+    pipeline_waterfall,
+    slipped_deals,
+    stalled_deals,
+)
+from pipeline_kit.metrics.winloss import competitor_win_rates, lost_reasons
 
 __all__ = [
     "CATALOGUE",
     "MetricCard",
+    "close_rate",
+    "competitor_win_rates",
     "cycle_length",
     "cycle_length_km",
     "deal_flow",
     "explain",
+    "lost_reasons",
     "metric_names",
     "metrics_long",
     "open_pipeline",
+    "pipeline_coverage",
+    "pipeline_waterfall",
+    "slipped_deals",
     "stage_conversion",
+    "stalled_deals",
+    "velocity",
     "win_rate",
+    "win_rate_alternatives",
     "won_deal_size",
 ]

@@ -60,3 +60,9 @@ def resolve_as_of(as_of: str | dt.date | None, period: Period | None) -> dt.date
     if period is None:
         raise ValueError("give as_of (a date) or a period whose last day is used as as_of")
     return period.end
+
+
+def resolve_cohort_as_of(ds: Dataset, as_of: str | dt.date | None, period: Period) -> dt.date:
+    """When a cohort's outcomes are read: ``as_of`` if given, else the last date in the data
+    (the most mature reading), else (no deals at all) the period's last day."""
+    return parse_date(as_of) or ds.last_date or period.end

@@ -14,11 +14,26 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.metrics._common import By, group_columns
+from pipeline_kit.metrics._common import By, group_columns, resolve_cohort_as_of
 from pipeline_kit.metrics.conversion import stage_conversion
-from pipeline_kit.metrics.deals import cycle_length, deal_flow, win_rate, won_deal_size
+from pipeline_kit.metrics.deals import (
+    close_rate,
+    cycle_length,
+    deal_flow,
+    velocity,
+    win_rate,
+    win_rate_alternatives,
+    won_deal_size,
+)
 from pipeline_kit.metrics.durations import cycle_length_km
-from pipeline_kit.metrics.pipeline import open_pipeline
+from pipeline_kit.metrics.pipeline import (
+    open_pipeline,
+    pipeline_coverage,
+    pipeline_waterfall,
+    slipped_deals,
+    stalled_deals,
+)
+from pipeline_kit.metrics.winloss import competitor_win_rates, lost_reasons
 from pipeline_kit.periods import Period, parse_date
 
 __all__ = ["CATALOGUE", "MetricCard", "explain", "metric_names", "metrics_long"]
@@ -37,6 +52,11 @@ class MetricCard:
     unit: str  # share, currency, days, count
     pitfalls: tuple[str, ...]
     function: str  # the pipeline_kit function that computes it
+
+    @property
+    def basis(self) -> str:
+        """The time basis in one word: period, snapshot or cohort."""
+        return self.time_basis.split(" ")[0].strip(":,;")
 
     def to_markdown(self) -> str:
         """The card as Markdown (used in reports, notebooks and the README)."""
@@ -245,6 +265,153 @@ CARDS += (
         "pipeline_kit.cycle_length_km",
     ),
 )
+_COHORT = (
+    "cohort: deals created in the period, outcomes read at as_of (default: last date in the data)"
+)
+CARDS += (
+    MetricCard(
+        "close_rate",
+        "Close rate (cohort)",
+        "won / created",
+        _COHORT,
+        "every deal created in the period; still-open deals count as not (yet) won",
+        "Wilson score 95%",
+        "share",
+        (
+            "Young cohorts look worse than they will end up: flagged incomplete when over 10% of "
+            "the cohort is still open.",
+        ),
+        "pipeline_kit.close_rate",
+    ),
+    MetricCard(
+        "win_rate_by_amount",
+        "Win rate by amount",
+        "won amount / (won + lost) amount",
+        "period",
+        "won and lost " + _CLOSED_IN,
+        "none (a ratio of sums)",
+        "share",
+        (
+            "Dominated by a few large deals; differs from the count-based win rate whenever "
+            "large deals win more or less often than small ones.",
+        ),
+        "pipeline_kit.win_rate_alternatives",
+    ),
+    MetricCard(
+        "win_rate_created_cohort",
+        "Win rate over created deals",
+        "won / created",
+        _COHORT,
+        "every deal created in the period, open ones as not won",
+        "none (see close_rate)",
+        "share",
+        ("What many CRMs call win rate; low for recent periods by construction.",),
+        "pipeline_kit.win_rate_alternatives",
+    ),
+    MetricCard(
+        "win_rate_stale_as_lost",
+        "Win rate with stale deals as lost",
+        "won / (won + lost + stale)",
+        "period",
+        "won and lost " + _CLOSED_IN + ", plus deals open at the period end that were created "
+        "more than 180 days before it, counted as lost",
+        "none",
+        "share",
+        ("Penalises teams that keep dead deals open; the threshold is a convention.",),
+        "pipeline_kit.win_rate_alternatives",
+    ),
+    MetricCard(
+        "velocity_per_day",
+        "Pipeline velocity",
+        "open qualified deals x win rate x average won deal size / average won cycle (days)",
+        "snapshot of qualified open deals at the period end; the three rates from deals closed "
+        "in the period",
+        "open deals in the second open stage or later at the period end; won and lost deals "
+        "closed in the period for the rates",
+        "none (a composite of estimates; read their intervals)",
+        "currency",
+        (
+            "Multiplying four noisy estimates compounds their noise; compare velocities only "
+            "between groups with enough closed deals.",
+        ),
+        "pipeline_kit.velocity",
+    ),
+    MetricCard(
+        "lost_reason_share",
+        "Share of losses by reason",
+        "lost with reason / all lost",
+        "period",
+        "lost " + _CLOSED_IN + "; deals without a reason shown as '(not given)'; "
+        "detail = the reason",
+        "Wilson score 95%",
+        "share",
+        (),
+        "pipeline_kit.lost_reasons",
+    ),
+    MetricCard(
+        "win_rate_vs_competitor",
+        "Win rate against a competitor",
+        "won / (won + lost) among deals with that competitor",
+        "period",
+        "won and lost " + _CLOSED_IN + " grouped by competitor; detail = the competitor",
+        "Wilson score 95%",
+        "share",
+        (
+            "Competitors are recorded more often on lost deals in many CRMs, which drags these "
+            "rates down.",
+        ),
+        "pipeline_kit.competitor_win_rates",
+    ),
+    MetricCard(
+        "stalled_deals",
+        "Stalled deals",
+        "count of open deals whose days in the current stage exceed the 90th percentile of "
+        "completed visits of that stage",
+        _SNAPSHOT,
+        "deals open at as_of; stages with fewer than 20 completed visits are never judged",
+        "none (a count; n = open deals)",
+        "count",
+        (
+            "A fixed 'more than 30 days' rule flags every deal in a slow stage and none in a fast "
+            "one; the per-stage percentile does not.",
+        ),
+        "pipeline_kit.stalled_deals",
+    ),
+    MetricCard(
+        "slipped_deals",
+        "Slipped deals",
+        "count of open deals with expected_close before as_of",
+        _SNAPSHOT,
+        "deals open at as_of with an expected_close already past",
+        "none (a count; n = open deals)",
+        "count",
+        ("Only the current forecast date is exported, so repeated pushes are not visible.",),
+        "pipeline_kit.slipped_deals",
+    ),
+    MetricCard(
+        "pipeline_waterfall",
+        "Pipeline waterfall",
+        "start + created - won - lost (+ moved) = end, in value; detail = the bucket",
+        "period: open at the day before the period, flows during it, open at its last day",
+        "all deals open at either end or created or closed in the period",
+        "none (identity checked: moved must be 0)",
+        "currency",
+        (),
+        "pipeline_kit.pipeline_waterfall",
+    ),
+    MetricCard(
+        "pipeline_coverage",
+        "Pipeline coverage",
+        "value of deals open at as_of with expected_close in the next period / next period's "
+        "target",
+        _SNAPSHOT + "; targets of the following period",
+        "open deals due in the next period; team-level targets (no owner)",
+        "none (a ratio)",
+        "ratio",
+        ("Coverage counts forecast dates the reps typed: slipped deals inflate it.",),
+        "pipeline_kit.pipeline_coverage",
+    ),
+)
 CATALOGUE: dict[str, MetricCard] = {card.name: card for card in CARDS}
 
 
@@ -299,7 +466,7 @@ def _long(
         (pl.col("ci_high") if ci else pl.lit(None, pl.Float64)).alias("ci_high"),
         (pl.col(detail).cast(pl.String) if detail else pl.lit(None, pl.String)).alias("detail"),
         pl.lit(card.unit).alias("unit"),
-        pl.lit(card.time_basis.split(" ")[0].rstrip(":,;")).alias("time_basis"),
+        pl.lit(card.basis).alias("time_basis"),
         pl.lit(str(as_of) if as_of else None, pl.String).alias("as_of"),
     )
 
@@ -352,7 +519,7 @@ def _pipeline(ds, period, as_of, groups):
 
 
 def _conversion(ds, period, as_of, groups):
-    as_of = parse_date(as_of) or ds.last_date
+    as_of = resolve_cohort_as_of(ds, as_of, period)
     f = stage_conversion(ds, period, groups, as_of=as_of)
     mirrored = f.with_columns(
         (1 - pl.col("ci_high")).alias("ci_low"), (1 - pl.col("ci_low")).alias("ci_high")
@@ -366,12 +533,119 @@ def _conversion(ds, period, as_of, groups):
 
 
 def _cycle_km(ds, period, as_of, groups):
-    as_of = parse_date(as_of) or ds.last_date
+    as_of = resolve_cohort_as_of(ds, as_of, period)
     f = cycle_length_km(ds, period, groups, as_of=as_of)
     return [_long(f, groups, "cycle_length_km_days", "median_days", "n", True, as_of=as_of)]
 
 
+def _close_rate(ds, period, as_of, groups):
+    as_of = resolve_cohort_as_of(ds, as_of, period)
+    f = close_rate(ds, period, groups, as_of=as_of)
+    return [_long(f, groups, "close_rate", "close_rate", "n", True, as_of=as_of)]
+
+
+_ALTERNATIVES = {
+    "amount_closed": "win_rate_by_amount",
+    "created_cohort": "win_rate_created_cohort",
+    "stale_as_lost": "win_rate_stale_as_lost",
+}
+
+
+def _alternatives(ds, period, as_of, groups):
+    f = win_rate_alternatives(ds, period, groups, as_of=as_of)
+    out = []
+    for definition, metric in _ALTERNATIVES.items():
+        part = f.filter(pl.col("definition") == definition)
+        cohort = resolve_cohort_as_of(ds, as_of, period) if definition == "created_cohort" else None
+        out.append(_long(part, groups, metric, "value", "denominator", False, as_of=cohort))
+    return out
+
+
+def _velocity(ds, period, as_of, groups):
+    f = velocity(ds, period, groups)
+    return [_long(f, groups, "velocity_per_day", "velocity_per_day", "n", False, as_of=period.end)]
+
+
+def _winloss(ds, period, as_of, groups):
+    return [
+        _long(
+            lost_reasons(ds, period, groups),
+            groups,
+            "lost_reason_share",
+            "share",
+            "n",
+            True,
+            detail="lost_reason",
+        ),
+        _long(
+            competitor_win_rates(ds, period, groups),
+            groups,
+            "win_rate_vs_competitor",
+            "win_rate",
+            "n",
+            True,
+            detail="competitor",
+        ),
+    ]
+
+
+def _deal_lists(ds, period, as_of, groups):
+    as_of = parse_date(as_of) or period.end
+    stalled = stalled_deals(ds, as_of)
+    slipped = slipped_deals(ds, as_of).with_columns(pl.lit(True).alias("slipped"))
+    deals = ds.tables["deals"].select("deal_id", *[g for g in groups if g not in ("owner", "team")])
+    frame = stalled.join(deals, on="deal_id", how="left").join(
+        slipped.select("deal_id", "slipped"), on="deal_id", how="left"
+    )
+    aggs = [
+        pl.col("stalled").sum().cast(pl.Int64).alias("stalled"),
+        pl.col("slipped").fill_null(False).sum().cast(pl.Int64).alias("slipped"),
+        pl.len().cast(pl.Int64).alias("open"),
+    ]
+    counts = frame.group_by(groups).agg(aggs).sort(groups) if groups else frame.select(aggs)
+    return [
+        _long(counts, groups, "stalled_deals", "stalled", "open", False, as_of=as_of),
+        _long(counts, groups, "slipped_deals", "slipped", "open", False, as_of=as_of),
+    ]
+
+
+def _waterfall(ds, period, as_of, groups):
+    f = pipeline_waterfall(ds, period, groups)
+    buckets = ["start", "created", "won", "lost", "moved", "end"]
+    long = f.unpivot(on=buckets, index=groups, variable_name="bucket", value_name="value").join(
+        f.unpivot(
+            on=[f"{b}_deals" for b in buckets],
+            index=groups,
+            variable_name="bucket",
+            value_name="deals",
+        ).with_columns(pl.col("bucket").str.strip_suffix("_deals")),
+        on=[*groups, "bucket"],
+    )
+    return [_long(long, groups, "pipeline_waterfall", "value", "deals", False, detail="bucket")]
+
+
+def _coverage(ds, period, as_of, groups):
+    if groups not in ([], ["team"]):
+        return []  # targets exist per team only
+    if "targets" not in ds.tables:
+        return []
+    as_of = parse_date(as_of) or period.end
+    f = pipeline_coverage(ds, period, groups, as_of=as_of)
+    return [_long(f, groups, "pipeline_coverage", "coverage", "due_deals", False, as_of=as_of)]
+
+
 _COMPUTE: dict[str, Callable[..., list[pl.DataFrame]]] = {
+    "close_rate": _close_rate,
+    "win_rate_by_amount": _alternatives,
+    "win_rate_created_cohort": _alternatives,
+    "win_rate_stale_as_lost": _alternatives,
+    "velocity_per_day": _velocity,
+    "lost_reason_share": _winloss,
+    "win_rate_vs_competitor": _winloss,
+    "stalled_deals": _deal_lists,
+    "slipped_deals": _deal_lists,
+    "pipeline_waterfall": _waterfall,
+    "pipeline_coverage": _coverage,
     "stage_conversion": _conversion,
     "stage_drop_off": _conversion,
     "cycle_length_km_days": _cycle_km,

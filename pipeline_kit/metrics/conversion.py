@@ -23,8 +23,14 @@ import datetime as dt
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.metrics._common import By, check_by, group_columns, resolve_period
-from pipeline_kit.periods import Period, parse_date
+from pipeline_kit.metrics._common import (
+    By,
+    check_by,
+    group_columns,
+    resolve_cohort_as_of,
+    resolve_period,
+)
+from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, wilson_interval
 
 __all__ = ["stage_conversion"]
@@ -48,7 +54,7 @@ def stage_conversion(
     approximate (stage history derived from the deals).
     """
     period = resolve_period(period)
-    day = parse_date(as_of) or ds.last_date
+    day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     stages = ds.lazy("stages").select("stage", "order", "is_won", "is_lost")

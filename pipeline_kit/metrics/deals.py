@@ -13,8 +13,15 @@ import datetime as dt
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.metrics._common import By, aggregate, check_by, group_columns, resolve_period
-from pipeline_kit.periods import Period, parse_date
+from pipeline_kit.metrics._common import (
+    By,
+    aggregate,
+    check_by,
+    group_columns,
+    resolve_cohort_as_of,
+    resolve_period,
+)
+from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, mean_interval, wilson_interval
 
 __all__ = [
@@ -188,7 +195,7 @@ def close_rate(
     n (= created), close_rate, ci_low, ci_high (Wilson), open_share, incomplete, enough_data.
     """
     period = resolve_period(period)
-    day = parse_date(as_of) or ds.last_date
+    day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     closed_by = pl.col("closed_at").is_not_null() & (pl.col("closed_at") <= day)
@@ -275,7 +282,8 @@ def win_rate_alternatives(
             pl.concat(
                 [
                     closed.select(*groups, pl.col("status").cast(pl.String)),
-                    open_end.select(*groups, pl.lit("lost").alias("status")),
+                    # with_columns, not select: a bare literal would make one row of nothing
+                    open_end.with_columns(pl.lit("lost").alias("status")).select(*groups, "status"),
                 ]
             ),
             groups,

@@ -13,8 +13,14 @@ import numpy as np
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.metrics._common import By, check_by, group_columns, resolve_period
-from pipeline_kit.periods import Period, parse_date
+from pipeline_kit.metrics._common import (
+    By,
+    check_by,
+    group_columns,
+    resolve_cohort_as_of,
+    resolve_period,
+)
+from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, kaplan_meier_median
 
 __all__ = ["cycle_length_km"]
@@ -42,7 +48,7 @@ def cycle_length_km(
     median is 40 days where the naive median of the closed deals says 25.
     """
     period = resolve_period(period)
-    day = parse_date(as_of) or ds.last_date
+    day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     closed = pl.col("closed_at").is_not_null() & (pl.col("closed_at") <= day)
