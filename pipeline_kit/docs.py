@@ -23,9 +23,8 @@ def metrics_reference() -> str:
         "|---|---|---|---|---|",
     ]
     for card in CATALOGUE.values():
-        basis = card.time_basis.split(" ")[0].rstrip(",;")
         lines.append(
-            f"| `{card.name}` | {card.formula} | {basis} | {card.counts} | {card.interval} |"
+            f"| `{card.name}` | {card.formula} | {card.basis} | {card.counts} | {card.interval} |"
         )
     return "\n".join(lines)
 
