@@ -53,3 +53,20 @@ def test_no_deal_counted_open_and_closed(maven):
 def test_missing_maven_file_is_explained(tmp_path):
     with pytest.raises(pk.DataError, match=r"sales_pipeline\.csv is missing"):
         pk.load(tmp_path, source="maven")
+
+
+@pytest.mark.parametrize(
+    ("quarter", "published"),
+    [("2017-Q1", 82.07), ("2017-Q2", 61.71), ("2017-Q3", 61.41), ("2017-Q4", 60.25)],
+)
+def test_published_win_rate_by_close_quarter(maven, quarter, published):
+    assert round(pk.win_rate(maven, quarter)["win_rate"][0] * 100, 2) == published
+
+
+def test_every_catalogue_metric_that_fits_the_maven_columns(maven):
+    long = pk.metrics_long(maven, "2017-Q4", by="team")
+    # no targets, no expected_close, no lost reasons: those metrics are absent or say so
+    assert {"win_rate", "stage_conversion", "cycle_length_km_days", "pipeline_waterfall"} <= set(
+        long["metric"]
+    )
+    assert "pipeline_coverage" not in set(long["metric"])

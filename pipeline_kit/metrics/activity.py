@@ -1,0 +1,107 @@
+"""Activity metrics: calls, meetings and emails per rep, per won deal, and calls vs closes."""
+
+from __future__ import annotations
+
+import polars as pl
+from scipy import stats
+
+from pipeline_kit.dataset import Dataset
+from pipeline_kit.metrics._common import By, group_columns, resolve_period
+from pipeline_kit.periods import Period
+
+__all__ = ["activities_per_rep", "calls_vs_closes"]
+
+
+def _rep_teams(ds: Dataset) -> pl.LazyFrame:
+    """owner -> team, the team the rep has most deals with (activities carry no team)."""
+    return (
+        ds.lazy("deals")
+        .group_by("owner", "team")
+        .len()
+        .sort(["owner", "len", "team"], descending=[False, True, False])
+        .group_by("owner", maintain_order=True)
+        .first()
+        .select("owner", "team")
+    )
+
+
+def activities_per_rep(ds: Dataset, period: str | Period, by: By = "owner") -> pl.DataFrame:
+    """Activities in the period per rep (or team), by type, and per deal won in the period.
+
+    ``per_won_deal = activities logged on the deals won in the period / those deals`` (all
+    activities on those deals, whenever they happened). Groups: ``owner`` (default), ``team``
+    (a rep's team is the one of most of their deals) or ``None``. Columns: groups, calls,
+    meetings, emails, other, activities, won_deals, activities_on_won, per_won_deal.
+    """
+    period = resolve_period(period)
+    groups = group_columns(by)
+    if not set(groups) <= {"owner", "team"}:
+        raise ValueError("activities can be grouped by owner and/or team only")
+    acts = ds.lazy("activities").join(_rep_teams(ds), on="owner", how="left")
+    kind = pl.col("type").str.to_lowercase()
+    in_period = acts.filter(period.contains(pl.col("occurred_at").dt.date()))
+    aggs = [
+        (kind == "call").sum().cast(pl.Int64).alias("calls"),
+        (kind == "meeting").sum().cast(pl.Int64).alias("meetings"),
+        (kind == "email").sum().cast(pl.Int64).alias("emails"),
+        (~kind.is_in(["call", "meeting", "email"])).sum().cast(pl.Int64).alias("other"),
+        pl.len().cast(pl.Int64).alias("activities"),
+    ]
+    won = ds.lazy("deals").filter(pl.col("status").eq("won") & period.contains("closed_at"))
+    won_counts = won.select(*groups, "deal_id")
+    on_won = ds.lazy("activities").join(won_counts, on="deal_id", how="inner")
+    per = [
+        (in_period.group_by(groups).agg(aggs) if groups else in_period.select(aggs)),
+        (
+            won.group_by(groups).agg(pl.len().cast(pl.Int64).alias("won_deals"))
+            if groups
+            else won.select(pl.len().cast(pl.Int64).alias("won_deals"))
+        ),
+        (
+            on_won.group_by(groups).agg(pl.len().cast(pl.Int64).alias("activities_on_won"))
+            if groups
+            else on_won.select(pl.len().cast(pl.Int64).alias("activities_on_won"))
+        ),
+    ]
+    out = per[0]
+    for frame in per[1:]:
+        out = (
+            out.join(frame, on=groups, how="full", coalesce=True)
+            if groups
+            else out.join(frame, how="cross")
+        )
+    counts = [
+        "calls",
+        "meetings",
+        "emails",
+        "other",
+        "activities",
+        "won_deals",
+        "activities_on_won",
+    ]
+    return (
+        out.with_columns(pl.col(counts).fill_null(0))
+        .with_columns(
+            pl.when(pl.col("won_deals") > 0)
+            .then(pl.col("activities_on_won") / pl.col("won_deals"))
+            .alias("per_won_deal")
+        )
+        .sort(groups)
+        .collect()
+    )
+
+
+def calls_vs_closes(ds: Dataset, period: str | Period) -> tuple[pl.DataFrame, dict[str, float]]:
+    """Do reps who call more close more? Calls and won deals per rep, and their rank correlation.
+
+    Returns the per-rep frame (owner, team, calls, won_deals) and a dict with Spearman's
+    ``rho``, its ``p_value`` (scipy.stats.spearmanr) and ``n`` reps. A correlation across reps
+    is not a causal effect: busy territories both call and close more.
+    """
+    reps = activities_per_rep(ds, period, by=["owner", "team"]).select(
+        "owner", "team", "calls", "won_deals"
+    )
+    if reps.height < 3:
+        return reps, {"rho": float("nan"), "p_value": float("nan"), "n": reps.height}
+    result = stats.spearmanr(reps["calls"].to_numpy(), reps["won_deals"].to_numpy())
+    return reps, {"rho": float(result.statistic), "p_value": float(result.pvalue), "n": reps.height}

@@ -1,0 +1,105 @@
+"""Collateral: how often each piece of content is used, and the win rate of deals that used it
+compared with deals that reached the same stage without it.
+
+Content used late in a deal (a pricing sheet in negotiation) is only ever seen by deals that
+got far, which win more anyway. Comparing users with *all* closed deals makes such content
+look magical; comparing them with the deals that reached the stage where it is typically
+used does not. Both comparisons are returned, side by side.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipeline_kit.dataset import Dataset
+from pipeline_kit.metrics._common import resolve_period
+from pipeline_kit.periods import Period
+from pipeline_kit.stats import MIN_N, wilson_interval
+
+__all__ = ["collateral_win_rates"]
+
+
+def collateral_win_rates(
+    ds: Dataset, period: str | Period, *, confidence: float = 0.95, min_n: int = MIN_N
+) -> pl.DataFrame:
+    """Per content: usage, and win rates of users vs comparable non-users (deals closed in period).
+
+    A content's *stage* is the median pipeline order of the stage deals were in when they used
+    it. Comparable deals: won or lost in the period and having entered that stage (or a later
+    one) at some point. Columns: content_id, title, uses, deals_using, stage_order, users_n,
+    users_won, users_win_rate (+ _low/_high), peers_n, peers_won, peers_win_rate (+ _low/
+    _high), naive_win_rate_without (all other closed deals), difference (users - peers),
+    enough_data (both groups >= min_n).
+    """
+    period = resolve_period(period)
+    order = ds.lazy("stages").select("stage", "order", "is_won", "is_lost")
+    history = ds.lazy("stage_history").join(order, on="stage", how="inner")
+    usage = ds.lazy("collateral_usage")
+    # stage each use happened in: the last stage entered on or before the day of use
+    used_in = (
+        usage.join(history.filter(~pl.col("is_won") & ~pl.col("is_lost")), on="deal_id")
+        .filter(pl.col("entered_at") <= pl.col("used_at"))
+        .sort("entered_at", "order")
+        .group_by("content_id", "deal_id", "used_at")
+        .agg(pl.col("order").last())
+    )
+    content_stage = used_in.group_by("content_id").agg(
+        pl.col("order").median().round(0).cast(pl.Int64).alias("stage_order")
+    )
+    closed = (
+        ds.lazy("deals")
+        .filter(pl.col("status").is_in(["won", "lost"]) & period.contains("closed_at"))
+        .select("deal_id", pl.col("status").eq("won").alias("won"))
+    )
+    reached = (
+        history.filter(~pl.col("is_won") & ~pl.col("is_lost"))
+        .group_by("deal_id")
+        .agg(pl.col("order").max().alias("max_order"))
+    )
+    closed = closed.join(reached, on="deal_id", how="left")
+    users = usage.select("content_id", "deal_id").unique()
+    titles = usage.group_by("content_id").agg(
+        pl.col("title").drop_nulls().first(),
+        pl.len().cast(pl.Int64).alias("uses"),
+        pl.col("deal_id").n_unique().cast(pl.Int64).alias("deals_using"),
+    )
+    pairs = (
+        content_stage.join(closed, how="cross")
+        .join(
+            users.with_columns(pl.lit(True).alias("used")), on=["content_id", "deal_id"], how="left"
+        )
+        .with_columns(pl.col("used").fill_null(False))
+    )
+    peer = ~pl.col("used") & (pl.col("max_order") >= pl.col("stage_order"))
+    stats_ = pairs.group_by("content_id", "stage_order").agg(
+        pl.col("used").sum().cast(pl.Int64).alias("users_n"),
+        (pl.col("used") & pl.col("won")).sum().cast(pl.Int64).alias("users_won"),
+        peer.sum().cast(pl.Int64).alias("peers_n"),
+        (peer & pl.col("won")).sum().cast(pl.Int64).alias("peers_won"),
+        (~pl.col("used")).sum().cast(pl.Int64).alias("_others_n"),
+        (~pl.col("used") & pl.col("won")).sum().cast(pl.Int64).alias("_others_won"),
+    )
+    columns = []
+    for group in ("users", "peers"):
+        low, high = wilson_interval(f"{group}_won", f"{group}_n", confidence)
+        columns += [
+            pl.when(pl.col(f"{group}_n") > 0)
+            .then(pl.col(f"{group}_won") / pl.col(f"{group}_n"))
+            .alias(f"{group}_win_rate"),
+            low.alias(f"{group}_win_rate_low"),
+            high.alias(f"{group}_win_rate_high"),
+        ]
+    return (
+        titles.join(stats_, on="content_id", how="left")
+        .with_columns(*columns)
+        .with_columns(
+            pl.when(pl.col("_others_n") > 0)
+            .then(pl.col("_others_won") / pl.col("_others_n"))
+            .alias("naive_win_rate_without"),
+            (pl.col("users_win_rate") - pl.col("peers_win_rate")).alias("difference"),
+            ((pl.col("users_n") >= min_n) & (pl.col("peers_n") >= min_n)).alias("enough_data"),
+        )
+        .drop("_others_n", "_others_won")
+        .sort("content_id")
+        .collect()
+    )

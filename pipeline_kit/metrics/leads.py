@@ -1,0 +1,175 @@
+"""Lead metrics: the lead funnel (qualified, converted, won) and lead response time.
+
+Both are cohort metrics over the leads *created* in the period, with outcomes read at
+``as_of`` (default: the last date in the data). Group with ``by=`` on columns of ``leads``
+(``source``, ``team``, ``owner``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+
+from pipeline_kit.dataset import Dataset
+from pipeline_kit.metrics._common import (
+    By,
+    aggregate,
+    check_by,
+    group_columns,
+    resolve_cohort_as_of,
+    resolve_period,
+)
+from pipeline_kit.periods import Period
+from pipeline_kit.stats import MIN_N, kaplan_meier_median, wilson_interval
+
+__all__ = ["lead_funnel", "lead_response_time"]
+
+
+def _cohort(ds: Dataset, period: Period, day: dt.date) -> pl.LazyFrame:
+    """Leads created in the period (on or before ``day``), with timestamps cut at ``day``."""
+    end = pl.lit(dt.datetime.combine(day, dt.time.max))
+    return (
+        ds.lazy("leads")
+        .filter(period.contains(pl.col("created_at").dt.date()) & (pl.col("created_at") <= end))
+        .with_columns(
+            pl.when(pl.col(c) <= end).then(pl.col(c)).alias(c)
+            for c in ("qualified_at", "first_response_at", "converted_at")
+        )
+    )
+
+
+def lead_funnel(
+    ds: Dataset,
+    period: str | Period,
+    by: By = None,
+    *,
+    as_of: str | dt.date | None = None,
+    mature_days: int = 90,
+    confidence: float = 0.95,
+    min_n: int = MIN_N,
+) -> pl.DataFrame:
+    """Leads created in the period and how many were qualified, converted and won by ``as_of``.
+
+    ``qualified_rate = qualified / created``, ``conversion_rate = converted / created``
+    (lead -> opportunity: ``converted_at`` set, or a ``deal_id``), ``lead_win_rate = won /
+    created`` (the lead's deal won by ``as_of``), each with a Wilson interval (``*_low``,
+    ``*_high``). ``incomplete`` is true when fewer than ``mature_days`` days separate the
+    period end from ``as_of``: recent leads have not had time to convert.
+    """
+    period = resolve_period(period)
+    day = resolve_cohort_as_of(ds, as_of, period)
+    groups = group_columns(by)
+    check_by(ds, "leads", groups)
+    deals = ds.lazy("deals").select(
+        "deal_id",
+        (pl.col("status").eq("won") & (pl.col("closed_at") <= day)).alias("_won"),
+        (pl.col("created_at") <= day).alias("_deal_by_as_of"),
+    )
+    cohort = _cohort(ds, period, day).join(deals, on="deal_id", how="left")
+    # converted: a conversion time by as_of, or (no time exported) a deal created by as_of
+    converted = pl.col("converted_at").is_not_null() | pl.col("_deal_by_as_of").fill_null(False)
+    frame = aggregate(
+        cohort,
+        groups,
+        [
+            pl.len().cast(pl.Int64).alias("created"),
+            pl.col("qualified_at").is_not_null().sum().cast(pl.Int64).alias("qualified"),
+            converted.sum().cast(pl.Int64).alias("converted"),
+            pl.col("_won").fill_null(False).sum().cast(pl.Int64).alias("won"),
+        ],
+    ).collect()
+    columns = []
+    for name, count in (
+        ("qualified_rate", "qualified"),
+        ("conversion_rate", "converted"),
+        ("lead_win_rate", "won"),
+    ):
+        low, high = wilson_interval(count, "created", confidence)
+        columns += [
+            pl.when(pl.col("created") > 0).then(pl.col(count) / pl.col("created")).alias(name),
+            low.alias(f"{name}_low"),
+            high.alias(f"{name}_high"),
+        ]
+    return frame.with_columns(
+        *columns,
+        pl.col("created").alias("n"),
+        pl.lit((day - period.end).days < mature_days).alias("incomplete"),
+        (pl.col("created") >= min_n).alias("enough_data"),
+    )
+
+
+def lead_response_time(
+    ds: Dataset,
+    period: str | Period,
+    by: By = None,
+    *,
+    as_of: str | dt.date | None = None,
+    within_hours: float = 1.0,
+    confidence: float = 0.95,
+    min_n: int = MIN_N,
+) -> pl.DataFrame:
+    """Hours from lead creation to first contact, never-contacted leads censored (Kaplan-Meier).
+
+    Cohort: leads created in the period. A lead contacted by ``as_of`` contributes its
+    response time as an event; one never contacted contributes the hours up to the end of
+    ``as_of`` as censored ("waited at least this long"). Columns: groups, n, responded,
+    never_contacted, median_hours with ci_low/ci_high (Kaplan-Meier), naive_median_responded
+    (responded leads only), within (share answered within ``within_hours``, over all leads,
+    with ``within_low``/``within_high``), enough_data.
+    """
+    period = resolve_period(period)
+    day = resolve_cohort_as_of(ds, as_of, period)
+    groups = group_columns(by)
+    check_by(ds, "leads", groups)
+    end = pl.lit(dt.datetime.combine(day, dt.time.max))
+    frame = (
+        _cohort(ds, period, day)
+        .select(
+            *groups,
+            (
+                (pl.coalesce("first_response_at", end) - pl.col("created_at")).dt.total_seconds()
+                / 3600
+            ).alias("hours"),
+            pl.col("first_response_at").is_not_null().alias("event"),
+        )
+        .collect()
+    )
+    parts = frame.partition_by(groups, as_dict=True) if groups else {(): frame}
+    rows = []
+    for key, part in sorted(parts.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+        hours, event = part["hours"].to_numpy(), part["event"].to_numpy()
+        median, low, high = kaplan_meier_median(hours, event, confidence)
+        answered = hours[event]
+        rows.append(
+            {
+                **dict(zip(groups, key, strict=True)),
+                "n": part.height,
+                "responded": int(event.sum()),
+                "never_contacted": int((~event).sum()),
+                "median_hours": median,
+                "ci_low": low,
+                "ci_high": high,
+                "naive_median_responded": float(np.median(answered)) if answered.size else None,
+                "within_count": int((event & (hours <= within_hours)).sum()),
+            }
+        )
+    schema = {
+        **{g: frame.schema[g] for g in groups},
+        "n": pl.Int64,
+        "responded": pl.Int64,
+        "never_contacted": pl.Int64,
+        "median_hours": pl.Float64,
+        "ci_low": pl.Float64,
+        "ci_high": pl.Float64,
+        "naive_median_responded": pl.Float64,
+        "within_count": pl.Int64,
+    }
+    low, high = wilson_interval("within_count", "n", confidence)
+    return pl.DataFrame(rows, schema=schema).with_columns(
+        pl.when(pl.col("n") > 0).then(pl.col("within_count") / pl.col("n")).alias("within"),
+        low.alias("within_low"),
+        high.alias("within_high"),
+        (pl.col("responded") >= min_n).alias("enough_data"),
+    )

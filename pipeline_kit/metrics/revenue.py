@@ -1,0 +1,276 @@
+"""Revenue metrics: bookings against target, churn, customer retention, CAC, CLV and CLV:CAC.
+
+Targets and marketing spend are recorded per team, so these metrics group by ``team`` or not
+at all. Money is in the export's currency units; MRR is monthly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from pipeline_kit.dataset import Dataset
+from pipeline_kit.metrics._common import By, group_columns, resolve_cohort_as_of, resolve_period
+from pipeline_kit.periods import Period
+from pipeline_kit.stats import MIN_N, kaplan_meier_median, wilson_interval
+
+__all__ = ["bookings_vs_target", "cac", "churn", "clv", "customer_retention"]
+
+DEAL_TYPES = ("new", "expansion", "renewal")
+
+
+def _team_only(groups: list[str], what: str) -> None:
+    if groups not in ([], ["team"]):
+        raise ValueError(f"{what} is recorded per team: use by=None or by='team'")
+
+
+def _grouped(lf: pl.LazyFrame, groups: list[str], aggs: list[pl.Expr]) -> pl.LazyFrame:
+    return lf.group_by(groups).agg(aggs) if groups else lf.select(aggs)
+
+
+def _join(left: pl.LazyFrame, right: pl.LazyFrame, groups: list[str]) -> pl.LazyFrame:
+    if groups:
+        return left.join(right, on=groups, how="full", coalesce=True)
+    return left.join(right, how="cross")
+
+
+def bookings_vs_target(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
+    """Bookings (won amount closed in the period), split by deal type, against target.
+
+    ``attainment = bookings / target``, where target sums the team-level targets (rows
+    without an owner) whose dates lie inside the period. Columns: groups, bookings,
+    bookings_new, bookings_expansion, bookings_renewal, bookings_other (no or other type),
+    won_deals, target, attainment (null without a target).
+    """
+    period = resolve_period(period)
+    groups = group_columns(by)
+    _team_only(groups, "a target")
+    won = ds.lazy("deals").filter(pl.col("status").eq("won") & period.contains("closed_at"))
+    kind = pl.col("deal_type").str.to_lowercase()
+    aggs = [
+        pl.col("amount").sum().alias("bookings"),
+        *[pl.col("amount").filter(kind == t).sum().alias(f"bookings_{t}") for t in DEAL_TYPES],
+        pl.col("amount")
+        .filter(~kind.is_in(DEAL_TYPES) | kind.is_null())
+        .sum()
+        .alias("bookings_other"),
+        pl.len().cast(pl.Int64).alias("won_deals"),
+    ]
+    booked = _grouped(won, groups, aggs)
+    if ds.has("targets"):
+        targets = ds.lazy("targets").filter(
+            pl.col("owner").is_null()
+            & (pl.col("period_start") >= period.start)
+            & (pl.col("period_end") <= period.end)
+        )
+        target = _grouped(targets, groups, [pl.col("target").sum()])
+        out = _join(booked, target, groups)
+    else:
+        out = booked.with_columns(pl.lit(None, pl.Float64).alias("target"))
+    money = ["bookings", *[f"bookings_{t}" for t in DEAL_TYPES], "bookings_other"]
+    return (
+        out.with_columns(pl.col(money).fill_null(0.0), pl.col("won_deals").fill_null(0))
+        .with_columns(
+            pl.when(pl.col("target") > 0)
+            .then(pl.col("bookings") / pl.col("target"))
+            .alias("attainment")
+        )
+        .sort(groups)
+        .collect()
+    )
+
+
+def churn(
+    ds: Dataset,
+    period: str | Period,
+    by: By = None,
+    *,
+    confidence: float = 0.95,
+    min_n: int = MIN_N,
+) -> pl.DataFrame:
+    """Customers lost in the period among those active at its start.
+
+    ``churn_rate = churned / active_at_start`` (Wilson interval), where active at start means
+    ``start_date`` before the period and no ``end_date`` before it, and churned means
+    ``end_date`` in the period. ``mrr_churn_rate`` is the same ratio in MRR. Columns: groups,
+    active_at_start, churned, n, churn_rate, ci_low, ci_high, mrr_at_start, mrr_churned,
+    mrr_churn_rate, monthly_churn_rate (``1 - (1 - churn_rate)^(1/months)``), enough_data.
+    """
+    period = resolve_period(period)
+    groups = group_columns(by)
+    _team_only(groups, "customer churn")
+    active = ds.lazy("customers").filter(
+        (pl.col("start_date") < period.start)
+        & (pl.col("end_date").is_null() | (pl.col("end_date") >= period.start))
+    )
+    churned = period.contains("end_date")
+    low, high = wilson_interval("churned", "n", confidence)
+    months = period.days / (365.25 / 12)
+    return (
+        _grouped(
+            active,
+            groups,
+            [
+                pl.len().cast(pl.Int64).alias("active_at_start"),
+                churned.sum().cast(pl.Int64).alias("churned"),
+                pl.col("mrr").sum().alias("mrr_at_start"),
+                pl.col("mrr").filter(churned).sum().alias("mrr_churned"),
+            ],
+        )
+        .with_columns(pl.col("active_at_start").alias("n"))
+        .with_columns(
+            pl.when(pl.col("n") > 0).then(pl.col("churned") / pl.col("n")).alias("churn_rate"),
+            low.alias("ci_low"),
+            high.alias("ci_high"),
+            pl.when(pl.col("mrr_at_start") > 0)
+            .then(pl.col("mrr_churned") / pl.col("mrr_at_start"))
+            .alias("mrr_churn_rate"),
+        )
+        .with_columns(
+            (1 - (1 - pl.col("churn_rate")).pow(1 / months)).alias("monthly_churn_rate"),
+            (pl.col("n") >= min_n).alias("enough_data"),
+        )
+        .sort(groups)
+        .collect()
+    )
+
+
+def customer_retention(
+    ds: Dataset,
+    period: str | Period,
+    by: By = None,
+    *,
+    as_of: str | dt.date | None = None,
+    confidence: float = 0.95,
+) -> pl.DataFrame:
+    """Median customer lifetime (days) by Kaplan-Meier for customers who *started* in the period.
+
+    Customers still active at ``as_of`` (default: the last date in the data) are censored.
+    Columns: groups, n, churned, active, median_days, ci_low, ci_high (null until half the
+    cohort has churned, which is common: read it as "more than the observed time").
+    """
+    period = resolve_period(period)
+    day = resolve_cohort_as_of(ds, as_of, period)
+    groups = group_columns(by)
+    _team_only(groups, "customer retention")
+    ended = pl.col("end_date").is_not_null() & (pl.col("end_date") <= day)
+    frame = (
+        ds.lazy("customers")
+        .filter(period.contains("start_date") & (pl.col("start_date") <= day))
+        .select(
+            *groups,
+            (pl.when(ended).then(pl.col("end_date")).otherwise(pl.lit(day)) - pl.col("start_date"))
+            .dt.total_days()
+            .cast(pl.Float64)
+            .alias("days"),
+            ended.alias("event"),
+        )
+        .collect()
+    )
+    parts = frame.partition_by(groups, as_dict=True) if groups else {(): frame}
+    rows = []
+    for key, part in sorted(parts.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+        days, event = part["days"].to_numpy(), part["event"].to_numpy().astype(bool)
+        median, low, high = kaplan_meier_median(days, event, confidence)
+        rows.append(
+            {
+                **dict(zip(groups, key, strict=True)),
+                "n": part.height,
+                "churned": int(event.sum()),
+                "active": int((~event).sum()),
+                "median_days": median,
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
+    schema = {
+        **{g: frame.schema[g] for g in groups},
+        "n": pl.Int64,
+        "churned": pl.Int64,
+        "active": pl.Int64,
+        "median_days": pl.Float64,
+        "ci_low": pl.Float64,
+        "ci_high": pl.Float64,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def cac(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
+    """Customer acquisition cost: marketing spend in the period / new customers won in it.
+
+    Spend: lines with ``period_start`` in the period. New customers: ``customers`` whose
+    ``start_date`` is in the period (when the export has no customers table, won deals of
+    type ``new`` closed in the period). Columns: groups, spend, new_customers, cac (null
+    without new customers).
+    """
+    period = resolve_period(period)
+    groups = group_columns(by)
+    _team_only(groups, "marketing spend")
+    spend = _grouped(
+        ds.lazy("marketing_spend").filter(period.contains("period_start")),
+        groups,
+        [pl.col("amount").sum().alias("spend")],
+    )
+    if ds.has("customers"):
+        new = ds.lazy("customers").filter(period.contains("start_date"))
+    else:
+        new = ds.lazy("deals").filter(
+            pl.col("status").eq("won")
+            & period.contains("closed_at")
+            & pl.col("deal_type").str.to_lowercase().eq("new")
+        )
+    won = _grouped(new, groups, [pl.len().cast(pl.Int64).alias("new_customers")])
+    return (
+        _join(spend, won, groups)
+        .with_columns(pl.col("spend").fill_null(0.0), pl.col("new_customers").fill_null(0))
+        .with_columns(
+            pl.when(pl.col("new_customers") > 0)
+            .then(pl.col("spend") / pl.col("new_customers"))
+            .alias("cac")
+        )
+        .sort(groups)
+        .collect()
+    )
+
+
+def clv(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
+    """Customer lifetime value and CLV:CAC.
+
+    ``clv = average MRR of customers active at the period start / monthly churn rate`` (the
+    expected MRR over an expected lifetime of ``1 / monthly churn`` months; no margin is
+    applied, as exports carry none), ``clv_cac = clv / cac``. Null when nobody churned in the
+    period (lifetime not estimable). Columns: groups, arpa_mrr, monthly_churn_rate, clv,
+    cac, clv_cac, churn_n (customers the churn rests on).
+    """
+    period = resolve_period(period)
+    groups = group_columns(by)
+    rates = churn(ds, period, groups or None)
+    acquisition = cac(ds, period, groups or None)
+    merged = (
+        rates.join(acquisition.select(*groups, "cac"), on=groups, how="left")
+        if groups
+        else rates.with_columns(pl.lit(acquisition["cac"][0]).alias("cac"))
+    )
+    return (
+        merged.with_columns(
+            (pl.col("mrr_at_start") / pl.col("active_at_start")).alias("arpa_mrr"),
+        )
+        .with_columns(
+            pl.when(pl.col("monthly_churn_rate") > 0)
+            .then(pl.col("arpa_mrr") / pl.col("monthly_churn_rate"))
+            .alias("clv"),
+        )
+        .with_columns(
+            pl.when(pl.col("cac") > 0).then(pl.col("clv") / pl.col("cac")).alias("clv_cac"),
+        )
+        .select(
+            *groups,
+            "arpa_mrr",
+            "monthly_churn_rate",
+            "clv",
+            "cac",
+            "clv_cac",
+            pl.col("n").alias("churn_n"),
+        )
+    )
