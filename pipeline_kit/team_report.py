@@ -75,6 +75,9 @@ _FORMAT = {
     "currency": fmt_money,
     "days": fmt_days,
     "count": lambda x: "–" if _missing(x) else f"{x:,.0f}",
+    "hours": lambda x: "–" if _missing(x) else f"{x:,.1f} h",
+    "ratio": lambda x: "–" if _missing(x) else f"{x:,.2f}x",
+    "difference": lambda x: "–" if _missing(x) else f"{x * 100:+.1f} pts",
 }
 
 

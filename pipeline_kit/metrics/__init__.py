@@ -6,6 +6,7 @@ One module per family: :mod:`.deals` (flow over a period and cohorts), :mod:`.pi
 cards and the CLI's long format.
 """
 
+from pipeline_kit.metrics.activity import activities_per_rep, calls_vs_closes
 from pipeline_kit.metrics.catalogue import (
     CATALOGUE,
     MetricCard,
@@ -13,6 +14,7 @@ from pipeline_kit.metrics.catalogue import (
     metric_names,
     metrics_long,
 )
+from pipeline_kit.metrics.collateral import collateral_win_rates
 from pipeline_kit.metrics.conversion import stage_conversion
 from pipeline_kit.metrics.deals import (
     close_rate,
@@ -24,6 +26,7 @@ from pipeline_kit.metrics.deals import (
     won_deal_size,
 )
 from pipeline_kit.metrics.durations import cycle_length_km
+from pipeline_kit.metrics.leads import lead_funnel, lead_response_time
 from pipeline_kit.metrics.pipeline import (
     open_pipeline,
     pipeline_coverage,
@@ -31,17 +34,28 @@ from pipeline_kit.metrics.pipeline import (
     slipped_deals,
     stalled_deals,
 )
+from pipeline_kit.metrics.revenue import bookings_vs_target, cac, churn, clv, customer_retention
 from pipeline_kit.metrics.winloss import competitor_win_rates, lost_reasons
 
 __all__ = [
     "CATALOGUE",
     "MetricCard",
+    "activities_per_rep",
+    "bookings_vs_target",
+    "cac",
+    "calls_vs_closes",
+    "churn",
     "close_rate",
+    "clv",
+    "collateral_win_rates",
     "competitor_win_rates",
+    "customer_retention",
     "cycle_length",
     "cycle_length_km",
     "deal_flow",
     "explain",
+    "lead_funnel",
+    "lead_response_time",
     "lost_reasons",
     "metric_names",
     "metrics_long",

@@ -15,6 +15,8 @@ import polars as pl
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import By, group_columns, resolve_cohort_as_of
+from pipeline_kit.metrics.activity import activities_per_rep
+from pipeline_kit.metrics.collateral import collateral_win_rates
 from pipeline_kit.metrics.conversion import stage_conversion
 from pipeline_kit.metrics.deals import (
     close_rate,
@@ -26,6 +28,7 @@ from pipeline_kit.metrics.deals import (
     won_deal_size,
 )
 from pipeline_kit.metrics.durations import cycle_length_km
+from pipeline_kit.metrics.leads import lead_funnel, lead_response_time
 from pipeline_kit.metrics.pipeline import (
     open_pipeline,
     pipeline_coverage,
@@ -33,6 +36,7 @@ from pipeline_kit.metrics.pipeline import (
     slipped_deals,
     stalled_deals,
 )
+from pipeline_kit.metrics.revenue import bookings_vs_target, cac, churn, clv, customer_retention
 from pipeline_kit.metrics.winloss import competitor_win_rates, lost_reasons
 from pipeline_kit.periods import Period, parse_date
 
@@ -412,6 +416,181 @@ CARDS += (
         "pipeline_kit.pipeline_coverage",
     ),
 )
+_LEADS = (
+    "cohort: leads created in the period, outcomes read at as_of (default: last date in the data)"
+)
+CARDS += (
+    MetricCard(
+        "leads_created",
+        "Leads created",
+        "count of leads with created_at in the period",
+        _LEADS,
+        "every valid lead created in the period",
+        "none (a count)",
+        "count",
+        (),
+        "pipeline_kit.lead_funnel",
+    ),
+    MetricCard(
+        "qualified_leads",
+        "Qualified leads",
+        "count of those leads qualified by as_of",
+        _LEADS,
+        "leads created in the period with qualified_at on or before as_of",
+        "none (a count)",
+        "count",
+        (),
+        "pipeline_kit.lead_funnel",
+    ),
+    MetricCard(
+        "lead_conversion_rate",
+        "Lead to opportunity conversion",
+        "converted / created",
+        _LEADS,
+        "leads created in the period; converted = converted_at by as_of, or a deal created by "
+        "as_of when no conversion time is exported",
+        "Wilson score 95%",
+        "share",
+        (
+            "Recent leads have not had time to convert: flagged incomplete when the period ended "
+            "less than 90 days before as_of.",
+        ),
+        "pipeline_kit.lead_funnel",
+    ),
+    MetricCard(
+        "lead_win_rate",
+        "Lead win rate",
+        "leads whose deal was won by as_of / created",
+        _LEADS,
+        "leads created in the period",
+        "Wilson score 95%",
+        "share",
+        (),
+        "pipeline_kit.lead_funnel",
+    ),
+    MetricCard(
+        "lead_response_hours",
+        "Lead response time (Kaplan-Meier median)",
+        "median hours from created_at to first_response_at, never-contacted leads censored",
+        _LEADS,
+        "every lead created in the period; those never contacted count as waiting at "
+        "least until as_of",
+        "log-log band of the Kaplan-Meier curve, 95%",
+        "hours",
+        ("Averaging only the leads that were answered hides the ones nobody called back.",),
+        "pipeline_kit.lead_response_time",
+    ),
+    MetricCard(
+        "bookings_vs_target",
+        "Bookings against target (attainment)",
+        "bookings / target",
+        "period",
+        "won " + _CLOSED_IN + "; team targets (no owner) lying inside the period",
+        "none (a ratio)",
+        "ratio",
+        ("Split by deal type in pipeline_kit.bookings_vs_target.",),
+        "pipeline_kit.bookings_vs_target",
+    ),
+    MetricCard(
+        "churn_rate",
+        "Customer churn rate",
+        "churned in the period / active at its start",
+        "period",
+        "customers active at the period start (started before it, not ended before "
+        "it); churned = end_date in the period",
+        "Wilson score 95%",
+        "share",
+        (),
+        "pipeline_kit.churn",
+    ),
+    MetricCard(
+        "customer_lifetime_km_days",
+        "Customer lifetime (Kaplan-Meier median)",
+        "median days from start_date to end_date, active customers censored",
+        "cohort: customers who started in the period, read at as_of (default: last date in "
+        "the data)",
+        "customers who started in the period",
+        "log-log band of the Kaplan-Meier curve, 95%",
+        "days",
+        ("Usually not reached for recent cohorts: most customers are still active.",),
+        "pipeline_kit.customer_retention",
+    ),
+    MetricCard(
+        "cac",
+        "Customer acquisition cost",
+        "marketing spend / new customers",
+        "period",
+        "spend lines starting in the period; customers starting in the period (or won new "
+        "deals when there is no customers table)",
+        "none (a ratio)",
+        "currency",
+        (
+            "Spend and the customers it brings are often in different periods; compare over "
+            "several quarters.",
+        ),
+        "pipeline_kit.cac",
+    ),
+    MetricCard(
+        "clv",
+        "Customer lifetime value",
+        "average MRR of active customers / monthly churn rate",
+        "period",
+        "customers active at the period start",
+        "none (a composite)",
+        "currency",
+        ("No gross margin is applied; with little churn the estimate is unstable or null.",),
+        "pipeline_kit.clv",
+    ),
+    MetricCard(
+        "clv_cac",
+        "CLV:CAC",
+        "clv / cac",
+        "period",
+        "as for clv and cac",
+        "none (a ratio of composites)",
+        "ratio",
+        (),
+        "pipeline_kit.clv",
+    ),
+    MetricCard(
+        "activities_per_won_deal",
+        "Activities per won deal",
+        "activities on deals won in the period / deals won",
+        "period",
+        "won " + _CLOSED_IN + "; every activity logged on them",
+        "none",
+        "count",
+        ("Reps log unevenly: compare within a team before comparing reps.",),
+        "pipeline_kit.activities_per_rep",
+    ),
+    MetricCard(
+        "calls",
+        "Calls logged",
+        "count of activities of type call in the period",
+        "period",
+        "activities whose occurred_at falls in the period",
+        "none (a count)",
+        "count",
+        (),
+        "pipeline_kit.activities_per_rep",
+    ),
+    MetricCard(
+        "collateral_win_rate_lift",
+        "Collateral: win rate of users minus same-stage peers",
+        "win rate of closed deals that used the content - win rate of closed deals that "
+        "reached the content's usual stage without it",
+        "period",
+        "won and lost " + _CLOSED_IN + "; detail = the content id",
+        "none for the difference (both win rates carry Wilson intervals in "
+        "pipeline_kit.collateral_win_rates)",
+        "difference",
+        (
+            "Comparing users with all deals credits late-stage content with the wins that "
+            "reaching a late stage brings anyway.",
+        ),
+        "pipeline_kit.collateral_win_rates",
+    ),
+)
 CATALOGUE: dict[str, MetricCard] = {card.name: card for card in CARDS}
 
 
@@ -634,7 +813,125 @@ def _coverage(ds, period, as_of, groups):
     return [_long(f, groups, "pipeline_coverage", "coverage", "due_deals", False, as_of=as_of)]
 
 
+def _needs(ds: Dataset, *tables: str) -> bool:
+    return all(ds.has(t) for t in tables)
+
+
+def _lead_groups(ds: Dataset, groups: list[str]) -> bool:
+    return set(groups) <= set(ds.tables["leads"].columns)
+
+
+def _leads(ds, period, as_of, groups):
+    if not _needs(ds, "leads") or not _lead_groups(ds, groups):
+        return []
+    as_of = resolve_cohort_as_of(ds, as_of, period)
+    f = lead_funnel(ds, period, groups, as_of=as_of)
+    ci = f.with_columns(
+        pl.col("conversion_rate_low").alias("ci_low"),
+        pl.col("conversion_rate_high").alias("ci_high"),
+    )
+    wci = f.with_columns(
+        pl.col("lead_win_rate_low").alias("ci_low"), pl.col("lead_win_rate_high").alias("ci_high")
+    )
+    return [
+        _long(f, groups, "leads_created", "created", None, False, as_of=as_of),
+        _long(f, groups, "qualified_leads", "qualified", "created", False, as_of=as_of),
+        _long(ci, groups, "lead_conversion_rate", "conversion_rate", "n", True, as_of=as_of),
+        _long(wci, groups, "lead_win_rate", "lead_win_rate", "n", True, as_of=as_of),
+    ]
+
+
+def _response(ds, period, as_of, groups):
+    if not _needs(ds, "leads") or not _lead_groups(ds, groups):
+        return []
+    as_of = resolve_cohort_as_of(ds, as_of, period)
+    f = lead_response_time(ds, period, groups, as_of=as_of)
+    return [_long(f, groups, "lead_response_hours", "median_hours", "n", True, as_of=as_of)]
+
+
+def _team_level(groups: list[str]) -> bool:
+    return groups in ([], ["team"])
+
+
+def _revenue(ds, period, as_of, groups):
+    if not _team_level(groups):
+        return []
+    out = [
+        _long(
+            bookings_vs_target(ds, period, groups),
+            groups,
+            "bookings_vs_target",
+            "attainment",
+            "won_deals",
+            False,
+        )
+    ]
+    if _needs(ds, "customers"):
+        out.append(_long(churn(ds, period, groups), groups, "churn_rate", "churn_rate", "n", True))
+        as_of_c = resolve_cohort_as_of(ds, as_of, period)
+        out.append(
+            _long(
+                customer_retention(ds, period, groups, as_of=as_of_c),
+                groups,
+                "customer_lifetime_km_days",
+                "median_days",
+                "n",
+                True,
+                as_of=as_of_c,
+            )
+        )
+    if _needs(ds, "marketing_spend"):
+        acq = cac(ds, period, groups)
+        out.append(_long(acq, groups, "cac", "cac", "new_customers", False))
+        if _needs(ds, "customers"):
+            value = clv(ds, period, groups)
+            out.append(_long(value, groups, "clv", "clv", "churn_n", False))
+            out.append(_long(value, groups, "clv_cac", "clv_cac", "churn_n", False))
+    return out
+
+
+def _activity(ds, period, as_of, groups):
+    if not _needs(ds, "activities") or not set(groups) <= {"owner", "team"}:
+        return []
+    f = activities_per_rep(ds, period, groups or None)
+    return [
+        _long(f, groups, "activities_per_won_deal", "per_won_deal", "won_deals", False),
+        _long(f, groups, "calls", "calls", None, False),
+    ]
+
+
+def _collateral(ds, period, as_of, groups):
+    if not _needs(ds, "collateral_usage"):
+        return []
+    f = collateral_win_rates(ds, period, groups or None)
+    return [
+        _long(
+            f,
+            groups,
+            "collateral_win_rate_lift",
+            "difference",
+            "users_n",
+            False,
+            detail="content_id",
+        )
+    ]
+
+
 _COMPUTE: dict[str, Callable[..., list[pl.DataFrame]]] = {
+    "leads_created": _leads,
+    "qualified_leads": _leads,
+    "lead_conversion_rate": _leads,
+    "lead_win_rate": _leads,
+    "lead_response_hours": _response,
+    "bookings_vs_target": _revenue,
+    "churn_rate": _revenue,
+    "customer_lifetime_km_days": _revenue,
+    "cac": _revenue,
+    "clv": _revenue,
+    "clv_cac": _revenue,
+    "activities_per_won_deal": _activity,
+    "calls": _activity,
+    "collateral_win_rate_lift": _collateral,
     "close_rate": _close_rate,
     "win_rate_by_amount": _alternatives,
     "win_rate_created_cohort": _alternatives,

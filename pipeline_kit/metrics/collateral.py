@@ -12,7 +12,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.metrics._common import resolve_period
+from pipeline_kit.metrics._common import By, check_by, group_columns, resolve_period
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, wilson_interval
 
@@ -20,7 +20,12 @@ __all__ = ["collateral_win_rates"]
 
 
 def collateral_win_rates(
-    ds: Dataset, period: str | Period, *, confidence: float = 0.95, min_n: int = MIN_N
+    ds: Dataset,
+    period: str | Period,
+    by: By = None,
+    *,
+    confidence: float = 0.95,
+    min_n: int = MIN_N,
 ) -> pl.DataFrame:
     """Per content: usage, and win rates of users vs comparable non-users (deals closed in period).
 
@@ -32,6 +37,8 @@ def collateral_win_rates(
     enough_data (both groups >= min_n).
     """
     period = resolve_period(period)
+    groups = group_columns(by)
+    check_by(ds, "deals", groups)
     order = ds.lazy("stages").select("stage", "order", "is_won", "is_lost")
     history = ds.lazy("stage_history").join(order, on="stage", how="inner")
     usage = ds.lazy("collateral_usage")
@@ -49,7 +56,7 @@ def collateral_win_rates(
     closed = (
         ds.lazy("deals")
         .filter(pl.col("status").is_in(["won", "lost"]) & period.contains("closed_at"))
-        .select("deal_id", pl.col("status").eq("won").alias("won"))
+        .select("deal_id", *groups, pl.col("status").eq("won").alias("won"))
     )
     reached = (
         history.filter(~pl.col("is_won") & ~pl.col("is_lost"))
@@ -71,7 +78,7 @@ def collateral_win_rates(
         .with_columns(pl.col("used").fill_null(False))
     )
     peer = ~pl.col("used") & (pl.col("max_order") >= pl.col("stage_order"))
-    stats_ = pairs.group_by("content_id", "stage_order").agg(
+    stats_ = pairs.group_by(*groups, "content_id", "stage_order").agg(
         pl.col("used").sum().cast(pl.Int64).alias("users_n"),
         (pl.col("used") & pl.col("won")).sum().cast(pl.Int64).alias("users_won"),
         peer.sum().cast(pl.Int64).alias("peers_n"),
@@ -90,7 +97,7 @@ def collateral_win_rates(
             high.alias(f"{group}_win_rate_high"),
         ]
     return (
-        titles.join(stats_, on="content_id", how="left")
+        stats_.join(titles, on="content_id", how="left")
         .with_columns(*columns)
         .with_columns(
             pl.when(pl.col("_others_n") > 0)
@@ -100,6 +107,14 @@ def collateral_win_rates(
             ((pl.col("users_n") >= min_n) & (pl.col("peers_n") >= min_n)).alias("enough_data"),
         )
         .drop("_others_n", "_others_won")
-        .sort("content_id")
+        .select(
+            *groups,
+            "content_id",
+            "title",
+            "uses",
+            "deals_using",
+            pl.exclude(*groups, "content_id", "title", "uses", "deals_using"),
+        )
+        .sort(*groups, "content_id")
         .collect()
     )
