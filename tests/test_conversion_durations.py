@@ -179,3 +179,15 @@ def test_km_median_properties(pairs):
         assert days.min() <= median <= days.max()
         assert low is None or low <= median
         assert high is None or high >= median
+
+
+def test_time_in_stage_km_by_hand(tiny):
+    rows = _by_stage(pk.time_in_stage_km(tiny, "2025-Q4", as_of="2025-12-31"))
+    # Prospecting visits begun in Q4: D2 30, D3 13, D4 91 (re-entry after moving back),
+    # D5 36, D6 30 ended; D7 11 ongoing -> S(13) = 4/5, S(30) = 4/5 * 2/4 = 0.4 -> median 30
+    p = rows["Prospecting"]
+    assert (p["n"], p["ended"], p["ongoing"], p["median_days"]) == (6, 5, 1, 30.0)
+    assert p["naive_mean_ended"] == 40.0
+    # Proposal: D3 ended after 17 days; D5 (46) and D6 (30) still there: median not reached
+    q = rows["Proposal"]
+    assert (q["ended"], q["ongoing"], q["median_days"]) == (1, 2, None)

@@ -25,7 +25,7 @@ from pipeline_kit.metrics.deals import (
     win_rate_alternatives,
     won_deal_size,
 )
-from pipeline_kit.metrics.durations import cycle_length_km
+from pipeline_kit.metrics.durations import cycle_length_km, time_in_stage_km
 from pipeline_kit.metrics.leads import lead_funnel, lead_response_time
 from pipeline_kit.metrics.pipeline import (
     open_pipeline,
@@ -65,6 +65,7 @@ __all__ = [
     "slipped_deals",
     "stage_conversion",
     "stalled_deals",
+    "time_in_stage_km",
     "velocity",
     "win_rate",
     "win_rate_alternatives",

@@ -27,7 +27,7 @@ from pipeline_kit.metrics.deals import (
     win_rate_alternatives,
     won_deal_size,
 )
-from pipeline_kit.metrics.durations import cycle_length_km
+from pipeline_kit.metrics.durations import cycle_length_km, time_in_stage_km
 from pipeline_kit.metrics.leads import lead_funnel, lead_response_time
 from pipeline_kit.metrics.pipeline import (
     open_pipeline,
@@ -591,6 +591,22 @@ CARDS += (
         "pipeline_kit.collateral_win_rates",
     ),
 )
+CARDS += (
+    MetricCard(
+        "time_in_stage_km_days",
+        "Time in stage (Kaplan-Meier median)",
+        "median days from entering a stage to entering any other, visits still in the stage "
+        "censored at as_of",
+        "cohort: stage visits that started in the period, read at as_of (default: last date in "
+        "the data)",
+        "every visit of an open stage (a deal moving back and returning makes two visits); "
+        "detail = the stage",
+        "log-log band of the Kaplan-Meier curve, 95%",
+        "days",
+        ("Averaging only finished visits understates time in the stages where deals get stuck.",),
+        "pipeline_kit.time_in_stage_km",
+    ),
+)
 CATALOGUE: dict[str, MetricCard] = {card.name: card for card in CARDS}
 
 
@@ -708,6 +724,23 @@ def _conversion(ds, period, as_of, groups):
         _long(
             mirrored, groups, "stage_drop_off", "drop_off", "n", True, detail="stage", as_of=as_of
         ),
+    ]
+
+
+def _stage_km(ds, period, as_of, groups):
+    as_of = resolve_cohort_as_of(ds, as_of, period)
+    f = time_in_stage_km(ds, period, groups, as_of=as_of)
+    return [
+        _long(
+            f,
+            groups,
+            "time_in_stage_km_days",
+            "median_days",
+            "n",
+            True,
+            detail="stage",
+            as_of=as_of,
+        )
     ]
 
 
@@ -946,6 +979,7 @@ _COMPUTE: dict[str, Callable[..., list[pl.DataFrame]]] = {
     "stage_conversion": _conversion,
     "stage_drop_off": _conversion,
     "cycle_length_km_days": _cycle_km,
+    "time_in_stage_km_days": _stage_km,
     "deals_created": _flow,
     "deals_won": _flow,
     "deals_lost": _flow,

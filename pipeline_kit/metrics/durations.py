@@ -23,7 +23,7 @@ from pipeline_kit.metrics._common import (
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, kaplan_meier_median
 
-__all__ = ["cycle_length_km"]
+__all__ = ["cycle_length_km", "time_in_stage_km"]
 
 
 def cycle_length_km(
@@ -96,3 +96,85 @@ def cycle_length_km(
         "enough_data": pl.Boolean,
     }
     return pl.DataFrame(rows, schema=schema)
+
+
+def time_in_stage_km(
+    ds: Dataset,
+    period: str | Period,
+    by: By = None,
+    *,
+    as_of: str | dt.date | None = None,
+    confidence: float = 0.95,
+    min_n: int = MIN_N,
+) -> pl.DataFrame:
+    """Median days deals spend in each open stage (Kaplan-Meier), per stage visit.
+
+    Cohort: stage visits that *started* in the period. A visit ends when the deal enters any
+    other stage (forward, backward, won or lost) on or before ``as_of`` (default: the last
+    date in the data); a deal still in the stage at ``as_of`` is censored there. Columns:
+    groups, stage, stage_order, n (visits), ended, ongoing, median_days, ci_low, ci_high,
+    naive_mean_ended (ended visits only), enough_data (ended >= min_n), approximate.
+    """
+    period = resolve_period(period)
+    day = resolve_cohort_as_of(ds, as_of, period)
+    groups = group_columns(by)
+    check_by(ds, "deals", groups)
+    stages = ds.lazy("stages").select("stage", "order", "is_won", "is_lost")
+    visits = (
+        ds.lazy("stage_history")
+        .filter(pl.col("entered_at") <= day)
+        .join(stages, on="stage", how="inner")
+        .sort("deal_id", "entered_at", "order")
+        .with_columns(pl.col("entered_at").shift(-1).over("deal_id").alias("left_at"))
+        .filter(~pl.col("is_won") & ~pl.col("is_lost") & period.contains("entered_at"))
+        .join(ds.lazy("deals").select("deal_id", *groups), on="deal_id", how="inner")
+        .select(
+            *groups,
+            "stage",
+            "order",
+            (pl.coalesce("left_at", pl.lit(day)) - pl.col("entered_at"))
+            .dt.total_days()
+            .cast(pl.Float64)
+            .alias("days"),
+            pl.col("left_at").is_not_null().alias("event"),
+        )
+        .collect()
+    )
+    keys = [*groups, "stage", "order"]
+    rows = []
+    for key, part in sorted(
+        visits.partition_by(keys, as_dict=True).items(),
+        key=lambda kv: (tuple(str(k) for k in kv[0][:-2]), kv[0][-1]),
+    ):
+        days, event = part["days"].to_numpy(), part["event"].to_numpy()
+        median, low, high = kaplan_meier_median(days, event, confidence)
+        ended = days[event]
+        rows.append(
+            {
+                **dict(zip(keys, key, strict=True)),
+                "n": part.height,
+                "ended": int(event.sum()),
+                "ongoing": int((~event).sum()),
+                "median_days": median,
+                "ci_low": low,
+                "ci_high": high,
+                "naive_mean_ended": float(ended.mean()) if ended.size else None,
+                "enough_data": int(event.sum()) >= min_n,
+            }
+        )
+    schema = {
+        **{k: visits.schema[k] for k in keys},
+        "n": pl.Int64,
+        "ended": pl.Int64,
+        "ongoing": pl.Int64,
+        "median_days": pl.Float64,
+        "ci_low": pl.Float64,
+        "ci_high": pl.Float64,
+        "naive_mean_ended": pl.Float64,
+        "enough_data": pl.Boolean,
+    }
+    return (
+        pl.DataFrame(rows, schema=schema)
+        .rename({"order": "stage_order"})
+        .with_columns(pl.lit(ds.stage_history_approximate).alias("approximate"))
+    )
