@@ -473,12 +473,19 @@ def _collateral(rng, history: pl.DataFrame, deals: pl.DataFrame) -> pl.DataFrame
     return usage.sort("used_at", "deal_id", "content_id")
 
 
+_CHANNEL_SHARE = (0.4, 0.25, 0.2, 0.15)
+_SPEND_PER_DEAL_VALUE = 0.08  # marketing spend per unit of deal value created
+
+
 def _spend(rng, teams, n_deals: int) -> pl.DataFrame:
+    """Monthly spend per team and channel, proportional to the deal value the team creates
+    (so CAC scales with deal size and CLV:CAC lands in a plausible 3-15 range)."""
     months = pl.date_range(START, END, interval="1mo", eager=True)
     rows = []
     for t in teams:
-        for ci, channel in enumerate(CHANNELS):
-            base = n_deals * t.share * (40 + 25 * ci) / len(months)
+        for share, channel in zip(_CHANNEL_SHARE, CHANNELS, strict=True):
+            deals_per_month = n_deals * t.share / len(months)
+            base = deals_per_month * t.deal_size * _SPEND_PER_DEAL_VALUE * share
             rows.append(
                 pl.DataFrame(
                     {
