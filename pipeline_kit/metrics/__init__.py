@@ -2,18 +2,13 @@
 
 One module per family: :mod:`.deals` (flow over a period and cohorts), :mod:`.pipeline`
 (snapshots as of a date, waterfall, coverage), :mod:`.conversion` (stage conversion),
-:mod:`.durations` (Kaplan-Meier), :mod:`.winloss`; :mod:`.catalogue` holds the definition
-cards and the CLI's long format.
+:mod:`.durations` (Kaplan-Meier), :mod:`.leads`, :mod:`.revenue`, :mod:`.activity`,
+:mod:`.collateral`, :mod:`.winloss`; :mod:`.cards` holds the definition cards and
+:mod:`.long_format` the CLI's long format.
 """
 
 from pipeline_kit.metrics.activity import activities_per_rep, calls_vs_closes
-from pipeline_kit.metrics.catalogue import (
-    CATALOGUE,
-    MetricCard,
-    explain,
-    metric_names,
-    metrics_long,
-)
+from pipeline_kit.metrics.cards import CATALOGUE, MetricCard, explain, metric_names
 from pipeline_kit.metrics.collateral import collateral_win_rates
 from pipeline_kit.metrics.conversion import stage_conversion
 from pipeline_kit.metrics.deals import (
@@ -27,6 +22,7 @@ from pipeline_kit.metrics.deals import (
 )
 from pipeline_kit.metrics.durations import cycle_length_km, time_in_stage_km
 from pipeline_kit.metrics.leads import lead_funnel, lead_response_time
+from pipeline_kit.metrics.long_format import metrics_long
 from pipeline_kit.metrics.pipeline import (
     open_pipeline,
     pipeline_coverage,
