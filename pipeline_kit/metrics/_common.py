@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import polars as pl
 
@@ -66,3 +68,17 @@ def resolve_cohort_as_of(ds: Dataset, as_of: str | dt.date | None, period: Perio
     """When a cohort's outcomes are read: ``as_of`` if given, else the last date in the data
     (the most mature reading), else (no deals at all) the period's last day."""
     return parse_date(as_of) or ds.last_date or period.end
+
+
+def time_basis(basis: str) -> Callable[[Callable[..., pl.DataFrame]], Callable[..., pl.DataFrame]]:
+    """Decorator: the metric's tidy frame gains a ``time_basis`` column (period, cohort or
+    snapshot), so a frame read on its own says how it was computed."""
+
+    def wrap(fn: Callable[..., pl.DataFrame]) -> Callable[..., pl.DataFrame]:
+        @functools.wraps(fn)
+        def metric(*args: Any, **kwargs: Any) -> pl.DataFrame:
+            return fn(*args, **kwargs).with_columns(pl.lit(basis).alias("time_basis"))
+
+        return metric
+
+    return wrap

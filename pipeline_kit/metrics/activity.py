@@ -6,7 +6,7 @@ import polars as pl
 from scipy import stats
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.metrics._common import By, group_columns, resolve_period
+from pipeline_kit.metrics._common import By, group_columns, resolve_period, time_basis
 from pipeline_kit.periods import Period
 
 __all__ = ["activities_per_rep", "calls_vs_closes"]
@@ -25,6 +25,7 @@ def _rep_teams(ds: Dataset) -> pl.LazyFrame:
     )
 
 
+@time_basis("period")
 def activities_per_rep(ds: Dataset, period: str | Period, by: By = "owner") -> pl.DataFrame:
     """Activities in the period per rep (or team), by type, and per deal won in the period.
 

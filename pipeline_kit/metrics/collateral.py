@@ -12,13 +12,14 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.metrics._common import By, check_by, group_columns, resolve_period
+from pipeline_kit.metrics._common import By, check_by, group_columns, resolve_period, time_basis
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, wilson_interval
 
 __all__ = ["collateral_win_rates"]
 
 
+@time_basis("period")
 def collateral_win_rates(
     ds: Dataset,
     period: str | Period,

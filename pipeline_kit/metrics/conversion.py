@@ -29,6 +29,7 @@ from pipeline_kit.metrics._common import (
     group_columns,
     resolve_cohort_as_of,
     resolve_period,
+    time_basis,
 )
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, wilson_interval
@@ -36,6 +37,7 @@ from pipeline_kit.stats import MIN_N, wilson_interval
 __all__ = ["stage_conversion"]
 
 
+@time_basis("cohort")
 def stage_conversion(
     ds: Dataset,
     period: str | Period,

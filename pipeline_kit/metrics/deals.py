@@ -20,6 +20,7 @@ from pipeline_kit.metrics._common import (
     group_columns,
     resolve_cohort_as_of,
     resolve_period,
+    time_basis,
 )
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, mean_interval, wilson_interval
@@ -38,6 +39,7 @@ def _closed_in(period: Period) -> pl.Expr:
     return pl.col("status").is_in(["won", "lost"]) & period.contains("closed_at")
 
 
+@time_basis("period")
 def deal_flow(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
     """Deals created, won and lost in the period.
 
@@ -61,6 +63,7 @@ def deal_flow(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
     ).collect()
 
 
+@time_basis("period")
 def win_rate(
     ds: Dataset,
     period: str | Period,
@@ -126,6 +129,7 @@ def _mean_summary(
     )
 
 
+@time_basis("period")
 def won_deal_size(
     ds: Dataset,
     period: str | Period,
@@ -147,6 +151,7 @@ def won_deal_size(
     return _mean_summary(lf, groups, pl.col("amount"), confidence, min_n)
 
 
+@time_basis("period")
 def cycle_length(
     ds: Dataset,
     period: str | Period,
@@ -176,6 +181,7 @@ def cycle_length(
     return summary.drop("total")
 
 
+@time_basis("cohort")
 def close_rate(
     ds: Dataset,
     period: str | Period,
@@ -238,6 +244,7 @@ WIN_RATE_DEFINITIONS = {
 }
 
 
+@time_basis("period")
 def win_rate_alternatives(
     ds: Dataset,
     period: str | Period,
@@ -325,6 +332,7 @@ def open_at_end(period: Period) -> pl.Expr:
     )
 
 
+@time_basis("snapshot")
 def velocity(
     ds: Dataset,
     period: str | Period,

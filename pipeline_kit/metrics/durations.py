@@ -19,6 +19,7 @@ from pipeline_kit.metrics._common import (
     group_columns,
     resolve_cohort_as_of,
     resolve_period,
+    time_basis,
 )
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, kaplan_meier_median
@@ -26,6 +27,7 @@ from pipeline_kit.stats import MIN_N, kaplan_meier_median
 __all__ = ["cycle_length_km", "time_in_stage_km"]
 
 
+@time_basis("cohort")
 def cycle_length_km(
     ds: Dataset,
     period: str | Period,
@@ -98,6 +100,7 @@ def cycle_length_km(
     return pl.DataFrame(rows, schema=schema)
 
 
+@time_basis("cohort")
 def time_in_stage_km(
     ds: Dataset,
     period: str | Period,

@@ -20,6 +20,7 @@ from pipeline_kit.metrics._common import (
     group_columns,
     resolve_cohort_as_of,
     resolve_period,
+    time_basis,
 )
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, kaplan_meier_median, wilson_interval
@@ -40,6 +41,7 @@ def _cohort(ds: Dataset, period: Period, day: dt.date) -> pl.LazyFrame:
     )
 
 
+@time_basis("cohort")
 def lead_funnel(
     ds: Dataset,
     period: str | Period,
@@ -100,6 +102,7 @@ def lead_funnel(
     )
 
 
+@time_basis("cohort")
 def lead_response_time(
     ds: Dataset,
     period: str | Period,

@@ -14,7 +14,7 @@ import datetime as dt
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.metrics._common import By, check_by, group_columns, resolve_as_of
+from pipeline_kit.metrics._common import By, check_by, group_columns, resolve_as_of, time_basis
 from pipeline_kit.periods import Period
 
 __all__ = [
@@ -57,6 +57,7 @@ def stage_at(ds: Dataset, as_of: dt.date) -> pl.LazyFrame:
     )
 
 
+@time_basis("snapshot")
 def open_pipeline(
     ds: Dataset,
     as_of: str | dt.date | None = None,
@@ -138,6 +139,7 @@ def stage_durations(ds: Dataset, as_of: dt.date) -> pl.LazyFrame:
     )
 
 
+@time_basis("snapshot")
 def stalled_deals(
     ds: Dataset,
     as_of: str | dt.date | None = None,
@@ -210,6 +212,7 @@ def stalled_deals(
     )
 
 
+@time_basis("snapshot")
 def slipped_deals(
     ds: Dataset, as_of: str | dt.date | None = None, *, period: str | Period | None = None
 ) -> pl.DataFrame:
@@ -239,6 +242,7 @@ def slipped_deals(
     )
 
 
+@time_basis("period")
 def pipeline_waterfall(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
     """Open pipeline value from the start to the end of the period, bucket by bucket.
 
@@ -316,6 +320,7 @@ def next_period(period: Period) -> Period:
         return Period.parse(f"{start}..{start + dt.timedelta(days=period.days - 1)}")
 
 
+@time_basis("snapshot")
 def pipeline_coverage(
     ds: Dataset, period: str | Period, by: By = None, *, as_of: str | dt.date | None = None
 ) -> pl.DataFrame:

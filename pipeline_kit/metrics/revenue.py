@@ -11,7 +11,13 @@ import datetime as dt
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.metrics._common import By, group_columns, resolve_cohort_as_of, resolve_period
+from pipeline_kit.metrics._common import (
+    By,
+    group_columns,
+    resolve_cohort_as_of,
+    resolve_period,
+    time_basis,
+)
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, kaplan_meier_median, wilson_interval
 
@@ -35,6 +41,7 @@ def _join(left: pl.LazyFrame, right: pl.LazyFrame, groups: list[str]) -> pl.Lazy
     return left.join(right, how="cross")
 
 
+@time_basis("period")
 def bookings_vs_target(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
     """Bookings (won amount closed in the period), split by deal type, against target.
 
@@ -81,6 +88,7 @@ def bookings_vs_target(ds: Dataset, period: str | Period, by: By = None) -> pl.D
     )
 
 
+@time_basis("period")
 def churn(
     ds: Dataset,
     period: str | Period,
@@ -136,6 +144,7 @@ def churn(
     )
 
 
+@time_basis("cohort")
 def customer_retention(
     ds: Dataset,
     period: str | Period,
@@ -196,6 +205,7 @@ def customer_retention(
     return pl.DataFrame(rows, schema=schema)
 
 
+@time_basis("period")
 def cac(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
     """Customer acquisition cost: marketing spend in the period / new customers won in it.
 
@@ -234,6 +244,7 @@ def cac(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
     )
 
 
+@time_basis("period")
 def clv(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
     """Customer lifetime value and CLV:CAC.
 

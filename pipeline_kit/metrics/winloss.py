@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.metrics._common import By, check_by, group_columns, resolve_period
+from pipeline_kit.metrics._common import By, check_by, group_columns, resolve_period, time_basis
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, wilson_interval
 
@@ -16,6 +16,7 @@ def _closed_in(period: Period) -> pl.Expr:
     return pl.col("status").is_in(["won", "lost"]) & period.contains("closed_at")
 
 
+@time_basis("period")
 def lost_reasons(
     ds: Dataset, period: str | Period, by: By = None, *, confidence: float = 0.95
 ) -> pl.DataFrame:
@@ -54,6 +55,7 @@ def lost_reasons(
     )
 
 
+@time_basis("period")
 def competitor_win_rates(
     ds: Dataset,
     period: str | Period,
