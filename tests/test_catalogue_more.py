@@ -165,7 +165,7 @@ def test_collateral_by_hand(full):
 
 
 def test_team_level_metrics_refuse_other_groupings(full):
-    for fn in (pk.churn, pk.cac, pk.bookings_vs_target):
+    for fn in (pk.churn, pk.cac):
         with pytest.raises(ValueError, match="team"):
             fn(full, "2025-Q4", by="owner")
 
@@ -252,3 +252,21 @@ def test_every_unit_has_a_report_format():
 
     assert {card.unit for card in pk.metrics.CATALOGUE.values()} <= set(_FORMAT)
     assert _FORMAT["difference"](-0.0952) == "-9.5 pts"
+
+
+def test_bookings_per_rep_against_rep_quotas(tmp_path):
+    targets = (
+        "team,period_start,period_end,target,owner\n"
+        + "".join(line + ",\n" for line in TARGETS.splitlines()[1:])
+        + "red,2025-10-01,2025-12-31,250,ann\n"
+    )
+    ds = pk.load(write_dataset(tmp_path / "q", deals=DEALS_CSV, stages=STAGES_CSV, targets=targets))
+    reps = {
+        r["owner"]: r
+        for r in pk.bookings_vs_target(ds, "2025-Q4", by="owner").iter_rows(named=True)
+    }
+    # ann won D1 (100) and D2 (300) in Q4 against a 250 quota; bob and cat have no quota
+    assert (reps["ann"]["bookings"], reps["ann"]["target"]) == (400.0, 250.0)
+    assert reps["ann"]["attainment"] == pytest.approx(1.6)
+    with pytest.raises(ValueError, match="per team or per rep"):
+        pk.bookings_vs_target(ds, "2025-Q4", by="region")

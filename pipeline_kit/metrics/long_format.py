@@ -195,6 +195,8 @@ def _alternatives(ds, period, as_of, groups):
 
 
 def _velocity(ds, period, as_of, groups):
+    if ds.stages.filter(~pl.col("is_won") & ~pl.col("is_lost")).height == 0:
+        return []  # no open stage, so no qualified pipeline to speak of
     f = velocity(ds, period, groups)
     return [_long(f, groups, "velocity_per_day", "velocity_per_day", "n", False, as_of=period.end)]
 
@@ -308,7 +310,7 @@ def _team_level(groups: list[str]) -> bool:
 
 
 def _revenue(ds, period, as_of, groups):
-    if not _team_level(groups):
+    if not set(groups) <= {"team", "owner"}:
         return []
     out = [
         _long(
@@ -320,6 +322,8 @@ def _revenue(ds, period, as_of, groups):
             False,
         )
     ]
+    if not _team_level(groups):
+        return out  # churn, spend and customers are recorded per team
     if _needs(ds, "customers"):
         out.append(_long(churn(ds, period, groups), groups, "churn_rate", "churn_rate", "n", True))
         as_of_c = resolve_cohort_as_of(ds, as_of, period)
@@ -446,7 +450,20 @@ def metrics_long(
             computed[fn] = fn(ds, period, as_of, groups)
         frames += [f for f in computed[fn] if f.height and f["metric"][0] == name]
     if not frames:
-        return pl.DataFrame(schema={"metric": pl.String, **{g: pl.String for g in groups}})
+        schema = {
+            "metric": pl.String,
+            **{g: pl.String for g in groups},
+            "value": pl.Float64,
+            "n": pl.Int64,
+            "ci_low": pl.Float64,
+            "ci_high": pl.Float64,
+            "detail": pl.String,
+            "unit": pl.String,
+            "time_basis": pl.String,
+            "period": pl.String,
+            "as_of": pl.String,
+        }
+        return pl.DataFrame(schema=schema)
     long = pl.concat(frames, how="vertical_relaxed").with_columns(
         pl.lit(period.label).alias("period")
     )

@@ -45,14 +45,16 @@ def _join(left: pl.LazyFrame, right: pl.LazyFrame, groups: list[str]) -> pl.Lazy
 def bookings_vs_target(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
     """Bookings (won amount closed in the period), split by deal type, against target.
 
-    ``attainment = bookings / target``, where target sums the team-level targets (rows
-    without an owner) whose dates lie inside the period. Columns: groups, bookings,
-    bookings_new, bookings_expansion, bookings_renewal, bookings_other (no or other type),
-    won_deals, target, attainment (null without a target).
+    ``attainment = bookings / target``, where target sums the targets whose dates lie inside
+    the period: team-level rows (no owner) by team or overall, rep quotas (rows with an
+    owner) when grouping by ``owner``. Groups: none, ``team``, ``owner`` or both.
+    Columns: groups, bookings, bookings_new, bookings_expansion, bookings_renewal,
+    bookings_other (no or other type), won_deals, target, attainment (null without a target).
     """
     period = resolve_period(period)
     groups = group_columns(by)
-    _team_only(groups, "a target")
+    if not set(groups) <= {"team", "owner"}:
+        raise ValueError("targets are per team or per rep: use by=None, 'team' or 'owner'")
     won = ds.lazy("deals").filter(pl.col("status").eq("won") & period.contains("closed_at"))
     kind = pl.col("deal_type").str.to_lowercase()
     aggs = [
@@ -66,8 +68,9 @@ def bookings_vs_target(ds: Dataset, period: str | Period, by: By = None) -> pl.D
     ]
     booked = _grouped(won, groups, aggs)
     if ds.has("targets"):
+        per_rep = "owner" in groups
         targets = ds.lazy("targets").filter(
-            pl.col("owner").is_null()
+            (pl.col("owner").is_not_null() if per_rep else pl.col("owner").is_null())
             & (pl.col("period_start") >= period.start)
             & (pl.col("period_end") <= period.end)
         )
