@@ -9,6 +9,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from pipeline_kit import charts, datasets
+from pipeline_kit.compare import compare, mix_adjusted_win_rate, rep_win_rates
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.errors import DataError
 from pipeline_kit.loading import load
@@ -29,6 +30,9 @@ __all__ = [
     "TeamReport",
     "__version__",
     "charts",
+    "compare",
+    "mix_adjusted_win_rate",
+    "rep_win_rates",
     "datasets",
     "load",
     *_metric_names,

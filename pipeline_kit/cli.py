@@ -72,6 +72,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--team", nargs="*", default=[], help="only these teams (default: all)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
 
+    p = sub.add_parser("compare", help="test each group against benchmarks; verdicts as CSV")
+    _add_data_args(p)
+    p.add_argument("--period", required=True, help="e.g. 2025-Q4, or latest")
+    p.add_argument("--by", default="team", help="one group column (default team)")
+    p.add_argument(
+        "--benchmarks",
+        type=Path,
+        help="benchmarks CSV (metric, value, scope, source, ...); default: the "
+        "dataset's own benchmarks table",
+    )
+    p.add_argument(
+        "--metric",
+        nargs="*",
+        default=[],
+        help="win_rate cycle_length_days median_won_deal_size (default: all)",
+    )
+    p.add_argument("--as-of", help="read cohort outcomes at this date (default: last date)")
+    p.add_argument("--min-n", type=int, default=20, help="minimum n for a verdict (default 20)")
+    p.add_argument("--out", required=True, type=Path, help="CSV file to write")
+
     p = sub.add_parser("explain", help="show a metric's definition card (or list them)")
     p.add_argument("metric", nargs="?", help="metric name; omit to list all")
     return parser
@@ -143,6 +163,36 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.ok for r in results) else EXIT_REPORT_FAILED
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from pipeline_kit.compare import METRICS, compare
+    from pipeline_kit.loading import load
+    from pipeline_kit.periods import resolve_period
+
+    ds = load(args.data, source=args.source)
+    ds.require_usable()
+    period = resolve_period(args.period, ds.last_date)
+    frame = compare(
+        ds,
+        period,
+        by=args.by,
+        benchmarks=args.benchmarks,
+        metrics=tuple(args.metric) or METRICS,
+        as_of=args.as_of,
+        min_n=args.min_n,
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_csv(args.out)
+    called = frame.filter(frame["direction"].is_in(["above", "below"]))
+    print(
+        f"wrote {frame.height} comparisons to {args.out}; {called.height} clear differences "
+        f"(Benjamini-Hochberg q < 0.05), "
+        f"{(frame['direction'] == 'not enough data').sum()} without enough data"
+    )
+    for verdict in called["verdict"]:
+        print(f"- {verdict}")
+    return EXIT_OK
+
+
 def _explain(args: argparse.Namespace) -> int:
     from pipeline_kit.metrics import explain, metric_names
 
@@ -158,6 +208,7 @@ COMMANDS = {
     "validate": _validate,
     "metrics": _metrics,
     "report": _report,
+    "compare": _compare,
     "explain": _explain,
 }
 

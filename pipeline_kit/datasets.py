@@ -542,17 +542,27 @@ def _targets(rng, deals: pl.DataFrame) -> pl.DataFrame:
 
 
 def benchmarks() -> pl.DataFrame:
-    """Illustrative external reference values (labelled as such; not measured figures)."""
-    note = "illustrative value for the sample data, not a measured industry figure"
+    """Illustrative external reference values (labelled as such; not measured figures).
+
+    One organisation-wide value per metric (scope ``all``) and one team-specific win rate
+    (scope ``Enterprise``), to show that a team is compared with its own scope first.
+    """
+    note = "illustrative, not a measured figure"
     return pl.DataFrame(
         {
-            "metric": ["win_rate", "avg_won_deal_size", "cycle_length_days", "lead_response_hours"],
-            "value": [0.28, 20_000.0, 75.0, 4.0],
-            "scope": ["all"] * 4,
-            "source": [note] * 4,
-            "low": [0.20, None, 45.0, None],
-            "high": [0.35, None, 100.0, None],
-            "n": pl.Series([None] * 4, dtype=pl.Int64),
+            "metric": [
+                "win_rate",
+                "win_rate",
+                "avg_won_deal_size",
+                "cycle_length_days",
+                "lead_response_hours",
+            ],
+            "value": [0.28, 0.22, 20_000.0, 75.0, 4.0],
+            "scope": ["all", "Enterprise", "all", "all", "all"],
+            "source": [note, note + " (enterprise deals are harder to win)", note, note, note],
+            "low": [0.20, 0.15, None, 45.0, None],
+            "high": [0.35, 0.30, None, 100.0, None],
+            "n": pl.Series([None] * 5, dtype=pl.Int64),
         }
     )
 

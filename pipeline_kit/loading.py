@@ -31,7 +31,7 @@ from pipeline_kit.dataset import Dataset
 from pipeline_kit.errors import DataError
 from pipeline_kit.schema import FOREIGN_KEYS, TABLES, ForeignKey, required_columns
 
-__all__ = ["load"]
+__all__ = ["load", "validate_raw", "validate_table"]
 
 _TRUE = ["true", "t", "yes", "y", "1"]
 _FALSE = ["false", "f", "no", "n", "0"]
@@ -221,6 +221,12 @@ def _from_string(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         low = text.str.to_lowercase()
         return pl.when(low.is_in(dtype.categories.to_list())).then(low).cast(dtype)
     return text
+
+
+def validate_table(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Validate one table on its own (no cross-table rules): (valid rows, quarantine rows)."""
+    _check_required_columns(table)
+    return _validate_table(table)
 
 
 def _validate_table(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:

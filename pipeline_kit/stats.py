@@ -17,7 +17,23 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-__all__ = ["MIN_N", "kaplan_meier_median", "mean_interval", "wilson_interval"]
+__all__ = [
+    "MIN_N",
+    "benjamini_hochberg",
+    "binomial_test",
+    "bootstrap_difference",
+    "bootstrap_interval",
+    "fisher_test",
+    "fit_beta_binomial",
+    "funnel_limits",
+    "kaplan_meier_median",
+    "km_median_test",
+    "logrank_test",
+    "mann_whitney_test",
+    "mean_interval",
+    "one_sample_t_test",
+    "wilson_interval",
+]
 
 MIN_N = 20
 """Below this many observations a figure is shown with its interval but flagged
@@ -98,3 +114,162 @@ def kaplan_meier_median(
         first_below_half(band.low.quantiles, band.low.probabilities),
         first_below_half(band.high.quantiles, band.high.probabilities),
     )
+
+
+# ----------------------------------------------------------------------------- tests
+# Thin, named wrappers over scipy so that every comparison in the kit states which test it ran.
+
+
+def binomial_test(successes: int, trials: int, p0: float) -> float:
+    """Two-sided exact binomial test of ``successes / trials`` against the rate ``p0``."""
+    return float(stats.binomtest(int(successes), int(trials), p0).pvalue)
+
+
+def fisher_test(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
+    """Fisher's exact test of two proportions ``k1/n1`` vs ``k2/n2``: (odds ratio, p-value)."""
+    table = [[int(k1), int(n1 - k1)], [int(k2), int(n2 - k2)]]
+    result = stats.fisher_exact(table)
+    return float(result.statistic), float(result.pvalue)
+
+
+def _censored(durations: np.ndarray, observed: np.ndarray) -> stats.CensoredData:
+    durations = np.asarray(durations, dtype=float)
+    observed = np.asarray(observed, dtype=bool)
+    return stats.CensoredData(uncensored=durations[observed], right=durations[~observed])
+
+
+def logrank_test(
+    durations_a: np.ndarray, observed_a: np.ndarray, durations_b: np.ndarray, observed_b: np.ndarray
+) -> tuple[float, float]:
+    """Log-rank test that two censored duration samples share one survival curve: (z, p)."""
+    result = stats.logrank(_censored(durations_a, observed_a), _censored(durations_b, observed_b))
+    return float(result.statistic), float(result.pvalue)
+
+
+def km_median_test(
+    durations: np.ndarray, observed: np.ndarray, value: float
+) -> tuple[float, float]:
+    """Test ``median = value`` for censored durations: z-test of ``S(value) = 0.5``.
+
+    ``S(value)`` is the Kaplan-Meier estimate and its standard error comes from the Greenwood
+    band scipy computes. Returns (z, p); ``z > 0`` means more than half the deals are still
+    open at ``value``, i.e. the median is longer than ``value``.
+    """
+    sf = stats.ecdf(_censored(durations, observed)).sf
+    estimate = float(sf.evaluate(value))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        band = sf.confidence_interval(0.95, method="linear")
+    low, high = float(band.low.evaluate(value)), float(band.high.evaluate(value))
+    z95 = float(stats.norm.ppf(0.975))
+    se = max(estimate - low, high - estimate) / z95
+    if not np.isfinite(se) or se <= 0:
+        return float("nan"), float("nan")
+    z = (estimate - 0.5) / se
+    return float(z), float(2 * stats.norm.sf(abs(z)))
+
+
+def mann_whitney_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Two-sided Mann-Whitney U test that values in ``a`` tend to differ from ``b``: (U, p)."""
+    result = stats.mannwhitneyu(np.asarray(a, float), np.asarray(b, float), alternative="two-sided")
+    return float(result.statistic), float(result.pvalue)
+
+
+def one_sample_t_test(values: np.ndarray, value: float) -> tuple[float, float]:
+    """Two-sided one-sample t-test of ``mean(values) = value``: (t, p)."""
+    result = stats.ttest_1samp(np.asarray(values, float), value)
+    return float(result.statistic), float(result.pvalue)
+
+
+def bootstrap_interval(
+    values: np.ndarray,
+    statistic=np.mean,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Bootstrap (BCa) interval of ``statistic(values)``; seeded, so reports are reproducible."""
+    values = np.asarray(values, float)
+    if values.size < 2 or np.all(values == values[0]):
+        return float("nan"), float("nan")
+    result = stats.bootstrap(
+        (values,),
+        statistic,
+        confidence_level=confidence,
+        n_resamples=n_resamples,
+        method="BCa",
+        random_state=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def bootstrap_difference(
+    a: np.ndarray,
+    b: np.ndarray,
+    statistic=np.mean,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Bootstrap (percentile) interval of ``statistic(a) - statistic(b)``, independent samples."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.size < 2 or b.size < 2:
+        return float("nan"), float("nan")
+    result = stats.bootstrap(
+        (a, b),
+        lambda x, y, axis=-1: statistic(x, axis=axis) - statistic(y, axis=axis),
+        confidence_level=confidence,
+        n_resamples=n_resamples,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+        vectorized=True,
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values); NaN stays NaN and is not counted."""
+    p = np.asarray(p_values, dtype=float)
+    q = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        q[ok] = stats.false_discovery_control(p[ok], method="bh")
+    return q
+
+
+def fit_beta_binomial(successes: np.ndarray, trials: np.ndarray) -> tuple[float, float]:
+    """Maximum-likelihood Beta(a, b) prior for rates observed as ``successes / trials``.
+
+    Used for empirical-Bayes shrinkage of rep win rates: each rep's rate is pulled towards the
+    organisation's in proportion to how little data the rep has. Falls back to a weak prior
+    centred on the pooled rate when the fit fails (e.g. all reps identical).
+    """
+    from scipy import optimize
+
+    k, n = np.asarray(successes, float), np.asarray(trials, float)
+    pooled = k.sum() / n.sum() if n.sum() else 0.5
+    pooled = min(max(pooled, 1e-3), 1 - 1e-3)
+
+    def nll(theta: np.ndarray) -> float:
+        a, b = np.exp(theta)
+        return -float(stats.betabinom.logpmf(k, n, a, b).sum())
+
+    start = np.log([pooled * 10, (1 - pooled) * 10])
+    res = optimize.minimize(
+        nll, start, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-8, "maxiter": 2000}
+    )
+    a, b = np.exp(res.x)
+    if not res.success or not np.isfinite([a, b]).all() or a + b > 1e6:
+        a, b = pooled * 1e4, (1 - pooled) * 1e4  # no detectable spread between reps
+    return float(a), float(b)
+
+
+def funnel_limits(
+    p0: float, trials: np.ndarray, confidence: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact binomial control limits of an observed rate for each ``trials`` (funnel plot)."""
+    n = np.asarray(trials, dtype=float)
+    alpha = 1 - confidence
+    low = stats.binom.ppf(alpha / 2, n, p0) / np.where(n > 0, n, np.nan)
+    high = stats.binom.isf(alpha / 2, n, p0) / np.where(n > 0, n, np.nan)
+    return low, high

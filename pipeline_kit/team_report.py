@@ -10,7 +10,6 @@ all numbers and sentences are produced here, where they are tested.
 from __future__ import annotations
 
 import datetime as dt
-import math
 
 import altair as alt
 import polars as pl
@@ -18,6 +17,9 @@ from IPython.display import Markdown
 
 from pipeline_kit import charts
 from pipeline_kit.dataset import Dataset
+from pipeline_kit.formatting import FORMAT as _FORMAT
+from pipeline_kit.formatting import fmt_days, fmt_money, fmt_pct
+from pipeline_kit.formatting import missing as _missing
 from pipeline_kit.metrics import (
     CATALOGUE,
     cycle_length,
@@ -29,7 +31,7 @@ from pipeline_kit.metrics import (
 from pipeline_kit.periods import Period, parse_date
 from pipeline_kit.stats import MIN_N
 
-__all__ = ["TeamReport", "fmt_days", "fmt_money", "fmt_pct"]
+__all__ = ["TeamReport"]
 
 METRICS_SHOWN = [
     "deals_created",
@@ -44,41 +46,6 @@ METRICS_SHOWN = [
     "open_value",
     "weighted_pipeline",
 ]
-
-
-def _missing(x: float | None) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
-
-
-def fmt_pct(x: float | None, digits: int = 1) -> str:
-    """0.3295 -> '33.0%'; missing -> '–'."""
-    return "–" if _missing(x) else f"{x:.{digits}%}"
-
-
-def fmt_money(x: float | None, currency: str = "$") -> str:
-    """1234567 -> '$1.23M', 21986 -> '$21,986'; missing -> '–'."""
-    if _missing(x):
-        return "–"
-    sign = "-" if x < 0 else ""
-    if abs(x) >= 1e6:
-        return f"{sign}{currency}{abs(x) / 1e6:,.2f}M"
-    return f"{sign}{currency}{abs(x):,.0f}"
-
-
-def fmt_days(x: float | None) -> str:
-    """50.73 -> '50.7 days'; missing -> '–'."""
-    return "–" if _missing(x) else f"{x:,.1f} days"
-
-
-_FORMAT = {
-    "share": fmt_pct,
-    "currency": fmt_money,
-    "days": fmt_days,
-    "count": lambda x: "–" if _missing(x) else f"{x:,.0f}",
-    "hours": lambda x: "–" if _missing(x) else f"{x:,.1f} h",
-    "ratio": lambda x: "–" if _missing(x) else f"{x:,.2f}x",
-    "difference": lambda x: "–" if _missing(x) else f"{x * 100:+.1f} pts",
-}
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:

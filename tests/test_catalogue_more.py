@@ -248,7 +248,7 @@ def test_monthly_churn_formula_is_consistent():
 
 
 def test_every_unit_has_a_report_format():
-    from pipeline_kit.team_report import _FORMAT
+    from pipeline_kit.formatting import FORMAT as _FORMAT
 
     assert {card.unit for card in pk.metrics.CATALOGUE.values()} <= set(_FORMAT)
     assert _FORMAT["difference"](-0.0952) == "-9.5 pts"

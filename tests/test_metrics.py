@@ -319,7 +319,7 @@ def test_weighted_pipeline_is_unknown_without_probabilities(tmp_path):
 
 
 def test_money_and_percent_formatting():
-    from pipeline_kit.team_report import fmt_days, fmt_money, fmt_pct
+    from pipeline_kit.formatting import fmt_days, fmt_money, fmt_pct
 
     assert fmt_money(21986.2) == "$21,986"
     assert fmt_money(1_234_567) == "$1.23M"
