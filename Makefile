@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 MAVEN  ?= ../shared/realdata/maven-crm
 PERIOD ?= latest
 
-.PHONY: install test lint report report-maven sample docs notebooks bench-scale clean
+.PHONY: install test lint report report-maven sample docs notebooks bench-scale bench-coverage clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ sample: install
 
 bench-scale: install
 	$(BIN)/python bench/scale.py --deals 1000000
+
+bench-coverage: install
+	$(BIN)/python bench/coverage.py
 
 notebooks: install  ## re-execute the notebooks in place (refreshes the outputs nbval compares)
 	cd notebooks && for nb in *.ipynb; do \

@@ -142,7 +142,13 @@ def logrank_test(
     durations_a: np.ndarray, observed_a: np.ndarray, durations_b: np.ndarray, observed_b: np.ndarray
 ) -> tuple[float, float]:
     """Log-rank test that two censored duration samples share one survival curve: (z, p)."""
-    result = stats.logrank(_censored(durations_a, observed_a), _censored(durations_b, observed_b))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = stats.logrank(
+            _censored(durations_a, observed_a), _censored(durations_b, observed_b)
+        )
+    if not np.isfinite(result.pvalue):  # zero variance: the two samples cannot differ
+        return 0.0, 1.0
     return float(result.statistic), float(result.pvalue)
 
 
@@ -192,15 +198,21 @@ def bootstrap_interval(
     values = np.asarray(values, float)
     if values.size < 2 or np.all(values == values[0]):
         return float("nan"), float("nan")
-    result = stats.bootstrap(
-        (values,),
-        statistic,
-        confidence_level=confidence,
-        n_resamples=n_resamples,
-        method="BCa",
-        random_state=np.random.default_rng(seed),
-    )
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+    for method in ("BCa", "percentile"):  # BCa is undefined for degenerate samples
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = stats.bootstrap(
+                (values,),
+                statistic,
+                confidence_level=confidence,
+                n_resamples=n_resamples,
+                method=method,
+                random_state=np.random.default_rng(seed),
+            )
+        low, high = result.confidence_interval.low, result.confidence_interval.high
+        if np.isfinite(low) and np.isfinite(high):
+            break
+    return float(low), float(high)
 
 
 def bootstrap_difference(

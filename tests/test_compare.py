@@ -1,0 +1,308 @@
+"""Statistical comparisons: textbook answers, independent scipy calls, properties, and the
+differences the sample generator planted."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import stats as sps
+
+import pipeline_kit as pk
+from pipeline_kit import stats
+from pipeline_kit.cli import main
+
+from .conftest import SAMPLE, read_rows, write_dataset
+
+# ----------------------------------------------------------------------------- textbook
+
+
+def test_textbook_answers():
+    # 7 heads in 10 tosses of a fair coin: two-sided exact p = 352/1024
+    assert stats.binomial_test(7, 10, 0.5) == pytest.approx(0.34375)
+    # Fisher's lady tasting tea, 3 of 4 right: two-sided p = 34/70
+    assert stats.fisher_test(3, 4, 1, 4)[1] == pytest.approx(34 / 70)
+    # Benjamini & Hochberg (1995), 15 p-values: the first four are rejected at 0.05
+    p = [
+        0.0001,
+        0.0004,
+        0.0019,
+        0.0095,
+        0.0201,
+        0.0278,
+        0.0298,
+        0.0344,
+        0.0459,
+        0.3240,
+        0.4262,
+        0.5719,
+        0.6528,
+        0.7590,
+        1.0,
+    ]
+    q = stats.benjamini_hochberg(np.array(p))
+    assert (q < 0.05).sum() == 4
+    assert q == pytest.approx(_plain_bh(p))
+    # median of 1..10 with no censoring is 5 (S drops to 0.5 there); testing 5.5 gives z = 0
+    assert stats.km_median_test(np.arange(1, 11.0), np.ones(10, bool), 5.5)[1] == pytest.approx(1.0)
+
+
+def _plain_bh(p: list[float]) -> list[float]:
+    """Benjamini-Hochberg step-up in plain Python."""
+    m = len(p)
+    order = sorted(range(m), key=lambda i: p[i])
+    q = [0.0] * m
+    running = 1.0
+    for rank in range(m, 0, -1):
+        i = order[rank - 1]
+        running = min(running, p[i] * m / rank)
+        q[i] = running
+    return q
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(0, 1, allow_nan=False), min_size=1, max_size=40))
+def test_bh_properties(p):
+    q = stats.benjamini_hochberg(np.array(p))
+    assert (q >= np.array(p) - 1e-12).all()
+    assert q == pytest.approx(_plain_bh(p))
+
+
+# ----------------------------------------------------------------------------- independent
+
+
+@pytest.fixture(scope="module")
+def comparison(sample) -> pl.DataFrame:
+    return pk.compare(sample, "2025-Q4", by="team")
+
+
+def _row(frame, metric, team, kind):
+    return frame.filter(
+        pl.col("metric") == metric, pl.col("team") == team, pl.col("kind") == kind
+    ).row(0, named=True)
+
+
+def test_win_rate_tests_match_scipy(comparison):
+    closed = [
+        r
+        for r in read_rows(SAMPLE / "deals.csv")
+        if r["closed_at"] and "2025-10-01" <= r["closed_at"] <= "2025-12-31"
+    ]
+    team = [r for r in closed if r["team"] == "Enterprise"]
+    rest = [r for r in closed if r["team"] != "Enterprise"]
+    k1, n1 = sum(r["status"] == "won" for r in team), len(team)
+    k2, n2 = sum(r["status"] == "won" for r in rest), len(rest)
+    got = _row(comparison, "win_rate", "Enterprise", "rest_of_org")
+    assert got["p_value"] == pytest.approx(sps.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue)
+    assert (got["n"], got["n_benchmark"]) == (n1, n2)
+    ext = _row(comparison, "win_rate", "Enterprise", "external")
+    assert ext["benchmark"] == 0.22  # the team-scoped benchmark wins over "all"
+    assert ext["p_value"] == pytest.approx(sps.binomtest(k1, n1, 0.22).pvalue)
+    ci = sps.binomtest(k1, n1).proportion_ci(method="wilson")
+    assert (ext["ci_low"], ext["ci_high"]) == (pytest.approx(ci.low), pytest.approx(ci.high))
+
+
+def test_cycle_and_size_tests_match_scipy(comparison):
+    deals = read_rows(SAMPLE / "deals.csv")
+    import datetime as dt
+
+    last = dt.date(2025, 12, 31)
+
+    def durations(rows):
+        out = []
+        for r in rows:
+            created = dt.date.fromisoformat(r["created_at"])
+            closed = dt.date.fromisoformat(r["closed_at"]) if r["closed_at"] else None
+            out.append(((closed or last) - created).days)
+        return np.array(out, float), np.array([bool(r["closed_at"]) for r in rows])
+
+    cohort = [r for r in deals if "2025-10-01" <= r["created_at"] <= "2025-12-31"]
+    smb = durations([r for r in cohort if r["team"] == "SMB"])
+    rest = durations([r for r in cohort if r["team"] != "SMB"])
+    expected = sps.logrank(
+        sps.CensoredData(uncensored=smb[0][smb[1]], right=smb[0][~smb[1]]),
+        sps.CensoredData(uncensored=rest[0][rest[1]], right=rest[0][~rest[1]]),
+    )
+    got = _row(comparison, "cycle_length_days", "SMB", "rest_of_org")
+    assert got["p_value"] == pytest.approx(expected.pvalue)
+    won = [
+        r for r in deals if r["status"] == "won" and "2025-10-01" <= r["closed_at"] <= "2025-12-31"
+    ]
+    x = [float(r["amount"]) for r in won if r["team"] == "EMEA"]
+    y = [float(r["amount"]) for r in won if r["team"] != "EMEA"]
+    size = _row(comparison, "median_won_deal_size", "EMEA", "rest_of_org")
+    assert size["p_value"] == pytest.approx(sps.mannwhitneyu(x, y).pvalue)
+    assert size["estimate"] == pytest.approx(np.median(x))
+
+
+# ----------------------------------------------------------------------------- planted
+
+
+def test_finds_the_planted_differences_and_no_others(comparison):
+    rest = comparison.filter(pl.col("kind") == "rest_of_org", pl.col("metric") == "win_rate")
+    direction = dict(zip(rest["team"], rest["direction"], strict=True))
+    assert direction["Enterprise"] == "below" and direction["SMB"] == "above"
+    assert direction["EMEA"] == direction["Mid-Market"] == "no clear difference"
+    assert direction["Partners"] == "not enough data"
+    cycle = comparison.filter(
+        pl.col("kind") == "rest_of_org", pl.col("metric") == "cycle_length_days"
+    )
+    cyc = dict(zip(cycle["team"], cycle["direction"], strict=True))
+    assert cyc["SMB"] == "below" and cyc["Enterprise"] == "above"
+    small = comparison.filter(pl.col("team") == "Partners")
+    assert (small["direction"] == "not enough data").all()
+    assert small["p_value"].null_count() == small.height  # no test is run below the minimum n
+    assert all("not enough data" in v for v in small["verdict"])
+    assert (comparison["q_value"].drop_nulls() >= comparison["p_value"].drop_nulls()).all()
+
+
+def test_trailing_quarters_show_no_change_where_none_was_planted(comparison):
+    trailing = comparison.filter(
+        pl.col("kind") == "trailing", pl.col("direction") != "not enough data"
+    )
+    assert trailing.height > 0
+    assert (trailing["direction"] == "no clear difference").all()
+
+
+# ----------------------------------------------------------------------------- properties
+
+
+@st.composite
+def twin_teams(draw):
+    """Two teams with exactly the same deals."""
+    n = draw(st.integers(20, 60))
+    won = draw(st.integers(0, n))
+    rows = []
+    for team in ("a", "b"):
+        for i in range(n):
+            status = "won" if i < won else "lost"
+            rows.append(
+                f"{team}{i},rep{team},{team},{100 + i},2025-10-0{1 + i % 9},"
+                f"{'Won' if status == 'won' else 'Lost'},{status},2025-11-{10 + i % 9}"
+            )
+    return "deal_id,owner,team,amount,created_at,stage,status,closed_at\n" + "\n".join(rows) + "\n"
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(twin_teams())
+def test_identical_data_gives_no_difference(tmp_path_factory, deals_csv):
+    folder = write_dataset(tmp_path_factory.mktemp("twins"), deals=deals_csv)
+    out = pk.compare(pk.load(folder), "2025-Q4", by="team", trailing_quarters=0, mix=None)
+    assert not out["direction"].is_in(["above", "below"]).any()
+    tested = out.filter(pl.col("p_value").is_not_null())
+    assert tested.height > 0 and (tested["q_value"] >= tested["p_value"]).all()
+
+
+# ----------------------------------------------------------------------------- Simpson, reps
+
+
+def _simpson_csv() -> str:
+    """Within each lead source the teams win equally often; their mixes differ."""
+    lines = ["deal_id,owner,team,amount,created_at,stage,status,closed_at,lead_source"]
+    cells = [
+        ("A", "Outbound", 80, 16),
+        ("A", "Referral", 20, 12),
+        ("B", "Outbound", 20, 4),
+        ("B", "Referral", 80, 48),
+    ]
+    for team, source, n, won in cells:
+        for i in range(n):
+            status = "won" if i < won else "lost"
+            lines.append(
+                f"{team}{source}{i},r{team},{team},1000,2025-10-01,{status.title()},"
+                f"{status},2025-11-01,{source}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def test_mix_adjusted_rate_and_warning(tmp_path):
+    ds = pk.load(write_dataset(tmp_path / "simpson", deals=_simpson_csv()))
+    adj = {r["team"]: r for r in pk.mix_adjusted_win_rate(ds, "2025-Q4").iter_rows(named=True)}
+    # crude: A 28/100, B 52/100; org mix 50/50 -> adjusted 0.5 x 0.2 + 0.5 x 0.6 = 0.4 for both
+    assert adj["A"]["crude"] == pytest.approx(0.28) and adj["B"]["crude"] == pytest.approx(0.52)
+    assert adj["A"]["adjusted"] == pytest.approx(0.4) and adj["B"]["adjusted"] == pytest.approx(0.4)
+    out = pk.compare(ds, "2025-Q4", by="team", trailing_quarters=0)
+    rest = out.filter(pl.col("metric") == "win_rate", pl.col("kind") == "rest_of_org")
+    assert set(rest["direction"]) == {"above", "below"}  # the crude verdict
+    assert rest["warning"].null_count() == 0 and all(
+        "lead_source mix" in w for w in rest["warning"]
+    )
+
+
+def test_rep_shrinkage_and_funnel_limits(sample):
+    reps = pk.rep_win_rates(sample, "2025")
+    org = reps["org_rate"][0]
+    raw, shrunk = reps["rate"].to_numpy(), reps["shrunk"].to_numpy()
+    # shrinkage moves every rep towards the organisation, never past it
+    assert (np.abs(shrunk - org) <= np.abs(raw - org) + 1e-12).all()
+    assert ((shrunk - org) * (raw - org) >= -1e-12).all()
+    n = reps["n"].to_numpy()
+    assert reps["funnel_low95"].to_numpy() == pytest.approx(sps.binom.ppf(0.025, n, org) / n)
+    assert reps["funnel_high998"].to_numpy() == pytest.approx(sps.binom.isf(0.001, n, org) / n)
+    p = [sps.binomtest(k, m, org).pvalue for k, m in zip(reps["won"], reps["n"], strict=True)]
+    assert reps["p_value"].to_numpy() == pytest.approx(p)
+    assert (reps["q_value"] >= reps["p_value"]).all()
+
+
+def test_cli_compare(tmp_path, capsys):
+    out = tmp_path / "c.csv"
+    assert (
+        main(
+            [
+                "compare",
+                "--data",
+                str(SAMPLE),
+                "--period",
+                "2025-Q4",
+                "--by",
+                "team",
+                "--benchmarks",
+                str(SAMPLE.parent / "benchmarks.csv"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert {
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "benchmark",
+        "difference",
+        "test",
+        "statistic",
+        "p_value",
+        "q_value",
+        "n",
+        "verdict",
+    } <= set(rows[0])
+    assert "clear differences" in capsys.readouterr().out
+    bad = tmp_path / "bench.csv"
+    bad.write_text("metric,value\nwin_rate,lots\n")
+    assert (
+        main(
+            [
+                "compare",
+                "--data",
+                str(SAMPLE),
+                "--period",
+                "2025-Q4",
+                "--benchmarks",
+                str(bad),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
