@@ -49,6 +49,7 @@ from pipeline_kit.stats import MIN_N
 __all__ = [
     "COMPARE_COLUMNS",
     "compare",
+    "funnel_limits_curve",
     "mix_adjusted_win_rate",
     "rep_win_rates",
 ]
@@ -685,4 +686,15 @@ def rep_win_rates(
         pl.Series("flag", flag),
         pl.lit(a).alias("prior_a"),
         pl.lit(b).alias("prior_b"),
+    )
+
+
+def funnel_limits_curve(org_rate: float, max_n: int, points: int = 60) -> pl.DataFrame:
+    """Funnel-plot control limits on a grid of sample sizes 1..``max_n`` (for charts):
+    ``n``, ``low95``, ``high95``, ``low998``, ``high998``."""
+    n = np.unique(np.geomspace(1, max(max_n, 2), points).round().astype(int))
+    low95, high95 = stats.funnel_limits(org_rate, n, 0.95)
+    low998, high998 = stats.funnel_limits(org_rate, n, 0.998)
+    return pl.DataFrame(
+        {"n": n, "low95": low95, "high95": high95, "low998": low998, "high998": high998}
     )

@@ -27,6 +27,7 @@ __all__ = [
     "fit_beta_binomial",
     "funnel_limits",
     "kaplan_meier_median",
+    "km_curve",
     "km_median_test",
     "logrank_test",
     "mann_whitney_test",
@@ -285,3 +286,36 @@ def funnel_limits(
     low = stats.binom.ppf(alpha / 2, n, p0) / np.where(n > 0, n, np.nan)
     high = stats.binom.isf(alpha / 2, n, p0) / np.where(n > 0, n, np.nan)
     return low, high
+
+
+def km_curve(durations: np.ndarray, observed: np.ndarray, confidence: float = 0.95) -> pl.DataFrame:
+    """The Kaplan-Meier survival curve as a small frame: days, still_open, low, high, at_risk.
+
+    Starts at (0, 1.0); one row per distinct event or censoring time (log-log band)."""
+    durations = np.asarray(durations, dtype=float)
+    observed = np.asarray(observed, dtype=bool)
+    schema = {
+        "days": pl.Float64,
+        "still_open": pl.Float64,
+        "low": pl.Float64,
+        "high": pl.Float64,
+        "at_risk": pl.Int64,
+    }
+    if durations.size == 0 or not observed.any():
+        return pl.DataFrame(schema=schema)
+    sf = stats.ecdf(_censored(durations, observed)).sf
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        band = sf.confidence_interval(confidence, method="log-log")
+    times = sf.quantiles
+    at_risk = (durations[None, :] >= times[:, None]).sum(axis=1)
+    return pl.DataFrame(
+        {
+            "days": np.concatenate([[0.0], times]),
+            "still_open": np.concatenate([[1.0], sf.probabilities]),
+            "low": np.concatenate([[1.0], np.nan_to_num(band.low.probabilities, nan=0.0)]),
+            "high": np.concatenate([[1.0], np.nan_to_num(band.high.probabilities, nan=1.0)]),
+            "at_risk": np.concatenate([[durations.size], at_risk]).astype(np.int64),
+        },
+        schema=schema,
+    )

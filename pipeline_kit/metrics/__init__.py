@@ -15,12 +15,13 @@ from pipeline_kit.metrics.deals import (
     close_rate,
     cycle_length,
     deal_flow,
+    deal_size_distribution,
     velocity,
     win_rate,
     win_rate_alternatives,
     won_deal_size,
 )
-from pipeline_kit.metrics.durations import cycle_length_km, time_in_stage_km
+from pipeline_kit.metrics.durations import cycle_length_curve, cycle_length_km, time_in_stage_km
 from pipeline_kit.metrics.leads import lead_funnel, lead_response_time
 from pipeline_kit.metrics.long_format import metrics_long
 from pipeline_kit.metrics.pipeline import (
@@ -31,6 +32,7 @@ from pipeline_kit.metrics.pipeline import (
     stalled_deals,
 )
 from pipeline_kit.metrics.revenue import bookings_vs_target, cac, churn, clv, customer_retention
+from pipeline_kit.metrics.trend import quarterly_trend
 from pipeline_kit.metrics.winloss import competitor_win_rates, lost_reasons
 
 __all__ = [
@@ -47,8 +49,10 @@ __all__ = [
     "competitor_win_rates",
     "customer_retention",
     "cycle_length",
+    "cycle_length_curve",
     "cycle_length_km",
     "deal_flow",
+    "deal_size_distribution",
     "explain",
     "lead_funnel",
     "lead_response_time",
@@ -58,6 +62,7 @@ __all__ = [
     "open_pipeline",
     "pipeline_coverage",
     "pipeline_waterfall",
+    "quarterly_trend",
     "slipped_deals",
     "stage_conversion",
     "stalled_deals",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
@@ -29,6 +30,7 @@ __all__ = [
     "close_rate",
     "cycle_length",
     "deal_flow",
+    "deal_size_distribution",
     "win_rate",
     "win_rate_alternatives",
     "won_deal_size",
@@ -417,5 +419,69 @@ def velocity(
             "enough_data",
         )
         .sort(groups)
+        .collect()
+    )
+
+
+@time_basis("period")
+def deal_size_distribution(
+    ds: Dataset, period: str | Period, by: By = None, *, bins: int = 12
+) -> pl.DataFrame:
+    """How the amounts of the deals won in the period are spread, in ``bins`` log-spaced bins.
+
+    The bin edges are shared by all groups (geometric steps from the smallest to the largest
+    won amount of the period), so groups compare bin by bin. Columns: groups, bin, bin_low,
+    bin_high, won_deals, share (of the group's won deals).
+    """
+    period = resolve_period(period)
+    groups = group_columns(by)
+    check_by(ds, "deals", groups)
+    won = ds.lazy("deals").filter(
+        _closed_in(period) & pl.col("status").eq("won") & (pl.col("amount") > 0)
+    )
+    low, high = (
+        won.select(pl.col("amount").min().alias("low"), pl.col("amount").max().alias("high"))
+        .collect()
+        .row(0)
+    )
+    schema = {
+        **{g: ds.tables["deals"].schema[g] for g in groups},
+        "bin": pl.Int64,
+        "bin_low": pl.Float64,
+        "bin_high": pl.Float64,
+        "won_deals": pl.Int64,
+        "share": pl.Float64,
+    }
+    if low is None:
+        return pl.DataFrame(schema=schema)
+    edges = np.geomspace(low, high if high > low else low * 1.01, bins + 1)
+    index = (
+        (
+            (pl.col("amount").log() - np.log(edges[0]))
+            / (np.log(edges[-1]) - np.log(edges[0]))
+            * bins
+        )
+        .floor()
+        .cast(pl.Int64)
+        .clip(0, bins - 1)
+    )
+    counts = (
+        won.with_columns(index.alias("bin"))
+        .group_by(*groups, "bin")
+        .agg(pl.len().cast(pl.Int64).alias("won_deals"))
+    )
+    total = pl.col("won_deals").sum().over(groups) if groups else pl.col("won_deals").sum()
+    return (
+        counts.with_columns(
+            pl.col("bin")
+            .map_elements(lambda i: float(edges[i]), return_dtype=pl.Float64)
+            .alias("bin_low"),
+            pl.col("bin")
+            .map_elements(lambda i: float(edges[i + 1]), return_dtype=pl.Float64)
+            .alias("bin_high"),
+            (pl.col("won_deals") / total).alias("share"),
+        )
+        .select(*groups, "bin", "bin_low", "bin_high", "won_deals", "share")
+        .sort(*groups, "bin")
         .collect()
     )

@@ -22,9 +22,9 @@ from pipeline_kit.metrics._common import (
     time_basis,
 )
 from pipeline_kit.periods import Period
-from pipeline_kit.stats import MIN_N, kaplan_meier_median
+from pipeline_kit.stats import MIN_N, kaplan_meier_median, km_curve
 
-__all__ = ["cycle_length_km", "time_in_stage_km"]
+__all__ = ["cycle_length_curve", "cycle_length_km", "time_in_stage_km"]
 
 
 @time_basis("cohort")
@@ -181,3 +181,57 @@ def time_in_stage_km(
         .rename({"order": "stage_order"})
         .with_columns(pl.lit(ds.stage_history_approximate).alias("approximate"))
     )
+
+
+@time_basis("cohort")
+def cycle_length_curve(
+    ds: Dataset,
+    period: str | Period,
+    by: By = None,
+    *,
+    as_of: str | dt.date | None = None,
+    confidence: float = 0.95,
+) -> pl.DataFrame:
+    """Kaplan-Meier curve of the share of deals still open, days after creation, per group.
+
+    Same cohort and censoring as :func:`cycle_length_km`. One row per group and event time
+    (plus day 0): ``days``, ``still_open`` (S(t)), ``low``/``high`` (log-log band), ``at_risk``.
+    A few hundred rows per group at most: small enough to chart.
+    """
+    period = resolve_period(period)
+    day = resolve_cohort_as_of(ds, as_of, period)
+    groups = group_columns(by)
+    check_by(ds, "deals", groups)
+    closed = pl.col("closed_at").is_not_null() & (pl.col("closed_at") <= day)
+    end = pl.when(closed).then(pl.col("closed_at")).otherwise(pl.lit(day))
+    frame = (
+        ds.lazy("deals")
+        .filter(period.contains("created_at") & (pl.col("created_at") <= day))
+        .select(
+            *groups,
+            (end - pl.col("created_at")).dt.total_days().cast(pl.Float64).alias("days"),
+            closed.alias("event"),
+        )
+        .collect()
+    )
+    parts = frame.partition_by(groups, as_dict=True) if groups else {(): frame}
+    pieces = []
+    for key, part in sorted(parts.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+        curve = km_curve(part["days"].to_numpy(), part["event"].to_numpy(), confidence)
+        pieces.append(
+            curve.with_columns(
+                pl.lit(v).cast(frame.schema[g]).alias(g) for g, v in zip(groups, key, strict=True)
+            ).select(*groups, pl.all().exclude(groups))
+        )
+    if not pieces:
+        return pl.DataFrame(
+            schema={
+                **{g: frame.schema[g] for g in groups},
+                "days": pl.Float64,
+                "still_open": pl.Float64,
+                "low": pl.Float64,
+                "high": pl.Float64,
+                "at_risk": pl.Int64,
+            }
+        )
+    return pl.concat(pieces)
