@@ -548,21 +548,23 @@ def benchmarks() -> pl.DataFrame:
     (scope ``Enterprise``), to show that a team is compared with its own scope first.
     """
     note = "illustrative, not a measured figure"
+    rows = [  # metric, value, scope, low, high, remark
+        ("win_rate", 0.28, "all", 0.20, 0.35, ""),
+        ("win_rate", 0.22, "Enterprise", 0.15, 0.30, " (enterprise deals are harder to win)"),
+        ("avg_won_deal_size", 20_000.0, "all", None, None, ""),
+        ("median_won_deal_size", 12_000.0, "all", None, None, ""),
+        ("cycle_length_days", 75.0, "all", 45.0, 100.0, ""),
+        ("lead_response_hours", 4.0, "all", None, None, ""),
+    ]
     return pl.DataFrame(
         {
-            "metric": [
-                "win_rate",
-                "win_rate",
-                "avg_won_deal_size",
-                "cycle_length_days",
-                "lead_response_hours",
-            ],
-            "value": [0.28, 0.22, 20_000.0, 75.0, 4.0],
-            "scope": ["all", "Enterprise", "all", "all", "all"],
-            "source": [note, note + " (enterprise deals are harder to win)", note, note, note],
-            "low": [0.20, 0.15, None, 45.0, None],
-            "high": [0.35, 0.30, None, 100.0, None],
-            "n": pl.Series([None] * 5, dtype=pl.Int64),
+            "metric": [r[0] for r in rows],
+            "value": [r[1] for r in rows],
+            "scope": [r[2] for r in rows],
+            "source": [note + r[5] for r in rows],
+            "low": pl.Series([r[3] for r in rows], dtype=pl.Float64),
+            "high": pl.Series([r[4] for r in rows], dtype=pl.Float64),
+            "n": pl.Series([None] * len(rows), dtype=pl.Int64),
         }
     )
 

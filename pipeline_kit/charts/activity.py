@@ -1,0 +1,47 @@
+"""Activity charts: calls against closes per rep."""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+
+from pipeline_kit.charts._base import no_data, plain
+from pipeline_kit.charts.theme import PALETTE
+
+__all__ = ["activities_vs_closes"]
+
+
+def activities_vs_closes(
+    reps: pl.DataFrame,
+    result: dict[str, float] | None = None,
+    *,
+    title: str = "Calls against deals won, per rep",
+) -> alt.TopLevelMixin:
+    """Scatter of calls (x) against won deals (y) per rep, with Spearman's rho in the subtitle.
+
+    ``reps``, ``result``: the two outputs of :func:`pipeline_kit.calls_vs_closes`.
+    """
+    if reps.height == 0:
+        return no_data(title, "No activities in this period")
+    sub = "Each dot is a rep"
+    if result and result.get("n", 0) >= 3:
+        sub += (
+            f" · Spearman rho = {result['rho']:.2f} (p = {result['p_value']:.3f}, "
+            f"n = {result['n']}); correlation, not cause"
+        )
+    colour = (
+        {"color": alt.Color("team:N", legend=alt.Legend(title=None))}
+        if "team" in reps.columns
+        else {}
+    )
+    return (
+        alt.Chart(plain(reps))
+        .mark_point(filled=True, size=70, color=PALETTE[0])
+        .encode(
+            x=alt.X("calls:Q", title="Calls logged"),
+            y=alt.Y("won_deals:Q", title="Deals won"),
+            **colour,
+            tooltip=["owner:N", *(["team:N"] if colour else []), "calls:Q", "won_deals:Q"],
+        )
+        .properties(title=alt.Title(title, subtitle=sub), width=420, height=280)
+    )

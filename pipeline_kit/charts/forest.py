@@ -1,0 +1,73 @@
+"""Forest plot: a team's figures against their benchmarks, with intervals."""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+
+from pipeline_kit.charts._base import no_data, plain
+from pipeline_kit.charts.theme import INK, MUTED, PALETTE
+
+__all__ = ["forest_plot"]
+
+_LABEL = {
+    "external": "vs benchmark",
+    "rest_of_org": "vs rest of organisation",
+    "trailing": "vs own past quarters",
+}
+
+
+def forest_plot(frame: pl.DataFrame, *, title: str = "Against the benchmarks") -> alt.TopLevelMixin:
+    """Each comparison as (estimate - benchmark) / benchmark with its interval on the same scale,
+    so metrics in different units share one axis; colour says the verdict.
+
+    ``frame``: :func:`pipeline_kit.compare` rows for one group.
+    """
+    data = frame.filter(
+        pl.col("benchmark").is_not_null()
+        & (pl.col("benchmark") != 0)
+        & pl.col("estimate").is_not_null()
+    )
+    if data.height == 0:
+        return no_data(title, "Nothing to compare")
+    data = (
+        plain(data)
+        .with_columns(
+            ((pl.col("estimate") - pl.col("benchmark")) / pl.col("benchmark")).alias("rel"),
+            ((pl.col("ci_low") - pl.col("benchmark")) / pl.col("benchmark")).alias("rel_low"),
+            ((pl.col("ci_high") - pl.col("benchmark")) / pl.col("benchmark")).alias("rel_high"),
+            pl.concat_str(
+                pl.col("metric").str.replace_all("_", " "),
+                pl.lit(" · "),
+                pl.col("kind").replace_strict(_LABEL, default=pl.col("kind")),
+            ).alias("row"),
+        )
+        .with_columns(pl.col("rel_high").fill_null(pl.col("rel") + 1.0))
+    )
+    colour = alt.Color(
+        "direction:N",
+        scale=alt.Scale(
+            domain=["above", "below", "no clear difference", "not enough data"],
+            range=[PALETTE[2], PALETTE[3], PALETTE[0], MUTED],
+        ),
+        legend=alt.Legend(title=None),
+    )
+    y = alt.Y("row:N", title=None, sort=None)
+    base = alt.Chart(data).encode(
+        y=y, tooltip=["row:N", "verdict:N", alt.Tooltip("q_value:Q", format=".3f")]
+    )
+    rule = base.mark_rule(strokeWidth=2).encode(
+        x=alt.X(
+            "rel_low:Q",
+            title="Difference from the benchmark (relative)",
+            axis=alt.Axis(format="+%"),
+        ),
+        x2="rel_high:Q",
+        color=colour,
+    )
+    dot = base.mark_point(filled=True, size=70).encode(x="rel:Q", color=colour)
+    zero = alt.Chart(alt.Data(values=[{"x": 0}])).mark_rule(color=INK).encode(x="x:Q")
+    return alt.layer(zero, rule, dot).properties(
+        title=alt.Title(title, subtitle="0 = equal to the benchmark; bars: 95% intervals"),
+        width=480,
+    )

@@ -1,0 +1,113 @@
+"""Money charts: deal-size distribution, revenue against target."""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+
+from pipeline_kit.charts._base import no_data, plain
+from pipeline_kit.charts.theme import INK, PALETTE
+
+__all__ = ["deal_size_chart", "revenue_vs_target"]
+
+
+def deal_size_chart(
+    frame: pl.DataFrame,
+    group: str | None = None,
+    *,
+    title: str = "Won deal sizes",
+    currency: str = "$",
+) -> alt.TopLevelMixin:
+    """Distribution of won amounts in log-spaced bins (share of each group's won deals).
+
+    ``frame``: :func:`pipeline_kit.deal_size_distribution` (optionally by ``group``).
+    """
+    if frame.height == 0:
+        return no_data(title, "No won deals in this period")
+    data = plain(frame).with_columns(
+        pl.format(
+            "{}–{}",
+            ((pl.col("bin_low") / 100).round(0) * 100).cast(pl.Int64),
+            ((pl.col("bin_high") / 100).round(0) * 100).cast(pl.Int64),
+        ).alias("range")
+    )
+    enc = {"color": alt.Color(f"{group}:N", legend=alt.Legend(title=None))} if group else {}
+    chart = (
+        alt.Chart(data)
+        .mark_bar(opacity=0.85 if group else 1, color=PALETTE[0])
+        .encode(
+            x=alt.X(
+                "bin_low:Q",
+                title="Deal amount (log scale)",
+                scale=alt.Scale(type="log"),
+                axis=alt.Axis(format=f"{currency},.2~s"),
+            ),
+            x2="bin_high:Q",
+            y=alt.Y("share:Q", title="Share of won deals", axis=alt.Axis(format="%"), stack=None),
+            **enc,
+            tooltip=[
+                *([f"{group}:N"] if group else []),
+                "range:N",
+                "won_deals:Q",
+                alt.Tooltip("share:Q", format=".1%"),
+            ],
+        )
+    )
+    return chart.properties(
+        title=alt.Title(title, subtitle="Bins grow geometrically: the spread of amounts is wide"),
+        width=520,
+        height=240,
+    )
+
+
+def revenue_vs_target(
+    frame: pl.DataFrame,
+    group: str = "team",
+    *,
+    title: str = "Bookings against target",
+    currency: str = "$",
+) -> alt.TopLevelMixin:
+    """Bookings per group (stacked by deal type) with the target as a tick.
+
+    ``frame``: :func:`pipeline_kit.bookings_vs_target` by ``group``.
+    """
+    if frame.height == 0:
+        return no_data(title, "No bookings in this period")
+    parts = ["bookings_new", "bookings_expansion", "bookings_renewal", "bookings_other"]
+    data = plain(frame)
+    long = data.unpivot(
+        on=parts, index=[group], variable_name="type", value_name="amount"
+    ).with_columns(pl.col("type").str.strip_prefix("bookings_"))
+    bars = (
+        alt.Chart(long)
+        .mark_bar()
+        .encode(
+            y=alt.Y(f"{group}:N", title=None),
+            x=alt.X("amount:Q", title="Bookings", axis=alt.Axis(format=f"{currency},.3~s")),
+            color=alt.Color(
+                "type:N",
+                scale=alt.Scale(
+                    domain=["new", "expansion", "renewal", "other"],
+                    range=[PALETTE[0], PALETTE[5], PALETTE[2], "#9AA0A6"],
+                ),
+                legend=alt.Legend(title=None),
+            ),
+            tooltip=[f"{group}:N", "type:N", alt.Tooltip("amount:Q", format=f"{currency},.0f")],
+        )
+    )
+    ticks = (
+        alt.Chart(data.filter(pl.col("target").is_not_null()))
+        .mark_tick(color=INK, thickness=3, size=22)
+        .encode(
+            y=f"{group}:N",
+            x="target:Q",
+            tooltip=[
+                f"{group}:N",
+                alt.Tooltip("target:Q", format=f"{currency},.0f"),
+                alt.Tooltip("attainment:Q", format=".0%"),
+            ],
+        )
+    )
+    return alt.layer(bars, ticks).properties(
+        title=alt.Title(title, subtitle="Black tick: target"), width=480
+    )
