@@ -13,6 +13,7 @@ memory beside two baselines measured in the same run:
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import sys
 import time

@@ -1,69 +1,225 @@
-"""Chart builders: spec assertions, offline SVG rendering, empty input."""
+"""Chart builders: spec assertions per builder, offline SVG rendering on the sample and on empty
+input, and spec size that does not grow with the number of deals."""
 
 from __future__ import annotations
+
+import json
 
 import polars as pl
 import pytest
 
 import pipeline_kit as pk
 from pipeline_kit import charts
+from pipeline_kit.compare import funnel_limits_curve
+
+P = "2025-Q4"
 
 
-def _layers(spec: dict) -> list[dict]:
-    return spec.get("layer", [spec])
+def _reps(ds):
+    reps = pk.rep_win_rates(ds, P)
+    if reps.height == 0:
+        return charts.rep_funnel_plot(reps)  # limits computed from reps when omitted
+    return charts.rep_funnel_plot(reps, funnel_limits_curve(reps["org_rate"][0], 40))
 
 
-def test_pipeline_by_stage_spec(sample):
-    frame = pk.open_pipeline(sample, "2025-12-31").filter(pl.lit(True))
-    chart = charts.pipeline_by_stage(frame)
+def _acts(ds):
+    return charts.activities_vs_closes(*pk.calls_vs_closes(ds, P))
+
+
+# name -> (builder over a dataset, words of the title, marks, fields encoded)
+CASES = {
+    "pipeline_by_stage": (
+        lambda ds: charts.pipeline_by_stage(pk.open_pipeline(ds, period=P)),
+        "Open pipeline",
+        {"bar", "text"},
+        {"open_value", "stage"},
+    ),
+    "funnel": (
+        lambda ds: charts.funnel(pk.stage_conversion(ds, P)),
+        "Funnel",
+        {"bar", "text"},
+        {"entered", "stage"},
+    ),
+    "stage_conversion": (
+        lambda ds: charts.stage_conversion_chart(pk.stage_conversion(ds, "2025-Q2")),
+        "Stage conversion",
+        {"rule", "point"},
+        {"conversion", "ci_low", "ci_high"},
+    ),
+    "km_curves": (
+        lambda ds: charts.km_curves(pk.cycle_length_curve(ds, "2025-Q2", by="team"), "team"),
+        "still open",
+        {"area", "line", "rule"},
+        {"days", "still_open", "low", "high"},
+    ),
+    "deal_size": (
+        lambda ds: charts.deal_size_chart(pk.deal_size_distribution(ds, "2025", by="team"), "team"),
+        "deal sizes",
+        {"line"},
+        {"mid", "share"},
+    ),
+    "forest": (
+        lambda ds: charts.forest_plot(pk.compare(ds, P).filter(pl.col("team") == "SMB")),
+        "benchmarks",
+        {"rule", "point"},
+        {"rel", "rel_low", "rel_high", "direction"},
+    ),
+    "trend": (
+        lambda ds: charts.trend_chart(pk.quarterly_trend(ds, end=P), title="Win rate by quarter"),
+        "quarter",
+        {"area", "line"},
+        {"estimate", "ci_low", "ci_high", "period"},
+    ),
+    "rep_funnel": (_reps, "Reps", {"line", "point", "rule"}, {"n", "rate"}),
+    "lost_reasons": (
+        lambda ds: charts.lost_reasons_chart(pk.lost_reasons(ds, P)),
+        "lost",
+        {"rule", "point"},
+        {"share", "lost_reason"},
+    ),
+    "competitors": (
+        lambda ds: charts.competitor_chart(pk.competitor_win_rates(ds, P)),
+        "competitor",
+        {"rule", "point"},
+        {"win_rate", "competitor"},
+    ),
+    "waterfall": (
+        lambda ds: charts.waterfall(pk.pipeline_waterfall(ds, P)),
+        "waterfall",
+        {"bar"},
+        {"low", "high", "step"},
+    ),
+    "lead_response": (
+        lambda ds: charts.lead_response_chart(pk.lead_response_time(ds, P, by="team"), "team"),
+        "response",
+        {"rule", "point"},
+        {"median_hours"},
+    ),
+    "activities": (_acts, "Calls", {"point"}, {"calls", "won_deals"}),
+    "collateral": (
+        lambda ds: charts.collateral_chart(pk.collateral_win_rates(ds, "2025")),
+        "Collateral",
+        {"rule", "point"},
+        {"rate", "naive_win_rate_without"},
+    ),
+    "churn": (
+        lambda ds: charts.churn_chart(pk.churn(ds, "2025", by="team")),
+        "churn",
+        {"rule", "point"},
+        {"churn_rate"},
+    ),
+    "revenue": (
+        lambda ds: charts.revenue_vs_target(pk.bookings_vs_target(ds, P, by="team")),
+        "target",
+        {"bar", "tick"},
+        {"amount", "target"},
+    ),
+    "coverage": (
+        lambda ds: charts.pipeline_coverage_chart(pk.pipeline_coverage(ds, "2025-Q3", by="team")),
+        "coverage",
+        {"bar", "tick", "rule"},
+        {"coverage", "weighted_coverage"},
+    ),
+    "win_rate": (
+        lambda ds: charts.win_rate_by_group(pk.win_rate(ds, P, by="team"), "team", benchmark=0.28),
+        "Win rate",
+        {"rule", "point", "text"},
+        {"win_rate", "ci_low", "ci_high"},
+    ),
+}
+
+
+def _walk(spec: dict):
+    """Every (sub)spec of a layered chart."""
+    yield spec
+    for child in spec.get("layer", []):
+        yield from _walk(child)
+
+
+def _marks(spec: dict) -> set[str]:
+    out = set()
+    for s in _walk(spec):
+        mark = s.get("mark")
+        if mark:
+            out.add(mark if isinstance(mark, str) else mark["type"])
+    return out
+
+
+def _fields(spec: dict) -> set[str]:
+    out = set()
+    for s in _walk(spec):
+        for channel in s.get("encoding", {}).values():
+            if isinstance(channel, dict) and "field" in channel:
+                out.add(channel["field"])
+    return out
+
+
+def _rows(spec: dict) -> int:
+    return sum(len(v) for v in spec.get("datasets", {}).values())
+
+
+def _title(spec: dict) -> str:
+    title = spec.get("title", "")
+    return title if isinstance(title, str) else title.get("text", "")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_builder_spec_and_offline_svg(sample, name):
+    build, title, marks, fields = CASES[name]
+    chart = build(sample)
     spec = chart.to_dict()
-    marks = [layer["mark"]["type"] for layer in _layers(spec)]
-    assert marks == ["bar", "text"]
-    bar = _layers(spec)[0]["encoding"]
-    assert bar["x"]["field"] == "open_value" and bar["y"]["field"] == "stage"
-    assert bar["y"]["sort"]["field"] == "stage_order"
-    assert spec["title"]["text"] == "Open pipeline by stage"
-    data = next(iter(spec["datasets"].values()))
-    assert len(data) == 5  # one row per open stage, never raw deals
+    assert title.lower() in _title(spec).lower()
+    assert marks <= _marks(spec), _marks(spec)
+    assert fields <= _fields(spec), _fields(spec)
+    assert 0 < _rows(spec) <= 2_000  # aggregated input only, never raw deals
+    for s in _walk(spec):
+        if "encoding" in s and s.get("mark") not in ("text",):
+            assert "tooltip" in s["encoding"] or s is not spec or "layer" in spec
     svg = charts.to_svg(chart)
-    assert svg.startswith("<svg") and "Prospecting" in svg
+    assert svg.startswith("<svg") and "http" not in svg.replace("http://www.w3.org", "")
 
 
-def test_win_rate_chart_has_interval_and_benchmark(sample):
-    chart = charts.win_rate_by_group(
-        pk.win_rate(sample, "2025-Q4", by="team"),
-        "team",
-        benchmark=0.28,
-        benchmark_label="benchmark",
-        highlight="EMEA",
-    )
-    spec = chart.to_dict()
-    layers = _layers(spec)
-    assert [lay["mark"]["type"] for lay in layers] == ["rule", "point", "text", "rule", "text"]
-    interval = layers[0]["encoding"]
-    assert interval["x"]["field"] == "ci_low" and interval["x2"]["field"] == "ci_high"
-    assert {
-        t["field"] for t in layers[1]["encoding"].get("tooltip", layers[0]["encoding"]["tooltip"])
-    } >= {"n", "win_rate"}
-    rows = next(iter(spec["datasets"].values()))
-    assert len(rows) == 5
-    kinds = {r["team"]: r["kind"] for r in rows}
-    assert kinds["EMEA"] == "this team" and kinds["Partners"] == "not enough data"
-    svg = charts.to_svg(chart)
-    assert "benchmark" in svg and "Partners" in svg
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_builder_on_empty_input_says_no_data(tmp_path_factory, name):
+    empty = _empty_dataset(tmp_path_factory)
+    svg = charts.to_svg(CASES[name][0](empty))
+    assert svg.startswith("<svg") and ("No " in svg or "Nothing" in svg), name
 
 
-@pytest.mark.parametrize("builder", ["pipeline", "win_rate"])
-def test_empty_input_says_no_data(sample, builder):
-    if builder == "pipeline":
-        chart = charts.pipeline_by_stage(pk.open_pipeline(sample, "2025-12-31").clear())
-    else:
-        chart = charts.win_rate_by_group(pk.win_rate(sample, "2031-Q1", by="team"), "team")
-    svg = charts.to_svg(chart)
-    assert "No " in svg and svg.startswith("<svg")
+_EMPTY: list[pk.Dataset] = []
 
 
-def test_svg_rendering_is_stable(sample):
-    chart = charts.win_rate_by_group(pk.win_rate(sample, "2025-Q4", by="team"), "team")
-    assert charts.to_svg(chart) == charts.to_svg(chart)
-    assert "http" not in charts.to_svg(chart).replace("http://www.w3.org", "")
+def _empty_dataset(tmp_path_factory) -> pk.Dataset:
+    """Every table present with its header and no rows."""
+    if not _EMPTY:
+        folder = tmp_path_factory.mktemp("empty")
+        for name, frame in pk.datasets.generate(200, seed=3).items():
+            frame.head(0).write_csv(folder / f"{name}.csv")
+        _EMPTY.append(pk.load(folder))
+    return _EMPTY[0]
+
+
+def test_deal_size_single_group_is_a_histogram(sample):
+    spec = charts.deal_size_chart(pk.deal_size_distribution(sample, "2025")).to_dict()
+    assert _marks(spec) == {"bar"} and {"bin_low", "bin_high", "share"} <= _fields(spec)
+
+
+def test_interactive_tooltips(sample):
+    spec = charts.win_rate_by_group(pk.win_rate(sample, P, by="team"), "team").to_dict()
+    tooltips = [s["encoding"]["tooltip"] for s in _walk(spec) if "tooltip" in s.get("encoding", {})]
+    assert any({t["field"] for t in tip} >= {"win_rate", "n"} for tip in tooltips)
+
+
+def test_spec_size_does_not_grow_with_deals(tmp_path):
+    pk.datasets.write(tmp_path, 100_000, seed=5, fmt="parquet")
+    big = pk.load(tmp_path)
+    for name in ("pipeline_by_stage", "funnel", "deal_size", "waterfall", "win_rate", "trend"):
+        size = len(json.dumps(CASES[name][0](big).to_dict()))
+        assert size < 60_000, (name, size)
+
+
+def test_theme_is_registered_and_colour_blind_safe():
+    import altair as alt
+
+    assert charts.THEME in alt.theme.names()
+    assert charts.PALETTE[:3] == ["#0072B2", "#E69F00", "#009E73"]  # Okabe-Ito

@@ -76,7 +76,7 @@ def lead_response_chart(
     """
     data = frame.filter(pl.col("median_hours").is_not_null())
     if data.height == 0:
-        return no_data(title, "Fewer than half the leads were contacted")
+        return no_data(title, "No median yet: fewer than half the leads were contacted")
     data = plain(data).with_columns(pl.col("ci_high").fill_null(pl.col("median_hours") * 2))
     chart = interval_points(
         data,

@@ -31,28 +31,48 @@ def deal_size_chart(
             ((pl.col("bin_high") / 100).round(0) * 100).cast(pl.Int64),
         ).alias("range")
     )
-    enc = {"color": alt.Color(f"{group}:N", legend=alt.Legend(title=None))} if group else {}
-    chart = (
-        alt.Chart(data)
-        .mark_bar(opacity=0.85 if group else 1, color=PALETTE[0])
-        .encode(
-            x=alt.X(
-                "bin_low:Q",
-                title="Deal amount (log scale)",
-                scale=alt.Scale(type="log"),
-                axis=alt.Axis(format=f"{currency},.2~s"),
-            ),
-            x2="bin_high:Q",
-            y=alt.Y("share:Q", title="Share of won deals", axis=alt.Axis(format="%"), stack=None),
-            **enc,
-            tooltip=[
-                *([f"{group}:N"] if group else []),
-                "range:N",
-                "won_deals:Q",
-                alt.Tooltip("share:Q", format=".1%"),
-            ],
+    data = data.with_columns((pl.col("bin_low") * pl.col("bin_high")).sqrt().alias("mid"))
+    x_axis = alt.Axis(format=f"{currency},.2~s")
+    y = alt.Y("share:Q", title="Share of won deals", axis=alt.Axis(format="%"), stack=None)
+    tooltip = [
+        *([f"{group}:N"] if group else []),
+        "range:N",
+        "won_deals:Q",
+        alt.Tooltip("share:Q", format=".1%"),
+    ]
+    if group:  # one line per group: overlapping bars would hide each other
+        chart = (
+            alt.Chart(data)
+            .mark_line(point=True, interpolate="monotone")
+            .encode(
+                x=alt.X(
+                    "mid:Q",
+                    title="Deal amount (log scale)",
+                    scale=alt.Scale(type="log"),
+                    axis=x_axis,
+                ),
+                y=y,
+                color=alt.Color(f"{group}:N", legend=alt.Legend(title=None)),
+                tooltip=tooltip,
+            )
         )
-    )
+    else:
+        chart = (
+            alt.Chart(data)
+            .mark_bar(color=PALETTE[0])
+            .encode(
+                x=alt.X(
+                    "bin_low:Q",
+                    title="Deal amount (log scale)",
+                    scale=alt.Scale(type="log"),
+                    axis=x_axis,
+                ),
+                x2="bin_high:Q",
+                y=y,
+                y2=alt.datum(0),
+                tooltip=tooltip,
+            )
+        )
     return chart.properties(
         title=alt.Title(title, subtitle="Bins grow geometrically: the spread of amounts is wide"),
         width=520,

@@ -167,8 +167,12 @@ def waterfall(
 
     ``frame``: :func:`pipeline_kit.pipeline_waterfall` for one group (or none).
     """
-    if frame.height == 0:
-        return no_data(title)
+    if (
+        frame.height == 0
+        or frame.select(pl.sum_horizontal("start_deals", "created_deals", "end_deals")).item(0, 0)
+        == 0
+    ):
+        return no_data(title, "No open, created or closed deals in this period")
     row = frame.row(0, named=True)
     steps = [
         ("Start", 0.0, row["start"], "level"),

@@ -137,16 +137,23 @@ def trend_chart(
 
 
 def rep_funnel_plot(
-    reps: pl.DataFrame, limits: pl.DataFrame, *, title: str = "Reps: win rate against deals closed"
+    reps: pl.DataFrame,
+    limits: pl.DataFrame | None = None,
+    *,
+    title: str = "Reps: win rate against deals closed",
 ) -> alt.TopLevelMixin:
     """Funnel plot: each rep's win rate against their closed deals, with the control limits
     a rep winning at the organisation's rate would stay within.
 
     ``reps``: :func:`pipeline_kit.rep_win_rates`; ``limits``:
-    :func:`pipeline_kit.compare.funnel_limits_curve`.
+    :func:`pipeline_kit.compare.funnel_limits_curve` (computed from ``reps`` when omitted).
     """
     if reps.height == 0:
         return no_data(title, "No rep closed a deal in this period")
+    if limits is None:
+        from pipeline_kit.compare import funnel_limits_curve
+
+        limits = funnel_limits_curve(reps["org_rate"][0], int(reps["n"].max()))
     data = plain(reps).with_columns(
         pl.when(pl.col("flag") == "")
         .then(pl.lit("within limits"))
