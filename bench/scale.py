@@ -66,6 +66,17 @@ def main(argv: list[str] | None = None) -> int:
     _timed(
         "metrics_long, all metrics by team", lambda: pk.metrics_long(ds, "2025-Q4", by="team"), rows
     )
+    specs = {
+        "pipeline_by_stage": pk.charts.pipeline_by_stage(pk.open_pipeline(ds, "2025-06-30")),
+        "win_rate_by_group": pk.charts.win_rate_by_group(
+            pk.win_rate(ds, "2025-Q4", by="team"), "team"
+        ),
+        "deal_size_chart": pk.charts.deal_size_chart(pk.deal_size_distribution(ds, "2025-Q4")),
+    }
+    print(
+        "chart spec sizes (bytes of JSON): "
+        + ", ".join(f"{k}={len(json.dumps(v.to_dict())):,}" for k, v in specs.items())
+    )
     print(
         f"\n{args.deals:,} deals; rows per table: "
         + ", ".join(f"{k}={v:,}" for k, v in sorted(sizes.items()))
