@@ -16,15 +16,30 @@ import polars as pl
 from IPython.display import Markdown
 
 from pipeline_kit import charts
+from pipeline_kit.compare import compare, rep_win_rates
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.formatting import FORMAT as _FORMAT
 from pipeline_kit.formatting import fmt_days, fmt_money, fmt_pct
 from pipeline_kit.formatting import missing as _missing
 from pipeline_kit.metrics import (
     CATALOGUE,
+    bookings_vs_target,
+    calls_vs_closes,
+    churn,
+    clv,
+    collateral_win_rates,
+    competitor_win_rates,
     cycle_length,
+    cycle_length_curve,
+    deal_size_distribution,
+    lead_funnel,
+    lead_response_time,
+    lost_reasons,
     metrics_long,
     open_pipeline,
+    stage_conversion,
+    stalled_deals,
+    velocity,
     win_rate,
     won_deal_size,
 )
@@ -33,7 +48,22 @@ from pipeline_kit.stats import MIN_N
 
 __all__ = ["TeamReport"]
 
-METRICS_SHOWN = [
+METRICS_IN_SECTIONS = [
+    "stage_conversion",
+    "cycle_length_km_days",
+    "velocity_per_day",
+    "bookings_vs_target",
+    "lost_reason_share",
+    "win_rate_vs_competitor",
+    "lead_conversion_rate",
+    "lead_response_hours",
+    "calls",
+    "collateral_win_rate_lift",
+    "churn_rate",
+    "clv_cac",
+    "stalled_deals",
+]
+METRICS_SHOWN = [  # the key-figures table; the methodology appendix lists these and the rest
     "deals_created",
     "deals_won",
     "deals_lost",
@@ -312,5 +342,247 @@ class TeamReport:
             lines += ["", "Notes from loading:"] + [f"- {_esc(n)}" for n in self.ds.notes]
         return _markdown("\n".join(lines))
 
+    # ------------------------------------------------------------------ statistics
+    def _comparison(self) -> pl.DataFrame:
+        if not hasattr(self, "_compare_cache"):
+            self._compare_cache = compare(self.ds, self.period, by="team", as_of=None)
+        return self._compare_cache.filter(pl.col("team") == self.team)
+
+    def executive_summary(self) -> Markdown:
+        """The findings that matter: clear differences first (smallest q), then what is unclear."""
+        rows = self._comparison()
+        if rows.height == 0:
+            return _markdown(
+                f"No deals for {_esc(self.team)} in {self.period.label}: nothing to compare."
+            )
+        clear = rows.filter(pl.col("direction").is_in(["above", "below"])).sort("q_value")
+        lines = []
+        if (rows["direction"] == "not enough data").all():
+            return _markdown(
+                f"**Not enough data for any verdict this quarter**: fewer than {MIN_N} "
+                "deals behind each comparison. The figures below are descriptive."
+            )
+        if clear.height:
+            lines.append(
+                f"**{clear.height} clear difference(s)** (Benjamini-Hochberg q < 0.05 "
+                f"over all {rows.height} comparisons of this report):"
+            )
+            lines += [f"- {_esc(v)}" for v in clear["verdict"]]
+        else:
+            lines.append(
+                "No clear difference from any benchmark this quarter: the figures below "
+                "are within what chance alone would produce."
+            )
+        warnings = rows.filter(pl.col("warning").is_not_null())["warning"].unique().to_list()
+        lines += [f"- *Caution:* {_esc(w)}" for w in warnings]
+        thin = rows.filter(pl.col("direction") == "not enough data")
+        if thin.height:
+            metrics = ", ".join(sorted(set(thin["metric"].str.replace_all("_", " "))))
+            lines.append(
+                f"- Not enough data for a verdict on: {metrics} (fewer than {MIN_N} deals)."
+            )
+        return _markdown("\n".join(lines))
+
+    def forest_chart(self) -> alt.TopLevelMixin:
+        return charts.forest_plot(self._comparison(), title=f"{self.team} against the benchmarks")
+
+    # ------------------------------------------------------------------ sections
+    def funnel_chart(self) -> alt.TopLevelMixin:
+        return charts.funnel(
+            stage_conversion(self._team, self.period),
+            title=f"Funnel: {self.team}, {self.period.label}",
+        )
+
+    def conversion_chart(self) -> alt.TopLevelMixin:
+        return charts.stage_conversion_chart(stage_conversion(self._team, self.period))
+
+    def cycle_chart(self) -> alt.TopLevelMixin:
+        curve = cycle_length_curve(self._scoped, self.period, by="scope").with_columns(
+            pl.col("scope").replace({"team": self.team, "rest": "rest of organisation"})
+        )
+        return charts.km_curves(curve, "scope", title="Share of the quarter's new deals still open")
+
+    def velocity_note(self) -> Markdown:
+        v = velocity(self._team, self.period).row(0, named=True)
+        if not v["n"] or v["velocity_per_day"] is None:
+            return _markdown("Not enough closed deals this period to compute pipeline velocity.")
+        caution = "" if v["enough_data"] else " (few closed deals: read with care)"
+        return _markdown(
+            f"Pipeline velocity: **{fmt_money(v['velocity_per_day'])} per day**{caution} = "
+            f"{v['open_qualified']} qualified open deals x {fmt_pct(v['win_rate'])} win rate x "
+            f"{fmt_money(v['avg_won_deal_size'])} average won deal / "
+            f"{fmt_days(v['avg_cycle_days_won'])} average cycle of won deals."
+        )
+
+    def deal_size_chart(self) -> alt.TopLevelMixin:
+        dist = deal_size_distribution(self._scoped, self.period, by="scope").with_columns(
+            pl.col("scope").replace({"team": self.team, "rest": "rest of organisation"})
+        )
+        return charts.deal_size_chart(dist, "scope")
+
+    def revenue_section(self) -> Markdown:
+        if not self.ds.has("targets"):
+            return _markdown(
+                "Provide targets.csv (team, period_start, period_end, target) to "
+                "compare bookings with target."
+            )
+        row = bookings_vs_target(self.ds, self.period, by="team").filter(
+            pl.col("team") == self.team
+        )
+        if row.height == 0:
+            return _markdown("No bookings and no target for this team in the period.")
+        r = row.row(0, named=True)
+        return _markdown(
+            _md_table(
+                ["Bookings", "New", "Expansion", "Renewal", "Target", "Attainment"],
+                [
+                    [
+                        fmt_money(r["bookings"]),
+                        fmt_money(r["bookings_new"]),
+                        fmt_money(r["bookings_expansion"]),
+                        fmt_money(r["bookings_renewal"]),
+                        fmt_money(r["target"]),
+                        fmt_pct(r["attainment"], 0),
+                    ]
+                ],
+            )
+        )
+
+    def lost_reasons_chart(self) -> alt.TopLevelMixin:
+        return charts.lost_reasons_chart(lost_reasons(self._team, self.period))
+
+    def competitor_chart(self) -> alt.TopLevelMixin:
+        return charts.competitor_chart(competitor_win_rates(self._team, self.period))
+
+    def rep_chart(self) -> alt.TopLevelMixin:
+        return charts.rep_funnel_plot(rep_win_rates(self._team, self.period))
+
+    def rep_table(self) -> Markdown:
+        reps = rep_win_rates(self._team, self.period)
+        if reps.height == 0:
+            return _markdown("No rep closed a deal in this period.")
+        rows = [
+            [
+                _esc(r["owner"]),
+                f"{r['won']} / {r['n']}",
+                fmt_pct(r["rate"]),
+                f"{fmt_pct(r['shrunk'])} ({fmt_pct(r['shrunk_low'])} to "
+                f"{fmt_pct(r['shrunk_high'])})",
+                r["flag"] or "within limits",
+            ]
+            for r in reps.sort("shrunk", descending=True).iter_rows(named=True)
+        ]
+        return _markdown(
+            _md_table(
+                ["Rep", "Won / closed", "Raw rate", "Shrunk rate (95% interval)", "Funnel plot"],
+                rows,
+            )
+            + "\n\nThe shrunk rate pulls each rep towards the team's rate in "
+            "proportion to how few deals they closed: rank reps on it, not on "
+            "the raw rate."
+        )
+
+    def leads_section(self) -> Markdown | alt.TopLevelMixin:
+        if not self.ds.has("leads"):
+            return _markdown("Provide leads.csv to see lead conversion and response times.")
+        leads = self.ds.tables["leads"]
+        if "team" not in leads.columns or leads["team"].null_count() == leads.height:
+            return _markdown("leads.csv has no team column: lead figures cannot be split by team.")
+        team_leads = self._team_leads()
+        times = lead_response_time(team_leads, self.period, by="source")
+        bench, _ = self._benchmark("lead_response_hours")
+        return charts.lead_response_chart(
+            times, "source", benchmark=bench, title=f"Lead response time by source: {self.team}"
+        )
+
+    def lead_funnel_table(self) -> Markdown:
+        if not self.ds.has("leads") or "team" not in self.ds.tables["leads"].columns:
+            return _markdown("")
+        f = lead_funnel(self._team_leads(), self.period).row(0, named=True)
+        note = " Recent leads are still converting: figures will rise." if f["incomplete"] else ""
+        return _markdown(
+            _md_table(
+                ["Leads", "Qualified", "Became opportunities", "Won"],
+                [
+                    [
+                        f"{f['created']:,}",
+                        f"{f['qualified']:,} ({fmt_pct(f['qualified_rate'])})",
+                        f"{f['converted']:,} ({fmt_pct(f['conversion_rate'])})",
+                        f"{f['won']:,} ({fmt_pct(f['lead_win_rate'])})",
+                    ]
+                ],
+            )
+            + note
+        )
+
+    def _team_leads(self) -> Dataset:
+        from dataclasses import replace
+
+        leads = self.ds.tables["leads"].filter(pl.col("team") == self.team)
+        return replace(self.ds, tables={**self.ds.tables, "leads": leads})
+
+    def activity_chart(self) -> Markdown | alt.TopLevelMixin:
+        if not self.ds.has("activities"):
+            return _markdown("Provide activities.csv to see calls, meetings and emails per rep.")
+        reps, result = calls_vs_closes(self.ds, self.period)
+        reps = reps.filter(pl.col("team") == self.team)
+        return charts.activities_vs_closes(
+            reps, result, title=f"Calls against deals won: {self.team} reps"
+        )
+
+    def collateral_chart(self) -> Markdown | alt.TopLevelMixin:
+        if not self.ds.has("collateral_usage"):
+            return _markdown("Provide collateral_usage.csv to see which content goes with wins.")
+        return charts.collateral_chart(collateral_win_rates(self._team, self.period))
+
+    def churn_section(self) -> Markdown:
+        if not self.ds.has("customers"):
+            return _markdown("Provide customers.csv to see churn and customer lifetime value.")
+        c = churn(self.ds, self.period, by="team").filter(pl.col("team") == self.team)
+        if c.height == 0:
+            return _markdown("No customers of this team were active at the start of the period.")
+        r = c.row(0, named=True)
+        text = (
+            f"{r['churned']} of {r['active_at_start']} customers active at the start of the "
+            f"period left during it: churn {fmt_pct(r['churn_rate'])} (95% CI "
+            f"{fmt_pct(r['ci_low'])} to {fmt_pct(r['ci_high'])})."
+        )
+        if self.ds.has("marketing_spend"):
+            v = clv(self.ds, self.period, by="team").filter(pl.col("team") == self.team)
+            if v.height and v["clv_cac"][0] is not None:
+                w = v.row(0, named=True)
+                text += (
+                    f" Lifetime value {fmt_money(w['clv'])} per customer against an "
+                    f"acquisition cost of {fmt_money(w['cac'])}: CLV:CAC "
+                    f"{w['clv_cac']:.1f} (no margin applied)."
+                )
+            else:
+                text += " CLV:CAC cannot be estimated this period (no churn or no new customers)."
+        return _markdown(text)
+
+    def stalled_table(self, limit: int = 15) -> Markdown:
+        stalled = stalled_deals(self._team, self.as_of).filter("stalled").head(limit)
+        if stalled.height == 0:
+            return _markdown(
+                "No open deal has been in its stage longer than 90% of past deals in that stage."
+            )
+        rows = [
+            [
+                _esc(r["deal_id"]),
+                _esc(r["owner"]),
+                _esc(r["stage"]),
+                fmt_money(r["amount"]),
+                f"{r['days_in_stage']} days",
+                f"{r['threshold_days']:.0f} days",
+            ]
+            for r in stalled.iter_rows(named=True)
+        ]
+        return _markdown(
+            _md_table(
+                ["Deal", "Owner", "Stage", "Amount", "In stage", "Usual maximum (90th pct)"], rows
+            )
+        )
+
     def methodology(self) -> Markdown:
-        return _markdown("\n\n".join(CATALOGUE[m].to_markdown() for m in METRICS_SHOWN))
+        used = [*METRICS_SHOWN, *METRICS_IN_SECTIONS]
+        return _markdown("\n\n".join(CATALOGUE[m].to_markdown() for m in used))
