@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--as-of", help="snapshot date YYYY-MM-DD (default: last day of the period)")
     p.add_argument("--team", nargs="*", default=[], help="only these teams (default: all)")
+    p.add_argument(
+        "--jobs", type=int, default=None, help="teams run at once (default: the number of cores)"
+    )
     p.add_argument("--out", required=True, type=Path, help="output folder")
 
     p = sub.add_parser("compare", help="test each group against benchmarks; verdicts as CSV")
@@ -155,6 +158,7 @@ def _report(args: argparse.Namespace) -> int:
         source=args.source,
         teams=args.team or None,
         as_of=args.as_of,
+        jobs=args.jobs,
     )
     for r in results:
         state = "ok" if r.ok else f"FAILED: {r.error}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import multiprocessing
 import os
 import re
 import sys
@@ -17,6 +18,7 @@ import tempfile
 import time
 import traceback
 import unicodedata
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,6 +153,7 @@ def run_reports(
     as_of: str | dt.date | None = None,
     template: str | Path | None = None,
     progress: bool = True,
+    jobs: int | None = None,
 ) -> list[TeamResult]:
     """Run the team report for every team (or ``teams``) and write ``out/index.html``.
 
@@ -159,7 +162,8 @@ def run_reports(
     The dataset is loaded once here to list the teams and fail early on unusable data
     (:class:`~pipeline_kit.errors.DataError`); each notebook loads it again in its kernel.
     A team whose notebook fails is listed with its error on the index page; the others
-    still finish.
+    still finish. ``jobs`` teams run at once (default: the number of cores), each in its own
+    process and kernel.
     """
     data = Path(data).resolve()
     ds = load(data, source=source)
@@ -177,12 +181,34 @@ def run_reports(
     }
     _kernel_env()
     taken: set[str] = {"index"}
-    results = []
-    bar = tqdm(chosen, desc="team reports", unit="team", disable=not progress)
-    for team in bar:
-        bar.set_postfix_str(team[:30])
-        slug = slugify(team, taken)
-        results.append(_run_one(team, slug, out, parameters, template))
+    slugs = {team: slugify(team, taken) for team in chosen}
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(chosen)))
+    bar = tqdm(total=len(chosen), desc="team reports", unit="team", disable=not progress)
+    done: dict[str, TeamResult] = {}
+    if workers == 1:
+        for team in chosen:
+            bar.set_postfix_str(team[:30])
+            done[team] = _run_one(team, slugs[team], out, parameters, template)
+            bar.update()
+    else:
+        context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked zmq state
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {
+                pool.submit(_run_one, team, slugs[team], out, parameters, template): team
+                for team in chosen
+            }
+            for future in as_completed(futures):
+                team = futures[future]
+                try:
+                    done[team] = future.result()
+                except Exception as exc:  # the worker itself died
+                    done[team] = TeamResult(
+                        team, slugs[team], False, 0.0, f"{type(exc).__name__}: {exc}"
+                    )
+                bar.set_postfix_str(team[:30])
+                bar.update()
+    bar.close()
+    results = [done[team] for team in chosen]
     _write_atomic(out / "index.html", _index_html(ds, period, as_of, results, set(ds.teams)))
     return results
 
