@@ -15,6 +15,7 @@ from pipeline_kit.errors import DataError
 from pipeline_kit.loading import load
 from pipeline_kit.metrics import *  # noqa: F403  (the metric functions, see metrics.__all__)
 from pipeline_kit.metrics import __all__ as _metric_names
+from pipeline_kit.org_report import OrgReport
 from pipeline_kit.periods import Period
 from pipeline_kit.team_report import TeamReport
 
@@ -26,6 +27,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "DataError",
     "Dataset",
+    "OrgReport",
     "Period",
     "TeamReport",
     "__version__",

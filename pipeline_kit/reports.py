@@ -110,6 +110,7 @@ def _kernel_env() -> None:
 
 
 def _run_one(team: str, slug: str, out: Path, parameters: dict, template: Path) -> TeamResult:
+    """Execute ``template`` with ``parameters`` into ``out/<slug>.ipynb`` and ``.html``."""
     start = time.perf_counter()
     error = None
     fd, tmp_name = tempfile.mkstemp(dir=out, prefix=f".{slug}.", suffix=".ipynb")
@@ -119,7 +120,7 @@ def _run_one(team: str, slug: str, out: Path, parameters: dict, template: Path) 
         papermill.execute_notebook(
             str(template),
             str(tmp),
-            parameters={**parameters, "team": team},
+            parameters=parameters,
             kernel_name="python3",
             progress_bar=False,
             log_output=False,
@@ -154,6 +155,7 @@ def run_reports(
     template: str | Path | None = None,
     progress: bool = True,
     jobs: int | None = None,
+    org_summary: bool = True,
 ) -> list[TeamResult]:
     """Run the team report for every team (or ``teams``) and write ``out/index.html``.
 
@@ -163,7 +165,9 @@ def run_reports(
     (:class:`~pipeline_kit.errors.DataError`); each notebook loads it again in its kernel.
     A team whose notebook fails is listed with its error on the index page; the others
     still finish. ``jobs`` teams run at once (default: the number of cores), each in its own
-    process and kernel.
+    process and kernel. With the default template, ``org_summary`` also runs
+    ``templates/org_summary.ipynb`` into ``organisation.html`` (returned last, slug
+    ``organisation``).
     """
     data = Path(data).resolve()
     ds = load(data, source=source)
@@ -180,37 +184,44 @@ def run_reports(
         "as_of": str(as_of) if as_of else None,
     }
     _kernel_env()
-    taken: set[str] = {"index"}
-    slugs = {team: slugify(team, taken) for team in chosen}
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(chosen)))
-    bar = tqdm(total=len(chosen), desc="team reports", unit="team", disable=not progress)
+    taken: set[str] = {"index", "organisation"}
+    tasks = [
+        (team, slugify(team, taken), {**parameters, "team": team}, template) for team in chosen
+    ]
+    if org_summary and template == template_path():
+        tasks.append((ORG_LABEL, "organisation", parameters, template_path("org_summary.ipynb")))
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
+    bar = tqdm(total=len(tasks), desc="reports", unit="report", disable=not progress)
     done: dict[str, TeamResult] = {}
     if workers == 1:
-        for team in chosen:
-            bar.set_postfix_str(team[:30])
-            done[team] = _run_one(team, slugs[team], out, parameters, template)
+        for label, slug, params, notebook in tasks:
+            bar.set_postfix_str(label[:30])
+            done[label] = _run_one(label, slug, out, params, notebook)
             bar.update()
     else:
         context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked zmq state
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = {
-                pool.submit(_run_one, team, slugs[team], out, parameters, template): team
-                for team in chosen
+                pool.submit(_run_one, label, slug, out, params, notebook): (label, slug)
+                for label, slug, params, notebook in tasks
             }
             for future in as_completed(futures):
-                team = futures[future]
+                label, slug = futures[future]
                 try:
-                    done[team] = future.result()
+                    done[label] = future.result()
                 except Exception as exc:  # the worker itself died
-                    done[team] = TeamResult(
-                        team, slugs[team], False, 0.0, f"{type(exc).__name__}: {exc}"
+                    done[label] = TeamResult(
+                        label, slug, False, 0.0, f"{type(exc).__name__}: {exc}"
                     )
-                bar.set_postfix_str(team[:30])
+                bar.set_postfix_str(label[:30])
                 bar.update()
     bar.close()
-    results = [done[team] for team in chosen]
+    results = [done[label] for label, *_ in tasks]
     _write_atomic(out / "index.html", _index_html(ds, period, as_of, results, set(ds.teams)))
     return results
+
+
+ORG_LABEL = "Organisation summary"
 
 
 def _index_html(
@@ -218,6 +229,17 @@ def _index_html(
 ) -> str:
     esc = html.escape
     rows = []
+    org = next((r for r in results if r.team == ORG_LABEL and r.slug == "organisation"), None)
+    results = [r for r in results if r is not org]
+    org_line = ""
+    if org is not None:
+        org_line = (
+            '<p class="org"><a href="organisation.html">Organisation summary</a>: '
+            "all teams side by side</p>"
+            if org.ok
+            else f'<p class="org">Organisation summary <span class="fail">failed</span> '
+            f"<code>{esc(org.error or '')}</code></p>"
+        )
     for r in results:
         if r.ok:
             status = '<span class="ok">ready</span>'
@@ -248,11 +270,13 @@ th {{ font-weight: 600; font-size: .85rem; text-transform: uppercase; color: #52
 a {{ color: #0072B2; }}
 .ok {{ color: #009E73; font-weight: 600; }} .fail {{ color: #D55E00; font-weight: 600; }}
 code {{ font-size: .85em; }}
+.org {{ font-size: 1.1rem; margin-top: 1.5rem; }}
 </style></head>
 <body>
 <h1>Quarterly pipeline reports: {esc(period.label)}</h1>
 <p class="meta">Snapshot as of {esc(str(snapshot))} · data {esc(str(ds.path.name))}
 (source {esc(ds.source)}, fingerprint <code>{esc(ds.fingerprint)}</code>) · {esc(summary)}</p>
+{org_line}
 <table><thead><tr><th>Team</th><th>Status</th><th>Run time</th></tr></thead>
 <tbody>
 {chr(10).join(rows)}

@@ -60,10 +60,14 @@ def test_report_end_to_end(small_data, tmp_path):
         "emea.html",
         "emea.ipynb",
         "index.html",
+        "organisation.html",
+        "organisation.ipynb",
         "team-script-alert-1-script-x.html",
         "team-script-alert-1-script-x.ipynb",
     ]
     index = (out / "index.html").read_text()
+    assert 'href="organisation.html"' in index
+    assert "Organisation summary: " in (out / "organisation.html").read_text()
     assert 'href="emea.html"' in index and "<script>" not in index
     assert "&lt;script&gt;" in index
     html = (out / "emea.html").read_text()

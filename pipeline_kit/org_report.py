@@ -1,0 +1,119 @@
+"""The leadership view across all teams: the same statistics as the team reports, side by side.
+
+Used by ``templates/org_summary.ipynb``; every number and sentence is produced here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import altair as alt
+import polars as pl
+
+from pipeline_kit import charts
+from pipeline_kit.compare import compare, rep_win_rates
+from pipeline_kit.dataset import Dataset
+from pipeline_kit.formatting import fmt_money, fmt_pct
+from pipeline_kit.metrics import (
+    cycle_length_curve,
+    open_pipeline,
+    pipeline_waterfall,
+    quarterly_trend,
+    win_rate,
+)
+from pipeline_kit.periods import Period, parse_date
+from pipeline_kit.team_report import _esc, _markdown, _md_table
+
+__all__ = ["OrgReport"]
+
+
+class OrgReport:
+    """Sections of the organisation summary for a period (snapshot at ``as_of``)."""
+
+    def __init__(self, ds: Dataset, period: str | Period, as_of: str | dt.date | None = None):
+        self.ds = ds
+        self.period = Period.parse(period)
+        self.as_of = parse_date(as_of) or self.period.end
+        self._comparison = compare(ds, self.period, by="team")
+
+    def header(self):
+        from pipeline_kit import __version__
+
+        return _markdown(
+            f"# Organisation summary: {self.period.label}\n\n"
+            f"Period **{self.period.start} to {self.period.end}** · snapshot as of "
+            f"**{self.as_of}** · {len(self.ds.teams)} teams · data `{self.ds.path.name}` "
+            f"(fingerprint `{self.ds.fingerprint}`) · pipeline_kit {__version__}"
+        )
+
+    def findings(self):
+        """Every clear difference across teams, strongest evidence first."""
+        clear = self._comparison.filter(pl.col("direction").is_in(["above", "below"]))
+        clear = clear.sort("q_value")
+        thin = self._comparison.filter(pl.col("direction") == "not enough data")
+        lines = [
+            f"**{clear.height} clear difference(s)** out of {self._comparison.height} "
+            "comparisons (Benjamini-Hochberg q < 0.05 over all of them):"
+        ]
+        lines += [f"- {_esc(v)}" for v in clear["verdict"]] or ["- none"]
+        if thin.height:
+            teams = ", ".join(sorted(set(thin["team"])))
+            lines.append(f"\nNot enough data for some verdicts in: {_esc(teams)}.")
+        return _markdown("\n".join(lines))
+
+    def team_table(self):
+        wr = win_rate(self.ds, self.period, by="team")
+        pipe = (
+            open_pipeline(self.ds, self.as_of, by="team")
+            .group_by("team")
+            .agg(pl.col("open_deals", "open_value").sum())
+        )
+        rows = []
+        for r in (
+            wr.join(pipe, on="team", how="full", coalesce=True).sort("team").iter_rows(named=True)
+        ):
+            rate = (
+                f"{fmt_pct(r['win_rate'])} ({fmt_pct(r['ci_low'])} to {fmt_pct(r['ci_high'])})"
+                if r["n"]
+                else "–"
+            )
+            rows.append(
+                [
+                    _esc(r["team"]),
+                    f"{r['won'] or 0} / {r['n'] or 0}",
+                    rate,
+                    f"{r['open_deals'] or 0:,}",
+                    fmt_money(r["open_value"]),
+                ]
+            )
+        return _markdown(
+            _md_table(
+                ["Team", "Won / closed", "Win rate (95% CI)", "Open deals", "Open value"], rows
+            )
+        )
+
+    def win_rate_chart(self) -> alt.TopLevelMixin:
+        return charts.win_rate_by_group(
+            win_rate(self.ds, self.period, by="team"),
+            "team",
+            title=f"Win rate by team, {self.period.label}",
+        )
+
+    def trend_chart(self) -> alt.TopLevelMixin:
+        return charts.trend_chart(
+            quarterly_trend(self.ds, end=self.period, by="team"),
+            group="team",
+            title="Win rate by quarter",
+        )
+
+    def cycle_chart(self) -> alt.TopLevelMixin:
+        return charts.km_curves(cycle_length_curve(self.ds, self.period, by="team"), "team")
+
+    def pipeline_chart(self) -> alt.TopLevelMixin:
+        return charts.pipeline_by_stage(open_pipeline(self.ds, self.as_of))
+
+    def waterfall_chart(self) -> alt.TopLevelMixin:
+        return charts.waterfall(pipeline_waterfall(self.ds, self.period))
+
+    def rep_chart(self) -> alt.TopLevelMixin:
+        return charts.rep_funnel_plot(rep_win_rates(self.ds, self.period))
