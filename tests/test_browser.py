@@ -1,0 +1,78 @@
+"""The reports open in a real browser: every chart renders and the console stays clean.
+
+Drives Debian's chromium through Playwright (``executable_path``; no browser download). Skips
+with a reason where chromium is not installed, except under CI, where ``make test`` installs it
+and its absence is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from pipeline_kit.reports import run_reports
+
+from .conftest import SAMPLE
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is missing in CI: `make test` should have installed it")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    out = tmp_path_factory.mktemp("browser_reports")
+    results = run_reports(SAMPLE, "2025-Q4", out, teams=["EMEA"], progress=False, jobs=2)
+    assert all(r.ok for r in results), [r.error for r in results]
+    return out
+
+
+def _open(browser, path):
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(path.as_uri(), wait_until="load")
+    return page, errors, requests
+
+
+@pytest.mark.parametrize("name", ["index.html", "emea.html", "organisation.html"])
+def test_report_renders_offline_in_chromium(browser, reports, name):
+    page, errors, requests = _open(browser, reports / name)
+    images = page.evaluate(
+        "Array.from(document.images).map(i => ({ok: i.complete && i.naturalWidth > 0, "
+        "w: i.naturalWidth}))"
+    )
+    if name != "index.html":
+        assert len(images) >= 5, "charts missing"
+        assert all(i["ok"] for i in images), images
+        assert page.locator("h1").first.inner_text().startswith(("EMEA", "Organisation"))
+    else:
+        links = page.eval_on_selector_all("a", "els => els.map(e => e.getAttribute('href'))")
+        assert {"emea.html", "organisation.html"} <= set(links)
+    assert errors == []
+    assert all(url.startswith(("file:", "data:")) for url in requests), requests
+    page.close()
