@@ -107,7 +107,9 @@ def kaplan_meier_median(
         band = sf.confidence_interval(confidence, method="log-log")
 
     def first_below_half(times: np.ndarray, probs: np.ndarray) -> float | None:
-        hit = np.flatnonzero(np.nan_to_num(probs, nan=1.0) <= 0.5)
+        hit = np.flatnonzero(
+            np.nan_to_num(probs, nan=1.0) <= 0.5 + 1e-12
+        )  # tolerance: S = 0.5 exactly, up to rounding
         return float(times[hit[0]]) if hit.size else None
 
     return (

@@ -80,7 +80,7 @@ def _plain_km_median(durations: list[float], events: list[bool]) -> float | None
         c = sum(1 for x, e in zip(durations, events, strict=True) if x == t and not e)
         if d:
             surv *= 1 - d / at_risk
-            if surv <= 0.5:
+            if surv <= 0.5 + 1e-12:  # S = 0.5 exactly, up to rounding
                 return t
         at_risk -= d + c
     return None
