@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 MAVEN  ?= ../shared/realdata/maven-crm
 PERIOD ?= latest
 
-.PHONY: install browser test lint report report-maven sample docs notebooks bench-scale bench-coverage clean
+.PHONY: install browser test lint report report-maven sample docs notebooks bench-scale bench-coverage bench-reports clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ bench-scale: install
 
 bench-coverage: install
 	$(BIN)/python bench/coverage.py
+
+bench-reports: install
+	$(BIN)/python bench/reports.py
 
 notebooks: install  ## re-execute the notebooks in place (refreshes the outputs nbval compares)
 	cd notebooks && for nb in *.ipynb; do \

@@ -1,0 +1,76 @@
+"""A 20-team report batch against 20 bare kernel start-ups, and the HTML size per report.
+
+Run: ``make bench-reports`` (or ``python bench/reports.py``). Not part of ``make test``. The
+baseline starts and stops 20 bare Python kernels with the same parallelism, which is the least
+any one-notebook-per-team tool must pay. Targets: batch <= 2x the baseline; HTML <= 2 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import polars as pl
+from jupyter_client.manager import start_new_kernel
+
+import pipeline_kit as pk
+from pipeline_kit.reports import _kernel_env, run_reports
+
+
+def bare_kernel() -> None:
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        client.execute_interactive("1 + 1", timeout=60)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--teams", type=int, default=20)
+    parser.add_argument("--deals", type=int, default=20_000)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args(argv)
+    _kernel_env()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        data.mkdir()
+        tables = pk.datasets.generate(args.deals, seed=11)
+        relabel = pl.format("Team {}", (pl.col("owner").hash() % args.teams).cast(pl.Int64) + 1)
+        tables["deals"] = tables["deals"].with_columns(relabel.alias("team"))
+        for name, frame in tables.items():
+            frame.write_parquet(data / f"{name}.parquet")
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(args.jobs) as pool:
+            list(pool.map(lambda _: bare_kernel(), range(args.teams)))
+        baseline = time.perf_counter() - start
+
+        out = Path(tmp) / "reports"
+        start = time.perf_counter()
+        results = run_reports(
+            data, "2025-Q4", out, progress=False, jobs=args.jobs, org_summary=False
+        )
+        batch = time.perf_counter() - start
+        sizes = sorted(p.stat().st_size for p in out.glob("*.html") if p.name != "index.html")
+    ok = sum(r.ok for r in results)
+    print(f"{args.teams} teams, {args.deals:,} deals, {args.jobs} parallel jobs")
+    print(f"baseline: {args.teams} bare kernel start-ups  {baseline:7.1f} s")
+    print(
+        f"pipeline_kit report batch ({ok} ok)        {batch:7.1f} s   ratio {batch / baseline:.2f}x"
+        " (target <= 2x)"
+    )
+    print(
+        f"HTML per report: min {sizes[0] / 1e6:.2f} MB, max {sizes[-1] / 1e6:.2f} MB "
+        "(target <= 2 MB)"
+    )
+    return 0 if ok == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
