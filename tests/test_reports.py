@@ -117,3 +117,19 @@ def test_a_failing_team_does_not_stop_the_others(small_data, tmp_path):
     assert not list((tmp_path / "out").glob(".*.tmp")) and not list(
         (tmp_path / "out").glob(".*ipynb")
     )
+
+
+def test_team_with_no_deals_in_the_period_gets_a_short_correct_report(tmp_path):
+    from .conftest import SAMPLE
+
+    out = tmp_path / "empty_period"
+    results = run_reports(
+        SAMPLE, "2023-Q3", out, teams=["Partners"], progress=False, org_summary=False
+    )  # the sample starts on 2023-10-01
+    assert results[0].ok, results[0].error
+    text = (out / "partners.html").read_text()
+    assert "No deals were won or lost in 2023-Q3" in text
+    nb = nbformat.read(out / "partners.ipynb", as_version=4)
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert not [o for o in outputs if o.get("name") == "stderr"]
