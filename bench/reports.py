@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         data = Path(tmp) / "data"
         data.mkdir()
         tables = pk.datasets.generate(args.deals, seed=11)
-        relabel = pl.format("Team {}", (pl.col("owner").hash() % args.teams).cast(pl.Int64) + 1)
+        relabel = pl.format(
+            "Team {}", (pl.col("owner").rank("dense") % args.teams).cast(pl.Int64) + 1
+        )
         tables["deals"] = tables["deals"].with_columns(relabel.alias("team"))
         for name, frame in tables.items():
             frame.write_parquet(data / f"{name}.parquet")
