@@ -8,7 +8,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from pipeline_kit import charts, datasets
+from pipeline_kit import charts, datasets, exercises
 from pipeline_kit.compare import compare, mix_adjusted_win_rate, rep_win_rates
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.errors import DataError
@@ -36,6 +36,7 @@ __all__ = [
     "mix_adjusted_win_rate",
     "rep_win_rates",
     "datasets",
+    "exercises",
     "load",
     *_metric_names,
 ]

@@ -122,7 +122,7 @@ def _pipeline(ds, period, as_of, groups):
         .then(pl.col("weighted_value").sum())
         .alias("weighted_value"),
     ]
-    totals = f.group_by(groups).agg(sums) if groups else f.select(sums)
+    totals = f.group_by(groups).agg(sums).sort(groups) if groups else f.select(sums)
     out = []
     for metric, col in (
         ("open_deals", "open_deals"),
