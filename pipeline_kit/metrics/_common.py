@@ -48,6 +48,11 @@ def aggregate(lf: pl.LazyFrame, by: list[str], aggs: list[pl.Expr]) -> pl.LazyFr
     return lf.select(aggs)
 
 
+def closed_in(period: Period) -> pl.Expr:
+    """Expression over deals: won or lost with ``closed_at`` inside the period."""
+    return pl.col("status").is_in(["won", "lost"]) & period.contains("closed_at")
+
+
 def resolve_period(period: str | Period) -> Period:
     """Accept a period label or a :class:`Period`."""
     return Period.parse(period)

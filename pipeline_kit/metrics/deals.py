@@ -18,6 +18,7 @@ from pipeline_kit.metrics._common import (
     By,
     aggregate,
     check_by,
+    closed_in,
     group_columns,
     resolve_cohort_as_of,
     resolve_period,
@@ -37,10 +38,6 @@ __all__ = [
 ]
 
 
-def _closed_in(period: Period) -> pl.Expr:
-    return pl.col("status").is_in(["won", "lost"]) & period.contains("closed_at")
-
-
 @time_basis("period")
 def deal_flow(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
     """Deals created, won and lost in the period.
@@ -53,14 +50,14 @@ def deal_flow(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
     period = resolve_period(period)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
-    lf = ds.lazy("deals").filter(period.contains("created_at") | _closed_in(period))
+    lf = ds.lazy("deals").filter(period.contains("created_at") | closed_in(period))
     return aggregate(
         lf,
         groups,
         [
             period.contains("created_at").sum().cast(pl.Int64).alias("created"),
-            (_closed_in(period) & pl.col("status").eq("won")).sum().cast(pl.Int64).alias("won"),
-            (_closed_in(period) & pl.col("status").eq("lost")).sum().cast(pl.Int64).alias("lost"),
+            (closed_in(period) & pl.col("status").eq("won")).sum().cast(pl.Int64).alias("won"),
+            (closed_in(period) & pl.col("status").eq("lost")).sum().cast(pl.Int64).alias("lost"),
         ],
     ).collect()
 
@@ -85,7 +82,7 @@ def win_rate(
     period = resolve_period(period)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
-    lf = ds.lazy("deals").filter(_closed_in(period))
+    lf = ds.lazy("deals").filter(closed_in(period))
     low, high = wilson_interval("won", "n", confidence)
     return (
         aggregate(
@@ -149,7 +146,7 @@ def won_deal_size(
     period = resolve_period(period)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
-    lf = ds.lazy("deals").filter(_closed_in(period) & pl.col("status").eq("won"))
+    lf = ds.lazy("deals").filter(closed_in(period) & pl.col("status").eq("won"))
     return _mean_summary(lf, groups, pl.col("amount"), confidence, min_n)
 
 
@@ -175,7 +172,7 @@ def cycle_length(
     period = resolve_period(period)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
-    keep = _closed_in(period)
+    keep = closed_in(period)
     if outcome != "closed":
         keep = keep & pl.col("status").eq(outcome)
     days = (pl.col("closed_at") - pl.col("created_at")).dt.total_days().cast(pl.Float64)
@@ -266,7 +263,7 @@ def win_rate_alternatives(
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     deals = ds.lazy("deals")
-    closed = deals.filter(_closed_in(period))
+    closed = deals.filter(closed_in(period))
     is_won = pl.col("status").eq("won")
     stale = pl.col("created_at") < pl.lit(period.end - dt.timedelta(days=stale_days))
     open_end = deals.filter(open_at_end(period) & stale)
@@ -374,7 +371,7 @@ def velocity(
         .filter(pl.coalesce("stage_as_of", "stage").is_in(qualified))
     )
     open_counts = aggregate(open_q, groups, [pl.len().cast(pl.Int64).alias("open_qualified")])
-    closed = ds.lazy("deals").filter(_closed_in(period))
+    closed = ds.lazy("deals").filter(closed_in(period))
     won = pl.col("status").eq("won")
     days = (pl.col("closed_at") - pl.col("created_at")).dt.total_days()
     factors = aggregate(
@@ -437,7 +434,7 @@ def deal_size_distribution(
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     won = ds.lazy("deals").filter(
-        _closed_in(period) & pl.col("status").eq("won") & (pl.col("amount") > 0)
+        closed_in(period) & pl.col("status").eq("won") & (pl.col("amount") > 0)
     )
     low, high = (
         won.select(pl.col("amount").min().alias("low"), pl.col("amount").max().alias("high"))

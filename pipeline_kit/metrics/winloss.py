@@ -5,15 +5,18 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.metrics._common import By, check_by, group_columns, resolve_period, time_basis
+from pipeline_kit.metrics._common import (
+    By,
+    check_by,
+    closed_in,
+    group_columns,
+    resolve_period,
+    time_basis,
+)
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, wilson_interval
 
 __all__ = ["competitor_win_rates", "lost_reasons"]
-
-
-def _closed_in(period: Period) -> pl.Expr:
-    return pl.col("status").is_in(["won", "lost"]) & period.contains("closed_at")
 
 
 @time_basis("period")
@@ -31,7 +34,7 @@ def lost_reasons(
     check_by(ds, "deals", groups)
     lost = (
         ds.lazy("deals")
-        .filter(_closed_in(period) & pl.col("status").eq("lost"))
+        .filter(closed_in(period) & pl.col("status").eq("lost"))
         .with_columns(pl.col("lost_reason").fill_null("(not given)"))
     )
     low, high = wilson_interval("lost", "n", confidence)
@@ -76,7 +79,7 @@ def competitor_win_rates(
     low, high = wilson_interval("won", "n", confidence)
     return (
         ds.lazy("deals")
-        .filter(_closed_in(period))
+        .filter(closed_in(period))
         .with_columns(pl.col("competitor").fill_null("(none recorded)"))
         .group_by(*groups, "competitor")
         .agg(
