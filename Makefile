@@ -26,7 +26,10 @@ test: install browser
 browser:
 	@if command -v chromium >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = "0" ]; then \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
+	  for try in 1 2; do \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	      >/dev/null 2>&1 && break; sleep 5; \
+	  done; command -v chromium >/dev/null || echo "could not install chromium"; \
 	else echo "chromium not installed and not root: the browser test will be skipped"; fi
 
 lint: install
