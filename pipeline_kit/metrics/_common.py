@@ -87,3 +87,10 @@ def time_basis(basis: str) -> Callable[[Callable[..., pl.DataFrame]], Callable[.
         return metric
 
     return wrap
+
+
+def by_group(frame: pl.DataFrame, groups: list[str]) -> list[tuple[tuple, pl.DataFrame]]:
+    """``frame`` split by ``groups`` (a single part without groups), in a stable order; for
+    estimators that run once per group (Kaplan-Meier)."""
+    parts = frame.partition_by(groups, as_dict=True) if groups else {(): frame}
+    return sorted(parts.items(), key=lambda kv: tuple(str(k) for k in kv[0]))

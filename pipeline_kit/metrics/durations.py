@@ -15,6 +15,7 @@ import polars as pl
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
     By,
+    by_group,
     check_by,
     group_columns,
     resolve_cohort_as_of,
@@ -25,6 +26,27 @@ from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, kaplan_meier_median, km_curve
 
 __all__ = ["cycle_length_curve", "cycle_length_km", "time_in_stage_km"]
+
+
+def _cycle_cohort(
+    ds: Dataset, period: str | Period, groups: list[str], as_of: str | dt.date | None
+) -> pl.DataFrame:
+    """Deals created in the period: days to close (event) or to ``as_of`` (censored)."""
+    period = resolve_period(period)
+    day = resolve_cohort_as_of(ds, as_of, period)
+    check_by(ds, "deals", groups)
+    closed = pl.col("closed_at").is_not_null() & (pl.col("closed_at") <= day)
+    end = pl.when(closed).then(pl.col("closed_at")).otherwise(pl.lit(day))
+    return (
+        ds.lazy("deals")
+        .filter(period.contains("created_at") & (pl.col("created_at") <= day))
+        .select(
+            *groups,
+            (end - pl.col("created_at")).dt.total_days().cast(pl.Float64).alias("days"),
+            closed.alias("event"),
+        )
+        .collect()
+    )
 
 
 @time_basis("cohort")
@@ -49,25 +71,11 @@ def cycle_length_km(
     Example: 4 deals closed after 10, 20, 30, 40 days and 4 still open after 50 days: the KM
     median is 40 days where the naive median of the closed deals says 25.
     """
-    period = resolve_period(period)
-    day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
-    closed = pl.col("closed_at").is_not_null() & (pl.col("closed_at") <= day)
-    end = pl.when(closed).then(pl.col("closed_at")).otherwise(pl.lit(day))
-    frame = (
-        ds.lazy("deals")
-        .filter(period.contains("created_at") & (pl.col("created_at") <= day))
-        .select(
-            *groups,
-            (end - pl.col("created_at")).dt.total_days().cast(pl.Float64).alias("days"),
-            closed.alias("event"),
-        )
-        .collect()
-    )
-    parts = frame.partition_by(groups, as_dict=True) if groups else {(): frame}
+    frame = _cycle_cohort(ds, period, groups, as_of)
+    parts = by_group(frame, groups)
     rows = []
-    for key, part in sorted(parts.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+    for key, part in parts:
         days, event = part["days"].to_numpy(), part["event"].to_numpy()
         median, low, high = kaplan_meier_median(days, event, confidence)
         done = days[event]
@@ -198,25 +206,11 @@ def cycle_length_curve(
     (plus day 0): ``days``, ``still_open`` (S(t)), ``low``/``high`` (log-log band), ``at_risk``.
     A few hundred rows per group at most: small enough to chart.
     """
-    period = resolve_period(period)
-    day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
-    closed = pl.col("closed_at").is_not_null() & (pl.col("closed_at") <= day)
-    end = pl.when(closed).then(pl.col("closed_at")).otherwise(pl.lit(day))
-    frame = (
-        ds.lazy("deals")
-        .filter(period.contains("created_at") & (pl.col("created_at") <= day))
-        .select(
-            *groups,
-            (end - pl.col("created_at")).dt.total_days().cast(pl.Float64).alias("days"),
-            closed.alias("event"),
-        )
-        .collect()
-    )
-    parts = frame.partition_by(groups, as_dict=True) if groups else {(): frame}
+    frame = _cycle_cohort(ds, period, groups, as_of)
+    parts = by_group(frame, groups)
     pieces = []
-    for key, part in sorted(parts.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+    for key, part in parts:
         curve = km_curve(part["days"].to_numpy(), part["event"].to_numpy(), confidence)
         pieces.append(
             curve.with_columns(

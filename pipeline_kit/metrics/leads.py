@@ -16,6 +16,7 @@ from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
     By,
     aggregate,
+    by_group,
     check_by,
     group_columns,
     resolve_cohort_as_of,
@@ -139,9 +140,9 @@ def lead_response_time(
         )
         .collect()
     )
-    parts = frame.partition_by(groups, as_dict=True) if groups else {(): frame}
+    parts = by_group(frame, groups)
     rows = []
-    for key, part in sorted(parts.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+    for key, part in parts:
         hours, event = part["hours"].to_numpy(), part["event"].to_numpy()
         median, low, high = kaplan_meier_median(hours, event, confidence)
         answered = hours[event]

@@ -13,6 +13,7 @@ import polars as pl
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
     By,
+    by_group,
     group_columns,
     resolve_cohort_as_of,
     resolve_period,
@@ -180,9 +181,9 @@ def customer_retention(
         )
         .collect()
     )
-    parts = frame.partition_by(groups, as_dict=True) if groups else {(): frame}
+    parts = by_group(frame, groups)
     rows = []
-    for key, part in sorted(parts.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+    for key, part in parts:
         days, event = part["days"].to_numpy(), part["event"].to_numpy().astype(bool)
         median, low, high = kaplan_meier_median(days, event, confidence)
         rows.append(
