@@ -7,11 +7,13 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.errors import DataError
 from pipeline_kit.periods import Period, parse_date
+from pipeline_kit.stats import kaplan_meier_median
 
 By = str | Sequence[str] | None
 
@@ -94,3 +96,46 @@ def by_group(frame: pl.DataFrame, groups: list[str]) -> list[tuple[tuple, pl.Dat
     estimators that run once per group (Kaplan-Meier)."""
     parts = frame.partition_by(groups, as_dict=True) if groups else {(): frame}
     return sorted(parts.items(), key=lambda kv: tuple(str(k) for k in kv[0]))
+
+
+def km_by_group(
+    frame: pl.DataFrame, keys: list[str], value: str, confidence: float = 0.95
+) -> pl.DataFrame:
+    """Kaplan-Meier summary per group of a frame of durations ``value`` and ``event`` flags.
+
+    One row per group (sorted by ``keys``): ``n``, ``events``, ``censored``, ``median`` with
+    ``ci_low``/``ci_high`` (see :func:`pipeline_kit.stats.kaplan_meier_median`), and the naive
+    ``naive_mean``/``naive_median`` over the events only, for comparison. Callers rename the
+    columns to their own vocabulary (closed/open, ended/ongoing, ...).
+    """
+    rows = []
+    for key, part in by_group(frame, keys):
+        durations, event = part[value].to_numpy(), part["event"].to_numpy().astype(bool)
+        median, low, high = kaplan_meier_median(durations, event, confidence)
+        done = durations[event]
+        rows.append(
+            {
+                **dict(zip(keys, key, strict=True)),
+                "n": part.height,
+                "events": int(event.sum()),
+                "censored": int((~event).sum()),
+                "median": median,
+                "ci_low": low,
+                "ci_high": high,
+                "naive_mean": float(done.mean()) if done.size else None,
+                "naive_median": float(np.median(done)) if done.size else None,
+            }
+        )
+    schema = {
+        **{k: frame.schema[k] for k in keys},
+        "n": pl.Int64,
+        "events": pl.Int64,
+        "censored": pl.Int64,
+        "median": pl.Float64,
+        "ci_low": pl.Float64,
+        "ci_high": pl.Float64,
+        "naive_mean": pl.Float64,
+        "naive_median": pl.Float64,
+    }
+    out = pl.DataFrame(rows, schema=schema)
+    return out.sort(keys) if keys else out

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
@@ -18,12 +17,13 @@ from pipeline_kit.metrics._common import (
     by_group,
     check_by,
     group_columns,
+    km_by_group,
     resolve_cohort_as_of,
     resolve_period,
     time_basis,
 )
 from pipeline_kit.periods import Period
-from pipeline_kit.stats import MIN_N, kaplan_meier_median, km_curve
+from pipeline_kit.stats import MIN_N, km_curve
 
 __all__ = ["cycle_length_curve", "cycle_length_km", "time_in_stage_km"]
 
@@ -73,39 +73,16 @@ def cycle_length_km(
     """
     groups = group_columns(by)
     frame = _cycle_cohort(ds, period, groups, as_of)
-    parts = by_group(frame, groups)
-    rows = []
-    for key, part in parts:
-        days, event = part["days"].to_numpy(), part["event"].to_numpy()
-        median, low, high = kaplan_meier_median(days, event, confidence)
-        done = days[event]
-        rows.append(
-            {
-                **dict(zip(groups, key, strict=True)),
-                "n": part.height,
-                "closed": int(event.sum()),
-                "open": int((~event).sum()),
-                "median_days": median,
-                "ci_low": low,
-                "ci_high": high,
-                "naive_mean_closed": float(done.mean()) if done.size else None,
-                "naive_median_closed": float(np.median(done)) if done.size else None,
-                "enough_data": int(event.sum()) >= min_n,
-            }
-        )
-    schema = {
-        **{g: frame.schema[g] for g in groups},
-        "n": pl.Int64,
-        "closed": pl.Int64,
-        "open": pl.Int64,
-        "median_days": pl.Float64,
-        "ci_low": pl.Float64,
-        "ci_high": pl.Float64,
-        "naive_mean_closed": pl.Float64,
-        "naive_median_closed": pl.Float64,
-        "enough_data": pl.Boolean,
-    }
-    return pl.DataFrame(rows, schema=schema)
+    km = km_by_group(frame, groups, "days", confidence).rename(
+        {
+            "events": "closed",
+            "censored": "open",
+            "median": "median_days",
+            "naive_mean": "naive_mean_closed",
+            "naive_median": "naive_median_closed",
+        }
+    )
+    return km.with_columns((pl.col("closed") >= min_n).alias("enough_data"))
 
 
 @time_basis("cohort")
@@ -151,41 +128,18 @@ def time_in_stage_km(
         )
         .collect()
     )
-    keys = [*groups, "stage", "order"]
-    rows = []
-    for key, part in sorted(
-        visits.partition_by(keys, as_dict=True).items(),
-        key=lambda kv: (tuple(str(k) for k in kv[0][:-2]), kv[0][-1]),
-    ):
-        days, event = part["days"].to_numpy(), part["event"].to_numpy()
-        median, low, high = kaplan_meier_median(days, event, confidence)
-        ended = days[event]
-        rows.append(
-            {
-                **dict(zip(keys, key, strict=True)),
-                "n": part.height,
-                "ended": int(event.sum()),
-                "ongoing": int((~event).sum()),
-                "median_days": median,
-                "ci_low": low,
-                "ci_high": high,
-                "naive_mean_ended": float(ended.mean()) if ended.size else None,
-                "enough_data": int(event.sum()) >= min_n,
-            }
-        )
-    schema = {
-        **{k: visits.schema[k] for k in keys},
-        "n": pl.Int64,
-        "ended": pl.Int64,
-        "ongoing": pl.Int64,
-        "median_days": pl.Float64,
-        "ci_low": pl.Float64,
-        "ci_high": pl.Float64,
-        "naive_mean_ended": pl.Float64,
-        "enough_data": pl.Boolean,
-    }
+    km = km_by_group(visits, [*groups, "stage", "order"], "days", confidence).rename(
+        {
+            "events": "ended",
+            "censored": "ongoing",
+            "median": "median_days",
+            "naive_mean": "naive_mean_ended",
+        }
+    )
     return (
-        pl.DataFrame(rows, schema=schema)
+        km.drop("naive_median")
+        .with_columns((pl.col("ended") >= min_n).alias("enough_data"))
+        .sort(*groups, "order")
         .rename({"order": "stage_order"})
         .with_columns(pl.lit(ds.stage_history_approximate).alias("approximate"))
     )

@@ -9,22 +9,21 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
     By,
     aggregate,
-    by_group,
     check_by,
     group_columns,
+    km_by_group,
     resolve_cohort_as_of,
     resolve_period,
     time_basis,
 )
 from pipeline_kit.periods import Period
-from pipeline_kit.stats import MIN_N, kaplan_meier_median, wilson_interval
+from pipeline_kit.stats import MIN_N, wilson_interval
 
 __all__ = ["lead_funnel", "lead_response_time"]
 
@@ -140,38 +139,33 @@ def lead_response_time(
         )
         .collect()
     )
-    parts = by_group(frame, groups)
-    rows = []
-    for key, part in parts:
-        hours, event = part["hours"].to_numpy(), part["event"].to_numpy()
-        median, low, high = kaplan_meier_median(hours, event, confidence)
-        answered = hours[event]
-        rows.append(
+    within = (pl.col("event") & (pl.col("hours") <= within_hours)).sum().cast(pl.Int64)
+    counts = (
+        frame.group_by(groups).agg(within.alias("within_count"))
+        if groups
+        else frame.select(within.alias("within_count"))
+    )
+    km = (
+        km_by_group(frame, groups, "hours", confidence)
+        .rename(
             {
-                **dict(zip(groups, key, strict=True)),
-                "n": part.height,
-                "responded": int(event.sum()),
-                "never_contacted": int((~event).sum()),
-                "median_hours": median,
-                "ci_low": low,
-                "ci_high": high,
-                "naive_median_responded": float(np.median(answered)) if answered.size else None,
-                "within_count": int((event & (hours <= within_hours)).sum()),
+                "events": "responded",
+                "censored": "never_contacted",
+                "median": "median_hours",
+                "naive_median": "naive_median_responded",
             }
         )
-    schema = {
-        **{g: frame.schema[g] for g in groups},
-        "n": pl.Int64,
-        "responded": pl.Int64,
-        "never_contacted": pl.Int64,
-        "median_hours": pl.Float64,
-        "ci_low": pl.Float64,
-        "ci_high": pl.Float64,
-        "naive_median_responded": pl.Float64,
-        "within_count": pl.Int64,
-    }
+        .drop("naive_mean")
+    )
+    km = (
+        km.join(counts, on=groups, how="left")
+        if groups
+        else km.with_columns(
+            pl.lit(counts["within_count"][0] if km.height else None, pl.Int64).alias("within_count")
+        )
+    )
     low, high = wilson_interval("within_count", "n", confidence)
-    return pl.DataFrame(rows, schema=schema).with_columns(
+    return km.with_columns(
         pl.when(pl.col("n") > 0).then(pl.col("within_count") / pl.col("n")).alias("within"),
         low.alias("within_low"),
         high.alias("within_high"),

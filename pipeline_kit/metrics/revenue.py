@@ -13,14 +13,14 @@ import polars as pl
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
     By,
-    by_group,
     group_columns,
+    km_by_group,
     resolve_cohort_as_of,
     resolve_period,
     time_basis,
 )
 from pipeline_kit.periods import Period
-from pipeline_kit.stats import MIN_N, kaplan_meier_median, wilson_interval
+from pipeline_kit.stats import MIN_N, wilson_interval
 
 __all__ = ["bookings_vs_target", "cac", "churn", "clv", "customer_retention"]
 
@@ -181,32 +181,14 @@ def customer_retention(
         )
         .collect()
     )
-    parts = by_group(frame, groups)
-    rows = []
-    for key, part in parts:
-        days, event = part["days"].to_numpy(), part["event"].to_numpy().astype(bool)
-        median, low, high = kaplan_meier_median(days, event, confidence)
-        rows.append(
-            {
-                **dict(zip(groups, key, strict=True)),
-                "n": part.height,
-                "churned": int(event.sum()),
-                "active": int((~event).sum()),
-                "median_days": median,
-                "ci_low": low,
-                "ci_high": high,
-            }
-        )
-    schema = {
-        **{g: frame.schema[g] for g in groups},
-        "n": pl.Int64,
-        "churned": pl.Int64,
-        "active": pl.Int64,
-        "median_days": pl.Float64,
-        "ci_low": pl.Float64,
-        "ci_high": pl.Float64,
-    }
-    return pl.DataFrame(rows, schema=schema)
+    km = km_by_group(frame, groups, "days", confidence).rename(
+        {
+            "events": "churned",
+            "censored": "active",
+            "median": "median_days",
+        }
+    )
+    return km.drop("naive_mean", "naive_median")
 
 
 @time_basis("period")
