@@ -60,11 +60,11 @@ def stage_conversion(
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     stages = ds.lazy("stages").select("stage", "order", "is_won", "is_lost")
-    history = (
-        ds.lazy("stage_history")
-        .filter(pl.col("entered_at") <= day)
-        .join(stages, on="stage", how="inner")
-    )
+    history = ds.lazy("stage_history").filter(pl.col("entered_at") <= day)
+    # a stage first entered in the period needs a change in the period: only those deals'
+    # histories matter, usually a small share of all of them
+    active = history.filter(period.contains("entered_at")).select("deal_id").unique()
+    history = history.join(active, on="deal_id", how="semi").join(stages, on="stage", how="inner")
     first_entry = (
         history.filter(~pl.col("is_won") & ~pl.col("is_lost"))
         .group_by("deal_id", "stage", "order")

@@ -364,10 +364,9 @@ def velocity(
         raise ValueError(f"unknown stage {first!r}; open stages: {', '.join(stages['stage'])}")
     min_order = stages.filter(pl.col("stage") == first)["order"][0]
     qualified = stages.filter(pl.col("order") >= min_order)["stage"].to_list()
+    open_end = ds.lazy("deals").filter(open_at_end(period))
     open_q = (
-        ds.lazy("deals")
-        .filter(open_at_end(period))
-        .join(stage_at(ds, period.end), on="deal_id", how="left")
+        open_end.join(stage_at(ds, period.end, open_end), on="deal_id", how="left")
         .filter(pl.coalesce("stage_as_of", "stage").is_in(qualified))
     )
     open_counts = aggregate(open_q, groups, [pl.len().cast(pl.Int64).alias("open_qualified")])

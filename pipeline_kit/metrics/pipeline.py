@@ -37,16 +37,20 @@ def open_at(as_of: dt.date) -> pl.Expr:
     )
 
 
-def stage_at(ds: Dataset, as_of: dt.date) -> pl.LazyFrame:
+def stage_at(ds: Dataset, as_of: dt.date, deals: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """(deal_id, stage_as_of): the last stage each deal entered on or before ``as_of``.
 
     A deal whose first recorded stage change is after ``as_of`` gets its first recorded stage.
+    ``deals`` (a frame with ``deal_id``) restricts the work to those deals: a snapshot needs
+    the history of the deals open at ``as_of`` only, often a small share of the whole.
     """
     order = ds.lazy("stages").select("stage", "order")
     entered = pl.col("entered_at") <= as_of
+    history = ds.lazy("stage_history")
+    if deals is not None:
+        history = history.join(deals.select("deal_id"), on="deal_id", how="semi")
     return (
-        ds.lazy("stage_history")
-        .join(order, on="stage", how="left")
+        history.join(order, on="stage", how="left")
         .sort("deal_id", "entered_at", "order")
         .group_by("deal_id")
         .agg(
@@ -78,10 +82,9 @@ def open_pipeline(
     check_by(ds, "deals", groups)
     stages = ds.lazy("stages")
     open_stages = stages.filter(~pl.col("is_won") & ~pl.col("is_lost")).select("stage")
+    open_deals = ds.lazy("deals").filter(open_at(day))
     deals = (
-        ds.lazy("deals")
-        .filter(open_at(day))
-        .join(stage_at(ds, day), on="deal_id", how="left")
+        open_deals.join(stage_at(ds, day, open_deals), on="deal_id", how="left")
         # a deal without any stage history keeps its current stage
         .with_columns(pl.coalesce("stage_as_of", "stage").alias("stage"))
     )
@@ -224,10 +227,9 @@ def slipped_deals(
     expected_close.
     """
     day = resolve_as_of(as_of, Period.parse(period) if period is not None else None)
+    overdue = ds.lazy("deals").filter(open_at(day) & (pl.col("expected_close") < day))
     return (
-        ds.lazy("deals")
-        .filter(open_at(day) & (pl.col("expected_close") < day))
-        .join(stage_at(ds, day), on="deal_id", how="left")
+        overdue.join(stage_at(ds, day, overdue), on="deal_id", how="left")
         .select(
             "deal_id",
             "owner",
@@ -342,10 +344,9 @@ def pipeline_coverage(
     probability = ds.lazy("stages").select(
         "stage", pl.col("probability").alias("stage_probability")
     )
+    due_deals = ds.lazy("deals").filter(open_at(day) & following.contains("expected_close"))
     due = (
-        ds.lazy("deals")
-        .filter(open_at(day) & following.contains("expected_close"))
-        .join(stage_at(ds, day), on="deal_id", how="left")
+        due_deals.join(stage_at(ds, day, due_deals), on="deal_id", how="left")
         .with_columns(pl.coalesce("stage_as_of", "stage").alias("stage"))
         .join(probability, on="stage", how="left")
     )
