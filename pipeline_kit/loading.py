@@ -259,7 +259,8 @@ def _validate_table(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
     )
 
     # 2. schema rules (dataframely) on the readable rows
-    readable = typed.filter(~pl.any_horizontal(flag_cols)) if flag_cols else typed
+    # (no copy when every row could be read, the usual case)
+    readable = typed.filter(~pl.any_horizontal(flag_cols)) if unreadable.height else typed
     parsed = readable.select("source_row", *[pl.col(f"__{c}").alias(c) for c in targets])
     good, failure = schema.filter(parsed)
     details = failure.details()
@@ -306,10 +307,9 @@ def _check_foreign_key(
     """Split ``fk.table`` into rows whose key exists in the parent (or is empty) and the rest."""
     frame = valid[fk.table]
     known = pl.col(fk.column).is_in(valid[fk.parent][fk.parent_column].unique().implode())
-    keep = frame.filter(pl.col(fk.column).is_null() | known)
-    flags = frame.filter(pl.col(fk.column).is_not_null() & ~known).select(
-        "source_row", pl.lit(True).alias(fk.rule)
-    )
+    ok = frame.select(pl.col(fk.column).is_null() | known).to_series()
+    keep = frame if ok.all() else frame.filter(ok)  # no copy when every key is known
+    flags = frame.filter(~ok).select("source_row", pl.lit(True).alias(fk.rule))
     rawt = raw.tables[fk.table]
     return keep, _quarantine_rows(rawt, rawt.frame, flags, [fk.rule])
 
@@ -331,6 +331,8 @@ def _check_status_matches_stage(
     bad_rows = flags.filter(pl.col("status_contradicts_stage"))
     rawt = raw.tables["deals"]
     bad = _quarantine_rows(rawt, rawt.frame, bad_rows, ["status_contradicts_stage"])
+    if bad_rows.height == 0:
+        return deals, bad
     return deals.join(bad_rows.select("source_row"), on="source_row", how="anti"), bad
 
 

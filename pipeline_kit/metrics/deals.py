@@ -365,9 +365,8 @@ def velocity(
     min_order = stages.filter(pl.col("stage") == first)["order"][0]
     qualified = stages.filter(pl.col("order") >= min_order)["stage"].to_list()
     open_end = ds.lazy("deals").filter(open_at_end(period))
-    open_q = (
-        open_end.join(stage_at(ds, period.end, open_end), on="deal_id", how="left")
-        .filter(pl.coalesce("stage_as_of", "stage").is_in(qualified))
+    open_q = open_end.join(stage_at(ds, period.end, open_end), on="deal_id", how="left").filter(
+        pl.coalesce("stage_as_of", "stage").is_in(qualified)
     )
     open_counts = aggregate(open_q, groups, [pl.len().cast(pl.Int64).alias("open_qualified")])
     closed = ds.lazy("deals").filter(closed_in(period))
