@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 MAVEN  ?= ../shared/realdata/maven-crm
 PERIOD ?= latest
 
-.PHONY: install browser test lint report report-maven sample docs notebooks bench-scale bench-coverage bench-reports clean
+.PHONY: install browser test lint report report-maven sample docs notebooks bench bench-scale bench-coverage bench-reports clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ report-maven: install
 
 sample: install
 	$(BIN)/pipeline-kit sample --deals 5000 --seed 7 --out data/sample
+
+# pipeline_kit vs pandas vs DuckDB vs the scan floor at 1M and 10M deals (bench/RESULTS.md)
+bench: install
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[bench]'
+	$(BIN)/python bench/engines.py --deals 1000000 10000000 --results
 
 bench-scale: install
 	$(BIN)/python bench/scale.py --deals 1000000
