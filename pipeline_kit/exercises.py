@@ -72,7 +72,35 @@ EXERCISES: dict[str, Exercise] = {
         "pk.stage_conversion gives one row per stage; read the Proposal row's conversion.",
         "pk.stage_conversion(ds, '2025-Q2').filter(pl.col('stage') == 'Proposal')['conversion'][0]",
     ),
+    "negotiation_open_deals": Exercise(
+        "How many deals (all teams) were open in Negotiation at the end of 2025-12-31?",
+        lambda ds: _open_in(ds, "Negotiation", "2025-12-31"),
+        0.5,
+        "A snapshot: pk.open_pipeline(ds, '2025-12-31') has one row per open stage.",
+        "pk.open_pipeline(ds, '2025-12-31').filter(pl.col('stage') == 'Negotiation')"
+        "['open_deals'][0]",
+    ),
+    "stalled_deal_count": Exercise(
+        "How many open deals were stalled (longer in their stage than usual) on 2025-12-31?",
+        lambda ds: float(_stalled(ds, "2025-12-31")),
+        0.5,
+        "pk.stalled_deals(ds, '2025-12-31') lists every open deal; count those with stalled true.",
+        "pk.stalled_deals(ds, '2025-12-31')['stalled'].sum()",
+    ),
 }
+
+
+def _open_in(ds: Dataset, stage: str, as_of: str) -> float:
+    import pipeline_kit as pk
+
+    row = pk.open_pipeline(ds, as_of).filter(pl.col("stage") == stage)
+    return float(row["open_deals"][0])
+
+
+def _stalled(ds: Dataset, as_of: str) -> int:
+    import pipeline_kit as pk
+
+    return int(pk.stalled_deals(ds, as_of)["stalled"].sum())
 
 
 def _width(ds: Dataset, team: str) -> float:

@@ -206,7 +206,9 @@ def test_every_metric_has_a_definition_card():
     for name in pk.metric_names():
         card = pk.explain(name)
         assert card.formula and card.time_basis and card.counts and card.interval
+        assert card.reading, f"{name} has no 'how to read it' note"
         assert name in card.to_markdown()
+        assert "How to read it: " + card.reading in card.to_markdown()
     with pytest.raises(KeyError):
         pk.explain("nope")
 

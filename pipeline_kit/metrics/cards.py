@@ -7,7 +7,7 @@ lists them; the README's metric reference is generated from them, so it cannot d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["CATALOGUE", "MetricCard", "explain", "metric_names"]
 
@@ -25,6 +25,7 @@ class MetricCard:
     unit: str  # share, currency, days, count
     pitfalls: tuple[str, ...]
     function: str  # the pipeline_kit function that computes it
+    reading: str = ""  # how to read it: what a high or low value says and what to look at next
 
     @property
     def basis(self) -> str:
@@ -42,6 +43,8 @@ class MetricCard:
             f"- Interval: {self.interval}",
             f"- Computed by: `{self.function}`",
         ]
+        if self.reading:
+            lines.append(f"- How to read it: {self.reading}")
         if self.pitfalls:
             lines.append("- Pitfalls: " + " ".join(self.pitfalls))
         return "\n".join(lines)
@@ -576,6 +579,96 @@ CARDS += (
         "pipeline_kit.time_in_stage_km",
     ),
 )
+
+# How to read each metric: what a high or low value says, and what to look at next.
+HOW_TO_READ: dict[str, str] = {
+    "deals_created": "The top of the funnel for the period. Compare with the same quarter a "
+    "year earlier (seasonality) before the previous one; a drop shows up in bookings one cycle "
+    "length later.",
+    "deals_won": "Volume of wins; read it with deals_lost and win_rate, never alone: more wins "
+    "can simply mean more deals closed, good and bad.",
+    "deals_lost": "Volume of losses. A jump at quarter end often means a pipeline clean-up "
+    "(stale deals closed lost), not a worse quarter: check lost_reason_share.",
+    "win_rate": "Of the deals decided this period, the share won. Look at the interval first: "
+    "two teams whose intervals overlap widely are not shown to differ. Compare like with like "
+    "(same deal mix: see pk.mix_adjusted_win_rate).",
+    "avg_won_deal_size": "What a typical win is worth on average; pulled up by a few large "
+    "deals, so read it beside the median. A rise with a falling count can mean fewer, bigger "
+    "deals rather than growth.",
+    "median_won_deal_size": "The middle won deal: robust to a single whale. A gap between mean "
+    "and median says the sizes are skewed.",
+    "bookings": "Revenue booked this period (won amount). The number leadership watches; "
+    "decompose it as wins x average size to see which moved.",
+    "cycle_length_days": "How long the deals that closed this period took. Only finished deals "
+    "count, so it is biased short when many deals are still open: prefer the Kaplan-Meier "
+    "median.",
+    "open_deals": "How many deals are in play at the snapshot date, per stage. A pile-up in one "
+    "stage is a bottleneck to investigate with time_in_stage and stalled_deals.",
+    "open_value": "Unweighted value of the open pipeline. Useful for trend, optimistic as a "
+    "forecast: most of it will not close.",
+    "weighted_pipeline": "Open value discounted by stage probability: a rough expected value. "
+    "Only as good as the stage probabilities; check them against observed stage conversion.",
+    "stage_conversion": "Of the deals that entered a stage this period and have been decided, "
+    "the share that moved forward. The lowest stage is where deals die; a cohort flagged "
+    "incomplete is too young to judge.",
+    "stage_drop_off": "The complement of stage conversion: where deals are lost. Read the stage "
+    "with the highest drop-off first, and its lost reasons.",
+    "cycle_length_km_days": "Half of the cohort's deals had closed by this many days, counting "
+    "open deals properly. 'Upper end not reached' means the data cannot yet bound it.",
+    "close_rate": "Of the deals created in the cohort, the share won so far. Young cohorts look "
+    "worse than they are (their deals have not had time to close): the flag says so.",
+    "win_rate_by_amount": "Win rate weighted by value. When it is below the count-based win "
+    "rate, large deals are lost more often than small ones.",
+    "win_rate_created_cohort": "Wins over all deals created, open ones included: always at or "
+    "below the win rate, and it keeps rising while the cohort's deals close.",
+    "win_rate_stale_as_lost": "Win rate if the stale open deals were lost: a pessimistic bound. "
+    "A big gap to the win rate means a lot of pipeline is stuck.",
+    "velocity_per_day": "Expected revenue per day the qualified pipeline produces. Move any of "
+    "its four levers (more qualified deals, higher win rate, bigger deals, shorter cycles) to "
+    "raise it; see which one differs from the benchmark.",
+    "lost_reason_share": "Why deals are lost, as shares of all losses. Reasons are entered by "
+    "reps: a large 'Other' or empty share says more about data entry than about the market.",
+    "win_rate_vs_competitor": "Win rate in deals where the competitor was present. Small n per "
+    "competitor is the rule: read the interval before the point.",
+    "stalled_deals": "Open deals sitting in their stage far longer than usual (beyond the 90th "
+    "percentile of finished visits). The action list: each one needs a next step or closing.",
+    "slipped_deals": "Open deals past their expected close date. Many slipped deals mean the "
+    "forecast is stale; ask for new dates or close them lost.",
+    "pipeline_waterfall": "How the open pipeline moved from the start to the end of the "
+    "period: created in, won and lost out. The identity must balance; the largest bar is the "
+    "story.",
+    "pipeline_coverage": "Open value due next period divided by its target; 3x is a common rule "
+    "of thumb, meaningful only next to the team's own win rate.",
+    "leads_created": "Lead volume for the period, by source: the input to everything below it.",
+    "qualified_leads": "Leads that passed qualification by the as-of date; a young period is "
+    "understated because its leads have had less time.",
+    "lead_conversion_rate": "Share of leads that became opportunities. Compare by source: a "
+    "low rate from a high-volume source is the largest lever.",
+    "lead_win_rate": "Share of leads that ended as won deals: the whole funnel in one number, "
+    "slow to settle because it waits for the deals to close.",
+    "lead_response_hours": "Half of the leads got a first response within this many hours, "
+    "never-contacted leads counted as still waiting. Speed to lead matters most for inbound.",
+    "bookings_vs_target": "Attainment: bookings over target. Below 1 with a wide gap early in "
+    "a quarter is normal; compare with the same point of previous quarters.",
+    "churn_rate": "Share of the customers active at the start of the period who left during it. "
+    "Small customer counts make it jumpy: read the interval.",
+    "customer_lifetime_km_days": "Half of the customers stayed at least this long, still-active "
+    "customers counted properly.",
+    "cac": "What one new customer costs in marketing spend. Compare with CLV, not in isolation.",
+    "clv": "Value of a customer over its expected lifetime (MRR / churn). Very sensitive to "
+    "churn: a small churn with a wide interval makes CLV very uncertain.",
+    "clv_cac": "Lifetime value per unit of acquisition cost; above 3 is the usual healthy mark, "
+    "below 1 means each customer loses money.",
+    "activities_per_won_deal": "Effort per win. A rising figure with a flat win rate means more "
+    "work for the same result.",
+    "calls": "Call volume; an input, not an outcome. Read with the calls vs closes correlation "
+    "before asking for more calls.",
+    "collateral_win_rate_lift": "How much more often deals that used the content were won than "
+    "peers that reached the same stage. An association, not proof the content caused it.",
+    "time_in_stage_km_days": "Half of the visits to this stage ended within this many days. The "
+    "stage with the longest time is the bottleneck; compare with its conversion.",
+}
+CARDS = tuple(replace(card, reading=HOW_TO_READ[card.name]) for card in CARDS)
 CATALOGUE: dict[str, MetricCard] = {card.name: card for card in CARDS}
 
 
