@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import multiprocessing
+import multiprocessing.util
 import os
 import re
 import sys
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import nbformat
 import papermill
+from jupyter_client.manager import KernelManager
 from nbconvert import HTMLExporter
 from tqdm.auto import tqdm
 
@@ -109,6 +111,42 @@ def _kernel_env() -> None:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
+# One kernel per process, reused for every report that process runs: starting a kernel and
+# importing the stack costs more than most reports' own work. Between reports the kernel's
+# namespace is wiped and its execution counter reset, so no state carries over.
+_KERNELS: dict[str, KernelManager] = {}
+
+
+def _kernel(cwd: Path) -> KernelManager:
+    """This process's live kernel for ``cwd`` (started on first use, shut down at exit)."""
+    key = str(cwd)
+    manager = _KERNELS.get(key)
+    if manager is not None and manager.is_alive():
+        client = manager.client()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=60)
+            client.execute_interactive(
+                "%reset -f\nget_ipython().execution_count = 1", store_history=False, timeout=60
+            )
+        finally:
+            client.stop_channels()
+        return manager
+    manager = KernelManager(kernel_name="python3")
+    manager.start_kernel(cwd=key)
+    _KERNELS[key] = manager
+    multiprocessing.util.Finalize(
+        manager, manager.shutdown_kernel, kwargs={"now": True}, exitpriority=10
+    )
+    return manager
+
+
+def _shutdown_kernels() -> None:
+    while _KERNELS:
+        _, manager = _KERNELS.popitem()
+        manager.shutdown_kernel(now=True)
+
+
 def _run_one(team: str, slug: str, out: Path, parameters: dict, template: Path) -> TeamResult:
     """Execute ``template`` with ``parameters`` into ``out/<slug>.ipynb`` and ``.html``."""
     start = time.perf_counter()
@@ -124,12 +162,13 @@ def _run_one(team: str, slug: str, out: Path, parameters: dict, template: Path) 
             kernel_name="python3",
             progress_bar=False,
             log_output=False,
-            cwd=str(out),
+            km=_kernel(out.resolve()),
         )
     except papermill.PapermillExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"
     except Exception as exc:  # kernel died, template unreadable, ...: report it, go on
         error = f"{type(exc).__name__}: {exc}"
+        _shutdown_kernels()  # the next report starts from a fresh kernel
     try:
         if tmp.exists() and tmp.stat().st_size:
             notebook = nbformat.read(tmp, as_version=4)
@@ -194,10 +233,13 @@ def run_reports(
     bar = tqdm(total=len(tasks), desc="reports", unit="report", disable=not progress)
     done: dict[str, TeamResult] = {}
     if workers == 1:
-        for label, slug, params, notebook in tasks:
-            bar.set_postfix_str(label[:30])
-            done[label] = _run_one(label, slug, out, params, notebook)
-            bar.update()
+        try:
+            for label, slug, params, notebook in tasks:
+                bar.set_postfix_str(label[:30])
+                done[label] = _run_one(label, slug, out, params, notebook)
+                bar.update()
+        finally:
+            _shutdown_kernels()
     else:
         context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked zmq state
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:

@@ -133,3 +133,50 @@ def test_team_with_no_deals_in_the_period_gets_a_short_correct_report(tmp_path):
     outputs = [o for c in nb.cells for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert not [o for o in outputs if o.get("name") == "stderr"]
+
+
+def test_reused_kernel_carries_no_state_between_reports(small_data, tmp_path):
+    """One kernel serves several reports in a process: each starts from an empty namespace."""
+    from pipeline_kit import reports
+
+    template = tmp_path / "t.ipynb"
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(
+        'team = "x"\nperiod = ""\ndata_path = ""\nsource = ""\nas_of = None'
+    )
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        params,
+        nbformat.v4.new_code_cell(
+            'assert "leftover" not in globals(), "state leaked"\nleftover = team\nimport os\n'
+            "print(os.getpid())"
+        ),
+    ]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.metadata["language_info"] = {"name": "python"}
+    nbformat.write(nb, template)
+    teams = ["SMB", "EMEA", "Enterprise"]
+    results = run_reports(
+        small_data,
+        "2025-Q4",
+        tmp_path / "out",
+        teams=teams,
+        template=template,
+        progress=False,
+        jobs=1,
+    )
+    assert [r.ok for r in results] == [True, True, True], [r.error for r in results]
+    pids, counts = set(), []
+    for r in results:
+        executed = nbformat.read(tmp_path / "out" / f"{r.slug}.ipynb", as_version=4)
+        code = [c for c in executed.cells if c.cell_type == "code"]
+        counts.append([c.execution_count for c in code])
+        pids.add(code[-1].outputs[0]["text"].strip())
+    assert len(pids) == 1  # the same kernel served the three reports
+    assert counts[0] == counts[1] == counts[2]  # and each notebook is numbered from 1
+    assert counts[0][0] == 1
+    assert not reports._KERNELS  # shut down when the batch ends
