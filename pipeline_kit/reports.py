@@ -162,6 +162,9 @@ def _run_one(team: str, slug: str, out: Path, parameters: dict, template: Path) 
             kernel_name="python3",
             progress_bar=False,
             log_output=False,
+            # written once at the end (or on error), not after every cell: each save
+            # re-serialises and re-validates the whole notebook, SVGs included
+            request_save_on_cell_execute=False,
             km=_kernel(out.resolve()),
         )
     except papermill.PapermillExecutionError as exc:
