@@ -206,8 +206,9 @@ def run_reports(
     The dataset is loaded once here to list the teams and fail early on unusable data
     (:class:`~pipeline_kit.errors.DataError`); each notebook loads it again in its kernel.
     A team whose notebook fails is listed with its error on the index page; the others
-    still finish. ``jobs`` teams run at once (default: the number of cores), each in its own
-    process and kernel. With the default template, ``org_summary`` also runs
+    still finish. ``jobs`` teams run at once (default: the number of cores) in worker
+    processes; each worker keeps one kernel for all its teams, wiped between reports (a
+    failure replaces it with a fresh one). With the default template, ``org_summary`` also runs
     ``templates/org_summary.ipynb`` into ``organisation.html`` (returned last, slug
     ``organisation``).
     """
