@@ -424,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Rows: {', '.join(f'{t} {c:,}' for t, c in rows.items())}; in memory (polars) "
             f"{floor.get('input_mb', float('nan')):,.0f} MB.",
             "",
-            "| engine | wall s | vs scan floor | pipeline_kit vs it | peak RSS MB "
+            "| engine | wall s | vs scan floor | pipeline_kit time / this | peak RSS MB "
             "| RSS / input | agrees with pipeline_kit |",
             "|---|---:|---:|---:|---:|---:|---|",
         ]
