@@ -82,7 +82,7 @@ EXERCISES: dict[str, Exercise] = {
     ),
     "stalled_deal_count": Exercise(
         "How many open deals were stalled (longer in their stage than usual) on 2025-12-31?",
-        lambda ds: float(_stalled(ds, "2025-12-31")),
+        lambda ds: _stalled(ds, "2025-12-31"),
         0.5,
         "pk.stalled_deals(ds, '2025-12-31') lists every open deal; count those with stalled true.",
         "pk.stalled_deals(ds, '2025-12-31')['stalled'].sum()",
@@ -97,10 +97,10 @@ def _open_in(ds: Dataset, stage: str, as_of: str) -> float:
     return float(row["open_deals"][0])
 
 
-def _stalled(ds: Dataset, as_of: str) -> int:
+def _stalled(ds: Dataset, as_of: str) -> float:
     import pipeline_kit as pk
 
-    return int(pk.stalled_deals(ds, as_of)["stalled"].sum())
+    return float(pk.stalled_deals(ds, as_of)["stalled"].sum())
 
 
 def _width(ds: Dataset, team: str) -> float:

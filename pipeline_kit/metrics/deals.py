@@ -351,7 +351,7 @@ def velocity(
     open_qualified, win_rate, avg_won_deal_size, avg_cycle_days_won, n, velocity_per_day,
     velocity_per_period (x days in the period), enough_data.
     """
-    from pipeline_kit.metrics.pipeline import stage_at
+    from pipeline_kit.metrics.pipeline import with_stage_at
 
     period = resolve_period(period)
     groups = group_columns(by)
@@ -365,9 +365,7 @@ def velocity(
     min_order = stages.filter(pl.col("stage") == first)["order"][0]
     qualified = stages.filter(pl.col("order") >= min_order)["stage"].to_list()
     open_end = ds.lazy("deals").filter(open_at_end(period))
-    open_q = open_end.join(stage_at(ds, period.end, open_end), on="deal_id", how="left").filter(
-        pl.coalesce("stage_as_of", "stage").is_in(qualified)
-    )
+    open_q = with_stage_at(ds, open_end, period.end).filter(pl.col("stage").is_in(qualified))
     open_counts = aggregate(open_q, groups, [pl.len().cast(pl.Int64).alias("open_qualified")])
     closed = ds.lazy("deals").filter(closed_in(period))
     won = pl.col("status").eq("won")

@@ -27,6 +27,7 @@ __all__ = [
     "stage_at",
     "stage_durations",
     "stalled_deals",
+    "with_stage_at",
 ]
 
 
@@ -61,6 +62,19 @@ def stage_at(ds: Dataset, as_of: dt.date, deals: pl.LazyFrame | None = None) -> 
     )
 
 
+def with_stage_at(ds: Dataset, deals: pl.LazyFrame, as_of: dt.date) -> pl.LazyFrame:
+    """``deals`` with ``stage`` replaced by each deal's stage at ``as_of`` (see :func:`stage_at`).
+
+    Only the history of these deals is read. A deal without any stage history keeps its
+    current stage.
+    """
+    return (
+        deals.join(stage_at(ds, as_of, deals), on="deal_id", how="left")
+        .with_columns(pl.coalesce("stage_as_of", "stage").alias("stage"))
+        .drop("stage_as_of")
+    )
+
+
 @time_basis("snapshot")
 def open_pipeline(
     ds: Dataset,
@@ -82,12 +96,7 @@ def open_pipeline(
     check_by(ds, "deals", groups)
     stages = ds.lazy("stages")
     open_stages = stages.filter(~pl.col("is_won") & ~pl.col("is_lost")).select("stage")
-    open_deals = ds.lazy("deals").filter(open_at(day))
-    deals = (
-        open_deals.join(stage_at(ds, day, open_deals), on="deal_id", how="left")
-        # a deal without any stage history keeps its current stage
-        .with_columns(pl.coalesce("stage_as_of", "stage").alias("stage"))
-    )
+    deals = with_stage_at(ds, ds.lazy("deals").filter(open_at(day)), day)
     counts = deals.group_by([*groups, "stage"]).agg(
         pl.len().cast(pl.Int64).alias("open_deals"),
         pl.col("amount").sum().alias("open_value"),
@@ -229,12 +238,12 @@ def slipped_deals(
     day = resolve_as_of(as_of, Period.parse(period) if period is not None else None)
     overdue = ds.lazy("deals").filter(open_at(day) & (pl.col("expected_close") < day))
     return (
-        overdue.join(stage_at(ds, day, overdue), on="deal_id", how="left")
+        with_stage_at(ds, overdue, day)
         .select(
             "deal_id",
             "owner",
             "team",
-            pl.coalesce("stage_as_of", "stage").alias("stage"),
+            "stage",
             "amount",
             "expected_close",
             (pl.lit(day) - pl.col("expected_close")).dt.total_days().alias("days_overdue"),
@@ -345,11 +354,7 @@ def pipeline_coverage(
         "stage", pl.col("probability").alias("stage_probability")
     )
     due_deals = ds.lazy("deals").filter(open_at(day) & following.contains("expected_close"))
-    due = (
-        due_deals.join(stage_at(ds, day, due_deals), on="deal_id", how="left")
-        .with_columns(pl.coalesce("stage_as_of", "stage").alias("stage"))
-        .join(probability, on="stage", how="left")
-    )
+    due = with_stage_at(ds, due_deals, day).join(probability, on="stage", how="left")
     due_aggs = [
         pl.len().cast(pl.Int64).alias("due_deals"),
         pl.col("amount").sum().alias("due_value"),
