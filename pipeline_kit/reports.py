@@ -25,8 +25,12 @@ from pathlib import Path
 
 import nbformat
 import papermill
+import papermill.log
+from jupyter_client.client import KernelClient
 from jupyter_client.manager import KernelManager
 from nbconvert import HTMLExporter
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, papermill_engines
 from tqdm.auto import tqdm
 
 from pipeline_kit.dataset import Dataset
@@ -112,38 +116,95 @@ def _kernel_env() -> None:
 
 
 # One kernel per process, reused for every report that process runs: starting a kernel and
-# importing the stack costs more than most reports' own work. Between reports the kernel's
-# namespace is wiped and its execution counter reset, so no state carries over.
-_KERNELS: dict[str, KernelManager] = {}
+# importing the stack costs more than most reports' own work. Its client stays connected too:
+# a new client must handshake (kernel_info plus an IOPub check that polls for 0.2 s at a time)
+# before every notebook. Between reports the kernel's namespace is wiped and its execution
+# counter reset, so no state carries over.
+_KERNELS: dict[str, tuple[KernelManager, KernelClient]] = {}
+
+# Run in each report kernel before the first report: the heavy imports, once per kernel.
+# jsonschema (imported by altair) compiles an IRI grammar at import time when rfc3987_syntax
+# is installed (it comes with jupyter's event schemas), about 1.4 s; altair never validates
+# "iri" formats, so report kernels skip that optional import.
+_KERNEL_WARMUP = """
+import sys
+sys.modules.setdefault("rfc3987_syntax", None)
+import pipeline_kit
+"""
 
 
-def _kernel(cwd: Path) -> KernelManager:
-    """This process's live kernel for ``cwd`` (started on first use, shut down at exit)."""
+class _ConnectedKernelClient(PapermillNotebookClient):
+    """papermill's notebook client on an already connected kernel client."""
+
+    def __init__(self, nb_man, *, kc: KernelClient, **kwargs) -> None:
+        super().__init__(nb_man, km=kc.parent, **kwargs)
+        self.kc = kc  # nbclient then neither starts nor handshakes a client of its own
+
+
+class _ConnectedKernelEngine(NBClientEngine):
+    """The ``nbclient`` engine of papermill, executing on a kernel client it is handed."""
+
+    @classmethod
+    def execute_managed_notebook(
+        cls,
+        nb_man,
+        kernel_name,
+        log_output=False,
+        start_timeout=60,
+        execution_timeout=None,
+        *,
+        kc: KernelClient,
+        **_unused,
+    ):
+        client = _ConnectedKernelClient(
+            nb_man,
+            kc=kc,
+            kernel_name=kernel_name,
+            timeout=execution_timeout,
+            startup_timeout=start_timeout,
+            log=papermill.log.logger,
+            log_output=log_output,
+        )
+        return client.execute()
+
+
+papermill_engines.register("pipeline_kit", _ConnectedKernelEngine)
+
+
+def _kernel(cwd: Path) -> KernelClient:
+    """This process's connected kernel for ``cwd``: started (and warmed up) on first use,
+    wiped before every later use, shut down at exit."""
     key = str(cwd)
-    manager = _KERNELS.get(key)
-    if manager is not None and manager.is_alive():
-        client = manager.client()
-        client.start_channels()
-        try:
-            client.wait_for_ready(timeout=60)
-            client.execute_interactive(
-                "%reset -f\nget_ipython().execution_count = 1", store_history=False, timeout=60
-            )
-        finally:
-            client.stop_channels()
-        return manager
+    if key in _KERNELS:
+        manager, client = _KERNELS[key]
+        if manager.is_alive():
+            _execute(client, "%reset -f\nget_ipython().execution_count = 1")
+            return client
+        _shutdown_kernels()
     manager = KernelManager(kernel_name="python3")
     manager.start_kernel(cwd=key)
-    _KERNELS[key] = manager
-    multiprocessing.util.Finalize(
-        manager, manager.shutdown_kernel, kwargs={"now": True}, exitpriority=10
+    client = manager.client()
+    client.start_channels()
+    _KERNELS[key] = (manager, client)
+    multiprocessing.util.Finalize(manager, _shutdown_kernels, exitpriority=10)
+    client.wait_for_ready(timeout=60)
+    client.allow_stdin = False
+    _execute(client, _KERNEL_WARMUP + "get_ipython().execution_count = 1")
+    return client
+
+
+def _execute(client: KernelClient, code: str) -> None:
+    reply = client.execute_interactive(
+        code, store_history=False, timeout=120, output_hook=lambda _msg: None
     )
-    return manager
+    if reply["content"]["status"] != "ok":
+        raise RuntimeError(f"report kernel set-up failed: {reply['content'].get('evalue')}")
 
 
 def _shutdown_kernels() -> None:
     while _KERNELS:
-        _, manager = _KERNELS.popitem()
+        _, (manager, client) = _KERNELS.popitem()
+        client.stop_channels()
         manager.shutdown_kernel(now=True)
 
 
@@ -160,12 +221,13 @@ def _run_one(team: str, slug: str, out: Path, parameters: dict, template: Path) 
             str(tmp),
             parameters=parameters,
             kernel_name="python3",
+            engine_name="pipeline_kit",
+            kc=_kernel(out.resolve()),
             progress_bar=False,
             log_output=False,
             # written once at the end (or on error), not after every cell: each save
             # re-serialises and re-validates the whole notebook, SVGs included
             request_save_on_cell_execute=False,
-            km=_kernel(out.resolve()),
         )
     except papermill.PapermillExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"
