@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--jobs", type=int, default=None, help="teams run at once (default: the number of cores)"
     )
+    p.add_argument(
+        "--static-charts",
+        action="store_true",
+        help="charts as SVG images that need no JavaScript (e-mail, print); slower to build. "
+        "Default: interactive charts, Vega inlined in each page",
+    )
     p.add_argument("--out", required=True, type=Path, help="output folder")
 
     p = sub.add_parser("compare", help="test each group against benchmarks; verdicts as CSV")
@@ -159,6 +165,7 @@ def _report(args: argparse.Namespace) -> int:
         teams=args.team or None,
         as_of=args.as_of,
         jobs=args.jobs,
+        static_charts=args.static_charts,
     )
     for r in results:
         state = "ok" if r.ok else f"FAILED: {r.error}"

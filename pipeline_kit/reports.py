@@ -21,6 +21,7 @@ import traceback
 import unicodedata
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import nbformat
@@ -33,6 +34,7 @@ from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from tqdm.auto import tqdm
 
+from pipeline_kit.charts.render import VEGALITE_MIME, vega_bundle
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.loading import load
 from pipeline_kit.periods import Period, resolve_period
@@ -95,16 +97,30 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def render_html(notebook: nbformat.NotebookNode) -> str:
-    """Notebook -> standalone HTML without input cells and without any CDN reference."""
-    exporter = HTMLExporter(
+@cache
+def _html_exporter() -> HTMLExporter:
+    return HTMLExporter(
         template_name="offline",
         extra_template_basedirs=[str(_NBCONVERT_TEMPLATES)],
         exclude_input=True,
         exclude_input_prompt=True,
         exclude_output_prompt=True,
     )
-    body, _ = exporter.from_notebook_node(notebook)
+
+
+def render_html(notebook: nbformat.NotebookNode) -> str:
+    """Notebook -> standalone HTML without input cells and without any CDN reference.
+
+    SVG charts are inlined as images; Vega-Lite charts as specs, drawn in the browser by the
+    Vega libraries inlined once per page (only when the notebook has such a chart).
+    """
+    interactive = any(
+        VEGALITE_MIME in output.get("data", {})
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+    )
+    resources = {"vega_bundle": vega_bundle()} if interactive else {}
+    body, _ = _html_exporter().from_notebook_node(notebook, resources=resources)
     return body
 
 
@@ -260,6 +276,7 @@ def run_reports(
     progress: bool = True,
     jobs: int | None = None,
     org_summary: bool = True,
+    static_charts: bool = False,
 ) -> list[TeamResult]:
     """Run the team report for every team (or ``teams``) and write ``out/index.html``.
 
@@ -272,7 +289,9 @@ def run_reports(
     processes; each worker keeps one kernel for all its teams, wiped between reports (a
     failure replaces it with a fresh one). With the default template, ``org_summary`` also runs
     ``templates/org_summary.ipynb`` into ``organisation.html`` (returned last, slug
-    ``organisation``).
+    ``organisation``). Charts are interactive Vega-Lite drawn by Vega inlined in each HTML
+    (tooltips; about 0.9 MB per page), or with ``static_charts`` SVG images that need no
+    JavaScript (e-mail, print) but take ten times longer to produce.
     """
     data = Path(data).resolve()
     ds = load(data, source=source)
@@ -287,7 +306,10 @@ def run_reports(
         "data_path": str(data),
         "source": source,
         "as_of": str(as_of) if as_of else None,
+        "static_charts": static_charts,
     }
+    if not static_charts:
+        vega_bundle()  # built (and cached on disk) here once, not in every worker
     _kernel_env()
     taken: set[str] = {"index", "organisation"}
     tasks = [

@@ -59,16 +59,29 @@ def _open(browser, path):
     return page, errors, requests
 
 
+# Every chart container has been drawn by vega-embed (an <svg> inside) or marked as failed.
+_SETTLED = (
+    "Array.from(document.querySelectorAll('.pk-chart'))"
+    ".every(e => e.querySelector('svg') || e.classList.contains('pk-chart-error'))"
+)
+_CHARTS = (
+    "Array.from(document.querySelectorAll('.pk-chart')).map(e => {"
+    "const s = e.querySelector('svg');"
+    "return {drawn: !!s, width: s ? s.getBoundingClientRect().width : 0,"
+    " marks: s ? s.querySelectorAll('.role-mark path, .role-mark line, .role-mark rect,"
+    " .role-mark text').length : 0, text: e.textContent.slice(0, 200)};})"
+)
+
+
 @pytest.mark.parametrize("name", ["index.html", "emea.html", "organisation.html"])
 def test_report_renders_offline_in_chromium(browser, reports, name):
     page, errors, requests = _open(browser, reports / name)
-    images = page.evaluate(
-        "Array.from(document.images).map(i => ({ok: i.complete && i.naturalWidth > 0, "
-        "w: i.naturalWidth}))"
-    )
     if name != "index.html":
-        assert len(images) >= 5, "charts missing"
-        assert all(i["ok"] for i in images), images
+        page.wait_for_function(_SETTLED, timeout=30_000)
+        charts = page.evaluate(_CHARTS)
+        assert len(charts) >= 5, "charts missing"
+        assert all(c["drawn"] and c["width"] > 100 for c in charts), charts
+        assert sum(c["marks"] > 0 for c in charts) >= 5, "charts drawn without marks"
         assert page.locator("h1").first.inner_text().startswith(("EMEA", "Organisation"))
     else:
         links = page.eval_on_selector_all("a", "els => els.map(e => e.getAttribute('href'))")

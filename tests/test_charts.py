@@ -4,9 +4,12 @@ input, and spec size that does not grow with the number of deals."""
 from __future__ import annotations
 
 import json
+import re
 
+import altair as alt
 import polars as pl
 import pytest
+import vl_convert as vlc
 
 import pipeline_kit as pk
 from pipeline_kit import charts
@@ -177,6 +180,11 @@ def test_builder_spec_and_offline_svg(sample, name):
             assert "tooltip" in s["encoding"] or s is not spec or "layer" in spec
     svg = charts.to_svg(chart)
     assert svg.startswith("<svg") and "http" not in svg.replace("http://www.w3.org", "")
+    # Interactive output is announced under JupyterLab's Vega-Lite 5 MIME type: the chart must
+    # draw the same under Vega-Lite 5 as under the 6 it was written for.
+    with alt.theme.enable(charts.THEME):
+        themed = chart.to_dict()
+    assert vlc.vegalite_to_svg(themed, vl_version="5.20") == svg, "differs under Vega-Lite 5"
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -208,6 +216,27 @@ def test_interactive_tooltips(sample):
     spec = charts.win_rate_by_group(pk.win_rate(sample, P, by="team"), "team").to_dict()
     tooltips = [s["encoding"]["tooltip"] for s in _walk(spec) if "tooltip" in s.get("encoding", {})]
     assert any({t["field"] for t in tip} >= {"win_rate", "n"} for tip in tooltips)
+
+
+def test_interactive_output_is_a_vega_lite_bundle_jupyterlab_draws(sample):
+    chart = charts.funnel(pk.stage_conversion(sample, P))
+    charts.setup_notebook(static=False)
+    try:
+        bundle, _ = chart._repr_mimebundle_()
+    finally:
+        charts.setup_notebook()
+    assert set(bundle) == {charts.VEGALITE_MIME, "text/plain"}
+    assert charts.VEGALITE_MIME == "application/vnd.vegalite.v5+json"
+    assert bundle["text/plain"].startswith("Chart: Funnel")
+    assert bundle[charts.VEGALITE_MIME]["config"]["font"].startswith("Inter")  # themed
+
+
+def test_vega_bundle_is_offline_and_safe_inline():
+    script = charts.vega_bundle()
+    assert 500_000 < len(script) < 2_000_000
+    assert "window.vegaEmbed=" in script
+    assert "</script" not in script.lower()
+    assert not re.search(r"""(import|from)\s*["']https?://""", script), "no remote imports"
 
 
 def test_spec_size_does_not_grow_with_deals(tmp_path):

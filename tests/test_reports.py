@@ -72,14 +72,37 @@ def test_report_end_to_end(small_data, tmp_path):
     assert "&lt;script&gt;" in index
     html = (out / "emea.html").read_text()
     assert "EMEA: pipeline report 2025-Q4" in html
-    assert "data:image/svg+xml" in html or "<svg" in html  # charts embedded
+    assert html.count('class="jp-OutputArea-output pk-chart"') >= 10  # Vega-Lite specs inline
+    assert "window.vegaEmbed=" in html  # and the Vega libraries to draw them, inline
     assert not re.search(r"<script[^>]+src=", html), "no script loaded from elsewhere"
     assert "cdn" not in html.lower() and "mathjax" not in html.lower()
     assert "setup_notebook" not in html and "report.summary()" not in html  # no input cells
     hostile = (out / "team-script-alert-1-script-x.html").read_text()
     assert "<script>alert(1)</script>" not in hostile
+    for spec in re.findall(r'<script type="application/json">(.*?)</script>', hostile, re.S):
+        assert "<" not in spec  # no markup inside the inline chart specs, escaped or not
+    assert "\\u003cscript>alert(1)" in hostile  # the name is in a chart title, as data
     nb = nbformat.read(out / "emea.ipynb", as_version=4)
     assert not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
+    assert len(html) < 2_000_000
+
+
+def test_static_charts_are_svg_images_without_javascript(small_data, tmp_path):
+    out = tmp_path / "static"
+    results = run_reports(
+        small_data,
+        "2025-Q4",
+        out,
+        teams=["EMEA"],
+        org_summary=False,
+        static_charts=True,
+        progress=False,
+        jobs=1,
+    )
+    assert results[0].ok, results[0].error
+    html = (out / "emea.html").read_text()
+    assert html.count("data:image/svg+xml;base64,") >= 10
+    assert 'class="jp-OutputArea-output pk-chart"' not in html and "vegaEmbed" not in html
     assert len(html) < 2_000_000
 
 

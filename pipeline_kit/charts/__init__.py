@@ -26,12 +26,13 @@ from pipeline_kit.charts.rates import (
     trend_chart,
     win_rate_by_group,
 )
-from pipeline_kit.charts.render import setup_notebook, show, to_svg
+from pipeline_kit.charts.render import VEGALITE_MIME, setup_notebook, show, to_svg, vega_bundle
 from pipeline_kit.charts.theme import PALETTE, THEME, use_theme
 
 __all__ = [
     "PALETTE",
     "THEME",
+    "VEGALITE_MIME",
     "activities_vs_closes",
     "churn_chart",
     "collateral_chart",
@@ -53,6 +54,7 @@ __all__ = [
     "to_svg",
     "trend_chart",
     "use_theme",
+    "vega_bundle",
     "waterfall",
     "win_rate_by_group",
 ]

@@ -97,7 +97,10 @@ def revenue_vs_target(
     data = plain(frame)
     long = data.unpivot(
         on=parts, index=[group], variable_name="type", value_name="amount"
-    ).with_columns(pl.col("type").str.strip_prefix("bookings_"))
+    ).with_columns(
+        pl.col("type").str.strip_prefix("bookings_"),
+        pl.col("type").replace_strict(parts, range(len(parts))).alias("stack_order"),
+    )
     bars = (
         alt.Chart(long)
         .mark_bar()
@@ -112,6 +115,7 @@ def revenue_vs_target(
                 ),
                 legend=alt.Legend(title=None),
             ),
+            order=alt.Order("stack_order:Q"),  # new, expansion, renewal, other: as the legend
             tooltip=[f"{group}:N", "type:N", alt.Tooltip("amount:Q", format=f"{currency},.0f")],
         )
     )

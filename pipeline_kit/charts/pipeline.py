@@ -43,7 +43,7 @@ def pipeline_by_stage(
         sub += " · dark: weighted by stage probability"
     money = f"{currency},.3~s"
     base = alt.Chart(data).encode(
-        y=alt.Y("stage:N", sort=alt.EncodingSortField("stage_order"), title=None),
+        y=alt.Y("stage:N", sort=data["stage"].to_list(), title=None),  # stage order
         tooltip=[
             alt.Tooltip("stage:N", title="Stage"),
             alt.Tooltip("open_deals:Q", title="Open deals"),
@@ -89,7 +89,7 @@ def funnel(
         )
     )
     base = alt.Chart(data).encode(
-        y=alt.Y("stage:N", sort=alt.EncodingSortField("stage_order"), title=None),
+        y=alt.Y("stage:N", sort=data["stage"].to_list(), title=None),  # stage order
         tooltip=[
             "stage:N",
             "entered:Q",
@@ -118,7 +118,7 @@ def stage_conversion_chart(
 
     ``frame``: :func:`pipeline_kit.stage_conversion` for one group (or none).
     """
-    data = frame.filter(pl.col("n") > 0)
+    data = frame.filter(pl.col("n") > 0).sort("stage_order")
     if data.height == 0:
         return no_data(title, "No decided deals in these cohorts")
     data = plain(data).with_columns(
@@ -135,7 +135,7 @@ def stage_conversion_chart(
     )
     chart = interval_points(
         data,
-        y=alt.Y("stage:N", sort=alt.EncodingSortField("stage_order"), title=None),
+        y=alt.Y("stage:N", sort=data["stage"].to_list(), title=None),  # stage order
         x="conversion",
         low="ci_low",
         high="ci_high",
