@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -12,6 +14,8 @@ from pipeline_kit.errors import DataError
 from pipeline_kit.schema import TABLES, describe_rule
 
 __all__ = ["Dataset"]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -33,12 +37,25 @@ class Dataset:
     fingerprint: str
     stage_history_approximate: bool = False
     hints: dict[tuple[str, str], str] = field(default_factory=dict)
+    # results derived from this dataset (see memoised); never copied to a filtered copy
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __getattr__(self, name: str) -> pl.DataFrame | None:
         tables = self.__dict__.get("tables", {})
         if name in TABLES:
             return tables.get(name)
         raise AttributeError(name)
+
+    def memoised(self, key: tuple, compute: Callable[[], T]) -> T:
+        """``compute()`` once per ``key`` for this dataset, then the stored result.
+
+        For results several reports derive from the same data (the organisation-wide
+        comparison). Sound because a Dataset is read-only: every change makes a copy
+        (:meth:`filter_deals`, :meth:`with_deal_columns`), and a copy starts with no results.
+        """
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def has(self, table: str) -> bool:
         """Whether the export provided (or the loader derived) ``table``."""

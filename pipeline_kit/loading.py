@@ -48,7 +48,26 @@ QUARANTINE_SCHEMA = {
 }
 
 
-def load(path: str | Path, source: str = "canonical") -> Dataset:
+# Datasets loaded in this process, by folder, source and the size and modification time of
+# every file in the folder: loading an unchanged folder again (one kernel running several
+# reports) returns the same Dataset instead of parsing and validating it again.
+_LOADED: dict[tuple, Dataset] = {}
+_LOADED_MAX = 2
+
+
+def _folder_state(path: Path) -> tuple:
+    if not path.is_dir():
+        return ()
+    return tuple(
+        sorted(
+            (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
+            for entry in path.iterdir()
+            if entry.is_file()
+        )
+    )
+
+
+def load(path: str | Path, source: str = "canonical", *, cache: bool = True) -> Dataset:
     """Read, type and validate a dataset.
 
     ``path`` is a folder of canonical ``<table>.csv``/``.parquet`` files, or the folder of a
@@ -59,11 +78,23 @@ def load(path: str | Path, source: str = "canonical") -> Dataset:
     Raises :class:`~pipeline_kit.errors.DataError` for problems no row-level quarantine can
     absorb: a missing folder, file or required column, an unreadable file.
 
+    Loading the same folder again in one process, with no file added, removed, resized or
+    modified since, returns the same :class:`Dataset` (read-only by contract; results derived
+    from it may be cached on it). ``cache=False`` always reads the files again.
+
     >>> ds = load("data/sample")                     # doctest: +SKIP
     >>> ds.counts                                     # doctest: +SKIP
     """
-    raw = get_adapter(source)(Path(path))
-    return validate_raw(raw)
+    folder = Path(path).resolve()
+    key = (str(folder), source, _folder_state(folder))
+    if cache and key in _LOADED:
+        return _LOADED[key]
+    ds = validate_raw(get_adapter(source)(Path(path)))
+    if cache and key[2]:
+        while len(_LOADED) >= _LOADED_MAX:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = ds
+    return ds
 
 
 def validate_raw(raw: RawDataset) -> Dataset:

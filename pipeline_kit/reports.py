@@ -141,12 +141,19 @@ _KERNELS: dict[str, tuple[KernelManager, KernelClient]] = {}
 # Run in each report kernel before the first report: the heavy imports, once per kernel.
 # jsonschema (imported by altair) compiles an IRI grammar at import time when rfc3987_syntax
 # is installed (it comes with jupyter's event schemas), about 1.4 s; altair never validates
-# "iri" formats, so report kernels skip that optional import.
+# "iri" formats, so report kernels skip that optional import. Then the imported modules are
+# moved out of the garbage collector's sight (gc.freeze): the full collections %reset runs
+# between reports only walk what the reports themselves created.
 _KERNEL_WARMUP = """
+import gc
 import sys
 sys.modules.setdefault("rfc3987_syntax", None)
 import pipeline_kit
+gc.collect()
+gc.freeze()
 """
+# No input history database: nobody reads a report kernel's history.
+_KERNEL_ARGS = ["--HistoryManager.enabled=False"]
 
 
 class _ConnectedKernelClient(PapermillNotebookClient):
@@ -198,7 +205,7 @@ def _kernel(cwd: Path) -> KernelClient:
             return client
         _shutdown_kernels()
     manager = KernelManager(kernel_name="python3")
-    manager.start_kernel(cwd=key)
+    manager.start_kernel(cwd=key, extra_arguments=_KERNEL_ARGS)
     client = manager.client()
     client.start_channels()
     _KERNELS[key] = (manager, client)

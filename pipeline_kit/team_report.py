@@ -343,10 +343,17 @@ class TeamReport:
         return _markdown("\n".join(lines))
 
     # ------------------------------------------------------------------ statistics
+    def _every_team(self) -> pl.DataFrame:
+        # every team at once: one Benjamini-Hochberg family for the organisation, so a team
+        # report and the organisation summary call the same differences; computed once per
+        # dataset and period however many team reports a kernel runs
+        return self.ds.memoised(
+            ("compare", "team", self.period.label),
+            lambda: compare(self.ds, self.period, by="team", as_of=None),
+        )
+
     def _comparison(self) -> pl.DataFrame:
-        if not hasattr(self, "_compare_cache"):
-            self._compare_cache = compare(self.ds, self.period, by="team", as_of=None)
-        return self._compare_cache.filter(pl.col("team") == self.team)
+        return self._every_team().filter(pl.col("team") == self.team)
 
     def executive_summary(self) -> Markdown:
         """The findings that matter: clear differences first (smallest q), then what is unclear."""
@@ -356,6 +363,7 @@ class TeamReport:
                 f"No deals for {_esc(self.team)} in {self.period.label}: nothing to compare."
             )
         clear = rows.filter(pl.col("direction").is_in(["above", "below"])).sort("q_value")
+        family = self._every_team()["p_value"].is_not_null().sum()
         lines = []
         if (rows["direction"] == "not enough data").all():
             return _markdown(
@@ -364,8 +372,9 @@ class TeamReport:
             )
         if clear.height:
             lines.append(
-                f"**{clear.height} clear difference(s)** (Benjamini-Hochberg q < 0.05 "
-                f"over all {rows.height} comparisons of this report):"
+                f"**{clear.height} clear difference(s)** (Benjamini-Hochberg q < 0.05; "
+                f"the correction covers all {family:,} comparisons of every team this "
+                f"quarter, {rows['p_value'].is_not_null().sum()} of them in this report):"
             )
             lines += [f"- {_esc(v)}" for v in clear["verdict"]]
         else:
@@ -454,11 +463,17 @@ class TeamReport:
     def competitor_chart(self) -> alt.TopLevelMixin:
         return charts.competitor_chart(competitor_win_rates(self._team, self.period))
 
+    def _reps(self) -> pl.DataFrame:
+        # shrunk rates fit a beta-binomial model: once for the chart and the table
+        return self._team.memoised(
+            ("rep_win_rates", self.period.label), lambda: rep_win_rates(self._team, self.period)
+        )
+
     def rep_chart(self) -> alt.TopLevelMixin:
-        return charts.rep_funnel_plot(rep_win_rates(self._team, self.period))
+        return charts.rep_funnel_plot(self._reps())
 
     def rep_table(self) -> Markdown:
-        reps = rep_win_rates(self._team, self.period)
+        reps = self._reps()
         if reps.height == 0:
             return _markdown("No rep closed a deal in this period.")
         rows = [

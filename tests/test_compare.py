@@ -306,3 +306,17 @@ def test_cli_compare(tmp_path, capsys):
         )
         == 2
     )
+
+
+def test_team_report_calls_differences_as_the_organisation_summary_does(sample):
+    """One Benjamini-Hochberg family: every team's comparisons this quarter, in the team reports
+    and the organisation summary alike, so no difference is clear in one and not the other."""
+    every_team = pk.compare(sample, "2025-Q4", by="team")
+    report = pk.TeamReport(sample, team="EMEA", period="2025-Q4")
+    mine = report._comparison()
+    expected = every_team.filter(pl.col("team") == "EMEA")
+    assert mine["q_value"].to_list() == expected["q_value"].to_list()
+    assert mine["direction"].to_list() == expected["direction"].to_list()
+    text = report.executive_summary().data
+    family = every_team["p_value"].is_not_null().sum()
+    assert f"the correction covers all {family} comparisons of every team this quarter" in text

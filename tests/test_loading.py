@@ -299,3 +299,33 @@ def test_semicolon_files_and_number_formats(tmp_path):
     assert amounts == {"N1": 1234.5, "N3": 99.0}
     # a decimal comma is ambiguous: quarantined, never read as 123450
     assert ds.quarantine["rules"].to_list() == [["amount|dtype"]]
+
+
+def test_loading_an_unchanged_folder_again_returns_the_same_dataset(tmp_path):
+    folder = write_dataset(
+        tmp_path / "d", deals=DEALS_CSV, stages=STAGES_CSV, stage_history=HISTORY_CSV
+    )
+    first = pk.load(folder)
+    assert pk.load(folder) is first  # a kernel running many reports parses once
+    assert pk.load(folder, cache=False) is not first
+    deals = folder / "deals.csv"
+    lines = deals.read_text().splitlines(keepends=True)
+    deals.write_text("".join(lines[:-1]))  # drop the last deal: the files changed
+    changed = pk.load(folder)
+    assert changed is not first
+    assert changed.deals.height == first.deals.height - 1
+
+
+def test_results_cached_on_a_dataset_never_reach_its_copies(sample):
+    calls: list[int] = []
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+
+    ds = pk.load(SAMPLE, cache=False)
+    assert ds.memoised(("k",), compute) == 1
+    assert ds.memoised(("k",), compute) == 1  # stored
+    emea = ds.filter_deals(pl.col("team") == "EMEA")
+    assert emea.memoised(("k",), compute) == 2  # a copy starts with no results
+    assert ds.with_deal_columns(x=pl.lit(1)).memoised(("k",), compute) == 3
