@@ -4,39 +4,69 @@
 >>> ds = pk.load("data/sample")                             # doctest: +SKIP
 >>> pk.win_rate(ds, "2025-Q4", by="team")                   # doctest: +SKIP
 >>> pk.explain("win_rate")                                  # doctest: +SKIP
+
+The public names are imported on first use (PEP 562), so ``import pipeline_kit`` is quick and
+a process that only needs part of the kit (a report worker, the CLI) never imports the rest:
+Altair and SciPy alone take over two seconds.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from pipeline_kit import charts, datasets, exercises
-from pipeline_kit.compare import compare, mix_adjusted_win_rate, rep_win_rates
-from pipeline_kit.dataset import Dataset
-from pipeline_kit.errors import DataError
-from pipeline_kit.loading import load
-from pipeline_kit.metrics import *  # noqa: F403  (the metric functions, see metrics.__all__)
-from pipeline_kit.metrics import __all__ as _metric_names
-from pipeline_kit.org_report import OrgReport
-from pipeline_kit.periods import Period
-from pipeline_kit.team_report import TeamReport
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("pipeline_kit")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = [
-    "DataError",
-    "Dataset",
-    "OrgReport",
-    "Period",
-    "TeamReport",
-    "__version__",
-    "charts",
-    "compare",
-    "mix_adjusted_win_rate",
-    "rep_win_rates",
-    "datasets",
-    "exercises",
-    "load",
-    *_metric_names,
-]
+_SUBMODULES = ("charts", "datasets", "exercises")
+_OBJECTS = {
+    "DataError": "pipeline_kit.errors",
+    "Dataset": "pipeline_kit.dataset",
+    "OrgReport": "pipeline_kit.org_report",
+    "Period": "pipeline_kit.periods",
+    "TeamReport": "pipeline_kit.team_report",
+    "compare": "pipeline_kit.comparisons",
+    "load": "pipeline_kit.loading",
+    "mix_adjusted_win_rate": "pipeline_kit.comparisons",
+    "rep_win_rates": "pipeline_kit.comparisons",
+}
+# ... and every name of pipeline_kit.metrics.__all__ (the metric functions and their cards)
+
+
+def _metric_names() -> list[str]:
+    return list(importlib.import_module("pipeline_kit.metrics").__all__)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__all__":
+        return sorted([*_OBJECTS, *_SUBMODULES, "__version__"]) + _metric_names()
+    if name in _SUBMODULES:
+        value = importlib.import_module(f"pipeline_kit.{name}")
+    elif name in _OBJECTS:
+        value = getattr(importlib.import_module(_OBJECTS[name]), name)
+    elif not name.startswith("_") and name in _metric_names():
+        value = getattr(importlib.import_module("pipeline_kit.metrics"), name)
+    else:
+        raise AttributeError(f"module 'pipeline_kit' has no attribute {name!r}")
+    globals()[name] = value  # next time: a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__getattr__("__all__")))
+
+
+if TYPE_CHECKING:  # what the names are, for type checkers and editors
+    # ruff: noqa: F401
+    from pipeline_kit import charts, datasets, exercises
+    from pipeline_kit.comparisons import compare, mix_adjusted_win_rate, rep_win_rates
+    from pipeline_kit.dataset import Dataset
+    from pipeline_kit.errors import DataError
+    from pipeline_kit.loading import load
+    from pipeline_kit.metrics import *  # noqa: F403
+    from pipeline_kit.org_report import OrgReport
+    from pipeline_kit.periods import Period
+    from pipeline_kit.team_report import TeamReport

@@ -175,7 +175,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from pipeline_kit.compare import METRICS, compare
+    from pipeline_kit.comparisons import METRICS, compare
     from pipeline_kit.loading import load
     from pipeline_kit.periods import resolve_period
 

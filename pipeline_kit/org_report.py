@@ -11,7 +11,7 @@ import altair as alt
 import polars as pl
 
 from pipeline_kit import charts
-from pipeline_kit.compare import compare, rep_win_rates
+from pipeline_kit.comparisons import compare, rep_win_rates
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.formatting import fmt_money, fmt_pct
 from pipeline_kit.metrics import (

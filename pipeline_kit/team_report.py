@@ -16,7 +16,7 @@ import polars as pl
 from IPython.display import Markdown
 
 from pipeline_kit import charts
-from pipeline_kit.compare import compare, rep_win_rates
+from pipeline_kit.comparisons import compare, rep_win_rates
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.formatting import FORMAT as _FORMAT
 from pipeline_kit.formatting import fmt_days, fmt_money, fmt_pct

@@ -13,7 +13,7 @@ import vl_convert as vlc
 
 import pipeline_kit as pk
 from pipeline_kit import charts
-from pipeline_kit.compare import funnel_limits_curve
+from pipeline_kit.comparisons import funnel_limits_curve
 
 P = "2025-Q4"
 

@@ -146,12 +146,12 @@ def rep_funnel_plot(
     a rep winning at the organisation's rate would stay within.
 
     ``reps``: :func:`pipeline_kit.rep_win_rates`; ``limits``:
-    :func:`pipeline_kit.compare.funnel_limits_curve` (computed from ``reps`` when omitted).
+    :func:`pipeline_kit.comparisons.funnel_limits_curve` (computed from ``reps`` when omitted).
     """
     if reps.height == 0:
         return no_data(title, "No rep closed a deal in this period")
     if limits is None:
-        from pipeline_kit.compare import funnel_limits_curve
+        from pipeline_kit.comparisons import funnel_limits_curve
 
         limits = funnel_limits_curve(reps["org_rate"][0], int(reps["n"].max()))
     data = plain(reps).with_columns(

@@ -1,0 +1,48 @@
+"""The Vega libraries as one inline script, for report pages that draw Vega-Lite charts.
+
+Kept apart from :mod:`pipeline_kit.charts` so that the report workers, which only write
+HTML, need vl-convert but not Altair.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import vl_convert as vlc
+
+__all__ = ["VEGALITE_MIME", "vega_bundle"]
+
+# JupyterLab 4 renders Vega-Lite under the v5 MIME type (Altair 6 announces "v6", which it
+# does not draw). Every chart of the kit compiles to the same SVG under Vega-Lite 5 and 6
+# (tests/test_charts.py checks each builder), so the v5 type is honest.
+VEGALITE_MIME = "application/vnd.vegalite.v5+json"
+
+
+@cache
+def vega_bundle() -> str:
+    """Vega, Vega-Lite and vega-embed as one script (about 0.9 MB), safe inside ``<script>``.
+
+    Built by vl-convert from the copies it ships (no download) and cached on disk per
+    vl-convert version, since building it takes over a second.
+    """
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pipeline_kit"
+    path = folder / f"vega-embed-{vlc.__version__}.js"
+    if path.exists():
+        return path.read_text(encoding="utf-8")
+    script = re.sub(r"</(script)", r"<\\/\1", vlc.javascript_bundle(), flags=re.IGNORECASE)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    except OSError:  # no writable cache folder: build it in every process instead
+        return script
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(script)
+        os.replace(tmp, path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+    return script
