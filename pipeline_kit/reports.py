@@ -144,15 +144,17 @@ _KERNELS: dict[str, tuple[KernelManager, KernelClient]] = {}
 # jsonschema (imported by altair) compiles an IRI grammar at import time when rfc3987_syntax
 # is installed (it comes with jupyter's event schemas), about 1.4 s; altair never validates
 # "iri" formats, so report kernels skip that optional import. Then the imported modules are
-# moved out of the garbage collector's sight (gc.freeze): the full collections %reset runs
-# between reports only walk what the reports themselves created.
+# moved out of the garbage collector's sight (gc.freeze) and automatic collection is off:
+# the two full collections %reset runs between reports free each report's cycles, and only
+# walk what that report created.
 _KERNEL_WARMUP = """
 import gc
 import sys
 sys.modules.setdefault("rfc3987_syntax", None)
-import pipeline_kit
+import pipeline_kit.charts, pipeline_kit.metrics, pipeline_kit.org_report, pipeline_kit.team_report
 gc.collect()
 gc.freeze()
+gc.disable()
 """
 # No input history database: nobody reads a report kernel's history.
 _KERNEL_ARGS = ["--HistoryManager.enabled=False"]

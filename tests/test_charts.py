@@ -252,3 +252,26 @@ def test_theme_is_registered_and_colour_blind_safe():
 
     assert charts.THEME in alt.theme.names()
     assert charts.PALETTE[:3] == ["#0072B2", "#E69F00", "#009E73"]  # Okabe-Ito
+
+
+def test_reports_display_charts_without_schema_checks_and_notebooks_with_them(sample):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    chart = charts.funnel(pk.stage_conversion(sample, P))
+    try:
+        charts.setup_notebook(static=False, validate=False)
+        assert not alt.utils.schemapi.DEBUG_MODE
+        bundle, _ = shell.display_formatter.format(chart)
+        assert bundle[charts.VEGALITE_MIME] == chart.to_dict()  # same spec, unchecked
+        charts.setup_notebook(static=True, validate=False)
+        bundle, _ = shell.display_formatter.format(chart)
+        assert bundle["image/svg+xml"].startswith("<svg")
+        charts.setup_notebook()
+        assert alt.utils.schemapi.DEBUG_MODE
+        assert alt.TopLevelMixin not in shell.display_formatter.mimebundle_formatter.type_printers
+        bundle, _ = shell.display_formatter.format(chart)
+        assert bundle["image/svg+xml"].startswith("<svg")
+    finally:
+        charts.setup_notebook()
+        InteractiveShell.clear_instance()

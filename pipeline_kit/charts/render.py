@@ -54,9 +54,40 @@ def _interactive_renderer(spec: dict, **_metadata) -> tuple[dict, dict]:
 alt.renderers.register("pipeline_kit", _interactive_renderer)
 
 
-def setup_notebook(static: bool = True) -> None:
+def _unvalidated_bundle(chart: alt.TopLevelMixin, include=None, exclude=None):
+    """How IPython displays a chart when validation is off: the active renderer, fed a spec
+    converted without Altair's JSON-schema check."""
+    return alt.renderers.get()(chart.to_dict(validate=False))
+
+
+def setup_notebook(static: bool = True, *, validate: bool = True) -> None:
     """Theme on; charts display as static SVG (``static=True``: nbval, reports run with
     ``--static-charts``) or as interactive Vega-Lite with tooltips (``static=False``: JupyterLab,
-    and the reports by default). Neither fetches anything from the network."""
+    and the reports by default). Neither fetches anything from the network.
+
+    ``validate=False`` skips Altair's JSON-schema checks, at creation and at display: about
+    a sixth of a report's time. The report templates use it, since they display only the kit's
+    own chart builders, each validated by the test suite; keep it on for charts of your own,
+    whose mistakes it explains.
+    """
     alt.theme.enable(THEME)
     alt.renderers.enable("svg" if static else "pipeline_kit")
+    if validate:
+        alt.utils.schemapi.enable_debug_mode()
+    else:
+        alt.utils.schemapi.disable_debug_mode()
+    shell = _ipython()
+    if shell is not None:
+        formatter = shell.display_formatter.mimebundle_formatter
+        if validate:
+            formatter.pop(alt.TopLevelMixin, None)
+        else:
+            formatter.for_type(alt.TopLevelMixin, _unvalidated_bundle)
+
+
+def _ipython():
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        return None
+    return get_ipython()
