@@ -41,7 +41,12 @@ def activities_vs_closes(
             x=alt.X("calls:Q", title="Calls logged"),
             y=alt.Y("won_deals:Q", title="Deals won"),
             **colour,
-            tooltip=["owner:N", *(["team:N"] if colour else []), "calls:Q", "won_deals:Q"],
+            tooltip=[
+                alt.Tooltip("owner:N"),
+                *([alt.Tooltip("team:N")] if colour else []),
+                alt.Tooltip("calls:Q"),
+                alt.Tooltip("won_deals:Q"),
+            ],
         )
         .properties(title=alt.Title(title, subtitle=sub), width=420, height=280)
     )

@@ -37,7 +37,7 @@ def km_curves(
                 axis=alt.Axis(format="%"),
                 scale=alt.Scale(domain=[0, 1]),
             ),
-            y2="high:Q",
+            y2=alt.Y2("high:Q"),
             **colour,
         )
     )
@@ -46,13 +46,13 @@ def km_curves(
         .mark_line(interpolate="step-after")
         .encode(
             x=x,
-            y="still_open:Q",
+            y=alt.Y("still_open:Q"),
             **colour,
             tooltip=[
-                *([f"{group}:N"] if group else []),
-                "days:Q",
+                *([alt.Tooltip(f"{group}:N")] if group else []),
+                alt.Tooltip("days:Q"),
                 alt.Tooltip("still_open:Q", format=".1%"),
-                "at_risk:Q",
+                alt.Tooltip("at_risk:Q"),
             ],
         )
     )

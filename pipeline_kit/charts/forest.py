@@ -54,7 +54,12 @@ def forest_plot(frame: pl.DataFrame, *, title: str = "Against the benchmarks") -
     )
     y = alt.Y("row:N", title=None, sort=None)
     base = alt.Chart(data).encode(
-        y=y, tooltip=["row:N", "verdict:N", alt.Tooltip("q_value:Q", format=".3f")]
+        y=y,
+        tooltip=[
+            alt.Tooltip("row:N"),
+            alt.Tooltip("verdict:N"),
+            alt.Tooltip("q_value:Q", format=".3f"),
+        ],
     )
     rule = base.mark_rule(strokeWidth=2).encode(
         x=alt.X(
@@ -62,11 +67,11 @@ def forest_plot(frame: pl.DataFrame, *, title: str = "Against the benchmarks") -
             title="Difference from the benchmark (relative)",
             axis=alt.Axis(format="+%"),
         ),
-        x2="rel_high:Q",
+        x2=alt.X2("rel_high:Q"),
         color=colour,
     )
-    dot = base.mark_point(filled=True, size=70).encode(x="rel:Q", color=colour)
-    zero = alt.Chart(alt.Data(values=[{"x": 0}])).mark_rule(color=INK).encode(x="x:Q")
+    dot = base.mark_point(filled=True, size=70).encode(x=alt.X("rel:Q"), color=colour)
+    zero = alt.Chart(alt.Data(values=[{"x": 0}])).mark_rule(color=INK).encode(x=alt.X("x:Q"))
     return alt.layer(zero, rule, dot).properties(
         title=alt.Title(title, subtitle="0 = equal to the benchmark; bars: 95% intervals"),
         width=480,

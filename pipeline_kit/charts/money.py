@@ -35,9 +35,9 @@ def deal_size_chart(
     x_axis = alt.Axis(format=f"{currency},.2~s")
     y = alt.Y("share:Q", title="Share of won deals", axis=alt.Axis(format="%"), stack=None)
     tooltip = [
-        *([f"{group}:N"] if group else []),
-        "range:N",
-        "won_deals:Q",
+        *([alt.Tooltip(f"{group}:N")] if group else []),
+        alt.Tooltip("range:N"),
+        alt.Tooltip("won_deals:Q"),
         alt.Tooltip("share:Q", format=".1%"),
     ]
     if group:  # one line per group: overlapping bars would hide each other
@@ -67,7 +67,7 @@ def deal_size_chart(
                     scale=alt.Scale(type="log"),
                     axis=x_axis,
                 ),
-                x2="bin_high:Q",
+                x2=alt.X2("bin_high:Q"),
                 y=y,
                 y2=alt.datum(0),
                 tooltip=tooltip,
@@ -116,17 +116,21 @@ def revenue_vs_target(
                 legend=alt.Legend(title=None),
             ),
             order=alt.Order("stack_order:Q"),  # new, expansion, renewal, other: as the legend
-            tooltip=[f"{group}:N", "type:N", alt.Tooltip("amount:Q", format=f"{currency},.0f")],
+            tooltip=[
+                alt.Tooltip(f"{group}:N"),
+                alt.Tooltip("type:N"),
+                alt.Tooltip("amount:Q", format=f"{currency},.0f"),
+            ],
         )
     )
     ticks = (
         alt.Chart(data.filter(pl.col("target").is_not_null()))
         .mark_tick(color=INK, thickness=3, size=22)
         .encode(
-            y=f"{group}:N",
-            x="target:Q",
+            y=alt.Y(f"{group}:N"),
+            x=alt.X("target:Q"),
             tooltip=[
-                f"{group}:N",
+                alt.Tooltip(f"{group}:N"),
                 alt.Tooltip("target:Q", format=f"{currency},.0f"),
                 alt.Tooltip("attainment:Q", format=".0%"),
             ],

@@ -57,8 +57,12 @@ def pipeline_by_stage(
         )
     ]
     if has_weight:
-        layers.append(base.mark_bar(color=PALETTE[0], height=10).encode(x="weighted_value:Q"))
-    layers.append(base.mark_text(align="left", dx=4).encode(x="open_value:Q", text="label:N"))
+        layers.append(
+            base.mark_bar(color=PALETTE[0], height=10).encode(x=alt.X("weighted_value:Q"))
+        )
+    layers.append(
+        base.mark_text(align="left", dx=4).encode(x=alt.X("open_value:Q"), text=alt.Text("label:N"))
+    )
     return alt.layer(*layers).properties(title=alt.Title(title, subtitle=sub), width=480)
 
 
@@ -91,16 +95,16 @@ def funnel(
     base = alt.Chart(data).encode(
         y=alt.Y("stage:N", sort=data["stage"].to_list(), title=None),  # stage order
         tooltip=[
-            "stage:N",
-            "entered:Q",
-            "advanced:Q",
-            "dropped:Q",
-            "pending:Q",
+            alt.Tooltip("stage:N"),
+            alt.Tooltip("entered:Q"),
+            alt.Tooltip("advanced:Q"),
+            alt.Tooltip("dropped:Q"),
+            alt.Tooltip("pending:Q"),
             alt.Tooltip("conversion:Q", format=".1%"),
         ],
     )
     bars = base.mark_bar(color=PALETTE[0]).encode(x=alt.X("entered:Q", title="Deals entering"))
-    text = base.mark_text(align="left", dx=4).encode(x="entered:Q", text="label:N")
+    text = base.mark_text(align="left", dx=4).encode(x=alt.X("entered:Q"), text=alt.Text("label:N"))
     return alt.layer(bars, text).properties(
         title=alt.Title(
             title,
@@ -203,9 +207,9 @@ def waterfall(
                 axis=alt.Axis(labelAngle=0),
             ),
             y=alt.Y("low:Q", title="Open pipeline value", axis=alt.Axis(format=f"{currency},.3~s")),
-            y2="high:Q",
+            y2=alt.Y2("high:Q"),
             color=colour,
-            tooltip=["step:N", alt.Tooltip("value:Q", format=f"{currency},.0f")],
+            tooltip=[alt.Tooltip("step:N"), alt.Tooltip("value:Q", format=f"{currency},.0f")],
         )
     )
     return bars.properties(
@@ -234,10 +238,10 @@ def pipeline_coverage_chart(
     base = alt.Chart(data).encode(
         y=alt.Y(f"{group}:N", title=None),
         tooltip=[
-            f"{group}:N",
+            alt.Tooltip(f"{group}:N"),
             alt.Tooltip("coverage:Q", format=".2f"),
             alt.Tooltip("weighted_coverage:Q", format=".2f"),
-            "due_deals:Q",
+            alt.Tooltip("due_deals:Q"),
             alt.Tooltip("due_value:Q", format=",.0f"),
             alt.Tooltip("target:Q", format=",.0f"),
         ],
@@ -245,7 +249,9 @@ def pipeline_coverage_chart(
     bars = base.mark_bar(color=PALETTE[5]).encode(
         x=alt.X("coverage:Q", title="Open value due next period / target")
     )
-    ticks = base.mark_tick(color=PALETTE[0], thickness=3, size=18).encode(x="weighted_coverage:Q")
+    ticks = base.mark_tick(color=PALETTE[0], thickness=3, size=18).encode(
+        x=alt.X("weighted_coverage:Q")
+    )
     sub = f"Next period {data['next_period'][0]} · tick: weighted by stage probability"
     return alt.layer(bars, ticks, reference_rule(1.0, "1x target")).properties(
         title=alt.Title(title, subtitle=sub), width=480

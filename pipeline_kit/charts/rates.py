@@ -73,7 +73,7 @@ def win_rate_by_group(
     layers.append(
         alt.Chart(data)
         .mark_text(align="left", dx=6, dy=-9, fontSize=10, color=MUTED)
-        .encode(y=y, x="win_rate:Q", text="n_label:N")
+        .encode(y=y, x=alt.X("win_rate:Q"), text=alt.Text("n_label:N"))
     )
     if benchmark is not None:
         layers.append(reference_rule(benchmark, benchmark_label))
@@ -109,7 +109,7 @@ def trend_chart(
         .encode(
             x=x,
             y=alt.Y("ci_low:Q", title=None, axis=alt.Axis(format=value_format)),
-            y2="ci_high:Q",
+            y2=alt.Y2("ci_high:Q"),
             **colour,
         )
     )
@@ -118,16 +118,16 @@ def trend_chart(
         .mark_line(point=True)
         .encode(
             x=x,
-            y="estimate:Q",
+            y=alt.Y("estimate:Q"),
             **colour,
             tooltip=[
-                "period:N",
-                *([f"{group}:N"] if group else []),
+                alt.Tooltip("period:N"),
+                *([alt.Tooltip(f"{group}:N")] if group else []),
                 alt.Tooltip(
                     "estimate:Q",
                     format=".1%" if value_format == "%" else ",.1f",
                 ),
-                "n:Q",
+                alt.Tooltip("n:Q"),
             ],
         )
     )
@@ -174,7 +174,7 @@ def rep_funnel_plot(
                 axis=alt.Axis(format="%"),
                 scale=alt.Scale(domain=[0, 1]),
             ),
-            detail="limit:N",
+            detail=alt.Detail("limit:N"),
             color=alt.Color(
                 "outer:N",
                 scale=alt.Scale(domain=[False, True], range=[MUTED, "#52606D"]),
@@ -187,8 +187,8 @@ def rep_funnel_plot(
         alt.Chart(data)
         .mark_point(filled=True, size=60)
         .encode(
-            x="n:Q",
-            y="rate:Q",
+            x=alt.X("n:Q"),
+            y=alt.Y("rate:Q"),
             color=alt.Color(
                 "status:N",
                 scale=alt.Scale(
@@ -199,7 +199,7 @@ def rep_funnel_plot(
             ),
             tooltip=[
                 alt.Tooltip(f"{reps.columns[0]}:N", title="Rep"),
-                "n:Q",
+                alt.Tooltip("n:Q"),
                 alt.Tooltip("rate:Q", format=".1%"),
                 alt.Tooltip("shrunk:Q", title="Shrunk rate", format=".1%"),
                 alt.Tooltip("q_value:Q", format=".3f"),
@@ -333,7 +333,7 @@ def collateral_chart(
         .mark_point(shape="diamond", size=60, color=MUTED, filled=False)
         .encode(
             y=y,
-            x="naive_win_rate_without:Q",
+            x=alt.X("naive_win_rate_without:Q"),
             tooltip=[
                 alt.Tooltip("naive_win_rate_without:Q", title="All other deals", format=".1%")
             ],
