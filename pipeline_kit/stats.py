@@ -259,15 +259,17 @@ def fit_beta_binomial(successes: np.ndarray, trials: np.ndarray) -> tuple[float,
     organisation's in proportion to how little data the rep has. Falls back to a weak prior
     centred on the pooled rate when the fit fails (e.g. all reps identical).
     """
-    from scipy import optimize
+    from scipy import optimize, special
 
     k, n = np.asarray(successes, float), np.asarray(trials, float)
     pooled = k.sum() / n.sum() if n.sum() else 0.5
     pooled = min(max(pooled, 1e-3), 1 - 1e-3)
 
     def nll(theta: np.ndarray) -> float:
+        # betabinom.logpmf without its log C(n, k) term, constant in (a, b): same optimum,
+        # a tenth of the time (the optimiser calls this a few hundred times)
         a, b = np.exp(theta)
-        return -float(stats.betabinom.logpmf(k, n, a, b).sum())
+        return -float((special.betaln(k + a, n - k + b) - special.betaln(a, b)).sum())
 
     start = np.log([pooled * 10, (1 - pooled) * 10])
     res = optimize.minimize(
