@@ -18,7 +18,6 @@ import polars as pl
 from jupyter_client.manager import start_new_kernel
 
 import pipeline_kit as pk
-from pipeline_kit.reports import _kernel_env, run_reports
 
 
 def bare_kernel() -> None:
@@ -38,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="baseline + batch pairs (median)")
     parser.add_argument("--static-charts", action="store_true", help="SVG charts (vl-convert)")
     args = parser.parse_args(argv)
+    # Imported here, not at the top: the spawned report workers re-import this script as their
+    # main module, and pipeline_kit.reports would cost each of them a second of imports.
+    from pipeline_kit.reports import _kernel_env, run_reports
+
     _kernel_env()
     ok = True
     with tempfile.TemporaryDirectory() as tmp:

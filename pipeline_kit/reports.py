@@ -242,8 +242,9 @@ def _run_one(team: str, slug: str, out: Path, parameters: dict, template: Path) 
     fd, tmp_name = tempfile.mkstemp(dir=out, prefix=f".{slug}.", suffix=".ipynb")
     os.close(fd)
     tmp = Path(tmp_name)
+    notebook = None
     try:
-        papermill.execute_notebook(
+        notebook = papermill.execute_notebook(
             str(template),
             str(tmp),
             parameters=parameters,
@@ -262,8 +263,9 @@ def _run_one(team: str, slug: str, out: Path, parameters: dict, template: Path) 
         error = f"{type(exc).__name__}: {exc}"
         _shutdown_kernels()  # the next report starts from a fresh kernel
     try:
-        if tmp.exists() and tmp.stat().st_size:
+        if notebook is None and tmp.exists() and tmp.stat().st_size:  # failed part-way
             notebook = nbformat.read(tmp, as_version=4)
+        if notebook is not None:
             _write_atomic(out / f"{slug}.html", render_html(notebook))
             os.chmod(tmp, 0o644)
             os.replace(tmp, out / f"{slug}.ipynb")
