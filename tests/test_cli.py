@@ -117,3 +117,21 @@ def test_explain(capsys):
     assert "win_rate" in capsys.readouterr().out.split()
     assert main(["explain", "win_rate"]) == 0
     assert "won / (won + lost)" in capsys.readouterr().out
+
+
+def test_report_options_reach_the_runner(tmp_path, monkeypatch, capsys):
+    import pipeline_kit.reports as reports
+
+    seen: dict = {}
+
+    def fake_run_reports(data, period, out, **options):
+        seen.update(options, data=data, period=period, out=out)
+        return [reports.TeamResult("EMEA", "emea", True, 1.0)]
+
+    monkeypatch.setattr(reports, "run_reports", fake_run_reports)
+    args = ["report", "--data", str(SAMPLE), "--period", "2025-Q4", "--out", str(tmp_path)]
+    assert main([*args, "--team", "EMEA", "--jobs", "3", "--static-charts"]) == 0
+    assert seen["static_charts"] is True and seen["jobs"] == 3 and seen["teams"] == ["EMEA"]
+    assert main(args) == 0
+    assert seen["static_charts"] is False  # interactive charts unless asked
+    assert "EMEA: ok" in capsys.readouterr().out
