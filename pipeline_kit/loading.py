@@ -48,9 +48,8 @@ QUARANTINE_SCHEMA = {
 }
 
 
-# Datasets loaded in this process, by folder, source and the size and modification time of
-# every file in the folder: loading an unchanged folder again (one kernel running several
-# reports) returns the same Dataset instead of parsing and validating it again.
+# Datasets loaded with cache=True in this process, by folder, source and the size and
+# modification time of every file in the folder.
 _LOADED: dict[tuple, Dataset] = {}
 _LOADED_MAX = 2
 
@@ -67,7 +66,7 @@ def _folder_state(path: Path) -> tuple:
     )
 
 
-def load(path: str | Path, source: str = "canonical", *, cache: bool = True) -> Dataset:
+def load(path: str | Path, source: str = "canonical", *, cache: bool = False) -> Dataset:
     """Read, type and validate a dataset.
 
     ``path`` is a folder of canonical ``<table>.csv``/``.parquet`` files, or the folder of a
@@ -78,9 +77,11 @@ def load(path: str | Path, source: str = "canonical", *, cache: bool = True) -> 
     Raises :class:`~pipeline_kit.errors.DataError` for problems no row-level quarantine can
     absorb: a missing folder, file or required column, an unreadable file.
 
-    Loading the same folder again in one process, with no file added, removed, resized or
-    modified since, returns the same :class:`Dataset` (read-only by contract; results derived
-    from it may be cached on it). ``cache=False`` always reads the files again.
+    With ``cache=True``, loading the same folder again in this process, with no file added,
+    removed, resized or modified since, returns the same :class:`Dataset` (read-only by
+    contract; results derived from it are cached on it): the report templates use it, so a
+    kernel running many team reports parses and validates once. The two most recent datasets
+    loaded this way stay in memory; the default reads the files every time and keeps nothing.
 
     >>> ds = load("data/sample")                     # doctest: +SKIP
     >>> ds.counts                                     # doctest: +SKIP

@@ -305,13 +305,13 @@ def test_loading_an_unchanged_folder_again_returns_the_same_dataset(tmp_path):
     folder = write_dataset(
         tmp_path / "d", deals=DEALS_CSV, stages=STAGES_CSV, stage_history=HISTORY_CSV
     )
-    first = pk.load(folder)
-    assert pk.load(folder) is first  # a kernel running many reports parses once
-    assert pk.load(folder, cache=False) is not first
+    first = pk.load(folder, cache=True)
+    assert pk.load(folder, cache=True) is first  # a kernel running many reports parses once
+    assert pk.load(folder) is not first  # by default: read again, keep nothing
     deals = folder / "deals.csv"
     lines = deals.read_text().splitlines(keepends=True)
     deals.write_text("".join(lines[:-1]))  # drop the last deal: the files changed
-    changed = pk.load(folder)
+    changed = pk.load(folder, cache=True)
     assert changed is not first
     assert changed.deals.height == first.deals.height - 1
 
@@ -323,7 +323,7 @@ def test_results_cached_on_a_dataset_never_reach_its_copies(sample):
         calls.append(1)
         return len(calls)
 
-    ds = pk.load(SAMPLE, cache=False)
+    ds = pk.load(SAMPLE)
     assert ds.memoised(("k",), compute) == 1
     assert ds.memoised(("k",), compute) == 1  # stored
     emea = ds.filter_deals(pl.col("team") == "EMEA")
