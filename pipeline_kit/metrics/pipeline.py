@@ -182,18 +182,18 @@ def stalled_deals(
             pl.when(pl.col("reference_n") >= min_reference).then(pl.col("threshold_days"))
         )
     )
-    entered = (
+    open_deals = ds.lazy("deals").filter(open_at(day))
+    entered = (  # the current stage of the open deals only: a small share of the history
         ds.lazy("stage_history")
         .filter(pl.col("entered_at") <= day)
+        .join(open_deals.select("deal_id"), on="deal_id", how="semi")
         .join(ds.lazy("stages").select("stage", "order"), on="stage", how="left")
         .sort("deal_id", "entered_at", "order")
         .group_by("deal_id")
         .agg(pl.col("stage").last().alias("stage_as_of"), pl.col("entered_at").last())
     )
     deals = (
-        ds.lazy("deals")
-        .filter(open_at(day))
-        .join(entered, on="deal_id", how="left")
+        open_deals.join(entered, on="deal_id", how="left")
         .with_columns(
             pl.coalesce("stage_as_of", "stage").alias("stage"),
             pl.coalesce("entered_at", "created_at").alias("entered_stage_at"),
