@@ -55,14 +55,19 @@ def interval_points(
     color: alt.Color | str = PALETTE[0],
     tooltip: list | None = None,
     domain: list[float] | None = None,
+    y_offset: alt.YOffset | None = None,
 ) -> alt.LayerChart:
-    """A dot per row with a horizontal rule for its interval (the kit's standard estimate)."""
+    """A dot per row with a horizontal rule for its interval (the kit's standard estimate).
+
+    ``y_offset`` separates several series sharing a row (e.g. ``alt.YOffset("who:N")``), so
+    their intervals sit one above the other instead of on top of each other."""
     axis = alt.Axis(format=x_format) if x_format else alt.Axis()
     scale = alt.Scale(domain=domain) if domain else alt.Scale(zero=False)
     # channel objects, not "field:Q" strings: Altair converts each string through a schema
     # index it rebuilds every time (a fifth of a report's chart time)
     tips = [alt.Tooltip(t) if isinstance(t, str) else t for t in tooltip or []]
-    base = alt.Chart(data).encode(y=y, tooltip=tips)
+    offset = {"yOffset": y_offset} if y_offset is not None else {}
+    base = alt.Chart(data).encode(y=y, tooltip=tips, **offset)
     colour = {"color": color} if isinstance(color, alt.Color) else {}
     rule = base.mark_rule(strokeWidth=2, **({} if colour else {"color": color})).encode(
         x=alt.X(f"{low}:Q", title=x_title, axis=axis, scale=scale), x2=alt.X2(f"{high}:Q"), **colour

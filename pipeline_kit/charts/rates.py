@@ -327,6 +327,7 @@ def collateral_chart(
         color=colour,
         domain=[0, 1],
         tooltip=["content:N", "who:N", alt.Tooltip("rate:Q", format=".1%"), "n:Q"],
+        y_offset=alt.YOffset("who:N", sort=["used it", "same-stage peers"]),
     )
     naive = (
         alt.Chart(data)
