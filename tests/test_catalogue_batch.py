@@ -213,3 +213,12 @@ def test_waterfall_identity_and_cohort_counts(deals, period):
     assert cr["created"].sum() == total["created"]
     for row in pk.win_rate_alternatives(ds, period).iter_rows(named=True):
         assert row["value"] is None or 0 <= row["value"] <= 1
+
+
+def test_stalled_deals_judge_a_team_against_the_organisations_norm(sample):
+    """Filtering to a team first gives the same thresholds and verdicts as filtering after."""
+    whole = pk.stalled_deals(sample, "2025-12-31").filter(pl.col("team") == "EMEA")
+    team = pk.stalled_deals(sample.filter_deals(pl.col("team") == "EMEA"), "2025-12-31")
+    columns = ["deal_id", "stage", "days_in_stage", "threshold_days", "stalled"]
+    assert team.select(columns).sort("deal_id").equals(whole.select(columns).sort("deal_id"))
+    assert team.height > 0

@@ -342,7 +342,8 @@ CARDS += (
         "stalled_deals",
         "Stalled deals",
         "count of open deals whose days in the current stage exceed the 90th percentile of "
-        "completed visits of that stage",
+        "completed visits of that stage (every visit in the stage history: a team's deals are "
+        "judged against the organisation's norm)",
         _SNAPSHOT,
         "deals open at as_of; stages with fewer than 20 completed visits are never judged",
         "none (a count; n = open deals)",

@@ -163,8 +163,10 @@ def stalled_deals(
     """Open deals that have sat in their stage longer than usual *for that stage*.
 
     For each stage, the reference is the ``percentile`` (default 90th) of the days deals
-    spent in it, over visits completed by ``as_of``. An open deal is stalled when its days in
-    the current stage exceed that threshold. Stages with fewer than ``min_reference``
+    spent in it, over visits completed by ``as_of`` in the whole stage history: a dataset
+    filtered to one team (:meth:`Dataset.filter_deals`) keeps the organisation's reference,
+    so its deals are judged against the same norm as everyone's. An open deal is stalled when
+    its days in the current stage exceed that threshold. Stages with fewer than ``min_reference``
     completed visits get no threshold (``threshold_days`` null, never stalled). Returns one row
     per open deal at ``as_of``: deal_id, owner, team, stage, amount, entered_stage_at,
     days_in_stage, threshold_days, reference_n, stalled; sorted with the stalled, longest
