@@ -49,6 +49,7 @@ from pipeline_kit.stats import MIN_N
 __all__ = [
     "COMPARE_COLUMNS",
     "compare",
+    "compare_teams",
     "funnel_limits_curve",
     "mix_adjusted_win_rate",
     "rep_win_rates",
@@ -429,6 +430,17 @@ def compare(
     if "win_rate" in metrics and mix:
         _add_mix_warnings(rows, ds, period, col, mix, min_n, alpha)
     return _finish(rows, col, alpha)
+
+
+def compare_teams(ds: Dataset, period: Period) -> pl.DataFrame:
+    """``compare(ds, period, by="team")``, computed once per dataset and period.
+
+    The team reports and the organisation summary all read this one table: one
+    Benjamini-Hochberg family for the organisation, so no document calls a difference the
+    others do not, and a kernel running many reports computes it once
+    (:meth:`Dataset.memoised`).
+    """
+    return ds.memoised(("compare", "team", period.label), lambda: compare(ds, period, by="team"))
 
 
 def _finish(rows: list[_Row], col: str, alpha: float) -> pl.DataFrame:

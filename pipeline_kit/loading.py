@@ -86,12 +86,14 @@ def load(path: str | Path, source: str = "canonical", *, cache: bool = False) ->
     >>> ds = load("data/sample")                     # doctest: +SKIP
     >>> ds.counts                                     # doctest: +SKIP
     """
+    if not cache:
+        return validate_raw(get_adapter(source)(Path(path)))
     folder = Path(path).resolve()
     key = (str(folder), source, _folder_state(folder))
-    if cache and key in _LOADED:
+    if key in _LOADED:
         return _LOADED[key]
     ds = validate_raw(get_adapter(source)(Path(path)))
-    if cache and key[2]:
+    if key[2]:  # files to recognise the folder by
         while len(_LOADED) >= _LOADED_MAX:
             _LOADED.pop(next(iter(_LOADED)))
         _LOADED[key] = ds

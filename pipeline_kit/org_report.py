@@ -11,7 +11,7 @@ import altair as alt
 import polars as pl
 
 from pipeline_kit import charts
-from pipeline_kit.comparisons import compare, rep_win_rates
+from pipeline_kit.comparisons import compare_teams, rep_win_rates
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.formatting import fmt_money, fmt_pct
 from pipeline_kit.metrics import (
@@ -34,7 +34,7 @@ class OrgReport:
         self.ds = ds
         self.period = Period.parse(period)
         self.as_of = parse_date(as_of) or self.period.end
-        self._comparison = compare(ds, self.period, by="team")
+        self._comparison = compare_teams(ds, self.period)
 
     def header(self):
         from pipeline_kit import __version__

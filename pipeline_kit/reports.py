@@ -34,6 +34,7 @@ from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from tqdm.auto import tqdm
 
+from pipeline_kit._files import write_atomic
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.loading import load
 from pipeline_kit.periods import Period, resolve_period
@@ -85,18 +86,6 @@ class TeamResult:
     has_html: bool = False
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @cache
 def _html_exporter() -> HTMLExporter:
     return HTMLExporter(
@@ -140,10 +129,9 @@ def _kernel_env() -> None:
 # counter reset, so no state carries over.
 _KERNELS: dict[str, tuple[KernelManager, KernelClient]] = {}
 
-# Run in each report kernel before the first report: the heavy imports, once per kernel.
-# jsonschema (imported by altair) compiles an IRI grammar at import time when rfc3987_syntax
-# is installed (it comes with jupyter's event schemas), about 1.4 s; altair never validates
-# "iri" formats, so report kernels skip that optional import. Then the imported modules are
+# Run in each report kernel before the first report: the heavy imports, once per kernel,
+# without jsonschema's optional IRI grammar (why: pipeline_kit/_report_worker.py). Then the
+# imported modules are
 # moved out of the garbage collector's sight (gc.freeze) and automatic collection is off:
 # the two full collections %reset runs between reports free each report's cycles, and only
 # walk what that report created.
@@ -266,7 +254,7 @@ def _run_one(team: str, slug: str, out: Path, parameters: dict, template: Path) 
         if notebook is None and tmp.exists() and tmp.stat().st_size:  # failed part-way
             notebook = nbformat.read(tmp, as_version=4)
         if notebook is not None:
-            _write_atomic(out / f"{slug}.html", render_html(notebook))
+            write_atomic(out / f"{slug}.html", render_html(notebook))
             os.chmod(tmp, 0o644)
             os.replace(tmp, out / f"{slug}.ipynb")
     except Exception:
@@ -362,7 +350,7 @@ def run_reports(
                 bar.update()
     bar.close()
     results = [done[label] for label, *_ in tasks]
-    _write_atomic(out / "index.html", _index_html(ds, period, as_of, results, set(ds.teams)))
+    write_atomic(out / "index.html", _index_html(ds, period, as_of, results, set(ds.teams)))
     return results
 
 

@@ -16,7 +16,7 @@ import polars as pl
 from IPython.display import Markdown
 
 from pipeline_kit import charts
-from pipeline_kit.comparisons import compare, rep_win_rates
+from pipeline_kit.comparisons import compare_teams, rep_win_rates
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.formatting import FORMAT as _FORMAT
 from pipeline_kit.formatting import fmt_days, fmt_money, fmt_pct
@@ -343,17 +343,8 @@ class TeamReport:
         return _markdown("\n".join(lines))
 
     # ------------------------------------------------------------------ statistics
-    def _every_team(self) -> pl.DataFrame:
-        # every team at once: one Benjamini-Hochberg family for the organisation, so a team
-        # report and the organisation summary call the same differences; computed once per
-        # dataset and period however many team reports a kernel runs
-        return self.ds.memoised(
-            ("compare", "team", self.period.label),
-            lambda: compare(self.ds, self.period, by="team", as_of=None),
-        )
-
     def _comparison(self) -> pl.DataFrame:
-        return self._every_team().filter(pl.col("team") == self.team)
+        return compare_teams(self.ds, self.period).filter(pl.col("team") == self.team)
 
     def executive_summary(self) -> Markdown:
         """The findings that matter: clear differences first (smallest q), then what is unclear."""
@@ -363,7 +354,7 @@ class TeamReport:
                 f"No deals for {_esc(self.team)} in {self.period.label}: nothing to compare."
             )
         clear = rows.filter(pl.col("direction").is_in(["above", "below"])).sort("q_value")
-        family = self._every_team()["p_value"].is_not_null().sum()
+        family = compare_teams(self.ds, self.period)["p_value"].is_not_null().sum()
         lines = []
         if (rows["direction"] == "not enough data").all():
             return _markdown(

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from functools import cache
 from pathlib import Path
 
 import vl_convert as vlc
+
+from pipeline_kit._files import write_atomic
 
 __all__ = ["VEGALITE_MIME", "vega_bundle"]
 
@@ -36,13 +37,7 @@ def vega_bundle() -> str:
     script = re.sub(r"</(script)", r"<\\/\1", vlc.javascript_bundle(), flags=re.IGNORECASE)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        write_atomic(path, script)
     except OSError:  # no writable cache folder: build it in every process instead
-        return script
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(script)
-        os.replace(tmp, path)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
+        pass
     return script

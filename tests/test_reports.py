@@ -106,24 +106,28 @@ def test_static_charts_are_svg_images_without_javascript(small_data, tmp_path):
     assert len(html) < 2_000_000
 
 
-def test_a_failing_team_does_not_stop_the_others(small_data, tmp_path):
-    template = tmp_path / "t.ipynb"
+def _template(path, code: str):
+    """A minimal report template: the parameters cell, then one cell of ``code``."""
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell(
         'team = "x"\nperiod = ""\ndata_path = ""\nsource = ""\nas_of = None'
     )
     params.metadata["tags"] = ["parameters"]
-    nb.cells = [
-        params,
-        nbformat.v4.new_code_cell('if team == "SMB":\n    raise RuntimeError("boom")\nprint(team)'),
-    ]
+    nb.cells = [params, nbformat.v4.new_code_cell(code)]
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",
         "language": "python",
     }
     nb.metadata["language_info"] = {"name": "python"}
-    nbformat.write(nb, template)
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_failing_team_does_not_stop_the_others(small_data, tmp_path):
+    template = _template(
+        tmp_path / "t.ipynb", 'if team == "SMB":\n    raise RuntimeError("boom")\nprint(team)'
+    )
     results = run_reports(
         small_data,
         "2025-Q4",
@@ -162,26 +166,11 @@ def test_reused_kernel_carries_no_state_between_reports(small_data, tmp_path):
     """One kernel serves several reports in a process: each starts from an empty namespace."""
     from pipeline_kit import reports
 
-    template = tmp_path / "t.ipynb"
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell(
-        'team = "x"\nperiod = ""\ndata_path = ""\nsource = ""\nas_of = None'
+    template = _template(
+        tmp_path / "t.ipynb",
+        'assert "leftover" not in globals(), "state leaked"\nleftover = team\nimport os\n'
+        "print(os.getpid())",
     )
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [
-        params,
-        nbformat.v4.new_code_cell(
-            'assert "leftover" not in globals(), "state leaked"\nleftover = team\nimport os\n'
-            "print(os.getpid())"
-        ),
-    ]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.metadata["language_info"] = {"name": "python"}
-    nbformat.write(nb, template)
     teams = ["SMB", "EMEA", "Enterprise"]
     results = run_reports(
         small_data,

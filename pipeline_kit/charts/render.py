@@ -54,7 +54,7 @@ def _interactive_renderer(spec: dict, **_metadata) -> tuple[dict, dict]:
 alt.renderers.register("pipeline_kit", _interactive_renderer)
 
 
-def _unvalidated_bundle(chart: alt.TopLevelMixin, include=None, exclude=None):
+def _unvalidated_bundle(chart: alt.TopLevelMixin) -> tuple[dict, dict]:
     """How IPython displays a chart when validation is off: the active renderer, fed a spec
     converted without Altair's JSON-schema check."""
     return alt.renderers.get()(chart.to_dict(validate=False))
