@@ -17,6 +17,14 @@ __all__ = ["Dataset"]
 
 T = TypeVar("T")
 
+EXCLUDED_SCHEMA = {
+    "table": pl.String,
+    "file": pl.String,
+    "source_row": pl.Int64,
+    "reason": pl.String,
+    "record": pl.String,
+}
+
 
 @dataclass
 class Dataset:
@@ -37,6 +45,11 @@ class Dataset:
     fingerprint: str
     stage_history_approximate: bool = False
     hints: dict[tuple[str, str], str] = field(default_factory=dict)
+    # rows left out by design (deleted in the CRM, merged, not a stage change, exact copies):
+    # table, file, source_row, reason, record
+    excluded: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EXCLUDED_SCHEMA))
+    # rule or reason -> (problem, fix), for reasons an adapter defines
+    rule_messages: dict[str, tuple[str, str]] = field(default_factory=dict)
     # results derived from this dataset (see memoised); never copied to a filtered copy
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -142,7 +155,8 @@ class Dataset:
             .sort("table", "rows", descending=[False, True])
         )
         described = [
-            describe_rule(r, t) for t, r in zip(grouped["table"], grouped["rule"], strict=True)
+            self.rule_messages.get(r) or describe_rule(r, t)
+            for t, r in zip(grouped["table"], grouped["rule"], strict=True)
         ]
         fixes = [
             fix + (f". {self.hints[(t, r)]}" if (t, r) in self.hints else "")
@@ -155,15 +169,34 @@ class Dataset:
             "table", "file", "rule", "rows", "problem", "fix", "example_rows", "example_records"
         )
 
+    def exclusions(self, examples: int = 3) -> pl.DataFrame:
+        """Rows left out by design, one row per (table, reason): count, meaning, examples."""
+        grouped = (
+            self.excluded.group_by("table", "file", "reason", maintain_order=True)
+            .agg(
+                pl.len().alias("rows"),
+                pl.col("source_row").head(examples).alias("example_rows"),
+                pl.col("record").head(examples).alias("example_records"),
+            )
+            .sort("table", "rows", descending=[False, True])
+        )
+        meaning = [self.rule_messages.get(r, (r, ""))[0] for r in grouped["reason"]]
+        return grouped.with_columns(pl.Series("meaning", meaning, dtype=pl.String)).select(
+            "table", "file", "reason", "rows", "meaning", "example_rows", "example_records"
+        )
+
     def report(self) -> str:
-        """Plain-text validation report: counts per table, each problem with examples, notes."""
+        """Plain-text validation report: counts per table, each problem with examples, rows
+        excluded by design and why, notes."""
         lines = [f"Dataset {self.path} (source: {self.source}, fingerprint {self.fingerprint})", ""]
         width = max(len(t) for t in self.counts["table"])
-        lines.append(f"{'table':<{width}}  {'read':>9}  {'valid':>9}  {'quarantined':>11}")
+        lines.append(
+            f"{'table':<{width}}  {'read':>9}  {'valid':>9}  {'quarantined':>11}  {'excluded':>8}"
+        )
         for row in self.counts.iter_rows(named=True):
             lines.append(
                 f"{row['table']:<{width}}  {row['read']:>9,}  {row['valid']:>9,}  "
-                f"{row['quarantined']:>11,}"
+                f"{row['quarantined']:>11,}  {row['excluded']:>8,}"
             )
         problems = self.problems()
         if problems.height:
@@ -173,6 +206,13 @@ class Dataset:
                 lines.append(f"- {p['file']}: {p['rows']:,} row(s): {p['problem']} [{p['rule']}]")
                 lines.append(f"    e.g. line {rows}: {p['example_records'][0]}")
                 lines.append(f"    What to do: {p['fix']}")
+        exclusions = self.exclusions()
+        if exclusions.height:
+            lines += ["", "Excluded rows (left out by design, not errors):"]
+            for x in exclusions.iter_rows(named=True):
+                rows = ", ".join(str(r) for r in x["example_rows"])
+                lines.append(f"- {x['file']}: {x['rows']:,} row(s): {x['meaning']} [{x['reason']}]")
+                lines.append(f"    e.g. line {rows}")
         if self.notes:
             lines += ["", "Notes:"] + [f"- {n}" for n in self.notes]
         lines += ["", "Usable: yes" if self.usable else "Usable: NO - no deal passed validation."]

@@ -21,11 +21,15 @@ approximate).
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from pipeline_kit.adapters import get_adapter
+from pipeline_kit.adapters._tools import CURRENCY_MESSAGES, SETASIDE_SCHEMA, set_aside
 from pipeline_kit.adapters.base import RawDataset, RawTable
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.errors import DataError
@@ -66,13 +70,34 @@ def _folder_state(path: Path) -> tuple:
     )
 
 
-def load(path: str | Path, source: str = "canonical", *, cache: bool = False) -> Dataset:
+def load(
+    path: str | Path | Mapping[str, Any],
+    source: str = "canonical",
+    *,
+    mapping: str | Path | Mapping[str, Any] | None = None,
+    cache: bool = False,
+    **options: Any,
+) -> Dataset:
     """Read, type and validate a dataset.
 
-    ``path`` is a folder of canonical ``<table>.csv``/``.parquet`` files, or the folder of a
-    known export (``source="maven"``). Returns a :class:`~pipeline_kit.dataset.Dataset`
-    holding the valid rows of every table, the quarantine (one row per rejected input row,
-    with the rules it broke) and the per-table counts.
+    ``path`` is one of:
+
+    - a folder of canonical ``<table>.csv``/``.parquet`` files (the default source);
+    - the folder of a known export: ``source="salesforce"``, ``"hubspot"``, ``"pipedrive"``
+      or ``"maven"`` (see README, "Getting your data in");
+    - a folder (or one file) of any other export with ``mapping=`` a mapping file
+      (``mapping.toml``) or the same content as a dict: which file is which table, column
+      renames, value maps, date format, decimal comma, encoding, constants;
+    - a dict of polars or pandas DataFrames by table name (``{"deals": df, ...}``), with or
+      without a ``mapping``.
+
+    ``options`` go to the adapter (e.g. ``reporting_currency="EUR"``, ``team="role"`` for
+    Salesforce; ``encoding="latin-1"`` for canonical files); an unknown option is an error.
+
+    Returns a :class:`~pipeline_kit.dataset.Dataset` holding the valid rows of every table,
+    the quarantine (one row per rejected input row, with the rules it broke), the rows left
+    out by design (``excluded``: deleted, merged, exact copies, ...) and the per-table counts,
+    for which read = valid + quarantined + excluded always holds.
 
     Raises :class:`~pipeline_kit.errors.DataError` for problems no row-level quarantine can
     absorb: a missing folder, file or required column, an unreadable file.
@@ -84,20 +109,65 @@ def load(path: str | Path, source: str = "canonical", *, cache: bool = False) ->
     loaded this way stay in memory; the default reads the files every time and keeps nothing.
 
     >>> ds = load("data/sample")                     # doctest: +SKIP
-    >>> ds.counts                                     # doctest: +SKIP
+    >>> ds = load("exports/sfdc", source="salesforce", reporting_currency="USD")  # doctest: +SKIP
+    >>> ds = load({"deals": deals_df}, mapping="my_crm.toml")  # doctest: +SKIP
     """
+    if not isinstance(path, (str, Path)):
+        from pipeline_kit.adapters.frames import read_frames
+
+        return validate_raw(read_frames(path, mapping=mapping, **options))
     if not cache:
-        return validate_raw(get_adapter(source)(Path(path)))
+        return validate_raw(_read(Path(path), source, mapping, options))
     folder = Path(path).resolve()
-    key = (str(folder), source, _folder_state(folder))
+    key = (
+        str(folder),
+        source,
+        str(mapping) if mapping is None or isinstance(mapping, (str, Path)) else None,
+        repr(sorted(options.items())),
+        _folder_state(folder),
+    )
+    if key[2] is None:  # a mapping given as a dict: not cached
+        return validate_raw(_read(Path(path), source, mapping, options))
     if key in _LOADED:
         return _LOADED[key]
-    ds = validate_raw(get_adapter(source)(Path(path)))
-    if key[2]:  # files to recognise the folder by
+    ds = validate_raw(_read(Path(path), source, mapping, options))
+    if key[-1]:  # files to recognise the folder by
         while len(_LOADED) >= _LOADED_MAX:
             _LOADED.pop(next(iter(_LOADED)))
         _LOADED[key] = ds
     return ds
+
+
+def _read(
+    path: Path,
+    source: str,
+    mapping: str | Path | Mapping[str, Any] | None,
+    options: dict[str, Any],
+) -> RawDataset:
+    """The adapter's raw tables: a mapping file's, or the named source's."""
+    if mapping is not None:
+        if source not in ("canonical", "mapping"):
+            raise DataError(
+                problem=f"both source={source!r} and a mapping were given",
+                fix="a mapping file describes the export itself: leave out the source",
+            )
+        from pipeline_kit.adapters.mapping import read_mapped
+
+        return read_mapped(path, mapping, **options)
+    adapter = get_adapter(source)
+    try:
+        inspect.signature(adapter).bind(path, **options)
+    except TypeError:
+        accepted = [
+            p.name
+            for p in inspect.signature(adapter).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        ]
+        raise DataError(
+            problem=f"unknown option(s) for source {source!r}: {', '.join(sorted(options))}",
+            fix=f"this source accepts: {', '.join(accepted) or 'no options'}",
+        ) from None
+    return adapter(path, **options)
 
 
 def validate_raw(raw: RawDataset) -> Dataset:
@@ -105,14 +175,31 @@ def validate_raw(raw: RawDataset) -> Dataset:
     for table in raw.tables.values():
         _check_required_columns(table)
 
+    notes = list(raw.notes)
+    setaside = [raw_aside for raw_aside in raw.setaside if raw_aside.height]
+    for name, table in list(raw.tables.items()):
+        kept, dupes = _exact_duplicates(table)
+        if dupes.height:
+            raw.tables[name] = RawTable(name, kept, table.file)
+            setaside.append(dupes)
+            notes.append(
+                f"{name}: {dupes.height:,} row(s) repeat an earlier row exactly (every column "
+                "equal); each is counted once and the copies are listed as excluded."
+            )
+    aside = (
+        pl.concat(setaside, how="vertical") if setaside else pl.DataFrame(schema=SETASIDE_SCHEMA)
+    )
+
     valid: dict[str, pl.DataFrame] = {}
-    quarantined: list[pl.DataFrame] = []
+    quarantined: list[pl.DataFrame] = [
+        aside.filter(pl.col("kind") == "quarantined").select(
+            "table", "file", "source_row", pl.concat_list("reason").alias("rules"), "record"
+        )
+    ]
     for name, table in raw.tables.items():
         good, bad = _validate_table(table)
         valid[name] = good
         quarantined.append(bad)
-
-    notes = list(raw.notes)
     if "stages" not in valid:
         valid["stages"] = _derive_stages(valid["deals"], valid.get("stage_history"))
         notes.append(
@@ -146,7 +233,8 @@ def validate_raw(raw: RawDataset) -> Dataset:
     quarantine = pl.concat(
         [q.select(list(QUARANTINE_SCHEMA)) for q in quarantined], how="vertical"
     ).sort("table", "source_row")
-    counts = _counts(raw, valid, quarantine)
+    excluded = aside.filter(pl.col("kind") == "excluded").drop("kind").sort("table", "source_row")
+    counts = _counts(raw, valid, quarantine, excluded)
     return Dataset(
         tables=valid,
         quarantine=quarantine,
@@ -157,6 +245,28 @@ def validate_raw(raw: RawDataset) -> Dataset:
         fingerprint=raw.fingerprint,
         stage_history_approximate=approximate,
         hints=raw.hints,
+        excluded=excluded,
+        rule_messages={**CURRENCY_MESSAGES, **EXCLUSION_MESSAGES, **raw.rule_messages},
+    )
+
+
+EXCLUSION_MESSAGES = {
+    "exact_duplicate": (
+        "the row repeats an earlier row exactly",
+        "nothing to do: it is counted once (remove the copy from the export to silence this)",
+    ),
+}
+
+
+def _exact_duplicates(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(first copies, later exact copies set aside as excluded): rows equal in every column."""
+    frame = table.frame
+    cols = [c for c in frame.columns if c != "source_row"]
+    if not cols or frame.height < 2:
+        return frame, pl.DataFrame(schema=SETASIDE_SCHEMA)
+    later = pl.struct(cols).is_first_distinct().not_()
+    return set_aside(
+        frame, later, table=table.name, file=table.file, kind="excluded", reason="exact_duplicate"
     )
 
 
@@ -197,7 +307,20 @@ def _parse_timestamp(text: pl.Expr) -> pl.Expr:
         .then(norm + ":00")
         .otherwise(norm)
     )
-    return norm.str.to_datetime(_TIMESTAMP_FORMAT, strict=False, time_unit="us")
+    naive = norm.str.to_datetime(_TIMESTAMP_FORMAT, strict=False, time_unit="us")
+    # a UTC offset (Salesforce's +0000, ISO +01:00): the instant in UTC, as the kit's
+    # timestamps are (a trailing Z was already read as UTC)
+    with_offset = (
+        norm.str.replace(r"([+-]\d{2}):?(\d{2})$", "${1}${2}")
+        .str.to_datetime(_TIMESTAMP_FORMAT + "%z", strict=False, time_unit="us")
+        .dt.convert_time_zone("UTC")
+        .dt.replace_time_zone(None)
+    )
+    return (
+        pl.when(norm.str.contains(r"\d:\d{2}(:\d{2}(\.\d+)?)?[+-]\d{2}:?\d{2}$"))
+        .then(with_offset)
+        .otherwise(naive)
+    )
 
 
 _THOUSANDS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
@@ -318,10 +441,13 @@ def _quarantine_rows(
         else pl.lit([], pl.List(pl.String))
     )
     record_cols = [c for c in table.frame.columns if c != "source_row"]
-    records = raw.select("source_row", pl.struct(record_cols).struct.json_encode().alias("record"))
+    # rows an adapter derives from one source line share its source_row: one record per line
+    records = raw.select(
+        "source_row", pl.struct(record_cols).struct.json_encode().alias("record")
+    ).unique("source_row", keep="first")
     return (
         flags.select("source_row", rules.alias("rules"))
-        .join(records, on="source_row", how="left")
+        .join(records, on="source_row", how="left", maintain_order="left")
         .select(
             pl.lit(table.name).alias("table"),
             pl.lit(table.file).alias("file"),
@@ -463,22 +589,44 @@ def _derive_stage_history(deals: pl.DataFrame, stages: pl.DataFrame) -> pl.DataF
 
 
 def _counts(
-    raw: RawDataset, valid: dict[str, pl.DataFrame], quarantine: pl.DataFrame
+    raw: RawDataset,
+    valid: dict[str, pl.DataFrame],
+    quarantine: pl.DataFrame,
+    excluded: pl.DataFrame,
 ) -> pl.DataFrame:
+    """Rows read per table = valid + quarantined + excluded (checked: nothing is lost).
+
+    Rows read are the rows the adapter produced plus the rows it set aside (deleted in the
+    CRM, not a stage change, ...) plus exact duplicates."""
+    set_aside_tables = set(quarantine["table"]) | set(excluded["table"])
+    names = list(raw.tables) + sorted(set_aside_tables - set(raw.tables))
     rows = []
-    for name, table in raw.tables.items():
-        read = table.frame.height
-        n_valid = valid[name].height
+    for name in names:
+        table = raw.tables.get(name)
+        n_valid = valid[name].height if name in valid else 0
         n_bad = quarantine.filter(pl.col("table") == name).height
-        if read != n_valid + n_bad:  # an invariant of this module, not a data problem
-            raise AssertionError(f"{name}: read {read} != valid {n_valid} + quarantined {n_bad}")
+        n_excluded = excluded.filter(pl.col("table") == name).height
+        read = (
+            (table.frame.height if table is not None else 0)
+            + n_excluded
+            + _set_aside_by_adapter(raw, name, "quarantined")
+        )
+        if read != n_valid + n_bad + n_excluded:  # an invariant, not a data problem
+            raise AssertionError(
+                f"{name}: read {read} != valid {n_valid} + quarantined {n_bad} "
+                f"+ excluded {n_excluded}"
+            )
+        files = pl.concat(
+            [excluded.select("table", "file"), quarantine.select("table", "file")]
+        ).filter(pl.col("table") == name)
         rows.append(
             {
                 "table": name,
-                "file": table.file,
+                "file": table.file if table is not None else files["file"].first(),
                 "read": read,
                 "valid": n_valid,
                 "quarantined": n_bad,
+                "excluded": n_excluded,
             }
         )
     return pl.DataFrame(
@@ -489,6 +637,13 @@ def _counts(
             "read": pl.Int64,
             "valid": pl.Int64,
             "quarantined": pl.Int64,
+            "excluded": pl.Int64,
         },
         orient="row",
+    )
+
+
+def _set_aside_by_adapter(raw: RawDataset, table: str, kind: str) -> int:
+    return sum(
+        f.filter((pl.col("table") == table) & (pl.col("kind") == kind)).height for f in raw.setaside
     )

@@ -277,7 +277,7 @@ def test_nothing_is_lost_whatever_the_input(deals_csv):
         ds = pk.load(write_dataset(Path(tmp), deals=deals_csv, stages=STAGES_CSV))
     read = deals_csv.count("\n") - 1
     row = ds.counts.filter(pl.col("table") == "deals").row(0, named=True)
-    assert row["read"] == read == row["valid"] + row["quarantined"]
+    assert row["read"] == read == row["valid"] + row["quarantined"] + row["excluded"]
     assert ds.quarantine.filter(pl.col("table") == "deals")["source_row"].is_unique().all()
     d = ds.deals
     assert d["deal_id"].is_unique().all()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline_kit.adapters._tools import read_export_file
 from pipeline_kit.errors import DataError
 
 __all__ = ["RawDataset", "RawTable", "fingerprint", "read_table_file"]
@@ -35,6 +36,11 @@ class RawDataset:
     # (table, rule) -> extra advice specific to this source, shown with the generic fix
     hints: dict[tuple[str, str], str] = field(default_factory=dict)
     stage_history_approximate: bool = False
+    # rows the adapter left out of its tables, each with a reason (see _tools.set_aside):
+    # "excluded" by design (deleted, merged, not a stage change) or "quarantined"
+    setaside: list[pl.DataFrame] = field(default_factory=list)
+    # reason -> (problem, fix) for the adapter's own set-aside reasons
+    rule_messages: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def fingerprint(files: Iterable[Path]) -> str:
@@ -50,42 +56,29 @@ def _normalise_header(name: str) -> str:
     return name.strip().lstrip("\ufeff").strip().lower().replace(" ", "_")
 
 
-def _sniff_separator(path: Path) -> str:
-    """The most frequent of , ; tab and | in the header line (many European exports use ;)."""
-    with path.open("rb") as handle:
-        header = handle.readline().decode("utf-8", "replace")
-    return max([",", ";", "\t", "|"], key=header.count)
+def read_table_file(
+    path: Path,
+    notes: list[str] | None = None,
+    *,
+    encoding: str | None = None,
+    separator: str | None = None,
+) -> pl.DataFrame:
+    """A canonical table file: CSV (every column a string) or Parquet (typed), with
+    ``source_row`` (the physical line in a CSV, header = line 1; row + 1 in Parquet) and
+    headers lower-cased with spaces as underscores, so ``Deal ID`` reads as ``deal_id``.
 
-
-def read_table_file(path: Path) -> pl.DataFrame:
-    """Read a CSV (every column a string) or Parquet file (as typed), adding ``source_row``.
-
-    ``source_row`` is the 1-based line in a CSV (header = line 1) or the 1-based row + 1 in a
-    Parquet file, so that both read the same way in messages.
+    A non-UTF-8 CSV is decoded with its detected encoding and a note is added to ``notes``.
     """
-    try:
-        if path.suffix == ".parquet":
-            frame = pl.read_parquet(path)  # typed columns are kept; the loader casts them
-        else:
-            frame = pl.read_csv(
-                path, separator=_sniff_separator(path), infer_schema=False, encoding="utf8-lossy"
-            )
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(
-            problem=f"the file cannot be read as {path.suffix.lstrip('.').upper()}: {first_line}",
-            fix="export it again as UTF-8 CSV with a header row (or as Parquet)",
-            file=str(path),
-        ) from exc
-    names = [_normalise_header(c) for c in frame.columns]
-    duplicated = sorted({c for c in names if names.count(c) > 1 or c.endswith("_duplicated_0")})
+    frame = read_export_file(
+        path, [] if notes is None else notes, encoding=encoding, separator=separator
+    )
+    names = [_normalise_header(c) if c != "source_row" else c for c in frame.columns]
+    duplicated = sorted({c for c in names if names.count(c) > 1})
     if duplicated:
         raise DataError(
-            problem=f"the header repeats column(s) {', '.join(duplicated)}",
+            problem=f"the header repeats column(s) {', '.join(duplicated)} (names are "
+            "compared without case)",
             fix="give every column a unique name",
             file=str(path),
         )
-    frame = frame.rename(dict(zip(frame.columns, names, strict=True)))
-    return frame.with_row_index("source_row", offset=2).with_columns(
-        pl.col("source_row").cast(pl.Int64)
-    )
+    return frame.rename(dict(zip(frame.columns, names, strict=True)))

@@ -27,8 +27,14 @@ def find_table_file(folder: Path, table: str) -> Path | None:
     return found[0] if found else None
 
 
-def read_canonical(path: Path) -> RawDataset:
-    """Read every canonical table present in ``path``; only ``deals`` is mandatory."""
+def read_canonical(
+    path: Path, *, encoding: str | None = None, separator: str | None = None
+) -> RawDataset:
+    """Read every canonical table present in ``path``; only ``deals`` is mandatory.
+
+    CSV files may be in any encoding (detected, and said in a note) unless ``encoding`` is
+    given; the separator (, ; tab |) is read from the header unless ``separator`` is given.
+    """
     if not path.is_dir():
         raise DataError(
             problem="the data folder does not exist" if not path.exists() else "not a folder",
@@ -37,12 +43,17 @@ def read_canonical(path: Path) -> RawDataset:
         )
     tables: dict[str, RawTable] = {}
     files: list[Path] = []
+    notes: list[str] = []
     for table in TABLES:
         file = find_table_file(path, table)
         if file is None:
             continue
         files.append(file)
-        tables[table] = RawTable(table, read_table_file(file), str(file))
+        tables[table] = RawTable(
+            table,
+            read_table_file(file, notes, encoding=encoding, separator=separator),
+            str(file),
+        )
     if "deals" not in tables:
         present = sorted(p.name for p in path.iterdir() if p.suffix in SUFFIXES)
         raise DataError(
@@ -52,4 +63,10 @@ def read_canonical(path: Path) -> RawDataset:
             file=str(path),
             examples=[f"files found: {', '.join(present) or 'none'}"],
         )
-    return RawDataset(source="canonical", path=path, tables=tables, fingerprint=fingerprint(files))
+    return RawDataset(
+        source="canonical",
+        path=path,
+        tables=tables,
+        fingerprint=fingerprint(files),
+        notes=notes,
+    )

@@ -85,7 +85,7 @@ def _product_key(col: str) -> pl.Expr:
     return pl.col(col).str.replace_all(r"\s", "").str.to_lowercase()
 
 
-def read_maven(path: Path) -> RawDataset:
+def read_maven(path: Path) -> RawDataset:  # no options
     """Read a Maven CRM export folder into canonical raw tables (see module docstring)."""
     files = {name: _read(path, name) for name in FILES}
     pipeline_file, pipeline = files["sales_pipeline"]

@@ -1,0 +1,499 @@
+"""Building blocks every adapter uses: reading an export file, finding a column under any of its
+names, turning a CRM's dates, booleans and currencies into what the loader reads, and setting
+rows aside (excluded by design, or quarantined) without losing count of them.
+
+Adapters keep every value a string; these helpers only normalise the *text* (a US date becomes
+ISO text, an amount in euros becomes the reporting currency's amount as text). Anything they
+cannot read is left as it was, so the loader quarantines it with its usual message.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from pipeline_kit.errors import DataError
+
+__all__ = [
+    "SETASIDE_SCHEMA",
+    "column",
+    "normalise_dates",
+    "parse_bool",
+    "read_export_file",
+    "require_column",
+    "set_aside",
+    "squash",
+    "to_reporting_currency",
+]
+
+SETASIDE_SCHEMA = {
+    "table": pl.String,
+    "file": pl.String,
+    "source_row": pl.Int64,
+    "kind": pl.String,
+    "reason": pl.String,
+    "record": pl.String,
+}
+SetAsideKind = Literal["excluded", "quarantined"]
+
+_TRUE = ["true", "t", "yes", "y", "1"]
+_FALSE = ["false", "f", "no", "n", "0"]
+
+
+def squash(name: str) -> str:
+    """A column name reduced to lower-case letters and digits, so that the API name, the
+    Fivetran name and the Stitch name of one field compare equal.
+
+    >>> squash("StageName"), squash("stage_name"), squash("Deal - Stage"), squash("\\ufeffId")
+    ('stagename', 'stagename', 'dealstage', 'id')
+    """
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _decode(data: bytes, path: Path, encoding: str | None, notes: list[str]) -> str:
+    """The file's text. UTF-8 (with or without BOM) as is; anything else detected by
+    charset-normalizer and said in a note; never decoded with replacement characters."""
+    if encoding is not None:
+        try:
+            return data.decode(encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise DataError(
+                problem=f"the file cannot be read as {encoding}: {exc}",
+                fix="check the encoding given for this file (or leave it out to detect it)",
+                file=str(path),
+            ) from exc
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data).best()
+        if best is None or best.encoding is None:
+            raise DataError(
+                problem=f"the file is not UTF-8 and its encoding cannot be recognised ({exc})",
+                fix="export it again as UTF-8 CSV, or give its encoding (mapping file "
+                '`encoding = "latin-1"`, or load(..., encoding=...))',
+                file=str(path),
+            ) from exc
+        notes.append(
+            f"{path.name} is not UTF-8: read as {best.encoding} (detected by "
+            "charset-normalizer); no character was replaced. Give the encoding explicitly "
+            "if names look wrong."
+        )
+        return str(best)
+
+
+def _physical_lines(text: str, separator: str, records: int) -> list[int] | None:
+    """Physical line of each record (header = line 1) when quoted fields span lines;
+    ``None`` when every record is on one line (the common case, line = index + 2)."""
+    newlines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if newlines <= records + 1:
+        return None
+    reader = csv.reader(io.StringIO(text), delimiter=separator)
+    starts: list[int] = []
+    previous_end = 1
+    for i, _ in enumerate(reader):
+        if i:  # record i starts on the line after the previous record ended
+            starts.append(previous_end + 1)
+        previous_end = reader.line_num
+    return starts[:records] if len(starts) >= records else None
+
+
+def sniff_separator(header: str) -> str:
+    """The most frequent of , ; tab and | in the header line (many European exports use ;)."""
+    return max([",", ";", "\t", "|"], key=header.count)
+
+
+def read_export_file(
+    path: Path,
+    notes: list[str],
+    *,
+    encoding: str | None = None,
+    separator: str | None = None,
+) -> pl.DataFrame:
+    """A CSV export as strings, headers as written (BOM and surrounding spaces removed), plus
+    ``source_row``: the physical line of each row in the file (header = line 1), also when
+    quoted fields hold line breaks. A Parquet file keeps its types (``source_row`` = row + 1).
+
+    Non-UTF-8 files are decoded with the detected encoding and a note says which.
+    """
+    if path.suffix.lower() == ".parquet":
+        try:
+            frame = pl.read_parquet(path)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise _unreadable(path, exc) from exc
+        return _with_source_row(_checked_header(frame, path), None)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
+    text = _decode(data, path, encoding, notes)
+    sep = separator or sniff_separator(text.split("\n", 1)[0])
+    try:
+        frame = pl.read_csv(io.StringIO(text), separator=sep, infer_schema=False)
+    except pl.exceptions.PolarsError as exc:
+        raise _unreadable(path, exc) from exc
+    frame = _checked_header(frame, path)
+    return _with_source_row(frame, _physical_lines(text, sep, frame.height))
+
+
+def _unreadable(path: Path, exc: Exception) -> DataError:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return DataError(
+        problem=f"the file cannot be read as {path.suffix.lstrip('.').upper() or 'CSV'}: "
+        f"{first_line}",
+        fix="export it again as UTF-8 CSV with a header row (or as Parquet)",
+        file=str(path),
+    )
+
+
+def _checked_header(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
+    names = [c.lstrip("\ufeff").strip() for c in frame.columns]
+    repeated = sorted(
+        {re.sub(r"_duplicated_\d+$", "", c) for c in names if re.search(r"_duplicated_\d+$", c)}
+        | {c for c in names if names.count(c) > 1}
+    )
+    if repeated:
+        raise DataError(
+            problem=f"the header repeats column(s) {', '.join(repeated)}",
+            fix="give every column a unique name (rename or delete the repeated one)",
+            file=str(path),
+        )
+    if "source_row" in names:
+        raise DataError(
+            problem="a column is named source_row, a name the kit uses for line numbers",
+            fix="rename that column in the export",
+            file=str(path),
+            column="source_row",
+        )
+    return frame.rename(dict(zip(frame.columns, names, strict=True)))
+
+
+def _with_source_row(frame: pl.DataFrame, lines: list[int] | None) -> pl.DataFrame:
+    if lines is None:
+        return frame.with_row_index("source_row", offset=2).with_columns(
+            pl.col("source_row").cast(pl.Int64)
+        )
+    return frame.with_columns(pl.Series("source_row", lines, dtype=pl.Int64)).select(
+        "source_row", *frame.columns
+    )
+
+
+# ----------------------------------------------------------------------------- columns
+
+
+def column(frame: pl.DataFrame, *aliases: str) -> str | None:
+    """The frame's column whose :func:`squash` equals that of an alias (first alias first)."""
+    by_key: dict[str, str] = {}
+    for name in frame.columns:
+        by_key.setdefault(squash(name), name)
+    for alias in aliases:
+        if squash(alias) in by_key:
+            return by_key[squash(alias)]
+    return None
+
+
+def require_column(frame: pl.DataFrame, file: str, *aliases: str) -> str:
+    """:func:`column`, or a :class:`DataError` naming the file and what was expected."""
+    found = column(frame, *aliases)
+    if found is None:
+        raise DataError(
+            problem=f"no column {' or '.join(repr(a) for a in aliases)}",
+            fix="export this column too (or map it in a mapping file)",
+            file=file,
+            column=aliases[0],
+            examples=["columns found: " + ", ".join(c for c in frame.columns if c != "source_row")],
+        )
+    return found
+
+
+# ----------------------------------------------------------------------------- values
+
+
+def parse_bool(expr: pl.Expr, blank: bool | None = None) -> pl.Expr:
+    """Boolean from true/false, t/f, yes/no, y/n, 1/0 (any case); empty or null -> ``blank``.
+
+    Salesforce's Bulk API writes ``1`` and an empty cell: ``parse_bool(col, blank=False)``.
+    """
+    low = expr.cast(pl.String).str.strip_chars().str.to_lowercase()
+    return (
+        pl.when(low.is_in(_TRUE))
+        .then(True)
+        .when(low.is_in(_FALSE))
+        .then(False)
+        .when(low.is_null() | low.eq(""))
+        .then(pl.lit(blank, pl.Boolean))
+        .otherwise(None)
+        .cast(pl.Boolean)
+    )
+
+
+_OFFSET = r"^\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$"
+_EPOCH_MS = r"^\d{12,13}$"
+_SLASH = (
+    r"^(?<a>\d{1,2})/(?<b>\d{1,2})/(?<y>\d{2}|\d{4})"
+    r"(?:[ T]+(?<h>\d{1,2}):(?<mi>\d{2})(?::(?<s>\d{2}))?\s*(?<ap>[AaPp][Mm])?)?$"
+)
+_ISO_OUT = "%Y-%m-%d %H:%M:%S"
+
+
+def _slash_order(
+    frame: pl.DataFrame, columns: Sequence[str]
+) -> tuple[Literal["month", "day"] | None, bool]:
+    """(order, decided by the data) for the slash dates of ``columns`` together."""
+    parts = pl.concat(
+        [
+            frame.select(pl.col(c).cast(pl.String).str.extract_groups(_SLASH).alias("p"))
+            for c in columns
+        ]
+    ).unnest("p")
+    a = parts["a"].cast(pl.Int64, strict=False)
+    b = parts["b"].cast(pl.Int64, strict=False)
+    day_first = bool((a > 12).any())
+    month_first = bool((b > 12).any())
+    if day_first and not month_first:
+        return "day", True
+    if month_first and not day_first:
+        return "month", True
+    return None, not (day_first or month_first)
+
+
+def _from_slash(text: pl.Expr, order: Literal["month", "day"]) -> pl.Expr:
+    p = text.str.extract_groups(_SLASH)
+    a, b = p.struct["a"].cast(pl.Int32), p.struct["b"].cast(pl.Int32)
+    year = p.struct["y"].cast(pl.Int32)
+    year = pl.when(year < 100).then(pl.when(year < 70).then(year + 2000).otherwise(year + 1900))
+    year = year.otherwise(p.struct["y"].cast(pl.Int32))
+    hour = p.struct["h"].cast(pl.Int32).fill_null(0)
+    ampm = p.struct["ap"].str.to_lowercase()
+    hour = (
+        pl.when(ampm.eq("pm") & hour.lt(12))
+        .then(hour + 12)
+        .when(ampm.eq("am") & hour.eq(12))
+        .then(0)
+        .otherwise(hour)
+    )
+    month, day = (a, b) if order == "month" else (b, a)
+    valid = month.is_between(1, 12) & day.is_between(1, 31) & hour.is_between(0, 23)
+    stamp = pl.datetime(
+        year,
+        month,
+        day,
+        hour,
+        p.struct["mi"].cast(pl.Int32).fill_null(0),
+        p.struct["s"].cast(pl.Int32).fill_null(0),
+    )
+    # an impossible day (31 April) gives null through the string round trip below
+    return (
+        pl.when(valid)
+        .then(stamp.dt.strftime("%Y-%m-%d %H:%M:%S"))
+        .str.to_datetime(_ISO_OUT, strict=False)
+    )
+
+
+def normalise_dates(
+    frame: pl.DataFrame,
+    columns: Iterable[str],
+    notes: list[str],
+    *,
+    file: str,
+    prefer: Literal["month", "day"] | None = None,
+) -> pl.DataFrame:
+    """Rewrite ``columns`` (strings) as ISO ``YYYY-MM-DD HH:MM:SS`` text the loader reads.
+
+    Understood: ISO with ``T``, fraction and ``Z`` / ``+0000`` / ``+01:00`` (converted to UTC);
+    epoch milliseconds (12-13 digits, as the HubSpot API writes them); ``MM/DD/YY[YY]`` or
+    ``DD/MM/YY[YY]`` with an optional ``hh:mm[:ss][ AM|PM]``. Which of month or day comes first
+    is read from the values of all the columns together (a first number above 12 means
+    day-first); when no value decides, ``prefer`` does and a note says so; without ``prefer``
+    the slash dates are left as they are (and quarantined by the loader as unreadable).
+    Values in any other shape are left untouched. Plain ISO values are left as they are.
+    """
+    columns = [c for c in columns if c is not None and c in frame.columns]
+    if not columns or frame.height == 0:
+        return frame
+    text_cols = [c for c in columns if frame.schema[c] == pl.String]
+    has_slash = any(frame.select(pl.col(c).str.contains(_SLASH).any()).item() for c in text_cols)
+    order: Literal["month", "day"] | None = None
+    if has_slash:
+        order, undecided = _slash_order(frame, text_cols)
+        names = ", ".join(text_cols)
+        if order is None and undecided and prefer is not None:
+            order = prefer
+            notes.append(
+                f"{Path(file).name}: dates like 02/03/24 in {names} could be read either way; "
+                f"read {'month' if prefer == 'month' else 'day'} first (this export's usual "
+                "order). Give date_order='day' (or 'month') if that is wrong."
+            )
+        elif order is None and not undecided:
+            notes.append(
+                f"{Path(file).name}: dates in {names} mix month-first and day-first values; "
+                "they were not guessed (the rows are quarantined as unreadable dates)."
+            )
+        elif order is not None:
+            notes.append(
+                f"{Path(file).name}: {'MM/DD' if order == 'month' else 'DD/MM'}/YY dates in "
+                f"{names} (the order is certain: some values only fit it); read as ISO."
+            )
+    exprs = []
+    for c in text_cols:
+        text = pl.col(c).str.strip_chars()
+        offset = (
+            text.str.replace("T", " ", literal=True)
+            .str.replace(r"Z$", "+0000")
+            .str.replace(r"([+-]\d{2}):(\d{2})$", "${1}${2}")
+            .str.to_datetime("%Y-%m-%d %H:%M:%S%.f%z", strict=False)
+            .dt.convert_time_zone("UTC")
+            .dt.replace_time_zone(None)
+        )
+        offset_short = (
+            text.str.replace("T", " ", literal=True)
+            .str.replace(r"Z$", "+0000")
+            .str.replace(r"([+-]\d{2}):(\d{2})$", "${1}${2}")
+            .str.to_datetime("%Y-%m-%d %H:%M%z", strict=False)
+            .dt.convert_time_zone("UTC")
+            .dt.replace_time_zone(None)
+        )
+        epoch = text.cast(pl.Int64, strict=False).cast(pl.Datetime("ms")).cast(pl.Datetime("us"))
+        parsed = (
+            pl.when(text.str.contains(_OFFSET))
+            .then(pl.coalesce(offset, offset_short))
+            .when(text.str.contains(_EPOCH_MS))
+            .then(epoch)
+        )
+        if order is not None:
+            parsed = parsed.when(text.str.contains(_SLASH)).then(_from_slash(text, order))
+        exprs.append(pl.coalesce(parsed.dt.strftime(_ISO_OUT), pl.col(c)).alias(c))
+    return frame.with_columns(exprs)
+
+
+# ----------------------------------------------------------------------------- set aside
+
+
+def set_aside(
+    frame: pl.DataFrame,
+    mask: pl.Expr,
+    *,
+    table: str,
+    file: str,
+    kind: SetAsideKind,
+    reason: str,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows kept, rows set aside in :data:`SETASIDE_SCHEMA`) for the rows where ``mask``.
+
+    ``kind`` is ``"excluded"`` for rows left out by design (deleted in the CRM, merged into
+    another deal, a history row that is not a stage change) or ``"quarantined"`` for a data
+    problem. Either way the row is counted and shown with ``reason`` in ``ds.report()``.
+    """
+    flagged = frame.with_columns(mask.fill_null(False).alias("__aside"))
+    aside = flagged.filter(pl.col("__aside")).drop("__aside")
+    if aside.height == 0:
+        return frame, empty_setaside()
+    record_cols = [c for c in aside.columns if c != "source_row"]
+    aside_rows = aside.select(
+        pl.lit(table).alias("table"),
+        pl.lit(file).alias("file"),
+        pl.col("source_row").cast(pl.Int64),
+        pl.lit(kind).alias("kind"),
+        pl.lit(reason).alias("reason"),
+        pl.struct(record_cols).struct.json_encode().alias("record")
+        if record_cols
+        else pl.lit("{}").alias("record"),
+    )
+    return flagged.filter(~pl.col("__aside")).drop("__aside"), aside_rows
+
+
+def empty_setaside() -> pl.DataFrame:
+    """A set-aside frame with no rows."""
+    return pl.DataFrame(schema=SETASIDE_SCHEMA)
+
+
+# ----------------------------------------------------------------------------- currency
+
+
+def to_reporting_currency(
+    frame: pl.DataFrame,
+    *,
+    amount: str,
+    currency: str | None,
+    rates: dict[str, float] | None,
+    reporting: str | None,
+    table: str,
+    file: str,
+    notes: list[str],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Amounts in one reporting currency, never a sum of several.
+
+    ``rates`` maps a currency code to the units of it worth one unit of the reporting currency
+    (Salesforce's ``ConversionRate`` convention): ``amount_reporting = amount / rate``. The
+    frame gains ``amount_original`` and ``currency``; ``amount`` holds the converted value.
+    Rows in a currency without a rate are quarantined (``currency_without_rate``). With one
+    currency and no rates, amounts are left as they are and a note names the currency.
+    """
+    if currency is None or currency not in frame.columns:
+        return frame, empty_setaside()
+    codes = frame.select(pl.col(currency).str.strip_chars().str.to_uppercase()).to_series()
+    present = sorted(c for c in codes.drop_nulls().unique().to_list() if c)
+    frame = frame.with_columns(
+        pl.col(amount).alias("amount_original"),
+        codes.alias("__currency"),
+    )
+    if not rates:
+        if len(present) <= 1:
+            if present:
+                notes.append(f"{Path(file).name}: every amount is in {present[0]}.")
+            return frame.drop(currency).rename({"__currency": "currency"}), empty_setaside()
+        counts = codes.value_counts(sort=True)
+        main = counts[0, 0] if reporting is None else reporting.upper()
+        rates = {main: 1.0}
+        notes.append(
+            f"{Path(file).name}: amounts are in {len(present)} currencies "
+            f"({', '.join(present)}) and no conversion rates were given; only the {main} "
+            "deals are used (the others are quarantined: give rates to convert them)."
+        )
+    else:
+        rates = {k.upper(): float(v) for k, v in rates.items()}
+        main = (reporting or next((k for k, v in rates.items() if v == 1.0), "")).upper()
+        notes.append(
+            f"{Path(file).name}: amounts converted to {main or 'the reporting currency'} "
+            f"with {len(rates)} rate(s) ({', '.join(f'{k} {v:g}' for k, v in rates.items())}); "
+            "the original amount and currency are kept in amount_original and currency."
+        )
+    frame = frame.drop(currency).rename({"__currency": "currency"})
+    if len(present) == 1:  # an empty code in a one-currency export is that currency
+        frame = frame.with_columns(pl.col("currency").fill_null(present[0]))
+    rate = pl.col("currency").replace_strict(rates, default=None, return_dtype=pl.Float64)
+    frame, aside = set_aside(
+        frame,
+        rate.is_null() & pl.col(amount).is_not_null(),
+        table=table,
+        file=file,
+        kind="quarantined",
+        reason="currency_without_rate",
+    )
+    converted = pl.col(amount).str.replace_all(r"[\s,]", "").cast(pl.Float64, strict=False) / rate
+    frame = frame.with_columns(
+        pl.when(converted.is_not_null())
+        .then(converted.round(6).cast(pl.String))
+        .otherwise(pl.col(amount))
+        .alias(amount)
+    )
+    return frame, aside
+
+
+CURRENCY_MESSAGES = {
+    "currency_without_rate": (
+        "the amount is in a currency with no conversion rate to the reporting currency",
+        "export the CRM's currency rates (Salesforce CurrencyType / DatedConversionRate) or "
+        "give rates={'EUR': 0.92, ...}; amounts in different currencies are never summed",
+    )
+}
