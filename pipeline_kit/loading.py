@@ -387,7 +387,25 @@ def validate_table(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def _validate_table(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Parse and check one table: (valid typed rows, quarantine rows)."""
+    """Parse and check one table: (valid typed rows, quarantine rows).
+
+    Rows are told apart by ``source_row``. When an adapter derives several rows from one
+    source line (two stage entries from one Maven row) or builds one table from two files
+    (Salesforce Task and Event), the rows are numbered uniquely for the checks and given
+    their source lines back afterwards."""
+    lines = table.frame["source_row"]
+    if lines.is_unique().all():
+        return _validate_unique_rows(table)
+    numbered = table.frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("source_row"))
+    good, bad = _validate_unique_rows(RawTable(table.name, numbered, table.file))
+    back = pl.col("source_row").replace_strict(
+        pl.Series(range(len(lines)), dtype=pl.Int64), lines, return_dtype=pl.Int64
+    )
+    return good.with_columns(back), bad.with_columns(back)
+
+
+def _validate_unique_rows(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """:func:`_validate_table` for a table whose ``source_row`` values are unique."""
     schema = TABLES[table.name]
     columns = schema.columns()
     targets = {c: col.dtype for c, col in columns.items() if c != "source_row"}
@@ -603,7 +621,7 @@ def _counts(
     rows = []
     for name in names:
         table = raw.tables.get(name)
-        n_valid = valid[name].height if name in valid else 0
+        n_valid = valid[name].height if table is not None else 0  # derived tables: not read
         n_bad = quarantine.filter(pl.col("table") == name).height
         n_excluded = excluded.filter(pl.col("table") == name).height
         read = (

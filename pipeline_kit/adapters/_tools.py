@@ -318,7 +318,7 @@ def normalise_dates(
     the slash dates are left as they are (and quarantined by the loader as unreadable).
     Values in any other shape are left untouched. Plain ISO values are left as they are.
     """
-    columns = [c for c in columns if c is not None and c in frame.columns]
+    columns = list(dict.fromkeys(c for c in columns if c is not None and c in frame.columns))
     if not columns or frame.height == 0:
         return frame
     text_cols = [c for c in columns if frame.schema[c] == pl.String]
@@ -445,13 +445,13 @@ def to_reporting_currency(
     present = sorted(c for c in codes.drop_nulls().unique().to_list() if c)
     frame = frame.with_columns(
         pl.col(amount).alias("amount_original"),
-        codes.alias("__currency"),
+        codes.alias("__code"),
     )
     if not rates:
         if len(present) <= 1:
             if present:
                 notes.append(f"{Path(file).name}: every amount is in {present[0]}.")
-            return frame.drop(currency).rename({"__currency": "currency"}), empty_setaside()
+            return frame.drop(currency).rename({"__code": "currency"}), empty_setaside()
         counts = codes.value_counts(sort=True)
         main = counts[0, 0] if reporting is None else reporting.upper()
         rates = {main: 1.0}
@@ -468,7 +468,7 @@ def to_reporting_currency(
             f"with {len(rates)} rate(s) ({', '.join(f'{k} {v:g}' for k, v in rates.items())}); "
             "the original amount and currency are kept in amount_original and currency."
         )
-    frame = frame.drop(currency).rename({"__currency": "currency"})
+    frame = frame.drop(currency).rename({"__code": "currency"})
     if len(present) == 1:  # an empty code in a one-currency export is that currency
         frame = frame.with_columns(pl.col("currency").fill_null(present[0]))
     rate = pl.col("currency").replace_strict(rates, default=None, return_dtype=pl.Float64)
