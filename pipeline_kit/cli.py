@@ -23,8 +23,51 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
         help="folder with the export (deals.csv, ... or a known format)",
     )
     parser.add_argument(
-        "--source", default="canonical", help="export format: canonical (default) or maven"
+        "--source",
+        default="canonical",
+        help="export format: canonical (default), salesforce, hubspot, pipedrive or maven",
     )
+    parser.add_argument(
+        "--mapping",
+        type=Path,
+        help="mapping file (TOML) for any other export: files, column names, value maps, "
+        "date format (draft one with `pipeline-kit inspect PATH`)",
+    )
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="adapter option, repeatable: e.g. --option team=parent_role --option "
+        "reporting_currency=EUR --option 'rates={\"EUR\": 0.92}' (JSON values accepted)",
+    )
+
+
+def _load_options(args: argparse.Namespace) -> dict:
+    """pk.load keyword arguments from --mapping and --option KEY=VALUE."""
+    import json
+
+    options: dict = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise DataError(
+                problem=f"--option {item!r} is not KEY=VALUE",
+                fix="write it as --option team=parent_role",
+            )
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    if args.mapping is not None:
+        options["mapping"] = args.mapping
+    return options
+
+
+def _load(args: argparse.Namespace):
+    from pipeline_kit.loading import load
+
+    return load(args.data, source=args.source, **_load_options(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,10 +160,14 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from pipeline_kit.loading import load
-
-    ds = load(args.data, source=args.source)
-    print(ds.report())
+    ds = _load(args)
+    report = ds.report()
+    if args.strict and ds.usable and ds.quarantine.height:
+        report = report.replace(
+            "Usable: yes",
+            f"Usable: yes, but --strict fails: {ds.quarantine.height:,} row(s) quarantined.",
+        )
+    print(report)
     if args.quarantine:
         ds.quarantine.with_columns(ds.quarantine["rules"].list.join("; ")).write_csv(
             args.quarantine
@@ -132,11 +179,10 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _metrics(args: argparse.Namespace) -> int:
-    from pipeline_kit.loading import load
     from pipeline_kit.metrics import metrics_long
     from pipeline_kit.periods import resolve_period
 
-    ds = load(args.data, source=args.source)
+    ds = _load(args)
     ds.require_usable()
     period = resolve_period(args.period, ds.last_date)
     frame = metrics_long(
@@ -162,6 +208,7 @@ def _report(args: argparse.Namespace) -> int:
         args.period,
         args.out,
         source=args.source,
+        load_options=_load_options(args),
         teams=args.team or None,
         as_of=args.as_of,
         jobs=args.jobs,
@@ -176,10 +223,9 @@ def _report(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from pipeline_kit.comparisons import METRICS, compare
-    from pipeline_kit.loading import load
     from pipeline_kit.periods import resolve_period
 
-    ds = load(args.data, source=args.source)
+    ds = _load(args)
     ds.require_usable()
     period = resolve_period(args.period, ds.last_date)
     frame = compare(

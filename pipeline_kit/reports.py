@@ -23,6 +23,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import papermill
@@ -271,6 +272,7 @@ def run_reports(
     out: str | Path,
     *,
     source: str = "canonical",
+    load_options: dict[str, Any] | None = None,
     teams: list[str] | None = None,
     as_of: str | dt.date | None = None,
     template: str | Path | None = None,
@@ -295,7 +297,10 @@ def run_reports(
     JavaScript (e-mail, print) but take ten times longer to produce.
     """
     data = Path(data).resolve()
-    ds = load(data, source=source)
+    load_options = dict(load_options or {})
+    if load_options.get("mapping") is not None and not isinstance(load_options["mapping"], dict):
+        load_options["mapping"] = str(Path(load_options["mapping"]).resolve())
+    ds = load(data, source=source, **load_options)
     ds.require_usable()
     period = resolve_period(period, ds.last_date)
     out = Path(out)
@@ -306,6 +311,7 @@ def run_reports(
         "period": period.label,
         "data_path": str(data),
         "source": source,
+        "load_options": load_options,
         "as_of": str(as_of) if as_of else None,
         "static_charts": static_charts,
     }
