@@ -76,18 +76,25 @@ def _decode(data: bytes, path: Path, encoding: str | None, notes: list[str]) -> 
     except UnicodeDecodeError as exc:
         from charset_normalizer import from_bytes
 
-        best = from_bytes(data).best()
-        if best is None or best.encoding is None:
+        matches = list(from_bytes(data))
+        if not matches:
             raise DataError(
                 problem=f"the file is not UTF-8 and its encoding cannot be recognised ({exc})",
                 fix="export it again as UTF-8 CSV, or give its encoding (mapping file "
                 '`encoding = "latin-1"`, or load(..., encoding=...))',
                 file=str(path),
             ) from exc
+        # the least chaotic readings; among equals, Windows-1252 (what Excel writes on
+        # Western systems) before the detector's own order
+        fewest = min(m.chaos for m in matches)
+        tied = [m for m in matches if m.chaos == fewest]
+        best = next((m for m in tied if m.encoding == "cp1252"), tied[0])
+        others = [m.encoding for m in tied if m is not best][:3]
         notes.append(
             f"{path.name} is not UTF-8: read as {best.encoding} (detected by "
-            "charset-normalizer); no character was replaced. Give the encoding explicitly "
-            "if names look wrong."
+            "charset-normalizer; no character was replaced"
+            + (f"; {', '.join(others)} would read it as plausibly" if others else "")
+            + "). If names look wrong, give the encoding (encoding=... or in the mapping file)."
         )
         return str(best)
 
