@@ -33,7 +33,14 @@ from pipeline_kit.adapters._tools import CURRENCY_MESSAGES, SETASIDE_SCHEMA, set
 from pipeline_kit.adapters.base import RawDataset, RawTable
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.errors import DataError
-from pipeline_kit.schema import FOREIGN_KEYS, TABLES, ForeignKey, required_columns
+from pipeline_kit.schema import (
+    FOREIGN_KEYS,
+    ONE_TEAM,
+    TABLES,
+    UNKNOWN_OWNER,
+    ForeignKey,
+    required_columns,
+)
 
 __all__ = ["load", "validate_raw", "validate_table"]
 
@@ -172,10 +179,11 @@ def _read(
 
 def validate_raw(raw: RawDataset) -> Dataset:
     """Validate the raw tables an adapter produced (see module docstring)."""
+    notes = list(raw.notes)
+    if "deals" in raw.tables:
+        raw.tables["deals"] = _fill_owner_and_team(raw.tables["deals"], notes)
     for table in raw.tables.values():
         _check_required_columns(table)
-
-    notes = list(raw.notes)
     setaside = [raw_aside for raw_aside in raw.setaside if raw_aside.height]
     for name, table in list(raw.tables.items()):
         kept, dupes = _exact_duplicates(table)
@@ -271,6 +279,31 @@ def _exact_duplicates(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 # ----------------------------------------------------------------------------- structure
+
+
+# Required deal columns an export may lack, and the one value that then stands for all
+DEFAULTED_DEAL_COLUMNS = {
+    "team": (
+        ONE_TEAM,
+        "no team column: every deal is in one team 'All' (give a team column, or map one, "
+        "to compare teams)",
+    ),
+    "owner": (
+        UNKNOWN_OWNER,
+        "no owner column: every deal's owner reads '(unknown)', so there are no rep-level figures",
+    ),
+}
+
+
+def _fill_owner_and_team(table: RawTable, notes: list[str]) -> RawTable:
+    """A deals table without a team (owner) column gets one team 'All' (owner '(unknown)'),
+    with a note; the other required columns stay required."""
+    missing = [c for c in DEFAULTED_DEAL_COLUMNS if c not in table.frame.columns]
+    if not missing:
+        return table
+    frame = table.frame.with_columns(pl.lit(DEFAULTED_DEAL_COLUMNS[c][0]).alias(c) for c in missing)
+    notes.extend(f"{Path(table.file).name}: {DEFAULTED_DEAL_COLUMNS[c][1]}." for c in missing)
+    return RawTable(table.name, frame, table.file)
 
 
 def _check_required_columns(table: RawTable) -> None:

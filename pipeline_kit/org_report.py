@@ -22,11 +22,13 @@ from pipeline_kit.metrics import (
     win_rate,
 )
 from pipeline_kit.periods import Period, parse_date
-from pipeline_kit.team_report import _esc, _markdown, _md_table
+from pipeline_kit.shape import DataShape
+from pipeline_kit.team_report import _esc, _markdown, _md_table, fail_softly
 
 __all__ = ["OrgReport"]
 
 
+@fail_softly
 class OrgReport:
     """Sections of the organisation summary for a period (snapshot at ``as_of``)."""
 
@@ -35,6 +37,7 @@ class OrgReport:
         self.period = Period.parse(period)
         self.as_of = parse_date(as_of) or self.period.end
         self._comparison = compare_teams(ds, self.period)
+        self.shape = DataShape.of(ds)
 
     def header(self):
         from pipeline_kit import __version__
@@ -74,7 +77,7 @@ class OrgReport:
         ):
             rate = (
                 f"{fmt_pct(r['win_rate'])} ({fmt_pct(r['ci_low'])} to {fmt_pct(r['ci_high'])})"
-                if r["n"]
+                if r["n"] and not self.shape.why_no_win_rate()
                 else "–"
             )
             rows.append(
@@ -86,13 +89,21 @@ class OrgReport:
                     fmt_money(r["open_value"]),
                 ]
             )
+        note = (
+            f"\n\nNo win rates: {self.shape.why_no_win_rate()}."
+            if self.shape.why_no_win_rate()
+            else ""
+        )
         return _markdown(
             _md_table(
                 ["Team", "Won / closed", "Win rate (95% CI)", "Open deals", "Open value"], rows
             )
+            + note
         )
 
     def win_rate_chart(self) -> alt.TopLevelMixin:
+        if self.shape.why_no_win_rate():
+            return _markdown(f"No win-rate chart: {self.shape.why_no_win_rate()}.")
         return charts.win_rate_by_group(
             win_rate(self.ds, self.period, by="team"),
             "team",
@@ -100,6 +111,8 @@ class OrgReport:
         )
 
     def trend_chart(self) -> alt.TopLevelMixin:
+        if self.shape.why_no_win_rate():
+            return _markdown(f"No win-rate trend: {self.shape.why_no_win_rate()}.")
         return charts.trend_chart(
             quarterly_trend(self.ds, end=self.period, by="team"),
             group="team",
@@ -110,10 +123,15 @@ class OrgReport:
         return charts.km_curves(cycle_length_curve(self.ds, self.period, by="team"), "team")
 
     def pipeline_chart(self) -> alt.TopLevelMixin:
+        if self.shape.why_no_open_pipeline():
+            return _markdown(f"No pipeline chart: {self.shape.why_no_open_pipeline()}.")
         return charts.pipeline_by_stage(open_pipeline(self.ds, self.as_of))
 
     def waterfall_chart(self) -> alt.TopLevelMixin:
         return charts.waterfall(pipeline_waterfall(self.ds, self.period))
 
     def rep_chart(self) -> alt.TopLevelMixin:
+        reason = self.shape.why_no_reps() or self.shape.why_no_win_rate()
+        if reason:
+            return _markdown(f"No rep funnel plot: {reason}.")
         return charts.rep_funnel_plot(rep_win_rates(self.ds, self.period))

@@ -8,6 +8,7 @@ to a temporary name and renamed, so a crash never leaves a half-written report.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import html
 import multiprocessing
@@ -37,6 +38,7 @@ from tqdm.auto import tqdm
 
 from pipeline_kit._files import write_atomic
 from pipeline_kit.dataset import Dataset
+from pipeline_kit.errors import DataError
 from pipeline_kit.loading import load
 from pipeline_kit.periods import Period, resolve_period
 from pipeline_kit.vega_bundle import VEGALITE_MIME, vega_bundle
@@ -85,6 +87,67 @@ class TeamResult:
     seconds: float
     error: str | None = None
     has_html: bool = False
+    # sections that could not be produced (the page says so; <slug>.log has the tracebacks)
+    section_errors: tuple[str, ...] = ()
+
+
+def failures_for_log(notebook: nbformat.NotebookNode) -> tuple[list[str], str]:
+    """(failed section names, log text) from an executed report: the sections that returned
+    a SectionError, cell errors and warnings written to stderr."""
+    from pipeline_kit.team_report import SECTION_ERROR_KEY
+
+    sections: list[str] = []
+    parts: list[str] = []
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            failure = output.get("metadata", {}).get(SECTION_ERROR_KEY)
+            if failure:
+                sections.append(failure["section"])
+                parts.append(f"cell {index}, section {failure['section']}:\n{failure['traceback']}")
+            elif output.get("output_type") == "error":
+                trace = "\n".join(output.get("traceback", []))
+                parts.append(
+                    f"cell {index}, {output.get('ename')}: {output.get('evalue')}\n"
+                    + _ANSI.sub("", trace)
+                )
+            elif output.get("output_type") == "stream" and output.get("name") == "stderr":
+                parts.append(f"cell {index}, stderr:\n{output.get('text', '')}")
+    return sections, "\n\n".join(parts)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _without_tracebacks(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy for the page: a cell error becomes one sentence, stderr output is dropped (both
+    are in the log), papermill's error banner goes."""
+    page = copy.deepcopy(notebook)
+    cells = []
+    for cell in page.cells:
+        if "papermill-error-cell-tag" in cell.get("metadata", {}).get("tags", []):
+            continue
+        outputs = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                first = str(output.get("evalue") or "").strip().splitlines()[:1]
+                outputs.append(
+                    nbformat.v4.new_output(
+                        "display_data",
+                        data={
+                            "text/markdown": "*The report stopped here: "
+                            f"{html.escape(str(output.get('ename')))}: "
+                            f"{html.escape(first[0] if first else '')}"
+                            ". The report log has the details.*"
+                        },
+                    )
+                )
+            elif not (output.get("output_type") == "stream" and output.get("name") == "stderr"):
+                outputs.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = outputs
+        cells.append(cell)
+    page.cells = cells
+    return page
 
 
 @cache
@@ -109,7 +172,9 @@ def render_html(notebook: nbformat.NotebookNode) -> str:
         for cell in notebook.cells
         for output in cell.get("outputs", [])
     )
-    body, _ = _html_exporter().from_notebook_node(notebook, resources={"vega_charts": interactive})
+    body, _ = _html_exporter().from_notebook_node(
+        _without_tracebacks(notebook), resources={"vega_charts": interactive}
+    )
     if interactive:  # added after nbconvert, which would otherwise re-parse 0.9 MB of script
         marker = "<script>/* pipeline_kit: Vega libraries */</script>"
         body = body.replace(marker, f"<script>{vega_bundle()}</script>", 1)
@@ -251,10 +316,17 @@ def _run_one(team: str, slug: str, out: Path, parameters: dict, template: Path) 
     except Exception as exc:  # kernel died, template unreadable, ...: report it, go on
         error = f"{type(exc).__name__}: {exc}"
         _shutdown_kernels()  # the next report starts from a fresh kernel
+    sections: list[str] = []
     try:
         if notebook is None and tmp.exists() and tmp.stat().st_size:  # failed part-way
             notebook = nbformat.read(tmp, as_version=4)
+        log = out / f"{slug}.log"
         if notebook is not None:
+            sections, text = failures_for_log(notebook)
+            if text or error:
+                write_atomic(log, f"{team}\n{error or ''}\n\n{text}\n")
+            else:
+                log.unlink(missing_ok=True)
             write_atomic(out / f"{slug}.html", render_html(notebook))
             os.chmod(tmp, 0o644)
             os.replace(tmp, out / f"{slug}.ipynb")
@@ -263,7 +335,9 @@ def _run_one(team: str, slug: str, out: Path, parameters: dict, template: Path) 
     finally:
         tmp.unlink(missing_ok=True)
     has_html = (out / f"{slug}.html").exists()
-    return TeamResult(team, slug, error is None, time.perf_counter() - start, error, has_html)
+    return TeamResult(
+        team, slug, error is None, time.perf_counter() - start, error, has_html, tuple(sections)
+    )
 
 
 def run_reports(
@@ -305,6 +379,24 @@ def run_reports(
     period = resolve_period(period, ds.last_date)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    unknown = [t for t in (teams or []) if t not in ds.teams]
+    if unknown:
+        import difflib
+
+        close = sorted(
+            {m for t in unknown for m in difflib.get_close_matches(t, ds.teams, n=3, cutoff=0.5)}
+        )
+        raise DataError(
+            problem=f"no valid deals for team(s) {', '.join(repr(t) for t in unknown)}",
+            fix="use a team name from the data (names are case-sensitive)"
+            + (f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""),
+            file=str(data),
+            column="team",
+            examples=[
+                f"teams in the data: {', '.join(ds.teams[:12])}"
+                + (" ..." if len(ds.teams) > 12 else "")
+            ],
+        )
     chosen = teams or ds.teams
     template = Path(template) if template else template_path()
     parameters = {
@@ -382,9 +474,19 @@ def _index_html(
     for r in results:
         if r.ok:
             status = '<span class="ok">ready</span>'
+            if r.section_errors:
+                status += (
+                    f' <span class="fail">{len(r.section_errors)} section(s) could not be '
+                    f"produced</span> ({esc(', '.join(r.section_errors))}; see "
+                    f'<a href="{esc(r.slug)}.log">{esc(r.slug)}.log</a>)'
+                )
             link = f'<a href="{esc(r.slug)}.html">{esc(r.team)}</a>'
         else:
-            status = f'<span class="fail">failed</span> <code>{esc(r.error or "")}</code>'
+            first = (r.error or "").strip().splitlines()[:1]
+            status = (
+                f'<span class="fail">failed</span> <code>{esc(first[0] if first else "")}</code>'
+                f' (see <a href="{esc(r.slug)}.log">{esc(r.slug)}.log</a>)'
+            )
             link = f'<a href="{esc(r.slug)}.html">{esc(r.team)}</a>' if r.has_html else esc(r.team)
         if r.team not in known:
             status += " (no valid deals for this team in the data)"

@@ -22,13 +22,18 @@ import polars as pl
 __all__ = [
     "DEAL_STATUSES",
     "FOREIGN_KEYS",
+    "ONE_TEAM",
     "RULE_MESSAGES",
     "TABLES",
+    "UNKNOWN_OWNER",
     "ForeignKey",
     "required_columns",
 ]
 
 DEAL_STATUSES = ["open", "won", "lost"]
+# what stands for a missing owner or team (an export without the column, a CRM without teams)
+UNKNOWN_OWNER = "(unknown)"
+ONE_TEAM = "All"
 
 _SOURCE_ROW = "1-based line of this row in its source file (header is line 1)."
 

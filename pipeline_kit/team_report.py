@@ -10,6 +10,10 @@ all numbers and sentences are produced here, where they are tested.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import traceback
+from collections.abc import Callable
+from typing import Any
 
 import altair as alt
 import polars as pl
@@ -44,9 +48,57 @@ from pipeline_kit.metrics import (
     won_deal_size,
 )
 from pipeline_kit.periods import Period, parse_date
+from pipeline_kit.shape import DataShape
 from pipeline_kit.stats import MIN_N
 
-__all__ = ["TeamReport"]
+__all__ = ["SECTION_ERROR_KEY", "SectionError", "TeamReport", "fail_softly"]
+
+# notebook output metadata key under which a failed section leaves its traceback (read by the
+# report runner into <team>.log; the page itself shows one sentence)
+SECTION_ERROR_KEY = "pipeline_kit_section_error"
+
+
+class SectionError:
+    """What a report section shows when it fails: one sentence on the page, the traceback in
+    the output's metadata for the log (never a Python traceback in the report)."""
+
+    def __init__(self, section: str, exc: BaseException) -> None:
+        self.section = section
+        self.error = (
+            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        )
+        self.traceback = "".join(traceback.format_exception(exc))
+
+    def _repr_markdown_(self) -> tuple[str, dict[str, Any]]:
+        text = (
+            f"*This section could not be produced ({_esc(self.error)}). The other sections "
+            "are not affected; the report log has the details.*"
+        )
+        return text, {SECTION_ERROR_KEY: {"section": self.section, "traceback": self.traceback}}
+
+    def __repr__(self) -> str:
+        return f"SectionError({self.section!r}, {self.error!r})"
+
+
+def fail_softly(cls: type) -> type:
+    """Wrap every public method of a report class so that an exception becomes a
+    :class:`SectionError` shown in place of the section."""
+
+    def wrap(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def section(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                return SectionError(name, exc)
+
+        return section
+
+    for name, value in list(vars(cls).items()):
+        if callable(value) and not name.startswith("_"):
+            setattr(cls, name, wrap(name, value))
+    return cls
+
 
 METRICS_IN_SECTIONS = [
     "stage_conversion",
@@ -97,6 +149,7 @@ def _markdown(text: str) -> Markdown:
     return Markdown(text.replace("$", r"\$"))
 
 
+@fail_softly
 class TeamReport:
     """Sections of one team's report for a period (snapshot at ``as_of``, default period end)."""
 
@@ -112,6 +165,7 @@ class TeamReport:
             scope=pl.when(pl.col("team") == team).then(pl.lit("team")).otherwise(pl.lit("rest"))
         )
         self._team = ds.filter_deals(pl.col("team") == team)
+        self.shape = DataShape.of(ds)
 
     # ------------------------------------------------------------------ helpers
 
@@ -158,7 +212,10 @@ class TeamReport:
         bullets = [self._win_rate_sentence(team, rest, p)]
         pipe = open_pipeline(self._team, self.as_of)
         n_open, value = int(pipe["open_deals"].sum()), pipe["open_value"].sum()
-        if n_open:
+        no_pipeline = self.shape.why_no_open_pipeline()
+        if no_pipeline:
+            bullets.append(no_pipeline[0].upper() + no_pipeline[1:] + ".")
+        elif n_open:
             weighted = (
                 f" ({fmt_money(pipe['weighted_value'].sum())} weighted by stage probability)"
                 if pipe["weighted_value"].is_not_null().any()
@@ -191,6 +248,9 @@ class TeamReport:
         return _markdown("\n".join(f"- {b}" for b in bullets))
 
     def _win_rate_sentence(self, team: pl.DataFrame, rest: pl.DataFrame, p: str) -> str:
+        unreadable = self.shape.why_no_win_rate()
+        if unreadable:
+            return "No win rate: " + unreadable + "."
         n = int(team["n"][0]) if team.height else 0
         rest_txt = ""
         if rest.height and rest["n"][0]:
@@ -229,10 +289,23 @@ class TeamReport:
             "all": whole,
         }
         rows = []
+        unreadable = {
+            "win_rate": self.shape.why_no_win_rate(),
+            "open_deals": self.shape.why_no_open_pipeline(),
+            "open_value": self.shape.why_no_open_pipeline(),
+            "weighted_pipeline": self.shape.why_no_open_pipeline(),
+        }
+        reasons = []
         for metric in METRICS_SHOWN:
             card = CATALOGUE[metric]
             fmt = _FORMAT[card.unit]
             cells = [card.title]
+            if unreadable.get(metric):
+                if unreadable[metric] not in reasons:
+                    reasons.append(unreadable[metric])
+                mark = f"[{reasons.index(unreadable[metric]) + 1}]"
+                rows.append([card.title, *[f"not shown {mark}"] * 3])
+                continue
             for frame in columns.values():
                 hit = frame.filter(pl.col("metric") == metric)
                 if hit.height == 0:
@@ -260,16 +333,25 @@ class TeamReport:
             f"\n\nRates and averages show the 95% interval in brackets and the number of deals "
             f"they rest on; below {MIN_N} deals the figure is marked *not enough data*."
         )
+        for i, reason in enumerate(reasons, start=1):
+            note += f"\n\n[{i}] Not shown because {reason}."
         return _markdown(table + note)
 
-    def pipeline_chart(self) -> alt.TopLevelMixin:
+    def pipeline_chart(self) -> alt.TopLevelMixin | Markdown:
+        reason = self.shape.why_no_open_pipeline()
+        if reason:
+            return _markdown(f"No pipeline chart: {reason}.")
         return charts.pipeline_by_stage(
             open_pipeline(self._team, self.as_of),
             title=f"Open pipeline by stage: {self.team}",
         )
 
     def pipeline_table(self) -> Markdown:
+        if self.shape.why_no_open_pipeline():
+            return _markdown("")  # the chart's place says why
         pipe = open_pipeline(self._team, self.as_of)
+        if pipe.height == 0:
+            return _markdown(f"{_esc(self.team)} had no open deals on {self.as_of}.")
         rows = [
             [
                 _esc(r["stage"]),
@@ -287,7 +369,9 @@ class TeamReport:
             )
         return _markdown(text)
 
-    def win_rate_by_team_chart(self) -> alt.TopLevelMixin:
+    def win_rate_by_team_chart(self) -> alt.TopLevelMixin | Markdown:
+        if self.shape.why_no_win_rate():
+            return _markdown(f"No win-rate chart: {self.shape.why_no_win_rate()}.")
         bench, _ = self._benchmark("win_rate")
         label = f"benchmark {fmt_pct(bench, 0)}" if bench is not None else ""
         return charts.win_rate_by_group(
@@ -299,7 +383,10 @@ class TeamReport:
             title=f"Win rate by team, {self.period.label}",
         )
 
-    def win_rate_by_rep_chart(self) -> alt.TopLevelMixin:
+    def win_rate_by_rep_chart(self) -> alt.TopLevelMixin | Markdown:
+        reason = self.shape.why_no_win_rate() or self.shape.why_no_reps()
+        if reason:
+            return _markdown(f"No rep win rates: {reason}.")
         org = win_rate(self.ds, self.period)
         org_rate = org["win_rate"][0]
         return charts.win_rate_by_group(
@@ -358,8 +445,9 @@ class TeamReport:
         lines = []
         if (rows["direction"] == "not enough data").all():
             return _markdown(
-                f"**Not enough data for any verdict this quarter**: fewer than {MIN_N} "
-                "deals behind each comparison. The figures below are descriptive."
+                "**No verdict this quarter**: "
+                + "; ".join(self._thin_reasons(rows))
+                + ". The figures below are descriptive."
             )
         if clear.height:
             lines.append(
@@ -377,11 +465,44 @@ class TeamReport:
         lines += [f"- *Caution:* {_esc(w)}" for w in warnings]
         thin = rows.filter(pl.col("direction") == "not enough data")
         if thin.height:
-            metrics = ", ".join(sorted(set(thin["metric"].str.replace_all("_", " "))))
-            lines.append(
-                f"- Not enough data for a verdict on: {metrics} (fewer than {MIN_N} deals)."
-            )
+            lines.append("- No verdict on: " + "; ".join(self._thin_reasons(thin)) + ".")
         return _markdown("\n".join(lines))
+
+    def _thin_reasons(self, thin: pl.DataFrame) -> list[str]:
+        """Why each comparison without a verdict has none, with the real counts."""
+        labels = {
+            "external": "the external benchmark",
+            "rest_of_org": "the rest of the organisation",
+            "trailing": "the team's previous four quarters",
+        }
+        reasons = []
+        for metric, group in thin.group_by("metric", maintain_order=True):
+            name = str(metric[0]).replace("_", " ")
+            n = int(group["n"].max() or 0)
+            if metric[0] == "win_rate" and self.shape.why_no_win_rate():
+                reasons.append(f"{name} ({self.shape.why_no_win_rate()})")
+                continue
+            if n < MIN_N:
+                reasons.append(
+                    f"{name} ({n} deal(s) behind it this quarter; a verdict needs {MIN_N})"
+                )
+                continue
+            short = [
+                f"{labels.get(r['kind'], r['kind'])} has "
+                + (
+                    f"{int(r['n_benchmark'])}"
+                    if r["n_benchmark"] is not None and r["n_benchmark"] == r["n_benchmark"]
+                    else "no"
+                )
+                + " deal(s)"
+                for r in group.iter_rows(named=True)
+            ]
+            if self.shape.teams == 1:
+                short = [t for t in short if "rest of the" not in t] + [
+                    "there is no other team to compare with"
+                ]
+            reasons.append(f"{name} ({', '.join(short)}; a verdict needs {MIN_N} on each side)")
+        return reasons
 
     def forest_chart(self) -> alt.TopLevelMixin:
         return charts.forest_plot(self._comparison(), title=f"{self.team} against the benchmarks")
@@ -403,6 +524,9 @@ class TeamReport:
         return charts.km_curves(curve, "scope", title="Share of the quarter's new deals still open")
 
     def velocity_note(self) -> Markdown:
+        reason = self.shape.why_no_open_pipeline() or self.shape.why_no_win_rate()
+        if reason:
+            return _markdown(f"No pipeline velocity: {reason}.")
         v = velocity(self._team, self.period).row(0, named=True)
         if not v["n"] or v["velocity_per_day"] is None:
             return _markdown("Not enough closed deals this period to compute pipeline velocity.")
@@ -460,10 +584,15 @@ class TeamReport:
             ("rep_win_rates", self.period.label), lambda: rep_win_rates(self._team, self.period)
         )
 
-    def rep_chart(self) -> alt.TopLevelMixin:
+    def rep_chart(self) -> alt.TopLevelMixin | Markdown:
+        reason = self.shape.why_no_reps() or self.shape.why_no_win_rate()
+        if reason:
+            return _markdown(f"No rep funnel plot: {reason}.")
         return charts.rep_funnel_plot(self._reps())
 
     def rep_table(self) -> Markdown:
+        if self.shape.why_no_reps() or self.shape.why_no_win_rate():
+            return _markdown("")  # the funnel plot's place says why
         reps = self._reps()
         if reps.height == 0:
             return _markdown("No rep closed a deal in this period.")
@@ -567,6 +696,9 @@ class TeamReport:
         return _markdown(text)
 
     def stalled_table(self, limit: int = 15) -> Markdown:
+        reason = self.shape.why_no_open_pipeline()
+        if reason:
+            return _markdown(f"No stalled deals to show: {reason}.")
         stalled = stalled_deals(self._team, self.as_of).filter("stalled").head(limit)
         if stalled.height == 0:
             return _markdown(
