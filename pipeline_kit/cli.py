@@ -146,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("explain", help="show a metric's definition card (or list them)")
     p.add_argument("metric", nargs="?", help="metric name; omit to list all")
+
+    p = sub.add_parser(
+        "inspect",
+        help="draft a mapping file for any other export (which file is which table, columns, "
+        "status words, date format, decimal comma, encoding)",
+    )
+    p.add_argument("path", type=Path, help="the export's folder, or one CSV file")
+    p.add_argument("--out", type=Path, help="write the mapping here (default: print it)")
     return parser
 
 
@@ -180,16 +188,16 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _metrics(args: argparse.Namespace) -> int:
     from pipeline_kit.metrics import metrics_long
-    from pipeline_kit.periods import resolve_period
+    from pipeline_kit.periods import check_covered, parse_date, resolve_period
 
     ds = _load(args)
     ds.require_usable()
     period = resolve_period(args.period, ds.last_date)
+    check_covered(period, parse_date(args.as_of), ds.first_date, ds.last_date)
     frame = metrics_long(
         ds, period, as_of=args.as_of, by=args.by or None, metrics=args.metric or None
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    frame.write_csv(args.out)
+    _write_csv(frame, args.out)
     print(f"wrote {frame.height:,} rows ({frame['metric'].n_unique()} metrics) to {args.out}")
     if ds.quarantine.height:
         print(
@@ -200,8 +208,45 @@ def _metrics(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _output_folder(folder: Path) -> None:
+    """Create ``folder`` if needed, but only it: a missing parent is more likely a typo."""
+    if folder.exists():
+        if not folder.is_dir():
+            raise DataError(
+                problem="--out exists and is not a folder",
+                fix="pick another path",
+                file=str(folder),
+            )
+        return
+    if not folder.parent.exists():
+        raise DataError(
+            problem=f"the folder {folder.parent} does not exist",
+            fix="create it first, or check the path given with --out",
+            file=str(folder),
+        )
+    folder.mkdir()
+
+
+def _write_csv(frame, path: Path) -> None:
+    """Write ``frame`` to ``path`` atomically: on a full disk (or any OS error) a message and
+    no partial file."""
+    from pipeline_kit._files import write_atomic
+
+    _output_folder(path.parent)
+    try:
+        write_atomic(path, frame.write_csv())
+    except OSError as exc:
+        raise DataError(
+            problem=f"the file cannot be written: {exc.strerror or exc}",
+            fix="free some disk space or pick another --out; nothing was written",
+            file=str(path),
+        ) from exc
+
+
 def _report(args: argparse.Namespace) -> int:
     from pipeline_kit.reports import run_reports
+
+    _output_folder(args.out)
 
     results = run_reports(
         args.data,
@@ -223,11 +268,12 @@ def _report(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from pipeline_kit.comparisons import METRICS, compare
-    from pipeline_kit.periods import resolve_period
+    from pipeline_kit.periods import check_covered, parse_date, resolve_period
 
     ds = _load(args)
     ds.require_usable()
     period = resolve_period(args.period, ds.last_date)
+    check_covered(period, parse_date(args.as_of), ds.first_date, ds.last_date)
     frame = compare(
         ds,
         period,
@@ -237,8 +283,7 @@ def _compare(args: argparse.Namespace) -> int:
         as_of=args.as_of,
         min_n=args.min_n,
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    frame.write_csv(args.out)
+    _write_csv(frame, args.out)
     called = frame.filter(frame["direction"].is_in(["above", "below"]))
     print(
         f"wrote {frame.height} comparisons to {args.out}; {called.height} clear differences "
@@ -260,6 +305,22 @@ def _explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _inspect(args: argparse.Namespace) -> int:
+    from pipeline_kit.adapters.mapping import draft_mapping
+
+    text, guesses = draft_mapping(args.path)
+    said = "\n".join(f"- {g}" for g in guesses)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}: check every line, fill the ? lines, then load with it")
+        print(f"What was guessed:\n{said}")
+    else:  # the mapping on stdout (redirectable), the guesses on stderr
+        print(text, end="")
+        print(f"What was guessed:\n{said}", file=sys.stderr)
+    return EXIT_OK
+
+
 COMMANDS = {
     "sample": _sample,
     "validate": _validate,
@@ -267,6 +328,7 @@ COMMANDS = {
     "report": _report,
     "compare": _compare,
     "explain": _explain,
+    "inspect": _inspect,
 }
 
 

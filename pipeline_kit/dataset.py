@@ -115,6 +115,11 @@ class Dataset:
             )
 
     @property
+    def first_date(self) -> dt.date | None:
+        """Earliest creation date of a deal; ``None`` when no deal passed validation."""
+        return self.tables["deals"]["created_at"].min()
+
+    @property
     def last_date(self) -> dt.date | None:
         """Latest date in the deals (created or closed): the export's effective date.
 

@@ -21,6 +21,7 @@ approximate).
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,6 +40,7 @@ from pipeline_kit.schema import (
     TABLES,
     UNKNOWN_OWNER,
     ForeignKey,
+    dtype_hint,
     required_columns,
 )
 
@@ -205,7 +207,7 @@ def validate_raw(raw: RawDataset) -> Dataset:
         )
     ]
     for name, table in raw.tables.items():
-        good, bad = _validate_table(table)
+        good, bad = _validate_table(table, notes)
         valid[name] = good
         quarantined.append(bad)
     if "stages" not in valid:
@@ -220,6 +222,8 @@ def validate_raw(raw: RawDataset) -> Dataset:
         valid["deals"], "deal probabilities (deals.probability)"
     )
     notes.extend(deal_notes)
+    valid["deals"], bad = _flag_deals(valid["deals"], raw, _implausible_dates(valid["deals"]))
+    quarantined.append(bad)
 
     valid["deals"], bad = _check_status_matches_stage(valid, raw)
     quarantined.append(bad)
@@ -359,10 +363,21 @@ def _parse_timestamp(text: pl.Expr) -> pl.Expr:
 _THOUSANDS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
 
 
-def _parse_number(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+# money columns, where "12.500" could be twelve and a half or twelve thousand five hundred
+_MONEY_COLUMNS = {"amount", "target", "mrr"}
+_DOT_GROUPED = r"^-?[1-9]\d{0,2}(\.\d{3})+$"
+
+
+def _parse_number(text: pl.Expr, dtype: pl.DataType, column: str = "") -> pl.Expr:
     """Plain numbers; currency symbols and spaces ignored; commas only as thousands separators
-    (``1,234.50``). A decimal comma (``1234,50``) is rejected rather than misread as 123450."""
+    (``1,234.50``). A decimal comma (``1234,50``) is rejected rather than misread as 123450,
+    and so is a money value such as ``12.500`` (a dot grouping thousands, or a decimal point?
+    never guessed). A probability may end in ``%`` (``40%`` reads as 40, on the 0-100 scale)."""
     cleaned = text.str.replace_all(r"[\s$€£¥]", "")
+    if column == "probability":
+        cleaned = cleaned.str.strip_suffix("%")
+    if column in _MONEY_COLUMNS:
+        cleaned = pl.when(cleaned.str.contains(_DOT_GROUPED)).then(None).otherwise(cleaned)
     cleaned = (
         pl.when(cleaned.str.contains(_THOUSANDS))
         .then(cleaned.str.replace_all(",", "", literal=True))
@@ -394,16 +409,16 @@ def _parse_expr(col: str, dtype: pl.DataType, source: pl.DataType) -> pl.Expr:
     elif dtype == pl.Boolean and source == pl.Boolean:
         return value
     text = value if source == pl.String else value.cast(pl.String)
-    return _from_string(text, dtype)
+    return _from_string(text, dtype, col)
 
 
-def _from_string(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+def _from_string(text: pl.Expr, dtype: pl.DataType, column: str = "") -> pl.Expr:
     if dtype == pl.Date:
         return _parse_timestamp(text).dt.date()
     if isinstance(dtype, pl.Datetime):
         return _parse_timestamp(text)
     if dtype in (pl.Float64, pl.Int64):
-        return _parse_number(text, dtype)
+        return _parse_number(text, dtype, column)
     if dtype == pl.Boolean:
         low = text.str.to_lowercase()
         return pl.when(low.is_in(_TRUE)).then(True).when(low.is_in(_FALSE)).then(False)
@@ -419,36 +434,41 @@ def validate_table(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
     return _validate_table(table)
 
 
-def _validate_table(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Parse and check one table: (valid typed rows, quarantine rows).
+def _validate_table(
+    table: RawTable, notes: list[str] | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Parse and check one table: (valid typed rows, quarantine rows); what was normalised on
+    the way is added to ``notes``.
 
     Rows are told apart by ``source_row``. When an adapter derives several rows from one
     source line (two stage entries from one Maven row) or builds one table from two files
     (Salesforce Task and Event), the rows are numbered uniquely for the checks and given
     their source lines back afterwards."""
     lines = table.frame["source_row"]
+    notes = [] if notes is None else notes
     if lines.is_unique().all():
-        return _validate_unique_rows(table)
+        return _validate_unique_rows(table, notes)
     numbered = table.frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("source_row"))
-    good, bad = _validate_unique_rows(RawTable(table.name, numbered, table.file))
+    good, bad = _validate_unique_rows(RawTable(table.name, numbered, table.file), notes)
     back = pl.col("source_row").replace_strict(
         pl.Series(range(len(lines)), dtype=pl.Int64), lines, return_dtype=pl.Int64
     )
     return good.with_columns(back), bad.with_columns(back)
 
 
-def _validate_unique_rows(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """:func:`_validate_table` for a table whose ``source_row`` values are unique."""
     schema = TABLES[table.name]
     columns = schema.columns()
     targets = {c: col.dtype for c, col in columns.items() if c != "source_row"}
     raw = table.frame
-    # strings: trim, and treat empty cells as missing
+    # strings: trim spaces and NUL bytes, and treat empty cells as missing
     text_cols = [c for c, t in raw.schema.items() if t == pl.String]
-    raw = raw.with_columns(pl.col(text_cols).str.strip_chars().replace("", None))
+    raw = _normalise_text(raw, text_cols, table, notes)
     raw = raw.with_columns(
         pl.lit(None, pl.String).alias(c) for c in targets if c not in raw.columns
     )
+    raw = _drop_unreadable_optional(raw, table, targets, notes)
     extra = [c for c in raw.columns if c not in columns]
 
     # 1. parsing: one pass computes every typed column and its "could not be read" flag
@@ -478,6 +498,88 @@ def _validate_unique_rows(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
     if extra:
         good = good.join(readable.select("source_row", *extra), on="source_row", how="left")
     return good, pl.concat([parse_failures, rule_failures])
+
+
+def _normalise_text(
+    raw: pl.DataFrame, text_cols: list[str], table: RawTable, notes: list[str]
+) -> pl.DataFrame:
+    """Strip surrounding spaces and NUL bytes from every text value; empty -> missing. When a
+    name changed (``'Ann '`` and ``'Ann'`` would otherwise be two reps), a note says so."""
+    if not text_cols:
+        return raw
+    cleaned = raw.with_columns(
+        pl.col(text_cols).str.replace_all("\x00", "", literal=True).str.strip_chars()
+    )
+    names = [c for c in text_cols if c in ("owner", "team", "stage", "source", "lead_source")]
+    if names:
+        counts = pl.concat(
+            [
+                raw.select(
+                    pl.lit(c).alias("column"),
+                    (
+                        pl.col(c).is_not_null()
+                        & pl.col(c).ne(
+                            pl.col(c).str.replace_all("\x00", "", literal=True).str.strip_chars()
+                        )
+                    )
+                    .sum()
+                    .alias("n"),
+                    pl.col(c)
+                    .filter(
+                        pl.col(c).ne(
+                            pl.col(c).str.replace_all("\x00", "", literal=True).str.strip_chars()
+                        )
+                    )
+                    .first()
+                    .alias("example"),
+                )
+                for c in names
+            ]
+        ).filter(pl.col("n") > 0)
+        for r in counts.iter_rows(named=True):
+            notes.append(
+                f"{table.name}.{r['column']}: {r['n']:,} value(s) had surrounding spaces or "
+                f"NUL bytes (e.g. {r['example']!r}); they were removed, so such names match "
+                "their plain spelling."
+            )
+    return cleaned.with_columns(pl.col(text_cols).replace("", None))
+
+
+def _drop_unreadable_optional(
+    raw: pl.DataFrame, table: RawTable, targets: dict[str, pl.DataType], notes: list[str]
+) -> pl.DataFrame:
+    """An optional column that is mostly unreadable (another format, another meaning) is left
+    out, with a note, instead of quarantining every row for a column the kit can do without."""
+    optional = {
+        c
+        for c, col in TABLES[table.name].columns().items()
+        if col.nullable and c in raw.columns and raw.schema[c] == pl.String
+    }
+    checks = [c for c in optional if targets.get(c) not in (None, pl.String)]
+    if not checks or raw.height == 0:
+        return raw
+    share = raw.select(
+        [
+            (
+                (pl.col(c).is_not_null() & _from_string(pl.col(c), targets[c], c).is_null()).sum()
+                / pl.col(c).is_not_null().sum().clip(lower_bound=1)
+            ).alias(c)
+            for c in checks
+        ]
+    ).row(0, named=True)
+    dropped = [c for c in checks if share[c] > 0.5]
+    for c in dropped:
+        example = raw.filter(pl.col(c).is_not_null())[c][0]
+        notes.append(
+            f"{table.name}.{c}: {share[c]:.0%} of the values cannot be read as "
+            f"{dtype_hint(targets[c])} (e.g. {example!r}), so the column was left out rather "
+            f"than quarantining those rows; its values are kept as {c}_as_given."
+        )
+    if not dropped:
+        return raw
+    return raw.rename({c: f"{c}_as_given" for c in dropped}).with_columns(
+        pl.lit(None, pl.String).alias(c) for c in dropped
+    )
 
 
 def _quarantine_rows(
@@ -605,15 +707,72 @@ def _complete_stages(stages: pl.DataFrame, deals: pl.DataFrame) -> tuple[pl.Data
 
 
 def _probability_scale(frame: pl.DataFrame, label: str) -> tuple[pl.DataFrame, list[str]]:
-    """Probabilities on a 0-100 scale (any value above 1) are divided by 100, and noted."""
-    top = frame["probability"].max()
-    if top is None or top <= 1:
+    """Probabilities on one scale, 0-1, decided by the bulk of the values: a 0-100 column
+    (more values above 1 than strictly between 0 and 1) is divided by 100, and noted. On a
+    0-1 column, a stray value above 1 (a typo such as 1.5) rescales nothing: it is flagged in
+    ``probability_off_scale`` (deals: quarantined; stages: left empty, noted)."""
+    p = frame["probability"]
+    above = int((p > 1).sum())
+    if above == 0:
         return frame, []
+    between = int(((p > 0) & (p < 1)).sum())
+    if above > between:
+        note = (
+            f"The {label} are on a 0-100 scale ({above:,} of {p.is_not_null().sum():,} "
+            "values above 1); they were divided by 100 before any use."
+        )
+        return frame.with_columns(pl.col("probability") / 100), [note]
     note = (
-        f"The {label} are on a 0-100 scale (largest {top:g}); they were divided by 100 "
-        "before any use."
+        f"The {label} are on a 0-1 scale, but {above:,} value(s) are above 1 (e.g. "
+        f"{p.filter(p > 1)[0]:g}): "
     )
-    return frame.with_columns(pl.col("probability") / 100), [note]
+    if "deal_id" in frame.columns:
+        return frame.with_columns(
+            (pl.col("probability") > 1).fill_null(False).alias("probability_off_scale")
+        ), [note + "those deals are quarantined (probability_off_scale)."]
+    return frame.with_columns(
+        pl.when(pl.col("probability") <= 1).then(pl.col("probability")).alias("probability")
+    ), [note + "those probabilities were left empty."]
+
+
+# Dates of events (created, closed) must fall inside the export's time span: a deal created
+# in 2099 would make "latest" resolve to 2099 and every snapshot empty.
+EARLIEST_PLAUSIBLE = dt.date(1950, 1, 1)
+DATE_HORIZON_DAYS = 366
+
+
+def _implausible_dates(deals: pl.DataFrame) -> pl.Expr:
+    """Deals created or closed before 1950 or more than a year after the day by which 99% of
+    the deals were created (the export's date, read from the data, never today)."""
+    if deals.height == 0:
+        return pl.lit(False)
+    reference = deals["created_at"].sort().gather(int(0.99 * (deals.height - 1)))[0]
+    latest = reference + dt.timedelta(days=DATE_HORIZON_DAYS)
+    return (
+        pl.col("created_at").gt(latest)
+        | pl.col("closed_at").gt(latest).fill_null(False)
+        | pl.col("created_at").lt(EARLIEST_PLAUSIBLE)
+        | pl.col("closed_at").lt(EARLIEST_PLAUSIBLE).fill_null(False)
+    ).alias("date_implausible")
+
+
+def _flag_deals(
+    deals: pl.DataFrame, raw: RawDataset, date_rule: pl.Expr
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Quarantine deals with an implausible date or an off-scale probability."""
+    flags = deals.select(
+        "source_row",
+        date_rule,
+        *(["probability_off_scale"] if "probability_off_scale" in deals.columns else []),
+    )
+    rules = [c for c in flags.columns if c != "source_row"]
+    bad_rows = flags.filter(pl.any_horizontal(rules))
+    deals = deals.drop("probability_off_scale", strict=False)
+    rawt = raw.tables["deals"]
+    bad = _quarantine_rows(rawt, rawt.frame, bad_rows, rules)
+    if bad_rows.height == 0:
+        return deals, bad
+    return deals.join(bad_rows.select("source_row"), on="source_row", how="anti"), bad
 
 
 def _derive_stage_history(deals: pl.DataFrame, stages: pl.DataFrame) -> pl.DataFrame:

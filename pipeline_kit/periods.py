@@ -119,3 +119,25 @@ def resolve_period(period: str | Period, last_day: dt.date) -> Period:
     if isinstance(period, str) and period.strip().lower() == "latest":
         return latest_complete_quarter(last_day)
     return Period.parse(period)
+
+
+def check_covered(
+    period: Period, as_of: dt.date | None, first_day: dt.date | None, last_day: dt.date | None
+) -> None:
+    """Raise a ``ValueError`` in plain words when ``period`` has no overlap with the data
+    (first_day to last_day) or ``as_of`` lies after the data's last day, where a snapshot
+    would show deals as open that may have closed since the export."""
+    if first_day is None or last_day is None:
+        return
+    if period.start > last_day or period.end < first_day:
+        raise ValueError(
+            f"the period {period.label} ({period.start} to {period.end}) is outside the data, "
+            f"which runs from {first_day} to {last_day}: pick a period inside it, or "
+            "--period latest (the last complete quarter)"
+        )
+    if as_of is not None and as_of > last_day:
+        raise ValueError(
+            f"--as-of {as_of} is after the last date in the data ({last_day}): a snapshot "
+            "then would show deals as open that may have closed since the export; use a "
+            f"date up to {last_day}"
+        )

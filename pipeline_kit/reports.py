@@ -8,6 +8,7 @@ to a temporary name and renamed, so a crash never leaves a half-written report.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import html
@@ -17,6 +18,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import unicodedata
@@ -40,7 +42,7 @@ from pipeline_kit._files import write_atomic
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.errors import DataError
 from pipeline_kit.loading import load
-from pipeline_kit.periods import Period, resolve_period
+from pipeline_kit.periods import Period, check_covered, parse_date, resolve_period
 from pipeline_kit.vega_bundle import VEGALITE_MIME, vega_bundle
 
 __all__ = ["TeamResult", "render_html", "run_reports", "slugify", "template_path"]
@@ -100,7 +102,10 @@ def failures_for_log(notebook: nbformat.NotebookNode) -> tuple[list[str], str]:
     parts: list[str] = []
     for index, cell in enumerate(notebook.cells):
         for output in cell.get("outputs", []):
-            failure = output.get("metadata", {}).get(SECTION_ERROR_KEY)
+            meta = output.get("metadata", {})
+            failure = meta.get(SECTION_ERROR_KEY) or meta.get("text/markdown", {}).get(
+                SECTION_ERROR_KEY
+            )
             if failure:
                 sections.append(failure["section"])
                 parts.append(f"cell {index}, section {failure['section']}:\n{failure['traceback']}")
@@ -116,6 +121,23 @@ def failures_for_log(notebook: nbformat.NotebookNode) -> tuple[list[str], str]:
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _deterministic(notebook: nbformat.NotebookNode, final: Path) -> nbformat.NotebookNode:
+    """The executed notebook without what changes from run to run: cell ids (papermill gives
+    its parameter cell a random one) become their position, execution timestamps and
+    durations go, the output path is the final one. Same data and as_of, same bytes."""
+    for index, cell in enumerate(notebook.cells):
+        cell["id"] = f"cell-{index}"
+        cell.get("metadata", {}).pop("execution", None)
+        for key in ("start_time", "end_time", "duration"):
+            cell.get("metadata", {}).get("papermill", {}).pop(key, None)
+    meta = notebook.get("metadata", {}).get("papermill", {})
+    for key in ("start_time", "end_time", "duration"):
+        meta.pop(key, None)
+    if "output_path" in meta:
+        meta["output_path"] = final.name
+    return notebook
 
 
 def _without_tracebacks(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -282,6 +304,15 @@ def _execute(client: KernelClient, code: str) -> None:
         raise RuntimeError(f"report kernel set-up failed: {reply['content'].get('evalue')}")
 
 
+def _abandon_kernels() -> None:
+    """Kill this process's kernels without touching their clients' sockets, which a blocked
+    thread may still be reading: for a kernel that died or a report past its time limit."""
+    while _KERNELS:
+        _, (manager, _client) = _KERNELS.popitem()
+        with contextlib.suppress(Exception):
+            manager.shutdown_kernel(now=True)
+
+
 def _shutdown_kernels() -> None:
     while _KERNELS:
         _, (manager, client) = _KERNELS.popitem()
@@ -289,47 +320,87 @@ def _shutdown_kernels() -> None:
         manager.shutdown_kernel(now=True)
 
 
-def _run_one(team: str, slug: str, out: Path, parameters: dict, template: Path) -> TeamResult:
-    """Execute ``template`` with ``parameters`` into ``out/<slug>.ipynb`` and ``.html``."""
+# Default per-report time limit (seconds): no team can hang a batch.
+REPORT_TIMEOUT = 900
+
+
+def _run_one(
+    team: str,
+    slug: str,
+    out: Path,
+    parameters: dict,
+    template: Path,
+    timeout: float | None = REPORT_TIMEOUT,
+) -> TeamResult:
+    """Execute ``template`` with ``parameters`` into ``out/<slug>.ipynb`` and ``.html``.
+
+    The notebook runs in a thread watched from here: when the kernel dies or the report runs
+    past ``timeout`` seconds, the kernel is shut down, the team is reported as failed and the
+    next report gets a fresh kernel (jupyter's blocking client would otherwise wait forever
+    for a dead kernel's reply)."""
     start = time.perf_counter()
     error = None
     fd, tmp_name = tempfile.mkstemp(dir=out, prefix=f".{slug}.", suffix=".ipynb")
     os.close(fd)
     tmp = Path(tmp_name)
     notebook = None
-    try:
-        notebook = papermill.execute_notebook(
-            str(template),
-            str(tmp),
-            parameters=parameters,
-            kernel_name="python3",
-            engine_name="pipeline_kit",
-            kc=_kernel(out.resolve()),
-            progress_bar=False,
-            log_output=False,
-            # written once at the end (or on error), not after every cell: each save
-            # re-serialises and re-validates the whole notebook, SVGs included
-            request_save_on_cell_execute=False,
-        )
-    except papermill.PapermillExecutionError as exc:
-        error = f"{exc.ename}: {exc.evalue}"
-    except Exception as exc:  # kernel died, template unreadable, ...: report it, go on
-        error = f"{type(exc).__name__}: {exc}"
-        _shutdown_kernels()  # the next report starts from a fresh kernel
+    kc = _kernel(out.resolve())
+    outcome: dict[str, Any] = {}
+
+    def execute() -> None:
+        try:
+            outcome["notebook"] = papermill.execute_notebook(
+                str(template),
+                str(tmp),
+                parameters=parameters,
+                kernel_name="python3",
+                engine_name="pipeline_kit",
+                kc=kc,
+                progress_bar=False,
+                log_output=False,
+                # written once at the end (or on error), not after every cell: each save
+                # re-serialises and re-validates the whole notebook, SVGs included
+                request_save_on_cell_execute=False,
+            )
+        except BaseException as exc:  # handed to the watching thread
+            outcome["error"] = exc
+
+    runner = threading.Thread(target=execute, name=f"report-{slug}", daemon=True)
+    runner.start()
+    manager = kc.parent
+    while runner.is_alive():
+        runner.join(0.25)
+        if not runner.is_alive():
+            break
+        if manager is not None and not manager.is_alive():
+            error = "the report kernel died while running the report (out of memory?)"
+        elif timeout is not None and time.perf_counter() - start > timeout:
+            error = f"the report took longer than the time limit ({timeout:g} s)"
+        if error:
+            _abandon_kernels()  # the thread stays blocked on the dead kernel; never joined
+            break
+    if error is None:
+        exc = outcome.get("error")
+        notebook = outcome.get("notebook")
+        if isinstance(exc, papermill.PapermillExecutionError):
+            error = f"{exc.ename}: {exc.evalue}"
+        elif exc is not None:  # kernel died, template unreadable, ...: report it, go on
+            error = f"{type(exc).__name__}: {exc}"
+            _shutdown_kernels()  # the next report starts from a fresh kernel
     sections: list[str] = []
     try:
         if notebook is None and tmp.exists() and tmp.stat().st_size:  # failed part-way
             notebook = nbformat.read(tmp, as_version=4)
         log = out / f"{slug}.log"
         if notebook is not None:
+            notebook = _deterministic(notebook, out / f"{slug}.ipynb")
             sections, text = failures_for_log(notebook)
             if text or error:
                 write_atomic(log, f"{team}\n{error or ''}\n\n{text}\n")
             else:
                 log.unlink(missing_ok=True)
             write_atomic(out / f"{slug}.html", render_html(notebook))
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, out / f"{slug}.ipynb")
+            write_atomic(out / f"{slug}.ipynb", nbformat.writes(notebook))
     except Exception:
         error = error or traceback.format_exc(limit=1).strip().splitlines()[-1]
     finally:
@@ -377,14 +448,20 @@ def run_reports(
     ds = load(data, source=source, **load_options)
     ds.require_usable()
     period = resolve_period(period, ds.last_date)
+    check_covered(period, parse_date(as_of), ds.first_date, ds.last_date)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     unknown = [t for t in (teams or []) if t not in ds.teams]
     if unknown:
         import difflib
 
+        lower = {t.lower(): t for t in ds.teams}
         close = sorted(
-            {m for t in unknown for m in difflib.get_close_matches(t, ds.teams, n=3, cutoff=0.5)}
+            {
+                lower[m]
+                for t in unknown
+                for m in difflib.get_close_matches(t.lower(), list(lower), n=3, cutoff=0.5)
+            }
         )
         raise DataError(
             problem=f"no valid deals for team(s) {', '.join(repr(t) for t in unknown)}",

@@ -45,7 +45,7 @@ class Deals(dy.Schema):
     deal_id = dy.String(primary_key=True, description="Unique opportunity id.")
     owner = dy.String(nullable=False, description="Sales rep who owns the deal.")
     team = dy.String(nullable=False, description="Team of the owner.")
-    amount = dy.Float64(nullable=False, min=0, description="Deal value (currency units).")
+    amount = dy.Float64(nullable=False, min=0, max=1e15, description="Deal value (currency units).")
     created_at = dy.Date(nullable=False, description="Day the opportunity was created.")
     stage = dy.String(nullable=False, description="Current stage (must exist in stages).")
     status = dy.Enum(DEAL_STATUSES, nullable=False, description="open, won or lost.")
@@ -263,6 +263,15 @@ RULE_MESSAGES: dict[str, tuple[str, str]] = {
         "closed_at is the actual close day; put forecast dates in expected_close",
     ),
     "not_both_won_and_lost": ("stage marked both is_won and is_lost", "set only one of them"),
+    "date_implausible": (
+        "created_at or closed_at lies before 1950 or more than a year after the export's "
+        "other dates (e.g. 2099)",
+        "correct the date in the CRM (a placeholder or a typo in the year)",
+    ),
+    "probability_off_scale": (
+        "probability above 1 in a column of 0-1 probabilities (e.g. 1.5 for 15%?)",
+        "correct the probability; the other deals' probabilities were not rescaled",
+    ),
     "response_not_before_created": (
         "first_response_at is before the lead was created",
         "check the time zone and the two timestamps",
@@ -317,6 +326,11 @@ def dtype_hint(dtype: pl.DataType) -> str:
 
 def describe_rule(rule: str, table: str) -> tuple[str, str]:
     """(problem, fix) in plain words for a dataframely rule name such as ``amount|min``."""
+    if rule == "amount|max":
+        return (
+            "amount is implausibly large (10^15 or more): sums would lose precision",
+            "check the units, the decimal separator and the currency of amount",
+        )
     column, _, kind = rule.rpartition("|")
     if not column:
         kind = rule

@@ -47,6 +47,7 @@ from pipeline_kit.metrics import (
     win_rate,
     won_deal_size,
 )
+from pipeline_kit.metrics.trend import _is_quarter
 from pipeline_kit.periods import Period, parse_date
 from pipeline_kit.shape import DataShape
 from pipeline_kit.stats import MIN_N
@@ -443,11 +444,18 @@ class TeamReport:
         clear = rows.filter(pl.col("direction").is_in(["above", "below"])).sort("q_value")
         family = compare_teams(self.ds, self.period)["p_value"].is_not_null().sum()
         lines = []
+        no_trailing = (
+            ""
+            if _is_quarter(self.period)
+            else f"\n- Not compared with the team's previous four quarters: that needs a "
+            f"quarter, and this report covers {self.period.label}."
+        )
         if (rows["direction"] == "not enough data").all():
             return _markdown(
                 "**No verdict this quarter**: "
                 + "; ".join(self._thin_reasons(rows))
                 + ". The figures below are descriptive."
+                + no_trailing
             )
         if clear.height:
             lines.append(
@@ -466,7 +474,7 @@ class TeamReport:
         thin = rows.filter(pl.col("direction") == "not enough data")
         if thin.height:
             lines.append("- No verdict on: " + "; ".join(self._thin_reasons(thin)) + ".")
-        return _markdown("\n".join(lines))
+        return _markdown("\n".join(lines) + no_trailing)
 
     def _thin_reasons(self, thin: pl.DataFrame) -> list[str]:
         """Why each comparison without a verdict has none, with the real counts."""

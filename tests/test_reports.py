@@ -146,16 +146,48 @@ def test_a_failing_team_does_not_stop_the_others(small_data, tmp_path):
     )
 
 
+def test_period_outside_the_data_is_refused_in_plain_words(tmp_path):
+    from .conftest import SAMPLE
+
+    # the sample runs from 2023-10-01 to 2025-12-31
+    with pytest.raises(
+        ValueError,
+        match=r"2023-Q3 .* is outside the data, which runs from "
+        r"2023-10-01 to 2025-12-31",
+    ):
+        run_reports(SAMPLE, "2023-Q3", tmp_path / "out", teams=["Partners"], progress=False)
+    with pytest.raises(ValueError, match="after the last date in the data"):
+        run_reports(SAMPLE, "2025-Q4", tmp_path / "out", as_of="2026-03-01", progress=False)
+    assert (
+        main(
+            ["report", "--data", str(SAMPLE), "--period", "2030-Q1", "--out", str(tmp_path / "cli")]
+        )
+        == 2
+    )
+
+
 def test_team_with_no_deals_in_the_period_gets_a_short_correct_report(tmp_path):
     from .conftest import SAMPLE
 
     out = tmp_path / "empty_period"
+    # a period inside the data where one team closed nothing: Partners' deals removed from
+    # the first quarter of the sample
+    data = tmp_path / "data"
+    data.mkdir()
+    ds = pk.load(SAMPLE)
+    for name, frame in ds.tables.items():
+        if name == "deals":
+            frame = frame.filter(
+                ~((pl.col("team") == "Partners") & (pl.col("closed_at") < pl.date(2024, 1, 1)))
+            )
+        if name in ("deals", "stages", "targets"):
+            frame.drop("source_row").write_csv(data / f"{name}.csv")
     results = run_reports(
-        SAMPLE, "2023-Q3", out, teams=["Partners"], progress=False, org_summary=False
-    )  # the sample starts on 2023-10-01
+        data, "2023-Q4", out, teams=["Partners"], progress=False, org_summary=False
+    )
     assert results[0].ok, results[0].error
     text = (out / "partners.html").read_text()
-    assert "No deals were won or lost in 2023-Q3" in text
+    assert "No deals were won or lost in 2023-Q4" in text
     nb = nbformat.read(out / "partners.ipynb", as_version=4)
     outputs = [o for c in nb.cells for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]

@@ -85,13 +85,16 @@ def _decode(data: bytes, path: Path, encoding: str | None, notes: list[str]) -> 
                 file=str(path),
             ) from exc
         # the least chaotic readings; among equals, Windows-1252 (what Excel writes on
-        # Western systems) before the detector's own order
+        # Western systems) before the detector's own order. A reading that Windows-1252 gives
+        # identically (could_be_from_charset) counts as Windows-1252: charset-normalizer
+        # reports a short Latin-1 file as cp1250 or even cp775 with cp1252 only listed there.
         fewest = min(m.chaos for m in matches)
         tied = [m for m in matches if m.chaos == fewest]
-        best = next((m for m in tied if m.encoding == "cp1252"), tied[0])
+        best = next((m for m in tied if "cp1252" in m.could_be_from_charset), tied[0])
+        name = "cp1252" if "cp1252" in best.could_be_from_charset else best.encoding
         others = [m.encoding for m in tied if m is not best][:3]
         notes.append(
-            f"{path.name} is not UTF-8: read as {best.encoding} (detected by "
+            f"{path.name} is not UTF-8: read as {name} (detected by "
             "charset-normalizer; no character was replaced"
             + (f"; {', '.join(others)} would read it as plausibly" if others else "")
             + "). If names look wrong, give the encoding (encoding=... or in the mapping file)."
@@ -138,6 +141,15 @@ def read_export_file(
             frame = pl.read_parquet(path)
         except (pl.exceptions.PolarsError, OSError) as exc:
             raise _unreadable(path, exc) from exc
+        nested = [c for c, t in frame.schema.items() if t.is_nested() or t == pl.Object]
+        if nested:
+            raise DataError(
+                problem=f"column(s) {', '.join(nested)} hold lists or records "
+                f"({frame.schema[nested[0]]}), not single values",
+                fix="flatten them before export (one value per cell), or drop them",
+                file=str(path),
+                column=nested[0],
+            )
         return _with_source_row(_checked_header(frame, path), None)
     try:
         data = path.read_bytes()

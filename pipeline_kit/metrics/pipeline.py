@@ -303,7 +303,20 @@ def pipeline_waterfall(ds: Dataset, period: str | Period, by: By = None) -> pl.D
         .collect()
     )
     broken = out.filter(
-        (pl.col("moved").abs() > 1e-6 * (1 + pl.col("end").abs())) | (pl.col("moved_deals") != 0)
+        # relative to the terms summed: float sums of 1e15-sized amounts are exact to ~1e-16
+        (
+            pl.col("moved").abs()
+            > 1e-9
+            * (
+                1
+                + pl.col("start").abs()
+                + pl.col("created").abs()
+                + pl.col("won").abs()
+                + pl.col("lost").abs()
+                + pl.col("end").abs()
+            )
+        )
+        | (pl.col("moved_deals") != 0)
     )
     if broken.height:
         raise ArithmeticError(f"pipeline waterfall does not add up: {broken.to_dicts()[:3]}")

@@ -30,7 +30,8 @@ def quarterly_trend(
     quarters: int = 8,
     by: By = None,
 ) -> pl.DataFrame:
-    """``metric`` for each of the ``quarters`` quarters ending with ``end``.
+    """``metric`` for each of the ``quarters`` quarters ending with ``end`` (for a period that
+    is not a quarter, the quarter holding its last day).
 
     Columns: ``period``, ``period_start``, the metric's own columns (groups, n, interval) and
     ``estimate`` (a copy of the metric's value column, so charts need not know its name).
@@ -39,6 +40,8 @@ def quarterly_trend(
         raise KeyError(f"no trend for {metric!r}; available: {', '.join(TREND_METRICS)}")
     fn, column = TREND_METRICS[metric]
     last = Period.parse(end)
+    if not _is_quarter(last):  # a month, half or year: the quarters up to its last day
+        last = Period.quarter_of(last.end)
     frames = []
     for back in range(quarters - 1, -1, -1):
         quarter = last.shift(-back)
@@ -50,3 +53,11 @@ def quarterly_trend(
             )
         )
     return pl.concat(frames, how="vertical_relaxed")
+
+
+def _is_quarter(period: Period) -> bool:
+    try:
+        period.shift(0)
+    except ValueError:
+        return False
+    return True

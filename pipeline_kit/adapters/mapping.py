@@ -1,0 +1,1385 @@
+"""Any other export, described by a mapping file (``load(path, mapping="mapping.toml")``).
+
+A mapping says which file holds which canonical table, which header is which canonical column,
+how the export writes its values, and fills required columns the export lacks. It is a TOML
+file (read with :mod:`tomllib`) or the same structure as a dict::
+
+    # optional defaults for every table (a table's section may override each of them)
+    encoding = "latin-1"        # default: detected (UTF-8, else charset-normalizer's guess)
+    separator = ";"             # default: the most frequent of , ; tab | in the header line
+    date_format = "%d/%m/%Y"    # strptime format of the table's date columns, or a list of
+                                # formats tried in order; default: ISO (and the slash, epoch
+                                # and UTC-offset dates _tools.normalise_dates recognises)
+    decimal = ","               # "1.234,50" -> 1234.50 in number columns; default "."
+
+    [deals]
+    file = "opportunities.csv"  # relative to the data folder; a glob matching one file is fine
+    [deals.columns]             # canonical column = header in the file
+    deal_id = "Opportunity ID"
+    owner = "Sales Rep"
+    [deals.values.status]       # value map of one canonical column
+    "Closed Won" = "won"
+    "Closed Lost" = "lost"
+    "*" = "open"                # every other non-empty value
+    [deals.constants]           # a value for every row, for a required column the export lacks
+    team = "All"
+
+=====================  =========================================================================
+setting                effect
+=====================  =========================================================================
+``file``               the table's file: relative to the data folder, or, when ``path`` is one
+                       file, to the mapping file's folder (the data file's own folder for a dict
+                       mapping). ``deals`` defaults to ``path`` when it is a file, any other
+                       table to ``<table>.csv``/``.parquet``. An absolute path is fine.
+``columns``            ``canonical = "header"``; headers are matched exactly, else ignoring case,
+                       spaces and punctuation (``squash``). A missing header is an error naming
+                       the closest headers. One header may feed several canonical columns.
+(unmapped headers)     a header whose normalised name (lower case, ``_`` between words) is a
+                       canonical column not otherwise given is used as that column; any other
+                       header is kept as an extra column under that name (usable in ``by=``);
+                       a header whose name is a canonical column already mapped or constant is
+                       dropped (the note says so).
+``values.<column>``    ``"export value" = "canonical value"``, matched ignoring case and
+                       surrounding spaces; ``"*"`` maps every other non-empty value. Values not
+                       in the map pass unchanged (an unknown status is quarantined by the loader).
+``constants``          ``column = value`` for every row (TOML dates and numbers are fine).
+``date_format``        applied to the table's Date/Datetime columns that are text; a value that
+                       does not match any format, or reads as a year before 1900, is left as it
+                       was (the loader reads ISO values and quarantines the rest).
+``decimal = ","``      applied to the table's number columns (Float64/Int64 in the schema):
+                       ``1.234,50``, ``1 234,5`` and ``1234,5`` become ``1234.50``, ``1234.5``,
+                       ``1234.5``; any other shape (``1.5``, ``1,234.50``) is left as it was.
+``encoding``,          how the file is read (see :func:`~pipeline_kit.adapters._tools.
+``separator``          read_export_file`); ignored for DataFrames.
+=====================  =========================================================================
+
+Options given to ``load`` (``encoding``, ``separator``, ``date_format``, ``decimal``) take the
+place of the mapping's top-level values; a table's own section still wins. Every rename, value
+map, constant and format used is listed in one note per table, so ``ds.report()`` says exactly
+what was done to the export.
+
+:func:`draft_mapping` (``pipeline-kit inspect PATH``) writes a first mapping from the files
+themselves: it guesses, says what it guessed, and leaves ``"?"`` where it cannot tell.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import glob
+import hashlib
+import json
+import re
+import textwrap
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from pipeline_kit.adapters._tools import normalise_dates, read_export_file, squash
+from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
+from pipeline_kit.errors import DataError
+from pipeline_kit.schema import TABLES, required_columns
+
+__all__ = ["apply_mapping", "draft_mapping", "parse_mapping", "read_mapped"]
+
+SETTINGS = ("encoding", "separator", "date_format", "decimal")
+SECTION_KEYS = ("file", "columns", "values", "constants", *SETTINGS)
+DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet")
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
+# decimal comma: 1.234,50 / 1 234,50 (any space) / 1234,5 / 1234; optional sign
+_DECIMAL_COMMA = r"^[-+]?(?:\d{1,3}(?:\.\d{3})+|\d{1,3}(?:[ \x{00A0}\x{202F}]\d{3})+|\d+)(?:,\d+)?$"
+_TIME_DIRECTIVES = ("%H", "%I", "%M", "%S", "%p", "%T", "%R", "%X", "%c", "%s")
+
+
+# ----------------------------------------------------------------------------- the mapping
+
+
+@dataclass
+class Settings:
+    """How a table's file is read and its values written (top level, or per table)."""
+
+    encoding: str | None = None
+    separator: str | None = None
+    date_format: list[str] | None = None
+    decimal: str | None = None
+
+    def over(self, base: Settings) -> Settings:
+        """These settings where given, ``base`` elsewhere."""
+        return Settings(
+            *(
+                getattr(self, name) if getattr(self, name) is not None else getattr(base, name)
+                for name in SETTINGS
+            )
+        )
+
+
+@dataclass
+class Section:
+    """One canonical table of the mapping."""
+
+    table: str
+    file: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
+    constants: dict[str, str] = field(default_factory=dict)
+    settings: Settings = field(default_factory=Settings)
+
+
+@dataclass
+class MappingSpec:
+    """A parsed, checked mapping: defaults and one section per table."""
+
+    origin: str  # the mapping file, or "the mapping" for a dict
+    folder: Path | None  # the mapping file's folder
+    defaults: Settings
+    sections: dict[str, Section]
+    digest: str  # identifies the mapping's content (part of the dataset fingerprint)
+
+
+def _bad(origin: str, problem: str, fix: str, examples: list[str] | None = None) -> DataError:
+    return DataError(problem=problem, fix=fix, file=origin, examples=examples or [])
+
+
+def _text(value: Any) -> str:
+    """A TOML scalar as the text the loader reads (dates ISO, booleans true/false)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+def _closest(word: str, choices: list[str]) -> str:
+    near = difflib.get_close_matches(word, choices, n=3, cutoff=0.5)
+    return f" (did you mean {' or '.join(near)}?)" if near else ""
+
+
+def _settings(raw: Mapping[str, Any], origin: str, where: str) -> Settings:
+    date_format = raw.get("date_format")
+    if isinstance(date_format, str):
+        date_format = [date_format]
+    if date_format is not None and (
+        not isinstance(date_format, list)
+        or not date_format
+        or not all(isinstance(f, str) and "%" in f for f in date_format)
+    ):
+        raise _bad(
+            origin,
+            f"{where}date_format = {raw['date_format']!r} is not a strptime format",
+            'write date_format = "%d/%m/%Y" (or a list of formats tried in order)',
+        )
+    decimal = raw.get("decimal")
+    if decimal is not None and decimal not in (",", "."):
+        raise _bad(
+            origin, f'{where}decimal = {decimal!r}: only "," or "." are understood', 'decimal = ","'
+        )
+    for key in ("encoding", "separator"):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            raise _bad(origin, f"{where}{key} must be text", f'{key} = "..."')
+    separator = raw.get("separator")
+    if separator is not None and len(separator.replace("\\t", "\t")) != 1:
+        raise _bad(
+            origin, f"{where}separator = {separator!r} is not one character", 'separator = ";"'
+        )
+    return Settings(
+        encoding=raw.get("encoding"),
+        separator=separator.replace("\\t", "\t") if separator else None,
+        date_format=date_format,
+        decimal=decimal,
+    )
+
+
+def _string_table(raw: Any, origin: str, where: str) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise _bad(origin, f"[{where}] must be a table of name = value", f"see [{where}] syntax")
+    return dict(raw)
+
+
+def _section(table: str, raw: Any, origin: str) -> Section:
+    if not isinstance(raw, Mapping):
+        raise _bad(origin, f"{table} must be a [section]", f"write [{table}] with file = ...")
+    unknown = [k for k in raw if k not in SECTION_KEYS]
+    if unknown:
+        raise _bad(
+            origin,
+            f"[{table}] has unknown key(s) {', '.join(unknown)}"
+            + _closest(unknown[0], list(SECTION_KEYS)),
+            f"a table's section takes: {', '.join(SECTION_KEYS)}",
+        )
+    canonical = [c for c in TABLES[table].columns() if c != "source_row"]
+
+    def check_columns(names: list[str], where: str) -> None:
+        for name in names:
+            if name not in canonical:
+                raise _bad(
+                    origin,
+                    f"[{where}] names {name!r}, which is not a column of the {table} table"
+                    + _closest(name, canonical),
+                    f"use the canonical column names of {table}: {', '.join(canonical)} "
+                    "(other columns of the file are kept under their own name)",
+                )
+
+    columns = _string_table(raw.get("columns", {}), origin, f"{table}.columns")
+    check_columns(list(columns), f"{table}.columns")
+    for name, header in columns.items():
+        if not isinstance(header, str) or not header.strip():
+            raise _bad(
+                origin,
+                f"[{table}.columns] {name} = {header!r}: a header must be non-empty text",
+                f'{name} = "Header in the file"',
+            )
+    values = _string_table(raw.get("values", {}), origin, f"{table}.values")
+    check_columns(list(values), f"{table}.values")
+    value_maps: dict[str, dict[str, str]] = {}
+    for name, vmap in values.items():
+        vmap = _string_table(vmap, origin, f"{table}.values.{name}")
+        try:
+            value_maps[name] = {str(k): _text(v) for k, v in vmap.items()}
+        except TypeError as exc:
+            raise _bad(
+                origin,
+                f"[{table}.values.{name}] maps to a {exc}, not a value",
+                '"Export value" = "canonical value"',
+            ) from None
+        seen: dict[str, str] = {}
+        for key, target in value_maps[name].items():
+            low = key.strip().lower()
+            if low in seen and seen[low] != target:
+                raise _bad(
+                    origin,
+                    f"[{table}.values.{name}] maps {key!r} twice, to {seen[low]!r} and "
+                    f"{target!r} (keys are matched ignoring case and spaces)",
+                    "keep one of the two lines",
+                )
+            seen[low] = target
+    constants = _string_table(raw.get("constants", {}), origin, f"{table}.constants")
+    check_columns(list(constants), f"{table}.constants")
+    both = sorted(set(constants) & set(columns))
+    if both:
+        raise _bad(
+            origin,
+            f"{', '.join(both)} is both mapped to a column and given as a constant in [{table}]",
+            "keep either the [columns] line or the [constants] line",
+        )
+    try:
+        constant_text = {k: _text(v) for k, v in constants.items()}
+    except TypeError as exc:
+        raise _bad(origin, f"[{table}.constants] holds a {exc}", 'write column = "value"') from None
+    file = raw.get("file")
+    if file is not None and (not isinstance(file, str) or not file.strip()):
+        raise _bad(origin, f"[{table}] file = {file!r} is not a file name", 'file = "x.csv"')
+    return Section(
+        table=table,
+        file=file,
+        columns=dict(columns),
+        values=value_maps,
+        constants=constant_text,
+        settings=_settings(raw, origin, f"[{table}] "),
+    )
+
+
+def _load_mapping_file(mapping: str | Path) -> tuple[dict[str, Any], Path]:
+    file = Path(mapping)
+    if not file.is_file():
+        raise DataError(
+            problem="the mapping file does not exist"
+            if not file.exists()
+            else "the mapping is not a file",
+            fix="give the path of the mapping TOML file (relative to the current folder); "
+            "`pipeline-kit inspect DATA --out mapping.toml` drafts one",
+            file=str(file),
+        )
+    try:
+        with file.open("rb") as handle:
+            return tomllib.load(handle), file
+    except tomllib.TOMLDecodeError as exc:
+        raise DataError(
+            problem=f"the mapping is not valid TOML: {exc}",
+            fix='check quotes and brackets on that line (header names in "double quotes")',
+            file=str(file),
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            problem=f"the mapping file is not UTF-8 text ({exc})",
+            fix="save it as UTF-8",
+            file=str(file),
+        ) from exc
+
+
+def parse_mapping(mapping: str | Path | Mapping[str, Any], **options: Any) -> MappingSpec:
+    """The checked mapping (file or dict); ``options`` replace its top-level settings.
+
+    Raises :class:`DataError` for an unknown table, key or canonical column, and for values
+    of the wrong kind, naming the mapping file.
+    """
+    if isinstance(mapping, (str, Path)):
+        raw, file = _load_mapping_file(mapping)
+        origin, folder = str(file), file.parent
+    elif isinstance(mapping, Mapping):
+        raw, origin, folder = dict(mapping), "the mapping", None
+    else:
+        raise DataError(
+            problem=f"a mapping must be a TOML file path or a dict, not {type(mapping).__name__}",
+            fix='mapping="mapping.toml" or mapping={"deals": {...}}',
+        )
+    unknown_options = [k for k in options if k not in SETTINGS]
+    if unknown_options:
+        raise DataError(
+            problem=f"unknown option(s) for a mapped export: {', '.join(sorted(unknown_options))}",
+            fix=f"with a mapping, load accepts: {', '.join(SETTINGS)}",
+        )
+    sections: dict[str, Section] = {}
+    for key, value in raw.items():
+        if key in SETTINGS:
+            continue
+        if key not in TABLES:
+            kind = "table" if isinstance(value, Mapping) else "setting"
+            raise _bad(
+                origin,
+                f"unknown {kind} {key!r}" + _closest(key, [*TABLES, *SETTINGS]),
+                f"sections are canonical table names ({', '.join(TABLES)}); top-level settings "
+                f"are {', '.join(SETTINGS)}",
+            )
+        sections[key] = _section(key, value, origin)
+    defaults = _settings({**raw, **{k: v for k, v in options.items() if v is not None}}, origin, "")
+    digest = hashlib.sha256(
+        json.dumps([raw, options], sort_keys=True, default=str).encode()
+    ).hexdigest()
+    return MappingSpec(origin, folder, defaults, sections, digest)
+
+
+# ----------------------------------------------------------------------------- applying it
+
+
+def extra_name(header: str) -> str:
+    """A header as an extra column name: lower case, words joined by ``_``.
+
+    >>> extra_name("Deal Type (custom)"), extra_name("Region Code"), extra_name("Branche")
+    ('deal_type_custom', 'region_code', 'branche')
+    """
+    return re.sub(r"[\W_]+", "_", header.lower()).strip("_")
+
+
+def _find_header(headers: list[str], wanted: str, file: str, canonical: str) -> str:
+    if wanted in headers:
+        return wanted
+    hits = [h for h in headers if squash(h) == squash(wanted)]
+    if len(hits) == 1:
+        return hits[0]
+    if len(hits) > 1:
+        raise DataError(
+            problem=f"the mapping's header {wanted!r} (for {canonical}) matches several columns "
+            f"once case, spaces and punctuation are ignored: {', '.join(map(repr, hits))}",
+            fix="write the header exactly as it is in the file",
+            file=file,
+            column=wanted,
+        )
+    near = (
+        difflib.get_close_matches(wanted, headers, n=3, cutoff=0.4)
+        or [h for h in headers if squash(wanted) and squash(wanted) in squash(h)][:3]
+    )
+    raise DataError(
+        problem=f"no column {wanted!r} (mapped to {canonical}) in this file",
+        fix="correct the header in the mapping: it must be one of the file's column names"
+        + (f"; closest: {', '.join(repr(n) for n in near)}" if near else ""),
+        file=file,
+        column=wanted,
+        examples=["columns found: " + ", ".join(headers)],
+    )
+
+
+def _quote(values: list[str], limit: int = 3) -> str:
+    shown = ", ".join(repr(v) for v in values[:limit])
+    return shown + (", ..." if len(values) > limit else "")
+
+
+def _strptime(text: pl.Expr, fmt: str) -> pl.Expr:
+    """``text`` read with ``fmt`` as ISO text; null when it does not match or the year is
+    implausible (``%Y`` reads ``24`` as the year 24)."""
+    parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
+    if "%z" in fmt or "%Z" in fmt:
+        parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    has_time = any(d in fmt for d in _TIME_DIRECTIVES)
+    iso = parsed.dt.strftime("%Y-%m-%d %H:%M:%S" if has_time else "%Y-%m-%d")
+    return pl.when(parsed.dt.year().is_between(1900, 2200)).then(iso)
+
+
+def _apply_dates(
+    frame: pl.DataFrame, columns: list[str], formats: list[str], file: str
+) -> tuple[pl.DataFrame, list[str]]:
+    """Date columns read with ``formats``; (frame, values that matched none)."""
+    exprs, left = [], []
+    for c in columns:
+        text = pl.col(c).str.strip_chars()
+        parsed = pl.coalesce([_strptime(text, f) for f in formats])
+        exprs.append(pl.coalesce(parsed, pl.col(c)).alias(c))
+        unread = parsed.is_null() & text.ne("") & text.str.contains(_ISO_DATE).not_()
+        left.append(pl.col(c).filter(unread).unique(maintain_order=True).implode())
+    try:
+        unmatched = frame.select(pl.concat_list(left).alias("x")) if left else None
+        frame = frame.with_columns(exprs)
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(
+            problem=f"date_format {formats!r} cannot be used: {str(exc).splitlines()[0]}",
+            fix='write a strptime format such as "%d/%m/%Y" or "%m/%d/%Y %H:%M"',
+            file=file,
+        ) from exc
+    return frame, unmatched["x"][0].to_list() if unmatched is not None else []
+
+
+def _apply_decimal_comma(frame: pl.DataFrame, columns: list[str]) -> tuple[pl.DataFrame, list[str]]:
+    """Number columns written with a decimal comma as plain numbers; (frame, values left)."""
+    exprs, left = [], []
+    for c in columns:
+        text = pl.col(c).str.replace_all(r"[$€£¥]", "").str.strip_chars()
+        fits = text.str.contains(_DECIMAL_COMMA)
+        plain = text.str.replace_all(r"[.\s\x{00A0}\x{202F}]", "").str.replace(
+            ",", ".", literal=True
+        )
+        exprs.append(pl.when(fits).then(plain).otherwise(pl.col(c)).alias(c))
+        left.append(
+            pl.col(c)
+            .filter(fits.not_() & pl.col(c).str.strip_chars().ne(""))
+            .unique(maintain_order=True)
+            .implode()
+        )
+    unmatched = frame.select(pl.concat_list(left).alias("x"))["x"][0].to_list()
+    return frame.with_columns(exprs), unmatched
+
+
+def apply_mapping(
+    section: Section,
+    settings: Settings,
+    frame: pl.DataFrame,
+    file: str,
+    notes: list[str],
+    hints: dict[tuple[str, str], str],
+    *,
+    label: str,
+) -> pl.DataFrame:
+    """One table's frame (headers as in the file, plus ``source_row``) renamed, mapped and
+    normalised as ``section`` says; one note lists everything done."""
+    table = section.table
+    schema = {c: col.dtype for c, col in TABLES[table].columns().items() if c != "source_row"}
+    headers = [c for c in frame.columns if c != "source_row"]
+    chosen = {c: _find_header(headers, h, file, c) for c, h in section.columns.items()}
+    used = set(chosen.values())
+    taken = set(chosen) | set(section.constants)
+    by_name: dict[str, str] = {}
+    extras: dict[str, str] = {}
+    dropped: list[str] = []
+    for header in headers:
+        if header in used:
+            continue
+        name = extra_name(header) or f"column_{headers.index(header) + 1}"
+        if name in schema:
+            if name in taken:
+                owner = f"mapped from {chosen[name]!r}" if name in chosen else "given as a constant"
+                dropped.append(f"{header!r} (its name is {name}, {owner})")
+                continue
+            by_name[name] = header
+            taken.add(name)
+            continue
+        base, n = name, 2
+        while name in extras or name == "source_row":
+            name, n = f"{base}_{n}", n + 1
+        extras[name] = header
+    missing = [c for c in required_columns(table) if c not in taken]
+    if missing:
+        raise DataError(
+            problem=f"the {table} table needs {', '.join(missing)}: not mapped, no column of "
+            "that name in the file, no constant",
+            fix=f'in the mapping, add under [{table}.columns] `{missing[0]} = "<header>"` '
+            f"naming the file's column, or under [{table}.constants] `{missing[0]} = "
+            '"<value>"` for every row',
+            file=file,
+            column=missing[0],
+            examples=["columns found: " + ", ".join(headers)],
+        )
+    out = frame.select(
+        "source_row",
+        *[pl.col(h).alias(c) for c, h in chosen.items()],
+        *[pl.col(h).alias(c) for c, h in by_name.items()],
+        *[pl.lit(v, pl.String).alias(c) for c, v in section.constants.items()],
+        *[pl.col(h).alias(n) for n, h in extras.items()],
+    )
+    done: list[str] = []
+    if chosen:
+        done.append("columns " + ", ".join(f"{c} = {h!r}" for c, h in chosen.items()))
+    if by_name:
+        done.append(
+            "used under their own name " + ", ".join(f"{c} = {h!r}" for c, h in by_name.items())
+        )
+    if section.constants:
+        done.append("constants " + ", ".join(f"{c} = {v!r}" for c, v in section.constants.items()))
+
+    # value maps
+    for column, vmap in section.values.items():
+        if column not in out.columns:
+            raise DataError(
+                problem=f"the mapping has [{table}.values.{column}] but no column {column}",
+                fix=f"map {column} under [{table}.columns] (or remove its value map)",
+                file=file,
+                column=column,
+            )
+        out, mapped, kept = _map_values(out, column, vmap)
+        part = f"values of {column}: " + (", ".join(mapped) or "none matched the map")
+        if kept:
+            part += f"; left as they were: {', '.join(kept)}"
+        done.append(part)
+
+    # dates
+    date_cols = [
+        c
+        for c, t in schema.items()
+        if (t == pl.Date or isinstance(t, pl.Datetime))
+        and c in out.columns
+        and out.schema[c] == pl.String
+    ]
+    if date_cols and settings.date_format:
+        out, left = _apply_dates(out, date_cols, settings.date_format, file)
+        formats = " or ".join(settings.date_format)
+        part = f"dates in {', '.join(date_cols)} read as {formats}"
+        if left:
+            part += (
+                f"; {len(left)} value(s) match neither it nor ISO and were left as they were "
+                f"({_quote(left)}), so the loader quarantines them"
+            )
+        done.append(part)
+        for c in date_cols:
+            hints[(table, f"{c}|dtype")] = (
+                f"The mapping reads {c} with date_format {formats!r}: these values match "
+                "neither it nor ISO; correct them, or add their format to date_format (a list)"
+            )
+    elif date_cols:
+        out = normalise_dates(out, date_cols, notes, file=label)
+        for c in date_cols:
+            hints[(table, f"{c}|dtype")] = (
+                'Give the export\'s date format in the mapping, e.g. date_format = "%d/%m/%Y"'
+            )
+
+    # numbers
+    number_cols = [
+        c
+        for c, t in schema.items()
+        if t in (pl.Float64, pl.Int64) and c in out.columns and out.schema[c] == pl.String
+    ]
+    if number_cols and settings.decimal == ",":
+        out, left = _apply_decimal_comma(out, number_cols)
+        part = f"decimal comma in {', '.join(number_cols)}"
+        if left:
+            part += (
+                f"; {len(left)} value(s) not in the 1.234,50 form were left as they were "
+                f"({_quote(left)}): read as written (a point as the decimal point) where "
+                "possible, else quarantined"
+            )
+        done.append(part)
+    for c in number_cols:
+        hints[(table, f"{c}|dtype")] = (
+            'The mapping reads decimal commas (decimal = ","): 1.234,50 or 1234,5'
+            if settings.decimal == ","
+            else 'If the export writes 1.234,50, set decimal = "," in the mapping'
+        )
+    if "status" in schema:
+        hints[(table, "status|dtype")] = (
+            f"Add this value to [{table}.values.status] in the mapping "
+            '(e.g. "On hold" = "open"), or "*" = "open" for every value not listed'
+            if "status" in section.values
+            else f"Map the export's words to open, won or lost under [{table}.values.status] "
+            'in the mapping, e.g. "Closed Won" = "won"'
+        )
+
+    reading = [
+        f"{name} {value!r}"
+        for name, value in (("encoding", settings.encoding), ("separator", settings.separator))
+        if value is not None and not label.startswith("<")
+    ]
+    if reading:
+        done.append("read with " + " and ".join(reading))
+    if extras:
+        done.append(
+            "extra columns kept "
+            + ", ".join(n if n == h else f"{n} (from {h!r})" for n, h in extras.items())
+        )
+    if dropped:
+        done.append(
+            "dropped "
+            + "; ".join(dropped)
+            + " (rename it in the mapping's [columns] to use it instead)"
+        )
+    notes.append(f"{table} from {label} as the mapping says: " + "; ".join(done) + ".")
+    return out
+
+
+def _map_values(
+    frame: pl.DataFrame, column: str, vmap: dict[str, str]
+) -> tuple[pl.DataFrame, list[str], list[str]]:
+    """``column`` through a value map (keys matched ignoring case and surrounding spaces;
+    ``"*"`` for every other non-empty value); (frame, "'a' -> b (n rows)" parts, values left)."""
+    star = vmap.get("*")
+    lookup = {k.strip().lower(): v for k, v in vmap.items() if k != "*"}
+    text = pl.col(column).cast(pl.String).str.strip_chars()
+    low = text.str.to_lowercase()
+    present = low.is_not_null() & low.ne("")
+    known = low.is_in(list(lookup))
+    result = pl.when(known).then(low.replace_strict(lookup, default=None, return_dtype=pl.String))
+    if star is not None:
+        result = result.when(present).then(pl.lit(star, pl.String))
+    counts = (
+        frame.select(text.alias("value"), low.alias("low"), known.alias("known"))
+        .filter(pl.col("value").is_not_null() & pl.col("value").ne(""))
+        .group_by("value", "low", "known", maintain_order=True)
+        .len()
+    )
+    mapped = []
+    for key, target in vmap.items():
+        if key == "*":
+            continue
+        n = counts.filter(pl.col("low") == key.strip().lower())["len"].sum()
+        mapped.append(f"{key!r} -> {target!r} ({n} row{'s' if n != 1 else ''})")
+    others = counts.filter(~pl.col("known"))
+    if star is not None:
+        n = others["len"].sum()
+        mapped.append(f"any other value -> {star!r} ({n} row{'s' if n != 1 else ''})")
+        kept: list[str] = []
+    else:
+        kept = [
+            f"{v!r} ({n} row{'s' if n != 1 else ''})"
+            for v, n in others.select("value", "len").iter_rows()
+        ]
+    return frame.with_columns(result.otherwise(pl.col(column)).alias(column)), mapped, kept
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def _resolve_file(base: Path, pattern: str, table: str, origin: str) -> Path:
+    candidate = Path(pattern)
+    candidate = candidate if candidate.is_absolute() else base / candidate
+    if glob.has_magic(pattern):
+        matches = sorted(Path(p) for p in glob.glob(str(candidate)) if Path(p).is_file())
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise DataError(
+                problem=f"the {table} file pattern {pattern!r} matches {len(matches)} files",
+                fix="make the pattern match exactly one file (or name the file)",
+                file=str(base),
+                examples=[", ".join(p.name for p in matches[:10])],
+            )
+    elif candidate.is_file():
+        return candidate
+    present = (
+        sorted(p.name for p in base.iterdir() if p.suffix.lower() in DATA_SUFFIXES)
+        if (base.is_dir())
+        else []
+    )
+    near = difflib.get_close_matches(pattern, present, n=3, cutoff=0.5)
+    raise DataError(
+        problem=f"the {table} file {pattern!r} named by the mapping ({origin}) is not in {base}",
+        fix="correct `file` in the mapping (relative to the data folder)"
+        + (f"; closest: {', '.join(near)}" if near else ""),
+        file=str(candidate),
+        examples=[f"files found: {', '.join(present) or 'none'}"],
+    )
+
+
+def _default_file(base: Path, table: str, origin: str) -> Path:
+    for suffix in (".csv", ".parquet"):
+        if (base / f"{table}{suffix}").is_file():
+            return base / f"{table}{suffix}"
+    raise DataError(
+        problem=f"the mapping's [{table}] section has no `file` and there is no {table}.csv",
+        fix=f'add file = "<the {table} export>.csv" under [{table}] in the mapping',
+        file=origin,
+    )
+
+
+def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: Any) -> RawDataset:
+    """Read the export at ``path`` (a folder, or one file for ``deals``) as ``mapping`` says.
+
+    ``options``: ``encoding``, ``separator``, ``date_format``, ``decimal``, in place of the
+    mapping's top-level values. See the module docstring for the mapping format.
+    """
+    path = Path(path)
+    spec = parse_mapping(mapping, **options)
+    if not path.exists():
+        raise DataError(
+            problem="the data folder (or file) does not exist",
+            fix="give the folder holding the export's files, or the export file itself",
+            file=str(path),
+        )
+    sections = dict(spec.sections)
+    if path.is_file():
+        base = spec.folder if spec.folder is not None else path.parent
+        sections.setdefault("deals", Section("deals"))
+    else:
+        base = path
+    if "deals" not in sections:
+        raise DataError(
+            problem="the mapping has no [deals] section",
+            fix='add [deals] with file = "<your opportunities export>.csv" and its [deals.columns]',
+            file=spec.origin,
+        )
+    notes: list[str] = []
+    hints: dict[tuple[str, str], str] = {}
+    tables: dict[str, RawTable] = {}
+    files: list[Path] = []
+    for table, section in sections.items():
+        if section.file is not None:
+            file = _resolve_file(base, section.file, table, spec.origin)
+        elif table == "deals" and path.is_file():
+            file = path
+        else:
+            file = _default_file(base, table, spec.origin)
+        settings = section.settings.over(spec.defaults)
+        frame = read_export_file(
+            file, notes, encoding=settings.encoding, separator=settings.separator
+        )
+        files.append(file)
+        out = apply_mapping(section, settings, frame, str(file), notes, hints, label=file.name)
+        tables[table] = RawTable(table, out, str(file))
+    digest = hashlib.sha256((fingerprint(files) + spec.digest).encode()).hexdigest()[:12]
+    return RawDataset(
+        source="mapping",
+        path=path,
+        tables=tables,
+        fingerprint=digest,
+        notes=notes,
+        hints=hints,
+    )
+
+
+# ----------------------------------------------------------------------------- drafting
+
+
+def _bar(text: str) -> list[str]:
+    return text.split("|")
+
+
+# canonical column -> headers it is often exported under, "|"-separated (compared with
+# squash(), also without a parenthesised suffix: "Amount (USD)" is "Amount"); the canonical
+# name itself is tried first
+_ALIAS_TEXT: dict[str, dict[str, str]] = {
+    "deals": {
+        "deal_id": "Deal ID|Opportunity ID|Record ID|Id|Opp ID|Opportunity Number|Deal Number"
+        "|hs_object_id",
+        "owner": "Owner|Deal owner|Opportunity Owner|Sales Rep|Rep|Owner Name|Account Executive"
+        "|Salesperson|Sales Agent|Assigned to|Verkäufer|Vertriebsmitarbeiter|Propriétaire"
+        "|Commercial|Vendedor|Owner ID",
+        "team": "Team|Sales Team|Team Name|Business Unit|Vertriebsteam|Équipe|Equipo",
+        "amount": "Amount|Value|Deal Value|Opportunity Amount|Deal Amount|Close Value|Betrag"
+        "|Wert|Montant|Importe",
+        "created_at": "Created|Create Date|Created Date|Created On|Date Created|Deal created"
+        "|Add time|Erstellt am|Erstellt|Erstelldatum|Angelegt am|Date de création"
+        "|Fecha de creación",
+        "stage": "Stage|Deal Stage|StageName|Pipeline Stage|Phase|Verkaufsphase|Étape|Etapa",
+        "status": "Status|Deal Status|Outcome|Result|Won|Is Won|Ergebnis|Statut|Estado",
+        "closed_at": "Close Date|Closed Date|Closed On|Date Closed|Closed|Deal closed on"
+        "|Close Time|Abschlussdatum|Abschluss am|Abgeschlossen am|Date de clôture"
+        "|Fecha de cierre",
+        "account_id": "Account ID|Account|Account Name|Company|Organization|Deal - Organization"
+        "|Customer|Kunde|Client",
+        "deal_type": "Deal Type|Type|Opportunity Type",
+        "lead_source": "Lead Source|Source|Origin|Channel",
+        "industry": "Industry|Sector|Branche|Secteur",
+        "region": "Region|Territory|Sales Region",
+        "expected_close": "Expected Close Date|Expected Close",
+        "probability": "Probability|Win Probability|Wahrscheinlichkeit|Probabilité|Probabilidad",
+        "lost_reason": "Lost Reason|Loss Reason|Closed Lost Reason",
+        "competitor": "Competitor|Primary Competitor",
+        "product": "Product|Product Name",
+    },
+    "stage_history": {
+        "deal_id": "Deal ID|Opportunity ID|Deal|Item ID",
+        "stage": "Stage|StageName|To Stage|New Stage",
+        "entered_at": "Entered At|Date Entered|Created Date|Changed At|Date|Log Time|Timestamp",
+    },
+    "stages": {
+        "stage": "Stage|Stage Name|MasterLabel|ApiName",
+        "order": "Order|Sort Order|Display Order|Position|Order Nr",
+        "probability": "Probability|Default Probability",
+        "pipeline": "Pipeline|Pipeline Name",
+        "is_won": "Is Won|Won|Closed Won",
+        "is_lost": "Is Lost|Lost|Closed Lost",
+    },
+    "leads": {
+        "lead_id": "Lead ID|Id|Record ID",
+        "created_at": "Created|Create Date|Created Date|Created On",
+        "source": "Source|Lead Source|Origin|Channel",
+        "owner": "Owner|Lead Owner|Assigned to|Owner ID",
+        "team": "Team|Sales Team",
+        "qualified_at": "Qualified At|Qualified Date|Date Qualified",
+        "first_response_at": "First Response At|First Response|First Contact",
+        "converted_at": "Converted At|Converted Date|Conversion Date",
+        "deal_id": "Deal ID|Converted Opportunity ID",
+    },
+    "activities": {
+        "activity_id": "Activity ID|Id|Task ID|Event ID|Record ID",
+        "owner": "Owner|Assigned to|User|Assigned|Owner ID",
+        "type": "Type|Activity Type|TaskSubtype|Subtype",
+        "occurred_at": "Occurred At|Date|Activity Date|Completed At|Due Date|Timestamp",
+        "deal_id": "Deal ID|Opportunity ID|WhatId|Related To",
+        "lead_id": "Lead ID|WhoId",
+    },
+}
+ALIASES = {
+    table: {c: _bar(text) for c, text in columns.items()} for table, columns in _ALIAS_TEXT.items()
+}
+# used only when no stronger alias matched, and then said to be a guess
+WEAK_ALIASES = {("deals", "team"): ["Region", "Office", "Regional Office", "Territory"]}
+FILE_WORDS = {
+    "deals": ("deal", "opportunit", "opps", "pipeline", "sales"),
+    "stage_history": ("history", "stagechange", "flow", "changelog"),
+    "stages": ("stage",),
+    "leads": ("lead",),
+    "activities": ("activit", "task", "event", "call", "engagement", "meeting"),
+    "marketing_spend": ("spend", "marketing"),
+    "customers": ("customer", "client", "account"),
+    "targets": ("target", "quota"),
+    "collateral_usage": ("collateral", "content"),
+    "benchmarks": ("benchmark",),
+}
+# status words (lower case, punctuation as spaces), English and a few European languages
+STATUS_WORDS = {
+    "won": _bar("won|closed won|win|gewonnen|gagné|gagne|ganado|ganada|vinto|ganho"),
+    "lost": _bar("lost|closed lost|loss|verloren|perdu|perdue|perdido|perdida|perso"),
+    "open": _bar("open|offen|ouvert|ouverte|abierto|abierta|aperto|aberto|in progress"),
+}
+_DATE_PARTS = _bar(
+    "%Y-%m-%d|%d/%m/%Y|%m/%d/%Y|%d.%m.%Y|%d-%m-%Y|%m-%d-%Y|%Y/%m/%d|%d/%m/%y|%m/%d/%y|%d.%m.%y"
+    "|%d-%b-%Y|%d %b %Y|%b %d, %Y"
+)
+_TIME_PARTS = ["", " %H:%M", " %H:%M:%S", " %I:%M %p", "T%H:%M:%S"]
+
+
+def _word(value: str) -> str:
+    return re.sub(r"[\W_]+", " ", value.lower()).strip()
+
+
+def _toml(value: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _key(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _toml(name)
+
+
+def _header_keys(header: str) -> set[str]:
+    """The header squashed, also without a parenthesised suffix and without a connector's
+    ``property_`` prefix (HubSpot via Fivetran)."""
+    bare = re.sub(r"\(.*?\)|\[.*?\]", "", header)
+    return {squash(header), squash(bare), squash(re.sub(r"^property_", "", bare))} - {""}
+
+
+def _candidates(headers: list[str], aliases: list[str]) -> list[str]:
+    found: list[str] = []
+    for alias in aliases:
+        for header in headers:
+            if squash(alias) in _header_keys(header) and header not in found:
+                found.append(header)
+    return found
+
+
+@dataclass
+class _Guess:
+    table: str
+    columns: dict[str, str]  # canonical -> header
+    alternatives: dict[str, list[str]]
+    weak: set[str]
+    score: float
+    n_required: int
+    name_hit: bool  # the file's name suggests the table
+
+    @property
+    def plausible(self) -> bool:
+        """Some required column found, and the file's name or most required columns agree."""
+        share = self.n_required / max(len(required_columns(self.table)), 1)
+        return self.n_required > 0 and (self.name_hit or share >= 0.75)
+
+
+def _guess_columns(table: str, headers: list[str], file_name: str) -> _Guess:
+    aliases = ALIASES.get(table, {})
+    canonical = [c for c in TABLES[table].columns() if c != "source_row"]
+    required = required_columns(table)
+    order = [c for c in canonical if c in required] + [c for c in canonical if c not in required]
+    columns: dict[str, str] = {}
+    alternatives: dict[str, list[str]] = {}
+    weak: set[str] = set()
+    used: set[str] = set()
+    for c in order:
+        found = [h for h in _candidates(headers, [c, *aliases.get(c, [])]) if h not in used]
+        if not found and (table, c) in WEAK_ALIASES:
+            found = [h for h in _candidates(headers, WEAK_ALIASES[(table, c)]) if h not in used]
+            if found:
+                weak.add(c)
+        if found:
+            columns[c] = found[0]
+            used.add(found[0])
+            if len(found) > 1:
+                alternatives[c] = found[1:]
+    n_required = sum(c in columns for c in required)
+    n_optional = sum(c in columns and c not in required for c in canonical)
+    score = n_required / max(len(required), 1) + 0.05 * n_optional
+    stem = squash(Path(file_name).stem)
+    name_hit = any(word in stem for word in FILE_WORDS.get(table, ())) and not (
+        table == "stages" and "history" in stem
+    )
+    score += 0.5 if name_hit else 0.0
+    return _Guess(table, columns, alternatives, weak, score, n_required, name_hit)
+
+
+def _detect_encoding(file: Path) -> str | None:
+    if file.suffix.lower() == ".parquet":
+        return None
+    data = file.read_bytes()
+    try:
+        data.decode("utf-8-sig")
+        return None
+    except UnicodeDecodeError:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data).best()
+        return best.encoding if best is not None else None
+
+
+def _distinct(series: pl.Series, limit: int = 5_000) -> pl.Series:
+    """Distinct non-empty values (stripped), at most ``limit``."""
+    return _non_empty(series).unique(maintain_order=True).head(limit)
+
+
+def _non_empty(series: pl.Series) -> pl.Series:
+    text = series.cast(pl.String).str.strip_chars().drop_nulls()
+    return text.filter(text != "")
+
+
+# columns a constant cannot stand for (identifiers, keys)
+_KEYS = {"deal_id", "lead_id", "activity_id", "account_id", "content_id", "entered_at"}
+
+
+def _order_of(fmt: str) -> str:
+    d, m = fmt.find("%d"), fmt.find("%m")
+    if d < 0 or m < 0 or fmt.startswith("%Y"):
+        return "other"
+    return "day" if d < m else "month"
+
+
+def _swap(fmt: str) -> str:
+    return fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+
+
+def _date_guess(
+    frame: pl.DataFrame, columns: dict[str, str], european: bool
+) -> tuple[list[str], list[str]]:
+    """(date formats for the table, what was guessed) from the values of its date columns."""
+    formats = [d + t for d in _DATE_PARTS for t in _TIME_PARTS]
+    fits: dict[str, dict[str, int]] = {}
+    values: dict[str, pl.Series] = {}
+    for canonical, header in columns.items():
+        distinct = _distinct(frame[header])
+        non_iso = distinct.filter(~distinct.str.contains(_ISO_DATE))
+        if non_iso.len():
+            values[canonical] = non_iso
+            counts = pl.DataFrame({"v": non_iso}).select(
+                _strptime(pl.col("v"), f).is_not_null().sum().alias(f) for f in formats
+            )
+            fits[canonical] = counts.row(0, named=True)
+    if not values:
+        found = [c for c in columns if _distinct(frame[columns[c]]).len()]
+        return [], [f"dates in {', '.join(found)} are ISO (read as they are)"] if found else []
+    evidence = {"day": [], "month": []}
+    for canonical, counts in fits.items():
+        day = max(n for f, n in counts.items() if _order_of(f) == "day")
+        month = max(n for f, n in counts.items() if _order_of(f) == "month")
+        if day != month:
+            evidence["day" if day > month else "month"].append(canonical)
+    if evidence["day"] and evidence["month"]:
+        order, how = (
+            None,
+            (
+                f"day-first in {', '.join(evidence['day'])} but month-first in "
+                f"{', '.join(evidence['month'])}: check each column"
+            ),
+        )
+    elif evidence["day"] or evidence["month"]:
+        order = "day" if evidence["day"] else "month"
+        how = f"certain: some values only fit {order} first"
+    else:
+        order = "day" if european else "month"
+        how = (
+            "AMBIGUOUS: no value decides between day first and month first; "
+            + ("day first guessed from the ; separator" if european else "month first guessed")
+            + ", check a date you know"
+        )
+    chosen: list[str] = []
+    sentences: list[str] = []
+    unread: list[str] = []
+    for canonical, counts in fits.items():
+        allowed = {order, "other"} if order else {"day", "month", "other"}
+        best = max(
+            (f for f in formats if _order_of(f) in allowed),
+            key=lambda f: counts[f],
+        )
+        if counts[best] == 0:
+            unread.append(f"{canonical} (e.g. {_quote(values[canonical].to_list(), 2)})")
+            continue
+        if best not in chosen:
+            chosen.append(best)
+        missed = values[canonical].filter(_strptime_series(values[canonical], best).is_null())
+        if missed.len():
+            sentences.append(
+                f"{missed.len()} value(s) of {canonical} fit no format tried "
+                f"({_quote(missed.to_list(), 2)}): they will be quarantined"
+            )
+    if chosen:
+        sentences.insert(
+            0,
+            f"dates in {', '.join(c for c in fits if c not in {u.split()[0] for u in unread})}"
+            f" look like {' or '.join(chosen)} ({how})",
+        )
+    if unread:
+        sentences.append(f"no date format found for {', '.join(unread)}: give date_format")
+    return chosen, sentences
+
+
+def _strptime_series(values: pl.Series, fmt: str) -> pl.Series:
+    return pl.DataFrame({"v": values}).select(_strptime(pl.col("v"), fmt)).to_series()
+
+
+_COMMA_SIGNS = (
+    r"^[-+]?\d{1,3}(?:\.\d{3})+,\d+$",
+    r"^[-+]?\d{1,3}(?: \d{3})+,\d+$",
+    r"^[-+]?\d+,(?:\d{1,2}|\d{4,})$",
+)
+_POINT_SIGNS = (r"^[-+]?\d{1,3}(?:,\d{3})+\.\d+$", r"^[-+]?\d+\.(?:\d{1,2}|\d{4,})$")
+
+
+def _decimal_guess(frame: pl.DataFrame, columns: dict[str, str]) -> tuple[str | None, str | None]:
+    """(decimal setting, what was guessed) from the values of the number columns."""
+    if not columns:
+        return None, None
+    values = pl.concat(
+        [
+            _distinct(frame[h]).str.replace_all(r"[$€£¥]", "").str.strip_chars()
+            for h in columns.values()
+        ]
+    )
+    comma = values.filter(values.str.contains("|".join(f"(?:{p})" for p in _COMMA_SIGNS)))
+    point = values.filter(values.str.contains("|".join(f"(?:{p})" for p in _POINT_SIGNS)))
+    names = ", ".join(columns)
+    if comma.len() and not point.len():
+        return ",", f"decimal comma in {names} (e.g. {_quote(comma.to_list(), 2)})"
+    if comma.len() and point.len():
+        if comma.len() >= point.len():
+            return ",", (
+                f"decimal comma in {names} (e.g. {_quote(comma.to_list(), 2)}), BUT "
+                f"{point.len()} value(s) look like a decimal point ({_quote(point.to_list(), 2)})"
+                ": check them"
+            )
+        return None, (
+            f"decimal point in {names} (e.g. {_quote(point.to_list(), 2)}), BUT {comma.len()} "
+            f"value(s) look like a decimal comma ({_quote(comma.to_list(), 2)}): check them"
+        )
+    return None, None
+
+
+def _status_words(values: pl.Series) -> dict[str, str | None]:
+    """Each distinct value (one spelling per case-insensitive word) -> won/lost/open/None."""
+    out: dict[str, str | None] = {}
+    seen: set[str] = set()
+    for value in values.value_counts(sort=True)[values.name].to_list():
+        low = value.strip().lower()
+        if low in seen:
+            continue
+        seen.add(low)
+        word = _word(value)
+        out[value] = next((s for s, words in STATUS_WORDS.items() if word in words), None)
+    return out
+
+
+def _status_lines(
+    frame: pl.DataFrame, guess: _Guess, sentences: list[str]
+) -> tuple[list[str], dict[str, str]]:
+    """Lines of [deals.values.status] and the map they hold; when there is no status column
+    but stage names say won and lost, status is taken from the stage column."""
+    header = guess.columns.get("status")
+    stage = guess.columns.get("stage")
+    stage_words = _status_words(_distinct(frame[stage], 200)) if stage is not None else {}
+    stage_tells = {"won", "lost"} <= set(stage_words.values())
+    if header is not None and stage_tells:
+        flags = {_word(v) for v in _distinct(frame[header], 200).to_list()}
+        if flags <= {"true", "false", "1", "0", "yes", "no", "y", "n"}:
+            sentences.append(
+                f"status: {header!r} holds yes/no flags, which cannot tell lost deals from open "
+                "ones: the stage names are used instead"
+            )
+            del guess.columns["status"]
+            header = None
+    derived = header is None
+    if derived:
+        if not stage_tells:
+            return [], {}
+        header, words = stage, stage_words
+    else:
+        words = _status_words(_distinct(frame[header], 200))
+    if len(words) > 30:
+        sentences.append(
+            f"status: {header!r} has {len(words)} different values, too many for a status: check"
+        )
+        return [], {}
+    if all(w is not None and w == _word(v) for v, w in words.items()):
+        sentences.append(f"status: {header!r} already says open, won or lost")
+        return [], {}
+    yes_means_won = squash(header) in {"won", "iswon", "closedwon"}
+    lines: list[str] = []
+    vmap: dict[str, str] = {}
+    for value, status in words.items():
+        if status is None and yes_means_won and _word(value) in {"true", "yes", "1", "y", "ja"}:
+            status = "won"
+        if status is not None:
+            lines.append(f"{_toml(value)} = {_toml(status)}")
+            vmap[value] = status
+        elif not derived:
+            lines.append(f'# {_toml(value)} = "?"  # not recognised: won, lost or open?')
+    if derived:
+        guess.columns["status"] = header
+        lines.append('"*" = "open"  # every other stage: check that none of them is closed')
+        vmap["*"] = "open"
+        sentences.append(
+            f"status: no status column; taken from the stage column {header!r} (stages "
+            f"{', '.join(repr(v) for v, s in words.items() if s in ('won', 'lost'))} close "
+            "the deal, every other stage is taken as open): check"
+        )
+    else:
+        known = [f"{v!r} -> {s}" for v, s in vmap.items()]
+        unknown = [repr(v) for v in words if v not in vmap]
+        sentences.append(
+            f"status values of {header!r}: {', '.join(known) or 'none recognised'}"
+            + (f"; not recognised: {', '.join(unknown)} (fill the ? lines)" if unknown else "")
+        )
+    return lines, vmap
+
+
+def _read_for_draft(file: Path) -> tuple[pl.DataFrame, str | None, str]:
+    encoding = _detect_encoding(file)
+    frame = read_export_file(file, [], encoding=encoding)
+    separator = ","
+    if file.suffix.lower() != ".parquet":
+        from pipeline_kit.adapters._tools import sniff_separator
+
+        first = file.read_bytes().split(b"\n", 1)[0].decode(encoding or "utf-8-sig", "replace")
+        separator = sniff_separator(first)
+    return frame, encoding, separator
+
+
+def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
+    """A first mapping for the export at ``path`` (a folder or one file), and what it guessed.
+
+    For each data file: which canonical table it looks like (headers matched with the names
+    CRMs commonly use), its columns, a status value map, the date format (said ambiguous when
+    no value decides day first or month first), a decimal comma, the encoding. A required
+    column it cannot find is written as a commented ``"?"`` line to fill in. Nothing here is
+    certain: every guess is listed, with what it rests on.
+    """
+    path = Path(path)
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in DATA_SUFFIXES)
+    else:
+        raise DataError(
+            problem="no such file or folder", fix="give the export's folder", file=str(path)
+        )
+    if not files:
+        raise DataError(
+            problem="no CSV (or Parquet) file in this folder",
+            fix="give the folder holding the export's files, or one file",
+            file=str(path),
+        )
+    read = {file: _read_for_draft(file) for file in files}
+    guesses: dict[Path, list[_Guess]] = {}
+    for file, (frame, _, _) in read.items():
+        headers = [c for c in frame.columns if c != "source_row"]
+        ranked = sorted(
+            (_guess_columns(t, headers, file.name) for t in TABLES),
+            key=lambda g: g.score,
+            reverse=True,
+        )
+        guesses[file] = ranked
+    # each table from the file that fits it best; a file that fits nothing well is left out
+    assigned: dict[str, tuple[Path, _Guess]] = {}
+    pending = sorted(
+        ((g.score, file, g) for file, ranked in guesses.items() for g in ranked),
+        key=lambda x: -x[0],
+    )
+    done_files: set[Path] = set()
+    for _, file, g in pending:
+        if not g.plausible or file in done_files or g.table in assigned:
+            continue
+        assigned[g.table] = (file, g)
+        done_files.add(file)
+
+    sentences: list[str] = []
+    lines = [
+        f"# Mapping drafted by `pipeline-kit inspect {path}`.",
+        "# Every line is a guess from the file's headers and values: check it.",
+        '# Lines with "?" need you: fill them in and remove the leading "#".',
+        '# Load with: pk.load(DATA, mapping="this file.toml")',
+    ]
+    order = sorted(assigned, key=list(TABLES).index)
+    if "deals" not in assigned:
+        sentences.append("no file looks like the deals table: write its [deals] section by hand")
+    for table in order:
+        file, g = assigned[table]
+        frame, encoding, separator = read[file]
+        runner_up = next(x for x in guesses[file] if x.table != table)
+        required = required_columns(table)
+        found = [c for c in required if c in g.columns]
+        why = f"{len(found)} of its {len(required)} required columns found by name"
+        if runner_up.plausible and runner_up.score >= g.score - 0.15:
+            why += f"; it could also be {runner_up.table}"
+        sentences.append(f"{file.name} looks like the {table} table ({why})")
+        section_sentences: list[str] = []
+        status_lines, vmap = (
+            _status_lines(frame, g, section_sentences) if table == "deals" else ([], {})
+        )
+        schema = {c: col.dtype for c, col in TABLES[table].columns().items() if c != "source_row"}
+        date_cols = {
+            c: h
+            for c, h in g.columns.items()
+            if schema[c] == pl.Date or isinstance(schema[c], pl.Datetime)
+        }
+        number_cols = {c: h for c, h in g.columns.items() if schema[c] in (pl.Float64, pl.Int64)}
+        formats, date_sentences = _date_guess(frame, date_cols, european=separator == ";")
+        decimal, decimal_sentence = _decimal_guess(frame, number_cols)
+
+        lines += ["", f"[{table}]"]
+        if path.is_file() and table == "deals":
+            lines.append(f"# file = {_toml(file.name)}  # not needed: the file given to load")
+        else:
+            lines.append(f"file = {_toml(file.name)}")
+        if encoding is not None:
+            lines.append(
+                f"encoding = {_toml(encoding)}  # not UTF-8; detected by charset-normalizer: "
+                "a guess, check names with accents"
+            )
+            sentences.append(f"{file.name}: encoding {encoding} (detected, not certain)")
+        if separator != ",":
+            lines.append(f"separator = {_toml(separator)}")
+        if formats:
+            value = (
+                _toml(formats[0]) if len(formats) == 1 else f"[{', '.join(map(_toml, formats))}]"
+            )
+            ambiguous = any("AMBIGUOUS" in s for s in date_sentences)
+            lines.append(
+                f"date_format = {value}  # "
+                + (
+                    "AMBIGUOUS: no value tells day and month apart, check a date you know"
+                    if ambiguous
+                    else "read from the values"
+                    + (
+                        ": the day/month order is certain"
+                        if "certain:" in date_sentences[0]
+                        else ""
+                    )
+                )
+            )
+        if decimal == ",":
+            lines.append(
+                'decimal = ","'
+                + (
+                    "  # some values look otherwise: check"
+                    if "BUT" in str(decimal_sentence)
+                    else ""
+                )
+            )
+        section_sentences += date_sentences + ([decimal_sentence] if decimal_sentence else [])
+
+        lines += ["", f"[{table}.columns]"]
+        canonical = [c for c in schema]
+        for c in canonical:
+            header = g.columns.get(c)
+            if header is None:
+                if c in required:
+                    lines.append(
+                        f'# {c} = "?"  # not found: give the column'
+                        + (" (or a constant below)" if c not in _KEYS else "")
+                    )
+                continue
+            comment = []
+            if c in g.weak:
+                comment.append(f"a guess: no {c} column, {header!r} may be something else")
+                section_sentences.append(f"{c}: no such column; {header!r} proposed: check")
+            if c in g.alternatives:
+                comment.append("also fits: " + ", ".join(_toml(h) for h in g.alternatives[c]))
+                section_sentences.append(
+                    f"{c}: {header!r} chosen, but {', '.join(map(repr, g.alternatives[c]))} "
+                    "also fit(s): check"
+                )
+            lines.append(
+                f"{c} = {_toml(header)}" + (f"  # {'; '.join(comment)}" if comment else "")
+            )
+        used = set(g.columns.values())
+        extras = [h for h in frame.columns if h != "source_row" and h not in used]
+        if extras:
+            kept = "not mapped, kept as extra columns: " + ", ".join(
+                extra_name(h) + (f" ({h!r})" if extra_name(h) != h else "") for h in extras
+            )
+            lines += textwrap.wrap(kept, 98, initial_indent="# ", subsequent_indent="#   ")
+        if status_lines:
+            lines += ["", f"[{table}.values.status]", *status_lines]
+        missing = [c for c in required if c not in g.columns]
+        if any(c not in _KEYS for c in missing):
+            lines += ["", f"[{table}.constants]"]
+        for c in missing:
+            if c not in _KEYS:
+                example = ', e.g. "All"' if c == "team" else ""
+                lines.append(f'# {c} = "?"  # or one value for every row{example}')
+            section_sentences.append(
+                f"{c}: not found: fill the ? line"
+                + (" with the column holding it" if c in _KEYS else ", with a column or a constant")
+            )
+        if table == "deals" and "status" in g.columns and "closed_at" in g.columns:
+            section_sentences += _closed_open_deals(frame, g, vmap)
+        sentences += [f"{table}: {s}" for s in section_sentences]
+    for file in files:
+        if file not in done_files:
+            best = guesses[file][0]
+            headers = [c for c in read[file][0].columns if c != "source_row"]
+            lines += [
+                "",
+                f"# {file.name}: not recognised as a table (closest: {best.table}); its "
+                f"columns: {', '.join(headers)}",
+            ]
+            sentences.append(
+                f"{file.name}: not recognised (closest: {best.table}); add its section by hand"
+            )
+    return "\n".join(lines) + "\n", sentences
+
+
+def _closed_open_deals(frame: pl.DataFrame, g: _Guess, vmap: dict[str, str]) -> list[str]:
+    """A warning when open deals carry a close date (Salesforce's CloseDate is the expected
+    close date while a deal is open), which the loader quarantines."""
+    status = frame.select(pl.col(g.columns["status"]).cast(pl.String).alias("status"))
+    if vmap:
+        status, _, _ = _map_values(status, "status", vmap)
+    closed = frame[g.columns["closed_at"]].cast(pl.String).str.strip_chars()
+    n = (
+        status["status"].str.strip_chars().str.to_lowercase().eq("open")
+        & closed.is_not_null()
+        & closed.ne("")
+    ).sum()
+    if not n:
+        return []
+    return [
+        f"{g.columns['closed_at']!r} is filled for {n} open deal(s): the loader quarantines open "
+        "deals with a closed_at. If it is the expected close date of open deals (as "
+        "Salesforce's Close Date is), map it to expected_close instead"
+    ]
