@@ -117,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs", type=int, default=None, help="teams run at once (default: the number of cores)"
     )
     p.add_argument(
+        "--timeout",
+        type=float,
+        default=900,
+        help="seconds one team's report may take before it is stopped and listed as "
+        "failed (default 900)",
+    )
+    p.add_argument(
         "--static-charts",
         action="store_true",
         help="charts as SVG images that need no JavaScript (e-mail, print); slower to build. "
@@ -258,6 +265,7 @@ def _report(args: argparse.Namespace) -> int:
         as_of=args.as_of,
         jobs=args.jobs,
         static_charts=args.static_charts,
+        timeout=args.timeout,
     )
     for r in results:
         state = "ok" if r.ok else f"FAILED: {r.error}"

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import datetime as dt
+import hashlib
 import html
+import json
 import multiprocessing
 import multiprocessing.util
 import os
@@ -23,6 +26,7 @@ import time
 import traceback
 import unicodedata
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -45,7 +49,7 @@ from pipeline_kit.loading import load
 from pipeline_kit.periods import Period, check_covered, parse_date, resolve_period
 from pipeline_kit.vega_bundle import VEGALITE_MIME, vega_bundle
 
-__all__ = ["TeamResult", "render_html", "run_reports", "slugify", "template_path"]
+__all__ = ["TeamResult", "render_html", "run_reports", "slugify", "team_slugs", "template_path"]
 
 _NBCONVERT_TEMPLATES = Path(__file__).parent / "_nbconvert"
 
@@ -77,6 +81,29 @@ def slugify(name: str, taken: set[str] | None = None) -> str:
             slug, i = f"{base}-{i}", i + 1
         taken.add(slug)
     return slug
+
+
+def team_slugs(teams: list[str]) -> dict[str, str]:
+    """A file name per team that depends only on the team names in the data, never on which
+    teams a run includes: names whose plain slug would clash (``EMEA`` and ``emea``, or a team
+    called ``Index``) all get a short hash of the exact name.
+
+    >>> team_slugs(["EMEA", "emea", "SMB"])["SMB"]
+    'smb'
+    """
+    plain = {team: slugify(team) for team in teams}
+    counts: dict[str, int] = {}
+    for slug in plain.values():
+        counts[slug] = counts.get(slug, 0) + 1
+    return {
+        team: slug
+        if counts[slug] == 1 and slug not in RESERVED_SLUGS
+        else f"{slug}-{hashlib.sha1(team.encode()).hexdigest()[:6]}"
+        for team, slug in plain.items()
+    }
+
+
+RESERVED_SLUGS = {"index", "organisation"}
 
 
 @dataclass
@@ -425,6 +452,7 @@ def run_reports(
     jobs: int | None = None,
     org_summary: bool = True,
     static_charts: bool = False,
+    timeout: float | None = REPORT_TIMEOUT,
 ) -> list[TeamResult]:
     """Run the team report for every team (or ``teams``) and write ``out/index.html``.
 
@@ -439,7 +467,8 @@ def run_reports(
     ``templates/org_summary.ipynb`` into ``organisation.html`` (returned last, slug
     ``organisation``). Charts are interactive Vega-Lite drawn by Vega inlined in each HTML
     (tooltips; about 0.9 MB per page), or with ``static_charts`` SVG images that need no
-    JavaScript (e-mail, print) but take ten times longer to produce.
+    JavaScript (e-mail, print) but take ten times longer to produce. A report that runs past
+    ``timeout`` seconds, or whose kernel or worker process dies, fails alone; the others run.
     """
     data = Path(data).resolve()
     load_options = dict(load_options or {})
@@ -487,10 +516,9 @@ def run_reports(
     if not static_charts:
         vega_bundle()  # built (and cached on disk) here once, not in every worker
     _kernel_env()
-    taken: set[str] = {"index", "organisation"}
-    tasks = [
-        (team, slugify(team, taken), {**parameters, "team": team}, template) for team in chosen
-    ]
+    slugs = team_slugs(sorted(set(ds.teams) | set(chosen)))
+    _remove_stale_temporary_files(out)
+    tasks = [(team, slugs[team], {**parameters, "team": team}, template) for team in chosen]
     if org_summary and template == template_path():
         tasks.append((ORG_LABEL, "organisation", parameters, template_path("org_summary.ipynb")))
     workers = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
@@ -500,36 +528,114 @@ def run_reports(
         try:
             for label, slug, params, notebook in tasks:
                 bar.set_postfix_str(label[:30])
-                done[label] = _run_one(label, slug, out, params, notebook)
+                done[label] = _run_one(label, slug, out, params, notebook, timeout)
                 bar.update()
         finally:
             _shutdown_kernels()
     else:
-        context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked zmq state
-        from pipeline_kit._report_worker import run_one
-
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {
-                pool.submit(run_one, label, slug, out, params, notebook): (label, slug)
-                for label, slug, params, notebook in tasks
-            }
-            for future in as_completed(futures):
-                label, slug = futures[future]
-                try:
-                    done[label] = future.result()
-                except Exception as exc:  # the worker itself died
-                    done[label] = TeamResult(
-                        label, slug, False, 0.0, f"{type(exc).__name__}: {exc}"
-                    )
-                bar.set_postfix_str(label[:30])
-                bar.update()
+        _run_in_pool(tasks, out, workers, timeout, done, bar)
     bar.close()
     results = [done[label] for label, *_ in tasks]
-    write_atomic(out / "index.html", _index_html(ds, period, as_of, results, set(ds.teams)))
+    listed = _merge_with_earlier_run(out, ds, period, as_of, results)
+    write_atomic(out / "index.html", _index_html(ds, period, as_of, listed, set(ds.teams)))
     return results
 
 
+def _remove_stale_temporary_files(out: Path) -> None:
+    """Temporary files a killed run left behind (``.<name>.<random>.ipynb`` / ``.tmp``)."""
+    for stale in [*out.glob(".*.ipynb"), *out.glob(".*.tmp")]:
+        stale.unlink(missing_ok=True)
+
+
+def _merge_with_earlier_run(
+    out: Path, ds: Dataset, period: Period, as_of, results: list[TeamResult]
+) -> list[TeamResult]:
+    """The index lists every team reported in ``out`` for this data, period and snapshot: a
+    run for some teams (``--team``) adds to the index instead of replacing it. The list is
+    kept in ``out/index.json``; a different dataset, period or as_of starts a new list."""
+    key = {"fingerprint": ds.fingerprint, "period": period.label, "as_of": str(as_of)}
+    manifest = out / "index.json"
+    earlier: list[TeamResult] = []
+    if manifest.exists():
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            saved = json.loads(manifest.read_text())
+            if saved.get("key") == key:
+                earlier = [
+                    TeamResult(**{**r, "section_errors": tuple(r["section_errors"])})
+                    for r in saved["results"]
+                ]
+    now = {r.team for r in results}
+    merged = [r for r in earlier if r.team not in now and (out / f"{r.slug}.html").exists()]
+    merged += results
+    merged.sort(key=lambda r: (r.team == ORG_LABEL, r.team))
+    write_atomic(
+        manifest,
+        json.dumps({"key": key, "results": [dataclasses.asdict(r) for r in merged]}, indent=1)
+        + "\n",
+    )
+    return merged
+
+
 ORG_LABEL = "Organisation summary"
+
+
+def _run_in_pool(
+    tasks: list[tuple[str, str, dict, Path]],
+    out: Path,
+    workers: int,
+    timeout: float | None,
+    done: dict[str, TeamResult],
+    bar: Any,
+) -> None:
+    """Run ``tasks`` in worker processes. A worker that dies (killed, out of memory) breaks
+    the pool and every team still in it: those teams are then run one at a time, each in a
+    process of its own, so that only the team that kills its worker fails."""
+    context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked zmq state
+    from pipeline_kit._report_worker import run_one
+
+    def finish(label: str, result: TeamResult) -> None:
+        done[label] = result
+        bar.set_postfix_str(label[:30])
+        bar.update()
+
+    broken: list[tuple[str, str, dict, Path]] = []
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {
+            pool.submit(run_one, task[0], task[1], out, task[2], task[3], timeout): task
+            for task in tasks
+        }
+        for future in as_completed(futures):
+            task = futures[future]
+            try:
+                finish(task[0], future.result())
+            except BrokenProcessPool:  # a worker died: this team may be innocent
+                broken.append(task)
+            except Exception as exc:
+                finish(
+                    task[0],
+                    TeamResult(task[0], task[1], False, 0.0, f"{type(exc).__name__}: {exc}"),
+                )
+    for task in sorted(broken, key=tasks.index):
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as alone:
+            try:
+                finish(
+                    task[0],
+                    alone.submit(
+                        run_one, task[0], task[1], out, task[2], task[3], timeout
+                    ).result(),
+                )
+            except Exception as exc:
+                finish(
+                    task[0],
+                    TeamResult(
+                        task[0],
+                        task[1],
+                        False,
+                        0.0,
+                        f"the report's worker process died ({type(exc).__name__}); the other "
+                        "teams were run again without it",
+                    ),
+                )
 
 
 def _index_html(
@@ -567,7 +673,10 @@ def _index_html(
             link = f'<a href="{esc(r.slug)}.html">{esc(r.team)}</a>' if r.has_html else esc(r.team)
         if r.team not in known:
             status += " (no valid deals for this team in the data)"
-        rows.append(f"<tr><td>{link}</td><td>{status}</td><td>{r.seconds:.1f} s</td></tr>")
+        # the run time is the one part of the index that changes from run to run
+        rows.append(
+            f'<tr><td>{link}</td><td>{status}</td><td class="run-time">{r.seconds:.1f} s</td></tr>'
+        )
     failed = sum(not r.ok for r in results)
     summary = f"{len(results) - failed} of {len(results)} team reports ready" + (
         f", {failed} failed" if failed else ""

@@ -60,6 +60,7 @@ def test_report_end_to_end(small_data, tmp_path):
         "emea.html",
         "emea.ipynb",
         "index.html",
+        "index.json",
         "organisation.html",
         "organisation.ipynb",
         "team-script-alert-1-script-x.html",

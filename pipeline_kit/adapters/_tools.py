@@ -25,6 +25,7 @@ __all__ = [
     "column",
     "normalise_dates",
     "parse_bool",
+    "plain_number",
     "read_export_file",
     "require_column",
     "set_aside",
@@ -499,7 +500,7 @@ def to_reporting_currency(
         kind="quarantined",
         reason="currency_without_rate",
     )
-    converted = pl.col(amount).str.replace_all(r"[\s,]", "").cast(pl.Float64, strict=False) / rate
+    converted = plain_number(pl.col(amount)) / rate
     frame = frame.with_columns(
         pl.when(converted.is_not_null())
         .then(converted.round(6).cast(pl.String))
@@ -507,6 +508,22 @@ def to_reporting_currency(
         .alias(amount)
     )
     return frame, aside
+
+
+_THOUSANDS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
+
+
+def plain_number(text: pl.Expr) -> pl.Expr:
+    """Float64 from an amount as exported: spaces and currency symbols ignored, commas only as
+    thousands separators (``$1,234.50``), as the loader reads numbers; a decimal comma
+    (``1234,50``) gives null rather than 123450."""
+    cleaned = text.cast(pl.String).str.replace_all(r"[\s$€£¥]", "")
+    cleaned = (
+        pl.when(cleaned.str.contains(_THOUSANDS))
+        .then(cleaned.str.replace_all(",", "", literal=True))
+        .otherwise(cleaned)
+    )
+    return cleaned.cast(pl.Float64, strict=False)
 
 
 CURRENCY_MESSAGES = {

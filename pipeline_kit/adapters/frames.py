@@ -28,6 +28,7 @@ fingerprint            a hash of the frames' names, columns, types and row conte
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -99,7 +100,13 @@ def to_polars(key: str, frame: Any, notes: list[str]) -> pl.DataFrame:
     )
 
 
-def _loader_ready(frame: pl.DataFrame, key: str, table: str | None, notes: list[str]):
+def _as_text(value: object) -> str:
+    return f"{value}"
+
+
+def _loader_ready(
+    frame: pl.DataFrame, key: str, table: str | None, notes: list[str]
+) -> pl.DataFrame:
     """Columns the loader reads (text, numbers, booleans, dates, naive date-times); the rest
     converted; a ``source_row`` column with the row position + 1."""
     targets = (
@@ -124,7 +131,8 @@ def _loader_ready(frame: pl.DataFrame, key: str, table: str | None, notes: list[
             exprs.append(col.cast(pl.List(pl.String), strict=False).list.join(", "))
             as_text.append(name)
         elif isinstance(dtype, pl.Object):
-            exprs.append(col.map_elements(str, return_dtype=pl.String, skip_nulls=True))
+            # Python objects have no native conversion: one str() per value
+            exprs.append(col.map_elements(_as_text, return_dtype=pl.String, skip_nulls=True))
             as_text.append(name)
         elif dtype.is_float() and targets.get(name) == pl.String:
             values = frame[name].drop_nulls()
@@ -223,50 +231,50 @@ def read_frames(
                 "which were not given",
                 fix="with DataFrames, a section's `file` is a key of the dict: give "
                 f"{{{missing[0]!r}: df, ...}} or correct `file` in the mapping",
-                file=spec.origin,
+                file=None if spec.folder is None else spec.origin,
                 examples=[f"DataFrames given: {', '.join(frames)}"],
             )
         named = {s.file if s.file is not None else s.table for s in sections.values()}
     unknown = [k for k in frames if k not in (named if sections is not None else TABLES)]
     if unknown:
+        near = difflib.get_close_matches(unknown[0], list(TABLES), n=1)
         raise DataError(
-            problem=f"no table is called {', '.join(map(repr, unknown))}",
+            problem=f"no table is called {', '.join(map(repr, unknown))}"
+            + (f" (did you mean {near[0]}?)" if near else ""),
             fix=f"use canonical table names as keys: {', '.join(TABLES)}"
             + (" (or name the DataFrame in a mapping section's `file`)" if sections else ""),
             examples=[f"DataFrames given: {', '.join(frames)}"],
         )
+    if "deals" not in (frames if sections is None else sections):
+        raise DataError(
+            problem="no deals: neither a 'deals' DataFrame nor a [deals] mapping section",
+            fix='give the opportunities as {"deals": deals_df, ...} (other tables optional), '
+            "or a [deals] mapping section whose file names your DataFrame",
+            examples=[f"DataFrames given: {', '.join(frames)}"],
+        )
     tables: dict[str, RawTable] = {}
     hints: dict[tuple[str, str], str] = {}
+    ready: dict[str, pl.DataFrame] = {}
     if sections is None:
         for key, frame in polars_frames.items():
-            ready = _loader_ready(_canonical_headers(frame, key), key, key, notes)
-            tables[key] = RawTable(key, ready, _label(key))
+            ready[key] = _loader_ready(_canonical_headers(frame, key), key, key, notes)
+            tables[key] = RawTable(key, ready[key], _label(key))
     else:
-        if "deals" not in sections:
-            raise DataError(
-                problem="no deals: neither a 'deals' DataFrame nor a [deals] mapping section",
-                fix='give {"deals": df, ...}, or a [deals] section whose file names your frame',
-            )
+        for key, frame in polars_frames.items():
+            ready[key] = _loader_ready(frame, key, None, notes)
         for table, section in sections.items():
             key = section.file if section.file is not None else table
             label = _label(key)
-            ready = _loader_ready(polars_frames[key], key, None, notes)
             settings = section.settings.over(spec.defaults)
-            out = apply_mapping(section, settings, ready, label, notes, hints, label=label)
+            out = apply_mapping(section, settings, ready[key], label, notes, hints, label=label)
             # float ids of the canonical columns as text (same rows, same order)
             out = _loader_ready(out.drop("source_row"), key, table, notes)
             tables[table] = RawTable(table, out, label)
     digest = hashlib.sha256()
-    for key in sorted(polars_frames):
-        digest.update(_frame_digest(key, polars_frames[key]).encode())
+    for key in sorted(ready):
+        digest.update(_frame_digest(key, ready[key]).encode())
     if sections is not None:
         digest.update(spec.digest.encode())
-    if "deals" not in tables:
-        raise DataError(
-            problem="no deals DataFrame",
-            fix='give the opportunities as {"deals": deals_df, ...} (other tables optional)',
-            examples=[f"DataFrames given: {', '.join(frames)}"],
-        )
     return RawDataset(
         source="frames",
         path=FRAMES_PATH,

@@ -34,11 +34,12 @@ setting                effect
 ``columns``            ``canonical = "header"``; headers are matched exactly, else ignoring case,
                        spaces and punctuation (``squash``). A missing header is an error naming
                        the closest headers. One header may feed several canonical columns.
-(unmapped headers)     a header whose normalised name (lower case, ``_`` between words) is a
-                       canonical column not otherwise given is used as that column; any other
-                       header is kept as an extra column under that name (usable in ``by=``);
-                       a header whose name is a canonical column already mapped or constant is
-                       dropped (the note says so).
+(other headers)        a header whose normalised name (lower case, ``_`` between words) is a
+                       canonical column not mapped nor constant is used as that column (also
+                       when it feeds another one: ``status = "Stage"`` keeps ``Stage`` as the
+                       stage); any other unmapped header is kept as an extra column under that
+                       name (usable in ``by=``), unless the name is a canonical column already
+                       mapped or constant: then it is dropped, and the note says so.
 ``values.<column>``    ``"export value" = "canonical value"``, matched ignoring case and
                        surrounding spaces; ``"*"`` maps every other non-empty value. Values not
                        in the map pass unchanged (an unknown status is quarantined by the loader).
@@ -87,6 +88,7 @@ from pipeline_kit.schema import TABLES, required_columns
 __all__ = ["apply_mapping", "draft_mapping", "parse_mapping", "read_mapped"]
 
 SETTINGS = ("encoding", "separator", "date_format", "decimal")
+DICT_ORIGIN = "the mapping (a dict)"
 SECTION_KEYS = ("file", "columns", "values", "constants", *SETTINGS)
 DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet")
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
@@ -133,7 +135,7 @@ class Section:
 class MappingSpec:
     """A parsed, checked mapping: defaults and one section per table."""
 
-    origin: str  # the mapping file, or "the mapping" for a dict
+    origin: str  # the mapping file, or DICT_ORIGIN
     folder: Path | None  # the mapping file's folder
     defaults: Settings
     sections: dict[str, Section]
@@ -141,7 +143,12 @@ class MappingSpec:
 
 
 def _bad(origin: str, problem: str, fix: str, examples: list[str] | None = None) -> DataError:
-    return DataError(problem=problem, fix=fix, file=origin, examples=examples or [])
+    return DataError(problem=problem, fix=fix, file=_file_of(origin), examples=examples or [])
+
+
+def _file_of(origin: str) -> str | None:
+    """The mapping file to name in an error (none for a dict)."""
+    return None if origin == DICT_ORIGIN else origin
 
 
 def _text(value: Any) -> str:
@@ -160,6 +167,18 @@ def _closest(word: str, choices: list[str]) -> str:
     return f" (did you mean {' or '.join(near)}?)" if near else ""
 
 
+_SAMPLE_DAY = dt.datetime(2024, 1, 31, 13, 45, 30, tzinfo=dt.UTC)
+
+
+def _format_works(fmt: str) -> bool:
+    """Whether polars reads back a date written with ``fmt`` (catches unknown directives)."""
+    sample = pl.DataFrame({"v": [_SAMPLE_DAY.strftime(fmt)]})
+    try:
+        return sample.select(_strptime(pl.col("v"), fmt)).item() is not None
+    except pl.exceptions.PolarsError:
+        return False
+
+
 def _settings(raw: Mapping[str, Any], origin: str, where: str) -> Settings:
     date_format = raw.get("date_format")
     if isinstance(date_format, str):
@@ -174,6 +193,15 @@ def _settings(raw: Mapping[str, Any], origin: str, where: str) -> Settings:
             f"{where}date_format = {raw['date_format']!r} is not a strptime format",
             'write date_format = "%d/%m/%Y" (or a list of formats tried in order)',
         )
+    for fmt in date_format or []:
+        if not _format_works(fmt):
+            raise _bad(
+                origin,
+                f"{where}date_format {fmt!r} cannot read the dates it writes (31 January 2024 "
+                f"written with it is {_SAMPLE_DAY.strftime(fmt)!r})",
+                "use strptime directives: %d day, %m month, %Y year (%y two digits), %H:%M "
+                'time, %b month name; e.g. "%d/%m/%Y"',
+            )
     decimal = raw.get("decimal")
     if decimal is not None and decimal not in (",", "."):
         raise _bad(
@@ -322,7 +350,7 @@ def parse_mapping(mapping: str | Path | Mapping[str, Any], **options: Any) -> Ma
         raw, file = _load_mapping_file(mapping)
         origin, folder = str(file), file.parent
     elif isinstance(mapping, Mapping):
-        raw, origin, folder = dict(mapping), "the mapping", None
+        raw, origin, folder = dict(mapping), DICT_ORIGIN, None
     else:
         raise DataError(
             problem=f"a mapping must be a TOML file path or a dict, not {type(mapping).__name__}",
@@ -475,16 +503,16 @@ def apply_mapping(
     extras: dict[str, str] = {}
     dropped: list[str] = []
     for header in headers:
-        if header in used:
-            continue
         name = extra_name(header) or f"column_{headers.index(header) + 1}"
-        if name in schema:
-            if name in taken:
-                owner = f"mapped from {chosen[name]!r}" if name in chosen else "given as a constant"
-                dropped.append(f"{header!r} (its name is {name}, {owner})")
-                continue
+        if name in schema and name not in taken:  # e.g. "Stage", also when status = "Stage"
             by_name[name] = header
             taken.add(name)
+            continue
+        if header in used:
+            continue
+        if name in schema:  # already mapped or constant
+            owner = f"mapped from {chosen[name]!r}" if name in chosen else "given as a constant"
+            dropped.append(f"{header!r} (its name is {name}, {owner})")
             continue
         base, n = name, 2
         while name in extras or name == "source_row":
@@ -697,7 +725,7 @@ def _default_file(base: Path, table: str, origin: str) -> Path:
     raise DataError(
         problem=f"the mapping's [{table}] section has no `file` and there is no {table}.csv",
         fix=f'add file = "<the {table} export>.csv" under [{table}] in the mapping',
-        file=origin,
+        file=_file_of(origin),
     )
 
 
@@ -725,7 +753,7 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
         raise DataError(
             problem="the mapping has no [deals] section",
             fix='add [deals] with file = "<your opportunities export>.csv" and its [deals.columns]',
-            file=spec.origin,
+            file=_file_of(spec.origin),
         )
     notes: list[str] = []
     hints: dict[tuple[str, str], str] = {}

@@ -11,19 +11,25 @@ lower-case names, and a report export ("Details Only" CSV with field labels and 
 ==========================  ===================================================================
 canonical                   Salesforce
 ==========================  ===================================================================
-deals.deal_id               Opportunity.Id (15- and 18-character ids compared on 15 when
-                            the files mix them)
+deals.deal_id               Opportunity.Id (when the files mix 15- and 18-character ids, e.g.
+                            OpportunityHistory in 15, every id is compared and shown on 15);
+                            ``000000000000000AAA`` (null lookup) is empty
 deals.owner                 User.Name (or FirstName LastName) of Opportunity.OwnerId; the id
                             when there is no User file
 deals.team                  ``team="role"``: UserRole.Name of the owner's role;
                             ``"parent_role"``: the role above it; or any Opportunity column
                             (``team="Region__c"``); one team "All" when none is available
-deals.amount                Amount, converted to one reporting currency with DatedConversionRate
-                            (by close date) or CurrencyType when CurrencyIsoCode varies
+deals.amount                Amount in one currency when CurrencyIsoCode varies (or differs from
+                            ``reporting_currency``): DatedConversionRate by close day, else
+                            CurrencyType.ConversionRate (per unit of IsCorporate's currency,
+                            which has rate 1; rebased for another ``reporting_currency``);
+                            ``amount_original`` and ``currency`` keep the deal's own; a currency
+                            without a rate is quarantined (``currency_without_rate``)
 deals.created_at            CreatedDate (UTC)
 deals.stage / status        StageName; IsWon -> won, IsClosed and not IsWon -> lost, else open
                             (from OpportunityStage, or the stage names, when the flags are absent)
-deals.closed_at             day the closing stage was entered (OpportunityHistory), else CloseDate
+deals.closed_at             UTC day the closing stage was entered (OpportunityHistory), else
+                            CloseDate
 deals.expected_close        CloseDate of open deals
 deals.probability           the deal's own Probability / 100 (stages.probability holds the
                             stage default: OpportunityStage.DefaultProbability / 100)
@@ -32,11 +38,14 @@ deals.lost_reason,          custom fields found by name (Loss_Reason__c, LossRea
 competitor                  MainCompetitors__c, Competitor__c, ...) or ``columns={...}``
 stage_history               OpportunityHistory rows whose StageName differs from the deal's
                             previous row (other rows are saves of amount or close date:
-                            excluded as ``not_a_stage_change``); Fivetran History Mode: the
-                            versions where stage_name changed, entered at _fivetran_start
+                            excluded as ``not_a_stage_change``); Fivetran History Mode: every
+                            version (active or not) where stage_name changed, entered at
+                            _fivetran_start
 stages                      OpportunityStage: MasterLabel, SortOrder, DefaultProbability, IsWon,
                             IsClosed; derived by the loader from the deals when absent
-leads                       Lead: Id, CreatedDate, LeadSource, OwnerId, ConvertedDate,
+leads                       Lead: Id, CreatedDate, LeadSource, OwnerId (a user's name, or a
+                            queue's 00G... id), ConvertedDate (a day: on the creation day, or
+                            the day before by time zone, it becomes the creation time),
                             ConvertedOpportunityId
 activities                  Task and Event: Id, OwnerId, TaskSubtype/Type ('meeting' for an
                             Event), CompletedDateTime/ActivityDateTime/ActivityDate/CreatedDate,
@@ -44,9 +53,12 @@ activities                  Task and Event: Id, OwnerId, TaskSubtype/Type ('meet
 ==========================  ===================================================================
 
 Rows left out by design are counted as *excluded* with their reason: deleted rows (``IsDeleted``,
-``_fivetran_deleted``), old History Mode versions, history rows that are not stage changes,
-report footer rows. Opportunity history dated at an import (most rows sharing one timestamp) is
-not used: the loader derives a minimal history and marks stage figures approximate.
+``_fivetran_deleted``), earlier versions (Fivetran History Mode, ``_fivetran_active`` false) of
+Opportunity and the lookup files, history rows that are not stage changes,
+report footer rows (``Total``, ``Confidential Information - Do Not Distribute``, ``Copyright``,
+``Generated By:`` and the blank or one-cell lines at the end of the file). Opportunity history
+dated at an import (most rows sharing one timestamp) is not used (``history_dated_at_import``):
+the loader derives a minimal history and marks stage figures approximate.
 """
 
 from __future__ import annotations
@@ -62,6 +74,7 @@ from pipeline_kit.adapters._tools import (
     column,
     normalise_dates,
     parse_bool,
+    plain_number,
     read_export_file,
     set_aside,
     squash,
@@ -89,7 +102,26 @@ OBJECTS = {
     "datedconversionrate": {"datedconversionrate"},
 }
 NULL_ID = "000000000000000AAA"
-FOOTER = r"(?i)^\s*(total|grand total|confidential information|copyright|generated by)"
+SF_ID = r"^[0-9A-Za-z]{15}([0-9A-Za-z]{3})?$"
+# files read before ids are compared (object -> table its set-aside rows count against;
+# None for a lookup file, whose deleted rows are simply dropped)
+READ_FIRST: dict[str, str | None] = {
+    "opportunityhistory": "stage_history",
+    "lead": "leads",
+    "task": "activities",
+    "event": "activities",
+    "user": None,
+    "userrole": None,
+    "recordtype": None,
+    "account": None,
+}
+# first cells of a report export's footer ("Total" alone: an account named "Total SA" is data)
+FOOTER = (
+    r"(?i)^\s*(?:(?:grand\s+)?totals?\s*(?:\(\s*[\d,.\s]+records?\s*\))?:?\s*$"
+    r"|confidential information\b.*do not distribute"
+    r"|copyright\b.*salesforce"
+    r"|generated by\s*:)"
+)
 LOST_REASON = (
     "Loss_Reason__c",
     "LossReason__c",
@@ -197,11 +229,15 @@ class _Reader:
         lookup file such as User, ``table=None``, just drops them)."""
         if obj not in self.files:
             return None
+        if obj in self.frames:  # read once: its set-aside rows are counted once
+            return self.frames[obj]
         file = self.files[obj]
         frame = read_export_file(file, self.notes)
         label = str(file)
         active = column(frame, "_fivetran_active")
-        if active is not None:
+        # Fivetran History Mode's opportunity_history *is* the versions: all of them are used
+        versions = obj == "opportunityhistory" and column(frame, "_fivetran_start") is not None
+        if active is not None and not versions:
             frame = self._aside(
                 frame, ~parse_bool(pl.col(active), True), table, label, "old_history_mode_version"
             )
@@ -277,8 +313,9 @@ def read_salesforce(
     """Read a folder of Salesforce object files into canonical raw tables (module docstring).
 
     ``team``: ``"role"`` (the owner's role, default), ``"parent_role"``, or an Opportunity
-    column. ``reporting_currency`` / ``rates`` (units of a currency per reporting unit) when
-    the org's CurrencyType file is not in the folder. ``date_order`` settles ``02/03/24``
+    column. ``reporting_currency``: the currency amounts are reported in (default: the
+    corporate one of CurrencyType.csv); ``rates`` (units of a currency per reporting unit)
+    when the org's CurrencyType file is not in the folder. ``date_order`` settles ``02/03/24``
     when no value does. ``columns`` maps canonical deal columns to Opportunity columns the
     adapter would not find itself (``{"lost_reason": "Why_Lost__c"}``).
     """
@@ -291,16 +328,8 @@ def read_salesforce(
 
     # report exports: footer rows and a missing id
     id_col = column(opp, "Id", "Opportunity ID", "OpportunityId")
-    first = next(c for c in opp.columns if c != "source_row")
     if id_col is None or column(opp, "IsDeleted") is None:
-        opp = r._aside(
-            opp,
-            pl.col(first).cast(pl.String).str.contains(FOOTER)
-            & (pl.col(id_col).is_null() if id_col else pl.lit(True)),
-            "deals",
-            opp_file,
-            "report_footer",
-        )
+        opp = r._aside(opp, _footer_rows(opp, id_col), "deals", opp_file, "report_footer")
     if id_col is None:
         r.notes.append(
             f"{Path(opp_file).name} has no opportunity Id (a report export?): deals are "
@@ -310,19 +339,24 @@ def read_salesforce(
         opp = opp.with_columns(("line-" + pl.col("source_row").cast(pl.String)).alias("__id"))
         id_col = "__id"
 
+    # every file is read before ids are compared: whether they mix 15- and 18-character
+    # forms (an OpportunityHistory in 15, an Opportunity in 18) decides how all joins are made
+    for obj, table in READ_FIRST.items():
+        r.read(obj, table)
+    mixed_ids = _mixed_id_lengths(r.frames)
+    if mixed_ids:
+        r.notes.append(
+            "The files mix 15- and 18-character Salesforce ids: ids are compared and shown on "
+            "their first 15 characters (the 18-character form only adds a checksum)."
+        )
+    norm = _id15 if mixed_ids else (lambda e: e)
+
     # users and roles -> owner names and teams
     users = r.read("user", None)
     roles = r.read("userrole", None)
     owner_id = column(opp, "OwnerId", "Owner ID")
     owner_label = column(opp, "Opportunity Owner", "Owner", "Owner Name", "Owner Full Name")
-    lookup = _user_lookup(users, roles)
-    mixed_ids = _mixed_id_lengths(opp, id_col, r.frames)
-    if mixed_ids:
-        r.notes.append(
-            "The files mix 15- and 18-character Salesforce ids: ids are compared on their "
-            "first 15 characters (the 18-character form only adds a checksum)."
-        )
-    norm = _id15 if mixed_ids else (lambda e: e)
+    lookup = _user_lookup(users, roles, norm)
 
     opp = r.dates(
         opp,
@@ -500,6 +534,7 @@ def read_salesforce(
             .cast(pl.Float64, strict=False)
             / 100
         )
+        .round(6)
         .cast(pl.String)
         .alias("probability")
         if probability
@@ -557,17 +592,40 @@ def read_salesforce(
 # ----------------------------------------------------------------------------- pieces
 
 
-def _mixed_id_lengths(opp: pl.DataFrame, id_col: str, frames: dict[str, pl.DataFrame]) -> bool:
-    lengths = set(opp[id_col].drop_nulls().str.len_chars().unique().to_list())
+def _footer_rows(opp: pl.DataFrame, id_col: str | None) -> pl.Expr:
+    """Rows of a report export's footer: a first cell such as ``Total``, ``Confidential
+    Information - Do Not Distribute``, ``Copyright ...`` or ``Generated By:`` (without an id),
+    and the blank or one-cell lines around them at the end of the file (the organisation's
+    name, empty lines)."""
+    cols = [c for c in opp.columns if c != "source_row"]
+    empty = {
+        c: pl.col(c).cast(pl.String).str.strip_chars().replace("", None).is_null() for c in cols
+    }
+    no_id = empty[id_col] if id_col else pl.lit(True)
+    lonely = pl.all_horizontal([e for c, e in empty.items() if c != cols[0]] + [no_id])
+    footer = pl.col(cols[0]).cast(pl.String).str.contains(FOOTER) & no_id
+    # rows from which every row to the end of the file is a footer line or a lonely cell
+    trailing = (footer | lonely).cast(pl.Int8).reverse().cum_min().reverse().eq(1)
+    return footer | (trailing & lonely)
+
+
+def _mixed_id_lengths(frames: dict[str, pl.DataFrame]) -> bool:
+    """True when the id columns of the files hold both 15- and 18-character Salesforce ids."""
+    lengths: set[int] = set()
     for frame in frames.values():
-        c = column(frame, "OpportunityId", "Id")
-        if c is not None and frame.schema[c] == pl.String:
-            lengths |= set(frame[c].drop_nulls().str.len_chars().unique().to_list())
+        for c in frame.columns:
+            if c == "source_row" or frame.schema[c] != pl.String:
+                continue
+            if squash(c) == "id" or squash(c).endswith("id"):
+                ids = frame[c].drop_nulls().filter(frame[c].drop_nulls().str.contains(SF_ID))
+                lengths |= set(ids.str.len_chars().unique().to_list())
     return {15, 18} <= lengths
 
 
-def _user_lookup(users: pl.DataFrame | None, roles: pl.DataFrame | None) -> pl.DataFrame | None:
-    """user_id, name, role, parent_role."""
+def _user_lookup(
+    users: pl.DataFrame | None, roles: pl.DataFrame | None, norm
+) -> pl.DataFrame | None:
+    """user_id, name, role, parent_role (ids through ``norm``, as the keys joined to them)."""
     if users is None or column(users, "Id") is None:
         return None
     name = column(users, "Name")
@@ -579,15 +637,15 @@ def _user_lookup(users: pl.DataFrame | None, roles: pl.DataFrame | None) -> pl.D
         )
     )
     frame = users.select(
-        pl.col(column(users, "Id")).alias("user_id"),
+        norm(pl.col(column(users, "Id"))).alias("user_id"),
         pl.coalesce(full.replace("", None), pl.col(column(users, "Id"))).alias("name"),
-        _col(users, "UserRoleId").alias("role_id"),
+        norm(_col(users, "UserRoleId")).alias("role_id"),
     )
     if roles is not None and column(roles, "Id") is not None:
         role = roles.select(
-            pl.col(column(roles, "Id")).alias("role_id"),
+            norm(pl.col(column(roles, "Id"))).alias("role_id"),
             _col(roles, "Name").alias("role"),
-            _col(roles, "ParentRoleId").alias("parent_id"),
+            norm(_col(roles, "ParentRoleId")).alias("parent_id"),
         )
         parent = role.select(
             pl.col("role_id").alias("parent_id"), pl.col("role").alias("parent_role")
@@ -616,7 +674,8 @@ def _team(
         why = (
             "No User and UserRole files"
             if lookup is None
-            else "No owner has a role found in the UserRole file"
+            else f"No owner has a {'role' if team == 'role' else 'parent role'} in the "
+            "User and UserRole files"
         )
         return (
             pl.lit("All"),
@@ -731,7 +790,7 @@ def _stages(r: _Reader) -> pl.DataFrame | None:
         )
     won = parse_bool(_col(st, "IsWon"), False)
     closed = parse_bool(_col(st, "IsClosed"), False)
-    prob = _col(st, "DefaultProbability").cast(pl.Float64, strict=False) / 100
+    prob = (_col(st, "DefaultProbability").cast(pl.Float64, strict=False) / 100).round(6)
     return st.select(
         "source_row",
         pl.col(label_col).str.strip_chars().alias("stage"),
@@ -764,29 +823,44 @@ def _convert_currency(
     rates: Mapping[str, float] | None,
     file: str,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Amounts in one currency: dated rates by close day, else CurrencyType, else ``rates``."""
-    codes = deals["__currency"].drop_nulls().unique().to_list()
+    """Amounts in one currency: dated rates by close day, else CurrencyType, else ``rates``.
+
+    Salesforce's rates are units of a currency per unit of the corporate currency
+    (CurrencyType.IsCorporate). A ``reporting`` currency other than the corporate one is
+    reached by dividing every rate by the reporting currency's own."""
+    codes = sorted({c.upper() for c in deals["__currency"].drop_nulls().to_list() if c})
     dated = r.read("datedconversionrate", None)
     static = r.read("currencytype", None)
-    corporate = reporting
-    static_rates = dict(rates) if rates else None
+    base = reporting.upper() if reporting else None  # the currency the rates are quoted in
+    static_rates = {k.upper(): float(v) for k, v in rates.items()} if rates else None
     if static is not None and static_rates is None:
         iso = column(static, "IsoCode")
         rate = column(static, "ConversionRate")
         if iso and rate:
-            static_rates = {k: float(v) for k, v in static.select(iso, rate).iter_rows() if k and v}
+            pairs = static.select(
+                pl.col(iso).str.strip_chars().str.to_uppercase(),
+                plain_number(pl.col(rate)),
+            ).filter(pl.col(rate) > 0)
+            static_rates = dict(pairs.iter_rows())
             corp = column(static, "IsCorporate")
-            if corp and corporate is None:
-                rows = static.filter(parse_bool(pl.col(corp), False))
-                corporate = rows[iso][0] if rows.height else None
-    if len(codes) > 1 and dated is not None and column(dated, "IsoCode"):
-        return _dated_conversion(deals, dated, r, corporate, static_rates, file)
+            rows = static.filter(parse_bool(pl.col(corp), False)) if corp else static.clear()
+            if rows.height:
+                base = rows[iso][0].strip().upper()
+    target = reporting.upper() if reporting else base
+    # convert when several currencies are present, or one that is not the reporting one
+    convert = len(codes) > 1 or (len(codes) == 1 and target is not None and codes[0] != target)
+    if convert and dated is not None and column(dated, "IsoCode"):
+        return _dated_conversion(deals, dated, r, base, target, static_rates, file)
+    if static_rates and base and target != base and target in static_rates:
+        static_rates = {k: v / static_rates[target] for k, v in static_rates.items()}
+    if static_rates and target:
+        static_rates.setdefault(target, 1.0)
     out, aside = to_reporting_currency(
         deals,
         amount="amount",
         currency="__currency",
-        rates=static_rates if len(codes) > 1 else None,
-        reporting=corporate,
+        rates=static_rates if convert else None,
+        reporting=target,
         table="deals",
         file=file,
         notes=r.notes,
@@ -794,47 +868,77 @@ def _convert_currency(
     return out, aside
 
 
-def _dated_conversion(deals, dated, r, corporate, static_rates, file):
+def _dated_conversion(
+    deals: pl.DataFrame,
+    dated: pl.DataFrame,
+    r: _Reader,
+    base: str | None,
+    target: str | None,
+    static_rates: dict[str, float] | None,
+    file: str,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """DatedConversionRate: the rate whose period (StartDate, up to the next StartDate) holds
+    the deal's close day; CurrencyType's rate when no period does; 1 for the corporate
+    currency, which needs no rate of its own."""
     label = str(r.files["datedconversionrate"])
     dated = normalise_dates(
         dated, [column(dated, "StartDate")], r.notes, file=label, prefer=r.date_order
     )
     table = (
         dated.select(
-            pl.col(column(dated, "IsoCode")).str.to_uppercase().alias("currency"),
+            pl.col(column(dated, "IsoCode")).str.strip_chars().str.to_uppercase().alias("__code"),
             pl.col(column(dated, "StartDate"))
             .str.slice(0, 10)
             .str.to_date(strict=False)
             .alias("__from"),
-            pl.col(column(dated, "ConversionRate")).cast(pl.Float64, strict=False).alias("__rate"),
+            pl.col(column(dated, "ConversionRate")).cast(pl.Float64, strict=False).alias("__r"),
         )
         .drop_nulls()
-        .sort("__from")
+        .filter(pl.col("__r") > 0)
+        .sort("__code", "__from")
     )
+    static = static_rates or {}
+    if base:
+        static = {**static, base: 1.0} if base not in static else static
+
+    def rate_on_day(frame: pl.DataFrame, code: pl.Expr, name: str) -> pl.DataFrame:
+        keyed = frame.with_columns(code.alias("__code")).with_row_index("__i")
+        joined = (
+            keyed.sort("__code", "__day")
+            .join_asof(
+                table,
+                left_on="__day",
+                right_on="__from",
+                by="__code",
+                strategy="backward",
+                check_sortedness=False,
+            )
+            .sort("__i")
+        )
+        fallback = pl.col("__code").replace_strict(static, default=None, return_dtype=pl.Float64)
+        return joined.with_columns(pl.coalesce("__r", fallback).alias(name)).drop(
+            "__i", "__code", "__from", "__r"
+        )
+
     day = pl.coalesce(pl.col("closed_at"), pl.col("expected_close"), pl.col("created_at"))
     keyed = deals.with_columns(
-        pl.col("__currency").str.to_uppercase().alias("currency"),
+        pl.col("__currency").str.strip_chars().str.to_uppercase().alias("currency"),
         day.str.slice(0, 10).str.to_date(strict=False).alias("__day"),
         pl.col("amount").alias("amount_original"),
-    )
-    ordered = keyed.with_row_index("__i").sort("__day")
-    joined = ordered.join_asof(
-        table, left_on="__day", right_on="__from", by="currency", strategy="backward"
-    ).sort("__i")
-    if static_rates:
-        fallback = pl.col("currency").replace_strict(
-            static_rates, default=None, return_dtype=pl.Float64
-        )
-        joined = joined.with_columns(pl.coalesce("__rate", fallback).alias("__rate"))
+    ).drop("__currency")
+    keyed = rate_on_day(keyed, pl.col("currency"), "__rate")
+    if target and target != base:  # rates quoted in the corporate currency, reported in another
+        keyed = rate_on_day(keyed, pl.lit(target), "__target")
+        keyed = keyed.with_columns(pl.col("__rate") / pl.col("__target")).drop("__target")
     kept, aside = set_aside(
-        joined.drop("__i", "__from", "__day", "__currency"),
+        keyed.drop("__day"),
         pl.col("__rate").is_null() & pl.col("amount").is_not_null(),
         table="deals",
         file=file,
         kind="quarantined",
         reason="currency_without_rate",
     )
-    converted = pl.col("amount").cast(pl.Float64, strict=False) / pl.col("__rate")
+    converted = plain_number(pl.col("amount")) / pl.col("__rate")
     kept = kept.with_columns(
         pl.when(converted.is_not_null())
         .then(converted.round(6).cast(pl.String))
@@ -842,11 +946,12 @@ def _dated_conversion(deals, dated, r, corporate, static_rates, file):
         .alias("amount")
     ).drop("__rate")
     r.notes.append(
-        f"Amounts converted to {corporate or 'the corporate currency'} with the dated "
+        f"Amounts converted to {target or 'the corporate currency'} with the dated "
         "exchange rates (DatedConversionRate) in force on each deal's close day (expected close "
-        "for open deals); amount_original and currency keep the deal's own."
+        "for open deals; CurrencyType's rate where no dated rate covers the day); "
+        "amount_original and currency keep the deal's own."
     )
-    return kept, aside.drop("__rate", strict=False) if "__rate" in aside.columns else aside
+    return kept, aside
 
 
 def _leads(r: _Reader, lookup: pl.DataFrame | None, norm) -> pl.DataFrame | None:
@@ -882,17 +987,36 @@ def _leads(r: _Reader, lookup: pl.DataFrame | None, norm) -> pl.DataFrame | None
         if queued:
             r.notes.append(f"{queued:,} leads are owned by a queue (00G... ids), not a person.")
     converted = parse_bool(_col(leads, "IsConverted"), False)
+    # ConvertedDate is a day without a time (in the converting user's time zone), CreatedDate
+    # a UTC time: a lead converted on the day it was created (or, by time zone, the day
+    # before) is placed at its creation time rather than before it
+    when = _col(leads, "ConvertedDate")
+    same_day = (
+        when.str.slice(10).str.strip_chars().is_in(["", "00:00:00"])
+        & (
+            when.str.slice(0, 10).str.to_date(strict=False)
+            - pl.col(created).str.slice(0, 10).str.to_date(strict=False)
+        )
+        .dt.total_days()
+        .is_in([0, -1])
+    ).fill_null(False)
+    placed = leads.select(same_day.sum()).item()
+    if placed:
+        r.notes.append(
+            f"{placed:,} leads were converted on the day they were created: ConvertedDate has "
+            "no time, so converted_at is their creation time."
+        )
     return leads.select(
         "source_row",
-        _col(leads, "Id").alias("lead_id"),
+        norm(_col(leads, "Id")).alias("lead_id"),
         pl.col(created).alias("created_at"),
         source.fill_null("(not given)").alias("source"),
         (
             pl.coalesce("__owner", owner) if "__owner" in leads.columns else _col(leads, "OwnerId")
         ).alias("owner"),
         (pl.col("__team") if "__team" in leads.columns else pl.lit(None, pl.String)).alias("team"),
-        pl.when(converted | _col(leads, "ConvertedDate").is_not_null())
-        .then(_col(leads, "ConvertedDate"))
+        pl.when(converted | when.is_not_null())
+        .then(pl.when(same_day).then(pl.col(created)).otherwise(when))
         .alias("converted_at"),
         norm(_col(leads, "ConvertedOpportunityId")).alias("deal_id"),
         _col(leads, "Status").alias("lead_status"),
@@ -939,7 +1063,7 @@ def _activities(r: _Reader, lookup: pl.DataFrame | None, norm) -> RawTable | Non
                     _col(frame, "CreatedDate"),
                 ).alias("occurred_at"),
                 pl.when(what.str.starts_with("006")).then(norm(what)).alias("deal_id"),
-                pl.when(who.str.starts_with("00Q")).then(who).alias("lead_id"),
+                pl.when(who.str.starts_with("00Q")).then(norm(who)).alias("lead_id"),
                 pl.lit(obj.capitalize()).alias("object"),
             )
         )

@@ -1,0 +1,500 @@
+"""Any other export through a mapping (TOML file or dict), DataFrames, and `pipeline-kit inspect`.
+
+The fixture ``tests/fixtures/mapped_export/opportunities.csv`` is a German CRM's export written
+by hand: semicolons, Latin-1, CRLF line ends, decimal commas (``12.500,00``, ``1 250,75``,
+``7.300``), DD/MM/YYYY dates, German status words, no team column, and a user-id column named
+``Owner`` beside the rep's name (``Verkäufer``). Line by line (header = line 1):
+
+====  =======  ===============================================  ==============================
+line  deal     what is special                                  expected
+====  =======  ===============================================  ==============================
+2     A-1001   12.500,00; Gewonnen; 03/01 -> 15/02/2024         valid, won, 12500.0
+3     A-1002   4.750,50; Verloren                               valid, lost, 4750.5
+4     A-1003   980,00; Offen, no close date                     valid, open, 980.0
+5     A-1004   1 250,75 (space as thousands separator)          valid, won, 1250.75
+6     A-1005   7.300 (thousands only); status "offen" (lower)   valid, open, 7300.0
+7     A-1006   created 31/02/2024 (no such day)                 quarantined created_at|dtype
+8     A-1007   status "Pausiert" (not in the value map)         quarantined status|dtype
+9     A-1008   amount "n. a."                                   quarantined amount|dtype
+10    A-1009   created 2024-03-11 (ISO, not the format)         valid (ISO is read as it is)
+11    A-1010   Gewonnen                                         valid, won, 6400.0
+12    A-1010   exact copy of line 11                            excluded exact_duplicate
+13    A-1011   amount "1.5" (not the 1.234,50 form),            valid, 1.5 (left as written),
+               probability "12,5"                               probability 12.5/100 = 0.125
+14    A-1012   closed 10/03 before created 25/03/2024           quarantined closed_not_...
+====  =======  ===============================================  ==============================
+
+So read 13 = valid 8 + quarantined 4 + excluded 1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import pipeline_kit as pk
+from pipeline_kit.adapters.frames import read_frames
+from pipeline_kit.adapters.mapping import draft_mapping, read_mapped
+from pipeline_kit.cli import main
+
+from .conftest import SAMPLE
+
+FIXTURE = Path(__file__).parent / "fixtures" / "mapped_export"
+MAPPING = FIXTURE / "mapping.toml"
+CSV = FIXTURE / "opportunities.csv"
+
+
+@pytest.fixture(scope="module")
+def mapped() -> pk.Dataset:
+    return pk.load(FIXTURE, mapping=MAPPING)
+
+
+def _counts(ds: pk.Dataset, table: str = "deals") -> tuple[int, int, int, int]:
+    row = ds.counts.filter(pl.col("table") == table).row(0, named=True)
+    return row["read"], row["valid"], row["quarantined"], row["excluded"]
+
+
+def _deal(ds: pk.Dataset, deal_id: str) -> dict:
+    return ds.deals.filter(pl.col("deal_id") == deal_id).row(0, named=True)
+
+
+# ----------------------------------------------------------------------------- mapping file
+
+
+def test_counts_add_up(mapped):
+    assert mapped.source == "mapping"
+    assert _counts(mapped) == (13, 8, 4, 1)  # see the module docstring, line by line
+    assert sorted(mapped.deals["deal_id"]) == [
+        "A-1001", "A-1002", "A-1003", "A-1004", "A-1005", "A-1009", "A-1010", "A-1011",
+    ]  # fmt: skip
+
+
+def test_values_read_as_the_mapping_says(mapped):
+    first = _deal(mapped, "A-1001")
+    assert first["source_row"] == 2  # physical line in the file (header = line 1)
+    assert first["owner"] == "Jürgen Müller"  # Latin-1 decoded; from "Verkäufer", not "Owner"
+    assert first["team"] == "Alle"  # constant
+    assert first["amount"] == 12_500.0  # 12.500,00
+    assert first["created_at"] == dt.date(2024, 1, 3)  # 03/01/2024 is 3 January
+    assert first["closed_at"] == dt.date(2024, 2, 15)
+    assert first["status"] == "won"  # Gewonnen
+    assert first["stage"] == "Abschluss"
+    assert first["account_id"] == "K-17"
+    assert first["probability"] == 1.0  # 100 on a 0-100 scale, divided by 100
+    assert first["region"] == "Süd"  # the "Region" header, used under its own name
+    assert first["branche"] == "Maschinenbau"  # unmapped header kept as an extra column
+    assert _deal(mapped, "A-1002")["amount"] == 4_750.5  # 4.750,50
+    assert _deal(mapped, "A-1002")["status"] == "lost"  # Verloren
+    assert _deal(mapped, "A-1004")["amount"] == 1_250.75  # 1 250,75
+    assert _deal(mapped, "A-1005")["amount"] == 7_300.0  # 7.300: a thousands separator
+    assert _deal(mapped, "A-1005")["status"] == "open"  # "offen": keys ignore case
+    assert _deal(mapped, "A-1009")["created_at"] == dt.date(2024, 3, 11)  # ISO passes
+    assert _deal(mapped, "A-1011")["amount"] == 1.5  # "1.5" left as written
+    assert _deal(mapped, "A-1011")["probability"] == 0.125  # 12,5 -> 12.5 -> /100
+    assert "owner" in mapped.deals.columns and "U01" not in set(mapped.deals["owner"])
+
+
+def test_quarantine_and_exclusions(mapped):
+    rules = {r["source_row"]: r["rules"] for r in mapped.quarantine.iter_rows(named=True)}
+    assert rules == {
+        7: ["created_at|dtype"],  # 31/02/2024
+        8: ["status|dtype"],  # Pausiert
+        9: ["amount|dtype"],  # n. a.
+        14: ["closed_not_before_created"],  # closed 10/03 < created 25/03
+    }
+    assert set(mapped.quarantine["file"]) == {str(CSV)}
+    assert mapped.excluded.select("source_row", "reason").rows() == [(12, "exact_duplicate")]
+    fixes = dict(mapped.problems().select("rule", "fix").rows())
+    assert "[deals.values.status]" in fixes["status|dtype"]
+    assert "'%d/%m/%Y'" in fixes["created_at|dtype"]
+    assert 'decimal = ","' in fixes["amount|dtype"]
+
+
+def test_one_note_says_everything_done(mapped):
+    notes = [n for n in mapped.notes if n.startswith("deals from opportunities.csv")]
+    assert len(notes) == 1
+    note = notes[0]
+    for part in [
+        "deal_id = 'Opp-Nr.'",
+        "amount = 'Betrag (EUR)'",  # matched to "betrag (eur)" ignoring case
+        "region = 'Region'",
+        "constants team = 'Alle'",
+        "'Gewonnen' -> 'won' (4 rows)",  # lines 2, 5, 11, 12
+        "'Verloren' -> 'lost' (2 rows)",  # lines 3, 14
+        "'Offen' -> 'open' (6 rows)",  # lines 4, 6 (offen), 7, 9, 10, 13
+        "left as they were: 'Pausiert' (1 row)",
+        "read as %d/%m/%Y",
+        "1 value(s) match neither it nor ISO",
+        "'31/02/2024'",
+        "decimal comma in amount, probability",
+        "'n. a.', '1.5'",
+        "encoding 'latin-1'",
+        "separator ';'",
+        "branche (from 'Branche')",
+        "dropped 'Owner'",  # its name is the canonical owner, mapped from Verkäufer
+    ]:
+        assert part in note, part
+    assert note in mapped.report()
+
+
+def test_extras_work_in_by(mapped):
+    got = {
+        r["branche"]: (r["won"], r["lost"])
+        for r in pk.win_rate(mapped, "2024", by="branche").iter_rows(named=True)
+    }
+    # closed valid deals: A-1001 won, A-1010 won (Maschinenbau); A-1002 lost (Handel);
+    # A-1004 won (Logistik)
+    assert got == {"Maschinenbau": (2, 0), "Handel": (0, 1), "Logistik": (1, 0)}
+
+
+def test_dict_mapping_and_a_single_file(mapped):
+    with MAPPING.open("rb") as handle:
+        as_dict = tomllib.load(handle)
+    by_dict = pk.load(FIXTURE, mapping=as_dict)
+    assert by_dict.deals.equals(mapped.deals)
+    # the file itself as path: [deals] needs no file
+    del as_dict["deals"]["file"]
+    by_file = pk.load(CSV, mapping=as_dict)
+    assert by_file.deals.equals(mapped.deals)
+    assert _counts(by_file) == (13, 8, 4, 1)
+    # a mapping file's `file` is relative to its own folder when path is a file
+    assert pk.load(CSV, mapping=MAPPING).deals.equals(mapped.deals)
+    # load options take the place of the top-level settings
+    bare = {k: v for k, v in as_dict.items() if k not in ("date_format", "decimal")}
+    with_options = pk.load(CSV, mapping=bare, date_format="%d/%m/%Y", decimal=",")
+    assert with_options.deals.equals(mapped.deals)
+
+
+def test_wildcard_glob_formats_and_implausible_years(tmp_path):
+    (tmp_path / "crm_export_2024.csv").write_text(
+        "Opportunity ID,Sales Rep,Value,Created,Stage,Closed\n"
+        'O1,Ann,"1.234,5",2024-01-05 09:30,Closed Won,06/02/2024\n'
+        "O2,Bob,200,05/01/24,Closed Lost,10/02/2024\n"
+        'O3,Ann,"3 000",07/01/2024 14:00,Negotiation,\n',
+        encoding="utf-8",
+    )
+    mapping = {
+        "date_format": ["%d/%m/%Y %H:%M", "%d/%m/%Y"],
+        "decimal": ",",
+        "deals": {
+            "file": "crm_export_*.csv",
+            "columns": {
+                "deal_id": "opportunity id",
+                "owner": "Sales Rep",
+                "amount": "Value",
+                "created_at": "Created",
+                "stage": "Stage",
+                "status": "Stage",  # one header, two canonical columns
+                "closed_at": "Closed",
+            },
+            "values": {"status": {"closed won": "won", "Closed Lost": "lost", "*": "open"}},
+            "constants": {"team": "Direct"},
+        },
+    }
+    ds = pk.load(tmp_path, mapping=mapping)
+    assert _counts(ds) == (3, 2, 1, 0)
+    o1, o3 = _deal(ds, "O1"), _deal(ds, "O3")
+    assert (o1["amount"], o1["status"], o1["stage"]) == (1234.5, "won", "Closed Won")
+    assert o1["created_at"] == dt.date(2024, 1, 5)  # ISO with a time, read by the loader
+    assert o1["closed_at"] == dt.date(2024, 2, 6)
+    assert (o3["amount"], o3["status"], o3["created_at"]) == (3000.0, "open", dt.date(2024, 1, 7))
+    # 05/01/24 read with %Y would be the year 24: left as it was, so quarantined
+    assert ds.quarantine.select("source_row", "rules").rows() == [(3, ["created_at|dtype"])]
+    assert "any other value -> 'open' (1 row)" in " ".join(ds.notes)
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def _error(path, mapping, **options) -> str:
+    with pytest.raises(pk.DataError) as info:
+        read_mapped(Path(path), mapping, **options)
+    return str(info.value)
+
+
+def _fixture_mapping(**deals) -> dict:
+    with MAPPING.open("rb") as handle:
+        mapping = tomllib.load(handle)
+    mapping["deals"].update(deals)
+    return mapping
+
+
+def test_mapping_errors_name_what_to_fix(tmp_path):
+    message = _error(FIXTURE, {"deal": {"file": "opportunities.csv"}})
+    assert "unknown table 'deal'" in message and "did you mean deals" in message
+
+    mapping = _fixture_mapping()
+    mapping["deals"]["columns"]["deal_idd"] = mapping["deals"]["columns"].pop("deal_id")
+    message = _error(FIXTURE, mapping)
+    assert "'deal_idd'" in message and "not a column of the deals table" in message
+    assert "deal_id" in message
+
+    mapping = _fixture_mapping()
+    mapping["deals"]["columns"]["owner"] = "Verkaeufer"
+    message = _error(FIXTURE, mapping)
+    assert "opportunities.csv" in message and "no column 'Verkaeufer'" in message
+    assert "closest: 'Verkäufer'" in message
+
+    message = _error(FIXTURE, _fixture_mapping(file="opps.csv"))
+    assert "'opps.csv'" in message and "closest: opportunities.csv" in message
+
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    (tmp_path / "b.csv").write_text("x\n1\n")
+    message = _error(tmp_path, {"deals": {"file": "*.csv"}})
+    assert "matches 2 files" in message
+
+    mapping = _fixture_mapping()
+    del mapping["deals"]["constants"]
+    message = _error(FIXTURE, mapping)
+    assert "needs team" in message and "[deals.constants]" in message
+
+    assert "unknown key(s) colums" in _error(FIXTURE, {"deals": {"colums": {}}})
+    assert 'only "," or "."' in _error(FIXTURE, _fixture_mapping(decimal=";"))
+    message = _error(FIXTURE, _fixture_mapping(date_format="%d/%Q/%Y"))
+    assert "cannot read the dates it writes" in message and "'31/%Q/2024'" in message
+    assert "both mapped to a column and given as a constant" in _error(
+        FIXTURE, _fixture_mapping(constants={"owner": "x"})
+    )
+    assert "unknown option(s)" in _error(FIXTURE, _fixture_mapping(), reporting_currency="EUR")
+    assert "mapping file does not exist" in _error(FIXTURE, tmp_path / "nope.toml")
+    (tmp_path / "bad.toml").write_text("[deals\n")
+    assert "not valid TOML" in _error(FIXTURE, tmp_path / "bad.toml")
+    with pytest.raises(pk.DataError, match=r"both source='maven' and a mapping"):
+        pk.load(FIXTURE, source="maven", mapping=MAPPING)
+
+
+# ----------------------------------------------------------------------------- DataFrames
+
+
+@pytest.fixture(scope="module")
+def sample() -> pk.Dataset:
+    return pk.load(SAMPLE)
+
+
+def _same_tables(a: pk.Dataset, b: pk.Dataset) -> None:
+    assert set(a.tables) == set(b.tables)
+    for name in a.tables:
+        left, right = a.tables[name].drop("source_row"), b.tables[name].drop("source_row")
+        assert left.schema == right.schema, name
+        assert left.equals(right), name
+
+
+def test_polars_and_lazy_frames_give_the_csv_tables(sample):
+    frames = {name: frame for name, frame in sample.tables.items()}
+    ds = pk.load(frames)
+    assert ds.source == "frames" and ds.quarantine.height == 0
+    _same_tables(sample, ds)
+    assert ds.deals["source_row"].to_list()[:3] == [1, 2, 3]  # row position + 1
+    assert ds.counts["file"][0] == "<DataFrame 'deals'>"
+    assert "had a source_row column" in " ".join(ds.notes)
+    lazy = pk.load({name: frame.lazy() for name, frame in frames.items()})
+    _same_tables(sample, lazy)
+    assert lazy.fingerprint == ds.fingerprint
+    changed = dict(frames, deals=frames["deals"].with_columns(pl.col("amount") + 1))
+    assert read_frames(changed).fingerprint != ds.fingerprint
+
+
+def test_pandas_frames_give_the_csv_tables(sample):
+    pytest.importorskip("pandas")
+    ds = pk.load({name: frame.to_pandas() for name, frame in sample.tables.items()})
+    assert ds.quarantine.height == 0
+    _same_tables(sample, ds)
+
+
+def test_pandas_quirks():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(
+        {
+            "deal_id": ["D1", "D2", "D3"],
+            "owner": ["Ann", "Bob", "Ann"],
+            "team": pd.Categorical(["Red", "Blue", "Red"]),
+            "amount": [100.0, 250.5, 90.0],
+            "created_at": pd.to_datetime(
+                ["2024-01-01 00:30", "2024-01-02 12:00", "2024-01-03 10:00"]
+            ).tz_localize("Europe/Berlin"),
+            "stage": pd.Categorical(["Won", "Proposal", "Won"]),
+            "status": ["won", "open", "maybe"],
+            "closed_at": [dt.date(2024, 2, 1), None, dt.date(2024, 2, 3)],
+            "account_id": [17.0, None, 4.0],  # ids made floats by a missing value
+            "Memo Text": [1, "x", None],  # mixed object column
+        }
+    ).set_index("deal_id")
+    ds = pk.load({"deals": frame})
+    assert _counts(ds) == (3, 2, 1, 0)
+    d1, d2 = _deal(ds, "D1"), _deal(ds, "D2")  # the index came back as deal_id
+    assert d1["created_at"] == dt.date(2023, 12, 31)  # 00:30 in Berlin is 23:30 UTC the day before
+    assert d2["created_at"] == dt.date(2024, 1, 2)
+    assert (d1["team"], d1["stage"], d1["account_id"]) == ("Red", "Won", "17")
+    assert d2["account_id"] is None
+    assert (d1["memo_text"], d2["memo_text"]) == ("1", "x")
+    bad = ds.quarantine.row(0, named=True)
+    assert (bad["file"], bad["source_row"], bad["rules"]) == (
+        "<DataFrame 'deals'>",
+        3,  # the third row, counted from 1
+        ["status|dtype"],
+    )
+    notes = " ".join(ds.notes)
+    assert "converted to UTC" in notes and "Memo Text" in notes and "read as 123" in notes
+
+
+def test_polars_columns_the_loader_cannot_read():
+    deals = pl.DataFrame(
+        {
+            "Deal ID": ["D1", "D2"],  # header normalised as for CSV files
+            "owner": ["Ann", "Bob"],
+            "team": pl.Series(["Red", "Red"], dtype=pl.Enum(["Red", "Blue"])),
+            "amount": [10, 20],  # integers for a Float64 column
+            "created_at": [dt.date(2024, 1, 1), dt.date(2024, 1, 2)],
+            "stage": ["Open", "Open"],
+            "status": ["open", "open"],
+            "tags": [["a", "b"], None],
+            "extra": [{"x": 1}, {"x": 2}],
+            "age": [dt.timedelta(days=1), dt.timedelta(days=2)],
+            "blob": pl.Series([{1}, None], dtype=pl.Object),
+        }
+    )
+    leads = pl.DataFrame(
+        {
+            "lead_id": ["L1"],
+            "created_at": [dt.datetime(2024, 1, 1, 0, 30)],
+            "source": ["web"],
+            "deal_id": ["D1"],
+        }
+    ).with_columns(pl.col("created_at").dt.replace_time_zone("Europe/Paris"))
+    ds = pk.load({"deals": deals, "leads": leads})
+    assert _counts(ds) == (2, 2, 0, 0)
+    d1 = _deal(ds, "D1")
+    assert (d1["team"], d1["amount"], d1["tags"], d1["extra"]) == ("Red", 10.0, "a, b", '{"x":1}')
+    assert (d1["age"], d1["blob"]) == ("P1D", "{1}")
+    # 00:30 in Paris (UTC+1 in winter) is 23:30 UTC the day before
+    assert ds.leads["created_at"][0] == dt.datetime(2023, 12, 31, 23, 30)
+
+
+def test_frames_with_a_mapping():
+    crm = pl.DataFrame(
+        {
+            "Opportunity ID": ["O1", "O2"],
+            "Sales Rep": ["Ann", "Bob"],
+            "Amount": ["1.200,50", "300"],
+            "Created": ["05/01/2024", "20/01/2024"],
+            "Stage": ["Closed Won", "Discovery"],
+            "Region Code": ["N", "S"],
+        }
+    )
+    mapping = {
+        "decimal": ",",
+        "date_format": "%d/%m/%Y",
+        "deals": {
+            "file": "crm",
+            # amount and stage by their own name ("Stage" also feeds status)
+            "columns": {
+                "deal_id": "Opportunity ID",
+                "owner": "Sales Rep",
+                "created_at": "Created",
+                "status": "Stage",
+            },
+            "values": {"status": {"Closed Won": "won", "*": "open"}},
+            "constants": {"team": "All", "closed_at": dt.date(2024, 2, 1)},
+        },
+    }
+    # closed_at constant for every row: the open deal O2 breaks open_deal_has_no_closed_at
+    ds = pk.load({"crm": crm}, mapping=mapping)
+    assert _counts(ds) == (2, 1, 1, 0)
+    o1 = _deal(ds, "O1")
+    assert (o1["amount"], o1["created_at"], o1["status"]) == (1200.5, dt.date(2024, 1, 5), "won")
+    assert (o1["stage"], o1["region_code"], o1["closed_at"]) == (
+        "Closed Won",
+        "N",
+        dt.date(2024, 2, 1),
+    )
+    assert ds.counts["file"][0] == "<DataFrame 'crm'>"
+    with pytest.raises(
+        pk.DataError, match=r"(?s)'deal' \(did you mean deals\?\).*deals, stage_history"
+    ):
+        pk.load({"deal": crm})
+    with pytest.raises(pk.DataError, match=r"names DataFrame\(s\) 'crm'"):
+        pk.load({"other": crm}, mapping=mapping)
+    with pytest.raises(pk.DataError, match="'junk'"):
+        pk.load({"crm": crm, "junk": crm}, mapping=mapping)
+    with pytest.raises(pk.DataError, match="not a DataFrame"):
+        pk.load({"deals": [1, 2]})
+
+
+# ----------------------------------------------------------------------------- inspect
+
+
+def _fill(text: str, line_start: str, value: str) -> str:
+    lines = text.splitlines()
+    hits = [i for i, line in enumerate(lines) if line.startswith(line_start)]
+    assert len(hits) == 1, (line_start, text)
+    lines[hits[0]] = value
+    return "\n".join(lines) + "\n"
+
+
+def test_inspect_drafts_a_mapping_that_loads(tmp_path, capsys):
+    out = tmp_path / "drafted.toml"
+    assert main(["inspect", str(FIXTURE), "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    text = out.read_text(encoding="utf-8")
+    assert "opportunities.csv looks like the deals table" in said
+    assert "%d/%m/%Y (certain: some values only fit day first)" in said  # 22/01/2024 etc.
+    assert "'31/02/2024'" in said  # fits no format
+    assert "decimal comma in amount, probability" in said and "'1.5'" in said
+    assert "encoding" in said and "not certain" in said
+    assert "'Owner' chosen, but 'Verkäufer' also fit(s)" in said
+    assert "'Region' proposed: check" in said  # no Team column
+    assert 'separator = ";"' in text and 'date_format = "%d/%m/%Y"' in text
+    assert 'decimal = ","' in text
+    assert '"Gewonnen" = "won"' in text and '"Verloren" = "lost"' in text
+    assert '"Offen" = "open"' in text
+    assert '# deal_id = "?"' in text  # "Opp-Nr." is no known name for an id
+    # fill the ? lines, then load
+    text = _fill(text, '# deal_id = "?"', 'deal_id = "Opp-Nr."')
+    text = _fill(text, '# "Pausiert" = "?"', '"Pausiert" = "open"')
+    out.write_text(text, encoding="utf-8")
+    ds = pk.load(FIXTURE, mapping=out)
+    # Pausiert is now open (line 8 valid); lines 7, 9, 14 quarantined, 12 excluded
+    assert _counts(ds) == (13, 9, 3, 1)
+    assert set(ds.deals["team"]) == {"Süd", "Nord", "West"}  # from Region, as drafted
+    assert _deal(ds, "A-1001")["amount"] == 12_500.0
+
+
+def test_inspect_prints_the_mapping_and_says_when_unsure(tmp_path, capsys):
+    (tmp_path / "opportunities.csv").write_text(
+        "Opportunity ID,Opportunity Owner,Team,Amount,Created,Stage,Close Date\n"
+        "O1,Ann,Red,100,01/02/2024,Closed Won,03/04/2024\n"
+        "O2,Bob,Blue,200,02/03/2024,Closed Lost,04/05/2024\n"
+        "O3,Ann,Red,300,05/06/2024,Negotiation,07/08/2024\n",
+        encoding="utf-8",
+    )
+    assert main(["inspect", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    text = captured.out  # the TOML on stdout, the guesses on stderr
+    mapping = tomllib.loads(text)
+    assert mapping["deals"]["columns"]["status"] == "Stage"  # no status column
+    assert mapping["deals"]["values"]["status"] == {
+        "Closed Won": "won",
+        "Closed Lost": "lost",
+        "*": "open",
+    }
+    assert "AMBIGUOUS" in text and "AMBIGUOUS" in captured.err  # no day above 12
+    assert mapping["deals"]["date_format"] == "%m/%d/%Y"  # a guess, said to be one
+    assert "filled for 1 open deal(s)" in captured.err  # O3 has a Close Date
+    _, guesses = draft_mapping(tmp_path / "opportunities.csv")
+    assert guesses[0].startswith("opportunities.csv looks like the deals table")
+
+
+def test_inspect_of_nothing_is_an_error(tmp_path, capsys):
+    assert main(["inspect", str(tmp_path)]) == 2
+    assert "no CSV" in capsys.readouterr().err
+
+
+def test_draft_fills_status_words_only_when_sure():
+    text, _ = draft_mapping(CSV)
+    assert re.search(r'^# file = "opportunities.csv"', text, re.M)  # the file given to load
+    assert '# "Pausiert" = "?"  # not recognised' in text
