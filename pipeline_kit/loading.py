@@ -131,7 +131,7 @@ def load(
     key = (
         str(folder),
         source,
-        str(mapping) if mapping is None or isinstance(mapping, (str, Path)) else None,
+        _mapping_state(mapping),
         repr(sorted(options.items())),
         _folder_state(folder),
     )
@@ -145,6 +145,18 @@ def load(
             _LOADED.pop(next(iter(_LOADED)))
         _LOADED[key] = ds
     return ds
+
+
+def _mapping_state(mapping: str | Path | Mapping[str, Any] | None) -> tuple | str | None:
+    """What identifies a mapping for the cache: its file's path, size and modification time
+    (an edited mapping file reloads); a dict mapping is never cached (None)."""
+    if mapping is None:
+        return ""
+    if not isinstance(mapping, (str, Path)):
+        return None
+    file = Path(mapping).resolve()
+    stat = file.stat() if file.exists() else None
+    return (str(file), stat.st_size if stat else -1, stat.st_mtime_ns if stat else -1)
 
 
 def _read(

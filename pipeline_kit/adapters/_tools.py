@@ -75,32 +75,48 @@ def _decode(data: bytes, path: Path, encoding: str | None, notes: list[str]) -> 
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        from charset_normalizer import from_bytes
-
-        matches = list(from_bytes(data))
-        if not matches:
+        detected = detect_encoding(data)
+        if detected is None:
             raise DataError(
                 problem=f"the file is not UTF-8 and its encoding cannot be recognised ({exc})",
                 fix="export it again as UTF-8 CSV, or give its encoding (mapping file "
                 '`encoding = "latin-1"`, or load(..., encoding=...))',
                 file=str(path),
             ) from exc
-        # the least chaotic readings; among equals, Windows-1252 (what Excel writes on
-        # Western systems) before the detector's own order. A reading that Windows-1252 gives
-        # identically (could_be_from_charset) counts as Windows-1252: charset-normalizer
-        # reports a short Latin-1 file as cp1250 or even cp775 with cp1252 only listed there.
-        fewest = min(m.chaos for m in matches)
-        tied = [m for m in matches if m.chaos == fewest]
-        best = next((m for m in tied if "cp1252" in m.could_be_from_charset), tied[0])
-        name = "cp1252" if "cp1252" in best.could_be_from_charset else best.encoding
-        others = [m.encoding for m in tied if m is not best][:3]
+        name, others = detected
         notes.append(
             f"{path.name} is not UTF-8: read as {name} (detected by "
             "charset-normalizer; no character was replaced"
             + (f"; {', '.join(others)} would read it as plausibly" if others else "")
             + "). If names look wrong, give the encoding (encoding=... or in the mapping file)."
         )
-        return str(best)
+        return data.decode(name)  # detect_encoding only names an encoding that decodes it
+
+
+def detect_encoding(data: bytes) -> tuple[str, list[str]] | None:
+    """(encoding, equally plausible alternatives) of bytes that are not UTF-8, or None.
+
+    The least chaotic readings of charset-normalizer; among equals, Windows-1252 (what Excel
+    writes on Western systems) before the detector's own order. A reading that Windows-1252
+    gives identically (``could_be_from_charset``) counts as Windows-1252: charset-normalizer
+    reports a short Latin-1 file as cp1250 or even cp775 with cp1252 only listed there.
+    """
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(data))
+    if not matches:
+        return None
+    fewest = min(m.chaos for m in matches)
+    tied = [m for m in matches if m.chaos == fewest]
+    best = next((m for m in tied if "cp1252" in m.could_be_from_charset), tied[0])
+    name = best.encoding
+    if "cp1252" in best.could_be_from_charset:
+        try:
+            data.decode("cp1252")
+            name = "cp1252"
+        except UnicodeDecodeError:
+            pass
+    return name, [m.encoding for m in tied if m is not best][:3]
 
 
 def _physical_lines(text: str, separator: str, records: int) -> list[int] | None:

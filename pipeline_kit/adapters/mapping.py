@@ -80,7 +80,12 @@ from typing import Any
 
 import polars as pl
 
-from pipeline_kit.adapters._tools import normalise_dates, read_export_file, squash
+from pipeline_kit.adapters._tools import (
+    detect_encoding,
+    normalise_dates,
+    read_export_file,
+    squash,
+)
 from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
 from pipeline_kit.errors import DataError
 from pipeline_kit.schema import TABLES, required_columns
@@ -972,10 +977,8 @@ def _detect_encoding(file: Path) -> str | None:
         data.decode("utf-8-sig")
         return None
     except UnicodeDecodeError:
-        from charset_normalizer import from_bytes
-
-        best = from_bytes(data).best()
-        return best.encoding if best is not None else None
+        detected = detect_encoding(data)
+        return detected[0] if detected is not None else None
 
 
 def _distinct(series: pl.Series, limit: int = 5_000) -> pl.Series:
