@@ -243,6 +243,7 @@ def _kernel_env() -> None:
 # before every notebook. Between reports the kernel's namespace is wiped and its execution
 # counter reset, so no state carries over.
 _KERNELS: dict[str, tuple[KernelManager, KernelClient]] = {}
+_EXIT_HOOK: list[bool] = []
 
 # Run in each report kernel before the first report: the heavy imports, once per kernel,
 # without jsonschema's optional IRI grammar (why: pipeline_kit/_report_worker.py). Then the
@@ -316,7 +317,11 @@ def _kernel(cwd: Path) -> KernelClient:
     client = manager.client()
     client.start_channels()
     _KERNELS[key] = (manager, client)
-    multiprocessing.util.Finalize(manager, _shutdown_kernels, exitpriority=10)
+    # at exit only: a callback tied to the manager would also run when an abandoned manager
+    # (a dead kernel's) is collected, and shut down the kernel that replaced it
+    if not _EXIT_HOOK:
+        multiprocessing.util.Finalize(None, _shutdown_kernels, exitpriority=10)
+        _EXIT_HOOK.append(True)
     client.wait_for_ready(timeout=60)
     client.allow_stdin = False
     _execute(client, _KERNEL_WARMUP + "get_ipython().execution_count = 1")

@@ -132,6 +132,9 @@ def test_stale_temporary_files_are_cleaned_by_a_rerun(data, tmp_path):
 
 def test_a_rerun_gives_byte_identical_reports(data, tmp_path):
     for name in ("a", "b"):
-        run_reports(data, "2025-Q4", tmp_path / name, teams=["EMEA"], progress=False, jobs=1)
+        results = run_reports(
+            data, "2025-Q4", tmp_path / name, teams=["EMEA"], progress=False, jobs=1
+        )
+        assert all(r.ok for r in results), [(r.team, r.error) for r in results]
     for page in ("emea.html", "emea.ipynb", "organisation.html", "organisation.ipynb"):
         assert (tmp_path / "a" / page).read_bytes() == (tmp_path / "b" / page).read_bytes(), page

@@ -255,9 +255,10 @@ def win_rate_alternatives(
     """The common win-rate definitions side by side, to reconcile with a CRM's figure.
 
     One row per group and definition (see :data:`WIN_RATE_DEFINITIONS`): ``numerator``,
-    ``denominator``, ``value``. ``created_cohort`` reads outcomes at ``as_of`` (default: the
-    last date in the data). Only ``count_closed`` is the kit's default; the others are shown
-    to explain differences, not to pick the flattering one.
+    ``denominator``, ``value`` and ``caveat`` (why a value is missing: the win rate by amount
+    cannot be read when every lost deal has amount 0). ``created_cohort`` reads outcomes at
+    ``as_of`` (default: the last date in the data). Only ``count_closed`` is the kit's
+    default; the others are shown to explain differences, not to pick the flattering one.
     """
     period = resolve_period(period)
     groups = group_columns(by)
@@ -282,6 +283,11 @@ def win_rate_alternatives(
             [
                 pl.col("amount").filter(is_won).sum().alias("numerator"),
                 pl.col("amount").sum().alias("denominator"),
+                # lost deals whose amount the CRM cleared (0) make this read 100%
+                (
+                    pl.col("status").eq("lost").any()
+                    & pl.col("amount").filter(pl.col("status").eq("lost")).max().eq(0)
+                ).alias("unreadable"),
             ],
         ),
         "stale_as_lost": aggregate(
@@ -309,16 +315,31 @@ def win_rate_alternatives(
         )
     )
     parts["created_cohort"] = cohort
-    frames = [lf.with_columns(pl.lit(name).alias("definition")) for name, lf in parts.items()]
+    frames = [
+        lf.with_columns(pl.lit(name).alias("definition"))
+        if "unreadable" in lf.collect_schema()
+        else lf.with_columns(pl.lit(name).alias("definition"), pl.lit(False).alias("unreadable"))
+        for name, lf in parts.items()
+    ]
     return (
-        pl.concat(frames, how="vertical_relaxed")
+        pl.concat(frames, how="diagonal_relaxed")
         .with_columns(
-            pl.when(pl.col("denominator") > 0)
+            pl.when((pl.col("denominator") > 0) & ~pl.col("unreadable").fill_null(False))
             .then(pl.col("numerator") / pl.col("denominator"))
             .alias("value"),
             pl.col("definition").replace_strict(WIN_RATE_DEFINITIONS).alias("description"),
+            pl.when(pl.col("unreadable").fill_null(False))
+            .then(
+                pl.lit(
+                    "every lost deal has amount 0 (the CRM clears it on loss): a win rate by "
+                    "amount would read 100%, so it is not given"
+                )
+            )
+            .alias("caveat"),
         )
-        .select(*groups, "definition", "numerator", "denominator", "value", "description")
+        .select(
+            *groups, "definition", "numerator", "denominator", "value", "description", "caveat"
+        )
         .sort(*groups, "definition")
         .collect()
     )
