@@ -241,6 +241,9 @@ def validate_raw(raw: RawDataset) -> Dataset:
     quarantined.append(bad)
     for fk in FOREIGN_KEYS:  # in order: deals are settled before the tables that refer to them
         if fk.table in valid and fk.parent in valid:
+            if (fk.table, fk.column) in LINKS_DROPPED_NOT_QUARANTINED:
+                valid[fk.table] = _drop_unknown_links(valid, fk, notes)
+                continue
             valid[fk.table], bad = _check_foreign_key(valid, raw, fk)
             quarantined.append(bad)
 
@@ -624,6 +627,28 @@ def _quarantine_rows(
 
 
 # ----------------------------------------------------------------------------- cross-table
+
+
+# A lead is a lead whether or not the deal it became is in the export (a marketing export
+# holds the won deals only; a deal may have been quarantined): its link to an unknown deal is
+# dropped, with a note, instead of quarantining the lead.
+LINKS_DROPPED_NOT_QUARANTINED = {("leads", "deal_id")}
+
+
+def _drop_unknown_links(
+    valid: dict[str, pl.DataFrame], fk: ForeignKey, notes: list[str]
+) -> pl.DataFrame:
+    frame = valid[fk.table]
+    known = pl.col(fk.column).is_in(valid[fk.parent][fk.parent_column].unique().implode())
+    unknown = frame.select((pl.col(fk.column).is_not_null() & ~known).sum()).item()
+    if not unknown:
+        return frame
+    notes.append(
+        f"{fk.table}: {unknown:,} row(s) name a {fk.column} that is not among the valid "
+        f"{fk.parent} (not in the export, or quarantined): the rows are kept and that link is "
+        "left empty, so they count as converted but not as won."
+    )
+    return frame.with_columns(pl.when(known).then(pl.col(fk.column)).alias(fk.column))
 
 
 def _check_foreign_key(

@@ -450,6 +450,11 @@ class TeamReport:
             else f"\n- Not compared with the team's previous four quarters: that needs a "
             f"quarter, and this report covers {self.period.label}."
         )
+        if self.shape.teams == 1:
+            no_trailing += (
+                "\n- Not compared with the rest of the organisation: this export holds one "
+                "team, so there is no other team to compare with."
+            )
         if (rows["direction"] == "not enough data").all():
             return _markdown(
                 "**No verdict this quarter**: "
@@ -478,38 +483,26 @@ class TeamReport:
 
     def _thin_reasons(self, thin: pl.DataFrame) -> list[str]:
         """Why each comparison without a verdict has none, with the real counts."""
-        labels = {
-            "external": "the external benchmark",
-            "rest_of_org": "the rest of the organisation",
-            "trailing": "the team's previous four quarters",
-        }
         reasons = []
         for metric, group in thin.group_by("metric", maintain_order=True):
             name = str(metric[0]).replace("_", " ")
-            n = int(group["n"].max() or 0)
             if metric[0] == "win_rate" and self.shape.why_no_win_rate():
                 reasons.append(f"{name} ({self.shape.why_no_win_rate()})")
                 continue
-            if n < MIN_N:
-                reasons.append(
-                    f"{name} ({n} deal(s) behind it this quarter; a verdict needs {MIN_N})"
-                )
-                continue
-            short = [
-                f"{labels.get(r['kind'], r['kind'])} has "
-                + (
-                    f"{int(r['n_benchmark'])}"
-                    if r["n_benchmark"] is not None and r["n_benchmark"] == r["n_benchmark"]
-                    else "no"
-                )
-                + " deal(s)"
-                for r in group.iter_rows(named=True)
-            ]
-            if self.shape.teams == 1:
-                short = [t for t in short if "rest of the" not in t] + [
-                    "there is no other team to compare with"
-                ]
-            reasons.append(f"{name} ({', '.join(short)}; a verdict needs {MIN_N} on each side)")
+            n = int(group["n"].max() or 0)
+            parts = [f"{n} deal(s) behind it this quarter"] if n < MIN_N else []
+            for r in group.iter_rows(named=True):
+                m = r["n_benchmark"]
+                m = None if m is None or m != m else int(m)  # NaN: no such benchmark
+                if r["kind"] == "trailing" and not m:
+                    parts.append("the team has no deals in its previous four quarters")
+                elif r["kind"] == "trailing" and m < MIN_N:
+                    parts.append(f"its previous four quarters hold {m} deal(s)")
+                elif r["kind"] == "rest_of_org" and self.shape.teams > 1 and (m or 0) < MIN_N:
+                    parts.append(f"the rest of the organisation has {m or 0} deal(s)")
+            if not parts:
+                parts.append("too few deals on one side")
+            reasons.append(f"{name} ({'; '.join(parts)}; a verdict needs {MIN_N} on each side)")
         return reasons
 
     def forest_chart(self) -> alt.TopLevelMixin:
@@ -628,9 +621,11 @@ class TeamReport:
     def leads_section(self) -> Markdown | alt.TopLevelMixin:
         if not self.ds.has("leads"):
             return _markdown("Provide leads.csv to see lead conversion and response times.")
-        leads = self.ds.tables["leads"]
-        if "team" not in leads.columns or leads["team"].null_count() == leads.height:
-            return _markdown("leads.csv has no team column: lead figures cannot be split by team.")
+        if self._leads_scope() is None:
+            return _markdown(
+                "leads.csv has no team column and this export holds several teams: lead "
+                "figures cannot be split by team (see the organisation summary)."
+            )
         team_leads = self._team_leads()
         times = lead_response_time(team_leads, self.period, by="source")
         bench, _ = self._benchmark("lead_response_hours")
@@ -639,7 +634,7 @@ class TeamReport:
         )
 
     def lead_funnel_table(self) -> Markdown:
-        if not self.ds.has("leads") or "team" not in self.ds.tables["leads"].columns:
+        if not self.ds.has("leads") or self._leads_scope() is None:
             return _markdown("")
         f = lead_funnel(self._team_leads(), self.period).row(0, named=True)
         note = " Recent leads are still converting: figures will rise." if f["incomplete"] else ""
@@ -658,9 +653,19 @@ class TeamReport:
             + note
         )
 
+    def _leads_scope(self) -> str | None:
+        """'team' when leads carry a team, 'all' when they do not but the export holds one
+        team (every lead is that team's), None when leads cannot be split by team."""
+        leads = self.ds.tables["leads"]
+        if "team" in leads.columns and leads["team"].null_count() < leads.height:
+            return "team"
+        return "all" if self.shape.teams == 1 else None
+
     def _team_leads(self) -> Dataset:
         from dataclasses import replace
 
+        if self._leads_scope() == "all":
+            return self.ds
         leads = self.ds.tables["leads"].filter(pl.col("team") == self.team)
         return replace(self.ds, tables={**self.ds.tables, "leads": leads})
 

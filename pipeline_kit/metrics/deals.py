@@ -337,9 +337,7 @@ def win_rate_alternatives(
             )
             .alias("caveat"),
         )
-        .select(
-            *groups, "definition", "numerator", "denominator", "value", "description", "caveat"
-        )
+        .select(*groups, "definition", "numerator", "denominator", "value", "description", "caveat")
         .sort(*groups, "definition")
         .collect()
     )

@@ -1,0 +1,131 @@
+"""Every export shape gets a useful report: metrics, comparisons and every report section run
+on each shape of ``tests/shapes.py``; a section either renders or says the real reason."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+import pipeline_kit as pk
+from pipeline_kit.metrics import metrics_long
+from pipeline_kit.reports import run_reports
+from pipeline_kit.team_report import SectionError, TeamReport
+
+from .shapes import PERIOD, SHAPES, write_shape
+
+SECTIONS = [
+    name
+    for name in dir(TeamReport)
+    if not name.startswith("_") and callable(getattr(TeamReport, name))
+]
+
+
+@pytest.fixture(scope="module")
+def shape_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shapes")
+    return {name: pk.load(write_shape(name, root / name)) for name in SHAPES}
+
+
+def _text(output) -> str:
+    if hasattr(output, "data") and isinstance(output.data, str):
+        return output.data
+    return ""
+
+
+def _report(ds: pk.Dataset, team: str | None = None) -> dict[str, object]:
+    report = TeamReport(ds, team=team or ds.teams[0], period=PERIOD)
+    return {name: getattr(report, name)() for name in SECTIONS}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_metrics_and_comparisons_run_on_every_shape(shape_data, shape):
+    ds = shape_data[shape]
+    long = metrics_long(ds, PERIOD, by="team")
+    assert long.height > 0
+    assert {"metric", "value", "n"} <= set(long.columns)
+    pk.compare(ds, PERIOD, by="team")
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_every_report_section_renders_on_every_shape(shape_data, shape):
+    failed = {k: v for k, v in _report(shape_data[shape]).items() if isinstance(v, SectionError)}
+    assert not failed, failed
+
+
+def _all_text(ds, team=None) -> str:
+    return "\n".join(_text(v) for v in _report(ds, team).values())
+
+
+def test_closed_only_export_says_there_are_no_open_deals(shape_data):
+    text = _all_text(shape_data["only_closed"])
+    assert "there are no open deals in this export" in text
+    assert "not enough data (fewer than" not in text
+
+
+@pytest.mark.parametrize(
+    ("shape", "reason"),
+    [
+        ("only_won", "no lost deals"),
+        ("only_lost", "no won deals"),
+        ("leads_and_won", "no lost deals"),
+    ],
+)
+def test_one_sided_exports_show_no_win_rate(shape_data, shape, reason):
+    text = _all_text(shape_data[shape])
+    assert reason in text
+    assert "100.0%" not in text.split("Average won deal size")[0]  # no "win rate 100%"
+
+
+def test_lost_amounts_zero_make_the_amount_win_rate_unreadable(shape_data):
+    ds = shape_data["lost_amount_zero"]
+    alt = pk.win_rate_alternatives(ds, PERIOD)
+    row = alt.filter(pl.col("definition") == "amount_closed").row(0, named=True)
+    assert row["value"] is None and "amount 0" in row["caveat"]
+    # the count-based win rate is unaffected
+    assert alt.filter(pl.col("definition") == "count_closed")["value"][0] is not None
+
+
+def test_no_owner_column_loads_with_a_note_and_no_rep_figures(shape_data):
+    ds = shape_data["no_owner_column"]
+    assert set(ds.deals["owner"]) == {"(unknown)"}
+    assert any("no owner column" in n for n in ds.notes)
+    assert "no owner column" in _all_text(ds)
+
+
+def test_no_team_column_is_one_team(shape_data):
+    ds = shape_data["no_team_column"]
+    assert ds.teams == ["All"]
+    assert any("no team column" in n for n in ds.notes)
+
+
+def test_one_team_says_there_is_no_other_team(shape_data):
+    ds = shape_data["one_team"]
+    assert ds.teams == ["EMEA"]
+    summary = _text(TeamReport(ds, team="EMEA", period=PERIOD).executive_summary())
+    assert "no other team to compare with" in summary
+
+
+def test_new_team_says_it_has_no_previous_quarters(shape_data):
+    summary = _text(
+        TeamReport(shape_data["new_team"], team="SMB", period=PERIOD).executive_summary()
+    )
+    assert "the team has no deals in its previous four quarters" in summary
+
+
+def test_one_deal_gives_a_short_honest_report(shape_data):
+    ds = shape_data["one_deal"]
+    assert ds.deals.height == 1
+    text = _all_text(ds)
+    assert "no lost deals" in text and "no open deals" in text
+
+
+@pytest.mark.parametrize("shape", ["only_closed", "only_won", "one_deal", "no_owner_column"])
+def test_report_batch_runs_on_shape(tmp_path, shape):
+    folder = write_shape(shape, tmp_path / "data")
+    results = run_reports(folder, PERIOD, tmp_path / "out", progress=False, jobs=1)
+    assert all(r.ok and not r.section_errors for r in results), [
+        (r.team, r.error, r.section_errors) for r in results
+    ]
+    for r in results:
+        page = (tmp_path / "out" / f"{r.slug}.html").read_text()
+        assert "Traceback" not in page and "could not be produced" not in page
