@@ -200,7 +200,7 @@ def _metrics(args: argparse.Namespace) -> int:
     ds = _load(args)
     ds.require_usable()
     period = resolve_period(args.period, ds.last_date)
-    check_covered(period, parse_date(args.as_of), ds.first_date, ds.last_date)
+    check_covered(period, parse_date(args.as_of), ds.first_date, ds.last_date, undated=ds.undated)
     frame = metrics_long(
         ds, period, as_of=args.as_of, by=args.by or None, metrics=args.metric or None
     )
@@ -269,6 +269,11 @@ def _report(args: argparse.Namespace) -> int:
     )
     for r in results:
         state = "ok" if r.ok else f"FAILED: {r.error}"
+        if r.ok and r.section_errors:
+            state += (
+                f", but {len(r.section_errors)} section(s) could not be produced "
+                f"({', '.join(r.section_errors)}; see {r.slug}.log)"
+            )
         print(f"{r.team}: {state} ({r.seconds:.1f} s)")
     print(f"index: {args.out / 'index.html'}")
     return EXIT_OK if all(r.ok for r in results) else EXIT_REPORT_FAILED
@@ -281,7 +286,7 @@ def _compare(args: argparse.Namespace) -> int:
     ds = _load(args)
     ds.require_usable()
     period = resolve_period(args.period, ds.last_date)
-    check_covered(period, parse_date(args.as_of), ds.first_date, ds.last_date)
+    check_covered(period, parse_date(args.as_of), ds.first_date, ds.last_date, undated=ds.undated)
     frame = compare(
         ds,
         period,

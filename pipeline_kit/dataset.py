@@ -48,6 +48,8 @@ class Dataset:
     # rows left out by design (deleted in the CRM, merged, not a stage change, exact copies):
     # table, file, source_row, reason, record
     excluded: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EXCLUDED_SCHEMA))
+    # no created_at column: a win/loss export, analysed over the whole export (period "all")
+    undated: bool = False
     # rule or reason -> (problem, fix), for reasons an adapter defines
     rule_messages: dict[str, tuple[str, str]] = field(default_factory=dict)
     # results derived from this dataset (see memoised); never copied to a filtered copy
@@ -116,8 +118,9 @@ class Dataset:
 
     @property
     def first_date(self) -> dt.date | None:
-        """Earliest creation date of a deal; ``None`` when no deal passed validation."""
-        return self.tables["deals"]["created_at"].min()
+        """Earliest creation date of a deal; ``None`` when no deal passed validation or the
+        export has no dates."""
+        return None if self.undated else self.tables["deals"]["created_at"].min()
 
     @property
     def last_date(self) -> dt.date | None:
@@ -125,6 +128,8 @@ class Dataset:
 
         ``None`` when no deal passed validation."""
         deals = self.tables["deals"]
+        if self.undated:
+            return None
         dates = [d for d in (deals["created_at"].max(), deals["closed_at"].max()) if d]
         return max(dates) if dates else None
 

@@ -38,6 +38,7 @@ from pipeline_kit.schema import (
     FOREIGN_KEYS,
     ONE_TEAM,
     TABLES,
+    UNDATED_DEALS,
     UNKNOWN_OWNER,
     ForeignKey,
     dtype_hint,
@@ -194,8 +195,27 @@ def _read(
 def validate_raw(raw: RawDataset) -> Dataset:
     """Validate the raw tables an adapter produced (see module docstring)."""
     notes = list(raw.notes)
+    undated = "deals" in raw.tables and "created_at" not in raw.tables["deals"].frame.columns
     if "deals" in raw.tables:
         raw.tables["deals"] = _fill_owner_and_team(raw.tables["deals"], notes)
+    if undated:
+        deals = raw.tables["deals"]
+        raw.tables["deals"] = RawTable(
+            "deals",
+            deals.frame.with_columns(pl.lit(None, pl.String).alias("created_at")),
+            deals.file,
+            UNDATED_DEALS,
+        )
+        notes.append(
+            f"{Path(deals.file).name} has no created_at column: a win/loss export. Figures "
+            "cover the whole export (period 'all'); figures over time (per quarter, cycle "
+            "curves, snapshots, trends) need dates and are not computed"
+            + (
+                "; cycle length comes from days_to_close."
+                if "days_to_close" in deals.frame.columns
+                else "."
+            )
+        )
     for table in raw.tables.values():
         _check_required_columns(table)
     setaside = [raw_aside for raw_aside in raw.setaside if raw_aside.height]
@@ -248,7 +268,17 @@ def validate_raw(raw: RawDataset) -> Dataset:
             quarantined.append(bad)
 
     approximate = raw.stage_history_approximate
-    if "stage_history" not in valid:
+    if "stage_history" not in valid and undated:
+        valid["stage_history"] = pl.DataFrame(
+            schema={
+                "source_row": pl.Int64,
+                "deal_id": pl.String,
+                "stage": pl.String,
+                "entered_at": pl.Date,
+            }
+        )
+        approximate = True
+    elif "stage_history" not in valid:
         valid["stage_history"] = _derive_stage_history(valid["deals"], valid["stages"])
         approximate = True
         notes.append(
@@ -273,6 +303,7 @@ def validate_raw(raw: RawDataset) -> Dataset:
         stage_history_approximate=approximate,
         hints=raw.hints,
         excluded=excluded,
+        undated=undated,
         rule_messages={**CURRENCY_MESSAGES, **EXCLUSION_MESSAGES, **raw.rule_messages},
     )
 
@@ -464,7 +495,9 @@ def _validate_table(
     if lines.is_unique().all():
         return _validate_unique_rows(table, notes)
     numbered = table.frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("source_row"))
-    good, bad = _validate_unique_rows(RawTable(table.name, numbered, table.file), notes)
+    good, bad = _validate_unique_rows(
+        RawTable(table.name, numbered, table.file, table.schema), notes
+    )
     back = pl.col("source_row").replace_strict(
         pl.Series(range(len(lines)), dtype=pl.Int64), lines, return_dtype=pl.Int64
     )
@@ -473,7 +506,7 @@ def _validate_table(
 
 def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """:func:`_validate_table` for a table whose ``source_row`` values are unique."""
-    schema = TABLES[table.name]
+    schema = table.schema or TABLES[table.name]
     columns = schema.columns()
     targets = {c: col.dtype for c, col in columns.items() if c != "source_row"}
     raw = table.frame
@@ -781,8 +814,8 @@ DATE_HORIZON_DAYS = 366
 def _implausible_dates(deals: pl.DataFrame) -> pl.Expr:
     """Deals created or closed before 1950 or more than a year after the day by which 99% of
     the deals were created (the export's date, read from the data, never today)."""
-    if deals.height == 0:
-        return pl.lit(False)
+    if deals.height == 0 or deals["created_at"].null_count() == deals.height:
+        return pl.lit(False).alias("date_implausible")
     reference = deals["created_at"].sort().gather(int(0.99 * (deals.height - 1)))[0]
     latest = reference + dt.timedelta(days=DATE_HORIZON_DAYS)
     return (

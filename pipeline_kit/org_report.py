@@ -42,10 +42,16 @@ class OrgReport:
     def header(self):
         from pipeline_kit import __version__
 
+        when = (
+            "**Whole export** (no dates: a win/loss analysis)"
+            if self.period.is_all
+            else f"Period **{self.period.start} to {self.period.end}** · snapshot as of "
+            f"**{self.as_of}**"
+        )
+        title = "whole export" if self.period.is_all else self.period.label
         return _markdown(
-            f"# Organisation summary: {self.period.label}\n\n"
-            f"Period **{self.period.start} to {self.period.end}** · snapshot as of "
-            f"**{self.as_of}** · {len(self.ds.teams)} teams · data `{self.ds.path.name}` "
+            f"# Organisation summary: {title}\n\n"
+            f"{when} · {len(self.ds.teams)} teams · data `{self.ds.path.name}` "
             f"(fingerprint `{self.ds.fingerprint}`) · pipeline_kit {__version__}"
         )
 
@@ -66,11 +72,18 @@ class OrgReport:
 
     def team_table(self):
         wr = win_rate(self.ds, self.period, by="team")
-        pipe = (
-            open_pipeline(self.ds, self.as_of, by="team")
-            .group_by("team")
-            .agg(pl.col("open_deals", "open_value").sum())
-        )
+        if self.shape.undated:  # no snapshot on a day: the open deals of the export
+            pipe = (
+                self.ds.deals.filter(pl.col("status") == "open")
+                .group_by("team")
+                .agg(pl.len().alias("open_deals"), pl.col("amount").sum().alias("open_value"))
+            )
+        else:
+            pipe = (
+                open_pipeline(self.ds, self.as_of, by="team")
+                .group_by("team")
+                .agg(pl.col("open_deals", "open_value").sum())
+            )
         rows = []
         for r in (
             wr.join(pipe, on="team", how="full", coalesce=True).sort("team").iter_rows(named=True)
@@ -111,6 +124,8 @@ class OrgReport:
         )
 
     def trend_chart(self) -> alt.TopLevelMixin:
+        if self.shape.undated:
+            return _markdown(f"No trend: {self.shape.why_no_dates('quarter-by-quarter trend')}.")
         if self.shape.why_no_win_rate():
             return _markdown(f"No win-rate trend: {self.shape.why_no_win_rate()}.")
         return charts.trend_chart(
@@ -120,6 +135,8 @@ class OrgReport:
         )
 
     def cycle_chart(self) -> alt.TopLevelMixin:
+        if self.shape.undated:
+            return _markdown(f"No cycle curves: {self.shape.why_no_dates('curve over time')}.")
         return charts.km_curves(cycle_length_curve(self.ds, self.period, by="team"), "team")
 
     def pipeline_chart(self) -> alt.TopLevelMixin:
@@ -128,6 +145,8 @@ class OrgReport:
         return charts.pipeline_by_stage(open_pipeline(self.ds, self.as_of))
 
     def waterfall_chart(self) -> alt.TopLevelMixin:
+        if self.shape.undated:
+            return _markdown(f"No waterfall: {self.shape.why_no_dates('pipeline movement')}.")
         return charts.waterfall(pipeline_waterfall(self.ds, self.period))
 
     def rep_chart(self) -> alt.TopLevelMixin:

@@ -37,6 +37,9 @@ def parse_date(value: str | dt.date | None) -> dt.date | None:
         raise ValueError(f"not an ISO date (YYYY-MM-DD): {value!r}") from exc
 
 
+ALL = "all"
+
+
 def _month_end(year: int, month: int) -> dt.date:
     nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
     return nxt - dt.timedelta(days=1)
@@ -52,10 +55,14 @@ class Period:
 
     @classmethod
     def parse(cls, value: str | Period) -> Period:
-        """Parse ``2025-Q4``, ``2025-H2``, ``2025-11``, ``2025`` or ``2025-10-01..2025-12-31``."""
+        """Parse ``2025-Q4``, ``2025-H2``, ``2025-11``, ``2025``, ``2025-10-01..2025-12-31`` or
+        ``all`` (every deal in the export, dated or not: the whole-export figures of a win/loss
+        analysis, and the only period of an export without dates)."""
         if isinstance(value, Period):
             return value
         text = str(value).strip()
+        if text.lower() == ALL:
+            return cls.all()
         if m := _QUARTER.match(text):
             year, q = int(m[1]), int(m[2])
             return cls(dt.date(year, 3 * q - 2, 1), _month_end(year, 3 * q), f"{year}-Q{q}")
@@ -82,6 +89,16 @@ class Period:
         )
 
     @classmethod
+    def all(cls) -> Period:
+        """The whole export: contains every row, also rows without a date."""
+        return cls(dt.date.min, dt.date.max, ALL)
+
+    @property
+    def is_all(self) -> bool:
+        """Whether this is :meth:`all`, the whole export."""
+        return self.label == ALL
+
+    @classmethod
     def quarter_of(cls, day: dt.date) -> Period:
         """The calendar quarter containing ``day``."""
         return cls.parse(f"{day.year}-Q{(day.month - 1) // 3 + 1}")
@@ -92,8 +109,11 @@ class Period:
         return (self.end - self.start).days + 1
 
     def contains(self, column: str | pl.Expr) -> pl.Expr:
-        """Polars expression: is the date in ``column`` inside the period?"""
+        """Polars expression: is the date in ``column`` inside the period? (Always true for
+        :meth:`all`, also for a missing date.)"""
         col = pl.col(column) if isinstance(column, str) else column
+        if self.is_all:
+            return col.is_null() | col.is_not_null()  # true on every row, also when summed
         return col.is_between(pl.lit(self.start), pl.lit(self.end), closed="both")
 
     def shift(self, quarters: int) -> Period:
@@ -114,20 +134,31 @@ def latest_complete_quarter(last_day: dt.date) -> Period:
     return q if q.end == last_day else q.shift(-1)
 
 
-def resolve_period(period: str | Period, last_day: dt.date) -> Period:
-    """Like :meth:`Period.parse`, plus ``"latest"``: the last complete quarter of the data."""
+def resolve_period(period: str | Period, last_day: dt.date | None) -> Period:
+    """Like :meth:`Period.parse`, plus ``"latest"``: the last complete quarter of the data
+    (the whole export, ``all``, when the data has no dates)."""
     if isinstance(period, str) and period.strip().lower() == "latest":
-        return latest_complete_quarter(last_day)
+        return Period.all() if last_day is None else latest_complete_quarter(last_day)
     return Period.parse(period)
 
 
 def check_covered(
-    period: Period, as_of: dt.date | None, first_day: dt.date | None, last_day: dt.date | None
+    period: Period,
+    as_of: dt.date | None,
+    first_day: dt.date | None,
+    last_day: dt.date | None,
+    *,
+    undated: bool = False,
 ) -> None:
     """Raise a ``ValueError`` in plain words when ``period`` has no overlap with the data
     (first_day to last_day) or ``as_of`` lies after the data's last day, where a snapshot
     would show deals as open that may have closed since the export."""
-    if first_day is None or last_day is None:
+    if undated and not period.is_all:
+        raise ValueError(
+            f"this export has no dates, so the period {period.label} cannot be picked out of "
+            "it: use --period all (or latest) for the whole export"
+        )
+    if first_day is None or last_day is None or period.is_all:
         return
     if period.start > last_day or period.end < first_day:
         raise ValueError(

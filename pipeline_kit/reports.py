@@ -482,7 +482,7 @@ def run_reports(
     ds = load(data, source=source, **load_options)
     ds.require_usable()
     period = resolve_period(period, ds.last_date)
-    check_covered(period, parse_date(as_of), ds.first_date, ds.last_date)
+    check_covered(period, parse_date(as_of), ds.first_date, ds.last_date, undated=ds.undated)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     unknown = [t for t in (teams or []) if t not in ds.teams]

@@ -14,6 +14,7 @@ Rules that span tables (a deal's stage must exist in ``stages``) are listed in
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import dataframely as dy
@@ -25,6 +26,7 @@ __all__ = [
     "ONE_TEAM",
     "RULE_MESSAGES",
     "TABLES",
+    "UNDATED_DEALS",
     "UNKNOWN_OWNER",
     "ForeignKey",
     "required_columns",
@@ -62,6 +64,12 @@ class Deals(dy.Schema):
     lost_reason = dy.String(nullable=True, description="Why a lost deal was lost.")
     competitor = dy.String(nullable=True, description="Competitor the deal was lost to.")
     product = dy.String(nullable=True, description="Product sold.")
+    days_to_close = dy.Float64(
+        nullable=True,
+        min=0,
+        description="Days from creation to close, for exports that give a duration "
+        "instead of dates.",
+    )
 
     @dy.rule()
     def closed_not_before_created(cls) -> pl.Expr:
@@ -201,6 +209,16 @@ class Benchmarks(dy.Schema):
     high = dy.Float64(nullable=True, description="Upper end of the reference range.")
     n = dy.Int64(nullable=True, min=0, description="Sample size behind the figure.")
 
+
+def _undated(schema: type[dy.Schema]) -> type[dy.Schema]:
+    """``schema`` with ``created_at`` optional and without its date rules: the deals of an
+    export without dates (a win/loss export: outcome, amount, segments)."""
+    columns = {name: copy.copy(col) for name, col in schema.columns().items()}
+    columns["created_at"] = dy.Date(nullable=True, description="Not in this export.")
+    return type("UndatedDeals", (dy.Schema,), {"__doc__": schema.__doc__, **columns})
+
+
+UNDATED_DEALS = _undated(Deals)
 
 TABLES: dict[str, type[dy.Schema]] = {
     "deals": Deals,

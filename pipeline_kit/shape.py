@@ -37,6 +37,7 @@ class DataShape:
     open_stages: int
     lost_amounts_all_zero: bool
     leads: int
+    undated: bool = False
 
     @classmethod
     def of(cls, ds: Dataset) -> DataShape:
@@ -73,11 +74,23 @@ class DataShape:
             open_stages=open_stages,
             lost_amounts_all_zero=bool(counts["lost_zero"]) and counts["lost"] > 0,
             leads=ds.tables["leads"].height if ds.has("leads") else 0,
+            undated=ds.undated,
         )
 
     # ------------------------------------------------------------------ reasons
+    def why_no_dates(self, what: str) -> str | None:
+        """Why ``what`` (something over time) cannot be shown: the export has no dates."""
+        if self.undated:
+            return f"this export has no dates, so there is no {what}"
+        return None
+
     def why_no_open_pipeline(self) -> str | None:
         """Why no snapshot of open deals can be shown, or None when one can."""
+        if self.undated:
+            return (
+                f"this export has no dates, so there is no snapshot of the pipeline on a day "
+                f"(it holds {self.open:,} open deal(s) in all)"
+            )
         if self.open == 0:
             return (
                 "there are no open deals in this export (every deal is won or lost), so there "

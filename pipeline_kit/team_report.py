@@ -47,6 +47,7 @@ from pipeline_kit.metrics import (
     win_rate,
     won_deal_size,
 )
+from pipeline_kit.metrics.long_format import WHOLE_EXPORT_METRICS
 from pipeline_kit.metrics.trend import _is_quarter
 from pipeline_kit.periods import Period, parse_date
 from pipeline_kit.shape import DataShape
@@ -167,8 +168,20 @@ class TeamReport:
         )
         self._team = ds.filter_deals(pl.col("team") == team)
         self.shape = DataShape.of(ds)
+        # "2025-Q4", or "the whole export" for period all (an export without dates)
+        self.period_name = "the whole export" if self.period.is_all else self.period.label
 
     # ------------------------------------------------------------------ helpers
+
+    @property
+    def _span(self) -> str:
+        """How the report names its period in sentences: "2025-Q4", "the whole export"."""
+        return self.period_name
+
+    def _undated_note(self, what: str) -> Markdown | None:
+        """The sentence a section over time shows for an export without dates, else None."""
+        reason = self.shape.why_no_dates(what)
+        return _markdown(f"No {what}: {reason}.") if reason else None
 
     def _benchmark(self, metric: str) -> tuple[float | None, str]:
         """External benchmark for ``metric``: team scope first, then 'all'."""
@@ -189,11 +202,18 @@ class TeamReport:
     def header(self) -> Markdown:
         from pipeline_kit import __version__
 
+        when = (
+            "**Whole export** (no dates: a win/loss analysis; sections over time are left out "
+            "and say why)"
+            if self.period.is_all
+            else f"Period **{self.period.start} to {self.period.end}** · snapshot as of "
+            f"**{self.as_of}**"
+        )
+        title = "win/loss report" if self.period.is_all else f"pipeline report {self.period.label}"
         lines = [
-            f"# {_esc(self.team)}: pipeline report {self.period.label}",
+            f"# {_esc(self.team)}: {title}",
             "",
-            f"Period **{self.period.start} to {self.period.end}** · snapshot as of "
-            f"**{self.as_of}** · data `{self.ds.path.name}` (source {self.ds.source}, "
+            f"{when} · data `{self.ds.path.name}` (source {self.ds.source}, "
             f"fingerprint `{self.ds.fingerprint}`) · pipeline_kit {__version__}",
         ]
         if not self.in_data:
@@ -206,7 +226,7 @@ class TeamReport:
 
     def summary(self) -> Markdown:
         """Headline sentences: win rate, pipeline, deal size, cycle length, each with n."""
-        p = self.period.label
+        p = self.period_name
         wr = win_rate(self._scoped, self.period, by="scope")
         team = wr.filter(pl.col("scope") == "team")
         rest = wr.filter(pl.col("scope") == "rest")
@@ -278,10 +298,12 @@ class TeamReport:
 
     def key_metrics(self) -> Markdown:
         """Team vs rest of the organisation vs whole organisation, every figure with n."""
+        shown = [m for m in METRICS_SHOWN if not self.period.is_all or m in WHOLE_EXPORT_METRICS]
+        as_of = None if self.shape.undated else self.as_of
         scoped = metrics_long(
-            self._scoped, self.period, as_of=self.as_of, by="scope", metrics=METRICS_SHOWN
+            self._scoped, self.period, as_of=as_of, by="scope", metrics=shown
         ).filter(pl.col("detail").is_null())
-        whole = metrics_long(self.ds, self.period, as_of=self.as_of, metrics=METRICS_SHOWN).filter(
+        whole = metrics_long(self.ds, self.period, as_of=as_of, metrics=shown).filter(
             pl.col("detail").is_null()
         )
         columns = {
@@ -381,7 +403,7 @@ class TeamReport:
             benchmark=bench,
             benchmark_label=label,
             highlight=self.team,
-            title=f"Win rate by team, {self.period.label}",
+            title=f"Win rate by team, {self.period_name}",
         )
 
     def win_rate_by_rep_chart(self) -> alt.TopLevelMixin | Markdown:
@@ -395,7 +417,71 @@ class TeamReport:
             "owner",
             benchmark=org_rate,
             benchmark_label=f"organisation {fmt_pct(org_rate, 0)}",
-            title=f"Win rate by rep: {self.team}, {self.period.label}",
+            title=f"Win rate by rep: {self.team}, {self.period_name}",
+        )
+
+    SEGMENT_COLUMNS = ("deal_type", "lead_source", "industry", "region", "product", "pipeline")
+
+    def _segment_columns(self) -> list[str]:
+        """Columns to split the win rate by: the canonical segments, then extra text columns
+        of the export with 2 to 12 values (a segment, not an id or a name)."""
+        deals = self._team.tables["deals"]
+        internal = {
+            "deal_id",
+            "owner",
+            "team",
+            "stage",
+            "status",
+            "lost_reason",
+            "competitor",
+            "account_id",
+            "currency",
+            "deal_name",
+            "source_row",
+        }
+        extra = [
+            c
+            for c, t in deals.schema.items()
+            if t == pl.String and c not in internal and c not in self.SEGMENT_COLUMNS
+        ]
+        chosen = []
+        for column in [*self.SEGMENT_COLUMNS, *extra]:
+            if column in deals.columns and 2 <= deals[column].drop_nulls().n_unique() <= 12:
+                chosen.append(column)
+        return chosen[:6]
+
+    def segments_table(self, top: int = 8) -> Markdown:
+        """Win rate by segment (deal type, lead source, industry, ... and the export's own
+        segment columns), for the team in the period: a win/loss analysis by any column."""
+        reason = self.shape.why_no_win_rate()
+        if reason:
+            return _markdown(f"No win rate by segment: {reason}.")
+        columns = self._segment_columns()
+        if not columns:
+            return _markdown(
+                "No win rate by segment: the export has no segment column (deal type, lead "
+                "source, industry, region, product, or a column of its own with 2 to 12 values)."
+            )
+        rows = []
+        for column in columns:
+            rates = win_rate(self._team, self.period, by=column).filter(pl.col("n") > 0)
+            for r in rates.sort("n", descending=True).head(top).iter_rows(named=True):
+                thin = " · not enough data" if r["n"] < MIN_N else ""
+                rows.append(
+                    [
+                        _esc(column.replace("_", " ")),
+                        _esc(r[column] if r[column] is not None else "(empty)"),
+                        f"{r['won']} / {r['n']}",
+                        f"{fmt_pct(r['win_rate'])} ({fmt_pct(r['ci_low'])} to "
+                        f"{fmt_pct(r['ci_high'])}){thin}",
+                    ]
+                )
+        if not rows:
+            return _markdown(f"No deal of {_esc(self.team)} closed in {self._span}.")
+        return _markdown(
+            _md_table(["Segment", "Value", "Won / closed", "Win rate (95% CI)"], rows)
+            + "\n\nDescriptive: with many segments some differ by chance alone; compare "
+            "the intervals, and test a difference you would act on (`pk.compare(..., by=...)`)."
         )
 
     def benchmark_note(self) -> Markdown:
@@ -439,17 +525,21 @@ class TeamReport:
         rows = self._comparison()
         if rows.height == 0:
             return _markdown(
-                f"No deals for {_esc(self.team)} in {self.period.label}: nothing to compare."
+                f"No deals for {_esc(self.team)} in {self.period_name}: nothing to compare."
             )
         clear = rows.filter(pl.col("direction").is_in(["above", "below"])).sort("q_value")
         family = compare_teams(self.ds, self.period)["p_value"].is_not_null().sum()
         lines = []
         no_trailing = (
             ""
-            if _is_quarter(self.period)
+            if _is_quarter(self.period) or self.period.is_all
             else f"\n- Not compared with the team's previous four quarters: that needs a "
             f"quarter, and this report covers {self.period.label}."
         )
+        if self.period.is_all:
+            no_trailing += (
+                "\n- Not compared with the team's previous quarters: this export has no dates."
+            )
         if self.shape.teams == 1:
             no_trailing += (
                 "\n- Not compared with the rest of the organisation: this export holds one "
@@ -457,7 +547,7 @@ class TeamReport:
             )
         if (rows["direction"] == "not enough data").all():
             return _markdown(
-                "**No verdict this quarter**: "
+                f"**No verdict for {self._span}**: "
                 + "; ".join(self._thin_reasons(rows))
                 + ". The figures below are descriptive."
                 + no_trailing
@@ -465,13 +555,13 @@ class TeamReport:
         if clear.height:
             lines.append(
                 f"**{clear.height} clear difference(s)** (Benjamini-Hochberg q < 0.05; "
-                f"the correction covers all {family:,} comparisons of every team this "
-                f"quarter, {rows['p_value'].is_not_null().sum()} of them in this report):"
+                f"the correction covers all {family:,} comparisons of every team in "
+                f"{self._span}, {rows['p_value'].is_not_null().sum()} of them in this report):"
             )
             lines += [f"- {_esc(v)}" for v in clear["verdict"]]
         else:
             lines.append(
-                "No clear difference from any benchmark this quarter: the figures below "
+                f"No clear difference from any benchmark in {self._span}: the figures below "
                 "are within what chance alone would produce."
             )
         warnings = rows.filter(pl.col("warning").is_not_null())["warning"].unique().to_list()
@@ -489,8 +579,14 @@ class TeamReport:
             if metric[0] == "win_rate" and self.shape.why_no_win_rate():
                 reasons.append(f"{name} ({self.shape.why_no_win_rate()})")
                 continue
+            if metric[0] == "cycle_length_days" and self.shape.undated:
+                reasons.append(
+                    f"{name} (the comparison follows deals from creation to close "
+                    "over time, and this export has no dates)"
+                )
+                continue
             n = int(group["n"].max() or 0)
-            parts = [f"{n} deal(s) behind it this quarter"] if n < MIN_N else []
+            parts = [f"{n} deal(s) behind it in {self._span}"] if n < MIN_N else []
             for r in group.iter_rows(named=True):
                 m = r["n_benchmark"]
                 m = None if m is None or m != m else int(m)  # NaN: no such benchmark
@@ -510,15 +606,21 @@ class TeamReport:
 
     # ------------------------------------------------------------------ sections
     def funnel_chart(self) -> alt.TopLevelMixin:
+        if (note := self._undated_note("stage funnel over time")) is not None:
+            return note
         return charts.funnel(
             stage_conversion(self._team, self.period),
             title=f"Funnel: {self.team}, {self.period.label}",
         )
 
     def conversion_chart(self) -> alt.TopLevelMixin:
+        if (note := self._undated_note("stage conversion over time")) is not None:
+            return note
         return charts.stage_conversion_chart(stage_conversion(self._team, self.period))
 
     def cycle_chart(self) -> alt.TopLevelMixin:
+        if (note := self._undated_note("curve of deals closing over time")) is not None:
+            return note
         curve = cycle_length_curve(self._scoped, self.period, by="scope").with_columns(
             pl.col("scope").replace({"team": self.team, "rest": "rest of organisation"})
         )
@@ -546,6 +648,8 @@ class TeamReport:
         return charts.deal_size_chart(dist, "scope")
 
     def revenue_section(self) -> Markdown:
+        if (note := self._undated_note("bookings against a target period")) is not None:
+            return note
         if not self.ds.has("targets"):
             return _markdown(
                 "Provide targets.csv (team, period_start, period_end, target) to "
@@ -619,6 +723,8 @@ class TeamReport:
         )
 
     def leads_section(self) -> Markdown | alt.TopLevelMixin:
+        if (note := self._undated_note("lead response over time")) is not None:
+            return note
         if not self.ds.has("leads"):
             return _markdown("Provide leads.csv to see lead conversion and response times.")
         if self._leads_scope() is None:
@@ -634,6 +740,8 @@ class TeamReport:
         )
 
     def lead_funnel_table(self) -> Markdown:
+        if (note := self._undated_note("lead funnel over time")) is not None:
+            return note
         if not self.ds.has("leads") or self._leads_scope() is None:
             return _markdown("")
         f = lead_funnel(self._team_leads(), self.period).row(0, named=True)
@@ -670,6 +778,8 @@ class TeamReport:
         return replace(self.ds, tables={**self.ds.tables, "leads": leads})
 
     def activity_chart(self) -> Markdown | alt.TopLevelMixin:
+        if (note := self._undated_note("activity over time")) is not None:
+            return note
         if not self.ds.has("activities"):
             return _markdown("Provide activities.csv to see calls, meetings and emails per rep.")
         reps, result = calls_vs_closes(self.ds, self.period)
@@ -679,11 +789,15 @@ class TeamReport:
         )
 
     def collateral_chart(self) -> Markdown | alt.TopLevelMixin:
+        if (note := self._undated_note("collateral use over time")) is not None:
+            return note
         if not self.ds.has("collateral_usage"):
             return _markdown("Provide collateral_usage.csv to see which content goes with wins.")
         return charts.collateral_chart(collateral_win_rates(self._team, self.period))
 
     def churn_section(self) -> Markdown:
+        if (note := self._undated_note("churn over time")) is not None:
+            return note
         if not self.ds.has("customers"):
             return _markdown("Provide customers.csv to see churn and customer lifetime value.")
         c = churn(self.ds, self.period, by="team").filter(pl.col("team") == self.team)

@@ -90,6 +90,20 @@ def no_stage_history(t: Tables) -> Tables:
     return {k: v for k, v in t.items() if k != "stage_history"}
 
 
+def no_dates(t: Tables) -> Tables:
+    """A win/loss export: outcome, amount, segments and a duration in days, no date at all."""
+    deals = (
+        t["deals"]
+        .filter(pl.col("status") != "open")
+        .with_columns(
+            (pl.col("closed_at") - pl.col("created_at")).dt.total_days().alias("days_to_close")
+        )
+        .drop("created_at", "closed_at", "expected_close", "stage")
+        .with_columns(pl.col("status").alias("stage"))
+    )
+    return {"deals": deals}
+
+
 def one_deal(t: Tables) -> Tables:
     """A single won deal."""
     won = t["deals"].filter(
@@ -113,8 +127,11 @@ SHAPES: dict[str, Callable[[Tables], Tables]] = {
         lost_amount_zero,
         no_stage_history,
         one_deal,
+        no_dates,
     )
 }
+# the period each shape is reported for: an export without dates has only the whole export
+PERIODS = {name: ("all" if name == "no_dates" else PERIOD) for name in SHAPES}
 
 
 def write_shape(name: str, folder: Path, deals: int = 400, seed: int = 21) -> Path:

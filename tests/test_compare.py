@@ -319,7 +319,7 @@ def test_team_report_calls_differences_as_the_organisation_summary_does(sample):
     assert mine["direction"].to_list() == expected["direction"].to_list()
     text = report.executive_summary().data
     family = every_team["p_value"].is_not_null().sum()
-    assert f"the correction covers all {family} comparisons of every team this quarter" in text
+    assert f"the correction covers all {family} comparisons of every team in 2025-Q4" in text
 
 
 def test_beta_binomial_fit_is_the_maximum_likelihood_of_scipys_betabinom():

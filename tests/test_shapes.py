@@ -11,7 +11,7 @@ from pipeline_kit.metrics import metrics_long
 from pipeline_kit.reports import run_reports
 from pipeline_kit.team_report import SectionError, TeamReport
 
-from .shapes import PERIOD, SHAPES, write_shape
+from .shapes import PERIODS, SHAPES, write_shape
 
 SECTIONS = [
     name
@@ -32,28 +32,29 @@ def _text(output) -> str:
     return ""
 
 
-def _report(ds: pk.Dataset, team: str | None = None) -> dict[str, object]:
-    report = TeamReport(ds, team=team or ds.teams[0], period=PERIOD)
+def _report(ds: pk.Dataset, team: str | None = None, period: str = "2025-Q4") -> dict:
+    report = TeamReport(ds, team=team or ds.teams[0], period=period)
     return {name: getattr(report, name)() for name in SECTIONS}
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_metrics_and_comparisons_run_on_every_shape(shape_data, shape):
     ds = shape_data[shape]
-    long = metrics_long(ds, PERIOD, by="team")
+    long = metrics_long(ds, PERIODS[shape], by="team")
     assert long.height > 0
     assert {"metric", "value", "n"} <= set(long.columns)
-    pk.compare(ds, PERIOD, by="team")
+    pk.compare(ds, PERIODS[shape], by="team")
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_every_report_section_renders_on_every_shape(shape_data, shape):
-    failed = {k: v for k, v in _report(shape_data[shape]).items() if isinstance(v, SectionError)}
+    sections = _report(shape_data[shape], period=PERIODS[shape])
+    failed = {k: v for k, v in sections.items() if isinstance(v, SectionError)}
     assert not failed, failed
 
 
-def _all_text(ds, team=None) -> str:
-    return "\n".join(_text(v) for v in _report(ds, team).values())
+def _all_text(ds, team=None, period="2025-Q4") -> str:
+    return "\n".join(_text(v) for v in _report(ds, team, period).values())
 
 
 def test_closed_only_export_says_there_are_no_open_deals(shape_data):
@@ -78,7 +79,7 @@ def test_one_sided_exports_show_no_win_rate(shape_data, shape, reason):
 
 def test_lost_amounts_zero_make_the_amount_win_rate_unreadable(shape_data):
     ds = shape_data["lost_amount_zero"]
-    alt = pk.win_rate_alternatives(ds, PERIOD)
+    alt = pk.win_rate_alternatives(ds, "2025-Q4")
     row = alt.filter(pl.col("definition") == "amount_closed").row(0, named=True)
     assert row["value"] is None and "amount 0" in row["caveat"]
     # the count-based win rate is unaffected
@@ -101,13 +102,13 @@ def test_no_team_column_is_one_team(shape_data):
 def test_one_team_says_there_is_no_other_team(shape_data):
     ds = shape_data["one_team"]
     assert ds.teams == ["EMEA"]
-    summary = _text(TeamReport(ds, team="EMEA", period=PERIOD).executive_summary())
+    summary = _text(TeamReport(ds, team="EMEA", period="2025-Q4").executive_summary())
     assert "no other team to compare with" in summary
 
 
 def test_new_team_says_it_has_no_previous_quarters(shape_data):
     summary = _text(
-        TeamReport(shape_data["new_team"], team="SMB", period=PERIOD).executive_summary()
+        TeamReport(shape_data["new_team"], team="SMB", period="2025-Q4").executive_summary()
     )
     assert "the team has no deals in its previous four quarters" in summary
 
@@ -119,10 +120,39 @@ def test_one_deal_gives_a_short_honest_report(shape_data):
     assert "no lost deals" in text and "no open deals" in text
 
 
-@pytest.mark.parametrize("shape", ["only_closed", "only_won", "one_deal", "no_owner_column"])
+def test_no_dates_export_is_a_win_loss_analysis_of_the_whole_export(shape_data, tmp_path):
+    ds = shape_data["no_dates"]
+    assert ds.undated and ds.last_date is None
+    assert any("no created_at column" in n for n in ds.notes)
+    # the whole export: every closed deal counts; cycle length from days_to_close
+    rows = ds.deals
+    wr = pk.win_rate(ds, "all").row(0, named=True)
+    assert (wr["won"], wr["n"]) == (
+        rows.filter(pl.col("status") == "won").height,
+        rows.filter(pl.col("status") != "open").height,
+    )
+    cycle = pk.cycle_length(ds, "all").row(0, named=True)
+    assert cycle["n"] == rows.height
+    assert cycle["mean"] == pytest.approx(rows["days_to_close"].mean())
+    # by= works on any column
+    assert pk.win_rate(ds, "all", by="industry").height == rows["industry"].n_unique()
+    text = _all_text(ds, period="all")
+    assert "win/loss report" in text and "this export has no dates" in text
+    assert "Segment" in text  # win rate by segment
+    # a dated period cannot be picked out of it
+    with pytest.raises(ValueError, match="no dates"):
+        run_reports(
+            write_shape("no_dates", tmp_path / "d"), "2025-Q4", tmp_path / "o", progress=False
+        )
+
+
+@pytest.mark.parametrize(
+    "shape", ["only_closed", "only_won", "one_deal", "no_owner_column", "no_dates"]
+)
 def test_report_batch_runs_on_shape(tmp_path, shape):
     folder = write_shape(shape, tmp_path / "data")
-    results = run_reports(folder, PERIOD, tmp_path / "out", progress=False, jobs=1)
+    period = "latest" if shape == "no_dates" else PERIODS[shape]
+    results = run_reports(folder, period, tmp_path / "out", progress=False, jobs=1)
     assert all(r.ok and not r.section_errors for r in results), [
         (r.team, r.error, r.section_errors) for r in results
     ]

@@ -22,6 +22,8 @@ class RawTable:
     name: str
     frame: pl.DataFrame
     file: str
+    # the dataframely schema to validate against, when not the table's usual one
+    schema: type | None = None
 
 
 @dataclass

@@ -160,7 +160,8 @@ def cycle_length(
     confidence: float = 0.95,
     min_n: int = MIN_N,
 ) -> pl.DataFrame:
-    """Naive sales-cycle length in days: ``closed_at - created_at`` of deals closed in the period.
+    """Naive sales-cycle length in days: ``closed_at - created_at`` of deals closed in the period
+    (``days_to_close`` where the export gives a duration instead of dates).
 
     ``outcome`` chooses which closed deals count: ``"closed"`` (won and lost, the default),
     ``"won"`` or ``"lost"``. Open deals are ignored, which understates the cycle when many
@@ -175,7 +176,10 @@ def cycle_length(
     keep = closed_in(period)
     if outcome != "closed":
         keep = keep & pl.col("status").eq(outcome)
-    days = (pl.col("closed_at") - pl.col("created_at")).dt.total_days().cast(pl.Float64)
+    days = pl.coalesce(
+        (pl.col("closed_at") - pl.col("created_at")).dt.total_days().cast(pl.Float64),
+        pl.col("days_to_close"),  # an export that gives a duration instead of dates
+    )
     summary = _mean_summary(ds.lazy("deals").filter(keep), groups, days, confidence, min_n)
     return summary.drop("total")
 

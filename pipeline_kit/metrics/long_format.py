@@ -375,6 +375,22 @@ def _collateral(ds, period, as_of, groups):
     ]
 
 
+# Metrics that mean something over the whole export (period "all", also without dates):
+# counts and rates of the closed deals, deal sizes, cycle length (from days_to_close when the
+# export has no dates), win/loss reasons.
+WHOLE_EXPORT_METRICS = (
+    "deals_won",
+    "deals_lost",
+    "win_rate",
+    "win_rate_by_amount",
+    "avg_won_deal_size",
+    "median_won_deal_size",
+    "bookings",
+    "cycle_length_days",
+    "lost_reason_share",
+    "win_rate_vs_competitor",
+)
+
 _COMPUTE: dict[str, Callable[..., list[pl.DataFrame]]] = {
     "leads_created": _leads,
     "qualified_leads": _leads,
@@ -442,6 +458,15 @@ def metrics_long(
     unknown = [m for m in names if m not in CATALOGUE]
     if unknown:
         raise KeyError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(CATALOGUE)}")
+    if period.is_all:  # the whole export: flow figures only (a snapshot needs a day)
+        dated = [m for m in names if m not in WHOLE_EXPORT_METRICS]
+        if metrics and dated:
+            raise ValueError(
+                f"{', '.join(dated)} need(s) a dated period (a snapshot day or a cohort): "
+                "use a period such as 2025-Q4; with period 'all' only "
+                f"{', '.join(WHOLE_EXPORT_METRICS)} are computed"
+            )
+        names = [m for m in names if m in WHOLE_EXPORT_METRICS]
     computed: dict[Callable, list[pl.DataFrame]] = {}
     frames = []
     for name in names:
