@@ -135,6 +135,26 @@ def _physical_lines(text: str, separator: str, records: int) -> list[int] | None
     return starts[:records] if len(starts) >= records else None
 
 
+def _ragged_lines(text: str, separator: str) -> tuple[int, list[tuple[int, int]]] | None:
+    """(header field count, [(physical line, field count), ...]) for the records with more
+    fields than the header, or None when there are none (the file fails for another reason)."""
+    reader = csv.reader(io.StringIO(text), delimiter=separator)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        return None
+    bad: list[tuple[int, int]] = []
+    start = reader.line_num + 1
+    try:
+        for record in reader:
+            if len(record) > len(header):
+                bad.append((start, len(record)))
+            start = reader.line_num + 1
+    except csv.Error:
+        return None
+    return (len(header), bad) if bad else None
+
+
 def sniff_separator(header: str) -> str:
     """The most frequent of , ; tab and | in the header line (many European exports use ;)."""
     return max([",", ";", "\t", "|"], key=header.count)
@@ -177,6 +197,17 @@ def read_export_file(
     try:
         frame = pl.read_csv(io.StringIO(text), separator=sep, infer_schema=False)
     except pl.exceptions.PolarsError as exc:
+        ragged = _ragged_lines(text, sep)
+        if ragged:
+            expected, lines = ragged
+            raise DataError(
+                problem=f"some rows have more fields than the header's {expected} (a separator "
+                "inside an unquoted value, or a row shifted by an extra column)",
+                fix="quote values that contain the separator, or remove the extra fields; "
+                "then load again",
+                file=str(path),
+                examples=[f"line {line}: {count} fields" for line, count in lines[:5]],
+            ) from exc
         raise _unreadable(path, exc) from exc
     frame = _checked_header(frame, path)
     return _with_source_row(frame, _physical_lines(text, sep, frame.height))

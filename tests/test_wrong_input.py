@@ -1,0 +1,227 @@
+"""Wrong input gets one clear answer: exit 2 and a message, or the row quarantined with its
+reason; nothing lost, nothing silently rescaled. Expected values are read off each fixture."""
+
+from __future__ import annotations
+
+import errno
+
+import polars as pl
+import pytest
+
+import pipeline_kit as pk
+from pipeline_kit.cli import main
+
+from .conftest import SAMPLE, STAGES_CSV, write_dataset
+
+HEADER = "deal_id,owner,team,amount,created_at,stage,status,closed_at\n"
+
+
+def _deals(tmp_path, body: str, header: str = HEADER):
+    return write_dataset(tmp_path / "d", deals=header + body, stages=STAGES_CSV)
+
+
+def _row(counts: pl.DataFrame, table: str = "deals") -> dict:
+    return counts.filter(pl.col("table") == table).row(0, named=True)
+
+
+def test_validate_strict_does_not_say_usable_yes_alone(tmp_path, capsys):
+    folder = _deals(
+        tmp_path,
+        "D1,a,r,1,2025-10-01,Won,won,2025-10-02\nD2,a,r,-5,2025-10-01,Won,won,2025-10-02\n",
+    )
+    assert main(["validate", "--data", str(folder), "--strict"]) == 2
+    out = capsys.readouterr().out
+    assert "Usable: yes, but --strict fails: 1 row(s) quarantined." in out
+
+
+def test_amounts_too_large_to_sum_are_quarantined(tmp_path):
+    folder = _deals(
+        tmp_path,
+        "D1,a,r,1e16,2025-10-01,Won,won,2025-10-02\n"
+        "D2,a,r,9.3e18,2025-10-01,Won,won,2025-10-02\n"
+        "D3,a,r,999999999999999,2025-10-01,Won,won,2025-10-02\n",
+    )
+    ds = pk.load(folder)
+    assert ds.deals["deal_id"].to_list() == ["D3"]  # just under 10^15 is kept
+    problems = ds.problems()
+    assert problems["rule"].to_list() == ["amount|max"]
+    assert "implausibly large" in problems["problem"][0]
+
+
+def test_parquet_with_nested_columns_is_a_clear_error(tmp_path):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    pl.DataFrame(
+        {
+            "deal_id": ["D1"],
+            "owner": ["a"],
+            "team": ["r"],
+            "amount": [1.0],
+            "created_at": ["2025-10-01"],
+            "stage": ["Won"],
+            "status": ["won"],
+            "closed_at": ["2025-10-02"],
+            "tags": [["x", "y"]],
+        }
+    ).write_parquet(folder / "deals.parquet")
+    with pytest.raises(pk.DataError, match="tags hold lists or records"):
+        pk.load(folder)
+
+
+def test_percent_probabilities_are_read_not_quarantined(tmp_path):
+    header = HEADER.replace("\n", ",probability\n")
+    body = "".join(
+        f"D{i},a,r,100,2025-10-01,Proposal,open,,{p}\n" for i, p in enumerate(["40%", "10%", "75%"])
+    )
+    ds = pk.load(_deals(tmp_path, body, header))
+    assert ds.quarantine.height == 0
+    # "40%" reads as 40 on the 0-100 scale, then the column is put on 0-1
+    assert sorted(ds.deals["probability"].to_list()) == [0.1, 0.4, 0.75]
+
+
+def test_one_typo_does_not_rescale_every_probability(tmp_path):
+    header = HEADER.replace("\n", ",probability\n")
+    probs = ["0.2", "0.5", "0.6", "1.5", "0.9"]  # 1.5 is a typo among 0-1 values
+    body = "".join(f"D{i},a,r,100,2025-10-01,Proposal,open,,{p}\n" for i, p in enumerate(probs))
+    ds = pk.load(_deals(tmp_path, body, header))
+    assert sorted(ds.deals["probability"].to_list()) == [0.2, 0.5, 0.6, 0.9]  # not divided
+    assert ds.quarantine["rules"].to_list() == [["probability_off_scale"]]
+    assert ds.quarantine["source_row"].to_list() == [5]
+
+
+def test_an_optional_column_in_another_format_is_left_out_with_a_note(tmp_path):
+    header = HEADER.replace("\n", ",expected_close\n")
+    body = "".join(f"D{i},a,r,100,2025-10-01,Proposal,open,,next month\n" for i in range(3))
+    ds = pk.load(_deals(tmp_path, body, header))
+    assert ds.deals.height == 3 and ds.quarantine.height == 0
+    assert ds.deals["expected_close"].null_count() == 3
+    assert ds.deals["expected_close_as_given"].to_list() == ["next month"] * 3
+    assert any("expected_close" in n and "left out" in n for n in ds.notes)
+
+
+def test_names_with_spaces_or_nul_bytes_are_one_name(tmp_path):
+    body = (
+        "D1,Ann,r,1,2025-10-01,Won,won,2025-10-02\n"
+        "D2,Ann ,r,1,2025-10-01,Won,won,2025-10-02\n"
+        "D3,Ann\x00,r,1,2025-10-01,Won,won,2025-10-02\n"
+    )
+    ds = pk.load(_deals(tmp_path, body))
+    assert set(ds.deals["owner"]) == {"Ann"}
+    assert any("deals.owner: 2 value(s)" in n for n in ds.notes)
+
+
+def test_out_with_a_missing_parent_creates_nothing(tmp_path, capsys):
+    target = tmp_path / "missing" / "deeper" / "reports"
+    code = main(["report", "--data", str(SAMPLE), "--period", "2025-Q4", "--out", str(target)])
+    assert code == 2 and not (tmp_path / "missing").exists()
+    assert "does not exist" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "metrics",
+                "--data",
+                str(SAMPLE),
+                "--period",
+                "2025-Q4",
+                "--metric",
+                "win_rate",
+                "--out",
+                str(target / "m.csv"),
+            ]
+        )
+        == 2
+    )
+
+
+def test_dates_far_in_the_future_are_quarantined(tmp_path):
+    body = "".join(f"D{i},a,r,1,2025-10-0{i + 1},Won,won,2025-11-01\n" for i in range(5))
+    body += "D9,a,r,1,2099-01-01,Proposal,open,\nD8,a,r,1,1900-01-01,Won,won,2025-11-01\n"
+    ds = pk.load(_deals(tmp_path, body))
+    assert sorted(ds.deals["deal_id"]) == ["D0", "D1", "D2", "D3", "D4"]
+    assert ds.quarantine["rules"].to_list() == [["date_implausible"]] * 2
+    # and "latest" is no longer 2099
+    assert ds.last_date.year == 2025
+
+
+def test_ambiguous_thousands_separator_is_not_guessed(tmp_path):
+    body = (
+        "D1,a,r,12.500,2025-10-01,Won,won,2025-10-02\n"
+        "D2,a,r,12.5,2025-10-01,Won,won,2025-10-02\n"
+        'D3,a,r,"12,500",2025-10-01,Won,won,2025-10-02\n'
+    )
+    ds = pk.load(_deals(tmp_path, body))
+    # 12.500: twelve and a half, or twelve thousand five hundred? quarantined, never guessed
+    assert dict(zip(ds.deals["deal_id"], ds.deals["amount"], strict=True)) == {
+        "D2": 12.5,
+        "D3": 12500.0,
+    }
+    assert ds.quarantine["rules"].to_list() == [["amount|dtype"]]
+
+
+def test_duplicate_header_names_the_repeated_column(tmp_path):
+    folder = _deals(
+        tmp_path, "D1,a,r,1,2025-10-01,Won,won,2025-10-02,5\n", HEADER.replace("\n", ",amount\n")
+    )
+    with pytest.raises(pk.DataError, match="repeats column"):
+        pk.load(folder)
+
+
+def test_ragged_rows_name_the_physical_line(tmp_path):
+    body = (
+        'D1,a,r,1,2025-10-01,Won,won,2025-10-02\n"D2\nx",a,r,1,2025-10-01,Won,won,\n'
+        "D3,a,r,1,2025-10-01,Won,won,2025-10-02,extra,more\n"
+    )
+    with pytest.raises(pk.DataError, match="more fields") as err:
+        pk.load(_deals(tmp_path, body))
+    assert "line 5: 10 fields" in str(err.value)  # D2 spans lines 3-4
+
+
+def test_garbage_file_is_one_message(tmp_path, capsys):
+    folder = tmp_path / "g"
+    folder.mkdir()
+    (folder / "deals.csv").write_bytes(b"\x00\x01\x02garbage\xff\xfe binary")
+    assert main(["validate", "--data", str(folder)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_metrics_on_a_full_disk_leave_no_file(tmp_path, monkeypatch, capsys):
+    import pipeline_kit._files as files
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files, "write_atomic", full)
+    out = tmp_path / "m.csv"
+    code = main(
+        [
+            "metrics",
+            "--data",
+            str(SAMPLE),
+            "--period",
+            "2025-Q4",
+            "--metric",
+            "win_rate",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 2 and not out.exists() and not list(tmp_path.iterdir())
+    assert "No space left on device" in capsys.readouterr().err
+
+
+def test_as_of_after_the_data_is_refused(capsys):
+    code = main(
+        [
+            "metrics",
+            "--data",
+            str(SAMPLE),
+            "--period",
+            "2025-Q4",
+            "--as-of",
+            "2031-01-01",
+            "--out",
+            "/tmp/never.csv",
+        ]
+    )
+    assert code == 2
+    assert "after the last date in the data (2025-12-31)" in capsys.readouterr().err
