@@ -12,6 +12,7 @@ import shutil
 
 import pytest
 
+import pipeline_kit as pk
 from pipeline_kit.reports import run_reports
 
 from .conftest import SAMPLE
@@ -86,6 +87,54 @@ def test_report_renders_offline_in_chromium(browser, reports, name):
     else:
         links = page.eval_on_selector_all("a", "els => els.map(e => e.getAttribute('href'))")
         assert {"emea.html", "organisation.html"} <= set(links)
+    assert errors == []
+    assert all(url.startswith(("file:", "data:")) for url in requests), requests
+    page.close()
+
+
+SHAPES_IN_BROWSER = [
+    "only_closed",
+    "only_won",
+    "leads_and_won",
+    "no_owner_column",
+    "one_deal",
+    "no_dates",
+]
+
+
+@pytest.fixture(scope="module")
+def shape_reports(tmp_path_factory):
+    """One team report per export shape (tests/shapes.py), built in one process."""
+    from .shapes import PERIODS, write_shape
+
+    root = tmp_path_factory.mktemp("shape_reports")
+    pages = {}
+    for shape in SHAPES_IN_BROWSER:
+        data = write_shape(shape, root / "data" / shape)
+        period = "latest" if PERIODS[shape] == "all" else PERIODS[shape]
+        out = root / shape
+        results = run_reports(
+            data,
+            period,
+            out,
+            progress=False,
+            jobs=1,
+            org_summary=False,
+            teams=[pk.load(data).teams[0]],
+        )
+        assert all(r.ok and not r.section_errors for r in results), results
+        pages[shape] = out / f"{results[0].slug}.html"
+    return pages
+
+
+@pytest.mark.parametrize("shape", SHAPES_IN_BROWSER)
+def test_every_shape_report_renders_in_chromium(browser, shape_reports, shape):
+    page, errors, requests = _open(browser, shape_reports[shape])
+    page.wait_for_function(_SETTLED, timeout=30_000)
+    charts = page.evaluate(_CHARTS)
+    assert all(c["drawn"] for c in charts), charts  # every chart drawn (or none needed)
+    body = page.locator("body").inner_text()
+    assert "Traceback" not in body and "could not be produced" not in body
     assert errors == []
     assert all(url.startswith(("file:", "data:")) for url in requests), requests
     page.close()
