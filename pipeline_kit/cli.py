@@ -199,7 +199,7 @@ def _metrics(args: argparse.Namespace) -> int:
 
     ds = _load(args)
     ds.require_usable()
-    period = resolve_period(args.period, ds.last_date)
+    period = resolve_period(args.period, ds.last_date, ds.first_date)
     check_covered(period, parse_date(args.as_of), ds.first_date, ds.last_date, undated=ds.undated)
     frame = metrics_long(
         ds, period, as_of=args.as_of, by=args.by or None, metrics=args.metric or None
@@ -285,7 +285,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     ds = _load(args)
     ds.require_usable()
-    period = resolve_period(args.period, ds.last_date)
+    period = resolve_period(args.period, ds.last_date, ds.first_date)
     check_covered(period, parse_date(args.as_of), ds.first_date, ds.last_date, undated=ds.undated)
     frame = compare(
         ds,

@@ -134,11 +134,19 @@ def latest_complete_quarter(last_day: dt.date) -> Period:
     return q if q.end == last_day else q.shift(-1)
 
 
-def resolve_period(period: str | Period, last_day: dt.date | None) -> Period:
-    """Like :meth:`Period.parse`, plus ``"latest"``: the last complete quarter of the data
-    (the whole export, ``all``, when the data has no dates)."""
+def resolve_period(
+    period: str | Period, last_day: dt.date | None, first_day: dt.date | None = None
+) -> Period:
+    """Like :meth:`Period.parse`, plus ``"latest"``: the last complete quarter of the data;
+    when the data holds no complete quarter (an export of a few weeks), the quarter of its
+    last day, incomplete; the whole export, ``all``, when the data has no dates."""
     if isinstance(period, str) and period.strip().lower() == "latest":
-        return Period.all() if last_day is None else latest_complete_quarter(last_day)
+        if last_day is None:
+            return Period.all()
+        quarter = latest_complete_quarter(last_day)
+        if first_day is not None and quarter.end < first_day:
+            return Period.quarter_of(last_day)
+        return quarter
     return Period.parse(period)
 
 
@@ -164,7 +172,7 @@ def check_covered(
         raise ValueError(
             f"the period {period.label} ({period.start} to {period.end}) is outside the data, "
             f"which runs from {first_day} to {last_day}: pick a period inside it, or "
-            "--period latest (the last complete quarter)"
+            "--period latest (the last complete quarter in the data)"
         )
     if as_of is not None and as_of > last_day:
         raise ValueError(

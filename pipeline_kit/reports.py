@@ -481,7 +481,7 @@ def run_reports(
         load_options["mapping"] = str(Path(load_options["mapping"]).resolve())
     ds = load(data, source=source, **load_options)
     ds.require_usable()
-    period = resolve_period(period, ds.last_date)
+    period = resolve_period(period, ds.last_date, ds.first_date)
     check_covered(period, parse_date(as_of), ds.first_date, ds.last_date, undated=ds.undated)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

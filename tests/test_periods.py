@@ -1,5 +1,6 @@
 import datetime as dt
 
+import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -51,3 +52,19 @@ def test_quarter_of_contains_the_day_and_tiles_the_calendar(day):
     assert q.shift(1).start == q.end + dt.timedelta(days=1)
     assert q.shift(-1).end == q.start - dt.timedelta(days=1)
     assert 90 <= q.days <= 92
+
+
+def test_latest_on_an_export_shorter_than_a_quarter_is_the_quarter_of_its_last_day():
+    # data from 2025-01-02 to 2025-03-28: no complete quarter inside it
+    assert resolve_period("latest", dt.date(2025, 3, 28), dt.date(2025, 1, 2)).label == "2025-Q1"
+    # with a complete quarter inside the data, that one
+    assert resolve_period("latest", dt.date(2025, 3, 28), dt.date(2024, 9, 1)).label == "2024-Q4"
+    # no dates at all: the whole export
+    assert resolve_period("latest", None).is_all
+
+
+def test_period_all_contains_every_row_also_without_a_date():
+    frame = pl.DataFrame({"d": [dt.date(2025, 1, 1), None, dt.date(1900, 1, 1)]})
+    everything = Period.parse("all")
+    assert frame.filter(everything.contains("d")).height == 3
+    assert frame.select(everything.contains("d").sum()).item() == 3
