@@ -38,6 +38,7 @@ from pipeline_kit.metrics import (
     deal_size_distribution,
     lead_funnel,
     lead_response_time,
+    lead_time_to_win,
     lost_reasons,
     metrics_long,
     open_pipeline,
@@ -746,6 +747,19 @@ class TeamReport:
             return _markdown("")
         f = lead_funnel(self._team_leads(), self.period).row(0, named=True)
         note = " Recent leads are still converting: figures will rise." if f["incomplete"] else ""
+        t = lead_time_to_win(self._team_leads(), self.period).row(0, named=True)
+        if t["n"] and t["won_within"] is not None:
+            median = (
+                f"half of them were won within {fmt_days(t['median_days'])}"
+                if t["median_days"] is not None
+                else "fewer than half are won, so there is no median time to win"
+            )
+            note += (
+                f"\n\nCounting the leads not won yet (Kaplan-Meier): "
+                f"{fmt_pct(t['won_within'])} of the period's leads became won deals within 90 "
+                f"days (95% CI {fmt_pct(t['won_within_low'])} to "
+                f"{fmt_pct(t['won_within_high'])}, {t['won']:,} won of {t['n']:,}); {median}."
+            )
         return _markdown(
             _md_table(
                 ["Leads", "Qualified", "Became opportunities", "Won"],

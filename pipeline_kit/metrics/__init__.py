@@ -22,7 +22,7 @@ from pipeline_kit.metrics.deals import (
     won_deal_size,
 )
 from pipeline_kit.metrics.durations import cycle_length_curve, cycle_length_km, time_in_stage_km
-from pipeline_kit.metrics.leads import lead_funnel, lead_response_time
+from pipeline_kit.metrics.leads import lead_funnel, lead_response_time, lead_time_to_win
 from pipeline_kit.metrics.long_format import metrics_long
 from pipeline_kit.metrics.pipeline import (
     open_pipeline,
@@ -56,6 +56,7 @@ __all__ = [
     "explain",
     "lead_funnel",
     "lead_response_time",
+    "lead_time_to_win",
     "lost_reasons",
     "metric_names",
     "metrics_long",

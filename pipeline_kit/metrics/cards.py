@@ -454,6 +454,25 @@ CARDS += (
         "pipeline_kit.lead_response_time",
     ),
     MetricCard(
+        "lead_time_to_win_days",
+        "Lead to won deal (Kaplan-Meier median days)",
+        "median days from the lead's created_at to its deal's closed_at (won), leads not won "
+        "by as_of censored",
+        _LEADS,
+        "every lead created in the period; leads not converted, converted into a deal still "
+        "open or lost, or whose deal is not in the export count as not won for at least the "
+        "days up to as_of",
+        "log-log band of the Kaplan-Meier curve, 95%",
+        "days",
+        (
+            "Lost deals are censored, not counted as failures: with many losses the curve "
+            "overstates late wins (losses compete with wins).",
+            "Null until half the cohort is won, which in most funnels means never: read the "
+            "won count and the curve, not only the median.",
+        ),
+        "pipeline_kit.lead_time_to_win",
+    ),
+    MetricCard(
         "bookings_vs_target",
         "Bookings against target (attainment)",
         "bookings / target",
@@ -649,6 +668,9 @@ HOW_TO_READ: dict[str, str] = {
     "slow to settle because it waits for the deals to close.",
     "lead_response_hours": "Half of the leads got a first response within this many hours, "
     "never-contacted leads counted as still waiting. Speed to lead matters most for inbound.",
+    "lead_time_to_win_days": "How long leads take to become won deals, counting the leads "
+    "that have not won yet: the marketing funnel's cycle, readable even from an export of "
+    "won deals only.",
     "bookings_vs_target": "Attainment: bookings over target. Below 1 with a wide gap early in "
     "a quarter is normal; compare with the same point of previous quarters.",
     "churn_rate": "Share of the customers active at the start of the period who left during it. "

@@ -15,6 +15,7 @@ from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
     By,
     aggregate,
+    by_group,
     check_by,
     group_columns,
     km_by_group,
@@ -23,9 +24,9 @@ from pipeline_kit.metrics._common import (
     time_basis,
 )
 from pipeline_kit.periods import Period
-from pipeline_kit.stats import MIN_N, wilson_interval
+from pipeline_kit.stats import MIN_N, km_curve, wilson_interval
 
-__all__ = ["lead_funnel", "lead_response_time"]
+__all__ = ["lead_funnel", "lead_response_time", "lead_time_to_win"]
 
 
 def _cohort(ds: Dataset, period: Period, day: dt.date) -> pl.LazyFrame:
@@ -171,3 +172,102 @@ def lead_response_time(
         high.alias("within_high"),
         (pl.col("responded") >= min_n).alias("enough_data"),
     )
+
+
+@time_basis("cohort")
+def lead_time_to_win(
+    ds: Dataset,
+    period: str | Period,
+    by: By = None,
+    *,
+    as_of: str | dt.date | None = None,
+    within_days: int = 90,
+    confidence: float = 0.95,
+    min_n: int = MIN_N,
+) -> pl.DataFrame:
+    """Days from lead creation to a won deal, leads not (yet) won censored (Kaplan-Meier).
+
+    Cohort: leads created in the period. A lead whose deal was won by ``as_of`` contributes
+    ``deal.closed_at - lead.created_at`` (days) as an event; every other lead (not converted,
+    converted into a deal still open, lost, or not in the export) contributes the days up to
+    ``as_of`` as censored ("not won for at least this long"). It is the time-to-win of the
+    marketing funnel where only won deals are exported. A lost deal is censored at ``as_of``
+    too, so the curve reads "won, for leads that could still win": with many losses it
+    overstates the chance of winning late (losses are a competing outcome). Columns: groups,
+    ``n``, ``won``, ``not_won``, ``median_days`` with ``ci_low``/``ci_high`` (null when fewer
+    than half the leads are won, as in most funnels), ``won_within`` (Kaplan-Meier share won
+    within ``within_days`` days, with ``won_within_low``/``won_within_high``), ``naive_median_won``,
+    ``enough_data`` (won >= min_n).
+
+    Example: 10 leads, 2 won after 10 and 30 days, 8 not won after 100 days: no median (only
+    20% won), won within 90 days = 20%.
+    """
+    period = resolve_period(period)
+    day = resolve_cohort_as_of(ds, as_of, period)
+    groups = group_columns(by)
+    check_by(ds, "leads", groups)
+    won = (
+        ds.lazy("deals")
+        .filter(pl.col("status").eq("won") & pl.col("closed_at").le(day))
+        .select("deal_id", pl.col("closed_at").alias("_won_on"))
+    )
+    frame = (
+        _cohort(ds, period, day)
+        .join(won, on="deal_id", how="left")
+        .select(
+            *groups,
+            (
+                pl.coalesce("_won_on", pl.lit(day)).cast(pl.Datetime("us"))
+                - pl.col("created_at").dt.truncate("1d")
+            )
+            .dt.total_days()
+            .cast(pl.Float64)
+            .clip(lower_bound=0)
+            .alias("days"),
+            pl.col("_won_on").is_not_null().alias("event"),
+        )
+        .collect()
+    )
+    km = km_by_group(frame, groups, "days", confidence).rename(
+        {
+            "events": "won",
+            "censored": "not_won",
+            "median": "median_days",
+            "naive_median": "naive_median_won",
+        }
+    )
+    within = []
+    for key, part in by_group(frame, groups):
+        curve = km_curve(part["days"].to_numpy(), part["event"].to_numpy(), confidence)
+        point = curve.filter(pl.col("days") <= within_days).tail(1)
+        still, low, high = (
+            (point["still_open"][0], point["low"][0], point["high"][0])
+            if point.height
+            else (1.0, 1.0, 1.0)
+            if part.height
+            else (None, None, None)
+        )
+        within.append(
+            {
+                **dict(zip(groups, key, strict=True)),
+                "won_within": None if still is None else 1 - still,
+                "won_within_low": None if high is None else 1 - high,
+                "won_within_high": None if low is None else 1 - low,
+            }
+        )
+    shares = pl.DataFrame(
+        within,
+        schema={
+            **{g: frame.schema[g] for g in groups},
+            "won_within": pl.Float64,
+            "won_within_low": pl.Float64,
+            "won_within_high": pl.Float64,
+        },
+        orient="row",
+    )
+    km = (
+        km.join(shares, on=groups, how="left")
+        if groups
+        else pl.concat([km, shares], how="horizontal")
+    )
+    return km.drop("naive_mean").with_columns((pl.col("won") >= min_n).alias("enough_data"))

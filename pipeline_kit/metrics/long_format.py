@@ -29,7 +29,7 @@ from pipeline_kit.metrics.deals import (
     won_deal_size,
 )
 from pipeline_kit.metrics.durations import cycle_length_km, time_in_stage_km
-from pipeline_kit.metrics.leads import lead_funnel, lead_response_time
+from pipeline_kit.metrics.leads import lead_funnel, lead_response_time, lead_time_to_win
 from pipeline_kit.metrics.pipeline import (
     open_pipeline,
     pipeline_coverage,
@@ -305,6 +305,14 @@ def _response(ds, period, as_of, groups):
     return [_long(f, groups, "lead_response_hours", "median_hours", "n", True, as_of=as_of)]
 
 
+def _time_to_win(ds, period, as_of, groups):
+    if not _needs(ds, "leads") or not _lead_groups(ds, groups):
+        return []
+    as_of = resolve_cohort_as_of(ds, as_of, period)
+    f = lead_time_to_win(ds, period, groups, as_of=as_of)
+    return [_long(f, groups, "lead_time_to_win_days", "median_days", "n", True, as_of=as_of)]
+
+
 def _team_level(groups: list[str]) -> bool:
     return groups in ([], ["team"])
 
@@ -397,6 +405,7 @@ _COMPUTE: dict[str, Callable[..., list[pl.DataFrame]]] = {
     "lead_conversion_rate": _leads,
     "lead_win_rate": _leads,
     "lead_response_hours": _response,
+    "lead_time_to_win_days": _time_to_win,
     "bookings_vs_target": _revenue,
     "churn_rate": _revenue,
     "customer_lifetime_km_days": _revenue,
