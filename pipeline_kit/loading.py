@@ -86,6 +86,7 @@ def load(
     *,
     mapping: str | Path | Mapping[str, Any] | None = None,
     cache: bool = False,
+    date_horizon_days: int = 366,
     **options: Any,
 ) -> Dataset:
     """Read, type and validate a dataset.
@@ -100,6 +101,9 @@ def load(
       renames, value maps, date format, decimal comma, encoding, constants;
     - a dict of polars or pandas DataFrames by table name (``{"deals": df, ...}``), with or
       without a ``mapping``.
+
+    A deal created or closed more than ``date_horizon_days`` after the day by which 99% of
+    the deals were created (a placeholder year such as 2099), or before 1950, is quarantined.
 
     ``options`` go to the adapter (e.g. ``reporting_currency="EUR"``, ``team="role"`` for
     Salesforce; ``encoding="latin-1"`` for canonical files); an unknown option is an error.
@@ -125,22 +129,23 @@ def load(
     if not isinstance(path, (str, Path)):
         from pipeline_kit.adapters.frames import read_frames
 
-        return validate_raw(read_frames(path, mapping=mapping, **options))
+        return validate_raw(read_frames(path, mapping=mapping, **options), date_horizon_days)
     if not cache:
-        return validate_raw(_read(Path(path), source, mapping, options))
+        return validate_raw(_read(Path(path), source, mapping, options), date_horizon_days)
     folder = Path(path).resolve()
     key = (
         str(folder),
         source,
         _mapping_state(mapping),
         repr(sorted(options.items())),
+        date_horizon_days,
         _folder_state(folder),
     )
     if key[2] is None:  # a mapping given as a dict: not cached
-        return validate_raw(_read(Path(path), source, mapping, options))
+        return validate_raw(_read(Path(path), source, mapping, options), date_horizon_days)
     if key in _LOADED:
         return _LOADED[key]
-    ds = validate_raw(_read(Path(path), source, mapping, options))
+    ds = validate_raw(_read(Path(path), source, mapping, options), date_horizon_days)
     if key[-1]:  # files to recognise the folder by
         while len(_LOADED) >= _LOADED_MAX:
             _LOADED.pop(next(iter(_LOADED)))
@@ -192,7 +197,7 @@ def _read(
     return adapter(path, **options)
 
 
-def validate_raw(raw: RawDataset) -> Dataset:
+def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
     """Validate the raw tables an adapter produced (see module docstring)."""
     notes = list(raw.notes)
     undated = "deals" in raw.tables and "created_at" not in raw.tables["deals"].frame.columns
@@ -254,7 +259,9 @@ def validate_raw(raw: RawDataset) -> Dataset:
         valid["deals"], "deal probabilities (deals.probability)"
     )
     notes.extend(deal_notes)
-    valid["deals"], bad = _flag_deals(valid["deals"], raw, _implausible_dates(valid["deals"]))
+    valid["deals"], bad = _flag_deals(
+        valid["deals"], raw, _implausible_dates(valid["deals"], date_horizon_days)
+    )
     quarantined.append(bad)
 
     valid["deals"], bad = _check_status_matches_stage(valid, raw)
@@ -808,16 +815,16 @@ def _probability_scale(frame: pl.DataFrame, label: str) -> tuple[pl.DataFrame, l
 # Dates of events (created, closed) must fall inside the export's time span: a deal created
 # in 2099 would make "latest" resolve to 2099 and every snapshot empty.
 EARLIEST_PLAUSIBLE = dt.date(1950, 1, 1)
-DATE_HORIZON_DAYS = 366
 
 
-def _implausible_dates(deals: pl.DataFrame) -> pl.Expr:
-    """Deals created or closed before 1950 or more than a year after the day by which 99% of
-    the deals were created (the export's date, read from the data, never today)."""
+def _implausible_dates(deals: pl.DataFrame, horizon_days: int) -> pl.Expr:
+    """Deals created or closed before 1950 or more than ``horizon_days`` after the day by
+    which 99% of the deals were created (the export's date, read from the data, never
+    today)."""
     if deals.height == 0 or deals["created_at"].null_count() == deals.height:
         return pl.lit(False).alias("date_implausible")
     reference = deals["created_at"].sort().gather(int(0.99 * (deals.height - 1)))[0]
-    latest = reference + dt.timedelta(days=DATE_HORIZON_DAYS)
+    latest = reference + dt.timedelta(days=horizon_days)
     return (
         pl.col("created_at").gt(latest)
         | pl.col("closed_at").gt(latest).fill_null(False)

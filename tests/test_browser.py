@@ -16,6 +16,7 @@ import pipeline_kit as pk
 from pipeline_kit.reports import run_reports
 
 from .conftest import SAMPLE
+from .shapes import SHAPES
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = [
@@ -92,14 +93,7 @@ def test_report_renders_offline_in_chromium(browser, reports, name):
     page.close()
 
 
-SHAPES_IN_BROWSER = [
-    "only_closed",
-    "only_won",
-    "leads_and_won",
-    "no_owner_column",
-    "one_deal",
-    "no_dates",
-]
+SHAPES_IN_BROWSER = sorted(SHAPES)
 
 
 @pytest.fixture(scope="module")

@@ -141,6 +141,9 @@ def test_dates_far_in_the_future_are_quarantined(tmp_path):
     assert ds.quarantine["rules"].to_list() == [["date_implausible"]] * 2
     # and "latest" is no longer 2099
     assert ds.last_date.year == 2025
+    # the horizon is the caller's to set
+    wide = pk.load(tmp_path / "d", date_horizon_days=30_000)
+    assert "D9" in wide.deals["deal_id"].to_list()
 
 
 def test_ambiguous_thousands_separator_is_not_guessed(tmp_path):
