@@ -22,6 +22,7 @@ from pipeline_kit.errors import DataError
 
 __all__ = [
     "SETASIDE_SCHEMA",
+    "SetAsideLog",
     "column",
     "normalise_dates",
     "parse_bool",
@@ -477,6 +478,58 @@ def set_aside(
         else pl.lit("{}").alias("record"),
     )
     return flagged.filter(~pl.col("__aside")).drop("__aside"), aside_rows
+
+
+class SetAsideLog:
+    """The rows an adapter sets aside (excluded or quarantined, each with its reason), kept
+    for :attr:`RawDataset.setaside <pipeline_kit.adapters.base.RawDataset.setaside>`.
+
+    Records shown to users leave out the adapter's working columns (those starting with
+    ``private_prefix``).
+
+    >>> log = SetAsideLog()
+    >>> kept = log.take(frame, pl.col("IsDeleted") == "1", table="deals", file="Opportunity.csv",
+    ...                 reason="deleted_in_crm")                          # doctest: +SKIP
+    """
+
+    def __init__(self, private_prefix: str = "__") -> None:
+        self.frames: list[pl.DataFrame] = []
+        self._private = private_prefix
+
+    def take(
+        self,
+        frame: pl.DataFrame,
+        mask: pl.Expr,
+        *,
+        table: str | None,
+        file: str,
+        reason: str,
+        kind: SetAsideKind = "excluded",
+    ) -> pl.DataFrame:
+        """The rows of ``frame`` where ``mask`` is false; the others are recorded with
+        ``reason`` for ``table`` (``table=None``: rows of a lookup file such as Salesforce's
+        User, dropped without a record, as they are no canonical table's rows)."""
+        # with_columns broadcasts a literal mask (pl.lit(True): every row)
+        flags = frame.with_columns(mask.fill_null(False).alias("__flag"))["__flag"]
+        if not flags.any():
+            return frame
+        if table is not None:
+            public = [c for c in frame.columns if not c.startswith(self._private)]
+            _, aside = set_aside(
+                frame.select(public),
+                pl.lit(flags),
+                table=table,
+                file=file,
+                kind=kind,
+                reason=reason,
+            )
+            self.frames.append(aside)
+        return frame.filter(~flags)
+
+    def add(self, aside: pl.DataFrame) -> None:
+        """Record set-aside rows made elsewhere (in :data:`SETASIDE_SCHEMA`)."""
+        if aside.height:
+            self.frames.append(aside)
 
 
 def empty_setaside() -> pl.DataFrame:

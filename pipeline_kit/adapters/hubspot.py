@@ -105,12 +105,12 @@ import polars as pl
 
 from pipeline_kit.adapters._tools import (
     CURRENCY_MESSAGES,
+    SetAsideLog,
     column,
     normalise_dates,
     parse_bool,
     read_export_file,
     require_column,
-    set_aside,
     sniff_separator,
     squash,
     to_reporting_currency,
@@ -395,36 +395,11 @@ def _canonical_names(label: str, pipeline: str) -> pl.Expr:
     )
 
 
-class _Aside:
-    """Collects the rows set aside, with the columns a reader understands (no ``_`` ones)."""
+class _Aside(SetAsideLog):
+    """The set-aside log, hiding this adapter's working columns (``_`` ones) from records."""
 
     def __init__(self) -> None:
-        self.frames: list[pl.DataFrame] = []
-
-    def take(
-        self,
-        frame: pl.DataFrame,
-        mask: pl.Expr,
-        *,
-        table: str,
-        file: str,
-        reason: str,
-        kind: str = "excluded",
-    ) -> pl.DataFrame:
-        flags = frame.select(mask.fill_null(False)).to_series()
-        if not flags.any():
-            return frame
-        public = [c for c in frame.columns if not c.startswith("_")]
-        _, aside = set_aside(
-            frame.select(public),
-            pl.lit(flags),
-            table=table,
-            file=file,
-            kind=kind,  # type: ignore[arg-type]
-            reason=reason,
-        )
-        self.frames.append(aside)
-        return frame.filter(~flags)
+        super().__init__(private_prefix="_")
 
     def by_reason(
         self, frame: pl.DataFrame, reasons: pl.DataFrame, key: str, *, table: str, file: str

@@ -103,6 +103,7 @@ import polars as pl
 
 from pipeline_kit.adapters._tools import (
     SetAsideKind,
+    SetAsideLog,
     column,
     normalise_dates,
     parse_bool,
@@ -275,7 +276,7 @@ class _Run:
 
     path: Path
     notes: list[str] = field(default_factory=list)
-    setaside: list[pl.DataFrame] = field(default_factory=list)
+    log: SetAsideLog = field(default_factory=SetAsideLog)
     used: list[Path] = field(default_factory=list)
     approximate: bool = False
 
@@ -289,10 +290,7 @@ class _Run:
         kind: SetAsideKind,
         reason: str,
     ) -> pl.DataFrame:
-        kept, aside = set_aside(frame, mask, table=table, file=file, kind=kind, reason=reason)
-        if aside.height:
-            self.setaside.append(aside)
-        return kept
+        return self.log.take(frame, mask, table=table, file=file, kind=kind, reason=reason)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -366,7 +364,7 @@ def read_pipedrive(
         notes=run.notes,
         hints=dict(HINTS),
         stage_history_approximate=run.approximate,
-        setaside=run.setaside,
+        setaside=run.log.frames,
         rule_messages=dict(RULE_MESSAGES),
     )
 
@@ -687,7 +685,7 @@ def _finish_deals(
             notes=run.notes,
         )
     if aside is not None and aside.height:
-        run.setaside.append(aside)
+        run.log.add(aside)
     if team_column is not None:
         run.notes.append(f"team = the column {team_column!r} (Pipedrive has no team field).")
     elif team:
@@ -1432,7 +1430,7 @@ def _history_from_flow(
         reason="repeated_same_day",
     )
     if aside_rows.height:
-        run.setaside.append(aside_rows)
+        run.log.add(aside_rows)
     return kept.sort("source_row")
 
 

@@ -71,6 +71,7 @@ import polars as pl
 
 from pipeline_kit.adapters._tools import (
     CURRENCY_MESSAGES,
+    SetAsideLog,
     column,
     normalise_dates,
     parse_bool,
@@ -221,7 +222,7 @@ class _Reader:
         self.files = files
         self.date_order = date_order
         self.notes: list[str] = []
-        self.setaside: list[pl.DataFrame] = []
+        self.log = SetAsideLog()  # rows set aside, with their reasons
         self.frames: dict[str, pl.DataFrame] = {}
 
     def read(self, obj: str, table: str | None) -> pl.DataFrame | None:
@@ -273,10 +274,7 @@ class _Reader:
         reason: str,
         kind: Literal["excluded", "quarantined"] = "excluded",
     ) -> pl.DataFrame:
-        kept, aside = set_aside(frame, mask, table=table or "", file=file, kind=kind, reason=reason)
-        if aside.height and table is not None:
-            self.setaside.append(aside)
-        return kept
+        return self.log.take(frame, mask, table=table, file=file, reason=reason, kind=kind)
 
     def dates(self, frame: pl.DataFrame, obj: str, *aliases: str) -> pl.DataFrame:
         cols = [column(frame, a) for a in aliases]
@@ -557,7 +555,7 @@ def read_salesforce(
 
     deals, aside = _convert_currency(deals, r, reporting_currency, rates, opp_file)
     if aside.height:
-        r.setaside.append(aside)
+        r.log.add(aside)
 
     tables = {"deals": RawTable("deals", deals, opp_file)}
     if history is not None:
@@ -579,7 +577,7 @@ def read_salesforce(
         tables=tables,
         fingerprint=fingerprint(used),
         notes=[n for n in r.notes if n],
-        setaside=r.setaside,
+        setaside=r.log.frames,
         rule_messages=RULE_MESSAGES,
         hints={
             ("deals", "closed_not_before_created"): "In Salesforce exports this usually means "
