@@ -745,9 +745,12 @@ class TeamReport:
             return note
         if not self.ds.has("leads") or self._leads_scope() is None:
             return _markdown("")
-        f = lead_funnel(self._team_leads(), self.period).row(0, named=True)
-        note = " Recent leads are still converting: figures will rise." if f["incomplete"] else ""
-        t = lead_time_to_win(self._team_leads(), self.period).row(0, named=True)
+        # lead outcomes are read at the report's snapshot day, as the header says
+        f = lead_funnel(self._team_leads(), self.period, as_of=self.as_of).row(0, named=True)
+        note = f"\n\nOutcomes as of {self.as_of}." + (
+            " Recent leads are still converting: figures will rise." if f["incomplete"] else ""
+        )
+        t = lead_time_to_win(self._team_leads(), self.period, as_of=self.as_of).row(0, named=True)
         if t["n"] and t["won_within"] is not None:
             median = (
                 f"half of them were won within {fmt_days(t['median_days'])}"

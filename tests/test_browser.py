@@ -8,6 +8,7 @@ and its absence is a failure.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import pytest
@@ -85,6 +86,9 @@ def test_report_renders_offline_in_chromium(browser, reports, name):
         assert all(c["drawn"] and c["width"] > 100 for c in charts), charts
         assert sum(c["marks"] > 0 for c in charts) >= 5, "charts drawn without marks"
         assert page.locator("h1").first.inner_text().startswith(("EMEA", "Organisation"))
+        # every Markdown table rendered as a table: no raw "| a | b |" line left in the text
+        body = page.locator("body").inner_text()
+        assert not re.search(r"^\s*\|.*\s\|\s", body, re.M), "a Markdown table did not render"
     else:
         links = page.eval_on_selector_all("a", "els => els.map(e => e.getAttribute('href'))")
         assert {"emea.html", "organisation.html"} <= set(links)
@@ -129,6 +133,7 @@ def test_every_shape_report_renders_in_chromium(browser, shape_reports, shape):
     assert all(c["drawn"] for c in charts), charts  # every chart drawn (or none needed)
     body = page.locator("body").inner_text()
     assert "Traceback" not in body and "could not be produced" not in body
+    assert not re.search(r"^\s*\|.*\s\|\s", body, re.M), "a Markdown table did not render"
     assert errors == []
     assert all(url.startswith(("file:", "data:")) for url in requests), requests
     page.close()
