@@ -117,7 +117,8 @@ CARDS: tuple[MetricCard, ...] = (  # extended below, one block per metric family
         "sum(amount of won deals) / won",
         "period",
         "won " + _CLOSED_IN,
-        "Student-t 95% for the mean, lower end truncated at 0",
+        "95% for the mean: Cox's log-normal interval when the values look log-normal, else a "
+        "studentized bootstrap (seeded)",
         "currency",
         ("Amounts are skewed: a few large deals move the mean; read the median beside it.",),
         "pipeline_kit.won_deal_size",
@@ -150,7 +151,8 @@ CARDS: tuple[MetricCard, ...] = (  # extended below, one block per metric family
         "mean(closed_at - created_at) in days",
         "period",
         "won and lost " + _CLOSED_IN,
-        "Student-t 95% for the mean, lower end truncated at 0",
+        "95% for the mean: Cox's log-normal interval when the values look log-normal, else a "
+        "studentized bootstrap (seeded)",
         "days",
         (
             "Naive: deals still open are ignored, so with many young open deals the typical "

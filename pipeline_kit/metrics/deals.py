@@ -25,7 +25,7 @@ from pipeline_kit.metrics._common import (
     time_basis,
 )
 from pipeline_kit.periods import Period
-from pipeline_kit.stats import MIN_N, mean_interval, wilson_interval
+from pipeline_kit.stats import MIN_N, skewed_mean_interval, wilson_interval
 
 __all__ = [
     "close_rate",
@@ -107,8 +107,9 @@ def win_rate(
 def _mean_summary(
     lf: pl.LazyFrame, groups: list[str], value: pl.Expr, confidence: float, min_n: int
 ) -> pl.DataFrame:
-    """n, mean, median, sd, total and a t-interval of ``value`` per group."""
-    summary = aggregate(
+    """n, mean, median, sd, total and an interval for the mean of ``value`` per group
+    (:func:`pipeline_kit.stats.skewed_mean_interval`: amounts and durations are skewed)."""
+    per_group = aggregate(
         lf.with_columns(value.alias("_v")),
         groups,
         [
@@ -117,13 +118,20 @@ def _mean_summary(
             pl.col("_v").median().alias("median"),
             pl.col("_v").std().alias("sd"),
             pl.col("_v").sum().alias("total"),
+            # every group's values as a list (without groups, one list of all values)
+            (pl.col("_v").drop_nulls() if groups else pl.col("_v").drop_nulls().implode()).alias(
+                "_values"
+            ),
         ],
     ).collect()
-    low, high = mean_interval("mean", "sd", "n", confidence)
-    # amounts and durations cannot be negative: truncating the interval at 0 keeps its coverage
-    return summary.with_columns(
-        low.clip(lower_bound=0).alias("ci_low"),
-        high.alias("ci_high"),
+    # one interval per group (a few groups), each over that group's values
+    bounds = [
+        skewed_mean_interval(v.to_numpy(), confidence) if v is not None else (None, None)
+        for v in per_group["_values"]
+    ]
+    return per_group.drop("_values").with_columns(
+        pl.Series("ci_low", [b[0] for b in bounds], dtype=pl.Float64),
+        pl.Series("ci_high", [b[1] for b in bounds], dtype=pl.Float64),
         (pl.col("n") >= min_n).alias("enough_data"),
     )
 
@@ -137,11 +145,12 @@ def won_deal_size(
     confidence: float = 0.95,
     min_n: int = MIN_N,
 ) -> pl.DataFrame:
-    """Average (and median) amount of the deals won in the period, with a t-interval.
+    """Average (and median) amount of the deals won in the period, with an interval.
 
     ``mean = sum(amount) / n`` over deals with status won and ``closed_at`` in the period;
     ``total`` is their sum (bookings). Columns: groups, n, mean, median, sd, total,
-    ci_low, ci_high (Student-t, lower end truncated at 0), enough_data.
+    ci_low, ci_high (Cox's log-normal interval when the amounts look log-normal, else a
+    studentized bootstrap: :func:`pipeline_kit.stats.skewed_mean_interval`), enough_data.
     """
     period = resolve_period(period)
     groups = group_columns(by)
