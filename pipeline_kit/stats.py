@@ -370,13 +370,17 @@ def km_curve(durations: np.ndarray, observed: np.ndarray, confidence: float = 0.
         warnings.simplefilter("ignore", RuntimeWarning)
         band = sf.confidence_interval(confidence, method="log-log")
     times = sf.quantiles
+    point = sf.probabilities
+    defined = np.isfinite(band.low.probabilities) & np.isfinite(band.high.probabilities)
     at_risk = (durations[None, :] >= times[:, None]).sum(axis=1)
     return pl.DataFrame(
         {
             "days": np.concatenate([[0.0], times]),
             "still_open": np.concatenate([[1.0], sf.probabilities]),
-            "low": np.concatenate([[1.0], np.nan_to_num(band.low.probabilities, nan=0.0)]),
-            "high": np.concatenate([[1.0], np.nan_to_num(band.high.probabilities, nan=1.0)]),
+            # the log-log band is undefined where S is 1 (censorings before the first
+            # event) or 0 (after the last): no spread there, not a 0%-100% band
+            "low": np.concatenate([[1.0], np.where(defined, band.low.probabilities, point)]),
+            "high": np.concatenate([[1.0], np.where(defined, band.high.probabilities, point)]),
             "at_risk": np.concatenate([[durations.size], at_risk]).astype(np.int64),
         },
         schema=schema,
