@@ -88,6 +88,24 @@ class Period:
             "or 2025-10-01..2025-12-31"
         )
 
+    def following(self) -> Period:
+        """The period right after this one, of the same kind: the next quarter, month, half
+        or year (a month after 2025-11 is 2025-12, all 31 days); for a date range, as many
+        days."""
+        label = self.label
+        if _QUARTER.match(label):
+            return self.shift(1)
+        if m := _MONTH.match(label):
+            year, month = int(m[1]), int(m[2])
+            return Period.parse(f"{year + month // 12}-{month % 12 + 1:02d}")
+        if m := _HALF.match(label):
+            year, half = int(m[1]), int(m[2])
+            return Period.parse(f"{year + half // 2}-H{half % 2 + 1}")
+        if m := _YEAR.match(label):
+            return Period.parse(str(int(m[1]) + 1))
+        start = self.end + dt.timedelta(days=1)
+        return Period.parse(f"{start}..{start + dt.timedelta(days=self.days - 1)}")
+
     @classmethod
     def all(cls) -> Period:
         """The whole export: contains every row, also rows without a date."""

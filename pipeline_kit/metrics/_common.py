@@ -84,7 +84,10 @@ def time_basis(basis: str) -> Callable[[Callable[..., pl.DataFrame]], Callable[.
     def wrap(fn: Callable[..., pl.DataFrame]) -> Callable[..., pl.DataFrame]:
         @functools.wraps(fn)
         def metric(*args: Any, **kwargs: Any) -> pl.DataFrame:
-            return fn(*args, **kwargs).with_columns(pl.lit(basis).alias("time_basis"))
+            frame = fn(*args, **kwargs)
+            if "time_basis" in frame.columns:  # set per row by the metric (mixed bases)
+                return frame
+            return frame.with_columns(pl.lit(basis).alias("time_basis"))
 
         return metric
 

@@ -268,7 +268,9 @@ def win_rate_alternatives(
     """The common win-rate definitions side by side, to reconcile with a CRM's figure.
 
     One row per group and definition (see :data:`WIN_RATE_DEFINITIONS`): ``numerator``,
-    ``denominator``, ``value`` and ``caveat`` (why a value is missing: the win rate by amount
+    ``denominator``, ``deals`` (the deals behind the figure: for the win rate by amount the
+    denominator is money), ``value``, ``time_basis`` (cohort for the created cohort, else
+    period) and ``caveat`` (why a value is missing: the win rate by amount
     cannot be read when every lost deal has amount 0). ``created_cohort`` reads outcomes at
     ``as_of`` (default: the last date in the data). Only ``count_closed`` is the kit's
     default; the others are shown to explain differences, not to pick the flattering one.
@@ -288,6 +290,7 @@ def win_rate_alternatives(
             [
                 is_won.sum().cast(pl.Float64).alias("numerator"),
                 pl.len().cast(pl.Float64).alias("denominator"),
+                pl.len().cast(pl.Int64).alias("deals"),
             ],
         ),
         "amount_closed": aggregate(
@@ -296,6 +299,7 @@ def win_rate_alternatives(
             [
                 pl.col("amount").filter(is_won).sum().alias("numerator"),
                 pl.col("amount").sum().alias("denominator"),
+                pl.len().cast(pl.Int64).alias("deals"),
                 # lost deals whose amount the CRM cleared (0) make this read 100%
                 (
                     pl.col("status").eq("lost").any()
@@ -315,6 +319,7 @@ def win_rate_alternatives(
             [
                 is_won.sum().cast(pl.Float64).alias("numerator"),
                 pl.len().cast(pl.Float64).alias("denominator"),
+                pl.len().cast(pl.Int64).alias("deals"),
             ],
         ),
     }
@@ -325,6 +330,7 @@ def win_rate_alternatives(
             *groups,
             pl.col("won").cast(pl.Float64).alias("numerator"),
             pl.col("created").cast(pl.Float64).alias("denominator"),
+            pl.col("created").cast(pl.Int64).alias("deals"),
         )
     )
     parts["created_cohort"] = cohort
@@ -350,7 +356,24 @@ def win_rate_alternatives(
             )
             .alias("caveat"),
         )
-        .select(*groups, "definition", "numerator", "denominator", "value", "description", "caveat")
+        .with_columns(
+            # the created cohort is read at as_of; the others count deals closed in the period
+            pl.when(pl.col("definition") == "created_cohort")
+            .then(pl.lit("cohort"))
+            .otherwise(pl.lit("period"))
+            .alias("time_basis")
+        )
+        .select(
+            *groups,
+            "definition",
+            "numerator",
+            "denominator",
+            "deals",
+            "value",
+            "description",
+            "caveat",
+            "time_basis",
+        )
         .sort(*groups, "definition")
         .collect()
     )

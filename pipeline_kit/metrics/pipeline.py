@@ -338,12 +338,8 @@ def pipeline_waterfall(ds: Dataset, period: str | Period, by: By = None) -> pl.D
 
 
 def next_period(period: Period) -> Period:
-    """The period right after ``period``: the next quarter for a quarter, else as many days."""
-    try:
-        return period.shift(1)
-    except ValueError:
-        start = period.end + dt.timedelta(days=1)
-        return Period.parse(f"{start}..{start + dt.timedelta(days=period.days - 1)}")
+    """The period right after ``period``, of the same kind (see :meth:`Period.following`)."""
+    return period.following()
 
 
 @time_basis("snapshot")
