@@ -289,7 +289,13 @@ def _size_rows(frames, group, bench, min_n, trailing_label):
     value, source = _external(bench, "median_won_deal_size", group)
     if value is not None:
         above, below = int((x > value).sum()), int((x < value).sum())
-        p = stats.binomial_test(above, above + below, 0.5) if n >= min_n else None
+        # every amount equal to the benchmark: the sign test has nothing to count, and the
+        # median is the benchmark (p = 1), rather than an error
+        p = (
+            (stats.binomial_test(above, above + below, 0.5) if above + below else 1.0)
+            if n >= min_n
+            else None
+        )
         rows.append(
             _Row(
                 "median_won_deal_size",
@@ -429,7 +435,7 @@ def compare(
 
     if "win_rate" in metrics and mix:
         _add_mix_warnings(rows, ds, period, col, mix, min_n, alpha)
-    return _finish(rows, col, alpha)
+    return _finish(rows, col, alpha, min_n)
 
 
 def compare_teams(ds: Dataset, period: Period) -> pl.DataFrame:
@@ -443,7 +449,7 @@ def compare_teams(ds: Dataset, period: Period) -> pl.DataFrame:
     return ds.memoised(("compare", "team", period.label), lambda: compare(ds, period, by="team"))
 
 
-def _finish(rows: list[_Row], col: str, alpha: float) -> pl.DataFrame:
+def _finish(rows: list[_Row], col: str, alpha: float, min_n: int = MIN_N) -> pl.DataFrame:
     q = stats.benjamini_hochberg(
         np.array([r.p_value if r.p_value is not None else np.nan for r in rows])
     )
@@ -465,14 +471,15 @@ def _finish(rows: list[_Row], col: str, alpha: float) -> pl.DataFrame:
                 "benchmark": r.benchmark,
                 "difference": diff,
                 "test": r.test,
-                "statistic": r.statistic,
+                "statistic": r.statistic if r.p_value is not None else None,  # no test ran
                 "p_value": r.p_value,
                 "q_value": q_value,
                 "n": r.n,
                 "n_benchmark": r.n_benchmark,
                 "direction": direction,
-                "verdict": _verdict(r, q_value, direction),
-                "warning": r.warning,
+                "verdict": _verdict(r, q_value, direction, min_n),
+                # the mix check qualifies a difference the verdict calls (q, not the raw p)
+                "warning": r.warning if direction in ("above", "below") else None,
             }
         )
     schema = {
@@ -508,13 +515,14 @@ def _direction(r: _Row, q: float | None, diff: float | None, alpha: float) -> st
     return "no clear difference"
 
 
-def _verdict(r: _Row, q: float | None, direction: str) -> str:
+def _verdict(r: _Row, q: float | None, direction: str, min_n: int = MIN_N) -> str:
     fmt = _FMT[r.metric]
     title = _TITLE[r.metric]
     if direction == "not enough data":
+        sides = "" if r.kind == "external" else " on each side"  # one sample vs a value
         return (
             f"{r.group}: not enough data to compare the {title} with {r.benchmark_label} "
-            f"(n = {r.n}; at least {MIN_N} needed on each side)."
+            f"(n = {r.n}; at least {min_n} needed{sides})."
         )
     if r.ci_high is None or np.isnan(r.ci_high):
         est = f"{fmt(r.estimate)} (95% CI from {fmt(r.ci_low)}; upper end not reached)"

@@ -45,3 +45,40 @@ def test_created_cohort_row_says_cohort(sample):
         "stale_as_lost": "period",
     }
     assert pk.explain("win_rate_created_cohort").basis == "cohort"
+
+
+def test_verdicts_name_the_minimum_the_caller_asked_for(sample):
+    frame = pk.compare(sample, "2025-Q4", by="team", min_n=500)
+    thin = frame.filter(pl.col("direction") == "not enough data")
+    assert thin.height == frame.height
+    assert all("at least 500 needed" in v for v in thin["verdict"])
+    external = thin.filter(pl.col("kind") == "external")["verdict"]
+    assert external.len() and not any("on each side" in v for v in external)
+    # no test ran, so no statistic either
+    assert thin["statistic"].null_count() == thin.height
+
+
+@pytest.mark.parametrize("quarter", ["2024-Q4", "2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"])
+def test_mix_warning_only_qualifies_a_difference_the_verdict_calls(sample, quarter):
+    frame = pk.compare(sample, quarter, by="team")
+    warned = frame.filter(pl.col("warning").is_not_null())
+    assert set(warned["direction"]) <= {"above", "below"}
+
+
+def test_sign_test_when_every_amount_equals_the_benchmark(tmp_path):
+    from .conftest import STAGES_CSV, write_dataset
+
+    rows = "".join(
+        f"D{i},a,{'red' if i % 2 else 'blue'},1000,2025-10-01,Won,won,2025-10-0{2 + i % 5}\n"
+        for i in range(44)
+    )
+    folder = write_dataset(
+        tmp_path / "d",
+        deals="deal_id,owner,team,amount,created_at,stage,status,closed_at\n" + rows,
+        stages=STAGES_CSV,
+        benchmarks="metric,value,scope\nmedian_won_deal_size,1000,all\n",
+    )
+    frame = pk.compare(pk.load(folder), "2025-Q4", by="team", metrics=("median_won_deal_size",))
+    external = frame.filter(pl.col("kind") == "external")
+    assert external["p_value"].to_list() == [1.0, 1.0]
+    assert set(external["direction"]) == {"no clear difference"}
