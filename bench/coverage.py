@@ -81,11 +81,61 @@ def mean_coverage(
     return kit / draws, student / draws
 
 
+def rep_coverage(
+    spread: float, reps: int, n_range: tuple[int, int], draws: int, rng: np.random.Generator
+) -> float:
+    """Coverage of the shrunk rep win-rate intervals (``pk.rep_win_rates``) of each rep's true
+    rate, when true rates spread around 0.33 with standard deviation ``spread``."""
+    import pipeline_kit as pk
+    from pipeline_kit.adapters.base import RawDataset, RawTable
+    from pipeline_kit.loading import validate_raw
+
+    hits = total = 0
+    for _ in range(draws):
+        if spread:
+            concentration = 0.33 * 0.67 / spread**2 - 1
+            truth = rng.beta(0.33 * concentration, 0.67 * concentration, reps)
+        else:
+            truth = np.full(reps, 0.33)
+        n = rng.integers(n_range[0], n_range[1] + 1, reps)
+        won = rng.binomial(n, truth)
+        owners = np.repeat([f"r{i}" for i in range(reps)], n)
+        status = np.concatenate(
+            [["won"] * w + ["lost"] * (m - w) for w, m in zip(won, n, strict=True)]
+        )
+        deals = (
+            pl.DataFrame(
+                {
+                    "deal_id": [f"d{i}" for i in range(owners.size)],
+                    "owner": owners,
+                    "team": "t",
+                    "amount": "1",
+                    "created_at": "2025-10-01",
+                    "stage": np.where(status == "won", "Won", "Lost"),
+                    "status": status,
+                    "closed_at": "2025-11-01",
+                }
+            )
+            .with_row_index("source_row", offset=2)
+            .with_columns(pl.col("source_row").cast(pl.Int64))
+        )
+        ds = validate_raw(
+            RawDataset("sim", Path("."), {"deals": RawTable("deals", deals, "sim")}, "sim")
+        )
+        rates = pk.rep_win_rates(ds, "2025-Q4").sort("owner")
+        true = dict(zip([f"r{i}" for i in range(reps)], truth, strict=True))
+        for r in rates.iter_rows(named=True):
+            hits += r["shrunk_low"] <= true[r["owner"]] <= r["shrunk_high"]
+            total += 1
+    return hits / total
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=4000, help="samples per rate cell")
     parser.add_argument("--km-draws", type=int, default=1000, help="samples per KM cell")
     parser.add_argument("--mean-draws", type=int, default=1000, help="samples per mean cell")
+    parser.add_argument("--rep-draws", type=int, default=200, help="samples per rep cell")
     parser.add_argument("--seed", type=int, default=20251231)
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
@@ -125,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
         for n in (20, 50, 200):
             kit, student = mean_coverage(draw, true_mean, n, args.mean_draws, rng)
             print(f"{label:>22} {n:>5} {kit:>7.3f} {student:>10.3f}")
+    print("\nShrunk rep win rates, 95% posterior intervals: coverage of each rep's true rate")
+    print(f"{'spread':>7} {'reps':>5} {'deals/rep':>10} {'coverage':>9}")
+    for spread in (0.0, 0.02, 0.05, 0.1):
+        for reps, n_range in ((6, (5, 30)), (30, (5, 40))):
+            cov = rep_coverage(spread, reps, n_range, args.rep_draws, rng)
+            print(f"{spread:>7.2f} {reps:>5} {f'{n_range[0]}-{n_range[1]}':>10} {cov:>9.3f}")
     print(f"\n({time.perf_counter() - start:.1f} s, seed {args.seed})")
     return 0
 

@@ -686,8 +686,10 @@ class TeamReport:
 
     def _reps(self) -> pl.DataFrame:
         # shrunk rates fit a beta-binomial model: once for the chart and the table
-        return self._team.memoised(
-            ("rep_win_rates", self.period.label), lambda: rep_win_rates(self._team, self.period)
+        # the team's reps, shrunk towards the organisation with a prior fitted on every rep
+        return self.ds.memoised(
+            ("rep_win_rates", self.period.label, self.team),
+            lambda: rep_win_rates(self.ds, self.period, scope=pl.col("team") == self.team),
         )
 
     def rep_chart(self) -> alt.TopLevelMixin | Markdown:
@@ -718,7 +720,7 @@ class TeamReport:
                 ["Rep", "Won / closed", "Raw rate", "Shrunk rate (95% interval)", "Funnel plot"],
                 rows,
             )
-            + "\n\nThe shrunk rate pulls each rep towards the team's rate in "
+            + "\n\nThe shrunk rate pulls each rep towards the organisation's rate in "
             "proportion to how few deals they closed: rank reps on it, not on "
             "the raw rate."
         )

@@ -82,3 +82,20 @@ def test_sign_test_when_every_amount_equals_the_benchmark(tmp_path):
     external = frame.filter(pl.col("kind") == "external")
     assert external["p_value"].to_list() == [1.0, 1.0]
     assert set(external["direction"]) == {"no clear difference"}
+
+
+def test_team_rep_rates_shrink_towards_the_organisation_with_an_honest_prior(sample):
+    team = pk.rep_win_rates(sample, "2025-Q4", scope=pl.col("team") == "EMEA")
+    closed = sample.deals.filter(
+        pl.col("status").is_in(["won", "lost"])
+        & pl.col("closed_at").is_between(dt.date(2025, 10, 1), dt.date(2025, 12, 31))
+    )
+    org_rate = closed.filter(pl.col("status") == "won").height / closed.height
+    # the funnel line is the organisation's rate, not the team's
+    assert team["org_rate"][0] == pytest.approx(org_rate)
+    assert set(team["owner"]) == set(closed.filter(pl.col("team") == "EMEA")["owner"])
+    # the prior counts for no more deals than an average rep closed (org-wide)
+    mean_n = closed.group_by("owner").len()["len"].mean()
+    assert team["prior_a"][0] + team["prior_b"][0] <= mean_n + 1e-9
+    # so reps keep some of their own record: no two reps share one shrunk rate
+    assert team["shrunk"].n_unique() == team.height
