@@ -137,8 +137,8 @@ def test_win_rate_matches_plain_python_and_scipy(sample, sample_rows, by):
 
 def _skewed_mean_interval_by_hand(values: list[float]) -> tuple[float, float]:
     """The documented interval, written from its definition: Cox's log-normal interval when
-    the logs pass Shapiro-Wilk (p > 0.05; 2 values are too few to test), else the studentized bootstrap (999 resamples,
-    numpy seed 0, resampled as an index matrix)."""
+    the logs pass Shapiro-Wilk (p > 0.05; 2 values are too few to test), else the
+    studentized bootstrap (999 resamples, numpy seed 0, resampled as an index matrix)."""
     n = len(values)
     logs = [math.log(v) for v in values]
     if min(values) > 0 and (n < 3 or stats.shapiro(logs).pvalue > 0.05):
