@@ -130,6 +130,21 @@ def rep_coverage(
     return hits / total
 
 
+def km_test_size(n: int, censor_max: float, draws: int, rng: np.random.Generator) -> float:
+    """Share of samples in which the kit's median test rejects the true median at 5%."""
+    from pipeline_kit.stats import km_median_test
+
+    rejected = tested = 0
+    for _ in range(draws):
+        t = rng.exponential(45.0 / math.log(2), n)
+        c = rng.uniform(0, censor_max, n)
+        _, p = km_median_test(np.minimum(t, c), t <= c, 45.0)
+        if np.isfinite(p):
+            tested += 1
+            rejected += p < 0.05
+    return rejected / max(tested, 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=4000, help="samples per rate cell")
@@ -157,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{45.0:>7.0f} {n:>5} {censor_max:>9.0f} {cov:>9.3f} {bounded:>8.3f} "
                 f"{reached:>8.3f}"
             )
+    print("\nKaplan-Meier median test (log-log z), true median 45 days: rejections at 5%")
+    print(f"{'n':>5} {'censor<=':>9} {'size':>7}")
+    for n in (20, 50, 200):
+        for censor_max in (120.0, 300.0):
+            size = km_test_size(n, censor_max, args.km_draws * 3, rng)
+            print(f"{n:>5} {censor_max:>9.0f} {size:>7.3f}")
     print("\nAverage won deal size, 95% interval: coverage (nominal 0.95)")
     print(f"{'amounts':>22} {'n':>5} {'kit':>7} {'Student-t':>10}")
     import pipeline_kit as pk

@@ -8,13 +8,13 @@
 
 Tests by kind of metric (all from scipy, see :mod:`pipeline_kit.stats`):
 
-=================  ============================  =========================  ====================
-metric             vs external value             vs rest of organisation    vs trailing quarters
-=================  ============================  =========================  ====================
-win_rate           exact binomial test           Fisher's exact test        Fisher's exact test
-cycle_length_days  KM: z-test of S(value) = 0.5  log-rank test              log-rank test
-median_won_deal   sign test                     Mann-Whitney U             Mann-Whitney U
-=================  ============================  =========================  ====================
+=================  ===============================  =========================  ====================
+metric             vs external value                vs rest of organisation    vs trailing quarters
+=================  ===============================  =========================  ====================
+win_rate           exact binomial test              Fisher's exact test        Fisher's exact test
+cycle_length_days  KM: log-log z-test, S(value)=.5  log-rank test              log-rank test
+median_won_deal   sign test                        Mann-Whitney U             Mann-Whitney U
+=================  ===============================  =========================  ====================
 
 Rates carry Wilson intervals, cycle lengths Kaplan-Meier medians with their interval (open deals
 censored), median deal sizes bootstrap (BCa) intervals (medians, because a few large deals
@@ -242,7 +242,7 @@ def _cycle_rows(frames, group, bench, min_n, trailing_label):
                 low,
                 high,
                 value,
-                "Kaplan-Meier z-test of S(benchmark) = 0.5",
+                "Kaplan-Meier z-test of S(benchmark) = 0.5 (log-log)",
                 z,
                 p,
                 events,

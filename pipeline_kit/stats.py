@@ -216,11 +216,17 @@ def logrank_test(
 def km_median_test(
     durations: np.ndarray, observed: np.ndarray, value: float
 ) -> tuple[float, float]:
-    """Test ``median = value`` for censored durations: z-test of ``S(value) = 0.5``.
+    """Test ``median = value`` for censored durations: z-test of ``S(value) = 0.5`` on the
+    log-log scale.
 
-    ``S(value)`` is the Kaplan-Meier estimate and its standard error comes from the Greenwood
-    band scipy computes. Returns (z, p); ``z > 0`` means more than half the deals are still
-    open at ``value``, i.e. the median is longer than ``value``.
+    ``S(value)`` is the Kaplan-Meier estimate, ``se`` its Greenwood standard error (from the
+    band scipy computes); the statistic is ``z = (g(0.5) - g(S)) / (se / |S log S|)`` with
+    ``g(s) = log(-log s)``, the transform the kit's Kaplan-Meier bands use. On the linear
+    scale the same test rejected a true median 5.4-7.8% of the time at nominal 5% (n = 20 to
+    200, exponential cycles, uniform censoring); on the log-log scale 4.7-5.4%
+    (``bench/coverage.py``). Returns (z, p); ``z > 0`` means more than half the deals are
+    still open at ``value``, i.e. the median is longer than ``value``. ``(nan, nan)`` where
+    ``S(value)`` is 0 or 1 (no information on the scale).
     """
     sf = stats.ecdf(_censored(durations, observed)).sf
     estimate = float(sf.evaluate(value))
@@ -229,10 +235,11 @@ def km_median_test(
         band = sf.confidence_interval(0.95, method="linear")
     low, high = float(band.low.evaluate(value)), float(band.high.evaluate(value))
     z95 = float(stats.norm.ppf(0.975))
-    se = max(estimate - low, high - estimate) / z95
-    if not np.isfinite(se) or se <= 0:
+    se = max(estimate - low, high - estimate) / z95  # Greenwood (the linear band is symmetric)
+    if not np.isfinite(se) or se <= 0 or not 0 < estimate < 1:
         return float("nan"), float("nan")
-    z = (estimate - 0.5) / se
+    se_loglog = se / abs(estimate * np.log(estimate))
+    z = (np.log(-np.log(0.5)) - np.log(-np.log(estimate))) / se_loglog
     return float(z), float(2 * stats.norm.sf(abs(z)))
 
 

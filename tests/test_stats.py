@@ -48,3 +48,14 @@ def test_skewed_mean_interval_edge_cases():
     first = skewed_mean_interval(values)
     assert first == skewed_mean_interval(values)
     assert first[0] < values.mean() < first[1]
+
+
+def test_km_median_test_on_the_log_log_scale_by_hand():
+    from pipeline_kit.stats import km_median_test
+
+    # 1..10 days, all closed; at 3.5 days S = 0.7. Greenwood: var = 0.7^2 * (1/(10*9) +
+    # 1/(9*8) + 1/(8*7)) = 0.021, se = 0.144914; log-log se = se / |0.7 ln 0.7| = 0.580418;
+    # z = (ln ln 2 - ln(-ln 0.7)) / 0.580418 = (-0.366513 + 1.030930) / 0.580418 = 1.14472
+    z, p = km_median_test(np.arange(1, 11.0), np.ones(10, bool), 3.5)
+    assert z == pytest.approx(1.14472, abs=1e-4)
+    assert p == pytest.approx(2 * stats.norm.sf(1.14472), abs=1e-4)
