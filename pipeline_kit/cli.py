@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--metric",
         nargs="*",
         default=[],
-        help="win_rate cycle_length_days median_won_deal_size (default: all)",
+        help="win_rate cycle_length_km_days median_won_deal_size (default: all)",
     )
     p.add_argument("--as-of", help="read cohort outcomes at this date (default: last date)")
     p.add_argument("--min-n", type=int, default=20, help="minimum n for a verdict (default 20)")

@@ -8,13 +8,13 @@
 
 Tests by kind of metric (all from scipy, see :mod:`pipeline_kit.stats`):
 
-=================  ===============================  =========================  ====================
-metric             vs external value                vs rest of organisation    vs trailing quarters
-=================  ===============================  =========================  ====================
-win_rate           exact binomial test              Fisher's exact test        Fisher's exact test
-cycle_length_days  KM: log-log z-test, S(value)=.5  log-rank test              log-rank test
-median_won_deal   sign test                        Mann-Whitney U             Mann-Whitney U
-=================  ===============================  =========================  ====================
+====================  ===============================  =======================  ===================
+metric                vs external value                vs rest of organisation  vs trailing quarters
+====================  ===============================  =======================  ===================
+win_rate              exact binomial test              Fisher's exact test      Fisher's exact test
+cycle_length_km_days  KM: log-log z-test, S(value)=.5  log-rank test            log-rank test
+median_won_deal_size  sign test                        Mann-Whitney U           Mann-Whitney U
+====================  ===============================  =======================  ===================
 
 Rates carry Wilson intervals, cycle lengths Kaplan-Meier medians with their interval (open deals
 censored), median deal sizes bootstrap (BCa) intervals (medians, because a few large deals
@@ -74,13 +74,13 @@ COMPARE_COLUMNS = [
     "verdict",
     "warning",
 ]
-METRICS = ("win_rate", "cycle_length_days", "median_won_deal_size")
+METRICS = ("win_rate", "cycle_length_km_days", "median_won_deal_size")
 _TITLE = {
     "win_rate": "win rate",
-    "cycle_length_days": "median sales cycle",
+    "cycle_length_km_days": "median sales cycle (Kaplan-Meier)",
     "median_won_deal_size": "median won deal",
 }
-_FMT = {"win_rate": fmt_pct, "cycle_length_days": fmt_days, "median_won_deal_size": fmt_money}
+_FMT = {"win_rate": fmt_pct, "cycle_length_km_days": fmt_days, "median_won_deal_size": fmt_money}
 
 
 @dataclass
@@ -230,12 +230,12 @@ def _cycle_rows(frames, group, bench, min_n, trailing_label):
     median, low, high = stats.kaplan_meier_median(d, e)
     events = int(e.sum())
     rows = []
-    value, source = _external(bench, "cycle_length_days", group)
+    value, source = _external(bench, "cycle_length_km_days", group)
     if value is not None:
         z, p = stats.km_median_test(d, e, value) if events >= min_n else (None, None)
         rows.append(
             _Row(
-                "cycle_length_days",
+                "cycle_length_km_days",
                 group,
                 "external",
                 median,
@@ -261,7 +261,7 @@ def _cycle_rows(frames, group, bench, min_n, trailing_label):
         z, p = stats.logrank_test(d, e, d2, e2) if ok else (None, None)
         rows.append(
             _Row(
-                "cycle_length_days",
+                "cycle_length_km_days",
                 group,
                 kind,
                 median,
@@ -409,20 +409,20 @@ def compare(
 
     data = {
         "win_rate": (closed_in(period), closed_in(trailing) if trailing else None),
-        "cycle_length_days": (cohort(period), cohort(trailing) if trailing else None),
+        "cycle_length_km_days": (cohort(period), cohort(trailing) if trailing else None),
     }
     won_now = data["win_rate"][0].filter("won")
     won_before = data["win_rate"][1].filter("won") if trailing else None
     data["median_won_deal_size"] = (won_now, won_before)
     builders = {
         "win_rate": _win_rate_rows,
-        "cycle_length_days": _cycle_rows,
+        "cycle_length_km_days": _cycle_rows,
         "median_won_deal_size": _size_rows,
     }
 
     names = sorted(
         set(data["win_rate"][0]["_group"].drop_nulls())
-        | set(data["cycle_length_days"][0]["_group"].drop_nulls())
+        | set(data["cycle_length_km_days"][0]["_group"].drop_nulls())
     )
     rows: list[_Row] = []
     for metric in metrics:
@@ -535,7 +535,7 @@ def _verdict(r: _Row, q: float | None, direction: str, min_n: int = MIN_N) -> st
             f"({fmt(r.benchmark)}; q = {q:.2f})."
         )
     word = "higher than" if direction == "above" else "lower than"
-    if r.metric == "cycle_length_days":
+    if r.metric == "cycle_length_km_days":
         word = "longer than" if direction == "above" else "shorter than"
     return f"{r.group}: {title} {est} is {word} {r.benchmark_label} ({fmt(r.benchmark)}; {q_text})."
 

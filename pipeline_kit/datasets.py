@@ -553,7 +553,7 @@ def benchmarks() -> pl.DataFrame:
         ("win_rate", 0.22, "Enterprise", 0.15, 0.30, " (enterprise deals are harder to win)"),
         ("avg_won_deal_size", 20_000.0, "all", None, None, ""),
         ("median_won_deal_size", 12_000.0, "all", None, None, ""),
-        ("cycle_length_days", 75.0, "all", 45.0, 100.0, ""),
+        ("cycle_length_km_days", 75.0, "all", 45.0, 100.0, ""),
         ("lead_response_hours", 4.0, "all", None, None, ""),
     ]
     return pl.DataFrame(

@@ -580,7 +580,7 @@ class TeamReport:
             if metric[0] == "win_rate" and self.shape.why_no_win_rate():
                 reasons.append(f"{name} ({self.shape.why_no_win_rate()})")
                 continue
-            if metric[0] == "cycle_length_days" and self.shape.undated:
+            if metric[0] == "cycle_length_km_days" and self.shape.undated:
                 reasons.append(
                     f"{name} (the comparison follows deals from creation to close "
                     "over time, and this export has no dates)"

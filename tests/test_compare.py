@@ -128,7 +128,7 @@ def test_cycle_and_size_tests_match_scipy(comparison):
         sps.CensoredData(uncensored=smb[0][smb[1]], right=smb[0][~smb[1]]),
         sps.CensoredData(uncensored=rest[0][rest[1]], right=rest[0][~rest[1]]),
     )
-    got = _row(comparison, "cycle_length_days", "SMB", "rest_of_org")
+    got = _row(comparison, "cycle_length_km_days", "SMB", "rest_of_org")
     assert got["p_value"] == pytest.approx(expected.pvalue)
     won = [
         r for r in deals if r["status"] == "won" and "2025-10-01" <= r["closed_at"] <= "2025-12-31"
@@ -150,7 +150,7 @@ def test_finds_the_planted_differences_and_no_others(comparison):
     assert direction["EMEA"] == direction["Mid-Market"] == "no clear difference"
     assert direction["Partners"] == "not enough data"
     cycle = comparison.filter(
-        pl.col("kind") == "rest_of_org", pl.col("metric") == "cycle_length_days"
+        pl.col("kind") == "rest_of_org", pl.col("metric") == "cycle_length_km_days"
     )
     cyc = dict(zip(cycle["team"], cycle["direction"], strict=True))
     assert cyc["SMB"] == "below" and cyc["Enterprise"] == "above"
