@@ -321,8 +321,10 @@ def fit_beta_binomial(successes: np.ndarray, trials: np.ndarray) -> tuple[float,
     """Maximum-likelihood Beta(a, b) prior for rates observed as ``successes / trials``.
 
     Used for empirical-Bayes shrinkage of rep win rates: each rep's rate is pulled towards the
-    organisation's in proportion to how little data the rep has. Falls back to a weak prior
-    centred on the pooled rate when the fit fails (e.g. all reps identical).
+    organisation's in proportion to how little data the rep has. When the reps show no
+    detectable spread the likelihood runs to complete pooling: this returns a prior of
+    strength 10,000 centred on the pooled rate, and :func:`pipeline_kit.rep_win_rates` caps
+    the strength (the raw fit is not an honest prior on its own).
     """
     from scipy import optimize, special
 
