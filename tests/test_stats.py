@@ -59,3 +59,37 @@ def test_km_median_test_on_the_log_log_scale_by_hand():
     z, p = km_median_test(np.arange(1, 11.0), np.ones(10, bool), 3.5)
     assert z == pytest.approx(1.14472, abs=1e-4)
     assert p == pytest.approx(2 * stats.norm.sf(1.14472), abs=1e-4)
+
+
+def test_median_interval_is_the_binomial_order_statistics():
+    from pipeline_kit.stats import median_interval
+
+    # n = 20: j = binom.ppf(0.025, 20, 0.5) = 6, k = 20 - 6 + 1 = 15 -> (x(6), x(15));
+    # coverage 1 - 2 P(X <= 5) = 1 - 2 * 0.0207 = 0.9586 >= 0.95 whatever the distribution
+    assert median_interval(np.arange(1.0, 21.0)) == (6.0, 15.0)
+    assert 1 - 2 * stats.binom.cdf(5, 20, 0.5) == pytest.approx(0.9586, abs=1e-4)
+    # two values: the whole range
+    assert median_interval(np.array([300.0, 100.0])) == (100.0, 300.0)
+    assert median_interval(np.array([1.0])) == (None, None)
+
+
+def test_median_won_deal_size_carries_its_interval_in_the_long_format(sample):
+    import polars as pl
+
+    import pipeline_kit as pk
+
+    long = pk.metrics_long(sample, "2025-Q4", metrics=["median_won_deal_size"])
+    row = long.row(0, named=True)
+    assert row["ci_low"] <= row["value"] <= row["ci_high"]
+    won = (
+        sample.deals.filter(
+            (pl.col("status") == "won")
+            & pl.col("closed_at").dt.quarter().eq(4)
+            & pl.col("closed_at").dt.year().eq(2025)
+        )["amount"]
+        .sort()
+        .to_list()
+    )
+    n = len(won)
+    j = int(stats.binom.ppf(0.025, n, 0.5))
+    assert (row["ci_low"], row["ci_high"]) == (won[j - 1], won[n - j])

@@ -129,7 +129,8 @@ CARDS: tuple[MetricCard, ...] = (  # extended below, one block per metric family
         "median(amount of won deals)",
         "period",
         "won " + _CLOSED_IN,
-        "none yet (bootstrap interval planned)",
+        "95% distribution-free (order statistics of the won amounts: at least 95% whatever "
+        "their shape)",
         "currency",
         (),
         "pipeline_kit.won_deal_size",

@@ -25,7 +25,7 @@ from pipeline_kit.metrics._common import (
     time_basis,
 )
 from pipeline_kit.periods import Period
-from pipeline_kit.stats import MIN_N, skewed_mean_interval, wilson_interval
+from pipeline_kit.stats import MIN_N, median_interval, skewed_mean_interval, wilson_interval
 
 __all__ = [
     "close_rate",
@@ -129,9 +129,15 @@ def _mean_summary(
         skewed_mean_interval(v.to_numpy(), confidence) if v is not None else (None, None)
         for v in per_group["_values"]
     ]
+    middle = [
+        median_interval(v.to_numpy(), confidence) if v is not None else (None, None)
+        for v in per_group["_values"]
+    ]
     return per_group.drop("_values").with_columns(
         pl.Series("ci_low", [b[0] for b in bounds], dtype=pl.Float64),
         pl.Series("ci_high", [b[1] for b in bounds], dtype=pl.Float64),
+        pl.Series("median_low", [m[0] for m in middle], dtype=pl.Float64),
+        pl.Series("median_high", [m[1] for m in middle], dtype=pl.Float64),
         (pl.col("n") >= min_n).alias("enough_data"),
     )
 
@@ -149,8 +155,10 @@ def won_deal_size(
 
     ``mean = sum(amount) / n`` over deals with status won and ``closed_at`` in the period;
     ``total`` is their sum (bookings). Columns: groups, n, mean, median, sd, total,
-    ci_low, ci_high (Cox's log-normal interval when the amounts look log-normal, else a
-    studentized bootstrap: :func:`pipeline_kit.stats.skewed_mean_interval`), enough_data.
+    ci_low, ci_high (for the mean: Cox's log-normal interval when the amounts look
+    log-normal, else a studentized bootstrap: :func:`pipeline_kit.stats.skewed_mean_interval`),
+    median_low, median_high (for the median: order statistics,
+    :func:`pipeline_kit.stats.median_interval`), enough_data.
     """
     period = resolve_period(period)
     groups = group_columns(by)

@@ -103,7 +103,16 @@ def _deal_size(ds, period, as_of, groups):
     f = won_deal_size(ds, period, groups)
     return [
         _long(f, groups, "avg_won_deal_size", "mean", "n", True),
-        _long(f, groups, "median_won_deal_size", "median", "n", False),
+        _long(
+            f.with_columns(
+                pl.col("median_low").alias("ci_low"), pl.col("median_high").alias("ci_high")
+            ),
+            groups,
+            "median_won_deal_size",
+            "median",
+            "n",
+            True,
+        ),
         _long(f, groups, "bookings", "total", "n", False),
     ]
 
