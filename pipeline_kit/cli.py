@@ -201,6 +201,13 @@ def _metrics(args: argparse.Namespace) -> int:
     ds.require_usable()
     period = resolve_period(args.period, ds.last_date, ds.first_date)
     check_covered(period, parse_date(args.as_of), ds.first_date, ds.last_date, undated=ds.undated)
+    if args.as_of:
+        print(
+            f"note: --as-of {args.as_of} is the snapshot day and the day cohorts are read; "
+            f"period metrics (win rate, deal flow, deal size, ...) count all of {period.label} "
+            "(the as_of column says which rows used it)",
+            file=sys.stderr,
+        )
     frame = metrics_long(
         ds, period, as_of=args.as_of, by=args.by or None, metrics=args.metric or None
     )

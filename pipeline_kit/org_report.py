@@ -60,9 +60,11 @@ class OrgReport:
         clear = self._comparison.filter(pl.col("direction").is_in(["above", "below"]))
         clear = clear.sort("q_value")
         thin = self._comparison.filter(pl.col("direction") == "not enough data")
+        tested = self._comparison["p_value"].is_not_null().sum()
         lines = [
-            f"**{clear.height} clear difference(s)** out of {self._comparison.height} "
-            "comparisons (Benjamini-Hochberg q < 0.05 over all of them):"
+            f"**{clear.height} clear difference(s)** among the {tested} comparisons with "
+            f"enough data to test (Benjamini-Hochberg q < 0.05 over those {tested}; "
+            f"{self._comparison.height - tested} more had too few deals):"
         ]
         lines += [f"- {_esc(v)}" for v in clear["verdict"]] or ["- none"]
         if thin.height:

@@ -556,8 +556,9 @@ class TeamReport:
         if clear.height:
             lines.append(
                 f"**{clear.height} clear difference(s)** (Benjamini-Hochberg q < 0.05; "
-                f"the correction covers all {family:,} comparisons of every team in "
-                f"{self._span}, {rows['p_value'].is_not_null().sum()} of them in this report):"
+                f"the correction covers the {family:,} comparisons of every team with enough "
+                f"data to test in {self._span}, {rows['p_value'].is_not_null().sum()} of them "
+                "in this report):"
             )
             lines += [f"- {_esc(v)}" for v in clear["verdict"]]
         else:

@@ -319,7 +319,12 @@ def test_team_report_calls_differences_as_the_organisation_summary_does(sample):
     assert mine["direction"].to_list() == expected["direction"].to_list()
     text = report.executive_summary().data
     family = every_team["p_value"].is_not_null().sum()
-    assert f"the correction covers all {family} comparisons of every team in 2025-Q4" in text
+    assert (
+        f"the correction covers the {family} comparisons of every team with enough data to "
+        "test in 2025-Q4" in text
+    )
+    org = pk.OrgReport(sample, period="2025-Q4").findings().data
+    assert f"among the {family} comparisons with enough data to test" in org
 
 
 def test_beta_binomial_fit_is_the_maximum_likelihood_of_scipys_betabinom():
