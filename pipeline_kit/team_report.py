@@ -42,6 +42,8 @@ from pipeline_kit.metrics import (
     lost_reasons,
     metrics_long,
     open_pipeline,
+    pipeline_coverage,
+    slipped_deals,
     stage_conversion,
     stalled_deals,
     velocity,
@@ -546,9 +548,11 @@ class TeamReport:
                 "\n- Not compared with the rest of the organisation: this export holds one "
                 "team, so there is no other team to compare with."
             )
+        headline = self._headline()
         if (rows["direction"] == "not enough data").all():
             return _markdown(
-                f"**No verdict for {self._span}**: "
+                headline
+                + f"**No verdict for {self._span}**: "
                 + "; ".join(self._thin_reasons(rows))
                 + ". The figures below are descriptive."
                 + no_trailing
@@ -571,7 +575,46 @@ class TeamReport:
         thin = rows.filter(pl.col("direction") == "not enough data")
         if thin.height:
             lines.append("- No verdict on: " + "; ".join(self._thin_reasons(thin)) + ".")
-        return _markdown("\n".join(lines) + no_trailing)
+        return _markdown(headline + "\n".join(lines) + no_trailing)
+
+    def _headline(self) -> str:
+        """Where the quarter stands, before what differs: bookings against target, the
+        pipeline due next period against its target, slipped deals. Empty lines left out."""
+        lines = []
+        won = won_deal_size(self._team, self.period).row(0, named=True)
+        bookings = f"**Bookings {fmt_money(won['total'] or 0)}** from {won['n']:,} won deal(s)"
+        if self.ds.has("targets") and not self.period.is_all:
+            target = bookings_vs_target(self.ds, self.period, by="team").filter(
+                pl.col("team") == self.team
+            )
+            if target.height and target["target"][0]:
+                t = target.row(0, named=True)
+                bookings += (
+                    f": {fmt_pct(t['attainment'], 0)} of the {fmt_money(t['target'])} target"
+                )
+        lines.append(bookings + ".")
+        if not self.shape.why_no_open_pipeline() and not self.period.is_all:
+            cover = pipeline_coverage(self._team, self.period, by="team", as_of=self.as_of).filter(
+                pl.col("team") == self.team
+            )
+            if cover.height and cover["due_deals"][0]:
+                c = cover.row(0, named=True)
+                text = (
+                    f"Open pipeline due in {c['next_period']}: {fmt_money(c['due_value'])} in "
+                    f"{c['due_deals']:,} deal(s)"
+                )
+                if c["coverage"] is not None:
+                    text += f", {c['coverage']:.1f}x that period's target"
+                elif self.ds.has("targets"):
+                    text += f" (no target for {c['next_period']}, so no coverage ratio)"
+                lines.append(text + ".")
+            slipped = slipped_deals(self._team, self.as_of)
+            if slipped.height:
+                lines.append(
+                    f"{slipped.height:,} open deal(s) worth {fmt_money(slipped['amount'].sum())} "
+                    f"are past their expected close date on {self.as_of} (slipped)."
+                )
+        return "\n".join(f"- {line}" for line in lines) + "\n\n"
 
     def _thin_reasons(self, thin: pl.DataFrame) -> list[str]:
         """Why each comparison without a verdict has none, with the real counts."""
