@@ -51,6 +51,7 @@ from pipeline_kit.metrics import (
     won_deal_size,
 )
 from pipeline_kit.metrics.long_format import WHOLE_EXPORT_METRICS
+from pipeline_kit.metrics.pipeline import next_period, open_at
 from pipeline_kit.metrics.trend import _is_quarter
 from pipeline_kit.periods import Period, parse_date
 from pipeline_kit.shape import DataShape
@@ -594,9 +595,24 @@ class TeamReport:
                 )
         lines.append(bookings + ".")
         if not self.shape.why_no_open_pipeline() and not self.period.is_all:
-            cover = pipeline_coverage(self._team, self.period, by="team", as_of=self.as_of).filter(
-                pl.col("team") == self.team
-            )
+            if self.ds.has("targets"):
+                cover = pipeline_coverage(
+                    self._team, self.period, by="team", as_of=self.as_of
+                ).filter(pl.col("team") == self.team)
+            else:  # no targets: the pipeline due next period, without a ratio
+                following = next_period(self.period)
+                due = self._team.tables["deals"].filter(
+                    open_at(self.as_of) & following.contains("expected_close")
+                )
+                cover = pl.DataFrame(
+                    {
+                        "due_deals": [due.height],
+                        "due_value": [float(due["amount"].sum())],
+                        "coverage": [None],
+                        "next_period": [following.label],
+                    },
+                    schema_overrides={"coverage": pl.Float64},
+                )
             if cover.height and cover["due_deals"][0]:
                 c = cover.row(0, named=True)
                 text = (
