@@ -99,3 +99,16 @@ def test_team_rep_rates_shrink_towards_the_organisation_with_an_honest_prior(sam
     assert team["prior_a"][0] + team["prior_b"][0] <= mean_n + 1e-9
     # so reps keep some of their own record: no two reps share one shrunk rate
     assert team["shrunk"].n_unique() == team.height
+
+
+def test_executive_summary_opens_with_bookings_target_pipeline_and_slipped_deals(sample):
+    deals = sample.deals.filter(pl.col("team") == "EMEA")
+    q4 = pl.col("closed_at").is_between(dt.date(2025, 10, 1), dt.date(2025, 12, 31))
+    won = deals.filter((pl.col("status") == "won") & q4)
+    slipped = pk.slipped_deals(sample.filter_deals(pl.col("team") == "EMEA"), "2025-12-31")
+    text = pk.TeamReport(sample, team="EMEA", period="2025-Q4").executive_summary().data
+    head = text.split("\n\n")[0]
+    assert f"**Bookings \\${won['amount'].sum():,.0f}** from {won.height} won deal(s)" in head
+    assert "of the \\$" in head and "target" in head
+    assert "Open pipeline due in 2026-Q1" in head
+    assert f"{slipped.height} open deal(s)" in head and "slipped" in head
