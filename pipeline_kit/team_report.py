@@ -861,8 +861,7 @@ class TeamReport:
             return note
         if not self.ds.has("activities"):
             return _markdown("Provide activities.csv to see calls, meetings and emails per rep.")
-        reps, result = calls_vs_closes(self.ds, self.period)
-        reps = reps.filter(pl.col("team") == self.team)
+        reps, result = calls_vs_closes(self.ds, self.period, team=self.team)
         return charts.activities_vs_closes(
             reps, result, title=f"Calls against deals won: {self.team} reps"
         )

@@ -112,3 +112,14 @@ def test_executive_summary_opens_with_bookings_target_pipeline_and_slipped_deals
     assert "of the \\$" in head and "target" in head
     assert "Open pipeline due in 2026-Q1" in head
     assert f"{slipped.height} open deal(s)" in head and "slipped" in head
+
+
+def test_a_team_calls_chart_uses_the_team_correlation(sample):
+    from scipy import stats
+
+    reps, result = pk.calls_vs_closes(sample, "2025-Q4", team="EMEA")
+    assert set(reps["team"]) == {"EMEA"} and result["n"] == reps.height
+    rho = stats.spearmanr(reps["calls"].to_numpy(), reps["won_deals"].to_numpy()).statistic
+    assert result["rho"] == pytest.approx(rho)
+    _, org = pk.calls_vs_closes(sample, "2025-Q4")
+    assert org["n"] > result["n"]

@@ -92,16 +92,21 @@ def activities_per_rep(ds: Dataset, period: str | Period, by: By = "owner") -> p
     )
 
 
-def calls_vs_closes(ds: Dataset, period: str | Period) -> tuple[pl.DataFrame, dict[str, float]]:
+def calls_vs_closes(
+    ds: Dataset, period: str | Period, *, team: str | None = None
+) -> tuple[pl.DataFrame, dict[str, float]]:
     """Do reps who call more close more? Calls and won deals per rep, and their rank correlation.
 
     Returns the per-rep frame (owner, team, calls, won_deals) and a dict with Spearman's
-    ``rho``, its ``p_value`` (scipy.stats.spearmanr) and ``n`` reps. A correlation across reps
-    is not a causal effect: busy territories both call and close more.
+    ``rho``, its ``p_value`` (scipy.stats.spearmanr) and ``n`` reps, over the reps of ``team``
+    when one is given (so a team's chart shows its own correlation, not the organisation's).
+    A correlation across reps is not a causal effect: busy territories both call and close more.
     """
     reps = activities_per_rep(ds, period, by=["owner", "team"]).select(
         "owner", "team", "calls", "won_deals"
     )
+    if team is not None:
+        reps = reps.filter(pl.col("team") == team)
     if reps.height < 3:
         return reps, {"rho": float("nan"), "p_value": float("nan"), "n": reps.height}
     result = stats.spearmanr(reps["calls"].to_numpy(), reps["won_deals"].to_numpy())
