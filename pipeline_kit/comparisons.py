@@ -435,6 +435,18 @@ def compare(
 
     if "win_rate" in metrics and mix:
         _add_mix_warnings(rows, ds, period, col, mix, min_n, alpha)
+    first = ds.first_date
+    if trailing is not None and first is not None and first > trailing.start:
+        # the team's own past is cut short by the start of the export
+        covered = max((trailing.end - first).days + 1, 0) / trailing.days
+        for row in rows:
+            if row.kind == "trailing":
+                row.warning = (
+                    f"The data starts on {first}, inside the previous four quarters "
+                    f"({trailing.start} to {trailing.end}): the comparison with the team's "
+                    f"own past covers {covered:.0%} of them, and a young history holds the "
+                    "quick deals more than the slow ones."
+                )
     return _finish(rows, col, alpha, min_n)
 
 

@@ -123,3 +123,16 @@ def test_a_team_calls_chart_uses_the_team_correlation(sample):
     assert result["rho"] == pytest.approx(rho)
     _, org = pk.calls_vs_closes(sample, "2025-Q4")
     assert org["n"] > result["n"]
+
+
+def test_trailing_comparisons_say_when_the_data_starts_inside_them(sample):
+    # the sample starts on 2023-10-01: for 2024-Q1 the previous four quarters (2023-Q1 to
+    # 2023-Q4) begin nine months before the data (the trailing quarters cover 25% of them)
+    frame = pk.compare(sample, "2024-Q1", by="team")
+    trailing = frame.filter(
+        (pl.col("kind") == "trailing") & pl.col("direction").is_in(["above", "below"])
+    )
+    assert trailing.height and trailing["warning"].str.contains("starts on 2023-10-01").all()
+    assert trailing["warning"].str.contains("covers 25% of them").all()
+    later = pk.compare(sample, "2025-Q4", by="team").filter(pl.col("kind") == "trailing")
+    assert later["warning"].null_count() == later.height
