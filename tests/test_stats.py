@@ -93,3 +93,32 @@ def test_median_won_deal_size_carries_its_interval_in_the_long_format(sample):
     n = len(won)
     j = int(stats.binom.ppf(0.025, n, 0.5))
     assert (row["ci_low"], row["ci_high"]) == (won[j - 1], won[n - j])
+
+
+def test_the_docstring_examples_of_stats_run():
+    import doctest
+
+    import pipeline_kit.stats as module
+
+    result = doctest.testmod(module)
+    assert result.attempted >= 8 and result.failed == 0
+
+
+def test_collateral_lift_interval_is_newcombes(sample):
+    import polars as pl
+
+    import pipeline_kit as pk
+
+    f = pk.collateral_win_rates(sample, "2025-Q4").row(0, named=True)
+    d = f["users_win_rate"] - f["peers_win_rate"]
+    low = d - math.hypot(
+        f["users_win_rate"] - f["users_win_rate_low"],
+        f["peers_win_rate_high"] - f["peers_win_rate"],
+    )
+    high = d + math.hypot(
+        f["users_win_rate_high"] - f["users_win_rate"],
+        f["peers_win_rate"] - f["peers_win_rate_low"],
+    )
+    assert (f["difference_low"], f["difference_high"]) == (pytest.approx(low), pytest.approx(high))
+    long = pk.metrics_long(sample, "2025-Q4", metrics=["collateral_win_rate_lift"])
+    assert long.filter(pl.col("ci_low").is_null()).height == 0

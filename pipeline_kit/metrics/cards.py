@@ -576,8 +576,7 @@ CARDS += (
         "reached the content's usual stage without it",
         "period",
         "won and lost " + _CLOSED_IN + "; detail = the content id",
-        "none for the difference (both win rates carry Wilson intervals in "
-        "pipeline_kit.collateral_win_rates)",
+        "Newcombe's hybrid score interval for the difference of the two win rates, 95%",
         "difference",
         (
             "Comparing users with all deals credits late-stage content with the wins that "

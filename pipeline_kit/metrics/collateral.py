@@ -14,7 +14,7 @@ import polars as pl
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import By, check_by, group_columns, resolve_period, time_basis
 from pipeline_kit.periods import Period
-from pipeline_kit.stats import MIN_N, wilson_interval
+from pipeline_kit.stats import MIN_N, newcombe_difference, wilson_interval
 
 __all__ = ["collateral_win_rates"]
 
@@ -34,7 +34,8 @@ def collateral_win_rates(
     it. Comparable deals: won or lost in the period and having entered that stage (or a later
     one) at some point. Columns: content_id, title, uses, deals_using, stage_order, users_n,
     users_won, users_win_rate (+ _low/_high), peers_n, peers_won, peers_win_rate (+ _low/
-    _high), naive_win_rate_without (all other closed deals), difference (users - peers),
+    _high), naive_win_rate_without (all other closed deals), difference (users - peers) with
+    difference_low/difference_high (Newcombe's hybrid score interval),
     enough_data (both groups >= min_n).
     """
     period = resolve_period(period)
@@ -105,6 +106,21 @@ def collateral_win_rates(
             .then(pl.col("_others_won") / pl.col("_others_n"))
             .alias("naive_win_rate_without"),
             (pl.col("users_win_rate") - pl.col("peers_win_rate")).alias("difference"),
+            *[
+                bound.alias(name)
+                for bound, name in zip(
+                    newcombe_difference(
+                        "users_win_rate",
+                        "users_win_rate_low",
+                        "users_win_rate_high",
+                        "peers_win_rate",
+                        "peers_win_rate_low",
+                        "peers_win_rate_high",
+                    ),
+                    ("difference_low", "difference_high"),
+                    strict=True,
+                )
+            ],
             ((pl.col("users_n") >= min_n) & (pl.col("peers_n") >= min_n)).alias("enough_data"),
         )
         .drop("_others_n", "_others_won")

@@ -378,7 +378,9 @@ def _activity(ds, period, as_of, groups):
 def _collateral(ds, period, as_of, groups):
     if not _needs(ds, "collateral_usage"):
         return []
-    f = collateral_win_rates(ds, period, groups or None)
+    f = collateral_win_rates(ds, period, groups or None).with_columns(
+        pl.col("difference_low").alias("ci_low"), pl.col("difference_high").alias("ci_high")
+    )
     return [
         _long(
             f,
@@ -386,7 +388,7 @@ def _collateral(ds, period, as_of, groups):
             "collateral_win_rate_lift",
             "difference",
             "users_n",
-            False,
+            True,
             detail="content_id",
         )
     ]
