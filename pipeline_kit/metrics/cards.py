@@ -268,7 +268,7 @@ CARDS += (
         "won amount / (won + lost) amount",
         "period",
         "won and lost " + _CLOSED_IN,
-        "none (a ratio of sums)",
+        "percentile bootstrap over the closed deals (999 resamples, seeded), 95%",
         "share",
         (
             "Dominated by a few large deals; differs from the count-based win rate whenever "
@@ -282,7 +282,7 @@ CARDS += (
         "won / created",
         _COHORT,
         "every deal created in the period, open ones as not won",
-        "none (see close_rate)",
+        "Wilson score 95% (as close_rate)",
         "share",
         ("What many CRMs call win rate; low for recent periods by construction.",),
         "pipeline_kit.win_rate_alternatives",
@@ -294,7 +294,7 @@ CARDS += (
         "period",
         "won and lost " + _CLOSED_IN + ", plus deals open at the period end that were created "
         "more than 180 days before it, counted as lost",
-        "none",
+        "Wilson score 95%",
         "share",
         ("Penalises teams that keep dead deals open; the threshold is a convention.",),
         "pipeline_kit.win_rate_alternatives",

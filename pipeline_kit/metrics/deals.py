@@ -17,6 +17,7 @@ from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
     By,
     aggregate,
+    by_group,
     check_by,
     closed_in,
     group_columns,
@@ -348,7 +349,7 @@ def win_rate_alternatives(
         else lf.with_columns(pl.lit(name).alias("definition"), pl.lit(False).alias("unreadable"))
         for name, lf in parts.items()
     ]
-    return (
+    out = (
         pl.concat(frames, how="diagonal_relaxed")
         .with_columns(
             pl.when((pl.col("denominator") > 0) & ~pl.col("unreadable").fill_null(False))
@@ -365,11 +366,18 @@ def win_rate_alternatives(
             .alias("caveat"),
         )
         .with_columns(
+            # counts: Wilson; the ratio of amounts: filled below by a bootstrap over deals
+            pl.when(pl.col("definition") != "amount_closed")
+            .then(wilson_interval("numerator", "denominator")[0])
+            .alias("ci_low"),
+            pl.when(pl.col("definition") != "amount_closed")
+            .then(wilson_interval("numerator", "denominator")[1])
+            .alias("ci_high"),
             # the created cohort is read at as_of; the others count deals closed in the period
             pl.when(pl.col("definition") == "created_cohort")
             .then(pl.lit("cohort"))
             .otherwise(pl.lit("period"))
-            .alias("time_basis")
+            .alias("time_basis"),
         )
         .select(
             *groups,
@@ -378,6 +386,8 @@ def win_rate_alternatives(
             "denominator",
             "deals",
             "value",
+            "ci_low",
+            "ci_high",
             "description",
             "caveat",
             "time_basis",
@@ -385,6 +395,43 @@ def win_rate_alternatives(
         .sort(*groups, "definition")
         .collect()
     )
+    return _amount_ratio_interval(out, closed.collect(), groups)
+
+
+def _amount_ratio_interval(
+    out: pl.DataFrame, closed: pl.DataFrame, groups: list[str], resamples: int = 999
+) -> pl.DataFrame:
+    """Percentile bootstrap (seeded, resampling deals) of the win rate by amount,
+    ``sum(won amounts) / sum(closed amounts)``, per group."""
+    rows = []
+    for key, part in by_group(closed, groups):
+        amount = part["amount"].to_numpy().astype(float)
+        won = part["status"].eq("won").to_numpy()
+        low = high = None
+        if amount.size >= 2 and amount.sum() > 0:
+            rng = np.random.default_rng(0)
+            idx = rng.integers(0, amount.size, size=(resamples, amount.size))
+            totals = amount[idx].sum(axis=1)
+            ratios = (amount * won)[idx].sum(axis=1)[totals > 0] / totals[totals > 0]
+            low, high = (float(q) for q in np.quantile(ratios, [0.025, 0.975]))
+        rows.append({**dict(zip(groups, key, strict=True)), "_low": low, "_high": high})
+    bounds = pl.DataFrame(
+        rows,
+        schema={**{g: closed.schema[g] for g in groups}, "_low": pl.Float64, "_high": pl.Float64},
+        orient="row",
+    ).with_columns(pl.lit("amount_closed").alias("definition"))
+    joined = out.join(bounds, on=[*groups, "definition"], how="left")
+    unreadable = pl.col("value").is_null()
+    return joined.with_columns(
+        pl.when(pl.col("definition") == "amount_closed")
+        .then(pl.when(~unreadable).then(pl.col("_low")))
+        .otherwise(pl.col("ci_low"))
+        .alias("ci_low"),
+        pl.when(pl.col("definition") == "amount_closed")
+        .then(pl.when(~unreadable).then(pl.col("_high")))
+        .otherwise(pl.col("ci_high"))
+        .alias("ci_high"),
+    ).drop("_low", "_high")
 
 
 def open_at_end(period: Period) -> pl.Expr:

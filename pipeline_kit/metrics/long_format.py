@@ -199,7 +199,7 @@ def _alternatives(ds, period, as_of, groups):
     for definition, metric in _ALTERNATIVES.items():
         part = f.filter(pl.col("definition") == definition)
         cohort = resolve_cohort_as_of(ds, as_of, period) if definition == "created_cohort" else None
-        out.append(_long(part, groups, metric, "value", "deals", False, as_of=cohort))
+        out.append(_long(part, groups, metric, "value", "deals", True, as_of=cohort))
     return out
 
 
