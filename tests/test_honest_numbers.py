@@ -150,3 +150,25 @@ def test_win_rate_alternatives_carry_intervals(sample):
             assert (r["ci_low"], r["ci_high"]) == (pytest.approx(ci.low), pytest.approx(ci.high))
     long = pk.metrics_long(sample, "2025-Q4", metrics=["win_rate_by_amount"])
     assert long["ci_low"].null_count() == 0
+
+
+def test_cac_and_clv_carry_intervals(sample):
+    from scipy import stats
+
+    cac = pk.cac(sample, "2025-Q4", by="team").filter(pl.col("team") == "EMEA").row(0, named=True)
+    k = cac["new_customers"]
+    # exact (Garwood) Poisson interval of the count: chi2(0.025, 2k)/2 to chi2(0.975, 2k+2)/2
+    low_count, high_count = stats.chi2.ppf(0.025, 2 * k) / 2, stats.chi2.ppf(0.975, 2 * k + 2) / 2
+    assert cac["ci_low"] == pytest.approx(cac["spend"] / high_count)
+    assert cac["ci_high"] == pytest.approx(cac["spend"] / low_count)
+    churn = (
+        pk.churn(sample, "2025-Q4", by="team").filter(pl.col("team") == "EMEA").row(0, named=True)
+    )
+    clv = pk.clv(sample, "2025-Q4", by="team").filter(pl.col("team") == "EMEA").row(0, named=True)
+    months = 92 / (365.25 / 12)
+    assert clv["clv_low"] == pytest.approx(
+        clv["arpa_mrr"] / (1 - (1 - churn["ci_high"]) ** (1 / months))
+    )
+    assert clv["clv_low"] < clv["clv"] < clv["clv_high"]
+    for name in ("velocity_per_day", "pipeline_coverage", "clv_cac"):
+        assert pk.explain(name).interval.startswith("none: ")  # with the reason

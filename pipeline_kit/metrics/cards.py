@@ -307,7 +307,8 @@ CARDS += (
         "in the period",
         "open deals in the second open stage or later at the period end; won and lost deals "
         "closed in the period for the rates",
-        "none (a composite of estimates; read their intervals)",
+        "none: a product of four estimates on different bases (a snapshot count, a period win "
+        "rate, a period mean and a mean cycle); read each one's interval",
         "currency",
         (
             "Multiplying four noisy estimates compounds their noise; compare velocities only "
@@ -386,7 +387,8 @@ CARDS += (
         "target",
         _SNAPSHOT + "; targets of the following period",
         "open deals due in the next period; team-level targets (no owner)",
-        "none (a ratio)",
+        "none: both terms are totals (the pipeline due and the target), not samples from a "
+        "larger population",
         "ratio",
         ("Coverage counts forecast dates the reps typed: slipped deals inflate it.",),
         "pipeline_kit.pipeline_coverage",
@@ -517,7 +519,8 @@ CARDS += (
         "period",
         "spend lines starting in the period; customers starting in the period (or won new "
         "deals when there is no customers table)",
-        "none (a ratio)",
+        "95%: the spend over the exact (Garwood) Poisson interval of the number of new "
+        "customers (the spend is known, the count is the random part)",
         "currency",
         (
             "Spend and the customers it brings are often in different periods; compare over "
@@ -531,7 +534,8 @@ CARDS += (
         "average MRR of active customers / monthly churn rate",
         "period",
         "customers active at the period start",
-        "none (a composite)",
+        "95%: the churn rate's Wilson interval carried through the formula (ARPA is a census "
+        "of the customers active at the start); no upper end when that interval reaches 0",
         "currency",
         ("No gross margin is applied; with little churn the estimate is unstable or null.",),
         "pipeline_kit.clv",
@@ -542,7 +546,8 @@ CARDS += (
         "clv / cac",
         "period",
         "as for clv and cac",
-        "none (a ratio of composites)",
+        "none: a ratio of two estimates whose errors are not independent (both depend on the "
+        "new customers); read the CLV and CAC intervals",
         "ratio",
         (),
         "pipeline_kit.clv",

@@ -357,10 +357,21 @@ def _revenue(ds, period, as_of, groups):
         )
     if _needs(ds, "marketing_spend"):
         acq = cac(ds, period, groups)
-        out.append(_long(acq, groups, "cac", "cac", "new_customers", False))
+        out.append(_long(acq, groups, "cac", "cac", "new_customers", True))
         if _needs(ds, "customers"):
             value = clv(ds, period, groups)
-            out.append(_long(value, groups, "clv", "clv", "churn_n", False))
+            out.append(
+                _long(
+                    value.with_columns(
+                        pl.col("clv_low").alias("ci_low"), pl.col("clv_high").alias("ci_high")
+                    ),
+                    groups,
+                    "clv",
+                    "clv",
+                    "churn_n",
+                    True,
+                )
+            )
             out.append(_long(value, groups, "clv_cac", "clv_cac", "churn_n", False))
     return out
 

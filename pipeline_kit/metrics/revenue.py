@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
+from scipy import stats as sps
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
@@ -198,7 +200,8 @@ def cac(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
     Spend: lines with ``period_start`` in the period. New customers: ``customers`` whose
     ``start_date`` is in the period (when the export has no customers table, won deals of
     type ``new`` closed in the period). Columns: groups, spend, new_customers, cac (null
-    without new customers).
+    without new customers), ci_low, ci_high (the spend over the exact Poisson interval of the
+    count of new customers: the spend is known, the count is the random part).
     """
     period = resolve_period(period)
     groups = group_columns(by)
@@ -227,6 +230,30 @@ def cac(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
         )
         .sort(groups)
         .collect()
+        .pipe(_cac_interval)
+    )
+
+
+def _monthly(rate: pl.Expr, months: float) -> pl.Expr:
+    """A churn rate over ``months`` months as a monthly rate."""
+    return 1 - (1 - rate).pow(1 / months)
+
+
+def _cac_interval(frame: pl.DataFrame, confidence: float = 0.95) -> pl.DataFrame:
+    """CAC's interval: the spend is known; the count of new customers is random (Poisson),
+    so ``spend / count`` runs between ``spend / upper`` and ``spend / lower`` of the count's
+    exact (Garwood) interval; no upper end with a single new customer's lower count of 0."""
+    k = frame["new_customers"].to_numpy().astype(float)
+    alpha = 1 - confidence
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lower = np.where(k > 0, sps.chi2.ppf(alpha / 2, 2 * k) / 2, np.nan)
+        upper = sps.chi2.ppf(1 - alpha / 2, 2 * k + 2) / 2
+        spend = frame["spend"].to_numpy().astype(float)
+        low = np.where(k > 0, spend / upper, np.nan)
+        high = np.where((k > 0) & (lower > 0), spend / lower, np.nan)
+    return frame.with_columns(
+        pl.Series("ci_low", low, dtype=pl.Float64).fill_nan(None),
+        pl.Series("ci_high", high, dtype=pl.Float64).fill_nan(None),
     )
 
 
@@ -238,10 +265,13 @@ def clv(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
     expected MRR over an expected lifetime of ``1 / monthly churn`` months; no margin is
     applied, as exports carry none), ``clv_cac = clv / cac``. Null when nobody churned in the
     period (lifetime not estimable). Columns: groups, arpa_mrr, monthly_churn_rate, clv,
-    cac, clv_cac, churn_n (customers the churn rests on).
+    clv_low, clv_high (the churn rate's Wilson interval through the same formula; no upper
+    end when the churn interval reaches 0), cac, clv_cac, churn_n (customers the churn rests
+    on).
     """
     period = resolve_period(period)
     groups = group_columns(by)
+    months = period.days / (365.25 / 12)
     rates = churn(ds, period, groups or None)
     acquisition = cac(ds, period, groups or None)
     merged = (
@@ -257,6 +287,14 @@ def clv(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
             pl.when(pl.col("monthly_churn_rate") > 0)
             .then(pl.col("arpa_mrr") / pl.col("monthly_churn_rate"))
             .alias("clv"),
+            # the churn rate's Wilson interval carried through the same monotone formula
+            # (ARPA is a census of the customers active at the start, not a sample)
+            pl.when(_monthly(pl.col("ci_high"), months) > 0)
+            .then(pl.col("arpa_mrr") / _monthly(pl.col("ci_high"), months))
+            .alias("clv_low"),
+            pl.when(_monthly(pl.col("ci_low"), months) > 0)
+            .then(pl.col("arpa_mrr") / _monthly(pl.col("ci_low"), months))
+            .alias("clv_high"),
         )
         .with_columns(
             pl.when(pl.col("cac") > 0).then(pl.col("clv") / pl.col("cac")).alias("clv_cac"),
@@ -266,6 +304,8 @@ def clv(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
             "arpa_mrr",
             "monthly_churn_rate",
             "clv",
+            "clv_low",
+            "clv_high",
             "cac",
             "clv_cac",
             pl.col("n").alias("churn_n"),
