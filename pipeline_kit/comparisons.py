@@ -562,16 +562,20 @@ def mix_adjusted_win_rate(
     *,
     mix: str = "lead_source",
     min_n: int = MIN_N,
+    min_cell: int = 5,
 ) -> pl.DataFrame:
     """Win rate per group, crude and standardised to the organisation's ``mix``.
 
     Direct standardisation: ``adjusted = sum_s w_s x rate(group, s)``, where ``w_s`` is the
     organisation's share of closed deals in stratum ``s`` (e.g. lead source). When a group's
     crude rate differs from the organisation's mostly because it sells through a different mix,
-    the adjusted rate says so (Simpson's paradox). Strata the group has no closed deals in are
-    filled with the organisation's rate for that stratum, and counted in ``strata_filled``.
-    Normal-approximation 95% interval. Columns: by, n, crude, adjusted, adjusted_low,
-    adjusted_high, org_rate, strata_filled, enough_data.
+    the adjusted rate says so (Simpson's paradox). Strata in which the group closed fewer than
+    ``min_cell`` deals are too sparse to stand for the group (a 3-deal stratum with no win
+    would carry its whole weight at 0%): they borrow the organisation's rate for that
+    stratum, with that rate's own uncertainty, and are counted in ``strata_filled``. Each
+    stratum's variance uses the Agresti-Coull rate ``(won + 2) / (n + 4)``, so a stratum with
+    no win still adds uncertainty. Normal-approximation 95% interval. Columns: by, n, crude,
+    adjusted, adjusted_low, adjusted_high, org_rate, strata_filled, enough_data.
     """
     period = Period.parse(period)
     check_by(ds, "deals", [by, mix])
@@ -580,17 +584,31 @@ def mix_adjusted_win_rate(
         .filter(pl.col("status").is_in(["won", "lost"]) & period.contains("closed_at"))
         .with_columns(pl.col(mix).fill_null("(unknown)"), pl.col("status").eq("won").alias("won"))
     )
-    org = closed.group_by(mix).agg(pl.len().alias("org_n"), pl.col("won").mean().alias("org_s"))
+    org = closed.group_by(mix).agg(
+        pl.len().alias("org_n"),
+        pl.col("won").mean().alias("org_s"),
+        pl.col("won").sum().alias("org_k"),
+    )
     total = closed.select(pl.len().alias("total"), pl.col("won").mean().alias("org_rate"))
     weights = org.join(total, how="cross").with_columns(
         (pl.col("org_n") / pl.col("total")).alias("w")
     )
-    cell = closed.group_by(by, mix).agg(pl.len().alias("n_s"), pl.col("won").mean().alias("r_s"))
+    cell = closed.group_by(by, mix).agg(
+        pl.len().alias("n_s"),
+        pl.col("won").mean().alias("r_s"),
+        pl.col("won").sum().alias("k_s"),
+    )
     groups = closed.select(by).unique()
     grid = groups.join(weights, how="cross").join(cell, on=[by, mix], how="left")
-    filled = pl.col("r_s").is_null()
-    rate = pl.coalesce("r_s", "org_s")
-    var = pl.when(filled).then(0.0).otherwise(rate * (1 - rate) / pl.col("n_s"))
+    filled = pl.col("n_s").fill_null(0) < min_cell  # empty or too sparse: borrow
+    rate = pl.when(filled).then(pl.col("org_s")).otherwise(pl.col("r_s"))
+    own_ac = (pl.col("k_s") + 2) / (pl.col("n_s") + 4)  # Agresti-Coull
+    org_ac = (pl.col("org_k") + 2) / (pl.col("org_n") + 4)
+    var = (
+        pl.when(filled)
+        .then(org_ac * (1 - org_ac) / (pl.col("org_n") + 4))
+        .otherwise(own_ac * (1 - own_ac) / (pl.col("n_s") + 4))
+    )
     out = grid.group_by(by).agg(
         pl.col("n_s").sum().cast(pl.Int64).alias("n"),
         (

@@ -172,3 +172,28 @@ def test_cac_and_clv_carry_intervals(sample):
     assert clv["clv_low"] < clv["clv"] < clv["clv_high"]
     for name in ("velocity_per_day", "pipeline_coverage", "clv_cac"):
         assert pk.explain(name).interval.startswith("none: ")  # with the reason
+
+
+def test_mix_adjustment_pools_sparse_strata(tmp_path):
+    from .conftest import STAGES_CSV, write_dataset
+
+    # group A: stratum X 3 deals (0 won), Y 30 (9 won); group B: X 37 (20 won), Y 10 (1 won).
+    # Organisation: X 40 deals, 20 won (0.5); Y 40 deals, 10 won (0.25); weights 0.5 / 0.5.
+    # A's X cell (3 deals) is too sparse: it borrows 0.5, so A's adjusted rate is
+    # 0.5 * 0.5 + 0.5 * 9/30 = 0.40 (it was 0.5 * 0 + 0.5 * 0.3 = 0.15).
+    cells = [("A", "X", 3, 0), ("A", "Y", 30, 9), ("B", "X", 37, 20), ("B", "Y", 10, 1)]
+    rows, i = [], 0
+    for team, source, n, won in cells:
+        for j in range(n):
+            status = "won" if j < won else "lost"
+            stage = "Won" if status == "won" else "Lost"
+            rows.append(f"D{i},o{team},{team},100,2025-10-01,{stage},{status},2025-11-01,{source}")
+            i += 1
+    header = "deal_id,owner,team,amount,created_at,stage,status,closed_at,lead_source\n"
+    ds = pk.load(
+        write_dataset(tmp_path / "d", deals=header + "\n".join(rows) + "\n", stages=STAGES_CSV)
+    )
+    a = pk.mix_adjusted_win_rate(ds, "2025-Q4").filter(pl.col("team") == "A").row(0, named=True)
+    assert a["adjusted"] == pytest.approx(0.40)
+    assert a["strata_filled"] == 1
+    assert a["adjusted_low"] < 0.40 < a["adjusted_high"]
