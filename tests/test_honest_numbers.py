@@ -197,3 +197,12 @@ def test_mix_adjustment_pools_sparse_strata(tmp_path):
     assert a["adjusted"] == pytest.approx(0.40)
     assert a["strata_filled"] == 1
     assert a["adjusted_low"] < 0.40 < a["adjusted_high"]
+
+
+def test_summing_a_metric_in_the_long_csv_never_double_counts(sample):
+    long = pk.metrics_long(sample, "2025-Q4", by="team")
+    for name in ("open_deals", "open_value", "weighted_pipeline"):
+        total = long.filter(pl.col("metric") == name)["value"].sum()
+        stages = long.filter(pl.col("metric") == f"{name}_by_stage")["value"].sum()
+        assert total == pytest.approx(stages)
+        assert long.filter(pl.col("metric") == name)["detail"].null_count() == 5  # one per team

@@ -200,6 +200,39 @@ CARDS: tuple[MetricCard, ...] = (  # extended below, one block per metric family
         "pipeline_kit.open_pipeline",
     ),
 )
+CARDS += tuple(
+    # the same figures per stage, under their own names: the rows of one metric sum to its
+    # total, so summing a metric's rows in the long CSV never double-counts
+    MetricCard(
+        f"{name}_by_stage",
+        f"{title} by stage",
+        f"{formula}, per stage (detail = the stage the deal was in at as_of); the stages sum "
+        f"to {name}",
+        _SNAPSHOT,
+        "as for open_deals",
+        interval,
+        unit,
+        (),
+        "pipeline_kit.open_pipeline",
+    )
+    for name, title, formula, interval, unit in (
+        ("open_deals", "Open deals", "count of deals open at as_of", "none (a count)", "count"),
+        (
+            "open_value",
+            "Open pipeline value",
+            "sum(amount) of deals open at as_of",
+            "none (a total)",
+            "currency",
+        ),
+        (
+            "weighted_pipeline",
+            "Weighted pipeline",
+            "sum(amount x stage probability) of deals open at as_of",
+            "none (a total)",
+            "currency",
+        ),
+    )
+)
 CARDS += (
     MetricCard(
         "stage_conversion",
@@ -633,6 +666,12 @@ HOW_TO_READ: dict[str, str] = {
     "stage is a bottleneck to investigate with time_in_stage and stalled_deals.",
     "open_value": "Unweighted value of the open pipeline. Useful for trend, optimistic as a "
     "forecast: most of it will not close.",
+    "open_deals_by_stage": "Where the open deals sit: a pile-up in one stage is the bottleneck "
+    "to look at first.",
+    "open_value_by_stage": "Where the open value sits: value stuck early will not close this "
+    "quarter.",
+    "weighted_pipeline_by_stage": "The probability-weighted value per stage: how much each "
+    "stage is expected to bring, if its default probability holds.",
     "weighted_pipeline": "Open value discounted by stage probability: a rough expected value. "
     "Only as good as the stage probabilities; check them against observed stage conversion.",
     "stage_conversion": "Of the deals that entered a stage this period and have been decided, "

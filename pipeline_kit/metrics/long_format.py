@@ -139,7 +139,18 @@ def _pipeline(ds, period, as_of, groups):
         ("weighted_pipeline", "weighted_value"),
     ):
         out.append(_long(totals, groups, metric, col, "open_deals", False, as_of=as_of))
-        out.append(_long(f, groups, metric, col, "open_deals", False, detail="stage", as_of=as_of))
+        out.append(
+            _long(
+                f,
+                groups,
+                f"{metric}_by_stage",
+                col,
+                "open_deals",
+                False,
+                detail="stage",
+                as_of=as_of,
+            )
+        )
     return out
 
 
@@ -461,6 +472,9 @@ _COMPUTE: dict[str, Callable[..., list[pl.DataFrame]]] = {
     "bookings": _deal_size,
     "cycle_length_days": _cycle,
     "open_deals": _pipeline,
+    "open_deals_by_stage": _pipeline,
+    "open_value_by_stage": _pipeline,
+    "weighted_pipeline_by_stage": _pipeline,
     "open_value": _pipeline,
     "weighted_pipeline": _pipeline,
 }
