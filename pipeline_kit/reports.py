@@ -19,6 +19,7 @@ import multiprocessing
 import multiprocessing.util
 import os
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -243,6 +244,7 @@ def _kernel_env() -> None:
 # before every notebook. Between reports the kernel's namespace is wiped and its execution
 # counter reset, so no state carries over.
 _KERNELS: dict[str, tuple[KernelManager, KernelClient]] = {}
+_SOCKET_DIRS: dict[str, str] = {}  # the folder of each kernel's Unix sockets
 _EXIT_HOOK: list[bool] = []
 
 # Run in each report kernel before the first report: the heavy imports, once per kernel,
@@ -312,20 +314,33 @@ def _kernel(cwd: Path) -> KernelClient:
             _execute(client, "%reset -f\nget_ipython().execution_count = 1")
             return client
         _shutdown_kernels()
-    manager = KernelManager(kernel_name="python3")
-    manager.start_kernel(cwd=key, extra_arguments=_KERNEL_ARGS)
-    client = manager.client()
-    client.start_channels()
-    _KERNELS[key] = (manager, client)
     # at exit only: a callback tied to the manager would also run when an abandoned manager
     # (a dead kernel's) is collected, and shut down the kernel that replaced it
     if not _EXIT_HOOK:
         multiprocessing.util.Finalize(None, _shutdown_kernels, exitpriority=10)
         _EXIT_HOOK.append(True)
-    client.wait_for_ready(timeout=60)
-    client.allow_stdin = False
-    _execute(client, _KERNEL_WARMUP + "get_ipython().execution_count = 1")
-    return client
+    for attempt in range(3):  # a kernel that dies while starting is started again
+        # Unix sockets in a folder of this kernel's own: TCP ports picked by two worker
+        # processes at once could collide ("Address already in use", a dead kernel)
+        sockets = tempfile.mkdtemp(prefix="pk-kernel-")
+        manager = KernelManager(
+            kernel_name="python3", transport="ipc", ip=os.path.join(sockets, "kernel")
+        )
+        try:
+            manager.start_kernel(cwd=key, extra_arguments=_KERNEL_ARGS)
+            client = manager.client()
+            client.start_channels()
+            _KERNELS[key] = (manager, client)
+            _SOCKET_DIRS[key] = sockets
+            client.wait_for_ready(timeout=60)
+            client.allow_stdin = False
+            _execute(client, _KERNEL_WARMUP + "get_ipython().execution_count = 1")
+            return client
+        except RuntimeError:
+            _shutdown_kernels()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _execute(client: KernelClient, code: str) -> None:
@@ -340,16 +355,19 @@ def _abandon_kernels() -> None:
     """Kill this process's kernels without touching their clients' sockets, which a blocked
     thread may still be reading: for a kernel that died or a report past its time limit."""
     while _KERNELS:
-        _, (manager, _client) = _KERNELS.popitem()
+        key, (manager, _client) = _KERNELS.popitem()
         with contextlib.suppress(Exception):
             manager.shutdown_kernel(now=True)
+        shutil.rmtree(_SOCKET_DIRS.pop(key, ""), ignore_errors=True)
 
 
 def _shutdown_kernels() -> None:
     while _KERNELS:
-        _, (manager, client) = _KERNELS.popitem()
+        key, (manager, client) = _KERNELS.popitem()
         client.stop_channels()
-        manager.shutdown_kernel(now=True)
+        with contextlib.suppress(Exception):
+            manager.shutdown_kernel(now=True)
+        shutil.rmtree(_SOCKET_DIRS.pop(key, ""), ignore_errors=True)
 
 
 # Default per-report time limit (seconds): no team can hang a batch.
