@@ -3,7 +3,6 @@ computation over the sample, properties."""
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 
 import polars as pl
@@ -239,12 +238,25 @@ def test_all_metrics_with_by_team(sample):
     assert "cac" not in set(owner["metric"]) and "win_rate" in set(owner["metric"])
 
 
-def test_monthly_churn_formula_is_consistent():
-    months = 92 / (365.25 / 12)
-    monthly = 1 - (2 / 3) ** (1 / months)
-    assert (1 - monthly) ** months == pytest.approx(2 / 3)
-    assert not math.isnan(monthly)
-    assert dt.date(2025, 12, 31) - dt.date(2025, 10, 1) == dt.timedelta(days=91)
+def test_monthly_churn_rate_by_hand(tmp_path):
+    # 3 customers active on 2025-10-01, one of them leaves on 2025-11-15: quarterly churn 1/3;
+    # 2025-Q4 has 92 days = 92 / (365.25 / 12) = 3.0226 months, so the monthly rate is
+    # 1 - (2/3)^(1/3.0226) = 1 - exp(-0.405465 / 3.0226) = 1 - 0.874463 = 0.125537
+    from .conftest import STAGES_CSV, write_dataset
+
+    folder = write_dataset(
+        tmp_path / "d",
+        deals="deal_id,owner,team,amount,created_at,stage,status,closed_at\n"
+        "D1,a,red,1,2025-01-01,Won,won,2025-02-01\n",
+        stages=STAGES_CSV,
+        customers="account_id,start_date,end_date,mrr,team\n"
+        "A1,2025-01-01,,100,red\nA2,2025-02-01,2025-11-15,100,red\nA3,2025-03-01,,100,red\n",
+    )
+    row = pk.churn(pk.load(folder), "2025-Q4").row(0, named=True)
+    assert (row["active_at_start"], row["churned"]) == (3, 1)
+    assert row["churn_rate"] == pytest.approx(1 / 3)
+    assert row["monthly_churn_rate"] == pytest.approx(0.125537, abs=1e-5)
+    assert not math.isnan(row["monthly_churn_rate"])
 
 
 def test_every_unit_has_a_report_format():

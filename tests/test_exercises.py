@@ -14,11 +14,32 @@ def test_exercises_check_answers_and_give_hints(sample, name):
     assert "```python" in pk.exercises.solution(name).data
 
 
-def test_smb_win_rate_exercise_matches_the_metric(sample):
+def test_smb_win_rate_exercise_matches_a_count_over_the_rows(sample):
+    """Independent of the kit: won / (won + lost) over SMB's deals closed in 2025-Q4."""
+    import datetime as dt
+
+    won = closed = 0
+    for d in sample.tables["deals"].iter_rows(named=True):
+        in_q4 = d["closed_at"] is not None and dt.date(2025, 10, 1) <= d["closed_at"] <= dt.date(
+            2025, 12, 31
+        )
+        if d["team"] == "SMB" and in_q4 and d["status"] in ("won", "lost"):
+            closed += 1
+            won += d["status"] == "won"
+    assert pk.exercises.EXERCISES["smb_win_rate"].compute(sample) == won / closed
+
+
+@pytest.mark.parametrize("name", sorted(pk.exercises.EXERCISES))
+def test_every_solution_runs_and_gives_the_answer(sample, name):
+    """The code a learner is shown must run as shown and give the checked answer."""
     import polars as pl
 
-    smb = pk.win_rate(sample, "2025-Q4", by="team").filter(pl.col("team") == "SMB")
-    assert pk.exercises.EXERCISES["smb_win_rate"].compute(sample) == smb["win_rate"][0]
+    exercise = pk.exercises.EXERCISES[name]
+    lines = exercise.solution.strip().splitlines()
+    namespace = {"pk": pk, "pl": pl, "ds": sample}
+    exec("\n".join(lines[:-1]), namespace)
+    answer = eval(lines[-1], namespace)
+    assert float(answer) == pytest.approx(exercise.compute(sample), abs=exercise.tolerance)
 
 
 def test_snapshot_exercises_match_plain_python_over_rows(sample):
