@@ -26,7 +26,7 @@ EXCLUDED_SCHEMA = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Dataset:
     """Valid rows of every canonical table present, plus the rows that were quarantined.
 
