@@ -34,6 +34,17 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
         "date format (draft one with `pipeline-kit inspect PATH`)",
     )
     parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep validated datasets here (default: the user's cache folder); a second run "
+        "on an unchanged export reads them instead of validating again",
+    )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="do not read or write the validated cache"
+    )
+    parser.add_argument(
         "--option",
         action="append",
         default=[],
@@ -61,6 +72,8 @@ def _load_options(args: argparse.Namespace) -> dict:
             options[key.strip()] = value
     if args.mapping is not None:
         options["mapping"] = args.mapping
+    if not args.no_cache:
+        options["cache_dir"] = str(args.cache) if args.cache else True
     return options
 
 

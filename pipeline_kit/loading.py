@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,7 @@ def load(
     *,
     mapping: str | Path | Mapping[str, Any] | None = None,
     cache: bool = False,
+    cache_dir: str | Path | bool | None = None,
     date_horizon_days: int = 366,
     **options: Any,
 ) -> Dataset:
@@ -116,6 +118,11 @@ def load(
     Raises :class:`~pipeline_kit.errors.DataError` for problems no row-level quarantine can
     absorb: a missing folder, file or required column, an unreadable file.
 
+    With ``cache_dir`` (a folder, or ``True`` for the user's cache folder), the validated
+    dataset is also kept on disk (:mod:`pipeline_kit.cache`): loading an unchanged export again,
+    in any process, reads Parquet instead of parsing and validating; any change to the files,
+    the mapping, the options or the kit's version makes a new entry.
+
     With ``cache=True``, loading the same folder again in this process, with no file added,
     removed, resized or modified since, returns the same :class:`Dataset` (read-only by
     contract; results derived from it are cached on it): the report templates use it, so a
@@ -130,6 +137,10 @@ def load(
         from pipeline_kit.adapters.frames import read_frames
 
         return validate_raw(read_frames(path, mapping=mapping, **options), date_horizon_days)
+    if cache_dir:
+        return _load_through_disk_cache(
+            Path(path), source, mapping, cache, cache_dir, date_horizon_days, options
+        )
     if not cache:
         return validate_raw(_read(Path(path), source, mapping, options), date_horizon_days)
     folder = Path(path).resolve()
@@ -150,6 +161,46 @@ def load(
         while len(_LOADED) >= _LOADED_MAX:
             _LOADED.pop(next(iter(_LOADED)))
         _LOADED[key] = ds
+    return ds
+
+
+def _load_through_disk_cache(
+    path: Path,
+    source: str,
+    mapping: str | Path | Mapping[str, Any] | None,
+    cache: bool,
+    cache_dir: str | Path | bool,
+    date_horizon_days: int,
+    options: dict[str, Any],
+) -> Dataset:
+    """:func:`load` through the on-disk cache of validated datasets."""
+    from pipeline_kit.cache import cache_key, default_cache_dir, read_cached, write_cached
+
+    if not path.exists():  # the adapter says what is missing
+        return load(
+            path,
+            source,
+            mapping=mapping,
+            cache=cache,
+            date_horizon_days=date_horizon_days,
+            **options,
+        )
+    folder = default_cache_dir() if cache_dir is True else Path(cache_dir)
+    key = cache_key(path, source, mapping, options, date_horizon_days)
+    ds = read_cached(folder, key)
+    if ds is not None:
+        return replace(
+            ds,
+            notes=[
+                *ds.notes,
+                f"Read from the validated cache ({folder}, entry "
+                f"{key[:12]}): the export is unchanged since it was validated.",
+            ],
+        )
+    ds = load(
+        path, source, mapping=mapping, cache=cache, date_horizon_days=date_horizon_days, **options
+    )
+    write_cached(folder, key, ds)
     return ds
 
 
