@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 MAVEN  ?= ../shared/realdata/maven-crm
 PERIOD ?= latest
 
-.PHONY: install browser test lint report report-maven sample docs notebooks bench bench-scale bench-coverage bench-reports clean
+.PHONY: install browser test lint lab report report-maven sample docs notebooks bench bench-scale bench-coverage bench-reports clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ browser:
 	      >/dev/null 2>&1 && break; sleep 5; \
 	  done; command -v chromium >/dev/null || echo "could not install chromium"; \
 	else echo "chromium not installed and not root: the browser test will be skipped"; fi
+
+lab: install  ## JupyterLab from the project environment (the kernel sees pipeline_kit)
+	$(BIN)/jupyter lab notebooks
 
 lint: install
 	$(BIN)/ruff check pipeline_kit tests bench
