@@ -7,6 +7,8 @@ from scipy import stats
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import By, group_columns, resolve_period, time_basis
+from pipeline_kit.metrics._long import _long, _needs
+from pipeline_kit.metrics.cards import CLOSED_IN, MetricCard, declare
 from pipeline_kit.periods import Period
 
 __all__ = ["activities_per_rep", "calls_vs_closes"]
@@ -111,3 +113,52 @@ def calls_vs_closes(
         return reps, {"rho": float("nan"), "p_value": float("nan"), "n": reps.height}
     result = stats.spearmanr(reps["calls"].to_numpy(), reps["won_deals"].to_numpy())
     return reps, {"rho": float(result.statistic), "p_value": float(result.pvalue), "n": reps.height}
+
+
+# ----------------------------------------------------------------------------- catalogue
+
+
+def _activity(ds, period, as_of, groups):
+    if not _needs(ds, "activities") or not set(groups) <= {"owner", "team"}:
+        return []
+    f = activities_per_rep(ds, period, groups or None)
+    return [
+        _long(f, groups, "activities_per_won_deal", "per_won_deal", "won_deals", False),
+        _long(f, groups, "calls", "calls", None, False),
+    ]
+
+
+declare(
+    MetricCard(
+        "activities_per_won_deal",
+        "Activities per won deal",
+        "activities on deals won in the period / deals won",
+        "period",
+        "won " + CLOSED_IN + "; every activity logged on them",
+        "none",
+        "count",
+        ("Reps log unevenly: compare within a team before comparing reps.",),
+        "pipeline_kit.activities_per_rep",
+        reading="Effort per win. A rising figure with a flat win rate means more "
+        "work for the same result.",
+    ),
+    long=_activity,
+)
+
+
+declare(
+    MetricCard(
+        "calls",
+        "Calls logged",
+        "count of activities of type call in the period",
+        "period",
+        "activities whose occurred_at falls in the period",
+        "none (a count)",
+        "count",
+        (),
+        "pipeline_kit.activities_per_rep",
+        reading="Call volume; an input, not an outcome. Read with the calls vs closes correlation "
+        "before asking for more calls.",
+    ),
+    long=_activity,
+)

@@ -13,6 +13,8 @@ import polars as pl
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import By, check_by, group_columns, resolve_period, time_basis
+from pipeline_kit.metrics._long import _long, _needs
+from pipeline_kit.metrics.cards import CLOSED_IN, MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, newcombe_difference, wilson_interval
 
@@ -135,3 +137,47 @@ def collateral_win_rates(
         .sort(*groups, "content_id")
         .collect()
     )
+
+
+# ----------------------------------------------------------------------------- catalogue
+
+
+def _collateral(ds, period, as_of, groups):
+    if not _needs(ds, "collateral_usage"):
+        return []
+    f = collateral_win_rates(ds, period, groups or None).with_columns(
+        pl.col("difference_low").alias("ci_low"), pl.col("difference_high").alias("ci_high")
+    )
+    return [
+        _long(
+            f,
+            groups,
+            "collateral_win_rate_lift",
+            "difference",
+            "users_n",
+            True,
+            detail="content_id",
+        )
+    ]
+
+
+declare(
+    MetricCard(
+        "collateral_win_rate_lift",
+        "Collateral: win rate of users minus same-stage peers",
+        "win rate of closed deals that used the content - win rate of closed deals that "
+        "reached the content's usual stage without it",
+        "period",
+        "won and lost " + CLOSED_IN + "; detail = the content id",
+        "Newcombe's hybrid score interval for the difference of the two win rates, 95%",
+        "difference",
+        (
+            "Comparing users with all deals credits late-stage content with the wins that "
+            "reaching a late stage brings anyway.",
+        ),
+        "pipeline_kit.collateral_win_rates",
+        reading="How much more often deals that used the content were won than "
+        "peers that reached the same stage. An association, not proof the content caused it.",
+    ),
+    long=_collateral,
+)

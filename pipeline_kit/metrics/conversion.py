@@ -31,6 +31,8 @@ from pipeline_kit.metrics._common import (
     resolve_period,
     time_basis,
 )
+from pipeline_kit.metrics._long import _long
+from pipeline_kit.metrics.cards import MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, wilson_interval
 
@@ -130,3 +132,64 @@ def stage_conversion(
         .sort(*groups, "stage_order")
     )
     return out.collect()
+
+
+# ----------------------------------------------------------------------------- catalogue
+
+
+def _conversion(ds, period, as_of, groups):
+    as_of = resolve_cohort_as_of(ds, as_of, period)
+    f = stage_conversion(ds, period, groups, as_of=as_of)
+    mirrored = f.with_columns(
+        (1 - pl.col("ci_high")).alias("ci_low"), (1 - pl.col("ci_low")).alias("ci_high")
+    )
+    return [
+        _long(f, groups, "stage_conversion", "conversion", "n", True, detail="stage", as_of=as_of),
+        _long(
+            mirrored, groups, "stage_drop_off", "drop_off", "n", True, detail="stage", as_of=as_of
+        ),
+    ]
+
+
+declare(
+    MetricCard(
+        "stage_conversion",
+        "Stage conversion",
+        "advanced / (advanced + dropped) per stage",
+        "cohort: deals that first entered the stage "
+        "in the period, outcomes read at as_of (default: last date in the data)",
+        "each deal counts once per stage it actually entered (first entry); it advanced if it "
+        "later reached a later open stage or won (a skip ahead counts), dropped if lost without "
+        "advancing, pending otherwise; skipped stages are not entered; backward moves alone "
+        "count as neither",
+        "Wilson score 95%",
+        "share",
+        (
+            "Cohorts with over 10% of deals pending are flagged incomplete: too young to judge.",
+            "Counting skipped stages as passed, or re-entries as new deals, inflates conversion.",
+        ),
+        "pipeline_kit.stage_conversion",
+        reading="Of the deals that entered a stage this period and have been decided, "
+        "the share that moved forward. The lowest stage is where deals die; a cohort flagged "
+        "incomplete is too young to judge.",
+    ),
+    long=_conversion,
+)
+
+
+declare(
+    MetricCard(
+        "stage_drop_off",
+        "Stage drop-off",
+        "dropped / (advanced + dropped) per stage",
+        "cohort, as for stage_conversion",
+        "as for stage_conversion",
+        "Wilson score 95% (of the conversion, mirrored)",
+        "share",
+        (),
+        "pipeline_kit.stage_conversion",
+        reading="The complement of stage conversion: where deals are lost. Read the stage "
+        "with the highest drop-off first, and its lost reasons.",
+    ),
+    long=_conversion,
+)

@@ -25,6 +25,8 @@ from pipeline_kit.metrics._common import (
     resolve_period,
     time_basis,
 )
+from pipeline_kit.metrics._long import _long
+from pipeline_kit.metrics.cards import CLOSED_IN, COHORT, MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, median_interval, skewed_mean_interval, wilson_interval
 
@@ -588,3 +590,335 @@ def deal_size_distribution(
         .sort(*groups, "bin")
         .collect()
     )
+
+
+# ----------------------------------------------------------------------------- catalogue
+
+
+def _flow(ds, period, as_of, groups):
+    f = deal_flow(ds, period, groups)
+    return [
+        _long(f, groups, m, c, None, False)
+        for m, c in (("deals_created", "created"), ("deals_won", "won"), ("deals_lost", "lost"))
+    ]
+
+
+def _win_rate(ds, period, as_of, groups):
+    return [_long(win_rate(ds, period, groups), groups, "win_rate", "win_rate", "n", True)]
+
+
+def _deal_size(ds, period, as_of, groups):
+    f = won_deal_size(ds, period, groups)
+    return [
+        _long(f, groups, "avg_won_deal_size", "mean", "n", True),
+        _long(
+            f.with_columns(
+                pl.col("median_low").alias("ci_low"), pl.col("median_high").alias("ci_high")
+            ),
+            groups,
+            "median_won_deal_size",
+            "median",
+            "n",
+            True,
+        ),
+        _long(f, groups, "bookings", "total", "n", False),
+    ]
+
+
+def _cycle(ds, period, as_of, groups):
+    return [_long(cycle_length(ds, period, groups), groups, "cycle_length_days", "mean", "n", True)]
+
+
+def _close_rate(ds, period, as_of, groups):
+    as_of = resolve_cohort_as_of(ds, as_of, period)
+    f = close_rate(ds, period, groups, as_of=as_of)
+    return [_long(f, groups, "close_rate", "close_rate", "n", True, as_of=as_of)]
+
+
+_ALTERNATIVES = {
+    "amount_closed": "win_rate_by_amount",
+    "created_cohort": "win_rate_created_cohort",
+    "stale_as_lost": "win_rate_stale_as_lost",
+}
+
+
+def _alternatives(ds, period, as_of, groups):
+    f = win_rate_alternatives(ds, period, groups, as_of=as_of)
+    out = []
+    for definition, metric in _ALTERNATIVES.items():
+        part = f.filter(pl.col("definition") == definition)
+        cohort = resolve_cohort_as_of(ds, as_of, period) if definition == "created_cohort" else None
+        out.append(_long(part, groups, metric, "value", "deals", True, as_of=cohort))
+    return out
+
+
+def _velocity(ds, period, as_of, groups):
+    if ds.stages.filter(~pl.col("is_won") & ~pl.col("is_lost")).height == 0:
+        return []  # no open stage, so no qualified pipeline to speak of
+    f = velocity(ds, period, groups)
+    return [_long(f, groups, "velocity_per_day", "velocity_per_day", "n", False, as_of=period.end)]
+
+
+declare(
+    MetricCard(
+        "deals_created",
+        "Deals created",
+        "count of deals with created_at in the period",
+        "period",
+        "every valid deal created in the period, whatever happened to it later",
+        "none (a count)",
+        "count",
+        (),
+        "pipeline_kit.deal_flow",
+        reading="The top of the funnel for the period. Compare with the same quarter a "
+        "year earlier (seasonality) before the previous one; a drop shows up in bookings one cycle "
+        "length later.",
+    ),
+    long=_flow,
+)
+
+
+declare(
+    MetricCard(
+        "deals_won",
+        "Deals won",
+        "count of deals with status won and closed_at in the period",
+        "period",
+        "won " + CLOSED_IN,
+        "none (a count)",
+        "count",
+        (),
+        "pipeline_kit.deal_flow",
+        reading="Volume of wins; read it with deals_lost and win_rate, never alone: more wins "
+        "can simply mean more deals closed, good and bad.",
+    ),
+    long=_flow,
+)
+
+
+declare(
+    MetricCard(
+        "deals_lost",
+        "Deals lost",
+        "count of deals with status lost and closed_at in the period",
+        "period",
+        "lost " + CLOSED_IN,
+        "none (a count)",
+        "count",
+        (),
+        "pipeline_kit.deal_flow",
+        reading="Volume of losses. A jump at quarter end often means a pipeline clean-up "
+        "(stale deals closed lost), not a worse quarter: check lost_reason_share.",
+    ),
+    long=_flow,
+)
+
+
+declare(
+    MetricCard(
+        "win_rate",
+        "Win rate",
+        "won / (won + lost)",
+        "period",
+        "won and lost " + CLOSED_IN + "; open deals are excluded",
+        "Wilson score 95%",
+        "share",
+        (
+            "CRMs also report won / all created, win rate by amount, or count stale open deals "
+            "as lost; these give different numbers and are not comparable.",
+            "Below 20 closed deals the interval is too wide for a verdict.",
+            "The Wilson interval's coverage dips to about 91% for true rates near 5% with 10 "
+            "to 20 closed deals (bench/coverage.py); elsewhere it stays within 93-98%.",
+        ),
+        "pipeline_kit.win_rate",
+        reading="Of the deals decided this period, the share won. Look at the interval first: "
+        "two teams whose intervals overlap widely are not shown to differ. Compare like with like "
+        "(same deal mix: see pk.mix_adjusted_win_rate).",
+    ),
+    long=_win_rate,
+)
+
+
+declare(
+    MetricCard(
+        "avg_won_deal_size",
+        "Average won deal size",
+        "sum(amount of won deals) / won",
+        "period",
+        "won " + CLOSED_IN,
+        "95% for the mean: Cox's log-normal interval when the values look log-normal, else a "
+        "studentized bootstrap (seeded)",
+        "currency",
+        ("Amounts are skewed: a few large deals move the mean; read the median beside it.",),
+        "pipeline_kit.won_deal_size",
+        reading="What a typical win is worth on average; pulled up by a few large "
+        "deals, so read it beside the median. A rise with a falling count can mean fewer, bigger "
+        "deals rather than growth.",
+    ),
+    long=_deal_size,
+)
+
+
+declare(
+    MetricCard(
+        "median_won_deal_size",
+        "Median won deal size",
+        "median(amount of won deals)",
+        "period",
+        "won " + CLOSED_IN,
+        "95% distribution-free (order statistics of the won amounts: at least 95% whatever "
+        "their shape)",
+        "currency",
+        (),
+        "pipeline_kit.won_deal_size",
+        reading="The middle won deal: robust to a single whale. A gap between mean "
+        "and median says the sizes are skewed.",
+    ),
+    long=_deal_size,
+)
+
+
+declare(
+    MetricCard(
+        "bookings",
+        "Bookings",
+        "sum(amount of won deals)",
+        "period",
+        "won " + CLOSED_IN,
+        "none (a total)",
+        "currency",
+        (),
+        "pipeline_kit.won_deal_size",
+        reading="Revenue booked this period (won amount). The number leadership watches; "
+        "decompose it as wins x average size to see which moved.",
+    ),
+    long=_deal_size,
+)
+
+
+declare(
+    MetricCard(
+        "cycle_length_days",
+        "Sales cycle length (naive)",
+        "mean(closed_at - created_at) in days",
+        "period",
+        "won and lost " + CLOSED_IN,
+        "95% for the mean: Cox's log-normal interval when the values look log-normal, else a "
+        "studentized bootstrap (seeded)",
+        "days",
+        (
+            "Naive: deals still open are ignored, so with many young open deals the typical "
+            "cycle is understated; a censoring-aware (Kaplan-Meier) estimate is the remedy.",
+            "Averaging over won deals only (as many CRMs do) gives a different figure.",
+        ),
+        "pipeline_kit.cycle_length",
+        reading="How long the deals that closed this period took. Only finished deals "
+        "count, so it is biased short when many deals are still open: prefer the Kaplan-Meier "
+        "median.",
+    ),
+    long=_cycle,
+)
+
+
+declare(
+    MetricCard(
+        "close_rate",
+        "Close rate (cohort)",
+        "won / created",
+        COHORT,
+        "every deal created in the period; still-open deals count as not (yet) won",
+        "Wilson score 95%",
+        "share",
+        (
+            "Young cohorts look worse than they will end up: flagged incomplete when over 10% of "
+            "the cohort is still open.",
+        ),
+        "pipeline_kit.close_rate",
+        reading="Of the deals created in the cohort, the share won so far. Young cohorts look "
+        "worse than they are (their deals have not had time to close): the flag says so.",
+    ),
+    long=_close_rate,
+)
+
+
+declare(
+    MetricCard(
+        "win_rate_by_amount",
+        "Win rate by amount",
+        "won amount / (won + lost) amount",
+        "period",
+        "won and lost " + CLOSED_IN,
+        "percentile bootstrap over the closed deals (999 resamples, seeded), 95%",
+        "share",
+        (
+            "Dominated by a few large deals; differs from the count-based win rate whenever "
+            "large deals win more or less often than small ones.",
+        ),
+        "pipeline_kit.win_rate_alternatives",
+        reading="Win rate weighted by value. When it is below the count-based win "
+        "rate, large deals are lost more often than small ones.",
+    ),
+    long=_alternatives,
+)
+
+
+declare(
+    MetricCard(
+        "win_rate_created_cohort",
+        "Win rate over created deals",
+        "won / created",
+        COHORT,
+        "every deal created in the period, open ones as not won",
+        "Wilson score 95% (as close_rate)",
+        "share",
+        ("What many CRMs call win rate; low for recent periods by construction.",),
+        "pipeline_kit.win_rate_alternatives",
+        reading="Wins over all deals created, open ones included: always at or "
+        "below the win rate, and it keeps rising while the cohort's deals close.",
+    ),
+    long=_alternatives,
+)
+
+
+declare(
+    MetricCard(
+        "win_rate_stale_as_lost",
+        "Win rate with stale deals as lost",
+        "won / (won + lost + stale)",
+        "period",
+        "won and lost " + CLOSED_IN + ", plus deals open at the period end that were created "
+        "more than 180 days before it, counted as lost",
+        "Wilson score 95%",
+        "share",
+        ("Penalises teams that keep dead deals open; the threshold is a convention.",),
+        "pipeline_kit.win_rate_alternatives",
+        reading="Win rate if the stale open deals were lost: a pessimistic bound. "
+        "A big gap to the win rate means a lot of pipeline is stuck.",
+    ),
+    long=_alternatives,
+)
+
+
+declare(
+    MetricCard(
+        "velocity_per_day",
+        "Pipeline velocity",
+        "open qualified deals x win rate x average won deal size / average won cycle (days)",
+        "snapshot of qualified open deals at the period end; the three rates from deals closed "
+        "in the period",
+        "open deals in the second open stage or later at the period end; won and lost deals "
+        "closed in the period for the rates",
+        "none: a product of four estimates on different bases (a snapshot count, a period win "
+        "rate, a period mean and a mean cycle); read each one's interval",
+        "currency",
+        (
+            "Multiplying four noisy estimates compounds their noise; compare velocities only "
+            "between groups with enough closed deals.",
+        ),
+        "pipeline_kit.velocity",
+        reading="Expected revenue per day the qualified pipeline produces. Move any of "
+        "its four levers (more qualified deals, higher win rate, bigger deals, shorter cycles) to "
+        "raise it; see which one differs from the benchmark.",
+    ),
+    long=_velocity,
+)

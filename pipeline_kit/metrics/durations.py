@@ -22,6 +22,8 @@ from pipeline_kit.metrics._common import (
     resolve_period,
     time_basis,
 )
+from pipeline_kit.metrics._long import _long
+from pipeline_kit.metrics.cards import MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, km_curve
 
@@ -183,3 +185,70 @@ def cycle_length_curve(
             }
         )
     return pl.concat(pieces)
+
+
+# ----------------------------------------------------------------------------- catalogue
+
+
+def _cycle_km(ds, period, as_of, groups):
+    as_of = resolve_cohort_as_of(ds, as_of, period)
+    f = cycle_length_km(ds, period, groups, as_of=as_of)
+    return [_long(f, groups, "cycle_length_km_days", "median_days", "n", True, as_of=as_of)]
+
+
+def _stage_km(ds, period, as_of, groups):
+    as_of = resolve_cohort_as_of(ds, as_of, period)
+    f = time_in_stage_km(ds, period, groups, as_of=as_of)
+    return [
+        _long(
+            f,
+            groups,
+            "time_in_stage_km_days",
+            "median_days",
+            "n",
+            True,
+            detail="stage",
+            as_of=as_of,
+        )
+    ]
+
+
+declare(
+    MetricCard(
+        "cycle_length_km_days",
+        "Sales cycle length (Kaplan-Meier median)",
+        "median of days from created_at to closed_at, open deals censored at as_of",
+        "cohort: deals created in the period, outcomes read at as_of (default: last date in "
+        "the data)",
+        "every deal created in the period: closed ones (won or lost) as events, open ones as "
+        "censored observations",
+        "log-log band of the Kaplan-Meier curve, 95%",
+        "days",
+        ("Null when fewer than half the cohort has closed: the median is not known yet.",),
+        "pipeline_kit.cycle_length_km",
+        reading="Half of the cohort's deals had closed by this many days, counting "
+        "open deals properly. 'Upper end not reached' means the data cannot yet bound it.",
+    ),
+    long=_cycle_km,
+)
+
+
+declare(
+    MetricCard(
+        "time_in_stage_km_days",
+        "Time in stage (Kaplan-Meier median)",
+        "median days from entering a stage to entering any other, visits still in the stage "
+        "censored at as_of",
+        "cohort: stage visits that started in the period, read at as_of (default: last date in "
+        "the data)",
+        "every visit of an open stage (a deal moving back and returning makes two visits); "
+        "detail = the stage",
+        "log-log band of the Kaplan-Meier curve, 95%",
+        "days",
+        ("Averaging only finished visits understates time in the stages where deals get stuck.",),
+        "pipeline_kit.time_in_stage_km",
+        reading="Half of the visits to this stage ended within this many days. The "
+        "stage with the longest time is the bottleneck; compare with its conversion.",
+    ),
+    long=_stage_km,
+)

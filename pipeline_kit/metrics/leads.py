@@ -23,6 +23,8 @@ from pipeline_kit.metrics._common import (
     resolve_period,
     time_basis,
 )
+from pipeline_kit.metrics._long import _lead_groups, _long, _needs
+from pipeline_kit.metrics.cards import LEADS, MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, km_curve, wilson_interval
 
@@ -271,3 +273,163 @@ def lead_time_to_win(
         else pl.concat([km, shares], how="horizontal")
     )
     return km.drop("naive_mean").with_columns((pl.col("won") >= min_n).alias("enough_data"))
+
+
+# ----------------------------------------------------------------------------- catalogue
+
+
+def _leads(ds, period, as_of, groups):
+    if not _needs(ds, "leads") or not _lead_groups(ds, groups):
+        return []
+    as_of = resolve_cohort_as_of(ds, as_of, period)
+    f = lead_funnel(ds, period, groups, as_of=as_of)
+    ci = f.with_columns(
+        pl.col("conversion_rate_low").alias("ci_low"),
+        pl.col("conversion_rate_high").alias("ci_high"),
+    )
+    wci = f.with_columns(
+        pl.col("lead_win_rate_low").alias("ci_low"), pl.col("lead_win_rate_high").alias("ci_high")
+    )
+    return [
+        _long(f, groups, "leads_created", "created", None, False, as_of=as_of),
+        _long(f, groups, "qualified_leads", "qualified", "created", False, as_of=as_of),
+        _long(ci, groups, "lead_conversion_rate", "conversion_rate", "n", True, as_of=as_of),
+        _long(wci, groups, "lead_win_rate", "lead_win_rate", "n", True, as_of=as_of),
+    ]
+
+
+def _response(ds, period, as_of, groups):
+    if not _needs(ds, "leads") or not _lead_groups(ds, groups):
+        return []
+    as_of = resolve_cohort_as_of(ds, as_of, period)
+    f = lead_response_time(ds, period, groups, as_of=as_of)
+    return [_long(f, groups, "lead_response_hours", "median_hours", "n", True, as_of=as_of)]
+
+
+def _time_to_win(ds, period, as_of, groups):
+    if not _needs(ds, "leads") or not _lead_groups(ds, groups):
+        return []
+    as_of = resolve_cohort_as_of(ds, as_of, period)
+    f = lead_time_to_win(ds, period, groups, as_of=as_of)
+    return [_long(f, groups, "lead_time_to_win_days", "median_days", "n", True, as_of=as_of)]
+
+
+declare(
+    MetricCard(
+        "leads_created",
+        "Leads created",
+        "count of leads with created_at in the period",
+        LEADS,
+        "every valid lead created in the period",
+        "none (a count)",
+        "count",
+        (),
+        "pipeline_kit.lead_funnel",
+        reading="Lead volume for the period, by source: the input to everything below it.",
+    ),
+    long=_leads,
+)
+
+
+declare(
+    MetricCard(
+        "qualified_leads",
+        "Qualified leads",
+        "count of those leads qualified by as_of",
+        LEADS,
+        "leads created in the period with qualified_at on or before as_of",
+        "none (a count)",
+        "count",
+        (),
+        "pipeline_kit.lead_funnel",
+        reading="Leads that passed qualification by the as-of date; a young period is "
+        "understated because its leads have had less time.",
+    ),
+    long=_leads,
+)
+
+
+declare(
+    MetricCard(
+        "lead_conversion_rate",
+        "Lead to opportunity conversion",
+        "converted / created",
+        LEADS,
+        "leads created in the period; converted = converted_at by as_of, or a deal created by "
+        "as_of when no conversion time is exported",
+        "Wilson score 95%",
+        "share",
+        (
+            "Recent leads have not had time to convert: flagged incomplete when the period ended "
+            "less than 90 days before as_of.",
+        ),
+        "pipeline_kit.lead_funnel",
+        reading="Share of leads that became opportunities. Compare by source: a "
+        "low rate from a high-volume source is the largest lever.",
+    ),
+    long=_leads,
+)
+
+
+declare(
+    MetricCard(
+        "lead_win_rate",
+        "Lead win rate",
+        "leads whose deal was won by as_of / created",
+        LEADS,
+        "leads created in the period",
+        "Wilson score 95%",
+        "share",
+        (),
+        "pipeline_kit.lead_funnel",
+        reading="Share of leads that ended as won deals: the whole funnel in one number, "
+        "slow to settle because it waits for the deals to close.",
+    ),
+    long=_leads,
+)
+
+
+declare(
+    MetricCard(
+        "lead_response_hours",
+        "Lead response time (Kaplan-Meier median)",
+        "median hours from created_at to first_response_at, never-contacted leads censored",
+        LEADS,
+        "every lead created in the period; those never contacted count as waiting at "
+        "least until as_of",
+        "log-log band of the Kaplan-Meier curve, 95%",
+        "hours",
+        ("Averaging only the leads that were answered hides the ones nobody called back.",),
+        "pipeline_kit.lead_response_time",
+        reading="Half of the leads got a first response within this many hours, "
+        "never-contacted leads counted as still waiting. Speed to lead matters most for inbound.",
+    ),
+    long=_response,
+)
+
+
+declare(
+    MetricCard(
+        "lead_time_to_win_days",
+        "Lead to won deal (Kaplan-Meier median days)",
+        "median days from the lead's created_at to its deal's closed_at (won), leads not won "
+        "by as_of censored",
+        LEADS,
+        "every lead created in the period; leads not converted, converted into a deal still "
+        "open or lost, or whose deal is not in the export count as not won for at least the "
+        "days up to as_of",
+        "log-log band of the Kaplan-Meier curve, 95%",
+        "days",
+        (
+            "Lost deals are censored, not counted as failures: with many losses the curve "
+            "overstates late wins (losses compete with wins).",
+            "Null until half the cohort is won, which in most funnels means never: read the "
+            "won count and the curve, not only the median.",
+        ),
+        "pipeline_kit.lead_time_to_win",
+        reading="How long leads take to become won deals, counting the leads "
+        "that have not won yet: the marketing funnel's cycle, readable even from an export of "
+        "won deals only.",
+    ),
+    long=_time_to_win,
+)

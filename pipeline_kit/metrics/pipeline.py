@@ -15,7 +15,9 @@ import polars as pl
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import By, check_by, group_columns, resolve_as_of, time_basis
-from pipeline_kit.periods import Period
+from pipeline_kit.metrics._long import _long
+from pipeline_kit.metrics.cards import SNAPSHOT, MetricCard, declare
+from pipeline_kit.periods import Period, parse_date
 
 __all__ = [
     "next_period",
@@ -410,4 +412,270 @@ def pipeline_coverage(
         )
         .sort(groups)
         .collect()
+    )
+
+
+# ----------------------------------------------------------------------------- catalogue
+
+
+def _pipeline(ds, period, as_of, groups):
+    as_of = parse_date(as_of) or period.end
+    f = open_pipeline(ds, as_of, groups, period=period)
+    sums = [
+        pl.col("open_deals", "open_value").sum(),
+        # unknown (not 0) when the stages carry no probabilities
+        pl.when(pl.col("weighted_value").is_not_null().any())
+        .then(pl.col("weighted_value").sum())
+        .alias("weighted_value"),
+    ]
+    totals = f.group_by(groups).agg(sums).sort(groups) if groups else f.select(sums)
+    out = []
+    for metric, col in (
+        ("open_deals", "open_deals"),
+        ("open_value", "open_value"),
+        ("weighted_pipeline", "weighted_value"),
+    ):
+        out.append(_long(totals, groups, metric, col, "open_deals", False, as_of=as_of))
+        out.append(
+            _long(
+                f,
+                groups,
+                f"{metric}_by_stage",
+                col,
+                "open_deals",
+                False,
+                detail="stage",
+                as_of=as_of,
+            )
+        )
+    return out
+
+
+def _deal_lists(ds, period, as_of, groups):
+    as_of = parse_date(as_of) or period.end
+    stalled = stalled_deals(ds, as_of)
+    slipped = slipped_deals(ds, as_of).with_columns(pl.lit(True).alias("slipped"))
+    deals = ds.tables["deals"].select("deal_id", *[g for g in groups if g not in ("owner", "team")])
+    frame = stalled.join(deals, on="deal_id", how="left").join(
+        slipped.select("deal_id", "slipped"), on="deal_id", how="left"
+    )
+    aggs = [
+        pl.col("stalled").sum().cast(pl.Int64).alias("stalled"),
+        pl.col("slipped").fill_null(False).sum().cast(pl.Int64).alias("slipped"),
+        pl.len().cast(pl.Int64).alias("open"),
+    ]
+    counts = frame.group_by(groups).agg(aggs).sort(groups) if groups else frame.select(aggs)
+    return [
+        _long(counts, groups, "stalled_deals", "stalled", "open", False, as_of=as_of),
+        _long(counts, groups, "slipped_deals", "slipped", "open", False, as_of=as_of),
+    ]
+
+
+def _waterfall(ds, period, as_of, groups):
+    f = pipeline_waterfall(ds, period, groups)
+    buckets = ["start", "created", "won", "lost", "moved", "end"]
+    long = f.unpivot(on=buckets, index=groups, variable_name="bucket", value_name="value").join(
+        f.unpivot(
+            on=[f"{b}_deals" for b in buckets],
+            index=groups,
+            variable_name="bucket",
+            value_name="deals",
+        ).with_columns(pl.col("bucket").str.strip_suffix("_deals")),
+        on=[*groups, "bucket"],
+    )
+    return [_long(long, groups, "pipeline_waterfall", "value", "deals", False, detail="bucket")]
+
+
+def _coverage(ds, period, as_of, groups):
+    if groups not in ([], ["team"]):
+        return []  # targets exist per team only
+    if "targets" not in ds.tables:
+        return []
+    as_of = parse_date(as_of) or period.end
+    f = pipeline_coverage(ds, period, groups, as_of=as_of)
+    return [_long(f, groups, "pipeline_coverage", "coverage", "due_deals", False, as_of=as_of)]
+
+
+declare(
+    MetricCard(
+        "open_deals",
+        "Open deals",
+        "count of deals open at as_of",
+        SNAPSHOT,
+        "deals created on or before as_of and not won or lost by then; per stage when the "
+        "stage column is filled",
+        "none (a count)",
+        "count",
+        (
+            "A CRM's 'open pipeline' filter that keys on stage names can include won or lost "
+            "deals; here status and closed_at decide.",
+        ),
+        "pipeline_kit.open_pipeline",
+        reading="How many deals are in play at the snapshot date, per stage. A pile-up in one "
+        "stage is a bottleneck to investigate with time_in_stage and stalled_deals.",
+    ),
+    long=_pipeline,
+)
+
+
+declare(
+    MetricCard(
+        "open_value",
+        "Open pipeline value",
+        "sum(amount) of deals open at as_of",
+        SNAPSHOT,
+        "as for open_deals",
+        "none (a total)",
+        "currency",
+        (),
+        "pipeline_kit.open_pipeline",
+        reading="Unweighted value of the open pipeline. Useful for trend, optimistic as a "
+        "forecast: most of it will not close.",
+    ),
+    long=_pipeline,
+)
+
+
+declare(
+    MetricCard(
+        "weighted_pipeline",
+        "Weighted pipeline",
+        "sum(amount x stage probability) of deals open at as_of (probability on a 0-1 scale)",
+        SNAPSHOT,
+        "as for open_deals",
+        "none (a total)",
+        "currency",
+        ("Probabilities given as 0-100 are detected and divided by 100 (noted on load).",),
+        "pipeline_kit.open_pipeline",
+        reading="Open value discounted by stage probability: a rough expected value. "
+        "Only as good as the stage probabilities; check them against observed stage conversion.",
+    ),
+    long=_pipeline,
+)
+
+
+declare(
+    MetricCard(
+        "stalled_deals",
+        "Stalled deals",
+        "count of open deals whose days in the current stage exceed the 90th percentile of "
+        "completed visits of that stage (every visit in the stage history: a team's deals are "
+        "judged against the organisation's norm)",
+        SNAPSHOT,
+        "deals open at as_of; stages with fewer than 20 completed visits are never judged",
+        "none (a count; n = open deals)",
+        "count",
+        (
+            "A fixed 'more than 30 days' rule flags every deal in a slow stage and none in a fast "
+            "one; the per-stage percentile does not.",
+        ),
+        "pipeline_kit.stalled_deals",
+        reading="Open deals sitting in their stage far longer than usual (beyond the 90th "
+        "percentile of finished visits). The action list: each one needs a next step or closing.",
+    ),
+    long=_deal_lists,
+)
+
+
+declare(
+    MetricCard(
+        "slipped_deals",
+        "Slipped deals",
+        "count of open deals with expected_close before as_of",
+        SNAPSHOT,
+        "deals open at as_of with an expected_close already past",
+        "none (a count; n = open deals)",
+        "count",
+        ("Only the current forecast date is exported, so repeated pushes are not visible.",),
+        "pipeline_kit.slipped_deals",
+        reading="Open deals past their expected close date. Many slipped deals mean the "
+        "forecast is stale; ask for new dates or close them lost.",
+    ),
+    long=_deal_lists,
+)
+
+
+declare(
+    MetricCard(
+        "pipeline_waterfall",
+        "Pipeline waterfall",
+        "start + created - won - lost (+ moved) = end, in value; detail = the bucket",
+        "period: open at the day before the period, flows during it, open at its last day",
+        "all deals open at either end or created or closed in the period",
+        "none (identity checked: moved must be 0)",
+        "currency",
+        (),
+        "pipeline_kit.pipeline_waterfall",
+        reading="How the open pipeline moved from the start to the end of the "
+        "period: created in, won and lost out. The identity must balance; the largest bar is the "
+        "story.",
+    ),
+    long=_waterfall,
+)
+
+
+declare(
+    MetricCard(
+        "pipeline_coverage",
+        "Pipeline coverage",
+        "value of deals open at as_of with expected_close in the next period / next period's "
+        "target",
+        SNAPSHOT + "; targets of the following period",
+        "open deals due in the next period; team-level targets (no owner)",
+        "none: both terms are totals (the pipeline due and the target), not samples from a "
+        "larger population",
+        "ratio",
+        ("Coverage counts forecast dates the reps typed: slipped deals inflate it.",),
+        "pipeline_kit.pipeline_coverage",
+        reading="Open value due next period divided by its target; 3x is a common rule "
+        "of thumb, meaningful only next to the team's own win rate.",
+    ),
+    long=_coverage,
+)
+
+
+# the same figures per stage, under their own names: the rows of one metric sum to its
+# total, so summing a metric's rows in the long CSV never double-counts
+for _name, _title, _formula, _interval, _unit, _reading in (
+    (
+        "open_deals",
+        "Open deals",
+        "count of deals open at as_of",
+        "none (a count)",
+        "count",
+        "Where the open deals sit: a pile-up in one stage is the bottleneck to look at first.",
+    ),
+    (
+        "open_value",
+        "Open pipeline value",
+        "sum(amount) of deals open at as_of",
+        "none (a total)",
+        "currency",
+        "Where the open value sits: value stuck early will not close this quarter.",
+    ),
+    (
+        "weighted_pipeline",
+        "Weighted pipeline",
+        "sum(amount x stage probability) of deals open at as_of",
+        "none (a total)",
+        "currency",
+        "The probability-weighted value per stage: how much each stage is expected to bring, "
+        "if its default probability holds.",
+    ),
+):
+    declare(
+        MetricCard(
+            f"{_name}_by_stage",
+            f"{_title} by stage",
+            f"{_formula}, per stage (detail = the stage the deal was in at as_of); the stages "
+            f"sum to {_name}",
+            SNAPSHOT,
+            "as for open_deals",
+            _interval,
+            _unit,
+            (),
+            "pipeline_kit.open_pipeline",
+            reading=_reading,
+        ),
+        long=_pipeline,
     )

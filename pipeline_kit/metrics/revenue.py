@@ -21,6 +21,8 @@ from pipeline_kit.metrics._common import (
     resolve_period,
     time_basis,
 )
+from pipeline_kit.metrics._long import _long, _needs, _team_level
+from pipeline_kit.metrics.cards import CLOSED_IN, MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, wilson_interval
 
@@ -311,3 +313,173 @@ def clv(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
             pl.col("n").alias("churn_n"),
         )
     )
+
+
+# ----------------------------------------------------------------------------- catalogue
+
+
+def _revenue(ds, period, as_of, groups):
+    if not set(groups) <= {"team", "owner"}:
+        return []
+    out = [
+        _long(
+            bookings_vs_target(ds, period, groups),
+            groups,
+            "bookings_vs_target",
+            "attainment",
+            "won_deals",
+            False,
+        )
+    ]
+    if not _team_level(groups):
+        return out  # churn, spend and customers are recorded per team
+    if _needs(ds, "customers"):
+        out.append(_long(churn(ds, period, groups), groups, "churn_rate", "churn_rate", "n", True))
+        as_of_c = resolve_cohort_as_of(ds, as_of, period)
+        out.append(
+            _long(
+                customer_retention(ds, period, groups, as_of=as_of_c),
+                groups,
+                "customer_lifetime_km_days",
+                "median_days",
+                "n",
+                True,
+                as_of=as_of_c,
+            )
+        )
+    if _needs(ds, "marketing_spend"):
+        acq = cac(ds, period, groups)
+        out.append(_long(acq, groups, "cac", "cac", "new_customers", True))
+        if _needs(ds, "customers"):
+            value = clv(ds, period, groups)
+            out.append(
+                _long(
+                    value.with_columns(
+                        pl.col("clv_low").alias("ci_low"), pl.col("clv_high").alias("ci_high")
+                    ),
+                    groups,
+                    "clv",
+                    "clv",
+                    "churn_n",
+                    True,
+                )
+            )
+            out.append(_long(value, groups, "clv_cac", "clv_cac", "churn_n", False))
+    return out
+
+
+declare(
+    MetricCard(
+        "bookings_vs_target",
+        "Bookings against target (attainment)",
+        "bookings / target",
+        "period",
+        "won " + CLOSED_IN + "; team targets (no owner) lying inside the period",
+        "none (a ratio)",
+        "ratio",
+        ("Split by deal type in pipeline_kit.bookings_vs_target.",),
+        "pipeline_kit.bookings_vs_target",
+        reading="Attainment: bookings over target. Below 1 with a wide gap early in "
+        "a quarter is normal; compare with the same point of previous quarters.",
+    ),
+    long=_revenue,
+)
+
+
+declare(
+    MetricCard(
+        "churn_rate",
+        "Customer churn rate",
+        "churned in the period / active at its start",
+        "period",
+        "customers active at the period start (started before it, not ended before "
+        "it); churned = end_date in the period",
+        "Wilson score 95%",
+        "share",
+        (),
+        "pipeline_kit.churn",
+        reading="Share of the customers active at the start of the period who left during it. "
+        "Small customer counts make it jumpy: read the interval.",
+    ),
+    long=_revenue,
+)
+
+
+declare(
+    MetricCard(
+        "customer_lifetime_km_days",
+        "Customer lifetime (Kaplan-Meier median)",
+        "median days from start_date to end_date, active customers censored",
+        "cohort: customers who started in the period, read at as_of (default: last date in "
+        "the data)",
+        "customers who started in the period",
+        "log-log band of the Kaplan-Meier curve, 95%",
+        "days",
+        ("Usually not reached for recent cohorts: most customers are still active.",),
+        "pipeline_kit.customer_retention",
+        reading="Half of the customers stayed at least this long, still-active "
+        "customers counted properly.",
+    ),
+    long=_revenue,
+)
+
+
+declare(
+    MetricCard(
+        "cac",
+        "Customer acquisition cost",
+        "marketing spend / new customers",
+        "period",
+        "spend lines starting in the period; customers starting in the period (or won new "
+        "deals when there is no customers table)",
+        "95%: the spend over the exact (Garwood) Poisson interval of the number of new "
+        "customers (the spend is known, the count is the random part)",
+        "currency",
+        (
+            "Spend and the customers it brings are often in different periods; compare over "
+            "several quarters.",
+        ),
+        "pipeline_kit.cac",
+        reading="What one new customer costs in marketing spend. Compare with CLV, not in "
+        "isolation.",
+    ),
+    long=_revenue,
+)
+
+
+declare(
+    MetricCard(
+        "clv",
+        "Customer lifetime value",
+        "average MRR of active customers / monthly churn rate",
+        "period",
+        "customers active at the period start",
+        "95%: the churn rate's Wilson interval carried through the formula (ARPA is a census "
+        "of the customers active at the start); no upper end when that interval reaches 0",
+        "currency",
+        ("No gross margin is applied; with little churn the estimate is unstable or null.",),
+        "pipeline_kit.clv",
+        reading="Value of a customer over its expected lifetime (MRR / churn). Very sensitive to "
+        "churn: a small churn with a wide interval makes CLV very uncertain.",
+    ),
+    long=_revenue,
+)
+
+
+declare(
+    MetricCard(
+        "clv_cac",
+        "CLV:CAC",
+        "clv / cac",
+        "period",
+        "as for clv and cac",
+        "none: a ratio of two estimates whose errors are not independent (both depend on the "
+        "new customers); read the CLV and CAC intervals",
+        "ratio",
+        (),
+        "pipeline_kit.clv",
+        reading="Lifetime value per unit of acquisition cost; above 3 is the usual healthy mark, "
+        "below 1 means each customer loses money.",
+    ),
+    long=_revenue,
+)

@@ -13,6 +13,8 @@ from pipeline_kit.metrics._common import (
     resolve_period,
     time_basis,
 )
+from pipeline_kit.metrics._long import _long
+from pipeline_kit.metrics.cards import CLOSED_IN, MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, wilson_interval
 
@@ -96,3 +98,69 @@ def competitor_win_rates(
         .sort(*groups, "competitor")
         .collect()
     )
+
+
+# ----------------------------------------------------------------------------- catalogue
+
+
+def _winloss(ds, period, as_of, groups):
+    return [
+        _long(
+            lost_reasons(ds, period, groups),
+            groups,
+            "lost_reason_share",
+            "share",
+            "n",
+            True,
+            detail="lost_reason",
+        ),
+        _long(
+            competitor_win_rates(ds, period, groups),
+            groups,
+            "win_rate_vs_competitor",
+            "win_rate",
+            "n",
+            True,
+            detail="competitor",
+        ),
+    ]
+
+
+declare(
+    MetricCard(
+        "lost_reason_share",
+        "Share of losses by reason",
+        "lost with reason / all lost",
+        "period",
+        "lost " + CLOSED_IN + "; deals without a reason shown as '(not given)'; "
+        "detail = the reason",
+        "Wilson score 95%",
+        "share",
+        (),
+        "pipeline_kit.lost_reasons",
+        reading="Why deals are lost, as shares of all losses. Reasons are entered by "
+        "reps: a large 'Other' or empty share says more about data entry than about the market.",
+    ),
+    long=_winloss,
+)
+
+
+declare(
+    MetricCard(
+        "win_rate_vs_competitor",
+        "Win rate against a competitor",
+        "won / (won + lost) among deals with that competitor",
+        "period",
+        "won and lost " + CLOSED_IN + " grouped by competitor; detail = the competitor",
+        "Wilson score 95%",
+        "share",
+        (
+            "Competitors are recorded more often on lost deals in many CRMs, which drags these "
+            "rates down.",
+        ),
+        "pipeline_kit.competitor_win_rates",
+        reading="Win rate in deals where the competitor was present. Small n per "
+        "competitor is the rule: read the interval before the point.",
+    ),
+    long=_winloss,
+)

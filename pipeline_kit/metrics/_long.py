@@ -1,0 +1,65 @@
+"""Shaping one metric's frame into rows of the long format (``pipeline-kit metrics``):
+``metric, <by columns>, value, n, ci_low, ci_high, detail, unit, time_basis, as_of``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from pipeline_kit.dataset import Dataset
+from pipeline_kit.metrics.cards import REGISTRY
+
+__all__ = ["LONG_COLUMNS"]
+
+LONG_COLUMNS = [
+    "value",
+    "n",
+    "ci_low",
+    "ci_high",
+    "detail",
+    "unit",
+    "time_basis",
+    "period",
+    "as_of",
+]
+
+
+def _long(
+    frame: pl.DataFrame,
+    groups: list[str],
+    metric: str,
+    value: str,
+    n: str | None,
+    ci: bool,
+    detail: str | None = None,
+    as_of: dt.date | None = None,
+) -> pl.DataFrame:
+    """One metric's tidy frame in the long format. ``detail`` names the column that
+    sub-divides a group (a stage, a lost reason, a definition); ``as_of`` is the day a
+    snapshot or cohort is read (empty for flow metrics)."""
+    card = REGISTRY[metric].card
+    return frame.select(
+        pl.lit(metric).alias("metric"),
+        *groups,
+        pl.col(value).cast(pl.Float64).alias("value"),
+        (pl.col(n) if n else pl.col(value)).cast(pl.Int64).alias("n"),
+        (pl.col("ci_low") if ci else pl.lit(None, pl.Float64)).alias("ci_low"),
+        (pl.col("ci_high") if ci else pl.lit(None, pl.Float64)).alias("ci_high"),
+        (pl.col(detail).cast(pl.String) if detail else pl.lit(None, pl.String)).alias("detail"),
+        pl.lit(card.unit).alias("unit"),
+        pl.lit(card.basis).alias("time_basis"),
+        pl.lit(str(as_of) if as_of else None, pl.String).alias("as_of"),
+    )
+
+
+def _needs(ds: Dataset, *tables: str) -> bool:
+    return all(ds.has(t) for t in tables)
+
+
+def _lead_groups(ds: Dataset, groups: list[str]) -> bool:
+    return set(groups) <= set(ds.tables["leads"].columns)
+
+
+def _team_level(groups: list[str]) -> bool:
+    return groups in ([], ["team"])

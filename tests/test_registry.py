@@ -1,0 +1,59 @@
+"""The metric registry: each metric declared once, beside its function, and read everywhere."""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+import polars as pl
+
+import pipeline_kit as pk
+from pipeline_kit.metrics.cards import REGISTRY, declare
+
+from .conftest import ROOT
+
+
+def test_every_metric_is_declared_once_beside_its_function():
+    assert (
+        list(pk.metrics.CATALOGUE)
+        == pk.metric_names()
+        == list(sorted(REGISTRY, key=lambda n: list(pk.metrics.CATALOGUE).index(n)))
+    )
+    for name, metric in REGISTRY.items():
+        card = metric.card
+        assert card.name == name and card.reading and card.interval and card.formula
+        function = getattr(pk, card.function.removeprefix("pipeline_kit."))
+        # the declaration lives in the module that computes the metric
+        assert function.__module__ == metric.long.__module__, name
+        assert metric.family == function.__module__.rsplit(".", 1)[-1]
+
+
+def test_a_second_declaration_of_a_name_is_refused():
+    metric = REGISTRY["win_rate"]
+    try:
+        declare(metric.card, long=metric.long)
+    except ValueError as exc:
+        assert "declared twice" in str(exc)
+    else:
+        raise AssertionError("a duplicate declaration was accepted")
+
+
+def test_the_registry_feeds_the_long_format_and_the_readme(sample):
+    long = pk.metrics_long(sample, "2025-Q4", by="team")
+    assert set(long["metric"]) == set(REGISTRY)
+    units = dict(long.select("metric", "unit").unique().iter_rows())
+    assert all(units[n] == REGISTRY[n].card.unit for n in units)
+    readme = (ROOT / "README.md").read_text()
+    listed = re.findall(r"^\| `([a-z_]+)` \|", readme, re.M)
+    assert [n for n in listed if n in REGISTRY] == list(pk.metrics.CATALOGUE)
+
+
+def test_no_metric_is_defined_outside_the_registry():
+    cards = importlib.import_module("pipeline_kit.metrics.cards")
+    assert not hasattr(cards, "HOW_TO_READ") and not hasattr(cards, "CARDS")
+    long_format = importlib.import_module("pipeline_kit.metrics.long_format")
+    assert not hasattr(long_format, "_COMPUTE")
+    assert isinstance(
+        pk.metrics_long(pk.load(ROOT / "data" / "sample"), "2025-Q4", metrics=["win_rate"]),
+        pl.DataFrame,
+    )
