@@ -72,7 +72,7 @@ def prepare(n_deals: int, seed: int = 1) -> Path:
         parts: dict[str, list[Path]] = {t: [] for t in TABLES}
         for i, start in enumerate(range(0, n_deals, CHUNK)):
             size = min(CHUNK, n_deals - start)
-            tables = pk.datasets.generate(size, seed + i)
+            tables = pk.synthetic.generate(size, seed + i)
             # ids unique across chunks: D + 9 digits, offset by the chunk's start
             new_id = (pl.col("deal_id").str.slice(1).cast(pl.Int64) + start).cast(pl.String)
             for name in TABLES:

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         data.mkdir()
-        tables = pk.datasets.generate(args.deals, seed=11)
+        tables = pk.synthetic.generate(args.deals, seed=11)
         relabel = pl.format(
             "Team {}", (pl.col("owner").rank("dense") % args.teams).cast(pl.Int64) + 1
         )

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, float, float]] = []
     _timed(
         "generate + write parquet",
-        lambda: pk.datasets.write(folder, args.deals, args.seed, fmt="parquet"),
+        lambda: pk.synthetic.write(folder, args.deals, args.seed, fmt="parquet"),
         rows,
     )
     sizes = {

@@ -21,7 +21,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-_SUBMODULES = ("charts", "datasets", "exercises")
+_SUBMODULES = ("charts", "exercises", "synthetic")
 _OBJECTS = {
     "DataError": "pipeline_kit.errors",
     "Dataset": "pipeline_kit.dataset",
@@ -61,7 +61,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
     # ruff: noqa: F401
-    from pipeline_kit import charts, datasets, exercises
+    from pipeline_kit import charts, exercises, synthetic
     from pipeline_kit.comparisons import compare, mix_adjusted_win_rate, rep_win_rates
     from pipeline_kit.dataset import Dataset
     from pipeline_kit.errors import DataError

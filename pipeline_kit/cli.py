@@ -178,11 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from pipeline_kit import datasets
+    from pipeline_kit import synthetic
 
     if args.deals < 1:
         raise DataError(problem="--deals must be at least 1", fix="pass --deals 5000, say")
-    paths = datasets.write(args.out, args.deals, args.seed, args.format)
+    paths = synthetic.write(args.out, args.deals, args.seed, args.format)
     print(f"wrote {len(paths)} tables for {args.deals:,} deals (seed {args.seed}) to {args.out}")
     return EXIT_OK
 

@@ -136,7 +136,7 @@ PERIODS = {name: ("all" if name == "no_dates" else PERIOD) for name in SHAPES}
 
 def write_shape(name: str, folder: Path, deals: int = 400, seed: int = 21) -> Path:
     """Write the shape ``name`` as CSV files into ``folder`` (created) and return it."""
-    tables = SHAPES[name](pk.datasets.generate(deals, seed=seed))
+    tables = SHAPES[name](pk.synthetic.generate(deals, seed=seed))
     folder.mkdir(parents=True, exist_ok=True)
     for table, frame in tables.items():
         frame.write_csv(folder / f"{table}.csv")

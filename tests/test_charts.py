@@ -202,7 +202,7 @@ def _empty_dataset(tmp_path_factory) -> pk.Dataset:
     """Every table present with its header and no rows."""
     if not _EMPTY:
         folder = tmp_path_factory.mktemp("empty")
-        for name, frame in pk.datasets.generate(200, seed=3).items():
+        for name, frame in pk.synthetic.generate(200, seed=3).items():
             frame.head(0).write_csv(folder / f"{name}.csv")
         _EMPTY.append(pk.load(folder))
     return _EMPTY[0]
@@ -241,7 +241,7 @@ def test_vega_bundle_is_offline_and_safe_inline():
 
 
 def test_spec_size_does_not_grow_with_deals(tmp_path):
-    pk.datasets.write(tmp_path, 100_000, seed=5, fmt="parquet")
+    pk.synthetic.write(tmp_path, 100_000, seed=5, fmt="parquet")
     big = pk.load(tmp_path)
     for name in ("pipeline_by_stage", "funnel", "deal_size", "waterfall", "win_rate", "trend"):
         size = len(json.dumps(CASES[name][0](big).to_dict()))

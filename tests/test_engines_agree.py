@@ -30,7 +30,7 @@ def results(tmp_path_factory):
     root = tmp_path_factory.mktemp("engines")
     data = root / "data"
     data.mkdir()
-    tables = pk.datasets.generate(20_000, seed=3)
+    tables = pk.synthetic.generate(20_000, seed=3)
     for name in engines.TABLES:
         tables[name].write_parquet(data / f"{name}.parquet")
     period = (dt.date(2025, 10, 1), dt.date(2025, 12, 31))

@@ -47,7 +47,7 @@ def test_sample_loads_completely(sample):
 
 
 def test_parquet_and_csv_load_the_same(tmp_path, sample):
-    pk.datasets.write(tmp_path, 5_000, 7, fmt="parquet")
+    pk.synthetic.write(tmp_path, 5_000, 7, fmt="parquet")
     ds = pk.load(tmp_path)
     assert ds.deals.drop("source_row").equals(sample.deals.drop("source_row"))
     assert ds.quarantine.height == 0

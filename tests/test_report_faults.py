@@ -16,7 +16,7 @@ from .test_reports import _template
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("faults")
-    tables = pk.datasets.generate(400, seed=5)
+    tables = pk.synthetic.generate(400, seed=5)
     for name in ("deals", "stages", "stage_history"):
         tables[name].write_csv(folder / f"{name}.csv")
     return folder
@@ -100,7 +100,7 @@ def test_file_names_do_not_depend_on_the_teams_in_the_run():
 def test_emea_and_EMEA_get_their_own_reports(tmp_path):
     folder = tmp_path / "data"
     folder.mkdir()
-    tables = pk.datasets.generate(300, seed=3)
+    tables = pk.synthetic.generate(300, seed=3)
     deals = tables["deals"].with_columns(
         pl.when(pl.col("team") == "SMB")
         .then(pl.lit("emea"))

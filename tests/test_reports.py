@@ -18,7 +18,7 @@ HOSTILE = '../Team "<script>alert(1)</script>"/x'
 @pytest.fixture(scope="module")
 def small_data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("small")
-    tables = pk.datasets.generate(600, seed=11)
+    tables = pk.synthetic.generate(600, seed=11)
     tables["deals"] = tables["deals"].with_columns(
         pl.when(pl.col("team") == "Partners")
         .then(pl.lit(HOSTILE))

@@ -55,7 +55,7 @@ def closed_in(period: Period) -> pl.Expr:
     return pl.col("status").is_in(["won", "lost"]) & period.contains("closed_at")
 
 
-def resolve_period(period: str | Period) -> Period:
+def as_period(period: str | Period) -> Period:
     """Accept a period label or a :class:`Period`."""
     return Period.parse(period)
 

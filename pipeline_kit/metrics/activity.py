@@ -6,7 +6,7 @@ import polars as pl
 from scipy import stats
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.metrics._common import By, group_columns, resolve_period, time_basis
+from pipeline_kit.metrics._common import By, as_period, group_columns, time_basis
 from pipeline_kit.metrics._long import _long, _needs
 from pipeline_kit.metrics.cards import CLOSED_IN, MetricCard, declare
 from pipeline_kit.periods import Period
@@ -36,7 +36,7 @@ def activities_per_rep(ds: Dataset, period: str | Period, by: By = "owner") -> p
     (a rep's team is the one of most of their deals) or ``None``. Columns: groups, calls,
     meetings, emails, other, activities, won_deals, activities_on_won, per_won_deal.
     """
-    period = resolve_period(period)
+    period = as_period(period)
     groups = group_columns(by)
     if not set(groups) <= {"owner", "team"}:
         raise ValueError("activities can be grouped by owner and/or team only")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.metrics._common import By, check_by, group_columns, resolve_period, time_basis
+from pipeline_kit.metrics._common import By, as_period, check_by, group_columns, time_basis
 from pipeline_kit.metrics._long import _long, _needs
 from pipeline_kit.metrics.cards import CLOSED_IN, MetricCard, declare
 from pipeline_kit.periods import Period
@@ -40,7 +40,7 @@ def collateral_win_rates(
     difference_low/difference_high (Newcombe's hybrid score interval),
     enough_data (both groups >= min_n).
     """
-    period = resolve_period(period)
+    period = as_period(period)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     order = ds.lazy("stages").select("stage", "order", "is_won", "is_lost")

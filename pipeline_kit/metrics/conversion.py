@@ -25,10 +25,10 @@ import polars as pl
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
     By,
+    as_period,
     check_by,
     group_columns,
     resolve_cohort_as_of,
-    resolve_period,
     time_basis,
 )
 from pipeline_kit.metrics._long import _long
@@ -57,7 +57,7 @@ def stage_conversion(
     dropped), conversion, ci_low, ci_high, drop_off, pending_share, incomplete, enough_data,
     approximate (stage history derived from the deals).
     """
-    period = resolve_period(period)
+    period = as_period(period)
     day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
     check_by(ds, "deals", groups)

@@ -7,10 +7,10 @@ import polars as pl
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
     By,
+    as_period,
     check_by,
     closed_in,
     group_columns,
-    resolve_period,
     time_basis,
 )
 from pipeline_kit.metrics._long import _long
@@ -31,7 +31,7 @@ def lost_reasons(
     appear as ``(not given)`` so the shares add up to 1. Columns: groups, lost_reason, lost,
     lost_value, n (all lost in the group), share, ci_low, ci_high.
     """
-    period = resolve_period(period)
+    period = as_period(period)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     lost = (
@@ -75,7 +75,7 @@ def competitor_win_rates(
     competitor; ``(none recorded)`` collects deals without one. Columns: groups, competitor,
     won, lost, n, win_rate, ci_low, ci_high, enough_data.
     """
-    period = resolve_period(period)
+    period = as_period(period)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     low, high = wilson_interval("won", "n", confidence)

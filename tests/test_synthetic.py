@@ -7,17 +7,17 @@ import datetime as dt
 import polars as pl
 
 import pipeline_kit as pk
-from pipeline_kit import datasets
+from pipeline_kit import synthetic
 
 
 def test_deterministic_for_a_seed():
-    a, b = datasets.generate(800, seed=3), datasets.generate(800, seed=3)
+    a, b = synthetic.generate(800, seed=3), synthetic.generate(800, seed=3)
     assert all(a[t].equals(b[t]) for t in a)
-    assert not a["deals"].equals(datasets.generate(800, seed=4)["deals"])
+    assert not a["deals"].equals(synthetic.generate(800, seed=4)["deals"])
 
 
 def test_committed_sample_is_the_generator_output(sample):
-    tables = datasets.generate(5_000, seed=7)
+    tables = synthetic.generate(5_000, seed=7)
     assert {t: f.height for t, f in tables.items()} == {t: sample.tables[t].height for t in tables}
     fresh = tables["deals"]
     assert sample.deals["deal_id"].to_list() == fresh["deal_id"].to_list()
@@ -28,8 +28,8 @@ def test_structure(sample):
     deals, hist = sample.deals, sample.stage_history
     assert deals["team"].n_unique() >= 4 and deals["owner"].n_unique() >= 20
     assert 6 <= sample.stages.height <= 7
-    assert deals["created_at"].min() >= datasets.START
-    assert deals["closed_at"].max() <= datasets.END
+    assert deals["created_at"].min() >= synthetic.START
+    assert deals["closed_at"].max() <= synthetic.END
     quarters = deals.select(pl.col("closed_at").dt.truncate("3mo")).drop_nulls().unique().height
     assert quarters >= 8
     order = dict(zip(sample.stages["stage"], sample.stages["order"], strict=True))
@@ -62,7 +62,7 @@ def test_planted_team_differences(sample):
 
 def test_scales_without_row_loops():
     start = dt.datetime.now()
-    tables = datasets.generate(200_000, seed=1)
+    tables = synthetic.generate(200_000, seed=1)
     assert tables["deals"].height == 200_000
     assert tables["stage_history"].height > 600_000
     assert (
