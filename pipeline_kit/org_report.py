@@ -22,8 +22,8 @@ from pipeline_kit.metrics import (
     win_rate,
 )
 from pipeline_kit.periods import Period, parse_date
+from pipeline_kit.sections import escape, fail_softly, markdown, md_table
 from pipeline_kit.shape import DataShape
-from pipeline_kit.team_report import _esc, _markdown, _md_table, fail_softly
 
 __all__ = ["OrgReport"]
 
@@ -49,7 +49,7 @@ class OrgReport:
             f"**{self.as_of}**"
         )
         title = "whole export" if self.period.is_all else self.period.label
-        return _markdown(
+        return markdown(
             f"# Organisation summary: {title}\n\n"
             f"{when} · {len(self.ds.teams)} teams · data `{self.ds.path.name}` "
             f"(fingerprint `{self.ds.fingerprint}`) · pipeline_kit {__version__}"
@@ -66,11 +66,11 @@ class OrgReport:
             f"enough data to test (Benjamini-Hochberg q < 0.05 over those {tested}; "
             f"{self._comparison.height - tested} more had too few deals):"
         ]
-        lines += [f"- {_esc(v)}" for v in clear["verdict"]] or ["- none"]
+        lines += [f"- {escape(v)}" for v in clear["verdict"]] or ["- none"]
         if thin.height:
             teams = ", ".join(sorted(set(thin["team"])))
-            lines.append(f"\nNot enough data for some verdicts in: {_esc(teams)}.")
-        return _markdown("\n".join(lines))
+            lines.append(f"\nNot enough data for some verdicts in: {escape(teams)}.")
+        return markdown("\n".join(lines))
 
     def team_table(self):
         wr = win_rate(self.ds, self.period, by="team")
@@ -97,7 +97,7 @@ class OrgReport:
             )
             rows.append(
                 [
-                    _esc(r["team"]),
+                    escape(r["team"]),
                     f"{r['won'] or 0} / {r['n'] or 0}",
                     rate,
                     f"{r['open_deals'] or 0:,}",
@@ -109,8 +109,8 @@ class OrgReport:
             if self.shape.why_no_win_rate()
             else ""
         )
-        return _markdown(
-            _md_table(
+        return markdown(
+            md_table(
                 ["Team", "Won / closed", "Win rate (95% CI)", "Open deals", "Open value"], rows
             )
             + note
@@ -118,7 +118,7 @@ class OrgReport:
 
     def win_rate_chart(self) -> alt.TopLevelMixin:
         if self.shape.why_no_win_rate():
-            return _markdown(f"No win-rate chart: {self.shape.why_no_win_rate()}.")
+            return markdown(f"No win-rate chart: {self.shape.why_no_win_rate()}.")
         return charts.win_rate_by_group(
             win_rate(self.ds, self.period, by="team"),
             "team",
@@ -127,9 +127,9 @@ class OrgReport:
 
     def trend_chart(self) -> alt.TopLevelMixin:
         if self.shape.undated:
-            return _markdown(f"No trend: {self.shape.why_no_dates('quarter-by-quarter trend')}.")
+            return markdown(f"No trend: {self.shape.why_no_dates('quarter-by-quarter trend')}.")
         if self.shape.why_no_win_rate():
-            return _markdown(f"No win-rate trend: {self.shape.why_no_win_rate()}.")
+            return markdown(f"No win-rate trend: {self.shape.why_no_win_rate()}.")
         return charts.trend_chart(
             quarterly_trend(self.ds, end=self.period, by="team"),
             group="team",
@@ -138,21 +138,21 @@ class OrgReport:
 
     def cycle_chart(self) -> alt.TopLevelMixin:
         if self.shape.undated:
-            return _markdown(f"No cycle curves: {self.shape.why_no_dates('curve over time')}.")
+            return markdown(f"No cycle curves: {self.shape.why_no_dates('curve over time')}.")
         return charts.km_curves(cycle_length_curve(self.ds, self.period, by="team"), "team")
 
     def pipeline_chart(self) -> alt.TopLevelMixin:
         if self.shape.why_no_open_pipeline():
-            return _markdown(f"No pipeline chart: {self.shape.why_no_open_pipeline()}.")
+            return markdown(f"No pipeline chart: {self.shape.why_no_open_pipeline()}.")
         return charts.pipeline_by_stage(open_pipeline(self.ds, self.as_of))
 
     def waterfall_chart(self) -> alt.TopLevelMixin:
         if self.shape.undated:
-            return _markdown(f"No waterfall: {self.shape.why_no_dates('pipeline movement')}.")
+            return markdown(f"No waterfall: {self.shape.why_no_dates('pipeline movement')}.")
         return charts.waterfall(pipeline_waterfall(self.ds, self.period))
 
     def rep_chart(self) -> alt.TopLevelMixin:
         reason = self.shape.why_no_reps() or self.shape.why_no_win_rate()
         if reason:
-            return _markdown(f"No rep funnel plot: {reason}.")
+            return markdown(f"No rep funnel plot: {reason}.")
         return charts.rep_funnel_plot(rep_win_rates(self.ds, self.period))

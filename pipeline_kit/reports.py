@@ -124,7 +124,7 @@ class TeamResult:
 def failures_for_log(notebook: nbformat.NotebookNode) -> tuple[list[str], str]:
     """(failed section names, log text) from an executed report: the sections that returned
     a SectionError, cell errors and warnings written to stderr."""
-    from pipeline_kit.team_report import SECTION_ERROR_KEY
+    from pipeline_kit.sections import SECTION_ERROR_KEY
 
     sections: list[str] = []
     parts: list[str] = []

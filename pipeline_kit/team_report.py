@@ -10,10 +10,6 @@ all numbers and sentences are produced here, where they are tested.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import traceback
-from collections.abc import Callable
-from typing import Any
 
 import altair as alt
 import polars as pl
@@ -54,56 +50,14 @@ from pipeline_kit.metrics.long_format import WHOLE_EXPORT_METRICS
 from pipeline_kit.metrics.pipeline import next_period, open_at
 from pipeline_kit.metrics.trend import _is_quarter
 from pipeline_kit.periods import Period, parse_date
+from pipeline_kit.sections import escape as _esc
+from pipeline_kit.sections import fail_softly
+from pipeline_kit.sections import markdown as _markdown
+from pipeline_kit.sections import md_table as _md_table
 from pipeline_kit.shape import DataShape
 from pipeline_kit.stats import MIN_N
 
-__all__ = ["SECTION_ERROR_KEY", "SectionError", "TeamReport", "fail_softly"]
-
-# notebook output metadata key under which a failed section leaves its traceback (read by the
-# report runner into <team>.log; the page itself shows one sentence)
-SECTION_ERROR_KEY = "pipeline_kit_section_error"
-
-
-class SectionError:
-    """What a report section shows when it fails: one sentence on the page, the traceback in
-    the output's metadata for the log (never a Python traceback in the report)."""
-
-    def __init__(self, section: str, exc: BaseException) -> None:
-        self.section = section
-        self.error = (
-            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        )
-        self.traceback = "".join(traceback.format_exception(exc))
-
-    def _repr_markdown_(self) -> tuple[str, dict[str, Any]]:
-        text = (
-            f"*This section could not be produced ({_esc(self.error)}). The other sections "
-            "are not affected; the report log has the details.*"
-        )
-        return text, {SECTION_ERROR_KEY: {"section": self.section, "traceback": self.traceback}}
-
-    def __repr__(self) -> str:
-        return f"SectionError({self.section!r}, {self.error!r})"
-
-
-def fail_softly(cls: type) -> type:
-    """Wrap every public method of a report class so that an exception becomes a
-    :class:`SectionError` shown in place of the section."""
-
-    def wrap(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(method)
-        def section(self: Any, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(self, *args, **kwargs)
-            except Exception as exc:
-                return SectionError(name, exc)
-
-        return section
-
-    for name, value in list(vars(cls).items()):
-        if callable(value) and not name.startswith("_"):
-            setattr(cls, name, wrap(name, value))
-    return cls
+__all__ = ["TeamReport"]
 
 
 METRICS_IN_SECTIONS = [
@@ -134,25 +88,6 @@ METRICS_SHOWN = [  # the key-figures table; the methodology appendix lists these
     "open_value",
     "weighted_pipeline",
 ]
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def _esc(text: str) -> str:
-    """Escape Markdown/HTML-active characters in data values (team names, reasons)."""
-    out = str(text)
-    for ch in ("\\", "`", "*", "_", "[", "]", "<", ">", "|", "#"):
-        out = out.replace(ch, "\\" + ch)
-    return out
-
-
-def _markdown(text: str) -> Markdown:
-    """Markdown output with dollar signs escaped (Jupyter reads ``$...$`` as maths)."""
-    return Markdown(text.replace("$", r"\$"))
 
 
 @fail_softly

@@ -9,7 +9,8 @@ import pytest
 import pipeline_kit as pk
 from pipeline_kit.metrics import metrics_long
 from pipeline_kit.reports import run_reports
-from pipeline_kit.team_report import SectionError, TeamReport
+from pipeline_kit.sections import SectionError
+from pipeline_kit.team_report import TeamReport
 
 from .shapes import PERIODS, SHAPES, write_shape
 
