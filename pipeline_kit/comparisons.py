@@ -42,7 +42,7 @@ from pipeline_kit import stats
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.errors import DataError
 from pipeline_kit.formatting import fmt_days, fmt_money, fmt_pct
-from pipeline_kit.metrics._common import check_by, group_columns
+from pipeline_kit.metrics._common import as_period, check_by, group_columns
 from pipeline_kit.periods import Period, parse_date
 from pipeline_kit.stats import MIN_N
 
@@ -369,7 +369,7 @@ def compare(
 
     >>> compare(ds, "2025-Q4").select("metric", "team", "kind", "verdict")  # doctest: +SKIP
     """
-    period = Period.parse(period)
+    period = as_period(period, ds)
     groups = group_columns(by)
     if len(groups) != 1:
         raise ValueError("compare groups by exactly one column, e.g. by='team'")
@@ -577,7 +577,7 @@ def mix_adjusted_win_rate(
     no win still adds uncertainty. Normal-approximation 95% interval. Columns: by, n, crude,
     adjusted, adjusted_low, adjusted_high, org_rate, strata_filled, enough_data.
     """
-    period = Period.parse(period)
+    period = as_period(period, ds)
     check_by(ds, "deals", [by, mix])
     closed = (
         ds.lazy("deals")
@@ -704,7 +704,7 @@ def rep_win_rates(
     of those deals only, shrunk towards the whole organisation with the prior fitted on it:
     a team's five reps are too few to fit a prior of their own.
     """
-    period = Period.parse(period)
+    period = as_period(period, ds)
     check_by(ds, "deals", [by])
     closed = ds.lazy("deals").filter(
         pl.col("status").is_in(["won", "lost"]) & period.contains("closed_at")

@@ -46,6 +46,7 @@ from pipeline_kit.metrics import (
     win_rate,
     won_deal_size,
 )
+from pipeline_kit.metrics._common import as_period
 from pipeline_kit.metrics.long_format import WHOLE_EXPORT_METRICS
 from pipeline_kit.metrics.pipeline import next_period, open_at
 from pipeline_kit.metrics.trend import _is_quarter
@@ -99,7 +100,7 @@ class TeamReport:
     ) -> None:
         self.ds = ds
         self.team = team
-        self.period = Period.parse(period)
+        self.period = as_period(period, ds)
         self.as_of = parse_date(as_of) or self.period.end
         self.in_data = team in ds.teams
         self._scoped = ds.with_deal_columns(

@@ -57,3 +57,13 @@ def test_no_metric_is_defined_outside_the_registry():
         pk.metrics_long(pk.load(ROOT / "data" / "sample"), "2025-Q4", metrics=["win_rate"]),
         pl.DataFrame,
     )
+
+
+def test_latest_is_accepted_by_every_function_not_only_the_cli(sample):
+    # the sample ends on 2025-12-31: the last complete quarter is 2025-Q4
+    assert pk.win_rate(sample, "latest").equals(pk.win_rate(sample, "2025-Q4"))
+    assert pk.lead_funnel(sample, "latest").equals(pk.lead_funnel(sample, "2025-Q4"))
+    long = pk.metrics_long(sample, "latest", metrics=["win_rate", "open_deals"])
+    assert set(long["period"]) == {"2025-Q4"}
+    assert pk.compare(sample, "latest").equals(pk.compare(sample, "2025-Q4"))
+    assert pk.TeamReport(sample, team="EMEA", period="latest").period.label == "2025-Q4"

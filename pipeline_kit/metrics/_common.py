@@ -55,8 +55,15 @@ def closed_in(period: Period) -> pl.Expr:
     return pl.col("status").is_in(["won", "lost"]) & period.contains("closed_at")
 
 
-def as_period(period: str | Period) -> Period:
-    """Accept a period label or a :class:`Period`."""
+def as_period(period: str | Period, ds: Dataset | None = None) -> Period:
+    """A period label or a :class:`Period`; ``"latest"`` (the last complete quarter of the
+    data, as on the command line) needs the dataset ``ds``."""
+    if isinstance(period, str) and period.strip().lower() == "latest":
+        if ds is None:
+            raise ValueError("'latest' needs the dataset to find the last complete quarter")
+        from pipeline_kit.periods import resolve_period
+
+        return resolve_period(period, ds.last_date, ds.first_date)
     return Period.parse(period)
 
 

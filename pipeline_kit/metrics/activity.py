@@ -36,7 +36,7 @@ def activities_per_rep(ds: Dataset, period: str | Period, by: By = "owner") -> p
     (a rep's team is the one of most of their deals) or ``None``. Columns: groups, calls,
     meetings, emails, other, activities, won_deals, activities_on_won, per_won_deal.
     """
-    period = as_period(period)
+    period = as_period(period, ds)
     groups = group_columns(by)
     if not set(groups) <= {"owner", "team"}:
         raise ValueError("activities can be grouped by owner and/or team only")

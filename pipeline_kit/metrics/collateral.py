@@ -40,7 +40,7 @@ def collateral_win_rates(
     difference_low/difference_high (Newcombe's hybrid score interval),
     enough_data (both groups >= min_n).
     """
-    period = as_period(period)
+    period = as_period(period, ds)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     order = ds.lazy("stages").select("stage", "order", "is_won", "is_lost")

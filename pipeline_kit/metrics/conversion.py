@@ -57,7 +57,7 @@ def stage_conversion(
     dropped), conversion, ci_low, ci_high, drop_off, pending_share, incomplete, enough_data,
     approximate (stage history derived from the deals).
     """
-    period = as_period(period)
+    period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
     check_by(ds, "deals", groups)

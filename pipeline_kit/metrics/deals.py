@@ -50,7 +50,7 @@ def deal_flow(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
 
     >>> deal_flow(ds, "2025-Q4", by="team")          # doctest: +SKIP
     """
-    period = as_period(period)
+    period = as_period(period, ds)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     lf = ds.lazy("deals").filter(period.contains("created_at") | closed_in(period))
@@ -82,7 +82,7 @@ def win_rate(
 
     Example: 3 won and 1 lost in 2025-Q4 gives 0.75 (n = 4, 95% CI 0.30-0.95, not enough data).
     """
-    period = as_period(period)
+    period = as_period(period, ds)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     lf = ds.lazy("deals").filter(closed_in(period))
@@ -163,7 +163,7 @@ def won_deal_size(
     median_low, median_high (for the median: order statistics,
     :func:`pipeline_kit.stats.median_interval`), enough_data.
     """
-    period = as_period(period)
+    period = as_period(period, ds)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     lf = ds.lazy("deals").filter(closed_in(period) & pl.col("status").eq("won"))
@@ -190,7 +190,7 @@ def cycle_length(
     """
     if outcome not in ("closed", "won", "lost"):
         raise ValueError(f"outcome must be closed, won or lost, not {outcome!r}")
-    period = as_period(period)
+    period = as_period(period, ds)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     keep = closed_in(period)
@@ -223,7 +223,7 @@ def close_rate(
     than ``max_open`` of the cohort is still open. Columns: groups, created, won, lost, open,
     n (= created), close_rate, ci_low, ci_high (Wilson), open_share, incomplete, enough_data.
     """
-    period = as_period(period)
+    period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
@@ -286,7 +286,7 @@ def win_rate_alternatives(
     ``as_of`` (default: the last date in the data). Only ``count_closed`` is the kit's
     default; the others are shown to explain differences, not to pick the flattering one.
     """
-    period = as_period(period)
+    period = as_period(period, ds)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     deals = ds.lazy("deals")
@@ -465,7 +465,7 @@ def velocity(
     """
     from pipeline_kit.metrics.pipeline import with_stage_at
 
-    period = as_period(period)
+    period = as_period(period, ds)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     stages = ds.tables["stages"].filter(~pl.col("is_won") & ~pl.col("is_lost")).sort("order")
@@ -538,7 +538,7 @@ def deal_size_distribution(
     won amount of the period), so groups compare bin by bin. Columns: groups, bin, bin_low,
     bin_high, won_deals, share (of the group's won deals).
     """
-    period = as_period(period)
+    period = as_period(period, ds)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     won = ds.lazy("deals").filter(

@@ -34,7 +34,7 @@ def _cycle_cohort(
     ds: Dataset, period: str | Period, groups: list[str], as_of: str | dt.date | None
 ) -> pl.DataFrame:
     """Deals created in the period: days to close (event) or to ``as_of`` (censored)."""
-    period = as_period(period)
+    period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
     check_by(ds, "deals", groups)
     closed = pl.col("closed_at").is_not_null() & (pl.col("closed_at") <= day)
@@ -105,7 +105,7 @@ def time_in_stage_km(
     groups, stage, stage_order, n (visits), ended, ongoing, median_days, ci_low, ci_high,
     naive_mean_ended (ended visits only), enough_data (ended >= min_n), approximate.
     """
-    period = as_period(period)
+    period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
     check_by(ds, "deals", groups)

@@ -63,7 +63,7 @@ def lead_funnel(
     ``*_high``). ``incomplete`` is true when fewer than ``mature_days`` days separate the
     period end from ``as_of``: recent leads have not had time to convert.
     """
-    period = as_period(period)
+    period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
     check_by(ds, "leads", groups)
@@ -125,7 +125,7 @@ def lead_response_time(
     (responded leads only), within (share answered within ``within_hours``, over all leads,
     with ``within_low``/``within_high``), enough_data.
     """
-    period = as_period(period)
+    period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
     check_by(ds, "leads", groups)
@@ -204,7 +204,7 @@ def lead_time_to_win(
     Example: 10 leads, 2 won after 10 and 30 days, 8 not won after 100 days: no median (only
     20% won), won within 90 days = 20%.
     """
-    period = as_period(period)
+    period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
     check_by(ds, "leads", groups)

@@ -26,7 +26,7 @@ from pipeline_kit.metrics import (  # noqa: F401  (each module declares its metr
     revenue,
     winloss,
 )
-from pipeline_kit.metrics._common import By, group_columns
+from pipeline_kit.metrics._common import By, as_period, group_columns
 from pipeline_kit.metrics._long import LONG_COLUMNS
 from pipeline_kit.metrics.cards import CATALOGUE, REGISTRY, metric_names
 from pipeline_kit.periods import Period
@@ -64,7 +64,7 @@ def metrics_long(
     ``as_of``, else the period's last day for snapshots and the last date in the data for
     cohorts; empty for flow metrics).
     """
-    period = Period.parse(period)
+    period = as_period(period, ds)
     groups = group_columns(by)
     names = metrics or metric_names()
     unknown = [m for m in names if m not in CATALOGUE]

@@ -14,7 +14,14 @@ import datetime as dt
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.metrics._common import By, check_by, group_columns, resolve_as_of, time_basis
+from pipeline_kit.metrics._common import (
+    By,
+    as_period,
+    check_by,
+    group_columns,
+    resolve_as_of,
+    time_basis,
+)
 from pipeline_kit.metrics._long import _long
 from pipeline_kit.metrics.cards import SNAPSHOT, MetricCard, declare
 from pipeline_kit.periods import Period, parse_date
@@ -93,7 +100,7 @@ def open_pipeline(
     included, ordered by pipeline order; ``approximate`` is true when the stage history was
     derived rather than exported.
     """
-    day = resolve_as_of(as_of, Period.parse(period) if period is not None else None)
+    day = resolve_as_of(as_of, as_period(period, ds) if period is not None else None)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     stages = ds.lazy("stages")
@@ -174,7 +181,7 @@ def stalled_deals(
     days_in_stage, threshold_days, reference_n, stalled; sorted with the stalled, longest
     first.
     """
-    day = resolve_as_of(as_of, Period.parse(period) if period is not None else None)
+    day = resolve_as_of(as_of, as_period(period, ds) if period is not None else None)
     visits = stage_durations(ds, day)
     reference = (
         visits.group_by("stage")
@@ -239,7 +246,7 @@ def slipped_deals(
     amount, expected_close, days_overdue; longest overdue first. Empty when the export has no
     expected_close.
     """
-    day = resolve_as_of(as_of, Period.parse(period) if period is not None else None)
+    day = resolve_as_of(as_of, as_period(period, ds) if period is not None else None)
     overdue = ds.lazy("deals").filter(open_at(day) & (pl.col("expected_close") < day))
     return (
         with_stage_at(ds, overdue, day)
@@ -268,7 +275,7 @@ def pipeline_waterfall(ds: Dataset, period: str | Period, by: By = None) -> pl.D
     owner changed are not tracked by the export). Columns: groups, start, created, won, lost,
     moved, end, and the same buckets as deal counts (``*_deals``).
     """
-    period = Period.parse(period)
+    period = as_period(period, ds)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     before = period.start - dt.timedelta(days=1)
@@ -356,7 +363,7 @@ def pipeline_coverage(
     ``by`` is ``None`` or ``"team"``. Columns: groups, due_deals, due_value, weighted_due,
     target, coverage, weighted_coverage, next_period.
     """
-    period = Period.parse(period)
+    period = as_period(period, ds)
     day = resolve_as_of(as_of, period)
     groups = group_columns(by)
     if groups not in ([], ["team"]):

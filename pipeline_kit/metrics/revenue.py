@@ -56,7 +56,7 @@ def bookings_vs_target(ds: Dataset, period: str | Period, by: By = None) -> pl.D
     Columns: groups, bookings, bookings_new, bookings_expansion, bookings_renewal,
     bookings_other (no or other type), won_deals, target, attainment (null without a target).
     """
-    period = as_period(period)
+    period = as_period(period, ds)
     groups = group_columns(by)
     if not set(groups) <= {"team", "owner"}:
         raise ValueError("targets are per team or per rep: use by=None, 'team' or 'owner'")
@@ -113,7 +113,7 @@ def churn(
     active_at_start, churned, n, churn_rate, ci_low, ci_high, mrr_at_start, mrr_churned,
     mrr_churn_rate, monthly_churn_rate (``1 - (1 - churn_rate)^(1/months)``), enough_data.
     """
-    period = as_period(period)
+    period = as_period(period, ds)
     groups = group_columns(by)
     _team_only(groups, "customer churn")
     active = ds.lazy("customers").filter(
@@ -167,7 +167,7 @@ def customer_retention(
     Columns: groups, n, churned, active, median_days, ci_low, ci_high (null until half the
     cohort has churned, which is common: read it as "more than the observed time").
     """
-    period = as_period(period)
+    period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
     _team_only(groups, "customer retention")
@@ -205,7 +205,7 @@ def cac(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
     without new customers), ci_low, ci_high (the spend over the exact Poisson interval of the
     count of new customers: the spend is known, the count is the random part).
     """
-    period = as_period(period)
+    period = as_period(period, ds)
     groups = group_columns(by)
     _team_only(groups, "marketing spend")
     spend = _grouped(
@@ -271,7 +271,7 @@ def clv(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
     end when the churn interval reaches 0), cac, clv_cac, churn_n (customers the churn rests
     on).
     """
-    period = as_period(period)
+    period = as_period(period, ds)
     groups = group_columns(by)
     months = period.days / (365.25 / 12)
     rates = churn(ds, period, groups or None)

@@ -31,7 +31,7 @@ def lost_reasons(
     appear as ``(not given)`` so the shares add up to 1. Columns: groups, lost_reason, lost,
     lost_value, n (all lost in the group), share, ci_low, ci_high.
     """
-    period = as_period(period)
+    period = as_period(period, ds)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     lost = (
@@ -75,7 +75,7 @@ def competitor_win_rates(
     competitor; ``(none recorded)`` collects deals without one. Columns: groups, competitor,
     won, lost, n, win_rate, ci_low, ci_high, enough_data.
     """
-    period = as_period(period)
+    period = as_period(period, ds)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     low, high = wilson_interval("won", "n", confidence)
