@@ -67,3 +67,12 @@ def test_latest_is_accepted_by_every_function_not_only_the_cli(sample):
     assert set(long["period"]) == {"2025-Q4"}
     assert pk.compare(sample, "latest").equals(pk.compare(sample, "2025-Q4"))
     assert pk.TeamReport(sample, team="EMEA", period="latest").period.label == "2025-Q4"
+
+
+def test_stalled_and_slipped_deals_take_by(sample):
+    stalled = pk.stalled_deals(sample, "2025-12-31", by="region")
+    assert "region" in stalled.columns
+    assert stalled.height == pk.stalled_deals(sample, "2025-12-31").height
+    slipped = pk.slipped_deals(sample, "2025-12-31", by=["region", "team"])
+    assert slipped["region"].is_sorted()
+    assert sorted(slipped["deal_id"]) == sorted(pk.slipped_deals(sample, "2025-12-31")["deal_id"])

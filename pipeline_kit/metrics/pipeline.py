@@ -165,6 +165,7 @@ def stalled_deals(
     ds: Dataset,
     as_of: str | dt.date | None = None,
     *,
+    by: By = None,
     period: str | Period | None = None,
     percentile: float = 0.9,
     min_reference: int = 20,
@@ -177,11 +178,13 @@ def stalled_deals(
     so its deals are judged against the same norm as everyone's. An open deal is stalled when
     its days in the current stage exceed that threshold. Stages with fewer than ``min_reference``
     completed visits get no threshold (``threshold_days`` null, never stalled). Returns one row
-    per open deal at ``as_of``: deal_id, owner, team, stage, amount, entered_stage_at,
-    days_in_stage, threshold_days, reference_n, stalled; sorted with the stalled, longest
-    first.
+    per open deal at ``as_of``: deal_id, owner, team, the ``by`` columns (any deal column, e.g.
+    ``by="region"``), stage, amount, entered_stage_at, days_in_stage, threshold_days,
+    reference_n, stalled; sorted by the ``by`` columns, then with the stalled, longest first.
     """
     day = resolve_as_of(as_of, as_period(period, ds) if period is not None else None)
+    groups = [g for g in group_columns(by) if g not in ("owner", "team")]
+    check_by(ds, "deals", groups)
     visits = stage_durations(ds, day)
     reference = (
         visits.group_by("stage")
@@ -222,6 +225,7 @@ def stalled_deals(
             "deal_id",
             "owner",
             "team",
+            *groups,
             "stage",
             "amount",
             "entered_stage_at",
@@ -230,23 +234,32 @@ def stalled_deals(
             "reference_n",
             "stalled",
         )
-        .sort(["stalled", "days_in_stage", "deal_id"], descending=[True, True, False])
+        .sort(
+            [*groups, "stalled", "days_in_stage", "deal_id"],
+            descending=[False] * len(groups) + [True, True, False],
+        )
         .collect()
     )
 
 
 @time_basis("snapshot")
 def slipped_deals(
-    ds: Dataset, as_of: str | dt.date | None = None, *, period: str | Period | None = None
+    ds: Dataset,
+    as_of: str | dt.date | None = None,
+    *,
+    by: By = None,
+    period: str | Period | None = None,
 ) -> pl.DataFrame:
     """Open deals whose forecast close date (``expected_close``) is already past at ``as_of``.
 
     Only the current ``expected_close`` is known (not its history), so this counts deals
-    overdue now, not how many times each was pushed. Columns: deal_id, owner, team, stage,
-    amount, expected_close, days_overdue; longest overdue first. Empty when the export has no
-    expected_close.
+    overdue now, not how many times each was pushed. Columns: deal_id, owner, team, the
+    ``by`` columns, stage, amount, expected_close, days_overdue; sorted by the ``by`` columns,
+    then longest overdue first. Empty when the export has no expected_close.
     """
     day = resolve_as_of(as_of, as_period(period, ds) if period is not None else None)
+    groups = [g for g in group_columns(by) if g not in ("owner", "team")]
+    check_by(ds, "deals", groups)
     overdue = ds.lazy("deals").filter(open_at(day) & (pl.col("expected_close") < day))
     return (
         with_stage_at(ds, overdue, day)
@@ -254,12 +267,16 @@ def slipped_deals(
             "deal_id",
             "owner",
             "team",
+            *groups,
             "stage",
             "amount",
             "expected_close",
             (pl.lit(day) - pl.col("expected_close")).dt.total_days().alias("days_overdue"),
         )
-        .sort(["days_overdue", "deal_id"], descending=[True, False])
+        .sort(
+            [*groups, "days_overdue", "deal_id"],
+            descending=[False] * len(groups) + [True, False],
+        )
         .collect()
     )
 
