@@ -49,11 +49,7 @@ def cache_key(
 
     digest = hashlib.sha256()
     files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        digest.update(file.name.encode())
-        with file.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+    digest.update(_files_digest(files).encode())
     if isinstance(mapping, (str, Path)) and Path(mapping).is_file():
         digest.update(Path(mapping).read_bytes())
     elif mapping is not None:
@@ -61,6 +57,24 @@ def cache_key(
     settings = [source, repr(sorted(options.items())), date_horizon_days, __version__]
     digest.update(json.dumps(settings, default=str).encode())
     return digest.hexdigest()[:32]
+
+
+# files' content digests by (path, size, modification time): a kernel running many reports
+# hashes a large export once, not once per report
+_DIGESTS: dict[tuple, str] = {}
+
+
+def _files_digest(files: list[Path]) -> str:
+    state = tuple((str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    if state not in _DIGESTS:
+        digest = hashlib.sha256()
+        for file in files:
+            digest.update(file.name.encode())
+            with file.open("rb") as handle:
+                for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                    digest.update(block)
+        _DIGESTS[state] = digest.hexdigest()
+    return _DIGESTS[state]
 
 
 def read_cached(folder: Path, key: str) -> Dataset | None:
