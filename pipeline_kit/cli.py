@@ -115,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help="snapshot date YYYY-MM-DD (default: last day of the period)")
     p.add_argument("--by", nargs="*", default=[], help="group columns, e.g. team owner")
     p.add_argument("--metric", nargs="*", default=[], help="metric names (default: all)")
+    p.add_argument(
+        "--xlsx",
+        action="store_true",
+        help="also write an Excel workbook beside the CSV (same name, .xlsx): the metrics, "
+        "and the definition of each",
+    )
     p.add_argument("--out", required=True, type=Path, help="CSV file to write")
 
     p = sub.add_parser("report", help="run the per-team report and write HTML + index")
@@ -226,6 +232,12 @@ def _metrics(args: argparse.Namespace) -> int:
     )
     _write_csv(frame, args.out)
     print(f"wrote {frame.height:,} rows ({frame['metric'].n_unique()} metrics) to {args.out}")
+    if args.xlsx:
+        from pipeline_kit.excel import write_metrics_workbook
+
+        workbook = args.out.with_suffix(".xlsx")
+        write_metrics_workbook(frame, workbook)
+        print(f"wrote the workbook {workbook}")
     if ds.quarantine.height:
         print(
             f"note: {ds.quarantine.height:,} input rows were quarantined and are not counted; "

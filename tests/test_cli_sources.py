@@ -83,3 +83,22 @@ def test_an_unknown_option_is_exit_2(capsys):
     )
     assert code == 2
     assert "unknown option" in capsys.readouterr().err
+
+
+def test_metrics_xlsx_writes_the_table_and_the_definitions(tmp_path, capsys):
+    import re
+    import zipfile
+
+    from .conftest import SAMPLE
+
+    out = tmp_path / "metrics.csv"
+    args = ["metrics", "--data", str(SAMPLE), "--period", "2025-Q4", "--by", "team"]
+    assert main([*args, "--out", str(out), "--xlsx", "--no-cache"]) == 0
+    book = zipfile.ZipFile(tmp_path / "metrics.xlsx")
+    sheets = re.findall(r'name="([^"]+)"', book.read("xl/workbook.xml").decode())
+    assert sheets[0] == "metrics" and sheets[-1] == "definitions" and "share" in sheets
+    strings = book.read("xl/sharedStrings.xml").decode()
+    assert "win_rate" in strings and "Wilson score 95%" in strings
+    rows = len(re.findall(r"<row ", book.read("xl/worksheets/sheet1.xml").decode()))
+    assert rows == pl.read_csv(out).height + 1  # the header and every metric row
+    assert not list(tmp_path.glob(".*"))  # no temporary file left
