@@ -616,37 +616,13 @@ def _normalise_text(
     cleaned = raw.with_columns(
         pl.col(text_cols).str.replace_all("\x00", "", literal=True).str.strip_chars()
     )
-    names = [c for c in text_cols if c in ("owner", "team", "stage", "source", "lead_source")]
-    if names:
-        counts = pl.concat(
-            [
-                raw.select(
-                    pl.lit(c).alias("column"),
-                    (
-                        pl.col(c).is_not_null()
-                        & pl.col(c).ne(
-                            pl.col(c).str.replace_all("\x00", "", literal=True).str.strip_chars()
-                        )
-                    )
-                    .sum()
-                    .alias("n"),
-                    pl.col(c)
-                    .filter(
-                        pl.col(c).ne(
-                            pl.col(c).str.replace_all("\x00", "", literal=True).str.strip_chars()
-                        )
-                    )
-                    .first()
-                    .alias("example"),
-                )
-                for c in names
-            ]
-        ).filter(pl.col("n") > 0)
-        for r in counts.iter_rows(named=True):
+    for c in (c for c in text_cols if c in ("owner", "team", "stage", "source", "lead_source")):
+        changed = raw[c].is_not_null() & raw[c].ne(cleaned[c])
+        if changed.any():
             notes.append(
-                f"{table.name}.{r['column']}: {r['n']:,} value(s) had surrounding spaces or "
-                f"NUL bytes (e.g. {r['example']!r}); they were removed, so such names match "
-                "their plain spelling."
+                f"{table.name}.{c}: {int(changed.sum()):,} value(s) had surrounding spaces or "
+                f"NUL bytes (e.g. {raw[c].filter(changed)[0]!r}); they were removed, so such "
+                "names match their plain spelling."
             )
     return cleaned.with_columns(pl.col(text_cols).replace("", None))
 
