@@ -31,7 +31,12 @@ from typing import Any
 import polars as pl
 
 from pipeline_kit.adapters import get_adapter
-from pipeline_kit.adapters._tools import CURRENCY_MESSAGES, SETASIDE_SCHEMA, set_aside
+from pipeline_kit.adapters._tools import (
+    CURRENCY_MESSAGES,
+    SETASIDE_SCHEMA,
+    plain_number,
+    set_aside,
+)
 from pipeline_kit.adapters.base import RawDataset, RawTable
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.errors import DataError
@@ -464,30 +469,17 @@ def _parse_timestamp(text: pl.Expr) -> pl.Expr:
     )
 
 
-_THOUSANDS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
-
-
 # money columns, where "12.500" could be twelve and a half or twelve thousand five hundred
 _MONEY_COLUMNS = {"amount", "target", "mrr"}
-_DOT_GROUPED = r"^-?[1-9]\d{0,2}(\.\d{3})+$"
 
 
 def _parse_number(text: pl.Expr, dtype: pl.DataType, column: str = "") -> pl.Expr:
-    """Plain numbers; currency symbols and spaces ignored; commas only as thousands separators
-    (``1,234.50``). A decimal comma (``1234,50``) is rejected rather than misread as 123450,
-    and so is a money value such as ``12.500`` (a dot grouping thousands, or a decimal point?
-    never guessed). A probability may end in ``%`` (``40%`` reads as 40, on the 0-100 scale)."""
-    cleaned = text.str.replace_all(r"[\s$€£¥]", "")
+    """Numbers as :func:`pipeline_kit.adapters._tools.plain_number` reads them (a decimal comma,
+    or ``12.500`` in a money column, is rejected rather than guessed). A probability may end in
+    ``%`` (``40%`` reads as 40, on the 0-100 scale)."""
     if column == "probability":
-        cleaned = cleaned.str.strip_suffix("%")
-    if column in _MONEY_COLUMNS:
-        cleaned = pl.when(cleaned.str.contains(_DOT_GROUPED)).then(None).otherwise(cleaned)
-    cleaned = (
-        pl.when(cleaned.str.contains(_THOUSANDS))
-        .then(cleaned.str.replace_all(",", "", literal=True))
-        .otherwise(cleaned)
-    )
-    number = cleaned.cast(pl.Float64, strict=False)
+        text = text.str.strip_chars().str.strip_suffix("%")
+    number = plain_number(text, money=column in _MONEY_COLUMNS)
     if dtype == pl.Int64:
         return pl.when(number == number.round(0)).then(number.cast(pl.Int64, strict=False))
     return number

@@ -600,7 +600,7 @@ def to_reporting_currency(
         kind="quarantined",
         reason="currency_without_rate",
     )
-    converted = plain_number(pl.col(amount)) / rate
+    converted = plain_number(pl.col(amount), money=True) / rate
     frame = frame.with_columns(
         pl.when(converted.is_not_null())
         .then(converted.round(6).cast(pl.String))
@@ -611,13 +611,17 @@ def to_reporting_currency(
 
 
 _THOUSANDS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
+_DOT_GROUPED = r"^-?[1-9]\d{0,2}(\.\d{3})+$"
 
 
-def plain_number(text: pl.Expr) -> pl.Expr:
-    """Float64 from an amount as exported: spaces and currency symbols ignored, commas only as
-    thousands separators (``$1,234.50``), as the loader reads numbers; a decimal comma
-    (``1234,50``) gives null rather than 123450."""
+def plain_number(text: pl.Expr, *, money: bool = False) -> pl.Expr:
+    """Float64 from a number as exported, the one reading of numbers in the kit: spaces and
+    currency symbols ignored, commas only as thousands separators (``$1,234.50``); a decimal
+    comma (``1234,50``) gives null rather than 123450. For ``money``, ``12.500`` gives null
+    too: a dot grouping thousands or a decimal point is never guessed."""
     cleaned = text.cast(pl.String).str.replace_all(r"[\s$€£¥]", "")
+    if money:
+        cleaned = pl.when(cleaned.str.contains(_DOT_GROUPED)).then(None).otherwise(cleaned)
     cleaned = (
         pl.when(cleaned.str.contains(_THOUSANDS))
         .then(cleaned.str.replace_all(",", "", literal=True))

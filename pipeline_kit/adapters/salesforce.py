@@ -936,7 +936,7 @@ def _dated_conversion(
         kind="quarantined",
         reason="currency_without_rate",
     )
-    converted = plain_number(pl.col("amount")) / pl.col("__rate")
+    converted = plain_number(pl.col("amount"), money=True) / pl.col("__rate")
     kept = kept.with_columns(
         pl.when(converted.is_not_null())
         .then(converted.round(6).cast(pl.String))
