@@ -28,9 +28,12 @@ _OBJECTS = {
     "OrgReport": "pipeline_kit.org_report",
     "Period": "pipeline_kit.periods",
     "TeamReport": "pipeline_kit.team_report",
+    "backtest_forecast": "pipeline_kit.forecasting",
     "compare": "pipeline_kit.comparisons",
+    "forecast": "pipeline_kit.forecasting",
     "load": "pipeline_kit.loading",
     "mix_adjusted_win_rate": "pipeline_kit.comparisons",
+    "probability_calibration": "pipeline_kit.forecasting",
     "rep_win_rates": "pipeline_kit.comparisons",
 }
 # ... and every name of pipeline_kit.metrics.__all__ (the metric functions and their cards)
@@ -65,6 +68,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from pipeline_kit.comparisons import compare, mix_adjusted_win_rate, rep_win_rates
     from pipeline_kit.dataset import Dataset
     from pipeline_kit.errors import DataError
+    from pipeline_kit.forecasting import backtest_forecast, forecast, probability_calibration
     from pipeline_kit.loading import load
     from pipeline_kit.metrics import *  # noqa: F403
     from pipeline_kit.org_report import OrgReport

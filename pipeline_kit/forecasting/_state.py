@@ -1,0 +1,101 @@
+"""What was known on a given day: the deals open that evening, their stage and age in it.
+
+Every forecast and every training example is built from these snapshots, so that nothing
+after the snapshot day is read: a deal counts as open on day ``d`` when it was created on or
+before ``d`` and not closed on or before ``d`` (a close after ``d``, or none, looks the same);
+its stage is the last one it entered on or before ``d`` (``stage_history``); its age in stage
+is ``d`` minus the day it entered that stage. Amounts are the deals' current amounts: exports
+carry no amount history, which :mod:`pipeline_kit.forecasting` states in every forecast.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+
+import polars as pl
+
+from pipeline_kit.dataset import Dataset
+from pipeline_kit.periods import Period
+
+__all__ = ["open_deals_on", "period_months", "shift_months", "won_between"]
+
+
+def shift_months(day: dt.date, months: int) -> dt.date:
+    """``day`` moved by ``months`` calendar months; a month end stays a month end.
+
+    >>> shift_months(dt.date(2025, 6, 30), -3), shift_months(dt.date(2025, 3, 31), -1)
+    (datetime.date(2025, 3, 31), datetime.date(2025, 2, 28))
+    """
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    month_end = day.day == calendar.monthrange(day.year, day.month)[1]
+    return dt.date(year, month + 1, last if month_end else min(day.day, last))
+
+
+def period_months(period: Period) -> int | None:
+    """Whole calendar months in ``period`` (a quarter: 3), or None for a ragged date range."""
+    if period.start.day != 1 or period.is_all:
+        return None
+    months = (period.end.year - period.start.year) * 12 + period.end.month - period.start.month + 1
+    if shift_months(period.start, months) - dt.timedelta(days=1) != period.end:
+        return None
+    return months
+
+
+def open_deals_on(ds: Dataset, days: list[dt.date], groups: list[str]) -> pl.LazyFrame:
+    """One row per (snapshot day, deal open at the end of that day).
+
+    Columns: ``snapshot``, ``deal_id``, the group columns, ``amount``, ``stage`` (the stage
+    on that day), ``age_in_stage`` (days), ``created_at``, ``closed_at``, ``status``.
+    A deal with no stage change recorded on or before the day keeps its first recorded stage
+    (or its current one without any history) and its age counts from its creation.
+    """
+    snapshots = pl.LazyFrame({"snapshot": days}, schema={"snapshot": pl.Date})
+    deals = ds.lazy("deals").select(
+        "deal_id", "amount", "created_at", "closed_at", "status", "stage", *groups
+    )
+    open_ = (
+        deals.join(snapshots, how="cross")
+        .filter(
+            (pl.col("created_at") <= pl.col("snapshot"))
+            & (pl.col("closed_at").is_null() | (pl.col("closed_at") > pl.col("snapshot")))
+        )
+        .sort("snapshot")
+    )
+    if not ds.has("stage_history"):
+        return open_.with_columns(
+            (pl.col("snapshot") - pl.col("created_at")).dt.total_days().alias("age_in_stage")
+        )
+    history = ds.lazy("stage_history").select("deal_id", "stage", "entered_at")
+    first = (
+        history.sort("entered_at")
+        .group_by("deal_id")
+        .agg(pl.col("stage").first().alias("first_stage"))
+    )
+    return (
+        open_.join_asof(
+            history.rename({"stage": "stage_entered"}).sort("entered_at"),
+            left_on="snapshot",
+            right_on="entered_at",
+            by="deal_id",
+            strategy="backward",
+            check_sortedness=False,  # sorted above; polars cannot check within `by` groups
+        )
+        .join(first, on="deal_id", how="left")
+        .with_columns(
+            pl.coalesce("stage_entered", "first_stage", "stage").alias("stage"),
+            (pl.col("snapshot") - pl.coalesce("entered_at", "created_at"))
+            .dt.total_days()
+            .alias("age_in_stage"),
+        )
+        .drop("stage_entered", "first_stage", "entered_at")
+    )
+
+
+def won_between(first: pl.Expr | dt.date, last: pl.Expr | dt.date) -> pl.Expr:
+    """Expression over deals: won with ``closed_at`` in ``[first, last]``."""
+    first_ = first if isinstance(first, pl.Expr) else pl.lit(first)
+    last_ = last if isinstance(last, pl.Expr) else pl.lit(last)
+    return (pl.col("status") == "won") & pl.col("closed_at").is_between(first_, last_)

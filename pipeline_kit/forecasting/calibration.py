@@ -1,0 +1,225 @@
+"""Are the probabilities right? CRM stage probabilities and the model's deal probabilities
+against what happened.
+
+* **CRM stages** (:attr:`Calibration.stages`): for each stage, the CRM's default probability
+  against the share of deals that *were ever in the stage* and closed by ``as_of`` that were
+  won (cohort of closed deals; Wilson 95% interval). A stage is flagged when its CRM probability
+  lies outside the interval and at least ``min_n`` deals closed.
+* **Deal level** (from a :class:`~pipeline_kit.forecasting.backtest.Backtest`): each
+  prediction made at a checkpoint against its outcome. Two sources: ``model`` (the model's
+  chance of a win inside the period, outcome ``won_in_period``) and ``crm`` (the CRM's stage
+  probability, outcome ``won_eventually``, deals still open left out).
+  **Brier score** ``mean((p - y)^2)``; **Brier skill** ``1 - Brier / Brier(reference)``, the
+  reference being the organisation's stage rate of the same outcome (``stage_rate_in_period``
+  for the model; for the CRM, the share of those deals that were won); **expected calibration
+  error** ``sum_b n_b / N |mean(y)_b - mean(p)_b|`` over ``bins`` equal-width bins; and the
+  reliability diagram (per bin: predictions, mean predicted, observed share with its Wilson
+  interval).
+
+Predictions of one deal at successive checkpoints are not independent; the intervals treat
+them as if they were, so read them as a lower bound on the uncertainty.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipeline_kit.dataset import Dataset
+from pipeline_kit.forecasting.backtest import Backtest
+from pipeline_kit.periods import parse_date
+from pipeline_kit.stats import MIN_N, wilson_interval
+
+__all__ = ["Calibration", "probability_calibration"]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Stage and deal probabilities against outcomes (see :func:`probability_calibration`).
+
+    Attributes
+    ----------
+    stages
+        Per stage: ``crm_probability``, ``closed`` (deals ever in the stage, closed by as_of),
+        ``won``, ``win_rate``, ``ci_low``, ``ci_high``, ``flag`` (``"CRM too high"``,
+        ``"CRM too low"`` or empty).
+    reliability
+        Per source (``model``, ``crm``) and bin: ``bin_low``, ``bin_high``, ``predictions``,
+        ``mean_predicted``, ``observed``, ``ci_low``, ``ci_high``.
+    scores
+        Per source: ``predictions``, ``brier``, ``reference_brier``, ``brier_skill``, ``ece``.
+    """
+
+    as_of: dt.date
+    stages: pl.DataFrame
+    reliability: pl.DataFrame
+    scores: pl.DataFrame
+
+
+def _stage_table(ds: Dataset, as_of: dt.date, min_n: int) -> pl.DataFrame:
+    closed = ds.lazy("deals").filter(
+        pl.col("status").is_in(["won", "lost"]) & (pl.col("closed_at") <= as_of)
+    )
+    if ds.has("stage_history"):
+        visited = (
+            ds.lazy("stage_history")
+            .filter(pl.col("entered_at") <= as_of)
+            .select("deal_id", "stage")
+            .unique()
+            .join(closed.select("deal_id", "status"), on="deal_id")
+        )
+    else:
+        visited = closed.select("deal_id", "stage", "status")
+    stages = ds.lazy("stages").filter(
+        ~pl.col("is_won").fill_null(False) & ~pl.col("is_lost").fill_null(False)
+    )
+    low, high = wilson_interval("won", "closed")
+    return (
+        stages.select("stage", "order", pl.col("probability").alias("crm_probability"))
+        .join(
+            visited.group_by("stage").agg(
+                pl.len().alias("closed"), (pl.col("status") == "won").sum().alias("won")
+            ),
+            on="stage",
+            how="left",
+        )
+        .with_columns(pl.col("closed", "won").fill_null(0).cast(pl.Int64))
+        .with_columns(
+            pl.when(pl.col("closed") > 0).then(pl.col("won") / pl.col("closed")).alias("win_rate"),
+            low.alias("ci_low"),
+            high.alias("ci_high"),
+        )
+        .with_columns(
+            pl.when((pl.col("closed") >= min_n) & (pl.col("crm_probability") > pl.col("ci_high")))
+            .then(pl.lit("CRM too high"))
+            .when((pl.col("closed") >= min_n) & (pl.col("crm_probability") < pl.col("ci_low")))
+            .then(pl.lit("CRM too low"))
+            .otherwise(pl.lit(""))
+            .alias("flag")
+        )
+        .sort("order")
+        .drop("order")
+        .collect()
+    )
+
+
+def _predictions(backtest: Backtest) -> pl.DataFrame:
+    """Long frame of (source, p, y, reference) from the backtest's deal predictions."""
+    deals = backtest.deals
+    if deals.is_empty():
+        return pl.DataFrame(
+            schema={"source": pl.String, "p": pl.Float64, "y": pl.Float64, "ref": pl.Float64}
+        )
+    model = deals.select(
+        pl.lit("model").alias("source"),
+        pl.col("p_win_in_period").alias("p"),
+        pl.col("won_in_period").cast(pl.Float64).alias("y"),
+        pl.col("stage_rate_in_period").alias("ref"),
+    )
+    crm = deals.filter(
+        pl.col("won_eventually").is_not_null() & pl.col("crm_probability").is_not_null()
+    )
+    crm = crm.select(
+        pl.lit("crm").alias("source"),
+        pl.col("crm_probability").alias("p"),
+        pl.col("won_eventually").cast(pl.Float64).alias("y"),
+    ).with_columns(pl.col("y").mean().alias("ref"))
+    return pl.concat([model, crm]).drop_nulls()
+
+
+def probability_calibration(
+    ds: Dataset,
+    backtest: Backtest | None = None,
+    *,
+    as_of: str | dt.date | None = None,
+    bins: int = 10,
+    min_n: int = MIN_N,
+) -> Calibration:
+    """Stage probabilities (CRM) and deal-level probabilities against what happened.
+
+    Parameters
+    ----------
+    ds
+        A loaded dataset.
+    backtest
+        A :func:`pipeline_kit.backtest_forecast` result; without it only the stage table is
+        filled (the deal-level frames are empty).
+    as_of
+        Deals closed by this day count in the stage table (default: the data's last day).
+    bins
+        Equal-width probability bins of the reliability diagram.
+    min_n
+        Closed deals a stage needs before it can be flagged.
+
+    Returns
+    -------
+    Calibration
+        ``stages``, ``reliability`` and ``scores`` (see the class).
+
+    Examples
+    --------
+    >>> import pipeline_kit as pk
+    >>> cal = pk.probability_calibration(pk.load(pk.synthetic.sample_path()))
+    >>> cal.stages.columns[:4]
+    ['stage', 'crm_probability', 'closed', 'won']
+    """
+    day = parse_date(as_of) or ds.last_date
+    if day is None:
+        raise ValueError("probability calibration needs dated deals")
+    stages = _stage_table(ds, day, min_n)
+    preds = (
+        _predictions(backtest)
+        if backtest is not None
+        else _predictions(Backtest([], pl.DataFrame(), pl.DataFrame()))
+    )
+    width = 1.0 / bins
+    binned = preds.with_columns(
+        (pl.col("p") / width).floor().clip(0, bins - 1).cast(pl.Int64).alias("bin")
+    )
+    low, high = wilson_interval("positives", "predictions")
+    reliability = (
+        binned.group_by("source", "bin")
+        .agg(
+            pl.len().alias("predictions"),
+            pl.col("p").mean().alias("mean_predicted"),
+            pl.col("y").sum().alias("positives"),
+        )
+        .with_columns(
+            (pl.col("bin") * width).alias("bin_low"),
+            ((pl.col("bin") + 1) * width).alias("bin_high"),
+            (pl.col("positives") / pl.col("predictions")).alias("observed"),
+            low.alias("ci_low"),
+            high.alias("ci_high"),
+        )
+        .sort("source", "bin")
+        .select(
+            "source",
+            "bin_low",
+            "bin_high",
+            "predictions",
+            "mean_predicted",
+            "observed",
+            "ci_low",
+            "ci_high",
+        )
+    )
+    ece = reliability.group_by("source").agg(
+        (
+            (pl.col("predictions") * (pl.col("observed") - pl.col("mean_predicted")).abs()).sum()
+            / pl.col("predictions").sum()
+        ).alias("ece")
+    )
+    scores = (
+        preds.group_by("source")
+        .agg(
+            pl.len().alias("predictions"),
+            ((pl.col("p") - pl.col("y")) ** 2).mean().alias("brier"),
+            ((pl.col("ref") - pl.col("y")) ** 2).mean().alias("reference_brier"),
+        )
+        .with_columns((1 - pl.col("brier") / pl.col("reference_brier")).alias("brier_skill"))
+        .join(ece, on="source", how="left")
+        .sort("source")
+    )
+    return Calibration(day, stages, reliability, scores)

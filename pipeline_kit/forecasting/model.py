@@ -1,0 +1,538 @@
+"""The bookings forecast: a period's bookings as a distribution, from what was known at ``as_of``.
+
+``bookings(period) = won so far + won from the deals open at as_of + won from deals not yet
+created``, each part simulated (Monte Carlo, fixed seed, vectorised over draws):
+
+* **Open deals.** A deal's chance of being won inside the period's remaining window
+  ``[as_of + d0, as_of + d1]`` is learnt from *comparable situations in the past*: the same
+  point of earlier periods (``as_of`` moved back 1..``past_periods`` periods, and a week either
+  side). Every deal open on such a past day, in the same stage and a similar age in stage
+  (tertiles of the stage's ages), is one example; it succeeded when it was won within the same
+  window after that day. Only past days whose window ended by ``as_of`` are used, so every
+  example's outcome was known at ``as_of`` and nothing is censored. Rates are estimated in a
+  hierarchy (stage -> stage x age -> stage x age x group), each level a Beta posterior shrunk
+  towards the level above with ``prior_strength`` pseudo-deals; each draw samples the rates
+  first and then every deal's outcome, so a small team's forecast carries the uncertainty of
+  its few examples and deals in one cell move together.
+* **New deals.** Deals created after ``as_of`` and won inside the window: counts in the same
+  windows of past periods give a Gamma posterior for the rate (``shape = sum + 0.5``,
+  ``rate = number of past periods``), each draw a Poisson count, amounts resampled from those
+  past deals.
+* **Won so far**: deals won from the period's first day to ``as_of``.
+
+Amounts are the deals' current amounts (exports have no amount history). The forecast of a
+past period can be compared with what happened: :func:`pipeline_kit.backtest_forecast`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from pipeline_kit.dataset import Dataset
+from pipeline_kit.forecasting._state import open_deals_on, period_months, shift_months, won_between
+from pipeline_kit.metrics._common import By, as_period, check_by, group_columns
+from pipeline_kit.periods import Period, parse_date
+
+__all__ = ["BookingsForecast", "forecast", "forecast_windows"]
+
+QUANTILES = (0.1, 0.5, 0.9)
+_CHUNK = 4096  # deals simulated at a time (bounds memory at deals x draws)
+
+
+@dataclass(frozen=True)
+class BookingsForecast:
+    """A period's bookings as a distribution (see :func:`forecast`).
+
+    Attributes
+    ----------
+    period, as_of, by
+        What was forecast, from which day, for which groups.
+    summary
+        One row per group: ``won_to_date``, ``open_deals``, ``open_amount``,
+        ``expected_from_open``, ``expected_from_new``, ``mean``, ``p10``, ``p50``, ``p90``,
+        ``target``, ``p_reach_target`` (share of draws at or above the target), the number of
+        past examples (``examples``, distinct deals) and past periods (``past_periods``) the
+        rates rest on, and ``note`` (why a figure is missing or weak; empty otherwise).
+    samples
+        The draws: the group columns, ``draw``, ``from_open``, ``from_new`` and ``bookings``
+        (``won_to_date`` included).
+    deals
+        The deals open at ``as_of`` with their stage and age that day, their amount, the
+        chance of being won inside the period (``p_win_in_period``, mean over draws), the
+        org-wide rate of their stage alone (``stage_rate_in_period``) and the CRM's default
+        probability of the stage (``crm_probability``).
+    """
+
+    period: Period
+    as_of: dt.date
+    by: list[str]
+    summary: pl.DataFrame
+    samples: pl.DataFrame = field(repr=False)
+    deals: pl.DataFrame = field(repr=False)
+
+    def quantiles(self, qs: list[float] | tuple[float, ...] = QUANTILES) -> pl.DataFrame:
+        """Any quantiles of the bookings distribution, one column ``q<percent>`` each."""
+        aggs = [pl.col("bookings").quantile(q, "linear").alias(f"q{q * 100:g}") for q in qs]
+        if not self.by:
+            return self.samples.select(aggs)
+        return self.samples.group_by(self.by, maintain_order=True).agg(aggs)
+
+    def _repr_markdown_(self) -> str:
+        from pipeline_kit.sections import md_table
+
+        return f"**Bookings forecast for {self.period.label}**, as of {self.as_of}\n\n" + md_table(
+            self.summary.drop("note")
+        )
+
+
+@dataclass(frozen=True)
+class _Windows:
+    """The window of the period still ahead at ``as_of`` (days after as_of), and the past days
+    that were at the same point of earlier periods."""
+
+    first: int  # d0: the first day counted is as_of + d0
+    last: int  # d1
+    past: list[dt.date]  # same point of earlier periods (the main ones)
+    jittered: list[dt.date]  # past days a week either side as well
+
+
+def forecast_windows(
+    period: Period, as_of: dt.date, first_day: dt.date, past_periods: int = 8
+) -> _Windows:
+    """The remaining window of ``period`` at ``as_of`` and the comparable past days.
+
+    A past day qualifies when its whole window ended by ``as_of`` (its outcome was known) and
+    it is not before the data's first day.
+    """
+    d0 = max((period.start - as_of).days, 1)
+    d1 = (period.end - as_of).days
+    months = period_months(period)
+    past, jittered = [], []
+    for k in range(1, past_periods + 1):
+        day = (
+            shift_months(as_of, -k * months)
+            if months
+            else as_of - dt.timedelta(days=k * period.days)
+        )
+        for jitter in (-7, 0, 7):
+            d = day + dt.timedelta(days=jitter)
+            if d >= first_day and d + dt.timedelta(days=d1) <= as_of:
+                jittered.append(d)
+                if jitter == 0:
+                    past.append(d)
+    return _Windows(d0, d1, sorted(past), sorted(jittered))
+
+
+def _age_buckets(training: pl.DataFrame, min_deals: int = 30) -> pl.DataFrame:
+    """Per stage, the tertiles of age in stage among the examples (one bucket when the stage
+    has fewer than ``min_deals`` distinct deals)."""
+    return training.group_by("stage").agg(
+        pl.when(pl.col("deal_id").n_unique() >= min_deals)
+        .then(pl.col("age_in_stage").quantile(1 / 3, "lower"))
+        .alias("cut1"),
+        pl.when(pl.col("deal_id").n_unique() >= min_deals)
+        .then(pl.col("age_in_stage").quantile(2 / 3, "lower"))
+        .alias("cut2"),
+    )
+
+
+def _with_bucket(
+    frame: pl.DataFrame, cuts: pl.DataFrame, sizes: tuple[float, float]
+) -> pl.DataFrame:
+    """Adds ``age_bucket`` (0-2: tertile of age in stage) and ``size_bucket`` (0-2: tertile of
+    amount among all examples)."""
+    return (
+        frame.join(cuts, on="stage", how="left")
+        .with_columns(
+            (
+                (pl.col("age_in_stage") > pl.col("cut1")).fill_null(False).cast(pl.Int8)
+                + (pl.col("age_in_stage") > pl.col("cut2")).fill_null(False).cast(pl.Int8)
+            ).alias("age_bucket"),
+            (
+                (pl.col("amount") > sizes[0]).cast(pl.Int8)
+                + (pl.col("amount") > sizes[1]).cast(pl.Int8)
+            ).alias("size_bucket"),
+        )
+        .drop("cut1", "cut2")
+    )
+
+
+def _cells(training: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Examples per cell: distinct deals ``n`` and effective wins ``w = rate x n``."""
+    return (
+        training.group_by(keys)
+        .agg(
+            pl.col("deal_id").n_unique().cast(pl.Float64).alias("n"),
+            pl.col("won").mean().alias("rate"),
+        )
+        .with_columns((pl.col("rate") * pl.col("n")).alias("w"))
+    )
+
+
+def _beta(rng: np.random.Generator, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return rng.beta(np.maximum(a, 1e-6), np.maximum(b, 1e-6))
+
+
+def _simulate_rates(
+    rng: np.random.Generator,
+    current: pl.DataFrame,
+    training: pl.DataFrame,
+    groups: list[str],
+    draws: int,
+    prior_strength: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Draws of each current deal's cell rate: (cell index per deal, rates cells x draws,
+    org stage-only rate per deal)."""
+    levels = [["stage"], ["stage", "age_bucket"], ["stage", "age_bucket", "size_bucket"]]
+    if groups:
+        levels.append(["stage", "age_bucket", "size_bucket", *groups])
+    cell_keys = levels[-1]
+    cells = current.select(cell_keys).unique().sort(cell_keys)
+    rates: np.ndarray | None = None
+    for depth, keys in enumerate(levels):
+        stats = _cells(training, keys)
+        at = cells.join(stats, on=keys, how="left").with_columns(
+            pl.col("n").fill_null(0.0), pl.col("w").fill_null(0.0)
+        )
+        n = at["n"].to_numpy()[:, None]
+        w = at["w"].to_numpy()[:, None]
+        size = (cells.height, draws)
+        if depth == 0:  # Jeffreys prior at the top
+            a = np.broadcast_to(w + 0.5, size)
+            b = np.broadcast_to(n - w + 0.5, size)
+        else:
+            assert rates is not None
+            a = prior_strength * rates + w
+            b = prior_strength * (1 - rates) + n - w
+        rates = _beta(rng, a, b)
+    assert rates is not None
+    index = current.join(
+        cells.with_row_index("cell"), on=cell_keys, how="left", maintain_order="left"
+    )["cell"].to_numpy()
+    stage_only = current.join(
+        _cells(training, ["stage"]).select("stage", "rate"),
+        on="stage",
+        how="left",
+        maintain_order="left",
+    )["rate"].to_numpy()
+    return index, rates, stage_only
+
+
+def forecast(
+    ds: Dataset,
+    period: str | Period,
+    *,
+    as_of: str | dt.date | None = None,
+    by: By = None,
+    draws: int = 4000,
+    seed: int = 0,
+    past_periods: int = 8,
+    prior_strength: float = 10.0,
+) -> BookingsForecast:
+    """The period's bookings (sum of amounts won in it) as a distribution, seen at ``as_of``.
+
+    Parameters
+    ----------
+    ds
+        A loaded dataset (deals with ``created_at``; ``stage_history`` for stages as of the day).
+    period
+        The period forecast (``"2025-Q4"``, a :class:`Period`, or ``"latest"``).
+    as_of
+        The day the forecast is made (end of that day); only what was known then is used.
+        Default: the data's last day, or the period's last day before it if earlier.
+    by
+        Group column(s), e.g. ``"team"``; None for the whole organisation.
+    draws, seed
+        Monte Carlo draws and the seed (the same seed gives the same figures).
+    past_periods
+        How many earlier periods supply comparable situations (default 8).
+    prior_strength
+        Pseudo-deals with which a cell's rate is shrunk towards the level above.
+
+    Returns
+    -------
+    BookingsForecast
+        ``summary`` (P10 / P50 / P90, mean, parts, target and the chance of reaching it),
+        ``samples`` and the open ``deals`` with their chance of closing in the period.
+
+    Examples
+    --------
+    >>> import pipeline_kit as pk
+    >>> ds = pk.load(pk.synthetic.sample_path())
+    >>> f = pk.forecast(ds, "2025-Q4", as_of="2025-10-31", draws=500)
+    >>> f.summary.select("won_to_date", "p10", "p50", "p90").height
+    1
+    """
+    period = as_period(period, ds)
+    groups = group_columns(by)
+    check_by(ds, "deals", groups)
+    if ds.undated or ds.last_date is None or ds.first_date is None:
+        raise ValueError("a forecast needs dated deals (created_at and closed_at)")
+    day = parse_date(as_of) if as_of is not None else min(ds.last_date, period.end)
+    assert day is not None
+    if day >= period.end:
+        raise ValueError(
+            f"as_of {day} is not before the end of {period.label}: its bookings are known; "
+            "use pk.revenue or pk.win_rate for what happened"
+        )
+    windows = forecast_windows(period, day, ds.first_date, past_periods)
+    rng = np.random.default_rng(seed)
+
+    deals = ds.lazy("deals")
+    won_so_far = deals.filter(won_between(period.start, day)).select(*groups, "amount")
+    current = open_deals_on(ds, [day], groups).collect().sort("deal_id")
+    training = (
+        open_deals_on(ds, windows.jittered, groups)
+        .with_columns(
+            won_between(
+                pl.col("snapshot") + pl.duration(days=windows.first),
+                pl.col("snapshot") + pl.duration(days=windows.last),
+            ).alias("won")
+        )
+        .collect()
+    )
+    cuts = _age_buckets(training)
+    amounts_seen = training["amount"] if training.height else pl.Series([0.0])
+    sizes = (
+        float(amounts_seen.quantile(1 / 3, "lower") or 0.0),
+        float(amounts_seen.quantile(2 / 3, "lower") or 0.0),
+    )
+    training = _with_bucket(training, cuts, sizes)
+    current = _with_bucket(current, cuts, sizes)
+
+    # new deals in the same window of past periods (main past days only: they do not overlap)
+    past = pl.LazyFrame({"snapshot": windows.past}, schema={"snapshot": pl.Date})
+    new_won = (
+        deals.join(past, how="cross")
+        .filter(
+            (pl.col("created_at") > pl.col("snapshot"))
+            & won_between(
+                pl.col("snapshot") + pl.duration(days=windows.first),
+                pl.col("snapshot") + pl.duration(days=windows.last),
+            )
+        )
+        .select("snapshot", *groups, "amount")
+        .collect()
+    )
+    recent = deals.filter(
+        pl.col("created_at").is_between(min(windows.jittered, default=day), day)
+    ).select(groups)
+    frames = [recent.collect(), current.select(groups), won_so_far.select(groups).collect()]
+    keys = pl.concat(frames).unique().sort(groups) if groups else pl.DataFrame({"_all": [0]})
+
+    # open deals: cell rates per draw, then each deal's outcome (chunked over deals)
+    from_open = np.zeros((keys.height, draws))
+    p_deal = np.zeros(current.height)
+    stage_rate = np.full(current.height, np.nan)
+    if current.height and training.height:
+        index, rates, stage_rate = _simulate_rates(
+            rng, current, training, groups, draws, prior_strength
+        )
+        p_deal = rates[index].mean(axis=1)
+        amounts = current["amount"].to_numpy()
+        key_of_deal = _key_index(current, keys, groups)
+        for lo in range(0, current.height, _CHUNK):
+            hi = min(lo + _CHUNK, current.height)
+            wins = rng.random((hi - lo, draws)) < rates[index[lo:hi]]
+            contribution = wins * amounts[lo:hi, None]
+            np.add.at(from_open, key_of_deal[lo:hi], contribution)
+
+    # new deals: Gamma-Poisson count per group, amounts resampled from past ones
+    from_new = np.zeros((keys.height, draws))
+    k = len(windows.past)
+    if k:
+        counts = _key_index(new_won, keys, groups) if new_won.height else np.array([], int)
+        totals = np.bincount(counts, minlength=keys.height)
+        org_pool = new_won["amount"].to_numpy()
+        for g in range(keys.height):  # one iteration per group, not per deal
+            pool = new_won["amount"].to_numpy()[counts == g] if counts.size else org_pool
+            pool = pool if pool.size else org_pool
+            if not pool.size:
+                continue
+            lam = rng.gamma(totals[g] + 0.5, 1.0 / k, size=draws)
+            n_new = rng.poisson(lam)
+            picks = pool[rng.integers(0, pool.size, size=int(n_new.sum()))]
+            from_new[g] = np.bincount(np.repeat(np.arange(draws), n_new), picks, draws)
+
+    won = _per_key(won_so_far.collect(), keys, groups)
+    bookings = won[:, None] + from_open + from_new
+    samples = _samples_frame(keys, groups, from_open, from_new, bookings)
+    targets = _targets(ds, period, groups, keys)
+    summary = _summary(
+        keys,
+        groups,
+        period,
+        day,
+        won,
+        current,
+        training,
+        k,
+        bookings,
+        from_open,
+        from_new,
+        targets,
+    )
+    deal_frame = (
+        current.select("deal_id", *groups, "stage", "age_in_stage", "age_bucket", "amount")
+        .with_columns(
+            pl.Series("p_win_in_period", p_deal),
+            pl.Series("stage_rate_in_period", stage_rate),
+        )
+        .join(_crm_probability(ds), on="stage", how="left", maintain_order="left")
+    )
+    return BookingsForecast(period, day, groups, summary, samples, deal_frame)
+
+
+def _key_index(frame: pl.DataFrame, keys: pl.DataFrame, groups: list[str]) -> np.ndarray:
+    if not groups:
+        return np.zeros(frame.height, dtype=np.int64)
+    return (
+        frame.select(groups)
+        .join(
+            keys.with_row_index("_k"),
+            on=groups,
+            how="left",
+            maintain_order="left",
+            nulls_equal=True,
+        )["_k"]
+        .to_numpy()
+        .astype(np.int64)
+    )
+
+
+def _per_key(frame: pl.DataFrame, keys: pl.DataFrame, groups: list[str]) -> np.ndarray:
+    if not groups:
+        return np.array([float(frame["amount"].sum())])
+    sums = frame.group_by(groups).agg(pl.col("amount").sum())
+    return (
+        keys.join(sums, on=groups, how="left", maintain_order="left", nulls_equal=True)["amount"]
+        .fill_null(0.0)
+        .to_numpy()
+    )
+
+
+def _samples_frame(keys, groups, from_open, from_new, bookings) -> pl.DataFrame:
+    draws = bookings.shape[1]
+    frame = pl.DataFrame(
+        {
+            "draw": np.tile(np.arange(draws), keys.height),
+            "from_open": from_open.ravel(),
+            "from_new": from_new.ravel(),
+            "bookings": bookings.ravel(),
+        }
+    )
+    if groups:
+        frame = pl.concat(
+            [keys.select(pl.all().repeat_by(draws).explode()), frame], how="horizontal"
+        )
+    return frame
+
+
+def _targets(ds: Dataset, period: Period, groups: list[str], keys: pl.DataFrame) -> np.ndarray:
+    """The period's target per group (NaN where the targets table has none that fits)."""
+    missing = np.full(keys.height, np.nan)
+    if not ds.has("targets") or groups not in ([], ["team"], ["owner"]):
+        return missing
+    rows = ds.lazy("targets").filter(
+        (pl.col("period_start") == period.start) & (pl.col("period_end") == period.end)
+    )
+    names = ds.lazy("targets").collect_schema().names()
+    if groups == ["owner"]:
+        if "owner" not in names:
+            return missing
+        rows = rows.filter(pl.col("owner").is_not_null())
+    elif "owner" in names:
+        rows = rows.filter(pl.col("owner").is_null())
+    found = rows.collect()
+    if not found.height:
+        return missing
+    if not groups:
+        return np.array([float(found["target"].sum())])
+    sums = found.group_by(groups).agg(pl.col("target").sum())
+    return (
+        keys.join(sums, on=groups, how="left", maintain_order="left", nulls_equal=True)["target"]
+        .fill_null(float("nan"))
+        .to_numpy()
+    )
+
+
+def _crm_probability(ds: Dataset) -> pl.DataFrame:
+    return (
+        ds.lazy("stages").select("stage", pl.col("probability").alias("crm_probability")).collect()
+    )
+
+
+def _summary(
+    keys, groups, period, day, won, current, training, k, bookings, from_open, from_new, targets
+) -> pl.DataFrame:
+    p10, p50, p90 = np.quantile(bookings, QUANTILES, axis=1)
+    open_n = _count_per_key(current, keys, groups)
+    open_amount = _per_key(current, keys, groups)
+    examples = _examples_per_key(training, keys, groups)
+    reach = np.where(
+        np.isnan(targets), np.nan, (bookings >= np.nan_to_num(targets)[:, None]).mean(axis=1)
+    )
+    notes = []
+    for g in range(keys.height):
+        why = []
+        if k == 0:
+            why.append(
+                "no earlier period with a known outcome before as_of: only deals won "
+                "so far are counted"
+            )
+        elif k < 4:
+            why.append(f"only {k} earlier period(s) to learn from: wide interval")
+        if open_n[g] and examples[g] < 20:
+            why.append(
+                f"{int(examples[g])} comparable past deals for this group (under 20): "
+                "its rates lean on the organisation's"
+            )
+        notes.append("; ".join(why))
+    frame = pl.DataFrame(
+        {
+            "period": [period.label] * keys.height,
+            "as_of": [day] * keys.height,
+            "won_to_date": won,
+            "open_deals": open_n,
+            "open_amount": open_amount,
+            "expected_from_open": from_open.mean(axis=1),
+            "expected_from_new": from_new.mean(axis=1),
+            "mean": bookings.mean(axis=1),
+            "p10": p10,
+            "p50": p50,
+            "p90": p90,
+            "target": targets,
+            "p_reach_target": reach,
+            "examples": examples,
+            "past_periods": [k] * keys.height,
+            "note": notes,
+        }
+    ).with_columns(pl.col("target", "p_reach_target").fill_nan(None))
+    return pl.concat([keys, frame], how="horizontal") if groups else frame
+
+
+def _count_per_key(frame: pl.DataFrame, keys: pl.DataFrame, groups: list[str]) -> np.ndarray:
+    if not groups:
+        return np.array([frame.height])
+    counts = frame.group_by(groups).len()
+    return (
+        keys.join(counts, on=groups, how="left", maintain_order="left", nulls_equal=True)["len"]
+        .fill_null(0)
+        .to_numpy()
+    )
+
+
+def _examples_per_key(training: pl.DataFrame, keys: pl.DataFrame, groups: list[str]) -> np.ndarray:
+    if not groups:
+        return np.array([training["deal_id"].n_unique() if training.height else 0])
+    counts = training.group_by(groups).agg(pl.col("deal_id").n_unique().alias("n"))
+    return (
+        keys.join(counts, on=groups, how="left", maintain_order="left", nulls_equal=True)["n"]
+        .fill_null(0)
+        .cast(pl.Int64)
+        .to_numpy()
+    )
