@@ -194,27 +194,43 @@ def _strings(values: np.ndarray) -> pl.Series:
     return pl.Series(values.tolist(), dtype=pl.String)
 
 
-def _to_date(days: np.ndarray) -> pl.Series:
-    """Day offsets from START -> polars Date series."""
-    return pl.Series(days.astype(np.int64) + (START - _EPOCH).days).cast(pl.Int32).cast(pl.Date)
+def _to_date(days: np.ndarray, start: dt.date = START) -> pl.Series:
+    """Day offsets from ``start`` -> polars Date series."""
+    return pl.Series(days.astype(np.int64) + (start - _EPOCH).days).cast(pl.Int32).cast(pl.Date)
 
 
-def _to_datetime(hours: np.ndarray) -> pl.Series:
-    """Hour offsets (float) from START -> polars Datetime (microseconds, rounded to minutes)."""
+def _to_datetime(hours: np.ndarray, start: dt.date = START) -> pl.Series:
+    """Hour offsets (float) from ``start`` -> polars Datetime (microseconds, rounded to minutes)."""
     minutes = np.round(hours * 60).astype(np.int64)
-    base = (START - _EPOCH).days * 86_400_000_000
+    base = (start - _EPOCH).days * 86_400_000_000
     return pl.Series(base + minutes * 60_000_000).cast(pl.Datetime("us"))
 
 
-def generate(n_deals: int = 5_000, seed: int = 7) -> dict[str, pl.DataFrame]:
+def generate(
+    n_deals: int = 5_000,
+    seed: int = 7,
+    *,
+    start: dt.date = START,
+    end: dt.date = END,
+    seasonality: float = 0.0,
+    quarter_end_push: float = 0.0,
+    truth: bool = False,
+) -> dict[str, pl.DataFrame]:
     """Simulate every canonical table (see module docstring). Deterministic for a seed.
+
+    The defaults give the bundled sample. For forecasting studies: ``start`` / ``end`` set the
+    calendar (the export is taken at the end of ``end``), ``seasonality`` (0-1) the amplitude of
+    a yearly cycle in deal creation (peak in November), ``quarter_end_push`` (0-1) the share of
+    wins pulled into the last week of their quarter, and ``truth=True`` adds a ``truth`` table
+    (never written by :func:`write`, never read by the kit): each deal's true probability of
+    eventually being won from each open stage.
 
     >>> tables = generate(500, seed=1)
     >>> sorted(tables)[:3]
     ['activities', 'benchmarks', 'collateral_usage']
     """
     rng = np.random.default_rng(seed)
-    horizon = (END - START).days  # last day index (inclusive)
+    horizon = (end - start).days  # last day index (inclusive)
     teams = TEAMS
     shares = np.array([t.share for t in teams])
     team = rng.choice(len(teams), size=n_deals, p=shares / shares.sum())
@@ -227,7 +243,14 @@ def generate(n_deals: int = 5_000, seed: int = 7) -> dict[str, pl.DataFrame]:
     ).astype(int)
     rep_skill = rng.normal(1.0, 0.06, size=len(reps))
 
-    created = np.sort(rng.integers(0, horizon + 1, size=n_deals))
+    if seasonality:  # more deals created towards the year's end, fewer in summer
+        days = np.arange(horizon + 1)
+        doy = (np.datetime64(start) + days).astype("datetime64[D]")
+        phase = (doy - doy.astype("datetime64[Y]")).astype(np.int64) - 320
+        weight = 1 + seasonality * np.cos(2 * np.pi * phase / 365.25)
+        created = np.sort(rng.choice(days, size=n_deals, p=weight / weight.sum()))
+    else:
+        created = np.sort(rng.integers(0, horizon + 1, size=n_deals))
     source = np.empty(n_deals, dtype=np.int64)
     for i, t in enumerate(teams):  # loop over teams (5), not rows
         idx = np.flatnonzero(team == i)
@@ -267,6 +290,10 @@ def generate(n_deals: int = 5_000, seed: int = 7) -> dict[str, pl.DataFrame]:
         skip = adv & (s <= 2) & (rng.random(idx.size) < 0.08)
         new_stage = np.where(back, s - 1, np.where(adv, s + 1 + skip, LOST))
         new_stage = np.where(adv & (s == N_OPEN - 1), WON, new_stage)
+        if quarter_end_push:  # some wins are signed in the quarter's last week
+            wins = (new_stage == WON) & (rng.random(idx.size) < quarter_end_push)
+            pushed = _quarter_end(next_day, start) - rng.integers(0, 7, idx.size)
+            next_day = np.where(wins & (pushed > next_day), pushed, next_day)
         moved = idx[happens]
         stage[moved] = new_stage[happens]
         day[moved] = next_day[happens]
@@ -308,10 +335,10 @@ def generate(n_deals: int = 5_000, seed: int = 7) -> dict[str, pl.DataFrame]:
             "owner": np.array(reps)[rep],
             "team": team_names[team],
             "amount": amount,
-            "created_at": _to_date(created),
+            "created_at": _to_date(created, start),
             "stage": stage_names[stage],
             "status": status,
-            "closed_at": _to_date(day)
+            "closed_at": _to_date(day, start)
             .to_frame("d")
             .select(pl.when(pl.Series(closed)).then(pl.col("d")))
             .to_series(),
@@ -320,7 +347,7 @@ def generate(n_deals: int = 5_000, seed: int = 7) -> dict[str, pl.DataFrame]:
             "lead_source": np.array(LEAD_SOURCES)[source],
             "industry": np.array(INDUSTRIES)[rng.integers(0, len(INDUSTRIES), n_deals)],
             "region": region.astype(str),
-            "expected_close": _to_date(expected),
+            "expected_close": _to_date(expected, start),
             "probability": np.array([s[2] for s in STAGES], dtype=float)[stage],
             "lost_reason": _strings(np.where(is_lost, np.array(LOST_REASONS)[reason], None)),
             "competitor": _strings(np.where(has_comp, np.array(COMPETITORS)[comp], None)),
@@ -337,7 +364,7 @@ def generate(n_deals: int = 5_000, seed: int = 7) -> dict[str, pl.DataFrame]:
         {
             "deal_id": deal_ids[np.concatenate(h_deal)],
             "stage": stage_names[np.concatenate(h_stage)],
-            "entered_at": _to_date(np.concatenate(h_day)),
+            "entered_at": _to_date(np.concatenate(h_day), start),
         }
     ).sort("deal_id", "entered_at", maintain_order=True)
     stages = pl.DataFrame(
@@ -351,17 +378,64 @@ def generate(n_deals: int = 5_000, seed: int = 7) -> dict[str, pl.DataFrame]:
         }
     )
     tables = {"deals": deals, "stage_history": history, "stages": stages}
-    tables["leads"] = _leads(rng, deals, team, source, rep, reps, teams, created)
-    tables["activities"] = _activities(rng, deals, created, day, closed, horizon)
-    tables["collateral_usage"] = _collateral(rng, history, deals)
-    tables["marketing_spend"] = _spend(rng, teams, n_deals)
-    tables["customers"] = _customers(rng, deals)
-    tables["targets"] = _targets(rng, deals)
+    tables["leads"] = _leads(rng, deals, team, source, rep, reps, teams, created, start, end)
+    tables["activities"] = _activities(rng, deals, created, day, closed, horizon, start)
+    tables["collateral_usage"] = _collateral(rng, history, deals, end)
+    tables["marketing_spend"] = _spend(rng, teams, n_deals, start, end)
+    tables["customers"] = _customers(rng, deals, end)
+    tables["targets"] = _targets(rng, deals, start, end)
     tables["benchmarks"] = benchmarks()
+    if truth:
+        tables["truth"] = _truth(deal_ids, advance)
     return tables
 
 
-def _leads(rng, deals, team, source, rep, reps, teams, created) -> pl.DataFrame:
+def _quarter_end(day: np.ndarray, start: dt.date) -> np.ndarray:
+    """Day index (from ``start``) of the last day of the quarter containing each day index."""
+    dates = np.datetime64(start, "D") + day
+    month = dates.astype("datetime64[M]")
+    quarter_start = month - (month.astype(np.int64) % 3)
+    last = (quarter_start + 3).astype("datetime64[D]") - 1
+    return (last - np.datetime64(start, "D")).astype(np.int64)
+
+
+def _truth(deal_ids: np.ndarray, advance: np.ndarray) -> pl.DataFrame:
+    """Each deal's true probability of eventually being won from each open stage.
+
+    The walk of :func:`generate` from stage ``s`` (0-4): back one stage with probability 0.05
+    (``s >= 2``); else advance with the deal's ``advance[s]``, two stages at once with
+    probability 0.08 when ``s <= 2``; else lost. Absorption probabilities solve
+    ``(I - Q) x = r`` (``Q`` among open stages, ``r`` into Closed Won), per deal at once.
+    The 14-move cap of the simulation is ignored (it touches a handful of deals).
+    """
+    n = advance.shape[0]
+    q = np.zeros((n, N_OPEN, N_OPEN))
+    r = np.zeros((n, N_OPEN))
+    for s in range(N_OPEN):  # five stages, each vectorised over deals
+        back = 0.05 if s >= 2 else 0.0
+        adv = (1 - back) * advance[:, s]
+        if s >= 2:
+            q[:, s, s - 1] = back
+        skip = 0.08 if s <= 2 else 0.0
+        for target, share in ((s + 1, 1 - skip), (s + 2, skip)):
+            if share == 0:
+                continue
+            if target >= N_OPEN:
+                r[:, s] += adv * share
+            else:
+                q[:, s, target] += adv * share
+    p = np.linalg.solve(np.eye(N_OPEN)[None] - q, r[..., None])[..., 0]
+    names = [s_[0] for s_ in STAGES[:N_OPEN]]
+    return pl.DataFrame(
+        {
+            "deal_id": np.repeat(deal_ids, N_OPEN),
+            "stage": np.tile(names, n),
+            "p_win_eventually": p.ravel(),
+        }
+    )
+
+
+def _leads(rng, deals, team, source, rep, reps, teams, created, start, end) -> pl.DataFrame:
     """Two unconverted leads per deal, plus one converted lead for 80% of deals."""
     n = deals.height
     converted = rng.random(n) < 0.8
@@ -371,7 +445,7 @@ def _leads(rng, deals, team, source, rep, reps, teams, created) -> pl.DataFrame:
     l_owner = np.concatenate([rep[converted], rng.choice(rep, n_extra)])
     l_deal = np.concatenate([np.flatnonzero(converted), np.full(n_extra, -1)])
     conv_hours = np.concatenate([created[converted] * 24.0 + 9, np.full(n_extra, np.nan)])
-    horizon_h = (END - START).days * 24.0 + 17
+    horizon_h = (end - start).days * 24.0 + 17
     created_h = np.concatenate(
         [
             conv_hours[: converted.sum()] - rng.uniform(24, 21 * 24, converted.sum()),
@@ -397,13 +471,13 @@ def _leads(rng, deals, team, source, rep, reps, teams, created) -> pl.DataFrame:
             "lead_id": np.char.add(
                 "L", np.char.zfill(np.arange(1, l_deal.size + 1).astype(str), 8)
             ),
-            "created_at": _to_datetime(created_h),
+            "created_at": _to_datetime(created_h, start),
             "source": np.array(LEAD_SOURCES)[l_source],
             "owner": np.array(reps)[l_owner],
             "team": np.array([t.name for t in teams])[l_team],
-            "qualified_at": _to_datetime(np.nan_to_num(qualified)),
-            "first_response_at": _to_datetime(np.nan_to_num(first_response)),
-            "converted_at": _to_datetime(np.nan_to_num(conv_hours)),
+            "qualified_at": _to_datetime(np.nan_to_num(qualified), start),
+            "first_response_at": _to_datetime(np.nan_to_num(first_response), start),
+            "converted_at": _to_datetime(np.nan_to_num(conv_hours), start),
             "deal_id": _strings(np.where(l_deal >= 0, deal_ids[np.maximum(l_deal, 0)], None)),
         }
     )
@@ -414,7 +488,7 @@ def _leads(rng, deals, team, source, rep, reps, teams, created) -> pl.DataFrame:
     ).sort("created_at", "lead_id")
 
 
-def _activities(rng, deals, created, day, closed, horizon) -> pl.DataFrame:
+def _activities(rng, deals, created, day, closed, horizon, start) -> pl.DataFrame:
     """Calls, emails and meetings spread over each deal's life; won deals get more touches."""
     end = np.where(closed, day, horizon)
     life = np.maximum(1, end - created)
@@ -433,14 +507,14 @@ def _activities(rng, deals, created, day, closed, horizon) -> pl.DataFrame:
             ),
             "owner": deals["owner"].to_numpy()[deal_idx],
             "type": np.array(ACTIVITY_TYPES)[rng.choice(3, deal_idx.size, p=[0.5, 0.35, 0.15])],
-            "occurred_at": _to_datetime(at_h),
+            "occurred_at": _to_datetime(at_h, start),
             "deal_id": deals["deal_id"].to_numpy()[deal_idx],
             "lead_id": pl.Series([None] * deal_idx.size, dtype=pl.String),
         }
     ).sort("occurred_at", "activity_id")
 
 
-def _collateral(rng, history: pl.DataFrame, deals: pl.DataFrame) -> pl.DataFrame:
+def _collateral(rng, history: pl.DataFrame, deals: pl.DataFrame, end: dt.date) -> pl.DataFrame:
     """Content used once a deal reaches the content's stage (late content only in late deals)."""
     order = {s[0]: s[1] - 1 for s in STAGES}
     first_entry = (
@@ -464,7 +538,7 @@ def _collateral(rng, history: pl.DataFrame, deals: pl.DataFrame) -> pl.DataFrame
                     pl.col("entered_at")
                     + pl.duration(days=pl.Series(rng.integers(0, 5, int(use.sum()))))
                 )
-                .clip(upper_bound=END)
+                .clip(upper_bound=end)
                 .alias("used_at"),
                 pl.lit(title).alias("title"),
             )
@@ -477,10 +551,10 @@ _CHANNEL_SHARE = (0.4, 0.25, 0.2, 0.15)
 _SPEND_PER_DEAL_VALUE = 0.08  # marketing spend per unit of deal value created
 
 
-def _spend(rng, teams, n_deals: int) -> pl.DataFrame:
+def _spend(rng, teams, n_deals: int, start: dt.date, end: dt.date) -> pl.DataFrame:
     """Monthly spend per team and channel, proportional to the deal value the team creates
     (so CAC scales with deal size and CLV:CAC lands in a plausible 3-15 range)."""
-    months = pl.date_range(START, END, interval="1mo", eager=True)
+    months = pl.date_range(start, end, interval="1mo", eager=True)
     rows = []
     for t in teams:
         for share, channel in zip(_CHANNEL_SHARE, CHANNELS, strict=True):
@@ -499,7 +573,7 @@ def _spend(rng, teams, n_deals: int) -> pl.DataFrame:
     return pl.concat(rows)
 
 
-def _customers(rng, deals: pl.DataFrame) -> pl.DataFrame:
+def _customers(rng, deals: pl.DataFrame, end: dt.date) -> pl.DataFrame:
     """Accounts with at least one won deal; some churn before the export day."""
     won = deals.filter(pl.col("status") == "won")
     customers = (
@@ -516,14 +590,17 @@ def _customers(rng, deals: pl.DataFrame) -> pl.DataFrame:
         customers.with_columns(
             (pl.col("start_date") + pl.duration(days=pl.Series(life))).alias("end_date")
         )
-        .with_columns(pl.when(pl.col("end_date") <= END).then(pl.col("end_date")).alias("end_date"))
+        .with_columns(pl.when(pl.col("end_date") <= end).then(pl.col("end_date")).alias("end_date"))
         .select("account_id", "start_date", "end_date", "mrr", "team")
     )
 
 
-def _targets(rng, deals: pl.DataFrame) -> pl.DataFrame:
-    """A bookings target per team and quarter, set 0-25% above what was then booked."""
-    quarters = pl.date_range(dt.date(2024, 1, 1), dt.date(2025, 10, 1), interval="3mo", eager=True)
+def _targets(rng, deals: pl.DataFrame, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """A bookings target per team and quarter, set 0-25% above what was then booked (for the
+    complete quarters after the first)."""
+    first = dt.date(start.year + start.month // 10, (start.month + 2) // 3 * 3 % 12 + 1, 1)
+    last = dt.date(end.year, (end.month - 1) // 3 * 3 + 1, 1)
+    quarters = pl.date_range(first, last, interval="3mo", eager=True)
     won = deals.filter(pl.col("status") == "won").with_columns(
         pl.col("closed_at").dt.truncate("3mo").alias("period_start")
     )
@@ -576,7 +653,7 @@ def write(out: str | Path, n_deals: int = 5_000, seed: int = 7, fmt: str = "csv"
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, frame in generate(n_deals, seed).items():
+    for name, frame in generate(n_deals, seed).items():  # never the truth table
         path = out / f"{name}.{fmt}"
         if fmt == "csv":
             frame.write_csv(path, datetime_format="%Y-%m-%d %H:%M", float_precision=2)

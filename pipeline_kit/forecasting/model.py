@@ -91,40 +91,62 @@ class BookingsForecast:
 
 @dataclass(frozen=True)
 class _Windows:
-    """The window of the period still ahead at ``as_of`` (days after as_of), and the past days
-    that were at the same point of earlier periods."""
+    """The comparable past situations of a forecast.
 
-    first: int  # d0: the first day counted is as_of + d0
-    last: int  # d1
-    past: list[dt.date]  # same point of earlier periods (the main ones)
-    jittered: list[dt.date]  # past days a week either side as well
+    ``past``: one row per past day at the same point of an earlier period (``main``) or a
+    week either side of it, with the window of that earlier period it is scored on
+    (``window_first`` .. ``window_last``: the earlier period's remaining days, so that every
+    window ends on its period's last day, where quarter-end closes cluster).
+    """
+
+    past: pl.DataFrame
+
+    @property
+    def periods(self) -> int:
+        """Earlier periods used."""
+        return int(self.past["main"].sum())
+
+    def days(self, main_only: bool = False) -> list[dt.date]:
+        """The past days (only the main ones with ``main_only``)."""
+        frame = self.past.filter(pl.col("main")) if main_only else self.past
+        return frame["snapshot"].to_list()
 
 
 def forecast_windows(
     period: Period, as_of: dt.date, first_day: dt.date, past_periods: int = 8
 ) -> _Windows:
-    """The remaining window of ``period`` at ``as_of`` and the comparable past days.
+    """The comparable past situations of a forecast of ``period`` made at ``as_of``.
 
-    A past day qualifies when its whole window ended by ``as_of`` (its outcome was known) and
-    it is not before the data's first day.
+    For k = 1..``past_periods``, the period k periods earlier and the day at the same point of
+    it (and a week either side); a past day qualifies when its window ended by ``as_of`` (its
+    outcome was known then) and it is not before the data's first day.
     """
-    d0 = max((period.start - as_of).days, 1)
-    d1 = (period.end - as_of).days
     months = period_months(period)
-    past, jittered = [], []
+
+    def back(day: dt.date, k: int) -> dt.date:
+        return shift_months(day, -k * months) if months else day - dt.timedelta(k * period.days)
+
+    rows = []
     for k in range(1, past_periods + 1):
-        day = (
-            shift_months(as_of, -k * months)
-            if months
-            else as_of - dt.timedelta(days=k * period.days)
-        )
+        start, end, day = back(period.start, k), back(period.end, k), back(as_of, k)
+        if end > as_of:
+            continue
         for jitter in (-7, 0, 7):
             d = day + dt.timedelta(days=jitter)
-            if d >= first_day and d + dt.timedelta(days=d1) <= as_of:
-                jittered.append(d)
-                if jitter == 0:
-                    past.append(d)
-    return _Windows(d0, d1, sorted(past), sorted(jittered))
+            first = max(d + dt.timedelta(days=1), start)
+            if d >= first_day and first <= end:
+                rows.append((d, first, end, jitter == 0))
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "snapshot": pl.Date,
+            "window_first": pl.Date,
+            "window_last": pl.Date,
+            "main": pl.Boolean,
+        },
+        orient="row",
+    ).unique("snapshot", keep="first", maintain_order=True)
+    return _Windows(frame.sort("snapshot"))
 
 
 def _age_buckets(training: pl.DataFrame, min_deals: int = 30) -> pl.DataFrame:
@@ -286,13 +308,9 @@ def forecast(
     won_so_far = deals.filter(won_between(period.start, day)).select(*groups, "amount")
     current = open_deals_on(ds, [day], groups).collect().sort("deal_id")
     training = (
-        open_deals_on(ds, windows.jittered, groups)
-        .with_columns(
-            won_between(
-                pl.col("snapshot") + pl.duration(days=windows.first),
-                pl.col("snapshot") + pl.duration(days=windows.last),
-            ).alias("won")
-        )
+        open_deals_on(ds, windows.days(), groups)
+        .join(windows.past.lazy(), on="snapshot", how="left")
+        .with_columns(won_between(pl.col("window_first"), pl.col("window_last")).alias("won"))
         .collect()
     )
     cuts = _age_buckets(training)
@@ -305,21 +323,18 @@ def forecast(
     current = _with_bucket(current, cuts, sizes)
 
     # new deals in the same window of past periods (main past days only: they do not overlap)
-    past = pl.LazyFrame({"snapshot": windows.past}, schema={"snapshot": pl.Date})
+    past = windows.past.lazy().filter(pl.col("main"))
     new_won = (
         deals.join(past, how="cross")
         .filter(
             (pl.col("created_at") > pl.col("snapshot"))
-            & won_between(
-                pl.col("snapshot") + pl.duration(days=windows.first),
-                pl.col("snapshot") + pl.duration(days=windows.last),
-            )
+            & won_between(pl.col("window_first"), pl.col("window_last"))
         )
         .select("snapshot", *groups, "amount")
         .collect()
     )
     recent = deals.filter(
-        pl.col("created_at").is_between(min(windows.jittered, default=day), day)
+        pl.col("created_at").is_between(min(windows.days(), default=day), day)
     ).select(groups)
     frames = [recent.collect(), current.select(groups), won_so_far.select(groups).collect()]
     keys = pl.concat(frames).unique().sort(groups) if groups else pl.DataFrame({"_all": [0]})
@@ -343,7 +358,7 @@ def forecast(
 
     # new deals: Gamma-Poisson count per group, amounts resampled from past ones
     from_new = np.zeros((keys.height, draws))
-    k = len(windows.past)
+    k = windows.periods
     if k:
         counts = _key_index(new_won, keys, groups) if new_won.height else np.array([], int)
         totals = np.bincount(counts, minlength=keys.height)
