@@ -86,16 +86,22 @@ class Backtest:
     deals: pl.DataFrame = field(repr=False)
 
     def summary(self) -> pl.DataFrame:
-        """Per method and checkpoint: forecasts scored, mean CRPS, interval coverage, median
-        absolute percentage error and median bias of the median."""
+        """Per method and checkpoint: forecasts made and scored as distributions (a baseline
+        needs ``min_errors`` earlier errors first), mean CRPS, interval coverage of the scored
+        ones, median absolute percentage error and median bias of the point forecast."""
+        scored = pl.col("crps").is_not_null()
         return (
-            self.forecasts.filter(pl.col("crps").is_not_null())
-            .group_by("method", "checkpoint")
+            self.forecasts.group_by("method", "checkpoint")
             .agg(
                 pl.len().alias("forecasts"),
+                scored.sum().alias("scored"),
                 pl.col("crps").mean().alias("mean_crps"),
                 *[
-                    pl.col(f"in_{round(lv * 100)}").mean().alias(f"coverage_{round(lv * 100)}")
+                    pl.col(f"in_{round(lv * 100)}")
+                    .filter(scored)
+                    .cast(pl.Float64)
+                    .mean()
+                    .alias(f"coverage_{round(lv * 100)}")
                     for lv in LEVELS
                 ],
                 pl.col("ape").median().alias("median_ape"),
@@ -313,8 +319,13 @@ def _score_baselines(points: pl.DataFrame, groups: list[str], min_errors: int) -
             else:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     actual = row["actual"].to_numpy()
-                    ape = np.where(actual > 0, np.abs(point - actual) / actual, np.nan)
-                scored.append(row.with_columns(pl.Series("ape", ape.astype(float))))
+                    error = np.where(actual > 0, (point - actual) / actual, np.nan)
+                scored.append(
+                    row.with_columns(
+                        pl.Series("ape", np.abs(error).astype(float)),
+                        pl.Series("bias", error.astype(float)),
+                    )
+                )
         out.append(pl.concat(scored, how="diagonal_relaxed"))
     return pl.concat(out, how="diagonal_relaxed").with_columns(pl.col(pl.Float64).fill_nan(None))
 

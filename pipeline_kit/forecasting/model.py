@@ -82,11 +82,21 @@ class BookingsForecast:
         return self.samples.group_by(self.by, maintain_order=True).agg(aggs)
 
     def _repr_markdown_(self) -> str:
+        from pipeline_kit.formatting import fmt_money
         from pipeline_kit.sections import md_table
 
-        return f"**Bookings forecast for {self.period.label}**, as of {self.as_of}\n\n" + md_table(
-            self.summary.drop("note")
-        )
+        header = [*self.by, "won so far", "P10", "P50", "P90", "target", "chance of target"]
+        rows = [
+            [
+                *[str(r[g]) for g in self.by],
+                *[fmt_money(r[c]) for c in ("won_to_date", "p10", "p50", "p90")],
+                fmt_money(r["target"]) if r["target"] is not None else "none",
+                f"{r['p_reach_target']:.0%}" if r["p_reach_target"] is not None else "",
+            ]
+            for r in self.summary.iter_rows(named=True)
+        ]
+        title = f"**Bookings forecast for {self.period.label}**, as of {self.as_of}"
+        return f"{title}\n\n{md_table(header, rows)}"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,385 @@
+"""The bookings forecast, its baselines, backtest and calibration.
+
+Expected values are worked out by hand (the tiny fixture below) or computed independently in
+plain Python over rows; the Monte Carlo figures are compared with their exact expectations
+within a tolerance of several standard errors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import pipeline_kit as pk
+from pipeline_kit.forecasting._state import shift_months
+from pipeline_kit.forecasting.backtest import _scores, checkpoint_days
+from pipeline_kit.forecasting.baselines import baseline_forecasts
+from pipeline_kit.forecasting.model import forecast_windows
+from pipeline_kit.periods import Period
+from pipeline_kit.synthetic import generate
+
+D = dt.date
+
+STAGES = pl.DataFrame(
+    {
+        "stage": ["Prospecting", "Proposal", "Won", "Lost"],
+        "order": [1, 2, 3, 4],
+        "probability": [0.1, 0.5, 1.0, 0.0],
+        "is_won": [False, False, True, False],
+        "is_lost": [False, False, False, True],
+    }
+)
+
+
+def _tiny() -> pk.Dataset:
+    """Forecast of 2025-Q3 made at 2025-06-30 (the day before it starts).
+
+    The one earlier period is 2025-Q2; its same point is 2025-03-31 (and a week later,
+    2025-04-07; a week earlier is before the data). P1-P4 were open in Prospecting on both days;
+    P1-P3 were won inside the window (by 2025-06-30), P4 lost: 3 of 4. N1 was created after
+    2025-03-31 and won inside Q2: one new deal of 200. At 2025-06-30, C1 (Prospecting, 1000)
+    and C2 (Proposal, 500: no past example in Proposal) are open.
+    """
+    rows = [
+        # deal_id, amount, created, stage, status, closed
+        ("P1", 100.0, D(2025, 3, 25), "Won", "won", D(2025, 5, 15)),
+        ("P2", 100.0, D(2025, 3, 25), "Won", "won", D(2025, 6, 10)),
+        ("P3", 100.0, D(2025, 3, 25), "Won", "won", D(2025, 6, 25)),
+        ("P4", 100.0, D(2025, 3, 25), "Lost", "lost", D(2025, 5, 1)),
+        ("N1", 200.0, D(2025, 4, 10), "Won", "won", D(2025, 5, 20)),
+        ("C1", 1000.0, D(2025, 6, 1), "Prospecting", "open", None),
+        ("C2", 500.0, D(2025, 6, 2), "Proposal", "open", None),
+    ]
+    deals = pl.DataFrame(
+        rows,
+        schema=["deal_id", "amount", "created_at", "stage", "status", "closed_at"],
+        orient="row",
+    ).with_columns(pl.lit("ann").alias("owner"), pl.lit("red").alias("team"))
+    history = pl.concat(
+        [
+            deals.select("deal_id", pl.lit("Prospecting").alias("stage"), pl.col("created_at")),
+            deals.filter(pl.col("closed_at").is_not_null()).select(
+                "deal_id", "stage", pl.col("closed_at").alias("created_at")
+            ),
+            pl.DataFrame(
+                {"deal_id": ["C2"], "stage": ["Proposal"], "created_at": [D(2025, 6, 20)]}
+            ),
+        ]
+    ).rename({"created_at": "entered_at"})
+    targets = pl.DataFrame(
+        {
+            "team": ["red"],
+            "period_start": [D(2025, 7, 1)],
+            "period_end": [D(2025, 9, 30)],
+            "target": [1000.0],
+        }
+    )
+    return pk.load({"deals": deals, "stage_history": history, "stages": STAGES, "targets": targets})
+
+
+def test_hand_computed_fixture():
+    ds = _tiny()
+    f = pk.forecast(ds, "2025-Q3", as_of="2025-06-30", draws=40_000, seed=3, past_periods=1)
+    row = f.summary.row(0, named=True)
+    assert row["won_to_date"] == 0.0
+    assert row["open_deals"] == 2 and row["open_amount"] == 1500.0
+    assert row["past_periods"] == 1 and row["examples"] == 4
+    assert row["target"] == 1000.0
+    # C1: three Beta levels (stage, stage x age, stage x age x size), each with n = 4, w = 3:
+    # top (3 + 0.5) / (4 + 1) = 0.7; then (10 x 0.7 + 3) / 14 = 0.714286; then
+    # (10 x 0.714286 + 3) / 14 = 0.724490. C2: no example, Jeffreys mean 0.5 at every level.
+    p = dict(zip(f.deals["deal_id"], f.deals["p_win_in_period"], strict=True))
+    assert p["C1"] == pytest.approx(0.724490, abs=0.01)
+    assert p["C2"] == pytest.approx(0.5, abs=0.01)
+    # stage-only org rate of C1's stage: 3 / 4; C2's stage has none
+    rates = dict(zip(f.deals["deal_id"], f.deals["stage_rate_in_period"], strict=True))
+    assert rates["C1"] == 0.75 and np.isnan(rates["C2"])
+    # new deals: one in the single past window; rate ~ Gamma(1 + 0.5, 1), mean 1.5 x 200
+    assert row["expected_from_new"] == pytest.approx(300.0, abs=12)
+    assert row["expected_from_open"] == pytest.approx(724.49 + 250.0, abs=12)
+    assert row["mean"] == pytest.approx(1274.49, abs=20)
+    assert row["p10"] <= row["p50"] <= row["p90"]
+    assert 0 < row["p_reach_target"] < 1
+
+
+def test_windows_end_by_as_of_and_on_the_past_periods_last_day():
+    w = forecast_windows(Period.parse("2025-Q4"), D(2025, 10, 31), D(2023, 10, 28), 8)
+    past = w.past
+    assert past["window_last"].max() <= D(2025, 10, 31)
+    ends = {shift_months(D(2025, 12, 31), -3 * k) for k in range(1, 9)}
+    assert set(past["window_last"].to_list()) <= ends
+    main = past.filter(pl.col("main"))["snapshot"].to_list()
+    assert main == sorted(shift_months(D(2025, 10, 31), -3 * k) for k in range(1, 9))
+    assert w.periods == 8
+    # a week before the oldest (2023-10-24) is before the data's first day (2023-10-28)
+    assert D(2023, 10, 24) not in past["snapshot"].to_list()
+    assert D(2023, 11, 7) in past["snapshot"].to_list()
+
+
+def _as_known_on(ds: pk.Dataset, day: dt.date) -> dict[str, pl.DataFrame]:
+    """The export as it would have been taken at the end of ``day``."""
+    history = ds.stage_history.filter(pl.col("entered_at") <= day)
+    last_stage = history.sort("entered_at").group_by("deal_id").agg(pl.col("stage").last())
+    deals = (
+        ds.deals.filter(pl.col("created_at") <= day)
+        .join(last_stage.rename({"stage": "stage_then"}), on="deal_id", how="left")
+        .with_columns(
+            pl.when(pl.col("closed_at") > day)
+            .then(pl.lit("open"))
+            .otherwise(pl.col("status"))
+            .alias("status"),
+            pl.when(pl.col("closed_at") > day)
+            .then(pl.col("stage_then"))
+            .otherwise(pl.col("stage"))
+            .alias("stage"),
+            pl.when(pl.col("closed_at") <= day).then(pl.col("closed_at")).alias("closed_at"),
+        )
+        .drop("stage_then", "source_row")
+    )
+    return {
+        "deals": deals,
+        "stage_history": history.drop("source_row"),
+        "stages": ds.stages.drop("source_row"),
+        "targets": ds.targets.drop("source_row"),
+    }
+
+
+def test_nothing_after_as_of_is_used(sample):
+    """The forecast from the full export equals the forecast from the export as it was on
+    as_of (future deals removed, later closes and stage changes undone)."""
+    day = D(2025, 10, 31)
+    then = pk.load(_as_known_on(sample, day))
+    for by in (None, "team"):
+        a = pk.forecast(sample, "2025-Q4", as_of=day, by=by, draws=300, seed=5)
+        b = pk.forecast(then, "2025-Q4", as_of=day, by=by, draws=300, seed=5)
+        assert a.summary.equals(b.summary)
+        assert a.samples.equals(b.samples)
+
+
+def test_same_seed_same_figures_other_seed_other_draws(sample):
+    a = pk.forecast(sample, "2025-Q4", as_of="2025-11-15", draws=200, seed=1)
+    b = pk.forecast(sample, "2025-Q4", as_of="2025-11-15", draws=200, seed=1)
+    c = pk.forecast(sample, "2025-Q4", as_of="2025-11-15", draws=200, seed=2)
+    assert a.samples.equals(b.samples)
+    assert not a.samples.equals(c.samples)
+
+
+def test_team_parts_add_up_to_the_organisation(sample):
+    org = pk.forecast(sample, "2025-Q4", as_of="2025-10-31", draws=200)
+    teams = pk.forecast(sample, "2025-Q4", as_of="2025-10-31", by="team", draws=200)
+    for column in ("won_to_date", "open_deals", "open_amount"):
+        assert teams.summary[column].sum() == pytest.approx(org.summary[column][0])
+    # the won-to-date figure, independently: won deals closed 2025-10-01 .. 2025-10-31
+    won = sum(
+        amount
+        for amount, status, closed in sample.deals.select("amount", "status", "closed_at").rows()
+        if status == "won" and closed is not None and D(2025, 10, 1) <= closed <= D(2025, 10, 31)
+    )
+    assert org.summary["won_to_date"][0] == pytest.approx(won)
+
+
+def test_quantiles_and_markdown(sample):
+    f = pk.forecast(sample, "2025-Q4", as_of="2025-10-31", by="team", draws=400)
+    q = f.quantiles([0.05, 0.5, 0.95])
+    assert q.columns == ["team", "q5", "q50", "q95"]
+    assert (q["q5"] <= q["q50"]).all() and (q["q50"] <= q["q95"]).all()
+    assert "Bookings forecast for 2025-Q4" in f._repr_markdown_()
+
+
+def test_refuses_what_it_cannot_forecast(sample):
+    with pytest.raises(ValueError, match="bookings are known"):
+        pk.forecast(sample, "2025-Q3", as_of="2025-10-31")
+
+
+def test_forecast_without_any_earlier_period_says_so():
+    ds = _tiny()
+    f = pk.forecast(ds, "2025-Q2", as_of="2025-04-30", draws=100)
+    row = f.summary.row(0, named=True)
+    assert row["past_periods"] == 0
+    assert "no earlier period" in row["note"]
+    assert row["p10"] == row["p90"] == row["won_to_date"]
+
+
+def _plain_baselines(ds: pk.Dataset, day: dt.date) -> dict[str, float]:
+    """crm_weighted and stage_rate at ``day`` for 2025-Q4, in plain Python over rows."""
+    deals = ds.deals.rows(named=True)
+    history = sorted(ds.stage_history.rows(named=True), key=lambda r: r["entered_at"])
+    prob = {r["stage"]: r["probability"] for r in ds.stages.rows(named=True)}
+    won = sum(
+        d["amount"]
+        for d in deals
+        if d["status"] == "won" and D(2025, 10, 1) <= d["closed_at"] <= day
+    )
+    stage_then: dict[str, str] = {}
+    for h in history:
+        if h["entered_at"] <= day:
+            stage_then[h["deal_id"]] = h["stage"]
+    visited: dict[str, set[str]] = {}
+    for h in history:
+        if h["entered_at"] <= day:
+            visited.setdefault(h["stage"], set()).add(h["deal_id"])
+    closed = {
+        d["deal_id"]: d["status"] == "won"
+        for d in deals
+        if d["status"] in ("won", "lost") and d["closed_at"] <= day
+    }
+    rate = {}
+    for stage, ids in visited.items():
+        outcomes = [closed[i] for i in ids if i in closed]
+        rate[stage] = sum(outcomes) / len(outcomes) if outcomes else 0.0
+    crm = emp = 0.0
+    for d in deals:
+        if d["created_at"] <= day and (d["closed_at"] is None or d["closed_at"] > day):
+            stage = stage_then[d["deal_id"]]
+            crm += d["amount"] * prob[stage]
+            emp += d["amount"] * rate.get(stage, 0.0)
+    return {"crm_weighted": won + crm, "stage_rate": won + emp}
+
+
+def test_baselines_against_plain_python(sample):
+    day = D(2025, 11, 15)
+    frame = baseline_forecasts(
+        sample, Period.parse("2025-Q4"), day, [], pl.DataFrame({"_all": [0]})
+    )
+    got = dict(zip(frame["baseline"], frame["point"], strict=True))
+    expected = _plain_baselines(sample, day)
+    assert got["crm_weighted"] == pytest.approx(expected["crm_weighted"])
+    assert got["stage_rate"] == pytest.approx(expected["stage_rate"])
+
+    # run rate = 2025-Q3's bookings; same period last year = 2024-Q4's
+    def booked(a: dt.date, b: dt.date) -> float:
+        return sum(
+            amount
+            for amount, status, closed in sample.deals.select(
+                "amount", "status", "closed_at"
+            ).rows()
+            if status == "won" and a <= closed <= b
+        )
+
+    assert got["run_rate"] == pytest.approx(booked(D(2025, 7, 1), D(2025, 9, 30)))
+    assert got["same_period_last_year"] == pytest.approx(booked(D(2024, 10, 1), D(2024, 12, 31)))
+    pacing = booked(D(2025, 10, 1), day) + booked(D(2024, 11, 16), D(2024, 12, 31))
+    assert got["pacing_last_year"] == pytest.approx(pacing)
+
+
+def test_crps_and_pinball_by_hand():
+    # ensemble {0, 1, 2}, outcome 1: E|X - y| = 2/3, E|X - X'| / 2 = (8/9) / 2 -> CRPS = 2/9
+    s = _scores(np.array([1.0]), np.array([[0.0, 1.0, 2.0]]))
+    assert s["crps"][0] == pytest.approx(2 / 9)
+    # a single-number forecast: CRPS is the absolute error
+    s = _scores(np.array([10.0]), np.array([[7.0, 7.0, 7.0, 7.0]]))
+    assert s["crps"][0] == pytest.approx(3.0)
+    assert s["pinball_50"][0] == pytest.approx(0.5 * 3.0)
+    assert s["pinball_90"][0] == pytest.approx(0.9 * 3.0)
+    assert s["pinball_10"][0] == pytest.approx(0.1 * 3.0)
+    assert s["pit"][0] == 1.0 and not s["in_80"][0]
+
+
+def test_checkpoints():
+    q = Period.parse("2025-Q1")
+    assert [d for _, d in checkpoint_days(q, "start")] == [D(2024, 12, 31)]
+    assert [d for _, d in checkpoint_days(q, "monthly")] == [
+        D(2024, 12, 31),
+        D(2025, 1, 31),
+        D(2025, 2, 28),
+    ]
+    weekly = checkpoint_days(q, "weekly")
+    assert weekly[1] == ("week 1", D(2025, 1, 7))
+    assert all(d < D(2025, 3, 25) for _, d in weekly)
+    with pytest.raises(ValueError, match="checkpoints"):
+        checkpoint_days(q, "daily")
+
+
+def test_backtest_scores_every_forecast(sample):
+    bt = pk.backtest_forecast(sample, periods=["2025-Q3", "2025-Q4"], draws=300)
+    model = bt.forecasts.filter(pl.col("method") == "model")
+    assert model.height == 6  # two quarters x three checkpoints
+    assert model["as_of"].max() < D(2025, 12, 31)
+    assert model["pit"].is_between(0, 1).all()
+    assert (model["crps"] >= 0).all()
+    # actuals, independently
+    booked = {
+        label: sum(
+            amount
+            for amount, status, closed in sample.deals.select(
+                "amount", "status", "closed_at"
+            ).rows()
+            if status == "won" and p.start <= closed <= p.end
+        )
+        for label, p in (("2025-Q3", Period.parse("2025-Q3")), ("2025-Q4", Period.parse("2025-Q4")))
+    }
+    for label, actual in model.select("period", "actual").rows():
+        assert actual == pytest.approx(booked[label])
+    summary = bt.summary()
+    assert {"model", "crm_weighted", "stage_rate"} <= set(summary["method"])
+    assert bt.pit_histogram()["forecasts"].sum() == 6
+    deals = bt.deals
+    assert {"won_in_period", "won_eventually", "p_win_in_period"} <= set(deals.columns)
+
+
+def test_calibration_stage_table_against_the_generators_truth():
+    """The observed win rate of each stage lies within its interval of the average true
+    probability of the same deals (the generator's own, never read by the kit)."""
+    tables = generate(4000, seed=11, truth=True)
+    truth = tables.pop("truth")
+    ds = pk.load(tables)
+    cal = pk.probability_calibration(ds)
+    closed = ds.deals.filter(pl.col("status") != "open").select("deal_id")
+    visited = ds.stage_history.select("deal_id", "stage").unique().join(closed, on="deal_id")
+    expected = (
+        visited.join(truth, on=["deal_id", "stage"])
+        .group_by("stage")
+        .agg(pl.col("p_win_eventually").mean().alias("truth"))
+    )
+    joined = cal.stages.join(expected, on="stage")
+    assert joined.height == 5
+    for row in joined.iter_rows(named=True):
+        slack = 0.03  # deals cut at 14 moves and closed-by-export selection
+        assert row["ci_low"] - slack <= row["truth"] <= row["ci_high"] + slack, row
+
+
+def test_calibration_scores_by_hand():
+    bt = pk.forecasting.Backtest(
+        [],
+        pl.DataFrame(),
+        pl.DataFrame(
+            {
+                "p_win_in_period": [0.9, 0.1, 0.5, 0.5],
+                "won_in_period": [True, False, True, False],
+                "stage_rate_in_period": [0.5, 0.5, 0.5, 0.5],
+                "crm_probability": [0.8, 0.2, 0.5, None],
+                "won_eventually": [True, False, None, False],
+            }
+        ),
+    )
+    cal = pk.probability_calibration(_tiny(), bt, bins=2)
+    model = cal.scores.filter(pl.col("source") == "model").row(0, named=True)
+    # Brier (0.01 + 0.01 + 0.25 + 0.25) / 4 = 0.13; reference 0.25; skill 1 - 0.13/0.25 = 0.48
+    assert model["brier"] == pytest.approx(0.13)
+    assert model["brier_skill"] == pytest.approx(0.48)
+    # bins [0, .5): p 0.1, y 0 -> |0 - 0.1|; [.5, 1]: p .9 .5 .5, y 1 1 0 -> |2/3 - 19/30|
+    assert model["ece"] == pytest.approx((1 * 0.1 + 3 * abs(2 / 3 - 19 / 30)) / 4)
+    crm = cal.scores.filter(pl.col("source") == "crm").row(0, named=True)
+    assert crm["predictions"] == 2  # the open deal and the one without a probability left out
+    assert crm["brier"] == pytest.approx((0.04 + 0.04) / 2)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    day=st.dates(min_value=D(2025, 7, 1), max_value=D(2025, 12, 30)),
+    seed=st.integers(0, 1000),
+)
+def test_properties(sample, day, seed):
+    assume(day != Period.quarter_of(day).end)
+    f = pk.forecast(sample, Period.quarter_of(day), as_of=day, by="team", draws=200, seed=seed)
+    s = f.summary
+    assert (s["p10"] <= s["p50"]).all() and (s["p50"] <= s["p90"]).all()
+    assert (s["p10"] >= s["won_to_date"] - 1e-9).all()
+    assert s["p_reach_target"].drop_nulls().is_between(0, 1).all()
+    assert f.deals["p_win_in_period"].is_between(0, 1).all()
+    assert (f.samples["bookings"] >= 0).all()
