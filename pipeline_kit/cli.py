@@ -1,4 +1,5 @@
-"""Command line: ``pipeline-kit {sample,validate,metrics,report,explain}``.
+"""Command line: ``pipeline-kit {sample,validate,metrics,report,compare,forecast,backtest,explain,
+inspect}``.
 
 Exit status: 0 success; 1 some team reports failed; 2 the input cannot be used (the message
 names the file, column and example rows, and says what to do; no traceback).
@@ -170,6 +171,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-n", type=int, default=20, help="minimum n for a verdict (default 20)")
     p.add_argument("--out", required=True, type=Path, help="CSV file to write")
 
+    p = sub.add_parser("forecast", help="the period's bookings as a distribution (P10/P50/P90)")
+    _add_data_args(p)
+    p.add_argument(
+        "--period",
+        default="current",
+        help="period to forecast, e.g. 2026-Q1; 'current' (default) = the quarter still "
+        "running after --as-of",
+    )
+    p.add_argument("--as-of", help="forecast day YYYY-MM-DD (default: the data's last day)")
+    p.add_argument("--by", nargs="*", default=[], help="group columns, e.g. team")
+    p.add_argument("--draws", type=int, default=4000, help="Monte Carlo draws (default 4000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--deals", type=Path, help="also write each open deal's chance to this CSV")
+    p.add_argument("--out", required=True, type=Path, help="CSV file to write (one row per group)")
+
+    p = sub.add_parser(
+        "backtest", help="forecast every past quarter again from what was known, and score it"
+    )
+    _add_data_args(p)
+    p.add_argument("--by", nargs="*", default=[], help="group columns, e.g. team")
+    p.add_argument(
+        "--checkpoints",
+        choices=["start", "monthly", "weekly"],
+        default="monthly",
+        help="when each quarter is forecast (default: its start and each month end)",
+    )
+    p.add_argument("--periods", nargs="*", default=[], help="quarters (default: all with history)")
+    p.add_argument("--draws", type=int, default=2000, help="Monte Carlo draws (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="CSV of every forecast and its scores; <name>_summary.csv, <name>_skill.csv and "
+        "<name>_calibration.csv are written beside it",
+    )
+
     p = sub.add_parser("explain", help="show a metric's definition card (or list them)")
     p.add_argument("metric", nargs="?", help="metric name; omit to list all")
 
@@ -340,6 +378,80 @@ def _compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _forecast(args: argparse.Namespace) -> int:
+    from pipeline_kit.forecasting import forecast
+
+    ds = _load(args)
+    ds.require_usable()
+    result = forecast(
+        ds, args.period, as_of=args.as_of, by=args.by or None, draws=args.draws, seed=args.seed
+    )
+    _write_csv(result.summary, args.out)
+    print(
+        f"forecast of {result.period.label} as of {result.as_of} "
+        f"({args.draws:,} draws, seed {args.seed}) written to {args.out}"
+    )
+    for row in result.summary.iter_rows(named=True):
+        who = " / ".join(str(row[g]) for g in result.by) or "all"
+        chance = (
+            f"; {row['p_reach_target']:.0%} chance of the target {row['target']:,.0f}"
+            if row["p_reach_target"] is not None
+            else ""
+        )
+        print(
+            f"- {who}: P10 {row['p10']:,.0f}, P50 {row['p50']:,.0f}, P90 {row['p90']:,.0f}{chance}"
+        )
+        if row["note"]:
+            print(f"  note: {row['note']}")
+    if args.deals:
+        _write_csv(result.deals, args.deals)
+        print(f"open deals and their chance of closing in the period: {args.deals}")
+    return EXIT_OK
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from pipeline_kit.forecasting import backtest_forecast, probability_calibration
+
+    ds = _load(args)
+    ds.require_usable()
+    bt = backtest_forecast(
+        ds,
+        periods=args.periods or None,
+        checkpoints=args.checkpoints,
+        by=args.by or None,
+        draws=args.draws,
+        seed=args.seed,
+        progress=sys.stderr.isatty(),
+    )
+    if bt.forecasts.is_empty():
+        raise DataError(
+            problem="no quarter has enough history before it to be back-tested",
+            fix="a backtest needs at least three complete quarters of data (two to learn from)",
+            file=str(args.data),
+        )
+    _write_csv(bt.forecasts, args.out)
+    stem = args.out.with_suffix("")
+    calibration = probability_calibration(ds, bt)
+    extra = {
+        "summary": bt.summary(),
+        "skill": bt.skill(),
+        "calibration": calibration.scores,
+    }
+    for name, frame in extra.items():
+        _write_csv(frame, Path(f"{stem}_{name}.csv"))
+    model = bt.summary().filter(bt.summary()["method"] == "model")
+    print(
+        f"wrote {bt.forecasts.height:,} scored forecasts to {args.out} (+ summary, skill, "
+        "calibration)"
+    )
+    for row in model.iter_rows(named=True):
+        print(
+            f"- model at {row['checkpoint']}: {row['scored']} forecasts, 80% interval covered "
+            f"{row['coverage_80']:.0%}, median absolute error {row['median_ape']:.1%}"
+        )
+    return EXIT_OK
+
+
 def _explain(args: argparse.Namespace) -> int:
     from pipeline_kit.metrics import explain, metric_names
 
@@ -372,6 +484,8 @@ COMMANDS = {
     "metrics": _metrics,
     "report": _report,
     "compare": _compare,
+    "forecast": _forecast,
+    "backtest": _backtest,
     "explain": _explain,
     "inspect": _inspect,
 }

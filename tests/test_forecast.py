@@ -22,6 +22,7 @@ from pipeline_kit.forecasting.baselines import baseline_forecasts
 from pipeline_kit.forecasting.model import forecast_windows
 from pipeline_kit.periods import Period
 from pipeline_kit.synthetic import generate
+from tests.conftest import SAMPLE
 
 D = dt.date
 
@@ -383,3 +384,72 @@ def test_properties(sample, day, seed):
     assert s["p_reach_target"].drop_nulls().is_between(0, 1).all()
     assert f.deals["p_win_in_period"].is_between(0, 1).all()
     assert (f.samples["bookings"] >= 0).all()
+
+
+def test_cli_forecast_and_backtest(tmp_path, capsys):
+    from pipeline_kit.cli import main
+
+    out = tmp_path / "f.csv"
+    code = main(
+        [
+            "forecast",
+            "--data",
+            str(SAMPLE),
+            "--no-cache",
+            "--as-of",
+            "2025-11-15",
+            "--by",
+            "team",
+            "--draws",
+            "300",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    frame = pl.read_csv(out)
+    assert frame.height == 5 and {"team", "p10", "p50", "p90", "p_reach_target"} <= set(
+        frame.columns
+    )
+    assert "forecast of 2025-Q4 as of 2025-11-15" in capsys.readouterr().out
+    code = main(
+        [
+            "backtest",
+            "--data",
+            str(SAMPLE),
+            "--no-cache",
+            "--periods",
+            "2025-Q4",
+            "--checkpoints",
+            "start",
+            "--draws",
+            "200",
+            "--out",
+            str(tmp_path / "b.csv"),
+        ]
+    )
+    assert code == 0
+    for name in ("b.csv", "b_summary.csv", "b_skill.csv", "b_calibration.csv"):
+        assert (tmp_path / name).exists()
+
+
+def test_cli_says_why_it_cannot_forecast(tmp_path, capsys):
+    from pipeline_kit.cli import main
+
+    code = main(
+        [
+            "forecast",
+            "--data",
+            str(SAMPLE),
+            "--no-cache",
+            "--period",
+            "2025-Q3",
+            "--as-of",
+            "2025-10-31",
+            "--out",
+            str(tmp_path / "f.csv"),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "bookings are known" in err and "Traceback" not in err

@@ -272,7 +272,8 @@ def forecast(
     ds
         A loaded dataset (deals with ``created_at``; ``stage_history`` for stages as of the day).
     period
-        The period forecast (``"2025-Q4"``, a :class:`Period`, or ``"latest"``).
+        The period forecast (``"2025-Q4"``, a :class:`Period`), or ``"current"``: the quarter
+        still running after ``as_of`` (the next one when ``as_of`` is a quarter's last day).
     as_of
         The day the forecast is made (end of that day); only what was known then is used.
         Default: the data's last day, or the period's last day before it if earlier.
@@ -299,11 +300,15 @@ def forecast(
     >>> f.summary.select("won_to_date", "p10", "p50", "p90").height
     1
     """
-    period = as_period(period, ds)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     if ds.undated or ds.last_date is None or ds.first_date is None:
         raise ValueError("a forecast needs dated deals (created_at and closed_at)")
+    if isinstance(period, str) and period.strip().lower() == "current":
+        day = parse_date(as_of) if as_of is not None else ds.last_date
+        assert day is not None
+        period = Period.quarter_of(day + dt.timedelta(days=1))
+    period = as_period(period, ds)
     day = parse_date(as_of) if as_of is not None else min(ds.last_date, period.end)
     assert day is not None
     if day >= period.end:
