@@ -453,3 +453,29 @@ def test_cli_says_why_it_cannot_forecast(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "bookings are known" in err and "Traceback" not in err
+
+
+def test_charts_render_and_say_when_empty(sample):
+    from pipeline_kit import charts
+
+    f = pk.forecast(sample, "2025-Q4", as_of="2025-11-15", by="team", draws=200)
+    bt = pk.backtest_forecast(sample, periods=["2025-Q3", "2025-Q4"], draws=200)
+    cal = pk.probability_calibration(sample, bt)
+    built = [
+        charts.forecast_chart(f.summary, "team"),
+        charts.backtest_chart(bt.forecasts),
+        charts.pit_histogram(bt.pit_histogram()),
+        charts.reliability_diagram(cal.reliability),
+    ]
+    for chart in built:
+        svg = charts.to_svg(chart)
+        assert svg.startswith("<svg") and "No " not in svg.split("</title>")[0]
+    assert "Enterprise" in charts.to_svg(built[0])
+    empty = [
+        charts.forecast_chart(f.summary.clear(), "team"),
+        charts.backtest_chart(bt.forecasts.clear()),
+        charts.pit_histogram(bt.pit_histogram().clear()),
+        charts.reliability_diagram(cal.reliability.clear()),
+    ]
+    for chart in empty:
+        assert chart.to_dict()["mark"]["type"] == "text"

@@ -8,6 +8,12 @@ instead of failing on empty input.
 from pipeline_kit.charts._base import no_data
 from pipeline_kit.charts.activity import activities_vs_closes
 from pipeline_kit.charts.durations import km_curves, lead_response_chart
+from pipeline_kit.charts.forecast import (
+    backtest_chart,
+    forecast_chart,
+    pit_histogram,
+    reliability_diagram,
+)
 from pipeline_kit.charts.forest import forest_plot
 from pipeline_kit.charts.money import deal_size_chart, revenue_vs_target
 from pipeline_kit.charts.pipeline import (
@@ -34,10 +40,12 @@ __all__ = [
     "THEME",
     "VEGALITE_MIME",
     "activities_vs_closes",
+    "backtest_chart",
     "churn_chart",
     "collateral_chart",
     "competitor_chart",
     "deal_size_chart",
+    "forecast_chart",
     "forest_plot",
     "funnel",
     "km_curves",
@@ -46,6 +54,8 @@ __all__ = [
     "no_data",
     "pipeline_by_stage",
     "pipeline_coverage_chart",
+    "pit_histogram",
+    "reliability_diagram",
     "rep_funnel_plot",
     "revenue_vs_target",
     "setup_notebook",
