@@ -9,10 +9,12 @@ import datetime as dt
 
 import altair as alt
 import polars as pl
+from IPython.display import Markdown
 
 from pipeline_kit import charts
 from pipeline_kit.comparisons import compare_teams, rep_win_rates
 from pipeline_kit.dataset import Dataset
+from pipeline_kit.forecasting.sections import ForecastSection
 from pipeline_kit.formatting import fmt_money, fmt_pct
 from pipeline_kit.metrics import (
     cycle_length_curve,
@@ -157,3 +159,20 @@ class OrgReport:
         if reason:
             return markdown(f"No rep funnel plot: {reason}.")
         return charts.rep_funnel_plot(rep_win_rates(self.ds, self.period))
+
+    def forecast_table(self) -> Markdown:
+        """The next quarter's bookings forecast for the organisation."""
+        return self._forecast_section().outlook_table()
+
+    def forecast_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Every team's forecast of the next quarter side by side."""
+        return self._forecast_section().teams_chart()
+
+    def forecast_track_record(self) -> Markdown:
+        """How the forecast did on the organisation's past quarters."""
+        return self._forecast_section().track_record_table()
+
+    def _forecast_section(self) -> ForecastSection:
+        if not hasattr(self, "_forecast_memo"):
+            self._forecast_memo = ForecastSection(self.ds, self.period, self.as_of)
+        return self._forecast_memo

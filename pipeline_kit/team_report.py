@@ -18,6 +18,7 @@ from IPython.display import Markdown
 from pipeline_kit import charts
 from pipeline_kit.comparisons import compare_teams, rep_win_rates
 from pipeline_kit.dataset import Dataset
+from pipeline_kit.forecasting.sections import ForecastSection
 from pipeline_kit.formatting import FORMAT as _FORMAT
 from pipeline_kit.formatting import fmt_days, fmt_money, fmt_pct
 from pipeline_kit.formatting import missing as _missing
@@ -861,6 +862,25 @@ class TeamReport:
                 ["Deal", "Owner", "Stage", "Amount", "In stage", "Usual maximum (90th pct)"], rows
             )
         )
+
+    def forecast_table(self) -> Markdown:
+        """The next quarter's bookings forecast for the team: range, target, what it rests on."""
+        return self._forecast_section().outlook_table()
+
+    def forecast_chart(self) -> alt.TopLevelMixin | Markdown:
+        return self._forecast_section().outlook_chart()
+
+    def forecast_track_record(self) -> Markdown:
+        """How the forecast did on the team's past quarters."""
+        return self._forecast_section().track_record_table()
+
+    def forecast_track_record_chart(self) -> alt.TopLevelMixin | Markdown:
+        return self._forecast_section().track_record_chart()
+
+    def _forecast_section(self) -> ForecastSection:
+        if not hasattr(self, "_forecast_memo"):
+            self._forecast_memo = ForecastSection(self.ds, self.period, self.as_of, self.team)
+        return self._forecast_memo
 
     def methodology(self) -> Markdown:
         used = [*METRICS_SHOWN, *METRICS_IN_SECTIONS]

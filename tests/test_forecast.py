@@ -23,6 +23,7 @@ from pipeline_kit.forecasting.model import forecast_windows
 from pipeline_kit.periods import Period
 from pipeline_kit.synthetic import generate
 from tests.conftest import SAMPLE
+from tests.shapes import SHAPES, write_shape
 
 D = dt.date
 
@@ -479,3 +480,23 @@ def test_charts_render_and_say_when_empty(sample):
     ]
     for chart in empty:
         assert chart.to_dict()["mark"]["type"] == "text"
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_every_export_shape(shape, tmp_path):
+    """Every export shape gets a forecast, a (possibly empty) backtest and a calibration,
+    or one clear sentence when it has no dates."""
+    ds = pk.load(write_shape(shape, tmp_path / "d"))
+    if ds.undated:
+        with pytest.raises(ValueError, match="needs dated deals"):
+            pk.forecast(ds, "current")
+        with pytest.raises(ValueError, match="needs dated deals"):
+            pk.backtest_forecast(ds)
+        return
+    f = pk.forecast(ds, "current", by="team", draws=200)
+    assert f.summary.height >= 1
+    assert (f.summary["p10"] <= f.summary["p90"]).all()
+    bt = pk.backtest_forecast(ds, checkpoints="start", draws=100)
+    cal = pk.probability_calibration(ds, bt)
+    assert set(bt.summary().columns) >= {"method", "coverage_80"}
+    assert cal.scores.height in (0, 1, 2)

@@ -242,6 +242,8 @@ def backtest_forecast(
         [as_period(p, ds) for p in periods] if periods else _default_periods(ds, min_past_periods)
     )
     plan = [(p, label, day) for p in chosen for label, day in checkpoint_days(p, checkpoints)]
+    if not plan:  # too little history: an empty backtest with the usual columns
+        return Backtest(groups, _empty_forecasts(ds, groups), pl.DataFrame())
     if progress:
         from tqdm.auto import tqdm
 
@@ -289,6 +291,19 @@ def backtest_forecast(
         "period_end", "checkpoint", "method", *groups
     )
     return Backtest(groups, forecasts.drop("period_end"), _with_outcomes(ds, deal_rows))
+
+
+def _empty_forecasts(ds: Dataset, groups: list[str]) -> pl.DataFrame:
+    schema = ds.lazy("deals").select(groups).collect_schema()
+    columns: dict[str, pl.DataType] = dict(schema)
+    columns |= {"period": pl.String(), "checkpoint": pl.String(), "as_of": pl.Date()}
+    columns |= {"method": pl.String()}
+    floats = ["actual", "point", "p10", "p50", "p90", "crps"]
+    floats += ["pinball_10", "pinball_50", "pinball_90", "pit", "ape", "bias"]
+    columns |= {name: pl.Float64() for name in floats}
+    columns |= {f"in_{round(lv * 100)}": pl.Boolean() for lv in LEVELS}
+    columns |= {"past_periods": pl.Int64()}
+    return pl.DataFrame(schema=columns)
 
 
 def _score_baselines(points: pl.DataFrame, groups: list[str], min_errors: int) -> pl.DataFrame:
