@@ -12,6 +12,7 @@ temporary folder and renamed into place, so a crash leaves no half entry.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -71,7 +72,7 @@ def _files_digest(files: list[Path]) -> str:
         for file in files:
             digest.update(file.name.encode())
             with file.open("rb") as handle:
-                for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                for block in iter(functools.partial(handle.read, 1 << 20), b""):
                     digest.update(block)
         _DIGESTS[state] = digest.hexdigest()
     return _DIGESTS[state]

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import polars as pl
 
@@ -120,7 +120,9 @@ class Dataset:
     def first_date(self) -> dt.date | None:
         """Earliest creation date of a deal; ``None`` when no deal passed validation or the
         export has no dates."""
-        return None if self.undated else self.tables["deals"]["created_at"].min()
+        if self.undated:
+            return None
+        return cast("dt.date | None", self.tables["deals"]["created_at"].min())  # a Date column
 
     @property
     def last_date(self) -> dt.date | None:
@@ -130,7 +132,9 @@ class Dataset:
         deals = self.tables["deals"]
         if self.undated:
             return None
-        dates = [d for d in (deals["created_at"].max(), deals["closed_at"].max()) if d]
+        # Date columns: their max is a date, or None when all are null
+        latest = (deals["created_at"].max(), deals["closed_at"].max())
+        dates = [cast(dt.date, d) for d in latest if d]
         return max(dates) if dates else None
 
     @property

@@ -35,6 +35,8 @@ def _metric(fn_name: str, period: str, by: str | None, key: str | None, column: 
 
         frame = getattr(pk, fn_name)(ds, period, by, **kw)
         if key is not None:
+            if by is None:
+                raise ValueError(f"key {key!r} needs the `by` column it is a value of")
             frame = frame.filter(pl.col(by) == key)
         return float(frame[column][0])
 

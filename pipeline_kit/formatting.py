@@ -18,7 +18,7 @@ def fmt_pct(x: float | None, digits: int = 1) -> str:
 
 def fmt_money(x: float | None, currency: str = "$") -> str:
     """1234567 -> '$1.23M', 21986 -> '$21,986'; missing -> '–'."""
-    if missing(x):
+    if x is None or missing(x):
         return "–"
     sign = "-" if x < 0 else ""
     if abs(x) >= 1e6:

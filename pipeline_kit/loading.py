@@ -26,7 +26,7 @@ import inspect
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -59,13 +59,15 @@ _FALSE = ["false", "f", "no", "n", "0"]
 # trailing "Z" optional) and YYYY/MM/DD. Day-first or month-first dates (31/12/2025, 12/31/2025)
 # are ambiguous and are rejected with a message asking for ISO dates.
 _TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
-QUARANTINE_SCHEMA = {
-    "table": pl.String,
-    "file": pl.String,
-    "source_row": pl.Int64,
-    "rules": pl.List(pl.String),
-    "record": pl.String,
-}
+QUARANTINE_SCHEMA = pl.Schema(
+    {
+        "table": pl.String(),
+        "file": pl.String(),
+        "source_row": pl.Int64(),
+        "rules": pl.List(pl.String),
+        "record": pl.String(),
+    }
+)
 
 
 # Datasets loaded with cache=True in this process, by folder, source and the size and
@@ -174,7 +176,7 @@ def _load_through_disk_cache(
     source: str,
     mapping: str | Path | Mapping[str, Any] | None,
     cache: bool,
-    cache_dir: str | Path | bool,
+    cache_dir: str | Path | Literal[True],
     date_horizon_days: int,
     options: dict[str, Any],
 ) -> Dataset:
@@ -570,11 +572,11 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
     extra = [c for c in raw.columns if c not in columns]
 
     # 1. parsing: one pass computes every typed column and its "could not be read" flag
-    typed = raw.lazy().with_columns(
+    parsing = raw.lazy().with_columns(
         _parse_expr(c, t, raw.schema[c]).alias(f"__{c}") for c, t in targets.items()
     )
     flag_cols = [f"{c}|dtype" for c, t in targets.items() if t != raw.schema[c]]
-    typed = typed.with_columns(
+    typed = parsing.with_columns(
         (pl.col(c).is_not_null() & pl.col(f"__{c}").is_null()).alias(f"{c}|dtype")
         for c, t in targets.items()
         if t != raw.schema[c]
@@ -588,6 +590,7 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
     # (no copy when every row could be read, the usual case)
     readable = typed.filter(~pl.any_horizontal(flag_cols)) if unreadable.height else typed
     parsed = readable.select("source_row", *[pl.col(f"__{c}").alias(c) for c in targets])
+    good: pl.DataFrame  # (joined below: no longer dataframely's typed frame)
     good, failure = schema.filter(parsed)
     details = failure.details()
     rule_cols = [c for c in details.columns if c not in columns]

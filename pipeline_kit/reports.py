@@ -36,7 +36,7 @@ from typing import Any
 import nbformat
 import papermill
 import papermill.log
-from jupyter_client.client import KernelClient
+from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 from nbconvert import HTMLExporter
 from papermill.clientwrap import PapermillNotebookClient
@@ -243,7 +243,7 @@ def _kernel_env() -> None:
 # a new client must handshake (kernel_info plus an IOPub check that polls for 0.2 s at a time)
 # before every notebook. Between reports the kernel's namespace is wiped and its execution
 # counter reset, so no state carries over.
-_KERNELS: dict[str, tuple[KernelManager, KernelClient]] = {}
+_KERNELS: dict[str, tuple[KernelManager, BlockingKernelClient]] = {}
 _SOCKET_DIRS: dict[str, str] = {}  # the folder of each kernel's Unix sockets
 _EXIT_HOOK: list[bool] = []
 
@@ -269,7 +269,7 @@ _KERNEL_ARGS = ["--HistoryManager.enabled=False"]
 class _ConnectedKernelClient(PapermillNotebookClient):
     """papermill's notebook client on an already connected kernel client."""
 
-    def __init__(self, nb_man, *, kc: KernelClient, **kwargs) -> None:
+    def __init__(self, nb_man, *, kc: BlockingKernelClient, **kwargs) -> None:
         super().__init__(nb_man, km=kc.parent, **kwargs)
         self.kc = kc  # nbclient then neither starts nor handshakes a client of its own
 
@@ -286,7 +286,7 @@ class _ConnectedKernelEngine(NBClientEngine):
         start_timeout=60,
         execution_timeout=None,
         *,
-        kc: KernelClient,
+        kc: BlockingKernelClient,
         **_unused,
     ):
         client = _ConnectedKernelClient(
@@ -304,7 +304,7 @@ class _ConnectedKernelEngine(NBClientEngine):
 papermill_engines.register("pipeline_kit", _ConnectedKernelEngine)
 
 
-def _kernel(cwd: Path) -> KernelClient:
+def _kernel(cwd: Path) -> BlockingKernelClient:
     """This process's connected kernel for ``cwd``: started (and warmed up) on first use,
     wiped before every later use, shut down at exit."""
     key = str(cwd)
@@ -343,7 +343,7 @@ def _kernel(cwd: Path) -> KernelClient:
     raise AssertionError("unreachable")
 
 
-def _execute(client: KernelClient, code: str) -> None:
+def _execute(client: BlockingKernelClient, code: str) -> None:
     reply = client.execute_interactive(
         code, store_history=False, timeout=120, output_hook=lambda _msg: None
     )

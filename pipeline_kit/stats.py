@@ -15,10 +15,14 @@ Quantiles come from :mod:`scipy.stats`; the tests check every interval against s
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
 from scipy import stats
+
+if TYPE_CHECKING:
+    from scipy.stats._survival import EmpiricalDistributionFunction
 
 __all__ = [
     "MIN_N",
@@ -79,7 +83,7 @@ def wilson_interval(
 def _t_quantile(n: pl.Series, confidence: float) -> pl.Series:
     df = n.cast(pl.Float64).to_numpy() - 1
     with np.errstate(invalid="ignore"):
-        q = stats.t.ppf(0.5 + confidence / 2, np.where(df >= 1, df, np.nan))
+        q = np.asarray(stats.t.ppf(0.5 + confidence / 2, np.where(df >= 1, df, np.nan)))
     return pl.Series(q, dtype=pl.Float64)
 
 
@@ -190,6 +194,18 @@ def skewed_mean_interval(
     return float(mean - high_q * se), float(mean - low_q * se)
 
 
+def _band(
+    sf: EmpiricalDistributionFunction, confidence: float, method: Literal["linear", "log-log"]
+) -> tuple[EmpiricalDistributionFunction, EmpiricalDistributionFunction]:
+    """The pointwise confidence band of a Kaplan-Meier curve ``sf``: its (low, high) curves."""
+    with warnings.catch_warnings():  # undefined where S(t) is 0 or 1: those points are NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        band = sf.confidence_interval(confidence, method=method)
+    # scipy-stubs types the bounds as float64; scipy returns them as step functions
+    # (EmpiricalDistributionFunction), which is what its documentation says
+    return band.low, band.high  # type: ignore[return-value]
+
+
 def kaplan_meier_median(
     durations: np.ndarray, observed: np.ndarray, confidence: float = 0.95
 ) -> tuple[float | None, float | None, float | None]:
@@ -207,9 +223,7 @@ def kaplan_meier_median(
         return None, None, None
     data = stats.CensoredData(uncensored=durations[observed], right=durations[~observed])
     sf = stats.ecdf(data).sf
-    with warnings.catch_warnings():  # undefined where S(t) is 0 or 1: those points are NaN
-        warnings.simplefilter("ignore", RuntimeWarning)
-        band = sf.confidence_interval(confidence, method="log-log")
+    band_low, band_high = _band(sf, confidence, "log-log")
 
     def first_below_half(times: np.ndarray, probs: np.ndarray) -> float | None:
         hit = np.flatnonzero(
@@ -219,8 +233,8 @@ def kaplan_meier_median(
 
     return (
         first_below_half(sf.quantiles, sf.probabilities),
-        first_below_half(band.low.quantiles, band.low.probabilities),
-        first_below_half(band.high.quantiles, band.high.probabilities),
+        first_below_half(band_low.quantiles, band_low.probabilities),
+        first_below_half(band_high.quantiles, band_high.probabilities),
     )
 
 
@@ -235,7 +249,7 @@ def binomial_test(successes: int, trials: int, p0: float) -> float:
 
 def fisher_test(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
     """Fisher's exact test of two proportions ``k1/n1`` vs ``k2/n2``: (odds ratio, p-value)."""
-    table = [[int(k1), int(n1 - k1)], [int(k2), int(n2 - k2)]]
+    table = np.array([[int(k1), int(n1 - k1)], [int(k2), int(n2 - k2)]])
     result = stats.fisher_exact(table)
     return float(result.statistic), float(result.pvalue)
 
@@ -276,11 +290,10 @@ def km_median_test(
     ``S(value)`` is 0 or 1 (no information on the scale).
     """
     sf = stats.ecdf(_censored(durations, observed)).sf
-    estimate = float(sf.evaluate(value))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        band = sf.confidence_interval(0.95, method="linear")
-    low, high = float(band.low.evaluate(value)), float(band.high.evaluate(value))
+    at = np.asarray(value, dtype=float)
+    estimate = float(sf.evaluate(at))
+    band_low, band_high = _band(sf, 0.95, "linear")
+    low, high = float(band_low.evaluate(at)), float(band_high.evaluate(at))
     z95 = float(stats.norm.ppf(0.975))
     se = max(estimate - low, high - estimate) / z95  # Greenwood (the linear band is symmetric)
     if not np.isfinite(se) or se <= 0 or not 0 < estimate < 1:
@@ -422,12 +435,10 @@ def km_curve(durations: np.ndarray, observed: np.ndarray, confidence: float = 0.
     if durations.size == 0 or not observed.any():
         return pl.DataFrame(schema=schema)
     sf = stats.ecdf(_censored(durations, observed)).sf
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        band = sf.confidence_interval(confidence, method="log-log")
+    band_low, band_high = _band(sf, confidence, "log-log")
     times = sf.quantiles
     point = sf.probabilities
-    defined = np.isfinite(band.low.probabilities) & np.isfinite(band.high.probabilities)
+    defined = np.isfinite(band_low.probabilities) & np.isfinite(band_high.probabilities)
     at_risk = (durations[None, :] >= times[:, None]).sum(axis=1)
     return pl.DataFrame(
         {
@@ -435,8 +446,8 @@ def km_curve(durations: np.ndarray, observed: np.ndarray, confidence: float = 0.
             "still_open": np.concatenate([[1.0], sf.probabilities]),
             # the log-log band is undefined where S is 1 (censorings before the first
             # event) or 0 (after the last): no spread there, not a 0%-100% band
-            "low": np.concatenate([[1.0], np.where(defined, band.low.probabilities, point)]),
-            "high": np.concatenate([[1.0], np.where(defined, band.high.probabilities, point)]),
+            "low": np.concatenate([[1.0], np.where(defined, band_low.probabilities, point)]),
+            "high": np.concatenate([[1.0], np.where(defined, band_high.probabilities, point)]),
             "at_risk": np.concatenate([[durations.size], at_risk]).astype(np.int64),
         },
         schema=schema,

@@ -189,6 +189,10 @@ def _rep_names(n: int) -> list[str]:
     return [f"{_FIRST[i % len(_FIRST)]} {_LAST[(i * 7 + 3) % len(_LAST)]}" for i in range(n)]
 
 
+# the "missing" of np.where(mask, strings, _NONE): an object array, so the result holds None
+_NONE = np.array(None, dtype=object)
+
+
 def _strings(values: np.ndarray) -> pl.Series:
     """An object array of str/None as a String series (never polars' Object dtype)."""
     return pl.Series(values.tolist(), dtype=pl.String)
@@ -322,8 +326,8 @@ def generate(n_deals: int = 5_000, seed: int = 7) -> dict[str, pl.DataFrame]:
             "region": region.astype(str),
             "expected_close": _to_date(expected),
             "probability": np.array([s[2] for s in STAGES], dtype=float)[stage],
-            "lost_reason": _strings(np.where(is_lost, np.array(LOST_REASONS)[reason], None)),
-            "competitor": _strings(np.where(has_comp, np.array(COMPETITORS)[comp], None)),
+            "lost_reason": _strings(np.where(is_lost, np.array(LOST_REASONS)[reason], _NONE)),
+            "competitor": _strings(np.where(has_comp, np.array(COMPETITORS)[comp], _NONE)),
         }
     ).with_columns(
         pl.concat_str(
@@ -404,7 +408,7 @@ def _leads(rng, deals, team, source, rep, reps, teams, created) -> pl.DataFrame:
             "qualified_at": _to_datetime(np.nan_to_num(qualified)),
             "first_response_at": _to_datetime(np.nan_to_num(first_response)),
             "converted_at": _to_datetime(np.nan_to_num(conv_hours)),
-            "deal_id": _strings(np.where(l_deal >= 0, deal_ids[np.maximum(l_deal, 0)], None)),
+            "deal_id": _strings(np.where(l_deal >= 0, deal_ids[np.maximum(l_deal, 0)], _NONE)),
         }
     )
     return frame.with_columns(
@@ -462,7 +466,7 @@ def _collateral(rng, history: pl.DataFrame, deals: pl.DataFrame) -> pl.DataFrame
                 "deal_id",
                 (
                     pl.col("entered_at")
-                    + pl.duration(days=pl.Series(rng.integers(0, 5, int(use.sum()))))
+                    + pl.duration(days=pl.lit(pl.Series(rng.integers(0, 5, int(use.sum())))))
                 )
                 .clip(upper_bound=END)
                 .alias("used_at"),
@@ -514,7 +518,7 @@ def _customers(rng, deals: pl.DataFrame) -> pl.DataFrame:
     life = rng.exponential(900, customers.height).astype(int) + 30
     return (
         customers.with_columns(
-            (pl.col("start_date") + pl.duration(days=pl.Series(life))).alias("end_date")
+            (pl.col("start_date") + pl.duration(days=pl.lit(pl.Series(life)))).alias("end_date")
         )
         .with_columns(pl.when(pl.col("end_date") <= END).then(pl.col("end_date")).alias("end_date"))
         .select("account_id", "start_date", "end_date", "mrr", "team")

@@ -6,8 +6,12 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
+
+if TYPE_CHECKING:
+    import dataframely as dy
 
 from pipeline_kit.adapters._tools import read_export_file
 from pipeline_kit.errors import DataError
@@ -23,7 +27,7 @@ class RawTable:
     frame: pl.DataFrame
     file: str
     # the dataframely schema to validate against, when not the table's usual one
-    schema: type | None = None
+    schema: type[dy.Schema] | None = None
 
 
 @dataclass

@@ -76,7 +76,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -89,6 +89,9 @@ from pipeline_kit.adapters._tools import (
 from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
 from pipeline_kit.errors import DataError
 from pipeline_kit.schema import TABLES, required_columns
+
+if TYPE_CHECKING:
+    from polars.expr.whenthen import ChainedThen, Then
 
 __all__ = ["apply_mapping", "draft_mapping", "parse_mapping", "read_mapped"]
 
@@ -661,7 +664,9 @@ def _map_values(
     low = text.str.to_lowercase()
     present = low.is_not_null() & low.ne("")
     known = low.is_in(list(lookup))
-    result = pl.when(known).then(low.replace_strict(lookup, default=None, return_dtype=pl.String))
+    result: Then | ChainedThen = pl.when(known).then(
+        low.replace_strict(lookup, default=None, return_dtype=pl.String)
+    )
     if star is not None:
         result = result.when(present).then(pl.lit(star, pl.String))
     counts = (
@@ -1018,14 +1023,14 @@ def _date_guess(
         non_iso = distinct.filter(~distinct.str.contains(_ISO_DATE))
         if non_iso.len():
             values[canonical] = non_iso
-            counts = pl.DataFrame({"v": non_iso}).select(
+            fitting = pl.DataFrame({"v": non_iso}).select(
                 _strptime(pl.col("v"), f).is_not_null().sum().alias(f) for f in formats
             )
-            fits[canonical] = counts.row(0, named=True)
+            fits[canonical] = fitting.row(0, named=True)
     if not values:
         found = [c for c in columns if _distinct(frame[columns[c]]).len()]
         return [], [f"dates in {', '.join(found)} are ISO (read as they are)"] if found else []
-    evidence = {"day": [], "month": []}
+    evidence: dict[str, list[str]] = {"day": [], "month": []}
     for canonical, counts in fits.items():
         day = max(n for f, n in counts.items() if _order_of(f) == "day")
         month = max(n for f, n in counts.items() if _order_of(f) == "month")
@@ -1154,8 +1159,8 @@ def _status_lines(
             del guess.columns["status"]
             header = None
     derived = header is None
-    if derived:
-        if not stage_tells:
+    if header is None:
+        if not stage_tells or stage is None:  # (stage_tells implies a stage column)
             return [], {}
         header, words = stage, stage_words
     else:

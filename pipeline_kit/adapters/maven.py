@@ -151,7 +151,7 @@ def _read(path: Path, name: str, notes: list[str]) -> tuple[Path, pl.DataFrame, 
     frame = frame.select(
         "source_row",
         *[
-            (pl.col(found[key]) if found[key] else pl.lit(None, pl.String)).alias(key)
+            (pl.col(header) if (header := found[key]) else pl.lit(None, pl.String)).alias(key)
             for key in spec
         ],
     )

@@ -98,6 +98,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 
@@ -430,6 +431,12 @@ def _text(value: pl.Expr) -> pl.Expr:
     return value.cast(pl.String)
 
 
+def _last_line(frame: pl.DataFrame) -> int:
+    """The last line number of a file read with its ``source_row`` (an integer column); 1 when
+    it has no rows."""
+    return int(cast("int | None", frame["source_row"].max()) or 1)
+
+
 def _col(frame: pl.DataFrame, *aliases: str) -> pl.Expr:
     """The column under any alias, else a null string column."""
     name = column(frame, *aliases)
@@ -721,7 +728,7 @@ def _read_export(
     for part in ("id", "stage", "status", "owner", "value", "created"):
         cols[part] = require_column(frame, label, *EXPORT[part])
     dates = [
-        cols[p]
+        name
         for p in (
             "created",
             "closed_on",
@@ -730,12 +737,13 @@ def _read_export(
             "last_stage_change",
             "expected_close",
         )
-        if cols[p]
+        if (name := cols[p])
     ]
     frame = normalise_dates(frame, dates, run.notes, file=label)
 
     def c(part: str) -> pl.Expr:
-        return pl.col(cols[part]) if cols[part] else pl.lit(None, pl.String)
+        name = cols[part]
+        return pl.col(name) if name else pl.lit(None, pl.String)
 
     status = _status_expr(c("status"))
     frame = run.aside(
@@ -765,7 +773,7 @@ def _read_export(
             stage_key = pl.lit("") + _SEP + c("stage")
             catalogue = catalogue.with_columns((pl.lit("") + _SEP + pl.col("name")).alias("key"))
         first = _first_stages(catalogue)  # before any stage stages.csv lacks is added
-        last_line = int(api["stages"][1]["source_row"].max() or 1)
+        last_line = _last_line(api["stages"][1])
         missing = (
             frame.select(
                 stage_key.alias("key"), pipeline.alias("pipeline"), c("stage").alias("name")
@@ -841,7 +849,7 @@ def _read_export(
         stages_label = f"{label} (stages derived by the adapter from Deal - Stage)"
         last_line = catalogue.height + 1
 
-    copied = {cols[p] for p in _EXPORT_COPIED if cols[p]}
+    copied = {name for p in _EXPORT_COPIED if (name := cols[p])}
     extras = _export_extras(run, frame, copied)
     work = frame.select(
         "source_row",
@@ -1062,7 +1070,7 @@ def _read_api(
     if "stages" in api:
         catalogue = _api_catalogue(run, api["stages"], api.get("pipelines"), referenced)
         stages_label = f"{api['stages'][0]} (+ Won and Lost added by the adapter)"
-        last_line = int(api["stages"][1]["source_row"].max() or 1)
+        last_line = _last_line(api["stages"][1])
     else:
         raise DataError(
             problem="no stages table beside the API deals: stage ids cannot be named",
@@ -1126,7 +1134,7 @@ def _read_api(
         )
         if c
     }
-    extras = {}
+    extras: dict[str, str] = {}
     for name in raw.columns:
         if name == "source_row" or name in consumed or name.startswith("_"):
             continue
@@ -1326,7 +1334,7 @@ def _history_from_flow(
 ) -> pl.DataFrame:
     label = str(flow.file)
     frame = flow.frame
-    last_line = int(frame["source_row"].max() or 1)
+    last_line = _last_line(frame)
     internal = ["__item", "__field", "__old", "__new", "__at", "__user"]
 
     def aside(frame: pl.DataFrame, mask: pl.Expr, reason: str) -> pl.DataFrame:

@@ -77,6 +77,7 @@ from pipeline_kit.adapters._tools import (
     parse_bool,
     plain_number,
     read_export_file,
+    require_column,
     set_aside,
     squash,
     to_reporting_currency,
@@ -364,9 +365,9 @@ def read_salesforce(
         "CloseDate",
         "Close Date",
         *(
-            overrides.get(k)
+            name
             for k in ("created_at", "closed_at", "expected_close")
-            if overrides.get(k)
+            if (name := overrides.get(k))
         ),
     )
     history, closing_day = _stage_history(r, norm, opp_file)
@@ -384,11 +385,17 @@ def read_salesforce(
             column="StageName",
         )
     stage = pl.col(stage_col).str.strip_chars()
+    status: pl.Expr
     if is_won is not None and is_closed is not None:
         won = parse_bool(pl.col(is_won), False)
         closed = parse_bool(pl.col(is_closed), False)
-        status = pl.when(won).then(pl.lit("won")).when(closed).then(pl.lit("lost"))
-        status = status.otherwise(pl.lit("open"))
+        status = (
+            pl.when(won)
+            .then(pl.lit("won"))
+            .when(closed)
+            .then(pl.lit("lost"))
+            .otherwise(pl.lit("open"))
+        )
     elif stages is not None:
         flags = stages.select(
             pl.col("stage").alias("__stage"),
@@ -396,8 +403,13 @@ def read_salesforce(
             pl.col("is_lost").alias("__l"),
         )
         opp = opp.with_columns(stage.alias("__stage")).join(flags, on="__stage", how="left")
-        status = pl.when(pl.col("__w") == "true").then(pl.lit("won"))
-        status = status.when(pl.col("__l") == "true").then(pl.lit("lost")).otherwise(pl.lit("open"))
+        status = (
+            pl.when(pl.col("__w") == "true")
+            .then(pl.lit("won"))
+            .when(pl.col("__l") == "true")
+            .then(pl.lit("lost"))
+            .otherwise(pl.lit("open"))
+        )
         r.notes.append("No IsWon/IsClosed columns: status taken from OpportunityStage's flags.")
     else:
         low = stage.str.to_lowercase()
@@ -483,7 +495,7 @@ def read_salesforce(
     # extra lookups: pipeline (record type) and industry (account)
     if record_type is not None and record_types is not None:
         rt = record_types.select(
-            pl.col(column(record_types, "Id")).alias("__rt"),
+            pl.col(require_column(record_types, str(r.files["recordtype"]), "Id")).alias("__rt"),
             _col(record_types, "Name", "DeveloperName").alias("__pipeline"),
         )
         opp = opp.join(
@@ -494,7 +506,7 @@ def read_salesforce(
         pipeline = _col(opp, "RecordTypeId", "Record Type", "Opportunity Record Type")
     if account_col is not None and accounts is not None and column(accounts, "Industry"):
         acc = accounts.select(
-            pl.col(column(accounts, "Id")).alias("__acc"),
+            pl.col(require_column(accounts, str(r.files["account"]), "Id")).alias("__acc"),
             _col(accounts, "Industry").alias("__industry"),
         )
         opp = opp.join(
@@ -624,7 +636,8 @@ def _user_lookup(
     users: pl.DataFrame | None, roles: pl.DataFrame | None, norm
 ) -> pl.DataFrame | None:
     """user_id, name, role, parent_role (ids through ``norm``, as the keys joined to them)."""
-    if users is None or column(users, "Id") is None:
+    user_id = column(users, "Id") if users is not None else None
+    if users is None or user_id is None:
         return None
     name = column(users, "Name")
     full = (
@@ -635,13 +648,14 @@ def _user_lookup(
         )
     )
     frame = users.select(
-        norm(pl.col(column(users, "Id"))).alias("user_id"),
-        pl.coalesce(full.replace("", None), pl.col(column(users, "Id"))).alias("name"),
+        norm(pl.col(user_id)).alias("user_id"),
+        pl.coalesce(full.replace("", None), pl.col(user_id)).alias("name"),
         norm(_col(users, "UserRoleId")).alias("role_id"),
     )
-    if roles is not None and column(roles, "Id") is not None:
+    role_id = column(roles, "Id") if roles is not None else None
+    if roles is not None and role_id is not None:
         role = roles.select(
-            norm(pl.col(column(roles, "Id"))).alias("role_id"),
+            norm(pl.col(role_id)).alias("role_id"),
             _col(roles, "Name").alias("role"),
             norm(_col(roles, "ParentRoleId")).alias("parent_id"),
         )
@@ -879,17 +893,15 @@ def _dated_conversion(
     the deal's close day; CurrencyType's rate when no period does; 1 for the corporate
     currency, which needs no rate of its own."""
     label = str(r.files["datedconversionrate"])
-    dated = normalise_dates(
-        dated, [column(dated, "StartDate")], r.notes, file=label, prefer=r.date_order
-    )
+    iso_code = require_column(dated, label, "IsoCode")
+    start_date = require_column(dated, label, "StartDate")
+    conversion_rate = require_column(dated, label, "ConversionRate")
+    dated = normalise_dates(dated, [start_date], r.notes, file=label, prefer=r.date_order)
     table = (
         dated.select(
-            pl.col(column(dated, "IsoCode")).str.strip_chars().str.to_uppercase().alias("__code"),
-            pl.col(column(dated, "StartDate"))
-            .str.slice(0, 10)
-            .str.to_date(strict=False)
-            .alias("__from"),
-            pl.col(column(dated, "ConversionRate")).cast(pl.Float64, strict=False).alias("__r"),
+            pl.col(iso_code).str.strip_chars().str.to_uppercase().alias("__code"),
+            pl.col(start_date).str.slice(0, 10).str.to_date(strict=False).alias("__from"),
+            pl.col(conversion_rate).cast(pl.Float64, strict=False).alias("__r"),
         )
         .drop_nulls()
         .filter(pl.col("__r") > 0)

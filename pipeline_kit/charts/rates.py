@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import altair as alt
 import polars as pl
 
@@ -153,7 +155,7 @@ def rep_funnel_plot(
     if limits is None:
         from pipeline_kit.comparisons import funnel_limits_curve
 
-        limits = funnel_limits_curve(reps["org_rate"][0], int(reps["n"].max()))
+        limits = funnel_limits_curve(reps["org_rate"][0], cast(int, reps["n"].max()))
     data = plain(reps).with_columns(
         pl.when(pl.col("flag") == "")
         .then(pl.lit("within limits"))

@@ -54,10 +54,13 @@ def _interactive_renderer(spec: dict, **_metadata) -> tuple[dict, dict]:
 alt.renderers.register("pipeline_kit", _interactive_renderer)
 
 
-def _unvalidated_bundle(chart: alt.TopLevelMixin) -> tuple[dict, dict]:
+def _unvalidated_bundle(chart: alt.TopLevelMixin) -> dict | tuple[dict, dict]:
     """How IPython displays a chart when validation is off: the active renderer, fed a spec
     converted without Altair's JSON-schema check."""
-    return alt.renderers.get()(chart.to_dict(validate=False))
+    renderer = alt.renderers.get()
+    if renderer is None:  # setup_notebook always enables one; alt.renderers.enable(None) not
+        raise RuntimeError("no Altair renderer is enabled: call setup_notebook() again")
+    return renderer(chart.to_dict(validate=False))
 
 
 def setup_notebook(static: bool = True, *, validate: bool = True) -> None:
