@@ -79,8 +79,11 @@ def _files_digest(files: list[Path]) -> str:
 
 
 def read_cached(folder: Path, key: str) -> Dataset | None:
-    """The dataset stored under ``key``, or ``None`` when there is none (or it is unreadable:
-    a damaged entry is read again from the export, never trusted)."""
+    """The dataset stored under ``key``, or ``None`` when there is none.
+
+    Also ``None`` when it is unreadable: a damaged entry is read again from the export, never
+    trusted.
+    """
     entry = folder / key
     if not (entry / "meta.json").is_file():
         return None
@@ -107,8 +110,10 @@ def read_cached(folder: Path, key: str) -> Dataset | None:
 
 
 def write_cached(folder: Path, key: str, ds: Dataset) -> None:
-    """Store ``ds`` under ``key`` (atomically: a temporary folder renamed into place). A cache
-    that cannot be written (read-only disk, full disk) is skipped: it is only a cache."""
+    """Store ``ds`` under ``key``, atomically (a temporary folder renamed into place).
+
+    A cache that cannot be written (read-only disk, full disk) is skipped: it is only a cache.
+    """
     try:
         folder.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=folder))

@@ -84,6 +84,7 @@ def _load(args: argparse.Namespace):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``pipeline-kit`` command line: one subcommand per task."""
     parser = argparse.ArgumentParser(
         prog="pipeline-kit", description="Sales-pipeline metrics and reports from CRM exports."
     )
@@ -267,8 +268,10 @@ def _output_folder(folder: Path) -> None:
 
 
 def _write_csv(frame, path: Path) -> None:
-    """Write ``frame`` to ``path`` atomically: on a full disk (or any OS error) a message and
-    no partial file."""
+    """Write ``frame`` to ``path`` atomically.
+
+    On a full disk (or any OS error): a message and no partial file.
+    """
     from pipeline_kit._files import write_atomic
 
     _output_folder(path.parent)

@@ -118,8 +118,10 @@ class Dataset:
 
     @property
     def first_date(self) -> dt.date | None:
-        """Earliest creation date of a deal; ``None`` when no deal passed validation or the
-        export has no dates."""
+        """Earliest creation date of a deal.
+
+        ``None`` when no deal passed validation or the export has no dates.
+        """
         if self.undated:
             return None
         return cast("dt.date | None", self.tables["deals"]["created_at"].min())  # a Date column
@@ -128,7 +130,8 @@ class Dataset:
     def last_date(self) -> dt.date | None:
         """Latest date in the deals (created or closed): the export's effective date.
 
-        ``None`` when no deal passed validation."""
+        ``None`` when no deal passed validation.
+        """
         deals = self.tables["deals"]
         if self.undated:
             return None
@@ -200,8 +203,10 @@ class Dataset:
         )
 
     def report(self) -> str:
-        """Plain-text validation report: counts per table, each problem with examples, rows
-        excluded by design and why, notes."""
+        """Plain-text validation report.
+
+        Counts per table, each problem with examples, rows excluded by design and why, notes.
+        """
         lines = [f"Dataset {self.path} (source: {self.source}, fingerprint {self.fingerprint})", ""]
         width = max(len(t) for t in self.counts["table"])
         lines.append(

@@ -22,6 +22,8 @@ __all__ = ["EXERCISES", "Exercise", "check", "solution"]
 
 @dataclass(frozen=True)
 class Exercise:
+    """A question on a dataset, the function computing its answer, and help to get there."""
+
     question: str
     compute: Callable[[Dataset], float]
     tolerance: float

@@ -8,6 +8,7 @@ __all__ = ["FORMAT", "fmt_days", "fmt_money", "fmt_pct", "missing"]
 
 
 def missing(x: float | None) -> bool:
+    """True for ``None`` and NaN: a value shown as a dash."""
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 

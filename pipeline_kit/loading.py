@@ -212,8 +212,11 @@ def _load_through_disk_cache(
 
 
 def _mapping_state(mapping: str | Path | Mapping[str, Any] | None) -> tuple | str | None:
-    """What identifies a mapping for the cache: its file's path, size and modification time
-    (an edited mapping file reloads); a dict mapping is never cached (None)."""
+    """What identifies a mapping for the cache.
+
+    Its file's path, size and modification time (an edited mapping file reloads); a dict
+    mapping is never cached (None).
+    """
     if mapping is None:
         return ""
     if not isinstance(mapping, (str, Path)):
@@ -411,8 +414,10 @@ DEFAULTED_DEAL_COLUMNS = {
 
 
 def _fill_owner_and_team(table: RawTable, notes: list[str]) -> RawTable:
-    """A deals table without a team (owner) column gets one team 'All' (owner '(unknown)'),
-    with a note; the other required columns stay required."""
+    """A deals table without a team (owner) column gets one team 'All'.
+
+    Owner '(unknown)', with a note; the other required columns stay required.
+    """
     missing = [c for c in DEFAULTED_DEAL_COLUMNS if c not in table.frame.columns]
     if not missing:
         return table
@@ -476,9 +481,11 @@ _MONEY_COLUMNS = {"amount", "target", "mrr"}
 
 
 def _parse_number(text: pl.Expr, dtype: pl.DataType, column: str = "") -> pl.Expr:
-    """Numbers as :func:`pipeline_kit.adapters._tools.plain_number` reads them (a decimal comma,
-    or ``12.500`` in a money column, is rejected rather than guessed). A probability may end in
-    ``%`` (``40%`` reads as 40, on the 0-100 scale)."""
+    """Numbers as :func:`pipeline_kit.adapters._tools.plain_number` reads them.
+
+    A decimal comma, or ``12.500`` in a money column, is rejected rather than guessed. A
+    probability may end in ``%`` (``40%`` reads as 40, on the 0-100 scale).
+    """
     if column == "probability":
         text = text.str.strip_chars().str.strip_suffix("%")
     number = plain_number(text, money=column in _MONEY_COLUMNS)
@@ -488,8 +495,10 @@ def _parse_number(text: pl.Expr, dtype: pl.DataType, column: str = "") -> pl.Exp
 
 
 def _parse_expr(col: str, dtype: pl.DataType, source: pl.DataType) -> pl.Expr:
-    """Expression turning column ``col`` (of dtype ``source``) into ``dtype``; null where it
-    cannot. Strings are parsed; already-typed columns (Parquet) are cast when that is exact."""
+    """Expression turning column ``col`` (of dtype ``source``) into ``dtype``; null where it cannot.
+
+    Strings are parsed; already-typed columns (Parquet) are cast when that is exact.
+    """
     value = pl.col(col)
     if dtype == pl.Date:
         if source == pl.Date:
@@ -535,13 +544,15 @@ def validate_table(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
 def _validate_table(
     table: RawTable, notes: list[str] | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Parse and check one table: (valid typed rows, quarantine rows); what was normalised on
-    the way is added to ``notes``.
+    """Parse and check one table: (valid typed rows, quarantine rows).
+
+    What was normalised on the way is added to ``notes``.
 
     Rows are told apart by ``source_row``. When an adapter derives several rows from one
     source line (two stage entries from one Maven row) or builds one table from two files
     (Salesforce Task and Event), the rows are numbered uniquely for the checks and given
-    their source lines back afterwards."""
+    their source lines back afterwards.
+    """
     lines = table.frame["source_row"]
     notes = [] if notes is None else notes
     if lines.is_unique().all():
@@ -604,8 +615,10 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
 def _normalise_text(
     raw: pl.DataFrame, text_cols: list[str], table: RawTable, notes: list[str]
 ) -> pl.DataFrame:
-    """Strip surrounding spaces and NUL bytes from every text value; empty -> missing. When a
-    name changed (``'Ann '`` and ``'Ann'`` would otherwise be two reps), a note says so."""
+    """Strip surrounding spaces and NUL bytes from every text value; empty -> missing.
+
+    When a name changed (``'Ann '`` and ``'Ann'`` would otherwise be two reps), a note says so.
+    """
     if not text_cols:
         return raw
     cleaned = raw.with_columns(
@@ -625,8 +638,11 @@ def _normalise_text(
 def _drop_unreadable_optional(
     raw: pl.DataFrame, table: RawTable, targets: dict[str, pl.DataType], notes: list[str]
 ) -> pl.DataFrame:
-    """An optional column that is mostly unreadable (another format, another meaning) is left
-    out, with a note, instead of quarantining every row for a column the kit can do without."""
+    """Leave out, with a note, an optional column that is mostly unreadable.
+
+    Another format, another meaning: better than quarantining every row for a column the kit
+    can do without.
+    """
     optional = {
         c
         for c, col in TABLES[table.name].columns().items()
@@ -806,10 +822,12 @@ def _complete_stages(stages: pl.DataFrame, deals: pl.DataFrame) -> tuple[pl.Data
 
 
 def _probability_scale(frame: pl.DataFrame, label: str) -> tuple[pl.DataFrame, list[str]]:
-    """Probabilities on one scale, 0-1, decided by the bulk of the values: a 0-100 column
-    (more values above 1 than strictly between 0 and 1) is divided by 100, and noted. On a
-    0-1 column, a stray value above 1 (a typo such as 1.5) rescales nothing: it is flagged in
-    ``probability_off_scale`` (deals: quarantined; stages: left empty, noted)."""
+    """Probabilities on one scale, 0-1, decided by the bulk of the values.
+
+    A 0-100 column (more values above 1 than strictly between 0 and 1) is divided by 100, and
+    noted. On a 0-1 column, a stray value above 1 (a typo such as 1.5) rescales nothing: it is
+    flagged in ``probability_off_scale`` (deals: quarantined; stages: left empty, noted).
+    """
     p = frame["probability"]
     above = int((p > 1).sum())
     if above == 0:
@@ -840,9 +858,11 @@ EARLIEST_PLAUSIBLE = dt.date(1950, 1, 1)
 
 
 def _implausible_dates(deals: pl.DataFrame, horizon_days: int) -> pl.Expr:
-    """Deals created or closed before 1950 or more than ``horizon_days`` after the day by
-    which 99% of the deals were created (the export's date, read from the data, never
-    today)."""
+    """Deals with implausible dates.
+
+    Created or closed before 1950 or more than ``horizon_days`` after the day by which 99% of
+    the deals were created (the export's date, read from the data, never today).
+    """
     if deals.height == 0 or deals["created_at"].null_count() == deals.height:
         return pl.lit(False).alias("date_implausible")
     reference = deals["created_at"].sort().gather(int(0.99 * (deals.height - 1)))[0]
@@ -906,7 +926,8 @@ def _counts(
     """Rows read per table = valid + quarantined + excluded (checked: nothing is lost).
 
     Rows read are the rows the adapter produced plus the rows it set aside (deleted in the
-    CRM, not a stage change, ...) plus exact duplicates."""
+    CRM, not a stage change, ...) plus exact duplicates.
+    """
     set_aside_tables = set(quarantine["table"]) | set(excluded["table"])
     names = list(raw.tables) + sorted(set_aside_tables - set(raw.tables))
     rows = []

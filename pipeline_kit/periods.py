@@ -55,9 +55,12 @@ class Period:
 
     @classmethod
     def parse(cls, value: str | Period) -> Period:
-        """Parse ``2025-Q4``, ``2025-H2``, ``2025-11``, ``2025``, ``2025-10-01..2025-12-31`` or
-        ``all`` (every deal in the export, dated or not: the whole-export figures of a win/loss
-        analysis, and the only period of an export without dates)."""
+        """Parse a period: a quarter, half, month, year, date range, or ``all``.
+
+        ``2025-Q4``, ``2025-H2``, ``2025-11``, ``2025``, ``2025-10-01..2025-12-31`` or ``all``
+        (every deal in the export, dated or not: the whole-export figures of a win/loss
+        analysis, and the only period of an export without dates).
+        """
         if isinstance(value, Period):
             return value
         text = str(value).strip()
@@ -89,9 +92,11 @@ class Period:
         )
 
     def following(self) -> Period:
-        """The period right after this one, of the same kind: the next quarter, month, half
-        or year (a month after 2025-11 is 2025-12, all 31 days); for a date range, as many
-        days."""
+        """The period right after this one, of the same kind.
+
+        The next quarter, month, half or year (a month after 2025-11 is 2025-12, all 31 days);
+        for a date range, as many days.
+        """
         label = self.label
         if _QUARTER.match(label):
             return self.shift(1)
@@ -127,8 +132,10 @@ class Period:
         return (self.end - self.start).days + 1
 
     def contains(self, column: str | pl.Expr) -> pl.Expr:
-        """Polars expression: is the date in ``column`` inside the period? (Always true for
-        :meth:`all`, also for a missing date.)"""
+        """Polars expression: is the date in ``column`` inside the period.
+
+        Always true for :meth:`all`, also for a missing date.
+        """
         col = pl.col(column) if isinstance(column, str) else column
         if self.is_all:
             return col.is_null() | col.is_not_null()  # true on every row, also when summed
@@ -155,9 +162,11 @@ def latest_complete_quarter(last_day: dt.date) -> Period:
 def resolve_period(
     period: str | Period, last_day: dt.date | None, first_day: dt.date | None = None
 ) -> Period:
-    """Like :meth:`Period.parse`, plus ``"latest"``: the last complete quarter of the data;
-    when the data holds no complete quarter (an export of a few weeks), the quarter of its
-    last day, incomplete; the whole export, ``all``, when the data has no dates."""
+    """Like :meth:`Period.parse`, plus ``"latest"``: the last complete quarter of the data.
+
+    When the data holds no complete quarter (an export of a few weeks), ``latest`` is the
+    quarter of its last day, incomplete; the whole export, ``all``, when the data has no dates.
+    """
     if isinstance(period, str) and period.strip().lower() == "latest":
         if last_day is None:
             return Period.all()
@@ -176,9 +185,12 @@ def check_covered(
     *,
     undated: bool = False,
 ) -> None:
-    """Raise a ``ValueError`` in plain words when ``period`` has no overlap with the data
-    (first_day to last_day) or ``as_of`` lies after the data's last day, where a snapshot
-    would show deals as open that may have closed since the export."""
+    """Raise a ``ValueError`` in plain words when ``period`` does not fit the data.
+
+    That is, when it has no overlap with the data (first_day to last_day), or when ``as_of``
+    lies after the data's last day, where a snapshot would show deals as open that may have
+    closed since the export.
+    """
     if undated and not period.is_all:
         raise ValueError(
             f"this export has no dates, so the period {period.label} cannot be picked out of "

@@ -98,8 +98,9 @@ def mean_interval(mean: str, sd: str, n: str, confidence: float = 0.95) -> tuple
 def newcombe_difference(
     p1: str, low1: str, high1: str, p2: str, low2: str, high2: str
 ) -> tuple[pl.Expr, pl.Expr]:
-    """Newcombe's hybrid score interval for a difference of two independent proportions
-    ``p1 - p2``, from each one's Wilson interval (Newcombe 1998, method 10):
+    """Newcombe's hybrid score interval for a difference of two independent proportions.
+
+    For ``p1 - p2``, from each one's Wilson interval (Newcombe 1998, method 10):
     ``d - √((p1 - l1)² + (u2 - p2)²)`` to ``d + √((u1 - p1)² + (p2 - l2)²)``. It keeps close to
     its nominal coverage for small groups and rates near 0 or 1, where the Wald interval of a
     difference does not.
@@ -119,9 +120,11 @@ def newcombe_difference(
 def median_interval(
     values: np.ndarray, confidence: float = 0.95
 ) -> tuple[float | None, float | None]:
-    """Distribution-free interval for a median: the order statistics ``x(j), x(k)`` with
-    ``j, k`` the binomial(n, 1/2) quantiles, so that the coverage is at least ``confidence``
-    whatever the shape of the values (exact, conservative with ties and small n).
+    """Distribution-free interval for a median.
+
+    The order statistics ``x(j), x(k)`` with ``j, k`` the binomial(n, 1/2) quantiles, so that
+    the coverage is at least ``confidence`` whatever the shape of the values (exact,
+    conservative with ties and small n).
 
     ``(None, None)`` below 2 values; for very small n the interval is the whole sample range
     (n = 5: ``x(1), x(5)``, covering 93.75% - the widest there is).
@@ -277,8 +280,9 @@ def logrank_test(
 def km_median_test(
     durations: np.ndarray, observed: np.ndarray, value: float
 ) -> tuple[float, float]:
-    """Test ``median = value`` for censored durations: z-test of ``S(value) = 0.5`` on the
-    log-log scale.
+    """Test ``median = value`` for censored durations.
+
+    A z-test of ``S(value) = 0.5`` on the log-log scale.
 
     ``S(value)`` is the Kaplan-Meier estimate, ``se`` its Greenwood standard error (from the
     band scipy computes); the statistic is ``z = (g(0.5) - g(S)) / (se / |S log S|)`` with
@@ -422,7 +426,8 @@ def funnel_limits(
 def km_curve(durations: np.ndarray, observed: np.ndarray, confidence: float = 0.95) -> pl.DataFrame:
     """The Kaplan-Meier survival curve as a small frame: days, still_open, low, high, at_risk.
 
-    Starts at (0, 1.0); one row per distinct event or censoring time (log-log band)."""
+    Starts at (0, 1.0); one row per distinct event or censoring time (log-log band).
+    """
     durations = np.asarray(durations, dtype=float)
     observed = np.asarray(observed, dtype=bool)
     schema = {

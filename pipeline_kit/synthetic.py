@@ -482,8 +482,10 @@ _SPEND_PER_DEAL_VALUE = 0.08  # marketing spend per unit of deal value created
 
 
 def _spend(rng, teams, n_deals: int) -> pl.DataFrame:
-    """Monthly spend per team and channel, proportional to the deal value the team creates
-    (so CAC scales with deal size and CLV:CAC lands in a plausible 3-15 range)."""
+    """Monthly spend per team and channel, proportional to the deal value the team creates.
+
+    So CAC scales with deal size and CLV:CAC lands in a plausible 3-15 range.
+    """
     months = pl.date_range(START, END, interval="1mo", eager=True)
     rows = []
     for t in teams:

@@ -69,8 +69,9 @@ def read_table_file(
     encoding: str | None = None,
     separator: str | None = None,
 ) -> pl.DataFrame:
-    """A canonical table file: CSV (every column a string) or Parquet (typed), with
-    ``source_row`` (the physical line in a CSV, header = line 1; row + 1 in Parquet) and
+    """A canonical table file: CSV (every column a string) or Parquet (typed).
+
+    With ``source_row`` (the physical line in a CSV, header = line 1; row + 1 in Parquet) and
     headers lower-cased with spaces as underscores, so ``Deal ID`` reads as ``deal_id``.
 
     A non-UTF-8 CSV is decoded with its detected encoding and a note is added to ``notes``.

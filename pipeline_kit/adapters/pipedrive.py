@@ -408,8 +408,11 @@ def _api_files(
 
 
 def _is_list_export(frame: pl.DataFrame) -> bool:
-    """A deals list export: ``Deal - ID`` or ``Deal - Title`` (or a Czech label) written with
-    the ``Entity - Field`` dash, so that an API table's ``deal_id`` never passes for one."""
+    """A deals list export: ``Deal - ID`` or ``Deal - Title`` (or a Czech label).
+
+    Written with the ``Entity - Field`` dash, so that an API table's ``deal_id`` never passes
+    for one.
+    """
     labels = [c for c in frame.columns if re.match(r"^\s*\w+\s+-\s+\S", c)]
     return column(frame.select(labels), *EXPORT["id"], *EXPORT["title"]) is not None
 
@@ -432,8 +435,10 @@ def _text(value: pl.Expr) -> pl.Expr:
 
 
 def _last_line(frame: pl.DataFrame) -> int:
-    """The last line number of a file read with its ``source_row`` (an integer column); 1 when
-    it has no rows."""
+    """The last line number of a file read with its ``source_row`` (an integer column).
+
+    1 when it has no rows.
+    """
     return int(cast("int | None", frame["source_row"].max()) or 1)
 
 
@@ -447,8 +452,10 @@ def _col(frame: pl.DataFrame, *aliases: str) -> pl.Expr:
 
 
 def _name_stages(catalogue: pl.DataFrame) -> pl.DataFrame:
-    """Canonical stage names: ``Name (Pipeline)`` when several pipelines use the name; an open
-    stage named Won or Lost gets `` (open stage)`` so it never passes for a closed one."""
+    """Canonical stage names: ``Name (Pipeline)`` when several pipelines use the name.
+
+    An open stage named Won or Lost gets `` (open stage)`` so it never passes for a closed one.
+    """
     name = pl.col("name")
     base = (
         pl.when(name.str.to_lowercase().is_in(["won", "lost"]))
@@ -470,9 +477,12 @@ def _api_catalogue(
     pipelines: tuple[Path, pl.DataFrame] | None,
     referenced: pl.Series,
 ) -> pl.DataFrame:
-    """Stages of stages.csv: key (stage id), name, pipeline, order keys, probability (0-1 as
-    text), deal_prob_enabled, source_row. Deleted stages no deal or change refers to are
-    excluded; the others are kept (a deal may still sit in a deleted stage)."""
+    """Stages of stages.csv.
+
+    Columns: key (stage id), name, pipeline, order keys, probability (0-1 as text),
+    deal_prob_enabled, source_row. Deleted stages no deal or change refers to are excluded;
+    the others are kept (a deal may still sit in a deleted stage).
+    """
     file, frame = stages_file
     run.used.append(file)
     label = str(file)
@@ -550,9 +560,12 @@ def _api_catalogue(
 
 
 def _stages_table(run: _Run, catalogue: pl.DataFrame, last_line: int, label: str) -> pl.DataFrame:
-    """The canonical stages: the catalogue's open stages in its order, then Won and Lost
-    (numbered after ``last_line``). A second stage with the same name in the same pipeline is
-    excluded (``duplicate_stage_name``): deals in either are counted in the first."""
+    """The canonical stages: the catalogue's open stages in its order, then Won and Lost.
+
+    Won and Lost are numbered after ``last_line``. A second stage with the same name in the
+    same pipeline is excluded (``duplicate_stage_name``): deals in either are counted in the
+    first.
+    """
     open_stages = run.aside(
         catalogue,
         ~pl.col("canonical").is_first_distinct() & pl.col("source_row").is_not_null(),
@@ -600,11 +613,14 @@ def _finish_deals(
     reporting_currency: str | None,
     rates: dict[str, float] | None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(canonical deals, the same deals before currency conversion, with ``_created``/
-    ``_last_change``) from a working frame with the internal ``_`` columns both modes build:
-    _id, _owner, _value, _currency, _pipeline, _key, _stage_name, _status, _created, _won,
-    _lost, _close, _expected, _prob, _lost_reason, _source, _account, _archived,
-    _last_change, plus extras under their final names."""
+    """Canonical deals, and the same deals before currency conversion.
+
+    The second frame also has ``_created``/``_last_change``. Built from a working frame with
+    the internal ``_`` columns both modes build: _id, _owner, _value, _currency, _pipeline,
+    _key, _stage_name, _status, _created, _won, _lost, _close, _expected, _prob,
+    _lost_reason, _source, _account, _archived, _last_change, plus extras under their final
+    names.
+    """
     cat = catalogue.select(
         pl.col("key").alias("_key"),
         pl.col("canonical").alias("_canonical"),
@@ -939,9 +955,11 @@ _LAST_CHANGE_NOTE = (
 
 
 def _export_extras(run: _Run, frame: pl.DataFrame, copied: set[str]) -> dict[str, str]:
-    """Export column -> extra column name (snake_case) for every column not copied into a
-    canonical one. A custom field named like an optional canonical column (Industry, Region,
-    Product, Competitor, Deal type) fills it."""
+    """Export column -> extra column name (snake_case), for the columns not copied.
+
+    Every column not copied into a canonical one gets one. A custom field named like an
+    optional canonical column (Industry, Region, Product, Competitor, Deal type) fills it.
+    """
     extras: dict[str, str] = {}
     taken = set(_OUTPUT)
     filled = []
@@ -961,15 +979,17 @@ def _export_extras(run: _Run, frame: pl.DataFrame, copied: set[str]) -> dict[str
 
 
 def _first_stages(catalogue: pl.DataFrame) -> pl.DataFrame:
-    """pipeline -> its first open stage (canonical), in the catalogue's order."""
+    """Map each pipeline to its first open stage (canonical), in the catalogue's order."""
     return catalogue.unique("pipeline", keep="first").select(
         pl.col("pipeline").alias("_first_pipeline"), pl.col("canonical").alias("_first_stage")
     )
 
 
 def _history_from_last_change(deals: pl.DataFrame, first: pl.DataFrame | None) -> pl.DataFrame:
-    """Approximate history from the deals' last stage change (see _LAST_CHANGE_NOTE); each row
-    keeps the source_row of the deal it comes from."""
+    """Approximate history from the deals' last stage change (see _LAST_CHANGE_NOTE).
+
+    Each row keeps the source_row of the deal it comes from.
+    """
     created, change = pl.col("_created"), pl.col("_last_change")
     moved = change.is_not_null() & (change.str.slice(0, 10) > created.str.slice(0, 10))
     current = deals.select(
@@ -1272,10 +1292,13 @@ def _flow_columns(run: _Run, flow: tuple[Path, pl.DataFrame]) -> _Flow:
 
 
 def _deals_from_flow(run: _Run, flow: _Flow) -> pl.DataFrame:
-    """Deals rebuilt from the change log when there is no deals table: for each deal the last
-    logged value of status, stage_id, value, currency, user_id (owner), pipeline_id,
-    lost_reason, expected_close_date, probability; created = its add_time row or its first
-    change; won/lost time = the time of its last change of status to won/lost."""
+    """Deals rebuilt from the change log when there is no deals table.
+
+    For each deal the last logged value of status, stage_id, value, currency, user_id
+    (owner), pipeline_id, lost_reason, expected_close_date, probability; created = its
+    add_time row or its first change; won/lost time = the time of its last change of status
+    to won/lost.
+    """
     f = flow.frame.sort("__at", "source_row", nulls_last=True)
     fields = (
         "status",

@@ -62,7 +62,8 @@ def interval_points(
     """A dot per row with a horizontal rule for its interval (the kit's standard estimate).
 
     ``y_offset`` separates several series sharing a row (e.g. ``alt.YOffset("who:N")``), so
-    their intervals sit one above the other instead of on top of each other."""
+    their intervals sit one above the other instead of on top of each other.
+    """
     axis = alt.Axis(format=x_format) if x_format else alt.Axis()
     scale = alt.Scale(domain=domain) if domain else alt.Scale(zero=False)
     # channel objects, not "field:Q" strings: Altair converts each string through a schema
