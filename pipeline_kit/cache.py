@@ -32,7 +32,11 @@ _FRAMES = ("quarantine", "excluded", "counts")
 
 
 def default_cache_dir() -> Path:
-    """The user's cache folder for pipeline_kit (platformdirs)."""
+    """The user's cache folder for pipeline_kit (platformdirs).
+
+    >>> default_cache_dir().parts[-2:]
+    ('pipeline_kit', 'datasets')
+    """
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("pipeline_kit")) / "datasets"
@@ -45,7 +49,14 @@ def cache_key(
     options: Mapping[str, Any],
     date_horizon_days: int,
 ) -> str:
-    """SHA-256 over everything the validated dataset depends on (see module docstring)."""
+    """SHA-256 over everything the validated dataset depends on (see module docstring).
+
+    >>> key = cache_key(Path("data/sample"), "canonical", None, {}, 366)
+    >>> len(key), key == cache_key(Path("data/sample"), "canonical", None, {}, 366)
+    (32, True)
+    >>> key == cache_key(Path("data/sample"), "canonical", None, {"encoding": "latin-1"}, 366)
+    False
+    """
     from pipeline_kit import __version__
 
     digest = hashlib.sha256()
@@ -83,6 +94,13 @@ def read_cached(folder: Path, key: str) -> Dataset | None:
 
     Also ``None`` when it is unreadable: a damaged entry is read again from the export, never
     trusted.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     (Path(tmp) / "damaged").mkdir()
+    ...     _ = (Path(tmp) / "damaged" / "meta.json").write_text("{not json")
+    ...     read_cached(Path(tmp), "absent"), read_cached(Path(tmp), "damaged")
+    (None, None)
     """
     entry = folder / key
     if not (entry / "meta.json").is_file():
@@ -113,6 +131,15 @@ def write_cached(folder: Path, key: str, ds: Dataset) -> None:
     """Store ``ds`` under ``key``, atomically (a temporary folder renamed into place).
 
     A cache that cannot be written (read-only disk, full disk) is skipped: it is only a cache.
+
+    >>> import tempfile
+    >>> import pipeline_kit as pk
+    >>> ds = pk.load("data/sample", cache=True)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     write_cached(Path(tmp), "k1", ds)
+    ...     back = read_cached(Path(tmp), "k1")
+    >>> back.deals.equals(ds.deals), back.counts.equals(ds.counts), back.notes == ds.notes
+    (True, True, True)
     """
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -100,45 +100,84 @@ def load(
 ) -> Dataset:
     """Read, type and validate a dataset.
 
-    ``path`` is one of:
+    Parameters
+    ----------
+    path
+        One of:
 
-    - a folder of canonical ``<table>.csv``/``.parquet`` files (the default source);
-    - the folder of a known export: ``source="salesforce"``, ``"hubspot"``, ``"pipedrive"``
-      or ``"maven"`` (see README, "Getting your data in");
-    - a folder (or one file) of any other export with ``mapping=`` a mapping file
-      (``mapping.toml``) or the same content as a dict: which file is which table, column
-      renames, value maps, date format, decimal comma, encoding, constants;
-    - a dict of polars or pandas DataFrames by table name (``{"deals": df, ...}``), with or
-      without a ``mapping``.
+        - a folder of canonical ``<table>.csv``/``.parquet`` files (the default source);
+        - the folder of a known export: ``source="salesforce"``, ``"hubspot"``,
+          ``"pipedrive"`` or ``"maven"`` (see README, "Getting your data in");
+        - a folder (or one file) of any other export with ``mapping=``;
+        - a dict of polars or pandas DataFrames by table name (``{"deals": df, ...}``), with
+          or without a ``mapping``.
+    source
+        The adapter that reads ``path``: ``"canonical"`` or a CRM's name.
+    mapping
+        A mapping file (``mapping.toml``) or the same content as a dict: which file is which
+        table, column renames, value maps, date format, decimal comma, encoding, constants.
+    cache
+        Loading the same folder again in this process, with no file added, removed, resized
+        or modified since, returns the same :class:`Dataset` (read-only by contract; results
+        derived from it are cached on it): the report templates use it, so a kernel running
+        many team reports parses and validates once. The two most recent datasets loaded
+        this way stay in memory; the default reads the files every time and keeps nothing.
+    cache_dir
+        A folder, or ``True`` for the user's cache folder: the validated dataset is also kept
+        on disk (:mod:`pipeline_kit.cache`), so loading an unchanged export again, in any
+        process, reads Parquet instead of parsing and validating; any change to the files,
+        the mapping, the options or the kit's version makes a new entry.
+    date_horizon_days
+        A deal created or closed more than this many days after the day by which 99% of the
+        deals were created (a placeholder year such as 2099), or before 1950, is quarantined.
+    **options
+        Passed to the adapter (e.g. ``reporting_currency="EUR"``, ``team="role"`` for
+        Salesforce; ``encoding="latin-1"`` for canonical files); an unknown option is an
+        error.
 
-    A deal created or closed more than ``date_horizon_days`` after the day by which 99% of
-    the deals were created (a placeholder year such as 2099), or before 1950, is quarantined.
+    Returns
+    -------
+    Dataset
+        The valid rows of every table, the quarantine (one row per rejected input row, with
+        the rules it broke), the rows left out by design (``excluded``: deleted, merged,
+        exact copies, ...) and the per-table counts, for which
+        read = valid + quarantined + excluded always holds.
 
-    ``options`` go to the adapter (e.g. ``reporting_currency="EUR"``, ``team="role"`` for
-    Salesforce; ``encoding="latin-1"`` for canonical files); an unknown option is an error.
+    Raises
+    ------
+    DataError
+        For problems no row-level quarantine can absorb: a missing folder, file or required
+        column, an unreadable file.
 
-    Returns a :class:`~pipeline_kit.dataset.Dataset` holding the valid rows of every table,
-    the quarantine (one row per rejected input row, with the rules it broke), the rows left
-    out by design (``excluded``: deleted, merged, exact copies, ...) and the per-table counts,
-    for which read = valid + quarantined + excluded always holds.
+    Examples
+    --------
+    >>> ds = load("data/sample")
+    >>> ds.deals.height, ds.quarantine.height
+    (5000, 0)
+    >>> ds.counts.select(
+    ...     (pl.col("read") == pl.col("valid") + pl.col("quarantined") + pl.col("excluded")).all()
+    ... ).item()
+    True
 
-    Raises :class:`~pipeline_kit.errors.DataError` for problems no row-level quarantine can
-    absorb: a missing folder, file or required column, an unreadable file.
+    Two deals in memory, the second one closed before it was created:
 
-    With ``cache_dir`` (a folder, or ``True`` for the user's cache folder), the validated
-    dataset is also kept on disk (:mod:`pipeline_kit.cache`): loading an unchanged export again,
-    in any process, reads Parquet instead of parsing and validating; any change to the files,
-    the mapping, the options or the kit's version makes a new entry.
+    >>> deals = pl.DataFrame({
+    ...     "deal_id": ["D1", "D2"], "owner": ["Ann", "Bo"], "team": ["SMB", "SMB"],
+    ...     "amount": ["1200", "800"], "created_at": ["2025-01-10", "2025-02-01"],
+    ...     "stage": ["Won", "Lost"], "status": ["won", "lost"],
+    ...     "closed_at": ["2025-03-01", "2025-01-15"]})
+    >>> small = load({"deals": deals})
+    >>> small.deals["deal_id"].to_list(), small.quarantine["source_row"].to_list()
+    (['D1'], [2])
+    >>> load("no/such/folder")
+    Traceback (most recent call last):
+    ...
+    pipeline_kit.errors.DataError: ...
 
-    With ``cache=True``, loading the same folder again in this process, with no file added,
-    removed, resized or modified since, returns the same :class:`Dataset` (read-only by
-    contract; results derived from it are cached on it): the report templates use it, so a
-    kernel running many team reports parses and validates once. The two most recent datasets
-    loaded this way stay in memory; the default reads the files every time and keeps nothing.
+    Other exports (not shipped with the kit):
 
-    >>> ds = load("data/sample")                     # doctest: +SKIP
     >>> ds = load("exports/sfdc", source="salesforce", reporting_currency="USD")  # doctest: +SKIP
-    >>> ds = load({"deals": deals_df}, mapping="my_crm.toml")  # doctest: +SKIP
+    >>> ds = load("exports/other_crm", mapping="my_crm.toml")  # doctest: +SKIP
     """
     if not isinstance(path, (str, Path)):
         from pipeline_kit.adapters.frames import read_frames
