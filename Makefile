@@ -20,6 +20,7 @@ install: $(VENV)/.installed
 
 test: install browser
 	$(BIN)/ruff check pipeline_kit tests bench
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
 
 # The report browser test drives Debian's chromium (never a downloaded browser build).
@@ -38,6 +39,7 @@ lab: install  ## JupyterLab from the project environment (the kernel sees pipeli
 lint: install
 	$(BIN)/ruff check pipeline_kit tests bench
 	$(BIN)/ruff format --check pipeline_kit tests bench
+	$(BIN)/python -m mypy
 
 report: install
 	$(BIN)/pipeline-kit report --data data/sample --period $(PERIOD) --out reports

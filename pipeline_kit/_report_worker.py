@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import sys
 
-sys.modules.setdefault("rfc3987_syntax", None)
+# None in sys.modules makes that import fail (ModuleNotFoundError), as the import system
+# documents; typeshed types sys.modules as holding modules only
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 from pipeline_kit.reports import TeamResult, _run_one  # noqa: E402
 

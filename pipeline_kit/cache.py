@@ -12,6 +12,7 @@ temporary folder and renamed into place, so a crash leaves no half entry.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -31,7 +32,11 @@ _FRAMES = ("quarantine", "excluded", "counts")
 
 
 def default_cache_dir() -> Path:
-    """The user's cache folder for pipeline_kit (platformdirs)."""
+    """The user's cache folder for pipeline_kit (platformdirs).
+
+    >>> default_cache_dir().parts[-2:]
+    ('pipeline_kit', 'datasets')
+    """
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("pipeline_kit")) / "datasets"
@@ -44,7 +49,14 @@ def cache_key(
     options: Mapping[str, Any],
     date_horizon_days: int,
 ) -> str:
-    """SHA-256 over everything the validated dataset depends on (see module docstring)."""
+    """SHA-256 over everything the validated dataset depends on (see module docstring).
+
+    >>> key = cache_key(Path("data/sample"), "canonical", None, {}, 366)
+    >>> len(key), key == cache_key(Path("data/sample"), "canonical", None, {}, 366)
+    (32, True)
+    >>> key == cache_key(Path("data/sample"), "canonical", None, {"encoding": "latin-1"}, 366)
+    False
+    """
     from pipeline_kit import __version__
 
     digest = hashlib.sha256()
@@ -71,15 +83,25 @@ def _files_digest(files: list[Path]) -> str:
         for file in files:
             digest.update(file.name.encode())
             with file.open("rb") as handle:
-                for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                for block in iter(functools.partial(handle.read, 1 << 20), b""):
                     digest.update(block)
         _DIGESTS[state] = digest.hexdigest()
     return _DIGESTS[state]
 
 
 def read_cached(folder: Path, key: str) -> Dataset | None:
-    """The dataset stored under ``key``, or ``None`` when there is none (or it is unreadable:
-    a damaged entry is read again from the export, never trusted)."""
+    """The dataset stored under ``key``, or ``None`` when there is none.
+
+    Also ``None`` when it is unreadable: a damaged entry is read again from the export, never
+    trusted.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     (Path(tmp) / "damaged").mkdir()
+    ...     _ = (Path(tmp) / "damaged" / "meta.json").write_text("{not json")
+    ...     read_cached(Path(tmp), "absent"), read_cached(Path(tmp), "damaged")
+    (None, None)
+    """
     entry = folder / key
     if not (entry / "meta.json").is_file():
         return None
@@ -106,8 +128,19 @@ def read_cached(folder: Path, key: str) -> Dataset | None:
 
 
 def write_cached(folder: Path, key: str, ds: Dataset) -> None:
-    """Store ``ds`` under ``key`` (atomically: a temporary folder renamed into place). A cache
-    that cannot be written (read-only disk, full disk) is skipped: it is only a cache."""
+    """Store ``ds`` under ``key``, atomically (a temporary folder renamed into place).
+
+    A cache that cannot be written (read-only disk, full disk) is skipped: it is only a cache.
+
+    >>> import tempfile
+    >>> import pipeline_kit as pk
+    >>> ds = pk.load("data/sample", cache=True)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     write_cached(Path(tmp), "k1", ds)
+    ...     back = read_cached(Path(tmp), "k1")
+    >>> back.deals.equals(ds.deals), back.counts.equals(ds.counts), back.notes == ds.notes
+    (True, True, True)
+    """
     try:
         folder.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=folder))

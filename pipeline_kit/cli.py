@@ -1,5 +1,4 @@
-"""Command line: ``pipeline-kit {sample,validate,metrics,report,compare,forecast,backtest,explain,
-inspect}``.
+"""Command line: ``pipeline-kit <command>``; ``pipeline-kit --help`` lists the commands.
 
 Exit status: 0 success; 1 some team reports failed; 2 the input cannot be used (the message
 names the file, column and example rows, and says what to do; no traceback).
@@ -85,6 +84,7 @@ def _load(args: argparse.Namespace):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``pipeline-kit`` command line: one subcommand per task."""
     parser = argparse.ArgumentParser(
         prog="pipeline-kit", description="Sales-pipeline metrics and reports from CRM exports."
     )
@@ -305,8 +305,10 @@ def _output_folder(folder: Path) -> None:
 
 
 def _write_csv(frame, path: Path) -> None:
-    """Write ``frame`` to ``path`` atomically: on a full disk (or any OS error) a message and
-    no partial file."""
+    """Write ``frame`` to ``path`` atomically.
+
+    On a full disk (or any OS error): a message and no partial file.
+    """
     from pipeline_kit._files import write_atomic
 
     _output_folder(path.parent)

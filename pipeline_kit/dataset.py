@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import polars as pl
 
@@ -34,6 +34,17 @@ class Dataset:
     export did not contain is ``None`` (``ds.has("leads")`` tells). ``stages`` and
     ``stage_history`` always exist: derived from the deals when absent, in which case
     ``stage_history_approximate`` is true.
+
+    Made by :func:`pipeline_kit.load`; read-only: every change makes a copy.
+
+    Examples
+    --------
+    >>> import pipeline_kit as pk
+    >>> ds = pk.load("data/sample", cache=True)
+    >>> ds.deals.height, ds.has("leads"), ds.quarantine.height
+    (5000, True, 0)
+    >>> ds.teams
+    ['EMEA', 'Enterprise', 'Mid-Market', 'Partners', 'SMB']
     """
 
     tables: dict[str, pl.DataFrame]
@@ -67,17 +78,39 @@ class Dataset:
         For results several reports derive from the same data (the organisation-wide
         comparison). Sound because a Dataset is read-only: every change makes a copy
         (:meth:`filter_deals`, :meth:`with_deal_columns`), and a copy starts with no results.
+
+        >>> import pipeline_kit as pk
+        >>> ds = pk.load("data/sample", cache=True)
+        >>> calls = []
+        >>> def count_deals():
+        ...     calls.append(1)
+        ...     return ds.deals.height
+        >>> ds.memoised(("n",), count_deals), ds.memoised(("n",), count_deals), len(calls)
+        (5000, 5000, 1)
         """
         if key not in self._memo:
             self._memo[key] = compute()
         return self._memo[key]
 
     def has(self, table: str) -> bool:
-        """Whether the export provided (or the loader derived) ``table``."""
+        """Whether the export provided (or the loader derived) ``table``.
+
+        >>> import pipeline_kit as pk
+        >>> ds = pk.load({"deals": pl.read_csv("data/sample/deals.csv", infer_schema=False)})
+        >>> ds.has("deals"), ds.has("stage_history"), ds.has("leads")
+        (True, True, False)
+        """
         return table in self.tables
 
     def lazy(self, table: str) -> pl.LazyFrame:
-        """``table`` as a LazyFrame (an error naming the missing file if absent)."""
+        """``table`` as a LazyFrame (an error naming the missing file if absent).
+
+        >>> import pipeline_kit as pk
+        >>> ds = pk.load("data/sample", cache=True)
+        >>> ds.filter_deals(pl.col("status") == "won").lazy("deals").collect().equals(
+        ...     ds.deals.filter(pl.col("status") == "won"))
+        True
+        """
         if table not in self.tables:
             raise DataError(
                 problem=f"this analysis needs the {table} table, which the export lacks",
@@ -89,7 +122,11 @@ class Dataset:
     def with_deal_columns(self, **columns: pl.Expr) -> Dataset:
         """A copy whose deals carry extra computed columns (e.g. a grouping for ``by=``).
 
-        >>> ds2 = ds.with_deal_columns(scope=pl.col("team") == "EMEA")   # doctest: +SKIP
+        >>> import pipeline_kit as pk
+        >>> ds = pk.load("data/sample", cache=True)
+        >>> ds2 = ds.with_deal_columns(emea=pl.col("team") == "EMEA")
+        >>> ds2.deals["emea"].dtype, "emea" in ds.deals.columns
+        (Boolean, False)
         """
         tables = {**self.tables, "deals": self.tables["deals"].with_columns(**columns)}
         return replace(self, tables=tables)
@@ -98,6 +135,12 @@ class Dataset:
         """A copy keeping only the deals matching ``predicate`` (e.g. one team).
 
         Other tables are left whole: metrics reach them through the deals they keep.
+
+        >>> import pipeline_kit as pk
+        >>> ds = pk.load("data/sample", cache=True)
+        >>> smb = ds.filter_deals(pl.col("team") == "SMB")
+        >>> smb.teams, smb.stage_history.height == ds.stage_history.height
+        (['SMB'], True)
         """
         tables = {**self.tables, "deals": self.tables["deals"].filter(predicate)}
         return replace(self, tables=tables)
@@ -108,7 +151,16 @@ class Dataset:
         return self.tables["deals"].height > 0
 
     def require_usable(self) -> None:
-        """Raise a :class:`DataError` explaining why no analysis can run, if none can."""
+        """Raise a :class:`DataError` explaining why no analysis can run, if none can.
+
+        >>> import pipeline_kit as pk
+        >>> ds = pk.load("data/sample", cache=True)
+        >>> ds.require_usable()
+        >>> ds.filter_deals(pl.lit(False)).require_usable()
+        Traceback (most recent call last):
+        ...
+        pipeline_kit.errors.DataError: file data/sample: no deal passed validation, ...
+        """
         if not self.usable:
             raise DataError(
                 problem="no deal passed validation, so there is nothing to analyse",
@@ -118,19 +170,26 @@ class Dataset:
 
     @property
     def first_date(self) -> dt.date | None:
-        """Earliest creation date of a deal; ``None`` when no deal passed validation or the
-        export has no dates."""
-        return None if self.undated else self.tables["deals"]["created_at"].min()
+        """Earliest creation date of a deal.
+
+        ``None`` when no deal passed validation or the export has no dates.
+        """
+        if self.undated:
+            return None
+        return cast("dt.date | None", self.tables["deals"]["created_at"].min())  # a Date column
 
     @property
     def last_date(self) -> dt.date | None:
         """Latest date in the deals (created or closed): the export's effective date.
 
-        ``None`` when no deal passed validation."""
+        ``None`` when no deal passed validation.
+        """
         deals = self.tables["deals"]
         if self.undated:
             return None
-        dates = [d for d in (deals["created_at"].max(), deals["closed_at"].max()) if d]
+        # Date columns: their max is a date, or None when all are null
+        latest = (deals["created_at"].max(), deals["closed_at"].max())
+        dates = [cast(dt.date, d) for d in latest if d]
         return max(dates) if dates else None
 
     @property
@@ -139,7 +198,20 @@ class Dataset:
         return sorted(self.tables["deals"]["team"].unique().to_list())
 
     def problems(self, examples: int = 3) -> pl.DataFrame:
-        """Quarantine summary: one row per (table, rule) with count, message, fix and examples."""
+        """Quarantine summary: one row per (table, rule) with count, message, fix and examples.
+
+        Here a deal closed before it was created (the rows of an in-memory table are numbered
+        from 1):
+
+        >>> import pipeline_kit as pk
+        >>> deals = pl.read_csv("data/sample/deals.csv", infer_schema=False).head(3)
+        >>> deals = deals.with_columns(
+        ...     closed_at=pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("2020-01-01"))
+        ...     .otherwise("closed_at"))
+        >>> ds = pk.load({"deals": deals})
+        >>> ds.problems().select("table", "rows", "example_rows").row(0)
+        ('deals', 1, [1])
+        """
         if self.quarantine.height == 0:
             return pl.DataFrame(
                 schema={
@@ -180,7 +252,12 @@ class Dataset:
         )
 
     def exclusions(self, examples: int = 3) -> pl.DataFrame:
-        """Rows left out by design, one row per (table, reason): count, meaning, examples."""
+        """Rows left out by design, one row per (table, reason): count, meaning, examples.
+
+        >>> import pipeline_kit as pk
+        >>> pk.load("data/sample", cache=True).exclusions().height  # a clean export
+        0
+        """
         grouped = (
             self.excluded.group_by("table", "file", "reason", maintain_order=True)
             .agg(
@@ -196,8 +273,19 @@ class Dataset:
         )
 
     def report(self) -> str:
-        """Plain-text validation report: counts per table, each problem with examples, rows
-        excluded by design and why, notes."""
+        """Plain-text validation report.
+
+        Counts per table, each problem with examples, rows excluded by design and why, notes.
+
+        >>> import pipeline_kit as pk
+        >>> print(pk.load("data/sample", cache=True).report())  # doctest: +ELLIPSIS
+        Dataset data/sample (source: canonical, fingerprint ...)
+        <BLANKLINE>
+        table read valid quarantined excluded
+        deals 5,000 5,000 0 0
+        ...
+        Usable: yes
+        """
         lines = [f"Dataset {self.path} (source: {self.source}, fingerprint {self.fingerprint})", ""]
         width = max(len(t) for t in self.counts["table"])
         lines.append(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline_kit.metrics import CATALOGUE
@@ -49,7 +50,11 @@ def render(text: str) -> str:
         pattern = re.compile(
             rf"(<!-- BEGIN GENERATED: {name} -->\n)(?:.*?\n)?(<!-- END GENERATED: {name} -->)", re.S
         )
-        text = pattern.sub(lambda m, b=build: m.group(1) + b() + "\n" + m.group(2), text)
+
+        def fill(m: re.Match[str], build: Callable[[], str] = build) -> str:
+            return m.group(1) + build() + "\n" + m.group(2)
+
+        text = pattern.sub(fill, text)
     return text
 
 

@@ -16,7 +16,27 @@ __all__ = ["DataError"]
 
 @dataclass
 class DataError(Exception):
-    """A problem in the input data that stops the analysis, with what to do about it."""
+    """A problem in the input data that stops the analysis, with what to do about it.
+
+    Parameters
+    ----------
+    problem
+        What is wrong, in plain words.
+    fix
+        What to do about it.
+    file, column
+        Where, when known.
+    examples
+        A few offending values or rows.
+
+    Examples
+    --------
+    >>> err = DataError(problem="no StageName column", fix="export Opportunity.StageName",
+    ...                 file="Opportunity.csv", column="StageName")
+    >>> print(err)
+    file Opportunity.csv, column 'StageName': no StageName column
+      What to do: export Opportunity.StageName
+    """
 
     problem: str
     fix: str

@@ -1,6 +1,8 @@
-"""Excel output: the long metrics table and the definition of every metric in it, as a
-workbook people can pass around (``pipeline-kit metrics --xlsx``), written through polars'
-``write_excel`` (XlsxWriter)."""
+"""Excel output: the long metrics table and the definition of every metric in it.
+
+A workbook people can pass around (``pipeline-kit metrics --xlsx``), written through polars'
+``write_excel`` (XlsxWriter).
+"""
 
 from __future__ import annotations
 
@@ -20,10 +22,12 @@ _FORMATS = {"share": "0.0%", "currency": "#,##0", "days": "0.0", "hours": "0.0",
 
 
 def write_metrics_workbook(frame: pl.DataFrame, path: Path) -> None:
-    """Write ``frame`` (the long format of :func:`pipeline_kit.metrics_long`) to ``path``:
-    sheet ``metrics`` (one table; the value, the interval bounds and the unit side by side),
+    """Write ``frame`` (the long format of :func:`pipeline_kit.metrics_long`) to ``path``.
+
+    Sheet ``metrics`` (one table; the value, the interval bounds and the unit side by side),
     a sheet per unit with that unit's number format, and ``definitions`` (each metric's card).
-    Written to a temporary file and renamed, so a failure leaves no partial workbook."""
+    Written to a temporary file and renamed, so a failure leaves no partial workbook.
+    """
     import xlsxwriter
 
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -22,6 +22,8 @@ __all__ = ["EXERCISES", "Exercise", "check", "solution"]
 
 @dataclass(frozen=True)
 class Exercise:
+    """A question on a dataset, the function computing its answer, and help to get there."""
+
     question: str
     compute: Callable[[Dataset], float]
     tolerance: float
@@ -35,6 +37,8 @@ def _metric(fn_name: str, period: str, by: str | None, key: str | None, column: 
 
         frame = getattr(pk, fn_name)(ds, period, by, **kw)
         if key is not None:
+            if by is None:
+                raise ValueError(f"key {key!r} needs the `by` column it is a value of")
             frame = frame.filter(pl.col(by) == key)
         return float(frame[column][0])
 

@@ -8,17 +8,30 @@ __all__ = ["FORMAT", "fmt_days", "fmt_money", "fmt_pct", "missing"]
 
 
 def missing(x: float | None) -> bool:
+    """True for ``None`` and NaN: a value shown as a dash.
+
+    >>> missing(None), missing(float("nan")), missing(0.0)
+    (True, True, False)
+    """
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
 def fmt_pct(x: float | None, digits: int = 1) -> str:
-    """0.3295 -> '33.0%'; missing -> '–'."""
+    """A share as a percentage; missing -> '–'.
+
+    >>> fmt_pct(0.3295), fmt_pct(0.3295, digits=0), fmt_pct(None)
+    ('33.0%', '33%', '–')
+    """
     return "–" if missing(x) else f"{x:.{digits}%}"
 
 
 def fmt_money(x: float | None, currency: str = "$") -> str:
-    """1234567 -> '$1.23M', 21986 -> '$21,986'; missing -> '–'."""
-    if missing(x):
+    """An amount: millions with two decimals, else whole units; missing -> '–'.
+
+    >>> fmt_money(1234567), fmt_money(21986), fmt_money(-21986, "€"), fmt_money(float("nan"))
+    ('$1.23M', '$21,986', '-€21,986', '–')
+    """
+    if x is None or missing(x):
         return "–"
     sign = "-" if x < 0 else ""
     if abs(x) >= 1e6:
@@ -27,7 +40,11 @@ def fmt_money(x: float | None, currency: str = "$") -> str:
 
 
 def fmt_days(x: float | None) -> str:
-    """50.73 -> '50.7 days'; missing -> '–'."""
+    """A duration in days, one decimal; missing -> '–'.
+
+    >>> fmt_days(50.73), fmt_days(None)
+    ('50.7 days', '–')
+    """
     return "–" if missing(x) else f"{x:,.1f} days"
 
 

@@ -26,7 +26,7 @@ import inspect
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -59,13 +59,15 @@ _FALSE = ["false", "f", "no", "n", "0"]
 # trailing "Z" optional) and YYYY/MM/DD. Day-first or month-first dates (31/12/2025, 12/31/2025)
 # are ambiguous and are rejected with a message asking for ISO dates.
 _TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
-QUARANTINE_SCHEMA = {
-    "table": pl.String,
-    "file": pl.String,
-    "source_row": pl.Int64,
-    "rules": pl.List(pl.String),
-    "record": pl.String,
-}
+QUARANTINE_SCHEMA = pl.Schema(
+    {
+        "table": pl.String(),
+        "file": pl.String(),
+        "source_row": pl.Int64(),
+        "rules": pl.List(pl.String),
+        "record": pl.String(),
+    }
+)
 
 
 # Datasets loaded with cache=True in this process, by folder, source and the size and
@@ -98,45 +100,84 @@ def load(
 ) -> Dataset:
     """Read, type and validate a dataset.
 
-    ``path`` is one of:
+    Parameters
+    ----------
+    path
+        One of:
 
-    - a folder of canonical ``<table>.csv``/``.parquet`` files (the default source);
-    - the folder of a known export: ``source="salesforce"``, ``"hubspot"``, ``"pipedrive"``
-      or ``"maven"`` (see README, "Getting your data in");
-    - a folder (or one file) of any other export with ``mapping=`` a mapping file
-      (``mapping.toml``) or the same content as a dict: which file is which table, column
-      renames, value maps, date format, decimal comma, encoding, constants;
-    - a dict of polars or pandas DataFrames by table name (``{"deals": df, ...}``), with or
-      without a ``mapping``.
+        - a folder of canonical ``<table>.csv``/``.parquet`` files (the default source);
+        - the folder of a known export: ``source="salesforce"``, ``"hubspot"``,
+          ``"pipedrive"`` or ``"maven"`` (see README, "Getting your data in");
+        - a folder (or one file) of any other export with ``mapping=``;
+        - a dict of polars or pandas DataFrames by table name (``{"deals": df, ...}``), with
+          or without a ``mapping``.
+    source
+        The adapter that reads ``path``: ``"canonical"`` or a CRM's name.
+    mapping
+        A mapping file (``mapping.toml``) or the same content as a dict: which file is which
+        table, column renames, value maps, date format, decimal comma, encoding, constants.
+    cache
+        Loading the same folder again in this process, with no file added, removed, resized
+        or modified since, returns the same :class:`Dataset` (read-only by contract; results
+        derived from it are cached on it): the report templates use it, so a kernel running
+        many team reports parses and validates once. The two most recent datasets loaded
+        this way stay in memory; the default reads the files every time and keeps nothing.
+    cache_dir
+        A folder, or ``True`` for the user's cache folder: the validated dataset is also kept
+        on disk (:mod:`pipeline_kit.cache`), so loading an unchanged export again, in any
+        process, reads Parquet instead of parsing and validating; any change to the files,
+        the mapping, the options or the kit's version makes a new entry.
+    date_horizon_days
+        A deal created or closed more than this many days after the day by which 99% of the
+        deals were created (a placeholder year such as 2099), or before 1950, is quarantined.
+    **options
+        Passed to the adapter (e.g. ``reporting_currency="EUR"``, ``team="role"`` for
+        Salesforce; ``encoding="latin-1"`` for canonical files); an unknown option is an
+        error.
 
-    A deal created or closed more than ``date_horizon_days`` after the day by which 99% of
-    the deals were created (a placeholder year such as 2099), or before 1950, is quarantined.
+    Returns
+    -------
+    Dataset
+        The valid rows of every table, the quarantine (one row per rejected input row, with
+        the rules it broke), the rows left out by design (``excluded``: deleted, merged,
+        exact copies, ...) and the per-table counts, for which
+        read = valid + quarantined + excluded always holds.
 
-    ``options`` go to the adapter (e.g. ``reporting_currency="EUR"``, ``team="role"`` for
-    Salesforce; ``encoding="latin-1"`` for canonical files); an unknown option is an error.
+    Raises
+    ------
+    DataError
+        For problems no row-level quarantine can absorb: a missing folder, file or required
+        column, an unreadable file.
 
-    Returns a :class:`~pipeline_kit.dataset.Dataset` holding the valid rows of every table,
-    the quarantine (one row per rejected input row, with the rules it broke), the rows left
-    out by design (``excluded``: deleted, merged, exact copies, ...) and the per-table counts,
-    for which read = valid + quarantined + excluded always holds.
+    Examples
+    --------
+    >>> ds = load("data/sample")
+    >>> ds.deals.height, ds.quarantine.height
+    (5000, 0)
+    >>> ds.counts.select(
+    ...     (pl.col("read") == pl.col("valid") + pl.col("quarantined") + pl.col("excluded")).all()
+    ... ).item()
+    True
 
-    Raises :class:`~pipeline_kit.errors.DataError` for problems no row-level quarantine can
-    absorb: a missing folder, file or required column, an unreadable file.
+    Two deals in memory, the second one closed before it was created:
 
-    With ``cache_dir`` (a folder, or ``True`` for the user's cache folder), the validated
-    dataset is also kept on disk (:mod:`pipeline_kit.cache`): loading an unchanged export again,
-    in any process, reads Parquet instead of parsing and validating; any change to the files,
-    the mapping, the options or the kit's version makes a new entry.
+    >>> deals = pl.DataFrame({
+    ...     "deal_id": ["D1", "D2"], "owner": ["Ann", "Bo"], "team": ["SMB", "SMB"],
+    ...     "amount": ["1200", "800"], "created_at": ["2025-01-10", "2025-02-01"],
+    ...     "stage": ["Won", "Lost"], "status": ["won", "lost"],
+    ...     "closed_at": ["2025-03-01", "2025-01-15"]})
+    >>> small = load({"deals": deals})
+    >>> small.deals["deal_id"].to_list(), small.quarantine["source_row"].to_list()
+    (['D1'], [2])
+    >>> load("no/such/folder")
+    Traceback (most recent call last):
+    ...
+    pipeline_kit.errors.DataError: ...
 
-    With ``cache=True``, loading the same folder again in this process, with no file added,
-    removed, resized or modified since, returns the same :class:`Dataset` (read-only by
-    contract; results derived from it are cached on it): the report templates use it, so a
-    kernel running many team reports parses and validates once. The two most recent datasets
-    loaded this way stay in memory; the default reads the files every time and keeps nothing.
+    Other exports (not shipped with the kit):
 
-    >>> ds = load("data/sample")                     # doctest: +SKIP
     >>> ds = load("exports/sfdc", source="salesforce", reporting_currency="USD")  # doctest: +SKIP
-    >>> ds = load({"deals": deals_df}, mapping="my_crm.toml")  # doctest: +SKIP
+    >>> ds = load("exports/other_crm", mapping="my_crm.toml")  # doctest: +SKIP
     """
     if not isinstance(path, (str, Path)):
         from pipeline_kit.adapters.frames import read_frames
@@ -174,7 +215,7 @@ def _load_through_disk_cache(
     source: str,
     mapping: str | Path | Mapping[str, Any] | None,
     cache: bool,
-    cache_dir: str | Path | bool,
+    cache_dir: str | Path | Literal[True],
     date_horizon_days: int,
     options: dict[str, Any],
 ) -> Dataset:
@@ -210,8 +251,11 @@ def _load_through_disk_cache(
 
 
 def _mapping_state(mapping: str | Path | Mapping[str, Any] | None) -> tuple | str | None:
-    """What identifies a mapping for the cache: its file's path, size and modification time
-    (an edited mapping file reloads); a dict mapping is never cached (None)."""
+    """What identifies a mapping for the cache.
+
+    Its file's path, size and modification time (an edited mapping file reloads); a dict
+    mapping is never cached (None).
+    """
     if mapping is None:
         return ""
     if not isinstance(mapping, (str, Path)):
@@ -409,8 +453,10 @@ DEFAULTED_DEAL_COLUMNS = {
 
 
 def _fill_owner_and_team(table: RawTable, notes: list[str]) -> RawTable:
-    """A deals table without a team (owner) column gets one team 'All' (owner '(unknown)'),
-    with a note; the other required columns stay required."""
+    """A deals table without a team (owner) column gets one team 'All'.
+
+    Owner '(unknown)', with a note; the other required columns stay required.
+    """
     missing = [c for c in DEFAULTED_DEAL_COLUMNS if c not in table.frame.columns]
     if not missing:
         return table
@@ -474,9 +520,11 @@ _MONEY_COLUMNS = {"amount", "target", "mrr"}
 
 
 def _parse_number(text: pl.Expr, dtype: pl.DataType, column: str = "") -> pl.Expr:
-    """Numbers as :func:`pipeline_kit.adapters._tools.plain_number` reads them (a decimal comma,
-    or ``12.500`` in a money column, is rejected rather than guessed). A probability may end in
-    ``%`` (``40%`` reads as 40, on the 0-100 scale)."""
+    """Numbers as :func:`pipeline_kit.adapters._tools.plain_number` reads them.
+
+    A decimal comma, or ``12.500`` in a money column, is rejected rather than guessed. A
+    probability may end in ``%`` (``40%`` reads as 40, on the 0-100 scale).
+    """
     if column == "probability":
         text = text.str.strip_chars().str.strip_suffix("%")
     number = plain_number(text, money=column in _MONEY_COLUMNS)
@@ -486,8 +534,10 @@ def _parse_number(text: pl.Expr, dtype: pl.DataType, column: str = "") -> pl.Exp
 
 
 def _parse_expr(col: str, dtype: pl.DataType, source: pl.DataType) -> pl.Expr:
-    """Expression turning column ``col`` (of dtype ``source``) into ``dtype``; null where it
-    cannot. Strings are parsed; already-typed columns (Parquet) are cast when that is exact."""
+    """Expression turning column ``col`` (of dtype ``source``) into ``dtype``; null where it cannot.
+
+    Strings are parsed; already-typed columns (Parquet) are cast when that is exact.
+    """
     value = pl.col(col)
     if dtype == pl.Date:
         if source == pl.Date:
@@ -533,13 +583,15 @@ def validate_table(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
 def _validate_table(
     table: RawTable, notes: list[str] | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Parse and check one table: (valid typed rows, quarantine rows); what was normalised on
-    the way is added to ``notes``.
+    """Parse and check one table: (valid typed rows, quarantine rows).
+
+    What was normalised on the way is added to ``notes``.
 
     Rows are told apart by ``source_row``. When an adapter derives several rows from one
     source line (two stage entries from one Maven row) or builds one table from two files
     (Salesforce Task and Event), the rows are numbered uniquely for the checks and given
-    their source lines back afterwards."""
+    their source lines back afterwards.
+    """
     lines = table.frame["source_row"]
     notes = [] if notes is None else notes
     if lines.is_unique().all():
@@ -570,11 +622,11 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
     extra = [c for c in raw.columns if c not in columns]
 
     # 1. parsing: one pass computes every typed column and its "could not be read" flag
-    typed = raw.lazy().with_columns(
+    parsing = raw.lazy().with_columns(
         _parse_expr(c, t, raw.schema[c]).alias(f"__{c}") for c, t in targets.items()
     )
     flag_cols = [f"{c}|dtype" for c, t in targets.items() if t != raw.schema[c]]
-    typed = typed.with_columns(
+    typed = parsing.with_columns(
         (pl.col(c).is_not_null() & pl.col(f"__{c}").is_null()).alias(f"{c}|dtype")
         for c, t in targets.items()
         if t != raw.schema[c]
@@ -588,6 +640,7 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
     # (no copy when every row could be read, the usual case)
     readable = typed.filter(~pl.any_horizontal(flag_cols)) if unreadable.height else typed
     parsed = readable.select("source_row", *[pl.col(f"__{c}").alias(c) for c in targets])
+    good: pl.DataFrame  # (joined below: no longer dataframely's typed frame)
     good, failure = schema.filter(parsed)
     details = failure.details()
     rule_cols = [c for c in details.columns if c not in columns]
@@ -601,8 +654,10 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
 def _normalise_text(
     raw: pl.DataFrame, text_cols: list[str], table: RawTable, notes: list[str]
 ) -> pl.DataFrame:
-    """Strip surrounding spaces and NUL bytes from every text value; empty -> missing. When a
-    name changed (``'Ann '`` and ``'Ann'`` would otherwise be two reps), a note says so."""
+    """Strip surrounding spaces and NUL bytes from every text value; empty -> missing.
+
+    When a name changed (``'Ann '`` and ``'Ann'`` would otherwise be two reps), a note says so.
+    """
     if not text_cols:
         return raw
     cleaned = raw.with_columns(
@@ -622,8 +677,11 @@ def _normalise_text(
 def _drop_unreadable_optional(
     raw: pl.DataFrame, table: RawTable, targets: dict[str, pl.DataType], notes: list[str]
 ) -> pl.DataFrame:
-    """An optional column that is mostly unreadable (another format, another meaning) is left
-    out, with a note, instead of quarantining every row for a column the kit can do without."""
+    """Leave out, with a note, an optional column that is mostly unreadable.
+
+    Another format, another meaning: better than quarantining every row for a column the kit
+    can do without.
+    """
     optional = {
         c
         for c, col in TABLES[table.name].columns().items()
@@ -803,10 +861,12 @@ def _complete_stages(stages: pl.DataFrame, deals: pl.DataFrame) -> tuple[pl.Data
 
 
 def _probability_scale(frame: pl.DataFrame, label: str) -> tuple[pl.DataFrame, list[str]]:
-    """Probabilities on one scale, 0-1, decided by the bulk of the values: a 0-100 column
-    (more values above 1 than strictly between 0 and 1) is divided by 100, and noted. On a
-    0-1 column, a stray value above 1 (a typo such as 1.5) rescales nothing: it is flagged in
-    ``probability_off_scale`` (deals: quarantined; stages: left empty, noted)."""
+    """Probabilities on one scale, 0-1, decided by the bulk of the values.
+
+    A 0-100 column (more values above 1 than strictly between 0 and 1) is divided by 100, and
+    noted. On a 0-1 column, a stray value above 1 (a typo such as 1.5) rescales nothing: it is
+    flagged in ``probability_off_scale`` (deals: quarantined; stages: left empty, noted).
+    """
     p = frame["probability"]
     above = int((p > 1).sum())
     if above == 0:
@@ -837,9 +897,11 @@ EARLIEST_PLAUSIBLE = dt.date(1950, 1, 1)
 
 
 def _implausible_dates(deals: pl.DataFrame, horizon_days: int) -> pl.Expr:
-    """Deals created or closed before 1950 or more than ``horizon_days`` after the day by
-    which 99% of the deals were created (the export's date, read from the data, never
-    today)."""
+    """Deals with implausible dates.
+
+    Created or closed before 1950 or more than ``horizon_days`` after the day by which 99% of
+    the deals were created (the export's date, read from the data, never today).
+    """
     if deals.height == 0 or deals["created_at"].null_count() == deals.height:
         return pl.lit(False).alias("date_implausible")
     reference = deals["created_at"].sort().gather(int(0.99 * (deals.height - 1)))[0]
@@ -903,7 +965,8 @@ def _counts(
     """Rows read per table = valid + quarantined + excluded (checked: nothing is lost).
 
     Rows read are the rows the adapter produced plus the rows it set aside (deleted in the
-    CRM, not a stage change, ...) plus exact duplicates."""
+    CRM, not a stage change, ...) plus exact duplicates.
+    """
     set_aside_tables = set(quarantine["table"]) | set(excluded["table"])
     names = list(raw.tables) + sorted(set_aside_tables - set(raw.tables))
     rows = []

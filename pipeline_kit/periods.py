@@ -28,7 +28,15 @@ _RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\s*\.\.\s*(\d{4}-\d{2}-\d{2})$")
 
 
 def parse_date(value: str | dt.date | None) -> dt.date | None:
-    """Parse an ISO date (``YYYY-MM-DD``); ``None`` stays ``None``."""
+    """Parse an ISO date (``YYYY-MM-DD``); ``None`` stays ``None``.
+
+    >>> parse_date(" 2025-12-31"), parse_date(None)
+    (datetime.date(2025, 12, 31), None)
+    >>> parse_date("31/12/2025")
+    Traceback (most recent call last):
+    ...
+    ValueError: not an ISO date (YYYY-MM-DD): '31/12/2025'
+    """
     if value is None or isinstance(value, dt.date):
         return value
     try:
@@ -55,9 +63,38 @@ class Period:
 
     @classmethod
     def parse(cls, value: str | Period) -> Period:
-        """Parse ``2025-Q4``, ``2025-H2``, ``2025-11``, ``2025``, ``2025-10-01..2025-12-31`` or
-        ``all`` (every deal in the export, dated or not: the whole-export figures of a win/loss
-        analysis, and the only period of an export without dates)."""
+        """Parse a period: a quarter, half, month, year, date range, or ``all``.
+
+        ``2025-Q4``, ``2025-H2``, ``2025-11``, ``2025``, ``2025-10-01..2025-12-31`` or ``all``
+        (every deal in the export, dated or not: the whole-export figures of a win/loss
+        analysis, and the only period of an export without dates).
+
+        Parameters
+        ----------
+        value
+            The period's name (case and surrounding spaces do not matter), or a
+            :class:`Period`, returned as it is.
+
+        Returns
+        -------
+        Period
+            The closed interval ``[start, end]``, labelled with the canonical spelling.
+
+        Raises
+        ------
+        ValueError
+            For text that is none of these (or a month 13, or a range that ends before it
+            starts), saying which spellings are understood.
+
+        Examples
+        --------
+        >>> Period.parse("2025-h2")
+        Period(start=datetime.date(2025, 7, 1), end=datetime.date(2025, 12, 31), label='2025-H2')
+        >>> Period.parse("2024-02").days  # a leap year
+        29
+        >>> str(Period.parse("2025-10-01..2025-10-14"))
+        '2025-10-01..2025-10-14'
+        """
         if isinstance(value, Period):
             return value
         text = str(value).strip()
@@ -89,9 +126,16 @@ class Period:
         )
 
     def following(self) -> Period:
-        """The period right after this one, of the same kind: the next quarter, month, half
-        or year (a month after 2025-11 is 2025-12, all 31 days); for a date range, as many
-        days."""
+        """The period right after this one, of the same kind.
+
+        The next quarter, month, half or year (a month after 2025-11 is 2025-12, all 31 days);
+        for a date range, as many days.
+
+        >>> str(Period.parse("2025-Q4").following()), str(Period.parse("2025-12").following())
+        ('2026-Q1', '2026-01')
+        >>> str(Period.parse("2025-10-01..2025-10-14").following())
+        '2025-10-15..2025-10-28'
+        """
         label = self.label
         if _QUARTER.match(label):
             return self.shift(1)
@@ -108,7 +152,11 @@ class Period:
 
     @classmethod
     def all(cls) -> Period:
-        """The whole export: contains every row, also rows without a date."""
+        """The whole export: contains every row, also rows without a date.
+
+        >>> Period.all().is_all, Period.parse("all") == Period.all()
+        (True, True)
+        """
         return cls(dt.date.min, dt.date.max, ALL)
 
     @property
@@ -118,7 +166,11 @@ class Period:
 
     @classmethod
     def quarter_of(cls, day: dt.date) -> Period:
-        """The calendar quarter containing ``day``."""
+        """The calendar quarter containing ``day``.
+
+        >>> str(Period.quarter_of(dt.date(2025, 11, 15)))
+        '2025-Q4'
+        """
         return cls.parse(f"{day.year}-Q{(day.month - 1) // 3 + 1}")
 
     @property
@@ -127,15 +179,27 @@ class Period:
         return (self.end - self.start).days + 1
 
     def contains(self, column: str | pl.Expr) -> pl.Expr:
-        """Polars expression: is the date in ``column`` inside the period? (Always true for
-        :meth:`all`, also for a missing date.)"""
+        """Polars expression: is the date in ``column`` inside the period.
+
+        Always true for :meth:`all`, also for a missing date.
+
+        >>> days = pl.DataFrame({"d": [dt.date(2025, 9, 30), dt.date(2025, 10, 1), None]})
+        >>> days.select(Period.parse("2025-Q4").contains("d"))["d"].to_list()
+        [False, True, None]
+        >>> days.select(Period.all().contains("d"))["d"].to_list()
+        [True, True, True]
+        """
         col = pl.col(column) if isinstance(column, str) else column
         if self.is_all:
             return col.is_null() | col.is_not_null()  # true on every row, also when summed
         return col.is_between(pl.lit(self.start), pl.lit(self.end), closed="both")
 
     def shift(self, quarters: int) -> Period:
-        """The quarter ``quarters`` quarters away (only for quarter periods)."""
+        """The quarter ``quarters`` quarters away (only for quarter periods).
+
+        >>> str(Period.parse("2025-Q1").shift(-1)), str(Period.parse("2025-Q1").shift(5))
+        ('2024-Q4', '2026-Q2')
+        """
         m = _QUARTER.match(self.label)
         if not m:
             raise ValueError(f"shift() needs a quarter period, got {self.label!r}")
@@ -147,7 +211,13 @@ class Period:
 
 
 def latest_complete_quarter(last_day: dt.date) -> Period:
-    """The last calendar quarter that ends on or before ``last_day``."""
+    """The last calendar quarter that ends on or before ``last_day``.
+
+    >>> str(latest_complete_quarter(dt.date(2025, 11, 15)))
+    '2025-Q3'
+    >>> str(latest_complete_quarter(dt.date(2025, 12, 31)))
+    '2025-Q4'
+    """
     q = Period.quarter_of(last_day)
     return q if q.end == last_day else q.shift(-1)
 
@@ -155,9 +225,18 @@ def latest_complete_quarter(last_day: dt.date) -> Period:
 def resolve_period(
     period: str | Period, last_day: dt.date | None, first_day: dt.date | None = None
 ) -> Period:
-    """Like :meth:`Period.parse`, plus ``"latest"``: the last complete quarter of the data;
-    when the data holds no complete quarter (an export of a few weeks), the quarter of its
-    last day, incomplete; the whole export, ``all``, when the data has no dates."""
+    """Like :meth:`Period.parse`, plus ``"latest"``: the last complete quarter of the data.
+
+    When the data holds no complete quarter (an export of a few weeks), ``latest`` is the
+    quarter of its last day, incomplete; the whole export, ``all``, when the data has no dates.
+
+    >>> str(resolve_period("latest", dt.date(2025, 11, 15), dt.date(2024, 1, 1)))
+    '2025-Q3'
+    >>> str(resolve_period("latest", dt.date(2025, 11, 15), dt.date(2025, 10, 20)))
+    '2025-Q4'
+    >>> str(resolve_period("latest", None))
+    'all'
+    """
     if isinstance(period, str) and period.strip().lower() == "latest":
         if last_day is None:
             return Period.all()
@@ -176,9 +255,12 @@ def check_covered(
     *,
     undated: bool = False,
 ) -> None:
-    """Raise a ``ValueError`` in plain words when ``period`` has no overlap with the data
-    (first_day to last_day) or ``as_of`` lies after the data's last day, where a snapshot
-    would show deals as open that may have closed since the export."""
+    """Raise a ``ValueError`` in plain words when ``period`` does not fit the data.
+
+    That is, when it has no overlap with the data (first_day to last_day), or when ``as_of``
+    lies after the data's last day, where a snapshot would show deals as open that may have
+    closed since the export.
+    """
     if undated and not period.is_all:
         raise ValueError(
             f"this export has no dates, so the period {period.label} cannot be picked out of "

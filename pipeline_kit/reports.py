@@ -36,7 +36,7 @@ from typing import Any
 import nbformat
 import papermill
 import papermill.log
-from jupyter_client.client import KernelClient
+from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 from nbconvert import HTMLExporter
 from papermill.clientwrap import PapermillNotebookClient
@@ -85,9 +85,10 @@ def slugify(name: str, taken: set[str] | None = None) -> str:
 
 
 def team_slugs(teams: list[str]) -> dict[str, str]:
-    """A file name per team that depends only on the team names in the data, never on which
-    teams a run includes: names whose plain slug would clash (``EMEA`` and ``emea``, or a team
-    called ``Index``) all get a short hash of the exact name.
+    """A file name per team that depends only on the team names in the data.
+
+    Never on which teams a run includes: names whose plain slug would clash (``EMEA`` and
+    ``emea``, or a team called ``Index``) all get a short hash of the exact name.
 
     >>> team_slugs(["EMEA", "emea", "SMB"])["SMB"]
     'smb'
@@ -122,8 +123,10 @@ class TeamResult:
 
 
 def failures_for_log(notebook: nbformat.NotebookNode) -> tuple[list[str], str]:
-    """(failed section names, log text) from an executed report: the sections that returned
-    a SectionError, cell errors and warnings written to stderr."""
+    """(failed section names, log text) from an executed report.
+
+    The sections that returned a SectionError, cell errors and warnings written to stderr.
+    """
     from pipeline_kit.sections import SECTION_ERROR_KEY
 
     sections: list[str] = []
@@ -152,9 +155,12 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _deterministic(notebook: nbformat.NotebookNode, final: Path) -> nbformat.NotebookNode:
-    """The executed notebook without what changes from run to run: cell ids (papermill gives
-    its parameter cell a random one) become their position, execution timestamps and
-    durations go, the output path is the final one. Same data and as_of, same bytes."""
+    """The executed notebook without what changes from run to run.
+
+    Cell ids (papermill gives its parameter cell a random one) become their position,
+    execution timestamps and durations go, the output path is the final one. Same data and
+    as_of, same bytes.
+    """
     for index, cell in enumerate(notebook.cells):
         cell["id"] = f"cell-{index}"
         cell.get("metadata", {}).pop("execution", None)
@@ -169,8 +175,10 @@ def _deterministic(notebook: nbformat.NotebookNode, final: Path) -> nbformat.Not
 
 
 def _without_tracebacks(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy for the page: a cell error becomes one sentence, stderr output is dropped (both
-    are in the log), papermill's error banner goes."""
+    """A copy for the page: a cell error becomes one sentence, stderr output is dropped.
+
+    Both are in the log; papermill's error banner goes.
+    """
     page = copy.deepcopy(notebook)
     cells = []
     for cell in page.cells:
@@ -243,7 +251,7 @@ def _kernel_env() -> None:
 # a new client must handshake (kernel_info plus an IOPub check that polls for 0.2 s at a time)
 # before every notebook. Between reports the kernel's namespace is wiped and its execution
 # counter reset, so no state carries over.
-_KERNELS: dict[str, tuple[KernelManager, KernelClient]] = {}
+_KERNELS: dict[str, tuple[KernelManager, BlockingKernelClient]] = {}
 _SOCKET_DIRS: dict[str, str] = {}  # the folder of each kernel's Unix sockets
 _EXIT_HOOK: list[bool] = []
 
@@ -269,7 +277,7 @@ _KERNEL_ARGS = ["--HistoryManager.enabled=False"]
 class _ConnectedKernelClient(PapermillNotebookClient):
     """papermill's notebook client on an already connected kernel client."""
 
-    def __init__(self, nb_man, *, kc: KernelClient, **kwargs) -> None:
+    def __init__(self, nb_man, *, kc: BlockingKernelClient, **kwargs) -> None:
         super().__init__(nb_man, km=kc.parent, **kwargs)
         self.kc = kc  # nbclient then neither starts nor handshakes a client of its own
 
@@ -286,7 +294,7 @@ class _ConnectedKernelEngine(NBClientEngine):
         start_timeout=60,
         execution_timeout=None,
         *,
-        kc: KernelClient,
+        kc: BlockingKernelClient,
         **_unused,
     ):
         client = _ConnectedKernelClient(
@@ -304,9 +312,11 @@ class _ConnectedKernelEngine(NBClientEngine):
 papermill_engines.register("pipeline_kit", _ConnectedKernelEngine)
 
 
-def _kernel(cwd: Path) -> KernelClient:
-    """This process's connected kernel for ``cwd``: started (and warmed up) on first use,
-    wiped before every later use, shut down at exit."""
+def _kernel(cwd: Path) -> BlockingKernelClient:
+    """Get this process's connected kernel for ``cwd``.
+
+    Started (and warmed up) on first use, wiped before every later use, shut down at exit.
+    """
     key = str(cwd)
     if key in _KERNELS:
         manager, client = _KERNELS[key]
@@ -343,7 +353,7 @@ def _kernel(cwd: Path) -> KernelClient:
     raise AssertionError("unreachable")
 
 
-def _execute(client: KernelClient, code: str) -> None:
+def _execute(client: BlockingKernelClient, code: str) -> None:
     reply = client.execute_interactive(
         code, store_history=False, timeout=120, output_hook=lambda _msg: None
     )
@@ -352,8 +362,11 @@ def _execute(client: KernelClient, code: str) -> None:
 
 
 def _abandon_kernels() -> None:
-    """Kill this process's kernels without touching their clients' sockets, which a blocked
-    thread may still be reading: for a kernel that died or a report past its time limit."""
+    """Kill this process's kernels without touching their clients' sockets.
+
+    A blocked thread may still be reading them: for a kernel that died or a report past its
+    time limit.
+    """
     while _KERNELS:
         key, (manager, _client) = _KERNELS.popitem()
         with contextlib.suppress(Exception):
@@ -387,7 +400,8 @@ def _run_one(
     The notebook runs in a thread watched from here: when the kernel dies or the report runs
     past ``timeout`` seconds, the kernel is shut down, the team is reported as failed and the
     next report gets a fresh kernel (jupyter's blocking client would otherwise wait forever
-    for a dead kernel's reply)."""
+    for a dead kernel's reply).
+    """
     start = time.perf_counter()
     error = None
     fd, tmp_name = tempfile.mkstemp(dir=out, prefix=f".{slug}.", suffix=".ipynb")
@@ -573,9 +587,11 @@ def _remove_stale_temporary_files(out: Path) -> None:
 def _merge_with_earlier_run(
     out: Path, ds: Dataset, period: Period, as_of, results: list[TeamResult]
 ) -> list[TeamResult]:
-    """The index lists every team reported in ``out`` for this data, period and snapshot: a
-    run for some teams (``--team``) adds to the index instead of replacing it. The list is
-    kept in ``out/index.json``; a different dataset, period or as_of starts a new list."""
+    """The index lists every team reported in ``out`` for this data, period and snapshot.
+
+    A run for some teams (``--team``) adds to the index instead of replacing it. The list is
+    kept in ``out/index.json``; a different dataset, period or as_of starts a new list.
+    """
     key = {"fingerprint": ds.fingerprint, "period": period.label, "as_of": str(as_of)}
     manifest = out / "index.json"
     earlier: list[TeamResult] = []
@@ -610,9 +626,12 @@ def _run_in_pool(
     done: dict[str, TeamResult],
     bar: Any,
 ) -> None:
-    """Run ``tasks`` in worker processes. A worker that dies (killed, out of memory) breaks
-    the pool and every team still in it: those teams are then run one at a time, each in a
-    process of its own, so that only the team that kills its worker fails."""
+    """Run ``tasks`` in worker processes; a worker that dies fails only its own team.
+
+    A worker that dies (killed, out of memory) breaks the pool and every team still in it:
+    those teams are then run one at a time, each in a process of its own, so that only the
+    team that kills its worker fails.
+    """
     context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked zmq state
     from pipeline_kit._report_worker import run_one
 

@@ -211,8 +211,10 @@ class Benchmarks(dy.Schema):
 
 
 def _undated(schema: type[dy.Schema]) -> type[dy.Schema]:
-    """``schema`` with ``created_at`` optional and without its date rules: the deals of an
-    export without dates (a win/loss export: outcome, amount, segments)."""
+    """``schema`` with ``created_at`` optional and without its date rules.
+
+    For the deals of an export without dates (a win/loss export: outcome, amount, segments).
+    """
     columns = {name: copy.copy(col) for name, col in schema.columns().items()}
     columns["created_at"] = dy.Date(nullable=True, description="Not in this export.")
     return type("UndatedDeals", (dy.Schema,), {"__doc__": schema.__doc__, **columns})

@@ -1,5 +1,7 @@
-"""What every report section is made of: Markdown text and tables with data values escaped,
-and sections that fail softly (one sentence on the page, the traceback for the log).
+"""What every report section is made of.
+
+Markdown text and tables with data values escaped, and sections that fail softly (one
+sentence on the page, the traceback for the log).
 
 Used by :mod:`pipeline_kit.team_report` and :mod:`pipeline_kit.org_report`.
 """
@@ -21,8 +23,11 @@ SECTION_ERROR_KEY = "pipeline_kit_section_error"
 
 
 class SectionError:
-    """What a report section shows when it fails: one sentence on the page, the traceback in
-    the output's metadata for the log (never a Python traceback in the report)."""
+    """What a report section shows when it fails.
+
+    One sentence on the page, the traceback in the output's metadata for the log (never a
+    Python traceback in the report).
+    """
 
     def __init__(self, section: str, exc: BaseException) -> None:
         self.section = section
@@ -43,8 +48,10 @@ class SectionError:
 
 
 def fail_softly(cls: type) -> type:
-    """Wrap every public method of a report class so that an exception becomes a
-    :class:`SectionError` shown in place of the section."""
+    """Wrap every public method of a report class so that an exception is shown softly.
+
+    The exception becomes a :class:`SectionError` shown in place of the section.
+    """
 
     def wrap(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
@@ -63,6 +70,7 @@ def fail_softly(cls: type) -> type:
 
 
 def md_table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table of ``header`` and ``rows``, cells as given (see :func:`escape`)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)

@@ -15,10 +15,14 @@ Quantiles come from :mod:`scipy.stats`; the tests check every interval against s
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
 from scipy import stats
+
+if TYPE_CHECKING:
+    from scipy.stats._survival import EmpiricalDistributionFunction
 
 __all__ = [
     "MIN_N",
@@ -79,12 +83,21 @@ def wilson_interval(
 def _t_quantile(n: pl.Series, confidence: float) -> pl.Series:
     df = n.cast(pl.Float64).to_numpy() - 1
     with np.errstate(invalid="ignore"):
-        q = stats.t.ppf(0.5 + confidence / 2, np.where(df >= 1, df, np.nan))
+        q = np.asarray(stats.t.ppf(0.5 + confidence / 2, np.where(df >= 1, df, np.nan)))
     return pl.Series(q, dtype=pl.Float64)
 
 
 def mean_interval(mean: str, sd: str, n: str, confidence: float = 0.95) -> tuple[pl.Expr, pl.Expr]:
-    """Student-t interval ``mean ± t · sd/√n`` (null where n < 2)."""
+    """Student-t interval ``mean ± t · sd/√n`` (null where n < 2).
+
+    ``t`` is the ``(1 + confidence)/2`` quantile of Student's t with ``n - 1`` degrees of
+    freedom (2.3060 for n = 9 at 95%, from any t table).
+
+    >>> df = pl.DataFrame({"m": [10.0, 5.0], "s": [3.0, 1.0], "n": [9, 1]})
+    >>> lo, hi = mean_interval("m", "s", "n")
+    >>> df.select(lo.round(4).alias("low"), hi.round(4).alias("high")).rows()
+    [(7.694, 12.306), (None, None)]
+    """
     _z(confidence)  # validates the level
     t = pl.col(n).map_batches(lambda s: _t_quantile(s, confidence), return_dtype=pl.Float64)
     half = (t * pl.col(sd) / pl.col(n).cast(pl.Float64).sqrt()).fill_nan(None)
@@ -94,8 +107,9 @@ def mean_interval(mean: str, sd: str, n: str, confidence: float = 0.95) -> tuple
 def newcombe_difference(
     p1: str, low1: str, high1: str, p2: str, low2: str, high2: str
 ) -> tuple[pl.Expr, pl.Expr]:
-    """Newcombe's hybrid score interval for a difference of two independent proportions
-    ``p1 - p2``, from each one's Wilson interval (Newcombe 1998, method 10):
+    """Newcombe's hybrid score interval for a difference of two independent proportions.
+
+    For ``p1 - p2``, from each one's Wilson interval (Newcombe 1998, method 10):
     ``d - √((p1 - l1)² + (u2 - p2)²)`` to ``d + √((u1 - p1)² + (p2 - l2)²)``. It keeps close to
     its nominal coverage for small groups and rates near 0 or 1, where the Wald interval of a
     difference does not.
@@ -115,9 +129,11 @@ def newcombe_difference(
 def median_interval(
     values: np.ndarray, confidence: float = 0.95
 ) -> tuple[float | None, float | None]:
-    """Distribution-free interval for a median: the order statistics ``x(j), x(k)`` with
-    ``j, k`` the binomial(n, 1/2) quantiles, so that the coverage is at least ``confidence``
-    whatever the shape of the values (exact, conservative with ties and small n).
+    """Distribution-free interval for a median.
+
+    The order statistics ``x(j), x(k)`` with ``j, k`` the binomial(n, 1/2) quantiles, so that
+    the coverage is at least ``confidence`` whatever the shape of the values (exact,
+    conservative with ties and small n).
 
     ``(None, None)`` below 2 values; for very small n the interval is the whole sample range
     (n = 5: ``x(1), x(5)``, covering 93.75% - the widest there is).
@@ -190,6 +206,18 @@ def skewed_mean_interval(
     return float(mean - high_q * se), float(mean - low_q * se)
 
 
+def _band(
+    sf: EmpiricalDistributionFunction, confidence: float, method: Literal["linear", "log-log"]
+) -> tuple[EmpiricalDistributionFunction, EmpiricalDistributionFunction]:
+    """The pointwise confidence band of a Kaplan-Meier curve ``sf``: its (low, high) curves."""
+    with warnings.catch_warnings():  # undefined where S(t) is 0 or 1: those points are NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        band = sf.confidence_interval(confidence, method=method)
+    # scipy-stubs types the bounds as float64; scipy returns them as step functions
+    # (EmpiricalDistributionFunction), which is what its documentation says
+    return band.low, band.high  # type: ignore[return-value]
+
+
 def kaplan_meier_median(
     durations: np.ndarray, observed: np.ndarray, confidence: float = 0.95
 ) -> tuple[float | None, float | None, float | None]:
@@ -200,6 +228,15 @@ def kaplan_meier_median(
     the survival curve ``S(t)`` falls to 0.5 or below; its interval is read off the pointwise
     log-log band of ``S`` (the times where the band's upper and lower edges cross 0.5, as
     lifelines does). ``None`` where the curve or the band never reaches 0.5.
+
+    With no censoring ``S`` falls by 1/n at each duration, so the median of 1..5 days is 3
+    (``S(3) = 0.4``, ``S(2) = 0.6``); a deal still open adds no step, so with two of three
+    deals open ``S`` stays at 2/3 and there is no median:
+
+    >>> kaplan_meier_median(np.array([1.0, 2, 3, 4, 5]), np.ones(5, bool))[0]
+    3.0
+    >>> kaplan_meier_median(np.array([1.0, 2, 3]), np.array([True, False, False]))[0] is None
+    True
     """
     durations = np.asarray(durations, dtype=float)
     observed = np.asarray(observed, dtype=bool)
@@ -207,9 +244,7 @@ def kaplan_meier_median(
         return None, None, None
     data = stats.CensoredData(uncensored=durations[observed], right=durations[~observed])
     sf = stats.ecdf(data).sf
-    with warnings.catch_warnings():  # undefined where S(t) is 0 or 1: those points are NaN
-        warnings.simplefilter("ignore", RuntimeWarning)
-        band = sf.confidence_interval(confidence, method="log-log")
+    band_low, band_high = _band(sf, confidence, "log-log")
 
     def first_below_half(times: np.ndarray, probs: np.ndarray) -> float | None:
         hit = np.flatnonzero(
@@ -219,8 +254,8 @@ def kaplan_meier_median(
 
     return (
         first_below_half(sf.quantiles, sf.probabilities),
-        first_below_half(band.low.quantiles, band.low.probabilities),
-        first_below_half(band.high.quantiles, band.high.probabilities),
+        first_below_half(band_low.quantiles, band_low.probabilities),
+        first_below_half(band_high.quantiles, band_high.probabilities),
     )
 
 
@@ -229,13 +264,31 @@ def kaplan_meier_median(
 
 
 def binomial_test(successes: int, trials: int, p0: float) -> float:
-    """Two-sided exact binomial test of ``successes / trials`` against the rate ``p0``."""
+    """Two-sided exact binomial test of ``successes / trials`` against the rate ``p0``.
+
+    The p-value sums the probabilities of every count no more likely than the one observed.
+    Five heads in ten tosses of a fair coin is the most likely count; none in ten has
+    probability ``2 · 0.5¹⁰``:
+
+    >>> binomial_test(5, 10, 0.5), round(binomial_test(0, 10, 0.5), 6)
+    (1.0, 0.001953)
+    """
     return float(stats.binomtest(int(successes), int(trials), p0).pvalue)
 
 
 def fisher_test(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
-    """Fisher's exact test of two proportions ``k1/n1`` vs ``k2/n2``: (odds ratio, p-value)."""
-    table = [[int(k1), int(n1 - k1)], [int(k2), int(n2 - k2)]]
+    """Fisher's exact test of two proportions ``k1/n1`` vs ``k2/n2``: (odds ratio, p-value).
+
+    The odds ratio is ``(k1 · (n2 - k2)) / ((n1 - k1) · k2)``. With 3 of 3 against 0 of 3, the
+    one table as extreme in each direction has probability ``1 / C(6, 3) = 0.05``:
+
+    >>> fisher_test(5, 10, 5, 10)
+    (1.0, 1.0)
+    >>> odds, p = fisher_test(3, 3, 0, 3)
+    >>> odds, round(p, 6)
+    (inf, 0.1)
+    """
+    table = np.array([[int(k1), int(n1 - k1)], [int(k2), int(n2 - k2)]])
     result = stats.fisher_exact(table)
     return float(result.statistic), float(result.pvalue)
 
@@ -249,7 +302,12 @@ def _censored(durations: np.ndarray, observed: np.ndarray) -> stats.CensoredData
 def logrank_test(
     durations_a: np.ndarray, observed_a: np.ndarray, durations_b: np.ndarray, observed_b: np.ndarray
 ) -> tuple[float, float]:
-    """Log-rank test that two censored duration samples share one survival curve: (z, p)."""
+    """Log-rank test that two censored duration samples share one survival curve: (z, p).
+
+    >>> days, closed = np.array([1.0, 2, 3]), np.ones(3, bool)
+    >>> logrank_test(days, closed, days, closed)
+    (0.0, 1.0)
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         result = stats.logrank(
@@ -263,8 +321,9 @@ def logrank_test(
 def km_median_test(
     durations: np.ndarray, observed: np.ndarray, value: float
 ) -> tuple[float, float]:
-    """Test ``median = value`` for censored durations: z-test of ``S(value) = 0.5`` on the
-    log-log scale.
+    """Test ``median = value`` for censored durations.
+
+    A z-test of ``S(value) = 0.5`` on the log-log scale.
 
     ``S(value)`` is the Kaplan-Meier estimate, ``se`` its Greenwood standard error (from the
     band scipy computes); the statistic is ``z = (g(0.5) - g(S)) / (se / |S log S|)`` with
@@ -274,13 +333,17 @@ def km_median_test(
     (``bench/coverage.py``). Returns (z, p); ``z > 0`` means more than half the deals are
     still open at ``value``, i.e. the median is longer than ``value``. ``(nan, nan)`` where
     ``S(value)`` is 0 or 1 (no information on the scale).
+
+    Half of ten deals closed by day 5.5, so a median of 5.5 days is exactly what the data say:
+
+    >>> km_median_test(np.arange(1.0, 11.0), np.ones(10, bool), 5.5)
+    (0.0, 1.0)
     """
     sf = stats.ecdf(_censored(durations, observed)).sf
-    estimate = float(sf.evaluate(value))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        band = sf.confidence_interval(0.95, method="linear")
-    low, high = float(band.low.evaluate(value)), float(band.high.evaluate(value))
+    at = np.asarray(value, dtype=float)
+    estimate = float(sf.evaluate(at))
+    band_low, band_high = _band(sf, 0.95, "linear")
+    low, high = float(band_low.evaluate(at)), float(band_high.evaluate(at))
     z95 = float(stats.norm.ppf(0.975))
     se = max(estimate - low, high - estimate) / z95  # Greenwood (the linear band is symmetric)
     if not np.isfinite(se) or se <= 0 or not 0 < estimate < 1:
@@ -291,13 +354,27 @@ def km_median_test(
 
 
 def mann_whitney_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """Two-sided Mann-Whitney U test that values in ``a`` tend to differ from ``b``: (U, p)."""
+    """Two-sided Mann-Whitney U test that values in ``a`` tend to differ from ``b``: (U, p).
+
+    ``U`` counts the pairs where the value from ``a`` is the larger. Every value of ``a`` below
+    every value of ``b``: U = 0, and (exactly) 2 of the C(6, 3) = 20 orderings are as extreme:
+
+    >>> mann_whitney_test(np.array([1.0, 2, 3]), np.array([4.0, 5, 6]))
+    (0.0, 0.1)
+    """
     result = stats.mannwhitneyu(np.asarray(a, float), np.asarray(b, float), alternative="two-sided")
     return float(result.statistic), float(result.pvalue)
 
 
 def one_sample_t_test(values: np.ndarray, value: float) -> tuple[float, float]:
-    """Two-sided one-sample t-test of ``mean(values) = value``: (t, p)."""
+    """Two-sided one-sample t-test of ``mean(values) = value``: (t, p).
+
+    ``t = (mean - value) / (sd / √n)``; for 1..5 against 2: mean 3, sd √2.5, so t = √2:
+
+    >>> t, p = one_sample_t_test(np.array([1.0, 2, 3, 4, 5]), 2.0)
+    >>> round(t, 6) == round(2**0.5, 6), 0.2 < p < 0.3
+    (True, True)
+    """
     result = stats.ttest_1samp(np.asarray(values, float), value)
     return float(result.statistic), float(result.pvalue)
 
@@ -309,7 +386,14 @@ def bootstrap_interval(
     n_resamples: int = 2000,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Bootstrap (BCa) interval of ``statistic(values)``; seeded, so reports are reproducible."""
+    """Bootstrap (BCa) interval of ``statistic(values)``; seeded, so reports are reproducible.
+
+    NaN for fewer than two values or when all are equal (nothing to resample).
+
+    >>> low, high = bootstrap_interval(np.arange(1.0, 21.0))
+    >>> bool(low < 10.5 < high), bootstrap_interval(np.array([4.0, 4.0]))
+    (True, (nan, nan))
+    """
     values = np.asarray(values, float)
     if values.size < 2 or np.all(values == values[0]):
         return float("nan"), float("nan")
@@ -338,7 +422,13 @@ def bootstrap_difference(
     n_resamples: int = 2000,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Bootstrap (percentile) interval of ``statistic(a) - statistic(b)``, independent samples."""
+    """Bootstrap (percentile) interval of ``statistic(a) - statistic(b)``, independent samples.
+
+    >>> b = np.arange(1.0, 21.0)
+    >>> low, high = bootstrap_difference(b + 10, b)
+    >>> bool(low < 10 < high), bool(low > 0)
+    (True, True)
+    """
     a, b = np.asarray(a, float), np.asarray(b, float)
     if a.size < 2 or b.size < 2:
         return float("nan"), float("nan")
@@ -355,7 +445,14 @@ def bootstrap_difference(
 
 
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (q-values); NaN stays NaN and is not counted."""
+    """Benjamini-Hochberg adjusted p-values (q-values); NaN stays NaN and is not counted.
+
+    ``q(i) = min over k ≥ i of p(k) · m / k`` for the p-values sorted ascending (m of them):
+    here 0.01·3/1 = 0.03, min(0.03·3/2, 0.04·3/3) = 0.04, and 0.04.
+
+    >>> benjamini_hochberg(np.array([0.01, 0.04, 0.03, np.nan])).round(6).tolist()
+    [0.03, 0.04, 0.04, nan]
+    """
     p = np.asarray(p_values, dtype=float)
     q = np.full(p.shape, np.nan)
     ok = np.isfinite(p)
@@ -372,6 +469,9 @@ def fit_beta_binomial(successes: np.ndarray, trials: np.ndarray) -> tuple[float,
     detectable spread the likelihood runs to complete pooling: this returns a prior of
     strength 10,000 centred on the pooled rate, and :func:`pipeline_kit.rep_win_rates` caps
     the strength (the raw fit is not an honest prior on its own).
+
+    >>> fit_beta_binomial(np.array([5, 5, 5]), np.array([10, 10, 10]))  # no spread at all
+    (5000.0, 5000.0)
     """
     from scipy import optimize, special
 
@@ -398,7 +498,16 @@ def fit_beta_binomial(successes: np.ndarray, trials: np.ndarray) -> tuple[float,
 def funnel_limits(
     p0: float, trials: np.ndarray, confidence: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact binomial control limits of an observed rate for each ``trials`` (funnel plot)."""
+    """Exact binomial control limits of an observed rate for each ``trials`` (funnel plot).
+
+    The ``α/2`` and ``1 - α/2`` quantiles of Binomial(n, p0), divided by n. For n = 10 and
+    p0 = 0.5: P(X ≤ 1) = 11/1024 < 0.025 ≤ P(X ≤ 2) = 56/1024, so the low limit is 2/10, and
+    symmetrically 8/10.
+
+    >>> low, high = funnel_limits(0.5, np.array([10, 0]), 0.95)
+    >>> low.tolist(), high.tolist()
+    ([0.2, nan], [0.8, nan])
+    """
     n = np.asarray(trials, dtype=float)
     alpha = 1 - confidence
     low = stats.binom.ppf(alpha / 2, n, p0) / np.where(n > 0, n, np.nan)
@@ -409,7 +518,14 @@ def funnel_limits(
 def km_curve(durations: np.ndarray, observed: np.ndarray, confidence: float = 0.95) -> pl.DataFrame:
     """The Kaplan-Meier survival curve as a small frame: days, still_open, low, high, at_risk.
 
-    Starts at (0, 1.0); one row per distinct event or censoring time (log-log band)."""
+    Starts at (0, 1.0); one row per distinct event or censoring time (log-log band).
+
+    Without censoring the curve steps down by 1/n at each duration:
+
+    >>> curve = km_curve(np.array([1.0, 2, 3, 4, 5]), np.ones(5, bool))
+    >>> curve.select("days", pl.col("still_open").round(6), "at_risk").rows()[:3]
+    [(0.0, 1.0, 5), (1.0, 0.8, 5), (2.0, 0.6, 4)]
+    """
     durations = np.asarray(durations, dtype=float)
     observed = np.asarray(observed, dtype=bool)
     schema = {
@@ -422,12 +538,10 @@ def km_curve(durations: np.ndarray, observed: np.ndarray, confidence: float = 0.
     if durations.size == 0 or not observed.any():
         return pl.DataFrame(schema=schema)
     sf = stats.ecdf(_censored(durations, observed)).sf
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        band = sf.confidence_interval(confidence, method="log-log")
+    band_low, band_high = _band(sf, confidence, "log-log")
     times = sf.quantiles
     point = sf.probabilities
-    defined = np.isfinite(band.low.probabilities) & np.isfinite(band.high.probabilities)
+    defined = np.isfinite(band_low.probabilities) & np.isfinite(band_high.probabilities)
     at_risk = (durations[None, :] >= times[:, None]).sum(axis=1)
     return pl.DataFrame(
         {
@@ -435,8 +549,8 @@ def km_curve(durations: np.ndarray, observed: np.ndarray, confidence: float = 0.
             "still_open": np.concatenate([[1.0], sf.probabilities]),
             # the log-log band is undefined where S is 1 (censorings before the first
             # event) or 0 (after the last): no spread there, not a 0%-100% band
-            "low": np.concatenate([[1.0], np.where(defined, band.low.probabilities, point)]),
-            "high": np.concatenate([[1.0], np.where(defined, band.high.probabilities, point)]),
+            "low": np.concatenate([[1.0], np.where(defined, band_low.probabilities, point)]),
+            "high": np.concatenate([[1.0], np.where(defined, band_high.probabilities, point)]),
             "at_risk": np.concatenate([[durations.size], at_risk]).astype(np.int64),
         },
         schema=schema,

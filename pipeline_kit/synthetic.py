@@ -189,6 +189,10 @@ def _rep_names(n: int) -> list[str]:
     return [f"{_FIRST[i % len(_FIRST)]} {_LAST[(i * 7 + 3) % len(_LAST)]}" for i in range(n)]
 
 
+# the "missing" of np.where(mask, strings, _NONE): an object array, so the result holds None
+_NONE = np.array(None, dtype=object)
+
+
 def _strings(values: np.ndarray) -> pl.Series:
     """An object array of str/None as a String series (never polars' Object dtype)."""
     return pl.Series(values.tolist(), dtype=pl.String)
@@ -349,8 +353,8 @@ def generate(
             "region": region.astype(str),
             "expected_close": _to_date(expected, start),
             "probability": np.array([s[2] for s in STAGES], dtype=float)[stage],
-            "lost_reason": _strings(np.where(is_lost, np.array(LOST_REASONS)[reason], None)),
-            "competitor": _strings(np.where(has_comp, np.array(COMPETITORS)[comp], None)),
+            "lost_reason": _strings(np.where(is_lost, np.array(LOST_REASONS)[reason], _NONE)),
+            "competitor": _strings(np.where(has_comp, np.array(COMPETITORS)[comp], _NONE)),
         }
     ).with_columns(
         pl.concat_str(
@@ -478,7 +482,7 @@ def _leads(rng, deals, team, source, rep, reps, teams, created, start, end) -> p
             "qualified_at": _to_datetime(np.nan_to_num(qualified), start),
             "first_response_at": _to_datetime(np.nan_to_num(first_response), start),
             "converted_at": _to_datetime(np.nan_to_num(conv_hours), start),
-            "deal_id": _strings(np.where(l_deal >= 0, deal_ids[np.maximum(l_deal, 0)], None)),
+            "deal_id": _strings(np.where(l_deal >= 0, deal_ids[np.maximum(l_deal, 0)], _NONE)),
         }
     )
     return frame.with_columns(
@@ -536,7 +540,7 @@ def _collateral(rng, history: pl.DataFrame, deals: pl.DataFrame, end: dt.date) -
                 "deal_id",
                 (
                     pl.col("entered_at")
-                    + pl.duration(days=pl.Series(rng.integers(0, 5, int(use.sum()))))
+                    + pl.duration(days=pl.lit(pl.Series(rng.integers(0, 5, int(use.sum())))))
                 )
                 .clip(upper_bound=end)
                 .alias("used_at"),
@@ -552,8 +556,10 @@ _SPEND_PER_DEAL_VALUE = 0.08  # marketing spend per unit of deal value created
 
 
 def _spend(rng, teams, n_deals: int, start: dt.date, end: dt.date) -> pl.DataFrame:
-    """Monthly spend per team and channel, proportional to the deal value the team creates
-    (so CAC scales with deal size and CLV:CAC lands in a plausible 3-15 range)."""
+    """Monthly spend per team and channel, proportional to the deal value the team creates.
+
+    So CAC scales with deal size and CLV:CAC lands in a plausible 3-15 range.
+    """
     months = pl.date_range(start, end, interval="1mo", eager=True)
     rows = []
     for t in teams:
@@ -588,7 +594,7 @@ def _customers(rng, deals: pl.DataFrame, end: dt.date) -> pl.DataFrame:
     life = rng.exponential(900, customers.height).astype(int) + 30
     return (
         customers.with_columns(
-            (pl.col("start_date") + pl.duration(days=pl.Series(life))).alias("end_date")
+            (pl.col("start_date") + pl.duration(days=pl.lit(pl.Series(life)))).alias("end_date")
         )
         .with_columns(pl.when(pl.col("end_date") <= end).then(pl.col("end_date")).alias("end_date"))
         .select("account_id", "start_date", "end_date", "mrr", "team")
@@ -596,8 +602,10 @@ def _customers(rng, deals: pl.DataFrame, end: dt.date) -> pl.DataFrame:
 
 
 def _targets(rng, deals: pl.DataFrame, start: dt.date, end: dt.date) -> pl.DataFrame:
-    """A bookings target per team and quarter, set 0-25% above what was then booked (for the
-    complete quarters after the first)."""
+    """A bookings target per team and quarter, set 0-25% above what was then booked.
+
+    For the complete quarters after the first.
+    """
     first = dt.date(start.year + start.month // 10, (start.month + 2) // 3 * 3 % 12 + 1, 1)
     last = dt.date(end.year, (end.month - 1) // 3 * 3 + 1, 1)
     quarters = pl.date_range(first, last, interval="3mo", eager=True)

@@ -31,10 +31,14 @@ def vega_bundle() -> str:
     vl-convert version, since building it takes over a second.
     """
     folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pipeline_kit"
-    path = folder / f"vega-embed-{vlc.__version__}.js"
+    # vl_convert's stub omits __version__, which the compiled module has
+    path = folder / f"vega-embed-{vlc.__version__}.js"  # type: ignore[attr-defined]
     if path.exists():
         return path.read_text(encoding="utf-8")
-    script = re.sub(r"</(script)", r"<\\/\1", vlc.javascript_bundle(), flags=re.IGNORECASE)
+    # the stub makes ``snippet`` required; the compiled function defaults it to None (the
+    # snippet that assigns vegaEmbed, vegaLite and vega to window)
+    bundle = vlc.javascript_bundle()  # type: ignore[call-arg]
+    script = re.sub(r"</(script)", r"<\\/\1", bundle, flags=re.IGNORECASE)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         write_atomic(path, script)

@@ -1,6 +1,8 @@
-"""Building blocks every adapter uses: reading an export file, finding a column under any of its
-names, turning a CRM's dates, booleans and currencies into what the loader reads, and setting
-rows aside (excluded by design, or quarantined) without losing count of them.
+"""Building blocks every adapter uses.
+
+Reading an export file, finding a column under any of its names, turning a CRM's dates,
+booleans and currencies into what the loader reads, and setting rows aside (excluded by
+design, or quarantined) without losing count of them.
 
 Adapters keep every value a string; these helpers only normalise the *text* (a US date becomes
 ISO text, an amount in euros becomes the reporting currency's amount as text). Anything they
@@ -49,10 +51,11 @@ _FALSE = ["false", "f", "no", "n", "0"]
 
 
 def squash(name: str) -> str:
-    """A column name reduced to lower-case letters and digits, so that the API name, the
-    Fivetran name and the Stitch name of one field compare equal.
+    r"""A column name reduced to lower-case letters and digits.
 
-    >>> squash("StageName"), squash("stage_name"), squash("Deal - Stage"), squash("\\ufeffId")
+    So that the API name, the Fivetran name and the Stitch name of one field compare equal.
+
+    >>> squash("StageName"), squash("stage_name"), squash("Deal - Stage"), squash("\ufeffId")
     ('stagename', 'stagename', 'dealstage', 'id')
     """
     return re.sub(r"[^0-9a-z]", "", name.lower())
@@ -62,8 +65,11 @@ def squash(name: str) -> str:
 
 
 def _decode(data: bytes, path: Path, encoding: str | None, notes: list[str]) -> str:
-    """The file's text. UTF-8 (with or without BOM) as is; anything else detected by
-    charset-normalizer and said in a note; never decoded with replacement characters."""
+    """The file's text, never decoded with replacement characters.
+
+    UTF-8 (with or without BOM) as is; anything else detected by charset-normalizer and said
+    in a note.
+    """
     if encoding is not None:
         try:
             return data.decode(encoding)
@@ -121,8 +127,10 @@ def detect_encoding(data: bytes) -> tuple[str, list[str]] | None:
 
 
 def _physical_lines(text: str, separator: str, records: int) -> list[int] | None:
-    """Physical line of each record (header = line 1) when quoted fields span lines;
-    ``None`` when every record is on one line (the common case, line = index + 2)."""
+    """Physical line of each record (header = line 1) when quoted fields span lines.
+
+    ``None`` when every record is on one line (the common case, line = index + 2).
+    """
     newlines = text.count("\n") + (0 if text.endswith("\n") else 1)
     if newlines <= records + 1:
         return None
@@ -137,8 +145,11 @@ def _physical_lines(text: str, separator: str, records: int) -> list[int] | None
 
 
 def _ragged_lines(text: str, separator: str) -> tuple[int, list[tuple[int, int]]] | None:
-    """(header field count, [(physical line, field count), ...]) for the records with more
-    fields than the header, or None when there are none (the file fails for another reason)."""
+    """The records with more fields than the header.
+
+    (header field count, [(physical line, field count), ...]), or None when there are none
+    (the file fails for another reason).
+    """
     reader = csv.reader(io.StringIO(text), delimiter=separator)
     try:
         header = next(reader)
@@ -168,9 +179,11 @@ def read_export_file(
     encoding: str | None = None,
     separator: str | None = None,
 ) -> pl.DataFrame:
-    """A CSV export as strings, headers as written (BOM and surrounding spaces removed), plus
-    ``source_row``: the physical line of each row in the file (header = line 1), also when
-    quoted fields hold line breaks. A Parquet file keeps its types (``source_row`` = row + 1).
+    """A CSV export as strings, plus ``source_row``.
+
+    Headers as written (BOM and surrounding spaces removed); ``source_row`` is the physical
+    line of each row in the file (header = line 1), also when quoted fields hold line breaks.
+    A Parquet file keeps its types (``source_row`` = row + 1).
 
     Non-UTF-8 files are decoded with the detected encoding and a note says which.
     """
@@ -481,8 +494,9 @@ def set_aside(
 
 
 class SetAsideLog:
-    """The rows an adapter sets aside (excluded or quarantined, each with its reason), kept
-    for :attr:`RawDataset.setaside <pipeline_kit.adapters.base.RawDataset.setaside>`.
+    """The rows an adapter sets aside (excluded or quarantined, each with its reason).
+
+    Kept for :attr:`RawDataset.setaside <pipeline_kit.adapters.base.RawDataset.setaside>`.
 
     Records shown to users leave out the adapter's working columns (those starting with
     ``private_prefix``).
@@ -506,9 +520,12 @@ class SetAsideLog:
         reason: str,
         kind: SetAsideKind = "excluded",
     ) -> pl.DataFrame:
-        """The rows of ``frame`` where ``mask`` is false; the others are recorded with
-        ``reason`` for ``table`` (``table=None``: rows of a lookup file such as Salesforce's
-        User, dropped without a record, as they are no canonical table's rows)."""
+        """The rows of ``frame`` where ``mask`` is false; the others are recorded.
+
+        They are recorded with ``reason`` for ``table`` (``table=None``: rows of a lookup
+        file such as Salesforce's User, dropped without a record, as they are no canonical
+        table's rows).
+        """
         # with_columns broadcasts a literal mask (pl.lit(True): every row)
         flags = frame.with_columns(mask.fill_null(False).alias("__flag"))["__flag"]
         if not flags.any():
@@ -615,10 +632,12 @@ _DOT_GROUPED = r"^-?[1-9]\d{0,2}(\.\d{3})+$"
 
 
 def plain_number(text: pl.Expr, *, money: bool = False) -> pl.Expr:
-    """Float64 from a number as exported, the one reading of numbers in the kit: spaces and
-    currency symbols ignored, commas only as thousands separators (``$1,234.50``); a decimal
-    comma (``1234,50``) gives null rather than 123450. For ``money``, ``12.500`` gives null
-    too: a dot grouping thousands or a decimal point is never guessed."""
+    """Float64 from a number as exported: the one reading of numbers in the kit.
+
+    Spaces and currency symbols ignored, commas only as thousands separators (``$1,234.50``);
+    a decimal comma (``1234,50``) gives null rather than 123450. For ``money``, ``12.500``
+    gives null too: a dot grouping thousands or a decimal point is never guessed.
+    """
     cleaned = text.cast(pl.String).str.replace_all(r"[\s$€£¥]", "")
     if money:
         cleaned = pl.when(cleaned.str.contains(_DOT_GROUPED)).then(None).otherwise(cleaned)

@@ -6,8 +6,12 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
+
+if TYPE_CHECKING:
+    import dataframely as dy
 
 from pipeline_kit.adapters._tools import read_export_file
 from pipeline_kit.errors import DataError
@@ -23,7 +27,7 @@ class RawTable:
     frame: pl.DataFrame
     file: str
     # the dataframely schema to validate against, when not the table's usual one
-    schema: type | None = None
+    schema: type[dy.Schema] | None = None
 
 
 @dataclass
@@ -65,8 +69,9 @@ def read_table_file(
     encoding: str | None = None,
     separator: str | None = None,
 ) -> pl.DataFrame:
-    """A canonical table file: CSV (every column a string) or Parquet (typed), with
-    ``source_row`` (the physical line in a CSV, header = line 1; row + 1 in Parquet) and
+    """A canonical table file: CSV (every column a string) or Parquet (typed).
+
+    With ``source_row`` (the physical line in a CSV, header = line 1; row + 1 in Parquet) and
     headers lower-cased with spaces as underscores, so ``Deal ID`` reads as ``deal_id``.
 
     A non-UTF-8 CSV is decoded with its detected encoding and a note is added to ``notes``.

@@ -107,8 +107,11 @@ def _as_text(value: object) -> str:
 def _loader_ready(
     frame: pl.DataFrame, key: str, table: str | None, notes: list[str]
 ) -> pl.DataFrame:
-    """Columns the loader reads (text, numbers, booleans, dates, naive date-times); the rest
-    converted; a ``source_row`` column with the row position + 1."""
+    """Columns the loader reads, the rest converted, and a ``source_row``.
+
+    The loader reads text, numbers, booleans, dates and naive date-times; ``source_row`` is
+    the row position + 1.
+    """
     targets = (
         {c: col.dtype for c, col in TABLES[table].columns().items()} if table in TABLES else {}
     )

@@ -305,8 +305,10 @@ def _strings(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _uniform_dates(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
-    """ISO-like text (after normalise_dates) rewritten as ``YYYY-MM-DD HH:MM:SS`` so that text
-    order is time order; anything else is left for the loader to quarantine."""
+    """ISO-like text (after normalise_dates) rewritten as ``YYYY-MM-DD HH:MM:SS``.
+
+    So that text order is time order; anything else is left for the loader to quarantine.
+    """
     exprs = []
     for c in columns:
         text = pl.col(c).str.replace("T", " ", literal=True).str.strip_suffix("Z")
@@ -596,8 +598,11 @@ class _Export:
         )
 
     def _history(self, raw: pl.DataFrame, deal_id: str, entered: list[str]) -> pl.DataFrame:
-        """One row per filled ``Date entered`` cell: source_row, deal_id, _label, _pipeline,
-        entered_at, _position (the column's place in the header)."""
+        """One row per filled ``Date entered`` cell.
+
+        Columns: source_row, deal_id, _label, _pipeline, entered_at, _position (the column's
+        place in the header).
+        """
         schema = {
             "source_row": pl.Int64,
             "deal_id": pl.String,
@@ -634,8 +639,10 @@ class _Export:
     def _pipelines(
         self, frame: pl.DataFrame, history: pl.DataFrame, has_column: bool
     ) -> pl.DataFrame:
-        """The deal's pipeline (the Pipeline column, else the pipeline of its latest stage
-        entry) and its stage label without a `` (<pipeline>)`` suffix."""
+        """The deal's pipeline and its stage label without a `` (<pipeline>)`` suffix.
+
+        The pipeline is the Pipeline column, else the pipeline of its latest stage entry.
+        """
         if not has_column:
             latest = (
                 history.sort("entered_at")
@@ -827,8 +834,10 @@ class _Export:
 
 
 def _entered_columns(columns: list[str]) -> list[str]:
-    """The ``Date entered "<stage> (<pipeline>)"`` columns (not ``Date entered current
-    stage``), in header order."""
+    """The ``Date entered "<stage> (<pipeline>)"`` columns, in header order.
+
+    Not ``Date entered current stage``.
+    """
     found = []
     for name in columns:
         match = _ENTERED.match(name)
@@ -838,8 +847,10 @@ def _entered_columns(columns: list[str]) -> list[str]:
 
 
 def _parse_entered(name: str) -> tuple[str, str | None]:
-    """(stage label, pipeline label) of a ``Date entered`` header; the pipeline follows the
-    last `` (``, as a stage label may hold parentheses itself."""
+    """(stage label, pipeline label) of a ``Date entered`` header.
+
+    The pipeline follows the last `` (``, as a stage label may hold parentheses itself.
+    """
     match = _ENTERED.match(name)
     inner = match["inner"].strip().strip("\"'") if match else name
     if inner.endswith(")") and " (" in inner:
@@ -958,8 +969,11 @@ class _Api:
     # -- pipelines and stages
 
     def _stage_map(self) -> pl.DataFrame:
-        """Every stage of deal_pipeline_stage: _stage_id, _pipeline_id, pipeline (label),
-        _label, stage (canonical), probability, is_won, is_lost, _deleted, _display, source_row."""
+        """Every stage of deal_pipeline_stage.
+
+        Columns: _stage_id, _pipeline_id, pipeline (label), _label, stage (canonical),
+        probability, is_won, is_lost, _deleted, _display, source_row.
+        """
         stages = self.frame("deal_pipeline_stage")
         if stages is None:
             raise DataError(
@@ -1031,8 +1045,11 @@ class _Api:
         return frame
 
     def _resolve_stage(self, frame: pl.DataFrame, stage_map: pl.DataFrame, key: str):
-        """Adds ``_key`` (the stage map's row: source_row of deal_pipeline_stage) for the stage
-        id in ``key``: by (pipeline, stage id), else by the stage id alone when it is unique."""
+        """Add ``_key`` (the stage map's row: source_row of deal_pipeline_stage).
+
+        For the stage id in ``key``: by (pipeline, stage id), else by the stage id alone when
+        it is unique.
+        """
         by_pair = stage_map.select(
             pl.col("_pipeline_id").alias("_pipeline"),
             pl.col("_stage_id").alias(key),
@@ -1087,8 +1104,10 @@ class _Api:
     # -- merged deals
 
     def _merged(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """deal_id -> merged_into_another_deal: merged_deal.merged_deal_id, and the ids in
-        another deal's hs_merged_object_ids."""
+        """deal_id -> merged_into_another_deal.
+
+        From merged_deal.merged_deal_id, and the ids in another deal's hs_merged_object_ids.
+        """
         parts = [_merged_reasons(frame, "_merged")]
         merged = self.frame("merged_deal")
         if merged is not None:
@@ -1170,8 +1189,10 @@ class _Api:
         return history, label
 
     def _history_from_properties(self, deal: pl.DataFrame) -> tuple[pl.DataFrame | None, str]:
-        """Stage entries from the deal's ``property_hs_v2_date_entered_<stage id>`` (or the
-        legacy ``property_hs_date_entered_<stage id>``) columns; v2 wins when both exist."""
+        """Stage entries from the deal's ``property_hs_v2_date_entered_<stage id>`` columns.
+
+        Or the legacy ``property_hs_date_entered_<stage id>`` columns; v2 wins when both exist.
+        """
         label = f"{self.label('deal')} (hs_date_entered properties)"
         found = {}
         for name in deal.columns:

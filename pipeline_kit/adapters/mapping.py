@@ -76,7 +76,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -89,6 +89,9 @@ from pipeline_kit.adapters._tools import (
 from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
 from pipeline_kit.errors import DataError
 from pipeline_kit.schema import TABLES, required_columns
+
+if TYPE_CHECKING:
+    from polars.expr.whenthen import ChainedThen, Then
 
 __all__ = ["apply_mapping", "draft_mapping", "parse_mapping", "read_mapped"]
 
@@ -433,8 +436,11 @@ def _quote(values: list[str], limit: int = 3) -> str:
 
 
 def _strptime(text: pl.Expr, fmt: str) -> pl.Expr:
-    """``text`` read with ``fmt`` as ISO text; null when it does not match or the year is
-    implausible (``%Y`` reads ``24`` as the year 24)."""
+    """``text`` read with ``fmt`` as ISO text.
+
+    Null when it does not match or the year is implausible (``%Y`` reads ``24`` as the year
+    24).
+    """
     parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
     if "%z" in fmt or "%Z" in fmt:
         parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
@@ -496,8 +502,11 @@ def apply_mapping(
     *,
     label: str,
 ) -> pl.DataFrame:
-    """One table's frame (headers as in the file, plus ``source_row``) renamed, mapped and
-    normalised as ``section`` says; one note lists everything done."""
+    """One table's frame renamed, mapped and normalised as ``section`` says.
+
+    The frame has the headers as in the file, plus ``source_row``; one note lists everything
+    done.
+    """
     table = section.table
     schema = {c: col.dtype for c, col in TABLES[table].columns().items() if c != "source_row"}
     headers = [c for c in frame.columns if c != "source_row"]
@@ -653,15 +662,20 @@ def apply_mapping(
 def _map_values(
     frame: pl.DataFrame, column: str, vmap: dict[str, str]
 ) -> tuple[pl.DataFrame, list[str], list[str]]:
-    """``column`` through a value map (keys matched ignoring case and surrounding spaces;
-    ``"*"`` for every other non-empty value); (frame, "'a' -> b (n rows)" parts, values left)."""
+    """``column`` through a value map.
+
+    Keys are matched ignoring case and surrounding spaces; ``"*"`` stands for every other
+    non-empty value. Returns (frame, "'a' -> b (n rows)" parts, values left).
+    """
     star = vmap.get("*")
     lookup = {k.strip().lower(): v for k, v in vmap.items() if k != "*"}
     text = pl.col(column).cast(pl.String).str.strip_chars()
     low = text.str.to_lowercase()
     present = low.is_not_null() & low.ne("")
     known = low.is_in(list(lookup))
-    result = pl.when(known).then(low.replace_strict(lookup, default=None, return_dtype=pl.String))
+    result: Then | ChainedThen = pl.when(known).then(
+        low.replace_strict(lookup, default=None, return_dtype=pl.String)
+    )
     if star is not None:
         result = result.when(present).then(pl.lit(star, pl.String))
     counts = (
@@ -906,8 +920,11 @@ def _key(name: str) -> str:
 
 
 def _header_keys(header: str) -> set[str]:
-    """The header squashed, also without a parenthesised suffix and without a connector's
-    ``property_`` prefix (HubSpot via Fivetran)."""
+    """The header squashed, also without a suffix or a connector's prefix.
+
+    Without a parenthesised suffix and without a connector's ``property_`` prefix (HubSpot
+    via Fivetran).
+    """
     bare = re.sub(r"\(.*?\)|\[.*?\]", "", header)
     return {squash(header), squash(bare), squash(re.sub(r"^property_", "", bare))} - {""}
 
@@ -1018,14 +1035,14 @@ def _date_guess(
         non_iso = distinct.filter(~distinct.str.contains(_ISO_DATE))
         if non_iso.len():
             values[canonical] = non_iso
-            counts = pl.DataFrame({"v": non_iso}).select(
+            fitting = pl.DataFrame({"v": non_iso}).select(
                 _strptime(pl.col("v"), f).is_not_null().sum().alias(f) for f in formats
             )
-            fits[canonical] = counts.row(0, named=True)
+            fits[canonical] = fitting.row(0, named=True)
     if not values:
         found = [c for c in columns if _distinct(frame[columns[c]]).len()]
         return [], [f"dates in {', '.join(found)} are ISO (read as they are)"] if found else []
-    evidence = {"day": [], "month": []}
+    evidence: dict[str, list[str]] = {"day": [], "month": []}
     for canonical, counts in fits.items():
         day = max(n for f, n in counts.items() if _order_of(f) == "day")
         month = max(n for f, n in counts.items() if _order_of(f) == "month")
@@ -1138,8 +1155,11 @@ def _status_words(values: pl.Series) -> dict[str, str | None]:
 def _status_lines(
     frame: pl.DataFrame, guess: _Guess, sentences: list[str]
 ) -> tuple[list[str], dict[str, str]]:
-    """Lines of [deals.values.status] and the map they hold; when there is no status column
-    but stage names say won and lost, status is taken from the stage column."""
+    """Lines of [deals.values.status] and the map they hold.
+
+    When there is no status column but stage names say won and lost, status is taken from
+    the stage column.
+    """
     header = guess.columns.get("status")
     stage = guess.columns.get("stage")
     stage_words = _status_words(_distinct(frame[stage], 200)) if stage is not None else {}
@@ -1154,8 +1174,8 @@ def _status_lines(
             del guess.columns["status"]
             header = None
     derived = header is None
-    if derived:
-        if not stage_tells:
+    if header is None:
+        if not stage_tells or stage is None:  # (stage_tells implies a stage column)
             return [], {}
         header, words = stage, stage_words
     else:
@@ -1396,8 +1416,10 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
 
 
 def _closed_open_deals(frame: pl.DataFrame, g: _Guess, vmap: dict[str, str]) -> list[str]:
-    """A warning when open deals carry a close date (Salesforce's CloseDate is the expected
-    close date while a deal is open), which the loader quarantines."""
+    """A warning when open deals carry a close date, which the loader quarantines.
+
+    Salesforce's CloseDate is the expected close date while a deal is open.
+    """
     status = frame.select(pl.col(g.columns["status"]).cast(pl.String).alias("status"))
     if vmap:
         status, _, _ = _map_values(status, "status", vmap)

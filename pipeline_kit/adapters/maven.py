@@ -128,7 +128,8 @@ def _read(path: Path, name: str, notes: list[str]) -> tuple[Path, pl.DataFrame, 
     """(file, frame with the internal column names, internal name -> header as written).
 
     Every internal column is present (an optional one missing from the file is all empty);
-    values are stripped and empty cells are null."""
+    values are stripped and empty cells are null.
+    """
     file = path / f"{name}.csv"
     if not file.exists():
         raise _missing_file(path, name)
@@ -151,7 +152,7 @@ def _read(path: Path, name: str, notes: list[str]) -> tuple[Path, pl.DataFrame, 
     frame = frame.select(
         "source_row",
         *[
-            (pl.col(found[key]) if found[key] else pl.lit(None, pl.String)).alias(key)
+            (pl.col(header) if (header := found[key]) else pl.lit(None, pl.String)).alias(key)
             for key in spec
         ],
     )
@@ -168,7 +169,8 @@ def _one_row_per_key(
     Returns (lookup, repeated, conflicting): the lookup holds each column of ``keep`` as its
     first non-empty value and ``_conflict``, true when the non-empty values of a column of
     ``must_agree`` differ between the rows of the key; ``repeated`` and ``conflicting`` list
-    the keys given on several rows (without / with a disagreement) and their lines."""
+    the keys given on several rows (without / with a disagreement) and their lines.
+    """
     frame = frame.filter(pl.col(key).is_not_null())
     grouped = frame.group_by(key, maintain_order=True).agg(
         pl.col("source_row").alias("lines"),

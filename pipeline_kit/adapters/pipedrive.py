@@ -98,6 +98,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 
@@ -407,8 +408,11 @@ def _api_files(
 
 
 def _is_list_export(frame: pl.DataFrame) -> bool:
-    """A deals list export: ``Deal - ID`` or ``Deal - Title`` (or a Czech label) written with
-    the ``Entity - Field`` dash, so that an API table's ``deal_id`` never passes for one."""
+    """A deals list export: ``Deal - ID`` or ``Deal - Title`` (or a Czech label).
+
+    Written with the ``Entity - Field`` dash, so that an API table's ``deal_id`` never passes
+    for one.
+    """
     labels = [c for c in frame.columns if re.match(r"^\s*\w+\s+-\s+\S", c)]
     return column(frame.select(labels), *EXPORT["id"], *EXPORT["title"]) is not None
 
@@ -430,6 +434,14 @@ def _text(value: pl.Expr) -> pl.Expr:
     return value.cast(pl.String)
 
 
+def _last_line(frame: pl.DataFrame) -> int:
+    """The last line number of a file read with its ``source_row`` (an integer column).
+
+    1 when it has no rows.
+    """
+    return int(cast("int | None", frame["source_row"].max()) or 1)
+
+
 def _col(frame: pl.DataFrame, *aliases: str) -> pl.Expr:
     """The column under any alias, else a null string column."""
     name = column(frame, *aliases)
@@ -440,8 +452,10 @@ def _col(frame: pl.DataFrame, *aliases: str) -> pl.Expr:
 
 
 def _name_stages(catalogue: pl.DataFrame) -> pl.DataFrame:
-    """Canonical stage names: ``Name (Pipeline)`` when several pipelines use the name; an open
-    stage named Won or Lost gets `` (open stage)`` so it never passes for a closed one."""
+    """Canonical stage names: ``Name (Pipeline)`` when several pipelines use the name.
+
+    An open stage named Won or Lost gets `` (open stage)`` so it never passes for a closed one.
+    """
     name = pl.col("name")
     base = (
         pl.when(name.str.to_lowercase().is_in(["won", "lost"]))
@@ -463,9 +477,12 @@ def _api_catalogue(
     pipelines: tuple[Path, pl.DataFrame] | None,
     referenced: pl.Series,
 ) -> pl.DataFrame:
-    """Stages of stages.csv: key (stage id), name, pipeline, order keys, probability (0-1 as
-    text), deal_prob_enabled, source_row. Deleted stages no deal or change refers to are
-    excluded; the others are kept (a deal may still sit in a deleted stage)."""
+    """Stages of stages.csv.
+
+    Columns: key (stage id), name, pipeline, order keys, probability (0-1 as text),
+    deal_prob_enabled, source_row. Deleted stages no deal or change refers to are excluded;
+    the others are kept (a deal may still sit in a deleted stage).
+    """
     file, frame = stages_file
     run.used.append(file)
     label = str(file)
@@ -543,9 +560,12 @@ def _api_catalogue(
 
 
 def _stages_table(run: _Run, catalogue: pl.DataFrame, last_line: int, label: str) -> pl.DataFrame:
-    """The canonical stages: the catalogue's open stages in its order, then Won and Lost
-    (numbered after ``last_line``). A second stage with the same name in the same pipeline is
-    excluded (``duplicate_stage_name``): deals in either are counted in the first."""
+    """The canonical stages: the catalogue's open stages in its order, then Won and Lost.
+
+    Won and Lost are numbered after ``last_line``. A second stage with the same name in the
+    same pipeline is excluded (``duplicate_stage_name``): deals in either are counted in the
+    first.
+    """
     open_stages = run.aside(
         catalogue,
         ~pl.col("canonical").is_first_distinct() & pl.col("source_row").is_not_null(),
@@ -593,11 +613,14 @@ def _finish_deals(
     reporting_currency: str | None,
     rates: dict[str, float] | None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(canonical deals, the same deals before currency conversion, with ``_created``/
-    ``_last_change``) from a working frame with the internal ``_`` columns both modes build:
-    _id, _owner, _value, _currency, _pipeline, _key, _stage_name, _status, _created, _won,
-    _lost, _close, _expected, _prob, _lost_reason, _source, _account, _archived,
-    _last_change, plus extras under their final names."""
+    """Canonical deals, and the same deals before currency conversion.
+
+    The second frame also has ``_created``/``_last_change``. Built from a working frame with
+    the internal ``_`` columns both modes build: _id, _owner, _value, _currency, _pipeline,
+    _key, _stage_name, _status, _created, _won, _lost, _close, _expected, _prob,
+    _lost_reason, _source, _account, _archived, _last_change, plus extras under their final
+    names.
+    """
     cat = catalogue.select(
         pl.col("key").alias("_key"),
         pl.col("canonical").alias("_canonical"),
@@ -721,7 +744,7 @@ def _read_export(
     for part in ("id", "stage", "status", "owner", "value", "created"):
         cols[part] = require_column(frame, label, *EXPORT[part])
     dates = [
-        cols[p]
+        name
         for p in (
             "created",
             "closed_on",
@@ -730,12 +753,13 @@ def _read_export(
             "last_stage_change",
             "expected_close",
         )
-        if cols[p]
+        if (name := cols[p])
     ]
     frame = normalise_dates(frame, dates, run.notes, file=label)
 
     def c(part: str) -> pl.Expr:
-        return pl.col(cols[part]) if cols[part] else pl.lit(None, pl.String)
+        name = cols[part]
+        return pl.col(name) if name else pl.lit(None, pl.String)
 
     status = _status_expr(c("status"))
     frame = run.aside(
@@ -765,7 +789,7 @@ def _read_export(
             stage_key = pl.lit("") + _SEP + c("stage")
             catalogue = catalogue.with_columns((pl.lit("") + _SEP + pl.col("name")).alias("key"))
         first = _first_stages(catalogue)  # before any stage stages.csv lacks is added
-        last_line = int(api["stages"][1]["source_row"].max() or 1)
+        last_line = _last_line(api["stages"][1])
         missing = (
             frame.select(
                 stage_key.alias("key"), pipeline.alias("pipeline"), c("stage").alias("name")
@@ -841,7 +865,7 @@ def _read_export(
         stages_label = f"{label} (stages derived by the adapter from Deal - Stage)"
         last_line = catalogue.height + 1
 
-    copied = {cols[p] for p in _EXPORT_COPIED if cols[p]}
+    copied = {name for p in _EXPORT_COPIED if (name := cols[p])}
     extras = _export_extras(run, frame, copied)
     work = frame.select(
         "source_row",
@@ -931,9 +955,11 @@ _LAST_CHANGE_NOTE = (
 
 
 def _export_extras(run: _Run, frame: pl.DataFrame, copied: set[str]) -> dict[str, str]:
-    """Export column -> extra column name (snake_case) for every column not copied into a
-    canonical one. A custom field named like an optional canonical column (Industry, Region,
-    Product, Competitor, Deal type) fills it."""
+    """Export column -> extra column name (snake_case), for the columns not copied.
+
+    Every column not copied into a canonical one gets one. A custom field named like an
+    optional canonical column (Industry, Region, Product, Competitor, Deal type) fills it.
+    """
     extras: dict[str, str] = {}
     taken = set(_OUTPUT)
     filled = []
@@ -953,15 +979,17 @@ def _export_extras(run: _Run, frame: pl.DataFrame, copied: set[str]) -> dict[str
 
 
 def _first_stages(catalogue: pl.DataFrame) -> pl.DataFrame:
-    """pipeline -> its first open stage (canonical), in the catalogue's order."""
+    """Map each pipeline to its first open stage (canonical), in the catalogue's order."""
     return catalogue.unique("pipeline", keep="first").select(
         pl.col("pipeline").alias("_first_pipeline"), pl.col("canonical").alias("_first_stage")
     )
 
 
 def _history_from_last_change(deals: pl.DataFrame, first: pl.DataFrame | None) -> pl.DataFrame:
-    """Approximate history from the deals' last stage change (see _LAST_CHANGE_NOTE); each row
-    keeps the source_row of the deal it comes from."""
+    """Approximate history from the deals' last stage change (see _LAST_CHANGE_NOTE).
+
+    Each row keeps the source_row of the deal it comes from.
+    """
     created, change = pl.col("_created"), pl.col("_last_change")
     moved = change.is_not_null() & (change.str.slice(0, 10) > created.str.slice(0, 10))
     current = deals.select(
@@ -1062,7 +1090,7 @@ def _read_api(
     if "stages" in api:
         catalogue = _api_catalogue(run, api["stages"], api.get("pipelines"), referenced)
         stages_label = f"{api['stages'][0]} (+ Won and Lost added by the adapter)"
-        last_line = int(api["stages"][1]["source_row"].max() or 1)
+        last_line = _last_line(api["stages"][1])
     else:
         raise DataError(
             problem="no stages table beside the API deals: stage ids cannot be named",
@@ -1126,7 +1154,7 @@ def _read_api(
         )
         if c
     }
-    extras = {}
+    extras: dict[str, str] = {}
     for name in raw.columns:
         if name == "source_row" or name in consumed or name.startswith("_"):
             continue
@@ -1264,10 +1292,13 @@ def _flow_columns(run: _Run, flow: tuple[Path, pl.DataFrame]) -> _Flow:
 
 
 def _deals_from_flow(run: _Run, flow: _Flow) -> pl.DataFrame:
-    """Deals rebuilt from the change log when there is no deals table: for each deal the last
-    logged value of status, stage_id, value, currency, user_id (owner), pipeline_id,
-    lost_reason, expected_close_date, probability; created = its add_time row or its first
-    change; won/lost time = the time of its last change of status to won/lost."""
+    """Deals rebuilt from the change log when there is no deals table.
+
+    For each deal the last logged value of status, stage_id, value, currency, user_id
+    (owner), pipeline_id, lost_reason, expected_close_date, probability; created = its
+    add_time row or its first change; won/lost time = the time of its last change of status
+    to won/lost.
+    """
     f = flow.frame.sort("__at", "source_row", nulls_last=True)
     fields = (
         "status",
@@ -1326,7 +1357,7 @@ def _history_from_flow(
 ) -> pl.DataFrame:
     label = str(flow.file)
     frame = flow.frame
-    last_line = int(frame["source_row"].max() or 1)
+    last_line = _last_line(frame)
     internal = ["__item", "__field", "__old", "__new", "__at", "__user"]
 
     def aside(frame: pl.DataFrame, mask: pl.Expr, reason: str) -> pl.DataFrame:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import altair as alt
 import polars as pl
 
@@ -56,38 +58,39 @@ def interval_points(
     tooltip: list | None = None,
     domain: list[float] | None = None,
     y_offset: alt.YOffset | None = None,
-) -> alt.LayerChart:
+) -> alt.LayerChart | alt.FacetChart:
     """A dot per row with a horizontal rule for its interval (the kit's standard estimate).
 
     ``y_offset`` separates several series sharing a row (e.g. ``alt.YOffset("who:N")``), so
-    their intervals sit one above the other instead of on top of each other."""
+    their intervals sit one above the other instead of on top of each other.
+    """
     axis = alt.Axis(format=x_format) if x_format else alt.Axis()
     scale = alt.Scale(domain=domain) if domain else alt.Scale(zero=False)
     # channel objects, not "field:Q" strings: Altair converts each string through a schema
     # index it rebuilds every time (a fifth of a report's chart time)
     tips = [alt.Tooltip(t) if isinstance(t, str) else t for t in tooltip or []]
-    offset = {"yOffset": y_offset} if y_offset is not None else {}
+    # keyword arguments spread into encode/mark_*: a channel each, of different types
+    offset: dict[str, Any] = {"yOffset": y_offset} if y_offset is not None else {}
     base = alt.Chart(data).encode(y=y, tooltip=tips, **offset)
-    colour = {"color": color} if isinstance(color, alt.Color) else {}
-    rule = base.mark_rule(strokeWidth=2, **({} if colour else {"color": color})).encode(
+    colour: dict[str, Any] = {"color": color} if isinstance(color, alt.Color) else {}
+    mark_colour: dict[str, Any] = {} if colour else {"color": color}
+    rule = base.mark_rule(strokeWidth=2, **mark_colour).encode(
         x=alt.X(f"{low}:Q", title=x_title, axis=axis, scale=scale), x2=alt.X2(f"{high}:Q"), **colour
     )
-    dot = base.mark_point(filled=True, size=70, **({} if colour else {"color": color})).encode(
-        x=alt.X(f"{x}:Q"), **colour
-    )
+    dot = base.mark_point(filled=True, size=70, **mark_colour).encode(x=alt.X(f"{x}:Q"), **colour)
     return alt.layer(rule, dot)
 
 
-def reference_rule(value: float, label: str, *, axis: str = "x") -> alt.LayerChart:
+def reference_rule(value: float, label: str, *, axis: str = "x") -> alt.LayerChart | alt.FacetChart:
     """A dashed reference line (benchmark, target, organisation rate) with its label."""
     data = alt.Data(values=[{"value": value, "label": label}])
-    enc = {"x": alt.X("value:Q")} if axis == "x" else {"y": alt.Y("value:Q")}
+    enc: dict[str, Any] = {"x": alt.X("value:Q")} if axis == "x" else {"y": alt.Y("value:Q")}
     rule = (
         alt.Chart(data)
         .mark_rule(strokeDash=[4, 3], color=INK)
         .encode(**enc, tooltip=[alt.Tooltip("value:Q", format=",.3~f"), alt.Tooltip("label:N")])
     )
-    text_pos = (
+    text_pos: dict[str, Any] = (
         {"align": "left", "dx": 4, "y": -6} if axis == "x" else {"align": "left", "x": 4, "dy": -6}
     )
     text = (

@@ -71,9 +71,11 @@ def backtest_chart(
     title: str = "Past forecasts against what happened",
     currency: str = "$",
 ) -> alt.TopLevelMixin:
-    """For each back-tested period and checkpoint: the forecast's P10-P90 and P50, and the
-    actual bookings (black diamond). ``forecasts``: :attr:`Backtest.forecasts` without groups
-    (or filtered to one group)."""
+    """Past forecasts' P10-P90 and P50 per period and checkpoint, and the actual bookings.
+
+    ``forecasts``: :attr:`Backtest.forecasts` without groups (or filtered to one group); the
+    actual is a black diamond.
+    """
     rows = forecasts.filter((pl.col("method") == method) & pl.col("p10").is_not_null())
     if rows.height == 0:
         return no_data(title, "No scored forecast")
@@ -122,9 +124,11 @@ def backtest_chart(
 def pit_histogram(
     frame: pl.DataFrame, *, title: str = "Where the outcomes fell"
 ) -> alt.TopLevelMixin:
-    """Histogram of PIT values (share of forecast draws at or below the actual): flat when the
-    forecasts are calibrated, U-shaped when too narrow, humped when too wide, sloped when
-    biased. ``frame``: :meth:`Backtest.pit_histogram`."""
+    """Histogram of PIT values (share of forecast draws at or below the actual).
+
+    Flat when the forecasts are calibrated, U-shaped when too narrow, humped when too wide,
+    sloped when biased. ``frame``: :meth:`Backtest.pit_histogram`.
+    """
     if frame.height == 0 or frame["forecasts"].sum() == 0:
         return no_data(title, "No scored forecast")
     data = plain(frame)
@@ -163,9 +167,11 @@ def pit_histogram(
 def reliability_diagram(
     frame: pl.DataFrame, *, title: str = "Do the probabilities come true?"
 ) -> alt.TopLevelMixin:
-    """Observed share of wins (with its 95% interval) against the mean predicted probability
-    per bin, one colour per source; points on the diagonal are calibrated.
-    ``frame``: :attr:`pipeline_kit.forecasting.Calibration.reliability`."""
+    """Observed share of wins (95% interval) against the mean predicted probability per bin.
+
+    One colour per source; points on the diagonal are calibrated.
+    ``frame``: :attr:`pipeline_kit.forecasting.Calibration.reliability`.
+    """
     if frame.height == 0:
         return no_data(title, "No predictions with known outcomes")
     data = plain(frame)

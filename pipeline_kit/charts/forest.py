@@ -18,8 +18,10 @@ _LABEL = {
 
 
 def forest_plot(frame: pl.DataFrame, *, title: str = "Against the benchmarks") -> alt.TopLevelMixin:
-    """Each comparison as (estimate - benchmark) / benchmark with its interval on the same scale,
-    so metrics in different units share one axis; colour says the verdict.
+    """Each comparison as (estimate - benchmark) / benchmark with its interval.
+
+    The interval is on the same scale, so metrics in different units share one axis; colour
+    says the verdict.
 
     ``frame``: :func:`pipeline_kit.compare` rows for one group.
     """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import altair as alt
 import polars as pl
 
@@ -142,8 +144,9 @@ def rep_funnel_plot(
     *,
     title: str = "Reps: win rate against deals closed",
 ) -> alt.TopLevelMixin:
-    """Funnel plot: each rep's win rate against their closed deals, with the control limits
-    a rep winning at the organisation's rate would stay within.
+    """Funnel plot: each rep's win rate against their closed deals.
+
+    With the control limits a rep winning at the organisation's rate would stay within.
 
     ``reps``: :func:`pipeline_kit.rep_win_rates`; ``limits``:
     :func:`pipeline_kit.comparisons.funnel_limits_curve` (computed from ``reps`` when omitted).
@@ -153,7 +156,7 @@ def rep_funnel_plot(
     if limits is None:
         from pipeline_kit.comparisons import funnel_limits_curve
 
-        limits = funnel_limits_curve(reps["org_rate"][0], int(reps["n"].max()))
+        limits = funnel_limits_curve(reps["org_rate"][0], cast(int, reps["n"].max()))
     data = plain(reps).with_columns(
         pl.when(pl.col("flag") == "")
         .then(pl.lit("within limits"))
@@ -226,7 +229,8 @@ def lost_reasons_chart(
 ) -> alt.TopLevelMixin:
     """Share of lost deals per reason with its interval.
 
-    ``frame``: :func:`pipeline_kit.lost_reasons`."""
+    ``frame``: :func:`pipeline_kit.lost_reasons`.
+    """
     if frame.height == 0:
         return no_data(title, "No lost deals in this period")
     data = plain(frame)
@@ -257,7 +261,8 @@ def competitor_chart(
 ) -> alt.TopLevelMixin:
     """Win rate when each competitor was in the deal.
 
-    ``frame``: :func:`pipeline_kit.competitor_win_rates`."""
+    ``frame``: :func:`pipeline_kit.competitor_win_rates`.
+    """
     if frame.height == 0:
         return no_data(title, "No closed deals in this period")
     data = plain(frame).with_columns(
@@ -285,8 +290,11 @@ def competitor_chart(
 def collateral_chart(
     frame: pl.DataFrame, *, title: str = "Collateral: users vs same-stage peers"
 ) -> alt.TopLevelMixin:
-    """Win rate of deals that used each content vs deals that reached the same stage without it,
-    and (hollow) vs all other deals. ``frame``: :func:`pipeline_kit.collateral_win_rates`."""
+    """Win rate of deals that used each content vs deals that did not.
+
+    Against the deals that reached the same stage without it, and (hollow) against all other
+    deals. ``frame``: :func:`pipeline_kit.collateral_win_rates`.
+    """
     if frame.height == 0 or frame["users_n"].sum() == 0:
         return no_data(title, "No content used in deals closed in this period")
     data = plain(frame).with_columns(pl.coalesce("title", "content_id").alias("content"))
@@ -354,7 +362,8 @@ def churn_chart(
 ) -> alt.TopLevelMixin:
     """Churn rate per group with its Wilson interval.
 
-    ``frame``: :func:`pipeline_kit.churn` by ``group``."""
+    ``frame``: :func:`pipeline_kit.churn` by ``group``.
+    """
     data = frame.filter(pl.col("n") > 0)
     if data.height == 0:
         return no_data(title, "No active customers at the period start")

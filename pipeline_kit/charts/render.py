@@ -54,16 +54,23 @@ def _interactive_renderer(spec: dict, **_metadata) -> tuple[dict, dict]:
 alt.renderers.register("pipeline_kit", _interactive_renderer)
 
 
-def _unvalidated_bundle(chart: alt.TopLevelMixin) -> tuple[dict, dict]:
-    """How IPython displays a chart when validation is off: the active renderer, fed a spec
-    converted without Altair's JSON-schema check."""
-    return alt.renderers.get()(chart.to_dict(validate=False))
+def _unvalidated_bundle(chart: alt.TopLevelMixin) -> dict | tuple[dict, dict]:
+    """How IPython displays a chart when validation is off.
+
+    The active renderer, fed a spec converted without Altair's JSON-schema check.
+    """
+    renderer = alt.renderers.get()
+    if renderer is None:  # setup_notebook always enables one; alt.renderers.enable(None) not
+        raise RuntimeError("no Altair renderer is enabled: call setup_notebook() again")
+    return renderer(chart.to_dict(validate=False))
 
 
 def setup_notebook(static: bool = True, *, validate: bool = True) -> None:
-    """Theme on; charts display as static SVG (``static=True``: nbval, reports run with
-    ``--static-charts``) or as interactive Vega-Lite with tooltips (``static=False``: JupyterLab,
-    and the reports by default). Neither fetches anything from the network.
+    """Theme on; charts display as static SVG or as interactive Vega-Lite.
+
+    Static SVG with ``static=True`` (nbval, reports run with ``--static-charts``), interactive
+    Vega-Lite with tooltips with ``static=False`` (JupyterLab, and the reports by default).
+    Neither fetches anything from the network.
 
     ``validate=False`` skips Altair's JSON-schema checks, at creation and at display: about
     a sixth of a report's time. The report templates use it, since they display only the kit's

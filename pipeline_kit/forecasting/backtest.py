@@ -39,9 +39,10 @@ LEVELS = (0.5, 0.8, 0.9)
 
 
 def checkpoint_days(period: Period, checkpoints: str) -> list[tuple[str, dt.date]]:
-    """The (label, as_of) checkpoints of ``period``: ``"start"`` (the day before it starts),
-    ``"monthly"`` (start and each month end but the last), ``"weekly"`` (start and every 7
-    days while before the last week).
+    """The (label, as_of) checkpoints of ``period``.
+
+    ``"start"`` (the day before it starts), ``"monthly"`` (start and each month end but the
+    last), ``"weekly"`` (start and every 7 days while before the last week).
 
     >>> [(label, str(day)) for label, day in checkpoint_days(Period.parse("2025-Q4"), "monthly")]
     [('start', '2025-09-30'), ('month 1', '2025-10-31'), ('month 2', '2025-11-30')]
@@ -86,9 +87,12 @@ class Backtest:
     deals: pl.DataFrame = field(repr=False)
 
     def summary(self) -> pl.DataFrame:
-        """Per method and checkpoint: forecasts made and scored as distributions (a baseline
-        needs ``min_errors`` earlier errors first), mean CRPS, interval coverage of the scored
-        ones, median absolute percentage error and median bias of the point forecast."""
+        """Per method and checkpoint: forecasts, scores, coverage and error.
+
+        Forecasts made and scored as distributions (a baseline needs ``min_errors`` earlier
+        errors first), mean CRPS, interval coverage of the scored ones, median absolute
+        percentage error and median bias of the point forecast.
+        """
         scored = pl.col("crps").is_not_null()
         return (
             self.forecasts.group_by("method", "checkpoint")
@@ -111,8 +115,11 @@ class Backtest:
         )
 
     def skill(self) -> pl.DataFrame:
-        """Per checkpoint and baseline: ``1 - mean CRPS(model) / mean CRPS(baseline)`` over the
-        forecasts both scored (positive: the model is better), and how many that was."""
+        """Per checkpoint and baseline: the model's CRPS skill and how many forecasts it rests on.
+
+        ``1 - mean CRPS(model) / mean CRPS(baseline)`` over the forecasts both scored
+        (positive: the model is better).
+        """
         keys = [*self.by, "period", "checkpoint"]
         model = self.forecasts.filter(pl.col("method") == MODEL).select(
             *keys, pl.col("crps").alias("model_crps")
@@ -138,8 +145,7 @@ class Backtest:
 
 
 def _default_periods(ds: Dataset, min_past_periods: int) -> list[Period]:
-    """Every complete quarter of the data whose start checkpoint has at least
-    ``min_past_periods`` earlier quarters inside the data."""
+    """Every complete quarter with at least ``min_past_periods`` earlier quarters in the data."""
     assert ds.first_date is not None and ds.last_date is not None
     first = Period.quarter_of(ds.first_date)
     if first.start < ds.first_date:
@@ -307,8 +313,10 @@ def _empty_forecasts(ds: Dataset, groups: list[str]) -> pl.DataFrame:
 
 
 def _score_baselines(points: pl.DataFrame, groups: list[str], min_errors: int) -> pl.DataFrame:
-    """Each baseline as a distribution from its own earlier errors (ratios actual / point at
-    the same checkpoint, in periods ended by as_of), scored like the model."""
+    """Each baseline as a distribution from its own earlier errors, scored like the model.
+
+    The errors are the ratios actual / point at the same checkpoint, in periods ended by as_of.
+    """
     points = points.rename({"baseline": "method"})
     history = points.filter(pl.col("point") > 0).select(
         "method", "checkpoint", "period_end", (pl.col("actual") / pl.col("point")).alias("ratio")

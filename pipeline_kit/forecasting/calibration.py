@@ -1,5 +1,4 @@
-"""Are the probabilities right? CRM stage probabilities and the model's deal probabilities
-against what happened.
+"""Are the probabilities right? CRM stage and model deal probabilities against outcomes.
 
 * **CRM stages** (:attr:`Calibration.stages`): for each stage, the CRM's default probability
   against the share of deals that *were ever in the stage* and closed by ``as_of`` that were

@@ -160,8 +160,10 @@ def forecast_windows(
 
 
 def _age_buckets(training: pl.DataFrame, min_deals: int = 30) -> pl.DataFrame:
-    """Per stage, the tertiles of age in stage among the examples (one bucket when the stage
-    has fewer than ``min_deals`` distinct deals)."""
+    """Per stage, the tertiles of age in stage among the examples.
+
+    One bucket when the stage has fewer than ``min_deals`` distinct deals.
+    """
     return training.group_by("stage").agg(
         pl.when(pl.col("deal_id").n_unique() >= min_deals)
         .then(pl.col("age_in_stage").quantile(1 / 3, "lower"))
@@ -175,8 +177,11 @@ def _age_buckets(training: pl.DataFrame, min_deals: int = 30) -> pl.DataFrame:
 def _with_bucket(
     frame: pl.DataFrame, cuts: pl.DataFrame, sizes: tuple[float, float]
 ) -> pl.DataFrame:
-    """Adds ``age_bucket`` (0-2: tertile of age in stage) and ``size_bucket`` (0-2: tertile of
-    amount among all examples)."""
+    """Add ``age_bucket`` and ``size_bucket``.
+
+    ``age_bucket`` (0-2): tertile of age in stage; ``size_bucket`` (0-2): tertile of amount
+    among all examples.
+    """
     return (
         frame.join(cuts, on="stage", how="left")
         .with_columns(
@@ -217,8 +222,10 @@ def _simulate_rates(
     draws: int,
     prior_strength: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draws of each current deal's cell rate: (cell index per deal, rates cells x draws,
-    org stage-only rate per deal)."""
+    """Draws of each current deal's cell rate.
+
+    Returns (cell index per deal, rates cells x draws, org stage-only rate per deal).
+    """
     levels = [["stage"], ["stage", "age_bucket"], ["stage", "age_bucket", "size_bucket"]]
     if groups:
         levels.append(["stage", "age_bucket", "size_bucket", *groups])

@@ -67,12 +67,14 @@ class ForecastSection:
 
     @cached_property
     def outlook(self) -> BookingsForecast:
+        """The next quarter's forecast (seeded)."""
         return forecast(
             self.ds, self.next_period, as_of=self.as_of, by=self._by, draws=DRAWS, seed=SEED
         )
 
     @cached_property
     def track_record(self) -> Backtest:
+        """The backtest of every earlier quarter (seeded)."""
         return backtest_forecast(self.ds, by=self._by, draws=DRAWS // 2, seed=SEED)
 
     def _row(self, frame: pl.DataFrame) -> pl.DataFrame:
@@ -130,6 +132,7 @@ class ForecastSection:
         return markdown("\n".join(lines))
 
     def outlook_chart(self) -> alt.TopLevelMixin | Markdown:
+        """The next quarter's forecast as a chart."""
         if (why := self._why_not()) is not None:
             return markdown(f"No forecast chart: {why}.")
         group = "team" if self.team is not None else None
@@ -158,8 +161,8 @@ class ForecastSection:
                 [
                     _checkpoint_name(checkpoint),
                     str(part.height),
-                    fmt_pct(part["in_80"].cast(pl.Float64).mean(), 0),
-                    fmt_pct(part["ape"].median(), 0),
+                    fmt_pct(_number(part["in_80"].cast(pl.Float64).mean()), 0),
+                    fmt_pct(_number(part["ape"].median()), 0),
                 ]
             )
         lines = [
@@ -182,6 +185,7 @@ class ForecastSection:
         return markdown("\n".join(lines))
 
     def track_record_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Past forecasts against what was booked."""
         if (why := self._why_not()) is not None:
             return markdown(f"No backtest chart: {why}.")
         return charts.backtest_chart(
@@ -201,6 +205,11 @@ class ForecastSection:
             "team",
             title=f"{self.next_period.label} bookings forecast by team, as of {self.as_of}",
         )
+
+
+def _number(value: object) -> float | None:
+    """A polars scalar aggregate as a float (None when missing)."""
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _range(r: dict) -> str:
