@@ -245,9 +245,7 @@ def _plain_baselines(ds: pk.Dataset, day: dt.date) -> dict[str, float]:
 
 def test_baselines_against_plain_python(sample):
     day = D(2025, 11, 15)
-    frame = baseline_forecasts(
-        sample, Period.parse("2025-Q4"), day, [], pl.DataFrame({"_all": [0]})
-    )
+    frame = baseline_forecasts(sample, "2025-Q4", day)
     got = dict(zip(frame["baseline"], frame["point"], strict=True))
     expected = _plain_baselines(sample, day)
     assert got["crm_weighted"] == pytest.approx(expected["crm_weighted"])

@@ -279,7 +279,7 @@ def backtest_forecast(
                 pl.lit(f.summary["past_periods"][0]).alias("past_periods"),
             )
         )
-        points = baseline_forecasts(ds, period, day, groups, keys)
+        points = baseline_forecasts(ds, period, day, by=groups, keys=keys)
         baselines.append(
             points.join(
                 base.with_columns(pl.Series("actual", actual)),

@@ -27,7 +27,8 @@ import polars as pl
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting._state import open_deals_on, period_months, shift_months, won_between
-from pipeline_kit.periods import Period
+from pipeline_kit.metrics._common import By, as_period, check_by, group_columns
+from pipeline_kit.periods import Period, parse_date
 
 __all__ = ["BASELINES", "baseline_forecasts"]
 
@@ -68,12 +69,56 @@ def _stage_win_rates(ds: Dataset, as_of: dt.date) -> pl.LazyFrame:
 
 
 def baseline_forecasts(
-    ds: Dataset, period: Period, as_of: dt.date, groups: list[str], keys: pl.DataFrame
+    ds: Dataset,
+    period: str | Period,
+    as_of: str | dt.date,
+    *,
+    by: By = None,
+    keys: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Point forecasts of every baseline, one row per group in ``keys`` and baseline.
+    """Point forecasts of every baseline, one row per group and baseline.
 
-    Columns: the group columns, ``baseline``, ``point`` (null where the data cannot give it).
+    Parameters
+    ----------
+    ds
+        A loaded dataset.
+    period, as_of
+        The period forecast and the day the forecast is made (end of that day).
+    by
+        Group column(s); None for the whole organisation.
+    keys
+        The groups to report (default: every group with a deal created by ``as_of``).
+
+    Returns
+    -------
+    polars.DataFrame
+        The group columns, ``baseline`` and ``point`` (null where the data cannot give it:
+        a past period not wholly in the export).
+
+    Examples
+    --------
+    >>> import pipeline_kit as pk
+    >>> ds = pk.load(pk.synthetic.sample_path())
+    >>> baseline_forecasts(ds, "2025-Q4", "2025-10-31")["baseline"].to_list()[:2]
+    ['crm_weighted', 'stage_rate']
     """
+    period = as_period(period, ds)
+    day = parse_date(as_of)
+    assert day is not None
+    as_of = day
+    groups = group_columns(by)
+    check_by(ds, "deals", groups)
+    if keys is None:
+        keys = (
+            ds.lazy("deals")
+            .filter(pl.col("created_at") <= as_of)
+            .select(groups)
+            .unique()
+            .sort(groups)
+            .collect()
+            if groups
+            else pl.DataFrame({"_all": [0]})
+        )
     deals = ds.lazy("deals")
     first_day = ds.first_date or as_of
 
