@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 MAVEN  ?= ../shared/realdata/maven-crm
 PERIOD ?= latest
 
-.PHONY: install browser test lint lab report report-maven sample docs notebooks bench bench-scale bench-coverage bench-reports clean
+.PHONY: install browser test lint lab report report-maven sample docs notebooks bench bench-scale bench-coverage bench-forecast bench-reports clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,9 @@ bench-scale: install
 
 bench-coverage: install
 	$(BIN)/python bench/coverage.py
+
+bench-forecast: install  ## the forecast's backtest on simulated organisations (bench/RESULTS.md)
+	$(BIN)/python bench/forecast.py --seeds 1 2 3 --results
 
 bench-reports: install
 	$(BIN)/python bench/reports.py

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 import time
+from pathlib import Path
 
 import polars as pl
 
@@ -56,7 +58,7 @@ def run(seeds: list[int], deals: int, draws: int) -> dict[str, pl.DataFrame]:
         calib.append(cal.scores.with_columns(pl.lit(seed).alias("seed")))
     team_f = pl.concat(teams, how="diagonal_relaxed")
     org_f = pl.concat(org, how="diagonal_relaxed")
-    bt = pk.forecasting.Backtest(["team"], team_f.drop("seed"), pl.DataFrame())
+    bt = pk.forecasting.Backtest(["seed", "team"], team_f, pl.DataFrame())  # seed: one key
     return {
         "team coverage and error (every team-quarter forecast)": bt.summary().filter(
             pl.col("method").is_in(["model", "stage_rate", "crm_weighted", "run_rate"])
@@ -76,19 +78,44 @@ def run(seeds: list[int], deals: int, draws: int) -> dict[str, pl.DataFrame]:
     }
 
 
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+BEGIN, END = "<!-- forecast: begin -->", "<!-- forecast: end -->"
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--deals", type=int, default=5000)
     parser.add_argument("--draws", type=int, default=2000)
+    parser.add_argument(
+        "--results", action="store_true", help="rewrite the forecast tables in bench/RESULTS.md"
+    )
     args = parser.parse_args()
     pl.Config.set_tbl_rows(60)
     pl.Config.set_tbl_cols(12)
     pl.Config.set_tbl_width_chars(160)
     pl.Config.set_float_precision(3)
-    for title, frame in run(args.seeds, args.deals, args.draws).items():
+    tables = run(args.seeds, args.deals, args.draws)
+    for title, frame in tables.items():
         print(f"\n## {title}\n")
         print(frame)
+    if args.results:
+        command = " ".join(
+            ["python bench/forecast.py", "--seeds", *map(str, args.seeds), "--results"]
+        )
+        lines = [BEGIN, "", f"`{command}`, run on {dt.date.today()}:", ""]
+        with pl.Config(
+            tbl_formatting="MARKDOWN",
+            tbl_hide_column_data_types=True,
+            tbl_hide_dataframe_shape=True,
+        ):
+            for title, frame in tables.items():
+                lines += [f"**{title}**", "", str(frame), ""]
+        lines.append(END)
+        text = RESULTS.read_text()
+        block = "\n".join(lines)
+        pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+        RESULTS.write_text(pattern.sub(lambda _: block, text, count=1))
 
 
 if __name__ == "__main__":

@@ -112,6 +112,11 @@ class _Windows:
     past: pl.DataFrame
 
     @property
+    def replicas(self) -> np.ndarray:
+        """The k of each main past day (periods back), ascending."""
+        return np.sort(self.past.filter(pl.col("main"))["replica"].to_numpy())
+
+    @property
     def periods(self) -> int:
         """Earlier periods used."""
         return int(self.past["main"].sum())
@@ -145,7 +150,7 @@ def forecast_windows(
             d = day + dt.timedelta(days=jitter)
             first = max(d + dt.timedelta(days=1), start)
             if d >= first_day and first <= end:
-                rows.append((d, first, end, jitter == 0))
+                rows.append((d, first, end, jitter == 0, k))
     frame = pl.DataFrame(
         rows,
         schema={
@@ -153,6 +158,7 @@ def forecast_windows(
             "window_first": pl.Date,
             "window_last": pl.Date,
             "main": pl.Boolean,
+            "replica": pl.Int64,
         },
         orient="row",
     ).unique("snapshot", keep="first", maintain_order=True)
@@ -352,7 +358,7 @@ def forecast(
             (pl.col("created_at") > pl.col("snapshot"))
             & won_between(pl.col("window_first"), pl.col("window_last"))
         )
-        .select("snapshot", *groups, "amount")
+        .select("snapshot", "replica", *groups, "amount")
         .collect()
     )
     recent = deals.filter(
@@ -369,6 +375,11 @@ def forecast(
         index, rates, stage_rate = _simulate_rates(
             rng, current, training, groups, draws, prior_strength
         )
+        sigma = _period_effect_sd(training)
+        if sigma > 0:  # periods differ more than chance: one shift per draw, on the logit scale
+            shift = rng.normal(0.0, sigma, size=draws)
+            logit = np.log(np.clip(rates, 1e-9, 1 - 1e-9) / np.clip(1 - rates, 1e-9, 1))
+            rates = 1 / (1 + np.exp(-(logit + shift[None, :])))
         p_deal = rates[index].mean(axis=1)
         amounts = current["amount"].to_numpy()
         key_of_deal = _key_index(current, keys, groups)
@@ -383,14 +394,16 @@ def forecast(
     k = windows.periods
     if k:
         counts = _key_index(new_won, keys, groups) if new_won.height else np.array([], int)
-        totals = np.bincount(counts, minlength=keys.height)
+        replica = new_won["replica"].to_numpy() if new_won.height else np.array([], int)
+        per_period = np.zeros((keys.height, k))  # new deals won per group and past period
+        np.add.at(per_period, (counts, np.searchsorted(windows.replicas, replica)), 1)
         org_pool = new_won["amount"].to_numpy()
         for g in range(keys.height):  # one iteration per group, not per deal
             pool = new_won["amount"].to_numpy()[counts == g] if counts.size else org_pool
             pool = pool if pool.size else org_pool
             if not pool.size:
                 continue
-            lam = rng.gamma(totals[g] + 0.5, 1.0 / k, size=draws)
+            lam = _new_deal_rates(rng, per_period[g], draws)
             n_new = rng.poisson(lam)
             picks = pool[rng.integers(0, pool.size, size=int(n_new.sum()))]
             from_new[g] = np.bincount(np.repeat(np.arange(draws), n_new), picks, draws)
@@ -422,6 +435,47 @@ def forecast(
         .join(_crm_probability(ds), on="stage", how="left", maintain_order="left")
     )
     return BookingsForecast(period, day, groups, summary, samples, deal_frame)
+
+
+def _period_effect_sd(training: pl.DataFrame, min_expected: float = 5.0) -> float:
+    """How much more than chance the past periods' win rates differ (sd on the log scale).
+
+    Per past period, wins ``W`` against ``E`` = the sum of the examples' cell rates over all
+    periods; ``sigma^2 = max(0, var(log W/E) - mean(1/E))`` (the second term is what Poisson
+    noise alone gives). Needs at least three periods with ``E >= min_expected``.
+    """
+    cells = ["stage", "age_bucket", "size_bucket"]
+    per_period = (
+        training.with_columns(pl.col("won").cast(pl.Float64).mean().over(cells).alias("rate"))
+        .group_by("replica")
+        .agg(pl.col("won").sum().alias("w"), pl.col("rate").sum().alias("e"))
+        .filter((pl.col("e") >= min_expected) & (pl.col("w") > 0))
+    )
+    if per_period.height < 3:
+        return 0.0
+    w = per_period["w"].to_numpy().astype(float)
+    e = per_period["e"].to_numpy()
+    excess = float(np.var(np.log(w / e), ddof=1) - np.mean(1 / e))
+    return float(np.sqrt(excess)) if excess > 0 else 0.0
+
+
+def _new_deal_rates(rng: np.random.Generator, counts: np.ndarray, draws: int) -> np.ndarray:
+    """Draws of the expected number of new deals won in the window.
+
+    The mean rate has a Gamma posterior (``shape = sum + 0.5``, ``rate = periods``); when the
+    past periods' counts vary more than Poisson (``var > mean``, three periods or more), each
+    draw also varies around that mean as a Gamma with the excess variance (a negative binomial
+    count), so a seasonal or lumpy flow of new deals widens the range.
+    """
+    k = counts.size
+    mean_rate = rng.gamma(counts.sum() + 0.5, 1.0 / k, size=draws)
+    if k < 3:
+        return mean_rate
+    m, v = counts.mean(), counts.var(ddof=1)
+    if v <= m or m == 0:
+        return mean_rate
+    shape = m * m / (v - m)
+    return rng.gamma(shape, mean_rate / shape)
 
 
 def _key_index(frame: pl.DataFrame, keys: pl.DataFrame, groups: list[str]) -> np.ndarray:
