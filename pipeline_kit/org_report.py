@@ -21,8 +21,8 @@ from pipeline_kit.metrics import (
     quarterly_trend,
     win_rate,
 )
-from pipeline_kit.metrics._common import as_period
-from pipeline_kit.periods import Period, parse_date
+from pipeline_kit.periods import Period
+from pipeline_kit.report_data import report_period
 from pipeline_kit.sections import escape, fail_softly, markdown, md_table
 from pipeline_kit.shape import DataShape
 
@@ -35,8 +35,7 @@ class OrgReport:
 
     def __init__(self, ds: Dataset, period: str | Period, as_of: str | dt.date | None = None):
         self.ds = ds
-        self.period = as_period(period, ds)
-        self.as_of = parse_date(as_of) or self.period.end
+        self.period, self.as_of = report_period(ds, period, as_of)
         self._comparison = compare_teams(ds, self.period)
         self.shape = DataShape.of(ds)
 

@@ -345,7 +345,7 @@ def test_team_report_calls_differences_as_the_organisation_summary_does(sample):
     and the organisation summary alike, so no difference is clear in one and not the other."""
     every_team = pk.compare(sample, "2025-Q4", by="team")
     report = pk.TeamReport(sample, team="EMEA", period="2025-Q4")
-    mine = report._comparison()
+    mine = report.data.comparison()
     expected = every_team.filter(pl.col("team") == "EMEA")
     assert mine["q_value"].to_list() == expected["q_value"].to_list()
     assert mine["direction"].to_list() == expected["direction"].to_list()
