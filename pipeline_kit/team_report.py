@@ -491,7 +491,7 @@ class TeamReport:
         )
 
     # ------------------------------------------------------------------ sections
-    def funnel_chart(self) -> alt.TopLevelMixin:
+    def funnel_chart(self) -> alt.TopLevelMixin | Markdown:
         if (note := self._undated_note("stage funnel over time")) is not None:
             return note
         return charts.funnel(
@@ -499,12 +499,12 @@ class TeamReport:
             title=f"Funnel: {self.team}, {self.period.label}",
         )
 
-    def conversion_chart(self) -> alt.TopLevelMixin:
+    def conversion_chart(self) -> alt.TopLevelMixin | Markdown:
         if (note := self._undated_note("stage conversion over time")) is not None:
             return note
         return charts.stage_conversion_chart(self.data.stage_conversion())
 
-    def cycle_chart(self) -> alt.TopLevelMixin:
+    def cycle_chart(self) -> alt.TopLevelMixin | Markdown:
         if (note := self._undated_note("curve of deals closing over time")) is not None:
             return note
         curve = self.data.cycle_curves()
@@ -613,8 +613,8 @@ class TeamReport:
         )
 
     def lead_funnel_table(self) -> Markdown:
-        if (note := self._undated_note("lead funnel over time")) is not None:
-            return note
+        if (undated := self._undated_note("lead funnel over time")) is not None:
+            return undated
         if not self.ds.has("leads") or self.data.leads_scope() is None:
             return _markdown("")
         # lead outcomes are read at the report's snapshot day, as the header says
