@@ -23,8 +23,8 @@ from pipeline_kit.metrics import (
     quarterly_trend,
     win_rate,
 )
-from pipeline_kit.metrics._common import as_period
-from pipeline_kit.periods import Period, parse_date
+from pipeline_kit.periods import Period
+from pipeline_kit.report_data import report_period
 from pipeline_kit.sections import escape, fail_softly, markdown, md_table
 from pipeline_kit.shape import DataShape
 
@@ -35,14 +35,15 @@ __all__ = ["OrgReport"]
 class OrgReport:
     """Sections of the organisation summary for a period (snapshot at ``as_of``)."""
 
-    def __init__(self, ds: Dataset, period: str | Period, as_of: str | dt.date | None = None):
+    def __init__(
+        self, ds: Dataset, period: str | Period, as_of: str | dt.date | None = None
+    ) -> None:
         self.ds = ds
-        self.period = as_period(period, ds)
-        self.as_of = parse_date(as_of) or self.period.end
+        self.period, self.as_of = report_period(ds, period, as_of)
         self._comparison = compare_teams(ds, self.period)
         self.shape = DataShape.of(ds)
 
-    def header(self):
+    def header(self) -> Markdown:
         from pipeline_kit import __version__
 
         when = (
@@ -58,7 +59,7 @@ class OrgReport:
             f"(fingerprint `{self.ds.fingerprint}`) · pipeline_kit {__version__}"
         )
 
-    def findings(self):
+    def findings(self) -> Markdown:
         """Every clear difference across teams, strongest evidence first."""
         clear = self._comparison.filter(pl.col("direction").is_in(["above", "below"]))
         clear = clear.sort("q_value")
@@ -75,11 +76,12 @@ class OrgReport:
             lines.append(f"\nNot enough data for some verdicts in: {escape(teams)}.")
         return markdown("\n".join(lines))
 
-    def team_table(self):
+    def team_table(self) -> Markdown:
         wr = win_rate(self.ds, self.period, by="team")
         if self.shape.undated:  # no snapshot on a day: the open deals of the export
             pipe = (
-                self.ds.deals.filter(pl.col("status") == "open")
+                self.ds.tables["deals"]
+                .filter(pl.col("status") == "open")
                 .group_by("team")
                 .agg(pl.len().alias("open_deals"), pl.col("amount").sum().alias("open_value"))
             )
@@ -119,7 +121,7 @@ class OrgReport:
             + note
         )
 
-    def win_rate_chart(self) -> alt.TopLevelMixin:
+    def win_rate_chart(self) -> alt.TopLevelMixin | Markdown:
         if self.shape.why_no_win_rate():
             return markdown(f"No win-rate chart: {self.shape.why_no_win_rate()}.")
         return charts.win_rate_by_group(
@@ -128,7 +130,7 @@ class OrgReport:
             title=f"Win rate by team, {self.period.label}",
         )
 
-    def trend_chart(self) -> alt.TopLevelMixin:
+    def trend_chart(self) -> alt.TopLevelMixin | Markdown:
         if self.shape.undated:
             return markdown(f"No trend: {self.shape.why_no_dates('quarter-by-quarter trend')}.")
         if self.shape.why_no_win_rate():
@@ -139,22 +141,22 @@ class OrgReport:
             title="Win rate by quarter",
         )
 
-    def cycle_chart(self) -> alt.TopLevelMixin:
+    def cycle_chart(self) -> alt.TopLevelMixin | Markdown:
         if self.shape.undated:
             return markdown(f"No cycle curves: {self.shape.why_no_dates('curve over time')}.")
         return charts.km_curves(cycle_length_curve(self.ds, self.period, by="team"), "team")
 
-    def pipeline_chart(self) -> alt.TopLevelMixin:
+    def pipeline_chart(self) -> alt.TopLevelMixin | Markdown:
         if self.shape.why_no_open_pipeline():
             return markdown(f"No pipeline chart: {self.shape.why_no_open_pipeline()}.")
         return charts.pipeline_by_stage(open_pipeline(self.ds, self.as_of))
 
-    def waterfall_chart(self) -> alt.TopLevelMixin:
+    def waterfall_chart(self) -> alt.TopLevelMixin | Markdown:
         if self.shape.undated:
             return markdown(f"No waterfall: {self.shape.why_no_dates('pipeline movement')}.")
         return charts.waterfall(pipeline_waterfall(self.ds, self.period))
 
-    def rep_chart(self) -> alt.TopLevelMixin:
+    def rep_chart(self) -> alt.TopLevelMixin | Markdown:
         reason = self.shape.why_no_reps() or self.shape.why_no_win_rate()
         if reason:
             return markdown(f"No rep funnel plot: {reason}.")

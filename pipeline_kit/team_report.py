@@ -1,7 +1,8 @@
 """The content of a team's quarterly report: every section as Markdown, a table or a chart.
 
 The report template (``templates/team_report.ipynb``) only calls these methods and adds prose;
-all numbers and sentences are produced here, where they are tested.
+all sentences, tables and charts are produced here, where they are tested, from the figures
+:class:`~pipeline_kit.report_data.TeamData` fetches (the team's scope, benchmarks, metrics).
 
 >>> report = TeamReport(pk.load("data/sample"), team="EMEA", period="2025-Q4")  # doctest: +SKIP
 >>> report.summary()                                                           # doctest: +SKIP
@@ -16,47 +17,18 @@ import polars as pl
 from IPython.display import Markdown
 
 from pipeline_kit import charts
-from pipeline_kit.comparisons import compare_teams, rep_win_rates
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting.sections import ForecastSection
 from pipeline_kit.formatting import FORMAT as _FORMAT
 from pipeline_kit.formatting import fmt_days, fmt_money, fmt_pct
 from pipeline_kit.formatting import missing as _missing
-from pipeline_kit.metrics import (
-    CATALOGUE,
-    bookings_vs_target,
-    calls_vs_closes,
-    churn,
-    clv,
-    collateral_win_rates,
-    competitor_win_rates,
-    cycle_length,
-    cycle_length_curve,
-    deal_size_distribution,
-    lead_funnel,
-    lead_response_time,
-    lead_time_to_win,
-    lost_reasons,
-    metrics_long,
-    open_pipeline,
-    pipeline_coverage,
-    slipped_deals,
-    stage_conversion,
-    stalled_deals,
-    velocity,
-    win_rate,
-    won_deal_size,
-)
-from pipeline_kit.metrics._common import as_period
-from pipeline_kit.metrics.long_format import WHOLE_EXPORT_METRICS
-from pipeline_kit.metrics.pipeline import next_period, open_at
-from pipeline_kit.metrics.trend import _is_quarter
-from pipeline_kit.periods import Period, parse_date
+from pipeline_kit.metrics import CATALOGUE
+from pipeline_kit.periods import Period
+from pipeline_kit.report_data import TeamData
 from pipeline_kit.sections import escape as _esc
 from pipeline_kit.sections import fail_softly
 from pipeline_kit.sections import markdown as _markdown
 from pipeline_kit.sections import md_table as _md_table
-from pipeline_kit.shape import DataShape
 from pipeline_kit.stats import MIN_N
 
 __all__ = ["TeamReport"]
@@ -99,18 +71,15 @@ class TeamReport:
     def __init__(
         self, ds: Dataset, team: str, period: str | Period, as_of: str | dt.date | None = None
     ) -> None:
+        self.data = TeamData.of(ds, team, period, as_of)
         self.ds = ds
         self.team = team
-        self.period = as_period(period, ds)
-        self.as_of = parse_date(as_of) or self.period.end
-        self.in_data = team in ds.teams
-        self._scoped = ds.with_deal_columns(
-            scope=pl.when(pl.col("team") == team).then(pl.lit("team")).otherwise(pl.lit("rest"))
-        )
-        self._team = ds.filter_deals(pl.col("team") == team)
-        self.shape = DataShape.of(ds)
+        self.period = self.data.period
+        self.as_of = self.data.as_of
+        self.in_data = self.data.in_data
+        self.shape = self.data.shape
         # "2025-Q4", or "the whole export" for period all (an export without dates)
-        self.period_name = "the whole export" if self.period.is_all else self.period.label
+        self.period_name = self.data.period_name
 
     # ------------------------------------------------------------------ helpers
 
@@ -123,21 +92,6 @@ class TeamReport:
         """The sentence a section over time shows for an export without dates, else None."""
         reason = self.shape.why_no_dates(what)
         return _markdown(f"No {what}: {reason}.") if reason else None
-
-    def _benchmark(self, metric: str) -> tuple[float | None, str]:
-        """External benchmark for ``metric``: team scope first, then 'all'."""
-        bench = self.ds.tables.get("benchmarks")
-        if bench is None or bench.height == 0:
-            return None, ""
-        rows = bench.filter(pl.col("metric") == metric)
-        for scope in (self.team, "all", None):
-            hit = rows.filter(
-                pl.col("scope").is_null() if scope is None else pl.col("scope") == scope
-            )
-            if hit.height:
-                source = hit["source"][0] or "benchmarks table"
-                return float(hit["value"][0]), source
-        return None, ""
 
     # ------------------------------------------------------------------ sections
     def header(self) -> Markdown:
@@ -168,11 +122,9 @@ class TeamReport:
     def summary(self) -> Markdown:
         """Headline sentences: win rate, pipeline, deal size, cycle length, each with n."""
         p = self.period_name
-        wr = win_rate(self._scoped, self.period, by="scope")
-        team = wr.filter(pl.col("scope") == "team")
-        rest = wr.filter(pl.col("scope") == "rest")
+        team, rest = self.data.win_rates_team_and_rest()
         bullets = [self._win_rate_sentence(team, rest, p)]
-        pipe = open_pipeline(self._team, self.as_of)
+        pipe = self.data.open_pipeline()
         n_open, value = int(pipe["open_deals"].sum()), pipe["open_value"].sum()
         no_pipeline = self.shape.why_no_open_pipeline()
         if no_pipeline:
@@ -189,7 +141,7 @@ class TeamReport:
             )
         else:
             bullets.append(f"As of {self.as_of} the team has no open deals.")
-        size = won_deal_size(self._team, self.period)
+        size = self.data.won_deal_size()
         n_won = int(size["n"][0])
         if n_won:
             caution = "" if size["enough_data"][0] else " Too few won deals for a reliable average."
@@ -200,7 +152,7 @@ class TeamReport:
                 f"n = {n_won}); bookings "
                 f"{fmt_money(size['total'][0])}.{caution}"
             )
-        cyc = cycle_length(self._team, self.period)
+        cyc = self.data.cycle_length()
         if int(cyc["n"][0]):
             bullets.append(
                 f"Deals closed in {p} took **{fmt_days(cyc['mean'][0])}** on average from creation "
@@ -239,19 +191,7 @@ class TeamReport:
 
     def key_metrics(self) -> Markdown:
         """Team vs rest of the organisation vs whole organisation, every figure with n."""
-        shown = [m for m in METRICS_SHOWN if not self.period.is_all or m in WHOLE_EXPORT_METRICS]
-        as_of = None if self.shape.undated else self.as_of
-        scoped = metrics_long(
-            self._scoped, self.period, as_of=as_of, by="scope", metrics=shown
-        ).filter(pl.col("detail").is_null())
-        whole = metrics_long(self.ds, self.period, as_of=as_of, metrics=shown).filter(
-            pl.col("detail").is_null()
-        )
-        columns = {
-            "team": scoped.filter(pl.col("scope") == "team"),
-            "rest": scoped.filter(pl.col("scope") == "rest"),
-            "all": whole,
-        }
+        columns = self.data.key_metrics(METRICS_SHOWN)
         rows = []
         unreadable = {
             "win_rate": self.shape.why_no_win_rate(),
@@ -306,14 +246,14 @@ class TeamReport:
         if reason:
             return _markdown(f"No pipeline chart: {reason}.")
         return charts.pipeline_by_stage(
-            open_pipeline(self._team, self.as_of),
+            self.data.open_pipeline(),
             title=f"Open pipeline by stage: {self.team}",
         )
 
     def pipeline_table(self) -> Markdown:
         if self.shape.why_no_open_pipeline():
             return _markdown("")  # the chart's place says why
-        pipe = open_pipeline(self._team, self.as_of)
+        pipe = self.data.open_pipeline()
         if pipe.height == 0:
             return _markdown(f"{_esc(self.team)} had no open deals on {self.as_of}.")
         rows = [
@@ -336,10 +276,10 @@ class TeamReport:
     def win_rate_by_team_chart(self) -> alt.TopLevelMixin | Markdown:
         if self.shape.why_no_win_rate():
             return _markdown(f"No win-rate chart: {self.shape.why_no_win_rate()}.")
-        bench, _ = self._benchmark("win_rate")
+        bench, _ = self.data.benchmark("win_rate")
         label = f"benchmark {fmt_pct(bench, 0)}" if bench is not None else ""
         return charts.win_rate_by_group(
-            win_rate(self.ds, self.period, by="team"),
+            self.data.win_rate_by_team(),
             "team",
             benchmark=bench,
             benchmark_label=label,
@@ -351,45 +291,14 @@ class TeamReport:
         reason = self.shape.why_no_win_rate() or self.shape.why_no_reps()
         if reason:
             return _markdown(f"No rep win rates: {reason}.")
-        org = win_rate(self.ds, self.period)
-        org_rate = org["win_rate"][0]
+        org_rate = self.data.organisation_win_rate()
         return charts.win_rate_by_group(
-            win_rate(self._team, self.period, by="owner"),
+            self.data.win_rate_by_rep(),
             "owner",
             benchmark=org_rate,
             benchmark_label=f"organisation {fmt_pct(org_rate, 0)}",
             title=f"Win rate by rep: {self.team}, {self.period_name}",
         )
-
-    SEGMENT_COLUMNS = ("deal_type", "lead_source", "industry", "region", "product", "pipeline")
-
-    def _segment_columns(self) -> list[str]:
-        """Columns to split the win rate by: the canonical segments, then extra text columns
-        of the export with 2 to 12 values (a segment, not an id or a name)."""
-        deals = self._team.tables["deals"]
-        internal = {
-            "deal_id",
-            "owner",
-            "team",
-            "stage",
-            "status",
-            "lost_reason",
-            "competitor",
-            "account_id",
-            "currency",
-            "deal_name",
-            "source_row",
-        }
-        extra = [
-            c
-            for c, t in deals.schema.items()
-            if t == pl.String and c not in internal and c not in self.SEGMENT_COLUMNS
-        ]
-        chosen = []
-        for column in [*self.SEGMENT_COLUMNS, *extra]:
-            if column in deals.columns and 2 <= deals[column].drop_nulls().n_unique() <= 12:
-                chosen.append(column)
-        return chosen[:6]
 
     def segments_table(self, top: int = 8) -> Markdown:
         """Win rate by segment (deal type, lead source, industry, ... and the export's own
@@ -397,7 +306,7 @@ class TeamReport:
         reason = self.shape.why_no_win_rate()
         if reason:
             return _markdown(f"No win rate by segment: {reason}.")
-        columns = self._segment_columns()
+        columns = self.data.segment_columns()
         if not columns:
             return _markdown(
                 "No win rate by segment: the export has no segment column (deal type, lead "
@@ -405,7 +314,7 @@ class TeamReport:
             )
         rows = []
         for column in columns:
-            rates = win_rate(self._team, self.period, by=column).filter(pl.col("n") > 0)
+            rates = self.data.win_rate_by_segment(column)
             for r in rates.sort("n", descending=True).head(top).iter_rows(named=True):
                 thin = " · not enough data" if r["n"] < MIN_N else ""
                 rows.append(
@@ -426,7 +335,7 @@ class TeamReport:
         )
 
     def benchmark_note(self) -> Markdown:
-        bench, source = self._benchmark("win_rate")
+        bench, source = self.data.benchmark("win_rate")
         if bench is None:
             return _markdown("No external win-rate benchmark was provided (add benchmarks.csv).")
         return _markdown(
@@ -458,22 +367,19 @@ class TeamReport:
         return _markdown("\n".join(lines))
 
     # ------------------------------------------------------------------ statistics
-    def _comparison(self) -> pl.DataFrame:
-        return compare_teams(self.ds, self.period).filter(pl.col("team") == self.team)
-
     def executive_summary(self) -> Markdown:
         """The findings that matter: clear differences first (smallest q), then what is unclear."""
-        rows = self._comparison()
+        rows = self.data.comparison()
         if rows.height == 0:
             return _markdown(
                 f"No deals for {_esc(self.team)} in {self.period_name}: nothing to compare."
             )
         clear = rows.filter(pl.col("direction").is_in(["above", "below"])).sort("q_value")
-        family = compare_teams(self.ds, self.period)["p_value"].is_not_null().sum()
+        family = self.data.every_team_comparison()["p_value"].is_not_null().sum()
         lines = []
         no_trailing = (
             ""
-            if _is_quarter(self.period) or self.period.is_all
+            if self.data.has_trailing_comparison or self.period.is_all
             else f"\n- Not compared with the team's previous four quarters: that needs a "
             f"quarter, and this report covers {self.period.label}."
         )
@@ -519,12 +425,10 @@ class TeamReport:
         """Where the quarter stands, before what differs: bookings against target, the
         pipeline due next period against its target, slipped deals. Empty lines left out."""
         lines = []
-        won = won_deal_size(self._team, self.period).row(0, named=True)
+        won = self.data.won_deal_size().row(0, named=True)
         bookings = f"**Bookings {fmt_money(won['total'] or 0)}** from {won['n']:,} won deal(s)"
         if self.ds.has("targets") and not self.period.is_all:
-            target = bookings_vs_target(self.ds, self.period, by="team").filter(
-                pl.col("team") == self.team
-            )
+            target = self.data.bookings_vs_target()
             if target.height and target["target"][0]:
                 t = target.row(0, named=True)
                 bookings += (
@@ -532,24 +436,7 @@ class TeamReport:
                 )
         lines.append(bookings + ".")
         if not self.shape.why_no_open_pipeline() and not self.period.is_all:
-            if self.ds.has("targets"):
-                cover = pipeline_coverage(
-                    self._team, self.period, by="team", as_of=self.as_of
-                ).filter(pl.col("team") == self.team)
-            else:  # no targets: the pipeline due next period, without a ratio
-                following = next_period(self.period)
-                due = self._team.tables["deals"].filter(
-                    open_at(self.as_of) & following.contains("expected_close")
-                )
-                cover = pl.DataFrame(
-                    {
-                        "due_deals": [due.height],
-                        "due_value": [float(due["amount"].sum())],
-                        "coverage": [None],
-                        "next_period": [following.label],
-                    },
-                    schema_overrides={"coverage": pl.Float64},
-                )
+            cover = self.data.pipeline_due_next_period()
             if cover.height and cover["due_deals"][0]:
                 c = cover.row(0, named=True)
                 text = (
@@ -561,7 +448,7 @@ class TeamReport:
                 elif self.ds.has("targets"):
                     text += f" (no target for {c['next_period']}, so no coverage ratio)"
                 lines.append(text + ".")
-            slipped = slipped_deals(self._team, self.as_of)
+            slipped = self.data.slipped_deals()
             if slipped.height:
                 lines.append(
                     f"{slipped.height:,} open deal(s) worth {fmt_money(slipped['amount'].sum())} "
@@ -600,35 +487,35 @@ class TeamReport:
         return reasons
 
     def forest_chart(self) -> alt.TopLevelMixin:
-        return charts.forest_plot(self._comparison(), title=f"{self.team} against the benchmarks")
+        return charts.forest_plot(
+            self.data.comparison(), title=f"{self.team} against the benchmarks"
+        )
 
     # ------------------------------------------------------------------ sections
-    def funnel_chart(self) -> alt.TopLevelMixin:
+    def funnel_chart(self) -> alt.TopLevelMixin | Markdown:
         if (note := self._undated_note("stage funnel over time")) is not None:
             return note
         return charts.funnel(
-            stage_conversion(self._team, self.period),
+            self.data.stage_conversion(),
             title=f"Funnel: {self.team}, {self.period.label}",
         )
 
-    def conversion_chart(self) -> alt.TopLevelMixin:
+    def conversion_chart(self) -> alt.TopLevelMixin | Markdown:
         if (note := self._undated_note("stage conversion over time")) is not None:
             return note
-        return charts.stage_conversion_chart(stage_conversion(self._team, self.period))
+        return charts.stage_conversion_chart(self.data.stage_conversion())
 
-    def cycle_chart(self) -> alt.TopLevelMixin:
+    def cycle_chart(self) -> alt.TopLevelMixin | Markdown:
         if (note := self._undated_note("curve of deals closing over time")) is not None:
             return note
-        curve = cycle_length_curve(self._scoped, self.period, by="scope").with_columns(
-            pl.col("scope").replace({"team": self.team, "rest": "rest of organisation"})
-        )
+        curve = self.data.cycle_curves()
         return charts.km_curves(curve, "scope", title="Share of the quarter's new deals still open")
 
     def velocity_note(self) -> Markdown:
         reason = self.shape.why_no_open_pipeline() or self.shape.why_no_win_rate()
         if reason:
             return _markdown(f"No pipeline velocity: {reason}.")
-        v = velocity(self._team, self.period).row(0, named=True)
+        v = self.data.velocity()
         if not v["n"] or v["velocity_per_day"] is None:
             return _markdown("Not enough closed deals this period to compute pipeline velocity.")
         caution = "" if v["enough_data"] else " (few closed deals: read with care)"
@@ -640,9 +527,7 @@ class TeamReport:
         )
 
     def deal_size_chart(self) -> alt.TopLevelMixin:
-        dist = deal_size_distribution(self._scoped, self.period, by="scope").with_columns(
-            pl.col("scope").replace({"team": self.team, "rest": "rest of organisation"})
-        )
+        dist = self.data.deal_sizes()
         return charts.deal_size_chart(dist, "scope")
 
     def revenue_section(self) -> Markdown:
@@ -653,9 +538,7 @@ class TeamReport:
                 "Provide targets.csv (team, period_start, period_end, target) to "
                 "compare bookings with target."
             )
-        row = bookings_vs_target(self.ds, self.period, by="team").filter(
-            pl.col("team") == self.team
-        )
+        row = self.data.bookings_vs_target()
         if row.height == 0:
             return _markdown("No bookings and no target for this team in the period.")
         r = row.row(0, named=True)
@@ -676,29 +559,21 @@ class TeamReport:
         )
 
     def lost_reasons_chart(self) -> alt.TopLevelMixin:
-        return charts.lost_reasons_chart(lost_reasons(self._team, self.period))
+        return charts.lost_reasons_chart(self.data.lost_reasons())
 
     def competitor_chart(self) -> alt.TopLevelMixin:
-        return charts.competitor_chart(competitor_win_rates(self._team, self.period))
-
-    def _reps(self) -> pl.DataFrame:
-        # shrunk rates fit a beta-binomial model: once for the chart and the table
-        # the team's reps, shrunk towards the organisation with a prior fitted on every rep
-        return self.ds.memoised(
-            ("rep_win_rates", self.period.label, self.team),
-            lambda: rep_win_rates(self.ds, self.period, scope=pl.col("team") == self.team),
-        )
+        return charts.competitor_chart(self.data.competitor_win_rates())
 
     def rep_chart(self) -> alt.TopLevelMixin | Markdown:
         reason = self.shape.why_no_reps() or self.shape.why_no_win_rate()
         if reason:
             return _markdown(f"No rep funnel plot: {reason}.")
-        return charts.rep_funnel_plot(self._reps())
+        return charts.rep_funnel_plot(self.data.reps())
 
     def rep_table(self) -> Markdown:
         if self.shape.why_no_reps() or self.shape.why_no_win_rate():
             return _markdown("")  # the funnel plot's place says why
-        reps = self._reps()
+        reps = self.data.reps()
         if reps.height == 0:
             return _markdown("No rep closed a deal in this period.")
         rows = [
@@ -727,29 +602,28 @@ class TeamReport:
             return note
         if not self.ds.has("leads"):
             return _markdown("Provide leads.csv to see lead conversion and response times.")
-        if self._leads_scope() is None:
+        if self.data.leads_scope() is None:
             return _markdown(
                 "leads.csv has no team column and this export holds several teams: lead "
                 "figures cannot be split by team (see the organisation summary)."
             )
-        team_leads = self._team_leads()
-        times = lead_response_time(team_leads, self.period, by="source")
-        bench, _ = self._benchmark("lead_response_hours")
+        times = self.data.lead_response_by_source()
+        bench, _ = self.data.benchmark("lead_response_hours")
         return charts.lead_response_chart(
             times, "source", benchmark=bench, title=f"Lead response time by source: {self.team}"
         )
 
     def lead_funnel_table(self) -> Markdown:
-        if (note := self._undated_note("lead funnel over time")) is not None:
-            return note
-        if not self.ds.has("leads") or self._leads_scope() is None:
+        if (undated := self._undated_note("lead funnel over time")) is not None:
+            return undated
+        if not self.ds.has("leads") or self.data.leads_scope() is None:
             return _markdown("")
         # lead outcomes are read at the report's snapshot day, as the header says
-        f = lead_funnel(self._team_leads(), self.period, as_of=self.as_of).row(0, named=True)
+        f = self.data.lead_funnel()
         note = f"\n\nOutcomes as of {self.as_of}." + (
             " Recent leads are still converting: figures will rise." if f["incomplete"] else ""
         )
-        t = lead_time_to_win(self._team_leads(), self.period, as_of=self.as_of).row(0, named=True)
+        t = self.data.lead_time_to_win()
         if t["n"] and t["won_within"] is not None:
             median = (
                 f"half of them were won within {fmt_days(t['median_days'])}"
@@ -777,28 +651,12 @@ class TeamReport:
             + note
         )
 
-    def _leads_scope(self) -> str | None:
-        """'team' when leads carry a team, 'all' when they do not but the export holds one
-        team (every lead is that team's), None when leads cannot be split by team."""
-        leads = self.ds.tables["leads"]
-        if "team" in leads.columns and leads["team"].null_count() < leads.height:
-            return "team"
-        return "all" if self.shape.teams == 1 else None
-
-    def _team_leads(self) -> Dataset:
-        from dataclasses import replace
-
-        if self._leads_scope() == "all":
-            return self.ds
-        leads = self.ds.tables["leads"].filter(pl.col("team") == self.team)
-        return replace(self.ds, tables={**self.ds.tables, "leads": leads})
-
     def activity_chart(self) -> Markdown | alt.TopLevelMixin:
         if (note := self._undated_note("activity over time")) is not None:
             return note
         if not self.ds.has("activities"):
             return _markdown("Provide activities.csv to see calls, meetings and emails per rep.")
-        reps, result = calls_vs_closes(self.ds, self.period, team=self.team)
+        reps, result = self.data.calls_vs_closes()
         return charts.activities_vs_closes(
             reps, result, title=f"Calls against deals won: {self.team} reps"
         )
@@ -808,14 +666,14 @@ class TeamReport:
             return note
         if not self.ds.has("collateral_usage"):
             return _markdown("Provide collateral_usage.csv to see which content goes with wins.")
-        return charts.collateral_chart(collateral_win_rates(self._team, self.period))
+        return charts.collateral_chart(self.data.collateral_win_rates())
 
     def churn_section(self) -> Markdown:
         if (note := self._undated_note("churn over time")) is not None:
             return note
         if not self.ds.has("customers"):
             return _markdown("Provide customers.csv to see churn and customer lifetime value.")
-        c = churn(self.ds, self.period, by="team").filter(pl.col("team") == self.team)
+        c = self.data.churn()
         if c.height == 0:
             return _markdown("No customers of this team were active at the start of the period.")
         r = c.row(0, named=True)
@@ -825,7 +683,7 @@ class TeamReport:
             f"{fmt_pct(r['ci_low'])} to {fmt_pct(r['ci_high'])})."
         )
         if self.ds.has("marketing_spend"):
-            v = clv(self.ds, self.period, by="team").filter(pl.col("team") == self.team)
+            v = self.data.clv()
             if v.height and v["clv_cac"][0] is not None:
                 w = v.row(0, named=True)
                 text += (
@@ -841,7 +699,7 @@ class TeamReport:
         reason = self.shape.why_no_open_pipeline()
         if reason:
             return _markdown(f"No stalled deals to show: {reason}.")
-        stalled = stalled_deals(self._team, self.as_of).filter("stalled").head(limit)
+        stalled = self.data.stalled_deals(limit)
         if stalled.height == 0:
             return _markdown(
                 "No open deal has been in its stage longer than 90% of past deals in that stage."

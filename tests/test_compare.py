@@ -107,6 +107,38 @@ def test_win_rate_tests_match_scipy(comparison):
     assert (ext["ci_low"], ext["ci_high"]) == (pytest.approx(ci.low), pytest.approx(ci.high))
 
 
+def test_win_rate_interval_is_the_metric_layers_to_the_last_bit(sample):
+    """compare() takes its Wilson interval from pipeline_kit.stats, as win_rate() does: the
+    two never disagree in the last digit (the scipy copy of the formula used before did for
+    about half of the groups)."""
+    for period, by in (("2025-Q4", "team"), ("2025-Q2", "owner")):
+        tested = pk.compare(sample, period, by=by).filter(
+            pl.col("metric") == "win_rate", pl.col("kind") == "rest_of_org"
+        )
+        rates = pk.win_rate(sample, period, by=by).filter(pl.col("n") > 0)
+        joined = tested.join(rates, on=by, suffix="_metric")
+        assert joined.height == rates.height > 4
+        assert joined["ci_low"].to_list() == joined["ci_low_metric"].to_list()
+        assert joined["ci_high"].to_list() == joined["ci_high_metric"].to_list()
+
+
+def test_benchmark_lookup_prefers_the_group_then_all_then_unscoped():
+    from pipeline_kit.comparisons.benchmarks import external_benchmark
+
+    bench = pl.DataFrame(
+        {
+            "metric": ["win_rate", "win_rate", "win_rate", "cycle_length_km_days"],
+            "value": [0.3, 0.25, 0.2, 60.0],
+            "scope": [None, "all", "EMEA", None],
+            "source": ["survey", None, "board", "ops"],
+        }
+    )
+    assert external_benchmark(bench, "win_rate", "EMEA") == (0.2, "board")
+    assert external_benchmark(bench, "win_rate", "SMB") == (0.25, "benchmarks table")
+    assert external_benchmark(bench, "cycle_length_km_days", "SMB") == (60.0, "ops")
+    assert external_benchmark(bench, "median_won_deal_size", "SMB") == (None, "")
+
+
 def test_cycle_and_size_tests_match_scipy(comparison):
     deals = read_rows(SAMPLE / "deals.csv")
     import datetime as dt
@@ -313,7 +345,7 @@ def test_team_report_calls_differences_as_the_organisation_summary_does(sample):
     and the organisation summary alike, so no difference is clear in one and not the other."""
     every_team = pk.compare(sample, "2025-Q4", by="team")
     report = pk.TeamReport(sample, team="EMEA", period="2025-Q4")
-    mine = report._comparison()
+    mine = report.data.comparison()
     expected = every_team.filter(pl.col("team") == "EMEA")
     assert mine["q_value"].to_list() == expected["q_value"].to_list()
     assert mine["direction"].to_list() == expected["direction"].to_list()

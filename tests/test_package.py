@@ -42,3 +42,27 @@ def test_import_is_light_and_workers_skip_altair_and_scipy():
     assert "nbformat" in worker and "rfc3987_syntax" not in worker  # its 1.2 s grammar skipped
     star = _imported_after("from pipeline_kit import *\nassert callable(win_rate)")
     assert "altair" in star  # the full API is there when asked for
+
+
+def test_comparisons_and_reports_reach_no_private_name_of_another_module():
+    """The comparisons package, the report data and the report sections use public helpers
+    of the metric layer (closed_in, cycle_cohort, wilson_interval, ...), never a private one."""
+    import ast
+    from pathlib import Path
+
+    root = Path(pk.__file__).parent
+    files = [*(root / "comparisons").glob("*.py")]
+    files += [root / "report_data.py", root / "team_report.py", root / "org_report.py"]
+    private = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                own = node.module.startswith("pipeline_kit.comparisons") and path.parent.name == (
+                    "comparisons"
+                )
+                private += [
+                    f"{path.name}: {node.module}.{a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__") and not own
+                ]
+    assert private == []

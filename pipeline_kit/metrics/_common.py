@@ -84,6 +84,33 @@ def resolve_cohort_as_of(ds: Dataset, as_of: str | dt.date | None, period: Perio
     return parse_date(as_of) or ds.last_date or period.end
 
 
+def cycle_cohort(
+    ds: Dataset, period: str | Period, groups: list[str], as_of: str | dt.date | None
+) -> pl.DataFrame:
+    """The cohort of deals created in the period, with censoring, for Kaplan-Meier.
+
+    One row per deal with ``created_at`` in the period and on or before ``day`` (``as_of``,
+    default: the last date in the data, see :func:`resolve_cohort_as_of`): the ``groups``
+    columns, ``days`` = ``closed_at - created_at`` for a deal closed by ``day`` (``event`` true)
+    or ``day - created_at`` for a deal still open then (``event`` false: censored).
+    """
+    period = as_period(period, ds)
+    day = resolve_cohort_as_of(ds, as_of, period)
+    check_by(ds, "deals", groups)
+    closed = pl.col("closed_at").is_not_null() & (pl.col("closed_at") <= day)
+    end = pl.when(closed).then(pl.col("closed_at")).otherwise(pl.lit(day))
+    return (
+        ds.lazy("deals")
+        .filter(period.contains("created_at") & (pl.col("created_at") <= day))
+        .select(
+            *groups,
+            (end - pl.col("created_at")).dt.total_days().cast(pl.Float64).alias("days"),
+            closed.alias("event"),
+        )
+        .collect()
+    )
+
+
 def time_basis(basis: str) -> Callable[[Callable[..., pl.DataFrame]], Callable[..., pl.DataFrame]]:
     """Decorator: the metric's tidy frame gains a ``time_basis`` column (period, cohort or
     snapshot), so a frame read on its own says how it was computed."""

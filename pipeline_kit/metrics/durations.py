@@ -17,6 +17,7 @@ from pipeline_kit.metrics._common import (
     as_period,
     by_group,
     check_by,
+    cycle_cohort,
     group_columns,
     km_by_group,
     resolve_cohort_as_of,
@@ -28,27 +29,6 @@ from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, km_curve
 
 __all__ = ["cycle_length_curve", "cycle_length_km", "time_in_stage_km"]
-
-
-def _cycle_cohort(
-    ds: Dataset, period: str | Period, groups: list[str], as_of: str | dt.date | None
-) -> pl.DataFrame:
-    """Deals created in the period: days to close (event) or to ``as_of`` (censored)."""
-    period = as_period(period, ds)
-    day = resolve_cohort_as_of(ds, as_of, period)
-    check_by(ds, "deals", groups)
-    closed = pl.col("closed_at").is_not_null() & (pl.col("closed_at") <= day)
-    end = pl.when(closed).then(pl.col("closed_at")).otherwise(pl.lit(day))
-    return (
-        ds.lazy("deals")
-        .filter(period.contains("created_at") & (pl.col("created_at") <= day))
-        .select(
-            *groups,
-            (end - pl.col("created_at")).dt.total_days().cast(pl.Float64).alias("days"),
-            closed.alias("event"),
-        )
-        .collect()
-    )
 
 
 @time_basis("cohort")
@@ -74,7 +54,7 @@ def cycle_length_km(
     median is 40 days where the naive median of the closed deals says 25.
     """
     groups = group_columns(by)
-    frame = _cycle_cohort(ds, period, groups, as_of)
+    frame = cycle_cohort(ds, period, groups, as_of)
     km = km_by_group(frame, groups, "days", confidence).rename(
         {
             "events": "closed",
@@ -163,7 +143,7 @@ def cycle_length_curve(
     A few hundred rows per group at most: small enough to chart.
     """
     groups = group_columns(by)
-    frame = _cycle_cohort(ds, period, groups, as_of)
+    frame = cycle_cohort(ds, period, groups, as_of)
     parts = by_group(frame, groups)
     pieces = []
     for key, part in parts:

@@ -1,0 +1,52 @@
+"""Statistical comparisons against benchmarks, with verdicts a sales leader can read.
+
+:func:`compare` sets each group's figure against three kinds of benchmark:
+
+* ``external`` - a reference value from the benchmarks table (scope = the group, else ``all``);
+* ``rest_of_org`` - every other group together (never a total that contains the group);
+* ``trailing`` - the group's own previous quarters (quarter periods only).
+
+Tests by kind of metric (all from scipy, see :mod:`pipeline_kit.stats`):
+
+====================  ===============================  =======================  ===================
+metric                vs external value                vs rest of organisation  vs trailing quarters
+====================  ===============================  =======================  ===================
+win_rate              exact binomial test              Fisher's exact test      Fisher's exact test
+cycle_length_km_days  KM: log-log z-test, S(value)=.5  log-rank test            log-rank test
+median_won_deal_size  sign test                        Mann-Whitney U           Mann-Whitney U
+====================  ===============================  =======================  ===================
+
+Rates carry Wilson intervals, cycle lengths Kaplan-Meier medians with their interval (open deals
+censored), median deal sizes bootstrap (BCa) intervals (medians, because a few large deals
+dominate means and the rank test compares locations, not means). All p-values of one call are
+corrected together with Benjamini-Hochberg (``q_value``); a difference is called only when
+``q < alpha``.
+
+Minimum-n rule: a comparison needs at least ``min_n`` (default 20) observations in the group
+(closed deals for win rate and deal size, closed deals of the cohort for cycle length) and, for
+two-sample tests, in the benchmark group too. Below that no test is run and the verdict says
+"not enough data".
+
+Modules: :mod:`.benchmarks` (the benchmarks table, the value that applies to a group, the
+trailing quarters), :mod:`.significance` (the tests, one row each), :mod:`.verdicts`
+(q-values, directions, sentences), :mod:`.mix` (the mix-adjusted win rate and its warning),
+:mod:`.shrinkage` (rep win rates shrunk towards the organisation, funnel limits) and
+:mod:`.compare_groups` (:func:`compare`, :func:`compare_teams`).
+"""
+
+from pipeline_kit.comparisons.benchmarks import load_benchmarks
+from pipeline_kit.comparisons.compare_groups import METRICS, compare, compare_teams
+from pipeline_kit.comparisons.mix import mix_adjusted_win_rate
+from pipeline_kit.comparisons.shrinkage import funnel_limits_curve, rep_win_rates
+from pipeline_kit.comparisons.verdicts import COMPARE_COLUMNS
+
+__all__ = [
+    "COMPARE_COLUMNS",
+    "METRICS",
+    "compare",
+    "compare_teams",
+    "funnel_limits_curve",
+    "load_benchmarks",
+    "mix_adjusted_win_rate",
+    "rep_win_rates",
+]

@@ -1,0 +1,149 @@
+"""The entry point: every group's figures against each kind of benchmark (:func:`compare`),
+and the one organisation-wide comparison the reports share (:func:`compare_teams`).
+
+The frames come from the metric layer's filters (:func:`~pipeline_kit.metrics._common.closed_in`
+for the deals closed in a period, :func:`~pipeline_kit.metrics._common.cycle_cohort` for the
+cohort with its censored open deals); the tests from :mod:`.significance`, the benchmarks from
+:mod:`.benchmarks`, the mix check from :mod:`.mix` and the verdicts from :mod:`.verdicts`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+
+from pipeline_kit.comparisons.benchmarks import load_benchmarks, trailing_period
+from pipeline_kit.comparisons.mix import add_mix_warnings
+from pipeline_kit.comparisons.significance import (
+    ComparisonRow,
+    RowBuilder,
+    cycle_rows,
+    size_rows,
+    win_rate_rows,
+)
+from pipeline_kit.comparisons.verdicts import verdict_table
+from pipeline_kit.dataset import Dataset
+from pipeline_kit.metrics._common import (
+    as_period,
+    check_by,
+    closed_in,
+    cycle_cohort,
+    group_columns,
+    resolve_cohort_as_of,
+)
+from pipeline_kit.periods import Period
+from pipeline_kit.stats import MIN_N
+
+__all__ = ["METRICS", "compare", "compare_teams"]
+
+METRICS = ("win_rate", "cycle_length_km_days", "median_won_deal_size")
+_BUILDERS: dict[str, RowBuilder] = {
+    "win_rate": win_rate_rows,
+    "cycle_length_km_days": cycle_rows,
+    "median_won_deal_size": size_rows,
+}
+
+
+def compare(
+    ds: Dataset,
+    period: str | Period,
+    by: str = "team",
+    *,
+    benchmarks: str | Path | pl.DataFrame | None = None,
+    metrics: tuple[str, ...] = METRICS,
+    trailing_quarters: int = 4,
+    as_of: str | dt.date | None = None,
+    min_n: int = MIN_N,
+    alpha: float = 0.05,
+    mix: str | None = "lead_source",
+) -> pl.DataFrame:
+    """Every group's metrics against the external benchmark, the rest of the organisation and
+    its own trailing quarters; one row per metric, group and kind of benchmark.
+
+    Columns: :data:`COMPARE_COLUMNS` (``group`` holds the value of the ``by`` column; the
+    ``by`` column itself is added too). ``direction`` is above / below / no clear difference /
+    not enough data; ``verdict`` says it in a sentence. ``warning`` flags a crude win-rate
+    verdict against the rest of the organisation that the ``mix``-adjusted rate (see
+    :func:`mix_adjusted_win_rate`) does not support.
+
+    >>> compare(ds, "2025-Q4").select("metric", "team", "kind", "verdict")  # doctest: +SKIP
+    """
+    period = as_period(period, ds)
+    groups = group_columns(by)
+    if len(groups) != 1:
+        raise ValueError("compare groups by exactly one column, e.g. by='team'")
+    col = groups[0]
+    check_by(ds, "deals", [col])
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise KeyError(f"cannot compare {', '.join(unknown)}; comparable: {', '.join(METRICS)}")
+    bench = load_benchmarks(benchmarks, ds)
+    day = resolve_cohort_as_of(ds, as_of, period)  # the trailing cohorts are read then too
+    trailing = trailing_period(period, trailing_quarters) if trailing_quarters else None
+    trailing_label = (
+        f"its own previous {trailing_quarters} quarters ({trailing.label})" if trailing else ""
+    )
+    group = pl.col(col).cast(pl.String).alias("_group")
+
+    def closed(p: Period) -> pl.DataFrame:
+        return (
+            ds.lazy("deals")
+            .filter(closed_in(p))
+            .select(group, pl.col("status").eq("won").alias("won"), "amount")
+            .collect()
+        )
+
+    def cohort(p: Period) -> pl.DataFrame:
+        return cycle_cohort(ds, p, [col], day).select(group, "days", "event")
+
+    data: dict[str, tuple[pl.DataFrame, pl.DataFrame | None]] = {
+        "win_rate": (closed(period), closed(trailing) if trailing else None),
+        "cycle_length_km_days": (cohort(period), cohort(trailing) if trailing else None),
+    }
+    closed_now, closed_before = data["win_rate"]
+    data["median_won_deal_size"] = (
+        closed_now.filter("won"),
+        closed_before.filter("won") if closed_before is not None else None,
+    )
+
+    names = sorted(
+        set(data["win_rate"][0]["_group"].drop_nulls())
+        | set(data["cycle_length_km_days"][0]["_group"].drop_nulls())
+    )
+    rows: list[ComparisonRow] = []
+    for metric in metrics:
+        current, before = data[metric]
+        for name in names:
+            cur = current.filter(pl.col("_group") == name)
+            rest = current.filter(pl.col("_group") != name)
+            trail = before.filter(pl.col("_group") == name) if before is not None else None
+            rows += _BUILDERS[metric]((cur, rest, trail), name, bench, min_n, trailing_label)
+
+    if "win_rate" in metrics and mix:
+        add_mix_warnings(rows, ds, period, col, mix, min_n, alpha)
+    first = ds.first_date
+    if trailing is not None and first is not None and first > trailing.start:
+        # the team's own past is cut short by the start of the export
+        covered = max((trailing.end - first).days + 1, 0) / trailing.days
+        for row in rows:
+            if row.kind == "trailing":
+                row.warning = (
+                    f"The data starts on {first}, inside the previous four quarters "
+                    f"({trailing.start} to {trailing.end}): the comparison with the team's "
+                    f"own past covers {covered:.0%} of them, and a young history holds the "
+                    "quick deals more than the slow ones."
+                )
+    return verdict_table(rows, col, alpha, min_n)
+
+
+def compare_teams(ds: Dataset, period: Period) -> pl.DataFrame:
+    """``compare(ds, period, by="team")``, computed once per dataset and period.
+
+    The team reports and the organisation summary all read this one table: one
+    Benjamini-Hochberg family for the organisation, so no document calls a difference the
+    others do not, and a kernel running many reports computes it once
+    (:meth:`Dataset.memoised`).
+    """
+    return ds.memoised(("compare", "team", period.label), lambda: compare(ds, period, by="team"))

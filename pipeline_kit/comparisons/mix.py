@@ -1,0 +1,144 @@
+"""The Simpson guard: win rates standardised to the organisation's mix (e.g. of lead
+sources), and the warning on a crude verdict the standardised rate does not support."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from scipy import stats as sps
+
+from pipeline_kit.comparisons.significance import ComparisonRow
+from pipeline_kit.dataset import Dataset
+from pipeline_kit.formatting import fmt_pct
+from pipeline_kit.metrics._common import as_period, check_by, closed_in
+from pipeline_kit.periods import Period
+from pipeline_kit.stats import MIN_N
+
+__all__ = ["add_mix_warnings", "mix_adjusted_win_rate"]
+
+
+def mix_adjusted_win_rate(
+    ds: Dataset,
+    period: str | Period,
+    by: str = "team",
+    *,
+    mix: str = "lead_source",
+    min_n: int = MIN_N,
+    min_cell: int = 5,
+) -> pl.DataFrame:
+    """Win rate per group, crude and standardised to the organisation's ``mix``.
+
+    Direct standardisation: ``adjusted = sum_s w_s x rate(group, s)``, where ``w_s`` is the
+    organisation's share of closed deals in stratum ``s`` (e.g. lead source). When a group's
+    crude rate differs from the organisation's mostly because it sells through a different mix,
+    the adjusted rate says so (Simpson's paradox). Strata in which the group closed fewer than
+    ``min_cell`` deals are too sparse to stand for the group (a 3-deal stratum with no win
+    would carry its whole weight at 0%): they borrow the organisation's rate for that
+    stratum, with that rate's own uncertainty, and are counted in ``strata_filled``. Each
+    stratum's variance uses the Agresti-Coull rate ``(won + 2) / (n + 4)``, so a stratum with
+    no win still adds uncertainty. Normal-approximation 95% interval. Columns: by, n, crude,
+    adjusted, adjusted_low, adjusted_high, org_rate, strata_filled, enough_data.
+    """
+    period = as_period(period, ds)
+    check_by(ds, "deals", [by, mix])
+    closed = (
+        ds.lazy("deals")
+        .filter(closed_in(period))
+        .with_columns(pl.col(mix).fill_null("(unknown)"), pl.col("status").eq("won").alias("won"))
+    )
+    org = closed.group_by(mix).agg(
+        pl.len().alias("org_n"),
+        pl.col("won").mean().alias("org_s"),
+        pl.col("won").sum().alias("org_k"),
+    )
+    total = closed.select(pl.len().alias("total"), pl.col("won").mean().alias("org_rate"))
+    weights = org.join(total, how="cross").with_columns(
+        (pl.col("org_n") / pl.col("total")).alias("w")
+    )
+    cell = closed.group_by(by, mix).agg(
+        pl.len().alias("n_s"),
+        pl.col("won").mean().alias("r_s"),
+        pl.col("won").sum().alias("k_s"),
+    )
+    groups = closed.select(by).unique()
+    grid = groups.join(weights, how="cross").join(cell, on=[by, mix], how="left")
+    filled = pl.col("n_s").fill_null(0) < min_cell  # empty or too sparse: borrow
+    rate = pl.when(filled).then(pl.col("org_s")).otherwise(pl.col("r_s"))
+    own_ac = (pl.col("k_s") + 2) / (pl.col("n_s") + 4)  # Agresti-Coull
+    org_ac = (pl.col("org_k") + 2) / (pl.col("org_n") + 4)
+    var = (
+        pl.when(filled)
+        .then(org_ac * (1 - org_ac) / (pl.col("org_n") + 4))
+        .otherwise(own_ac * (1 - own_ac) / (pl.col("n_s") + 4))
+    )
+    out = grid.group_by(by).agg(
+        pl.col("n_s").sum().cast(pl.Int64).alias("n"),
+        (
+            (pl.col("r_s").fill_null(0) * pl.col("n_s").fill_null(0)).sum() / pl.col("n_s").sum()
+        ).alias("crude"),
+        (pl.col("w") * rate).sum().alias("adjusted"),
+        ((pl.col("w") ** 2) * var).sum().sqrt().alias("_se"),
+        pl.col("org_rate").first(),
+        filled.sum().cast(pl.Int64).alias("strata_filled"),
+    )
+    z = float(sps.norm.ppf(0.975))
+    return (
+        out.with_columns(
+            (pl.col("adjusted") - z * pl.col("_se")).clip(0, 1).alias("adjusted_low"),
+            (pl.col("adjusted") + z * pl.col("_se")).clip(0, 1).alias("adjusted_high"),
+            (pl.col("n") >= min_n).alias("enough_data"),
+        )
+        .drop("_se")
+        .sort(by)
+        .select(
+            by,
+            "n",
+            "crude",
+            "adjusted",
+            "adjusted_low",
+            "adjusted_high",
+            "org_rate",
+            "strata_filled",
+            "enough_data",
+        )
+        .collect()
+    )
+
+
+def add_mix_warnings(
+    rows: list[ComparisonRow],
+    ds: Dataset,
+    period: Period,
+    col: str,
+    mix: str,
+    min_n: int,
+    alpha: float,
+) -> None:
+    """Set the ``warning`` of each win-rate row against the rest of the organisation whose
+    crude difference (``p < alpha``) the ``mix``-adjusted rate does not support: its interval
+    does not exclude the organisation's rate on the same side. Nothing when the deals have no
+    ``mix`` values."""
+    deals = ds.tables["deals"]
+    if mix not in deals.columns or deals[mix].null_count() == deals.height:
+        return
+    adjusted = {
+        r[col]: r
+        for r in mix_adjusted_win_rate(ds, period, col, mix=mix, min_n=min_n).iter_rows(named=True)
+    }
+    for row in rows:
+        if row.metric != "win_rate" or row.kind != "rest_of_org" or row.p_value is None:
+            continue
+        adj = adjusted.get(row.group)
+        if adj is None or row.benchmark is None:
+            continue
+        crude_side = np.sign((row.estimate or 0) - row.benchmark)
+        excludes = adj["adjusted_low"] > adj["org_rate"] or adj["adjusted_high"] < adj["org_rate"]
+        adj_side = np.sign(adj["adjusted"] - adj["org_rate"]) if excludes else 0
+        if row.p_value < alpha and adj_side != crude_side:
+            row.warning = (
+                f"Mix check: standardised to the organisation's {mix} mix the win rate is "
+                f"{fmt_pct(adj['adjusted'])} (95% CI {fmt_pct(adj['adjusted_low'])} to "
+                f"{fmt_pct(adj['adjusted_high'])}) against {fmt_pct(adj['org_rate'])} overall: "
+                f"the crude difference may come from the {mix} mix, not from selling better "
+                "or worse."
+            )

@@ -1,0 +1,257 @@
+"""The statistical tests of :func:`~pipeline_kit.comparisons.compare`, one row per test.
+
+Each builder takes a group's sample, the rest of the organisation's and the group's trailing
+quarters' (see :data:`Samples`) and returns one :class:`ComparisonRow` per kind of benchmark
+that exists: ``external`` (the benchmarks table), ``rest_of_org`` and ``trailing``. A test
+runs only with at least ``min_n`` observations on each side; otherwise the row carries the
+estimate and no p-value. The tests themselves come from :mod:`pipeline_kit.stats` (scipy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from pipeline_kit import stats
+from pipeline_kit.comparisons.benchmarks import external_benchmark
+
+__all__ = [
+    "ComparisonRow",
+    "RowBuilder",
+    "Samples",
+    "cycle_rows",
+    "size_rows",
+    "wilson_bounds",
+    "win_rate_rows",
+]
+
+REST_OF_ORG = "the rest of the organisation"
+
+Samples = tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]
+"""A group's observations, the rest of the organisation's, and the group's in its trailing
+quarters (None when the period has no trailing quarters)."""
+
+
+@dataclass
+class ComparisonRow:
+    """One test of one group's figure against one benchmark, before the q-values."""
+
+    metric: str
+    group: str
+    kind: str
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    benchmark: float | None
+    test: str
+    statistic: float | None
+    p_value: float | None
+    n: int
+    n_benchmark: int | None
+    benchmark_label: str
+    warning: str | None = None
+
+
+RowBuilder = Callable[[Samples, str, pl.DataFrame, int, str], list[ComparisonRow]]
+"""``builder(samples, group, benchmarks, min_n, trailing_label)``: the rows of one metric."""
+
+
+def wilson_bounds(won: int, n: int) -> tuple[float | None, float | None]:
+    """The 95% Wilson interval of ``won / n`` (:func:`pipeline_kit.stats.wilson_interval`);
+    ``(None, None)`` when ``n`` is 0."""
+    if n == 0:
+        return None, None
+    low, high = stats.wilson_interval(pl.lit(won, pl.Int64), pl.lit(n, pl.Int64))
+    bounds = pl.select(low.alias("low"), high.alias("high")).row(0)
+    return float(bounds[0]), float(bounds[1])
+
+
+def win_rate_rows(
+    samples: Samples, group: str, bench: pl.DataFrame, min_n: int, trailing_label: str
+) -> list[ComparisonRow]:
+    """Win rate (``won`` flags of closed deals) with its Wilson interval: exact binomial test
+    against the external value, Fisher's exact test against the rest and the trailing
+    quarters."""
+    cur, rest, trail = samples
+    k, n = int(cur["won"].sum()), cur.height
+    est = k / n if n else None
+    low, high = wilson_bounds(k, n)
+    rows = []
+    value, source = external_benchmark(bench, "win_rate", group)
+    if value is not None:
+        p = stats.binomial_test(k, n, value) if n >= min_n else None
+        rows.append(
+            ComparisonRow(
+                "win_rate",
+                group,
+                "external",
+                est,
+                low,
+                high,
+                value,
+                "exact binomial test",
+                k,
+                p,
+                n,
+                None,
+                f"the benchmark ({source})",
+            )
+        )
+    for kind, other, label in (
+        ("rest_of_org", rest, REST_OF_ORG),
+        ("trailing", trail, trailing_label),
+    ):
+        if other is None:
+            continue
+        k2, n2 = int(other["won"].sum()), other.height
+        ok = n >= min_n and n2 >= min_n
+        odds, p = stats.fisher_test(k, n, k2, n2) if ok else (None, None)
+        rows.append(
+            ComparisonRow(
+                "win_rate",
+                group,
+                kind,
+                est,
+                low,
+                high,
+                k2 / n2 if n2 else None,
+                "Fisher's exact test",
+                odds,
+                p,
+                n,
+                n2,
+                label,
+            )
+        )
+    return rows
+
+
+def cycle_rows(
+    samples: Samples, group: str, bench: pl.DataFrame, min_n: int, trailing_label: str
+) -> list[ComparisonRow]:
+    """Kaplan-Meier median cycle (``days`` and ``event`` of a cohort, open deals censored):
+    log-log z-test of S(benchmark) = 0.5 against the external value, log-rank test against
+    the rest and the trailing quarters; ``n`` counts the closed deals (events)."""
+    cur, rest, trail = samples
+    d, e = cur["days"].to_numpy(), cur["event"].to_numpy()
+    median, low, high = stats.kaplan_meier_median(d, e)
+    events = int(e.sum())
+    rows = []
+    value, source = external_benchmark(bench, "cycle_length_km_days", group)
+    if value is not None:
+        z, p = stats.km_median_test(d, e, value) if events >= min_n else (None, None)
+        rows.append(
+            ComparisonRow(
+                "cycle_length_km_days",
+                group,
+                "external",
+                median,
+                low,
+                high,
+                value,
+                "Kaplan-Meier z-test of S(benchmark) = 0.5 (log-log)",
+                z,
+                p,
+                events,
+                None,
+                f"the benchmark ({source})",
+            )
+        )
+    for kind, other, label in (
+        ("rest_of_org", rest, REST_OF_ORG),
+        ("trailing", trail, trailing_label),
+    ):
+        if other is None:
+            continue
+        d2, e2 = other["days"].to_numpy(), other["event"].to_numpy()
+        ok = events >= min_n and int(e2.sum()) >= min_n
+        z, p = stats.logrank_test(d, e, d2, e2) if ok else (None, None)
+        rows.append(
+            ComparisonRow(
+                "cycle_length_km_days",
+                group,
+                kind,
+                median,
+                low,
+                high,
+                stats.kaplan_meier_median(d2, e2)[0],
+                "log-rank test",
+                z,
+                p,
+                events,
+                int(e2.sum()),
+                label,
+            )
+        )
+    return rows
+
+
+def size_rows(
+    samples: Samples, group: str, bench: pl.DataFrame, min_n: int, trailing_label: str
+) -> list[ComparisonRow]:
+    """Median won deal (``amount`` of won deals) with a bootstrap BCa interval: sign test
+    against the external value, Mann-Whitney U against the rest and the trailing
+    quarters."""
+    cur, rest, trail = samples
+    x = cur["amount"].to_numpy()
+    n = x.size
+    est = float(np.median(x)) if n else None
+    low, high = stats.bootstrap_interval(x, np.median) if n >= 2 else (None, None)
+    rows = []
+    value, source = external_benchmark(bench, "median_won_deal_size", group)
+    if value is not None:
+        above, below = int((x > value).sum()), int((x < value).sum())
+        # every amount equal to the benchmark: the sign test has nothing to count, and the
+        # median is the benchmark (p = 1), rather than an error
+        p = (
+            (stats.binomial_test(above, above + below, 0.5) if above + below else 1.0)
+            if n >= min_n
+            else None
+        )
+        rows.append(
+            ComparisonRow(
+                "median_won_deal_size",
+                group,
+                "external",
+                est,
+                low,
+                high,
+                value,
+                "sign test (bootstrap BCa interval)",
+                above,
+                p,
+                n,
+                None,
+                f"the benchmark ({source})",
+            )
+        )
+    for kind, other, label in (
+        ("rest_of_org", rest, REST_OF_ORG),
+        ("trailing", trail, trailing_label),
+    ):
+        if other is None:
+            continue
+        y = other["amount"].to_numpy()
+        ok = n >= min_n and y.size >= min_n
+        u, p = stats.mann_whitney_test(x, y) if ok else (None, None)
+        rows.append(
+            ComparisonRow(
+                "median_won_deal_size",
+                group,
+                kind,
+                est,
+                low,
+                high,
+                float(np.median(y)) if y.size else None,
+                "Mann-Whitney U",
+                u,
+                p,
+                n,
+                int(y.size),
+                label,
+            )
+        )
+    return rows

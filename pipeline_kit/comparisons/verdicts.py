@@ -1,0 +1,149 @@
+"""From tests to verdicts: Benjamini-Hochberg q-values over all the tests of one call, the
+direction of each difference, and the sentence a sales leader reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import polars as pl
+
+from pipeline_kit import stats
+from pipeline_kit.comparisons.significance import ComparisonRow
+from pipeline_kit.formatting import fmt_days, fmt_money, fmt_pct
+from pipeline_kit.stats import MIN_N
+
+__all__ = ["COMPARE_COLUMNS", "direction", "verdict", "verdict_table"]
+
+COMPARE_COLUMNS = [
+    "metric",
+    "group",
+    "kind",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "benchmark",
+    "difference",
+    "test",
+    "statistic",
+    "p_value",
+    "q_value",
+    "n",
+    "n_benchmark",
+    "direction",
+    "verdict",
+    "warning",
+]
+_SCHEMA: dict[str, type[pl.DataType]] = {
+    "metric": pl.String,
+    "group": pl.String,
+    "kind": pl.String,
+    "estimate": pl.Float64,
+    "ci_low": pl.Float64,
+    "ci_high": pl.Float64,
+    "benchmark": pl.Float64,
+    "difference": pl.Float64,
+    "test": pl.String,
+    "statistic": pl.Float64,
+    "p_value": pl.Float64,
+    "q_value": pl.Float64,
+    "n": pl.Int64,
+    "n_benchmark": pl.Int64,
+    "direction": pl.String,
+    "verdict": pl.String,
+    "warning": pl.String,
+}
+_TITLE = {
+    "win_rate": "win rate",
+    "cycle_length_km_days": "median sales cycle (Kaplan-Meier)",
+    "median_won_deal_size": "median won deal",
+}
+_FMT: dict[str, Callable[..., str]] = {
+    "win_rate": fmt_pct,
+    "cycle_length_km_days": fmt_days,
+    "median_won_deal_size": fmt_money,
+}
+
+
+def verdict_table(
+    rows: list[ComparisonRow], col: str, alpha: float, min_n: int = MIN_N
+) -> pl.DataFrame:
+    """The rows as :data:`COMPARE_COLUMNS` (plus ``col``, a copy of ``group``), with q-values
+    corrected together (Benjamini-Hochberg), directions and verdicts.
+
+    ``difference = estimate - benchmark``; ``statistic`` is null where no test ran; a
+    ``warning`` is kept only on a difference the verdict calls (above or below).
+    """
+    q = stats.benjamini_hochberg(
+        np.array([r.p_value if r.p_value is not None else np.nan for r in rows])
+    )
+    records = []
+    for r, q_raw in zip(rows, q, strict=True):
+        q_value = None if np.isnan(q_raw) else float(q_raw)
+        diff = (
+            r.estimate - r.benchmark if r.estimate is not None and r.benchmark is not None else None
+        )
+        side = direction(r, q_value, diff, alpha)
+        records.append(
+            {
+                "metric": r.metric,
+                "group": r.group,
+                "kind": r.kind,
+                "estimate": r.estimate,
+                "ci_low": r.ci_low,
+                "ci_high": r.ci_high,
+                "benchmark": r.benchmark,
+                "difference": diff,
+                "test": r.test,
+                "statistic": r.statistic if r.p_value is not None else None,  # no test ran
+                "p_value": r.p_value,
+                "q_value": q_value,
+                "n": r.n,
+                "n_benchmark": r.n_benchmark,
+                "direction": side,
+                "verdict": verdict(r, q_value, side, min_n),
+                # the mix check qualifies a difference the verdict calls (q, not the raw p)
+                "warning": r.warning if side in ("above", "below") else None,
+            }
+        )
+    frame = pl.DataFrame(records, schema=_SCHEMA, orient="row")
+    return frame.with_columns(pl.col("group").alias(col)).select(
+        "metric", col, *[c for c in COMPARE_COLUMNS if c != "metric"]
+    )
+
+
+def direction(r: ComparisonRow, q: float | None, diff: float | None, alpha: float) -> str:
+    """above / below (``q < alpha`` and a non-zero difference; for cycle length above means
+    longer), no clear difference, or not enough data (no test ran)."""
+    if r.p_value is None or q is None:
+        return "not enough data"
+    if q < alpha and diff is not None and diff != 0:
+        return "above" if diff > 0 else "below"  # for cycle length, above = longer
+    return "no clear difference"
+
+
+def verdict(r: ComparisonRow, q: float | None, side: str, min_n: int = MIN_N) -> str:
+    """The sentence for one row: the estimate with its interval, the benchmark and q;
+    ``side`` is the row's :func:`direction`."""
+    fmt = _FMT[r.metric]
+    title = _TITLE[r.metric]
+    if side == "not enough data" or q is None:
+        sides = "" if r.kind == "external" else " on each side"  # one sample vs a value
+        return (
+            f"{r.group}: not enough data to compare the {title} with {r.benchmark_label} "
+            f"(n = {r.n}; at least {min_n} needed{sides})."
+        )
+    if r.ci_high is None or np.isnan(r.ci_high):
+        est = f"{fmt(r.estimate)} (95% CI from {fmt(r.ci_low)}; upper end not reached)"
+    else:
+        est = f"{fmt(r.estimate)} (95% CI {fmt(r.ci_low)} to {fmt(r.ci_high)})"
+    q_text = "q < 0.001" if q < 0.001 else f"q = {q:.3f}"
+    if side == "no clear difference":
+        return (
+            f"{r.group}: {title} {est} shows no clear difference from {r.benchmark_label} "
+            f"({fmt(r.benchmark)}; q = {q:.2f})."
+        )
+    word = "higher than" if side == "above" else "lower than"
+    if r.metric == "cycle_length_km_days":
+        word = "longer than" if side == "above" else "shorter than"
+    return f"{r.group}: {title} {est} is {word} {r.benchmark_label} ({fmt(r.benchmark)}; {q_text})."

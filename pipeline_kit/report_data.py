@@ -1,0 +1,336 @@
+"""What a team report is about, and the figures its sections show.
+
+:class:`TeamData` decides the report's scope (which deals and leads are the team's, the
+period and the snapshot day, which benchmark applies, the organisation-wide comparison it
+reads) and fetches every figure a section of :class:`~pipeline_kit.team_report.TeamReport`
+formats. The sections then only turn frames into sentences, tables and charts.
+
+>>> data = TeamData.of(pk.load("data/sample"), team="EMEA", period="2025-Q4")  # doctest: +SKIP
+>>> data.benchmark("win_rate")                                                 # doctest: +SKIP
+(0.28, 'illustrative, not a measured figure')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from typing import Any
+
+import polars as pl
+
+from pipeline_kit.comparisons import compare_teams, load_benchmarks, rep_win_rates
+from pipeline_kit.comparisons.benchmarks import external_benchmark, trailing_period
+from pipeline_kit.dataset import Dataset
+from pipeline_kit.metrics import (
+    bookings_vs_target,
+    calls_vs_closes,
+    churn,
+    clv,
+    collateral_win_rates,
+    competitor_win_rates,
+    cycle_length,
+    cycle_length_curve,
+    deal_size_distribution,
+    lead_funnel,
+    lead_response_time,
+    lead_time_to_win,
+    lost_reasons,
+    metrics_long,
+    open_pipeline,
+    pipeline_coverage,
+    slipped_deals,
+    stage_conversion,
+    stalled_deals,
+    velocity,
+    win_rate,
+    won_deal_size,
+)
+from pipeline_kit.metrics._common import as_period, resolve_as_of
+from pipeline_kit.metrics.long_format import WHOLE_EXPORT_METRICS
+from pipeline_kit.metrics.pipeline import next_period, open_at
+from pipeline_kit.periods import Period
+from pipeline_kit.shape import DataShape
+
+__all__ = ["SEGMENT_COLUMNS", "TeamData", "report_period"]
+
+SEGMENT_COLUMNS = ("deal_type", "lead_source", "industry", "region", "product", "pipeline")
+"""The canonical columns a team's win rate is split by, when the export has them."""
+
+_NOT_SEGMENTS = {  # text columns that identify or describe a deal rather than group deals
+    "deal_id",
+    "owner",
+    "team",
+    "stage",
+    "status",
+    "lost_reason",
+    "competitor",
+    "account_id",
+    "currency",
+    "deal_name",
+    "source_row",
+}
+
+
+def report_period(
+    ds: Dataset, period: str | Period, as_of: str | dt.date | None = None
+) -> tuple[Period, dt.date]:
+    """The period a report covers (``"latest"``: the data's last complete quarter) and its
+    snapshot day: ``as_of``, by default the period's last day."""
+    resolved = as_period(period, ds)
+    return resolved, resolve_as_of(as_of, resolved)
+
+
+@dataclass(frozen=True)
+class TeamData:
+    """The scope of one team's report and the figures of its sections.
+
+    ``team_deals`` holds the team's deals only (the other tables whole); ``team_vs_rest``
+    every deal, with a ``scope`` column "team" or "rest" for figures shown side by side.
+    ``as_of`` is the snapshot day (default: the period's last day).
+    """
+
+    ds: Dataset
+    team: str
+    period: Period
+    as_of: dt.date
+    in_data: bool
+    team_deals: Dataset
+    team_vs_rest: Dataset
+    shape: DataShape
+
+    @classmethod
+    def of(
+        cls, ds: Dataset, team: str, period: str | Period, as_of: str | dt.date | None = None
+    ) -> TeamData:
+        """The report scope of ``team`` in ``period`` (``"latest"`` accepted)."""
+        resolved, day = report_period(ds, period, as_of)
+        return cls(
+            ds=ds,
+            team=team,
+            period=resolved,
+            as_of=day,
+            in_data=team in ds.teams,
+            team_deals=ds.filter_deals(pl.col("team") == team),
+            team_vs_rest=ds.with_deal_columns(
+                scope=pl.when(pl.col("team") == team).then(pl.lit("team")).otherwise(pl.lit("rest"))
+            ),
+            shape=DataShape.of(ds),
+        )
+
+    @property
+    def period_name(self) -> str:
+        """How the report names its period: "2025-Q4", or "the whole export" for period all
+        (an export without dates)."""
+        return "the whole export" if self.period.is_all else self.period.label
+
+    # ------------------------------------------------------------------ lookups
+
+    def benchmark(self, metric: str) -> tuple[float | None, str]:
+        """The external benchmark of ``metric`` for the team (its own scope, else ``all``,
+        else unscoped) and its source; ``(None, "")`` without one."""
+        return external_benchmark(load_benchmarks(None, self.ds), metric, self.team)
+
+    def comparison(self) -> pl.DataFrame:
+        """The team's rows of the organisation-wide comparison (:func:`compare_teams`)."""
+        return self.every_team_comparison().filter(pl.col("team") == self.team)
+
+    def every_team_comparison(self) -> pl.DataFrame:
+        """Every team against the benchmarks: one Benjamini-Hochberg family, shared with the
+        other team reports and the organisation summary."""
+        return compare_teams(self.ds, self.period)
+
+    @property
+    def has_trailing_comparison(self) -> bool:
+        """Whether the comparison covers the team's previous quarters (quarter periods)."""
+        return trailing_period(self.period, 4) is not None
+
+    def segment_columns(self) -> list[str]:
+        """Columns to split the win rate by: the canonical segments, then extra text columns
+        of the export with 2 to 12 values (a segment, not an id or a name); at most 6."""
+        deals = self.team_deals.tables["deals"]
+        extra = [
+            c
+            for c, t in deals.schema.items()
+            if t == pl.String and c not in _NOT_SEGMENTS and c not in SEGMENT_COLUMNS
+        ]
+        chosen = []
+        for column in [*SEGMENT_COLUMNS, *extra]:
+            if column in deals.columns and 2 <= deals[column].drop_nulls().n_unique() <= 12:
+                chosen.append(column)
+        return chosen[:6]
+
+    def leads_scope(self) -> str | None:
+        """'team' when leads carry a team, 'all' when they do not but the export holds one
+        team (every lead is that team's), None when leads cannot be split by team."""
+        leads = self.ds.tables["leads"]
+        if "team" in leads.columns and leads["team"].null_count() < leads.height:
+            return "team"
+        return "all" if self.shape.teams == 1 else None
+
+    def team_leads(self) -> Dataset:
+        """The dataset with the team's leads only (all of them when leads carry no team)."""
+        if self.leads_scope() == "all":
+            return self.ds
+        leads = self.ds.tables["leads"].filter(pl.col("team") == self.team)
+        return replace(self.ds, tables={**self.ds.tables, "leads": leads})
+
+    def _team_row(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The team's row of a frame grouped by team (empty when the team has none)."""
+        return frame.filter(pl.col("team") == self.team)
+
+    # ------------------------------------------------------------------ figures
+
+    def win_rates_team_and_rest(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The win rate of the team's deals and of every other team's (one row each, or
+        none)."""
+        wr = win_rate(self.team_vs_rest, self.period, by="scope")
+        return wr.filter(pl.col("scope") == "team"), wr.filter(pl.col("scope") == "rest")
+
+    def win_rate_by_team(self) -> pl.DataFrame:
+        """Every team's win rate in the period."""
+        return win_rate(self.ds, self.period, by="team")
+
+    def organisation_win_rate(self) -> float | None:
+        """The whole organisation's win rate in the period."""
+        return win_rate(self.ds, self.period)["win_rate"][0]
+
+    def win_rate_by_rep(self) -> pl.DataFrame:
+        """The win rate of each rep of the team."""
+        return win_rate(self.team_deals, self.period, by="owner")
+
+    def win_rate_by_segment(self, column: str) -> pl.DataFrame:
+        """The team's win rate per value of ``column``, values with closed deals only."""
+        return win_rate(self.team_deals, self.period, by=column).filter(pl.col("n") > 0)
+
+    def key_metrics(self, shown: list[str]) -> dict[str, pl.DataFrame]:
+        """The metrics ``shown`` (long format, totals only) for the team, the rest of the
+        organisation and the whole organisation; on an export without dates only those with
+        a whole-export reading, and no snapshot day."""
+        shown = [m for m in shown if not self.period.is_all or m in WHOLE_EXPORT_METRICS]
+        as_of = None if self.shape.undated else self.as_of
+        scoped = metrics_long(
+            self.team_vs_rest, self.period, as_of=as_of, by="scope", metrics=shown
+        ).filter(pl.col("detail").is_null())
+        whole = metrics_long(self.ds, self.period, as_of=as_of, metrics=shown).filter(
+            pl.col("detail").is_null()
+        )
+        return {
+            "team": scoped.filter(pl.col("scope") == "team"),
+            "rest": scoped.filter(pl.col("scope") == "rest"),
+            "all": whole,
+        }
+
+    def open_pipeline(self) -> pl.DataFrame:
+        """The team's open deals by stage on the snapshot day."""
+        return open_pipeline(self.team_deals, self.as_of)
+
+    def won_deal_size(self) -> pl.DataFrame:
+        """The team's won deals in the period: n, mean, median, total (bookings)."""
+        return won_deal_size(self.team_deals, self.period)
+
+    def cycle_length(self) -> pl.DataFrame:
+        """Creation to close of the team's deals closed in the period."""
+        return cycle_length(self.team_deals, self.period)
+
+    def bookings_vs_target(self) -> pl.DataFrame:
+        """The team's row of bookings against target."""
+        return self._team_row(bookings_vs_target(self.ds, self.period, by="team"))
+
+    def pipeline_due_next_period(self) -> pl.DataFrame:
+        """The team's open pipeline due next period: ``due_deals``, ``due_value``,
+        ``next_period`` and ``coverage`` (against next period's target; null without
+        targets)."""
+        if self.ds.has("targets"):
+            return pipeline_coverage(
+                self.team_deals, self.period, by="team", as_of=self.as_of
+            ).filter(pl.col("team") == self.team)
+        # no targets: the pipeline due next period, without a ratio
+        following = next_period(self.period)
+        due = self.team_deals.tables["deals"].filter(
+            open_at(self.as_of) & following.contains("expected_close")
+        )
+        return pl.DataFrame(
+            {
+                "due_deals": [due.height],
+                "due_value": [float(due["amount"].sum())],
+                "coverage": [None],
+                "next_period": [following.label],
+            },
+            schema_overrides={"coverage": pl.Float64},
+        )
+
+    def slipped_deals(self) -> pl.DataFrame:
+        """The team's open deals past their expected close on the snapshot day."""
+        return slipped_deals(self.team_deals, self.as_of)
+
+    def stage_conversion(self) -> pl.DataFrame:
+        """Stage-to-stage conversion of the team's deals."""
+        return stage_conversion(self.team_deals, self.period)
+
+    def cycle_curves(self) -> pl.DataFrame:
+        """Kaplan-Meier curves of the period's new deals, the team beside the rest of the
+        organisation (``scope`` holds the team's name or "rest of organisation")."""
+        return cycle_length_curve(self.team_vs_rest, self.period, by="scope").with_columns(
+            pl.col("scope").replace({"team": self.team, "rest": "rest of organisation"})
+        )
+
+    def velocity(self) -> dict[str, Any]:
+        """The team's pipeline velocity and its parts (one row, as a dict)."""
+        return velocity(self.team_deals, self.period).row(0, named=True)
+
+    def deal_sizes(self) -> pl.DataFrame:
+        """Deal-size distribution, the team beside the rest of the organisation."""
+        return deal_size_distribution(self.team_vs_rest, self.period, by="scope").with_columns(
+            pl.col("scope").replace({"team": self.team, "rest": "rest of organisation"})
+        )
+
+    def lost_reasons(self) -> pl.DataFrame:
+        """Why the team's deals were lost."""
+        return lost_reasons(self.team_deals, self.period)
+
+    def competitor_win_rates(self) -> pl.DataFrame:
+        """The team's win rate against each competitor."""
+        return competitor_win_rates(self.team_deals, self.period)
+
+    def reps(self) -> pl.DataFrame:
+        """The team's reps, shrunk towards the organisation with a prior fitted on every rep
+        (:func:`rep_win_rates`); computed once for the chart and the table."""
+        return self.ds.memoised(
+            ("rep_win_rates", self.period.label, self.team),
+            lambda: rep_win_rates(self.ds, self.period, scope=pl.col("team") == self.team),
+        )
+
+    def lead_response_by_source(self) -> pl.DataFrame:
+        """Response time to the team's leads, by lead source."""
+        return lead_response_time(self.team_leads(), self.period, by="source")
+
+    def lead_funnel(self) -> dict[str, Any]:
+        """The team's leads of the period through qualification, conversion and win, with
+        outcomes read on the snapshot day (one row, as a dict)."""
+        return lead_funnel(self.team_leads(), self.period, as_of=self.as_of).row(0, named=True)
+
+    def lead_time_to_win(self) -> dict[str, Any]:
+        """Kaplan-Meier time from lead to won deal for the team's leads (one row, as a
+        dict)."""
+        return lead_time_to_win(self.team_leads(), self.period, as_of=self.as_of).row(0, named=True)
+
+    def calls_vs_closes(self) -> tuple[pl.DataFrame, dict[str, float]]:
+        """Calls and won deals of the team's reps, and their rank correlation."""
+        return calls_vs_closes(self.ds, self.period, team=self.team)
+
+    def collateral_win_rates(self) -> pl.DataFrame:
+        """Win rates of the team's deals with and without each piece of collateral."""
+        return collateral_win_rates(self.team_deals, self.period)
+
+    def churn(self) -> pl.DataFrame:
+        """The team's row of customer churn in the period."""
+        return self._team_row(churn(self.ds, self.period, by="team"))
+
+    def clv(self) -> pl.DataFrame:
+        """The team's row of customer lifetime value and CLV:CAC."""
+        return self._team_row(clv(self.ds, self.period, by="team"))
+
+    def stalled_deals(self, limit: int) -> pl.DataFrame:
+        """Up to ``limit`` of the team's open deals stalled in their stage on the snapshot
+        day."""
+        return stalled_deals(self.team_deals, self.as_of).filter("stalled").head(limit)
