@@ -575,7 +575,7 @@ def mix_adjusted_win_rate(
     stratum, with that rate's own uncertainty, and are counted in ``strata_filled``. Each
     stratum's variance uses the Agresti-Coull rate ``(won + 2) / (n + 4)``, so a stratum with
     no win still adds uncertainty. Normal-approximation 95% interval. Columns: by, n, crude,
-    adjusted, adjusted_low, adjusted_high, org_rate, strata_filled, enough_data.
+    adjusted, ci_low, ci_high (of adjusted), org_rate, strata_filled, enough_data.
     """
     period = as_period(period, ds)
     check_by(ds, "deals", [by, mix])
@@ -622,8 +622,8 @@ def mix_adjusted_win_rate(
     z = float(sps.norm.ppf(0.975))
     return (
         out.with_columns(
-            (pl.col("adjusted") - z * pl.col("_se")).clip(0, 1).alias("adjusted_low"),
-            (pl.col("adjusted") + z * pl.col("_se")).clip(0, 1).alias("adjusted_high"),
+            (pl.col("adjusted") - z * pl.col("_se")).clip(0, 1).alias("ci_low"),
+            (pl.col("adjusted") + z * pl.col("_se")).clip(0, 1).alias("ci_high"),
             (pl.col("n") >= min_n).alias("enough_data"),
         )
         .drop("_se")
@@ -633,8 +633,8 @@ def mix_adjusted_win_rate(
             "n",
             "crude",
             "adjusted",
-            "adjusted_low",
-            "adjusted_high",
+            "ci_low",
+            "ci_high",
             "org_rate",
             "strata_filled",
             "enough_data",
@@ -660,13 +660,13 @@ def _add_mix_warnings(rows, ds, period, col, mix, min_n, alpha) -> None:
         if adj is None or row.benchmark is None:
             continue
         crude_side = np.sign((row.estimate or 0) - row.benchmark)
-        excludes = adj["adjusted_low"] > adj["org_rate"] or adj["adjusted_high"] < adj["org_rate"]
+        excludes = adj["ci_low"] > adj["org_rate"] or adj["ci_high"] < adj["org_rate"]
         adj_side = np.sign(adj["adjusted"] - adj["org_rate"]) if excludes else 0
         if row.p_value < alpha and adj_side != crude_side:
             row.warning = (
                 f"Mix check: standardised to the organisation's {mix} mix the win rate is "
-                f"{fmt_pct(adj['adjusted'])} (95% CI {fmt_pct(adj['adjusted_low'])} to "
-                f"{fmt_pct(adj['adjusted_high'])}) against {fmt_pct(adj['org_rate'])} overall: "
+                f"{fmt_pct(adj['adjusted'])} (95% CI {fmt_pct(adj['ci_low'])} to "
+                f"{fmt_pct(adj['ci_high'])}) against {fmt_pct(adj['org_rate'])} overall: "
                 f"the crude difference may come from the {mix} mix, not from selling better "
                 "or worse."
             )
@@ -687,7 +687,7 @@ def rep_win_rates(
 
     * ``shrunk`` = posterior mean under a Beta(a, b) prior fitted by maximum likelihood
       (beta-binomial) to *every* rep of the dataset: ``(won + a) / (n + a + b)``, with a
-      ``shrunk_low`` / ``shrunk_high`` posterior interval. The prior counts for at most as
+      ``ci_low`` / ``ci_high`` posterior interval. The prior counts for at most as
       many deals as the average rep closed (``a + b <= mean n``): its centre, the
       organisation's rate, is itself estimated, and a prior that pretends otherwise (the
       maximum-likelihood fit runs to complete pooling when reps differ little) gave intervals
@@ -744,8 +744,8 @@ def rep_win_rates(
     return reps.with_columns(
         pl.Series("rate", rate),
         pl.Series("shrunk", (k + a) / (n + a + b)),
-        pl.Series("shrunk_low", post_low),
-        pl.Series("shrunk_high", post_high),
+        pl.Series("ci_low", post_low),
+        pl.Series("ci_high", post_high),
         pl.lit(float(org)).alias("org_rate"),
         pl.Series("funnel_low95", low95),
         pl.Series("funnel_high95", high95),

@@ -31,7 +31,7 @@ def test_every_metric_is_declared_once_beside_its_function():
 def test_a_second_declaration_of_a_name_is_refused():
     metric = REGISTRY["win_rate"]
     try:
-        declare(metric.card, long=metric.long)
+        declare(metric.card, function=metric.function, output=metric.output, long=metric.long)
     except ValueError as exc:
         assert "declared twice" in str(exc)
     else:
