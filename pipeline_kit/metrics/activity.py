@@ -7,7 +7,6 @@ described by the dataframely schema declared beside it.
 from __future__ import annotations
 
 import datetime as dt
-import math
 
 import dataframely as dy
 import polars as pl
@@ -175,10 +174,10 @@ def calls_vs_closes(
     rows = []
     for key, part in by_group(reps, groups):
         rho = p_value = None
-        if part.height >= 3:
+        varies = part["calls"].n_unique() > 1 and part["won_deals"].n_unique() > 1
+        if part.height >= 3 and varies:  # calls or wins all equal: nothing to rank
             result = stats.spearmanr(part["calls"].to_numpy(), part["won_deals"].to_numpy())
-            if not math.isnan(result.statistic):  # calls or wins all equal: no ranking
-                rho, p_value = float(result.statistic), float(result.pvalue)
+            rho, p_value = float(result.statistic), float(result.pvalue)
         key_values = dict(zip(groups, key, strict=True))
         rows.append({**key_values, "n": part.height, "rho": rho, "p_value": p_value})
     correlation = pl.DataFrame(
