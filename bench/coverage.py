@@ -125,7 +125,7 @@ def rep_coverage(
         rates = pk.rep_win_rates(ds, "2025-Q4").sort("owner")
         true = dict(zip([f"r{i}" for i in range(reps)], truth, strict=True))
         for r in rates.iter_rows(named=True):
-            hits += r["shrunk_low"] <= true[r["owner"]] <= r["shrunk_high"]
+            hits += r["ci_low"] <= true[r["owner"]] <= r["ci_high"]
             total += 1
     return hits / total
 

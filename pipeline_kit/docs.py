@@ -2,7 +2,8 @@
 
 ``python -m pipeline_kit.docs README.md`` rewrites the text between the markers
 ``<!-- BEGIN GENERATED: name -->`` and ``<!-- END GENERATED: name -->`` for ``metrics`` (the
-definition cards) and ``tables`` (the canonical tables). ``tests/test_docs.py`` fails when the
+definition cards), ``outputs`` (the columns of each metric function's frame, from its declared
+schema) and ``tables`` (the canonical tables). ``tests/test_docs.py`` fails when the
 README is out of date.
 """
 
@@ -13,7 +14,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import dataframely as dy
+
 from pipeline_kit.metrics import CATALOGUE
+from pipeline_kit.metrics.cards import REGISTRY
 from pipeline_kit.schema import TABLES
 
 
@@ -30,6 +34,27 @@ def metrics_reference() -> str:
     return "\n".join(lines)
 
 
+def _column(name: str, column: dy.Column) -> str:
+    dtype = str(column.dtype).lower().replace("boolean", "bool").replace("float64", "float")
+    dtype = dtype.replace("int64", "int").replace("string", "str")
+    return f"`{name}` {dtype}{'?' if column.nullable else ''}"
+
+
+def outputs_reference() -> str:
+    """Markdown table of the columns of each declared metric function's frame (after the
+    ``by`` columns), from its output schema; ``?`` marks a column that may be null."""
+    lines = ["| function | metrics | output columns (after the `by` columns) |", "|---|---|---|"]
+    functions: dict[str, list[str]] = {}
+    outputs: dict[str, type[dy.Schema]] = {}
+    for metric in (REGISTRY[name] for name in CATALOGUE):  # in catalogue order
+        functions.setdefault(metric.function.__name__, []).append(metric.card.name)
+        outputs[metric.function.__name__] = metric.output
+    for name, metrics in functions.items():
+        columns = ", ".join(_column(c, col) for c, col in outputs[name].columns().items())
+        lines.append(f"| `{name}` | {', '.join(metrics)} | {columns} |")
+    return "\n".join(lines)
+
+
 def tables_reference() -> str:
     """Markdown table of the canonical tables: required and optional columns with types."""
     lines = ["| table | required columns | optional columns |", "|---|---|---|"]
@@ -41,7 +66,11 @@ def tables_reference() -> str:
     return "\n".join(lines)
 
 
-SECTIONS = {"metrics": metrics_reference, "tables": tables_reference}
+SECTIONS = {
+    "metrics": metrics_reference,
+    "outputs": outputs_reference,
+    "tables": tables_reference,
+}
 
 
 def render(text: str) -> str:

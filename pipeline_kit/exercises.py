@@ -35,7 +35,7 @@ def _metric(fn_name: str, period: str, by: str | None, key: str | None, column: 
     def compute(ds: Dataset) -> float:
         import pipeline_kit as pk
 
-        frame = getattr(pk, fn_name)(ds, period, by, **kw)
+        frame = getattr(pk, fn_name)(ds, period, by=by, **kw)
         if key is not None:
             if by is None:
                 raise ValueError(f"key {key!r} needs the `by` column it is a value of")

@@ -314,9 +314,9 @@ class TeamData:
         dict)."""
         return lead_time_to_win(self.team_leads(), self.period, as_of=self.as_of).row(0, named=True)
 
-    def calls_vs_closes(self) -> tuple[pl.DataFrame, dict[str, float]]:
-        """Calls and won deals of the team's reps, and their rank correlation."""
-        return calls_vs_closes(self.ds, self.period, team=self.team)
+    def calls_vs_closes(self) -> pl.DataFrame:
+        """Calls and won deals of the team's reps, with the team's rank correlation."""
+        return self._team_row(calls_vs_closes(self.ds, self.period, by="team"))
 
     def collateral_win_rates(self) -> pl.DataFrame:
         """Win rates of the team's deals with and without each piece of collateral."""

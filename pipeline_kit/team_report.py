@@ -581,8 +581,7 @@ class TeamReport:
                 _esc(r["owner"]),
                 f"{r['won']} / {r['n']}",
                 fmt_pct(r["rate"]),
-                f"{fmt_pct(r['shrunk'])} ({fmt_pct(r['shrunk_low'])} to "
-                f"{fmt_pct(r['shrunk_high'])})",
+                f"{fmt_pct(r['shrunk'])} ({fmt_pct(r['ci_low'])} to {fmt_pct(r['ci_high'])})",
                 r["flag"] or "within limits",
             ]
             for r in reps.sort("shrunk", descending=True).iter_rows(named=True)
@@ -633,8 +632,8 @@ class TeamReport:
             note += (
                 f"\n\nCounting the leads not won yet (Kaplan-Meier): "
                 f"{fmt_pct(t['won_within'])} of the period's leads became won deals within 90 "
-                f"days (95% CI {fmt_pct(t['won_within_low'])} to "
-                f"{fmt_pct(t['won_within_high'])}, {t['won']:,} won of {t['n']:,}); {median}."
+                f"days (95% CI {fmt_pct(t['won_within_ci_low'])} to "
+                f"{fmt_pct(t['won_within_ci_high'])}, {t['won']:,} won of {t['n']:,}); {median}."
             )
         return _markdown(
             _md_table(
@@ -656,10 +655,8 @@ class TeamReport:
             return note
         if not self.ds.has("activities"):
             return _markdown("Provide activities.csv to see calls, meetings and emails per rep.")
-        reps, result = self.data.calls_vs_closes()
-        return charts.activities_vs_closes(
-            reps, result, title=f"Calls against deals won: {self.team} reps"
-        )
+        reps = self.data.calls_vs_closes()
+        return charts.activities_vs_closes(reps, title=f"Calls against deals won: {self.team} reps")
 
     def collateral_chart(self) -> Markdown | alt.TopLevelMixin:
         if (note := self._undated_note("collateral use over time")) is not None:

@@ -118,7 +118,7 @@ def test_bookings_cac_and_activities(sample, deals):
     )
     reps = {
         r["owner"]: r["calls"]
-        for r in pk.activities_per_rep(sample, "2025-Q3").iter_rows(named=True)
+        for r in pk.activities_per_rep(sample, "2025-Q3", by="owner").iter_rows(named=True)
     }
     assert {k: v for k, v in reps.items() if v} == dict(calls)
 

@@ -142,7 +142,10 @@ def test_cac_clv_bookings_by_hand(full):
 
 
 def test_activities_by_hand(full):
-    reps = {r["owner"]: r for r in pk.activities_per_rep(full, "2025-Q4").iter_rows(named=True)}
+    reps = {
+        r["owner"]: r
+        for r in pk.activities_per_rep(full, "2025-Q4", by="owner").iter_rows(named=True)
+    }
     assert (reps["ann"]["calls"], reps["ann"]["emails"], reps["ann"]["activities"]) == (1, 1, 2)
     # ann won D1 and D2 in Q4; all three activities on them count (X3 was in September)
     assert (reps["ann"]["won_deals"], reps["ann"]["per_won_deal"]) == (2, 1.5)
@@ -152,6 +155,8 @@ def test_activities_by_hand(full):
         for r in pk.activities_per_rep(full, "2025-Q4", by="team").iter_rows(named=True)
     }
     assert teams == {"red": 2, "blue": 2}  # bob's team is blue (2 of his 3 deals)
+    everyone = pk.activities_per_rep(full, "2025-Q4")  # by=None: the whole organisation
+    assert everyone.height == 1 and everyone["activities"][0] == 4
 
 
 def test_collateral_by_hand(full):
@@ -183,7 +188,7 @@ def test_lead_funnel_and_churn_match_plain_python(sample):
     assert row["converted"] == sum(1 for r in cohort if r["converted_at"])
     assert row["won"] == won
     ci = stats.binomtest(won, len(cohort)).proportion_ci(method="wilson")
-    assert (row["lead_win_rate_low"], row["lead_win_rate_high"]) == (
+    assert (row["lead_win_rate_ci_low"], row["lead_win_rate_ci_high"]) == (
         pytest.approx(ci.low),
         pytest.approx(ci.high),
     )
@@ -201,7 +206,8 @@ def test_lead_funnel_and_churn_match_plain_python(sample):
 
 
 def test_calls_vs_closes_matches_scipy(sample):
-    _, result = pk.calls_vs_closes(sample, "2025")
+    reps = pk.calls_vs_closes(sample, "2025")
+    result = reps.row(0, named=True)  # by=None: one correlation, on every row
     calls: dict[str, int] = {}
     for a in read_rows(SAMPLE / "activities.csv"):
         if a["type"] == "call" and a["occurred_at"].startswith("2025"):
@@ -212,7 +218,8 @@ def test_calls_vs_closes_matches_scipy(sample):
             won[d["owner"]] = won.get(d["owner"], 0) + 1
     owners = sorted(set(calls) | set(won))
     expected = stats.spearmanr([calls.get(o, 0) for o in owners], [won.get(o, 0) for o in owners])
-    assert result["n"] == len(owners)
+    assert result["n"] == len(owners) == reps.height
+    assert reps["rho"].n_unique() == 1
     assert result["rho"] == pytest.approx(expected.statistic)
     assert result["p_value"] == pytest.approx(expected.pvalue)
 

@@ -26,7 +26,7 @@ def _reps(ds):
 
 
 def _acts(ds):
-    return charts.activities_vs_closes(*pk.calls_vs_closes(ds, P))
+    return charts.activities_vs_closes(pk.calls_vs_closes(ds, P))
 
 
 # name -> (builder over a dataset, words of the title, marks, fields encoded)
@@ -65,7 +65,7 @@ CASES = {
         lambda ds: charts.forest_plot(pk.compare(ds, P).filter(pl.col("team") == "SMB")),
         "benchmarks",
         {"rule", "point"},
-        {"rel", "rel_low", "rel_high", "direction"},
+        {"rel", "rel_ci_low", "rel_ci_high", "direction"},
     ),
     "trend": (
         lambda ds: charts.trend_chart(pk.quarterly_trend(ds, end=P), title="Win rate by quarter"),

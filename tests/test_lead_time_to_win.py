@@ -36,7 +36,7 @@ def test_hand_computed_fixture(tmp_path):
     assert (row["n"], row["won"], row["not_won"]) == (4, 2, 2)
     assert row["median_days"] == 30
     assert row["won_within"] == pytest.approx(0.5)
-    assert row["won_within_low"] < 0.5 < row["won_within_high"]
+    assert row["won_within_ci_low"] < 0.5 < row["won_within_ci_high"]
     by_source = pk.lead_time_to_win(ds, "2025-Q1", by="source", as_of="2025-04-11")
     got = dict(zip(by_source["source"], by_source["won_within"], strict=True))
     # web: both won within 30 days; event: none won

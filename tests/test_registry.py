@@ -31,7 +31,7 @@ def test_every_metric_is_declared_once_beside_its_function():
 def test_a_second_declaration_of_a_name_is_refused():
     metric = REGISTRY["win_rate"]
     try:
-        declare(metric.card, long=metric.long)
+        declare(metric.card, function=metric.function, output=metric.output, long=metric.long)
     except ValueError as exc:
         assert "declared twice" in str(exc)
     else:
@@ -44,8 +44,12 @@ def test_the_registry_feeds_the_long_format_and_the_readme(sample):
     units = dict(long.select("metric", "unit").unique().iter_rows())
     assert all(units[n] == REGISTRY[n].card.unit for n in units)
     readme = (ROOT / "README.md").read_text()
-    listed = re.findall(r"^\| `([a-z_]+)` \|", readme, re.M)
+    reference = readme.split("<!-- BEGIN GENERATED: metrics -->")[1].split("<!-- END")[0]
+    listed = re.findall(r"^\| `([a-z_]+)` \|", reference, re.M)
     assert [n for n in listed if n in REGISTRY] == list(pk.metrics.CATALOGUE)
+    outputs = readme.split("<!-- BEGIN GENERATED: outputs -->")[1].split("<!-- END")[0]
+    functions = re.findall(r"^\| `([a-z_]+)` \|", outputs, re.M)
+    assert set(functions) == {m.function.__name__ for m in REGISTRY.values()}
 
 
 def test_no_metric_is_defined_outside_the_registry():

@@ -112,13 +112,13 @@ def test_collateral_lift_interval_is_newcombes(sample):
     f = pk.collateral_win_rates(sample, "2025-Q4").row(0, named=True)
     d = f["users_win_rate"] - f["peers_win_rate"]
     low = d - math.hypot(
-        f["users_win_rate"] - f["users_win_rate_low"],
-        f["peers_win_rate_high"] - f["peers_win_rate"],
+        f["users_win_rate"] - f["users_win_rate_ci_low"],
+        f["peers_win_rate_ci_high"] - f["peers_win_rate"],
     )
     high = d + math.hypot(
-        f["users_win_rate_high"] - f["users_win_rate"],
-        f["peers_win_rate"] - f["peers_win_rate_low"],
+        f["users_win_rate_ci_high"] - f["users_win_rate"],
+        f["peers_win_rate"] - f["peers_win_rate_ci_low"],
     )
-    assert (f["difference_low"], f["difference_high"]) == (pytest.approx(low), pytest.approx(high))
+    assert (f["ci_low"], f["ci_high"]) == (pytest.approx(low), pytest.approx(high))
     long = pk.metrics_long(sample, "2025-Q4", metrics=["collateral_win_rate_lift"])
     assert long.filter(pl.col("ci_low").is_null()).height == 0

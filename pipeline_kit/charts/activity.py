@@ -13,22 +13,25 @@ __all__ = ["activities_vs_closes"]
 
 def activities_vs_closes(
     reps: pl.DataFrame,
-    result: dict[str, float] | None = None,
     *,
     title: str = "Calls against deals won, per rep",
 ) -> alt.TopLevelMixin:
-    """Scatter of calls (x) against won deals (y) per rep, with Spearman's rho in the subtitle.
+    """Scatter of calls (x) against won deals (y) per rep, with Spearman's rho in the subtitle
+    when the reps shown share one correlation (one team's rows, or ``by=None``).
 
-    ``reps``, ``result``: the two outputs of :func:`pipeline_kit.calls_vs_closes`.
+    ``reps``: :func:`pipeline_kit.calls_vs_closes`, or some of its rows.
     """
     if reps.height == 0:
         return no_data(title, "No activities in this period")
     sub = "Each dot is a rep"
-    if result and result.get("n", 0) >= 3:
-        sub += (
-            f" · Spearman rho = {result['rho']:.2f} (p = {result['p_value']:.3f}, "
-            f"n = {result['n']}); correlation, not cause"
-        )
+    correlations = (
+        reps.select("n", "rho", "p_value").unique().drop_nulls()
+        if "rho" in reps.columns
+        else pl.DataFrame()
+    )
+    if correlations.height == 1:
+        n, rho, p_value = correlations.row(0)
+        sub += f" · Spearman rho = {rho:.2f} (p = {p_value:.3f}, n = {n}); correlation, not cause"
     colour = (
         {"color": alt.Color("team:N", legend=alt.Legend(title=None))}
         if "team" in reps.columns

@@ -36,15 +36,15 @@ def forest_plot(frame: pl.DataFrame, *, title: str = "Against the benchmarks") -
         plain(data)
         .with_columns(
             ((pl.col("estimate") - pl.col("benchmark")) / pl.col("benchmark")).alias("rel"),
-            ((pl.col("ci_low") - pl.col("benchmark")) / pl.col("benchmark")).alias("rel_low"),
-            ((pl.col("ci_high") - pl.col("benchmark")) / pl.col("benchmark")).alias("rel_high"),
+            ((pl.col("ci_low") - pl.col("benchmark")) / pl.col("benchmark")).alias("rel_ci_low"),
+            ((pl.col("ci_high") - pl.col("benchmark")) / pl.col("benchmark")).alias("rel_ci_high"),
             pl.concat_str(
                 pl.col("metric").str.replace_all("_", " "),
                 pl.lit(" · "),
                 pl.col("kind").replace_strict(_LABEL, default=pl.col("kind")),
             ).alias("row"),
         )
-        .with_columns(pl.col("rel_high").fill_null(pl.col("rel") + 1.0))
+        .with_columns(pl.col("rel_ci_high").fill_null(pl.col("rel") + 1.0))
     )
     colour = alt.Color(
         "direction:N",
@@ -65,11 +65,11 @@ def forest_plot(frame: pl.DataFrame, *, title: str = "Against the benchmarks") -
     )
     rule = base.mark_rule(strokeWidth=2).encode(
         x=alt.X(
-            "rel_low:Q",
+            "rel_ci_low:Q",
             title="Difference from the benchmark (relative)",
             axis=alt.Axis(format="+%"),
         ),
-        x2=alt.X2("rel_high:Q"),
+        x2=alt.X2("rel_ci_high:Q"),
         color=colour,
     )
     dot = base.mark_point(filled=True, size=70).encode(x=alt.X("rel:Q"), color=colour)

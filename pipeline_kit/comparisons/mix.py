@@ -37,7 +37,7 @@ def mix_adjusted_win_rate(
     stratum, with that rate's own uncertainty, and are counted in ``strata_filled``. Each
     stratum's variance uses the Agresti-Coull rate ``(won + 2) / (n + 4)``, so a stratum with
     no win still adds uncertainty. Normal-approximation 95% interval. Columns: by, n, crude,
-    adjusted, adjusted_low, adjusted_high, org_rate, strata_filled, enough_data.
+    adjusted, ci_low, ci_high (of adjusted), org_rate, strata_filled, enough_data.
     """
     period = as_period(period, ds)
     check_by(ds, "deals", [by, mix])
@@ -84,8 +84,8 @@ def mix_adjusted_win_rate(
     z = float(sps.norm.ppf(0.975))
     return (
         out.with_columns(
-            (pl.col("adjusted") - z * pl.col("_se")).clip(0, 1).alias("adjusted_low"),
-            (pl.col("adjusted") + z * pl.col("_se")).clip(0, 1).alias("adjusted_high"),
+            (pl.col("adjusted") - z * pl.col("_se")).clip(0, 1).alias("ci_low"),
+            (pl.col("adjusted") + z * pl.col("_se")).clip(0, 1).alias("ci_high"),
             (pl.col("n") >= min_n).alias("enough_data"),
         )
         .drop("_se")
@@ -95,8 +95,8 @@ def mix_adjusted_win_rate(
             "n",
             "crude",
             "adjusted",
-            "adjusted_low",
-            "adjusted_high",
+            "ci_low",
+            "ci_high",
             "org_rate",
             "strata_filled",
             "enough_data",
@@ -132,13 +132,13 @@ def add_mix_warnings(
         if adj is None or row.benchmark is None:
             continue
         crude_side = np.sign((row.estimate or 0) - row.benchmark)
-        excludes = adj["adjusted_low"] > adj["org_rate"] or adj["adjusted_high"] < adj["org_rate"]
+        excludes = adj["ci_low"] > adj["org_rate"] or adj["ci_high"] < adj["org_rate"]
         adj_side = np.sign(adj["adjusted"] - adj["org_rate"]) if excludes else 0
         if row.p_value < alpha and adj_side != crude_side:
             row.warning = (
                 f"Mix check: standardised to the organisation's {mix} mix the win rate is "
-                f"{fmt_pct(adj['adjusted'])} (95% CI {fmt_pct(adj['adjusted_low'])} to "
-                f"{fmt_pct(adj['adjusted_high'])}) against {fmt_pct(adj['org_rate'])} overall: "
+                f"{fmt_pct(adj['adjusted'])} (95% CI {fmt_pct(adj['ci_low'])} to "
+                f"{fmt_pct(adj['ci_high'])}) against {fmt_pct(adj['org_rate'])} overall: "
                 f"the crude difference may come from the {mix} mix, not from selling better "
                 "or worse."
             )

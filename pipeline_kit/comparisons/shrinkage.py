@@ -27,7 +27,7 @@ def rep_win_rates(
 
     * ``shrunk`` = posterior mean under a Beta(a, b) prior fitted by maximum likelihood
       (beta-binomial) to *every* rep of the dataset: ``(won + a) / (n + a + b)``, with a
-      ``shrunk_low`` / ``shrunk_high`` posterior interval. The prior counts for at most as
+      ``ci_low`` / ``ci_high`` posterior interval. The prior counts for at most as
       many deals as the average rep closed (``a + b <= mean n``): its centre, the
       organisation's rate, is itself estimated, and a prior that pretends otherwise (the
       maximum-likelihood fit runs to complete pooling when reps differ little) gave intervals
@@ -82,8 +82,8 @@ def rep_win_rates(
     return reps.with_columns(
         pl.Series("rate", rate),
         pl.Series("shrunk", (k + a) / (n + a + b)),
-        pl.Series("shrunk_low", post_low),
-        pl.Series("shrunk_high", post_high),
+        pl.Series("ci_low", post_low),
+        pl.Series("ci_high", post_high),
         pl.lit(float(org)).alias("org_rate"),
         pl.Series("funnel_low95", low95),
         pl.Series("funnel_high95", high95),

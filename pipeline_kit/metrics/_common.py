@@ -7,6 +7,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import dataframely as dy
 import numpy as np
 import polars as pl
 
@@ -67,11 +68,19 @@ def as_period(period: str | Period, ds: Dataset | None = None) -> Period:
     return Period.parse(period)
 
 
-def resolve_as_of(as_of: str | dt.date | None, period: Period | None) -> dt.date:
-    """``as_of`` if given, else the last day of ``period``; one of them is required."""
-    if as_of is not None:
-        day = parse_date(as_of)
-        assert day is not None
+def as_date(value: str | dt.date | None, ds: Dataset) -> dt.date | None:
+    """An ``as_of`` given as a date, an ISO string or ``"latest"`` (the last date in the
+    data); ``None`` stays ``None``."""
+    if isinstance(value, str) and value.strip().lower() == "latest":
+        return ds.last_date
+    return parse_date(value)
+
+
+def resolve_as_of(ds: Dataset, as_of: str | dt.date | None, period: Period | None) -> dt.date:
+    """``as_of`` if given (``"latest"``: the last date in the data), else the last day of
+    ``period``; one of them is required."""
+    day = as_date(as_of, ds)
+    if day is not None:
         return day
     if period is None:
         raise ValueError("give as_of (a date) or a period whose last day is used as as_of")
@@ -81,7 +90,24 @@ def resolve_as_of(as_of: str | dt.date | None, period: Period | None) -> dt.date
 def resolve_cohort_as_of(ds: Dataset, as_of: str | dt.date | None, period: Period) -> dt.date:
     """When a cohort's outcomes are read: ``as_of`` if given, else the last date in the data
     (the most mature reading), else (no deals at all) the period's last day."""
-    return parse_date(as_of) or ds.last_date or period.end
+    return as_date(as_of, ds) or ds.last_date or period.end
+
+
+def flow_period(ds: Dataset, period: str | Period, as_of: str | dt.date | None) -> Period:
+    """The period of a flow metric, cut at ``as_of``: a flow read on ``as_of`` counts the
+    events of the period up to that day (``"2025-Q4"`` read on 2025-11-15 is 2025-10-01 to
+    2025-11-15). Without ``as_of``, or with one on or after the period's end, the whole
+    period."""
+    period = as_period(period, ds)
+    day = as_date(as_of, ds)
+    if day is None or day >= period.end:
+        return period
+    if day < period.start:
+        raise ValueError(
+            f"as_of {day} is before the period {period.label} starts ({period.start}): "
+            "nothing of the period is known on that day"
+        )
+    return Period(period.start, day, f"{period.start}..{day}")
 
 
 def cycle_cohort(
@@ -128,7 +154,7 @@ def time_basis(basis: str) -> Callable[[Callable[..., pl.DataFrame]], Callable[.
     return wrap
 
 
-def by_group(frame: pl.DataFrame, groups: list[str]) -> list[tuple[tuple, pl.DataFrame]]:
+def by_group(frame: pl.DataFrame, groups: list[str]) -> list[tuple[tuple[Any, ...], pl.DataFrame]]:
     """``frame`` split by ``groups`` (a single part without groups), in a stable order; for
     estimators that run once per group (Kaplan-Meier)."""
     parts = frame.partition_by(groups, as_dict=True) if groups else {(): frame}
@@ -163,7 +189,7 @@ def km_by_group(
                 "naive_median": float(np.median(done)) if done.size else None,
             }
         )
-    schema = {
+    schema: dict[str, pl.DataType | type[pl.DataType]] = {
         **{k: frame.schema[k] for k in keys},
         "n": pl.Int64,
         "events": pl.Int64,
@@ -176,3 +202,46 @@ def km_by_group(
     }
     out = pl.DataFrame(rows, schema=schema)
     return out.sort(keys) if keys else out
+
+
+# ----------------------------------------------------------------------------- output schemas
+# Column factories for the metrics' output schemas (a dataframely column object belongs to
+# one schema, so each schema gets new ones).
+
+
+def count_column(*, nullable: bool = False) -> dy.Int64:
+    """A count of deals, leads, customers or activities: an integer, never negative."""
+    return dy.Int64(nullable=nullable, min=0)
+
+
+def share_column(*, nullable: bool = True) -> dy.Float64:
+    """A share or a rate, or a bound of its interval: in [0, 1]; null when its base is 0."""
+    return dy.Float64(nullable=nullable, min=0, max=1)
+
+
+def amount_column(*, nullable: bool = False, signed: bool = False) -> dy.Float64:
+    """Money (currency units) or days: finite, never negative unless ``signed``."""
+    return dy.Float64(nullable=nullable, min=None if signed else 0)
+
+
+def flag_column() -> dy.Bool:
+    """A true/false flag (enough_data, incomplete, approximate, ...), never null."""
+    return dy.Bool(nullable=False)
+
+
+def basis_column(*bases: str) -> dy.String:
+    """The ``time_basis`` column (:func:`time_basis`): one of ``bases``."""
+    return dy.String(nullable=False, regex=f"^({'|'.join(bases)})$")
+
+
+def empty_output(
+    output: type[dy.Schema], ds: Dataset, table: str, groups: list[str]
+) -> pl.DataFrame:
+    """The empty frame of a metric: the ``groups`` columns (with their dtypes in ``table``)
+    followed by the columns of its ``output`` schema."""
+    return pl.DataFrame(
+        schema={
+            **{g: ds.tables[table].schema[g] for g in groups},
+            **output.create_empty().schema,
+        }
+    )

@@ -5,24 +5,32 @@ from __future__ import annotations
 
 import datetime as dt
 
+import dataframely as dy
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics.cards import REGISTRY
 
-__all__ = ["LONG_COLUMNS"]
+__all__ = ["LONG_COLUMNS", "LongOutput"]
 
-LONG_COLUMNS = [
-    "value",
-    "n",
-    "ci_low",
-    "ci_high",
-    "detail",
-    "unit",
-    "time_basis",
-    "period",
-    "as_of",
-]
+
+class LongOutput(dy.Schema):
+    """A frame of :func:`pipeline_kit.metrics_long`: ``metric``, then the ``by`` columns (as
+    text), then these."""
+
+    metric = dy.String(nullable=False)
+    value = dy.Float64(nullable=True)
+    n = dy.Int64(nullable=True)
+    ci_low = dy.Float64(nullable=True)
+    ci_high = dy.Float64(nullable=True)
+    detail = dy.String(nullable=True)
+    unit = dy.String(nullable=False)
+    time_basis = dy.String(nullable=False, regex="^(period|cohort|snapshot)$")
+    period = dy.String(nullable=False)
+    as_of = dy.String(nullable=True)
+
+
+LONG_COLUMNS = LongOutput.column_names()[1:]
 
 
 def _long(

@@ -1,12 +1,28 @@
-"""Activity metrics: calls, meetings and emails per rep, per won deal, and calls vs closes."""
+"""Activity metrics: calls, meetings and emails per rep, per won deal, and calls vs closes.
+
+Each function is called ``metric(ds, period, *, by=None, as_of=None)`` and its output frame is
+described by the dataframely schema declared beside it.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+
+import dataframely as dy
 import polars as pl
 from scipy import stats
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.metrics._common import By, as_period, group_columns, time_basis
+from pipeline_kit.metrics._common import (
+    By,
+    amount_column,
+    basis_column,
+    by_group,
+    count_column,
+    flow_period,
+    group_columns,
+    time_basis,
+)
 from pipeline_kit.metrics._long import _long, _needs
 from pipeline_kit.metrics.cards import CLOSED_IN, MetricCard, declare
 from pipeline_kit.periods import Period
@@ -27,16 +43,38 @@ def _rep_teams(ds: Dataset) -> pl.LazyFrame:
     )
 
 
+class ActivitiesPerRepOutput(dy.Schema):
+    """:func:`activities_per_rep`: the ``by`` columns (owner and/or team), then these."""
+
+    calls = count_column()
+    meetings = count_column()
+    emails = count_column()
+    other = count_column()
+    activities = count_column()
+    won_deals = count_column()
+    activities_on_won = count_column()
+    per_won_deal = amount_column(nullable=True)
+    time_basis = basis_column("period")
+
+
 @time_basis("period")
-def activities_per_rep(ds: Dataset, period: str | Period, by: By = "owner") -> pl.DataFrame:
-    """Activities in the period per rep (or team), by type, and per deal won in the period.
+def activities_per_rep(
+    ds: Dataset,
+    period: str | Period,
+    *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
+) -> pl.DataFrame:
+    """Activities in the period, by type, and per deal won in the period; per rep with
+    ``by="owner"``.
 
     ``per_won_deal = activities logged on the deals won in the period / those deals`` (all
-    activities on those deals, whenever they happened). Groups: ``owner`` (default), ``team``
-    (a rep's team is the one of most of their deals) or ``None``. Columns: groups, calls,
-    meetings, emails, other, activities, won_deals, activities_on_won, per_won_deal.
+    activities on those deals, whenever they happened). Groups: ``None`` (default: the
+    whole organisation), ``owner``, ``team`` (a rep's team is the one of most of their deals)
+    or both. Columns: groups, calls, meetings, emails, other, activities, won_deals,
+    activities_on_won, per_won_deal (:class:`ActivitiesPerRepOutput`).
     """
-    period = as_period(period, ds)
+    period = flow_period(ds, period, as_of)
     groups = group_columns(by)
     if not set(groups) <= {"owner", "team"}:
         raise ValueError("activities can be grouped by owner and/or team only")
@@ -94,34 +132,78 @@ def activities_per_rep(ds: Dataset, period: str | Period, by: By = "owner") -> p
     )
 
 
+class CallsVsClosesOutput(dy.Schema):
+    """:func:`calls_vs_closes`: one row per rep; ``n``, ``rho`` and ``p_value`` are those of
+    the rep's group (the organisation, or the rep's team with ``by="team"``)."""
+
+    owner = dy.String(nullable=False)
+    team = dy.String(nullable=False)
+    calls = count_column()
+    won_deals = count_column()
+    n = count_column()
+    rho = dy.Float64(nullable=True, min=-1, max=1)
+    p_value = dy.Float64(nullable=True, min=0, max=1)
+    time_basis = basis_column("period")
+
+
+@time_basis("period")
 def calls_vs_closes(
-    ds: Dataset, period: str | Period, *, team: str | None = None
-) -> tuple[pl.DataFrame, dict[str, float]]:
+    ds: Dataset,
+    period: str | Period,
+    *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
+) -> pl.DataFrame:
     """Do reps who call more close more? Calls and won deals per rep, and their rank correlation.
 
-    Returns the per-rep frame (owner, team, calls, won_deals) and a dict with Spearman's
-    ``rho``, its ``p_value`` (scipy.stats.spearmanr) and ``n`` reps, over the reps of ``team``
-    when one is given (so a team's chart shows its own correlation, not the organisation's).
+    One row per rep: ``owner``, ``team``, ``calls``, ``won_deals``, then Spearman's ``rho``
+    and its ``p_value`` (scipy.stats.spearmanr) over the ``n`` reps of the rep's group: the
+    whole organisation (``by=None``) or the rep's team (``by="team"``, so a team's chart
+    shows its own correlation, not the organisation's). ``rho`` and ``p_value`` are null
+    below 3 reps, or when calls or wins do not vary. Columns: :class:`CallsVsClosesOutput`.
     A correlation across reps is not a causal effect: busy territories both call and close more.
+
+    >>> calls_vs_closes(ds, "2025-Q4", by="team").filter(pl.col("team") == "EMEA")  # doctest: +SKIP
     """
-    reps = activities_per_rep(ds, period, by=["owner", "team"]).select(
+    groups = group_columns(by)
+    if groups not in ([], ["team"]):
+        raise ValueError("calls vs closes correlates reps: use by=None or by='team'")
+    reps = activities_per_rep(ds, period, by=["owner", "team"], as_of=as_of).select(
         "owner", "team", "calls", "won_deals"
     )
-    if team is not None:
-        reps = reps.filter(pl.col("team") == team)
-    if reps.height < 3:
-        return reps, {"rho": float("nan"), "p_value": float("nan"), "n": reps.height}
-    result = stats.spearmanr(reps["calls"].to_numpy(), reps["won_deals"].to_numpy())
-    return reps, {"rho": float(result.statistic), "p_value": float(result.pvalue), "n": reps.height}
+    rows = []
+    for key, part in by_group(reps, groups):
+        rho = p_value = None
+        varies = part["calls"].n_unique() > 1 and part["won_deals"].n_unique() > 1
+        if part.height >= 3 and varies:  # calls or wins all equal: nothing to rank
+            result = stats.spearmanr(part["calls"].to_numpy(), part["won_deals"].to_numpy())
+            rho, p_value = float(result.statistic), float(result.pvalue)
+        key_values = dict(zip(groups, key, strict=True))
+        rows.append({**key_values, "n": part.height, "rho": rho, "p_value": p_value})
+    correlation = pl.DataFrame(
+        rows,
+        schema={
+            **{g: reps.schema[g] for g in groups},
+            "n": pl.Int64,
+            "rho": pl.Float64,
+            "p_value": pl.Float64,
+        },
+        orient="row",
+    )
+    if groups:
+        return reps.join(correlation, on=groups, how="left")
+    return reps.join(correlation, how="cross")
 
 
 # ----------------------------------------------------------------------------- catalogue
 
 
-def _activity(ds, period, as_of, groups):
+def _activity(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
     if not _needs(ds, "activities") or not set(groups) <= {"owner", "team"}:
         return []
-    f = activities_per_rep(ds, period, groups or None)
+    f = activities_per_rep(ds, period, by=groups or None)
     return [
         _long(f, groups, "activities_per_won_deal", "per_won_deal", "won_deals", False),
         _long(f, groups, "calls", "calls", None, False),
@@ -142,6 +224,8 @@ declare(
         reading="Effort per win. A rising figure with a flat win rate means more "
         "work for the same result.",
     ),
+    function=activities_per_rep,
+    output=ActivitiesPerRepOutput,
     long=_activity,
 )
 
@@ -160,5 +244,7 @@ declare(
         reading="Call volume; an input, not an outcome. Read with the calls vs closes correlation "
         "before asking for more calls.",
     ),
+    function=activities_per_rep,
+    output=ActivitiesPerRepOutput,
     long=_activity,
 )

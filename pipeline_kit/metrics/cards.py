@@ -2,10 +2,12 @@
 
 A declaration (:func:`declare`, at the bottom of each metric module) joins the metric's
 :class:`MetricCard` (formula, time basis, which deals count, interval, how to read it,
-pitfalls) and how its rows are made in the long format. Everything else reads the registry:
+pitfalls), the function that computes it, the dataframely schema of that function's output
+frame and how its rows are made in the long format. Everything else reads the registry:
 ``pipeline_kit.explain("win_rate")``, :func:`metric_names`, the long CSV
 (:func:`pipeline_kit.metrics_long`), the README's metric reference, the reports' methodology
-appendix and the teaching notebooks. Adding a metric = one function + one declaration + tests.
+appendix and the teaching notebooks. Adding a metric = one function + its output schema + one
+declaration + tests.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import dataframely as dy
+import polars as pl
 
 __all__ = [
     "CATALOGUE",
@@ -102,11 +107,17 @@ FAMILIES = (
 
 @dataclass(frozen=True)
 class Metric:
-    """A declared metric: its card, and the function giving its rows in the long format
+    """A declared metric: its card; the public ``function`` computing it (flow and cohort
+    metrics: ``function(ds, period, *, by=None, as_of=None)``; snapshots:
+    ``function(ds, as_of, *, by=None)``); ``output``, the dataframely schema of that
+    function's frame (the columns it always has; the ``by`` columns come first, or where
+    the function's docstring says); and the function giving its rows in the long format
     (``long(ds, period, as_of, groups) -> list of frames``; metrics computed together share
     one, which then runs once)."""
 
     card: MetricCard
+    function: Callable[..., pl.DataFrame]
+    output: type[dy.Schema]
     long: Callable[..., Any]
     family: str
 
@@ -115,15 +126,27 @@ REGISTRY: dict[str, Metric] = {}
 CATALOGUE: dict[str, MetricCard] = {}
 
 
-def declare(card: MetricCard, *, long: Callable[..., Any]) -> MetricCard:
-    """Register ``card`` with its long-format function (one declaration per metric; a second
-    declaration of a name is an error)."""
+def declare(
+    card: MetricCard,
+    *,
+    function: Callable[..., pl.DataFrame],
+    output: type[dy.Schema],
+    long: Callable[..., Any],
+) -> MetricCard:
+    """Register ``card`` with the function computing it, that function's ``output`` schema
+    and its long-format function (one declaration per metric; a second declaration of a name
+    is an error, and so is a card naming another function than ``function``)."""
     if card.name in REGISTRY:
         raise ValueError(f"metric {card.name!r} is declared twice")
     if not card.reading:
         raise ValueError(f"metric {card.name!r} has no 'how to read it'")
+    if card.function != f"pipeline_kit.{function.__name__}":
+        raise ValueError(
+            f"metric {card.name!r}: its card names {card.function} but it is declared with "
+            f"{function.__module__}.{function.__name__}"
+        )
     family = long.__module__.rsplit(".", 1)[-1]
-    REGISTRY[card.name] = Metric(card, long, family)
+    REGISTRY[card.name] = Metric(card, function, output, long, family)
     ordered = sorted(
         REGISTRY.values(),
         key=lambda m: FAMILIES.index(m.family) if m.family in FAMILIES else len(FAMILIES),

@@ -4,15 +4,30 @@ compared with deals that reached the same stage without it.
 Content used late in a deal (a pricing sheet in negotiation) is only ever seen by deals that
 got far, which win more anyway. Comparing users with *all* closed deals makes such content
 look magical; comparing them with the deals that reached the stage where it is typically
-used does not. Both comparisons are returned, side by side.
+used does not. Both comparisons are returned, side by side. Called
+``collateral_win_rates(ds, period, *, by=None, as_of=None)``; its output frame is described by
+:class:`CollateralWinRatesOutput`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
+import dataframely as dy
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.metrics._common import By, as_period, check_by, group_columns, time_basis
+from pipeline_kit.metrics._common import (
+    By,
+    basis_column,
+    check_by,
+    count_column,
+    flag_column,
+    flow_period,
+    group_columns,
+    share_column,
+    time_basis,
+)
 from pipeline_kit.metrics._long import _long, _needs
 from pipeline_kit.metrics.cards import CLOSED_IN, MetricCard, declare
 from pipeline_kit.periods import Period
@@ -21,12 +36,40 @@ from pipeline_kit.stats import MIN_N, newcombe_difference, wilson_interval
 __all__ = ["collateral_win_rates"]
 
 
+class CollateralWinRatesOutput(dy.Schema):
+    """:func:`collateral_win_rates`: the ``by`` columns, then these (one row per content);
+    ``ci_low``/``ci_high`` is the interval of ``difference``."""
+
+    content_id = dy.String(nullable=False)
+    title = dy.String(nullable=True)
+    uses = count_column()
+    deals_using = count_column()
+    stage_order = dy.Int64(nullable=False)
+    users_n = count_column()
+    users_won = count_column()
+    peers_n = count_column()
+    peers_won = count_column()
+    users_win_rate = share_column()
+    users_win_rate_ci_low = share_column()
+    users_win_rate_ci_high = share_column()
+    peers_win_rate = share_column()
+    peers_win_rate_ci_low = share_column()
+    peers_win_rate_ci_high = share_column()
+    naive_win_rate_without = share_column()
+    difference = dy.Float64(nullable=True, min=-1, max=1)
+    ci_low = dy.Float64(nullable=True, min=-1, max=1)
+    ci_high = dy.Float64(nullable=True, min=-1, max=1)
+    enough_data = flag_column()
+    time_basis = basis_column("period")
+
+
 @time_basis("period")
 def collateral_win_rates(
     ds: Dataset,
     period: str | Period,
-    by: By = None,
     *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
     confidence: float = 0.95,
     min_n: int = MIN_N,
 ) -> pl.DataFrame:
@@ -35,12 +78,12 @@ def collateral_win_rates(
     A content's *stage* is the median pipeline order of the stage deals were in when they used
     it. Comparable deals: won or lost in the period and having entered that stage (or a later
     one) at some point. Columns: content_id, title, uses, deals_using, stage_order, users_n,
-    users_won, users_win_rate (+ _low/_high), peers_n, peers_won, peers_win_rate (+ _low/
-    _high), naive_win_rate_without (all other closed deals), difference (users - peers) with
-    difference_low/difference_high (Newcombe's hybrid score interval),
-    enough_data (both groups >= min_n).
+    users_won, users_win_rate (+ _ci_low/_ci_high), peers_n, peers_won, peers_win_rate (+
+    _ci_low/_ci_high), naive_win_rate_without (all other closed deals), difference (users -
+    peers) with ci_low/ci_high (Newcombe's hybrid score interval), enough_data (both groups
+    >= min_n).
     """
-    period = as_period(period, ds)
+    period = flow_period(ds, period, as_of)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     order = ds.lazy("stages").select("stage", "order", "is_won", "is_lost")
@@ -97,8 +140,8 @@ def collateral_win_rates(
             pl.when(pl.col(f"{group}_n") > 0)
             .then(pl.col(f"{group}_won") / pl.col(f"{group}_n"))
             .alias(f"{group}_win_rate"),
-            low.alias(f"{group}_win_rate_low"),
-            high.alias(f"{group}_win_rate_high"),
+            low.alias(f"{group}_win_rate_ci_low"),
+            high.alias(f"{group}_win_rate_ci_high"),
         ]
     return (
         stats_.join(titles, on="content_id", how="left")
@@ -113,13 +156,13 @@ def collateral_win_rates(
                 for bound, name in zip(
                     newcombe_difference(
                         "users_win_rate",
-                        "users_win_rate_low",
-                        "users_win_rate_high",
+                        "users_win_rate_ci_low",
+                        "users_win_rate_ci_high",
                         "peers_win_rate",
-                        "peers_win_rate_low",
-                        "peers_win_rate_high",
+                        "peers_win_rate_ci_low",
+                        "peers_win_rate_ci_high",
                     ),
-                    ("difference_low", "difference_high"),
+                    ("ci_low", "ci_high"),
                     strict=True,
                 )
             ],
@@ -142,12 +185,12 @@ def collateral_win_rates(
 # ----------------------------------------------------------------------------- catalogue
 
 
-def _collateral(ds, period, as_of, groups):
+def _collateral(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
     if not _needs(ds, "collateral_usage"):
         return []
-    f = collateral_win_rates(ds, period, groups or None).with_columns(
-        pl.col("difference_low").alias("ci_low"), pl.col("difference_high").alias("ci_high")
-    )
+    f = collateral_win_rates(ds, period, by=groups or None)
     return [
         _long(
             f,
@@ -179,5 +222,7 @@ declare(
         reading="How much more often deals that used the content were won than "
         "peers that reached the same stage. An association, not proof the content caused it.",
     ),
+    function=collateral_win_rates,
+    output=CollateralWinRatesOutput,
     long=_collateral,
 )

@@ -20,15 +20,20 @@ from __future__ import annotations
 
 import datetime as dt
 
+import dataframely as dy
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
     By,
     as_period,
+    basis_column,
     check_by,
+    count_column,
+    flag_column,
     group_columns,
     resolve_cohort_as_of,
+    share_column,
     time_basis,
 )
 from pipeline_kit.metrics._long import _long
@@ -39,12 +44,34 @@ from pipeline_kit.stats import MIN_N, wilson_interval
 __all__ = ["stage_conversion"]
 
 
+class StageConversionOutput(dy.Schema):
+    """:func:`stage_conversion`: the ``by`` columns, then these (one row per open stage
+    entered in the period)."""
+
+    stage = dy.String(nullable=False)
+    stage_order = dy.Int64(nullable=False)
+    entered = count_column()
+    advanced = count_column()
+    dropped = count_column()
+    pending = count_column()
+    n = count_column()
+    conversion = share_column()
+    ci_low = share_column()
+    ci_high = share_column()
+    drop_off = share_column()
+    pending_share = share_column(nullable=False)
+    incomplete = flag_column()
+    enough_data = flag_column()
+    approximate = flag_column()
+    time_basis = basis_column("cohort")
+
+
 @time_basis("cohort")
 def stage_conversion(
     ds: Dataset,
     period: str | Period,
-    by: By = None,
     *,
+    by: By = None,
     as_of: str | dt.date | None = None,
     max_pending: float = 0.1,
     confidence: float = 0.95,
@@ -55,7 +82,8 @@ def stage_conversion(
     ``as_of`` (default: the last date in the data) is when outcomes are read. Columns:
     groups, stage, stage_order, entered, advanced, dropped, pending, n (= advanced +
     dropped), conversion, ci_low, ci_high, drop_off, pending_share, incomplete, enough_data,
-    approximate (stage history derived from the deals).
+    approximate (stage history derived from the deals) (:class:`StageConversionOutput`).
+    ``as_of`` may be ``"latest"``.
     """
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
@@ -137,17 +165,17 @@ def stage_conversion(
 # ----------------------------------------------------------------------------- catalogue
 
 
-def _conversion(ds, period, as_of, groups):
-    as_of = resolve_cohort_as_of(ds, as_of, period)
-    f = stage_conversion(ds, period, groups, as_of=as_of)
+def _conversion(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
+    day = resolve_cohort_as_of(ds, as_of, period)
+    f = stage_conversion(ds, period, by=groups, as_of=day)
     mirrored = f.with_columns(
         (1 - pl.col("ci_high")).alias("ci_low"), (1 - pl.col("ci_low")).alias("ci_high")
     )
     return [
-        _long(f, groups, "stage_conversion", "conversion", "n", True, detail="stage", as_of=as_of),
-        _long(
-            mirrored, groups, "stage_drop_off", "drop_off", "n", True, detail="stage", as_of=as_of
-        ),
+        _long(f, groups, "stage_conversion", "conversion", "n", True, detail="stage", as_of=day),
+        _long(mirrored, groups, "stage_drop_off", "drop_off", "n", True, detail="stage", as_of=day),
     ]
 
 
@@ -173,6 +201,8 @@ declare(
         "the share that moved forward. The lowest stage is where deals die; a cohort flagged "
         "incomplete is too young to judge.",
     ),
+    function=stage_conversion,
+    output=StageConversionOutput,
     long=_conversion,
 )
 
@@ -191,5 +221,7 @@ declare(
         reading="The complement of stage conversion: where deals are lost. Read the stage "
         "with the highest drop-off first, and its lost reasons.",
     ),
+    function=stage_conversion,
+    output=StageConversionOutput,
     long=_conversion,
 )

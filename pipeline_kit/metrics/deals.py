@@ -1,15 +1,22 @@
 """Flow metrics over a period: deals created, won and lost; win rate; deal size; cycle length.
 
 A deal *closes in* a period when its ``closed_at`` falls inside it (both ends included). Every
-function takes ``by=`` (a column of ``deals`` or several) and returns one row per group,
-sorted by the group columns, with the sample size ``n`` and, for rates and averages, a 95%
-interval and ``enough_data`` (``n >= min_n``).
+function is called ``metric(ds, period, *, by=None, as_of=None)``: ``period`` a label, a
+:class:`~pipeline_kit.periods.Period` or ``"latest"`` (the last complete quarter of the data);
+``by`` a column of ``deals`` or several; ``as_of`` the day the figures are read (flows: only
+the events of the period up to that day count; cohorts: when outcomes are read; ``"latest"``
+is the last date in the data). Each returns one row per group, sorted by the group columns,
+with the sample size ``n`` and, for rates and averages, a 95% interval (``ci_low``,
+``ci_high``; a secondary value's interval is ``<value>_ci_low``, ``<value>_ci_high``) and
+``enough_data`` (``n >= min_n``). Each output frame is described by the dataframely schema
+declared beside its function (the ``by`` columns come first).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+import dataframely as dy
 import numpy as np
 import polars as pl
 
@@ -17,12 +24,20 @@ from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
     By,
     aggregate,
+    amount_column,
+    as_date,
     as_period,
+    basis_column,
     by_group,
     check_by,
     closed_in,
+    count_column,
+    empty_output,
+    flag_column,
+    flow_period,
     group_columns,
     resolve_cohort_as_of,
+    share_column,
     time_basis,
 )
 from pipeline_kit.metrics._long import _long
@@ -41,16 +56,32 @@ __all__ = [
 ]
 
 
+class DealFlowOutput(dy.Schema):
+    """:func:`deal_flow`: the ``by`` columns, then these."""
+
+    created = count_column()
+    won = count_column()
+    lost = count_column()
+    time_basis = basis_column("period")
+
+
 @time_basis("period")
-def deal_flow(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
+def deal_flow(
+    ds: Dataset,
+    period: str | Period,
+    *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
+) -> pl.DataFrame:
     """Deals created, won and lost in the period.
 
     ``created = #{created_at in period}``, ``won = #{status won, closed_at in period}``,
-    ``lost`` likewise. Groups are those with at least one such deal.
+    ``lost`` likewise. Groups are those with at least one such deal. Columns:
+    :class:`DealFlowOutput`.
 
     >>> deal_flow(ds, "2025-Q4", by="team")          # doctest: +SKIP
     """
-    period = as_period(period, ds)
+    period = flow_period(ds, period, as_of)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     lf = ds.lazy("deals").filter(period.contains("created_at") | closed_in(period))
@@ -65,12 +96,26 @@ def deal_flow(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
     ).collect()
 
 
+class WinRateOutput(dy.Schema):
+    """:func:`win_rate`: the ``by`` columns, then these."""
+
+    won = count_column()
+    lost = count_column()
+    n = count_column()
+    win_rate = share_column()
+    ci_low = share_column()
+    ci_high = share_column()
+    enough_data = flag_column()
+    time_basis = basis_column("period")
+
+
 @time_basis("period")
 def win_rate(
     ds: Dataset,
     period: str | Period,
-    by: By = None,
     *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
     confidence: float = 0.95,
     min_n: int = MIN_N,
 ) -> pl.DataFrame:
@@ -82,7 +127,7 @@ def win_rate(
 
     Example: 3 won and 1 lost in 2025-Q4 gives 0.75 (n = 4, 95% CI 0.30-0.95, not enough data).
     """
-    period = as_period(period, ds)
+    period = flow_period(ds, period, as_of)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     lf = ds.lazy("deals").filter(closed_in(period))
@@ -139,18 +184,35 @@ def _mean_summary(
     return per_group.drop("_values").with_columns(
         pl.Series("ci_low", [b[0] for b in bounds], dtype=pl.Float64),
         pl.Series("ci_high", [b[1] for b in bounds], dtype=pl.Float64),
-        pl.Series("median_low", [m[0] for m in middle], dtype=pl.Float64),
-        pl.Series("median_high", [m[1] for m in middle], dtype=pl.Float64),
+        pl.Series("median_ci_low", [m[0] for m in middle], dtype=pl.Float64),
+        pl.Series("median_ci_high", [m[1] for m in middle], dtype=pl.Float64),
         (pl.col("n") >= min_n).alias("enough_data"),
     )
+
+
+class WonDealSizeOutput(dy.Schema):
+    """:func:`won_deal_size`: the ``by`` columns, then these (the amounts of won deals)."""
+
+    n = count_column()
+    mean = amount_column(nullable=True)
+    median = amount_column(nullable=True)
+    sd = amount_column(nullable=True)
+    total = amount_column()
+    ci_low = amount_column(nullable=True)
+    ci_high = amount_column(nullable=True)
+    median_ci_low = amount_column(nullable=True)
+    median_ci_high = amount_column(nullable=True)
+    enough_data = flag_column()
+    time_basis = basis_column("period")
 
 
 @time_basis("period")
 def won_deal_size(
     ds: Dataset,
     period: str | Period,
-    by: By = None,
     *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
     confidence: float = 0.95,
     min_n: int = MIN_N,
 ) -> pl.DataFrame:
@@ -160,22 +222,38 @@ def won_deal_size(
     ``total`` is their sum (bookings). Columns: groups, n, mean, median, sd, total,
     ci_low, ci_high (for the mean: Cox's log-normal interval when the amounts look
     log-normal, else a studentized bootstrap: :func:`pipeline_kit.stats.skewed_mean_interval`),
-    median_low, median_high (for the median: order statistics,
-    :func:`pipeline_kit.stats.median_interval`), enough_data.
+    median_ci_low, median_ci_high (for the median: order statistics,
+    :func:`pipeline_kit.stats.median_interval`), enough_data (:class:`WonDealSizeOutput`).
     """
-    period = as_period(period, ds)
+    period = flow_period(ds, period, as_of)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     lf = ds.lazy("deals").filter(closed_in(period) & pl.col("status").eq("won"))
     return _mean_summary(lf, groups, pl.col("amount"), confidence, min_n)
 
 
+class CycleLengthOutput(dy.Schema):
+    """:func:`cycle_length`: the ``by`` columns, then these (days)."""
+
+    n = count_column()
+    mean = amount_column(nullable=True)
+    median = amount_column(nullable=True)
+    sd = amount_column(nullable=True)
+    ci_low = amount_column(nullable=True)
+    ci_high = amount_column(nullable=True)
+    median_ci_low = amount_column(nullable=True)
+    median_ci_high = amount_column(nullable=True)
+    enough_data = flag_column()
+    time_basis = basis_column("period")
+
+
 @time_basis("period")
 def cycle_length(
     ds: Dataset,
     period: str | Period,
-    by: By = None,
     *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
     outcome: str = "closed",
     confidence: float = 0.95,
     min_n: int = MIN_N,
@@ -186,11 +264,12 @@ def cycle_length(
     ``outcome`` chooses which closed deals count: ``"closed"`` (won and lost, the default),
     ``"won"`` or ``"lost"``. Open deals are ignored, which understates the cycle when many
     deals are still open (the censoring-aware Kaplan-Meier estimate comes with the metric
-    catalogue). Columns: groups, n, mean, median, sd, ci_low, ci_high, enough_data.
+    catalogue). Columns: groups, n, mean, median, sd, ci_low, ci_high (the mean's interval),
+    median_ci_low, median_ci_high, enough_data (:class:`CycleLengthOutput`).
     """
     if outcome not in ("closed", "won", "lost"):
         raise ValueError(f"outcome must be closed, won or lost, not {outcome!r}")
-    period = as_period(period, ds)
+    period = flow_period(ds, period, as_of)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     keep = closed_in(period)
@@ -204,12 +283,29 @@ def cycle_length(
     return summary.drop("total")
 
 
+class CloseRateOutput(dy.Schema):
+    """:func:`close_rate`: the ``by`` columns, then these."""
+
+    created = count_column()
+    won = count_column()
+    lost = count_column()
+    open = count_column()
+    n = count_column()
+    close_rate = share_column()
+    ci_low = share_column()
+    ci_high = share_column()
+    open_share = share_column()
+    incomplete = flag_column()
+    enough_data = flag_column()
+    time_basis = basis_column("cohort")
+
+
 @time_basis("cohort")
 def close_rate(
     ds: Dataset,
     period: str | Period,
-    by: By = None,
     *,
+    by: By = None,
     as_of: str | dt.date | None = None,
     max_open: float = 0.1,
     confidence: float = 0.95,
@@ -221,7 +317,8 @@ def close_rate(
     read at ``as_of`` (default: the last date in the data). Deals still open count in the
     denominator, so a young cohort looks worse than it will: ``incomplete`` is true when more
     than ``max_open`` of the cohort is still open. Columns: groups, created, won, lost, open,
-    n (= created), close_rate, ci_low, ci_high (Wilson), open_share, incomplete, enough_data.
+    n (= created), close_rate, ci_low, ci_high (Wilson), open_share, incomplete, enough_data
+    (:class:`CloseRateOutput`).
     """
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
@@ -267,14 +364,29 @@ WIN_RATE_DEFINITIONS = {
 }
 
 
+class WinRateAlternativesOutput(dy.Schema):
+    """:func:`win_rate_alternatives`: the ``by`` columns, then these (one row per definition)."""
+
+    definition = dy.String(nullable=False, regex=f"^({'|'.join(WIN_RATE_DEFINITIONS)})$")
+    numerator = amount_column()
+    denominator = amount_column()
+    deals = count_column()
+    value = share_column()
+    ci_low = share_column()
+    ci_high = share_column()
+    description = dy.String(nullable=False)
+    caveat = dy.String(nullable=True)
+    time_basis = basis_column("period", "cohort")
+
+
 @time_basis("period")
 def win_rate_alternatives(
     ds: Dataset,
     period: str | Period,
-    by: By = None,
     *,
-    stale_days: int = 180,
+    by: By = None,
     as_of: str | dt.date | None = None,
+    stale_days: int = 180,
 ) -> pl.DataFrame:
     """The common win-rate definitions side by side, to reconcile with a CRM's figure.
 
@@ -283,10 +395,12 @@ def win_rate_alternatives(
     denominator is money), ``value``, ``time_basis`` (cohort for the created cohort, else
     period) and ``caveat`` (why a value is missing: the win rate by amount
     cannot be read when every lost deal has amount 0). ``created_cohort`` reads outcomes at
-    ``as_of`` (default: the last date in the data). Only ``count_closed`` is the kit's
+    ``as_of`` (default: the last date in the data); the others count the deals closed in the
+    period up to ``as_of`` (default: the whole period). Only ``count_closed`` is the kit's
     default; the others are shown to explain differences, not to pick the flattering one.
+    Columns: :class:`WinRateAlternativesOutput`.
     """
-    period = as_period(period, ds)
+    period = flow_period(ds, period, as_of)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     deals = ds.lazy("deals")
@@ -335,7 +449,7 @@ def win_rate_alternatives(
         ),
     }
     cohort = (
-        close_rate(ds, period, groups or None, as_of=as_of)
+        close_rate(ds, period, by=groups or None, as_of=as_of)
         .lazy()
         .select(
             *groups,
@@ -443,12 +557,27 @@ def open_at_end(period: Period) -> pl.Expr:
     )
 
 
+class VelocityOutput(dy.Schema):
+    """:func:`velocity`: the ``by`` columns, then these."""
+
+    open_qualified = count_column()
+    win_rate = share_column()
+    avg_won_deal_size = amount_column(nullable=True)
+    avg_cycle_days_won = amount_column(nullable=True)
+    n = count_column()
+    velocity_per_day = amount_column(nullable=True)
+    velocity_per_period = amount_column(nullable=True)
+    enough_data = flag_column()
+    time_basis = basis_column("snapshot")
+
+
 @time_basis("snapshot")
 def velocity(
     ds: Dataset,
     period: str | Period,
-    by: By = None,
     *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
     qualified_from: str | None = None,
     min_n: int = MIN_N,
 ) -> pl.DataFrame:
@@ -458,14 +587,18 @@ def velocity(
     length (days)``, where open qualified deals are those open at the period's last day in
     ``qualified_from`` (default: the second open stage) or a later open stage, and the other
     three factors come from the deals closed in the period (win rate as in ``win_rate``, mean
-    won amount, mean days created -> closed of won deals). A composite of estimates: no
+    won amount, mean days created -> closed of won deals). ``as_of`` moves the snapshot of
+    open deals to that day (``"latest"``: the last date in the data); one before the period's
+    end also cuts the closed deals at it. A composite of estimates: no
     interval; ``enough_data`` requires ``min_n`` closed deals. Columns: groups,
     open_qualified, win_rate, avg_won_deal_size, avg_cycle_days_won, n, velocity_per_day,
-    velocity_per_period (x days in the period), enough_data.
+    velocity_per_period (x days in the period), enough_data (:class:`VelocityOutput`).
     """
-    from pipeline_kit.metrics.pipeline import with_stage_at
+    from pipeline_kit.metrics.pipeline import open_at, with_stage_at
 
-    period = as_period(period, ds)
+    whole = as_period(period, ds)
+    day = as_date(as_of, ds) or whole.end
+    period = flow_period(ds, whole, as_of)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     stages = ds.tables["stages"].filter(~pl.col("is_won") & ~pl.col("is_lost")).sort("order")
@@ -476,8 +609,8 @@ def velocity(
         raise ValueError(f"unknown stage {first!r}; open stages: {', '.join(stages['stage'])}")
     min_order = stages.filter(pl.col("stage") == first)["order"][0]
     qualified = stages.filter(pl.col("order") >= min_order)["stage"].to_list()
-    open_end = ds.lazy("deals").filter(open_at_end(period))
-    open_q = with_stage_at(ds, open_end, period.end).filter(pl.col("stage").is_in(qualified))
+    open_end = ds.lazy("deals").filter(open_at(day))
+    open_q = with_stage_at(ds, open_end, day).filter(pl.col("stage").is_in(qualified))
     open_counts = aggregate(open_q, groups, [pl.len().cast(pl.Int64).alias("open_qualified")])
     closed = ds.lazy("deals").filter(closed_in(period))
     won = pl.col("status").eq("won")
@@ -487,7 +620,7 @@ def velocity(
         groups,
         [
             pl.len().cast(pl.Int64).alias("n"),
-            (won.sum() / pl.len()).alias("win_rate"),
+            pl.when(pl.len() > 0).then(won.sum() / pl.len()).alias("win_rate"),
             pl.col("amount").filter(won).mean().alias("avg_won_deal_size"),
             days.filter(won).mean().alias("avg_cycle_days_won"),
         ],
@@ -509,7 +642,7 @@ def velocity(
             pl.when(pl.col("avg_cycle_days_won") > 0).then(per_day).alias("velocity_per_day")
         )
         .with_columns(
-            (pl.col("velocity_per_day") * period.days).alias("velocity_per_period"),
+            (pl.col("velocity_per_day") * whole.days).alias("velocity_per_period"),
             (pl.col("n") >= min_n).alias("enough_data"),
         )
         .select(
@@ -528,17 +661,33 @@ def velocity(
     )
 
 
+class DealSizeDistributionOutput(dy.Schema):
+    """:func:`deal_size_distribution`: the ``by`` columns, then these (one row per bin)."""
+
+    bin = count_column()
+    bin_low = amount_column()
+    bin_high = amount_column()
+    won_deals = count_column()
+    share = share_column(nullable=False)
+    time_basis = basis_column("period")
+
+
 @time_basis("period")
 def deal_size_distribution(
-    ds: Dataset, period: str | Period, by: By = None, *, bins: int = 12
+    ds: Dataset,
+    period: str | Period,
+    *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
+    bins: int = 12,
 ) -> pl.DataFrame:
     """How the amounts of the deals won in the period are spread, in ``bins`` log-spaced bins.
 
     The bin edges are shared by all groups (geometric steps from the smallest to the largest
     won amount of the period), so groups compare bin by bin. Columns: groups, bin, bin_low,
-    bin_high, won_deals, share (of the group's won deals).
+    bin_high, won_deals, share (of the group's won deals) (:class:`DealSizeDistributionOutput`).
     """
-    period = as_period(period, ds)
+    period = flow_period(ds, period, as_of)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     won = ds.lazy("deals").filter(
@@ -549,16 +698,8 @@ def deal_size_distribution(
         .collect()
         .row(0)
     )
-    schema = {
-        **{g: ds.tables["deals"].schema[g] for g in groups},
-        "bin": pl.Int64,
-        "bin_low": pl.Float64,
-        "bin_high": pl.Float64,
-        "won_deals": pl.Int64,
-        "share": pl.Float64,
-    }
     if low is None:
-        return pl.DataFrame(schema=schema)
+        return empty_output(DealSizeDistributionOutput, ds, "deals", groups)
     edges = np.geomspace(low, high if high > low else low * 1.01, bins + 1)
     index = (
         (
@@ -595,25 +736,31 @@ def deal_size_distribution(
 # ----------------------------------------------------------------------------- catalogue
 
 
-def _flow(ds, period, as_of, groups):
-    f = deal_flow(ds, period, groups)
+def _flow(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
+    f = deal_flow(ds, period, by=groups)
     return [
         _long(f, groups, m, c, None, False)
         for m, c in (("deals_created", "created"), ("deals_won", "won"), ("deals_lost", "lost"))
     ]
 
 
-def _win_rate(ds, period, as_of, groups):
-    return [_long(win_rate(ds, period, groups), groups, "win_rate", "win_rate", "n", True)]
+def _win_rate(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
+    return [_long(win_rate(ds, period, by=groups), groups, "win_rate", "win_rate", "n", True)]
 
 
-def _deal_size(ds, period, as_of, groups):
-    f = won_deal_size(ds, period, groups)
+def _deal_size(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
+    f = won_deal_size(ds, period, by=groups)
     return [
         _long(f, groups, "avg_won_deal_size", "mean", "n", True),
         _long(
             f.with_columns(
-                pl.col("median_low").alias("ci_low"), pl.col("median_high").alias("ci_high")
+                pl.col("median_ci_low").alias("ci_low"), pl.col("median_ci_high").alias("ci_high")
             ),
             groups,
             "median_won_deal_size",
@@ -625,14 +772,19 @@ def _deal_size(ds, period, as_of, groups):
     ]
 
 
-def _cycle(ds, period, as_of, groups):
-    return [_long(cycle_length(ds, period, groups), groups, "cycle_length_days", "mean", "n", True)]
+def _cycle(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
+    f = cycle_length(ds, period, by=groups)
+    return [_long(f, groups, "cycle_length_days", "mean", "n", True)]
 
 
-def _close_rate(ds, period, as_of, groups):
-    as_of = resolve_cohort_as_of(ds, as_of, period)
-    f = close_rate(ds, period, groups, as_of=as_of)
-    return [_long(f, groups, "close_rate", "close_rate", "n", True, as_of=as_of)]
+def _close_rate(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
+    day = resolve_cohort_as_of(ds, as_of, period)
+    f = close_rate(ds, period, by=groups, as_of=day)
+    return [_long(f, groups, "close_rate", "close_rate", "n", True, as_of=day)]
 
 
 _ALTERNATIVES = {
@@ -642,8 +794,10 @@ _ALTERNATIVES = {
 }
 
 
-def _alternatives(ds, period, as_of, groups):
-    f = win_rate_alternatives(ds, period, groups, as_of=as_of)
+def _alternatives(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
+    f = win_rate_alternatives(ds, period, by=groups, as_of=as_of)
     out = []
     for definition, metric in _ALTERNATIVES.items():
         part = f.filter(pl.col("definition") == definition)
@@ -652,10 +806,12 @@ def _alternatives(ds, period, as_of, groups):
     return out
 
 
-def _velocity(ds, period, as_of, groups):
-    if ds.stages.filter(~pl.col("is_won") & ~pl.col("is_lost")).height == 0:
+def _velocity(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
+    if ds.tables["stages"].filter(~pl.col("is_won") & ~pl.col("is_lost")).height == 0:
         return []  # no open stage, so no qualified pipeline to speak of
-    f = velocity(ds, period, groups)
+    f = velocity(ds, period, by=groups)
     return [_long(f, groups, "velocity_per_day", "velocity_per_day", "n", False, as_of=period.end)]
 
 
@@ -674,6 +830,8 @@ declare(
         "year earlier (seasonality) before the previous one; a drop shows up in bookings one cycle "
         "length later.",
     ),
+    function=deal_flow,
+    output=DealFlowOutput,
     long=_flow,
 )
 
@@ -692,6 +850,8 @@ declare(
         reading="Volume of wins; read it with deals_lost and win_rate, never alone: more wins "
         "can simply mean more deals closed, good and bad.",
     ),
+    function=deal_flow,
+    output=DealFlowOutput,
     long=_flow,
 )
 
@@ -710,6 +870,8 @@ declare(
         reading="Volume of losses. A jump at quarter end often means a pipeline clean-up "
         "(stale deals closed lost), not a worse quarter: check lost_reason_share.",
     ),
+    function=deal_flow,
+    output=DealFlowOutput,
     long=_flow,
 )
 
@@ -735,6 +897,8 @@ declare(
         "two teams whose intervals overlap widely are not shown to differ. Compare like with like "
         "(same deal mix: see pk.mix_adjusted_win_rate).",
     ),
+    function=win_rate,
+    output=WinRateOutput,
     long=_win_rate,
 )
 
@@ -755,6 +919,8 @@ declare(
         "deals, so read it beside the median. A rise with a falling count can mean fewer, bigger "
         "deals rather than growth.",
     ),
+    function=won_deal_size,
+    output=WonDealSizeOutput,
     long=_deal_size,
 )
 
@@ -774,6 +940,8 @@ declare(
         reading="The middle won deal: robust to a single whale. A gap between mean "
         "and median says the sizes are skewed.",
     ),
+    function=won_deal_size,
+    output=WonDealSizeOutput,
     long=_deal_size,
 )
 
@@ -792,6 +960,8 @@ declare(
         reading="Revenue booked this period (won amount). The number leadership watches; "
         "decompose it as wins x average size to see which moved.",
     ),
+    function=won_deal_size,
+    output=WonDealSizeOutput,
     long=_deal_size,
 )
 
@@ -816,6 +986,8 @@ declare(
         "count, so it is biased short when many deals are still open: prefer the Kaplan-Meier "
         "median.",
     ),
+    function=cycle_length,
+    output=CycleLengthOutput,
     long=_cycle,
 )
 
@@ -837,6 +1009,8 @@ declare(
         reading="Of the deals created in the cohort, the share won so far. Young cohorts look "
         "worse than they are (their deals have not had time to close): the flag says so.",
     ),
+    function=close_rate,
+    output=CloseRateOutput,
     long=_close_rate,
 )
 
@@ -858,6 +1032,8 @@ declare(
         reading="Win rate weighted by value. When it is below the count-based win "
         "rate, large deals are lost more often than small ones.",
     ),
+    function=win_rate_alternatives,
+    output=WinRateAlternativesOutput,
     long=_alternatives,
 )
 
@@ -876,6 +1052,8 @@ declare(
         reading="Wins over all deals created, open ones included: always at or "
         "below the win rate, and it keeps rising while the cohort's deals close.",
     ),
+    function=win_rate_alternatives,
+    output=WinRateAlternativesOutput,
     long=_alternatives,
 )
 
@@ -895,6 +1073,8 @@ declare(
         reading="Win rate if the stale open deals were lost: a pessimistic bound. "
         "A big gap to the win rate means a lot of pipeline is stuck.",
     ),
+    function=win_rate_alternatives,
+    output=WinRateAlternativesOutput,
     long=_alternatives,
 )
 
@@ -920,5 +1100,7 @@ declare(
         "its four levers (more qualified deals, higher win rate, bigger deals, shorter cycles) to "
         "raise it; see which one differs from the benchmark.",
     ),
+    function=velocity,
+    output=VelocityOutput,
     long=_velocity,
 )

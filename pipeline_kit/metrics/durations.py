@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import datetime as dt
 
+import dataframely as dy
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
     By,
+    amount_column,
     as_period,
+    basis_column,
     by_group,
     check_by,
+    count_column,
     cycle_cohort,
+    empty_output,
+    flag_column,
     group_columns,
     km_by_group,
     resolve_cohort_as_of,
+    share_column,
     time_basis,
 )
 from pipeline_kit.metrics._long import _long
@@ -31,12 +38,27 @@ from pipeline_kit.stats import MIN_N, km_curve
 __all__ = ["cycle_length_curve", "cycle_length_km", "time_in_stage_km"]
 
 
+class CycleLengthKmOutput(dy.Schema):
+    """:func:`cycle_length_km`: the ``by`` columns, then these (days)."""
+
+    n = count_column()
+    closed = count_column()
+    open = count_column()
+    median_days = amount_column(nullable=True)
+    ci_low = amount_column(nullable=True)
+    ci_high = amount_column(nullable=True)
+    naive_mean_closed = amount_column(nullable=True)
+    naive_median_closed = amount_column(nullable=True)
+    enough_data = flag_column()
+    time_basis = basis_column("cohort")
+
+
 @time_basis("cohort")
 def cycle_length_km(
     ds: Dataset,
     period: str | Period,
-    by: By = None,
     *,
+    by: By = None,
     as_of: str | dt.date | None = None,
     confidence: float = 0.95,
     min_n: int = MIN_N,
@@ -48,7 +70,7 @@ def cycle_length_km(
     deal still open contributes ``as_of - created_at`` as censored. Columns: groups, ``n``,
     ``closed``, ``open``, ``median_days`` with ``ci_low``/``ci_high`` (Kaplan-Meier, log-log
     band; null when not reached), ``naive_mean_closed`` and ``naive_median_closed`` (closed
-    deals only, for comparison), ``enough_data`` (closed >= min_n).
+    deals only, for comparison), ``enough_data`` (closed >= min_n) (:class:`CycleLengthKmOutput`).
 
     Example: 4 deals closed after 10, 20, 30, 40 days and 4 still open after 50 days: the KM
     median is 40 days where the naive median of the closed deals says 25.
@@ -67,12 +89,29 @@ def cycle_length_km(
     return km.with_columns((pl.col("closed") >= min_n).alias("enough_data"))
 
 
+class TimeInStageKmOutput(dy.Schema):
+    """:func:`time_in_stage_km`: the ``by`` columns, then these (one row per open stage)."""
+
+    stage = dy.String(nullable=False)
+    stage_order = dy.Int64(nullable=False)
+    n = count_column()
+    ended = count_column()
+    ongoing = count_column()
+    median_days = amount_column(nullable=True)
+    ci_low = amount_column(nullable=True)
+    ci_high = amount_column(nullable=True)
+    naive_mean_ended = amount_column(nullable=True)
+    enough_data = flag_column()
+    approximate = flag_column()
+    time_basis = basis_column("cohort")
+
+
 @time_basis("cohort")
 def time_in_stage_km(
     ds: Dataset,
     period: str | Period,
-    by: By = None,
     *,
+    by: By = None,
     as_of: str | dt.date | None = None,
     confidence: float = 0.95,
     min_n: int = MIN_N,
@@ -83,7 +122,8 @@ def time_in_stage_km(
     other stage (forward, backward, won or lost) on or before ``as_of`` (default: the last
     date in the data); a deal still in the stage at ``as_of`` is censored there. Columns:
     groups, stage, stage_order, n (visits), ended, ongoing, median_days, ci_low, ci_high,
-    naive_mean_ended (ended visits only), enough_data (ended >= min_n), approximate.
+    naive_mean_ended (ended visits only), enough_data (ended >= min_n), approximate
+    (:class:`TimeInStageKmOutput`).
     """
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
@@ -127,12 +167,23 @@ def time_in_stage_km(
     )
 
 
+class CycleLengthCurveOutput(dy.Schema):
+    """:func:`cycle_length_curve`: the ``by`` columns, then these (one row per event time)."""
+
+    days = amount_column()
+    still_open = share_column(nullable=False)
+    low = share_column()
+    high = share_column()
+    at_risk = count_column()
+    time_basis = basis_column("cohort")
+
+
 @time_basis("cohort")
 def cycle_length_curve(
     ds: Dataset,
     period: str | Period,
-    by: By = None,
     *,
+    by: By = None,
     as_of: str | dt.date | None = None,
     confidence: float = 0.95,
 ) -> pl.DataFrame:
@@ -140,7 +191,7 @@ def cycle_length_curve(
 
     Same cohort and censoring as :func:`cycle_length_km`. One row per group and event time
     (plus day 0): ``days``, ``still_open`` (S(t)), ``low``/``high`` (log-log band), ``at_risk``.
-    A few hundred rows per group at most: small enough to chart.
+    A few hundred rows per group at most: small enough to chart (:class:`CycleLengthCurveOutput`).
     """
     groups = group_columns(by)
     frame = cycle_cohort(ds, period, groups, as_of)
@@ -154,31 +205,26 @@ def cycle_length_curve(
             ).select(*groups, pl.all().exclude(groups))
         )
     if not pieces:
-        return pl.DataFrame(
-            schema={
-                **{g: frame.schema[g] for g in groups},
-                "days": pl.Float64,
-                "still_open": pl.Float64,
-                "low": pl.Float64,
-                "high": pl.Float64,
-                "at_risk": pl.Int64,
-            }
-        )
+        return empty_output(CycleLengthCurveOutput, ds, "deals", groups)
     return pl.concat(pieces)
 
 
 # ----------------------------------------------------------------------------- catalogue
 
 
-def _cycle_km(ds, period, as_of, groups):
-    as_of = resolve_cohort_as_of(ds, as_of, period)
-    f = cycle_length_km(ds, period, groups, as_of=as_of)
-    return [_long(f, groups, "cycle_length_km_days", "median_days", "n", True, as_of=as_of)]
+def _cycle_km(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
+    day = resolve_cohort_as_of(ds, as_of, period)
+    f = cycle_length_km(ds, period, by=groups, as_of=day)
+    return [_long(f, groups, "cycle_length_km_days", "median_days", "n", True, as_of=day)]
 
 
-def _stage_km(ds, period, as_of, groups):
-    as_of = resolve_cohort_as_of(ds, as_of, period)
-    f = time_in_stage_km(ds, period, groups, as_of=as_of)
+def _stage_km(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
+    day = resolve_cohort_as_of(ds, as_of, period)
+    f = time_in_stage_km(ds, period, by=groups, as_of=day)
     return [
         _long(
             f,
@@ -188,7 +234,7 @@ def _stage_km(ds, period, as_of, groups):
             "n",
             True,
             detail="stage",
-            as_of=as_of,
+            as_of=day,
         )
     ]
 
@@ -209,6 +255,8 @@ declare(
         reading="Half of the cohort's deals had closed by this many days, counting "
         "open deals properly. 'Upper end not reached' means the data cannot yet bound it.",
     ),
+    function=cycle_length_km,
+    output=CycleLengthKmOutput,
     long=_cycle_km,
 )
 
@@ -230,5 +278,7 @@ declare(
         reading="Half of the visits to this stage ended within this many days. The "
         "stage with the longest time is the bottleneck; compare with its conversion.",
     ),
+    function=time_in_stage_km,
+    output=TimeInStageKmOutput,
     long=_stage_km,
 )

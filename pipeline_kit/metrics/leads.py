@@ -2,25 +2,32 @@
 
 Both are cohort metrics over the leads *created* in the period, with outcomes read at
 ``as_of`` (default: the last date in the data). Group with ``by=`` on columns of ``leads``
-(``source``, ``team``, ``owner``).
+(``source``, ``team``, ``owner``). Each function is called ``metric(ds, period, *, by=None,
+as_of=None)`` and its output frame is described by the dataframely schema declared beside it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+import dataframely as dy
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
     By,
     aggregate,
+    amount_column,
     as_period,
+    basis_column,
     by_group,
     check_by,
+    count_column,
+    flag_column,
     group_columns,
     km_by_group,
     resolve_cohort_as_of,
+    share_column,
     time_basis,
 )
 from pipeline_kit.metrics._long import _lead_groups, _long, _needs
@@ -44,12 +51,34 @@ def _cohort(ds: Dataset, period: Period, day: dt.date) -> pl.LazyFrame:
     )
 
 
+class LeadFunnelOutput(dy.Schema):
+    """:func:`lead_funnel`: the ``by`` columns, then these."""
+
+    created = count_column()
+    qualified = count_column()
+    converted = count_column()
+    won = count_column()
+    qualified_rate = share_column()
+    qualified_rate_ci_low = share_column()
+    qualified_rate_ci_high = share_column()
+    conversion_rate = share_column()
+    ci_low = share_column()
+    ci_high = share_column()
+    lead_win_rate = share_column()
+    lead_win_rate_ci_low = share_column()
+    lead_win_rate_ci_high = share_column()
+    n = count_column()
+    incomplete = flag_column()
+    enough_data = flag_column()
+    time_basis = basis_column("cohort")
+
+
 @time_basis("cohort")
 def lead_funnel(
     ds: Dataset,
     period: str | Period,
-    by: By = None,
     *,
+    by: By = None,
     as_of: str | dt.date | None = None,
     mature_days: int = 90,
     confidence: float = 0.95,
@@ -59,9 +88,11 @@ def lead_funnel(
 
     ``qualified_rate = qualified / created``, ``conversion_rate = converted / created``
     (lead -> opportunity: ``converted_at`` set, or a ``deal_id``), ``lead_win_rate = won /
-    created`` (the lead's deal won by ``as_of``), each with a Wilson interval (``*_low``,
-    ``*_high``). ``incomplete`` is true when fewer than ``mature_days`` days separate the
-    period end from ``as_of``: recent leads have not had time to convert.
+    created`` (the lead's deal won by ``as_of``), each with a Wilson interval: ``ci_low``,
+    ``ci_high`` for the conversion rate, ``qualified_rate_ci_low``/``_ci_high`` and
+    ``lead_win_rate_ci_low``/``_ci_high`` for the others. ``incomplete`` is true when fewer
+    than ``mature_days`` days separate the period end from ``as_of``: recent leads have not
+    had time to convert. Columns: :class:`LeadFunnelOutput`.
     """
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
@@ -86,16 +117,16 @@ def lead_funnel(
         ],
     ).collect()
     columns = []
-    for name, count in (
-        ("qualified_rate", "qualified"),
-        ("conversion_rate", "converted"),
-        ("lead_win_rate", "won"),
+    for name, count, interval in (
+        ("qualified_rate", "qualified", "qualified_rate_ci"),
+        ("conversion_rate", "converted", "ci"),  # the funnel's headline rate
+        ("lead_win_rate", "won", "lead_win_rate_ci"),
     ):
         low, high = wilson_interval(count, "created", confidence)
         columns += [
             pl.when(pl.col("created") > 0).then(pl.col(count) / pl.col("created")).alias(name),
-            low.alias(f"{name}_low"),
-            high.alias(f"{name}_high"),
+            low.alias(f"{interval}_low"),
+            high.alias(f"{interval}_high"),
         ]
     return frame.with_columns(
         *columns,
@@ -105,12 +136,30 @@ def lead_funnel(
     )
 
 
+class LeadResponseTimeOutput(dy.Schema):
+    """:func:`lead_response_time`: the ``by`` columns, then these (hours)."""
+
+    n = count_column()
+    responded = count_column()
+    never_contacted = count_column()
+    median_hours = amount_column(nullable=True)
+    ci_low = amount_column(nullable=True)
+    ci_high = amount_column(nullable=True)
+    naive_median_responded = amount_column(nullable=True)
+    within_count = count_column()
+    within = share_column()
+    within_ci_low = share_column()
+    within_ci_high = share_column()
+    enough_data = flag_column()
+    time_basis = basis_column("cohort")
+
+
 @time_basis("cohort")
 def lead_response_time(
     ds: Dataset,
     period: str | Period,
-    by: By = None,
     *,
+    by: By = None,
     as_of: str | dt.date | None = None,
     within_hours: float = 1.0,
     confidence: float = 0.95,
@@ -123,7 +172,7 @@ def lead_response_time(
     ``as_of`` as censored ("waited at least this long"). Columns: groups, n, responded,
     never_contacted, median_hours with ci_low/ci_high (Kaplan-Meier), naive_median_responded
     (responded leads only), within (share answered within ``within_hours``, over all leads,
-    with ``within_low``/``within_high``), enough_data.
+    with ``within_ci_low``/``within_ci_high``), enough_data (:class:`LeadResponseTimeOutput`).
     """
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
@@ -170,18 +219,35 @@ def lead_response_time(
     low, high = wilson_interval("within_count", "n", confidence)
     return km.with_columns(
         pl.when(pl.col("n") > 0).then(pl.col("within_count") / pl.col("n")).alias("within"),
-        low.alias("within_low"),
-        high.alias("within_high"),
+        low.alias("within_ci_low"),
+        high.alias("within_ci_high"),
         (pl.col("responded") >= min_n).alias("enough_data"),
     )
+
+
+class LeadTimeToWinOutput(dy.Schema):
+    """:func:`lead_time_to_win`: the ``by`` columns, then these (days)."""
+
+    n = count_column()
+    won = count_column()
+    not_won = count_column()
+    median_days = amount_column(nullable=True)
+    ci_low = amount_column(nullable=True)
+    ci_high = amount_column(nullable=True)
+    naive_median_won = amount_column(nullable=True)
+    won_within = share_column()
+    won_within_ci_low = share_column()
+    won_within_ci_high = share_column()
+    enough_data = flag_column()
+    time_basis = basis_column("cohort")
 
 
 @time_basis("cohort")
 def lead_time_to_win(
     ds: Dataset,
     period: str | Period,
-    by: By = None,
     *,
+    by: By = None,
     as_of: str | dt.date | None = None,
     within_days: int = 90,
     confidence: float = 0.95,
@@ -198,8 +264,8 @@ def lead_time_to_win(
     overstates the chance of winning late (losses are a competing outcome). Columns: groups,
     ``n``, ``won``, ``not_won``, ``median_days`` with ``ci_low``/``ci_high`` (null when fewer
     than half the leads are won, as in most funnels), ``won_within`` (Kaplan-Meier share won
-    within ``within_days`` days, with ``won_within_low``/``won_within_high``), ``naive_median_won``,
-    ``enough_data`` (won >= min_n).
+    within ``within_days`` days, with ``won_within_ci_low``/``won_within_ci_high``),
+    ``naive_median_won``, ``enough_data`` (won >= min_n) (:class:`LeadTimeToWinOutput`).
 
     Example: 10 leads, 2 won after 10 and 30 days, 8 not won after 100 days: no median (only
     20% won), won within 90 days = 20%.
@@ -253,8 +319,8 @@ def lead_time_to_win(
             {
                 **dict(zip(groups, key, strict=True)),
                 "won_within": None if still is None else 1 - still,
-                "won_within_low": None if high is None else 1 - high,
-                "won_within_high": None if low is None else 1 - low,
+                "won_within_ci_low": None if high is None else 1 - high,
+                "won_within_ci_high": None if low is None else 1 - low,
             }
         )
     shares = pl.DataFrame(
@@ -262,8 +328,8 @@ def lead_time_to_win(
         schema={
             **{g: frame.schema[g] for g in groups},
             "won_within": pl.Float64,
-            "won_within_low": pl.Float64,
-            "won_within_high": pl.Float64,
+            "won_within_ci_low": pl.Float64,
+            "won_within_ci_high": pl.Float64,
         },
         orient="row",
     )
@@ -278,40 +344,43 @@ def lead_time_to_win(
 # ----------------------------------------------------------------------------- catalogue
 
 
-def _leads(ds, period, as_of, groups):
+def _leads(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
     if not _needs(ds, "leads") or not _lead_groups(ds, groups):
         return []
-    as_of = resolve_cohort_as_of(ds, as_of, period)
-    f = lead_funnel(ds, period, groups, as_of=as_of)
-    ci = f.with_columns(
-        pl.col("conversion_rate_low").alias("ci_low"),
-        pl.col("conversion_rate_high").alias("ci_high"),
-    )
+    day = resolve_cohort_as_of(ds, as_of, period)
+    f = lead_funnel(ds, period, by=groups, as_of=day)
     wci = f.with_columns(
-        pl.col("lead_win_rate_low").alias("ci_low"), pl.col("lead_win_rate_high").alias("ci_high")
+        pl.col("lead_win_rate_ci_low").alias("ci_low"),
+        pl.col("lead_win_rate_ci_high").alias("ci_high"),
     )
     return [
-        _long(f, groups, "leads_created", "created", None, False, as_of=as_of),
-        _long(f, groups, "qualified_leads", "qualified", "created", False, as_of=as_of),
-        _long(ci, groups, "lead_conversion_rate", "conversion_rate", "n", True, as_of=as_of),
-        _long(wci, groups, "lead_win_rate", "lead_win_rate", "n", True, as_of=as_of),
+        _long(f, groups, "leads_created", "created", None, False, as_of=day),
+        _long(f, groups, "qualified_leads", "qualified", "created", False, as_of=day),
+        _long(f, groups, "lead_conversion_rate", "conversion_rate", "n", True, as_of=day),
+        _long(wci, groups, "lead_win_rate", "lead_win_rate", "n", True, as_of=day),
     ]
 
 
-def _response(ds, period, as_of, groups):
+def _response(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
     if not _needs(ds, "leads") or not _lead_groups(ds, groups):
         return []
-    as_of = resolve_cohort_as_of(ds, as_of, period)
-    f = lead_response_time(ds, period, groups, as_of=as_of)
-    return [_long(f, groups, "lead_response_hours", "median_hours", "n", True, as_of=as_of)]
+    day = resolve_cohort_as_of(ds, as_of, period)
+    f = lead_response_time(ds, period, by=groups, as_of=day)
+    return [_long(f, groups, "lead_response_hours", "median_hours", "n", True, as_of=day)]
 
 
-def _time_to_win(ds, period, as_of, groups):
+def _time_to_win(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
     if not _needs(ds, "leads") or not _lead_groups(ds, groups):
         return []
-    as_of = resolve_cohort_as_of(ds, as_of, period)
-    f = lead_time_to_win(ds, period, groups, as_of=as_of)
-    return [_long(f, groups, "lead_time_to_win_days", "median_days", "n", True, as_of=as_of)]
+    day = resolve_cohort_as_of(ds, as_of, period)
+    f = lead_time_to_win(ds, period, by=groups, as_of=day)
+    return [_long(f, groups, "lead_time_to_win_days", "median_days", "n", True, as_of=day)]
 
 
 declare(
@@ -327,6 +396,8 @@ declare(
         "pipeline_kit.lead_funnel",
         reading="Lead volume for the period, by source: the input to everything below it.",
     ),
+    function=lead_funnel,
+    output=LeadFunnelOutput,
     long=_leads,
 )
 
@@ -345,6 +416,8 @@ declare(
         reading="Leads that passed qualification by the as-of date; a young period is "
         "understated because its leads have had less time.",
     ),
+    function=lead_funnel,
+    output=LeadFunnelOutput,
     long=_leads,
 )
 
@@ -367,6 +440,8 @@ declare(
         reading="Share of leads that became opportunities. Compare by source: a "
         "low rate from a high-volume source is the largest lever.",
     ),
+    function=lead_funnel,
+    output=LeadFunnelOutput,
     long=_leads,
 )
 
@@ -385,6 +460,8 @@ declare(
         reading="Share of leads that ended as won deals: the whole funnel in one number, "
         "slow to settle because it waits for the deals to close.",
     ),
+    function=lead_funnel,
+    output=LeadFunnelOutput,
     long=_leads,
 )
 
@@ -404,6 +481,8 @@ declare(
         reading="Half of the leads got a first response within this many hours, "
         "never-contacted leads counted as still waiting. Speed to lead matters most for inbound.",
     ),
+    function=lead_response_time,
+    output=LeadResponseTimeOutput,
     long=_response,
 )
 
@@ -431,5 +510,7 @@ declare(
         "that have not won yet: the marketing funnel's cycle, readable even from an export of "
         "won deals only.",
     ),
+    function=lead_time_to_win,
+    output=LeadTimeToWinOutput,
     long=_time_to_win,
 )

@@ -27,7 +27,7 @@ from pipeline_kit.metrics import (  # noqa: F401  (each module declares its metr
     winloss,
 )
 from pipeline_kit.metrics._common import By, as_period, group_columns
-from pipeline_kit.metrics._long import LONG_COLUMNS
+from pipeline_kit.metrics._long import LONG_COLUMNS, LongOutput
 from pipeline_kit.metrics.cards import CATALOGUE, REGISTRY, metric_names
 from pipeline_kit.periods import Period
 
@@ -79,7 +79,7 @@ def metrics_long(
                 f"{', '.join(WHOLE_EXPORT_METRICS)} are computed"
             )
         names = [m for m in names if m in WHOLE_EXPORT_METRICS]
-    computed: dict[Callable, list[pl.DataFrame]] = {}
+    computed: dict[Callable[..., list[pl.DataFrame]], list[pl.DataFrame]] = {}
     frames = []
     for name in names:
         fn = REGISTRY[name].long
@@ -87,20 +87,9 @@ def metrics_long(
             computed[fn] = fn(ds, period, as_of, groups)
         frames += [f for f in computed[fn] if f.height and f["metric"][0] == name]
     if not frames:
-        schema = {
-            "metric": pl.String,
-            **{g: pl.String for g in groups},
-            "value": pl.Float64,
-            "n": pl.Int64,
-            "ci_low": pl.Float64,
-            "ci_high": pl.Float64,
-            "detail": pl.String,
-            "unit": pl.String,
-            "time_basis": pl.String,
-            "period": pl.String,
-            "as_of": pl.String,
-        }
-        return pl.DataFrame(schema=schema)
+        empty = LongOutput.create_empty()
+        by_columns = [pl.lit(None, pl.String).alias(g) for g in groups]
+        return empty.select("metric", *by_columns, *LONG_COLUMNS)
     long = pl.concat(frames, how="vertical_relaxed").with_columns(
         pl.lit(period.label).alias("period")
     )

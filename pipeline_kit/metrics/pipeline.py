@@ -5,26 +5,38 @@ A deal is *open at* ``as_of`` when ``created_at <= as_of`` and it was not closed
 on or before ``as_of`` according to ``stage_history`` (ties on one day: the later stage in
 the pipeline order). A deal won or lost on or before ``as_of`` is never in the open pipeline,
 whatever stage it sits in, so no deal can count as both open and won.
+
+Snapshot functions are called ``metric(ds, as_of, *, by=None)`` (``as_of`` a date, an ISO
+string or ``"latest"``, the last date in the data); the waterfall, a flow, and the coverage,
+read against the next period's target, take ``(ds, period, *, by=None, as_of=None)``. Each
+output frame is described by the dataframely schema declared beside its function.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+import dataframely as dy
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
     By,
+    amount_column,
+    as_date,
     as_period,
+    basis_column,
     check_by,
+    count_column,
+    flag_column,
+    flow_period,
     group_columns,
     resolve_as_of,
     time_basis,
 )
 from pipeline_kit.metrics._long import _long
 from pipeline_kit.metrics.cards import SNAPSHOT, MetricCard, declare
-from pipeline_kit.periods import Period, parse_date
+from pipeline_kit.periods import Period
 
 __all__ = [
     "next_period",
@@ -84,12 +96,25 @@ def with_stage_at(ds: Dataset, deals: pl.LazyFrame, as_of: dt.date) -> pl.LazyFr
     )
 
 
+class OpenPipelineOutput(dy.Schema):
+    """:func:`open_pipeline`: the ``by`` columns, then these (one row per open stage)."""
+
+    stage = dy.String(nullable=False)
+    stage_order = dy.Int64(nullable=False)
+    open_deals = count_column()
+    open_value = amount_column()
+    weighted_value = amount_column(nullable=True)
+    as_of = dy.Date(nullable=False)
+    approximate = flag_column()
+    time_basis = basis_column("snapshot")
+
+
 @time_basis("snapshot")
 def open_pipeline(
     ds: Dataset,
     as_of: str | dt.date | None = None,
-    by: By = None,
     *,
+    by: By = None,
     period: str | Period | None = None,
 ) -> pl.DataFrame:
     """Open deals and their value per stage as of a date (default: the period's last day).
@@ -98,9 +123,9 @@ def open_pipeline(
     deals, ``weighted_value = sum(amount x stage probability)`` (0-1 scale; null when the
     stages table has no probabilities). One row per group and open stage, zero rows
     included, ordered by pipeline order; ``approximate`` is true when the stage history was
-    derived rather than exported.
+    derived rather than exported. Columns: :class:`OpenPipelineOutput`.
     """
-    day = resolve_as_of(as_of, as_period(period, ds) if period is not None else None)
+    day = resolve_as_of(ds, as_of, as_period(period, ds) if period is not None else None)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     stages = ds.lazy("stages")
@@ -160,6 +185,23 @@ def stage_durations(ds: Dataset, as_of: dt.date) -> pl.LazyFrame:
     )
 
 
+class StalledDealsOutput(dy.Schema):
+    """:func:`stalled_deals`: one row per open deal; the ``by`` columns other than owner and
+    team come after ``team``."""
+
+    deal_id = dy.String(nullable=False)
+    owner = dy.String(nullable=False)
+    team = dy.String(nullable=False)
+    stage = dy.String(nullable=False)
+    amount = amount_column()
+    entered_stage_at = dy.Date(nullable=False)
+    days_in_stage = count_column()
+    threshold_days = amount_column(nullable=True)
+    reference_n = count_column(nullable=True)
+    stalled = flag_column()
+    time_basis = basis_column("snapshot")
+
+
 @time_basis("snapshot")
 def stalled_deals(
     ds: Dataset,
@@ -180,9 +222,10 @@ def stalled_deals(
     completed visits get no threshold (``threshold_days`` null, never stalled). Returns one row
     per open deal at ``as_of``: deal_id, owner, team, the ``by`` columns (any deal column, e.g.
     ``by="region"``), stage, amount, entered_stage_at, days_in_stage, threshold_days,
-    reference_n, stalled; sorted by the ``by`` columns, then with the stalled, longest first.
+    reference_n, stalled (:class:`StalledDealsOutput`); sorted by the ``by`` columns, then
+    with the stalled, longest first.
     """
-    day = resolve_as_of(as_of, as_period(period, ds) if period is not None else None)
+    day = resolve_as_of(ds, as_of, as_period(period, ds) if period is not None else None)
     groups = [g for g in group_columns(by) if g not in ("owner", "team")]
     check_by(ds, "deals", groups)
     visits = stage_durations(ds, day)
@@ -242,6 +285,20 @@ def stalled_deals(
     )
 
 
+class SlippedDealsOutput(dy.Schema):
+    """:func:`slipped_deals`: one row per overdue open deal; the ``by`` columns other than
+    owner and team come after ``team``."""
+
+    deal_id = dy.String(nullable=False)
+    owner = dy.String(nullable=False)
+    team = dy.String(nullable=False)
+    stage = dy.String(nullable=False)
+    amount = amount_column()
+    expected_close = dy.Date(nullable=False)
+    days_overdue = dy.Int64(nullable=False, min=1)
+    time_basis = basis_column("snapshot")
+
+
 @time_basis("snapshot")
 def slipped_deals(
     ds: Dataset,
@@ -255,9 +312,10 @@ def slipped_deals(
     Only the current ``expected_close`` is known (not its history), so this counts deals
     overdue now, not how many times each was pushed. Columns: deal_id, owner, team, the
     ``by`` columns, stage, amount, expected_close, days_overdue; sorted by the ``by`` columns,
-    then longest overdue first. Empty when the export has no expected_close.
+    then longest overdue first (:class:`SlippedDealsOutput`). Empty when the export has no
+    expected_close.
     """
-    day = resolve_as_of(as_of, as_period(period, ds) if period is not None else None)
+    day = resolve_as_of(ds, as_of, as_period(period, ds) if period is not None else None)
     groups = [g for g in group_columns(by) if g not in ("owner", "team")]
     check_by(ds, "deals", groups)
     overdue = ds.lazy("deals").filter(open_at(day) & (pl.col("expected_close") < day))
@@ -281,8 +339,32 @@ def slipped_deals(
     )
 
 
+class PipelineWaterfallOutput(dy.Schema):
+    """:func:`pipeline_waterfall`: the ``by`` columns, then these (value, then deal counts)."""
+
+    start = amount_column()
+    created = amount_column()
+    won = amount_column()
+    lost = amount_column()
+    moved = amount_column(signed=True)
+    end = amount_column()
+    start_deals = count_column()
+    created_deals = count_column()
+    won_deals = count_column()
+    lost_deals = count_column()
+    moved_deals = dy.Int64(nullable=False)
+    end_deals = count_column()
+    time_basis = basis_column("period")
+
+
 @time_basis("period")
-def pipeline_waterfall(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
+def pipeline_waterfall(
+    ds: Dataset,
+    period: str | Period,
+    *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
+) -> pl.DataFrame:
     """Open pipeline value from the start to the end of the period, bucket by bucket.
 
     ``start`` (open at the end of the day before the period) ``+ created`` (created in the
@@ -290,9 +372,11 @@ def pipeline_waterfall(ds: Dataset, period: str | Period, by: By = None) -> pl.D
     Amounts are the deals' current amounts, so the identity holds exactly; the function checks
     it per group and raises if a bucket is missing (``moved`` must be 0: deals whose team or
     owner changed are not tracked by the export). Columns: groups, start, created, won, lost,
-    moved, end, and the same buckets as deal counts (``*_deals``).
+    moved, end, and the same buckets as deal counts (``*_deals``)
+    (:class:`PipelineWaterfallOutput`).
+    ``as_of`` before the period's end stops the waterfall on that day (``end`` = open then).
     """
-    period = as_period(period, ds)
+    period = flow_period(ds, period, as_of)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     before = period.start - dt.timedelta(days=1)
@@ -368,9 +452,26 @@ def next_period(period: Period) -> Period:
     return period.following()
 
 
+class PipelineCoverageOutput(dy.Schema):
+    """:func:`pipeline_coverage`: the ``by`` columns (none or team), then these."""
+
+    due_deals = count_column()
+    due_value = amount_column()
+    weighted_due = amount_column(nullable=True)
+    target = amount_column(nullable=True)
+    coverage = amount_column(nullable=True)
+    weighted_coverage = amount_column(nullable=True)
+    next_period = dy.String(nullable=False)
+    time_basis = basis_column("snapshot")
+
+
 @time_basis("snapshot")
 def pipeline_coverage(
-    ds: Dataset, period: str | Period, by: By = None, *, as_of: str | dt.date | None = None
+    ds: Dataset,
+    period: str | Period,
+    *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
 ) -> pl.DataFrame:
     """Open pipeline due next period, as a multiple of next period's target.
 
@@ -378,10 +479,10 @@ def pipeline_coverage(
     sum(team targets overlapping the next period)``; ``as_of`` defaults to the period's last
     day. ``weighted_coverage`` uses amount x stage probability. Targets are per team, so
     ``by`` is ``None`` or ``"team"``. Columns: groups, due_deals, due_value, weighted_due,
-    target, coverage, weighted_coverage, next_period.
+    target, coverage, weighted_coverage, next_period (:class:`PipelineCoverageOutput`).
     """
     period = as_period(period, ds)
-    day = resolve_as_of(as_of, period)
+    day = resolve_as_of(ds, as_of, period)
     groups = group_columns(by)
     if groups not in ([], ["team"]):
         raise ValueError("pipeline coverage compares with team targets: use by=None or by='team'")
@@ -442,9 +543,11 @@ def pipeline_coverage(
 # ----------------------------------------------------------------------------- catalogue
 
 
-def _pipeline(ds, period, as_of, groups):
-    as_of = parse_date(as_of) or period.end
-    f = open_pipeline(ds, as_of, groups, period=period)
+def _pipeline(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
+    day = as_date(as_of, ds) or period.end
+    f = open_pipeline(ds, day, by=groups, period=period)
     sums = [
         pl.col("open_deals", "open_value").sum(),
         # unknown (not 0) when the stages carry no probabilities
@@ -459,7 +562,7 @@ def _pipeline(ds, period, as_of, groups):
         ("open_value", "open_value"),
         ("weighted_pipeline", "weighted_value"),
     ):
-        out.append(_long(totals, groups, metric, col, "open_deals", False, as_of=as_of))
+        out.append(_long(totals, groups, metric, col, "open_deals", False, as_of=day))
         out.append(
             _long(
                 f,
@@ -469,16 +572,18 @@ def _pipeline(ds, period, as_of, groups):
                 "open_deals",
                 False,
                 detail="stage",
-                as_of=as_of,
+                as_of=day,
             )
         )
     return out
 
 
-def _deal_lists(ds, period, as_of, groups):
-    as_of = parse_date(as_of) or period.end
-    stalled = stalled_deals(ds, as_of)
-    slipped = slipped_deals(ds, as_of).with_columns(pl.lit(True).alias("slipped"))
+def _deal_lists(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
+    day = as_date(as_of, ds) or period.end
+    stalled = stalled_deals(ds, day)
+    slipped = slipped_deals(ds, day).with_columns(pl.lit(True).alias("slipped"))
     deals = ds.tables["deals"].select("deal_id", *[g for g in groups if g not in ("owner", "team")])
     frame = stalled.join(deals, on="deal_id", how="left").join(
         slipped.select("deal_id", "slipped"), on="deal_id", how="left"
@@ -490,13 +595,15 @@ def _deal_lists(ds, period, as_of, groups):
     ]
     counts = frame.group_by(groups).agg(aggs).sort(groups) if groups else frame.select(aggs)
     return [
-        _long(counts, groups, "stalled_deals", "stalled", "open", False, as_of=as_of),
-        _long(counts, groups, "slipped_deals", "slipped", "open", False, as_of=as_of),
+        _long(counts, groups, "stalled_deals", "stalled", "open", False, as_of=day),
+        _long(counts, groups, "slipped_deals", "slipped", "open", False, as_of=day),
     ]
 
 
-def _waterfall(ds, period, as_of, groups):
-    f = pipeline_waterfall(ds, period, groups)
+def _waterfall(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
+    f = pipeline_waterfall(ds, period, by=groups)
     buckets = ["start", "created", "won", "lost", "moved", "end"]
     long = f.unpivot(on=buckets, index=groups, variable_name="bucket", value_name="value").join(
         f.unpivot(
@@ -510,14 +617,16 @@ def _waterfall(ds, period, as_of, groups):
     return [_long(long, groups, "pipeline_waterfall", "value", "deals", False, detail="bucket")]
 
 
-def _coverage(ds, period, as_of, groups):
+def _coverage(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
     if groups not in ([], ["team"]):
         return []  # targets exist per team only
     if "targets" not in ds.tables:
         return []
-    as_of = parse_date(as_of) or period.end
-    f = pipeline_coverage(ds, period, groups, as_of=as_of)
-    return [_long(f, groups, "pipeline_coverage", "coverage", "due_deals", False, as_of=as_of)]
+    day = as_date(as_of, ds) or period.end
+    f = pipeline_coverage(ds, period, by=groups, as_of=day)
+    return [_long(f, groups, "pipeline_coverage", "coverage", "due_deals", False, as_of=day)]
 
 
 declare(
@@ -538,6 +647,8 @@ declare(
         reading="How many deals are in play at the snapshot date, per stage. A pile-up in one "
         "stage is a bottleneck to investigate with time_in_stage and stalled_deals.",
     ),
+    function=open_pipeline,
+    output=OpenPipelineOutput,
     long=_pipeline,
 )
 
@@ -556,6 +667,8 @@ declare(
         reading="Unweighted value of the open pipeline. Useful for trend, optimistic as a "
         "forecast: most of it will not close.",
     ),
+    function=open_pipeline,
+    output=OpenPipelineOutput,
     long=_pipeline,
 )
 
@@ -574,6 +687,8 @@ declare(
         reading="Open value discounted by stage probability: a rough expected value. "
         "Only as good as the stage probabilities; check them against observed stage conversion.",
     ),
+    function=open_pipeline,
+    output=OpenPipelineOutput,
     long=_pipeline,
 )
 
@@ -597,6 +712,8 @@ declare(
         reading="Open deals sitting in their stage far longer than usual (beyond the 90th "
         "percentile of finished visits). The action list: each one needs a next step or closing.",
     ),
+    function=stalled_deals,
+    output=StalledDealsOutput,
     long=_deal_lists,
 )
 
@@ -615,6 +732,8 @@ declare(
         reading="Open deals past their expected close date. Many slipped deals mean the "
         "forecast is stale; ask for new dates or close them lost.",
     ),
+    function=slipped_deals,
+    output=SlippedDealsOutput,
     long=_deal_lists,
 )
 
@@ -634,6 +753,8 @@ declare(
         "period: created in, won and lost out. The identity must balance; the largest bar is the "
         "story.",
     ),
+    function=pipeline_waterfall,
+    output=PipelineWaterfallOutput,
     long=_waterfall,
 )
 
@@ -654,6 +775,8 @@ declare(
         reading="Open value due next period divided by its target; 3x is a common rule "
         "of thumb, meaningful only next to the team's own win rate.",
     ),
+    function=pipeline_coverage,
+    output=PipelineCoverageOutput,
     long=_coverage,
 )
 
@@ -701,5 +824,7 @@ for _name, _title, _formula, _interval, _unit, _reading in (
             "pipeline_kit.open_pipeline",
             reading=_reading,
         ),
+        function=open_pipeline,
+        output=OpenPipelineOutput,
         long=_pipeline,
     )

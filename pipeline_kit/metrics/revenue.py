@@ -1,13 +1,16 @@
 """Revenue metrics: bookings against target, churn, customer retention, CAC, CLV and CLV:CAC.
 
 Targets and marketing spend are recorded per team, so these metrics group by ``team`` or not
-at all. Money is in the export's currency units; MRR is monthly.
+at all. Money is in the export's currency units; MRR is monthly. Each function is called
+``metric(ds, period, *, by=None, as_of=None)`` and its output frame is described by the
+dataframely schema declared beside it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+import dataframely as dy
 import numpy as np
 import polars as pl
 from scipy import stats as sps
@@ -15,10 +18,16 @@ from scipy import stats as sps
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
     By,
+    amount_column,
     as_period,
+    basis_column,
+    count_column,
+    flag_column,
+    flow_period,
     group_columns,
     km_by_group,
     resolve_cohort_as_of,
+    share_column,
     time_basis,
 )
 from pipeline_kit.metrics._long import _long, _needs, _team_level
@@ -46,21 +55,44 @@ def _join(left: pl.LazyFrame, right: pl.LazyFrame, groups: list[str]) -> pl.Lazy
     return left.join(right, how="cross")
 
 
+class BookingsVsTargetOutput(dy.Schema):
+    """:func:`bookings_vs_target`: the ``by`` columns (team and/or owner), then these."""
+
+    bookings = amount_column()
+    bookings_new = amount_column()
+    bookings_expansion = amount_column()
+    bookings_renewal = amount_column()
+    bookings_other = amount_column()
+    won_deals = count_column()
+    target = amount_column(nullable=True)
+    attainment = amount_column(nullable=True)
+    time_basis = basis_column("period")
+
+
 @time_basis("period")
-def bookings_vs_target(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
+def bookings_vs_target(
+    ds: Dataset,
+    period: str | Period,
+    *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
+) -> pl.DataFrame:
     """Bookings (won amount closed in the period), split by deal type, against target.
 
     ``attainment = bookings / target``, where target sums the targets whose dates lie inside
     the period: team-level rows (no owner) by team or overall, rep quotas (rows with an
     owner) when grouping by ``owner``. Groups: none, ``team``, ``owner`` or both.
     Columns: groups, bookings, bookings_new, bookings_expansion, bookings_renewal,
-    bookings_other (no or other type), won_deals, target, attainment (null without a target).
+    bookings_other (no or other type), won_deals, target, attainment (null without a target)
+    (:class:`BookingsVsTargetOutput`). ``as_of`` before the period's end counts the bookings
+    up to that day against the whole period's target (attainment to date).
     """
     period = as_period(period, ds)
+    booked_in = flow_period(ds, period, as_of)
     groups = group_columns(by)
     if not set(groups) <= {"team", "owner"}:
         raise ValueError("targets are per team or per rep: use by=None, 'team' or 'owner'")
-    won = ds.lazy("deals").filter(pl.col("status").eq("won") & period.contains("closed_at"))
+    won = ds.lazy("deals").filter(pl.col("status").eq("won") & booked_in.contains("closed_at"))
     kind = pl.col("deal_type").str.to_lowercase()
     aggs = [
         pl.col("amount").sum().alias("bookings"),
@@ -96,12 +128,30 @@ def bookings_vs_target(ds: Dataset, period: str | Period, by: By = None) -> pl.D
     )
 
 
+class ChurnOutput(dy.Schema):
+    """:func:`churn`: the ``by`` columns (none or team), then these."""
+
+    active_at_start = count_column()
+    churned = count_column()
+    mrr_at_start = amount_column()
+    mrr_churned = amount_column()
+    n = count_column()
+    churn_rate = share_column()
+    ci_low = share_column()
+    ci_high = share_column()
+    mrr_churn_rate = share_column()
+    monthly_churn_rate = share_column()
+    enough_data = flag_column()
+    time_basis = basis_column("period")
+
+
 @time_basis("period")
 def churn(
     ds: Dataset,
     period: str | Period,
-    by: By = None,
     *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
     confidence: float = 0.95,
     min_n: int = MIN_N,
 ) -> pl.DataFrame:
@@ -111,9 +161,10 @@ def churn(
     ``start_date`` before the period and no ``end_date`` before it, and churned means
     ``end_date`` in the period. ``mrr_churn_rate`` is the same ratio in MRR. Columns: groups,
     active_at_start, churned, n, churn_rate, ci_low, ci_high, mrr_at_start, mrr_churned,
-    mrr_churn_rate, monthly_churn_rate (``1 - (1 - churn_rate)^(1/months)``), enough_data.
+    mrr_churn_rate, monthly_churn_rate (``1 - (1 - churn_rate)^(1/months)``), enough_data
+    (:class:`ChurnOutput`).
     """
-    period = as_period(period, ds)
+    period = flow_period(ds, period, as_of)
     groups = group_columns(by)
     _team_only(groups, "customer churn")
     active = ds.lazy("customers").filter(
@@ -152,12 +203,24 @@ def churn(
     )
 
 
+class CustomerRetentionOutput(dy.Schema):
+    """:func:`customer_retention`: the ``by`` columns (none or team), then these (days)."""
+
+    n = count_column()
+    churned = count_column()
+    active = count_column()
+    median_days = amount_column(nullable=True)
+    ci_low = amount_column(nullable=True)
+    ci_high = amount_column(nullable=True)
+    time_basis = basis_column("cohort")
+
+
 @time_basis("cohort")
 def customer_retention(
     ds: Dataset,
     period: str | Period,
-    by: By = None,
     *,
+    by: By = None,
     as_of: str | dt.date | None = None,
     confidence: float = 0.95,
 ) -> pl.DataFrame:
@@ -165,7 +228,8 @@ def customer_retention(
 
     Customers still active at ``as_of`` (default: the last date in the data) are censored.
     Columns: groups, n, churned, active, median_days, ci_low, ci_high (null until half the
-    cohort has churned, which is common: read it as "more than the observed time").
+    cohort has churned, which is common: read it as "more than the observed time")
+    (:class:`CustomerRetentionOutput`).
     """
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
@@ -195,17 +259,35 @@ def customer_retention(
     return km.drop("naive_mean", "naive_median")
 
 
+class CacOutput(dy.Schema):
+    """:func:`cac`: the ``by`` columns (none or team), then these."""
+
+    spend = amount_column()
+    new_customers = count_column()
+    cac = amount_column(nullable=True)
+    ci_low = amount_column(nullable=True)
+    ci_high = amount_column(nullable=True)
+    time_basis = basis_column("period")
+
+
 @time_basis("period")
-def cac(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
+def cac(
+    ds: Dataset,
+    period: str | Period,
+    *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
+) -> pl.DataFrame:
     """Customer acquisition cost: marketing spend in the period / new customers won in it.
 
     Spend: lines with ``period_start`` in the period. New customers: ``customers`` whose
     ``start_date`` is in the period (when the export has no customers table, won deals of
     type ``new`` closed in the period). Columns: groups, spend, new_customers, cac (null
     without new customers), ci_low, ci_high (the spend over the exact Poisson interval of the
-    count of new customers: the spend is known, the count is the random part).
+    count of new customers: the spend is known, the count is the random part)
+    (:class:`CacOutput`).
     """
-    period = as_period(period, ds)
+    period = flow_period(ds, period, as_of)
     groups = group_columns(by)
     _team_only(groups, "marketing spend")
     spend = _grouped(
@@ -259,31 +341,53 @@ def _cac_interval(frame: pl.DataFrame, confidence: float = 0.95) -> pl.DataFrame
     )
 
 
+class ClvOutput(dy.Schema):
+    """:func:`clv`: the ``by`` columns (none or team), then these."""
+
+    arpa_mrr = amount_column(nullable=True)
+    monthly_churn_rate = share_column()
+    clv = amount_column(nullable=True)
+    ci_low = amount_column(nullable=True)
+    ci_high = amount_column(nullable=True)
+    cac = amount_column(nullable=True)
+    clv_cac = amount_column(nullable=True)
+    churn_n = count_column()
+    time_basis = basis_column("period")
+
+
 @time_basis("period")
-def clv(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
+def clv(
+    ds: Dataset,
+    period: str | Period,
+    *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
+) -> pl.DataFrame:
     """Customer lifetime value and CLV:CAC.
 
     ``clv = average MRR of customers active at the period start / monthly churn rate`` (the
     expected MRR over an expected lifetime of ``1 / monthly churn`` months; no margin is
     applied, as exports carry none), ``clv_cac = clv / cac``. Null when nobody churned in the
     period (lifetime not estimable). Columns: groups, arpa_mrr, monthly_churn_rate, clv,
-    clv_low, clv_high (the churn rate's Wilson interval through the same formula; no upper
+    ci_low, ci_high (the churn rate's Wilson interval through the same formula; no upper
     end when the churn interval reaches 0), cac, clv_cac, churn_n (customers the churn rests
-    on).
+    on) (:class:`ClvOutput`).
     """
-    period = as_period(period, ds)
+    period = flow_period(ds, period, as_of)
     groups = group_columns(by)
     months = period.days / (365.25 / 12)
-    rates = churn(ds, period, groups or None)
-    acquisition = cac(ds, period, groups or None)
+    rates = churn(ds, period, by=groups or None)
+    acquisition = cac(ds, period, by=groups or None)
     merged = (
         rates.join(acquisition.select(*groups, "cac"), on=groups, how="left")
         if groups
-        else rates.with_columns(pl.lit(acquisition["cac"][0]).alias("cac"))
+        else rates.with_columns(pl.lit(acquisition["cac"][0], pl.Float64).alias("cac"))
     )
     return (
         merged.with_columns(
-            (pl.col("mrr_at_start") / pl.col("active_at_start")).alias("arpa_mrr"),
+            pl.when(pl.col("active_at_start") > 0)
+            .then(pl.col("mrr_at_start") / pl.col("active_at_start"))
+            .alias("arpa_mrr"),
         )
         .with_columns(
             pl.when(pl.col("monthly_churn_rate") > 0)
@@ -293,10 +397,10 @@ def clv(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
             # (ARPA is a census of the customers active at the start, not a sample)
             pl.when(_monthly(pl.col("ci_high"), months) > 0)
             .then(pl.col("arpa_mrr") / _monthly(pl.col("ci_high"), months))
-            .alias("clv_low"),
+            .alias("_clv_low"),
             pl.when(_monthly(pl.col("ci_low"), months) > 0)
             .then(pl.col("arpa_mrr") / _monthly(pl.col("ci_low"), months))
-            .alias("clv_high"),
+            .alias("_clv_high"),
         )
         .with_columns(
             pl.when(pl.col("cac") > 0).then(pl.col("clv") / pl.col("cac")).alias("clv_cac"),
@@ -306,8 +410,8 @@ def clv(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
             "arpa_mrr",
             "monthly_churn_rate",
             "clv",
-            "clv_low",
-            "clv_high",
+            pl.col("_clv_low").alias("ci_low"),
+            pl.col("_clv_high").alias("ci_high"),
             "cac",
             "clv_cac",
             pl.col("n").alias("churn_n"),
@@ -318,12 +422,14 @@ def clv(ds: Dataset, period: str | Period, by: By = None) -> pl.DataFrame:
 # ----------------------------------------------------------------------------- catalogue
 
 
-def _revenue(ds, period, as_of, groups):
+def _revenue(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
     if not set(groups) <= {"team", "owner"}:
         return []
     out = [
         _long(
-            bookings_vs_target(ds, period, groups),
+            bookings_vs_target(ds, period, by=groups),
             groups,
             "bookings_vs_target",
             "attainment",
@@ -334,11 +440,12 @@ def _revenue(ds, period, as_of, groups):
     if not _team_level(groups):
         return out  # churn, spend and customers are recorded per team
     if _needs(ds, "customers"):
-        out.append(_long(churn(ds, period, groups), groups, "churn_rate", "churn_rate", "n", True))
+        rates = churn(ds, period, by=groups)
+        out.append(_long(rates, groups, "churn_rate", "churn_rate", "n", True))
         as_of_c = resolve_cohort_as_of(ds, as_of, period)
         out.append(
             _long(
-                customer_retention(ds, period, groups, as_of=as_of_c),
+                customer_retention(ds, period, by=groups, as_of=as_of_c),
                 groups,
                 "customer_lifetime_km_days",
                 "median_days",
@@ -348,22 +455,11 @@ def _revenue(ds, period, as_of, groups):
             )
         )
     if _needs(ds, "marketing_spend"):
-        acq = cac(ds, period, groups)
+        acq = cac(ds, period, by=groups)
         out.append(_long(acq, groups, "cac", "cac", "new_customers", True))
         if _needs(ds, "customers"):
-            value = clv(ds, period, groups)
-            out.append(
-                _long(
-                    value.with_columns(
-                        pl.col("clv_low").alias("ci_low"), pl.col("clv_high").alias("ci_high")
-                    ),
-                    groups,
-                    "clv",
-                    "clv",
-                    "churn_n",
-                    True,
-                )
-            )
+            value = clv(ds, period, by=groups)
+            out.append(_long(value, groups, "clv", "clv", "churn_n", True))
             out.append(_long(value, groups, "clv_cac", "clv_cac", "churn_n", False))
     return out
 
@@ -382,6 +478,8 @@ declare(
         reading="Attainment: bookings over target. Below 1 with a wide gap early in "
         "a quarter is normal; compare with the same point of previous quarters.",
     ),
+    function=bookings_vs_target,
+    output=BookingsVsTargetOutput,
     long=_revenue,
 )
 
@@ -401,6 +499,8 @@ declare(
         reading="Share of the customers active at the start of the period who left during it. "
         "Small customer counts make it jumpy: read the interval.",
     ),
+    function=churn,
+    output=ChurnOutput,
     long=_revenue,
 )
 
@@ -420,6 +520,8 @@ declare(
         reading="Half of the customers stayed at least this long, still-active "
         "customers counted properly.",
     ),
+    function=customer_retention,
+    output=CustomerRetentionOutput,
     long=_revenue,
 )
 
@@ -443,6 +545,8 @@ declare(
         reading="What one new customer costs in marketing spend. Compare with CLV, not in "
         "isolation.",
     ),
+    function=cac,
+    output=CacOutput,
     long=_revenue,
 )
 
@@ -462,6 +566,8 @@ declare(
         reading="Value of a customer over its expected lifetime (MRR / churn). Very sensitive to "
         "churn: a small churn with a wide interval makes CLV very uncertain.",
     ),
+    function=clv,
+    output=ClvOutput,
     long=_revenue,
 )
 
@@ -481,5 +587,7 @@ declare(
         reading="Lifetime value per unit of acquisition cost; above 3 is the usual healthy mark, "
         "below 1 means each customer loses money.",
     ),
+    function=clv,
+    output=ClvOutput,
     long=_revenue,
 )

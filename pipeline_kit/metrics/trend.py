@@ -7,7 +7,7 @@ from collections.abc import Callable
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.metrics._common import By
+from pipeline_kit.metrics._common import By, as_period
 from pipeline_kit.metrics.deals import close_rate, cycle_length, win_rate, won_deal_size
 from pipeline_kit.periods import Period
 
@@ -31,7 +31,8 @@ def quarterly_trend(
     by: By = None,
 ) -> pl.DataFrame:
     """``metric`` for each of the ``quarters`` quarters ending with ``end`` (for a period that
-    is not a quarter, the quarter holding its last day).
+    is not a quarter, the quarter holding its last day; ``"latest"``: the last complete
+    quarter of the data).
 
     Columns: ``period``, ``period_start``, the metric's own columns (groups, n, interval) and
     ``estimate`` (a copy of the metric's value column, so charts need not know its name).
@@ -39,14 +40,14 @@ def quarterly_trend(
     if metric not in TREND_METRICS:
         raise KeyError(f"no trend for {metric!r}; available: {', '.join(TREND_METRICS)}")
     fn, column = TREND_METRICS[metric]
-    last = Period.parse(end)
+    last = as_period(end, ds)
     if not _is_quarter(last):  # a month, half or year: the quarters up to its last day
         last = Period.quarter_of(last.end)
     frames = []
     for back in range(quarters - 1, -1, -1):
         quarter = last.shift(-back)
         frames.append(
-            fn(ds, quarter, by).with_columns(
+            fn(ds, quarter, by=by).with_columns(
                 pl.lit(quarter.label).alias("period"),
                 pl.lit(quarter.start).alias("period_start"),
                 pl.col(column).alias("estimate"),

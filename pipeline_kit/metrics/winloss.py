@@ -1,16 +1,28 @@
-"""Win/loss analysis: why deals are lost and against whom."""
+"""Win/loss analysis: why deals are lost and against whom.
+
+Each function is called ``metric(ds, period, *, by=None, as_of=None)`` and its output frame is
+described by the dataframely schema declared beside it.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+
+import dataframely as dy
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
     By,
-    as_period,
+    amount_column,
+    basis_column,
     check_by,
     closed_in,
+    count_column,
+    flag_column,
+    flow_period,
     group_columns,
+    share_column,
     time_basis,
 )
 from pipeline_kit.metrics._long import _long
@@ -21,17 +33,35 @@ from pipeline_kit.stats import MIN_N, wilson_interval
 __all__ = ["competitor_win_rates", "lost_reasons"]
 
 
+class LostReasonsOutput(dy.Schema):
+    """:func:`lost_reasons`: the ``by`` columns, then these (one row per reason)."""
+
+    lost_reason = dy.String(nullable=False)
+    lost = count_column()
+    lost_value = amount_column()
+    n = count_column()
+    share = share_column(nullable=False)
+    ci_low = share_column()
+    ci_high = share_column()
+    time_basis = basis_column("period")
+
+
 @time_basis("period")
 def lost_reasons(
-    ds: Dataset, period: str | Period, by: By = None, *, confidence: float = 0.95
+    ds: Dataset,
+    period: str | Period,
+    *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
+    confidence: float = 0.95,
 ) -> pl.DataFrame:
     """Lost deals of the period by ``lost_reason``: count, value and share of the group's losses.
 
     ``share = lost with this reason / all lost`` (Wilson interval); deals without a reason
     appear as ``(not given)`` so the shares add up to 1. Columns: groups, lost_reason, lost,
-    lost_value, n (all lost in the group), share, ci_low, ci_high.
+    lost_value, n (all lost in the group), share, ci_low, ci_high (:class:`LostReasonsOutput`).
     """
-    period = as_period(period, ds)
+    period = flow_period(ds, period, as_of)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     lost = (
@@ -60,12 +90,27 @@ def lost_reasons(
     )
 
 
+class CompetitorWinRatesOutput(dy.Schema):
+    """:func:`competitor_win_rates`: the ``by`` columns, then these (one row per competitor)."""
+
+    competitor = dy.String(nullable=False)
+    won = count_column()
+    lost = count_column()
+    n = count_column()
+    win_rate = share_column(nullable=False)
+    ci_low = share_column()
+    ci_high = share_column()
+    enough_data = flag_column()
+    time_basis = basis_column("period")
+
+
 @time_basis("period")
 def competitor_win_rates(
     ds: Dataset,
     period: str | Period,
-    by: By = None,
     *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
     confidence: float = 0.95,
     min_n: int = MIN_N,
 ) -> pl.DataFrame:
@@ -73,9 +118,9 @@ def competitor_win_rates(
 
     ``win_rate = won / (won + lost)`` among closed deals whose ``competitor`` is that
     competitor; ``(none recorded)`` collects deals without one. Columns: groups, competitor,
-    won, lost, n, win_rate, ci_low, ci_high, enough_data.
+    won, lost, n, win_rate, ci_low, ci_high, enough_data (:class:`CompetitorWinRatesOutput`).
     """
-    period = as_period(period, ds)
+    period = flow_period(ds, period, as_of)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     low, high = wilson_interval("won", "n", confidence)
@@ -103,10 +148,12 @@ def competitor_win_rates(
 # ----------------------------------------------------------------------------- catalogue
 
 
-def _winloss(ds, period, as_of, groups):
+def _winloss(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
     return [
         _long(
-            lost_reasons(ds, period, groups),
+            lost_reasons(ds, period, by=groups),
             groups,
             "lost_reason_share",
             "share",
@@ -115,7 +162,7 @@ def _winloss(ds, period, as_of, groups):
             detail="lost_reason",
         ),
         _long(
-            competitor_win_rates(ds, period, groups),
+            competitor_win_rates(ds, period, by=groups),
             groups,
             "win_rate_vs_competitor",
             "win_rate",
@@ -141,6 +188,8 @@ declare(
         reading="Why deals are lost, as shares of all losses. Reasons are entered by "
         "reps: a large 'Other' or empty share says more about data entry than about the market.",
     ),
+    function=lost_reasons,
+    output=LostReasonsOutput,
     long=_winloss,
 )
 
@@ -162,5 +211,7 @@ declare(
         reading="Win rate in deals where the competitor was present. Small n per "
         "competitor is the rule: read the interval before the point.",
     ),
+    function=competitor_win_rates,
+    output=CompetitorWinRatesOutput,
     long=_winloss,
 )
