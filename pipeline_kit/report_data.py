@@ -77,7 +77,7 @@ def report_period(
     """The period a report covers (``"latest"``: the data's last complete quarter) and its
     snapshot day: ``as_of``, by default the period's last day."""
     resolved = as_period(period, ds)
-    return resolved, resolve_as_of(as_of, resolved)
+    return resolved, resolve_as_of(ds, as_of, resolved)
 
 
 @dataclass(frozen=True)
