@@ -458,7 +458,10 @@ def _explain(args: argparse.Namespace) -> int:
     from pipeline_kit.metrics import explain, metric_names
 
     if not args.metric:
+        from pipeline_kit.forecasting.cards import FORECAST_CARDS
+
         print("\n".join(metric_names()))
+        print("\n# forecast figures\n" + "\n".join(FORECAST_CARDS))
         return EXIT_OK
     print(explain(args.metric))
     return EXIT_OK

@@ -3,8 +3,8 @@
 ``python -m pipeline_kit.docs README.md`` rewrites the text between the markers
 ``<!-- BEGIN GENERATED: name -->`` and ``<!-- END GENERATED: name -->`` for ``metrics`` (the
 definition cards), ``outputs`` (the columns of each metric function's frame, from its declared
-schema) and ``tables`` (the canonical tables). ``tests/test_docs.py`` fails when the
-README is out of date.
+schema), ``forecast`` (the forecast's figures) and ``tables`` (the canonical tables).
+``tests/test_docs.py`` fails when the README is out of date.
 """
 
 from __future__ import annotations
@@ -41,8 +41,11 @@ def _column(name: str, column: dy.Column) -> str:
 
 
 def outputs_reference() -> str:
-    """Markdown table of the columns of each declared metric function's frame (after the
-    ``by`` columns), from its output schema; ``?`` marks a column that may be null."""
+    """Markdown table of the columns of each declared metric function's frame.
+
+    The columns after the ``by`` columns, from its output schema; ``?`` marks a column that
+    may be null.
+    """
     lines = ["| function | metrics | output columns (after the `by` columns) |", "|---|---|---|"]
     functions: dict[str, list[str]] = {}
     outputs: dict[str, type[dy.Schema]] = {}
@@ -66,7 +69,24 @@ def tables_reference() -> str:
     return "\n".join(lines)
 
 
+def forecast_reference() -> str:
+    """Markdown table of the forecast's figures (their definition cards)."""
+    from pipeline_kit.forecasting.cards import FORECAST_CARDS
+
+    lines = [
+        "| figure | formula | time basis | which deals count | interval |",
+        "|---|---|---|---|---|",
+    ]
+    for card in FORECAST_CARDS.values():
+        lines.append(
+            f"| `{card.name}` | {card.formula} | {card.time_basis} | {card.counts} | "
+            f"{card.interval} |"
+        )
+    return "\n".join(lines)
+
+
 SECTIONS = {
+    "forecast": forecast_reference,
     "metrics": metrics_reference,
     "outputs": outputs_reference,
     "tables": tables_reference,

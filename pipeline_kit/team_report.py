@@ -18,6 +18,7 @@ from IPython.display import Markdown
 
 from pipeline_kit import charts
 from pipeline_kit.dataset import Dataset
+from pipeline_kit.forecasting.cards import FORECAST_CARDS, REPORT_FORECAST_CARDS
 from pipeline_kit.forecasting.sections import ForecastSection
 from pipeline_kit.formatting import FORMAT as _FORMAT
 from pipeline_kit.formatting import fmt_days, fmt_money, fmt_pct
@@ -738,5 +739,6 @@ class TeamReport:
         return self._forecast_memo
 
     def methodology(self) -> Markdown:
-        used = [*METRICS_SHOWN, *METRICS_IN_SECTIONS]
-        return _markdown("\n\n".join(CATALOGUE[m].to_markdown() for m in used))
+        used = [CATALOGUE[m] for m in [*METRICS_SHOWN, *METRICS_IN_SECTIONS]]
+        used += [FORECAST_CARDS[m] for m in REPORT_FORECAST_CARDS]
+        return _markdown("\n\n".join(card.to_markdown() for card in used))

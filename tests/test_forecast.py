@@ -498,3 +498,20 @@ def test_every_export_shape(shape, tmp_path):
     cal = pk.probability_calibration(ds, bt)
     assert set(bt.summary().columns) >= {"method", "coverage_80"}
     assert cal.scores.height in (0, 1, 2)
+
+
+def test_every_forecast_figure_has_a_card_explain_finds():
+    from pipeline_kit.forecasting.cards import FORECAST_CARDS, REPORT_FORECAST_CARDS
+
+    assert set(REPORT_FORECAST_CARDS) <= set(FORECAST_CARDS)
+    for name, card in FORECAST_CARDS.items():
+        assert pk.explain(name) is card
+        assert card.reading and card.formula
+        assert card.function in (
+            "pipeline_kit.forecast",
+            "pipeline_kit.backtest_forecast",
+            "pipeline_kit.probability_calibration",
+        )
+        assert callable(getattr(pk, card.function.removeprefix("pipeline_kit.")))
+    with pytest.raises(KeyError, match="forecast_bookings"):
+        pk.explain("no_such_figure")

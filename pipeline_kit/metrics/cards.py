@@ -168,9 +168,16 @@ def metric_names() -> list[str]:
 
 
 def explain(name: str) -> MetricCard:
-    """The definition card of metric ``name`` (renders as Markdown in Jupyter)."""
+    """The definition card of metric ``name`` (renders as Markdown in Jupyter).
+
+    Also the forecast's figures (:data:`pipeline_kit.forecasting.cards.FORECAST_CARDS`).
+    """
     _loaded()
-    try:
+    from pipeline_kit.forecasting.cards import FORECAST_CARDS
+
+    if name in CATALOGUE:
         return CATALOGUE[name]
-    except KeyError:
-        raise KeyError(f"unknown metric {name!r}; known: {', '.join(CATALOGUE)}") from None
+    if name in FORECAST_CARDS:
+        return FORECAST_CARDS[name]
+    known = ", ".join([*CATALOGUE, *FORECAST_CARDS])
+    raise KeyError(f"unknown metric {name!r}; known: {known}")
