@@ -11,6 +11,7 @@ all sentences, tables and charts are produced here, where they are tested, from 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import altair as alt
 import polars as pl
@@ -125,13 +126,14 @@ class TeamReport:
         team, rest = self.data.win_rates_team_and_rest()
         bullets = [self._win_rate_sentence(team, rest, p)]
         pipe = self.data.open_pipeline()
-        n_open, value = int(pipe["open_deals"].sum()), pipe["open_value"].sum()
+        n_open, value = int(pipe["open_deals"].sum()), _as_float(pipe["open_value"].sum())
         no_pipeline = self.shape.why_no_open_pipeline()
         if no_pipeline:
             bullets.append(no_pipeline[0].upper() + no_pipeline[1:] + ".")
         elif n_open:
+            weighted_value = _as_float(pipe["weighted_value"].sum())
             weighted = (
-                f" ({fmt_money(pipe['weighted_value'].sum())} weighted by stage probability)"
+                f" ({fmt_money(weighted_value)} weighted by stage probability)"
                 if pipe["weighted_value"].is_not_null().any()
                 else " (no stage probabilities, so no weighted figure)"
             )
@@ -450,8 +452,9 @@ class TeamReport:
                 lines.append(text + ".")
             slipped = self.data.slipped_deals()
             if slipped.height:
+                worth = fmt_money(_as_float(slipped["amount"].sum()))
                 lines.append(
-                    f"{slipped.height:,} open deal(s) worth {fmt_money(slipped['amount'].sum())} "
+                    f"{slipped.height:,} open deal(s) worth {worth} "
                     f"are past their expected close date on {self.as_of} (slipped)."
                 )
         return "\n".join(f"- {line}" for line in lines) + "\n\n"
@@ -470,15 +473,16 @@ class TeamReport:
                     "over time, and this export has no dates)"
                 )
                 continue
-            n = int(group["n"].max() or 0)
+            n = int(_as_float(group["n"].max()) or 0)
             parts = [f"{n} deal(s) behind it in {self._span}"] if n < MIN_N else []
             for r in group.iter_rows(named=True):
                 m = r["n_benchmark"]
                 m = None if m is None or m != m else int(m)  # NaN: no such benchmark
-                if r["kind"] == "trailing" and not m:
-                    parts.append("the team has no deals in its previous four quarters")
-                elif r["kind"] == "trailing" and m < MIN_N:
-                    parts.append(f"its previous four quarters hold {m} deal(s)")
+                if r["kind"] == "trailing":
+                    if not m:
+                        parts.append("the team has no deals in its previous four quarters")
+                    elif m < MIN_N:
+                        parts.append(f"its previous four quarters hold {m} deal(s)")
                 elif r["kind"] == "rest_of_org" and self.shape.teams > 1 and (m or 0) < MIN_N:
                     parts.append(f"the rest of the organisation has {m or 0} deal(s)")
             if not parts:
@@ -743,3 +747,16 @@ class TeamReport:
     def methodology(self) -> Markdown:
         used = [*METRICS_SHOWN, *METRICS_IN_SECTIONS]
         return _markdown("\n\n".join(CATALOGUE[m].to_markdown() for m in used))
+
+
+def _as_float(value: object) -> float | None:
+    """A polars scalar (``Series.sum()``, ``.max()``) as a float; None stays None.
+
+    polars types these aggregates as any Python value a column can hold; the columns summed
+    here are numbers, so anything else is a bug and raises.
+    """
+    if value is None:
+        return None
+    if isinstance(value, int | float | Decimal):
+        return float(value)
+    raise TypeError(f"expected a number, got {value!r}")
