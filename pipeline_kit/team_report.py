@@ -96,6 +96,7 @@ class TeamReport:
 
     # ------------------------------------------------------------------ sections
     def header(self) -> Markdown:
+        """The title, period, snapshot day and data file (source, fingerprint) of the report."""
         from pipeline_kit import __version__
 
         when = (
@@ -244,6 +245,7 @@ class TeamReport:
         return _markdown(table + note)
 
     def pipeline_chart(self) -> alt.TopLevelMixin | Markdown:
+        """The team's open pipeline by stage on the snapshot day, as a chart."""
         reason = self.shape.why_no_open_pipeline()
         if reason:
             return _markdown(f"No pipeline chart: {reason}.")
@@ -253,6 +255,7 @@ class TeamReport:
         )
 
     def pipeline_table(self) -> Markdown:
+        """The team's open pipeline by stage: deals, value and weighted value."""
         if self.shape.why_no_open_pipeline():
             return _markdown("")  # the chart's place says why
         pipe = self.data.open_pipeline()
@@ -276,6 +279,7 @@ class TeamReport:
         return _markdown(text)
 
     def win_rate_by_team_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Every team's win rate in the period, the team highlighted, against the benchmark."""
         if self.shape.why_no_win_rate():
             return _markdown(f"No win-rate chart: {self.shape.why_no_win_rate()}.")
         bench, _ = self.data.benchmark("win_rate")
@@ -290,6 +294,7 @@ class TeamReport:
         )
 
     def win_rate_by_rep_chart(self) -> alt.TopLevelMixin | Markdown:
+        """The win rate of each rep of the team against the organisation's rate."""
         reason = self.shape.why_no_win_rate() or self.shape.why_no_reps()
         if reason:
             return _markdown(f"No rep win rates: {reason}.")
@@ -303,8 +308,10 @@ class TeamReport:
         )
 
     def segments_table(self, top: int = 8) -> Markdown:
-        """Win rate by segment (deal type, lead source, industry, ... and the export's own
-        segment columns), for the team in the period: a win/loss analysis by any column."""
+        """Win rate by segment for the team in the period: a win/loss analysis by any column.
+
+        Segments: deal type, lead source, industry, ... and the export's own segment columns.
+        """
         reason = self.shape.why_no_win_rate()
         if reason:
             return _markdown(f"No win rate by segment: {reason}.")
@@ -337,6 +344,7 @@ class TeamReport:
         )
 
     def benchmark_note(self) -> Markdown:
+        """Where the win-rate benchmark (the dashed line) comes from, or that there is none."""
         bench, source = self.data.benchmark("win_rate")
         if bench is None:
             return _markdown("No external win-rate benchmark was provided (add benchmarks.csv).")
@@ -345,6 +353,7 @@ class TeamReport:
         )
 
     def data_quality(self) -> Markdown:
+        """Rows read, valid and quarantined per table, the rows kept out and why, loading notes."""
         lines = [
             _md_table(
                 ["Table", "Rows read", "Valid", "Quarantined"],
@@ -424,8 +433,11 @@ class TeamReport:
         return _markdown(headline + "\n".join(lines) + no_trailing)
 
     def _headline(self) -> str:
-        """Where the quarter stands, before what differs: bookings against target, the
-        pipeline due next period against its target, slipped deals. Empty lines left out."""
+        """Where the quarter stands, before what differs; empty lines left out.
+
+        Bookings against target, the pipeline due next period against its target, slipped
+        deals.
+        """
         lines = []
         won = self.data.won_deal_size().row(0, named=True)
         bookings = f"**Bookings {fmt_money(won['total'] or 0)}** from {won['n']:,} won deal(s)"
@@ -491,12 +503,14 @@ class TeamReport:
         return reasons
 
     def forest_chart(self) -> alt.TopLevelMixin:
+        """The team's comparisons with the benchmarks as a forest plot, each with its interval."""
         return charts.forest_plot(
             self.data.comparison(), title=f"{self.team} against the benchmarks"
         )
 
     # ------------------------------------------------------------------ sections
     def funnel_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Deals entering each stage in the period, with the conversion to the next."""
         if (note := self._undated_note("stage funnel over time")) is not None:
             return note
         return charts.funnel(
@@ -505,17 +519,20 @@ class TeamReport:
         )
 
     def conversion_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Conversion per stage with its Wilson interval (incomplete cohorts in grey)."""
         if (note := self._undated_note("stage conversion over time")) is not None:
             return note
         return charts.stage_conversion_chart(self.data.stage_conversion())
 
     def cycle_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Share of the period's new deals still open over time, the team beside the rest."""
         if (note := self._undated_note("curve of deals closing over time")) is not None:
             return note
         curve = self.data.cycle_curves()
         return charts.km_curves(curve, "scope", title="Share of the quarter's new deals still open")
 
     def velocity_note(self) -> Markdown:
+        """Pipeline velocity per day and the four figures it is made of."""
         reason = self.shape.why_no_open_pipeline() or self.shape.why_no_win_rate()
         if reason:
             return _markdown(f"No pipeline velocity: {reason}.")
@@ -531,10 +548,12 @@ class TeamReport:
         )
 
     def deal_size_chart(self) -> alt.TopLevelMixin:
+        """Won deal sizes of the team beside the rest of the organisation."""
         dist = self.data.deal_sizes()
         return charts.deal_size_chart(dist, "scope")
 
     def revenue_section(self) -> Markdown:
+        """The team's bookings (new, expansion, renewal) against its target."""
         if (note := self._undated_note("bookings against a target period")) is not None:
             return note
         if not self.ds.has("targets"):
@@ -563,18 +582,22 @@ class TeamReport:
         )
 
     def lost_reasons_chart(self) -> alt.TopLevelMixin:
+        """Share of the team's lost deals per reason, with its interval."""
         return charts.lost_reasons_chart(self.data.lost_reasons())
 
     def competitor_chart(self) -> alt.TopLevelMixin:
+        """The team's win rate against each competitor."""
         return charts.competitor_chart(self.data.competitor_win_rates())
 
     def rep_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Funnel plot of the team's reps: win rate against deals closed."""
         reason = self.shape.why_no_reps() or self.shape.why_no_win_rate()
         if reason:
             return _markdown(f"No rep funnel plot: {reason}.")
         return charts.rep_funnel_plot(self.data.reps())
 
     def rep_table(self) -> Markdown:
+        """Each rep's raw and shrunk win rate, and where the funnel plot puts them."""
         if self.shape.why_no_reps() or self.shape.why_no_win_rate():
             return _markdown("")  # the funnel plot's place says why
         reps = self.data.reps()
@@ -602,6 +625,7 @@ class TeamReport:
         )
 
     def leads_section(self) -> Markdown | alt.TopLevelMixin:
+        """Response time to the team's leads by lead source, against the benchmark."""
         if (note := self._undated_note("lead response over time")) is not None:
             return note
         if not self.ds.has("leads"):
@@ -618,6 +642,7 @@ class TeamReport:
         )
 
     def lead_funnel_table(self) -> Markdown:
+        """The team's leads through qualification, conversion and win, and the time to win."""
         if (undated := self._undated_note("lead funnel over time")) is not None:
             return undated
         if not self.ds.has("leads") or self.data.leads_scope() is None:
@@ -656,6 +681,7 @@ class TeamReport:
         )
 
     def activity_chart(self) -> Markdown | alt.TopLevelMixin:
+        """Calls of the team's reps against the deals they won."""
         if (note := self._undated_note("activity over time")) is not None:
             return note
         if not self.ds.has("activities"):
@@ -666,6 +692,7 @@ class TeamReport:
         )
 
     def collateral_chart(self) -> Markdown | alt.TopLevelMixin:
+        """Win rates of the team's deals with and without each piece of collateral."""
         if (note := self._undated_note("collateral use over time")) is not None:
             return note
         if not self.ds.has("collateral_usage"):
@@ -673,6 +700,7 @@ class TeamReport:
         return charts.collateral_chart(self.data.collateral_win_rates())
 
     def churn_section(self) -> Markdown:
+        """Customer churn in the period with its interval, and CLV:CAC when spend is known."""
         if (note := self._undated_note("churn over time")) is not None:
             return note
         if not self.ds.has("customers"):
@@ -700,6 +728,7 @@ class TeamReport:
         return _markdown(text)
 
     def stalled_table(self, limit: int = 15) -> Markdown:
+        """Up to ``limit`` open deals in their stage longer than 90% of past deals there."""
         reason = self.shape.why_no_open_pipeline()
         if reason:
             return _markdown(f"No stalled deals to show: {reason}.")
@@ -730,6 +759,7 @@ class TeamReport:
         return self._forecast_section().outlook_table()
 
     def forecast_chart(self) -> alt.TopLevelMixin | Markdown:
+        """The next quarter's bookings forecast for the team, as a chart."""
         return self._forecast_section().outlook_chart()
 
     def forecast_track_record(self) -> Markdown:
@@ -737,6 +767,7 @@ class TeamReport:
         return self._forecast_section().track_record_table()
 
     def forecast_track_record_chart(self) -> alt.TopLevelMixin | Markdown:
+        """The team's past forecasts against what was booked, as a chart."""
         return self._forecast_section().track_record_chart()
 
     def _forecast_section(self) -> ForecastSection:
@@ -745,6 +776,7 @@ class TeamReport:
         return self._forecast_memo
 
     def methodology(self) -> Markdown:
+        """The card of every metric the report shows: formula, time basis, deals counted."""
         used = [*METRICS_SHOWN, *METRICS_IN_SECTIONS]
         return _markdown("\n\n".join(CATALOGUE[m].to_markdown() for m in used))
 
