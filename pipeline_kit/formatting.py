@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 __all__ = ["FORMAT", "fmt_days", "fmt_money", "fmt_pct", "missing"]
 
@@ -48,12 +49,12 @@ def fmt_days(x: float | None) -> str:
     return "–" if missing(x) else f"{x:,.1f} days"
 
 
-FORMAT = {
+FORMAT: dict[str, Callable[[float | None], str]] = {
     "share": fmt_pct,
     "currency": fmt_money,
     "days": fmt_days,
     "count": lambda x: "–" if missing(x) else f"{x:,.0f}",
     "hours": lambda x: "–" if missing(x) else f"{x:,.1f} h",
     "ratio": lambda x: "–" if missing(x) else f"{x:,.2f}x",
-    "difference": lambda x: "–" if missing(x) else f"{x * 100:+.1f} pts",
+    "difference": lambda x: "–" if x is None or missing(x) else f"{x * 100:+.1f} pts",
 }

@@ -44,6 +44,7 @@ class OrgReport:
         self.shape = DataShape.of(ds)
 
     def header(self) -> Markdown:
+        """The title, period, snapshot day, number of teams and data file of the summary."""
         from pipeline_kit import __version__
 
         when = (
@@ -77,6 +78,7 @@ class OrgReport:
         return markdown("\n".join(lines))
 
     def team_table(self) -> Markdown:
+        """Every team's won / closed deals, win rate with its interval, and open pipeline."""
         wr = win_rate(self.ds, self.period, by="team")
         if self.shape.undated:  # no snapshot on a day: the open deals of the export
             pipe = (
@@ -122,6 +124,7 @@ class OrgReport:
         )
 
     def win_rate_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Every team's win rate in the period, with its interval, as a chart."""
         if self.shape.why_no_win_rate():
             return markdown(f"No win-rate chart: {self.shape.why_no_win_rate()}.")
         return charts.win_rate_by_group(
@@ -131,6 +134,7 @@ class OrgReport:
         )
 
     def trend_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Every team's win rate quarter by quarter, up to the period."""
         if self.shape.undated:
             return markdown(f"No trend: {self.shape.why_no_dates('quarter-by-quarter trend')}.")
         if self.shape.why_no_win_rate():
@@ -142,21 +146,25 @@ class OrgReport:
         )
 
     def cycle_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Share of each team's deals still open over time (Kaplan-Meier curves)."""
         if self.shape.undated:
             return markdown(f"No cycle curves: {self.shape.why_no_dates('curve over time')}.")
         return charts.km_curves(cycle_length_curve(self.ds, self.period, by="team"), "team")
 
     def pipeline_chart(self) -> alt.TopLevelMixin | Markdown:
+        """The organisation's open pipeline by stage on the snapshot day."""
         if self.shape.why_no_open_pipeline():
             return markdown(f"No pipeline chart: {self.shape.why_no_open_pipeline()}.")
         return charts.pipeline_by_stage(open_pipeline(self.ds, self.as_of))
 
     def waterfall_chart(self) -> alt.TopLevelMixin | Markdown:
+        """How the pipeline moved in the period: start + created - won - lost = end."""
         if self.shape.undated:
             return markdown(f"No waterfall: {self.shape.why_no_dates('pipeline movement')}.")
         return charts.waterfall(pipeline_waterfall(self.ds, self.period))
 
     def rep_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Funnel plot of every rep: win rate against deals closed."""
         reason = self.shape.why_no_reps() or self.shape.why_no_win_rate()
         if reason:
             return markdown(f"No rep funnel plot: {reason}.")

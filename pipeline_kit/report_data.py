@@ -74,8 +74,11 @@ _NOT_SEGMENTS = {  # text columns that identify or describe a deal rather than g
 def report_period(
     ds: Dataset, period: str | Period, as_of: str | dt.date | None = None
 ) -> tuple[Period, dt.date]:
-    """The period a report covers (``"latest"``: the data's last complete quarter) and its
-    snapshot day: ``as_of``, by default the period's last day."""
+    """The period a report covers and its snapshot day.
+
+    ``"latest"`` is the data's last complete quarter; the snapshot day is ``as_of``, by default
+    the period's last day.
+    """
     resolved = as_period(period, ds)
     return resolved, resolve_as_of(ds, as_of, resolved)
 
@@ -119,15 +122,20 @@ class TeamData:
 
     @property
     def period_name(self) -> str:
-        """How the report names its period: "2025-Q4", or "the whole export" for period all
-        (an export without dates)."""
+        """How the report names its period: "2025-Q4", or "the whole export".
+
+        "The whole export" is period all (an export without dates).
+        """
         return "the whole export" if self.period.is_all else self.period.label
 
     # ------------------------------------------------------------------ lookups
 
     def benchmark(self, metric: str) -> tuple[float | None, str]:
-        """The external benchmark of ``metric`` for the team (its own scope, else ``all``,
-        else unscoped) and its source; ``(None, "")`` without one."""
+        """The external benchmark of ``metric`` for the team, and its source.
+
+        The benchmark of the team's own scope, else ``all``, else unscoped; ``(None, "")``
+        without one.
+        """
         return external_benchmark(load_benchmarks(None, self.ds), metric, self.team)
 
     def comparison(self) -> pl.DataFrame:
@@ -135,8 +143,10 @@ class TeamData:
         return self.every_team_comparison().filter(pl.col("team") == self.team)
 
     def every_team_comparison(self) -> pl.DataFrame:
-        """Every team against the benchmarks: one Benjamini-Hochberg family, shared with the
-        other team reports and the organisation summary."""
+        """Every team against the benchmarks: one Benjamini-Hochberg family.
+
+        The family is shared with the other team reports and the organisation summary.
+        """
         return compare_teams(self.ds, self.period)
 
     @property
@@ -145,8 +155,11 @@ class TeamData:
         return trailing_period(self.period, 4) is not None
 
     def segment_columns(self) -> list[str]:
-        """Columns to split the win rate by: the canonical segments, then extra text columns
-        of the export with 2 to 12 values (a segment, not an id or a name); at most 6."""
+        """Columns to split the win rate by, at most 6.
+
+        The canonical segments, then extra text columns of the export with 2 to 12 values (a
+        segment, not an id or a name).
+        """
         deals = self.team_deals.tables["deals"]
         extra = [
             c
@@ -160,8 +173,11 @@ class TeamData:
         return chosen[:6]
 
     def leads_scope(self) -> str | None:
-        """'team' when leads carry a team, 'all' when they do not but the export holds one
-        team (every lead is that team's), None when leads cannot be split by team."""
+        """How the team's leads are picked out: 'team', 'all' or None.
+
+        'team' when leads carry a team, 'all' when they do not but the export holds one team
+        (every lead is that team's), None when leads cannot be split by team.
+        """
         leads = self.ds.tables["leads"]
         if "team" in leads.columns and leads["team"].null_count() < leads.height:
             return "team"
@@ -181,8 +197,10 @@ class TeamData:
     # ------------------------------------------------------------------ figures
 
     def win_rates_team_and_rest(self) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """The win rate of the team's deals and of every other team's (one row each, or
-        none)."""
+        """The win rate of the team's deals and of every other team's.
+
+        One row each, or none.
+        """
         wr = win_rate(self.team_vs_rest, self.period, by="scope")
         return wr.filter(pl.col("scope") == "team"), wr.filter(pl.col("scope") == "rest")
 
@@ -203,9 +221,11 @@ class TeamData:
         return win_rate(self.team_deals, self.period, by=column).filter(pl.col("n") > 0)
 
     def key_metrics(self, shown: list[str]) -> dict[str, pl.DataFrame]:
-        """The metrics ``shown`` (long format, totals only) for the team, the rest of the
-        organisation and the whole organisation; on an export without dates only those with
-        a whole-export reading, and no snapshot day."""
+        """The metrics ``shown`` for the team, the rest of the organisation and the whole one.
+
+        Long format, totals only; on an export without dates only those with a whole-export
+        reading, and no snapshot day.
+        """
         shown = [m for m in shown if not self.period.is_all or m in WHOLE_EXPORT_METRICS]
         as_of = None if self.shape.undated else self.as_of
         scoped = metrics_long(
@@ -237,9 +257,11 @@ class TeamData:
         return self._team_row(bookings_vs_target(self.ds, self.period, by="team"))
 
     def pipeline_due_next_period(self) -> pl.DataFrame:
-        """The team's open pipeline due next period: ``due_deals``, ``due_value``,
-        ``next_period`` and ``coverage`` (against next period's target; null without
-        targets)."""
+        """The team's open pipeline due next period and its coverage of that period's target.
+
+        Columns ``due_deals``, ``due_value``, ``next_period`` and ``coverage`` (against next
+        period's target; null without targets).
+        """
         if self.ds.has("targets"):
             return pipeline_coverage(
                 self.team_deals, self.period, by="team", as_of=self.as_of
@@ -268,8 +290,11 @@ class TeamData:
         return stage_conversion(self.team_deals, self.period)
 
     def cycle_curves(self) -> pl.DataFrame:
-        """Kaplan-Meier curves of the period's new deals, the team beside the rest of the
-        organisation (``scope`` holds the team's name or "rest of organisation")."""
+        """Kaplan-Meier curves of the period's new deals, the team beside the rest.
+
+        The rest of the organisation: ``scope`` holds the team's name or "rest of
+        organisation".
+        """
         return cycle_length_curve(self.team_vs_rest, self.period, by="scope").with_columns(
             pl.col("scope").replace({"team": self.team, "rest": "rest of organisation"})
         )
@@ -293,8 +318,10 @@ class TeamData:
         return competitor_win_rates(self.team_deals, self.period)
 
     def reps(self) -> pl.DataFrame:
-        """The team's reps, shrunk towards the organisation with a prior fitted on every rep
-        (:func:`rep_win_rates`); computed once for the chart and the table."""
+        """The team's reps, shrunk towards the organisation with a prior fitted on every rep.
+
+        See :func:`rep_win_rates`; computed once for the chart and the table.
+        """
         return self.ds.memoised(
             ("rep_win_rates", self.period.label, self.team),
             lambda: rep_win_rates(self.ds, self.period, scope=pl.col("team") == self.team),
@@ -305,13 +332,14 @@ class TeamData:
         return lead_response_time(self.team_leads(), self.period, by="source")
 
     def lead_funnel(self) -> dict[str, Any]:
-        """The team's leads of the period through qualification, conversion and win, with
-        outcomes read on the snapshot day (one row, as a dict)."""
+        """The team's leads of the period through qualification, conversion and win.
+
+        Outcomes read on the snapshot day; one row, as a dict.
+        """
         return lead_funnel(self.team_leads(), self.period, as_of=self.as_of).row(0, named=True)
 
     def lead_time_to_win(self) -> dict[str, Any]:
-        """Kaplan-Meier time from lead to won deal for the team's leads (one row, as a
-        dict)."""
+        """Kaplan-Meier time from lead to won deal for the team's leads (one row, as a dict)."""
         return lead_time_to_win(self.team_leads(), self.period, as_of=self.as_of).row(0, named=True)
 
     def calls_vs_closes(self) -> pl.DataFrame:
@@ -331,6 +359,5 @@ class TeamData:
         return self._team_row(clv(self.ds, self.period, by="team"))
 
     def stalled_deals(self, limit: int) -> pl.DataFrame:
-        """Up to ``limit`` of the team's open deals stalled in their stage on the snapshot
-        day."""
+        """Up to ``limit`` of the team's open deals stalled in their stage on the snapshot day."""
         return stalled_deals(self.team_deals, self.as_of).filter("stalled").head(limit)

@@ -11,6 +11,7 @@ all sentences, tables and charts are produced here, where they are tested, from 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import altair as alt
 import polars as pl
@@ -96,6 +97,7 @@ class TeamReport:
 
     # ------------------------------------------------------------------ sections
     def header(self) -> Markdown:
+        """The title, period, snapshot day and data file (source, fingerprint) of the report."""
         from pipeline_kit import __version__
 
         when = (
@@ -126,13 +128,14 @@ class TeamReport:
         team, rest = self.data.win_rates_team_and_rest()
         bullets = [self._win_rate_sentence(team, rest, p)]
         pipe = self.data.open_pipeline()
-        n_open, value = int(pipe["open_deals"].sum()), pipe["open_value"].sum()
+        n_open, value = int(pipe["open_deals"].sum()), _as_float(pipe["open_value"].sum())
         no_pipeline = self.shape.why_no_open_pipeline()
         if no_pipeline:
             bullets.append(no_pipeline[0].upper() + no_pipeline[1:] + ".")
         elif n_open:
+            weighted_value = _as_float(pipe["weighted_value"].sum())
             weighted = (
-                f" ({fmt_money(pipe['weighted_value'].sum())} weighted by stage probability)"
+                f" ({fmt_money(weighted_value)} weighted by stage probability)"
                 if pipe["weighted_value"].is_not_null().any()
                 else " (no stage probabilities, so no weighted figure)"
             )
@@ -243,6 +246,7 @@ class TeamReport:
         return _markdown(table + note)
 
     def pipeline_chart(self) -> alt.TopLevelMixin | Markdown:
+        """The team's open pipeline by stage on the snapshot day, as a chart."""
         reason = self.shape.why_no_open_pipeline()
         if reason:
             return _markdown(f"No pipeline chart: {reason}.")
@@ -252,6 +256,7 @@ class TeamReport:
         )
 
     def pipeline_table(self) -> Markdown:
+        """The team's open pipeline by stage: deals, value and weighted value."""
         if self.shape.why_no_open_pipeline():
             return _markdown("")  # the chart's place says why
         pipe = self.data.open_pipeline()
@@ -275,6 +280,7 @@ class TeamReport:
         return _markdown(text)
 
     def win_rate_by_team_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Every team's win rate in the period, the team highlighted, against the benchmark."""
         if self.shape.why_no_win_rate():
             return _markdown(f"No win-rate chart: {self.shape.why_no_win_rate()}.")
         bench, _ = self.data.benchmark("win_rate")
@@ -289,6 +295,7 @@ class TeamReport:
         )
 
     def win_rate_by_rep_chart(self) -> alt.TopLevelMixin | Markdown:
+        """The win rate of each rep of the team against the organisation's rate."""
         reason = self.shape.why_no_win_rate() or self.shape.why_no_reps()
         if reason:
             return _markdown(f"No rep win rates: {reason}.")
@@ -302,8 +309,10 @@ class TeamReport:
         )
 
     def segments_table(self, top: int = 8) -> Markdown:
-        """Win rate by segment (deal type, lead source, industry, ... and the export's own
-        segment columns), for the team in the period: a win/loss analysis by any column."""
+        """Win rate by segment for the team in the period: a win/loss analysis by any column.
+
+        Segments: deal type, lead source, industry, ... and the export's own segment columns.
+        """
         reason = self.shape.why_no_win_rate()
         if reason:
             return _markdown(f"No win rate by segment: {reason}.")
@@ -336,6 +345,7 @@ class TeamReport:
         )
 
     def benchmark_note(self) -> Markdown:
+        """Where the win-rate benchmark (the dashed line) comes from, or that there is none."""
         bench, source = self.data.benchmark("win_rate")
         if bench is None:
             return _markdown("No external win-rate benchmark was provided (add benchmarks.csv).")
@@ -344,6 +354,7 @@ class TeamReport:
         )
 
     def data_quality(self) -> Markdown:
+        """Rows read, valid and quarantined per table, the rows kept out and why, loading notes."""
         lines = [
             _md_table(
                 ["Table", "Rows read", "Valid", "Quarantined"],
@@ -423,8 +434,11 @@ class TeamReport:
         return _markdown(headline + "\n".join(lines) + no_trailing)
 
     def _headline(self) -> str:
-        """Where the quarter stands, before what differs: bookings against target, the
-        pipeline due next period against its target, slipped deals. Empty lines left out."""
+        """Where the quarter stands, before what differs; empty lines left out.
+
+        Bookings against target, the pipeline due next period against its target, slipped
+        deals.
+        """
         lines = []
         won = self.data.won_deal_size().row(0, named=True)
         bookings = f"**Bookings {fmt_money(won['total'] or 0)}** from {won['n']:,} won deal(s)"
@@ -451,8 +465,9 @@ class TeamReport:
                 lines.append(text + ".")
             slipped = self.data.slipped_deals()
             if slipped.height:
+                worth = fmt_money(_as_float(slipped["amount"].sum()))
                 lines.append(
-                    f"{slipped.height:,} open deal(s) worth {fmt_money(slipped['amount'].sum())} "
+                    f"{slipped.height:,} open deal(s) worth {worth} "
                     f"are past their expected close date on {self.as_of} (slipped)."
                 )
         return "\n".join(f"- {line}" for line in lines) + "\n\n"
@@ -471,15 +486,16 @@ class TeamReport:
                     "over time, and this export has no dates)"
                 )
                 continue
-            n = int(group["n"].max() or 0)
+            n = int(_as_float(group["n"].max()) or 0)
             parts = [f"{n} deal(s) behind it in {self._span}"] if n < MIN_N else []
             for r in group.iter_rows(named=True):
                 m = r["n_benchmark"]
                 m = None if m is None or m != m else int(m)  # NaN: no such benchmark
-                if r["kind"] == "trailing" and not m:
-                    parts.append("the team has no deals in its previous four quarters")
-                elif r["kind"] == "trailing" and m < MIN_N:
-                    parts.append(f"its previous four quarters hold {m} deal(s)")
+                if r["kind"] == "trailing":
+                    if not m:
+                        parts.append("the team has no deals in its previous four quarters")
+                    elif m < MIN_N:
+                        parts.append(f"its previous four quarters hold {m} deal(s)")
                 elif r["kind"] == "rest_of_org" and self.shape.teams > 1 and (m or 0) < MIN_N:
                     parts.append(f"the rest of the organisation has {m or 0} deal(s)")
             if not parts:
@@ -488,12 +504,14 @@ class TeamReport:
         return reasons
 
     def forest_chart(self) -> alt.TopLevelMixin:
+        """The team's comparisons with the benchmarks as a forest plot, each with its interval."""
         return charts.forest_plot(
             self.data.comparison(), title=f"{self.team} against the benchmarks"
         )
 
     # ------------------------------------------------------------------ sections
     def funnel_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Deals entering each stage in the period, with the conversion to the next."""
         if (note := self._undated_note("stage funnel over time")) is not None:
             return note
         return charts.funnel(
@@ -502,17 +520,20 @@ class TeamReport:
         )
 
     def conversion_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Conversion per stage with its Wilson interval (incomplete cohorts in grey)."""
         if (note := self._undated_note("stage conversion over time")) is not None:
             return note
         return charts.stage_conversion_chart(self.data.stage_conversion())
 
     def cycle_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Share of the period's new deals still open over time, the team beside the rest."""
         if (note := self._undated_note("curve of deals closing over time")) is not None:
             return note
         curve = self.data.cycle_curves()
         return charts.km_curves(curve, "scope", title="Share of the quarter's new deals still open")
 
     def velocity_note(self) -> Markdown:
+        """Pipeline velocity per day and the four figures it is made of."""
         reason = self.shape.why_no_open_pipeline() or self.shape.why_no_win_rate()
         if reason:
             return _markdown(f"No pipeline velocity: {reason}.")
@@ -528,10 +549,12 @@ class TeamReport:
         )
 
     def deal_size_chart(self) -> alt.TopLevelMixin:
+        """Won deal sizes of the team beside the rest of the organisation."""
         dist = self.data.deal_sizes()
         return charts.deal_size_chart(dist, "scope")
 
     def revenue_section(self) -> Markdown:
+        """The team's bookings (new, expansion, renewal) against its target."""
         if (note := self._undated_note("bookings against a target period")) is not None:
             return note
         if not self.ds.has("targets"):
@@ -560,18 +583,22 @@ class TeamReport:
         )
 
     def lost_reasons_chart(self) -> alt.TopLevelMixin:
+        """Share of the team's lost deals per reason, with its interval."""
         return charts.lost_reasons_chart(self.data.lost_reasons())
 
     def competitor_chart(self) -> alt.TopLevelMixin:
+        """The team's win rate against each competitor."""
         return charts.competitor_chart(self.data.competitor_win_rates())
 
     def rep_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Funnel plot of the team's reps: win rate against deals closed."""
         reason = self.shape.why_no_reps() or self.shape.why_no_win_rate()
         if reason:
             return _markdown(f"No rep funnel plot: {reason}.")
         return charts.rep_funnel_plot(self.data.reps())
 
     def rep_table(self) -> Markdown:
+        """Each rep's raw and shrunk win rate, and where the funnel plot puts them."""
         if self.shape.why_no_reps() or self.shape.why_no_win_rate():
             return _markdown("")  # the funnel plot's place says why
         reps = self.data.reps()
@@ -598,6 +625,7 @@ class TeamReport:
         )
 
     def leads_section(self) -> Markdown | alt.TopLevelMixin:
+        """Response time to the team's leads by lead source, against the benchmark."""
         if (note := self._undated_note("lead response over time")) is not None:
             return note
         if not self.ds.has("leads"):
@@ -614,6 +642,7 @@ class TeamReport:
         )
 
     def lead_funnel_table(self) -> Markdown:
+        """The team's leads through qualification, conversion and win, and the time to win."""
         if (undated := self._undated_note("lead funnel over time")) is not None:
             return undated
         if not self.ds.has("leads") or self.data.leads_scope() is None:
@@ -652,6 +681,7 @@ class TeamReport:
         )
 
     def activity_chart(self) -> Markdown | alt.TopLevelMixin:
+        """Calls of the team's reps against the deals they won."""
         if (note := self._undated_note("activity over time")) is not None:
             return note
         if not self.ds.has("activities"):
@@ -660,6 +690,7 @@ class TeamReport:
         return charts.activities_vs_closes(reps, title=f"Calls against deals won: {self.team} reps")
 
     def collateral_chart(self) -> Markdown | alt.TopLevelMixin:
+        """Win rates of the team's deals with and without each piece of collateral."""
         if (note := self._undated_note("collateral use over time")) is not None:
             return note
         if not self.ds.has("collateral_usage"):
@@ -667,6 +698,7 @@ class TeamReport:
         return charts.collateral_chart(self.data.collateral_win_rates())
 
     def churn_section(self) -> Markdown:
+        """Customer churn in the period with its interval, and CLV:CAC when spend is known."""
         if (note := self._undated_note("churn over time")) is not None:
             return note
         if not self.ds.has("customers"):
@@ -694,6 +726,7 @@ class TeamReport:
         return _markdown(text)
 
     def stalled_table(self, limit: int = 15) -> Markdown:
+        """Up to ``limit`` open deals in their stage longer than 90% of past deals there."""
         reason = self.shape.why_no_open_pipeline()
         if reason:
             return _markdown(f"No stalled deals to show: {reason}.")
@@ -724,6 +757,7 @@ class TeamReport:
         return self._forecast_section().outlook_table()
 
     def forecast_chart(self) -> alt.TopLevelMixin | Markdown:
+        """The next quarter's bookings forecast for the team, as a chart."""
         return self._forecast_section().outlook_chart()
 
     def forecast_track_record(self) -> Markdown:
@@ -731,6 +765,7 @@ class TeamReport:
         return self._forecast_section().track_record_table()
 
     def forecast_track_record_chart(self) -> alt.TopLevelMixin | Markdown:
+        """The team's past forecasts against what was booked, as a chart."""
         return self._forecast_section().track_record_chart()
 
     def _forecast_section(self) -> ForecastSection:
@@ -739,6 +774,20 @@ class TeamReport:
         return self._forecast_memo
 
     def methodology(self) -> Markdown:
+        """The card of every figure the report shows: formula, time basis, deals counted."""
         used = [CATALOGUE[m] for m in [*METRICS_SHOWN, *METRICS_IN_SECTIONS]]
         used += [FORECAST_CARDS[m] for m in REPORT_FORECAST_CARDS]
         return _markdown("\n\n".join(card.to_markdown() for card in used))
+
+
+def _as_float(value: object) -> float | None:
+    """A polars scalar (``Series.sum()``, ``.max()``) as a float; None stays None.
+
+    polars types these aggregates as any Python value a column can hold; the columns summed
+    here are numbers, so anything else is a bug and raises.
+    """
+    if value is None:
+        return None
+    if isinstance(value, int | float | Decimal):
+        return float(value)
+    raise TypeError(f"expected a number, got {value!r}")

@@ -16,10 +16,10 @@ def activities_vs_closes(
     *,
     title: str = "Calls against deals won, per rep",
 ) -> alt.TopLevelMixin:
-    """Scatter of calls (x) against won deals (y) per rep, with Spearman's rho in the subtitle
-    when the reps shown share one correlation (one team's rows, or ``by=None``).
+    """Scatter of calls (x) against won deals (y) per rep.
 
-    ``reps``: :func:`pipeline_kit.calls_vs_closes`, or some of its rows.
+    Spearman's rho is in the subtitle when the reps shown share one correlation (one team's
+    rows, or ``by=None``). ``reps``: :func:`pipeline_kit.calls_vs_closes`, or some of its rows.
     """
     if reps.height == 0:
         return no_data(title, "No activities in this period")

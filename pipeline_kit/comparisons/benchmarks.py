@@ -1,5 +1,7 @@
-"""Benchmarks: the table of reference values, which value applies to a group, and the
-trailing quarters a group is compared with."""
+"""Benchmarks: the table of reference values and which value applies to a group.
+
+Also the trailing quarters a group is compared with.
+"""
 
 from __future__ import annotations
 
@@ -71,8 +73,10 @@ def external_benchmark(bench: pl.DataFrame, metric: str, scope: str) -> tuple[fl
 
 
 def trailing_period(period: Period, quarters: int) -> Period | None:
-    """The ``quarters`` quarters before ``period`` as one period (labelled ``first..last``),
-    or None when ``period`` is not a quarter (no trailing comparison then)."""
+    """The ``quarters`` quarters before ``period`` as one period (labelled ``first..last``).
+
+    None when ``period`` is not a quarter (no trailing comparison then).
+    """
     try:
         first = period.shift(-quarters)
     except ValueError:

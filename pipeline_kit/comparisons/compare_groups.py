@@ -1,5 +1,6 @@
-"""The entry point: every group's figures against each kind of benchmark (:func:`compare`),
-and the one organisation-wide comparison the reports share (:func:`compare_teams`).
+"""The entry point: every group's figures against each kind of benchmark (:func:`compare`).
+
+Also the one organisation-wide comparison the reports share (:func:`compare_teams`).
 
 The frames come from the metric layer's filters (:func:`~pipeline_kit.metrics._common.closed_in`
 for the deals closed in a period, :func:`~pipeline_kit.metrics._common.cycle_cohort` for the
@@ -59,8 +60,10 @@ def compare(
     alpha: float = 0.05,
     mix: str | None = "lead_source",
 ) -> pl.DataFrame:
-    """Every group's metrics against the external benchmark, the rest of the organisation and
-    its own trailing quarters; one row per metric, group and kind of benchmark.
+    """Every group's metrics against each benchmark: one row per metric, group and kind.
+
+    The kinds of benchmark: the external benchmark, the rest of the organisation and the
+    group's own trailing quarters.
 
     Columns: :data:`COMPARE_COLUMNS` (``group`` holds the value of the ``by`` column; the
     ``by`` column itself is added too). ``direction`` is above / below / no clear difference /

@@ -1,5 +1,7 @@
-"""The Simpson guard: win rates standardised to the organisation's mix (e.g. of lead
-sources), and the warning on a crude verdict the standardised rate does not support."""
+"""The Simpson guard: win rates standardised to the organisation's mix (e.g. of lead sources).
+
+Also the warning on a crude verdict the standardised rate does not support.
+"""
 
 from __future__ import annotations
 
@@ -114,10 +116,12 @@ def add_mix_warnings(
     min_n: int,
     alpha: float,
 ) -> None:
-    """Set the ``warning`` of each win-rate row against the rest of the organisation whose
-    crude difference (``p < alpha``) the ``mix``-adjusted rate does not support: its interval
-    does not exclude the organisation's rate on the same side. Nothing when the deals have no
-    ``mix`` values."""
+    """Set the ``warning`` of the win-rate rows the ``mix``-adjusted rate does not support.
+
+    Those are the rows against the rest of the organisation whose crude difference
+    (``p < alpha``) the ``mix``-adjusted rate does not support: its interval does not exclude
+    the organisation's rate on the same side. Nothing when the deals have no ``mix`` values.
+    """
     deals = ds.tables["deals"]
     if mix not in deals.columns or deals[mix].null_count() == deals.height:
         return

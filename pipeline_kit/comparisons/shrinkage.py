@@ -1,5 +1,7 @@
-"""Rep win rates that survive small n: empirical-Bayes shrinkage towards the organisation,
-and funnel-plot control limits."""
+"""Rep win rates that survive small n: empirical-Bayes shrinkage towards the organisation.
+
+Also funnel-plot control limits.
+"""
 
 from __future__ import annotations
 
@@ -98,8 +100,10 @@ def rep_win_rates(
 
 
 def funnel_limits_curve(org_rate: float, max_n: int, points: int = 60) -> pl.DataFrame:
-    """Funnel-plot control limits on a grid of sample sizes 1..``max_n`` (for charts):
-    ``n``, ``low95``, ``high95``, ``low998``, ``high998``."""
+    """Funnel-plot control limits on a grid of sample sizes 1..``max_n`` (for charts).
+
+    Columns ``n``, ``low95``, ``high95``, ``low998``, ``high998``.
+    """
     n = np.unique(np.geomspace(1, max(max_n, 2), points).round().astype(int))
     low95, high95 = stats.funnel_limits(org_rate, n, 0.95)
     low998, high998 = stats.funnel_limits(org_rate, n, 0.998)

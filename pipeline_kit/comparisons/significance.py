@@ -60,8 +60,10 @@ RowBuilder = Callable[[Samples, str, pl.DataFrame, int, str], list[ComparisonRow
 
 
 def wilson_bounds(won: int, n: int) -> tuple[float | None, float | None]:
-    """The 95% Wilson interval of ``won / n`` (:func:`pipeline_kit.stats.wilson_interval`);
-    ``(None, None)`` when ``n`` is 0."""
+    """The 95% Wilson interval of ``won / n`` (:func:`pipeline_kit.stats.wilson_interval`).
+
+    ``(None, None)`` when ``n`` is 0.
+    """
     if n == 0:
         return None, None
     low, high = stats.wilson_interval(pl.lit(won, pl.Int64), pl.lit(n, pl.Int64))
@@ -72,9 +74,11 @@ def wilson_bounds(won: int, n: int) -> tuple[float | None, float | None]:
 def win_rate_rows(
     samples: Samples, group: str, bench: pl.DataFrame, min_n: int, trailing_label: str
 ) -> list[ComparisonRow]:
-    """Win rate (``won`` flags of closed deals) with its Wilson interval: exact binomial test
-    against the external value, Fisher's exact test against the rest and the trailing
-    quarters."""
+    """Win rate (``won`` flags of closed deals) with its Wilson interval and its tests.
+
+    Exact binomial test against the external value, Fisher's exact test against the rest and
+    the trailing quarters.
+    """
     cur, rest, trail = samples
     k, n = int(cur["won"].sum()), cur.height
     est = k / n if n else None
@@ -132,9 +136,11 @@ def win_rate_rows(
 def cycle_rows(
     samples: Samples, group: str, bench: pl.DataFrame, min_n: int, trailing_label: str
 ) -> list[ComparisonRow]:
-    """Kaplan-Meier median cycle (``days`` and ``event`` of a cohort, open deals censored):
-    log-log z-test of S(benchmark) = 0.5 against the external value, log-rank test against
-    the rest and the trailing quarters; ``n`` counts the closed deals (events)."""
+    """Kaplan-Meier median cycle (``days`` and ``event`` of a cohort, open deals censored).
+
+    Log-log z-test of S(benchmark) = 0.5 against the external value, log-rank test against
+    the rest and the trailing quarters; ``n`` counts the closed deals (events).
+    """
     cur, rest, trail = samples
     d, e = cur["days"].to_numpy(), cur["event"].to_numpy()
     median, low, high = stats.kaplan_meier_median(d, e)
@@ -192,9 +198,11 @@ def cycle_rows(
 def size_rows(
     samples: Samples, group: str, bench: pl.DataFrame, min_n: int, trailing_label: str
 ) -> list[ComparisonRow]:
-    """Median won deal (``amount`` of won deals) with a bootstrap BCa interval: sign test
-    against the external value, Mann-Whitney U against the rest and the trailing
-    quarters."""
+    """Median won deal (``amount`` of won deals) with a bootstrap BCa interval and its tests.
+
+    Sign test against the external value, Mann-Whitney U against the rest and the trailing
+    quarters.
+    """
     cur, rest, trail = samples
     x = cur["amount"].to_numpy()
     n = x.size

@@ -1,5 +1,7 @@
-"""From tests to verdicts: Benjamini-Hochberg q-values over all the tests of one call, the
-direction of each difference, and the sentence a sales leader reads."""
+"""From tests to verdicts: Benjamini-Hochberg q-values over all the tests of one call.
+
+Then the direction of each difference, and the sentence a sales leader reads.
+"""
 
 from __future__ import annotations
 
@@ -68,8 +70,10 @@ _FMT: dict[str, Callable[..., str]] = {
 def verdict_table(
     rows: list[ComparisonRow], col: str, alpha: float, min_n: int = MIN_N
 ) -> pl.DataFrame:
-    """The rows as :data:`COMPARE_COLUMNS` (plus ``col``, a copy of ``group``), with q-values
-    corrected together (Benjamini-Hochberg), directions and verdicts.
+    """The rows as :data:`COMPARE_COLUMNS` with q-values, directions and verdicts.
+
+    Plus ``col``, a copy of ``group``; the q-values are corrected together
+    (Benjamini-Hochberg).
 
     ``difference = estimate - benchmark``; ``statistic`` is null where no test ran; a
     ``warning`` is kept only on a difference the verdict calls (above or below).
@@ -113,8 +117,11 @@ def verdict_table(
 
 
 def direction(r: ComparisonRow, q: float | None, diff: float | None, alpha: float) -> str:
-    """above / below (``q < alpha`` and a non-zero difference; for cycle length above means
-    longer), no clear difference, or not enough data (no test ran)."""
+    """The direction of one row: above, below, no clear difference, or not enough data.
+
+    Above / below when ``q < alpha`` and the difference is not zero (for cycle length above
+    means longer); not enough data when no test ran.
+    """
     if r.p_value is None or q is None:
         return "not enough data"
     if q < alpha and diff is not None and diff != 0:
@@ -123,8 +130,10 @@ def direction(r: ComparisonRow, q: float | None, diff: float | None, alpha: floa
 
 
 def verdict(r: ComparisonRow, q: float | None, side: str, min_n: int = MIN_N) -> str:
-    """The sentence for one row: the estimate with its interval, the benchmark and q;
-    ``side`` is the row's :func:`direction`."""
+    """The sentence for one row: the estimate with its interval, the benchmark and q.
+
+    ``side`` is the row's :func:`direction`.
+    """
     fmt = _FMT[r.metric]
     title = _TITLE[r.metric]
     if side == "not enough data" or q is None:
