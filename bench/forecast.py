@@ -1,10 +1,11 @@
 """How good is ``pk.forecast``? Its own backtest on simulated organisations, against the baselines.
 
 Run: ``make bench-forecast`` (or ``python bench/forecast.py``). For each seed, the generator
-simulates four years (2022-2025) of a 5,000-deal organisation with seasonal deal creation and
-wins pulled into the quarter's last week; ``pk.backtest_forecast`` then re-forecasts every
-quarter with at least four earlier quarters (12 quarters) at the quarter start and at each
-month end, per team and for the whole organisation, using only what was known each day.
+simulates four years (2022-2025) of a 5,000-deal organisation with seasonal deal creation,
+wins pulled into the quarter's last week and half of the passed close dates pushed;
+``pk.backtest_forecast`` then re-forecasts every quarter with at least four earlier quarters
+(12 quarters) at the quarter start and at each month end, per team and for the whole
+organisation, using only what was known each day.
 Printed (and with ``--results`` written to bench/RESULTS.md):
 
 * coverage of the 50 / 80 / 90% intervals over every team-quarter forecast (targets 45-55%,
@@ -38,6 +39,7 @@ def dataset(seed: int, deals: int) -> pk.Dataset:
         end=dt.date(2025, 12, 31),
         seasonality=0.25,
         quarter_end_push=0.3,
+        close_date_push=0.5,
     )
     return pk.load(tables)
 

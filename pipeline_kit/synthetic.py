@@ -218,6 +218,7 @@ def generate(
     end: dt.date = END,
     seasonality: float = 0.0,
     quarter_end_push: float = 0.0,
+    close_date_push: float = 0.0,
     truth: bool = False,
 ) -> dict[str, pl.DataFrame]:
     """Simulate every canonical table (see module docstring). Deterministic for a seed.
@@ -225,7 +226,9 @@ def generate(
     The defaults give the bundled sample. For forecasting studies: ``start`` / ``end`` set the
     calendar (the export is taken at the end of ``end``), ``seasonality`` (0-1) the amplitude of
     a yearly cycle in deal creation (peak in November), ``quarter_end_push`` (0-1) the share of
-    wins pulled into the last week of their quarter, and ``truth=True`` adds a ``truth`` table
+    wins pulled into the last week of their quarter, ``close_date_push`` (0-1) the share of open
+    deals whose expected close date had passed and that the rep pushed past the export day
+    (the slipped close dates a CRM shows), and ``truth=True`` adds a ``truth`` table
     (never written by :func:`write`, never read by the kit): each deal's true probability of
     eventually being won from each open stage.
 
@@ -319,6 +322,9 @@ def generate(
     size = np.array([t.deal_size for t in teams])[team] * _TYPE_SIZE[dtype_]
     amount = np.round(rng.lognormal(np.log(size), 0.6) / 100) * 100 + 100
     expected = created + np.round(cycle * rng.uniform(0.6, 1.3, n_deals)).astype(np.int64)
+    if close_date_push:  # reps push a passed close date of an open deal past the export day
+        pushed = (stage < WON) & (expected <= horizon) & (rng.random(n_deals) < close_date_push)
+        expected = np.where(pushed, horizon + rng.integers(7, 91, n_deals), expected)
     is_lost = stage == LOST
     reason = rng.choice(len(LOST_REASONS), size=n_deals, p=[0.2, 0.25, 0.2, 0.15, 0.1, 0.1])
     has_comp = (is_lost & (reason == 2)) | (rng.random(n_deals) < 0.25)

@@ -349,6 +349,7 @@ def test_calibration_scores_by_hand():
         pl.DataFrame(),
         pl.DataFrame(
             {
+                "stage": ["Proposal", "Prospecting", "Proposal", "Prospecting"],
                 "p_win_in_period": [0.9, 0.1, 0.5, 0.5],
                 "won_in_period": [True, False, True, False],
                 "stage_rate_in_period": [0.5, 0.5, 0.5, 0.5],
@@ -364,6 +365,10 @@ def test_calibration_scores_by_hand():
     assert model["brier_skill"] == pytest.approx(0.48)
     # bins [0, .5): p 0.1, y 0 -> |0 - 0.1|; [.5, 1]: p .9 .5 .5, y 1 1 0 -> |2/3 - 19/30|
     assert model["ece"] == pytest.approx((1 * 0.1 + 3 * abs(2 / 3 - 19 / 30)) / 4)
+    # per stage: Proposal p .9 .5, y 1 1 -> (0.01 + 0.25) / 2; Prospecting .1 .5, y 0 0
+    by_stage = cal.scores_by_stage.filter(pl.col("source") == "model")
+    assert by_stage["stage"].to_list() == ["Prospecting", "Proposal"]  # pipeline order
+    assert by_stage["brier"].to_list() == pytest.approx([(0.01 + 0.25) / 2, (0.01 + 0.25) / 2])
     crm = cal.scores.filter(pl.col("source") == "crm").row(0, named=True)
     assert crm["predictions"] == 2  # the open deal and the one without a probability left out
     assert crm["brier"] == pytest.approx((0.04 + 0.04) / 2)

@@ -18,7 +18,7 @@ import polars as pl
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.periods import Period
 
-__all__ = ["open_deals_on", "period_months", "shift_months", "won_between"]
+__all__ = ["closed_deals_by_stage", "open_deals_on", "period_months", "shift_months", "won_between"]
 
 
 def shift_months(day: dt.date, months: int) -> dt.date:
@@ -99,3 +99,23 @@ def won_between(first: pl.Expr | dt.date, last: pl.Expr | dt.date) -> pl.Expr:
     first_ = first if isinstance(first, pl.Expr) else pl.lit(first)
     last_ = last if isinstance(last, pl.Expr) else pl.lit(last)
     return (pl.col("status") == "won") & pl.col("closed_at").is_between(first_, last_)
+
+
+def closed_deals_by_stage(ds: Dataset, as_of: dt.date) -> pl.LazyFrame:
+    """(deal_id, stage, status): every stage each deal closed by ``as_of`` was ever in.
+
+    The cohort behind a stage's eventual win rate. Without ``stage_history`` a deal counts
+    in its current stage only.
+    """
+    closed = ds.lazy("deals").filter(
+        pl.col("status").is_in(["won", "lost"]) & (pl.col("closed_at") <= as_of)
+    )
+    if not ds.has("stage_history"):
+        return closed.select("deal_id", "stage", "status")
+    return (
+        ds.lazy("stage_history")
+        .filter(pl.col("entered_at") <= as_of)
+        .select("deal_id", "stage")
+        .unique()
+        .join(closed.select("deal_id", "status"), on="deal_id")
+    )

@@ -26,7 +26,13 @@ import datetime as dt
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.forecasting._state import open_deals_on, period_months, shift_months, won_between
+from pipeline_kit.forecasting._state import (
+    closed_deals_by_stage,
+    open_deals_on,
+    period_months,
+    shift_months,
+    won_between,
+)
 from pipeline_kit.metrics._common import By, as_period, check_by, group_columns
 from pipeline_kit.periods import Period, parse_date
 
@@ -52,19 +58,7 @@ def _shifted(period: Period, months: int) -> tuple[dt.date, dt.date] | None:
 
 def _stage_win_rates(ds: Dataset, as_of: dt.date) -> pl.LazyFrame:
     """Won / closed among deals closed by ``as_of`` that were ever in each stage."""
-    closed = ds.lazy("deals").filter(
-        pl.col("status").is_in(["won", "lost"]) & (pl.col("closed_at") <= as_of)
-    )
-    if not ds.has("stage_history"):
-        visited = closed.select("deal_id", "stage", "status")
-    else:
-        visited = (
-            ds.lazy("stage_history")
-            .filter(pl.col("entered_at") <= as_of)
-            .select("deal_id", "stage")
-            .unique()
-            .join(closed.select("deal_id", "status"), on="deal_id")
-        )
+    visited = closed_deals_by_stage(ds, as_of)
     return visited.group_by("stage").agg((pl.col("status") == "won").mean().alias("stage_win_rate"))
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
+from pipeline_kit.forecasting._state import closed_deals_by_stage
 from pipeline_kit.forecasting.backtest import Backtest
 from pipeline_kit.periods import parse_date
 from pipeline_kit.stats import MIN_N, wilson_interval
@@ -49,28 +50,19 @@ class Calibration:
         ``mean_predicted``, ``observed``, ``ci_low``, ``ci_high``.
     scores
         Per source: ``predictions``, ``brier``, ``reference_brier``, ``brier_skill``, ``ece``.
+    scores_by_stage
+        The same Brier figures per source and stage (the stage the deal was in when predicted).
     """
 
     as_of: dt.date
     stages: pl.DataFrame
     reliability: pl.DataFrame
     scores: pl.DataFrame
+    scores_by_stage: pl.DataFrame
 
 
 def _stage_table(ds: Dataset, as_of: dt.date, min_n: int) -> pl.DataFrame:
-    closed = ds.lazy("deals").filter(
-        pl.col("status").is_in(["won", "lost"]) & (pl.col("closed_at") <= as_of)
-    )
-    if ds.has("stage_history"):
-        visited = (
-            ds.lazy("stage_history")
-            .filter(pl.col("entered_at") <= as_of)
-            .select("deal_id", "stage")
-            .unique()
-            .join(closed.select("deal_id", "status"), on="deal_id")
-        )
-    else:
-        visited = closed.select("deal_id", "stage", "status")
+    visited = closed_deals_by_stage(ds, as_of)
     stages = ds.lazy("stages").filter(
         ~pl.col("is_won").fill_null(False) & ~pl.col("is_lost").fill_null(False)
     )
@@ -109,10 +101,17 @@ def _predictions(backtest: Backtest) -> pl.DataFrame:
     deals = backtest.deals
     if deals.is_empty():
         return pl.DataFrame(
-            schema={"source": pl.String, "p": pl.Float64, "y": pl.Float64, "ref": pl.Float64}
+            schema={
+                "source": pl.String,
+                "stage": pl.String,
+                "p": pl.Float64,
+                "y": pl.Float64,
+                "ref": pl.Float64,
+            }
         )
     model = deals.select(
         pl.lit("model").alias("source"),
+        "stage",
         pl.col("p_win_in_period").alias("p"),
         pl.col("won_in_period").cast(pl.Float64).alias("y"),
         pl.col("stage_rate_in_period").alias("ref"),
@@ -122,6 +121,7 @@ def _predictions(backtest: Backtest) -> pl.DataFrame:
     )
     crm = crm.select(
         pl.lit("crm").alias("source"),
+        "stage",
         pl.col("crm_probability").alias("p"),
         pl.col("won_eventually").cast(pl.Float64).alias("y"),
     ).with_columns(pl.col("y").mean().alias("ref"))
@@ -210,15 +210,26 @@ def probability_calibration(
             / pl.col("predictions").sum()
         ).alias("ece")
     )
+    brier = [
+        pl.len().alias("predictions"),
+        ((pl.col("p") - pl.col("y")) ** 2).mean().alias("brier"),
+        ((pl.col("ref") - pl.col("y")) ** 2).mean().alias("reference_brier"),
+    ]
+    skill = (1 - pl.col("brier") / pl.col("reference_brier")).alias("brier_skill")
     scores = (
         preds.group_by("source")
-        .agg(
-            pl.len().alias("predictions"),
-            ((pl.col("p") - pl.col("y")) ** 2).mean().alias("brier"),
-            ((pl.col("ref") - pl.col("y")) ** 2).mean().alias("reference_brier"),
-        )
-        .with_columns((1 - pl.col("brier") / pl.col("reference_brier")).alias("brier_skill"))
+        .agg(brier)
+        .with_columns(skill)
         .join(ece, on="source", how="left")
         .sort("source")
     )
-    return Calibration(day, stages, reliability, scores)
+    order = ds.lazy("stages").select("stage", "order").collect()
+    by_stage = (
+        preds.group_by("source", "stage")
+        .agg(brier)
+        .with_columns(skill)
+        .join(order, on="stage", how="left")
+        .sort("source", "order")
+        .drop("order")
+    )
+    return Calibration(day, stages, reliability, scores, by_stage)
