@@ -57,8 +57,11 @@ def closed_in(period: Period) -> pl.Expr:
 
 
 def as_period(period: str | Period, ds: Dataset | None = None) -> Period:
-    """A period label or a :class:`Period`; ``"latest"`` (the last complete quarter of the
-    data, as on the command line) needs the dataset ``ds``."""
+    """A period label or a :class:`Period`.
+
+    ``"latest"`` (the last complete quarter of the data, as on the command line) needs the
+    dataset ``ds``.
+    """
     if isinstance(period, str) and period.strip().lower() == "latest":
         if ds is None:
             raise ValueError("'latest' needs the dataset to find the last complete quarter")
@@ -69,16 +72,20 @@ def as_period(period: str | Period, ds: Dataset | None = None) -> Period:
 
 
 def as_date(value: str | dt.date | None, ds: Dataset) -> dt.date | None:
-    """An ``as_of`` given as a date, an ISO string or ``"latest"`` (the last date in the
-    data); ``None`` stays ``None``."""
+    """An ``as_of`` given as a date, an ISO string or ``"latest"``.
+
+    ``"latest"`` is the last date in the data; ``None`` stays ``None``.
+    """
     if isinstance(value, str) and value.strip().lower() == "latest":
         return ds.last_date
     return parse_date(value)
 
 
 def resolve_as_of(ds: Dataset, as_of: str | dt.date | None, period: Period | None) -> dt.date:
-    """``as_of`` if given (``"latest"``: the last date in the data), else the last day of
-    ``period``; one of them is required."""
+    """``as_of`` if given, else the last day of ``period``; one of them is required.
+
+    ``as_of="latest"``: the last date in the data.
+    """
     day = as_date(as_of, ds)
     if day is not None:
         return day
@@ -88,16 +95,21 @@ def resolve_as_of(ds: Dataset, as_of: str | dt.date | None, period: Period | Non
 
 
 def resolve_cohort_as_of(ds: Dataset, as_of: str | dt.date | None, period: Period) -> dt.date:
-    """When a cohort's outcomes are read: ``as_of`` if given, else the last date in the data
-    (the most mature reading), else (no deals at all) the period's last day."""
+    """When a cohort's outcomes are read.
+
+    ``as_of`` if given, else the last date in the data (the most mature reading), else (no
+    deals at all) the period's last day.
+    """
     return as_date(as_of, ds) or ds.last_date or period.end
 
 
 def flow_period(ds: Dataset, period: str | Period, as_of: str | dt.date | None) -> Period:
-    """The period of a flow metric, cut at ``as_of``: a flow read on ``as_of`` counts the
-    events of the period up to that day (``"2025-Q4"`` read on 2025-11-15 is 2025-10-01 to
-    2025-11-15). Without ``as_of``, or with one on or after the period's end, the whole
-    period."""
+    """The period of a flow metric, cut at ``as_of``.
+
+    A flow read on ``as_of`` counts the events of the period up to that day (``"2025-Q4"``
+    read on 2025-11-15 is 2025-10-01 to 2025-11-15). Without ``as_of``, or with one on or
+    after the period's end, the whole period.
+    """
     period = as_period(period, ds)
     day = as_date(as_of, ds)
     if day is None or day >= period.end:
@@ -138,8 +150,11 @@ def cycle_cohort(
 
 
 def time_basis(basis: str) -> Callable[[Callable[..., pl.DataFrame]], Callable[..., pl.DataFrame]]:
-    """Decorator: the metric's tidy frame gains a ``time_basis`` column (period, cohort or
-    snapshot), so a frame read on its own says how it was computed."""
+    """Decorator: the metric's tidy frame gains a ``time_basis`` column.
+
+    The column (period, cohort or snapshot) makes a frame read on its own say how it was
+    computed.
+    """
 
     def wrap(fn: Callable[..., pl.DataFrame]) -> Callable[..., pl.DataFrame]:
         @functools.wraps(fn)
@@ -155,8 +170,10 @@ def time_basis(basis: str) -> Callable[[Callable[..., pl.DataFrame]], Callable[.
 
 
 def by_group(frame: pl.DataFrame, groups: list[str]) -> list[tuple[tuple[Any, ...], pl.DataFrame]]:
-    """``frame`` split by ``groups`` (a single part without groups), in a stable order; for
-    estimators that run once per group (Kaplan-Meier)."""
+    """``frame`` split by ``groups`` (a single part without groups), in a stable order.
+
+    For estimators that run once per group (Kaplan-Meier).
+    """
     parts = frame.partition_by(groups, as_dict=True) if groups else {(): frame}
     return sorted(parts.items(), key=lambda kv: tuple(str(k) for k in kv[0]))
 
@@ -237,8 +254,11 @@ def basis_column(*bases: str) -> dy.String:
 def empty_output(
     output: type[dy.Schema], ds: Dataset, table: str, groups: list[str]
 ) -> pl.DataFrame:
-    """The empty frame of a metric: the ``groups`` columns (with their dtypes in ``table``)
-    followed by the columns of its ``output`` schema."""
+    """The empty frame of a metric.
+
+    The ``groups`` columns (with their dtypes in ``table``) followed by the columns of its
+    ``output`` schema.
+    """
     return pl.DataFrame(
         schema={
             **{g: ds.tables[table].schema[g] for g in groups},

@@ -1,5 +1,8 @@
-"""Shaping one metric's frame into rows of the long format (``pipeline-kit metrics``):
-``metric, <by columns>, value, n, ci_low, ci_high, detail, unit, time_basis, as_of``."""
+"""Shaping one metric's frame into rows of the long format (``pipeline-kit metrics``).
+
+Its columns: ``metric, <by columns>, value, n, ci_low, ci_high, detail, unit, time_basis,
+as_of``.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +18,10 @@ __all__ = ["LONG_COLUMNS", "LongOutput"]
 
 
 class LongOutput(dy.Schema):
-    """A frame of :func:`pipeline_kit.metrics_long`: ``metric``, then the ``by`` columns (as
-    text), then these."""
+    """A frame of :func:`pipeline_kit.metrics_long`.
+
+    ``metric``, then the ``by`` columns (as text), then these.
+    """
 
     metric = dy.String(nullable=False)
     value = dy.Float64(nullable=True)
@@ -43,9 +48,11 @@ def _long(
     detail: str | None = None,
     as_of: dt.date | None = None,
 ) -> pl.DataFrame:
-    """One metric's tidy frame in the long format. ``detail`` names the column that
-    sub-divides a group (a stage, a lost reason, a definition); ``as_of`` is the day a
-    snapshot or cohort is read (empty for flow metrics)."""
+    """One metric's tidy frame in the long format.
+
+    ``detail`` names the column that sub-divides a group (a stage, a lost reason, a
+    definition); ``as_of`` is the day a snapshot or cohort is read (empty for flow metrics).
+    """
     card = REGISTRY[metric].card
     return frame.select(
         pl.lit(metric).alias("metric"),

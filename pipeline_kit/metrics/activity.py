@@ -31,7 +31,7 @@ __all__ = ["activities_per_rep", "calls_vs_closes"]
 
 
 def _rep_teams(ds: Dataset) -> pl.LazyFrame:
-    """owner -> team, the team the rep has most deals with (activities carry no team)."""
+    """Owner -> team, the team the rep has most deals with (activities carry no team)."""
     return (
         ds.lazy("deals")
         .group_by("owner", "team")
@@ -65,8 +65,9 @@ def activities_per_rep(
     by: By = None,
     as_of: str | dt.date | None = None,
 ) -> pl.DataFrame:
-    """Activities in the period, by type, and per deal won in the period; per rep with
-    ``by="owner"``.
+    """Activities in the period, by type, and per deal won in the period.
+
+    Per rep with ``by="owner"``.
 
     ``per_won_deal = activities logged on the deals won in the period / those deals`` (all
     activities on those deals, whenever they happened). Groups: ``None`` (default: the
@@ -133,8 +134,11 @@ def activities_per_rep(
 
 
 class CallsVsClosesOutput(dy.Schema):
-    """:func:`calls_vs_closes`: one row per rep; ``n``, ``rho`` and ``p_value`` are those of
-    the rep's group (the organisation, or the rep's team with ``by="team"``)."""
+    """:func:`calls_vs_closes`: one row per rep.
+
+    ``n``, ``rho`` and ``p_value`` are those of the rep's group (the organisation, or the
+    rep's team with ``by="team"``).
+    """
 
     owner = dy.String(nullable=False)
     team = dy.String(nullable=False)

@@ -107,13 +107,16 @@ FAMILIES = (
 
 @dataclass(frozen=True)
 class Metric:
-    """A declared metric: its card; the public ``function`` computing it (flow and cohort
-    metrics: ``function(ds, period, *, by=None, as_of=None)``; snapshots:
+    """A declared metric: its card, its function, its output schema and its long format.
+
+    The public ``function`` computing it (flow and cohort metrics:
+    ``function(ds, period, *, by=None, as_of=None)``; snapshots:
     ``function(ds, as_of, *, by=None)``); ``output``, the dataframely schema of that
     function's frame (the columns it always has; the ``by`` columns come first, or where
     the function's docstring says); and the function giving its rows in the long format
     (``long(ds, period, as_of, groups) -> list of frames``; metrics computed together share
-    one, which then runs once)."""
+    one, which then runs once).
+    """
 
     card: MetricCard
     function: Callable[..., pl.DataFrame]
@@ -133,9 +136,12 @@ def declare(
     output: type[dy.Schema],
     long: Callable[..., Any],
 ) -> MetricCard:
-    """Register ``card`` with the function computing it, that function's ``output`` schema
-    and its long-format function (one declaration per metric; a second declaration of a name
-    is an error, and so is a card naming another function than ``function``)."""
+    """Register ``card`` with its function, ``output`` schema and long-format function.
+
+    ``function`` computes the metric and ``output`` is that function's schema. One
+    declaration per metric: a second declaration of a name is an error, and so is a card
+    naming another function than ``function``.
+    """
     if card.name in REGISTRY:
         raise ValueError(f"metric {card.name!r} is declared twice")
     if not card.reading:

@@ -1,5 +1,7 @@
-"""Collateral: how often each piece of content is used, and the win rate of deals that used it
-compared with deals that reached the same stage without it.
+"""Collateral: how often each piece of content is used, and the win rate of its deals.
+
+The win rate of deals that used a piece of content is compared with deals that reached the
+same stage without it.
 
 Content used late in a deal (a pricing sheet in negotiation) is only ever seen by deals that
 got far, which win more anyway. Comparing users with *all* closed deals makes such content
@@ -37,8 +39,10 @@ __all__ = ["collateral_win_rates"]
 
 
 class CollateralWinRatesOutput(dy.Schema):
-    """:func:`collateral_win_rates`: the ``by`` columns, then these (one row per content);
-    ``ci_low``/``ci_high`` is the interval of ``difference``."""
+    """:func:`collateral_win_rates`: the ``by`` columns, then these (one row per content).
+
+    ``ci_low``/``ci_high`` is the interval of ``difference``.
+    """
 
     content_id = dy.String(nullable=False)
     title = dy.String(nullable=True)

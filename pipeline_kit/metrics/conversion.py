@@ -45,8 +45,10 @@ __all__ = ["stage_conversion"]
 
 
 class StageConversionOutput(dy.Schema):
-    """:func:`stage_conversion`: the ``by`` columns, then these (one row per open stage
-    entered in the period)."""
+    """:func:`stage_conversion`: the ``by`` columns, then these.
+
+    One row per open stage entered in the period.
+    """
 
     stage = dy.String(nullable=False)
     stage_order = dy.Int64(nullable=False)

@@ -155,8 +155,11 @@ def win_rate(
 def _mean_summary(
     lf: pl.LazyFrame, groups: list[str], value: pl.Expr, confidence: float, min_n: int
 ) -> pl.DataFrame:
-    """n, mean, median, sd, total and an interval for the mean of ``value`` per group
-    (:func:`pipeline_kit.stats.skewed_mean_interval`: amounts and durations are skewed)."""
+    """n, mean, median, sd, total and an interval for the mean of ``value`` per group.
+
+    The interval is :func:`pipeline_kit.stats.skewed_mean_interval`'s: amounts and durations
+    are skewed.
+    """
     per_group = aggregate(
         lf.with_columns(value.alias("_v")),
         groups,
@@ -258,8 +261,9 @@ def cycle_length(
     confidence: float = 0.95,
     min_n: int = MIN_N,
 ) -> pl.DataFrame:
-    """Naive sales-cycle length in days: ``closed_at - created_at`` of deals closed in the period
-    (``days_to_close`` where the export gives a duration instead of dates).
+    """Naive sales-cycle length in days: ``closed_at - created_at`` of deals closed in the period.
+
+    ``days_to_close`` where the export gives a duration instead of dates.
 
     ``outcome`` chooses which closed deals count: ``"closed"`` (won and lost, the default),
     ``"won"`` or ``"lost"``. Open deals are ignored, which understates the cycle when many
@@ -517,8 +521,10 @@ def win_rate_alternatives(
 def _amount_ratio_interval(
     out: pl.DataFrame, closed: pl.DataFrame, groups: list[str], resamples: int = 999
 ) -> pl.DataFrame:
-    """Percentile bootstrap (seeded, resampling deals) of the win rate by amount,
-    ``sum(won amounts) / sum(closed amounts)``, per group."""
+    """Percentile bootstrap (seeded, resampling deals) of the win rate by amount, per group.
+
+    The win rate by amount is ``sum(won amounts) / sum(closed amounts)``.
+    """
     rows = []
     for key, part in by_group(closed, groups):
         amount = part["amount"].to_numpy().astype(float)

@@ -186,8 +186,10 @@ def stage_durations(ds: Dataset, as_of: dt.date) -> pl.LazyFrame:
 
 
 class StalledDealsOutput(dy.Schema):
-    """:func:`stalled_deals`: one row per open deal; the ``by`` columns other than owner and
-    team come after ``team``."""
+    """:func:`stalled_deals`: one row per open deal.
+
+    The ``by`` columns other than owner and team come after ``team``.
+    """
 
     deal_id = dy.String(nullable=False)
     owner = dy.String(nullable=False)
@@ -286,8 +288,10 @@ def stalled_deals(
 
 
 class SlippedDealsOutput(dy.Schema):
-    """:func:`slipped_deals`: one row per overdue open deal; the ``by`` columns other than
-    owner and team come after ``team``."""
+    """:func:`slipped_deals`: one row per overdue open deal.
+
+    The ``by`` columns other than owner and team come after ``team``.
+    """
 
     deal_id = dy.String(nullable=False)
     owner = dy.String(nullable=False)

@@ -324,9 +324,11 @@ def _monthly(rate: pl.Expr, months: float) -> pl.Expr:
 
 
 def _cac_interval(frame: pl.DataFrame, confidence: float = 0.95) -> pl.DataFrame:
-    """CAC's interval: the spend is known; the count of new customers is random (Poisson),
-    so ``spend / count`` runs between ``spend / upper`` and ``spend / lower`` of the count's
-    exact (Garwood) interval; no upper end with a single new customer's lower count of 0."""
+    """CAC's interval: the spend is known; the count of new customers is random (Poisson).
+
+    So ``spend / count`` runs between ``spend / upper`` and ``spend / lower`` of the count's
+    exact (Garwood) interval; no upper end with a single new customer's lower count of 0.
+    """
     k = frame["new_customers"].to_numpy().astype(float)
     alpha = 1 - confidence
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -30,9 +30,10 @@ def quarterly_trend(
     quarters: int = 8,
     by: By = None,
 ) -> pl.DataFrame:
-    """``metric`` for each of the ``quarters`` quarters ending with ``end`` (for a period that
-    is not a quarter, the quarter holding its last day; ``"latest"``: the last complete
-    quarter of the data).
+    """``metric`` for each of the ``quarters`` quarters ending with ``end``.
+
+    For a period that is not a quarter, the quarter holding its last day; ``"latest"``: the
+    last complete quarter of the data.
 
     Columns: ``period``, ``period_start``, the metric's own columns (groups, n, interval) and
     ``estimate`` (a copy of the metric's value column, so charts need not know its name).
