@@ -323,8 +323,8 @@ def generate(
     amount = np.round(rng.lognormal(np.log(size), 0.6) / 100) * 100 + 100
     expected = created + np.round(cycle * rng.uniform(0.6, 1.3, n_deals)).astype(np.int64)
     if close_date_push:  # reps push a passed close date of an open deal past the export day
-        pushed = (stage < WON) & (expected <= horizon) & (rng.random(n_deals) < close_date_push)
-        expected = np.where(pushed, horizon + rng.integers(7, 91, n_deals), expected)
+        slipped = (stage < WON) & (expected <= horizon) & (rng.random(n_deals) < close_date_push)
+        expected = np.where(slipped, horizon + rng.integers(7, 91, n_deals), expected)
     is_lost = stage == LOST
     reason = rng.choice(len(LOST_REASONS), size=n_deals, p=[0.2, 0.25, 0.2, 0.15, 0.1, 0.1])
     has_comp = (is_lost & (reason == 2)) | (rng.random(n_deals) < 0.25)
