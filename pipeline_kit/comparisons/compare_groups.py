@@ -50,8 +50,8 @@ _BUILDERS: dict[str, RowBuilder] = {
 def compare(
     ds: Dataset,
     period: str | Period,
-    by: str = "team",
     *,
+    by: str = "team",
     benchmarks: str | Path | pl.DataFrame | None = None,
     metrics: tuple[str, ...] = METRICS,
     trailing_quarters: int = 4,

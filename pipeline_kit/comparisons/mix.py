@@ -22,8 +22,8 @@ __all__ = ["add_mix_warnings", "mix_adjusted_win_rate"]
 def mix_adjusted_win_rate(
     ds: Dataset,
     period: str | Period,
-    by: str = "team",
     *,
+    by: str = "team",
     mix: str = "lead_source",
     min_n: int = MIN_N,
     min_cell: int = 5,
@@ -125,10 +125,8 @@ def add_mix_warnings(
     deals = ds.tables["deals"]
     if mix not in deals.columns or deals[mix].null_count() == deals.height:
         return
-    adjusted = {
-        r[col]: r
-        for r in mix_adjusted_win_rate(ds, period, col, mix=mix, min_n=min_n).iter_rows(named=True)
-    }
+    frame = mix_adjusted_win_rate(ds, period, by=col, mix=mix, min_n=min_n)
+    adjusted = {r[col]: r for r in frame.iter_rows(named=True)}
     for row in rows:
         if row.metric != "win_rate" or row.kind != "rest_of_org" or row.p_value is None:
             continue

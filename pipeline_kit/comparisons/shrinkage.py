@@ -20,8 +20,8 @@ __all__ = ["funnel_limits_curve", "rep_win_rates"]
 def rep_win_rates(
     ds: Dataset,
     period: str | Period,
-    by: str = "owner",
     *,
+    by: str = "owner",
     scope: pl.Expr | None = None,
     confidence: float = 0.95,
 ) -> pl.DataFrame:
