@@ -30,6 +30,7 @@ _OBJECTS = {
     "TeamReport": "pipeline_kit.team_report",
     "backtest_forecast": "pipeline_kit.forecasting",
     "compare": "pipeline_kit.comparisons",
+    "explain": "pipeline_kit.catalogue",
     "forecast": "pipeline_kit.forecasting",
     "load": "pipeline_kit.loading",
     "mix_adjusted_win_rate": "pipeline_kit.comparisons",
@@ -45,7 +46,8 @@ def _metric_names() -> list[str]:
 
 def __getattr__(name: str) -> Any:
     if name == "__all__":
-        return sorted([*_OBJECTS, *_SUBMODULES, "__version__"]) + _metric_names()
+        own = sorted([*_OBJECTS, *_SUBMODULES, "__version__"])
+        return own + [m for m in _metric_names() if m not in own]
     if name in _SUBMODULES:
         value = importlib.import_module(f"pipeline_kit.{name}")
     elif name in _OBJECTS:
@@ -65,6 +67,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
     # ruff: noqa: F401
     from pipeline_kit import charts, exercises, synthetic
+    from pipeline_kit.catalogue import explain
     from pipeline_kit.comparisons import compare, mix_adjusted_win_rate, rep_win_rates
     from pipeline_kit.dataset import Dataset
     from pipeline_kit.errors import DataError

@@ -455,11 +455,11 @@ def _backtest(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from pipeline_kit.metrics import explain, metric_names
+    from pipeline_kit.catalogue import explain
+    from pipeline_kit.forecasting.cards import FORECAST_CARDS
+    from pipeline_kit.metrics import metric_names
 
     if not args.metric:
-        from pipeline_kit.forecasting.cards import FORECAST_CARDS
-
         print("\n".join(metric_names()))
         print("\n# forecast figures\n" + "\n".join(FORECAST_CARDS))
         return EXIT_OK

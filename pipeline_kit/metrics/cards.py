@@ -176,14 +176,10 @@ def metric_names() -> list[str]:
 def explain(name: str) -> MetricCard:
     """The definition card of metric ``name`` (renders as Markdown in Jupyter).
 
-    Also the forecast's figures (:data:`pipeline_kit.forecasting.cards.FORECAST_CARDS`).
+    ``pk.explain`` (:func:`pipeline_kit.catalogue.explain`) also knows the forecast's figures.
     """
     _loaded()
-    from pipeline_kit.forecasting.cards import FORECAST_CARDS
-
-    if name in CATALOGUE:
+    try:
         return CATALOGUE[name]
-    if name in FORECAST_CARDS:
-        return FORECAST_CARDS[name]
-    known = ", ".join([*CATALOGUE, *FORECAST_CARDS])
-    raise KeyError(f"unknown metric {name!r}; known: {known}")
+    except KeyError:
+        raise KeyError(f"unknown metric {name!r}; known: {', '.join(CATALOGUE)}") from None
