@@ -252,12 +252,13 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _metrics(args: argparse.Namespace) -> int:
     from pipeline_kit.metrics import metrics_long
-    from pipeline_kit.periods import check_covered, parse_date, resolve_period
+    from pipeline_kit.metrics._common import as_date
+    from pipeline_kit.periods import check_covered, resolve_period
 
     ds = _load(args)
     ds.require_usable()
     period = resolve_period(args.period, ds.last_date, ds.first_date)
-    check_covered(period, parse_date(args.as_of), ds.first_date, ds.last_date, undated=ds.undated)
+    check_covered(period, as_date(args.as_of, ds), ds.first_date, ds.last_date, undated=ds.undated)
     if args.as_of:
         print(
             f"note: --as-of {args.as_of} is the snapshot day and the day cohorts are read; "
@@ -353,12 +354,13 @@ def _report(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from pipeline_kit.comparisons import METRICS, compare
-    from pipeline_kit.periods import check_covered, parse_date, resolve_period
+    from pipeline_kit.metrics._common import as_date
+    from pipeline_kit.periods import check_covered, resolve_period
 
     ds = _load(args)
     ds.require_usable()
     period = resolve_period(args.period, ds.last_date, ds.first_date)
-    check_covered(period, parse_date(args.as_of), ds.first_date, ds.last_date, undated=ds.undated)
+    check_covered(period, as_date(args.as_of, ds), ds.first_date, ds.last_date, undated=ds.undated)
     frame = compare(
         ds,
         period,
