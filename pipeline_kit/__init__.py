@@ -29,6 +29,7 @@ _OBJECTS = {
     "Period": "pipeline_kit.periods",
     "TeamReport": "pipeline_kit.team_report",
     "backtest_forecast": "pipeline_kit.forecasting",
+    "catalogue_table": "pipeline_kit.catalogue",
     "compare": "pipeline_kit.comparisons",
     "explain": "pipeline_kit.catalogue",
     "forecast": "pipeline_kit.forecasting",
@@ -67,7 +68,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
     # ruff: noqa: F401
     from pipeline_kit import charts, exercises, synthetic
-    from pipeline_kit.catalogue import explain
+    from pipeline_kit.catalogue import catalogue_table, explain
     from pipeline_kit.comparisons import compare, mix_adjusted_win_rate, rep_win_rates
     from pipeline_kit.dataset import Dataset
     from pipeline_kit.errors import DataError

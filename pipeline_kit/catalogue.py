@@ -7,10 +7,12 @@ they are computed; this module only reads both, so neither layer imports the oth
 
 from __future__ import annotations
 
-from pipeline_kit.forecasting.cards import FORECAST_CARDS
-from pipeline_kit.metrics.cards import CATALOGUE, MetricCard, metric_names
+import polars as pl
 
-__all__ = ["card_names", "explain"]
+from pipeline_kit.forecasting.cards import FORECAST_CARDS
+from pipeline_kit.metrics.cards import CATALOGUE, REGISTRY, MetricCard, metric_names
+
+__all__ = ["card_names", "catalogue_table", "explain"]
 
 
 def card_names() -> list[str]:
@@ -34,3 +36,50 @@ def explain(name: str) -> MetricCard:
     if name in FORECAST_CARDS:
         return FORECAST_CARDS[name]
     raise KeyError(f"unknown metric {name!r}; known: {', '.join(names)}")
+
+
+def catalogue_table(family: str | None = None) -> pl.DataFrame:
+    """The metric catalogue as a table: one row per metric, in catalogue order.
+
+    Parameters
+    ----------
+    family
+        Only this family's metrics (``"deals"``, ``"pipeline"``, ``"conversion"``,
+        ``"durations"``, ``"winloss"``, ``"leads"``, ``"revenue"``, ``"activity"``,
+        ``"collateral"``); None for all. ``"forecast"`` lists the forecast's figures.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``metric``, ``family``, ``title``, ``formula``, ``time_basis`` (one word), ``unit``,
+        ``interval``, ``function``.
+
+    Examples
+    --------
+    >>> catalogue_table("conversion")["metric"].to_list()
+    ['stage_conversion', 'stage_drop_off']
+    """
+    names = card_names()
+    rows = []
+    for name in names:
+        in_forecast = name in FORECAST_CARDS and name not in CATALOGUE
+        card = FORECAST_CARDS[name] if in_forecast else CATALOGUE[name]
+        fam = "forecast" if in_forecast else REGISTRY[name].family
+        if family is not None and fam != family:
+            continue
+        rows.append(
+            {
+                "metric": name,
+                "family": fam,
+                "title": card.title,
+                "formula": card.formula,
+                "time_basis": card.basis,
+                "unit": card.unit,
+                "interval": card.interval,
+                "function": card.function,
+            }
+        )
+    if family is not None and not rows:
+        families = sorted({REGISTRY[n].family for n in CATALOGUE} | {"forecast"})
+        raise KeyError(f"unknown family {family!r}; known: {', '.join(families)}")
+    return pl.DataFrame(rows)

@@ -57,10 +57,9 @@ def open_deals_on(ds: Dataset, days: list[dt.date], groups: list[str]) -> pl.Laz
         "deal_id", "amount", "created_at", "closed_at", "status", "stage", *groups
     )
     if days:  # only deals open on some snapshot day can be in the cross product
-        first, last = min(days), max(days)
         deals = deals.filter(
-            (pl.col("created_at") <= last)
-            & (pl.col("closed_at").is_null() | (pl.col("closed_at") > first))
+            (pl.col("created_at") <= max(days))
+            & (pl.col("closed_at").is_null() | (pl.col("closed_at") > min(days)))
         )
     open_ = (
         deals.join(snapshots, how="cross")
