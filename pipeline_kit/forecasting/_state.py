@@ -13,12 +13,20 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 
+import numpy as np
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.periods import Period
 
-__all__ = ["closed_deals_by_stage", "open_deals_on", "period_months", "shift_months", "won_between"]
+__all__ = [
+    "closed_deals_by_stage",
+    "group_sums",
+    "open_deals_on",
+    "period_months",
+    "shift_months",
+    "won_between",
+]
 
 
 def shift_months(day: dt.date, months: int) -> dt.date:
@@ -123,4 +131,33 @@ def closed_deals_by_stage(ds: Dataset, as_of: dt.date) -> pl.LazyFrame:
         .select("deal_id", "stage")
         .unique()
         .join(closed.select("deal_id", "status"), on="deal_id")
+    )
+
+
+def group_sums(
+    frame: pl.DataFrame, keys: pl.DataFrame, groups: list[str], value: str
+) -> np.ndarray:
+    """Sum of ``value`` per row of ``keys`` (0 where a key has no row), in a fixed order.
+
+    The rows are summed sequentially in ``deal_id`` order (``np.bincount``), so a figure is
+    bit-for-bit the same on every run; a parallel group-by sum of amounts with cents can differ
+    in the last bit, and the reports must be byte-identical on a re-run.
+    """
+    if "deal_id" in frame.columns:
+        frame = frame.sort("deal_id")
+    values = frame[value].cast(pl.Float64).fill_null(0.0).to_numpy()
+    if not groups:
+        return np.array([float(np.add.reduce(values))]) if values.size else np.zeros(1)
+    index = frame.select(groups).join(
+        keys.select(groups).with_row_index("_k"),
+        on=groups,
+        how="left",
+        maintain_order="left",
+        nulls_equal=True,
+    )["_k"]
+    known = index.is_not_null().to_numpy()
+    return np.bincount(
+        index.fill_null(0).to_numpy()[known].astype(np.int64),
+        values[known],
+        minlength=keys.height,
     )

@@ -359,7 +359,7 @@ def _with_outcomes(ds: Dataset, deal_rows: list[pl.DataFrame]) -> pl.DataFrame:
     outcome = ds.lazy("deals").select("deal_id", "status", "closed_at").collect()
     return (
         pl.concat(deal_rows, how="diagonal")
-        .join(outcome, on="deal_id", how="left")
+        .join(outcome, on="deal_id", how="left", maintain_order="left")
         .with_columns(
             (
                 (pl.col("status") == "won")

@@ -28,6 +28,7 @@ import polars as pl
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting._state import (
     closed_deals_by_stage,
+    group_sums,
     open_deals_on,
     period_months,
     shift_months,
@@ -117,9 +118,13 @@ def baseline_forecasts(
     first_day = ds.first_date or as_of
 
     def total(frame: pl.LazyFrame, value: pl.Expr, name: str) -> pl.DataFrame:
-        agg = value.sum().alias(name)
-        out = frame.group_by(groups).agg(agg) if groups else frame.select(agg)
-        return out.collect()
+        rows = frame.select("deal_id", *groups, value.alias(name)).collect()
+        sums = group_sums(rows, keys, groups, name)
+        return (
+            keys.select(groups).with_columns(pl.Series(name, sums))
+            if groups
+            else (pl.DataFrame({name: sums}))
+        )
 
     won = total(deals.filter(won_between(period.start, as_of)), pl.col("amount"), "won")
     open_ = open_deals_on(ds, [as_of], groups)

@@ -99,6 +99,8 @@ def _stage_table(ds: Dataset, as_of: dt.date, min_n: int) -> pl.DataFrame:
 def _predictions(backtest: Backtest) -> pl.DataFrame:
     """Long frame of (source, p, y, reference) from the backtest's deal predictions."""
     deals = backtest.deals
+    if not deals.is_empty() and {"as_of", "deal_id"} <= set(deals.columns):
+        deals = deals.sort("as_of", "deal_id")  # a fixed order: the float means repeat exactly
     if deals.is_empty():
         return pl.DataFrame(
             schema={

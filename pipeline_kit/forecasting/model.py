@@ -33,7 +33,13 @@ import numpy as np
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.forecasting._state import open_deals_on, period_months, shift_months, won_between
+from pipeline_kit.forecasting._state import (
+    group_sums,
+    open_deals_on,
+    period_months,
+    shift_months,
+    won_between,
+)
 from pipeline_kit.metrics._common import By, as_period, check_by, group_columns
 from pipeline_kit.periods import Period, parse_date
 
@@ -165,18 +171,19 @@ def forecast_windows(
     return _Windows(frame.sort("snapshot"))
 
 
-def _age_buckets(training: pl.DataFrame, min_deals: int = 30) -> pl.DataFrame:
-    """Per stage, the tertiles of age in stage among the examples.
+AGE_QUANTILES = (1 / 3, 2 / 3, 0.9)  # age-in-stage cut points: tertiles and the long tail
 
-    One bucket when the stage has fewer than ``min_deals`` distinct deals.
+
+def _age_buckets(training: pl.DataFrame, min_deals: int = 30) -> pl.DataFrame:
+    """Per stage, the cut points of age in stage among the examples (:data:`AGE_QUANTILES`).
+
+    The last bucket (older than 90% of the examples) holds the stale deals, which win far less
+    than the rest. One bucket when the stage has fewer than ``min_deals`` distinct deals.
     """
+    enough = pl.col("deal_id").n_unique() >= min_deals
     return training.group_by("stage").agg(
-        pl.when(pl.col("deal_id").n_unique() >= min_deals)
-        .then(pl.col("age_in_stage").quantile(1 / 3, "lower"))
-        .alias("cut1"),
-        pl.when(pl.col("deal_id").n_unique() >= min_deals)
-        .then(pl.col("age_in_stage").quantile(2 / 3, "lower"))
-        .alias("cut2"),
+        pl.when(enough).then(pl.col("age_in_stage").quantile(q, "lower")).alias(f"cut{i}")
+        for i, q in enumerate(AGE_QUANTILES)
     )
 
 
@@ -185,22 +192,25 @@ def _with_bucket(
 ) -> pl.DataFrame:
     """Add ``age_bucket`` and ``size_bucket``.
 
-    ``age_bucket`` (0-2): tertile of age in stage; ``size_bucket`` (0-2): tertile of amount
-    among all examples.
+    ``age_bucket`` (0-3): how many of the stage's age cut points the deal's age in stage
+    exceeds; ``size_bucket`` (0-2): tertile of amount among all examples.
     """
+    cut_names = [f"cut{i}" for i in range(len(AGE_QUANTILES))]
     return (
         frame.join(cuts, on="stage", how="left")
         .with_columns(
-            (
-                (pl.col("age_in_stage") > pl.col("cut1")).fill_null(False).cast(pl.Int8)
-                + (pl.col("age_in_stage") > pl.col("cut2")).fill_null(False).cast(pl.Int8)
-            ).alias("age_bucket"),
+            pl.sum_horizontal(
+                (pl.col("age_in_stage") > pl.col(c)).fill_null(False).cast(pl.Int8)
+                for c in cut_names
+            )
+            .cast(pl.Int8)
+            .alias("age_bucket"),
             (
                 (pl.col("amount") > sizes[0]).cast(pl.Int8)
                 + (pl.col("amount") > sizes[1]).cast(pl.Int8)
             ).alias("size_bucket"),
         )
-        .drop("cut1", "cut2")
+        .drop(cut_names)
     )
 
 
@@ -333,13 +343,14 @@ def forecast(
     rng = np.random.default_rng(seed)
 
     deals = ds.lazy("deals")
-    won_so_far = deals.filter(won_between(period.start, day)).select(*groups, "amount")
+    won_so_far = deals.filter(won_between(period.start, day)).select("deal_id", *groups, "amount")
     current = open_deals_on(ds, [day], groups).collect().sort("deal_id")
     training = (
         open_deals_on(ds, windows.days(), groups)
         .join(windows.past.lazy(), on="snapshot", how="left")
         .with_columns(won_between(pl.col("window_first"), pl.col("window_last")).alias("won"))
         .collect()
+        .sort("snapshot", "deal_id")  # a fixed order: float sums and draws repeat exactly
     )
     cuts = _age_buckets(training)
     amounts_seen = training["amount"] if training.height else pl.Series([0.0])
@@ -358,8 +369,9 @@ def forecast(
             (pl.col("created_at") > pl.col("snapshot"))
             & won_between(pl.col("window_first"), pl.col("window_last"))
         )
-        .select("snapshot", "replica", *groups, "amount")
+        .select("snapshot", "replica", "deal_id", *groups, "amount")
         .collect()
+        .sort("snapshot", "deal_id")  # the resampled amounts follow this order
     )
     recent = deals.filter(
         pl.col("created_at").is_between(min(windows.days(), default=day), day)
@@ -445,16 +457,17 @@ def _period_effect_sd(training: pl.DataFrame, min_expected: float = 5.0) -> floa
     noise alone gives). Needs at least three periods with ``E >= min_expected``.
     """
     cells = ["stage", "age_bucket", "size_bucket"]
-    per_period = (
-        training.with_columns(pl.col("won").cast(pl.Float64).mean().over(cells).alias("rate"))
-        .group_by("replica")
-        .agg(pl.col("won").sum().alias("w"), pl.col("rate").sum().alias("e"))
-        .filter((pl.col("e") >= min_expected) & (pl.col("w") > 0))
-    )
-    if per_period.height < 3:
+    rated = training.with_columns(
+        pl.col("won").cast(pl.Float64).mean().over(cells).alias("rate")
+    )  # a mean of 0/1 flags: exact whatever the order
+    replica = rated["replica"].to_numpy()
+    # sequential sums in the training's fixed order (a parallel sum could differ in the last bit)
+    w = np.bincount(replica, rated["won"].cast(pl.Float64).to_numpy())
+    e = np.bincount(replica, rated["rate"].to_numpy())
+    keep = (e >= min_expected) & (w > 0)
+    if keep.sum() < 3:
         return 0.0
-    w = per_period["w"].to_numpy().astype(float)
-    e = per_period["e"].to_numpy()
+    w, e = w[keep], e[keep]
     excess = float(np.var(np.log(w / e), ddof=1) - np.mean(1 / e))
     return float(np.sqrt(excess)) if excess > 0 else 0.0
 
@@ -496,14 +509,7 @@ def _key_index(frame: pl.DataFrame, keys: pl.DataFrame, groups: list[str]) -> np
 
 
 def _per_key(frame: pl.DataFrame, keys: pl.DataFrame, groups: list[str]) -> np.ndarray:
-    if not groups:
-        return np.array([float(frame["amount"].sum())])
-    sums = frame.group_by(groups).agg(pl.col("amount").sum())
-    return (
-        keys.join(sums, on=groups, how="left", maintain_order="left", nulls_equal=True)["amount"]
-        .fill_null(0.0)
-        .to_numpy()
-    )
+    return group_sums(frame, keys, groups, "amount")
 
 
 def _samples_frame(keys, groups, from_open, from_new, bookings) -> pl.DataFrame:
