@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
@@ -130,6 +131,36 @@ def _predictions(backtest: Backtest) -> pl.DataFrame:
     return pl.concat([model, crm]).drop_nulls()
 
 
+def _aggregate(frame: pl.DataFrame, keys: list[str], sums: dict[str, pl.Expr]) -> pl.DataFrame:
+    """Per distinct ``keys`` (sorted): the row count ``n`` and the sum of each expression.
+
+    Summed sequentially in the frame's order (``np.bincount``), so the figures are bit-for-bit
+    the same on every run (a parallel group-by can add in another order and differ in the last
+    bit, which would change a report's chart).
+    """
+    values = frame.select(
+        *keys, *[expr.cast(pl.Float64).alias(name) for name, expr in sums.items()]
+    )
+    groups = values.select(keys).unique().sort(keys)
+    index = (
+        values.select(keys)
+        .join(
+            groups.with_row_index("_g"),
+            on=keys,
+            how="left",
+            maintain_order="left",
+            nulls_equal=True,
+        )["_g"]
+        .to_numpy()
+        .astype(np.int64)
+    )
+    out = groups.with_columns(pl.Series("n", np.bincount(index, minlength=groups.height)))
+    for name in sums:
+        total = np.bincount(index, values[name].to_numpy(), minlength=groups.height)
+        out = out.with_columns(pl.Series(name, total))
+    return out
+
+
 def probability_calibration(
     ds: Dataset,
     backtest: Backtest | None = None,
@@ -181,20 +212,16 @@ def probability_calibration(
     )
     low, high = wilson_interval("positives", "predictions")
     reliability = (
-        binned.group_by("source", "bin")
-        .agg(
-            pl.len().alias("predictions"),
-            pl.col("p").mean().alias("mean_predicted"),
-            pl.col("y").sum().alias("positives"),
-        )
+        _aggregate(binned, ["source", "bin"], {"p_sum": pl.col("p"), "positives": pl.col("y")})
+        .rename({"n": "predictions"})
         .with_columns(
             (pl.col("bin") * width).alias("bin_low"),
             ((pl.col("bin") + 1) * width).alias("bin_high"),
+            (pl.col("p_sum") / pl.col("predictions")).alias("mean_predicted"),
             (pl.col("positives") / pl.col("predictions")).alias("observed"),
             low.alias("ci_low"),
             high.alias("ci_high"),
         )
-        .sort("source", "bin")
         .select(
             "source",
             "bin_low",
@@ -206,32 +233,37 @@ def probability_calibration(
             "ci_high",
         )
     )
-    ece = reliability.group_by("source").agg(
-        (
-            (pl.col("predictions") * (pl.col("observed") - pl.col("mean_predicted")).abs()).sum()
-            / pl.col("predictions").sum()
-        ).alias("ece")
-    )
-    brier = [
-        pl.len().alias("predictions"),
-        ((pl.col("p") - pl.col("y")) ** 2).mean().alias("brier"),
-        ((pl.col("ref") - pl.col("y")) ** 2).mean().alias("reference_brier"),
+    ece = _aggregate(
+        reliability,
+        ["source"],
+        {
+            "gap": pl.col("predictions") * (pl.col("observed") - pl.col("mean_predicted")).abs(),
+            "total": pl.col("predictions"),
+        },
+    ).select("source", (pl.col("gap") / pl.col("total")).alias("ece"))
+    squares = {
+        "brier": (pl.col("p") - pl.col("y")) ** 2,
+        "reference_brier": (pl.col("ref") - pl.col("y")) ** 2,
+    }
+    means = [
+        pl.col("n").alias("predictions"),
+        (pl.col("brier") / pl.col("n")).alias("brier"),
+        (pl.col("reference_brier") / pl.col("n")).alias("reference_brier"),
     ]
     skill = (1 - pl.col("brier") / pl.col("reference_brier")).alias("brier_skill")
     scores = (
-        preds.group_by("source")
-        .agg(brier)
+        _aggregate(preds, ["source"], squares)
+        .select("source", *means)
         .with_columns(skill)
-        .join(ece, on="source", how="left")
-        .sort("source")
+        .join(ece, on="source", how="left", maintain_order="left")
     )
     order = ds.lazy("stages").select("stage", "order").collect()
     by_stage = (
-        preds.group_by("source", "stage")
-        .agg(brier)
+        _aggregate(preds, ["source", "stage"], squares)
+        .select("source", "stage", *means)
         .with_columns(skill)
-        .join(order, on="stage", how="left")
-        .sort("source", "order")
+        .join(order, on="stage", how="left", maintain_order="left")
+        .sort("source", "order", maintain_order=True)
         .drop("order")
     )
     return Calibration(day, stages, reliability, scores, by_stage)
