@@ -21,6 +21,7 @@ from typing import Any
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
+from pipeline_kit.errors import DataError
 from pipeline_kit.excel import NUMBER_FORMATS, definitions_frame, workbook_at
 from pipeline_kit.forecasting.cards import FORECAST_CARDS, REPORT_FORECAST_CARDS
 from pipeline_kit.metrics import CATALOGUE
@@ -41,13 +42,27 @@ class Sheet:
     """One sheet of the team workbook: its name, what it shows and how its columns read.
 
     ``units`` maps a column to a key of :data:`FORMATS`; integer columns not named there
-    read as counts, other columns keep Excel's general format.
+    read as counts, other columns keep Excel's general format. ``needs``: the tables the sheet
+    reads beyond deals; ``dated``: whether it needs a dated period (not the whole export).
     """
 
     name: str
     about: str
     frame: Callable[[TeamData], pl.DataFrame]
     units: dict[str, str] = field(default_factory=dict)
+    needs: tuple[str, ...] = ()
+    dated: bool = False
+
+    def why_not(self, data: TeamData) -> str | None:
+        """Why ``data`` cannot give this sheet, or None when it can."""
+        missing = [table for table in self.needs if not data.ds.has(table)]
+        if missing:
+            return f"the export has no {' or '.join(missing)} table"
+        if self.dated and data.period.is_all:
+            return "the report covers the whole export (no dates), not a period"
+        if "leads" in self.needs and data.leads_scope() is None:
+            return "the leads carry no team and the export holds several teams"
+        return None
 
 
 def _one_row(row: dict[str, Any]) -> pl.DataFrame:
@@ -106,15 +121,6 @@ def _forecast(data: TeamData) -> pl.DataFrame:
     return section.outlook.summary.filter(pl.col("team") == data.team)
 
 
-def _leads(method: Callable[[TeamData], pl.DataFrame]) -> Callable[[TeamData], pl.DataFrame]:
-    def frame(data: TeamData) -> pl.DataFrame:
-        if data.leads_scope() is None:
-            raise ValueError("the leads carry no team and the export holds several teams")
-        return method(data)
-
-    return frame
-
-
 SHEETS: tuple[Sheet, ...] = (
     Sheet(
         "Pipeline by stage",
@@ -126,7 +132,8 @@ SHEETS: tuple[Sheet, ...] = (
         "Pipeline due next period",
         "Open pipeline expected to close next period and its coverage of that period's target",
         TeamData.pipeline_due_next_period,
-        {
+        dated=True,
+        units={
             "due_value": "currency",
             "weighted_due": "currency",
             "target": "currency",
@@ -210,7 +217,8 @@ SHEETS: tuple[Sheet, ...] = (
         "Forecast",
         "Next quarter's bookings forecast: won so far, expected from open and new deals, range",
         _forecast,
-        {
+        dated=True,
+        units={
             **{
                 c: "currency"
                 for c in (
@@ -280,8 +288,9 @@ SHEETS: tuple[Sheet, ...] = (
     Sheet(
         "Lead funnel",
         "The period's leads through qualification, conversion and win",
-        _leads(lambda d: _one_row(d.lead_funnel())),
-        {
+        lambda d: _one_row(d.lead_funnel()),
+        needs=("leads",),
+        units={
             c: "share"
             for c in (
                 "qualified_rate",
@@ -299,8 +308,9 @@ SHEETS: tuple[Sheet, ...] = (
     Sheet(
         "Lead response",
         "Hours to first response to the team's leads, by lead source",
-        _leads(TeamData.lead_response_by_source),
-        {
+        TeamData.lead_response_by_source,
+        needs=("leads",),
+        units={
             "median_hours": "hours",
             "ci_low": "hours",
             "ci_high": "hours",
@@ -315,12 +325,14 @@ SHEETS: tuple[Sheet, ...] = (
         "Calls and won deals of the team's reps, with the rank correlation",
         TeamData.calls_vs_closes,
         {"rho": "ratio", "p_value": "probability"},
+        needs=("activities",),
     ),
     Sheet(
         "Collateral",
         "Win rates of deals with and without each piece of collateral",
         TeamData.collateral_win_rates,
-        {
+        needs=("collateral_usage",),
+        units={
             c: "share"
             for c in (
                 "users_win_rate",
@@ -340,7 +352,8 @@ SHEETS: tuple[Sheet, ...] = (
         "Churn",
         "Customers and recurring revenue churned in the period",
         TeamData.churn,
-        {
+        needs=("customers",),
+        units={
             "mrr_at_start": "currency",
             "mrr_churned": "currency",
             "churn_rate": "share",
@@ -353,7 +366,8 @@ SHEETS: tuple[Sheet, ...] = (
         "CLV",
         "Customer lifetime value and CLV:CAC",
         TeamData.clv,
-        {
+        needs=("customers",),
+        units={
             "arpa_mrr": "currency",
             "monthly_churn_rate": "share",
             "clv": "currency",
@@ -385,16 +399,20 @@ _DEFINITIONS = "Definitions"
 def team_workbook_frames(data: TeamData) -> dict[str, pl.DataFrame | str]:
     """Each sheet's frame, or why it could not be produced (the error, in one line)."""
     frames: dict[str, pl.DataFrame | str] = {}
-    builders: list[tuple[str, Callable[[TeamData], pl.DataFrame]]] = [
-        (_KEY_METRICS, key_metrics_frame),
-        *((sheet.name, sheet.frame) for sheet in SHEETS),
-    ]
-    for name, build in builders:
+    for sheet in (Sheet(_KEY_METRICS, "", key_metrics_frame), *SHEETS):
+        why = sheet.why_not(data)
+        if why is not None:
+            frames[sheet.name] = why
+            continue
         try:
-            frames[name] = build(data)
-        except Exception as exc:  # a section the data cannot give: listed, not fatal
+            frames[sheet.name] = sheet.frame(data)
+        except DataError as exc:
+            frames[sheet.name] = exc.problem
+        except ValueError as exc:  # the metric says what it lacks, e.g. an open stage
+            frames[sheet.name] = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        except Exception as exc:  # a table the data cannot give: listed, not fatal
             first = str(exc).strip().splitlines()[:1]
-            frames[name] = f"{type(exc).__name__}: {first[0] if first else ''}"
+            frames[sheet.name] = f"{type(exc).__name__}: {first[0] if first else ''}"
     return frames
 
 

@@ -273,6 +273,23 @@ def test_workbook_win_rate_by_team_and_lost_reasons_match_the_csv(workbook):
     )
 
 
+def test_workbook_says_which_tables_the_export_cannot_give(tmp_path):
+    from .shapes import write_shape
+
+    data = write_shape("only_closed", tmp_path / "data")  # deals only, none open
+    path = tmp_path / "team.xlsx"
+    write_team_workbook(pk.load(data), pk.load(data).teams[0], "2025-Q4", path)
+    book = openpyxl.load_workbook(path)
+    notes = {
+        row[0].value: row[3].value for row in book["Contents"].iter_rows(min_row=5) if row[0].value
+    }
+    assert notes["Lead funnel"] == "not produced: the export has no leads table"
+    assert notes["Churn"] == "not produced: the export has no customers table"
+    assert notes["Velocity"].startswith("not produced: velocity needs at least one open stage")
+    assert "Lead funnel" not in book.sheetnames and "Velocity" not in book.sheetnames
+    assert "Key metrics" in book.sheetnames and "Win rate by team" in book.sheetnames
+
+
 def test_workbook_is_the_same_bytes_every_time(exported, tmp_path):
     again = tmp_path / "emea.xlsx"
     write_team_workbook(pk.load(SAMPLE), "EMEA", "2025-Q4", again)
