@@ -593,6 +593,11 @@ def run_reports(
     return results
 
 
+# Chromium runs several processes of its own per print: a few prints at once keep every core
+# busy without one browser per core in memory.
+PDF_PRINTS_AT_ONCE = 4
+
+
 def _export(
     ds: Dataset,
     period: Period,
@@ -606,7 +611,7 @@ def _export(
     """Write the workbooks (``xlsx``) and PDFs (``chromium`` given) of ``results``.
 
     A team's PDF or workbook not asked for this time is removed: an older one would no longer
-    match its HTML. PDFs print ``workers`` at a time.
+    match its HTML. PDFs print ``workers`` at a time (at most :data:`PDF_PRINTS_AT_ONCE`).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -635,7 +640,7 @@ def _export(
             errors[r.slug].append(f"PDF not printed: {exc}")
 
     if chromium is not None and printable:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, PDF_PRINTS_AT_ONCE))) as pool:
             list(pool.map(one_pdf, printable))
     return [
         dataclasses.replace(

@@ -180,6 +180,21 @@ def test_exports_not_asked_for_are_removed(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["emea.html"]
 
 
+def test_a_failed_print_is_reported_not_hidden(tmp_path):
+    ds = pk.load(SAMPLE)
+    period = pk.periods.resolve_period("2025-Q4", ds.last_date, ds.first_date)
+    (tmp_path / "emea.html").write_text("<html><body><h2>One</h2></body></html>")
+    result = reports.TeamResult("EMEA", "emea", True, 1.0, None, True)
+    # a "browser" that exits at once without printing anything
+    (after,) = reports._export(ds, period, None, tmp_path, [result], 1, "/bin/false", False)
+    assert not after.has_pdf and not (tmp_path / "emea.pdf").exists()
+    assert len(after.export_errors) == 1
+    assert after.export_errors[0].startswith(
+        "PDF not printed: Chromium printed no PDF of emea.html"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["emea.html"]  # no temporary file left
+
+
 # ------------------------------------------------------------------------------ workbook
 
 
