@@ -1,7 +1,8 @@
 """Command line: ``pipeline-kit <command>``; ``pipeline-kit --help`` lists the commands.
 
-Exit status: 0 success; 1 some team reports failed; 2 the input cannot be used (the message
-names the file, column and example rows, and says what to do; no traceback).
+Exit status: 0 success; 1 some team reports (or their PDF or workbook) failed; 2 the input
+cannot be used (the message names the file, column and example rows, and says what to do; no
+traceback).
 """
 
 from __future__ import annotations
@@ -148,6 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="charts as SVG images that need no JavaScript (e-mail, print); slower to build. "
         "Default: interactive charts, Vega inlined in each page",
+    )
+    p.add_argument(
+        "--pdf",
+        action="store_true",
+        help="also print each report to <team>.pdf beside its HTML (contents, a page per "
+        "section), with Debian's headless chromium (apt-get install chromium)",
+    )
+    p.add_argument(
+        "--xlsx",
+        action="store_true",
+        help="also write each team's report tables to <team>.xlsx (a sheet per table, number "
+        "formats, definitions)",
     )
     p.add_argument("--out", required=True, type=Path, help="output folder")
 
@@ -339,6 +352,8 @@ def _report(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         static_charts=args.static_charts,
         timeout=args.timeout,
+        pdf=args.pdf,
+        xlsx=args.xlsx,
     )
     for r in results:
         state = "ok" if r.ok else f"FAILED: {r.error}"
@@ -347,9 +362,12 @@ def _report(args: argparse.Namespace) -> int:
                 f", but {len(r.section_errors)} section(s) could not be produced "
                 f"({', '.join(r.section_errors)}; see {r.slug}.log)"
             )
+        if r.export_errors:
+            state += f"; {'; '.join(r.export_errors)}"
         print(f"{r.team}: {state} ({r.seconds:.1f} s)")
     print(f"index: {args.out / 'index.html'}")
-    return EXIT_OK if all(r.ok for r in results) else EXIT_REPORT_FAILED
+    failed = any(not r.ok or r.export_errors for r in results)
+    return EXIT_REPORT_FAILED if failed else EXIT_OK
 
 
 def _compare(args: argparse.Namespace) -> int:

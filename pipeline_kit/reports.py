@@ -47,6 +47,7 @@ from pipeline_kit._files import write_atomic
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.errors import DataError
 from pipeline_kit.loading import load
+from pipeline_kit.pdf import find_chromium
 from pipeline_kit.periods import Period, check_covered, parse_date, resolve_period
 from pipeline_kit.vega_bundle import VEGALITE_MIME, vega_bundle
 
@@ -120,6 +121,10 @@ class TeamResult:
     has_html: bool = False
     # sections that could not be produced (the page says so; <slug>.log has the tracebacks)
     section_errors: tuple[str, ...] = ()
+    has_pdf: bool = False  # <slug>.pdf printed from the HTML (run_reports(pdf=True))
+    has_xlsx: bool = False  # <slug>.xlsx with the report's tables (run_reports(xlsx=True))
+    # why a PDF or workbook that was asked for could not be written
+    export_errors: tuple[str, ...] = ()
 
 
 def failures_for_log(notebook: nbformat.NotebookNode) -> tuple[list[str], str]:
@@ -490,6 +495,8 @@ def run_reports(
     org_summary: bool = True,
     static_charts: bool = False,
     timeout: float | None = REPORT_TIMEOUT,
+    pdf: bool = False,
+    xlsx: bool = False,
 ) -> list[TeamResult]:
     """Run the team report for every team (or ``teams``) and write ``out/index.html``.
 
@@ -506,6 +513,12 @@ def run_reports(
     (tooltips; about 0.9 MB per page), or with ``static_charts`` SVG images that need no
     JavaScript (e-mail, print) but take ten times longer to produce. A report that runs past
     ``timeout`` seconds, or whose kernel or worker process dies, fails alone; the others run.
+
+    With ``pdf``, each report's HTML is also printed to ``<slug>.pdf`` by Debian's headless
+    Chromium (:mod:`pipeline_kit.pdf`; checked before any report runs: a DataError without
+    it). With ``xlsx``, each team also gets ``<slug>.xlsx``, the tables of its report with
+    number formats and definitions (:mod:`pipeline_kit.report_workbook`). Both are listed on
+    the index; one that cannot be written is named in the result's ``export_errors``.
     """
     data = Path(data).resolve()
     load_options = dict(load_options or {})
@@ -513,6 +526,7 @@ def run_reports(
         load_options["mapping"] = str(Path(load_options["mapping"]).resolve())
     ds = load(data, source=source, **load_options)
     ds.require_usable()
+    chromium = find_chromium() if pdf else None  # fail before hours of reports, not after
     period = resolve_period(period, ds.last_date, ds.first_date)
     check_covered(period, parse_date(as_of), ds.first_date, ds.last_date, undated=ds.undated)
     out = Path(out)
@@ -573,9 +587,70 @@ def run_reports(
         _run_in_pool(tasks, out, workers, timeout, done, bar)
     bar.close()
     results = [done[label] for label, *_ in tasks]
+    results = _export(ds, period, as_of, out, results, workers, chromium, xlsx)
     listed = _merge_with_earlier_run(out, ds, period, as_of, results)
     write_atomic(out / "index.html", _index_html(ds, period, as_of, listed, set(ds.teams)))
     return results
+
+
+# Chromium runs several processes of its own per print: a few prints at once keep every core
+# busy without one browser per core in memory.
+PDF_PRINTS_AT_ONCE = 4
+
+
+def _export(
+    ds: Dataset,
+    period: Period,
+    as_of: str | dt.date | None,
+    out: Path,
+    results: list[TeamResult],
+    workers: int,
+    chromium: str | None,
+    xlsx: bool,
+) -> list[TeamResult]:
+    """Write the workbooks (``xlsx``) and PDFs (``chromium`` given) of ``results``.
+
+    A team's PDF or workbook not asked for this time is removed: an older one would no longer
+    match its HTML. PDFs print ``workers`` at a time (at most :data:`PDF_PRINTS_AT_ONCE`).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline_kit.pdf import print_pdf
+    from pipeline_kit.report_workbook import write_team_workbook
+
+    errors: dict[str, list[str]] = {r.slug: [] for r in results}
+    for r in results:
+        workbook = out / f"{r.slug}.xlsx"
+        if not xlsx or r.slug == "organisation":
+            workbook.unlink(missing_ok=True)
+            continue
+        try:
+            write_team_workbook(ds, r.team, period, workbook, as_of)
+        except Exception as exc:  # one team's workbook: reported, the others go on
+            errors[r.slug].append(f"workbook not written: {type(exc).__name__}: {exc}")
+    printable = [r for r in results if r.ok and r.has_html]  # a failed report: no PDF
+    for r in results:
+        if chromium is None or r not in printable:
+            (out / f"{r.slug}.pdf").unlink(missing_ok=True)
+
+    def one_pdf(r: TeamResult) -> None:
+        try:
+            print_pdf(out / f"{r.slug}.html", out / f"{r.slug}.pdf", chromium=chromium)
+        except Exception as exc:
+            errors[r.slug].append(f"PDF not printed: {exc}")
+
+    if chromium is not None and printable:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, PDF_PRINTS_AT_ONCE))) as pool:
+            list(pool.map(one_pdf, printable))
+    return [
+        dataclasses.replace(
+            r,
+            has_pdf=(out / f"{r.slug}.pdf").exists(),
+            has_xlsx=(out / f"{r.slug}.xlsx").exists(),
+            export_errors=tuple(errors[r.slug]),
+        )
+        for r in results
+    ]
 
 
 def _remove_stale_temporary_files(out: Path) -> None:
@@ -600,7 +675,13 @@ def _merge_with_earlier_run(
             saved = json.loads(manifest.read_text())
             if saved.get("key") == key:
                 earlier = [
-                    TeamResult(**{**r, "section_errors": tuple(r["section_errors"])})
+                    TeamResult(
+                        **{
+                            **r,
+                            "section_errors": tuple(r["section_errors"]),
+                            "export_errors": tuple(r.get("export_errors", ())),
+                        }
+                    )
                     for r in saved["results"]
                 ]
     now = {r.team for r in results}
@@ -680,6 +761,16 @@ def _run_in_pool(
                 )
 
 
+def _export_links(r: TeamResult) -> str:
+    """Links to a report's PDF and workbook, when it has them."""
+    links = [
+        f'<a href="{html.escape(r.slug)}.{ext}">{label}</a>'
+        for ext, label, present in (("pdf", "PDF", r.has_pdf), ("xlsx", "Excel", r.has_xlsx))
+        if present
+    ]
+    return f' <span class="files">({", ".join(links)})</span>' if links else ""
+
+
 def _index_html(
     ds: Dataset, period: Period, as_of, results: list[TeamResult], known: set[str]
 ) -> str:
@@ -690,8 +781,8 @@ def _index_html(
     org_line = ""
     if org is not None:
         org_line = (
-            '<p class="org"><a href="organisation.html">Organisation summary</a>: '
-            "all teams side by side</p>"
+            '<p class="org"><a href="organisation.html">Organisation summary</a>'
+            f"{_export_links(org)}: all teams side by side</p>"
             if org.ok
             else f'<p class="org">Organisation summary <span class="fail">failed</span> '
             f"<code>{esc(org.error or '')}</code></p>"
@@ -705,7 +796,7 @@ def _index_html(
                     f"produced</span> ({esc(', '.join(r.section_errors))}; see "
                     f'<a href="{esc(r.slug)}.log">{esc(r.slug)}.log</a>)'
                 )
-            link = f'<a href="{esc(r.slug)}.html">{esc(r.team)}</a>'
+            link = f'<a href="{esc(r.slug)}.html">{esc(r.team)}</a>{_export_links(r)}'
         else:
             first = (r.error or "").strip().splitlines()[:1]
             status = (
@@ -715,6 +806,9 @@ def _index_html(
             link = f'<a href="{esc(r.slug)}.html">{esc(r.team)}</a>' if r.has_html else esc(r.team)
         if r.team not in known:
             status += " (no valid deals for this team in the data)"
+        if r.export_errors:
+            status += f' <span class="fail">{esc("; ".join(r.export_errors))}</span>'
+
         # the run time is the one part of the index that changes from run to run
         rows.append(
             f'<tr><td>{link}</td><td>{status}</td><td class="run-time">{r.seconds:.1f} s</td></tr>'
