@@ -507,7 +507,9 @@ def run_reports(
     JavaScript (e-mail, print) but take ten times longer to produce. A report that runs past
     ``timeout`` seconds, or whose kernel or worker process dies, fails alone; the others run.
     """
-    data = Path(data).resolve()
+    from pipeline_kit.adapters.database import is_database_uri, redact
+
+    data = data if is_database_uri(data) else Path(data).resolve()
     load_options = dict(load_options or {})
     if load_options.get("mapping") is not None and not isinstance(load_options["mapping"], dict):
         load_options["mapping"] = str(Path(load_options["mapping"]).resolve())
@@ -533,7 +535,7 @@ def run_reports(
             problem=f"no valid deals for team(s) {', '.join(repr(t) for t in unknown)}",
             fix="use a team name from the data (names are case-sensitive)"
             + (f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""),
-            file=str(data),
+            file=redact(data) if isinstance(data, str) else str(data),
             column="team",
             examples=[
                 f"teams in the data: {', '.join(ds.teams[:12])}"
