@@ -507,9 +507,16 @@ def run_reports(
     JavaScript (e-mail, print) but take ten times longer to produce. A report that runs past
     ``timeout`` seconds, or whose kernel or worker process dies, fails alone; the others run.
     """
-    from pipeline_kit.adapters.database import is_database_uri, redact
+    from pipeline_kit.adapters.database import absolute, is_database_uri, redact
 
-    data = data if is_database_uri(data) else Path(data).resolve()
+    data = absolute(data) if is_database_uri(data) else Path(data).resolve()
+    if isinstance(data, str) and redact(data) != data:
+        raise DataError(
+            problem="the database URI holds a password, which the executed report notebooks "
+            "would keep among their parameters",
+            fix="leave the password out of the URI: set PGPASSWORD, or use ~/.pgpass",
+            file=redact(data),
+        )
     load_options = dict(load_options or {})
     if load_options.get("mapping") is not None and not isinstance(load_options["mapping"], dict):
         load_options["mapping"] = str(Path(load_options["mapping"]).resolve())

@@ -272,3 +272,11 @@ def test_postgresql_bad_password_is_not_shown():
         pk.load("postgresql://ann:s3cret-pw@127.0.0.1:1/crm?connect_timeout=2")
     assert "s3cret-pw" not in str(info.value)
     assert "ann:***@127.0.0.1:1" in str(info.value)
+
+
+def test_reports_refuse_a_uri_holding_a_password(tmp_path):
+    from pipeline_kit.reports import run_reports
+
+    with pytest.raises(pk.DataError, match="PGPASSWORD") as info:
+        run_reports("postgresql://ann:s3cret-pw@127.0.0.1:1/crm", "2025-Q4", tmp_path)
+    assert "s3cret-pw" not in str(info.value)

@@ -52,7 +52,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import polars as pl
@@ -61,7 +61,7 @@ from pipeline_kit.adapters.base import RawDataset
 from pipeline_kit.errors import DataError
 from pipeline_kit.schema import FOREIGN_KEYS, TABLES
 
-__all__ = ["is_database_uri", "read_database", "redact"]
+__all__ = ["absolute", "is_database_uri", "read_database", "redact"]
 
 SCHEMES = {"duckdb": "duckdb", "postgresql": "postgresql", "postgres": "postgresql"}
 EXTRA = "pip install 'pipeline_kit[db]'"
@@ -69,7 +69,7 @@ CRM_SOURCES = ("salesforce", "hubspot", "pipedrive")
 _DATE_TYPES = re.compile(r"(?i)^(date|timestamp)")
 
 
-def is_database_uri(path: object) -> bool:
+def is_database_uri(path: object) -> TypeGuard[str]:
     """Whether ``path`` is a database URI (``duckdb://...``, ``postgresql://...``)."""
     if not isinstance(path, str):
         return False
@@ -93,6 +93,17 @@ def redact(uri: str) -> str:
     host = parts.netloc.rpartition("@")[2]
     user = parts.netloc.rpartition("@")[0].partition(":")[0]
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def absolute(uri: str) -> str:
+    """A DuckDB URI with an absolute file path (another process may run elsewhere).
+
+    Other URIs are returned as they are.
+    """
+    scheme, _, rest = uri.partition("://")
+    if SCHEMES.get(scheme.lower()) != "duckdb":
+        return uri
+    return f"{scheme}://{Path(rest).resolve()}"
 
 
 def _quote(name: str) -> str:
