@@ -7,6 +7,7 @@ over the CSV itself.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -104,6 +105,26 @@ def test_duckdb_period_filter_is_pushed_down(duck_file, csv_sample):
         pk.win_rate(csv_sample, "2025-Q4", by="team")
     )
     assert any("since=2025-10-01 until=2025-12-31" in n for n in ds.notes)
+
+
+def test_duckdb_sql_sent(duck_file, monkeypatch):
+    """Pruning and the filter are in the SQL the database runs, not applied afterwards."""
+    from pipeline_kit.adapters import database
+
+    sent: list[str] = []
+    query = database._Connection.query
+
+    def spy(self, sql):
+        sent.append(sql)
+        return query(self, sql)
+
+    monkeypatch.setattr(database._Connection, "query", spy)
+    pk.load(f"duckdb://{duck_file}", columns="canonical", since="2025-10-01")
+    deals = next(q for q in sent if 'FROM "main"."deals"' in q and q.startswith("SELECT"))
+    history = next(q for q in sent if 'FROM "main"."stage_history"' in q)
+    assert '"segment"' not in deals and '"deal_id"' in deals
+    assert deals.endswith("""WHERE ("closed_at" IS NULL OR "closed_at" >= DATE '2025-10-01')""")
+    assert 'IN (SELECT "deal_id" FROM "main"."deals" WHERE' in history
 
 
 def test_duckdb_errors(tmp_path, duck_file, monkeypatch):
@@ -235,6 +256,15 @@ def postgres() -> Iterator[str]:
                 for table in TABLES:
                     frame = pl.read_csv(SAMPLE / f"{table}.csv", try_parse_dates=True)
                     cur.adbc_ingest(table, frame.to_arrow(), mode="create")
+                # PostgreSQL's own types: NUMERIC (an Arrow extension type over text in ADBC),
+                # timestamptz, boolean
+                cur.execute("CREATE SCHEMA typed")
+                cur.execute(
+                    "CREATE TABLE typed.deals AS SELECT 'D1'::text AS deal_id, 'Ann'::text "
+                    "AS owner, 'SMB'::text AS team, 1200.50::numeric(12,2) AS amount, "
+                    "timestamptz '2025-01-10 23:30:00-05' AS created_at, 'Won'::text AS stage, "
+                    "'won'::text AS status, date '2025-03-01' AS closed_at, true AS strategic"
+                )
             con.commit()
         yield uri
     finally:
@@ -264,6 +294,15 @@ def test_postgresql_period_filter(postgres, csv_sample):
     assert ds.deals.height == expected < 5000
     assert ds.quarantine.height == 0
     _same_figures(ds, csv_sample)
+
+
+def test_postgresql_types(postgres):
+    ds = pk.load(postgres, schema="typed")
+    # 1200.50 as NUMERIC; 23:30 at UTC-5 on 2025-01-10 is 04:30 UTC on 2025-01-11
+    assert ds.deals.select("amount", "created_at", "closed_at", "strategic").rows() == [
+        (1200.5, dt.date(2025, 1, 11), dt.date(2025, 3, 1), True)
+    ]
+    assert ds.quarantine.height == 0
 
 
 def test_postgresql_bad_password_is_not_shown():

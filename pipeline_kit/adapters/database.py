@@ -212,9 +212,20 @@ def _connect_postgresql(uri: str, schema: str | None) -> _Connection:
         ) from None
 
     def fetch(sql: str) -> pl.DataFrame:
+        import pyarrow as pa
+
         with con.cursor() as cursor:
             cursor.execute(sql)
-            frame = pl.from_arrow(cursor.fetch_arrow_table())
+            table = cursor.fetch_arrow_table()
+        # NUMERIC (and other types Arrow has no match for) arrive as extension types over
+        # text: their storage, which the loader reads as it reads a CSV's text
+        for i, column in enumerate(table.columns):
+            if hasattr(column.type, "storage_type"):
+                storage = pa.chunked_array(
+                    [chunk.storage for chunk in column.chunks], type=column.type.storage_type
+                )
+                table = table.set_column(i, table.field(i).name, storage)
+        frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
         return frame
 
