@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 MAVEN  ?= ../shared/realdata/maven-crm
 PERIOD ?= latest
 
-.PHONY: install browser test lint lab report report-maven sample docs notebooks bench bench-scale bench-coverage bench-forecast bench-reports clean
+.PHONY: install browser db test lint lab report report-maven sample docs notebooks bench bench-scale bench-coverage bench-forecast bench-reports clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 install: $(VENV)/.installed
 
-test: install browser
+test: install browser db
 	$(BIN)/ruff check pipeline_kit tests bench
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
@@ -32,6 +32,17 @@ browser:
 	      >/dev/null 2>&1 && break; sleep 5; \
 	  done; command -v chromium >/dev/null || echo "could not install chromium"; \
 	else echo "chromium not installed and not root: the browser test will be skipped"; fi
+
+# The PostgreSQL test starts a throwaway cluster with Debian's server binaries (as root only;
+# never fails the build: without them tests/test_database.py skips its PostgreSQL tests).
+db:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ]; then \
+	  for try in 1 2; do \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) \
+	      >/dev/null 2>&1 && break; sleep 5; \
+	  done; ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || echo "could not install postgresql"; \
+	else echo "postgresql not installed and not root: the PostgreSQL tests will be skipped"; fi
 
 lab: install  ## JupyterLab from the project environment (the kernel sees pipeline_kit)
 	$(BIN)/jupyter lab notebooks

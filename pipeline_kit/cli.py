@@ -16,12 +16,27 @@ from pipeline_kit.errors import DataError
 EXIT_OK, EXIT_REPORT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
+def _data_location(value: str) -> Path | str:
+    """A --data value: a folder or file, or a database URI kept as written."""
+    from pipeline_kit.adapters.database import is_database_uri
+
+    return value if is_database_uri(value) else Path(value)
+
+
+def _shown(data: Path | str) -> str:
+    """--data as it may be printed: a database URI without its password."""
+    from pipeline_kit.adapters.database import redact
+
+    return redact(data) if isinstance(data, str) else str(data)
+
+
 def _add_data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         required=True,
-        type=Path,
-        help="folder with the export (deals.csv, ... or a known format)",
+        type=_data_location,
+        help="folder with the export (deals.csv, ... or a known format), or a database: "
+        "duckdb:///path/to.db, postgresql://user@host:port/db (needs pipeline_kit[db])",
     )
     parser.add_argument(
         "--source",
@@ -293,7 +308,7 @@ def _metrics(args: argparse.Namespace) -> int:
     if ds.quarantine.height:
         print(
             f"note: {ds.quarantine.height:,} input rows were quarantined and are not counted; "
-            f"run `pipeline-kit validate --data {args.data}` for details",
+            f"run `pipeline-kit validate --data {_shown(args.data)}` for details",
             file=sys.stderr,
         )
     return EXIT_OK
@@ -449,7 +464,7 @@ def _backtest(args: argparse.Namespace) -> int:
         raise DataError(
             problem="no quarter has enough history before it to be back-tested",
             fix="a backtest needs at least three complete quarters of data (two to learn from)",
-            file=str(args.data),
+            file=_shown(args.data),
         )
     _write_csv(bt.forecasts, args.out)
     stem = args.out.with_suffix("")

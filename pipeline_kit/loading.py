@@ -38,6 +38,7 @@ from pipeline_kit.adapters._tools import (
     set_aside,
 )
 from pipeline_kit.adapters.base import RawDataset, RawTable
+from pipeline_kit.adapters.database import is_database_uri
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.errors import DataError
 from pipeline_kit.schema import (
@@ -111,6 +112,11 @@ def load(
         - a folder (or one file) of any other export with ``mapping=``;
         - a dict of polars or pandas DataFrames by table name (``{"deals": df, ...}``), with
           or without a ``mapping``.
+        - a database URI, ``duckdb:///path/to.db`` or ``postgresql://user@host:port/db``
+          (:mod:`pipeline_kit.adapters.database`; drivers in the ``[db]`` extra): the
+          canonical tables, or with ``source=`` a CRM-synced schema; options ``columns=``,
+          ``since=``, ``until=``, ``period=`` and ``schema=`` are pushed into the SQL. The
+          caches are not used for a database.
     source
         The adapter that reads ``path``: ``"canonical"`` or a CRM's name.
     mapping
@@ -179,6 +185,12 @@ def load(
     >>> ds = load("exports/sfdc", source="salesforce", reporting_currency="USD")  # doctest: +SKIP
     >>> ds = load("exports/other_crm", mapping="my_crm.toml")  # doctest: +SKIP
     """
+    if isinstance(path, str) and is_database_uri(path):  # tables fetched from a database
+        from pipeline_kit.adapters.database import read_database
+
+        if mapping is not None:
+            options["mapping"] = mapping
+        return validate_raw(read_database(path, source, **options), date_horizon_days)
     if not isinstance(path, (str, Path)):
         from pipeline_kit.adapters.frames import read_frames
 

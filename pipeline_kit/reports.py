@@ -520,7 +520,16 @@ def run_reports(
     number formats and definitions (:mod:`pipeline_kit.report_workbook`). Both are listed on
     the index; one that cannot be written is named in the result's ``export_errors``.
     """
-    data = Path(data).resolve()
+    from pipeline_kit.adapters.database import absolute, is_database_uri, redact
+
+    data = absolute(data) if is_database_uri(data) else Path(data).resolve()
+    if isinstance(data, str) and redact(data) != data:
+        raise DataError(
+            problem="the database URI holds a password, which the executed report notebooks "
+            "would keep among their parameters",
+            fix="leave the password out of the URI: set PGPASSWORD, or use ~/.pgpass",
+            file=redact(data),
+        )
     load_options = dict(load_options or {})
     if load_options.get("mapping") is not None and not isinstance(load_options["mapping"], dict):
         load_options["mapping"] = str(Path(load_options["mapping"]).resolve())
@@ -547,7 +556,7 @@ def run_reports(
             problem=f"no valid deals for team(s) {', '.join(repr(t) for t in unknown)}",
             fix="use a team name from the data (names are case-sensitive)"
             + (f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""),
-            file=str(data),
+            file=redact(data) if isinstance(data, str) else str(data),
             column="team",
             examples=[
                 f"teams in the data: {', '.join(ds.teams[:12])}"
