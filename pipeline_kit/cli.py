@@ -149,6 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="charts as SVG images that need no JavaScript (e-mail, print); slower to build. "
         "Default: interactive charts, Vega inlined in each page",
     )
+    p.add_argument(
+        "--lang",
+        default="en",
+        help="language of the reports: en (default), zh-Hans, zh-Hant or ms",
+    )
+    p.add_argument(
+        "--currency",
+        default="USD",
+        help="ISO 4217 code of the amounts, e.g. USD (default), EUR, MYR, CNY, TWD",
+    )
     p.add_argument("--out", required=True, type=Path, help="output folder")
 
     p = sub.add_parser("compare", help="test each group against benchmarks; verdicts as CSV")
@@ -338,6 +348,8 @@ def _report(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         static_charts=args.static_charts,
         timeout=args.timeout,
+        lang=args.lang,
+        currency=args.currency,
     )
     for r in results:
         state = "ok" if r.ok else f"FAILED: {r.error}"

@@ -46,11 +46,21 @@ from tqdm.auto import tqdm
 from pipeline_kit._files import write_atomic
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.errors import DataError
+from pipeline_kit.formatting import Formatter
+from pipeline_kit.i18n import gettext
 from pipeline_kit.loading import load
 from pipeline_kit.periods import Period, check_covered, parse_date, resolve_period
 from pipeline_kit.vega_bundle import VEGALITE_MIME, vega_bundle
 
-__all__ = ["TeamResult", "render_html", "run_reports", "slugify", "team_slugs", "template_path"]
+__all__ = [
+    "TeamResult",
+    "localised_template",
+    "render_html",
+    "run_reports",
+    "slugify",
+    "team_slugs",
+    "template_path",
+]
 
 _NBCONVERT_TEMPLATES = Path(__file__).parent / "_nbconvert"
 
@@ -64,6 +74,23 @@ def template_path(name: str = "team_report.ipynb") -> Path:
         if (folder / name).exists():
             return folder / name
     raise FileNotFoundError(f"report template {name} not found")
+
+
+def localised_template(template: Path, lang: str, folder: Path) -> Path:
+    """A copy of ``template`` in ``folder`` whose Markdown cells are in ``lang``.
+
+    Each Markdown cell is looked up whole in the kit's catalogs (a cell without a translation
+    stays as written); the code cells are untouched (the report object translates what they
+    show).
+    """
+    _ = gettext(lang)
+    notebook = nbformat.read(template, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _(cell.source)
+    target = folder / template.name
+    nbformat.write(notebook, target)
+    return target
 
 
 def slugify(name: str, taken: set[str] | None = None) -> str:
@@ -490,6 +517,8 @@ def run_reports(
     org_summary: bool = True,
     static_charts: bool = False,
     timeout: float | None = REPORT_TIMEOUT,
+    lang: str = "en",
+    currency: str = "USD",
 ) -> list[TeamResult]:
     """Run the team report for every team (or ``teams``) and write ``out/index.html``.
 
@@ -506,7 +535,10 @@ def run_reports(
     (tooltips; about 0.9 MB per page), or with ``static_charts`` SVG images that need no
     JavaScript (e-mail, print) but take ten times longer to produce. A report that runs past
     ``timeout`` seconds, or whose kernel or worker process dies, fails alone; the others run.
+    ``lang`` ("en", "zh-Hans", "zh-Hant", "ms") is the reports' language, ``currency`` the ISO
+    4217 code of the amounts (:class:`~pipeline_kit.formatting.Formatter`).
     """
+    fmt = Formatter(lang, currency)  # unknown language or currency: ValueError, before any work
     data = Path(data).resolve()
     load_options = dict(load_options or {})
     if load_options.get("mapping") is not None and not isinstance(load_options["mapping"], dict):
@@ -550,14 +582,22 @@ def run_reports(
         "as_of": str(as_of) if as_of else None,
         "static_charts": static_charts,
     }
+    if (fmt.lang, fmt.currency) != ("en", "USD"):  # English reports keep their parameters
+        parameters |= {"lang": fmt.lang, "currency": fmt.currency}
     if not static_charts:
         vega_bundle()  # built (and cached on disk) here once, not in every worker
     _kernel_env()
     slugs = team_slugs(sorted(set(ds.teams) | set(chosen)))
     _remove_stale_temporary_files(out)
+    org_template = template_path("org_summary.ipynb") if template == template_path() else None
+    translated = tempfile.TemporaryDirectory(prefix="pipeline-kit-templates-")
+    if fmt.lang != "en":
+        template = localised_template(template, fmt.lang, Path(translated.name))
+        if org_template is not None:
+            org_template = localised_template(org_template, fmt.lang, Path(translated.name))
     tasks = [(team, slugs[team], {**parameters, "team": team}, template) for team in chosen]
-    if org_summary and template == template_path():
-        tasks.append((ORG_LABEL, "organisation", parameters, template_path("org_summary.ipynb")))
+    if org_summary and org_template is not None:
+        tasks.append((ORG_LABEL, "organisation", parameters, org_template))
     workers = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
     bar = tqdm(total=len(tasks), desc="reports", unit="report", disable=not progress)
     done: dict[str, TeamResult] = {}
@@ -572,6 +612,7 @@ def run_reports(
     else:
         _run_in_pool(tasks, out, workers, timeout, done, bar)
     bar.close()
+    translated.cleanup()
     results = [done[label] for label, *_ in tasks]
     listed = _merge_with_earlier_run(out, ds, period, as_of, results)
     write_atomic(out / "index.html", _index_html(ds, period, as_of, listed, set(ds.teams)))
