@@ -11,7 +11,12 @@ import altair as alt
 __all__ = ["FONT", "PALETTE", "THEME", "use_theme"]
 
 THEME = "pipeline_kit"
-FONT = "Inter, 'Segoe UI', Helvetica, Arial, sans-serif"
+# Latin first, then CJK faces for the Chinese reports (Simplified, Traditional), then generic
+FONT = (
+    "Inter, 'Segoe UI', Helvetica, Arial, 'Noto Sans CJK SC', 'Noto Sans CJK TC', "
+    "'Source Han Sans SC', 'Source Han Sans TC', 'PingFang SC', 'PingFang TC', "
+    "'Microsoft YaHei', 'Microsoft JhengHei', sans-serif"
+)
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 MUTED = "#9AA0A6"
