@@ -263,6 +263,11 @@ def render_html(notebook: nbformat.NotebookNode) -> str:
     if interactive:  # added after nbconvert, which would otherwise re-parse 0.9 MB of script
         marker = "<script>/* pipeline_kit: Vega libraries */</script>"
         body = body.replace(marker, f"<script>{vega_bundle()}</script>", 1)
+    # the report's language (a run_reports parameter): browsers pick CJK glyphs and fonts by it
+    lang = notebook.get("metadata", {}).get("papermill", {}).get("parameters", {}).get("lang")
+    if lang and lang != "en":
+        tag = html.escape(str(lang).replace("_", "-"), quote=True)
+        body = body.replace('<html lang="en">', f'<html lang="{tag}">', 1)
     return body
 
 

@@ -326,6 +326,14 @@ def test_an_english_report_is_unchanged_by_the_language_machinery(sample_ds):
         pk.TeamReport(sample_ds, "EMEA", "2025-Q4", currency="€")
 
 
+def test_chinese_charts_use_cjk_fonts_after_the_latin_ones(sample_ds):
+    chart = pk.TeamReport(sample_ds, "EMEA", "2025-Q4", lang="zh-Hant").pipeline_chart()
+    font = chart.to_dict()["config"]["font"]
+    assert font.index("Arial") < font.index("Noto Sans CJK TC") < font.index("Noto Sans CJK SC")
+    english = pk.TeamReport(sample_ds, "EMEA", "2025-Q4").pipeline_chart().to_dict()
+    assert "font" not in english.get("config", {})  # the theme's FONT, as before
+
+
 def test_a_failed_section_says_so_in_the_reports_language():
     from pipeline_kit.sections import SectionError
 
@@ -381,7 +389,7 @@ def test_a_chinese_report_end_to_end(chinese_reports):
         assert heading in page
     assert "销售管道报告 2025-Q4" in page and "¥" in page
     assert "Executive summary" not in page and "Pipeline snapshot" not in page
-    assert "Noto Sans CJK SC" in page  # the CJK font stack of the page
+    assert '<html lang="zh-Hans">' in page and "Noto Sans CJK SC" in page  # CJK font stack
     organisation = (chinese_reports / "organisation.html").read_text(encoding="utf-8")
     assert "组织汇总" in organisation and "各团队并列对比" in organisation
     notebook = json.loads((chinese_reports / "emea.ipynb").read_text(encoding="utf-8"))
@@ -412,10 +420,14 @@ def test_a_chinese_report_renders_in_chromium(chinese_reports):
         chart_text = page.eval_on_selector_all(
             ".pk-chart svg", "els => els.map(e => e.textContent).join(' ')"
         )
-        font = page.evaluate("getComputedStyle(document.body).fontFamily")
+        font = page.evaluate("getComputedStyle(document.querySelector('h2')).fontFamily")
+        chart_font = page.eval_on_selector(
+            ".pk-chart svg text", "e => e.getAttribute('font-family')"
+        )
         browser.close()
     assert errors == []
     assert "执行摘要" in body and "赢单率" in body
     assert "按阶段的未结销售管道：EMEA" in chart_text  # a chart title, drawn by Vega
+    assert "Noto Sans CJK SC" in chart_font
     assert "¥" in chart_text  # the axis in yuan
     assert "Noto Sans CJK SC" in font

@@ -11,7 +11,7 @@ from typing import Any, cast
 import altair as alt
 import polars as pl
 
-from pipeline_kit.charts.theme import INK, MUTED, PALETTE
+from pipeline_kit.charts.theme import FONT, INK, MUTED, PALETTE, font_for
 from pipeline_kit.formatting import Formatter
 from pipeline_kit.i18n import N_, gettext, normalise_lang
 
@@ -141,13 +141,19 @@ def localise(
 
     Also the messages and reference-line labels it carries, from the kit's gettext catalogs
     (a string without a translation stays as it is), and its amounts in ``currency``
-    (:func:`with_currency`). English returns the chart as built (US dollars: unchanged).
+    (:func:`with_currency`), in the language's fonts (:func:`~pipeline_kit.charts.theme.font_for`).
+    English returns the chart as built (US dollars: unchanged).
     """
     chart = with_currency(chart, currency, lang)
-    if normalise_lang(lang) == "en":
+    lang = normalise_lang(lang)
+    if lang == "en":
         return chart
     out: Any = cast(Any, chart).copy(deep=True)
-    _translate(out, _text_translator(normalise_lang(lang)))
+    _translate(out, _text_translator(lang))
+    if font_for(lang) != FONT:  # Chinese: CJK faces after the Latin ones
+        config = out.config.to_dict() if isinstance(out.config, alt.Config) else {}
+        config["font"] = font_for(lang)
+        out.config = alt.Config.from_dict(config)
     return cast(alt.TopLevelMixin, out)
 
 
