@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 import pipeline_kit as pk
 from pipeline_kit import charts
-from pipeline_kit.charts._base import _READ_KEYS
+from pipeline_kit.charts._base import _READ_KEYS, DATA_TEXT
 from pipeline_kit.formatting import FORMAT, Formatter, currency_code, fmt_days, fmt_money, fmt_pct
 from pipeline_kit.i18n import LOCALE_DIR, gettext, normalise_lang
 from pipeline_kit.reports import localised_template, run_reports, template_path
@@ -224,7 +224,7 @@ def _chart_texts(chart: alt.TopLevelMixin) -> list[str]:
                 walk(v, key)
         elif isinstance(node, pl.DataFrame):
             for c in node.columns:
-                if c in _READ_KEYS and node[c].dtype == pl.String:
+                if c in DATA_TEXT and node[c].dtype == pl.String:
                     found.extend(node[c].to_list())
 
     walk(chart)

@@ -108,7 +108,13 @@ def template() -> Catalog:
 
 # values the reports show from the data the kit computes: the rep funnel plot's flags
 # and the categories the charts' legends show ("this team", "above", ...)
-EXTRA = ["above", "below", "no clear difference", "not enough data", "this team", "other"]
+# the labels the chart builders write into the charts' data (charts._base.DATA_TEXT)
+EXTRA = [
+    *["above", "below", "no clear difference", "not enough data", "this team", "other"],
+    *["start", "month 1", "month 2", "rest of organisation"],
+    *["vs benchmark", "vs rest of organisation", "vs own past quarters"],
+    *["Start", "+ Created", "- Won", "- Lost", "End"],
+]
 
 
 def main() -> int:

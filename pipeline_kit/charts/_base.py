@@ -132,6 +132,10 @@ def with_currency(
 # the spec keys whose string values people read: titles (chart, axis, legend, tooltip), the
 # subtitle, and the message of a "no data" chart
 _READ_KEYS = frozenset({"title", "subtitle", "text", "message", "label"})
+# the columns of a chart's data whose values the builders wrote for people to read: labels,
+# the forest plot's rows ("win rate · vs benchmark"), the waterfall's steps, "rest of
+# organisation" beside the team (values without a translation, such as names, stay)
+DATA_TEXT = _READ_KEYS | {"row", "step", "scope"}
 
 
 def localise(
@@ -239,7 +243,7 @@ def _translate(node: Any, _: Callable[[str], str], key: str | None = None) -> An
     if isinstance(node, str):
         return _(node) if key in _READ_KEYS else node
     if isinstance(node, pl.DataFrame):  # labels the builders wrote into the chart's data
-        text = [c for c in node.columns if c in _READ_KEYS and node[c].dtype == pl.String]
+        text = [c for c in node.columns if c in DATA_TEXT and node[c].dtype == pl.String]
         return node.with_columns(pl.col(c).map_elements(_, return_dtype=pl.String) for c in text)
     if isinstance(node, alt.SchemaBase):
         for k, v in node._kwds.items():
