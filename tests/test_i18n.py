@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 import pipeline_kit as pk
 from pipeline_kit import charts
 from pipeline_kit.charts._base import _READ_KEYS, DATA_TEXT
+from pipeline_kit.charts.theme import FONT
 from pipeline_kit.formatting import FORMAT, Formatter, currency_code, fmt_days, fmt_money, fmt_pct
 from pipeline_kit.i18n import LOCALE_DIR, gettext, normalise_lang
 from pipeline_kit.reports import localised_template, run_reports, template_path
@@ -331,7 +332,7 @@ def test_chinese_charts_use_cjk_fonts_after_the_latin_ones(sample_ds):
     font = chart.to_dict()["config"]["font"]
     assert font.index("Arial") < font.index("Noto Sans CJK TC") < font.index("Noto Sans CJK SC")
     english = pk.TeamReport(sample_ds, "EMEA", "2025-Q4").pipeline_chart().to_dict()
-    assert "font" not in english.get("config", {})  # the theme's FONT, as before
+    assert english.get("config", {}).get("font", FONT) == FONT  # the theme's, as before
 
 
 def test_a_failed_section_says_so_in_the_reports_language():
