@@ -23,15 +23,16 @@ test: install browser db
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
 
-# The report browser test drives Debian's chromium (never a downloaded browser build).
+# The report browser test drives Debian's chromium (never a downloaded browser build); the
+# Chinese reports' test needs a CJK font (fonts-noto-cjk), installed with it.
 browser:
-	@if command -v chromium >/dev/null 2>&1; then :; \
+	@if command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -q "Noto Sans CJK"; then :; \
 	elif [ "$$(id -u)" = "0" ]; then \
 	  for try in 1 2; do \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
-	      >/dev/null 2>&1 && break; sleep 5; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	      fonts-noto-cjk) >/dev/null 2>&1 && break; sleep 5; \
 	  done; command -v chromium >/dev/null || echo "could not install chromium"; \
-	else echo "chromium not installed and not root: the browser test will be skipped"; fi
+	else echo "chromium or fonts-noto-cjk not installed and not root: browser tests may be skipped"; fi
 
 # The PostgreSQL test starts a throwaway cluster with Debian's server binaries (as root only;
 # never fails the build: without them tests/test_database.py skips its PostgreSQL tests).

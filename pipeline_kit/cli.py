@@ -177,6 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write each team's report tables to <team>.xlsx (a sheet per table, number "
         "formats, definitions)",
     )
+    p.add_argument(
+        "--lang",
+        default="en",
+        help="language of the reports: en (default), zh-Hans, zh-Hant or ms",
+    )
+    p.add_argument(
+        "--currency",
+        default="USD",
+        help="ISO 4217 code of the amounts, e.g. USD (default), EUR, MYR, CNY, TWD",
+    )
     p.add_argument("--out", required=True, type=Path, help="output folder")
 
     p = sub.add_parser("compare", help="test each group against benchmarks; verdicts as CSV")
@@ -369,6 +379,8 @@ def _report(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         pdf=args.pdf,
         xlsx=args.xlsx,
+        lang=args.lang,
+        currency=args.currency,
     )
     for r in results:
         state = "ok" if r.ok else f"FAILED: {r.error}"

@@ -13,9 +13,10 @@ from IPython.display import Markdown
 
 from pipeline_kit import charts
 from pipeline_kit.comparisons import compare_teams, rep_win_rates
+from pipeline_kit.comparisons.verdicts import localised_verdict
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting.sections import ForecastSection
-from pipeline_kit.formatting import fmt_money, fmt_pct
+from pipeline_kit.formatting import Formatter
 from pipeline_kit.metrics import (
     cycle_length_curve,
     open_pipeline,
@@ -33,11 +34,24 @@ __all__ = ["OrgReport"]
 
 @fail_softly
 class OrgReport:
-    """Sections of the organisation summary for a period (snapshot at ``as_of``)."""
+    """Sections of the organisation summary for a period (snapshot at ``as_of``).
+
+    ``lang`` ("en", "zh-Hans", "zh-Hant", "ms") is the language of its sentences, tables and
+    charts; ``currency`` the ISO 4217 code of the amounts.
+    """
 
     def __init__(
-        self, ds: Dataset, period: str | Period, as_of: str | dt.date | None = None
+        self,
+        ds: Dataset,
+        period: str | Period,
+        as_of: str | dt.date | None = None,
+        *,
+        lang: str = "en",
+        currency: str = "USD",
     ) -> None:
+        self.fmt = Formatter(lang, currency)  # unknown language or currency: ValueError
+        self.lang = self.fmt.lang
+        self._ = self.fmt._  # this summary's gettext
         self.ds = ds
         self.period, self.as_of = report_period(ds, period, as_of)
         self._comparison = compare_teams(ds, self.period)
@@ -47,17 +61,28 @@ class OrgReport:
         """The title, period, snapshot day, number of teams and data file of the summary."""
         from pipeline_kit import __version__
 
+        _, d = self._, self.fmt.date
         when = (
-            "**Whole export** (no dates: a win/loss analysis)"
+            _("**Whole export** (no dates: a win/loss analysis)")
             if self.period.is_all
-            else f"Period **{self.period.start} to {self.period.end}** · snapshot as of "
-            f"**{self.as_of}**"
+            else _("Period **{start} to {end}** · snapshot as of **{as_of}**").format(
+                start=d(self.period.start), end=d(self.period.end), as_of=d(self.as_of)
+            )
         )
-        title = "whole export" if self.period.is_all else self.period.label
+        title = _("whole export") if self.period.is_all else self.period.label
         return markdown(
-            f"# Organisation summary: {title}\n\n"
-            f"{when} · {len(self.ds.teams)} teams · data `{self.ds.path.name}` "
-            f"(fingerprint `{self.ds.fingerprint}`) · pipeline_kit {__version__}"
+            _("# Organisation summary: {title}").format(title=title)
+            + "\n\n"
+            + _(
+                "{when} · {teams} teams · data `{file}` (fingerprint `{fingerprint}`) · "
+                "pipeline_kit {version}"
+            ).format(
+                when=when,
+                teams=len(self.ds.teams),
+                file=self.ds.path.name,
+                fingerprint=self.ds.fingerprint,
+                version=__version__,
+            )
         )
 
     def findings(self) -> Markdown:
@@ -66,15 +91,26 @@ class OrgReport:
         clear = clear.sort("q_value")
         thin = self._comparison.filter(pl.col("direction") == "not enough data")
         tested = self._comparison["p_value"].is_not_null().sum()
+        _ = self._
         lines = [
-            f"**{clear.height} clear difference(s)** among the {tested} comparisons with "
-            f"enough data to test (Benjamini-Hochberg q < 0.05 over those {tested}; "
-            f"{self._comparison.height - tested} more had too few deals):"
+            _(
+                "**{n} clear difference(s)** among the {tested} comparisons with enough data to "
+                "test (Benjamini-Hochberg q < 0.05 over those {tested}; {untested} more had too "
+                "few deals):"
+            ).format(n=clear.height, tested=tested, untested=self._comparison.height - tested)
         ]
-        lines += [f"- {escape(v)}" for v in clear["verdict"]] or ["- none"]
+        verdicts = (
+            clear["verdict"].to_list()
+            if self.lang == "en"
+            else [localised_verdict(r, self.fmt) for r in clear.iter_rows(named=True)]
+        )
+        lines += [f"- {escape(v)}" for v in verdicts] or ["- " + _("none")]
         if thin.height:
             teams = ", ".join(sorted(set(thin["team"])))
-            lines.append(f"\nNot enough data for some verdicts in: {escape(teams)}.")
+            lines.append(
+                "\n"
+                + _("Not enough data for some verdicts in: {teams}.").format(teams=escape(teams))
+            )
         return markdown("\n".join(lines))
 
     def team_table(self) -> Markdown:
@@ -94,11 +130,14 @@ class OrgReport:
                 .agg(pl.col("open_deals", "open_value").sum())
             )
         rows = []
+        _, f = self._, self.fmt
         for r in (
             wr.join(pipe, on="team", how="full", coalesce=True).sort("team").iter_rows(named=True)
         ):
             rate = (
-                f"{fmt_pct(r['win_rate'])} ({fmt_pct(r['ci_low'])} to {fmt_pct(r['ci_high'])})"
+                _("{rate} ({low} to {high})").format(
+                    rate=f.pct(r["win_rate"]), low=f.pct(r["ci_low"]), high=f.pct(r["ci_high"])
+                )
                 if r["n"] and not self.shape.why_no_win_rate()
                 else "–"
             )
@@ -108,67 +147,106 @@ class OrgReport:
                     f"{r['won'] or 0} / {r['n'] or 0}",
                     rate,
                     f"{r['open_deals'] or 0:,}",
-                    fmt_money(r["open_value"]),
+                    f.money(r["open_value"]),
                 ]
             )
         note = (
-            f"\n\nNo win rates: {self.shape.why_no_win_rate()}."
+            "\n\n" + _("No win rates: {reason}.").format(reason=self.shape.why_no_win_rate())
             if self.shape.why_no_win_rate()
             else ""
         )
         return markdown(
             md_table(
-                ["Team", "Won / closed", "Win rate (95% CI)", "Open deals", "Open value"], rows
+                [
+                    _("Team"),
+                    _("Won / closed"),
+                    _("Win rate (95% CI)"),
+                    _("Open deals"),
+                    _("Open value"),
+                ],
+                rows,
             )
             + note
         )
 
+    def _chart(self, chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+        """``chart`` in the summary's language, its amounts in the summary's currency."""
+        return charts.localise(chart, self.lang, self.fmt.currency)
+
     def win_rate_chart(self) -> alt.TopLevelMixin | Markdown:
         """Every team's win rate in the period, with its interval, as a chart."""
+        _ = self._
         if self.shape.why_no_win_rate():
-            return markdown(f"No win-rate chart: {self.shape.why_no_win_rate()}.")
-        return charts.win_rate_by_group(
-            win_rate(self.ds, self.period, by="team"),
-            "team",
-            title=f"Win rate by team, {self.period.label}",
+            return markdown(
+                _("No win-rate chart: {reason}.").format(reason=self.shape.why_no_win_rate())
+            )
+        return self._chart(
+            charts.win_rate_by_group(
+                win_rate(self.ds, self.period, by="team"),
+                "team",
+                title=_("Win rate by team, {period}").format(period=self.period.label),
+            )
         )
 
     def trend_chart(self) -> alt.TopLevelMixin | Markdown:
         """Every team's win rate quarter by quarter, up to the period."""
+        _ = self._
         if self.shape.undated:
-            return markdown(f"No trend: {self.shape.why_no_dates('quarter-by-quarter trend')}.")
+            return markdown(
+                _("No trend: {reason}.").format(
+                    reason=self.shape.why_no_dates("quarter-by-quarter trend")
+                )
+            )
         if self.shape.why_no_win_rate():
-            return markdown(f"No win-rate trend: {self.shape.why_no_win_rate()}.")
-        return charts.trend_chart(
-            quarterly_trend(self.ds, end=self.period, by="team"),
-            group="team",
-            title="Win rate by quarter",
+            return markdown(
+                _("No win-rate trend: {reason}.").format(reason=self.shape.why_no_win_rate())
+            )
+        return self._chart(
+            charts.trend_chart(
+                quarterly_trend(self.ds, end=self.period, by="team"),
+                group="team",
+                title=_("Win rate by quarter"),
+            )
         )
 
     def cycle_chart(self) -> alt.TopLevelMixin | Markdown:
         """Share of each team's deals still open over time (Kaplan-Meier curves)."""
         if self.shape.undated:
-            return markdown(f"No cycle curves: {self.shape.why_no_dates('curve over time')}.")
-        return charts.km_curves(cycle_length_curve(self.ds, self.period, by="team"), "team")
+            return markdown(
+                self._("No cycle curves: {reason}.").format(
+                    reason=self.shape.why_no_dates("curve over time")
+                )
+            )
+        return self._chart(
+            charts.km_curves(cycle_length_curve(self.ds, self.period, by="team"), "team")
+        )
 
     def pipeline_chart(self) -> alt.TopLevelMixin | Markdown:
         """The organisation's open pipeline by stage on the snapshot day."""
         if self.shape.why_no_open_pipeline():
-            return markdown(f"No pipeline chart: {self.shape.why_no_open_pipeline()}.")
-        return charts.pipeline_by_stage(open_pipeline(self.ds, self.as_of))
+            return markdown(
+                self._("No pipeline chart: {reason}.").format(
+                    reason=self.shape.why_no_open_pipeline()
+                )
+            )
+        return self._chart(charts.pipeline_by_stage(open_pipeline(self.ds, self.as_of)))
 
     def waterfall_chart(self) -> alt.TopLevelMixin | Markdown:
         """How the pipeline moved in the period: start + created - won - lost = end."""
         if self.shape.undated:
-            return markdown(f"No waterfall: {self.shape.why_no_dates('pipeline movement')}.")
-        return charts.waterfall(pipeline_waterfall(self.ds, self.period))
+            return markdown(
+                self._("No waterfall: {reason}.").format(
+                    reason=self.shape.why_no_dates("pipeline movement")
+                )
+            )
+        return self._chart(charts.waterfall(pipeline_waterfall(self.ds, self.period)))
 
     def rep_chart(self) -> alt.TopLevelMixin | Markdown:
         """Funnel plot of every rep: win rate against deals closed."""
         reason = self.shape.why_no_reps() or self.shape.why_no_win_rate()
         if reason:
-            return markdown(f"No rep funnel plot: {reason}.")
-        return charts.rep_funnel_plot(rep_win_rates(self.ds, self.period))
+            return markdown(self._("No rep funnel plot: {reason}.").format(reason=reason))
+        return self._chart(charts.rep_funnel_plot(rep_win_rates(self.ds, self.period)))
 
     def forecast_table(self) -> Markdown:
         """The next quarter's bookings forecast for the organisation."""
@@ -184,5 +262,7 @@ class OrgReport:
 
     def _forecast_section(self) -> ForecastSection:
         if not hasattr(self, "_forecast_memo"):
-            self._forecast_memo = ForecastSection(self.ds, self.period, self.as_of)
+            self._forecast_memo = ForecastSection(
+                self.ds, self.period, self.as_of, lang=self.lang, currency=self.fmt.currency
+            )
         return self._forecast_memo

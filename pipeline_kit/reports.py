@@ -46,12 +46,22 @@ from tqdm.auto import tqdm
 from pipeline_kit._files import write_atomic
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.errors import DataError
+from pipeline_kit.formatting import Formatter
+from pipeline_kit.i18n import gettext
 from pipeline_kit.loading import load
 from pipeline_kit.pdf import find_chromium
 from pipeline_kit.periods import Period, check_covered, parse_date, resolve_period
 from pipeline_kit.vega_bundle import VEGALITE_MIME, vega_bundle
 
-__all__ = ["TeamResult", "render_html", "run_reports", "slugify", "team_slugs", "template_path"]
+__all__ = [
+    "TeamResult",
+    "localised_template",
+    "render_html",
+    "run_reports",
+    "slugify",
+    "team_slugs",
+    "template_path",
+]
 
 _NBCONVERT_TEMPLATES = Path(__file__).parent / "_nbconvert"
 
@@ -65,6 +75,23 @@ def template_path(name: str = "team_report.ipynb") -> Path:
         if (folder / name).exists():
             return folder / name
     raise FileNotFoundError(f"report template {name} not found")
+
+
+def localised_template(template: Path, lang: str, folder: Path) -> Path:
+    """A copy of ``template`` in ``folder`` whose Markdown cells are in ``lang``.
+
+    Each Markdown cell is looked up whole in the kit's catalogs (a cell without a translation
+    stays as written); the code cells are untouched (the report object translates what they
+    show).
+    """
+    _ = gettext(lang)
+    notebook = nbformat.read(template, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _(cell.source)
+    target = folder / template.name
+    nbformat.write(notebook, target)
+    return target
 
 
 def slugify(name: str, taken: set[str] | None = None) -> str:
@@ -241,6 +268,11 @@ def render_html(notebook: nbformat.NotebookNode) -> str:
     if interactive:  # added after nbconvert, which would otherwise re-parse 0.9 MB of script
         marker = "<script>/* pipeline_kit: Vega libraries */</script>"
         body = body.replace(marker, f"<script>{vega_bundle()}</script>", 1)
+    # the report's language (a run_reports parameter): browsers pick CJK glyphs and fonts by it
+    lang = notebook.get("metadata", {}).get("papermill", {}).get("parameters", {}).get("lang")
+    if lang and lang != "en":
+        tag = html.escape(str(lang).replace("_", "-"), quote=True)
+        body = body.replace('<html lang="en">', f'<html lang="{tag}">', 1)
     return body
 
 
@@ -497,6 +529,8 @@ def run_reports(
     timeout: float | None = REPORT_TIMEOUT,
     pdf: bool = False,
     xlsx: bool = False,
+    lang: str = "en",
+    currency: str = "USD",
 ) -> list[TeamResult]:
     """Run the team report for every team (or ``teams``) and write ``out/index.html``.
 
@@ -519,7 +553,11 @@ def run_reports(
     it). With ``xlsx``, each team also gets ``<slug>.xlsx``, the tables of its report with
     number formats and definitions (:mod:`pipeline_kit.report_workbook`). Both are listed on
     the index; one that cannot be written is named in the result's ``export_errors``.
+
+    ``lang`` ("en", "zh-Hans", "zh-Hant", "ms") is the reports' language, ``currency`` the ISO
+    4217 code of the amounts (:class:`~pipeline_kit.formatting.Formatter`).
     """
+    fmt = Formatter(lang, currency)  # unknown language or currency: ValueError, before any work
     from pipeline_kit.adapters.database import absolute, is_database_uri, redact
 
     data = absolute(data) if is_database_uri(data) else Path(data).resolve()
@@ -573,14 +611,22 @@ def run_reports(
         "as_of": str(as_of) if as_of else None,
         "static_charts": static_charts,
     }
+    if (fmt.lang, fmt.currency) != ("en", "USD"):  # English reports keep their parameters
+        parameters |= {"lang": fmt.lang, "currency": fmt.currency}
     if not static_charts:
         vega_bundle()  # built (and cached on disk) here once, not in every worker
     _kernel_env()
     slugs = team_slugs(sorted(set(ds.teams) | set(chosen)))
     _remove_stale_temporary_files(out)
+    org_template = template_path("org_summary.ipynb") if template == template_path() else None
+    translated = tempfile.TemporaryDirectory(prefix="pipeline-kit-templates-")
+    if fmt.lang != "en":
+        template = localised_template(template, fmt.lang, Path(translated.name))
+        if org_template is not None:
+            org_template = localised_template(org_template, fmt.lang, Path(translated.name))
     tasks = [(team, slugs[team], {**parameters, "team": team}, template) for team in chosen]
-    if org_summary and template == template_path():
-        tasks.append((ORG_LABEL, "organisation", parameters, template_path("org_summary.ipynb")))
+    if org_summary and org_template is not None:
+        tasks.append((ORG_LABEL, "organisation", parameters, org_template))
     workers = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
     bar = tqdm(total=len(tasks), desc="reports", unit="report", disable=not progress)
     done: dict[str, TeamResult] = {}
@@ -595,6 +641,7 @@ def run_reports(
     else:
         _run_in_pool(tasks, out, workers, timeout, done, bar)
     bar.close()
+    translated.cleanup()
     results = [done[label] for label, *_ in tasks]
     results = _export(ds, period, as_of, out, results, workers, chromium, xlsx)
     listed = _merge_with_earlier_run(out, ds, period, as_of, results)

@@ -15,6 +15,8 @@ from typing import Any
 
 from IPython.display import Markdown
 
+from pipeline_kit.i18n import gettext
+
 __all__ = ["SECTION_ERROR_KEY", "SectionError", "escape", "fail_softly", "markdown", "md_table"]
 
 # notebook output metadata key under which a failed section leaves its traceback (read by the
@@ -29,18 +31,20 @@ class SectionError:
     Python traceback in the report).
     """
 
-    def __init__(self, section: str, exc: BaseException) -> None:
+    def __init__(self, section: str, exc: BaseException, lang: str = "en") -> None:
         self.section = section
+        self.lang = lang
         self.error = (
             f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
         )
         self.traceback = "".join(traceback.format_exception(exc))
 
     def _repr_markdown_(self) -> tuple[str, dict[str, Any]]:
-        text = (
-            f"*This section could not be produced ({escape(self.error)}). The other sections "
-            "are not affected; the report log has the details.*"
-        )
+        _ = gettext(self.lang)
+        text = _(
+            "*This section could not be produced ({error}). The other sections are not "
+            "affected; the report log has the details.*"
+        ).format(error=escape(self.error))
         return text, {SECTION_ERROR_KEY: {"section": self.section, "traceback": self.traceback}}
 
     def __repr__(self) -> str:
@@ -59,7 +63,7 @@ def fail_softly(cls: type) -> type:
             try:
                 return method(self, *args, **kwargs)
             except Exception as exc:
-                return SectionError(name, exc)
+                return SectionError(name, exc, getattr(self, "lang", "en"))
 
         return section
 

@@ -18,13 +18,14 @@ import polars as pl
 from IPython.display import Markdown
 
 from pipeline_kit import charts
+from pipeline_kit.comparisons.verdicts import localised_verdict
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting.cards import FORECAST_CARDS, REPORT_FORECAST_CARDS
 from pipeline_kit.forecasting.sections import ForecastSection
-from pipeline_kit.formatting import FORMAT as _FORMAT
-from pipeline_kit.formatting import fmt_days, fmt_money, fmt_pct
+from pipeline_kit.formatting import Formatter
 from pipeline_kit.formatting import missing as _missing
 from pipeline_kit.metrics import CATALOGUE
+from pipeline_kit.metrics.cards import MetricCard
 from pipeline_kit.periods import Period
 from pipeline_kit.report_data import TeamData
 from pipeline_kit.sections import escape as _esc
@@ -68,11 +69,25 @@ METRICS_SHOWN = [  # the key-figures table; the methodology appendix lists these
 
 @fail_softly
 class TeamReport:
-    """Sections of one team's report for a period (snapshot at ``as_of``, default period end)."""
+    """Sections of one team's report for a period (snapshot at ``as_of``, default period end).
+
+    ``lang`` ("en", "zh-Hans", "zh-Hant", "ms") is the language of its sentences, tables and
+    charts; ``currency`` the ISO 4217 code of the amounts (symbol and forms from Babel).
+    """
 
     def __init__(
-        self, ds: Dataset, team: str, period: str | Period, as_of: str | dt.date | None = None
+        self,
+        ds: Dataset,
+        team: str,
+        period: str | Period,
+        as_of: str | dt.date | None = None,
+        *,
+        lang: str = "en",
+        currency: str = "USD",
     ) -> None:
+        self.fmt = Formatter(lang, currency)  # unknown language or currency: ValueError
+        self.lang = self.fmt.lang
+        self._ = self.fmt._  # this report's gettext
         self.data = TeamData.of(ds, team, period, as_of)
         self.ds = ds
         self.team = team
@@ -93,38 +108,64 @@ class TeamReport:
     def _undated_note(self, what: str) -> Markdown | None:
         """The sentence a section over time shows for an export without dates, else None."""
         reason = self.shape.why_no_dates(what)
-        return _markdown(f"No {what}: {reason}.") if reason else None
+        return (
+            _markdown(self._("No {what}: {reason}.").format(what=what, reason=reason))
+            if reason
+            else None
+        )
+
+    def _chart(self, chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+        """``chart`` in the report's language, its amounts in the report's currency."""
+        return charts.localise(chart, self.lang, self.fmt.currency)
 
     # ------------------------------------------------------------------ sections
     def header(self) -> Markdown:
         """The title, period, snapshot day and data file (source, fingerprint) of the report."""
         from pipeline_kit import __version__
 
+        _, d = self._, self.fmt.date
         when = (
-            "**Whole export** (no dates: a win/loss analysis; sections over time are left out "
-            "and say why)"
+            _(
+                "**Whole export** (no dates: a win/loss analysis; sections over time are left "
+                "out and say why)"
+            )
             if self.period.is_all
-            else f"Period **{self.period.start} to {self.period.end}** · snapshot as of "
-            f"**{self.as_of}**"
+            else _("Period **{start} to {end}** · snapshot as of **{as_of}**").format(
+                start=d(self.period.start), end=d(self.period.end), as_of=d(self.as_of)
+            )
         )
-        title = "win/loss report" if self.period.is_all else f"pipeline report {self.period.label}"
+        title = (
+            _("win/loss report")
+            if self.period.is_all
+            else _("pipeline report {period}").format(period=self.period.label)
+        )
         lines = [
             f"# {_esc(self.team)}: {title}",
             "",
-            f"{when} · data `{self.ds.path.name}` (source {self.ds.source}, "
-            f"fingerprint `{self.ds.fingerprint}`) · pipeline_kit {__version__}",
+            _(
+                "{when} · data `{file}` (source {source}, fingerprint `{fingerprint}`) · "
+                "pipeline_kit {version}"
+            ).format(
+                when=when,
+                file=self.ds.path.name,
+                source=self.ds.source,
+                fingerprint=self.ds.fingerprint,
+                version=__version__,
+            ),
         ]
         if not self.in_data:
             lines += [
                 "",
-                f"> **No valid deals for team {_esc(self.team)} in this dataset.** "
-                "Check the team name and the data-quality section.",
+                _(
+                    "> **No valid deals for team {team} in this dataset.** "
+                    "Check the team name and the data-quality section."
+                ).format(team=_esc(self.team)),
             ]
         return _markdown("\n".join(lines))
 
     def summary(self) -> Markdown:
         """Headline sentences: win rate, pipeline, deal size, cycle length, each with n."""
-        p = self.period_name
+        p, _, f = self.period_name, self._, self.fmt
         team, rest = self.data.win_rates_team_and_rest()
         bullets = [self._win_rate_sentence(team, rest, p)]
         pipe = self.data.open_pipeline()
@@ -135,62 +176,101 @@ class TeamReport:
         elif n_open:
             weighted_value = _as_float(pipe["weighted_value"].sum())
             weighted = (
-                f" ({fmt_money(weighted_value)} weighted by stage probability)"
+                _(" ({value} weighted by stage probability)").format(value=f.money(weighted_value))
                 if pipe["weighted_value"].is_not_null().any()
-                else " (no stage probabilities, so no weighted figure)"
+                else _(" (no stage probabilities, so no weighted figure)")
             )
             bullets.append(
-                f"As of {self.as_of} the team has **{n_open:,} open deals** worth "
-                f"**{fmt_money(value)}**{weighted}."
+                _(
+                    "As of {as_of} the team has **{n_open} open deals** worth "
+                    "**{value}**{weighted}."
+                ).format(
+                    as_of=f.date(self.as_of),
+                    n_open=f"{n_open:,}",
+                    value=f.money(value),
+                    weighted=weighted,
+                )
             )
         else:
-            bullets.append(f"As of {self.as_of} the team has no open deals.")
+            bullets.append(
+                _("As of {as_of} the team has no open deals.").format(as_of=f.date(self.as_of))
+            )
         size = self.data.won_deal_size()
         n_won = int(size["n"][0])
         if n_won:
-            caution = "" if size["enough_data"][0] else " Too few won deals for a reliable average."
+            caution = (
+                "" if size["enough_data"][0] else _(" Too few won deals for a reliable average.")
+            )
             bullets.append(
-                f"Won deals averaged **{fmt_money(size['mean'][0])}** (median "
-                f"{fmt_money(size['median'][0])}, 95% CI for the mean "
-                f"{fmt_money(size['ci_low'][0])} to {fmt_money(size['ci_high'][0])}, "
-                f"n = {n_won}); bookings "
-                f"{fmt_money(size['total'][0])}.{caution}"
+                _(
+                    "Won deals averaged **{mean}** (median {median}, 95% CI for the mean {low} to "
+                    "{high}, n = {n}); bookings {total}.{caution}"
+                ).format(
+                    mean=f.money(size["mean"][0]),
+                    median=f.money(size["median"][0]),
+                    low=f.money(size["ci_low"][0]),
+                    high=f.money(size["ci_high"][0]),
+                    n=n_won,
+                    total=f.money(size["total"][0]),
+                    caution=caution,
+                )
             )
         cyc = self.data.cycle_length()
         if int(cyc["n"][0]):
             bullets.append(
-                f"Deals closed in {p} took **{fmt_days(cyc['mean'][0])}** on average from creation "
-                f"to close (median {fmt_days(cyc['median'][0])}, n = {int(cyc['n'][0])}; won and "
-                "lost deals, open deals not counted)."
+                _(
+                    "Deals closed in {period} took **{mean}** on average from creation to close "
+                    "(median {median}, n = {n}; won and lost deals, open deals not counted)."
+                ).format(
+                    period=p,
+                    mean=f.days(cyc["mean"][0]),
+                    median=f.days(cyc["median"][0]),
+                    n=int(cyc["n"][0]),
+                )
             )
         return _markdown("\n".join(f"- {b}" for b in bullets))
 
     def _win_rate_sentence(self, team: pl.DataFrame, rest: pl.DataFrame, p: str) -> str:
+        _, pct = self._, self.fmt.pct
         unreadable = self.shape.why_no_win_rate()
         if unreadable:
-            return "No win rate: " + unreadable + "."
+            return _("No win rate: {reason}.").format(reason=unreadable)
         n = int(team["n"][0]) if team.height else 0
         rest_txt = ""
         if rest.height and rest["n"][0]:
             r = rest.row(0, named=True)
-            rest_txt = (
-                f" The rest of the organisation: {fmt_pct(r['win_rate'])} "
-                f"(95% CI {fmt_pct(r['ci_low'])} to {fmt_pct(r['ci_high'])}, n = {r['n']:,})."
+            rest_txt = _(
+                " The rest of the organisation: {rate} (95% CI {low} to {high}, n = {n})."
+            ).format(
+                rate=pct(r["win_rate"]),
+                low=pct(r["ci_low"]),
+                high=pct(r["ci_high"]),
+                n=f"{r['n']:,}",
             )
         if n == 0:
-            return f"No deals were won or lost in {p}, so there is no win rate." + rest_txt
+            return (
+                _("No deals were won or lost in {period}, so there is no win rate.").format(
+                    period=p
+                )
+                + rest_txt
+            )
         t = team.row(0, named=True)
-        observed = (
-            f"{fmt_pct(t['win_rate'])} (95% CI {fmt_pct(t['ci_low'])} to {fmt_pct(t['ci_high'])})"
+        observed = _("{rate} (95% CI {low} to {high})").format(
+            rate=pct(t["win_rate"]), low=pct(t["ci_low"]), high=pct(t["ci_high"])
         )
         if n < MIN_N:
             return (
-                f"Only {n} deals closed in {p} (won {t['won']}): **not enough data** for a "
-                f"reliable win rate; observed {observed}." + rest_txt
+                _(
+                    "Only {n} deals closed in {period} (won {won}): **not enough data** for a "
+                    "reliable win rate; observed {observed}."
+                ).format(n=n, period=p, won=t["won"], observed=observed)
+                + rest_txt
             )
         return (
-            f"The team won **{t['won']} of {n}** deals closed in {p}: win rate "
-            f"**{observed}**." + rest_txt
+            _(
+                "The team won **{won} of {n}** deals closed in {period}: win rate **{observed}**."
+            ).format(won=t["won"], n=n, period=p, observed=observed)
+            + rest_txt
         )
 
     def key_metrics(self) -> Markdown:
@@ -204,15 +284,16 @@ class TeamReport:
             "weighted_pipeline": self.shape.why_no_open_pipeline(),
         }
         reasons = []
+        _, units = self._, self.fmt.by_unit()
         for metric in METRICS_SHOWN:
             card = CATALOGUE[metric]
-            fmt = _FORMAT[card.unit]
-            cells = [card.title]
+            fmt = units[card.unit]
+            cells = [_(card.title)]
             if unreadable.get(metric):
                 if unreadable[metric] not in reasons:
                     reasons.append(unreadable[metric])
                 mark = f"[{reasons.index(unreadable[metric]) + 1}]"
-                rows.append([card.title, *[f"not shown {mark}"] * 3])
+                rows.append([_(card.title), *[_("not shown {mark}").format(mark=mark)] * 3])
                 continue
             for frame in columns.values():
                 hit = frame.filter(pl.col("metric") == metric)
@@ -222,7 +303,9 @@ class TeamReport:
                 r = hit.row(0, named=True)
                 text = fmt(r["value"])
                 if r["ci_low"] is not None and not _missing(r["ci_low"]):
-                    text += f" ({fmt(r['ci_low'])} to {fmt(r['ci_high'])})"
+                    text += _(" ({low} to {high})").format(
+                        low=fmt(r["ci_low"]), high=fmt(r["ci_high"])
+                    )
                 if (
                     card.unit in ("share", "currency", "days")
                     and metric != "bookings"
@@ -231,28 +314,30 @@ class TeamReport:
                 ):
                     text += f", n = {r['n']:,}"
                     if r["n"] < MIN_N:
-                        text += " · not enough data"
+                        text += _(" · not enough data")
                 cells.append(text)
             rows.append(cells)
         table = _md_table(
-            ["Metric", _esc(self.team), "Rest of organisation", "Whole organisation"], rows
+            [_("Metric"), _esc(self.team), _("Rest of organisation"), _("Whole organisation")], rows
         )
-        note = (
-            f"\n\nRates and averages show the 95% interval in brackets and the number of deals "
-            f"they rest on; below {MIN_N} deals the figure is marked *not enough data*."
-        )
+        note = "\n\n" + _(
+            "Rates and averages show the 95% interval in brackets and the number of deals "
+            "they rest on; below {min_n} deals the figure is marked *not enough data*."
+        ).format(min_n=MIN_N)
         for i, reason in enumerate(reasons, start=1):
-            note += f"\n\n[{i}] Not shown because {reason}."
+            note += "\n\n" + _("[{i}] Not shown because {reason}.").format(i=i, reason=reason)
         return _markdown(table + note)
 
     def pipeline_chart(self) -> alt.TopLevelMixin | Markdown:
         """The team's open pipeline by stage on the snapshot day, as a chart."""
         reason = self.shape.why_no_open_pipeline()
         if reason:
-            return _markdown(f"No pipeline chart: {reason}.")
-        return charts.pipeline_by_stage(
-            self.data.open_pipeline(),
-            title=f"Open pipeline by stage: {self.team}",
+            return _markdown(self._("No pipeline chart: {reason}.").format(reason=reason))
+        return self._chart(
+            charts.pipeline_by_stage(
+                self.data.open_pipeline(),
+                title=self._("Open pipeline by stage: {team}").format(team=self.team),
+            )
         )
 
     def pipeline_table(self) -> Markdown:
@@ -261,51 +346,68 @@ class TeamReport:
             return _markdown("")  # the chart's place says why
         pipe = self.data.open_pipeline()
         if pipe.height == 0:
-            return _markdown(f"{_esc(self.team)} had no open deals on {self.as_of}.")
+            return _markdown(
+                self._("{team} had no open deals on {as_of}.").format(
+                    team=_esc(self.team), as_of=self.fmt.date(self.as_of)
+                )
+            )
         rows = [
             [
                 _esc(r["stage"]),
                 f"{r['open_deals']:,}",
-                fmt_money(r["open_value"]),
-                fmt_money(r["weighted_value"]),
+                self.fmt.money(r["open_value"]),
+                self.fmt.money(r["weighted_value"]),
             ]
             for r in pipe.iter_rows(named=True)
         ]
-        text = _md_table(["Stage", "Open deals", "Value", "Weighted value"], rows)
+        _ = self._
+        text = _md_table([_("Stage"), _("Open deals"), _("Value"), _("Weighted value")], rows)
         if self.ds.stage_history_approximate:
-            text += (
-                "\n\n*Stage history was derived from the deals' current state: stages as of a "
+            text += "\n\n" + _(
+                "*Stage history was derived from the deals' current state: stages as of a "
                 "past date are approximate.*"
             )
         return _markdown(text)
 
     def win_rate_by_team_chart(self) -> alt.TopLevelMixin | Markdown:
         """Every team's win rate in the period, the team highlighted, against the benchmark."""
+        _ = self._
         if self.shape.why_no_win_rate():
-            return _markdown(f"No win-rate chart: {self.shape.why_no_win_rate()}.")
-        bench, _ = self.data.benchmark("win_rate")
-        label = f"benchmark {fmt_pct(bench, 0)}" if bench is not None else ""
-        return charts.win_rate_by_group(
-            self.data.win_rate_by_team(),
-            "team",
-            benchmark=bench,
-            benchmark_label=label,
-            highlight=self.team,
-            title=f"Win rate by team, {self.period_name}",
+            return _markdown(
+                _("No win-rate chart: {reason}.").format(reason=self.shape.why_no_win_rate())
+            )
+        bench, _source = self.data.benchmark("win_rate")
+        label = (
+            _("benchmark {rate}").format(rate=self.fmt.pct(bench, 0)) if bench is not None else ""
+        )
+        return self._chart(
+            charts.win_rate_by_group(
+                self.data.win_rate_by_team(),
+                "team",
+                benchmark=bench,
+                benchmark_label=label,
+                highlight=self.team,
+                title=_("Win rate by team, {period}").format(period=self.period_name),
+            )
         )
 
     def win_rate_by_rep_chart(self) -> alt.TopLevelMixin | Markdown:
         """The win rate of each rep of the team against the organisation's rate."""
         reason = self.shape.why_no_win_rate() or self.shape.why_no_reps()
+        _ = self._
         if reason:
-            return _markdown(f"No rep win rates: {reason}.")
+            return _markdown(_("No rep win rates: {reason}.").format(reason=reason))
         org_rate = self.data.organisation_win_rate()
-        return charts.win_rate_by_group(
-            self.data.win_rate_by_rep(),
-            "owner",
-            benchmark=org_rate,
-            benchmark_label=f"organisation {fmt_pct(org_rate, 0)}",
-            title=f"Win rate by rep: {self.team}, {self.period_name}",
+        return self._chart(
+            charts.win_rate_by_group(
+                self.data.win_rate_by_rep(),
+                "owner",
+                benchmark=org_rate,
+                benchmark_label=_("organisation {rate}").format(rate=self.fmt.pct(org_rate, 0)),
+                title=_("Win rate by rep: {team}, {period}").format(
+                    team=self.team, period=self.period_name
+                ),
+            )
         )
 
     def segments_table(self, top: int = 8) -> Markdown:
@@ -313,51 +415,69 @@ class TeamReport:
 
         Segments: deal type, lead source, industry, ... and the export's own segment columns.
         """
+        _, pct = self._, self.fmt.pct
         reason = self.shape.why_no_win_rate()
         if reason:
-            return _markdown(f"No win rate by segment: {reason}.")
+            return _markdown(_("No win rate by segment: {reason}.").format(reason=reason))
         columns = self.data.segment_columns()
         if not columns:
             return _markdown(
-                "No win rate by segment: the export has no segment column (deal type, lead "
-                "source, industry, region, product, or a column of its own with 2 to 12 values)."
+                _(
+                    "No win rate by segment: the export has no segment column (deal type, lead "
+                    "source, industry, region, product, or a column of its own with 2 to 12 "
+                    "values)."
+                )
             )
         rows = []
         for column in columns:
             rates = self.data.win_rate_by_segment(column)
             for r in rates.sort("n", descending=True).head(top).iter_rows(named=True):
-                thin = " · not enough data" if r["n"] < MIN_N else ""
+                thin = _(" · not enough data") if r["n"] < MIN_N else ""
                 rows.append(
                     [
                         _esc(column.replace("_", " ")),
-                        _esc(r[column] if r[column] is not None else "(empty)"),
+                        _esc(r[column] if r[column] is not None else _("(empty)")),
                         f"{r['won']} / {r['n']}",
-                        f"{fmt_pct(r['win_rate'])} ({fmt_pct(r['ci_low'])} to "
-                        f"{fmt_pct(r['ci_high'])}){thin}",
+                        _("{rate} ({low} to {high})").format(
+                            rate=pct(r["win_rate"]), low=pct(r["ci_low"]), high=pct(r["ci_high"])
+                        )
+                        + thin,
                     ]
                 )
         if not rows:
-            return _markdown(f"No deal of {_esc(self.team)} closed in {self._span}.")
+            return _markdown(
+                _("No deal of {team} closed in {period}.").format(
+                    team=_esc(self.team), period=self._span
+                )
+            )
         return _markdown(
-            _md_table(["Segment", "Value", "Won / closed", "Win rate (95% CI)"], rows)
-            + "\n\nDescriptive: with many segments some differ by chance alone; compare "
-            "the intervals, and test a difference you would act on (`pk.compare(..., by=...)`)."
+            _md_table([_("Segment"), _("Value"), _("Won / closed"), _("Win rate (95% CI)")], rows)
+            + "\n\n"
+            + _(
+                "Descriptive: with many segments some differ by chance alone; compare the "
+                "intervals, and test a difference you would act on (`pk.compare(..., by=...)`)."
+            )
         )
 
     def benchmark_note(self) -> Markdown:
         """Where the win-rate benchmark (the dashed line) comes from, or that there is none."""
         bench, source = self.data.benchmark("win_rate")
         if bench is None:
-            return _markdown("No external win-rate benchmark was provided (add benchmarks.csv).")
+            return _markdown(
+                self._("No external win-rate benchmark was provided (add benchmarks.csv).")
+            )
         return _markdown(
-            f"The dashed line is the win-rate benchmark of **{fmt_pct(bench)}** ({_esc(source)})."
+            self._("The dashed line is the win-rate benchmark of **{rate}** ({source}).").format(
+                rate=self.fmt.pct(bench), source=_esc(source)
+            )
         )
 
     def data_quality(self) -> Markdown:
         """Rows read, valid and quarantined per table, the rows kept out and why, loading notes."""
+        _ = self._
         lines = [
             _md_table(
-                ["Table", "Rows read", "Valid", "Quarantined"],
+                [_("Table"), _("Rows read"), _("Valid"), _("Quarantined")],
                 [
                     [r["table"], f"{r['read']:,}", f"{r['valid']:,}", f"{r['quarantined']:,}"]
                     for r in self.ds.counts.iter_rows(named=True)
@@ -366,25 +486,33 @@ class TeamReport:
         ]
         problems = self.ds.problems()
         if problems.height:
-            lines += ["", "Rows kept out of every figure:"]
+            lines += ["", _("Rows kept out of every figure:")]
             lines += [
-                f"- {r['rows']:,} row(s) of {r['table']}: {_esc(r['problem'])}. "
-                f"*What to do:* {_esc(r['fix'])}"
+                "- "
+                + _("{rows} row(s) of {table}: {problem}. *What to do:* {fix}").format(
+                    rows=f"{r['rows']:,}",
+                    table=r["table"],
+                    problem=_esc(r["problem"]),
+                    fix=_esc(r["fix"]),
+                )
                 for r in problems.iter_rows(named=True)
             ]
         else:
-            lines += ["", "Every input row passed validation."]
+            lines += ["", _("Every input row passed validation.")]
         if self.ds.notes:
-            lines += ["", "Notes from loading:"] + [f"- {_esc(n)}" for n in self.ds.notes]
+            lines += ["", _("Notes from loading:")] + [f"- {_esc(n)}" for n in self.ds.notes]
         return _markdown("\n".join(lines))
 
     # ------------------------------------------------------------------ statistics
     def executive_summary(self) -> Markdown:
         """The findings that matter: clear differences first (smallest q), then what is unclear."""
+        _ = self._
         rows = self.data.comparison()
         if rows.height == 0:
             return _markdown(
-                f"No deals for {_esc(self.team)} in {self.period_name}: nothing to compare."
+                _("No deals for {team} in {period}: nothing to compare.").format(
+                    team=_esc(self.team), period=self.period_name
+                )
             )
         clear = rows.filter(pl.col("direction").is_in(["above", "below"])).sort("q_value")
         family = self.data.every_team_comparison()["p_value"].is_not_null().sum()
@@ -392,45 +520,59 @@ class TeamReport:
         no_trailing = (
             ""
             if self.data.has_trailing_comparison or self.period.is_all
-            else f"\n- Not compared with the team's previous four quarters: that needs a "
-            f"quarter, and this report covers {self.period.label}."
+            else "\n- "
+            + _(
+                "Not compared with the team's previous four quarters: that needs a quarter, "
+                "and this report covers {period}."
+            ).format(period=self.period.label)
         )
         if self.period.is_all:
-            no_trailing += (
-                "\n- Not compared with the team's previous quarters: this export has no dates."
+            no_trailing += "\n- " + _(
+                "Not compared with the team's previous quarters: this export has no dates."
             )
         if self.shape.teams == 1:
-            no_trailing += (
-                "\n- Not compared with the rest of the organisation: this export holds one "
+            no_trailing += "\n- " + _(
+                "Not compared with the rest of the organisation: this export holds one "
                 "team, so there is no other team to compare with."
             )
         headline = self._headline()
         if (rows["direction"] == "not enough data").all():
             return _markdown(
                 headline
-                + f"**No verdict for {self._span}**: "
+                + _("**No verdict for {period}**: ").format(period=self._span)
                 + "; ".join(self._thin_reasons(rows))
-                + ". The figures below are descriptive."
+                + _(". The figures below are descriptive.")
                 + no_trailing
             )
         if clear.height:
             lines.append(
-                f"**{clear.height} clear difference(s)** (Benjamini-Hochberg q < 0.05; "
-                f"the correction covers the {family:,} comparisons of every team with enough "
-                f"data to test in {self._span}, {rows['p_value'].is_not_null().sum()} of them "
-                "in this report):"
+                _(
+                    "**{n} clear difference(s)** (Benjamini-Hochberg q < 0.05; the correction "
+                    "covers the {family} comparisons of every team with enough data to test in "
+                    "{period}, {in_report} of them in this report):"
+                ).format(
+                    n=clear.height,
+                    family=f"{family:,}",
+                    period=self._span,
+                    in_report=rows["p_value"].is_not_null().sum(),
+                )
             )
-            lines += [f"- {_esc(v)}" for v in clear["verdict"]]
+            lines += [f"- {_esc(v)}" for v in self._verdicts(clear)]
         else:
             lines.append(
-                f"No clear difference from any benchmark in {self._span}: the figures below "
-                "are within what chance alone would produce."
+                _(
+                    "No clear difference from any benchmark in {period}: the figures below "
+                    "are within what chance alone would produce."
+                ).format(period=self._span)
             )
         warnings = rows.filter(pl.col("warning").is_not_null())["warning"].unique().to_list()
-        lines += [f"- *Caution:* {_esc(w)}" for w in warnings]
+        lines += ["- " + _("*Caution:* {warning}").format(warning=_esc(w)) for w in warnings]
         thin = rows.filter(pl.col("direction") == "not enough data")
         if thin.height:
-            lines.append("- No verdict on: " + "; ".join(self._thin_reasons(thin)) + ".")
+            lines.append(
+                "- "
+                + _("No verdict on: {reasons}.").format(reasons="; ".join(self._thin_reasons(thin)))
+            )
         return _markdown(headline + "\n".join(lines) + no_trailing)
 
     def _headline(self) -> str:
@@ -440,73 +582,95 @@ class TeamReport:
         deals.
         """
         lines = []
+        _, f = self._, self.fmt
         won = self.data.won_deal_size().row(0, named=True)
-        bookings = f"**Bookings {fmt_money(won['total'] or 0)}** from {won['n']:,} won deal(s)"
+        bookings = _("**Bookings {total}** from {n} won deal(s)").format(
+            total=f.money(won["total"] or 0), n=f"{won['n']:,}"
+        )
         if self.ds.has("targets") and not self.period.is_all:
             target = self.data.bookings_vs_target()
             if target.height and target["target"][0]:
                 t = target.row(0, named=True)
-                bookings += (
-                    f": {fmt_pct(t['attainment'], 0)} of the {fmt_money(t['target'])} target"
+                bookings += _(": {attainment} of the {target} target").format(
+                    attainment=f.pct(t["attainment"], 0), target=f.money(t["target"])
                 )
-        lines.append(bookings + ".")
+        lines.append(bookings + _("."))
         if not self.shape.why_no_open_pipeline() and not self.period.is_all:
             cover = self.data.pipeline_due_next_period()
             if cover.height and cover["due_deals"][0]:
                 c = cover.row(0, named=True)
-                text = (
-                    f"Open pipeline due in {c['next_period']}: {fmt_money(c['due_value'])} in "
-                    f"{c['due_deals']:,} deal(s)"
+                text = _("Open pipeline due in {period}: {value} in {n} deal(s)").format(
+                    period=c["next_period"], value=f.money(c["due_value"]), n=f"{c['due_deals']:,}"
                 )
                 if c["coverage"] is not None:
-                    text += f", {c['coverage']:.1f}x that period's target"
+                    text += _(", {coverage}x that period's target").format(
+                        coverage=f"{c['coverage']:.1f}"
+                    )
                 elif self.ds.has("targets"):
-                    text += f" (no target for {c['next_period']}, so no coverage ratio)"
-                lines.append(text + ".")
+                    text += _(" (no target for {period}, so no coverage ratio)").format(
+                        period=c["next_period"]
+                    )
+                lines.append(text + _("."))
             slipped = self.data.slipped_deals()
             if slipped.height:
-                worth = fmt_money(_as_float(slipped["amount"].sum()))
+                worth = f.money(_as_float(slipped["amount"].sum()))
                 lines.append(
-                    f"{slipped.height:,} open deal(s) worth {worth} "
-                    f"are past their expected close date on {self.as_of} (slipped)."
+                    _(
+                        "{n} open deal(s) worth {worth} are past their expected close date on "
+                        "{as_of} (slipped)."
+                    ).format(n=f"{slipped.height:,}", worth=worth, as_of=f.date(self.as_of))
                 )
         return "\n".join(f"- {line}" for line in lines) + "\n\n"
 
     def _thin_reasons(self, thin: pl.DataFrame) -> list[str]:
         """Why each comparison without a verdict has none, with the real counts."""
         reasons = []
+        _ = self._
         for metric, group in thin.group_by("metric", maintain_order=True):
-            name = str(metric[0]).replace("_", " ")
+            name = _(str(metric[0]).replace("_", " "))
             if metric[0] == "win_rate" and self.shape.why_no_win_rate():
                 reasons.append(f"{name} ({self.shape.why_no_win_rate()})")
                 continue
             if metric[0] == "cycle_length_km_days" and self.shape.undated:
                 reasons.append(
-                    f"{name} (the comparison follows deals from creation to close "
-                    "over time, and this export has no dates)"
+                    _(
+                        "{name} (the comparison follows deals from creation to close "
+                        "over time, and this export has no dates)"
+                    ).format(name=name)
                 )
                 continue
             n = int(_as_float(group["n"].max()) or 0)
-            parts = [f"{n} deal(s) behind it in {self._span}"] if n < MIN_N else []
+            parts = (
+                [_("{n} deal(s) behind it in {period}").format(n=n, period=self._span)]
+                if n < MIN_N
+                else []
+            )
             for r in group.iter_rows(named=True):
                 m = r["n_benchmark"]
                 m = None if m is None or m != m else int(m)  # NaN: no such benchmark
                 if r["kind"] == "trailing":
                     if not m:
-                        parts.append("the team has no deals in its previous four quarters")
+                        parts.append(_("the team has no deals in its previous four quarters"))
                     elif m < MIN_N:
-                        parts.append(f"its previous four quarters hold {m} deal(s)")
+                        parts.append(_("its previous four quarters hold {m} deal(s)").format(m=m))
                 elif r["kind"] == "rest_of_org" and self.shape.teams > 1 and (m or 0) < MIN_N:
-                    parts.append(f"the rest of the organisation has {m or 0} deal(s)")
+                    parts.append(_("the rest of the organisation has {m} deal(s)").format(m=m or 0))
             if not parts:
-                parts.append("too few deals on one side")
-            reasons.append(f"{name} ({'; '.join(parts)}; a verdict needs {MIN_N} on each side)")
+                parts.append(_("too few deals on one side"))
+            reasons.append(
+                _("{name} ({parts}; a verdict needs {min_n} on each side)").format(
+                    name=name, parts="; ".join(parts), min_n=MIN_N
+                )
+            )
         return reasons
 
     def forest_chart(self) -> alt.TopLevelMixin:
         """The team's comparisons with the benchmarks as a forest plot, each with its interval."""
-        return charts.forest_plot(
-            self.data.comparison(), title=f"{self.team} against the benchmarks"
+        return self._chart(
+            charts.forest_plot(
+                self.data.comparison(),
+                title=self._("{team} against the benchmarks").format(team=self.team),
+            )
         )
 
     # ------------------------------------------------------------------ sections
@@ -514,69 +678,96 @@ class TeamReport:
         """Deals entering each stage in the period, with the conversion to the next."""
         if (note := self._undated_note("stage funnel over time")) is not None:
             return note
-        return charts.funnel(
-            self.data.stage_conversion(),
-            title=f"Funnel: {self.team}, {self.period.label}",
+        return self._chart(
+            charts.funnel(
+                self.data.stage_conversion(),
+                title=self._("Funnel: {team}, {period}").format(
+                    team=self.team, period=self.period.label
+                ),
+            )
         )
 
     def conversion_chart(self) -> alt.TopLevelMixin | Markdown:
         """Conversion per stage with its Wilson interval (incomplete cohorts in grey)."""
         if (note := self._undated_note("stage conversion over time")) is not None:
             return note
-        return charts.stage_conversion_chart(self.data.stage_conversion())
+        return self._chart(charts.stage_conversion_chart(self.data.stage_conversion()))
 
     def cycle_chart(self) -> alt.TopLevelMixin | Markdown:
         """Share of the period's new deals still open over time, the team beside the rest."""
         if (note := self._undated_note("curve of deals closing over time")) is not None:
             return note
         curve = self.data.cycle_curves()
-        return charts.km_curves(curve, "scope", title="Share of the quarter's new deals still open")
+        return self._chart(
+            charts.km_curves(
+                curve, "scope", title=self._("Share of the quarter's new deals still open")
+            )
+        )
 
     def velocity_note(self) -> Markdown:
         """Pipeline velocity per day and the four figures it is made of."""
         reason = self.shape.why_no_open_pipeline() or self.shape.why_no_win_rate()
+        _, f = self._, self.fmt
         if reason:
-            return _markdown(f"No pipeline velocity: {reason}.")
+            return _markdown(_("No pipeline velocity: {reason}.").format(reason=reason))
         v = self.data.velocity()
         if not v["n"] or v["velocity_per_day"] is None:
-            return _markdown("Not enough closed deals this period to compute pipeline velocity.")
-        caution = "" if v["enough_data"] else " (few closed deals: read with care)"
+            return _markdown(_("Not enough closed deals this period to compute pipeline velocity."))
+        caution = "" if v["enough_data"] else _(" (few closed deals: read with care)")
         return _markdown(
-            f"Pipeline velocity: **{fmt_money(v['velocity_per_day'])} per day**{caution} = "
-            f"{v['open_qualified']} qualified open deals x {fmt_pct(v['win_rate'])} win rate x "
-            f"{fmt_money(v['avg_won_deal_size'])} average won deal / "
-            f"{fmt_days(v['avg_cycle_days_won'])} average cycle of won deals."
+            _(
+                "Pipeline velocity: **{velocity} per day**{caution} = {open_qualified} qualified "
+                "open deals x {win_rate} win rate x {deal_size} average won deal / {cycle} "
+                "average cycle of won deals."
+            ).format(
+                velocity=f.money(v["velocity_per_day"]),
+                caution=caution,
+                open_qualified=v["open_qualified"],
+                win_rate=f.pct(v["win_rate"]),
+                deal_size=f.money(v["avg_won_deal_size"]),
+                cycle=f.days(v["avg_cycle_days_won"]),
+            )
         )
 
     def deal_size_chart(self) -> alt.TopLevelMixin:
         """Won deal sizes of the team beside the rest of the organisation."""
         dist = self.data.deal_sizes()
-        return charts.deal_size_chart(dist, "scope")
+        return self._chart(charts.deal_size_chart(dist, "scope"))
 
     def revenue_section(self) -> Markdown:
         """The team's bookings (new, expansion, renewal) against its target."""
         if (note := self._undated_note("bookings against a target period")) is not None:
             return note
+        _, f = self._, self.fmt
         if not self.ds.has("targets"):
             return _markdown(
-                "Provide targets.csv (team, period_start, period_end, target) to "
-                "compare bookings with target."
+                _(
+                    "Provide targets.csv (team, period_start, period_end, target) to "
+                    "compare bookings with target."
+                )
             )
         row = self.data.bookings_vs_target()
         if row.height == 0:
-            return _markdown("No bookings and no target for this team in the period.")
+            return _markdown(_("No bookings and no target for this team in the period."))
         r = row.row(0, named=True)
         return _markdown(
             _md_table(
-                ["Bookings", "New", "Expansion", "Renewal", "Target", "Attainment"],
+                [
+                    _("Bookings"),
+                    _("New"),
+                    _("Expansion"),
+                    _("Renewal"),
+                    _("Target"),
+                    _("Attainment"),
+                ],
                 [
                     [
-                        fmt_money(r["bookings"]),
-                        fmt_money(r["bookings_new"]),
-                        fmt_money(r["bookings_expansion"]),
-                        fmt_money(r["bookings_renewal"]),
-                        fmt_money(r["target"]),
-                        fmt_pct(r["attainment"], 0),
+                        f.money(r["bookings"]),
+                        f.money(r["bookings_new"]),
+                        f.money(r["bookings_expansion"]),
+                        f.money(r["bookings_renewal"]),
+                        f.money(r["target"]),
+                        f.pct(r["attainment"], 0),
                     ]
                 ],
             )
@@ -584,61 +775,81 @@ class TeamReport:
 
     def lost_reasons_chart(self) -> alt.TopLevelMixin:
         """Share of the team's lost deals per reason, with its interval."""
-        return charts.lost_reasons_chart(self.data.lost_reasons())
+        return self._chart(charts.lost_reasons_chart(self.data.lost_reasons()))
 
     def competitor_chart(self) -> alt.TopLevelMixin:
         """The team's win rate against each competitor."""
-        return charts.competitor_chart(self.data.competitor_win_rates())
+        return self._chart(charts.competitor_chart(self.data.competitor_win_rates()))
 
     def rep_chart(self) -> alt.TopLevelMixin | Markdown:
         """Funnel plot of the team's reps: win rate against deals closed."""
         reason = self.shape.why_no_reps() or self.shape.why_no_win_rate()
         if reason:
-            return _markdown(f"No rep funnel plot: {reason}.")
-        return charts.rep_funnel_plot(self.data.reps())
+            return _markdown(self._("No rep funnel plot: {reason}.").format(reason=reason))
+        return self._chart(charts.rep_funnel_plot(self.data.reps()))
 
     def rep_table(self) -> Markdown:
         """Each rep's raw and shrunk win rate, and where the funnel plot puts them."""
         if self.shape.why_no_reps() or self.shape.why_no_win_rate():
             return _markdown("")  # the funnel plot's place says why
+        _, pct = self._, self.fmt.pct
         reps = self.data.reps()
         if reps.height == 0:
-            return _markdown("No rep closed a deal in this period.")
+            return _markdown(_("No rep closed a deal in this period."))
         rows = [
             [
                 _esc(r["owner"]),
                 f"{r['won']} / {r['n']}",
-                fmt_pct(r["rate"]),
-                f"{fmt_pct(r['shrunk'])} ({fmt_pct(r['ci_low'])} to {fmt_pct(r['ci_high'])})",
-                r["flag"] or "within limits",
+                pct(r["rate"]),
+                _("{rate} ({low} to {high})").format(
+                    rate=pct(r["shrunk"]), low=pct(r["ci_low"]), high=pct(r["ci_high"])
+                ),
+                self.fmt.translate(r["flag"]) if r["flag"] else _("within limits"),
             ]
             for r in reps.sort("shrunk", descending=True).iter_rows(named=True)
         ]
         return _markdown(
             _md_table(
-                ["Rep", "Won / closed", "Raw rate", "Shrunk rate (95% interval)", "Funnel plot"],
+                [
+                    _("Rep"),
+                    _("Won / closed"),
+                    _("Raw rate"),
+                    _("Shrunk rate (95% interval)"),
+                    _("Funnel plot"),
+                ],
                 rows,
             )
-            + "\n\nThe shrunk rate pulls each rep towards the organisation's rate in "
-            "proportion to how few deals they closed: rank reps on it, not on "
-            "the raw rate."
+            + "\n\n"
+            + _(
+                "The shrunk rate pulls each rep towards the organisation's rate in "
+                "proportion to how few deals they closed: rank reps on it, not on "
+                "the raw rate."
+            )
         )
 
     def leads_section(self) -> Markdown | alt.TopLevelMixin:
         """Response time to the team's leads by lead source, against the benchmark."""
         if (note := self._undated_note("lead response over time")) is not None:
             return note
+        _ = self._
         if not self.ds.has("leads"):
-            return _markdown("Provide leads.csv to see lead conversion and response times.")
+            return _markdown(_("Provide leads.csv to see lead conversion and response times."))
         if self.data.leads_scope() is None:
             return _markdown(
-                "leads.csv has no team column and this export holds several teams: lead "
-                "figures cannot be split by team (see the organisation summary)."
+                _(
+                    "leads.csv has no team column and this export holds several teams: lead "
+                    "figures cannot be split by team (see the organisation summary)."
+                )
             )
         times = self.data.lead_response_by_source()
-        bench, _ = self.data.benchmark("lead_response_hours")
-        return charts.lead_response_chart(
-            times, "source", benchmark=bench, title=f"Lead response time by source: {self.team}"
+        bench, _source = self.data.benchmark("lead_response_hours")
+        return self._chart(
+            charts.lead_response_chart(
+                times,
+                "source",
+                benchmark=bench,
+                title=_("Lead response time by source: {team}").format(team=self.team),
+            )
         )
 
     def lead_funnel_table(self) -> Markdown:
@@ -648,32 +859,47 @@ class TeamReport:
         if not self.ds.has("leads") or self.data.leads_scope() is None:
             return _markdown("")
         # lead outcomes are read at the report's snapshot day, as the header says
+        _, pct = self._, self.fmt.pct
         f = self.data.lead_funnel()
-        note = f"\n\nOutcomes as of {self.as_of}." + (
-            " Recent leads are still converting: figures will rise." if f["incomplete"] else ""
+        note = (
+            "\n\n"
+            + _("Outcomes as of {as_of}.").format(as_of=self.fmt.date(self.as_of))
+            + (
+                _(" Recent leads are still converting: figures will rise.")
+                if f["incomplete"]
+                else ""
+            )
         )
         t = self.data.lead_time_to_win()
         if t["n"] and t["won_within"] is not None:
             median = (
-                f"half of them were won within {fmt_days(t['median_days'])}"
+                _("half of them were won within {days}").format(
+                    days=self.fmt.days(t["median_days"])
+                )
                 if t["median_days"] is not None
-                else "fewer than half are won, so there is no median time to win"
+                else _("fewer than half are won, so there is no median time to win")
             )
-            note += (
-                f"\n\nCounting the leads not won yet (Kaplan-Meier): "
-                f"{fmt_pct(t['won_within'])} of the period's leads became won deals within 90 "
-                f"days (95% CI {fmt_pct(t['won_within_ci_low'])} to "
-                f"{fmt_pct(t['won_within_ci_high'])}, {t['won']:,} won of {t['n']:,}); {median}."
+            note += "\n\n" + _(
+                "Counting the leads not won yet (Kaplan-Meier): {share} of the period's leads "
+                "became won deals within 90 days (95% CI {low} to {high}, {won} won of {n}); "
+                "{median}."
+            ).format(
+                share=pct(t["won_within"]),
+                low=pct(t["won_within_ci_low"]),
+                high=pct(t["won_within_ci_high"]),
+                won=f"{t['won']:,}",
+                n=f"{t['n']:,}",
+                median=median,
             )
         return _markdown(
             _md_table(
-                ["Leads", "Qualified", "Became opportunities", "Won"],
+                [_("Leads"), _("Qualified"), _("Became opportunities"), _("Won")],
                 [
                     [
                         f"{f['created']:,}",
-                        f"{f['qualified']:,} ({fmt_pct(f['qualified_rate'])})",
-                        f"{f['converted']:,} ({fmt_pct(f['conversion_rate'])})",
-                        f"{f['won']:,} ({fmt_pct(f['lead_win_rate'])})",
+                        f"{f['qualified']:,} ({pct(f['qualified_rate'])})",
+                        f"{f['converted']:,} ({pct(f['conversion_rate'])})",
+                        f"{f['won']:,} ({pct(f['lead_win_rate'])})",
                     ]
                 ],
             )
@@ -685,70 +911,94 @@ class TeamReport:
         if (note := self._undated_note("activity over time")) is not None:
             return note
         if not self.ds.has("activities"):
-            return _markdown("Provide activities.csv to see calls, meetings and emails per rep.")
+            return _markdown(
+                self._("Provide activities.csv to see calls, meetings and emails per rep.")
+            )
         reps = self.data.calls_vs_closes()
-        return charts.activities_vs_closes(reps, title=f"Calls against deals won: {self.team} reps")
+        return self._chart(
+            charts.activities_vs_closes(
+                reps, title=self._("Calls against deals won: {team} reps").format(team=self.team)
+            )
+        )
 
     def collateral_chart(self) -> Markdown | alt.TopLevelMixin:
         """Win rates of the team's deals with and without each piece of collateral."""
         if (note := self._undated_note("collateral use over time")) is not None:
             return note
         if not self.ds.has("collateral_usage"):
-            return _markdown("Provide collateral_usage.csv to see which content goes with wins.")
-        return charts.collateral_chart(self.data.collateral_win_rates())
+            return _markdown(
+                self._("Provide collateral_usage.csv to see which content goes with wins.")
+            )
+        return self._chart(charts.collateral_chart(self.data.collateral_win_rates()))
 
     def churn_section(self) -> Markdown:
         """Customer churn in the period with its interval, and CLV:CAC when spend is known."""
         if (note := self._undated_note("churn over time")) is not None:
             return note
+        _, f = self._, self.fmt
         if not self.ds.has("customers"):
-            return _markdown("Provide customers.csv to see churn and customer lifetime value.")
+            return _markdown(_("Provide customers.csv to see churn and customer lifetime value."))
         c = self.data.churn()
         if c.height == 0:
-            return _markdown("No customers of this team were active at the start of the period.")
+            return _markdown(_("No customers of this team were active at the start of the period."))
         r = c.row(0, named=True)
-        text = (
-            f"{r['churned']} of {r['active_at_start']} customers active at the start of the "
-            f"period left during it: churn {fmt_pct(r['churn_rate'])} (95% CI "
-            f"{fmt_pct(r['ci_low'])} to {fmt_pct(r['ci_high'])})."
+        text = _(
+            "{churned} of {active} customers active at the start of the period left during it: "
+            "churn {rate} (95% CI {low} to {high})."
+        ).format(
+            churned=r["churned"],
+            active=r["active_at_start"],
+            rate=f.pct(r["churn_rate"]),
+            low=f.pct(r["ci_low"]),
+            high=f.pct(r["ci_high"]),
         )
         if self.ds.has("marketing_spend"):
             v = self.data.clv()
             if v.height and v["clv_cac"][0] is not None:
                 w = v.row(0, named=True)
-                text += (
-                    f" Lifetime value {fmt_money(w['clv'])} per customer against an "
-                    f"acquisition cost of {fmt_money(w['cac'])}: CLV:CAC "
-                    f"{w['clv_cac']:.1f} (no margin applied)."
-                )
+                text += _(
+                    " Lifetime value {clv} per customer against an acquisition cost of {cac}: "
+                    "CLV:CAC {ratio} (no margin applied)."
+                ).format(clv=f.money(w["clv"]), cac=f.money(w["cac"]), ratio=f"{w['clv_cac']:.1f}")
             else:
-                text += " CLV:CAC cannot be estimated this period (no churn or no new customers)."
+                text += _(
+                    " CLV:CAC cannot be estimated this period (no churn or no new customers)."
+                )
         return _markdown(text)
 
     def stalled_table(self, limit: int = 15) -> Markdown:
         """Up to ``limit`` open deals in their stage longer than 90% of past deals there."""
         reason = self.shape.why_no_open_pipeline()
+        _ = self._
         if reason:
-            return _markdown(f"No stalled deals to show: {reason}.")
+            return _markdown(_("No stalled deals to show: {reason}.").format(reason=reason))
         stalled = self.data.stalled_deals(limit)
         if stalled.height == 0:
             return _markdown(
-                "No open deal has been in its stage longer than 90% of past deals in that stage."
+                _("No open deal has been in its stage longer than 90% of past deals in that stage.")
             )
         rows = [
             [
                 _esc(r["deal_id"]),
                 _esc(r["owner"]),
                 _esc(r["stage"]),
-                fmt_money(r["amount"]),
-                f"{r['days_in_stage']} days",
-                f"{r['threshold_days']:.0f} days",
+                self.fmt.money(r["amount"]),
+                _("{n} days").format(n=r["days_in_stage"]),
+                _("{n} days").format(n=f"{r['threshold_days']:.0f}"),
             ]
             for r in stalled.iter_rows(named=True)
         ]
         return _markdown(
             _md_table(
-                ["Deal", "Owner", "Stage", "Amount", "In stage", "Usual maximum (90th pct)"], rows
+                [
+                    _("Deal"),
+                    _("Owner"),
+                    _("Stage"),
+                    _("Amount"),
+                    _("In stage"),
+                    _("Usual maximum (90th pct)"),
+                ],
+                rows,
             )
         )
 
@@ -770,14 +1020,33 @@ class TeamReport:
 
     def _forecast_section(self) -> ForecastSection:
         if not hasattr(self, "_forecast_memo"):
-            self._forecast_memo = ForecastSection(self.ds, self.period, self.as_of, self.team)
+            self._forecast_memo = ForecastSection(
+                self.ds,
+                self.period,
+                self.as_of,
+                self.team,
+                lang=self.lang,
+                currency=self.fmt.currency,
+            )
         return self._forecast_memo
 
     def methodology(self) -> Markdown:
         """The card of every figure the report shows: formula, time basis, deals counted."""
         used = [CATALOGUE[m] for m in [*METRICS_SHOWN, *METRICS_IN_SECTIONS]]
         used += [FORECAST_CARDS[m] for m in REPORT_FORECAST_CARDS]
-        return _markdown("\n\n".join(card.to_markdown() for card in used))
+        return _markdown("\n\n".join(self._card_markdown(card) for card in used))
+
+    def _card_markdown(self, card: MetricCard) -> str:
+        """A definition card, its title in the report's language (the definition stays English)."""
+        text = card.to_markdown()
+        title = f"**{card.title}**"
+        return text.replace(title, f"**{self._(card.title)}**", 1) if self.lang != "en" else text
+
+    def _verdicts(self, rows: pl.DataFrame) -> list[str]:
+        """The verdict sentence of each comparison row, in the report's language."""
+        if self.lang == "en":
+            return rows["verdict"].to_list()
+        return [localised_verdict(r, self.fmt) for r in rows.iter_rows(named=True)]
 
 
 def _as_float(value: object) -> float | None:

@@ -5,7 +5,7 @@ returns an Altair chart with plain-word titles and tooltips, and returns a "no d
 instead of failing on empty input.
 """
 
-from pipeline_kit.charts._base import no_data
+from pipeline_kit.charts._base import localise, no_data, with_currency
 from pipeline_kit.charts.activity import activities_vs_closes
 from pipeline_kit.charts.durations import km_curves, lead_response_chart
 from pipeline_kit.charts.forecast import (
@@ -50,6 +50,7 @@ __all__ = [
     "funnel",
     "km_curves",
     "lead_response_chart",
+    "localise",
     "lost_reasons_chart",
     "no_data",
     "pipeline_by_stage",
@@ -67,4 +68,5 @@ __all__ = [
     "vega_bundle",
     "waterfall",
     "win_rate_by_group",
+    "with_currency",
 ]

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import json
+import re
+from collections.abc import Callable
+from typing import Any, cast
 
 import altair as alt
 import polars as pl
 
-from pipeline_kit.charts.theme import INK, MUTED, PALETTE
+from pipeline_kit.charts.theme import FONT, INK, MUTED, PALETTE, font_for
+from pipeline_kit.formatting import Formatter
+from pipeline_kit.i18n import N_, gettext, normalise_lang
 
 __all__ = [
     "KIND_SCALE",
     "PERCENT",
     "interval_points",
+    "localise",
     "no_data",
+    "pattern_regex",
     "plain",
     "reference_rule",
     "subtitle",
+    "with_currency",
 ]
 
 PERCENT = alt.Axis(format="%")
@@ -99,3 +108,153 @@ def reference_rule(value: float, label: str, *, axis: str = "x") -> alt.LayerCha
         .encode(**enc, text=alt.Text("label:N"))
     )
     return alt.layer(rule, text)
+
+
+def with_currency(
+    chart: alt.TopLevelMixin, currency: str = "USD", lang: str = "en"
+) -> alt.TopLevelMixin:
+    """``chart`` with its money formats (d3's ``$`` symbol) showing ``currency`` in ``lang``.
+
+    ``currency`` is an ISO 4217 code ("EUR", "MYR", "CNY", ...; unknown -> ValueError); the
+    symbol comes from Babel ("RM" for MYR in Malay). US dollars in English leave the chart
+    as it is; any other pair sets the chart's Vega number locale (``config.locale``).
+    """
+    fmt = Formatter(lang, currency)
+    if fmt.currency == "USD" and fmt.lang == "en":
+        return chart
+    out: Any = cast(Any, chart).copy(deep=False)  # every top-level chart has copy and config
+    config = out.config.to_dict() if isinstance(out.config, alt.Config) else {}
+    config["locale"] = fmt.vega_locale()
+    out.config = alt.Config.from_dict(config)
+    return cast(alt.TopLevelMixin, out)
+
+
+# the spec keys whose string values people read: titles (chart, axis, legend, tooltip), the
+# subtitle, and the message of a "no data" chart
+_READ_KEYS = frozenset({"title", "subtitle", "text", "message", "label"})
+# the columns of a chart's data whose values the builders wrote for people to read: labels,
+# the forest plot's rows ("win rate · vs benchmark"), the waterfall's steps, "rest of
+# organisation" beside the team (values without a translation, such as names, stay)
+DATA_TEXT = _READ_KEYS | {"row", "step", "scope"}
+
+
+def localise(
+    chart: alt.TopLevelMixin, lang: str = "en", currency: str = "USD"
+) -> alt.TopLevelMixin:
+    """``chart`` in ``lang``: titles, subtitles, axis, legend and tooltip titles translated.
+
+    Also the messages and reference-line labels it carries, from the kit's gettext catalogs
+    (a string without a translation stays as it is), and its amounts in ``currency``
+    (:func:`with_currency`), in the language's fonts (:func:`~pipeline_kit.charts.theme.font_for`).
+    English returns the chart as built (US dollars: unchanged).
+    """
+    chart = with_currency(chart, currency, lang)
+    lang = normalise_lang(lang)
+    if lang == "en":
+        return chart
+    out: Any = cast(Any, chart).copy(deep=True)
+    _translate(out, _text_translator(lang))
+    if font_for(lang) != FONT:  # Chinese: CJK faces after the Latin ones
+        config = out.config.to_dict() if isinstance(out.config, alt.Config) else {}
+        config["font"] = font_for(lang)
+        out.config = alt.Config.from_dict(config)
+    return cast(alt.TopLevelMixin, out)
+
+
+# texts the chart builders put together from data: translated by their pattern
+_PATTERNS = (
+    N_("as of {day}"),
+    N_("Spearman rho = {rho} (p = {p}, n = {n}); correlation, not cause"),
+    N_("benchmark {value} h"),
+    N_("Next period {period}"),
+    N_("{n} deals"),
+    N_("{share} advance"),
+)
+# the pieces of those subtitles that are fixed text
+_PIECES = (
+    N_("Each dot is a rep"),
+    N_("stage history approximate"),
+    N_("dark: weighted by stage probability"),
+    N_("tick: weighted by stage probability"),
+)
+
+
+# placeholders that stand for names (any text); the others stand for a figure (a token with
+# a digit: "12", "33%", "2025-12-31", "0.95"), so "{n} deals" reads "12 deals", not "Closed deals"
+_NAMES = frozenset({"team", "who", "name", "group", "title", "label", "reason", "what"})
+
+
+def pattern_regex(message: str) -> re.Pattern[str]:
+    """A regular expression matching ``message`` with its ``{placeholders}`` filled in.
+
+    >>> deals = pattern_regex("{n} deals")
+    >>> bool(deals.match("12 deals")), bool(deals.match("Closed deals"))
+    (True, False)
+    """
+    seen: set[str] = set()
+
+    def group(hit: re.Match[str]) -> str:
+        name = hit.group(1)
+        if name in seen:  # the same figure twice
+            return f"(?P={name})"
+        seen.add(name)
+        return f"(?P<{name}>.+?)" if name in _NAMES else rf"(?P<{name}>[^\s]*\d[^\s]*)"
+
+    return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", group, re.escape(message)) + "$")
+
+
+@functools.cache
+def _text_translator(lang: str) -> Callable[[str], str]:
+    """A chart text in ``lang``: whole, else piece by piece (" · "), else by its pattern."""
+    _ = gettext(lang)
+    patterns = [(pattern_regex(p), p) for p in _PATTERNS]
+
+    def translate(text: str) -> str:
+        if (done := _(text)) != text:
+            return done
+        if " · " in text:
+            return " · ".join(translate(piece) for piece in text.split(" · "))
+        for regex, pattern in patterns:
+            if (hit := regex.match(text)) is not None:
+                return _(pattern).format(**hit.groupdict())
+        return text
+
+    return translate
+
+
+def _translate_legend(channel: alt.SchemaBase, _: Callable[[str], str]) -> None:
+    """Legend labels of a channel whose scale lists its categories ("this team", "other").
+
+    The categories stay as the data has them; the legend shows them translated.
+    """
+    legend, scale = channel._kwds.get("legend"), channel._kwds.get("scale")
+    if not isinstance(legend, alt.Legend) or not isinstance(scale, alt.Scale):
+        return
+    domain = scale._kwds.get("domain")
+    if not isinstance(domain, list) or not all(isinstance(d, str) for d in domain):
+        return
+    names = {d: _(d) for d in domain if _(d) != d}
+    if names:
+        legend.labelExpr = f"({json.dumps(names, ensure_ascii=False)})[datum.label] || datum.label"
+
+
+def _translate(node: Any, _: Callable[[str], str], key: str | None = None) -> Any:
+    """Translate, in place, the strings people read anywhere under ``node``."""
+    if isinstance(node, str):
+        return _(node) if key in _READ_KEYS else node
+    if isinstance(node, pl.DataFrame):  # labels the builders wrote into the chart's data
+        text = [c for c in node.columns if c in DATA_TEXT and node[c].dtype == pl.String]
+        return node.with_columns(pl.col(c).map_elements(_, return_dtype=pl.String) for c in text)
+    if isinstance(node, alt.SchemaBase):
+        for k, v in node._kwds.items():
+            if v is not alt.Undefined:
+                node._kwds[k] = _translate(v, _, k)
+        _translate_legend(node, _)
+        return node
+    if isinstance(node, dict):
+        for k, v in node.items():
+            node[k] = _translate(v, _, k)
+        return node
+    if isinstance(node, list):
+        return [_translate(v, _, key) for v in node]
+    return node

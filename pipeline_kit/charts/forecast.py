@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
-from pipeline_kit.charts._base import PERCENT, no_data, plain
+from pipeline_kit.charts._base import PERCENT, no_data, plain, with_currency
 from pipeline_kit.charts.theme import INK, MUTED, PALETTE
 
 __all__ = ["backtest_chart", "forecast_chart", "pit_histogram", "reliability_diagram"]
@@ -18,7 +18,7 @@ def forecast_chart(
     group: str | None = None,
     *,
     title: str = "Bookings forecast",
-    currency: str = "$",
+    currency: str = "USD",
 ) -> alt.TopLevelMixin:
     """The forecast of each group: won so far (bar), P10-P90 (line), P50 (dot), target (tick).
 
@@ -30,15 +30,15 @@ def forecast_chart(
     if group is None:
         group = "who"
         data = data.with_columns(pl.lit("all").alias(group))
-    money = alt.Axis(format=f"{currency},.3~s")
+    money = alt.Axis(format="$,.3~s")
     y = alt.Y(f"{group}:N", title=None)
     tips = [
         alt.Tooltip(f"{group}:N"),
-        alt.Tooltip("won_to_date:Q", title="won so far", format=f"{currency},.0f"),
-        alt.Tooltip("p10:Q", title="P10", format=f"{currency},.0f"),
-        alt.Tooltip("p50:Q", title="P50", format=f"{currency},.0f"),
-        alt.Tooltip("p90:Q", title="P90", format=f"{currency},.0f"),
-        alt.Tooltip("target:Q", format=f"{currency},.0f"),
+        alt.Tooltip("won_to_date:Q", title="won so far", format="$,.0f"),
+        alt.Tooltip("p10:Q", title="P10", format="$,.0f"),
+        alt.Tooltip("p50:Q", title="P50", format="$,.0f"),
+        alt.Tooltip("p90:Q", title="P90", format="$,.0f"),
+        alt.Tooltip("target:Q", format="$,.0f"),
         alt.Tooltip("p_reach_target:Q", title="chance of target", format=".0%"),
     ]
     base = alt.Chart(data).encode(y=y, tooltip=tips)
@@ -54,7 +54,7 @@ def forecast_chart(
         .mark_tick(color=INK, thickness=3, size=24)
         .encode(y=y, x=alt.X("target:Q"), tooltip=tips)
     )
-    return alt.layer(won, band, mid, target).properties(
+    chart = alt.layer(won, band, mid, target).properties(
         title=alt.Title(
             title,
             subtitle="Grey bar: won so far. Blue line: 80% of outcomes (P10-P90), dot: P50. "
@@ -62,6 +62,7 @@ def forecast_chart(
         ),
         width=480,
     )
+    return with_currency(chart, currency)
 
 
 def backtest_chart(
@@ -69,7 +70,7 @@ def backtest_chart(
     *,
     method: str = "model",
     title: str = "Past forecasts against what happened",
-    currency: str = "$",
+    currency: str = "USD",
 ) -> alt.TopLevelMixin:
     """Past forecasts' P10-P90 and P50 per period and checkpoint, and the actual bookings.
 
@@ -80,7 +81,7 @@ def backtest_chart(
     if rows.height == 0:
         return no_data(title, "No scored forecast")
     data = plain(rows.select("period", "checkpoint", "p10", "p50", "p90", "actual"))
-    money = alt.Axis(format=f"{currency},.3~s")
+    money = alt.Axis(format="$,.3~s")
     checkpoints = [c for c in CHECKPOINT_ORDER if c in set(data["checkpoint"])] + sorted(
         set(data["checkpoint"]) - set(CHECKPOINT_ORDER)
     )
@@ -95,7 +96,7 @@ def backtest_chart(
         alt.Tooltip("period:N"),
         alt.Tooltip("checkpoint:N"),
         *[
-            alt.Tooltip(f"{c}:Q", title=c.upper() if c != "actual" else c, format=f"{currency},.0f")
+            alt.Tooltip(f"{c}:Q", title=c.upper() if c != "actual" else c, format="$,.0f")
             for c in ("p10", "p50", "p90", "actual")
         ],
     ]
@@ -111,7 +112,7 @@ def backtest_chart(
         .mark_point(shape="diamond", filled=True, size=80, color=INK)
         .encode(x=x, y=alt.Y("actual:Q"), tooltip=tips)
     )
-    return alt.layer(band, mid, actual).properties(
+    chart = alt.layer(band, mid, actual).properties(
         title=alt.Title(
             title,
             subtitle="Lines: P10-P90 of each forecast, tick: P50. Black diamond: what was booked",
@@ -119,6 +120,7 @@ def backtest_chart(
         width=520,
         height=260,
     )
+    return with_currency(chart, currency)
 
 
 def pit_histogram(

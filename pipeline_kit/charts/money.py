@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
-from pipeline_kit.charts._base import no_data, plain
+from pipeline_kit.charts._base import no_data, plain, with_currency
 from pipeline_kit.charts.theme import INK, PALETTE
 
 __all__ = ["deal_size_chart", "revenue_vs_target"]
@@ -16,7 +16,7 @@ def deal_size_chart(
     group: str | None = None,
     *,
     title: str = "Won deal sizes",
-    currency: str = "$",
+    currency: str = "USD",
 ) -> alt.TopLevelMixin:
     """Distribution of won amounts in log-spaced bins (share of each group's won deals).
 
@@ -32,7 +32,7 @@ def deal_size_chart(
         ).alias("range")
     )
     data = data.with_columns((pl.col("bin_low") * pl.col("bin_high")).sqrt().alias("mid"))
-    x_axis = alt.Axis(format=f"{currency},.2~s")
+    x_axis = alt.Axis(format="$,.2~s")
     y = alt.Y("share:Q", title="Share of won deals", axis=alt.Axis(format="%"), stack=None)
     tooltip = [
         *([alt.Tooltip(f"{group}:N")] if group else []),
@@ -73,11 +73,12 @@ def deal_size_chart(
                 tooltip=tooltip,
             )
         )
-    return chart.properties(
+    chart = chart.properties(
         title=alt.Title(title, subtitle="Bins grow geometrically: the spread of amounts is wide"),
         width=520,
         height=240,
     )
+    return with_currency(chart, currency)
 
 
 def revenue_vs_target(
@@ -85,7 +86,7 @@ def revenue_vs_target(
     group: str = "team",
     *,
     title: str = "Bookings against target",
-    currency: str = "$",
+    currency: str = "USD",
 ) -> alt.TopLevelMixin:
     """Bookings per group (stacked by deal type) with the target as a tick.
 
@@ -106,7 +107,7 @@ def revenue_vs_target(
         .mark_bar()
         .encode(
             y=alt.Y(f"{group}:N", title=None),
-            x=alt.X("amount:Q", title="Bookings", axis=alt.Axis(format=f"{currency},.3~s")),
+            x=alt.X("amount:Q", title="Bookings", axis=alt.Axis(format="$,.3~s")),
             color=alt.Color(
                 "type:N",
                 scale=alt.Scale(
@@ -119,7 +120,7 @@ def revenue_vs_target(
             tooltip=[
                 alt.Tooltip(f"{group}:N"),
                 alt.Tooltip("type:N"),
-                alt.Tooltip("amount:Q", format=f"{currency},.0f"),
+                alt.Tooltip("amount:Q", format="$,.0f"),
             ],
         )
     )
@@ -131,11 +132,12 @@ def revenue_vs_target(
             x=alt.X("target:Q"),
             tooltip=[
                 alt.Tooltip(f"{group}:N"),
-                alt.Tooltip("target:Q", format=f"{currency},.0f"),
+                alt.Tooltip("target:Q", format="$,.0f"),
                 alt.Tooltip("attainment:Q", format=".0%"),
             ],
         )
     )
-    return alt.layer(bars, ticks).properties(
+    chart = alt.layer(bars, ticks).properties(
         title=alt.Title(title, subtitle="Black tick: target"), width=480
     )
+    return with_currency(chart, currency)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
-from pipeline_kit.charts._base import interval_points, no_data, plain, reference_rule
+from pipeline_kit.charts._base import (
+    interval_points,
+    no_data,
+    plain,
+    reference_rule,
+    with_currency,
+)
 from pipeline_kit.charts.theme import INK, MUTED, PALETTE
 
 __all__ = [
@@ -22,7 +28,7 @@ def pipeline_by_stage(
     *,
     title: str = "Open pipeline by stage",
     weighted: bool = True,
-    currency: str = "$",
+    currency: str = "USD",
 ) -> alt.TopLevelMixin:
     """Open value per stage (pipeline order), weighted value inside it, labelled with the count.
 
@@ -41,14 +47,14 @@ def pipeline_by_stage(
     has_weight = weighted and frame["weighted_value"].is_not_null().any()
     if has_weight:
         sub += " · dark: weighted by stage probability"
-    money = f"{currency},.3~s"
+    money = "$,.3~s"
     base = alt.Chart(data).encode(
         y=alt.Y("stage:N", sort=data["stage"].to_list(), title=None),  # stage order
         tooltip=[
             alt.Tooltip("stage:N", title="Stage"),
             alt.Tooltip("open_deals:Q", title="Open deals"),
-            alt.Tooltip("open_value:Q", title="Value", format=f"{currency},.0f"),
-            alt.Tooltip("weighted_value:Q", title="Weighted", format=f"{currency},.0f"),
+            alt.Tooltip("open_value:Q", title="Value", format="$,.0f"),
+            alt.Tooltip("weighted_value:Q", title="Weighted", format="$,.0f"),
         ],
     )
     layers = [
@@ -63,7 +69,8 @@ def pipeline_by_stage(
     layers.append(
         base.mark_text(align="left", dx=4).encode(x=alt.X("open_value:Q"), text=alt.Text("label:N"))
     )
-    return alt.layer(*layers).properties(title=alt.Title(title, subtitle=sub), width=480)
+    chart = alt.layer(*layers).properties(title=alt.Title(title, subtitle=sub), width=480)
+    return with_currency(chart, currency)
 
 
 def funnel(
@@ -165,7 +172,7 @@ def stage_conversion_chart(
 
 
 def waterfall(
-    frame: pl.DataFrame, *, title: str = "Pipeline waterfall", currency: str = "$"
+    frame: pl.DataFrame, *, title: str = "Pipeline waterfall", currency: str = "USD"
 ) -> alt.TopLevelMixin:
     """Start + created - won - lost = end, as floating bars.
 
@@ -206,19 +213,20 @@ def waterfall(
                 title=None,
                 axis=alt.Axis(labelAngle=0),
             ),
-            y=alt.Y("low:Q", title="Open pipeline value", axis=alt.Axis(format=f"{currency},.3~s")),
+            y=alt.Y("low:Q", title="Open pipeline value", axis=alt.Axis(format="$,.3~s")),
             y2=alt.Y2("high:Q"),
             color=colour,
-            tooltip=[alt.Tooltip("step:N"), alt.Tooltip("value:Q", format=f"{currency},.0f")],
+            tooltip=[alt.Tooltip("step:N"), alt.Tooltip("value:Q", format="$,.0f")],
         )
     )
-    return bars.properties(
+    chart = bars.properties(
         title=alt.Title(
             title, subtitle="Start and end are open pipeline; the steps add up exactly"
         ),
         width=420,
         height=260,
     )
+    return with_currency(chart, currency)
 
 
 def pipeline_coverage_chart(

@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import altair as alt
 
-__all__ = ["FONT", "PALETTE", "THEME", "use_theme"]
+__all__ = ["FONT", "FONTS", "PALETTE", "THEME", "font_for", "use_theme"]
 
 THEME = "pipeline_kit"
 FONT = "Inter, 'Segoe UI', Helvetica, Arial, sans-serif"
+# the Chinese reports' charts: the Latin faces first, then CJK faces of the script (Simplified
+# or Traditional glyph shapes) and of the other, then generic. English and Malay keep FONT, so
+# their charts are drawn as before wherever a CJK font is installed (and no Latin face is).
+_SC = "'Noto Sans CJK SC', 'Source Han Sans SC', 'PingFang SC', 'Microsoft YaHei'"
+_TC = "'Noto Sans CJK TC', 'Source Han Sans TC', 'PingFang TC', 'Microsoft JhengHei'"
+FONTS = {
+    "zh_Hans": f"Inter, 'Segoe UI', Helvetica, Arial, {_SC}, {_TC}, sans-serif",
+    "zh_Hant": f"Inter, 'Segoe UI', Helvetica, Arial, {_TC}, {_SC}, sans-serif",
+}
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 MUTED = "#9AA0A6"
@@ -56,6 +65,15 @@ def _pipeline_kit_theme() -> alt.theme.ThemeConfig:
             "text": {"fontSize": 11, "color": INK},
         },
     }
+
+
+def font_for(lang: str) -> str:
+    """The font stack of the charts of a report in ``lang`` (CJK faces for Chinese).
+
+    >>> font_for("en") == FONT, "Noto Sans CJK TC" in font_for("zh_Hant")
+    (True, True)
+    """
+    return FONTS.get(lang, FONT)
 
 
 def use_theme() -> None:

@@ -5,17 +5,19 @@ Then the direction of each difference, and the sentence a sales leader reads.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from pipeline_kit import stats
 from pipeline_kit.comparisons.significance import ComparisonRow
-from pipeline_kit.formatting import fmt_days, fmt_money, fmt_pct
+from pipeline_kit.formatting import Formatter, fmt_days, fmt_money, fmt_pct
+from pipeline_kit.i18n import N_
 from pipeline_kit.stats import MIN_N
 
-__all__ = ["COMPARE_COLUMNS", "direction", "verdict", "verdict_table"]
+__all__ = ["COMPARE_COLUMNS", "direction", "localised_verdict", "verdict", "verdict_table"]
 
 COMPARE_COLUMNS = [
     "metric",
@@ -56,9 +58,9 @@ _SCHEMA: dict[str, type[pl.DataType]] = {
     "warning": pl.String,
 }
 _TITLE = {
-    "win_rate": "win rate",
-    "cycle_length_km_days": "median sales cycle (Kaplan-Meier)",
-    "median_won_deal_size": "median won deal",
+    "win_rate": N_("win rate"),
+    "cycle_length_km_days": N_("median sales cycle (Kaplan-Meier)"),
+    "median_won_deal_size": N_("median won deal"),
 }
 _FMT: dict[str, Callable[..., str]] = {
     "win_rate": fmt_pct,
@@ -156,3 +158,62 @@ def verdict(r: ComparisonRow, q: float | None, side: str, min_n: int = MIN_N) ->
     if r.metric == "cycle_length_km_days":
         word = "longer than" if side == "above" else "shorter than"
     return f"{r.group}: {title} {est} is {word} {r.benchmark_label} ({fmt(r.benchmark)}; {q_text})."
+
+
+_SENTENCES = {
+    ("above", False): N_("{group}: {title} {estimate} is higher than {label} ({benchmark}; {q})."),
+    ("below", False): N_("{group}: {title} {estimate} is lower than {label} ({benchmark}; {q})."),
+    ("above", True): N_("{group}: {title} {estimate} is longer than {label} ({benchmark}; {q})."),
+    ("below", True): N_("{group}: {title} {estimate} is shorter than {label} ({benchmark}; {q})."),
+}
+_LABELS = {
+    "rest_of_org": N_("the rest of the organisation"),
+    "trailing": N_("its own previous quarters"),
+    "external": N_("the benchmark"),
+}
+
+
+def localised_verdict(row: Mapping[str, Any], fmt: Formatter) -> str:
+    """The verdict of one row of :func:`verdict_table` in ``fmt``'s language and currency.
+
+    The sentence of :func:`verdict`, with the benchmark named by its kind (the rest of the
+    organisation, the team's own previous quarters, the external benchmark).
+    """
+    _ = fmt._
+    show = {"win_rate": fmt.pct, "cycle_length_km_days": fmt.days}.get(row["metric"], fmt.money)
+    title = _(_TITLE.get(row["metric"], row["metric"]))
+    label = _(_LABELS.get(row["kind"], row["kind"]))
+    q, side = row["q_value"], row["direction"]
+    if side == "not enough data" or q is None:
+        return _("{group}: not enough data to compare the {title} with {label} (n = {n}).").format(
+            group=row["group"], title=title, label=label, n=row["n"]
+        )
+    if row["ci_high"] is None or np.isnan(row["ci_high"]):
+        estimate = _("{estimate} (95% CI from {low}; upper end not reached)").format(
+            estimate=show(row["estimate"]), low=show(row["ci_low"])
+        )
+    else:
+        estimate = _("{estimate} (95% CI {low} to {high})").format(
+            estimate=show(row["estimate"]), low=show(row["ci_low"]), high=show(row["ci_high"])
+        )
+    if side == "no clear difference":
+        return _(
+            "{group}: {title} {estimate} shows no clear difference from {label} ({benchmark}; "
+            "q = {q})."
+        ).format(
+            group=row["group"],
+            title=title,
+            estimate=estimate,
+            label=label,
+            benchmark=show(row["benchmark"]),
+            q=f"{q:.2f}",
+        )
+    sentence = _SENTENCES[(side, row["metric"] == "cycle_length_km_days")]
+    return _(sentence).format(
+        group=row["group"],
+        title=title,
+        estimate=estimate,
+        label=label,
+        benchmark=show(row["benchmark"]),
+        q="q < 0.001" if q < 0.001 else f"q = {q:.3f}",
+    )

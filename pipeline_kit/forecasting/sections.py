@@ -15,7 +15,7 @@ Both are seeded, so a report is byte-identical on a re-run.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import altair as alt
@@ -26,7 +26,8 @@ from pipeline_kit import charts
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting.backtest import Backtest, backtest_forecast
 from pipeline_kit.forecasting.model import BookingsForecast, forecast
-from pipeline_kit.formatting import fmt_money, fmt_pct
+from pipeline_kit.formatting import Formatter
+from pipeline_kit.i18n import N_
 from pipeline_kit.periods import Period
 from pipeline_kit.sections import markdown, md_table
 
@@ -38,16 +39,28 @@ SEED = 20
 
 @dataclass
 class ForecastSection:
-    """The forecast and its track record for ``team`` (None: the whole organisation)."""
+    """The forecast and its track record for ``team`` (None: the whole organisation).
+
+    In the report's language ``lang``, amounts in ``currency`` (an ISO 4217 code).
+    """
 
     ds: Dataset
     period: Period
     as_of: dt.date
     team: str | None = None
+    lang: str = "en"
+    currency: str = "USD"
+    fmt: Formatter = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.fmt = Formatter(self.lang, self.currency)
 
     @property
     def _who(self) -> str:
-        return self.team or "the organisation"
+        return self.team or self.fmt._("the organisation")
+
+    def _chart(self, chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+        return charts.localise(chart, self.fmt.lang, self.fmt.currency)
 
     @property
     def _by(self) -> list[str]:
@@ -55,9 +68,9 @@ class ForecastSection:
 
     def _why_not(self) -> str | None:
         if self.ds.undated or self.ds.first_date is None:
-            return "the export has no dates, so there is no quarter to forecast"
+            return self.fmt._("the export has no dates, so there is no quarter to forecast")
         if self.period.is_all:
-            return "the report covers the whole export, not a quarter"
+            return self.fmt._("the report covers the whole export, not a quarter")
         return None
 
     @cached_property
@@ -82,75 +95,102 @@ class ForecastSection:
 
     def outlook_table(self) -> Markdown:
         """The next quarter's forecast and what it rests on."""
+        f = self.fmt
+        _ = f._
         if (why := self._why_not()) is not None:
-            return markdown(f"No forecast: {why}.")
+            return markdown(_("No forecast: {reason}.").format(reason=why))
         rows = self._row(self.outlook.summary)
         if rows.height == 0:
             return markdown(
-                f"No forecast for {self._who}: no deals in the data before {self.as_of}."
+                _("No forecast for {who}: no deals in the data before {as_of}.").format(
+                    who=self._who, as_of=f.date(self.as_of)
+                )
             )
         r = rows.row(0, named=True)
         target = (
-            f"target {fmt_money(r['target'])}, "
-            f"{fmt_pct(r['p_reach_target'], 0)} chance of reaching it"
+            _("target {target}, {chance} chance of reaching it").format(
+                target=f.money(r["target"]), chance=f.pct(r["p_reach_target"], 0)
+            )
             if r["target"] is not None
-            else "no target for this quarter in the targets table"
+            else _("no target for this quarter in the targets table")
         )
         lines = [
-            f"**{self.next_period.label}, as of {self.as_of}**: {_range(r)}; {target}.",
+            _("**{period}, as of {as_of}**: {range}; {target}.").format(
+                period=self.next_period.label,
+                as_of=f.date(self.as_of),
+                range=_range(r, f),
+                target=target,
+            ),
             "",
             md_table(
                 [
-                    "Won so far",
-                    "From open deals",
-                    "From deals not yet created",
+                    _("Won so far"),
+                    _("From open deals"),
+                    _("From deals not yet created"),
                     "P10",
                     "P50",
                     "P90",
                 ],
                 [
                     [
-                        fmt_money(r["won_to_date"]),
-                        fmt_money(r["expected_from_open"]),
-                        fmt_money(r["expected_from_new"]),
-                        fmt_money(r["p10"]),
-                        fmt_money(r["p50"]),
-                        fmt_money(r["p90"]),
+                        f.money(r["won_to_date"]),
+                        f.money(r["expected_from_open"]),
+                        f.money(r["expected_from_new"]),
+                        f.money(r["p10"]),
+                        f.money(r["p50"]),
+                        f.money(r["p90"]),
                     ]
                 ],
             ),
             "",
-            f"It rests on {r['open_deals']:,} open deals worth {fmt_money(r['open_amount'])}, "
-            f"each given its chance of being won by {self.next_period.end} from "
-            f"{r['examples']:,} comparable deals at the same point of "
-            f"{r['past_periods']} earlier quarters (same stage, age in stage and size"
-            + (", this team's own deals shrunk towards the organisation's" if self.team else "")
-            + "). Amounts are the deals' current amounts.",
+            _(
+                "It rests on {open_deals} open deals worth {open_amount}, each given its chance "
+                "of being won by {end} from {examples} comparable deals at the same point of "
+                "{past_periods} earlier quarters (same stage, age in stage and size{shrunk}). "
+                "Amounts are the deals' current amounts."
+            ).format(
+                open_deals=f"{r['open_deals']:,}",
+                open_amount=f.money(r["open_amount"]),
+                end=f.date(self.next_period.end),
+                examples=f"{r['examples']:,}",
+                past_periods=r["past_periods"],
+                shrunk=_(", this team's own deals shrunk towards the organisation's")
+                if self.team
+                else "",
+            ),
         ]
         if r["note"]:
-            lines += ["", f"> Note: {r['note']}."]
+            lines += ["", _("> Note: {note}.").format(note=f.translate(r["note"]))]
         return markdown("\n".join(lines))
 
     def outlook_chart(self) -> alt.TopLevelMixin | Markdown:
         """The next quarter's forecast as a chart."""
         if (why := self._why_not()) is not None:
-            return markdown(f"No forecast chart: {why}.")
+            return markdown(self.fmt._("No forecast chart: {reason}.").format(reason=why))
         group = "team" if self.team is not None else None
-        return charts.forecast_chart(
-            self._row(self.outlook.summary),
-            group,
-            title=f"{self.next_period.label} bookings forecast, as of {self.as_of}",
+        return self._chart(
+            charts.forecast_chart(
+                self._row(self.outlook.summary),
+                group,
+                title=self.fmt._("{period} bookings forecast, as of {as_of}").format(
+                    period=self.next_period.label, as_of=self.fmt.date(self.as_of)
+                ),
+            )
         )
 
     def track_record_table(self) -> Markdown:
         """How the method did on this data's past quarters, and on the report's own period."""
+        f = self.fmt
+        _ = f._
         if (why := self._why_not()) is not None:
-            return markdown(f"No backtest: {why}.")
+            return markdown(_("No backtest: {reason}.").format(reason=why))
         model = self._row(self.track_record.forecasts.filter(pl.col("method") == "model"))
         if model.height == 0:
             return markdown(
-                "No backtest yet: it needs at least three complete quarters of data (two to "
-                "learn from, one to forecast)."
+                _(
+                    "No backtest yet: it needs at least three complete quarters of data (two to "
+                    "learn from, one to forecast)."
+                )
             )
         rows = []
         for checkpoint in ("start", "month 1", "month 2"):
@@ -159,51 +199,74 @@ class ForecastSection:
                 continue
             rows.append(
                 [
-                    _checkpoint_name(checkpoint),
+                    _(_checkpoint_name(checkpoint)),
                     str(part.height),
-                    fmt_pct(_number(part["in_80"].cast(pl.Float64).mean()), 0),
-                    fmt_pct(_number(part["ape"].median()), 0),
+                    f.pct(_number(part["in_80"].cast(pl.Float64).mean()), 0),
+                    f.pct(_number(part["ape"].median()), 0),
                 ]
             )
         lines = [
-            f"Re-run on {model['period'].n_unique()} past quarters of this data, each from what "
-            "was known on the day:",
+            _(
+                "Re-run on {n} past quarters of this data, each from what was known on the day:"
+            ).format(n=model["period"].n_unique()),
             "",
             md_table(
-                ["Forecast made", "Quarters", "Actual inside the 80% range", "Median error"], rows
+                [
+                    _("Forecast made"),
+                    _("Quarters"),
+                    _("Actual inside the 80% range"),
+                    _("Median error"),
+                ],
+                rows,
             ),
         ]
         own = model.filter(pl.col("period") == self.period.label).sort("as_of")
         if own.height:
             said = "; ".join(
-                f"{_checkpoint_name(r['checkpoint'])}, {fmt_money(r['p10'])} to "
-                f"{fmt_money(r['p90'])}"
+                _("{checkpoint}, {low} to {high}").format(
+                    checkpoint=_(_checkpoint_name(r["checkpoint"])),
+                    low=f.money(r["p10"]),
+                    high=f.money(r["p90"]),
+                )
                 for r in own.iter_rows(named=True)
             )
-            booked = fmt_money(own["actual"][0])
-            lines += ["", f"For {self.period.label} it said: {said}. Booked: {booked}."]
+            booked = f.money(own["actual"][0])
+            lines += [
+                "",
+                _("For {period} it said: {said}. Booked: {booked}.").format(
+                    period=self.period.label, said=said, booked=booked
+                ),
+            ]
         return markdown("\n".join(lines))
 
     def track_record_chart(self) -> alt.TopLevelMixin | Markdown:
         """Past forecasts against what was booked."""
         if (why := self._why_not()) is not None:
-            return markdown(f"No backtest chart: {why}.")
-        return charts.backtest_chart(
-            self._row(self.track_record.forecasts),
-            title=f"Past forecasts for {self._who} against what was booked",
+            return markdown(self.fmt._("No backtest chart: {reason}.").format(reason=why))
+        return self._chart(
+            charts.backtest_chart(
+                self._row(self.track_record.forecasts),
+                title=self.fmt._("Past forecasts for {who} against what was booked").format(
+                    who=self._who
+                ),
+            )
         )
 
     def teams_chart(self) -> alt.TopLevelMixin | Markdown:
         """Every team's forecast of the next quarter side by side (organisation summary)."""
         if (why := self._why_not()) is not None:
-            return markdown(f"No forecast chart: {why}.")
+            return markdown(self.fmt._("No forecast chart: {reason}.").format(reason=why))
         by_team = forecast(
             self.ds, self.next_period, as_of=self.as_of, by="team", draws=DRAWS, seed=SEED
         )
-        return charts.forecast_chart(
-            by_team.summary,
-            "team",
-            title=f"{self.next_period.label} bookings forecast by team, as of {self.as_of}",
+        return self._chart(
+            charts.forecast_chart(
+                by_team.summary,
+                "team",
+                title=self.fmt._("{period} bookings forecast by team, as of {as_of}").format(
+                    period=self.next_period.label, as_of=self.fmt.date(self.as_of)
+                ),
+            )
         )
 
 
@@ -212,16 +275,16 @@ def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def _range(r: dict) -> str:
-    return (
-        f"between {fmt_money(r['p10'])} and {fmt_money(r['p90'])} in 8 of 10 outcomes, "
-        f"{fmt_money(r['p50'])} in the middle"
+def _range(r: dict, f: Formatter) -> str:
+    return f._("between {p10} and {p90} in 8 of 10 outcomes, {p50} in the middle").format(
+        p10=f.money(r["p10"]), p90=f.money(r["p90"]), p50=f.money(r["p50"])
     )
 
 
 def _checkpoint_name(checkpoint: str) -> str:
+    """How a checkpoint reads in English (the caller translates it)."""
     return {
-        "start": "at the quarter's start",
-        "month 1": "after its first month",
-        "month 2": "a month before its end",
+        "start": N_("at the quarter's start"),
+        "month 1": N_("after its first month"),
+        "month 2": N_("a month before its end"),
     }.get(checkpoint, checkpoint)

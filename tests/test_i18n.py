@@ -1,0 +1,434 @@
+"""Reports in Simplified Chinese, Traditional Chinese and Malay, amounts in any currency.
+
+The expected formats are written from the CLDR data Babel ships (the currency symbols and
+compact patterns of each locale), not from running pipeline_kit: CLDR gives "RM" for MYR in
+Malay, "¥" for CNY in Simplified Chinese but "CN¥" in Traditional Chinese, "$" for TWD in
+Traditional Chinese, "US$" for USD in both Chinese locales, 万/萬 (10^4) as the Chinese compact
+unit and "J" (juta, 10^6) as the Malay one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import altair as alt
+import nbformat
+import polars as pl
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+from hypothesis import given
+from hypothesis import strategies as st
+
+import pipeline_kit as pk
+from pipeline_kit import charts
+from pipeline_kit.charts._base import _READ_KEYS, DATA_TEXT
+from pipeline_kit.charts.theme import FONT
+from pipeline_kit.formatting import FORMAT, Formatter, currency_code, fmt_days, fmt_money, fmt_pct
+from pipeline_kit.i18n import LOCALE_DIR, gettext, normalise_lang
+from pipeline_kit.reports import localised_template, run_reports, template_path
+
+from .conftest import SAMPLE
+
+ROOT = Path(__file__).resolve().parent.parent
+LANGS = ["zh_Hans", "zh_Hant", "ms"]
+
+# ------------------------------------------------------------------ formatting
+
+
+@pytest.mark.parametrize(
+    ("lang", "currency", "amount", "expected"),
+    [
+        ("en", "USD", 21986, "$21,986"),
+        ("en", "USD", 1234567, "$1.23M"),
+        ("en", "USD", -21986, "-$21,986"),
+        ("en", "EUR", 21986, "€21,986"),
+        ("en", "MYR", 21986, "MYR21,986"),
+        ("ms", "MYR", 21986, "RM21,986"),
+        ("ms", "MYR", 1234567, "RM1.23J"),
+        ("ms", "USD", 21986, "USD21,986"),
+        ("zh-Hans", "CNY", 21986, "¥21,986"),
+        ("zh-Hans", "CNY", 1234567, "¥123.46万"),
+        ("zh-Hans", "USD", 21986, "US$21,986"),
+        ("zh-Hant", "TWD", 21986, "$21,986"),
+        ("zh-Hant", "TWD", 1234567, "$123.46萬"),
+        ("zh-Hant", "CNY", 21986, "CN¥21,986"),
+        ("zh-Hant", "USD", 21986, "US$21,986"),
+    ],
+)
+def test_money_per_locale(lang, currency, amount, expected):
+    assert Formatter(lang, currency).money(amount) == expected
+
+
+@pytest.mark.parametrize(
+    ("lang", "days", "hours", "points", "date"),
+    [
+        ("en", "50.7 days", "3.2 h", "+5.2 pts", "2025-12-31"),
+        ("zh-Hans", "50.7 天", "3.2 小时", "+5.2 个百分点", "2025年12月31日"),
+        ("zh-Hant", "50.7 天", "3.2 小時", "+5.2 個百分點", "2025年12月31日"),
+        ("ms", "50.7 hari", "3.2 jam", "+5.2 mata peratusan", "31 Disember 2025"),
+    ],
+)
+def test_units_and_dates_per_locale(lang, days, hours, points, date):
+    f = Formatter(lang)
+    assert f.days(50.73) == days
+    assert f.hours(3.25) == hours
+    assert f.difference(0.052) == points
+    assert f.date(dt.date(2025, 12, 31)) == date
+    # the four locales write numbers alike: "," groups, "." decimals, "%" after
+    assert f.pct(0.3295) == "33.0%"
+    assert f.number(1234567.891, 2) == "1,234,567.89"
+    assert f.money(None) == f.pct(float("nan")) == "–"
+
+
+@pytest.mark.parametrize("bad", ["€", "RM", "dollars", "XYZ", "", "US"])
+def test_an_unknown_currency_says_what_is_expected(bad):
+    with pytest.raises(ValueError, match="ISO 4217 code"):
+        Formatter("en", bad)
+    with pytest.raises(ValueError, match="ISO 4217 code"):
+        charts.with_currency(alt.Chart().mark_point(), bad)
+
+
+def test_currency_codes_and_languages_are_normalised():
+    assert currency_code("myr") == "MYR"
+    assert currency_code("$") == "USD"  # the kit's old default symbol
+    assert normalise_lang("zh-hans") == normalise_lang("zh_Hans") == "zh_Hans"
+    with pytest.raises(ValueError, match="'zh-Hant'"):
+        normalise_lang("fr")
+
+
+def _old_money(x: float) -> str:
+    """The kit's English money format before Babel (kept here as the reference)."""
+    sign = "-" if x < 0 else ""
+    if abs(x) >= 1e6:
+        return f"{sign}${abs(x) / 1e6:,.2f}M"
+    return f"{sign}${abs(x):,.0f}"
+
+
+@given(st.floats(min_value=-1e11, max_value=1e11, allow_nan=False))
+def test_english_output_is_what_it_always_was(x):
+    assert fmt_money(x) == _old_money(x)
+    assert fmt_pct(x / 1e9) == f"{x / 1e9:.1%}"
+    assert fmt_pct(x / 1e9, 0) == f"{x / 1e9:.0%}"
+    assert fmt_days(x) == f"{x:,.1f} days"
+    assert FORMAT["count"](x) == f"{x:,.0f}"
+    assert FORMAT["hours"](x) == f"{x:,.1f} h"
+    assert FORMAT["ratio"](x) == f"{x:,.2f}x"
+    assert FORMAT["difference"](x / 1e9) == f"{x / 1e9 * 100:+.1f} pts"
+
+
+def test_chart_money_formats_take_the_locales_symbol():
+    frame = pl.DataFrame({"x": [1.0e6]})
+    chart = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(x=alt.X("x:Q", axis=alt.Axis(format="$,.3~s")))
+        .properties(width=200, height=40)
+    )
+    assert "locale" not in (charts.with_currency(chart, "USD").to_dict().get("config") or {})
+    spec = charts.with_currency(chart, "MYR", "ms").to_dict()
+    assert spec["config"]["locale"]["number"]["currency"] == ["RM", ""]
+    svg = charts.to_svg(charts.with_currency(chart, "MYR", "ms"))
+    assert ">RM1M<" in svg or ">RM1.0M<" in svg, re.findall(r">(RM[^<]*)<", svg)
+    pipe = pk.open_pipeline(pk.load(SAMPLE), "2025-12-31")
+    spec = charts.pipeline_by_stage(pipe, currency="EUR").to_dict()
+    assert spec["config"]["locale"]["number"]["currency"] == ["€", ""]
+
+
+# ------------------------------------------------------------------ catalogs
+
+
+def _catalog(lang: str):
+    with (LOCALE_DIR / lang / "LC_MESSAGES" / "pipeline_kit.po").open("rb") as fh:
+        return read_po(fh, locale=lang)
+
+
+def _marked() -> set[str]:
+    """Every message marked _() or N_() in the package, found by Babel's extractor."""
+    return {
+        message
+        for _file, _line, message, *_ in extract_from_dir(
+            ROOT / "pipeline_kit",
+            method_map=[("**.py", "python")],
+            keywords={"_": None, "N_": None},
+        )
+    }
+
+
+def _markdown_cells() -> set[str]:
+    cells = set()
+    for name in ("team_report.ipynb", "org_summary.ipynb"):
+        notebook = nbformat.read(template_path(name), as_version=4)
+        cells |= {c.source for c in notebook.cells if c.cell_type == "markdown"}
+    return cells
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_marked_string_has_a_translation(lang):
+    catalog = _catalog(lang)
+    translated = {m.id: m.string for m in catalog if m.id}
+    needed = _marked() | _markdown_cells()
+    missing = sorted(m for m in needed if not translated.get(m))
+    assert not missing, f"{lang}: no translation for {missing[:10]} (tools/update_catalogs.py)"
+    empty = [m for m, s in translated.items() if not s]
+    assert not empty, empty[:10]
+    for message, text in translated.items():  # same placeholders, so .format() cannot fail
+        assert sorted(re.findall(r"\{\w*\}", message)) == sorted(re.findall(r"\{\w*\}", text)), (
+            message,
+            text,
+        )
+        if message.startswith("## "):  # a template heading stays a heading
+            assert text.startswith("## "), text
+
+
+def test_a_catalog_is_compiled_at_first_use_from_its_po_file():
+    assert gettext("zh-Hans")("Stage") == "阶段"
+    assert gettext("zh-Hant")("Stage") == "階段"
+    assert gettext("ms")("Stage") == "Peringkat"
+    assert gettext("en")("Stage") == "Stage"
+    assert not list(LOCALE_DIR.rglob("*.mo"))  # nothing compiled ahead
+
+
+def test_the_wheel_includes_the_catalogs():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'packages = ["pipeline_kit"]' in pyproject  # hatch ships every file of the package
+    assert "babel" in pyproject
+    ignored = (ROOT / ".gitignore").read_text() if (ROOT / ".gitignore").exists() else ""
+    assert not any(line.strip() in ("*.po", "locale", "locale/") for line in ignored.splitlines())
+
+
+# ------------------------------------------------------------------ reports
+
+
+def _chart_texts(chart: alt.TopLevelMixin) -> list[str]:
+    found: list[str] = []
+
+    def walk(node: object, key: str | None = None) -> None:
+        if isinstance(node, str):
+            if key in _READ_KEYS:
+                found.append(node)
+            elif key == "labelExpr":  # legend labels: the translated side of the mapping
+                found.extend(json.loads(re.match(r"\((.*)\)\[datum", node).group(1)).values())
+        elif isinstance(node, alt.SchemaBase):
+            for k, v in node._kwds.items():
+                walk(v, k)
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, k)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, key)
+        elif isinstance(node, pl.DataFrame):
+            for c in node.columns:
+                if c in DATA_TEXT and node[c].dtype == pl.String:
+                    found.extend(node[c].to_list())
+
+    walk(chart)
+    return found
+
+
+def _visible_text(report: object) -> str:
+    """Everything the report's sections show: Markdown text and chart texts."""
+    parts = []
+    for name in dir(report):
+        if name.startswith("_") or not callable(getattr(report, name)):
+            continue
+        shown = getattr(report, name)()
+        if isinstance(shown, alt.TopLevelMixin):
+            parts += _chart_texts(shown)
+        elif hasattr(shown, "data") and isinstance(shown.data, str):
+            text = shown.data
+            if name == "methodology":  # the cards' definitions stay English; titles translated
+                text = "\n".join(re.findall(r"^\*\*(.+?)\*\*", text, re.M))
+            if name == "data_quality":  # the loader's own notes stay English
+                text = text.split("\n\n")[0] + "\n" + text.split("\n\n")[1]
+            parts.append(text)
+        elif shown is not None:
+            parts.append(repr(shown))
+    return "\n".join(parts)
+
+
+def _allowed_words(ds: pk.Dataset) -> set[str]:
+    """Words that stay as they are: values from the data, column and metric names, units."""
+    words: set[str] = set()
+    for frame in ds.tables.values():
+        words.update(frame.columns)
+        for column in frame.columns:
+            if frame[column].dtype == pl.String and frame[column].n_unique() < 500:
+                for value in frame[column].drop_nulls().unique().to_list():
+                    words.update(re.findall(WORD, value))
+    words.update(re.findall(r"\w+", " ".join(pk.metrics.CATALOGUE)))
+    words.update(re.findall(WORD, TERMS))
+    return words
+
+
+# method and statistic names, units, file and table names, symbols: the same in every language
+TERMS = """Benjamini-Hochberg Kaplan-Meier Spearman rho CLV CAC CRPS PIT Brier CI SK CRM P10 P50
+P90 q n p x h pipeline_kit canonical csv sample benchmarks targets leads activities customers
+collateral_usage deals stage_history stages marketing_spend pk compare by US CN NT RM J data"""
+
+
+WORD = r"[A-Za-z][A-Za-z0-9_'-]*"
+# function words and report words that give an English sentence away
+ENGLISH = frozenset(
+    re.findall(
+        WORD,
+        """the of and with from than which would their this these were has have there only per
+        deal deals won lost open rate rates team teams period quarter quarters stage target
+        bookings forecast share still days not no none above below""",
+    )
+)
+
+
+@pytest.fixture(scope="module")
+def sample_ds() -> pk.Dataset:
+    return pk.load(SAMPLE)
+
+
+@pytest.mark.parametrize(
+    ("lang", "currency"), [("zh-Hans", "CNY"), ("zh-Hant", "TWD"), ("ms", "MYR")]
+)
+def test_no_english_sentence_is_left_in_a_translated_report(sample_ds, lang, currency):
+    text = "\n".join(
+        _visible_text(report)
+        for report in (
+            pk.TeamReport(sample_ds, "EMEA", "2025-Q4", lang=lang, currency=currency),
+            pk.OrgReport(sample_ds, "2025-Q4", lang=lang, currency=currency),
+        )
+    )
+    assert "could not be produced" not in text and "SectionError" not in text
+    for frame in sample_ds.tables.values():  # segment columns are named as in the data
+        for column in (c for c in frame.columns if "_" in c):
+            text = text.replace(column.replace("_", " "), " ")
+    allowed = {w.lower() for w in _allowed_words(sample_ds)}
+    words = [w for w in re.findall(WORD, text) if not re.search(r"\d", w)]
+    left = sorted({w for w in words if w.lower() in ENGLISH and w.lower() not in allowed})
+    assert not left, f"{lang}: English words left: {left}"
+    if lang.startswith("zh"):  # in Chinese, no Latin word but data values and fixed terms
+        latin = sorted({w for w in words if w.lower() not in allowed and len(w) > 2})
+        assert not latin, f"{lang}: Latin words left: {latin}"
+        assert Formatter(lang, currency).symbol in text
+    else:
+        assert "RM" in text
+
+
+def test_an_english_report_is_unchanged_by_the_language_machinery(sample_ds):
+    default = pk.TeamReport(sample_ds, "EMEA", "2025-Q4")
+    explicit = pk.TeamReport(sample_ds, "EMEA", "2025-Q4", lang="en", currency="USD")
+    assert default.summary().data == explicit.summary().data
+    assert "$" in default.summary().data and default.lang == "en"
+    assert default.pipeline_chart().to_dict() == explicit.pipeline_chart().to_dict()
+    with pytest.raises(ValueError, match="ISO 4217"):
+        pk.TeamReport(sample_ds, "EMEA", "2025-Q4", currency="€")
+
+
+def test_chinese_charts_use_cjk_fonts_after_the_latin_ones(sample_ds):
+    chart = pk.TeamReport(sample_ds, "EMEA", "2025-Q4", lang="zh-Hant").pipeline_chart()
+    font = chart.to_dict()["config"]["font"]
+    assert font.index("Arial") < font.index("Noto Sans CJK TC") < font.index("Noto Sans CJK SC")
+    english = pk.TeamReport(sample_ds, "EMEA", "2025-Q4").pipeline_chart().to_dict()
+    assert english.get("config", {}).get("font", FONT) == FONT  # the theme's, as before
+
+
+def test_a_failed_section_says_so_in_the_reports_language():
+    from pipeline_kit.sections import SectionError
+
+    text, _meta = SectionError("summary", RuntimeError("boom"), "zh-Hans")._repr_markdown_()
+    assert text.startswith("*本节无法生成") and "boom" in text
+
+
+def test_template_headings_are_translated_whole(tmp_path):
+    for name in ("team_report.ipynb", "org_summary.ipynb"):
+        copy = localised_template(template_path(name), "zh_Hans", tmp_path)
+        cells = nbformat.read(copy, as_version=4).cells
+        headings = [c.source.splitlines()[0] for c in cells if c.cell_type == "markdown"]
+        assert headings and all(h.startswith("## ") for h in headings)
+        assert not [h for h in headings if re.search(r"[A-Za-z]{4}", h.replace("CLV:CAC", ""))]
+        code = [c.source for c in cells if c.cell_type == "code"]
+        original = nbformat.read(template_path(name), as_version=4).cells
+        assert code == [c.source for c in original if c.cell_type == "code"]
+
+
+def test_the_cli_takes_a_language_and_a_currency(tmp_path, capsys):
+    from pipeline_kit.cli import build_parser, main
+
+    report = ["report", "--data", str(SAMPLE), "--period", "2025-Q4", "--out", str(tmp_path)]
+    args = build_parser().parse_args([*report, "--lang", "zh-Hans", "--currency", "CNY"])
+    assert (args.lang, args.currency) == ("zh-Hans", "CNY")
+    code = main([*report, "--currency", "RM"])
+    assert code != 0 and "ISO 4217" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ end to end
+
+
+@pytest.fixture(scope="module")
+def chinese_reports(tmp_path_factory):
+    out = tmp_path_factory.mktemp("zh_reports")
+    results = run_reports(
+        SAMPLE,
+        "2025-Q4",
+        out,
+        teams=["EMEA"],
+        progress=False,
+        jobs=2,
+        lang="zh-Hans",
+        currency="CNY",
+    )
+    assert all(r.ok and not r.section_errors for r in results), results
+    return out
+
+
+def test_a_chinese_report_end_to_end(chinese_reports):
+    page = (chinese_reports / "emea.html").read_text(encoding="utf-8")
+    for heading in ("执行摘要", "销售管道快照", "方法说明", "数据质量"):
+        assert heading in page
+    assert "销售管道报告 2025-Q4" in page and "¥" in page
+    assert "Executive summary" not in page and "Pipeline snapshot" not in page
+    assert '<html lang="zh-Hans">' in page and "Noto Sans CJK SC" in page  # CJK font stack
+    organisation = (chinese_reports / "organisation.html").read_text(encoding="utf-8")
+    assert "组织汇总" in organisation and "各团队并列对比" in organisation
+    notebook = json.loads((chinese_reports / "emea.ipynb").read_text(encoding="utf-8"))
+    assert any("lang = " in "".join(c["source"]) for c in notebook["cells"])
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_a_chinese_report_renders_in_chromium(chinese_reports):
+    if CHROMIUM is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is missing in CI: `make test` should have installed it")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((chinese_reports / "emea.html").as_uri(), wait_until="load")
+        page.wait_for_function(
+            "Array.from(document.querySelectorAll('.pk-chart'))"
+            ".every(e => e.querySelector('svg') || e.classList.contains('pk-chart-error'))",
+            timeout=30_000,
+        )
+        body = page.locator("body").inner_text()
+        chart_text = page.eval_on_selector_all(
+            ".pk-chart svg", "els => els.map(e => e.textContent).join(' ')"
+        )
+        font = page.evaluate("getComputedStyle(document.querySelector('h2')).fontFamily")
+        chart_font = page.eval_on_selector(
+            ".pk-chart svg text", "e => e.getAttribute('font-family')"
+        )
+        browser.close()
+    assert errors == []
+    assert "执行摘要" in body and "赢单率" in body
+    assert "按阶段的未结销售管道：EMEA" in chart_text  # a chart title, drawn by Vega
+    assert "Noto Sans CJK SC" in chart_font
+    assert "¥" in chart_text  # the axis in yuan
+    assert "Noto Sans CJK SC" in font
