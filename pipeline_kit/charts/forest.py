@@ -6,7 +6,7 @@ import altair as alt
 import polars as pl
 
 from pipeline_kit.charts._base import no_data, plain
-from pipeline_kit.charts.theme import INK, MUTED, PALETTE
+from pipeline_kit.charts.theme import INK, MUTED, PALETTE, SLATE
 
 __all__ = ["forest_plot"]
 
@@ -46,15 +46,21 @@ def forest_plot(frame: pl.DataFrame, *, title: str = "Against the benchmarks") -
         )
         .with_columns(pl.col("rel_ci_high").fill_null(pl.col("rel") + 1.0))
     )
+    # the verdict's colours are its own: green and vermillion mean won and lost elsewhere in
+    # the report; the legend lists only the verdicts the chart shows
+    verdicts = {
+        "above": PALETTE[4],
+        "below": PALETTE[1],
+        "no clear difference": SLATE,
+        "not enough data": MUTED,
+    }
+    shown = [v for v in verdicts if v in set(data["direction"].to_list())]
     colour = alt.Color(
         "direction:N",
-        scale=alt.Scale(
-            domain=["above", "below", "no clear difference", "not enough data"],
-            range=[PALETTE[2], PALETTE[3], PALETTE[0], MUTED],
-        ),
+        scale=alt.Scale(domain=shown, range=[verdicts[v] for v in shown]),
         legend=alt.Legend(title=None),
     )
-    y = alt.Y("row:N", title=None, sort=None)
+    y = alt.Y("row:N", title=None, sort=None, axis=alt.Axis(labelLimit=0))  # never cut
     base = alt.Chart(data).encode(
         y=y,
         tooltip=[

@@ -187,9 +187,9 @@ def waterfall(
     row = frame.row(0, named=True)
     steps = [
         ("Start", 0.0, row["start"], "level"),
-        ("+ Created", row["start"], row["start"] + row["created"], "in"),
-        ("- Won", row["start"] + row["created"] - row["won"], row["start"] + row["created"], "out"),
-        ("- Lost", row["end"], row["end"] + row["lost"], "out"),
+        ("+ Created", row["start"], row["start"] + row["created"], "created"),
+        ("- Won", row["start"] + row["created"] - row["won"], row["start"] + row["created"], "won"),
+        ("- Lost", row["end"], row["end"] + row["lost"], "lost"),
         ("End", 0.0, row["end"], "level"),
     ]
     data = pl.DataFrame(
@@ -200,7 +200,12 @@ def waterfall(
     )
     colour = alt.Color(
         "kind:N",
-        scale=alt.Scale(domain=["level", "in", "out"], range=[INK, PALETTE[2], PALETTE[3]]),
+        # one colour per concept across the report: open pipeline ink, created blue, won
+        # green, lost vermillion
+        scale=alt.Scale(
+            domain=["level", "created", "won", "lost"],
+            range=[INK, PALETTE[0], PALETTE[2], PALETTE[3]],
+        ),
         legend=None,
     )
     bars = (
@@ -219,7 +224,16 @@ def waterfall(
             tooltip=[alt.Tooltip("step:N"), alt.Tooltip("value:Q", format="$,.0f")],
         )
     )
-    chart = bars.properties(
+    values = (
+        alt.Chart(data)
+        .mark_text(dy=-7, fontSize=11, color=INK)
+        .encode(
+            x=alt.X("step:N", sort=alt.EncodingSortField("order")),
+            y=alt.Y("high:Q"),
+            text=alt.Text("value:Q", format="$,.3~s"),
+        )
+    )
+    chart = alt.layer(bars, values).properties(
         title=alt.Title(
             title, subtitle="Start and end are open pipeline; the steps add up exactly"
         ),

@@ -103,8 +103,11 @@ def trend_chart(
     if data.height == 0:
         return no_data(title)
     data = plain(data)
-    colour = {"color": alt.Color(f"{group}:N", legend=alt.Legend(title=None))} if group else {}
-    x = alt.X("period:O", title=None, sort=None, axis=alt.Axis(labelAngle=0))
+    groups = data[group].n_unique() if group else 1
+    panels = groups > 3  # more groups overlap into a tangle of bands: a small panel each
+    legend = None if panels else alt.Legend(title=None)  # panels carry the group's name
+    colour = {"color": alt.Color(f"{group}:N", legend=legend)} if group else {}
+    x = alt.X("period:O", title=None, sort=None, axis=alt.Axis(labelAngle=-45 if panels else 0))
     band = (
         alt.Chart(data)
         .mark_area(opacity=0.18)
@@ -133,8 +136,15 @@ def trend_chart(
             ],
         )
     )
-    return alt.layer(band, line).properties(
-        title=alt.Title(title, subtitle="Band: 95% interval"), width=520, height=240
+    layered = alt.layer(band, line)
+    if not panels:
+        return layered.properties(
+            title=alt.Title(title, subtitle="Band: 95% interval"), width=520, height=240
+        )
+    return (  # one small panel per group, same scales
+        layered.properties(width=180, height=130)
+        .facet(facet=alt.Facet(f"{group}:N", title=None), columns=3)
+        .properties(title=alt.Title(title, subtitle="Band: 95% interval"))
     )
 
 

@@ -24,6 +24,7 @@ FONTS = {
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 MUTED = "#9AA0A6"
+SLATE = "#52606D"  # "no clear difference": a neutral darker than "not enough data"
 INK = "#1F2933"
 
 
