@@ -21,6 +21,7 @@ approximate).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import inspect
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
+import dataframely as dy
 import polars as pl
 
 from pipeline_kit.adapters import get_adapter
@@ -429,7 +431,14 @@ def _exact_duplicates(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
     cols = [c for c in frame.columns if c != "source_row"]
     if not cols or frame.height < 2:
         return frame, pl.DataFrame(schema=SETASIDE_SCHEMA)
-    later = pl.struct(cols).is_first_distinct().not_()
+    # equal rows hash equally: only rows sharing a row hash with another can be copies (a
+    # cheap pass on one u64 column; the exact comparison runs on those rows alone)
+    candidates = frame.select(cols).hash_rows().is_duplicated()
+    if not candidates.any():
+        return frame, pl.DataFrame(schema=SETASIDE_SCHEMA)
+    rows = candidates.arg_true()
+    copies = frame[rows].select(pl.struct(cols).is_first_distinct().not_()).to_series()
+    later = pl.lit(pl.zeros(frame.height, pl.Boolean, eager=True).scatter(rows, copies))
     return set_aside(
         frame, later, table=table.name, file=table.file, kind="excluded", reason="exact_duplicate"
     )
@@ -641,14 +650,79 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
     readable = typed.filter(~pl.any_horizontal(flag_cols)) if unreadable.height else typed
     parsed = readable.select("source_row", *[pl.col(f"__{c}").alias(c) for c in targets])
     good: pl.DataFrame  # (joined below: no longer dataframely's typed frame)
-    good, failure = schema.filter(parsed)
-    details = failure.details()
-    rule_cols = [c for c in details.columns if c not in columns]
-    failed = details.select("source_row", *[pl.col(c).eq("invalid").alias(c) for c in rule_cols])
+    good, failed, rule_cols = _schema_filter(schema, parsed)
     rule_failures = _quarantine_rows(table, raw, failed, rule_cols)
     if extra:
         good = good.join(readable.select("source_row", *extra), on="source_row", how="left")
     return good, pl.concat([parse_failures, rule_failures])
+
+
+def _schema_filter(
+    schema: type[dy.Schema], parsed: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+    """:meth:`dataframely.Schema.filter`, its primary-key rule checked by hashing.
+
+    Returns the valid rows, one row per failing row (``source_row`` and a boolean column per
+    rule, in dataframely's order of rules) and the rule names. dataframely checks a key with
+    ``pl.struct(key).is_unique()`` over every row; here rows are compared exactly only when
+    their key's hash is shared (same rows flagged, at a fraction of the cost on a 3-column
+    key).
+    """
+    keys = schema.primary_key()
+    if not keys or parsed.height < 2:
+        good, failure = schema.filter(parsed)
+        details = failure.details()
+        rule_cols = [c for c in details.columns if c not in schema.columns()]
+        return good, _failed_rules(details, rule_cols), rule_cols
+    candidates = parsed.select(keys).hash_rows().is_duplicated()
+    duplicate = pl.zeros(parsed.height, pl.Boolean, eager=True)
+    if candidates.any():
+        rows = candidates.arg_true()
+        shared = parsed[rows].select(pl.struct(keys).is_duplicated()).to_series()
+        duplicate = duplicate.scatter(rows, shared)
+    good, failure = _without_key(schema).filter(parsed)
+    good = good.select(list(schema.columns()))
+    details = failure.details()
+    order = list(schema._validation_rules(with_cast=False))  # dataframely's, with the key's
+    rule_cols = [r for r in order if r in details.columns or r == "primary_key"]
+    rule_cols += [c for c in details.columns if c not in schema.columns() and c not in order]
+    failed = _failed_rules(details, [c for c in rule_cols if c != "primary_key"])
+    if not duplicate.any():
+        return (
+            good,
+            failed.with_columns(pl.lit(False).alias("primary_key")).select(
+                "source_row", *rule_cols
+            ),
+            rule_cols,
+        )
+    copies = parsed.filter(duplicate).select("source_row", pl.lit(True).alias("primary_key"))
+    good = good.join(copies, on="source_row", how="anti", maintain_order="left")
+    failed = (
+        failed.join(copies, on="source_row", how="full", coalesce=True, maintain_order="left_right")
+        .with_columns(pl.col(rule_cols).fill_null(False))
+        .select("source_row", *rule_cols)
+    )
+    return good, failed, rule_cols
+
+
+def _failed_rules(details: pl.DataFrame, rule_cols: list[str]) -> pl.DataFrame:
+    """The failure details of dataframely: ``source_row`` and one boolean column per rule."""
+    return details.select("source_row", *[pl.col(c).eq("invalid").alias(c) for c in rule_cols])
+
+
+_KEYLESS: dict[type[dy.Schema], type[dy.Schema]] = {}
+
+
+def _without_key(schema: type[dy.Schema]) -> type[dy.Schema]:
+    """``schema`` with the same columns and rules but no primary key (checked apart)."""
+    if schema not in _KEYLESS:
+        columns = {}
+        for name, column in schema.columns().items():
+            if column.primary_key:
+                columns[name] = copy.copy(column)
+                columns[name].primary_key = False
+        _KEYLESS[schema] = type(f"{schema.__name__}WithoutKey", (schema,), columns)
+    return _KEYLESS[schema]
 
 
 def _normalise_text(
@@ -658,6 +732,13 @@ def _normalise_text(
 
     When a name changed (``'Ann '`` and ``'Ann'`` would otherwise be two reps), a note says so.
     """
+    if text_cols and raw.height:
+        # only the columns with a value to change: surrounding white space, a NUL byte or an
+        # empty cell (a clean column, such as the ids of typed Parquet, is not rewritten)
+        needs = raw.select(pl.col(text_cols).str.contains(r"^\s|\s$|\x00|^$").any()).row(
+            0, named=True
+        )
+        text_cols = [c for c in text_cols if needs[c]]
     if not text_cols:
         return raw
     cleaned = raw.with_columns(
@@ -773,10 +854,26 @@ def _check_foreign_key(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split ``fk.table`` into rows whose key exists in the parent (or is empty) and the rest."""
     frame = valid[fk.table]
-    known = pl.col(fk.column).is_in(valid[fk.parent][fk.parent_column].unique().implode())
-    ok = frame.select(pl.col(fk.column).is_null() | known).to_series()
-    keep = frame if ok.all() else frame.filter(ok)  # no copy when every key is known
-    flags = frame.filter(~ok).select("source_row", pl.lit(True).alias(fk.rule))
+    # an anti-join: the rows whose key is not among the parent's (no unique ids recomputed)
+    rows = (
+        frame.lazy()
+        .select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("__row"), fk.column)
+        .filter(pl.col(fk.column).is_not_null())
+        .join(
+            valid[fk.parent].lazy().select(pl.col(fk.parent_column).alias(fk.column)),
+            on=fk.column,
+            how="anti",
+        )
+        .select("__row")
+        .collect()
+        .to_series()
+    )
+    if rows.len() == 0:  # no copy when every key is known
+        keep, flags = frame, frame.clear().select("source_row", pl.lit(True).alias(fk.rule))
+    else:
+        unknown = pl.zeros(frame.height, pl.Boolean, eager=True).scatter(rows, True)
+        keep = frame.filter(~unknown)
+        flags = frame.filter(unknown).select("source_row", pl.lit(True).alias(fk.rule))
     rawt = raw.tables[fk.table]
     return keep, _quarantine_rows(rawt, rawt.frame, flags, [fk.rule])
 
