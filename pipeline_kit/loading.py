@@ -40,7 +40,7 @@ from pipeline_kit.adapters._tools import (
     set_aside,
 )
 from pipeline_kit.adapters.base import RawDataset, RawTable
-from pipeline_kit.dataset import Dataset
+from pipeline_kit.dataset import Dataset, Tables
 from pipeline_kit.errors import DataError
 from pipeline_kit.schema import (
     FOREIGN_KEYS,
@@ -326,15 +326,14 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
     for table in raw.tables.values():
         _check_required_columns(table)
     setaside = [raw_aside for raw_aside in raw.setaside if raw_aside.height]
-    for name, table in list(raw.tables.items()):
-        kept, dupes = _exact_duplicates(table)
-        if dupes.height:
-            raw.tables[name] = RawTable(name, kept, table.file)
-            setaside.append(dupes)
-            notes.append(
-                f"{name}: {dupes.height:,} row(s) repeat an earlier row exactly (every column "
-                "equal); each is counted once and the copies are listed as excluded."
-            )
+    # tables no rule of deals, stages or stage_history depends on: validated on first use,
+    # each note put back where a load validating everything up front writes it
+    deferred = _DeferredTables(raw, [n for n in raw.tables if n in DEFERRED_TABLES])
+    for name in list(raw.tables):
+        if name in deferred.names:
+            deferred.mark(name, "copies", len(notes))
+            continue
+        _set_aside_copies(raw, name, setaside, notes)
     aside = (
         pl.concat(setaside, how="vertical") if setaside else pl.DataFrame(schema=SETASIDE_SCHEMA)
     )
@@ -346,6 +345,9 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
         )
     ]
     for name, table in raw.tables.items():
+        if name in deferred.names:
+            deferred.mark(name, "validate", len(notes))
+            continue
         good, bad = _validate_table(table, notes)
         valid[name] = good
         quarantined.append(bad)
@@ -369,6 +371,9 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
     valid["deals"], bad = _check_status_matches_stage(valid, raw)
     quarantined.append(bad)
     for fk in FOREIGN_KEYS:  # in order: deals are settled before the tables that refer to them
+        if fk.table in deferred.names and fk.parent in valid:
+            deferred.mark(fk.table, fk, len(notes))
+            continue
         if fk.table in valid and fk.parent in valid:
             if (fk.table, fk.column) in LINKS_DROPPED_NOT_QUARANTINED:
                 valid[fk.table] = _drop_unknown_links(valid, fk, notes)
@@ -396,10 +401,25 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
             "are approximate; provide stage_history.csv for exact ones."
         )
 
-    quarantine = pl.concat(
-        [q.select(list(QUARANTINE_SCHEMA)) for q in quarantined], how="vertical"
-    ).sort("table", "source_row")
-    excluded = aside.filter(pl.col("kind") == "excluded").drop("kind").sort("table", "source_row")
+    rule_messages = {**CURRENCY_MESSAGES, **EXCLUSION_MESSAGES, **raw.rule_messages}
+    if deferred.names:
+        deferred.start(valid, quarantined, aside, notes)
+        return Dataset(
+            tables=Tables(
+                dict(valid), [*raw.tables, *(n for n in valid if n not in raw.tables)], deferred
+            ),
+            quarantine=pl.DataFrame(schema=QUARANTINE_SCHEMA),  # (settled on first read)
+            counts=pl.DataFrame(),
+            notes=notes,
+            source=raw.source,
+            path=raw.path,
+            fingerprint=raw.fingerprint,
+            stage_history_approximate=approximate,
+            hints=raw.hints,
+            undated=undated,
+            rule_messages=rule_messages,
+        )
+    quarantine, excluded = _quarantine_and_excluded(quarantined, aside)
     counts = _counts(raw, valid, quarantine, excluded)
     return Dataset(
         tables=valid,
@@ -413,8 +433,141 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
         hints=raw.hints,
         excluded=excluded,
         undated=undated,
-        rule_messages={**CURRENCY_MESSAGES, **EXCLUSION_MESSAGES, **raw.rule_messages},
+        rule_messages=rule_messages,
     )
+
+
+def _quarantine_and_excluded(
+    quarantined: list[pl.DataFrame], aside: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The dataset's quarantine and excluded rows from the parts the checks produced."""
+    quarantine = pl.concat(
+        [q.select(list(QUARANTINE_SCHEMA)) for q in quarantined], how="vertical"
+    ).sort("table", "source_row")
+    excluded = aside.filter(pl.col("kind") == "excluded").drop("kind").sort("table", "source_row")
+    return quarantine, excluded
+
+
+def _set_aside_copies(
+    raw: RawDataset, name: str, setaside: list[pl.DataFrame], notes: list[str]
+) -> None:
+    """Set aside the exact copies of earlier rows of ``raw.tables[name]`` (as excluded)."""
+    table = raw.tables[name]
+    kept, dupes = _exact_duplicates(table)
+    if dupes.height:
+        raw.tables[name] = RawTable(name, kept, table.file)
+        setaside.append(dupes)
+        notes.append(
+            f"{name}: {dupes.height:,} row(s) repeat an earlier row exactly (every column "
+            "equal); each is counted once and the copies are listed as excluded."
+        )
+
+
+# Tables validated on first use: no rule of deals, stages or stage_history depends on them
+# (their own rules and their links to the deals are checked when they are first read).
+DEFERRED_TABLES = frozenset(TABLES) - {"deals", "stages", "stage_history"}
+
+
+class _DeferredTables:
+    """The validation of some tables of one load, run on first use (see :class:`Tables`).
+
+    Each step a load validating everything would run for a table (exact copies, parsing and
+    rules, links to the deals) runs in the same order, and its notes are put back at the
+    place they would have had; settling gives the quarantine, exclusions, notes and counts
+    a load validating everything up front gives.
+    """
+
+    def __init__(self, raw: RawDataset, names: list[str]) -> None:
+        self.raw = raw
+        self.names = set(names)
+        # per table, its steps in the order of the load: (step, (place in the notes, rank))
+        self.steps: dict[str, list[tuple[str | ForeignKey, tuple[int, int]]]] = {
+            n: [] for n in names
+        }
+        # per validated table: valid rows, exact copies, quarantine rows, placed notes
+        self.done: dict[
+            str,
+            tuple[pl.DataFrame, list[pl.DataFrame], list[pl.DataFrame], list[tuple[tuple, str]]],
+        ] = {}
+        self.settled: dict[str, Any] | None = None
+
+    def mark(self, name: str, step: str | ForeignKey, position: int) -> None:
+        """Step ``step`` of table ``name`` is due; its notes go at ``position`` in the notes."""
+        self.steps[name].append((step, (position, sum(map(len, self.steps.values())))))
+
+    def start(
+        self,
+        valid: dict[str, pl.DataFrame],
+        quarantined: list[pl.DataFrame],
+        aside: pl.DataFrame,
+        notes: list[str],
+    ) -> None:
+        """The load's results without the deferred tables (the frames are not copied).
+
+        Of the other tables' raw frames only ``source_row`` is kept, for the counts.
+        """
+        self.valid, self.quarantined, self.aside, self.notes = valid, quarantined, aside, notes
+        self.raw = replace(
+            self.raw,
+            tables={
+                n: t if n in self.names else RawTable(n, t.frame.select("source_row"), t.file)
+                for n, t in self.raw.tables.items()
+            },
+        )
+
+    def unsettled(self) -> bool:
+        """Whether :meth:`settle` is still to run."""
+        return self.settled is None
+
+    def resolve(self, name: str) -> pl.DataFrame:
+        """Validate table ``name`` (once): its valid rows."""
+        if name not in self.done:
+            setaside: list[pl.DataFrame] = []
+            bad: list[pl.DataFrame] = []
+            placed: list[tuple[tuple, str]] = []
+            frame = pl.DataFrame()
+            for step, position in self.steps[name]:
+                notes: list[str] = []
+                if step == "copies":
+                    _set_aside_copies(self.raw, name, setaside, notes)
+                elif step == "validate":
+                    frame, quarantined = _validate_table(self.raw.tables[name], notes)
+                    bad.append(quarantined)
+                elif isinstance(step, ForeignKey):
+                    valid = {name: frame, step.parent: self.valid[step.parent]}
+                    if (step.table, step.column) in LINKS_DROPPED_NOT_QUARANTINED:
+                        frame = _drop_unknown_links(valid, step, notes)
+                    else:
+                        frame, quarantined = _check_foreign_key(valid, self.raw, step)
+                        bad.append(quarantined)
+                placed += [(position, note) for note in notes]
+            self.done[name] = (frame, setaside, bad, placed)
+        return self.done[name][0]
+
+    def settle(self) -> dict[str, Any]:
+        """Validate every pending table: quarantine, counts, notes and excluded of the load."""
+        if self.settled is None:
+            for name in sorted(self.names, key=list(self.raw.tables).index):
+                self.resolve(name)
+            done = [self.done[n] for n in self.raw.tables if n in self.done]
+            quarantine, excluded = _quarantine_and_excluded(
+                [*self.quarantined, *(p for _, _, bad, _ in done for p in bad)],
+                pl.concat([self.aside, *(p for _, copies, _, _ in done for p in copies)]),
+            )
+            valid = {**self.valid, **{n: found[0] for n, found in self.done.items()}}
+            placed = sorted((p for *_, notes in done for p in notes), key=lambda p: p[0])
+            notes: list[str] = []
+            for i, note in enumerate([*self.notes, None]):
+                notes += [text for (position, _), text in placed if position == i]
+                if note is not None:
+                    notes.append(note)
+            self.settled = {
+                "quarantine": quarantine,
+                "excluded": excluded,
+                "notes": notes,
+                "counts": _counts(self.raw, valid, quarantine, excluded),
+            }
+        return self.settled
 
 
 EXCLUSION_MESSAGES = {
@@ -669,6 +822,7 @@ def _schema_filter(
     key).
     """
     keys = schema.primary_key()
+    good: pl.DataFrame
     if not keys or parsed.height < 2:
         good, failure = schema.filter(parsed)
         details = failure.details()
