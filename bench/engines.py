@@ -187,8 +187,13 @@ def run_pipeline_kit_cached(folder: Path, period: tuple[dt.date, dt.date], as_of
     return {"frames": frames, "phases": clock.phases}
 
 
-def run_duckdb(folder: Path, period: tuple[dt.date, dt.date], as_of: dt.date) -> dict:
-    """The suite as DuckDB SQL over the Parquet files.
+def run_duckdb(
+    folder: Path,
+    period: tuple[dt.date, dt.date],
+    as_of: dt.date,
+    names: tuple[str, ...] = tuple(KEYS),
+) -> dict:
+    """The suite (or its figures ``names``) as DuckDB SQL over the Parquet files.
 
     With the shortcuts pipeline_kit takes: the open pipeline reads the history of the deals
     open on the date only; stage conversion the history of the deals with a change in the
@@ -263,9 +268,10 @@ def run_duckdb(folder: Path, period: tuple[dt.date, dt.date], as_of: dt.date) ->
             FROM open o LEFT JOIN at_date a USING (deal_id) GROUP BY ALL""",
     }
     frames = {}
-    for name, query in sql.items():
-        names = [k for k in p if f"${k}" in query]
-        frames[name] = con.sql(query, params={k: p[k] for k in names}).pl()
+    for name in names:
+        query = sql[name]
+        used = [k for k in p if f"${k}" in query]
+        frames[name] = con.sql(query, params={k: p[k] for k in used}).pl()
     clock.lap("suite")
     return {"frames": frames, "phases": clock.phases}
 
@@ -450,10 +456,11 @@ def _normalised(result_dir: Path, name: str) -> pl.DataFrame:
     return frame.sort(KEYS[name])
 
 
-def disagreements(reference: Path, other: Path) -> list[str]:
+def disagreements(reference: Path, other: Path, names: tuple[str, ...] = tuple(KEYS)) -> list[str]:
     """Figures on which two engines differ (relative tolerance 1e-9), as short messages."""
     problems = []
-    for name, keys in KEYS.items():
+    for name in names:
+        keys = KEYS[name]
         ref, oth = _normalised(reference, name), _normalised(other, name)
         if ref.select(keys).rows() != oth.select(keys).rows():
             problems.append(f"{name}: different groups")
