@@ -17,6 +17,12 @@ Then gaps are filled and recorded in ``Dataset.notes``: stages derived from deal
 ``stages`` is absent, probabilities on a 0-100 scale turned into 0-1, and a minimal
 ``stage_history`` derived from the deals when none was given (stage-level results are then
 approximate).
+
+Deals, stages and stage_history are validated by :func:`load`; the other tables (leads,
+activities, collateral usage, marketing spend, customers, targets, benchmarks), on which no
+rule of those three depends, when first read (``ds.leads``). Reading the quarantine, the
+counts, the notes or the exclusions validates them all first, so these always cover every
+table, as if everything had been validated up front.
 """
 
 from __future__ import annotations
