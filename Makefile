@@ -67,7 +67,7 @@ sample: install
 # pipeline_kit vs pandas vs DuckDB vs the scan floor at 1M and 10M deals (bench/RESULTS.md)
 bench: install
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[bench]'
-	$(BIN)/python bench/engines.py --deals 1000000 10000000 --results
+	$(BIN)/python bench/engines.py --deals 1000000 10000000 --rounds 5 --results
 
 bench-scale: install
 	$(BIN)/python bench/scale.py --deals 1000000

@@ -1,24 +1,34 @@
 """pipeline_kit against pandas, DuckDB and the scan floor on the same Parquet files.
 
-Run: ``make bench`` (or ``python bench/engines.py --deals 1000000 10000000``). Not part of
-``make test``; pandas and DuckDB come from the ``bench`` extra.
+Run: ``make bench`` (or ``python bench/engines.py --deals 1000000 10000000 --rounds 5``). Not
+part of ``make test``; pandas and DuckDB come from the ``bench`` extra.
 
 For each size the script generates ``deals``, ``stages`` and ``stage_history`` with the
 sample generator (in chunks of at most 1M deals, streamed into one Parquet file per table,
-cached in ``bench/out/``), then runs every engine in its own fresh process so that each
-peak-memory figure is that engine's alone:
+cached in ``bench/out/``), then runs interleaved rounds: in each round every engine once, in
+a rotating order, each in a fresh process (its modules imported before the clock) so that
+each peak-memory figure is that engine's alone:
 
-* ``pipeline_kit``: ``pk.load`` (parse + every validation rule + quarantine) and the suite;
-* ``pandas``: ``pd.read_parquet`` and an idiomatic pandas implementation of the suite;
+* ``scan floor``: ``pl.read_parquet`` of every column of the three files, nothing else;
+* ``pipeline_kit``: ``pk.load`` (the adapter's read, then parse + every validation rule +
+  quarantine) and the suite through the public API;
+* ``pipeline_kit cached``: ``pk.load(..., cache_dir=...)`` of the unchanged export (the
+  validated tables read back from the on-disk cache) and the suite;
 * ``duckdb``: one SQL statement per metric straight over the Parquet files;
-* ``scan floor``: ``pl.read_parquet`` of every column of the three files, nothing else.
+* ``pandas``: the needed columns read with typed dates, then idiomatic pandas.
+
+DuckDB and pandas take the shortcuts pipeline_kit takes: the open pipeline reads the history
+of the deals open on the date only, stage conversion the history of the deals with a change
+in the period only.
 
 The suite, for one quarter by team: deals created / won / lost, win rate, won deal size
 (n, mean, median, sd, total), cycle length of closed deals (n, mean, median, sd), stage
 conversion of the quarter's stage cohorts (entered, advanced, dropped), and the open
-pipeline per team and stage as of an explicit date. The script checks that the three engines
-agree on every figure (relative tolerance 1e-9) and prints wall-time ratios and peak RSS;
-``--results`` rewrites the table in ``bench/RESULTS.md``.
+pipeline per team and stage as of an explicit date. The script checks that the engines
+agree on every figure (relative tolerance 1e-9), and prints wall and CPU seconds (median,
+min and max over the rounds; load, validation and suite apart), peak RSS, the ratios within
+each round against the targets, and the machine's load average; ``--results`` rewrites the
+tables in ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import importlib
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,7 +56,8 @@ TABLES = ("deals", "stages", "stage_history")
 CHUNK = 1_000_000
 PERIOD = ("2025-10-01", "2025-12-31")  # 2025-Q4
 AS_OF = "2025-12-31"
-ENGINES = ("scan floor", "pipeline_kit", "duckdb", "pandas")
+ENGINES = ("scan floor", "pipeline_kit", "pipeline_kit cached", "duckdb", "pandas")
+CACHE = OUT / "validated_cache"  # the cached engine's entries (pk.load(..., cache_dir=CACHE))
 # the figures each engine must produce, keyed by (table, key columns)
 KEYS = {
     "deal_flow": ["team"],
@@ -95,47 +107,105 @@ def prepare(n_deals: int, seed: int = 1) -> Path:
 # ------------------------------------------------------------------------------- engines
 
 
+class _Clock:
+    """Wall and CPU seconds (every thread of the process) of the phases of one run."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, list[float]] = {}
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def lap(self, phase: str) -> None:
+        """Close ``phase``: the time since the previous lap (or the start)."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.phases[phase] = [wall - self._wall, cpu - self._cpu]
+        self._wall, self._cpu = wall, cpu
+
+
 def run_scan_floor(folder: Path, period: tuple[dt.date, dt.date], as_of: dt.date) -> dict:
     """Read every column of the three files once: the least any engine can do."""
+    clock = _Clock()
     frames = {t: pl.read_parquet(folder / f"{t}.parquet") for t in TABLES}
+    clock.lap("load")
     return {
         "input_mb": sum(f.estimated_size("mb") for f in frames.values()),
         "rows": {t: f.height for t, f in frames.items()},
+        "phases": clock.phases,
     }
 
 
-def run_pipeline_kit(folder: Path, period: tuple[dt.date, dt.date], as_of: dt.date) -> dict:
-    """pk.load (validated) + the suite through the public API."""
+def _kit_suite(ds, period: tuple[dt.date, dt.date], as_of: dt.date) -> dict[str, pl.DataFrame]:
     import pipeline_kit as pk
 
-    start = time.perf_counter()
-    ds = pk.load(folder)
-    loaded = time.perf_counter() - start
     q = pk.Period.parse(f"{period[0]}..{period[1]}")
     flow = pk.deal_flow(ds, q, by="team").join(
         pk.win_rate(ds, q, by="team").select("team", "win_rate"), on="team", how="left"
     )
-    out = {
+    return {
         "deal_flow": flow,
         "won_deal_size": pk.won_deal_size(ds, q, by="team"),
         "cycle_length": pk.cycle_length(ds, q, by="team"),
         "stage_conversion": pk.stage_conversion(ds, q, by="team", as_of=as_of),
         "open_pipeline": pk.open_pipeline(ds, as_of, by="team"),
     }
+
+
+def run_pipeline_kit(folder: Path, period: tuple[dt.date, dt.date], as_of: dt.date) -> dict:
+    """``pk.load`` (validated) + the suite through the public API.
+
+    ``pk.load(folder)`` is its two halves here, to time them apart: the canonical adapter
+    reading the files (load), then parsing, every rule and the quarantine (validate).
+    """
+    from pipeline_kit.loading import _read, validate_raw
+
+    clock = _Clock()
+    raw = _read(folder, "canonical", None, {})
+    clock.lap("load")
+    ds = validate_raw(raw)
+    del raw
+    clock.lap("validate")
+    frames = _kit_suite(ds, period, as_of)
+    clock.lap("suite")
     return {
-        "frames": out,
-        "load_seconds": loaded,
+        "frames": frames,
+        "phases": clock.phases,
         "quarantined": int(ds.counts["quarantined"].sum()),
     }
 
 
-def run_duckdb(folder: Path, period: tuple[dt.date, dt.date], as_of: dt.date) -> dict:
-    """The suite as DuckDB SQL over the Parquet files."""
+def run_pipeline_kit_cached(folder: Path, period: tuple[dt.date, dt.date], as_of: dt.date) -> dict:
+    """``pk.load`` through the on-disk cache of validated datasets (an unchanged export), + suite.
+
+    The cache entry is written by an earlier run (see :func:`main`), in ``CACHE``.
+    """
+    import pipeline_kit as pk
+
+    clock = _Clock()
+    ds = pk.load(folder, cache_dir=CACHE)
+    clock.lap("load")
+    frames = _kit_suite(ds, period, as_of)
+    clock.lap("suite")
+    return {"frames": frames, "phases": clock.phases}
+
+
+def run_duckdb(
+    folder: Path,
+    period: tuple[dt.date, dt.date],
+    as_of: dt.date,
+    names: tuple[str, ...] = tuple(KEYS),
+) -> dict:
+    """The suite (or its figures ``names``) as DuckDB SQL over the Parquet files.
+
+    With the shortcuts pipeline_kit takes: the open pipeline reads the history of the deals
+    open on the date only; stage conversion the history of the deals with a change in the
+    period only. DuckDB reads the files inside each query (no load phase of its own).
+    """
     import duckdb
 
+    clock = _Clock()
     con = duckdb.connect()
     for t in TABLES:
         con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{folder / (t + '.parquet')}')")
+    clock.lap("load")
     p = {"a": period[0], "b": period[1], "d": as_of}
     closed = "closed_at BETWEEN $a AND $b"
     sql = {
@@ -158,9 +228,13 @@ def run_duckdb(folder: Path, period: tuple[dt.date, dt.date], as_of: dt.date) ->
                   FROM deals WHERE {closed})
             GROUP BY team""",
         "stage_conversion": """
-            WITH h AS (
+            WITH moved AS (
+                SELECT DISTINCT deal_id FROM stage_history
+                WHERE entered_at BETWEEN $a AND $b),
+            h AS (
                 SELECT sh.deal_id, sh.entered_at, s."order", s.is_won, s.is_lost, s.stage
-                FROM stage_history sh JOIN stages s USING (stage) WHERE sh.entered_at <= $d),
+                FROM stage_history sh JOIN stages s USING (stage)
+                WHERE sh.entered_at <= $d AND sh.deal_id IN (SELECT deal_id FROM moved)),
             first_entry AS (
                 SELECT deal_id, stage, "order", min(entered_at) AS entered_at
                 FROM h WHERE NOT is_won AND NOT is_lost GROUP BY ALL
@@ -177,39 +251,55 @@ def run_duckdb(folder: Path, period: tuple[dt.date, dt.date], as_of: dt.date) ->
             LEFT JOIN advanced a ON a.deal_id = f.deal_id AND a.stage = f.stage
             GROUP BY ALL""",
         "open_pipeline": """
-            WITH h AS (
+            WITH open AS (
+                SELECT deal_id, team, stage, amount FROM deals
+                WHERE created_at <= $d AND (closed_at IS NULL OR closed_at > $d)),
+            h AS (
                 SELECT sh.deal_id, sh.stage, sh.entered_at, s."order"
-                FROM stage_history sh LEFT JOIN stages s USING (stage)),
+                FROM stage_history sh LEFT JOIN stages s USING (stage)
+                WHERE sh.deal_id IN (SELECT deal_id FROM open)),
             at_date AS (
                 SELECT deal_id, coalesce(
                     arg_max(stage, (entered_at, "order")) FILTER (WHERE entered_at <= $d),
                     arg_min(stage, (entered_at, "order"))) AS stage_as_of
-                FROM h GROUP BY deal_id),
-            open AS (
-                SELECT d.team, coalesce(a.stage_as_of, d.stage) AS stage, d.amount
-                FROM deals d LEFT JOIN at_date a USING (deal_id)
-                WHERE d.created_at <= $d AND (d.closed_at IS NULL OR d.closed_at > $d))
-            SELECT team, stage, count(*) AS open_deals, sum(amount) AS open_value
-            FROM open GROUP BY ALL""",
+                FROM h GROUP BY deal_id)
+            SELECT o.team, coalesce(a.stage_as_of, o.stage) AS stage,
+                   count(*) AS open_deals, sum(o.amount) AS open_value
+            FROM open o LEFT JOIN at_date a USING (deal_id) GROUP BY ALL""",
     }
     frames = {}
-    for name, query in sql.items():
-        names = [k for k in p if f"${k}" in query]
-        frames[name] = con.sql(query, params={k: p[k] for k in names}).pl()
-    return {"frames": frames}
+    for name in names:
+        query = sql[name]
+        used = [k for k in p if f"${k}" in query]
+        frames[name] = con.sql(query, params={k: p[k] for k in used}).pl()
+    clock.lap("suite")
+    return {"frames": frames, "phases": clock.phases}
+
+
+def _read_pandas(path: Path, columns: list[str]):
+    """The columns needed, dates typed (datetime64, not Python date objects), via pyarrow."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path, columns=columns).to_pandas(date_as_object=False)
 
 
 def run_pandas(folder: Path, period: tuple[dt.date, dt.date], as_of: dt.date) -> dict:
-    """The suite as idiomatic pandas: read_parquet, boolean masks, groupby, merge."""
+    """The suite as idiomatic pandas: boolean masks, groupby, merge.
+
+    It reads only the columns it needs, with typed dates, and takes the kit's shortcuts (the
+    history of the deals open on the date; of the deals with a change in the period).
+    """
     import pandas as pd
 
+    clock = _Clock()
     a, b, d = (pd.Timestamp(x) for x in (*period, as_of))
-    deals = pd.read_parquet(folder / "deals.parquet")
-    stages = pd.read_parquet(folder / "stages.parquet")
-    history = pd.read_parquet(folder / "stage_history.parquet")
-    for col in ("created_at", "closed_at"):
-        deals[col] = pd.to_datetime(deals[col])
-    history["entered_at"] = pd.to_datetime(history["entered_at"])
+    deals = _read_pandas(
+        folder / "deals.parquet",
+        ["deal_id", "team", "amount", "created_at", "closed_at", "stage", "status"],
+    )
+    stages = _read_pandas(folder / "stages.parquet", ["stage", "order", "is_won", "is_lost"])
+    history = _read_pandas(folder / "stage_history.parquet", ["deal_id", "stage", "entered_at"])
+    clock.lap("load")
 
     created = deals["created_at"].between(a, b)
     closed = deals["closed_at"].between(a, b)
@@ -237,9 +327,11 @@ def run_pandas(folder: Path, period: tuple[dt.date, dt.date], as_of: dt.date) ->
         .reset_index()
     )
 
-    # stage conversion: first entry of each open stage in the period, then any later move
-    h = history[history["entered_at"] <= d].merge(
-        stages[["stage", "order", "is_won", "is_lost"]], on="stage"
+    # stage conversion: first entry of each open stage in the period, then any later move;
+    # only the history of the deals with a change in the period can hold such a first entry
+    moved = history.loc[history["entered_at"].between(a, b), "deal_id"].unique()
+    h = history[history["deal_id"].isin(moved) & (history["entered_at"] <= d)].merge(
+        stages, on="stage"
     )
     first = (
         h[~h["is_won"] & ~h["is_lost"]]
@@ -251,10 +343,10 @@ def run_pandas(folder: Path, period: tuple[dt.date, dt.date], as_of: dt.date) ->
         columns=lambda c: c if c == "deal_id" else f"later_{c}"
     )
     pairs = first.merge(later, on="deal_id")
-    moved = (pairs["later_entered_at"] >= pairs["entered_at"]) & (
+    moved_on = (pairs["later_entered_at"] >= pairs["entered_at"]) & (
         pairs["later_is_won"] | (~pairs["later_is_lost"] & (pairs["later_order"] > pairs["order"]))
     )
-    advanced = pairs.loc[moved, ["deal_id", "stage"]].drop_duplicates().assign(advanced=True)
+    advanced = pairs.loc[moved_on, ["deal_id", "stage"]].drop_duplicates().assign(advanced=True)
     lost_by = deals[["deal_id", "team"]].assign(
         lost_by=deals["status"].eq("lost") & (deals["closed_at"] <= d)
     )
@@ -267,16 +359,19 @@ def run_pandas(folder: Path, period: tuple[dt.date, dt.date], as_of: dt.date) ->
         entered=("deal_id", "size"), advanced=("advanced", "sum"), dropped=("dropped", "sum")
     )
 
-    # open pipeline as of d: last stage entered by d (same day: later stage), else the first
-    hs = history.merge(stages[["stage", "order"]], on="stage", how="left").sort_values(
-        ["deal_id", "entered_at", "order"]
+    # open pipeline as of d, from the deals open on d: last stage entered by d (same day:
+    # later stage), else the first
+    is_open = (deals["created_at"] <= d) & (deals["closed_at"].isna() | (deals["closed_at"] > d))
+    open_deals = deals.loc[is_open, ["deal_id", "team", "stage", "amount"]]
+    hs = (
+        history[history["deal_id"].isin(open_deals["deal_id"])]
+        .merge(stages[["stage", "order"]], on="stage", how="left")
+        .sort_values(["deal_id", "entered_at", "order"])
     )
     last = hs[hs["entered_at"] <= d].groupby("deal_id")["stage"].last()
     stage_as_of = last.reindex(hs["deal_id"].unique()).fillna(
         hs.groupby("deal_id")["stage"].first()
     )
-    is_open = (deals["created_at"] <= d) & (deals["closed_at"].isna() | (deals["closed_at"] > d))
-    open_deals = deals.loc[is_open, ["deal_id", "team", "stage", "amount"]]
     open_deals["stage"] = open_deals["deal_id"].map(stage_as_of).fillna(open_deals["stage"])
     pipeline = open_deals.groupby(["team", "stage"], as_index=False).agg(
         open_deals=("deal_id", "size"), open_value=("amount", "sum")
@@ -288,12 +383,14 @@ def run_pandas(folder: Path, period: tuple[dt.date, dt.date], as_of: dt.date) ->
         "stage_conversion": conversion,
         "open_pipeline": pipeline,
     }
-    return {"frames": {k: pl.from_pandas(v) for k, v in frames.items()}}
+    clock.lap("suite")
+    return {"frames": {k: pl.from_pandas(v) for k, v in frames.items()}, "phases": clock.phases}
 
 
 RUNNERS: dict[str, Callable[[Path, tuple[dt.date, dt.date], dt.date], dict]] = {
     "scan floor": run_scan_floor,
     "pipeline_kit": run_pipeline_kit,
+    "pipeline_kit cached": run_pipeline_kit_cached,
     "duckdb": run_duckdb,
     "pandas": run_pandas,
 }
@@ -308,18 +405,33 @@ def _peak_mb() -> float:
     return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM"))
 
 
+# modules each engine needs, imported before the clock: an analyst pays them once a session
+IMPORTS = {
+    "scan floor": ["polars"],
+    "pipeline_kit": ["pipeline_kit", "pipeline_kit.loading", "pipeline_kit.metrics", "scipy.stats"],
+    "pipeline_kit cached": [
+        "pipeline_kit",
+        "pipeline_kit.cache",
+        "pipeline_kit.metrics",
+        "scipy.stats",
+    ],
+    "duckdb": ["duckdb", "pyarrow"],
+    "pandas": ["pandas", "pyarrow.parquet"],
+}
+
+
 def _child(engine: str, folder: Path, result_dir: Path) -> None:
     """Run one engine in this (fresh) process; write its frames and a JSON summary."""
     period = tuple(dt.date.fromisoformat(x) for x in PERIOD)
     as_of = dt.date.fromisoformat(AS_OF)
-    # imports are not timed: an analyst pays them once per session, whatever the engine
-    importlib.import_module({"scan floor": "polars"}.get(engine, engine))
-    start = time.perf_counter()
+    for module in IMPORTS[engine]:
+        importlib.import_module(module)
+    wall, cpu = time.perf_counter(), time.process_time()
     result = RUNNERS[engine](folder, period, as_of)  # type: ignore[arg-type]
-    seconds = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     for name, frame in result.pop("frames", {}).items():
         frame.write_parquet(result_dir / f"{name}.parquet")
-    result.update(seconds=seconds, peak_mb=_peak_mb())
+    result.update(seconds=wall, cpu_seconds=cpu, peak_mb=_peak_mb())
     (result_dir / "summary.json").write_text(json.dumps(result, default=str))
 
 
@@ -344,16 +456,21 @@ def _normalised(result_dir: Path, name: str) -> pl.DataFrame:
     return frame.sort(KEYS[name])
 
 
-def disagreements(reference: Path, other: Path) -> list[str]:
+def disagreements(reference: Path, other: Path, names: tuple[str, ...] = tuple(KEYS)) -> list[str]:
     """Figures on which two engines differ (relative tolerance 1e-9), as short messages."""
     problems = []
-    for name, keys in KEYS.items():
+    for name in names:
+        keys = KEYS[name]
         ref, oth = _normalised(reference, name), _normalised(other, name)
         if ref.select(keys).rows() != oth.select(keys).rows():
             problems.append(f"{name}: different groups")
             continue
         for col in oth.columns:
             if col in keys:
+                continue
+            if not oth[col].dtype.is_numeric() and oth[col].dtype != pl.Boolean:
+                if ref[col].cast(pl.String).to_list() != oth[col].cast(pl.String).to_list():
+                    problems.append(f"{name}.{col}: values differ")
                 continue
             x = ref[col].cast(pl.Float64).to_numpy()
             y = oth[col].cast(pl.Float64).to_numpy()
@@ -390,10 +507,41 @@ def _machine() -> str:
     )
 
 
+def _spread(values: list[float], digits: int = 2) -> str:
+    """``median (min-max)`` of a figure over the rounds."""
+    if not values:
+        return "n/a"
+    med = statistics.median(values)
+    if len(values) == 1:
+        return f"{med:.{digits}f}"
+    return f"{med:.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
+# (label, numerator engine, denominator engine, figure, target, at most (True) / at least)
+RATIOS = (
+    ("first load + suite / DuckDB (fair SQL)", "pipeline_kit", "duckdb", "seconds", 1.5, True),
+    ("cached load + suite / DuckDB", "pipeline_kit cached", "duckdb", "seconds", 1.0, True),
+    ("cached load + suite / scan floor", "pipeline_kit cached", "scan floor", "seconds", 3.0, True),
+    ("fair pandas / cached load + suite", "pandas", "pipeline_kit cached", "seconds", 5.0, False),
+    ("fair pandas / first load + suite", "pandas", "pipeline_kit", "seconds", None, False),
+    ("first load + suite / scan floor", "pipeline_kit", "scan floor", "seconds", None, True),
+    ("CPU: first load + suite / DuckDB", "pipeline_kit", "duckdb", "cpu_seconds", None, True),
+    (
+        "CPU: cached load + suite / DuckDB",
+        "pipeline_kit cached",
+        "duckdb",
+        "cpu_seconds",
+        None,
+        True,
+    ),
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deals", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per size")
     parser.add_argument("--results", action="store_true", help="rewrite bench/RESULTS.md")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -406,50 +554,94 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.deals:
         print(f"\n== {n:,} deals: preparing data", flush=True)
         folder = prepare(n)
-        runs: dict[str, dict] = {}
+        runs: dict[str, list[dict]] = {e: [] for e in args.engines}
+        loads: list[float] = []
+        checks: dict[str, list[str]] = {}
         with tempfile.TemporaryDirectory(dir=OUT) as tmp:
-            for engine in args.engines:
-                print(f"  running {engine} ...", flush=True)
-                runs[engine] = _run(engine, folder, Path(tmp) / engine.replace(" ", "_"))
-            checks = {
-                e: disagreements(Path(tmp) / "pipeline_kit", Path(tmp) / e)
-                for e in ("duckdb", "pandas")
-                if e in runs and "error" not in runs[e] and "error" not in runs["pipeline_kit"]
-            }
-        floor = runs.get("scan floor", {})
+            if "pipeline_kit cached" in args.engines:  # the entry the cached runs read
+                print("  writing the validated cache ...", flush=True)
+                _run("pipeline_kit cached", folder, Path(tmp) / "warmup")
+            for r in range(args.rounds):
+                loads.append(os.getloadavg()[0])
+                order = (
+                    args.engines[r % len(args.engines) :] + args.engines[: r % len(args.engines)]
+                )
+                print(f"  round {r + 1}/{args.rounds} (load average {loads[-1]:.2f}): ", end="")
+                for engine in order:
+                    result_dir = Path(tmp) / f"r{r}" / engine.replace(" ", "_")
+                    runs[engine].append(_run(engine, folder, result_dir))
+                    print(
+                        f"{engine} {runs[engine][-1].get('seconds', float('nan')):.2f}s; ",
+                        end="",
+                        flush=True,
+                    )
+                print(flush=True)
+            first = Path(tmp) / "r0"
+            for e in ("pipeline_kit cached", "duckdb", "pandas"):
+                if (
+                    e in runs
+                    and "error" not in runs[e][0]
+                    and "error" not in runs["pipeline_kit"][0]
+                ):
+                    checks[e] = disagreements(first / "pipeline_kit", first / e.replace(" ", "_"))
+        floor = runs.get("scan floor", [{}])[0]
         rows = floor.get("rows", {})
+        input_mb = floor.get("input_mb", float("nan"))
         lines += [
             f"### {n:,} deals",
             "",
             f"Rows: {', '.join(f'{t} {c:,}' for t, c in rows.items())}; in memory (polars) "
-            f"{floor.get('input_mb', float('nan')):,.0f} MB.",
+            f"{input_mb:,.0f} MB. {args.rounds} interleaved rounds (each engine once a round, "
+            "in a rotating order, each in a fresh process); median (min-max) over the rounds. "
+            f"Load average (1 min) at the start of the rounds: {_spread(loads)}.",
             "",
-            "| engine | wall s | vs scan floor | pipeline_kit time / this | peak RSS MB "
+            "| engine | wall s | CPU s | load s | validate s | suite s | peak RSS MB "
             "| RSS / input | agrees with pipeline_kit |",
-            "|---|---:|---:|---:|---:|---:|---|",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
-        base = floor.get("seconds")
-        pk_s = runs.get("pipeline_kit", {}).get("seconds")
-        for engine, run in runs.items():
-            if "error" in run:
-                lines.append(f"| {engine} | failed: {run['error']} | | | | | |")
+        for engine, results in runs.items():
+            errors = [r["error"] for r in results if "error" in r]
+            if errors:
+                lines.append(f"| {engine} | failed: {errors[0]} | | | | | | | |")
                 failed = True
                 continue
-            s, peak = run["seconds"], run["peak_mb"]
             agree = "(reference)" if engine == "pipeline_kit" else "n/a"
             if engine in checks:
                 agree = "yes" if not checks[engine] else "NO: " + "; ".join(checks[engine])
                 failed |= bool(checks[engine])
-            label = engine
-            if engine == "pipeline_kit":
-                label += f" (load+validate {run['load_seconds']:.1f} s)"
+
+            def phase(name: str, results: list[dict] = results) -> str:
+                values = [r["phases"][name][0] for r in results if name in r["phases"]]
+                return _spread(values) if values else "-"
+
+            peaks = [r["peak_mb"] for r in results]
             lines.append(
-                f"| {label} | {s:.2f} | {s / base:.1f}x | "
-                f"{(pk_s / s if pk_s else float('nan')):.2f}x | {peak:,.0f} | "
-                f"{peak / floor.get('input_mb', float('nan')):.1f}x | {agree} |"
+                f"| {engine} | {_spread([r['seconds'] for r in results])} "
+                f"| {_spread([r['cpu_seconds'] for r in results])} | {phase('load')} "
+                f"| {phase('validate')} | {phase('suite')} | {statistics.median(peaks):,.0f} "
+                f"| {statistics.median(peaks) / input_mb:.1f}x | {agree} |"
             )
+        lines += [
+            "",
+            "| ratio, within each round | median (min-max) | target | met? |",
+            "|---|---:|---:|---|",
+        ]
+        for label, num, den, figure, target, at_most in RATIOS:
+            if num not in runs or den not in runs:
+                continue
+            ratios = [
+                a[figure] / b[figure]
+                for a, b in zip(runs[num], runs[den], strict=True)
+                if "error" not in a and "error" not in b
+            ]
+            if not ratios:
+                continue
+            med = statistics.median(ratios)
+            goal = "" if target is None else f"{'at most' if at_most else 'at least'} {target}x"
+            met = "" if target is None else ("yes" if (med <= target) == at_most else "no")
+            lines.append(f"| {label} | {_spread(ratios)}x | {goal} | {met} |")
         lines.append("")
-        print("\n".join(lines[-(len(runs) + 6) :]), flush=True)
+        print("\n".join(lines[-(len(runs) + len(RATIOS) + 10) :]), flush=True)
     if args.results:
         _write_results(lines, args)
     return 1 if failed else 0
@@ -459,7 +651,10 @@ def _write_results(lines: list[str], args: argparse.Namespace) -> None:
     marker = "<!-- engines table: generated by bench/engines.py --results -->"
     text = RESULTS.read_text() if RESULTS.exists() else marker + "\n"
     head, _, _ = text.partition(marker)
-    command = f"python bench/engines.py --deals {' '.join(map(str, args.deals))} --results"
+    command = (
+        f"python bench/engines.py --deals {' '.join(map(str, args.deals))} "
+        f"--rounds {args.rounds} --results"
+    )
     body = "\n".join([marker, "", f"`{command}`, run on {dt.date.today()}:", "", *lines])
     RESULTS.write_text(head + body + "\n")
 

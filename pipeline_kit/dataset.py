@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, ItemsView, Iterator, KeysView, ValuesView
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import polars as pl
 
@@ -16,6 +17,100 @@ from pipeline_kit.schema import TABLES, describe_rule
 __all__ = ["Dataset"]
 
 T = TypeVar("T")
+
+
+class Deferred(Protocol):
+    """Tables whose validation waits for their first use (made by :func:`pipeline_kit.load`).
+
+    Shared by a dataset and its copies, so that each table is validated once.
+    """
+
+    def unsettled(self) -> bool:
+        """Whether the quarantine, counts, notes and exclusions of every table are still due."""
+        ...
+
+    def resolve(self, table: str) -> pl.DataFrame:
+        """Validate ``table`` (once): its valid rows."""
+        ...
+
+    def settle(self) -> dict[str, Any]:
+        """Validate every pending table.
+
+        Returns the dataset's ``quarantine``, ``counts``, ``notes`` and ``excluded``, with
+        every table counted.
+        """
+        ...
+
+
+class Tables(dict[str, pl.DataFrame]):
+    """A dataset's tables by name; a table whose validation was deferred is validated on read.
+
+    Names, membership and order are known from the start (``"leads" in ds.tables`` costs
+    nothing); reading a deferred table, or iterating over the values, validates it.
+    """
+
+    def __init__(
+        self, frames: dict[str, pl.DataFrame], order: list[str], deferred: Deferred
+    ) -> None:
+        super().__init__(frames)
+        self._order = order
+        self._deferred = deferred
+
+    def _fill(self, name: str) -> pl.DataFrame:
+        frame = self._deferred.resolve(name)
+        super().__setitem__(name, frame)
+        return frame
+
+    def __getitem__(self, name: str) -> pl.DataFrame:
+        if not super().__contains__(name) and name in self._order:
+            return self._fill(name)
+        return super().__getitem__(name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The table ``name``, validated if it was deferred; ``default`` if absent."""
+        if name not in self:
+            return default
+        return self[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._order
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._order))
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def keys(self) -> KeysView[str]:  # type: ignore[override]
+        """The names, in load order (nothing is validated)."""
+        return dict.fromkeys(self._order).keys()
+
+    def values(self) -> ValuesView[pl.DataFrame]:  # type: ignore[override]
+        """Every table, the deferred ones validated."""
+        return {name: self[name] for name in self._order}.values()
+
+    def items(self) -> ItemsView[str, pl.DataFrame]:  # type: ignore[override]
+        """(name, table) pairs, the deferred tables validated."""
+        return {name: self[name] for name in self._order}.items()
+
+    def unsettled(self) -> bool:
+        """Whether the totals over every table (quarantine, counts, ...) are still due."""
+        return self._deferred.unsettled()
+
+    def settle(self) -> dict[str, Any]:
+        """See :meth:`Deferred.settle`."""
+        return self._deferred.settle()
+
+    def replacing(self, **frames: pl.DataFrame) -> Tables:
+        """A copy with ``frames`` in place of those tables; the deferred ones stay deferred."""
+        done = {n: dict.__getitem__(self, n) for n in self._order if dict.__contains__(self, n)}
+        order = self._order + [n for n in frames if n not in self._order]
+        return Tables({**done, **frames}, order, self._deferred)
+
+
+# what a deferred dataset completes on first read (the counts include every table)
+_SETTLED_ON_READ = frozenset({"quarantine", "counts", "notes", "excluded"})
+
 
 EXCLUDED_SCHEMA = {
     "table": pl.String,
@@ -65,6 +160,33 @@ class Dataset:
     rule_messages: dict[str, tuple[str, str]] = field(default_factory=dict)
     # results derived from this dataset (see memoised); never copied to a filtered copy
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # the totals over every table are this dataset's own unless some validation waits
+        # (a dataset made by dataclasses.replace from a settled one is settled)
+        tables = self.tables
+        object.__setattr__(
+            self, "_settled", not (isinstance(tables, Tables) and tables.unsettled())
+        )
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in _SETTLED_ON_READ and not object.__getattribute__(self, "_settled"):
+            object.__getattribute__(self, "_settle")()
+        return object.__getattribute__(self, name)
+
+    def _settle(self) -> None:
+        """Validate the deferred tables; the quarantine, counts, notes and exclusions of all."""
+        settled = cast(Tables, object.__getattribute__(self, "tables")).settle()
+        for name in _SETTLED_ON_READ:
+            object.__setattr__(self, name, settled[name])
+        object.__setattr__(self, "_settled", True)
+
+    def _with_tables(self, tables: dict[str, pl.DataFrame]) -> Dataset:
+        """A copy with other tables (deferred validation stays deferred and shared)."""
+        new = copy.copy(self)
+        object.__setattr__(new, "tables", tables)
+        object.__setattr__(new, "_memo", {})
+        return new
 
     def __getattr__(self, name: str) -> pl.DataFrame | None:
         tables = self.__dict__.get("tables", {})
@@ -128,8 +250,9 @@ class Dataset:
         >>> ds2.deals["emea"].dtype, "emea" in ds.deals.columns
         (Boolean, False)
         """
-        tables = {**self.tables, "deals": self.tables["deals"].with_columns(**columns)}
-        return replace(self, tables=tables)
+        return self._with_tables(
+            _replacing(self.tables, deals=self.tables["deals"].with_columns(**columns))
+        )
 
     def filter_deals(self, predicate: pl.Expr) -> Dataset:
         """A copy keeping only the deals matching ``predicate`` (e.g. one team).
@@ -142,8 +265,9 @@ class Dataset:
         >>> smb.teams, smb.stage_history.height == ds.stage_history.height
         (['SMB'], True)
         """
-        tables = {**self.tables, "deals": self.tables["deals"].filter(predicate)}
-        return replace(self, tables=tables)
+        return self._with_tables(
+            _replacing(self.tables, deals=self.tables["deals"].filter(predicate))
+        )
 
     @property
     def usable(self) -> bool:
@@ -322,3 +446,10 @@ class Dataset:
             f"Dataset(source={self.source!r}, path={str(self.path)!r}, {sizes}, "
             f"quarantined={self.quarantine.height:,})"
         )
+
+
+def _replacing(tables: dict[str, pl.DataFrame], **frames: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """``tables`` with ``frames`` in place of those tables, deferred tables left deferred."""
+    if isinstance(tables, Tables):
+        return tables.replacing(**frames)
+    return {**tables, **frames}

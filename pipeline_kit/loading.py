@@ -17,10 +17,17 @@ Then gaps are filled and recorded in ``Dataset.notes``: stages derived from deal
 ``stages`` is absent, probabilities on a 0-100 scale turned into 0-1, and a minimal
 ``stage_history`` derived from the deals when none was given (stage-level results are then
 approximate).
+
+Deals, stages and stage_history are validated by :func:`load`; the other tables (leads,
+activities, collateral usage, marketing spend, customers, targets, benchmarks), on which no
+rule of those three depends, when first read (``ds.leads``). Reading the quarantine, the
+counts, the notes or the exclusions validates them all first, so these always cover every
+table, as if everything had been validated up front.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import inspect
 from collections.abc import Mapping
@@ -28,6 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
+import dataframely as dy
 import polars as pl
 
 from pipeline_kit.adapters import get_adapter
@@ -39,7 +47,7 @@ from pipeline_kit.adapters._tools import (
 )
 from pipeline_kit.adapters.base import RawDataset, RawTable
 from pipeline_kit.adapters.database import is_database_uri
-from pipeline_kit.dataset import Dataset
+from pipeline_kit.dataset import Dataset, Tables
 from pipeline_kit.errors import DataError
 from pipeline_kit.schema import (
     FOREIGN_KEYS,
@@ -336,15 +344,14 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
     for table in raw.tables.values():
         _check_required_columns(table)
     setaside = [raw_aside for raw_aside in raw.setaside if raw_aside.height]
-    for name, table in list(raw.tables.items()):
-        kept, dupes = _exact_duplicates(table)
-        if dupes.height:
-            raw.tables[name] = RawTable(name, kept, table.file)
-            setaside.append(dupes)
-            notes.append(
-                f"{name}: {dupes.height:,} row(s) repeat an earlier row exactly (every column "
-                "equal); each is counted once and the copies are listed as excluded."
-            )
+    # tables no rule of deals, stages or stage_history depends on: validated on first use,
+    # each note put back where a load validating everything up front writes it
+    deferred = _DeferredTables(raw, [n for n in raw.tables if n in DEFERRED_TABLES])
+    for name in list(raw.tables):
+        if name in deferred.names:
+            deferred.mark(name, "copies", len(notes))
+            continue
+        _set_aside_copies(raw, name, setaside, notes)
     aside = (
         pl.concat(setaside, how="vertical") if setaside else pl.DataFrame(schema=SETASIDE_SCHEMA)
     )
@@ -356,6 +363,9 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
         )
     ]
     for name, table in raw.tables.items():
+        if name in deferred.names:
+            deferred.mark(name, "validate", len(notes))
+            continue
         good, bad = _validate_table(table, notes)
         valid[name] = good
         quarantined.append(bad)
@@ -379,6 +389,9 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
     valid["deals"], bad = _check_status_matches_stage(valid, raw)
     quarantined.append(bad)
     for fk in FOREIGN_KEYS:  # in order: deals are settled before the tables that refer to them
+        if fk.table in deferred.names and fk.parent in valid:
+            deferred.mark(fk.table, fk, len(notes))
+            continue
         if fk.table in valid and fk.parent in valid:
             if (fk.table, fk.column) in LINKS_DROPPED_NOT_QUARANTINED:
                 valid[fk.table] = _drop_unknown_links(valid, fk, notes)
@@ -406,10 +419,25 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
             "are approximate; provide stage_history.csv for exact ones."
         )
 
-    quarantine = pl.concat(
-        [q.select(list(QUARANTINE_SCHEMA)) for q in quarantined], how="vertical"
-    ).sort("table", "source_row")
-    excluded = aside.filter(pl.col("kind") == "excluded").drop("kind").sort("table", "source_row")
+    rule_messages = {**CURRENCY_MESSAGES, **EXCLUSION_MESSAGES, **raw.rule_messages}
+    if deferred.names:
+        deferred.start(valid, quarantined, aside, notes)
+        return Dataset(
+            tables=Tables(
+                dict(valid), [*raw.tables, *(n for n in valid if n not in raw.tables)], deferred
+            ),
+            quarantine=pl.DataFrame(schema=QUARANTINE_SCHEMA),  # (settled on first read)
+            counts=pl.DataFrame(),
+            notes=notes,
+            source=raw.source,
+            path=raw.path,
+            fingerprint=raw.fingerprint,
+            stage_history_approximate=approximate,
+            hints=raw.hints,
+            undated=undated,
+            rule_messages=rule_messages,
+        )
+    quarantine, excluded = _quarantine_and_excluded(quarantined, aside)
     counts = _counts(raw, valid, quarantine, excluded)
     return Dataset(
         tables=valid,
@@ -423,8 +451,141 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
         hints=raw.hints,
         excluded=excluded,
         undated=undated,
-        rule_messages={**CURRENCY_MESSAGES, **EXCLUSION_MESSAGES, **raw.rule_messages},
+        rule_messages=rule_messages,
     )
+
+
+def _quarantine_and_excluded(
+    quarantined: list[pl.DataFrame], aside: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The dataset's quarantine and excluded rows from the parts the checks produced."""
+    quarantine = pl.concat(
+        [q.select(list(QUARANTINE_SCHEMA)) for q in quarantined], how="vertical"
+    ).sort("table", "source_row")
+    excluded = aside.filter(pl.col("kind") == "excluded").drop("kind").sort("table", "source_row")
+    return quarantine, excluded
+
+
+def _set_aside_copies(
+    raw: RawDataset, name: str, setaside: list[pl.DataFrame], notes: list[str]
+) -> None:
+    """Set aside the exact copies of earlier rows of ``raw.tables[name]`` (as excluded)."""
+    table = raw.tables[name]
+    kept, dupes = _exact_duplicates(table)
+    if dupes.height:
+        raw.tables[name] = RawTable(name, kept, table.file)
+        setaside.append(dupes)
+        notes.append(
+            f"{name}: {dupes.height:,} row(s) repeat an earlier row exactly (every column "
+            "equal); each is counted once and the copies are listed as excluded."
+        )
+
+
+# Tables validated on first use: no rule of deals, stages or stage_history depends on them
+# (their own rules and their links to the deals are checked when they are first read).
+DEFERRED_TABLES = frozenset(TABLES) - {"deals", "stages", "stage_history"}
+
+
+class _DeferredTables:
+    """The validation of some tables of one load, run on first use (see :class:`Tables`).
+
+    Each step a load validating everything would run for a table (exact copies, parsing and
+    rules, links to the deals) runs in the same order, and its notes are put back at the
+    place they would have had; settling gives the quarantine, exclusions, notes and counts
+    a load validating everything up front gives.
+    """
+
+    def __init__(self, raw: RawDataset, names: list[str]) -> None:
+        self.raw = raw
+        self.names = set(names)
+        # per table, its steps in the order of the load: (step, (place in the notes, rank))
+        self.steps: dict[str, list[tuple[str | ForeignKey, tuple[int, int]]]] = {
+            n: [] for n in names
+        }
+        # per validated table: valid rows, exact copies, quarantine rows, placed notes
+        self.done: dict[
+            str,
+            tuple[pl.DataFrame, list[pl.DataFrame], list[pl.DataFrame], list[tuple[tuple, str]]],
+        ] = {}
+        self.settled: dict[str, Any] | None = None
+
+    def mark(self, name: str, step: str | ForeignKey, position: int) -> None:
+        """Step ``step`` of table ``name`` is due; its notes go at ``position`` in the notes."""
+        self.steps[name].append((step, (position, sum(map(len, self.steps.values())))))
+
+    def start(
+        self,
+        valid: dict[str, pl.DataFrame],
+        quarantined: list[pl.DataFrame],
+        aside: pl.DataFrame,
+        notes: list[str],
+    ) -> None:
+        """The load's results without the deferred tables (the frames are not copied).
+
+        Of the other tables' raw frames only ``source_row`` is kept, for the counts.
+        """
+        self.valid, self.quarantined, self.aside, self.notes = valid, quarantined, aside, notes
+        self.raw = replace(
+            self.raw,
+            tables={
+                n: t if n in self.names else RawTable(n, t.frame.select("source_row"), t.file)
+                for n, t in self.raw.tables.items()
+            },
+        )
+
+    def unsettled(self) -> bool:
+        """Whether :meth:`settle` is still to run."""
+        return self.settled is None
+
+    def resolve(self, name: str) -> pl.DataFrame:
+        """Validate table ``name`` (once): its valid rows."""
+        if name not in self.done:
+            setaside: list[pl.DataFrame] = []
+            bad: list[pl.DataFrame] = []
+            placed: list[tuple[tuple, str]] = []
+            frame = pl.DataFrame()
+            for step, position in self.steps[name]:
+                notes: list[str] = []
+                if step == "copies":
+                    _set_aside_copies(self.raw, name, setaside, notes)
+                elif step == "validate":
+                    frame, quarantined = _validate_table(self.raw.tables[name], notes)
+                    bad.append(quarantined)
+                elif isinstance(step, ForeignKey):
+                    valid = {name: frame, step.parent: self.valid[step.parent]}
+                    if (step.table, step.column) in LINKS_DROPPED_NOT_QUARANTINED:
+                        frame = _drop_unknown_links(valid, step, notes)
+                    else:
+                        frame, quarantined = _check_foreign_key(valid, self.raw, step)
+                        bad.append(quarantined)
+                placed += [(position, note) for note in notes]
+            self.done[name] = (frame, setaside, bad, placed)
+        return self.done[name][0]
+
+    def settle(self) -> dict[str, Any]:
+        """Validate every pending table: quarantine, counts, notes and excluded of the load."""
+        if self.settled is None:
+            for name in sorted(self.names, key=list(self.raw.tables).index):
+                self.resolve(name)
+            done = [self.done[n] for n in self.raw.tables if n in self.done]
+            quarantine, excluded = _quarantine_and_excluded(
+                [*self.quarantined, *(p for _, _, bad, _ in done for p in bad)],
+                pl.concat([self.aside, *(p for _, copies, _, _ in done for p in copies)]),
+            )
+            valid = {**self.valid, **{n: found[0] for n, found in self.done.items()}}
+            placed = sorted((p for *_, notes in done for p in notes), key=lambda p: p[0])
+            notes: list[str] = []
+            for i, note in enumerate([*self.notes, None]):
+                notes += [text for (position, _), text in placed if position == i]
+                if note is not None:
+                    notes.append(note)
+            self.settled = {
+                "quarantine": quarantine,
+                "excluded": excluded,
+                "notes": notes,
+                "counts": _counts(self.raw, valid, quarantine, excluded),
+            }
+        return self.settled
 
 
 EXCLUSION_MESSAGES = {
@@ -441,7 +602,14 @@ def _exact_duplicates(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
     cols = [c for c in frame.columns if c != "source_row"]
     if not cols or frame.height < 2:
         return frame, pl.DataFrame(schema=SETASIDE_SCHEMA)
-    later = pl.struct(cols).is_first_distinct().not_()
+    # equal rows hash equally: only rows sharing a row hash with another can be copies (a
+    # cheap pass on one u64 column; the exact comparison runs on those rows alone)
+    candidates = frame.select(cols).hash_rows().is_duplicated()
+    if not candidates.any():
+        return frame, pl.DataFrame(schema=SETASIDE_SCHEMA)
+    rows = candidates.arg_true()
+    copies = frame[rows].select(pl.struct(cols).is_first_distinct().not_()).to_series()
+    later = pl.lit(pl.zeros(frame.height, pl.Boolean, eager=True).scatter(rows, copies))
     return set_aside(
         frame, later, table=table.name, file=table.file, kind="excluded", reason="exact_duplicate"
     )
@@ -653,14 +821,80 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
     readable = typed.filter(~pl.any_horizontal(flag_cols)) if unreadable.height else typed
     parsed = readable.select("source_row", *[pl.col(f"__{c}").alias(c) for c in targets])
     good: pl.DataFrame  # (joined below: no longer dataframely's typed frame)
-    good, failure = schema.filter(parsed)
-    details = failure.details()
-    rule_cols = [c for c in details.columns if c not in columns]
-    failed = details.select("source_row", *[pl.col(c).eq("invalid").alias(c) for c in rule_cols])
+    good, failed, rule_cols = _schema_filter(schema, parsed)
     rule_failures = _quarantine_rows(table, raw, failed, rule_cols)
     if extra:
         good = good.join(readable.select("source_row", *extra), on="source_row", how="left")
     return good, pl.concat([parse_failures, rule_failures])
+
+
+def _schema_filter(
+    schema: type[dy.Schema], parsed: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+    """:meth:`dataframely.Schema.filter`, its primary-key rule checked by hashing.
+
+    Returns the valid rows, one row per failing row (``source_row`` and a boolean column per
+    rule, in dataframely's order of rules) and the rule names. dataframely checks a key with
+    ``pl.struct(key).is_unique()`` over every row; here rows are compared exactly only when
+    their key's hash is shared (same rows flagged, at a fraction of the cost on a 3-column
+    key).
+    """
+    keys = schema.primary_key()
+    good: pl.DataFrame
+    if not keys or parsed.height < 2:
+        good, failure = schema.filter(parsed)
+        details = failure.details()
+        rule_cols = [c for c in details.columns if c not in schema.columns()]
+        return good, _failed_rules(details, rule_cols), rule_cols
+    candidates = parsed.select(keys).hash_rows().is_duplicated()
+    duplicate = pl.zeros(parsed.height, pl.Boolean, eager=True)
+    if candidates.any():
+        rows = candidates.arg_true()
+        shared = parsed[rows].select(pl.struct(keys).is_duplicated()).to_series()
+        duplicate = duplicate.scatter(rows, shared)
+    good, failure = _without_key(schema).filter(parsed)
+    good = good.select(list(schema.columns()))
+    details = failure.details()
+    order = list(schema._validation_rules(with_cast=False))  # dataframely's, with the key's
+    rule_cols = [r for r in order if r in details.columns or r == "primary_key"]
+    rule_cols += [c for c in details.columns if c not in schema.columns() and c not in order]
+    failed = _failed_rules(details, [c for c in rule_cols if c != "primary_key"])
+    if not duplicate.any():
+        return (
+            good,
+            failed.with_columns(pl.lit(False).alias("primary_key")).select(
+                "source_row", *rule_cols
+            ),
+            rule_cols,
+        )
+    copies = parsed.filter(duplicate).select("source_row", pl.lit(True).alias("primary_key"))
+    good = good.join(copies, on="source_row", how="anti", maintain_order="left")
+    failed = (
+        failed.join(copies, on="source_row", how="full", coalesce=True, maintain_order="left_right")
+        .with_columns(pl.col(rule_cols).fill_null(False))
+        .select("source_row", *rule_cols)
+    )
+    return good, failed, rule_cols
+
+
+def _failed_rules(details: pl.DataFrame, rule_cols: list[str]) -> pl.DataFrame:
+    """The failure details of dataframely: ``source_row`` and one boolean column per rule."""
+    return details.select("source_row", *[pl.col(c).eq("invalid").alias(c) for c in rule_cols])
+
+
+_KEYLESS: dict[type[dy.Schema], type[dy.Schema]] = {}
+
+
+def _without_key(schema: type[dy.Schema]) -> type[dy.Schema]:
+    """``schema`` with the same columns and rules but no primary key (checked apart)."""
+    if schema not in _KEYLESS:
+        columns = {}
+        for name, column in schema.columns().items():
+            if column.primary_key:
+                columns[name] = copy.copy(column)
+                columns[name].primary_key = False
+        _KEYLESS[schema] = type(f"{schema.__name__}WithoutKey", (schema,), columns)
+    return _KEYLESS[schema]
 
 
 def _normalise_text(
@@ -670,6 +904,13 @@ def _normalise_text(
 
     When a name changed (``'Ann '`` and ``'Ann'`` would otherwise be two reps), a note says so.
     """
+    if text_cols and raw.height:
+        # only the columns with a value to change: surrounding white space, a NUL byte or an
+        # empty cell (a clean column, such as the ids of typed Parquet, is not rewritten)
+        needs = raw.select(pl.col(text_cols).str.contains(r"^\s|\s$|\x00|^$").any()).row(
+            0, named=True
+        )
+        text_cols = [c for c in text_cols if needs[c]]
     if not text_cols:
         return raw
     cleaned = raw.with_columns(
@@ -785,10 +1026,26 @@ def _check_foreign_key(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split ``fk.table`` into rows whose key exists in the parent (or is empty) and the rest."""
     frame = valid[fk.table]
-    known = pl.col(fk.column).is_in(valid[fk.parent][fk.parent_column].unique().implode())
-    ok = frame.select(pl.col(fk.column).is_null() | known).to_series()
-    keep = frame if ok.all() else frame.filter(ok)  # no copy when every key is known
-    flags = frame.filter(~ok).select("source_row", pl.lit(True).alias(fk.rule))
+    # an anti-join: the rows whose key is not among the parent's (no unique ids recomputed)
+    rows = (
+        frame.lazy()
+        .select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("__row"), fk.column)
+        .filter(pl.col(fk.column).is_not_null())
+        .join(
+            valid[fk.parent].lazy().select(pl.col(fk.parent_column).alias(fk.column)),
+            on=fk.column,
+            how="anti",
+        )
+        .select("__row")
+        .collect()
+        .to_series()
+    )
+    if rows.len() == 0:  # no copy when every key is known
+        keep, flags = frame, frame.clear().select("source_row", pl.lit(True).alias(fk.rule))
+    else:
+        unknown = pl.zeros(frame.height, pl.Boolean, eager=True).scatter(rows, True)
+        keep = frame.filter(~unknown)
+        flags = frame.filter(unknown).select("source_row", pl.lit(True).alias(fk.rule))
     rawt = raw.tables[fk.table]
     return keep, _quarantine_rows(rawt, rawt.frame, flags, [fk.rule])
 

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
 if TYPE_CHECKING:
+    from scipy.stats import CensoredData
     from scipy.stats._survival import EmpiricalDistributionFunction
 
 __all__ = [
@@ -52,6 +52,8 @@ MIN_N = 20
 
 
 def _z(confidence: float) -> float:
+    from scipy import stats
+
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
     return float(stats.norm.ppf(0.5 + confidence / 2))
@@ -81,6 +83,8 @@ def wilson_interval(
 
 
 def _t_quantile(n: pl.Series, confidence: float) -> pl.Series:
+    from scipy import stats
+
     df = n.cast(pl.Float64).to_numpy() - 1
     with np.errstate(invalid="ignore"):
         q = np.asarray(stats.t.ppf(0.5 + confidence / 2, np.where(df >= 1, df, np.nan)))
@@ -141,6 +145,8 @@ def median_interval(
     >>> median_interval(np.arange(1.0, 21.0))
     (6.0, 15.0)
     """
+    from scipy import stats
+
     x = np.sort(np.asarray(values, dtype=float)[np.isfinite(values)])
     n = x.size
     if n < 2:
@@ -177,6 +183,8 @@ def skewed_mean_interval(
     >>> bool(low < 22.0 < high)
     True
     """
+    from scipy import stats
+
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     n = x.size
@@ -238,6 +246,8 @@ def kaplan_meier_median(
     >>> kaplan_meier_median(np.array([1.0, 2, 3]), np.array([True, False, False]))[0] is None
     True
     """
+    from scipy import stats
+
     durations = np.asarray(durations, dtype=float)
     observed = np.asarray(observed, dtype=bool)
     if durations.size == 0 or not observed.any():
@@ -273,6 +283,8 @@ def binomial_test(successes: int, trials: int, p0: float) -> float:
     >>> binomial_test(5, 10, 0.5), round(binomial_test(0, 10, 0.5), 6)
     (1.0, 0.001953)
     """
+    from scipy import stats
+
     return float(stats.binomtest(int(successes), int(trials), p0).pvalue)
 
 
@@ -288,12 +300,16 @@ def fisher_test(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
     >>> odds, round(p, 6)
     (inf, 0.1)
     """
+    from scipy import stats
+
     table = np.array([[int(k1), int(n1 - k1)], [int(k2), int(n2 - k2)]])
     result = stats.fisher_exact(table)
     return float(result.statistic), float(result.pvalue)
 
 
-def _censored(durations: np.ndarray, observed: np.ndarray) -> stats.CensoredData:
+def _censored(durations: np.ndarray, observed: np.ndarray) -> CensoredData:
+    from scipy import stats
+
     durations = np.asarray(durations, dtype=float)
     observed = np.asarray(observed, dtype=bool)
     return stats.CensoredData(uncensored=durations[observed], right=durations[~observed])
@@ -308,6 +324,8 @@ def logrank_test(
     >>> logrank_test(days, closed, days, closed)
     (0.0, 1.0)
     """
+    from scipy import stats
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         result = stats.logrank(
@@ -339,6 +357,8 @@ def km_median_test(
     >>> km_median_test(np.arange(1.0, 11.0), np.ones(10, bool), 5.5)
     (0.0, 1.0)
     """
+    from scipy import stats
+
     sf = stats.ecdf(_censored(durations, observed)).sf
     at = np.asarray(value, dtype=float)
     estimate = float(sf.evaluate(at))
@@ -362,6 +382,8 @@ def mann_whitney_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     >>> mann_whitney_test(np.array([1.0, 2, 3]), np.array([4.0, 5, 6]))
     (0.0, 0.1)
     """
+    from scipy import stats
+
     result = stats.mannwhitneyu(np.asarray(a, float), np.asarray(b, float), alternative="two-sided")
     return float(result.statistic), float(result.pvalue)
 
@@ -375,6 +397,8 @@ def one_sample_t_test(values: np.ndarray, value: float) -> tuple[float, float]:
     >>> round(t, 6) == round(2**0.5, 6), 0.2 < p < 0.3
     (True, True)
     """
+    from scipy import stats
+
     result = stats.ttest_1samp(np.asarray(values, float), value)
     return float(result.statistic), float(result.pvalue)
 
@@ -394,6 +418,8 @@ def bootstrap_interval(
     >>> bool(low < 10.5 < high), bootstrap_interval(np.array([4.0, 4.0]))
     (True, (nan, nan))
     """
+    from scipy import stats
+
     values = np.asarray(values, float)
     if values.size < 2 or np.all(values == values[0]):
         return float("nan"), float("nan")
@@ -429,6 +455,8 @@ def bootstrap_difference(
     >>> bool(low < 10 < high), bool(low > 0)
     (True, True)
     """
+    from scipy import stats
+
     a, b = np.asarray(a, float), np.asarray(b, float)
     if a.size < 2 or b.size < 2:
         return float("nan"), float("nan")
@@ -453,6 +481,8 @@ def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     >>> benjamini_hochberg(np.array([0.01, 0.04, 0.03, np.nan])).round(6).tolist()
     [0.03, 0.04, 0.04, nan]
     """
+    from scipy import stats
+
     p = np.asarray(p_values, dtype=float)
     q = np.full(p.shape, np.nan)
     ok = np.isfinite(p)
@@ -508,6 +538,8 @@ def funnel_limits(
     >>> low.tolist(), high.tolist()
     ([0.2, nan], [0.8, nan])
     """
+    from scipy import stats
+
     n = np.asarray(trials, dtype=float)
     alpha = 1 - confidence
     low = stats.binom.ppf(alpha / 2, n, p0) / np.where(n > 0, n, np.nan)
@@ -526,6 +558,8 @@ def km_curve(durations: np.ndarray, observed: np.ndarray, confidence: float = 0.
     >>> curve.select("days", pl.col("still_open").round(6), "at_risk").rows()[:3]
     [(0.0, 1.0, 5), (1.0, 0.8, 5), (2.0, 0.6, 4)]
     """
+    from scipy import stats
+
     durations = np.asarray(durations, dtype=float)
     observed = np.asarray(observed, dtype=bool)
     schema = {

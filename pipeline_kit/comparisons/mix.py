@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from scipy import stats as sps
 
 from pipeline_kit.comparisons.significance import ComparisonRow
 from pipeline_kit.dataset import Dataset
@@ -83,6 +82,8 @@ def mix_adjusted_win_rate(
         pl.col("org_rate").first(),
         filled.sum().cast(pl.Int64).alias("strata_filled"),
     )
+    from scipy import stats as sps
+
     z = float(sps.norm.ppf(0.975))
     return (
         out.with_columns(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from scipy import stats as sps
 
 from pipeline_kit import stats
 from pipeline_kit.dataset import Dataset
@@ -67,6 +66,8 @@ def rep_win_rates(
         return reps
     k_all, n_all = everyone["won"].to_numpy(), everyone["n"].to_numpy()
     org = k_all.sum() / n_all.sum()
+    from scipy import stats as sps
+
     a, b = stats.fit_beta_binomial(k_all, n_all)
     strength = float(n_all.mean())
     if a + b > strength:  # an honest prior: no more deals than an average rep's record

@@ -10,7 +10,6 @@ import datetime as dt
 
 import dataframely as dy
 import polars as pl
-from scipy import stats
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
@@ -169,6 +168,8 @@ def calls_vs_closes(
 
     >>> calls_vs_closes(ds, "2025-Q4", by="team").filter(pl.col("team") == "EMEA")  # doctest: +SKIP
     """
+    from scipy import stats
+
     groups = group_columns(by)
     if groups not in ([], ["team"]):
         raise ValueError("calls vs closes correlates reps: use by=None or by='team'")

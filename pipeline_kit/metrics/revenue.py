@@ -13,7 +13,6 @@ import datetime as dt
 import dataframely as dy
 import numpy as np
 import polars as pl
-from scipy import stats as sps
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
@@ -329,6 +328,8 @@ def _cac_interval(frame: pl.DataFrame, confidence: float = 0.95) -> pl.DataFrame
     So ``spend / count`` runs between ``spend / upper`` and ``spend / lower`` of the count's
     exact (Garwood) interval; no upper end with a single new customer's lower count of 0.
     """
+    from scipy import stats as sps
+
     k = frame["new_customers"].to_numpy().astype(float)
     alpha = 1 - confidence
     with np.errstate(invalid="ignore", divide="ignore"):
