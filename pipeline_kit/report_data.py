@@ -37,7 +37,9 @@ from pipeline_kit.metrics import (
     lost_reasons,
     metrics_long,
     open_pipeline,
+    period_over_period,
     pipeline_coverage,
+    quarterly_trend,
     slipped_deals,
     stage_conversion,
     stalled_deals,
@@ -361,3 +363,13 @@ class TeamData:
     def stalled_deals(self, limit: int) -> pl.DataFrame:
         """Up to ``limit`` of the team's open deals stalled in their stage on the snapshot day."""
         return stalled_deals(self.team_deals, self.as_of).filter("stalled").head(limit)
+
+    # ------------------------------------------------------------------ figures over time
+
+    def period_over_period(self) -> pl.DataFrame:
+        """The team's headline figures against the previous and the year-earlier period."""
+        return period_over_period(self.team_deals, self.period, as_of=self.as_of)
+
+    def quarterly_trend(self, metric: str = "win_rate") -> pl.DataFrame:
+        """The team's ``metric`` over the eight quarters ending with the report's period."""
+        return quarterly_trend(self.team_deals, metric, end=self.period)

@@ -17,7 +17,7 @@ import altair as alt
 import polars as pl
 from IPython.display import Markdown
 
-from pipeline_kit import charts
+from pipeline_kit import charts, trend_sections
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting.cards import FORECAST_CARDS, REPORT_FORECAST_CARDS
 from pipeline_kit.forecasting.sections import ForecastSection
@@ -50,6 +50,8 @@ METRICS_IN_SECTIONS = [
     "churn_rate",
     "clv_cac",
     "stalled_deals",
+    "win_rate_change_vs_previous",
+    "win_rate_change_vs_year_ago",
 ]
 METRICS_SHOWN = [  # the key-figures table; the methodology appendix lists these and the rest
     "deals_created",
@@ -751,6 +753,15 @@ class TeamReport:
                 ["Deal", "Owner", "Stage", "Amount", "In stage", "Usual maximum (90th pct)"], rows
             )
         )
+
+    # ------------------------------------------------------------------ over time
+    def period_over_period_table(self) -> Markdown:
+        """The period beside the previous one and the same period a year earlier (QoQ, YoY)."""
+        return trend_sections.period_over_period_table(self.data)
+
+    def win_rate_trend_chart(self) -> alt.TopLevelMixin | Markdown:
+        """The team's win rate over the last eight quarters, with its interval."""
+        return trend_sections.win_rate_trend_chart(self.data)
 
     def forecast_table(self) -> Markdown:
         """The next quarter's bookings forecast for the team: range, target, what it rests on."""

@@ -32,7 +32,7 @@ from pipeline_kit.metrics.pipeline import (
     stalled_deals,
 )
 from pipeline_kit.metrics.revenue import bookings_vs_target, cac, churn, clv, customer_retention
-from pipeline_kit.metrics.trend import quarterly_trend
+from pipeline_kit.metrics.trend import period_over_period, quarterly_trend
 from pipeline_kit.metrics.winloss import competitor_win_rates, lost_reasons
 
 __all__ = [
@@ -61,6 +61,7 @@ __all__ = [
     "metric_names",
     "metrics_long",
     "open_pipeline",
+    "period_over_period",
     "pipeline_coverage",
     "pipeline_waterfall",
     "quarterly_trend",

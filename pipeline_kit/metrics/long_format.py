@@ -24,6 +24,7 @@ from pipeline_kit.metrics import (  # noqa: F401  (each module declares its metr
     leads,
     pipeline,
     revenue,
+    trend,
     winloss,
 )
 from pipeline_kit.metrics._common import By, as_period, group_columns

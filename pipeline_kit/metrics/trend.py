@@ -1,24 +1,111 @@
-"""A metric quarter by quarter, for trend charts: one call per quarter, stacked."""
+"""Figures over time: a metric quarter by quarter, a period against earlier ones.
+
+:func:`quarterly_trend` stacks one call per quarter for trend charts; :func:`period_over_period`
+sets the period's headline figures beside the previous period's and the year-earlier period's,
+with the change and its interval.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Callable
 
+import dataframely as dy
 import polars as pl
+from scipy import stats
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.metrics._common import By, as_period
-from pipeline_kit.metrics.deals import close_rate, cycle_length, win_rate, won_deal_size
+from pipeline_kit.metrics._common import (
+    By,
+    amount_column,
+    as_date,
+    as_period,
+    basis_column,
+    check_by,
+    closed_in,
+    count_column,
+    flag_column,
+    flow_period,
+    group_columns,
+    time_basis,
+)
+from pipeline_kit.metrics._long import _long
+from pipeline_kit.metrics.cards import CLOSED_IN, MetricCard, declare
+from pipeline_kit.metrics.deals import (
+    close_rate,
+    cycle_length,
+    deal_flow,
+    win_rate,
+    won_deal_size,
+)
+from pipeline_kit.metrics.pipeline import open_at
 from pipeline_kit.periods import Period
+from pipeline_kit.stats import MIN_N, newcombe_difference, poisson_interval
 
-__all__ = ["TREND_METRICS", "quarterly_trend"]
+__all__ = [
+    "PERIOD_OVER_PERIOD_FIGURES",
+    "TREND_METRICS",
+    "period_over_period",
+    "previous_period",
+    "quarterly_trend",
+    "year_before",
+]
+
+
+# ----------------------------------------------------------------------------- quarterly trend
+
+
+def _with_poisson(frame: pl.DataFrame, column: str, confidence: float = 0.95) -> pl.DataFrame:
+    low, high = poisson_interval(frame[column].to_numpy(), confidence)
+    return frame.with_columns(
+        pl.col(column).alias("n"),
+        pl.Series("ci_low", low, dtype=pl.Float64),
+        pl.Series("ci_high", high, dtype=pl.Float64),
+    )
+
+
+def _deals_created(ds: Dataset, period: Period, *, by: By = None) -> pl.DataFrame:
+    return _with_poisson(deal_flow(ds, period, by=by), "created")
+
+
+def _deals_won(ds: Dataset, period: Period, *, by: By = None) -> pl.DataFrame:
+    return _with_poisson(deal_flow(ds, period, by=by), "won")
+
+
+def _bookings(ds: Dataset, period: Period, *, by: By = None) -> pl.DataFrame:
+    """Bookings (sum of won amounts) with a compound-Poisson interval.
+
+    Won deals arrive as a Poisson process and each brings its amount, so
+    ``Var(total) = E[N] E[X²]``, estimated by ``sum(amount²)``: ``total ± z √(sum amount²)``
+    (normal approximation, clipped at 0). It reads the quarter's bookings as one draw of the
+    team's underlying bookings rate.
+    """
+    groups = group_columns(by)
+    z = float(stats.norm.ppf(0.975))
+    won = ds.lazy("deals").filter(closed_in(period) & pl.col("status").eq("won"))
+    aggs = [
+        pl.len().cast(pl.Int64).alias("n"),
+        pl.col("amount").sum().cast(pl.Float64).alias("bookings"),
+        (pl.col("amount") ** 2).sum().cast(pl.Float64).alias("_ss"),
+    ]
+    frame = (won.group_by(groups).agg(aggs).sort(groups) if groups else won.select(aggs)).collect()
+    half = z * pl.col("_ss").sqrt()
+    return frame.with_columns(
+        (pl.col("bookings") - half).clip(0).alias("ci_low"),
+        (pl.col("bookings") + half).alias("ci_high"),
+    ).drop("_ss")
+
 
 TREND_METRICS: dict[str, tuple[Callable[..., pl.DataFrame], str]] = {
-    # metric -> (function, column holding the estimate)
+    # metric -> (function, column holding the estimate); every one has ci_low / ci_high
     "win_rate": (win_rate, "win_rate"),
     "close_rate": (close_rate, "close_rate"),
     "avg_won_deal_size": (won_deal_size, "mean"),
     "cycle_length_days": (cycle_length, "mean"),
+    "deals_created": (_deals_created, "created"),
+    "deals_won": (_deals_won, "won"),
+    "bookings": (_bookings, "bookings"),
 }
 
 
@@ -30,12 +117,20 @@ def quarterly_trend(
     quarters: int = 8,
     by: By = None,
 ) -> pl.DataFrame:
-    """``metric`` for each of the ``quarters`` quarters ending with ``end`` (for a period that
-    is not a quarter, the quarter holding its last day; ``"latest"``: the last complete
-    quarter of the data).
+    """``metric`` for each of the ``quarters`` quarters ending with ``end``.
 
-    Columns: ``period``, ``period_start``, the metric's own columns (groups, n, interval) and
-    ``estimate`` (a copy of the metric's value column, so charts need not know its name).
+    For a period that is not a quarter, ``end`` is the quarter holding its last day;
+    ``"latest"``: the last complete quarter of the data.
+
+    Every metric carries a 95% interval: Wilson for the rates (``win_rate``, ``close_rate``),
+    Cox / bootstrap for the means (``avg_won_deal_size``, ``cycle_length_days``), the exact
+    Poisson (Garwood) interval for the counts (``deals_created``, ``deals_won``: the quarter's
+    count read as one draw of an underlying rate) and a compound-Poisson interval for
+    ``bookings`` (``total ± 1.96 √(sum amount²)``).
+
+    Columns: ``period``, ``period_start``, the metric's own columns (groups, n, ci_low,
+    ci_high) and ``estimate`` (a copy of the metric's value column, so charts need not know
+    its name).
     """
     if metric not in TREND_METRICS:
         raise KeyError(f"no trend for {metric!r}; available: {', '.join(TREND_METRICS)}")
@@ -50,7 +145,7 @@ def quarterly_trend(
             fn(ds, quarter, by=by).with_columns(
                 pl.lit(quarter.label).alias("period"),
                 pl.lit(quarter.start).alias("period_start"),
-                pl.col(column).alias("estimate"),
+                pl.col(column).cast(pl.Float64).alias("estimate"),
             )
         )
     return pl.concat(frames, how="vertical_relaxed")
@@ -62,3 +157,304 @@ def _is_quarter(period: Period) -> bool:
     except ValueError:
         return False
     return True
+
+
+# ----------------------------------------------------------------------------- period over period
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_HALF = re.compile(r"^(\d{4})-H([12])$")
+_YEAR = re.compile(r"^(\d{4})$")
+
+
+def _minus_year(day: dt.date) -> dt.date:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - 1, day=28)
+
+
+def previous_period(period: Period) -> Period:
+    """The period right before ``period``, of the same kind.
+
+    The previous quarter, month, half or year; for a date range, as many days just before.
+
+    >>> str(previous_period(Period.parse("2025-Q1"))), str(previous_period(Period.parse("2025-01")))
+    ('2024-Q4', '2024-12')
+    >>> str(previous_period(Period.parse("2025-10-15..2025-10-28")))
+    '2025-10-01..2025-10-14'
+    """
+    label = period.label
+    if _is_quarter(period):
+        return period.shift(-1)
+    if m := _MONTH.match(label):
+        year, month = int(m[1]), int(m[2])
+        return Period.parse(f"{year - (month == 1)}-{(month - 2) % 12 + 1:02d}")
+    if m := _HALF.match(label):
+        year, half = int(m[1]), int(m[2])
+        return Period.parse(f"{year - (half == 1)}-H{2 if half == 1 else 1}")
+    if m := _YEAR.match(label):
+        return Period.parse(str(int(m[1]) - 1))
+    end = period.start - dt.timedelta(days=1)
+    return Period.parse(f"{end - dt.timedelta(days=period.days - 1)}..{end}")
+
+
+def year_before(period: Period) -> Period:
+    """The same period one year earlier (a date range: its days shifted back a year).
+
+    >>> str(year_before(Period.parse("2025-Q4"))), str(year_before(Period.parse("2025-H2")))
+    ('2024-Q4', '2024-H2')
+    """
+    label = period.label
+    if _is_quarter(period):
+        return period.shift(-4)
+    if m := _MONTH.match(label):
+        return Period.parse(f"{int(m[1]) - 1}-{m[2]}")
+    if m := _HALF.match(label):
+        return Period.parse(f"{int(m[1]) - 1}-H{m[2]}")
+    if m := _YEAR.match(label):
+        return Period.parse(str(int(m[1]) - 1))
+    return Period.parse(f"{_minus_year(period.start)}..{_minus_year(period.end)}")
+
+
+def _cut_like(period: Period, whole: Period, cut: Period) -> Period:
+    """``period`` cut at the same number of days into it as ``cut`` is into ``whole``."""
+    if cut.end >= whole.end:
+        return period
+    end = min(period.start + (cut.end - whole.start), period.end)
+    return Period(period.start, end, f"{period.start}..{end}")
+
+
+PERIOD_OVER_PERIOD_FIGURES: dict[str, str] = {  # figure -> unit
+    "win_rate": "share",
+    "deals_won": "count",
+    "bookings": "currency",
+    "avg_won_deal_size": "currency",
+    "cycle_length_days": "days",
+    "open_pipeline_value": "currency",
+}
+
+_SIDES = ("", "previous_", "year_ago_")
+
+
+class PeriodOverPeriodOutput(dy.Schema):
+    """:func:`period_over_period`: the ``by`` columns, then these (one row per figure)."""
+
+    figure = dy.String(nullable=False, regex=f"^({'|'.join(PERIOD_OVER_PERIOD_FIGURES)})$")
+    unit = dy.String(nullable=False)
+    period = dy.String(nullable=False)
+    value = amount_column(nullable=True)
+    n = count_column()
+    ci_low = amount_column(nullable=True)
+    ci_high = amount_column(nullable=True)
+    previous_period = dy.String(nullable=False)
+    previous_value = amount_column(nullable=True)
+    previous_n = count_column()
+    previous_ci_low = amount_column(nullable=True)
+    previous_ci_high = amount_column(nullable=True)
+    year_ago_period = dy.String(nullable=False)
+    year_ago_value = amount_column(nullable=True)
+    year_ago_n = count_column()
+    year_ago_ci_low = amount_column(nullable=True)
+    year_ago_ci_high = amount_column(nullable=True)
+    change_vs_previous = amount_column(nullable=True, signed=True)
+    change_vs_previous_ci_low = amount_column(nullable=True, signed=True)
+    change_vs_previous_ci_high = amount_column(nullable=True, signed=True)
+    relative_change_vs_previous = amount_column(nullable=True, signed=True)
+    change_vs_year_ago = amount_column(nullable=True, signed=True)
+    change_vs_year_ago_ci_low = amount_column(nullable=True, signed=True)
+    change_vs_year_ago_ci_high = amount_column(nullable=True, signed=True)
+    relative_change_vs_year_ago = amount_column(nullable=True, signed=True)
+    enough_data = flag_column()
+    time_basis = basis_column("period")
+
+
+def _figures(ds: Dataset, period: Period, groups: list[str]) -> pl.DataFrame:
+    """The headline figures of one (possibly cut) period: groups, figure, value, n, ci."""
+
+    def part(frame: pl.DataFrame, figure: str, value: str, n: str, ci: bool) -> pl.DataFrame:
+        return frame.select(
+            *groups,
+            pl.lit(figure).alias("figure"),
+            pl.col(value).cast(pl.Float64).alias("value"),
+            pl.col(n).cast(pl.Int64).alias("n"),
+            (pl.col("ci_low") if ci else pl.lit(None)).cast(pl.Float64).alias("ci_low"),
+            (pl.col("ci_high") if ci else pl.lit(None)).cast(pl.Float64).alias("ci_high"),
+        )
+
+    wr = win_rate(ds, period, by=groups)
+    size = won_deal_size(ds, period, by=groups)
+    cycle = cycle_length(ds, period, by=groups)
+    aggs = [
+        pl.len().cast(pl.Int64).alias("open_deals"),
+        pl.col("amount").sum().cast(pl.Float64).alias("open_value"),
+    ]
+    open_deals = ds.lazy("deals").filter(open_at(period.end))
+    pipe = (open_deals.group_by(groups).agg(aggs) if groups else open_deals.select(aggs)).collect()
+    return pl.concat(
+        [
+            part(wr, "win_rate", "win_rate", "n", True),
+            part(size, "deals_won", "n", "n", False),
+            part(size, "bookings", "total", "n", False),
+            part(size, "avg_won_deal_size", "mean", "n", True),
+            part(cycle, "cycle_length_days", "mean", "n", True),
+            part(pipe, "open_pipeline_value", "open_value", "open_deals", False),
+        ],
+        how="vertical_relaxed",
+    )
+
+
+def _change(side: str, name: str) -> list[pl.Expr]:
+    """The change from ``side`` to this period, its interval and the relative change."""
+    low, high = newcombe_difference(
+        "value", "ci_low", "ci_high", f"{side}value", f"{side}ci_low", f"{side}ci_high"
+    )
+    return [
+        (pl.col("value") - pl.col(f"{side}value")).alias(name),
+        low.alias(f"{name}_ci_low"),
+        high.alias(f"{name}_ci_high"),
+        pl.when((pl.col("figure") != "win_rate") & (pl.col(f"{side}value") > 0))
+        .then(pl.col("value") / pl.col(f"{side}value") - 1)
+        .alias(f"relative_{name}"),
+    ]
+
+
+@time_basis("period")
+def period_over_period(
+    ds: Dataset,
+    period: str | Period,
+    *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
+    min_n: int = MIN_N,
+) -> pl.DataFrame:
+    """The period's headline figures beside the previous period and a year earlier, with changes.
+
+    For a quarter: QoQ and YoY, each change with its interval.
+
+    Figures (:data:`PERIOD_OVER_PERIOD_FIGURES`): ``win_rate`` (won / (won + lost) of deals
+    closed in the period, Wilson interval), ``deals_won``, ``bookings`` (sum of won amounts),
+    ``avg_won_deal_size`` and ``cycle_length_days`` (mean, with their skew-aware intervals),
+    ``open_pipeline_value`` (deals open at the period's last day). ``n`` is what each rests
+    on: closed deals, won deals, or open deals.
+
+    ``change_vs_previous = value - previous_value`` (for the win rate a difference in
+    percentage points). Its interval combines the two periods' intervals: for the win rate
+    Newcombe's hybrid score interval (Newcombe 1998, method 10) from the Wilson intervals;
+    for the means the same construction (MOVER, Zou & Donner 2008) from their intervals;
+    none for the counts and totals. ``relative_change_vs_previous = value / previous_value - 1``
+    (not for the win rate). Likewise ``..._vs_year_ago``.
+
+    With ``as_of`` inside the period, every period is cut at the same day into it
+    (quarter-to-date against quarter-to-date). Columns: :class:`PeriodOverPeriodOutput`.
+    """
+    whole = as_period(period, ds)
+    if whole.is_all:
+        raise ValueError("period over period needs a dated period, such as 2025-Q4, not 'all'")
+    this = flow_period(ds, whole, as_of)
+    periods = {
+        "": this,
+        "previous_": _cut_like(previous_period(whole), whole, this),
+        "year_ago_": _cut_like(year_before(whole), whole, this),
+    }
+    groups = group_columns(by)
+    check_by(ds, "deals", groups)
+    keys = [*groups, "figure"]
+    joined: pl.DataFrame | None = None
+    for side, p in periods.items():
+        f = _figures(ds, p, groups).rename(
+            {c: f"{side}{c}" for c in ("value", "n", "ci_low", "ci_high")}
+        )
+        joined = f if joined is None else joined.join(f, on=keys, how="full", coalesce=True)
+    assert joined is not None
+    order = list(PERIOD_OVER_PERIOD_FIGURES)
+    zero_when_missing = pl.col("figure").is_in(["deals_won", "bookings", "open_pipeline_value"])
+    return (
+        joined.with_columns(
+            *[pl.col(f"{s}n").fill_null(0) for s in _SIDES],
+            *[
+                pl.when(zero_when_missing)
+                .then(pl.col(f"{s}value").fill_null(0.0))
+                .otherwise(pl.col(f"{s}value"))
+                .alias(f"{s}value")
+                for s in _SIDES
+            ],
+            pl.col("figure").replace_strict(PERIOD_OVER_PERIOD_FIGURES).alias("unit"),
+            *[pl.lit(p.label).alias(f"{s}period") for s, p in periods.items()],
+        )
+        .with_columns(
+            *_change("previous_", "change_vs_previous"),
+            *_change("year_ago_", "change_vs_year_ago"),
+            (pl.col("n") >= min_n).alias("enough_data"),
+            pl.col("figure").replace_strict({f: i for i, f in enumerate(order)}).alias("_order"),
+        )
+        .sort([*groups, "_order"])
+        .select(*groups, *[c for c in PeriodOverPeriodOutput.column_names() if c != "time_basis"])
+    )
+
+
+# ----------------------------------------------------------------------------- catalogue
+
+
+def _period_over_period(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
+    if period.is_all:
+        return []
+    day = as_date(as_of, ds)
+    f = period_over_period(ds, period, by=groups, as_of=day).filter(pl.col("figure") == "win_rate")
+    return [
+        _long(
+            f.rename(
+                {
+                    "ci_low": "_l",
+                    "ci_high": "_h",
+                    f"{name}_ci_low": "ci_low",
+                    f"{name}_ci_high": "ci_high",
+                }
+            ),
+            groups,
+            metric,
+            name,
+            "n",
+            True,
+        )
+        for metric, name in (
+            ("win_rate_change_vs_previous", "change_vs_previous"),
+            ("win_rate_change_vs_year_ago", "change_vs_year_ago"),
+        )
+    ]
+
+
+for _metric, _than, _other in (
+    ("win_rate_change_vs_previous", "the previous period (QoQ for a quarter)", "previous period"),
+    (
+        "win_rate_change_vs_year_ago",
+        "the same period a year earlier (YoY)",
+        "period a year earlier",
+    ),
+):
+    declare(
+        MetricCard(
+            _metric,
+            f"Win rate change on {_than}",
+            f"win_rate(period) - win_rate({_other}), win_rate = won / (won + lost)",
+            "period",
+            "won and lost " + CLOSED_IN + ", in each of the two periods (cut at the same day "
+            "into each when as_of falls inside the period); n = closed deals of the period",
+            "Newcombe hybrid score 95% (from the two Wilson intervals)",
+            "difference",
+            (
+                "Two small periods give a wide interval: a change of ten points on 30 deals "
+                "per quarter is usually within chance.",
+                "A quarter-on-quarter change mixes trend and seasonality; read the year-on-year "
+                "change beside it.",
+            ),
+            "pipeline_kit.period_over_period",
+            reading="Percentage points gained or lost against the other period. Only an "
+            "interval that excludes 0 says the win rate moved; the other figures (deals won, "
+            "bookings, average won deal, cycle length, open pipeline) are in the same frame.",
+        ),
+        function=period_over_period,
+        output=PeriodOverPeriodOutput,
+        long=_period_over_period,
+    )

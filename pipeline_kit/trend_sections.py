@@ -1,0 +1,136 @@
+"""The team report's sections over time: period over period, trends, pipeline against target.
+
+Each function takes the report's :class:`~pipeline_kit.report_data.TeamData` and returns
+Markdown or a chart; :class:`~pipeline_kit.team_report.TeamReport` exposes them as sections
+(which fail softly there).
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+from IPython.display import Markdown
+
+from pipeline_kit import charts
+from pipeline_kit.formatting import FORMAT, fmt_days, fmt_money, missing
+from pipeline_kit.report_data import TeamData
+from pipeline_kit.sections import escape, markdown, md_table
+from pipeline_kit.stats import MIN_N
+
+__all__ = ["period_over_period_table", "win_rate_trend_chart"]
+
+_TITLES = {
+    "win_rate": "Win rate",
+    "deals_won": "Deals won",
+    "bookings": "Bookings",
+    "avg_won_deal_size": "Average won deal",
+    "cycle_length_days": "Cycle length (created to closed)",
+    "open_pipeline_value": "Open pipeline on the last day read",
+}
+_WITH_INTERVAL = {"win_rate", "avg_won_deal_size", "cycle_length_days"}
+
+
+def _signed(value: float | None, unit: str) -> str:
+    """A change with its sign: +3.2 pts, -$4,555, +2.1 days, +3."""
+    if value is None or missing(value):
+        return "–"
+    if unit == "share":
+        return FORMAT["difference"](value)
+    sign = "+" if value > 0 else ("-" if value < 0 else "±")
+    if unit == "currency":
+        return sign + fmt_money(abs(value))
+    if unit == "days":
+        return sign + fmt_days(abs(value))
+    return f"{sign}{abs(value):,.0f}"
+
+
+def _value_cell(r: dict, side: str) -> str:
+    unit, figure = r["unit"], r["figure"]
+    value = r[f"{side}value"]
+    if value is None:
+        return "–"
+    text = FORMAT[unit](value)
+    if figure in _WITH_INTERVAL and r[f"{side}ci_low"] is not None:
+        text += f" ({FORMAT[unit](r[f'{side}ci_low'])} to {FORMAT[unit](r[f'{side}ci_high'])})"
+    n = r[f"{side}n"]
+    if figure == "open_pipeline_value":
+        text += f", {n:,} deals"
+    elif figure in _WITH_INTERVAL:
+        text += f", n = {n:,}" + (" · not enough data" if n < MIN_N else "")
+    return text
+
+
+def _change_cell(r: dict, name: str) -> str:
+    unit = r["unit"]
+    text = _signed(r[name], unit)
+    if text == "–":
+        return text
+    if r[f"{name}_ci_low"] is not None:
+        low, high = _signed(r[f"{name}_ci_low"], unit), _signed(r[f"{name}_ci_high"], unit)
+        text += f" ({low} to {high})"
+    elif r[f"relative_{name}"] is not None:
+        text += f" ({r[f'relative_{name}']:+.0%})"
+    return text
+
+
+def period_over_period_table(data: TeamData) -> Markdown:
+    """The period, the previous one and the same period a year earlier, with the changes."""
+    reason = data.shape.why_no_dates("comparison with earlier periods")
+    if reason or data.period.is_all:
+        return markdown(
+            "No comparison with earlier periods: "
+            + (reason or "the report covers the whole export, not a period")
+            + "."
+        )
+    frame = data.period_over_period()
+    if frame.height == 0:
+        return markdown(f"No deals for {escape(data.team)}: nothing to compare.")
+    first = frame.row(0, named=True)
+    this, prev, year = first["period"], first["previous_period"], first["year_ago_period"]
+    rows = [
+        [
+            _TITLES[r["figure"]],
+            _value_cell(r, ""),
+            _value_cell(r, "previous_"),
+            _value_cell(r, "year_ago_"),
+            _change_cell(r, "change_vs_previous"),
+            _change_cell(r, "change_vs_year_ago"),
+        ]
+        for r in frame.iter_rows(named=True)
+    ]
+    table = md_table(["Figure", this, prev, year, f"Change on {prev}", f"Change on {year}"], rows)
+    cut = (
+        f"\n\nThe period is read up to {data.as_of}, so each earlier period is cut at the same "
+        "day into it."
+        if data.as_of < data.period.end
+        else ""
+    )
+    return markdown(
+        table + "\n\nIntervals are 95%: Wilson for the win rate, skew-aware for the averages. A "
+        "change in win rate is in percentage points with Newcombe's interval; the averages' "
+        "changes combine their two intervals the same way (MOVER); counts and totals show the "
+        "relative change. A change whose interval includes 0 is within what chance alone "
+        "would produce." + cut
+    )
+
+
+def win_rate_trend_chart(data: TeamData) -> alt.TopLevelMixin | Markdown:
+    """The team's win rate over the last eight quarters, with its interval as a band."""
+    reason = data.shape.why_no_dates("win-rate trend") or data.shape.why_no_win_rate()
+    if reason or data.period.is_all:
+        return markdown(
+            "No win-rate trend: " + (reason or "the report covers the whole export") + "."
+        )
+    trend = data.quarterly_trend("win_rate").filter(pl.col("n") > 0)
+    thin = trend.filter(pl.col("n") < MIN_N).height
+    title = f"Win rate by quarter: {data.team}"
+    chart = charts.trend_chart(trend, title=title)
+    if thin:
+        return chart.properties(
+            title=alt.Title(
+                title,
+                subtitle=f"Band: 95% interval · {thin} quarter(s) with fewer than {MIN_N} "
+                "closed deals",
+            )
+        )
+    return chart

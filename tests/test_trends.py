@@ -1,0 +1,186 @@
+"""Figures over time: period over period (QoQ, YoY) and the quarterly trend's intervals.
+
+Expected values come from the sample's CSV rows read with plain Python and from scipy's own
+Wilson interval and Poisson distribution, never from the functions under test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+
+import pytest
+from scipy import stats
+
+import pipeline_kit as pk
+from pipeline_kit.metrics.trend import previous_period, year_before
+from pipeline_kit.periods import Period
+from tests.conftest import SAMPLE, read_rows
+
+DEALS = read_rows(Path(SAMPLE) / "deals.csv")
+
+
+def _day(text: str) -> dt.date | None:
+    return dt.date.fromisoformat(text[:10]) if text else None
+
+
+def _closed(team: str, start: str, end: str) -> list[dict[str, str]]:
+    lo, hi = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    return [
+        d
+        for d in DEALS
+        if d["team"] == team and d["status"] in ("won", "lost") and lo <= _day(d["closed_at"]) <= hi  # type: ignore[operator]
+    ]
+
+
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return ci.low, ci.high
+
+
+def test_period_over_period_against_the_csv_rows(sample: pk.Dataset) -> None:
+    team = "EMEA"
+    quarters = {
+        "": ("2025-10-01", "2025-12-31"),
+        "previous_": ("2025-07-01", "2025-09-30"),
+        "year_ago_": ("2024-10-01", "2024-12-31"),
+    }
+    got = pk.period_over_period(sample, "2025-Q4", by="team").filter(team=team)
+    rows = {r["figure"]: r for r in got.iter_rows(named=True)}
+    assert list(rows) == [
+        "win_rate",
+        "deals_won",
+        "bookings",
+        "avg_won_deal_size",
+        "cycle_length_days",
+        "open_pipeline_value",
+    ]
+    expected = {}
+    for side, (start, end) in quarters.items():
+        closed = _closed(team, start, end)
+        won = [d for d in closed if d["status"] == "won"]
+        rate = len(won) / len(closed)
+        expected[side] = (rate, _wilson(len(won), len(closed)), len(closed))
+        wr, size = rows["win_rate"], rows["bookings"]
+        assert wr[f"{side}n"] == len(closed)
+        assert wr[f"{side}value"] == pytest.approx(rate)
+        assert (wr[f"{side}ci_low"], wr[f"{side}ci_high"]) == pytest.approx(
+            _wilson(len(won), len(closed)), abs=1e-9
+        )
+        assert rows["deals_won"][f"{side}value"] == len(won)
+        assert size[f"{side}value"] == pytest.approx(sum(float(d["amount"]) for d in won))
+        assert rows["avg_won_deal_size"][f"{side}value"] == pytest.approx(
+            sum(float(d["amount"]) for d in won) / len(won)
+        )
+        days = [(_day(d["closed_at"]) - _day(d["created_at"])).days for d in closed]  # type: ignore[operator]
+        assert rows["cycle_length_days"][f"{side}value"] == pytest.approx(sum(days) / len(days))
+        snapshot = dt.date.fromisoformat(end)
+        open_then = [
+            d
+            for d in DEALS
+            if d["team"] == team
+            and _day(d["created_at"]) <= snapshot  # type: ignore[operator]
+            and (not d["closed_at"] or _day(d["closed_at"]) > snapshot)  # type: ignore[operator]
+        ]
+        assert rows["open_pipeline_value"][f"{side}n"] == len(open_then)
+        assert rows["open_pipeline_value"][f"{side}value"] == pytest.approx(
+            sum(float(d["amount"]) for d in open_then)
+        )
+    # Newcombe (1998, method 10) from the two Wilson intervals, written out here
+    wr = rows["win_rate"]
+    for side, name in (("previous_", "change_vs_previous"), ("year_ago_", "change_vs_year_ago")):
+        (p1, (l1, u1), _), (p2, (l2, u2), _) = expected[""], expected[side]
+        assert wr[name] == pytest.approx(p1 - p2)
+        assert wr[f"{name}_ci_low"] == pytest.approx(p1 - p2 - math.hypot(p1 - l1, u2 - p2))
+        assert wr[f"{name}_ci_high"] == pytest.approx(p1 - p2 + math.hypot(u1 - p1, p2 - l2))
+        assert wr[f"relative_{name}"] is None  # a rate changes in points, not percent
+    bookings = rows["bookings"]
+    assert bookings["relative_change_vs_year_ago"] == pytest.approx(
+        bookings["value"] / bookings["year_ago_value"] - 1
+    )
+    assert bookings["change_vs_previous_ci_low"] is None  # a total: no interval claimed
+    assert (wr["period"], wr["previous_period"], wr["year_ago_period"]) == (
+        "2025-Q4",
+        "2025-Q3",
+        "2024-Q4",
+    )
+
+
+def test_a_quarter_to_date_is_compared_with_quarters_to_the_same_day(sample: pk.Dataset) -> None:
+    got = pk.period_over_period(sample, "2025-Q4", as_of="2025-11-15").row(0, named=True)
+    assert got["figure"] == "win_rate"
+    assert (got["period"], got["previous_period"], got["year_ago_period"]) == (
+        "2025-10-01..2025-11-15",
+        "2025-07-01..2025-08-15",
+        "2024-10-01..2024-11-15",
+    )
+    for side, (start, end) in {
+        "": ("2025-10-01", "2025-11-15"),
+        "previous_": ("2025-07-01", "2025-08-15"),
+        "year_ago_": ("2024-10-01", "2024-11-15"),
+    }.items():
+        closed = [d for team in {d["team"] for d in DEALS} for d in _closed(team, start, end)]
+        assert got[f"{side}n"] == len(closed)
+
+
+def test_previous_and_year_earlier_periods_of_every_kind() -> None:
+    cases = {
+        "2025-Q1": ("2024-Q4", "2024-Q1"),
+        "2025-01": ("2024-12", "2024-01"),
+        "2025-07": ("2025-06", "2024-07"),
+        "2025-H1": ("2024-H2", "2024-H1"),
+        "2025-H2": ("2025-H1", "2024-H2"),
+        "2025": ("2024", "2024"),
+        "2024-02-20..2024-02-29": ("2024-02-10..2024-02-19", "2023-02-20..2023-02-28"),
+    }
+    for label, (previous, year_ago) in cases.items():
+        period = Period.parse(label)
+        assert previous_period(period).label == previous, label
+        assert year_before(period).label == year_ago, label
+
+
+def test_period_over_period_refuses_the_whole_export(sample: pk.Dataset) -> None:
+    with pytest.raises(ValueError, match="dated period"):
+        pk.period_over_period(sample, "all")
+
+
+def test_every_trend_metric_has_an_interval_over_eight_quarters(sample: pk.Dataset) -> None:
+    from pipeline_kit.metrics.trend import TREND_METRICS
+
+    assert {"win_rate", "deals_won", "deals_created", "bookings"} <= set(TREND_METRICS)
+    for metric in TREND_METRICS:
+        trend = pk.quarterly_trend(sample, metric, end="2025-Q4")
+        assert trend["period"].to_list() == [
+            f"{y}-Q{q}" for y in (2024, 2025) for q in (1, 2, 3, 4)
+        ], metric
+        assert trend["ci_low"].null_count() == 0 and trend["ci_high"].null_count() == 0, metric
+        assert (trend["ci_low"] <= trend["estimate"]).all(), metric
+        assert (trend["estimate"] <= trend["ci_high"]).all(), metric
+
+
+def test_counts_and_bookings_trends_against_the_csv_rows(sample: pk.Dataset) -> None:
+    won = [
+        d
+        for d in DEALS
+        if d["status"] == "won" and "2025-07-01" <= d["closed_at"][:10] <= "2025-09-30"
+    ]
+    row = (
+        pk.quarterly_trend(sample, "deals_won", end="2025-Q4")
+        .filter(period="2025-Q3")
+        .row(0, named=True)
+    )
+    k = len(won)
+    assert row["estimate"] == k
+    # exact Poisson limits: P(X >= k | low) = 2.5% and P(X <= k | high) = 2.5%
+    assert stats.poisson.sf(k - 1, row["ci_low"]) == pytest.approx(0.025, abs=1e-6)
+    assert stats.poisson.cdf(k, row["ci_high"]) == pytest.approx(0.025, abs=1e-6)
+    amounts = [float(d["amount"]) for d in won]
+    total, half = sum(amounts), 1.959964 * math.sqrt(sum(a * a for a in amounts))
+    row = (
+        pk.quarterly_trend(sample, "bookings", end="2025-Q4")
+        .filter(period="2025-Q3")
+        .row(0, named=True)
+    )
+    assert row["estimate"] == pytest.approx(total)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((total - half, total + half))
