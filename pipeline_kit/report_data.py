@@ -39,7 +39,9 @@ from pipeline_kit.metrics import (
     open_pipeline,
     period_over_period,
     pipeline_coverage,
+    pipeline_vs_target,
     quarterly_trend,
+    seasonality,
     slipped_deals,
     stage_conversion,
     stalled_deals,
@@ -373,3 +375,16 @@ class TeamData:
     def quarterly_trend(self, metric: str = "win_rate") -> pl.DataFrame:
         """The team's ``metric`` over the eight quarters ending with the report's period."""
         return quarterly_trend(self.team_deals, metric, end=self.period)
+
+    def pipeline_vs_target(self) -> pl.DataFrame:
+        """The team's open pipeline at each of the last eight quarters' starts against target.
+
+        Quarters that start before the data does are left out (nothing was open then).
+        """
+        frame = self._team_row(pipeline_vs_target(self.team_deals, self.period, by="team"))
+        first = self.ds.first_date
+        return frame if first is None else frame.filter(pl.col("as_of") >= first)
+
+    def seasonality(self) -> pl.DataFrame:
+        """The team's deals created and won per calendar month over the last three years."""
+        return seasonality(self.team_deals, self.period)

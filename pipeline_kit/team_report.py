@@ -52,6 +52,8 @@ METRICS_IN_SECTIONS = [
     "stalled_deals",
     "win_rate_change_vs_previous",
     "win_rate_change_vs_year_ago",
+    "start_pipeline_coverage",
+    "deals_created_per_calendar_month",
 ]
 METRICS_SHOWN = [  # the key-figures table; the methodology appendix lists these and the rest
     "deals_created",
@@ -762,6 +764,18 @@ class TeamReport:
     def win_rate_trend_chart(self) -> alt.TopLevelMixin | Markdown:
         """The team's win rate over the last eight quarters, with its interval."""
         return trend_sections.win_rate_trend_chart(self.data)
+
+    def pipeline_vs_target_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Open pipeline at each of the last eight quarters' starts against their targets."""
+        return trend_sections.pipeline_vs_target_chart(self.data)
+
+    def pipeline_size_note(self) -> Markdown:
+        """How much pipeline the next quarter's target needs at the team's past conversion."""
+        return trend_sections.pipeline_size_note(self.data)
+
+    def seasonality_chart(self) -> alt.TopLevelMixin | Markdown:
+        """The team's deals created per calendar month (seasonality)."""
+        return trend_sections.seasonality_chart(self.data)
 
     def forecast_table(self) -> Markdown:
         """The next quarter's bookings forecast for the team: range, target, what it rests on."""

@@ -17,7 +17,13 @@ from pipeline_kit.report_data import TeamData
 from pipeline_kit.sections import escape, markdown, md_table
 from pipeline_kit.stats import MIN_N
 
-__all__ = ["period_over_period_table", "win_rate_trend_chart"]
+__all__ = [
+    "period_over_period_table",
+    "pipeline_size_note",
+    "pipeline_vs_target_chart",
+    "seasonality_chart",
+    "win_rate_trend_chart",
+]
 
 _TITLES = {
     "win_rate": "Win rate",
@@ -134,3 +140,66 @@ def win_rate_trend_chart(data: TeamData) -> alt.TopLevelMixin | Markdown:
             )
         )
     return chart
+
+
+def _no_time_reason(data: TeamData, what: str) -> str | None:
+    reason = data.shape.why_no_dates(what)
+    if reason:
+        return reason
+    return "the report covers the whole export, not a period" if data.period.is_all else None
+
+
+def pipeline_vs_target_chart(data: TeamData) -> alt.TopLevelMixin | Markdown:
+    """The team's pipeline at each quarter's start against that quarter's target, as a chart."""
+    if reason := _no_time_reason(data, "pipeline against target over time"):
+        return markdown(f"No pipeline against target over time: {reason}.")
+    if not data.ds.has("targets"):
+        return markdown(
+            "Provide targets.csv (team, period_start, period_end, target) to see the pipeline "
+            "against target quarter by quarter."
+        )
+    return charts.pipeline_vs_target_chart(
+        data.pipeline_vs_target(),
+        title=f"Pipeline at each quarter's start against its target: {data.team}",
+    )
+
+
+def pipeline_size_note(data: TeamData) -> Markdown:
+    """How much pipeline the next quarter's target needs, at the team's own past conversion."""
+    if _no_time_reason(data, "") or not data.ds.has("targets"):
+        return markdown("")  # the chart's place says why
+    past = data.pipeline_vs_target().filter(pl.col("pipeline_per_booking").is_not_null())
+    if past.height == 0:
+        return markdown("No past quarter with bookings: no pipeline-to-bookings ratio yet.")
+    ratios = past["pipeline_per_booking"].to_list()
+    ratio = float(past["pipeline_per_booking"].median() or 0.0)  # type: ignore[arg-type]
+    lines = [
+        f"Over the last {past.height} quarter(s) the team booked one unit for every "
+        f"**{ratio:,.2f}** units of pipeline open at the quarter's start (median; range "
+        f"{min(ratios):,.2f} to {max(ratios):,.2f})."
+    ]
+    following = data.pipeline_due_next_period()
+    target = following["target"][0] if "target" in following.columns and following.height else None
+    if target:
+        open_now = float(data.open_pipeline()["open_value"].sum())
+        needed = target * ratio
+        lines.append(
+            f"At that ratio the {fmt_money(target)} target of {following['next_period'][0]} "
+            f"needs about **{fmt_money(needed)}** of open pipeline at its start; on "
+            f"{data.as_of} the team has {fmt_money(open_now)} "
+            f"({open_now / needed:.0%} of it)."
+        )
+    lines.append(
+        "*A median of few quarters, without an interval: read it as an order of magnitude, "
+        "not a quota.*"
+    )
+    return markdown("\n\n".join(lines))
+
+
+def seasonality_chart(data: TeamData) -> alt.TopLevelMixin | Markdown:
+    """The team's deals created per calendar month, with intervals, against an average month."""
+    if reason := _no_time_reason(data, "seasonality"):
+        return markdown(f"No seasonality: {reason}.")
+    return charts.seasonality_chart(
+        data.seasonality(), what="created", title=f"Deals created per calendar month: {data.team}"
+    )

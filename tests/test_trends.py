@@ -184,3 +184,79 @@ def test_counts_and_bookings_trends_against_the_csv_rows(sample: pk.Dataset) -> 
     )
     assert row["estimate"] == pytest.approx(total)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((total - half, total + half))
+
+
+TARGETS = read_rows(Path(SAMPLE) / "targets.csv")
+
+
+def test_pipeline_against_target_at_each_quarter_start(sample: pk.Dataset) -> None:
+    got = pk.pipeline_vs_target(sample, "2025-Q4", by="team").filter(team="EMEA")
+    assert got["period"].to_list() == [f"{y}-Q{q}" for y in (2024, 2025) for q in (1, 2, 3, 4)]
+    row = got.filter(period="2025-Q4").row(0, named=True)
+    day = dt.date(2025, 9, 30)  # the end of the day before the quarter starts
+    open_then = [
+        d
+        for d in DEALS
+        if d["team"] == "EMEA"
+        and _day(d["created_at"]) <= day  # type: ignore[operator]
+        and (not d["closed_at"] or _day(d["closed_at"]) > day)  # type: ignore[operator]
+    ]
+    due = [d for d in open_then if "2025-10-01" <= d["expected_close"][:10] <= "2025-12-31"]
+    won = [
+        d
+        for d in DEALS
+        if d["team"] == "EMEA"
+        and d["status"] == "won"
+        and "2025-10-01" <= d["closed_at"][:10] <= "2025-12-31"
+    ]
+    target = sum(
+        float(t["target"])
+        for t in TARGETS
+        if t["team"] == "EMEA"
+        and t["period_start"] <= "2025-12-31"
+        and t["period_end"] >= "2025-10-01"
+    )
+    open_value = sum(float(d["amount"]) for d in open_then)
+    booked = sum(float(d["amount"]) for d in won)
+    assert row["as_of"] == day
+    assert (row["open_deals"], row["due_deals"]) == (len(open_then), len(due))
+    assert row["open_value"] == pytest.approx(open_value)
+    assert row["due_value"] == pytest.approx(sum(float(d["amount"]) for d in due))
+    assert row["target"] == pytest.approx(target)
+    assert row["coverage"] == pytest.approx(open_value / target)
+    assert row["bookings"] == pytest.approx(booked)
+    assert row["attainment"] == pytest.approx(booked / target)
+    assert row["pipeline_per_booking"] == pytest.approx(open_value / booked)
+    with pytest.raises(ValueError, match="team targets"):
+        pk.pipeline_vs_target(sample, "2025-Q4", by="region")
+
+
+def test_seasonality_by_calendar_month_against_the_csv_rows(sample: pk.Dataset) -> None:
+    got = pk.seasonality(sample, "2025-Q4", by="team").filter(team="EMEA")
+    assert got["month"].to_list() == list(range(1, 13))
+    # the sample runs from 2023-10-01: the window is 2023-10 to 2025-12, so October to
+    # December occur three times and the other months twice
+    assert got["window"][0] == "2023-10..2025-12"
+    assert got["months"].to_list() == [2] * 9 + [3] * 3
+    emea = [d for d in DEALS if d["team"] == "EMEA"]
+    created = [sum(int(d["created_at"][5:7]) == m for d in emea) for m in range(1, 13)]
+    won = [
+        sum(
+            d["status"] == "won"
+            and d["closed_at"]
+            and int(d["closed_at"][5:7]) == m
+            and d["closed_at"][:7] <= "2025-12"
+            for d in emea
+        )
+        for m in range(1, 13)
+    ]
+    assert got["created"].to_list() == created
+    assert got["won"].to_list() == won
+    average = sum(created) / 27
+    for r, k, months in zip(got.iter_rows(named=True), created, got["months"], strict=True):
+        assert r["created_per_month"] == pytest.approx(k / months)
+        assert r["created_index"] == pytest.approx(k / months / average)
+        # exact Poisson limits of the month's total, divided by the months
+        low, high = r["created_ci_low"] * months, r["created_ci_high"] * months
+        assert stats.poisson.sf(k - 1, low) == pytest.approx(0.025, abs=1e-6)
+        assert stats.poisson.cdf(k, high) == pytest.approx(0.025, abs=1e-6)

@@ -32,7 +32,12 @@ from pipeline_kit.metrics.pipeline import (
     stalled_deals,
 )
 from pipeline_kit.metrics.revenue import bookings_vs_target, cac, churn, clv, customer_retention
-from pipeline_kit.metrics.trend import period_over_period, quarterly_trend
+from pipeline_kit.metrics.trend import (
+    period_over_period,
+    pipeline_vs_target,
+    quarterly_trend,
+    seasonality,
+)
 from pipeline_kit.metrics.winloss import competitor_win_rates, lost_reasons
 
 __all__ = [
@@ -63,8 +68,10 @@ __all__ = [
     "open_pipeline",
     "period_over_period",
     "pipeline_coverage",
+    "pipeline_vs_target",
     "pipeline_waterfall",
     "quarterly_trend",
+    "seasonality",
     "slipped_deals",
     "stage_conversion",
     "stalled_deals",

@@ -47,8 +47,10 @@ __all__ = [
     "PERIOD_OVER_PERIOD_FIGURES",
     "TREND_METRICS",
     "period_over_period",
+    "pipeline_vs_target",
     "previous_period",
     "quarterly_trend",
+    "seasonality",
     "year_before",
 ]
 
@@ -392,6 +394,283 @@ def period_over_period(
     )
 
 
+# ----------------------------------------------------------------------------- pipeline vs target
+
+
+class PipelineVsTargetOutput(dy.Schema):
+    """:func:`pipeline_vs_target`: the ``by`` columns (none or team), then these (one row per
+    quarter)."""
+
+    period = dy.String(nullable=False)
+    period_start = dy.Date(nullable=False)
+    as_of = dy.Date(nullable=False)
+    open_deals = count_column()
+    open_value = amount_column()
+    due_deals = count_column()
+    due_value = amount_column()
+    target = amount_column(nullable=True)
+    coverage = amount_column(nullable=True)
+    due_coverage = amount_column(nullable=True)
+    bookings = amount_column()
+    attainment = amount_column(nullable=True)
+    pipeline_per_booking = amount_column(nullable=True)
+    time_basis = basis_column("snapshot")
+
+
+def _quarters_ending(ds: Dataset, period: str | Period, quarters: int) -> list[Period]:
+    last = as_period(period, ds)
+    if last.is_all:
+        raise ValueError("figures by quarter need a dated period, such as 2025-Q4, not 'all'")
+    if not _is_quarter(last):
+        last = Period.quarter_of(last.end)
+    return [last.shift(-back) for back in range(quarters - 1, -1, -1)]
+
+
+@time_basis("snapshot")
+def pipeline_vs_target(
+    ds: Dataset,
+    period: str | Period,
+    *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
+    quarters: int = 8,
+) -> pl.DataFrame:
+    """Open pipeline at each quarter's start against that quarter's target (ideal pipeline size).
+
+    For each of the ``quarters`` quarters ending with ``period`` (the quarter holding its last
+    day): ``open_value`` = amount of the deals open at the end of the day before the quarter
+    starts (``as_of`` column; the waterfall's ``start``), ``due_value`` = those of them
+    expected to close in the quarter, ``target`` = the team targets (owner empty) overlapping
+    the quarter, ``coverage = open_value / target``, ``due_coverage = due_value / target``,
+    ``bookings`` = won amount closed in the quarter (up to ``as_of`` when it falls inside the
+    last quarter), ``attainment = bookings / target`` and ``pipeline_per_booking =
+    open_value / bookings``: how much pipeline at the start each unit booked took, which
+    (over past quarters) says what coverage a target needs. Targets are per team, so ``by``
+    is ``None`` or ``"team"``. Columns: :class:`PipelineVsTargetOutput`.
+    """
+    groups = group_columns(by)
+    if groups not in ([], ["team"]):
+        raise ValueError("pipeline against target compares with team targets: by=None or 'team'")
+    spans = _quarters_ending(ds, period, quarters)
+    day = as_date(as_of, ds)
+    cut = [flow_period(ds, q, day) if day is not None and q.start <= day else q for q in spans]
+    grid = pl.LazyFrame(
+        {
+            "period": [q.label for q in spans],
+            "period_start": [q.start for q in spans],
+            "period_end": [q.end for q in spans],
+            "as_of": [q.start - dt.timedelta(days=1) for q in spans],
+            "_booked_to": [c.end for c in cut],
+        }
+    )
+    open_then = (pl.col("created_at") <= pl.col("as_of")) & (
+        pl.col("closed_at").is_null() | (pl.col("closed_at") > pl.col("as_of"))
+    )
+    due = open_then & pl.col("expected_close").is_between("period_start", "period_end")
+    won = pl.col("status").eq("won") & pl.col("closed_at").is_between("period_start", "_booked_to")
+    keys = [*groups, "period"]
+    frame = (
+        ds.lazy("deals")
+        .join(grid, how="cross")
+        .filter(open_then | won)
+        .group_by(keys)
+        .agg(
+            open_then.sum().cast(pl.Int64).alias("open_deals"),
+            pl.col("amount").filter(open_then).sum().cast(pl.Float64).alias("open_value"),
+            due.sum().cast(pl.Int64).alias("due_deals"),
+            pl.col("amount").filter(due).sum().cast(pl.Float64).alias("due_value"),
+            pl.col("amount").filter(won).sum().cast(pl.Float64).alias("bookings"),
+        )
+    )
+    if ds.has("targets"):
+        targets = (
+            ds.lazy("targets")
+            .filter(pl.col("owner").is_null())
+            .select(
+                *groups,
+                pl.col("period_start").alias("_t_start"),
+                pl.col("period_end").alias("_t_end"),
+                "target",
+            )
+            .join(grid, how="cross")
+            .filter(
+                (pl.col("_t_start") <= pl.col("period_end"))
+                & (pl.col("_t_end") >= pl.col("period_start"))
+            )
+            .group_by(keys)
+            .agg(pl.col("target").sum().cast(pl.Float64))
+        )
+        frame = frame.join(targets, on=keys, how="full", coalesce=True, nulls_equal=True)
+    else:
+        frame = frame.with_columns(pl.lit(None, pl.Float64).alias("target"))
+    quarters_grid = grid.select("period", "period_start", "as_of")
+    if groups:
+        frame = frame.join(quarters_grid, on="period")
+    else:  # one row per quarter, also without deals
+        frame = quarters_grid.join(frame, on="period", how="left")
+    return (
+        frame.with_columns(
+            *[pl.col(c).fill_null(0) for c in ("open_deals", "due_deals")],
+            *[pl.col(c).fill_null(0.0) for c in ("open_value", "due_value", "bookings")],
+        )
+        .with_columns(
+            _ratio("open_value", "target").alias("coverage"),
+            _ratio("due_value", "target").alias("due_coverage"),
+            _ratio("bookings", "target").alias("attainment"),
+            _ratio("open_value", "bookings").alias("pipeline_per_booking"),
+        )
+        .sort([*groups, "period_start"])
+        .select(
+            *groups,
+            *[c for c in PipelineVsTargetOutput.column_names() if c != "time_basis"],
+        )
+        .collect()
+    )
+
+
+def _ratio(numerator: str, denominator: str) -> pl.Expr:
+    return pl.when(pl.col(denominator) > 0).then(pl.col(numerator) / pl.col(denominator))
+
+
+# ----------------------------------------------------------------------------- seasonality
+
+MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+class SeasonalityOutput(dy.Schema):
+    """:func:`seasonality`: the ``by`` columns, then these (one row per calendar month)."""
+
+    month = dy.Int64(nullable=False, min=1, max=12)
+    month_name = dy.String(nullable=False)
+    months = count_column()
+    created = count_column()
+    won = count_column()
+    created_per_month = amount_column(nullable=True)
+    created_ci_low = amount_column(nullable=True)
+    created_ci_high = amount_column(nullable=True)
+    created_index = amount_column(nullable=True)
+    won_per_month = amount_column(nullable=True)
+    won_ci_low = amount_column(nullable=True)
+    won_ci_high = amount_column(nullable=True)
+    won_index = amount_column(nullable=True)
+    window = dy.String(nullable=False)
+    time_basis = basis_column("period")
+
+
+def _month_window(ds: Dataset, period: Period, years: int) -> tuple[dt.date, dt.date]:
+    """The whole months of the ``years`` years ending with ``period``'s last month, from the
+    first whole month of the data."""
+    end = period.end
+    last = dt.date(end.year, end.month, 1)
+    if end != (last + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1):
+        # a period ending mid-month: the month before is the last whole one
+        last = (last - dt.timedelta(days=1)).replace(day=1)
+    first = dt.date(last.year - years, last.month, 1)
+    first = (first + dt.timedelta(days=32)).replace(day=1)
+    data_start = ds.first_date
+    if data_start is not None and data_start > first:
+        whole = data_start.replace(day=1)
+        first = whole if data_start.day == 1 else (whole + dt.timedelta(days=32)).replace(day=1)
+    month_end = (last + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    return first, month_end
+
+
+@time_basis("period")
+def seasonality(
+    ds: Dataset,
+    period: str | Period,
+    *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
+    years: int = 3,
+    confidence: float = 0.95,
+) -> pl.DataFrame:
+    """Deals created and won per calendar month, averaged over the years before ``period``.
+
+    The window is the whole months of the ``years`` years ending with the period's last whole
+    month (cut at ``as_of``; never before the data's first whole month). Per calendar month:
+    ``months`` = how many times that month is in the window, ``created`` and ``won`` (by
+    ``closed_at``) summed over them, ``created_per_month = created / months`` with the exact
+    Poisson interval of the sum divided by ``months``, and ``created_index =
+    created_per_month / (all created / all months)`` (1 = an average month; likewise for
+    ``won``). Columns: :class:`SeasonalityOutput`.
+    """
+    whole = flow_period(ds, period, as_of)
+    if whole.is_all:
+        raise ValueError("seasonality needs a dated period, such as 2025-Q4, not 'all'")
+    groups = group_columns(by)
+    check_by(ds, "deals", groups)
+    first, last = _month_window(ds, whole, years)
+    window = f"{first:%Y-%m}..{last:%Y-%m}" if first <= last else "no whole month"
+    months_in = pl.DataFrame(
+        {"month": range(1, 13), "months": [_count_month(first, last, m) for m in range(1, 13)]},
+        schema={"month": pl.Int64, "months": pl.Int64},
+    )
+    inside = pl.col("_day").is_between(pl.lit(first), pl.lit(last))
+    events = pl.concat(
+        [
+            ds.lazy("deals").select(
+                *groups, pl.col("created_at").alias("_day"), pl.lit("created").alias("_what")
+            ),
+            ds.lazy("deals")
+            .filter(pl.col("status").eq("won"))
+            .select(*groups, pl.col("closed_at").alias("_day"), pl.lit("won").alias("_what")),
+        ]
+    ).filter(inside)
+    counts = (
+        events.group_by(*groups, pl.col("_day").dt.month().cast(pl.Int64).alias("month"))
+        .agg(
+            pl.col("_what").eq("created").sum().cast(pl.Int64).alias("created"),
+            pl.col("_what").eq("won").sum().cast(pl.Int64).alias("won"),
+        )
+        .collect()
+    )
+    grid = counts.select(groups).unique().join(months_in, how="cross") if groups else months_in
+    frame = grid.join(counts, on=[*groups, "month"], how="left", nulls_equal=True).with_columns(
+        pl.col("created", "won").fill_null(0)
+    )
+    columns = []
+    for what in ("created", "won"):
+        low, high = poisson_interval(frame[what].to_numpy(), confidence)
+        columns += [
+            pl.Series(f"_{what}_low", low, dtype=pl.Float64),
+            pl.Series(f"_{what}_high", high, dtype=pl.Float64),
+        ]
+    frame = frame.with_columns(columns)
+    per_month = []
+    for what in ("created", "won"):
+        rate = pl.when(pl.col("months") > 0)
+        overall = pl.col(what).sum().over(groups) if groups else pl.col(what).sum()
+        all_months = pl.col("months").sum().over(groups) if groups else pl.col("months").sum()
+        per_month += [
+            rate.then(pl.col(what) / pl.col("months")).alias(f"{what}_per_month"),
+            rate.then(pl.col(f"_{what}_low") / pl.col("months")).alias(f"{what}_ci_low"),
+            rate.then(pl.col(f"_{what}_high") / pl.col("months")).alias(f"{what}_ci_high"),
+            pl.when((pl.col("months") > 0) & (overall > 0))
+            .then((pl.col(what) / pl.col("months")) / (overall / all_months))
+            .alias(f"{what}_index"),
+        ]
+    return (
+        frame.with_columns(
+            *per_month,
+            pl.col("month")
+            .replace_strict(dict(enumerate(MONTH_NAMES, start=1)), return_dtype=pl.String)
+            .alias("month_name"),
+            pl.lit(window).alias("window"),
+        )
+        .sort([*groups, "month"])
+        .select(*groups, *[c for c in SeasonalityOutput.column_names() if c != "time_basis"])
+    )
+
+
+def _count_month(first: dt.date, last: dt.date, month: int) -> int:
+    """How many times calendar ``month`` occurs in the whole months from ``first`` to ``last``."""
+    if first > last:
+        return 0
+    span = (last.year - first.year) * 12 + last.month - first.month + 1
+    return sum((first.month - 1 + i) % 12 + 1 == month for i in range(span))
+
+
 # ----------------------------------------------------------------------------- catalogue
 
 
@@ -457,4 +736,103 @@ for _metric, _than, _other in (
         function=period_over_period,
         output=PeriodOverPeriodOutput,
         long=_period_over_period,
+    )
+
+
+def _pipeline_vs_target(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
+    if period.is_all or groups not in ([], ["team"]) or not ds.has("targets"):
+        return []
+    f = pipeline_vs_target(ds, period, by=groups, as_of=as_of, quarters=1)
+    day = f["as_of"][0] if f.height else None
+    return [_long(f, groups, "start_pipeline_coverage", "coverage", "open_deals", False, as_of=day)]
+
+
+declare(
+    MetricCard(
+        "start_pipeline_coverage",
+        "Pipeline at the quarter's start against its target",
+        "sum(amount of deals open at the end of the day before the quarter) / sum(team "
+        "targets overlapping the quarter)",
+        "snapshot at the end of the day before the quarter starts (the waterfall's start); "
+        "pk.pipeline_vs_target gives every quarter of the last eight with bookings, attainment "
+        "and pipeline per unit booked",
+        "every deal open then, whatever its expected close (due_coverage: only those expected "
+        "to close in the quarter)",
+        "none (a census of the open deals, not a sample)",
+        "ratio",
+        (
+            "Amounts and expected close dates are the deals' current ones, not as they were at "
+            "the quarter's start.",
+            "A fixed rule such as 3x ignores the team's own conversion: compare with "
+            "pipeline_per_booking of past quarters.",
+        ),
+        "pipeline_kit.pipeline_vs_target",
+        reading="How many times the quarter's target the team had in open pipeline when the "
+        "quarter began. Enough is what past quarters needed: pipeline_per_booking says how much "
+        "start pipeline each unit booked took.",
+    ),
+    function=pipeline_vs_target,
+    output=PipelineVsTargetOutput,
+    long=_pipeline_vs_target,
+)
+
+
+def _seasonality(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
+    if period.is_all:
+        return []
+    f = seasonality(ds, period, by=groups, as_of=as_of)
+    return [
+        _long(
+            f.rename({"created_ci_low": "ci_low", "created_ci_high": "ci_high"}),
+            groups,
+            "deals_created_per_calendar_month",
+            "created_per_month",
+            "created",
+            True,
+            detail="month_name",
+        ),
+        _long(
+            f.rename({"won_ci_low": "ci_low", "won_ci_high": "ci_high"}),
+            groups,
+            "deals_won_per_calendar_month",
+            "won_per_month",
+            "won",
+            True,
+            detail="month_name",
+        ),
+    ]
+
+
+for _metric, _what, _date in (
+    ("deals_created_per_calendar_month", "created", "created_at"),
+    ("deals_won_per_calendar_month", "won", "closed_at of won deals"),
+):
+    declare(
+        MetricCard(
+            _metric,
+            f"Deals {_what} per calendar month (seasonality)",
+            f"deals {_what} in that calendar month over the window / times the month occurs in "
+            "the window",
+            "period: the whole months of the three years ending with the period's last whole "
+            "month, never before the data's first whole month (the window column)",
+            f"every deal by {_date}; detail = the month; the frame's {_what}_index divides by "
+            "the average month (1 = average)",
+            "exact Poisson (Garwood) 95% for the month's total, divided by the months",
+            "count",
+            (
+                "With two or three years each month rests on two or three observations: one "
+                "unusual month (a campaign, a re-organisation) moves it a lot.",
+            ),
+            "pipeline_kit.seasonality",
+            reading="Which months bring more or fewer deals than an average month. Compare a "
+            "quarter with the same quarter a year earlier before blaming the team for a "
+            "seasonal dip.",
+        ),
+        function=seasonality,
+        output=SeasonalityOutput,
+        long=_seasonality,
     )
