@@ -35,6 +35,7 @@ from pipeline_kit.metrics import (
     lead_response_time,
     lead_time_to_win,
     lost_reasons,
+    lost_reasons_by_stage,
     metrics_long,
     open_pipeline,
     period_over_period,
@@ -44,6 +45,7 @@ from pipeline_kit.metrics import (
     seasonality,
     slipped_deals,
     stage_conversion,
+    stage_conversion_control,
     stalled_deals,
     velocity,
     win_rate,
@@ -388,3 +390,11 @@ class TeamData:
     def seasonality(self) -> pl.DataFrame:
         """The team's deals created and won per calendar month over the last three years."""
         return seasonality(self.team_deals, self.period)
+
+    def lost_reasons_by_stage(self) -> pl.DataFrame:
+        """The team's lost deals by the stage they were lost from, and why."""
+        return lost_reasons_by_stage(self.team_deals, self.period)
+
+    def stage_conversion_control(self) -> pl.DataFrame:
+        """The team's stage conversion this quarter against p-chart limits from past quarters."""
+        return stage_conversion_control(self.team_deals, self.period)

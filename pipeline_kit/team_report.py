@@ -54,6 +54,8 @@ METRICS_IN_SECTIONS = [
     "win_rate_change_vs_year_ago",
     "start_pipeline_coverage",
     "deals_created_per_calendar_month",
+    "lost_reason_share_by_stage",
+    "stage_conversion_control_limits",
 ]
 METRICS_SHOWN = [  # the key-figures table; the methodology appendix lists these and the rest
     "deals_created",
@@ -776,6 +778,18 @@ class TeamReport:
     def seasonality_chart(self) -> alt.TopLevelMixin | Markdown:
         """The team's deals created per calendar month (seasonality)."""
         return trend_sections.seasonality_chart(self.data)
+
+    def lost_by_stage_table(self) -> Markdown:
+        """The team's losses by the stage they were lost from, with each stage's top reasons."""
+        return trend_sections.lost_by_stage_table(self.data)
+
+    def conversion_alerts(self) -> Markdown:
+        """Stages whose conversion this quarter is outside their p-chart control limits."""
+        return trend_sections.conversion_alerts(self.data)
+
+    def conversion_control_chart(self) -> alt.TopLevelMixin | Markdown:
+        """The team's stage conversion this quarter inside its control limits."""
+        return trend_sections.conversion_control_chart(self.data)
 
     def forecast_table(self) -> Markdown:
         """The next quarter's bookings forecast for the team: range, target, what it rests on."""

@@ -12,12 +12,15 @@ import polars as pl
 from IPython.display import Markdown
 
 from pipeline_kit import charts
-from pipeline_kit.formatting import FORMAT, fmt_days, fmt_money, missing
+from pipeline_kit.formatting import FORMAT, fmt_days, fmt_money, fmt_pct, missing
 from pipeline_kit.report_data import TeamData
 from pipeline_kit.sections import escape, markdown, md_table
 from pipeline_kit.stats import MIN_N
 
 __all__ = [
+    "conversion_alerts",
+    "conversion_control_chart",
+    "lost_by_stage_table",
     "period_over_period_table",
     "pipeline_size_note",
     "pipeline_vs_target_chart",
@@ -202,4 +205,91 @@ def seasonality_chart(data: TeamData) -> alt.TopLevelMixin | Markdown:
         return markdown(f"No seasonality: {reason}.")
     return charts.seasonality_chart(
         data.seasonality(), what="created", title=f"Deals created per calendar month: {data.team}"
+    )
+
+
+def lost_by_stage_table(data: TeamData, reasons: int = 3) -> Markdown:
+    """The team's losses by the stage they were lost from, with each stage's top reasons."""
+    frame = data.lost_reasons_by_stage()
+    if frame.height == 0:
+        return markdown(f"No deal of {escape(data.team)} was lost in {data.period_name}.")
+    total = int(frame["lost"].sum())
+    rows = []
+    for (stage,), part in frame.group_by("lost_from_stage", maintain_order=True):
+        n = int(part["n"][0])
+        top = [
+            f"{escape(r['lost_reason'])} {fmt_pct(r['share'], 0)} "
+            f"({fmt_pct(r['ci_low'], 0)} to {fmt_pct(r['ci_high'], 0)})"
+            for r in part.head(reasons).iter_rows(named=True)
+        ]
+        more = part.height - reasons
+        rows.append(
+            [
+                escape(str(stage)),
+                f"{n:,} ({fmt_pct(n / total, 0)} of losses)",
+                "; ".join(top) + (f"; and {more} more" if more > 0 else ""),
+            ]
+        )
+    note = ""
+    if frame["approximate"][0]:
+        note = (
+            "\n\n*The stage history was derived from the deals' current state, so the stage a "
+            "deal was lost from is unknown: export the stage history to see it.*"
+        )
+    return markdown(
+        md_table(
+            ["Lost from stage", "Lost deals", "Top reasons (share of the stage's losses, 95% CI)"],
+            rows,
+        )
+        + "\n\nThe stage a deal was lost from is the last open stage it entered before closing."
+        + note
+    )
+
+
+def conversion_alerts(data: TeamData) -> Markdown:
+    """Stages whose conversion this quarter is outside the p-chart limits of past quarters."""
+    if reason := _no_time_reason(data, "stage conversion over time"):
+        return markdown(f"No stage alerts: {reason}.")
+    frame = data.stage_conversion_control()
+    if frame.height == 0:
+        return markdown(f"No deal of {escape(data.team)} entered a stage in {data.period_name}.")
+    rows = [
+        [
+            escape(r["stage"]),
+            f"{fmt_pct(r['conversion'])} ({r['advanced']:,} of {r['n']:,})"
+            + (" · young cohort" if r["incomplete"] else ""),
+            f"{fmt_pct(r['centre'])} over {r['past_quarters']} quarter(s), n = {r['past_n']:,}"
+            if r["centre"] is not None
+            else "–",
+            f"{fmt_pct(r['lcl'])} to {fmt_pct(r['ucl'])}" if r["lcl"] is not None else "–",
+            {"above": "**above**", "below": "**below**"}.get(r["signal"], r["signal"]),
+        ]
+        for r in frame.iter_rows(named=True)
+    ]
+    flagged = frame.filter(pl.col("signal").is_in(["above", "below"]))
+    head = (
+        "No stage converted outside its control limits: the changes are within what the "
+        "team's own past makes ordinary."
+        if flagged.height == 0
+        else f"**{flagged.height} stage(s) outside the control limits**: "
+        + ", ".join(f"{escape(s)} ({g})" for s, g in flagged.select("stage", "signal").rows())
+        + ". Look for a cause before reacting."
+    )
+    return markdown(
+        head
+        + "\n\n"
+        + md_table(
+            ["Stage", "This quarter", "Past quarters (pooled)", "3-sigma limits", "Signal"], rows
+        )
+        + "\n\nEach past quarter's cohort is read at the same age as this one, so a young "
+        "cohort is compared with cohorts as young as it was (p-chart, Shewhart limits)."
+    )
+
+
+def conversion_control_chart(data: TeamData) -> alt.TopLevelMixin | Markdown:
+    """The team's stage conversion this quarter inside its control limits, as a chart."""
+    if _no_time_reason(data, ""):
+        return markdown("")  # the table's place says why
+    return charts.control_chart(
+        data.stage_conversion_control(), title=f"Stage conversion against its limits: {data.team}"
     )

@@ -129,6 +129,12 @@ CASES = {
         {"bar", "tick", "point", "rule"},
         {"coverage", "due_coverage", "attainment"},
     ),
+    "control_chart": (
+        lambda ds: charts.control_chart(pk.stage_conversion_control(ds, P)),
+        "control limits",
+        {"bar", "tick", "point"},
+        {"conversion", "lcl", "ucl", "centre"},
+    ),
     "seasonality": (
         lambda ds: charts.seasonality_chart(pk.seasonality(ds, P)),
         "calendar month",

@@ -260,3 +260,98 @@ def test_seasonality_by_calendar_month_against_the_csv_rows(sample: pk.Dataset) 
         low, high = r["created_ci_low"] * months, r["created_ci_high"] * months
         assert stats.poisson.sf(k - 1, low) == pytest.approx(0.025, abs=1e-6)
         assert stats.poisson.cdf(k, high) == pytest.approx(0.025, abs=1e-6)
+
+
+HISTORY = read_rows(Path(SAMPLE) / "stage_history.csv")
+STAGES = {s["stage"]: s for s in read_rows(Path(SAMPLE) / "stages.csv")}
+
+
+def test_lost_reasons_by_the_stage_lost_from_against_the_csv_rows(sample: pk.Dataset) -> None:
+    lost = [
+        d
+        for d in DEALS
+        if d["team"] == "EMEA"
+        and d["status"] == "lost"
+        and "2025-10-01" <= d["closed_at"][:10] <= "2025-12-31"
+    ]
+    ids = {d["deal_id"]: d for d in lost}
+    last: dict[str, tuple[str, int, str]] = {}
+    for h in HISTORY:
+        deal = ids.get(h["deal_id"])
+        stage = STAGES[h["stage"]]
+        if deal is None or stage["is_won"] == "true" or stage["is_lost"] == "true":
+            continue
+        if h["entered_at"][:10] > deal["closed_at"][:10]:
+            continue
+        key = (h["entered_at"], int(stage["order"]), h["stage"])
+        if h["deal_id"] not in last or key > last[h["deal_id"]]:
+            last[h["deal_id"]] = key
+    expected: dict[tuple[str, str], int] = {}
+    for deal_id, d in ids.items():
+        stage = last[deal_id][2] if deal_id in last else "(unknown)"
+        reason = d["lost_reason"] or "(not given)"
+        expected[(stage, reason)] = expected.get((stage, reason), 0) + 1
+    got = pk.lost_reasons_by_stage(sample, "2025-Q4", by="team").filter(team="EMEA")
+    assert {
+        (r["lost_from_stage"], r["lost_reason"]): r["lost"] for r in got.iter_rows(named=True)
+    } == expected
+    per_stage = {s: sum(v for (t, _), v in expected.items() if t == s) for s, _ in expected}
+    for r in got.iter_rows(named=True):
+        n = per_stage[r["lost_from_stage"]]
+        assert r["n"] == n and r["share"] == pytest.approx(r["lost"] / n)
+        assert (r["ci_low"], r["ci_high"]) == pytest.approx(_wilson(r["lost"], n), abs=1e-9)
+    assert got["stage_order"].is_sorted()  # funnel order
+
+
+def _quarter_cohorts(tmp_path: Path, advanced_now: int) -> pk.Dataset:
+    """Nine quarters, 10 deals entering Prospecting in each: 8 of 10 advance to Proposal in
+    the first eight (then win), ``advanced_now`` of 10 in the last; the others are lost."""
+    from tests.conftest import STAGES_CSV, write_dataset
+
+    deals = ["deal_id,owner,team,amount,created_at,stage,status,closed_at"]
+    history = ["deal_id,stage,entered_at"]
+    for q in range(9):
+        quarter = Period.parse("2023-Q4").shift(q)
+        start = quarter.start
+        advanced = 8 if q < 8 else advanced_now
+        for i in range(10):
+            deal, created = f"Q{q}D{i}", start + dt.timedelta(days=i)
+            closed = created + dt.timedelta(days=20)
+            history.append(f"{deal},Prospecting,{created}")
+            if i < advanced:
+                history.append(f"{deal},Proposal,{created + dt.timedelta(days=10)}")
+                history.append(f"{deal},Won,{closed}")
+                deals.append(f"{deal},ann,red,100,{created},Won,won,{closed}")
+            else:
+                history.append(f"{deal},Lost,{closed}")
+                deals.append(f"{deal},ann,red,100,{created},Lost,lost,{closed}")
+    path = write_dataset(
+        tmp_path / f"cohorts{advanced_now}",
+        deals="\n".join(deals) + "\n",
+        stages=STAGES_CSV,
+        stage_history="\n".join(history) + "\n",
+    )
+    return pk.load(path)
+
+
+def test_a_planted_drop_in_conversion_is_flagged_by_the_p_chart(tmp_path: Path) -> None:
+    # past: 64 of 80 advanced, centre 0.8; limits for n = 10: 0.8 ± 3 √(0.8 · 0.2 / 10)
+    half = 3 * math.sqrt(0.8 * 0.2 / 10)
+    dropped = _quarter_cohorts(tmp_path, advanced_now=2)
+    row = (
+        pk.stage_conversion_control(dropped, "2025-Q4", as_of="2025-12-31")
+        .filter(stage="Prospecting")
+        .row(0, named=True)
+    )
+    assert (row["advanced"], row["n"], row["past_quarters"]) == (2, 10, 8)
+    assert (row["past_advanced"], row["past_n"]) == (64, 80)
+    assert row["centre"] == pytest.approx(0.8)
+    assert (row["lcl"], row["ucl"]) == pytest.approx((0.8 - half, 1.0))  # 1.18 clipped to 1
+    assert row["signal"] == "below"
+    usual = _quarter_cohorts(tmp_path, advanced_now=7)  # 0.7: inside 0.42 to 1
+    control = pk.stage_conversion_control(usual, "2025-Q4", as_of="2025-12-31")
+    assert control["signal"].to_list() == ["within", "within"]  # Prospecting, Proposal
+    # read on the data's last day (2025-10-30, 62 days before the quarter's end), every past
+    # cohort is read 62 days before its own end: the deals lost after that day are pending
+    young = pk.stage_conversion_control(usual, "2025-Q4").row(0, named=True)
+    assert young["past_n"] < 80 and young["n"] == 10

@@ -16,7 +16,11 @@ from pipeline_kit.charts.forecast import (
 )
 from pipeline_kit.charts.forest import forest_plot
 from pipeline_kit.charts.money import deal_size_chart, revenue_vs_target
-from pipeline_kit.charts.over_time import pipeline_vs_target_chart, seasonality_chart
+from pipeline_kit.charts.over_time import (
+    control_chart,
+    pipeline_vs_target_chart,
+    seasonality_chart,
+)
 from pipeline_kit.charts.pipeline import (
     funnel,
     pipeline_by_stage,
@@ -45,6 +49,7 @@ __all__ = [
     "churn_chart",
     "collateral_chart",
     "competitor_chart",
+    "control_chart",
     "deal_size_chart",
     "forecast_chart",
     "forest_plot",

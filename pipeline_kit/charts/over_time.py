@@ -1,4 +1,4 @@
-"""Charts over time: pipeline against target quarter by quarter, seasonality by month."""
+"""Charts over time: pipeline against target, seasonality by month, control charts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import polars as pl
 from pipeline_kit.charts._base import no_data, plain, reference_rule
 from pipeline_kit.charts.theme import MUTED, PALETTE
 
-__all__ = ["pipeline_vs_target_chart", "seasonality_chart"]
+__all__ = ["control_chart", "pipeline_vs_target_chart", "seasonality_chart"]
 
 
 def pipeline_vs_target_chart(
@@ -87,4 +87,49 @@ def seasonality_chart(
         title=alt.Title(title, subtitle=f"Months {window} · bar: 95% interval"),
         width=520,
         height=220,
+    )
+
+
+def control_chart(
+    frame: pl.DataFrame, *, title: str = "Stage conversion against its control limits"
+) -> alt.TopLevelMixin:
+    """Conversion per stage this quarter (dot) inside its p-chart limits (bar), centre tick.
+
+    ``frame``: :func:`pipeline_kit.stage_conversion_control` for one group (or none). Dots
+    outside the limits are coloured.
+    """
+    data = frame.filter(pl.col("lcl").is_not_null())
+    if data.height == 0:
+        return no_data(title, "No stage with a baseline from past quarters")
+    data = plain(data)
+    y = alt.Y("stage:N", title=None, sort=alt.EncodingSortField("stage_order"))
+    tooltip = [
+        alt.Tooltip("stage:N", title="Stage"),
+        alt.Tooltip("conversion:Q", title="This quarter", format=".1%"),
+        alt.Tooltip("n:Q", title="Decided deals"),
+        alt.Tooltip("centre:Q", title="Past quarters", format=".1%"),
+        alt.Tooltip("lcl:Q", title="Lower limit", format=".1%"),
+        alt.Tooltip("ucl:Q", title="Upper limit", format=".1%"),
+        alt.Tooltip("signal:N", title="Signal"),
+    ]
+    base = alt.Chart(data).encode(y=y, tooltip=tooltip)
+    limits = base.mark_bar(color=MUTED, opacity=0.35, height=14).encode(
+        x=alt.X("lcl:Q", title="Conversion", axis=alt.Axis(format="%")), x2=alt.X2("ucl:Q")
+    )
+    centre = base.mark_tick(color=MUTED, thickness=2, size=18).encode(x=alt.X("centre:Q"))
+    colour = alt.Color(
+        "signal:N",
+        scale=alt.Scale(
+            domain=["within", "above", "below"], range=[PALETTE[0], PALETTE[2], PALETTE[3]]
+        ),
+        legend=alt.Legend(title=None),
+    )
+    dot = base.mark_point(filled=True, size=80).encode(x=alt.X("conversion:Q"), color=colour)
+    return alt.layer(limits, centre, dot).properties(
+        title=alt.Title(
+            title,
+            subtitle="Grey bar: 3-sigma limits from the past quarters, read at the same age · "
+            "tick: their pooled conversion",
+        ),
+        width=480,
     )

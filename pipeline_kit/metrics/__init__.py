@@ -10,7 +10,7 @@ One module per family: :mod:`.deals` (flow over a period and cohorts), :mod:`.pi
 from pipeline_kit.metrics.activity import activities_per_rep, calls_vs_closes
 from pipeline_kit.metrics.cards import CATALOGUE, MetricCard, explain, metric_names
 from pipeline_kit.metrics.collateral import collateral_win_rates
-from pipeline_kit.metrics.conversion import stage_conversion
+from pipeline_kit.metrics.conversion import stage_conversion, stage_conversion_control
 from pipeline_kit.metrics.deals import (
     close_rate,
     cycle_length,
@@ -38,7 +38,11 @@ from pipeline_kit.metrics.trend import (
     quarterly_trend,
     seasonality,
 )
-from pipeline_kit.metrics.winloss import competitor_win_rates, lost_reasons
+from pipeline_kit.metrics.winloss import (
+    competitor_win_rates,
+    lost_reasons,
+    lost_reasons_by_stage,
+)
 
 __all__ = [
     "CATALOGUE",
@@ -63,6 +67,7 @@ __all__ = [
     "lead_response_time",
     "lead_time_to_win",
     "lost_reasons",
+    "lost_reasons_by_stage",
     "metric_names",
     "metrics_long",
     "open_pipeline",
@@ -74,6 +79,7 @@ __all__ = [
     "seasonality",
     "slipped_deals",
     "stage_conversion",
+    "stage_conversion_control",
     "stalled_deals",
     "time_in_stage_km",
     "velocity",
