@@ -37,6 +37,7 @@ from pipeline_kit.metrics import (
     lost_reasons,
     lost_reasons_by_stage,
     metrics_long,
+    needed_for_target,
     open_pipeline,
     period_over_period,
     pipeline_coverage,
@@ -398,3 +399,8 @@ class TeamData:
     def stage_conversion_control(self) -> pl.DataFrame:
         """The team's stage conversion this quarter against p-chart limits from past quarters."""
         return stage_conversion_control(self.team_deals, self.period)
+
+    def needed_for_target(self, following: bool = False) -> pl.DataFrame:
+        """What the team's target of the period (or the next one) takes at its recent rates."""
+        period = self.period.following() if following else self.period
+        return self._team_row(needed_for_target(self.ds, period, by="team"))

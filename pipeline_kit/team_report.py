@@ -56,6 +56,10 @@ METRICS_IN_SECTIONS = [
     "deals_created_per_calendar_month",
     "lost_reason_share_by_stage",
     "stage_conversion_control_limits",
+    "won_deals_needed_for_target",
+    "deals_needed_for_target",
+    "leads_needed_for_target",
+    "activities_needed_for_target",
 ]
 METRICS_SHOWN = [  # the key-figures table; the methodology appendix lists these and the rest
     "deals_created",
@@ -790,6 +794,10 @@ class TeamReport:
     def conversion_control_chart(self) -> alt.TopLevelMixin | Markdown:
         """The team's stage conversion this quarter inside its control limits."""
         return trend_sections.conversion_control_chart(self.data)
+
+    def needed_for_target_table(self) -> Markdown:
+        """Won deals, deals to close, leads and activities the target takes at the team's rates."""
+        return trend_sections.needed_for_target_table(self.data)
 
     def forecast_table(self) -> Markdown:
         """The next quarter's bookings forecast for the team: range, target, what it rests on."""

@@ -21,6 +21,7 @@ __all__ = [
     "conversion_alerts",
     "conversion_control_chart",
     "lost_by_stage_table",
+    "needed_for_target_table",
     "period_over_period_table",
     "pipeline_size_note",
     "pipeline_vs_target_chart",
@@ -292,4 +293,75 @@ def conversion_control_chart(data: TeamData) -> alt.TopLevelMixin | Markdown:
         return markdown("")  # the table's place says why
     return charts.control_chart(
         data.stage_conversion_control(), title=f"Stage conversion against its limits: {data.team}"
+    )
+
+
+def _need_cell(r: dict, need: str, done: str | None) -> str:
+    value = r[f"{need}_needed"]
+    if value is None:
+        return "–"
+    text = f"{value:,.0f}"
+    if r[f"{need}_needed_ci_low"] is not None:
+        text += f" ({r[f'{need}_needed_ci_low']:,.0f} to {r[f'{need}_needed_ci_high']:,.0f})"
+    if done is not None:
+        text += f" · done {r[done]:,}"
+    return text
+
+
+def needed_for_target_table(data: TeamData) -> Markdown:
+    """Won deals, deals to close, leads and activities the target takes at the team's rates."""
+    if reason := _no_time_reason(data, "needs against a target"):
+        return markdown(f"No needs against a target: {reason}.")
+    if not data.ds.has("targets"):
+        return markdown(
+            "Provide targets.csv (team, period_start, period_end, target) to see what the "
+            "target takes in deals, leads and activities."
+        )
+    frames = [("this", data.needed_for_target())]
+    if not data.period.label.count(".."):
+        frames.append(("next", data.needed_for_target(following=True)))
+    columns = [
+        (which, f.row(0, named=True))
+        for which, f in frames
+        if f.height and f["target"][0] is not None
+    ]
+    if not columns:
+        return markdown(f"No target for {escape(data.team)} in {data.period_name} or after it.")
+    labels = {"this": data.period.label, "next": data.period.following().label}
+    header = ["Needed"] + [
+        f"{labels[which]} (target {fmt_money(r['target'])})" for which, r in columns
+    ]
+    rows = [
+        ["Won deals"]
+        + [
+            _need_cell(r, "won_deals", "won_deals_actual" if w == "this" else None)
+            for w, r in columns
+        ],
+        ["Deals to close (won or lost)"]
+        + [
+            _need_cell(r, "deals", "deals_closed_actual" if w == "this" else None)
+            for w, r in columns
+        ],
+        ["Leads becoming opportunities"] + [_need_cell(r, "leads", None) for _, r in columns],
+        ["Activities"] + [_need_cell(r, "activities", None) for _, r in columns],
+    ]
+    r = columns[-1][1]
+    rates = (
+        f"Rates behind {labels[columns[-1][0]]}, from {r['rates_from']}: average won deal "
+        f"{fmt_money(r['avg_won_deal'])}, win "
+        f"rate {fmt_pct(r['win_rate'])} ({r['won']:,} won of {r['won'] + r['lost']:,}), lead "
+        f"conversion {fmt_pct(r['lead_conversion'])}, "
+        + (
+            f"{r['activities_per_won_deal']:,.1f} activities per won deal."
+            if r["activities_per_won_deal"] is not None
+            else "no activities logged."
+        )
+    )
+    return markdown(
+        md_table(header, rows)
+        + "\n\n"
+        + rates
+        + " Each figure chains them: target / average won deal / win rate / lead conversion. "
+        "Intervals (95%) by simulation: 4,000 seeded draws of every rate (bootstrapped average, "
+        "Beta win rate and conversion, Poisson activity count) through the same chain."
     )

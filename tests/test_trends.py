@@ -355,3 +355,55 @@ def test_a_planted_drop_in_conversion_is_flagged_by_the_p_chart(tmp_path: Path) 
     # cohort is read 62 days before its own end: the deals lost after that day are pending
     young = pk.stage_conversion_control(usual, "2025-Q4").row(0, named=True)
     assert young["past_n"] < 80 and young["n"] == 10
+
+
+def test_what_the_target_takes_against_the_csv_rows(sample: pk.Dataset) -> None:
+    row = pk.needed_for_target(sample, "2025-Q4", by="team").filter(team="EMEA").row(0, named=True)
+    assert row["rates_from"] == "2024-Q4..2025-Q3"
+    start, end = "2024-10-01", "2025-09-30"
+    emea = [d for d in DEALS if d["team"] == "EMEA"]
+    closed = [
+        d for d in emea if d["status"] in ("won", "lost") and start <= d["closed_at"][:10] <= end
+    ]
+    won = [float(d["amount"]) for d in closed if d["status"] == "won"]
+    lost = len(closed) - len(won)
+    leads = [
+        lead
+        for lead in read_rows(Path(SAMPLE) / "leads.csv")
+        if lead["team"] == "EMEA" and start <= lead["created_at"][:10] <= end
+    ]
+    converted = [
+        lead for lead in leads if lead["converted_at"] and lead["converted_at"][:10] <= end
+    ]
+    closed_ids = {d["deal_id"] for d in closed}
+    activities = [
+        a for a in read_rows(Path(SAMPLE) / "activities.csv") if a["deal_id"] in closed_ids
+    ]
+    target = sum(
+        float(t["target"])
+        for t in TARGETS
+        if t["team"] == "EMEA"
+        and t["period_start"] <= "2025-12-31"
+        and t["period_end"] >= "2025-10-01"
+    )
+    mean = sum(won) / len(won)
+    won_needed = target / mean
+    deals_needed = won_needed / (len(won) / len(closed))
+    assert (row["won"], row["lost"], row["target"]) == (len(won), lost, target)
+    assert (row["leads_created"], row["leads_converted"]) == (len(leads), len(converted))
+    assert row["activities"] == len(activities)
+    assert row["won_deals_needed"] == pytest.approx(won_needed)
+    assert row["deals_needed"] == pytest.approx(deals_needed)
+    assert row["leads_needed"] == pytest.approx(deals_needed / (len(converted) / len(leads)))
+    assert row["activities_needed"] == pytest.approx(won_needed * len(activities) / len(won))
+    # the simulated interval of target / mean against the delta method, written out here:
+    # se(T / A) = T / A² · sd / √n
+    sd = math.sqrt(sum((a - mean) ** 2 for a in won) / (len(won) - 1))
+    half = 1.959964 * target / mean**2 * sd / math.sqrt(len(won))
+    low, high = row["won_deals_needed_ci_low"], row["won_deals_needed_ci_high"]
+    assert low < won_needed < high
+    assert high - low == pytest.approx(2 * half, rel=0.2)
+    # the period itself: what EMEA did in 2025-Q4
+    q4 = [d for d in emea if d["status"] in ("won", "lost") and d["closed_at"][:7] >= "2025-10"]
+    assert row["deals_closed_actual"] == len(q4)
+    assert row["won_deals_actual"] == sum(d["status"] == "won" for d in q4)

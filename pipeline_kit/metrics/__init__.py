@@ -24,6 +24,7 @@ from pipeline_kit.metrics.deals import (
 from pipeline_kit.metrics.durations import cycle_length_curve, cycle_length_km, time_in_stage_km
 from pipeline_kit.metrics.leads import lead_funnel, lead_response_time, lead_time_to_win
 from pipeline_kit.metrics.long_format import metrics_long
+from pipeline_kit.metrics.needed import needed_for_target
 from pipeline_kit.metrics.pipeline import (
     open_pipeline,
     pipeline_coverage,
@@ -70,6 +71,7 @@ __all__ = [
     "lost_reasons_by_stage",
     "metric_names",
     "metrics_long",
+    "needed_for_target",
     "open_pipeline",
     "period_over_period",
     "pipeline_coverage",

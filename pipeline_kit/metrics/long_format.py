@@ -22,6 +22,7 @@ from pipeline_kit.metrics import (  # noqa: F401  (each module declares its metr
     deals,
     durations,
     leads,
+    needed,
     pipeline,
     revenue,
     trend,
