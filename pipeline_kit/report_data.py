@@ -30,6 +30,7 @@ from pipeline_kit.metrics import (
     competitor_win_rates,
     cycle_length,
     cycle_length_curve,
+    deal_list,
     deal_size_distribution,
     lead_funnel,
     lead_response_time,
@@ -404,3 +405,14 @@ class TeamData:
         """What the team's target of the period (or the next one) takes at its recent rates."""
         period = self.period.following() if following else self.period
         return self._team_row(needed_for_target(self.ds, period, by="team"))
+
+    def deal_list(self, kind: str) -> pl.DataFrame:
+        """The team's deals behind a count: won, lost, created, open, stalled or slipped.
+
+        Flows cover the whole period; open, stalled and slipped deals are read on the
+        snapshot day.
+        """
+        snapshot = kind in ("open", "stalled", "slipped")
+        return deal_list(
+            self.team_deals, self.period, kind=kind, as_of=self.as_of if snapshot else None
+        )

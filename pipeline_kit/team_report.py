@@ -799,6 +799,10 @@ class TeamReport:
         """Won deals, deals to close, leads and activities the target takes at the team's rates."""
         return trend_sections.needed_for_target_table(self.data)
 
+    def deal_lists_appendix(self, limit: int = 10) -> Markdown:
+        """The deals behind the counts (won, lost, open, stalled, slipped), ``limit`` per list."""
+        return trend_sections.deal_lists_appendix(self.data, limit)
+
     def forecast_table(self) -> Markdown:
         """The next quarter's bookings forecast for the team: range, target, what it rests on."""
         return self._forecast_section().outlook_table()

@@ -20,6 +20,7 @@ from pipeline_kit.stats import MIN_N
 __all__ = [
     "conversion_alerts",
     "conversion_control_chart",
+    "deal_lists_appendix",
     "lost_by_stage_table",
     "needed_for_target_table",
     "period_over_period_table",
@@ -365,3 +366,44 @@ def needed_for_target_table(data: TeamData) -> Markdown:
         "Intervals (95%) by simulation: 4,000 seeded draws of every rate (bootstrapped average, "
         "Beta win rate and conversion, Poisson activity count) through the same chain."
     )
+
+
+_LISTS = {  # kind -> heading
+    "won": "Deals won",
+    "lost": "Deals lost",
+    "open": "Open deals on the snapshot day, by stage",
+    "stalled": "Stalled deals",
+    "slipped": "Slipped deals (past their expected close)",
+}
+
+
+def deal_lists_appendix(data: TeamData, limit: int = 10) -> Markdown:
+    """The deals behind the report's counts, a compact table per list capped at ``limit``."""
+    kinds = ["won", "lost"] if data.period.is_all or data.shape.undated else list(_LISTS)
+    parts = []
+    for kind in kinds:
+        deals = data.deal_list(kind)
+        title = f"**{_LISTS[kind]}: {deals.height:,}**"
+        if deals.height == 0:
+            parts.append(f"{title} (none).")
+            continue
+        rows = [
+            [
+                escape(r["deal_id"]),
+                escape(r["owner"]),
+                escape(r["stage"]),
+                fmt_money(r["amount"]),
+                escape(r["detail"]) if r["detail"] else "",
+            ]
+            for r in deals.head(limit).iter_rows(named=True)
+        ]
+        table = md_table(["Deal", "Owner", "Stage", "Amount", "Detail"], rows)
+        more = deals.height - limit
+        if more > 0:
+            table += (
+                f'\n\n… and {more:,} more: `pk.deal_list(ds, "{data.period.label}", '
+                f'kind="{kind}")` lists them all (every team\'s: the team column picks out '
+                "this one)."
+            )
+        parts.append(f"{title}\n\n{table}")
+    return markdown("\n\n".join(parts))

@@ -10,6 +10,7 @@ import datetime as dt
 import math
 from pathlib import Path
 
+import polars as pl
 import pytest
 from scipy import stats
 
@@ -407,3 +408,38 @@ def test_what_the_target_takes_against_the_csv_rows(sample: pk.Dataset) -> None:
     q4 = [d for d in emea if d["status"] in ("won", "lost") and d["closed_at"][:7] >= "2025-10"]
     assert row["deals_closed_actual"] == len(q4)
     assert row["won_deals_actual"] == sum(d["status"] == "won" for d in q4)
+
+
+def test_deal_lists_add_up_to_their_counts(sample: pk.Dataset) -> None:
+    emea = sample.filter_deals(pl.col("team") == "EMEA")
+    rows = [d for d in DEALS if d["team"] == "EMEA"]
+    for kind in ("won", "lost"):
+        got = pk.deal_list(emea, "2025-Q4", kind=kind)
+        expected = [
+            d
+            for d in rows
+            if d["status"] == kind and "2025-10-01" <= d["closed_at"][:10] <= "2025-12-31"
+        ]
+        assert sorted(got["deal_id"]) == sorted(d["deal_id"] for d in expected)
+        assert got["amount"].is_sorted(descending=True)  # the largest first
+    day = dt.date(2025, 12, 31)
+    open_then = [
+        d
+        for d in rows
+        if _day(d["created_at"]) <= day  # type: ignore[operator]
+        and (not d["closed_at"] or _day(d["closed_at"]) > day)  # type: ignore[operator]
+    ]
+    got = pk.deal_list(emea, "2025-Q4", kind="open")
+    assert sorted(got["deal_id"]) == sorted(d["deal_id"] for d in open_then)
+    assert got["stage_order"].is_sorted()  # by stage
+    slipped = [
+        d for d in open_then if d["expected_close"] and d["expected_close"][:10] < "2025-12-31"
+    ]
+    got = pk.deal_list(emea, "2025-Q4", kind="slipped")
+    assert sorted(got["deal_id"]) == sorted(d["deal_id"] for d in slipped)
+    assert got["detail"][0].endswith("days past the expected close")
+    stalled = pk.deal_list(emea, "2025-Q4", kind="stalled", by="region")
+    assert stalled.columns[:4] == ["deal_id", "owner", "team", "region"]
+    assert stalled.height == pk.stalled_deals(emea, "2025-12-31")["stalled"].sum()
+    with pytest.raises(ValueError, match="kind must be one of"):
+        pk.deal_list(emea, "2025-Q4", kind="stuck")

@@ -11,6 +11,7 @@ from pipeline_kit.metrics.activity import activities_per_rep, calls_vs_closes
 from pipeline_kit.metrics.cards import CATALOGUE, MetricCard, explain, metric_names
 from pipeline_kit.metrics.collateral import collateral_win_rates
 from pipeline_kit.metrics.conversion import stage_conversion, stage_conversion_control
+from pipeline_kit.metrics.deal_lists import deal_list
 from pipeline_kit.metrics.deals import (
     close_rate,
     cycle_length,
@@ -62,6 +63,7 @@ __all__ = [
     "cycle_length_curve",
     "cycle_length_km",
     "deal_flow",
+    "deal_list",
     "deal_size_distribution",
     "explain",
     "lead_funnel",
