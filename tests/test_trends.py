@@ -443,3 +443,31 @@ def test_deal_lists_add_up_to_their_counts(sample: pk.Dataset) -> None:
     assert stalled.height == pk.stalled_deals(emea, "2025-12-31")["stalled"].sum()
     with pytest.raises(ValueError, match="kind must be one of"):
         pk.deal_list(emea, "2025-Q4", kind="stuck")
+
+
+def test_lead_response_trend_is_the_km_median_of_each_quarter(sample: pk.Dataset) -> None:
+    leads = [
+        lead
+        for lead in read_rows(Path(SAMPLE) / "leads.csv")
+        if "2025-07-01" <= lead["created_at"][:10] <= "2025-09-30"
+    ]
+
+    def at(text: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(text)
+
+    hours = sorted(
+        (at(lead["first_response_at"]) - at(lead["created_at"])).total_seconds() / 3600
+        for lead in leads
+        if lead["first_response_at"]
+    )
+    row = (
+        pk.quarterly_trend(sample, "lead_response_hours", end="2025-Q4")
+        .filter(period="2025-Q3")
+        .row(0, named=True)
+    )
+    assert row["n"] == len(leads)
+    # never-contacted leads are censored after every response, so the Kaplan-Meier median
+    # is the order statistic where half of all leads had been answered
+    half = math.ceil(len(leads) / 2)
+    assert hours[half - 1] <= row["estimate"] <= hours[half]
+    assert row["ci_low"] <= row["estimate"] <= row["ci_high"]

@@ -39,6 +39,7 @@ from pipeline_kit.metrics.deals import (
     win_rate,
     won_deal_size,
 )
+from pipeline_kit.metrics.leads import lead_response_time
 from pipeline_kit.metrics.pipeline import open_at
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, newcombe_difference, poisson_interval
@@ -108,6 +109,7 @@ TREND_METRICS: dict[str, tuple[Callable[..., pl.DataFrame], str]] = {
     "deals_created": (_deals_created, "created"),
     "deals_won": (_deals_won, "won"),
     "bookings": (_bookings, "bookings"),
+    "lead_response_hours": (lead_response_time, "median_hours"),
 }
 
 
@@ -128,7 +130,9 @@ def quarterly_trend(
     Cox / bootstrap for the means (``avg_won_deal_size``, ``cycle_length_days``), the exact
     Poisson (Garwood) interval for the counts (``deals_created``, ``deals_won``: the quarter's
     count read as one draw of an underlying rate) and a compound-Poisson interval for
-    ``bookings`` (``total ± 1.96 √(sum amount²)``).
+    ``bookings`` (``total ± 1.96 √(sum amount²)``); ``lead_response_hours`` is the
+    Kaplan-Meier median response time of the quarter's leads (never-contacted leads censored)
+    with its interval.
 
     Columns: ``period``, ``period_start``, the metric's own columns (groups, n, ci_low,
     ci_high) and ``estimate`` (a copy of the metric's value column, so charts need not know
