@@ -49,6 +49,7 @@ from pipeline_kit.metrics import (
     stage_conversion,
     stage_conversion_control,
     stalled_deals,
+    unused_content,
     velocity,
     win_rate,
     won_deal_size,
@@ -416,3 +417,8 @@ class TeamData:
         return deal_list(
             self.team_deals, self.period, kind=kind, as_of=self.as_of if snapshot else None
         )
+
+    def unused_content(self, months: int = 6) -> pl.DataFrame:
+        """Content the team's deals have not used for ``months`` months on the snapshot day."""
+        # grouped by team: the uses in the team's deals only (other tables are not filtered)
+        return self._team_row(unused_content(self.ds, self.as_of, by="team", months=months))

@@ -60,6 +60,7 @@ METRICS_IN_SECTIONS = [
     "deals_needed_for_target",
     "leads_needed_for_target",
     "activities_needed_for_target",
+    "content_unused",
 ]
 METRICS_SHOWN = [  # the key-figures table; the methodology appendix lists these and the rest
     "deals_created",
@@ -802,6 +803,10 @@ class TeamReport:
     def deal_lists_appendix(self, limit: int = 10) -> Markdown:
         """The deals behind the counts (won, lost, open, stalled, slipped), ``limit`` per list."""
         return trend_sections.deal_lists_appendix(self.data, limit)
+
+    def unused_content_note(self) -> Markdown:
+        """The content the team's deals have not used for six months."""
+        return trend_sections.unused_content_note(self.data)
 
     def forecast_table(self) -> Markdown:
         """The next quarter's bookings forecast for the team: range, target, what it rests on."""

@@ -27,6 +27,7 @@ __all__ = [
     "pipeline_size_note",
     "pipeline_vs_target_chart",
     "seasonality_chart",
+    "unused_content_note",
     "win_rate_trend_chart",
 ]
 
@@ -407,3 +408,32 @@ def deal_lists_appendix(data: TeamData, limit: int = 10) -> Markdown:
             )
         parts.append(f"{title}\n\n{table}")
     return markdown("\n\n".join(parts))
+
+
+def unused_content_note(data: TeamData, months: int = 6) -> Markdown:
+    """The content the team's deals have not used for ``months`` months, or that all is used."""
+    if not data.ds.has("collateral_usage") or data.period.is_all or data.shape.undated:
+        return markdown("")  # the collateral chart's place says why
+    frame = data.unused_content(months)
+    if frame.height == 0:
+        return markdown(f"No content was used in {escape(data.team)}'s deals by {data.as_of}.")
+    unused = frame.filter("unused")
+    if unused.height == 0:
+        return markdown(
+            f"Every one of the {frame.height} pieces of content the team has used was used in "
+            f"the {months} months up to {data.as_of}."
+        )
+    rows = [
+        [
+            escape(r["content_id"]),
+            escape(r["title"] or ""),
+            str(r["last_used"]),
+            f"{r['uses']:,}",
+        ]
+        for r in unused.iter_rows(named=True)
+    ]
+    return markdown(
+        f"**{unused.height} of {frame.height} pieces of content unused for {months} months** "
+        f"in the team's deals (on {data.as_of}):\n\n"
+        + md_table(["Content", "Title", "Last used", "Uses before"], rows)
+    )

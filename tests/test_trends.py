@@ -471,3 +471,40 @@ def test_lead_response_trend_is_the_km_median_of_each_quarter(sample: pk.Dataset
     half = math.ceil(len(leads) / 2)
     assert hours[half - 1] <= row["estimate"] <= hours[half]
     assert row["ci_low"] <= row["estimate"] <= row["ci_high"]
+
+
+def test_content_unused_for_six_months_on_a_hand_fixture(tmp_path: Path) -> None:
+    from tests.conftest import DEALS_CSV, HISTORY_CSV, STAGES_CSV, write_dataset
+
+    usage = (
+        "content_id,deal_id,used_at,title\n"
+        "C1,D1,2025-03-01,Deck\n"
+        "C1,D4,2025-06-30,Deck\n"  # exactly six months before 2025-12-31: unused
+        "C2,D3,2025-07-01,Case study\n"  # a day later: used
+        "C2,D5,2025-02-01,Case study\n"
+        "C3,D6,2026-01-05,Price list\n"  # only used after as_of: not listed
+    )
+    ds = pk.load(
+        write_dataset(
+            tmp_path / "content",
+            deals=DEALS_CSV,
+            stages=STAGES_CSV,
+            stage_history=HISTORY_CSV,
+            collateral_usage=usage,
+        )
+    )
+    got = pk.unused_content(ds, "2025-12-31")
+    assert got.select("content_id", "uses", "days_since_used", "unused").rows() == [
+        ("C1", 2, 184, True),
+        ("C2", 2, 183, False),
+    ]
+    # by team (D1, D3 red; D4, D5 blue): blue last used C2 on 2025-02-01
+    by_team = pk.unused_content(ds, "2025-12-31", by="team")
+    assert by_team.select("team", "content_id", "unused").rows() == [
+        ("blue", "C2", True),  # the longest unused first
+        ("blue", "C1", True),
+        ("red", "C1", True),
+        ("red", "C2", False),
+    ]
+    long = pk.metrics_long(ds, "2025-Q4", by="team", metrics=["content_unused"])
+    assert long.select("team", "value", "n").rows() == [("blue", 2.0, 2), ("red", 1.0, 2)]

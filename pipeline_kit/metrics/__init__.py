@@ -9,7 +9,7 @@ One module per family: :mod:`.deals` (flow over a period and cohorts), :mod:`.pi
 
 from pipeline_kit.metrics.activity import activities_per_rep, calls_vs_closes
 from pipeline_kit.metrics.cards import CATALOGUE, MetricCard, explain, metric_names
-from pipeline_kit.metrics.collateral import collateral_win_rates
+from pipeline_kit.metrics.collateral import collateral_win_rates, unused_content
 from pipeline_kit.metrics.conversion import stage_conversion, stage_conversion_control
 from pipeline_kit.metrics.deal_lists import deal_list
 from pipeline_kit.metrics.deals import (
@@ -86,6 +86,7 @@ __all__ = [
     "stage_conversion_control",
     "stalled_deals",
     "time_in_stage_km",
+    "unused_content",
     "velocity",
     "win_rate",
     "win_rate_alternatives",
