@@ -7,6 +7,7 @@ import polars as pl
 
 from pipeline_kit.charts._base import no_data, plain, reference_rule
 from pipeline_kit.charts.theme import MUTED, PALETTE
+from pipeline_kit.i18n import N_
 
 __all__ = ["control_chart", "pipeline_vs_target_chart", "seasonality_chart"]
 
@@ -21,7 +22,7 @@ def pipeline_vs_target_chart(
     """
     data = frame.filter(pl.col("target").is_not_null() & (pl.col("target") > 0))
     if data.height == 0:
-        return no_data(title, "No quarter with a target")
+        return no_data(title, N_("No quarter with a target"))
     data = plain(data)
     x = alt.X("period:O", title=None, sort=None, axis=alt.Axis(labelAngle=0))
     tooltip = [
@@ -62,13 +63,18 @@ def seasonality_chart(
         raise ValueError(f"what must be 'created' or 'won', not {what!r}")
     data = frame.filter(pl.col(f"{what}_per_month").is_not_null())
     if data.height == 0 or data[what].sum() == 0:
-        return no_data(title, f"No deals {what} in the window")
+        empty = {
+            "created": N_("No deals created in the window"),
+            "won": N_("No deals won in the window"),
+        }
+        return no_data(title, empty[what])
     average = float(data[what].sum()) / float(data["months"].sum())
     data = plain(data)
+    per_month = {"created": N_("Deals created per month"), "won": N_("Deals won per month")}[what]
     x = alt.X("month_name:O", title=None, sort=None, axis=alt.Axis(labelAngle=0))
     tooltip = [
         alt.Tooltip("month_name:N", title="Month"),
-        alt.Tooltip(f"{what}_per_month:Q", title=f"Deals {what} per month", format=",.1f"),
+        alt.Tooltip(f"{what}_per_month:Q", title=per_month, format=",.1f"),
         alt.Tooltip(f"{what}_ci_low:Q", title="95% CI low", format=",.1f"),
         alt.Tooltip(f"{what}_ci_high:Q", title="95% CI high", format=",.1f"),
         alt.Tooltip("months:Q", title="Years seen"),
@@ -76,7 +82,7 @@ def seasonality_chart(
     ]
     base = alt.Chart(data).encode(x=x, tooltip=tooltip)
     rule = base.mark_rule(strokeWidth=2, color=MUTED).encode(
-        y=alt.Y(f"{what}_ci_low:Q", title=f"Deals {what} per month"),
+        y=alt.Y(f"{what}_ci_low:Q", title=per_month),
         y2=alt.Y2(f"{what}_ci_high:Q"),
     )
     dot = base.mark_point(filled=True, size=70, color=PALETTE[0]).encode(
@@ -100,7 +106,7 @@ def control_chart(
     """
     data = frame.filter(pl.col("lcl").is_not_null())
     if data.height == 0:
-        return no_data(title, "No stage with a baseline from past quarters")
+        return no_data(title, N_("No stage with a baseline from past quarters"))
     data = plain(data)
     y = alt.Y("stage:N", title=None, sort=alt.EncodingSortField("stage_order"))
     tooltip = [
