@@ -30,17 +30,26 @@ from pipeline_kit.metrics import (
     competitor_win_rates,
     cycle_length,
     cycle_length_curve,
+    deal_list,
     deal_size_distribution,
     lead_funnel,
     lead_response_time,
     lead_time_to_win,
     lost_reasons,
+    lost_reasons_by_stage,
     metrics_long,
+    needed_for_target,
     open_pipeline,
+    period_over_period,
     pipeline_coverage,
+    pipeline_vs_target,
+    quarterly_trend,
+    seasonality,
     slipped_deals,
     stage_conversion,
+    stage_conversion_control,
     stalled_deals,
+    unused_content,
     velocity,
     win_rate,
     won_deal_size,
@@ -361,3 +370,55 @@ class TeamData:
     def stalled_deals(self, limit: int) -> pl.DataFrame:
         """Up to ``limit`` of the team's open deals stalled in their stage on the snapshot day."""
         return stalled_deals(self.team_deals, self.as_of).filter("stalled").head(limit)
+
+    # ------------------------------------------------------------------ figures over time
+
+    def period_over_period(self) -> pl.DataFrame:
+        """The team's headline figures against the previous and the year-earlier period."""
+        return period_over_period(self.team_deals, self.period, as_of=self.as_of)
+
+    def quarterly_trend(self, metric: str = "win_rate") -> pl.DataFrame:
+        """The team's ``metric`` over the eight quarters ending with the report's period."""
+        return quarterly_trend(self.team_deals, metric, end=self.period)
+
+    def pipeline_vs_target(self) -> pl.DataFrame:
+        """The team's open pipeline at each of the last eight quarters' starts against target.
+
+        Quarters that start before the data does are left out (nothing was open then).
+        """
+        frame = self._team_row(pipeline_vs_target(self.team_deals, self.period, by="team"))
+        first = self.ds.first_date
+        return frame if first is None else frame.filter(pl.col("as_of") >= first)
+
+    def seasonality(self) -> pl.DataFrame:
+        """The team's deals created and won per calendar month over the last three years."""
+        return seasonality(self.team_deals, self.period)
+
+    def lost_reasons_by_stage(self) -> pl.DataFrame:
+        """The team's lost deals by the stage they were lost from, and why."""
+        return lost_reasons_by_stage(self.team_deals, self.period)
+
+    def stage_conversion_control(self) -> pl.DataFrame:
+        """The team's stage conversion this quarter against p-chart limits from past quarters."""
+        return stage_conversion_control(self.team_deals, self.period)
+
+    def needed_for_target(self, following: bool = False) -> pl.DataFrame:
+        """What the team's target of the period (or the next one) takes at its recent rates."""
+        period = self.period.following() if following else self.period
+        return self._team_row(needed_for_target(self.ds, period, by="team"))
+
+    def deal_list(self, kind: str) -> pl.DataFrame:
+        """The team's deals behind a count: won, lost, created, open, stalled or slipped.
+
+        Flows cover the whole period; open, stalled and slipped deals are read on the
+        snapshot day.
+        """
+        snapshot = kind in ("open", "stalled", "slipped")
+        return deal_list(
+            self.team_deals, self.period, kind=kind, as_of=self.as_of if snapshot else None
+        )
+
+    def unused_content(self, months: int = 6) -> pl.DataFrame:
+        """Content the team's deals have not used for ``months`` months on the snapshot day."""
+        # grouped by team: the uses in the team's deals only (other tables are not filtered)
+        return self._team_row(unused_content(self.ds, self.as_of, by="team", months=months))

@@ -42,6 +42,7 @@ __all__ = [
     "median_interval",
     "newcombe_difference",
     "one_sample_t_test",
+    "poisson_interval",
     "skewed_mean_interval",
     "wilson_interval",
 ]
@@ -589,3 +590,23 @@ def km_curve(durations: np.ndarray, observed: np.ndarray, confidence: float = 0.
         },
         schema=schema,
     )
+
+
+def poisson_interval(counts: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (Garwood 1936) interval for the mean of a Poisson count, from one observed count.
+
+    ``low = chi2(alpha/2; 2k) / 2`` (0 for k = 0), ``high = chi2(1 - alpha/2; 2k + 2) / 2``.
+    Read a count of events in a period (deals created, deals won) as one draw of a rate:
+    the interval says how far the underlying rate could be from what was counted.
+
+    >>> low, high = poisson_interval(np.array([0, 10]))
+    >>> low.round(4).tolist(), high.round(4).tolist()
+    ([0.0, 4.7954], [3.6889, 18.3904])
+    """
+    k = np.asarray(counts, dtype=float)
+    alpha = 1 - confidence
+    _z(confidence)  # validates the level
+    with np.errstate(invalid="ignore"):
+        low = np.where(k > 0, stats.chi2.ppf(alpha / 2, 2 * k) / 2, 0.0)
+        high = stats.chi2.ppf(1 - alpha / 2, 2 * k + 2) / 2
+    return np.asarray(low, dtype=float), np.asarray(high, dtype=float)

@@ -17,7 +17,7 @@ import altair as alt
 import polars as pl
 from IPython.display import Markdown
 
-from pipeline_kit import charts
+from pipeline_kit import charts, trend_sections
 from pipeline_kit.comparisons.verdicts import localised_verdict
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting.cards import FORECAST_CARDS, REPORT_FORECAST_CARDS
@@ -51,6 +51,17 @@ METRICS_IN_SECTIONS = [
     "churn_rate",
     "clv_cac",
     "stalled_deals",
+    "win_rate_change_vs_previous",
+    "win_rate_change_vs_year_ago",
+    "start_pipeline_coverage",
+    "deals_created_per_calendar_month",
+    "lost_reason_share_by_stage",
+    "stage_conversion_control_limits",
+    "won_deals_needed_for_target",
+    "deals_needed_for_target",
+    "leads_needed_for_target",
+    "activities_needed_for_target",
+    "content_unused",
 ]
 METRICS_SHOWN = [  # the key-figures table; the methodology appendix lists these and the rest
     "deals_created",
@@ -1001,6 +1012,51 @@ class TeamReport:
                 rows,
             )
         )
+
+    # ------------------------------------------------------------------ over time
+    def period_over_period_table(self) -> Markdown:
+        """The period beside the previous one and the same period a year earlier (QoQ, YoY)."""
+        return trend_sections.period_over_period_table(self.data, fmt=self.fmt)
+
+    def win_rate_trend_chart(self) -> alt.TopLevelMixin | Markdown:
+        """The team's win rate over the last eight quarters, with its interval."""
+        return trend_sections.win_rate_trend_chart(self.data, fmt=self.fmt)
+
+    def pipeline_vs_target_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Open pipeline at each of the last eight quarters' starts against their targets."""
+        return trend_sections.pipeline_vs_target_chart(self.data, fmt=self.fmt)
+
+    def pipeline_size_note(self) -> Markdown:
+        """How much pipeline the next quarter's target needs at the team's past conversion."""
+        return trend_sections.pipeline_size_note(self.data, fmt=self.fmt)
+
+    def seasonality_chart(self) -> alt.TopLevelMixin | Markdown:
+        """The team's deals created per calendar month (seasonality)."""
+        return trend_sections.seasonality_chart(self.data, fmt=self.fmt)
+
+    def lost_by_stage_table(self) -> Markdown:
+        """The team's losses by the stage they were lost from, with each stage's top reasons."""
+        return trend_sections.lost_by_stage_table(self.data, fmt=self.fmt)
+
+    def conversion_alerts(self) -> Markdown:
+        """Stages whose conversion this quarter is outside their p-chart control limits."""
+        return trend_sections.conversion_alerts(self.data, fmt=self.fmt)
+
+    def conversion_control_chart(self) -> alt.TopLevelMixin | Markdown:
+        """The team's stage conversion this quarter inside its control limits."""
+        return trend_sections.conversion_control_chart(self.data, fmt=self.fmt)
+
+    def needed_for_target_table(self) -> Markdown:
+        """Won deals, deals to close, leads and activities the target takes at the team's rates."""
+        return trend_sections.needed_for_target_table(self.data, fmt=self.fmt)
+
+    def deal_lists_appendix(self, limit: int = 10) -> Markdown:
+        """The deals behind the counts (won, lost, open, stalled, slipped), ``limit`` per list."""
+        return trend_sections.deal_lists_appendix(self.data, limit, fmt=self.fmt)
+
+    def unused_content_note(self) -> Markdown:
+        """The content the team's deals have not used for six months."""
+        return trend_sections.unused_content_note(self.data, fmt=self.fmt)
 
     def forecast_table(self) -> Markdown:
         """The next quarter's bookings forecast for the team: range, target, what it rests on."""

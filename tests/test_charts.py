@@ -123,6 +123,24 @@ CASES = {
         {"bar", "tick", "rule"},
         {"coverage", "weighted_coverage"},
     ),
+    "pipeline_vs_target": (
+        lambda ds: charts.pipeline_vs_target_chart(pk.pipeline_vs_target(ds, P)),
+        "target",
+        {"bar", "tick", "point", "rule"},
+        {"coverage", "due_coverage", "attainment"},
+    ),
+    "control_chart": (
+        lambda ds: charts.control_chart(pk.stage_conversion_control(ds, P)),
+        "control limits",
+        {"bar", "tick", "point"},
+        {"conversion", "lcl", "ucl", "centre"},
+    ),
+    "seasonality": (
+        lambda ds: charts.seasonality_chart(pk.seasonality(ds, P)),
+        "calendar month",
+        {"rule", "point"},
+        {"created_per_month", "created_ci_low", "created_ci_high"},
+    ),
     "win_rate": (
         lambda ds: charts.win_rate_by_group(pk.win_rate(ds, P, by="team"), "team", benchmark=0.28),
         "Win rate",

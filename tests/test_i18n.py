@@ -270,7 +270,8 @@ def _allowed_words(ds: pk.Dataset) -> set[str]:
 # method and statistic names, units, file and table names, symbols: the same in every language
 TERMS = """Benjamini-Hochberg Kaplan-Meier Spearman rho CLV CAC CRPS PIT Brier CI SK CRM P10 P50
 P90 q n p x h pipeline_kit canonical csv sample benchmarks targets leads activities customers
-collateral_usage deals stage_history stages marketing_spend pk compare by US CN NT RM J data"""
+collateral_usage deals stage_history stages marketing_spend pk compare by US CN NT RM J data
+Wilson Newcombe MOVER Shewhart Beta"""
 
 
 WORD = r"[A-Za-z][A-Za-z0-9_'-]*"
@@ -302,6 +303,8 @@ def test_no_english_sentence_is_left_in_a_translated_report(sample_ds, lang, cur
         )
     )
     assert "could not be produced" not in text and "SectionError" not in text
+    # code (`pk.deal_list(ds, "2025-Q4", kind="open")`) is the same in every language
+    text = re.sub(r"`[^`\n]*`", " ", text)
     for frame in sample_ds.tables.values():  # segment columns are named as in the data
         for column in (c for c in frame.columns if "_" in c):
             text = text.replace(column.replace("_", " "), " ")
@@ -325,6 +328,25 @@ def test_an_english_report_is_unchanged_by_the_language_machinery(sample_ds):
     assert default.pipeline_chart().to_dict() == explicit.pipeline_chart().to_dict()
     with pytest.raises(ValueError, match="ISO 4217"):
         pk.TeamReport(sample_ds, "EMEA", "2025-Q4", currency="€")
+
+
+def test_the_sections_over_time_translate_months_and_deal_details(sample_ds):
+    # CLDR's abbreviated months: "1月".. in Chinese, "Mac", "Ogo", "Dis" in Malay
+    def months(report: pk.TeamReport) -> list[str]:
+        spec = report.seasonality_chart().to_dict()
+        rows = next(v for v in spec["datasets"].values() if v and "month_name" in v[0])
+        return [r["month_name"] for r in rows]
+
+    zh = pk.TeamReport(sample_ds, "EMEA", "2025-Q4", lang="zh-Hans", currency="CNY")
+    assert months(zh) == [f"{m}月" for m in range(1, 13)]
+    ms = pk.TeamReport(sample_ds, "EMEA", "2025-Q4", lang="ms", currency="MYR")
+    assert months(ms)[2::5] == ["Mac", "Ogo"]
+    assert "¥" in zh.seasonality_chart().to_dict()["config"]["locale"]["number"]["currency"]
+    appendix = zh.deal_lists_appendix().data
+    assert re.search(r"\| 超过预计结单日期 \d+ 天 \|", appendix), appendix[-600:]
+    assert re.search(r"\| 在此阶段 \d+ 天（通常上限 \d+） \|", appendix)
+    assert "days" not in appendix and "**延期商机（已过预计结单日期）：" in appendix
+    assert months(pk.TeamReport(sample_ds, "EMEA", "2025-Q4"))[:3] == ["Jan", "Feb", "Mar"]
 
 
 def test_chinese_charts_use_cjk_fonts_after_the_latin_ones(sample_ds):

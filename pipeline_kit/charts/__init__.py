@@ -16,6 +16,11 @@ from pipeline_kit.charts.forecast import (
 )
 from pipeline_kit.charts.forest import forest_plot
 from pipeline_kit.charts.money import deal_size_chart, revenue_vs_target
+from pipeline_kit.charts.over_time import (
+    control_chart,
+    pipeline_vs_target_chart,
+    seasonality_chart,
+)
 from pipeline_kit.charts.pipeline import (
     funnel,
     pipeline_by_stage,
@@ -44,6 +49,7 @@ __all__ = [
     "churn_chart",
     "collateral_chart",
     "competitor_chart",
+    "control_chart",
     "deal_size_chart",
     "forecast_chart",
     "forest_plot",
@@ -55,10 +61,12 @@ __all__ = [
     "no_data",
     "pipeline_by_stage",
     "pipeline_coverage_chart",
+    "pipeline_vs_target_chart",
     "pit_histogram",
     "reliability_diagram",
     "rep_funnel_plot",
     "revenue_vs_target",
+    "seasonality_chart",
     "setup_notebook",
     "show",
     "stage_conversion_chart",

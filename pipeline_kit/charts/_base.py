@@ -169,6 +169,7 @@ _PATTERNS = (
     N_("Next period {period}"),
     N_("{n} deals"),
     N_("{share} advance"),
+    N_("Months {window}"),
 )
 # the pieces of those subtitles that are fixed text
 _PIECES = (
@@ -176,6 +177,7 @@ _PIECES = (
     N_("stage history approximate"),
     N_("dark: weighted by stage probability"),
     N_("tick: weighted by stage probability"),
+    N_("bar: 95% interval"),
 )
 
 

@@ -27,6 +27,7 @@ from pipeline_kit.metrics._common import (
     flag_column,
     flow_period,
     group_columns,
+    resolve_as_of,
     share_column,
     time_basis,
 )
@@ -35,7 +36,7 @@ from pipeline_kit.metrics.cards import CLOSED_IN, MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, newcombe_difference, wilson_interval
 
-__all__ = ["collateral_win_rates"]
+__all__ = ["collateral_win_rates", "unused_content"]
 
 
 class CollateralWinRatesOutput(dy.Schema):
@@ -229,4 +230,119 @@ declare(
     function=collateral_win_rates,
     output=CollateralWinRatesOutput,
     long=_collateral,
+)
+
+
+# ----------------------------------------------------------------------------- unused content
+
+
+class UnusedContentOutput(dy.Schema):
+    """:func:`unused_content`: the ``by`` columns, then these (one row per piece of content)."""
+
+    content_id = dy.String(nullable=False)
+    title = dy.String(nullable=True)
+    uses = count_column()
+    deals_using = count_column()
+    last_used = dy.Date(nullable=False)
+    days_since_used = count_column()
+    unused = flag_column()
+    as_of = dy.Date(nullable=False)
+    time_basis = basis_column("snapshot")
+
+
+def _months_before(day: dt.date, months: int) -> dt.date:
+    index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(index, 12)
+    for last in (day.day, 30, 29, 28):  # the same day of the month, or the month's last
+        try:
+            return dt.date(year, month + 1, last)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+@time_basis("snapshot")
+def unused_content(
+    ds: Dataset,
+    as_of: str | dt.date | None = None,
+    *,
+    by: By = None,
+    months: int = 6,
+) -> pl.DataFrame:
+    """Content not used in any deal for ``months`` months before ``as_of``.
+
+    Per piece of content used by ``as_of`` (``collateral_usage``; with ``by``, uses in the
+    group's deals): ``uses``, ``deals_using``, ``last_used``, ``days_since_used = as_of -
+    last_used`` and ``unused`` = last used on or before the same day ``months`` calendar
+    months earlier. Content never used at all is not in the usage table and cannot be listed.
+    Sorted by the ``by`` columns, then the unused first, the longest unused first. Columns:
+    :class:`UnusedContentOutput`.
+    """
+    day = resolve_as_of(ds, as_of, None)
+    groups = group_columns(by)
+    check_by(ds, "deals", groups)
+    cutoff = _months_before(day, months)
+    usage = ds.lazy("collateral_usage").filter(pl.col("used_at") <= day)
+    if groups:
+        usage = usage.join(ds.lazy("deals").select("deal_id", *groups), on="deal_id", how="inner")
+    return (
+        usage.group_by(*groups, "content_id")
+        .agg(
+            pl.col("title").drop_nulls().first(),
+            pl.len().cast(pl.Int64).alias("uses"),
+            pl.col("deal_id").n_unique().cast(pl.Int64).alias("deals_using"),
+            pl.col("used_at").max().alias("last_used"),
+        )
+        .with_columns(
+            (pl.lit(day) - pl.col("last_used"))
+            .dt.total_days()
+            .cast(pl.Int64)
+            .alias("days_since_used"),
+            (pl.col("last_used") <= cutoff).alias("unused"),
+            pl.lit(day).alias("as_of"),
+        )
+        .sort(
+            [*groups, "unused", "days_since_used", "content_id"],
+            descending=[False] * len(groups) + [True, True, False],
+        )
+        .select(*groups, *[c for c in UnusedContentOutput.column_names() if c != "time_basis"])
+        .collect()
+    )
+
+
+def _unused(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
+    if not _needs(ds, "collateral_usage") or period.is_all:
+        return []
+    day = resolve_as_of(ds, as_of, period)
+    f = unused_content(ds, day, by=groups)
+    aggs = [
+        pl.col("unused").sum().cast(pl.Int64).alias("unused"),
+        pl.len().cast(pl.Int64).alias("pieces"),
+    ]
+    counts = f.group_by(groups).agg(aggs).sort(groups) if groups else f.select(aggs)
+    return [_long(counts, groups, "content_unused", "unused", "pieces", False, as_of=day)]
+
+
+declare(
+    MetricCard(
+        "content_unused",
+        "Content unused for six months",
+        "count of content pieces whose last use in a deal is on or before as_of minus 6 months",
+        "snapshot at as_of (default: the period's last day); n = pieces used at least once by then",
+        "every use in collateral_usage on or before as_of (with by: uses in the group's deals)",
+        "none (a count)",
+        "count",
+        (
+            "Content that was never used is not in the usage table, so it cannot be counted "
+            "here: compare with the content library.",
+        ),
+        "pipeline_kit.unused_content",
+        reading="Pieces nobody reaches for any more: retire or refresh them. A piece unused "
+        "in one team but used elsewhere may be missing from that team's onboarding.",
+    ),
+    function=unused_content,
+    output=UnusedContentOutput,
+    long=_unused,
 )

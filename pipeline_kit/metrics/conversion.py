@@ -41,7 +41,7 @@ from pipeline_kit.metrics.cards import MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, wilson_interval
 
-__all__ = ["stage_conversion"]
+__all__ = ["stage_conversion", "stage_conversion_control"]
 
 
 class StageConversionOutput(dy.Schema):
@@ -226,4 +226,159 @@ declare(
     function=stage_conversion,
     output=StageConversionOutput,
     long=_conversion,
+)
+
+
+# ----------------------------------------------------------------------------- control chart
+
+SIGNALS = ("above", "below", "within", "no baseline")
+
+
+class StageConversionControlOutput(dy.Schema):
+    """:func:`stage_conversion_control`: the ``by`` columns, then these.
+
+    One row per open stage entered in the period.
+    """
+
+    stage = dy.String(nullable=False)
+    stage_order = dy.Int64(nullable=False)
+    advanced = count_column()
+    n = count_column()
+    conversion = share_column()
+    past_quarters = count_column()
+    past_advanced = count_column()
+    past_n = count_column()
+    centre = share_column()
+    lcl = share_column()
+    ucl = share_column()
+    signal = dy.String(nullable=False, regex=f"^({'|'.join(SIGNALS)})$")
+    incomplete = flag_column()
+    time_basis = basis_column("cohort")
+
+
+def _quarter_of(period: Period) -> Period:
+    try:
+        period.shift(0)
+    except ValueError:
+        return Period.quarter_of(period.end)
+    return period
+
+
+@time_basis("cohort")
+def stage_conversion_control(
+    ds: Dataset,
+    period: str | Period,
+    *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
+    quarters: int = 8,
+    sigmas: float = 3.0,
+) -> pl.DataFrame:
+    """A stage's conversion this quarter against p-chart control limits from past quarters.
+
+    For each open stage: this quarter's cohort conversion ``p = advanced / n``
+    (:func:`stage_conversion`, outcomes read at ``as_of``, default the last date in the data)
+    against the ``quarters`` quarters before it, each read at the same age (its end plus the
+    days from this quarter's end to ``as_of``, so a young cohort is compared with cohorts as
+    young as it was). ``centre = sum(past advanced) / sum(past n)`` and the Shewhart p-chart
+    limits for this quarter's n: ``centre ± sigmas · √(centre (1 - centre) / n)`` clipped to
+    [0, 1]. ``signal`` is ``above`` / ``below`` when p is outside them, ``within``, or ``no
+    baseline`` (no decided deal in the past quarters, or none this quarter). A period that is
+    not a quarter is read as the quarter holding its last day. Columns:
+    :class:`StageConversionControlOutput`.
+    """
+    quarter = _quarter_of(as_period(period, ds))
+    day = resolve_cohort_as_of(ds, as_of, quarter)
+    age = day - quarter.end
+    groups = group_columns(by)
+    keys = [*groups, "stage", "stage_order"]
+    this = stage_conversion(ds, quarter, by=groups, as_of=day)
+    past = [
+        stage_conversion(ds, q, by=groups, as_of=q.end + age)
+        .filter(pl.col("n") > 0)
+        .select(*keys, "advanced", "n")
+        for q in (quarter.shift(-back) for back in range(1, quarters + 1))
+    ]
+    baseline = (
+        pl.concat(past, how="vertical_relaxed")
+        .group_by(keys)
+        .agg(
+            pl.len().cast(pl.Int64).alias("past_quarters"),
+            pl.col("advanced").sum().cast(pl.Int64).alias("past_advanced"),
+            pl.col("n").sum().cast(pl.Int64).alias("past_n"),
+        )
+    )
+    sd = (pl.col("centre") * (1 - pl.col("centre")) / pl.col("n")).sqrt()
+    known = (pl.col("n") > 0) & pl.col("centre").is_not_null()
+    return (
+        this.select(*keys, "advanced", "n", "conversion", "incomplete")
+        .join(baseline, on=keys, how="left", nulls_equal=True)
+        .with_columns(pl.col("past_quarters", "past_advanced", "past_n").fill_null(0))
+        .with_columns(
+            pl.when(pl.col("past_n") > 0)
+            .then(pl.col("past_advanced") / pl.col("past_n"))
+            .alias("centre")
+        )
+        .with_columns(
+            pl.when(known).then((pl.col("centre") - sigmas * sd).clip(0, 1)).alias("lcl"),
+            pl.when(known).then((pl.col("centre") + sigmas * sd).clip(0, 1)).alias("ucl"),
+        )
+        .with_columns(
+            pl.when(~known)
+            .then(pl.lit("no baseline"))
+            .when(pl.col("conversion") > pl.col("ucl"))
+            .then(pl.lit("above"))
+            .when(pl.col("conversion") < pl.col("lcl"))
+            .then(pl.lit("below"))
+            .otherwise(pl.lit("within"))
+            .alias("signal")
+        )
+        .sort([*groups, "stage_order"])
+        .select(
+            *groups,
+            *[c for c in StageConversionControlOutput.column_names() if c != "time_basis"],
+        )
+    )
+
+
+def _control(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
+    if period.is_all:
+        return []
+    day = resolve_cohort_as_of(ds, as_of, _quarter_of(period))
+    f = stage_conversion_control(ds, period, by=groups, as_of=day).rename(
+        {"lcl": "ci_low", "ucl": "ci_high"}
+    )
+    return [
+        _long(f, groups, "stage_conversion_control_limits", "conversion", "n", True, "stage", day)
+    ]
+
+
+declare(
+    MetricCard(
+        "stage_conversion_control_limits",
+        "Stage conversion against its control limits (p-chart)",
+        "advanced / (advanced + dropped) of the quarter's cohort; limits centre ± 3 √(centre "
+        "(1 - centre) / n), centre = the pooled conversion of the 8 quarters before",
+        "cohort: deals that first entered the stage in the quarter, outcomes read at as_of; "
+        "past quarters read at the same age",
+        "as for stage_conversion; detail = the stage",
+        "ci_low / ci_high hold the 3-sigma p-chart control limits (Shewhart), not a "
+        "confidence interval of the value",
+        "share",
+        (
+            "Eight quarters of one stage rarely hold enough deals for stable limits in a small "
+            "team; a shift in the process (a new qualification rule) moves the centre itself.",
+            "One signal among many stages and teams can be chance: 3-sigma keeps false alarms "
+            "near 0.3% per stage and quarter.",
+        ),
+        "pipeline_kit.stage_conversion_control",
+        reading="A stage outside its limits converted differently from what its own past makes "
+        "ordinary: look for a cause (a process change, a product issue, a campaign). Within "
+        "the limits, a change is noise; do not react to it.",
+    ),
+    function=stage_conversion_control,
+    output=StageConversionControlOutput,
+    long=_control,
 )

@@ -22,8 +22,10 @@ from pipeline_kit.metrics import (  # noqa: F401  (each module declares its metr
     deals,
     durations,
     leads,
+    needed,
     pipeline,
     revenue,
+    trend,
     winloss,
 )
 from pipeline_kit.metrics._common import By, as_period, group_columns

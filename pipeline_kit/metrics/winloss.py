@@ -30,7 +30,7 @@ from pipeline_kit.metrics.cards import CLOSED_IN, MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, wilson_interval
 
-__all__ = ["competitor_win_rates", "lost_reasons"]
+__all__ = ["competitor_win_rates", "lost_reasons", "lost_reasons_by_stage"]
 
 
 class LostReasonsOutput(dy.Schema):
@@ -214,4 +214,138 @@ declare(
     function=competitor_win_rates,
     output=CompetitorWinRatesOutput,
     long=_winloss,
+)
+
+
+# ----------------------------------------------------------------------------- lost from stage
+
+
+class LostReasonsByStageOutput(dy.Schema):
+    """:func:`lost_reasons_by_stage`: the ``by`` columns, then these.
+
+    One row per stage a deal was lost from and reason.
+    """
+
+    lost_from_stage = dy.String(nullable=False)
+    stage_order = dy.Int64(nullable=True)
+    lost_reason = dy.String(nullable=False)
+    lost = count_column()
+    lost_value = amount_column()
+    n = count_column()
+    share = share_column(nullable=False)
+    ci_low = share_column()
+    ci_high = share_column()
+    approximate = flag_column()
+    time_basis = basis_column("period")
+
+
+@time_basis("period")
+def lost_reasons_by_stage(
+    ds: Dataset,
+    period: str | Period,
+    *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
+    confidence: float = 0.95,
+) -> pl.DataFrame:
+    """Lost deals of the period by the stage they were lost from, and why.
+
+    The stage a deal was lost from is the last open stage (neither won nor lost) it entered on
+    or before its ``closed_at``, from ``stage_history`` (ties on one day: the later stage in
+    the pipeline order); ``(unknown)`` when the history has none. ``share = lost from the
+    stage with this reason / all lost from the stage`` (Wilson interval); deals without a
+    reason count as ``(not given)``, so the shares of a stage add up to 1. ``approximate`` is
+    true when the stage history was derived from the deals (then every stage is unknown).
+    Columns: groups, lost_from_stage, stage_order, lost_reason, lost, lost_value, n, share,
+    ci_low, ci_high, approximate (:class:`LostReasonsByStageOutput`).
+    """
+    period = flow_period(ds, period, as_of)
+    groups = group_columns(by)
+    check_by(ds, "deals", groups)
+    lost = (
+        ds.lazy("deals")
+        .filter(closed_in(period) & pl.col("status").eq("lost"))
+        .select(
+            "deal_id",
+            *groups,
+            "amount",
+            "closed_at",
+            pl.col("lost_reason").fill_null("(not given)"),
+        )
+    )
+    open_stages = (
+        ds.lazy("stages").filter(~pl.col("is_won") & ~pl.col("is_lost")).select("stage", "order")
+    )
+    last_open = (
+        ds.lazy("stage_history")
+        .join(lost.select("deal_id", "closed_at"), on="deal_id", how="inner")
+        .filter(pl.col("entered_at") <= pl.col("closed_at"))
+        .join(open_stages, on="stage", how="inner")
+        .sort("deal_id", "entered_at", "order")
+        .group_by("deal_id")
+        .agg(
+            pl.col("stage").last().alias("lost_from_stage"),
+            pl.col("order").last().cast(pl.Int64).alias("stage_order"),
+        )
+    )
+    per_deal = lost.join(last_open, on="deal_id", how="left").with_columns(
+        pl.col("lost_from_stage").fill_null("(unknown)")
+    )
+    keys = [*groups, "lost_from_stage", "stage_order"]
+    counts = per_deal.group_by(*keys, "lost_reason").agg(
+        pl.len().cast(pl.Int64).alias("lost"), pl.col("amount").sum().alias("lost_value")
+    )
+    totals = per_deal.group_by(keys).agg(pl.len().cast(pl.Int64).alias("n"))
+    low, high = wilson_interval("lost", "n", confidence)
+    return (
+        counts.join(totals, on=keys, nulls_equal=True)
+        .with_columns(
+            (pl.col("lost") / pl.col("n")).alias("share"),
+            low.alias("ci_low"),
+            high.alias("ci_high"),
+            pl.lit(ds.stage_history_approximate).alias("approximate"),
+        )
+        .sort(
+            [*groups, "stage_order", "lost", "lost_reason"],
+            descending=[False] * (len(groups) + 1) + [True, False],
+            nulls_last=True,
+        )
+        .select(*groups, *[c for c in LostReasonsByStageOutput.column_names() if c != "time_basis"])
+        .collect()
+    )
+
+
+def _lost_by_stage(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, groups: list[str]
+) -> list[pl.DataFrame]:
+    f = lost_reasons_by_stage(ds, period, by=groups).with_columns(
+        pl.format("{} · {}", "lost_from_stage", "lost_reason").alias("stage_reason")
+    )
+    return [
+        _long(f, groups, "lost_reason_share_by_stage", "share", "n", True, detail="stage_reason")
+    ]
+
+
+declare(
+    MetricCard(
+        "lost_reason_share_by_stage",
+        "Share of losses by reason, per stage lost from",
+        "lost from the stage with the reason / all lost from the stage",
+        "period",
+        "lost " + CLOSED_IN + "; the stage lost from = the last open stage entered on or "
+        "before closed_at (stage_history); detail = 'stage · reason'",
+        "Wilson score 95%",
+        "share",
+        (
+            "Without an exported stage history every stage is '(unknown)': the history derived "
+            "from the deals only knows the current (lost) stage.",
+        ),
+        "pipeline_kit.lost_reasons_by_stage",
+        reading="Where in the funnel each reason bites: price objections at proposal call "
+        "for a different fix than 'no budget' at qualification. Compare a reason's share "
+        "across stages with the intervals.",
+    ),
+    function=lost_reasons_by_stage,
+    output=LostReasonsByStageOutput,
+    long=_lost_by_stage,
 )

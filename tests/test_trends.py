@@ -1,0 +1,510 @@
+"""Figures over time: period over period (QoQ, YoY) and the quarterly trend's intervals.
+
+Expected values come from the sample's CSV rows read with plain Python and from scipy's own
+Wilson interval and Poisson distribution, never from the functions under test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+
+import polars as pl
+import pytest
+from scipy import stats
+
+import pipeline_kit as pk
+from pipeline_kit.metrics.trend import previous_period, year_before
+from pipeline_kit.periods import Period
+from tests.conftest import SAMPLE, read_rows
+
+DEALS = read_rows(Path(SAMPLE) / "deals.csv")
+
+
+def _day(text: str) -> dt.date | None:
+    return dt.date.fromisoformat(text[:10]) if text else None
+
+
+def _closed(team: str, start: str, end: str) -> list[dict[str, str]]:
+    lo, hi = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    return [
+        d
+        for d in DEALS
+        if d["team"] == team and d["status"] in ("won", "lost") and lo <= _day(d["closed_at"]) <= hi  # type: ignore[operator]
+    ]
+
+
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return ci.low, ci.high
+
+
+def test_period_over_period_against_the_csv_rows(sample: pk.Dataset) -> None:
+    team = "EMEA"
+    quarters = {
+        "": ("2025-10-01", "2025-12-31"),
+        "previous_": ("2025-07-01", "2025-09-30"),
+        "year_ago_": ("2024-10-01", "2024-12-31"),
+    }
+    got = pk.period_over_period(sample, "2025-Q4", by="team").filter(team=team)
+    rows = {r["figure"]: r for r in got.iter_rows(named=True)}
+    assert list(rows) == [
+        "win_rate",
+        "deals_won",
+        "bookings",
+        "avg_won_deal_size",
+        "cycle_length_days",
+        "open_pipeline_value",
+    ]
+    expected = {}
+    for side, (start, end) in quarters.items():
+        closed = _closed(team, start, end)
+        won = [d for d in closed if d["status"] == "won"]
+        rate = len(won) / len(closed)
+        expected[side] = (rate, _wilson(len(won), len(closed)), len(closed))
+        wr, size = rows["win_rate"], rows["bookings"]
+        assert wr[f"{side}n"] == len(closed)
+        assert wr[f"{side}value"] == pytest.approx(rate)
+        assert (wr[f"{side}ci_low"], wr[f"{side}ci_high"]) == pytest.approx(
+            _wilson(len(won), len(closed)), abs=1e-9
+        )
+        assert rows["deals_won"][f"{side}value"] == len(won)
+        assert size[f"{side}value"] == pytest.approx(sum(float(d["amount"]) for d in won))
+        assert rows["avg_won_deal_size"][f"{side}value"] == pytest.approx(
+            sum(float(d["amount"]) for d in won) / len(won)
+        )
+        days = [(_day(d["closed_at"]) - _day(d["created_at"])).days for d in closed]  # type: ignore[operator]
+        assert rows["cycle_length_days"][f"{side}value"] == pytest.approx(sum(days) / len(days))
+        snapshot = dt.date.fromisoformat(end)
+        open_then = [
+            d
+            for d in DEALS
+            if d["team"] == team
+            and _day(d["created_at"]) <= snapshot  # type: ignore[operator]
+            and (not d["closed_at"] or _day(d["closed_at"]) > snapshot)  # type: ignore[operator]
+        ]
+        assert rows["open_pipeline_value"][f"{side}n"] == len(open_then)
+        assert rows["open_pipeline_value"][f"{side}value"] == pytest.approx(
+            sum(float(d["amount"]) for d in open_then)
+        )
+    # Newcombe (1998, method 10) from the two Wilson intervals, written out here
+    wr = rows["win_rate"]
+    for side, name in (("previous_", "change_vs_previous"), ("year_ago_", "change_vs_year_ago")):
+        (p1, (l1, u1), _), (p2, (l2, u2), _) = expected[""], expected[side]
+        assert wr[name] == pytest.approx(p1 - p2)
+        assert wr[f"{name}_ci_low"] == pytest.approx(p1 - p2 - math.hypot(p1 - l1, u2 - p2))
+        assert wr[f"{name}_ci_high"] == pytest.approx(p1 - p2 + math.hypot(u1 - p1, p2 - l2))
+        assert wr[f"relative_{name}"] is None  # a rate changes in points, not percent
+    bookings = rows["bookings"]
+    assert bookings["relative_change_vs_year_ago"] == pytest.approx(
+        bookings["value"] / bookings["year_ago_value"] - 1
+    )
+    assert bookings["change_vs_previous_ci_low"] is None  # a total: no interval claimed
+    assert (wr["period"], wr["previous_period"], wr["year_ago_period"]) == (
+        "2025-Q4",
+        "2025-Q3",
+        "2024-Q4",
+    )
+
+
+def test_a_quarter_to_date_is_compared_with_quarters_to_the_same_day(sample: pk.Dataset) -> None:
+    got = pk.period_over_period(sample, "2025-Q4", as_of="2025-11-15").row(0, named=True)
+    assert got["figure"] == "win_rate"
+    assert (got["period"], got["previous_period"], got["year_ago_period"]) == (
+        "2025-10-01..2025-11-15",
+        "2025-07-01..2025-08-15",
+        "2024-10-01..2024-11-15",
+    )
+    for side, (start, end) in {
+        "": ("2025-10-01", "2025-11-15"),
+        "previous_": ("2025-07-01", "2025-08-15"),
+        "year_ago_": ("2024-10-01", "2024-11-15"),
+    }.items():
+        closed = [d for team in {d["team"] for d in DEALS} for d in _closed(team, start, end)]
+        assert got[f"{side}n"] == len(closed)
+
+
+def test_previous_and_year_earlier_periods_of_every_kind() -> None:
+    cases = {
+        "2025-Q1": ("2024-Q4", "2024-Q1"),
+        "2025-01": ("2024-12", "2024-01"),
+        "2025-07": ("2025-06", "2024-07"),
+        "2025-H1": ("2024-H2", "2024-H1"),
+        "2025-H2": ("2025-H1", "2024-H2"),
+        "2025": ("2024", "2024"),
+        "2024-02-20..2024-02-29": ("2024-02-10..2024-02-19", "2023-02-20..2023-02-28"),
+    }
+    for label, (previous, year_ago) in cases.items():
+        period = Period.parse(label)
+        assert previous_period(period).label == previous, label
+        assert year_before(period).label == year_ago, label
+
+
+def test_period_over_period_refuses_the_whole_export(sample: pk.Dataset) -> None:
+    with pytest.raises(ValueError, match="dated period"):
+        pk.period_over_period(sample, "all")
+
+
+def test_every_trend_metric_has_an_interval_over_eight_quarters(sample: pk.Dataset) -> None:
+    from pipeline_kit.metrics.trend import TREND_METRICS
+
+    assert {"win_rate", "deals_won", "deals_created", "bookings"} <= set(TREND_METRICS)
+    for metric in TREND_METRICS:
+        trend = pk.quarterly_trend(sample, metric, end="2025-Q4")
+        assert trend["period"].to_list() == [
+            f"{y}-Q{q}" for y in (2024, 2025) for q in (1, 2, 3, 4)
+        ], metric
+        assert trend["ci_low"].null_count() == 0 and trend["ci_high"].null_count() == 0, metric
+        assert (trend["ci_low"] <= trend["estimate"]).all(), metric
+        assert (trend["estimate"] <= trend["ci_high"]).all(), metric
+
+
+def test_counts_and_bookings_trends_against_the_csv_rows(sample: pk.Dataset) -> None:
+    won = [
+        d
+        for d in DEALS
+        if d["status"] == "won" and "2025-07-01" <= d["closed_at"][:10] <= "2025-09-30"
+    ]
+    row = (
+        pk.quarterly_trend(sample, "deals_won", end="2025-Q4")
+        .filter(period="2025-Q3")
+        .row(0, named=True)
+    )
+    k = len(won)
+    assert row["estimate"] == k
+    # exact Poisson limits: P(X >= k | low) = 2.5% and P(X <= k | high) = 2.5%
+    assert stats.poisson.sf(k - 1, row["ci_low"]) == pytest.approx(0.025, abs=1e-6)
+    assert stats.poisson.cdf(k, row["ci_high"]) == pytest.approx(0.025, abs=1e-6)
+    amounts = [float(d["amount"]) for d in won]
+    total, half = sum(amounts), 1.959964 * math.sqrt(sum(a * a for a in amounts))
+    row = (
+        pk.quarterly_trend(sample, "bookings", end="2025-Q4")
+        .filter(period="2025-Q3")
+        .row(0, named=True)
+    )
+    assert row["estimate"] == pytest.approx(total)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((total - half, total + half))
+
+
+TARGETS = read_rows(Path(SAMPLE) / "targets.csv")
+
+
+def test_pipeline_against_target_at_each_quarter_start(sample: pk.Dataset) -> None:
+    got = pk.pipeline_vs_target(sample, "2025-Q4", by="team").filter(team="EMEA")
+    assert got["period"].to_list() == [f"{y}-Q{q}" for y in (2024, 2025) for q in (1, 2, 3, 4)]
+    row = got.filter(period="2025-Q4").row(0, named=True)
+    day = dt.date(2025, 9, 30)  # the end of the day before the quarter starts
+    open_then = [
+        d
+        for d in DEALS
+        if d["team"] == "EMEA"
+        and _day(d["created_at"]) <= day  # type: ignore[operator]
+        and (not d["closed_at"] or _day(d["closed_at"]) > day)  # type: ignore[operator]
+    ]
+    due = [d for d in open_then if "2025-10-01" <= d["expected_close"][:10] <= "2025-12-31"]
+    won = [
+        d
+        for d in DEALS
+        if d["team"] == "EMEA"
+        and d["status"] == "won"
+        and "2025-10-01" <= d["closed_at"][:10] <= "2025-12-31"
+    ]
+    target = sum(
+        float(t["target"])
+        for t in TARGETS
+        if t["team"] == "EMEA"
+        and t["period_start"] <= "2025-12-31"
+        and t["period_end"] >= "2025-10-01"
+    )
+    open_value = sum(float(d["amount"]) for d in open_then)
+    booked = sum(float(d["amount"]) for d in won)
+    assert row["as_of"] == day
+    assert (row["open_deals"], row["due_deals"]) == (len(open_then), len(due))
+    assert row["open_value"] == pytest.approx(open_value)
+    assert row["due_value"] == pytest.approx(sum(float(d["amount"]) for d in due))
+    assert row["target"] == pytest.approx(target)
+    assert row["coverage"] == pytest.approx(open_value / target)
+    assert row["bookings"] == pytest.approx(booked)
+    assert row["attainment"] == pytest.approx(booked / target)
+    assert row["pipeline_per_booking"] == pytest.approx(open_value / booked)
+    with pytest.raises(ValueError, match="team targets"):
+        pk.pipeline_vs_target(sample, "2025-Q4", by="region")
+
+
+def test_seasonality_by_calendar_month_against_the_csv_rows(sample: pk.Dataset) -> None:
+    got = pk.seasonality(sample, "2025-Q4", by="team").filter(team="EMEA")
+    assert got["month"].to_list() == list(range(1, 13))
+    # the sample runs from 2023-10-01: the window is 2023-10 to 2025-12, so October to
+    # December occur three times and the other months twice
+    assert got["window"][0] == "2023-10..2025-12"
+    assert got["months"].to_list() == [2] * 9 + [3] * 3
+    emea = [d for d in DEALS if d["team"] == "EMEA"]
+    created = [sum(int(d["created_at"][5:7]) == m for d in emea) for m in range(1, 13)]
+    won = [
+        sum(
+            d["status"] == "won"
+            and d["closed_at"]
+            and int(d["closed_at"][5:7]) == m
+            and d["closed_at"][:7] <= "2025-12"
+            for d in emea
+        )
+        for m in range(1, 13)
+    ]
+    assert got["created"].to_list() == created
+    assert got["won"].to_list() == won
+    average = sum(created) / 27
+    for r, k, months in zip(got.iter_rows(named=True), created, got["months"], strict=True):
+        assert r["created_per_month"] == pytest.approx(k / months)
+        assert r["created_index"] == pytest.approx(k / months / average)
+        # exact Poisson limits of the month's total, divided by the months
+        low, high = r["created_ci_low"] * months, r["created_ci_high"] * months
+        assert stats.poisson.sf(k - 1, low) == pytest.approx(0.025, abs=1e-6)
+        assert stats.poisson.cdf(k, high) == pytest.approx(0.025, abs=1e-6)
+
+
+HISTORY = read_rows(Path(SAMPLE) / "stage_history.csv")
+STAGES = {s["stage"]: s for s in read_rows(Path(SAMPLE) / "stages.csv")}
+
+
+def test_lost_reasons_by_the_stage_lost_from_against_the_csv_rows(sample: pk.Dataset) -> None:
+    lost = [
+        d
+        for d in DEALS
+        if d["team"] == "EMEA"
+        and d["status"] == "lost"
+        and "2025-10-01" <= d["closed_at"][:10] <= "2025-12-31"
+    ]
+    ids = {d["deal_id"]: d for d in lost}
+    last: dict[str, tuple[str, int, str]] = {}
+    for h in HISTORY:
+        deal = ids.get(h["deal_id"])
+        stage = STAGES[h["stage"]]
+        if deal is None or stage["is_won"] == "true" or stage["is_lost"] == "true":
+            continue
+        if h["entered_at"][:10] > deal["closed_at"][:10]:
+            continue
+        key = (h["entered_at"], int(stage["order"]), h["stage"])
+        if h["deal_id"] not in last or key > last[h["deal_id"]]:
+            last[h["deal_id"]] = key
+    expected: dict[tuple[str, str], int] = {}
+    for deal_id, d in ids.items():
+        stage = last[deal_id][2] if deal_id in last else "(unknown)"
+        reason = d["lost_reason"] or "(not given)"
+        expected[(stage, reason)] = expected.get((stage, reason), 0) + 1
+    got = pk.lost_reasons_by_stage(sample, "2025-Q4", by="team").filter(team="EMEA")
+    assert {
+        (r["lost_from_stage"], r["lost_reason"]): r["lost"] for r in got.iter_rows(named=True)
+    } == expected
+    per_stage = {s: sum(v for (t, _), v in expected.items() if t == s) for s, _ in expected}
+    for r in got.iter_rows(named=True):
+        n = per_stage[r["lost_from_stage"]]
+        assert r["n"] == n and r["share"] == pytest.approx(r["lost"] / n)
+        assert (r["ci_low"], r["ci_high"]) == pytest.approx(_wilson(r["lost"], n), abs=1e-9)
+    assert got["stage_order"].is_sorted()  # funnel order
+
+
+def _quarter_cohorts(tmp_path: Path, advanced_now: int) -> pk.Dataset:
+    """Nine quarters, 10 deals entering Prospecting in each: 8 of 10 advance to Proposal in
+    the first eight (then win), ``advanced_now`` of 10 in the last; the others are lost."""
+    from tests.conftest import STAGES_CSV, write_dataset
+
+    deals = ["deal_id,owner,team,amount,created_at,stage,status,closed_at"]
+    history = ["deal_id,stage,entered_at"]
+    for q in range(9):
+        quarter = Period.parse("2023-Q4").shift(q)
+        start = quarter.start
+        advanced = 8 if q < 8 else advanced_now
+        for i in range(10):
+            deal, created = f"Q{q}D{i}", start + dt.timedelta(days=i)
+            closed = created + dt.timedelta(days=20)
+            history.append(f"{deal},Prospecting,{created}")
+            if i < advanced:
+                history.append(f"{deal},Proposal,{created + dt.timedelta(days=10)}")
+                history.append(f"{deal},Won,{closed}")
+                deals.append(f"{deal},ann,red,100,{created},Won,won,{closed}")
+            else:
+                history.append(f"{deal},Lost,{closed}")
+                deals.append(f"{deal},ann,red,100,{created},Lost,lost,{closed}")
+    path = write_dataset(
+        tmp_path / f"cohorts{advanced_now}",
+        deals="\n".join(deals) + "\n",
+        stages=STAGES_CSV,
+        stage_history="\n".join(history) + "\n",
+    )
+    return pk.load(path)
+
+
+def test_a_planted_drop_in_conversion_is_flagged_by_the_p_chart(tmp_path: Path) -> None:
+    # past: 64 of 80 advanced, centre 0.8; limits for n = 10: 0.8 ± 3 √(0.8 · 0.2 / 10)
+    half = 3 * math.sqrt(0.8 * 0.2 / 10)
+    dropped = _quarter_cohorts(tmp_path, advanced_now=2)
+    row = (
+        pk.stage_conversion_control(dropped, "2025-Q4", as_of="2025-12-31")
+        .filter(stage="Prospecting")
+        .row(0, named=True)
+    )
+    assert (row["advanced"], row["n"], row["past_quarters"]) == (2, 10, 8)
+    assert (row["past_advanced"], row["past_n"]) == (64, 80)
+    assert row["centre"] == pytest.approx(0.8)
+    assert (row["lcl"], row["ucl"]) == pytest.approx((0.8 - half, 1.0))  # 1.18 clipped to 1
+    assert row["signal"] == "below"
+    usual = _quarter_cohorts(tmp_path, advanced_now=7)  # 0.7: inside 0.42 to 1
+    control = pk.stage_conversion_control(usual, "2025-Q4", as_of="2025-12-31")
+    assert control["signal"].to_list() == ["within", "within"]  # Prospecting, Proposal
+    # read on the data's last day (2025-10-30, 62 days before the quarter's end), every past
+    # cohort is read 62 days before its own end: the deals lost after that day are pending
+    young = pk.stage_conversion_control(usual, "2025-Q4").row(0, named=True)
+    assert young["past_n"] < 80 and young["n"] == 10
+
+
+def test_what_the_target_takes_against_the_csv_rows(sample: pk.Dataset) -> None:
+    row = pk.needed_for_target(sample, "2025-Q4", by="team").filter(team="EMEA").row(0, named=True)
+    assert row["rates_from"] == "2024-Q4..2025-Q3"
+    start, end = "2024-10-01", "2025-09-30"
+    emea = [d for d in DEALS if d["team"] == "EMEA"]
+    closed = [
+        d for d in emea if d["status"] in ("won", "lost") and start <= d["closed_at"][:10] <= end
+    ]
+    won = [float(d["amount"]) for d in closed if d["status"] == "won"]
+    lost = len(closed) - len(won)
+    leads = [
+        lead
+        for lead in read_rows(Path(SAMPLE) / "leads.csv")
+        if lead["team"] == "EMEA" and start <= lead["created_at"][:10] <= end
+    ]
+    converted = [
+        lead for lead in leads if lead["converted_at"] and lead["converted_at"][:10] <= end
+    ]
+    closed_ids = {d["deal_id"] for d in closed}
+    activities = [
+        a for a in read_rows(Path(SAMPLE) / "activities.csv") if a["deal_id"] in closed_ids
+    ]
+    target = sum(
+        float(t["target"])
+        for t in TARGETS
+        if t["team"] == "EMEA"
+        and t["period_start"] <= "2025-12-31"
+        and t["period_end"] >= "2025-10-01"
+    )
+    mean = sum(won) / len(won)
+    won_needed = target / mean
+    deals_needed = won_needed / (len(won) / len(closed))
+    assert (row["won"], row["lost"], row["target"]) == (len(won), lost, target)
+    assert (row["leads_created"], row["leads_converted"]) == (len(leads), len(converted))
+    assert row["activities"] == len(activities)
+    assert row["won_deals_needed"] == pytest.approx(won_needed)
+    assert row["deals_needed"] == pytest.approx(deals_needed)
+    assert row["leads_needed"] == pytest.approx(deals_needed / (len(converted) / len(leads)))
+    assert row["activities_needed"] == pytest.approx(won_needed * len(activities) / len(won))
+    # the simulated interval of target / mean against the delta method, written out here:
+    # se(T / A) = T / A² · sd / √n
+    sd = math.sqrt(sum((a - mean) ** 2 for a in won) / (len(won) - 1))
+    half = 1.959964 * target / mean**2 * sd / math.sqrt(len(won))
+    low, high = row["won_deals_needed_ci_low"], row["won_deals_needed_ci_high"]
+    assert low < won_needed < high
+    assert high - low == pytest.approx(2 * half, rel=0.2)
+    # the period itself: what EMEA did in 2025-Q4
+    q4 = [d for d in emea if d["status"] in ("won", "lost") and d["closed_at"][:7] >= "2025-10"]
+    assert row["deals_closed_actual"] == len(q4)
+    assert row["won_deals_actual"] == sum(d["status"] == "won" for d in q4)
+
+
+def test_deal_lists_add_up_to_their_counts(sample: pk.Dataset) -> None:
+    emea = sample.filter_deals(pl.col("team") == "EMEA")
+    rows = [d for d in DEALS if d["team"] == "EMEA"]
+    for kind in ("won", "lost"):
+        got = pk.deal_list(emea, "2025-Q4", kind=kind)
+        expected = [
+            d
+            for d in rows
+            if d["status"] == kind and "2025-10-01" <= d["closed_at"][:10] <= "2025-12-31"
+        ]
+        assert sorted(got["deal_id"]) == sorted(d["deal_id"] for d in expected)
+        assert got["amount"].is_sorted(descending=True)  # the largest first
+    day = dt.date(2025, 12, 31)
+    open_then = [
+        d
+        for d in rows
+        if _day(d["created_at"]) <= day  # type: ignore[operator]
+        and (not d["closed_at"] or _day(d["closed_at"]) > day)  # type: ignore[operator]
+    ]
+    got = pk.deal_list(emea, "2025-Q4", kind="open")
+    assert sorted(got["deal_id"]) == sorted(d["deal_id"] for d in open_then)
+    assert got["stage_order"].is_sorted()  # by stage
+    slipped = [
+        d for d in open_then if d["expected_close"] and d["expected_close"][:10] < "2025-12-31"
+    ]
+    got = pk.deal_list(emea, "2025-Q4", kind="slipped")
+    assert sorted(got["deal_id"]) == sorted(d["deal_id"] for d in slipped)
+    assert got["detail"][0].endswith("days past the expected close")
+    stalled = pk.deal_list(emea, "2025-Q4", kind="stalled", by="region")
+    assert stalled.columns[:4] == ["deal_id", "owner", "team", "region"]
+    assert stalled.height == pk.stalled_deals(emea, "2025-12-31")["stalled"].sum()
+    with pytest.raises(ValueError, match="kind must be one of"):
+        pk.deal_list(emea, "2025-Q4", kind="stuck")
+
+
+def test_lead_response_trend_is_the_km_median_of_each_quarter(sample: pk.Dataset) -> None:
+    leads = [
+        lead
+        for lead in read_rows(Path(SAMPLE) / "leads.csv")
+        if "2025-07-01" <= lead["created_at"][:10] <= "2025-09-30"
+    ]
+
+    def at(text: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(text)
+
+    hours = sorted(
+        (at(lead["first_response_at"]) - at(lead["created_at"])).total_seconds() / 3600
+        for lead in leads
+        if lead["first_response_at"]
+    )
+    row = (
+        pk.quarterly_trend(sample, "lead_response_hours", end="2025-Q4")
+        .filter(period="2025-Q3")
+        .row(0, named=True)
+    )
+    assert row["n"] == len(leads)
+    # never-contacted leads are censored after every response, so the Kaplan-Meier median
+    # is the order statistic where half of all leads had been answered
+    half = math.ceil(len(leads) / 2)
+    assert hours[half - 1] <= row["estimate"] <= hours[half]
+    assert row["ci_low"] <= row["estimate"] <= row["ci_high"]
+
+
+def test_content_unused_for_six_months_on_a_hand_fixture(tmp_path: Path) -> None:
+    from tests.conftest import DEALS_CSV, HISTORY_CSV, STAGES_CSV, write_dataset
+
+    usage = (
+        "content_id,deal_id,used_at,title\n"
+        "C1,D1,2025-03-01,Deck\n"
+        "C1,D4,2025-06-30,Deck\n"  # exactly six months before 2025-12-31: unused
+        "C2,D3,2025-07-01,Case study\n"  # a day later: used
+        "C2,D5,2025-02-01,Case study\n"
+        "C3,D6,2026-01-05,Price list\n"  # only used after as_of: not listed
+    )
+    ds = pk.load(
+        write_dataset(
+            tmp_path / "content",
+            deals=DEALS_CSV,
+            stages=STAGES_CSV,
+            stage_history=HISTORY_CSV,
+            collateral_usage=usage,
+        )
+    )
+    got = pk.unused_content(ds, "2025-12-31")
+    assert got.select("content_id", "uses", "days_since_used", "unused").rows() == [
+        ("C1", 2, 184, True),
+        ("C2", 2, 183, False),
+    ]
+    # by team (D1, D3 red; D4, D5 blue): blue last used C2 on 2025-02-01
+    by_team = pk.unused_content(ds, "2025-12-31", by="team")
+    assert by_team.select("team", "content_id", "unused").rows() == [
+        ("blue", "C2", True),  # the longest unused first
+        ("blue", "C1", True),
+        ("red", "C1", True),
+        ("red", "C2", False),
+    ]
+    long = pk.metrics_long(ds, "2025-Q4", by="team", metrics=["content_unused"])
+    assert long.select("team", "value", "n").rows() == [("blue", 2.0, 2), ("red", 1.0, 2)]
