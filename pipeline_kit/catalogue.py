@@ -56,8 +56,8 @@ def catalogue_table(family: str | None = None) -> pl.DataFrame:
 
     Examples
     --------
-    >>> catalogue_table("conversion")["metric"].to_list()
-    ['stage_conversion', 'stage_drop_off']
+    >>> catalogue_table("durations")["metric"].to_list()
+    ['cycle_length_km_days', 'time_in_stage_km_days']
     """
     names = card_names()
     rows = []

@@ -603,6 +603,8 @@ def poisson_interval(counts: np.ndarray, confidence: float = 0.95) -> tuple[np.n
     >>> low.round(4).tolist(), high.round(4).tolist()
     ([0.0, 4.7954], [3.6889, 18.3904])
     """
+    from scipy import stats
+
     k = np.asarray(counts, dtype=float)
     alpha = 1 - confidence
     _z(confidence)  # validates the level
