@@ -474,6 +474,9 @@ def write_team_workbook(
             if name == _KEY_METRICS:
                 _write_key_metrics(workbook, frame)
                 continue
+            # 12 significant digits: a sum taken in another order differs in the 16th, and the
+            # workbook must be the same bytes on every run
+            frame = frame.with_columns(pl.col(pl.Float64).round_sig_figs(12))
             formats = {
                 column: FORMATS[units[name].get(column, "count")]
                 for column, dtype in frame.schema.items()
@@ -497,6 +500,7 @@ def _created(data: TeamData) -> dt.datetime:
 
 def _write_key_metrics(workbook: Any, frame: pl.DataFrame) -> None:
     """The key-metrics sheet: each row's numbers in its metric's unit."""
+    frame = frame.with_columns(pl.col(pl.Float64).round_sig_figs(12))  # see write_team_workbook
     frame.write_excel(workbook, _KEY_METRICS, autofit=True, freeze_panes=(1, 2), float_precision=4)
     sheet = workbook.get_worksheet_by_name(_KEY_METRICS)
     formats = {unit: workbook.add_format({"num_format": f}) for unit, f in FORMATS.items()}
