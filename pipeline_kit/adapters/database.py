@@ -371,9 +371,9 @@ def _plain(frame: pl.DataFrame) -> pl.DataFrame:
 def _crm_table_filter(source: str) -> Callable[[str], bool]:
     """Whether a table name is one the CRM adapter reads (as it tells its files apart)."""
     if source == "salesforce":
-        from pipeline_kit.adapters.salesforce import _object_of
+        from pipeline_kit.adapters.salesforce import object_of
 
-        return lambda name: _object_of(Path(name)) is not None
+        return lambda name: object_of(Path(name)) is not None
     if source == "hubspot":
         from pipeline_kit.adapters.hubspot import API_TABLES, ENGAGEMENT_KINDS
 

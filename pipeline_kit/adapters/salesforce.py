@@ -85,7 +85,7 @@ from pipeline_kit.adapters._tools import (
 from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
 from pipeline_kit.errors import DataError
 
-__all__ = ["read_salesforce"]
+__all__ = ["object_of", "read_salesforce"]
 
 # object -> squashed file stems that hold it (after removing a "sf"/"salesforce" prefix and a
 # "data" suffix, as in Fivetran's seeds: sf_opportunity_data.csv)
@@ -168,7 +168,16 @@ RULE_MESSAGES = {
 }
 
 
-def _object_of(path: Path) -> str | None:
+def object_of(path: Path) -> str | None:
+    """The Salesforce object a file (or synced table) holds, from its name; None if none.
+
+    ``Opportunity.csv``, ``sf_opportunity_data.csv`` and ``salesforce_opportunity`` all hold
+    ``opportunity`` (the key of :data:`OBJECTS`: the name squashed, a ``sf``/``salesforce``
+    prefix and a ``data`` suffix removed).
+
+    >>> object_of(Path("sf_opportunity_data.csv")), object_of(Path("notes.txt"))
+    ('opportunity', None)
+    """
     stem = squash(path.stem)
     candidates = {stem, stem.removesuffix("data")}
     for prefix in ("salesforce", "sf"):
@@ -194,7 +203,7 @@ def _find_files(path: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     candidates = sorted(p for p in path.iterdir() if p.suffix.lower() in (".csv", ".parquet"))
     for file in candidates:
-        name = _object_of(file)
+        name = object_of(file)
         if name is not None and name not in found:
             found[name] = file
     if "opportunity" not in found:  # a report export: any file with a stage and an amount
