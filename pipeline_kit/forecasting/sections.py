@@ -80,15 +80,26 @@ class ForecastSection:
 
     @cached_property
     def outlook(self) -> BookingsForecast:
-        """The next quarter's forecast (seeded)."""
-        return forecast(
-            self.ds, self.next_period, as_of=self.as_of, by=self._by, draws=DRAWS, seed=SEED
+        """The next quarter's forecast (seeded), every team's at once.
+
+        Computed once per dataset (:meth:`~pipeline_kit.Dataset.memoised`): a report kernel
+        that runs several teams forecasts them all in its first.
+        """
+        key = ("forecast", self.next_period.label, self.as_of, tuple(self._by), DRAWS, SEED)
+        return self.ds.memoised(
+            key,
+            lambda: forecast(
+                self.ds, self.next_period, as_of=self.as_of, by=self._by, draws=DRAWS, seed=SEED
+            ),
         )
 
     @cached_property
     def track_record(self) -> Backtest:
-        """The backtest of every earlier quarter (seeded)."""
-        return backtest_forecast(self.ds, by=self._by, draws=DRAWS // 2, seed=SEED)
+        """The backtest of every earlier quarter (seeded), once per dataset as :attr:`outlook`."""
+        key = ("backtest_forecast", tuple(self._by), DRAWS // 2, SEED)
+        return self.ds.memoised(
+            key, lambda: backtest_forecast(self.ds, by=self._by, draws=DRAWS // 2, seed=SEED)
+        )
 
     def _row(self, frame: pl.DataFrame) -> pl.DataFrame:
         return frame.filter(pl.col("team") == self.team) if self.team is not None else frame
