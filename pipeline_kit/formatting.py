@@ -30,12 +30,30 @@ from pipeline_kit.i18n import gettext, normalise_lang
 __all__ = [
     "FORMAT",
     "Formatter",
+    "as_float",
     "currency_code",
     "fmt_days",
     "fmt_money",
     "fmt_pct",
     "missing",
 ]
+
+
+def as_float(value: object) -> float | None:
+    """A polars scalar aggregate (``Series.sum()``, ``.mean()``, ``.max()``) as a float.
+
+    None stays None. polars types these aggregates as any Python value a column can hold; the
+    columns formatted are numbers, so anything else is a bug and raises.
+
+    >>> as_float(3), as_float(None)
+    (3.0, None)
+    """
+    if value is None:
+        return None
+    if isinstance(value, int | float | Decimal):
+        return float(value)
+    raise TypeError(f"expected a number, got {value!r}")
+
 
 # the kit's formats took a symbol before they took an ISO code: "$" still means US dollars
 _LEGACY_SYMBOLS = {"$": "USD"}

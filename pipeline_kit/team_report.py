@@ -11,7 +11,6 @@ all sentences, tables and charts are produced here, where they are tested, from 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 import altair as alt
 import polars as pl
@@ -22,7 +21,7 @@ from pipeline_kit.comparisons.verdicts import localised_verdict
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting.cards import FORECAST_CARDS, REPORT_FORECAST_CARDS
 from pipeline_kit.forecasting.sections import ForecastSection
-from pipeline_kit.formatting import Formatter
+from pipeline_kit.formatting import Formatter, as_float
 from pipeline_kit.formatting import missing as _missing
 from pipeline_kit.metrics import CATALOGUE
 from pipeline_kit.metrics.cards import MetricCard
@@ -180,12 +179,12 @@ class TeamReport:
         team, rest = self.data.win_rates_team_and_rest()
         bullets = [self._win_rate_sentence(team, rest, p)]
         pipe = self.data.open_pipeline()
-        n_open, value = int(pipe["open_deals"].sum()), _as_float(pipe["open_value"].sum())
+        n_open, value = int(pipe["open_deals"].sum()), as_float(pipe["open_value"].sum())
         no_pipeline = self.shape.why_no_open_pipeline()
         if no_pipeline:
             bullets.append(no_pipeline[0].upper() + no_pipeline[1:] + ".")
         elif n_open:
-            weighted_value = _as_float(pipe["weighted_value"].sum())
+            weighted_value = as_float(pipe["weighted_value"].sum())
             weighted = (
                 _(" ({value} weighted by stage probability)").format(value=f.money(weighted_value))
                 if pipe["weighted_value"].is_not_null().any()
@@ -624,7 +623,7 @@ class TeamReport:
                 lines.append(text + _("."))
             slipped = self.data.slipped_deals()
             if slipped.height:
-                worth = f.money(_as_float(slipped["amount"].sum()))
+                worth = f.money(as_float(slipped["amount"].sum()))
                 lines.append(
                     _(
                         "{n} open deal(s) worth {worth} are past their expected close date on "
@@ -650,7 +649,7 @@ class TeamReport:
                     ).format(name=name)
                 )
                 continue
-            n = int(_as_float(group["n"].max()) or 0)
+            n = int(as_float(group["n"].max()) or 0)
             parts = (
                 [_("{n} deal(s) behind it in {period}").format(n=n, period=self._span)]
                 if n < MIN_N
@@ -1103,16 +1102,3 @@ class TeamReport:
         if self.lang == "en":
             return rows["verdict"].to_list()
         return [localised_verdict(r, self.fmt) for r in rows.iter_rows(named=True)]
-
-
-def _as_float(value: object) -> float | None:
-    """A polars scalar (``Series.sum()``, ``.max()``) as a float; None stays None.
-
-    polars types these aggregates as any Python value a column can hold; the columns summed
-    here are numbers, so anything else is a bug and raises.
-    """
-    if value is None:
-        return None
-    if isinstance(value, int | float | Decimal):
-        return float(value)
-    raise TypeError(f"expected a number, got {value!r}")

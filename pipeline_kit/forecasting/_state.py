@@ -22,6 +22,7 @@ from pipeline_kit.periods import Period
 __all__ = [
     "closed_deals_by_stage",
     "group_sums",
+    "key_index",
     "open_deals_on",
     "period_months",
     "shift_months",
@@ -148,16 +149,24 @@ def group_sums(
     values = frame[value].cast(pl.Float64).fill_null(0.0).to_numpy()
     if not groups:
         return np.array([float(np.add.reduce(values))]) if values.size else np.zeros(1)
-    index = frame.select(groups).join(
-        keys.select(groups).with_row_index("_k"),
-        on=groups,
-        how="left",
-        maintain_order="left",
-        nulls_equal=True,
-    )["_k"]
+    index = key_index(frame, keys, groups)
     known = index.is_not_null().to_numpy()
     return np.bincount(
         index.fill_null(0).to_numpy()[known].astype(np.int64),
         values[known],
         minlength=keys.height,
     )
+
+
+def key_index(frame: pl.DataFrame, keys: pl.DataFrame, groups: list[str]) -> pl.Series:
+    """For each row of ``frame``, the position of its ``groups`` values among ``keys``' rows.
+
+    Null where ``keys`` has no such row; a missing group value matches a missing key value.
+    """
+    return frame.select(groups).join(
+        keys.select(groups).with_row_index("_k"),
+        on=groups,
+        how="left",
+        maintain_order="left",
+        nulls_equal=True,
+    )["_k"]

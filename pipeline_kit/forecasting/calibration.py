@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.forecasting._state import closed_deals_by_stage
+from pipeline_kit.forecasting._state import closed_deals_by_stage, key_index
 from pipeline_kit.forecasting.backtest import Backtest
 from pipeline_kit.periods import parse_date
 from pipeline_kit.stats import MIN_N, wilson_interval
@@ -142,18 +142,7 @@ def _aggregate(frame: pl.DataFrame, keys: list[str], sums: dict[str, pl.Expr]) -
         *keys, *[expr.cast(pl.Float64).alias(name) for name, expr in sums.items()]
     )
     groups = values.select(keys).unique().sort(keys)
-    index = (
-        values.select(keys)
-        .join(
-            groups.with_row_index("_g"),
-            on=keys,
-            how="left",
-            maintain_order="left",
-            nulls_equal=True,
-        )["_g"]
-        .to_numpy()
-        .astype(np.int64)
-    )
+    index = key_index(values, groups, keys).to_numpy().astype(np.int64)
     out = groups.with_columns(pl.Series("n", np.bincount(index, minlength=groups.height)))
     for name in sums:
         total = np.bincount(index, values[name].to_numpy(), minlength=groups.height)

@@ -35,6 +35,7 @@ import polars as pl
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting._state import (
     group_sums,
+    key_index,
     open_deals_on,
     period_months,
     shift_months,
@@ -494,18 +495,7 @@ def _new_deal_rates(rng: np.random.Generator, counts: np.ndarray, draws: int) ->
 def _key_index(frame: pl.DataFrame, keys: pl.DataFrame, groups: list[str]) -> np.ndarray:
     if not groups:
         return np.zeros(frame.height, dtype=np.int64)
-    return (
-        frame.select(groups)
-        .join(
-            keys.with_row_index("_k"),
-            on=groups,
-            how="left",
-            maintain_order="left",
-            nulls_equal=True,
-        )["_k"]
-        .to_numpy()
-        .astype(np.int64)
-    )
+    return key_index(frame, keys, groups).to_numpy().astype(np.int64)
 
 
 def _per_key(frame: pl.DataFrame, keys: pl.DataFrame, groups: list[str]) -> np.ndarray:

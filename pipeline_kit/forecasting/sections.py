@@ -26,7 +26,7 @@ from pipeline_kit import charts
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting.backtest import Backtest, backtest_forecast
 from pipeline_kit.forecasting.model import BookingsForecast, forecast
-from pipeline_kit.formatting import Formatter
+from pipeline_kit.formatting import Formatter, as_float
 from pipeline_kit.i18n import N_
 from pipeline_kit.periods import Period
 from pipeline_kit.sections import markdown, md_table
@@ -212,8 +212,8 @@ class ForecastSection:
                 [
                     _(_checkpoint_name(checkpoint)),
                     str(part.height),
-                    f.pct(_number(part["in_80"].cast(pl.Float64).mean()), 0),
-                    f.pct(_number(part["ape"].median()), 0),
+                    f.pct(as_float(part["in_80"].cast(pl.Float64).mean()), 0),
+                    f.pct(as_float(part["ape"].median()), 0),
                 ]
             )
         lines = [
@@ -279,11 +279,6 @@ class ForecastSection:
                 ),
             )
         )
-
-
-def _number(value: object) -> float | None:
-    """A polars scalar aggregate as a float (None when missing)."""
-    return float(value) if isinstance(value, int | float) else None
 
 
 def _range(r: dict, f: Formatter) -> str:
