@@ -298,6 +298,12 @@ class TeamReport:
         for metric in METRICS_SHOWN:
             card = CATALOGUE[metric]
             fmt = units[card.unit]
+            if card.unit == "currency":  # one money form across the row
+                hits = [f.filter(pl.col("metric") == metric) for f in columns.values()]
+                row_amounts = [
+                    v for h in hits for c in ("value", "ci_low", "ci_high") for v in h[c]
+                ]
+                fmt = self.fmt.side_by_side(row_amounts).money
             cells = [_(card.title)]
             if unreadable.get(metric):
                 if unreadable[metric] not in reasons:
@@ -361,12 +367,13 @@ class TeamReport:
                     team=_esc(self.team), as_of=self.fmt.date(self.as_of)
                 )
             )
+        money = self.fmt.side_by_side(pipe["open_value"]).money  # one form down the columns
         rows = [
             [
                 _esc(r["stage"]),
                 f"{r['open_deals']:,}",
-                self.fmt.money(r["open_value"]),
-                self.fmt.money(r["weighted_value"]),
+                money(r["open_value"]),
+                money(r["weighted_value"]),
             ]
             for r in pipe.iter_rows(named=True)
         ]
@@ -760,6 +767,8 @@ class TeamReport:
         if row.height == 0:
             return _markdown(_("No bookings and no target for this team in the period."))
         r = row.row(0, named=True)
+        amounts = ("bookings", "bookings_new", "bookings_expansion", "bookings_renewal", "target")
+        f = f.side_by_side(r[c] for c in amounts)
         return _markdown(
             _md_table(
                 [

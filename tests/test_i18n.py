@@ -122,6 +122,21 @@ def test_english_output_is_what_it_always_was(x):
     assert FORMAT["difference"](x / 1e9) == f"{x / 1e9 * 100:+.1f} pts"
 
 
+@given(st.lists(st.floats(min_value=-1e9, max_value=1e9, allow_nan=False), min_size=1, max_size=6))
+def test_amounts_side_by_side_share_one_form(amounts):
+    """A row with a million in it shows every amount compact; a row without is unchanged."""
+    f = Formatter().side_by_side(amounts)
+    shown = [f.money(x) for x in amounts]
+    if any(abs(x) >= 1e6 for x in amounts):
+        assert all(
+            s.endswith(("K", "M")) or s in ("$0", "-$0") or abs(x) < 1e3
+            for s, x in zip(shown, amounts, strict=True)
+        )
+        assert not any("," in s and not s.endswith("M") for s in shown)
+    else:
+        assert shown == [_old_money(x) for x in amounts]
+
+
 def test_chart_money_formats_take_the_locales_symbol():
     frame = pl.DataFrame({"x": [1.0e6]})
     chart = (
