@@ -197,9 +197,65 @@ def test_a_catalog_is_compiled_at_first_use_from_its_po_file():
 def test_the_wheel_includes_the_catalogs():
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert 'packages = ["pipeline_kit"]' in pyproject  # hatch ships every file of the package
+    for lang in LANGS:  # both domains, inside the package: the reports' and the cards'
+        for domain in ("pipeline_kit", "cards"):
+            assert (
+                ROOT / "pipeline_kit" / "locale" / lang / "LC_MESSAGES" / f"{domain}.po"
+            ).is_file()
     assert "babel" in pyproject
     ignored = (ROOT / ".gitignore").read_text() if (ROOT / ".gitignore").exists() else ""
     assert not any(line.strip() in ("*.po", "locale", "locale/") for line in ignored.splitlines())
+
+
+# ------------------------------------------------------------------ definition cards
+
+
+def test_an_english_card_is_the_card_as_written():
+    card = pk.explain("win_rate")
+    assert card.to_markdown("en") == card.to_markdown()
+    assert card.to_markdown().splitlines()[:3] == [
+        "**Win rate** (`win_rate`)",
+        "",
+        "- Formula: " + card.formula,
+    ]
+    assert "- Computed by: `pipeline_kit.win_rate`" in card.to_markdown()
+    assert card.messages()[:2] == [card.formula, card.time_basis]
+    assert card.messages()[-len(card.pitfalls) :] == list(card.pitfalls)
+
+
+def test_a_card_is_written_from_the_cards_catalog(tmp_path, monkeypatch):
+    import pipeline_kit.i18n as i18n
+
+    card = pk.explain("win_rate")
+    po = tmp_path / "ms" / "LC_MESSAGES" / "cards.po"
+    po.parent.mkdir(parents=True)
+    entries = {
+        "Formula": "Rumus",
+        "Computed by": "Dikira oleh",
+        "{label}: {text}": "{label} — {text}",
+        card.formula: "RUMUS-DITERJEMAH",
+        card.pitfalls[0]: "PERANGKAP-1",
+    }
+
+    def quoted(text: str) -> str:
+        return json.dumps(text, ensure_ascii=False)
+
+    po.write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\n'
+        + "".join(f"msgid {quoted(k)}\nmsgstr {quoted(v)}\n\n" for k, v in entries.items()),
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
+    i18n.translator.cache_clear()
+    try:
+        text = card.to_markdown("ms")
+    finally:
+        i18n.translator.cache_clear()
+    assert "- Rumus — RUMUS-DITERJEMAH" in text.splitlines()
+    assert "- Dikira oleh — `pipeline_kit.win_rate`" in text.splitlines()  # code as it is
+    assert text.splitlines()[0] == "**Win rate** (`win_rate`)"  # no report catalog there
+    assert "PERANGKAP-1 " + card.pitfalls[1] in text  # an untranslated message stays English
+    assert f"- Time basis — {card.time_basis}" in text
 
 
 # ------------------------------------------------------------------ reports
