@@ -24,7 +24,6 @@ from pipeline_kit.forecasting.sections import ForecastSection
 from pipeline_kit.formatting import Formatter, as_float
 from pipeline_kit.formatting import missing as _missing
 from pipeline_kit.metrics import CATALOGUE
-from pipeline_kit.metrics.cards import MetricCard
 from pipeline_kit.periods import Period
 from pipeline_kit.report_data import TeamData
 from pipeline_kit.sections import escape as _esc
@@ -1098,13 +1097,7 @@ class TeamReport:
         """The card of every figure the report shows: formula, time basis, deals counted."""
         used = [CATALOGUE[m] for m in [*METRICS_SHOWN, *METRICS_IN_SECTIONS]]
         used += [FORECAST_CARDS[m] for m in REPORT_FORECAST_CARDS]
-        return _markdown("\n\n".join(self._card_markdown(card) for card in used))
-
-    def _card_markdown(self, card: MetricCard) -> str:
-        """A definition card, its title in the report's language (the definition stays English)."""
-        text = card.to_markdown()
-        title = f"**{card.title}**"
-        return text.replace(title, f"**{self._(card.title)}**", 1) if self.lang != "en" else text
+        return _markdown("\n\n".join(card.to_markdown(self.lang) for card in used))
 
     def _verdicts(self, rows: pl.DataFrame) -> list[str]:
         """The verdict sentence of each comparison row, in the report's language."""
