@@ -50,11 +50,12 @@ def _interval(
     low: float | None,
     high: float | None,
     show: Callable[[float | None], str],
+    f: Formatter,
 ) -> str:
-    """``value (low – high)``, or the value alone without an interval."""
+    """``value (low to high)``, or the value alone without an interval."""
     if low is None or high is None:
         return show(value)
-    return f"{show(value)} ({show(low)} – {show(high)})"
+    return show(value) + f._(" ({low} to {high})").format(low=show(low), high=show(high))
 
 
 def churn_reasons_table(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown:
@@ -86,7 +87,7 @@ def churn_reasons_table(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown
             if r["churn_reason"] == UNKNOWN_REASON
             else escape(r["churn_reason"]),
             f"{r['churned']:,}",
-            _interval(r["share"], r["ci_low"], r["ci_high"], f.pct),
+            _interval(r["share"], r["ci_low"], r["ci_high"], f.pct, f),
             f.money(r["mrr_lost"]),
         ]
         for r in reasons.iter_rows(named=True)
@@ -160,7 +161,7 @@ def calls_by_industry_table(data: TeamData, *, fmt: Formatter = ENGLISH) -> Mark
             _("unknown") if r["industry"] == UNKNOWN_INDUSTRY else escape(r["industry"]),
             f"{r['closed_deals']:,}" + ("*" if not r["enough_data"] else ""),
             f"{r['calls']:,}",
-            _interval(r["calls_per_deal"], r["ci_low"], r["ci_high"], per),
+            _interval(r["calls_per_deal"], r["ci_low"], r["ci_high"], per, f),
             per(r["calls_per_won_deal"]),
             per(r["calls_per_lost_deal"]),
         ]
