@@ -16,7 +16,7 @@ import altair as alt
 import polars as pl
 from IPython.display import Markdown
 
-from pipeline_kit import charts, trend_sections
+from pipeline_kit import charts, churn_activity_sections, trend_sections
 from pipeline_kit.comparisons.verdicts import localised_verdict
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting.cards import FORECAST_CARDS, REPORT_FORECAST_CARDS
@@ -47,6 +47,8 @@ METRICS_IN_SECTIONS = [
     "calls",
     "collateral_win_rate_lift",
     "churn_rate",
+    "churn_reason_share",
+    "calls_per_closed_deal",
     "clv_cac",
     "stalled_deals",
     "win_rate_change_vs_previous",
@@ -983,6 +985,22 @@ class TeamReport:
                     " CLV:CAC cannot be estimated this period (no churn or no new customers)."
                 )
         return _markdown(text)
+
+    def churn_reasons_table(self) -> Markdown:
+        """The team's customers churned in the period by reason, with shares and MRR lost."""
+        return churn_activity_sections.churn_reasons_table(self.data, fmt=self.fmt)
+
+    def churn_trend_chart(self) -> alt.TopLevelMixin | Markdown:
+        """The team's customer churn rate over the last eight quarters."""
+        return churn_activity_sections.churn_trend_chart(self.data, fmt=self.fmt)
+
+    def calls_by_industry_table(self) -> Markdown:
+        """Calls per deal the team closed in the period, by industry, won against lost."""
+        return churn_activity_sections.calls_by_industry_table(self.data, fmt=self.fmt)
+
+    def lead_response_trend_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Median response time to the team's leads over the last eight quarters."""
+        return churn_activity_sections.lead_response_trend_chart(self.data, fmt=self.fmt)
 
     def stalled_table(self, limit: int = 15) -> Markdown:
         """Up to ``limit`` open deals in their stage longer than 90% of past deals there."""
