@@ -20,6 +20,11 @@ from pipeline_kit.periods import Period
 from tests.conftest import SAMPLE, read_rows
 
 DEALS = read_rows(Path(SAMPLE) / "deals.csv")
+DEALS_WON_Q3 = [
+    d["deal_id"]
+    for d in DEALS
+    if d["status"] == "won" and "2025-07-01" <= d["closed_at"][:10] <= "2025-09-30"
+]
 
 
 def _day(text: str) -> dt.date | None:
@@ -177,14 +182,38 @@ def test_counts_and_bookings_trends_against_the_csv_rows(sample: pk.Dataset) -> 
     assert stats.poisson.sf(k - 1, row["ci_low"]) == pytest.approx(0.025, abs=1e-6)
     assert stats.poisson.cdf(k, row["ci_high"]) == pytest.approx(0.025, abs=1e-6)
     amounts = [float(d["amount"]) for d in won]
-    total, half = sum(amounts), 1.959964 * math.sqrt(sum(a * a for a in amounts))
+    total = sum(amounts)
     row = (
         pk.quarterly_trend(sample, "bookings", end="2025-Q4")
         .filter(period="2025-Q3")
         .row(0, named=True)
     )
     assert row["estimate"] == pytest.approx(total)
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx((total - half, total + half))
+    # bookings = k x mean: the Garwood limits of k (scipy's chi2) and Cox's log-normal interval
+    # of the mean (these amounts' logs pass Shapiro-Wilk), combined on the log scale (MOVER)
+    logs = [math.log(a) for a in amounts]
+    assert stats.shapiro(logs).pvalue > 0.05
+    ybar = sum(logs) / k
+    s2 = sum((y - ybar) ** 2 for y in logs) / (k - 1)
+    spread = stats.t.ppf(0.975, k - 1) * math.sqrt(s2 / k + s2**2 / (2 * (k - 1)))
+    mean = total / k
+    mean_low, mean_high = math.exp(ybar + s2 / 2 - spread), math.exp(ybar + s2 / 2 + spread)
+    k_low, k_high = stats.chi2.ppf(0.025, 2 * k) / 2, stats.chi2.ppf(0.975, 2 * k + 2) / 2
+    down = math.hypot(math.log(k / k_low), math.log(mean / mean_low))
+    up = math.hypot(math.log(k_high / k), math.log(mean_high / mean))
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+        (total * math.exp(-down), total * math.exp(up)), rel=1e-9
+    )
+    # on the log scale: longer above the total than below it (amounts are right-skewed)
+    assert row["ci_high"] - total > total - row["ci_low"]
+
+
+def test_bookings_interval_is_missing_below_two_won_deals(sample: pk.Dataset) -> None:
+    from pipeline_kit.metrics.trend import _bookings
+
+    one = sample.filter_deals(pl.col("deal_id") == DEALS_WON_Q3[0])
+    got = _bookings(one, Period.parse("2025-Q3")).row(0, named=True)
+    assert (got["n"], got["ci_low"], got["ci_high"]) == (1, None, None)
 
 
 TARGETS = read_rows(Path(SAMPLE) / "targets.csv")
