@@ -374,8 +374,9 @@ def control_false_alarms(
     and a deal in Proposal is won with probability ``p`` (else lost) within 5 more days. The
     same rates every quarter: any ``above`` / ``below`` signal of 2025-Q4 is a false alarm.
     ``exact`` is the expected rate for Prospecting (``n`` deals every quarter) over the
-    binomial past and present counts, for the same limits: ``E over K0 ~ B(8n, p) of
-    P(X outside centre ± 3 √(centre (1 - centre) / n))``, ``X ~ B(n, p)``.
+    binomial past and present counts, for the kit's limits: ``E over K0 ~ B(8n, p) of
+    P(X outside the limits for centre K0 / 8n)``, ``X ~ B(n, p)``; ``exact_normal`` the same
+    for the normal-theory limits ``centre ± 3 √(centre (1 - centre) / n)`` used before.
     """
     from scipy import stats as st
 
@@ -445,14 +446,21 @@ def control_false_alarms(
         rows = f.filter((pl.col("stage") == stage) & (pl.col("signal") != "no baseline"))
         out[stage] = _share(rows["signal"].is_in(["above", "below"]))
         out[f"n_{stage}"] = rows.height
+    # expected rates for Prospecting (n deals every quarter), over the past count K0 ~ B(8n, p)
     k0 = np.arange(8 * n + 1)
+    weight = st.binom.pmf(k0, 8 * n, p)
     centre = k0 / (8 * n)
-    sd = np.sqrt(centre * (1 - centre) / n)
-    lcl, ucl = np.clip(centre - sigmas * sd, 0, 1), np.clip(centre + sigmas * sd, 0, 1)
     x = np.arange(n + 1)
+    pmf = st.binom.pmf(x, n, p)
+    sd = np.sqrt(centre * (1 - centre) / n)  # the normal-theory limits the kit used before
+    lcl, ucl = np.clip(centre - sigmas * sd, 0, 1), np.clip(centre + sigmas * sd, 0, 1)
     outside = (x[None, :] / n > ucl[:, None] + 1e-12) | (x[None, :] / n < lcl[:, None] - 1e-12)
-    alarm = (outside * st.binom.pmf(x, n, p)[None, :]).sum(axis=1)
-    out["exact"] = float((st.binom.pmf(k0, 8 * n, p) * alarm).sum())
+    out["exact_normal"] = float(weight @ (outside * pmf[None, :]).sum(axis=1))
+    tail = st.norm.sf(sigmas)  # the kit's predictive (beta-binomial) limits
+    a, b = k0 + 0.5, 8 * n - k0 + 0.5
+    k_low, k_high = st.betabinom.ppf(tail, n, a, b), st.betabinom.isf(tail, n, a, b)
+    outside = (x[None, :] > k_high[:, None]) | (x[None, :] < k_low[:, None])
+    out["exact"] = float(weight @ (outside * pmf[None, :]).sum(axis=1))
     return out
 
 
@@ -554,15 +562,19 @@ def new_tables(args: argparse.Namespace, rng: np.random.Generator, population: n
                     f"{_mcse(c['won_deals'], int(c['n_won_deals'])):>7.3f}"
                 )
     print("\nStage conversion p-chart (pk.stage_conversion_control, 3 sigma): false alarms per")
-    print("stage-quarter when nothing changed (nominal 0.0027)")
-    print(f"{'p':>5} {'n/qtr':>6} {'Prospecting':>12} {'(s.e.)':>7} {'exact':>7} {'Proposal':>9}")
+    print("stage-quarter when nothing changed (nominal 0.0027); exact = expected rate for")
+    print("Prospecting with these limits, normal = with the centre ± 3 sd limits used before")
+    print(
+        f"{'p':>5} {'n/qtr':>6} {'Prospecting':>12} {'(s.e.)':>7} {'exact':>7} {'normal':>7} "
+        f"{'Proposal':>9}"
+    )
     for p in (0.1, 0.3, 0.5):
         for n in (5, 10, 20, 30):
             c = control_false_alarms(p, n, args.control_teams, rng)
             print(
                 f"{p:>5} {n:>6} {c['Prospecting']:>12.4f} "
                 f"{_mcse(c['Prospecting'], int(c['n_Prospecting'])):>7.4f} {c['exact']:>7.4f} "
-                f"{c['Proposal']:>9.4f}"
+                f"{c['exact_normal']:>7.4f} {c['Proposal']:>9.4f}"
             )
     print("\nCustomer churn (pk.churn, Wilson), 95% interval: coverage")
     print(f"{'rate':>5} {'n':>5} {'coverage':>9} {'(s.e.)':>7}")

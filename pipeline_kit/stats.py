@@ -42,6 +42,7 @@ __all__ = [
     "median_interval",
     "newcombe_difference",
     "one_sample_t_test",
+    "p_chart_limits",
     "poisson_interval",
     "product_interval",
     "skewed_mean_draws",
@@ -644,6 +645,46 @@ def funnel_limits(
     low = stats.binom.ppf(alpha / 2, n, p0) / np.where(n > 0, n, np.nan)
     high = stats.binom.isf(alpha / 2, n, p0) / np.where(n > 0, n, np.nan)
     return low, high
+
+
+def p_chart_limits(
+    past_successes: np.ndarray,
+    past_trials: np.ndarray,
+    trials: np.ndarray,
+    sigmas: float = 3.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Control limits of a rate over ``trials`` that behaves like its past (p-chart).
+
+    Predictive limits: with a Jeffreys Beta(1/2, 1/2) prior the rate after ``past_successes``
+    of ``past_trials`` is Beta(k0 + 1/2, n0 - k0 + 1/2), so a new count over ``trials`` = n
+    is beta-binomial(n, k0 + 1/2, n0 - k0 + 1/2). The limits are its ``tail`` and ``1 - tail``
+    quantiles divided by n, ``tail = Φ(-sigmas)`` (0.135% for 3, the normal tails of the
+    Shewhart convention): a count below ``low · n`` or above ``high · n`` has a probability
+    of at most ``tail`` each when nothing changed, whatever n and however few past trials.
+    The normal-theory limits ``centre ± 3 √(centre (1 - centre) / n)`` do not hold that for
+    small n (``bench/coverage.py``). NaN where ``trials`` or ``past_trials`` is 0.
+
+    With a long past (400 of 1,000) the limits are close to the binomial's for n = 10 and rate
+    0.4: P(X <= 0) = 0.6% and P(X > 8) = 0.17%, both above 0.135%, so 0 and 9 of 10; after
+    0 of 5 the rate is so uncertain that 8 of 10 is still ordinary:
+
+    >>> low, high = p_chart_limits(np.array([400, 0]), np.array([1000, 5]), np.array([10, 10]))
+    >>> low.tolist(), high.tolist()
+    ([0.0, 0.0], [0.9, 0.8])
+    """
+    from scipy import stats
+
+    k0 = np.asarray(past_successes, dtype=float)
+    n0 = np.asarray(past_trials, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    tail = float(stats.norm.sf(sigmas))
+    ok = (n > 0) & (n0 > 0)
+    a, b = k0 + 0.5, n0 - k0 + 0.5
+    size = np.where(ok, n, 1.0)
+    with np.errstate(invalid="ignore"):
+        low = stats.betabinom.ppf(tail, size, a, b) / size
+        high = stats.betabinom.isf(tail, size, a, b) / size
+    return np.where(ok, low, np.nan), np.where(ok, high, np.nan)
 
 
 def km_curve(durations: np.ndarray, observed: np.ndarray, confidence: float = 0.95) -> pl.DataFrame:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from scipy import stats
+from scipy import special, stats
 
 import pipeline_kit as pk
 from pipeline_kit.metrics.trend import previous_period, year_before
@@ -365,8 +365,17 @@ def _quarter_cohorts(tmp_path: Path, advanced_now: int) -> pk.Dataset:
 
 
 def test_a_planted_drop_in_conversion_is_flagged_by_the_p_chart(tmp_path: Path) -> None:
-    # past: 64 of 80 advanced, centre 0.8; limits for n = 10: 0.8 ± 3 √(0.8 · 0.2 / 10)
-    half = 3 * math.sqrt(0.8 * 0.2 / 10)
+    # past: 64 of 80 advanced, centre 0.8. The limits for n = 10: the counts beyond which a
+    # quarter converting like the past (beta-binomial, 64 + 1/2 and 16 + 1/2, written out
+    # here with log-Beta functions) lies with probability at most Φ(-3) = 0.135% on each side
+    def pmf(k: int) -> float:
+        log_beta = special.betaln(k + 64.5, 10 - k + 16.5) - special.betaln(64.5, 16.5)
+        return math.comb(10, k) * math.exp(log_beta)
+
+    tail = stats.norm.sf(3)
+    cdf = [sum(pmf(j) for j in range(k + 1)) for k in range(11)]
+    k_low = min(k for k in range(11) if cdf[k] >= tail)  # P(X < k_low) < tail
+    k_high = min(k for k in range(11) if 1 - cdf[k] <= tail)  # P(X > k_high) <= tail
     dropped = _quarter_cohorts(tmp_path, advanced_now=2)
     row = (
         pk.stage_conversion_control(dropped, "2025-Q4", as_of="2025-12-31")
@@ -376,9 +385,10 @@ def test_a_planted_drop_in_conversion_is_flagged_by_the_p_chart(tmp_path: Path) 
     assert (row["advanced"], row["n"], row["past_quarters"]) == (2, 10, 8)
     assert (row["past_advanced"], row["past_n"]) == (64, 80)
     assert row["centre"] == pytest.approx(0.8)
-    assert (row["lcl"], row["ucl"]) == pytest.approx((0.8 - half, 1.0))  # 1.18 clipped to 1
+    assert (row["lcl"], row["ucl"]) == pytest.approx((k_low / 10, k_high / 10))
+    assert (k_low, k_high) == (3, 10)  # the normal-theory limits were 0.42 to 1
     assert row["signal"] == "below"
-    usual = _quarter_cohorts(tmp_path, advanced_now=7)  # 0.7: inside 0.42 to 1
+    usual = _quarter_cohorts(tmp_path, advanced_now=7)  # 0.7: inside 0.3 to 1
     control = pk.stage_conversion_control(usual, "2025-Q4", as_of="2025-12-31")
     assert control["signal"].to_list() == ["within", "within"]  # Prospecting, Proposal
     # read on the data's last day (2025-10-30, 62 days before the quarter's end), every past
