@@ -502,13 +502,54 @@ def churn_coverage(rate: float, n: int, teams: int, rng: np.random.Generator) ->
     return _share((f["ci_low"] <= rate) & (rate <= f["ci_high"]))
 
 
-def new_tables(args: argparse.Namespace, rng: np.random.Generator, population: np.ndarray) -> None:
-    """The trend, period-over-period, target, p-chart and churn tables (MC s.e. in brackets)."""
-    print("\nQuarterly counts and bookings (pk.quarterly_trend), 95% intervals: coverage")
-    print("(teams = independent draws per cell; bookings over teams with 2+ won deals)")
-    print(
-        f"{'amounts':>22} {'lambda':>7} {'created':>8} {'won':>8} {'bookings':>9} "
-        f"{'(s.e.)':>7} {'normal':>7} {'with ci':>8}"
+def wilson_exact_coverage(rate: float, n: int) -> float:
+    """The exact coverage of the kit's Wilson interval: the binomial probability of the counts
+    whose interval holds ``rate``."""
+    from scipy import stats as st
+
+    k = np.arange(n + 1)
+    low, high = wilson_interval("k", "n")
+    ci = pl.DataFrame({"k": k, "n": np.full(n + 1, n)}).select(low.alias("l"), high.alias("h"))
+    holds = (ci["l"].to_numpy() <= rate) & (rate <= ci["h"].to_numpy())
+    return float(st.binom.pmf(k, n, rate)[holds].sum())
+
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+MARKERS = ("<!-- coverage: start -->", "<!-- coverage: end -->")
+
+
+class Table:
+    """One result table: printed as aligned text while it fills, written as Markdown."""
+
+    def __init__(self, title: str, header: list[str]) -> None:
+        self.title, self.header, self.rows = title, header, []
+        self.widths = [max(len(h), 7) for h in header]
+        print(f"\n{title}")
+        print(" ".join(f"{h:>{w}}" for h, w in zip(header, self.widths, strict=True)))
+
+    def add(self, *cells: object) -> None:
+        row = [f"{c:.3f}" if isinstance(c, float) else str(c) for c in cells]
+        self.rows.append(row)
+        print(" ".join(f"{c:>{w}}" for c, w in zip(row, self.widths, strict=True)), flush=True)
+
+    def markdown(self) -> str:
+        lines = [f"**{self.title}**", "", "| " + " | ".join(self.header) + " |"]
+        lines.append("|" + "|".join("---:" for _ in self.header) + "|")
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+
+def new_tables(
+    args: argparse.Namespace, rng: np.random.Generator, population: np.ndarray
+) -> list[Table]:
+    """The trend, period-over-period, target, p-chart and churn tables (with MC s.e.)."""
+    tables = []
+    t = Table(
+        "Quarterly counts and bookings (pk.quarterly_trend), 95% intervals: coverage of the "
+        f"true rate; {args.teams} teams (independent draws) per row; bookings over the teams "
+        "with 2+ won deals (share: with ci); normal = total ± 1.96 √(sum amount²), the "
+        "interval used before",
+        ["amounts", "lambda", "created", "won", "bookings", "s.e.", "normal", "with ci"],
     )
     sources = [
         (
@@ -521,16 +562,15 @@ def new_tables(args: argparse.Namespace, rng: np.random.Generator, population: n
     for label, draw, true_mean in sources:
         for lam in (5, 10, 20, 30):
             c = count_bookings_coverage(lam, draw, true_mean, args.teams, rng)
-            print(
-                f"{label:>22} {lam:>7} {c['created']:>8.3f} {c['won']:>8.3f} "
-                f"{c['bookings']:>9.3f} {_mcse(c['bookings'], int(c['n_ci'])):>7.3f} "
-                f"{c['normal']:>7.3f} {c['with_ci']:>8.3f}"
-            )
-    print("\nPeriod over period (pk.period_over_period): coverage of the change vs the previous")
-    print("quarter (win rate: Newcombe; means: MOVER from the skew-aware intervals)")
-    print(
-        f"{'p prev->now':>12} {'n/qtr':>6} {'sigma':>6} {'mean x':>7} {'win rate':>9} "
-        f"{'avg won deal':>13} {'cycle days':>11} {'(s.e.)':>7}"
+            se = _mcse(c["bookings"], int(c["n_ci"]))
+            t.add(label, lam, c["created"], c["won"], c["bookings"], se, c["normal"], c["with_ci"])
+    tables.append(t)
+    t = Table(
+        "Period over period (pk.period_over_period): coverage of the change against the "
+        f"previous quarter; {args.pop_teams} teams per row, n closed deals per quarter and "
+        "team (win rate: Newcombe; average won deal and cycle length: MOVER from their "
+        "skew-aware intervals; s.e. of the lowest)",
+        ["p prev->now", "n/qtr", "sigma", "mean x", "win rate", "avg won deal", "cycle", "s.e."],
     )
     for (p_prev, p_now), n, sigma, ratio in (
         ((0.3, 0.3), 10, 1.0, 1.0),
@@ -541,47 +581,89 @@ def new_tables(args: argparse.Namespace, rng: np.random.Generator, population: n
         ((0.5, 0.3), 20, 1.5, 0.7),
     ):
         c = pop_coverage(p_prev, p_now, n, sigma, ratio, args.pop_teams, rng)
-        worst = min(c["win_rate"], c["avg_won_deal_size"], c["cycle_length_days"])
-        print(
-            f"{f'{p_prev}->{p_now}':>12} {n:>6} {sigma:>6} {ratio:>7} {c['win_rate']:>9.3f} "
-            f"{c['avg_won_deal_size']:>13.3f} {c['cycle_length_days']:>11.3f} "
-            f"{_mcse(worst, int(c['n_avg_won_deal_size'])):>7.3f}"
-        )
-    print("\nNeeded for target (pk.needed_for_target's simulation), 95% intervals: coverage")
-    print(
-        f"{'closed':>7} {'win p':>6} {'sigma':>6} {'won deals':>10} {'deals':>7} {'leads':>7} "
-        f"{'activities':>11} {'(s.e.)':>7}"
+        figures = ("win_rate", "avg_won_deal_size", "cycle_length_days")
+        worst = min(figures, key=lambda f: c[f])
+        se = _mcse(c[worst], int(c[f"n_{worst}"]))
+        t.add(f"{p_prev}->{p_now}", n, sigma, ratio, *[c[f] for f in figures], se)
+    tables.append(t)
+    t = Table(
+        "Needed for target (pk.needed_for_target's simulation), 95% intervals: coverage; "
+        f"{args.needed_draws} draws per row; closed = deals closed in the 4 quarters of rates",
+        ["closed", "win p", "sigma", "won deals", "deals", "leads", "activities", "s.e."],
     )
     for n_closed in (20, 60, 120):
         for p in (0.2, 0.4):
             for sigma in (1.0, 1.5):
                 c = needed_coverage(n_closed, p, sigma, args.needed_draws, rng)
-                print(
-                    f"{n_closed:>7} {p:>6} {sigma:>6} {c['won_deals']:>10.3f} {c['deals']:>7.3f} "
-                    f"{c['leads']:>7.3f} {c['activities']:>11.3f} "
-                    f"{_mcse(c['won_deals'], int(c['n_won_deals'])):>7.3f}"
+                se = _mcse(c["won_deals"], int(c["n_won_deals"]))
+                t.add(
+                    n_closed, p, sigma, c["won_deals"], c["deals"], c["leads"], c["activities"], se
                 )
-    print("\nStage conversion p-chart (pk.stage_conversion_control, 3 sigma): false alarms per")
-    print("stage-quarter when nothing changed (nominal 0.0027); exact = expected rate for")
-    print("Prospecting with these limits, normal = with the centre ± 3 sd limits used before")
-    print(
-        f"{'p':>5} {'n/qtr':>6} {'Prospecting':>12} {'(s.e.)':>7} {'exact':>7} {'normal':>7} "
-        f"{'Proposal':>9}"
+    tables.append(t)
+    t = Table(
+        "Stage conversion control limits (pk.stage_conversion_control, sigmas = 3): false "
+        "alarms per stage-quarter when nothing changed (nominal 0.0027); "
+        f"{args.control_teams} teams per row; exact = expected rate for Prospecting with the "
+        "kit's limits, normal = with centre ± 3 √(centre (1 - centre) / n), the limits used "
+        "before; Proposal cohorts are about n·p deals",
+        ["p", "n/qtr", "Prospecting", "s.e.", "exact", "normal", "Proposal", "s.e. "],
     )
     for p in (0.1, 0.3, 0.5):
         for n in (5, 10, 20, 30):
             c = control_false_alarms(p, n, args.control_teams, rng)
-            print(
-                f"{p:>5} {n:>6} {c['Prospecting']:>12.4f} "
-                f"{_mcse(c['Prospecting'], int(c['n_Prospecting'])):>7.4f} {c['exact']:>7.4f} "
-                f"{c['exact_normal']:>7.4f} {c['Proposal']:>9.4f}"
+            t.add(
+                p,
+                n,
+                f"{c['Prospecting']:.4f}",
+                f"{_mcse(c['Prospecting'], int(c['n_Prospecting'])):.4f}",
+                f"{c['exact']:.4f}",
+                f"{c['exact_normal']:.4f}",
+                f"{c['Proposal']:.4f}",
+                f"{_mcse(c['Proposal'], int(c['n_Proposal'])):.4f}",
             )
-    print("\nCustomer churn (pk.churn, Wilson), 95% interval: coverage")
-    print(f"{'rate':>5} {'n':>5} {'coverage':>9} {'(s.e.)':>7}")
+    tables.append(t)
+    t = Table(
+        f"Customer churn (pk.churn, Wilson), 95% interval: coverage; {args.teams} teams per "
+        "row; exact = the binomial probability of the counts whose interval holds the rate",
+        ["rate", "n", "coverage", "s.e.", "exact"],
+    )
     for rate in (0.05, 0.1, 0.2):
         for n in (10, 20, 30, 100):
             cov = churn_coverage(rate, n, args.teams, rng)
-            print(f"{rate:>5} {n:>5} {cov:>9.3f} {_mcse(cov, args.teams):>7.3f}")
+            t.add(rate, n, cov, _mcse(cov, args.teams), wilson_exact_coverage(rate, n))
+    tables.append(t)
+    return tables
+
+
+def write_results(tables: list[Table], header: str) -> None:
+    """Put the tables into bench/RESULTS.md between the coverage markers (added at the end)."""
+    text = RESULTS.read_text(encoding="utf-8")
+    block = "\n\n".join([MARKERS[0], header, *[t.markdown() for t in tables], MARKERS[1]])
+    if MARKERS[0] in text and MARKERS[1] in text:
+        before, rest = text.split(MARKERS[0], 1)
+        text = before + block + rest.split(MARKERS[1], 1)[1]
+    else:
+        text = (
+            text.rstrip("\n")
+            + "\n\n# Coverage of the trend, target, p-chart and churn intervals\n\n"
+        )
+        text += block + "\n"
+    RESULTS.write_text(text, encoding="utf-8")
+
+
+def _finish(args: argparse.Namespace, tables: list[Table], start: float) -> None:
+    seconds = time.perf_counter() - start
+    print(f"\n({seconds:.1f} s, seed {args.seed})")
+    if args.results:
+        load = Path("/proc/loadavg").read_text().split()[0]
+        command = " ".join(["python bench/coverage.py", *sys.argv[1:]])
+        write_results(
+            tables,
+            f"`{command}`, run on {time.strftime('%Y-%m-%d')}: {seconds:.0f} s, seed "
+            f"{args.seed}, load average {load} at the end. Every row runs the kit's own "
+            "function on one synthetic dataset whose teams are independent draws; s.e. = "
+            "Monte-Carlo standard error √(c (1 - c) / draws).",
+        )
 
 
 def _sample_won_amounts() -> np.ndarray:
@@ -610,12 +692,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--new-only", action="store_true", help="only the trend, target, p-chart and churn tables"
     )
+    parser.add_argument(
+        "--results", action="store_true", help="write those tables into bench/RESULTS.md"
+    )
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
     if args.new_only:
-        new_tables(args, rng, _sample_won_amounts())
-        print(f"\n({time.perf_counter() - start:.1f} s, seed {args.seed})")
+        tables = new_tables(args, rng, _sample_won_amounts())
+        _finish(args, tables, start)
         return 0
     print("Win rate, 95% intervals: coverage (nominal 0.95)")
     print(f"{'true p':>7} {'n':>5} {'Wilson':>8} {'Wald':>8}")
@@ -661,8 +746,8 @@ def main(argv: list[str] | None = None) -> int:
         for reps, n_range in ((6, (5, 30)), (30, (5, 40))):
             cov = rep_coverage(spread, reps, n_range, args.rep_draws, rng)
             print(f"{spread:>7.2f} {reps:>5} {f'{n_range[0]}-{n_range[1]}':>10} {cov:>9.3f}")
-    new_tables(args, rng, population)
-    print(f"\n({time.perf_counter() - start:.1f} s, seed {args.seed})")
+    tables = new_tables(args, rng, population)
+    _finish(args, tables, start)
     return 0
 
 

@@ -83,7 +83,7 @@ def _bookings(ds: Dataset, period: Period, *, by: By = None) -> pl.DataFrame:
     (:func:`pipeline_kit.stats.skewed_mean_interval`) by MOVER on the log scale
     (:func:`pipeline_kit.stats.product_interval`). Null below 2 won deals (no spread of amounts
     to read). The normal approximation ``total ± 1.96 √(sum amount²)`` it replaces covered the
-    true rate 66-89% of the time on log-normal amounts at 5-30 won deals (``bench/coverage.py``).
+    true rate 64-90% of the time on log-normal amounts at 5-30 won deals (``bench/coverage.py``).
     """
     groups = group_columns(by)
     size = won_deal_size(ds, period, by=groups)
