@@ -681,12 +681,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mean-draws", type=int, default=1000, help="samples per mean cell")
     parser.add_argument("--rep-draws", type=int, default=200, help="samples per rep cell")
     parser.add_argument(
-        "--teams", type=int, default=2000, help="independent teams (draws) per trend/churn cell"
+        "--teams", type=int, default=1500, help="independent teams (draws) per trend/churn cell"
     )
     parser.add_argument(
         "--pop-teams", type=int, default=400, help="teams per period-over-period cell"
     )
-    parser.add_argument("--needed-draws", type=int, default=200, help="samples per target cell")
+    parser.add_argument("--needed-draws", type=int, default=400, help="samples per target cell")
     parser.add_argument("--control-teams", type=int, default=1500, help="teams per p-chart cell")
     parser.add_argument("--seed", type=int, default=20251231)
     parser.add_argument(

@@ -275,13 +275,14 @@ def skewed_mean_draws(
       s⁴/(2(n-1))))`` with ``T`` drawn from Student's t with ``n - 1`` degrees of freedom
       (Cox's interval read as a distribution).
     * Otherwise: ``mean - t* · se`` with ``t*`` the studentized bootstrap statistics
-      ``(mean* - mean) / se*`` of ``draws`` resamples (bootstrap-t); above 5,000 values
-      ``mean + T · se``.
+      ``(mean* - mean) / se*`` of up to 999 resamples (bootstrap-t), drawn ``draws`` times;
+      above 5,000 values ``mean + T · se``.
 
     With a percentile bootstrap of the mean instead, ``needed_for_target``'s won-deals interval
     covered the truth 53-91% of the time on log-normal amounts (sigma 1 and 1.5, 4-48 won
-    deals); with these draws 88-96% (``bench/coverage.py``). ``None`` below 2 values or when all are equal; draws may be 0 or
-    negative (bootstrap-t on a few values): callers read those as "no finite need".
+    deals); with these draws 88-96% (``bench/coverage.py``). ``None`` below 2 values or when
+    all are equal; draws may be 0 or negative (bootstrap-t on a few values): callers read
+    those as "no finite need".
 
     >>> d = skewed_mean_draws(np.array([1.0, 2.0, 3.0, 4.0, 100.0]), 2000, np.random.default_rng(0))
     >>> bool(np.quantile(d, 0.025) < 22.0 < np.quantile(d, 0.975))

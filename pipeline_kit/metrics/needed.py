@@ -86,6 +86,8 @@ def _interval(draws: np.ndarray) -> tuple[float | None, float | None]:
     return float(low), float(high)
 
 
+# a draw of a rate near 0 or of a huge mean gives an infinite or zero need: no warning
+@np.errstate(over="ignore", divide="ignore", invalid="ignore")
 def _simulate(row: dict, amounts: np.ndarray, rng: np.random.Generator) -> dict:
     """Plug-in needs and their 95% simulation intervals for one group."""
     out: dict[str, float | None] = {}
@@ -99,8 +101,7 @@ def _simulate(row: dict, amounts: np.ndarray, rng: np.random.Generator) -> dict:
     if mean is None:  # one won deal, or all amounts equal: no spread to read
         mean = np.full(DRAWS, amounts.mean())
     mean = np.where(mean > 0, mean, np.nan)  # no plausible positive mean: no finite need
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        won_draws = np.where(np.isfinite(mean), target / mean, np.inf)
+    won_draws = np.where(np.isfinite(mean), target / mean, np.inf)
     # Jeffreys Beta(k + 1/2, n - k + 1/2) draws of the win rate and the lead conversion
     win = rng.beta(row["won"] + 0.5, row["lost"] + 0.5, DRAWS)
     chains = {"won_deals": won_draws, "deals": won_draws / win}
