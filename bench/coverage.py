@@ -11,7 +11,13 @@ value, for
 * the average won deal size (``pipeline_kit.stats.skewed_mean_interval``, as
   ``pk.won_deal_size`` uses it) on log-normal amounts (sigma 1 and 1.5) and on amounts
   resampled from the bundled sample's won deals, next to the Student-t interval as the named
-  baseline.
+  baseline;
+* through the kit's own metric functions, on synthetic datasets whose teams are independent
+  draws: the quarterly counts (Garwood) and bookings intervals of ``pk.quarterly_trend``,
+  ``pk.period_over_period``'s change intervals, ``pk.needed_for_target``'s simulated
+  intervals, the false-alarm rate of ``pk.stage_conversion_control``'s limits and
+  ``pk.churn``'s Wilson interval (``--new-only``; ``--results`` writes these tables into
+  ``bench/RESULTS.md``).
 
 Nominal coverage is 0.95; a well-behaved interval stays within about 0.93-0.97.
 """
