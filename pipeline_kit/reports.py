@@ -209,8 +209,12 @@ def _deterministic(notebook: nbformat.NotebookNode, final: Path) -> nbformat.Not
 def _without_tracebacks(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy for the page: a cell error becomes one sentence, stderr output is dropped.
 
-    Both are in the log; papermill's error banner goes.
+    Both are in the log; papermill's error banner goes. A notebook with none of them is
+    returned as it is (nbconvert copies what it converts): a copy of a report costs a few
+    tenths of a second.
     """
+    if not any(_dropped_or_replaced(cell) for cell in notebook.cells):
+        return notebook
     page = copy.deepcopy(notebook)
     cells = []
     for cell in page.cells:
@@ -238,6 +242,17 @@ def _without_tracebacks(notebook: nbformat.NotebookNode) -> nbformat.NotebookNod
         cells.append(cell)
     page.cells = cells
     return page
+
+
+def _dropped_or_replaced(cell: nbformat.NotebookNode) -> bool:
+    """Whether :func:`_without_tracebacks` changes anything in ``cell``."""
+    if "papermill-error-cell-tag" in cell.get("metadata", {}).get("tags", []):
+        return True
+    return any(
+        output.get("output_type") == "error"
+        or (output.get("output_type") == "stream" and output.get("name") == "stderr")
+        for output in cell.get("outputs", [])
+    )
 
 
 @cache
@@ -647,7 +662,7 @@ def run_reports(
         daemon=True,
     )
     with _environment(CACHE_DIR_VARIABLE, shared.name if shared else None):
-        if template == template_path():
+        if template == template_path() and ds._results_dir is not None:  # kernels can read
             forecasts.start()
         if workers == 1:
             try:
@@ -686,14 +701,11 @@ def _forecast_once(
 
     with contextlib.suppress(Exception):
         resolved, day = report_period(ds, period, as_of)
-        for who in [team] if team is not None else []:
+        whose = ([team] if team is not None else []) + ([None] if org else [])
+        for who in whose:
             section = ForecastSection(ds, resolved, day, who)
             if section._why_not() is None:
                 section.outlook, section.track_record  # noqa: B018 (computed and stored)
-        if org:
-            section = ForecastSection(ds, resolved, day)
-            if section._why_not() is None:
-                section.outlook, section.track_record  # noqa: B018
 
 
 @contextlib.contextmanager
