@@ -7,9 +7,12 @@ they are computed; this module only reads both, so neither layer imports the oth
 
 from __future__ import annotations
 
+import dataclasses
+
 import polars as pl
 
 from pipeline_kit.forecasting.cards import FORECAST_CARDS
+from pipeline_kit.i18n import normalise_lang
 from pipeline_kit.metrics.cards import CATALOGUE, REGISTRY, MetricCard, metric_names
 
 __all__ = ["card_names", "catalogue_table", "explain"]
@@ -20,8 +23,11 @@ def card_names() -> list[str]:
     return [*metric_names(), *FORECAST_CARDS]
 
 
-def explain(name: str) -> MetricCard:
+def explain(name: str, lang: str = "en") -> MetricCard:
     """The definition card of metric or forecast figure ``name`` (renders as Markdown).
+
+    ``lang`` ("zh-Hans", "zh-Hant", "ms") is the language it renders in (Jupyter, ``print``;
+    :meth:`MetricCard.to_markdown`); its fields stay as written.
 
     Examples
     --------
@@ -29,13 +35,18 @@ def explain(name: str) -> MetricCard:
     'Win rate'
     >>> explain("forecast_bookings").function
     'pipeline_kit.forecast'
+    >>> str(explain("win_rate", lang="zh-Hans")).splitlines()[0]
+    '赢单率 (win_rate)'
     """
     names = card_names()  # also loads every metric module
     if name in CATALOGUE:
-        return CATALOGUE[name]
-    if name in FORECAST_CARDS:
-        return FORECAST_CARDS[name]
-    raise KeyError(f"unknown metric {name!r}; known: {', '.join(names)}")
+        card = CATALOGUE[name]
+    elif name in FORECAST_CARDS:
+        card = FORECAST_CARDS[name]
+    else:
+        raise KeyError(f"unknown metric {name!r}; known: {', '.join(names)}")
+    locale = normalise_lang(lang)
+    return card if locale == "en" else dataclasses.replace(card, lang=locale)
 
 
 def catalogue_table(family: str | None = None) -> pl.DataFrame:

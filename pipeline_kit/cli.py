@@ -138,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write an Excel workbook beside the CSV (same name, .xlsx): the metrics, "
         "and the definition of each",
     )
+    p.add_argument(
+        "--lang",
+        default="en",
+        help="language of the workbook's definitions: en (default), zh-Hans, zh-Hant or ms",
+    )
     p.add_argument("--out", required=True, type=Path, help="CSV file to write")
 
     p = sub.add_parser("report", help="run the per-team report and write HTML + index")
@@ -248,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("explain", help="show a metric's definition card (or list them)")
     p.add_argument("metric", nargs="?", help="metric name; omit to list all")
+    p.add_argument(
+        "--lang",
+        default="en",
+        help="language of the card: en (default), zh-Hans, zh-Hant or ms",
+    )
 
     p = sub.add_parser(
         "inspect",
@@ -313,7 +323,7 @@ def _metrics(args: argparse.Namespace) -> int:
         from pipeline_kit.excel import write_metrics_workbook
 
         workbook = args.out.with_suffix(".xlsx")
-        write_metrics_workbook(frame, workbook)
+        write_metrics_workbook(frame, workbook, lang=args.lang)
         print(f"wrote the workbook {workbook}")
     if ds.quarantine.height:
         print(
@@ -510,7 +520,7 @@ def _explain(args: argparse.Namespace) -> int:
         print("\n".join(metric_names()))
         print("\n# forecast figures\n" + "\n".join(FORECAST_CARDS))
         return EXIT_OK
-    print(explain(args.metric))
+    print(explain(args.metric, lang=args.lang))
     return EXIT_OK
 
 

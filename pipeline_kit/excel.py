@@ -16,9 +16,16 @@ from typing import Any
 import polars as pl
 
 from pipeline_kit.errors import DataError
-from pipeline_kit.metrics.cards import CATALOGUE, MetricCard
+from pipeline_kit.i18n import CARDS_DOMAIN, N_, gettext, normalise_lang
+from pipeline_kit.metrics.cards import CATALOGUE, LABELS, MetricCard
 
-__all__ = ["NUMBER_FORMATS", "definitions_frame", "workbook_at", "write_metrics_workbook"]
+__all__ = [
+    "NUMBER_FORMATS",
+    "currency_format",
+    "definitions_frame",
+    "workbook_at",
+    "write_metrics_workbook",
+]
 
 # how each unit's values read in Excel
 NUMBER_FORMATS = {
@@ -30,21 +37,66 @@ NUMBER_FORMATS = {
 }
 
 
+def currency_format(lang: str = "en", currency: str = "USD") -> str:
+    """The Excel number format of amounts in ``currency``, with its symbol in ``lang``.
+
+    English and US dollars keep the bare ``#,##0`` of :data:`NUMBER_FORMATS`; otherwise the
+    symbol Babel gives (as :attr:`pipeline_kit.formatting.Formatter.symbol`) leads the number.
+
+    >>> currency_format(), currency_format("ms", "MYR"), currency_format("zh-Hans", "CNY")
+    ('#,##0', '"RM"#,##0', '"¥"#,##0')
+    """
+    from pipeline_kit.formatting import Formatter
+
+    fmt = Formatter(lang, currency)
+    if (fmt.lang, fmt.currency) == ("en", "USD"):
+        return NUMBER_FORMATS["currency"]
+    return '"' + fmt.symbol.replace('"', "") + '"' + NUMBER_FORMATS["currency"]
+
+
+# the headers of the definitions table: the card's id and title, then its fields, which in
+# another language take the cards catalog's labels (LABELS, without "Computed by")
+_DEFINITION_COLUMNS = ("formula", "time basis", "which deals count", "interval", "how to read it")
+_DEFINITION_LABELS = (LABELS[0], LABELS[1], LABELS[2], LABELS[3], LABELS[5])
+
+
 def definitions_frame(
-    names: list[str], cards: Mapping[str, MetricCard] = CATALOGUE
+    names: list[str], cards: Mapping[str, MetricCard] = CATALOGUE, lang: str = "en"
 ) -> pl.DataFrame:
-    """The card of each metric in ``names`` (those in ``cards``), one row each."""
+    """The card of each metric in ``names`` (those in ``cards``), one row each.
+
+    ``lang`` ("zh-Hans", "zh-Hant", "ms") writes the titles from the reports' catalog, the
+    fields from the ``cards`` catalog and the headers from the cards' labels, as
+    :meth:`MetricCard.to_markdown` does; the metric ids stay as they are.
+    """
+    locale = normalise_lang(lang)
+    title, text = gettext(locale), gettext(locale, CARDS_DOMAIN)
+    if locale == "en":
+        headers = ["metric", "title", *_DEFINITION_COLUMNS]
+    else:
+        headers = [title(N_("metric")), title(N_("title")), *map(text, _DEFINITION_LABELS)]
     return pl.DataFrame(
         [
-            {
-                "metric": n,
-                "title": cards[n].title,
-                "formula": cards[n].formula,
-                "time basis": cards[n].time_basis,
-                "which deals count": cards[n].counts,
-                "interval": cards[n].interval,
-                "how to read it": cards[n].reading,
-            }
+            dict(
+                zip(
+                    headers,
+                    [
+                        n,
+                        title(cards[n].title),
+                        *(
+                            text(t) if t else t
+                            for t in (
+                                cards[n].formula,
+                                cards[n].time_basis,
+                                cards[n].counts,
+                                cards[n].interval,
+                                cards[n].reading,
+                            )
+                        ),
+                    ],
+                    strict=True,
+                )
+            )
             for n in names
             if n in cards
         ]
@@ -77,11 +129,12 @@ def workbook_at(path: Path) -> Iterator[Any]:
         Path(tmp).unlink(missing_ok=True)
 
 
-def write_metrics_workbook(frame: pl.DataFrame, path: Path) -> None:
+def write_metrics_workbook(frame: pl.DataFrame, path: Path, lang: str = "en") -> None:
     """Write ``frame`` (the long format of :func:`pipeline_kit.metrics_long`) to ``path``.
 
     Sheet ``metrics`` (one table; the value, the interval bounds and the unit side by side),
-    a sheet per unit with that unit's number format, and ``definitions`` (each metric's card).
+    a sheet per unit with that unit's number format, and ``definitions`` (each metric's card,
+    in ``lang``: see :func:`definitions_frame`; the other sheets hold the kit's ids).
     Written to a temporary file and renamed, so a failure leaves no partial workbook.
     """
     with workbook_at(path) as workbook:
@@ -97,6 +150,6 @@ def write_metrics_workbook(frame: pl.DataFrame, path: Path) -> None:
                     column_formats={c: number_format for c in ("value", "ci_low", "ci_high")},
                 )
         names = frame["metric"].unique(maintain_order=True).to_list()
-        definitions_frame(names).write_excel(
+        definitions_frame(names, lang=lang).write_excel(
             workbook, "definitions", autofit=True, freeze_panes=(1, 1)
         )

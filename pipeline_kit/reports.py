@@ -681,7 +681,7 @@ def run_reports(
     if shared is not None:
         shared.cleanup()
     results = [done[label] for label, *_ in tasks]
-    results = _export(ds, period, as_of, out, results, workers, chromium, xlsx)
+    results = _export(ds, period, as_of, out, results, workers, chromium, xlsx, fmt)
     listed = _merge_with_earlier_run(out, ds, period, as_of, results)
     write_atomic(out / "index.html", _index_html(ds, period, as_of, listed, set(ds.teams)))
     return results
@@ -739,8 +739,11 @@ def _export(
     workers: int,
     chromium: str | None,
     xlsx: bool,
+    fmt: Formatter | None = None,
 ) -> list[TeamResult]:
     """Write the workbooks (``xlsx``) and PDFs (``chromium`` given) of ``results``.
+
+    The workbooks are in the language and currency of ``fmt`` (default: English, USD).
 
     A team's PDF or workbook not asked for this time is removed: an older one would no longer
     match its HTML. PDFs print ``workers`` at a time (at most :data:`PDF_PRINTS_AT_ONCE`).
@@ -751,6 +754,7 @@ def _export(
     from pipeline_kit.report_data import report_period
     from pipeline_kit.report_workbook import write_team_workbook
 
+    fmt = fmt or Formatter()
     errors: dict[str, list[str]] = {r.slug: [] for r in results}
     for r in results:
         workbook = out / f"{r.slug}.xlsx"
@@ -758,7 +762,9 @@ def _export(
             workbook.unlink(missing_ok=True)
             continue
         try:
-            write_team_workbook(ds, r.team, period, workbook, as_of)
+            write_team_workbook(
+                ds, r.team, period, workbook, as_of, lang=fmt.lang, currency=fmt.currency
+            )
         except Exception as exc:  # one team's workbook: reported, the others go on
             errors[r.slug].append(f"workbook not written: {type(exc).__name__}: {exc}")
     printable = [r for r in results if r.ok and r.has_html]  # a failed report: no PDF

@@ -12,6 +12,7 @@ declaration + tests.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -65,21 +66,24 @@ class MetricCard:
     pitfalls: tuple[str, ...]
     function: str  # the pipeline_kit function that computes it
     reading: str = ""  # how to read it: what a high or low value says and what to look at next
+    lang: str = dataclasses.field(default="en", compare=False, repr=False)
+    """The language the card renders in (Jupyter, ``print``): ``explain(name, lang=...)``."""
 
     @property
     def basis(self) -> str:
         """The time basis in one word: period, snapshot or cohort."""
         return self.time_basis.split(" ")[0].strip(":,;")
 
-    def to_markdown(self, lang: str = "en") -> str:
+    def to_markdown(self, lang: str | None = None) -> str:
         """The card as Markdown (used in reports, notebooks and the README).
 
-        ``lang`` ("zh-Hans", "zh-Hant", "ms") writes it in that language: the title from the
-        reports' catalog, the fields and their labels from the ``cards`` catalog
+        ``lang`` ("zh-Hans", "zh-Hant", "ms"; default: the card's :attr:`lang`, English
+        unless it came from ``explain(name, lang=...)``) writes it in that language: the title
+        from the reports' catalog, the fields and their labels from the ``cards`` catalog
         (``pipeline_kit/locale/<lang>/LC_MESSAGES/cards.po``); the metric id and the function
         stay as they are. English is the card as written.
         """
-        locale = normalise_lang(lang)
+        locale = normalise_lang(self.lang if lang is None else lang)
         _ = gettext(locale, CARDS_DOMAIN)
 
         def field(label: str, text: str) -> str:
