@@ -48,14 +48,19 @@ class MetricCard:
     pitfalls: tuple[str, ...]
     function: str  # the pipeline_kit function that computes it
     reading: str = ""  # how to read it: what a high or low value says and what to look at next
+    pipelines: str = ""  # what the figure does when the deals are in several pipelines
 
     @property
     def basis(self) -> str:
         """The time basis in one word: period, snapshot or cohort."""
         return self.time_basis.split(" ")[0].strip(":,;")
 
-    def to_markdown(self) -> str:
-        """The card as Markdown (used in reports, notebooks and the README)."""
+    def to_markdown(self, pipelines: bool = True) -> str:
+        """The card as Markdown (used in reports, notebooks and the README).
+
+        ``pipelines=False`` leaves out the line on several pipelines (a report on data with
+        one pipeline).
+        """
         lines = [
             f"**{self.title}** (`{self.name}`)",
             "",
@@ -67,6 +72,8 @@ class MetricCard:
         ]
         if self.reading:
             lines.append(f"- How to read it: {self.reading}")
+        if self.pipelines and pipelines:
+            lines.append(f"- Several pipelines: {self.pipelines}")
         if self.pitfalls:
             lines.append("- Pitfalls: " + " ".join(self.pitfalls))
         return "\n".join(lines)
@@ -89,6 +96,12 @@ COHORT = (
 )
 LEADS = (
     "cohort: leads created in the period, outcomes read at as_of (default: last date in the data)"
+)
+
+PER_PIPELINE = (
+    "when the deals are in more than one pipeline (deals.pipeline), one row per pipeline and "
+    "stage even when by does not name the pipeline: stage order means something within one "
+    "pipeline only, so stages of different pipelines are never pooled or ranked together"
 )
 
 # The families in catalogue order (the README, explain() and the long CSV list metrics so)

@@ -34,10 +34,11 @@ from pipeline_kit.metrics._common import (
     group_columns,
     resolve_cohort_as_of,
     share_column,
+    stage_groups,
     time_basis,
 )
 from pipeline_kit.metrics._long import _long
-from pipeline_kit.metrics.cards import MetricCard, declare
+from pipeline_kit.metrics.cards import PER_PIPELINE, MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, wilson_interval
 
@@ -91,6 +92,7 @@ def stage_conversion(
     day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
+    groups = stage_groups(ds, groups)
     stages = ds.lazy("stages").select("stage", "order", "is_won", "is_lost")
     history = ds.lazy("stage_history").filter(pl.col("entered_at") <= day)
     # a stage first entered in the period needs a change in the period: only those deals'
@@ -202,6 +204,7 @@ declare(
         reading="Of the deals that entered a stage this period and have been decided, "
         "the share that moved forward. The lowest stage is where deals die; a cohort flagged "
         "incomplete is too young to judge.",
+        pipelines=PER_PIPELINE,
     ),
     function=stage_conversion,
     output=StageConversionOutput,
@@ -222,6 +225,7 @@ declare(
         "pipeline_kit.stage_conversion",
         reading="The complement of stage conversion: where deals are lost. Read the stage "
         "with the highest drop-off first, and its lost reasons.",
+        pipelines=PER_PIPELINE,
     ),
     function=stage_conversion,
     output=StageConversionOutput,
@@ -291,6 +295,8 @@ def stage_conversion_control(
     day = resolve_cohort_as_of(ds, as_of, quarter)
     age = day - quarter.end
     groups = group_columns(by)
+    check_by(ds, "deals", groups)
+    groups = stage_groups(ds, groups)
     keys = [*groups, "stage", "stage_order"]
     this = stage_conversion(ds, quarter, by=groups, as_of=day)
     past = [
@@ -377,6 +383,7 @@ declare(
         reading="A stage outside its limits converted differently from what its own past makes "
         "ordinary: look for a cause (a process change, a product issue, a campaign). Within "
         "the limits, a change is noise; do not react to it.",
+        pipelines=PER_PIPELINE,
     ),
     function=stage_conversion_control,
     output=StageConversionControlOutput,
