@@ -81,6 +81,8 @@ METRICS_SHOWN = [  # the key-figures table; the methodology appendix lists these
 class Nothing:
     """A section with nothing to show: ``display()`` publishes no output for it."""
 
+    data = ""  # as Markdown.data: no text
+
     def _ipython_display_(self) -> None:
         return None
 
