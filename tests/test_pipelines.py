@@ -432,6 +432,15 @@ def test_report_pipelines_section_with_two_pipelines(two):
     for chart in (report.funnel_chart(), report.conversion_chart(), report.pipeline_chart()):
         assert len(chart.to_dict()["vconcat"]) >= 2
     assert "Several pipelines:" in report.methodology().data
+    # losses by stage: East's N4 Discovery, N3 Proposal, R4 Negotiation, X1 unknown; W1 is West
+    lost = report.lost_by_stage_table().data
+    for label in (
+        "New business · Discovery",
+        "New business · Proposal",
+        "Renewals · Negotiation",
+        "(no pipeline) · (unknown)",
+    ):
+        assert f"| {label} | 1 (25% of losses)" in lost
 
 
 def test_report_unchanged_with_one_pipeline(two):
