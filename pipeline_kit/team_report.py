@@ -78,6 +78,23 @@ METRICS_SHOWN = [  # the key-figures table; the methodology appendix lists these
 ]
 
 
+def per_pipeline(
+    frame: pl.DataFrame,
+    draw: Callable[[pl.DataFrame, str], alt.TopLevelMixin],
+    no_pipeline: str = "(no pipeline)",
+) -> alt.TopLevelMixin:
+    """``draw(part, " · <pipeline>")`` per pipeline of ``frame``, stacked; else ``draw(frame, "")``.
+
+    For a stage metric's frame grouped by pipeline (``metrics._common.stage_groups``): one chart
+    per pipeline, its stages in their own order; deals without a pipeline last.
+    """
+    if "pipeline" not in frame.columns or frame["pipeline"].n_unique() < 2:
+        return draw(frame, "")
+    parts = frame.partition_by("pipeline", maintain_order=True, include_key=True)
+    parts.sort(key=lambda p: (p["pipeline"][0] is None, p["pipeline"][0] or ""))
+    return alt.vconcat(*[draw(p, f" · {p['pipeline'][0] or no_pipeline}") for p in parts])
+
+
 class Nothing:
     """A section with nothing to show: ``display()`` publishes no output for it."""
 
@@ -145,17 +162,9 @@ class TeamReport:
 
         A stage chart never mixes pipelines: each pipeline's stages in their own order.
         """
-        if len(self.data.pipelines) < 2 or "pipeline" not in frame.columns:
+        if len(self.data.pipelines) < 2:
             return draw(frame, "")
-        parts = frame.partition_by("pipeline", maintain_order=True, include_key=True)
-        return alt.vconcat(
-            *[
-                draw(part, f" · {part['pipeline'][0] or self._('(no pipeline)')}")
-                for part in sorted(
-                    parts, key=lambda p: (p["pipeline"][0] is None, p["pipeline"][0] or "")
-                )
-            ]
-        )
+        return per_pipeline(frame, draw, self._("(no pipeline)"))
 
     # ------------------------------------------------------------------ sections
     def header(self) -> Markdown:

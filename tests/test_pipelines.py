@@ -450,6 +450,19 @@ def test_report_unchanged_with_one_pipeline(two):
     assert isinstance(sample.pipelines_section(), Nothing)
     assert "Several pipelines:" not in sample.methodology().data
     assert "vconcat" not in sample.funnel_chart().to_dict()
+    assert (
+        "vconcat" not in pk.OrgReport(pk.load("data/sample"), "2025-Q4").pipeline_chart().to_dict()
+    )
+
+
+def test_org_pipeline_chart_per_pipeline(two):
+    chart = pk.OrgReport(two, "2025-Q1").pipeline_chart().to_dict()
+    titles = [part["title"]["text"] for part in chart["vconcat"]]
+    # open on 03-31: N5 (New business) and R5 (Renewals); no open deal without a pipeline
+    assert titles == [
+        "Open pipeline by stage · New business",
+        "Open pipeline by stage · Renewals",
+    ]
 
 
 def test_pipelines_section_translated(two):

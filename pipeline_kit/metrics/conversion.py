@@ -87,6 +87,8 @@ def stage_conversion(
     dropped), conversion, ci_low, ci_high, drop_off, pending_share, incomplete, enough_data,
     approximate (stage history derived from the deals) (:class:`StageConversionOutput`).
     ``as_of`` may be ``"latest"``.
+    With deals in several pipelines the rows are also per ``pipeline`` (first column), even
+    when ``by`` does not name it (:func:`~pipeline_kit.metrics._common.stage_groups`).
     """
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
@@ -290,6 +292,8 @@ def stage_conversion_control(
     baseline`` (no decided deal in the past quarters, or none this quarter). A period that is
     not a quarter is read as the quarter holding its last day. Columns:
     :class:`StageConversionControlOutput`.
+    With deals in several pipelines the rows are also per ``pipeline`` (first column), even
+    when ``by`` does not name it (:func:`~pipeline_kit.metrics._common.stage_groups`).
     """
     quarter = _quarter_of(as_period(period, ds))
     day = resolve_cohort_as_of(ds, as_of, quarter)

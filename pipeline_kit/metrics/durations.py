@@ -125,6 +125,8 @@ def time_in_stage_km(
     groups, stage, stage_order, n (visits), ended, ongoing, median_days, ci_low, ci_high,
     naive_mean_ended (ended visits only), enough_data (ended >= min_n), approximate
     (:class:`TimeInStageKmOutput`).
+    With deals in several pipelines the rows are also per ``pipeline`` (first column), even
+    when ``by`` does not name it (:func:`~pipeline_kit.metrics._common.stage_groups`).
     """
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)

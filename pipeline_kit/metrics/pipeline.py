@@ -125,6 +125,9 @@ def open_pipeline(
     stages table has no probabilities). One row per group and open stage, zero rows
     included, ordered by pipeline order; ``approximate`` is true when the stage history was
     derived rather than exported. Columns: :class:`OpenPipelineOutput`.
+    With deals in several pipelines the rows are also per ``pipeline`` (first column), even
+    when ``by`` does not name it (:func:`~pipeline_kit.metrics._common.stage_groups`).
+    A pipeline's zero rows are its own open stages and those shared by several pipelines.
     """
     day = resolve_as_of(ds, as_of, as_period(period, ds) if period is not None else None)
     groups = group_columns(by)
@@ -235,7 +238,8 @@ def stalled_deals(
     per open deal at ``as_of``: deal_id, owner, team, the ``by`` columns (any deal column, e.g.
     ``by="region"``), stage, amount, entered_stage_at, days_in_stage, threshold_days,
     reference_n, stalled (:class:`StalledDealsOutput`); sorted by the ``by`` columns, then
-    with the stalled, longest first.
+    with the stalled, longest first. With deals in several pipelines ``pipeline`` is one of
+    the ``by`` columns even when not asked for (:func:`~pipeline_kit.metrics._common.stage_groups`).
     """
     day = resolve_as_of(ds, as_of, as_period(period, ds) if period is not None else None)
     groups = [g for g in group_columns(by) if g not in ("owner", "team")]

@@ -259,6 +259,8 @@ def lost_reasons_by_stage(
     true when the stage history was derived from the deals (then every stage is unknown).
     Columns: groups, lost_from_stage, stage_order, lost_reason, lost, lost_value, n, share,
     ci_low, ci_high, approximate (:class:`LostReasonsByStageOutput`).
+    With deals in several pipelines the rows are also per ``pipeline`` (first column), even
+    when ``by`` does not name it (:func:`~pipeline_kit.metrics._common.stage_groups`).
     """
     period = flow_period(ds, period, as_of)
     groups = group_columns(by)
