@@ -24,7 +24,8 @@ from typing import Any
 
 import polars as pl
 
-from pipeline_kit.dataset import Dataset
+from pipeline_kit.dataset import Dataset, Tables
+from pipeline_kit.errors import DataError
 
 __all__ = ["cache_key", "default_cache_dir", "read_cached", "write_cached"]
 
@@ -107,12 +108,13 @@ def read_cached(folder: Path, key: str) -> Dataset | None:
         return None
     try:
         meta = json.loads((entry / "meta.json").read_text())
-        tables = {name: pl.read_parquet(entry / f"table_{name}.parquet") for name in meta["tables"]}
+        for name in meta["tables"]:  # every table's footer read: a cut file is caught here
+            pl.read_parquet_schema(entry / f"table_{name}.parquet")
         frames = {name: pl.read_parquet(entry / f"{name}.parquet") for name in _FRAMES}
     except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):
         return None
     return Dataset(
-        tables=tables,
+        tables=Tables({}, list(meta["tables"]), _StoredTables(entry)),
         quarantine=frames["quarantine"],
         counts=frames["counts"],
         notes=list(meta["notes"]),
@@ -127,6 +129,45 @@ def read_cached(folder: Path, key: str) -> Dataset | None:
     )
 
 
+class _StoredTables:
+    """The tables of a cache entry, each read from its Parquet file on first use.
+
+    They were validated when the entry was written, so nothing is pending: the quarantine,
+    counts, notes and exclusions of every table are the entry's own. A metric that reads
+    only the deals reads only the deals' file.
+    """
+
+    def __init__(self, entry: Path) -> None:
+        self.entry = entry
+
+    def unsettled(self) -> bool:
+        """Never: the entry holds the totals of every table."""
+        return False
+
+    def resolve(self, table: str) -> pl.DataFrame:
+        """The stored valid rows of ``table``.
+
+        Raises
+        ------
+        DataError
+            When the entry was removed (the cache cleared) after the dataset was loaded.
+        """
+        try:
+            return pl.read_parquet(self.entry / f"table_{table}.parquet")
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise DataError(
+                problem=f"the cached copy of this export was removed or damaged after it was "
+                f"loaded, before its {table} table was read ({type(exc).__name__})",
+                fix="load the export again (pk.load, or the command again); with --no-cache "
+                "(cache=False) the export is read without the cache",
+                file=str(self.entry),
+            ) from None
+
+    def settle(self) -> dict[str, Any]:
+        """Nothing to settle (:meth:`unsettled` is false, so a dataset never asks)."""
+        raise RuntimeError("a cached dataset's totals are read with it; nothing is pending")
+
+
 def write_cached(folder: Path, key: str, ds: Dataset) -> None:
     """Store ``ds`` under ``key``, atomically (a temporary folder renamed into place).
 
@@ -138,7 +179,7 @@ def write_cached(folder: Path, key: str, ds: Dataset) -> None:
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     write_cached(Path(tmp), "k1", ds)
     ...     back = read_cached(Path(tmp), "k1")
-    >>> back.deals.equals(ds.deals), back.counts.equals(ds.counts), back.notes == ds.notes
+    ...     back.deals.equals(ds.deals), back.counts.equals(ds.counts), back.notes == ds.notes
     (True, True, True)
     """
     try:

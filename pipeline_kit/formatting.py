@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from babel import Locale
@@ -108,6 +108,8 @@ class Formatter:
 
     lang: str = "en"
     currency: str = "USD"
+    compact_money: bool = False
+    """Every amount in compact form ("$637.6K"), set by :meth:`side_by_side`."""
     _: Callable[[str], str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -151,6 +153,10 @@ class Formatter:
         if x is None or missing(x):
             return "–"
         x = x or 0.0  # -0.0 is shown as 0, as it always was
+        if self.compact_money and abs(x) < 1e6:
+            return _numbers.format_compact_currency(
+                x, self.currency, locale=self.lang, fraction_digits=2
+            )
         if abs(x) < 1e6:
             pattern = Locale.parse(self.lang).currency_formats["standard"].pattern
             pattern = pattern.split(";")[0].replace(".00", "")
@@ -166,6 +172,21 @@ class Formatter:
         return _numbers.format_compact_currency(
             x, self.currency, locale=self.lang, fraction_digits=2
         )
+
+    def side_by_side(self, amounts: Iterable[float | None]) -> Formatter:
+        """The same formatter, its amounts all compact when one of ``amounts`` reaches a million.
+
+        For figures read side by side (a table row or column): "$637.6K | $3.28M" rather
+        than "$637,600 | $3.28M". Amounts below a million stay whole otherwise.
+
+        >>> f = Formatter().side_by_side([637_600, 3_280_000, None])
+        >>> f.money(637_600), f.money(3_280_000), f.money(-4_500)
+        ('$637.6K', '$3.28M', '-$4.5K')
+        >>> Formatter().side_by_side([637_600, 21_986]).money(637_600)
+        '$637,600'
+        """
+        big = any(x is not None and not missing(x) and abs(x) >= 1e6 for x in amounts)
+        return replace(self, compact_money=True) if big and not self.compact_money else self
 
     def days(self, x: float | None) -> str:
         """A duration in days, one decimal; missing -> '–'.

@@ -18,10 +18,13 @@ from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting.sections import ForecastSection
 from pipeline_kit.formatting import Formatter
 from pipeline_kit.metrics import (
+    bookings_vs_target,
     cycle_length_curve,
     open_pipeline,
+    pipeline_coverage,
     pipeline_waterfall,
     quarterly_trend,
+    stage_conversion_control,
     win_rate,
 )
 from pipeline_kit.periods import Period
@@ -29,6 +32,7 @@ from pipeline_kit.report_data import report_period
 from pipeline_kit.sections import escape, fail_softly, markdown, md_table
 from pipeline_kit.shape import DataShape
 from pipeline_kit.team_report import per_pipeline
+from pipeline_kit.trend_sections import signal_text
 
 __all__ = ["OrgReport"]
 
@@ -131,10 +135,10 @@ class OrgReport:
                 .agg(pl.col("open_deals", "open_value").sum())
             )
         rows = []
+        table = wr.join(pipe, on="team", how="full", coalesce=True).sort("team")
         _, f = self._, self.fmt
-        for r in (
-            wr.join(pipe, on="team", how="full", coalesce=True).sort("team").iter_rows(named=True)
-        ):
+        money = f.side_by_side(table["open_value"]).money  # one money form down the column
+        for r in table.iter_rows(named=True):
             rate = (
                 _("{rate} ({low} to {high})").format(
                     rate=f.pct(r["win_rate"]), low=f.pct(r["ci_low"]), high=f.pct(r["ci_high"])
@@ -148,7 +152,7 @@ class OrgReport:
                     f"{r['won'] or 0} / {r['n'] or 0}",
                     rate,
                     f"{r['open_deals'] or 0:,}",
-                    f.money(r["open_value"]),
+                    money(r["open_value"]),
                 ]
             )
         note = (
@@ -207,6 +211,139 @@ class OrgReport:
                 quarterly_trend(self.ds, end=self.period, by="team"),
                 group="team",
                 title=_("Win rate by quarter"),
+            )
+        )
+
+    def bookings_trend_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Every team's bookings quarter by quarter, with a compound-Poisson 95% band."""
+        _ = self._
+        if self.shape.undated or self.period.is_all:
+            return markdown(
+                _("No trend: {reason}.").format(
+                    reason=self.shape.why_no_dates("quarter-by-quarter trend")
+                    or _("the report covers the whole export")
+                )
+            )
+        return self._chart(
+            charts.trend_chart(
+                quarterly_trend(self.ds, "bookings", end=self.period, by="team"),
+                group="team",
+                title=_("Bookings by quarter"),
+                value_format="$,.3~s",
+            )
+        )
+
+    def targets_table(self) -> Markdown:
+        """Each team's bookings against target, and its pipeline due next quarter against target.
+
+        Amounts share one money form down the table.
+        """
+        _, f = self._, self.fmt
+        if self.shape.undated or self.period.is_all:
+            return markdown(
+                _("No targets table: {reason}.").format(
+                    reason=self.shape.why_no_dates("bookings against target")
+                    or _("the report covers the whole export")
+                )
+            )
+        if not self.ds.has("targets"):
+            return markdown(
+                _(
+                    "Provide targets.csv (team, period_start, period_end, target) to see each "
+                    "team's bookings against its target."
+                )
+            )
+        booked = bookings_vs_target(self.ds, self.period, by="team")
+        due = pipeline_coverage(self.ds, self.period, by="team", as_of=self.as_of).select(
+            "team",
+            "due_deals",
+            "due_value",
+            pl.col("target").alias("next_target"),
+            "coverage",
+            "next_period",
+        )
+        table = booked.join(due, on="team", how="full", coalesce=True).sort("team")
+        following = table["next_period"].drop_nulls()
+        next_label = following[0] if following.len() else ""
+        money = f.side_by_side(
+            v for c in ("bookings", "target", "due_value", "next_target") for v in table[c]
+        ).money
+        rows = [
+            [
+                escape(r["team"]),
+                money(r["bookings"]),
+                money(r["target"]),
+                f.pct(r["attainment"], 0),
+                _("{value} in {n} deal(s)").format(
+                    value=money(r["due_value"]), n=f"{r['due_deals'] or 0:,}"
+                ),
+                money(r["next_target"]),
+                f.ratio(r["coverage"]),
+            ]
+            for r in table.iter_rows(named=True)
+        ]
+        return markdown(
+            md_table(
+                [
+                    _("Team"),
+                    _("Bookings"),
+                    _("Target"),
+                    _("Attainment"),
+                    _("Open pipeline due in {period}").format(period=next_label),
+                    _("Target of {period}").format(period=next_label),
+                    _("Coverage"),
+                ],
+                rows,
+            )
+            + "\n\n"
+            + _(
+                "Attainment = bookings / target of {period}. Coverage = open pipeline expected to "
+                "close in {next} (on {as_of}) / the target of {next}; '–' where a team has no "
+                "target for the quarter."
+            ).format(period=self.period.label, next=next_label, as_of=f.date(self.as_of))
+        )
+
+    def conversion_alerts(self) -> Markdown:
+        """Every team's stages whose conversion left the p-chart limits of its past quarters."""
+        _, pct = self._, self.fmt.pct
+        if self.shape.undated or self.period.is_all:
+            return markdown(
+                _("No stage alerts: {reason}.").format(
+                    reason=self.shape.why_no_dates("stage conversion over time")
+                    or _("the report covers the whole export")
+                )
+            )
+        control = stage_conversion_control(self.ds, self.period, by="team")
+        checked = control.filter(pl.col("signal") != "no baseline")
+        flagged = checked.filter(pl.col("signal").is_in(["above", "below"]))
+        if flagged.height == 0:
+            return markdown(
+                _(
+                    "No team's stage converted outside its control limits in {period} "
+                    "({n} team-stage cohorts checked against their own past quarters)."
+                ).format(period=self.period.label, n=checked.height)
+            )
+        rows = [
+            [
+                escape(r["team"]),
+                escape(r["stage"]),
+                _("{rate} ({advanced} of {n})").format(
+                    rate=pct(r["conversion"]), advanced=f"{r['advanced']:,}", n=f"{r['n']:,}"
+                ),
+                _("{low} to {high}").format(low=pct(r["lcl"]), high=pct(r["ucl"])),
+                signal_text(r["signal"], self.fmt),
+            ]
+            for r in flagged.iter_rows(named=True)
+        ]
+        return markdown(
+            _(
+                "**{n} of {checked} team-stage cohorts outside their control limits** in "
+                "{period}: look for a cause before reacting."
+            ).format(n=flagged.height, checked=checked.height, period=self.period.label)
+            + "\n\n"
+            + md_table(
+                [_("Team"), _("Stage"), _("This quarter"), _("3-sigma limits"), _("Signal")],
+                rows,
             )
         )
 

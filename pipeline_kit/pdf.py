@@ -14,6 +14,7 @@ Chromium is an external program, called through :mod:`subprocess` (``chromium`` 
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import os
 import re
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from pipeline_kit.errors import DataError
 
-__all__ = ["find_chromium", "print_pdf", "print_version", "section_headings"]
+__all__ = ["find_chromium", "pin_dates", "print_pdf", "print_version", "section_headings"]
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
 CHROMIUM_FLAGS = (
@@ -160,18 +161,42 @@ def find_chromium() -> str:
     )
 
 
+_PDF_DATE = re.compile(rb"/(CreationDate|ModDate) \(D:\d{14}[^)]*\)")
+
+
+def pin_dates(pdf: bytes, day: dt.date) -> bytes:
+    """``pdf`` with its creation and modification dates set to midnight UTC of ``day``.
+
+    Chromium stamps the print's clock time, the only bytes that differ between two prints of
+    one page; the reports stamp their snapshot day instead (as their workbooks do), so a
+    re-run writes the same file. Each date keeps its length, so the cross-reference offsets
+    stay right; a date of another length is left as it is.
+
+    >>> pin_dates(b"<</CreationDate (D:20261124024101+00'00')>>", dt.date(2025, 12, 31))
+    b"<</CreationDate (D:20251231000000+00'00')>>"
+    """
+
+    def stamp(match: re.Match[bytes]) -> bytes:
+        pinned = b"/%s (D:%s000000+00'00')" % (match.group(1), day.strftime("%Y%m%d").encode())
+        return pinned if len(pinned) == len(match.group(0)) else match.group(0)
+
+    return _PDF_DATE.sub(stamp, pdf)
+
+
 def print_pdf(
     html_path: Path,
     pdf_path: Path,
     *,
     chromium: str | None = None,
     timeout: float = PRINT_TIMEOUT,
+    dated: dt.date | None = None,
 ) -> None:
     """Print the report ``html_path`` to ``pdf_path`` through headless Chromium.
 
     The print version (:func:`print_version`) is written to a temporary folder with a
     Chromium profile of its own (several prints may run at once), printed, and the PDF renamed
-    into place: a failed print leaves no partial file.
+    into place: a failed print leaves no partial file. ``dated``: the day stamped as the PDF's
+    creation date (:func:`pin_dates`; the reports pass their snapshot day), else the print's time.
 
     Raises
     ------
@@ -218,7 +243,10 @@ def print_pdf(
         fd, tmp = tempfile.mkstemp(dir=pdf_path.parent, prefix=f".{pdf_path.name}.", suffix=".tmp")
         os.close(fd)
         try:
-            shutil.copyfile(printed, tmp)
+            if dated is None:
+                shutil.copyfile(printed, tmp)
+            else:
+                Path(tmp).write_bytes(pin_dates(printed.read_bytes(), dated))
             os.chmod(tmp, 0o644)
             os.replace(tmp, pdf_path)
         finally:

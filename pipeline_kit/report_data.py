@@ -23,8 +23,10 @@ from pipeline_kit.comparisons.benchmarks import external_benchmark, trailing_per
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics import (
     bookings_vs_target,
+    calls_per_deal_by_industry,
     calls_vs_closes,
     churn,
+    churn_reasons,
     clv,
     collateral_win_rates,
     competitor_win_rates,
@@ -386,6 +388,14 @@ class TeamData:
             "open": open_pipeline(ds, self.as_of, by="pipeline"),
         }
 
+    def churn_reasons(self) -> pl.DataFrame:
+        """The team's customers churned in the period, by churn reason (largest first)."""
+        return self._team_row(churn_reasons(self.ds, self.period, by="team"))
+
+    def calls_per_deal_by_industry(self) -> pl.DataFrame:
+        """Calls per deal the team closed in the period, by the deal's industry."""
+        return calls_per_deal_by_industry(self.team_deals, self.period)
+
     def stalled_deals(self, limit: int) -> pl.DataFrame:
         """Up to ``limit`` of the team's open deals stalled in their stage on the snapshot day."""
         return stalled_deals(self.team_deals, self.as_of).filter("stalled").head(limit)
@@ -399,6 +409,14 @@ class TeamData:
     def quarterly_trend(self, metric: str = "win_rate") -> pl.DataFrame:
         """The team's ``metric`` over the eight quarters ending with the report's period."""
         return quarterly_trend(self.team_deals, metric, end=self.period)
+
+    def churn_trend(self) -> pl.DataFrame:
+        """The team's customer churn rate over the eight quarters ending with the period."""
+        return self._team_row(quarterly_trend(self.ds, "churn_rate", end=self.period, by="team"))
+
+    def lead_response_trend(self) -> pl.DataFrame:
+        """Median response time to the team's leads over the eight quarters ending with it."""
+        return quarterly_trend(self.team_leads(), "lead_response_hours", end=self.period)
 
     def pipeline_vs_target(self) -> pl.DataFrame:
         """The team's open pipeline at each of the last eight quarters' starts against target.

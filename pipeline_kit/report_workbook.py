@@ -328,6 +328,20 @@ SHEETS: tuple[Sheet, ...] = (
         needs=("activities",),
     ),
     Sheet(
+        "Calls by industry",
+        "Calls per deal closed in the period, by industry, won deals against lost",
+        TeamData.calls_per_deal_by_industry,
+        {
+            "calls_per_deal": "ratio",
+            "ci_low": "ratio",
+            "ci_high": "ratio",
+            "calls_per_won_deal": "ratio",
+            "calls_per_lost_deal": "ratio",
+        },
+        needs=("activities",),
+        dated=True,
+    ),
+    Sheet(
         "Collateral",
         "Win rates of deals with and without each piece of collateral",
         TeamData.collateral_win_rates,
@@ -361,6 +375,13 @@ SHEETS: tuple[Sheet, ...] = (
             "mrr_churn_rate": "share",
             "monthly_churn_rate": "share",
         },
+    ),
+    Sheet(
+        "Churn reasons",
+        "Customers churned in the period by churn reason, with the MRR they took",
+        TeamData.churn_reasons,
+        {"share": "share", **_SHARE_CI, "mrr_lost": "currency"},
+        needs=("customers",),
     ),
     Sheet(
         "CLV",

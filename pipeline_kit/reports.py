@@ -672,6 +672,7 @@ def _export(
     from concurrent.futures import ThreadPoolExecutor
 
     from pipeline_kit.pdf import print_pdf
+    from pipeline_kit.report_data import report_period
     from pipeline_kit.report_workbook import write_team_workbook
 
     errors: dict[str, list[str]] = {r.slug: [] for r in results}
@@ -685,13 +686,16 @@ def _export(
         except Exception as exc:  # one team's workbook: reported, the others go on
             errors[r.slug].append(f"workbook not written: {type(exc).__name__}: {exc}")
     printable = [r for r in results if r.ok and r.has_html]  # a failed report: no PDF
+    snapshot = report_period(ds, period, as_of)[1]  # the PDFs' creation date: a re-run matches
     for r in results:
         if chromium is None or r not in printable:
             (out / f"{r.slug}.pdf").unlink(missing_ok=True)
 
     def one_pdf(r: TeamResult) -> None:
         try:
-            print_pdf(out / f"{r.slug}.html", out / f"{r.slug}.pdf", chromium=chromium)
+            print_pdf(
+                out / f"{r.slug}.html", out / f"{r.slug}.pdf", chromium=chromium, dated=snapshot
+            )
         except Exception as exc:
             errors[r.slug].append(f"PDF not printed: {exc}")
 

@@ -165,6 +165,9 @@ class Customers(dy.Schema):
     end_date = dy.Date(nullable=True, description="Churn day; empty if still a customer.")
     mrr = dy.Float64(nullable=True, min=0, description="Monthly recurring revenue.")
     team = dy.String(nullable=True, description="Team that won the account.")
+    churn_reason = dy.String(
+        nullable=True, description="Why the account churned (empty if unknown or active)."
+    )
 
     @dy.rule()
     def end_not_before_start(cls) -> pl.Expr:

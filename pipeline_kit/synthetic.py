@@ -86,6 +86,15 @@ INDUSTRIES = (
 LOST_REASONS = ("Price", "No decision", "Competitor", "Timing", "Missing feature", "Budget")
 COMPETITORS = ("Acme CRM", "Globex", "Initech", "Umbrella Systems")
 ACTIVITY_TYPES = ("call", "email", "meeting")
+CHURN_REASONS = (
+    "Price",
+    "Switched to a competitor",
+    "No longer needed",
+    "Poor adoption",
+    "Budget cut",
+)
+# the shares of the reasons; the rest of the churned accounts have none recorded (empty)
+_CHURN_REASON_P = (0.25, 0.2, 0.15, 0.15, 0.1)
 COLLATERAL = [  # content id, title, stage index from which it is used
     ("C01", "Product overview deck", 0),
     ("C02", "Customer case study", 1),
@@ -392,7 +401,9 @@ def generate(
     tables["activities"] = _activities(rng, deals, created, day, closed, horizon, start)
     tables["collateral_usage"] = _collateral(rng, history, deals, end)
     tables["marketing_spend"] = _spend(rng, teams, n_deals, start, end)
-    tables["customers"] = _customers(rng, deals, end)
+    # churn reasons from their own stream, so every other table stays as it was without them
+    reasons_rng = np.random.default_rng([seed, 19])
+    tables["customers"] = _customers(rng, deals, end, reasons_rng)
     tables["targets"] = _targets(rng, deals, start, end)
     tables["benchmarks"] = benchmarks()
     if truth:
@@ -585,8 +596,13 @@ def _spend(rng, teams, n_deals: int, start: dt.date, end: dt.date) -> pl.DataFra
     return pl.concat(rows)
 
 
-def _customers(rng, deals: pl.DataFrame, end: dt.date) -> pl.DataFrame:
-    """Accounts with at least one won deal; some churn before the export day."""
+def _customers(
+    rng, deals: pl.DataFrame, end: dt.date, reasons_rng: np.random.Generator
+) -> pl.DataFrame:
+    """Accounts with at least one won deal; some churn before the export day.
+
+    A churned account has a reason drawn from ``reasons_rng`` (15% none recorded).
+    """
     won = deals.filter(pl.col("status") == "won")
     customers = (
         won.group_by("account_id")
@@ -598,12 +614,20 @@ def _customers(rng, deals: pl.DataFrame, end: dt.date) -> pl.DataFrame:
         .sort("account_id")
     )
     life = rng.exponential(900, customers.height).astype(int) + 30
+    p = np.array([*_CHURN_REASON_P, 1 - sum(_CHURN_REASON_P)])
+    drawn = reasons_rng.choice(len(p), size=customers.height, p=p)
+    reason = np.array([*CHURN_REASONS, ""], dtype=object)[drawn]
     return (
         customers.with_columns(
             (pl.col("start_date") + pl.duration(days=pl.lit(pl.Series(life)))).alias("end_date")
         )
         .with_columns(pl.when(pl.col("end_date") <= end).then(pl.col("end_date")).alias("end_date"))
-        .select("account_id", "start_date", "end_date", "mrr", "team")
+        .with_columns(
+            pl.when(pl.col("end_date").is_not_null() & (pl.lit(pl.Series(reason)) != ""))
+            .then(pl.lit(pl.Series(reason, dtype=pl.String)))
+            .alias("churn_reason")
+        )
+        .select("account_id", "start_date", "end_date", "mrr", "team", "churn_reason")
     )
 
 

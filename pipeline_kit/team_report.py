@@ -17,7 +17,7 @@ import altair as alt
 import polars as pl
 from IPython.display import Markdown
 
-from pipeline_kit import charts, trend_sections
+from pipeline_kit import charts, churn_activity_sections, trend_sections
 from pipeline_kit.comparisons.verdicts import localised_verdict
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting.cards import FORECAST_CARDS, REPORT_FORECAST_CARDS
@@ -25,7 +25,6 @@ from pipeline_kit.forecasting.sections import ForecastSection
 from pipeline_kit.formatting import Formatter, as_float
 from pipeline_kit.formatting import missing as _missing
 from pipeline_kit.metrics import CATALOGUE
-from pipeline_kit.metrics.cards import MetricCard
 from pipeline_kit.periods import Period
 from pipeline_kit.report_data import TeamData
 from pipeline_kit.sections import escape as _esc
@@ -49,6 +48,8 @@ METRICS_IN_SECTIONS = [
     "calls",
     "collateral_win_rate_lift",
     "churn_rate",
+    "churn_reason_share",
+    "calls_per_closed_deal",
     "clv_cac",
     "stalled_deals",
     "win_rate_change_vs_previous",
@@ -336,6 +337,12 @@ class TeamReport:
         for metric in METRICS_SHOWN:
             card = CATALOGUE[metric]
             fmt = units[card.unit]
+            if card.unit == "currency":  # one money form across the row
+                hits = [f.filter(pl.col("metric") == metric) for f in columns.values()]
+                row_amounts = [
+                    v for h in hits for c in ("value", "ci_low", "ci_high") for v in h[c]
+                ]
+                fmt = self.fmt.side_by_side(row_amounts).money
             cells = [_(card.title)]
             if unreadable.get(metric):
                 if unreadable[metric] not in reasons:
@@ -402,13 +409,14 @@ class TeamReport:
             )
         _ = self._
         several = len(self.data.pipelines) > 1 and "pipeline" in pipe.columns
+        money = self.fmt.side_by_side(pipe["open_value"]).money  # one form down the columns
         rows = [
             [
                 *([_esc(r["pipeline"] or _("(no pipeline)"))] if several else []),
                 _esc(r["stage"]),
                 f"{r['open_deals']:,}",
-                self.fmt.money(r["open_value"]),
-                self.fmt.money(r["weighted_value"]),
+                money(r["open_value"]),
+                money(r["weighted_value"]),
             ]
             for r in pipe.iter_rows(named=True)
         ]
@@ -502,10 +510,10 @@ class TeamReport:
             + _("Pipelines")
             + "\n\n"
             + _(
-                "{team}'s deals are in {count} pipelines. Each has its own stages, so the "
-                "stage figures of this report (funnel, conversion, time in stage, open pipeline "
-                "by stage, losses by stage) are shown per pipeline; the figures elsewhere are "
-                "for all of the team's deals together."
+                "{team}'s deals are in {count} pipelines. A stage order means something "
+                "within one pipeline only, so the stage figures of this report (funnel, "
+                "conversion, time in stage, open pipeline by stage, losses by stage) are shown "
+                "per pipeline; the figures elsewhere are for all of the team's deals together."
             ).format(team=_esc(self.team), count=len(names))
         )
         text += "\n\n" + _md_table(head, rows)
@@ -927,6 +935,8 @@ class TeamReport:
         if row.height == 0:
             return _markdown(_("No bookings and no target for this team in the period."))
         r = row.row(0, named=True)
+        amounts = ("bookings", "bookings_new", "bookings_expansion", "bookings_renewal", "target")
+        f = f.side_by_side(r[c] for c in amounts)
         return _markdown(
             _md_table(
                 [
@@ -1143,6 +1153,22 @@ class TeamReport:
                 )
         return _markdown(text)
 
+    def churn_reasons_table(self) -> Markdown:
+        """The team's customers churned in the period by reason, with shares and MRR lost."""
+        return churn_activity_sections.churn_reasons_table(self.data, fmt=self.fmt)
+
+    def churn_trend_chart(self) -> alt.TopLevelMixin | Markdown:
+        """The team's customer churn rate over the last eight quarters."""
+        return churn_activity_sections.churn_trend_chart(self.data, fmt=self.fmt)
+
+    def calls_by_industry_table(self) -> Markdown:
+        """Calls per deal the team closed in the period, by industry, won against lost."""
+        return churn_activity_sections.calls_by_industry_table(self.data, fmt=self.fmt)
+
+    def lead_response_trend_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Median response time to the team's leads over the last eight quarters."""
+        return churn_activity_sections.lead_response_trend_chart(self.data, fmt=self.fmt)
+
     def stalled_table(self, limit: int = 15) -> Markdown:
         """Up to ``limit`` open deals in their stage longer than 90% of past deals there."""
         reason = self.shape.why_no_open_pipeline()
@@ -1256,13 +1282,10 @@ class TeamReport:
         """The card of every figure the report shows: formula, time basis, deals counted."""
         used = [CATALOGUE[m] for m in [*METRICS_SHOWN, *METRICS_IN_SECTIONS]]
         used += [FORECAST_CARDS[m] for m in REPORT_FORECAST_CARDS]
-        return _markdown("\n\n".join(self._card_markdown(card) for card in used))
-
-    def _card_markdown(self, card: MetricCard) -> str:
-        """A definition card, its title in the report's language (the definition stays English)."""
-        text = card.to_markdown(pipelines=len(self.data.pipelines) > 1)
-        title = f"**{card.title}**"
-        return text.replace(title, f"**{self._(card.title)}**", 1) if self.lang != "en" else text
+        several = len(self.data.pipelines) > 1  # the cards' line on several pipelines
+        return _markdown(
+            "\n\n".join(card.to_markdown(self.lang, pipelines=several) for card in used)
+        )
 
     def _verdicts(self, rows: pl.DataFrame) -> list[str]:
         """The verdict sentence of each comparison row, in the report's language."""

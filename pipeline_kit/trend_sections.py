@@ -104,6 +104,13 @@ def _change_cell(r: dict, name: str, f: Formatter) -> str:
     return text
 
 
+def _row_formatter(r: dict, f: Formatter) -> Formatter:
+    """One money form across a row: compact for every amount when one reaches a million."""
+    if r["unit"] != "currency":
+        return f
+    return f.side_by_side(v for k, v in r.items() if isinstance(v, float) and "relative" not in k)
+
+
 def _period_name(data: TeamData, f: Formatter) -> str:
     """How the sentences name the period: "2025-Q4", or "the whole export" translated."""
     return f._("the whole export") if data.period.is_all else data.period.label
@@ -130,11 +137,11 @@ def period_over_period_table(data: TeamData, *, fmt: Formatter = ENGLISH) -> Mar
     rows = [
         [
             titles[r["figure"]],
-            _value_cell(r, "", fmt),
-            _value_cell(r, "previous_", fmt),
-            _value_cell(r, "year_ago_", fmt),
-            _change_cell(r, "change_vs_previous", fmt),
-            _change_cell(r, "change_vs_year_ago", fmt),
+            _value_cell(r, "", row_fmt := _row_formatter(r, fmt)),
+            _value_cell(r, "previous_", row_fmt),
+            _value_cell(r, "year_ago_", row_fmt),
+            _change_cell(r, "change_vs_previous", row_fmt),
+            _change_cell(r, "change_vs_year_ago", row_fmt),
         ]
         for r in frame.iter_rows(named=True)
     ]
@@ -358,7 +365,7 @@ def lost_by_stage_table(data: TeamData, reasons: int = 3, *, fmt: Formatter = EN
     )
 
 
-def _signal(signal: str, f: Formatter) -> str:
+def signal_text(signal: str, f: Formatter) -> str:
     """A stage's p-chart signal in the report's language, above and below in bold."""
     text = f._(_SIGNALS.get(signal, signal))
     return f"**{text}**" if signal in ("above", "below") else text
@@ -391,7 +398,7 @@ def conversion_alerts(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown:
             _("{low} to {high}").format(low=pct(r["lcl"]), high=pct(r["ucl"]))
             if r["lcl"] is not None
             else "–",
-            _signal(r["signal"], fmt),
+            signal_text(r["signal"], fmt),
         ]
         for r in frame.iter_rows(named=True)
     ]

@@ -69,6 +69,30 @@ def test_a_damaged_entry_is_read_again_from_the_export(tmp_path):
     assert again.deals.height == pk.load(SAMPLE).deals.height
 
 
+def test_a_cached_table_is_read_when_first_used(tmp_path, monkeypatch):
+    pk.load(SAMPLE, cache_dir=tmp_path)
+    read: list[str] = []
+    original = pk.cache._StoredTables.resolve
+    monkeypatch.setattr(
+        pk.cache._StoredTables,
+        "resolve",
+        lambda self, table: read.append(table) or original(self, table),
+    )
+    ds = pk.load(SAMPLE, cache_dir=tmp_path)
+    assert read == [] and ds.has("leads") and ds.counts.height == len(ds.tables)
+    pk.win_rate(ds, "2025-Q4", by="team")
+    assert read == ["deals"]  # the other nine files are not read
+    assert ds.leads.height == pk.load(SAMPLE).leads.height and read == ["deals", "leads"]
+
+
+def test_a_cache_removed_after_loading_is_named_when_a_table_is_read(tmp_path):
+    ds = pk.load(SAMPLE, cache_dir=tmp_path)
+    ds = pk.load(SAMPLE, cache_dir=tmp_path)  # from the cache
+    shutil.rmtree(tmp_path)
+    with pytest.raises(pk.DataError, match="cached copy of this export was removed"):
+        ds.tables["leads"]
+
+
 def test_the_command_line_uses_the_cache_unless_told_not_to(tmp_path, capsys):
     cache = tmp_path / "cache"
     args = ["validate", "--data", str(SAMPLE), "--cache", str(cache)]

@@ -122,6 +122,21 @@ def test_english_output_is_what_it_always_was(x):
     assert FORMAT["difference"](x / 1e9) == f"{x / 1e9 * 100:+.1f} pts"
 
 
+@given(st.lists(st.floats(min_value=-1e9, max_value=1e9, allow_nan=False), min_size=1, max_size=6))
+def test_amounts_side_by_side_share_one_form(amounts):
+    """A row with a million in it shows every amount compact; a row without is unchanged."""
+    f = Formatter().side_by_side(amounts)
+    shown = [f.money(x) for x in amounts]
+    if any(abs(x) >= 1e6 for x in amounts):
+        assert all(
+            s.endswith(("K", "M")) or s in ("$0", "-$0") or abs(x) < 1e3
+            for s, x in zip(shown, amounts, strict=True)
+        )
+        assert not any("," in s and not s.endswith("M") for s in shown)
+    else:
+        assert shown == [_old_money(x) for x in amounts]
+
+
 def test_chart_money_formats_take_the_locales_symbol():
     frame = pl.DataFrame({"x": [1.0e6]})
     chart = (
@@ -197,9 +212,103 @@ def test_a_catalog_is_compiled_at_first_use_from_its_po_file():
 def test_the_wheel_includes_the_catalogs():
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert 'packages = ["pipeline_kit"]' in pyproject  # hatch ships every file of the package
+    for lang in LANGS:  # both domains, inside the package: the reports' and the cards'
+        for domain in ("pipeline_kit", "cards"):
+            assert (
+                ROOT / "pipeline_kit" / "locale" / lang / "LC_MESSAGES" / f"{domain}.po"
+            ).is_file()
     assert "babel" in pyproject
     ignored = (ROOT / ".gitignore").read_text() if (ROOT / ".gitignore").exists() else ""
     assert not any(line.strip() in ("*.po", "locale", "locale/") for line in ignored.splitlines())
+
+
+# ------------------------------------------------------------------ definition cards
+
+
+def test_an_english_card_is_the_card_as_written():
+    card = pk.explain("win_rate")
+    assert card.to_markdown("en") == card.to_markdown()
+    assert card.to_markdown().splitlines()[:3] == [
+        "**Win rate** (`win_rate`)",
+        "",
+        "- Formula: " + card.formula,
+    ]
+    assert "- Computed by: `pipeline_kit.win_rate`" in card.to_markdown()
+    assert card.messages()[:2] == [card.formula, card.time_basis]
+    assert card.messages()[-len(card.pitfalls) :] == list(card.pitfalls)
+
+
+def test_a_card_is_written_from_the_cards_catalog(tmp_path, monkeypatch):
+    import pipeline_kit.i18n as i18n
+
+    card = pk.explain("win_rate")
+    po = tmp_path / "ms" / "LC_MESSAGES" / "cards.po"
+    po.parent.mkdir(parents=True)
+    entries = {
+        "Formula": "Rumus",
+        "Computed by": "Dikira oleh",
+        "{label}: {text}": "{label} — {text}",
+        card.formula: "RUMUS-DITERJEMAH",
+        card.pitfalls[0]: "PERANGKAP-1",
+    }
+
+    def quoted(text: str) -> str:
+        return json.dumps(text, ensure_ascii=False)
+
+    po.write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\n'
+        + "".join(f"msgid {quoted(k)}\nmsgstr {quoted(v)}\n\n" for k, v in entries.items()),
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
+    i18n.translator.cache_clear()
+    try:
+        text = card.to_markdown("ms")
+    finally:
+        i18n.translator.cache_clear()
+    assert "- Rumus — RUMUS-DITERJEMAH" in text.splitlines()
+    assert "- Dikira oleh — `pipeline_kit.win_rate`" in text.splitlines()  # code as it is
+    assert text.splitlines()[0] == "**Win rate** (`win_rate`)"  # no report catalog there
+    assert "PERANGKAP-1 " + card.pitfalls[1] in text  # an untranslated message stays English
+    assert f"- Time basis — {card.time_basis}" in text
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_card_message_has_a_translation(lang):
+    from pipeline_kit.forecasting.cards import FORECAST_CARDS
+    from pipeline_kit.metrics import CATALOGUE
+    from pipeline_kit.metrics.cards import LABELLED, LABELS
+
+    with (LOCALE_DIR / lang / "LC_MESSAGES" / "cards.po").open("rb") as fh:
+        translated = {m.id: m.string for m in read_po(fh, locale=lang) if m.id}
+    cards = [*CATALOGUE.values(), *FORECAST_CARDS.values()]
+    assert len(cards) >= 67  # 56 metrics and 11 forecast figures when the catalog was written
+    needed = {*LABELS, LABELLED} | {text for card in cards for text in card.messages()}
+    missing = sorted(m for m in needed if not translated.get(m))
+    assert not missing, f"{lang}: no translation for {missing[:5]} (tools/update_catalogs.py)"
+    for message, text in translated.items():
+        words = re.sub(r"\{\w*\}", "", message)  # ids and placeholders may stay as they are
+        assert text != message or words in (": ", "clv / cac"), message
+        # code and placeholders as they are: every code span of the English is in the
+        # translation (which may mark more names as code), the same {placeholders}
+        assert set(re.findall(r"`[^`]+`", message)) <= set(re.findall(r"`[^`]+`", text)), text
+        assert text.count("`") % 2 == 0, text
+        assert sorted(re.findall(r"\{\w*\}", message)) == sorted(re.findall(r"\{\w*\}", text))
+    # the symbols of a formula stay: its operators, numbers and the metric ids it names
+    for card in cards:
+        for symbol in re.findall(r"(?<= )[-+/=<>](?= )|[\^|]|\d+(?:\.\d+)?%?", card.formula):
+            assert symbol in translated[card.formula], (card.name, symbol)
+
+
+def test_a_translated_card_keeps_its_id_and_function(sample_ds):
+    card = pk.explain("win_rate")
+    zh = card.to_markdown("zh-Hans").splitlines()
+    assert zh[0] == "**赢单率** (`win_rate`)"
+    assert zh[2] == "- 公式：赢单数 / (赢单数 + 输单数)"
+    assert "- 计算函数：`pipeline_kit.win_rate`" in zh
+    appendix = pk.TeamReport(sample_ds, "EMEA", "2025-Q4", lang="zh-Hans").methodology().data
+    assert card.to_markdown("zh-Hans") in appendix
+    assert "Formula" not in appendix and "- 注意事项：" in appendix
 
 
 # ------------------------------------------------------------------ reports
@@ -243,8 +352,6 @@ def _visible_text(report: object) -> str:
             parts += _chart_texts(shown)
         elif hasattr(shown, "data") and isinstance(shown.data, str):
             text = shown.data
-            if name == "methodology":  # the cards' definitions stay English; titles translated
-                text = "\n".join(re.findall(r"^\*\*(.+?)\*\*", text, re.M))
             if name == "data_quality":  # the loader's own notes stay English
                 text = text.split("\n\n")[0] + "\n" + text.split("\n\n")[1]
             parts.append(text)
@@ -271,7 +378,8 @@ def _allowed_words(ds: pk.Dataset) -> set[str]:
 TERMS = """Benjamini-Hochberg Kaplan-Meier Spearman rho CLV CAC CRPS PIT Brier CI SK CRM P10 P50
 P90 q n p x h pipeline_kit canonical csv sample benchmarks targets leads activities customers
 collateral_usage deals stage_history stages marketing_spend pk compare by US CN NT RM J data
-Wilson Newcombe MOVER Shewhart Beta"""
+Wilson Newcombe MOVER Shewhart Beta Student quasi-Poisson Cox Garwood Jeffreys Poisson Gamma-Poisson Bernoulli Monte
+Carlo log-log ARPA"""
 
 
 WORD = r"[A-Za-z][A-Za-z0-9_'-]*"
@@ -318,6 +426,23 @@ def test_no_english_sentence_is_left_in_a_translated_report(sample_ds, lang, cur
         assert Formatter(lang, currency).symbol in text
     else:
         assert "RM" in text
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_no_card_translation_is_left_in_english(sample_ds, lang):
+    # every card, not only those the sample's report shows: the same words as above
+    import pipeline_kit.metrics  # noqa: F401  (_allowed_words reads the catalogue)
+
+    with (LOCALE_DIR / lang / "LC_MESSAGES" / "cards.po").open("rb") as fh:
+        catalog = [m for m in read_po(fh, locale=lang) if m.id]
+    allowed = {w.lower() for w in _allowed_words(sample_ds)} | {"label", "text"}
+    for message in catalog:
+        text = re.sub(r"`[^`\n]*`", " ", message.string)
+        words = [w for w in re.findall(WORD, text) if not re.search(r"\d", w)]
+        left = {w for w in words if w.lower() in ENGLISH and w.lower() not in allowed}
+        if lang.startswith("zh"):
+            left |= {w for w in words if w.lower() not in allowed and len(w) > 2}
+        assert not left, (lang, sorted(left), message.string)
 
 
 def test_an_english_report_is_unchanged_by_the_language_machinery(sample_ds):

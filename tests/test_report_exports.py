@@ -22,7 +22,7 @@ import pytest
 import pipeline_kit as pk
 from pipeline_kit import cli, reports
 from pipeline_kit.errors import DataError
-from pipeline_kit.pdf import find_chromium, print_version, section_headings
+from pipeline_kit.pdf import find_chromium, print_pdf, print_version, section_headings
 from pipeline_kit.report_workbook import write_team_workbook
 from pipeline_kit.reports import run_reports
 
@@ -97,6 +97,15 @@ def test_pdf_has_contents_a_page_per_section_and_drawn_charts(exported):
     # page holds the chart's spec in a script, which prints nothing)
     text = " ".join(pages)
     assert "Open pipeline by stage: EMEA" in text
+
+
+def test_a_reprinted_pdf_is_byte_identical_and_dated_by_the_snapshot(exported, tmp_path):
+    _need_chromium()
+    first = (exported / "emea.pdf").read_bytes()
+    assert b"/CreationDate (D:20251231000000+00'00')" in first  # 2025-Q4's last day
+    again = tmp_path / "again.pdf"
+    print_pdf(exported / "emea.html", again, dated=dt.date(2025, 12, 31))
+    assert again.read_bytes() == first
 
 
 def test_organisation_summary_is_printed_too(exported):

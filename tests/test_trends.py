@@ -508,3 +508,55 @@ def test_content_unused_for_six_months_on_a_hand_fixture(tmp_path: Path) -> None
     ]
     long = pk.metrics_long(ds, "2025-Q4", by="team", metrics=["content_unused"])
     assert long.select("team", "value", "n").rows() == [("blue", 2.0, 2), ("red", 1.0, 2)]
+
+
+# ------------------------------------------------------------------ organisation summary
+
+
+def test_org_targets_table_against_the_csv_rows(sample: pk.Dataset) -> None:
+    targets = read_rows(Path(SAMPLE) / "targets.csv")
+    text = pk.OrgReport(sample, "2025-Q4").targets_table().data
+    for team in sorted({d["team"] for d in DEALS}):
+        won = [
+            float(d["amount"])
+            for d in _closed(team, "2025-10-01", "2025-12-31")
+            if d["status"] == "won"
+        ]
+        target = sum(
+            float(t["target"])
+            for t in targets
+            if t["team"] == team and t["period_start"] == "2025-10-01"
+        )
+        row = next(line for line in text.splitlines() if line.startswith(f"| {team} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[3] == f"{round(100 * sum(won) / target)}%", team  # attainment
+    # one money form down the table: a million somewhere, so every amount is compact
+    assert "\\$1.85M" in text and "\\$637.6K" in text and "\\$637,600" not in text
+
+
+def test_org_alerts_name_the_cohorts_checked_and_list_a_planted_drop(
+    sample: pk.Dataset, tmp_path: Path
+) -> None:
+    quiet = pk.OrgReport(sample, "2025-Q4").conversion_alerts().data
+    checked = pk.stage_conversion_control(sample, "2025-Q4", by="team").filter(
+        pl.col("signal") != "no baseline"
+    )
+    assert f"({checked.height} team-stage cohorts checked" in quiet
+    dropped = _quarter_cohorts(tmp_path, advanced_now=2)
+    text = pk.OrgReport(dropped, "2025-Q4", as_of="2025-12-31").conversion_alerts().data
+    assert "**1 of 2 team-stage cohorts outside their control limits**" in text
+    assert "| Prospecting | 20.0% (2 of 10) |" in text and "**below**" in text
+
+
+def test_org_bookings_trend_has_a_band_per_team(sample: pk.Dataset) -> None:
+    chart = pk.OrgReport(sample, "2025-Q4").bookings_trend_chart().to_dict()
+    rows = next(iter(chart["datasets"].values()))
+    emea = {r["period"]: r for r in rows if r["team"] == "EMEA"}
+    won = [
+        float(d["amount"])
+        for d in _closed("EMEA", "2025-10-01", "2025-12-31")
+        if d["status"] == "won"
+    ]
+    assert emea["2025-Q4"]["estimate"] == pytest.approx(sum(won))
+    assert emea["2025-Q4"]["ci_low"] < sum(won) < emea["2025-Q4"]["ci_high"]
+    assert len(emea) == 8

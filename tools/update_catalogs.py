@@ -13,8 +13,13 @@ The messages are
   organisation summary show (collected by building them in English).
 
 They are written to ``pipeline_kit/locale/pipeline_kit.pot``; each language's ``.po`` is
-updated from it (translations kept, new messages empty, gone ones dropped). The script prints
-how many messages of each language still have no translation: the tests fail on any.
+updated from it (translations kept, new messages empty, gone ones dropped).
+
+The definition cards' texts have their own domain, ``cards`` (``cards.pot`` and each language's
+``cards.po``): every field of every card of the metric catalogue and of the forecast (formula,
+time basis, which deals count, interval, how to read it, each pitfall), read from the registry,
+and the labels of those fields. The script prints how many messages of each language and
+domain still have no translation: the tests fail on any.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline_kit.charts._base import pattern_regex  # noqa: E402
-from pipeline_kit.i18n import DOMAIN, LANGUAGES, LOCALE_DIR  # noqa: E402
+from pipeline_kit.i18n import CARDS_DOMAIN, DOMAIN, LANGUAGES, LOCALE_DIR  # noqa: E402
 
 
 def chart_strings() -> set[str]:
@@ -117,27 +122,52 @@ EXTRA = [
 ]
 
 
-def main() -> int:
-    """Write the template and update every language's catalog from it."""
-    pot = template()
+def cards_template() -> Catalog:
+    """Every text of the definition cards (the ``cards`` domain), from the registry."""
+    from pipeline_kit.forecasting.cards import FORECAST_CARDS
+    from pipeline_kit.metrics import CATALOGUE
+    from pipeline_kit.metrics.cards import LABELLED, LABELS
+
+    pot = Catalog(project="pipeline_kit", domain=CARDS_DOMAIN, fuzzy=False)
+    for label in LABELS:
+        pot.add(label, locations=[("label", 0)])
+    pot.add(LABELLED, locations=[("label", 0)], auto_comments=["a field's label and its text"])
+    for card in [*CATALOGUE.values(), *FORECAST_CARDS.values()]:
+        for text in card.messages():
+            message = pot.get(text)
+            if message is None:
+                pot.add(text, locations=[("card", 0)], auto_comments=[f"card {card.name}"])
+            elif f"card {card.name}" not in message.auto_comments:
+                message.auto_comments.append(f"card {card.name}")
+    return pot
+
+
+def write_catalogs(pot: Catalog, domain: str) -> None:
+    """Write the template of ``domain`` and update every language's catalog from it."""
     LOCALE_DIR.mkdir(exist_ok=True)
-    with (LOCALE_DIR / f"{DOMAIN}.pot").open("wb") as fh:
+    with (LOCALE_DIR / f"{domain}.pot").open("wb") as fh:
         write_po(fh, pot, width=100, omit_header=False, sort_output=False)
     for lang in LANGUAGES:
         if lang == "en":
             continue
-        po_path = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+        po_path = LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po"
         po_path.parent.mkdir(parents=True, exist_ok=True)
         if po_path.exists():
             with po_path.open("rb") as fh:
-                catalog = read_po(fh, locale=lang, domain=DOMAIN)
+                catalog = read_po(fh, locale=lang, domain=domain)
         else:
-            catalog = Catalog(locale=lang, domain=DOMAIN, project="pipeline_kit")
+            catalog = Catalog(locale=lang, domain=domain, project="pipeline_kit")
         catalog.update(pot, no_fuzzy_matching=True)
         with po_path.open("wb") as fh:
             write_po(fh, catalog, width=100, ignore_obsolete=True)
         missing = sum(1 for m in catalog if m.id and not m.string)
-        print(f"{lang}: {len(catalog) - 1} messages, {missing} without a translation")
+        print(f"{lang} {domain}: {len(catalog) - 1} messages, {missing} without a translation")
+
+
+def main() -> int:
+    """Write the templates and update every language's catalogs from them."""
+    write_catalogs(template(), DOMAIN)
+    write_catalogs(cards_template(), CARDS_DOMAIN)
     return 0
 
 

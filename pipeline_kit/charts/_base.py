@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 import altair as alt
@@ -19,6 +19,7 @@ __all__ = [
     "KIND_SCALE",
     "PERCENT",
     "interval_points",
+    "kind_scale",
     "localise",
     "no_data",
     "pattern_regex",
@@ -29,9 +30,18 @@ __all__ = [
 ]
 
 PERCENT = alt.Axis(format="%")
-KIND_SCALE = alt.Scale(
-    domain=["this team", "other", "not enough data"], range=[PALETTE[3], PALETTE[0], MUTED]
-)
+KIND_COLOURS = {"this team": PALETTE[3], "other": PALETTE[0], "not enough data": MUTED}
+KIND_SCALE = alt.Scale(domain=list(KIND_COLOURS), range=list(KIND_COLOURS.values()))
+
+
+def kind_scale(present: Iterable[str]) -> alt.Scale:
+    """:data:`KIND_SCALE` limited to the kinds a chart shows, each in its one colour.
+
+    A legend then lists no kind the chart does not draw.
+    """
+    shown = set(present)
+    kinds = [k for k in KIND_COLOURS if k in shown]
+    return alt.Scale(domain=kinds, range=[KIND_COLOURS[k] for k in kinds])
 
 
 def plain(frame: pl.DataFrame) -> pl.DataFrame:

@@ -7,7 +7,14 @@ from typing import cast
 import altair as alt
 import polars as pl
 
-from pipeline_kit.charts._base import KIND_SCALE, interval_points, no_data, plain, reference_rule
+from pipeline_kit.charts._base import (
+    KIND_SCALE,
+    interval_points,
+    kind_scale,
+    no_data,
+    plain,
+    reference_rule,
+)
 from pipeline_kit.charts.theme import MUTED, PALETTE
 
 __all__ = [
@@ -57,7 +64,9 @@ def win_rate_by_group(
         alt.Tooltip("won:Q", title="Won"),
         alt.Tooltip("n:Q", title="Closed deals"),
     ]
-    colour = alt.Color("kind:N", scale=KIND_SCALE, legend=alt.Legend(title=None))
+    colour = alt.Color(  # the legend right of the n column
+        "kind:N", scale=kind_scale(data["kind"]), legend=alt.Legend(title=None, offset=56)
+    )
     layers = [
         interval_points(
             data,
@@ -72,10 +81,10 @@ def win_rate_by_group(
             domain=[0, 1],
         )
     ]
-    layers.append(
+    layers.append(  # n in a column right of the axis: no reference line crosses it
         alt.Chart(data)
-        .mark_text(align="left", dx=6, dy=-9, fontSize=10, color=MUTED)
-        .encode(y=y, x=alt.X("win_rate:Q"), text=alt.Text("n_label:N"))
+        .mark_text(align="left", baseline="middle", dx=8, fontSize=10, color=MUTED)
+        .encode(y=y, x=alt.XDatum(1), text=alt.Text("n_label:N"))
     )
     if benchmark is not None:
         layers.append(reference_rule(benchmark, benchmark_label))

@@ -37,6 +37,10 @@ DRAWS = 2000
 SEED = 20
 
 
+# the forecast table's amounts, read side by side
+_TABLE_AMOUNTS = ("won_to_date", "expected_from_open", "expected_from_new", "p10", "p50", "p90")
+
+
 @dataclass
 class ForecastSection:
     """The forecast and its track record for ``team`` (None: the whole organisation).
@@ -118,6 +122,7 @@ class ForecastSection:
                 )
             )
         r = rows.row(0, named=True)
+        row = f.side_by_side(r[c] for c in _TABLE_AMOUNTS)  # one money form across the table
         target = (
             _("target {target}, {chance} chance of reaching it").format(
                 target=f.money(r["target"]), chance=f.pct(r["p_reach_target"], 0)
@@ -142,16 +147,7 @@ class ForecastSection:
                     "P50",
                     "P90",
                 ],
-                [
-                    [
-                        f.money(r["won_to_date"]),
-                        f.money(r["expected_from_open"]),
-                        f.money(r["expected_from_new"]),
-                        f.money(r["p10"]),
-                        f.money(r["p50"]),
-                        f.money(r["p90"]),
-                    ]
-                ],
+                [[row.money(r[c]) for c in _TABLE_AMOUNTS]],
             ),
             "",
             _(

@@ -7,7 +7,11 @@ One module per family: :mod:`.deals` (flow over a period and cohorts), :mod:`.pi
 :mod:`.long_format` the CLI's long format.
 """
 
-from pipeline_kit.metrics.activity import activities_per_rep, calls_vs_closes
+from pipeline_kit.metrics.activity import (
+    activities_per_rep,
+    calls_per_deal_by_industry,
+    calls_vs_closes,
+)
 from pipeline_kit.metrics.cards import CATALOGUE, MetricCard, explain, metric_names
 from pipeline_kit.metrics.collateral import collateral_win_rates, unused_content
 from pipeline_kit.metrics.conversion import stage_conversion, stage_conversion_control
@@ -33,7 +37,14 @@ from pipeline_kit.metrics.pipeline import (
     slipped_deals,
     stalled_deals,
 )
-from pipeline_kit.metrics.revenue import bookings_vs_target, cac, churn, clv, customer_retention
+from pipeline_kit.metrics.revenue import (
+    bookings_vs_target,
+    cac,
+    churn,
+    churn_reasons,
+    clv,
+    customer_retention,
+)
 from pipeline_kit.metrics.trend import (
     period_over_period,
     pipeline_vs_target,
@@ -52,8 +63,10 @@ __all__ = [
     "activities_per_rep",
     "bookings_vs_target",
     "cac",
+    "calls_per_deal_by_industry",
     "calls_vs_closes",
     "churn",
+    "churn_reasons",
     "close_rate",
     "clv",
     "collateral_win_rates",

@@ -12,12 +12,16 @@ import dataframely as dy
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
+from pipeline_kit.errors import DataError
 from pipeline_kit.metrics._common import (
     By,
     amount_column,
     basis_column,
     by_group,
+    check_by,
+    closed_in,
     count_column,
+    flag_column,
     flow_period,
     group_columns,
     time_basis,
@@ -25,8 +29,12 @@ from pipeline_kit.metrics._common import (
 from pipeline_kit.metrics._long import _long, _needs
 from pipeline_kit.metrics.cards import CLOSED_IN, MetricCard, declare
 from pipeline_kit.periods import Period
+from pipeline_kit.stats import MIN_N, quasi_poisson_rate_interval
 
-__all__ = ["activities_per_rep", "calls_vs_closes"]
+__all__ = ["activities_per_rep", "calls_per_deal_by_industry", "calls_vs_closes"]
+
+UNKNOWN_INDUSTRY = "unknown"
+"""The industry of a deal whose ``industry`` is empty."""
 
 
 def _rep_teams(ds: Dataset) -> pl.LazyFrame:
@@ -200,6 +208,119 @@ def calls_vs_closes(
     return reps.join(correlation, how="cross")
 
 
+class CallsPerDealByIndustryOutput(dy.Schema):
+    """:func:`calls_per_deal_by_industry`: the ``by`` columns, then these."""
+
+    industry = dy.String(nullable=False)
+    closed_deals = count_column()
+    won_deals = count_column()
+    lost_deals = count_column()
+    calls = count_column()
+    calls_on_won = count_column()
+    calls_on_lost = count_column()
+    n = count_column()
+    calls_per_deal = amount_column(nullable=True)
+    ci_low = amount_column(nullable=True)
+    ci_high = amount_column(nullable=True)
+    calls_per_won_deal = amount_column(nullable=True)
+    calls_per_lost_deal = amount_column(nullable=True)
+    enough_data = flag_column()
+    time_basis = basis_column("period")
+
+
+def has_industry(ds: Dataset) -> bool:
+    """Whether the export's deals carry an industry (a column with at least one value)."""
+    deals = ds.tables["deals"]
+    return "industry" in deals.columns and deals["industry"].null_count() < deals.height
+
+
+@time_basis("period")
+def calls_per_deal_by_industry(
+    ds: Dataset,
+    period: str | Period,
+    *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
+    confidence: float = 0.95,
+    min_n: int = MIN_N,
+) -> pl.DataFrame:
+    """Calls logged per deal closed in the period, by the deal's industry, won against lost.
+
+    For the deals won or lost in the period, grouped by ``by`` and ``industry`` (an empty
+    industry is ``"unknown"``): ``calls`` counts the activities of type call
+    (case-insensitive) logged on those deals (joined by ``deal_id``, whenever they happened),
+    ``calls_per_deal = calls / closed_deals``, with a quasi-Poisson interval (calls per deal
+    are over-dispersed: see :func:`pipeline_kit.stats.quasi_poisson_rate_interval`);
+    ``calls_per_won_deal = calls_on_won / won_deals`` and ``calls_per_lost_deal`` likewise
+    (null without such deals). ``n`` is the closed deals; ``enough_data`` is ``n >= min_n``.
+    Columns: groups, :class:`CallsPerDealByIndustryOutput`. Needs the activities table and an
+    industry on the deals (a :class:`~pipeline_kit.errors.DataError` otherwise). Calls on won
+    deals against lost ones is a description, not an effect of calling: deals that go far
+    collect more calls.
+
+    >>> calls_per_deal_by_industry(ds, "2025-Q4", by="team")  # doctest: +SKIP
+    """
+    period = flow_period(ds, period, as_of)
+    groups = group_columns(by)
+    check_by(ds, "deals", groups)
+    if not has_industry(ds):
+        raise DataError(
+            problem="calls by industry need the deals' industry, which this export lacks",
+            fix="add an industry column to deals.csv (the industry of the deal's account)",
+            file=str(ds.path),
+            column="industry",
+        )
+    calls = (
+        ds.lazy("activities")
+        .filter(
+            pl.col("deal_id").is_not_null()
+            & (pl.col("type").str.strip_chars().str.to_lowercase() == "call")
+        )
+        .group_by("deal_id")
+        .agg(pl.len().cast(pl.Int64).alias("_calls"))
+    )
+    won = pl.col("status") == "won"
+    low, high = quasi_poisson_rate_interval("calls", "closed_deals", "_calls_sq", confidence)
+    return (
+        ds.lazy("deals")
+        .filter(closed_in(period))
+        .select(
+            *groups,
+            pl.col("industry").fill_null(UNKNOWN_INDUSTRY),
+            "deal_id",
+            "status",
+        )
+        .join(calls, on="deal_id", how="left")
+        .with_columns(pl.col("_calls").fill_null(0))
+        .group_by(*groups, "industry")
+        .agg(
+            pl.len().cast(pl.Int64).alias("closed_deals"),
+            won.sum().cast(pl.Int64).alias("won_deals"),
+            (~won).sum().cast(pl.Int64).alias("lost_deals"),
+            pl.col("_calls").sum().cast(pl.Int64).alias("calls"),
+            pl.col("_calls").filter(won).sum().cast(pl.Int64).alias("calls_on_won"),
+            pl.col("_calls").filter(~won).sum().cast(pl.Int64).alias("calls_on_lost"),
+            (pl.col("_calls") ** 2).sum().cast(pl.Int64).alias("_calls_sq"),
+        )
+        .with_columns(
+            pl.col("closed_deals").alias("n"),
+            (pl.col("calls") / pl.col("closed_deals")).alias("calls_per_deal"),
+            low.alias("ci_low"),
+            high.alias("ci_high"),
+            pl.when(pl.col("won_deals") > 0)
+            .then(pl.col("calls_on_won") / pl.col("won_deals"))
+            .alias("calls_per_won_deal"),
+            pl.when(pl.col("lost_deals") > 0)
+            .then(pl.col("calls_on_lost") / pl.col("lost_deals"))
+            .alias("calls_per_lost_deal"),
+            (pl.col("closed_deals") >= min_n).alias("enough_data"),
+        )
+        .sort([*groups, "industry"])
+        .select(*groups, *CallsPerDealByIndustryOutput.column_names()[:-1])
+        .collect()
+    )
+
+
 # ----------------------------------------------------------------------------- catalogue
 
 
@@ -209,10 +330,24 @@ def _activity(
     if not _needs(ds, "activities") or not set(groups) <= {"owner", "team"}:
         return []
     f = activities_per_rep(ds, period, by=groups or None)
-    return [
+    out = [
         _long(f, groups, "activities_per_won_deal", "per_won_deal", "won_deals", False),
         _long(f, groups, "calls", "calls", None, False),
     ]
+    if has_industry(ds):
+        by_industry = calls_per_deal_by_industry(ds, period, by=groups or None)
+        out.append(
+            _long(
+                by_industry,
+                groups,
+                "calls_per_closed_deal",
+                "calls_per_deal",
+                "n",
+                True,
+                detail="industry",
+            )
+        )
+    return out
 
 
 declare(
@@ -251,5 +386,31 @@ declare(
     ),
     function=activities_per_rep,
     output=ActivitiesPerRepOutput,
+    long=_activity,
+)
+
+
+declare(
+    MetricCard(
+        "calls_per_closed_deal",
+        "Calls per closed deal, by industry",
+        "calls logged on the deals closed in the period / those deals, per industry",
+        "period",
+        CLOSED_IN + "; every activity of type call logged on them (case-insensitive), "
+        "whenever it happened; grouped by the deal's industry",
+        "quasi-Poisson 95%: the mean on the log scale with the dispersion of the calls per "
+        "deal (at least Poisson's) and a Student t quantile; 0 to the exact Poisson bound "
+        "without any call",
+        "count",
+        (
+            "Calls on won deals against lost ones describes effort, not its effect: deals that "
+            "go further collect more calls. Reps log calls unevenly.",
+        ),
+        "pipeline_kit.calls_per_deal_by_industry",
+        reading="How much calling a closed deal takes in each industry, and won deals against "
+        "lost ones. Industries with few closed deals have wide intervals.",
+    ),
+    function=calls_per_deal_by_industry,
+    output=CallsPerDealByIndustryOutput,
     long=_activity,
 )

@@ -19,10 +19,14 @@ from typing import Any
 import dataframely as dy
 import polars as pl
 
+from pipeline_kit.i18n import CARDS_DOMAIN, gettext, normalise_lang
+
 __all__ = [
     "CATALOGUE",
     "CLOSED_IN",
     "COHORT",
+    "LABELLED",
+    "LABELS",
     "LEADS",
     "REGISTRY",
     "SNAPSHOT",
@@ -32,6 +36,20 @@ __all__ = [
     "explain",
     "metric_names",
 ]
+
+
+# The labels of a card's fields and how a label joins its text: messages of the cards catalog
+LABELS = (
+    "Formula",
+    "Time basis",
+    "Which deals count",
+    "Interval",
+    "Computed by",
+    "How to read it",
+    "Pitfalls",
+    "Several pipelines",
+)
+LABELLED = "{label}: {text}"
 
 
 @dataclass(frozen=True)
@@ -55,28 +73,46 @@ class MetricCard:
         """The time basis in one word: period, snapshot or cohort."""
         return self.time_basis.split(" ")[0].strip(":,;")
 
-    def to_markdown(self, pipelines: bool = True) -> str:
+    def to_markdown(self, lang: str = "en", pipelines: bool = True) -> str:
         """The card as Markdown (used in reports, notebooks and the README).
 
-        ``pipelines=False`` leaves out the line on several pipelines (a report on data with
-        one pipeline).
+        ``lang`` ("zh-Hans", "zh-Hant", "ms") writes it in that language: the title from the
+        reports' catalog, the fields and their labels from the ``cards`` catalog
+        (``pipeline_kit/locale/<lang>/LC_MESSAGES/cards.po``); the metric id and the function
+        stay as they are. English is the card as written. ``pipelines=False`` leaves out the
+        line on several pipelines (a report on data with one pipeline).
         """
+        locale = normalise_lang(lang)
+        _ = gettext(locale, CARDS_DOMAIN)
+
+        def field(label: str, text: str) -> str:
+            return "- " + _(LABELLED).format(label=_(label), text=text)
+
         lines = [
-            f"**{self.title}** (`{self.name}`)",
+            f"**{gettext(locale)(self.title)}** (`{self.name}`)",
             "",
-            f"- Formula: {self.formula}",
-            f"- Time basis: {self.time_basis}",
-            f"- Which deals count: {self.counts}",
-            f"- Interval: {self.interval}",
-            f"- Computed by: `{self.function}`",
+            field(LABELS[0], _(self.formula)),
+            field(LABELS[1], _(self.time_basis)),
+            field(LABELS[2], _(self.counts)),
+            field(LABELS[3], _(self.interval)),
+            field(LABELS[4], f"`{self.function}`"),
         ]
         if self.reading:
-            lines.append(f"- How to read it: {self.reading}")
+            lines.append(field(LABELS[5], _(self.reading)))
         if self.pipelines and pipelines:
-            lines.append(f"- Several pipelines: {self.pipelines}")
+            lines.append(field(LABELS[7], _(self.pipelines)))
         if self.pitfalls:
-            lines.append("- Pitfalls: " + " ".join(self.pitfalls))
+            joiner = "" if locale.startswith("zh") else " "  # Chinese sentences need no space
+            lines.append(field(LABELS[6], joiner.join(_(p) for p in self.pitfalls)))
         return "\n".join(lines)
+
+    def messages(self) -> list[str]:
+        """The card's texts its translations are made of (the ``cards`` catalog), in order."""
+        texts = [
+            *(self.formula, self.time_basis, self.counts, self.interval, self.reading),
+            self.pipelines,
+        ]
+        return [t for t in [*texts, *self.pitfalls] if t]
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
@@ -99,8 +135,8 @@ LEADS = (
 )
 
 PER_PIPELINE = (
-    "when the deals are in more than one pipeline (deals.pipeline), one row per pipeline and "
-    "stage even when by does not name the pipeline: stage order means something within one "
+    "when the deals are in more than one pipeline (`deals.pipeline`), one row per pipeline and "
+    "stage even when `by` does not name the pipeline: stage order means something within one "
     "pipeline only, so stages of different pipelines are never pooled or ranked together"
 )
 

@@ -1111,9 +1111,9 @@ declare(
         "its four levers (more qualified deals, higher win rate, bigger deals, shorter cycles) to "
         "raise it; see which one differs from the benchmark.",
         pipelines="the open deals count from the second open stage of each deal's own "
-        "pipeline (a stage order is compared within its pipeline only); qualified_from, when "
+        "pipeline (a stage order is compared within its pipeline only); `qualified_from`, when "
         "given, uses the order of the whole stages table. The rates stay organisation-wide "
-        "unless by names the pipeline.",
+        "unless `by` names the pipeline.",
     ),
     function=velocity,
     output=VelocityOutput,

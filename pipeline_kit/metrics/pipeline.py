@@ -731,7 +731,7 @@ declare(
         reading="Open deals sitting in their stage far longer than usual (beyond the 90th "
         "percentile of finished visits). The action list: each one needs a next step or closing.",
         pipelines="with more than one pipeline the deals are listed by pipeline first (a "
-        "pipeline column even when by does not name it); the norm is per stage, and stage "
+        "pipeline column even when `by` does not name it); the norm is per stage, and stage "
         "names are per pipeline except a name listed under several pipelines, kept once on "
         "load, whose norm pools the visits of those pipelines",
     ),

@@ -34,7 +34,10 @@ from pipeline_kit.metrics.cards import CLOSED_IN, MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, wilson_interval
 
-__all__ = ["bookings_vs_target", "cac", "churn", "clv", "customer_retention"]
+UNKNOWN_REASON = "unknown"
+"""The churn reason of an account whose ``churn_reason`` is empty (or absent from the export)."""
+
+__all__ = ["bookings_vs_target", "cac", "churn", "churn_reasons", "clv", "customer_retention"]
 
 DEAL_TYPES = ("new", "expansion", "renewal")
 
@@ -198,6 +201,80 @@ def churn(
             (pl.col("n") >= min_n).alias("enough_data"),
         )
         .sort(groups)
+        .collect()
+    )
+
+
+class ChurnReasonsOutput(dy.Schema):
+    """:func:`churn_reasons`: the ``by`` columns (none or team), then these."""
+
+    churn_reason = dy.String(nullable=False)
+    churned = count_column()
+    n = count_column()
+    share = share_column()
+    ci_low = share_column()
+    ci_high = share_column()
+    mrr_lost = amount_column()
+    enough_data = flag_column()
+    time_basis = basis_column("period")
+
+
+@time_basis("period")
+def churn_reasons(
+    ds: Dataset,
+    period: str | Period,
+    *,
+    by: By = None,
+    as_of: str | dt.date | None = None,
+    confidence: float = 0.95,
+    min_n: int = MIN_N,
+) -> pl.DataFrame:
+    """Why customers churned in the period: accounts and MRR lost, by ``churn_reason``.
+
+    The churned accounts are those :func:`churn` counts (active at the period start,
+    ``end_date`` in the period), so the counts of a group add up to its ``churned`` there.
+    ``share = churned with the reason / n`` (Wilson interval), where ``n`` is every account
+    of the group that churned in the period; ``mrr_lost`` sums their MRR. An empty reason
+    (or an export without the ``churn_reason`` column) is counted as ``"unknown"``, its own
+    row, never dropped. Rows: largest first within each group. Columns: groups,
+    churn_reason, churned, n, share, ci_low, ci_high, mrr_lost, enough_data
+    (``n >= min_n``) (:class:`ChurnReasonsOutput`).
+
+    >>> churn_reasons(ds, "2025-Q4", by="team")  # doctest: +SKIP
+    """
+    period = flow_period(ds, period, as_of)
+    groups = group_columns(by)
+    _team_only(groups, "customer churn")
+    customers = ds.lazy("customers")
+    if "churn_reason" not in ds.tables["customers"].columns:
+        customers = customers.with_columns(pl.lit(None, pl.String).alias("churn_reason"))
+    reason = pl.col("churn_reason").str.strip_chars()
+    unknown = reason.is_null() | (reason == "") | (reason.str.to_lowercase() == UNKNOWN_REASON)
+    churned = customers.filter(
+        (pl.col("start_date") < period.start) & period.contains("end_date")
+    ).with_columns(
+        pl.when(unknown).then(pl.lit(UNKNOWN_REASON)).otherwise(reason).alias("churn_reason")
+    )
+    low, high = wilson_interval("churned", "n", confidence)
+    n = pl.col("churned").sum().over(groups) if groups else pl.col("churned").sum()
+    return (
+        churned.group_by(*groups, "churn_reason")
+        .agg(
+            pl.len().cast(pl.Int64).alias("churned"),
+            pl.col("mrr").sum().cast(pl.Float64).alias("mrr_lost"),
+        )
+        .with_columns(n.cast(pl.Int64).alias("n"))
+        .with_columns(
+            (pl.col("churned") / pl.col("n")).alias("share"),
+            low.alias("ci_low"),
+            high.alias("ci_high"),
+            (pl.col("n") >= min_n).alias("enough_data"),
+        )
+        .sort(
+            [*groups, "churned", "churn_reason"],
+            descending=[*[False] * len(groups), True, False],
+        )
+        .select(*groups, *ChurnReasonsOutput.column_names()[:-1])
         .collect()
     )
 
@@ -445,6 +522,10 @@ def _revenue(
     if _needs(ds, "customers"):
         rates = churn(ds, period, by=groups)
         out.append(_long(rates, groups, "churn_rate", "churn_rate", "n", True))
+        reasons = churn_reasons(ds, period, by=groups)
+        out.append(
+            _long(reasons, groups, "churn_reason_share", "share", "n", True, detail="churn_reason")
+        )
         as_of_c = resolve_cohort_as_of(ds, as_of, period)
         out.append(
             _long(
@@ -504,6 +585,30 @@ declare(
     ),
     function=churn,
     output=ChurnOutput,
+    long=_revenue,
+)
+
+
+declare(
+    MetricCard(
+        "churn_reason_share",
+        "Churn reasons (share of churned accounts)",
+        "accounts churned in the period with the reason / accounts churned in the period",
+        "period",
+        "customers active at the period start whose end_date falls in the period (the "
+        "churned of churn_rate), by churn_reason; an empty reason counts as 'unknown'",
+        "Wilson score 95%",
+        "share",
+        (
+            "Reasons are typed by whoever closes the account: read 'unknown' as a gap in the "
+            "records, not as a reason. MRR lost per reason is in pipeline_kit.churn_reasons.",
+        ),
+        "pipeline_kit.churn_reasons",
+        reading="Which reasons account for the period's churn. With few churned accounts the "
+        "shares swing widely: read the interval before ranking reasons.",
+    ),
+    function=churn_reasons,
+    output=ChurnReasonsOutput,
     long=_revenue,
 )
 

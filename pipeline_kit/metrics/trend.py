@@ -41,6 +41,7 @@ from pipeline_kit.metrics.deals import (
 )
 from pipeline_kit.metrics.leads import lead_response_time
 from pipeline_kit.metrics.pipeline import open_at
+from pipeline_kit.metrics.revenue import churn
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, newcombe_difference, poisson_interval
 
@@ -110,6 +111,7 @@ TREND_METRICS: dict[str, tuple[Callable[..., pl.DataFrame], str]] = {
     "deals_won": (_deals_won, "won"),
     "bookings": (_bookings, "bookings"),
     "lead_response_hours": (lead_response_time, "median_hours"),
+    "churn_rate": (churn, "churn_rate"),
 }
 
 
@@ -132,7 +134,9 @@ def quarterly_trend(
     count read as one draw of an underlying rate) and a compound-Poisson interval for
     ``bookings`` (``total ± 1.96 √(sum amount²)``); ``lead_response_hours`` is the
     Kaplan-Meier median response time of the quarter's leads (never-contacted leads censored)
-    with its interval.
+    with its interval; ``churn_rate`` is the quarter's customer churn (:func:`churn`: churned
+    / active at the quarter's start, Wilson interval; needs the customers table, groups none
+    or ``team``).
 
     Columns: ``period``, ``period_start``, the metric's own columns (groups, n, ci_low,
     ci_high) and ``estimate`` (a copy of the metric's value column, so charts need not know
