@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 MAVEN  ?= ../shared/realdata/maven-crm
 PERIOD ?= latest
 
-.PHONY: install browser db test lint lab report report-maven sample docs notebooks bench bench-scale bench-coverage bench-forecast bench-reports clean
+.PHONY: install browser db test lint lab report report-maven sample docs notebooks bench bench-scale bench-pushdown-scale bench-coverage bench-forecast bench-reports clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,11 @@ bench: install
 
 bench-scale: install
 	$(BIN)/python bench/scale.py --deals 1000000
+
+# the pushdown prototype inside DuckDB at 10M and 50M deals against pk.load (bench/RESULTS.md)
+bench-pushdown-scale: install
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[bench]'
+	$(BIN)/python bench/pushdown_scale.py --deals 10000000 50000000 --rounds 2 --results
 
 bench-coverage: install
 	$(BIN)/python bench/coverage.py

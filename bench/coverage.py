@@ -11,7 +11,13 @@ value, for
 * the average won deal size (``pipeline_kit.stats.skewed_mean_interval``, as
   ``pk.won_deal_size`` uses it) on log-normal amounts (sigma 1 and 1.5) and on amounts
   resampled from the bundled sample's won deals, next to the Student-t interval as the named
-  baseline.
+  baseline;
+* through the kit's own metric functions, on synthetic datasets whose teams are independent
+  draws: the quarterly counts (Garwood) and bookings intervals of ``pk.quarterly_trend``,
+  ``pk.period_over_period``'s change intervals, ``pk.needed_for_target``'s simulated
+  intervals, the false-alarm rate of ``pk.stage_conversion_control``'s limits and
+  ``pk.churn``'s Wilson interval (``--new-only``; ``--results`` writes these tables into
+  ``bench/RESULTS.md``).
 
 Nominal coverage is 0.95; a well-behaved interval stays within about 0.93-0.97.
 """
@@ -28,7 +34,13 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from pipeline_kit.stats import kaplan_meier_median, skewed_mean_interval, wilson_interval
+from pipeline_kit.dataset import Dataset
+from pipeline_kit.stats import (
+    kaplan_meier_median,
+    poisson_interval,
+    skewed_mean_interval,
+    wilson_interval,
+)
 
 
 def rate_coverage(p: float, n: int, draws: int, rng: np.random.Generator) -> tuple[float, float]:
@@ -145,16 +157,557 @@ def km_test_size(n: int, censor_max: float, draws: int, rng: np.random.Generator
     return rejected / max(tested, 1)
 
 
+# ----------------------------------------------------------------------------- trend, target, churn
+# Each simulation below builds ONE synthetic Dataset per cell in which every team is an
+# independent draw (so one call of the kit's metric, ``by="team"``, gives thousands of
+# intervals), then counts the teams whose interval holds the true value.
+
+Q4 = "2025-Q4"
+
+
+def _dataset(**tables: pl.DataFrame) -> Dataset:
+    """A validated Dataset from frames (every column as text, as an adapter hands them over)."""
+    from pipeline_kit.adapters.base import RawDataset, RawTable
+    from pipeline_kit.loading import validate_raw
+
+    raw = {
+        name: RawTable(
+            name,
+            frame.with_columns(pl.all().cast(pl.String))
+            .with_row_index("source_row", offset=2)
+            .with_columns(pl.col("source_row").cast(pl.Int64)),
+            "sim",
+        )
+        for name, frame in tables.items()
+    }
+    return validate_raw(RawDataset("sim", Path("."), raw, "sim"))
+
+
+def _teams(count: int) -> list[str]:
+    return [f"t{i:05d}" for i in range(count)]
+
+
+def _days_into(start: str, days: np.ndarray) -> np.ndarray:
+    return (np.datetime64(start) + days.astype("timedelta64[D]")).astype(str)
+
+
+def _share(hit: pl.Series | np.ndarray) -> float:
+    values = np.asarray(hit, dtype=float)
+    return float(values.mean()) if values.size else float("nan")
+
+
+def _mcse(p: float, n: int) -> float:
+    """Monte-Carlo standard error of a share ``p`` estimated from ``n`` draws."""
+    return math.sqrt(p * (1 - p) / n) if n and np.isfinite(p) else float("nan")
+
+
+def count_bookings_coverage(
+    lam: float, draw_amounts, true_mean: float, teams: int, rng: np.random.Generator
+) -> dict[str, float]:
+    """Coverage of the trend intervals of ``deals_created``, ``deals_won`` and ``bookings``.
+
+    Each team wins ``N ~ Poisson(lam)`` deals in 2025-Q4 (created and closed in it), amounts
+    from ``draw_amounts``; true rates ``lam`` and ``lam · true_mean``. Runs the kit's own
+    ``_deals_created``, ``_deals_won`` and ``_bookings`` (what ``quarterly_trend`` calls).
+    Teams without a deal are absent from the kit's frames: their count interval is the one
+    of 0 (``poisson_interval([0])``). Bookings coverage is over the teams with an interval
+    (2+ won deals; ``with_ci`` is that share); ``normal`` is the interval the kit used before,
+    ``total ± 1.96 √(sum amount²)``, on the same draws.
+    """
+    from pipeline_kit.metrics.trend import _bookings, _deals_created, _deals_won
+    from pipeline_kit.periods import Period
+
+    n = rng.poisson(lam, teams)
+    team = np.repeat(_teams(teams), n)
+    amount = np.round(draw_amounts(rng, team.size), 2)
+    closed = _days_into("2025-10-01", rng.integers(0, 92, team.size))
+    created = _days_into("2025-10-01", rng.integers(0, 92, team.size))
+    created = np.minimum(created.astype("datetime64[D]"), closed.astype("datetime64[D]"))
+    deals = pl.DataFrame(
+        {
+            "deal_id": [f"d{i}" for i in range(team.size)],
+            "owner": "o",
+            "team": team,
+            "amount": amount,
+            "created_at": created.astype(str),
+            "stage": "Won",
+            "status": "won",
+            "closed_at": closed,
+        }
+    )
+    ds = _dataset(deals=deals)
+    quarter = Period.parse(Q4)
+    absent = teams - _deals_won(ds, quarter, by="team").height
+    zero_low, zero_high = poisson_interval(np.array([0]))
+    zero_hit = float(zero_low[0] <= lam <= zero_high[0])
+    out: dict[str, float] = {}
+    for name, frame in (
+        ("created", _deals_created(ds, quarter, by="team")),
+        ("won", _deals_won(ds, quarter, by="team")),
+    ):
+        hits = ((frame["ci_low"] <= lam) & (lam <= frame["ci_high"])).sum()
+        out[name] = (hits + absent * zero_hit) / teams
+    book = _bookings(ds, quarter, by="team").drop_nulls("ci_low")
+    truth = float(lam * true_mean)
+    out["bookings"] = _share((book["ci_low"] <= truth) & (truth <= book["ci_high"]))
+    out["with_ci"] = book.height / teams
+    out["n_ci"] = book.height
+    sums = (
+        deals.group_by("team")
+        .agg(pl.len().alias("n"), pl.col("amount").sum(), (pl.col("amount") ** 2).sum().alias("ss"))
+        .filter(pl.col("n") >= 2)
+    )
+    half = 1.959964 * sums["ss"].sqrt()
+    out["normal"] = _share(
+        ((sums["amount"] - half).clip(0) <= truth) & (truth <= sums["amount"] + half)
+    )
+    return out
+
+
+def pop_coverage(
+    p_prev: float,
+    p_now: float,
+    n: int,
+    sigma: float,
+    mean_ratio: float,
+    teams: int,
+    rng: np.random.Generator,
+) -> dict[str, float]:
+    """Coverage of ``period_over_period``'s intervals for the change against the previous quarter.
+
+    Every team closes ``n`` deals in each of 2024-Q4, 2025-Q3 and 2025-Q4, won with
+    probability ``p_prev`` (the earlier quarters) and ``p_now`` (2025-Q4); won amounts
+    log-normal(9, sigma), multiplied by ``mean_ratio`` in 2025-Q4; cycle lengths negative
+    binomial (r = 2) with mean 45 days, 60 in 2025-Q4. Truths: ``p_now - p_prev``, the
+    difference of the log-normal means, 60 - 45 = 15 days. Runs ``pk.period_over_period``
+    (Newcombe for the win rate, MOVER from the skew-aware mean intervals for the two means).
+    Coverage over the teams whose change has an interval (a mean needs 2+ values per side).
+    """
+    import pipeline_kit as pk
+
+    quarters = (("2024-10-01", p_prev, 1.0, 45.0), ("2025-07-01", p_prev, 1.0, 45.0))
+    quarters += (("2025-10-01", p_now, mean_ratio, 60.0),)
+    frames = []
+    names = np.repeat(_teams(teams), n)
+    for start, p, ratio, days_mean in quarters:
+        won = rng.random(names.size) < p
+        closed = rng.integers(0, 92, names.size)
+        # negative binomial: mean r (1 - q) / q = days_mean with r = 2
+        days = rng.negative_binomial(2, 2 / (2 + days_mean), names.size)
+        amount = np.round(np.exp(9 + sigma * rng.standard_normal(names.size)) * ratio, 2)
+        frames.append(
+            pl.DataFrame(
+                {
+                    "owner": "o",
+                    "team": names,
+                    "amount": amount,
+                    "created_at": _days_into(start, closed - days),
+                    "stage": np.where(won, "Won", "Lost"),
+                    "status": np.where(won, "won", "lost"),
+                    "closed_at": _days_into(start, closed),
+                }
+            )
+        )
+    deals = (
+        pl.concat(frames)
+        .with_row_index("deal_id")
+        .with_columns(pl.format("d{}", "deal_id").alias("deal_id"))
+    )
+    ds = _dataset(deals=deals)
+    f = pk.period_over_period(ds, Q4, by="team")
+    mean = math.exp(9 + sigma**2 / 2)
+    truths = {
+        "win_rate": p_now - p_prev,
+        "avg_won_deal_size": mean * mean_ratio - mean,
+        "cycle_length_days": 15.0,
+    }
+    out: dict[str, float] = {}
+    for figure, truth in truths.items():
+        rows = f.filter(pl.col("figure") == figure).drop_nulls("change_vs_previous_ci_low")
+        low, high = rows["change_vs_previous_ci_low"], rows["change_vs_previous_ci_high"]
+        out[figure] = _share((low <= truth) & (truth <= high))
+        out[f"n_{figure}"] = rows.height
+    return out
+
+
+def needed_coverage(
+    n_closed: int, p: float, sigma: float, draws: int, rng: np.random.Generator
+) -> dict[str, float]:
+    """Coverage of ``needed_for_target``'s simulated intervals (its own ``_simulate``).
+
+    Each draw: ``n_closed`` deals closed in the window, won with probability ``p``, won
+    amounts log-normal(0, sigma); ``3 n_closed`` leads converting with probability 0.3; a
+    Poisson count of activities, 8 per closed deal. The target is 100 times the true mean
+    amount. Truths: won deals ``100``, closed deals ``100 / p``, leads ``100 / p / 0.3``,
+    activities ``100 · 8 / p`` (activities per won deal = 8 per closed deal / p).
+    """
+    from pipeline_kit.metrics.needed import _simulate
+
+    mean = math.exp(sigma**2 / 2)
+    truth = {"won_deals": 100.0, "deals": 100 / p, "leads": 100 / p / 0.3, "activities": 800 / p}
+    hits = dict.fromkeys(truth, 0)
+    defined = dict.fromkeys(truth, 0)
+    for i in range(draws):
+        won = int(rng.binomial(n_closed, p))
+        leads = 3 * n_closed
+        row = {
+            "target": 100 * mean,
+            "won": won,
+            "lost": n_closed - won,
+            "leads_created": leads,
+            "leads_converted": int(rng.binomial(leads, 0.3)),
+            "activities": int(rng.poisson(8 * n_closed)),
+        }
+        out = _simulate(row, rng.lognormal(0, sigma, won), np.random.default_rng(i))
+        for need, value in truth.items():
+            low, high = out[f"{need}_needed_ci_low"], out[f"{need}_needed_ci_high"]
+            if low is not None and high is not None:
+                defined[need] += 1
+                hits[need] += low <= value <= high
+    return {
+        **{need: hits[need] / max(defined[need], 1) for need in truth},
+        **{f"n_{need}": defined[need] for need in truth},
+    }
+
+
+def control_false_alarms(
+    p: float, n: int, teams: int, rng: np.random.Generator, sigmas: float = 3.0
+) -> dict[str, float]:
+    """False-alarm rate of ``stage_conversion_control``'s p-chart limits when nothing changed.
+
+    Every team has ``n`` deals entering Prospecting in each of the 9 quarters 2023-Q4 to
+    2025-Q4; each moves on to Proposal with probability ``p`` (else is lost) within 5 days,
+    and a deal in Proposal is won with probability ``p`` (else lost) within 5 more days. The
+    same rates every quarter: any ``above`` / ``below`` signal of 2025-Q4 is a false alarm.
+    ``exact`` is the expected rate for Prospecting (``n`` deals every quarter) over the
+    binomial past and present counts, for the kit's limits: ``E over K0 ~ B(8n, p) of
+    P(X outside the limits for centre K0 / 8n)``, ``X ~ B(n, p)``; ``exact_normal`` the same
+    for the normal-theory limits ``centre ± 3 √(centre (1 - centre) / n)`` used before.
+    """
+    from scipy import stats as st
+
+    import pipeline_kit as pk
+
+    starts = [
+        np.datetime64(f"{y}-{m:02d}-01")
+        for y, m in [(2023, 10)] + [(2024 + (q // 4), (q % 4) * 3 + 1) for q in range(8)]
+    ]
+    names = np.repeat(_teams(teams), n * len(starts))
+    size = names.size
+    quarter_start = np.tile(np.repeat(starts, n), teams)
+    entered = quarter_start + rng.integers(0, 90, size).astype("timedelta64[D]")
+    advanced = rng.random(size) < p
+    to_proposal = entered + rng.integers(1, 6, size).astype("timedelta64[D]")
+    won = advanced & (rng.random(size) < p)
+    closed = to_proposal + rng.integers(1, 6, size).astype("timedelta64[D]")
+    closed = np.where(advanced, closed, to_proposal)
+    ids = np.array([f"d{i}" for i in range(size)])
+    status = np.where(won, "won", "lost")
+    deals = pl.DataFrame(
+        {
+            "deal_id": ids,
+            "owner": "o",
+            "team": names,
+            "amount": "1",
+            "created_at": entered.astype(str),
+            "stage": np.where(won, "Won", "Lost"),
+            "status": status,
+            "closed_at": closed.astype(str),
+        }
+    )
+    history = pl.concat(
+        [
+            pl.DataFrame(
+                {"deal_id": ids, "stage": "Prospecting", "entered_at": entered.astype(str)}
+            ),
+            pl.DataFrame(
+                {
+                    "deal_id": ids[advanced],
+                    "stage": "Proposal",
+                    "entered_at": to_proposal[advanced].astype(str),
+                }
+            ),
+            pl.DataFrame(
+                {
+                    "deal_id": ids,
+                    "stage": np.where(won, "Won", "Lost"),
+                    "entered_at": closed.astype(str),
+                }
+            ),
+        ]
+    )
+    stages = pl.DataFrame(
+        {
+            "stage": ["Prospecting", "Proposal", "Won", "Lost"],
+            "order": [1, 2, 3, 4],
+            "probability": [0.1, 0.5, 1.0, 0.0],
+            "is_won": ["false", "false", "true", "false"],
+            "is_lost": ["false", "false", "false", "true"],
+        }
+    )
+    ds = _dataset(deals=deals, stages=stages, stage_history=history)
+    f = pk.stage_conversion_control(ds, Q4, by="team", sigmas=sigmas)
+    out: dict[str, float] = {}
+    for stage in ("Prospecting", "Proposal"):
+        rows = f.filter((pl.col("stage") == stage) & (pl.col("signal") != "no baseline"))
+        out[stage] = _share(rows["signal"].is_in(["above", "below"]))
+        out[f"n_{stage}"] = rows.height
+    # expected rates for Prospecting (n deals every quarter), over the past count K0 ~ B(8n, p)
+    k0 = np.arange(8 * n + 1)
+    weight = st.binom.pmf(k0, 8 * n, p)
+    centre = k0 / (8 * n)
+    x = np.arange(n + 1)
+    pmf = st.binom.pmf(x, n, p)
+    sd = np.sqrt(centre * (1 - centre) / n)  # the normal-theory limits the kit used before
+    lcl, ucl = np.clip(centre - sigmas * sd, 0, 1), np.clip(centre + sigmas * sd, 0, 1)
+    outside = (x[None, :] / n > ucl[:, None] + 1e-12) | (x[None, :] / n < lcl[:, None] - 1e-12)
+    out["exact_normal"] = float(weight @ (outside * pmf[None, :]).sum(axis=1))
+    tail = st.norm.sf(sigmas)  # the kit's predictive (beta-binomial) limits
+    a, b = k0 + 0.5, 8 * n - k0 + 0.5
+    k_low, k_high = st.betabinom.ppf(tail, n, a, b), st.betabinom.isf(tail, n, a, b)
+    outside = (x[None, :] > k_high[:, None]) | (x[None, :] < k_low[:, None])
+    out["exact"] = float(weight @ (outside * pmf[None, :]).sum(axis=1))
+    return out
+
+
+def churn_coverage(rate: float, n: int, teams: int, rng: np.random.Generator) -> float:
+    """Coverage of ``pk.churn``'s Wilson interval of the quarter's churn rate.
+
+    Every team has ``n`` customers active at 2025-10-01, each ending in 2025-Q4 with
+    probability ``rate`` (truth: ``rate``).
+    """
+    import pipeline_kit as pk
+
+    names = np.repeat(_teams(teams), n)
+    ended = rng.random(names.size) < rate
+    end = pl.Series(_days_into("2025-10-01", rng.integers(0, 92, names.size)))
+    end = pl.select(pl.when(pl.Series(ended)).then(end)).to_series()
+    customers = pl.DataFrame(
+        {
+            "account_id": [f"c{i}" for i in range(names.size)],
+            "start_date": _days_into("2024-01-01", rng.integers(0, 600, names.size)),
+            "end_date": end,
+            "mrr": "100",
+            "team": names,
+        }
+    )
+    deals = pl.DataFrame(
+        {
+            "deal_id": ["d0"],
+            "owner": ["o"],
+            "team": ["t00000"],
+            "amount": ["1"],
+            "created_at": ["2025-10-01"],
+            "stage": ["Won"],
+            "status": ["won"],
+            "closed_at": ["2025-12-31"],
+        }
+    )
+    ds = _dataset(deals=deals, customers=customers)
+    f = pk.churn(ds, Q4, by="team", as_of="2025-12-31")
+    return _share((f["ci_low"] <= rate) & (rate <= f["ci_high"]))
+
+
+def wilson_exact_coverage(rate: float, n: int) -> float:
+    """The exact coverage of the kit's Wilson interval: the binomial probability of the counts
+    whose interval holds ``rate``."""
+    from scipy import stats as st
+
+    k = np.arange(n + 1)
+    low, high = wilson_interval("k", "n")
+    ci = pl.DataFrame({"k": k, "n": np.full(n + 1, n)}).select(low.alias("l"), high.alias("h"))
+    holds = (ci["l"].to_numpy() <= rate) & (rate <= ci["h"].to_numpy())
+    return float(st.binom.pmf(k, n, rate)[holds].sum())
+
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+MARKERS = ("<!-- coverage: start -->", "<!-- coverage: end -->")
+
+
+class Table:
+    """One result table: printed as aligned text while it fills, written as Markdown."""
+
+    def __init__(self, title: str, header: list[str]) -> None:
+        self.title, self.header, self.rows = title, header, []
+        self.widths = [max(len(h), 7) for h in header]
+        print(f"\n{title}")
+        print(" ".join(f"{h:>{w}}" for h, w in zip(header, self.widths, strict=True)))
+
+    def add(self, *cells: object) -> None:
+        row = [f"{c:.3f}" if isinstance(c, float) else str(c) for c in cells]
+        self.rows.append(row)
+        print(" ".join(f"{c:>{w}}" for c, w in zip(row, self.widths, strict=True)), flush=True)
+
+    def markdown(self) -> str:
+        lines = [f"**{self.title}**", "", "| " + " | ".join(self.header) + " |"]
+        lines.append("|" + "|".join("---:" for _ in self.header) + "|")
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+
+def new_tables(
+    args: argparse.Namespace, rng: np.random.Generator, population: np.ndarray
+) -> list[Table]:
+    """The trend, period-over-period, target, p-chart and churn tables (with MC s.e.)."""
+    tables = []
+    t = Table(
+        "Quarterly counts and bookings (pk.quarterly_trend), 95% intervals: coverage of the "
+        f"true rate; {args.teams} teams (independent draws) per row; bookings over the teams "
+        "with 2+ won deals (share: with ci); normal = total ± 1.96 √(sum amount²), the "
+        "interval used before",
+        ["amounts", "lambda", "created", "won", "bookings", "s.e.", "normal", "with ci"],
+    )
+    sources = [
+        (
+            f"log-normal sigma {sigma}",
+            (lambda r, n, s=sigma: r.lognormal(9, s, n)),
+            math.exp(9 + sigma**2 / 2),
+        )
+        for sigma in (1.0, 1.5)
+    ] + [("sample won amounts", (lambda r, n: r.choice(population, n)), population.mean())]
+    for label, draw, true_mean in sources:
+        for lam in (5, 10, 20, 30):
+            c = count_bookings_coverage(lam, draw, true_mean, args.teams, rng)
+            se = _mcse(c["bookings"], int(c["n_ci"]))
+            t.add(label, lam, c["created"], c["won"], c["bookings"], se, c["normal"], c["with_ci"])
+    tables.append(t)
+    t = Table(
+        "Period over period (pk.period_over_period): coverage of the change against the "
+        f"previous quarter; {args.pop_teams} teams per row, n closed deals per quarter and "
+        "team (win rate: Newcombe; average won deal and cycle length: MOVER from their "
+        "skew-aware intervals; s.e. of the lowest)",
+        ["p prev->now", "n/qtr", "sigma", "mean x", "win rate", "avg won deal", "cycle", "s.e."],
+    )
+    for (p_prev, p_now), n, sigma, ratio in (
+        ((0.3, 0.3), 10, 1.0, 1.0),
+        ((0.3, 0.3), 30, 1.5, 1.0),
+        ((0.2, 0.4), 10, 1.5, 1.5),
+        ((0.2, 0.4), 30, 1.0, 1.5),
+        ((0.1, 0.2), 20, 1.5, 1.0),
+        ((0.5, 0.3), 20, 1.5, 0.7),
+    ):
+        c = pop_coverage(p_prev, p_now, n, sigma, ratio, args.pop_teams, rng)
+        figures = ("win_rate", "avg_won_deal_size", "cycle_length_days")
+        worst = min(figures, key=lambda f: c[f])
+        se = _mcse(c[worst], int(c[f"n_{worst}"]))
+        t.add(f"{p_prev}->{p_now}", n, sigma, ratio, *[c[f] for f in figures], se)
+    tables.append(t)
+    t = Table(
+        "Needed for target (pk.needed_for_target's simulation), 95% intervals: coverage; "
+        f"{args.needed_draws} draws per row; closed = deals closed in the 4 quarters of rates",
+        ["closed", "win p", "sigma", "won deals", "deals", "leads", "activities", "s.e."],
+    )
+    for n_closed in (20, 60, 120):
+        for p in (0.2, 0.4):
+            for sigma in (1.0, 1.5):
+                c = needed_coverage(n_closed, p, sigma, args.needed_draws, rng)
+                se = _mcse(c["won_deals"], int(c["n_won_deals"]))
+                t.add(
+                    n_closed, p, sigma, c["won_deals"], c["deals"], c["leads"], c["activities"], se
+                )
+    tables.append(t)
+    t = Table(
+        "Stage conversion control limits (pk.stage_conversion_control, sigmas = 3): false "
+        "alarms per stage-quarter when nothing changed (nominal 0.0027); "
+        f"{args.control_teams} teams per row; exact = expected rate for Prospecting with the "
+        "kit's limits, normal = with centre ± 3 √(centre (1 - centre) / n), the limits used "
+        "before; Proposal cohorts are about n·p deals",
+        ["p", "n/qtr", "Prospecting", "s.e.", "exact", "normal", "Proposal", "s.e. "],
+    )
+    for p in (0.1, 0.3, 0.5):
+        for n in (5, 10, 20, 30):
+            c = control_false_alarms(p, n, args.control_teams, rng)
+            t.add(
+                p,
+                n,
+                f"{c['Prospecting']:.4f}",
+                f"{_mcse(c['Prospecting'], int(c['n_Prospecting'])):.4f}",
+                f"{c['exact']:.4f}",
+                f"{c['exact_normal']:.4f}",
+                f"{c['Proposal']:.4f}",
+                f"{_mcse(c['Proposal'], int(c['n_Proposal'])):.4f}",
+            )
+    tables.append(t)
+    t = Table(
+        f"Customer churn (pk.churn, Wilson), 95% interval: coverage; {args.teams} teams per "
+        "row; exact = the binomial probability of the counts whose interval holds the rate",
+        ["rate", "n", "coverage", "s.e.", "exact"],
+    )
+    for rate in (0.05, 0.1, 0.2):
+        for n in (10, 20, 30, 100):
+            cov = churn_coverage(rate, n, args.teams, rng)
+            t.add(rate, n, cov, _mcse(cov, args.teams), wilson_exact_coverage(rate, n))
+    tables.append(t)
+    return tables
+
+
+def write_results(tables: list[Table], header: str) -> None:
+    """Put the tables into bench/RESULTS.md between the coverage markers (added at the end)."""
+    text = RESULTS.read_text(encoding="utf-8")
+    block = "\n\n".join([MARKERS[0], header, *[t.markdown() for t in tables], MARKERS[1]])
+    if MARKERS[0] in text and MARKERS[1] in text:
+        before, rest = text.split(MARKERS[0], 1)
+        text = before + block + rest.split(MARKERS[1], 1)[1]
+    else:
+        text = (
+            text.rstrip("\n")
+            + "\n\n# Coverage of the trend, target, p-chart and churn intervals\n\n"
+        )
+        text += block + "\n"
+    RESULTS.write_text(text, encoding="utf-8")
+
+
+def _finish(args: argparse.Namespace, tables: list[Table], start: float) -> None:
+    seconds = time.perf_counter() - start
+    print(f"\n({seconds:.1f} s, seed {args.seed})")
+    if args.results:
+        load = Path("/proc/loadavg").read_text().split()[0]
+        command = " ".join(["python bench/coverage.py", *sys.argv[1:]])
+        write_results(
+            tables,
+            f"`{command}`, run on {time.strftime('%Y-%m-%d')}: {seconds:.0f} s, seed "
+            f"{args.seed}, load average {load} at the end. Every row runs the kit's own "
+            "function on one synthetic dataset whose teams are independent draws; s.e. = "
+            "Monte-Carlo standard error √(c (1 - c) / draws).",
+        )
+
+
+def _sample_won_amounts() -> np.ndarray:
+    """The amounts of the bundled sample's won deals."""
+    import pipeline_kit as pk
+
+    won = pk.load(Path(__file__).resolve().parent.parent / "data" / "sample").deals
+    return won.filter(pl.col("status") == "won")["amount"].to_numpy()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=4000, help="samples per rate cell")
     parser.add_argument("--km-draws", type=int, default=1000, help="samples per KM cell")
     parser.add_argument("--mean-draws", type=int, default=1000, help="samples per mean cell")
     parser.add_argument("--rep-draws", type=int, default=200, help="samples per rep cell")
+    parser.add_argument(
+        "--teams", type=int, default=1500, help="independent teams (draws) per trend/churn cell"
+    )
+    parser.add_argument(
+        "--pop-teams", type=int, default=400, help="teams per period-over-period cell"
+    )
+    parser.add_argument("--needed-draws", type=int, default=400, help="samples per target cell")
+    parser.add_argument("--control-teams", type=int, default=1500, help="teams per p-chart cell")
     parser.add_argument("--seed", type=int, default=20251231)
+    parser.add_argument(
+        "--new-only", action="store_true", help="only the trend, target, p-chart and churn tables"
+    )
+    parser.add_argument(
+        "--results", action="store_true", help="write those tables into bench/RESULTS.md"
+    )
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
+    if args.new_only:
+        tables = new_tables(args, rng, _sample_won_amounts())
+        _finish(args, tables, start)
+        return 0
     print("Win rate, 95% intervals: coverage (nominal 0.95)")
     print(f"{'true p':>7} {'n':>5} {'Wilson':>8} {'Wald':>8}")
     for p in (0.05, 0.2, 0.35, 0.5):
@@ -180,10 +733,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{n:>5} {censor_max:>9.0f} {size:>7.3f}")
     print("\nAverage won deal size, 95% interval: coverage (nominal 0.95)")
     print(f"{'amounts':>22} {'n':>5} {'kit':>7} {'Student-t':>10}")
-    import pipeline_kit as pk
-
-    won = pk.load(Path(__file__).resolve().parent.parent / "data" / "sample").deals
-    population = won.filter(pl.col("status") == "won")["amount"].to_numpy()
+    population = _sample_won_amounts()
     sources = [
         (
             f"log-normal sigma {sigma}",
@@ -202,7 +752,8 @@ def main(argv: list[str] | None = None) -> int:
         for reps, n_range in ((6, (5, 30)), (30, (5, 40))):
             cov = rep_coverage(spread, reps, n_range, args.rep_draws, rng)
             print(f"{spread:>7.2f} {reps:>5} {f'{n_range[0]}-{n_range[1]}':>10} {cov:>9.3f}")
-    print(f"\n({time.perf_counter() - start:.1f} s, seed {args.seed})")
+    tables = new_tables(args, rng, population)
+    _finish(args, tables, start)
     return 0
 
 

@@ -7,27 +7,36 @@ entry is a folder holding each validated table, the quarantine and the excluded 
 (types kept) and ``meta.json`` (counts, notes, hints, flags). Entries are written to a
 temporary folder and renamed into place, so a crash leaves no half entry.
 
+Results derived from a cached dataset that every report of a batch needs (the forecast and its
+backtest) are kept beside it, in ``results/<entry key>/`` (:func:`stored_result`): computed
+once, by whichever process gets there first, and read by the others.
+
 >>> ds = pk.load("exports/sfdc", source="salesforce", cache_dir=True)   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import functools
 import hashlib
+import importlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
 from pipeline_kit.dataset import Dataset, Tables
 from pipeline_kit.errors import DataError
 
-__all__ = ["cache_key", "default_cache_dir", "read_cached", "write_cached"]
+__all__ = ["cache_key", "default_cache_dir", "read_cached", "stored_result", "write_cached"]
+
+T = TypeVar("T")
 
 _FRAMES = ("quarantine", "excluded", "counts")
 
@@ -211,3 +220,136 @@ def write_cached(folder: Path, key: str, ds: Dataset) -> None:
     finally:
         if work.exists():  # another process stored the same key first
             shutil.rmtree(work, ignore_errors=True)
+
+
+# The result types stored_result keeps on disk: frozen dataclasses whose fields are polars
+# frames, dates, periods or JSON values. Anything else is computed and kept in memory only.
+PERSISTED_TYPES = (
+    "pipeline_kit.forecasting.model.BookingsForecast",
+    "pipeline_kit.forecasting.backtest.Backtest",
+)
+
+
+def results_dir(folder: Path, key: str) -> Path:
+    """Where the results derived from the dataset cached under ``key`` are kept."""
+    return folder / "results" / key
+
+
+def stored_result(folder: Path, key: tuple, compute: Callable[[], T]) -> T:
+    """``compute()``'s result kept in ``folder`` under ``key``, computed at most once.
+
+    The first process to ask computes it while holding a lock on the entry; the others wait
+    for it and read what it wrote (on systems without ``fcntl`` they may compute it too; the
+    entry is written atomically either way). A result of a type not in
+    :data:`PERSISTED_TYPES`, a damaged entry or a folder that cannot be written: computed
+    again, never an error.
+
+    >>> import tempfile
+    >>> from pipeline_kit.periods import Period
+    >>> from pipeline_kit.forecasting.backtest import Backtest
+    >>> calls = []
+    >>> def compute():
+    ...     calls.append(1)
+    ...     return Backtest(["team"], pl.DataFrame({"p50": [1.5]}), pl.DataFrame({"x": [1]}))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     a = stored_result(Path(tmp), ("backtest", 1), compute)
+    ...     b = stored_result(Path(tmp), ("backtest", 1), compute)
+    >>> b.by, b.forecasts.equals(a.forecasts), b.deals.equals(a.deals), len(calls)
+    (['team'], True, True, 1)
+    """
+    from pipeline_kit import __version__
+
+    name = hashlib.sha256(repr((__version__, key)).encode()).hexdigest()[:32]
+    entry = folder / name
+    found = _read_result(entry)
+    if found is not None:
+        return found
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = (folder / f"{name}.lock").open("a")
+    except OSError:
+        return compute()
+    with lock:
+        _lock_exclusive(lock)  # released when the file is closed
+        found = _read_result(entry)
+        if found is not None:
+            return found
+        value = compute()
+        _write_result(entry, value)
+    return value
+
+
+def _lock_exclusive(handle: Any) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock, at worst the result is computed twice
+        return
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+
+
+def _type_name(value: object) -> str:
+    return f"{type(value).__module__}.{type(value).__qualname__}"
+
+
+def _write_result(entry: Path, value: object) -> None:
+    if _type_name(value) not in PERSISTED_TYPES or not dataclasses.is_dataclass(value):
+        return
+    from pipeline_kit.periods import Period
+
+    try:
+        work = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+    except OSError:
+        return
+    try:
+        fields: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            if isinstance(item, pl.DataFrame):
+                item.write_parquet(work / f"{f.name}.parquet")
+                fields[f.name] = {"frame": f"{f.name}.parquet"}
+            elif isinstance(item, Period):
+                fields[f.name] = {"period": [item.start.isoformat(), item.end.isoformat()]}
+                fields[f.name]["label"] = item.label
+            elif isinstance(item, dt.date) and not isinstance(item, dt.datetime):
+                fields[f.name] = {"date": item.isoformat()}
+            elif item is None or isinstance(item, (str, int, float, list)):
+                fields[f.name] = {"json": item}
+            else:  # a tuple, a set, an object: not kept as it is by JSON
+                raise TypeError(f"{f.name}: {type(item).__name__} is not stored")
+        meta = {"type": _type_name(value), "fields": fields}
+        (work / "meta.json").write_text(json.dumps(meta))
+        os.replace(work, entry)
+    except (OSError, TypeError, ValueError, pl.exceptions.PolarsError):
+        pass
+    finally:
+        if work.exists():  # not writable, not serialisable, or stored by another process
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _read_result(entry: Path) -> Any:
+    if not (entry / "meta.json").is_file():
+        return None
+    from pipeline_kit.periods import Period
+
+    try:
+        meta = json.loads((entry / "meta.json").read_text())
+        if meta["type"] not in PERSISTED_TYPES:
+            return None
+        module, _, name = meta["type"].rpartition(".")
+        cls = getattr(importlib.import_module(module), name)
+        values: dict[str, Any] = {}
+        for field_name, item in meta["fields"].items():
+            if "frame" in item:
+                values[field_name] = pl.read_parquet(entry / item["frame"])
+            elif "period" in item:
+                start, end = (dt.date.fromisoformat(d) for d in item["period"])
+                values[field_name] = Period(start, end, item["label"])
+            elif "date" in item:
+                values[field_name] = dt.date.fromisoformat(item["date"])
+            else:
+                values[field_name] = item["json"]
+        return cls(**values)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ImportError):
+        return None
+    except pl.exceptions.PolarsError:
+        return None

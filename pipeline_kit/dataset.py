@@ -160,6 +160,9 @@ class Dataset:
     rule_messages: dict[str, tuple[str, str]] = field(default_factory=dict)
     # results derived from this dataset (see memoised); never copied to a filtered copy
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    # where results memoised with persist=True are kept on disk: set by load(..., cache_dir=)
+    # for the dataset it read, never carried to a copy (whose data differ)
+    _results_dir: Path | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # the totals over every table are this dataset's own unless some validation waits
@@ -186,6 +189,7 @@ class Dataset:
         new = copy.copy(self)
         object.__setattr__(new, "tables", tables)
         object.__setattr__(new, "_memo", {})
+        object.__setattr__(new, "_results_dir", None)
         return new
 
     def __getattr__(self, name: str) -> pl.DataFrame | None:
@@ -194,12 +198,18 @@ class Dataset:
             return tables.get(name)
         raise AttributeError(name)
 
-    def memoised(self, key: tuple, compute: Callable[[], T]) -> T:
+    def memoised(self, key: tuple, compute: Callable[[], T], *, persist: bool = False) -> T:
         """``compute()`` once per ``key`` for this dataset, then the stored result.
 
         For results several reports derive from the same data (the organisation-wide
         comparison). Sound because a Dataset is read-only: every change makes a copy
         (:meth:`filter_deals`, :meth:`with_deal_columns`), and a copy starts with no results.
+
+        With ``persist``, a dataset loaded through the on-disk cache (``pk.load(...,
+        cache_dir=...)``) also keeps the result there, next to its validated tables, keyed by
+        the cache entry (the input files' bytes, the load arguments, the kit's version) and
+        ``key``: the report kernels of a batch compute it once between them
+        (:func:`pipeline_kit.cache.stored_result`; only the result types it lists).
 
         >>> import pipeline_kit as pk
         >>> ds = pk.load("data/sample", cache=True)
@@ -211,7 +221,12 @@ class Dataset:
         (5000, 5000, 1)
         """
         if key not in self._memo:
-            self._memo[key] = compute()
+            if persist and self._results_dir is not None:
+                from pipeline_kit.cache import stored_result
+
+                self._memo[key] = stored_result(self._results_dir, key, compute)
+            else:
+                self._memo[key] = compute()
         return self._memo[key]
 
     def has(self, table: str) -> bool:

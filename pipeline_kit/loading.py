@@ -37,6 +37,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import inspect
+import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -90,6 +91,9 @@ QUARANTINE_SCHEMA = pl.Schema(
 # modification time of every file in the folder.
 _LOADED: dict[tuple, Dataset] = {}
 _LOADED_MAX = 2
+
+# The default of load()'s cache_dir when set (run_reports sets it for its report kernels).
+CACHE_DIR_VARIABLE = "PIPELINE_KIT_CACHE_DIR"
 
 
 def _folder_state(path: Path) -> tuple:
@@ -147,7 +151,12 @@ def load(
         A folder, or ``True`` for the user's cache folder: the validated dataset is also kept
         on disk (:mod:`pipeline_kit.cache`), so loading an unchanged export again, in any
         process, reads Parquet instead of parsing and validating; any change to the files,
-        the mapping, the options or the kit's version makes a new entry.
+        the mapping, the options or the kit's version makes a new entry. Results that every
+        report derives from the dataset (the forecast and its backtest) are kept beside it
+        (:meth:`Dataset.memoised`). Default: the folder named by the environment variable
+        ``PIPELINE_KIT_CACHE_DIR`` when set (``run_reports`` sets it for its report kernels;
+        a dataset read from that folder does not say so in its notes), else none; ``False``
+        bypasses it.
     date_horizon_days
         A deal created or closed more than this many days after the day by which 99% of the
         deals were created (a placeholder year such as 2099), or before 1950, is quarantined.
@@ -210,12 +219,25 @@ def load(
         from pipeline_kit.adapters.frames import read_frames
 
         return validate_raw(read_frames(path, mapping=mapping, **options), date_horizon_days)
-    if cache_dir:
+    # a folder named by the environment is not mentioned in the notes: the reports of a
+    # batch (run_reports) read the same with it and without it
+    noted = cache_dir is not None
+    if cache_dir is None:
+        cache_dir = os.environ.get(CACHE_DIR_VARIABLE) or None
+    if cache_dir and not cache:
         return _load_through_disk_cache(
-            Path(path), source, mapping, cache, cache_dir, date_horizon_days, options
+            Path(path), source, mapping, cache_dir, date_horizon_days, options, noted
         )
-    if not cache:
+
+    def read() -> Dataset:
+        if cache_dir:
+            return _load_through_disk_cache(
+                Path(path), source, mapping, cache_dir, date_horizon_days, options, noted
+            )
         return validate_raw(_read(Path(path), source, mapping, options), date_horizon_days)
+
+    if not cache:
+        return read()
     folder = Path(path).resolve()
     key = (
         str(folder),
@@ -223,13 +245,14 @@ def load(
         _mapping_state(mapping),
         repr(sorted(options.items())),
         date_horizon_days,
+        str(cache_dir),
         _folder_state(folder),
     )
     if key[2] is None:  # a mapping given as a dict: not cached
-        return validate_raw(_read(Path(path), source, mapping, options), date_horizon_days)
+        return read()
     if key in _LOADED:
         return _LOADED[key]
-    ds = validate_raw(_read(Path(path), source, mapping, options), date_horizon_days)
+    ds = read()
     if key[-1]:  # files to recognise the folder by
         while len(_LOADED) >= _LOADED_MAX:
             _LOADED.pop(next(iter(_LOADED)))
@@ -241,28 +264,30 @@ def _load_through_disk_cache(
     path: Path,
     source: str,
     mapping: str | Path | Mapping[str, Any] | None,
-    cache: bool,
     cache_dir: str | Path | Literal[True],
     date_horizon_days: int,
     options: dict[str, Any],
+    noted: bool = True,
 ) -> Dataset:
-    """:func:`load` through the on-disk cache of validated datasets."""
-    from pipeline_kit.cache import cache_key, default_cache_dir, read_cached, write_cached
+    """:func:`load` through the on-disk cache of validated datasets.
+
+    A dataset read from it says so in its notes when ``noted``.
+    """
+    from pipeline_kit.cache import (
+        cache_key,
+        default_cache_dir,
+        read_cached,
+        results_dir,
+        write_cached,
+    )
 
     if not path.exists():  # the adapter says what is missing
-        return load(
-            path,
-            source,
-            mapping=mapping,
-            cache=cache,
-            date_horizon_days=date_horizon_days,
-            **options,
-        )
+        return validate_raw(_read(path, source, mapping, options), date_horizon_days)
     folder = default_cache_dir() if cache_dir is True else Path(cache_dir)
     key = cache_key(path, source, mapping, options, date_horizon_days)
     ds = read_cached(folder, key)
-    if ds is not None:
-        return replace(
+    if ds is not None and noted:
+        ds = replace(
             ds,
             notes=[
                 *ds.notes,
@@ -270,10 +295,10 @@ def _load_through_disk_cache(
                 f"{key[:12]}): the export is unchanged since it was validated.",
             ],
         )
-    ds = load(
-        path, source, mapping=mapping, cache=cache, date_horizon_days=date_horizon_days, **options
-    )
-    write_cached(folder, key, ds)
+    elif ds is None:
+        ds = validate_raw(_read(path, source, mapping, options), date_horizon_days)
+        write_cached(folder, key, ds)
+    object.__setattr__(ds, "_results_dir", results_dir(folder, key))
     return ds
 
 

@@ -48,7 +48,7 @@ from pipeline_kit.dataset import Dataset
 from pipeline_kit.errors import DataError
 from pipeline_kit.formatting import Formatter
 from pipeline_kit.i18n import gettext
-from pipeline_kit.loading import load
+from pipeline_kit.loading import CACHE_DIR_VARIABLE, load
 from pipeline_kit.pdf import find_chromium
 from pipeline_kit.periods import Period, check_covered, parse_date, resolve_period
 from pipeline_kit.vega_bundle import VEGALITE_MIME, vega_bundle
@@ -209,8 +209,12 @@ def _deterministic(notebook: nbformat.NotebookNode, final: Path) -> nbformat.Not
 def _without_tracebacks(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy for the page: a cell error becomes one sentence, stderr output is dropped.
 
-    Both are in the log; papermill's error banner goes.
+    Both are in the log; papermill's error banner goes. A notebook with none of them is
+    returned as it is (nbconvert copies what it converts): a copy of a report costs a few
+    tenths of a second.
     """
+    if not any(_dropped_or_replaced(cell) for cell in notebook.cells):
+        return notebook
     page = copy.deepcopy(notebook)
     cells = []
     for cell in page.cells:
@@ -238,6 +242,17 @@ def _without_tracebacks(notebook: nbformat.NotebookNode) -> nbformat.NotebookNod
         cells.append(cell)
     page.cells = cells
     return page
+
+
+def _dropped_or_replaced(cell: nbformat.NotebookNode) -> bool:
+    """Whether :func:`_without_tracebacks` changes anything in ``cell``."""
+    if "papermill-error-cell-tag" in cell.get("metadata", {}).get("tags", []):
+        return True
+    return any(
+        output.get("output_type") == "error"
+        or (output.get("output_type") == "stream" and output.get("name") == "stderr")
+        for output in cell.get("outputs", [])
+    )
 
 
 @cache
@@ -571,7 +586,16 @@ def run_reports(
     load_options = dict(load_options or {})
     if load_options.get("mapping") is not None and not isinstance(load_options["mapping"], dict):
         load_options["mapping"] = str(Path(load_options["mapping"]).resolve())
-    ds = load(data, source=source, **load_options)
+    # One on-disk cache for the batch, so that what every report derives from the dataset
+    # (the forecast and its backtest) is computed once for all the kernels: the one the
+    # caller names, else a temporary folder the kernels are pointed to (CACHE_DIR_VARIABLE)
+    shared = None
+    if not (
+        isinstance(data, str) or "cache_dir" in load_options or os.environ.get(CACHE_DIR_VARIABLE)
+    ):
+        shared = tempfile.TemporaryDirectory(prefix="pipeline-kit-cache-")
+    parent_options = {**load_options, "cache_dir": shared.name} if shared else load_options
+    ds = load(data, source=source, **parent_options)
     ds.require_usable()
     chromium = find_chromium() if pdf else None  # fail before hours of reports, not after
     period = resolve_period(period, ds.last_date, ds.first_date)
@@ -630,23 +654,75 @@ def run_reports(
     workers = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
     bar = tqdm(total=len(tasks), desc="reports", unit="report", disable=not progress)
     done: dict[str, TeamResult] = {}
-    if workers == 1:
-        try:
-            for label, slug, params, notebook in tasks:
-                bar.set_postfix_str(label[:30])
-                done[label] = _run_one(label, slug, out, params, notebook, timeout)
-                bar.update()
-        finally:
-            _shutdown_kernels()
-    else:
-        _run_in_pool(tasks, out, workers, timeout, done, bar)
+    # while the workers start their kernels, this process forecasts (into the shared cache)
+    forecasts = threading.Thread(
+        target=_forecast_once,
+        args=(ds, period, as_of, chosen[0] if chosen else None, org_summary),
+        name="pipeline-kit-forecast",
+        daemon=True,
+    )
+    with _environment(CACHE_DIR_VARIABLE, shared.name if shared else None):
+        if template == template_path() and ds._results_dir is not None:  # kernels can read
+            forecasts.start()
+        if workers == 1:
+            try:
+                for label, slug, params, notebook in tasks:
+                    bar.set_postfix_str(label[:30])
+                    done[label] = _run_one(label, slug, out, params, notebook, timeout)
+                    bar.update()
+            finally:
+                _shutdown_kernels()
+        else:
+            _run_in_pool(tasks, out, workers, timeout, done, bar)
+    if forecasts.ident is not None:  # started
+        forecasts.join()
     bar.close()
     translated.cleanup()
+    if shared is not None:
+        shared.cleanup()
     results = [done[label] for label, *_ in tasks]
     results = _export(ds, period, as_of, out, results, workers, chromium, xlsx)
     listed = _merge_with_earlier_run(out, ds, period, as_of, results)
     write_atomic(out / "index.html", _index_html(ds, period, as_of, listed, set(ds.teams)))
     return results
+
+
+def _forecast_once(
+    ds: Dataset, period: Period, as_of: str | dt.date | None, team: str | None, org: bool
+) -> None:
+    """The forecast and backtest the default template's reports show, into ``ds``'s cache.
+
+    The team reports' (every team's at once) and, with ``org``, the organisation summary's:
+    the kernels then read them (:meth:`Dataset.memoised` with ``persist``) instead of each
+    computing them. A failure is left for the reports to show.
+    """
+    from pipeline_kit.forecasting.sections import ForecastSection
+    from pipeline_kit.report_data import report_period
+
+    with contextlib.suppress(Exception):
+        resolved, day = report_period(ds, period, as_of)
+        whose = ([team] if team is not None else []) + ([None] if org else [])
+        for who in whose:
+            section = ForecastSection(ds, resolved, day, who)
+            if section._why_not() is None:
+                section.outlook, section.track_record  # noqa: B018 (computed and stored)
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str | None) -> Any:
+    """``os.environ[name] = value`` inside the block (nothing when ``value`` is None)."""
+    if value is None:
+        yield
+        return
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 # Chromium runs several processes of its own per print: a few prints at once keep every core

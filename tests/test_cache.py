@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 
+import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -101,3 +102,133 @@ def test_the_command_line_uses_the_cache_unless_told_not_to(tmp_path, capsys):
     other = tmp_path / "other"
     assert main(["validate", "--data", str(SAMPLE), "--cache", str(other), "--no-cache"]) == 0
     assert not other.exists()
+
+
+# --- results derived from a cached dataset (the report's forecast and backtest) ---
+
+
+@pytest.fixture
+def small_export(tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for name, frame in pk.synthetic.generate(600, seed=11).items():
+        frame.write_csv(folder / f"{name}.csv")
+    return folder
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """How often the Forecast section computes its forecast and its backtest."""
+    from pipeline_kit.forecasting import sections
+
+    calls = {"forecast": 0, "backtest": 0}
+
+    def counting(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(sections, "forecast", counting("forecast", sections.forecast))
+    monkeypatch.setattr(
+        sections, "backtest_forecast", counting("backtest", sections.backtest_forecast)
+    )
+    return calls
+
+
+def _shown(ds: pk.Dataset, team: str | None) -> list[str]:
+    """What the report's Forecast section shows, as text (tables and chart specs)."""
+    import datetime as dt
+
+    from pipeline_kit.forecasting.sections import ForecastSection
+    from pipeline_kit.periods import Period
+
+    section = ForecastSection(ds, Period.parse("2025-Q4"), dt.date(2025, 12, 31), team)
+    return [
+        section.outlook_table().data,
+        section.outlook_chart().to_json(),
+        section.track_record_table().data,
+        section.track_record_chart().to_json(),
+    ]
+
+
+def test_the_forecast_is_computed_once_and_read_back_identical(small_export, tmp_path, counted):
+    cache = tmp_path / "cache"
+    plain = _shown(pk.load(small_export), "EMEA")
+    assert counted == {"forecast": 1, "backtest": 1}
+    first = _shown(pk.load(small_export, cache_dir=cache), "EMEA")
+    assert counted == {"forecast": 2, "backtest": 2}  # computed, and stored
+    # another process's load: a new Dataset, nothing in memory; every team's result is stored
+    again = pk.load(small_export, cache_dir=cache)
+    assert _shown(again, "EMEA") == first == plain
+    assert _shown(again, "SMB") == _shown(pk.load(small_export), "SMB")
+    assert counted == {"forecast": 3, "backtest": 3}  # only the uncached SMB load computed
+    entries = list((cache / "results").iterdir())
+    assert len(entries) == 1 and len([p for p in entries[0].iterdir() if p.is_dir()]) == 2
+    # the organisation's forecast (no team) is another result, stored apart
+    assert _shown(again, None) == _shown(pk.load(small_export), None)
+    assert counted == {"forecast": 5, "backtest": 5}
+
+
+def test_a_changed_export_or_a_filtered_copy_computes_again(small_export, tmp_path, counted):
+    cache = tmp_path / "cache"
+    before = _shown(pk.load(small_export, cache_dir=cache), "EMEA")
+    deals = small_export / "deals.csv"
+    doubled = pl.read_csv(deals, infer_schema=False).with_columns(
+        pl.when(pl.col("team") == "EMEA")
+        .then((pl.col("amount").cast(pl.Float64) * 2).cast(pl.String))
+        .otherwise(pl.col("amount"))
+        .alias("amount")
+    )
+    doubled.write_csv(deals)  # every EMEA deal twice its amount
+    after = _shown(pk.load(small_export, cache_dir=cache), "EMEA")
+    assert counted == {"forecast": 2, "backtest": 2}
+    assert after == _shown(pk.load(small_export), "EMEA")  # the new export's figures
+    ds = pk.load(small_export, cache_dir=cache)
+    _shown(ds.filter_deals(pl.col("team") == "EMEA"), "EMEA")  # a copy holds other data
+    assert counted == {"forecast": 4, "backtest": 4}
+    assert before != after
+
+
+def test_a_damaged_result_is_computed_again(small_export, tmp_path, counted):
+    cache = tmp_path / "cache"
+    first = _shown(pk.load(small_export, cache_dir=cache), "EMEA")
+    (entry,) = (cache / "results").iterdir()
+    for result in entry.iterdir():
+        if result.is_dir():
+            (result / "meta.json").write_text("{not json")
+    assert _shown(pk.load(small_export, cache_dir=cache), "EMEA") == first
+    assert counted == {"forecast": 2, "backtest": 2}
+
+
+def test_a_report_batch_shares_its_forecast_and_is_the_same_report(small_export, tmp_path):
+    import os
+
+    from pipeline_kit.loading import CACHE_DIR_VARIABLE
+    from pipeline_kit.reports import run_reports
+
+    def batch(out, **load_options):
+        results = run_reports(
+            small_export,
+            "2025-Q4",
+            tmp_path / out,
+            teams=["EMEA", "SMB"],
+            org_summary=False,
+            jobs=1,
+            progress=False,
+            load_options=load_options,
+        )
+        assert all(r.ok for r in results)
+        return {p.name: p.read_bytes() for p in (tmp_path / out).glob("*.html")}
+
+    without = batch("without", cache_dir=False)  # each kernel computes its own
+    shared = batch("shared")  # a temporary cache for the batch
+    assert CACHE_DIR_VARIABLE not in os.environ  # set for the batch's kernels only
+    named = batch("named", cache_dir=str(tmp_path / "cache"))
+    assert shared.keys() == without.keys() == named.keys()
+    for name in ("emea.html", "smb.html"):
+        assert shared[name] == without[name]
+        assert b"Read from the validated cache" in named[name]  # a cache the caller named
+    (entry,) = (tmp_path / "cache" / "results").iterdir()
+    assert len([p for p in entry.iterdir() if p.is_dir()]) == 2  # one forecast, one backtest

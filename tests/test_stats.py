@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import polars as pl
 import pytest
 from scipy import stats
 
-from pipeline_kit.stats import km_curve, skewed_mean_interval
+from pipeline_kit.stats import km_curve, product_interval, skewed_mean_draws, skewed_mean_interval
 
 
 def test_km_band_has_no_spread_where_the_curve_is_flat_at_1_or_0():
@@ -122,3 +123,50 @@ def test_collateral_lift_interval_is_newcombes(sample):
     assert (f["ci_low"], f["ci_high"]) == (pytest.approx(low), pytest.approx(high))
     long = pk.metrics_long(sample, "2025-Q4", metrics=["collateral_win_rate_lift"])
     assert long.filter(pl.col("ci_low").is_null()).height == 0
+
+
+def test_product_interval_is_mover_on_the_log_scale_by_hand():
+    # 12 won deals (Garwood limits from scipy's chi2) times a mean of 3.0 in [2.0, 5.0]
+    k = 12
+    k_low, k_high = stats.chi2.ppf(0.025, 2 * k) / 2, stats.chi2.ppf(0.975, 2 * k + 2) / 2
+    frame = pl.DataFrame(
+        {
+            "a": [12.0, 12.0, 0.0, 12.0],
+            "la": [k_low, 0.0, 0.0, k_low],
+            "ha": [k_high, k_high, 3.7, k_high],
+            "b": [3.0, 3.0, 3.0, 3.0],
+            "lb": [2.0, 2.0, 2.0, -1.0],
+            "hb": [5.0, 5.0, 5.0, None],
+        }
+    )
+    low, high = product_interval("a", "la", "ha", "b", "lb", "hb")
+    got = frame.select(low.alias("low"), high.alias("high")).rows()
+    down = math.sqrt(math.log(12 / k_low) ** 2 + math.log(3 / 2) ** 2)
+    up = math.sqrt(math.log(k_high / 12) ** 2 + math.log(5 / 3) ** 2)
+    assert got[0] == pytest.approx((36 * math.exp(-down), 36 * math.exp(up)), rel=1e-12)
+    assert got[1][0] == 0.0  # a low end of 0 for one factor: 0 for the product
+    assert got[2] == (None, None)  # no positive estimate: no interval
+    assert got[3] == (0.0, None)  # a negative low end counts as 0; a missing high end stays so
+
+
+def test_skewed_mean_draws_reproduce_the_skewed_mean_interval():
+    rng = np.random.default_rng(5)
+    lognormal = rng.lognormal(0, 1.5, 25)
+    assert stats.shapiro(np.log(lognormal)).pvalue > 0.05  # Cox's branch
+    draws = skewed_mean_draws(lognormal, 200_000, np.random.default_rng(0))
+    y = np.log(lognormal)
+    s2 = y.var(ddof=1)
+    half = stats.t.ppf(0.975, 24) * math.sqrt(s2 / 25 + s2**2 / 48)
+    expected = (math.exp(y.mean() + s2 / 2 - half), math.exp(y.mean() + s2 / 2 + half))
+    assert tuple(np.quantile(draws, [0.025, 0.975])) == pytest.approx(expected, rel=0.02)
+    # two clusters: logs far from normal, the bootstrap-t branch; its draws spread like the
+    # bootstrap-t interval (same t* recipe, other resamples: 999 t*'s each, so only roughly)
+    bimodal = np.concatenate([np.full(15, 10.0), np.full(15, 1000.0)]) + np.arange(30.0)
+    assert stats.shapiro(np.log(bimodal)).pvalue < 0.05
+    low, high = skewed_mean_interval(bimodal)
+    draws = skewed_mean_draws(bimodal, 20_000, np.random.default_rng(1))
+    got = np.quantile(draws, [0.025, 0.975])
+    assert got[0] == pytest.approx(low, rel=0.2) and got[1] == pytest.approx(high, rel=0.2)
+    assert got[1] - bimodal.mean() > bimodal.mean() - got[0]  # skewed, as the t*s are
+    assert skewed_mean_draws(np.array([5.0]), 10, rng) is None
+    assert skewed_mean_draws(np.array([5.0, 5.0]), 10, rng) is None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from scipy import stats
+from scipy import special, stats
 
 import pipeline_kit as pk
 from pipeline_kit.metrics.trend import previous_period, year_before
@@ -20,6 +20,11 @@ from pipeline_kit.periods import Period
 from tests.conftest import SAMPLE, read_rows
 
 DEALS = read_rows(Path(SAMPLE) / "deals.csv")
+DEALS_WON_Q3 = [
+    d["deal_id"]
+    for d in DEALS
+    if d["status"] == "won" and "2025-07-01" <= d["closed_at"][:10] <= "2025-09-30"
+]
 
 
 def _day(text: str) -> dt.date | None:
@@ -177,14 +182,38 @@ def test_counts_and_bookings_trends_against_the_csv_rows(sample: pk.Dataset) -> 
     assert stats.poisson.sf(k - 1, row["ci_low"]) == pytest.approx(0.025, abs=1e-6)
     assert stats.poisson.cdf(k, row["ci_high"]) == pytest.approx(0.025, abs=1e-6)
     amounts = [float(d["amount"]) for d in won]
-    total, half = sum(amounts), 1.959964 * math.sqrt(sum(a * a for a in amounts))
+    total = sum(amounts)
     row = (
         pk.quarterly_trend(sample, "bookings", end="2025-Q4")
         .filter(period="2025-Q3")
         .row(0, named=True)
     )
     assert row["estimate"] == pytest.approx(total)
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx((total - half, total + half))
+    # bookings = k x mean: the Garwood limits of k (scipy's chi2) and Cox's log-normal interval
+    # of the mean (these amounts' logs pass Shapiro-Wilk), combined on the log scale (MOVER)
+    logs = [math.log(a) for a in amounts]
+    assert stats.shapiro(logs).pvalue > 0.05
+    ybar = sum(logs) / k
+    s2 = sum((y - ybar) ** 2 for y in logs) / (k - 1)
+    spread = stats.t.ppf(0.975, k - 1) * math.sqrt(s2 / k + s2**2 / (2 * (k - 1)))
+    mean = total / k
+    mean_low, mean_high = math.exp(ybar + s2 / 2 - spread), math.exp(ybar + s2 / 2 + spread)
+    k_low, k_high = stats.chi2.ppf(0.025, 2 * k) / 2, stats.chi2.ppf(0.975, 2 * k + 2) / 2
+    down = math.hypot(math.log(k / k_low), math.log(mean / mean_low))
+    up = math.hypot(math.log(k_high / k), math.log(mean_high / mean))
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+        (total * math.exp(-down), total * math.exp(up)), rel=1e-9
+    )
+    # on the log scale: longer above the total than below it (amounts are right-skewed)
+    assert row["ci_high"] - total > total - row["ci_low"]
+
+
+def test_bookings_interval_is_missing_below_two_won_deals(sample: pk.Dataset) -> None:
+    from pipeline_kit.metrics.trend import _bookings
+
+    one = sample.filter_deals(pl.col("deal_id") == DEALS_WON_Q3[0])
+    got = _bookings(one, Period.parse("2025-Q3")).row(0, named=True)
+    assert (got["n"], got["ci_low"], got["ci_high"]) == (1, None, None)
 
 
 TARGETS = read_rows(Path(SAMPLE) / "targets.csv")
@@ -336,8 +365,17 @@ def _quarter_cohorts(tmp_path: Path, advanced_now: int) -> pk.Dataset:
 
 
 def test_a_planted_drop_in_conversion_is_flagged_by_the_p_chart(tmp_path: Path) -> None:
-    # past: 64 of 80 advanced, centre 0.8; limits for n = 10: 0.8 ± 3 √(0.8 · 0.2 / 10)
-    half = 3 * math.sqrt(0.8 * 0.2 / 10)
+    # past: 64 of 80 advanced, centre 0.8. The limits for n = 10: the counts beyond which a
+    # quarter converting like the past (beta-binomial, 64 + 1/2 and 16 + 1/2, written out
+    # here with log-Beta functions) lies with probability at most Φ(-3) = 0.135% on each side
+    def pmf(k: int) -> float:
+        log_beta = special.betaln(k + 64.5, 10 - k + 16.5) - special.betaln(64.5, 16.5)
+        return math.comb(10, k) * math.exp(log_beta)
+
+    tail = stats.norm.sf(3)
+    cdf = [sum(pmf(j) for j in range(k + 1)) for k in range(11)]
+    k_low = min(k for k in range(11) if cdf[k] >= tail)  # P(X < k_low) < tail
+    k_high = min(k for k in range(11) if 1 - cdf[k] <= tail)  # P(X > k_high) <= tail
     dropped = _quarter_cohorts(tmp_path, advanced_now=2)
     row = (
         pk.stage_conversion_control(dropped, "2025-Q4", as_of="2025-12-31")
@@ -347,9 +385,10 @@ def test_a_planted_drop_in_conversion_is_flagged_by_the_p_chart(tmp_path: Path) 
     assert (row["advanced"], row["n"], row["past_quarters"]) == (2, 10, 8)
     assert (row["past_advanced"], row["past_n"]) == (64, 80)
     assert row["centre"] == pytest.approx(0.8)
-    assert (row["lcl"], row["ucl"]) == pytest.approx((0.8 - half, 1.0))  # 1.18 clipped to 1
+    assert (row["lcl"], row["ucl"]) == pytest.approx((k_low / 10, k_high / 10))
+    assert (k_low, k_high) == (3, 10)  # the normal-theory limits were 0.42 to 1
     assert row["signal"] == "below"
-    usual = _quarter_cohorts(tmp_path, advanced_now=7)  # 0.7: inside 0.42 to 1
+    usual = _quarter_cohorts(tmp_path, advanced_now=7)  # 0.7: inside 0.3 to 1
     control = pk.stage_conversion_control(usual, "2025-Q4", as_of="2025-12-31")
     assert control["signal"].to_list() == ["within", "within"]  # Prospecting, Proposal
     # read on the data's last day (2025-10-30, 62 days before the quarter's end), every past

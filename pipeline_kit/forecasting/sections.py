@@ -87,7 +87,8 @@ class ForecastSection:
         """The next quarter's forecast (seeded), every team's at once.
 
         Computed once per dataset (:meth:`~pipeline_kit.Dataset.memoised`): a report kernel
-        that runs several teams forecasts them all in its first.
+        that runs several teams forecasts them all in its first, and a dataset loaded through
+        the on-disk cache keeps it there for the other kernels of the batch.
         """
         key = ("forecast", self.next_period.label, self.as_of, tuple(self._by), DRAWS, SEED)
         return self.ds.memoised(
@@ -95,6 +96,7 @@ class ForecastSection:
             lambda: forecast(
                 self.ds, self.next_period, as_of=self.as_of, by=self._by, draws=DRAWS, seed=SEED
             ),
+            persist=True,
         )
 
     @cached_property
@@ -102,7 +104,9 @@ class ForecastSection:
         """The backtest of every earlier quarter (seeded), once per dataset as :attr:`outlook`."""
         key = ("backtest_forecast", tuple(self._by), DRAWS // 2, SEED)
         return self.ds.memoised(
-            key, lambda: backtest_forecast(self.ds, by=self._by, draws=DRAWS // 2, seed=SEED)
+            key,
+            lambda: backtest_forecast(self.ds, by=self._by, draws=DRAWS // 2, seed=SEED),
+            persist=True,
         )
 
     def _row(self, frame: pl.DataFrame) -> pl.DataFrame:

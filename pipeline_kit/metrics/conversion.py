@@ -40,7 +40,7 @@ from pipeline_kit.metrics._common import (
 from pipeline_kit.metrics._long import _long
 from pipeline_kit.metrics.cards import PER_PIPELINE, MetricCard, declare
 from pipeline_kit.periods import Period
-from pipeline_kit.stats import MIN_N, wilson_interval
+from pipeline_kit.stats import MIN_N, p_chart_limits, wilson_interval
 
 __all__ = ["stage_conversion", "stage_conversion_control"]
 
@@ -286,9 +286,16 @@ def stage_conversion_control(
     (:func:`stage_conversion`, outcomes read at ``as_of``, default the last date in the data)
     against the ``quarters`` quarters before it, each read at the same age (its end plus the
     days from this quarter's end to ``as_of``, so a young cohort is compared with cohorts as
-    young as it was). ``centre = sum(past advanced) / sum(past n)`` and the Shewhart p-chart
-    limits for this quarter's n: ``centre ± sigmas · √(centre (1 - centre) / n)`` clipped to
-    [0, 1]. ``signal`` is ``above`` / ``below`` when p is outside them, ``within``, or ``no
+    young as it was). ``centre = sum(past advanced) / sum(past n)``; the p-chart limits for
+    this quarter's n are predictive (:func:`pipeline_kit.stats.p_chart_limits`): the
+    ``Φ(-sigmas)`` and ``1 - Φ(-sigmas)`` quantiles (0.135% and 99.865% for 3) of the
+    beta-binomial count a quarter converting like its past would give, divided by n, so that
+    it falls outside them at most about 0.27% of the time whatever n and however few past
+    deals.
+    The normal-theory limits ``centre ± 3 √(centre (1 - centre) / n)`` raised 0.4-2.8% false
+    alarms per stage-quarter at 5-30 deals a quarter and rates of 0.1-0.5, up to 7% for a
+    later stage's smaller cohorts (``bench/coverage.py``).
+    ``signal`` is ``above`` / ``below`` when p is outside them, ``within``, or ``no
     baseline`` (no decided deal in the past quarters, or none this quarter). A period that is
     not a quarter is read as the quarter holding its last day. Columns:
     :class:`StageConversionControlOutput`.
@@ -318,9 +325,8 @@ def stage_conversion_control(
             pl.col("n").sum().cast(pl.Int64).alias("past_n"),
         )
     )
-    sd = (pl.col("centre") * (1 - pl.col("centre")) / pl.col("n")).sqrt()
     known = (pl.col("n") > 0) & pl.col("centre").is_not_null()
-    return (
+    frame = (
         this.select(*keys, "advanced", "n", "conversion", "incomplete")
         .join(baseline, on=keys, how="left", nulls_equal=True)
         .with_columns(pl.col("past_quarters", "past_advanced", "past_n").fill_null(0))
@@ -329,9 +335,14 @@ def stage_conversion_control(
             .then(pl.col("past_advanced") / pl.col("past_n"))
             .alias("centre")
         )
-        .with_columns(
-            pl.when(known).then((pl.col("centre") - sigmas * sd).clip(0, 1)).alias("lcl"),
-            pl.when(known).then((pl.col("centre") + sigmas * sd).clip(0, 1)).alias("ucl"),
+    )
+    lcl, ucl = p_chart_limits(
+        frame["past_advanced"].to_numpy(), frame["past_n"].to_numpy(), frame["n"].to_numpy(), sigmas
+    )
+    return (
+        frame.with_columns(
+            pl.when(known).then(pl.Series(lcl, dtype=pl.Float64).fill_nan(None)).alias("lcl"),
+            pl.when(known).then(pl.Series(ucl, dtype=pl.Float64).fill_nan(None)).alias("ucl"),
         )
         .with_columns(
             pl.when(~known)
@@ -369,19 +380,22 @@ declare(
     MetricCard(
         "stage_conversion_control_limits",
         "Stage conversion against its control limits (p-chart)",
-        "advanced / (advanced + dropped) of the quarter's cohort; limits centre ± 3 √(centre "
-        "(1 - centre) / n), centre = the pooled conversion of the 8 quarters before",
+        "advanced / (advanced + dropped) of the quarter's cohort; limits = the 0.135% and "
+        "99.865% quantiles (the tails of 3 sigma) of the count a quarter converting like the "
+        "8 quarters before would give (beta-binomial: n, past advanced + 1/2, past dropped + "
+        "1/2), divided by n; centre = the pooled conversion of those quarters",
         "cohort: deals that first entered the stage in the quarter, outcomes read at as_of; "
         "past quarters read at the same age",
         "as for stage_conversion; detail = the stage",
-        "ci_low / ci_high hold the 3-sigma p-chart control limits (Shewhart), not a "
-        "confidence interval of the value",
+        "ci_low / ci_high hold the p-chart control limits (predictive, at the 3-sigma tail "
+        "probabilities), not a confidence interval of the value",
         "share",
         (
             "Eight quarters of one stage rarely hold enough deals for stable limits in a small "
             "team; a shift in the process (a new qualification rule) moves the centre itself.",
-            "One signal among many stages and teams can be chance: 3-sigma keeps false alarms "
-            "near 0.3% per stage and quarter.",
+            "One signal among many stages and teams can be chance: the limits keep false "
+            "alarms at most about 0.27% per stage and quarter (fewer with few deals: wide "
+            "limits).",
         ),
         "pipeline_kit.stage_conversion_control",
         reading="A stage outside its limits converted differently from what its own past makes "

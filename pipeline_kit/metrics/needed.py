@@ -31,6 +31,7 @@ from pipeline_kit.metrics._common import (
 from pipeline_kit.metrics._long import _long
 from pipeline_kit.metrics.cards import MetricCard, declare
 from pipeline_kit.periods import Period
+from pipeline_kit.stats import skewed_mean_draws
 
 __all__ = ["needed_for_target"]
 
@@ -85,6 +86,8 @@ def _interval(draws: np.ndarray) -> tuple[float | None, float | None]:
     return float(low), float(high)
 
 
+# a draw of a rate near 0 or of a huge mean gives an infinite or zero need: no warning
+@np.errstate(over="ignore", divide="ignore", invalid="ignore")
 def _simulate(row: dict, amounts: np.ndarray, rng: np.random.Generator) -> dict:
     """Plug-in needs and their 95% simulation intervals for one group."""
     out: dict[str, float | None] = {}
@@ -94,12 +97,11 @@ def _simulate(row: dict, amounts: np.ndarray, rng: np.random.Generator) -> dict:
     target = row["target"]
     if not target or amounts.size == 0:
         return out
-    n = amounts.size
-    if n * DRAWS <= 4_000_000:  # bootstrap of the mean won amount
-        mean = amounts[rng.integers(0, n, (DRAWS, n))].mean(axis=1)
-    else:  # many won deals: the mean's normal approximation
-        mean = rng.normal(amounts.mean(), amounts.std(ddof=1) / np.sqrt(n), DRAWS)
-    won_draws = target / mean
+    mean = skewed_mean_draws(amounts, DRAWS, rng)
+    if mean is None:  # one won deal, or all amounts equal: no spread to read
+        mean = np.full(DRAWS, amounts.mean())
+    mean = np.where(mean > 0, mean, np.nan)  # no plausible positive mean: no finite need
+    won_draws = np.where(np.isfinite(mean), target / mean, np.inf)
     # Jeffreys Beta(k + 1/2, n - k + 1/2) draws of the win rate and the lead conversion
     win = rng.beta(row["won"] + 0.5, row["lost"] + 0.5, DRAWS)
     chains = {"won_deals": won_draws, "deals": won_draws / win}
@@ -114,9 +116,10 @@ def _simulate(row: dict, amounts: np.ndarray, rng: np.random.Generator) -> dict:
         if row["leads_converted"] and "deals" in point:
             point["leads"] = point["deals"] / (row["leads_converted"] / row["leads_created"])
     if row["won"] and row["activities"]:
-        # activities per won deal: the count read as Poisson (Jeffreys Gamma draws)
-        per_won = rng.gamma(row["activities"] + 0.5, 1.0, DRAWS) / row["won"]
-        chains["activities"] = won_draws * per_won
+        # activities per won deal = (activities per closed deal) / win rate: the count read as
+        # Poisson (Jeffreys Gamma draws) over the closed deals, with the same win-rate draws
+        per_closed = rng.gamma(row["activities"] + 0.5, 1.0, DRAWS) / (row["won"] + row["lost"])
+        chains["activities"] = chains["deals"] * per_closed
         point["activities"] = point["won_deals"] * row["activities"] / row["won"]
     with np.errstate(divide="ignore", invalid="ignore"):
         for need, draws in chains.items():
@@ -148,10 +151,12 @@ def needed_for_target(
     (activities logged on the window's closed deals, won and lost, per won deal). ``target``
     sums the team targets (owner empty) overlapping the period.
 
-    Intervals (95%) by simulation, 4,000 seeded draws: the mean won amount bootstrapped
-    (normal approximation above 4 million resampled values), win rate and lead conversion
-    from their Jeffreys Beta distributions, the activity count as Poisson (Jeffreys Gamma);
-    each draw goes through the same chain and the 2.5% and 97.5% quantiles are the interval.
+    Intervals (95%) by simulation, 4,000 seeded draws: the mean won amount from
+    :func:`pipeline_kit.stats.skewed_mean_draws` (Cox's log-normal interval or the
+    bootstrap-t, as for the average won deal), win rate and lead conversion from their
+    Jeffreys Beta distributions, activities per closed deal as a Poisson count (Jeffreys
+    Gamma) divided by the drawn win rate; each draw goes through the same chain and the 2.5%
+    and 97.5% quantiles are the interval (simulated coverage in ``bench/coverage.py``).
     ``won_deals_actual`` and ``deals_closed_actual`` are what the period did (up to
     ``as_of``). Targets are per team, so ``by`` is ``None`` or ``"team"``. Columns:
     :class:`NeededForTargetOutput`.
@@ -346,8 +351,9 @@ for _need, (_title, _formula, _rests) in _CHAIN.items():
             "period: the period's target; the rates come from the 4 whole quarters before it",
             f"rates over the quarters before the period: {_rests}; target = team targets "
             "(owner empty) overlapping the period",
-            "simulation 95% (4,000 seeded draws: bootstrapped mean won amount, Jeffreys Beta "
-            "rates, Poisson activity count), each draw through the same chain",
+            "simulation 95% (4,000 seeded draws: skew-aware mean won amount (Cox or "
+            "bootstrap-t), Jeffreys Beta rates, Poisson activity count), each draw through the "
+            "same chain",
             "count",
             (
                 "The chain assumes the coming period converts like the past four quarters; a new "

@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 import dataframely as dy
 import polars as pl
-from scipy import stats
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
@@ -23,7 +22,6 @@ from pipeline_kit.metrics._common import (
     as_period,
     basis_column,
     check_by,
-    closed_in,
     count_column,
     flag_column,
     flow_period,
@@ -43,7 +41,7 @@ from pipeline_kit.metrics.leads import lead_response_time
 from pipeline_kit.metrics.pipeline import open_at
 from pipeline_kit.metrics.revenue import churn
 from pipeline_kit.periods import Period
-from pipeline_kit.stats import MIN_N, newcombe_difference, poisson_interval
+from pipeline_kit.stats import MIN_N, newcombe_difference, poisson_interval, product_interval
 
 __all__ = [
     "PERIOD_OVER_PERIOD_FIGURES",
@@ -78,27 +76,30 @@ def _deals_won(ds: Dataset, period: Period, *, by: By = None) -> pl.DataFrame:
 
 
 def _bookings(ds: Dataset, period: Period, *, by: By = None) -> pl.DataFrame:
-    """Bookings (sum of won amounts) with a compound-Poisson interval.
+    """Bookings (sum of won amounts) with an interval for the underlying bookings rate.
 
-    Won deals arrive as a Poisson process and each brings its amount, so
-    ``Var(total) = E[N] E[X²]``, estimated by ``sum(amount²)``: ``total ± z √(sum amount²)``
-    (normal approximation, clipped at 0). It reads the quarter's bookings as one draw of the
-    team's underlying bookings rate.
+    ``bookings = n · mean`` (won deals times the average won amount). Read the quarter's won
+    deals as a Poisson count and their amounts as a sample, the interval combines the exact
+    Poisson (Garwood) interval of ``n`` with the skew-aware interval of the mean
+    (:func:`pipeline_kit.stats.skewed_mean_interval`) by MOVER on the log scale
+    (:func:`pipeline_kit.stats.product_interval`). Null below 2 won deals (no spread of amounts
+    to read). The normal approximation ``total ± 1.96 √(sum amount²)`` it replaces covered the
+    true rate 64-90% of the time on log-normal amounts at 5-30 won deals (``bench/coverage.py``).
     """
     groups = group_columns(by)
-    z = float(stats.norm.ppf(0.975))
-    won = ds.lazy("deals").filter(closed_in(period) & pl.col("status").eq("won"))
-    aggs = [
-        pl.len().cast(pl.Int64).alias("n"),
-        pl.col("amount").sum().cast(pl.Float64).alias("bookings"),
-        (pl.col("amount") ** 2).sum().cast(pl.Float64).alias("_ss"),
-    ]
-    frame = (won.group_by(groups).agg(aggs).sort(groups) if groups else won.select(aggs)).collect()
-    half = z * pl.col("_ss").sqrt()
-    return frame.with_columns(
-        (pl.col("bookings") - half).clip(0).alias("ci_low"),
-        (pl.col("bookings") + half).alias("ci_high"),
-    ).drop("_ss")
+    size = won_deal_size(ds, period, by=groups)
+    low_n, high_n = poisson_interval(size["n"].to_numpy())
+    low, high = product_interval("n", "_n_low", "_n_high", "mean", "ci_low", "ci_high")
+    return size.with_columns(
+        pl.Series("_n_low", low_n, dtype=pl.Float64),
+        pl.Series("_n_high", high_n, dtype=pl.Float64),
+    ).select(
+        *groups,
+        "n",
+        pl.col("total").fill_null(0.0).cast(pl.Float64).alias("bookings"),
+        low.alias("ci_low"),
+        high.alias("ci_high"),
+    )
 
 
 TREND_METRICS: dict[str, tuple[Callable[..., pl.DataFrame], str]] = {
@@ -131,8 +132,9 @@ def quarterly_trend(
     Every metric carries a 95% interval: Wilson for the rates (``win_rate``, ``close_rate``),
     Cox / bootstrap for the means (``avg_won_deal_size``, ``cycle_length_days``), the exact
     Poisson (Garwood) interval for the counts (``deals_created``, ``deals_won``: the quarter's
-    count read as one draw of an underlying rate) and a compound-Poisson interval for
-    ``bookings`` (``total ± 1.96 √(sum amount²)``); ``lead_response_hours`` is the
+    count read as one draw of an underlying rate) and for ``bookings`` (``n · mean``) the
+    Garwood interval of the count combined with the mean's interval (MOVER on the log scale,
+    null below 2 won deals); ``lead_response_hours`` is the
     Kaplan-Meier median response time of the quarter's leads (never-contacted leads censored)
     with its interval; ``churn_rate`` is the quarter's customer churn (:func:`churn`: churned
     / active at the quarter's start, Wilson interval; needs the customers table, groups none

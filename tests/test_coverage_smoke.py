@@ -1,0 +1,70 @@
+"""A few hundred draws of each interval simulation in bench/coverage.py: a broken interval fails.
+
+The full simulation (``python bench/coverage.py``) measures coverage to about ±0.5 points;
+here each interval only has to cover its true value in more than 85% of the draws (a correct
+95% interval falls below that with a probability far under 1e-6 at these draw counts), and the
+p-chart must not raise alarms on most stage-quarters when nothing changed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# bench/coverage.py by its path: "coverage" is also the name of coverage.py's package
+_SPEC = importlib.util.spec_from_file_location(
+    "bench_coverage", Path(__file__).resolve().parent.parent / "bench" / "coverage.py"
+)
+assert _SPEC is not None and _SPEC.loader is not None
+sim = importlib.util.module_from_spec(_SPEC)
+sys.modules["bench_coverage"] = sim
+_SPEC.loader.exec_module(sim)
+
+BAND = 0.85
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20251231)
+
+
+def test_counts_and_bookings_intervals_cover(rng: np.random.Generator) -> None:
+    start = time.perf_counter()
+    got = sim.count_bookings_coverage(
+        10, lambda r, n: r.lognormal(9, 1.5, n), math.exp(9 + 1.5**2 / 2), 400, rng
+    )
+    assert got["created"] > BAND and got["won"] > BAND
+    assert got["bookings"] > BAND, got
+    assert got["normal"] < got["bookings"]  # the old normal approximation under-covers here
+    assert time.perf_counter() - start < 5
+
+
+def test_period_over_period_change_intervals_cover(rng: np.random.Generator) -> None:
+    got = sim.pop_coverage(0.2, 0.4, 20, 1.5, 1.5, 150, rng)
+    for figure in ("win_rate", "avg_won_deal_size", "cycle_length_days"):
+        assert got[f"n_{figure}"] > 100 and got[figure] > BAND, (figure, got)
+
+
+def test_needed_for_target_intervals_cover(rng: np.random.Generator) -> None:
+    got = sim.needed_coverage(60, 0.3, 1.5, 150, rng)
+    for need in ("won_deals", "deals", "leads", "activities"):
+        assert got[f"n_{need}"] > 140 and got[need] > BAND, (need, got)
+
+
+def test_control_limits_rarely_alarm_when_nothing_changed(rng: np.random.Generator) -> None:
+    got = sim.control_false_alarms(0.1, 10, 300, rng)
+    assert got["n_Prospecting"] == 300
+    # expected 0.2% with the kit's limits (2% with the normal-theory ones): 6+ alarms in 300
+    # has a probability of 0.4% at the expected rate
+    assert got["Prospecting"] < 0.02 and got["Proposal"] < 0.05, got
+    assert got["exact"] < 0.0027 < got["exact_normal"]
+
+
+def test_churn_interval_covers(rng: np.random.Generator) -> None:
+    assert sim.churn_coverage(0.1, 30, 400, rng) > BAND
