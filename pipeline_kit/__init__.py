@@ -68,13 +68,15 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
     # ruff: noqa: F401
     from pipeline_kit import charts, exercises, synthetic
-    from pipeline_kit.catalogue import catalogue_table, explain
     from pipeline_kit.comparisons import compare, mix_adjusted_win_rate, rep_win_rates
     from pipeline_kit.dataset import Dataset
     from pipeline_kit.errors import DataError
     from pipeline_kit.forecasting import backtest_forecast, forecast, probability_calibration
     from pipeline_kit.loading import load
     from pipeline_kit.metrics import *  # noqa: F403
+
+    # isort: split
+    from pipeline_kit.catalogue import catalogue_table, explain  # after metrics: pk.explain
     from pipeline_kit.org_report import OrgReport
     from pipeline_kit.periods import Period
     from pipeline_kit.team_report import TeamReport

@@ -1,11 +1,12 @@
 """A validated dataset kept on disk, so that loading an unchanged export again costs a scan.
 
 The key is a SHA-256 of every input file's name and bytes (a folder's files, or the one file
-given), the source, the mapping file's bytes, the adapter options, the date horizon and the
-kit's version: any change to one of them is a new key, so a stale entry is never read. An
-entry is a folder holding each validated table, the quarantine and the excluded rows as Parquet
-(types kept) and ``meta.json`` (counts, notes, hints, flags). Entries are written to a
-temporary folder and renamed into place, so a crash leaves no half entry.
+given), the source, the mapping file's bytes, the adapter options, the date horizon, the
+kit's version and its modules' bytes: any change to one of them is a new key, so a stale entry
+is never read. An entry is a folder holding each validated table, the quarantine and the
+excluded rows as Parquet (types kept) and ``meta.json`` (counts, notes, hints, flags).
+Entries are written to a temporary folder and renamed into place, so a crash leaves no half
+entry.
 
 Results derived from a cached dataset that every report of a batch needs (the forecast and its
 backtest) are kept beside it, in ``results/<entry key>/`` (:func:`stored_result`): computed
@@ -76,9 +77,30 @@ def cache_key(
         digest.update(Path(mapping).read_bytes())
     elif mapping is not None:
         digest.update(json.dumps(mapping, sort_keys=True, default=str).encode())
-    settings = [source, repr(sorted(options.items())), date_horizon_days, __version__]
+    settings = [
+        source,
+        repr(sorted(options.items())),
+        date_horizon_days,
+        __version__,
+        _code_digest(),
+    ]
     digest.update(json.dumps(settings, default=str).encode())
     return digest.hexdigest()[:32]
+
+
+@functools.cache
+def _code_digest() -> str:
+    """SHA-256 of the kit's own modules.
+
+    A development build that changes how a table is validated (same version number) never
+    reads an entry the previous code wrote.
+    """
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for module in sorted(package.rglob("*.py")):
+        digest.update(str(module.relative_to(package)).encode())
+        digest.update(module.read_bytes())
+    return digest.hexdigest()
 
 
 # files' content digests by (path, size, modification time): a kernel running many reports

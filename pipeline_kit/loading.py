@@ -18,6 +18,13 @@ Then gaps are filled and recorded in ``Dataset.notes``: stages derived from deal
 ``stage_history`` derived from the deals when none was given (stage-level results are then
 approximate).
 
+Several pipelines: a stage name listed under several pipelines in ``stages`` (``Lost`` in New
+business and in Renewals) is kept once with no pipeline (the other rows are excluded as
+``stage_in_several_pipelines``); when ``deals`` has no ``pipeline`` column but ``stages`` has
+one, each deal takes its stage's pipeline (a counted note when there are several pipelines).
+A deal in a stage with no single pipeline takes the one pipeline of the other stages in its
+exported stage_history, or stays without a pipeline (ambiguous: never guessed).
+
 Deals, stages and stage_history are validated by :func:`load`; the other tables (leads,
 activities, collateral usage, marketing spend, customers, targets, benchmarks), on which no
 rule of those three depends, when first read (``ds.leads``). Reading the quarantine, the
@@ -377,6 +384,8 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
             deferred.mark(name, "copies", len(notes))
             continue
         _set_aside_copies(raw, name, setaside, notes)
+        if name == "stages":
+            _merge_shared_stages(raw, setaside, notes)
     aside = (
         pl.concat(setaside, how="vertical") if setaside else pl.DataFrame(schema=SETASIDE_SCHEMA)
     )
@@ -423,6 +432,9 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
                 continue
             valid[fk.table], bad = _check_foreign_key(valid, raw, fk)
             quarantined.append(bad)
+
+    if "pipeline" not in valid["deals"].columns and valid["stages"]["pipeline"].is_not_null().any():
+        valid["deals"] = _derive_deal_pipeline(valid, notes)
 
     approximate = raw.stage_history_approximate
     if "stage_history" not in valid and undated:
@@ -504,6 +516,129 @@ def _set_aside_copies(
             f"{name}: {dupes.height:,} row(s) repeat an earlier row exactly (every column "
             "equal); each is counted once and the copies are listed as excluded."
         )
+
+
+def _merge_shared_stages(raw: RawDataset, setaside: list[pl.DataFrame], notes: list[str]) -> None:
+    """One stage row, with no pipeline, for a stage name listed under several pipelines.
+
+    A stage's name is its key, so ``Lost`` listed under two pipelines would otherwise break
+    the key and the deals in it would be quarantined. When the rows agree on is_won and
+    is_lost, the first is kept with an empty pipeline, the largest of their orders (a
+    shared stage is usually the closing one) and their probability if they agree; the others
+    are set aside as excluded (``stage_in_several_pipelines``). Rows that disagree are left
+    to the key rule.
+    """
+    table = raw.tables["stages"]
+    frame = table.frame
+    if "pipeline" not in frame.columns or "order" not in frame.columns:
+        return
+    flag = {
+        c: pl.col(c).cast(pl.String).str.strip_chars().str.to_lowercase()
+        if c in frame.columns
+        else pl.lit(None)
+        for c in ("is_won", "is_lost")
+    }
+    pipeline = pl.col("pipeline").cast(pl.String).str.strip_chars().replace("", None)
+    order = pl.col("order").cast(pl.String).str.strip_chars().cast(pl.Int64, strict=False)
+    work = frame.with_columns(
+        (
+            (pipeline.n_unique().over("stage") - pipeline.is_null().any().over("stage") > 1)
+            & (flag["is_won"].n_unique().over("stage") == 1)
+            & (flag["is_lost"].n_unique().over("stage") == 1)
+            & order.is_not_null().all().over("stage")
+        ).alias("__shared"),
+        (pl.int_range(pl.len()).over("stage") == 0).alias("__first"),
+    )
+    if not work["__shared"].any():
+        return
+    names = work.filter(pl.col("__shared") & pl.col("__first"))["stage"].to_list()
+    shared = pl.col("__shared")
+    merged = [
+        pl.when(shared)
+        .then(pl.lit(None, frame.schema["pipeline"]))
+        .otherwise(pl.col("pipeline"))
+        .alias("pipeline"),
+        pl.when(shared)
+        .then(order.max().over("stage").cast(frame.schema["order"]))
+        .otherwise(pl.col("order"))
+        .alias("order"),
+    ]
+    if "probability" in frame.columns:  # kept when the pipelines agree, else unknown
+        agree = pl.col("probability").n_unique().over("stage") == 1
+        merged.append(pl.when(~shared | agree).then(pl.col("probability")).alias("probability"))
+    extra = shared & ~pl.col("__first")
+    kept = work.filter(~extra).with_columns(merged).drop("__shared", "__first")
+    _, dropped = set_aside(
+        frame.filter(work.select(extra).to_series()),
+        pl.lit(True),
+        table="stages",
+        file=table.file,
+        kind="excluded",
+        reason="stage_in_several_pipelines",
+    )
+    raw.tables["stages"] = RawTable("stages", kept, table.file, table.schema)
+    setaside.append(dropped)
+    notes.append(
+        f"stages: {len(names)} stage name(s) are listed under several pipelines "
+        f"({', '.join(names)}): each is kept once, with no pipeline and the largest of its "
+        "orders; the other rows are listed as excluded."
+    )
+
+
+def _derive_deal_pipeline(valid: dict[str, pl.DataFrame], notes: list[str]) -> pl.DataFrame:
+    """deals.pipeline from each deal's current stage (deals without a pipeline column).
+
+    A deal in a stage without a pipeline (a stage name shared by several pipelines, see
+    :func:`_merge_shared_stages`) takes the one pipeline of the other stages in its exported
+    stage_history when they name exactly one; otherwise it is ambiguous and stays null.
+    """
+    stages = valid["stages"].select("stage", "pipeline")
+    deals = valid["deals"].join(stages, on="stage", how="left", maintain_order="left")
+    unnamed = deals.filter(pl.col("pipeline").is_null())
+    from_history = 0
+    if unnamed.height and "stage_history" in valid:
+        seen = (
+            valid["stage_history"]
+            .join(unnamed.select("deal_id"), on="deal_id", how="semi")
+            .join(stages.filter(pl.col("pipeline").is_not_null()), on="stage", how="inner")
+            .group_by("deal_id")
+            .agg(pl.col("pipeline").unique())
+            .filter(pl.col("pipeline").list.len() == 1)
+            .select("deal_id", pl.col("pipeline").list.first().alias("_history_pipeline"))
+        )
+        from_history = seen.height
+        deals = (
+            deals.join(seen, on="deal_id", how="left", maintain_order="left")
+            .with_columns(pl.coalesce("pipeline", "_history_pipeline").alias("pipeline"))
+            .drop("_history_pipeline")
+        )
+    named = deals.height - unnamed.height
+    note = (
+        f"deals: no pipeline column; pipeline taken from each deal's stage ({named:,} of "
+        f"{deals.height:,} deals)"
+    )
+    if unnamed.height:
+        names = sorted(unnamed["stage"].unique().to_list())
+        left = unnamed.height - from_history
+        note += (
+            f". {unnamed.height:,} deal(s) are in a stage with no single pipeline "
+            f"({', '.join(names)})"
+            + (
+                f": {from_history:,} took the one pipeline of the other stages in their "
+                "stage_history"
+                if from_history
+                else ""
+            )
+            + (
+                f"{';' if from_history else ':'} {left:,} have no pipeline (ambiguous; add a "
+                "pipeline column to deals to name it)"
+                if left
+                else ""
+            )
+        )
+    if stages["pipeline"].drop_nulls().n_unique() > 1:  # one pipeline: every deal is in it
+        notes.append(note + ".")
+    return deals
 
 
 # Tables validated on first use: no rule of deals, stages or stage_history depends on them
@@ -617,6 +752,12 @@ EXCLUSION_MESSAGES = {
     "exact_duplicate": (
         "the row repeats an earlier row exactly",
         "nothing to do: it is counted once (remove the copy from the export to silence this)",
+    ),
+    "stage_in_several_pipelines": (
+        "the stage name is also listed under another pipeline; the stage is kept once, with "
+        "no pipeline",
+        "nothing to do if the stage means the same in each pipeline; otherwise give each "
+        "pipeline its own stage name (Lost (Renewals)), or add a pipeline column to deals",
     ),
 }
 
@@ -1228,14 +1369,26 @@ def _flag_deals(
 
 
 def _derive_stage_history(deals: pl.DataFrame, stages: pl.DataFrame) -> pl.DataFrame:
-    """Minimal history: first open stage at created_at; the current stage at closed_at."""
+    """Minimal history: first open stage at created_at; the current stage at closed_at.
+
+    With several pipelines, the first open stage of the deal's pipeline (a closed deal with no
+    pipeline keeps only its closing stage).
+    """
     open_stages = stages.filter(~pl.col("is_won") & ~pl.col("is_lost")).sort("order")
-    first = open_stages["stage"][0] if open_stages.height else None
+    first: pl.Expr = pl.lit(open_stages["stage"][0] if open_stages.height else None, pl.String)
+    if "pipeline" in deals.columns and open_stages["pipeline"].drop_nulls().n_unique() > 1:
+        firsts = (
+            open_stages.filter(pl.col("pipeline").is_not_null())
+            .group_by("pipeline")
+            .agg(pl.col("stage").first().alias("_first"))
+        )
+        deals = deals.join(firsts, on="pipeline", how="left", maintain_order="left")
+        first = pl.col("_first")
     entry = deals.select(
         "deal_id",
-        pl.when(pl.col("status").eq("open") | pl.lit(first).is_null())
+        pl.when(pl.col("status").eq("open") | first.is_null())
         .then(pl.col("stage"))
-        .otherwise(pl.lit(first))
+        .otherwise(first)
         .alias("stage"),
         pl.col("created_at").alias("entered_at"),
     )

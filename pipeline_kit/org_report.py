@@ -31,6 +31,7 @@ from pipeline_kit.periods import Period
 from pipeline_kit.report_data import report_period
 from pipeline_kit.sections import escape, fail_softly, markdown, md_table
 from pipeline_kit.shape import DataShape
+from pipeline_kit.team_report import per_pipeline
 from pipeline_kit.trend_sections import signal_text
 
 __all__ = ["OrgReport"]
@@ -366,7 +367,18 @@ class OrgReport:
                     reason=self.shape.why_no_open_pipeline()
                 )
             )
-        return self._chart(charts.pipeline_by_stage(open_pipeline(self.ds, self.as_of)))
+        return self._chart(  # several pipelines: one chart each (stage orders differ)
+            per_pipeline(
+                open_pipeline(self.ds, self.as_of),
+                lambda frame, part: charts.pipeline_by_stage(
+                    frame,
+                    title=self._("Open pipeline by stage") + part
+                    if part
+                    else "Open pipeline by stage",  # (translated with the chart's other texts)
+                ),
+                self._("(no pipeline)"),
+            )
+        )
 
     def waterfall_chart(self) -> alt.TopLevelMixin | Markdown:
         """How the pipeline moved in the period: start + created - won - lost = end."""

@@ -56,7 +56,7 @@ from pipeline_kit.metrics import (
     win_rate,
     won_deal_size,
 )
-from pipeline_kit.metrics._common import as_period, resolve_as_of
+from pipeline_kit.metrics._common import as_period, pipelines, resolve_as_of
 from pipeline_kit.metrics.long_format import WHOLE_EXPORT_METRICS
 from pipeline_kit.metrics.pipeline import next_period, open_at
 from pipeline_kit.periods import Period
@@ -368,6 +368,25 @@ class TeamData:
     def clv(self) -> pl.DataFrame:
         """The team's row of customer lifetime value and CLV:CAC."""
         return self._team_row(clv(self.ds, self.period, by="team"))
+
+    @property
+    def pipelines(self) -> list[str]:
+        """The pipelines the team's deals are in (several: the report adds a Pipelines section)."""
+        return pipelines(self.team_deals)
+
+    def by_pipeline(self) -> dict[str, pl.DataFrame]:
+        """The team's figures by ``pipeline``.
+
+        Win rate, won deal size (bookings) and cycle length of the deals closed in the period;
+        open pipeline on the snapshot day.
+        """
+        ds, period = self.team_deals, self.period
+        return {
+            "win_rate": win_rate(ds, period, by="pipeline"),
+            "won": won_deal_size(ds, period, by="pipeline"),
+            "cycle": cycle_length(ds, period, by="pipeline"),
+            "open": open_pipeline(ds, self.as_of, by="pipeline"),
+        }
 
     def churn_reasons(self) -> pl.DataFrame:
         """The team's customers churned in the period, by churn reason (largest first)."""

@@ -11,6 +11,8 @@ all sentences, tables and charts are produced here, where they are tested, from 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any, cast
 
 import altair as alt
 import polars as pl
@@ -78,6 +80,33 @@ METRICS_SHOWN = [  # the key-figures table; the methodology appendix lists these
 ]
 
 
+def per_pipeline(
+    frame: pl.DataFrame,
+    draw: Callable[[pl.DataFrame, str], alt.TopLevelMixin],
+    no_pipeline: str = "(no pipeline)",
+) -> alt.TopLevelMixin:
+    """``draw(part, " · <pipeline>")`` per pipeline of ``frame``, stacked; else ``draw(frame, "")``.
+
+    For a stage metric's frame grouped by pipeline (``metrics._common.stage_groups``): one chart
+    per pipeline, its stages in their own order; deals without a pipeline last.
+    """
+    if "pipeline" not in frame.columns or frame["pipeline"].n_unique() < 2:
+        return draw(frame, "")
+    parts = frame.partition_by("pipeline", maintain_order=True, include_key=True)
+    parts.sort(key=lambda p: (p["pipeline"][0] is None, p["pipeline"][0] or ""))
+    charts_ = [draw(p, f" · {p['pipeline'][0] or no_pipeline}") for p in parts]
+    return alt.vconcat(*cast(list[Any], charts_))  # each builder returns a whole chart
+
+
+class Nothing:
+    """A section with nothing to show: ``display()`` publishes no output for it."""
+
+    data = ""  # as Markdown.data: no text
+
+    def _ipython_display_(self) -> None:
+        return None
+
+
 @fail_softly
 class TeamReport:
     """Sections of one team's report for a period (snapshot at ``as_of``, default period end).
@@ -128,6 +157,17 @@ class TeamReport:
     def _chart(self, chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
         """``chart`` in the report's language, its amounts in the report's currency."""
         return charts.localise(chart, self.lang, self.fmt.currency)
+
+    def _per_pipeline(
+        self, frame: pl.DataFrame, draw: Callable[[pl.DataFrame, str], alt.TopLevelMixin]
+    ) -> alt.TopLevelMixin:
+        """``draw(frame, title suffix)``, once per pipeline stacked when the team has several.
+
+        A stage chart never mixes pipelines: each pipeline's stages in their own order.
+        """
+        if len(self.data.pipelines) < 2:
+            return draw(frame, "")
+        return per_pipeline(frame, draw, self._("(no pipeline)"))
 
     # ------------------------------------------------------------------ sections
     def header(self) -> Markdown:
@@ -350,10 +390,11 @@ class TeamReport:
         reason = self.shape.why_no_open_pipeline()
         if reason:
             return _markdown(self._("No pipeline chart: {reason}.").format(reason=reason))
+        title = self._("Open pipeline by stage: {team}").format(team=self.team)
         return self._chart(
-            charts.pipeline_by_stage(
+            self._per_pipeline(
                 self.data.open_pipeline(),
-                title=self._("Open pipeline by stage: {team}").format(team=self.team),
+                lambda frame, part: charts.pipeline_by_stage(frame, title=title + part),
             )
         )
 
@@ -368,9 +409,12 @@ class TeamReport:
                     team=_esc(self.team), as_of=self.fmt.date(self.as_of)
                 )
             )
+        _ = self._
+        several = len(self.data.pipelines) > 1 and "pipeline" in pipe.columns
         money = self.fmt.side_by_side(pipe["open_value"]).money  # one form down the columns
         rows = [
             [
+                *([_esc(r["pipeline"] or _("(no pipeline)"))] if several else []),
                 _esc(r["stage"]),
                 f"{r['open_deals']:,}",
                 money(r["open_value"]),
@@ -378,12 +422,130 @@ class TeamReport:
             ]
             for r in pipe.iter_rows(named=True)
         ]
-        _ = self._
-        text = _md_table([_("Stage"), _("Open deals"), _("Value"), _("Weighted value")], rows)
+        head = [_("Stage"), _("Open deals"), _("Value"), _("Weighted value")]
+        text = _md_table([_("Pipeline"), *head] if several else head, rows)
         if self.ds.stage_history_approximate:
             text += "\n\n" + _(
                 "*Stage history was derived from the deals' current state: stages as of a "
                 "past date are approximate.*"
+            )
+        return _markdown(text)
+
+    def pipelines_section(self) -> Markdown | Nothing:
+        """The "Pipelines" section when the team's deals are in several pipelines, else nothing.
+
+        Per pipeline: win rate (95% interval, n), deals won, bookings, mean cycle of the deals
+        closed in the period, and the open deals and value on the snapshot day; then the stage
+        conversion of each pipeline's own stages. With one pipeline, :class:`Nothing`: displayed,
+        it leaves no output, so a report on one pipeline is unchanged.
+        """
+        names = self.data.pipelines
+        if len(names) < 2:
+            return Nothing()
+        _, f = self._, self.fmt
+        figures = self.data.by_pipeline()
+        keys = pl.DataFrame({"pipeline": [*names, None]}, schema={"pipeline": pl.String})
+        open_ = (
+            figures["open"]
+            .group_by("pipeline")
+            .agg(pl.col("open_deals").sum(), pl.col("open_value").sum())
+        )
+        table = (
+            keys.join(figures["win_rate"], on="pipeline", how="left", nulls_equal=True)
+            .join(
+                figures["won"].select("pipeline", pl.col("n").alias("won_n"), "total"),
+                on="pipeline",
+                how="left",
+                nulls_equal=True,
+            )
+            .join(
+                figures["cycle"].select(
+                    "pipeline", pl.col("n").alias("cycle_n"), pl.col("mean").alias("cycle")
+                ),
+                on="pipeline",
+                how="left",
+                nulls_equal=True,
+            )
+            .join(open_, on="pipeline", how="left", nulls_equal=True)
+            # the row of deals without a pipeline only when there are any
+            .filter(
+                pl.col("pipeline").is_not_null()
+                | pl.sum_horizontal(pl.col("n", "open_deals").fill_null(0)).gt(0)
+            )
+        )
+        rows = []
+        for r in table.iter_rows(named=True):
+            n = r["n"] or 0
+            if n:
+                rate = _("{rate} ({low} to {high}), n = {n}").format(
+                    rate=f.pct(r["win_rate"]),
+                    low=f.pct(r["ci_low"]),
+                    high=f.pct(r["ci_high"]),
+                    n=f"{n:,}",
+                )
+                if n < MIN_N:
+                    rate += _(" · not enough data")
+            else:
+                rate = "–"
+            rows.append(
+                [
+                    _esc(r["pipeline"] or _("(no pipeline)")),
+                    rate,
+                    f"{r['won'] or 0:,}",
+                    f.money(r["total"] or 0.0),
+                    f.days(r["cycle"]) if r["cycle_n"] else "–",
+                    f"{r['open_deals'] or 0:,}",
+                    f.money(r["open_value"] or 0.0),
+                ]
+            )
+        head = [
+            _("Pipeline"),
+            _("Win rate"),
+            _("Deals won"),
+            _("Bookings"),
+            _("Average cycle"),
+            _("Open deals"),
+            _("Open value"),
+        ]
+        text = (
+            "## "
+            + _("Pipelines")
+            + "\n\n"
+            + _(
+                "{team}'s deals are in {count} pipelines. A stage order means something "
+                "within one pipeline only, so the stage figures of this report (funnel, "
+                "conversion, time in stage, open pipeline by stage, losses by stage) are shown "
+                "per pipeline; the figures elsewhere are for all of the team's deals together."
+            ).format(team=_esc(self.team), count=len(names))
+        )
+        text += "\n\n" + _md_table(head, rows)
+        text += "\n\n" + _(
+            "Win rate among deals closed in {period} (95% interval); bookings = the value won; "
+            "average cycle = mean days from creation to close of the deals closed; open deals "
+            "and value on {as_of}."
+        ).format(period=self._span, as_of=f.date(self.as_of))
+        conversion = self.data.stage_conversion().filter(pl.col("entered") > 0)
+        if conversion.height and "pipeline" in conversion.columns:
+            stage_rows = [
+                [
+                    _esc(r["pipeline"] or _("(no pipeline)")),
+                    _esc(r["stage"]),
+                    f"{r['entered']:,}",
+                    _("{rate} ({low} to {high}), n = {n}").format(
+                        rate=f.pct(r["conversion"]),
+                        low=f.pct(r["ci_low"]),
+                        high=f.pct(r["ci_high"]),
+                        n=f"{r['n']:,}",
+                    )
+                    if r["n"]
+                    else "–",
+                ]
+                for r in conversion.sort("pipeline", "stage_order", nulls_last=True).iter_rows(
+                    named=True
+                )
+            ]
+            text += "\n\n" + _md_table(
+                [_("Pipeline"), _("Stage"), _("Entered"), _("Conversion")], stage_rows
             )
         return _markdown(text)
 
@@ -696,12 +858,11 @@ class TeamReport:
         """Deals entering each stage in the period, with the conversion to the next."""
         if (note := self._undated_note("stage funnel over time")) is not None:
             return note
+        title = self._("Funnel: {team}, {period}").format(team=self.team, period=self.period.label)
         return self._chart(
-            charts.funnel(
+            self._per_pipeline(
                 self.data.stage_conversion(),
-                title=self._("Funnel: {team}, {period}").format(
-                    team=self.team, period=self.period.label
-                ),
+                lambda frame, part: charts.funnel(frame, title=title + part),
             )
         )
 
@@ -709,7 +870,15 @@ class TeamReport:
         """Conversion per stage with its Wilson interval (incomplete cohorts in grey)."""
         if (note := self._undated_note("stage conversion over time")) is not None:
             return note
-        return self._chart(charts.stage_conversion_chart(self.data.stage_conversion()))
+        if len(self.data.pipelines) < 2:
+            return self._chart(charts.stage_conversion_chart(self.data.stage_conversion()))
+        title = self._("Stage conversion with 95% interval")
+        return self._chart(
+            self._per_pipeline(
+                self.data.stage_conversion(),
+                lambda frame, part: charts.stage_conversion_chart(frame, title=title + part),
+            )
+        )
 
     def cycle_chart(self) -> alt.TopLevelMixin | Markdown:
         """Share of the period's new deals still open over time, the team beside the rest."""
@@ -1115,7 +1284,10 @@ class TeamReport:
         """The card of every figure the report shows: formula, time basis, deals counted."""
         used = [CATALOGUE[m] for m in [*METRICS_SHOWN, *METRICS_IN_SECTIONS]]
         used += [FORECAST_CARDS[m] for m in REPORT_FORECAST_CARDS]
-        return _markdown("\n\n".join(card.to_markdown(self.lang) for card in used))
+        several = len(self.data.pipelines) > 1  # the cards' line on several pipelines
+        return _markdown(
+            "\n\n".join(card.to_markdown(self.lang, pipelines=several) for card in used)
+        )
 
     def _verdicts(self, rows: pl.DataFrame) -> list[str]:
         """The verdict sentence of each comparison row, in the report's language."""

@@ -323,7 +323,10 @@ def lost_by_stage_table(data: TeamData, reasons: int = 3, *, fmt: Formatter = EN
         )
     total = int(frame["lost"].sum())
     rows = []
-    for (stage,), part in frame.group_by("lost_from_stage", maintain_order=True):
+    # several pipelines: the rows are per pipeline and stage (see metrics._common.stage_groups)
+    keys = ["pipeline", "lost_from_stage"] if "pipeline" in frame.columns else ["lost_from_stage"]
+    for key, part in frame.group_by(keys, maintain_order=True):
+        stage = key[-1] if len(key) == 1 else f"{key[0] or _('(no pipeline)')} · {key[-1]}"
         n = int(part["n"][0])
         top = [
             escape(r["lost_reason"])

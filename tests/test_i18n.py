@@ -378,7 +378,8 @@ def _allowed_words(ds: pk.Dataset) -> set[str]:
 TERMS = """Benjamini-Hochberg Kaplan-Meier Spearman rho CLV CAC CRPS PIT Brier CI SK CRM P10 P50
 P90 q n p x h pipeline_kit canonical csv sample benchmarks targets leads activities customers
 collateral_usage deals stage_history stages marketing_spend pk compare by US CN NT RM J data
-Wilson Newcombe MOVER Shewhart Beta Student quasi-Poisson beta-binomial bootstrap-t sigma Cox Garwood Jeffreys Poisson Gamma-Poisson Bernoulli Monte
+Wilson Newcombe MOVER Shewhart Beta Student quasi-Poisson beta-binomial bootstrap-t sigma
+Cox Garwood Jeffreys Poisson Gamma-Poisson Bernoulli Monte
 Carlo log-log ARPA"""
 
 

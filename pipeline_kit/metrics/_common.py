@@ -40,6 +40,30 @@ def check_by(ds: Dataset, table: str, by: list[str]) -> None:
         )
 
 
+def pipelines(ds: Dataset) -> list[str]:
+    """The pipelines the deals are in (``deals.pipeline``, sorted; empty without the column)."""
+    if "pipeline" not in ds.tables["deals"].columns:
+        return []
+    return ds.memoised(
+        ("pipelines",),
+        lambda: sorted(ds.tables["deals"]["pipeline"].drop_nulls().unique().to_list()),
+    )
+
+
+def stage_groups(ds: Dataset, groups: list[str]) -> list[str]:
+    """``groups`` for a figure per stage: ``pipeline`` first when the deals are in several.
+
+    Stage order means something within one pipeline only (``Proposal`` of New business is not
+    before or after ``Renewal due`` of Renewals, and a stage shared by two pipelines is two
+    different steps), so with more than one pipeline the stage-ordered metrics group by the
+    deal's pipeline even when ``by`` does not name it. Deals without a pipeline (ambiguous,
+    see :func:`pipeline_kit.load`) form their own group.
+    """
+    if "pipeline" in groups or len(pipelines(ds)) < 2:
+        return groups
+    return ["pipeline", *groups]
+
+
 def aggregate(lf: pl.LazyFrame, by: list[str], aggs: list[pl.Expr]) -> pl.LazyFrame:
     """Group by ``by`` (one row per group, sorted) or, without groups, one row overall.
 

@@ -54,6 +54,14 @@ def _long(
     definition); ``as_of`` is the day a snapshot or cohort is read (empty for flow metrics).
     """
     card = REGISTRY[metric].card
+    if detail and "pipeline" in frame.columns and "pipeline" not in groups:
+        # a stage-ordered metric grouped by pipeline on its own (see stage_groups): the
+        # pipeline goes in the detail, "Renewals · Proposal"
+        frame = frame.with_columns(
+            pl.format(
+                "{} · {}", pl.col("pipeline").fill_null("(no pipeline)"), pl.col(detail)
+            ).alias(detail)
+        )
     return frame.select(
         pl.lit(metric).alias("metric"),
         *groups,

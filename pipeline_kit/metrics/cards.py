@@ -48,6 +48,7 @@ LABELS = (
     "Computed by",
     "How to read it",
     "Pitfalls",
+    "Several pipelines",
 )
 LABELLED = "{label}: {text}"
 
@@ -66,6 +67,7 @@ class MetricCard:
     pitfalls: tuple[str, ...]
     function: str  # the pipeline_kit function that computes it
     reading: str = ""  # how to read it: what a high or low value says and what to look at next
+    pipelines: str = ""  # what the figure does when the deals are in several pipelines
     lang: str = dataclasses.field(default="en", compare=False, repr=False)
     """The language the card renders in (Jupyter, ``print``): ``explain(name, lang=...)``."""
 
@@ -74,14 +76,15 @@ class MetricCard:
         """The time basis in one word: period, snapshot or cohort."""
         return self.time_basis.split(" ")[0].strip(":,;")
 
-    def to_markdown(self, lang: str | None = None) -> str:
+    def to_markdown(self, lang: str | None = None, pipelines: bool = True) -> str:
         """The card as Markdown (used in reports, notebooks and the README).
 
         ``lang`` ("zh-Hans", "zh-Hant", "ms"; default: the card's :attr:`lang`, English
         unless it came from ``explain(name, lang=...)``) writes it in that language: the title
         from the reports' catalog, the fields and their labels from the ``cards`` catalog
         (``pipeline_kit/locale/<lang>/LC_MESSAGES/cards.po``); the metric id and the function
-        stay as they are. English is the card as written.
+        stay as they are. English is the card as written. ``pipelines=False`` leaves out the
+        line on several pipelines (a report on data with one pipeline).
         """
         locale = normalise_lang(self.lang if lang is None else lang)
         _ = gettext(locale, CARDS_DOMAIN)
@@ -100,6 +103,8 @@ class MetricCard:
         ]
         if self.reading:
             lines.append(field(LABELS[5], _(self.reading)))
+        if self.pipelines and pipelines:
+            lines.append(field(LABELS[7], _(self.pipelines)))
         if self.pitfalls:
             joiner = "" if locale.startswith("zh") else " "  # Chinese sentences need no space
             lines.append(field(LABELS[6], joiner.join(_(p) for p in self.pitfalls)))
@@ -107,7 +112,10 @@ class MetricCard:
 
     def messages(self) -> list[str]:
         """The card's texts its translations are made of (the ``cards`` catalog), in order."""
-        texts = [self.formula, self.time_basis, self.counts, self.interval, self.reading]
+        texts = [
+            *(self.formula, self.time_basis, self.counts, self.interval, self.reading),
+            self.pipelines,
+        ]
         return [t for t in [*texts, *self.pitfalls] if t]
 
     def _repr_markdown_(self) -> str:
@@ -128,6 +136,12 @@ COHORT = (
 )
 LEADS = (
     "cohort: leads created in the period, outcomes read at as_of (default: last date in the data)"
+)
+
+PER_PIPELINE = (
+    "when the deals are in more than one pipeline (`deals.pipeline`), one row per pipeline and "
+    "stage even when `by` does not name the pipeline: stage order means something within one "
+    "pipeline only, so stages of different pipelines are never pooled or ranked together"
 )
 
 # The families in catalogue order (the README, explain() and the long CSV list metrics so)

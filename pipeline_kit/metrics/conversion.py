@@ -34,10 +34,11 @@ from pipeline_kit.metrics._common import (
     group_columns,
     resolve_cohort_as_of,
     share_column,
+    stage_groups,
     time_basis,
 )
 from pipeline_kit.metrics._long import _long
-from pipeline_kit.metrics.cards import MetricCard, declare
+from pipeline_kit.metrics.cards import PER_PIPELINE, MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, p_chart_limits, wilson_interval
 
@@ -86,11 +87,14 @@ def stage_conversion(
     dropped), conversion, ci_low, ci_high, drop_off, pending_share, incomplete, enough_data,
     approximate (stage history derived from the deals) (:class:`StageConversionOutput`).
     ``as_of`` may be ``"latest"``.
+    With deals in several pipelines the rows are also per ``pipeline`` (first column), even
+    when ``by`` does not name it (:func:`~pipeline_kit.metrics._common.stage_groups`).
     """
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
+    groups = stage_groups(ds, groups)
     stages = ds.lazy("stages").select("stage", "order", "is_won", "is_lost")
     history = ds.lazy("stage_history").filter(pl.col("entered_at") <= day)
     # a stage first entered in the period needs a change in the period: only those deals'
@@ -202,6 +206,7 @@ declare(
         reading="Of the deals that entered a stage this period and have been decided, "
         "the share that moved forward. The lowest stage is where deals die; a cohort flagged "
         "incomplete is too young to judge.",
+        pipelines=PER_PIPELINE,
     ),
     function=stage_conversion,
     output=StageConversionOutput,
@@ -222,6 +227,7 @@ declare(
         "pipeline_kit.stage_conversion",
         reading="The complement of stage conversion: where deals are lost. Read the stage "
         "with the highest drop-off first, and its lost reasons.",
+        pipelines=PER_PIPELINE,
     ),
     function=stage_conversion,
     output=StageConversionOutput,
@@ -293,11 +299,15 @@ def stage_conversion_control(
     baseline`` (no decided deal in the past quarters, or none this quarter). A period that is
     not a quarter is read as the quarter holding its last day. Columns:
     :class:`StageConversionControlOutput`.
+    With deals in several pipelines the rows are also per ``pipeline`` (first column), even
+    when ``by`` does not name it (:func:`~pipeline_kit.metrics._common.stage_groups`).
     """
     quarter = _quarter_of(as_period(period, ds))
     day = resolve_cohort_as_of(ds, as_of, quarter)
     age = day - quarter.end
     groups = group_columns(by)
+    check_by(ds, "deals", groups)
+    groups = stage_groups(ds, groups)
     keys = [*groups, "stage", "stage_order"]
     this = stage_conversion(ds, quarter, by=groups, as_of=day)
     past = [
@@ -391,6 +401,7 @@ declare(
         reading="A stage outside its limits converted differently from what its own past makes "
         "ordinary: look for a cause (a process change, a product issue, a campaign). Within "
         "the limits, a change is noise; do not react to it.",
+        pipelines=PER_PIPELINE,
     ),
     function=stage_conversion_control,
     output=StageConversionControlOutput,

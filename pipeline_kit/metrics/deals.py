@@ -591,7 +591,8 @@ def velocity(
 
     ``velocity = open qualified deals x win rate x average won deal size / average cycle
     length (days)``, where open qualified deals are those open at the period's last day in
-    ``qualified_from`` (default: the second open stage) or a later open stage, and the other
+    ``qualified_from`` (default: the second open stage, of each pipeline when the stages name
+    several) or a later open stage, and the other
     three factors come from the deals closed in the period (win rate as in ``win_rate``, mean
     won amount, mean days created -> closed of won deals). ``as_of`` moves the snapshot of
     open deals to that day (``"latest"``: the last date in the data); one before the period's
@@ -613,8 +614,12 @@ def velocity(
     first = qualified_from or stages["stage"][min(1, stages.height - 1)]
     if first not in stages["stage"].to_list():
         raise ValueError(f"unknown stage {first!r}; open stages: {', '.join(stages['stage'])}")
-    min_order = stages.filter(pl.col("stage") == first)["order"][0]
-    qualified = stages.filter(pl.col("order") >= min_order)["stage"].to_list()
+    if qualified_from is None:  # each pipeline from its own second open stage
+        second = pl.col("order").get(pl.min_horizontal(1, pl.len() - 1)).over("pipeline")
+        qualified = stages.filter(pl.col("order") >= second)["stage"].to_list()
+    else:
+        min_order = stages.filter(pl.col("stage") == first)["order"][0]
+        qualified = stages.filter(pl.col("order") >= min_order)["stage"].to_list()
     open_end = ds.lazy("deals").filter(open_at(day))
     open_q = with_stage_at(ds, open_end, day).filter(pl.col("stage").is_in(qualified))
     open_counts = aggregate(open_q, groups, [pl.len().cast(pl.Int64).alias("open_qualified")])
@@ -1105,6 +1110,10 @@ declare(
         reading="Expected revenue per day the qualified pipeline produces. Move any of "
         "its four levers (more qualified deals, higher win rate, bigger deals, shorter cycles) to "
         "raise it; see which one differs from the benchmark.",
+        pipelines="the open deals count from the second open stage of each deal's own "
+        "pipeline (a stage order is compared within its pipeline only); `qualified_from`, when "
+        "given, uses the order of the whole stages table. The rates stay organisation-wide "
+        "unless `by` names the pipeline.",
     ),
     function=velocity,
     output=VelocityOutput,

@@ -28,10 +28,11 @@ from pipeline_kit.metrics._common import (
     km_by_group,
     resolve_cohort_as_of,
     share_column,
+    stage_groups,
     time_basis,
 )
 from pipeline_kit.metrics._long import _long
-from pipeline_kit.metrics.cards import MetricCard, declare
+from pipeline_kit.metrics.cards import PER_PIPELINE, MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, km_curve
 
@@ -124,11 +125,14 @@ def time_in_stage_km(
     groups, stage, stage_order, n (visits), ended, ongoing, median_days, ci_low, ci_high,
     naive_mean_ended (ended visits only), enough_data (ended >= min_n), approximate
     (:class:`TimeInStageKmOutput`).
+    With deals in several pipelines the rows are also per ``pipeline`` (first column), even
+    when ``by`` does not name it (:func:`~pipeline_kit.metrics._common.stage_groups`).
     """
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
+    groups = stage_groups(ds, groups)
     stages = ds.lazy("stages").select("stage", "order", "is_won", "is_lost")
     visits = (
         ds.lazy("stage_history")
@@ -277,6 +281,7 @@ declare(
         "pipeline_kit.time_in_stage_km",
         reading="Half of the visits to this stage ended within this many days. The "
         "stage with the longest time is the bottleneck; compare with its conversion.",
+        pipelines=PER_PIPELINE,
     ),
     function=time_in_stage_km,
     output=TimeInStageKmOutput,

@@ -32,10 +32,11 @@ from pipeline_kit.metrics._common import (
     flow_period,
     group_columns,
     resolve_as_of,
+    stage_groups,
     time_basis,
 )
 from pipeline_kit.metrics._long import _long
-from pipeline_kit.metrics.cards import SNAPSHOT, MetricCard, declare
+from pipeline_kit.metrics.cards import PER_PIPELINE, SNAPSHOT, MetricCard, declare
 from pipeline_kit.periods import Period
 
 __all__ = [
@@ -124,12 +125,18 @@ def open_pipeline(
     stages table has no probabilities). One row per group and open stage, zero rows
     included, ordered by pipeline order; ``approximate`` is true when the stage history was
     derived rather than exported. Columns: :class:`OpenPipelineOutput`.
+    With deals in several pipelines the rows are also per ``pipeline`` (first column), even
+    when ``by`` does not name it (:func:`~pipeline_kit.metrics._common.stage_groups`).
+    A pipeline's zero rows are its own open stages and those shared by several pipelines.
     """
     day = resolve_as_of(ds, as_of, as_period(period, ds) if period is not None else None)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
+    groups = stage_groups(ds, groups)
     stages = ds.lazy("stages")
-    open_stages = stages.filter(~pl.col("is_won") & ~pl.col("is_lost")).select("stage")
+    open_stages = stages.filter(~pl.col("is_won") & ~pl.col("is_lost")).select(
+        "stage", pl.col("pipeline").alias("_stage_pipeline")
+    )
     deals = with_stage_at(ds, ds.lazy("deals").filter(open_at(day)), day)
     counts = deals.group_by([*groups, "stage"]).agg(
         pl.len().cast(pl.Int64).alias("open_deals"),
@@ -137,6 +144,12 @@ def open_pipeline(
     )
     frame_groups = deals.select(groups).unique() if groups else pl.LazyFrame({"_": [0]})
     grid = frame_groups.join(open_stages, how="cross")
+    if "pipeline" in groups:  # a pipeline's rows: its own stages and the shared ones
+        grid = grid.filter(
+            pl.col("_stage_pipeline").is_null()
+            | (pl.col("_stage_pipeline") == pl.col("pipeline")).fill_null(False)
+        )
+    grid = grid.drop("_stage_pipeline")
     if not groups:
         grid = grid.drop("_")
     out = (
@@ -225,11 +238,13 @@ def stalled_deals(
     per open deal at ``as_of``: deal_id, owner, team, the ``by`` columns (any deal column, e.g.
     ``by="region"``), stage, amount, entered_stage_at, days_in_stage, threshold_days,
     reference_n, stalled (:class:`StalledDealsOutput`); sorted by the ``by`` columns, then
-    with the stalled, longest first.
+    with the stalled, longest first. With deals in several pipelines ``pipeline`` is one of
+    the ``by`` columns even when not asked for (:func:`~pipeline_kit.metrics._common.stage_groups`).
     """
     day = resolve_as_of(ds, as_of, as_period(period, ds) if period is not None else None)
     groups = [g for g in group_columns(by) if g not in ("owner", "team")]
     check_by(ds, "deals", groups)
+    groups = stage_groups(ds, groups)
     visits = stage_durations(ds, day)
     reference = (
         visits.group_by("stage")
@@ -715,6 +730,10 @@ declare(
         "pipeline_kit.stalled_deals",
         reading="Open deals sitting in their stage far longer than usual (beyond the 90th "
         "percentile of finished visits). The action list: each one needs a next step or closing.",
+        pipelines="with more than one pipeline the deals are listed by pipeline first (a "
+        "pipeline column even when `by` does not name it); the norm is per stage, and stage "
+        "names are per pipeline except a name listed under several pipelines, kept once on "
+        "load, whose norm pools the visits of those pipelines",
     ),
     function=stalled_deals,
     output=StalledDealsOutput,
@@ -827,6 +846,7 @@ for _name, _title, _formula, _interval, _unit, _reading in (
             (),
             "pipeline_kit.open_pipeline",
             reading=_reading,
+            pipelines=PER_PIPELINE,
         ),
         function=open_pipeline,
         output=OpenPipelineOutput,

@@ -23,10 +23,11 @@ from pipeline_kit.metrics._common import (
     flow_period,
     group_columns,
     share_column,
+    stage_groups,
     time_basis,
 )
 from pipeline_kit.metrics._long import _long
-from pipeline_kit.metrics.cards import CLOSED_IN, MetricCard, declare
+from pipeline_kit.metrics.cards import CLOSED_IN, PER_PIPELINE, MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, wilson_interval
 
@@ -258,10 +259,13 @@ def lost_reasons_by_stage(
     true when the stage history was derived from the deals (then every stage is unknown).
     Columns: groups, lost_from_stage, stage_order, lost_reason, lost, lost_value, n, share,
     ci_low, ci_high, approximate (:class:`LostReasonsByStageOutput`).
+    With deals in several pipelines the rows are also per ``pipeline`` (first column), even
+    when ``by`` does not name it (:func:`~pipeline_kit.metrics._common.stage_groups`).
     """
     period = flow_period(ds, period, as_of)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
+    groups = stage_groups(ds, groups)
     lost = (
         ds.lazy("deals")
         .filter(closed_in(period) & pl.col("status").eq("lost"))
@@ -344,6 +348,7 @@ declare(
         reading="Where in the funnel each reason bites: price objections at proposal call "
         "for a different fix than 'no budget' at qualification. Compare a reason's share "
         "across stages with the intervals.",
+        pipelines=PER_PIPELINE,
     ),
     function=lost_reasons_by_stage,
     output=LostReasonsByStageOutput,
