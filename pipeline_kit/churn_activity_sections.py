@@ -23,6 +23,7 @@ from pipeline_kit.metrics.revenue import UNKNOWN_REASON
 from pipeline_kit.report_data import TeamData
 from pipeline_kit.sections import escape, markdown, md_table
 from pipeline_kit.stats import MIN_N
+from pipeline_kit.trend_sections import banded_trend_chart, localised, no_time_reason
 
 __all__ = [
     "calls_by_industry_table",
@@ -32,17 +33,6 @@ __all__ = [
 ]
 
 ENGLISH = Formatter()
-
-
-def _no_time_reason(data: TeamData, what: str, f: Formatter) -> str | None:
-    reason = data.shape.why_no_dates(what)
-    if reason:
-        return reason
-    return f._("the report covers the whole export, not a period") if data.period.is_all else None
-
-
-def _chart(chart: alt.TopLevelMixin, f: Formatter) -> alt.TopLevelMixin:
-    return charts.localise(chart, f.lang, f.currency)
 
 
 def _interval(
@@ -61,7 +51,7 @@ def _interval(
 def churn_reasons_table(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown:
     """The team's customers churned in the period by reason: accounts, share, MRR lost."""
     _, f = fmt._, fmt
-    if reason := _no_time_reason(data, "churn reasons over time", fmt):
+    if reason := no_time_reason(data, "churn reasons over time", fmt):
         return markdown(_("No churn reasons: {reason}.").format(reason=reason))
     if not data.ds.has("customers"):
         return markdown("")  # churn_section says which file to provide
@@ -108,32 +98,21 @@ def churn_reasons_table(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown
 def churn_trend_chart(data: TeamData, *, fmt: Formatter = ENGLISH) -> alt.TopLevelMixin | Markdown:
     """The team's customer churn rate over the last eight quarters, its interval as a band."""
     _ = fmt._
-    if reason := _no_time_reason(data, "churn trend", fmt):
+    if reason := no_time_reason(data, "churn trend", fmt):
         return markdown(_("No churn trend: {reason}.").format(reason=reason))
     if not data.ds.has("customers"):
         return markdown("")  # churn_section says which file to provide
     trend = data.churn_trend().filter(pl.col("n") > 0)
     title = _("Customer churn rate by quarter: {team}").format(team=data.team)
-    chart = charts.trend_chart(trend, title=title)
-    thin = trend.filter(pl.col("n") < MIN_N).height
-    if thin and trend.height:
-        chart = chart.properties(
-            title=alt.Title(
-                title,
-                subtitle=_("Band: 95% interval")
-                + " · "
-                + _("{n} quarter(s) with fewer than {min_n} customers at the start").format(
-                    n=thin, min_n=MIN_N
-                ),
-            )
-        )
-    return _chart(chart, fmt)
+    return banded_trend_chart(
+        trend, title, _("{n} quarter(s) with fewer than {min_n} customers at the start"), fmt
+    )
 
 
 def calls_by_industry_table(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown:
     """Calls per deal the team closed in the period, by industry, won deals against lost."""
     _, f = fmt._, fmt
-    if reason := _no_time_reason(data, "calls by industry over time", fmt):
+    if reason := no_time_reason(data, "calls by industry over time", fmt):
         return markdown(_("No calls by industry: {reason}.").format(reason=reason))
     if not data.ds.has("activities"):
         return markdown("")  # the activity chart says which file to provide
@@ -195,10 +174,10 @@ def lead_response_trend_chart(
 ) -> alt.TopLevelMixin | Markdown:
     """Median time to first response to the team's leads over the last eight quarters."""
     _ = fmt._
-    if reason := _no_time_reason(data, "lead response trend", fmt):
+    if reason := no_time_reason(data, "lead response trend", fmt):
         return markdown(_("No lead response trend: {reason}.").format(reason=reason))
     if not data.ds.has("leads") or data.leads_scope() is None:
         return markdown("")  # the leads section says why
     trend = data.lead_response_trend().filter(pl.col("n") > 0)
     title = _("Median lead response time by quarter (hours): {team}").format(team=data.team)
-    return _chart(charts.trend_chart(trend, title=title, value_format=",.0f"), fmt)
+    return localised(charts.trend_chart(trend, title=title, value_format=",.0f"), fmt)

@@ -26,11 +26,14 @@ from pipeline_kit.sections import escape, markdown, md_table
 from pipeline_kit.stats import MIN_N
 
 __all__ = [
+    "banded_trend_chart",
     "conversion_alerts",
     "conversion_control_chart",
     "deal_lists_appendix",
+    "localised",
     "lost_by_stage_table",
     "needed_for_target_table",
+    "no_time_reason",
     "period_over_period_table",
     "pipeline_size_note",
     "pipeline_vs_target_chart",
@@ -116,7 +119,7 @@ def _period_name(data: TeamData, f: Formatter) -> str:
     return f._("the whole export") if data.period.is_all else data.period.label
 
 
-def _chart(chart: alt.TopLevelMixin, f: Formatter) -> alt.TopLevelMixin:
+def localised(chart: alt.TopLevelMixin, f: Formatter) -> alt.TopLevelMixin:
     """``chart`` in the report's language, its amounts in the report's currency."""
     return charts.localise(chart, f.lang, f.currency)
 
@@ -124,7 +127,7 @@ def _chart(chart: alt.TopLevelMixin, f: Formatter) -> alt.TopLevelMixin:
 def period_over_period_table(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown:
     """The period, the previous one and the same period a year earlier, with the changes."""
     _ = fmt._
-    if reason := _no_time_reason(data, "comparison with earlier periods", fmt):
+    if reason := no_time_reason(data, "comparison with earlier periods", fmt):
         return markdown(_("No comparison with earlier periods: {reason}.").format(reason=reason))
     frame = data.period_over_period()
     if frame.height == 0:
@@ -193,24 +196,36 @@ def win_rate_trend_chart(
             )
         )
     trend = data.quarterly_trend("win_rate").filter(pl.col("n") > 0)
-    thin = trend.filter(pl.col("n") < MIN_N).height
     title = _("Win rate by quarter: {team}").format(team=data.team)
+    return banded_trend_chart(
+        trend, title, _("{n} quarter(s) with fewer than {min_n} closed deals"), fmt
+    )
+
+
+def banded_trend_chart(
+    trend: pl.DataFrame, title: str, thin_note: str, fmt: Formatter
+) -> alt.TopLevelMixin:
+    """A rate's quarterly trend with its 95% band; the subtitle counts the thin quarters.
+
+    ``thin_note`` (translated, with ``{n}`` and ``{min_n}``) says what a quarter had too few
+    of, when any quarter of ``trend`` has fewer than :data:`MIN_N`.
+    """
     chart = charts.trend_chart(trend, title=title)
+    thin = trend.filter(pl.col("n") < MIN_N).height
     if thin:
         chart = chart.properties(
             title=alt.Title(
                 title,
-                subtitle=_("Band: 95% interval")
+                subtitle=fmt._("Band: 95% interval")
                 + " · "
-                + _("{n} quarter(s) with fewer than {min_n} closed deals").format(
-                    n=thin, min_n=MIN_N
-                ),
+                + thin_note.format(n=thin, min_n=MIN_N),
             )
         )
-    return _chart(chart, fmt)
+    return localised(chart, fmt)
 
 
-def _no_time_reason(data: TeamData, what: str, f: Formatter) -> str | None:
+def no_time_reason(data: TeamData, what: str, f: Formatter) -> str | None:
+    """Why ``data`` has no figure over time (no dates, or the whole export), else None."""
     reason = data.shape.why_no_dates(what)
     if reason:
         return reason
@@ -222,7 +237,7 @@ def pipeline_vs_target_chart(
 ) -> alt.TopLevelMixin | Markdown:
     """The team's pipeline at each quarter's start against that quarter's target, as a chart."""
     _ = fmt._
-    if reason := _no_time_reason(data, "pipeline against target over time", fmt):
+    if reason := no_time_reason(data, "pipeline against target over time", fmt):
         return markdown(_("No pipeline against target over time: {reason}.").format(reason=reason))
     if not data.ds.has("targets"):
         return markdown(
@@ -231,7 +246,7 @@ def pipeline_vs_target_chart(
                 "pipeline against target quarter by quarter."
             )
         )
-    return _chart(
+    return localised(
         charts.pipeline_vs_target_chart(
             data.pipeline_vs_target(),
             title=_("Pipeline at each quarter's start against its target: {team}").format(
@@ -245,7 +260,7 @@ def pipeline_vs_target_chart(
 def pipeline_size_note(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown:
     """How much pipeline the next quarter's target needs, at the team's own past conversion."""
     _ = fmt._
-    if _no_time_reason(data, "", fmt) or not data.ds.has("targets"):
+    if no_time_reason(data, "", fmt) or not data.ds.has("targets"):
         return markdown("")  # the chart's place says why
     past = data.pipeline_vs_target().filter(pl.col("pipeline_per_booking").is_not_null())
     if past.height == 0:
@@ -293,7 +308,7 @@ def pipeline_size_note(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown:
 def seasonality_chart(data: TeamData, *, fmt: Formatter = ENGLISH) -> alt.TopLevelMixin | Markdown:
     """The team's deals created per calendar month, with intervals, against an average month."""
     _ = fmt._
-    if reason := _no_time_reason(data, "seasonality", fmt):
+    if reason := no_time_reason(data, "seasonality", fmt):
         return markdown(_("No seasonality: {reason}.").format(reason=reason))
     frame = data.seasonality()
     if fmt.lang != "en":  # the months as the language abbreviates them (CLDR)
@@ -301,7 +316,7 @@ def seasonality_chart(data: TeamData, *, fmt: Formatter = ENGLISH) -> alt.TopLev
         frame = frame.with_columns(
             pl.col("month").replace_strict(dict(months), return_dtype=pl.String).alias("month_name")
         )
-    return _chart(
+    return localised(
         charts.seasonality_chart(
             frame,
             what="created",
@@ -374,7 +389,7 @@ def signal_text(signal: str, f: Formatter) -> str:
 def conversion_alerts(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown:
     """Stages whose conversion this quarter is outside the p-chart limits of past quarters."""
     _, pct = fmt._, fmt.pct
-    if reason := _no_time_reason(data, "stage conversion over time", fmt):
+    if reason := no_time_reason(data, "stage conversion over time", fmt):
         return markdown(_("No stage alerts: {reason}.").format(reason=reason))
     frame = data.stage_conversion_control()
     if frame.height == 0:
@@ -445,9 +460,9 @@ def conversion_control_chart(
     data: TeamData, *, fmt: Formatter = ENGLISH
 ) -> alt.TopLevelMixin | Markdown:
     """The team's stage conversion this quarter inside its control limits, as a chart."""
-    if _no_time_reason(data, "", fmt):
+    if no_time_reason(data, "", fmt):
         return markdown("")  # the table's place says why
-    return _chart(
+    return localised(
         charts.control_chart(
             data.stage_conversion_control(),
             title=fmt._("Stage conversion against its limits: {team}").format(team=data.team),
@@ -473,7 +488,7 @@ def _need_cell(r: dict, need: str, done: str | None, f: Formatter) -> str:
 def needed_for_target_table(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown:
     """Won deals, deals to close, leads and activities the target takes at the team's rates."""
     _ = fmt._
-    if reason := _no_time_reason(data, "needs against a target", fmt):
+    if reason := no_time_reason(data, "needs against a target", fmt):
         return markdown(_("No needs against a target: {reason}.").format(reason=reason))
     if not data.ds.has("targets"):
         return markdown(
