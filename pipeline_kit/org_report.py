@@ -17,6 +17,7 @@ from pipeline_kit.comparisons.verdicts import localised_verdict
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting.sections import ForecastSection
 from pipeline_kit.formatting import Formatter
+from pipeline_kit.i18n import N_
 from pipeline_kit.metrics import (
     cycle_length_curve,
     open_pipeline,
@@ -55,7 +56,7 @@ class OrgReport:
         self.ds = ds
         self.period, self.as_of = report_period(ds, period, as_of)
         self._comparison = compare_teams(ds, self.period)
-        self.shape = DataShape.of(ds)
+        self.shape = DataShape.of(ds).in_language(self.fmt.text)  # reasons in the language
 
     def header(self) -> Markdown:
         """The title, period, snapshot day, number of teams and data file of the summary."""
@@ -194,7 +195,7 @@ class OrgReport:
         if self.shape.undated:
             return markdown(
                 _("No trend: {reason}.").format(
-                    reason=self.shape.why_no_dates("quarter-by-quarter trend")
+                    reason=self.shape.why_no_dates(N_("quarter-by-quarter trend"))
                 )
             )
         if self.shape.why_no_win_rate():
@@ -214,7 +215,7 @@ class OrgReport:
         if self.shape.undated:
             return markdown(
                 self._("No cycle curves: {reason}.").format(
-                    reason=self.shape.why_no_dates("curve over time")
+                    reason=self.shape.why_no_dates(N_("curve over time"))
                 )
             )
         return self._chart(
@@ -236,7 +237,7 @@ class OrgReport:
         if self.shape.undated:
             return markdown(
                 self._("No waterfall: {reason}.").format(
-                    reason=self.shape.why_no_dates("pipeline movement")
+                    reason=self.shape.why_no_dates(N_("pipeline movement"))
                 )
             )
         return self._chart(charts.waterfall(pipeline_waterfall(self.ds, self.period)))

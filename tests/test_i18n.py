@@ -245,8 +245,6 @@ def _visible_text(report: object) -> str:
             text = shown.data
             if name == "methodology":  # the cards' definitions stay English; titles translated
                 text = "\n".join(re.findall(r"^\*\*(.+?)\*\*", text, re.M))
-            if name == "data_quality":  # the loader's own notes stay English
-                text = text.split("\n\n")[0] + "\n" + text.split("\n\n")[1]
             parts.append(text)
         elif shown is not None:
             parts.append(repr(shown))

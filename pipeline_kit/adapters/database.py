@@ -59,6 +59,7 @@ import polars as pl
 
 from pipeline_kit.adapters.base import RawDataset
 from pipeline_kit.errors import DataError
+from pipeline_kit.i18n import N_, Message
 from pipeline_kit.schema import FOREIGN_KEYS, TABLES
 
 __all__ = ["absolute", "is_database_uri", "read_database", "redact"]
@@ -350,11 +351,18 @@ def _canonical_frames(
             )
     if where is not None:
         notes.append(
-            f"{con.label}: read only the deals kept by the filter "
-            f"{'since=' + since.isoformat() if since else ''}"
-            f"{' ' if since and until else ''}{'until=' + until.isoformat() if until else ''}"
-            f" (SQL: {where}), and the rows of other tables that belong to them or to no "
-            "deal: figures for periods outside these days are incomplete."
+            Message(
+                N_(
+                    "{label}: read only the deals kept by the filter {value}{value2}{value3} "
+                    "(SQL: {where}), and the rows of other tables that belong to them or to "
+                    "no deal: figures for periods outside these days are incomplete."
+                ),
+                label=str(con.label),
+                value=str("since=" + since.isoformat() if since else ""),
+                value2=str(" " if since and until else ""),
+                value3=str("until=" + until.isoformat() if until else ""),
+                where=str(where),
+            )
         )
     return frames
 

@@ -88,6 +88,7 @@ from pipeline_kit.adapters._tools import (
 )
 from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
 from pipeline_kit.errors import DataError
+from pipeline_kit.i18n import N_, Message
 from pipeline_kit.schema import TABLES, required_columns
 
 if TYPE_CHECKING:
@@ -595,14 +596,19 @@ def apply_mapping(
             )
         done.append(part)
         for c in date_cols:
-            hints[(table, f"{c}|dtype")] = (
-                f"The mapping reads {c} with date_format {formats!r}: these values match "
-                "neither it nor ISO; correct them, or add their format to date_format (a list)"
+            hints[(table, f"{c}|dtype")] = Message(
+                N_(
+                    "The mapping reads {c} with date_format {formats}: these values match "
+                    "neither it nor ISO; correct them, or add their format to date_format (a "
+                    "list)"
+                ),
+                c=str(c),
+                formats=repr(formats),
             )
     elif date_cols:
         out = normalise_dates(out, date_cols, notes, file=label)
         for c in date_cols:
-            hints[(table, f"{c}|dtype")] = (
+            hints[(table, f"{c}|dtype")] = N_(
                 'Give the export\'s date format in the mapping, e.g. date_format = "%d/%m/%Y"'
             )
 
@@ -624,17 +630,27 @@ def apply_mapping(
         done.append(part)
     for c in number_cols:
         hints[(table, f"{c}|dtype")] = (
-            'The mapping reads decimal commas (decimal = ","): 1.234,50 or 1234,5'
+            Message(N_('The mapping reads decimal commas (decimal = ","): 1.234,50 or 1234,5'))
             if settings.decimal == ","
-            else 'If the export writes 1.234,50, set decimal = "," in the mapping'
+            else Message(N_('If the export writes 1.234,50, set decimal = "," in the mapping'))
         )
     if "status" in schema:
         hints[(table, "status|dtype")] = (
-            f"Add this value to [{table}.values.status] in the mapping "
-            '(e.g. "On hold" = "open"), or "*" = "open" for every value not listed'
+            Message(
+                N_(
+                    'Add this value to [{table}.values.status] in the mapping (e.g. "On '
+                    'hold" = "open"), or "*" = "open" for every value not listed'
+                ),
+                table=str(table),
+            )
             if "status" in section.values
-            else f"Map the export's words to open, won or lost under [{table}.values.status] "
-            'in the mapping, e.g. "Closed Won" = "won"'
+            else Message(
+                N_(
+                    "Map the export's words to open, won or lost under "
+                    '[{table}.values.status] in the mapping, e.g. "Closed Won" = "won"'
+                ),
+                table=str(table),
+            )
         )
 
     reading = [
@@ -655,7 +671,14 @@ def apply_mapping(
             + "; ".join(dropped)
             + " (rename it in the mapping's [columns] to use it instead)"
         )
-    notes.append(f"{table} from {label} as the mapping says: " + "; ".join(done) + ".")
+    notes.append(
+        Message(
+            N_("{table} from {label} as the mapping says: {details}."),
+            table=table,
+            label=label,
+            details="; ".join(done),
+        )
+    )
     return out
 
 
