@@ -376,6 +376,14 @@ class Dataset:
 
         Each is a :class:`~pipeline_kit.i18n.Message` where the words come from a template
         (a report shows it in its language); ``str()`` of either is the English text.
+
+        >>> import pipeline_kit as pk
+        >>> ds = pk.load("data/sample", cache=True)
+        >>> problem, fix = ds.problem_texts("deals", "amount|min")
+        >>> problem, fix
+        ('amount is below the allowed minimum', 'check the sign and units of amount')
+        >>> problem.msgid, problem.params
+        ('{col} is below the allowed minimum', {'col': 'amount'})
         """
         problem, fix = self.rule_messages.get(rule) or describe_rule(rule, table)
         if (table, rule) in self.hints:

@@ -44,7 +44,6 @@ from papermill.engines import NBClientEngine, papermill_engines
 from tqdm.auto import tqdm
 
 from pipeline_kit._files import write_atomic
-from pipeline_kit.charts.theme import FONT, FONTS
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.errors import DataError
 from pipeline_kit.formatting import Formatter
@@ -836,6 +835,8 @@ def _index_html(
     known: set[str],
     fmt: Formatter | None = None,
 ) -> str:
+    from pipeline_kit.charts.theme import FONT, FONTS  # here: workers never import altair
+
     esc = html.escape
     f = fmt or Formatter()
     _ = f._

@@ -11,12 +11,16 @@ all sentences, tables and charts are produced here, where they are tested, from 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import altair as alt
 import polars as pl
 from IPython.display import Markdown
 
 from pipeline_kit import charts, trend_sections
+from pipeline_kit.charts._base import pattern_regex
+from pipeline_kit.comparisons.compare_groups import YOUNG_HISTORY_WARNING
+from pipeline_kit.comparisons.mix import MIX_WARNING
 from pipeline_kit.comparisons.verdicts import localised_verdict
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting.cards import FORECAST_CARDS, REPORT_FORECAST_CARDS
@@ -579,7 +583,10 @@ class TeamReport:
                 ).format(period=self._span)
             )
         warnings = rows.filter(pl.col("warning").is_not_null())["warning"].unique().to_list()
-        lines += ["- " + _("*Caution:* {warning}").format(warning=_esc(w)) for w in warnings]
+        lines += [
+            "- " + _("*Caution:* {warning}").format(warning=_esc(_localised_warning(w, _)))
+            for w in warnings
+        ]
         thin = rows.filter(pl.col("direction") == "not enough data")
         if thin.height:
             lines.append(
@@ -1105,3 +1112,11 @@ class TeamReport:
         if self.lang == "en":
             return rows["verdict"].to_list()
         return [localised_verdict(r, self.fmt) for r in rows.iter_rows(named=True)]
+
+
+def _localised_warning(text: str, _: Callable[[str], str]) -> str:
+    """A comparison's warning in the report's language (matched to the template it came from)."""
+    for template in (YOUNG_HISTORY_WARNING, MIX_WARNING):
+        if (hit := pattern_regex(template).match(text)) is not None:
+            return _(template).format(**hit.groupdict())
+    return text

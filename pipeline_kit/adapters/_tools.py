@@ -710,8 +710,10 @@ def plain_number(text: pl.Expr, *, money: bool = False) -> pl.Expr:
 
 CURRENCY_MESSAGES = {
     "currency_without_rate": (
-        "the amount is in a currency with no conversion rate to the reporting currency",
-        "export the CRM's currency rates (Salesforce CurrencyType / DatedConversionRate) or "
-        "give rates={'EUR': 0.92, ...}; amounts in different currencies are never summed",
+        N_("the amount is in a currency with no conversion rate to the reporting currency"),
+        N_(
+            "export the CRM's currency rates (Salesforce CurrencyType / DatedConversionRate) or "
+            "give rates={'EUR': 0.92, ...}; amounts in different currencies are never summed"
+        ),
     )
 }

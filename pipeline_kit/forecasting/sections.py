@@ -173,7 +173,8 @@ class ForecastSection:
             ),
         ]
         if r["note"]:
-            note = "; ".join(_note_part(piece, _) for piece in r["note"].split("; "))
+            sep = "；" if f.lang.startswith("zh") else "; "  # Chinese: a full-width semicolon
+            note = sep.join(_note_part(piece, _) for piece in r["note"].split("; "))
             lines += ["", _("> Note: {note}.").format(note=note)]
         return markdown("\n".join(lines))
 
