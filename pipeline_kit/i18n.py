@@ -120,6 +120,16 @@ class Message(str):
             **{k: localised(v, translate, count) for k, v in self.params.items()}
         )
 
+    @classmethod
+    def joined(cls, parts: list[str], sep: str = "; ") -> Message:
+        """``parts`` joined by ``sep``, each part still rendered in a report's language.
+
+        >>> Message.joined([Message("a {n}", n=1000), "b"])
+        'a 1,000; b'
+        """
+        template = sep.join(f"{{p{i}}}" for i in range(len(parts)))  # not a message to translate
+        return cls(template, **{f"p{i}": part for i, part in enumerate(parts)})
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-able form (:meth:`from_json` reads it back)."""
         return {

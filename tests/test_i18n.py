@@ -32,7 +32,7 @@ from pipeline_kit.charts.theme import FONT
 from pipeline_kit.formatting import FORMAT, Formatter, currency_code, fmt_days, fmt_money, fmt_pct
 from pipeline_kit.i18n import LOCALE_DIR, gettext, normalise_lang
 from pipeline_kit.reports import localised_template, run_reports, template_path
-from pipeline_kit.schema import TABLES
+from pipeline_kit.schema import DEAL_STATUSES, TABLES
 from pipeline_kit.sections import escape as _esc
 
 from .conftest import SAMPLE
@@ -336,6 +336,7 @@ def _english_left(ds: pk.Dataset, text: str) -> list[str]:
             text = text.replace(column.replace("_", " "), " ")
     allowed = {w.lower() for w in _allowed_words(ds)}
     allowed |= {c for table in TABLES.values() for c in table.columns()}  # the kit's columns
+    allowed |= set(DEAL_STATUSES)  # the values a status column must hold: open, won, lost
     words = [w for w in re.findall(WORD, text) if not re.search(r"\d", w)]
     return sorted({w for w in words if w.lower() in ENGLISH and w.lower() not in allowed})
 
@@ -372,6 +373,31 @@ def test_the_loaders_notes_and_quarantine_reasons_are_translated(salesforce_ds, 
         assert "1 个商机的负责人不在 User 文件中：以其负责人 id 显示。" in quality
         assert "deals 中 1 行：金额所用币种没有换算为报告币种的汇率。" in quality
         assert "User.csv 不是 UTF-8 编码：已按 cp1252 读取" in quality
+
+
+EXAMPLES = {  # the example export of every source (as tests/test_cli_sources.py reads them)
+    "hubspot": lambda: pk.load(ROOT / "data/examples/hubspot", source="hubspot"),
+    "pipedrive": lambda: pk.load(
+        ROOT / "data/examples/pipedrive", source="pipedrive", rates={"USD": 1, "EUR": 0.8}
+    ),
+    "mapping": lambda: pk.load(
+        ROOT / "data/examples/other_crm/opportunities.csv",
+        mapping=ROOT / "tests/fixtures/mapped_export/mapping.toml",
+    ),
+}
+
+
+@pytest.mark.parametrize("source", list(EXAMPLES))
+def test_every_sources_notes_are_translated(source):
+    ds = EXAMPLES[source]()
+    period = f"{ds.last_date.year}-Q{(ds.last_date.month - 1) // 3 + 1}"
+    assert ds.notes
+    for lang in LANGS:
+        report = pk.TeamReport(ds, ds.teams[0], period, lang=lang)
+        quality = report.data_quality().data
+        assert not _english_left(ds, quality), (lang, _english_left(ds, quality))
+        forecast = report.forecast_table().data  # its note: why the interval is wide
+        assert not _english_left(ds, forecast), (lang, forecast)
 
 
 @pytest.mark.skipif(not (MAVEN / "sales_pipeline.csv").exists(), reason="no Maven export here")
