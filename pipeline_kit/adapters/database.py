@@ -345,9 +345,14 @@ def _canonical_frames(
         dropped = sorted(set(by_name[table]) - {_canonical_name(c.name) for c in selected})
         if dropped and table == "deals":
             notes.append(
-                f"{con.label} table {found[table]}: {len(dropped)} column(s) not read "
-                f"(columns={columns!r}): {', '.join(dropped[:8])}"
-                + (", ..." if len(dropped) > 8 else "")
+                Message(
+                    N_("{database} table {table}: {count} column(s) not read ({option}): {names}"),
+                    database=con.label,
+                    table=found[table],
+                    count=str(len(dropped)),
+                    option=f"columns={columns!r}",
+                    names=", ".join(dropped[:8]) + (", ..." if len(dropped) > 8 else ""),
+                )
             )
     if where is not None:
         notes.append(
@@ -569,9 +574,18 @@ def read_database(
     )
     notes.insert(
         0,
-        f"Read from {con.label} (schema {con.schema}): "
-        + ", ".join(f"{name} ({frame.height} rows)" for name, frame in frames.items())
-        + ".",
+        Message(
+            N_("Read from {database} (schema {schema}): {tables}."),
+            database=con.label,
+            schema=con.schema,
+            tables=Message.joined(
+                [
+                    Message(N_("{table} ({rows} rows)"), table=name, rows=str(frame.height))
+                    for name, frame in frames.items()
+                ],
+                ", ",
+            ),
+        ),
     )
     if source == "canonical":
         from pipeline_kit.adapters.frames import read_frames

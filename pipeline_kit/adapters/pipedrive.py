@@ -515,10 +515,15 @@ def _api_catalogue(
     kept_deleted = frame.filter(deleted)
     if kept_deleted.height:
         run.notes.append(
-            f"{file.name}: {kept_deleted.height} deleted stage(s) kept because deals or "
-            "changes still refer to them: "
-            + ", ".join(kept_deleted[require_column(frame, label, "name")].to_list())
-            + "."
+            Message(
+                N_(
+                    "{file}: {stages} deleted stage(s) kept because deals or changes still "
+                    "refer to them: {names}."
+                ),
+                file=file.name,
+                stages=str(kept_deleted.height),
+                names=", ".join(kept_deleted[require_column(frame, label, "name")].to_list()),
+            )
         )
     probability = _num(_col(frame, "deal_probability", "probability"))
     cat = frame.select(
@@ -836,9 +841,14 @@ def _read_export(
         )
         if missing.height:
             run.notes.append(
-                f"{missing.height} stage(s) of the export are not in stages.csv ("
-                + ", ".join(missing["name"].to_list())
-                + "): added after its stages, in name order (numbered after its last line)."
+                Message(
+                    N_(
+                        "{stages} stage(s) of the export are not in stages.csv ({names}): added "
+                        "after its stages, in name order (numbered after its last line)."
+                    ),
+                    stages=str(missing.height),
+                    names=", ".join(missing["name"].to_list()),
+                )
             )
             catalogue = pl.concat(
                 [
