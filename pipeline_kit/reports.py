@@ -89,6 +89,9 @@ def localised_template(template: Path, lang: str, folder: Path) -> Path:
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             cell.source = _(cell.source)
+    title = notebook.metadata.get("title")
+    if isinstance(title, str):  # the page's <title>
+        notebook.metadata["title"] = _(title)
     target = folder / template.name
     nbformat.write(notebook, target)
     return target
@@ -753,6 +756,8 @@ def _merge_with_earlier_run(
 
 
 ORG_LABEL = "Organisation summary"
+# the templates' titles (notebook metadata: the pages' <title>), translated by localised_template
+TEMPLATE_TITLES = (N_("Team pipeline report"), N_("Organisation summary"))
 
 
 def _run_in_pool(

@@ -568,6 +568,7 @@ def test_a_chinese_report_end_to_end(chinese_reports):
     assert '<html lang="zh-Hans">' in page and "Noto Sans CJK SC" in page  # CJK font stack
     organisation = (chinese_reports / "organisation.html").read_text(encoding="utf-8")
     assert "组织汇总" in organisation and "各团队并列对比" in organisation
+    assert "<title>团队销售管道报告</title>" in page and "<title>组织汇总</title>" in organisation
     notebook = json.loads((chinese_reports / "emea.ipynb").read_text(encoding="utf-8"))
     assert any("lang = " in "".join(c["source"]) for c in notebook["cells"])
 
