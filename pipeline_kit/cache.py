@@ -34,6 +34,7 @@ import polars as pl
 
 from pipeline_kit.dataset import Dataset, Tables
 from pipeline_kit.errors import DataError
+from pipeline_kit.i18n import Message
 
 __all__ = ["cache_key", "default_cache_dir", "read_cached", "stored_result", "write_cached"]
 
@@ -148,16 +149,25 @@ def read_cached(folder: Path, key: str) -> Dataset | None:
         tables=Tables({}, list(meta["tables"]), _StoredTables(entry)),
         quarantine=frames["quarantine"],
         counts=frames["counts"],
-        notes=list(meta["notes"]),
+        notes=[Message.from_json(n) for n in meta["notes"]],
         source=meta["source"],
         path=Path(meta["path"]),
         fingerprint=meta["fingerprint"],
         stage_history_approximate=meta["stage_history_approximate"],
-        hints={tuple(k.split("\x1f", 1)): v for k, v in meta["hints"].items()},
+        hints={_hint_key(k): Message.from_json(v) for k, v in meta["hints"].items()},
         excluded=frames["excluded"],
         undated=meta["undated"],
-        rule_messages={k: tuple(v) for k, v in meta["rule_messages"].items()},
+        rule_messages={
+            k: (Message.from_json(v[0]), Message.from_json(v[1]))
+            for k, v in meta["rule_messages"].items()
+        },
     )
+
+
+def _hint_key(joined: str) -> tuple[str, str]:
+    """A hint's (table, column) key, stored joined by a unit separator."""
+    table, column = joined.split("\x1f", 1)
+    return table, column
 
 
 class _StoredTables:
@@ -199,6 +209,11 @@ class _StoredTables:
         raise RuntimeError("a cached dataset's totals are read with it; nothing is pending")
 
 
+def _json(text: str) -> str | dict[str, Any]:
+    """A note, hint or rule message as JSON: a Message keeps its template and parameters."""
+    return text.to_json() if isinstance(text, Message) else text
+
+
 def write_cached(folder: Path, key: str, ds: Dataset) -> None:
     """Store ``ds`` under ``key``, atomically (a temporary folder renamed into place).
 
@@ -226,14 +241,14 @@ def write_cached(folder: Path, key: str, ds: Dataset) -> None:
         ds.counts.write_parquet(work / "counts.parquet")
         meta = {
             "tables": list(ds.tables),
-            "notes": ds.notes,
+            "notes": [_json(n) for n in ds.notes],
             "source": ds.source,
             "path": str(ds.path),
             "fingerprint": ds.fingerprint,
             "stage_history_approximate": ds.stage_history_approximate,
-            "hints": {"\x1f".join(k): v for k, v in ds.hints.items()},
+            "hints": {"\x1f".join(k): _json(v) for k, v in ds.hints.items()},
             "undated": ds.undated,
-            "rule_messages": {k: list(v) for k, v in ds.rule_messages.items()},
+            "rule_messages": {k: [_json(t) for t in v] for k, v in ds.rule_messages.items()},
         }
         (work / "meta.json").write_text(json.dumps(meta))
         os.replace(work, folder / key)

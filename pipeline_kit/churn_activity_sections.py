@@ -18,6 +18,7 @@ from IPython.display import Markdown
 
 from pipeline_kit import charts
 from pipeline_kit.formatting import Formatter
+from pipeline_kit.i18n import N_
 from pipeline_kit.metrics.activity import UNKNOWN_INDUSTRY, has_industry
 from pipeline_kit.metrics.revenue import UNKNOWN_REASON
 from pipeline_kit.report_data import TeamData
@@ -51,7 +52,7 @@ def _interval(
 def churn_reasons_table(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown:
     """The team's customers churned in the period by reason: accounts, share, MRR lost."""
     _, f = fmt._, fmt
-    if reason := no_time_reason(data, "churn reasons over time", fmt):
+    if reason := no_time_reason(data, N_("churn reasons over time"), fmt):
         return markdown(_("No churn reasons: {reason}.").format(reason=reason))
     if not data.ds.has("customers"):
         return markdown("")  # churn_section says which file to provide
@@ -98,7 +99,7 @@ def churn_reasons_table(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown
 def churn_trend_chart(data: TeamData, *, fmt: Formatter = ENGLISH) -> alt.TopLevelMixin | Markdown:
     """The team's customer churn rate over the last eight quarters, its interval as a band."""
     _ = fmt._
-    if reason := no_time_reason(data, "churn trend", fmt):
+    if reason := no_time_reason(data, N_("churn trend"), fmt):
         return markdown(_("No churn trend: {reason}.").format(reason=reason))
     if not data.ds.has("customers"):
         return markdown("")  # churn_section says which file to provide
@@ -112,7 +113,7 @@ def churn_trend_chart(data: TeamData, *, fmt: Formatter = ENGLISH) -> alt.TopLev
 def calls_by_industry_table(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown:
     """Calls per deal the team closed in the period, by industry, won deals against lost."""
     _, f = fmt._, fmt
-    if reason := no_time_reason(data, "calls by industry over time", fmt):
+    if reason := no_time_reason(data, N_("calls by industry over time"), fmt):
         return markdown(_("No calls by industry: {reason}.").format(reason=reason))
     if not data.ds.has("activities"):
         return markdown("")  # the activity chart says which file to provide
@@ -174,7 +175,7 @@ def lead_response_trend_chart(
 ) -> alt.TopLevelMixin | Markdown:
     """Median time to first response to the team's leads over the last eight quarters."""
     _ = fmt._
-    if reason := no_time_reason(data, "lead response trend", fmt):
+    if reason := no_time_reason(data, N_("lead response trend"), fmt):
         return markdown(_("No lead response trend: {reason}.").format(reason=reason))
     if not data.ds.has("leads") or data.leads_scope() is None:
         return markdown("")  # the leads section says why

@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypeVar, cast
 import polars as pl
 
 from pipeline_kit.errors import DataError
+from pipeline_kit.i18n import N_, Message
 from pipeline_kit.schema import TABLES, describe_rule
 
 __all__ = ["Dataset"]
@@ -376,19 +377,33 @@ class Dataset:
             .sort("table", "rows", descending=[False, True])
         )
         described = [
-            self.rule_messages.get(r) or describe_rule(r, t)
-            for t, r in zip(grouped["table"], grouped["rule"], strict=True)
-        ]
-        fixes = [
-            fix + (f". {self.hints[(t, r)]}" if (t, r) in self.hints else "")
-            for (_, fix), t, r in zip(described, grouped["table"], grouped["rule"], strict=True)
+            self.problem_texts(t, r) for t, r in zip(grouped["table"], grouped["rule"], strict=True)
         ]
         return grouped.with_columns(
             pl.Series("problem", [p for p, _ in described], dtype=pl.String),
-            pl.Series("fix", fixes, dtype=pl.String),
+            pl.Series("fix", [f for _, f in described], dtype=pl.String),
         ).select(
             "table", "file", "rule", "rows", "problem", "fix", "example_rows", "example_records"
         )
+
+    def problem_texts(self, table: str, rule: str) -> tuple[str, str]:
+        """(problem, fix) of ``rule`` in ``table``, as :meth:`problems` words them.
+
+        Each is a :class:`~pipeline_kit.i18n.Message` where the words come from a template
+        (a report shows it in its language); ``str()`` of either is the English text.
+
+        >>> import pipeline_kit as pk
+        >>> ds = pk.load("data/sample", cache=True)
+        >>> problem, fix = ds.problem_texts("deals", "amount|min")
+        >>> problem, fix
+        ('amount is below the allowed minimum', 'check the sign and units of amount')
+        >>> problem.msgid, problem.params
+        ('{col} is below the allowed minimum', {'col': 'amount'})
+        """
+        problem, fix = self.rule_messages.get(rule) or describe_rule(rule, table)
+        if (table, rule) in self.hints:
+            fix = Message(N_("{fix}. {hint}"), fix=fix, hint=self.hints[(table, rule)])
+        return problem, fix
 
     def exclusions(self, examples: int = 3) -> pl.DataFrame:
         """Rows left out by design, one row per (table, reason): count, meaning, examples.

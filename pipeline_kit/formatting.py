@@ -25,7 +25,7 @@ from babel import Locale
 from babel import dates as _dates
 from babel import numbers as _numbers
 
-from pipeline_kit.i18n import gettext, normalise_lang
+from pipeline_kit.i18n import gettext, localised, normalise_lang
 
 __all__ = [
     "FORMAT",
@@ -116,6 +116,15 @@ class Formatter:
         object.__setattr__(self, "lang", normalise_lang(self.lang))
         object.__setattr__(self, "currency", currency_code(self.currency))
         object.__setattr__(self, "_", gettext(self.lang))
+
+    def text(self, message: object) -> str:
+        """A loader note, problem text or reason (an i18n ``Message``) in this language.
+
+        >>> from pipeline_kit.i18n import Message
+        >>> Formatter("zh-Hans").text(Message("{n} deals have no account", n=1425))
+        '1,425 deals have no account'
+        """
+        return localised(message, self._, self.number)
 
     # ------------------------------------------------------------------ numbers
     def number(self, x: float | None, digits: int = 0) -> str:

@@ -24,8 +24,9 @@ from __future__ import annotations
 import functools
 import gettext as _gettext
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -36,7 +37,9 @@ __all__ = [
     "LANGUAGES",
     "LOCALE_DIR",
     "N_",
+    "Message",
     "gettext",
+    "localised",
     "normalise_lang",
     "translator",
 ]
@@ -87,3 +90,98 @@ def gettext(lang: str = "en", domain: str = DOMAIN) -> Callable[[str], str]:
     definition cards' texts (:data:`CARDS_DOMAIN`).
     """
     return translator(lang, domain).gettext
+
+
+class Message(str):
+    """A text in English that a report can show in its own language: template + parameters.
+
+    It *is* the English string (``str(m)``, ``m == "..."``, JSON), so code that reads loader
+    notes or problem texts as strings is unchanged; ``msgid`` (marked ``N_()`` where it is
+    written, so Babel extracts it) and ``params`` let a report translate it with
+    :meth:`render`. Whole numbers among the parameters are counts: grouped as ``{:,}`` in
+    English, by the report's formatter in a report. Parameters may be Messages themselves.
+
+    >>> m = Message(N_("{rows} row(s) repeat an earlier row"), rows=1234)
+    >>> m, m.msgid, m.params
+    ('1,234 row(s) repeat an earlier row', '{rows} row(s) repeat an earlier row', {'rows': 1234})
+    >>> m.render(gettext("en"), str)
+    '1234 row(s) repeat an earlier row'
+    """
+
+    msgid: str
+    params: dict[str, Any]
+
+    def __new__(cls, msgid: str, /, **params: Any) -> Message:
+        """The English text of ``msgid`` with ``params`` filled in."""
+        text = msgid.format(**{k: _english(v) for k, v in params.items()}) if params else msgid
+        self = super().__new__(cls, text)
+        self.msgid = msgid
+        self.params = params
+        return self
+
+    def __getnewargs_ex__(self) -> tuple[tuple[str], dict[str, Any]]:  # pickle / copy
+        return (self.msgid,), self.params
+
+    def render(
+        self, translate: Callable[[str], str], count: Callable[[int], str] | None = None
+    ) -> str:
+        """The text through ``translate`` (a gettext ``_``), counts through ``count``."""
+        count = count or "{:,}".format
+        return translate(self.msgid).format(
+            **{k: localised(v, translate, count) for k, v in self.params.items()}
+        )
+
+    @classmethod
+    def joined(cls, parts: list[str], sep: str = "; ") -> Message:
+        """``parts`` joined by ``sep``, each part still rendered in a report's language.
+
+        >>> Message.joined([Message("a {n}", n=1000), "b"])
+        'a 1,000; b'
+        """
+        template = sep.join(f"{{p{i}}}" for i in range(len(parts)))  # not a message to translate
+        return cls(template, **{f"p{i}": part for i, part in enumerate(parts)})
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able form (:meth:`from_json` reads it back)."""
+        return {
+            "msgid": self.msgid,
+            "params": {
+                k: v.to_json() if isinstance(v, Message) else v for k, v in self.params.items()
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: str | Mapping[str, Any]) -> str:
+        """The Message of :meth:`to_json` (a plain string stays one)."""
+        if isinstance(data, str):
+            return data
+        return cls(
+            data["msgid"],
+            **{
+                k: cls.from_json(v) if isinstance(v, Mapping) else v
+                for k, v in data["params"].items()
+            },
+        )
+
+
+def _english(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return str(value)
+    return f"{value:,}"
+
+
+def localised(
+    text: Any, translate: Callable[[str], str], count: Callable[[int], str] | None = None
+) -> str:
+    """``text`` in the language of ``translate``: a Message rendered, a marked string translated.
+
+    A plain string is looked up as a msgid (untranslated strings come back as written); a
+    whole number goes through ``count``; anything else is ``str()``.
+    """
+    if isinstance(text, Message):
+        return text.render(translate, count)
+    if isinstance(text, str):
+        return translate(text) if text else text
+    if isinstance(text, int) and not isinstance(text, bool):
+        return (count or "{:,}".format)(text)
+    return str(text)

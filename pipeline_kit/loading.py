@@ -57,6 +57,7 @@ from pipeline_kit.adapters.base import RawDataset, RawTable
 from pipeline_kit.adapters.database import is_database_uri
 from pipeline_kit.dataset import Dataset, Tables
 from pipeline_kit.errors import DataError
+from pipeline_kit.i18n import N_, Message
 from pipeline_kit.schema import (
     FOREIGN_KEYS,
     ONE_TEAM,
@@ -291,8 +292,14 @@ def _load_through_disk_cache(
             ds,
             notes=[
                 *ds.notes,
-                f"Read from the validated cache ({folder}, entry "
-                f"{key[:12]}): the export is unchanged since it was validated.",
+                Message(
+                    N_(
+                        "Read from the validated cache ({folder}, entry {key}): the export is "
+                        "unchanged since it was validated."
+                    ),
+                    folder=str(folder),
+                    key=key[:12],
+                ),
             ],
         )
     elif ds is None:
@@ -364,13 +371,20 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
             UNDATED_DEALS,
         )
         notes.append(
-            f"{Path(deals.file).name} has no created_at column: a win/loss export. Figures "
-            "cover the whole export (period 'all'); figures over time (per quarter, cycle "
-            "curves, snapshots, trends) need dates and are not computed"
-            + (
-                "; cycle length comes from days_to_close."
+            Message(
+                N_(
+                    "{file} has no created_at column: a win/loss export. Figures cover the "
+                    "whole export (period 'all'); figures over time (per quarter, cycle "
+                    "curves, snapshots, trends) need dates and are not computed; cycle length "
+                    "comes from days_to_close."
+                )
                 if "days_to_close" in deals.frame.columns
-                else "."
+                else N_(
+                    "{file} has no created_at column: a win/loss export. Figures cover the "
+                    "whole export (period 'all'); figures over time (per quarter, cycle "
+                    "curves, snapshots, trends) need dates and are not computed."
+                ),
+                file=Path(deals.file).name,
             )
         )
     for table in raw.tables.values():
@@ -406,13 +420,22 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
     if "stages" not in valid:
         valid["stages"] = _derive_stages(valid["deals"], valid.get("stage_history"))
         notes.append(
-            "No stages table: stages were derived from the deals (order inferred"
-            + (" from stage_history)." if "stage_history" in valid else "; provide stages.csv).")
+            Message(
+                N_(
+                    "No stages table: stages were derived from the deals (order inferred from "
+                    "stage_history)."
+                )
+                if "stage_history" in valid
+                else N_(
+                    "No stages table: stages were derived from the deals (order inferred; "
+                    "provide stages.csv)."
+                )
+            )
         )
     valid["stages"], stage_notes = _complete_stages(valid["stages"], valid["deals"])
     notes.extend(stage_notes)
     valid["deals"], deal_notes = _probability_scale(
-        valid["deals"], "deal probabilities (deals.probability)"
+        valid["deals"], N_("deal probabilities (deals.probability)")
     )
     notes.extend(deal_notes)
     valid["deals"], bad = _flag_deals(
@@ -451,9 +474,13 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
         valid["stage_history"] = _derive_stage_history(valid["deals"], valid["stages"])
         approximate = True
         notes.append(
-            "No stage_history: a minimal history was derived from the deals (entered the "
-            "first stage when created, the closing stage when closed). Stage-level figures "
-            "are approximate; provide stage_history.csv for exact ones."
+            Message(
+                N_(
+                    "No stage_history: a minimal history was derived from the deals (entered "
+                    "the first stage when created, the closing stage when closed). Stage-level "
+                    "figures are approximate; provide stage_history.csv for exact ones."
+                )
+            )
         )
 
     rule_messages = {**CURRENCY_MESSAGES, **EXCLUSION_MESSAGES, **raw.rule_messages}
@@ -513,8 +540,14 @@ def _set_aside_copies(
         raw.tables[name] = RawTable(name, kept, table.file)
         setaside.append(dupes)
         notes.append(
-            f"{name}: {dupes.height:,} row(s) repeat an earlier row exactly (every column "
-            "equal); each is counted once and the copies are listed as excluded."
+            Message(
+                N_(
+                    "{table}: {rows} row(s) repeat an earlier row exactly (every column "
+                    "equal); each is counted once and the copies are listed as excluded."
+                ),
+                table=name,
+                rows=dupes.height,
+            )
         )
 
 
@@ -750,8 +783,8 @@ class _DeferredTables:
 
 EXCLUSION_MESSAGES = {
     "exact_duplicate": (
-        "the row repeats an earlier row exactly",
-        "nothing to do: it is counted once (remove the copy from the export to silence this)",
+        N_("the row repeats an earlier row exactly"),
+        N_("nothing to do: it is counted once (remove the copy from the export to silence this)"),
     ),
     "stage_in_several_pipelines": (
         "the stage name is also listed under another pipeline; the stage is kept once, with "
@@ -788,12 +821,17 @@ def _exact_duplicates(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
 DEFAULTED_DEAL_COLUMNS = {
     "team": (
         ONE_TEAM,
-        "no team column: every deal is in one team 'All' (give a team column, or map one, "
-        "to compare teams)",
+        N_(
+            "{file}: no team column: every deal is in one team 'All' (give a team column, or "
+            "map one, to compare teams)."
+        ),
     ),
     "owner": (
         UNKNOWN_OWNER,
-        "no owner column: every deal's owner reads '(unknown)', so there are no rep-level figures",
+        N_(
+            "{file}: no owner column: every deal's owner reads '(unknown)', so there are no "
+            "rep-level figures."
+        ),
     ),
 }
 
@@ -807,7 +845,7 @@ def _fill_owner_and_team(table: RawTable, notes: list[str]) -> RawTable:
     if not missing:
         return table
     frame = table.frame.with_columns(pl.lit(DEFAULTED_DEAL_COLUMNS[c][0]).alias(c) for c in missing)
-    notes.extend(f"{Path(table.file).name}: {DEFAULTED_DEAL_COLUMNS[c][1]}." for c in missing)
+    notes.extend(Message(DEFAULTED_DEAL_COLUMNS[c][1], file=Path(table.file).name) for c in missing)
     return RawTable(table.name, frame, table.file)
 
 
@@ -1086,9 +1124,15 @@ def _normalise_text(
         changed = raw[c].is_not_null() & raw[c].ne(cleaned[c])
         if changed.any():
             notes.append(
-                f"{table.name}.{c}: {int(changed.sum()):,} value(s) had surrounding spaces or "
-                f"NUL bytes (e.g. {raw[c].filter(changed)[0]!r}); they were removed, so such "
-                "names match their plain spelling."
+                Message(
+                    N_(
+                        "{column}: {values} value(s) had surrounding spaces or NUL bytes (e.g. "
+                        "{example}); they were removed, so such names match their plain spelling."
+                    ),
+                    column=f"{table.name}.{c}",
+                    values=int(changed.sum()),
+                    example=repr(raw[c].filter(changed)[0]),
+                )
             )
     return cleaned.with_columns(pl.col(text_cols).replace("", None))
 
@@ -1122,9 +1166,18 @@ def _drop_unreadable_optional(
     for c in dropped:
         example = raw.filter(pl.col(c).is_not_null())[c][0]
         notes.append(
-            f"{table.name}.{c}: {share[c]:.0%} of the values cannot be read as "
-            f"{dtype_hint(targets[c])} (e.g. {example!r}), so the column was left out rather "
-            f"than quarantining those rows; its values are kept as {c}_as_given."
+            Message(
+                N_(
+                    "{column}: {share} of the values cannot be read as {dtype} (e.g. "
+                    "{example}), so the column was left out rather than quarantining those "
+                    "rows; its values are kept as {kept}."
+                ),
+                column=f"{table.name}.{c}",
+                share=f"{share[c]:.0%}",
+                dtype=dtype_hint(targets[c]),
+                example=repr(example),
+                kept=f"{c}_as_given",
+            )
         )
     if not dropped:
         return raw
@@ -1180,9 +1233,17 @@ def _drop_unknown_links(
     if not unknown:
         return frame
     notes.append(
-        f"{fk.table}: {unknown:,} row(s) name a {fk.column} that is not among the valid "
-        f"{fk.parent} (not in the export, or quarantined): the rows are kept and that link is "
-        "left empty, so they count as converted but not as won."
+        Message(
+            N_(
+                "{table}: {rows} row(s) name a {column} that is not among the valid {parent} "
+                "(not in the export, or quarantined): the rows are kept and that link is left "
+                "empty, so they count as converted but not as won."
+            ),
+            table=fk.table,
+            rows=unknown,
+            column=fk.column,
+            parent=fk.parent,
+        )
     )
     return frame.with_columns(pl.when(known).then(pl.col(fk.column)).alias(fk.column))
 
@@ -1284,14 +1345,18 @@ def _complete_stages(stages: pl.DataFrame, deals: pl.DataFrame) -> tuple[pl.Data
     stages = stages.join(status, on="stage", how="left")
     if stages["is_won"].null_count() or stages["is_lost"].null_count():
         notes.append(
-            "is_won/is_lost were not given for every stage: a stage is taken as won (lost) when "
-            "every deal in it is won (lost)."
+            Message(
+                N_(
+                    "is_won/is_lost were not given for every stage: a stage is taken as won "
+                    "(lost) when every deal in it is won (lost)."
+                )
+            )
         )
     stages = stages.with_columns(
         pl.col("is_won").fill_null(pl.col("_all_won").fill_null(False)),
         pl.col("is_lost").fill_null(pl.col("_all_lost").fill_null(False)),
     ).drop("_all_won", "_all_lost")
-    stages, scale_notes = _probability_scale(stages, "stage probabilities")
+    stages, scale_notes = _probability_scale(stages, N_("stage probabilities"))
     return stages.sort("order"), notes + scale_notes
 
 
@@ -1308,22 +1373,40 @@ def _probability_scale(frame: pl.DataFrame, label: str) -> tuple[pl.DataFrame, l
         return frame, []
     between = int(((p > 0) & (p < 1)).sum())
     if above > between:
-        note = (
-            f"The {label} are on a 0-100 scale ({above:,} of {p.is_not_null().sum():,} "
-            "values above 1); they were divided by 100 before any use."
+        note = Message(
+            N_(
+                "The {label} are on a 0-100 scale ({above} of {values} values above 1); they "
+                "were divided by 100 before any use."
+            ),
+            label=Message(label),
+            above=above,
+            values=int(p.is_not_null().sum()),
         )
         return frame.with_columns(pl.col("probability") / 100), [note]
-    note = (
-        f"The {label} are on a 0-1 scale, but {above:,} value(s) are above 1 (e.g. "
-        f"{p.filter(p > 1)[0]:g}): "
-    )
+    off = {"label": Message(label), "above": above, "example": f"{p.filter(p > 1)[0]:g}"}
     if "deal_id" in frame.columns:
         return frame.with_columns(
             (pl.col("probability") > 1).fill_null(False).alias("probability_off_scale")
-        ), [note + "those deals are quarantined (probability_off_scale)."]
+        ), [
+            Message(
+                N_(
+                    "The {label} are on a 0-1 scale, but {above} value(s) are above 1 (e.g. "
+                    "{example}): those deals are quarantined (probability_off_scale)."
+                ),
+                **off,
+            )
+        ]
     return frame.with_columns(
         pl.when(pl.col("probability") <= 1).then(pl.col("probability")).alias("probability")
-    ), [note + "those probabilities were left empty."]
+    ), [
+        Message(
+            N_(
+                "The {label} are on a 0-1 scale, but {above} value(s) are above 1 (e.g. "
+                "{example}): those probabilities were left empty."
+            ),
+            **off,
+        )
+    ]
 
 
 # Dates of events (created, closed) must fall inside the export's time span: a deal created

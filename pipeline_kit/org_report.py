@@ -17,6 +17,7 @@ from pipeline_kit.comparisons.verdicts import localised_verdict
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting.sections import ForecastSection
 from pipeline_kit.formatting import Formatter
+from pipeline_kit.i18n import N_
 from pipeline_kit.metrics import (
     bookings_vs_target,
     cycle_length_curve,
@@ -60,7 +61,7 @@ class OrgReport:
         self.ds = ds
         self.period, self.as_of = report_period(ds, period, as_of)
         self._comparison = compare_teams(ds, self.period)
-        self.shape = DataShape.of(ds)
+        self.shape = DataShape.of(ds).in_language(self.fmt.text)  # reasons in the language
 
     def header(self) -> Markdown:
         """The title, period, snapshot day, number of teams and data file of the summary."""
@@ -199,7 +200,7 @@ class OrgReport:
         if self.shape.undated:
             return markdown(
                 _("No trend: {reason}.").format(
-                    reason=self.shape.why_no_dates("quarter-by-quarter trend")
+                    reason=self.shape.why_no_dates(N_("quarter-by-quarter trend"))
                 )
             )
         if self.shape.why_no_win_rate():
@@ -220,7 +221,7 @@ class OrgReport:
         if self.shape.undated or self.period.is_all:
             return markdown(
                 _("No trend: {reason}.").format(
-                    reason=self.shape.why_no_dates("quarter-by-quarter trend")
+                    reason=self.shape.why_no_dates(N_("quarter-by-quarter trend"))
                     or _("the report covers the whole export")
                 )
             )
@@ -242,7 +243,7 @@ class OrgReport:
         if self.shape.undated or self.period.is_all:
             return markdown(
                 _("No targets table: {reason}.").format(
-                    reason=self.shape.why_no_dates("bookings against target")
+                    reason=self.shape.why_no_dates(N_("bookings against target"))
                     or _("the report covers the whole export")
                 )
             )
@@ -309,7 +310,7 @@ class OrgReport:
         if self.shape.undated or self.period.is_all:
             return markdown(
                 _("No stage alerts: {reason}.").format(
-                    reason=self.shape.why_no_dates("stage conversion over time")
+                    reason=self.shape.why_no_dates(N_("stage conversion over time"))
                     or _("the report covers the whole export")
                 )
             )
@@ -352,7 +353,7 @@ class OrgReport:
         if self.shape.undated:
             return markdown(
                 self._("No cycle curves: {reason}.").format(
-                    reason=self.shape.why_no_dates("curve over time")
+                    reason=self.shape.why_no_dates(N_("curve over time"))
                 )
             )
         return self._chart(
@@ -385,7 +386,7 @@ class OrgReport:
         if self.shape.undated:
             return markdown(
                 self._("No waterfall: {reason}.").format(
-                    reason=self.shape.why_no_dates("pipeline movement")
+                    reason=self.shape.why_no_dates(N_("pipeline movement"))
                 )
             )
         return self._chart(charts.waterfall(pipeline_waterfall(self.ds, self.period)))

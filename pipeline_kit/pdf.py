@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from pipeline_kit.errors import DataError
+from pipeline_kit.i18n import N_, gettext
 
 __all__ = ["find_chromium", "pin_dates", "print_pdf", "print_version", "section_headings"]
 
@@ -131,7 +132,10 @@ def print_version(page: str) -> str:
         f'<li><a href="#{html.escape(ident)}">{html.escape(text)}</a></li>'
         for ident, text in sections
     )
-    toc = f'<nav class="pk-toc"><p class="pk-toc-title">Contents</p><ol>{items}</ol></nav>\n'
+    toc = (
+        f'<nav class="pk-toc"><p class="pk-toc-title">{html.escape(_contents(page))}</p>'
+        f"<ol>{items}</ol></nav>\n"
+    )
     css = PRINT_CSS
     head_end = page.lower().find("</head>")
     page = page[:head_end] + css + page[head_end:] if head_end >= 0 else css + page
@@ -139,6 +143,20 @@ def print_version(page: str) -> str:
         return page
     first = _headings(page)[0].start()
     return page[:first] + toc + page[first:]
+
+
+def _contents(page: str) -> str:
+    """The contents heading in the language of the page (its html lang; English if none).
+
+    >>> _contents('<html lang="zh-Hans"><body></body></html>'), _contents("<html>")
+    ('目录', 'Contents')
+    """
+    tag = re.search(r"<html[^>]*\blang=\"([^\"]+)\"", page[:2000])
+    try:
+        _ = gettext(tag.group(1) if tag else "en")
+    except ValueError:  # a language the kit has no catalog for
+        return "Contents"
+    return _(N_("Contents"))
 
 
 def find_chromium() -> str:

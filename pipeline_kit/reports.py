@@ -47,7 +47,7 @@ from pipeline_kit._files import write_atomic
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.errors import DataError
 from pipeline_kit.formatting import Formatter
-from pipeline_kit.i18n import gettext
+from pipeline_kit.i18n import N_, gettext
 from pipeline_kit.loading import CACHE_DIR_VARIABLE, load
 from pipeline_kit.pdf import find_chromium
 from pipeline_kit.periods import Period, check_covered, parse_date, resolve_period
@@ -89,6 +89,9 @@ def localised_template(template: Path, lang: str, folder: Path) -> Path:
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             cell.source = _(cell.source)
+    title = notebook.metadata.get("title")
+    if isinstance(title, str):  # the page's <title>
+        notebook.metadata["title"] = _(title)
     target = folder / template.name
     nbformat.write(notebook, target)
     return target
@@ -683,7 +686,7 @@ def run_reports(
     results = [done[label] for label, *_ in tasks]
     results = _export(ds, period, as_of, out, results, workers, chromium, xlsx, fmt)
     listed = _merge_with_earlier_run(out, ds, period, as_of, results)
-    write_atomic(out / "index.html", _index_html(ds, period, as_of, listed, set(ds.teams)))
+    write_atomic(out / "index.html", _index_html(ds, period, as_of, listed, set(ds.teams), fmt))
     return results
 
 
@@ -839,6 +842,8 @@ def _merge_with_earlier_run(
 
 
 ORG_LABEL = "Organisation summary"
+# the templates' titles (notebook metadata: the pages' <title>), translated by localised_template
+TEMPLATE_TITLES = (N_("Team pipeline report"), N_("Organisation summary"))
 
 
 def _run_in_pool(
@@ -914,40 +919,64 @@ def _export_links(r: TeamResult) -> str:
 
 
 def _index_html(
-    ds: Dataset, period: Period, as_of, results: list[TeamResult], known: set[str]
+    ds: Dataset,
+    period: Period,
+    as_of,
+    results: list[TeamResult],
+    known: set[str],
+    fmt: Formatter | None = None,
 ) -> str:
+    from pipeline_kit.charts.theme import FONT, FONTS  # here: workers never import altair
+
     esc = html.escape
+    f = fmt or Formatter()
+    _ = f._
     rows = []
     org = next((r for r in results if r.team == ORG_LABEL and r.slug == "organisation"), None)
     results = [r for r in results if r is not org]
     org_line = ""
+    failed_word = '<span class="fail">' + esc(_("failed")) + "</span>"
     if org is not None:
         org_line = (
-            '<p class="org"><a href="organisation.html">Organisation summary</a>'
-            f"{_export_links(org)}: all teams side by side</p>"
+            '<p class="org">'
+            + _("{summary}{files}: all teams side by side").format(
+                summary='<a href="organisation.html">' + esc(_("Organisation summary")) + "</a>",
+                files=_export_links(org),
+            )
+            + "</p>"
             if org.ok
-            else f'<p class="org">Organisation summary <span class="fail">failed</span> '
-            f"<code>{esc(org.error or '')}</code></p>"
+            else '<p class="org">'
+            + _("{summary} {failed}").format(
+                summary=esc(_("Organisation summary")), failed=failed_word
+            )
+            + f" <code>{esc(org.error or '')}</code></p>"
         )
     for r in results:
+        log = f'<a href="{esc(r.slug)}.log">{esc(r.slug)}.log</a>'
         if r.ok:
-            status = '<span class="ok">ready</span>'
+            status = '<span class="ok">' + esc(_("ready")) + "</span>"
             if r.section_errors:
                 status += (
-                    f' <span class="fail">{len(r.section_errors)} section(s) could not be '
-                    f"produced</span> ({esc(', '.join(r.section_errors))}; see "
-                    f'<a href="{esc(r.slug)}.log">{esc(r.slug)}.log</a>)'
+                    ' <span class="fail">'
+                    + esc(
+                        _("{n} section(s) could not be produced").format(
+                            n=f.number(len(r.section_errors))
+                        )
+                    )
+                    + "</span> "
+                    + _("({sections}; see {log})").format(
+                        sections=esc(", ".join(r.section_errors)), log=log
+                    )
                 )
             link = f'<a href="{esc(r.slug)}.html">{esc(r.team)}</a>{_export_links(r)}'
         else:
             first = (r.error or "").strip().splitlines()[:1]
-            status = (
-                f'<span class="fail">failed</span> <code>{esc(first[0] if first else "")}</code>'
-                f' (see <a href="{esc(r.slug)}.log">{esc(r.slug)}.log</a>)'
-            )
+            status = f"{failed_word} <code>{esc(first[0] if first else '')}</code> " + _(
+                "(see {log})"
+            ).format(log=log)
             link = f'<a href="{esc(r.slug)}.html">{esc(r.team)}</a>' if r.has_html else esc(r.team)
         if r.team not in known:
-            status += " (no valid deals for this team in the data)"
+            status += " " + esc(_("(no valid deals for this team in the data)"))
         if r.export_errors:
             status += f' <span class="fail">{esc("; ".join(r.export_errors))}</span>'
 
@@ -956,16 +985,31 @@ def _index_html(
             f'<tr><td>{link}</td><td>{status}</td><td class="run-time">{r.seconds:.1f} s</td></tr>'
         )
     failed = sum(not r.ok for r in results)
-    summary = f"{len(results) - failed} of {len(results)} team reports ready" + (
-        f", {failed} failed" if failed else ""
-    )
+    summary = _("{ready} of {teams} team reports ready").format(
+        ready=f.number(len(results) - failed), teams=f.number(len(results))
+    ) + (_(", {failed} failed").format(failed=f.number(failed)) if failed else "")
     snapshot = as_of or period.end
+    tag = esc(f.lang.replace("_", "-"), quote=True)
+    font = esc(FONTS.get(f.lang, FONT), quote=False)
+    meta = _(
+        "Snapshot as of {day} · data {data} (source {source}, fingerprint {fingerprint}) · "
+        "{summary}"
+    ).format(
+        day=esc(f.date(snapshot) if f.lang != "en" else str(snapshot)),
+        data=esc(str(ds.path.name)),
+        source=esc(ds.source),
+        fingerprint=f"<code>{esc(ds.fingerprint)}</code>",
+        summary=esc(summary),
+    )
+    title = esc(_("Pipeline reports {period}").format(period=period.label))
+    heading = esc(_("Quarterly pipeline reports: {period}").format(period=period.label))
+    head = "".join(f"<th>{esc(_(h))}</th>" for h in (N_("Team"), N_("Status"), N_("Run time")))
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="{tag}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Pipeline reports {esc(period.label)}</title>
+<title>{title}</title>
 <style>
-body {{ font-family: Inter, 'Segoe UI', Helvetica, Arial, sans-serif; color: #1F2933;
+body {{ font-family: {font}; color: #1F2933;
        max-width: 860px; margin: 2.5rem auto; padding: 0 1rem; }}
 h1 {{ font-size: 1.6rem; margin-bottom: .2rem; }}
 .meta {{ color: #52606D; margin-top: 0; }}
@@ -978,11 +1022,10 @@ code {{ font-size: .85em; }}
 .org {{ font-size: 1.1rem; margin-top: 1.5rem; }}
 </style></head>
 <body>
-<h1>Quarterly pipeline reports: {esc(period.label)}</h1>
-<p class="meta">Snapshot as of {esc(str(snapshot))} · data {esc(str(ds.path.name))}
-(source {esc(ds.source)}, fingerprint <code>{esc(ds.fingerprint)}</code>) · {esc(summary)}</p>
+<h1>{heading}</h1>
+<p class="meta">{meta}</p>
 {org_line}
-<table><thead><tr><th>Team</th><th>Status</th><th>Run time</th></tr></thead>
+<table><thead><tr>{head}</tr></thead>
 <tbody>
 {chr(10).join(rows)}
 </tbody></table>

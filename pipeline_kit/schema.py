@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import dataframely as dy
 import polars as pl
 
+from pipeline_kit.i18n import N_, Message
+
 __all__ = [
     "DEAL_STATUSES",
     "FOREIGN_KEYS",
@@ -261,65 +263,72 @@ FOREIGN_KEYS: tuple[ForeignKey, ...] = (
 
 # rule name -> (what is wrong, what to do). "{col}" is filled for per-column rules.
 RULE_MESSAGES: dict[str, tuple[str, str]] = {
-    "nullability": ("{col} is empty", "fill {col} in the export, or drop these rows"),
+    "nullability": (N_("{col} is empty"), N_("fill {col} in the export, or drop these rows")),
     "dtype": (
-        "{col} could not be read (expected {dtype})",
-        "write {col} as {dtype}",
+        N_("{col} could not be read (expected {dtype})"),
+        N_("write {col} as {dtype}"),
     ),
-    "min": ("{col} is below the allowed minimum", "check the sign and units of {col}"),
-    "max": ("{col} is above the allowed maximum", "check the scale of {col}"),
+    "min": (N_("{col} is below the allowed minimum"), N_("check the sign and units of {col}")),
+    "max": (N_("{col} is above the allowed maximum"), N_("check the scale of {col}")),
     "primary_key": (
-        "duplicate key: several rows share the same {col}",
-        "keep one row per {col} in the export (all copies are quarantined, as the kit "
-        "cannot tell which one is right)",
+        N_("duplicate key: several rows share the same {col}"),
+        N_(
+            "keep one row per {col} in the export (all copies are quarantined, as the kit "
+            "cannot tell which one is right)"
+        ),
     ),
     "closed_not_before_created": (
-        "closed_at is before created_at",
-        "correct one of the two dates in the CRM",
+        N_("closed_at is before created_at"),
+        N_("correct one of the two dates in the CRM"),
     ),
     "closed_deal_has_closed_at": (
-        "won/lost deal without closed_at",
-        "export the close date of closed deals in closed_at",
+        N_("won/lost deal without closed_at"),
+        N_("export the close date of closed deals in closed_at"),
     ),
     "open_deal_has_no_closed_at": (
-        "open deal with a closed_at date",
-        "closed_at is the actual close day; put forecast dates in expected_close",
+        N_("open deal with a closed_at date"),
+        N_("closed_at is the actual close day; put forecast dates in expected_close"),
     ),
-    "not_both_won_and_lost": ("stage marked both is_won and is_lost", "set only one of them"),
+    "not_both_won_and_lost": (
+        N_("stage marked both is_won and is_lost"),
+        N_("set only one of them"),
+    ),
     "date_implausible": (
-        "created_at or closed_at lies before 1950 or more than a year after the export's "
-        "other dates (e.g. 2099)",
-        "correct the date in the CRM (a placeholder or a typo in the year)",
+        N_(
+            "created_at or closed_at lies before 1950 or more than a year after the export's "
+            "other dates (e.g. 2099)"
+        ),
+        N_("correct the date in the CRM (a placeholder or a typo in the year)"),
     ),
     "probability_off_scale": (
-        "probability above 1 in a column of 0-1 probabilities (e.g. 1.5 for 15%?)",
-        "correct the probability; the other deals' probabilities were not rescaled",
+        N_("probability above 1 in a column of 0-1 probabilities (e.g. 1.5 for 15%?)"),
+        N_("correct the probability; the other deals' probabilities were not rescaled"),
     ),
     "response_not_before_created": (
-        "first_response_at is before the lead was created",
-        "check the time zone and the two timestamps",
+        N_("first_response_at is before the lead was created"),
+        N_("check the time zone and the two timestamps"),
     ),
     "converted_not_before_created": (
-        "converted_at is before the lead was created",
-        "check the time zone and the two timestamps",
+        N_("converted_at is before the lead was created"),
+        N_("check the time zone and the two timestamps"),
     ),
-    "end_not_before_start": ("the end date is before the start date", "correct the dates"),
+    "end_not_before_start": (N_("the end date is before the start date"), N_("correct the dates")),
     "stage_unknown": (
-        "stage not listed in the stages table",
-        "add the stage to stages.csv (with its order), or fix the stage name",
+        N_("stage not listed in the stages table"),
+        N_("add the stage to stages.csv (with its order), or fix the stage name"),
     ),
     "deal_unknown": (
-        "deal_id not found among the valid deals",
-        "export the matching deal, or check why that deal was quarantined",
+        N_("deal_id not found among the valid deals"),
+        N_("export the matching deal, or check why that deal was quarantined"),
     ),
 }
 
 _DTYPE_HINTS = {
-    pl.Date: "an ISO date, YYYY-MM-DD (e.g. 2025-10-31)",
-    pl.Datetime: "an ISO timestamp, YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
-    pl.Float64: "a plain number with a decimal point (e.g. 12500.50 or 12,500.50)",
-    pl.Int64: "a whole number",
-    pl.Boolean: "true/false (or 1/0, yes/no)",
+    pl.Date: N_("an ISO date, YYYY-MM-DD (e.g. 2025-10-31)"),
+    pl.Datetime: N_("an ISO timestamp, YYYY-MM-DD or YYYY-MM-DD HH:MM:SS"),
+    pl.Float64: N_("a plain number with a decimal point (e.g. 12500.50 or 12,500.50)"),
+    pl.Int64: N_("a whole number"),
+    pl.Boolean: N_("true/false (or 1/0, yes/no)"),
 }
 
 
@@ -338,21 +347,24 @@ def optional_columns(table: str) -> list[str]:
 
 
 def dtype_hint(dtype: pl.DataType) -> str:
-    """How to write a value of ``dtype`` in a CSV file."""
+    """How to write a value of ``dtype`` in a CSV file (a :class:`Message`)."""
     if isinstance(dtype, pl.Enum):
-        return "one of " + ", ".join(dtype.categories.to_list())
+        return Message(N_("one of {values}"), values=", ".join(dtype.categories.to_list()))
     for base, hint in _DTYPE_HINTS.items():
         if dtype == base or isinstance(dtype, base):
-            return hint
+            return Message(hint)
     return str(dtype)
 
 
 def describe_rule(rule: str, table: str) -> tuple[str, str]:
-    """(problem, fix) in plain words for a dataframely rule name such as ``amount|min``."""
+    """(problem, fix) in plain words for a dataframely rule name such as ``amount|min``.
+
+    Both are :class:`~pipeline_kit.i18n.Message` (English as ``str``, translatable).
+    """
     if rule == "amount|max":
         return (
-            "amount is implausibly large (10^15 or more): sums would lose precision",
-            "check the units, the decimal separator and the currency of amount",
+            Message(N_("amount is implausibly large (10^15 or more): sums would lose precision")),
+            Message(N_("check the units, the decimal separator and the currency of amount")),
         )
     column, _, kind = rule.rpartition("|")
     if not column:
@@ -360,7 +372,11 @@ def describe_rule(rule: str, table: str) -> tuple[str, str]:
     if kind == "primary_key":
         keys = [n for n, c in TABLES[table].columns().items() if c.primary_key]
         column = "+".join(keys)
-    problem, fix = RULE_MESSAGES.get(kind, (rule, "correct the value"))
+    problem, fix = RULE_MESSAGES.get(kind, (rule, N_("correct the value")))
     dtype = TABLES[table].columns()[column].dtype if column in TABLES[table].columns() else None
     fmt = {"col": column, "dtype": dtype_hint(dtype) if dtype is not None else ""}
-    return problem.format(**fmt), fix.format(**fmt)
+    used = {k: v for k, v in fmt.items() if "{" + k + "}" in problem + fix}
+    return (
+        Message(problem, **{k: v for k, v in used.items() if "{" + k + "}" in problem}),
+        Message(fix, **{k: v for k, v in used.items() if "{" + k + "}" in fix}),
+    )

@@ -12,11 +12,13 @@ in this export"), never a generic "not enough data" when the team has hundreds o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
+from pipeline_kit.i18n import N_, Message
 from pipeline_kit.schema import ONE_TEAM, UNKNOWN_OWNER
 
 __all__ = ["DataShape"]
@@ -38,6 +40,12 @@ class DataShape:
     lost_amounts_all_zero: bool
     leads: int
     undated: bool = False
+    # how the reasons are worded: English (a Message, which is its English text) or a report's
+    say: Callable[[Message], str] = field(default=str, compare=False, repr=False)
+
+    def in_language(self, text: Callable[[object], str]) -> DataShape:
+        """The same shape, its reasons worded by ``text`` (a report's ``Formatter.text``)."""
+        return replace(self, say=text)
 
     @classmethod
     def of(cls, ds: Dataset) -> DataShape:
@@ -81,54 +89,87 @@ class DataShape:
     def why_no_dates(self, what: str) -> str | None:
         """Why ``what`` (something over time) cannot be shown: the export has no dates."""
         if self.undated:
-            return f"this export has no dates, so there is no {what}"
+            return self.say(
+                Message(N_("this export has no dates, so there is no {what}"), what=Message(what))
+            )
         return None
 
     def why_no_open_pipeline(self) -> str | None:
         """Why no snapshot of open deals can be shown, or None when one can."""
         if self.undated:
-            return (
-                f"this export has no dates, so there is no snapshot of the pipeline on a day "
-                f"(it holds {self.open:,} open deal(s) in all)"
+            return self.say(
+                Message(
+                    N_(
+                        "this export has no dates, so there is no snapshot of the pipeline on a "
+                        "day (it holds {open} open deal(s) in all)"
+                    ),
+                    open=self.open,
+                )
             )
         if self.open == 0:
-            return (
-                "there are no open deals in this export (every deal is won or lost), so there "
-                "is no open pipeline, coverage, stalled deal or velocity to show"
+            return self.say(
+                Message(
+                    N_(
+                        "there are no open deals in this export (every "
+                        "deal is won or lost), so there "
+                        "is no open pipeline, coverage, stalled deal or velocity to show"
+                    )
+                )
             )
         if self.open_stages == 0:
-            return "the stages table has no open stage, so open deals cannot be placed"
+            return self.say(
+                Message(N_("the stages table has no open stage, so open deals cannot be placed"))
+            )
         return None
 
     def why_no_win_rate(self) -> str | None:
         """Why a win rate would mislead on this export, or None when it can be read."""
         if self.won + self.lost == 0:
-            return "this export has no closed deals, so there is no win rate yet"
+            return self.say(
+                Message(N_("this export has no closed deals, so there is no win rate yet"))
+            )
         if self.lost == 0:
-            return (
-                "this export has no lost deals (won deals only, as in many marketing or "
-                "bookings exports), so a win rate would read 100% by construction; it is not shown"
+            return self.say(
+                Message(
+                    N_(
+                        "this export has no lost deals (won deals only, as in many marketing or "
+                        "bookings exports), so a win rate would read 100% "
+                        "by construction; it is not shown"
+                    )
+                )
             )
         if self.won == 0:
-            return (
-                "this export has no won deals (lost deals only), so a win rate would read 0% "
-                "by construction; it is not shown"
+            return self.say(
+                Message(
+                    N_(
+                        "this export has no won deals (lost deals only), "
+                        "so a win rate would read 0% "
+                        "by construction; it is not shown"
+                    )
+                )
             )
         return None
 
     def why_no_amount_win_rate(self) -> str | None:
         """Why a value-weighted win rate cannot be read."""
         if self.lost_amounts_all_zero:
-            return (
-                "every lost deal has amount 0 in this export (many CRMs clear the amount when "
-                "a deal is lost), so a win rate by amount would read 100%"
+            return self.say(
+                Message(
+                    N_(
+                        "every lost deal has amount 0 in this export "
+                        "(many CRMs clear the amount when "
+                        "a deal is lost), so a win rate by amount would read 100%"
+                    )
+                )
             )
         return self.why_no_win_rate()
 
     def why_no_reps(self) -> str | None:
         """Why rep-level figures cannot be shown."""
         if not self.owners_known:
-            return "this export has no owner column, so there are no rep-level figures"
+            return self.say(
+                Message(N_("this export has no owner column, so there are no rep-level figures"))
+            )
         return None
 
     def describe(self) -> str:

@@ -19,12 +19,16 @@ import polars as pl
 from IPython.display import Markdown
 
 from pipeline_kit import charts, churn_activity_sections, trend_sections
+from pipeline_kit.charts._base import pattern_regex
+from pipeline_kit.comparisons.compare_groups import YOUNG_HISTORY_WARNING
+from pipeline_kit.comparisons.mix import MIX_WARNING
 from pipeline_kit.comparisons.verdicts import localised_verdict
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting.cards import FORECAST_CARDS, REPORT_FORECAST_CARDS
 from pipeline_kit.forecasting.sections import ForecastSection
 from pipeline_kit.formatting import Formatter, as_float
 from pipeline_kit.formatting import missing as _missing
+from pipeline_kit.i18n import N_
 from pipeline_kit.metrics import CATALOGUE
 from pipeline_kit.periods import Period
 from pipeline_kit.report_data import TeamData
@@ -134,7 +138,7 @@ class TeamReport:
         self.period = self.data.period
         self.as_of = self.data.as_of
         self.in_data = self.data.in_data
-        self.shape = self.data.shape
+        self.shape = self.data.shape.in_language(self.fmt.text)  # reasons in the language
         # "2025-Q4", or "the whole export" for period all (an export without dates)
         self.period_name = self.data.period_name
 
@@ -149,7 +153,7 @@ class TeamReport:
         """The sentence a section over time shows for an export without dates, else None."""
         reason = self.shape.why_no_dates(what)
         return (
-            _markdown(self._("No {what}: {reason}.").format(what=what, reason=reason))
+            _markdown(self._("No {what}: {reason}.").format(what=self._(what), reason=reason))
             if reason
             else None
         )
@@ -665,22 +669,24 @@ class TeamReport:
             )
         ]
         problems = self.ds.problems()
+        text = self.fmt.text  # the loader's messages in the report's language
         if problems.height:
             lines += ["", _("Rows kept out of every figure:")]
-            lines += [
-                "- "
-                + _("{rows} row(s) of {table}: {problem}. *What to do:* {fix}").format(
-                    rows=f"{r['rows']:,}",
-                    table=r["table"],
-                    problem=_esc(r["problem"]),
-                    fix=_esc(r["fix"]),
+            for r in problems.iter_rows(named=True):
+                problem, fix = self.ds.problem_texts(r["table"], r["rule"])
+                lines.append(
+                    "- "
+                    + _("{rows} row(s) of {table}: {problem}. *What to do:* {fix}").format(
+                        rows=self.fmt.number(r["rows"]),
+                        table=r["table"],
+                        problem=_esc(text(problem)),
+                        fix=_esc(text(fix)),
+                    )
                 )
-                for r in problems.iter_rows(named=True)
-            ]
         else:
             lines += ["", _("Every input row passed validation.")]
         if self.ds.notes:
-            lines += ["", _("Notes from loading:")] + [f"- {_esc(n)}" for n in self.ds.notes]
+            lines += ["", _("Notes from loading:")] + [f"- {_esc(text(n))}" for n in self.ds.notes]
         return _markdown("\n".join(lines))
 
     # ------------------------------------------------------------------ statistics
@@ -746,7 +752,10 @@ class TeamReport:
                 ).format(period=self._span)
             )
         warnings = rows.filter(pl.col("warning").is_not_null())["warning"].unique().to_list()
-        lines += ["- " + _("*Caution:* {warning}").format(warning=_esc(w)) for w in warnings]
+        lines += [
+            "- " + _("*Caution:* {warning}").format(warning=_esc(_localised_warning(w, _)))
+            for w in warnings
+        ]
         thin = rows.filter(pl.col("direction") == "not enough data")
         if thin.height:
             lines.append(
@@ -856,7 +865,7 @@ class TeamReport:
     # ------------------------------------------------------------------ sections
     def funnel_chart(self) -> alt.TopLevelMixin | Markdown:
         """Deals entering each stage in the period, with the conversion to the next."""
-        if (note := self._undated_note("stage funnel over time")) is not None:
+        if (note := self._undated_note(N_("stage funnel over time"))) is not None:
             return note
         title = self._("Funnel: {team}, {period}").format(team=self.team, period=self.period.label)
         return self._chart(
@@ -868,7 +877,7 @@ class TeamReport:
 
     def conversion_chart(self) -> alt.TopLevelMixin | Markdown:
         """Conversion per stage with its Wilson interval (incomplete cohorts in grey)."""
-        if (note := self._undated_note("stage conversion over time")) is not None:
+        if (note := self._undated_note(N_("stage conversion over time"))) is not None:
             return note
         if len(self.data.pipelines) < 2:
             return self._chart(charts.stage_conversion_chart(self.data.stage_conversion()))
@@ -882,7 +891,7 @@ class TeamReport:
 
     def cycle_chart(self) -> alt.TopLevelMixin | Markdown:
         """Share of the period's new deals still open over time, the team beside the rest."""
-        if (note := self._undated_note("curve of deals closing over time")) is not None:
+        if (note := self._undated_note(N_("curve of deals closing over time"))) is not None:
             return note
         curve = self.data.cycle_curves()
         return self._chart(
@@ -923,7 +932,7 @@ class TeamReport:
 
     def revenue_section(self) -> Markdown:
         """The team's bookings (new, expansion, renewal) against its target."""
-        if (note := self._undated_note("bookings against a target period")) is not None:
+        if (note := self._undated_note(N_("bookings against a target period"))) is not None:
             return note
         _, f = self._, self.fmt
         if not self.ds.has("targets"):
@@ -1018,7 +1027,7 @@ class TeamReport:
 
     def leads_section(self) -> Markdown | alt.TopLevelMixin:
         """Response time to the team's leads by lead source, against the benchmark."""
-        if (note := self._undated_note("lead response over time")) is not None:
+        if (note := self._undated_note(N_("lead response over time"))) is not None:
             return note
         _ = self._
         if not self.ds.has("leads"):
@@ -1043,7 +1052,7 @@ class TeamReport:
 
     def lead_funnel_table(self) -> Markdown:
         """The team's leads through qualification, conversion and win, and the time to win."""
-        if (undated := self._undated_note("lead funnel over time")) is not None:
+        if (undated := self._undated_note(N_("lead funnel over time"))) is not None:
             return undated
         if not self.ds.has("leads") or self.data.leads_scope() is None:
             return _markdown("")
@@ -1097,7 +1106,7 @@ class TeamReport:
 
     def activity_chart(self) -> Markdown | alt.TopLevelMixin:
         """Calls of the team's reps against the deals they won."""
-        if (note := self._undated_note("activity over time")) is not None:
+        if (note := self._undated_note(N_("activity over time"))) is not None:
             return note
         if not self.ds.has("activities"):
             return _markdown(
@@ -1112,7 +1121,7 @@ class TeamReport:
 
     def collateral_chart(self) -> Markdown | alt.TopLevelMixin:
         """Win rates of the team's deals with and without each piece of collateral."""
-        if (note := self._undated_note("collateral use over time")) is not None:
+        if (note := self._undated_note(N_("collateral use over time"))) is not None:
             return note
         if not self.ds.has("collateral_usage"):
             return _markdown(
@@ -1122,7 +1131,7 @@ class TeamReport:
 
     def churn_section(self) -> Markdown:
         """Customer churn in the period with its interval, and CLV:CAC when spend is known."""
-        if (note := self._undated_note("churn over time")) is not None:
+        if (note := self._undated_note(N_("churn over time"))) is not None:
             return note
         _, f = self._, self.fmt
         if not self.ds.has("customers"):
@@ -1294,3 +1303,11 @@ class TeamReport:
         if self.lang == "en":
             return rows["verdict"].to_list()
         return [localised_verdict(r, self.fmt) for r in rows.iter_rows(named=True)]
+
+
+def _localised_warning(text: str, _: Callable[[str], str]) -> str:
+    """A comparison's warning in the report's language (matched to the template it came from)."""
+    for template in (YOUNG_HISTORY_WARNING, MIX_WARNING):
+        if (hit := pattern_regex(template).match(text)) is not None:
+            return _(template).format(**hit.groupdict())
+    return text

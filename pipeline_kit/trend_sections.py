@@ -127,7 +127,7 @@ def localised(chart: alt.TopLevelMixin, f: Formatter) -> alt.TopLevelMixin:
 def period_over_period_table(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown:
     """The period, the previous one and the same period a year earlier, with the changes."""
     _ = fmt._
-    if reason := no_time_reason(data, "comparison with earlier periods", fmt):
+    if reason := no_time_reason(data, N_("comparison with earlier periods"), fmt):
         return markdown(_("No comparison with earlier periods: {reason}.").format(reason=reason))
     frame = data.period_over_period()
     if frame.height == 0:
@@ -188,7 +188,8 @@ def win_rate_trend_chart(
 ) -> alt.TopLevelMixin | Markdown:
     """The team's win rate over the last eight quarters, with its interval as a band."""
     _ = fmt._
-    reason = data.shape.why_no_dates("win-rate trend") or data.shape.why_no_win_rate()
+    shape = data.shape.in_language(fmt.text)
+    reason = shape.why_no_dates(N_("win-rate trend")) or shape.why_no_win_rate()
     if reason or data.period.is_all:
         return markdown(
             _("No win-rate trend: {reason}.").format(
@@ -226,7 +227,7 @@ def banded_trend_chart(
 
 def no_time_reason(data: TeamData, what: str, f: Formatter) -> str | None:
     """Why ``data`` has no figure over time (no dates, or the whole export), else None."""
-    reason = data.shape.why_no_dates(what)
+    reason = data.shape.in_language(f.text).why_no_dates(what)
     if reason:
         return reason
     return f._("the report covers the whole export, not a period") if data.period.is_all else None
@@ -237,7 +238,7 @@ def pipeline_vs_target_chart(
 ) -> alt.TopLevelMixin | Markdown:
     """The team's pipeline at each quarter's start against that quarter's target, as a chart."""
     _ = fmt._
-    if reason := no_time_reason(data, "pipeline against target over time", fmt):
+    if reason := no_time_reason(data, N_("pipeline against target over time"), fmt):
         return markdown(_("No pipeline against target over time: {reason}.").format(reason=reason))
     if not data.ds.has("targets"):
         return markdown(
@@ -308,7 +309,7 @@ def pipeline_size_note(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown:
 def seasonality_chart(data: TeamData, *, fmt: Formatter = ENGLISH) -> alt.TopLevelMixin | Markdown:
     """The team's deals created per calendar month, with intervals, against an average month."""
     _ = fmt._
-    if reason := no_time_reason(data, "seasonality", fmt):
+    if reason := no_time_reason(data, N_("seasonality"), fmt):
         return markdown(_("No seasonality: {reason}.").format(reason=reason))
     frame = data.seasonality()
     if fmt.lang != "en":  # the months as the language abbreviates them (CLDR)
@@ -389,7 +390,7 @@ def signal_text(signal: str, f: Formatter) -> str:
 def conversion_alerts(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown:
     """Stages whose conversion this quarter is outside the p-chart limits of past quarters."""
     _, pct = fmt._, fmt.pct
-    if reason := no_time_reason(data, "stage conversion over time", fmt):
+    if reason := no_time_reason(data, N_("stage conversion over time"), fmt):
         return markdown(_("No stage alerts: {reason}.").format(reason=reason))
     frame = data.stage_conversion_control()
     if frame.height == 0:
@@ -488,7 +489,7 @@ def _need_cell(r: dict, need: str, done: str | None, f: Formatter) -> str:
 def needed_for_target_table(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown:
     """Won deals, deals to close, leads and activities the target takes at the team's rates."""
     _ = fmt._
-    if reason := no_time_reason(data, "needs against a target", fmt):
+    if reason := no_time_reason(data, N_("needs against a target"), fmt):
         return markdown(_("No needs against a target: {reason}.").format(reason=reason))
     if not data.ds.has("targets"):
         return markdown(

@@ -32,6 +32,8 @@ from pipeline_kit.charts.theme import FONT
 from pipeline_kit.formatting import FORMAT, Formatter, currency_code, fmt_days, fmt_money, fmt_pct
 from pipeline_kit.i18n import LOCALE_DIR, gettext, normalise_lang
 from pipeline_kit.reports import localised_template, run_reports, template_path
+from pipeline_kit.schema import DEAL_STATUSES, TABLES
+from pipeline_kit.sections import escape as _esc
 
 from .conftest import SAMPLE
 
@@ -352,8 +354,6 @@ def _visible_text(report: object) -> str:
             parts += _chart_texts(shown)
         elif hasattr(shown, "data") and isinstance(shown.data, str):
             text = shown.data
-            if name == "data_quality":  # the loader's own notes stay English
-                text = text.split("\n\n")[0] + "\n" + text.split("\n\n")[1]
             parts.append(text)
         elif shown is not None:
             parts.append(repr(shown))
@@ -444,6 +444,159 @@ def test_no_card_translation_is_left_in_english(sample_ds, lang):
         if lang.startswith("zh"):
             left |= {w for w in words if w.lower() not in allowed and len(w) > 2}
         assert not left, (lang, sorted(left), message.string)
+
+
+SALESFORCE = ROOT / "data" / "examples" / "salesforce"
+MAVEN = ROOT.parent / "shared" / "realdata" / "maven-crm"
+
+
+def _english_left(ds: pk.Dataset, text: str) -> list[str]:
+    """English words of a sentence left in ``text``: not a data value, column or fixed term.
+
+    Code (`...`) and quoted names ('Date entered', "Closed Won": an export's own column and
+    value names, written as the CRM writes them) are the same in every language.
+    """
+    text = re.sub(r"`[^`\n]*`|'[^'\n]*'|\"[^\"\n]*\"|\b\w+=", " ", text.replace("\\_", "_"))
+    for frame in ds.tables.values():  # segment columns are named as in the data
+        for column in (c for c in frame.columns if "_" in c):
+            text = text.replace(column.replace("_", " "), " ")
+    allowed = {w.lower() for w in _allowed_words(ds)}
+    allowed |= {c for table in TABLES.values() for c in table.columns()}  # the kit's columns
+    allowed |= set(DEAL_STATUSES)  # the values a status column must hold: open, won, lost
+    words = [w for w in re.findall(WORD, text) if not re.search(r"\d", w)]
+    return sorted({w for w in words if w.lower() in ENGLISH and w.lower() not in allowed})
+
+
+@pytest.fixture(scope="module")
+def salesforce_ds() -> pk.Dataset:
+    return pk.load(SALESFORCE, source="salesforce")
+
+
+@pytest.mark.parametrize(
+    ("lang", "currency"), [("zh-Hans", "CNY"), ("zh-Hant", "TWD"), ("ms", "MYR")]
+)
+def test_the_loaders_notes_and_quarantine_reasons_are_translated(salesforce_ds, lang, currency):
+    # the Salesforce example has quarantined rows (a currency without a rate, a history row of
+    # an unknown deal) and notes from the adapter (encoding, ids, teams, owners, currency)
+    ds = salesforce_ds
+    assert ds.problems().height >= 2 and len(ds.notes) >= 8
+    report = pk.TeamReport(ds, ds.teams[0], "2024-Q2", lang=lang, currency=currency)
+    quality = report.data_quality().data
+    notes = quality.split(report._("Notes from loading:"))[1]
+    assert notes.count("\n- ") == len(ds.notes)
+    for note in ds.notes:  # every note is shown, none in English
+        assert _esc(str(note)) not in quality, note
+    # problems() and the notes stay English (the API); the report words them in its language
+    assert "the amount is in a currency with no conversion rate to the reporting currency" in (
+        ds.problems()["problem"].to_list()
+    )
+    text = "\n".join(
+        _visible_text(r)
+        for r in (report, pk.OrgReport(ds, "2024-Q2", lang=lang, currency=currency))
+    )
+    assert not _english_left(ds, text), f"{lang}: {_english_left(ds, text)}"
+    if lang == "zh-Hans":  # the counts and names go in as they are, the words around them not
+        assert "1 个商机的负责人不在 User 文件中：以其负责人 id 显示。" in quality
+        assert "deals 中 1 行：金额所用币种没有换算为报告币种的汇率。" in quality
+        assert "User.csv 不是 UTF-8 编码：已按 cp1252 读取" in quality
+
+
+EXAMPLES = {  # the example export of every source (as tests/test_cli_sources.py reads them)
+    "hubspot": lambda: pk.load(ROOT / "data/examples/hubspot", source="hubspot"),
+    "pipedrive": lambda: pk.load(
+        ROOT / "data/examples/pipedrive", source="pipedrive", rates={"USD": 1, "EUR": 0.8}
+    ),
+    "mapping": lambda: pk.load(
+        ROOT / "data/examples/other_crm/opportunities.csv",
+        mapping=ROOT / "tests/fixtures/mapped_export/mapping.toml",
+    ),
+}
+
+
+@pytest.mark.parametrize("source", list(EXAMPLES))
+def test_every_sources_notes_are_translated(source):
+    ds = EXAMPLES[source]()
+    period = f"{ds.last_date.year}-Q{(ds.last_date.month - 1) // 3 + 1}"
+    assert ds.notes
+    for lang in LANGS:
+        report = pk.TeamReport(ds, ds.teams[0], period, lang=lang)
+        quality = report.data_quality().data
+        assert not _english_left(ds, quality), (lang, _english_left(ds, quality))
+        forecast = report.forecast_table().data  # its note: why the interval is wide
+        assert not _english_left(ds, forecast), (lang, forecast)
+
+
+@pytest.mark.skipif(not (MAVEN / "sales_pipeline.csv").exists(), reason="no Maven export here")
+@pytest.mark.parametrize("lang", ["zh-Hans", "ms"])
+def test_the_maven_exports_notes_are_translated(lang):
+    ds = pk.load(MAVEN, source="maven")
+    report = pk.TeamReport(ds, "Central", "2017-Q4", lang=lang)
+    quality = report.data_quality().data
+    assert not _english_left(ds, quality), _english_left(ds, quality)
+    counts = Formatter(lang).number(1480)  # a count in a note goes through the formatter
+    assert f"'GTXPro'（{counts} 个商机）" in quality if lang == "zh-Hans" else counts in quality
+    # the English notes are what they always were
+    assert "Product 'GTXPro' (1,480 deals) matched to 'GTX Pro' in products.csv" in "".join(
+        ds.notes
+    )
+
+
+def test_a_message_is_its_english_text_and_survives_the_cache(tmp_path):
+    from pipeline_kit.cache import read_cached, write_cached
+    from pipeline_kit.i18n import Message
+
+    note = Message("{rows} row(s) of {table}", rows=12345, table="deals")
+    assert note == "12,345 row(s) of deals" and isinstance(note, str)
+    assert Formatter("zh-Hans").text(note) == "12,345 row(s) of deals"  # not in the catalog
+    assert Formatter("zh-Hans").text(Message("Stage")) == "阶段"
+    ds = pk.load(SALESFORCE, source="salesforce")
+    write_cached(tmp_path, "k", ds)
+    back = read_cached(tmp_path, "k")
+    assert back.notes == ds.notes
+    assert [getattr(n, "msgid", None) for n in back.notes] == [
+        getattr(n, "msgid", None) for n in ds.notes
+    ]
+    assert all(isinstance(n, Message) for n in back.notes)
+    zh = pk.TeamReport(back, back.teams[0], "2024-Q2", lang="zh-Hans").data_quality().data
+    assert "这些文件混用 15 位和 18 位 Salesforce id" in zh
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_batch_index_is_in_the_reports_language(sample_ds, lang):
+    from pipeline_kit.periods import Period
+    from pipeline_kit.reports import TeamResult, _index_html
+
+    results = [
+        TeamResult("Organisation summary", "organisation", True, 3.0, has_html=True),
+        TeamResult("EMEA", "emea", True, 2.0, has_html=True, section_errors=("executive_summary",)),
+        TeamResult("APAC", "apac", False, 1.0, error="boom"),
+        TeamResult("Nowhere", "nowhere", True, 1.0, has_html=True),
+    ]
+    page = _index_html(
+        sample_ds,
+        Period.parse("2025-Q4"),
+        None,
+        results,
+        {"EMEA", "APAC"},
+        Formatter(lang),
+    )
+    assert f'<html lang="{lang.replace("_", "-")}">' in page
+    body = re.sub(r"<style>.*?</style>|<[^>]+>", " ", page, flags=re.S)
+    words = {w.lower() for w in re.findall(WORD, body)}
+    assert not words & (ENGLISH | {"ready", "failed", "see", "summary", "reports"}), sorted(
+        words & (ENGLISH | {"ready", "failed", "see", "summary", "reports"})
+    )
+    if lang.startswith("zh"):
+        assert "Noto Sans CJK" in page
+    english = _index_html(sample_ds, Period.parse("2025-Q4"), None, results, {"EMEA", "APAC"})
+    assert "Quarterly pipeline reports: 2025-Q4" in english and '<html lang="en">' in english
+    assert "2 of 3 team reports ready, 1 failed" in english
+
+
+def test_a_chinese_batch_writes_a_chinese_index(chinese_reports):
+    page = (chinese_reports / "index.html").read_text(encoding="utf-8")
+    assert '<html lang="zh-Hans">' in page and "季度销售管道报告：2025-Q4" in page
+    assert "组织汇总" in page and "Organisation summary" not in page
 
 
 def test_an_english_report_is_unchanged_by_the_language_machinery(sample_ds):
@@ -541,6 +694,7 @@ def test_a_chinese_report_end_to_end(chinese_reports):
     assert '<html lang="zh-Hans">' in page and "Noto Sans CJK SC" in page  # CJK font stack
     organisation = (chinese_reports / "organisation.html").read_text(encoding="utf-8")
     assert "组织汇总" in organisation and "各团队并列对比" in organisation
+    assert "<title>团队销售管道报告</title>" in page and "<title>组织汇总</title>" in organisation
     notebook = json.loads((chinese_reports / "emea.ipynb").read_text(encoding="utf-8"))
     assert any("lang = " in "".join(c["source"]) for c in notebook["cells"])
 

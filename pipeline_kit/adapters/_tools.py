@@ -21,6 +21,7 @@ from typing import Literal
 import polars as pl
 
 from pipeline_kit.errors import DataError
+from pipeline_kit.i18n import N_, Message
 
 __all__ = [
     "SETASIDE_SCHEMA",
@@ -92,10 +93,26 @@ def _decode(data: bytes, path: Path, encoding: str | None, notes: list[str]) -> 
             ) from exc
         name, others = detected
         notes.append(
-            f"{path.name} is not UTF-8: read as {name} (detected by "
-            "charset-normalizer; no character was replaced"
-            + (f"; {', '.join(others)} would read it as plausibly" if others else "")
-            + "). If names look wrong, give the encoding (encoding=... or in the mapping file)."
+            Message(
+                N_(
+                    "{file} is not UTF-8: read as {encoding} (detected by charset-normalizer; no "
+                    "character was replaced; {others} would read it as plausibly). If names look "
+                    "wrong, give the encoding (encoding=... or in the mapping file)."
+                ),
+                file=path.name,
+                encoding=name,
+                others=", ".join(others),
+            )
+            if others
+            else Message(
+                N_(
+                    "{file} is not UTF-8: read as {encoding} (detected by charset-normalizer; no "
+                    "character was replaced). If names look wrong, give the encoding "
+                    "(encoding=... or in the mapping file)."
+                ),
+                file=path.name,
+                encoding=name,
+            )
         )
         return data.decode(name)  # detect_encoding only names an encoding that decodes it
 
@@ -411,19 +428,39 @@ def normalise_dates(
         if order is None and undecided and prefer is not None:
             order = prefer
             notes.append(
-                f"{Path(file).name}: dates like 02/03/24 in {names} could be read either way; "
-                f"read {'month' if prefer == 'month' else 'day'} first (this export's usual "
-                "order). Give date_order='day' (or 'month') if that is wrong."
+                Message(
+                    N_(
+                        "{name}: dates like 02/03/24 in {names} could be read either way; read "
+                        "{value} first (this export's usual order). Give date_order='day' (or "
+                        "'month') if that is wrong."
+                    ),
+                    name=str(Path(file).name),
+                    names=str(names),
+                    value=str("month" if prefer == "month" else "day"),
+                )
             )
         elif order is None and not undecided:
             notes.append(
-                f"{Path(file).name}: dates in {names} mix month-first and day-first values; "
-                "they were not guessed (the rows are quarantined as unreadable dates)."
+                Message(
+                    N_(
+                        "{name}: dates in {names} mix month-first and day-first values; they "
+                        "were not guessed (the rows are quarantined as unreadable dates)."
+                    ),
+                    name=str(Path(file).name),
+                    names=str(names),
+                )
             )
         elif order is not None:
             notes.append(
-                f"{Path(file).name}: {'MM/DD' if order == 'month' else 'DD/MM'}/YY dates in "
-                f"{names} (the order is certain: some values only fit it); read as ISO."
+                Message(
+                    N_(
+                        "{name}: {value}/YY dates in {names} (the order is certain: some values "
+                        "only fit it); read as ISO."
+                    ),
+                    name=str(Path(file).name),
+                    value=str("MM/DD" if order == "month" else "DD/MM"),
+                    names=str(names),
+                )
             )
     exprs = []
     for c in text_cols:
@@ -587,23 +624,45 @@ def to_reporting_currency(
     if not rates:
         if len(present) <= 1:
             if present:
-                notes.append(f"{Path(file).name}: every amount is in {present[0]}.")
+                notes.append(
+                    Message(
+                        N_("{name}: every amount is in {value}."),
+                        name=str(Path(file).name),
+                        value=str(present[0]),
+                    )
+                )
             return frame.drop(currency).rename({"__code": "currency"}), empty_setaside()
         counts = codes.value_counts(sort=True)
         main = counts[0, 0] if reporting is None else reporting.upper()
         rates = {main: 1.0}
         notes.append(
-            f"{Path(file).name}: amounts are in {len(present)} currencies "
-            f"({', '.join(present)}) and no conversion rates were given; only the {main} "
-            "deals are used (the others are quarantined: give rates to convert them)."
+            Message(
+                N_(
+                    "{name}: amounts are in {count} currencies ({names}) and no conversion "
+                    "rates were given; only the {main} deals are used (the others are "
+                    "quarantined: give rates to convert them)."
+                ),
+                name=str(Path(file).name),
+                count=len(present),
+                names=str(", ".join(present)),
+                main=str(main),
+            )
         )
     else:
         rates = {k.upper(): float(v) for k, v in rates.items()}
         main = (reporting or next((k for k, v in rates.items() if v == 1.0), "")).upper()
         notes.append(
-            f"{Path(file).name}: amounts converted to {main or 'the reporting currency'} "
-            f"with {len(rates)} rate(s) ({', '.join(f'{k} {v:g}' for k, v in rates.items())}); "
-            "the original amount and currency are kept in amount_original and currency."
+            Message(
+                N_(
+                    "{name}: amounts converted to {value} with {count} rate(s) ({names}); "
+                    "the original amount and currency are kept in amount_original and "
+                    "currency."
+                ),
+                name=str(Path(file).name),
+                value=str(main or "the reporting currency"),
+                count=len(rates),
+                names=str(", ".join(f"{k} {v:g}" for k, v in rates.items())),
+            )
         )
     frame = frame.drop(currency).rename({"__code": "currency"})
     if len(present) == 1:  # an empty code in a one-currency export is that currency
@@ -651,8 +710,10 @@ def plain_number(text: pl.Expr, *, money: bool = False) -> pl.Expr:
 
 CURRENCY_MESSAGES = {
     "currency_without_rate": (
-        "the amount is in a currency with no conversion rate to the reporting currency",
-        "export the CRM's currency rates (Salesforce CurrencyType / DatedConversionRate) or "
-        "give rates={'EUR': 0.92, ...}; amounts in different currencies are never summed",
+        N_("the amount is in a currency with no conversion rate to the reporting currency"),
+        N_(
+            "export the CRM's currency rates (Salesforce CurrencyType / DatedConversionRate) or "
+            "give rates={'EUR': 0.92, ...}; amounts in different currencies are never summed"
+        ),
     )
 }

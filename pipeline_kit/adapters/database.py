@@ -59,6 +59,7 @@ import polars as pl
 
 from pipeline_kit.adapters.base import RawDataset
 from pipeline_kit.errors import DataError
+from pipeline_kit.i18n import N_, Message
 from pipeline_kit.schema import FOREIGN_KEYS, TABLES
 
 __all__ = ["absolute", "is_database_uri", "read_database", "redact"]
@@ -344,17 +345,29 @@ def _canonical_frames(
         dropped = sorted(set(by_name[table]) - {_canonical_name(c.name) for c in selected})
         if dropped and table == "deals":
             notes.append(
-                f"{con.label} table {found[table]}: {len(dropped)} column(s) not read "
-                f"(columns={columns!r}): {', '.join(dropped[:8])}"
-                + (", ..." if len(dropped) > 8 else "")
+                Message(
+                    N_("{database} table {table}: {count} column(s) not read ({option}): {names}"),
+                    database=con.label,
+                    table=found[table],
+                    count=str(len(dropped)),
+                    option=f"columns={columns!r}",
+                    names=", ".join(dropped[:8]) + (", ..." if len(dropped) > 8 else ""),
+                )
             )
     if where is not None:
         notes.append(
-            f"{con.label}: read only the deals kept by the filter "
-            f"{'since=' + since.isoformat() if since else ''}"
-            f"{' ' if since and until else ''}{'until=' + until.isoformat() if until else ''}"
-            f" (SQL: {where}), and the rows of other tables that belong to them or to no "
-            "deal: figures for periods outside these days are incomplete."
+            Message(
+                N_(
+                    "{label}: read only the deals kept by the filter {value}{value2}{value3} "
+                    "(SQL: {where}), and the rows of other tables that belong to them or to "
+                    "no deal: figures for periods outside these days are incomplete."
+                ),
+                label=str(con.label),
+                value=str("since=" + since.isoformat() if since else ""),
+                value2=str(" " if since and until else ""),
+                value3=str("until=" + until.isoformat() if until else ""),
+                where=str(where),
+            )
         )
     return frames
 
@@ -561,9 +574,18 @@ def read_database(
     )
     notes.insert(
         0,
-        f"Read from {con.label} (schema {con.schema}): "
-        + ", ".join(f"{name} ({frame.height} rows)" for name, frame in frames.items())
-        + ".",
+        Message(
+            N_("Read from {database} (schema {schema}): {tables}."),
+            database=con.label,
+            schema=con.schema,
+            tables=Message.joined(
+                [
+                    Message(N_("{table} ({rows} rows)"), table=name, rows=str(frame.height))
+                    for name, frame in frames.items()
+                ],
+                ", ",
+            ),
+        ),
     )
     if source == "canonical":
         from pipeline_kit.adapters.frames import read_frames

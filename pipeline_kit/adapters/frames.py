@@ -39,6 +39,7 @@ import polars as pl
 from pipeline_kit.adapters.base import RawDataset, RawTable
 from pipeline_kit.adapters.mapping import Section, apply_mapping, parse_mapping
 from pipeline_kit.errors import DataError
+from pipeline_kit.i18n import N_, Message
 from pipeline_kit.schema import TABLES
 
 __all__ = ["read_frames", "to_polars"]
@@ -74,8 +75,14 @@ def _from_pandas(frame: Any, key: str, notes: list[str]) -> pl.DataFrame:
                 mixed.append(c)
     if mixed:
         notes.append(
-            f"{_label(key)}: column(s) {', '.join(mixed)} mix several kinds of values "
-            "(numbers and text): read as text."
+            Message(
+                N_(
+                    "{value}: column(s) {names} mix several kinds of values (numbers and "
+                    "text): read as text."
+                ),
+                value=str(_label(key)),
+                names=str(", ".join(mixed)),
+            )
         )
     try:
         return pl.from_pandas(frame)
@@ -153,16 +160,34 @@ def _loader_ready(
             ) from exc
     if utc:
         notes.append(
-            f"{_label(key)}: time-zone-aware column(s) {', '.join(utc)} converted to UTC (as "
-            "text timestamps with an offset are); date columns take the UTC day."
+            Message(
+                N_(
+                    "{value}: time-zone-aware column(s) {names} converted to UTC (as text "
+                    "timestamps with an offset are); date columns take the UTC day."
+                ),
+                value=str(_label(key)),
+                names=str(", ".join(utc)),
+            )
         )
     if whole:
         notes.append(
-            f"{_label(key)}: {', '.join(whole)} held whole numbers as floats (a missing value "
-            "makes pandas do that): read as 123, not 123.0."
+            Message(
+                N_(
+                    "{value}: {names} held whole numbers as floats (a missing value makes "
+                    "pandas do that): read as 123, not 123.0."
+                ),
+                value=str(_label(key)),
+                names=str(", ".join(whole)),
+            )
         )
     if as_text:
-        notes.append(f"{_label(key)}: {', '.join(as_text)} read as text.")
+        notes.append(
+            Message(
+                N_("{value}: {names} read as text."),
+                value=str(_label(key)),
+                names=str(", ".join(as_text)),
+            )
+        )
     if "source_row" in frame.columns:
         frame = frame.drop("source_row")
     return frame.with_row_index("source_row", offset=1).with_columns(
@@ -215,8 +240,13 @@ def read_frames(
     replaced = [k for k, f in polars_frames.items() if "source_row" in f.columns]
     if replaced:
         notes.append(
-            f"DataFrame(s) {', '.join(replaced)} had a source_row column: replaced by the row "
-            "position (row 1 = the first row), the line numbers of every DataFrame."
+            Message(
+                N_(
+                    "DataFrame(s) {names} had a source_row column: replaced by the row "
+                    "position (row 1 = the first row), the line numbers of every DataFrame."
+                ),
+                names=str(", ".join(replaced)),
+            )
         )
     if mapping is None and not options:
         sections = None

@@ -117,6 +117,7 @@ from pipeline_kit.adapters._tools import (
 )
 from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
 from pipeline_kit.errors import DataError
+from pipeline_kit.i18n import N_, Message
 
 __all__ = ["read_hubspot"]
 
@@ -188,27 +189,35 @@ _ISO = "%Y-%m-%d %H:%M:%S"
 
 RULE_MESSAGES = {
     "deleted_in_crm": (
-        "the record is deleted in HubSpot (is_deleted or _fivetran_deleted), or belongs to a "
-        "deleted deal",
-        "nothing to do: deleted records are left out of every figure",
+        N_(
+            "the record is deleted in HubSpot (is_deleted or _fivetran_deleted), or "
+            "belongs to a deleted deal"
+        ),
+        N_("nothing to do: deleted records are left out of every figure"),
     ),
     "merged_into_another_deal": (
-        "the deal was merged into another deal (merged_deal, Merged object IDs); the deal it "
-        "was merged into is counted instead",
-        "nothing to do: counting both would count one opportunity twice",
+        N_(
+            "the deal was merged into another deal (merged_deal, Merged object IDs); "
+            "the deal it was merged into is counted instead"
+        ),
+        N_("nothing to do: counting both would count one opportunity twice"),
     ),
     "not_a_stage_change": (
-        "a history row repeating the stage of the deal's previous row",
-        "nothing to do: only stage changes are stage entries",
+        N_("a history row repeating the stage of the deal's previous row"),
+        N_("nothing to do: only stage changes are stage entries"),
     ),
     "same_stage_same_day": (
-        "the deal entered this stage again on a day it already entered it",
-        "nothing to do: the first entry of the day is kept",
+        N_("the deal entered this stage again on a day it already entered it"),
+        N_("nothing to do: the first entry of the day is kept"),
     ),
     "stage_not_in_pipelines": (
-        "the stage id is in no pipeline of deal_pipeline_stage (HubSpot hard-deletes removed "
-        "stages, and their label with them)",
-        "sync deal_pipeline_stage again; if the stage was deleted these entries cannot be named",
+        N_(
+            "the stage id is in no pipeline of deal_pipeline_stage (HubSpot "
+            "hard-deletes removed stages, and their label with them)"
+        ),
+        N_(
+            "sync deal_pipeline_stage again; if the stage was deleted these entries cannot be named"
+        ),
     ),
     **CURRENCY_MESSAGES,
 }
@@ -478,14 +487,23 @@ def _amounts(
         .sort("currency")
     )
     detail = ", ".join(f"{c} {n}" for c, n in others.iter_rows())
+    named = f" ({company})" if company else ""
     notes.append(
-        f"{Path(file).name}: amounts are HubSpot's amount in company currency"
-        + (f" ({company})" if company else "")
-        + (
-            f"; deals in other currencies ({detail}) keep their own amount and currency in "
-            "amount_original and currency."
-            if detail
-            else "."
+        Message(
+            N_(
+                "{file}: amounts are HubSpot's amount in company currency{company}; deals in "
+                "other currencies ({detail}) keep their own amount and currency in "
+                "amount_original and currency."
+            ),
+            file=Path(file).name,
+            company=named,
+            detail=detail,
+        )
+        if detail
+        else Message(
+            N_("{file}: amounts are HubSpot's amount in company currency{company}."),
+            file=Path(file).name,
+            company=named,
         )
     )
     return deals
@@ -496,7 +514,7 @@ def _bool_text(name: str) -> pl.Expr:
 
 
 def _team_note(team: str) -> str:
-    return f"team={team!r} given: every deal is in team {team!r}."
+    return Message(N_("team={team} given: every deal is in team {team}."), team=repr(team))
 
 
 # ----------------------------------------------------------------------------- UI export
@@ -577,14 +595,24 @@ class _Export:
                 "stage_history", history.sort("source_row", "entered_at"), history_label
             )
             self.notes.append(
-                f"{self.file.name}: stage history from {len(entered)} 'Date entered' columns "
-                "(one date per stage and pipeline: a second visit of a stage is not in a UI "
-                "export)."
+                Message(
+                    N_(
+                        "{name}: stage history from {count} 'Date entered' columns (one date per "
+                        "stage and pipeline: a second visit of a stage is not in a UI export)."
+                    ),
+                    name=str(self.file.name),
+                    count=len(entered),
+                )
             )
         else:
             self.notes.append(
-                f"{self.file.name} has no 'Date entered \"<stage> (<pipeline>)\"' columns: add "
-                "them to the exported view for stage history (a minimal one is derived)."
+                Message(
+                    N_(
+                        "{name} has no 'Date entered \"<stage> (<pipeline>)\"' columns: add them "
+                        "to the exported view for stage history (a minimal one is derived)."
+                    ),
+                    name=str(self.file.name),
+                )
             )
         return RawDataset(
             source="hubspot",
@@ -655,8 +683,13 @@ class _Export:
                 .drop("_latest")
             )
             self.notes.append(
-                f"{self.file.name} has no Pipeline column: each deal's pipeline is that of its "
-                "latest 'Date entered' column."
+                Message(
+                    N_(
+                        "{name} has no Pipeline column: each deal's pipeline is that of its "
+                        "latest 'Date entered' column."
+                    ),
+                    name=str(self.file.name),
+                )
             )
         suffix = pl.lit(" (") + pl.col("_pipeline") + pl.lit(")")
         return frame.with_columns(
@@ -736,15 +769,25 @@ class _Export:
         inferred_names = stages.filter(pl.col("_inferred"))["stage"].to_list()
         if inferred_names:
             self.notes.append(
-                f"{self.file.name} has no 'Is Deal Closed?' for stage(s) "
-                f"{', '.join(inferred_names)}: read as won/lost from the stage name "
-                "(and probability 1/0)."
+                Message(
+                    N_(
+                        "{name} has no 'Is Deal Closed?' for stage(s) {names}: read as won/lost "
+                        "from the stage name (and probability 1/0)."
+                    ),
+                    name=str(self.file.name),
+                    names=str(", ".join(inferred_names)),
+                )
             )
         shared = stages.filter(pl.col("stage") != pl.col("_label"))["stage"].to_list()
         if shared:
             self.notes.append(
-                "Stage labels used in several pipelines are one stage per pipeline: "
-                f"{', '.join(shared)}."
+                Message(
+                    N_(
+                        "Stage labels used in several pipelines are one stage per pipeline: "
+                        "{names}."
+                    ),
+                    names=str(", ".join(shared)),
+                )
             )
         return stages.select(
             pl.col("_first_row").cast(pl.Int64).alias("source_row"),
@@ -783,9 +826,15 @@ class _Export:
         fallback = frame.filter(closed & closing.is_null() & pl.col("_close").is_not_null())
         if fallback.height:
             self.notes.append(
-                f"{self.file.name}: {fallback.height} closed deal(s) have no date entered "
-                "for their closing stage: closed_at = Close Date for them "
-                f"(deal(s) {', '.join(fallback['deal_id'].head(5).to_list())})."
+                Message(
+                    N_(
+                        "{name}: {height} closed deal(s) have no date entered for their closing "
+                        "stage: closed_at = Close Date for them (deal(s) {names})."
+                    ),
+                    name=str(self.file.name),
+                    height=str(fallback.height),
+                    names=str(", ".join(fallback["deal_id"].head(5).to_list())),
+                )
             )
         if self.team is not None:
             team = pl.lit(self.team)
@@ -795,8 +844,13 @@ class _Export:
         else:
             team = pl.lit("All")
             self.notes.append(
-                f"{self.file.name} has no HubSpot Team column: every deal is in one team "
-                "'All'. Add the column to the exported view, or pass team='<name>'."
+                Message(
+                    N_(
+                        "{name} has no HubSpot Team column: every deal is in one team 'All'. Add "
+                        "the column to the exported view, or pass team='<name>'."
+                    ),
+                    name=str(self.file.name),
+                )
             )
         deals = frame.select(
             "source_row",
@@ -875,10 +929,13 @@ def _merged_reasons(deals: pl.DataFrame, merged: str) -> pl.DataFrame:
 
 
 _HINTS = {
-    ("deals", "amount|nullability"): "HubSpot deals often have no Amount; fill it in HubSpot "
-    "(or export 'Amount in company currency')",
-    ("deals", "stage|nullability"): "export Deal Stage (UI export) or deal_pipeline_stage_id "
-    "(API) for every deal",
+    ("deals", "amount|nullability"): N_(
+        "HubSpot deals often have no Amount; fill it in HubSpot (or export "
+        "'Amount in company currency')"
+    ),
+    ("deals", "stage|nullability"): N_(
+        "export Deal Stage (UI export) or deal_pipeline_stage_id (API) for every deal"
+    ),
 }
 
 
@@ -989,9 +1046,13 @@ class _Api:
         if closed_col is None and legacy is not None:
             closed_col = legacy
             self.notes.append(
-                "deal_pipeline_stage has closed_won but no is_closed: closed_won is read as "
-                "'closed' (its meaning in Fivetran's schema; won/lost then comes from the "
-                "probability)."
+                Message(
+                    N_(
+                        "deal_pipeline_stage has closed_won but no is_closed: closed_won is read "
+                        "as 'closed' (its meaning in Fivetran's schema; won/lost then comes from "
+                        "the probability)."
+                    )
+                )
             )
         frame = stages.select(
             "source_row",
@@ -1020,7 +1081,9 @@ class _Api:
                 pl.lit(None, pl.String).alias("_pipeline_label"),
                 pl.lit(False).alias("_pipeline_deleted"),
             )
-            self.notes.append("No deal_pipeline table: pipelines are named by their ids.")
+            self.notes.append(
+                Message(N_("No deal_pipeline table: pipelines are named by their ids."))
+            )
         is_won, is_lost, _ = _stage_flags(
             _number(pl.col("probability")),
             pl.col("_closed").fill_null(False)
@@ -1039,8 +1102,13 @@ class _Api:
         shared = frame.filter(pl.col("stage") != pl.col("_label"))["stage"].to_list()
         if shared:
             self.notes.append(
-                "Stage labels used in several pipelines are one stage per pipeline: "
-                f"{', '.join(shared)}."
+                Message(
+                    N_(
+                        "Stage labels used in several pipelines are one stage per pipeline: "
+                        "{names}."
+                    ),
+                    names=str(", ".join(shared)),
+                )
             )
         return frame
 
@@ -1083,8 +1151,13 @@ class _Api:
         kept_deleted = stages.filter(pl.col("_deleted"))["_label"].to_list()
         if kept_deleted:
             self.notes.append(
-                f"Stage(s) {', '.join(kept_deleted)} are deleted in HubSpot but still used by "
-                "deals or their history: kept under their last label."
+                Message(
+                    N_(
+                        "Stage(s) {names} are deleted in HubSpot but still used by deals or "
+                        "their history: kept under their last label."
+                    ),
+                    names=str(", ".join(kept_deleted)),
+                )
             )
         return stages.select(
             "source_row",
@@ -1147,8 +1220,13 @@ class _Api:
             history, label = self._history_from_properties(deal)
             if history is None:
                 self.notes.append(
-                    "No deal_stage table (nor hs_date_entered_* properties): a minimal stage "
-                    "history is derived from the deals."
+                    Message(
+                        N_(
+                            "No deal_stage table (nor hs_date_entered_* "
+                            "properties): a minimal stage "
+                            "history is derived from the deals."
+                        )
+                    )
                 )
                 return None, label
         history = self.aside.by_reason(
@@ -1231,8 +1309,14 @@ class _Api:
             )
         )
         self.notes.append(
-            f"No deal_stage table: stage history from {len(found)} hs_date_entered_* deal "
-            "properties (one date per stage: a second visit of a stage is not in them)."
+            Message(
+                N_(
+                    "No deal_stage table: stage history from {count} hs_date_entered_* deal "
+                    "properties (one date per stage: a second visit of a stage is not in "
+                    "them)."
+                ),
+                count=len(found),
+            )
         )
         return history, label
 
@@ -1326,9 +1410,14 @@ class _Api:
         )
         if fallback.height:
             self.notes.append(
-                f"{fallback.height} closed deal(s) have no stage entry into their closing "
-                "stage: closed_at = property_closedate for them "
-                f"(deal(s) {', '.join(fallback['deal_id'].head(5).to_list())})."
+                Message(
+                    N_(
+                        "{height} closed deal(s) have no stage entry into their closing stage: "
+                        "closed_at = property_closedate for them (deal(s) {names})."
+                    ),
+                    height=str(fallback.height),
+                    names=str(", ".join(fallback["deal_id"].head(5).to_list())),
+                )
             )
         frame = self._owner_and_team(frame)
         frame = self._accounts(frame)
@@ -1360,8 +1449,13 @@ class _Api:
         )
         if filled.height:
             self.notes.append(
-                f"{filled.height} deal(s) have no hs_deal_stage_probability: probability = "
-                "their stage's probability."
+                Message(
+                    N_(
+                        "{height} deal(s) have no hs_deal_stage_probability: probability = their "
+                        "stage's probability."
+                    ),
+                    height=str(filled.height),
+                )
             )
         return _amounts(
             deals,
@@ -1379,12 +1473,17 @@ class _Api:
             unnamed = frame.filter(pl.col("_owner").is_not_null() & pl.col("_owner_name").is_null())
             if unnamed.height:
                 self.notes.append(
-                    f"{unnamed.height} deal(s) have an owner id not in the owner table: "
-                    "owner = the id."
+                    Message(
+                        N_(
+                            "{height} deal(s) have an owner id not in the owner table: owner = the "
+                            "id."
+                        ),
+                        height=str(unnamed.height),
+                    )
                 )
         else:
             frame = frame.with_columns(pl.lit(None, pl.String).alias("_owner_name"))
-            self.notes.append("No owner table: owners are their HubSpot owner ids.")
+            self.notes.append(Message(N_("No owner table: owners are their HubSpot owner ids.")))
         frame = frame.with_columns(pl.coalesce("_owner_name", "_owner").alias("owner"))
         if self.team is not None:
             self.notes.append(_team_note(self.team))
@@ -1393,8 +1492,12 @@ class _Api:
         has_deal_team = frame["_team"].drop_nulls().len() > 0
         if primary is None and not has_deal_team:
             self.notes.append(
-                "No owner_team table nor hubspot_team_id on the deals: every deal is in one "
-                "team 'All'. Add owner_team and team, or pass team='<name>'."
+                Message(
+                    N_(
+                        "No owner_team table nor hubspot_team_id on the deals: every deal is in "
+                        "one team 'All'. Add owner_team and team, or pass team='<name>'."
+                    )
+                )
             )
             return frame.with_columns(pl.lit("All").alias("team"))
         if primary is not None:
@@ -1409,12 +1512,18 @@ class _Api:
             team = pl.coalesce("_team_name", "_team_id")
         else:
             team = team_id
-            self.notes.append("No team table: teams are their HubSpot team ids.")
+            self.notes.append(Message(N_("No team table: teams are their HubSpot team ids.")))
         frame = frame.with_columns(team.fill_null("(no team)").alias("team"))
         none = frame.filter((pl.col("team") == "(no team)") & pl.col("_owner").is_not_null()).height
         if none:
             self.notes.append(
-                f"{none} deal(s) have an owner without a team (owner_team): team '(no team)'."
+                Message(
+                    N_(
+                        "{none} deal(s) have an owner without a team (owner_team): team '(no "
+                        "team)'."
+                    ),
+                    none=str(none),
+                )
             )
         return frame
 
@@ -1489,8 +1598,13 @@ class _Api:
             several = frame.filter(pl.col("_deals") > 1).height
             if several:
                 self.notes.append(
-                    f"{several} engagement(s) are linked to several deals: each is counted "
-                    "once, with the lowest deal id."
+                    Message(
+                        N_(
+                            "{several} engagement(s) are linked to several deals: each is counted "
+                            "once, with the lowest deal id."
+                        ),
+                        several=str(several),
+                    )
                 )
         else:
             frame = frame.with_columns(pl.lit(None, pl.String).alias("deal_id"))
@@ -1504,8 +1618,13 @@ class _Api:
         borrowed = frame.filter(pl.col("_owner").is_null() & pl.col("_deal_owner").is_not_null())
         if borrowed.height:
             self.notes.append(
-                f"{borrowed.height} engagement(s) have no owner (e.g. meetings in the v1 "
-                "schema): owner = the owner of their deal."
+                Message(
+                    N_(
+                        "{height} engagement(s) have no owner (e.g. meetings in the v1 schema): "
+                        "owner = the owner of their deal."
+                    ),
+                    height=str(borrowed.height),
+                )
             )
         frame = frame.with_columns(
             pl.coalesce("_owner_name", "_owner", "_deal_owner").alias("owner")

@@ -88,6 +88,7 @@ from pipeline_kit.adapters._tools import (
 )
 from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
 from pipeline_kit.errors import DataError
+from pipeline_kit.i18n import N_, Message
 from pipeline_kit.schema import TABLES, required_columns
 
 if TYPE_CHECKING:
@@ -525,8 +526,20 @@ def apply_mapping(
         if header in used:
             continue
         if name in schema:  # already mapped or constant
-            owner = f"mapped from {chosen[name]!r}" if name in chosen else "given as a constant"
-            dropped.append(f"{header!r} (its name is {name}, {owner})")
+            dropped.append(
+                Message(
+                    N_("{header} (its name is {name}, mapped from {source})"),
+                    header=repr(header),
+                    name=name,
+                    source=repr(chosen[name]),
+                )
+                if name in chosen
+                else Message(
+                    N_("{header} (its name is {name}, given as a constant)"),
+                    header=repr(header),
+                    name=name,
+                )
+            )
             continue
         base, n = name, 2
         while name in extras or name == "source_row":
@@ -553,13 +566,25 @@ def apply_mapping(
     )
     done: list[str] = []
     if chosen:
-        done.append("columns " + ", ".join(f"{c} = {h!r}" for c, h in chosen.items()))
+        done.append(
+            Message(
+                N_("columns {pairs}"), pairs=", ".join(f"{c} = {h!r}" for c, h in chosen.items())
+            )
+        )
     if by_name:
         done.append(
-            "used under their own name " + ", ".join(f"{c} = {h!r}" for c, h in by_name.items())
+            Message(
+                N_("used under their own name {pairs}"),
+                pairs=", ".join(f"{c} = {h!r}" for c, h in by_name.items()),
+            )
         )
     if section.constants:
-        done.append("constants " + ", ".join(f"{c} = {v!r}" for c, v in section.constants.items()))
+        done.append(
+            Message(
+                N_("constants {pairs}"),
+                pairs=", ".join(f"{c} = {v!r}" for c, v in section.constants.items()),
+            )
+        )
 
     # value maps
     for column, vmap in section.values.items():
@@ -571,9 +596,19 @@ def apply_mapping(
                 column=column,
             )
         out, mapped, kept = _map_values(out, column, vmap)
-        part = f"values of {column}: " + (", ".join(mapped) or "none matched the map")
+        part = (
+            Message(
+                N_("values of {column}: {mapped}"),
+                column=column,
+                mapped=Message.joined(mapped, ", "),
+            )
+            if mapped
+            else Message(N_("values of {column}: none matched the map"), column=column)
+        )
         if kept:
-            part += f"; left as they were: {', '.join(kept)}"
+            part = Message(
+                N_("{part}; left as they were: {kept}"), part=part, kept=Message.joined(kept, ", ")
+            )
         done.append(part)
 
     # dates
@@ -587,22 +622,36 @@ def apply_mapping(
     if date_cols and settings.date_format:
         out, left = _apply_dates(out, date_cols, settings.date_format, file)
         formats = " or ".join(settings.date_format)
-        part = f"dates in {', '.join(date_cols)} read as {formats}"
+        part = Message(
+            N_("dates in {columns} read as {formats}"),
+            columns=", ".join(date_cols),
+            formats=formats,
+        )
         if left:
-            part += (
-                f"; {len(left)} value(s) match neither it nor ISO and were left as they were "
-                f"({_quote(left)}), so the loader quarantines them"
+            part = Message(
+                N_(
+                    "{part}; {values} value(s) match neither it nor ISO and were left as they "
+                    "were ({examples}), so the loader quarantines them"
+                ),
+                part=part,
+                values=len(left),
+                examples=_quote(left),
             )
         done.append(part)
         for c in date_cols:
-            hints[(table, f"{c}|dtype")] = (
-                f"The mapping reads {c} with date_format {formats!r}: these values match "
-                "neither it nor ISO; correct them, or add their format to date_format (a list)"
+            hints[(table, f"{c}|dtype")] = Message(
+                N_(
+                    "The mapping reads {c} with date_format {formats}: these values match "
+                    "neither it nor ISO; correct them, or add their format to date_format (a "
+                    "list)"
+                ),
+                c=str(c),
+                formats=repr(formats),
             )
     elif date_cols:
         out = normalise_dates(out, date_cols, notes, file=label)
         for c in date_cols:
-            hints[(table, f"{c}|dtype")] = (
+            hints[(table, f"{c}|dtype")] = N_(
                 'Give the export\'s date format in the mapping, e.g. date_format = "%d/%m/%Y"'
             )
 
@@ -614,27 +663,42 @@ def apply_mapping(
     ]
     if number_cols and settings.decimal == ",":
         out, left = _apply_decimal_comma(out, number_cols)
-        part = f"decimal comma in {', '.join(number_cols)}"
+        part = Message(N_("decimal comma in {columns}"), columns=", ".join(number_cols))
         if left:
-            part += (
-                f"; {len(left)} value(s) not in the 1.234,50 form were left as they were "
-                f"({_quote(left)}): read as written (a point as the decimal point) where "
-                "possible, else quarantined"
+            part = Message(
+                N_(
+                    "{part}; {values} value(s) not in the 1.234,50 form were left as they were "
+                    "({examples}): read as written (a point as the decimal point) where "
+                    "possible, else quarantined"
+                ),
+                part=part,
+                values=len(left),
+                examples=_quote(left),
             )
         done.append(part)
     for c in number_cols:
         hints[(table, f"{c}|dtype")] = (
-            'The mapping reads decimal commas (decimal = ","): 1.234,50 or 1234,5'
+            Message(N_('The mapping reads decimal commas (decimal = ","): 1.234,50 or 1234,5'))
             if settings.decimal == ","
-            else 'If the export writes 1.234,50, set decimal = "," in the mapping'
+            else Message(N_('If the export writes 1.234,50, set decimal = "," in the mapping'))
         )
     if "status" in schema:
         hints[(table, "status|dtype")] = (
-            f"Add this value to [{table}.values.status] in the mapping "
-            '(e.g. "On hold" = "open"), or "*" = "open" for every value not listed'
+            Message(
+                N_(
+                    'Add this value to [{table}.values.status] in the mapping (e.g. "On '
+                    'hold" = "open"), or "*" = "open" for every value not listed'
+                ),
+                table=str(table),
+            )
             if "status" in section.values
-            else f"Map the export's words to open, won or lost under [{table}.values.status] "
-            'in the mapping, e.g. "Closed Won" = "won"'
+            else Message(
+                N_(
+                    "Map the export's words to open, won or lost under "
+                    '[{table}.values.status] in the mapping, e.g. "Closed Won" = "won"'
+                ),
+                table=str(table),
+            )
         )
 
     reading = [
@@ -643,19 +707,42 @@ def apply_mapping(
         if value is not None and not label.startswith("<")
     ]
     if reading:
-        done.append("read with " + " and ".join(reading))
+        read_with: str = (
+            Message(N_("{first} and {second}"), first=reading[0], second=reading[1])
+            if len(reading) == 2
+            else reading[0]
+        )
+        done.append(Message(N_("read with {settings}"), settings=read_with))
     if extras:
         done.append(
-            "extra columns kept "
-            + ", ".join(n if n == h else f"{n} (from {h!r})" for n, h in extras.items())
+            Message(
+                N_("extra columns kept {columns}"),
+                columns=Message.joined(
+                    [
+                        n
+                        if n == h
+                        else Message(N_("{name} (from {header})"), name=n, header=repr(h))
+                        for n, h in extras.items()
+                    ],
+                    ", ",
+                ),
+            )
         )
     if dropped:
         done.append(
-            "dropped "
-            + "; ".join(dropped)
-            + " (rename it in the mapping's [columns] to use it instead)"
+            Message(
+                N_("dropped {columns} (rename it in the mapping's [columns] to use it instead)"),
+                columns=Message.joined(dropped),
+            )
         )
-    notes.append(f"{table} from {label} as the mapping says: " + "; ".join(done) + ".")
+    notes.append(
+        Message(
+            N_("{table} from {label} as the mapping says: {details}."),
+            table=table,
+            label=label,
+            details=Message.joined(done),
+        )
+    )
     return out
 
 
@@ -684,23 +771,34 @@ def _map_values(
         .group_by("value", "low", "known", maintain_order=True)
         .len()
     )
-    mapped = []
+    mapped: list[str] = []
     for key, target in vmap.items():
         if key == "*":
             continue
-        n = counts.filter(pl.col("low") == key.strip().lower())["len"].sum()
-        mapped.append(f"{key!r} -> {target!r} ({n} row{'s' if n != 1 else ''})")
+        n = int(counts.filter(pl.col("low") == key.strip().lower())["len"].sum())
+        mapped.append(
+            Message(
+                N_("{key} -> {target} ({rows})"), key=repr(key), target=repr(target), rows=_rows(n)
+            )
+        )
     others = counts.filter(~pl.col("known"))
     if star is not None:
-        n = others["len"].sum()
-        mapped.append(f"any other value -> {star!r} ({n} row{'s' if n != 1 else ''})")
+        n = int(others["len"].sum())
+        mapped.append(
+            Message(N_("any other value -> {target} ({rows})"), target=repr(star), rows=_rows(n))
+        )
         kept: list[str] = []
     else:
         kept = [
-            f"{v!r} ({n} row{'s' if n != 1 else ''})"
+            Message(N_("{value} ({rows})"), value=repr(v), rows=_rows(n))
             for v, n in others.select("value", "len").iter_rows()
         ]
     return frame.with_columns(result.otherwise(pl.col(column)).alias(column)), mapped, kept
+
+
+def _rows(n: int) -> Message:
+    """The row count as the notes write it: 1 row, 12 rows (the number unformatted)."""
+    return Message(N_("{n} row") if n == 1 else N_("{n} rows"), n=str(n))
 
 
 # ----------------------------------------------------------------------------- files

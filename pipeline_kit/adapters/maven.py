@@ -59,6 +59,7 @@ from pipeline_kit.adapters._tools import (
 )
 from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
 from pipeline_kit.errors import DataError
+from pipeline_kit.i18n import N_, Message
 
 __all__ = ["read_maven"]
 
@@ -98,19 +99,25 @@ SECTOR_TYPOS = {"technolgy": "technology"}
 
 RULE_MESSAGES = {
     "deal_stage_unknown": (
-        "deal_stage is empty or not a Maven stage (Prospecting, Engaging, In_Progress, Won, "
-        "Lost), so the deal cannot be called open, won or lost",
-        "correct deal_stage in sales_pipeline.csv",
+        N_(
+            "deal_stage is empty or not a Maven stage (Prospecting, Engaging, In_Progress, Won, "
+            "Lost), so the deal cannot be called open, won or lost"
+        ),
+        N_("correct deal_stage in sales_pipeline.csv"),
     ),
     "sales_agent_in_several_teams": (
-        "the deal's sales agent is listed more than once in sales_teams.csv with a different "
-        "manager or regional office, so the deal's team is unknown",
-        "keep one row per sales_agent in sales_teams.csv",
+        N_(
+            "the deal's sales agent is listed more than once in sales_teams.csv with a "
+            "different manager or regional office, so the deal's team is unknown"
+        ),
+        N_("keep one row per sales_agent in sales_teams.csv"),
     ),
     "product_price_ambiguous": (
-        "the deal is open or lost, so its amount is the product's list price, but products.csv "
-        "lists the product more than once with different sales_price values",
-        "keep one row per product in products.csv",
+        N_(
+            "the deal is open or lost, so its amount is the product's list price, but "
+            "products.csv lists the product more than once with different sales_price values"
+        ),
+        N_("keep one row per product in products.csv"),
     ),
 }
 
@@ -393,20 +400,34 @@ def read_maven(path: Path) -> RawDataset:  # no options
     # ---- notes
     notes.insert(
         0,
-        "Maven export: team = regional office (sales_teams.csv); `manager` and `owner` "
-        "(sales agent) are available for by=.",
+        Message(
+            N_(
+                "Maven export: team = regional office (sales_teams.csv); `manager` and `owner` "
+                "(sales agent) are available for by=."
+            )
+        ),
     )
     if created_on:
         notes.append(
-            f"sales_pipeline.csv has {created_name} instead of engage_date (the older Maven "
-            f"export): read as the day each deal was created. Stage history: an open deal is "
-            f"in its current stage from that day, a closed deal in {first_open} from that day "
-            "until its close_date."
+            Message(
+                N_(
+                    "sales_pipeline.csv has {column} instead of engage_date (the older Maven "
+                    "export): read as the day each deal was created. Stage history: an open "
+                    "deal is in its current stage from that day, a closed deal in {stage} from "
+                    "that day until its close_date."
+                ),
+                column=created_name,
+                stage=first_open,
+            )
         )
     if "In_Progress" in present:
         notes.append(
-            "deal_stage In_Progress (the older Maven export) is read as an open stage, the "
-            "last before Won/Lost."
+            Message(
+                N_(
+                    "deal_stage In_Progress (the older Maven export) is read as an open stage, "
+                    "the last before Won/Lost."
+                )
+            )
         )
     renamed = (
         joined.filter(pl.col("_product").is_not_null() & pl.col("_product").ne(pl.col("product")))
@@ -416,8 +437,15 @@ def read_maven(path: Path) -> RawDataset:  # no options
     )
     for row in renamed.iter_rows(named=True):
         notes.append(
-            f"Product {row['product']!r} ({row['len']:,} deals) matched to "
-            f"{row['_product']!r} in products.csv (names compared without spaces/case)."
+            Message(
+                N_(
+                    "Product {product} ({deals} deals) matched to {listed} in products.csv "
+                    "(names compared without spaces/case)."
+                ),
+                product=repr(row["product"]),
+                deals=row["len"],
+                listed=repr(row["_product"]),
+            )
         )
     products_named = products.select("_key", "_product")
     notes.extend(_lookup_notes(teams_repeated, teams_conflicting, "sales_teams"))
@@ -430,53 +458,90 @@ def read_maven(path: Path) -> RawDataset:  # no options
     )
     notes.extend(_lookup_notes(accounts_repeated, accounts_conflicting, "accounts"))
     if "manager" not in teams_found:
-        notes.append("sales_teams.csv has no manager column: the manager of every deal is unknown.")
+        notes.append(
+            Message(
+                N_("sales_teams.csv has no manager column: the manager of every deal is unknown.")
+            )
+        )
     if "account" not in pipeline_found:
         notes.append(
-            "sales_pipeline.csv has no account column: account_id and industry are unknown."
+            Message(
+                N_("sales_pipeline.csv has no account column: account_id and industry are unknown.")
+            )
         )
     elif not has_accounts:
-        notes.append("No accounts.csv: the industry of every deal is unknown.")
+        notes.append(Message(N_("No accounts.csv: the industry of every deal is unknown.")))
     elif "sector" not in accounts_found:
-        notes.append("accounts.csv has no sector column: the industry of every deal is unknown.")
+        notes.append(
+            Message(N_("accounts.csv has no sector column: the industry of every deal is unknown."))
+        )
     else:
         typos = accounts_raw.filter(pl.col("sector").is_in(list(SECTOR_TYPOS)))
         if typos.height:
             notes.append(
-                f"accounts.csv: sector {', '.join(repr(t) for t in SECTOR_TYPOS)} read as "
-                f"{', '.join(repr(v) for v in SECTOR_TYPOS.values())} ({typos.height} accounts)."
+                Message(
+                    N_("accounts.csv: sector {typos} read as {sectors} ({accounts} accounts)."),
+                    typos=", ".join(repr(t) for t in SECTOR_TYPOS),
+                    sectors=", ".join(repr(v) for v in SECTOR_TYPOS.values()),
+                    accounts=typos.height,
+                )
             )
     if "account" in pipeline_found:
         no_account = pipeline.filter(pl.col("account").is_null()).height
         if no_account:
-            notes.append(f"{no_account:,} deals have no account: industry is unknown for them.")
+            notes.append(
+                Message(
+                    N_("{deals} deals have no account: industry is unknown for them."),
+                    deals=no_account,
+                )
+            )
         if has_accounts:
             unknown = sorted(
                 set(pipeline["account"].drop_nulls()) - set(accounts["account"].to_list())
             )
             if unknown:
                 notes.append(
-                    f"{len(unknown)} account(s) of the pipeline are not in accounts.csv "
-                    f"(industry unknown for their deals): {', '.join(unknown[:10])}"
-                    + (" ..." if len(unknown) > 10 else ".")
+                    Message(
+                        N_(
+                            "{accounts} account(s) of the pipeline are not in accounts.csv "
+                            "(industry unknown for their deals): {names}"
+                        ),
+                        accounts=len(unknown),
+                        names=", ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else "."),
+                    )
                 )
     notes.append(
-        "Amounts: close_value for won deals; for open and lost deals (close_value empty "
-        "or 0 in Maven) the product's list price from products.csv."
+        Message(
+            N_(
+                "Amounts: close_value for won deals; for open and lost deals (close_value empty "
+                "or 0 in Maven) the product's list price from products.csv."
+            )
+        )
     )
     idle = sorted(set(teams["sales_agent"]) - set(pipeline["sales_agent"].drop_nulls()))
     if idle:
-        notes.append(f"{len(idle)} agents in sales_teams.csv have no deals: {', '.join(idle)}.")
+        notes.append(
+            Message(
+                N_("{agents} agents in sales_teams.csv have no deals: {names}."),
+                agents=len(idle),
+                names=", ".join(idle),
+            )
+        )
 
     if created_on:
-        missing_created = (
-            f"{created_name} is empty for these deals in sales_pipeline.csv, so they cannot "
-            "be placed in time; they are counted here and left out of every figure"
+        missing_created = Message(
+            N_(
+                "{column} is empty for these deals in sales_pipeline.csv, so they cannot be "
+                "placed in time; they are counted here and left out of every figure"
+            ),
+            column=created_name,
         )
     else:
-        missing_created = (
-            "In Maven exports, deals still in Prospecting have no engage_date, so they cannot "
-            "be placed in time; they are counted here and left out of every figure"
+        missing_created = Message(
+            N_(
+                "In Maven exports, deals still in Prospecting have no engage_date, so they "
+                "cannot be placed in time; they are counted here and left out of every figure"
+            )
         )
     return RawDataset(
         source="maven",
@@ -490,10 +555,14 @@ def read_maven(path: Path) -> RawDataset:  # no options
         notes=notes,
         hints={
             ("deals", "created_at|nullability"): missing_created,
-            ("deals", "team|nullability"): "add the agent to sales_teams.csv",
-            ("deals", "amount|nullability"): "add the product to products.csv",
-            ("stage_history", "deal_unknown"): "These are the stage dates of deals "
-            "quarantined in the deals table (see the reason given there)",
+            ("deals", "team|nullability"): Message(N_("add the agent to sales_teams.csv")),
+            ("deals", "amount|nullability"): Message(N_("add the product to products.csv")),
+            ("stage_history", "deal_unknown"): Message(
+                N_(
+                    "These are the stage dates of deals quarantined in the deals table (see the "
+                    "reason given there)"
+                )
+            ),
         },
         stage_history_approximate=True,
         setaside=setaside,
@@ -506,33 +575,50 @@ def _lookup_notes(repeated: pl.DataFrame, conflicting: pl.DataFrame, name: str) 
     key, what, differ, consequence = {
         "sales_teams": (
             "sales_agent",
-            "agent(s)",
-            "a different manager or regional office",
-            "their deals are quarantined (team unknown: sales_agent_in_several_teams)",
+            N_("agent(s)"),
+            N_("a different manager or regional office"),
+            N_("their deals are quarantined (team unknown: sales_agent_in_several_teams)"),
         ),
         "products": (
             "_product",
-            "product(s)",
-            "different sales_price values",
-            "their open and lost deals, whose amount is the list price, are quarantined "
-            "(product_price_ambiguous); won deals keep their close_value",
+            N_("product(s)"),
+            N_("different sales_price values"),
+            N_(
+                "their open and lost deals, whose amount is the list price, are quarantined "
+                "(product_price_ambiguous); won deals keep their close_value"
+            ),
         ),
         "accounts": (
             "account",
-            "account(s)",
-            "different sectors",
-            "the industry of their deals is left unknown",
+            N_("account(s)"),
+            N_("different sectors"),
+            N_("the industry of their deals is left unknown"),
         ),
     }[name]
-    notes = []
+    notes: list[str] = []
     if repeated.height:
         notes.append(
-            f"{name}.csv lists {repeated.height} {what} on several rows that agree (or only "
-            f"fill each other's blanks), read once: {_listing(repeated, key)}."
+            Message(
+                N_(
+                    "{file} lists {rows} {what} on several rows that agree (or only fill each "
+                    "other's blanks), read once: {listing}."
+                ),
+                file=f"{name}.csv",
+                rows=repeated.height,
+                what=Message(what),
+                listing=_listing(repeated, key),
+            )
         )
     if conflicting.height:
         notes.append(
-            f"{name}.csv lists {conflicting.height} {what} on several rows with {differ}: "
-            f"{_listing(conflicting, key)}; {consequence}."
+            Message(
+                N_("{file} lists {rows} {what} on several rows with {differ}: {listing}; {then}."),
+                file=f"{name}.csv",
+                rows=conflicting.height,
+                what=Message(what),
+                differ=Message(differ),
+                listing=_listing(conflicting, key),
+                then=Message(consequence),
+            )
         )
     return notes

@@ -116,6 +116,7 @@ from pipeline_kit.adapters._tools import (
 )
 from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
 from pipeline_kit.errors import DataError
+from pipeline_kit.i18n import N_, Message
 
 __all__ = ["read_pipedrive"]
 
@@ -124,34 +125,41 @@ _SEP = "\x1f"  # joins pipeline and stage name into one key
 
 RULE_MESSAGES = {
     "deleted_in_crm": (
-        "deleted in Pipedrive (status deleted, or the deleted flag set)",
-        "nothing to do: deleted rows are left out by design (restore it in Pipedrive if it "
-        "should count)",
+        N_("deleted in Pipedrive (status deleted, or the deleted flag set)"),
+        N_(
+            "nothing to do: deleted rows are left out by design (restore it in "
+            "Pipedrive if it should count)"
+        ),
     ),
     "deal_deleted_in_crm": (
-        "belongs to a deal deleted in Pipedrive",
-        "nothing to do: left out together with its deal",
+        N_("belongs to a deal deleted in Pipedrive"),
+        N_("nothing to do: left out together with its deal"),
     ),
     "not_a_stage_change": (
-        "a change-log row for another field (value, owner, status, ...), not a stage change",
-        "nothing to do: only stage_id changes make the stage history",
+        N_("a change-log row for another field (value, owner, status, ...), not a stage change"),
+        N_("nothing to do: only stage_id changes make the stage history"),
     ),
     "duplicate_stage_name": (
-        "another stage of the same pipeline has the same name",
-        "nothing to do: deals in either stage are counted in the first one (rename one in "
-        "Pipedrive to tell them apart)",
+        N_("another stage of the same pipeline has the same name"),
+        N_(
+            "nothing to do: deals in either stage are counted in the first one "
+            "(rename one in Pipedrive to tell them apart)"
+        ),
     ),
     "repeated_same_day": (
-        "the deal entered the same stage again on the same day (a move and its undo)",
-        "nothing to do: the first entry of the day is kept",
+        N_("the deal entered the same stage again on the same day (a move and its undo)"),
+        N_("nothing to do: the first entry of the day is kept"),
     ),
 }
 HINTS = {
-    ("deals", "stage_unknown"): "In Pipedrive, check that stages.csv lists this stage_id (a "
-    "deleted stage?), or add stages.csv / pipelines.csv from the API",
-    ("deals", "status|dtype"): "Pipedrive statuses are open, won and lost (deleted deals are "
-    "left out)",
-    ("stage_history", "stage_unknown"): "the change log names a stage_id that stages.csv lacks",
+    ("deals", "stage_unknown"): N_(
+        "In Pipedrive, check that stages.csv lists this stage_id (a deleted "
+        "stage?), or add stages.csv / pipelines.csv from the API"
+    ),
+    ("deals", "status|dtype"): N_(
+        "Pipedrive statuses are open, won and lost (deleted deals are left out)"
+    ),
+    ("stage_history", "stage_unknown"): N_("the change log names a stage_id that stages.csv lacks"),
 }
 
 # --------------------------------------------------------------------------- column names
@@ -339,8 +347,14 @@ def read_pipedrive(
         ignored = sorted(api[t][0].name for t in ("deals", "dealflow", "activities") if t in api)
         if ignored:
             run.notes.append(
-                f"Beside the list export {exports[0].name}, {', '.join(ignored)} were not read "
-                "(one shape per folder: put the API tables in a folder of their own)."
+                Message(
+                    N_(
+                        "Beside the list export {name}, {names} were not read (one shape per "
+                        "folder: put the API tables in a folder of their own)."
+                    ),
+                    name=str(exports[0].name),
+                    names=str(", ".join(ignored)),
+                )
             )
         tables = _read_export(
             run, exports[0], frames[exports[0]], api, team, reporting_currency, rates
@@ -501,10 +515,15 @@ def _api_catalogue(
     kept_deleted = frame.filter(deleted)
     if kept_deleted.height:
         run.notes.append(
-            f"{file.name}: {kept_deleted.height} deleted stage(s) kept because deals or "
-            "changes still refer to them: "
-            + ", ".join(kept_deleted[require_column(frame, label, "name")].to_list())
-            + "."
+            Message(
+                N_(
+                    "{file}: {stages} deleted stage(s) kept because deals or changes still "
+                    "refer to them: {names}."
+                ),
+                file=file.name,
+                stages=str(kept_deleted.height),
+                names=", ".join(kept_deleted[require_column(frame, label, "name")].to_list()),
+            )
         )
     probability = _num(_col(frame, "deal_probability", "probability"))
     cat = frame.select(
@@ -636,17 +655,27 @@ def _finish_deals(
     ignored = work.filter(deal_prob.is_not_null() & ~pl.col("_enabled").fill_null(True)).height
     if ignored:
         run.notes.append(
-            f"{ignored} deal(s) have their own probability in a pipeline where deal "
-            "probability is off: the stage's probability is used for them (Pipedrive ignores "
-            "the deal's there)."
+            Message(
+                N_(
+                    "{ignored} deal(s) have their own probability in a pipeline where deal "
+                    "probability is off: the stage's probability is used for them (Pipedrive "
+                    "ignores the deal's there)."
+                ),
+                ignored=str(ignored),
+            )
         )
     reopened = work.filter(
         is_open & pl.any_horizontal(pl.col("_won", "_lost", "_close").is_not_null())
     ).height
     if reopened:
         run.notes.append(
-            f"{reopened} open deal(s) carry a won/lost/close time (reopened in Pipedrive): "
-            "closed_at is left empty for them."
+            Message(
+                N_(
+                    "{reopened} open deal(s) carry a won/lost/close time (reopened in "
+                    "Pipedrive): closed_at is left empty for them."
+                ),
+                reopened=str(reopened),
+            )
         )
     last_open = pl.coalesce("_canonical", "_stage_name", "_key")
     team_expr = pl.col("_team") if "_team" in work.columns else pl.lit(team or "All", pl.String)
@@ -710,13 +739,25 @@ def _finish_deals(
     if aside is not None and aside.height:
         run.log.add(aside)
     if team_column is not None:
-        run.notes.append(f"team = the column {team_column!r} (Pipedrive has no team field).")
+        run.notes.append(
+            Message(
+                N_("team = the column {team_column} (Pipedrive has no team field)."),
+                team_column=repr(team_column),
+            )
+        )
     elif team:
-        run.notes.append(f"team = {team!r} for every deal (the team option).")
+        run.notes.append(
+            Message(N_("team = {team} for every deal (the team option)."), team=repr(team))
+        )
     else:
         run.notes.append(
-            "Pipedrive has no team field: every deal is in team 'All'. Pass team='<column>' "
-            "(a custom field or users column) or team='<name>' to set it."
+            Message(
+                N_(
+                    "Pipedrive has no team field: every deal is in team 'All'. Pass "
+                    "team='<column>' (a custom field or users column) or team='<name>' to "
+                    "set it."
+                )
+            )
         )
     return out, before_currency
 
@@ -800,9 +841,14 @@ def _read_export(
         )
         if missing.height:
             run.notes.append(
-                f"{missing.height} stage(s) of the export are not in stages.csv ("
-                + ", ".join(missing["name"].to_list())
-                + "): added after its stages, in name order (numbered after its last line)."
+                Message(
+                    N_(
+                        "{stages} stage(s) of the export are not in stages.csv ({names}): added "
+                        "after its stages, in name order (numbered after its last line)."
+                    ),
+                    stages=str(missing.height),
+                    names=", ".join(missing["name"].to_list()),
+                )
             )
             catalogue = pl.concat(
                 [
@@ -857,10 +903,15 @@ def _read_export(
             )
         )
         run.notes.append(
-            "The list export does not give the stage order: stages were ordered as the loader "
-            "orders stages it derives (stages whose deals are all closed last, then by name), "
-            "which is not the pipeline's order. Put the API's stages.csv and pipelines.csv "
-            "beside the export for the real order and the stage probabilities."
+            Message(
+                N_(
+                    "The list export does not give the stage order: stages were ordered as "
+                    "the loader orders stages it derives (stages whose deals are all closed "
+                    "last, then by name), which is not the pipeline's order. Put the API's "
+                    "stages.csv and pipelines.csv beside the export for the real order and "
+                    "the stage probabilities."
+                )
+            )
         )
         stages_label = f"{label} (stages derived by the adapter from Deal - Stage)"
         last_line = catalogue.height + 1
@@ -924,34 +975,43 @@ def _read_export(
         run.approximate = True
         run.notes.append(
             _LAST_CHANGE_NOTE
-            + (
-                ""
-                if first is not None
-                else " Without stages.csv the first stage of a deal "
-                "that moved is unknown, so its history starts at its last stage change."
+            if first is not None
+            else Message(
+                N_(
+                    "{note} Without stages.csv the first stage of a deal that moved is unknown, "
+                    "so its history starts at its last stage change."
+                ),
+                note=_LAST_CHANGE_NOTE,
             )
         )
     else:
         run.notes.append(
-            "The list export has no stage history and no 'Deal - Last stage change' column: "
-            "the loader derives a minimal history (approximate). The API's deal flow gives the "
-            "real one."
+            Message(
+                N_(
+                    "The list export has no stage history and no 'Deal - Last stage change' "
+                    "column: the loader derives a minimal history (approximate). The API's "
+                    "deal flow gives the real one."
+                )
+            )
         )
     run.notes.append(_CLOSED_STAGE_NOTE)
     return tables
 
 
-_CLOSED_STAGE_NOTE = (
-    "Won and lost are statuses in Pipedrive, not stages: a closed deal keeps showing its last "
-    "open stage. Closed deals are put in the synthetic stages 'Won' / 'Lost' (the last two "
-    "stages); their Pipedrive stage is kept in last_open_stage."
+_CLOSED_STAGE_NOTE = Message(
+    N_(
+        "Won and lost are statuses in Pipedrive, not stages: a closed deal keeps showing its "
+        "last open stage. Closed deals are put in the synthetic stages 'Won' / 'Lost' (the last "
+        "two stages); their Pipedrive stage is kept in last_open_stage."
+    )
 )
-_LAST_CHANGE_NOTE = (
-    "Stage history derived from 'Last stage change' (approximate): each deal entered its "
-    "current (last open) stage on its last stage change, or on its creation day if it never "
-    "moved; a deal that moved entered its pipeline's first stage on its creation day (an "
-    "assumption); Won/Lost entered on closed_at. Stages passed through in between are unknown."
+_LAST_CHANGE_TEXT = N_(
+    "Stage history derived from {field} (approximate): each deal entered its current (last "
+    "open) stage on its last stage change, or on its creation day if it never moved; a deal "
+    "that moved entered its pipeline's first stage on its creation day (an assumption); "
+    "Won/Lost entered on closed_at. Stages passed through in between are unknown."
 )
+_LAST_CHANGE_NOTE = Message(_LAST_CHANGE_TEXT, field="'Last stage change'")
 
 
 def _export_extras(run: _Run, frame: pl.DataFrame, copied: set[str]) -> dict[str, str]:
@@ -974,7 +1034,11 @@ def _export_extras(run: _Run, frame: pl.DataFrame, copied: set[str]) -> dict[str
         taken.add(snake)
         extras[name] = snake
     if filled:
-        run.notes.append("Custom field(s) read as canonical columns: " + ", ".join(filled) + ".")
+        run.notes.append(
+            Message(
+                N_("Custom field(s) read as canonical columns: {fields}."), fields=", ".join(filled)
+            )
+        )
     return extras
 
 
@@ -1068,9 +1132,14 @@ def _read_api(
     src = raw  # column names are looked up here, before joins add helper columns
     if deleted_ids.len():
         run.notes.append(
-            f"{deleted_ids.len()} deal(s) deleted in Pipedrive are left out (with their "
-            "change-log rows and activities). Pipedrive keeps deleted deals for 30 days only, "
-            "so older deletions are simply absent."
+            Message(
+                N_(
+                    "{value} deal(s) deleted in Pipedrive are left out (with their "
+                    "change-log rows and activities). Pipedrive keeps deleted deals for 30 "
+                    "days only, so older deletions are simply absent."
+                ),
+                value=str(deleted_ids.len()),
+            )
         )
 
     referenced = pl.concat(
@@ -1110,8 +1179,13 @@ def _read_api(
     ).height
     if unnamed:
         run.notes.append(
-            f"{unnamed} deal(s) have an owner id with no name (users.csv missing or "
-            "incomplete): the id is used as the owner."
+            Message(
+                N_(
+                    "{unnamed} deal(s) have an owner id with no name (users.csv missing or "
+                    "incomplete): the id is used as the owner."
+                ),
+                unnamed=str(unnamed),
+            )
         )
     team_column = column(src, team) if team else None
     if team and team_column is None and "_user_team" in raw.columns:
@@ -1209,8 +1283,13 @@ def _read_api(
         n = deals.filter(pl.col("is_archived") == "true").height
         if n:
             run.notes.append(
-                f"{n} archived deal(s) are kept (archiving hides a deal in Pipedrive, it does "
-                "not delete it); filter on is_archived to leave them out."
+                Message(
+                    N_(
+                        "{n} archived deal(s) are kept (archiving hides a deal in Pipedrive, it "
+                        "does not delete it); filter on is_archived to leave them out."
+                    ),
+                    n=str(n),
+                )
             )
     tables = {
         "deals": RawTable("deals", deals, label),
@@ -1234,7 +1313,7 @@ def _read_api(
             f"{label} (derived from stage_change_time; approximate)",
         )
         run.approximate = True
-        run.notes.append(_LAST_CHANGE_NOTE.replace("'Last stage change'", "stage_change_time"))
+        run.notes.append(Message(_LAST_CHANGE_TEXT, field="stage_change_time"))
     if "activities" in api:
         tables["activities"] = _activities(run, api["activities"], users, deleted_ids)
     run.notes.append(_CLOSED_STAGE_NOTE)
@@ -1273,8 +1352,14 @@ def _flow_columns(run: _Run, flow: tuple[Path, pl.DataFrame]) -> _Flow:
     old = column(frame, "old_value", "data__old_value")
     if old is None:
         run.notes.append(
-            f"{file.name} has new_value only (no old_value): the first stage of a deal that "
-            "moved is unknown, so its history starts at its first recorded change."
+            Message(
+                N_(
+                    "{name} has new_value only (no old_value): the first stage of a deal "
+                    "that moved is unknown, so its history starts at its first recorded "
+                    "change."
+                ),
+                name=str(file.name),
+            )
         )
     return _Flow(
         file,
@@ -1340,10 +1425,17 @@ def _deals_from_flow(run: _Run, flow: _Flow) -> pl.DataFrame:
         .sort("source_row")
     )
     run.notes.append(
-        f"No deals table: {deals.height} deal(s) rebuilt from {flow.file.name} (status, stage, "
-        "value, owner = the last value logged; created = the first logged change unless an "
-        "add_time row exists; owner = the user of the first change when the owner never "
-        "changed). Deals whose value or stage was never logged are quarantined."
+        Message(
+            N_(
+                "No deals table: {height} deal(s) rebuilt from {name} (status, stage, "
+                "value, owner = the last value logged; created = the first logged change "
+                "unless an add_time row exists; owner = the user of the first change "
+                "when the owner never changed). Deals whose value or stage was never "
+                "logged are quarantined."
+            ),
+            height=str(deals.height),
+            name=str(flow.file.name),
+        )
     )
     return deals
 
@@ -1416,8 +1508,14 @@ def _history_from_flow(
     unknown = base.filter(first_key.is_null()).height
     if unknown and flow.frame["__old"].null_count() < flow.frame.height:
         run.notes.append(
-            f"{unknown} deal(s) have stage changes without old_value: their first stage is "
-            "unknown, so their history starts at their first recorded change."
+            Message(
+                N_(
+                    "{unknown} deal(s) have stage changes without old_value: their first "
+                    "stage is unknown, so their history starts at their first recorded "
+                    "change."
+                ),
+                unknown=str(unknown),
+            )
         )
     firsts = base.filter(first_key.is_not_null()).select(
         "__deal_row",
@@ -1543,7 +1641,12 @@ def _activities(
         )
     )
     run.notes.append(
-        f"{file.name}: occurred_at = marked_as_done_time for done activities, else the due "
-        "date and time (planned activities are kept, with done = false)."
+        Message(
+            N_(
+                "{name}: occurred_at = marked_as_done_time for done activities, else the "
+                "due date and time (planned activities are kept, with done = false)."
+            ),
+            name=str(file.name),
+        )
     )
     return RawTable("activities", out, label)

@@ -84,6 +84,7 @@ from pipeline_kit.adapters._tools import (
 )
 from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
 from pipeline_kit.errors import DataError
+from pipeline_kit.i18n import N_, Message
 
 __all__ = ["object_of", "read_salesforce"]
 
@@ -136,33 +137,33 @@ COMPETITOR = ("MainCompetitors__c", "Competitor__c", "Competitors__c", "Primary_
 
 RULE_MESSAGES = {
     "deleted_in_crm": (
-        "the record is deleted in Salesforce (IsDeleted or _fivetran_deleted)",
-        "nothing to do: deleted records are left out of every figure",
+        N_("the record is deleted in Salesforce (IsDeleted or _fivetran_deleted)"),
+        N_("nothing to do: deleted records are left out of every figure"),
     ),
     "old_history_mode_version": (
-        "an earlier version of the record (Fivetran History Mode, _fivetran_active false)",
-        "nothing to do: the current version is used",
+        N_("an earlier version of the record (Fivetran History Mode, _fivetran_active false)"),
+        N_("nothing to do: the current version is used"),
     ),
     "not_a_stage_change": (
-        "a history row that does not change the stage (a save of amount, close date, ...)",
-        "nothing to do: only stage changes are stage entries",
+        N_("a history row that does not change the stage (a save of amount, close date, ...)"),
+        N_("nothing to do: only stage changes are stage entries"),
     ),
     "same_stage_same_day": (
-        "the deal entered this stage again on a day it already entered it",
-        "nothing to do: the first entry of the day is kept",
+        N_("the deal entered this stage again on a day it already entered it"),
+        N_("nothing to do: the first entry of the day is kept"),
     ),
-    "report_footer": (
-        "a report footer or total row, not a record",
-        "nothing to do",
-    ),
+    "report_footer": (N_("a report footer or total row, not a record"), N_("nothing to do")),
     "history_dated_at_import": (
-        "the stage history is dated at an import: most rows share one timestamp",
-        "export OpportunityHistory from the org where the deals were worked; stage-level "
-        "figures use a minimal history derived from the deals meanwhile",
+        N_("the stage history is dated at an import: most rows share one timestamp"),
+        N_(
+            "export OpportunityHistory from the org where the deals were worked; "
+            "stage-level figures use a minimal history derived from the deals "
+            "meanwhile"
+        ),
     ),
     "lead_without_created_date": (
-        "a lead without a creation date",
-        "export Lead.CreatedDate",
+        N_("a lead without a creation date"),
+        N_("export Lead.CreatedDate"),
     ),
     **CURRENCY_MESSAGES,
 }
@@ -343,9 +344,14 @@ def read_salesforce(
         opp = r._aside(opp, _footer_rows(opp, id_col), "deals", opp_file, "report_footer")
     if id_col is None:
         r.notes.append(
-            f"{Path(opp_file).name} has no opportunity Id (a report export?): deals are "
-            "numbered by their line in the file, so the same deal in two exports cannot be "
-            "matched and duplicates cannot be detected."
+            Message(
+                N_(
+                    "{name} has no opportunity Id (a report export?): deals are numbered by "
+                    "their line in the file, so the same deal in two exports cannot be "
+                    "matched and duplicates cannot be detected."
+                ),
+                name=str(Path(opp_file).name),
+            )
         )
         opp = opp.with_columns(("line-" + pl.col("source_row").cast(pl.String)).alias("__id"))
         id_col = "__id"
@@ -357,8 +363,13 @@ def read_salesforce(
     mixed_ids = _mixed_id_lengths(r.frames)
     if mixed_ids:
         r.notes.append(
-            "The files mix 15- and 18-character Salesforce ids: ids are compared and shown on "
-            "their first 15 characters (the 18-character form only adds a checksum)."
+            Message(
+                N_(
+                    "The files mix 15- and 18-character Salesforce ids: ids are compared and "
+                    "shown on their first 15 characters (the 18-character form only adds a "
+                    "checksum)."
+                )
+            )
         )
     norm = _id15 if mixed_ids else (lambda e: e)
 
@@ -422,7 +433,9 @@ def read_salesforce(
             .then(pl.lit("lost"))
             .otherwise(pl.lit("open"))
         )
-        r.notes.append("No IsWon/IsClosed columns: status taken from OpportunityStage's flags.")
+        r.notes.append(
+            Message(N_("No IsWon/IsClosed columns: status taken from OpportunityStage's flags."))
+        )
     else:
         low = stage.str.to_lowercase()
         status = (
@@ -433,9 +446,14 @@ def read_salesforce(
             .otherwise(pl.lit("open"))
         )
         r.notes.append(
-            "No IsWon/IsClosed columns and no OpportunityStage file: a stage named "
-            "'Closed Won' (or 'Won') is won, 'Closed Lost' (or 'Lost') is lost, any other "
-            "stage is open. Export IsWon and IsClosed if your closed stages are named otherwise."
+            Message(
+                N_(
+                    "No IsWon/IsClosed columns and no OpportunityStage file: a stage named "
+                    "'Closed Won' (or 'Won') is won, 'Closed Lost' (or 'Lost') is lost, any "
+                    "other stage is open. Export IsWon and IsClosed if your closed stages "
+                    "are named otherwise."
+                )
+            )
         )
 
     # team
@@ -457,21 +475,35 @@ def read_salesforce(
         unnamed = opp.filter(pl.col("__owner").is_null() & pl.col(owner_id).is_not_null()).height
         if unnamed:
             r.notes.append(
-                f"{unnamed:,} opportunities have an owner missing from the User file: "
-                "shown by their owner id."
+                Message(
+                    N_(
+                        "{unnamed} opportunities have an owner missing from the User file: shown "
+                        "by their owner id."
+                    ),
+                    unnamed=unnamed,
+                )
             )
     elif owner_label is not None:
         owner = pl.col(owner_label)
     elif owner_id is not None:
         owner = pl.col(owner_id)
         r.notes.append(
-            "No User file: owners are shown by their Salesforce user id. Add User.csv for names."
+            Message(
+                N_(
+                    "No User file: owners are shown by their Salesforce user id. Add "
+                    "User.csv for names."
+                )
+            )
         )
     else:
         owner = pl.lit("(unknown)")
         r.notes.append(
-            "No owner column (OwnerId or Opportunity Owner): every deal's owner reads "
-            "'(unknown)'; rep-level figures are not available."
+            Message(
+                N_(
+                    "No owner column (OwnerId or Opportunity Owner): every deal's owner "
+                    "reads '(unknown)'; rep-level figures are not available."
+                )
+            )
         )
 
     # closing day: the day the closing stage was entered, else CloseDate
@@ -489,13 +521,21 @@ def read_salesforce(
         closed_at = _col(opp, close_col or "CloseDate")
     if status is not None and close_col is not None:
         r.notes.append(
-            "closed_at is the day the closing stage was entered in OpportunityHistory where "
-            "there is one, else CloseDate (which users set by hand); CloseDate of open deals "
-            "is expected_close."
+            Message(
+                N_(
+                    "closed_at is the day the closing stage was entered in "
+                    "OpportunityHistory where there is one, else CloseDate (which users set "
+                    "by hand); CloseDate of open deals is expected_close."
+                )
+            )
             if closing_day is not None
-            else "closed_at is CloseDate for closed deals (no usable OpportunityHistory: CloseDate "
-            "is set by users, usually on the day of closing); CloseDate of open deals is "
-            "expected_close."
+            else Message(
+                N_(
+                    "closed_at is CloseDate for closed deals (no usable OpportunityHistory: "
+                    "CloseDate is set by users, usually on the day of closing); CloseDate of "
+                    "open deals is expected_close."
+                )
+            )
         )
 
     probability = column(opp, "Probability", "Probability (%)")
@@ -570,11 +610,18 @@ def read_salesforce(
     )
     if probability is not None:
         r.notes.append(
-            "deals.probability is each deal's own Probability (editable by reps, divided by "
-            "100); stages.probability is the stage default (OpportunityStage.DefaultProbability)."
+            Message(
+                N_(
+                    "deals.probability is each deal's own Probability (editable by reps, "
+                    "divided by 100); stages.probability is the stage default "
+                    "(OpportunityStage.DefaultProbability)."
+                )
+            )
         )
     if lost:
-        r.notes.append(f"lost_reason read from the custom field {lost}.")
+        r.notes.append(
+            Message(N_("lost_reason read from the custom field {lost}."), lost=str(lost))
+        )
     _check_import_dates(deals, r.notes, opp_file)
 
     deals, aside = _convert_currency(deals, r, reporting_currency, rates, opp_file)
@@ -604,9 +651,11 @@ def read_salesforce(
         setaside=r.log.frames,
         rule_messages=RULE_MESSAGES,
         hints={
-            ("deals", "closed_not_before_created"): "In Salesforce exports this usually means "
-            "CreatedDate is the day the records were imported; give columns={'created_at': "
-            "'<real creation date column>'} if the export has one",
+            ("deals", "closed_not_before_created"): N_(
+                "In Salesforce exports this usually means CreatedDate is the day the "
+                "records were imported; give columns={'created_at': '<real creation date "
+                "column>'} if the export has one"
+            ),
         },
     )
 
@@ -693,20 +742,36 @@ def _team(
             col = "__role" if team == "role" else "__parent"
             return (
                 pl.col(col).fill_null("(no role)"),
-                f"team = the opportunity owner's {'role' if team == 'role' else 'parent role'}"
-                " (User -> UserRole); owners without a role are in team '(no role)'. "
-                "Pass team=<Opportunity column> to group otherwise.",
+                Message(
+                    N_(
+                        "team = the opportunity owner's role (User -> UserRole); owners without "
+                        "a role are in team '(no role)'. Pass team=<Opportunity column> to "
+                        "group otherwise."
+                    )
+                    if team == "role"
+                    else N_(
+                        "team = the opportunity owner's parent role (User -> UserRole); owners "
+                        "without a role are in team '(no role)'. Pass team=<Opportunity column> "
+                        "to group otherwise."
+                    )
+                ),
             )
         why = (
-            "No User and UserRole files"
+            N_("No User and UserRole files")
             if lookup is None
-            else f"No owner has a {'role' if team == 'role' else 'parent role'} in the "
-            "User and UserRole files"
+            else N_("No owner has a role in the User and UserRole files")
+            if team == "role"
+            else N_("No owner has a parent role in the User and UserRole files")
         )
         return (
             pl.lit("All"),
-            f"{why}: every deal is in one team 'All'. Add User.csv and UserRole.csv, or pass "
-            "team=<Opportunity column> (e.g. a region field).",
+            Message(
+                N_(
+                    "{why}: every deal is in one team 'All'. Add User.csv and UserRole.csv, or "
+                    "pass team=<Opportunity column> (e.g. a region field)."
+                ),
+                why=Message(why),
+            ),
         )
     found = column(opp, team)
     if found is None:
@@ -716,7 +781,9 @@ def _team(
             file=None,
             examples=["columns: " + ", ".join(c for c in opp.columns if c != "source_row")],
         )
-    return pl.col(found).fill_null("(none)"), f"team = the Opportunity column {found}."
+    return pl.col(found).fill_null("(none)"), Message(
+        N_("team = the Opportunity column {column}."), column=found
+    )
 
 
 def _stage_history(
@@ -774,18 +841,32 @@ def _stage_history(
     )
     if history_mode:
         r.notes.append(
-            f"{Path(label).name} is Fivetran History Mode (a copy of Opportunity per version): "
-            "stage entries are the versions where stage_name changed, at _fivetran_start; "
-            "history before History Mode was switched on is not in it."
+            Message(
+                N_(
+                    "{name} is Fivetran History Mode (a copy of Opportunity per version): "
+                    "stage entries are the versions where stage_name changed, at "
+                    "_fivetran_start; history before History Mode was switched on is not in "
+                    "it."
+                ),
+                name=str(Path(label).name),
+            )
         )
     # a history dated at an import: most rows share one timestamp
     if frame.height >= 10:
         top = frame.group_by("entered_at").len().sort("len", descending=True).row(0)
         if top[1] >= 0.5 * frame.height:
             r.notes.append(
-                f"{Path(label).name}: {top[1]:,} of {frame.height:,} stage entries share the "
-                f"timestamp {top[0]}: the history was dated when the records were imported, "
-                "so it is not used (stage-level figures are approximate)."
+                Message(
+                    N_(
+                        "{name}: {value} of {height} stage entries share the timestamp {value2}: "
+                        "the history was dated when the records were imported, so it is not used "
+                        "(stage-level figures are approximate)."
+                    ),
+                    name=str(Path(label).name),
+                    value=top[1],
+                    height=frame.height,
+                    value2=str(top[0]),
+                )
             )
             r._aside(
                 frame.drop("__previous", "__won"),
@@ -834,11 +915,19 @@ def _check_import_dates(deals: pl.DataFrame, notes: list[str], file: str) -> Non
         top = created.value_counts(sort=True).row(0)
         if top[1] >= 0.8 * created.len():
             notes.append(
-                f"{Path(file).name}: {top[1]:,} of {created.len():,} opportunities were created "
-                f"on {top[0]}: probably the day they were imported, not the day the deals "
-                "started. Cycle lengths are then meaningless and closed deals dated earlier "
-                "are quarantined; give columns={'created_at': '<column>'} if the export has "
-                "the real creation date."
+                Message(
+                    N_(
+                        "{name}: {value} of {value2} opportunities were created on {value3}: "
+                        "probably the day they were imported, not the day the deals started. "
+                        "Cycle lengths are then meaningless and closed deals dated earlier are "
+                        "quarantined; give columns={{'created_at': '<column>'}} if the export "
+                        "has the real creation date."
+                    ),
+                    name=str(Path(file).name),
+                    value=top[1],
+                    value2=created.len(),
+                    value3=str(top[0]),
+                )
             )
 
 
@@ -973,10 +1062,15 @@ def _dated_conversion(
         .alias("amount")
     ).drop("__rate")
     r.notes.append(
-        f"Amounts converted to {target or 'the corporate currency'} with the dated "
-        "exchange rates (DatedConversionRate) in force on each deal's close day (expected close "
-        "for open deals; CurrencyType's rate where no dated rate covers the day); "
-        "amount_original and currency keep the deal's own."
+        Message(
+            N_(
+                "Amounts converted to {value} with the dated exchange rates "
+                "(DatedConversionRate) in force on each deal's close day (expected close "
+                "for open deals; CurrencyType's rate where no dated rate covers the "
+                "day); amount_original and currency keep the deal's own."
+            ),
+            value=str(target or "the corporate currency"),
+        )
     )
     return kept, aside
 
@@ -988,8 +1082,13 @@ def _leads(r: _Reader, lookup: pl.DataFrame | None, norm) -> pl.DataFrame | None
     created = column(leads, "CreatedDate", "Created Date")
     if created is None:
         r.notes.append(
-            f"{r.files['lead'].name} has no CreatedDate: leads cannot be placed in time and "
-            "are not used. Export Lead.CreatedDate to analyse them."
+            Message(
+                N_(
+                    "{name} has no CreatedDate: leads cannot be placed in time and are not "
+                    "used. Export Lead.CreatedDate to analyse them."
+                ),
+                name=str(r.files["lead"].name),
+            )
         )
         r._aside(leads, pl.lit(True), "leads", str(r.files["lead"]), "lead_without_created_date")
         return None
@@ -998,7 +1097,12 @@ def _leads(r: _Reader, lookup: pl.DataFrame | None, norm) -> pl.DataFrame | None
     source = _col(leads, "LeadSource", "Lead Source")
     no_source = leads.select(source.is_null().sum()).item()
     if no_source:
-        r.notes.append(f"{no_source:,} leads have no LeadSource: their source reads '(not given)'.")
+        r.notes.append(
+            Message(
+                N_("{no_source} leads have no LeadSource: their source reads '(not given)'."),
+                no_source=no_source,
+            )
+        )
     if owner is not None and lookup is not None:
         leads = leads.join(
             lookup.select(
@@ -1012,7 +1116,12 @@ def _leads(r: _Reader, lookup: pl.DataFrame | None, norm) -> pl.DataFrame | None
         )
         queued = leads.filter(pl.col(owner).str.starts_with("00G")).height
         if queued:
-            r.notes.append(f"{queued:,} leads are owned by a queue (00G... ids), not a person.")
+            r.notes.append(
+                Message(
+                    N_("{queued} leads are owned by a queue (00G... ids), not a person."),
+                    queued=queued,
+                )
+            )
     converted = parse_bool(_col(leads, "IsConverted"), False)
     # ConvertedDate is a day without a time (in the converting user's time zone), CreatedDate
     # a UTC time: a lead converted on the day it was created (or, by time zone, the day
@@ -1030,8 +1139,13 @@ def _leads(r: _Reader, lookup: pl.DataFrame | None, norm) -> pl.DataFrame | None
     placed = leads.select(same_day.sum()).item()
     if placed:
         r.notes.append(
-            f"{placed:,} leads were converted on the day they were created: ConvertedDate has "
-            "no time, so converted_at is their creation time."
+            Message(
+                N_(
+                    "{placed} leads were converted on the day they were created: "
+                    "ConvertedDate has no time, so converted_at is their creation time."
+                ),
+                placed=placed,
+            )
         )
     return leads.select(
         "source_row",
@@ -1098,7 +1212,11 @@ def _activities(r: _Reader, lookup: pl.DataFrame | None, norm) -> RawTable | Non
         return None
     if len(parts) == 2:  # one table from two files: rows keep their own file's line numbers
         r.notes.append(
-            "activities come from Task and Event; their line numbers refer to "
-            "Task.csv for tasks and Event.csv for events (see the object column)."
+            Message(
+                N_(
+                    "activities come from Task and Event; their line numbers refer to "
+                    "Task.csv for tasks and Event.csv for events (see the object column)."
+                )
+            )
         )
     return RawTable("activities", pl.concat(parts, how="vertical"), " + ".join(labels))

@@ -50,7 +50,7 @@ def plain(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(keep).with_columns(pl.col(pl.Date, pl.Datetime).cast(pl.String))
 
 
-def no_data(title: str, message: str = "No data for this selection") -> alt.Chart:
+def no_data(title: str, message: str = N_("No data for this selection")) -> alt.Chart:
     """A small chart carrying a message, used when there is nothing to plot."""
     return (
         alt.Chart(alt.Data(values=[{"message": message}]))

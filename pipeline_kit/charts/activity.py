@@ -7,6 +7,7 @@ import polars as pl
 
 from pipeline_kit.charts._base import no_data, plain
 from pipeline_kit.charts.theme import PALETTE
+from pipeline_kit.i18n import N_
 
 __all__ = ["activities_vs_closes"]
 
@@ -22,7 +23,7 @@ def activities_vs_closes(
     rows, or ``by=None``). ``reps``: :func:`pipeline_kit.calls_vs_closes`, or some of its rows.
     """
     if reps.height == 0:
-        return no_data(title, "No activities in this period")
+        return no_data(title, N_("No activities in this period"))
     sub = "Each dot is a rep"
     correlations = (
         reps.select("n", "rho", "p_value").unique().drop_nulls()

@@ -7,6 +7,7 @@ import polars as pl
 
 from pipeline_kit.charts._base import interval_points, no_data, plain, reference_rule
 from pipeline_kit.charts.theme import PALETTE
+from pipeline_kit.i18n import N_
 
 __all__ = ["km_curves", "lead_response_chart"]
 
@@ -22,7 +23,7 @@ def km_curves(
     ``frame``: :func:`pipeline_kit.cycle_length_curve` (optionally by ``group``).
     """
     if frame.height == 0:
-        return no_data(title, "No deal has closed yet in this cohort")
+        return no_data(title, N_("No deal has closed yet in this cohort"))
     data = plain(frame)
     colour = {"color": alt.Color(f"{group}:N", legend=alt.Legend(title=None))} if group else {}
     x = alt.X("days:Q", title="Days since the deal was created")
@@ -76,7 +77,7 @@ def lead_response_chart(
     """
     data = frame.filter(pl.col("median_hours").is_not_null())
     if data.height == 0:
-        return no_data(title, "No median yet: fewer than half the leads were contacted")
+        return no_data(title, N_("No median yet: fewer than half the leads were contacted"))
     data = plain(data).with_columns(pl.col("ci_high").fill_null(pl.col("median_hours") * 2))
     chart = interval_points(
         data,

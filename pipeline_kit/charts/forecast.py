@@ -7,6 +7,7 @@ import polars as pl
 
 from pipeline_kit.charts._base import PERCENT, no_data, plain, with_currency
 from pipeline_kit.charts.theme import INK, MUTED, PALETTE
+from pipeline_kit.i18n import N_
 
 __all__ = ["backtest_chart", "forecast_chart", "pit_histogram", "reliability_diagram"]
 
@@ -25,7 +26,7 @@ def forecast_chart(
     ``summary``: :attr:`pipeline_kit.forecasting.BookingsForecast.summary` (``by=group``).
     """
     if summary.height == 0:
-        return no_data(title, "Nothing to forecast")
+        return no_data(title, N_("Nothing to forecast"))
     data = plain(summary)
     if group is None:
         group = "who"
@@ -79,7 +80,7 @@ def backtest_chart(
     """
     rows = forecasts.filter((pl.col("method") == method) & pl.col("p10").is_not_null())
     if rows.height == 0:
-        return no_data(title, "No scored forecast")
+        return no_data(title, N_("No scored forecast"))
     data = plain(rows.select("period", "checkpoint", "p10", "p50", "p90", "actual"))
     money = alt.Axis(format="$,.3~s")
     checkpoints = [c for c in CHECKPOINT_ORDER if c in set(data["checkpoint"])] + sorted(
@@ -132,7 +133,7 @@ def pit_histogram(
     sloped when biased. ``frame``: :meth:`Backtest.pit_histogram`.
     """
     if frame.height == 0 or frame["forecasts"].sum() == 0:
-        return no_data(title, "No scored forecast")
+        return no_data(title, N_("No scored forecast"))
     data = plain(frame)
     expected = float(frame["forecasts"].sum()) / frame.height
     bars = (
@@ -175,7 +176,7 @@ def reliability_diagram(
     ``frame``: :attr:`pipeline_kit.forecasting.Calibration.reliability`.
     """
     if frame.height == 0:
-        return no_data(title, "No predictions with known outcomes")
+        return no_data(title, N_("No predictions with known outcomes"))
     data = plain(frame)
     sources = sorted(set(data["source"]))
     colour = alt.Color(

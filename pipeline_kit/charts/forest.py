@@ -7,6 +7,7 @@ import polars as pl
 
 from pipeline_kit.charts._base import no_data, plain
 from pipeline_kit.charts.theme import INK, MUTED, PALETTE, SLATE
+from pipeline_kit.i18n import N_
 
 __all__ = ["forest_plot"]
 
@@ -31,7 +32,7 @@ def forest_plot(frame: pl.DataFrame, *, title: str = "Against the benchmarks") -
         & pl.col("estimate").is_not_null()
     )
     if data.height == 0:
-        return no_data(title, "Nothing to compare")
+        return no_data(title, N_("Nothing to compare"))
     data = (
         plain(data)
         .with_columns(

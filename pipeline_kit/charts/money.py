@@ -7,6 +7,7 @@ import polars as pl
 
 from pipeline_kit.charts._base import no_data, plain, with_currency
 from pipeline_kit.charts.theme import INK, PALETTE
+from pipeline_kit.i18n import N_
 
 __all__ = ["deal_size_chart", "revenue_vs_target"]
 
@@ -23,7 +24,7 @@ def deal_size_chart(
     ``frame``: :func:`pipeline_kit.deal_size_distribution` (optionally by ``group``).
     """
     if frame.height == 0:
-        return no_data(title, "No won deals in this period")
+        return no_data(title, N_("No won deals in this period"))
     data = plain(frame).with_columns(
         pl.format(
             "{}–{}",
@@ -93,7 +94,7 @@ def revenue_vs_target(
     ``frame``: :func:`pipeline_kit.bookings_vs_target` by ``group``.
     """
     if frame.height == 0:
-        return no_data(title, "No bookings in this period")
+        return no_data(title, N_("No bookings in this period"))
     parts = ["bookings_new", "bookings_expansion", "bookings_renewal", "bookings_other"]
     data = plain(frame)
     long = data.unpivot(

@@ -13,6 +13,7 @@ from pipeline_kit.charts._base import (
     with_currency,
 )
 from pipeline_kit.charts.theme import INK, MUTED, PALETTE
+from pipeline_kit.i18n import N_
 
 __all__ = [
     "funnel",
@@ -35,7 +36,7 @@ def pipeline_by_stage(
     ``frame``: :func:`pipeline_kit.open_pipeline` (several groups are summed).
     """
     if frame.height == 0 or frame["open_deals"].sum() == 0:
-        return no_data(title, "No open deals at this date")
+        return no_data(title, N_("No open deals at this date"))
     data = plain(
         frame.group_by("stage", "stage_order")
         .agg(pl.col("open_deals").sum(), pl.col("open_value").sum(), pl.col("weighted_value").sum())
@@ -81,7 +82,7 @@ def funnel(
     ``frame``: :func:`pipeline_kit.stage_conversion` (several groups are summed).
     """
     if frame.height == 0 or frame["entered"].sum() == 0:
-        return no_data(title, "No deal entered a stage in this period")
+        return no_data(title, N_("No deal entered a stage in this period"))
     data = plain(
         frame.group_by("stage", "stage_order")
         .agg(pl.col("entered", "advanced", "dropped", "pending").sum())
@@ -131,7 +132,7 @@ def stage_conversion_chart(
     """
     data = frame.filter(pl.col("n") > 0).sort("stage_order")
     if data.height == 0:
-        return no_data(title, "No decided deals in these cohorts")
+        return no_data(title, N_("No decided deals in these cohorts"))
     data = plain(data).with_columns(
         pl.when(pl.col("incomplete"))
         .then(pl.lit("incomplete cohort"))
@@ -183,7 +184,7 @@ def waterfall(
         or frame.select(pl.sum_horizontal("start_deals", "created_deals", "end_deals")).item(0, 0)
         == 0
     ):
-        return no_data(title, "No open, created or closed deals in this period")
+        return no_data(title, N_("No open, created or closed deals in this period"))
     row = frame.row(0, named=True)
     steps = [
         ("Start", 0.0, row["start"], "level"),
@@ -255,7 +256,7 @@ def pipeline_coverage_chart(
     """
     data = frame.filter(pl.col("coverage").is_not_null())
     if data.height == 0:
-        return no_data(title, "No target for the next period")
+        return no_data(title, N_("No target for the next period"))
     data = plain(data)
     base = alt.Chart(data).encode(
         y=alt.Y(f"{group}:N", title=None),

@@ -16,6 +16,7 @@ from pipeline_kit.charts._base import (
     reference_rule,
 )
 from pipeline_kit.charts.theme import MUTED, PALETTE
+from pipeline_kit.i18n import N_
 
 __all__ = [
     "churn_chart",
@@ -44,7 +45,7 @@ def win_rate_by_group(
     """
     data = frame.filter(pl.col("n") > 0)
     if data.height == 0:
-        return no_data(title, "No closed deals in this period")
+        return no_data(title, N_("No closed deals in this period"))
     data = plain(data).with_columns(
         pl.col(group).cast(pl.String),
         pl.when(~pl.col("enough_data"))
@@ -171,7 +172,7 @@ def rep_funnel_plot(
     :func:`pipeline_kit.comparisons.funnel_limits_curve` (computed from ``reps`` when omitted).
     """
     if reps.height == 0:
-        return no_data(title, "No rep closed a deal in this period")
+        return no_data(title, N_("No rep closed a deal in this period"))
     if limits is None:
         from pipeline_kit.comparisons import funnel_limits_curve
 
@@ -251,7 +252,7 @@ def lost_reasons_chart(
     ``frame``: :func:`pipeline_kit.lost_reasons`.
     """
     if frame.height == 0:
-        return no_data(title, "No lost deals in this period")
+        return no_data(title, N_("No lost deals in this period"))
     data = plain(frame)
     return interval_points(
         data,
@@ -283,7 +284,7 @@ def competitor_chart(
     ``frame``: :func:`pipeline_kit.competitor_win_rates`.
     """
     if frame.height == 0:
-        return no_data(title, "No closed deals in this period")
+        return no_data(title, N_("No closed deals in this period"))
     data = plain(frame).with_columns(
         pl.when(pl.col("enough_data"))
         .then(pl.lit("other"))
@@ -315,7 +316,7 @@ def collateral_chart(
     deals. ``frame``: :func:`pipeline_kit.collateral_win_rates`.
     """
     if frame.height == 0 or frame["users_n"].sum() == 0:
-        return no_data(title, "No content used in deals closed in this period")
+        return no_data(title, N_("No content used in deals closed in this period"))
     data = plain(frame).with_columns(pl.coalesce("title", "content_id").alias("content"))
     long = pl.concat(
         [
@@ -385,7 +386,7 @@ def churn_chart(
     """
     data = frame.filter(pl.col("n") > 0)
     if data.height == 0:
-        return no_data(title, "No active customers at the period start")
+        return no_data(title, N_("No active customers at the period start"))
     data = plain(data)
     return interval_points(
         data,

@@ -26,6 +26,7 @@ from pipeline_kit.comparisons.significance import (
 )
 from pipeline_kit.comparisons.verdicts import verdict_table
 from pipeline_kit.dataset import Dataset
+from pipeline_kit.i18n import N_
 from pipeline_kit.metrics._common import (
     as_period,
     check_by,
@@ -132,13 +133,18 @@ def compare(
         covered = max((trailing.end - first).days + 1, 0) / trailing.days
         for row in rows:
             if row.kind == "trailing":
-                row.warning = (
-                    f"The data starts on {first}, inside the previous four quarters "
-                    f"({trailing.start} to {trailing.end}): the comparison with the team's "
-                    f"own past covers {covered:.0%} of them, and a young history holds the "
-                    "quick deals more than the slow ones."
+                row.warning = YOUNG_HISTORY_WARNING.format(
+                    first=first, start=trailing.start, end=trailing.end, covered=f"{covered:.0%}"
                 )
     return verdict_table(rows, col, alpha, min_n)
+
+
+# the warning of a comparison with the team's own past that the export's start cuts short
+YOUNG_HISTORY_WARNING = N_(
+    "The data starts on {first}, inside the previous four quarters ({start} to {end}): the "
+    "comparison with the team's own past covers {covered} of them, and a young history holds "
+    "the quick deals more than the slow ones."
+)
 
 
 def compare_teams(ds: Dataset, period: Period) -> pl.DataFrame:

@@ -11,6 +11,7 @@ import polars as pl
 from pipeline_kit.comparisons.significance import ComparisonRow
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.formatting import fmt_pct
+from pipeline_kit.i18n import N_
 from pipeline_kit.metrics._common import as_period, check_by, closed_in
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N
@@ -108,6 +109,14 @@ def mix_adjusted_win_rate(
     )
 
 
+# the warning on a win-rate difference the mix-adjusted rate does not support
+MIX_WARNING = N_(
+    "Mix check: standardised to the organisation's {group} mix the win rate is {rate} (95% CI "
+    "{low} to {high}) against {org} overall: the crude difference may come from the {group} "
+    "mix, not from selling better or worse."
+)
+
+
 def add_mix_warnings(
     rows: list[ComparisonRow],
     ds: Dataset,
@@ -138,10 +147,10 @@ def add_mix_warnings(
         excludes = adj["ci_low"] > adj["org_rate"] or adj["ci_high"] < adj["org_rate"]
         adj_side = np.sign(adj["adjusted"] - adj["org_rate"]) if excludes else 0
         if row.p_value < alpha and adj_side != crude_side:
-            row.warning = (
-                f"Mix check: standardised to the organisation's {mix} mix the win rate is "
-                f"{fmt_pct(adj['adjusted'])} (95% CI {fmt_pct(adj['ci_low'])} to "
-                f"{fmt_pct(adj['ci_high'])}) against {fmt_pct(adj['org_rate'])} overall: "
-                f"the crude difference may come from the {mix} mix, not from selling better "
-                "or worse."
+            row.warning = MIX_WARNING.format(
+                group=mix,
+                rate=fmt_pct(adj["adjusted"]),
+                low=fmt_pct(adj["ci_low"]),
+                high=fmt_pct(adj["ci_high"]),
+                org=fmt_pct(adj["org_rate"]),
             )

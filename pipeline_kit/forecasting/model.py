@@ -41,6 +41,7 @@ from pipeline_kit.forecasting._state import (
     shift_months,
     won_between,
 )
+from pipeline_kit.i18n import N_
 from pipeline_kit.metrics._common import By, as_period, check_by, group_columns
 from pipeline_kit.periods import Period, parse_date
 
@@ -553,6 +554,17 @@ def _crm_probability(ds: Dataset) -> pl.DataFrame:
     )
 
 
+# the parts of a forecast summary's ``note`` (joined by "; "): a report translates each part
+NOTE_PARTS = (
+    N_("no earlier period with a known outcome before as_of: only deals won so far are counted"),
+    N_("only {k} earlier period(s) to learn from: wide interval"),
+    N_(
+        "{examples} comparable past deals for this group (under 20): its rates lean on the "
+        "organisation's"
+    ),
+)
+
+
 def _summary(
     keys, groups, period, day, won, current, training, k, bookings, from_open, from_new, targets
 ) -> pl.DataFrame:
@@ -567,17 +579,11 @@ def _summary(
     for g in range(keys.height):
         why = []
         if k == 0:
-            why.append(
-                "no earlier period with a known outcome before as_of: only deals won "
-                "so far are counted"
-            )
+            why.append(NOTE_PARTS[0])
         elif k < 4:
-            why.append(f"only {k} earlier period(s) to learn from: wide interval")
+            why.append(NOTE_PARTS[1].format(k=k))
         if open_n[g] and examples[g] < 20:
-            why.append(
-                f"{int(examples[g])} comparable past deals for this group (under 20): "
-                "its rates lean on the organisation's"
-            )
+            why.append(NOTE_PARTS[2].format(examples=int(examples[g])))
         notes.append("; ".join(why))
     frame = pl.DataFrame(
         {

@@ -15,6 +15,7 @@ Both are seeded, so a report is byte-identical on a re-run.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -23,9 +24,10 @@ import polars as pl
 from IPython.display import Markdown
 
 from pipeline_kit import charts
+from pipeline_kit.charts._base import pattern_regex
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting.backtest import Backtest, backtest_forecast
-from pipeline_kit.forecasting.model import BookingsForecast, forecast
+from pipeline_kit.forecasting.model import NOTE_PARTS, BookingsForecast, forecast
 from pipeline_kit.formatting import Formatter, as_float
 from pipeline_kit.i18n import N_
 from pipeline_kit.periods import Period
@@ -171,7 +173,9 @@ class ForecastSection:
             ),
         ]
         if r["note"]:
-            lines += ["", _("> Note: {note}.").format(note=f.translate(r["note"]))]
+            sep = "；" if f.lang.startswith("zh") else "; "  # Chinese: a full-width semicolon
+            note = sep.join(_note_part(piece, _) for piece in r["note"].split("; "))
+            lines += ["", _("> Note: {note}.").format(note=note)]
         return markdown("\n".join(lines))
 
     def outlook_chart(self) -> alt.TopLevelMixin | Markdown:
@@ -294,3 +298,11 @@ def _checkpoint_name(checkpoint: str) -> str:
         "month 1": N_("after its first month"),
         "month 2": N_("a month before its end"),
     }.get(checkpoint, checkpoint)
+
+
+def _note_part(text: str, _: Callable[[str], str]) -> str:
+    """One part of a forecast note in the report's language (matched to its template)."""
+    for template in NOTE_PARTS:
+        if (hit := pattern_regex(template).match(text)) is not None:
+            return _(template).format(**hit.groupdict())
+    return _(text)
