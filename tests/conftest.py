@@ -89,3 +89,20 @@ def tiny(tmp_path: Path) -> pk.Dataset:
         tmp_path / "tiny", deals=DEALS_CSV, stages=STAGES_CSV, stage_history=HISTORY_CSV
     )
     return pk.load(path)
+
+
+def wilson_ci(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The kit's rate interval, computed independently: scipy's Wilson score interval, with
+    Garwood's exact Poisson bound (scipy's chi-square quantile) on a side with 1 or 2 counts
+    (up to 3 when n > 50), the modification of Brown, Cai and DasGupta (2001)."""
+    from scipy import stats
+
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+    low, high = ci.low, ci.high
+    few = 3 if n > 50 else 2
+    alpha = 1 - confidence
+    if 1 <= k <= few:
+        low = stats.chi2.ppf(alpha / 2, 2 * k) / (2 * n)
+    if 1 <= n - k <= few:
+        high = 1 - stats.chi2.ppf(alpha / 2, 2 * (n - k)) / (2 * n)
+    return low, high

@@ -17,14 +17,13 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scipy import stats
 
 import pipeline_kit as pk
 from pipeline_kit.errors import DataError
 from pipeline_kit.report_data import TeamData
 from pipeline_kit.report_workbook import team_workbook_frames
 from pipeline_kit.stats import quasi_poisson_rate_interval
-from tests.conftest import SAMPLE, STAGES_CSV, read_rows, write_dataset
+from tests.conftest import SAMPLE, STAGES_CSV, read_rows, wilson_ci, write_dataset
 
 Q4 = "2025-Q4"  # 2025-10-01 .. 2025-12-31
 
@@ -53,8 +52,7 @@ C10,2024-06-01,2025-12-01,,blue,Budget
 
 
 def _wilson(k: int, n: int) -> tuple[float, float]:
-    ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return ci.low, ci.high
+    return wilson_ci(k, n)
 
 
 @pytest.fixture(scope="module")

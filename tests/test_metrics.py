@@ -19,7 +19,7 @@ import pipeline_kit as pk
 from pipeline_kit.adapters.base import RawDataset, RawTable
 from pipeline_kit.loading import validate_raw
 
-from .conftest import SAMPLE, read_rows
+from .conftest import SAMPLE, read_rows, wilson_ci
 
 Q4 = pk.Period.parse("2025-Q4")
 
@@ -33,9 +33,11 @@ def test_win_rate_by_hand(tiny):
     overall = pk.win_rate(tiny, "2025-Q4").row(0, named=True)
     assert (overall["won"], overall["lost"], overall["n"]) == (2, 2, 4)
     assert overall["win_rate"] == 0.5
-    # Wilson 2/4, z = 1.959964: centre 0.5, half-width 0.349961
-    assert overall["ci_low"] == pytest.approx(0.150039, abs=1e-6)
-    assert overall["ci_high"] == pytest.approx(0.849961, abs=1e-6)
+    # Wilson 2/4, z = 1.959964: centre 0.5, half-width 0.349961 (0.150039 to 0.849961); with
+    # 2 successes and 2 failures both sides take Garwood's Poisson bound:
+    # chi2(0.025; 4) = 0.484419, / (2 * 4) = 0.060552, and 1 - 0.060552 = 0.939448
+    assert overall["ci_low"] == pytest.approx(0.060552, abs=1e-6)
+    assert overall["ci_high"] == pytest.approx(0.939448, abs=1e-6)
     assert overall["enough_data"] is False
     by_team = {r["team"]: r for r in pk.win_rate(tiny, "2025-Q4", by="team").iter_rows(named=True)}
     assert (by_team["red"]["won"], by_team["red"]["n"]) == (2, 3)
@@ -129,9 +131,9 @@ def test_win_rate_matches_plain_python_and_scipy(sample, sample_rows, by):
     for row in got.iter_rows(named=True):
         key = row[by]
         assert (row["won"], row["n"]) == (won[key], total[key])
-        ci = stats.binomtest(won[key], total[key]).proportion_ci(0.95, method="wilson")
-        assert row["ci_low"] == pytest.approx(ci.low, abs=1e-9)
-        assert row["ci_high"] == pytest.approx(ci.high, abs=1e-9)
+        low, high = wilson_ci(won[key], total[key])
+        assert row["ci_low"] == pytest.approx(low, abs=1e-9)
+        assert row["ci_high"] == pytest.approx(high, abs=1e-9)
         assert row["enough_data"] == (total[key] >= 20)
 
 

@@ -17,7 +17,7 @@ from scipy import special, stats
 import pipeline_kit as pk
 from pipeline_kit.metrics.trend import previous_period, year_before
 from pipeline_kit.periods import Period
-from tests.conftest import SAMPLE, read_rows
+from tests.conftest import SAMPLE, read_rows, wilson_ci
 
 DEALS = read_rows(Path(SAMPLE) / "deals.csv")
 DEALS_WON_Q3 = [
@@ -41,8 +41,7 @@ def _closed(team: str, start: str, end: str) -> list[dict[str, str]]:
 
 
 def _wilson(k: int, n: int) -> tuple[float, float]:
-    ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return ci.low, ci.high
+    return wilson_ci(k, n)
 
 
 def test_period_over_period_against_the_csv_rows(sample: pk.Dataset) -> None:

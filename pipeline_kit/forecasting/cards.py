@@ -8,7 +8,7 @@ the reports' methodology appendix shows the ones the Forecast section uses.
 
 from __future__ import annotations
 
-from pipeline_kit.metrics.cards import MetricCard
+from pipeline_kit.metrics.cards import WILSON, MetricCard
 
 __all__ = ["FORECAST_CARDS", "REPORT_FORECAST_CARDS"]
 
@@ -144,7 +144,7 @@ _CARDS = [
         "CRM probability",
         "cohort: deals ever in the stage, closed by as_of (default: last date in the data)",
         "closed deals (won or lost) that entered the stage",
-        "Wilson score 95%; flagged when the CRM probability is outside it (n >= 20)",
+        WILSON + "; flagged when the CRM probability is outside it (n >= 20)",
         "share",
         ("Eventual wins: the time a deal takes is not in the CRM probability either.",),
         "pipeline_kit.probability_calibration",

@@ -126,6 +126,10 @@ class MetricCard:
 
 
 # Phrases the cards share (which deals count, what a time basis means here)
+WILSON = (
+    "Wilson score 95%, modified near 0 and 1: on a side with 1 or 2 deals (up to 3 when n > 50), "
+    "Garwood's exact Poisson bound"
+)
 CLOSED_IN = "deals whose closed_at falls in the period (both ends included)"
 SNAPSHOT = (
     "snapshot at as_of (default: the period's last day), rebuilt from stage_history; "

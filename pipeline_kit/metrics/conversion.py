@@ -38,7 +38,7 @@ from pipeline_kit.metrics._common import (
     time_basis,
 )
 from pipeline_kit.metrics._long import _long
-from pipeline_kit.metrics.cards import PER_PIPELINE, MetricCard, declare
+from pipeline_kit.metrics.cards import PER_PIPELINE, WILSON, MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, p_chart_limits, wilson_interval
 
@@ -196,7 +196,7 @@ declare(
         "later reached a later open stage or won (a skip ahead counts), dropped if lost without "
         "advancing, pending otherwise; skipped stages are not entered; backward moves alone "
         "count as neither",
-        "Wilson score 95%",
+        WILSON,
         "share",
         (
             "Cohorts with over 10% of deals pending are flagged incomplete: too young to judge.",
@@ -221,7 +221,7 @@ declare(
         "dropped / (advanced + dropped) per stage",
         "cohort, as for stage_conversion",
         "as for stage_conversion",
-        "Wilson score 95% (of the conversion, mirrored)",
+        WILSON + ", of the conversion, mirrored",
         "share",
         (),
         "pipeline_kit.stage_conversion",

@@ -41,7 +41,7 @@ from pipeline_kit.metrics._common import (
     time_basis,
 )
 from pipeline_kit.metrics._long import _long
-from pipeline_kit.metrics.cards import CLOSED_IN, COHORT, MetricCard, declare
+from pipeline_kit.metrics.cards import CLOSED_IN, COHORT, WILSON, MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, median_interval, skewed_mean_interval, wilson_interval
 
@@ -894,7 +894,7 @@ declare(
         "won / (won + lost)",
         "period",
         "won and lost " + CLOSED_IN + "; open deals are excluded",
-        "Wilson score 95%",
+        WILSON,
         "share",
         (
             "CRMs also report won / all created, win rate by amount, or count stale open deals "
@@ -1010,7 +1010,7 @@ declare(
         "won / created",
         COHORT,
         "every deal created in the period; still-open deals count as not (yet) won",
-        "Wilson score 95%",
+        WILSON,
         "share",
         (
             "Young cohorts look worse than they will end up: flagged incomplete when over 10% of "
@@ -1056,7 +1056,7 @@ declare(
         "won / created",
         COHORT,
         "every deal created in the period, open ones as not won",
-        "Wilson score 95% (as close_rate)",
+        WILSON + ", as close_rate",
         "share",
         ("What many CRMs call win rate; low for recent periods by construction.",),
         "pipeline_kit.win_rate_alternatives",
@@ -1077,7 +1077,7 @@ declare(
         "period",
         "won and lost " + CLOSED_IN + ", plus deals open at the period end that were created "
         "more than 180 days before it, counted as lost",
-        "Wilson score 95%",
+        WILSON,
         "share",
         ("Penalises teams that keep dead deals open; the threshold is a convention.",),
         "pipeline_kit.win_rate_alternatives",

@@ -31,7 +31,7 @@ from pipeline_kit.metrics._common import (
     time_basis,
 )
 from pipeline_kit.metrics._long import _lead_groups, _long, _needs
-from pipeline_kit.metrics.cards import LEADS, MetricCard, declare
+from pipeline_kit.metrics.cards import LEADS, WILSON, MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, km_curve, wilson_interval
 
@@ -430,7 +430,7 @@ declare(
         LEADS,
         "leads created in the period; converted = converted_at by as_of, or a deal created by "
         "as_of when no conversion time is exported",
-        "Wilson score 95%",
+        WILSON,
         "share",
         (
             "Recent leads have not had time to convert: flagged incomplete when the period ended "
@@ -453,7 +453,7 @@ declare(
         "leads whose deal was won by as_of / created",
         LEADS,
         "leads created in the period",
-        "Wilson score 95%",
+        WILSON,
         "share",
         (),
         "pipeline_kit.lead_funnel",

@@ -30,7 +30,7 @@ from pipeline_kit.metrics._common import (
     time_basis,
 )
 from pipeline_kit.metrics._long import _long, _needs, _team_level
-from pipeline_kit.metrics.cards import CLOSED_IN, MetricCard, declare
+from pipeline_kit.metrics.cards import CLOSED_IN, WILSON, MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, wilson_interval
 
@@ -576,7 +576,7 @@ declare(
         "period",
         "customers active at the period start (started before it, not ended before "
         "it); churned = end_date in the period",
-        "Wilson score 95%",
+        WILSON,
         "share",
         (),
         "pipeline_kit.churn",
@@ -597,7 +597,7 @@ declare(
         "period",
         "customers active at the period start whose end_date falls in the period (the "
         "churned of churn_rate), by churn_reason; an empty reason counts as 'unknown'",
-        "Wilson score 95%",
+        WILSON,
         "share",
         (
             "Reasons are typed by whoever closes the account: read 'unknown' as a gap in the "

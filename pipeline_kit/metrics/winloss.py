@@ -27,7 +27,7 @@ from pipeline_kit.metrics._common import (
     time_basis,
 )
 from pipeline_kit.metrics._long import _long
-from pipeline_kit.metrics.cards import CLOSED_IN, PER_PIPELINE, MetricCard, declare
+from pipeline_kit.metrics.cards import CLOSED_IN, PER_PIPELINE, WILSON, MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, wilson_interval
 
@@ -182,7 +182,7 @@ declare(
         "period",
         "lost " + CLOSED_IN + "; deals without a reason shown as '(not given)'; "
         "detail = the reason",
-        "Wilson score 95%",
+        WILSON,
         "share",
         (),
         "pipeline_kit.lost_reasons",
@@ -202,7 +202,7 @@ declare(
         "won / (won + lost) among deals with that competitor",
         "period",
         "won and lost " + CLOSED_IN + " grouped by competitor; detail = the competitor",
-        "Wilson score 95%",
+        WILSON,
         "share",
         (
             "Competitors are recorded more often on lost deals in many CRMs, which drags these "
@@ -338,7 +338,7 @@ declare(
         "period",
         "lost " + CLOSED_IN + "; the stage lost from = the last open stage entered on or "
         "before closed_at (stage_history); detail = 'stage · reason'",
-        "Wilson score 95%",
+        WILSON,
         "share",
         (
             "Without an exported stage history every stage is '(unknown)': the history derived "
