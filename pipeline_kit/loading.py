@@ -374,6 +374,10 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
             )
         )
     for table in raw.tables.values():
+        # every column chunked alike (a Parquet file's columns are not, once source_row is
+        # added): otherwise each select of the table copies it to align the chunks, and the
+        # typed columns no longer share memory with the raw ones
+        table.frame = table.frame.rechunk()
         _check_required_columns(table)
     setaside = [raw_aside for raw_aside in raw.setaside if raw_aside.height]
     # tables no rule of deals, stages or stage_history depends on: validated on first use,
@@ -1221,7 +1225,9 @@ def _check_status_matches_stage(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """A deal in a won stage must have status won; in a lost stage, status lost."""
     deals = valid["deals"]
-    flags = deals.join(
+    # (the three columns the rule reads, not a joined copy of the whole table)
+    read = deals.select("source_row", "stage", "status")
+    flags = read.join(
         valid["stages"].select("stage", "is_won", "is_lost"), on="stage", how="left"
     ).select(
         "source_row",
