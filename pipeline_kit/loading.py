@@ -621,7 +621,11 @@ def _derive_deal_pipeline(valid: dict[str, pl.DataFrame], notes: list[str]) -> p
     stage_history when they name exactly one; otherwise it is ambiguous and stays null.
     """
     stages = valid["stages"].select("stage", "pipeline")
-    deals = valid["deals"].join(stages, on="stage", how="left", maintain_order="left")
+    # (the left join on the stages' key as one added column: a join copies the whole table)
+    pipeline = pl.col("stage").replace_strict(
+        stages["stage"], stages["pipeline"], default=None, return_dtype=stages.schema["pipeline"]
+    )
+    deals = _aligned(valid["deals"].with_columns(pipeline.alias("pipeline")))
     unnamed = deals.filter(pl.col("pipeline").is_null())
     from_history = 0
     if unnamed.height and "stage_history" in valid:
