@@ -37,7 +37,9 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import inspect
+import itertools
 import os
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -388,6 +390,10 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
             )
         )
     for table in raw.tables.values():
+        # every column chunked alike (a frame given in memory may not be): otherwise each
+        # select of the table copies it to align the chunks, and the typed columns no longer
+        # share memory with the raw ones
+        table.frame = _aligned(table.frame)
         _check_required_columns(table)
     setaside = [raw_aside for raw_aside in raw.setaside if raw_aside.height]
     # tables no rule of deals, stages or stage_history depends on: validated on first use,
@@ -519,6 +525,28 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
     )
 
 
+def _aligned(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with every column cut into chunks at the rows where most of its columns are.
+
+    Only the columns cut otherwise are copied (source_row added to a file's columns, a few
+    computed ones): polars copies every column of a frame whose columns are chunked unalike
+    at each select that combines them, so the frames derived from it stop sharing its memory.
+    """
+    cuts = {c: tuple(map(len, frame[c].get_chunks())) for c in frame.columns}
+    if len(set(cuts.values())) <= 1 or frame.height == 0:
+        return frame
+    common = Counter(cuts.values()).most_common(1)[0][0]
+    starts = [0, *itertools.accumulate(common)][:-1]
+
+    def cut(column: pl.Series) -> pl.Series:
+        whole = column.rechunk()
+        return pl.concat(
+            [whole.slice(s, n) for s, n in zip(starts, common, strict=True)], rechunk=False
+        )
+
+    return pl.DataFrame([frame[c] if cuts[c] == common else cut(frame[c]) for c in frame.columns])
+
+
 def _quarantine_and_excluded(
     quarantined: list[pl.DataFrame], aside: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -626,7 +654,11 @@ def _derive_deal_pipeline(valid: dict[str, pl.DataFrame], notes: list[str]) -> p
     stage_history when they name exactly one; otherwise it is ambiguous and stays null.
     """
     stages = valid["stages"].select("stage", "pipeline")
-    deals = valid["deals"].join(stages, on="stage", how="left", maintain_order="left")
+    # (the left join on the stages' key as one added column: a join copies the whole table)
+    pipeline = pl.col("stage").replace_strict(
+        stages["stage"], stages["pipeline"], default=None, return_dtype=stages.schema["pipeline"]
+    )
+    deals = _aligned(valid["deals"].with_columns(pipeline.alias("pipeline")))
     unnamed = deals.filter(pl.col("pipeline").is_null())
     from_history = 0
     if unnamed.height and "stage_history" in valid:
@@ -803,7 +835,7 @@ def _exact_duplicates(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
         return frame, pl.DataFrame(schema=SETASIDE_SCHEMA)
     # equal rows hash equally: only rows sharing a row hash with another can be copies (a
     # cheap pass on one u64 column; the exact comparison runs on those rows alone)
-    candidates = frame.select(cols).hash_rows().is_duplicated()
+    candidates = _repeated(frame.select(cols).hash_rows())
     if not candidates.any():
         return frame, pl.DataFrame(schema=SETASIDE_SCHEMA)
     rows = candidates.arg_true()
@@ -812,6 +844,20 @@ def _exact_duplicates(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
     return set_aside(
         frame, later, table=table.name, file=table.file, kind="excluded", reason="exact_duplicate"
     )
+
+
+def _repeated(hashes: pl.Series) -> pl.Series:
+    """``hashes.is_duplicated()`` (hashes have no nulls), at a tenth of its peak memory.
+
+    ``is_duplicated`` builds a hash table of every value (about 300 MB for 3.9M row hashes);
+    here the values that occur twice are read from a sorted copy (usually none or few) and
+    looked up.
+    """
+    ranked = hashes.sort()
+    values = ranked.filter(ranked == ranked.shift(1))
+    if values.len() == 0:
+        return pl.zeros(hashes.len(), pl.Boolean, eager=True)
+    return hashes.is_in(values.implode())
 
 
 # ----------------------------------------------------------------------------- structure
@@ -978,7 +1024,7 @@ def _validate_table(
     """
     lines = table.frame["source_row"]
     notes = [] if notes is None else notes
-    if lines.is_unique().all():
+    if lines.n_unique() == lines.len():  # (is_unique() holds a hash table of every row)
         return _validate_unique_rows(table, notes)
     numbered = table.frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("source_row"))
     good, bad = _validate_unique_rows(
@@ -1015,6 +1061,7 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
         for c, t in targets.items()
         if t != raw.schema[c]
     ).collect()
+    typed = _aligned(typed)  # (computed columns may come chunked unlike the ones passed on)
     unreadable = typed.filter(pl.any_horizontal(flag_cols)) if flag_cols else typed.clear()
     parse_failures = _quarantine_rows(
         table, raw, unreadable.select("source_row", *flag_cols), flag_cols
@@ -1050,7 +1097,7 @@ def _schema_filter(
         details = failure.details()
         rule_cols = [c for c in details.columns if c not in schema.columns()]
         return good, _failed_rules(details, rule_cols), rule_cols
-    candidates = parsed.select(keys).hash_rows().is_duplicated()
+    candidates = _repeated(parsed.select(keys).hash_rows())
     duplicate = pl.zeros(parsed.height, pl.Boolean, eager=True)
     if candidates.any():
         rows = candidates.arg_true()
@@ -1282,7 +1329,9 @@ def _check_status_matches_stage(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """A deal in a won stage must have status won; in a lost stage, status lost."""
     deals = valid["deals"]
-    flags = deals.join(
+    # (the three columns the rule reads, not a joined copy of the whole table)
+    read = deals.select("source_row", "stage", "status")
+    flags = read.join(
         valid["stages"].select("stage", "is_won", "is_lost"), on="stage", how="left"
     ).select(
         "source_row",
@@ -1338,9 +1387,15 @@ def _derive_stages(deals: pl.DataFrame, history: pl.DataFrame | None) -> pl.Data
 def _complete_stages(stages: pl.DataFrame, deals: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
     """Fill is_won/is_lost from the deals' statuses; put probabilities on a 0-1 scale."""
     notes: list[str] = []
-    status = deals.group_by("stage").agg(
-        pl.col("status").eq("won").all().alias("_all_won"),
-        pl.col("status").eq("lost").all().alias("_all_lost"),
+    # (lazily: the eager group_by of the whole table holds a copy of it, ~250 MB at 1M deals)
+    status = (
+        deals.lazy()
+        .group_by("stage")
+        .agg(
+            pl.col("status").eq("won").all().alias("_all_won"),
+            pl.col("status").eq("lost").all().alias("_all_lost"),
+        )
+        .collect()
     )
     stages = stages.join(status, on="stage", how="left")
     if stages["is_won"].null_count() or stages["is_lost"].null_count():

@@ -206,7 +206,7 @@ def read_export_file(
     """
     if path.suffix.lower() == ".parquet":
         try:
-            frame = pl.read_parquet(path)
+            frame = pl.DataFrame(schema=pl.read_parquet_schema(path))  # (the header alone)
         except (pl.exceptions.PolarsError, OSError) as exc:
             raise _unreadable(path, exc) from exc
         nested = [c for c, t in frame.schema.items() if t.is_nested() or t == pl.Object]
@@ -218,7 +218,19 @@ def read_export_file(
                 file=str(path),
                 column=nested[0],
             )
-        return _with_source_row(_checked_header(frame, path), None)
+        names = _checked_header(frame, path).columns
+        try:
+            # source_row numbered by the reader: chunked as the columns are (added afterwards,
+            # it is not, and every later select of the table would copy it to align them)
+            frame = (
+                pl.scan_parquet(path)
+                .with_row_index("source_row", offset=2)
+                .with_columns(pl.col("source_row").cast(pl.Int64))
+                .collect()
+            )
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise _unreadable(path, exc) from exc
+        return frame.rename(dict(zip(frame.columns[1:], names, strict=True)))
     try:
         data = path.read_bytes()
     except OSError as exc:
