@@ -104,9 +104,10 @@ def _run_child(run: str, folder: Path, out: Path) -> None:
     (out / "summary.json").write_text(json.dumps(info))
 
 
-def _run(run: str, folder: Path, out: Path) -> dict:
+def _run(run: str, folder: Path, out: Path, script: str = __file__) -> dict:
+    """``script --child run folder out`` in a fresh process; its summary, or the error."""
     out.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, __file__, "--child", run, str(folder), str(out)]
+    cmd = [sys.executable, script, "--child", run, str(folder), str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]

@@ -35,7 +35,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engines import OUT, RESULTS, _machine, _peak_mb
-from pushdown import _agrees
+from pushdown import _agrees, _run
 
 PERIOD = "2025-Q4"
 IN_MEMORY = "pk.load + pk metrics"
@@ -161,16 +160,6 @@ def _run_child(run: str, folder: Path, out: Path) -> None:
     (out / "summary.json").write_text(json.dumps(info))
 
 
-def _run(run: str, folder: Path, out: Path) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, __file__, "--child", run, str(folder), str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
-    return json.loads((out / "summary.json").read_text())
-
-
 def _median(values: list[float]) -> str:
     return f"{statistics.median(values):,.2f} ({min(values):,.2f}-{max(values):,.2f})"
 
@@ -193,7 +182,7 @@ def measure(n: int, rounds: int, in_memory: bool) -> tuple[list[str], bool]:
             for run in runs[shift:] + runs[:shift]:
                 out = Path(tmp) / f"{round_}-{RUNS.index(run)}"
                 print(f"  round {round_ + 1}: {run} ...", flush=True)
-                result = _run(run, folder, out)
+                result = _run(run, folder, out, script=__file__)
                 results[run].append(result)
                 if "error" in result:
                     print(f"    failed: {result['error']}", flush=True)
