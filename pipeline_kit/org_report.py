@@ -317,6 +317,13 @@ class OrgReport:
         control = stage_conversion_control(self.ds, self.period, by="team")
         checked = control.filter(pl.col("signal") != "no baseline")
         flagged = checked.filter(pl.col("signal").is_in(["above", "below"]))
+        if checked.height == 0:  # nothing to compare with: say so, not "all within limits"
+            return markdown(
+                _(
+                    "No stage alerts for {period}: no team's stage has earlier quarters of "
+                    "the same stage to set its control limits."
+                ).format(period=self.period.label)
+            )
         if flagged.height == 0:
             return markdown(
                 _(

@@ -8,6 +8,7 @@ import pytest
 
 import pipeline_kit as pk
 from pipeline_kit.metrics import metrics_long
+from pipeline_kit.org_report import OrgReport
 from pipeline_kit.reports import run_reports
 from pipeline_kit.sections import SectionError
 from pipeline_kit.team_report import TeamReport
@@ -52,6 +53,24 @@ def test_every_report_section_renders_on_every_shape(shape_data, shape):
     sections = _report(shape_data[shape], period=PERIODS[shape])
     failed = {k: v for k, v in sections.items() if isinstance(v, SectionError)}
     assert not failed, failed
+
+
+ORG_SECTIONS = [
+    name
+    for name in dir(OrgReport)
+    if not name.startswith("_") and callable(getattr(OrgReport, name))
+]
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_every_organisation_section_renders_on_every_shape(shape_data, shape):
+    org = OrgReport(shape_data[shape], PERIODS[shape])
+    sections = {name: getattr(org, name)() for name in ORG_SECTIONS}
+    failed = {k: v for k, v in sections.items() if isinstance(v, SectionError)}
+    assert not failed, failed
+    assert {"targets_table", "conversion_alerts", "bookings_trend_chart"} <= set(sections)
+    if shape == "only_closed":  # no stage cohort has a baseline: said, not "all within"
+        assert "no team's stage has earlier quarters" in sections["conversion_alerts"].data
 
 
 def _all_text(ds, team=None, period="2025-Q4") -> str:
