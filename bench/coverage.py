@@ -38,6 +38,7 @@ from pipeline_kit.dataset import Dataset
 from pipeline_kit.stats import (
     kaplan_meier_median,
     poisson_interval,
+    quasi_poisson_rate_interval,
     skewed_mean_interval,
     wilson_interval,
 )
@@ -508,6 +509,29 @@ def churn_coverage(rate: float, n: int, teams: int, rng: np.random.Generator) ->
     return _share((f["ci_low"] <= rate) & (rate <= f["ci_high"]))
 
 
+def calls_coverage(
+    mean: float, shape: float | None, n: int, draws: int, rng: np.random.Generator
+) -> tuple[float, float]:
+    """Coverage of calls per closed deal (``pk.calls_per_deal_by_industry``'s interval,
+    ``stats.quasi_poisson_rate_interval``) and of a plain Poisson interval of the total.
+
+    Calls per deal are negative binomial with ``mean`` and ``shape`` (variance mean +
+    mean² / shape; ``None``: Poisson), ``n`` deals per industry, ``draws`` industries.
+    """
+    if shape is None:
+        counts = rng.poisson(mean, size=(draws, n))
+    else:
+        counts = rng.negative_binomial(shape, shape / (shape + mean), size=(draws, n))
+    frame = pl.DataFrame(
+        {"calls": counts.sum(axis=1), "deals": [n] * draws, "ss": (counts**2).sum(axis=1)}
+    )
+    low, high = quasi_poisson_rate_interval("calls", "deals", "ss")
+    kit = frame.select(((low <= mean) & (high >= mean)).mean()).item()
+    total_low, total_high = poisson_interval(frame["calls"].to_numpy())
+    plain = float(np.mean((total_low / n <= mean) & (total_high / n >= mean)))
+    return float(kit), plain
+
+
 def wilson_exact_coverage(rate: float, n: int) -> float:
     """The exact coverage of the kit's Wilson interval: the binomial probability of the counts
     whose interval holds ``rate``."""
@@ -629,14 +653,35 @@ def new_tables(
             )
     tables.append(t)
     t = Table(
-        f"Customer churn (pk.churn, Wilson), 95% interval: coverage; {args.teams} teams per "
-        "row; exact = the binomial probability of the counts whose interval holds the rate",
+        "Customer churn (pk.churn, modified Wilson), 95% interval: coverage; "
+        f"{args.teams} teams per row; exact = the binomial probability of the counts whose "
+        "interval holds the rate",
         ["rate", "n", "coverage", "s.e.", "exact"],
     )
     for rate in (0.05, 0.1, 0.2):
         for n in (10, 20, 30, 100):
             cov = churn_coverage(rate, n, args.teams, rng)
             t.add(rate, n, cov, _mcse(cov, args.teams), wilson_exact_coverage(rate, n))
+    tables.append(t)
+    t = Table(
+        "Calls per closed deal (pk.calls_per_deal_by_industry, quasi-Poisson), 95% interval: "
+        f"coverage of the true mean; {args.teams} industries per row; calls per deal negative "
+        "binomial (shape: variance = mean + mean²/shape; Poisson: no over-dispersion); poisson "
+        "= the exact Poisson interval of the total / deals",
+        ["mean", "shape", "deals", "coverage", "s.e.", "poisson"],
+    )
+    for mean in (0.5, 3.0, 10.0):
+        for shape in (None, 1.5, 0.5):
+            for n in (5, 20, 60):
+                kit, plain = calls_coverage(mean, shape, n, args.teams, rng)
+                t.add(
+                    mean,
+                    "Poisson" if shape is None else shape,
+                    n,
+                    kit,
+                    _mcse(kit, args.teams),
+                    plain,
+                )
     tables.append(t)
     return tables
 
