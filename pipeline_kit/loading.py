@@ -564,8 +564,8 @@ def _set_aside_copies(
     """Set aside the exact copies of earlier rows of ``raw.tables[name]`` (as excluded)."""
     table = raw.tables[name]
     kept, dupes = _exact_duplicates(table)
+    raw.tables[name] = replace(table, frame=kept, distinct=True)
     if dupes.height:
-        raw.tables[name] = RawTable(name, kept, table.file)
         setaside.append(dupes)
         notes.append(
             Message(
@@ -637,7 +637,7 @@ def _merge_shared_stages(raw: RawDataset, setaside: list[pl.DataFrame], notes: l
         kind="excluded",
         reason="stage_in_several_pipelines",
     )
-    raw.tables["stages"] = RawTable("stages", kept, table.file, table.schema)
+    raw.tables["stages"] = replace(table, frame=kept)
     setaside.append(dropped)
     notes.append(
         f"stages: {len(names)} stage name(s) are listed under several pipelines "
@@ -892,7 +892,7 @@ def _fill_owner_and_team(table: RawTable, notes: list[str]) -> RawTable:
         return table
     frame = table.frame.with_columns(pl.lit(DEFAULTED_DEAL_COLUMNS[c][0]).alias(c) for c in missing)
     notes.extend(Message(DEFAULTED_DEAL_COLUMNS[c][1], file=Path(table.file).name) for c in missing)
-    return RawTable(table.name, frame, table.file)
+    return replace(table, frame=frame)
 
 
 def _check_required_columns(table: RawTable) -> None:
@@ -1027,9 +1027,7 @@ def _validate_table(
     if lines.n_unique() == lines.len():  # (is_unique() holds a hash table of every row)
         return _validate_unique_rows(table, notes)
     numbered = table.frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("source_row"))
-    good, bad = _validate_unique_rows(
-        RawTable(table.name, numbered, table.file, table.schema), notes
-    )
+    good, bad = _validate_unique_rows(replace(table, frame=numbered), notes)
     back = pl.col("source_row").replace_strict(
         pl.Series(range(len(lines)), dtype=pl.Int64), lines, return_dtype=pl.Int64
     )
@@ -1044,7 +1042,7 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
     raw = table.frame
     # strings: trim spaces and NUL bytes, and treat empty cells as missing
     text_cols = [c for c, t in raw.schema.items() if t == pl.String]
-    raw = _normalise_text(raw, text_cols, table, notes)
+    raw, trimmed = _normalise_text(raw, text_cols, table, notes)
     raw = raw.with_columns(
         pl.lit(None, pl.String).alias(c) for c in targets if c not in raw.columns
     )
@@ -1072,7 +1070,16 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
     readable = typed.filter(~pl.any_horizontal(flag_cols)) if unreadable.height else typed
     parsed = readable.select("source_row", *[pl.col(f"__{c}").alias(c) for c in targets])
     good: pl.DataFrame  # (joined below: no longer dataframely's typed frame)
-    good, failed, rule_cols = _schema_filter(schema, parsed)
+    # a key made of every column holds already in a table whose exact copies were set aside,
+    # as long as its values are the ones compared there (not trimmed, not parsed): stage_history
+    keys = schema.primary_key()
+    key_holds = (
+        table.distinct
+        and bool(keys)
+        and sorted(keys) == sorted(c for c in table.frame.columns if c != "source_row")
+        and all(raw.schema[c] == targets[c] and c not in trimmed for c in keys)
+    )
+    good, failed, rule_cols = _schema_filter(schema, parsed, key_holds=key_holds)
     rule_failures = _quarantine_rows(table, raw, failed, rule_cols)
     if extra:
         good = good.join(readable.select("source_row", *extra), on="source_row", how="left")
@@ -1080,7 +1087,7 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
 
 
 def _schema_filter(
-    schema: type[dy.Schema], parsed: pl.DataFrame
+    schema: type[dy.Schema], parsed: pl.DataFrame, *, key_holds: bool = False
 ) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
     """:meth:`dataframely.Schema.filter`, its primary-key rule checked by hashing.
 
@@ -1088,7 +1095,7 @@ def _schema_filter(
     rule, in dataframely's order of rules) and the rule names. dataframely checks a key with
     ``pl.struct(key).is_unique()`` over every row; here rows are compared exactly only when
     their key's hash is shared (same rows flagged, at a fraction of the cost on a 3-column
-    key).
+    key). With ``key_holds`` (the caller knows no two rows share a key) the key is not checked.
     """
     keys = schema.primary_key()
     good: pl.DataFrame
@@ -1097,8 +1104,8 @@ def _schema_filter(
         details = failure.details()
         rule_cols = [c for c in details.columns if c not in schema.columns()]
         return good, _failed_rules(details, rule_cols), rule_cols
-    candidates = _repeated(parsed.select(keys).hash_rows())
     duplicate = pl.zeros(parsed.height, pl.Boolean, eager=True)
+    candidates = duplicate if key_holds else _repeated(parsed.select(keys).hash_rows())
     if candidates.any():
         rows = candidates.arg_true()
         shared = parsed[rows].select(pl.struct(keys).is_duplicated()).to_series()
@@ -1150,8 +1157,10 @@ def _without_key(schema: type[dy.Schema]) -> type[dy.Schema]:
 
 def _normalise_text(
     raw: pl.DataFrame, text_cols: list[str], table: RawTable, notes: list[str]
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, list[str]]:
     """Strip surrounding spaces and NUL bytes from every text value; empty -> missing.
+
+    Returns the frame and the columns that held something to change.
 
     When a name changed (``'Ann '`` and ``'Ann'`` would otherwise be two reps), a note says so.
     """
@@ -1163,7 +1172,7 @@ def _normalise_text(
         )
         text_cols = [c for c in text_cols if needs[c]]
     if not text_cols:
-        return raw
+        return raw, []
     cleaned = raw.with_columns(
         pl.col(text_cols).str.replace_all("\x00", "", literal=True).str.strip_chars()
     )
@@ -1181,7 +1190,7 @@ def _normalise_text(
                     example=repr(raw[c].filter(changed)[0]),
                 )
             )
-    return cleaned.with_columns(pl.col(text_cols).replace("", None))
+    return cleaned.with_columns(pl.col(text_cols).replace("", None)), text_cols
 
 
 def _drop_unreadable_optional(

@@ -28,6 +28,9 @@ class RawTable:
     file: str
     # the dataframely schema to validate against, when not the table's usual one
     schema: type[dy.Schema] | None = None
+    # set by the loader once the exact copies are set aside: no two rows are equal in every
+    # column but source_row (a key made of every column then needs no check of its own)
+    distinct: bool = False
 
 
 @dataclass
