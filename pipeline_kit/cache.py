@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
+from pipeline_kit.adapters.base import content_digest
 from pipeline_kit.dataset import Dataset, Tables
 from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import Message
@@ -41,6 +42,8 @@ __all__ = ["cache_key", "default_cache_dir", "read_cached", "stored_result", "wr
 T = TypeVar("T")
 
 _FRAMES = ("quarantine", "excluded", "counts")
+# in the cache folder: the input files' digests by their states (content_digest)
+DIGEST_INDEX = "file-digests.json"
 
 
 def default_cache_dir() -> Path:
@@ -60,8 +63,13 @@ def cache_key(
     mapping: str | Path | Mapping[str, Any] | None,
     options: Mapping[str, Any],
     date_horizon_days: int,
+    index: Path | None = None,
 ) -> str:
     """SHA-256 over everything the validated dataset depends on (see module docstring).
+
+    ``index``: where the input files' digests are remembered across processes
+    (:func:`~pipeline_kit.adapters.base.content_digest`), so an unchanged export is not
+    hashed again; :func:`pipeline_kit.load` keeps it in the cache folder.
 
     >>> key = cache_key(Path("data/sample"), "canonical", None, {}, 366)
     >>> len(key), key == cache_key(Path("data/sample"), "canonical", None, {}, 366)
@@ -73,7 +81,7 @@ def cache_key(
 
     digest = hashlib.sha256()
     files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-    digest.update(_files_digest(files).encode())
+    digest.update(content_digest(files, index).encode())
     if isinstance(mapping, (str, Path)) and Path(mapping).is_file():
         digest.update(Path(mapping).read_bytes())
     elif mapping is not None:
@@ -102,24 +110,6 @@ def _code_digest() -> str:
         digest.update(str(module.relative_to(package)).encode())
         digest.update(module.read_bytes())
     return digest.hexdigest()
-
-
-# files' content digests by (path, size, modification time): a kernel running many reports
-# hashes a large export once, not once per report
-_DIGESTS: dict[tuple, str] = {}
-
-
-def _files_digest(files: list[Path]) -> str:
-    state = tuple((str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
-    if state not in _DIGESTS:
-        digest = hashlib.sha256()
-        for file in files:
-            digest.update(file.name.encode())
-            with file.open("rb") as handle:
-                for block in iter(functools.partial(handle.read, 1 << 20), b""):
-                    digest.update(block)
-        _DIGESTS[state] = digest.hexdigest()
-    return _DIGESTS[state]
 
 
 def read_cached(folder: Path, key: str) -> Dataset | None:

@@ -159,6 +159,9 @@ class Dataset:
     undated: bool = False
     # rule or reason -> (problem, fix), for reasons an adapter defines
     rule_messages: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # when ``fingerprint`` is "": computes it on first read (a canonical export's files are
+    # hashed only when a report, the cache or ``describe`` asks for the fingerprint)
+    fingerprinter: Callable[[], str] | None = field(default=None, repr=False, compare=False)
     # results derived from this dataset (see memoised); never copied to a filtered copy
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     # where results memoised with persist=True are kept on disk: set by load(..., cache_dir=)
@@ -176,6 +179,10 @@ class Dataset:
     def __getattribute__(self, name: str) -> Any:
         if name in _SETTLED_ON_READ and not object.__getattribute__(self, "_settled"):
             object.__getattribute__(self, "_settle")()
+        elif name == "fingerprint" and not object.__getattribute__(self, "fingerprint"):
+            compute = object.__getattribute__(self, "fingerprinter")
+            if compute is not None:
+                object.__setattr__(self, "fingerprint", compute())
         return object.__getattribute__(self, name)
 
     def _settle(self) -> None:

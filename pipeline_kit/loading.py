@@ -61,6 +61,7 @@ from pipeline_kit.dataset import Dataset, Tables
 from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import N_, Message
 from pipeline_kit.schema import (
+    DEFERRED_TABLES,
     FOREIGN_KEYS,
     ONE_TEAM,
     TABLES,
@@ -277,6 +278,7 @@ def _load_through_disk_cache(
     A dataset read from it says so in its notes when ``noted``.
     """
     from pipeline_kit.cache import (
+        DIGEST_INDEX,
         cache_key,
         default_cache_dir,
         read_cached,
@@ -287,7 +289,7 @@ def _load_through_disk_cache(
     if not path.exists():  # the adapter says what is missing
         return validate_raw(_read(path, source, mapping, options), date_horizon_days)
     folder = default_cache_dir() if cache_dir is True else Path(cache_dir)
-    key = cache_key(path, source, mapping, options, date_horizon_days)
+    key = cache_key(path, source, mapping, options, date_horizon_days, folder / DIGEST_INDEX)
     ds = read_cached(folder, key)
     if ds is not None and noted:
         ds = replace(
@@ -399,6 +401,9 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
     # tables no rule of deals, stages or stage_history depends on: validated on first use,
     # each note put back where a load validating everything up front writes it
     deferred = _DeferredTables(raw, [n for n in raw.tables if n in DEFERRED_TABLES])
+    for name, table in raw.tables.items():  # rows an adapter left to read on first use
+        if table.reader is not None and name not in deferred.names:
+            raw.tables[name] = replace(table, frame=_aligned(table.reader()), reader=None)
     for name in list(raw.tables):
         if name in deferred.names:
             deferred.mark(name, "copies", len(notes))
@@ -502,6 +507,7 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
             source=raw.source,
             path=raw.path,
             fingerprint=raw.fingerprint,
+            fingerprinter=raw.fingerprinter,
             stage_history_approximate=approximate,
             hints=raw.hints,
             undated=undated,
@@ -517,6 +523,7 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
         source=raw.source,
         path=raw.path,
         fingerprint=raw.fingerprint,
+        fingerprinter=raw.fingerprinter,
         stage_history_approximate=approximate,
         hints=raw.hints,
         excluded=excluded,
@@ -706,11 +713,6 @@ def _derive_deal_pipeline(valid: dict[str, pl.DataFrame], notes: list[str]) -> p
     return deals
 
 
-# Tables validated on first use: no rule of deals, stages or stage_history depends on them
-# (their own rules and their links to the deals are checked when they are first read).
-DEFERRED_TABLES = frozenset(TABLES) - {"deals", "stages", "stage_history"}
-
-
 class _DeferredTables:
     """The validation of some tables of one load, run on first use (see :class:`Tables`).
 
@@ -765,6 +767,9 @@ class _DeferredTables:
     def resolve(self, name: str) -> pl.DataFrame:
         """Validate table ``name`` (once): its valid rows."""
         if name not in self.done:
+            table = self.raw.tables[name]
+            if table.reader is not None:  # its rows were not read at load
+                self.raw.tables[name] = replace(table, frame=_aligned(table.reader()), reader=None)
             setaside: list[pl.DataFrame] = []
             bad: list[pl.DataFrame] = []
             placed: list[tuple[tuple, str]] = []

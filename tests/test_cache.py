@@ -58,7 +58,7 @@ def test_a_changed_file_or_option_is_a_new_entry(tmp_path):
     changed = pk.load(data, source="pipedrive", cache_dir=cache)
     assert not any("validated cache" in n for n in changed.notes)
     assert "Carla Diaz-Ruiz" in set(changed.deals["owner"])
-    assert len(list(cache.iterdir())) == 3
+    assert len([entry for entry in cache.iterdir() if entry.is_dir()]) == 3
 
 
 def test_a_damaged_entry_is_read_again_from_the_export(tmp_path):
@@ -232,3 +232,56 @@ def test_a_report_batch_shares_its_forecast_and_is_the_same_report(small_export,
         assert b"Read from the validated cache" in named[name]  # a cache the caller named
     (entry,) = (tmp_path / "cache" / "results").iterdir()
     assert len([p for p in entry.iterdir() if p.is_dir()]) == 2  # one forecast, one backtest
+
+
+def test_file_digests_are_remembered_across_processes_only_for_settled_files(tmp_path, monkeypatch):
+    """The cache folder remembers each export's digest by its files' states (as git's index).
+
+    A digest is reused only for files that had last changed 2 s before they were hashed, and
+    a rewrite with the same size and a restored modification time is still seen (the change
+    time moves).
+    """
+    import hashlib
+    import json
+    import os
+
+    from pipeline_kit.adapters import base
+
+    file = tmp_path / "deals.csv"
+    file.write_text("aaaa")
+    index = tmp_path / "cache" / "file-digests.json"
+
+    def sha(text: str) -> str:
+        return hashlib.sha256(b"deals.csv" + text.encode()).hexdigest()
+
+    def new_process() -> None:
+        monkeypatch.setattr(base, "_DIGESTS", {})
+
+    assert base.content_digest([file], index) == sha("aaaa")
+    ((key, (digest, hashed_at)),) = json.loads(index.read_text()).items()
+    assert digest == sha("aaaa")
+    # hashed right after the write: not settled, so another process hashes again
+    index.write_text(json.dumps({key: ["not the digest", hashed_at]}))
+    new_process()
+    assert base.content_digest([file], index) == sha("aaaa")
+    # settled (hashed 10 s after the last change): reused without reading the file
+    index.write_text(json.dumps({key: ["remembered", hashed_at + 10**10]}))
+    new_process()
+    assert base.content_digest([file], index) == "remembered"
+    # same size, modification time put back: the change time differs, so it is hashed
+    stat = file.stat()
+    file.write_text("bbbb")
+    os.utime(file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    new_process()
+    assert base.content_digest([file], index) == sha("bbbb")
+
+
+def test_the_fingerprint_of_files_changed_after_the_load_is_an_error(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "data" / "sample", data)
+    ds = pk.load(data)
+    (data / "deals.csv").write_text((data / "deals.csv").read_text() + "\n")
+    with pytest.raises(pk.DataError, match="changed after the dataset was loaded"):
+        assert ds.fingerprint
+    same = pk.load(data)
+    assert len(same.fingerprint) == 12

@@ -195,12 +195,14 @@ def read_export_file(
     *,
     encoding: str | None = None,
     separator: str | None = None,
+    header_only: bool = False,
 ) -> pl.DataFrame:
     """A CSV export as strings, plus ``source_row``.
 
     Headers as written (BOM and surrounding spaces removed); ``source_row`` is the physical
     line of each row in the file (header = line 1), also when quoted fields hold line breaks.
-    A Parquet file keeps its types (``source_row`` = row + 1).
+    A Parquet file keeps its types (``source_row`` = row + 1); with ``header_only`` its columns
+    are checked and returned without rows (the footer alone is read).
 
     Non-UTF-8 files are decoded with the detected encoding and a note says which.
     """
@@ -219,6 +221,10 @@ def read_export_file(
                 column=nested[0],
             )
         names = _checked_header(frame, path).columns
+        if header_only:
+            return pl.DataFrame(schema={"source_row": pl.Int64, **frame.schema}).rename(
+                dict(zip(frame.columns, names, strict=True))
+            )
         try:
             # source_row numbered by the reader: chunked as the columns are (added afterwards,
             # it is not, and every later select of the table would copy it to align them)
