@@ -570,8 +570,8 @@ def _set_aside_copies(
 ) -> None:
     """Set aside the exact copies of earlier rows of ``raw.tables[name]`` (as excluded)."""
     table = raw.tables[name]
-    kept, dupes = _exact_duplicates(table)
-    raw.tables[name] = replace(table, frame=kept, distinct=True)
+    kept, dupes, unique_key = _exact_duplicates(table)
+    raw.tables[name] = replace(table, frame=kept, unique_key=unique_key)
     if dupes.height:
         setaside.append(dupes)
         notes.append(
@@ -832,23 +832,33 @@ EXCLUSION_MESSAGES = {
 }
 
 
-def _exact_duplicates(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(first copies, later exact copies set aside as excluded): rows equal in every column."""
+def _exact_duplicates(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame, bool]:
+    """(first copies, later exact copies set aside as excluded, whether the key is unique).
+
+    Rows equal in every column but ``source_row`` are copies. Copies share their primary key,
+    so when the table's key columns are all present only rows sharing a key's hash are
+    compared (one column's hash for deals, not seventeen); the third value says whether the
+    kept rows are known to have unique key values as read (see ``RawTable.unique_key``).
+    """
     frame = table.frame
     cols = [c for c in frame.columns if c != "source_row"]
+    keys = (table.schema or TABLES[table.name]).primary_key()
+    by_key = bool(keys) and set(keys) <= set(cols)
     if not cols or frame.height < 2:
-        return frame, pl.DataFrame(schema=SETASIDE_SCHEMA)
-    # equal rows hash equally: only rows sharing a row hash with another can be copies (a
-    # cheap pass on one u64 column; the exact comparison runs on those rows alone)
-    candidates = _repeated(frame.select(cols).hash_rows())
+        return frame, pl.DataFrame(schema=SETASIDE_SCHEMA), by_key
+    # equal rows hash equally: only rows sharing a hash with another can be copies (a cheap
+    # pass on one u64 column; the exact comparison runs on those rows alone)
+    candidates = _repeated(frame.select(keys if by_key else cols).hash_rows())
     if not candidates.any():
-        return frame, pl.DataFrame(schema=SETASIDE_SCHEMA)
+        return frame, pl.DataFrame(schema=SETASIDE_SCHEMA), by_key
     rows = candidates.arg_true()
     copies = frame[rows].select(pl.struct(cols).is_first_distinct().not_()).to_series()
     later = pl.lit(pl.zeros(frame.height, pl.Boolean, eager=True).scatter(rows, copies))
-    return set_aside(
+    kept, dupes = set_aside(
         frame, later, table=table.name, file=table.file, kind="excluded", reason="exact_duplicate"
     )
+    # once the copies are gone, a key made of every column is unique
+    return kept, dupes, by_key and sorted(keys) == sorted(cols)
 
 
 def _repeated(hashes: pl.Series) -> pl.Series:
@@ -1075,14 +1085,11 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
     readable = typed.filter(~pl.any_horizontal(flag_cols)) if unreadable.height else typed
     parsed = readable.select("source_row", *[pl.col(f"__{c}").alias(c) for c in targets])
     good: pl.DataFrame  # (joined below: no longer dataframely's typed frame)
-    # a key made of every column holds already in a table whose exact copies were set aside,
-    # as long as its values are the ones compared there (not trimmed, not parsed): stage_history
+    # a key seen unique when the exact copies were looked for holds as long as its values
+    # are the ones compared there (not trimmed, not parsed)
     keys = schema.primary_key()
-    key_holds = (
-        table.distinct
-        and bool(keys)
-        and sorted(keys) == sorted(c for c in table.frame.columns if c != "source_row")
-        and all(raw.schema[c] == targets[c] and c not in trimmed for c in keys)
+    key_holds = table.unique_key and all(
+        c in table.frame.columns and raw.schema[c] == targets[c] and c not in trimmed for c in keys
     )
     good, failed, rule_cols = _schema_filter(schema, parsed, key_holds=key_holds)
     rule_failures = _quarantine_rows(table, raw, failed, rule_cols)

@@ -404,3 +404,18 @@ def test_win_loss_export_with_a_repeated_row_keeps_its_deals():
     assert ds.excluded["source_row"].to_list() == [3]
     rate = pk.win_rate(ds, "all").row(0, named=True)
     assert (rate["won"], rate["lost"]) == (2, 1)
+
+
+def test_a_deal_id_repeated_once_trimmed_breaks_the_key(tmp_path):
+    """The ids differ as read ('B1' and 'B1 '), so no copy is set aside, but trimmed they
+    are one id: both rows are quarantined (the key is checked again after trimming)."""
+    deals = "deal_id,owner,team,amount,created_at,stage,status,closed_at\n"
+    deals += "B1,ann,red,100,2025-01-01,Won,won,2025-02-01\n"
+    deals += "B1 ,bob,red,200,2025-01-01,Won,won,2025-02-01\n"
+    deals += "B2,ann,red,100,2025-01-01,Won,won,2025-02-01\n"
+    ds = pk.load(write_dataset(tmp_path / "d", deals=deals, stages=STAGES_CSV))
+    assert ds.excluded.height == 0
+    quarantined = ds.quarantine.filter(pl.col("table") == "deals")
+    assert quarantined["source_row"].to_list() == [2, 3]
+    assert all("primary_key" in rules for rules in quarantined["rules"].to_list())
+    assert ds.deals["deal_id"].to_list() == ["B2"]

@@ -39,9 +39,10 @@ class RawTable:
     file: str
     # the dataframely schema to validate against, when not the table's usual one
     schema: type[dy.Schema] | None = None
-    # set by the loader once the exact copies are set aside: no two rows are equal in every
-    # column but source_row (a key made of every column then needs no check of its own)
-    distinct: bool = False
+    # set by the loader when it has seen that no two rows share the values of the table's
+    # primary key as read (before trimming and parsing): the key then needs no check of its
+    # own unless trimming or parsing changed a key value
+    unique_key: bool = False
     # when set, ``frame`` holds the columns alone and this reads the rows: the loader calls it
     # when the table is first used (a Parquet table whose validation is deferred)
     reader: Callable[[], pl.DataFrame] | None = None
