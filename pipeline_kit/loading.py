@@ -852,13 +852,20 @@ def _exact_duplicates(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame, bool
     if not candidates.any():
         return frame, pl.DataFrame(schema=SETASIDE_SCHEMA), by_key
     rows = candidates.arg_true()
-    copies = frame[rows].select(pl.struct(cols).is_first_distinct().not_()).to_series()
+    shared = frame[rows]
+    copies = shared.select(pl.struct(cols).is_first_distinct().not_()).to_series()
+    # once the copies are gone, is the key unique? (always, when it is made of every column)
+    unique_key = by_key and (
+        sorted(keys) == sorted(cols)
+        or not shared.filter(~copies).select(pl.struct(keys).is_duplicated().any()).item()
+    )
+    if not copies.any():  # (hashes shared by chance: no copy of the table is made)
+        return frame, pl.DataFrame(schema=SETASIDE_SCHEMA), unique_key
     later = pl.lit(pl.zeros(frame.height, pl.Boolean, eager=True).scatter(rows, copies))
     kept, dupes = set_aside(
         frame, later, table=table.name, file=table.file, kind="excluded", reason="exact_duplicate"
     )
-    # once the copies are gone, a key made of every column is unique
-    return kept, dupes, by_key and sorted(keys) == sorted(cols)
+    return kept, dupes, unique_key
 
 
 def _repeated(hashes: pl.Series) -> pl.Series:
@@ -869,7 +876,10 @@ def _repeated(hashes: pl.Series) -> pl.Series:
     looked up.
     """
     ranked = hashes.sort()
-    values = ranked.filter(ranked == ranked.shift(1))
+    # (compared through two views of it, not a shifted copy: 31 MB less for 3.9M hashes)
+    after = ranked.slice(1)
+    values = after.filter(after == ranked.slice(0, max(ranked.len() - 1, 0)))
+    del ranked, after
     if values.len() == 0:
         return pl.zeros(hashes.len(), pl.Boolean, eager=True)
     return hashes.is_in(values.implode())

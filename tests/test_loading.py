@@ -419,3 +419,24 @@ def test_a_deal_id_repeated_once_trimmed_breaks_the_key(tmp_path):
     assert quarantined["source_row"].to_list() == [2, 3]
     assert all("primary_key" in rules for rules in quarantined["rules"].to_list())
     assert ds.deals["deal_id"].to_list() == ["B2"]
+
+
+def test_hashes_shared_by_chance_change_nothing(tmp_path, monkeypatch):
+    """Copies and repeated keys are confirmed by comparing the rows themselves: with every
+    row a candidate (as if all hashes collided) the load gives the same result."""
+    import pipeline_kit.loading as loading
+
+    deals = BAD_DEALS + "B1,ann,red,100,2025-01-01,Won,won,2025-02-01\n"  # an exact copy
+    folder = write_dataset(
+        tmp_path / "bad", deals=deals, stages=STAGES_CSV, stage_history=HISTORY_KEYS
+    )
+    usual = pk.load(folder)
+    monkeypatch.setattr(
+        loading, "_repeated", lambda hashes: pl.repeat(True, len(hashes), eager=True)
+    )
+    every = pk.load(folder)
+    assert usual.excluded["source_row"].to_list() == [15, 3]  # deals' copy, history's copy
+    assert every.quarantine.equals(usual.quarantine)
+    assert every.excluded.equals(usual.excluded)
+    for name in usual.tables:
+        assert every.tables[name].equals(usual.tables[name]), name
