@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ import polars as pl
 if TYPE_CHECKING:
     import dataframely as dy
 
+from pipeline_kit._files import write_atomic
 from pipeline_kit.adapters._tools import read_export_file
 from pipeline_kit.errors import DataError
 
@@ -166,9 +166,7 @@ def _write_index(index: Path, key: str, entry: list) -> None:
     kept = dict(list(entries.items())[-_INDEX_ENTRIES:])
     try:
         index.parent.mkdir(parents=True, exist_ok=True)
-        work = index.with_name(f"{index.name}.{os.getpid()}.tmp")
-        work.write_text(json.dumps(kept))
-        os.replace(work, index)
+        write_atomic(index, json.dumps(kept))
     except OSError:  # a read-only cache folder: the digest is simply not remembered
         pass
 
