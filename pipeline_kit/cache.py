@@ -198,6 +198,13 @@ class _StoredTables:
                 file=str(self.entry),
             ) from None
 
+    def scan(self, table: str) -> pl.LazyFrame:
+        """A scan of the stored valid rows of ``table`` (an error as :meth:`resolve`'s)."""
+        file = self.entry / f"table_{table}.parquet"
+        if not file.is_file():
+            self.resolve(table)  # (raises the error that says what happened)
+        return pl.scan_parquet(file)
+
     def settle(self) -> dict[str, Any]:
         """Nothing to settle (:meth:`unsettled` is false, so a dataset never asks)."""
         raise RuntimeError("a cached dataset's totals are read with it; nothing is pending")

@@ -792,6 +792,10 @@ class _DeferredTables:
             self.done[name] = (frame, setaside, bad, placed)
         return self.done[name][0]
 
+    def scan(self, name: str) -> None:
+        """None: a table is validated before it is read (:meth:`resolve`)."""
+        return None
+
     def settle(self) -> dict[str, Any]:
         """Validate every pending table: quarantine, counts, notes and excluded of the load."""
         if self.settled is None:

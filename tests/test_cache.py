@@ -70,7 +70,10 @@ def test_a_damaged_entry_is_read_again_from_the_export(tmp_path):
     assert again.deals.height == pk.load(SAMPLE).deals.height
 
 
-def test_a_cached_table_is_read_when_first_used(tmp_path, monkeypatch):
+def test_a_cached_table_is_scanned_by_its_first_uses_then_read(tmp_path, monkeypatch):
+    """A query on a cached table reads only its columns, until the table is used often."""
+    from pipeline_kit.dataset import Tables
+
     pk.load(SAMPLE, cache_dir=tmp_path)
     read: list[str] = []
     original = pk.cache._StoredTables.resolve
@@ -80,18 +83,31 @@ def test_a_cached_table_is_read_when_first_used(tmp_path, monkeypatch):
         lambda self, table: read.append(table) or original(self, table),
     )
     ds = pk.load(SAMPLE, cache_dir=tmp_path)
+    fresh = pk.load(SAMPLE)
     assert read == [] and ds.has("leads") and ds.counts.height == len(ds.tables)
-    pk.win_rate(ds, "2025-Q4", by="team")
-    assert read == ["deals"]  # the other nine files are not read
-    assert ds.leads.height == pk.load(SAMPLE).leads.height and read == ["deals", "leads"]
+    assert_frame_equal(
+        pk.win_rate(ds, "2025-Q4", by="team"), pk.win_rate(fresh, "2025-Q4", by="team")
+    )
+    assert read == []  # scans of the deals' file: no table read whole
+    assert ds.schema("leads") == fresh.leads.schema and read == []
+    for _ in range(Tables.SCANS_BEFORE_READING):
+        ds.lazy("deals")
+    assert read == ["deals"]  # used often: read whole, once
+    ds.lazy("deals")
+    assert read == ["deals"]
+    assert ds.leads.height == fresh.leads.height and read == ["deals", "leads"]
 
 
-def test_a_cache_removed_after_loading_is_named_when_a_table_is_read(tmp_path):
+@pytest.mark.parametrize("use", ["read", "scan"])
+def test_a_cache_removed_after_loading_is_named_when_a_table_is_read(tmp_path, use):
     ds = pk.load(SAMPLE, cache_dir=tmp_path)
     ds = pk.load(SAMPLE, cache_dir=tmp_path)  # from the cache
     shutil.rmtree(tmp_path)
     with pytest.raises(pk.DataError, match="cached copy of this export was removed"):
-        ds.tables["leads"]
+        if use == "read":
+            ds.tables["leads"]
+        else:
+            pk.win_rate(ds, "2025-Q4")
 
 
 def test_the_command_line_uses_the_cache_unless_told_not_to(tmp_path, capsys):
