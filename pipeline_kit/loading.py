@@ -1075,8 +1075,6 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
     raw = raw.with_columns(
         pl.lit(None, pl.String).alias(c) for c in targets if c not in raw.columns
     )
-    raw = _drop_unreadable_optional(raw, table, targets, notes)
-    extra = [c for c in raw.columns if c not in columns]
 
     # 1. parsing: one pass computes every typed column and its "could not be read" flag
     parsing = raw.lazy().with_columns(
@@ -1088,6 +1086,8 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
         for c, t in targets.items()
         if t != raw.schema[c]
     ).collect()
+    raw, typed = _drop_unreadable_optional(raw, typed, table, targets, notes)
+    extra = [c for c in raw.columns if c not in columns]
     typed = _aligned(typed)  # (computed columns may come chunked unlike the ones passed on)
     unreadable = typed.filter(pl.any_horizontal(flag_cols)) if flag_cols else typed.clear()
     parse_failures = _quarantine_rows(
@@ -1220,12 +1220,18 @@ def _normalise_text(
 
 
 def _drop_unreadable_optional(
-    raw: pl.DataFrame, table: RawTable, targets: dict[str, pl.DataType], notes: list[str]
-) -> pl.DataFrame:
+    raw: pl.DataFrame,
+    typed: pl.DataFrame,
+    table: RawTable,
+    targets: dict[str, pl.DataType],
+    notes: list[str],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Leave out, with a note, an optional column that is mostly unreadable.
 
     Another format, another meaning: better than quarantining every row for a column the kit
-    can do without.
+    can do without. Read from the parsing pass's flags (``typed``: ``__c`` and ``c|dtype``);
+    a column left out is kept as ``c_as_given`` and reads as missing, in ``raw`` and in
+    ``typed`` alike.
     """
     optional = {
         c
@@ -1234,13 +1240,12 @@ def _drop_unreadable_optional(
     }
     checks = [c for c in optional if targets.get(c) not in (None, pl.String)]
     if not checks or raw.height == 0:
-        return raw
-    share = raw.select(
+        return raw, typed
+    share = typed.select(
         [
-            (
-                (pl.col(c).is_not_null() & _from_string(pl.col(c), targets[c], c).is_null()).sum()
-                / pl.col(c).is_not_null().sum().clip(lower_bound=1)
-            ).alias(c)
+            (pl.col(f"{c}|dtype").sum() / pl.col(c).is_not_null().sum().clip(lower_bound=1)).alias(
+                c
+            )
             for c in checks
         ]
     ).row(0, named=True)
@@ -1262,9 +1267,13 @@ def _drop_unreadable_optional(
             )
         )
     if not dropped:
-        return raw
-    return raw.rename({c: f"{c}_as_given" for c in dropped}).with_columns(
-        pl.lit(None, pl.String).alias(c) for c in dropped
+        return raw, typed
+    kept = {c: f"{c}_as_given" for c in dropped}
+    missing = [pl.lit(None, pl.String).alias(c) for c in dropped]
+    return raw.rename(kept).with_columns(missing), typed.rename(kept).with_columns(
+        *missing,
+        *(pl.lit(None, targets[c]).alias(f"__{c}") for c in dropped),
+        *(pl.lit(False).alias(f"{c}|dtype") for c in dropped),
     )
 
 
