@@ -7,6 +7,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pipeline_kit as pk
 from pipeline_kit.adapters._tools import normalise_dates, parse_bool, squash
@@ -191,3 +193,33 @@ def test_utf8_bytes_read_as_the_decoded_text_is(tmp_path, content):
     as_text = read_export_file(path, [], encoding="utf-8-sig")  # (decodes first)
     assert as_bytes.equals(as_text)
     assert as_bytes.columns[1] == "deal_id"
+
+
+_DATE_TEXT = st.one_of(
+    st.dates().map(lambda d: d.isoformat()),
+    st.dates().map(lambda d: f"{d.year}-{d.month}-{d.day}"),
+    st.dates().map(lambda d: d.strftime("%Y/%m/%d")),
+    st.datetimes().map(lambda t: t.isoformat(timespec="seconds") + "Z"),
+    st.datetimes().map(lambda t: t.isoformat(sep=" ", timespec="milliseconds") + "+0200"),
+    st.from_regex(r"\A[0-9 +\-/:TZ]{8,12}\Z"),
+    st.text(max_size=12),
+    st.none(),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_DATE_TEXT, max_size=30), st.sampled_from(["date", "datetime"]))
+def test_plain_iso_dates_first_then_the_full_parser_reads_as_the_full_parser(texts, kind):
+    """Dates as text are read as plain ISO dates first and the rest by the full parser: the
+    same values and the same unreadable rows as the full parser on every row."""
+    from pipeline_kit.loading import _from_string, _iso_date, _reparse_dates
+
+    dtype = pl.Date if kind == "date" else pl.Datetime("us")
+    frame = pl.DataFrame({"d": texts}, schema={"d": pl.String})
+    full = frame.select(_from_string(pl.col("d"), dtype).alias("x"))["x"]
+    typed = frame.with_columns(_iso_date("d", dtype).alias("__d")).with_columns(
+        (pl.col("d").is_not_null() & pl.col("__d").is_null()).alias("d|dtype")
+    )
+    two_step = _reparse_dates(typed, {"d": dtype})
+    assert two_step["__d"].to_list() == full.to_list()
+    assert two_step["d|dtype"].to_list() == (frame["d"].is_not_null() & full.is_null()).to_list()
