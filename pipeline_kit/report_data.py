@@ -252,8 +252,13 @@ class TeamData:
         }
 
     def open_pipeline(self) -> pl.DataFrame:
-        """The team's open deals by stage on the snapshot day."""
-        return open_pipeline(self.team_deals, self.as_of)
+        """The team's open deals by stage on the snapshot day.
+
+        Computed once for the sections that show it (chart, table, pipeline size).
+        """
+        return self.team_deals.memoised(
+            ("open_pipeline", self.as_of), lambda: open_pipeline(self.team_deals, self.as_of)
+        )
 
     def won_deal_size(self) -> pl.DataFrame:
         """The team's won deals in the period: n, mean, median, total (bookings)."""
@@ -423,7 +428,12 @@ class TeamData:
 
         Quarters that start before the data does are left out (nothing was open then).
         """
-        frame = self._team_row(pipeline_vs_target(self.team_deals, self.period, by="team"))
+        frame = self._team_row(
+            self.team_deals.memoised(  # for the chart and the pipeline-size note
+                ("pipeline_vs_target", self.period),
+                lambda: pipeline_vs_target(self.team_deals, self.period, by="team"),
+            )
+        )
         first = self.ds.first_date
         return frame if first is None else frame.filter(pl.col("as_of") >= first)
 
@@ -436,8 +446,14 @@ class TeamData:
         return lost_reasons_by_stage(self.team_deals, self.period)
 
     def stage_conversion_control(self) -> pl.DataFrame:
-        """The team's stage conversion this quarter against p-chart limits from past quarters."""
-        return stage_conversion_control(self.team_deals, self.period)
+        """The team's stage conversion this quarter against p-chart limits from past quarters.
+
+        Computed once for the alerts and the chart (nine quarters' cohorts).
+        """
+        return self.team_deals.memoised(
+            ("stage_conversion_control", self.period),
+            lambda: stage_conversion_control(self.team_deals, self.period),
+        )
 
     def needed_for_target(self, following: bool = False) -> pl.DataFrame:
         """What the team's target of the period (or the next one) takes at its recent rates."""

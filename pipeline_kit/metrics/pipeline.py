@@ -245,6 +245,17 @@ def stalled_deals(
     groups = [g for g in group_columns(by) if g not in ("owner", "team")]
     check_by(ds, "deals", groups)
     groups = stage_groups(ds, groups)
+    # once per dataset and arguments: a report lists them and counts them in its appendix
+    key = ("stalled_deals", day, tuple(groups), percentile, min_reference)
+    return ds.memoised(
+        key, lambda: _stalled_deals(ds, day, groups, percentile, min_reference)
+    ).clone()
+
+
+def _stalled_deals(
+    ds: Dataset, day: dt.date, groups: list[str], percentile: float, min_reference: int
+) -> pl.DataFrame:
+    """:func:`stalled_deals` on the resolved snapshot day and groups."""
     visits = stage_durations(ds, day)
     reference = (
         visits.group_by("stage")
