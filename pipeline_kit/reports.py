@@ -314,17 +314,24 @@ _EXIT_HOOK: list[bool] = []
 # without jsonschema's optional IRI grammar (why: pipeline_kit/_report_worker.py). Then the
 # imported modules are
 # moved out of the garbage collector's sight (gc.freeze) and automatic collection is off:
-# the two full collections %reset runs between reports free each report's cycles, and only
-# walk what that report created.
+# the full collection of the namespace reset between reports (_KERNEL_RESET) frees each
+# report's cycles, and only walks what that report created.
 _KERNEL_WARMUP = """
 import gc
 import sys
 sys.modules.setdefault("rfc3987_syntax", None)
 import pipeline_kit.charts, pipeline_kit.metrics, pipeline_kit.org_report, pipeline_kit.team_report
+import pipeline_kit._report_kernel
 gc.collect()
 gc.freeze()
 gc.disable()
 """
+# Between two reports: %reset -f with one garbage collection instead of two (why:
+# pipeline_kit/_report_kernel.py), and the execution counter back to 1. Binds no name.
+_KERNEL_RESET = (
+    '__import__("pipeline_kit._report_kernel", fromlist=["_"]).reset_namespace(get_ipython())\n'
+    "get_ipython().execution_count = 1"
+)
 # No input history database: nobody reads a report kernel's history.
 _KERNEL_ARGS = ["--HistoryManager.enabled=False"]
 
@@ -376,7 +383,7 @@ def _kernel(cwd: Path) -> BlockingKernelClient:
     if key in _KERNELS:
         manager, client = _KERNELS[key]
         if manager.is_alive():
-            _execute(client, "%reset -f\nget_ipython().execution_count = 1")
+            _execute(client, _KERNEL_RESET)
             return client
         _shutdown_kernels()
     # at exit only: a callback tied to the manager would also run when an abandoned manager

@@ -78,3 +78,30 @@ def test_shared_results_give_the_same_sections_as_computing_each(sample, monkeyp
         each = _sections(pk.TeamReport(_fresh(sample), team=team, period="2025-Q4"))
     assert len(calls) == 3
     assert shared == each
+
+
+def test_the_reset_between_reports_empties_the_namespace_and_frees_cycles(tmp_path):
+    """A reused report kernel: the namespace wiped, the report's cycles collected (the kernel
+    runs with automatic garbage collection off), the execution count back to 1."""
+    from pipeline_kit import reports
+
+    client = reports._kernel(tmp_path)
+    try:
+        reports._execute(
+            client,
+            "import sys, weakref\n"
+            "class Node:\n    pass\n"
+            "node = Node()\nnode.itself = node\n"  # a cycle: only the collector frees it
+            "sys.pk_probe = weakref.ref(node)\n"
+            "leftover = 1\n",
+        )
+        client = reports._kernel(tmp_path)  # the same kernel, reset
+        reply = client.execute_interactive(
+            'import sys\nassert sys.pk_probe() is None, "the cycle survived"\n'
+            'assert "leftover" not in globals() and "node" not in globals()',
+            timeout=60,
+        )
+        assert reply["content"]["status"] == "ok", reply["content"].get("evalue")
+        assert reply["content"]["execution_count"] == 1
+    finally:
+        reports._shutdown_kernels()
