@@ -211,3 +211,16 @@ def test_the_lean_export_writes_the_same_page_as_nbconvert(monkeypatch):
     ]
     for notebook in notebooks:
         assert render_html(notebook) == _stock_render(notebook, monkeypatch)
+
+
+def test_the_lean_export_leaves_the_notebook_as_it_was():
+    """The notebook is written to <slug>.ipynb after its page: the export must not touch it."""
+    import copy
+
+    from pipeline_kit.reports import render_html
+
+    notebook = _notebook_with_every_output()
+    notebook.cells[1].outputs = notebook.cells[1].outputs[:6]  # no error: no copy for the page
+    before = copy.deepcopy(notebook)
+    render_html(notebook)
+    assert notebook == before
