@@ -649,8 +649,9 @@ def run_reports(
     if load_options.get("mapping") is not None and not isinstance(load_options["mapping"], dict):
         load_options["mapping"] = str(Path(load_options["mapping"]).resolve())
     # One on-disk cache for the batch, so that what every report derives from the dataset
-    # (the forecast and its backtest) is computed once for all the kernels: the one the
-    # caller names, else a temporary folder the kernels are pointed to (CACHE_DIR_VARIABLE)
+    # (the organisation-wide comparison, the forecast and its backtest) is computed once for
+    # all the kernels: the one the caller names, else a temporary folder the kernels are
+    # pointed to (CACHE_DIR_VARIABLE)
     shared = None
     if not (
         isinstance(data, str) or "cache_dir" in load_options or os.environ.get(CACHE_DIR_VARIABLE)
@@ -752,17 +753,20 @@ def run_reports(
 def _forecast_once(
     ds: Dataset, period: Period, as_of: str | dt.date | None, team: str | None, org: bool
 ) -> None:
-    """The forecast and backtest the default template's reports show, into ``ds``'s cache.
+    """What every report of the default template derives from the dataset, into its cache.
 
-    The team reports' (every team's at once) and, with ``org``, the organisation summary's:
-    the kernels then read them (:meth:`Dataset.memoised` with ``persist``) instead of each
-    computing them. A failure is left for the reports to show.
+    The organisation-wide comparison, then the forecast and backtest: the team reports'
+    (every team's at once) and, with ``org``, the organisation summary's. The kernels then read
+    them (:meth:`Dataset.memoised` with ``persist``) instead of each computing them. A failure
+    is left for the reports to show.
     """
+    from pipeline_kit.comparisons import compare_teams
     from pipeline_kit.forecasting.sections import ForecastSection
     from pipeline_kit.report_data import report_period
 
     with contextlib.suppress(Exception):
         resolved, day = report_period(ds, period, as_of)
+        compare_teams(ds, resolved)  # the first section of every report: before the forecast
         whose = ([team] if team is not None else []) + ([None] if org else [])
         for who in whose:
             section = ForecastSection(ds, resolved, day, who)

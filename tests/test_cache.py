@@ -231,4 +231,5 @@ def test_a_report_batch_shares_its_forecast_and_is_the_same_report(small_export,
         assert shared[name] == without[name]
         assert b"Read from the validated cache" in named[name]  # a cache the caller named
     (entry,) = (tmp_path / "cache" / "results").iterdir()
-    assert len([p for p in entry.iterdir() if p.is_dir()]) == 2  # one forecast, one backtest
+    # the organisation-wide comparison, one forecast, one backtest
+    assert len([p for p in entry.iterdir() if p.is_dir()]) == 3

@@ -224,3 +224,44 @@ def test_the_lean_export_leaves_the_notebook_as_it_was():
     before = copy.deepcopy(notebook)
     render_html(notebook)
     assert notebook == before
+
+
+# ------------------------------------------------------------------ results shared by a batch
+
+
+def test_the_comparison_is_computed_once_for_the_kernels_of_a_batch(tmp_path, monkeypatch):
+    """Two loads of one export through one cache (two report kernels): one computation, and
+    the second reads a frame equal to it, column types included."""
+    from pipeline_kit.comparisons import compare_groups
+    from pipeline_kit.comparisons.compare_groups import compare_teams
+    from pipeline_kit.periods import Period
+
+    from .conftest import SAMPLE
+
+    calls = _counting(monkeypatch, compare_groups, "compare")
+    period = Period.parse("2025-Q4")
+    first = compare_teams(pk.load(SAMPLE, cache_dir=tmp_path), period)
+    second = compare_teams(pk.load(SAMPLE, cache_dir=tmp_path), period)
+    assert len(calls) == 1
+    assert second.schema == first.schema
+    assert_frame_equal(second, first)
+    compare_teams(pk.load(SAMPLE, cache_dir=tmp_path), Period.parse("2025-Q3"))  # another key
+    assert len(calls) == 2
+
+
+def test_a_frame_that_parquet_would_change_is_not_stored(tmp_path):
+    """An Object column does not survive Parquet: computed again each time, never misread."""
+    from pipeline_kit.cache import stored_result
+
+    calls: list[int] = []
+
+    def compute() -> pl.DataFrame:
+        calls.append(1)
+        return pl.DataFrame({"x": [object()]}, schema={"x": pl.Object})
+
+    stored_result(tmp_path, ("odd",), compute)
+    stored_result(tmp_path, ("odd",), compute)
+    assert len(calls) == 2
+    plain = stored_result(tmp_path, ("plain",), lambda: pl.DataFrame({"n": [1, None]}))
+    again = stored_result(tmp_path, ("plain",), lambda: pl.DataFrame({"n": [9]}))
+    assert_frame_equal(again, plain)  # the stored frame, not the second computation
