@@ -755,18 +755,21 @@ def _forecast_once(
 ) -> None:
     """What every report of the default template derives from the dataset, into its cache.
 
-    The organisation-wide comparison, then the forecast and backtest: the team reports'
+    The organisation-wide comparison, the stage control limits of every team (for the teams
+    whose last date is ``team``'s), then the forecast and backtest: the team reports'
     (every team's at once) and, with ``org``, the organisation summary's. The kernels then read
     them (:meth:`Dataset.memoised` with ``persist``) instead of each computing them. A failure
     is left for the reports to show.
     """
     from pipeline_kit.comparisons import compare_teams
     from pipeline_kit.forecasting.sections import ForecastSection
-    from pipeline_kit.report_data import report_period
+    from pipeline_kit.report_data import TeamData, report_period
 
     with contextlib.suppress(Exception):
         resolved, day = report_period(ds, period, as_of)
         compare_teams(ds, resolved)  # the first section of every report: before the forecast
+        if team is not None and not (resolved.is_all or ds.undated):  # every team's limits
+            TeamData.of(ds, team, resolved, as_of).stage_conversion_control()
         whose = ([team] if team is not None else []) + ([None] if org else [])
         for who in whose:
             section = ForecastSection(ds, resolved, day, who)

@@ -265,3 +265,29 @@ def test_a_frame_that_parquet_would_change_is_not_stored(tmp_path):
     plain = stored_result(tmp_path, ("plain",), lambda: pl.DataFrame({"n": [1, None]}))
     again = stored_result(tmp_path, ("plain",), lambda: pl.DataFrame({"n": [9]}))
     assert_frame_equal(again, plain)  # the stored frame, not the second computation
+
+
+def test_every_teams_control_limits_at_once_are_each_teams_own(sample, tmp_path):
+    """The team report's control limits, computed by team for the whole dataset and the team's
+    rows kept, equal the metric run on the team's deals alone; with several pipelines (a
+    team's own pipelines decide its stage groups), or fewer than three teams on a last date,
+    each team is computed alone."""
+    from pipeline_kit.report_data import TeamData
+
+    from .test_pipelines import write_two_pipelines
+
+    one = _fresh(sample)
+    two = pk.load(write_two_pipelines(tmp_path / "two"), cache=False)
+    spread = pk.load(pk.synthetic.generate(600, seed=11))  # at most two teams share a last date
+    for ds in (one, two, spread):
+        for period in ("2025-Q4", "2025-Q2", "2024-Q3"):
+            for team in [*ds.teams, "no such team"]:
+                data = TeamData.of(ds, team, period)
+                assert_frame_equal(
+                    data.stage_conversion_control(),
+                    pk.stage_conversion_control(data.team_deals, data.period),
+                )
+    by_team = [key for key in one._memo if key[:2] == ("stage_conversion_control", "team")]
+    assert len(by_team) == 3  # the sample's teams share a last date: one table per period
+    for alone in (two, spread):
+        assert not [k for k in alone._memo if k[:2] == ("stage_conversion_control", "team")]
