@@ -58,7 +58,7 @@ from pipeline_kit.metrics import (
 )
 from pipeline_kit.metrics._common import as_period, pipelines, resolve_as_of
 from pipeline_kit.metrics.long_format import WHOLE_EXPORT_METRICS
-from pipeline_kit.metrics.pipeline import next_period, open_at
+from pipeline_kit.metrics.pipeline import next_period, open_at, share_stalled_deals
 from pipeline_kit.periods import Period
 from pipeline_kit.shape import DataShape
 
@@ -422,7 +422,16 @@ class TeamData:
 
     def stalled_deals(self, limit: int) -> pl.DataFrame:
         """Up to ``limit`` of the team's open deals stalled in their stage on the snapshot day."""
+        self._share_stalled_deals()
         return stalled_deals(self.team_deals, self.as_of).filter("stalled").head(limit)
+
+    def _share_stalled_deals(self) -> None:
+        """The team's stalled deals as the whole dataset's rows of the team's deals.
+
+        The same table (a deal's reference is the whole export's history either way), computed
+        once for every team: :func:`~pipeline_kit.metrics.pipeline.share_stalled_deals`.
+        """
+        share_stalled_deals(self.ds, self.team_deals, pl.col("team") == self.team, self.as_of)
 
     # ------------------------------------------------------------------ figures over time
 
@@ -504,6 +513,8 @@ class TeamData:
         snapshot day.
         """
         snapshot = kind in ("open", "stalled", "slipped")
+        if kind == "stalled":
+            self._share_stalled_deals()
         return deal_list(
             self.team_deals, self.period, kind=kind, as_of=self.as_of if snapshot else None
         )

@@ -234,6 +234,7 @@ def test_a_report_batch_shares_its_forecast_and_is_the_same_report(small_export,
     (entry,) = (tmp_path / "cache" / "results").iterdir()
     stored = [json.loads((p / "meta.json").read_text()) for p in entry.iterdir() if p.is_dir()]
     kinds = sorted(s["type"].rpartition(".")[2] for s in stored)
-    # one forecast, one backtest, the organisation-wide comparison (a frame); no table of
-    # every team's control limits: no three teams of this export share their last date
-    assert kinds == ["Backtest", "BookingsForecast", "DataFrame"]
+    # one forecast, one backtest; frames: the organisation-wide comparison, the stalled deals
+    # of every team; no table of every team's control limits: no three teams of this export
+    # share their last date
+    assert kinds == ["Backtest", "BookingsForecast", "DataFrame", "DataFrame"]

@@ -291,3 +291,36 @@ def test_every_teams_control_limits_at_once_are_each_teams_own(sample, tmp_path)
     assert len(by_team) == 3  # the sample's teams share a last date: one table per period
     for alone in (two, spread):
         assert not [k for k in alone._memo if k[:2] == ("stage_conversion_control", "team")]
+
+
+def test_every_teams_stalled_deals_at_once_are_each_teams_own(sample, tmp_path, monkeypatch):
+    """The team report's stalled deals (its table and its appendix list) come from one table
+    for the whole dataset, the team's rows kept: equal to the metrics on the team's deals; with
+    several pipelines each team is computed alone."""
+    from pipeline_kit.report_data import TeamData
+
+    from .test_pipelines import write_two_pipelines
+
+    calls = _counting(monkeypatch, pipeline_metrics, "_stalled_deals")
+    one = _fresh(sample)
+    for team in [*one.teams, "no such team"]:
+        data = TeamData.of(one, team, "2025-Q4")
+        alone = _fresh(data.team_deals)
+        assert_frame_equal(
+            data.stalled_deals(1000),
+            pk.stalled_deals(alone, data.as_of).filter("stalled").head(1000),
+        )
+        assert_frame_equal(
+            data.deal_list("stalled"),
+            pk.deal_list(alone, data.period, kind="stalled", as_of=data.as_of),
+        )
+    assert len(calls) == 1 + len(one.teams) + 1  # the whole dataset once, each team alone
+    two = pk.load(write_two_pipelines(tmp_path / "two"), cache=False)
+    for team in two.teams:
+        data = TeamData.of(two, team, "2025-Q1")
+        alone = _fresh(data.team_deals)
+        assert_frame_equal(
+            data.deal_list("stalled"),
+            pk.deal_list(alone, data.period, kind="stalled", as_of=data.as_of),
+        )
+    assert not [key for key in two._memo if key[:2] == ("stalled_deals", "whole")]
