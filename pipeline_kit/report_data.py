@@ -13,6 +13,7 @@ formats. The sections then only turn frames into sentences, tables and charts.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -224,6 +225,14 @@ class TeamData:
         """The team's row of a frame grouped by team (empty when the team has none)."""
         return frame.filter(pl.col("team") == self.team)
 
+    def _whole(self, key: tuple, compute: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+        """A table of the whole dataset (by team, or the organisation's), computed once.
+
+        Every team's report reads the same one, and a report kernel runs many: kept with the
+        dataset (:meth:`Dataset.memoised`) under ``key`` and the period.
+        """
+        return self.ds.memoised(("team_data", *key, self.period), compute)
+
     # ------------------------------------------------------------------ figures
 
     def win_rates_team_and_rest(self) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -236,11 +245,12 @@ class TeamData:
 
     def win_rate_by_team(self) -> pl.DataFrame:
         """Every team's win rate in the period."""
-        return win_rate(self.ds, self.period, by="team")
+        return self._whole(("win_rate", "team"), lambda: win_rate(self.ds, self.period, by="team"))
 
     def organisation_win_rate(self) -> float | None:
         """The whole organisation's win rate in the period."""
-        return win_rate(self.ds, self.period)["win_rate"][0]
+        whole = self._whole(("win_rate",), lambda: win_rate(self.ds, self.period))
+        return whole["win_rate"][0]
 
     def win_rate_by_rep(self) -> pl.DataFrame:
         """The win rate of each rep of the team."""
@@ -261,9 +271,10 @@ class TeamData:
         scoped = metrics_long(
             self.team_vs_rest, self.period, as_of=as_of, by="scope", metrics=shown
         ).filter(pl.col("detail").is_null())
-        whole = metrics_long(self.ds, self.period, as_of=as_of, metrics=shown).filter(
-            pl.col("detail").is_null()
-        )
+        whole = self._whole(
+            ("metrics_long", as_of, tuple(shown)),
+            lambda: metrics_long(self.ds, self.period, as_of=as_of, metrics=shown),
+        ).filter(pl.col("detail").is_null())
         return {
             "team": scoped.filter(pl.col("scope") == "team"),
             "rest": scoped.filter(pl.col("scope") == "rest"),
@@ -289,7 +300,11 @@ class TeamData:
 
     def bookings_vs_target(self) -> pl.DataFrame:
         """The team's row of bookings against target."""
-        return self._team_row(bookings_vs_target(self.ds, self.period, by="team"))
+        return self._team_row(
+            self._whole(
+                ("bookings_vs_target",), lambda: bookings_vs_target(self.ds, self.period, by="team")
+            )
+        )
 
     def pipeline_due_next_period(self) -> pl.DataFrame:
         """The team's open pipeline due next period and its coverage of that period's target.
@@ -379,7 +394,11 @@ class TeamData:
 
     def calls_vs_closes(self) -> pl.DataFrame:
         """Calls and won deals of the team's reps, with the team's rank correlation."""
-        return self._team_row(calls_vs_closes(self.ds, self.period, by="team"))
+        return self._team_row(
+            self._whole(
+                ("calls_vs_closes",), lambda: calls_vs_closes(self.ds, self.period, by="team")
+            )
+        )
 
     def collateral_win_rates(self) -> pl.DataFrame:
         """Win rates of the team's deals with and without each piece of collateral."""
@@ -387,11 +406,13 @@ class TeamData:
 
     def churn(self) -> pl.DataFrame:
         """The team's row of customer churn in the period."""
-        return self._team_row(churn(self.ds, self.period, by="team"))
+        return self._team_row(
+            self._whole(("churn",), lambda: churn(self.ds, self.period, by="team"))
+        )
 
     def clv(self) -> pl.DataFrame:
         """The team's row of customer lifetime value and CLV:CAC."""
-        return self._team_row(clv(self.ds, self.period, by="team"))
+        return self._team_row(self._whole(("clv",), lambda: clv(self.ds, self.period, by="team")))
 
     @property
     def pipelines(self) -> list[str]:
@@ -414,7 +435,9 @@ class TeamData:
 
     def churn_reasons(self) -> pl.DataFrame:
         """The team's customers churned in the period, by churn reason (largest first)."""
-        return self._team_row(churn_reasons(self.ds, self.period, by="team"))
+        return self._team_row(
+            self._whole(("churn_reasons",), lambda: churn_reasons(self.ds, self.period, by="team"))
+        )
 
     def calls_per_deal_by_industry(self) -> pl.DataFrame:
         """Calls per deal the team closed in the period, by the deal's industry."""
@@ -445,7 +468,12 @@ class TeamData:
 
     def churn_trend(self) -> pl.DataFrame:
         """The team's customer churn rate over the eight quarters ending with the period."""
-        return self._team_row(quarterly_trend(self.ds, "churn_rate", end=self.period, by="team"))
+        return self._team_row(
+            self._whole(
+                ("quarterly_trend", "churn_rate"),
+                lambda: quarterly_trend(self.ds, "churn_rate", end=self.period, by="team"),
+            )
+        )
 
     def lead_response_trend(self) -> pl.DataFrame:
         """Median response time to the team's leads over the eight quarters ending with it."""
@@ -504,7 +532,11 @@ class TeamData:
     def needed_for_target(self, following: bool = False) -> pl.DataFrame:
         """What the team's target of the period (or the next one) takes at its recent rates."""
         period = self.period.following() if following else self.period
-        return self._team_row(needed_for_target(self.ds, period, by="team"))
+        return self._team_row(
+            self._whole(
+                ("needed_for_target", period), lambda: needed_for_target(self.ds, period, by="team")
+            )
+        )
 
     def deal_list(self, kind: str) -> pl.DataFrame:
         """The team's deals behind a count: won, lost, created, open, stalled or slipped.
@@ -522,4 +554,9 @@ class TeamData:
     def unused_content(self, months: int = 6) -> pl.DataFrame:
         """Content the team's deals have not used for ``months`` months on the snapshot day."""
         # grouped by team: the uses in the team's deals only (other tables are not filtered)
-        return self._team_row(unused_content(self.ds, self.as_of, by="team", months=months))
+        return self._team_row(
+            self._whole(
+                ("unused_content", self.as_of, months),
+                lambda: unused_content(self.ds, self.as_of, by="team", months=months),
+            )
+        )
