@@ -281,15 +281,15 @@ def test_a_frame_that_parquet_would_change_is_not_stored(tmp_path):
 def test_every_teams_control_limits_at_once_are_each_teams_own(sample, tmp_path):
     """The team report's control limits, computed by team for the whole dataset and the team's
     rows kept, equal the metric run on the team's deals alone; with several pipelines (a
-    team's own pipelines decide its stage groups), or fewer than three teams on a last date,
+    team's own pipelines decide its stage groups), or a team alone on its last date,
     each team is computed alone."""
-    from pipeline_kit.report_data import TeamData
+    from pipeline_kit.report_data import TeamData, _teams_by_last_date
 
     from .test_pipelines import write_two_pipelines
 
     one = _fresh(sample)
     two = pk.load(write_two_pipelines(tmp_path / "two"), cache=False)
-    spread = pk.load(pk.synthetic.generate(600, seed=11))  # at most two teams share a last date
+    spread = pk.load(pk.synthetic.generate(600, seed=11))  # two teams share a last date
     for ds in (one, two, spread):
         for period in ("2025-Q4", "2025-Q2", "2024-Q3"):
             for team in [*ds.teams, "no such team"]:
@@ -300,8 +300,9 @@ def test_every_teams_control_limits_at_once_are_each_teams_own(sample, tmp_path)
                 )
     by_team = [key for key in one._memo if key[:2] == ("stage_conversion_control", "team")]
     assert len(by_team) == 3  # the sample's teams share a last date: one table per period
-    for alone in (two, spread):
-        assert not [k for k in alone._memo if k[:2] == ("stage_conversion_control", "team")]
+    assert not [k for k in two._memo if k[:2] == ("stage_conversion_control", "team")]
+    shared_days = {k[3] for k in spread._memo if k[:2] == ("stage_conversion_control", "team")}
+    assert shared_days == {day for day, teams in _teams_by_last_date(spread).items() if teams > 1}
 
 
 def test_every_teams_stalled_deals_at_once_are_each_teams_own(sample, tmp_path, monkeypatch):
