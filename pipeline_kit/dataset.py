@@ -42,6 +42,14 @@ class Deferred(Protocol):
         """
         ...
 
+    def scan(self, table: str) -> pl.LazyFrame | None:
+        """``table``'s valid rows as a scan of a file, when they are already on disk.
+
+        None when the table must be validated first. A query on the scan reads only the
+        columns it needs.
+        """
+        ...
+
 
 class Tables(dict[str, pl.DataFrame]):
     """A dataset's tables by name; a table whose validation was deferred is validated on read.
@@ -50,12 +58,19 @@ class Tables(dict[str, pl.DataFrame]):
     nothing); reading a deferred table, or iterating over the values, validates it.
     """
 
+    # a table kept on disk (a cached dataset) is scanned by its first uses, each reading only
+    # the columns it needs; from this use on it is read whole, once, and kept in memory (a
+    # report runs a hundred queries on its tables: decoding their columns each time would
+    # cost more than reading the table once)
+    SCANS_BEFORE_READING = 8
+
     def __init__(
         self, frames: dict[str, pl.DataFrame], order: list[str], deferred: Deferred
     ) -> None:
         super().__init__(frames)
         self._order = order
         self._deferred = deferred
+        self._scans: dict[str, int] = {}
 
     def _fill(self, name: str) -> pl.DataFrame:
         frame = self._deferred.resolve(name)
@@ -94,6 +109,27 @@ class Tables(dict[str, pl.DataFrame]):
         """(name, table) pairs, the deferred tables validated."""
         return {name: self[name] for name in self._order}.items()
 
+    def lazy(self, name: str) -> pl.LazyFrame:
+        """The table ``name`` as a LazyFrame: a scan of its file while it is on disk only.
+
+        (See ``SCANS_BEFORE_READING``; a table read or validated is in memory from then on.)
+        """
+        if not super().__contains__(name) and name in self._order:
+            used = self._scans.get(name, 0)
+            scan = self._deferred.scan(name) if used < self.SCANS_BEFORE_READING else None
+            if scan is not None:
+                self._scans[name] = used + 1
+                return scan
+        return self[name].lazy()
+
+    def schema(self, name: str) -> pl.Schema:
+        """The columns and types of ``name`` (from its file's footer when it is on disk)."""
+        if not super().__contains__(name) and name in self._order:
+            scan = self._deferred.scan(name)
+            if scan is not None:
+                return scan.collect_schema()
+        return self[name].schema
+
     def unsettled(self) -> bool:
         """Whether the totals over every table (quarantine, counts, ...) are still due."""
         return self._deferred.unsettled()
@@ -106,7 +142,9 @@ class Tables(dict[str, pl.DataFrame]):
         """A copy with ``frames`` in place of those tables; the deferred ones stay deferred."""
         done = {n: dict.__getitem__(self, n) for n in self._order if dict.__contains__(self, n)}
         order = self._order + [n for n in frames if n not in self._order]
-        return Tables({**done, **frames}, order, self._deferred)
+        copy = Tables({**done, **frames}, order, self._deferred)
+        copy._scans = self._scans  # (shared, as the tables are)
+        return copy
 
 
 # what a deferred dataset completes on first read (the counts include every table)
@@ -159,6 +197,9 @@ class Dataset:
     undated: bool = False
     # rule or reason -> (problem, fix), for reasons an adapter defines
     rule_messages: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # when ``fingerprint`` is "": computes it on first read (a canonical export's files are
+    # hashed only when a report, the cache or ``describe`` asks for the fingerprint)
+    fingerprinter: Callable[[], str] | None = field(default=None, repr=False, compare=False)
     # results derived from this dataset (see memoised); never copied to a filtered copy
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     # where results memoised with persist=True are kept on disk: set by load(..., cache_dir=)
@@ -176,6 +217,10 @@ class Dataset:
     def __getattribute__(self, name: str) -> Any:
         if name in _SETTLED_ON_READ and not object.__getattribute__(self, "_settled"):
             object.__getattribute__(self, "_settle")()
+        elif name == "fingerprint" and not object.__getattribute__(self, "fingerprint"):
+            compute = object.__getattribute__(self, "fingerprinter")
+            if compute is not None:
+                object.__setattr__(self, "fingerprint", compute())
         return object.__getattribute__(self, name)
 
     def _settle(self) -> None:
@@ -255,7 +300,21 @@ class Dataset:
                 fix=f"add {table}.csv to the data folder",
                 file=str(self.path),
             )
+        if isinstance(self.tables, Tables):
+            return self.tables.lazy(table)
         return self.tables[table].lazy()
+
+    def schema(self, table: str) -> pl.Schema:
+        """The columns and types of ``table``, without reading its rows where they are on disk.
+
+        >>> import pipeline_kit as pk
+        >>> ds = pk.load("data/sample", cache=True)
+        >>> ds.schema("deals")["amount"]
+        Float64
+        """
+        if isinstance(self.tables, Tables):
+            return self.tables.schema(table)
+        return self.tables[table].schema
 
     def with_deal_columns(self, **columns: pl.Expr) -> Dataset:
         """A copy whose deals carry extra computed columns (e.g. a grouping for ``by=``).

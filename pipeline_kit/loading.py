@@ -61,6 +61,7 @@ from pipeline_kit.dataset import Dataset, Tables
 from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import N_, Message
 from pipeline_kit.schema import (
+    DEFERRED_TABLES,
     FOREIGN_KEYS,
     ONE_TEAM,
     TABLES,
@@ -277,6 +278,7 @@ def _load_through_disk_cache(
     A dataset read from it says so in its notes when ``noted``.
     """
     from pipeline_kit.cache import (
+        DIGEST_INDEX,
         cache_key,
         default_cache_dir,
         read_cached,
@@ -287,7 +289,7 @@ def _load_through_disk_cache(
     if not path.exists():  # the adapter says what is missing
         return validate_raw(_read(path, source, mapping, options), date_horizon_days)
     folder = default_cache_dir() if cache_dir is True else Path(cache_dir)
-    key = cache_key(path, source, mapping, options, date_horizon_days)
+    key = cache_key(path, source, mapping, options, date_horizon_days, folder / DIGEST_INDEX)
     ds = read_cached(folder, key)
     if ds is not None and noted:
         ds = replace(
@@ -399,6 +401,9 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
     # tables no rule of deals, stages or stage_history depends on: validated on first use,
     # each note put back where a load validating everything up front writes it
     deferred = _DeferredTables(raw, [n for n in raw.tables if n in DEFERRED_TABLES])
+    for name, table in raw.tables.items():  # rows an adapter left to read on first use
+        if table.reader is not None and name not in deferred.names:
+            raw.tables[name] = replace(table, frame=_aligned(table.reader()), reader=None)
     for name in list(raw.tables):
         if name in deferred.names:
             deferred.mark(name, "copies", len(notes))
@@ -502,6 +507,7 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
             source=raw.source,
             path=raw.path,
             fingerprint=raw.fingerprint,
+            fingerprinter=raw.fingerprinter,
             stage_history_approximate=approximate,
             hints=raw.hints,
             undated=undated,
@@ -517,6 +523,7 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
         source=raw.source,
         path=raw.path,
         fingerprint=raw.fingerprint,
+        fingerprinter=raw.fingerprinter,
         stage_history_approximate=approximate,
         hints=raw.hints,
         excluded=excluded,
@@ -563,9 +570,9 @@ def _set_aside_copies(
 ) -> None:
     """Set aside the exact copies of earlier rows of ``raw.tables[name]`` (as excluded)."""
     table = raw.tables[name]
-    kept, dupes = _exact_duplicates(table)
+    kept, dupes, unique_key = _exact_duplicates(table)
+    raw.tables[name] = replace(table, frame=kept, unique_key=unique_key)
     if dupes.height:
-        raw.tables[name] = RawTable(name, kept, table.file)
         setaside.append(dupes)
         notes.append(
             Message(
@@ -637,7 +644,7 @@ def _merge_shared_stages(raw: RawDataset, setaside: list[pl.DataFrame], notes: l
         kind="excluded",
         reason="stage_in_several_pipelines",
     )
-    raw.tables["stages"] = RawTable("stages", kept, table.file, table.schema)
+    raw.tables["stages"] = replace(table, frame=kept)
     setaside.append(dropped)
     notes.append(
         f"stages: {len(names)} stage name(s) are listed under several pipelines "
@@ -706,11 +713,6 @@ def _derive_deal_pipeline(valid: dict[str, pl.DataFrame], notes: list[str]) -> p
     return deals
 
 
-# Tables validated on first use: no rule of deals, stages or stage_history depends on them
-# (their own rules and their links to the deals are checked when they are first read).
-DEFERRED_TABLES = frozenset(TABLES) - {"deals", "stages", "stage_history"}
-
-
 class _DeferredTables:
     """The validation of some tables of one load, run on first use (see :class:`Tables`).
 
@@ -765,6 +767,9 @@ class _DeferredTables:
     def resolve(self, name: str) -> pl.DataFrame:
         """Validate table ``name`` (once): its valid rows."""
         if name not in self.done:
+            table = self.raw.tables[name]
+            if table.reader is not None:  # its rows were not read at load
+                self.raw.tables[name] = replace(table, frame=_aligned(table.reader()), reader=None)
             setaside: list[pl.DataFrame] = []
             bad: list[pl.DataFrame] = []
             placed: list[tuple[tuple, str]] = []
@@ -786,6 +791,10 @@ class _DeferredTables:
                 placed += [(position, note) for note in notes]
             self.done[name] = (frame, setaside, bad, placed)
         return self.done[name][0]
+
+    def scan(self, name: str) -> None:
+        """None: a table is validated before it is read (:meth:`resolve`)."""
+        return None
 
     def settle(self) -> dict[str, Any]:
         """Validate every pending table: quarantine, counts, notes and excluded of the load."""
@@ -827,23 +836,40 @@ EXCLUSION_MESSAGES = {
 }
 
 
-def _exact_duplicates(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(first copies, later exact copies set aside as excluded): rows equal in every column."""
+def _exact_duplicates(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame, bool]:
+    """(first copies, later exact copies set aside as excluded, whether the key is unique).
+
+    Rows equal in every column but ``source_row`` are copies. Copies share their primary key,
+    so when the table's key columns are all present only rows sharing a key's hash are
+    compared (one column's hash for deals, not seventeen); the third value says whether the
+    kept rows are known to have unique key values as read (see ``RawTable.unique_key``).
+    """
     frame = table.frame
     cols = [c for c in frame.columns if c != "source_row"]
+    keys = (table.schema or TABLES[table.name]).primary_key()
+    by_key = bool(keys) and set(keys) <= set(cols)
     if not cols or frame.height < 2:
-        return frame, pl.DataFrame(schema=SETASIDE_SCHEMA)
-    # equal rows hash equally: only rows sharing a row hash with another can be copies (a
-    # cheap pass on one u64 column; the exact comparison runs on those rows alone)
-    candidates = _repeated(frame.select(cols).hash_rows())
+        return frame, pl.DataFrame(schema=SETASIDE_SCHEMA), by_key
+    # equal rows hash equally: only rows sharing a hash with another can be copies (a cheap
+    # pass on one u64 column; the exact comparison runs on those rows alone)
+    candidates = _repeated(frame.select(keys if by_key else cols).hash_rows())
     if not candidates.any():
-        return frame, pl.DataFrame(schema=SETASIDE_SCHEMA)
+        return frame, pl.DataFrame(schema=SETASIDE_SCHEMA), by_key
     rows = candidates.arg_true()
-    copies = frame[rows].select(pl.struct(cols).is_first_distinct().not_()).to_series()
+    shared = frame[rows]
+    copies = shared.select(pl.struct(cols).is_first_distinct().not_()).to_series()
+    # once the copies are gone, is the key unique? (always, when it is made of every column)
+    unique_key = by_key and (
+        sorted(keys) == sorted(cols)
+        or not shared.filter(~copies).select(pl.struct(keys).is_duplicated().any()).item()
+    )
+    if not copies.any():  # (hashes shared by chance: no copy of the table is made)
+        return frame, pl.DataFrame(schema=SETASIDE_SCHEMA), unique_key
     later = pl.lit(pl.zeros(frame.height, pl.Boolean, eager=True).scatter(rows, copies))
-    return set_aside(
+    kept, dupes = set_aside(
         frame, later, table=table.name, file=table.file, kind="excluded", reason="exact_duplicate"
     )
+    return kept, dupes, unique_key
 
 
 def _repeated(hashes: pl.Series) -> pl.Series:
@@ -854,7 +880,10 @@ def _repeated(hashes: pl.Series) -> pl.Series:
     looked up.
     """
     ranked = hashes.sort()
-    values = ranked.filter(ranked == ranked.shift(1))
+    # (compared through two views of it, not a shifted copy: 31 MB less for 3.9M hashes)
+    after = ranked.slice(1)
+    values = after.filter(after == ranked.slice(0, max(ranked.len() - 1, 0)))
+    del ranked, after
     if values.len() == 0:
         return pl.zeros(hashes.len(), pl.Boolean, eager=True)
     return hashes.is_in(values.implode())
@@ -892,7 +921,7 @@ def _fill_owner_and_team(table: RawTable, notes: list[str]) -> RawTable:
         return table
     frame = table.frame.with_columns(pl.lit(DEFAULTED_DEAL_COLUMNS[c][0]).alias(c) for c in missing)
     notes.extend(Message(DEFAULTED_DEAL_COLUMNS[c][1], file=Path(table.file).name) for c in missing)
-    return RawTable(table.name, frame, table.file)
+    return replace(table, frame=frame)
 
 
 def _check_required_columns(table: RawTable) -> None:
@@ -1027,9 +1056,7 @@ def _validate_table(
     if lines.n_unique() == lines.len():  # (is_unique() holds a hash table of every row)
         return _validate_unique_rows(table, notes)
     numbered = table.frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("source_row"))
-    good, bad = _validate_unique_rows(
-        RawTable(table.name, numbered, table.file, table.schema), notes
-    )
+    good, bad = _validate_unique_rows(replace(table, frame=numbered), notes)
     back = pl.col("source_row").replace_strict(
         pl.Series(range(len(lines)), dtype=pl.Int64), lines, return_dtype=pl.Int64
     )
@@ -1044,12 +1071,10 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
     raw = table.frame
     # strings: trim spaces and NUL bytes, and treat empty cells as missing
     text_cols = [c for c, t in raw.schema.items() if t == pl.String]
-    raw = _normalise_text(raw, text_cols, table, notes)
+    raw, trimmed = _normalise_text(raw, text_cols, table, notes)
     raw = raw.with_columns(
         pl.lit(None, pl.String).alias(c) for c in targets if c not in raw.columns
     )
-    raw = _drop_unreadable_optional(raw, table, targets, notes)
-    extra = [c for c in raw.columns if c not in columns]
 
     # 1. parsing: one pass computes every typed column and its "could not be read" flag
     parsing = raw.lazy().with_columns(
@@ -1061,6 +1086,8 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
         for c, t in targets.items()
         if t != raw.schema[c]
     ).collect()
+    raw, typed = _drop_unreadable_optional(raw, typed, table, targets, notes)
+    extra = [c for c in raw.columns if c not in columns]
     typed = _aligned(typed)  # (computed columns may come chunked unlike the ones passed on)
     unreadable = typed.filter(pl.any_horizontal(flag_cols)) if flag_cols else typed.clear()
     parse_failures = _quarantine_rows(
@@ -1072,7 +1099,13 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
     readable = typed.filter(~pl.any_horizontal(flag_cols)) if unreadable.height else typed
     parsed = readable.select("source_row", *[pl.col(f"__{c}").alias(c) for c in targets])
     good: pl.DataFrame  # (joined below: no longer dataframely's typed frame)
-    good, failed, rule_cols = _schema_filter(schema, parsed)
+    # a key seen unique when the exact copies were looked for holds as long as its values
+    # are the ones compared there (not trimmed, not parsed)
+    keys = schema.primary_key()
+    key_holds = table.unique_key and all(
+        c in table.frame.columns and raw.schema[c] == targets[c] and c not in trimmed for c in keys
+    )
+    good, failed, rule_cols = _schema_filter(schema, parsed, key_holds=key_holds)
     rule_failures = _quarantine_rows(table, raw, failed, rule_cols)
     if extra:
         good = good.join(readable.select("source_row", *extra), on="source_row", how="left")
@@ -1080,7 +1113,7 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
 
 
 def _schema_filter(
-    schema: type[dy.Schema], parsed: pl.DataFrame
+    schema: type[dy.Schema], parsed: pl.DataFrame, *, key_holds: bool = False
 ) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
     """:meth:`dataframely.Schema.filter`, its primary-key rule checked by hashing.
 
@@ -1088,7 +1121,7 @@ def _schema_filter(
     rule, in dataframely's order of rules) and the rule names. dataframely checks a key with
     ``pl.struct(key).is_unique()`` over every row; here rows are compared exactly only when
     their key's hash is shared (same rows flagged, at a fraction of the cost on a 3-column
-    key).
+    key). With ``key_holds`` (the caller knows no two rows share a key) the key is not checked.
     """
     keys = schema.primary_key()
     good: pl.DataFrame
@@ -1097,8 +1130,8 @@ def _schema_filter(
         details = failure.details()
         rule_cols = [c for c in details.columns if c not in schema.columns()]
         return good, _failed_rules(details, rule_cols), rule_cols
-    candidates = _repeated(parsed.select(keys).hash_rows())
     duplicate = pl.zeros(parsed.height, pl.Boolean, eager=True)
+    candidates = duplicate if key_holds else _repeated(parsed.select(keys).hash_rows())
     if candidates.any():
         rows = candidates.arg_true()
         shared = parsed[rows].select(pl.struct(keys).is_duplicated()).to_series()
@@ -1150,8 +1183,10 @@ def _without_key(schema: type[dy.Schema]) -> type[dy.Schema]:
 
 def _normalise_text(
     raw: pl.DataFrame, text_cols: list[str], table: RawTable, notes: list[str]
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, list[str]]:
     """Strip surrounding spaces and NUL bytes from every text value; empty -> missing.
+
+    Returns the frame and the columns that held something to change.
 
     When a name changed (``'Ann '`` and ``'Ann'`` would otherwise be two reps), a note says so.
     """
@@ -1163,7 +1198,7 @@ def _normalise_text(
         )
         text_cols = [c for c in text_cols if needs[c]]
     if not text_cols:
-        return raw
+        return raw, []
     cleaned = raw.with_columns(
         pl.col(text_cols).str.replace_all("\x00", "", literal=True).str.strip_chars()
     )
@@ -1181,16 +1216,22 @@ def _normalise_text(
                     example=repr(raw[c].filter(changed)[0]),
                 )
             )
-    return cleaned.with_columns(pl.col(text_cols).replace("", None))
+    return cleaned.with_columns(pl.col(text_cols).replace("", None)), text_cols
 
 
 def _drop_unreadable_optional(
-    raw: pl.DataFrame, table: RawTable, targets: dict[str, pl.DataType], notes: list[str]
-) -> pl.DataFrame:
+    raw: pl.DataFrame,
+    typed: pl.DataFrame,
+    table: RawTable,
+    targets: dict[str, pl.DataType],
+    notes: list[str],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Leave out, with a note, an optional column that is mostly unreadable.
 
     Another format, another meaning: better than quarantining every row for a column the kit
-    can do without.
+    can do without. Read from the parsing pass's flags (``typed``: ``__c`` and ``c|dtype``);
+    a column left out is kept as ``c_as_given`` and reads as missing, in ``raw`` and in
+    ``typed`` alike.
     """
     optional = {
         c
@@ -1199,13 +1240,12 @@ def _drop_unreadable_optional(
     }
     checks = [c for c in optional if targets.get(c) not in (None, pl.String)]
     if not checks or raw.height == 0:
-        return raw
-    share = raw.select(
+        return raw, typed
+    share = typed.select(
         [
-            (
-                (pl.col(c).is_not_null() & _from_string(pl.col(c), targets[c], c).is_null()).sum()
-                / pl.col(c).is_not_null().sum().clip(lower_bound=1)
-            ).alias(c)
+            (pl.col(f"{c}|dtype").sum() / pl.col(c).is_not_null().sum().clip(lower_bound=1)).alias(
+                c
+            )
             for c in checks
         ]
     ).row(0, named=True)
@@ -1227,9 +1267,13 @@ def _drop_unreadable_optional(
             )
         )
     if not dropped:
-        return raw
-    return raw.rename({c: f"{c}_as_given" for c in dropped}).with_columns(
-        pl.lit(None, pl.String).alias(c) for c in dropped
+        return raw, typed
+    kept = {c: f"{c}_as_given" for c in dropped}
+    missing = [pl.lit(None, pl.String).alias(c) for c in dropped]
+    return raw.rename(kept).with_columns(missing), typed.rename(kept).with_columns(
+        *missing,
+        *(pl.lit(None, targets[c]).alias(f"__{c}") for c in dropped),
+        *(pl.lit(False).alias(f"{c}|dtype") for c in dropped),
     )
 
 

@@ -24,6 +24,7 @@ from pipeline_kit.i18n import N_, Message
 
 __all__ = [
     "DEAL_STATUSES",
+    "DEFERRED_TABLES",
     "FOREIGN_KEYS",
     "ONE_TEAM",
     "RULE_MESSAGES",
@@ -239,6 +240,10 @@ TABLES: dict[str, type[dy.Schema]] = {
     "collateral_usage": CollateralUsage,
     "benchmarks": Benchmarks,
 }
+
+# Tables validated on first use: no rule of deals, stages or stage_history depends on them
+# (their own rules and their links to the deals are checked when they are first read).
+DEFERRED_TABLES = frozenset(TABLES) - {"deals", "stages", "stage_history"}
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def test_a_changed_file_or_option_is_a_new_entry(tmp_path):
     changed = pk.load(data, source="pipedrive", cache_dir=cache)
     assert not any("validated cache" in n for n in changed.notes)
     assert "Carla Diaz-Ruiz" in set(changed.deals["owner"])
-    assert len(list(cache.iterdir())) == 3
+    assert len([entry for entry in cache.iterdir() if entry.is_dir()]) == 3
 
 
 def test_a_damaged_entry_is_read_again_from_the_export(tmp_path):
@@ -71,7 +71,10 @@ def test_a_damaged_entry_is_read_again_from_the_export(tmp_path):
     assert again.deals.height == pk.load(SAMPLE).deals.height
 
 
-def test_a_cached_table_is_read_when_first_used(tmp_path, monkeypatch):
+def test_a_cached_table_is_scanned_by_its_first_uses_then_read(tmp_path, monkeypatch):
+    """A query on a cached table reads only its columns, until the table is used often."""
+    from pipeline_kit.dataset import Tables
+
     pk.load(SAMPLE, cache_dir=tmp_path)
     read: list[str] = []
     original = pk.cache._StoredTables.resolve
@@ -81,18 +84,31 @@ def test_a_cached_table_is_read_when_first_used(tmp_path, monkeypatch):
         lambda self, table: read.append(table) or original(self, table),
     )
     ds = pk.load(SAMPLE, cache_dir=tmp_path)
+    fresh = pk.load(SAMPLE)
     assert read == [] and ds.has("leads") and ds.counts.height == len(ds.tables)
-    pk.win_rate(ds, "2025-Q4", by="team")
-    assert read == ["deals"]  # the other nine files are not read
-    assert ds.leads.height == pk.load(SAMPLE).leads.height and read == ["deals", "leads"]
+    assert_frame_equal(
+        pk.win_rate(ds, "2025-Q4", by="team"), pk.win_rate(fresh, "2025-Q4", by="team")
+    )
+    assert read == []  # scans of the deals' file: no table read whole
+    assert ds.schema("leads") == fresh.leads.schema and read == []
+    for _ in range(Tables.SCANS_BEFORE_READING):
+        ds.lazy("deals")
+    assert read == ["deals"]  # used often: read whole, once
+    ds.lazy("deals")
+    assert read == ["deals"]
+    assert ds.leads.height == fresh.leads.height and read == ["deals", "leads"]
 
 
-def test_a_cache_removed_after_loading_is_named_when_a_table_is_read(tmp_path):
+@pytest.mark.parametrize("use", ["read", "scan"])
+def test_a_cache_removed_after_loading_is_named_when_a_table_is_read(tmp_path, use):
     ds = pk.load(SAMPLE, cache_dir=tmp_path)
     ds = pk.load(SAMPLE, cache_dir=tmp_path)  # from the cache
     shutil.rmtree(tmp_path)
     with pytest.raises(pk.DataError, match="cached copy of this export was removed"):
-        ds.tables["leads"]
+        if use == "read":
+            ds.tables["leads"]
+        else:
+            pk.win_rate(ds, "2025-Q4")
 
 
 def test_the_command_line_uses_the_cache_unless_told_not_to(tmp_path, capsys):
@@ -235,6 +251,59 @@ def test_a_report_batch_shares_its_forecast_and_is_the_same_report(small_export,
     stored = [json.loads((p / "meta.json").read_text()) for p in entry.iterdir() if p.is_dir()]
     kinds = sorted(s["type"].rpartition(".")[2] for s in stored)
     # one forecast, one backtest; frames: the organisation-wide comparison, the stalled deals
-    # of every team; no table of every team's control limits: no three teams of this export
+    # of every team; no table of every team's control limits: no two teams of this export
     # share their last date
     assert kinds == ["Backtest", "BookingsForecast", "DataFrame", "DataFrame"]
+
+
+def test_file_digests_are_remembered_across_processes_only_for_settled_files(tmp_path, monkeypatch):
+    """The cache folder remembers each export's digest by its files' states (as git's index).
+
+    A digest is reused only for files that had last changed 2 s before they were hashed, and
+    a rewrite with the same size and a restored modification time is still seen (the change
+    time moves).
+    """
+    import hashlib
+    import json
+    import os
+
+    from pipeline_kit.adapters import base
+
+    file = tmp_path / "deals.csv"
+    file.write_text("aaaa")
+    index = tmp_path / "cache" / "file-digests.json"
+
+    def sha(text: str) -> str:
+        return hashlib.sha256(b"deals.csv" + text.encode()).hexdigest()
+
+    def new_process() -> None:
+        monkeypatch.setattr(base, "_DIGESTS", {})
+
+    assert base.content_digest([file], index) == sha("aaaa")
+    ((key, (digest, hashed_at)),) = json.loads(index.read_text()).items()
+    assert digest == sha("aaaa")
+    # hashed right after the write: not settled, so another process hashes again
+    index.write_text(json.dumps({key: ["not the digest", hashed_at]}))
+    new_process()
+    assert base.content_digest([file], index) == sha("aaaa")
+    # settled (hashed 10 s after the last change): reused without reading the file
+    index.write_text(json.dumps({key: ["remembered", hashed_at + 10**10]}))
+    new_process()
+    assert base.content_digest([file], index) == "remembered"
+    # same size, modification time put back: the change time differs, so it is hashed
+    stat = file.stat()
+    file.write_text("bbbb")
+    os.utime(file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    new_process()
+    assert base.content_digest([file], index) == sha("bbbb")
+
+
+def test_the_fingerprint_of_files_changed_after_the_load_is_an_error(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "data" / "sample", data)
+    ds = pk.load(data)
+    (data / "deals.csv").write_text((data / "deals.csv").read_text() + "\n")
+    with pytest.raises(pk.DataError, match="changed after the dataset was loaded"):
+        assert ds.fingerprint
+    same = pk.load(data)
+    assert len(same.fingerprint) == 12

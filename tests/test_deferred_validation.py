@@ -127,3 +127,63 @@ def test_win_rate_and_open_pipeline_validate_nothing_else(dirty, validated):
     pk.open_pipeline(ds, "2025-12-31", by="team")
     pk.deal_flow(ds, "2025-Q4", by="team")
     assert sorted(validated) == ["deals", "stage_history", "stages"]
+
+
+@pytest.fixture
+def dirty_parquet(dirty) -> Path:
+    """The same export as Parquet files (strings, as a CSV reads)."""
+    folder = dirty.parent / "dirty_parquet"
+    folder.mkdir()
+    for file in dirty.glob("*.csv"):
+        pl.read_csv(file, infer_schema=False).write_parquet(folder / f"{file.stem}.parquet")
+    return folder
+
+
+def test_parquet_tables_are_read_on_first_use(dirty_parquet, monkeypatch):
+    import pipeline_kit.adapters.canonical as canonical
+
+    read: list[str] = []
+    real = canonical.read_table_file
+
+    def spy(file, notes=None, **options):
+        if not options.get("header_only"):
+            read.append(Path(file).stem)
+        return real(file, notes, **options)
+
+    monkeypatch.setattr(canonical, "read_table_file", spy)
+    ds = pk.load(dirty_parquet)
+    pk.win_rate(ds, "2025-Q4", by="team")
+    assert sorted(read) == ["deals", "stage_history", "stages"]
+    assert ds.leads is not None
+    assert read[3:] == ["leads"]
+    assert ds.counts.height == 10  # every table counted: the rest read
+    assert sorted(read) == sorted(["deals", "stage_history", "stages", *DEFERRED, "benchmarks"])
+
+
+@pytest.mark.parametrize("first", ["leads", "quarantine"])
+def test_parquet_read_on_use_gives_the_results_of_reading_up_front(
+    dirty, dirty_parquet, monkeypatch, first
+):
+    lazy = pk.load(dirty_parquet)
+    if first == "leads":
+        assert lazy.leads is not None
+    monkeypatch.setattr(loading, "DEFERRED_TABLES", frozenset())
+    eager = pk.load(dirty_parquet)
+    assert lazy.quarantine.equals(eager.quarantine)
+    assert lazy.counts.equals(eager.counts)
+    assert lazy.excluded.equals(eager.excluded)
+    assert lazy.notes == eager.notes
+    for name, frame in eager.tables.items():
+        assert lazy.tables[name].equals(frame), name
+    # and those of the CSV export, but for the file names
+    csv = pk.load(dirty)
+    assert lazy.quarantine.drop("file").equals(csv.quarantine.drop("file"))
+    assert lazy.counts.drop("file").equals(csv.counts.drop("file"))
+
+
+def test_a_parquet_table_changed_after_the_load_is_not_read(dirty_parquet):
+    ds = pk.load(dirty_parquet)
+    leads = pl.read_parquet(dirty_parquet / "leads.parquet")
+    leads.head(5).write_parquet(dirty_parquet / "leads.parquet")
+    with pytest.raises(pk.DataError, match="changed after the dataset was loaded"):
+        ds.tables["leads"]

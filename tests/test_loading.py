@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -329,3 +330,113 @@ def test_results_cached_on_a_dataset_never_reach_its_copies(sample):
     emea = ds.filter_deals(pl.col("team") == "EMEA")
     assert emea.memoised(("k",), compute) == 2  # a copy starts with no results
     assert ds.with_deal_columns(x=pl.lit(1)).memoised(("k",), compute) == 3
+
+
+HISTORY_KEYS = """deal_id,stage,entered_at
+B1,Prospecting,2025-01-01
+B1,Prospecting,2025-01-01
+B1,Prospecting ,2025-01-01
+B1,Won,2025-02-01
+"""
+
+
+def test_stage_history_key_after_copies_trimming_and_types(tmp_path):
+    """An exact copy is excluded; a row equal to another only once trimmed breaks the key.
+
+    (The key of stage_history is every column, so after the exact copies are set aside the
+    loader checks it only when a value was trimmed or parsed: each case here.)
+    """
+    deals = "deal_id,owner,team,amount,created_at,stage,status,closed_at\n"
+    deals += "B1,ann,red,100,2025-01-01,Won,won,2025-02-01\n"
+    ds = pk.load(
+        write_dataset(tmp_path / "csv", deals=deals, stages=STAGES_CSV, stage_history=HISTORY_KEYS)
+    )
+    excluded = ds.excluded.filter(pl.col("table") == "stage_history")
+    assert excluded["source_row"].to_list() == [3]
+    assert excluded["reason"].to_list() == ["exact_duplicate"]
+    quarantined = ds.quarantine.filter(pl.col("table") == "stage_history")
+    assert quarantined["source_row"].to_list() == [2, 4]
+    assert all("primary_key" in rules for rules in quarantined["rules"].to_list())
+    assert ds.stage_history["source_row"].to_list() == [5]
+
+    # typed Parquet: the same rows without the spaced copy, plus a column beyond the key
+    typed = tmp_path / "typed"
+    typed.mkdir()
+    pl.read_csv(tmp_path / "csv" / "deals.csv", try_parse_dates=True).write_parquet(
+        typed / "deals.parquet"
+    )
+    pl.read_csv(tmp_path / "csv" / "stages.csv").write_parquet(typed / "stages.parquet")
+    pl.DataFrame(
+        {
+            "deal_id": ["B1", "B1", "B1", "B1"],
+            "stage": ["Prospecting", "Prospecting", "Prospecting", "Won"],
+            "entered_at": [dt.date(2025, 1, 1)] * 3 + [dt.date(2025, 2, 1)],
+            "changed_by": ["ann", "ann", "bob", "ann"],
+        }
+    ).write_parquet(typed / "stage_history.parquet")
+    ds = pk.load(typed)
+    # (rows are numbered as in a CSV file with its header: the first is 2)
+    assert ds.excluded.filter(pl.col("table") == "stage_history")["source_row"].to_list() == [3]
+    quarantined = ds.quarantine.filter(pl.col("table") == "stage_history")
+    assert quarantined["source_row"].to_list() == [2, 4]
+    assert all("primary_key" in rules for rules in quarantined["rules"].to_list())
+    assert ds.stage_history["source_row"].to_list() == [5]
+
+
+def test_win_loss_export_with_a_repeated_row_keeps_its_deals():
+    """An undated export whose copies are set aside still validates as undated (regression).
+
+    Setting aside an exact copy used to drop the undated schema, so every deal failed the
+    dated rules ("closed_deal_has_closed_at").
+    """
+    deals = pl.DataFrame(
+        {
+            "deal_id": ["a", "b", "b", "c"],
+            "owner": ["x"] * 4,
+            "team": ["t"] * 4,
+            "amount": ["10", "20", "20", "30"],
+            "stage": ["Won", "Lost", "Lost", "Won"],
+            "status": ["won", "lost", "lost", "won"],
+        }
+    )
+    ds = pk.load({"deals": deals})
+    assert ds.quarantine.height == 0
+    assert ds.excluded["source_row"].to_list() == [3]
+    rate = pk.win_rate(ds, "all").row(0, named=True)
+    assert (rate["won"], rate["lost"]) == (2, 1)
+
+
+def test_a_deal_id_repeated_once_trimmed_breaks_the_key(tmp_path):
+    """The ids differ as read ('B1' and 'B1 '), so no copy is set aside, but trimmed they
+    are one id: both rows are quarantined (the key is checked again after trimming)."""
+    deals = "deal_id,owner,team,amount,created_at,stage,status,closed_at\n"
+    deals += "B1,ann,red,100,2025-01-01,Won,won,2025-02-01\n"
+    deals += "B1 ,bob,red,200,2025-01-01,Won,won,2025-02-01\n"
+    deals += "B2,ann,red,100,2025-01-01,Won,won,2025-02-01\n"
+    ds = pk.load(write_dataset(tmp_path / "d", deals=deals, stages=STAGES_CSV))
+    assert ds.excluded.height == 0
+    quarantined = ds.quarantine.filter(pl.col("table") == "deals")
+    assert quarantined["source_row"].to_list() == [2, 3]
+    assert all("primary_key" in rules for rules in quarantined["rules"].to_list())
+    assert ds.deals["deal_id"].to_list() == ["B2"]
+
+
+def test_hashes_shared_by_chance_change_nothing(tmp_path, monkeypatch):
+    """Copies and repeated keys are confirmed by comparing the rows themselves: with every
+    row a candidate (as if all hashes collided) the load gives the same result."""
+    import pipeline_kit.loading as loading
+
+    deals = BAD_DEALS + "B1,ann,red,100,2025-01-01,Won,won,2025-02-01\n"  # an exact copy
+    folder = write_dataset(
+        tmp_path / "bad", deals=deals, stages=STAGES_CSV, stage_history=HISTORY_KEYS
+    )
+    usual = pk.load(folder)
+    monkeypatch.setattr(
+        loading, "_repeated", lambda hashes: pl.repeat(True, len(hashes), eager=True)
+    )
+    every = pk.load(folder)
+    assert usual.excluded["source_row"].to_list() == [15, 3]  # deals' copy, history's copy
+    assert every.quarantine.equals(usual.quarantine)
+    assert every.excluded.equals(usual.excluded)
+    for name in usual.tables:
+        assert every.tables[name].equals(usual.tables[name]), name

@@ -169,3 +169,25 @@ def test_header_named_like_an_internal_column_is_refused(tmp_path):
     )
     with pytest.raises(pk.DataError, match="source_row"):
         pk.load(folder)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "\ufeffdeal_id,owner\nD1,Zoë\nD2,李雷\n",
+        "deal_id;owner\r\nD1;Ann\r\nD2;Bo\r\n",
+        'deal_id,note\nD1,"two\nlines"\nD2,plain\n',
+        "deal_id,owner\nD1,Ann",
+    ],
+    ids=["bom", "semicolon-crlf", "quoted-newline", "no-final-newline"],
+)
+def test_utf8_bytes_read_as_the_decoded_text_is(tmp_path, content):
+    """UTF-8 files go to the CSV reader as bytes; the result is that of reading the text."""
+    from pipeline_kit.adapters._tools import read_export_file
+
+    path = tmp_path / "deals.csv"
+    path.write_bytes(content.encode())
+    as_bytes = read_export_file(path, [])
+    as_text = read_export_file(path, [], encoding="utf-8-sig")  # (decodes first)
+    assert as_bytes.equals(as_text)
+    assert as_bytes.columns[1] == "deal_id"

@@ -143,14 +143,19 @@ def detect_encoding(data: bytes) -> tuple[str, list[str]] | None:
     return name, [m.encoding for m in tied if m is not best][:3]
 
 
-def _physical_lines(text: str, separator: str, records: int) -> list[int] | None:
+def _physical_lines(content: str | bytes, separator: str, records: int) -> list[int] | None:
     """Physical line of each record (header = line 1) when quoted fields span lines.
 
-    ``None`` when every record is on one line (the common case, line = index + 2).
+    ``content``: the file's text, or its bytes when they are UTF-8. ``None`` when every record
+    is on one line (the common case, line = index + 2).
     """
-    newlines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if isinstance(content, bytes):
+        newlines = content.count(b"\n") + (0 if content.endswith(b"\n") else 1)
+    else:
+        newlines = content.count("\n") + (0 if content.endswith("\n") else 1)
     if newlines <= records + 1:
         return None
+    text = content.decode("utf-8-sig") if isinstance(content, bytes) else content
     reader = csv.reader(io.StringIO(text), delimiter=separator)
     starts: list[int] = []
     previous_end = 1
@@ -195,12 +200,14 @@ def read_export_file(
     *,
     encoding: str | None = None,
     separator: str | None = None,
+    header_only: bool = False,
 ) -> pl.DataFrame:
     """A CSV export as strings, plus ``source_row``.
 
     Headers as written (BOM and surrounding spaces removed); ``source_row`` is the physical
     line of each row in the file (header = line 1), also when quoted fields hold line breaks.
-    A Parquet file keeps its types (``source_row`` = row + 1).
+    A Parquet file keeps its types (``source_row`` = row + 1); with ``header_only`` its columns
+    are checked and returned without rows (the footer alone is read).
 
     Non-UTF-8 files are decoded with the detected encoding and a note says which.
     """
@@ -219,6 +226,10 @@ def read_export_file(
                 column=nested[0],
             )
         names = _checked_header(frame, path).columns
+        if header_only:
+            return pl.DataFrame(schema={"source_row": pl.Int64, **frame.schema}).rename(
+                dict(zip(frame.columns, names, strict=True))
+            )
         try:
             # source_row numbered by the reader: chunked as the columns are (added afterwards,
             # it is not, and every later select of the table would copy it to align them)
@@ -235,6 +246,19 @@ def read_export_file(
         data = path.read_bytes()
     except OSError as exc:
         raise _unreadable(path, exc) from exc
+    if encoding is None:
+        # UTF-8, most exports: the bytes go to the CSV reader as they are, and it checks that
+        # they are UTF-8 (decoding them to text to be encoded again took 0.2 s per 145 MB)
+        sep = separator or sniff_separator(
+            data.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
+        )
+        try:
+            frame = pl.read_csv(data, separator=sep, infer_schema=False)
+        except pl.exceptions.PolarsError:
+            pass  # another encoding, or a malformed file: read as text below, which says why
+        else:
+            frame = _checked_header(frame, path)
+            return _with_source_row(frame, _physical_lines(data, sep, frame.height))
     text = _decode(data, path, encoding, notes)
     sep = separator or sniff_separator(text.split("\n", 1)[0])
     try:

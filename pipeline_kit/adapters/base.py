@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Iterable
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,10 +16,18 @@ import polars as pl
 if TYPE_CHECKING:
     import dataframely as dy
 
+from pipeline_kit._files import write_atomic
 from pipeline_kit.adapters._tools import read_export_file
 from pipeline_kit.errors import DataError
 
-__all__ = ["RawDataset", "RawTable", "fingerprint", "read_table_file"]
+__all__ = [
+    "RawDataset",
+    "RawTable",
+    "content_digest",
+    "fingerprint",
+    "lazy_fingerprint",
+    "read_table_file",
+]
 
 
 @dataclass
@@ -28,6 +39,13 @@ class RawTable:
     file: str
     # the dataframely schema to validate against, when not the table's usual one
     schema: type[dy.Schema] | None = None
+    # set by the loader when it has seen that no two rows share the values of the table's
+    # primary key as read (before trimming and parsing): the key then needs no check of its
+    # own unless trimming or parsing changed a key value
+    unique_key: bool = False
+    # when set, ``frame`` holds the columns alone and this reads the rows: the loader calls it
+    # when the table is first used (a Parquet table whose validation is deferred)
+    reader: Callable[[], pl.DataFrame] | None = None
 
 
 @dataclass
@@ -39,6 +57,8 @@ class RawDataset:
     tables: dict[str, RawTable]
     fingerprint: str
     notes: list[str] = field(default_factory=list)
+    # when ``fingerprint`` is "": computes it when first asked for (lazy_fingerprint)
+    fingerprinter: Callable[[], str] | None = None
     # (table, rule) -> extra advice specific to this source, shown with the generic fix
     hints: dict[tuple[str, str], str] = field(default_factory=dict)
     stage_history_approximate: bool = False
@@ -50,12 +70,105 @@ class RawDataset:
 
 
 def fingerprint(files: Iterable[Path]) -> str:
-    """Short SHA-256 over the names and bytes of the input files: identifies the data exactly."""
+    """Short SHA-256 over the names and bytes of the input files: identifies the data exactly.
+
+    (The first 12 hex digits of :func:`content_digest` of the files in sorted order.)
+    """
+    return content_digest(sorted(files))[:12]
+
+
+def lazy_fingerprint(files: Iterable[Path]) -> Callable[[], str]:
+    """:func:`fingerprint` of ``files``, computed when called.
+
+    An error if a file changed since this was made: the fingerprint must be that of the
+    bytes that were loaded.
+    """
+    files = sorted(files)
+    loaded = [_state(f) for f in files]
+
+    def compute() -> str:
+        changed = [f for f, state in zip(files, loaded, strict=True) if _state(f) != state]
+        if changed:
+            raise DataError(
+                problem="the file changed after the dataset was loaded, so its fingerprint "
+                "can no longer be taken",
+                fix="load the export again",
+                file=str(changed[0]),
+            )
+        return fingerprint(files)
+
+    return compute
+
+
+# content digests by the files' states: a process loading an unchanged export again (a kernel
+# running many reports) hashes it once
+_DIGESTS: dict[tuple, str] = {}
+# an index entry is trusted only for files last changed this long before they were hashed:
+# a write within the clock's resolution of the hashing could leave the state unchanged
+_SETTLED_NS = 2_000_000_000
+
+
+def _state(file: Path) -> tuple[str, int, int, int, int]:
+    """What changes whenever a file's bytes do.
+
+    Path, size, inode, modification and change times (the change time cannot be set back, so
+    a restored modification time is seen).
+    """
+    stat = file.stat()
+    return str(file.resolve()), stat.st_size, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns
+
+
+def content_digest(files: Sequence[Path], index: Path | None = None) -> str:
+    """SHA-256 (hex) over each file's name and bytes, in the order given.
+
+    Memoised in the process by the files' states (:func:`_state`). With ``index`` (a JSON
+    file, e.g. in the validated-dataset cache) also across processes: a digest recorded there
+    for the same states is reused when every file had last changed at least 2 s before it was
+    hashed, the rule git uses for its index (otherwise the files are hashed again).
+    """
+    state = tuple(_state(f) for f in files)
+    if state in _DIGESTS:
+        return _DIGESTS[state]
+    key = json.dumps(state)
+    recorded = _read_index(index).get(key) if index is not None else None
+    if recorded is not None and all(recorded[1] - max(s[3], s[4]) >= _SETTLED_NS for s in state):
+        _DIGESTS[state] = recorded[0]
+        return recorded[0]
+    started = time.time_ns()
     digest = hashlib.sha256()
-    for path in sorted(files):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+    for file in files:
+        digest.update(file.name.encode())
+        with file.open("rb") as handle:
+            for block in iter(functools.partial(handle.read, 1 << 20), b""):
+                digest.update(block)
+    _DIGESTS[state] = digest.hexdigest()
+    if index is not None:
+        _write_index(index, key, [_DIGESTS[state], started])
+    return _DIGESTS[state]
+
+
+_INDEX_ENTRIES = 256
+
+
+def _read_index(index: Path) -> dict[str, list]:
+    try:
+        entries = json.loads(index.read_text())
+    except (OSError, ValueError):
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
+def _write_index(index: Path, key: str, entry: list) -> None:
+    """Add ``key`` to the index (the newest 256 kept); written to a temporary file, renamed."""
+    entries = _read_index(index)
+    entries.pop(key, None)
+    entries[key] = entry
+    kept = dict(list(entries.items())[-_INDEX_ENTRIES:])
+    try:
+        index.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(index, json.dumps(kept))
+    except OSError:  # a read-only cache folder: the digest is simply not remembered
+        pass
 
 
 def _normalise_header(name: str) -> str:
@@ -68,16 +181,22 @@ def read_table_file(
     *,
     encoding: str | None = None,
     separator: str | None = None,
+    header_only: bool = False,
 ) -> pl.DataFrame:
     """A canonical table file: CSV (every column a string) or Parquet (typed).
 
     With ``source_row`` (the physical line in a CSV, header = line 1; row + 1 in Parquet) and
     headers lower-cased with spaces as underscores, so ``Deal ID`` reads as ``deal_id``.
+    With ``header_only`` a Parquet file's columns are read without its rows.
 
     A non-UTF-8 CSV is decoded with its detected encoding and a note is added to ``notes``.
     """
     frame = read_export_file(
-        path, [] if notes is None else notes, encoding=encoding, separator=separator
+        path,
+        [] if notes is None else notes,
+        encoding=encoding,
+        separator=separator,
+        header_only=header_only,
     )
     names = [_normalise_header(c) if c != "source_row" else c for c in frame.columns]
     duplicated = sorted({c for c in names if names.count(c) > 1})

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
-from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint, read_table_file
+import polars as pl
+
+from pipeline_kit.adapters.base import RawDataset, RawTable, lazy_fingerprint, read_table_file
 from pipeline_kit.errors import DataError
-from pipeline_kit.schema import TABLES
+from pipeline_kit.schema import DEFERRED_TABLES, TABLES
 
 __all__ = ["read_canonical"]
 
@@ -49,6 +52,15 @@ def read_canonical(
         if file is None:
             continue
         files.append(file)
+        if table in DEFERRED_TABLES and file.suffix == ".parquet":
+            # validated on first use (pipeline_kit.load): read then too; its columns now
+            tables[table] = RawTable(
+                table,
+                read_table_file(file, notes, header_only=True),
+                str(file),
+                reader=functools.partial(_read_unchanged, file, _file_state(file)),
+            )
+            continue
         tables[table] = RawTable(
             table,
             read_table_file(file, notes, encoding=encoding, separator=separator),
@@ -67,6 +79,24 @@ def read_canonical(
         source="canonical",
         path=path,
         tables=tables,
-        fingerprint=fingerprint(files),
+        fingerprint="",  # (the files are hashed when the fingerprint is first asked for)
+        fingerprinter=lazy_fingerprint(files),
         notes=notes,
     )
+
+
+def _file_state(file: Path) -> tuple[int, int]:
+    stat = file.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _read_unchanged(file: Path, state: tuple[int, int]) -> pl.DataFrame:
+    """The rows of ``file``, read after the load: an error if it changed since."""
+    if _file_state(file) != state:
+        raise DataError(
+            problem="the file changed after the dataset was loaded (its rows are read when "
+            "the table is first used)",
+            fix="load the export again",
+            file=str(file),
+        )
+    return read_table_file(file)

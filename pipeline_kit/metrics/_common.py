@@ -28,7 +28,7 @@ def group_columns(by: By) -> list[str]:
 
 def check_by(ds: Dataset, table: str, by: list[str]) -> None:
     """A clear error when a grouping column is not in ``table``."""
-    columns = ds.tables[table].columns
+    columns = ds.schema(table).names()
     missing = [c for c in by if c not in columns]
     if missing:
         usable = [c for c in columns if c not in ("source_row",) and not c.endswith("_at")]
@@ -42,11 +42,16 @@ def check_by(ds: Dataset, table: str, by: list[str]) -> None:
 
 def pipelines(ds: Dataset) -> list[str]:
     """The pipelines the deals are in (``deals.pipeline``, sorted; empty without the column)."""
-    if "pipeline" not in ds.tables["deals"].columns:
+    if "pipeline" not in ds.schema("deals"):
         return []
     return ds.memoised(
         ("pipelines",),
-        lambda: sorted(ds.tables["deals"]["pipeline"].drop_nulls().unique().to_list()),
+        lambda: sorted(
+            ds.lazy("deals")
+            .select(pl.col("pipeline").drop_nulls().unique())
+            .collect()["pipeline"]
+            .to_list()
+        ),
     )
 
 
@@ -285,7 +290,7 @@ def empty_output(
     """
     return pl.DataFrame(
         schema={
-            **{g: ds.tables[table].schema[g] for g in groups},
+            **{g: ds.schema(table)[g] for g in groups},
             **output.create_empty().schema,
         }
     )

@@ -81,7 +81,7 @@ def _needs(ds: Dataset, *tables: str) -> bool:
 
 
 def _lead_groups(ds: Dataset, groups: list[str]) -> bool:
-    return set(groups) <= set(ds.tables["leads"].columns)
+    return set(groups) <= set(ds.schema("leads").names())
 
 
 def _team_level(groups: list[str]) -> bool:

@@ -203,7 +203,7 @@ def needed_for_target(
         .cast(pl.Int64)
         .alias("leads_converted"),
     ]
-    if ds.has("leads") and set(groups) <= set(ds.tables["leads"].columns):
+    if ds.has("leads") and set(groups) <= set(ds.schema("leads").names()):
         leads = ds.lazy("leads").filter(window.contains(pl.col("created_at").dt.date()))
         frames.append(
             (leads.group_by(groups).agg(lead_agg) if groups else leads.select(lead_agg)).collect()

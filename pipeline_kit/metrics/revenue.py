@@ -246,7 +246,7 @@ def churn_reasons(
     groups = group_columns(by)
     _team_only(groups, "customer churn")
     customers = ds.lazy("customers")
-    if "churn_reason" not in ds.tables["customers"].columns:
+    if "churn_reason" not in ds.schema("customers"):
         customers = customers.with_columns(pl.lit(None, pl.String).alias("churn_reason"))
     reason = pl.col("churn_reason").str.strip_chars()
     unknown = reason.is_null() | (reason == "") | (reason.str.to_lowercase() == UNKNOWN_REASON)
