@@ -18,6 +18,7 @@ others.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -47,6 +48,9 @@ _FRAMES = ("quarantine", "excluded", "counts")
 # uncompressed columns takes a third of the CPU zstd's take (1M deals: 0.029 s against 0.064
 # s; 54 MB on disk against 12 MB)
 TABLE_COMPRESSION: Literal["uncompressed", "lz4", "zstd"] = "uncompressed"
+# the cache folder's size budget, beyond which the least recently used entries are removed
+CACHE_MAX_VARIABLE = "PIPELINE_KIT_CACHE_MAX_MB"
+DEFAULT_CACHE_MAX_BYTES = 4_096_000_000
 # in the cache folder: the input files' digests by their states (content_digest)
 DIGEST_INDEX = "file-digests.json"
 
@@ -140,6 +144,8 @@ def read_cached(folder: Path, key: str) -> Dataset | None:
         frames = {name: pl.read_parquet(entry / f"{name}.parquet") for name in _FRAMES}
     except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):
         return None
+    with contextlib.suppress(OSError):  # used now: the last entry the budget evicts (_evict)
+        os.utime(entry / "meta.json")
     return Dataset(
         tables=Tables({}, list(meta["tables"]), _StoredTables(entry)),
         quarantine=frames["quarantine"],
@@ -259,6 +265,52 @@ def write_cached(folder: Path, key: str, ds: Dataset) -> None:
     finally:
         if work.exists():  # another process stored the same key first
             shutil.rmtree(work, ignore_errors=True)
+    _evict(folder, keep=key)
+
+
+def max_cache_bytes() -> int:
+    """The cache folder's budget: ``PIPELINE_KIT_CACHE_MAX_MB`` megabytes, else 4,096.
+
+    >>> max_cache_bytes() >= 0
+    True
+    """
+    text = os.environ.get(CACHE_MAX_VARIABLE, "")
+    try:
+        return int(float(text) * 1e6) if text.strip() else DEFAULT_CACHE_MAX_BYTES
+    except ValueError:
+        return DEFAULT_CACHE_MAX_BYTES
+
+
+def _evict(folder: Path, keep: str) -> None:
+    """Remove the least recently used entries (and their results) beyond the budget.
+
+    An entry's use is its ``meta.json``'s modification time, which :func:`read_cached`
+    renews; the entry just written (``keep``) always stays. Best effort: an entry that
+    cannot be removed is left.
+    """
+
+    def size(path: Path) -> int:
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+    try:
+        entries = sorted(
+            # (an entry being written is a folder whose name starts with a dot)
+            (
+                p
+                for p in folder.iterdir()
+                if not p.name.startswith(".") and (p / "meta.json").is_file()
+            ),
+            key=lambda p: (p.name != keep, -(p / "meta.json").stat().st_mtime_ns),
+        )
+        total = 0
+        for entry in entries:
+            results = results_dir(folder, entry.name)
+            total += size(entry) + (size(results) if results.is_dir() else 0)
+            if total > max_cache_bytes() and entry.name != keep:
+                shutil.rmtree(entry, ignore_errors=True)
+                shutil.rmtree(results, ignore_errors=True)
+    except OSError:
+        pass
 
 
 # The result types stored_result keeps on disk: frozen dataclasses whose fields are polars

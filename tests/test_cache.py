@@ -307,3 +307,35 @@ def test_the_fingerprint_of_files_changed_after_the_load_is_an_error(tmp_path):
         assert ds.fingerprint
     same = pk.load(data)
     assert len(same.fingerprint) == 12
+
+
+def test_the_least_recently_used_entries_beyond_the_budget_are_removed(tmp_path, monkeypatch):
+    """Entries past PIPELINE_KIT_CACHE_MAX_MB go, the least recently used first (a read
+    counts as a use); the entry just written always stays."""
+    import os
+
+    exports = []
+    for i in range(3):
+        data = tmp_path / f"export{i}"
+        shutil.copytree(ROOT / "data" / "examples" / "pipedrive", data)
+        (data / "note.txt").write_text(str(i))  # (another export: another entry)
+        exports.append(data)
+    cache = tmp_path / "cache"
+    pk.load(exports[0], source="pipedrive", cache_dir=cache)
+    (entry,) = [p for p in cache.iterdir() if p.is_dir()]
+    entry_bytes = sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
+    # room for two entries
+    monkeypatch.setenv("PIPELINE_KIT_CACHE_MAX_MB", str(2.5 * entry_bytes / 1e6))
+    pk.load(exports[1], source="pipedrive", cache_dir=cache)
+    first, second = sorted((p for p in cache.iterdir() if p.is_dir()), key=lambda p: p != entry)
+    os.utime(first / "meta.json", ns=(0, 0))  # long unused ...
+    os.utime(second / "meta.json", ns=(10**9, 10**9))
+    again = pk.load(exports[0], source="pipedrive", cache_dir=cache)  # ... until read again
+    assert "Read from the validated cache" in again.notes[-1]
+    pk.load(exports[2], source="pipedrive", cache_dir=cache)
+    kept = {p.name for p in cache.iterdir() if p.is_dir()}
+    assert first.name in kept and second.name not in kept and len(kept) == 2
+    # a budget below one entry keeps the newest alone
+    monkeypatch.setenv("PIPELINE_KIT_CACHE_MAX_MB", "0")
+    pk.load(exports[1], source="pipedrive", cache_dir=cache)
+    assert len([p for p in cache.iterdir() if p.is_dir()]) == 1

@@ -81,23 +81,22 @@ def lazy_fingerprint(files: Iterable[Path]) -> Callable[[], str]:
     """:func:`fingerprint` of ``files``, computed when called.
 
     An error if a file changed since this was made: the fingerprint must be that of the
-    bytes that were loaded.
+    bytes that were loaded. (A partial of a module function: a dataset holding it pickles.)
     """
-    files = sorted(files)
-    loaded = [_state(f) for f in files]
+    ordered = sorted(files)
+    return functools.partial(_unchanged_fingerprint, ordered, [_state(f) for f in ordered])
 
-    def compute() -> str:
-        changed = [f for f, state in zip(files, loaded, strict=True) if _state(f) != state]
-        if changed:
-            raise DataError(
-                problem="the file changed after the dataset was loaded, so its fingerprint "
-                "can no longer be taken",
-                fix="load the export again",
-                file=str(changed[0]),
-            )
-        return fingerprint(files)
 
-    return compute
+def _unchanged_fingerprint(files: list[Path], loaded: list[tuple]) -> str:
+    changed = [f for f, state in zip(files, loaded, strict=True) if _state(f) != state]
+    if changed:
+        raise DataError(
+            problem="the file changed after the dataset was loaded, so its fingerprint "
+            "can no longer be taken",
+            fix="load the export again",
+            file=str(changed[0]),
+        )
+    return fingerprint(files)
 
 
 # content digests by the files' states: a process loading an unchanged export again (a kernel
