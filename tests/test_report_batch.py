@@ -336,3 +336,18 @@ def test_every_teams_stalled_deals_at_once_are_each_teams_own(sample, tmp_path, 
             pk.deal_list(alone, data.period, kind="stalled", as_of=data.as_of),
         )
     assert not [key for key in two._memo if key[:2] == ("stalled_deals", "whole")]
+
+
+def test_the_backtest_in_threads_is_the_backtest_one_at_a_time(sample, monkeypatch):
+    """Each forecast of a backtest has its own seed and only reads the data: run two at a time,
+    the same figures, bit for bit, in the same order."""
+    from pipeline_kit.forecasting import backtest
+
+    def run(threads: int) -> backtest.Backtest:
+        monkeypatch.setattr(backtest, "BACKTEST_THREADS", threads)
+        return pk.backtest_forecast(_fresh(sample), by="team", draws=300)
+
+    alone, threaded = run(1), run(2)
+    assert alone.forecasts.height > 10  # several forecasts, so threads did overlap
+    assert_frame_equal(threaded.forecasts, alone.forecasts)
+    assert_frame_equal(threaded.deals, alone.deals)
