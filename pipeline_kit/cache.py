@@ -8,9 +8,10 @@ excluded rows as Parquet (types kept) and ``meta.json`` (counts, notes, hints, f
 Entries are written to a temporary folder and renamed into place, so a crash leaves no half
 entry.
 
-Results derived from a cached dataset that every report of a batch needs (the forecast and its
-backtest) are kept beside it, in ``results/<entry key>/`` (:func:`stored_result`): computed
-once, by whichever process gets there first, and read by the others.
+Results derived from a cached dataset that every report of a batch needs (the organisation-wide
+comparison, the forecast and its backtest) are kept beside it, in ``results/<entry key>/``
+(:func:`stored_result`): computed once, by whichever process gets there first, and read by the
+others.
 
 >>> ds = pk.load("exports/sfdc", source="salesforce", cache_dir=True)   # doctest: +SKIP
 """
@@ -313,10 +314,13 @@ def _evict(folder: Path, keep: str) -> None:
 
 
 # The result types stored_result keeps on disk: frozen dataclasses whose fields are polars
-# frames, dates, periods or JSON values. Anything else is computed and kept in memory only.
+# frames, dates, periods or JSON values, and polars frames (the organisation-wide comparison)
+# that read back from Parquet equal, column types included. Anything else is computed and kept
+# in memory only.
 PERSISTED_TYPES = (
     "pipeline_kit.forecasting.model.BookingsForecast",
     "pipeline_kit.forecasting.backtest.Backtest",
+    "polars.dataframe.frame.DataFrame",
 )
 
 
@@ -382,7 +386,9 @@ def _type_name(value: object) -> str:
 
 
 def _write_result(entry: Path, value: object) -> None:
-    if _type_name(value) not in PERSISTED_TYPES or not dataclasses.is_dataclass(value):
+    if _type_name(value) not in PERSISTED_TYPES or not (
+        dataclasses.is_dataclass(value) or isinstance(value, pl.DataFrame)
+    ):
         return
     from pipeline_kit.periods import Period
 
@@ -391,6 +397,17 @@ def _write_result(entry: Path, value: object) -> None:
     except OSError:
         return
     try:
+        if isinstance(value, pl.DataFrame):
+            value.write_parquet(work / "frame.parquet")
+            # stored only when it reads back as it is (a type Parquet changes: kept in memory)
+            back = pl.read_parquet(work / "frame.parquet")
+            if back.schema != value.schema or not back.equals(value, null_equal=True):
+                raise TypeError("the frame does not read back from Parquet as it was")
+            meta: dict[str, Any] = {"type": _type_name(value), "frame": "frame.parquet"}
+            (work / "meta.json").write_text(json.dumps(meta))
+            os.replace(work, entry)
+            return
+        assert dataclasses.is_dataclass(value) and not isinstance(value, type)
         fields: dict[str, Any] = {}
         for f in dataclasses.fields(value):
             item = getattr(value, f.name)
@@ -425,6 +442,8 @@ def _read_result(entry: Path) -> Any:
         meta = json.loads((entry / "meta.json").read_text())
         if meta["type"] not in PERSISTED_TYPES:
             return None
+        if "frame" in meta:
+            return pl.read_parquet(entry / meta["frame"])
         module, _, name = meta["type"].rpartition(".")
         cls = getattr(importlib.import_module(module), name)
         values: dict[str, Any] = {}

@@ -258,15 +258,67 @@ def _dropped_or_replaced(cell: nbformat.NotebookNode) -> bool:
     )
 
 
+class _LeanHTMLExporter(HTMLExporter):
+    """nbconvert's HTMLExporter without its extra copies, validations and tree.
+
+    The same page, byte for byte: the closing BeautifulSoup pass is streamed
+    (:mod:`pipeline_kit._page_markup`, a quarter of that pass's CPU); the preprocessors work on
+    the copy ``from_notebook_node`` made (nbconvert copies the notebook once more first, and
+    normalising it copies it a third time); the notebook is validated once after the
+    preprocessors (nbconvert's ``optimistic_validation``) rather than after each of them.
+    """
+
+    def _preprocess(self, nb: Any, resources: Any) -> tuple[Any, Any]:
+        """Exporter._preprocess on ``nb`` itself: from_notebook_node's own copy."""
+        from nbformat import validator
+
+        resources = copy.deepcopy(resources)
+        _, nb = validator.normalize(nb)  # a copy again: normalised as nbconvert does
+        for preprocessor in self._preprocessors:
+            nb, resources = preprocessor(nb, resources)
+        self._validate_preprocessor(nb, preprocessor)
+        return nb, resources
+
+    def from_notebook_node(  # type: ignore[override]
+        self, nb: nbformat.NotebookNode, resources: dict[str, Any] | None = None, **kw: Any
+    ) -> tuple[str, dict[str, Any]]:
+        from nbconvert.exporters.templateexporter import TemplateExporter
+        from nbconvert.filters.highlight import Highlight2HTML
+        from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+
+        from pipeline_kit._page_markup import soup_markup
+
+        langinfo = nb.metadata.get("language_info", {})
+        lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+        highlight_code = self.filters.get(
+            "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)
+        )
+        resources = self._init_resources(resources)
+        filter_data_type = WidgetsDataTypeFilter(
+            notebook_metadata=self._nb_metadata, parent=self, resources=resources
+        )
+        self.register_filter("highlight_code", highlight_code)
+        self.register_filter("filter_data_type", filter_data_type)
+        page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+        markup, missing_alt = soup_markup(page)
+        if missing_alt:
+            self.log.warning("Alternative text is missing on %s image(s).", missing_alt)
+        return markup, resources
+
+
+def _exporter_options() -> dict[str, Any]:
+    return {
+        "template_name": "offline",
+        "extra_template_basedirs": [str(_NBCONVERT_TEMPLATES)],
+        "exclude_input": True,
+        "exclude_input_prompt": True,
+        "exclude_output_prompt": True,
+    }
+
+
 @cache
 def _html_exporter() -> HTMLExporter:
-    return HTMLExporter(
-        template_name="offline",
-        extra_template_basedirs=[str(_NBCONVERT_TEMPLATES)],
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-    )
+    return _LeanHTMLExporter(**_exporter_options())
 
 
 def render_html(notebook: nbformat.NotebookNode) -> str:
@@ -314,17 +366,24 @@ _EXIT_HOOK: list[bool] = []
 # without jsonschema's optional IRI grammar (why: pipeline_kit/_report_worker.py). Then the
 # imported modules are
 # moved out of the garbage collector's sight (gc.freeze) and automatic collection is off:
-# the two full collections %reset runs between reports free each report's cycles, and only
-# walk what that report created.
+# the full collection of the namespace reset between reports (_KERNEL_RESET) frees each
+# report's cycles, and only walks what that report created.
 _KERNEL_WARMUP = """
 import gc
 import sys
 sys.modules.setdefault("rfc3987_syntax", None)
 import pipeline_kit.charts, pipeline_kit.metrics, pipeline_kit.org_report, pipeline_kit.team_report
+import pipeline_kit._report_kernel
 gc.collect()
 gc.freeze()
 gc.disable()
 """
+# Between two reports: %reset -f with one garbage collection instead of two (why:
+# pipeline_kit/_report_kernel.py), and the execution counter back to 1. Binds no name.
+_KERNEL_RESET = (
+    '__import__("pipeline_kit._report_kernel", fromlist=["_"]).reset_namespace(get_ipython())\n'
+    "get_ipython().execution_count = 1"
+)
 # No input history database: nobody reads a report kernel's history.
 _KERNEL_ARGS = ["--HistoryManager.enabled=False"]
 
@@ -376,7 +435,7 @@ def _kernel(cwd: Path) -> BlockingKernelClient:
     if key in _KERNELS:
         manager, client = _KERNELS[key]
         if manager.is_alive():
-            _execute(client, "%reset -f\nget_ipython().execution_count = 1")
+            _execute(client, _KERNEL_RESET)
             return client
         _shutdown_kernels()
     # at exit only: a callback tied to the manager would also run when an abandoned manager
@@ -590,8 +649,9 @@ def run_reports(
     if load_options.get("mapping") is not None and not isinstance(load_options["mapping"], dict):
         load_options["mapping"] = str(Path(load_options["mapping"]).resolve())
     # One on-disk cache for the batch, so that what every report derives from the dataset
-    # (the forecast and its backtest) is computed once for all the kernels: the one the
-    # caller names, else a temporary folder the kernels are pointed to (CACHE_DIR_VARIABLE)
+    # (the organisation-wide comparison, the forecast and its backtest) is computed once for
+    # all the kernels: the one the caller names, else a temporary folder the kernels are
+    # pointed to (CACHE_DIR_VARIABLE)
     shared = None
     if not (
         isinstance(data, str) or "cache_dir" in load_options or os.environ.get(CACHE_DIR_VARIABLE)
@@ -693,17 +753,23 @@ def run_reports(
 def _forecast_once(
     ds: Dataset, period: Period, as_of: str | dt.date | None, team: str | None, org: bool
 ) -> None:
-    """The forecast and backtest the default template's reports show, into ``ds``'s cache.
+    """What every report of the default template derives from the dataset, into its cache.
 
-    The team reports' (every team's at once) and, with ``org``, the organisation summary's:
-    the kernels then read them (:meth:`Dataset.memoised` with ``persist``) instead of each
-    computing them. A failure is left for the reports to show.
+    The organisation-wide comparison, the stage control limits of every team (for the teams
+    whose last date is ``team``'s), then the forecast and backtest: the team reports'
+    (every team's at once) and, with ``org``, the organisation summary's. The kernels then read
+    them (:meth:`Dataset.memoised` with ``persist``) instead of each computing them. A failure
+    is left for the reports to show.
     """
+    from pipeline_kit.comparisons import compare_teams
     from pipeline_kit.forecasting.sections import ForecastSection
-    from pipeline_kit.report_data import report_period
+    from pipeline_kit.report_data import TeamData, report_period
 
     with contextlib.suppress(Exception):
         resolved, day = report_period(ds, period, as_of)
+        compare_teams(ds, resolved)  # the first section of every report: before the forecast
+        if team is not None and not (resolved.is_all or ds.undated):  # every team's limits
+            TeamData.of(ds, team, resolved, as_of).stage_conversion_control()
         whose = ([team] if team is not None else []) + ([None] if org else [])
         for who in whose:
             section = ForecastSection(ds, resolved, day, who)

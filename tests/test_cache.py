@@ -3,6 +3,7 @@ change to the files, the mapping or the options is a new entry, a damaged entry 
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import polars as pl
@@ -247,7 +248,12 @@ def test_a_report_batch_shares_its_forecast_and_is_the_same_report(small_export,
         assert shared[name] == without[name]
         assert b"Read from the validated cache" in named[name]  # a cache the caller named
     (entry,) = (tmp_path / "cache" / "results").iterdir()
-    assert len([p for p in entry.iterdir() if p.is_dir()]) == 2  # one forecast, one backtest
+    stored = [json.loads((p / "meta.json").read_text()) for p in entry.iterdir() if p.is_dir()]
+    kinds = sorted(s["type"].rpartition(".")[2] for s in stored)
+    # one forecast, one backtest; frames: the organisation-wide comparison, the stalled deals
+    # of every team; no table of every team's control limits: no two teams of this export
+    # share their last date
+    assert kinds == ["Backtest", "BookingsForecast", "DataFrame", "DataFrame"]
 
 
 def test_file_digests_are_remembered_across_processes_only_for_settled_files(tmp_path, monkeypatch):

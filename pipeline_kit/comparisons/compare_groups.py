@@ -153,6 +153,9 @@ def compare_teams(ds: Dataset, period: Period) -> pl.DataFrame:
     The team reports and the organisation summary all read this one table: one
     Benjamini-Hochberg family for the organisation, so no document calls a difference the
     others do not, and a kernel running many reports computes it once
-    (:meth:`Dataset.memoised`).
+    (:meth:`Dataset.memoised`); with the on-disk cache, once for all the kernels of a batch
+    (``persist``).
     """
-    return ds.memoised(("compare", "team", period.label), lambda: compare(ds, period, by="team"))
+    return ds.memoised(
+        ("compare", "team", period.label), lambda: compare(ds, period, by="team"), persist=True
+    )

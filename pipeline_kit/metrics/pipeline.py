@@ -217,6 +217,10 @@ class StalledDealsOutput(dy.Schema):
     time_basis = basis_column("snapshot")
 
 
+# stalled_deals' defaults: a stage's reference is the 90th percentile of at least 20 visits
+STALLED_PERCENTILE, STALLED_MIN_REFERENCE = 0.9, 20
+
+
 @time_basis("snapshot")
 def stalled_deals(
     ds: Dataset,
@@ -224,8 +228,8 @@ def stalled_deals(
     *,
     by: By = None,
     period: str | Period | None = None,
-    percentile: float = 0.9,
-    min_reference: int = 20,
+    percentile: float = STALLED_PERCENTILE,
+    min_reference: int = STALLED_MIN_REFERENCE,
 ) -> pl.DataFrame:
     """Open deals that have sat in their stage longer than usual *for that stage*.
 
@@ -245,6 +249,44 @@ def stalled_deals(
     groups = [g for g in group_columns(by) if g not in ("owner", "team")]
     check_by(ds, "deals", groups)
     groups = stage_groups(ds, groups)
+    # once per dataset and arguments: a report lists them and counts them in its appendix
+    key = _stalled_key(day, groups, percentile, min_reference)
+    return ds.memoised(
+        key, lambda: _stalled_deals(ds, day, groups, percentile, min_reference)
+    ).clone()
+
+
+def _stalled_key(day: dt.date, groups: list[str], percentile: float, min_reference: int) -> tuple:
+    """The key :func:`stalled_deals` keeps its result under (:meth:`Dataset.memoised`)."""
+    return ("stalled_deals", day, tuple(groups), percentile, min_reference)
+
+
+def share_stalled_deals(whole: Dataset, part: Dataset, rows: pl.Expr, as_of: dt.date) -> None:
+    """Give ``part`` its :func:`stalled_deals` on ``as_of`` as ``whole``'s ``rows``.
+
+    For ``part = whole.filter_deals(rows)`` (one team): a deal's reference is the stage
+    history of the whole export either way, so ``part``'s table is ``whole``'s rows of its
+    deals (``tests/test_catalogue_batch.py``). ``whole``'s table is computed once, stored
+    beside the cached dataset (``persist``), and the rows kept for ``part``, when both group
+    their stages alike (deals in one pipeline; default arguments); else nothing is done and
+    ``part`` computes its own.
+    """
+    groups = stage_groups(whole, [])
+    if groups or stage_groups(part, []):
+        return
+    table = whole.memoised(
+        ("stalled_deals", "whole", as_of),
+        lambda: stalled_deals(whole, as_of).drop("time_basis"),
+        persist=True,
+    )
+    key = _stalled_key(as_of, groups, STALLED_PERCENTILE, STALLED_MIN_REFERENCE)
+    part.memoised(key, lambda: table.filter(rows))
+
+
+def _stalled_deals(
+    ds: Dataset, day: dt.date, groups: list[str], percentile: float, min_reference: int
+) -> pl.DataFrame:
+    """:func:`stalled_deals` on the resolved snapshot day and groups."""
     visits = stage_durations(ds, day)
     reference = (
         visits.group_by("stage")
