@@ -55,7 +55,9 @@ class Tables(dict[str, pl.DataFrame]):
     """A dataset's tables by name; a table whose validation was deferred is validated on read.
 
     Names, membership and order are known from the start (``"leads" in ds.tables`` costs
-    nothing); reading a deferred table, or iterating over the values, validates it.
+    nothing); reading a deferred table, or iterating over the values, validates it. A table
+    already validated on disk (a cached dataset) is also available as a scan
+    (:meth:`lazy`, :meth:`schema`) without being read.
     """
 
     # a table kept on disk (a cached dataset) is scanned by its first uses, each reading only
