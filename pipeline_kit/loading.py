@@ -55,7 +55,7 @@ from pipeline_kit.adapters._tools import (
     plain_number,
     set_aside,
 )
-from pipeline_kit.adapters.base import RawDataset, RawTable
+from pipeline_kit.adapters.base import RawDataset, RawTable, file_state
 from pipeline_kit.adapters.database import is_database_uri
 from pipeline_kit.dataset import Dataset, Tables
 from pipeline_kit.errors import DataError
@@ -103,13 +103,7 @@ CACHE_DIR_VARIABLE = "PIPELINE_KIT_CACHE_DIR"
 def _folder_state(path: Path) -> tuple:
     if not path.is_dir():
         return ()
-    return tuple(
-        sorted(
-            (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
-            for entry in path.iterdir()
-            if entry.is_file()
-        )
-    )
+    return tuple(sorted(file_state(entry) for entry in path.iterdir() if entry.is_file()))
 
 
 def load(

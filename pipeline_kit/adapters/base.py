@@ -23,7 +23,9 @@ from pipeline_kit.errors import DataError
 __all__ = [
     "RawDataset",
     "RawTable",
+    "check_unchanged",
     "content_digest",
+    "file_state",
     "fingerprint",
     "lazy_fingerprint",
     "read_table_file",
@@ -84,19 +86,27 @@ def lazy_fingerprint(files: Iterable[Path]) -> Callable[[], str]:
     bytes that were loaded. (A partial of a module function: a dataset holding it pickles.)
     """
     ordered = sorted(files)
-    return functools.partial(_unchanged_fingerprint, ordered, [_state(f) for f in ordered])
+    return functools.partial(_unchanged_fingerprint, ordered, [file_state(f) for f in ordered])
 
 
 def _unchanged_fingerprint(files: list[Path], loaded: list[tuple]) -> str:
-    changed = [f for f, state in zip(files, loaded, strict=True) if _state(f) != state]
+    check_unchanged(files, loaded, "so its fingerprint can no longer be taken")
+    return fingerprint(files)
+
+
+def check_unchanged(files: Sequence[Path], loaded: Sequence[tuple], why: str) -> None:
+    """Raise a :class:`DataError` if a file changed since its state ``loaded`` was taken.
+
+    It names the first of ``files`` whose :func:`file_state` differs; ``why`` says what is
+    therefore refused.
+    """
+    changed = [f for f, state in zip(files, loaded, strict=True) if file_state(f) != state]
     if changed:
         raise DataError(
-            problem="the file changed after the dataset was loaded, so its fingerprint "
-            "can no longer be taken",
+            problem=f"the file changed after the dataset was loaded, {why}",
             fix="load the export again",
             file=str(changed[0]),
         )
-    return fingerprint(files)
 
 
 # content digests by the files' states: a process loading an unchanged export again (a kernel
@@ -107,7 +117,7 @@ _DIGESTS: dict[tuple, str] = {}
 _SETTLED_NS = 2_000_000_000
 
 
-def _state(file: Path) -> tuple[str, int, int, int, int]:
+def file_state(file: Path) -> tuple[str, int, int, int, int]:
     """What changes whenever a file's bytes do.
 
     Path, size, inode, modification and change times (the change time cannot be set back, so
@@ -120,12 +130,12 @@ def _state(file: Path) -> tuple[str, int, int, int, int]:
 def content_digest(files: Sequence[Path], index: Path | None = None) -> str:
     """SHA-256 (hex) over each file's name and bytes, in the order given.
 
-    Memoised in the process by the files' states (:func:`_state`). With ``index`` (a JSON
+    Memoised in the process by the files' states (:func:`file_state`). With ``index`` (a JSON
     file, e.g. in the validated-dataset cache) also across processes: a digest recorded there
     for the same states is reused when every file had last changed at least 2 s before it was
     hashed, the rule git uses for its index (otherwise the files are hashed again).
     """
-    state = tuple(_state(f) for f in files)
+    state = tuple(file_state(f) for f in files)
     if state in _DIGESTS:
         return _DIGESTS[state]
     key = json.dumps(state)

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline_kit.adapters.base import RawDataset, RawTable, lazy_fingerprint, read_table_file
+from pipeline_kit.adapters.base import (
+    RawDataset,
+    RawTable,
+    check_unchanged,
+    file_state,
+    lazy_fingerprint,
+    read_table_file,
+)
 from pipeline_kit.errors import DataError
 from pipeline_kit.schema import DEFERRED_TABLES, TABLES
 
@@ -58,7 +65,7 @@ def read_canonical(
                 table,
                 read_table_file(file, notes, header_only=True),
                 str(file),
-                reader=functools.partial(_read_unchanged, file, _file_state(file)),
+                reader=functools.partial(_read_unchanged, file, file_state(file)),
             )
             continue
         tables[table] = RawTable(
@@ -85,18 +92,7 @@ def read_canonical(
     )
 
 
-def _file_state(file: Path) -> tuple[int, int]:
-    stat = file.stat()
-    return stat.st_size, stat.st_mtime_ns
-
-
-def _read_unchanged(file: Path, state: tuple[int, int]) -> pl.DataFrame:
+def _read_unchanged(file: Path, state: tuple) -> pl.DataFrame:
     """The rows of ``file``, read after the load: an error if it changed since."""
-    if _file_state(file) != state:
-        raise DataError(
-            problem="the file changed after the dataset was loaded (its rows are read when "
-            "the table is first used)",
-            fix="load the export again",
-            file=str(file),
-        )
+    check_unchanged([file], [state], "before its rows were read (on the table's first use)")
     return read_table_file(file)
