@@ -397,7 +397,7 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
     deferred = _DeferredTables(raw, [n for n in raw.tables if n in DEFERRED_TABLES])
     for name, table in raw.tables.items():  # rows an adapter left to read on first use
         if table.reader is not None and name not in deferred.names:
-            raw.tables[name] = replace(table, frame=_aligned(table.reader()), reader=None)
+            raw.tables[name] = _with_rows(table)
     for name in list(raw.tables):
         if name in deferred.names:
             deferred.mark(name, "copies", len(notes))
@@ -524,6 +524,12 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
         undated=undated,
         rule_messages=rule_messages,
     )
+
+
+def _with_rows(table: RawTable) -> RawTable:
+    """``table`` with the rows its adapter left to read on first use (``RawTable.reader``)."""
+    assert table.reader is not None
+    return replace(table, frame=_aligned(table.reader()), reader=None)
 
 
 def _aligned(frame: pl.DataFrame) -> pl.DataFrame:
@@ -761,9 +767,8 @@ class _DeferredTables:
     def resolve(self, name: str) -> pl.DataFrame:
         """Validate table ``name`` (once): its valid rows."""
         if name not in self.done:
-            table = self.raw.tables[name]
-            if table.reader is not None:  # its rows were not read at load
-                self.raw.tables[name] = replace(table, frame=_aligned(table.reader()), reader=None)
+            if self.raw.tables[name].reader is not None:  # its rows were not read at load
+                self.raw.tables[name] = _with_rows(self.raw.tables[name])
             setaside: list[pl.DataFrame] = []
             bad: list[pl.DataFrame] = []
             placed: list[tuple[tuple, str]] = []

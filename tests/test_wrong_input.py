@@ -228,3 +228,23 @@ def test_as_of_after_the_data_is_refused(capsys):
     )
     assert code == 2
     assert "after the last date in the data (2025-12-31)" in capsys.readouterr().err
+
+
+def test_latest_without_any_dated_deal_is_a_clear_error():
+    """Every deal quarantined (as in some connector seeds): 'latest' has no date to be."""
+    deals = pl.DataFrame(
+        {
+            "deal_id": ["a", "b"],
+            "owner": ["x", "y"],
+            "team": ["t", "t"],
+            "amount": ["10", "20"],
+            "created_at": ["not a date", "2025-13-45"],
+            "stage": ["Won", "Lost"],
+            "status": ["won", "lost"],
+            "closed_at": ["", ""],
+        }
+    )
+    ds = pk.load({"deals": deals})
+    assert ds.deals.height == 0 and ds.quarantine.height == 2
+    with pytest.raises(pk.DataError, match="no valid deal has one"):
+        pk.open_pipeline(ds, as_of="latest")

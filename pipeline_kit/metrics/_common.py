@@ -103,9 +103,17 @@ def as_period(period: str | Period, ds: Dataset | None = None) -> Period:
 def as_date(value: str | dt.date | None, ds: Dataset) -> dt.date | None:
     """An ``as_of`` given as a date, an ISO string or ``"latest"``.
 
-    ``"latest"`` is the last date in the data; ``None`` stays ``None``.
+    ``"latest"`` is the last date in the data (a :class:`DataError` when no valid deal has a
+    date); ``None`` stays ``None``.
     """
     if isinstance(value, str) and value.strip().lower() == "latest":
+        if ds.last_date is None:
+            raise DataError(
+                problem="as_of='latest' is the last date in the data, and no valid deal has one",
+                fix="give as_of as a date (YYYY-MM-DD); ds.report() says why deals were "
+                "quarantined or excluded",
+                file=str(ds.path),
+            )
         return ds.last_date
     return parse_date(value)
 
