@@ -249,9 +249,10 @@ def read_export_file(
     if encoding is None:
         # UTF-8, most exports: the bytes go to the CSV reader as they are, and it checks that
         # they are UTF-8 (decoding them to text to be encoded again took 0.2 s per 145 MB)
-        sep = separator or sniff_separator(
-            data.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
-        )
+        # (the first line sliced off: ``split`` would copy the rest of the file too)
+        newline = data.find(b"\n")
+        first = data if newline < 0 else data[:newline]
+        sep = separator or sniff_separator(first.decode("utf-8-sig", errors="replace"))
         try:
             frame = pl.read_csv(data, separator=sep, infer_schema=False)
         except pl.exceptions.PolarsError:
