@@ -440,3 +440,16 @@ def test_hashes_shared_by_chance_change_nothing(tmp_path, monkeypatch):
     assert every.excluded.equals(usual.excluded)
     for name in usual.tables:
         assert every.tables[name].equals(usual.tables[name]), name
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=2**64 - 1) | st.sampled_from([0, 7, 2**64 - 1])))
+def test_repeated_hashes_are_those_occurring_more_than_once(values):
+    """The copies check's candidates: each value seen twice or more, counted in plain Python."""
+    from collections import Counter
+
+    from pipeline_kit.loading import _repeated
+
+    seen = Counter(values)
+    flags = _repeated(pl.Series(values, dtype=pl.UInt64)).to_list()
+    assert flags == [seen[v] > 1 for v in values]
