@@ -90,6 +90,9 @@ def test_a_cached_table_is_scanned_by_its_first_uses_then_read(tmp_path, monkeyp
         pk.win_rate(ds, "2025-Q4", by="team"), pk.win_rate(fresh, "2025-Q4", by="team")
     )
     assert read == []  # scans of the deals' file: no table read whole
+    from pipeline_kit.metrics.activity import has_industry
+
+    assert has_industry(ds) == has_industry(fresh) and read == []
     assert ds.schema("leads") == fresh.leads.schema and read == []
     for _ in range(Tables.SCANS_BEFORE_READING):
         ds.lazy("deals")

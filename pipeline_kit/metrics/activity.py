@@ -230,8 +230,10 @@ class CallsPerDealByIndustryOutput(dy.Schema):
 
 def has_industry(ds: Dataset) -> bool:
     """Whether the export's deals carry an industry (a column with at least one value)."""
-    deals = ds.tables["deals"]
-    return "industry" in deals.columns and deals["industry"].null_count() < deals.height
+    if "industry" not in ds.schema("deals"):
+        return False
+    # (one column read: a cached dataset's deals are scanned, not read whole)
+    return bool(ds.lazy("deals").select(pl.col("industry").is_not_null().any()).collect().item())
 
 
 @time_basis("period")
