@@ -223,3 +223,122 @@ def test_plain_iso_dates_first_then_the_full_parser_reads_as_the_full_parser(tex
     two_step = _reparse_dates(typed, {"d": dtype})
     assert two_step["__d"].to_list() == full.to_list()
     assert two_step["d|dtype"].to_list() == (frame["d"].is_not_null() & full.is_null()).to_list()
+
+
+# --------------------------------------------------------------- encoding detection on a sample
+
+ONE_BYTE = ["cp1252", "latin-1", "cp1250", "cp775", "cp1006", "koi8_r", "mac_roman"]
+ENCODINGS = [*ONE_BYTE, "gb18030", "shift_jis", "big5", "euc_kr", "utf-16"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=64), st.sampled_from(ENCODINGS))
+def test_a_file_decodes_when_its_distinct_bytes_do(data, encoding):
+    """The check on distinct bytes (one-byte encodings) agrees with decoding the whole."""
+    from pipeline_kit.adapters._tools import _WholeFile
+
+    try:
+        data.decode(encoding)
+        whole = True
+    except UnicodeDecodeError:
+        whole = False
+    assert _WholeFile(data).decodes(encoding) == whole
+
+
+NAMES = {
+    "cp1252": ["José Müller", "Renée Þórsdóttir", "François Lefèvre", "Zoë Ærø"],
+    "koi8_r": ["Иван Петров", "Мария Иванова", "Москва", "Сергей Смирнов"],
+    "gb18030": ["张伟", "王芳", "李娜", "刘洋", "华南区", "销售部", "陈静", "杨帆"],
+    "shift_jis": ["田中太郎", "鈴木花子", "営業部", "東京", "佐藤健", "高橋美咲"],
+}
+
+
+@pytest.mark.parametrize("encoding", sorted(NAMES))
+def test_a_large_file_detected_on_a_sample_reads_as_detected_whole(encoding, monkeypatch):
+    """Sampled detection names the encoding the whole file's detection names, and each
+    alternative it names decodes the whole file."""
+    import random
+
+    from pipeline_kit.adapters import _tools
+
+    rng = random.Random(7)
+    rows = [
+        f"D{i},{rng.choice(NAMES[encoding]) if rng.random() < 0.2 else f'Rep {i % 89}'},{i}"
+        for i in range(60_000)
+    ]
+    data = ("deal_id,owner,amount\n" + "\n".join(rows) + "\n").encode(encoding)
+    whole = _tools._least_chaotic(data)
+    monkeypatch.setattr(_tools, "DETECTION_SAMPLE_BYTES", 128 * 1024)
+    sample = _tools._detection_sample(data)
+    assert sample is not None and len(sample) < len(data) / 4
+    name, others = _tools.detect_encoding(data)
+    assert whole is not None and name == whole[0]
+    for other in others:
+        data.decode(other)  # (raises if it does not decode the whole file)
+
+
+def test_a_sample_whose_choice_fails_on_the_whole_file_is_detected_whole(monkeypatch):
+    from pipeline_kit.adapters import _tools
+
+    # cp1252 reads the sample's é but not byte 0x81, found only later in the file
+    data = ("deal_id,owner\n" + "D1,José\n" * 2000).encode("cp1252") + b"D2,\x81\xe9\n"
+    sample = ("deal_id,owner\n" + "D1,José\n" * 50).encode("cp1252")
+    monkeypatch.setattr(_tools, "_detection_sample", lambda data: sample)
+    assert _tools._least_chaotic(sample)[0] == "cp1252"
+    assert _tools.detect_encoding(data) == _tools._least_chaotic(data)
+
+
+def test_utf16_is_always_detected_whole(monkeypatch):
+    from pipeline_kit.adapters import _tools
+
+    monkeypatch.setattr(_tools, "DETECTION_SAMPLE_BYTES", 1024)
+    data = ("deal_id,owner\n" + "D1,José\n" * 2000).encode("utf-16")
+    assert _tools._detection_sample(data) is None
+
+
+SURNAMES, GIVEN = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹",
+    "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰红",
+)
+KOREAN_SURNAMES, KOREAN_GIVEN = (
+    "김이박최정강조윤장임한오서신권황안송류홍",
+    "민준서연지호수빈하은도현예린우진성영",
+)
+
+
+def _names_export(folder: Path, surnames: str, given: str, encoding: str) -> list[str]:
+    """A deals export whose owners are 40 three-character names, saved in ``encoding``."""
+    import random
+
+    rng = random.Random(0)
+    owners = [rng.choice(surnames) + rng.choice(given) + rng.choice(given) for _ in range(40)]
+    rows = [
+        f"D{i},{owners[i % 40]},red,{100 + i},2025-10-01,Won,won,2025-10-20" for i in range(300)
+    ]
+    folder.mkdir()
+    (folder / "deals.csv").write_bytes((HEADER + "\n".join(rows) + "\n").encode(encoding))
+    (folder / "stages.csv").write_text(STAGES_CSV)
+    return sorted(set(owners))
+
+
+def test_chinese_names_saved_as_gbk_are_read_as_chinese(tmp_path):
+    """Excel on Chinese Windows saves CSV as GBK; charset-normalizer reads these names as
+    Korean (cp949: Hangul mixed with rare Hanja) unless such a reading is set aside."""
+    owners = _names_export(tmp_path / "gbk", SURNAMES, GIVEN, "gbk")
+    ds = pk.load(tmp_path / "gbk")
+    assert sorted(set(ds.deals["owner"])) == owners
+    assert any("deals.csv is not UTF-8: read as gb18030" in n for n in ds.notes)
+
+
+def test_korean_names_saved_as_cp949_stay_korean(tmp_path):
+    owners = _names_export(tmp_path / "kr", KOREAN_SURNAMES, KOREAN_GIVEN, "cp949")
+    assert sorted(set(pk.load(tmp_path / "kr").deals["owner"])) == owners
+
+
+def test_a_korean_reading_is_plausible_when_mostly_hangul():
+    from pipeline_kit.adapters._tools import _plausible_script
+
+    assert _plausible_script("cp949", "김민준 " * 30 + "金")  # one Hanja among 90 Hangul
+    assert not _plausible_script("cp949", "聾澹틱꿀汲寬벴쌤" * 5)  # half Hanja: GBK read as cp949
+    assert _plausible_script("cp949", "聾澹틱꿀汲")  # too few characters to judge
+    assert _plausible_script("gb18030", "聾澹틱꿀汲寬벴쌤" * 5)  # only Korean readings judged
