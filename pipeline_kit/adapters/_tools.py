@@ -384,7 +384,8 @@ def read_export_file(
     text = _decode(data, path, encoding, notes)
     sep = separator or sniff_separator(text.split("\n", 1)[0])
     try:
-        frame = pl.read_csv(io.StringIO(text), separator=sep, infer_schema=False)
+        # (as UTF-8 bytes: the reader takes them as they are, where a StringIO is copied)
+        frame = pl.read_csv(text.encode(), separator=sep, infer_schema=False)
     except pl.exceptions.PolarsError as exc:
         ragged = _ragged_lines(text, sep)
         if ragged:
