@@ -248,3 +248,29 @@ def test_latest_without_any_dated_deal_is_a_clear_error():
     assert ds.deals.height == 0 and ds.quarantine.height == 2
     with pytest.raises(pk.DataError, match="no valid deal has one"):
         pk.open_pipeline(ds, as_of="latest")
+
+
+def test_a_deals_workbook_is_named_with_what_to_do(tmp_path, capsys):
+    """An Excel export saved as deals.xlsx: the error names it, not only 'no deals.csv'."""
+    folder = tmp_path / "xl"
+    folder.mkdir()
+    (folder / "deals.xlsx").write_bytes(b"PK\x03\x04 (a workbook)")
+    (folder / "stages.csv").write_text(STAGES_CSV)
+    with pytest.raises(pk.DataError, match=r"deals\.xlsx is not a file the kit reads") as error:
+        pk.load(folder)
+    assert "save deals.xlsx as CSV UTF-8 (deals.csv) or Parquet" in str(error.value)
+    assert main(["validate", "--data", str(folder)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_another_table_as_a_workbook_is_said_in_a_note(tmp_path):
+    import shutil
+
+    folder = tmp_path / "d"
+    shutil.copytree(SAMPLE, folder)
+    (folder / "stage_history.csv").rename(folder / "Stage_History.XLSX")
+    ds = pk.load(folder)
+    assert any(
+        "Stage_History.XLSX was not read: the kit reads each table from a .csv or .parquet" in n
+        for n in ds.notes
+    )

@@ -16,11 +16,14 @@ from pipeline_kit.adapters.base import (
     read_table_file,
 )
 from pipeline_kit.errors import DataError
+from pipeline_kit.i18n import N_, Message
 from pipeline_kit.schema import DEFERRED_TABLES, TABLES
 
 __all__ = ["read_canonical"]
 
 SUFFIXES = (".csv", ".parquet")
+# workbooks and other files named like a table that the kit does not read (said, not ignored)
+UNREAD_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers", ".json", ".tsv", ".txt")
 
 
 def find_table_file(folder: Path, table: str) -> Path | None:
@@ -57,6 +60,17 @@ def read_canonical(
     for table in TABLES:
         file = find_table_file(path, table)
         if file is None:
+            unread = _unread_table_files(path, table)
+            if unread and table != "deals":
+                notes.append(
+                    Message(
+                        N_(
+                            "{file} was not read: the kit reads each table from a .csv or "
+                            ".parquet file (save it as CSV UTF-8 or Parquet to use it)."
+                        ),
+                        file=unread[0].name,
+                    )
+                )
             continue
         files.append(file)
         if table in DEFERRED_TABLES and file.suffix == ".parquet":
@@ -75,6 +89,16 @@ def read_canonical(
         )
     if "deals" not in tables:
         present = sorted(p.name for p in path.iterdir() if p.suffix in SUFFIXES)
+        unread = _unread_table_files(path, "deals")
+        if unread:
+            raise DataError(
+                problem=f"{unread[0].name} is not a file the kit reads: each table is read "
+                "from a .csv or .parquet file",
+                fix=f"save {unread[0].name} as CSV UTF-8 (deals.csv) or Parquet "
+                "(deals.parquet) in the same folder",
+                file=str(unread[0]),
+                examples=[f"files found: {', '.join(present) or 'none'}"],
+            )
         raise DataError(
             problem="no deals.csv or deals.parquet in this folder",
             fix="export your opportunities as deals.csv (see README, 'Data model'), or pass "
@@ -89,6 +113,15 @@ def read_canonical(
         fingerprint="",  # (the files are hashed when the fingerprint is first asked for)
         fingerprinter=lazy_fingerprint(files),
         notes=notes,
+    )
+
+
+def _unread_table_files(folder: Path, table: str) -> list[Path]:
+    """Files named like ``table`` in a format the kit does not read (``deals.xlsx``, ...)."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.stem.lower() == table and p.suffix.lower() in UNREAD_SUFFIXES
     )
 
 
