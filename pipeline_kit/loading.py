@@ -1022,17 +1022,24 @@ def _is_dated(dtype: pl.DataType) -> bool:
 
 
 def _iso_date(col: str, dtype: pl.DataType) -> pl.Expr:
-    """Column ``col`` read as a plain ISO date (``2025-01-15``); null for any other text.
+    """Column ``col`` read as a plain ISO date or date-time; null for any other text.
 
-    What it reads, :func:`_parse_timestamp` reads the same: such text has no ``T``, ``Z`` or
-    ``/`` to normalise and becomes ``2025-01-15 00:00:00`` there. A tenth of its cost, so the
-    full parser runs only on the rows this leaves null (:func:`_reparse_dates`). (The length
-    test keeps out ``2025-1-5``, which the date format alone would accept and the full parser
-    refuses.)
+    ``2025-01-15`` and ``2025-01-15 09:30:00`` (what the CRM adapters write). What it reads,
+    :func:`_parse_timestamp` reads the same: such text has no ``T``, ``Z``, ``/`` or UTC
+    offset to normalise (the first becomes ``2025-01-15 00:00:00`` there). A tenth of its
+    cost, so the full parser runs only on the rows this leaves null (:func:`_reparse_dates`).
+    (The length tests keep out ``2025-1-5``, which the date format alone would accept and the
+    full parser refuses.)
     """
     text = pl.col(col)
-    day = pl.when(text.str.len_bytes() == 10).then(text.str.to_date("%Y-%m-%d", strict=False))
-    return day if dtype == pl.Date else day.cast(dtype)
+    length = text.str.len_bytes()
+    read = (
+        pl.when(length == 10)
+        .then(text.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")))
+        .when(length == 19)
+        .then(text.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_unit="us"))
+    )
+    return read.dt.date() if dtype == pl.Date else read.cast(dtype)
 
 
 def _reparse_dates(typed: pl.DataFrame, dated: dict[str, pl.DataType]) -> pl.DataFrame:

@@ -201,13 +201,16 @@ _DATE_TEXT = st.one_of(
     st.dates().map(lambda d: d.strftime("%Y/%m/%d")),
     st.datetimes().map(lambda t: t.isoformat(timespec="seconds") + "Z"),
     st.datetimes().map(lambda t: t.isoformat(sep=" ", timespec="milliseconds") + "+0200"),
+    st.datetimes().map(lambda t: t.isoformat(sep=" ", timespec="seconds")),
+    st.datetimes().map(lambda t: t.isoformat(sep=" ", timespec="seconds")[:-1] + "Z"),
     st.from_regex(r"\A[0-9 +\-/:TZ]{8,12}\Z"),
+    st.from_regex(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9 +\-:.Z]{8}\Z"),
     st.text(max_size=12),
     st.none(),
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(_DATE_TEXT, max_size=30), st.sampled_from(["date", "datetime"]))
 def test_plain_iso_dates_first_then_the_full_parser_reads_as_the_full_parser(texts, kind):
     """Dates as text are read as plain ISO dates first and the rest by the full parser: the
