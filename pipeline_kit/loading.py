@@ -1338,9 +1338,14 @@ def _quarantine_rows(
     )
     record_cols = [c for c in table.frame.columns if c != "source_row"]
     # rows an adapter derives from one source line share its source_row: one record per line
-    records = raw.select(
-        "source_row", pl.struct(record_cols).struct.json_encode().alias("record")
-    ).unique("source_row", keep="first")
+    # (only the flagged lines are encoded, not the whole table)
+    records = (
+        raw.lazy()
+        .join(flags.lazy().select("source_row"), on="source_row", how="semi", maintain_order="left")
+        .select("source_row", pl.struct(record_cols).struct.json_encode().alias("record"))
+        .unique("source_row", keep="first")
+        .collect()
+    )
     return (
         flags.select("source_row", rules.alias("rules"))
         .join(records, on="source_row", how="left", maintain_order="left")
