@@ -1100,10 +1100,10 @@ def _validate_table(
         return _validate_unique_rows(table, notes)
     numbered = table.frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("source_row"))
     good, bad = _validate_unique_rows(replace(table, frame=numbered), notes)
-    back = pl.col("source_row").replace_strict(
-        pl.Series(range(len(lines)), dtype=pl.Int64), lines, return_dtype=pl.Int64
-    )
-    return good.with_columns(back), bad.with_columns(back)
+    # each row's number is its position: its source line is read off by position (a lookup
+    # table from numbers to lines took 1.3 s for 2.9M HubSpot stage entries)
+    good = good.with_columns(lines.gather(good["source_row"]).alias("source_row"))
+    return good, bad.with_columns(lines.gather(bad["source_row"]).alias("source_row"))
 
 
 def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:

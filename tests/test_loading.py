@@ -453,3 +453,28 @@ def test_repeated_hashes_are_those_occurring_more_than_once(values):
     seen = Counter(values)
     flags = _repeated(pl.Series(values, dtype=pl.UInt64)).to_list()
     assert flags == [seen[v] > 1 for v in values]
+
+
+def test_rows_sharing_a_source_line_get_it_back_after_the_checks():
+    """Two stage entries derived from one source line (as Maven's adapter makes) are checked
+    apart and keep that line, valid or quarantined."""
+    from pipeline_kit.adapters.base import RawTable
+    from pipeline_kit.loading import validate_table
+
+    frame = pl.DataFrame(
+        {
+            "source_row": [7, 7, 9, 9, 4],
+            "deal_id": ["A", "A", "B", "B", "C"],
+            "stage": ["Lead", "Won", "Lead", "Lost", "Lead"],
+            "entered_at": ["2025-01-02", "2025-02-03", "2025-01-05", "not a date", "2025-03-01"],
+        }
+    )
+    good, bad = validate_table(RawTable("stage_history", frame, "history.csv"))
+    assert good.select("source_row", "deal_id", "stage").rows() == [
+        (7, "A", "Lead"),
+        (7, "A", "Won"),
+        (9, "B", "Lead"),
+        (4, "C", "Lead"),
+    ]
+    assert bad["source_row"].to_list() == [9]
+    assert bad["rules"].to_list() == [["entered_at|dtype"]]
