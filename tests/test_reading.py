@@ -346,3 +346,74 @@ def test_a_korean_reading_is_plausible_when_mostly_hangul():
     assert not _plausible_script("cp949", "聾澹틱꿀汲寬벴쌤" * 5)  # half Hanja: GBK read as cp949
     assert _plausible_script("cp949", "聾澹틱꿀汲")  # too few characters to judge
     assert _plausible_script("gb18030", "聾澹틱꿀汲寬벴쌤" * 5)  # only Korean readings judged
+
+
+# --------------------------------------------------------------- workbooks (Excel's Export)
+
+
+def _as_workbook(csv_file: Path, workbook: Path) -> None:
+    """The CSV's rows in a workbook with typed cells, as Excel or a CRM's XLSX export holds
+    them (numbers, dates and times as values, not text)."""
+    frame = pl.read_csv(csv_file, try_parse_dates=True)
+    frame.write_excel(workbook, worksheet="Export")
+
+
+@pytest.mark.parametrize(
+    ("folder", "source", "table_file"),
+    [
+        ("data/sample", "canonical", "deals.csv"),
+        ("data/examples/hubspot", "hubspot", "hubspot-crm-exports-all-deals-2025-06-02.csv"),
+        ("data/examples/pipedrive", "pipedrive", "deals-7785302-17.csv"),
+    ],
+)
+def test_a_workbook_reads_as_the_same_export_in_csv(tmp_path, folder, source, table_file):
+    """The same rows as an .xlsx with typed cells: the same valid rows and quarantine."""
+    import shutil
+
+    root = Path(__file__).resolve().parents[1]
+    copy = tmp_path / "export"
+    shutil.copytree(root / folder, copy)
+    _as_workbook(copy / table_file, copy / table_file.replace(".csv", ".xlsx"))
+    (copy / table_file).unlink()
+    from_csv, from_workbook = pk.load(root / folder, source=source), pk.load(copy, source=source)
+    assert from_workbook.tables.keys() == from_csv.tables.keys()
+    for name in from_csv.tables:
+        assert from_workbook.tables[name].equals(from_csv.tables[name]), name
+    columns = ["table", "source_row", "rules"]
+    assert from_workbook.quarantine.select(columns).equals(from_csv.quarantine.select(columns))
+
+
+def test_a_workbook_first_sheet_is_read_with_its_rows_numbered(tmp_path):
+    import xlsxwriter
+
+    folder = tmp_path / "wb"
+    folder.mkdir()
+    (folder / "stages.csv").write_text(STAGES_CSV)
+    book = xlsxwriter.Workbook(folder / "deals.xlsx")
+    sheet = book.add_worksheet("Deals")
+    sheet.write_row(0, 0, HEADER.strip().split(","))
+    sheet.write_row(1, 0, ["D1", "ann", "red", 100, "2025-10-01", "Won", "won", "2025-10-20"])
+    # row 3 left empty (skipped, as a blank line of a CSV); row 4 has an unreadable amount
+    sheet.write_row(3, 0, ["D2", "bo", "red", "lots", "2025-10-02", "Lost", "lost", "2025-10-21"])
+    book.add_worksheet("Pivot").write(0, 0, "summary")
+    book.close()
+    ds = pk.load(folder)
+    assert ds.deals["deal_id"].to_list() == ["D1"] and ds.deals["amount"].to_list() == [100.0]
+    assert ds.quarantine["source_row"].to_list() == [4]
+    assert any(
+        "deals.xlsx: its first sheet, Deals, was read; not the others (Pivot)" in n
+        for n in ds.notes
+    )
+    assert ds.counts.filter(pl.col("table") == "deals")["read"].item() == 2
+
+
+def test_a_workbook_repeating_a_header_is_one_clear_error(tmp_path):
+    import xlsxwriter
+
+    folder = tmp_path / "wb"
+    folder.mkdir()
+    book = xlsxwriter.Workbook(folder / "deals.xlsx")
+    book.add_worksheet().write_row(0, 0, ["deal_id", "amount", "amount"])
+    book.close()
+    with pytest.raises(pk.DataError, match="the header repeats column"):
+        pk.load(folder)

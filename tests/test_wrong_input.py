@@ -250,27 +250,43 @@ def test_latest_without_any_dated_deal_is_a_clear_error():
         pk.open_pipeline(ds, as_of="latest")
 
 
-def test_a_deals_workbook_is_named_with_what_to_do(tmp_path, capsys):
-    """An Excel export saved as deals.xlsx: the error names it, not only 'no deals.csv'."""
-    folder = tmp_path / "xl"
+def test_a_deals_file_in_another_format_is_named_with_what_to_do(tmp_path, capsys):
+    """deals.numbers (an Apple Numbers file): the error names it, not only 'no deals.csv'."""
+    folder = tmp_path / "numbers"
     folder.mkdir()
-    (folder / "deals.xlsx").write_bytes(b"PK\x03\x04 (a workbook)")
+    (folder / "deals.numbers").write_bytes(b"PK\x03\x04 (a spreadsheet)")
     (folder / "stages.csv").write_text(STAGES_CSV)
-    with pytest.raises(pk.DataError, match=r"deals\.xlsx is not a file the kit reads") as error:
+    with pytest.raises(pk.DataError, match=r"deals\.numbers is not a file the kit reads") as error:
         pk.load(folder)
-    assert "save deals.xlsx as CSV UTF-8 (deals.csv) or Parquet" in str(error.value)
+    assert "save deals.numbers as CSV UTF-8 (deals.csv), Parquet or an Excel" in str(error.value)
     assert main(["validate", "--data", str(folder)]) == 2
     assert "Traceback" not in capsys.readouterr().err
 
 
-def test_another_table_as_a_workbook_is_said_in_a_note(tmp_path):
+def test_a_deals_file_named_in_capitals_is_named_with_what_to_do(tmp_path):
+    import shutil
+
+    folder = tmp_path / "caps"
+    shutil.copytree(SAMPLE, folder)
+    (folder / "deals.csv").rename(folder / "Deals.CSV")
+    with pytest.raises(pk.DataError, match=r"rename it to deals\.csv"):
+        pk.load(folder)
+
+
+def test_another_table_in_another_format_or_case_is_said_in_a_note(tmp_path):
     import shutil
 
     folder = tmp_path / "d"
     shutil.copytree(SAMPLE, folder)
     (folder / "stage_history.csv").rename(folder / "Stage_History.XLSX")
-    ds = pk.load(folder)
+    (folder / "leads.csv").rename(folder / "leads.json")
+    notes = pk.load(folder).notes
     assert any(
-        "Stage_History.XLSX was not read: the kit reads each table from a .csv or .parquet" in n
-        for n in ds.notes
+        "Stage_History.XLSX was not read: table files are named in lower case "
+        "(stage_history.xlsx)" in n
+        for n in notes
+    )
+    assert any(
+        "leads.json was not read: the kit reads each table from a .csv, .parquet or .xlsx" in n
+        for n in notes
     )

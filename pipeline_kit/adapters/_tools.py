@@ -330,8 +330,12 @@ def read_export_file(
     A Parquet file keeps its types (``source_row`` = row + 1); with ``header_only`` its columns
     are checked and returned without rows (the footer alone is read).
 
-    Non-UTF-8 files are decoded with the detected encoding and a note says which.
+    Non-UTF-8 files are decoded with the detected encoding and a note says which. A workbook
+    (:data:`WORKBOOK_SUFFIXES`) is read like a CSV: its first sheet, every cell as text
+    (:func:`_read_workbook`).
     """
+    if path.suffix.lower() in WORKBOOK_SUFFIXES:
+        return _read_workbook(path, notes, header_only=header_only)
     if path.suffix.lower() == ".parquet":
         try:
             frame = pl.DataFrame(schema=pl.read_parquet_schema(path))  # (the header alone)
@@ -401,6 +405,56 @@ def read_export_file(
         raise _unreadable(path, exc) from exc
     frame = _checked_header(frame, path)
     return _with_source_row(frame, _physical_lines(text, sep, frame.height))
+
+
+# Excel and OpenDocument workbooks, read through fastexcel (Rust's calamine)
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
+
+
+def _read_workbook(path: Path, notes: list[str], *, header_only: bool = False) -> pl.DataFrame:
+    """The first sheet of a workbook as a CSV export is read: every cell as text.
+
+    Numbers are written as the cell holds them (``800``, ``12000.5``), dates and times as
+    ``YYYY-MM-DD HH:MM:SS``, empty cells as missing; the first row is the header. Rows whose
+    cells are all empty are left out, as a CSV reader skips blank lines. ``source_row`` is
+    the row's number counted from the header (= 1): its row in the sheet when the table
+    starts in the first row, as a CRM's export does. A note names the other sheets, which are
+    not read.
+    """
+    import fastexcel
+
+    try:
+        reader = fastexcel.read_excel(path)
+        # (the header's cells as written: the reader renames a repeated one Name_1)
+        first = reader.load_sheet(0, header_row=None, n_rows=1, dtypes="string").to_polars()
+        sheet = reader.load_sheet(0, dtypes="string", n_rows=0 if header_only else None)
+        frame = sheet.to_polars()
+    except (fastexcel.FastExcelError, OSError) as exc:
+        raise _unreadable(path, exc) from exc
+    header = [str(c).strip() for c in first.row(0) if c is not None] if first.height else []
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise DataError(
+            problem=f"the header repeats column(s) {', '.join(repeated)}",
+            fix="give every column a unique name (rename or delete the repeated one)",
+            file=str(path),
+        )
+    if len(reader.sheet_names) > 1:
+        notes.append(
+            Message(
+                N_("{file}: its first sheet, {sheet}, was read; not the others ({others})."),
+                file=path.name,
+                sheet=reader.sheet_names[0],
+                others=", ".join(reader.sheet_names[1:]),
+            )
+        )
+    frame = _checked_header(frame, path)
+    frame = frame.with_row_index("source_row", offset=2).with_columns(
+        pl.col("source_row").cast(pl.Int64)
+    )
+    if frame.width > 1:
+        frame = frame.filter(~pl.all_horizontal(pl.exclude("source_row").is_null()))
+    return frame
 
 
 def _unreadable(path: Path, exc: Exception) -> DataError:

@@ -1,4 +1,4 @@
-"""The canonical format: a folder holding ``<table>.csv`` or ``<table>.parquet`` files."""
+"""The canonical format: a folder of ``<table>.csv``, ``.parquet`` or workbook (``.xlsx``) files."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline_kit.adapters._tools import WORKBOOK_SUFFIXES
 from pipeline_kit.adapters.base import (
     RawDataset,
     RawTable,
@@ -21,13 +22,13 @@ from pipeline_kit.schema import DEFERRED_TABLES, TABLES
 
 __all__ = ["read_canonical"]
 
-SUFFIXES = (".csv", ".parquet")
-# workbooks and other files named like a table that the kit does not read (said, not ignored)
-UNREAD_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers", ".json", ".tsv", ".txt")
+SUFFIXES = (".csv", ".parquet", *WORKBOOK_SUFFIXES)
+# files named like a table that the kit does not read (said, not ignored)
+UNREAD_SUFFIXES = (".numbers", ".json", ".tsv", ".txt")
 
 
 def find_table_file(folder: Path, table: str) -> Path | None:
-    """``folder/<table>.csv`` or ``folder/<table>.parquet``; an error if both exist."""
+    """``folder/<table>.csv``, ``.parquet`` or a workbook; an error if two of them exist."""
     found = [
         folder / f"{table}{suffix}" for suffix in SUFFIXES if (folder / f"{table}{suffix}").exists()
     ]
@@ -62,11 +63,21 @@ def read_canonical(
         if file is None:
             unread = _unread_table_files(path, table)
             if unread and table != "deals":
+                expected = table + unread[0].suffix.lower()
                 notes.append(
                     Message(
                         N_(
-                            "{file} was not read: the kit reads each table from a .csv or "
-                            ".parquet file (save it as CSV UTF-8 or Parquet to use it)."
+                            "{file} was not read: table files are named in lower case "
+                            "({expected}); rename it to use it."
+                        ),
+                        file=unread[0].name,
+                        expected=expected,
+                    )
+                    if unread[0].suffix.lower() in SUFFIXES
+                    else Message(
+                        N_(
+                            "{file} was not read: the kit reads each table from a .csv, "
+                            ".parquet or .xlsx file (save it as CSV UTF-8 to use it)."
                         ),
                         file=unread[0].name,
                     )
@@ -90,12 +101,19 @@ def read_canonical(
     if "deals" not in tables:
         present = sorted(p.name for p in path.iterdir() if p.suffix in SUFFIXES)
         unread = _unread_table_files(path, "deals")
+        if unread and unread[0].suffix.lower() in SUFFIXES:
+            expected = "deals" + unread[0].suffix.lower()
+            raise DataError(
+                problem=f"the deals file is named {unread[0].name}; the kit looks for {expected}",
+                fix=f"rename it to {expected} (table files are named in lower case)",
+                file=str(unread[0]),
+            )
         if unread:
             raise DataError(
                 problem=f"{unread[0].name} is not a file the kit reads: each table is read "
-                "from a .csv or .parquet file",
-                fix=f"save {unread[0].name} as CSV UTF-8 (deals.csv) or Parquet "
-                "(deals.parquet) in the same folder",
+                "from a .csv, .parquet or .xlsx file",
+                fix=f"save {unread[0].name} as CSV UTF-8 (deals.csv), Parquet or an Excel "
+                "workbook (deals.xlsx) in the same folder",
                 file=str(unread[0]),
                 examples=[f"files found: {', '.join(present) or 'none'}"],
             )
@@ -117,11 +135,16 @@ def read_canonical(
 
 
 def _unread_table_files(folder: Path, table: str) -> list[Path]:
-    """Files named like ``table`` in a format the kit does not read (``deals.xlsx``, ...)."""
+    """Files named like ``table`` that :func:`find_table_file` does not find.
+
+    In a format the kit does not read (``deals.json``, ...), or in one it reads under another
+    case (``Deals.CSV``): the folder's other files are not looked at.
+    """
+    suffixes = (*UNREAD_SUFFIXES, *SUFFIXES)
     return sorted(
         p
         for p in folder.iterdir()
-        if p.is_file() and p.stem.lower() == table and p.suffix.lower() in UNREAD_SUFFIXES
+        if p.is_file() and p.stem.lower() == table and p.suffix.lower() in suffixes
     )
 
 

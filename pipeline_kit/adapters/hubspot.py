@@ -105,6 +105,7 @@ import polars as pl
 
 from pipeline_kit.adapters._tools import (
     CURRENCY_MESSAGES,
+    WORKBOOK_SUFFIXES,
     SetAsideLog,
     column,
     normalise_dates,
@@ -135,7 +136,7 @@ API_TABLES = (
     "engagement_deal",
 )
 ENGAGEMENT_KINDS = ("call", "meeting", "email", "note", "task", "communication")
-SUFFIXES = (".csv", ".parquet")
+SUFFIXES = (".csv", ".parquet", *WORKBOOK_SUFFIXES)
 
 # canonical or internal name -> labels seen in UI exports (compared after squash)
 EXPORT_COLUMNS = {
@@ -293,11 +294,14 @@ def _api_files(files: list[Path]) -> dict[str, Path]:
 
 def _is_deals_export(file: Path) -> bool:
     """Whether the file's header has Record ID and Deal Stage (read from the first line)."""
-    if file.suffix.lower() != ".csv":
+    if file.suffix.lower() in WORKBOOK_SUFFIXES:  # (the UI's Export to XLSX)
+        header = list(read_export_file(file, [], header_only=True).columns)
+    elif file.suffix.lower() == ".csv":
+        with file.open("rb") as handle:
+            first = handle.readline().decode("utf-8", "replace").lstrip("\ufeff")
+        header = next(csv.reader([first], delimiter=sniff_separator(first)), [])
+    else:
         return False
-    with file.open("rb") as handle:
-        first = handle.readline().decode("utf-8", "replace").lstrip("\ufeff")
-    header = next(csv.reader([first], delimiter=sniff_separator(first)), [])
     keys = {squash(c) for c in header}
     return {"recordid", "dealstage"} <= keys
 

@@ -81,6 +81,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from pipeline_kit.adapters._tools import (
+    WORKBOOK_SUFFIXES,
     detect_encoding,
     normalise_dates,
     read_export_file,
@@ -99,7 +100,7 @@ __all__ = ["apply_mapping", "draft_mapping", "parse_mapping", "read_mapped"]
 SETTINGS = ("encoding", "separator", "date_format", "decimal")
 DICT_ORIGIN = "the mapping (a dict)"
 SECTION_KEYS = ("file", "columns", "values", "constants", *SETTINGS)
-DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet")
+DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", *WORKBOOK_SUFFIXES)
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
 # decimal comma: 1.234,50 / 1 234,50 (any space) / 1234,5 / 1234; optional sign
 _DECIMAL_COMMA = r"^[-+]?(?:\d{1,3}(?:\.\d{3})+|\d{1,3}(?:[ \x{00A0}\x{202F}]\d{3})+|\d+)(?:,\d+)?$"
@@ -836,7 +837,7 @@ def _resolve_file(base: Path, pattern: str, table: str, origin: str) -> Path:
 
 
 def _default_file(base: Path, table: str, origin: str) -> Path:
-    for suffix in (".csv", ".parquet"):
+    for suffix in (".csv", ".parquet", *WORKBOOK_SUFFIXES):
         if (base / f"{table}{suffix}").is_file():
             return base / f"{table}{suffix}"
     raise DataError(
@@ -1085,7 +1086,7 @@ def _guess_columns(table: str, headers: list[str], file_name: str) -> _Guess:
 
 
 def _detect_encoding(file: Path) -> str | None:
-    if file.suffix.lower() == ".parquet":
+    if file.suffix.lower() in (".parquet", *WORKBOOK_SUFFIXES):
         return None
     data = file.read_bytes()
     try:
@@ -1320,7 +1321,7 @@ def _read_for_draft(file: Path) -> tuple[pl.DataFrame, str | None, str]:
     encoding = _detect_encoding(file)
     frame = read_export_file(file, [], encoding=encoding)
     separator = ","
-    if file.suffix.lower() != ".parquet":
+    if file.suffix.lower() not in (".parquet", *WORKBOOK_SUFFIXES):
         from pipeline_kit.adapters._tools import sniff_separator
 
         first = file.read_bytes().split(b"\n", 1)[0].decode(encoding or "utf-8-sig", "replace")

@@ -103,6 +103,7 @@ from typing import cast
 import polars as pl
 
 from pipeline_kit.adapters._tools import (
+    WORKBOOK_SUFFIXES,
     SetAsideKind,
     SetAsideLog,
     column,
@@ -391,7 +392,11 @@ def _read_folder(run: _Run) -> dict[Path, pl.DataFrame]:
     """Every CSV/Parquet file of the folder, values as trimmed strings (empty -> null)."""
     frames: dict[Path, pl.DataFrame] = {}
     for file in sorted(run.path.iterdir()):
-        if not file.is_file() or file.suffix.lower() not in (".csv", ".parquet"):
+        if not file.is_file() or file.suffix.lower() not in (
+            ".csv",
+            ".parquet",
+            *WORKBOOK_SUFFIXES,
+        ):
             continue
         frame = read_export_file(file, run.notes)
         text = [c for c in frame.columns if c != "source_row"]
