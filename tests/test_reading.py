@@ -355,6 +355,9 @@ def _as_workbook(csv_file: Path, workbook: Path) -> None:
     """The CSV's rows in a workbook with typed cells, as Excel or a CRM's XLSX export holds
     them (numbers, dates and times as values, not text)."""
     frame = pl.read_csv(csv_file, try_parse_dates=True)
+    zoned = [c for c, t in frame.schema.items() if isinstance(t, pl.Datetime) and t.time_zone]
+    # (Excel holds no time zone: a UTC time is written as it reads in UTC)
+    frame = frame.with_columns(pl.col(zoned).dt.convert_time_zone("UTC").dt.replace_time_zone(None))
     frame.write_excel(workbook, worksheet="Export")
 
 
@@ -364,6 +367,7 @@ def _as_workbook(csv_file: Path, workbook: Path) -> None:
         ("data/sample", "canonical", "deals.csv"),
         ("data/examples/hubspot", "hubspot", "hubspot-crm-exports-all-deals-2025-06-02.csv"),
         ("data/examples/pipedrive", "pipedrive", "deals-7785302-17.csv"),
+        ("data/examples/salesforce", "salesforce", "Opportunity.csv"),
     ],
 )
 def test_a_workbook_reads_as_the_same_export_in_csv(tmp_path, folder, source, table_file):

@@ -71,6 +71,7 @@ import polars as pl
 
 from pipeline_kit.adapters._tools import (
     CURRENCY_MESSAGES,
+    WORKBOOK_SUFFIXES,
     SetAsideLog,
     column,
     normalise_dates,
@@ -202,7 +203,8 @@ def _find_files(path: Path) -> dict[str, Path]:
             file=str(path),
         )
     found: dict[str, Path] = {}
-    candidates = sorted(p for p in path.iterdir() if p.suffix.lower() in (".csv", ".parquet"))
+    readable = (".csv", ".parquet", *WORKBOOK_SUFFIXES)
+    candidates = sorted(p for p in path.iterdir() if p.suffix.lower() in readable)
     for file in candidates:
         name = object_of(file)
         if name is not None and name not in found:
