@@ -421,3 +421,30 @@ def test_a_workbook_repeating_a_header_is_one_clear_error(tmp_path):
     book.close()
     with pytest.raises(pk.DataError, match="the header repeats column"):
         pk.load(folder)
+
+
+def test_excel_error_cells_are_read_as_excel_shows_them(tmp_path):
+    """A failed formula's cell (#DIV/0!, #N/A) is not read as an empty cell: its row is
+    quarantined where a number was expected, and a note says so."""
+    import xlsxwriter
+
+    folder = tmp_path / "wb"
+    folder.mkdir()
+    (folder / "stages.csv").write_text(STAGES_CSV)
+    book = xlsxwriter.Workbook(folder / "deals.xlsx")
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, HEADER.strip().split(","))
+    sheet.write_row(1, 0, ["D1", "ann", "red", 100, "2025-10-01", "Won", "won", "2025-10-20"])
+    sheet.write_row(2, 0, ["D2", "bo", "red", None, "2025-10-02", "Lost", "lost", "2025-10-21"])
+    sheet.write_formula(2, 3, "=1/0", None, "#DIV/0!")
+    sheet.write_row(3, 0, ["D3", None, "red", 300, "2025-10-03", "Won", "won", "2025-10-22"])
+    sheet.write_formula(3, 1, '=VLOOKUP("x",A1:A2,2,FALSE)', None, "#N/A")
+    book.close()
+    ds = pk.load(folder)
+    assert ds.quarantine.select("source_row", "rules").rows() == [(3, ["amount|dtype"])]
+    assert ds.deals.select("deal_id", "owner").rows() == [("D1", "ann"), ("D3", "#N/A")]
+    assert any(
+        "deals.xlsx: 2 cell(s) hold an Excel error (a formula that failed), read as Excel "
+        "shows it, e.g. row 3, amount: #DIV/0!" in n
+        for n in ds.notes
+    )

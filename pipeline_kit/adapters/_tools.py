@@ -428,9 +428,10 @@ def _read_workbook(path: Path, notes: list[str], *, header_only: bool = False) -
         # (the header's cells as written: the reader renames a repeated one Name_1)
         first = reader.load_sheet(0, header_row=None, n_rows=1, dtypes="string").to_polars()
         sheet = reader.load_sheet(0, dtypes="string", n_rows=0 if header_only else None)
-        frame = sheet.to_polars()
+        batch, errors = sheet.to_arrow_with_errors()
     except (fastexcel.FastExcelError, OSError) as exc:
         raise _unreadable(path, exc) from exc
+    frame = _with_error_cells(pl.from_arrow(batch), errors.errors if errors else [], path, notes)
     header = [str(c).strip() for c in first.row(0) if c is not None] if first.height else []
     repeated = sorted({c for c in header if header.count(c) > 1})
     if repeated:
@@ -454,6 +455,58 @@ def _read_workbook(path: Path, notes: list[str], *, header_only: bool = False) -
     )
     if frame.width > 1:
         frame = frame.filter(~pl.all_horizontal(pl.exclude("source_row").is_null()))
+    return frame
+
+
+# what Excel shows (and writes to a CSV) for a cell whose formula failed, by calamine's name
+_EXCEL_ERRORS = {
+    "Div0": "#DIV/0!",
+    "NA": "#N/A",
+    "Name": "#NAME?",
+    "Null": "#NULL!",
+    "Num": "#NUM!",
+    "Ref": "#REF!",
+    "Value": "#VALUE!",
+    "GettingData": "#GETTING_DATA",
+}
+
+
+def _with_error_cells(
+    frame: pl.DataFrame, errors: Sequence, path: Path, notes: list[str]
+) -> pl.DataFrame:
+    """``frame`` with each cell holding an Excel error written as Excel shows it (``#N/A``).
+
+    The reader leaves such a cell empty; a CSV saved by Excel holds the error's text, so a
+    row with one in a number or date column is quarantined, not read with a gap. A note says
+    how many cells hold errors and where the first is.
+    """
+    if not errors:
+        return frame
+    cells: dict[int, tuple[list[int], list[str]]] = {}
+    for error in errors:
+        row, col = error.offset_position
+        kind = re.search(r"Error\((\w+)\)", error.detail)
+        rows, texts = cells.setdefault(col, ([], []))
+        rows.append(row)
+        texts.append(_EXCEL_ERRORS.get(kind.group(1), "#ERROR!") if kind else "#ERROR!")
+    frame = frame.with_columns(
+        frame.to_series(col).scatter(rows, texts) for col, (rows, texts) in cells.items()
+    )
+    first = min(errors, key=lambda error: error.offset_position)  # (the topmost, then leftmost)
+    notes.append(
+        Message(
+            N_(
+                "{file}: {cells} cell(s) hold an Excel error (a formula that failed), read as "
+                "Excel shows it, e.g. row {row}, {column}: {value}; a row with one in a number "
+                "or date column is quarantined."
+            ),
+            file=path.name,
+            cells=len(errors),
+            row=first.offset_position[0] + 2,
+            column=frame.columns[first.offset_position[1]],
+            value=frame.item(first.offset_position[0], first.offset_position[1]),
+        )
+    )
     return frame
 
 
