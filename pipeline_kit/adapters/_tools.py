@@ -431,7 +431,8 @@ def _read_workbook(path: Path, notes: list[str], *, header_only: bool = False) -
         batch, errors = sheet.to_arrow_with_errors()
     except (fastexcel.FastExcelError, OSError) as exc:
         raise _unreadable(path, exc) from exc
-    frame = _with_error_cells(pl.from_arrow(batch), errors.errors if errors else [], path, notes)
+    frame = pl.DataFrame(pl.from_arrow(batch))
+    frame = _with_error_cells(frame, errors.errors if errors else [], path, notes)
     header = [str(c).strip() for c in first.row(0) if c is not None] if first.height else []
     repeated = sorted({c for c in header if header.count(c) > 1})
     if repeated:
