@@ -152,7 +152,11 @@ def _least_chaotic(data: bytes) -> tuple[str, list[str]] | None:
     matches = list(from_bytes(data))
     if not matches:
         return None
-    matches = [m for m in matches if _plausible_script(m.encoding, str(m))] or matches
+    # (a match's text is decoded only for a Korean reading: str(m) decodes the whole input)
+    plausible = [
+        m for m in matches if not _korean(m.encoding) or _plausible_script(m.encoding, str(m))
+    ]
+    matches = plausible or matches
     fewest = min(m.chaos for m in matches)
     tied = [m for m in matches if m.chaos == fewest]
     best = next((m for m in tied if "cp1252" in m.could_be_from_charset), tied[0])
@@ -175,11 +179,15 @@ def _plausible_script(encoding: str, text: str) -> bool:
     Chinese characters, and more than a tenth of them, are Chinese is not kept when another
     reading exists.
     """
-    if encoding.lower().replace("-", "_") not in _KOREAN:
+    if not _korean(encoding):
         return True
     hangul = sum(1 for c in text if "\uac00" <= c <= "\ud7a3")
     hanja = sum(1 for c in text if "\u4e00" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff")
     return hanja < 20 or hanja <= 0.1 * (hangul + hanja)
+
+
+def _korean(encoding: str) -> bool:
+    return encoding.lower().replace("-", "_") in _KOREAN
 
 
 def _decodes(data: bytes, encoding: str) -> bool:
