@@ -34,6 +34,7 @@ import polars as pl
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting._state import (
+    Snapshots,
     group_sums,
     key_index,
     open_deals_on,
@@ -48,6 +49,7 @@ from pipeline_kit.periods import Period, parse_date
 __all__ = ["BookingsForecast", "forecast", "forecast_windows"]
 
 QUANTILES = (0.1, 0.5, 0.9)
+PRIOR_STRENGTH = 10.0  # forecast's default prior_strength
 _CHUNK = 4096  # deals simulated at a time (bounds memory at deals x draws)
 
 
@@ -288,7 +290,7 @@ def forecast(
     draws: int = 4000,
     seed: int = 0,
     past_periods: int = 8,
-    prior_strength: float = 10.0,
+    prior_strength: float = PRIOR_STRENGTH,
 ) -> BookingsForecast:
     """The period's bookings (sum of amounts won in it) as a distribution, seen at ``as_of``.
 
@@ -341,14 +343,37 @@ def forecast(
             f"as_of {day} is not before the end of {period.label}: its bookings are known; "
             "use pk.revenue or pk.win_rate for what happened"
         )
+    return _forecast(ds, period, day, groups, draws, seed, past_periods, prior_strength)
+
+
+def _forecast(
+    ds: Dataset,
+    period: Period,
+    day: dt.date,
+    groups: list[str],
+    draws: int,
+    seed: int,
+    past_periods: int,
+    prior_strength: float,
+    known: Snapshots | None = None,
+) -> BookingsForecast:
+    """:func:`forecast` of a resolved ``period`` at ``day`` (before its end).
+
+    ``known``: the deals open on the days the forecast reads (``day`` and its past days), when
+    a backtest has computed them for all its forecasts at once; else they are queried here.
+    """
+    assert ds.first_date is not None
     windows = forecast_windows(period, day, ds.first_date, past_periods)
     rng = np.random.default_rng(seed)
 
+    def open_on(days: list[dt.date]) -> pl.LazyFrame:
+        return known.on(days) if known is not None else open_deals_on(ds, days, groups)
+
     deals = ds.lazy("deals")
     won_so_far = deals.filter(won_between(period.start, day)).select("deal_id", *groups, "amount")
-    current = open_deals_on(ds, [day], groups).collect().sort("deal_id")
+    current = open_on([day]).collect().sort("deal_id")
     training = (
-        open_deals_on(ds, windows.days(), groups)
+        open_on(windows.days())
         .join(windows.past.lazy(), on="snapshot", how="left")
         .with_columns(won_between(pl.col("window_first"), pl.col("window_last")).alias("won"))
         .collect()
