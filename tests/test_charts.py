@@ -316,3 +316,38 @@ def test_builders_pass_channel_objects_not_shorthand_strings(sample, monkeypatch
     assert built == []
     alt.Chart(pl.DataFrame({"a": [1]})).mark_point().encode(x="a:Q")  # the spy itself works
     assert built
+
+
+def test_cheap_layer_copies_give_the_same_specs(sample):
+    """Report kernels (``setup_notebook(validate=False)``) copy layered charts without
+    rebuilding them (``render._layer_chart_copy``); every spec must be the one Altair's own
+    copies give: each builder's chart, the same with properties set after layering, localised
+    (a deep copy) and every chart of a team report, in English and in Chinese with euros."""
+    from altair.utils import schemapi
+
+    def built() -> dict[str, alt.TopLevelMixin]:
+        out = {name: build(sample) for name, (build, *_) in CASES.items()}
+        out |= {f"{n} sized": c.properties(width=333) for n, c in list(out.items())}
+        out |= {f"{n} zh": charts.localise(c, "zh-Hans", "EUR") for n, c in list(out.items())}
+        for lang, currency in (("en", "USD"), ("zh-Hans", "EUR")):
+            report = pk.TeamReport(sample, team="EMEA", period=P, lang=lang, currency=currency)
+            for name in dir(report):
+                if name.endswith("_chart") and not name.startswith("_"):
+                    chart = getattr(report, name)()
+                    if isinstance(chart, alt.TopLevelMixin):
+                        out[f"report {name} {lang}"] = chart
+        return out
+
+    def specs(charts_: dict[str, alt.TopLevelMixin]) -> dict[str, str]:
+        return {n: json.dumps(c.to_dict(validate=False)) for n, c in charts_.items()}
+
+    with schemapi.debug_mode(False):
+        reference = specs(built())
+    assert sum(isinstance(c, alt.LayerChart) for c in built().values()) >= 20
+    try:
+        charts.setup_notebook(static=False, validate=False)
+        assert "copy" in vars(alt.LayerChart)
+        assert specs(built()) == reference
+    finally:
+        charts.setup_notebook()
+    assert "copy" not in vars(alt.LayerChart)  # Altair's own copy again
