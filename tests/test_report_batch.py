@@ -351,3 +351,48 @@ def test_the_backtest_in_threads_is_the_backtest_one_at_a_time(sample, monkeypat
     assert alone.forecasts.height > 10  # several forecasts, so threads did overlap
     assert_frame_equal(threaded.forecasts, alone.forecasts)
     assert_frame_equal(threaded.deals, alone.deals)
+
+
+def test_every_teams_win_rate_trend_and_collateral_are_each_teams_own(
+    sample, tmp_path, monkeypatch
+):
+    """The team report's win-rate trend (from every team's, when the team has a row in each
+    quarter) and its collateral win rates (each content's stage computed once for the dataset)
+    equal the metrics run on the team's deals alone, for every team, several periods and
+    datasets: one where teams have quarters without a closed deal (computed alone)."""
+    from pipeline_kit.report_data import TeamData
+
+    from .test_pipelines import write_two_pipelines
+
+    one = _fresh(sample)
+    two = pk.load(write_two_pipelines(tmp_path / "two"), cache=False)
+    few = pk.load(pk.synthetic.generate(300, seed=3))  # small teams: empty quarters
+    trends = _counting(monkeypatch, report_data, "quarterly_trend")
+    stages = _counting(monkeypatch, report_data, "content_stages")
+    computed = {}
+    for name, ds in (("one", one), ("two", two), ("few", few)):
+        for period in ("2025-Q4", "2025-Q2", "2024-Q3"):
+            before = len(trends)
+            for team in [*ds.teams, "no such team"]:
+                data = TeamData.of(ds, team, period)
+                alone = _fresh(data.team_deals)
+                assert_frame_equal(
+                    data.quarterly_trend("win_rate"),
+                    pk.quarterly_trend(alone, "win_rate", end=data.period),
+                    check_exact=True,
+                )
+                if ds.has("collateral_usage"):
+                    assert_frame_equal(
+                        data.collateral_win_rates(),
+                        pk.collateral_win_rates(alone, data.period),
+                        check_exact=True,
+                    )
+            computed[name, period] = len(trends) - before
+    assert len(stages) == 2 * 3  # once per dataset with collateral and period
+    # 2025-Q4: the sample's five teams have a row in each of the eight quarters, read from
+    # every team's (computed once), the unknown team computed alone; in the small dataset
+    # Partners closed deals in four of them only: computed alone too. 2025-Q2's quarters
+    # start before the data: every team alone
+    assert computed["one", "2025-Q4"] == 1 + 1
+    assert computed["few", "2025-Q4"] == 1 + 1 + 1
+    assert computed["one", "2025-Q2"] == 1 + 5 + 1

@@ -88,23 +88,57 @@ def collateral_win_rates(
     peers) with ci_low/ci_high (Newcombe's hybrid score interval), enough_data (both groups
     >= min_n).
     """
+    return _collateral_win_rates(
+        ds,
+        period,
+        by=by,
+        as_of=as_of,
+        confidence=confidence,
+        min_n=min_n,
+        content_stage=content_stages(ds),
+    )
+
+
+def content_stages(ds: Dataset) -> pl.LazyFrame:
+    """Per content: ``stage_order``, the median pipeline order of the stage of its uses.
+
+    A use's stage is the last open stage its deal entered on or before the day of use. It
+    reads every deal's history and every use, whichever deals a metric counts: the team
+    reports of a dataset share it (:meth:`pipeline_kit.report_data.TeamData.collateral_win_rates`).
+    """
+    order = ds.lazy("stages").select("stage", "order", "is_won", "is_lost")
+    history = ds.lazy("stage_history").join(order, on="stage", how="inner")
+    used_in = (
+        ds.lazy("collateral_usage")
+        .join(history.filter(~pl.col("is_won") & ~pl.col("is_lost")), on="deal_id")
+        .filter(pl.col("entered_at") <= pl.col("used_at"))
+        .sort("entered_at", "order")
+        .group_by("content_id", "deal_id", "used_at")
+        .agg(pl.col("order").last())
+    )
+    return used_in.group_by("content_id").agg(
+        pl.col("order").median().round(0).cast(pl.Int64).alias("stage_order")
+    )
+
+
+@time_basis("period")
+def _collateral_win_rates(
+    ds: Dataset,
+    period: str | Period,
+    *,
+    by: By,
+    as_of: str | dt.date | None,
+    confidence: float,
+    min_n: int,
+    content_stage: pl.LazyFrame,
+) -> pl.DataFrame:
+    """:func:`collateral_win_rates` with each content's stage given (:func:`content_stages`)."""
     period = flow_period(ds, period, as_of)
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     order = ds.lazy("stages").select("stage", "order", "is_won", "is_lost")
     history = ds.lazy("stage_history").join(order, on="stage", how="inner")
     usage = ds.lazy("collateral_usage")
-    # stage each use happened in: the last stage entered on or before the day of use
-    used_in = (
-        usage.join(history.filter(~pl.col("is_won") & ~pl.col("is_lost")), on="deal_id")
-        .filter(pl.col("entered_at") <= pl.col("used_at"))
-        .sort("entered_at", "order")
-        .group_by("content_id", "deal_id", "used_at")
-        .agg(pl.col("order").last())
-    )
-    content_stage = used_in.group_by("content_id").agg(
-        pl.col("order").median().round(0).cast(pl.Int64).alias("stage_order")
-    )
     closed = (
         ds.lazy("deals")
         .filter(pl.col("status").is_in(["won", "lost"]) & period.contains("closed_at"))
