@@ -77,3 +77,21 @@ def test_backtest_rows_equal_forecasts_made_one_at_a_time(sample, by):
             got = baselines.filter(pl.col("method") == name)["point"].to_list()
             expected = points.filter(pl.col("baseline") == name)["point"].to_list()
             assert got == expected, (name, point)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_add_rows_is_add_at_bit_for_bit(seed):
+    """The forecast sums each deal's draws into its group with ``add_rows``; ``np.add.at``
+    (sequential, in the rows' order) is the reference: the same floats, bit for bit."""
+    from pipeline_kit.forecasting.model import add_rows
+
+    rng = np.random.default_rng(seed)
+    groups, deals, draws = int(rng.integers(1, 30)), int(rng.integers(0, 2500)), 300
+    keys = rng.integers(0, groups, deals)
+    rows = (rng.random((deals, draws)) < 0.4) * rng.lognormal(9, 2.5, deals)[:, None]
+    rows[: deals // 10] *= -1.0  # negative amounts and -0.0 too
+    start = np.where(rng.random((groups, draws)) < 0.5, 0.0, rng.lognormal(12, 1, (groups, draws)))
+    expected, got = start.copy(), start.copy()
+    np.add.at(expected, keys, rows)
+    add_rows(got, keys, rows)
+    assert expected.tobytes() == got.tobytes()

@@ -286,18 +286,23 @@ def backtest_forecast(
     # the deals open on every day a forecast or a baseline reads, in one query: the
     # checkpoints' days and their past days recur across the plan's forecasts
     first_day = ds.first_date
-    days = {day for _, _, day in plan}
-    days |= {
-        d
-        for period, _, day in plan
-        for d in forecast_windows(period, day, first_day, past_periods).days()
-    }
+    windows = [forecast_windows(period, day, first_day, past_periods) for period, _, day in plan]
+    days = {day for _, _, day in plan} | {d for w in windows for d in w.days()}
     known = Snapshots(ds, sorted(days), groups)
 
     def run(i: int) -> BookingsForecast:
         period, _label, day = plan[i]
         return _forecast(
-            ds, period, day, groups, draws, seed + i, past_periods, PRIOR_STRENGTH, known
+            ds,
+            period,
+            day,
+            groups,
+            draws,
+            seed + i,
+            past_periods,
+            PRIOR_STRENGTH,
+            known,
+            windows[i],
         )
 
     made = _in_threads(run, len(plan), BACKTEST_THREADS)

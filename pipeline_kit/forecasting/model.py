@@ -230,6 +230,26 @@ def _cells(training: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     )
 
 
+def add_rows(acc: np.ndarray, keys: np.ndarray, rows: np.ndarray) -> None:
+    """``acc[keys[i]] += rows[i]`` for each ``i`` in order: ``np.add.at(acc, keys, rows)``.
+
+    The same sums bit for bit: each row of ``acc`` adds its rows one after the other, in
+    their order (a stable sort by key, then NumPy's reduction along the first axis of a
+    C-ordered array, which adds row after row), starting from ``acc``'s row. ``np.add.at``
+    on rows of draws runs its loop per element; this is about six times faster.
+    """
+    if not keys.size:
+        return
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    ends = np.r_[starts[1:], keys.size]
+    ordered = rows[order]
+    for start, end in zip(starts, ends, strict=True):
+        k = sorted_keys[start]
+        acc[k] = np.add.reduce(np.vstack([acc[k][None, :], ordered[start:end]]), axis=0)
+
+
 def _beta(rng: np.random.Generator, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return rng.beta(np.maximum(a, 1e-6), np.maximum(b, 1e-6))
 
@@ -356,14 +376,17 @@ def _forecast(
     past_periods: int,
     prior_strength: float,
     known: Snapshots | None = None,
+    windows: _Windows | None = None,
 ) -> BookingsForecast:
     """:func:`forecast` of a resolved ``period`` at ``day`` (before its end).
 
     ``known``: the deals open on the days the forecast reads (``day`` and its past days), when
     a backtest has computed them for all its forecasts at once; else they are queried here.
+    ``windows``: :func:`forecast_windows` of the forecast, when the caller has it.
     """
     assert ds.first_date is not None
-    windows = forecast_windows(period, day, ds.first_date, past_periods)
+    if windows is None:
+        windows = forecast_windows(period, day, ds.first_date, past_periods)
     rng = np.random.default_rng(seed)
 
     def open_on(days: list[dt.date]) -> pl.LazyFrame:
@@ -426,7 +449,7 @@ def _forecast(
             hi = min(lo + _CHUNK, current.height)
             wins = rng.random((hi - lo, draws)) < rates[index[lo:hi]]
             contribution = wins * amounts[lo:hi, None]
-            np.add.at(from_open, key_of_deal[lo:hi], contribution)
+            add_rows(from_open, key_of_deal[lo:hi], contribution)
 
     # new deals: Gamma-Poisson count per group, amounts resampled from past ones
     from_new = np.zeros((keys.height, draws))
