@@ -92,6 +92,63 @@ def _layer_chart_copy(
     return copy
 
 
+_ALTAIR_API = alt.vegalite.v6.api
+_LAYERING = {  # LayerChart.__init__'s helpers that copy every layer, Altair's own
+    name: getattr(_ALTAIR_API, name)
+    for name in ("_remove_duplicate_params", "_combine_subchart_params")
+}
+
+
+def _plain_layers(layers: list[Any]) -> bool:
+    """Whether ``layers`` are single-view charts without parameters (no selection)."""
+    return all(
+        isinstance(c, alt.Chart) and alt.utils.is_undefined(c._kwds.get("params", alt.Undefined))
+        for c in layers
+    )
+
+
+def _remove_duplicate_params(layer: list[Any]) -> list[Any]:
+    """Altair's, which deep-copies every layer to drop a parameter repeated across layers.
+
+    Layers without parameters come back unchanged from it: here, without the copies.
+    """
+    if _plain_layers(layer):
+        return list(layer)
+    return _LAYERING["_remove_duplicate_params"](layer)
+
+
+def _combine_subchart_params(params: Any, subcharts: list[Any]) -> tuple[Any, list[Any]]:
+    """Altair's, which deep-copies every layer to lift their parameters to the top.
+
+    With no parameter at the top or in single-view layers, it returns no parameter and the
+    layers unchanged: here, without the copies.
+    """
+    if alt.utils.is_undefined(params) and _plain_layers(subcharts):
+        return alt.Undefined, list(subcharts)
+    return _LAYERING["_combine_subchart_params"](params, subcharts)
+
+
+def _cheap_layering(enabled: bool) -> None:
+    """Layered charts built and copied without Altair's copies of unchanged layers, or not.
+
+    :func:`_layer_chart_copy`, :func:`_remove_duplicate_params` and
+    :func:`_combine_subchart_params`: every layer of a layered chart was deep-copied about
+    six times between ``alt.layer`` and its display (0.05-0.06 s of CPU per team report);
+    the specs are the same (tests/test_charts.py compares them for every chart of a report).
+    A layered chart then holds the layers it was given, not copies of them: the kit's
+    builders never change a chart in place once layered.
+    """
+    if enabled:
+        alt.LayerChart.copy = _layer_chart_copy  # type: ignore[method-assign,assignment]
+        _ALTAIR_API._remove_duplicate_params = _remove_duplicate_params
+        _ALTAIR_API._combine_subchart_params = _combine_subchart_params
+        return
+    if vars(alt.LayerChart).get("copy") is _layer_chart_copy:
+        del alt.LayerChart.copy  # Altair's own again
+    for name, altairs in _LAYERING.items():
+        setattr(_ALTAIR_API, name, altairs)
+
+
 def setup_notebook(static: bool = True, *, validate: bool = True) -> None:
     """Theme on; charts display as static SVG or as interactive Vega-Lite.
 
@@ -102,18 +159,16 @@ def setup_notebook(static: bool = True, *, validate: bool = True) -> None:
     ``validate=False`` skips Altair's JSON-schema checks, at creation and at display: about
     a sixth of a report's time. The report templates use it, since they display only the kit's
     own chart builders, each validated by the test suite; keep it on for charts of your own,
-    whose mistakes it explains. It also makes Altair's shallow copies of layered charts
-    cheap (:func:`_layer_chart_copy`: the same specs, without rebuilding the chart each time).
+    whose mistakes it explains. It also skips Altair's copies of the layers of a layered
+    chart (:func:`_cheap_layering`: the same specs, without copying unchanged layers).
     """
     alt.theme.enable(THEME)
     alt.renderers.enable("svg" if static else "pipeline_kit")
     if validate:
         alt.utils.schemapi.enable_debug_mode()
-        if vars(alt.LayerChart).get("copy") is _layer_chart_copy:
-            del alt.LayerChart.copy  # Altair's own again
     else:
         alt.utils.schemapi.disable_debug_mode()
-        alt.LayerChart.copy = _layer_chart_copy  # type: ignore[method-assign,assignment]
+    _cheap_layering(not validate)
     shell = _ipython()
     if shell is not None:
         formatter = shell.display_formatter.mimebundle_formatter
