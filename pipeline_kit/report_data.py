@@ -29,6 +29,7 @@ from pipeline_kit.metrics import (
     churn,
     churn_reasons,
     clv,
+    collateral_win_rates,
     competitor_win_rates,
     cycle_length,
     cycle_length_curve,
@@ -57,12 +58,11 @@ from pipeline_kit.metrics import (
     won_deal_size,
 )
 from pipeline_kit.metrics._common import as_period, pipelines, resolve_as_of
-from pipeline_kit.metrics.collateral import _collateral_win_rates, content_stages
+from pipeline_kit.metrics.collateral import content_stages
 from pipeline_kit.metrics.long_format import WHOLE_EXPORT_METRICS
 from pipeline_kit.metrics.pipeline import next_period, open_at, share_stalled_deals
 from pipeline_kit.periods import Period
 from pipeline_kit.shape import DataShape
-from pipeline_kit.stats import MIN_N
 
 __all__ = ["SEGMENT_COLUMNS", "TeamData", "report_period"]
 
@@ -413,15 +413,7 @@ class TeamData:
         stages = self._whole(
             ("collateral_content_stages",), lambda: content_stages(self.ds).collect()
         )
-        return _collateral_win_rates(
-            self.team_deals,
-            self.period,
-            by=None,
-            as_of=None,
-            confidence=0.95,
-            min_n=MIN_N,
-            content_stage=stages.lazy(),
-        )
+        return collateral_win_rates(self.team_deals, self.period, content_stage=stages)
 
     def churn(self) -> pl.DataFrame:
         """The team's row of customer churn in the period."""
