@@ -322,8 +322,8 @@ def test_cheap_layer_copies_give_the_same_specs(sample):
     """Report kernels (``setup_notebook(validate=False)``) layer and copy charts without
     Altair's copies of unchanged layers (``render._cheap_layering``); every spec must be the
     one Altair's own copies give: each builder's chart, the same with properties set after
-    layering, localised (a deep copy) and every chart of a team report, in English and in
-    Chinese with euros."""
+    layering, localised (a deep copy) and every chart of a team report and of the organisation
+    summary, in English and in Chinese with euros."""
     from altair.utils import schemapi
     from altair.vegalite.v6 import api
 
@@ -334,21 +334,25 @@ def test_cheap_layer_copies_give_the_same_specs(sample):
         out |= {f"{n} sized": c.properties(width=333) for n, c in list(out.items())}
         out |= {f"{n} zh": charts.localise(c, "zh-Hans", "EUR") for n, c in list(out.items())}
         for lang, currency in (("en", "USD"), ("zh-Hans", "EUR")):
-            report = pk.TeamReport(sample, team="EMEA", period=P, lang=lang, currency=currency)
-            for name in dir(report):
-                if name.endswith("_chart") and not name.startswith("_"):
-                    chart = getattr(report, name)()
-                    if isinstance(chart, alt.TopLevelMixin):
-                        out[f"report {name} {lang}"] = chart
+            for report in (
+                pk.TeamReport(sample, team="EMEA", period=P, lang=lang, currency=currency),
+                pk.OrgReport(sample, period=P, lang=lang, currency=currency),
+            ):
+                for name in dir(report):
+                    if name.endswith("_chart") and not name.startswith("_"):
+                        chart = getattr(report, name)()
+                        if isinstance(chart, alt.TopLevelMixin):
+                            out[f"{type(report).__name__} {name} {lang}"] = chart
         return out
 
     def specs(charts_: dict[str, alt.TopLevelMixin]) -> dict[str, str]:
         return {n: json.dumps(c.to_dict(validate=False)) for n, c in charts_.items()}
 
-    with schemapi.debug_mode(False):
-        reference = specs(built())
-    assert sum(isinstance(c, alt.LayerChart) for c in built().values()) >= 20
     try:
+        charts.setup_notebook(static=False)  # the kit's theme, Altair's own copies
+        with schemapi.debug_mode(False):
+            reference = specs(built())
+        assert sum(isinstance(c, alt.LayerChart) for c in built().values()) >= 20
         charts.setup_notebook(static=False, validate=False)
         assert "copy" in vars(alt.LayerChart)
         assert api._remove_duplicate_params is not altairs[0]
