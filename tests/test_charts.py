@@ -319,15 +319,15 @@ def test_builders_pass_channel_objects_not_shorthand_strings(sample, monkeypatch
 
 
 def test_cheap_layer_copies_give_the_same_specs(sample):
-    """Report kernels (``setup_notebook(validate=False)``) layer and copy charts without
-    Altair's copies of unchanged layers (``render._cheap_layering``); every spec must be the
-    one Altair's own copies give: each builder's chart, the same with properties set after
-    layering, localised (a deep copy) and every chart of a team report and of the organisation
-    summary, in English and in Chinese with euros."""
+    """Report kernels (``setup_notebook(validate=False)``) layer, copy and print charts without
+    Altair's copies of unchanged layers and its checks of plain values (``render._lean_altair``);
+    every spec must be the one Altair's own code gives: each builder's chart, the same with
+    properties set after layering, localised (a deep copy) and every chart of a team report and
+    of the organisation summary, in English and in Chinese with euros."""
     from altair.utils import schemapi
     from altair.vegalite.v6 import api
 
-    altairs = (api._remove_duplicate_params, api._combine_subchart_params)
+    altairs = (api._remove_duplicate_params, api._combine_subchart_params, schemapi._todict)
 
     def built() -> dict[str, alt.TopLevelMixin]:
         out = {name: build(sample) for name, (build, *_) in CASES.items()}
@@ -356,8 +356,9 @@ def test_cheap_layer_copies_give_the_same_specs(sample):
         charts.setup_notebook(static=False, validate=False)
         assert "copy" in vars(alt.LayerChart)
         assert api._remove_duplicate_params is not altairs[0]
+        assert schemapi._todict is not altairs[2]
         assert specs(built()) == reference
     finally:
         charts.setup_notebook()
     assert "copy" not in vars(alt.LayerChart)  # Altair's own again
-    assert (api._remove_duplicate_params, api._combine_subchart_params) == altairs
+    assert (api._remove_duplicate_params, api._combine_subchart_params, schemapi._todict) == altairs

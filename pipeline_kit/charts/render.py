@@ -128,25 +128,46 @@ def _combine_subchart_params(params: Any, subcharts: list[Any]) -> tuple[Any, li
     return _LAYERING["_combine_subchart_params"](params, subcharts)
 
 
-def _cheap_layering(enabled: bool) -> None:
-    """Layered charts built and copied without Altair's copies of unchanged layers, or not.
+_SCHEMAPI = alt.utils.schemapi
+_ALTAIRS_TODICT = _SCHEMAPI._todict
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _todict(obj: Any, context: dict[str, Any] | None, np_opt: Any, pd_opt: Any) -> Any:
+    """Altair's spec conversion, returning a plain string, number or None as it is at once.
+
+    Altair's returns them too, after asking each (every value of a chart's inline data) a
+    series of ``isinstance`` questions, one against a runtime protocol (``inspect`` at work):
+    about a third of printing a spec. Exact types only: NumPy's numbers, which subclass
+    ``float``, still go through Altair's.
+    """
+    if type(obj) in _PLAIN:
+        return obj
+    return _ALTAIRS_TODICT(obj, context, np_opt, pd_opt)
+
+
+def _lean_altair(enabled: bool) -> None:
+    """Charts built, copied and printed without Altair's needless work, or with it again.
 
     :func:`_layer_chart_copy`, :func:`_remove_duplicate_params` and
     :func:`_combine_subchart_params`: every layer of a layered chart was deep-copied about
     six times between ``alt.layer`` and its display (0.05-0.06 s of CPU per team report);
-    the specs are the same (tests/test_charts.py compares them for every chart of a report).
-    A layered chart then holds the layers it was given, not copies of them: the kit's
-    builders never change a chart in place once layered.
+    :func:`_todict`: plain values skip Altair's type checks. The specs are the same
+    (tests/test_charts.py compares them for every chart of both reports). A layered chart
+    then holds the layers it was given, not copies of them: the kit's builders never change
+    a chart in place once layered.
     """
     if enabled:
         alt.LayerChart.copy = _layer_chart_copy  # type: ignore[method-assign,assignment]
         _ALTAIR_API._remove_duplicate_params = _remove_duplicate_params
         _ALTAIR_API._combine_subchart_params = _combine_subchart_params
+        _SCHEMAPI._todict = _todict
         return
     if vars(alt.LayerChart).get("copy") is _layer_chart_copy:
         del alt.LayerChart.copy  # Altair's own again
     for name, altairs in _LAYERING.items():
         setattr(_ALTAIR_API, name, altairs)
+    _SCHEMAPI._todict = _ALTAIRS_TODICT
 
 
 def setup_notebook(static: bool = True, *, validate: bool = True) -> None:
@@ -160,7 +181,7 @@ def setup_notebook(static: bool = True, *, validate: bool = True) -> None:
     a sixth of a report's time. The report templates use it, since they display only the kit's
     own chart builders, each validated by the test suite; keep it on for charts of your own,
     whose mistakes it explains. It also skips Altair's copies of the layers of a layered
-    chart (:func:`_cheap_layering`: the same specs, without copying unchanged layers).
+    chart and its type checks of plain values (:func:`_lean_altair`: the same specs).
     """
     alt.theme.enable(THEME)
     alt.renderers.enable("svg" if static else "pipeline_kit")
@@ -168,7 +189,7 @@ def setup_notebook(static: bool = True, *, validate: bool = True) -> None:
         alt.utils.schemapi.enable_debug_mode()
     else:
         alt.utils.schemapi.disable_debug_mode()
-    _cheap_layering(not validate)
+    _lean_altair(not validate)
     shell = _ipython()
     if shell is not None:
         formatter = shell.display_formatter.mimebundle_formatter
