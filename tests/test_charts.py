@@ -324,6 +324,7 @@ def test_cheap_layer_copies_give_the_same_specs(sample):
     every spec must be the one Altair's own code gives: each builder's chart, the same with
     properties set after layering, localised (a deep copy) and every chart of a team report and
     of the organisation summary, in English and in Chinese with euros."""
+    import jsonschema
     from altair.utils import schemapi
     from altair.vegalite.v6 import api
 
@@ -362,3 +363,5 @@ def test_cheap_layer_copies_give_the_same_specs(sample):
         charts.setup_notebook()
     assert "copy" not in vars(alt.LayerChart)  # Altair's own again
     assert (api._remove_duplicate_params, api._combine_subchart_params, schemapi._todict) == altairs
+    with pytest.raises(jsonschema.ValidationError):  # properties() checks values again
+        alt.Chart().mark_point().properties(width="wide")

@@ -146,13 +146,25 @@ def _todict(obj: Any, context: dict[str, Any] | None, np_opt: Any, pd_opt: Any) 
     return _ALTAIRS_TODICT(obj, context, np_opt, pd_opt)
 
 
+_ALTAIRS_PROPERTY_CHECK = vars(_SCHEMAPI.SchemaBase)["validate_property"]
+
+
+def _no_property_check(cls: type, name: str, value: Any, schema: Any = None) -> None:
+    """Altair's check of a chart property against the Vega-Lite schema in ``properties()``.
+
+    Skipped with the other schema checks (``validate=False``); it only raises on an invalid
+    value, and converted the value and walked the schema for each property set.
+    """
+
+
 def _lean_altair(enabled: bool) -> None:
     """Charts built, copied and printed without Altair's needless work, or with it again.
 
     :func:`_layer_chart_copy`, :func:`_remove_duplicate_params` and
     :func:`_combine_subchart_params`: every layer of a layered chart was deep-copied about
     six times between ``alt.layer`` and its display (0.05-0.06 s of CPU per team report);
-    :func:`_todict`: plain values skip Altair's type checks. The specs are the same
+    :func:`_todict`: plain values skip Altair's type checks; :func:`_no_property_check`:
+    ``properties()`` no longer checks each property against the schema. The specs are the same
     (tests/test_charts.py compares them for every chart of both reports). A layered chart
     then holds the layers it was given, not copies of them: the kit's builders never change
     a chart in place once layered.
@@ -162,12 +174,14 @@ def _lean_altair(enabled: bool) -> None:
         _ALTAIR_API._remove_duplicate_params = _remove_duplicate_params
         _ALTAIR_API._combine_subchart_params = _combine_subchart_params
         _SCHEMAPI._todict = _todict
+        _SCHEMAPI.SchemaBase.validate_property = classmethod(_no_property_check)  # type: ignore[assignment]
         return
     if vars(alt.LayerChart).get("copy") is _layer_chart_copy:
         del alt.LayerChart.copy  # Altair's own again
     for name, altairs in _LAYERING.items():
         setattr(_ALTAIR_API, name, altairs)
     _SCHEMAPI._todict = _ALTAIRS_TODICT
+    _SCHEMAPI.SchemaBase.validate_property = _ALTAIRS_PROPERTY_CHECK  # type: ignore[method-assign]
 
 
 def setup_notebook(static: bool = True, *, validate: bool = True) -> None:
@@ -181,7 +195,8 @@ def setup_notebook(static: bool = True, *, validate: bool = True) -> None:
     a sixth of a report's time. The report templates use it, since they display only the kit's
     own chart builders, each validated by the test suite; keep it on for charts of your own,
     whose mistakes it explains. It also skips Altair's copies of the layers of a layered
-    chart and its type checks of plain values (:func:`_lean_altair`: the same specs).
+    chart, its type checks of plain values and its check of each property set with
+    ``properties()`` (:func:`_lean_altair`: the same specs).
     """
     alt.theme.enable(THEME)
     alt.renderers.enable("svg" if static else "pipeline_kit")
