@@ -58,12 +58,15 @@ from pipeline_kit.metrics import (
     won_deal_size,
 )
 from pipeline_kit.metrics._common import as_period, pipelines, resolve_as_of
+from pipeline_kit.metrics.collateral import content_stages
 from pipeline_kit.metrics.long_format import WHOLE_EXPORT_METRICS
 from pipeline_kit.metrics.pipeline import next_period, open_at, share_stalled_deals
 from pipeline_kit.periods import Period
 from pipeline_kit.shape import DataShape
 
 __all__ = ["SEGMENT_COLUMNS", "TeamData", "report_period"]
+
+TREND_QUARTERS = 8  # the quarters of a team's trends
 
 SEGMENT_COLUMNS = ("deal_type", "lead_source", "industry", "region", "product", "pipeline")
 """The canonical columns a team's win rate is split by, when the export has them."""
@@ -401,8 +404,16 @@ class TeamData:
         )
 
     def collateral_win_rates(self) -> pl.DataFrame:
-        """Win rates of the team's deals with and without each piece of collateral."""
-        return collateral_win_rates(self.team_deals, self.period)
+        """Win rates of the team's deals with and without each piece of collateral.
+
+        :func:`~pipeline_kit.collateral_win_rates` of the team's deals, with each content's
+        stage (:func:`~pipeline_kit.metrics.collateral.content_stages`: every deal's uses,
+        whichever team's report) computed once for the reports of the dataset.
+        """
+        stages = self._whole(
+            ("collateral_content_stages",), lambda: content_stages(self.ds).collect()
+        )
+        return collateral_win_rates(self.team_deals, self.period, content_stage=stages)
 
     def churn(self) -> pl.DataFrame:
         """The team's row of customer churn in the period."""
@@ -463,8 +474,23 @@ class TeamData:
         return period_over_period(self.team_deals, self.period, as_of=self.as_of)
 
     def quarterly_trend(self, metric: str = "win_rate") -> pl.DataFrame:
-        """The team's ``metric`` over the eight quarters ending with the report's period."""
-        return quarterly_trend(self.team_deals, metric, end=self.period)
+        """The team's ``metric`` over the eight quarters ending with the report's period.
+
+        The win rate's (counts, and an interval from them: a team's row is the same whether
+        computed alone or beside every team's) is read from every team's, computed once for
+        the reports of the dataset, when the team has a row in each quarter there.
+        """
+        if metric == "win_rate":
+            every = self._whole(
+                ("quarterly_trend", metric),
+                lambda: quarterly_trend(
+                    self.ds, metric, end=self.period, quarters=TREND_QUARTERS, by="team"
+                ),
+            )
+            rows = self._team_row(every).drop("team")
+            if rows.height == TREND_QUARTERS:
+                return rows
+        return quarterly_trend(self.team_deals, metric, end=self.period, quarters=TREND_QUARTERS)
 
     def churn_trend(self) -> pl.DataFrame:
         """The team's customer churn rate over the eight quarters ending with the period."""

@@ -316,3 +316,52 @@ def test_builders_pass_channel_objects_not_shorthand_strings(sample, monkeypatch
     assert built == []
     alt.Chart(pl.DataFrame({"a": [1]})).mark_point().encode(x="a:Q")  # the spy itself works
     assert built
+
+
+def test_cheap_layer_copies_give_the_same_specs(sample):
+    """Report kernels (``setup_notebook(validate=False)``) layer, copy and print charts without
+    Altair's copies of unchanged layers and its checks of plain values (``render._lean_altair``);
+    every spec must be the one Altair's own code gives: each builder's chart, the same with
+    properties set after layering, localised (a deep copy) and every chart of a team report and
+    of the organisation summary, in English and in Chinese with euros."""
+    import jsonschema
+    from altair.utils import schemapi
+    from altair.vegalite.v6 import api
+
+    altairs = (api._remove_duplicate_params, api._combine_subchart_params, schemapi._todict)
+
+    def built() -> dict[str, alt.TopLevelMixin]:
+        out = {name: build(sample) for name, (build, *_) in CASES.items()}
+        out |= {f"{n} sized": c.properties(width=333) for n, c in list(out.items())}
+        out |= {f"{n} zh": charts.localise(c, "zh-Hans", "EUR") for n, c in list(out.items())}
+        for lang, currency in (("en", "USD"), ("zh-Hans", "EUR")):
+            for report in (
+                pk.TeamReport(sample, team="EMEA", period=P, lang=lang, currency=currency),
+                pk.OrgReport(sample, period=P, lang=lang, currency=currency),
+            ):
+                for name in dir(report):
+                    if name.endswith("_chart") and not name.startswith("_"):
+                        chart = getattr(report, name)()
+                        if isinstance(chart, alt.TopLevelMixin):
+                            out[f"{type(report).__name__} {name} {lang}"] = chart
+        return out
+
+    def specs(charts_: dict[str, alt.TopLevelMixin]) -> dict[str, str]:
+        return {n: json.dumps(c.to_dict(validate=False)) for n, c in charts_.items()}
+
+    try:
+        charts.setup_notebook(static=False)  # the kit's theme, Altair's own copies
+        with schemapi.debug_mode(False):
+            reference = specs(built())
+        assert sum(isinstance(c, alt.LayerChart) for c in built().values()) >= 20
+        charts.setup_notebook(static=False, validate=False)
+        assert "copy" in vars(alt.LayerChart)
+        assert api._remove_duplicate_params is not altairs[0]
+        assert schemapi._todict is not altairs[2]
+        assert specs(built()) == reference
+    finally:
+        charts.setup_notebook()
+    assert "copy" not in vars(alt.LayerChart)  # Altair's own again
+    assert (api._remove_duplicate_params, api._combine_subchart_params, schemapi._todict) == altairs
+    with pytest.raises(jsonschema.ValidationError):  # properties() checks values again
+        alt.Chart().mark_point().properties(width="wide")

@@ -118,6 +118,70 @@ def test_the_reset_between_reports_empties_the_namespace_and_frees_cycles(tmp_pa
         reports._shutdown_kernels()
 
 
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_template_runs_as_papermill_runs_it_without_its_last_write(tmp_path, fails):
+    """``_execute_template`` is papermill's ``execute_notebook`` but for its final write of
+    the executed notebook (the caller writes it): the same notebook; on an error the same
+    exception and the same notebook written, error marked."""
+    import nbformat
+    import papermill
+
+    from pipeline_kit import reports
+
+    template = tmp_path / "template.ipynb"
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_markdown_cell("## text"),
+        nbformat.v4.new_code_cell("print(x * 2)\nx"),
+        nbformat.v4.new_code_cell("1 / 0" if fails else "x + 1"),
+        nbformat.v4.new_code_cell("'after'"),
+    ]
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(notebook, template)
+    final = tmp_path / "report.ipynb"
+
+    def run(execute, output):
+        try:
+            return reports._deterministic(execute(output), final), None
+        except papermill.PapermillExecutionError as exc:
+            written = nbformat.read(output, as_version=4)
+            return reports._deterministic(written, final), (exc.ename, exc.evalue)
+
+    def theirs(output):
+        return papermill.execute_notebook(
+            str(template),
+            str(output),
+            parameters={"x": 3},
+            kernel_name="python3",
+            engine_name="pipeline_kit",
+            kc=reports._kernel(tmp_path),
+            progress_bar=False,
+            log_output=False,
+            request_save_on_cell_execute=False,
+        )
+
+    def ours(output):
+        return reports._execute_template(template, output, {"x": 3}, reports._kernel(tmp_path))
+
+    try:
+        expected, expected_error = run(theirs, tmp_path / "theirs.ipynb")
+        got, error = run(ours, tmp_path / "ours.ipynb")
+    finally:
+        reports._shutdown_kernels()
+    assert nbformat.writes(got) == nbformat.writes(expected)
+    assert error == expected_error
+    assert (error is not None) == fails
+    assert (tmp_path / "ours.ipynb").exists() == fails  # written on an error only
+    (cell,) = [c for c in got.cells if c.source in ("1 / 0", "x + 1")]
+    assert cell.outputs[0]["output_type"] == ("error" if fails else "execute_result")
+    assert any("x = 3" in c.source for c in got.cells)  # the parameters papermill injects
+
+
 # ------------------------------------------------------------------ the lean HTML export
 
 EDGE_CASES = [
@@ -351,3 +415,48 @@ def test_the_backtest_in_threads_is_the_backtest_one_at_a_time(sample, monkeypat
     assert alone.forecasts.height > 10  # several forecasts, so threads did overlap
     assert_frame_equal(threaded.forecasts, alone.forecasts)
     assert_frame_equal(threaded.deals, alone.deals)
+
+
+def test_every_teams_win_rate_trend_and_collateral_are_each_teams_own(
+    sample, tmp_path, monkeypatch
+):
+    """The team report's win-rate trend (from every team's, when the team has a row in each
+    quarter) and its collateral win rates (each content's stage computed once for the dataset)
+    equal the metrics run on the team's deals alone, for every team, several periods and
+    datasets: one where teams have quarters without a closed deal (computed alone)."""
+    from pipeline_kit.report_data import TeamData
+
+    from .test_pipelines import write_two_pipelines
+
+    one = _fresh(sample)
+    two = pk.load(write_two_pipelines(tmp_path / "two"), cache=False)
+    few = pk.load(pk.synthetic.generate(300, seed=3))  # small teams: empty quarters
+    trends = _counting(monkeypatch, report_data, "quarterly_trend")
+    stages = _counting(monkeypatch, report_data, "content_stages")
+    computed = {}
+    for name, ds in (("one", one), ("two", two), ("few", few)):
+        for period in ("2025-Q4", "2025-Q2", "2024-Q3"):
+            before = len(trends)
+            for team in [*ds.teams, "no such team"]:
+                data = TeamData.of(ds, team, period)
+                alone = _fresh(data.team_deals)
+                assert_frame_equal(
+                    data.quarterly_trend("win_rate"),
+                    pk.quarterly_trend(alone, "win_rate", end=data.period),
+                    check_exact=True,
+                )
+                if ds.has("collateral_usage"):
+                    assert_frame_equal(
+                        data.collateral_win_rates(),
+                        pk.collateral_win_rates(alone, data.period),
+                        check_exact=True,
+                    )
+            computed[name, period] = len(trends) - before
+    assert len(stages) == 2 * 3  # once per dataset with collateral and period
+    # 2025-Q4: the sample's five teams have a row in each of the eight quarters, read from
+    # every team's (computed once), the unknown team computed alone; in the small dataset
+    # Partners closed deals in four of them only: computed alone too. 2025-Q2's quarters
+    # start before the data: every team alone
+    assert computed["one", "2025-Q4"] == 1 + 1
+    assert computed["few", "2025-Q4"] == 1 + 1 + 1
+    assert computed["one", "2025-Q2"] == 1 + 5 + 1

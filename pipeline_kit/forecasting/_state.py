@@ -20,6 +20,7 @@ from pipeline_kit.dataset import Dataset
 from pipeline_kit.periods import Period
 
 __all__ = [
+    "Snapshots",
     "closed_deals_by_stage",
     "group_sums",
     "key_index",
@@ -106,6 +107,29 @@ def open_deals_on(ds: Dataset, days: list[dt.date], groups: list[str]) -> pl.Laz
         )
         .drop("stage_entered", "first_stage", "entered_at")
     )
+
+
+class Snapshots:
+    """:func:`open_deals_on` for many days, computed in one query and read a few days at a time.
+
+    The rows of a day do not depend on the other days asked for, so ``on(days)`` is what
+    ``open_deals_on(ds, days, groups)`` returns (in another row order: readers sort). A
+    backtest asks for the same days many times (a checkpoint's day, and the past days of the
+    forecasts of later periods): one query of their union replaces one query per forecast.
+    """
+
+    def __init__(self, ds: Dataset, days: list[dt.date], groups: list[str]) -> None:
+        self.days = frozenset(days)
+        self.groups = list(groups)
+        self.frame = open_deals_on(ds, sorted(self.days), self.groups).collect()
+
+    def on(self, days: list[dt.date]) -> pl.LazyFrame:
+        """The deals open at the end of each of ``days`` (all among the days computed)."""
+        missing = set(days) - self.days
+        if missing:
+            raise ValueError(f"days not computed: {sorted(missing)}")
+        wanted = pl.Series(days, dtype=pl.Date).implode()
+        return self.frame.lazy().filter(pl.col("snapshot").is_in(wanted))
 
 
 def won_between(first: pl.Expr | dt.date, last: pl.Expr | dt.date) -> pl.Expr:

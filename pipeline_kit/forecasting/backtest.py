@@ -29,9 +29,14 @@ import numpy as np
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
-from pipeline_kit.forecasting._state import shift_months, won_between
-from pipeline_kit.forecasting.baselines import baseline_forecasts
-from pipeline_kit.forecasting.model import BookingsForecast, forecast
+from pipeline_kit.forecasting._state import Snapshots, shift_months, won_between
+from pipeline_kit.forecasting.baselines import baseline_points
+from pipeline_kit.forecasting.model import (
+    PRIOR_STRENGTH,
+    BookingsForecast,
+    _forecast,
+    forecast_windows,
+)
 from pipeline_kit.metrics._common import By, check_by, group_columns
 from pipeline_kit.periods import Period
 
@@ -278,10 +283,26 @@ def backtest_forecast(
 
         plan = list(tqdm(plan, desc="backtest", unit="forecast"))
 
+    # the deals open on every day a forecast or a baseline reads, in one query: the
+    # checkpoints' days and their past days recur across the plan's forecasts
+    first_day = ds.first_date
+    windows = [forecast_windows(period, day, first_day, past_periods) for period, _, day in plan]
+    days = {day for _, _, day in plan} | {d for w in windows for d in w.days()}
+    known = Snapshots(ds, sorted(days), groups)
+
     def run(i: int) -> BookingsForecast:
         period, _label, day = plan[i]
-        return forecast(
-            ds, period, as_of=day, by=groups, draws=draws, seed=seed + i, past_periods=past_periods
+        return _forecast(
+            ds,
+            period,
+            day,
+            groups,
+            draws,
+            seed + i,
+            past_periods,
+            PRIOR_STRENGTH,
+            known,
+            windows[i],
         )
 
     made = _in_threads(run, len(plan), BACKTEST_THREADS)
@@ -307,7 +328,7 @@ def backtest_forecast(
                 pl.lit(f.summary["past_periods"][0]).alias("past_periods"),
             )
         )
-        points = baseline_forecasts(ds, period, day, by=groups, keys=keys)
+        points = baseline_points(ds, period, day, groups, keys, known.on([day]))
         baselines.append(
             points.join(
                 base.with_columns(pl.Series("actual", actual)),

@@ -100,13 +100,12 @@ def baseline_forecasts(
     period = as_period(period, ds)
     day = parse_date(as_of)
     assert day is not None
-    as_of = day
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     if keys is None:
         keys = (
             ds.lazy("deals")
-            .filter(pl.col("created_at") <= as_of)
+            .filter(pl.col("created_at") <= day)
             .select(groups)
             .unique()
             .sort(groups)
@@ -114,6 +113,22 @@ def baseline_forecasts(
             if groups
             else pl.DataFrame({"_all": [0]})
         )
+    return baseline_points(ds, period, day, groups, keys, open_deals_on(ds, [day], groups))
+
+
+def baseline_points(
+    ds: Dataset,
+    period: Period,
+    as_of: dt.date,
+    groups: list[str],
+    keys: pl.DataFrame,
+    open_: pl.LazyFrame,
+) -> pl.DataFrame:
+    """:func:`baseline_forecasts` of a resolved period, with the deals open at ``as_of``.
+
+    ``open_`` is ``open_deals_on(ds, [as_of], groups)`` (a backtest computes it once for the
+    baselines and the model).
+    """
     deals = ds.lazy("deals")
     first_day = ds.first_date or as_of
 
@@ -127,7 +142,6 @@ def baseline_forecasts(
         )
 
     won = total(deals.filter(won_between(period.start, as_of)), pl.col("amount"), "won")
-    open_ = open_deals_on(ds, [as_of], groups)
     crm = ds.lazy("stages").select("stage", pl.col("probability").alias("p"))
     rates = _stage_win_rates(ds, as_of)
     weighted = total(

@@ -34,6 +34,7 @@ import polars as pl
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting._state import (
+    Snapshots,
     group_sums,
     key_index,
     open_deals_on,
@@ -48,6 +49,7 @@ from pipeline_kit.periods import Period, parse_date
 __all__ = ["BookingsForecast", "forecast", "forecast_windows"]
 
 QUANTILES = (0.1, 0.5, 0.9)
+PRIOR_STRENGTH = 10.0  # forecast's default prior_strength
 _CHUNK = 4096  # deals simulated at a time (bounds memory at deals x draws)
 
 
@@ -228,6 +230,26 @@ def _cells(training: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     )
 
 
+def add_rows(acc: np.ndarray, keys: np.ndarray, rows: np.ndarray) -> None:
+    """``acc[keys[i]] += rows[i]`` for each ``i`` in order: ``np.add.at(acc, keys, rows)``.
+
+    The same sums bit for bit: each row of ``acc`` adds its rows one after the other, in
+    their order (a stable sort by key, then NumPy's reduction along the first axis of a
+    C-ordered array, which adds row after row), starting from ``acc``'s row. ``np.add.at``
+    on rows of draws runs its loop per element; this is about six times faster.
+    """
+    if not keys.size:
+        return
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    ends = np.r_[starts[1:], keys.size]
+    ordered = rows[order]
+    for start, end in zip(starts, ends, strict=True):
+        k = sorted_keys[start]
+        acc[k] = np.add.reduce(np.vstack([acc[k][None, :], ordered[start:end]]), axis=0)
+
+
 def _beta(rng: np.random.Generator, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return rng.beta(np.maximum(a, 1e-6), np.maximum(b, 1e-6))
 
@@ -288,7 +310,7 @@ def forecast(
     draws: int = 4000,
     seed: int = 0,
     past_periods: int = 8,
-    prior_strength: float = 10.0,
+    prior_strength: float = PRIOR_STRENGTH,
 ) -> BookingsForecast:
     """The period's bookings (sum of amounts won in it) as a distribution, seen at ``as_of``.
 
@@ -341,14 +363,40 @@ def forecast(
             f"as_of {day} is not before the end of {period.label}: its bookings are known; "
             "use pk.revenue or pk.win_rate for what happened"
         )
-    windows = forecast_windows(period, day, ds.first_date, past_periods)
+    return _forecast(ds, period, day, groups, draws, seed, past_periods, prior_strength)
+
+
+def _forecast(
+    ds: Dataset,
+    period: Period,
+    day: dt.date,
+    groups: list[str],
+    draws: int,
+    seed: int,
+    past_periods: int,
+    prior_strength: float,
+    known: Snapshots | None = None,
+    windows: _Windows | None = None,
+) -> BookingsForecast:
+    """:func:`forecast` of a resolved ``period`` at ``day`` (before its end).
+
+    ``known``: the deals open on the days the forecast reads (``day`` and its past days), when
+    a backtest has computed them for all its forecasts at once; else they are queried here.
+    ``windows``: :func:`forecast_windows` of the forecast, when the caller has it.
+    """
+    assert ds.first_date is not None
+    if windows is None:
+        windows = forecast_windows(period, day, ds.first_date, past_periods)
     rng = np.random.default_rng(seed)
+
+    def open_on(days: list[dt.date]) -> pl.LazyFrame:
+        return known.on(days) if known is not None else open_deals_on(ds, days, groups)
 
     deals = ds.lazy("deals")
     won_so_far = deals.filter(won_between(period.start, day)).select("deal_id", *groups, "amount")
-    current = open_deals_on(ds, [day], groups).collect().sort("deal_id")
+    current = open_on([day]).collect().sort("deal_id")
     training = (
-        open_deals_on(ds, windows.days(), groups)
+        open_on(windows.days())
         .join(windows.past.lazy(), on="snapshot", how="left")
         .with_columns(won_between(pl.col("window_first"), pl.col("window_last")).alias("won"))
         .collect()
@@ -401,7 +449,7 @@ def forecast(
             hi = min(lo + _CHUNK, current.height)
             wins = rng.random((hi - lo, draws)) < rates[index[lo:hi]]
             contribution = wins * amounts[lo:hi, None]
-            np.add.at(from_open, key_of_deal[lo:hi], contribution)
+            add_rows(from_open, key_of_deal[lo:hi], contribution)
 
     # new deals: Gamma-Poisson count per group, amounts resampled from past ones
     from_new = np.zeros((keys.height, draws))

@@ -77,6 +77,7 @@ def collateral_win_rates(
     as_of: str | dt.date | None = None,
     confidence: float = 0.95,
     min_n: int = MIN_N,
+    content_stage: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Per content: usage, and win rates of users vs comparable non-users (deals closed in period).
 
@@ -87,6 +88,9 @@ def collateral_win_rates(
     _ci_low/_ci_high), naive_win_rate_without (all other closed deals), difference (users -
     peers) with ci_low/ci_high (Newcombe's hybrid score interval), enough_data (both groups
     >= min_n).
+
+    ``content_stage``: :func:`content_stages` of ``ds`` when the caller has it (it reads every
+    deal's uses, whichever deals are counted: the team reports of a dataset share it).
     """
     period = flow_period(ds, period, as_of)
     groups = group_columns(by)
@@ -94,17 +98,7 @@ def collateral_win_rates(
     order = ds.lazy("stages").select("stage", "order", "is_won", "is_lost")
     history = ds.lazy("stage_history").join(order, on="stage", how="inner")
     usage = ds.lazy("collateral_usage")
-    # stage each use happened in: the last stage entered on or before the day of use
-    used_in = (
-        usage.join(history.filter(~pl.col("is_won") & ~pl.col("is_lost")), on="deal_id")
-        .filter(pl.col("entered_at") <= pl.col("used_at"))
-        .sort("entered_at", "order")
-        .group_by("content_id", "deal_id", "used_at")
-        .agg(pl.col("order").last())
-    )
-    content_stage = used_in.group_by("content_id").agg(
-        pl.col("order").median().round(0).cast(pl.Int64).alias("stage_order")
-    )
+    stages = content_stages(ds) if content_stage is None else content_stage.lazy()
     closed = (
         ds.lazy("deals")
         .filter(pl.col("status").is_in(["won", "lost"]) & period.contains("closed_at"))
@@ -123,7 +117,7 @@ def collateral_win_rates(
         pl.col("deal_id").n_unique().cast(pl.Int64).alias("deals_using"),
     )
     pairs = (
-        content_stage.join(closed, how="cross")
+        stages.join(closed, how="cross")
         .join(
             users.with_columns(pl.lit(True).alias("used")), on=["content_id", "deal_id"], how="left"
         )
@@ -184,6 +178,27 @@ def collateral_win_rates(
         )
         .sort(*groups, "content_id")
         .collect()
+    )
+
+
+def content_stages(ds: Dataset) -> pl.LazyFrame:
+    """Per content: ``stage_order``, the median pipeline order of the stage of its uses.
+
+    A use's stage is the last open stage its deal entered on or before the day of use; every
+    deal's uses count, whichever deals :func:`collateral_win_rates` compares.
+    """
+    order = ds.lazy("stages").select("stage", "order", "is_won", "is_lost")
+    history = ds.lazy("stage_history").join(order, on="stage", how="inner")
+    used_in = (
+        ds.lazy("collateral_usage")
+        .join(history.filter(~pl.col("is_won") & ~pl.col("is_lost")), on="deal_id")
+        .filter(pl.col("entered_at") <= pl.col("used_at"))
+        .sort("entered_at", "order")
+        .group_by("content_id", "deal_id", "used_at")
+        .agg(pl.col("order").last())
+    )
+    return used_in.group_by("content_id").agg(
+        pl.col("order").median().round(0).cast(pl.Int64).alias("stage_order")
     )
 
 
