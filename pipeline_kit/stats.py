@@ -90,6 +90,9 @@ def wilson_interval(
     centre = (p + z**2 / (2 * n_safe)) / denom
     half = z / denom * (p * (1 - p) / n_safe + z**2 / (4 * n_safe**2)).sqrt()
     low, high = (centre - half).clip(0, 1), (centre + half).clip(0, 1)
+    # the interval holds its estimate: with no successes (failures) the bound is 0 (1) exactly,
+    # where rounding left it at 2.8e-17 (1 - 1.1e-16) for some n
+    low, high = pl.min_horizontal(low, p), pl.max_horizontal(high, p)
     return _few(k, n, n_safe, low, confidence, lower=True), _few(
         n - k, n, n_safe, high, confidence, lower=False
     )

@@ -201,3 +201,19 @@ def test_the_rate_interval_covers_near_0_and_1():
         for p in np.linspace(0.005, 0.995, 199)
     )
     assert worst >= 0.92
+
+
+def test_wilson_bounds_hold_the_estimate_exactly_at_the_edges():
+    """No successes: the lower bound is 0, not 2.8e-17 (rounding, at n = 7, 9, 12, ...); all
+    successes: the upper bound is 1. The interval always holds k / n."""
+    n = list(range(1, 61))
+    frame = pl.DataFrame({"k": [0] * 60 + n + [m // 3 for m in n], "n": n * 3})
+    low, high = wilson_interval("k", "n")
+    out = frame.with_columns(
+        low.alias("low"), high.alias("high"), (pl.col("k") / pl.col("n")).alias("p")
+    )
+    assert set(out.filter(pl.col("k") == 0)["low"]) == {0.0}
+    assert set(out.filter(pl.col("k") == pl.col("n"))["high"]) == {1.0}
+    assert out.select(
+        ((pl.col("low") <= pl.col("p")) & (pl.col("p") <= pl.col("high"))).all()
+    ).item()
