@@ -448,3 +448,17 @@ def test_excel_error_cells_are_read_as_excel_shows_them(tmp_path):
         "shows it, e.g. row 3, amount: #DIV/0!" in n
         for n in ds.notes
     )
+
+
+def test_a_workbook_whose_first_sheet_is_empty_is_one_clear_error(tmp_path):
+    import xlsxwriter
+
+    folder = tmp_path / "wb"
+    folder.mkdir()
+    book = xlsxwriter.Workbook(folder / "deals.xlsx")
+    book.add_worksheet("Cover")
+    book.add_worksheet("Data").write_row(0, 0, ["deal_id", "owner"])
+    book.close()
+    with pytest.raises(pk.DataError, match="its first sheet, Cover, is empty") as error:
+        pk.load(folder)
+    assert "(the others: Data)" in str(error.value)

@@ -441,6 +441,15 @@ def _read_workbook(path: Path, notes: list[str], *, header_only: bool = False) -
         raise _unreadable(path, exc) from exc
     frame = pl.DataFrame(pl.from_arrow(batch))
     frame = _with_error_cells(frame, errors.errors if errors else [], path, notes)
+    if frame.width == 0:
+        others = reader.sheet_names[1:]
+        raise DataError(
+            problem=f"its first sheet, {reader.sheet_names[0]}, is empty: the table is read from "
+            "a workbook's first sheet" + (f" (the others: {', '.join(others)})" if others else ""),
+            fix="move the table to the first sheet, starting in its first row, or save it as "
+            "CSV UTF-8",
+            file=str(path),
+        )
     header = [str(c).strip() for c in first.row(0) if c is not None] if first.height else []
     repeated = sorted({c for c in header if header.count(c) > 1})
     if repeated:
