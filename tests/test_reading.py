@@ -239,7 +239,7 @@ ENCODINGS = [*ONE_BYTE, "gb18030", "shift_jis", "big5", "euc_kr", "utf-16"]
 @given(st.binary(max_size=64), st.sampled_from(ENCODINGS))
 def test_a_file_decodes_when_its_distinct_bytes_do(data, encoding):
     """The check on distinct bytes (one-byte encodings) agrees with decoding the whole."""
-    from pipeline_kit.adapters._tools import _WholeFile
+    from pipeline_kit.adapters._encoding import _WholeFile
 
     try:
         data.decode(encoding)
@@ -263,7 +263,7 @@ def test_a_large_file_detected_on_a_sample_reads_as_detected_whole(encoding, mon
     alternative it names decodes the whole file."""
     import random
 
-    from pipeline_kit.adapters import _tools
+    from pipeline_kit.adapters import _encoding as _tools
 
     rng = random.Random(7)
     rows = [
@@ -282,7 +282,7 @@ def test_a_large_file_detected_on_a_sample_reads_as_detected_whole(encoding, mon
 
 
 def test_a_sample_whose_choice_fails_on_the_whole_file_is_detected_whole(monkeypatch):
-    from pipeline_kit.adapters import _tools
+    from pipeline_kit.adapters import _encoding as _tools
 
     # cp1252 reads the sample's é but not byte 0x81, found only later in the file
     data = ("deal_id,owner\n" + "D1,José\n" * 2000).encode("cp1252") + b"D2,\x81\xe9\n"
@@ -293,7 +293,7 @@ def test_a_sample_whose_choice_fails_on_the_whole_file_is_detected_whole(monkeyp
 
 
 def test_utf16_is_always_detected_whole(monkeypatch):
-    from pipeline_kit.adapters import _tools
+    from pipeline_kit.adapters import _encoding as _tools
 
     monkeypatch.setattr(_tools, "DETECTION_SAMPLE_BYTES", 1024)
     data = ("deal_id,owner\n" + "D1,José\n" * 2000).encode("utf-16")
@@ -340,7 +340,7 @@ def test_korean_names_saved_as_cp949_stay_korean(tmp_path):
 
 
 def test_a_korean_reading_is_plausible_when_mostly_hangul():
-    from pipeline_kit.adapters._tools import _plausible_script
+    from pipeline_kit.adapters._encoding import _plausible_script
 
     assert _plausible_script("cp949", "김민준 " * 30 + "金")  # one Hanja among 90 Hangul
     assert not _plausible_script("cp949", "聾澹틱꿀汲寬벴쌤" * 5)  # half Hanja: GBK read as cp949

@@ -80,9 +80,9 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from pipeline_kit.adapters._encoding import detect_encoding
 from pipeline_kit.adapters._tools import (
     WORKBOOK_SUFFIXES,
-    detect_encoding,
     normalise_dates,
     read_export_file,
     squash,
