@@ -459,6 +459,57 @@ def test_a_workbook_whose_first_sheet_is_empty_is_one_clear_error(tmp_path):
     book.add_worksheet("Cover")
     book.add_worksheet("Data").write_row(0, 0, ["deal_id", "owner"])
     book.close()
-    with pytest.raises(pk.DataError, match="its first sheet, Cover, is empty") as error:
+    with pytest.raises(pk.DataError, match="its sheet Cover is empty") as error:
         pk.load(folder)
     assert "(the others: Data)" in str(error.value)
+
+
+def _two_sheet_workbook(path: Path) -> None:
+    """Deals on a sheet "Deals", their stage changes on "History", a cover sheet first."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(path)
+    book.add_worksheet("Cover").write(0, 0, "Q4 pipeline")
+    deals = book.add_worksheet("Deals")
+    deals.write_row(0, 0, HEADER.strip().split(","))
+    deals.write_row(1, 0, ["D1", "ann", "red", 100, "2025-10-01", "Won", "won", "2025-10-20"])
+    deals.write_row(2, 0, ["D2", "bo", "red", 200, "2025-10-02", "Lost", "lost", "2025-10-21"])
+    history = book.add_worksheet("History")
+    history.write_row(0, 0, ["deal_id", "stage", "entered_at"])
+    for i, row in enumerate(
+        [
+            ("D1", "Prospecting", "2025-10-01"),
+            ("D1", "Won", "2025-10-20"),
+            ("D2", "Prospecting", "2025-10-02"),
+        ]
+    ):
+        history.write_row(i + 1, 0, row)
+    book.close()
+
+
+def test_a_mapping_reads_each_table_from_its_sheet(tmp_path):
+    _two_sheet_workbook(tmp_path / "crm.xlsx")
+    (tmp_path / "stages.csv").write_text(STAGES_CSV)
+    mapping = {
+        "deals": {"file": "crm.xlsx", "sheet": "Deals"},
+        "stage_history": {"file": "crm.xlsx", "sheet": 3},
+        "stages": {"file": "stages.csv"},
+    }
+    ds = pk.load(tmp_path, mapping=mapping)
+    assert ds.deals["deal_id"].to_list() == ["D1", "D2"]
+    assert ds.stage_history.select("deal_id", "stage").rows() == [
+        ("D1", "Prospecting"),
+        ("D1", "Won"),
+        ("D2", "Prospecting"),
+    ]
+    assert not any("its first sheet" in n for n in ds.notes)
+    assert any("read with sheet 'Deals'" in n for n in ds.notes)
+
+
+def test_a_sheet_the_workbook_lacks_is_one_clear_error(tmp_path):
+    _two_sheet_workbook(tmp_path / "crm.xlsx")
+    with pytest.raises(pk.DataError, match="the workbook has no sheet 'Opportunities'") as error:
+        pk.load(tmp_path / "crm.xlsx", mapping={"deals": {"sheet": "Opportunities"}})
+    assert "sheets: Cover, Deals, History" in str(error.value)
+    with pytest.raises(pk.DataError, match="give a sheet's name or its number from 1"):
+        pk.load(tmp_path / "crm.xlsx", mapping={"deals": {"sheet": 0}})

@@ -124,6 +124,7 @@ def read_export_file(
     encoding: str | None = None,
     separator: str | None = None,
     header_only: bool = False,
+    sheet: str | int | None = None,
 ) -> pl.DataFrame:
     """A CSV export as strings, plus ``source_row``.
 
@@ -133,11 +134,11 @@ def read_export_file(
     are checked and returned without rows (the footer alone is read).
 
     Non-UTF-8 files are decoded with the detected encoding and a note says which. A workbook
-    (:data:`WORKBOOK_SUFFIXES`) is read like a CSV: its first sheet, every cell as text
-    (:func:`_read_workbook`).
+    (:data:`WORKBOOK_SUFFIXES`) is read like a CSV: its first sheet, or ``sheet`` (a name, or a
+    number from 1), every cell as text (:func:`_read_workbook`).
     """
     if path.suffix.lower() in WORKBOOK_SUFFIXES:
-        return _read_workbook(path, notes, header_only=header_only)
+        return _read_workbook(path, notes, header_only=header_only, sheet=sheet)
     if path.suffix.lower() == ".parquet":
         try:
             frame = pl.DataFrame(schema=pl.read_parquet_schema(path))  # (the header alone)
@@ -213,35 +214,51 @@ def read_export_file(
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 
 
-def _read_workbook(path: Path, notes: list[str], *, header_only: bool = False) -> pl.DataFrame:
-    """The first sheet of a workbook as a CSV export is read: every cell as text.
+def _read_workbook(
+    path: Path, notes: list[str], *, header_only: bool = False, sheet: str | int | None = None
+) -> pl.DataFrame:
+    """The first sheet of a workbook (or ``sheet``) as a CSV export is read: every cell as text.
 
     Numbers are written as the cell holds them (``800``, ``12000.5``), dates and times as
     ``YYYY-MM-DD HH:MM:SS``, empty cells as missing; the first row is the header. Rows whose
     cells are all empty are left out, as a CSV reader skips blank lines. ``source_row`` is
     the row's number counted from the header (= 1): its row in the sheet when the table
-    starts in the first row, as a CRM's export does. A note names the other sheets, which are
-    not read.
+    starts in the first row, as a CRM's export does. ``sheet`` is a sheet's name or its number
+    from 1; without it, a note names the other sheets, which are not read.
     """
     import fastexcel
 
     try:
         reader = fastexcel.read_excel(path)
+    except (fastexcel.FastExcelError, OSError) as exc:
+        raise _unreadable(path, exc) from exc
+    names = list(reader.sheet_names)
+    if (isinstance(sheet, int) and not 1 <= sheet <= len(names)) or (
+        isinstance(sheet, str) and sheet not in names
+    ):
+        raise DataError(
+            problem=f"the workbook has no sheet {sheet!r}",
+            fix="give one of its sheets by name, or by its number from 1",
+            file=str(path),
+            examples=[f"sheets: {', '.join(names)}"],
+        )
+    index = 0 if sheet is None else names.index(sheet) if isinstance(sheet, str) else sheet - 1
+    try:
         # (the header's cells as written: the reader renames a repeated one Name_1)
-        first = reader.load_sheet(0, header_row=None, n_rows=1, dtypes="string").to_polars()
-        sheet = reader.load_sheet(0, dtypes="string", n_rows=0 if header_only else None)
-        batch, errors = sheet.to_arrow_with_errors()
+        first = reader.load_sheet(index, header_row=None, n_rows=1, dtypes="string").to_polars()
+        loaded = reader.load_sheet(index, dtypes="string", n_rows=0 if header_only else None)
+        batch, errors = loaded.to_arrow_with_errors()
     except (fastexcel.FastExcelError, OSError) as exc:
         raise _unreadable(path, exc) from exc
     frame = pl.DataFrame(pl.from_arrow(batch))
     frame = _with_error_cells(frame, errors.errors if errors else [], path, notes)
     if frame.width == 0:
-        others = reader.sheet_names[1:]
+        others = [n for i, n in enumerate(names) if i != index]
         raise DataError(
-            problem=f"its first sheet, {reader.sheet_names[0]}, is empty: the table is read from "
-            "a workbook's first sheet" + (f" (the others: {', '.join(others)})" if others else ""),
-            fix="move the table to the first sheet, starting in its first row, or save it as "
-            "CSV UTF-8",
+            problem=f"its sheet {names[index]} is empty"
+            + (f" (the others: {', '.join(others)})" if others else ""),
+            fix='give the sheet that holds the table (in a mapping: sheet = "<its name>"), with '
+            "the table starting in its first row, or save the table as CSV UTF-8",
             file=str(path),
         )
     header = [str(c).strip() for c in first.row(0) if c is not None] if first.height else []
@@ -252,13 +269,13 @@ def _read_workbook(path: Path, notes: list[str], *, header_only: bool = False) -
             fix="give every column a unique name (rename or delete the repeated one)",
             file=str(path),
         )
-    if len(reader.sheet_names) > 1:
+    if sheet is None and len(names) > 1:
         notes.append(
             Message(
                 N_("{file}: its first sheet, {sheet}, was read; not the others ({others})."),
                 file=path.name,
-                sheet=reader.sheet_names[0],
-                others=", ".join(reader.sheet_names[1:]),
+                sheet=names[0],
+                others=", ".join(names[1:]),
             )
         )
     frame = _checked_header(frame, path)

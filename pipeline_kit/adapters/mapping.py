@@ -11,9 +11,11 @@ file (read with :mod:`tomllib`) or the same structure as a dict::
                                 # formats tried in order; default: ISO (and the slash, epoch
                                 # and UTC-offset dates _tools.normalise_dates recognises)
     decimal = ","               # "1.234,50" -> 1234.50 in number columns; default "."
+    sheet = "Deals"             # a workbook's sheet, by name or number from 1; default the first
 
     [deals]
     file = "opportunities.csv"  # relative to the data folder; a glob matching one file is fine
+                                # (.csv, .tsv, .txt, .parquet, or a workbook: .xlsx, .xls, .ods)
     [deals.columns]             # canonical column = header in the file
     deal_id = "Opportunity ID"
     owner = "Sales Rep"
@@ -97,7 +99,7 @@ if TYPE_CHECKING:
 
 __all__ = ["apply_mapping", "draft_mapping", "parse_mapping", "read_mapped"]
 
-SETTINGS = ("encoding", "separator", "date_format", "decimal")
+SETTINGS = ("encoding", "separator", "date_format", "decimal", "sheet")
 DICT_ORIGIN = "the mapping (a dict)"
 SECTION_KEYS = ("file", "columns", "values", "constants", *SETTINGS)
 DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", *WORKBOOK_SUFFIXES)
@@ -118,6 +120,7 @@ class Settings:
     separator: str | None = None
     date_format: list[str] | None = None
     decimal: str | None = None
+    sheet: str | int | None = None  # a workbook's sheet: its name, or its number from 1
 
     def over(self, base: Settings) -> Settings:
         """These settings where given, ``base`` elsewhere."""
@@ -220,6 +223,15 @@ def _settings(raw: Mapping[str, Any], origin: str, where: str) -> Settings:
     for key in ("encoding", "separator"):
         if raw.get(key) is not None and not isinstance(raw[key], str):
             raise _bad(origin, f"{where}{key} must be text", f'{key} = "..."')
+    sheet = raw.get("sheet")
+    if sheet is not None and (
+        isinstance(sheet, bool) or not isinstance(sheet, (str, int)) or sheet == 0
+    ):
+        raise _bad(
+            origin,
+            f"{where}sheet = {sheet!r}: give a sheet's name or its number from 1",
+            'sheet = "Deals" (or sheet = 2)',
+        )
     separator = raw.get("separator")
     if separator is not None and len(separator.replace("\\t", "\t")) != 1:
         raise _bad(
@@ -230,6 +242,7 @@ def _settings(raw: Mapping[str, Any], origin: str, where: str) -> Settings:
         separator=separator.replace("\\t", "\t") if separator else None,
         date_format=date_format,
         decimal=decimal,
+        sheet=sheet,
     )
 
 
@@ -704,13 +717,21 @@ def apply_mapping(
 
     reading = [
         f"{name} {value!r}"
-        for name, value in (("encoding", settings.encoding), ("separator", settings.separator))
+        for name, value in (
+            ("encoding", settings.encoding),
+            ("separator", settings.separator),
+            ("sheet", settings.sheet),
+        )
         if value is not None and not label.startswith("<")
     ]
     if reading:
         read_with: str = (
-            Message(N_("{first} and {second}"), first=reading[0], second=reading[1])
-            if len(reading) == 2
+            Message(
+                N_("{first} and {second}"),
+                first=Message.joined(reading[:-1], ", "),
+                second=reading[-1],
+            )
+            if len(reading) > 1
             else reading[0]
         )
         done.append(Message(N_("read with {settings}"), settings=read_with))
@@ -886,7 +907,11 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
             file = _default_file(base, table, spec.origin)
         settings = section.settings.over(spec.defaults)
         frame = read_export_file(
-            file, notes, encoding=settings.encoding, separator=settings.separator
+            file,
+            notes,
+            encoding=settings.encoding,
+            separator=settings.separator,
+            sheet=settings.sheet,
         )
         files.append(file)
         out = apply_mapping(section, settings, frame, str(file), notes, hints, label=file.name)
