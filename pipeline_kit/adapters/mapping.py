@@ -467,44 +467,72 @@ def _strptime(text: pl.Expr, fmt: str) -> pl.Expr:
 def _apply_dates(
     frame: pl.DataFrame, columns: list[str], formats: list[str], file: str
 ) -> tuple[pl.DataFrame, list[str]]:
-    """Date columns read with ``formats``; (frame, values that matched none)."""
-    exprs, left = [], []
-    for c in columns:
-        text = pl.col(c).str.strip_chars()
-        parsed = pl.coalesce([_strptime(text, f) for f in formats])
-        exprs.append(pl.coalesce(parsed, pl.col(c)).alias(c))
-        unread = parsed.is_null() & text.ne("") & text.str.contains(_ISO_DATE).not_()
-        left.append(pl.col(c).filter(unread).unique(maintain_order=True).implode())
+    """Date columns read with ``formats``; (frame, values that matched none).
+
+    Each column is parsed once, into a working column the new values and the list of
+    unmatched values both read.
+    """
+    if not columns:
+        return frame, []
+    parsed = {c: f"__parsed_{c}" for c in columns}
     try:
-        unmatched = frame.select(pl.concat_list(left).alias("x")) if left else None
-        frame = frame.with_columns(exprs)
+        staged = frame.with_columns(
+            pl.coalesce([_strptime(pl.col(c).str.strip_chars(), f) for f in formats]).alias(
+                parsed[c]
+            )
+            for c in columns
+        )
     except pl.exceptions.PolarsError as exc:
         raise DataError(
             problem=f"date_format {formats!r} cannot be used: {str(exc).splitlines()[0]}",
             fix='write a strptime format such as "%d/%m/%Y" or "%m/%d/%Y %H:%M"',
             file=file,
         ) from exc
-    return frame, unmatched["x"][0].to_list() if unmatched is not None else []
+    left = []
+    for c in columns:
+        text = pl.col(c).str.strip_chars()
+        unread = pl.col(parsed[c]).is_null() & text.ne("") & text.str.contains(_ISO_DATE).not_()
+        left.append(pl.col(c).filter(unread).unique(maintain_order=True).implode())
+    unmatched = staged.select(pl.concat_list(left).alias("x"))["x"][0].to_list()
+    frame = staged.with_columns(
+        pl.coalesce(pl.col(parsed[c]), pl.col(c)).alias(c) for c in columns
+    ).drop(*parsed.values())
+    return frame, unmatched
 
 
 def _apply_decimal_comma(frame: pl.DataFrame, columns: list[str]) -> tuple[pl.DataFrame, list[str]]:
-    """Number columns written with a decimal comma as plain numbers; (frame, values left)."""
-    exprs, left = [], []
+    """Number columns written with a decimal comma as plain numbers; (frame, values left).
+
+    Whether each value fits the decimal-comma form is computed once, into a working column
+    the new values and the list of values left both read.
+    """
+    if not columns:
+        return frame, []
+    fits = {c: f"__fits_{c}" for c in columns}
+    staged = frame.with_columns(
+        pl.col(c)
+        .str.replace_all(r"[$€£¥]", "")
+        .str.strip_chars()
+        .str.contains(_DECIMAL_COMMA)
+        .alias(fits[c])
+        for c in columns
+    )
+    left = [
+        pl.col(c)
+        .filter(pl.col(fits[c]).not_() & pl.col(c).str.strip_chars().ne(""))
+        .unique(maintain_order=True)
+        .implode()
+        for c in columns
+    ]
+    unmatched = staged.select(pl.concat_list(left).alias("x"))["x"][0].to_list()
+    exprs = []
     for c in columns:
         text = pl.col(c).str.replace_all(r"[$€£¥]", "").str.strip_chars()
-        fits = text.str.contains(_DECIMAL_COMMA)
         plain = text.str.replace_all(r"[.\s\x{00A0}\x{202F}]", "").str.replace(
             ",", ".", literal=True
         )
-        exprs.append(pl.when(fits).then(plain).otherwise(pl.col(c)).alias(c))
-        left.append(
-            pl.col(c)
-            .filter(fits.not_() & pl.col(c).str.strip_chars().ne(""))
-            .unique(maintain_order=True)
-            .implode()
-        )
-    unmatched = frame.select(pl.concat_list(left).alias("x"))["x"][0].to_list()
-    return frame.with_columns(exprs), unmatched
+        exprs.append(pl.when(pl.col(fits[c])).then(plain).otherwise(pl.col(c)).alias(c))
+    return staged.with_columns(exprs).drop(*fits.values()), unmatched
 
 
 def apply_mapping(
