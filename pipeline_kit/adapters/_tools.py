@@ -244,15 +244,16 @@ def _read_workbook(
         )
     index = 0 if sheet is None else names.index(sheet) if isinstance(sheet, str) else sheet - 1
     try:
-        # (the header's cells as written: the reader renames a repeated one Name_1)
-        first = reader.load_sheet(index, header_row=None, n_rows=1, dtypes="string").to_polars()
-        loaded = reader.load_sheet(index, dtypes="string", n_rows=0 if header_only else None)
+        # read whole, header row included: the reader would rename a repeated header Name_1,
+        # and reading the header apart parses the whole sheet a second time
+        loaded = reader.load_sheet(
+            index, header_row=None, dtypes="string", n_rows=1 if header_only else None
+        )
         batch, errors = loaded.to_arrow_with_errors()
     except (fastexcel.FastExcelError, OSError) as exc:
         raise _unreadable(path, exc) from exc
-    frame = pl.DataFrame(pl.from_arrow(batch))
-    frame = _with_error_cells(frame, errors.errors if errors else [], path, notes)
-    if frame.width == 0:
+    cells = pl.DataFrame(pl.from_arrow(batch))
+    if cells.width == 0 or cells.height == 0:
         others = [n for i, n in enumerate(names) if i != index]
         raise DataError(
             problem=f"its sheet {names[index]} is empty"
@@ -261,7 +262,11 @@ def _read_workbook(
             "the table starting in its first row, or save the table as CSV UTF-8",
             file=str(path),
         )
-    header = [str(c).strip() for c in first.row(0) if c is not None] if first.height else []
+    header = [
+        f"__UNNAMED__{i}" if value is None else str(value).strip()
+        for i, value in enumerate(cells.row(0))
+    ]
+    cells = _with_error_cells(cells, errors.errors if errors else [], header, path, notes)
     repeated = sorted({c for c in header if header.count(c) > 1})
     if repeated:
         raise DataError(
@@ -269,6 +274,7 @@ def _read_workbook(
             fix="give every column a unique name (rename or delete the repeated one)",
             file=str(path),
         )
+    frame = cells.slice(1).rename(dict(zip(cells.columns, header, strict=True)))
     if sheet is None and len(names) > 1:
         notes.append(
             Message(
@@ -301,7 +307,7 @@ _EXCEL_ERRORS = {
 
 
 def _with_error_cells(
-    frame: pl.DataFrame, errors: Sequence, path: Path, notes: list[str]
+    frame: pl.DataFrame, errors: Sequence, header: list[str], path: Path, notes: list[str]
 ) -> pl.DataFrame:
     """``frame`` with each cell holding an Excel error written as Excel shows it (``#N/A``).
 
@@ -331,8 +337,8 @@ def _with_error_cells(
             ),
             file=path.name,
             cells=len(errors),
-            row=first.offset_position[0] + 2,
-            column=frame.columns[first.offset_position[1]],
+            row=first.offset_position[0] + 1,  # (``frame``'s first row is the header, row 1)
+            column=header[first.offset_position[1]],
             value=frame.item(first.offset_position[0], first.offset_position[1]),
         )
     )
