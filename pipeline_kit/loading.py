@@ -1239,12 +1239,9 @@ def _normalise_text(
     When a name changed (``'Ann '`` and ``'Ann'`` would otherwise be two reps), a note says so.
     """
     if text_cols and raw.height:
-        # only the columns with a value to change: surrounding white space, a NUL byte or an
-        # empty cell (a clean column, such as the ids of typed Parquet, is not rewritten)
-        needs = raw.select(pl.col(text_cols).str.contains(r"^\s|\s$|\x00|^$").any()).row(
-            0, named=True
-        )
-        text_cols = [c for c in text_cols if needs[c]]
+        # only the columns with a value to change (a clean column, such as the ids of typed
+        # Parquet, is not rewritten)
+        text_cols = _columns_to_normalise(raw, text_cols)
     if not text_cols:
         return raw, []
     cleaned = raw.with_columns(
@@ -1265,6 +1262,47 @@ def _normalise_text(
                 )
             )
     return cleaned.with_columns(pl.col(text_cols).replace("", None)), text_cols
+
+
+# a value to normalise: surrounding white space, a NUL byte, or an empty cell
+_NEEDS_NORMALISING = r"^\s|\s$|\x00|^$"
+# the first rows of a column choose how it is checked (see _columns_to_normalise)
+_SAMPLE_ROWS, _FEW_DISTINCT, _FEW_RUNS = 10_000, 0.05, 0.5
+
+
+def _columns_to_normalise(raw: pl.DataFrame, text_cols: list[str]) -> list[str]:
+    """The columns of ``text_cols`` holding a value :func:`_normalise_text` would change.
+
+    A value is checked by one regular expression, about 20 ns each. Two kinds of column are
+    checked on fewer values, with the same answer:
+
+    * repeated names (team, stage, owner: a handful of values a million times): their
+      distinct values, since every value is among them; hashing costs a fifth of the check;
+    * runs of one value (a stage history's deal ids, grouped by deal): each value that
+      differs from the one before it, since a value equal to the one before is checked with
+      it; comparing neighbours reads the 16-byte string views alone.
+
+    The first rows choose the way; a column the sample misjudges is still checked whole,
+    only more slowly. On 1M deals and their 3.9M stage entries, 14 columns: 0.09 s instead
+    of 0.20 s.
+    """
+    first = raw.head(_SAMPLE_ROWS)
+    sample = first.select(
+        *(pl.col(c).n_unique().alias(f"distinct|{c}") for c in text_cols),
+        *(pl.col(c).ne_missing(pl.col(c).shift(1)).sum().alias(f"runs|{c}") for c in text_cols),
+    ).row(0, named=True)
+
+    def values(c: str) -> pl.Expr:
+        if sample[f"distinct|{c}"] <= max(1, _FEW_DISTINCT * first.height):
+            return pl.col(c).unique()
+        if sample[f"runs|{c}"] <= _FEW_RUNS * first.height:
+            return pl.col(c).filter(pl.col(c).ne_missing(pl.col(c).shift(1)))
+        return pl.col(c)
+
+    needs = raw.select(
+        values(c).str.contains(_NEEDS_NORMALISING).any().alias(c) for c in text_cols
+    ).row(0, named=True)
+    return [c for c in text_cols if needs[c]]
 
 
 def _drop_unreadable_optional(
