@@ -1287,15 +1287,12 @@ def _columns_to_normalise(raw: pl.DataFrame, text_cols: list[str]) -> list[str]:
     of 0.20 s.
     """
     first = raw.head(_SAMPLE_ROWS)
-    sample = first.select(
-        *(pl.col(c).n_unique().alias(f"distinct|{c}") for c in text_cols),
-        *(pl.col(c).ne_missing(pl.col(c).shift(1)).sum().alias(f"runs|{c}") for c in text_cols),
-    ).row(0, named=True)
+    distinct = first.select(pl.col(text_cols).n_unique()).row(0, named=True)
 
     def values(c: str) -> pl.Expr:
-        if sample[f"distinct|{c}"] <= max(1, _FEW_DISTINCT * first.height):
+        if distinct[c] <= max(1, _FEW_DISTINCT * first.height):
             return pl.col(c).unique()
-        if sample[f"runs|{c}"] <= _FEW_RUNS * first.height:
+        if _in_runs(first, c):
             return pl.col(c).filter(pl.col(c).ne_missing(pl.col(c).shift(1)))
         return pl.col(c)
 
@@ -1303,6 +1300,17 @@ def _columns_to_normalise(raw: pl.DataFrame, text_cols: list[str]) -> list[str]:
         values(c).str.contains(_NEEDS_NORMALISING).any().alias(c) for c in text_cols
     ).row(0, named=True)
     return [c for c in text_cols if needs[c]]
+
+
+def _in_runs(frame: pl.DataFrame, column: str) -> bool:
+    """Whether ``column`` mostly repeats the value of the row before (judged on its first rows).
+
+    A check of each value against the one before reads the 16-byte string views alone, far
+    cheaper than hashing or matching the values themselves.
+    """
+    first = frame.head(_SAMPLE_ROWS)
+    changes = first.select(pl.col(column).ne_missing(pl.col(column).shift(1)).sum()).item()
+    return bool(first.height) and changes <= _FEW_RUNS * first.height
 
 
 def _drop_unreadable_optional(
@@ -1435,11 +1443,16 @@ def _check_foreign_key(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split ``fk.table`` into rows whose key exists in the parent (or is empty) and the rest."""
     frame = valid[fk.table]
+    key = pl.col(fk.column)
+    # a key in runs (a stage history's deal ids, grouped by deal) is looked up once a run:
+    # a row with the key of the row before is known when that row is
+    runs = _in_runs(frame, fk.column)
+    looked_up = key.is_not_null() & key.ne_missing(key.shift(1)) if runs else key.is_not_null()
     # an anti-join: the rows whose key is not among the parent's (no unique ids recomputed)
     rows = (
         frame.lazy()
         .select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("__row"), fk.column)
-        .filter(pl.col(fk.column).is_not_null())
+        .filter(looked_up)
         .join(
             valid[fk.parent].lazy().select(pl.col(fk.parent_column).alias(fk.column)),
             on=fk.column,
@@ -1449,6 +1462,9 @@ def _check_foreign_key(
         .collect()
         .to_series()
     )
+    if runs and rows.len():  # every row of an unknown key's run
+        run = frame.select(key.rle_id()).to_series()
+        rows = run.is_in(run.gather(rows).implode()).arg_true()
     if rows.len() == 0:  # no copy when every key is known
         keep, flags = frame, frame.clear().select("source_row", pl.lit(True).alias(fk.rule))
     else:

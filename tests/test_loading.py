@@ -534,3 +534,55 @@ def test_columns_to_normalise_are_those_a_plain_strip_would_change(columns, samp
         assert loading._columns_to_normalise(frame, frame.columns) == expected
     finally:
         loading._SAMPLE_ROWS = saved
+
+
+@st.composite
+def _child_keys(draw):
+    """A child table's keys: in runs (a history grouped by deal) or scattered, with nulls and
+    keys the parent lacks, some only far from the first rows."""
+    key = st.sampled_from(["a", "b", "c", "x", "y"]) | st.none()
+    keys: list[str | None] = []
+    n = draw(st.integers(min_value=0, max_value=300))
+    while len(keys) < n:
+        keys += [draw(key)] * (draw(st.integers(1, 5)) if draw(st.booleans()) else 1)
+    return keys[:n]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_child_keys(), st.sets(st.sampled_from(["a", "b", "c", "x"])), st.integers(1, 40))
+def test_foreign_key_rows_are_those_whose_key_the_parent_lacks(keys, parent, sample_rows):
+    """Kept rows: a null key or one among the parent's; the others are quarantined, each by
+    its own line, whether the keys were looked up a run at a time or row by row."""
+    from pipeline_kit import loading
+    from pipeline_kit.adapters.base import RawDataset, RawTable
+    from pipeline_kit.schema import ForeignKey
+
+    child = pl.DataFrame(
+        {"source_row": list(range(2, len(keys) + 2)), "deal_id": keys},
+        schema={"source_row": pl.Int64, "deal_id": pl.String},
+    )
+    valid = {
+        "stage_history": child,
+        "deals": pl.DataFrame({"deal_id": sorted(parent)}, schema={"deal_id": pl.String}),
+    }
+    raw = RawDataset(
+        tables={"stage_history": RawTable("stage_history", child, "history.csv")},
+        source="canonical",
+        path=Path("."),
+        fingerprint="",
+    )
+    fk = ForeignKey("stage_history", "deal_id", "deals", "deal_id", "deal_unknown")
+    saved = loading._SAMPLE_ROWS
+    loading._SAMPLE_ROWS = sample_rows
+    try:
+        kept, bad = loading._check_foreign_key(valid, raw, fk)
+    finally:
+        loading._SAMPLE_ROWS = saved
+    lines = list(range(2, len(keys) + 2))
+    assert kept["source_row"].to_list() == [
+        r for r, k in zip(lines, keys, strict=True) if k is None or k in parent
+    ]
+    assert bad["source_row"].to_list() == [
+        r for r, k in zip(lines, keys, strict=True) if k is not None and k not in parent
+    ]
+    assert all(rules == ["deal_unknown"] for rules in bad["rules"].to_list())
