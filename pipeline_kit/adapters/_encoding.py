@@ -1,13 +1,20 @@
 """The encoding of an export that is not UTF-8: detected, and said in a note.
 
-charset-normalizer proposes readings; the kit keeps the least chaotic, prefers Windows-1252
-among equals, sets aside a Korean reading of what looks like Chinese text, and detects a large
-file on a sample of its lines (every encoding named must still decode the whole file).
+chardet weighs the readings of the file's evidence: the fields holding a byte outside ASCII,
+each once. The ASCII rest (ids, amounts, dates, English stage names) reads alike in every
+candidate and only dilutes the evidence: on a whole 5,000-deal export with a few names in
+Russian, Chinese or Polish, both chardet and charset-normalizer named Windows-1252. The
+candidates are the encodings spreadsheets and CRM exports are written in (chardet's modern
+era: the Windows code pages, GB18030, Big5, Shift-JIS, cp949, KOI8); among readings nearly as
+likely as the best, Windows-1252 (what Excel writes on Western systems) is kept. Every
+encoding named must decode the whole file; a large file's evidence is taken from a sample of
+its lines.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 from pipeline_kit.errors import DataError
@@ -19,8 +26,8 @@ __all__ = ["DETECTION_SAMPLE_BYTES", "decode", "detect_encoding"]
 def decode(data: bytes, path: Path, encoding: str | None, notes: list[str]) -> str:
     """The file's text, never decoded with replacement characters.
 
-    UTF-8 (with or without BOM) as is; anything else detected by charset-normalizer and said
-    in a note.
+    UTF-8 (with or without BOM) as is; anything else detected (:func:`detect_encoding`) and
+    said in a note.
     """
     if encoding is not None:
         try:
@@ -46,8 +53,8 @@ def decode(data: bytes, path: Path, encoding: str | None, notes: list[str]) -> s
         notes.append(
             Message(
                 N_(
-                    "{file} is not UTF-8: read as {encoding} (detected by charset-normalizer; no "
-                    "character was replaced; {others} would read it as plausibly). If names look "
+                    "{file} is not UTF-8: read as {encoding} (detected by chardet; no character "
+                    "was replaced; {others} would read it almost as plausibly). If names look "
                     "wrong, give the encoding (encoding=... or in the mapping file)."
                 ),
                 file=path.name,
@@ -57,9 +64,9 @@ def decode(data: bytes, path: Path, encoding: str | None, notes: list[str]) -> s
             if others
             else Message(
                 N_(
-                    "{file} is not UTF-8: read as {encoding} (detected by charset-normalizer; no "
-                    "character was replaced). If names look wrong, give the encoding "
-                    "(encoding=... or in the mapping file)."
+                    "{file} is not UTF-8: read as {encoding} (detected by chardet; no character "
+                    "was replaced). If names look wrong, give the encoding (encoding=... or in "
+                    "the mapping file)."
                 ),
                 file=path.name,
                 encoding=name,
@@ -70,74 +77,101 @@ def decode(data: bytes, path: Path, encoding: str | None, notes: list[str]) -> s
 
 # Files above this size are detected on a sample of their lines (see detect_encoding).
 DETECTION_SAMPLE_BYTES = 4 << 20
+# The evidence chardet weighs: at most this many bytes of distinct non-ASCII fields
+EVIDENCE_BYTES = 256 << 10
+# A reading at least this share of the best one's confidence is "almost as plausible"
+NEARLY_AS_LIKELY = 0.7
 
 
 def detect_encoding(data: bytes) -> tuple[str, list[str]] | None:
-    """(encoding, equally plausible alternatives) of bytes that are not UTF-8, or None.
+    """(encoding, readings almost as plausible) of bytes that are not UTF-8, or None.
 
-    The least chaotic readings of charset-normalizer (a Korean reading of what looks like
-    Chinese text left out, :func:`_plausible_script`); among equals, Windows-1252 (what Excel
-    writes on Western systems) before the detector's own order. A reading that Windows-1252
-    gives identically (``could_be_from_charset``) counts as Windows-1252: charset-normalizer
-    reports a short Latin-1 file as cp1250 or even cp775 with cp1252 only listed there.
+    chardet's most likely reading of the file's evidence (:func:`_evidence`) among the
+    encodings that decode the whole file; Windows-1252 instead when it is almost as likely
+    (:data:`NEARLY_AS_LIKELY`) or reads the evidence alike. The alternatives are the other
+    readings almost as likely that give other text.
 
-    charset-normalizer decodes the whole input with every candidate (2.6 s for 145 MB), so a
-    file over :data:`DETECTION_SAMPLE_BYTES` is detected on a sample of whole lines spread over
-    it (:func:`_detection_sample`), and every encoding named is then checked to decode the
-    whole file; when the sample's choice does not, the whole file is detected after all.
+    A file over :data:`DETECTION_SAMPLE_BYTES` gives its evidence from a sample of whole lines
+    spread over it (:func:`_detection_sample`); when the sample's reading does not decode
+    the whole file, the whole file gives the evidence after all.
     """
+    whole = _WholeFile(data)
     sample = _detection_sample(data)
     if sample is not None:
-        found = _least_chaotic(sample)
-        if found is not None:
-            whole = _WholeFile(data)
-            if whole.decodes(found[0]):
-                return found[0], [other for other in found[1] if whole.decodes(other)]
-    return _least_chaotic(data)
+        found = _readings(_evidence(sample), _WholeFile(sample))
+        if found is not None and whole.decodes(found[0]):
+            return found[0], [other for other in found[1] if whole.decodes(other)]
+    return _readings(_evidence(data), whole)
 
 
-def _least_chaotic(data: bytes) -> tuple[str, list[str]] | None:
-    from charset_normalizer import from_bytes
+def _readings(evidence: bytes, whole: _WholeFile) -> tuple[str, list[str]] | None:
+    import chardet
 
-    matches = list(from_bytes(data))
-    if not matches:
-        return None
-    # (a match's text is decoded only for a Korean reading: str(m) decodes the whole input)
-    plausible = [
-        m for m in matches if not _korean(m.encoding) or _plausible_script(m.encoding, str(m))
+    results = chardet.detect_all(
+        evidence,
+        ignore_threshold=True,
+        max_bytes=max(len(evidence), 1),
+        prefer_superset=True,
+        compat_names=False,
+        encoding_era=chardet.EncodingEra.MODERN_WEB,
+    )
+    fitting = [
+        (r["encoding"], r["confidence"])
+        for r in results
+        if r["encoding"] and whole.decodes(r["encoding"])
     ]
-    matches = plausible or matches
-    fewest = min(m.chaos for m in matches)
-    tied = [m for m in matches if m.chaos == fewest]
-    best = next((m for m in tied if "cp1252" in m.could_be_from_charset), tied[0])
-    name = best.encoding
-    if "cp1252" in best.could_be_from_charset and _decodes(data, "cp1252"):
-        name = "cp1252"
-    return name, [m.encoding for m in tied if m is not best][:3]
+    if not fitting:
+        return None
+    best, confidence = fitting[0]
+    likely = [name for name, c in fitting if c >= NEARLY_AS_LIKELY * confidence]
+    text = evidence.decode(best)
+    # (a reading giving the same text, such as cp1250's of "José", is no other reading)
+    alike = any(name == "cp1252" and evidence.decode(name) == text for name, _ in fitting)
+    name = "cp1252" if "cp1252" in likely or alike else best
+    text = evidence.decode(name)
+    others: list[str] = []
+    for other in likely:
+        if other != name and evidence.decode(other) != text and len(others) < 3:
+            others.append(other)
+    return name, others
 
 
-# Korean code pages: text in them is written in Hangul, with few Chinese characters (Hanja)
-_KOREAN = {"cp949", "euc_kr", "johab", "iso2022_kr", "uhc", "ks_c_5601_1987"}
+_NON_ASCII = re.compile(rb"[\x80-\xff]+")
+_FIELD_END = re.compile(rb"[,;\t\"\r\n]")
 
 
-def _plausible_script(encoding: str, text: str) -> bool:
-    """Whether ``text`` could have been written in ``encoding``'s language.
+def _evidence(data: bytes) -> bytes:
+    """The fields of ``data`` holding a byte outside ASCII, each once, one a line.
 
-    charset-normalizer often reads Chinese names saved as GBK (what Excel writes on Chinese
-    Windows) as Korean, cp949: the bytes decode there too, as Hangul mixed with rare Hanja.
-    Korean text is mostly Hangul, so a Korean reading in which at least 20 of the Hangul and
-    Chinese characters, and more than a tenth of them, are Chinese is not kept when another
-    reading exists.
+    Cut at the bytes that end a field in a CSV (comma, semicolon, tab, quote, line ends):
+    these are below 0x40, so never part of a multi-byte character in GB18030, Big5,
+    Shift-JIS or cp949. At most :data:`EVIDENCE_BYTES`. UTF-16 and UTF-32 text (NUL bytes
+    near its start) is not cut: its first 64 KB are the evidence.
     """
-    if not _korean(encoding):
-        return True
-    hangul = sum(1 for c in text if "\uac00" <= c <= "\ud7a3")
-    hanja = sum(1 for c in text if "\u4e00" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff")
-    return hanja < 20 or hanja <= 0.1 * (hangul + hanja)
-
-
-def _korean(encoding: str) -> bool:
-    return encoding.lower().replace("-", "_") in _KOREAN
+    if b"\x00" in data[:65536]:
+        return data[:65536]
+    fields: dict[bytes, None] = {}
+    size, end = 0, 0
+    for match in _NON_ASCII.finditer(data):
+        if match.start() < end:  # (another run of the same field)
+            continue
+        begin = max(data.rfind(b",", end, match.start()), data.rfind(b";", end, match.start()))
+        begin = max(
+            begin,
+            data.rfind(b"\t", end, match.start()),
+            data.rfind(b'"', end, match.start()),
+            data.rfind(b"\n", end, match.start()),
+            data.rfind(b"\r", end, match.start()),
+        )
+        stop = _FIELD_END.search(data, match.end())
+        end = len(data) if stop is None else stop.start()
+        field = data[begin + 1 : end]
+        if field not in fields:
+            fields[field] = None
+            size += len(field) + 1
+            if size >= EVIDENCE_BYTES:
+                break
+    return b"\n".join(fields)
 
 
 def _decodes(data: bytes, encoding: str) -> bool:

@@ -5,7 +5,7 @@ how the export writes its values, and fills required columns the export lacks. I
 file (read with :mod:`tomllib`) or the same structure as a dict::
 
     # optional defaults for every table (a table's section may override each of them)
-    encoding = "latin-1"        # default: detected (UTF-8, else charset-normalizer's guess)
+    encoding = "latin-1"        # default: detected (UTF-8, else chardet's reading)
     separator = ";"             # default: the most frequent of , ; tab | in the header line
     date_format = "%d/%m/%Y"    # strptime format of the table's date columns, or a list of
                                 # formats tried in order; default: ISO (and the slash, epoch
@@ -1470,7 +1470,7 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
             lines.append(f"file = {_toml(file.name)}")
         if encoding is not None:
             lines.append(
-                f"encoding = {_toml(encoding)}  # not UTF-8; detected by charset-normalizer: "
+                f"encoding = {_toml(encoding)}  # not UTF-8; detected by chardet: "
                 "a guess, check names with accents"
             )
             sentences.append(f"{file.name}: encoding {encoding} (detected, not certain)")
