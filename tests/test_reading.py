@@ -582,3 +582,57 @@ def test_a_sheet_the_workbook_lacks_is_one_clear_error(tmp_path):
     assert "sheets: Cover, Deals, History" in str(error.value)
     with pytest.raises(pk.DataError, match="give a sheet's name or its number from 1"):
         pk.load(tmp_path / "crm.xlsx", mapping={"deals": {"sheet": 0}})
+
+
+# --------------------------------------------------------------- columns without a name
+
+
+def _with_trailing(text: str, suffix: str) -> str:
+    return "".join(line + suffix + "\n" for line in text.splitlines())
+
+
+@pytest.mark.parametrize("suffix", [",", ",,,"])
+def test_a_separator_ending_every_line_adds_no_column(tmp_path, suffix):
+    """Excel writes a separator at the end of every line after a formatted empty column: the
+    unnamed, empty columns are left out with a note and every deal loads as without them."""
+    from tests.conftest import DEALS_CSV
+
+    folder = write_dataset(
+        tmp_path / "d",
+        deals=_with_trailing(DEALS_CSV, suffix),
+        stages=STAGES_CSV,
+        leads=_with_trailing(
+            "lead_id,created_at,source,owner,team\nL1,2025-10-01,web,ann,red", suffix
+        ),
+    )
+    ds = pk.load(folder)
+    plain = pk.load(write_dataset(tmp_path / "plain", deals=DEALS_CSV, stages=STAGES_CSV))
+    assert ds.deals.equals(plain.deals)
+    assert ds.tables["leads"].columns == [
+        "source_row",
+        "lead_id",
+        "created_at",
+        "source",
+        "owner",
+        "team",
+        "qualified_at",
+        "first_response_at",
+        "converted_at",
+        "deal_id",
+    ]
+    columns = len(suffix)
+    assert any(
+        n == f"deals.csv: {columns} column(s) without a name and without values were left out "
+        "(a separator at the end of every line)."
+        for n in ds.notes
+    )
+    assert "leads" in ds.report()  # (a table validated on first use reads too)
+
+
+def test_a_column_without_a_name_holding_values_is_one_error(tmp_path):
+    text = "deal_id,owner,team,,amount\nD1,ann,red,,100\nD2,bob,red,x,200\n"
+    with pytest.raises(pk.DataError) as caught:
+        pk.load(write_dataset(tmp_path, deals=text))
+    message = str(caught.value)
+    assert "column 4 has no name in the header but holds values" in message
+    assert "line 3: 'x'" in message

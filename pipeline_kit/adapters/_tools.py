@@ -136,7 +136,26 @@ def read_export_file(
     Non-UTF-8 files are decoded with the detected encoding and a note says which. A workbook
     (:data:`WORKBOOK_SUFFIXES`) is read like a CSV: its first sheet, or ``sheet`` (a name, or a
     number from 1), every cell as text (:func:`_read_workbook`).
+
+    Columns without a name (a separator ending every line, as Excel writes after a formatted
+    empty column) are left out when they hold no value, with a note; one holding values is an
+    error (:func:`_without_unnamed_columns`).
     """
+    frame = _read_export_file(
+        path, notes, encoding=encoding, separator=separator, header_only=header_only, sheet=sheet
+    )
+    return _without_unnamed_columns(frame, path, notes)
+
+
+def _read_export_file(
+    path: Path,
+    notes: list[str],
+    *,
+    encoding: str | None = None,
+    separator: str | None = None,
+    header_only: bool = False,
+    sheet: str | int | None = None,
+) -> pl.DataFrame:
     if path.suffix.lower() in WORKBOOK_SUFFIXES:
         return _read_workbook(path, notes, header_only=header_only, sheet=sheet)
     if path.suffix.lower() == ".parquet":
@@ -355,11 +374,17 @@ def _unreadable(path: Path, exc: Exception) -> DataError:
     )
 
 
+# what the readers call a header cell left empty: polars "" then "_duplicated_1", ...;
+# the workbook reader "__UNNAMED__<position>"
+_UNNAMED = re.compile(r"^(|_duplicated_\d+|__UNNAMED__\d+)$")
+
+
 def _checked_header(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
     names = [c.lstrip("\ufeff").strip() for c in frame.columns]
+    named = [c for c in names if not _UNNAMED.match(c)]
     repeated = sorted(
-        {re.sub(r"_duplicated_\d+$", "", c) for c in names if re.search(r"_duplicated_\d+$", c)}
-        | {c for c in names if names.count(c) > 1}
+        {re.sub(r"_duplicated_\d+$", "", c) for c in named if re.search(r"_duplicated_\d+$", c)}
+        | {c for c in named if named.count(c) > 1}
     )
     if repeated:
         raise DataError(
@@ -375,6 +400,46 @@ def _checked_header(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
             column="source_row",
         )
     return frame.rename(dict(zip(frame.columns, names, strict=True)))
+
+
+def _without_unnamed_columns(frame: pl.DataFrame, path: Path, notes: list[str]) -> pl.DataFrame:
+    """``frame`` without its columns whose header cell is empty, when they hold no value.
+
+    A note counts the columns left out; a column without a name that holds a value is a
+    DataError naming its position and a line holding a value.
+    """
+    unnamed = [c for c in frame.columns if c != "source_row" and _UNNAMED.match(c)]
+    if not unnamed:
+        return frame
+    text = [c for c in unnamed if frame.schema[c] == pl.String]
+    filled = frame.select(
+        *(pl.col(c).str.strip_chars().ne("").any().alias(c) for c in text),
+        *(pl.col(c).is_not_null().any().alias(c) for c in unnamed if c not in text),
+    ).row(0, named=True)
+    holding = [c for c in unnamed if filled[c]]
+    if holding:
+        column = holding[0]
+        value = pl.col(column).cast(pl.String).str.strip_chars()
+        first = frame.filter(value.ne("")).select("source_row", column).row(0)
+        position = [c for c in frame.columns if c != "source_row"].index(column) + 1
+        raise DataError(
+            problem=f"column {position} has no name in the header but holds values",
+            fix="give that column a name in the header row (or delete it), then load again",
+            file=str(path),
+            examples=[f"line {first[0]}: {first[1]!r}"],
+        )
+    if frame.height:
+        notes.append(
+            Message(
+                N_(
+                    "{file}: {columns} column(s) without a name and without values were left "
+                    "out (a separator at the end of every line)."
+                ),
+                file=path.name,
+                columns=len(unnamed),
+            )
+        )
+    return frame.drop(unnamed)
 
 
 def _with_source_row(frame: pl.DataFrame, lines: list[int] | None) -> pl.DataFrame:
