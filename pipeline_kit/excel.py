@@ -109,13 +109,18 @@ def workbook_at(path: Path) -> Iterator[Any]:
 
     Written to a temporary file and renamed, so a failure leaves no partial workbook; a
     file-system error becomes a :class:`~pipeline_kit.errors.DataError`.
+
+    Text is written as text: a CRM value such as ``=HYPERLINK(...)`` or ``=1+1`` (a team, a
+    deal name) stays the string it is, never a live formula or a link (XlsxWriter turns text
+    starting with ``=`` into a formula by default: spreadsheet injection).
     """
     import xlsxwriter
 
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    options = {"strings_to_formulas": False, "strings_to_urls": False}
     try:
-        with xlsxwriter.Workbook(tmp) as workbook:
+        with xlsxwriter.Workbook(tmp, options) as workbook:
             yield workbook
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)

@@ -320,3 +320,19 @@ def test_workbook_is_the_same_bytes_every_time(exported, tmp_path):
     again = tmp_path / "emea.xlsx"
     write_team_workbook(pk.load(SAMPLE), "EMEA", "2025-Q4", again)
     assert again.read_bytes() == (exported / "emea.xlsx").read_bytes()
+
+
+def test_text_from_the_export_is_never_a_live_formula_or_link(tmp_path):
+    """A team named ``=1+1`` or a value like a URL is written as text (spreadsheet
+    injection: XlsxWriter writes text starting with '=' as a formula by default)."""
+    from tests.conftest import DEALS_CSV, STAGES_CSV, write_dataset
+
+    deals = DEALS_CSV.replace(",red,", ",=1+1,").replace(",blue,", ",https://evil.example,")
+    ds = pk.load(write_dataset(tmp_path / "d", deals=deals, stages=STAGES_CSV))
+    path = tmp_path / "team.xlsx"
+    write_team_workbook(ds, "=1+1", "2025-Q4", path)
+    book = openpyxl.load_workbook(path)
+    cells = [c for sheet in book for row in sheet.iter_rows() for c in row if c.value is not None]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    assert not [c.coordinate for c in cells if c.hyperlink is not None]
+    assert any(c.value == "=1+1" and c.data_type == "s" for c in cells)
