@@ -9,9 +9,9 @@ value, for
 * the Kaplan-Meier median and its interval (``pipeline_kit.stats.kaplan_meier_median``) on
   exponential cycle lengths with random (uniform) censoring;
 * the average won deal size (``pipeline_kit.stats.skewed_mean_interval``, as
-  ``pk.won_deal_size`` uses it) on log-normal amounts (sigma 1 and 1.5) and on amounts
-  resampled from the bundled sample's won deals, next to the Student-t interval as the named
-  baseline;
+  ``pk.won_deal_size`` uses it) on log-normal amounts (sigma 1 to 2.5), zero-inflated,
+  Pareto and gamma amounts and amounts resampled from the bundled sample's won deals, at
+  n = 5 to 200, next to the Student-t interval as the named baseline;
 * through the kit's own metric functions, on synthetic datasets whose teams are independent
   draws: the quarterly counts (Garwood) and bookings intervals of ``pk.quarterly_trend``,
   ``pk.period_over_period``'s change intervals, ``pk.needed_for_target``'s simulated
@@ -785,10 +785,19 @@ def main(argv: list[str] | None = None) -> int:
             (lambda r, n, s=sigma: r.lognormal(0, s, n)),
             math.exp(sigma**2 / 2),
         )
-        for sigma in (1.0, 1.5)
-    ] + [("sample won amounts", (lambda r, n: r.choice(population, n)), population.mean())]
+        for sigma in (1.0, 1.5, 2.0, 2.5)
+    ] + [
+        (
+            "30% zeros, LN sigma 1.5",
+            (lambda r, n: r.lognormal(0, 1.5, n) * (r.random(n) > 0.3)),
+            0.7 * math.exp(1.125),
+        ),
+        ("Pareto alpha 3", (lambda r, n: r.pareto(3.0, n) + 1), 1.5),
+        ("gamma shape 0.5", (lambda r, n: r.gamma(0.5, 1.0, n)), 0.5),
+        ("sample won amounts", (lambda r, n: r.choice(population, n)), population.mean()),
+    ]
     for label, draw, true_mean in sources:
-        for n in (20, 50, 200):
+        for n in (5, 10, 20, 50, 200):
             kit, student = mean_coverage(draw, true_mean, n, args.mean_draws, rng)
             print(f"{label:>22} {n:>5} {kit:>7.3f} {student:>10.3f}")
     print("\nShrunk rep win rates, 95% posterior intervals: coverage of each rep's true rate")

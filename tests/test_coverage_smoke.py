@@ -53,8 +53,10 @@ def test_period_over_period_change_intervals_cover(rng: np.random.Generator) -> 
 
 def test_needed_for_target_intervals_cover(rng: np.random.Generator) -> None:
     got = sim.needed_coverage(60, 0.3, 1.5, 150, rng)
+    # (a team with fewer than 3 won deals in its window gets no interval: two amounts bound
+    # nothing)
     for need in ("won_deals", "deals", "leads", "activities"):
-        assert got[f"n_{need}"] > 140 and got[need] > BAND, (need, got)
+        assert got[f"n_{need}"] > 130 and got[need] > BAND, (need, got)
 
 
 def test_control_limits_rarely_alarm_when_nothing_changed(rng: np.random.Generator) -> None:

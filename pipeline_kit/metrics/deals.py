@@ -223,8 +223,9 @@ def won_deal_size(
 
     ``mean = sum(amount) / n`` over deals with status won and ``closed_at`` in the period;
     ``total`` is their sum (bookings). Columns: groups, n, mean, median, sd, total,
-    ci_low, ci_high (for the mean: Cox's log-normal interval when the amounts look
-    log-normal, else a studentized bootstrap: :func:`pipeline_kit.stats.skewed_mean_interval`),
+    ci_low, ci_high (for the mean: a studentized bootstrap, widened to the log-normal
+    generalized interval when the amounts look log-normal; none below 3 deals:
+    :func:`pipeline_kit.stats.skewed_mean_interval`),
     median_ci_low, median_ci_high (for the median: order statistics,
     :func:`pipeline_kit.stats.median_interval`), enough_data (:class:`WonDealSizeOutput`).
     """
@@ -921,8 +922,8 @@ declare(
         "sum(amount of won deals) / won",
         "period",
         "won " + CLOSED_IN,
-        "95% for the mean: Cox's log-normal interval when the values look log-normal, else a "
-        "studentized bootstrap (seeded)",
+        "95% for the mean: a studentized bootstrap (seeded), widened to the generalized "
+        "interval for a log-normal mean when the values look log-normal; none below 3 values",
         "currency",
         ("Amounts are skewed: a few large deals move the mean; read the median beside it.",),
         "pipeline_kit.won_deal_size",
@@ -984,8 +985,8 @@ declare(
         "mean(closed_at - created_at) in days",
         "period",
         "won and lost " + CLOSED_IN,
-        "95% for the mean: Cox's log-normal interval when the values look log-normal, else a "
-        "studentized bootstrap (seeded)",
+        "95% for the mean: a studentized bootstrap (seeded), widened to the generalized "
+        "interval for a log-normal mean when the values look log-normal; none below 3 values",
         "days",
         (
             "Naive: deals still open are ignored, so with many young open deals the typical "

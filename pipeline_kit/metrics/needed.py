@@ -152,8 +152,8 @@ def needed_for_target(
     sums the team targets (owner empty) overlapping the period.
 
     Intervals (95%) by simulation, 4,000 seeded draws: the mean won amount from
-    :func:`pipeline_kit.stats.skewed_mean_draws` (Cox's log-normal interval or the
-    bootstrap-t, as for the average won deal), win rate and lead conversion from their
+    :func:`pipeline_kit.stats.skewed_mean_draws` (the bootstrap-t widened to the log-normal
+    generalized interval, as for the average won deal), win rate and lead conversion from their
     Jeffreys Beta distributions, activities per closed deal as a Poisson count (Jeffreys
     Gamma) divided by the drawn win rate; each draw goes through the same chain and the 2.5%
     and 97.5% quantiles are the interval (simulated coverage in ``bench/coverage.py``).
@@ -351,9 +351,9 @@ for _need, (_title, _formula, _rests) in _CHAIN.items():
             "period: the period's target; the rates come from the 4 whole quarters before it",
             f"rates over the quarters before the period: {_rests}; target = team targets "
             "(owner empty) overlapping the period",
-            "simulation 95% (4,000 seeded draws: skew-aware mean won amount (Cox or "
-            "bootstrap-t), Jeffreys Beta rates, Poisson activity count), each draw through the "
-            "same chain",
+            "simulation 95% (4,000 seeded draws: skew-aware mean won amount (bootstrap-t and "
+            "log-normal generalized interval), Jeffreys Beta rates, Poisson activity count), "
+            "each draw through the same chain",
             "count",
             (
                 "The chain assumes the coming period converts like the past four quarters; a new "

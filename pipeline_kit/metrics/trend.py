@@ -82,8 +82,8 @@ def _bookings(ds: Dataset, period: Period, *, by: By = None) -> pl.DataFrame:
     deals as a Poisson count and their amounts as a sample, the interval combines the exact
     Poisson (Garwood) interval of ``n`` with the skew-aware interval of the mean
     (:func:`pipeline_kit.stats.skewed_mean_interval`) by MOVER on the log scale
-    (:func:`pipeline_kit.stats.product_interval`). Null below 2 won deals (no spread of amounts
-    to read). The normal approximation ``total ± 1.96 √(sum amount²)`` it replaces covered the
+    (:func:`pipeline_kit.stats.product_interval`). Null below 3 won deals (two amounts bound
+    nothing). The normal approximation ``total ± 1.96 √(sum amount²)`` it replaces covered the
     true rate 64-90% of the time on log-normal amounts at 5-30 won deals (``bench/coverage.py``).
     """
     groups = group_columns(by)
@@ -130,11 +130,11 @@ def quarterly_trend(
     ``"latest"``: the last complete quarter of the data.
 
     Every metric carries a 95% interval: Wilson for the rates (``win_rate``, ``close_rate``),
-    Cox / bootstrap for the means (``avg_won_deal_size``, ``cycle_length_days``), the exact
+    bootstrap-t / log-normal for the means (``avg_won_deal_size``, ``cycle_length_days``), the exact
     Poisson (Garwood) interval for the counts (``deals_created``, ``deals_won``: the quarter's
     count read as one draw of an underlying rate) and for ``bookings`` (``n · mean``) the
     Garwood interval of the count combined with the mean's interval (MOVER on the log scale,
-    null below 2 won deals); ``lead_response_hours`` is the
+    null below 3 won deals); ``lead_response_hours`` is the
     Kaplan-Meier median response time of the quarter's leads (never-contacted leads censored)
     with its interval; ``churn_rate`` is the quarter's customer churn (:func:`churn`: churned
     / active at the quarter's start, Wilson interval; needs the customers table, groups none
