@@ -157,6 +157,16 @@ def test_header_case_and_spaces_are_forgiven(tmp_path):
     assert ds.deals.height == 8
 
 
+def test_a_no_break_space_inside_a_header_matches_as_a_space(tmp_path):
+    """``Created\u00a0At`` (a no-break space pasted from a web page or typed in Excel) was not
+    matched, and the export read as one without dates."""
+    header, rest = DEALS_CSV.split("\n", 1)
+    header = header.replace("created_at", "Created\u00a0At").replace("deal_id", "Deal\u3000ID")
+    ds = pk.load(write_dataset(tmp_path / "nbsp", deals=header + "\n" + rest))
+    assert ds.deals.height == 8 and not ds.undated
+    assert ds.deals["created_at"].null_count() == 0
+
+
 def test_without_stages_and_history_both_are_derived(tmp_path):
     ds = pk.load(write_dataset(tmp_path / "bare", deals=DEALS_CSV))
     assert ds.stage_history_approximate

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -181,7 +182,15 @@ def _write_index(index: Path, key: str, entry: list) -> None:
 
 
 def _normalise_header(name: str) -> str:
-    return name.strip().lstrip("\ufeff").strip().lower().replace(" ", "_")
+    r"""A canonical table's column name: lower case, each run of white space an underscore.
+
+    Any white space: a no-break space typed or pasted into a header (``Created\u00a0At``)
+    matches as a plain one does.
+
+    >>> _normalise_header("\ufeff Created\u00a0At "), _normalise_header("Deal  ID")
+    ('created_at', 'deal_id')
+    """
+    return re.sub(r"\s+", "_", name.strip().lstrip("\ufeff").strip().lower())
 
 
 def read_table_file(
