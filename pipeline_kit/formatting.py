@@ -132,9 +132,16 @@ class Formatter:
 
         >>> Formatter("ms").number(1234567.891, 2), Formatter().number(None)
         ('1,234,567.89', '–')
+        >>> Formatter().number(float("inf")), Formatter().number(3.2e40)
+        ('∞', '3.2e+40')
+
         """
         if x is None or missing(x):
             return "–"
+        if math.isinf(x):  # (an interval without a finite end)
+            return "∞" if x > 0 else "-∞"
+        if abs(x) >= 1e15:  # (beyond the decimal digits Babel rounds to)
+            return f"{x:.3g}"
         pattern = "#,##0" + ("." + "0" * digits if digits else "")
         return _numbers.format_decimal(_rounded(x, digits), pattern, locale=self.lang)
 

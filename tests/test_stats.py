@@ -37,8 +37,8 @@ def test_km_band_has_no_spread_where_the_curve_is_flat_at_1_or_0():
 
 def _by_hand(values: list[float], level: float = 0.95) -> tuple[float, float]:
     """The documented interval, from its definition: the bootstrap-t (999 resamples, numpy
-    seed 0, an index matrix; never below 0) widened, when the logs of the positive values pass
-    Shapiro-Wilk, to the (delta-)log-normal generalized interval, here from 400,000 pivot
+    seed 0, an index matrix; never below 0) widened, when the logs of 5 or more positive values
+    pass Shapiro-Wilk, to the (delta-)log-normal generalized interval, here from 400,000 pivot
     draws of its own (the kit draws 20,000: to about 3%)."""
     x = np.array(values)
     n, a = len(values), (1 - level) / 2
@@ -50,7 +50,7 @@ def _by_hand(values: list[float], level: float = 0.95) -> tuple[float, float]:
     low = max(low, 0.0)
     positive = [v for v in values if v > 0]
     logs = [math.log(v) for v in positive]
-    if len(positive) >= 3 and stats.shapiro(logs).pvalue > 0.05:
+    if len(positive) >= 5 and stats.shapiro(logs).pvalue > 0.05:
         m, s2 = len(logs), float(np.var(logs, ddof=1))
         rng = np.random.default_rng(99)
         z, u = rng.standard_normal(400_000), rng.chisquare(m - 1, 400_000)
