@@ -777,7 +777,10 @@ def to_reporting_currency(
     (Salesforce's ``ConversionRate`` convention): ``amount_reporting = amount / rate``. The
     frame gains ``amount_original`` and ``currency``; ``amount`` holds the converted value.
     Rows in a currency without a rate are quarantined (``currency_without_rate``). With one
-    currency and no rates, amounts are left as they are and a note names the currency.
+    currency and no rates, amounts are left as they are and a note names the currency. With
+    rates but neither ``reporting`` nor a rate of 1, the one currency present without a rate
+    is the reporting currency (noted); when there is not exactly one, a :class:`DataError`
+    asks for ``reporting_currency`` (:func:`_unnamed_reporting_currency`).
     """
     if currency is None or currency not in frame.columns:
         return frame, empty_setaside()
@@ -817,6 +820,21 @@ def to_reporting_currency(
     else:
         rates = {k.upper(): float(v) for k, v in rates.items()}
         main = (reporting or next((k for k, v in rates.items() if v == 1.0), "")).upper()
+        if not main and present:
+            main = _unnamed_reporting_currency(present, rates, file=file, column=currency)
+            rates[main] = 1.0
+            notes.append(
+                Message(
+                    N_(
+                        "{name}: no reporting_currency was given and no rate is 1: {value}, "
+                        "the one currency present without a rate, is taken as the reporting "
+                        "currency (the rates are read as units per {value}). Give "
+                        "reporting_currency= if that is wrong."
+                    ),
+                    name=str(Path(file).name),
+                    value=str(main),
+                )
+            )
         notes.append(
             Message(
                 N_(
@@ -852,6 +870,35 @@ def to_reporting_currency(
     return frame, aside
 
 
+def _unnamed_reporting_currency(
+    present: list[str], rates: dict[str, float], *, file: str, column: str
+) -> str:
+    """The reporting currency when ``rates`` name none (no rate is 1, no reporting_currency).
+
+    The rates are units per reporting unit, so the currency they are quoted in is the one
+    without a rate: when exactly one currency present has none, it is that one (``USD`` for
+    ``rates={"EUR": 0.9, "GBP": 0.8}`` on a USD/EUR/GBP export). Otherwise which currency the
+    figures are in cannot be told: a :class:`DataError` asks for ``reporting_currency``.
+    """
+    missing = [c for c in present if c not in rates]
+    if len(missing) == 1:
+        return missing[0]
+    raise DataError(
+        problem=f"rates were given ({', '.join(f'{k} {v:g}' for k, v in rates.items())}) but "
+        "no reporting currency: no rate is 1, and "
+        + (
+            f"{len(missing)} of the currencies present have no rate ({', '.join(missing)})"
+            if missing
+            else "every currency present has one"
+        ),
+        fix="give reporting_currency='<code>' (the currency the rates are units per one of; "
+        "its rate is then 1), or add it to rates with rate 1",
+        file=file,
+        column=column,
+        examples=[f"currencies present: {', '.join(present)}"],
+    )
+
+
 _THOUSANDS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
 _DOT_GROUPED = r"^-?[1-9]\d{0,2}(\.\d{3})+$"
 
@@ -879,7 +926,9 @@ CURRENCY_MESSAGES = {
         N_("the amount is in a currency with no conversion rate to the reporting currency"),
         N_(
             "export the CRM's currency rates (Salesforce CurrencyType / DatedConversionRate) or "
-            "give rates={'EUR': 0.92, ...}; amounts in different currencies are never summed"
+            "give rates={'EUR': 0.92, ...} (units per one unit of the reporting currency) with "
+            "reporting_currency='USD' naming that currency; amounts in different currencies "
+            "are never summed"
         ),
     )
 }
