@@ -260,6 +260,19 @@ def test_export_team_option_names_a_custom_field_without_its_prefix(tmp_path):
     assert "names no column" in notes(ds) and "'Deal - Sales segment'" in notes(ds)
 
 
+def test_export_amounts_written_with_a_currency_code(tmp_path):
+    # deal 1 (line 2, USD) written 'USD 12,000' reads as 12000; deal 2 (line 3, USD) written
+    # 'GBP 8,000' names another currency than its own: quarantined, never summed as USD
+    text = (EXPORT / "deals-7785302-17.csv").read_text(encoding="utf-8")
+    text = text.replace("\n1,Acme rollout,12000,USD,", '\n1,Acme rollout,"USD 12,000",USD,')
+    text = text.replace("\n2,Beta licences,8000,USD,", '\n2,Beta licences,"GBP 8,000",USD,')
+    (tmp_path / "deals.csv").write_text(text, encoding="utf-8")
+    ds = load(tmp_path, rates={"EUR": 0.8}, reporting_currency="USD")
+    assert by_deal(ds, "amount")["1"] == 12000.0
+    assert reasons(ds, "deals")[3] == "amount_currency_differs"
+    assert "2" not in by_deal(ds, "amount")
+
+
 def test_export_team(export):
     assert set(export.deals["team"]) == {"All"}
     assert "Pipedrive has no team field" in notes(export)

@@ -24,7 +24,11 @@ deals.amount                Amount in one currency when CurrencyIsoCode varies (
                             CurrencyType.ConversionRate (per unit of IsCorporate's currency,
                             which has rate 1; rebased for another ``reporting_currency``);
                             ``amount_original`` and ``currency`` keep the deal's own; a currency
-                            without a rate is quarantined (``currency_without_rate``)
+                            without a rate is quarantined (``currency_without_rate``); a
+                            report export's ``Amount (converted)`` (the corporate currency,
+                            converted by Salesforce) when present; a code written in an
+                            amount (``EUR 1,000.50``) must be the deal's currency
+                            (``amount_currency_differs``)
 deals.created_at            CreatedDate (UTC)
 deals.stage / status        StageName; IsWon -> won, IsClosed and not IsWon -> lost, else open
                             (from OpportunityStage, or the stage names, when the flags are absent)
@@ -73,6 +77,7 @@ from pipeline_kit.adapters._tools import (
     CURRENCY_MESSAGES,
     WORKBOOK_SUFFIXES,
     SetAsideLog,
+    amount_code,
     column,
     normalise_dates,
     parse_bool,
@@ -609,6 +614,8 @@ def read_salesforce(
         _col(opp, "ForecastCategoryName", "Forecast Category").alias("forecast_category"),
         _col(opp, "Name", "Opportunity Name").alias("deal_name"),
         _col(opp, "CurrencyIsoCode", "Opportunity Currency", "Currency").alias("__currency"),
+        _col(opp, "Amount (converted)").alias("__converted"),
+        _col(opp, "Amount (converted) Currency").alias("__converted_currency"),
     )
     if probability is not None:
         r.notes.append(
@@ -626,7 +633,20 @@ def read_salesforce(
         )
     _check_import_dates(deals, r.notes, opp_file)
 
-    deals, aside = _convert_currency(deals, r, reporting_currency, rates, opp_file)
+    use_converted = not overrides.get("amount") and column(opp, "Amount (converted)")
+    converted = (
+        _converted_amounts(deals, r, reporting_currency, opp_file) if use_converted else None
+    )
+    if converted is not None:
+        deals, aside = converted
+    else:
+        deals, aside = _convert_currency(
+            deals.drop("__converted", "__converted_currency"),
+            r,
+            reporting_currency,
+            rates,
+            opp_file,
+        )
     if aside.height:
         r.log.add(aside)
 
@@ -931,6 +951,86 @@ def _check_import_dates(deals: pl.DataFrame, notes: list[str], file: str) -> Non
                     value3=str(top[0]),
                 )
             )
+
+
+def _converted_amounts(
+    deals: pl.DataFrame, r: _Reader, reporting: str | None, file: str
+) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """A report export's ``Amount (converted)`` as the amount, or None to convert ``Amount``.
+
+    A report from a multi-currency org writes each deal's own ``Amount`` (``EUR 1,000.50``)
+    and ``Amount (converted)`` in the org's corporate currency (``USD 1,200.60``, its code in
+    ``Amount (converted) Currency`` or in the value): the converted one is already in one
+    currency, with Salesforce's own rates. The deal's own amount and currency are kept in
+    ``amount_original`` and ``currency``. A code written in a value must agree with its
+    currency column, else the row is quarantined (``amount_currency_differs``). Not used (None,
+    with a note) when the converted amounts are in several currencies or not in
+    ``reporting``.
+    """
+    conv_code = pl.coalesce(
+        pl.col("__converted_currency").str.strip_chars().str.to_uppercase().replace("", None),
+        amount_code(pl.col("__converted")),
+    )
+    codes = sorted(deals.select(conv_code.drop_nulls().unique())["__converted_currency"])
+    if len(codes) > 1 or (reporting and codes and codes != [reporting.upper()]):
+        r.notes.append(
+            Message(
+                N_(
+                    "{name}: 'Amount (converted)' is in {names}, not in one reporting "
+                    "currency{value}: Amount is converted instead."
+                ),
+                name=str(Path(file).name),
+                names=str(", ".join(codes)),
+                value=str(f" {reporting.upper()}" if reporting else ""),
+            )
+        )
+        return None
+    own = pl.col("__currency").str.strip_chars().str.to_uppercase().replace("", None)
+    written = amount_code(pl.col("amount"))
+    deals, aside = set_aside(
+        deals,
+        (written.is_not_null() & own.is_not_null() & written.ne(own))
+        | (
+            amount_code(pl.col("__converted")).is_not_null()
+            & pl.col("__converted_currency").is_not_null()
+            & amount_code(pl.col("__converted")).ne(
+                pl.col("__converted_currency").str.strip_chars().str.to_uppercase()
+            )
+        ),
+        table="deals",
+        file=file,
+        kind="quarantined",
+        reason="amount_currency_differs",
+    )
+    deals = deals.with_columns(
+        pl.col("__converted").alias("amount"),
+        pl.col("amount").alias("amount_original"),
+        pl.coalesce(own, written).alias("currency"),
+    ).drop("__currency", "__converted", "__converted_currency")
+    if codes:
+        r.notes.append(
+            Message(
+                N_(
+                    "{name}: amounts are the report's 'Amount (converted)', in {value} (the "
+                    "org's corporate currency, converted by Salesforce); each deal's own amount "
+                    "and currency are kept in amount_original and currency."
+                ),
+                name=str(Path(file).name),
+                value=str(codes[0]),
+            )
+        )
+    else:
+        r.notes.append(
+            Message(
+                N_(
+                    "{name}: amounts are the report's 'Amount (converted)', in the org's "
+                    "corporate currency (the export does not name it); each deal's own amount "
+                    "and currency are kept in amount_original and currency."
+                ),
+                name=str(Path(file).name),
+            )
+        )
+    return deals, aside
 
 
 def _convert_currency(
