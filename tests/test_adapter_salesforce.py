@@ -630,6 +630,51 @@ def test_report_prefers_amount_converted(tmp_path):
     assert "'Amount (converted)', in USD" in notes(ds)
 
 
+def _formatted_report(folder: Path, title_rows: list[list[str]]) -> Path:
+    """A Lightning 'Formatted Report' .xlsx: ``title_rows`` above the header, a Total row."""
+    import xlsxwriter
+
+    folder.mkdir()
+    book = xlsxwriter.Workbook(folder / "report.xlsx")
+    sheet = book.add_worksheet("Opportunity Report")
+    rows = [
+        *title_rows,
+        ["Opportunity Owner", "Opportunity Name", "Stage", "Amount", "Close Date", "Created Date"],
+        ["Ana", "Opp A", "Closed Won", 1000.5, "3/1/2024", "1/5/2024"],
+        ["Ben", "Opp B", "Closed Lost", 250, "3/2/2024", "1/5/2024"],
+        ["Ana", "Opp C", "Prospecting", 80, "6/30/2024", "1/5/2024"],
+        ["Total", "", "", 1330.5, "", ""],
+    ]
+    for i, row in enumerate(rows):
+        for j, value in enumerate(row):
+            if value != "":
+                sheet.write(i, j, value)
+    book.close()
+    return folder
+
+
+def test_formatted_report_title_rows_are_skipped(tmp_path):
+    # rows 1-4: title, 'As of', filter, blank; header on row 5; deals on rows 6-8; Total on 9
+    titles = [["Opportunity Pipeline"], ["As of 6/1/2024 10:14 AM"], ["Filtered By:", "FY"], []]
+    ds = load(_formatted_report(tmp_path / "x", titles))
+    assert counts(ds) == {"deals": (4, 3, 0, 1)}
+    assert exclusions(ds) == {("deals", "report_footer"): [9]}
+    assert by_id(ds.deals, "deal_id", "amount", "status") == {
+        "line-6": (1000.5, "won"),
+        "line-7": (250.0, "lost"),
+        "line-8": (80.0, "open"),
+    }
+    assert "header is row 5" in notes(ds)
+
+
+def test_formatted_report_without_a_header_in_reach(tmp_path):
+    # 16 title rows (with a second cell, as filter lines have): no header in the first 15
+    titles = [[f"Filter {i}", "x"] for i in range(16)]
+    with pytest.raises(pk.DataError, match="looks like a formatted report") as error:
+        load(_formatted_report(tmp_path / "x", titles))
+    assert "Details Only" in str(error.value)
+
+
 def test_report_export_footer_rows_are_excluded():
     ds = load(REPORT)
     assert counts(ds) == {"deals": (11, 4, 0, 7)}
