@@ -344,6 +344,20 @@ def test_export_note_on_open_stages_that_look_closing(tmp_path):
     assert "Is Deal Closed?" in looks[0]
 
 
+def test_api_closed_stage_without_probability_nor_won_lost_name(tmp_path):
+    # stage 3004 renamed 'Dead', its probability blanked: is_closed true, and nothing says won
+    # or lost -> its deal 5005 (line 6 of deal.csv) is quarantined, not open
+    folder = tmp_path / "api"
+    shutil.copytree(API, folder)
+    stages = next(folder.glob("deal_pipeline_stage*.csv"))
+    text = stages.read_text(encoding="utf-8")
+    assert ",3,0.0,3004,Closed lost,2001," in text
+    stages.write_text(text.replace(",3,0.0,3004,Closed lost,2001,", ",3,,3004,Dead,2001,"))
+    ds = pk.load(folder, source="hubspot")
+    assert "5005" not in by_deal(ds, "status")
+    assert ("deals", 6, "closed_outcome_unknown") in set_aside(ds)
+
+
 def test_export_probability_as_percent(tmp_path):
     def percent(row):
         value = row["Deal Stage Probability"]
