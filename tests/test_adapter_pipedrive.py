@@ -223,6 +223,56 @@ def test_export_reporting_currency_rate_defaults_to_one():
     assert by_deal(ds, "amount")["1"] == 12000.0
 
 
+def test_export_rates_without_reporting_currency(tmp_path):
+    # rates={"EUR": 0.8} alone: no rate is 1 and USD is the one currency present without a
+    # rate, so USD is the reporting currency (said in a note); the USD deals were quarantined
+    ds = load(EXPORT, rates={"EUR": 0.8})
+    assert counts(ds)["deals"] == (16, 15, 0, 1)
+    amount = by_deal(ds, "amount")
+    assert (amount["7"], amount["1"]) == (8750.0, 12000.0)  # 7000 EUR / 0.8; USD as it is
+    assert "USD, the one currency present without a rate" in notes(ds)
+    # two currencies present without a rate (USD, EUR): which one the rates are in is unknown
+    with pytest.raises(pk.DataError, match="reporting_currency") as error:
+        load(EXPORT, rates={"GBP": 0.9})
+    assert "USD, EUR" in str(error.value) or "EUR, USD" in str(error.value)
+    # every currency present has a rate, none is 1: the same question
+    with pytest.raises(pk.DataError, match="reporting_currency"):
+        load(EXPORT, rates={"USD": 1.1, "EUR": 0.8})
+
+
+def test_export_quarantined_currency_fix_names_reporting_currency(export):
+    assert "reporting_currency=" in export.report()
+
+
+def test_export_team_option_names_a_custom_field_without_its_prefix(tmp_path):
+    # the custom field 'Sales segment' is exported as 'Deal - Sales segment'
+    text = (EXPORT / "deals-7785302-17.csv").read_text(encoding="utf-8")
+    header, rest = text.split("\n", 1)
+    (tmp_path / "deals.csv").write_text(
+        header.replace(",Segment", ",Deal - Sales segment") + "\n" + rest, encoding="utf-8"
+    )
+    team = by_deal(load(tmp_path, team="sales SEGMENT"), "team")
+    assert (team["1"], team["2"], team["4"]) == ("SMB", "Mid-market", "Enterprise")
+    # a name of no column stays a constant team (documented), and the note names the columns
+    # close to it
+    ds = load(tmp_path, team="Sales")
+    assert set(ds.deals["team"]) == {"Sales"}
+    assert "names no column" in notes(ds) and "'Deal - Sales segment'" in notes(ds)
+
+
+def test_export_amounts_written_with_a_currency_code(tmp_path):
+    # deal 1 (line 2, USD) written 'USD 12,000' reads as 12000; deal 2 (line 3, USD) written
+    # 'GBP 8,000' names another currency than its own: quarantined, never summed as USD
+    text = (EXPORT / "deals-7785302-17.csv").read_text(encoding="utf-8")
+    text = text.replace("\n1,Acme rollout,12000,USD,", '\n1,Acme rollout,"USD 12,000",USD,')
+    text = text.replace("\n2,Beta licences,8000,USD,", '\n2,Beta licences,"GBP 8,000",USD,')
+    (tmp_path / "deals.csv").write_text(text, encoding="utf-8")
+    ds = load(tmp_path, rates={"EUR": 0.8}, reporting_currency="USD")
+    assert by_deal(ds, "amount")["1"] == 12000.0
+    assert reasons(ds, "deals")[3] == "amount_currency_differs"
+    assert "2" not in by_deal(ds, "amount")
+
+
 def test_export_team(export):
     assert set(export.deals["team"]) == {"All"}
     assert "Pipedrive has no team field" in notes(export)

@@ -555,6 +555,126 @@ def test_fivetran_deleted_rows_old_versions_and_history_mode():
 REPORT = "salesforce_report"
 
 
+def test_plain_number_reads_currency_codes_and_symbols():
+    from pipeline_kit.adapters._tools import amount_code, plain_number
+
+    values = pl.Series(
+        "v",
+        ["EUR 1,000.50", "1,000.50 USD", "RM1,000.50", "S$ 2,000", "HK$300", "CHF 1,250.00",
+         "1000 kr", "-EUR 5", "$1,234.50", "1.000,50 EUR", "12.500 EUR", "EUR", "RM1.000,50"],
+    )  # fmt: skip
+    frame = pl.DataFrame([values])
+    read = frame.select(plain_number(pl.col("v"), money=True)).to_series().to_list()
+    # a code or symbol is read past; a decimal comma or a dot grouping is never guessed
+    assert read == [
+        1000.5, 1000.5, 1000.5, 2000.0, 300.0, 1250.0, 1000.0, -5.0, 1234.5, None, None, None,
+        None,
+    ]  # fmt: skip
+    codes = frame.select(amount_code(pl.col("v"))).to_series().to_list()
+    assert codes == [
+        "EUR", "USD", None, None, None, "CHF", None, "EUR", None, "EUR", "EUR", None, None,
+    ]  # fmt: skip
+
+
+def _multicurrency_report(folder: Path, converted: bool) -> Path:
+    """A multi-currency org's report: Amount 'EUR 1,000.50', as Lightning exports it.
+
+    Lines 2-5: won EUR, lost USD, open EUR, won 'GBP 50.00' though the deal is in EUR.
+    """
+    folder.mkdir()
+    header = ["Opportunity Name", "Stage", "Opportunity Currency", "Amount"]
+    rows = [
+        ["A", "Closed Won", "EUR", "EUR 1,000.50", "USD", "USD 1,200.60"],
+        ["B", "Closed Lost", "USD", "USD 300.00", "USD", "USD 300.00"],
+        ["C", "Prospecting", "EUR", "EUR 2,000.00", "USD", "USD 2,400.00"],
+        ["D", "Closed Won", "EUR", "GBP 50.00", "USD", "USD 60.00"],
+    ]
+    if converted:
+        header += ["Amount (converted) Currency", "Amount (converted)"]
+    lines = [header] + [r if converted else r[:4] for r in rows]
+    dates = [["Close Date", "Created Date"]] + [["3/1/2024", "1/5/2024"]] * 4
+    with (folder / "report.csv").open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, quoting=csv.QUOTE_ALL).writerows(
+            [a + b for a, b in zip(lines, dates, strict=True)]
+        )
+    return folder
+
+
+def test_report_amounts_with_currency_codes(tmp_path):
+    # no rates: EUR (3 deals) is the reporting currency; B (USD) is quarantined without a
+    # rate and D ('GBP 50.00' in an EUR deal) for the code that is not its currency. The EUR
+    # amounts are read past their code (they were all quarantined as unreadable).
+    ds = load(_multicurrency_report(tmp_path / "x", converted=False))
+    assert by_id(ds.deals, "deal_id", "amount", "currency") == {
+        "line-2": (1000.5, "EUR"),
+        "line-4": (2000.0, "EUR"),
+    }
+    assert quarantined(ds) == {
+        ("deals", "amount_currency_differs"): [5],
+        ("deals", "currency_without_rate"): [3],
+    }
+    assert "only the EUR deals are used" not in notes(ds)
+    assert "EUR is the reporting currency" in notes(ds)
+
+
+def test_report_prefers_amount_converted(tmp_path):
+    # 'Amount (converted)' is already in the corporate currency (USD): it is the amount; the
+    # deal's own amount and currency are kept. D's own amount names GBP, its currency EUR.
+    ds = load(_multicurrency_report(tmp_path / "x", converted=True))
+    assert by_id(ds.deals, "deal_id", "amount", "amount_original", "currency") == {
+        "line-2": (1200.6, "EUR 1,000.50", "EUR"),
+        "line-3": (300.0, "USD 300.00", "USD"),
+        "line-4": (2400.0, "EUR 2,000.00", "EUR"),
+    }
+    assert quarantined(ds) == {("deals", "amount_currency_differs"): [5]}
+    assert "'Amount (converted)', in USD" in notes(ds)
+
+
+def _formatted_report(folder: Path, title_rows: list[list[str]]) -> Path:
+    """A Lightning 'Formatted Report' .xlsx: ``title_rows`` above the header, a Total row."""
+    import xlsxwriter
+
+    folder.mkdir()
+    book = xlsxwriter.Workbook(folder / "report.xlsx")
+    sheet = book.add_worksheet("Opportunity Report")
+    rows = [
+        *title_rows,
+        ["Opportunity Owner", "Opportunity Name", "Stage", "Amount", "Close Date", "Created Date"],
+        ["Ana", "Opp A", "Closed Won", 1000.5, "3/1/2024", "1/5/2024"],
+        ["Ben", "Opp B", "Closed Lost", 250, "3/2/2024", "1/5/2024"],
+        ["Ana", "Opp C", "Prospecting", 80, "6/30/2024", "1/5/2024"],
+        ["Total", "", "", 1330.5, "", ""],
+    ]
+    for i, row in enumerate(rows):
+        for j, value in enumerate(row):
+            if value != "":
+                sheet.write(i, j, value)
+    book.close()
+    return folder
+
+
+def test_formatted_report_title_rows_are_skipped(tmp_path):
+    # rows 1-4: title, 'As of', filter, blank; header on row 5; deals on rows 6-8; Total on 9
+    titles = [["Opportunity Pipeline"], ["As of 6/1/2024 10:14 AM"], ["Filtered By:", "FY"], []]
+    ds = load(_formatted_report(tmp_path / "x", titles))
+    assert counts(ds) == {"deals": (4, 3, 0, 1)}
+    assert exclusions(ds) == {("deals", "report_footer"): [9]}
+    assert by_id(ds.deals, "deal_id", "amount", "status") == {
+        "line-6": (1000.5, "won"),
+        "line-7": (250.0, "lost"),
+        "line-8": (80.0, "open"),
+    }
+    assert "header is row 5" in notes(ds)
+
+
+def test_formatted_report_without_a_header_in_reach(tmp_path):
+    # 16 title rows (with a second cell, as filter lines have): no header in the first 15
+    titles = [[f"Filter {i}", "x"] for i in range(16)]
+    with pytest.raises(pk.DataError, match="looks like a formatted report") as error:
+        load(_formatted_report(tmp_path / "x", titles))
+    assert "Details Only" in str(error.value)
+
+
 def test_report_export_footer_rows_are_excluded():
     ds = load(REPORT)
     assert counts(ds) == {"deals": (11, 4, 0, 7)}

@@ -27,6 +27,7 @@ from pipeline_kit.i18n import N_, Message
 __all__ = [
     "SETASIDE_SCHEMA",
     "SetAsideLog",
+    "amount_code",
     "column",
     "normalise_dates",
     "parse_bool",
@@ -777,10 +778,44 @@ def to_reporting_currency(
     (Salesforce's ``ConversionRate`` convention): ``amount_reporting = amount / rate``. The
     frame gains ``amount_original`` and ``currency``; ``amount`` holds the converted value.
     Rows in a currency without a rate are quarantined (``currency_without_rate``). With one
-    currency and no rates, amounts are left as they are and a note names the currency.
+    currency and no rates, amounts are left as they are and a note names the currency. With
+    rates but neither ``reporting`` nor a rate of 1, the one currency present without a rate
+    is the reporting currency (noted); when there is not exactly one, a :class:`DataError`
+    asks for ``reporting_currency`` (:func:`_unnamed_reporting_currency`).
+
+    An amount written with its currency code (``EUR 1,000.50``, :func:`amount_code`) must
+    name the row's currency: when they differ the row is quarantined
+    (``amount_currency_differs``); a row without a currency takes the code. Without a currency
+    column, amounts carrying codes are in the currency their code names (noted).
     """
+    written = amount_code(pl.col(amount))
+    differ = empty_setaside()
     if currency is None or currency not in frame.columns:
-        return frame, empty_setaside()
+        if frame.height == 0 or not frame.select(written.is_not_null().any()).item():
+            return frame, empty_setaside()
+        currency = "__amount_currency"
+        frame = frame.with_columns(written.alias(currency))
+        notes.append(
+            Message(
+                N_(
+                    "{name}: there is no currency column, but amounts are written with their "
+                    "currency code ({names}): each amount is in the currency its code names."
+                ),
+                name=str(Path(file).name),
+                names=str(", ".join(sorted(frame[currency].drop_nulls().unique().to_list()))),
+            )
+        )
+    else:
+        own = pl.col(currency).str.strip_chars().str.to_uppercase()
+        frame, differ = set_aside(
+            frame,
+            written.is_not_null() & own.is_not_null() & own.ne("") & written.ne(own),
+            table=table,
+            file=file,
+            kind="quarantined",
+            reason="amount_currency_differs",
+        )
+        frame = frame.with_columns(pl.coalesce(own.replace("", None), written).alias(currency))
     codes = frame.select(pl.col(currency).str.strip_chars().str.to_uppercase()).to_series()
     present = sorted(c for c in codes.drop_nulls().unique().to_list() if c)
     frame = frame.with_columns(
@@ -797,7 +832,7 @@ def to_reporting_currency(
                         value=str(present[0]),
                     )
                 )
-            return frame.drop(currency).rename({"__code": "currency"}), empty_setaside()
+            return frame.drop(currency).rename({"__code": "currency"}), differ
         counts = codes.value_counts(sort=True)
         main = counts[0, 0] if reporting is None else reporting.upper()
         rates = {main: 1.0}
@@ -805,18 +840,34 @@ def to_reporting_currency(
             Message(
                 N_(
                     "{name}: amounts are in {count} currencies ({names}) and no conversion "
-                    "rates were given; only the {main} deals are used (the others are "
-                    "quarantined: give rates to convert them)."
+                    "rates were given: {main} is the reporting currency, and the {others} "
+                    "deal(s) in another currency are quarantined (give rates to convert them)."
                 ),
                 name=str(Path(file).name),
                 count=len(present),
                 names=str(", ".join(present)),
                 main=str(main),
+                others=int(codes.is_not_null().sum()) - int((codes == main).sum()),
             )
         )
     else:
         rates = {k.upper(): float(v) for k, v in rates.items()}
         main = (reporting or next((k for k, v in rates.items() if v == 1.0), "")).upper()
+        if not main and present:
+            main = _unnamed_reporting_currency(present, rates, file=file, column=currency)
+            rates[main] = 1.0
+            notes.append(
+                Message(
+                    N_(
+                        "{name}: no reporting_currency was given and no rate is 1: {value}, "
+                        "the one currency present without a rate, is taken as the reporting "
+                        "currency (the rates are read as units per {value}). Give "
+                        "reporting_currency= if that is wrong."
+                    ),
+                    name=str(Path(file).name),
+                    value=str(main),
+                )
+            )
         notes.append(
             Message(
                 N_(
@@ -849,11 +900,48 @@ def to_reporting_currency(
         .otherwise(pl.col(amount))
         .alias(amount)
     )
-    return frame, aside
+    return frame, pl.concat([differ, aside]) if differ.height else aside
+
+
+def _unnamed_reporting_currency(
+    present: list[str], rates: dict[str, float], *, file: str, column: str
+) -> str:
+    """The reporting currency when ``rates`` name none (no rate is 1, no reporting_currency).
+
+    The rates are units per reporting unit, so the currency they are quoted in is the one
+    without a rate: when exactly one currency present has none, it is that one (``USD`` for
+    ``rates={"EUR": 0.9, "GBP": 0.8}`` on a USD/EUR/GBP export). Otherwise which currency the
+    figures are in cannot be told: a :class:`DataError` asks for ``reporting_currency``.
+    """
+    missing = [c for c in present if c not in rates]
+    if len(missing) == 1:
+        return missing[0]
+    raise DataError(
+        problem=f"rates were given ({', '.join(f'{k} {v:g}' for k, v in rates.items())}) but "
+        "no reporting currency: no rate is 1, and "
+        + (
+            f"{len(missing)} of the currencies present have no rate ({', '.join(missing)})"
+            if missing
+            else "every currency present has one"
+        ),
+        fix="give reporting_currency='<code>' (the currency the rates are units per one of; "
+        "its rate is then 1), or add it to rates with rate 1",
+        file=file,
+        column=column,
+        examples=[f"currencies present: {', '.join(present)}"],
+    )
 
 
 _THOUSANDS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
 _DOT_GROUPED = r"^-?[1-9]\d{0,2}(\.\d{3})+$"
+# A money value may carry its currency: an ISO 4217 code (three capitals) before or after the
+# number (``EUR 1,000.50``, ``1,000.50 USD``, as multi-currency Salesforce reports write it),
+# or one of a few symbols besides $ € £ ¥: RM (ringgit), S$ and HK$ (Singapore and Hong Kong
+# dollars), kr (the Nordic crowns). The list is kept short on purpose: a symbol is read only
+# when it cannot be part of a number.
+_CODE = r"[A-Z]{3}"
+_LEADING = rf"^(-?)\s*(?:{_CODE}|RM|S\$|HK\$|kr\.?)\s*"
+_TRAILING = rf"\s*(?:{_CODE}|kr\.?)$"
 
 
 def plain_number(text: pl.Expr, *, money: bool = False) -> pl.Expr:
@@ -861,9 +949,17 @@ def plain_number(text: pl.Expr, *, money: bool = False) -> pl.Expr:
 
     Spaces and currency symbols ignored, commas only as thousands separators (``$1,234.50``);
     a decimal comma (``1234,50``) gives null rather than 123450. For ``money``, ``12.500``
-    gives null too: a dot grouping thousands or a decimal point is never guessed.
+    gives null too: a dot grouping thousands or a decimal point is never guessed. A money
+    value may also carry a currency code before or after it (``EUR 1,000.50``,
+    ``1,000.50 USD``) or the symbols RM, S$, HK$ or kr (``RM1,000.50``): they are read past,
+    never as a hint to a decimal comma (``1.000,50 EUR`` is still null). Which currency a code
+    names is :func:`amount_code`'s; adapters with a currency column check that the two agree
+    (:func:`to_reporting_currency`).
     """
-    cleaned = text.cast(pl.String).str.replace_all(r"[\s$€£¥]", "")
+    cleaned = text.cast(pl.String)
+    if money:
+        cleaned = cleaned.str.strip_chars().str.replace(_LEADING, "${1}").str.replace(_TRAILING, "")
+    cleaned = cleaned.str.replace_all(r"[\s$€£¥]", "")
     if money:
         cleaned = pl.when(cleaned.str.contains(_DOT_GROUPED)).then(None).otherwise(cleaned)
     cleaned = (
@@ -874,12 +970,34 @@ def plain_number(text: pl.Expr, *, money: bool = False) -> pl.Expr:
     return cleaned.cast(pl.Float64, strict=False)
 
 
+def amount_code(text: pl.Expr) -> pl.Expr:
+    """The ISO 4217 code written with a money value (``EUR 1,000.50`` -> EUR), else null.
+
+    Only a code before or after a number counts (``USD`` alone, or a symbol, gives null).
+    """
+    stripped = text.cast(pl.String).str.strip_chars()
+    number = r"-?[\d.,\s]*\d"
+    return pl.coalesce(
+        stripped.str.extract(rf"^-?\s*({_CODE})\s*{number}$", 1),
+        stripped.str.extract(rf"^{number}\s*({_CODE})$", 1),
+    )
+
+
 CURRENCY_MESSAGES = {
+    "amount_currency_differs": (
+        N_("the amount is written with a currency code that is not the deal's currency"),
+        N_(
+            "correct the amount or the currency of the deal in the CRM (which of the two is "
+            "right cannot be told from the export)"
+        ),
+    ),
     "currency_without_rate": (
         N_("the amount is in a currency with no conversion rate to the reporting currency"),
         N_(
             "export the CRM's currency rates (Salesforce CurrencyType / DatedConversionRate) or "
-            "give rates={'EUR': 0.92, ...}; amounts in different currencies are never summed"
+            "give rates={'EUR': 0.92, ...} (units per one unit of the reporting currency) with "
+            "reporting_currency='USD' naming that currency; amounts in different currencies "
+            "are never summed"
         ),
-    )
+    ),
 }

@@ -35,8 +35,10 @@ deals.pipeline (extra)     Pipeline (else the pipeline of the deal's latest 'Dat
 stages                     one per (pipeline, label) of the ``Date entered "<stage> (<pipeline>)"``
                            columns and of the deals; won = ``Is Deal Closed?`` (or ``Is Closed
                            Won``) and probability 1, lost = closed and probability 0; without the
-                           flags, the label (``won`` / ``lost``), noted; order: open stages by
-                           when deals entered them, then won, then lost
+                           flags, the label (``won`` / ``lost``), noted; closed without
+                           probability nor ``Is Closed Won``: the label, else the deals are
+                           quarantined (``closed_outcome_unknown``), never open; order: open
+                           stages by when deals entered them, then won, then lost
 stage_history              the ``Date entered`` columns unpivoted: one date per stage, so a second
                            visit of a stage is not in a UI export
 =========================  =========================================================================
@@ -100,6 +102,7 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 
@@ -218,6 +221,18 @@ RULE_MESSAGES = {
         ),
         N_(
             "sync deal_pipeline_stage again; if the stage was deleted these entries cannot be named"
+        ),
+    ),
+    "closed_outcome_unknown": (
+        N_(
+            "the deal is closed (its stage is closed in HubSpot) but nothing in the data "
+            "says whether it was won or lost: no stage probability 1 or 0, no Is Closed Won, "
+            "no won/lost in the stage name"
+        ),
+        N_(
+            "add 'Deal Stage Probability' (or 'Is Closed Won') to the exported view and export "
+            "again (API tables: the stage's probability in deal_pipeline_stage); a closed deal "
+            "is never counted as open"
         ),
     ),
     **CURRENCY_MESSAGES,
@@ -357,41 +372,75 @@ def _percent_as_fraction(expr: pl.Expr) -> pl.Expr:
     )
 
 
-def _stage_flags(
-    probability: pl.Expr, closed: pl.Expr, won: pl.Expr, label: pl.Expr
-) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """(is_won, is_lost, inferred-from-the-label) of a stage.
+class _Flags(NamedTuple):
+    """How a stage's outcome was read (see :func:`_stage_flags`)."""
 
-    ``closed``/``won`` are the CRM's flags (null when unknown). A closed stage is won at
-    probability 1 and lost at 0 (HubSpot's closed won / closed lost); without flags, the label
-    decides (``won`` / ``lost`` as a word), and a label saying only ``closed`` is read by its
-    probability. Probability 0 of an open stage does not make it lost.
+    is_won: pl.Expr
+    is_lost: pl.Expr
+    inferred: pl.Expr  # no closed flag: won/lost read from the label (and probability)
+    by_label: pl.Expr  # closed, no probability 1/0 nor won flag: won/lost from the label
+    undecided: pl.Expr  # closed, and nothing says won or lost
+
+
+def _stage_flags(probability: pl.Expr, closed: pl.Expr, won: pl.Expr, label: pl.Expr) -> _Flags:
+    """How a stage's outcome is read: won, lost, from the label, or closed but undecided.
+
+    ``closed``/``won`` are the CRM's flags (null when unknown). A closed stage is won when the
+    won flag says so, else at probability 1 and lost at 0 (HubSpot's closed won / closed lost),
+    else by its label (``won`` / ``lost`` as a word); when none of these decides (``Signed``
+    with no probability in the export) it is *undecided*, never open: a closed deal counted
+    as open would sit in the open pipeline and leave the win rate. Without the closed flag the
+    label decides (``won`` / ``lost`` as a word), and a label saying only ``closed`` is read by
+    its probability. Probability 0 of an open stage does not make it lost.
     """
     won_word = label.str.contains(_WON) & ~label.str.contains(_LOST)
     lost_word = label.str.contains(_LOST) & ~label.str.contains(_WON)
     closed_word = label.str.contains(r"(?i)\bclosed\b")
-    by_flags_won = (
+    # a closed stage's outcome: True won, False lost, null undecided (pl.when skips nulls)
+    outcome = (
         pl.when(won.is_not_null())
         .then(won)
-        .otherwise(closed & (probability.eq(1.0) | (probability.is_null() & won_word)))
-    )
-    by_flags_lost = (
-        closed
-        & ~by_flags_won
-        & (probability.eq(0.0) | lost_word | (probability.is_null() & ~won_word))
+        .when(probability.eq(1.0))
+        .then(pl.lit(True))
+        .when(probability.eq(0.0))
+        .then(pl.lit(False))
+        .when(won_word)
+        .then(pl.lit(True))
+        .when(lost_word)
+        .then(pl.lit(False))
     )
     by_label_won = won_word | (closed_word & ~lost_word & probability.eq(1.0))
     by_label_lost = lost_word | (closed_word & ~won_word & probability.eq(0.0))
     known = closed.is_not_null() | won.is_not_null()
-    is_won = pl.when(known).then(by_flags_won.fill_null(False)).otherwise(by_label_won)
+    is_closed = closed.fill_null(False)
+    is_won = (
+        pl.when(won.is_not_null())
+        .then(won)
+        .when(closed.is_not_null())
+        .then(is_closed & outcome.fill_null(False))
+        .otherwise(by_label_won)
+    )
     is_lost = (
         pl.when(closed.is_not_null())
-        .then(closed & by_flags_lost.fill_null(False))
+        .then(is_closed & outcome.eq(False).fill_null(False))
         .when(won.is_not_null())  # only a won flag: lost still comes from the label
         .then(~won & by_label_lost)
         .otherwise(by_label_lost)
     )
-    return is_won.fill_null(False), is_lost.fill_null(False), ~known & (is_won | is_lost)
+    is_won, is_lost = is_won.fill_null(False), is_lost.fill_null(False)
+    by_label = (
+        is_closed
+        & won.is_null()
+        & ~probability.is_in([0.0, 1.0]).fill_null(False)
+        & outcome.is_not_null()
+    )
+    return _Flags(
+        is_won=is_won,
+        is_lost=is_lost,
+        inferred=~known & (is_won | is_lost),
+        by_label=by_label,
+        undecided=is_closed & outcome.is_null(),
+    )
 
 
 def _any_flag(text: pl.Expr) -> pl.Expr:
@@ -561,7 +610,7 @@ class _Export:
         frame = self._pipelines(frame, history, cols["pipeline"] is not None)
         stages = self._stages(frame, history, entered)
         frame = frame.join(
-            stages.select("_label", "_pipeline", "stage", "is_won", "is_lost"),
+            stages.select("_label", "_pipeline", "stage", "is_won", "is_lost", "_undecided"),
             on=["_label", "_pipeline"],
             how="left",
             nulls_equal=True,
@@ -749,9 +798,16 @@ class _Export:
         ).join(ranks, on=["_label", "_pipeline"], how="left", nulls_equal=True)
         closed = pl.col("_closed") if has_closed else pl.lit(None, pl.Boolean)
         won = pl.col("_won") if has_won else pl.lit(None, pl.Boolean)
-        is_won, is_lost, inferred = _stage_flags(pl.col("_p"), closed, won, pl.col("_label"))
+        flags = _stage_flags(pl.col("_p"), closed, won, pl.col("_label"))
         stages = stages.with_columns(
-            is_won.alias("is_won"), is_lost.alias("is_lost"), inferred.alias("_inferred")
+            flags.is_won.alias("is_won"),
+            flags.is_lost.alias("is_lost"),
+            flags.inferred.alias("_inferred"),
+            flags.by_label.alias("_by_label"),
+            flags.undecided.alias("_undecided"),
+            ((closed.is_null() & won.is_null()) & ~flags.is_won & ~flags.is_lost).alias(
+                "_open_unflagged"
+            ),
         )
         stages = (
             stages.with_columns(
@@ -782,6 +838,7 @@ class _Export:
                     names=str(", ".join(inferred_names)),
                 )
             )
+        self._outcome_notes(stages, frame, history)
         shared = stages.filter(pl.col("stage") != pl.col("_label"))["stage"].to_list()
         if shared:
             self.notes.append(
@@ -803,7 +860,82 @@ class _Export:
             "is_lost",
             "_label",
             "_pipeline",
+            "_undecided",
         )
+
+    def _outcome_notes(
+        self, stages: pl.DataFrame, frame: pl.DataFrame, history: pl.DataFrame
+    ) -> None:
+        """Notes on stages whose outcome was read from their label, undecided or doubtful.
+
+        Doubtful: a stage read as open with no closed flag at all, that no deal ever leaves in
+        the 'Date entered' columns, and (with a Close Date) whose deals' Close Dates are all
+        past the export's latest stage entry: the mark of a closing stage with a custom name
+        (``Signed``, ``Dead``) when the view has neither ``Is Deal Closed?`` nor the
+        probability.
+        """
+        by_label = stages.filter(pl.col("_by_label"))["stage"].to_list()
+        if by_label:
+            self.notes.append(
+                Message(
+                    N_(
+                        "{name}: closed stage(s) {names} have no 'Deal Stage Probability' 1/0 "
+                        "nor 'Is Closed Won': read as won/lost from the stage name."
+                    ),
+                    name=str(self.file.name),
+                    names=str(", ".join(by_label)),
+                )
+            )
+        undecided = stages.filter(pl.col("_undecided"))["stage"].to_list()
+        if undecided:
+            self.notes.append(
+                Message(
+                    N_(
+                        "{name}: stage(s) {names} are closed ('Is Deal Closed?') but nothing "
+                        "says won or lost (no 'Deal Stage Probability', no 'Is Closed Won', no "
+                        "won/lost in the name): their deals are quarantined, never counted as "
+                        "open. Add 'Deal Stage Probability' or 'Is Closed Won' to the exported "
+                        "view."
+                    ),
+                    name=str(self.file.name),
+                    names=str(", ".join(undecided)),
+                )
+            )
+        if history.height == 0:
+            return
+        keys = ["_label", "_pipeline"]
+        left = (
+            history.with_columns(
+                (pl.col("entered_at") < pl.col("entered_at").max().over("source_row")).alias(
+                    "_left"
+                )
+            )
+            .group_by(keys)
+            .agg(pl.col("_left").any().alias("_left"))
+        )
+        latest = history["entered_at"].max()
+        closes = frame.group_by(keys).agg(
+            (pl.col("_close").is_null() | (pl.col("_close") <= pl.lit(latest))).all().alias("_past")
+        )
+        doubtful = (
+            stages.filter(pl.col("_open_unflagged"))
+            .join(left, on=keys, how="inner", nulls_equal=True)
+            .join(closes, on=keys, how="left", nulls_equal=True)
+            .filter(~pl.col("_left") & pl.col("_past").fill_null(True))
+        )["stage"].to_list()
+        if doubtful:
+            self.notes.append(
+                Message(
+                    N_(
+                        "{name}: stage(s) {names} are read as open, but no deal ever leaves "
+                        "them and their Close Dates are past: if they are closing stages, add "
+                        "'Is Deal Closed?' and 'Deal Stage Probability' to the exported view "
+                        "(their deals are counted as open now)."
+                    ),
+                    name=str(self.file.name),
+                    names=str(", ".join(doubtful)),
+                )
+            )
 
     def _deals(
         self, frame: pl.DataFrame, history: pl.DataFrame, cols: dict[str, str | None]
@@ -814,6 +946,8 @@ class _Export:
             .then(pl.lit("won"))
             .when(pl.col("is_lost"))
             .then(pl.lit("lost"))
+            .when(pl.col("_undecided").fill_null(False))  # (quarantined below)
+            .then(pl.lit(None, pl.String))
             .when(pl.col("stage").is_not_null())
             .then(pl.lit("open"))
         )
@@ -877,9 +1011,18 @@ class _Export:
             pl.col("_pipeline").alias("pipeline"),
             pl.col("_name").alias("deal_name"),
             "_merged",
+            pl.col("_undecided").fill_null(False),
         )
         reasons = _merged_reasons(deals, "_merged")
         deals = self.aside.by_reason(deals, reasons, "deal_id", table="deals", file=self.label)
+        deals = self.aside.take(
+            deals,
+            pl.col("_undecided"),
+            table="deals",
+            file=self.label,
+            reason="closed_outcome_unknown",
+            kind="quarantined",
+        )
         deals = _amounts(
             deals,
             has_home=frame["_home"].drop_nulls().len() > 0,
@@ -888,7 +1031,7 @@ class _Export:
             notes=self.notes,
             aside=self.aside,
         )
-        return deals.drop("_home", "_merged", strict=False), reasons
+        return deals.drop("_home", "_merged", "_undecided", strict=False), reasons
 
 
 def _entered_columns(columns: list[str]) -> list[str]:
@@ -1088,7 +1231,7 @@ class _Api:
             self.notes.append(
                 Message(N_("No deal_pipeline table: pipelines are named by their ids."))
             )
-        is_won, is_lost, _ = _stage_flags(
+        flags = _stage_flags(
             _number(pl.col("probability")),
             pl.col("_closed").fill_null(False)
             if closed_col is not None
@@ -1099,8 +1242,9 @@ class _Api:
         frame = frame.with_columns(
             pl.coalesce("_pipeline_label", "_pipeline_id").alias("pipeline"),
             (pl.col("_deleted") | pl.col("_pipeline_deleted").fill_null(False)).alias("_deleted"),
-            is_won.alias("is_won"),
-            is_lost.alias("is_lost"),
+            flags.is_won.alias("is_won"),
+            flags.is_lost.alias("is_lost"),
+            flags.undecided.alias("_undecided"),
         ).drop("_pipeline_label", "_pipeline_deleted", "_closed")
         frame = frame.with_columns(_canonical_names("_label", "pipeline").alias("stage"))
         shared = frame.filter(pl.col("stage") != pl.col("_label"))["stage"].to_list()
@@ -1384,6 +1528,7 @@ class _Api:
                 pl.col("probability").alias("_stage_probability"),
                 "is_won",
                 "is_lost",
+                "_undecided",
             ),
             on="_key",
             how="left",
@@ -1404,10 +1549,21 @@ class _Api:
             .then(pl.lit("won"))
             .when(pl.col("is_lost"))
             .then(pl.lit("lost"))
+            .when(pl.col("_undecided").fill_null(False))  # (quarantined below)
+            .then(pl.lit(None, pl.String))
             .when(pl.col("stage").is_not_null())
             .then(pl.lit("open"))
         )
         frame = frame.with_columns(status.alias("status"))
+        # a closed stage with no probability 1/0 and no won/lost in its label: never open
+        frame = self.aside.take(
+            frame,
+            pl.col("_undecided"),
+            table="deals",
+            file=file,
+            reason="closed_outcome_unknown",
+            kind="quarantined",
+        )
         closed = pl.col("status").is_in(["won", "lost"])
         fallback = frame.filter(
             closed & pl.col("_entered_stage").is_null() & pl.col("_close").is_not_null()

@@ -23,7 +23,8 @@ deal_id               Deal - ID                                   deals.id
 owner                 Deal - Owner                                owner_id / user_id -> users.name
                                                                   (else owner_name)
 team                  the ``team`` option: a column of the deals  same (or a column of users);
-                      file when it names one, else a constant;    default "All"
+                      file when it names one (``Deal - `` prefix  default "All"
+                      and case ignored), else a constant;
                       default "All" (Pipedrive has no team)
 amount                Deal - Value (+ Deal - Currency / Currency  value (+ currency), converted with
                       of value), converted with ``rates``         ``rates``
@@ -315,10 +316,13 @@ def read_pipedrive(
 ) -> RawDataset:
     """Read a Pipedrive list export or API tables into canonical raw tables (module docstring).
 
-    ``team``: a column of the deals (or, for API tables, of users) holding the team, or else a
-    constant team name; default ``"All"``. ``rates``: currency -> units per reporting unit
+    ``team``: a column of the deals (or, for API tables, of users) holding the team, compared
+    without case, punctuation or the ``Deal - `` prefix (``"Sales team"`` is the column
+    ``Deal - Sales team``), or else a constant team name (a note names the columns with a close
+    name); default ``"All"``. ``rates``: currency -> units per reporting unit
     (``{"USD": 1, "EUR": 0.92}``); ``reporting_currency`` names the reporting currency (its
-    rate is 1 when not given).
+    rate is 1 when not given). Rates without a reporting currency nor a rate of 1: the one
+    currency present without a rate is the reporting currency (noted), else a DataError.
     """
     path = Path(path)
     if not path.is_dir():
@@ -634,10 +638,14 @@ def _finish_deals(
     label: str,
     team: str | None,
     team_column: str | None,
+    team_near: list[str] | None = None,
     reporting_currency: str | None,
     rates: dict[str, float] | None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Canonical deals, and the same deals before currency conversion.
+
+    ``team_near``: columns whose name is close to a ``team`` option that names no column
+    (said in the note, as the option then puts every deal in one team of that name).
 
     The second frame also has ``_created``/``_last_change``. Built from a working frame with
     the internal ``_`` columns both modes build: _id, _owner, _value, _currency, _pipeline,
@@ -750,6 +758,18 @@ def _finish_deals(
                 team_column=repr(team_column),
             )
         )
+    elif team and team_near:
+        run.notes.append(
+            Message(
+                N_(
+                    "team = {team} for every deal (the team option names no column; columns "
+                    "with a close name: {names}). Give one of those names to read the team "
+                    "from it."
+                ),
+                team=repr(team),
+                names=str(", ".join(repr(c) for c in team_near)),
+            )
+        )
     elif team:
         run.notes.append(
             Message(N_("team = {team} for every deal (the team option)."), team=repr(team))
@@ -765,6 +785,40 @@ def _finish_deals(
             )
         )
     return out, before_currency
+
+
+# the entity prefix of a list export's labels ("Deal - Sales team"; Czech "Obchod - ")
+_ENTITY_PREFIX = re.compile(r"^\s*(?:deal|obchod)\s*-\s*", re.IGNORECASE)
+
+
+def _team_column(frame: pl.DataFrame, team: str | None) -> str | None:
+    """The column the ``team`` option names, or None (the option is then a constant team).
+
+    Compared as :func:`squash` does (case, spaces and punctuation ignored) and without the
+    ``Deal - `` prefix of a list export's labels: ``team="Sales team"`` (the custom field's
+    name in Pipedrive) is the column ``Deal - Sales team``.
+    """
+    if not team:
+        return None
+    found = column(frame, team)
+    if found is not None:
+        return found
+    key = squash(_ENTITY_PREFIX.sub("", team))
+    for name in frame.columns:
+        if name != "source_row" and squash(_ENTITY_PREFIX.sub("", name)) == key:
+            return name
+    return None
+
+
+def _near_columns(columns: list[str], name: str) -> list[str]:
+    """Up to three of ``columns`` whose name is close to ``name`` (prefix, case ignored)."""
+    import difflib
+
+    labels = {squash(_ENTITY_PREFIX.sub("", c)): c for c in columns if c != "source_row"}
+    key = squash(_ENTITY_PREFIX.sub("", name))
+    close = difflib.get_close_matches(key, list(labels), n=3, cutoff=0.6)
+    close += [k for k in labels if key and k not in close and (key in k or k in key)]
+    return [labels[k] for k in close[:3]]
 
 
 def _status_expr(expr: pl.Expr) -> pl.Expr:
@@ -816,7 +870,7 @@ def _read_export(
         kind="excluded",
         reason="deleted_in_crm",
     )
-    team_column = column(frame, team) if team else None
+    team_column = _team_column(frame, team)
 
     # stage catalogue: stages.csv when present, else the stage names of the deals
     pipeline = c("pipeline")
@@ -959,6 +1013,7 @@ def _read_export(
         label=label,
         team=team,
         team_column=team_column,
+        team_near=_near_columns(frame.columns, team) if team and not team_column else [],
         reporting_currency=reporting_currency,
         rates=rates,
     )
@@ -1192,7 +1247,7 @@ def _read_api(
                 unnamed=str(unnamed),
             )
         )
-    team_column = column(src, team) if team else None
+    team_column = _team_column(src, team)
     if team and team_column is None and "_user_team" in raw.columns:
         team_column = f"users.{team}"
         raw = raw.with_columns(pl.col("_user_team").alias("__team"))
@@ -1279,6 +1334,7 @@ def _read_api(
         label=label,
         team=team,
         team_column=team_column,
+        team_near=_near_columns(src.columns, team) if team and not team_column else [],
         reporting_currency=reporting_currency,
         rates=rates,
     )
@@ -1331,7 +1387,7 @@ def _users(run: _Run, users: tuple[Path, pl.DataFrame] | None, team: str | None)
         return pl.DataFrame(schema={"_user_id": pl.String, "_user_name": pl.String})
     file, frame = users
     run.used.append(file)
-    team_col = column(frame, team) if team else None
+    team_col = _team_column(frame, team)
     return frame.select(
         pl.col(require_column(frame, str(file), "id", "user_id")).alias("_user_id"),
         pl.col(require_column(frame, str(file), "name")).alias("_user_name"),

@@ -6,7 +6,9 @@ are one column): the weekly Data Export and Data Loader / Bulk API files (``Oppo
 UTF-8 with BOM, ``2024-01-22T16:14:25.000+0000``, booleans ``1``/blank), files that went through
 Excel (``MM/DD/YY`` dates, ``TRUE``/``FALSE``), Fivetran's snake_case tables
 (``sf_opportunity_data.csv``, ``_fivetran_deleted``, History Mode ``_fivetran_start``), Stitch's
-lower-case names, and a report export ("Details Only" CSV with field labels and footer rows).
+lower-case names, and a report export ("Details Only" CSV with field labels and footer rows;
+a "Formatted Report" .xlsx is read from its header row, found among its first 15 rows, the
+title rows above it skipped with a note).
 
 ==========================  ===================================================================
 canonical                   Salesforce
@@ -24,7 +26,11 @@ deals.amount                Amount in one currency when CurrencyIsoCode varies (
                             CurrencyType.ConversionRate (per unit of IsCorporate's currency,
                             which has rate 1; rebased for another ``reporting_currency``);
                             ``amount_original`` and ``currency`` keep the deal's own; a currency
-                            without a rate is quarantined (``currency_without_rate``)
+                            without a rate is quarantined (``currency_without_rate``); a
+                            report export's ``Amount (converted)`` (the corporate currency,
+                            converted by Salesforce) when present; a code written in an
+                            amount (``EUR 1,000.50``) must be the deal's currency
+                            (``amount_currency_differs``)
 deals.created_at            CreatedDate (UTC)
 deals.stage / status        StageName; IsWon -> won, IsClosed and not IsWon -> lost, else open
                             (from OpportunityStage, or the stage names, when the flags are absent)
@@ -73,6 +79,7 @@ from pipeline_kit.adapters._tools import (
     CURRENCY_MESSAGES,
     WORKBOOK_SUFFIXES,
     SetAsideLog,
+    amount_code,
     column,
     normalise_dates,
     parse_bool,
@@ -193,9 +200,67 @@ def object_of(path: Path) -> str | None:
 _ALL_STEMS = {s for stems in OBJECTS.values() for s in stems}
 
 
-def _find_files(path: Path) -> dict[str, Path]:
+# a formatted report's header is looked for in its first rows (title, "As of", filters above)
+_TITLE_ROWS = 15
+
+
+def _header_row(file: Path) -> int | None:
+    """The sheet row (from 0) holding a report's header: Stage and Amount, in its first rows.
+
+    Lightning's "Formatted Report" export (.xlsx) puts the report's name, "As of ...", the
+    filters and a blank row above the header. None when no row holds both.
+    """
+    import fastexcel
+
+    try:
+        loaded = fastexcel.read_excel(file).load_sheet(
+            0, header_row=None, dtypes="string", n_rows=_TITLE_ROWS
+        )
+        batch, _ = loaded.to_arrow_with_errors()
+    except (fastexcel.FastExcelError, OSError):
+        return None
+    cells = pl.DataFrame(pl.from_arrow(batch))
+    for index, row in enumerate(cells.iter_rows()):
+        keys = {squash(str(v)) for v in row if v is not None}
+        if {"stage", "stagename", "opportunitystage"} & keys and "amount" in keys:
+            return index
+    return None
+
+
+def _read_titled_report(file: Path, header: int, notes: list[str]) -> pl.DataFrame:
+    """A formatted report read from its header row (``header``, from 0), every cell as text.
+
+    ``source_row`` is the row in the sheet. The rows above the header are said in a note.
+    """
+    import fastexcel
+
+    loaded = fastexcel.read_excel(file).load_sheet(0, header_row=header, dtypes="string")
+    frame = pl.DataFrame(pl.from_arrow(loaded.to_arrow_with_errors()[0]))
+    frame = frame.rename({c: c.strip() for c in frame.columns}).with_columns(
+        (pl.int_range(pl.len(), dtype=pl.Int64) + header + 2).alias("source_row")
+    )
+    frame = frame.select("source_row", *[c for c in frame.columns if c != "source_row"])
+    frame = frame.filter(~pl.all_horizontal(pl.exclude("source_row").is_null()))
+    notes.append(
+        Message(
+            N_(
+                "{name} is a formatted report: its header is row {row}; the {count} row(s) "
+                "above it (the report's title, date and filters) were skipped. Export 'Details "
+                "Only' (CSV) for a plain table."
+            ),
+            name=str(file.name),
+            row=header + 1,
+            count=header,
+        )
+    )
+    return frame
+
+
+def _find_files(path: Path) -> tuple[dict[str, Path], dict[Path, int]]:
+    """Object -> file, and the header row of a formatted report (``_header_row``)."""
     if path.is_file():
-        return {"opportunity": path}
+        header = _header_row(path) if path.suffix.lower() in WORKBOOK_SUFFIXES else None
+        return {"opportunity": path}, ({path: header} if header else {})
     if not path.is_dir():
         raise DataError(
             problem="the data folder does not exist",
@@ -209,23 +274,51 @@ def _find_files(path: Path) -> dict[str, Path]:
         name = object_of(file)
         if name is not None and name not in found:
             found[name] = file
+    titled: dict[Path, int] = {}
+    unreadable: list[Path] = []  # workbooks whose header row 1 could not be read
+    errors: list[DataError] = []
     if "opportunity" not in found:  # a report export: any file with a stage and an amount
         for file in candidates:
-            header = read_export_file(file, []).head(0).columns
-            keys = {squash(c) for c in header}
+            try:
+                names = read_export_file(file, []).head(0).columns
+            except DataError as exc:
+                names = []
+                if file.suffix.lower() in WORKBOOK_SUFFIXES:
+                    unreadable.append(file)
+                errors.append(exc)
+            keys = {squash(c) for c in names}
             if {"stage", "stagename"} & keys and "amount" in keys:
                 found["opportunity"] = file
                 break
+            row = _header_row(file) if file.suffix.lower() in WORKBOOK_SUFFIXES else None
+            if row:  # a formatted report: title rows above the header
+                found["opportunity"] = file
+                titled[file] = row
+                break
     if "opportunity" not in found:
+        workbooks = [f.name for f in unreadable]
+        if errors and not workbooks:
+            raise errors[0]  # (a CSV that cannot be read: its own error says why)
         raise DataError(
-            problem="no Opportunity file found",
+            problem="no Opportunity file found"
+            + (
+                f" ({', '.join(workbooks)} looks like a formatted report: its header is not "
+                f"on row 1, nor a row with Stage and Amount in its first {_TITLE_ROWS} rows)"
+                if workbooks
+                else ""
+            ),
             fix="put Opportunity.csv (Data Export, Data Loader or Fivetran's opportunity "
             "table) in the folder; OpportunityHistory, OpportunityStage, User, UserRole, "
-            "Lead, Task and Event are used when present",
+            "Lead, Task and Event are used when present"
+            + (
+                "; for a report, export it as 'Details Only' (with the Stage and Amount columns)"
+                if workbooks
+                else ""
+            ),
             file=str(path),
             examples=[f"files found: {', '.join(p.name for p in candidates) or 'none'}"],
         )
-    return found
+    return found, titled
 
 
 class _Reader:
@@ -237,6 +330,7 @@ class _Reader:
         self.notes: list[str] = []
         self.log = SetAsideLog()  # rows set aside, with their reasons
         self.frames: dict[str, pl.DataFrame] = {}
+        self.titled: dict[Path, int] = {}  # formatted report -> its header row (from 0)
 
     def read(self, obj: str, table: str | None) -> pl.DataFrame | None:
         """The object's rows, current and not deleted.
@@ -249,7 +343,10 @@ class _Reader:
         if obj in self.frames:  # read once: its set-aside rows are counted once
             return self.frames[obj]
         file = self.files[obj]
-        frame = read_export_file(file, self.notes)
+        if file in self.titled:
+            frame = _read_titled_report(file, self.titled[file], self.notes)
+        else:
+            frame = read_export_file(file, self.notes)
         label = str(file)
         active = column(frame, "_fivetran_active")
         # Fivetran History Mode's opportunity_history *is* the versions: all of them are used
@@ -333,8 +430,9 @@ def read_salesforce(
     when no value does. ``columns`` maps canonical deal columns to Opportunity columns the
     adapter would not find itself (``{"lost_reason": "Why_Lost__c"}``).
     """
-    files = _find_files(path)
+    files, titled = _find_files(path)
     r = _Reader(files, date_order)
+    r.titled = titled
     overrides = {k: v for k, v in (columns or {}).items()}
     opp = r.read("opportunity", "deals")
     assert opp is not None
@@ -609,6 +707,8 @@ def read_salesforce(
         _col(opp, "ForecastCategoryName", "Forecast Category").alias("forecast_category"),
         _col(opp, "Name", "Opportunity Name").alias("deal_name"),
         _col(opp, "CurrencyIsoCode", "Opportunity Currency", "Currency").alias("__currency"),
+        _col(opp, "Amount (converted)").alias("__converted"),
+        _col(opp, "Amount (converted) Currency").alias("__converted_currency"),
     )
     if probability is not None:
         r.notes.append(
@@ -626,7 +726,20 @@ def read_salesforce(
         )
     _check_import_dates(deals, r.notes, opp_file)
 
-    deals, aside = _convert_currency(deals, r, reporting_currency, rates, opp_file)
+    use_converted = not overrides.get("amount") and column(opp, "Amount (converted)")
+    converted = (
+        _converted_amounts(deals, r, reporting_currency, opp_file) if use_converted else None
+    )
+    if converted is not None:
+        deals, aside = converted
+    else:
+        deals, aside = _convert_currency(
+            deals.drop("__converted", "__converted_currency"),
+            r,
+            reporting_currency,
+            rates,
+            opp_file,
+        )
     if aside.height:
         r.log.add(aside)
 
@@ -931,6 +1044,86 @@ def _check_import_dates(deals: pl.DataFrame, notes: list[str], file: str) -> Non
                     value3=str(top[0]),
                 )
             )
+
+
+def _converted_amounts(
+    deals: pl.DataFrame, r: _Reader, reporting: str | None, file: str
+) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """A report export's ``Amount (converted)`` as the amount, or None to convert ``Amount``.
+
+    A report from a multi-currency org writes each deal's own ``Amount`` (``EUR 1,000.50``)
+    and ``Amount (converted)`` in the org's corporate currency (``USD 1,200.60``, its code in
+    ``Amount (converted) Currency`` or in the value): the converted one is already in one
+    currency, with Salesforce's own rates. The deal's own amount and currency are kept in
+    ``amount_original`` and ``currency``. A code written in a value must agree with its
+    currency column, else the row is quarantined (``amount_currency_differs``). Not used (None,
+    with a note) when the converted amounts are in several currencies or not in
+    ``reporting``.
+    """
+    conv_code = pl.coalesce(
+        pl.col("__converted_currency").str.strip_chars().str.to_uppercase().replace("", None),
+        amount_code(pl.col("__converted")),
+    )
+    codes = sorted(deals.select(conv_code.drop_nulls().unique())["__converted_currency"])
+    if len(codes) > 1 or (reporting and codes and codes != [reporting.upper()]):
+        r.notes.append(
+            Message(
+                N_(
+                    "{name}: 'Amount (converted)' is in {names}, not in one reporting "
+                    "currency{value}: Amount is converted instead."
+                ),
+                name=str(Path(file).name),
+                names=str(", ".join(codes)),
+                value=str(f" {reporting.upper()}" if reporting else ""),
+            )
+        )
+        return None
+    own = pl.col("__currency").str.strip_chars().str.to_uppercase().replace("", None)
+    written = amount_code(pl.col("amount"))
+    deals, aside = set_aside(
+        deals,
+        (written.is_not_null() & own.is_not_null() & written.ne(own))
+        | (
+            amount_code(pl.col("__converted")).is_not_null()
+            & pl.col("__converted_currency").is_not_null()
+            & amount_code(pl.col("__converted")).ne(
+                pl.col("__converted_currency").str.strip_chars().str.to_uppercase()
+            )
+        ),
+        table="deals",
+        file=file,
+        kind="quarantined",
+        reason="amount_currency_differs",
+    )
+    deals = deals.with_columns(
+        pl.col("__converted").alias("amount"),
+        pl.col("amount").alias("amount_original"),
+        pl.coalesce(own, written).alias("currency"),
+    ).drop("__currency", "__converted", "__converted_currency")
+    if codes:
+        r.notes.append(
+            Message(
+                N_(
+                    "{name}: amounts are the report's 'Amount (converted)', in {value} (the "
+                    "org's corporate currency, converted by Salesforce); each deal's own amount "
+                    "and currency are kept in amount_original and currency."
+                ),
+                name=str(Path(file).name),
+                value=str(codes[0]),
+            )
+        )
+    else:
+        r.notes.append(
+            Message(
+                N_(
+                    "{name}: amounts are the report's 'Amount (converted)', in the org's "
+                    "corporate currency (the export does not name it); each deal's own amount "
+                    "and currency are kept in amount_original and currency."
+                ),
+                name=str(Path(file).name),
+            )
+        )
+    return deals, aside
 
 
 def _convert_currency(
