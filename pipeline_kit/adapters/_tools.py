@@ -16,13 +16,16 @@ import io
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
 from pipeline_kit.adapters._encoding import decode
 from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import N_, Message
+
+if TYPE_CHECKING:
+    from polars.expr.whenthen import ChainedThen, Then
 
 __all__ = [
     "SETASIDE_SCHEMA",
@@ -571,11 +574,13 @@ def normalise_dates(
     *,
     file: str,
     prefer: Literal["month", "day"] | None = None,
+    epoch_ms: bool = True,
 ) -> pl.DataFrame:
     """Rewrite ``columns`` (strings) as ISO ``YYYY-MM-DD HH:MM:SS`` text the loader reads.
 
     Understood: ISO with ``T``, fraction and ``Z`` / ``+0000`` / ``+01:00`` (converted to UTC);
-    epoch milliseconds (12-13 digits, as the HubSpot API writes them); ``MM/DD/YY[YY]`` or
+    epoch milliseconds (12-13 digits, as the HubSpot API writes them; not with ``epoch_ms=
+    False``, for files whose dates are never written so); ``MM/DD/YY[YY]`` or
     ``DD/MM/YY[YY]`` with an optional ``hh:mm[:ss][ AM|PM]``. Which of month or day comes first
     is read from the values of all the columns together (a first number above 12 means
     day-first); when no value decides, ``prefer`` does and a note says so; without ``prefer``
@@ -648,12 +653,11 @@ def normalise_dates(
             .dt.replace_time_zone(None)
         )
         epoch = text.cast(pl.Int64, strict=False).cast(pl.Datetime("ms")).cast(pl.Datetime("us"))
-        parsed = (
-            pl.when(text.str.contains(_OFFSET))
-            .then(pl.coalesce(offset, offset_short))
-            .when(text.str.contains(_EPOCH_MS))
-            .then(epoch)
+        parsed: Then | ChainedThen = pl.when(text.str.contains(_OFFSET)).then(
+            pl.coalesce(offset, offset_short)
         )
+        if epoch_ms:
+            parsed = parsed.when(text.str.contains(_EPOCH_MS)).then(epoch)
         if order is not None:
             parsed = parsed.when(text.str.contains(_SLASH)).then(_from_slash(text, order))
         exprs.append(pl.coalesce(parsed.dt.strftime(_ISO_OUT), pl.col(c)).alias(c))

@@ -1,0 +1,99 @@
+"""Canonical folders and mapped exports as spreadsheets and other CRMs leave them.
+
+Findings of the export sweep: a canonical folder re-saved by Excel (US dates, decimal comma),
+a currency column, one close-date column for open and closed deals, Excel serial dates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import pipeline_kit as pk
+
+HEADER = "deal_id,owner,team,amount,created_at,stage,status,closed_at"
+
+
+def _folder(tmp_path: Path, lines: list[str], header: str = HEADER, sep: str = ",") -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir(exist_ok=True)
+    text = "\n".join([header.replace(",", sep), *lines]) + "\n"
+    (folder / "deals.csv").write_text(text, encoding="utf-8")
+    return folder
+
+
+def _fix(ds: pk.Dataset, rule: str) -> str:
+    return str(ds.problems().filter(pl.col("rule") == rule)["fix"][0])
+
+
+# ----------------------------------------------------------------------------- finding 3
+
+
+def test_us_excel_dates_in_a_canonical_folder_are_read_when_the_order_is_certain(tmp_path):
+    # Excel (US) re-saved deals.csv: M/D/YYYY everywhere; 1/21/2024 can only be month first
+    folder = _folder(
+        tmp_path,
+        [
+            "D1,Ana,EMEA,100,1/2/2024,Won,won,1/21/2024",
+            "D2,Ben,EMEA,200,2/3/2024,Lost,lost,3/4/2024",
+            "D3,Ana,EMEA,300,3/5/2024,Proposal,open,",
+        ],
+    )
+    ds = pk.load(folder)
+    assert ds.quarantine.height == 0
+    deals = ds.deals.sort("deal_id")
+    assert deals["created_at"].to_list() == [
+        dt.date(2024, 1, 2),
+        dt.date(2024, 2, 3),
+        dt.date(2024, 3, 5),
+    ]
+    assert deals["closed_at"].to_list() == [dt.date(2024, 1, 21), dt.date(2024, 3, 4), None]
+    assert any("MM/DD" in n and "certain" in n for n in ds.notes)
+
+
+def test_undecided_slash_dates_need_date_order_and_the_fix_says_so(tmp_path):
+    lines = ["D1,Ana,EMEA,100,1/2/2024,Won,won,2/3/2024", "D2,Ben,EMEA,200,3/4/2024,Proposal,open,"]
+    ds = pk.load(_folder(tmp_path, lines))
+    assert ds.deals.height == 0
+    fix = _fix(ds, "created_at|dtype")
+    assert "date_order='month'" in fix and "pipeline-kit inspect deals.csv" in fix
+    day = pk.load(_folder(tmp_path, lines), date_order="day")
+    assert day.deals.sort("deal_id")["created_at"].to_list() == [
+        dt.date(2024, 2, 1),
+        dt.date(2024, 4, 3),
+    ]
+    assert day.deals.sort("deal_id")["closed_at"].to_list() == [dt.date(2024, 3, 2), None]
+    assert any("either way" in n and "day first" in n for n in day.notes)
+
+
+def test_a_slash_date_typed_among_iso_dates_is_not_guessed(tmp_path):
+    ds = pk.load(
+        _folder(
+            tmp_path,
+            ["D1,Ana,EMEA,100,2024-01-02,Proposal,open,", "D2,Ana,EMEA,100,31/12/2024,Won,won,"],
+        )
+    )
+    assert ds.quarantine.filter(pl.col("source_row") == 3)["rules"][0][0] == "created_at|dtype"
+
+
+def test_decimal_comma_option_for_a_german_excel_canonical_folder(tmp_path):
+    lines = [
+        "D1;Ana;EMEA;1000,50;2024-01-02;Won;won;2024-01-21",
+        "D2;Ben;EMEA;1.234,50;2024-01-03;Lost;lost;2024-01-22",
+        "D3;Ana;EMEA;7;2024-01-04;Proposal;open;",
+    ]
+    plain = pk.load(_folder(tmp_path, lines, sep=";"))
+    assert plain.deals["deal_id"].to_list() == ["D3"]
+    assert "decimal=','" in _fix(plain, "amount|dtype")
+    ds = pk.load(_folder(tmp_path, lines, sep=";"), decimal=",")
+    assert ds.deals.sort("deal_id")["amount"].to_list() == [1000.5, 1234.5, 7.0]
+    assert any("decimal comma" in n for n in ds.notes)
+
+
+@pytest.mark.parametrize("option", [{"date_order": "dmy"}, {"decimal": ";"}])
+def test_unknown_values_of_the_canonical_reading_options_are_errors(tmp_path, option):
+    with pytest.raises(pk.DataError):
+        pk.load(_folder(tmp_path, ["D1,Ana,EMEA,1,2024-01-02,Proposal,open,"]), **option)
