@@ -97,3 +97,79 @@ def test_decimal_comma_option_for_a_german_excel_canonical_folder(tmp_path):
 def test_unknown_values_of_the_canonical_reading_options_are_errors(tmp_path, option):
     with pytest.raises(pk.DataError):
         pk.load(_folder(tmp_path, ["D1,Ana,EMEA,1,2024-01-02,Proposal,open,"]), **option)
+
+
+# ----------------------------------------------------------------------------- finding 7
+
+CURRENCY_LINES = [
+    "D1,Ana,EMEA,100,2024-01-02,Won,won,2024-02-01,USD",
+    "D2,Ana,EMEA,100,2024-01-02,Won,won,2024-02-01,eur",
+    "D3,Ben,EMEA,300,2024-01-02,Won,won,2024-02-01,USD",
+]
+
+
+def test_several_currencies_in_a_canonical_folder_are_never_summed(tmp_path):
+    folder = _folder(tmp_path, CURRENCY_LINES, header=HEADER + ",currency")
+    ds = pk.load(folder)
+    # no rates: the most common currency (USD) is kept, the EUR deal quarantined
+    assert ds.deals.sort("deal_id")["deal_id"].to_list() == ["D1", "D3"]
+    assert ds.quarantine["rules"].to_list() == [["currency_without_rate"]]
+    assert any("2 currencies (EUR, USD)" in n for n in ds.notes)
+    # with rates: 100 EUR at 0.5 EUR per USD is 200 USD; 100 + 200 + 300 = 600
+    converted = pk.load(folder, rates={"EUR": 0.5}, reporting_currency="USD")
+    assert converted.quarantine.height == 0
+    assert converted.deals.sort("deal_id")["amount"].to_list() == [100.0, 200.0, 300.0]
+    assert converted.deals.sort("deal_id")["currency"].to_list() == ["USD", "EUR", "USD"]
+    assert pk.won_deal_size(converted, "all")["total"][0] == 600.0
+
+
+def test_one_currency_is_unchanged_but_said(tmp_path):
+    lines = [line.replace("eur", "USD") for line in CURRENCY_LINES]
+    ds = pk.load(_folder(tmp_path, lines, header=HEADER + ",currency"))
+    assert ds.deals.sort("deal_id")["amount"].to_list() == [100.0, 100.0, 300.0]
+    assert any("every amount is in USD" in n for n in ds.notes)
+
+
+def test_rates_without_a_currency_column_are_an_error(tmp_path):
+    folder = _folder(tmp_path, ["D1,Ana,EMEA,100,2024-01-02,Won,won,2024-02-01"])
+    with pytest.raises(pk.DataError, match="no currency column"):
+        pk.load(folder, rates={"EUR": 0.5})
+
+
+def test_a_mapped_currency_column_is_converted_with_the_mapping_rates(tmp_path):
+    header = "Deal,Rep,Team,Value,Created,Stage,Outcome,Closed,Currency"
+    folder = _folder(tmp_path, CURRENCY_LINES, header=header)
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(
+        'rates = { EUR = 0.5 }\nreporting_currency = "USD"\n[deals]\nfile = "deals.csv"\n'
+        '[deals.columns]\ndeal_id = "Deal"\nowner = "Rep"\nteam = "Team"\namount = "Value"\n'
+        'created_at = "Created"\nstage = "Stage"\nstatus = "Outcome"\nclosed_at = "Closed"\n'
+    )
+    ds = pk.load(folder, mapping=mapping)
+    assert ds.deals.sort("deal_id")["amount"].to_list() == [100.0, 200.0, 300.0]
+    assert any("converted to USD" in n for n in ds.notes)
+    unconverted = pk.load(
+        folder,
+        mapping={
+            "deals": {
+                "file": "deals.csv",
+                "columns": {
+                    "deal_id": "Deal",
+                    "owner": "Rep",
+                    "team": "Team",
+                    "amount": "Value",
+                    "created_at": "Created",
+                    "stage": "Stage",
+                    "status": "Outcome",
+                    "closed_at": "Closed",
+                },
+            }
+        },
+    )
+    assert unconverted.deals["deal_id"].sort().to_list() == ["D1", "D3"]
+
+
+def test_rates_for_dataframes_are_refused_not_ignored():
+    deals = pl.DataFrame({"deal_id": ["D1"], "currency": ["EUR"]})
+    with pytest.raises(pk.DataError, match="not to DataFrames"):
+        pk.load({"deals": deals}, rates={"EUR": 0.5})

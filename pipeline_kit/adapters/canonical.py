@@ -50,6 +50,8 @@ def read_canonical(
     separator: str | None = None,
     date_order: Literal["month", "day"] | None = None,
     decimal: str | None = None,
+    rates: dict[str, float] | None = None,
+    reporting_currency: str | None = None,
 ) -> RawDataset:
     """Read every canonical table present in ``path``; only ``deals`` is mandatory.
 
@@ -62,7 +64,14 @@ def read_canonical(
     or ``"day"``), with a note either way (:func:`~pipeline_kit.adapters._tools.
     normalise_dates`). ``decimal=","`` reads
     ``1.234,50`` and ``1000,50`` in number columns as a mapping's ``decimal`` does.
+
+    A ``currency`` column in the deals holding several codes: amounts are converted to one
+    reporting currency with ``rates`` (units of a currency per reporting unit), or only the
+    most common currency (``reporting_currency``) is kept, never a sum of several
+    (:func:`~pipeline_kit.adapters.mapping.convert_currency`).
     """
+    from pipeline_kit.adapters.mapping import checked_rates, convert_currency
+
     if not path.is_dir():
         raise DataError(
             problem="the data folder does not exist" if not path.exists() else "not a folder",
@@ -79,10 +88,24 @@ def read_canonical(
             problem=f"decimal={decimal!r}: only ',' or '.' are understood",
             fix="give decimal=',' for numbers written 1.234,50",
         )
+    try:
+        rates = checked_rates(rates)
+    except ValueError:
+        raise DataError(
+            problem=f"rates={rates!r} is not a dict of currency codes to rates",
+            fix="give rates={'EUR': 0.92, 'GBP': 0.79} (units of each currency per "
+            "reporting unit); on the command line --option 'rates={\"EUR\": 0.92}'",
+        ) from None
+    if reporting_currency is not None and not isinstance(reporting_currency, str):
+        raise DataError(
+            problem=f"reporting_currency={reporting_currency!r} is not a currency code",
+            fix="give reporting_currency='EUR'",
+        )
     tables: dict[str, RawTable] = {}
     files: list[Path] = []
     notes: list[str] = []
     hints: dict[tuple[str, str], str] = {}
+    setaside: list[pl.DataFrame] = []
     for table in TABLES:
         file = find_table_file(path, table)
         if file is None:
@@ -122,6 +145,15 @@ def read_canonical(
         frame = _read_values(
             table, frame, file, notes, hints, date_order=date_order, decimal=decimal
         )
+        if table == "deals":
+            frame = convert_currency(
+                frame,
+                file=str(file),
+                notes=notes,
+                setaside=setaside,
+                rates=rates,
+                reporting_currency=reporting_currency,
+            )
         tables[table] = RawTable(table, frame, str(file))
     if "deals" not in tables:
         present = sorted(p.name for p in path.iterdir() if p.suffix in SUFFIXES)
@@ -157,6 +189,7 @@ def read_canonical(
         fingerprinter=lazy_fingerprint(files),
         notes=notes,
         hints=hints,
+        setaside=setaside,
     )
 
 

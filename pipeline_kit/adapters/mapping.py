@@ -54,9 +54,16 @@ setting                effect
                        ``1234.5``; any other shape (``1.5``, ``1,234.50``) is left as it was.
 ``encoding``,          how the file is read (see :func:`~pipeline_kit.adapters._tools.
 ``separator``          read_export_file`); ignored for DataFrames.
+``rates``,             for deals with a ``Currency`` column (kept as the extra column
+``reporting_currency`` ``currency``) holding several codes: ``rates = { EUR = 0.92 }`` (units
+                       of a currency per reporting unit) converts the amounts; without rates
+                       only the most common currency (or ``reporting_currency``) is kept and
+                       the other deals quarantined: amounts in several currencies are never
+                       summed (:func:`convert_currency`). Not for DataFrames.
 =====================  =========================================================================
 
-Options given to ``load`` (``encoding``, ``separator``, ``date_format``, ``decimal``) take the
+Options given to ``load`` (``encoding``, ``separator``, ``date_format``, ``decimal``,
+``rates``, ``reporting_currency``) take the
 place of the mapping's top-level values; a table's own section still wins. Every rename, value
 map, constant and format used is listed in one note per table, so ``ds.report()`` says exactly
 what was done to the export.
@@ -88,6 +95,7 @@ from pipeline_kit.adapters._tools import (
     normalise_dates,
     read_export_file,
     squash,
+    to_reporting_currency,
 )
 from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
 from pipeline_kit.errors import DataError
@@ -99,7 +107,15 @@ if TYPE_CHECKING:
 
 __all__ = ["apply_mapping", "draft_mapping", "parse_mapping", "read_mapped"]
 
-SETTINGS = ("encoding", "separator", "date_format", "decimal", "sheet")
+SETTINGS = (
+    "encoding",
+    "separator",
+    "date_format",
+    "decimal",
+    "sheet",
+    "rates",
+    "reporting_currency",
+)
 DICT_ORIGIN = "the mapping (a dict)"
 SECTION_KEYS = ("file", "columns", "values", "constants", *SETTINGS)
 DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", *WORKBOOK_SUFFIXES)
@@ -121,6 +137,8 @@ class Settings:
     date_format: list[str] | None = None
     decimal: str | None = None
     sheet: str | int | None = None  # a workbook's sheet: its name, or its number from 1
+    rates: dict[str, float] | None = None  # currency -> units of it per reporting unit
+    reporting_currency: str | None = None
 
     def over(self, base: Settings) -> Settings:
         """These settings where given, ``base`` elsewhere."""
@@ -232,6 +250,17 @@ def _settings(raw: Mapping[str, Any], origin: str, where: str) -> Settings:
             f"{where}sheet = {sheet!r}: give a sheet's name or its number from 1",
             'sheet = "Deals" (or sheet = 2)',
         )
+    reporting = raw.get("reporting_currency")
+    if reporting is not None and not isinstance(reporting, str):
+        raise _bad(origin, f"{where}reporting_currency must be text", 'reporting_currency = "EUR"')
+    try:
+        rates = checked_rates(raw.get("rates"))
+    except ValueError:
+        raise _bad(
+            origin,
+            f"{where}rates = {raw.get('rates')!r} is not a table of currency = rate",
+            "rates = { EUR = 0.92, GBP = 0.79 } (units of each currency per reporting unit)",
+        ) from None
     separator = raw.get("separator")
     if separator is not None and len(separator.replace("\\t", "\t")) != 1:
         raise _bad(
@@ -243,7 +272,68 @@ def _settings(raw: Mapping[str, Any], origin: str, where: str) -> Settings:
         date_format=date_format,
         decimal=decimal,
         sheet=sheet,
+        rates=rates,
+        reporting_currency=reporting,
     )
+
+
+def checked_rates(rates: Any) -> dict[str, float] | None:
+    """``rates`` as {CODE: rate}; ValueError unless a mapping of codes to positive numbers."""
+    if rates is None:
+        return None
+    if not isinstance(rates, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+        for k, v in rates.items()
+    ):
+        raise ValueError(rates)
+    return {k.strip().upper(): float(v) for k, v in rates.items()}
+
+
+def convert_currency(
+    frame: pl.DataFrame,
+    *,
+    file: str,
+    notes: list[str],
+    setaside: list[pl.DataFrame],
+    rates: dict[str, float] | None,
+    reporting_currency: str | None,
+) -> pl.DataFrame:
+    """Deals whose ``currency`` column holds several codes, in one reporting currency.
+
+    Through :func:`~pipeline_kit.adapters._tools.to_reporting_currency`, as the CRM adapters
+    do, so that amounts in different currencies are never summed: converted with ``rates``,
+    or, without them, only the most common currency (or ``reporting_currency``) kept and the
+    other rows quarantined (into ``setaside``); one code: unchanged, with a note. Rates or a
+    reporting currency for deals without a currency column are an error.
+    """
+    if "currency" not in frame.columns:
+        if rates or reporting_currency:
+            raise DataError(
+                problem="rates or reporting_currency were given, but the deals have no "
+                "currency column",
+                fix="add a currency column (each deal's currency code, e.g. EUR), or leave "
+                "out rates and reporting_currency",
+                file=file,
+                examples=[
+                    "columns found: " + ", ".join(c for c in frame.columns if c != "source_row")
+                ],
+            )
+        return frame
+    if rates and reporting_currency and reporting_currency.upper() not in rates:
+        rates = {**rates, reporting_currency.upper(): 1.0}
+    out, aside = to_reporting_currency(
+        frame.with_columns(pl.col("amount", "currency").cast(pl.String)),
+        amount="amount",
+        currency="currency",
+        rates=rates,
+        reporting=reporting_currency,
+        table="deals",
+        file=file,
+        notes=notes,
+    )
+    if aside.height:
+        setaside.append(aside)
+    return out
 
 
 def _string_table(raw: Any, origin: str, where: str) -> dict[str, Any]:
@@ -551,6 +641,13 @@ def apply_mapping(
     done.
     """
     table = section.table
+    if label.startswith("<") and (settings.rates or settings.reporting_currency):
+        # (read_mapped converts a file's currencies; DataFrames are not converted yet)
+        raise DataError(
+            problem="rates and reporting_currency are applied to export files, not to DataFrames",
+            fix="convert the amounts to one currency in the DataFrame before loading it",
+            file=file,
+        )
     schema = {c: col.dtype for c, col in TABLES[table].columns().items() if c != "source_row"}
     headers = [c for c in frame.columns if c != "source_row"]
     chosen = {c: _find_header(headers, h, file, c) for c, h in section.columns.items()}
@@ -926,6 +1023,7 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
     hints: dict[tuple[str, str], str] = {}
     tables: dict[str, RawTable] = {}
     files: list[Path] = []
+    setaside: list[pl.DataFrame] = []
     for table, section in sections.items():
         if section.file is not None:
             file = _resolve_file(base, section.file, table, spec.origin)
@@ -943,6 +1041,15 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
         )
         files.append(file)
         out = apply_mapping(section, settings, frame, str(file), notes, hints, label=file.name)
+        if table == "deals":
+            out = convert_currency(
+                out,
+                file=str(file),
+                notes=notes,
+                setaside=setaside,
+                rates=settings.rates,
+                reporting_currency=settings.reporting_currency,
+            )
         tables[table] = RawTable(table, out, str(file))
     digest = hashlib.sha256((fingerprint(files) + spec.digest).encode()).hexdigest()[:12]
     return RawDataset(
@@ -952,6 +1059,7 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
         fingerprint=digest,
         notes=notes,
         hints=hints,
+        setaside=setaside,
     )
 
 
