@@ -173,3 +173,63 @@ def test_rates_for_dataframes_are_refused_not_ignored():
     deals = pl.DataFrame({"deal_id": ["D1"], "currency": ["EUR"]})
     with pytest.raises(pk.DataError, match="not to DataFrames"):
         pk.load({"deals": deals}, rates={"EUR": 0.5})
+
+
+# ----------------------------------------------------------------------------- finding 4
+
+ZOHO = """Deal Id,Deal Owner,Team,Amount,Created Time,Stage,Expected Close Date
+Z1,Ana,EMEA,100,2024-01-02,Closed Won,2024-02-01
+Z2,Ben,EMEA,200,2024-01-03,Closed Lost,2024-02-05
+Z3,Ana,EMEA,300,2024-01-04,Negotiation,2024-06-30
+"""
+ZOHO_COLUMNS = {
+    "deal_id": "Deal Id",
+    "owner": "Deal Owner",
+    "team": "Team",
+    "amount": "Amount",
+    "created_at": "Created Time",
+    "stage": "Stage",
+    "status": "Stage",
+}
+ZOHO_STATUS = {"Closed Won": "won", "Closed Lost": "lost", "*": "open"}
+
+
+@pytest.mark.parametrize("also_expected", [False, True])
+def test_one_close_date_column_is_closed_at_of_closed_deals_and_expected_close_of_open_ones(
+    tmp_path, also_expected
+):
+    (tmp_path / "zoho.csv").write_text(ZOHO)
+    columns = {**ZOHO_COLUMNS, "closed_at": "Expected Close Date"}
+    if also_expected:
+        columns["expected_close"] = "Expected Close Date"
+    mapping = {"deals": {"columns": columns, "values": {"status": ZOHO_STATUS}}}
+    ds = pk.load(tmp_path / "zoho.csv", mapping=mapping)
+    assert ds.quarantine.height == 0
+    deals = ds.deals.sort("deal_id")
+    assert deals["status"].to_list() == ["won", "lost", "open"]
+    assert deals["closed_at"].to_list() == [dt.date(2024, 2, 1), dt.date(2024, 2, 5), None]
+    expected = [dt.date(2024, 2, 1), dt.date(2024, 2, 5)] if also_expected else [None, None]
+    assert deals["expected_close"].to_list() == [*expected, dt.date(2024, 6, 30)]
+    assert any("read as expected_close for the 1 open deal(s)" in n for n in ds.notes)
+    assert pk.open_pipeline(ds, "latest")["open_deals"].sum() == 1
+
+
+def test_inspect_maps_a_single_close_date_to_closed_at(tmp_path):
+    from pipeline_kit.adapters.mapping import draft_mapping
+
+    (tmp_path / "zoho.csv").write_text(ZOHO)
+    text, said = draft_mapping(tmp_path / "zoho.csv")
+    assert 'closed_at = "Expected Close Date"' in text
+    assert "expected_close =" not in text
+    assert any("mapped to closed_at" in s for s in said)
+    (tmp_path / "m.toml").write_text(text)
+    ds = pk.load(tmp_path / "zoho.csv", mapping=tmp_path / "m.toml")
+    assert ds.quarantine.height == 0 and ds.deals.height == 3
+
+
+def test_a_close_date_mapped_to_expected_close_alone_gets_a_fix_naming_closed_at(tmp_path):
+    (tmp_path / "zoho.csv").write_text(ZOHO)
+    columns = {**ZOHO_COLUMNS, "expected_close": "Expected Close Date"}
+    mapping = {"deals": {"columns": columns, "values": {"status": ZOHO_STATUS}}}
+    ds = pk.load(tmp_path / "zoho.csv", mapping=mapping)
+    assert "map it to closed_at instead" in _fix(ds, "closed_deal_has_closed_at")

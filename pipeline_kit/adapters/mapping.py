@@ -45,6 +45,11 @@ setting                effect
 ``values.<column>``    ``"export value" = "canonical value"``, matched ignoring case and
                        surrounding spaces; ``"*"`` maps every other non-empty value. Values not
                        in the map pass unchanged (an unknown status is quarantined by the loader).
+``closed_at``          a single close-date column (the expected close while a deal is open, the
+                       actual close once it is closed: Zoho, Salesforce reports) mapped to
+                       ``closed_at``, with no other ``expected_close`` (or to both): read as
+                       ``closed_at`` of won and lost deals and ``expected_close`` of open ones,
+                       as the Salesforce adapter reads ``CloseDate`` (said in the note).
 ``constants``          ``column = value`` for every row (TOML dates and numbers are fine).
 ``date_format``        applied to the table's Date/Datetime columns that are text; a value that
                        does not match any format, or reads as a year before 1900, is left as it
@@ -750,6 +755,19 @@ def apply_mapping(
             )
         done.append(part)
 
+    out, split = _one_close_date(out, chosen, taken)
+    if split is not None:
+        done.append(split)
+    if table == "deals" and "expected_close" in chosen and "closed_at" not in taken:
+        hints[(table, "closed_deal_has_closed_at")] = Message(
+            N_(
+                "The mapping sends {header} to expected_close only: if it holds the close date "
+                "of closed deals, map it to closed_at instead (it is then read as "
+                "expected_close for open deals)"
+            ),
+            header=repr(chosen["expected_close"]),
+        )
+
     # dates
     date_cols = [
         c
@@ -891,6 +909,49 @@ def apply_mapping(
         )
     )
     return out
+
+
+def _one_close_date(
+    frame: pl.DataFrame, chosen: dict[str, str], taken: set[str]
+) -> tuple[pl.DataFrame, str | None]:
+    """One close-date column as closed_at of closed deals and expected_close of open ones.
+
+    Most CRMs (Zoho, Salesforce reports, Freshsales) have a single close date: the expected
+    close while a deal is open, the actual close once it is closed. When the mapping sends a
+    column to ``closed_at`` with no other ``expected_close`` (or sends it to both), open deals
+    get its value as ``expected_close`` and no ``closed_at``, as the Salesforce adapter reads
+    ``CloseDate``; the part of the table's note returned counts them. (The loader
+    quarantines an open deal with a ``closed_at``, and a closed one without.)
+    """
+    header = chosen.get("closed_at")
+    both = header is not None and chosen.get("expected_close") == header
+    if (
+        header is None
+        or "status" not in frame.columns
+        or not (both or "expected_close" not in taken)
+    ):
+        return frame, None
+    value = pl.col("closed_at").cast(pl.String).str.strip_chars()
+    is_open = pl.col("status").cast(pl.String).str.strip_chars().str.to_lowercase().eq("open")
+    moved = (is_open & value.is_not_null() & value.ne("")).fill_null(False)
+    n = int(frame.select(moved.sum()).item())
+    if not n:
+        return frame, None
+    frame = frame.with_columns(
+        pl.when(moved).then(None).otherwise(pl.col("closed_at")).alias("closed_at"),
+        (pl.col("expected_close") if both else pl.when(moved).then(pl.col("closed_at"))).alias(
+            "expected_close"
+        ),
+    )
+    return frame, Message(
+        N_(
+            "closed_at = {header} read as expected_close for the {n} open deal(s) that have "
+            "one (the close date of won and lost deals, the expected close of open ones, as "
+            "Salesforce's Close Date)"
+        ),
+        header=repr(header),
+        n=n,
+    )
 
 
 def _map_values(
@@ -1084,12 +1145,12 @@ _ALIAS_TEXT: dict[str, dict[str, str]] = {
         "amount": "Amount|Value|Deal Value|Opportunity Amount|Deal Amount|Close Value|Betrag"
         "|Wert|Montant|Importe",
         "created_at": "Created|Create Date|Created Date|Created On|Date Created|Deal created"
-        "|Add time|Erstellt am|Erstellt|Erstelldatum|Angelegt am|Date de création"
+        "|Add time|Created Time|Erstellt am|Erstellt|Erstelldatum|Angelegt am|Date de création"
         "|Fecha de creación",
         "stage": "Stage|Deal Stage|StageName|Pipeline Stage|Phase|Verkaufsphase|Étape|Etapa",
         "status": "Status|Deal Status|Outcome|Result|Won|Is Won|Ergebnis|Statut|Estado",
         "closed_at": "Close Date|Closed Date|Closed On|Date Closed|Closed|Deal closed on"
-        "|Close Time|Abschlussdatum|Abschluss am|Abgeschlossen am|Date de clôture"
+        "|Closing Date|Close Time|Abschlussdatum|Abschluss am|Abgeschlossen am|Date de clôture"
         "|Fecha de cierre",
         "account_id": "Account ID|Account|Account Name|Company|Organization|Deal - Organization"
         "|Customer|Kunde|Client",
@@ -1561,6 +1622,8 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
         status_lines, vmap = (
             _status_lines(frame, g, section_sentences) if table == "deals" else ([], {})
         )
+        if table == "deals":
+            section_sentences += _close_date_for_closed_deals(frame, g, vmap)
         schema = {c: col.dtype for c, col in TABLES[table].columns().items() if c != "source_row"}
         date_cols = {
             c: h
@@ -1675,24 +1738,59 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
     return "\n".join(lines) + "\n", sentences
 
 
-def _closed_open_deals(frame: pl.DataFrame, g: _Guess, vmap: dict[str, str]) -> list[str]:
-    """A warning when open deals carry a close date, which the loader quarantines.
-
-    Salesforce's CloseDate is the expected close date while a deal is open.
-    """
+def _statuses(frame: pl.DataFrame, g: _Guess, vmap: dict[str, str]) -> pl.Series:
+    """The deals' statuses as the drafted mapping reads them (lower case)."""
     status = frame.select(pl.col(g.columns["status"]).cast(pl.String).alias("status"))
     if vmap:
         status, _, _ = _map_values(status, "status", vmap)
-    closed = frame[g.columns["closed_at"]].cast(pl.String).str.strip_chars()
-    n = (
-        status["status"].str.strip_chars().str.to_lowercase().eq("open")
-        & closed.is_not_null()
-        & closed.ne("")
-    ).sum()
+    return status["status"].str.strip_chars().str.to_lowercase()
+
+
+def _filled(frame: pl.DataFrame, header: str) -> pl.Series:
+    value = frame[header].cast(pl.String).str.strip_chars()
+    return value.is_not_null() & value.ne("")
+
+
+def _close_date_for_closed_deals(frame: pl.DataFrame, g: _Guess, vmap: dict[str, str]) -> list[str]:
+    """With no closed_at column, an expected-close column filled for closed deals as closed_at.
+
+    A single close-date column mapped to expected_close alone would quarantine every won and
+    lost deal; mapped to closed_at it is read as closed_at of closed deals and expected_close
+    of open ones (:func:`_one_close_date`).
+    """
+    header = g.columns.get("expected_close")
+    if header is None or "closed_at" in g.columns or "status" not in g.columns:
+        return []
+    n = (_statuses(frame, g, vmap).is_in(["won", "lost"]) & _filled(frame, header)).sum()
     if not n:
         return []
+    del g.columns["expected_close"]
+    g.columns["closed_at"] = header
     return [
-        f"{g.columns['closed_at']!r} is filled for {n} open deal(s): the loader quarantines open "
-        "deals with a closed_at. If it is the expected close date of open deals (as "
-        "Salesforce's Close Date is), map it to expected_close instead"
+        f"{header!r} is filled for {n} won or lost deal(s): mapped to closed_at, which is "
+        "read as the close date of closed deals and the expected close of open ones (mapped "
+        "to expected_close alone, every closed deal would be quarantined)"
+    ]
+
+
+def _closed_open_deals(frame: pl.DataFrame, g: _Guess, vmap: dict[str, str]) -> list[str]:
+    """What becomes of open deals whose close date is filled.
+
+    With no other expected_close column it is read as their expected close (Salesforce's
+    CloseDate is the expected close date while a deal is open); with one, the loader
+    quarantines them.
+    """
+    header = g.columns["closed_at"]
+    n = (_statuses(frame, g, vmap).eq("open") & _filled(frame, header)).sum()
+    if not n:
+        return []
+    if g.columns.get("expected_close", header) == header:
+        return [
+            f"{header!r} is filled for {n} open deal(s): read as their expected close date "
+            "(the close date of won and lost deals, the expected close of open ones)"
+        ]
+    return [
+        f"{header!r} is filled for {n} open deal(s): the loader quarantines open deals with a "
+        f"closed_at. If it is their expected close date, remove the expected_close line: "
+        f"{header!r} is then read as expected_close for open deals"
     ]
