@@ -233,3 +233,71 @@ def test_a_close_date_mapped_to_expected_close_alone_gets_a_fix_naming_closed_at
     mapping = {"deals": {"columns": columns, "values": {"status": ZOHO_STATUS}}}
     ds = pk.load(tmp_path / "zoho.csv", mapping=mapping)
     assert "map it to closed_at instead" in _fix(ds, "closed_deal_has_closed_at")
+
+
+# ----------------------------------------------------------------------------- finding 12
+
+
+def test_excel_serial_dates_in_a_canonical_folder(tmp_path):
+    # 45292 is 2024-01-01 (days since 1899-12-30); 45323 = 45292 + 31 is 2024-02-01
+    ds = pk.load(
+        _folder(
+            tmp_path,
+            ["D1,Ana,EMEA,100,45292,Won,won,45323", "D2,Ben,EMEA,200,45293,Proposal,open,"],
+        )
+    )
+    assert ds.quarantine.height == 0
+    deals = ds.deals.sort("deal_id")
+    assert deals["created_at"].to_list() == [dt.date(2024, 1, 1), dt.date(2024, 1, 2)]
+    assert deals["closed_at"].to_list() == [dt.date(2024, 2, 1), None]
+    assert any("Excel serial dates" in n and "created_at" in n for n in ds.notes)
+
+
+@pytest.mark.parametrize(
+    "created",
+    [
+        ["45292", "2024-01-02"],  # mixed with ISO: not a re-saved column
+        ["12345", "12346"],  # 1933: outside 20000-80000
+    ],
+)
+def test_numbers_that_are_not_a_column_of_serial_dates_are_not_read(tmp_path, created):
+    lines = [f"D{i},Ana,EMEA,100,{c},Proposal,open," for i, c in enumerate(created)]
+    ds = pk.load(_folder(tmp_path, lines))
+    assert ds.quarantine.filter(pl.col("rules").list.contains("created_at|dtype")).height >= 1
+    assert not any("Excel serial" in n for n in ds.notes)
+
+
+def _mapped(tmp_path: Path, created: list[str], **settings: object) -> pk.Dataset:
+    lines = ["Id,Rep,Team,Value,Created,Stage,Outcome"]
+    lines += [f"M{i},Ana,EMEA,100,{c},Proposal,open" for i, c in enumerate(created)]
+    (tmp_path / "crm.csv").write_text("\n".join(lines) + "\n")
+    columns = {"deal_id": "Id", "owner": "Rep", "team": "Team", "amount": "Value"}
+    columns |= {"created_at": "Created", "stage": "Stage", "status": "Outcome"}
+    return pk.load(tmp_path / "crm.csv", mapping={**settings, "deals": {"columns": columns}})
+
+
+def test_excel_serial_dates_in_a_mapped_export(tmp_path):
+    ds = _mapped(tmp_path, ["45292", "45293"])
+    assert ds.deals.sort("deal_id")["created_at"].to_list() == [
+        dt.date(2024, 1, 1),
+        dt.date(2024, 1, 2),
+    ]
+    assert any("Excel serial dates" in n for n in ds.notes)
+    # a column mixing serials and other dates: only date_format = "excel" reads the serials
+    mixed = ["45292", "02/01/2024"]
+    assert _mapped(tmp_path, mixed).deals.height == 0
+    forced = _mapped(tmp_path, mixed, date_format=["excel", "%d/%m/%Y"])
+    assert forced.deals.sort("deal_id")["created_at"].to_list() == [
+        dt.date(2024, 1, 1),
+        dt.date(2024, 1, 2),
+    ]
+
+
+def test_inspect_recognises_excel_serial_dates(tmp_path):
+    from pipeline_kit.adapters.mapping import draft_mapping
+
+    _mapped(tmp_path, ["45292", "45293"])
+    text, said = draft_mapping(tmp_path / "crm.csv")
+    assert "date_format" not in text
+    assert any("Excel serial day numbers" in s for s in said)
+    assert not any("no date format found" in s for s in said)

@@ -12,6 +12,7 @@ cannot read is left as it was, so the loader quarantines it with its usual messa
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from collections.abc import Iterable, Sequence
@@ -31,11 +32,13 @@ __all__ = [
     "SETASIDE_SCHEMA",
     "SetAsideLog",
     "column",
+    "excel_serial",
     "normalise_dates",
     "parse_bool",
     "plain_number",
     "read_export_file",
     "require_column",
+    "serial_date_columns",
     "set_aside",
     "squash",
     "to_reporting_currency",
@@ -511,6 +514,35 @@ _SLASH = (
     r"(?:[ T]+(?<h>\d{1,2}):(?<mi>\d{2})(?::(?<s>\d{2}))?\s*(?<ap>[AaPp][Mm])?)?$"
 )
 _ISO_OUT = "%Y-%m-%d %H:%M:%S"
+# a day number as Excel writes a date cell re-saved as a number (45292 is 2024-01-01)
+_SERIAL = r"^\d{5}$"
+_SERIAL_RANGE = (20_000, 80_000)  # 1954-10-03 .. 2119-01-10
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+
+
+def excel_serial(text: pl.Expr) -> pl.Expr:
+    """ISO text (``YYYY-MM-DD 00:00:00``) of a whole number of days since 1899-12-30.
+
+    Excel's serial dates (its 1900 leap-year bug is before 1 March 1900, outside any range
+    read here); null for text that is not a whole number.
+    """
+    days = text.str.strip_chars().str.extract(r"^(\d{1,7})$").cast(pl.Int64, strict=False)
+    epoch = pl.lit(_EXCEL_EPOCH).cast(pl.Datetime("us"))
+    return (epoch + pl.duration(days=days)).dt.strftime(_ISO_OUT)
+
+
+def serial_date_columns(frame: pl.DataFrame, columns: Sequence[str]) -> list[str]:
+    """The columns holding only whole numbers from 20000 to 80000 (at least one)."""
+    low, high = _SERIAL_RANGE
+    checks = []
+    for c in columns:
+        text = pl.col(c).str.strip_chars()
+        value = text.cast(pl.Int64, strict=False)
+        filled = text.is_not_null() & text.ne("")
+        fits = text.str.contains(_SERIAL) & value.is_between(low, high)
+        checks.append((filled.any() & (fits | ~filled).all()).alias(c))
+    found = frame.select(checks).row(0) if checks else ()
+    return [c for c, ok in zip(columns, found, strict=True) if ok]
 
 
 def _slash_order(
@@ -575,6 +607,7 @@ def normalise_dates(
     file: str,
     prefer: Literal["month", "day"] | None = None,
     epoch_ms: bool = True,
+    excel_serials: bool = False,
 ) -> pl.DataFrame:
     """Rewrite ``columns`` (strings) as ISO ``YYYY-MM-DD HH:MM:SS`` text the loader reads.
 
@@ -586,11 +619,31 @@ def normalise_dates(
     day-first); when no value decides, ``prefer`` does and a note says so; without ``prefer``
     the slash dates are left as they are (and quarantined by the loader as unreadable).
     Values in any other shape are left untouched. Plain ISO values are left as they are.
+
+    With ``excel_serials``, a column made only of whole numbers from 20000 to 80000 holds
+    Excel serial dates (a date column re-saved with the General format): read as days since
+    1899-12-30 (:func:`excel_serial`), with a note.
     """
     columns = list(dict.fromkeys(c for c in columns if c is not None and c in frame.columns))
     if not columns or frame.height == 0:
         return frame
     text_cols = [c for c in columns if frame.schema[c] == pl.String]
+    serials = serial_date_columns(frame, text_cols) if excel_serials else []
+    if serials:
+        frame = frame.with_columns(excel_serial(pl.col(c)).alias(c) for c in serials)
+        notes.append(
+            Message(
+                N_(
+                    "{name}: {names} hold only whole numbers from 20000 to 80000: read as "
+                    "Excel serial dates (days since 1899-12-30; 45292 is 2024-01-01)."
+                ),
+                name=str(Path(file).name),
+                names=", ".join(serials),
+            )
+        )
+        text_cols = [c for c in text_cols if c not in serials]
+        if not text_cols:
+            return frame
     has_slash = any(frame.select(pl.col(c).str.contains(_SLASH).any()).item() for c in text_cols)
     order: Literal["month", "day"] | None = None
     if has_slash:

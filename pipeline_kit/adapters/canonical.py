@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +26,7 @@ __all__ = ["read_canonical"]
 
 SUFFIXES = (".csv", ".parquet", *WORKBOOK_SUFFIXES)
 _ISO_START = r"^\s*\d{4}-\d{1,2}-\d{1,2}"
+_SERIAL = re.compile(r"^\s*\d{5}\s*$")
 # files named like a table that the kit does not read (said, not ignored)
 UNREAD_SUFFIXES = (".numbers", ".json", ".tsv", ".txt")
 
@@ -62,8 +64,9 @@ def read_canonical(
     of slash dates (no ISO date among them) is read when the day/month order is certain from
     the values (a number above 12), else, and in any column, with ``date_order`` (``"month"``
     or ``"day"``), with a note either way (:func:`~pipeline_kit.adapters._tools.
-    normalise_dates`). ``decimal=","`` reads
-    ``1.234,50`` and ``1000,50`` in number columns as a mapping's ``decimal`` does.
+    normalise_dates`); so is a column of Excel serial dates (only whole numbers from 20000 to
+    80000). ``decimal=","`` reads ``1.234,50`` and ``1000,50`` in number columns as a
+    mapping's ``decimal`` does.
 
     A ``currency`` column in the deals holding several codes: amounts are converted to one
     reporting currency with ``rates`` (units of a currency per reporting unit), or only the
@@ -206,7 +209,8 @@ def _read_values(
     """The text of ``table``'s date and number columns as the loader reads it.
 
     Slash dates (a column re-saved by a spreadsheet, or any with ``date_order``) are
-    rewritten as ISO when their order is certain or given, and numbers with a decimal comma
+    rewritten as ISO when their order is certain or given, a column of Excel serial dates
+    (45292) as the days they count, and numbers with a decimal comma
     as plain numbers when ``decimal=","``; each with a note. Columns of ISO dates and plain
     numbers are left as they are. Unreadable values get a fix pointing at these options and
     at ``pipeline-kit inspect``.
@@ -218,20 +222,28 @@ def _read_values(
     dates = [c for c in text if schema[c] == pl.Date or isinstance(schema[c], pl.Datetime)]
     numbers = [c for c in text if schema[c] in (pl.Float64, pl.Int64)]
     if dates and frame.height:
+        # (a column whose first value is ISO, as in most files, is not scanned)
+        first = frame.select(pl.col(dates).drop_nulls().first()).row(0)
+        # Excel serial dates (45292): looked at when the first value is a 5-digit number
+        serials = [c for c, v in zip(dates, first, strict=True) if v and _SERIAL.match(v)]
         if date_order is None:
             # unasked, only columns a spreadsheet rewrote whole: a slash date among ISO ones
-            # is a value typed by hand, quarantined as written. (A column whose first value
-            # is ISO, as in most files, is not scanned.)
-            first = frame.select(pl.col(dates).drop_nulls().first()).row(0)
+            # is a value typed by hand, quarantined as written
             odd = [c for c, v in zip(dates, first, strict=True) if v and "/" in v]
             iso = frame.select(pl.col(odd).str.contains(_ISO_START).any()).row(0) if odd else ()
             with_slash = [c for c, found in zip(odd, iso, strict=True) if not found]
         else:
             slashed = frame.select(pl.col(dates).str.contains("/", literal=True).any()).row(0)
             with_slash = [c for c, found in zip(dates, slashed, strict=True) if found]
-        if with_slash:
+        if with_slash or serials:
             frame = normalise_dates(
-                frame, with_slash, notes, file=str(file), prefer=date_order, epoch_ms=False
+                frame,
+                [*with_slash, *serials],
+                notes,
+                file=str(file),
+                prefer=date_order,
+                epoch_ms=False,
+                excel_serials=True,
             )
     for c in dates:
         hints[(table, f"{c}|dtype")] = Message(

@@ -53,7 +53,9 @@ setting                effect
 ``constants``          ``column = value`` for every row (TOML dates and numbers are fine).
 ``date_format``        applied to the table's Date/Datetime columns that are text; a value that
                        does not match any format, or reads as a year before 1900, is left as it
-                       was (the loader reads ISO values and quarantines the rest).
+                       was (the loader reads ISO values and quarantines the rest). ``"excel"``
+                       reads whole numbers as Excel serial dates (45292 is 2024-01-01); without
+                       a date_format, a column of only 20000-80000 is read so, with a note.
 ``decimal = ","``      applied to the table's number columns (Float64/Int64 in the schema):
                        ``1.234,50``, ``1 234,5`` and ``1234,5`` become ``1234.50``, ``1234.5``,
                        ``1234.5``; any other shape (``1.5``, ``1,234.50``) is left as it was.
@@ -97,8 +99,10 @@ import polars as pl
 from pipeline_kit.adapters._encoding import detect_encoding
 from pipeline_kit.adapters._tools import (
     WORKBOOK_SUFFIXES,
+    excel_serial,
     normalise_dates,
     read_export_file,
+    serial_date_columns,
     squash,
     to_reporting_currency,
 )
@@ -127,6 +131,8 @@ DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", *WORKBOOK_SUFFIXES)
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
 # decimal comma: 1.234,50 / 1 234,50 (any space) / 1234,5 / 1234; optional sign
 _DECIMAL_COMMA = r"^[-+]?(?:\d{1,3}(?:\.\d{3})+|\d{1,3}(?:[ \x{00A0}\x{202F}]\d{3})+|\d+)(?:,\d+)?$"
+# date_format = "excel": whole numbers are Excel serial dates (days since 1899-12-30)
+EXCEL = "excel"
 _TIME_DIRECTIVES = ("%H", "%I", "%M", "%S", "%p", "%T", "%R", "%X", "%c", "%s")
 
 
@@ -222,15 +228,16 @@ def _settings(raw: Mapping[str, Any], origin: str, where: str) -> Settings:
     if date_format is not None and (
         not isinstance(date_format, list)
         or not date_format
-        or not all(isinstance(f, str) and "%" in f for f in date_format)
+        or not all(isinstance(f, str) and ("%" in f or f == EXCEL) for f in date_format)
     ):
         raise _bad(
             origin,
             f"{where}date_format = {raw['date_format']!r} is not a strptime format",
-            'write date_format = "%d/%m/%Y" (or a list of formats tried in order)',
+            'write date_format = "%d/%m/%Y" (or a list of formats tried in order; "excel" for '
+            "Excel serial day numbers such as 45292)",
         )
     for fmt in date_format or []:
-        if not _format_works(fmt):
+        if fmt != EXCEL and not _format_works(fmt):
             raise _bad(
                 origin,
                 f"{where}date_format {fmt!r} cannot read the dates it writes (31 January 2024 "
@@ -572,9 +579,14 @@ def _apply_dates(
     parsed = {c: f"__parsed_{c}" for c in columns}
     try:
         staged = frame.with_columns(
-            pl.coalesce([_strptime(pl.col(c).str.strip_chars(), f) for f in formats]).alias(
-                parsed[c]
-            )
+            pl.coalesce(
+                [
+                    excel_serial(pl.col(c))
+                    if f == EXCEL
+                    else _strptime(pl.col(c).str.strip_chars(), f)
+                    for f in formats
+                ]
+            ).alias(parsed[c])
             for c in columns
         )
     except pl.exceptions.PolarsError as exc:
@@ -806,7 +818,7 @@ def apply_mapping(
                 formats=repr(formats),
             )
     elif date_cols:
-        out = normalise_dates(out, date_cols, notes, file=label)
+        out = normalise_dates(out, date_cols, notes, file=label, excel_serials=True)
         for c in date_cols:
             hints[(table, f"{c}|dtype")] = N_(
                 'Give the export\'s date format in the mapping, e.g. date_format = "%d/%m/%Y"'
@@ -1345,6 +1357,28 @@ def _swap(fmt: str) -> str:
 
 
 def _date_guess(
+    frame: pl.DataFrame, columns: dict[str, str], european: bool
+) -> tuple[list[str], list[str]]:
+    """(date formats for the table, what was guessed) from the values of its date columns.
+
+    Columns of Excel serial dates (only whole numbers from 20000 to 80000) are read as such
+    without a format, or with ``"excel"`` among the formats the other columns need.
+    """
+    text = [h for h in columns.values() if frame.schema[h] == pl.String]
+    serial = set(serial_date_columns(frame, text))
+    if not serial:
+        return _date_formats(frame, columns, european)
+    formats, sentences = _date_formats(
+        frame, {c: h for c, h in columns.items() if h not in serial}, european
+    )
+    names = ", ".join(c for c, h in columns.items() if h in serial)
+    sentences.append(
+        f"dates in {names} are Excel serial day numbers (45292 is 2024-01-01): read as dates"
+    )
+    return ([*formats, EXCEL] if formats else []), sentences
+
+
+def _date_formats(
     frame: pl.DataFrame, columns: dict[str, str], european: bool
 ) -> tuple[list[str], list[str]]:
     """(date formats for the table, what was guessed) from the values of its date columns."""
