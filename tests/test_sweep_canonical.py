@@ -301,3 +301,74 @@ def test_inspect_recognises_excel_serial_dates(tmp_path):
     assert "date_format" not in text
     assert any("Excel serial day numbers" in s for s in said)
     assert not any("no date format found" in s for s in said)
+
+
+# ----------------------------------------------------------------------------- finding 16
+
+
+def test_year_first_slash_dates_without_padding_are_read():
+    from pipeline_kit.adapters._tools import normalise_dates
+
+    notes: list[str] = []
+    frame = pl.DataFrame({"d": ["2024/1/31", "2024/12/5 9:05", "2024-02-01"]})
+    out = normalise_dates(frame, ["d"], notes, file="x.csv")
+    assert out["d"].to_list() == ["2024-01-31 00:00:00", "2024-12-05 09:05:00", "2024-02-01"]
+    assert any("2024/1/31" in n and "year/month/day" in n for n in notes)
+
+
+ZH = """商机编号,销售员,团队,金额,创建日期,阶段,状态,成交日期
+C1,王芳,华南,100.5,2024/1/5,谈判,赢单,2024/2/1
+C2,李雷,华南,200,2024/1/6,谈判,进行中,
+"""
+
+
+def test_inspect_drafts_a_skeleton_for_headers_it_does_not_know(tmp_path):
+    from pipeline_kit.adapters.mapping import draft_mapping
+
+    (tmp_path / "export.csv").write_text(ZH)
+    text, said = draft_mapping(tmp_path / "export.csv")
+    assert "[deals]" in text and "[deals.columns]" in text
+    for column in ("deal_id", "owner", "team", "amount", "created_at", "stage", "status"):
+        assert f'# {column} = "?"' in text
+    assert 'date_format = "%Y/%m/%d"' in text and "AMBIGUOUS" not in text
+    assert any("skeleton" in s for s in said)
+    # filled in by hand without date_format: 2024/1/5 is read (year first)
+    mapping = {
+        "deals": {
+            "columns": dict(
+                zip(
+                    ["deal_id", "owner", "team", "amount", "created_at", "stage", "status"],
+                    ["商机编号", "销售员", "团队", "金额", "创建日期", "阶段", "状态"],
+                    strict=True,
+                ),
+                closed_at="成交日期",
+            ),
+            "values": {"status": {"赢单": "won", "进行中": "open"}},
+        }
+    }
+    ds = pk.load(tmp_path / "export.csv", mapping=mapping)
+    assert ds.quarantine.height == 0
+    assert ds.deals.sort("deal_id")["created_at"].to_list() == [
+        dt.date(2024, 1, 5),
+        dt.date(2024, 1, 6),
+    ]
+    assert ds.deals.sort("deal_id")["closed_at"].to_list() == [dt.date(2024, 2, 1), None]
+
+
+def test_inspect_knows_malay_headers_and_status_words(tmp_path):
+    from pipeline_kit.adapters.mapping import draft_mapping
+
+    (tmp_path / "export.csv").write_text(
+        "ID Urusniaga,Wakil Jualan,Pasukan,Jumlah (RM),Tarikh Dicipta,Peringkat,Status,"
+        "Tarikh Ditutup\n"
+        "M1,Aminah,KL,100,2024-01-05,Rundingan,Menang,2024-02-01\n"
+        "M2,Ali,KL,200,2024-01-06,Rundingan,Terbuka,\n"
+        "M3,Ali,KL,300,2024-01-07,Rundingan,Kalah,2024-02-02\n"
+    )
+    text, _ = draft_mapping(tmp_path / "export.csv")
+    assert '= "?"' not in text
+    assert '"Menang" = "won"' in text and '"Kalah" = "lost"' in text
+    (tmp_path / "m.toml").write_text(text)
+    ds = pk.load(tmp_path / "export.csv", mapping=tmp_path / "m.toml")
+    assert ds.quarantine.height == 0
+    assert sorted(ds.deals["status"].to_list()) == ["lost", "open", "won"]

@@ -514,6 +514,9 @@ _SLASH = (
     r"(?:[ T]+(?<h>\d{1,2}):(?<mi>\d{2})(?::(?<s>\d{2}))?\s*(?<ap>[AaPp][Mm])?)?$"
 )
 _ISO_OUT = "%Y-%m-%d %H:%M:%S"
+_YMD_TIMES = ("", " %H:%M", " %H:%M:%S", "T%H:%M", "T%H:%M:%S")
+# year first with slashes, day and month not always two digits (Chinese Excel's 2024/1/31)
+_YMD_SLASH = r"^\d{4}/\d{1,2}/\d{1,2}(?:[ T]+\d{1,2}:\d{2}(?::\d{2})?)?$"
 # a day number as Excel writes a date cell re-saved as a number (45292 is 2024-01-01)
 _SERIAL = r"^\d{5}$"
 _SERIAL_RANGE = (20_000, 80_000)  # 1954-10-03 .. 2119-01-10
@@ -614,7 +617,9 @@ def normalise_dates(
     Understood: ISO with ``T``, fraction and ``Z`` / ``+0000`` / ``+01:00`` (converted to UTC);
     epoch milliseconds (12-13 digits, as the HubSpot API writes them; not with ``epoch_ms=
     False``, for files whose dates are never written so); ``MM/DD/YY[YY]`` or
-    ``DD/MM/YY[YY]`` with an optional ``hh:mm[:ss][ AM|PM]``. Which of month or day comes first
+    ``DD/MM/YY[YY]`` with an optional ``hh:mm[:ss][ AM|PM]``; ``YYYY/M/D`` (year first: one
+    or two digits for day and month, an optional ``hh:mm[:ss]``), with a note. Which of month
+    or day comes first
     is read from the values of all the columns together (a first number above 12 means
     day-first); when no value decides, ``prefer`` does and a note says so; without ``prefer``
     the slash dates are left as they are (and quarantined by the loader as unreadable).
@@ -645,6 +650,17 @@ def normalise_dates(
         if not text_cols:
             return frame
     has_slash = any(frame.select(pl.col(c).str.contains(_SLASH).any()).item() for c in text_cols)
+    year_first = [
+        c for c in text_cols if frame.select(pl.col(c).str.contains(_YMD_SLASH).any()).item()
+    ]
+    if year_first:
+        notes.append(
+            Message(
+                N_("{name}: dates like 2024/1/31 in {names} read as year/month/day."),
+                name=str(Path(file).name),
+                names=", ".join(year_first),
+            )
+        )
     order: Literal["month", "day"] | None = None
     if has_slash:
         order, undecided = _slash_order(frame, text_cols)
@@ -713,6 +729,9 @@ def normalise_dates(
             parsed = parsed.when(text.str.contains(_EPOCH_MS)).then(epoch)
         if order is not None:
             parsed = parsed.when(text.str.contains(_SLASH)).then(_from_slash(text, order))
+        if c in year_first:
+            ymd = [text.str.to_datetime(f"%Y/%m/%d{t}", strict=False) for t in _YMD_TIMES]
+            parsed = parsed.when(text.str.contains(_YMD_SLASH)).then(pl.coalesce(ymd))
         exprs.append(pl.coalesce(parsed.dt.strftime(_ISO_OUT), pl.col(c)).alias(c))
     return frame.with_columns(exprs)
 

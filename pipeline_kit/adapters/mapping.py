@@ -1149,21 +1149,23 @@ def _bar(text: str) -> list[str]:
 _ALIAS_TEXT: dict[str, dict[str, str]] = {
     "deals": {
         "deal_id": "Deal ID|Opportunity ID|Record ID|Id|Opp ID|Opportunity Number|Deal Number"
-        "|hs_object_id",
+        "|hs_object_id|ID Urusniaga",
         "owner": "Owner|Deal owner|Opportunity Owner|Sales Rep|Rep|Owner Name|Account Executive"
         "|Salesperson|Sales Agent|Assigned to|Verkäufer|Vertriebsmitarbeiter|Propriétaire"
+        "|Propriétaire de l'opportunité|Wakil Jualan"
         "|Commercial|Vendedor|Owner ID",
-        "team": "Team|Sales Team|Team Name|Business Unit|Vertriebsteam|Équipe|Equipo",
+        "team": "Team|Sales Team|Team Name|Business Unit|Vertriebsteam|Équipe|Equipo|Pasukan",
         "amount": "Amount|Value|Deal Value|Opportunity Amount|Deal Amount|Close Value|Betrag"
-        "|Wert|Montant|Importe",
+        "|Wert|Montant|Importe|Jumlah",
         "created_at": "Created|Create Date|Created Date|Created On|Date Created|Deal created"
         "|Add time|Created Time|Erstellt am|Erstellt|Erstelldatum|Angelegt am|Date de création"
-        "|Fecha de creación",
-        "stage": "Stage|Deal Stage|StageName|Pipeline Stage|Phase|Verkaufsphase|Étape|Etapa",
+        "|Fecha de creación|Tarikh Dicipta",
+        "stage": "Stage|Deal Stage|StageName|Pipeline Stage|Phase|Verkaufsphase|Étape|Etapa"
+        "|Peringkat",
         "status": "Status|Deal Status|Outcome|Result|Won|Is Won|Ergebnis|Statut|Estado",
         "closed_at": "Close Date|Closed Date|Closed On|Date Closed|Closed|Deal closed on"
         "|Closing Date|Close Time|Abschlussdatum|Abschluss am|Abgeschlossen am|Date de clôture"
-        "|Fecha de cierre",
+        "|Fecha de cierre|Tarikh Ditutup",
         "account_id": "Account ID|Account|Account Name|Company|Organization|Deal - Organization"
         "|Customer|Kunde|Client",
         "deal_type": "Deal Type|Type|Opportunity Type",
@@ -1226,11 +1228,21 @@ FILE_WORDS = {
     "collateral_usage": ("collateral", "content"),
     "benchmarks": ("benchmark",),
 }
-# status words (lower case, punctuation as spaces), English and a few European languages
+# status words (lower case, punctuation as spaces), English, a few European languages, Malay
+# and Chinese
 STATUS_WORDS = {
-    "won": _bar("won|closed won|win|gewonnen|gagné|gagne|ganado|ganada|vinto|ganho"),
-    "lost": _bar("lost|closed lost|loss|verloren|perdu|perdue|perdido|perdida|perso"),
-    "open": _bar("open|offen|ouvert|ouverte|abierto|abierta|aperto|aberto|in progress"),
+    "won": _bar(
+        "won|closed won|win|gewonnen|gagné|gagne|gagnée|fermée gagnée|fermé gagné|ganado|ganada"
+        "|vinto|ganho|menang|赢单|贏單|赢|贏"
+    ),
+    "lost": _bar(
+        "lost|closed lost|loss|verloren|perdu|perdue|fermée perdue|fermé perdu|perdido|perdida"
+        "|perso|kalah|输单|輸單|输|輸|丢单|丟單"
+    ),
+    "open": _bar(
+        "open|offen|ouvert|ouverte|en cours|abierto|abierta|aperto|aberto|in progress|terbuka"
+        "|进行中|進行中|跟进中|跟進中"
+    ),
 }
 _DATE_PARTS = _bar(
     "%Y-%m-%d|%d/%m/%Y|%m/%d/%Y|%d.%m.%Y|%d-%m-%Y|%m-%d-%Y|%Y/%m/%d|%d/%m/%y|%m/%d/%y|%d.%m.%y"
@@ -1414,6 +1426,10 @@ def _date_formats(
     elif evidence["day"] or evidence["month"]:
         order = "day" if evidence["day"] else "month"
         how = f"certain: some values only fit {order} first"
+    elif all(
+        _order_of(max(counts, key=lambda f: counts[f])) == "other" for counts in fits.values()
+    ):
+        order, how = None, "year first: certain"
     else:
         order = "day" if european else "month"
         how = (
@@ -1452,6 +1468,47 @@ def _date_formats(
     return chosen, sentences
 
 
+def _table_guess(ranked: list[_Guess], table: str) -> _Guess:
+    return next(g for g in ranked if g.table == table)
+
+
+def _date_like(frame: pl.DataFrame, headers: list[str]) -> list[str]:
+    """The text columns whose values mostly read as dates in a format the draft knows.
+
+    For a file whose headers were not recognised: the formats of its date columns still
+    belong in the draft.
+    """
+    formats = [d + t for d in _DATE_PARTS for t in _TIME_PARTS]
+    found = []
+    for header in headers:
+        if frame.schema[header] != pl.String:
+            continue
+        values = _distinct(frame[header], 200)
+        if not values.len() or not values.str.contains(r"\d").all():
+            continue
+        read = pl.DataFrame({"v": values}).select(
+            pl.any_horizontal(
+                pl.col("v").str.contains(_ISO_DATE),
+                *(_strptime(pl.col("v"), f).is_not_null() for f in formats),
+            ).mean()
+        )
+        if read.item() >= 0.9:
+            found.append(header)
+    return found
+
+
+def _number_like(frame: pl.DataFrame, headers: list[str]) -> list[str]:
+    """The text columns whose values all look like amounts (digits, separators, a symbol)."""
+    found = []
+    for header in headers:
+        if frame.schema[header] != pl.String:
+            continue
+        values = _distinct(frame[header], 200).str.replace_all(r"[$€£¥]", "")
+        if values.len() and values.str.contains(r"^\s*[-+]?\d[\d.,\s]*$").all():
+            found.append(header)
+    return found
+
+
 def _strptime_series(values: pl.Series, fmt: str) -> pl.Series:
     return pl.DataFrame({"v": values}).select(_strptime(pl.col("v"), fmt)).to_series()
 
@@ -1470,7 +1527,10 @@ def _decimal_guess(frame: pl.DataFrame, columns: dict[str, str]) -> tuple[str | 
         return None, None
     values = pl.concat(
         [
-            _distinct(frame[h]).str.replace_all(r"[$€£¥]", "").str.strip_chars()
+            _distinct(frame[h])
+            .str.replace_all(r"[$€£¥]", "")
+            .str.replace_all(r"[\x{00A0}\x{202F}]", " ")
+            .str.strip_chars()
             for h in columns.values()
         ]
     )
@@ -1639,9 +1699,22 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
         '# Lines with "?" need you: fill them in and remove the leading "#".',
         '# Load with: pk.load(DATA, mapping="this file.toml")',
     ]
-    order = sorted(assigned, key=list(TABLES).index)
+    skeleton = None  # the file drafted as deals although its headers were not recognised
     if "deals" not in assigned:
-        sentences.append("no file looks like the deals table: write its [deals] section by hand")
+        left = [f for f in files if f not in done_files]
+        if left:
+            skeleton = max(left, key=lambda f: _table_guess(guesses[f], "deals").score)
+            assigned["deals"] = (skeleton, _table_guess(guesses[skeleton], "deals"))
+            done_files.add(skeleton)
+            sentences.append(
+                f"no file looks like the deals table by its headers: {skeleton.name} is drafted "
+                "as its skeleton, fill each ? line with the column that holds it"
+            )
+        else:
+            sentences.append(
+                "no file looks like the deals table: write its [deals] section by hand"
+            )
+    order = sorted(assigned, key=list(TABLES).index)
     for table in order:
         file, g = assigned[table]
         frame, encoding, separator = read[file]
@@ -1651,7 +1724,8 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
         why = f"{len(found)} of its {len(required)} required columns found by name"
         if runner_up.plausible and runner_up.score >= g.score - 0.15:
             why += f"; it could also be {runner_up.table}"
-        sentences.append(f"{file.name} looks like the {table} table ({why})")
+        if file != skeleton:
+            sentences.append(f"{file.name} looks like the {table} table ({why})")
         section_sentences: list[str] = []
         status_lines, vmap = (
             _status_lines(frame, g, section_sentences) if table == "deals" else ([], {})
@@ -1665,6 +1739,12 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
             if schema[c] == pl.Date or isinstance(schema[c], pl.Datetime)
         }
         number_cols = {c: h for c, h in g.columns.items() if schema[c] in (pl.Float64, pl.Int64)}
+        if file == skeleton:  # formats read from the columns whose values look like them
+            unmatched = [
+                h for h in frame.columns if h != "source_row" and h not in g.columns.values()
+            ]
+            date_cols |= {repr(h): h for h in _date_like(frame, unmatched)}
+            number_cols |= {repr(h): h for h in _number_like(frame, unmatched)}
         formats, date_sentences = _date_guess(frame, date_cols, european=separator == ";")
         decimal, decimal_sentence = _decimal_guess(frame, number_cols)
 
