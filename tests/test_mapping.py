@@ -260,7 +260,12 @@ def test_mapping_errors_name_what_to_fix(tmp_path):
     assert "both mapped to a column and given as a constant" in _error(
         FIXTURE, _fixture_mapping(constants={"owner": "x"})
     )
-    assert "unknown option(s)" in _error(FIXTURE, _fixture_mapping(), reporting_currency="EUR")
+    assert "unknown option(s)" in _error(FIXTURE, _fixture_mapping(), team="EMEA")
+    # (a reporting currency is understood, for deals with a currency column)
+    assert "no currency column" in _error(FIXTURE, _fixture_mapping(), reporting_currency="EUR")
+    assert "not a table of currency = rate" in _error(
+        FIXTURE, _fixture_mapping(), rates={"EUR": "x"}
+    )
     assert "mapping file does not exist" in _error(FIXTURE, tmp_path / "nope.toml")
     (tmp_path / "bad.toml").write_text("[deals\n")
     assert "not valid TOML" in _error(FIXTURE, tmp_path / "bad.toml")

@@ -12,11 +12,12 @@ cannot read is left as it was, so the loader quarantines it with its usual messa
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
@@ -24,16 +25,21 @@ from pipeline_kit.adapters._encoding import decode
 from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import N_, Message
 
+if TYPE_CHECKING:
+    from polars.expr.whenthen import ChainedThen, Then
+
 __all__ = [
     "SETASIDE_SCHEMA",
     "SetAsideLog",
     "amount_code",
     "column",
+    "excel_serial",
     "normalise_dates",
     "parse_bool",
     "plain_number",
     "read_export_file",
     "require_column",
+    "serial_date_columns",
     "set_aside",
     "squash",
     "to_reporting_currency",
@@ -509,6 +515,38 @@ _SLASH = (
     r"(?:[ T]+(?<h>\d{1,2}):(?<mi>\d{2})(?::(?<s>\d{2}))?\s*(?<ap>[AaPp][Mm])?)?$"
 )
 _ISO_OUT = "%Y-%m-%d %H:%M:%S"
+_YMD_TIMES = ("", " %H:%M", " %H:%M:%S", "T%H:%M", "T%H:%M:%S")
+# year first with slashes, day and month not always two digits (Chinese Excel's 2024/1/31)
+_YMD_SLASH = r"^\d{4}/\d{1,2}/\d{1,2}(?:[ T]+\d{1,2}:\d{2}(?::\d{2})?)?$"
+# a day number as Excel writes a date cell re-saved as a number (45292 is 2024-01-01)
+_SERIAL = r"^\d{5}$"
+_SERIAL_RANGE = (20_000, 80_000)  # 1954-10-03 .. 2119-01-10
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+
+
+def excel_serial(text: pl.Expr) -> pl.Expr:
+    """ISO text (``YYYY-MM-DD 00:00:00``) of a whole number of days since 1899-12-30.
+
+    Excel's serial dates (its 1900 leap-year bug is before 1 March 1900, outside any range
+    read here); null for text that is not a whole number.
+    """
+    days = text.str.strip_chars().str.extract(r"^(\d{1,7})$").cast(pl.Int64, strict=False)
+    epoch = pl.lit(_EXCEL_EPOCH).cast(pl.Datetime("us"))
+    return (epoch + pl.duration(days=days)).dt.strftime(_ISO_OUT)
+
+
+def serial_date_columns(frame: pl.DataFrame, columns: Sequence[str]) -> list[str]:
+    """The columns holding only whole numbers from 20000 to 80000 (at least one)."""
+    low, high = _SERIAL_RANGE
+    checks = []
+    for c in columns:
+        text = pl.col(c).str.strip_chars()
+        value = text.cast(pl.Int64, strict=False)
+        filled = text.is_not_null() & text.ne("")
+        fits = text.str.contains(_SERIAL) & value.is_between(low, high)
+        checks.append((filled.any() & (fits | ~filled).all()).alias(c))
+    found = frame.select(checks).row(0) if checks else ()
+    return [c for c, ok in zip(columns, found, strict=True) if ok]
 
 
 def _slash_order(
@@ -572,22 +610,58 @@ def normalise_dates(
     *,
     file: str,
     prefer: Literal["month", "day"] | None = None,
+    epoch_ms: bool = True,
+    excel_serials: bool = False,
 ) -> pl.DataFrame:
     """Rewrite ``columns`` (strings) as ISO ``YYYY-MM-DD HH:MM:SS`` text the loader reads.
 
     Understood: ISO with ``T``, fraction and ``Z`` / ``+0000`` / ``+01:00`` (converted to UTC);
-    epoch milliseconds (12-13 digits, as the HubSpot API writes them); ``MM/DD/YY[YY]`` or
-    ``DD/MM/YY[YY]`` with an optional ``hh:mm[:ss][ AM|PM]``. Which of month or day comes first
+    epoch milliseconds (12-13 digits, as the HubSpot API writes them; not with ``epoch_ms=
+    False``, for files whose dates are never written so); ``MM/DD/YY[YY]`` or
+    ``DD/MM/YY[YY]`` with an optional ``hh:mm[:ss][ AM|PM]``; ``YYYY/M/D`` (year first: one
+    or two digits for day and month, an optional ``hh:mm[:ss]``), with a note. Which of month
+    or day comes first
     is read from the values of all the columns together (a first number above 12 means
     day-first); when no value decides, ``prefer`` does and a note says so; without ``prefer``
     the slash dates are left as they are (and quarantined by the loader as unreadable).
     Values in any other shape are left untouched. Plain ISO values are left as they are.
+
+    With ``excel_serials``, a column made only of whole numbers from 20000 to 80000 holds
+    Excel serial dates (a date column re-saved with the General format): read as days since
+    1899-12-30 (:func:`excel_serial`), with a note.
     """
     columns = list(dict.fromkeys(c for c in columns if c is not None and c in frame.columns))
     if not columns or frame.height == 0:
         return frame
     text_cols = [c for c in columns if frame.schema[c] == pl.String]
+    serials = serial_date_columns(frame, text_cols) if excel_serials else []
+    if serials:
+        frame = frame.with_columns(excel_serial(pl.col(c)).alias(c) for c in serials)
+        notes.append(
+            Message(
+                N_(
+                    "{name}: {names} hold only whole numbers from 20000 to 80000: read as "
+                    "Excel serial dates (days since 1899-12-30; 45292 is 2024-01-01)."
+                ),
+                name=str(Path(file).name),
+                names=", ".join(serials),
+            )
+        )
+        text_cols = [c for c in text_cols if c not in serials]
+        if not text_cols:
+            return frame
     has_slash = any(frame.select(pl.col(c).str.contains(_SLASH).any()).item() for c in text_cols)
+    year_first = [
+        c for c in text_cols if frame.select(pl.col(c).str.contains(_YMD_SLASH).any()).item()
+    ]
+    if year_first:
+        notes.append(
+            Message(
+                N_("{name}: dates like 2024/1/31 in {names} read as year/month/day."),
+                name=str(Path(file).name),
+                names=", ".join(year_first),
+            )
+        )
     order: Literal["month", "day"] | None = None
     if has_slash:
         order, undecided = _slash_order(frame, text_cols)
@@ -649,14 +723,16 @@ def normalise_dates(
             .dt.replace_time_zone(None)
         )
         epoch = text.cast(pl.Int64, strict=False).cast(pl.Datetime("ms")).cast(pl.Datetime("us"))
-        parsed = (
-            pl.when(text.str.contains(_OFFSET))
-            .then(pl.coalesce(offset, offset_short))
-            .when(text.str.contains(_EPOCH_MS))
-            .then(epoch)
+        parsed: Then | ChainedThen = pl.when(text.str.contains(_OFFSET)).then(
+            pl.coalesce(offset, offset_short)
         )
+        if epoch_ms:
+            parsed = parsed.when(text.str.contains(_EPOCH_MS)).then(epoch)
         if order is not None:
             parsed = parsed.when(text.str.contains(_SLASH)).then(_from_slash(text, order))
+        if c in year_first:
+            ymd = [text.str.to_datetime(f"%Y/%m/%d{t}", strict=False) for t in _YMD_TIMES]
+            parsed = parsed.when(text.str.contains(_YMD_SLASH)).then(pl.coalesce(ymd))
         exprs.append(pl.coalesce(parsed.dt.strftime(_ISO_OUT), pl.col(c)).alias(c))
     return frame.with_columns(exprs)
 

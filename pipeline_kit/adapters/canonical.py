@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
-from pipeline_kit.adapters._tools import WORKBOOK_SUFFIXES
+from pipeline_kit.adapters._tools import WORKBOOK_SUFFIXES, normalise_dates
 from pipeline_kit.adapters.base import (
     RawDataset,
     RawTable,
@@ -23,6 +25,8 @@ from pipeline_kit.schema import DEFERRED_TABLES, TABLES
 __all__ = ["read_canonical"]
 
 SUFFIXES = (".csv", ".parquet", *WORKBOOK_SUFFIXES)
+_ISO_START = r"^\s*\d{4}-\d{1,2}-\d{1,2}"
+_SERIAL = re.compile(r"^\s*\d{5}\s*$")
 # files named like a table that the kit does not read (said, not ignored)
 UNREAD_SUFFIXES = (".numbers", ".json", ".tsv", ".txt")
 
@@ -42,22 +46,69 @@ def find_table_file(folder: Path, table: str) -> Path | None:
 
 
 def read_canonical(
-    path: Path, *, encoding: str | None = None, separator: str | None = None
+    path: Path,
+    *,
+    encoding: str | None = None,
+    separator: str | None = None,
+    date_order: Literal["month", "day"] | None = None,
+    decimal: str | None = None,
+    rates: dict[str, float] | None = None,
+    reporting_currency: str | None = None,
 ) -> RawDataset:
     """Read every canonical table present in ``path``; only ``deals`` is mandatory.
 
     CSV files may be in any encoding (detected, and said in a note) unless ``encoding`` is
     given; the separator (, ; tab |) is read from the header unless ``separator`` is given.
+
+    Dates are ISO; a file re-saved by a spreadsheet may hold ``1/21/2024`` instead: a column
+    of slash dates (no ISO date among them) is read when the day/month order is certain from
+    the values (a number above 12), else, and in any column, with ``date_order`` (``"month"``
+    or ``"day"``), with a note either way (:func:`~pipeline_kit.adapters._tools.
+    normalise_dates`); so is a column of Excel serial dates (only whole numbers from 20000 to
+    80000). ``decimal=","`` reads ``1.234,50`` and ``1000,50`` in number columns as a
+    mapping's ``decimal`` does.
+
+    A ``currency`` column in the deals holding several codes: amounts are converted to one
+    reporting currency with ``rates`` (units of a currency per reporting unit), or only the
+    most common currency (``reporting_currency``) is kept, never a sum of several
+    (:func:`~pipeline_kit.adapters.mapping.convert_currency`).
     """
+    from pipeline_kit.adapters.mapping import checked_rates, convert_currency
+
     if not path.is_dir():
         raise DataError(
             problem="the data folder does not exist" if not path.exists() else "not a folder",
             fix="pass the folder that holds deals.csv (and the other tables) with --data",
             file=str(path),
         )
+    if date_order not in (None, "month", "day"):
+        raise DataError(
+            problem=f"date_order={date_order!r}: only 'month' or 'day' are understood",
+            fix="give date_order='month' for 1/21/2024 (US), 'day' for 21/1/2024",
+        )
+    if decimal not in (None, ",", "."):
+        raise DataError(
+            problem=f"decimal={decimal!r}: only ',' or '.' are understood",
+            fix="give decimal=',' for numbers written 1.234,50",
+        )
+    try:
+        rates = checked_rates(rates)
+    except ValueError:
+        raise DataError(
+            problem=f"rates={rates!r} is not a dict of currency codes to rates",
+            fix="give rates={'EUR': 0.92, 'GBP': 0.79} (units of each currency per "
+            "reporting unit); on the command line --option 'rates={\"EUR\": 0.92}'",
+        ) from None
+    if reporting_currency is not None and not isinstance(reporting_currency, str):
+        raise DataError(
+            problem=f"reporting_currency={reporting_currency!r} is not a currency code",
+            fix="give reporting_currency='EUR'",
+        )
     tables: dict[str, RawTable] = {}
     files: list[Path] = []
     notes: list[str] = []
+    hints: dict[tuple[str, str], str] = {}
+    setaside: list[pl.DataFrame] = []
     for table in TABLES:
         file = find_table_file(path, table)
         if file is None:
@@ -93,11 +144,20 @@ def read_canonical(
                 reader=functools.partial(_read_unchanged, file, file_state(file)),
             )
             continue
-        tables[table] = RawTable(
-            table,
-            read_table_file(file, notes, encoding=encoding, separator=separator),
-            str(file),
+        frame = read_table_file(file, notes, encoding=encoding, separator=separator)
+        frame = _read_values(
+            table, frame, file, notes, hints, date_order=date_order, decimal=decimal
         )
+        if table == "deals":
+            frame = convert_currency(
+                frame,
+                file=str(file),
+                notes=notes,
+                setaside=setaside,
+                rates=rates,
+                reporting_currency=reporting_currency,
+            )
+        tables[table] = RawTable(table, frame, str(file))
     if "deals" not in tables:
         present = sorted(p.name for p in path.iterdir() if p.suffix in SUFFIXES)
         unread = _unread_table_files(path, "deals")
@@ -131,7 +191,103 @@ def read_canonical(
         fingerprint="",  # (the files are hashed when the fingerprint is first asked for)
         fingerprinter=lazy_fingerprint(files),
         notes=notes,
+        hints=hints,
+        setaside=setaside,
     )
+
+
+def _read_values(
+    table: str,
+    frame: pl.DataFrame,
+    file: Path,
+    notes: list[str],
+    hints: dict[tuple[str, str], str],
+    *,
+    date_order: Literal["month", "day"] | None,
+    decimal: str | None,
+) -> pl.DataFrame:
+    """The text of ``table``'s date and number columns as the loader reads it.
+
+    Slash dates (a column re-saved by a spreadsheet, or any with ``date_order``) are
+    rewritten as ISO when their order is certain or given, a column of Excel serial dates
+    (45292) as the days they count, and numbers with a decimal comma
+    as plain numbers when ``decimal=","``; each with a note. Columns of ISO dates and plain
+    numbers are left as they are. Unreadable values get a fix pointing at these options and
+    at ``pipeline-kit inspect``.
+    """
+    from pipeline_kit.adapters.mapping import _apply_decimal_comma
+
+    schema = {c: col.dtype for c, col in TABLES[table].columns().items() if c != "source_row"}
+    text = [c for c in schema if c in frame.columns and frame.schema[c] == pl.String]
+    dates = [c for c in text if schema[c] == pl.Date or isinstance(schema[c], pl.Datetime)]
+    numbers = [c for c in text if schema[c] in (pl.Float64, pl.Int64)]
+    if dates and frame.height:
+        # (a column whose first value is ISO, as in most files, is not scanned)
+        first = frame.select(pl.col(dates).drop_nulls().first()).row(0)
+        # Excel serial dates (45292): looked at when the first value is a 5-digit number
+        serials = [c for c, v in zip(dates, first, strict=True) if v and _SERIAL.match(v)]
+        if date_order is None:
+            # unasked, only columns a spreadsheet rewrote whole: a slash date among ISO ones
+            # is a value typed by hand, quarantined as written
+            odd = [c for c, v in zip(dates, first, strict=True) if v and "/" in v]
+            iso = frame.select(pl.col(odd).str.contains(_ISO_START).any()).row(0) if odd else ()
+            with_slash = [c for c, found in zip(odd, iso, strict=True) if not found]
+        else:
+            slashed = frame.select(pl.col(dates).str.contains("/", literal=True).any()).row(0)
+            with_slash = [c for c, found in zip(dates, slashed, strict=True) if found]
+        if with_slash or serials:
+            frame = normalise_dates(
+                frame,
+                [*with_slash, *serials],
+                notes,
+                file=str(file),
+                prefer=date_order,
+                epoch_ms=False,
+                excel_serials=True,
+            )
+    for c in dates:
+        hints[(table, f"{c}|dtype")] = Message(
+            N_(
+                "Dates like 1/21/2024 are read when a value shows the day/month order; else "
+                "load with date_order='month' (or 'day'), on the command line --option "
+                "date_order=month; `pipeline-kit inspect {file}` shows the formats the file uses"
+            ),
+            file=file.name,
+        )
+    if numbers and decimal == ",":
+        frame, left = _apply_decimal_comma(frame, numbers)
+        notes.append(
+            Message(
+                N_(
+                    "{file}: numbers in {columns} read with a decimal comma (decimal=','); "
+                    "{values} value(s) not in the 1.234,50 form were left as written (e.g. "
+                    "{examples})."
+                ),
+                file=file.name,
+                columns=", ".join(numbers),
+                values=len(left),
+                examples=", ".join(repr(v) for v in left[:3]),
+            )
+            if left
+            else Message(
+                N_("{file}: numbers in {columns} read with a decimal comma (decimal=',')."),
+                file=file.name,
+                columns=", ".join(numbers),
+            )
+        )
+    for c in numbers:
+        hints[(table, f"{c}|dtype")] = (
+            Message(N_("decimal=',' reads 1.234,50 or 1234,5; correct the other values"))
+            if decimal == ","
+            else Message(
+                N_(
+                    "If the file writes 1.234,50 or 1000,50, load with decimal=',' (--option "
+                    "decimal=,); `pipeline-kit inspect {file}` shows how the file writes numbers"
+                ),
+                file=file.name,
+            )
+        )
+    return frame
 
 
 def _unread_table_files(folder: Path, table: str) -> list[Path]:

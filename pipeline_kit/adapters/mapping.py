@@ -45,18 +45,32 @@ setting                effect
 ``values.<column>``    ``"export value" = "canonical value"``, matched ignoring case and
                        surrounding spaces; ``"*"`` maps every other non-empty value. Values not
                        in the map pass unchanged (an unknown status is quarantined by the loader).
+``closed_at``          a single close-date column (the expected close while a deal is open, the
+                       actual close once it is closed: Zoho, Salesforce reports) mapped to
+                       ``closed_at``, with no other ``expected_close`` (or to both): read as
+                       ``closed_at`` of won and lost deals and ``expected_close`` of open ones,
+                       as the Salesforce adapter reads ``CloseDate`` (said in the note).
 ``constants``          ``column = value`` for every row (TOML dates and numbers are fine).
 ``date_format``        applied to the table's Date/Datetime columns that are text; a value that
                        does not match any format, or reads as a year before 1900, is left as it
-                       was (the loader reads ISO values and quarantines the rest).
+                       was (the loader reads ISO values and quarantines the rest). ``"excel"``
+                       reads whole numbers as Excel serial dates (45292 is 2024-01-01); without
+                       a date_format, a column of only 20000-80000 is read so, with a note.
 ``decimal = ","``      applied to the table's number columns (Float64/Int64 in the schema):
                        ``1.234,50``, ``1 234,5`` and ``1234,5`` become ``1234.50``, ``1234.5``,
                        ``1234.5``; any other shape (``1.5``, ``1,234.50``) is left as it was.
 ``encoding``,          how the file is read (see :func:`~pipeline_kit.adapters._tools.
 ``separator``          read_export_file`); ignored for DataFrames.
+``rates``,             for deals with a ``Currency`` column (kept as the extra column
+``reporting_currency`` ``currency``) holding several codes: ``rates = { EUR = 0.92 }`` (units
+                       of a currency per reporting unit) converts the amounts; without rates
+                       only the most common currency (or ``reporting_currency``) is kept and
+                       the other deals quarantined: amounts in several currencies are never
+                       summed (:func:`convert_currency`). Not for DataFrames.
 =====================  =========================================================================
 
-Options given to ``load`` (``encoding``, ``separator``, ``date_format``, ``decimal``) take the
+Options given to ``load`` (``encoding``, ``separator``, ``date_format``, ``decimal``,
+``rates``, ``reporting_currency``) take the
 place of the mapping's top-level values; a table's own section still wins. Every rename, value
 map, constant and format used is listed in one note per table, so ``ds.report()`` says exactly
 what was done to the export.
@@ -85,9 +99,12 @@ import polars as pl
 from pipeline_kit.adapters._encoding import detect_encoding
 from pipeline_kit.adapters._tools import (
     WORKBOOK_SUFFIXES,
+    excel_serial,
     normalise_dates,
     read_export_file,
+    serial_date_columns,
     squash,
+    to_reporting_currency,
 )
 from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
 from pipeline_kit.errors import DataError
@@ -99,13 +116,23 @@ if TYPE_CHECKING:
 
 __all__ = ["apply_mapping", "draft_mapping", "parse_mapping", "read_mapped"]
 
-SETTINGS = ("encoding", "separator", "date_format", "decimal", "sheet")
+SETTINGS = (
+    "encoding",
+    "separator",
+    "date_format",
+    "decimal",
+    "sheet",
+    "rates",
+    "reporting_currency",
+)
 DICT_ORIGIN = "the mapping (a dict)"
 SECTION_KEYS = ("file", "columns", "values", "constants", *SETTINGS)
 DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", *WORKBOOK_SUFFIXES)
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
 # decimal comma: 1.234,50 / 1 234,50 (any space) / 1234,5 / 1234; optional sign
 _DECIMAL_COMMA = r"^[-+]?(?:\d{1,3}(?:\.\d{3})+|\d{1,3}(?:[ \x{00A0}\x{202F}]\d{3})+|\d+)(?:,\d+)?$"
+# date_format = "excel": whole numbers are Excel serial dates (days since 1899-12-30)
+EXCEL = "excel"
 _TIME_DIRECTIVES = ("%H", "%I", "%M", "%S", "%p", "%T", "%R", "%X", "%c", "%s")
 
 
@@ -121,6 +148,8 @@ class Settings:
     date_format: list[str] | None = None
     decimal: str | None = None
     sheet: str | int | None = None  # a workbook's sheet: its name, or its number from 1
+    rates: dict[str, float] | None = None  # currency -> units of it per reporting unit
+    reporting_currency: str | None = None
 
     def over(self, base: Settings) -> Settings:
         """These settings where given, ``base`` elsewhere."""
@@ -199,15 +228,16 @@ def _settings(raw: Mapping[str, Any], origin: str, where: str) -> Settings:
     if date_format is not None and (
         not isinstance(date_format, list)
         or not date_format
-        or not all(isinstance(f, str) and "%" in f for f in date_format)
+        or not all(isinstance(f, str) and ("%" in f or f == EXCEL) for f in date_format)
     ):
         raise _bad(
             origin,
             f"{where}date_format = {raw['date_format']!r} is not a strptime format",
-            'write date_format = "%d/%m/%Y" (or a list of formats tried in order)',
+            'write date_format = "%d/%m/%Y" (or a list of formats tried in order; "excel" for '
+            "Excel serial day numbers such as 45292)",
         )
     for fmt in date_format or []:
-        if not _format_works(fmt):
+        if fmt != EXCEL and not _format_works(fmt):
             raise _bad(
                 origin,
                 f"{where}date_format {fmt!r} cannot read the dates it writes (31 January 2024 "
@@ -232,6 +262,17 @@ def _settings(raw: Mapping[str, Any], origin: str, where: str) -> Settings:
             f"{where}sheet = {sheet!r}: give a sheet's name or its number from 1",
             'sheet = "Deals" (or sheet = 2)',
         )
+    reporting = raw.get("reporting_currency")
+    if reporting is not None and not isinstance(reporting, str):
+        raise _bad(origin, f"{where}reporting_currency must be text", 'reporting_currency = "EUR"')
+    try:
+        rates = checked_rates(raw.get("rates"))
+    except ValueError:
+        raise _bad(
+            origin,
+            f"{where}rates = {raw.get('rates')!r} is not a table of currency = rate",
+            "rates = { EUR = 0.92, GBP = 0.79 } (units of each currency per reporting unit)",
+        ) from None
     separator = raw.get("separator")
     if separator is not None and len(separator.replace("\\t", "\t")) != 1:
         raise _bad(
@@ -243,7 +284,68 @@ def _settings(raw: Mapping[str, Any], origin: str, where: str) -> Settings:
         date_format=date_format,
         decimal=decimal,
         sheet=sheet,
+        rates=rates,
+        reporting_currency=reporting,
     )
+
+
+def checked_rates(rates: Any) -> dict[str, float] | None:
+    """``rates`` as {CODE: rate}; ValueError unless a mapping of codes to positive numbers."""
+    if rates is None:
+        return None
+    if not isinstance(rates, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+        for k, v in rates.items()
+    ):
+        raise ValueError(rates)
+    return {k.strip().upper(): float(v) for k, v in rates.items()}
+
+
+def convert_currency(
+    frame: pl.DataFrame,
+    *,
+    file: str,
+    notes: list[str],
+    setaside: list[pl.DataFrame],
+    rates: dict[str, float] | None,
+    reporting_currency: str | None,
+) -> pl.DataFrame:
+    """Deals whose ``currency`` column holds several codes, in one reporting currency.
+
+    Through :func:`~pipeline_kit.adapters._tools.to_reporting_currency`, as the CRM adapters
+    do, so that amounts in different currencies are never summed: converted with ``rates``,
+    or, without them, only the most common currency (or ``reporting_currency``) kept and the
+    other rows quarantined (into ``setaside``); one code: unchanged, with a note. Rates or a
+    reporting currency for deals without a currency column are an error.
+    """
+    if "currency" not in frame.columns:
+        if rates or reporting_currency:
+            raise DataError(
+                problem="rates or reporting_currency were given, but the deals have no "
+                "currency column",
+                fix="add a currency column (each deal's currency code, e.g. EUR), or leave "
+                "out rates and reporting_currency",
+                file=file,
+                examples=[
+                    "columns found: " + ", ".join(c for c in frame.columns if c != "source_row")
+                ],
+            )
+        return frame
+    if rates and reporting_currency and reporting_currency.upper() not in rates:
+        rates = {**rates, reporting_currency.upper(): 1.0}
+    out, aside = to_reporting_currency(
+        frame.with_columns(pl.col("amount", "currency").cast(pl.String)),
+        amount="amount",
+        currency="currency",
+        rates=rates,
+        reporting=reporting_currency,
+        table="deals",
+        file=file,
+        notes=notes,
+    )
+    if aside.height:
+        setaside.append(aside)
+    return out
 
 
 def _string_table(raw: Any, origin: str, where: str) -> dict[str, Any]:
@@ -477,9 +579,14 @@ def _apply_dates(
     parsed = {c: f"__parsed_{c}" for c in columns}
     try:
         staged = frame.with_columns(
-            pl.coalesce([_strptime(pl.col(c).str.strip_chars(), f) for f in formats]).alias(
-                parsed[c]
-            )
+            pl.coalesce(
+                [
+                    excel_serial(pl.col(c))
+                    if f == EXCEL
+                    else _strptime(pl.col(c).str.strip_chars(), f)
+                    for f in formats
+                ]
+            ).alias(parsed[c])
             for c in columns
         )
     except pl.exceptions.PolarsError as exc:
@@ -551,6 +658,13 @@ def apply_mapping(
     done.
     """
     table = section.table
+    if label.startswith("<") and (settings.rates or settings.reporting_currency):
+        # (read_mapped converts a file's currencies; DataFrames are not converted yet)
+        raise DataError(
+            problem="rates and reporting_currency are applied to export files, not to DataFrames",
+            fix="convert the amounts to one currency in the DataFrame before loading it",
+            file=file,
+        )
     schema = {c: col.dtype for c, col in TABLES[table].columns().items() if c != "source_row"}
     headers = [c for c in frame.columns if c != "source_row"]
     chosen = {c: _find_header(headers, h, file, c) for c, h in section.columns.items()}
@@ -653,6 +767,19 @@ def apply_mapping(
             )
         done.append(part)
 
+    out, split = _one_close_date(out, chosen, taken)
+    if split is not None:
+        done.append(split)
+    if table == "deals" and "expected_close" in chosen and "closed_at" not in taken:
+        hints[(table, "closed_deal_has_closed_at")] = Message(
+            N_(
+                "The mapping sends {header} to expected_close only: if it holds the close date "
+                "of closed deals, map it to closed_at instead (it is then read as "
+                "expected_close for open deals)"
+            ),
+            header=repr(chosen["expected_close"]),
+        )
+
     # dates
     date_cols = [
         c
@@ -691,7 +818,7 @@ def apply_mapping(
                 formats=repr(formats),
             )
     elif date_cols:
-        out = normalise_dates(out, date_cols, notes, file=label)
+        out = normalise_dates(out, date_cols, notes, file=label, excel_serials=True)
         for c in date_cols:
             hints[(table, f"{c}|dtype")] = N_(
                 'Give the export\'s date format in the mapping, e.g. date_format = "%d/%m/%Y"'
@@ -794,6 +921,49 @@ def apply_mapping(
         )
     )
     return out
+
+
+def _one_close_date(
+    frame: pl.DataFrame, chosen: dict[str, str], taken: set[str]
+) -> tuple[pl.DataFrame, str | None]:
+    """One close-date column as closed_at of closed deals and expected_close of open ones.
+
+    Most CRMs (Zoho, Salesforce reports, Freshsales) have a single close date: the expected
+    close while a deal is open, the actual close once it is closed. When the mapping sends a
+    column to ``closed_at`` with no other ``expected_close`` (or sends it to both), open deals
+    get its value as ``expected_close`` and no ``closed_at``, as the Salesforce adapter reads
+    ``CloseDate``; the part of the table's note returned counts them. (The loader
+    quarantines an open deal with a ``closed_at``, and a closed one without.)
+    """
+    header = chosen.get("closed_at")
+    both = header is not None and chosen.get("expected_close") == header
+    if (
+        header is None
+        or "status" not in frame.columns
+        or not (both or "expected_close" not in taken)
+    ):
+        return frame, None
+    value = pl.col("closed_at").cast(pl.String).str.strip_chars()
+    is_open = pl.col("status").cast(pl.String).str.strip_chars().str.to_lowercase().eq("open")
+    moved = (is_open & value.is_not_null() & value.ne("")).fill_null(False)
+    n = int(frame.select(moved.sum()).item())
+    if not n:
+        return frame, None
+    frame = frame.with_columns(
+        pl.when(moved).then(None).otherwise(pl.col("closed_at")).alias("closed_at"),
+        (pl.col("expected_close") if both else pl.when(moved).then(pl.col("closed_at"))).alias(
+            "expected_close"
+        ),
+    )
+    return frame, Message(
+        N_(
+            "closed_at = {header} read as expected_close for the {n} open deal(s) that have "
+            "one (the close date of won and lost deals, the expected close of open ones, as "
+            "Salesforce's Close Date)"
+        ),
+        header=repr(header),
+        n=n,
+    )
 
 
 def _map_values(
@@ -926,6 +1096,7 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
     hints: dict[tuple[str, str], str] = {}
     tables: dict[str, RawTable] = {}
     files: list[Path] = []
+    setaside: list[pl.DataFrame] = []
     for table, section in sections.items():
         if section.file is not None:
             file = _resolve_file(base, section.file, table, spec.origin)
@@ -943,6 +1114,15 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
         )
         files.append(file)
         out = apply_mapping(section, settings, frame, str(file), notes, hints, label=file.name)
+        if table == "deals":
+            out = convert_currency(
+                out,
+                file=str(file),
+                notes=notes,
+                setaside=setaside,
+                rates=settings.rates,
+                reporting_currency=settings.reporting_currency,
+            )
         tables[table] = RawTable(table, out, str(file))
     digest = hashlib.sha256((fingerprint(files) + spec.digest).encode()).hexdigest()[:12]
     return RawDataset(
@@ -952,6 +1132,7 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
         fingerprint=digest,
         notes=notes,
         hints=hints,
+        setaside=setaside,
     )
 
 
@@ -968,21 +1149,23 @@ def _bar(text: str) -> list[str]:
 _ALIAS_TEXT: dict[str, dict[str, str]] = {
     "deals": {
         "deal_id": "Deal ID|Opportunity ID|Record ID|Id|Opp ID|Opportunity Number|Deal Number"
-        "|hs_object_id",
+        "|hs_object_id|ID Urusniaga",
         "owner": "Owner|Deal owner|Opportunity Owner|Sales Rep|Rep|Owner Name|Account Executive"
         "|Salesperson|Sales Agent|Assigned to|Verkäufer|Vertriebsmitarbeiter|Propriétaire"
+        "|Propriétaire de l'opportunité|Wakil Jualan"
         "|Commercial|Vendedor|Owner ID",
-        "team": "Team|Sales Team|Team Name|Business Unit|Vertriebsteam|Équipe|Equipo",
+        "team": "Team|Sales Team|Team Name|Business Unit|Vertriebsteam|Équipe|Equipo|Pasukan",
         "amount": "Amount|Value|Deal Value|Opportunity Amount|Deal Amount|Close Value|Betrag"
-        "|Wert|Montant|Importe",
+        "|Wert|Montant|Importe|Jumlah",
         "created_at": "Created|Create Date|Created Date|Created On|Date Created|Deal created"
-        "|Add time|Erstellt am|Erstellt|Erstelldatum|Angelegt am|Date de création"
-        "|Fecha de creación",
-        "stage": "Stage|Deal Stage|StageName|Pipeline Stage|Phase|Verkaufsphase|Étape|Etapa",
+        "|Add time|Created Time|Erstellt am|Erstellt|Erstelldatum|Angelegt am|Date de création"
+        "|Fecha de creación|Tarikh Dicipta",
+        "stage": "Stage|Deal Stage|StageName|Pipeline Stage|Phase|Verkaufsphase|Étape|Etapa"
+        "|Peringkat",
         "status": "Status|Deal Status|Outcome|Result|Won|Is Won|Ergebnis|Statut|Estado",
         "closed_at": "Close Date|Closed Date|Closed On|Date Closed|Closed|Deal closed on"
-        "|Close Time|Abschlussdatum|Abschluss am|Abgeschlossen am|Date de clôture"
-        "|Fecha de cierre",
+        "|Closing Date|Close Time|Abschlussdatum|Abschluss am|Abgeschlossen am|Date de clôture"
+        "|Fecha de cierre|Tarikh Ditutup",
         "account_id": "Account ID|Account|Account Name|Company|Organization|Deal - Organization"
         "|Customer|Kunde|Client",
         "deal_type": "Deal Type|Type|Opportunity Type",
@@ -1045,11 +1228,21 @@ FILE_WORDS = {
     "collateral_usage": ("collateral", "content"),
     "benchmarks": ("benchmark",),
 }
-# status words (lower case, punctuation as spaces), English and a few European languages
+# status words (lower case, punctuation as spaces), English, a few European languages, Malay
+# and Chinese
 STATUS_WORDS = {
-    "won": _bar("won|closed won|win|gewonnen|gagné|gagne|ganado|ganada|vinto|ganho"),
-    "lost": _bar("lost|closed lost|loss|verloren|perdu|perdue|perdido|perdida|perso"),
-    "open": _bar("open|offen|ouvert|ouverte|abierto|abierta|aperto|aberto|in progress"),
+    "won": _bar(
+        "won|closed won|win|gewonnen|gagné|gagne|gagnée|fermée gagnée|fermé gagné|ganado|ganada"
+        "|vinto|ganho|menang|赢单|贏單|赢|贏"
+    ),
+    "lost": _bar(
+        "lost|closed lost|loss|verloren|perdu|perdue|fermée perdue|fermé perdu|perdido|perdida"
+        "|perso|kalah|输单|輸單|输|輸|丢单|丟單"
+    ),
+    "open": _bar(
+        "open|offen|ouvert|ouverte|en cours|abierto|abierta|aperto|aberto|in progress|terbuka"
+        "|进行中|進行中|跟进中|跟進中"
+    ),
 }
 _DATE_PARTS = _bar(
     "%Y-%m-%d|%d/%m/%Y|%m/%d/%Y|%d.%m.%Y|%d-%m-%Y|%m-%d-%Y|%Y/%m/%d|%d/%m/%y|%m/%d/%y|%d.%m.%y"
@@ -1178,6 +1371,28 @@ def _swap(fmt: str) -> str:
 def _date_guess(
     frame: pl.DataFrame, columns: dict[str, str], european: bool
 ) -> tuple[list[str], list[str]]:
+    """(date formats for the table, what was guessed) from the values of its date columns.
+
+    Columns of Excel serial dates (only whole numbers from 20000 to 80000) are read as such
+    without a format, or with ``"excel"`` among the formats the other columns need.
+    """
+    text = [h for h in columns.values() if frame.schema[h] == pl.String]
+    serial = set(serial_date_columns(frame, text))
+    if not serial:
+        return _date_formats(frame, columns, european)
+    formats, sentences = _date_formats(
+        frame, {c: h for c, h in columns.items() if h not in serial}, european
+    )
+    names = ", ".join(c for c, h in columns.items() if h in serial)
+    sentences.append(
+        f"dates in {names} are Excel serial day numbers (45292 is 2024-01-01): read as dates"
+    )
+    return ([*formats, EXCEL] if formats else []), sentences
+
+
+def _date_formats(
+    frame: pl.DataFrame, columns: dict[str, str], european: bool
+) -> tuple[list[str], list[str]]:
     """(date formats for the table, what was guessed) from the values of its date columns."""
     formats = [d + t for d in _DATE_PARTS for t in _TIME_PARTS]
     fits: dict[str, dict[str, int]] = {}
@@ -1211,6 +1426,10 @@ def _date_guess(
     elif evidence["day"] or evidence["month"]:
         order = "day" if evidence["day"] else "month"
         how = f"certain: some values only fit {order} first"
+    elif all(
+        _order_of(max(counts, key=lambda f: counts[f])) == "other" for counts in fits.values()
+    ):
+        order, how = None, "year first: certain"
     else:
         order = "day" if european else "month"
         how = (
@@ -1249,6 +1468,47 @@ def _date_guess(
     return chosen, sentences
 
 
+def _table_guess(ranked: list[_Guess], table: str) -> _Guess:
+    return next(g for g in ranked if g.table == table)
+
+
+def _date_like(frame: pl.DataFrame, headers: list[str]) -> list[str]:
+    """The text columns whose values mostly read as dates in a format the draft knows.
+
+    For a file whose headers were not recognised: the formats of its date columns still
+    belong in the draft.
+    """
+    formats = [d + t for d in _DATE_PARTS for t in _TIME_PARTS]
+    found = []
+    for header in headers:
+        if frame.schema[header] != pl.String:
+            continue
+        values = _distinct(frame[header], 200)
+        if not values.len() or not values.str.contains(r"\d").all():
+            continue
+        read = pl.DataFrame({"v": values}).select(
+            pl.any_horizontal(
+                pl.col("v").str.contains(_ISO_DATE),
+                *(_strptime(pl.col("v"), f).is_not_null() for f in formats),
+            ).mean()
+        )
+        if read.item() >= 0.9:
+            found.append(header)
+    return found
+
+
+def _number_like(frame: pl.DataFrame, headers: list[str]) -> list[str]:
+    """The text columns whose values all look like amounts (digits, separators, a symbol)."""
+    found = []
+    for header in headers:
+        if frame.schema[header] != pl.String:
+            continue
+        values = _distinct(frame[header], 200).str.replace_all(r"[$€£¥]", "")
+        if values.len() and values.str.contains(r"^\s*[-+]?\d[\d.,\s]*$").all():
+            found.append(header)
+    return found
+
+
 def _strptime_series(values: pl.Series, fmt: str) -> pl.Series:
     return pl.DataFrame({"v": values}).select(_strptime(pl.col("v"), fmt)).to_series()
 
@@ -1267,7 +1527,10 @@ def _decimal_guess(frame: pl.DataFrame, columns: dict[str, str]) -> tuple[str | 
         return None, None
     values = pl.concat(
         [
-            _distinct(frame[h]).str.replace_all(r"[$€£¥]", "").str.strip_chars()
+            _distinct(frame[h])
+            .str.replace_all(r"[$€£¥]", "")
+            .str.replace_all(r"[\x{00A0}\x{202F}]", " ")
+            .str.strip_chars()
             for h in columns.values()
         ]
     )
@@ -1436,9 +1699,22 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
         '# Lines with "?" need you: fill them in and remove the leading "#".',
         '# Load with: pk.load(DATA, mapping="this file.toml")',
     ]
-    order = sorted(assigned, key=list(TABLES).index)
+    skeleton = None  # the file drafted as deals although its headers were not recognised
     if "deals" not in assigned:
-        sentences.append("no file looks like the deals table: write its [deals] section by hand")
+        left = [f for f in files if f not in done_files]
+        if left:
+            skeleton = max(left, key=lambda f: _table_guess(guesses[f], "deals").score)
+            assigned["deals"] = (skeleton, _table_guess(guesses[skeleton], "deals"))
+            done_files.add(skeleton)
+            sentences.append(
+                f"no file looks like the deals table by its headers: {skeleton.name} is drafted "
+                "as its skeleton, fill each ? line with the column that holds it"
+            )
+        else:
+            sentences.append(
+                "no file looks like the deals table: write its [deals] section by hand"
+            )
+    order = sorted(assigned, key=list(TABLES).index)
     for table in order:
         file, g = assigned[table]
         frame, encoding, separator = read[file]
@@ -1448,11 +1724,14 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
         why = f"{len(found)} of its {len(required)} required columns found by name"
         if runner_up.plausible and runner_up.score >= g.score - 0.15:
             why += f"; it could also be {runner_up.table}"
-        sentences.append(f"{file.name} looks like the {table} table ({why})")
+        if file != skeleton:
+            sentences.append(f"{file.name} looks like the {table} table ({why})")
         section_sentences: list[str] = []
         status_lines, vmap = (
             _status_lines(frame, g, section_sentences) if table == "deals" else ([], {})
         )
+        if table == "deals":
+            section_sentences += _close_date_for_closed_deals(frame, g, vmap)
         schema = {c: col.dtype for c, col in TABLES[table].columns().items() if c != "source_row"}
         date_cols = {
             c: h
@@ -1460,6 +1739,12 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
             if schema[c] == pl.Date or isinstance(schema[c], pl.Datetime)
         }
         number_cols = {c: h for c, h in g.columns.items() if schema[c] in (pl.Float64, pl.Int64)}
+        if file == skeleton:  # formats read from the columns whose values look like them
+            unmatched = [
+                h for h in frame.columns if h != "source_row" and h not in g.columns.values()
+            ]
+            date_cols |= {repr(h): h for h in _date_like(frame, unmatched)}
+            number_cols |= {repr(h): h for h in _number_like(frame, unmatched)}
         formats, date_sentences = _date_guess(frame, date_cols, european=separator == ";")
         decimal, decimal_sentence = _decimal_guess(frame, number_cols)
 
@@ -1567,24 +1852,59 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
     return "\n".join(lines) + "\n", sentences
 
 
-def _closed_open_deals(frame: pl.DataFrame, g: _Guess, vmap: dict[str, str]) -> list[str]:
-    """A warning when open deals carry a close date, which the loader quarantines.
-
-    Salesforce's CloseDate is the expected close date while a deal is open.
-    """
+def _statuses(frame: pl.DataFrame, g: _Guess, vmap: dict[str, str]) -> pl.Series:
+    """The deals' statuses as the drafted mapping reads them (lower case)."""
     status = frame.select(pl.col(g.columns["status"]).cast(pl.String).alias("status"))
     if vmap:
         status, _, _ = _map_values(status, "status", vmap)
-    closed = frame[g.columns["closed_at"]].cast(pl.String).str.strip_chars()
-    n = (
-        status["status"].str.strip_chars().str.to_lowercase().eq("open")
-        & closed.is_not_null()
-        & closed.ne("")
-    ).sum()
+    return status["status"].str.strip_chars().str.to_lowercase()
+
+
+def _filled(frame: pl.DataFrame, header: str) -> pl.Series:
+    value = frame[header].cast(pl.String).str.strip_chars()
+    return value.is_not_null() & value.ne("")
+
+
+def _close_date_for_closed_deals(frame: pl.DataFrame, g: _Guess, vmap: dict[str, str]) -> list[str]:
+    """With no closed_at column, an expected-close column filled for closed deals as closed_at.
+
+    A single close-date column mapped to expected_close alone would quarantine every won and
+    lost deal; mapped to closed_at it is read as closed_at of closed deals and expected_close
+    of open ones (:func:`_one_close_date`).
+    """
+    header = g.columns.get("expected_close")
+    if header is None or "closed_at" in g.columns or "status" not in g.columns:
+        return []
+    n = (_statuses(frame, g, vmap).is_in(["won", "lost"]) & _filled(frame, header)).sum()
     if not n:
         return []
+    del g.columns["expected_close"]
+    g.columns["closed_at"] = header
     return [
-        f"{g.columns['closed_at']!r} is filled for {n} open deal(s): the loader quarantines open "
-        "deals with a closed_at. If it is the expected close date of open deals (as "
-        "Salesforce's Close Date is), map it to expected_close instead"
+        f"{header!r} is filled for {n} won or lost deal(s): mapped to closed_at, which is "
+        "read as the close date of closed deals and the expected close of open ones (mapped "
+        "to expected_close alone, every closed deal would be quarantined)"
+    ]
+
+
+def _closed_open_deals(frame: pl.DataFrame, g: _Guess, vmap: dict[str, str]) -> list[str]:
+    """What becomes of open deals whose close date is filled.
+
+    With no other expected_close column it is read as their expected close (Salesforce's
+    CloseDate is the expected close date while a deal is open); with one, the loader
+    quarantines them.
+    """
+    header = g.columns["closed_at"]
+    n = (_statuses(frame, g, vmap).eq("open") & _filled(frame, header)).sum()
+    if not n:
+        return []
+    if g.columns.get("expected_close", header) == header:
+        return [
+            f"{header!r} is filled for {n} open deal(s): read as their expected close date "
+            "(the close date of won and lost deals, the expected close of open ones)"
+        ]
+    return [
+        f"{header!r} is filled for {n} open deal(s): the loader quarantines open deals with a "
+        f"closed_at. If it is their expected close date, remove the expected_close line: "
+        f"{header!r} is then read as expected_close for open deals"
     ]
