@@ -596,3 +596,24 @@ def test_foreign_key_rows_are_those_whose_key_the_parent_lacks(keys, parent, sam
         r for r, k in zip(lines, keys, strict=True) if k is not None and k not in parent
     ]
     assert all(rules == ["deal_unknown"] for rules in bad["rules"].to_list())
+
+
+def test_amounts_written_with_their_codes_are_never_summed_raw(tmp_path):
+    """A canonical deals.csv without a currency column whose amounts carry their codes: each
+    amount is in the currency its code names (once amounts with a code were read, USD 100 and
+    EUR 100 were summed as 200)."""
+    deals = """deal_id,owner,team,amount,created_at,stage,status,closed_at
+D1,ann,red,USD 100,2025-10-01,Won,won,2025-10-05
+D2,ann,red,EUR 100,2025-10-01,Won,won,2025-10-05
+D3,ann,red,USD 200,2025-10-01,Won,won,2025-10-05
+"""
+    folder = write_dataset(tmp_path / "coded", deals=deals)
+    ds = pk.load(folder)
+    assert dict(ds.deals.select("deal_id", "amount").iter_rows()) == {"D1": 100.0, "D3": 200.0}
+    assert ds.quarantine.select("source_row", "rules").rows() == [(3, ["currency_without_rate"])]
+    converted = pk.load(folder, rates={"EUR": 0.5}, reporting_currency="USD")
+    assert dict(converted.deals.select("deal_id", "amount").iter_rows()) == {
+        "D1": 100.0,
+        "D2": 200.0,  # 100 EUR at 0.5 EUR per USD
+        "D3": 200.0,
+    }

@@ -99,6 +99,7 @@ import polars as pl
 from pipeline_kit.adapters._encoding import detect_encoding
 from pipeline_kit.adapters._tools import (
     WORKBOOK_SUFFIXES,
+    amount_code,
     excel_serial,
     normalise_dates,
     read_export_file,
@@ -315,10 +316,18 @@ def convert_currency(
     Through :func:`~pipeline_kit.adapters._tools.to_reporting_currency`, as the CRM adapters
     do, so that amounts in different currencies are never summed: converted with ``rates``,
     or, without them, only the most common currency (or ``reporting_currency``) kept and the
-    other rows quarantined (into ``setaside``); one code: unchanged, with a note. Rates or a
-    reporting currency for deals without a currency column are an error.
+    other rows quarantined (into ``setaside``); one code: unchanged, with a note. Without a
+    currency column, amounts written with their code (``EUR 1,000.50``) are in the currency
+    it names. Rates or a reporting currency for deals without either are an error.
     """
-    if "currency" not in frame.columns:
+    coded = (
+        "currency" not in frame.columns
+        and "amount" in frame.columns
+        and frame.height > 0
+        and frame.schema["amount"] == pl.String
+        and frame.select(amount_code(pl.col("amount")).is_not_null().any()).item()
+    )
+    if "currency" not in frame.columns and not coded:
         if rates or reporting_currency:
             raise DataError(
                 problem="rates or reporting_currency were given, but the deals have no "
@@ -333,10 +342,12 @@ def convert_currency(
         return frame
     if rates and reporting_currency and reporting_currency.upper() not in rates:
         rates = {**rates, reporting_currency.upper(): 1.0}
+    # (no currency column, but amounts written with their code, "EUR 1,000.50": each amount is
+    # in the currency its code names, never summed with the others)
     out, aside = to_reporting_currency(
-        frame.with_columns(pl.col("amount", "currency").cast(pl.String)),
+        frame.with_columns(pl.col("amount", *([] if coded else ["currency"])).cast(pl.String)),
         amount="amount",
-        currency="currency",
+        currency=None if coded else "currency",
         rates=rates,
         reporting=reporting_currency,
         table="deals",
