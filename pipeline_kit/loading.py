@@ -1313,6 +1313,11 @@ def _in_runs(frame: pl.DataFrame, column: str) -> bool:
     return bool(first.height) and changes <= _FEW_RUNS * first.height
 
 
+# optional columns a rule needs: left out, they would quarantine every row the rule reads
+# (a closed_at in another format, dropped, made every won and lost deal "without closed_at")
+_NEVER_LEFT_OUT = {("deals", "closed_at")}
+
+
 def _drop_unreadable_optional(
     raw: pl.DataFrame,
     typed: pl.DataFrame,
@@ -1330,7 +1335,10 @@ def _drop_unreadable_optional(
     optional = {
         c
         for c, col in TABLES[table.name].columns().items()
-        if col.nullable and c in raw.columns and raw.schema[c] == pl.String
+        if col.nullable
+        and c in raw.columns
+        and raw.schema[c] == pl.String
+        and (table.name, c) not in _NEVER_LEFT_OUT
     }
     checks = [c for c in optional if targets.get(c) not in (None, pl.String)]
     if not checks or raw.height == 0:

@@ -617,3 +617,21 @@ D3,ann,red,USD 200,2025-10-01,Won,won,2025-10-05
         "D2": 200.0,  # 100 EUR at 0.5 EUR per USD
         "D3": 200.0,
     }
+
+
+def test_an_unreadable_closed_at_quarantines_its_deals_for_that_reason(tmp_path):
+    """closed_at in a format the kit does not read: the closed deals are quarantined because
+    their closed_at cannot be read (the column was left out as optional, and then every won
+    and lost deal was quarantined as one 'without closed_at', which the file plainly has)."""
+    deals = """deal_id,owner,team,amount,created_at,stage,status,closed_at
+D1,ann,red,100,2025-10-01,Won,won,"Oct 5, 2025"
+D2,ann,red,200,2025-10-01,Lost,lost,"Oct 6, 2025"
+D3,ann,red,300,2025-10-01,Proposal,open,
+"""
+    ds = pk.load(write_dataset(tmp_path / "d", deals=deals, stages=STAGES_CSV))
+    assert ds.deals["deal_id"].to_list() == ["D3"]
+    assert ds.quarantine.select("source_row", "rules").rows() == [
+        (2, ["closed_at|dtype"]),
+        (3, ["closed_at|dtype"]),
+    ]
+    assert not any("left out" in str(n) for n in ds.notes)
