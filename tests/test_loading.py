@@ -78,7 +78,6 @@ EXPECTED_RULES = {
     8: "stage_unknown",
     9: "primary_key",
     10: "primary_key",
-    11: "owner|nullability",
     12: "closed_deal_has_closed_at",
     13: "open_deal_has_no_closed_at",
     14: "status_contradicts_stage",
@@ -107,7 +106,13 @@ def test_each_bad_row_is_quarantined_with_its_rule(bad):
     assert set(got) == set(EXPECTED_RULES)
     for line, rule in EXPECTED_RULES.items():
         assert rule in got[line], (line, got[line])
-    assert bad.deals["deal_id"].to_list() == ["B1"]
+    # B9's owner cell is empty: counted under '(unknown)', not quarantined
+    assert bad.deals["deal_id"].to_list() == ["B1", "B9"]
+    assert bad.deals["owner"].to_list() == ["ann", "(unknown)"]
+    assert (
+        "deals.csv: 1 deal(s) have an empty owner: they are counted under '(unknown)' (give "
+        "each deal its owner in the CRM to see them under theirs)." in bad.notes
+    )
     # the original values travel with the quarantined row
     record = json.loads(deals_q.filter(pl.col("source_row") == 4)["record"][0])
     assert record["created_at"] == "31/12/2025"
@@ -119,7 +124,7 @@ def test_cross_table_rules_and_counts(bad):
     assert rules == {4: ["deal_unknown"], 5: ["deal_unknown"], 6: ["stage_unknown"]}
     for row in bad.counts.iter_rows(named=True):
         assert row["read"] == row["valid"] + row["quarantined"]
-    assert bad.counts.filter(pl.col("table") == "deals").row(0, named=True)["quarantined"] == 12
+    assert bad.counts.filter(pl.col("table") == "deals").row(0, named=True)["quarantined"] == 11
 
 
 def test_problems_explain_what_to_do(bad):
@@ -210,7 +215,7 @@ def test_cli_validate_exit_codes(tmp_path, capsys):
         main(["validate", "--data", str(bad), "--strict", "--quarantine", str(tmp_path / "q.csv")])
         == 2
     )
-    assert len(read_rows(tmp_path / "q.csv")) == 12
+    assert len(read_rows(tmp_path / "q.csv")) == 11
     none_valid = write_dataset(
         tmp_path / "none", deals=BAD_DEALS.split("\n")[0] + "\n" + BAD_DEALS.split("\n")[2] + "\n"
     )
@@ -635,3 +640,19 @@ D3,ann,red,300,2025-10-01,Proposal,open,
         (3, ["closed_at|dtype"]),
     ]
     assert not any("left out" in str(n) for n in ds.notes)
+
+
+def test_deals_with_an_empty_owner_or_team_still_count(tmp_path):
+    """Unassigned deals (an empty owner or team cell, as HubSpot exports them) are counted
+    under '(unknown)': the win rate is 2 / 4, as by hand, not 2 / 2."""
+    deals = """deal_id,owner,team,amount,created_at,stage,status,closed_at
+D1,ann,red,100,2025-10-01,Won,won,2025-10-05
+D2,bob,red,200,2025-10-01,Won,won,2025-10-06
+D3,,red,300,2025-10-01,Lost,lost,2025-10-07
+D4,cat, ,400,2025-10-01,Lost,lost,2025-10-08
+"""
+    ds = pk.load(write_dataset(tmp_path / "d", deals=deals, stages=STAGES_CSV))
+    assert ds.quarantine.height == 0
+    assert pk.win_rate(ds, "2025-Q4")["win_rate"].to_list() == [0.5]
+    assert dict(ds.deals.select("deal_id", "owner").iter_rows())["D3"] == "(unknown)"
+    assert dict(ds.deals.select("deal_id", "team").iter_rows())["D4"] == "(unknown)"
