@@ -359,6 +359,8 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
     """Validate the raw tables an adapter produced (see module docstring)."""
     notes = list(raw.notes)
     undated = "deals" in raw.tables and "created_at" not in raw.tables["deals"].frame.columns
+    # (the columns as read, for an error: not those the kit adds for a missing owner or team)
+    as_read = {name: t.frame.columns for name, t in raw.tables.items()}
     if "deals" in raw.tables:
         raw.tables["deals"] = _fill_owner_and_team(raw.tables["deals"], notes)
     if undated:
@@ -391,7 +393,7 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
         # select of the table copies it to align the chunks, and the typed columns no longer
         # share memory with the raw ones
         table.frame = _aligned(table.frame)
-        _check_required_columns(table)
+        _check_required_columns(table, as_read[table.name])
     setaside = [raw_aside for raw_aside in raw.setaside if raw_aside.height]
     # tables no rule of deals, stages or stage_history depends on: validated on first use,
     # each note put back where a load validating everything up front writes it
@@ -959,7 +961,7 @@ def _fill_owner_and_team(table: RawTable, notes: list[str]) -> RawTable:
     return replace(table, frame=frame) if missing or filled else table
 
 
-def _check_required_columns(table: RawTable) -> None:
+def _check_required_columns(table: RawTable, as_read: list[str] | None = None) -> None:
     missing = [c for c in required_columns(table.name) if c not in table.frame.columns]
     if missing:
         raise DataError(
@@ -970,7 +972,8 @@ def _check_required_columns(table: RawTable) -> None:
             file=table.file,
             column=missing[0],
             examples=[
-                f"columns found: {', '.join(c for c in table.frame.columns if c != 'source_row')}"
+                "columns found: "
+                + ", ".join(c for c in as_read or table.frame.columns if c != "source_row")
             ],
         )
 

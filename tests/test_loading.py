@@ -656,3 +656,13 @@ D4,cat, ,400,2025-10-01,Lost,lost,2025-10-08
     assert pk.win_rate(ds, "2025-Q4")["win_rate"].to_list() == [0.5]
     assert dict(ds.deals.select("deal_id", "owner").iter_rows())["D3"] == "(unknown)"
     assert dict(ds.deals.select("deal_id", "team").iter_rows())["D4"] == "(unknown)"
+
+
+def test_a_missing_column_error_lists_the_columns_as_read(tmp_path):
+    """Not the team, owner and created_at the kit adds for an export without them."""
+    folder = write_dataset(tmp_path / "d", deals="deal_id,name\nD1,Acme\n")
+    with pytest.raises(pk.DataError) as caught:
+        pk.load(folder)
+    message = str(caught.value)
+    found = next(line for line in message.splitlines() if "columns found:" in line)
+    assert found.strip().endswith("columns found: deal_id, name")

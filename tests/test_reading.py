@@ -636,3 +636,17 @@ def test_a_column_without_a_name_holding_values_is_one_error(tmp_path):
     message = str(caught.value)
     assert "column 4 has no name in the header but holds values" in message
     assert "line 3: 'x'" in message
+
+
+def test_lines_ended_by_a_carriage_return_alone_are_lines(tmp_path):
+    """Excel for Mac's "CSV (Macintosh)" ends lines with \\r alone: read as one header line
+    it gave 'the header repeats column(s) Americas, Ana, ...'."""
+    from tests.conftest import DEALS_CSV
+
+    folder = tmp_path / "mac"
+    folder.mkdir()
+    (folder / "deals.csv").write_bytes(DEALS_CSV.replace("\n", "\r").encode())
+    ds = pk.load(folder)
+    plain = pk.load(write_dataset(tmp_path / "plain", deals=DEALS_CSV))
+    assert ds.deals.equals(plain.deals)  # (source_row included: the same line numbers)
+    assert any("carriage return alone" in str(n) for n in ds.notes)

@@ -200,6 +200,20 @@ def _read_export_file(
         data = path.read_bytes()
     except OSError as exc:
         raise _unreadable(path, exc) from exc
+    if b"\r" in data and b"\n" not in data:
+        # lines ended by a carriage return alone (Excel for Mac's "CSV (Macintosh)"): the
+        # reader would see one line; each \r is a line break (also inside quoted values,
+        # where such a file breaks lines the same way)
+        data = data.replace(b"\r", b"\n")
+        notes.append(
+            Message(
+                N_(
+                    "{file} ends its lines with a carriage return alone (old Mac line endings): "
+                    "each was read as a line break."
+                ),
+                file=path.name,
+            )
+        )
     if encoding is None:
         # UTF-8, most exports: the bytes go to the CSV reader as they are, and it checks that
         # they are UTF-8 (decoding them to text to be encoded again took 0.2 s per 145 MB)
