@@ -1020,10 +1020,15 @@ def _parse_number(text: pl.Expr, dtype: pl.DataType, column: str = "") -> pl.Exp
     """Numbers as :func:`pipeline_kit.adapters._tools.plain_number` reads them.
 
     A decimal comma, or ``12.500`` in a money column, is rejected rather than guessed. A
-    probability may end in ``%`` (``40%`` reads as 40, on the 0-100 scale).
+    probability may end in ``%``: ``40%`` reads as 0.40 whatever the column's other values
+    (a column mixing ``40%`` and ``0.4`` was judged on its bulk and every fraction divided by
+    100).
     """
     if column == "probability":
-        text = text.str.strip_chars().str.strip_suffix("%")
+        stripped = text.str.strip_chars()
+        percent = stripped.str.ends_with("%")
+        value = plain_number(stripped.str.strip_suffix("%"))
+        return pl.when(percent).then(value / 100).otherwise(value)
     number = plain_number(text, money=column in _MONEY_COLUMNS)
     if dtype == pl.Int64:
         return pl.when(number == number.round(0)).then(number.cast(pl.Int64, strict=False))

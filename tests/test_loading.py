@@ -666,3 +666,21 @@ def test_a_missing_column_error_lists_the_columns_as_read(tmp_path):
     message = str(caught.value)
     found = next(line for line in message.splitlines() if "columns found:" in line)
     assert found.strip().endswith("columns found: deal_id, name")
+
+
+def test_probabilities_written_with_percent_signs_are_percent_whatever_the_rest(tmp_path):
+    """A column mixing '40%' and '0.4' (sheets pasted together): each '%' value is a percent,
+    the fractions stay fractions, and a bare number above 1 among fractions is off the scale
+    (the column was judged on its bulk and every fraction divided by 100)."""
+    deals = """deal_id,owner,team,amount,created_at,stage,status,closed_at,probability
+D1,ann,red,100,2025-10-01,Proposal,open,,40%
+D2,ann,red,100,2025-10-01,Proposal,open,,0.4
+D3,ann,red,100,2025-10-01,Proposal,open,,10%
+D4,ann,red,100,2025-10-01,Proposal,open,,0.25
+D5,ann,red,100,2025-10-01,Proposal,open,,100%
+D6,ann,red,100,2025-10-01,Proposal,open,,25
+"""
+    ds = pk.load(write_dataset(tmp_path / "d", deals=deals, stages=STAGES_CSV))
+    got = dict(ds.deals.select("deal_id", "probability").iter_rows())
+    assert got == pytest.approx({"D1": 0.4, "D2": 0.4, "D3": 0.1, "D4": 0.25, "D5": 1.0})
+    assert ds.quarantine.select("source_row", "rules").rows() == [(7, ["probability_off_scale"])]
