@@ -362,6 +362,8 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
     # (the columns as read, for an error: not those the kit adds for a missing owner or team)
     as_read = {name: t.frame.columns for name, t in raw.tables.items()}
     if "deals" in raw.tables:
+        # (before an empty owner or team is filled in, which would leave no row blank)
+        _set_aside_blank_rows(raw, "deals", raw.setaside, notes)
         raw.tables["deals"] = _fill_owner_and_team(raw.tables["deals"], notes)
     if undated:
         deals = raw.tables["deals"]
@@ -571,7 +573,12 @@ def _quarantine_and_excluded(
 def _set_aside_copies(
     raw: RawDataset, name: str, setaside: list[pl.DataFrame], notes: list[str]
 ) -> None:
-    """Set aside the exact copies of earlier rows of ``raw.tables[name]`` (as excluded)."""
+    """Set aside the blank rows and the exact copies of earlier rows of ``raw.tables[name]``.
+
+    Both as excluded: a row with no value at all (a line of separators, which Excel leaves
+    where rows were cleared) is no data, and was quarantined once per required column.
+    """
+    _set_aside_blank_rows(raw, name, setaside, notes)
     table = raw.tables[name]
     kept, dupes, unique_key = _exact_duplicates(table)
     raw.tables[name] = replace(table, frame=kept, unique_key=unique_key)
@@ -587,6 +594,28 @@ def _set_aside_copies(
                 rows=dupes.height,
             )
         )
+
+
+def _set_aside_blank_rows(
+    raw: RawDataset, name: str, setaside: list[pl.DataFrame], notes: list[str]
+) -> None:
+    """Set aside the rows of ``raw.tables[name]`` that hold no value at all (as excluded)."""
+    table = raw.tables[name]
+    blank = _blank_rows(table.frame)
+    if blank is None:
+        return
+    kept, aside = set_aside(
+        table.frame, blank, table=name, file=table.file, kind="excluded", reason="blank_row"
+    )
+    raw.tables[name] = replace(table, frame=kept)
+    setaside.append(aside)
+    notes.append(
+        Message(
+            N_("{table}: {rows} row(s) hold no value at all; they are listed as excluded."),
+            table=name,
+            rows=aside.height,
+        )
+    )
 
 
 def _merge_shared_stages(raw: RawDataset, setaside: list[pl.DataFrame], notes: list[str]) -> None:
@@ -825,6 +854,10 @@ class _DeferredTables:
 
 
 EXCLUSION_MESSAGES = {
+    "blank_row": (
+        N_("the row holds no value at all (a line of separators)"),
+        N_("nothing to do (delete the empty lines from the export to silence this)"),
+    ),
     "exact_duplicate": (
         N_("the row repeats an earlier row exactly"),
         N_("nothing to do: it is counted once (remove the copy from the export to silence this)"),
@@ -836,6 +869,33 @@ EXCLUSION_MESSAGES = {
         "pipeline its own stage name (Lost (Renewals)), or add a pipeline column to deals",
     ),
 }
+
+
+def _blank_rows(frame: pl.DataFrame) -> pl.Expr | None:
+    """The rows of ``frame`` with every column but ``source_row`` empty, or None if none.
+
+    Looked for among the rows whose first column is empty (one bitmap), then checked whole.
+    """
+    cols = [c for c in frame.columns if c != "source_row"]
+    if not cols or frame.height == 0 or frame[cols[0]].null_count() == 0:
+        return None
+
+    def empty(c: str) -> pl.Expr:
+        if frame.schema[c] == pl.String:
+            return pl.col(c).is_null() | pl.col(c).str.strip_chars().eq("")
+        return pl.col(c).is_null()
+
+    rows = pl.int_range(pl.len(), dtype=pl.UInt32)
+    blank = (
+        frame.lazy()
+        .with_columns(rows.alias("__row"))
+        .filter(pl.col(cols[0]).is_null())
+        .filter(pl.all_horizontal(empty(c) for c in cols[1:]) if cols[1:] else pl.lit(True))
+        .select("__row")
+        .collect()
+        .to_series()
+    )
+    return rows.is_in(blank.implode()) if blank.len() else None
 
 
 def _exact_duplicates(table: RawTable) -> tuple[pl.DataFrame, pl.DataFrame, bool]:

@@ -684,3 +684,18 @@ D6,ann,red,100,2025-10-01,Proposal,open,,25
     got = dict(ds.deals.select("deal_id", "probability").iter_rows())
     assert got == pytest.approx({"D1": 0.4, "D2": 0.4, "D3": 0.1, "D4": 0.25, "D5": 1.0})
     assert ds.quarantine.select("source_row", "rules").rows() == [(7, ["probability_off_scale"])]
+
+
+def test_rows_of_separators_alone_are_excluded_as_blank(tmp_path):
+    """Lines of separators (Excel leaves them where rows were cleared) are excluded once each
+    as blank rows; they were quarantined once per required column, then as exact copies."""
+    from tests.conftest import DEALS_CSV
+
+    deals = DEALS_CSV + ",,,,,,,\n,,,,,,,\n,,,,,,,\n"
+    ds = pk.load(write_dataset(tmp_path / "d", deals=deals, stages=STAGES_CSV))
+    assert ds.deals.height == 8 and ds.quarantine.height == 0
+    blank = ds.excluded.filter(pl.col("table") == "deals")
+    assert blank["source_row"].to_list() == [10, 11, 12]
+    assert blank["reason"].unique().to_list() == ["blank_row"]
+    deals_counts = ds.counts.filter(pl.col("table") == "deals").row(0, named=True)
+    assert (deals_counts["read"], deals_counts["valid"], deals_counts["excluded"]) == (11, 8, 3)
