@@ -463,7 +463,7 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
             if (fk.table, fk.column) in LINKS_DROPPED_NOT_QUARANTINED:
                 valid[fk.table] = _drop_unknown_links(valid, fk, notes)
                 continue
-            valid[fk.table], bad = _check_foreign_key(valid, raw, fk)
+            valid[fk.table], bad = _check_foreign_key(valid, raw, fk, notes)
             quarantined.append(bad)
 
     if "pipeline" not in valid["deals"].columns and valid["stages"]["pipeline"].is_not_null().any():
@@ -817,7 +817,7 @@ class _DeferredTables:
                     if (step.table, step.column) in LINKS_DROPPED_NOT_QUARANTINED:
                         frame = _drop_unknown_links(valid, step, notes)
                     else:
-                        frame, quarantined = _check_foreign_key(valid, self.raw, step)
+                        frame, quarantined = _check_foreign_key(valid, self.raw, step, notes)
                         bad.append(quarantined)
                 placed += [(position, note) for note in notes]
             self.done[name] = (frame, setaside, bad, placed)
@@ -1550,7 +1550,10 @@ def _drop_unknown_links(
 
 
 def _check_foreign_key(
-    valid: dict[str, pl.DataFrame], raw: RawDataset, fk: ForeignKey
+    valid: dict[str, pl.DataFrame],
+    raw: RawDataset,
+    fk: ForeignKey,
+    notes: list[str] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split ``fk.table`` into rows whose key exists in the parent (or is empty) and the rest."""
     frame = valid[fk.table]
@@ -1582,8 +1585,47 @@ def _check_foreign_key(
         unknown = pl.zeros(frame.height, pl.Boolean, eager=True).scatter(rows, True)
         keep = frame.filter(~unknown)
         flags = frame.filter(unknown).select("source_row", pl.lit(True).alias(fk.rule))
+        if notes is not None:
+            notes.extend(_names_differing_in_case(frame.filter(unknown), valid, fk))
     rawt = raw.tables[fk.table]
     return keep, _quarantine_rows(rawt, rawt.frame, flags, [fk.rule])
+
+
+def _names_differing_in_case(
+    unknown: pl.DataFrame, valid: dict[str, pl.DataFrame], fk: ForeignKey
+) -> list[str]:
+    """A note for each unknown name the parent has in another case (at most 5).
+
+    'Closed Won' for 'Closed won': the quarantine's fix ("add the stage") does not show it.
+    """
+    names = unknown[fk.column].drop_nulls().unique()
+    known = valid[fk.parent][fk.parent_column].drop_nulls().unique()
+    pairs = (
+        pl.DataFrame({"name": names})
+        .with_columns(pl.col("name").str.to_lowercase().alias("key"))
+        .join(
+            pl.DataFrame({"known": known}).with_columns(
+                pl.col("known").str.to_lowercase().alias("key")
+            ),
+            on="key",
+        )
+        .sort("name")
+    )
+    return [
+        Message(
+            N_(
+                "{table}.{column}: '{name}' is not in {parent}, which has '{known}' (the names "
+                "differ in case only): the rows naming it are quarantined; write the name the "
+                "same way in both files."
+            ),
+            table=fk.table,
+            column=fk.column,
+            name=name,
+            parent=fk.parent,
+            known=known_name,
+        )
+        for name, _, known_name in pairs.head(5).iter_rows()
+    ]
 
 
 def _check_status_matches_stage(

@@ -699,3 +699,14 @@ def test_rows_of_separators_alone_are_excluded_as_blank(tmp_path):
     assert blank["reason"].unique().to_list() == ["blank_row"]
     deals_counts = ds.counts.filter(pl.col("table") == "deals").row(0, named=True)
     assert (deals_counts["read"], deals_counts["valid"], deals_counts["excluded"]) == (11, 8, 3)
+
+
+def test_a_stage_differing_in_case_only_is_named_with_its_spelling_in_stages(tmp_path):
+    deals = DEALS_CSV.replace(",Won,", ",won,").replace(",Lost,", ",LOST,")
+    ds = pk.load(write_dataset(tmp_path / "d", deals=deals, stages=STAGES_CSV))
+    assert set(ds.quarantine["rules"].explode()) == {"stage_unknown"}
+    assert (
+        "deals.stage: 'LOST' is not in stages, which has 'Lost' (the names differ in case "
+        "only): the rows naming it are quarantined; write the name the same way in both files."
+    ) in ds.notes
+    assert any("deals.stage: 'won' is not in stages, which has 'Won'" in n for n in ds.notes)
