@@ -650,3 +650,30 @@ def test_lines_ended_by_a_carriage_return_alone_are_lines(tmp_path):
     plain = pk.load(write_dataset(tmp_path / "plain", deals=DEALS_CSV))
     assert ds.deals.equals(plain.deals)  # (source_row included: the same line numbers)
     assert any("carriage return alone" in str(n) for n in ds.notes)
+
+
+def test_a_utf8_file_with_a_stray_line_names_that_line(tmp_path):
+    """One appended row written in cp1252 into a UTF-8 file: the error names the line (it gave
+    a byte position) and does not advise another encoding, which would garble the rest."""
+    text = HEADER + "D1,José Núñez,red,100,2025-10-01,Won,won,2025-10-20\n"
+    data = text.encode("utf-8") + "D2,Renée,red,100,2025-10-01,Won,won,2025-10-20\n".encode(
+        "cp1252"
+    )
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "deals.csv").write_bytes(data)
+    with pytest.raises(pk.DataError) as caught:
+        pk.load(folder)
+    message = str(caught.value)
+    assert "1 line(s) are not" in message and "line 3: D2,Ren\ufffde,red" in message
+    assert "latin-1" not in message
+
+
+def test_utf8_read_as_latin1_on_request_is_said_in_a_note(tmp_path):
+    folder = tmp_path / "asked"
+    folder.mkdir()
+    (folder / "deals.csv").write_text(
+        HEADER + "D1,José Núñez,red,100,2025-10-01,Won,won,2025-10-20\n", encoding="utf-8"
+    )
+    ds = pk.load(folder, encoding="latin-1")
+    assert any("read as latin-1 as asked, holds text such as 'Ã©'" in str(n) for n in ds.notes)

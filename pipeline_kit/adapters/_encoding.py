@@ -31,23 +31,49 @@ def decode(data: bytes, path: Path, encoding: str | None, notes: list[str]) -> s
     """
     if encoding is not None:
         try:
-            return data.decode(encoding)
+            text = data.decode(encoding)
         except (UnicodeDecodeError, LookupError) as exc:
             raise DataError(
                 problem=f"the file cannot be read as {encoding}: {exc}",
                 fix="check the encoding given for this file (or leave it out to detect it)",
                 file=str(path),
+                examples=_lines_not_in(data, encoding),
             ) from exc
+        if _MOJIBAKE.search(text):
+            notes.append(
+                Message(
+                    N_(
+                        "{file}, read as {encoding} as asked, holds text such as '{example}': "
+                        "UTF-8 read in another encoding. Check the encoding given (names with "
+                        "accents or in other scripts are garbled)."
+                    ),
+                    file=path.name,
+                    encoding=encoding,
+                    example=_MOJIBAKE.search(text).group(0),  # type: ignore[union-attr]
+                )
+            )
+        return text
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         detected = detect_encoding(data)
         if detected is None:
+            lines = _lines_not_in(data, "utf-8")
             raise DataError(
-                problem=f"the file is not UTF-8 and its encoding cannot be recognised ({exc})",
-                fix="export it again as UTF-8 CSV, or give its encoding (mapping file "
+                problem="the file is not UTF-8 and its encoding cannot be recognised"
+                + (
+                    f": its other lines are UTF-8, but {len(lines)} line(s) are not (written "
+                    "by another program, or pasted in another encoding)"
+                    if len(lines) <= 5
+                    else f" ({exc})"
+                ),
+                fix="retype or re-export those lines as UTF-8 (giving another encoding would "
+                "garble the UTF-8 lines), or export the whole file again as UTF-8 CSV"
+                if len(lines) <= 5
+                else "export it again as UTF-8 CSV, or give its encoding (mapping file "
                 '`encoding = "latin-1"`, or load(..., encoding=...))',
                 file=str(path),
+                examples=lines[:5],
             ) from exc
         name, others = detected
         notes.append(
@@ -73,6 +99,35 @@ def decode(data: bytes, path: Path, encoding: str | None, notes: list[str]) -> s
             )
         )
         return data.decode(name)  # detect_encoding only names an encoding that decodes it
+
+
+# UTF-8 read as a one-byte encoding: "Ã©" for "é", "Ã¶" for "ö", "â€™" for "’"
+_MOJIBAKE = re.compile("[ÃÂ][\u0080-\u00bf]|â€[\u0080-\u00bf™œ\u009d]")
+
+
+def _lines_not_in(data: bytes, encoding: str, limit: int = 6) -> list[str]:
+    """The first lines of ``data`` (up to ``limit``) that do not decode in ``encoding``.
+
+    Each as ``line N: <its text, undecodable bytes shown as �>``.
+    """
+    found: list[str] = []
+    start = 0
+    while len(found) < limit:
+        try:
+            data[start:].decode(encoding)
+            break
+        except UnicodeDecodeError as exc:
+            at = start + exc.start
+        except LookupError:
+            break
+        begin = data.rfind(b"\n", 0, at) + 1
+        end = data.find(b"\n", at)
+        end = len(data) if end < 0 else end
+        line = data.count(b"\n", 0, at) + 1
+        text = data[begin:end].decode(encoding, errors="replace").strip()
+        found.append(f"line {line}: {text[:80]}")
+        start = end + 1
+    return found
 
 
 # Files above this size are detected on a sample of their lines (see detect_encoding).
