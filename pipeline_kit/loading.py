@@ -1257,10 +1257,43 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
         c in table.frame.columns and raw.schema[c] == targets[c] and c not in trimmed for c in keys
     )
     good, failed, rule_cols = _schema_filter(schema, parsed, key_holds=key_holds)
+    if "primary_key" in rule_cols and len(keys) == 1:
+        notes.extend(_ids_in_scientific_notation(table.name, keys[0], parsed, failed))
     rule_failures = _quarantine_rows(table, raw, failed, rule_cols)
     if extra:
         good = good.join(readable.select("source_row", *extra), on="source_row", how="left")
     return good, pl.concat([parse_failures, rule_failures])
+
+
+def _ids_in_scientific_notation(
+    table: str, key: str, parsed: pl.DataFrame, failed: pl.DataFrame
+) -> list[str]:
+    """A note when the ids of rows sharing a key are numbers in scientific notation.
+
+    ``1.52346E+13``: Excel showed a long numeric id rounded and saved it so, which makes
+    thousands of ids equal; only a new export, not opened in Excel, has them.
+    """
+    shared = failed.filter(pl.col("primary_key")).select("source_row")
+    if shared.height == 0 or parsed.schema[key] != pl.String:
+        return []
+    ids = parsed.join(shared, on="source_row", how="semi")[key]
+    rounded = ids.filter(ids.str.contains(r"^\d(\.\d+)?[Ee]\+\d+$"))
+    if rounded.len() == 0:
+        return []
+    return [
+        Message(
+            N_(
+                "{table}.{key}: {rows} id(s) are written in scientific notation (e.g. {example}): "
+                "Excel rounded long numeric ids when the file was opened and saved, so different "
+                "records now share an id. Export the data again and load it without opening it "
+                "in Excel."
+            ),
+            table=table,
+            key=key,
+            rows=rounded.len(),
+            example=rounded[0],
+        )
+    ]
 
 
 def _schema_filter(

@@ -710,3 +710,19 @@ def test_a_stage_differing_in_case_only_is_named_with_its_spelling_in_stages(tmp
         "only): the rows naming it are quarantined; write the name the same way in both files."
     ) in ds.notes
     assert any("deals.stage: 'won' is not in stages, which has 'Won'" in n for n in ds.notes)
+
+
+def test_ids_rounded_by_excel_into_scientific_notation_are_named(tmp_path):
+    deals = """deal_id,owner,team,amount,created_at,stage,status,closed_at
+1.52346E+13,ann,red,100,2025-10-01,Won,won,2025-10-05
+1.52346E+13,bob,red,200,2025-10-01,Won,won,2025-10-06
+1.52347E+13,cat,red,300,2025-10-01,Lost,lost,2025-10-07
+"""
+    ds = pk.load(write_dataset(tmp_path / "d", deals=deals, stages=STAGES_CSV))
+    assert ds.quarantine["source_row"].to_list() == [2, 3]
+    assert any(
+        str(n).startswith(
+            "deals.deal_id: 2 id(s) are written in scientific notation (e.g. 1.52346E+13)"
+        )
+        for n in ds.notes
+    )
