@@ -334,3 +334,11 @@ def test_money_and_percent_formatting():
     assert fmt_money(-5) == "-$5"
     assert fmt_money(None) == fmt_pct(float("nan")) == fmt_days(None) == "–"
     assert fmt_pct(0.25) == "25.0%" and fmt_pct(0.25, 0) == "25%"
+
+
+def test_velocity_needs_enough_won_deals_not_only_closed_ones(tiny):
+    """Closed in 2025-Q4: D1, D2 won, D3, D4 lost (4 closed, 2 won). The mean won amount and
+    cycle rest on the 2 won deals: min_n = 3 is met by the closed deals, not the won ones."""
+    row = pk.velocity(tiny, "2025-Q4", min_n=3).row(0, named=True)
+    assert (row["n"], row["won"], row["enough_data"]) == (4, 2, False)
+    assert pk.velocity(tiny, "2025-Q4", min_n=2).row(0, named=True)["enough_data"] is True

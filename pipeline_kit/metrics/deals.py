@@ -572,6 +572,7 @@ class VelocityOutput(dy.Schema):
     avg_won_deal_size = amount_column(nullable=True)
     avg_cycle_days_won = amount_column(nullable=True)
     n = count_column()
+    won = count_column()
     velocity_per_day = amount_column(nullable=True)
     velocity_per_period = amount_column(nullable=True)
     enough_data = flag_column()
@@ -598,8 +599,9 @@ def velocity(
     won amount, mean days created -> closed of won deals). ``as_of`` moves the snapshot of
     open deals to that day (``"latest"``: the last date in the data); one before the period's
     end also cuts the closed deals at it. A composite of estimates: no
-    interval; ``enough_data`` requires ``min_n`` closed deals. Columns: groups,
-    open_qualified, win_rate, avg_won_deal_size, avg_cycle_days_won, n, velocity_per_day,
+    interval; ``enough_data`` requires ``min_n`` closed deals and ``min_n`` of them won (the
+    mean amount and cycle rest on the won ones). Columns: groups, open_qualified, win_rate,
+    avg_won_deal_size, avg_cycle_days_won, n (closed), won, velocity_per_day,
     velocity_per_period (x days in the period), enough_data (:class:`VelocityOutput`).
     """
     from pipeline_kit.metrics.pipeline import open_at, with_stage_at
@@ -632,6 +634,7 @@ def velocity(
         groups,
         [
             pl.len().cast(pl.Int64).alias("n"),
+            won.sum().cast(pl.Int64).alias("won"),
             pl.when(pl.len() > 0).then(won.sum() / pl.len()).alias("win_rate"),
             pl.col("amount").filter(won).mean().alias("avg_won_deal_size"),
             days.filter(won).mean().alias("avg_cycle_days_won"),
@@ -649,13 +652,14 @@ def velocity(
         / pl.col("avg_cycle_days_won")
     )
     return (
-        joined.with_columns(pl.col("open_qualified").fill_null(0), pl.col("n").fill_null(0))
+        joined.with_columns(pl.col("open_qualified", "n", "won").fill_null(0))
         .with_columns(
             pl.when(pl.col("avg_cycle_days_won") > 0).then(per_day).alias("velocity_per_day")
         )
         .with_columns(
             (pl.col("velocity_per_day") * whole.days).alias("velocity_per_period"),
-            (pl.col("n") >= min_n).alias("enough_data"),
+            # (the won-deal factors rest on the won deals: 22 closed with 5 won is not enough)
+            ((pl.col("n") >= min_n) & (pl.col("won") >= min_n)).alias("enough_data"),
         )
         .select(
             *groups,
@@ -664,6 +668,7 @@ def velocity(
             "avg_won_deal_size",
             "avg_cycle_days_won",
             "n",
+            "won",
             "velocity_per_day",
             "velocity_per_period",
             "enough_data",
@@ -1105,7 +1110,7 @@ declare(
         "currency",
         (
             "Multiplying four noisy estimates compounds their noise; compare velocities only "
-            "between groups with enough closed deals.",
+            "between groups with enough closed deals and enough won deals (enough_data).",
         ),
         "pipeline_kit.velocity",
         reading="Expected revenue per day the qualified pipeline produces. Move any of "
