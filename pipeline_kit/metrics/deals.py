@@ -1110,7 +1110,7 @@ declare(
         "currency",
         (
             "Multiplying four noisy estimates compounds their noise; compare velocities only "
-            "between groups with enough closed deals and enough won deals (enough_data).",
+            "between groups with enough closed deals and enough won deals.",
         ),
         "pipeline_kit.velocity",
         reading="Expected revenue per day the qualified pipeline produces. Move any of "
