@@ -232,17 +232,20 @@ def median_interval(
     the coverage is at least ``confidence`` whatever the shape of the values (exact,
     conservative with ties and small n).
 
-    ``(None, None)`` below 2 values; for very small n the interval is the whole sample range
-    (n = 5: ``x(1), x(5)``, covering 93.75% - the widest there is).
+    ``(None, None)`` when even the whole sample range covers less than ``confidence``
+    (``1 - 2 / 2^n``: below 6 values at 95%, where n = 5 gives 93.75% and n = 2 gives 50%),
+    rather than an interval labelled 95% that is not.
 
     >>> median_interval(np.arange(1.0, 21.0))
     (6.0, 15.0)
+    >>> median_interval(np.arange(1.0, 6.0))
+    (None, None)
     """
     from scipy import stats
 
     x = np.sort(np.asarray(values, dtype=float)[np.isfinite(values)])
     n = x.size
-    if n < 2:
+    if n < 2 or 1 - 2 * 0.5**n < confidence:
         return None, None
     alpha = 1 - confidence
     j = int(stats.binom.ppf(alpha / 2, n, 0.5))  # 1-based index of the lower bound
@@ -274,8 +277,9 @@ def skewed_mean_interval(
       alone 86-94% on log-normal amounts at n = 5-50;
     * above 5,000 values (where the mean is close to normal) the Student-t interval.
 
-    ``(None, None)`` below 3 values (two values bound nothing: the log-normal interval of two
-    amounts reached 10^42) or when all values are equal; the high end ``None`` (not bounded)
+    ``(None, None)`` below 5 values (two bound nothing: the log-normal interval of two
+    amounts reached 10^42; on 3-4 values with zeros the bootstrap covered 50-79%) or when
+    all values are equal; the high end ``None`` (not bounded)
     when it overflows. Simulated coverage at 95%
     (``bench/coverage.py``): 94-98% for log-normal amounts with sigma 1-2.5 and 30% zeros at
     n = 5-50; 82-93% on Pareto amounts with a tail index of 2-3, whose mean no interval pins
@@ -309,7 +313,7 @@ def skewed_mean_draws(
 
     With a percentile bootstrap of the mean instead, ``needed_for_target``'s won-deals interval
     covered the truth 53-91% of the time on log-normal amounts (sigma 1 and 1.5, 4-48 won
-    deals). ``None`` below 3 values or when all are equal; draws may be 0 (a bootstrap-t on a
+    deals). ``None`` below 5 values or when all are equal; draws may be 0 (a bootstrap-t on a
     few values): callers read those as "no finite need".
 
     >>> d = skewed_mean_draws(np.array([1.0, 2.0, 3.0, 4.0, 100.0]), 2000, np.random.default_rng(0))
@@ -340,7 +344,7 @@ def _plausible_means(
 ) -> np.ndarray | None:
     """Quantiles, at :data:`_GRID`, of the plausible mean of skewed values.
 
-    See :func:`skewed_mean_interval`; ``None`` below 3 values or when all are equal.
+    See :func:`skewed_mean_interval`; ``None`` below 5 values or when all are equal.
 
     Where both the bootstrap-t and the (delta-)log-normal generalized pivot apply, each
     quantile below the median is the lower of the two and each above it the higher: the
@@ -352,7 +356,7 @@ def _plausible_means(
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     n = x.size
-    if n < 3 or np.all(x == x[0]):
+    if n < 5 or np.all(x == x[0]):
         return None
     mean, se = x.mean(), x.std(ddof=1) / np.sqrt(n)
     if n > 5000:
@@ -367,7 +371,7 @@ def _plausible_means(
         boot = np.maximum(boot, 0.0)  # (a mean of values never negative is not negative)
     positive = x[x > 0]
     # (the log-normal pivot from 5 positive values: on 3 cycle lengths its upper end reached
-    # 10^34 days; below, the bootstrap alone, and the metrics flag so few values anyway)
+    # 10^34 days; with zeros among them, the bootstrap alone)
     lognormal = (
         x.min() >= 0
         and positive.size >= 5

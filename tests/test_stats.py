@@ -113,8 +113,11 @@ def test_median_interval_is_the_binomial_order_statistics():
     # coverage 1 - 2 P(X <= 5) = 1 - 2 * 0.0207 = 0.9586 >= 0.95 whatever the distribution
     assert median_interval(np.arange(1.0, 21.0)) == (6.0, 15.0)
     assert 1 - 2 * stats.binom.cdf(5, 20, 0.5) == pytest.approx(0.9586, abs=1e-4)
-    # two values: the whole range
-    assert median_interval(np.array([300.0, 100.0])) == (100.0, 300.0)
+    # the whole range of n values covers 1 - 2 / 2^n: 93.75% at n = 5, below 95%: no interval;
+    # at n = 6, 96.9%: the range (j = binom.ppf(0.025, 6, 0.5) = 0 -> 1)
+    assert median_interval(np.array([5.0, 1, 4, 2, 3])) == (None, None)
+    assert median_interval(np.array([6.0, 1, 4, 2, 3, 5])) == (1.0, 6.0)
+    assert median_interval(np.array([300.0, 100.0])) == (None, None)
     assert median_interval(np.array([1.0])) == (None, None)
 
 

@@ -17,7 +17,7 @@ median_won_deal_size  sign test                        Mann-Whitney U           
 ====================  ===============================  =======================  ===================
 
 Rates carry Wilson intervals, cycle lengths Kaplan-Meier medians with their interval (open deals
-censored), median deal sizes bootstrap (BCa) intervals (medians, because a few large deals
+censored), median deal sizes order-statistic intervals (medians, because a few large deals
 dominate means and the rank test compares locations, not means). All p-values of one call are
 corrected together with Benjamini-Hochberg (``q_value``); a difference is called only when
 ``q < alpha``.

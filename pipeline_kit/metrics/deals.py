@@ -224,9 +224,9 @@ def won_deal_size(
     ``mean = sum(amount) / n`` over deals with status won and ``closed_at`` in the period;
     ``total`` is their sum (bookings). Columns: groups, n, mean, median, sd, total,
     ci_low, ci_high (for the mean: a studentized bootstrap, widened to the log-normal
-    generalized interval when the amounts look log-normal; none below 3 deals:
+    generalized interval when the amounts look log-normal; none below 5 deals:
     :func:`pipeline_kit.stats.skewed_mean_interval`),
-    median_ci_low, median_ci_high (for the median: order statistics,
+    median_ci_low, median_ci_high (for the median: order statistics, none below 6 deals,
     :func:`pipeline_kit.stats.median_interval`), enough_data (:class:`WonDealSizeOutput`).
     """
     period = flow_period(ds, period, as_of)
@@ -928,7 +928,7 @@ declare(
         "period",
         "won " + CLOSED_IN,
         "95% for the mean: a studentized bootstrap (seeded), widened to the generalized "
-        "interval for a log-normal mean when the values look log-normal; none below 3 values",
+        "interval for a log-normal mean when the values look log-normal; none below 5 values",
         "currency",
         ("Amounts are skewed: a few large deals move the mean; read the median beside it.",),
         "pipeline_kit.won_deal_size",
@@ -991,7 +991,7 @@ declare(
         "period",
         "won and lost " + CLOSED_IN,
         "95% for the mean: a studentized bootstrap (seeded), widened to the generalized "
-        "interval for a log-normal mean when the values look log-normal; none below 3 values",
+        "interval for a log-normal mean when the values look log-normal; none below 5 values",
         "days",
         (
             "Naive: deals still open are ignored, so with many young open deals the typical "

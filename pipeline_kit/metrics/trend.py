@@ -82,7 +82,7 @@ def _bookings(ds: Dataset, period: Period, *, by: By = None) -> pl.DataFrame:
     deals as a Poisson count and their amounts as a sample, the interval combines the exact
     Poisson (Garwood) interval of ``n`` with the skew-aware interval of the mean
     (:func:`pipeline_kit.stats.skewed_mean_interval`) by MOVER on the log scale
-    (:func:`pipeline_kit.stats.product_interval`). Null below 3 won deals (two amounts bound
+    (:func:`pipeline_kit.stats.product_interval`). Null below 5 won deals (a few amounts bound
     nothing). The normal approximation ``total ± 1.96 √(sum amount²)`` it replaces covered the
     true rate 64-90% of the time on log-normal amounts at 5-30 won deals (``bench/coverage.py``).
     """
@@ -134,7 +134,7 @@ def quarterly_trend(
     Poisson (Garwood) interval for the counts (``deals_created``, ``deals_won``: the quarter's
     count read as one draw of an underlying rate) and for ``bookings`` (``n · mean``) the
     Garwood interval of the count combined with the mean's interval (MOVER on the log scale,
-    null below 3 won deals); ``lead_response_hours`` is the
+    null below 5 won deals); ``lead_response_hours`` is the
     Kaplan-Meier median response time of the quarter's leads (never-contacted leads censored)
     with its interval; ``churn_rate`` is the quarter's customer churn (:func:`churn`: churned
     / active at the quarter's start, Wilson interval; needs the customers table, groups none
