@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import re
 from collections.abc import Iterable, Sequence
@@ -878,7 +879,12 @@ def to_reporting_currency(
     (``amount_currency_differs``); a row without a currency takes the code. Without a currency
     column, amounts carrying codes are in the currency their code names (noted).
     """
-    written = amount_code(pl.col(amount))
+    # (a code needs a letter: a plain-number column skips the code's two regexes per value)
+    lettered = (
+        frame.height > 0
+        and frame.select(pl.col(amount).cast(pl.String).str.contains("[A-Za-z]").any()).item()
+    )
+    written = amount_code(pl.col(amount)) if lettered else pl.lit(None, pl.String)
     differ = empty_setaside()
     if currency is None or currency not in frame.columns:
         if frame.height == 0 or not frame.select(written.is_not_null().any()).item():
@@ -983,12 +989,20 @@ def to_reporting_currency(
         kind="quarantined",
         reason="currency_without_rate",
     )
-    converted = plain_number(pl.col(amount), money=True) / rate
-    frame = frame.with_columns(
-        pl.when(converted.is_not_null())
-        .then(converted.round(6).cast(pl.String))
-        .otherwise(pl.col(amount))
-        .alias(amount)
+    # (read once, in a lazy query: the money reading is a chain of regexes, and an eager
+    # frame evaluates every use of it apart: 1.4 s for 1M Salesforce amounts)
+    converted = pl.col("__converted")
+    frame = (
+        frame.lazy()
+        .with_columns((plain_number(pl.col(amount), money=True) / rate).alias("__converted"))
+        .with_columns(
+            pl.when(converted.is_not_null())
+            .then(converted.round(6).cast(pl.String))
+            .otherwise(pl.col(amount))
+            .alias(amount)
+        )
+        .drop("__converted")
+        .collect()
     )
     return frame, pl.concat([differ, aside]) if differ.height else aside
 
@@ -1046,18 +1060,34 @@ def plain_number(text: pl.Expr, *, money: bool = False) -> pl.Expr:
     names is :func:`amount_code`'s; adapters with a currency column check that the two agree
     (:func:`to_reporting_currency`).
     """
-    cleaned = text.cast(pl.String)
-    if money:
-        cleaned = cleaned.str.strip_chars().str.replace(_LEADING, "${1}").str.replace(_TRAILING, "")
-    cleaned = cleaned.str.replace_all(r"[\s$€£¥]", "")
-    if money:
-        cleaned = pl.when(cleaned.str.contains(_DOT_GROUPED)).then(None).otherwise(cleaned)
-    cleaned = (
-        pl.when(cleaned.str.contains(_THOUSANDS))
-        .then(cleaned.str.replace_all(",", "", literal=True))
-        .otherwise(cleaned)
+    return text.cast(pl.String).map_batches(
+        functools.partial(_plain_numbers, money=money),
+        return_dtype=pl.Float64,
+        is_elementwise=True,
     )
-    return cleaned.cast(pl.Float64, strict=False)
+
+
+def _plain_numbers(values: pl.Series, *, money: bool) -> pl.Series:
+    """:func:`plain_number` on a series, each step computed once.
+
+    (As one expression, each use of the cleaned text evaluated its whole chain again: the
+    money reading of 1M amounts took 0.58 s, four times its steps.)
+    """
+    x = pl.col("x")
+    frame = values.to_frame("x")
+    if money and frame.select(x.str.contains("[A-Za-z]").any()).item():  # (a code or RM/kr)
+        frame = frame.select(x.str.strip_chars().str.replace(_LEADING, "${1}"))
+        frame = frame.select(x.str.replace(_TRAILING, ""))
+    frame = frame.select(x.str.replace_all(r"[\s$€£¥]", ""))
+    if money:
+        frame = frame.select(
+            pl.when(x.str.contains(_DOT_GROUPED)).then(None).otherwise(x).alias("x")
+        )
+    thousands = x.str.contains(_THOUSANDS)
+    frame = frame.select(
+        pl.when(thousands).then(x.str.replace_all(",", "", literal=True)).otherwise(x).alias("x")
+    )
+    return frame.to_series().cast(pl.Float64, strict=False).alias(values.name)
 
 
 def amount_code(text: pl.Expr) -> pl.Expr:
