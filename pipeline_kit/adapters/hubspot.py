@@ -901,7 +901,8 @@ class _Export:
                     names=str(", ".join(undecided)),
                 )
             )
-        if history.height == 0:
+        unflagged = stages.filter(pl.col("_open_unflagged"))
+        if history.height == 0 or unflagged.height == 0:  # (nothing doubtful to look for)
             return
         keys = ["_label", "_pipeline"]
         left = (
@@ -918,8 +919,7 @@ class _Export:
             (pl.col("_close").is_null() | (pl.col("_close") <= pl.lit(latest))).all().alias("_past")
         )
         doubtful = (
-            stages.filter(pl.col("_open_unflagged"))
-            .join(left, on=keys, how="inner", nulls_equal=True)
+            unflagged.join(left, on=keys, how="inner", nulls_equal=True)
             .join(closes, on=keys, how="left", nulls_equal=True)
             .filter(~pl.col("_left") & pl.col("_past").fill_null(True))
         )["stage"].to_list()
