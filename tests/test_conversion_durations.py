@@ -191,3 +191,47 @@ def test_time_in_stage_km_by_hand(tiny):
     # Proposal: D3 ended after 17 days; D5 (46) and D6 (30) still there: median not reached
     q = rows["Proposal"]
     assert (q["ended"], q["ongoing"], q["median_days"]) == (1, 2, None)
+
+
+def test_stage_conversion_interval_spans_what_pending_deals_may_still_do(tmp_path):
+    """20 deals enter Prospecting in 2025-Q4: 6 advance, 8 are lost, 6 are still there. The
+    interval runs from the Wilson lower bound of 6 / 20 (every pending deal drops) to the
+    Wilson upper bound of 12 / 20 (every one advances); scipy's Wilson interval, counts away
+    from the kit's modified edges."""
+    from scipy import stats
+
+    from tests.conftest import STAGES_CSV, write_dataset
+
+    deals = ["deal_id,owner,team,amount,created_at,stage,status,closed_at"]
+    history = ["deal_id,stage,entered_at"]
+    for i in range(1, 21):
+        kind = "advanced" if i <= 6 else "lost" if i <= 14 else "pending"
+        stage, status, closed = {
+            "advanced": ("Proposal", "open", ""),
+            "lost": ("Lost", "lost", "2025-10-15"),
+            "pending": ("Prospecting", "open", ""),
+        }[kind]
+        deals.append(f"D{i},ann,red,100,2025-10-01,{stage},{status},{closed}")
+        history.append(f"D{i},Prospecting,2025-10-02")
+        if kind == "advanced":
+            history.append(f"D{i},Proposal,2025-10-20")
+        if kind == "lost":
+            history.append(f"D{i},Lost,2025-10-15")
+    folder = write_dataset(
+        tmp_path / "d",
+        deals="\n".join(deals) + "\n",
+        stages=STAGES_CSV,
+        stage_history="\n".join(history) + "\n",
+    )
+    ds = pk.load(folder)
+    row = (
+        pk.stage_conversion(ds, "2025-Q4", as_of="2025-12-31")
+        .filter(pl.col("stage") == "Prospecting")
+        .row(0, named=True)
+    )
+    assert (row["entered"], row["advanced"], row["dropped"], row["pending"]) == (20, 6, 8, 6)
+    assert row["conversion"] == pytest.approx(6 / 14)
+    low = stats.binomtest(6, 20).proportion_ci(0.95, method="wilson").low
+    high = stats.binomtest(12, 20).proportion_ci(0.95, method="wilson").high
+    assert (row["ci_low"], row["ci_high"]) == (pytest.approx(low), pytest.approx(high))
+    assert row["ci_low"] < row["conversion"] < row["ci_high"]

@@ -11,9 +11,15 @@ Rule (documented in the ``stage_conversion`` card and tested):
 * otherwise it is **pending** (still open, or moved backwards and not yet forward again).
   Backward moves alone are neither conversions nor drop-offs.
 
-``conversion = advanced / (advanced + dropped)`` with a Wilson interval; ``drop_off`` is the
-complement. A cohort with more than ``max_pending`` of its deals pending is flagged
-``incomplete``: it is too young to judge.
+``conversion = advanced / (advanced + dropped)``; ``drop_off`` is the complement. Its interval
+spans what the pending deals may still do: from the Wilson lower bound of
+``advanced / entered`` (every pending deal drops) to the Wilson upper bound of
+``(advanced + pending) / entered`` (every one advances), Manski's worst-case bounds (1989).
+A Wilson interval on the decided deals alone excluded the cohort's eventual conversion with
+2-7% of it pending when drops came faster than advances, as they usually do (a lost deal is
+closed quickly, a slow yes lingers); with no deal pending the two are the same. A cohort with
+more than ``max_pending`` of its deals pending is flagged ``incomplete``: it is too young to
+judge.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from pipeline_kit.metrics._common import (
     time_basis,
 )
 from pipeline_kit.metrics._long import _long
-from pipeline_kit.metrics.cards import PER_PIPELINE, WILSON, MetricCard, declare
+from pipeline_kit.metrics.cards import PER_PIPELINE, MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N, p_chart_limits, wilson_interval
 
@@ -142,7 +148,9 @@ def stage_conversion(
         .with_columns(pl.col("advanced").fill_null(False))
         .with_columns((~pl.col("advanced") & pl.col("lost_by_as_of")).alias("dropped"))
     )
-    low, high = wilson_interval("advanced", "n", confidence)
+    # (the pending deals' outcomes, worst case either way: see the module docstring)
+    low = wilson_interval("advanced", "entered", confidence)[0]
+    high = wilson_interval("__advanced_or_pending", "entered", confidence)[1]
     out = (
         per_deal.group_by(*groups, "stage", "order")
         .agg(
@@ -153,6 +161,7 @@ def stage_conversion(
         .with_columns(
             (pl.col("entered") - pl.col("advanced") - pl.col("dropped")).alias("pending"),
             (pl.col("advanced") + pl.col("dropped")).alias("n"),
+            (pl.col("entered") - pl.col("dropped")).alias("__advanced_or_pending"),
         )
         .with_columns(
             pl.when(pl.col("n") > 0).then(pl.col("advanced") / pl.col("n")).alias("conversion"),
@@ -167,12 +176,19 @@ def stage_conversion(
             pl.lit(ds.stage_history_approximate).alias("approximate"),
         )
         .rename({"order": "stage_order"})
+        .drop("__advanced_or_pending")
         .sort(*groups, "stage_order")
     )
     return out.collect()
 
 
 # ----------------------------------------------------------------------------- catalogue
+
+PENDING_BOUNDS = (
+    "from the Wilson 95% lower bound of advanced / entered (every pending deal drops) to the "
+    "Wilson upper bound of (advanced + pending) / entered (every one advances): the pending "
+    "deals' outcomes, worst case either way"
+)
 
 
 def _conversion(
@@ -200,7 +216,7 @@ declare(
         "later reached a later open stage or won (a skip ahead counts), dropped if lost without "
         "advancing, pending otherwise; skipped stages are not entered; backward moves alone "
         "count as neither",
-        WILSON,
+        PENDING_BOUNDS,
         "share",
         (
             "Cohorts with over 10% of deals pending are flagged incomplete: too young to judge.",
@@ -225,7 +241,7 @@ declare(
         "dropped / (advanced + dropped) per stage",
         "cohort, as for stage_conversion",
         "as for stage_conversion",
-        WILSON + ", of the conversion, mirrored",
+        PENDING_BOUNDS + "; of the conversion, mirrored",
         "share",
         (),
         "pipeline_kit.stage_conversion",
