@@ -986,14 +986,17 @@ def _fill_owner_and_team(table: RawTable, notes: list[str]) -> RawTable:
     # deal still counts (quarantined, an unassigned deal left every count-based figure: a
     # win rate of 10/20 read as 10/15 when lost deals were the unassigned ones)
     # (looked for among the distinct names: a handful, where the rows are a million)
-    names = {c: frame.get_column(c).cast(pl.String).unique() for c in DEFAULTED_DEAL_COLUMNS}
-    empty = {
-        c: names[c].filter(
-            names[c].is_null()
-            | names[c].str.replace_all("\x00", "", literal=True).str.strip_chars().eq("")
-        )
+    names = {
+        c: frame.get_column(c).cast(pl.String).unique()
         for c in DEFAULTED_DEAL_COLUMNS
         if c not in missing
+    }
+    empty = {
+        c: values.filter(
+            values.is_null()
+            | values.str.replace_all("\x00", "", literal=True).str.strip_chars().eq("")
+        )
+        for c, values in names.items()
     }
     filled = [c for c, values in empty.items() if values.len()]
     blank = {
@@ -1419,7 +1422,7 @@ def _columns_to_normalise(raw: pl.DataFrame, text_cols: list[str]) -> list[str]:
       it; comparing neighbours reads the 16-byte string views alone.
 
     The first rows choose the way; a column the sample misjudges is still checked whole,
-    only more slowly. On 1M deals and their 3.9M stage entries, 14 columns: 0.09 s instead
+    only more slowly. On 1M deals and their 3.9M stage entries, 14 columns: 0.12 s instead
     of 0.20 s.
     """
     first = raw.head(_SAMPLE_ROWS)
@@ -1633,6 +1636,8 @@ def _names_differing_in_case(
     """
     names = unknown[fk.column].drop_nulls().unique()
     known = valid[fk.parent][fk.parent_column].drop_nulls().unique()
+    if names.dtype != pl.String or known.dtype != pl.String:
+        return []
     pairs = (
         pl.DataFrame({"name": names})
         .with_columns(pl.col("name").str.to_lowercase().alias("key"))

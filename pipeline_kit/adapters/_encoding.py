@@ -39,7 +39,8 @@ def decode(data: bytes, path: Path, encoding: str | None, notes: list[str]) -> s
                 file=str(path),
                 examples=_lines_not_in(data, encoding),
             ) from exc
-        if _MOJIBAKE.search(text):
+        mojibake = _MOJIBAKE.search(text)
+        if mojibake:
             notes.append(
                 Message(
                     N_(
@@ -49,7 +50,7 @@ def decode(data: bytes, path: Path, encoding: str | None, notes: list[str]) -> s
                     ),
                     file=path.name,
                     encoding=encoding,
-                    example=_MOJIBAKE.search(text).group(0),  # type: ignore[union-attr]
+                    example=mojibake.group(0),
                 )
             )
         return text

@@ -34,6 +34,7 @@ __all__ = [
     "SetAsideLog",
     "amount_code",
     "column",
+    "decimal_comma_numbers",
     "excel_serial",
     "normalise_dates",
     "parse_bool",
@@ -989,12 +990,10 @@ def to_reporting_currency(
         kind="quarantined",
         reason="currency_without_rate",
     )
-    # (read once, in a lazy query: the money reading is a chain of regexes, and an eager
-    # frame evaluates every use of it apart: 1.4 s for 1M Salesforce amounts)
+    # (the converted amount computed once, then read twice)
     converted = pl.col("__converted")
     frame = (
-        frame.lazy()
-        .with_columns((plain_number(pl.col(amount), money=True) / rate).alias("__converted"))
+        frame.with_columns((plain_number(pl.col(amount), money=True) / rate).alias("__converted"))
         .with_columns(
             pl.when(converted.is_not_null())
             .then(converted.round(6).cast(pl.String))
@@ -1002,7 +1001,6 @@ def to_reporting_currency(
             .alias(amount)
         )
         .drop("__converted")
-        .collect()
     )
     return frame, pl.concat([differ, aside]) if differ.height else aside
 
@@ -1088,6 +1086,50 @@ def _plain_numbers(values: pl.Series, *, money: bool) -> pl.Series:
         pl.when(thousands).then(x.str.replace_all(",", "", literal=True)).otherwise(x).alias("x")
     )
     return frame.to_series().cast(pl.Float64, strict=False).alias(values.name)
+
+
+# decimal comma: 1.234,50 / 1 234,50 (any space) / 1234,5 / 1234; optional sign
+_DECIMAL_COMMA = r"^[-+]?(?:\d{1,3}(?:\.\d{3})+|\d{1,3}(?:[ \x{00A0}\x{202F}]\d{3})+|\d+)(?:,\d+)?$"
+
+
+def decimal_comma_numbers(
+    frame: pl.DataFrame, columns: list[str]
+) -> tuple[pl.DataFrame, list[str]]:
+    """Number columns written with a decimal comma as plain numbers; (frame, values left).
+
+    For the exports said to use a decimal comma (a mapping's ``decimal = ","``, the canonical
+    source's ``decimal=","``).
+
+    Whether each value fits the decimal-comma form is computed once, into a working column
+    the new values and the list of values left both read.
+    """
+    if not columns:
+        return frame, []
+    fits = {c: f"__fits_{c}" for c in columns}
+    staged = frame.with_columns(
+        pl.col(c)
+        .str.replace_all(r"[$€£¥]", "")
+        .str.strip_chars()
+        .str.contains(_DECIMAL_COMMA)
+        .alias(fits[c])
+        for c in columns
+    )
+    left = [
+        pl.col(c)
+        .filter(pl.col(fits[c]).not_() & pl.col(c).str.strip_chars().ne(""))
+        .unique(maintain_order=True)
+        .implode()
+        for c in columns
+    ]
+    unmatched = staged.select(pl.concat_list(left).alias("x"))["x"][0].to_list()
+    exprs = []
+    for c in columns:
+        text = pl.col(c).str.replace_all(r"[$€£¥]", "").str.strip_chars()
+        plain = text.str.replace_all(r"[.\s\x{00A0}\x{202F}]", "").str.replace(
+            ",", ".", literal=True
+        )
+        exprs.append(pl.when(pl.col(fits[c])).then(plain).otherwise(pl.col(c)).alias(c))
+    return staged.with_columns(exprs).drop(*fits.values()), unmatched
 
 
 def amount_code(text: pl.Expr) -> pl.Expr:

@@ -9,7 +9,7 @@ from typing import Literal
 
 import polars as pl
 
-from pipeline_kit.adapters._tools import WORKBOOK_SUFFIXES, normalise_dates
+from pipeline_kit.adapters._tools import WORKBOOK_SUFFIXES, decimal_comma_numbers, normalise_dates
 from pipeline_kit.adapters.base import (
     RawDataset,
     RawTable,
@@ -215,8 +215,6 @@ def _read_values(
     numbers are left as they are. Unreadable values get a fix pointing at these options and
     at ``pipeline-kit inspect``.
     """
-    from pipeline_kit.adapters.mapping import _apply_decimal_comma
-
     schema = {c: col.dtype for c, col in TABLES[table].columns().items() if c != "source_row"}
     text = [c for c in schema if c in frame.columns and frame.schema[c] == pl.String]
     dates = [c for c in text if schema[c] == pl.Date or isinstance(schema[c], pl.Datetime)]
@@ -255,7 +253,7 @@ def _read_values(
             file=file.name,
         )
     if numbers and decimal == ",":
-        frame, left = _apply_decimal_comma(frame, numbers)
+        frame, left = decimal_comma_numbers(frame, numbers)
         notes.append(
             Message(
                 N_(

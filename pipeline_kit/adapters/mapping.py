@@ -100,6 +100,7 @@ from pipeline_kit.adapters._encoding import detect_encoding
 from pipeline_kit.adapters._tools import (
     WORKBOOK_SUFFIXES,
     amount_code,
+    decimal_comma_numbers,
     excel_serial,
     normalise_dates,
     read_export_file,
@@ -130,8 +131,6 @@ DICT_ORIGIN = "the mapping (a dict)"
 SECTION_KEYS = ("file", "columns", "values", "constants", *SETTINGS)
 DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", *WORKBOOK_SUFFIXES)
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
-# decimal comma: 1.234,50 / 1 234,50 (any space) / 1234,5 / 1234; optional sign
-_DECIMAL_COMMA = r"^[-+]?(?:\d{1,3}(?:\.\d{3})+|\d{1,3}(?:[ \x{00A0}\x{202F}]\d{3})+|\d+)(?:,\d+)?$"
 # date_format = "excel": whole numbers are Excel serial dates (days since 1899-12-30)
 EXCEL = "excel"
 _TIME_DIRECTIVES = ("%H", "%I", "%M", "%S", "%p", "%T", "%R", "%X", "%c", "%s")
@@ -618,41 +617,6 @@ def _apply_dates(
     return frame, unmatched
 
 
-def _apply_decimal_comma(frame: pl.DataFrame, columns: list[str]) -> tuple[pl.DataFrame, list[str]]:
-    """Number columns written with a decimal comma as plain numbers; (frame, values left).
-
-    Whether each value fits the decimal-comma form is computed once, into a working column
-    the new values and the list of values left both read.
-    """
-    if not columns:
-        return frame, []
-    fits = {c: f"__fits_{c}" for c in columns}
-    staged = frame.with_columns(
-        pl.col(c)
-        .str.replace_all(r"[$€£¥]", "")
-        .str.strip_chars()
-        .str.contains(_DECIMAL_COMMA)
-        .alias(fits[c])
-        for c in columns
-    )
-    left = [
-        pl.col(c)
-        .filter(pl.col(fits[c]).not_() & pl.col(c).str.strip_chars().ne(""))
-        .unique(maintain_order=True)
-        .implode()
-        for c in columns
-    ]
-    unmatched = staged.select(pl.concat_list(left).alias("x"))["x"][0].to_list()
-    exprs = []
-    for c in columns:
-        text = pl.col(c).str.replace_all(r"[$€£¥]", "").str.strip_chars()
-        plain = text.str.replace_all(r"[.\s\x{00A0}\x{202F}]", "").str.replace(
-            ",", ".", literal=True
-        )
-        exprs.append(pl.when(pl.col(fits[c])).then(plain).otherwise(pl.col(c)).alias(c))
-    return staged.with_columns(exprs).drop(*fits.values()), unmatched
-
-
 def apply_mapping(
     section: Section,
     settings: Settings,
@@ -842,7 +806,7 @@ def apply_mapping(
         if t in (pl.Float64, pl.Int64) and c in out.columns and out.schema[c] == pl.String
     ]
     if number_cols and settings.decimal == ",":
-        out, left = _apply_decimal_comma(out, number_cols)
+        out, left = decimal_comma_numbers(out, number_cols)
         part = Message(N_("decimal comma in {columns}"), columns=", ".join(number_cols))
         if left:
             part = Message(
