@@ -15,7 +15,8 @@ value, for
 * through the kit's own metric functions, on synthetic datasets whose teams are independent
   draws: the quarterly counts (Garwood) and bookings intervals of ``pk.quarterly_trend``,
   ``pk.period_over_period``'s change intervals, ``pk.needed_for_target``'s simulated
-  intervals, the false-alarm rate of ``pk.stage_conversion_control``'s limits and
+  intervals, ``pk.stage_conversion``'s interval of a cohort read while some of its deals
+  are pending, the false-alarm rate of ``pk.stage_conversion_control``'s limits and
   ``pk.churn``'s Wilson interval (``--new-only``; ``--results`` writes these tables into
   ``bench/RESULTS.md``).
 
@@ -510,6 +511,73 @@ def churn_coverage(rate: float, n: int, teams: int, rng: np.random.Generator) ->
     return _share((f["ci_low"] <= rate) & (rate <= f["ci_high"]))
 
 
+def stage_conversion_coverage(
+    p: float, n: int, read_at: str, teams: int, rng: np.random.Generator
+) -> dict[str, float]:
+    """Coverage of ``pk.stage_conversion``'s interval of a cohort's eventual conversion.
+
+    Every team has ``n`` deals entering Prospecting in 2025-Q4; each advances to Proposal with
+    probability ``p`` after an exponential wait of mean 25 days, else is lost after one of
+    mean 8 days (drops come faster than advances, as in CRMs); outcomes are read at
+    ``read_at``, when some deals are still pending. Truth: ``p``, the conversion the cohort
+    will show once decided. ``decided`` is the Wilson interval on the decided deals alone
+    (the kit's interval before it spanned the pending deals' outcomes), the named baseline.
+    """
+    import pipeline_kit as pk
+    from pipeline_kit.stats import wilson_interval
+
+    names = np.repeat(_teams(teams), n)
+    size = names.size
+    entered = rng.integers(0, 92, size)
+    advances = rng.random(size) < p
+    wait = np.where(advances, rng.exponential(25, size), rng.exponential(8, size)).astype(int) + 1
+    moved = entered + wait
+    ids = [f"d{i}" for i in range(size)]
+    deals = pl.DataFrame(
+        {
+            "deal_id": ids,
+            "owner": "o",
+            "team": names,
+            "amount": "100",
+            "created_at": _days_into("2025-10-01", entered),
+            "stage": np.where(advances, "Proposal", "Lost"),
+            "status": np.where(advances, "open", "lost"),
+            "closed_at": pl.select(
+                pl.when(pl.Series(~advances)).then(pl.Series(_days_into("2025-10-01", moved)))
+            ).to_series(),
+        }
+    )
+    history = pl.DataFrame(
+        {
+            "deal_id": ids + ids,
+            "stage": ["Prospecting"] * size + list(np.where(advances, "Proposal", "Lost")),
+            "entered_at": list(_days_into("2025-10-01", entered))
+            + list(_days_into("2025-10-01", moved)),
+        }
+    )
+    stages = pl.DataFrame(
+        {
+            "stage": ["Prospecting", "Proposal", "Won", "Lost"],
+            "order": ["1", "2", "3", "4"],
+            "probability": ["0.1", "0.5", "1", "0"],
+            "is_won": ["false", "false", "true", "false"],
+            "is_lost": ["false", "false", "false", "true"],
+        }
+    )
+    ds = _dataset(deals=deals, stages=stages, stage_history=history)
+    f = pk.stage_conversion(ds, Q4, by="team", as_of=read_at).filter(
+        pl.col("stage") == "Prospecting"
+    )
+    low, high = wilson_interval("advanced", "n")
+    decided = f.select(low.alias("lo"), high.alias("hi"))
+    return {
+        "kit": _share((f["ci_low"] <= p) & (p <= f["ci_high"])),
+        "decided": _share((decided["lo"] <= p) & (p <= decided["hi"])),
+        "pending": float(f["pending"].sum() / f["entered"].sum()),
+        "n": f.height,
+    }
+
+
 def calls_coverage(
     mean: float, shape: float | None, n: int, draws: int, rng: np.random.Generator
 ) -> tuple[float, float]:
@@ -663,6 +731,26 @@ def new_tables(
         for n in (10, 20, 30, 100):
             cov = churn_coverage(rate, n, args.teams, rng)
             t.add(rate, n, cov, _mcse(cov, args.teams), wilson_exact_coverage(rate, n))
+    tables.append(t)
+    t = Table(
+        "Stage conversion (pk.stage_conversion), 95% interval: coverage of the cohort's "
+        f"eventual conversion; {args.teams} teams per row; drops after 8 days on average, "
+        "advances after 25; decided = Wilson on the decided deals alone (the baseline)",
+        ["p", "n", "read at", "pending", "coverage", "s.e.", "decided"],
+    )
+    for p in (0.3, 0.5):
+        for n in (20, 100):
+            for read_at in ("2026-01-15", "2026-03-31"):
+                c = stage_conversion_coverage(p, n, read_at, args.teams, rng)
+                t.add(
+                    p,
+                    n,
+                    read_at,
+                    f"{c['pending']:.3f}",
+                    c["kit"],
+                    _mcse(c["kit"], args.teams),
+                    c["decided"],
+                )
     tables.append(t)
     t = Table(
         "Calls per closed deal (pk.calls_per_deal_by_industry, quasi-Poisson), 95% interval: "
