@@ -32,8 +32,14 @@ def _shown(data: Path | str) -> str:
 
 def _add_data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "data_path",
+        nargs="?",
+        type=_data_location,
+        metavar="DATA",
+        help="the export: as --data (either form)",
+    )
+    parser.add_argument(
         "--data",
-        required=True,
         type=_data_location,
         help="folder with the export (deals.csv, ... or a known format), or a database: "
         "duckdb:///path/to.db, postgresql://user@host:port/db (needs pipeline_kit[db])",
@@ -555,7 +561,15 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pipeline-kit`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if "data_path" in args:  # the export, given as DATA or as --data DATA
+        given = {str(d): d for d in (args.data_path, args.data) if d is not None}
+        if not given:
+            parser.error(f"{args.command}: the export is required: give DATA (or --data DATA)")
+        if len(given) > 1:
+            parser.error(f"the export is given twice, differently: {' and '.join(given)}")
+        args.data = next(iter(given.values()))
     try:
         return COMMANDS[args.command](args)
     except DataError as exc:
