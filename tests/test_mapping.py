@@ -568,3 +568,22 @@ def test_inspect_keeps_the_question_when_a_column_may_hold_ids_or_teams(tmp_path
     text, _ = draft_mapping(tmp_path / "sheet.csv")
     assert "@line" not in text and 'unique in every row: "Ref"' in text
     assert '\nteam = "All"' not in text and '# team = "?"' in text  # Zone repeats: teams?
+
+
+def test_inspect_takes_a_deals_sheet_with_stage_and_created_date_as_deals(tmp_path):
+    """Id, stage and a date also fit stage_history's three columns; the status read from the
+    stage names makes the sheet a whole deals table, so it wins (it was drafted as a history)."""
+    (tmp_path / "opps.csv").write_text(
+        "Opportunity ID,Owner,Team,Amount,Created Date,Stage,Close Date\n"
+        'O1,Ann,East,"$12,000.00","Jan 5, 2025",Closed Won,"Mar 3, 2025"\n'
+        'O2,Bob,West,"$5,000.00","Feb 11, 2025",Closed Lost,"Apr 20, 2025"\n'
+        'O3,Ann,East,"$7,500.00","Mar 14, 2025",Proposal,"Jun 30, 2025"\n'
+    )
+    text, said = draft_mapping(tmp_path / "opps.csv")
+    assert "[deals]" in text and "[stage_history]" not in text
+    assert any("month by name" in s for s in said)
+    (tmp_path / "m.toml").write_text(text, encoding="utf-8")
+    ds = pk.load(tmp_path / "opps.csv", mapping=tmp_path / "m.toml")
+    row = ds.deals.filter(pl.col("deal_id") == "O1").row(0, named=True)
+    assert row["amount"] == 12_000.0 and row["created_at"] == dt.date(2025, 1, 5)
+    assert row["closed_at"] == dt.date(2025, 3, 3) and row["status"] == "won"

@@ -1332,6 +1332,8 @@ def _guess_columns(table: str, headers: list[str], file_name: str) -> _Guess:
             if len(found) > 1:
                 alternatives[c] = found[1:]
     n_required = sum(c in columns for c in required)
+    if table == "deals" and "stage" in columns and "status" in required and "status" not in columns:
+        n_required += 1  # the draft reads the status from the stage names (_status_lines)
     n_optional = sum(c in columns and c not in required for c in canonical)
     score = n_required / max(len(required), 1) + 0.05 * n_optional
     stem = squash(Path(file_name).stem)
@@ -1440,7 +1442,7 @@ def _date_formats(
     elif all(
         _order_of(max(counts, key=lambda f: counts[f])) == "other" for counts in fits.values()
     ):
-        order, how = None, "year first: certain"
+        order, how = None, "day and month cannot be confused (year first, or the month by name)"
     else:
         order = "day" if european else "month"
         how = (
