@@ -288,7 +288,7 @@ def _sample(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     ds = _load(args)
     report = ds.report()
-    if args.strict and ds.usable and ds.quarantine.height:
+    if args.strict and (ds.usable or ds.leads_only) and ds.quarantine.height:
         report = report.replace(
             "Usable: yes",
             f"Usable: yes, but --strict fails: {ds.quarantine.height:,} row(s) quarantined.",
@@ -299,7 +299,7 @@ def _validate(args: argparse.Namespace) -> int:
             args.quarantine
         )
         print(f"\nquarantined rows written to {args.quarantine}")
-    if not ds.usable or (args.strict and ds.quarantine.height):
+    if not (ds.usable or ds.leads_only) or (args.strict and ds.quarantine.height):
         return EXIT_BAD_INPUT
     return EXIT_OK
 
@@ -310,7 +310,8 @@ def _metrics(args: argparse.Namespace) -> int:
     from pipeline_kit.periods import check_covered, resolve_period
 
     ds = _load(args)
-    ds.require_usable()
+    if not ds.leads_only:  # (leads alone: the lead figures)
+        ds.require_usable()
     period = resolve_period(args.period, ds.last_date, ds.first_date)
     check_covered(period, as_date(args.as_of, ds), ds.first_date, ds.last_date, undated=ds.undated)
     if args.as_of:
@@ -419,7 +420,8 @@ def _compare(args: argparse.Namespace) -> int:
     from pipeline_kit.periods import check_covered, resolve_period
 
     ds = _load(args)
-    ds.require_usable()
+    if not ds.leads_only:  # (leads alone: the lead figures)
+        ds.require_usable()
     period = resolve_period(args.period, ds.last_date, ds.first_date)
     check_covered(period, as_date(args.as_of, ds), ds.first_date, ds.last_date, undated=ds.undated)
     frame = compare(

@@ -16,6 +16,8 @@ from pipeline_kit.adapters.base import (
     check_unchanged,
     file_state,
     lazy_fingerprint,
+    leads_only_note,
+    no_deals_table,
     read_table_file,
 )
 from pipeline_kit.errors import DataError
@@ -158,6 +160,10 @@ def read_canonical(
                 reporting_currency=reporting_currency,
             )
         tables[table] = RawTable(table, frame, str(file))
+    no_deals = "deals" not in tables and "leads" in tables
+    if no_deals and not _unread_table_files(path, "deals"):
+        tables = {"deals": no_deals_table(str(path / "deals.csv")), **tables}
+        notes.append(leads_only_note(path.name))
     if "deals" not in tables:
         present = sorted(p.name for p in path.iterdir() if p.suffix in SUFFIXES)
         unread = _unread_table_files(path, "deals")
@@ -193,6 +199,7 @@ def read_canonical(
         notes=notes,
         hints=hints,
         setaside=setaside,
+        no_deals=no_deals,
     )
 
 

@@ -108,7 +108,13 @@ from pipeline_kit.adapters._tools import (
     squash,
     to_reporting_currency,
 )
-from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
+from pipeline_kit.adapters.base import (
+    RawDataset,
+    RawTable,
+    fingerprint,
+    leads_only_note,
+    no_deals_table,
+)
 from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import N_, Message
 from pipeline_kit.schema import TABLES, required_columns
@@ -1092,12 +1098,22 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
             file=str(path),
         )
     sections = dict(spec.sections)
+    # the file given stands for the deals, or for the leads of a mapping of leads only
+    given = "leads" if "leads" in sections and "deals" not in sections else "deals"
     if path.is_file():
-        base = spec.folder if spec.folder is not None else path.parent
-        sections.setdefault("deals", Section("deals"))
+        # other files: beside the one given, else beside the mapping file
+        base = path.parent
+        if spec.folder is not None and not any(
+            (path.parent / sec.file).is_file() or glob.has_magic(sec.file)
+            for sec in sections.values()
+            if sec.file is not None
+        ):
+            base = spec.folder
+        sections.setdefault(given, Section(given))
     else:
         base = path
-    if "deals" not in sections:
+    no_deals = given == "leads"
+    if "deals" not in sections and not no_deals:
         raise DataError(
             problem="the mapping has no [deals] section",
             fix='add [deals] with file = "<your opportunities export>.csv" and its [deals.columns]',
@@ -1109,9 +1125,16 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
     files: list[Path] = []
     setaside: list[pl.DataFrame] = []
     for table, section in sections.items():
-        if section.file is not None:
+        if (
+            section.file is not None
+            and path.is_file()
+            and table == given
+            and (section.file == path.name)
+        ):
+            file = path
+        elif section.file is not None:
             file = _resolve_file(base, section.file, table, spec.origin)
-        elif table == "deals" and path.is_file():
+        elif table == given and path.is_file():
             file = path
         else:
             file = _default_file(base, table, spec.origin)
@@ -1135,8 +1158,12 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
                 reporting_currency=settings.reporting_currency,
             )
         tables[table] = RawTable(table, out, str(file))
+    if no_deals:
+        tables = {"deals": no_deals_table(str(base / "deals.csv")), **tables}
+        notes.append(leads_only_note(path.name))
     digest = hashlib.sha256((fingerprint(files) + spec.digest).encode()).hexdigest()[:12]
     return RawDataset(
+        no_deals=no_deals,
         source="mapping",
         path=path,
         tables=tables,
@@ -1722,6 +1749,11 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
             sentences.append(
                 f"no file looks like the deals table by its headers: {skeleton.name} is drafted "
                 "as its skeleton, fill each ? line with the column that holds it"
+            )
+        elif "leads" in assigned:
+            sentences.append(
+                "no deals file: the mapping reads leads only (lead figures); add a [deals] "
+                "section for deal figures"
             )
         else:
             sentences.append(

@@ -57,7 +57,7 @@ class LeadFunnelOutput(dy.Schema):
     created = count_column()
     qualified = count_column()
     converted = count_column()
-    won = count_column()
+    won = count_column(nullable=True)  # null on an export of leads only (unknown, not 0)
     qualified_rate = share_column()
     qualified_rate_ci_low = share_column()
     qualified_rate_ci_high = share_column()
@@ -92,7 +92,9 @@ def lead_funnel(
     ``ci_high`` for the conversion rate, ``qualified_rate_ci_low``/``_ci_high`` and
     ``lead_win_rate_ci_low``/``_ci_high`` for the others. ``incomplete`` is true when fewer
     than ``mature_days`` days separate the period end from ``as_of``: recent leads have not
-    had time to convert. Columns: :class:`LeadFunnelOutput`.
+    had time to convert. On an export of leads only (:attr:`Dataset.leads_only`) ``won``,
+    ``lead_win_rate`` and its interval are null: no deal says whether a lead was won.
+    Columns: :class:`LeadFunnelOutput`.
     """
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
@@ -113,7 +115,11 @@ def lead_funnel(
             pl.len().cast(pl.Int64).alias("created"),
             pl.col("qualified_at").is_not_null().sum().cast(pl.Int64).alias("qualified"),
             converted.sum().cast(pl.Int64).alias("converted"),
-            pl.col("_won").fill_null(False).sum().cast(pl.Int64).alias("won"),
+            (
+                pl.lit(None, pl.Int64)
+                if ds.leads_only
+                else pl.col("_won").fill_null(False).sum().cast(pl.Int64)
+            ).alias("won"),
         ],
     ).collect()
     columns = []
@@ -123,8 +129,12 @@ def lead_funnel(
         ("lead_win_rate", "won", "lead_win_rate_ci"),
     ):
         low, high = wilson_interval(count, "created", confidence)
+        if count == "won" and ds.leads_only:  # unknown, not zero
+            low = high = pl.lit(None, pl.Float64)
         columns += [
-            pl.when(pl.col("created") > 0).then(pl.col(count) / pl.col("created")).alias(name),
+            pl.when((pl.col("created") > 0) & pl.lit(count != "won" or not ds.leads_only))
+            .then(pl.col(count) / pl.col("created"))
+            .alias(name),
             low.alias(f"{interval}_low"),
             high.alias(f"{interval}_high"),
         ]
@@ -269,7 +279,15 @@ def lead_time_to_win(
 
     Example: 10 leads, 2 won after 10 and 30 days, 8 not won after 100 days: no median (only
     20% won), won within 90 days = 20%.
+
+    An export of leads only (:attr:`Dataset.leads_only`) is a ``ValueError``: no deal says
+    when a lead was won.
     """
+    if ds.leads_only:
+        raise ValueError(
+            "lead_time_to_win needs the deals: the export has leads only (no deal says when a "
+            "lead was won)"
+        )
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
