@@ -108,3 +108,25 @@ def test_leads_as_a_dataframe_or_through_a_mapping(tmp_path):
     assert ds.leads_only and ds.leads.height == 5
     ds = pk.load(tmp_path / "crm", mapping=mapping)
     assert ds.leads_only and ds.leads.height == 5
+
+
+def test_lead_columns_the_export_lacks_are_unknown_not_zero(tmp_path):
+    """No qualified_at and no first_response_at in the whole export: the figures built on them
+    are null (not "0 qualified", not "every lead never contacted")."""
+    frame = pl.read_csv(LEADS.encode(), infer_schema=False).drop(
+        "qualified_at", "first_response_at"
+    )
+    ds = pk.load({"leads": frame})
+    funnel = pk.lead_funnel(ds, "2025-Q4").row(0, named=True)
+    assert funnel["qualified"] is None and funnel["qualified_rate"] is None
+    assert funnel["qualified_rate_ci_low"] is None and funnel["converted"] == 3
+    response = pk.lead_response_time(ds, "2025-Q4").row(0, named=True)
+    assert response["n"] == 5 and response["enough_data"] is False
+    assert response["responded"] is None and response["never_contacted"] is None
+    assert response["within"] is None and response["median_hours"] is None
+    # a column exported but empty for this cohort's leads still counts its zeros
+    one = pl.read_csv(LEADS.encode(), infer_schema=False).with_columns(
+        pl.when(pl.col("lead_id") == "L1").then(pl.col("qualified_at")).alias("qualified_at")
+    )
+    q3 = pk.lead_funnel(pk.load({"leads": one}), "2025-11").row(0, named=True)
+    assert (q3["created"], q3["qualified"], q3["qualified_rate"]) == (2, 0, 0.0)
