@@ -93,9 +93,9 @@ def lead_funnel(
     ``lead_win_rate_ci_low``/``_ci_high`` for the others. ``incomplete`` is true when fewer
     than ``mature_days`` days separate the period end from ``as_of``: recent leads have not
     had time to convert. ``qualified`` and ``qualified_rate`` are null when no lead of the
-    export has a ``qualified_at`` (not exported: unknown, not 0). On an export of leads only (:attr:`Dataset.leads_only`) ``won``,
-    ``lead_win_rate`` and its interval are null: no deal says whether a lead was won.
-    Columns: :class:`LeadFunnelOutput`.
+    export has a ``qualified_at`` (not exported: unknown, not 0). On an export of leads only
+    (:attr:`Dataset.leads_only`) ``won``, ``lead_win_rate`` and its interval are null: no deal
+    says whether a lead was won. Columns: :class:`LeadFunnelOutput`.
     """
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
