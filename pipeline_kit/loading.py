@@ -1036,7 +1036,8 @@ def _check_required_columns(table: RawTable, as_read: list[str] | None = None) -
             problem=f"required column(s) missing: {', '.join(missing)}",
             fix=f"add {' and '.join(missing)} to the {table.name} export (the {table.name} "
             f"table needs {', '.join(required_columns(table.name))}); column names are "
-            "matched case-insensitively",
+            "matched case-insensitively. An export with its own column names needs a mapping: "
+            f"`pipeline-kit inspect {Path(table.file).name}` drafts one",
             file=table.file,
             column=missing[0],
             examples=[

@@ -184,13 +184,13 @@ def _write_index(index: Path, key: str, entry: list) -> None:
         pass
 
 
-def _normalise_header(name: str) -> str:
+def normalise_header(name: str) -> str:
     r"""A canonical table's column name: lower case, each run of white space an underscore.
 
     Any white space: a no-break space typed or pasted into a header (``Created\u00a0At``)
     matches as a plain one does.
 
-    >>> _normalise_header("\ufeff Created\u00a0At "), _normalise_header("Deal  ID")
+    >>> normalise_header("\ufeff Created\u00a0At "), normalise_header("Deal  ID")
     ('created_at', 'deal_id')
     """
     return re.sub(r"\s+", "_", name.strip().lstrip("\ufeff").strip().lower())
@@ -203,6 +203,7 @@ def read_table_file(
     encoding: str | None = None,
     separator: str | None = None,
     header_only: bool = False,
+    sheet: str | int | None = None,
 ) -> pl.DataFrame:
     """A canonical table file: CSV (every column a string) or Parquet (typed).
 
@@ -218,8 +219,9 @@ def read_table_file(
         encoding=encoding,
         separator=separator,
         header_only=header_only,
+        sheet=sheet,
     )
-    names = [_normalise_header(c) if c != "source_row" else c for c in frame.columns]
+    names = [normalise_header(c) if c != "source_row" else c for c in frame.columns]
     duplicated = sorted({c for c in names if names.count(c) > 1})
     if duplicated:
         raise DataError(
