@@ -66,3 +66,22 @@ def test_one_file_with_its_own_columns_points_to_inspect(tmp_path, capsys):
     (tmp_path / "deals.json").write_text("{}")
     with pytest.raises(pk.DataError, match=r"deals\.json is not a file the kit reads"):
         pk.load(tmp_path / "deals.json", cache=False)
+
+
+EXAMPLES = SAMPLE.parent / "examples"
+
+
+@pytest.mark.parametrize("source", ["hubspot", "pipedrive"])
+def test_a_crm_export_file_given_alone(source):
+    """The one file a CRM's Deals export is: the same dataset as its folder."""
+    folder = EXAMPLES / source
+    (file,) = sorted(folder.glob("*.csv"))
+    alone = pk.load(file, source=source, cache=False)
+    whole = pk.load(folder, source=source, cache=False)
+    assert alone.counts.equals(whole.counts)
+    assert alone.deals.equals(whole.deals)
+
+
+def test_a_salesforce_object_other_than_opportunity_is_named():
+    with pytest.raises(pk.DataError, match=r"CurrencyType\.csv is a Salesforce CurrencyType table"):
+        pk.load(EXAMPLES / "salesforce" / "CurrencyType.csv", source="salesforce", cache=False)
