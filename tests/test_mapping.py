@@ -581,7 +581,7 @@ def test_inspect_takes_a_deals_sheet_with_stage_and_created_date_as_deals(tmp_pa
     )
     text, said = draft_mapping(tmp_path / "opps.csv")
     assert "[deals]" in text and "[stage_history]" not in text
-    assert any("month by name" in s for s in said)
+    assert any("unambiguous: year first, or the month by name" in s for s in said)
     (tmp_path / "m.toml").write_text(text, encoding="utf-8")
     ds = pk.load(tmp_path / "opps.csv", mapping=tmp_path / "m.toml")
     row = ds.deals.filter(pl.col("deal_id") == "O1").row(0, named=True)

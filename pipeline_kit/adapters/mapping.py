@@ -1469,7 +1469,7 @@ def _date_formats(
     elif all(
         _order_of(max(counts, key=lambda f: counts[f])) == "other" for counts in fits.values()
     ):
-        order, how = None, "day and month cannot be confused (year first, or the month by name)"
+        order, how = None, "unambiguous: year first, or the month by name"
     else:
         order = "day" if european else "month"
         how = (
