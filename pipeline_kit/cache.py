@@ -158,6 +158,7 @@ def read_cached(folder: Path, key: str) -> Dataset | None:
         hints={_hint_key(k): Message.from_json(v) for k, v in meta["hints"].items()},
         excluded=frames["excluded"],
         undated=meta["undated"],
+        absent_columns=frozenset(meta.get("absent_columns", ())),
         rule_messages={
             k: (Message.from_json(v[0]), Message.from_json(v[1]))
             for k, v in meta["rule_messages"].items()
@@ -256,6 +257,7 @@ def write_cached(folder: Path, key: str, ds: Dataset) -> None:
             "stage_history_approximate": ds.stage_history_approximate,
             "hints": {"\x1f".join(k): _json(v) for k, v in ds.hints.items()},
             "undated": ds.undated,
+            "absent_columns": sorted(ds.absent_columns),
             "rule_messages": {k: [_json(t) for t in v] for k, v in ds.rule_messages.items()},
         }
         (work / "meta.json").write_text(json.dumps(meta))

@@ -199,6 +199,9 @@ class Dataset:
     undated: bool = False
     # rule or reason -> (problem, fix), for reasons an adapter defines
     rule_messages: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # optional columns the export did not have ("leads.qualified_at"): the kit adds them
+    # empty, so that a figure built on one can say "unknown" rather than count no values
+    absent_columns: frozenset[str] = frozenset()
     # when ``fingerprint`` is "": computes it on first read (a canonical export's files are
     # hashed only when a report, the cache or ``describe`` asks for the fingerprint)
     fingerprinter: Callable[[], str] | None = field(default=None, repr=False, compare=False)
@@ -353,13 +356,19 @@ class Dataset:
 
     @property
     def leads_only(self) -> bool:
-        """True when no deal passed validation (or the export has none) but leads did.
+        """True for an export of leads without deals: no deal read, some lead valid.
 
         Lead figures (:func:`~pipeline_kit.lead_funnel`, :func:`~pipeline_kit.lead_response_time`)
-        are computed; every deal figure needs deals.
+        are computed; every deal figure needs deals. (A dataset filtered to no deal, such as
+        a team without deals, is not one: its export had deals.)
         """
+        if self.usable:
+            return False
         leads = self.tables.get("leads")
-        return not self.usable and leads is not None and leads.height > 0
+        if leads is None or leads.height == 0:
+            return False
+        read = self.counts.filter(pl.col("table") == "deals")["read"]
+        return read.len() == 0 or read[0] == 0
 
     def require_usable(self) -> None:
         """Raise a :class:`DataError` explaining why no analysis can run, if none can.

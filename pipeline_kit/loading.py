@@ -70,6 +70,7 @@ from pipeline_kit.schema import (
     UNKNOWN_OWNER,
     ForeignKey,
     dtype_hint,
+    optional_columns,
     required_columns,
 )
 
@@ -361,6 +362,12 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
     undated = "deals" in raw.tables and "created_at" not in raw.tables["deals"].frame.columns
     # (the columns as read, for an error: not those the kit adds for a missing owner or team)
     as_read = {name: t.frame.columns for name, t in raw.tables.items()}
+    absent = frozenset(
+        f"{name}.{c}"
+        for name, cols in as_read.items()
+        for c in optional_columns(name)
+        if c not in cols
+    )
     if "deals" in raw.tables:
         # (before an empty owner or team is filled in, which would leave no row blank)
         _set_aside_blank_rows(raw, "deals", raw.setaside, notes)
@@ -516,6 +523,7 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
             hints=raw.hints,
             undated=undated,
             rule_messages=rule_messages,
+            absent_columns=absent,
         )
     quarantine, excluded = _quarantine_and_excluded(quarantined, aside)
     counts = _counts(raw, valid, quarantine, excluded)
@@ -533,6 +541,7 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
         excluded=excluded,
         undated=undated,
         rule_messages=rule_messages,
+        absent_columns=absent,
     )
 
 

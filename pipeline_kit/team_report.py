@@ -1039,6 +1039,13 @@ class TeamReport:
                     "figures cannot be split by team (see the organisation summary)."
                 )
             )
+        if "leads.first_response_at" in self.ds.absent_columns:
+            return _markdown(
+                _(
+                    "The leads export has no first response time (first_response_at): add it "
+                    "to see how fast leads are answered."
+                )
+            )
         times = self.data.lead_response_by_source()
         bench, _source = self.data.benchmark("lead_response_hours")
         return self._chart(
@@ -1089,15 +1096,20 @@ class TeamReport:
                 n=f"{t['n']:,}",
                 median=median,
             )
+
+        def count(n: int | None, share: float | None) -> str:
+            # (null: the export has no such column, as Salesforce's Lead has no qualified_at)
+            return _("not in the export") if n is None else f"{n:,} ({pct(share)})"
+
         return _markdown(
             _md_table(
                 [_("Leads"), _("Qualified"), _("Became opportunities"), _("Won")],
                 [
                     [
                         f"{f['created']:,}",
-                        f"{f['qualified']:,} ({pct(f['qualified_rate'])})",
-                        f"{f['converted']:,} ({pct(f['conversion_rate'])})",
-                        f"{f['won']:,} ({pct(f['lead_win_rate'])})",
+                        count(f["qualified"], f["qualified_rate"]),
+                        count(f["converted"], f["conversion_rate"]),
+                        count(f["won"], f["lead_win_rate"]),
                     ]
                 ],
             )

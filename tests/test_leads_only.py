@@ -130,3 +130,22 @@ def test_lead_columns_the_export_lacks_are_unknown_not_zero(tmp_path):
     )
     q3 = pk.lead_funnel(pk.load({"leads": one}), "2025-11").row(0, named=True)
     assert (q3["created"], q3["qualified"], q3["qualified_rate"]) == (2, 0, 0.0)
+
+
+def test_a_team_report_says_which_lead_columns_the_export_lacks(tmp_path):
+    from pipeline_kit.team_report import TeamReport
+
+    from .conftest import SAMPLE
+
+    deals = pl.read_csv(SAMPLE / "deals.csv", infer_schema=False)
+    leads = pl.read_csv(SAMPLE / "leads.csv", infer_schema=False)
+    deals.write_csv(tmp_path / "deals.csv")
+    leads.drop("qualified_at", "first_response_at").write_csv(tmp_path / "leads.csv")
+    ds = pk.load(tmp_path, cache=False)
+    assert {"leads.qualified_at", "leads.first_response_at"} <= ds.absent_columns
+    report = TeamReport(ds, team="EMEA", period="2025-Q4")
+    assert "not in the export" in report.lead_funnel_table().data
+    assert "no first response time" in report.leads_section().data
+    # a team none of whose leads was qualified, in an export that has the column: 0, not unknown
+    full = pk.load(SAMPLE, cache=True)
+    assert "leads.qualified_at" not in full.absent_columns

@@ -92,8 +92,8 @@ def lead_funnel(
     ``ci_high`` for the conversion rate, ``qualified_rate_ci_low``/``_ci_high`` and
     ``lead_win_rate_ci_low``/``_ci_high`` for the others. ``incomplete`` is true when fewer
     than ``mature_days`` days separate the period end from ``as_of``: recent leads have not
-    had time to convert. ``qualified`` and ``qualified_rate`` are null when no lead of the
-    export has a ``qualified_at`` (not exported: unknown, not 0). On an export of leads only
+    had time to convert. ``qualified`` and ``qualified_rate`` are null when the export has no
+    ``qualified_at`` column (not exported: unknown, not 0). On an export of leads only
     (:attr:`Dataset.leads_only`) ``won``, ``lead_win_rate`` and its interval are null: no deal
     says whether a lead was won. Columns: :class:`LeadFunnelOutput`.
     """
@@ -196,7 +196,7 @@ def lead_response_time(
     never_contacted, median_hours with ci_low/ci_high (Kaplan-Meier), naive_median_responded
     (responded leads only), within (share answered within ``within_hours``, over all leads,
     with ``within_ci_low``/``within_ci_high``), enough_data (:class:`LeadResponseTimeOutput`).
-    When no lead of the export has a ``first_response_at`` (response times not exported),
+    When the export has no ``first_response_at`` column (response times not exported),
     every figure but ``n`` is null and ``enough_data`` false: unknown, not "never contacted".
     """
     period = as_period(period, ds)
@@ -258,9 +258,8 @@ def lead_response_time(
 
 
 def _exported(ds: Dataset, column: str) -> bool:
-    """Whether some lead of the export has ``column`` (all null: not exported, unknown)."""
-    leads = ds.tables.get("leads")
-    return leads is not None and column in leads.columns and leads[column].is_not_null().any()
+    """Whether the export's leads have ``column`` (else the kit added it empty: unknown)."""
+    return f"leads.{column}" not in ds.absent_columns
 
 
 class LeadTimeToWinOutput(dy.Schema):
