@@ -858,6 +858,10 @@ EXCLUSION_MESSAGES = {
         N_("the row holds no value at all (a line of separators)"),
         N_("nothing to do (delete the empty lines from the export to silence this)"),
     ),
+    "repeated_header": (
+        N_("the row repeats the header line (two exports joined, or a report's page headers)"),
+        N_("nothing to do (delete the repeated header lines from the export to silence this)"),
+    ),
     "exact_duplicate": (
         N_("the row repeats an earlier row exactly"),
         N_("nothing to do: it is counted once (remove the copy from the export to silence this)"),

@@ -845,3 +845,21 @@ def test_real_fivetran_seeds_every_opportunity_is_deleted_or_an_old_version():
     assert len(ex[("deals", "old_history_mode_version")]) == 2
     assert not ds.usable
     assert_balanced(ds)
+
+
+def test_a_report_with_its_header_repeated_mid_file_excludes_that_line(tmp_path):
+    """A report's page header repeated after line 3 (two exports joined): excluded as a
+    repeated header, not quarantined as an unreadable amount and dates."""
+    lines = (FIXTURES / REPORT / "report1706000000000.csv").read_text(encoding="utf-8")
+    lines = lines.splitlines()
+    folder = tmp_path / "report"
+    folder.mkdir()
+    (folder / "report.csv").write_text(
+        "\n".join([*lines[:3], lines[0], *lines[3:]]) + "\n", encoding="utf-8"
+    )
+    ds = load(folder)
+    assert counts(ds) == {"deals": (12, 4, 0, 8)}
+    assert exclusions(ds) == {
+        ("deals", "repeated_header"): [4],
+        ("deals", "report_footer"): [7, 8, 9, 10, 11, 12, 13],
+    }

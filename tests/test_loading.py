@@ -726,3 +726,69 @@ def test_ids_rounded_by_excel_into_scientific_notation_are_named(tmp_path):
         )
         for n in ds.notes
     )
+
+
+# ----------------------------------------------------------------------------- sixth session
+
+
+def test_a_header_line_repeated_mid_file_is_excluded_as_a_repeated_header(tmp_path):
+    """Two exports joined (`cat jan.csv feb.csv`): the second header line, here written as
+    a person types it (`Deal ID`, `Closed At`), is no record. It was quarantined once per
+    number and date column ("write amount as a plain number")."""
+    lines = DEALS_CSV.splitlines()
+    second = "Deal ID, Owner ,Team,AMOUNT,Created At,Stage,Status,Closed  At"
+    deals = "\n".join([*lines[:5], second, *lines[5:]]) + "\n"
+    history = HISTORY_CSV.replace("D2,Prospecting", "deal_id,stage,entered_at\nD2,Prospecting")
+    ds = pk.load(
+        write_dataset(tmp_path / "d", deals=deals, stages=STAGES_CSV, stage_history=history)
+    )
+    assert ds.quarantine.height == 0
+    assert sorted(ds.deals["deal_id"]) == [f"D{i}" for i in range(1, 9)]
+    # line 6 of deals.csv; line 5 of stage_history.csv (header, 3 rows of D1, the copy)
+    got = ds.excluded.select("table", "source_row", "reason").rows()
+    assert got == [("deals", 6, "repeated_header"), ("stage_history", 5, "repeated_header")]
+    by_table = {r["table"]: r for r in ds.counts.iter_rows(named=True)}
+    assert [by_table["deals"][k] for k in ("read", "valid", "quarantined", "excluded")] == [
+        9, 8, 0, 1,
+    ]  # fmt: skip
+    assert by_table["stage_history"]["excluded"] == 1
+    assert (
+        "deals.csv: 1 row(s) repeat the header line (two exports joined into one file, or a "
+        "report's page headers); they are no records and are listed as excluded, e.g. line 6."
+    ) in ds.notes
+    assert ds.exclusions().filter(pl.col("reason") == "repeated_header").height == 2
+
+
+def test_a_row_equal_to_the_header_in_some_columns_only_is_data(tmp_path):
+    """Only a row whose every cell reads as its column's name repeats the header."""
+    deals = DEALS_CSV + "deal_id,owner,team,amount,created_at,stage,status,2025-10-01\n"
+    ds = pk.load(write_dataset(tmp_path / "d", deals=deals, stages=STAGES_CSV))
+    assert ds.excluded.height == 0
+    assert ds.quarantine["source_row"].unique().to_list() == [10]
+
+
+def test_a_repeated_header_in_a_mapped_export_is_excluded(tmp_path):
+    text = (
+        "Opp,Rep,Value,Opened,Phase,Result,Closed\n"
+        "A1,ann,100,2025-01-01,Won,won,2025-02-01\n"
+        "Opp,Rep,Value,Opened,Phase,Result,Closed\n"
+        "A2,bob,200,2025-01-02,Lost,lost,2025-02-02\n"
+    )
+    (tmp_path / "export.csv").write_text(text)
+    mapping = {
+        "deals": {
+            "columns": {
+                "deal_id": "Opp",
+                "owner": "Rep",
+                "amount": "Value",
+                "created_at": "Opened",
+                "stage": "Phase",
+                "status": "Result",
+                "closed_at": "Closed",
+            },
+            "constants": {"team": "All"},
+        }
+    }
+    ds = pk.load(tmp_path / "export.csv", mapping=mapping)
+    assert ds.quarantine.height == 0 and sorted(ds.deals["deal_id"]) == ["A1", "A2"]
+    assert ds.excluded.select("source_row", "reason").rows() == [(3, "repeated_header")]

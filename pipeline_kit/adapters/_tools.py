@@ -45,6 +45,7 @@ __all__ = [
     "set_aside",
     "squash",
     "to_reporting_currency",
+    "without_repeated_headers",
 ]
 
 SETASIDE_SCHEMA = {
@@ -843,6 +844,62 @@ class SetAsideLog:
         """Record set-aside rows made elsewhere (in :data:`SETASIDE_SCHEMA`)."""
         if aside.height:
             self.frames.append(aside)
+
+
+def _header_pattern(name: str) -> str:
+    r"""A regex for a cell that reads as the header ``name`` once both are normalised.
+
+    Normalised as a canonical table's header is (``pipeline_kit.adapters.base.
+    _normalise_header``): case ignored, surrounding spaces trimmed, each run of white space an
+    underscore, so ``Deal  ID`` reads as ``deal_id``.
+
+    >>> import re
+    >>> bool(re.search(_header_pattern("deal_id"), " Deal\u00a0 ID ")), _header_pattern("a b")
+    (True, '(?i)^\\s*a(?:_|\\s+)b\\s*$')
+    """
+    key = re.sub(r"\s+", "_", name.strip().lstrip("\ufeff").strip().lower())
+    return r"(?i)^\s*" + r"(?:_|\s+)".join(map(re.escape, key.split("_"))) + r"\s*$"
+
+
+def without_repeated_headers(
+    frame: pl.DataFrame, *, table: str | None, file: str, notes: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows kept, rows repeating the header line set aside as excluded ``repeated_header``).
+
+    A row repeats the header when each of its cells reads as its column's name (case and
+    white space ignored, :func:`_header_pattern`): the header line of a second export
+    appended to a first (``cat jan.csv feb.csv``), or a report's page header. Such a row is
+    no record: left as it was, it was quarantined once per number or date column ("write
+    amount as a plain number"). A note counts the rows. With ``table=None`` (a lookup file
+    such as Salesforce's User) the rows are dropped without a record, as the file's other
+    set-aside rows are. Only a frame of text columns can hold such a row; it is looked for
+    among the rows whose first column reads as its name (one regex on one column).
+    """
+    cols = [c for c in frame.columns if c != "source_row"]
+    if not cols or frame.height == 0 or any(frame.schema[c] != pl.String for c in cols):
+        return frame, empty_setaside()
+    first = pl.col(cols[0]).str.contains(_header_pattern(cols[0]))
+    if not frame.select(first.any()).item():
+        return frame, empty_setaside()
+    mask = pl.all_horizontal(pl.col(c).str.contains(_header_pattern(c)) for c in cols)
+    kept, aside = set_aside(
+        frame, mask, table=table or "", file=file, kind="excluded", reason="repeated_header"
+    )
+    if aside.height == 0:
+        return frame, aside
+    notes.append(
+        Message(
+            N_(
+                "{file}: {rows} row(s) repeat the header line (two exports joined into one "
+                "file, or a report's page headers); they are no records and are listed as "
+                "excluded, e.g. line {line}."
+            ),
+            file=Path(file).name,
+            rows=aside.height,
+            line=aside["source_row"][0],
+        )
+    )
+    return kept, aside if table is not None else empty_setaside()
 
 
 def empty_setaside() -> pl.DataFrame:

@@ -9,7 +9,12 @@ from typing import Literal
 
 import polars as pl
 
-from pipeline_kit.adapters._tools import WORKBOOK_SUFFIXES, decimal_comma_numbers, normalise_dates
+from pipeline_kit.adapters._tools import (
+    WORKBOOK_SUFFIXES,
+    decimal_comma_numbers,
+    normalise_dates,
+    without_repeated_headers,
+)
 from pipeline_kit.adapters.base import (
     RawDataset,
     RawTable,
@@ -145,6 +150,10 @@ def read_canonical(
             )
             continue
         frame = read_table_file(file, notes, encoding=encoding, separator=separator)
+        # (before the values are read: a header line among dates would hide their format)
+        frame, aside = without_repeated_headers(frame, table=table, file=str(file), notes=notes)
+        if aside.height:
+            setaside.append(aside)
         frame = _read_values(
             table, frame, file, notes, hints, date_order=date_order, decimal=decimal
         )

@@ -107,6 +107,7 @@ from pipeline_kit.adapters._tools import (
     serial_date_columns,
     squash,
     to_reporting_currency,
+    without_repeated_headers,
 )
 from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
 from pipeline_kit.errors import DataError
@@ -1088,6 +1089,9 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
             sheet=settings.sheet,
         )
         files.append(file)
+        frame, aside = without_repeated_headers(frame, table=table, file=str(file), notes=notes)
+        if aside.height:
+            setaside.append(aside)
         out = apply_mapping(section, settings, frame, str(file), notes, hints, label=file.name)
         if table == "deals":
             out = convert_currency(

@@ -89,6 +89,7 @@ from pipeline_kit.adapters._tools import (
     set_aside,
     squash,
     to_reporting_currency,
+    without_repeated_headers,
 )
 from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
 from pipeline_kit.errors import DataError
@@ -348,6 +349,8 @@ class _Reader:
         else:
             frame = read_export_file(file, self.notes)
         label = str(file)
+        frame, aside = without_repeated_headers(frame, table=table, file=label, notes=self.notes)
+        self.log.add(aside)
         active = column(frame, "_fivetran_active")
         # Fivetran History Mode's opportunity_history *is* the versions: all of them are used
         versions = obj == "opportunityhistory" and column(frame, "_fivetran_start") is not None
