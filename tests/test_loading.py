@@ -792,3 +792,17 @@ def test_a_repeated_header_in_a_mapped_export_is_excluded(tmp_path):
     ds = pk.load(tmp_path / "export.csv", mapping=mapping)
     assert ds.quarantine.height == 0 and sorted(ds.deals["deal_id"]) == ["A1", "A2"]
     assert ds.excluded.select("source_row", "reason").rows() == [(3, "repeated_header")]
+
+
+def test_rows_of_white_space_alone_are_excluded_as_blank(tmp_path):
+    """`  ,  , ,` (cells cleared to a space, a tab) is a blank row as `,,,` is; it was
+    quarantined once per required column."""
+    for blank in ("  ,  , ,\t, , , , \n , , , , , , ,\n", "\u00a0,\u3000, , , , , ,\n"):
+        deals = DEALS_CSV + blank
+        ds = pk.load(write_dataset(tmp_path / "d", deals=deals, stages=STAGES_CSV))
+        assert ds.deals.height == 8 and ds.quarantine.height == 0
+        lines = list(range(10, 10 + blank.count("\n")))
+        got = ds.excluded.select("table", "source_row", "reason").rows()
+        assert got == [("deals", line, "blank_row") for line in lines]
+        deals_counts = ds.counts.filter(pl.col("table") == "deals").row(0, named=True)
+        assert (deals_counts["read"], deals_counts["excluded"]) == (8 + len(lines), len(lines))
