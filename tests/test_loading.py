@@ -806,3 +806,39 @@ def test_rows_of_white_space_alone_are_excluded_as_blank(tmp_path):
         assert got == [("deals", line, "blank_row") for line in lines]
         deals_counts = ds.counts.filter(pl.col("table") == "deals").row(0, named=True)
         assert (deals_counts["read"], deals_counts["excluded"]) == (8 + len(lines), len(lines))
+
+
+def test_ids_that_lost_their_leading_zeros_are_named_in_the_quarantine(tmp_path):
+    """deals.csv re-saved by Excel (00001 -> 1), stage_history.csv not: every history row is
+    an unknown deal, and the quarantine's fix names the zeros, not "export the deal"."""
+    deals = DEALS_CSV
+    history = HISTORY_CSV
+    for i in range(1, 9):
+        history = history.replace(f"D{i},", f"{i:05d},")
+        deals = deals.replace(f"D{i},", f"{i},")
+    ds = pk.load(
+        write_dataset(tmp_path / "d", deals=deals, stages=STAGES_CSV, stage_history=history)
+    )
+    problems = ds.problems().filter(pl.col("table") == "stage_history")
+    assert problems["rule"].to_list() == ["deal_unknown"]
+    assert problems["rows"].to_list() == [len(HISTORY_CSV.splitlines()) - 1]
+    assert str(problems["fix"][0]) == (
+        "export the matching deal, or check why that deal was quarantined. 8 of the 8 unknown "
+        "deal_id value(s) are a deals id with leading zeros added or removed (e.g. '00001' "
+        "and '1'): the ids lost their leading zeros, probably when a file was opened and saved "
+        "in Excel. Export the data again and load it without opening it in Excel"
+    )
+
+
+def test_unknown_ids_that_zeros_do_not_explain_get_no_hint(tmp_path):
+    """One unknown id among many (0042 where the deals hold no 42): the usual fix alone."""
+    history = HISTORY_CSV + "0042,Prospecting,2025-10-01\n"
+    deals = DEALS_CSV + "7,ann,red,80,2025-12-20,Prospecting,open,\n"
+    ds = pk.load(
+        write_dataset(tmp_path / "d", deals=deals, stages=STAGES_CSV, stage_history=history)
+    )
+    problems = ds.problems().filter(pl.col("table") == "stage_history")
+    assert problems["rows"].to_list() == [1]
+    assert str(problems["fix"][0]) == (
+        "export the matching deal, or check why that deal was quarantined"
+    )
