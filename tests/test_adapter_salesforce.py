@@ -863,3 +863,41 @@ def test_a_report_with_its_header_repeated_mid_file_excludes_that_line(tmp_path)
         ("deals", "repeated_header"): [4],
         ("deals", "report_footer"): [7, 8, 9, 10, 11, 12, 13],
     }
+
+
+def _french_report(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "rapport.csv").write_text(
+        '\ufeff"Propriétaire de l\'opportunité";"Étape";"Montant";"Date de clôture"\n'
+        '"Ana";"Fermée gagnée";"1 000,50 €";"21/01/2024"\n',
+        encoding="utf-8",
+    )
+    return folder
+
+
+def test_a_report_in_another_language_names_its_headers_and_a_mapping(tmp_path):
+    """A French org's report: the error lists the headers read and points to a mapping; it
+    said "no Opportunity file found" and listed the files (a folder) or "no StageName
+    column" (the file)."""
+    folder = _french_report(tmp_path / "fr")
+    for path in (folder, folder / "rapport.csv"):
+        with pytest.raises(pk.DataError) as error:
+            load(path)
+        text = str(error.value)
+        assert "columns found: " in text
+        assert "Propriétaire de l'opportunité, Étape, Montant, Date de clôture" in text
+        assert "another language" in text
+        assert "pipeline-kit inspect rapport.csv --out mapping.toml" in text
+        assert "mapping='mapping.toml'" in text
+
+
+def test_a_workbook_that_cannot_be_opened_is_named_corrupt_not_a_formatted_report(tmp_path):
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "report.xlsx").write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(pk.DataError) as error:
+        load(folder)
+    text = str(error.value)
+    assert "report.xlsx cannot be opened as a workbook" in text
+    assert "damaged" in text and "download or export report.xlsx again" in text
+    assert "formatted report" not in text
