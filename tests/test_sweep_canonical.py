@@ -169,10 +169,44 @@ def test_a_mapped_currency_column_is_converted_with_the_mapping_rates(tmp_path):
     assert unconverted.deals["deal_id"].sort().to_list() == ["D1", "D3"]
 
 
-def test_rates_for_dataframes_are_refused_not_ignored():
-    deals = pl.DataFrame({"deal_id": ["D1"], "currency": ["EUR"]})
-    with pytest.raises(pk.DataError, match="not to DataFrames"):
-        pk.load({"deals": deals}, rates={"EUR": 0.5})
+def _frame_deals() -> pl.DataFrame:
+    """Three won deals as a DataFrame: 100 USD, 200 EUR, 50 USD (typed amounts and dates)."""
+    return pl.DataFrame(
+        {
+            "deal_id": ["D1", "D2", "D3"],
+            "owner": ["ann"] * 3,
+            "team": ["red"] * 3,
+            "amount": [100.0, 200.0, 50.0],
+            "created_at": [dt.date(2024, 1, 2)] * 3,
+            "stage": ["Won"] * 3,
+            "status": ["won"] * 3,
+            "closed_at": [dt.date(2024, 2, 1)] * 3,
+            "currency": ["USD", "EUR", "USD"],
+        }
+    )
+
+
+def test_rates_for_dataframes_convert_as_for_files():
+    """pk.load(df, rates=...) converts a DataFrame's amounts as a file's (it was an error):
+    200 EUR at 0.5 EUR per USD is 400 USD."""
+    ds = pk.load({"deals": _frame_deals()}, rates={"EUR": 0.5}, reporting_currency="USD")
+    assert ds.quarantine.height == 0
+    assert dict(ds.deals.select("deal_id", "amount").iter_rows()) == {
+        "D1": 100.0,
+        "D2": 400.0,
+        "D3": 50.0,
+    }
+    assert "<DataFrame 'deals'>: amounts converted to USD with 2 rate(s) (EUR 0.5, USD 1)" in (
+        " ".join(ds.notes)
+    )
+
+
+def test_a_dataframe_in_several_currencies_without_rates_is_never_summed():
+    """Without rates the most common currency is kept, the other deals quarantined (the
+    amounts of a DataFrame were summed raw: 350 'dollars' of USD and EUR)."""
+    ds = pk.load({"deals": _frame_deals()})
+    assert sorted(ds.deals["deal_id"]) == ["D1", "D3"]
+    assert ds.quarantine.select("source_row", "rules").rows() == [(2, ["currency_without_rate"])]
 
 
 # ----------------------------------------------------------------------------- finding 4

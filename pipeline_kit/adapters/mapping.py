@@ -66,7 +66,7 @@ setting                effect
                        of a currency per reporting unit) converts the amounts; without rates
                        only the most common currency (or ``reporting_currency``) is kept and
                        the other deals quarantined: amounts in several currencies are never
-                       summed (:func:`convert_currency`). Not for DataFrames.
+                       summed (:func:`convert_currency`); DataFrames alike.
 =====================  =========================================================================
 
 Options given to ``load`` (``encoding``, ``separator``, ``date_format``, ``decimal``,
@@ -634,13 +634,6 @@ def apply_mapping(
     done.
     """
     table = section.table
-    if label.startswith("<") and (settings.rates or settings.reporting_currency):
-        # (read_mapped converts a file's currencies; DataFrames are not converted yet)
-        raise DataError(
-            problem="rates and reporting_currency are applied to export files, not to DataFrames",
-            fix="convert the amounts to one currency in the DataFrame before loading it",
-            file=file,
-        )
     schema = {c: col.dtype for c, col in TABLES[table].columns().items() if c != "source_row"}
     headers = [c for c in frame.columns if c != "source_row"]
     chosen = {c: _find_header(headers, h, file, c) for c, h in section.columns.items()}
