@@ -867,8 +867,10 @@ def _header_pattern(name: str) -> str:
 
 
 def _header_spellings(name: str) -> list[str]:
-    """The usual spellings of the header ``name``: as named, and its words joined by ``_`` or a
-    space in lower, upper, title or sentence case, two-letter words upper (``Deal ID``).
+    """The usual spellings of the header ``name``, to find a repeated header line by.
+
+    As named, and its words joined by ``_`` or a space in lower, upper, title or sentence
+    case, two-letter words upper (``Deal ID``).
 
     >>> sorted(set(_header_spellings("deal_id")))  # doctest: +NORMALIZE_WHITESPACE
     ['DEAL ID', 'DEAL_ID', 'Deal ID', 'Deal Id', 'Deal id', 'Deal_ID', 'Deal_Id', 'Deal_id',
