@@ -32,8 +32,14 @@ def _shown(data: Path | str) -> str:
 
 def _add_data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "data_path",
+        nargs="?",
+        type=_data_location,
+        metavar="DATA",
+        help="the export: as --data (either form)",
+    )
+    parser.add_argument(
         "--data",
-        required=True,
         type=_data_location,
         help="folder with the export (deals.csv, ... or a known format), or a database: "
         "duckdb:///path/to.db, postgresql://user@host:port/db (needs pipeline_kit[db])",
@@ -282,7 +288,7 @@ def _sample(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     ds = _load(args)
     report = ds.report()
-    if args.strict and ds.usable and ds.quarantine.height:
+    if args.strict and (ds.usable or ds.leads_only) and ds.quarantine.height:
         report = report.replace(
             "Usable: yes",
             f"Usable: yes, but --strict fails: {ds.quarantine.height:,} row(s) quarantined.",
@@ -293,7 +299,7 @@ def _validate(args: argparse.Namespace) -> int:
             args.quarantine
         )
         print(f"\nquarantined rows written to {args.quarantine}")
-    if not ds.usable or (args.strict and ds.quarantine.height):
+    if not (ds.usable or ds.leads_only) or (args.strict and ds.quarantine.height):
         return EXIT_BAD_INPUT
     return EXIT_OK
 
@@ -304,7 +310,8 @@ def _metrics(args: argparse.Namespace) -> int:
     from pipeline_kit.periods import check_covered, resolve_period
 
     ds = _load(args)
-    ds.require_usable()
+    if not ds.leads_only:  # (leads alone: the lead figures)
+        ds.require_usable()
     period = resolve_period(args.period, ds.last_date, ds.first_date)
     check_covered(period, as_date(args.as_of, ds), ds.first_date, ds.last_date, undated=ds.undated)
     if args.as_of:
@@ -413,7 +420,8 @@ def _compare(args: argparse.Namespace) -> int:
     from pipeline_kit.periods import check_covered, resolve_period
 
     ds = _load(args)
-    ds.require_usable()
+    if not ds.leads_only:  # (leads alone: the lead figures)
+        ds.require_usable()
     period = resolve_period(args.period, ds.last_date, ds.first_date)
     check_covered(period, as_date(args.as_of, ds), ds.first_date, ds.last_date, undated=ds.undated)
     frame = compare(
@@ -555,7 +563,15 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pipeline-kit`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if "data_path" in args:  # the export, given as DATA or as --data DATA
+        given = {str(d): d for d in (args.data_path, args.data) if d is not None}
+        if not given:
+            parser.error(f"{args.command}: the export is required: give DATA (or --data DATA)")
+        if len(given) > 1:
+            parser.error(f"the export is given twice, differently: {' and '.join(given)}")
+        args.data = next(iter(given.values()))
     try:
         return COMMANDS[args.command](args)
     except DataError as exc:

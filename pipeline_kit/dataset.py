@@ -351,6 +351,16 @@ class Dataset:
         """True when at least one deal passed validation."""
         return self.tables["deals"].height > 0
 
+    @property
+    def leads_only(self) -> bool:
+        """True when no deal passed validation (or the export has none) but leads did.
+
+        Lead figures (:func:`~pipeline_kit.lead_funnel`, :func:`~pipeline_kit.lead_response_time`)
+        are computed; every deal figure needs deals.
+        """
+        leads = self.tables.get("leads")
+        return not self.usable and leads is not None and leads.height > 0
+
     def require_usable(self) -> None:
         """Raise a :class:`DataError` explaining why no analysis can run, if none can.
 
@@ -362,6 +372,13 @@ class Dataset:
         ...
         pipeline_kit.errors.DataError: file data/sample: no deal passed validation, ...
         """
+        if self.leads_only:
+            raise DataError(
+                problem="the export has leads but no valid deal: this needs deals",
+                fix="`pipeline-kit metrics` (pk.metrics_long) gives the lead figures; for deal "
+                "figures, add the deals (opportunities) export",
+                file=str(self.path),
+            )
         if not self.usable:
             raise DataError(
                 problem="no deal passed validation, so there is nothing to analyse",
@@ -377,6 +394,9 @@ class Dataset:
         """
         if self.undated:
             return None
+        if self.leads_only:  # the leads' dates (Datetime) bound the periods
+            first = self.tables["leads"]["created_at"].min()
+            return cast("dt.datetime", first).date() if first is not None else None
         return cast("dt.date | None", self.tables["deals"]["created_at"].min())  # a Date column
 
     @property
@@ -388,6 +408,15 @@ class Dataset:
         deals = self.tables["deals"]
         if self.undated:
             return None
+        if self.leads_only:  # the latest of the leads' dates (Datetime columns)
+            leads = self.tables["leads"]
+            stamps = [
+                leads[c].max()
+                for c in ("created_at", "qualified_at", "first_response_at", "converted_at")
+                if c in leads.columns
+            ]
+            days = [cast("dt.datetime", t).date() for t in stamps if t is not None]
+            return max(days) if days else None
         # Date columns: their max is a date, or None when all are null
         latest = (deals["created_at"].max(), deals["closed_at"].max())
         dates = [cast(dt.date, d) for d in latest if d]
@@ -528,7 +557,14 @@ class Dataset:
                 lines.append(f"    e.g. line {rows}")
         if self.notes:
             lines += ["", "Notes:"] + [f"- {n}" for n in self.notes]
-        lines += ["", "Usable: yes" if self.usable else "Usable: NO - no deal passed validation."]
+        lines += [
+            "",
+            "Usable: yes"
+            if self.usable
+            else "Usable: for lead figures only - no deals."
+            if self.leads_only
+            else "Usable: NO - no deal passed validation.",
+        ]
         return "\n".join(lines)
 
     def __repr__(self) -> str:

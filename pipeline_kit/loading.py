@@ -428,21 +428,25 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
         good, bad = _validate_table(table, notes)
         valid[name] = good
         quarantined.append(bad)
+    # an export of leads only (no deals file: the adapter gave an empty deals table): nothing
+    # is derived from deals, so nothing to say about it
+    leads_only = raw.no_deals
     if "stages" not in valid:
         valid["stages"] = _derive_stages(valid["deals"], valid.get("stage_history"))
-        notes.append(
-            Message(
-                N_(
-                    "No stages table: stages were derived from the deals (order inferred from "
-                    "stage_history)."
-                )
-                if "stage_history" in valid
-                else N_(
-                    "No stages table: stages were derived from the deals (order inferred; "
-                    "provide stages.csv)."
+        if not leads_only:
+            notes.append(
+                Message(
+                    N_(
+                        "No stages table: stages were derived from the deals (order inferred from "
+                        "stage_history)."
+                    )
+                    if "stage_history" in valid
+                    else N_(
+                        "No stages table: stages were derived from the deals (order inferred; "
+                        "provide stages.csv)."
+                    )
                 )
             )
-        )
     valid["stages"], stage_notes = _complete_stages(valid["stages"], valid["deals"])
     notes.extend(stage_notes)
     valid["deals"], deal_notes = _probability_scale(
@@ -484,15 +488,16 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
     elif "stage_history" not in valid:
         valid["stage_history"] = _derive_stage_history(valid["deals"], valid["stages"])
         approximate = True
-        notes.append(
-            Message(
-                N_(
-                    "No stage_history: a minimal history was derived from the deals (entered "
-                    "the first stage when created, the closing stage when closed). Stage-level "
-                    "figures are approximate; provide stage_history.csv for exact ones."
+        if not leads_only:
+            notes.append(
+                Message(
+                    N_(
+                        "No stage_history: a minimal history was derived from the deals (entered "
+                        "the first stage when created, the closing stage when closed). Stage-level "
+                        "figures are approximate; provide stage_history.csv for exact ones."
+                    )
                 )
             )
-        )
 
     rule_messages = {**CURRENCY_MESSAGES, **EXCLUSION_MESSAGES, **raw.rule_messages}
     if deferred.names:
@@ -1049,7 +1054,8 @@ def _check_required_columns(table: RawTable, as_read: list[str] | None = None) -
             problem=f"required column(s) missing: {', '.join(missing)}",
             fix=f"add {' and '.join(missing)} to the {table.name} export (the {table.name} "
             f"table needs {', '.join(required_columns(table.name))}); column names are "
-            "matched case-insensitively",
+            "matched case-insensitively. An export with its own column names needs a mapping: "
+            f"`pipeline-kit inspect {Path(table.file).name}` drafts one",
             file=table.file,
             column=missing[0],
             examples=[

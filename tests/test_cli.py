@@ -91,6 +91,25 @@ def test_bad_arguments_exit_2(tmp_path, capsys):
     assert err.count("error:") == 3 and "Traceback" not in err
 
 
+def test_export_given_as_data_or_positional(tmp_path, capsys):
+    """`pipeline-kit validate PATH` is `validate --data PATH`; missing or twice is exit 2."""
+    assert main(["validate", str(SAMPLE), "--no-cache"]) == 0
+    positional = capsys.readouterr().out
+    assert main(["validate", "--data", str(SAMPLE), "--no-cache"]) == 0
+    assert capsys.readouterr().out == positional
+    assert main(["validate", str(SAMPLE), "--data", str(SAMPLE), "--no-cache"]) == 0
+    capsys.readouterr()
+    for argv in (["validate"], ["validate", str(SAMPLE), "--data", str(tmp_path)]):
+        try:
+            main(argv)
+        except SystemExit as exc:
+            assert exc.code == 2
+        else:
+            raise AssertionError(f"{argv} was accepted")
+    err = capsys.readouterr().err
+    assert "the export is required" in err and "given twice, differently" in err
+
+
 def test_sample_command(tmp_path):
     assert (
         main(

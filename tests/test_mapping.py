@@ -503,3 +503,87 @@ def test_draft_fills_status_words_only_when_sure():
     text, _ = draft_mapping(CSV)
     assert re.search(r'^# file = "opportunities.csv"', text, re.M)  # the file given to load
     assert '# "Pausiert" = "?"  # not recognised' in text
+
+
+# ----------------------------------------------------------------- sheets without ids or teams
+
+ID_LESS = """Deal Name,Value,Stage,Sales Rep,Close Date,Created
+Acme renewal,12000,Closed Won,Ann,2025-11-02,2025-09-01
+Beta pilot,5000,Closed Lost,Bob,2025-10-15,2025-08-20
+Gamma,7500,Negotiation,Ann,2025-12-30,2025-10-01
+Delta,900,Closed Lost,Bob,2025-12-01,2025-10-05
+"""
+
+
+def test_line_numbers_as_deal_ids(tmp_path):
+    (tmp_path / "deals.csv").write_text(ID_LESS)
+    columns = {
+        "deal_id": "@line",
+        "owner": "Sales Rep",
+        "amount": "Value",
+        "created_at": "Created",
+        "stage": "Stage",
+        "status": "Stage",
+        "closed_at": "Close Date",
+    }
+    mapping = {
+        "deals": {
+            "columns": columns,
+            "constants": {"team": "All"},
+            "values": {"status": {"Closed Won": "won", "Closed Lost": "lost", "*": "open"}},
+        }
+    }
+    ds = pk.load(tmp_path / "deals.csv", mapping=mapping)
+    # the header is line 1: Acme is line 2, Delta line 5
+    got = dict(zip(ds.deals["deal_name"], ds.deals["deal_id"], strict=True))
+    assert got == {"Acme renewal": "2", "Beta pilot": "3", "Gamma": "4", "Delta": "5"}
+    assert any("deal_id = each row's line in the file" in n for n in ds.notes)
+    # only a table's own id may be numbered so
+    bad = {"deals": {**mapping["deals"], "columns": {**columns, "owner": "@line"}}}
+    with pytest.raises(pk.DataError, match=r"line numbers can only be the deals table's own id"):
+        pk.load(tmp_path / "deals.csv", mapping=bad)
+    # without deal_id: the advice is a column of ids or "@line", never one constant for all
+    del columns["deal_id"]
+    with pytest.raises(pk.DataError) as info:
+        pk.load(tmp_path / "deals.csv", mapping=mapping)
+    assert 'deal_id = "@line"' in str(info.value) and "[deals.constants]" not in str(info.value)
+
+
+def test_inspect_drafts_an_id_less_one_team_sheet_that_loads_as_drafted(tmp_path):
+    (tmp_path / "sheet.csv").write_text(ID_LESS)
+    text, said = draft_mapping(tmp_path / "sheet.csv")
+    assert '\ndeal_id = "@line"' in text and '\nteam = "All"' in text
+    assert any("no id column found" in s for s in said)
+    (tmp_path / "m.toml").write_text(text, encoding="utf-8")
+    ds = pk.load(tmp_path / "sheet.csv", mapping=tmp_path / "m.toml")
+    assert ds.deals.height == 4 and set(ds.deals["team"]) == {"All"}
+    assert sorted(ds.deals["deal_id"]) == ["2", "3", "4", "5"]
+
+
+def test_inspect_keeps_the_question_when_a_column_may_hold_ids_or_teams(tmp_path):
+    header, *rows = ID_LESS.splitlines()
+    zone = ["Alpha", "Alpha", "Beta", "Beta"]
+    lines = [f"Ref,Zone,{header}"] + [f"X-{i},{zone[i - 1]},{row}" for i, row in enumerate(rows, 1)]
+    (tmp_path / "sheet.csv").write_text("\n".join(lines) + "\n")
+    text, _ = draft_mapping(tmp_path / "sheet.csv")
+    assert "@line" not in text and 'unique in every row: "Ref"' in text
+    assert '\nteam = "All"' not in text and '# team = "?"' in text  # Zone repeats: teams?
+
+
+def test_inspect_takes_a_deals_sheet_with_stage_and_created_date_as_deals(tmp_path):
+    """Id, stage and a date also fit stage_history's three columns; the status read from the
+    stage names makes the sheet a whole deals table, so it wins (it was drafted as a history)."""
+    (tmp_path / "opps.csv").write_text(
+        "Opportunity ID,Owner,Team,Amount,Created Date,Stage,Close Date\n"
+        'O1,Ann,East,"$12,000.00","Jan 5, 2025",Closed Won,"Mar 3, 2025"\n'
+        'O2,Bob,West,"$5,000.00","Feb 11, 2025",Closed Lost,"Apr 20, 2025"\n'
+        'O3,Ann,East,"$7,500.00","Mar 14, 2025",Proposal,"Jun 30, 2025"\n'
+    )
+    text, said = draft_mapping(tmp_path / "opps.csv")
+    assert "[deals]" in text and "[stage_history]" not in text
+    assert any("unambiguous: year first, or the month by name" in s for s in said)
+    (tmp_path / "m.toml").write_text(text, encoding="utf-8")
+    ds = pk.load(tmp_path / "opps.csv", mapping=tmp_path / "m.toml")
+    row = ds.deals.filter(pl.col("deal_id") == "O1").row(0, named=True)
+    assert row["amount"] == 12_000.0 and row["created_at"] == dt.date(2025, 1, 5)
+    assert row["closed_at"] == dt.date(2025, 3, 3) and row["status"] == "won"

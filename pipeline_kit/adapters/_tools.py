@@ -257,6 +257,16 @@ def _read_export_file(
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 
 
+def workbook_sheets(path: Path) -> list[str]:
+    """The names of a workbook's sheets, in order (an error naming the file if unreadable)."""
+    import fastexcel
+
+    try:
+        return list(fastexcel.read_excel(path).sheet_names)
+    except (fastexcel.FastExcelError, OSError) as exc:
+        raise _unreadable(path, exc) from exc
+
+
 def _read_workbook(
     path: Path, notes: list[str], *, header_only: bool = False, sheet: str | int | None = None
 ) -> pl.DataFrame:

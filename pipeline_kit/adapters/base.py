@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 from pipeline_kit._files import write_atomic
 from pipeline_kit.adapters._tools import read_export_file
 from pipeline_kit.errors import DataError
+from pipeline_kit.i18n import N_, Message
 
 __all__ = [
     "RawDataset",
@@ -70,6 +71,8 @@ class RawDataset:
     setaside: list[pl.DataFrame] = field(default_factory=list)
     # reason -> (problem, fix) for the adapter's own set-aside reasons
     rule_messages: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # an export of leads only: the deals table is empty because there was no deals file
+    no_deals: bool = False
 
 
 def fingerprint(files: Iterable[Path]) -> str:
@@ -181,13 +184,13 @@ def _write_index(index: Path, key: str, entry: list) -> None:
         pass
 
 
-def _normalise_header(name: str) -> str:
+def normalise_header(name: str) -> str:
     r"""A canonical table's column name: lower case, each run of white space an underscore.
 
     Any white space: a no-break space typed or pasted into a header (``Created\u00a0At``)
     matches as a plain one does.
 
-    >>> _normalise_header("\ufeff Created\u00a0At "), _normalise_header("Deal  ID")
+    >>> normalise_header("\ufeff Created\u00a0At "), normalise_header("Deal  ID")
     ('created_at', 'deal_id')
     """
     return re.sub(r"\s+", "_", name.strip().lstrip("\ufeff").strip().lower())
@@ -200,6 +203,7 @@ def read_table_file(
     encoding: str | None = None,
     separator: str | None = None,
     header_only: bool = False,
+    sheet: str | int | None = None,
 ) -> pl.DataFrame:
     """A canonical table file: CSV (every column a string) or Parquet (typed).
 
@@ -215,8 +219,9 @@ def read_table_file(
         encoding=encoding,
         separator=separator,
         header_only=header_only,
+        sheet=sheet,
     )
-    names = [_normalise_header(c) if c != "source_row" else c for c in frame.columns]
+    names = [normalise_header(c) if c != "source_row" else c for c in frame.columns]
     duplicated = sorted({c for c in names if names.count(c) > 1})
     if duplicated:
         raise DataError(
@@ -226,3 +231,28 @@ def read_table_file(
             file=str(path),
         )
     return frame.rename(dict(zip(frame.columns, names, strict=True)))
+
+
+def no_deals_table(file: str) -> RawTable:
+    """An empty deals table, for an export of leads only (``file``: where deals were sought).
+
+    The leads are validated and their figures computed as usual; :attr:`Dataset.leads_only`
+    tells the commands and reports that no deal figure can be computed.
+    """
+    from pipeline_kit.schema import TABLES
+
+    columns = [c for c in TABLES["deals"].columns() if c != "source_row"]
+    schema = {"source_row": pl.Int64, **dict.fromkeys(columns, pl.String)}
+    return RawTable("deals", pl.DataFrame(schema=schema), file)
+
+
+def leads_only_note(where: str) -> Message:
+    """The note of an export of leads only."""
+    return Message(
+        N_(
+            "{where} has leads but no deals: the lead figures (created, qualified, converted, "
+            "response time) are computed; deal figures (win rate, pipeline, bookings, the team "
+            "reports) need the deals (opportunities) export."
+        ),
+        where=where,
+    )

@@ -14,6 +14,7 @@ from pipeline_kit.adapters._tools import (
     decimal_comma_numbers,
     normalise_dates,
     without_repeated_headers,
+    workbook_sheets,
 )
 from pipeline_kit.adapters.base import (
     RawDataset,
@@ -21,6 +22,9 @@ from pipeline_kit.adapters.base import (
     check_unchanged,
     file_state,
     lazy_fingerprint,
+    leads_only_note,
+    no_deals_table,
+    normalise_header,
     read_table_file,
 )
 from pipeline_kit.errors import DataError
@@ -80,9 +84,9 @@ def read_canonical(
     """
     from pipeline_kit.adapters.mapping import checked_rates, convert_currency
 
-    if not path.is_dir():
+    if not path.exists():
         raise DataError(
-            problem="the data folder does not exist" if not path.exists() else "not a folder",
+            problem="the data folder does not exist",
             fix="pass the folder that holds deals.csv (and the other tables) with --data",
             file=str(path),
         )
@@ -114,8 +118,13 @@ def read_canonical(
     notes: list[str] = []
     hints: dict[tuple[str, str], str] = {}
     setaside: list[pl.DataFrame] = []
+    sheets: dict[str, str | None] = {}  # table -> its sheet, for one workbook given
+    if path.is_file():
+        sheets = _tables_of_one_file(path, notes)
     for table in TABLES:
-        file = find_table_file(path, table)
+        if path.is_file() and table not in sheets:
+            continue
+        file = path if path.is_file() else find_table_file(path, table)
         if file is None:
             unread = _unread_table_files(path, table)
             if unread and table != "deals":
@@ -149,7 +158,9 @@ def read_canonical(
                 reader=functools.partial(_read_unchanged, file, file_state(file)),
             )
             continue
-        frame = read_table_file(file, notes, encoding=encoding, separator=separator)
+        frame = read_table_file(
+            file, notes, encoding=encoding, separator=separator, sheet=sheets.get(table)
+        )
         # (before the values are read: a header line among dates would hide their format)
         frame, aside = without_repeated_headers(frame, table=table, file=str(file), notes=notes)
         if aside.height:
@@ -167,6 +178,10 @@ def read_canonical(
                 reporting_currency=reporting_currency,
             )
         tables[table] = RawTable(table, frame, str(file))
+    no_deals = "deals" not in tables and "leads" in tables
+    if no_deals and (path.is_file() or not _unread_table_files(path, "deals")):
+        tables = {"deals": no_deals_table(str(path / "deals.csv")), **tables}
+        notes.append(leads_only_note(path.name))
     if "deals" not in tables:
         present = sorted(p.name for p in path.iterdir() if p.suffix in SUFFIXES)
         unread = _unread_table_files(path, "deals")
@@ -202,6 +217,7 @@ def read_canonical(
         notes=notes,
         hints=hints,
         setaside=setaside,
+        no_deals=no_deals,
     )
 
 
@@ -295,6 +311,38 @@ def _read_values(
             )
         )
     return frame
+
+
+def _tables_of_one_file(file: Path, notes: list[str]) -> dict[str, str | None]:
+    """The canonical tables one file holds: table -> its sheet (None: the file, or its first).
+
+    A workbook: each sheet named as a table (``deals``, ``Stage History``...) is that table;
+    with none so named, its first sheet is the deals. A CSV or Parquet file is the table its
+    name names (``leads.csv``), else the deals. A note says how the file was read.
+    """
+    if file.suffix.lower() not in SUFFIXES:
+        raise DataError(
+            problem=f"{file.name} is not a file the kit reads: each table is read from a "
+            ".csv, .parquet or .xlsx file",
+            fix="give the folder holding the export, or save the table as CSV UTF-8",
+            file=str(file),
+        )
+    if file.suffix.lower() in WORKBOOK_SUFFIXES:
+        names = workbook_sheets(file)
+        named = {normalise_header(n): n for n in names}
+        found: dict[str, str | None] = {t: named[t] for t in TABLES if t in named}
+        if not found:
+            found = {"deals": names[0]}
+        notes.append(
+            Message(
+                N_("{file}: one workbook given, its sheets read as the tables {pairs}."),
+                file=file.name,
+                pairs=", ".join(f"{t} = {s!r}" for t, s in found.items()),
+            )
+        )
+        return found
+    table = normalise_header(file.stem)
+    return {table if table in TABLES else "deals": None}
 
 
 def _unread_table_files(folder: Path, table: str) -> list[Path]:

@@ -40,7 +40,7 @@ from typing import Any
 
 import polars as pl
 
-from pipeline_kit.adapters.base import RawDataset, RawTable
+from pipeline_kit.adapters.base import RawDataset, RawTable, leads_only_note, no_deals_table
 from pipeline_kit.adapters.mapping import Section, apply_mapping, convert_currency, parse_mapping
 from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import N_, Message
@@ -282,9 +282,12 @@ def read_frames(
             + (" (or name the DataFrame in a mapping section's `file`)" if sections else ""),
             examples=[f"DataFrames given: {', '.join(frames)}"],
         )
-    if "deals" not in (frames if sections is None else sections):
+    given = frames if sections is None else sections
+    no_deals = "deals" not in given and "leads" in given
+    if "deals" not in given and not no_deals:
         raise DataError(
-            problem="no deals: neither a 'deals' DataFrame nor a [deals] mapping section",
+            problem="no deals (nor leads): neither a 'deals' DataFrame nor a [deals] mapping "
+            "section",
             fix='give the opportunities as {"deals": deals_df, ...} (other tables optional), '
             "or a [deals] mapping section whose file names your DataFrame",
             examples=[f"DataFrames given: {', '.join(frames)}"],
@@ -332,7 +335,11 @@ def read_frames(
         digest.update(_frame_digest(key, ready[key]).encode())
     if sections is not None:
         digest.update(spec.digest.encode())
+    if no_deals:
+        tables = {"deals": no_deals_table(_label("deals")), **tables}
+        notes.append(leads_only_note("the DataFrames given"))
     return RawDataset(
+        no_deals=no_deals,
         source="frames",
         path=FRAMES_PATH,
         tables=tables,

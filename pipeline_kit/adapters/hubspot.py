@@ -252,14 +252,19 @@ def read_hubspot(
 ) -> RawDataset:
     """Read a HubSpot Deals export or API/Fivetran tables (see module docstring)."""
     path = Path(path)
-    if not path.is_dir():
+    if not path.exists():
         raise DataError(
-            problem="the data folder does not exist" if not path.exists() else "not a folder",
+            problem="the data folder does not exist",
             fix="pass the folder holding the HubSpot deals export (or the deal, deal_stage, "
-            "deal_pipeline_stage, ... tables)",
+            "deal_pipeline_stage, ... tables), or the export file itself",
             file=str(path),
         )
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+    # one file given: the Deals export itself (or one API table, read from its folder)
+    files = (
+        [path]
+        if path.is_file()
+        else sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+    )
     tables = _api_files(files)
     exports = [f for f in files if f not in tables.values() and _is_deals_export(f)]
     if exports and "deal" in tables:
@@ -279,7 +284,9 @@ def read_hubspot(
     if exports:
         return _Export(exports[0], team, reporting_currency, encoding).read()
     if "deal" in tables:
-        return _Api(path, tables, team, reporting_currency, encoding).read()
+        return _Api(
+            path if path.is_dir() else path.parent, tables, team, reporting_currency, encoding
+        ).read()
     raise DataError(
         problem="no HubSpot deals found: neither a Deals export (a CSV with 'Record ID' and "
         "'Deal Stage') nor a deal table (deal.csv, deal_data.csv)",

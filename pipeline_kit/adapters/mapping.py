@@ -110,7 +110,13 @@ from pipeline_kit.adapters._tools import (
     to_reporting_currency,
     without_repeated_headers,
 )
-from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
+from pipeline_kit.adapters.base import (
+    RawDataset,
+    RawTable,
+    fingerprint,
+    leads_only_note,
+    no_deals_table,
+)
 from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import N_, Message
 from pipeline_kit.schema import TABLES, required_columns
@@ -135,6 +141,10 @@ DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", *WORKBOOK_SUFFIXES)
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
 # date_format = "excel": whole numbers are Excel serial dates (days since 1899-12-30)
 EXCEL = "excel"
+# deal_id = "@line": no column holds ids; each row's id is its line in the file (source_row)
+LINE_IDS = "@line"
+# the tables whose own id a mapping may take from the line numbers
+_LINE_ID_KEYS = {"deals": "deal_id", "leads": "lead_id", "activities": "activity_id"}
 _TIME_DIRECTIVES = ("%H", "%I", "%M", "%S", "%p", "%T", "%R", "%X", "%c", "%s")
 
 
@@ -399,6 +409,14 @@ def _section(table: str, raw: Any, origin: str) -> Section:
                 f"[{table}.columns] {name} = {header!r}: a header must be non-empty text",
                 f'{name} = "Header in the file"',
             )
+        if header == LINE_IDS and _LINE_ID_KEYS.get(table) != name:
+            raise _bad(
+                origin,
+                f"[{table}.columns] {name} = {LINE_IDS!r}: line numbers can only be the "
+                f"{table} table's own id"
+                + (f" ({_LINE_ID_KEYS[table]})" if table in _LINE_ID_KEYS else ""),
+                f'{name} = "Header in the file"',
+            )
     values = _string_table(raw.get("values", {}), origin, f"{table}.values")
     check_columns(list(values), f"{table}.values")
     value_maps: dict[str, dict[str, str]] = {}
@@ -637,9 +655,12 @@ def apply_mapping(
     table = section.table
     schema = {c: col.dtype for c, col in TABLES[table].columns().items() if c != "source_row"}
     headers = [c for c in frame.columns if c != "source_row"]
-    chosen = {c: _find_header(headers, h, file, c) for c, h in section.columns.items()}
+    chosen = {
+        c: _find_header(headers, h, file, c) for c, h in section.columns.items() if h != LINE_IDS
+    }
+    line_ids = [c for c, h in section.columns.items() if h == LINE_IDS]
     used = set(chosen.values())
-    taken = set(chosen) | set(section.constants)
+    taken = set(chosen) | set(section.constants) | set(line_ids)
     by_name: dict[str, str] = {}
     extras: dict[str, str] = {}
     dropped: list[str] = []
@@ -673,14 +694,24 @@ def apply_mapping(
         extras[name] = header
     missing = [c for c in required_columns(table) if c not in taken]
     if missing:
+        first = missing[0]
+        if first == _LINE_ID_KEYS.get(table):  # an id: never one constant for every row
+            fix = (
+                f'in the mapping, add under [{table}.columns] `{first} = "<header>"` naming the '
+                f'column of unique ids, or `{first} = "{LINE_IDS}"` when the file has none '
+                "(each row is then numbered by its line in the file)"
+            )
+        else:
+            fix = (
+                f'in the mapping, add under [{table}.columns] `{first} = "<header>"` naming the '
+                f'file\'s column, or under [{table}.constants] `{first} = "<value>"` for every row'
+            )
         raise DataError(
             problem=f"the {table} table needs {', '.join(missing)}: not mapped, no column of "
             "that name in the file, no constant",
-            fix=f'in the mapping, add under [{table}.columns] `{missing[0]} = "<header>"` '
-            f"naming the file's column, or under [{table}.constants] `{missing[0]} = "
-            '"<value>"` for every row',
+            fix=fix,
             file=file,
-            column=missing[0],
+            column=first,
             examples=["columns found: " + ", ".join(headers)],
         )
     out = frame.select(
@@ -688,6 +719,7 @@ def apply_mapping(
         *[pl.col(h).alias(c) for c, h in chosen.items()],
         *[pl.col(h).alias(c) for c, h in by_name.items()],
         *[pl.lit(v, pl.String).alias(c) for c, v in section.constants.items()],
+        *[pl.col("source_row").cast(pl.String).alias(c) for c in line_ids],
         *[pl.col(h).alias(n) for n, h in extras.items()],
     )
     done: list[str] = []
@@ -709,6 +741,16 @@ def apply_mapping(
             Message(
                 N_("constants {pairs}"),
                 pairs=", ".join(f"{c} = {v!r}" for c, v in section.constants.items()),
+            )
+        )
+    if line_ids:
+        done.append(
+            Message(
+                N_(
+                    "{column} = each row's line in the file (no id column: other tables cannot "
+                    "refer to these rows, and the ids change when rows are added above them)"
+                ),
+                column=line_ids[0],
             )
         )
 
@@ -1051,12 +1093,22 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
             file=str(path),
         )
     sections = dict(spec.sections)
+    # the file given stands for the deals, or for the leads of a mapping of leads only
+    given = "leads" if "leads" in sections and "deals" not in sections else "deals"
     if path.is_file():
-        base = spec.folder if spec.folder is not None else path.parent
-        sections.setdefault("deals", Section("deals"))
+        # other files: beside the one given, else beside the mapping file
+        base = path.parent
+        if spec.folder is not None and not any(
+            (path.parent / sec.file).is_file() or glob.has_magic(sec.file)
+            for sec in sections.values()
+            if sec.file is not None
+        ):
+            base = spec.folder
+        sections.setdefault(given, Section(given))
     else:
         base = path
-    if "deals" not in sections:
+    no_deals = given == "leads"
+    if "deals" not in sections and not no_deals:
         raise DataError(
             problem="the mapping has no [deals] section",
             fix='add [deals] with file = "<your opportunities export>.csv" and its [deals.columns]',
@@ -1068,9 +1120,16 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
     files: list[Path] = []
     setaside: list[pl.DataFrame] = []
     for table, section in sections.items():
-        if section.file is not None:
+        if (
+            section.file is not None
+            and path.is_file()
+            and table == given
+            and (section.file == path.name)
+        ):
+            file = path
+        elif section.file is not None:
             file = _resolve_file(base, section.file, table, spec.origin)
-        elif table == "deals" and path.is_file():
+        elif table == given and path.is_file():
             file = path
         else:
             file = _default_file(base, table, spec.origin)
@@ -1097,8 +1156,12 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
                 reporting_currency=settings.reporting_currency,
             )
         tables[table] = RawTable(table, out, str(file))
+    if no_deals:
+        tables = {"deals": no_deals_table(str(base / "deals.csv")), **tables}
+        notes.append(leads_only_note(path.name))
     digest = hashlib.sha256((fingerprint(files) + spec.digest).encode()).hexdigest()[:12]
     return RawDataset(
+        no_deals=no_deals,
         source="mapping",
         path=path,
         tables=tables,
@@ -1326,6 +1389,8 @@ def _guess_columns(table: str, headers: list[str], file_name: str) -> _Guess:
             if len(found) > 1:
                 alternatives[c] = found[1:]
     n_required = sum(c in columns for c in required)
+    if table == "deals" and "stage" in columns and "status" in required and "status" not in columns:
+        n_required += 1  # the draft reads the status from the stage names (_status_lines)
     n_optional = sum(c in columns and c not in required for c in canonical)
     score = n_required / max(len(required), 1) + 0.05 * n_optional
     stem = squash(Path(file_name).stem)
@@ -1434,7 +1499,7 @@ def _date_formats(
     elif all(
         _order_of(max(counts, key=lambda f: counts[f])) == "other" for counts in fits.values()
     ):
-        order, how = None, "year first: certain"
+        order, how = None, "unambiguous: year first, or the month by name"
     else:
         order = "day" if european else "month"
         how = (
@@ -1715,6 +1780,11 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
                 f"no file looks like the deals table by its headers: {skeleton.name} is drafted "
                 "as its skeleton, fill each ? line with the column that holds it"
             )
+        elif "leads" in assigned:
+            sentences.append(
+                "no deals file: the mapping reads leads only (lead figures); add a [deals] "
+                "section for deal figures"
+            )
         else:
             sentences.append(
                 "no file looks like the deals table: write its [deals] section by hand"
@@ -1800,7 +1870,24 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
         for c in canonical:
             header = g.columns.get(c)
             if header is None:
-                if c in required:
+                unique = _id_like(frame, g) if c == _LINE_ID_KEYS.get(table) else []
+                if unique:
+                    lines.append(
+                        f'# {c} = "?"  # not found: give the column; unique in every row: '
+                        + ", ".join(map(_toml, unique[:3]))
+                    )
+                elif c == _LINE_ID_KEYS.get(table):
+                    lines.append(
+                        f"{c} = {_toml(LINE_IDS)}  # no id column found: each row is numbered "
+                        "by its line in the file; name the column of ids if there is one"
+                    )
+                    section_sentences.append(
+                        f"{c}: no id column found: rows numbered by their line in the file "
+                        f'({c} = "{LINE_IDS}"); give the column of ids if the export has one'
+                    )
+                elif c == "team" and table == "deals" and not _repeating(frame, g):
+                    pass  # a constant below
+                elif c in required:
                     lines.append(
                         f'# {c} = "?"  # not found: give the column'
                         + (" (or a constant below)" if c not in _KEYS else "")
@@ -1828,13 +1915,27 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
             lines += textwrap.wrap(kept, 98, initial_indent="# ", subsequent_indent="#   ")
         if status_lines:
             lines += ["", f"[{table}.values.status]", *status_lines]
-        missing = [c for c in required if c not in g.columns]
+        missing = [
+            c
+            for c in required
+            if c not in g.columns and (c != _LINE_ID_KEYS.get(table) or _id_like(frame, g))
+        ]
         if any(c not in _KEYS for c in missing):
             lines += ["", f"[{table}.constants]"]
         for c in missing:
+            if c == "team" and table == "deals" and not _repeating(frame, g):
+                # (a one-team export loads as drafted; a column of repeated words may be teams)
+                lines.append(
+                    'team = "All"  # no team column found: every deal in one team; name the '
+                    "column under [deals.columns] if there is one"
+                )
+                section_sentences.append(
+                    'team: no team column found: every deal in one team, "All" (a constant); '
+                    "give the column if the export has one"
+                )
+                continue
             if c not in _KEYS:
-                example = ', e.g. "All"' if c == "team" else ""
-                lines.append(f'# {c} = "?"  # or one value for every row{example}')
+                lines.append(f'# {c} = "?"  # or one value for every row')
             section_sentences.append(
                 f"{c}: not found: fill the ? line"
                 + (" with the column holding it" if c in _KEYS else ", with a column or a constant")
@@ -1855,6 +1956,36 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
                 f"{file.name}: not recognised (closest: {best.table}); add its section by hand"
             )
     return "\n".join(lines) + "\n", sentences
+
+
+def _id_like(frame: pl.DataFrame, g: _Guess) -> list[str]:
+    """Unmapped columns that could hold the rows' ids: filled, a digit in each, 90% distinct.
+
+    (Not wholly distinct: a duplicated id is a row for the quarantine, not a sign that the
+    column holds something else.)
+    """
+    headers = [h for h in frame.columns if h != "source_row" and h not in g.columns.values()]
+    if not headers or frame.height == 0:
+        return []
+    text = [pl.col(h).cast(pl.String).str.strip_chars() for h in headers]
+    found = frame.select(
+        (t.str.contains(r"\d").all() & (t.n_unique() >= 0.9 * pl.len())).alias(h)
+        for t, h in zip(text, headers, strict=True)
+    ).row(0)
+    return [h for h, ok in zip(headers, found, strict=True) if ok]
+
+
+def _repeating(frame: pl.DataFrame, g: _Guess) -> list[str]:
+    """Unmapped text columns whose values repeat (teams, regions...), not dates or numbers."""
+    headers = [h for h in frame.columns if h != "source_row" and h not in g.columns.values()]
+    numeric = set(_date_like(frame, headers)) | set(_number_like(frame, headers))
+    headers = [h for h in headers if h not in numeric]
+    if not headers:
+        return []
+    found = frame.select(
+        (pl.col(h).drop_nulls().n_unique() < pl.col(h).drop_nulls().len()).alias(h) for h in headers
+    ).row(0)
+    return [h for h, ok in zip(headers, found, strict=True) if ok]
 
 
 def _statuses(frame: pl.DataFrame, g: _Guess, vmap: dict[str, str]) -> pl.Series:

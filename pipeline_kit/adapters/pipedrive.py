@@ -326,10 +326,11 @@ def read_pipedrive(
     currency present without a rate is the reporting currency (noted), else a DataError.
     """
     path = Path(path)
-    if not path.is_dir():
+    if not path.exists():
         raise DataError(
-            problem="the data folder does not exist" if not path.exists() else "not a folder",
-            fix="pass the folder that holds the Pipedrive deals export (or the API tables)",
+            problem="the data folder does not exist",
+            fix="pass the folder that holds the Pipedrive deals export (or the API tables), "
+            "or the export file itself",
             file=str(path),
         )
     if (
@@ -394,9 +395,12 @@ def read_pipedrive(
 
 
 def _read_folder(run: _Run) -> dict[Path, pl.DataFrame]:
-    """Every CSV/Parquet file of the folder, values as trimmed strings (empty -> null)."""
+    """Every CSV/Parquet file of the folder (or the one file given), as trimmed strings.
+
+    Empty values are null.
+    """
     frames: dict[Path, pl.DataFrame] = {}
-    for file in sorted(run.path.iterdir()):
+    for file in [run.path] if run.path.is_file() else sorted(run.path.iterdir()):
         if not file.is_file() or file.suffix.lower() not in (
             ".csv",
             ".parquet",

@@ -260,6 +260,20 @@ def _read_titled_report(file: Path, header: int, notes: list[str]) -> pl.DataFra
 def _find_files(path: Path) -> tuple[dict[str, Path], dict[Path, int]]:
     """Object -> file, and the header row of a formatted report (``_header_row``)."""
     if path.is_file():
+        if path.suffix.lower() not in (".csv", ".parquet", *WORKBOOK_SUFFIXES):
+            raise DataError(
+                problem=f"{path.name} is not a file the kit reads (.csv, .parquet or a workbook)",
+                fix="give the folder holding Opportunity.csv, or the Opportunity file itself",
+                file=str(path),
+            )
+        named = object_of(path)
+        if named is not None and named != "opportunity":
+            raise DataError(
+                problem=f"{path.name} is a Salesforce {path.stem} table, not the opportunities",
+                fix="give the folder holding Opportunity.csv and the other objects (or the "
+                "Opportunity file, or a report export)",
+                file=str(path),
+            )
         header = _header_row(path) if path.suffix.lower() in WORKBOOK_SUFFIXES else None
         return {"opportunity": path}, ({path: header} if header else {})
     if not path.is_dir():

@@ -55,9 +55,9 @@ class LeadFunnelOutput(dy.Schema):
     """:func:`lead_funnel`: the ``by`` columns, then these."""
 
     created = count_column()
-    qualified = count_column()
+    qualified = count_column(nullable=True)  # null when no lead has a qualified_at
     converted = count_column()
-    won = count_column()
+    won = count_column(nullable=True)  # null on an export of leads only (unknown, not 0)
     qualified_rate = share_column()
     qualified_rate_ci_low = share_column()
     qualified_rate_ci_high = share_column()
@@ -92,7 +92,10 @@ def lead_funnel(
     ``ci_high`` for the conversion rate, ``qualified_rate_ci_low``/``_ci_high`` and
     ``lead_win_rate_ci_low``/``_ci_high`` for the others. ``incomplete`` is true when fewer
     than ``mature_days`` days separate the period end from ``as_of``: recent leads have not
-    had time to convert. Columns: :class:`LeadFunnelOutput`.
+    had time to convert. ``qualified`` and ``qualified_rate`` are null when no lead of the
+    export has a ``qualified_at`` (not exported: unknown, not 0). On an export of leads only
+    (:attr:`Dataset.leads_only`) ``won``, ``lead_win_rate`` and its interval are null: no deal
+    says whether a lead was won. Columns: :class:`LeadFunnelOutput`.
     """
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
@@ -104,6 +107,12 @@ def lead_funnel(
         (pl.col("created_at") <= day).alias("_deal_by_as_of"),
     )
     cohort = _cohort(ds, period, day).join(deals, on="deal_id", how="left")
+    # counts the export cannot give: no deal to say a lead was won; no qualified_at at all
+    unknown = {
+        "won": ds.leads_only,
+        "qualified": not _exported(ds, "qualified_at"),
+        "converted": False,
+    }
     # converted: a conversion time by as_of, or (no time exported) a deal created by as_of
     converted = pl.col("converted_at").is_not_null() | pl.col("_deal_by_as_of").fill_null(False)
     frame = aggregate(
@@ -111,9 +120,17 @@ def lead_funnel(
         groups,
         [
             pl.len().cast(pl.Int64).alias("created"),
-            pl.col("qualified_at").is_not_null().sum().cast(pl.Int64).alias("qualified"),
+            (
+                pl.lit(None, pl.Int64)
+                if unknown["qualified"]
+                else pl.col("qualified_at").is_not_null().sum().cast(pl.Int64)
+            ).alias("qualified"),
             converted.sum().cast(pl.Int64).alias("converted"),
-            pl.col("_won").fill_null(False).sum().cast(pl.Int64).alias("won"),
+            (
+                pl.lit(None, pl.Int64)
+                if unknown["won"]
+                else pl.col("_won").fill_null(False).sum().cast(pl.Int64)
+            ).alias("won"),
         ],
     ).collect()
     columns = []
@@ -123,8 +140,13 @@ def lead_funnel(
         ("lead_win_rate", "won", "lead_win_rate_ci"),
     ):
         low, high = wilson_interval(count, "created", confidence)
+        known = not unknown[count]
+        if not known:  # unknown, not zero
+            low = high = pl.lit(None, pl.Float64)
         columns += [
-            pl.when(pl.col("created") > 0).then(pl.col(count) / pl.col("created")).alias(name),
+            pl.when((pl.col("created") > 0) & pl.lit(known))
+            .then(pl.col(count) / pl.col("created"))
+            .alias(name),
             low.alias(f"{interval}_low"),
             high.alias(f"{interval}_high"),
         ]
@@ -140,13 +162,14 @@ class LeadResponseTimeOutput(dy.Schema):
     """:func:`lead_response_time`: the ``by`` columns, then these (hours)."""
 
     n = count_column()
-    responded = count_column()
-    never_contacted = count_column()
+    # null when no lead has a first_response_at (the export has no response times)
+    responded = count_column(nullable=True)
+    never_contacted = count_column(nullable=True)
     median_hours = amount_column(nullable=True)
     ci_low = amount_column(nullable=True)
     ci_high = amount_column(nullable=True)
     naive_median_responded = amount_column(nullable=True)
-    within_count = count_column()
+    within_count = count_column(nullable=True)
     within = share_column()
     within_ci_low = share_column()
     within_ci_high = share_column()
@@ -173,6 +196,8 @@ def lead_response_time(
     never_contacted, median_hours with ci_low/ci_high (Kaplan-Meier), naive_median_responded
     (responded leads only), within (share answered within ``within_hours``, over all leads,
     with ``within_ci_low``/``within_ci_high``), enough_data (:class:`LeadResponseTimeOutput`).
+    When no lead of the export has a ``first_response_at`` (response times not exported),
+    every figure but ``n`` is null and ``enough_data`` false: unknown, not "never contacted".
     """
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
@@ -217,12 +242,25 @@ def lead_response_time(
         )
     )
     low, high = wilson_interval("within_count", "n", confidence)
-    return km.with_columns(
+    out = km.with_columns(
         pl.when(pl.col("n") > 0).then(pl.col("within_count") / pl.col("n")).alias("within"),
         low.alias("within_ci_low"),
         high.alias("within_ci_high"),
         (pl.col("responded") >= min_n).alias("enough_data"),
     )
+    if _exported(ds, "first_response_at"):
+        return out
+    blank = [c for c in out.columns if c not in (*groups, "n", "enough_data", "time_basis")]
+    return out.with_columns(
+        *(pl.lit(None, out.schema[c]).alias(c) for c in blank),
+        pl.lit(False).alias("enough_data"),
+    )
+
+
+def _exported(ds: Dataset, column: str) -> bool:
+    """Whether some lead of the export has ``column`` (all null: not exported, unknown)."""
+    leads = ds.tables.get("leads")
+    return leads is not None and column in leads.columns and leads[column].is_not_null().any()
 
 
 class LeadTimeToWinOutput(dy.Schema):
@@ -269,7 +307,15 @@ def lead_time_to_win(
 
     Example: 10 leads, 2 won after 10 and 30 days, 8 not won after 100 days: no median (only
     20% won), won within 90 days = 20%.
+
+    An export of leads only (:attr:`Dataset.leads_only`) is a ``ValueError``: no deal says
+    when a lead was won.
     """
+    if ds.leads_only:
+        raise ValueError(
+            "lead_time_to_win needs the deals: the export has leads only (no deal says when a "
+            "lead was won)"
+        )
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)

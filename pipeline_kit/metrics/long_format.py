@@ -35,6 +35,13 @@ from pipeline_kit.periods import Period
 
 __all__ = ["LONG_COLUMNS", "WHOLE_EXPORT_METRICS", "metrics_long"]
 
+# an export of leads only (Dataset.leads_only): the figures that need no deal
+LEADS_ONLY_METRICS = (
+    "leads_created",
+    "qualified_leads",
+    "lead_conversion_rate",
+    "lead_response_hours",
+)
 WHOLE_EXPORT_METRICS = (
     "deals_won",
     "deals_lost",
@@ -81,6 +88,14 @@ def metrics_long(
                 f"{', '.join(WHOLE_EXPORT_METRICS)} are computed"
             )
         names = [m for m in names if m in WHOLE_EXPORT_METRICS]
+    if ds.leads_only:  # no deals: the lead figures that need none
+        needs_deals = [m for m in names if m not in LEADS_ONLY_METRICS]
+        if metrics and needs_deals:
+            raise ValueError(
+                f"{', '.join(needs_deals)} need(s) deals, and the export has leads only: "
+                f"{', '.join(LEADS_ONLY_METRICS)} are computed from leads alone"
+            )
+        names = [m for m in names if m in LEADS_ONLY_METRICS]
     computed: dict[Callable[..., list[pl.DataFrame]], list[pl.DataFrame]] = {}
     frames = []
     for name in names:
