@@ -842,3 +842,54 @@ def test_unknown_ids_that_zeros_do_not_explain_get_no_hint(tmp_path):
     assert str(problems["fix"][0]) == (
         "export the matching deal, or check why that deal was quarantined"
     )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(
+        st.tuples(*[st.text(alphabet="abDI _-0123", max_size=8)] * 3), min_size=0, max_size=12
+    ),
+    at=st.integers(min_value=0, max_value=12),
+    spelling=st.sampled_from(["deal_id", "Deal ID", "DEAL ID", "deal id"]),
+)
+def test_only_the_lines_repeating_the_header_are_set_aside(rows, at, spelling):
+    """Rows in, rows out: a header line put anywhere among random rows is set aside, and a
+    random row only when each of its cells reads as its column's name."""
+    from pipeline_kit.adapters._tools import without_repeated_headers
+
+    names = ["deal_id", "stage name", "Amount"]
+    header = (spelling, "Stage  Name", "amount")
+    at = min(at, len(rows))
+    data = [*rows[:at], header, *rows[at:]]
+    frame = pl.DataFrame(data, schema=names, orient="row").with_columns(
+        pl.int_range(2, len(data) + 2, dtype=pl.Int64).alias("source_row")
+    )
+
+    def key(text: str) -> str:  # the header normalisation, written out
+        return "_".join(text.lower().split())
+
+    def repeats(row: tuple[str, ...]) -> bool:
+        return all(key(v) == key(n) for v, n in zip(row, names, strict=True))
+
+    notes: list[str] = []
+    kept, aside = without_repeated_headers(frame, table="deals", file="d.csv", notes=notes)
+    assert kept.height + aside.height == frame.height
+    expected = [i + 2 for i, row in enumerate(data) if repeats(row)]
+    # (a random row repeats the header only if its first cell is a usual spelling too:
+    # the words deal and id, each lower, upper or capitalised, ID upper, joined by _ or space)
+    usual = {
+        f"{d}{j}{i}" for d in ("deal", "DEAL", "Deal") for j in "_ " for i in ("id", "ID", "Id")
+    }
+    usual -= {
+        "deal_ID",
+        "deal ID",
+        "deal_Id",
+        "deal Id",
+        "DEAL_id",
+        "DEAL id",
+        "DEAL_Id",
+        "DEAL Id",
+    }
+    assert aside["source_row"].to_list() == [n for n in expected if data[n - 2][0] in usual]
+    assert at + 2 in aside["source_row"].to_list()
+    assert set(aside["reason"]) == {"repeated_header"}
