@@ -690,3 +690,22 @@ def test_api_deals_without_stages_is_explained(tmp_path):
     shutil.copy(API / "deals.csv", tmp_path)
     with pytest.raises(pk.DataError, match="no stages table"):
         load(tmp_path)
+
+
+def test_export_with_its_header_repeated_mid_file_excludes_that_line(tmp_path):
+    """Two list exports joined: the second header (line 6) is excluded as a repeated header,
+    the deals below it keep their lines (one more than in the fixture)."""
+    lines = (EXPORT / "deals-7785302-17.csv").read_text(encoding="utf-8").splitlines()
+    folder = tmp_path / "joined"
+    folder.mkdir()
+    (folder / "deals.csv").write_text(
+        "\n".join([*lines[:5], lines[0], *lines[5:]]) + "\n", encoding="utf-8"
+    )
+    ds = load(folder)
+    assert counts(ds)["deals"] == (17, 13, 2, 2)
+    assert reasons(ds, "deals") == {
+        6: "repeated_header",
+        18: "deleted_in_crm",
+        9: "currency_without_rate",
+        15: "currency_without_rate",
+    }

@@ -845,3 +845,59 @@ def test_real_fivetran_seeds_every_opportunity_is_deleted_or_an_old_version():
     assert len(ex[("deals", "old_history_mode_version")]) == 2
     assert not ds.usable
     assert_balanced(ds)
+
+
+def test_a_report_with_its_header_repeated_mid_file_excludes_that_line(tmp_path):
+    """A report's page header repeated after line 3 (two exports joined): excluded as a
+    repeated header, not quarantined as an unreadable amount and dates."""
+    lines = (FIXTURES / REPORT / "report1706000000000.csv").read_text(encoding="utf-8")
+    lines = lines.splitlines()
+    folder = tmp_path / "report"
+    folder.mkdir()
+    (folder / "report.csv").write_text(
+        "\n".join([*lines[:3], lines[0], *lines[3:]]) + "\n", encoding="utf-8"
+    )
+    ds = load(folder)
+    assert counts(ds) == {"deals": (12, 4, 0, 8)}
+    assert exclusions(ds) == {
+        ("deals", "repeated_header"): [4],
+        ("deals", "report_footer"): [7, 8, 9, 10, 11, 12, 13],
+    }
+
+
+def _french_report(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "rapport.csv").write_text(
+        '\ufeff"Propriétaire de l\'opportunité";"Étape";"Montant";"Date de clôture"\n'
+        '"Ana";"Fermée gagnée";"1 000,50 €";"21/01/2024"\n',
+        encoding="utf-8",
+    )
+    return folder
+
+
+def test_a_report_in_another_language_names_its_headers_and_a_mapping(tmp_path):
+    """A French org's report: the error lists the headers read and points to a mapping; it
+    said "no Opportunity file found" and listed the files (a folder) or "no StageName
+    column" (the file)."""
+    folder = _french_report(tmp_path / "fr")
+    for path in (folder, folder / "rapport.csv"):
+        with pytest.raises(pk.DataError) as error:
+            load(path)
+        text = str(error.value)
+        assert "columns found: " in text
+        assert "Propriétaire de l'opportunité, Étape, Montant, Date de clôture" in text
+        assert "another language" in text
+        assert "pipeline-kit inspect rapport.csv --out mapping.toml" in text
+        assert "mapping='mapping.toml'" in text
+
+
+def test_a_workbook_that_cannot_be_opened_is_named_corrupt_not_a_formatted_report(tmp_path):
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "report.xlsx").write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(pk.DataError) as error:
+        load(folder)
+    text = str(error.value)
+    assert "report.xlsx cannot be opened as a workbook" in text
+    assert "damaged" in text and "download or export report.xlsx again" in text
+    assert "formatted report" not in text

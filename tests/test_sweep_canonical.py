@@ -169,10 +169,44 @@ def test_a_mapped_currency_column_is_converted_with_the_mapping_rates(tmp_path):
     assert unconverted.deals["deal_id"].sort().to_list() == ["D1", "D3"]
 
 
-def test_rates_for_dataframes_are_refused_not_ignored():
-    deals = pl.DataFrame({"deal_id": ["D1"], "currency": ["EUR"]})
-    with pytest.raises(pk.DataError, match="not to DataFrames"):
-        pk.load({"deals": deals}, rates={"EUR": 0.5})
+def _frame_deals() -> pl.DataFrame:
+    """Three won deals as a DataFrame: 100 USD, 200 EUR, 50 USD (typed amounts and dates)."""
+    return pl.DataFrame(
+        {
+            "deal_id": ["D1", "D2", "D3"],
+            "owner": ["ann"] * 3,
+            "team": ["red"] * 3,
+            "amount": [100.0, 200.0, 50.0],
+            "created_at": [dt.date(2024, 1, 2)] * 3,
+            "stage": ["Won"] * 3,
+            "status": ["won"] * 3,
+            "closed_at": [dt.date(2024, 2, 1)] * 3,
+            "currency": ["USD", "EUR", "USD"],
+        }
+    )
+
+
+def test_rates_for_dataframes_convert_as_for_files():
+    """pk.load(df, rates=...) converts a DataFrame's amounts as a file's (it was an error):
+    200 EUR at 0.5 EUR per USD is 400 USD."""
+    ds = pk.load({"deals": _frame_deals()}, rates={"EUR": 0.5}, reporting_currency="USD")
+    assert ds.quarantine.height == 0
+    assert dict(ds.deals.select("deal_id", "amount").iter_rows()) == {
+        "D1": 100.0,
+        "D2": 400.0,
+        "D3": 50.0,
+    }
+    assert "<DataFrame 'deals'>: amounts converted to USD with 2 rate(s) (EUR 0.5, USD 1)" in (
+        " ".join(ds.notes)
+    )
+
+
+def test_a_dataframe_in_several_currencies_without_rates_is_never_summed():
+    """Without rates the most common currency is kept, the other deals quarantined (the
+    amounts of a DataFrame were summed raw: 350 'dollars' of USD and EUR)."""
+    ds = pk.load({"deals": _frame_deals()})
+    assert sorted(ds.deals["deal_id"]) == ["D1", "D3"]
+    assert ds.quarantine.select("source_row", "rules").rows() == [(2, ["currency_without_rate"])]
 
 
 # ----------------------------------------------------------------------------- finding 4
@@ -322,10 +356,16 @@ C2,李雷,华南,200,2024/1/6,谈判,进行中,
 """
 
 
+# headers no alias knows (ZH's are known since the sixth session)
+ZH_UNKNOWN = ZH.replace(
+    "商机编号,销售员,团队,金额,创建日期,阶段,状态,成交日期", "甲,乙,丙,丁,戊,己,庚,辛"
+)
+
+
 def test_inspect_drafts_a_skeleton_for_headers_it_does_not_know(tmp_path):
     from pipeline_kit.adapters.mapping import draft_mapping
 
-    (tmp_path / "export.csv").write_text(ZH)
+    (tmp_path / "export.csv").write_text(ZH_UNKNOWN)
     text, said = draft_mapping(tmp_path / "export.csv")
     assert "[deals]" in text and "[deals.columns]" in text
     for column in ("deal_id", "owner", "team", "amount", "created_at", "stage", "status"):
@@ -338,10 +378,10 @@ def test_inspect_drafts_a_skeleton_for_headers_it_does_not_know(tmp_path):
             "columns": dict(
                 zip(
                     ["deal_id", "owner", "team", "amount", "created_at", "stage", "status"],
-                    ["商机编号", "销售员", "团队", "金额", "创建日期", "阶段", "状态"],
+                    ["甲", "乙", "丙", "丁", "戊", "己", "庚"],
                     strict=True,
                 ),
-                closed_at="成交日期",
+                closed_at="辛",
             ),
             "values": {"status": {"赢单": "won", "进行中": "open"}},
         }
@@ -372,3 +412,78 @@ def test_inspect_knows_malay_headers_and_status_words(tmp_path):
     ds = pk.load(tmp_path / "export.csv", mapping=tmp_path / "m.toml")
     assert ds.quarantine.height == 0
     assert sorted(ds.deals["status"].to_list()) == ["lost", "open", "won"]
+
+
+def test_inspect_drafts_chinese_crm_headers_simplified_and_traditional(tmp_path):
+    """Chinese headers squashed to nothing (ASCII letters alone) and matched no alias: the
+    draft was an empty skeleton. They are drafted now, each line for the user to check; a
+    load without the mapping still reads no Chinese header by itself."""
+    from pipeline_kit.adapters.mapping import draft_mapping
+
+    expected = {
+        "deal_id": "商机编号",
+        "owner": "销售员",
+        "team": "团队",
+        "amount": "金额",
+        "created_at": "创建日期",
+        "stage": "阶段",
+        "status": "状态",
+        "closed_at": "成交日期",
+    }
+    (tmp_path / "export.csv").write_text(ZH)
+    text, said = draft_mapping(tmp_path / "export.csv")
+    for column, header in expected.items():
+        assert f'{column} = "{header}"' in text
+    assert '"赢单" = "won"' in text and '"进行中" = "open"' in text
+    assert any("7 of its 7 required columns found by name" in s for s in said)
+    (tmp_path / "m.toml").write_text(text)
+    ds = pk.load(tmp_path / "export.csv", mapping=tmp_path / "m.toml")
+    assert ds.quarantine.height == 0
+    assert dict(ds.deals.select("deal_id", "amount").iter_rows()) == {"C1": 100.5, "C2": 200.0}
+    with pytest.raises(pk.DataError):  # (no mapping: the Chinese headers are not read)
+        pk.load({"deals": pl.read_csv(ZH.encode())})
+
+    traditional = (
+        "商機名稱,負責人,銷售團隊,金額（元）,建立日期,銷售階段,狀態,結單日期\n"
+        "C1,王芳,華南,100.5,2024/1/5,談判,贏單,2024/2/1\n"
+    )
+    (tmp_path / "zh_hant.csv").write_text(traditional)
+    text, said = draft_mapping(tmp_path / "zh_hant.csv")
+    drafted = {
+        "owner": "負責人",
+        "team": "銷售團隊",
+        "amount": "金額（元）",
+        "created_at": "建立日期",
+        "stage": "銷售階段",
+        "status": "狀態",
+        "closed_at": "結單日期",
+    }
+    for column, header in drafted.items():
+        assert f'{column} = "{header}"' in text
+    # a deal's name is no id: proposed as a guess, and said to be one
+    assert 'deal_id = "商機名稱"  # a guess: no deal_id column' in text
+    assert any("deal_id: no such column; '商機名稱' proposed: check" in s for s in said)
+
+
+def test_inspect_knows_more_malay_headers(tmp_path):
+    from pipeline_kit.adapters.mapping import draft_mapping
+
+    (tmp_path / "export.csv").write_text(
+        "No Urusniaga,Pemilik,Pasukan Jualan,Nilai,Tarikh Cipta,Peringkat Urusniaga,"
+        "Status Urusniaga,Tarikh Tutup,Kebarangkalian,Sebab Kalah\n"
+        "M1,Aminah,KL,100,2024-01-05,Rundingan,Menang,2024-02-01,100,\n"
+    )
+    text, _ = draft_mapping(tmp_path / "export.csv")
+    for column, header in {
+        "deal_id": "No Urusniaga",
+        "owner": "Pemilik",
+        "team": "Pasukan Jualan",
+        "amount": "Nilai",
+        "created_at": "Tarikh Cipta",
+        "stage": "Peringkat Urusniaga",
+        "status": "Status Urusniaga",
+        "closed_at": "Tarikh Tutup",
+        "probability": "Kebarangkalian",
+        "lost_reason": "Sebab Kalah",
+    }.items():
+        assert f'{column} = "{header}"' in text

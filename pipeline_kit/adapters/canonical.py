@@ -13,6 +13,7 @@ from pipeline_kit.adapters._tools import (
     WORKBOOK_SUFFIXES,
     decimal_comma_numbers,
     normalise_dates,
+    without_repeated_headers,
     workbook_sheets,
 )
 from pipeline_kit.adapters.base import (
@@ -160,6 +161,10 @@ def read_canonical(
         frame = read_table_file(
             file, notes, encoding=encoding, separator=separator, sheet=sheets.get(table)
         )
+        # (before the values are read: a header line among dates would hide their format)
+        frame, aside = without_repeated_headers(frame, table=table, file=str(file), notes=notes)
+        if aside.height:
+            setaside.append(aside)
         frame = _read_values(
             table, frame, file, notes, hints, date_order=date_order, decimal=decimal
         )

@@ -19,6 +19,10 @@ typed columns          kept: the loader casts dates, date-times, numbers and boo
                        text; a float column of whole numbers feeding a text column (an id
                        that pandas turned into ``123.0`` because of a missing value) becomes
                        ``123``
+``currency`` column    of the deals, holding several codes: converted with ``rates=`` (and
+                       ``reporting_currency=``), else only the most common currency kept and
+                       the other deals quarantined, as for files
+                       (:func:`~pipeline_kit.adapters.mapping.convert_currency`)
 ``source_row``         the row's position + 1 (``row N`` counted from 1, as a user counts);
                        a ``source_row`` column in the frame is replaced (a note says so)
 file label             ``<DataFrame 'deals'>``
@@ -37,7 +41,7 @@ from typing import Any
 import polars as pl
 
 from pipeline_kit.adapters.base import RawDataset, RawTable, leads_only_note, no_deals_table
-from pipeline_kit.adapters.mapping import Section, apply_mapping, parse_mapping
+from pipeline_kit.adapters.mapping import Section, apply_mapping, convert_currency, parse_mapping
 from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import N_, Message
 from pipeline_kit.schema import TABLES
@@ -291,10 +295,21 @@ def read_frames(
     tables: dict[str, RawTable] = {}
     hints: dict[tuple[str, str], str] = {}
     ready: dict[str, pl.DataFrame] = {}
+    setaside: list[pl.DataFrame] = []
     if sections is None:
         for key, frame in polars_frames.items():
             ready[key] = _loader_ready(_canonical_headers(frame, key), key, key, notes)
-            tables[key] = RawTable(key, ready[key], _label(key))
+            out = ready[key]
+            if key == "deals":
+                out = convert_currency(
+                    out,
+                    file=_label(key),
+                    notes=notes,
+                    setaside=setaside,
+                    rates=None,
+                    reporting_currency=None,
+                )
+            tables[key] = RawTable(key, out, _label(key))
     else:
         for key, frame in polars_frames.items():
             ready[key] = _loader_ready(frame, key, None, notes)
@@ -305,6 +320,15 @@ def read_frames(
             out = apply_mapping(section, settings, ready[key], label, notes, hints, label=label)
             # float ids of the canonical columns as text (same rows, same order)
             out = _loader_ready(out.drop("source_row"), key, table, notes)
+            if table == "deals":  # (as for files: several currencies are never summed)
+                out = convert_currency(
+                    out,
+                    file=label,
+                    notes=notes,
+                    setaside=setaside,
+                    rates=settings.rates,
+                    reporting_currency=settings.reporting_currency,
+                )
             tables[table] = RawTable(table, out, label)
     digest = hashlib.sha256()
     for key in sorted(ready):
@@ -322,4 +346,5 @@ def read_frames(
         fingerprint=digest.hexdigest()[:12],
         notes=notes,
         hints=hints,
+        setaside=setaside,
     )

@@ -118,6 +118,7 @@ from pipeline_kit.adapters._tools import (
     sniff_separator,
     squash,
     to_reporting_currency,
+    without_repeated_headers,
 )
 from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
 from pipeline_kit.errors import DataError
@@ -596,6 +597,8 @@ class _Export:
 
     def read(self) -> RawDataset:
         raw = _strings(read_export_file(self.file, self.notes, encoding=self.encoding))
+        raw, aside = without_repeated_headers(raw, table="deals", file=self.label, notes=self.notes)
+        self.aside.add(aside)
         deal_id = require_column(raw, self.label, "Record ID")
         stage = require_column(raw, self.label, "Deal Stage")
         cols = {key: column(raw, *aliases) for key, aliases in EXPORT_COLUMNS.items()}

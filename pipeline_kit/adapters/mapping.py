@@ -66,7 +66,7 @@ setting                effect
                        of a currency per reporting unit) converts the amounts; without rates
                        only the most common currency (or ``reporting_currency``) is kept and
                        the other deals quarantined: amounts in several currencies are never
-                       summed (:func:`convert_currency`). Not for DataFrames.
+                       summed (:func:`convert_currency`); DataFrames alike.
 =====================  =========================================================================
 
 Options given to ``load`` (``encoding``, ``separator``, ``date_format``, ``decimal``,
@@ -89,6 +89,7 @@ import json
 import re
 import textwrap
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,7 @@ from pipeline_kit.adapters._tools import (
     serial_date_columns,
     squash,
     to_reporting_currency,
+    without_repeated_headers,
 )
 from pipeline_kit.adapters.base import (
     RawDataset,
@@ -651,13 +653,6 @@ def apply_mapping(
     done.
     """
     table = section.table
-    if label.startswith("<") and (settings.rates or settings.reporting_currency):
-        # (read_mapped converts a file's currencies; DataFrames are not converted yet)
-        raise DataError(
-            problem="rates and reporting_currency are applied to export files, not to DataFrames",
-            fix="convert the amounts to one currency in the DataFrame before loading it",
-            file=file,
-        )
     schema = {c: col.dtype for c, col in TABLES[table].columns().items() if c != "source_row"}
     headers = [c for c in frame.columns if c != "source_row"]
     chosen = {
@@ -1147,6 +1142,9 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
             sheet=settings.sheet,
         )
         files.append(file)
+        frame, aside = without_repeated_headers(frame, table=table, file=str(file), notes=notes)
+        if aside.height:
+            setaside.append(aside)
         out = apply_mapping(section, settings, frame, str(file), notes, hints, label=file.name)
         if table == "deals":
             out = convert_currency(
@@ -1187,34 +1185,46 @@ def _bar(text: str) -> list[str]:
 _ALIAS_TEXT: dict[str, dict[str, str]] = {
     "deals": {
         "deal_id": "Deal ID|Opportunity ID|Record ID|Id|Opp ID|Opportunity Number|Deal Number"
-        "|hs_object_id|ID Urusniaga",
+        "|hs_object_id|ID Urusniaga|No Urusniaga"
+        "|商机编号|商机ID|商机编码|机会编号|商機編號|商機ID|機會編號",
         "owner": "Owner|Deal owner|Opportunity Owner|Sales Rep|Rep|Owner Name|Account Executive"
         "|Salesperson|Sales Agent|Assigned to|Verkäufer|Vertriebsmitarbeiter|Propriétaire"
-        "|Propriétaire de l'opportunité|Wakil Jualan"
-        "|Commercial|Vendedor|Owner ID",
-        "team": "Team|Sales Team|Team Name|Business Unit|Vertriebsteam|Équipe|Equipo|Pasukan",
+        "|Propriétaire de l'opportunité|Wakil Jualan|Pemilik|Pemilik Urusniaga"
+        "|Commercial|Vendedor|Owner ID"
+        "|负责人|销售员|销售负责人|销售代表|商机负责人|所有人|負責人|銷售員|銷售代表|商機負責人|擁有者",
+        "team": "Team|Sales Team|Team Name|Business Unit|Vertriebsteam|Équipe|Equipo|Pasukan"
+        "|Pasukan Jualan|团队|销售团队|所属团队|團隊|銷售團隊|所屬團隊",
         "amount": "Amount|Value|Deal Value|Opportunity Amount|Deal Amount|Close Value|Betrag"
-        "|Wert|Montant|Importe|Jumlah",
+        "|Wert|Montant|Importe|Jumlah|Nilai|Nilai Urusniaga"
+        "|金额|商机金额|销售金额|预计金额|金額|商機金額|銷售金額|預計金額",
         "created_at": "Created|Create Date|Created Date|Created On|Date Created|Deal created"
         "|Add time|Created Time|Erstellt am|Erstellt|Erstelldatum|Angelegt am|Date de création"
-        "|Fecha de creación|Tarikh Dicipta",
+        "|Fecha de creación|Tarikh Dicipta|Tarikh Cipta"
+        "|创建日期|创建时间|创建于|創建日期|創建時間|建立日期|建立時間",
         "stage": "Stage|Deal Stage|StageName|Pipeline Stage|Phase|Verkaufsphase|Étape|Etapa"
-        "|Peringkat",
-        "status": "Status|Deal Status|Outcome|Result|Won|Is Won|Ergebnis|Statut|Estado",
+        "|Peringkat|Peringkat Urusniaga"
+        "|阶段|销售阶段|商机阶段|階段|銷售階段|商機階段",
+        "status": "Status|Deal Status|Outcome|Result|Won|Is Won|Ergebnis|Statut|Estado"
+        "|Status Urusniaga|状态|商机状态|赢单/输单|输赢|输赢状态|狀態|商機狀態|贏單/輸單|輸贏",
         "closed_at": "Close Date|Closed Date|Closed On|Date Closed|Closed|Deal closed on"
         "|Closing Date|Close Time|Abschlussdatum|Abschluss am|Abgeschlossen am|Date de clôture"
-        "|Fecha de cierre|Tarikh Ditutup",
+        "|Fecha de cierre|Tarikh Ditutup|Tarikh Tutup"
+        "|关闭日期|结单日期|成交日期|赢单日期|关单日期|關閉日期|結單日期|贏單日期|關單日期",
         "account_id": "Account ID|Account|Account Name|Company|Organization|Deal - Organization"
-        "|Customer|Kunde|Client",
-        "deal_type": "Deal Type|Type|Opportunity Type",
-        "lead_source": "Lead Source|Source|Origin|Channel",
-        "industry": "Industry|Sector|Branche|Secteur",
-        "region": "Region|Territory|Sales Region",
-        "expected_close": "Expected Close Date|Expected Close",
-        "probability": "Probability|Win Probability|Wahrscheinlichkeit|Probabilité|Probabilidad",
-        "lost_reason": "Lost Reason|Loss Reason|Closed Lost Reason",
-        "competitor": "Competitor|Primary Competitor",
-        "product": "Product|Product Name",
+        "|Customer|Kunde|Client|Pelanggan|客户|客户名称|客戶|客戶名稱",
+        "deal_type": "Deal Type|Type|Opportunity Type|Jenis Urusniaga|商机类型|商機類型",
+        "lead_source": "Lead Source|Source|Origin|Channel|Sumber"
+        "|商机来源|线索来源|商機來源|線索來源",
+        "industry": "Industry|Sector|Branche|Secteur|Industri|行业|行業",
+        "region": "Region|Territory|Sales Region|Wilayah|区域|地区|區域|地區",
+        "expected_close": "Expected Close Date|Expected Close|Jangkaan Tarikh Tutup"
+        "|预计成交日期|预计结单日期|預計成交日期|預計結單日期",
+        "probability": "Probability|Win Probability|Wahrscheinlichkeit|Probabilité|Probabilidad"
+        "|Kebarangkalian|赢率|赢单率|成交概率|贏率|贏單率|成交機率",
+        "lost_reason": "Lost Reason|Loss Reason|Closed Lost Reason|Sebab Kalah"
+        "|输单原因|丢单原因|輸單原因|丟單原因",
+        "competitor": "Competitor|Primary Competitor|Pesaing|竞争对手|競爭對手",
+        "product": "Product|Product Name|Produk|产品|產品",
     },
     "stage_history": {
         "deal_id": "Deal ID|Opportunity ID|Deal|Item ID",
@@ -1253,7 +1263,11 @@ ALIASES = {
     table: {c: _bar(text) for c, text in columns.items()} for table, columns in _ALIAS_TEXT.items()
 }
 # used only when no stronger alias matched, and then said to be a guess
-WEAK_ALIASES = {("deals", "team"): ["Region", "Office", "Regional Office", "Territory"]}
+WEAK_ALIASES = {
+    ("deals", "team"): ["Region", "Office", "Regional Office", "Territory"],
+    # a Chinese CRM's export often names its deals, with no id column: a guess, said so
+    ("deals", "deal_id"): ["商机名称", "商機名稱", "机会名称", "機會名稱"],
+}
 FILE_WORDS = {
     "deals": ("deal", "opportunit", "opps", "pipeline", "sales"),
     "stage_history": ("history", "stagechange", "flow", "changelog"),
@@ -1302,21 +1316,37 @@ def _key(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _toml(name)
 
 
+def _letters(name: str) -> str:
+    """``name``'s letters and digits in any script, case folded (``金额（元）`` is ``金额元``).
+
+    :func:`squash` keeps ASCII letters alone, so a Chinese header squashes to nothing.
+    """
+    return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", name).casefold())
+
+
 def _header_keys(header: str) -> set[str]:
     """The header squashed, also without a suffix or a connector's prefix.
 
     Without a parenthesised suffix and without a connector's ``property_`` prefix (HubSpot
-    via Fivetran).
+    via Fivetran); and as its letters in any script (:func:`_letters`), so that Chinese
+    headers are compared too.
     """
-    bare = re.sub(r"\(.*?\)|\[.*?\]", "", header)
-    return {squash(header), squash(bare), squash(re.sub(r"^property_", "", bare))} - {""}
+    bare = re.sub(r"\(.*?\)|\[.*?\]|（.*?）", "", header)
+    return {
+        squash(header),
+        squash(bare),
+        squash(re.sub(r"^property_", "", bare)),
+        _letters(header),
+        _letters(bare),
+    } - {""}
 
 
 def _candidates(headers: list[str], aliases: list[str]) -> list[str]:
     found: list[str] = []
     for alias in aliases:
+        keys = {squash(alias), _letters(alias)} - {""}
         for header in headers:
-            if squash(alias) in _header_keys(header) and header not in found:
+            if keys & _header_keys(header) and header not in found:
                 found.append(header)
     return found
 

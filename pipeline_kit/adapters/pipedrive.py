@@ -115,6 +115,7 @@ from pipeline_kit.adapters._tools import (
     set_aside,
     squash,
     to_reporting_currency,
+    without_repeated_headers,
 )
 from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
 from pipeline_kit.errors import DataError
@@ -844,6 +845,8 @@ def _read_export(
 ) -> dict[str, RawTable]:
     run.used.append(file)
     label = str(file)
+    frame, aside = without_repeated_headers(frame, table="deals", file=label, notes=run.notes)
+    run.log.add(aside)
     cols = {part: column(frame, *aliases) for part, aliases in EXPORT.items()}
     for part in ("id", "stage", "status", "owner", "value", "created"):
         cols[part] = require_column(frame, label, *EXPORT[part])

@@ -89,6 +89,7 @@ from pipeline_kit.adapters._tools import (
     set_aside,
     squash,
     to_reporting_currency,
+    without_repeated_headers,
 )
 from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
 from pipeline_kit.errors import DataError
@@ -290,6 +291,8 @@ def _find_files(path: Path) -> tuple[dict[str, Path], dict[Path, int]]:
             found[name] = file
     titled: dict[Path, int] = {}
     unreadable: list[Path] = []  # workbooks whose header row 1 could not be read
+    corrupt: dict[Path, str] = {}  # workbooks that cannot be opened at all -> why
+    seen: dict[Path, list[str]] = {}  # files read, and their headers
     errors: list[DataError] = []
     if "opportunity" not in found:  # a report export: any file with a stage and an amount
         for file in candidates:
@@ -298,8 +301,15 @@ def _find_files(path: Path) -> tuple[dict[str, Path], dict[Path, int]]:
             except DataError as exc:
                 names = []
                 if file.suffix.lower() in WORKBOOK_SUFFIXES:
-                    unreadable.append(file)
+                    why = _unopenable(file)
+                    if why is None:
+                        unreadable.append(file)
+                    else:
+                        corrupt[file] = why
+                        continue
                 errors.append(exc)
+            else:
+                seen[file] = [c for c in names if c != "source_row"]
             keys = {squash(c) for c in names}
             if {"stage", "stagename"} & keys and "amount" in keys:
                 found["opportunity"] = file
@@ -311,8 +321,21 @@ def _find_files(path: Path) -> tuple[dict[str, Path], dict[Path, int]]:
                 break
     if "opportunity" not in found:
         workbooks = [f.name for f in unreadable]
-        if errors and not workbooks:
+        if corrupt and not workbooks and not seen:
+            broken, why = next(iter(corrupt.items()))
+            raise DataError(
+                problem=f"no Opportunity file found: {broken.name} cannot be opened as a "
+                f"workbook ({why}); the file is damaged (a download cut short, a copy "
+                "interrupted) or is not an Excel file",
+                fix=f"download or export {broken.name} again (or export the report as CSV), "
+                "then load again",
+                file=str(broken),
+                examples=[f"files found: {', '.join(p.name for p in candidates)}"],
+            )
+        if errors and not workbooks and not seen:
             raise errors[0]  # (a CSV that cannot be read: its own error says why)
+        if seen and not workbooks:
+            raise _no_stage_or_amount(path, seen, corrupt)
         raise DataError(
             problem="no Opportunity file found"
             + (
@@ -333,6 +356,46 @@ def _find_files(path: Path) -> tuple[dict[str, Path], dict[Path, int]]:
             examples=[f"files found: {', '.join(p.name for p in candidates) or 'none'}"],
         )
     return found, titled
+
+
+def _unopenable(file: Path) -> str | None:
+    """Why the workbook ``file`` cannot be opened at all (not a zip, cut short), else None."""
+    import fastexcel
+
+    try:
+        fastexcel.read_excel(file).load_sheet(0, header_row=None, dtypes="string", n_rows=1)
+    except (fastexcel.FastExcelError, OSError) as exc:
+        text = str(exc).strip()
+        return text.splitlines()[0] if text else type(exc).__name__
+    return None
+
+
+def _no_stage_or_amount(
+    path: Path, seen: dict[Path, list[str]], corrupt: dict[Path, str]
+) -> DataError:
+    """The error for a folder whose readable files have no Stage and Amount columns.
+
+    Names the headers of each file read: a report from an org or a user working in another
+    language has translated column labels (``Étape``, ``Montant``), which no Salesforce name
+    matches; a mapping reads them, and an export with the API names needs none.
+    """
+    shown = [
+        f"{file.name}: {', '.join(names[:10])}" + (", ..." if len(names) > 10 else "")
+        for file, names in list(seen.items())[:3]
+    ]
+    shown += [f"{file.name}: cannot be opened ({why})" for file, why in corrupt.items()]
+    first = next(iter(seen))
+    return DataError(
+        problem="no Opportunity file found: no file has a Stage (StageName) and an Amount "
+        "column; a report from an org or a user working in another language than English has "
+        "its column names translated, and the kit does not know them",
+        fix=f"load such a report through a mapping: `pipeline-kit inspect {first.name} --out "
+        f"mapping.toml`, check the draft, then pk.load('{first.name}', mapping='mapping.toml'); "
+        "or export with the API names (Data Loader or Data Export: Opportunity.csv with "
+        "StageName, Amount, CloseDate)",
+        file=str(path),
+        examples=[f"columns found: {line}" for line in shown],
+    )
 
 
 class _Reader:
@@ -362,6 +425,8 @@ class _Reader:
         else:
             frame = read_export_file(file, self.notes)
         label = str(file)
+        frame, aside = without_repeated_headers(frame, table=table, file=label, notes=self.notes)
+        self.log.add(aside)
         active = column(frame, "_fivetran_active")
         # Fivetran History Mode's opportunity_history *is* the versions: all of them are used
         versions = obj == "opportunityhistory" and column(frame, "_fivetran_start") is not None
@@ -515,11 +580,21 @@ def read_salesforce(
     is_closed = column(opp, "IsClosed", "Closed")
     stage_col = overrides.get("stage") or column(opp, "StageName", "Stage", "Opportunity Stage")
     if stage_col is None:
+        name = Path(opp_file).name
+        found = [c for c in opp.columns if c != "source_row" and not c.startswith("__")]
         raise DataError(
-            problem="no StageName column",
-            fix="export Opportunity.StageName (or a report with the Stage column)",
+            problem="no StageName column (nor Stage); a report from an org or a user working "
+            "in another language than English has its column names translated, and the kit "
+            "does not know them",
+            fix="export Opportunity.StageName (or a report with the Stage column); load a "
+            f"report in another language through a mapping: `pipeline-kit inspect {name} "
+            f"--out mapping.toml`, check the draft, then pk.load('{name}', "
+            "mapping='mapping.toml')",
             file=opp_file,
             column="StageName",
+            examples=[
+                "columns found: " + ", ".join(found[:12]) + (", ..." if len(found) > 12 else "")
+            ],
         )
     stage = pl.col(stage_col).str.strip_chars()
     status: pl.Expr
