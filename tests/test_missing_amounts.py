@@ -267,3 +267,47 @@ def test_deals_without_amounts_change_counts_only(base, blank):
     assert (wr["won"], wr["n"]) == (won, closed)
     assert wr["win_rate"] == (won / closed if closed else None)
     assert open1["open_deals"] == sum(s == "open" for s, *_ in rows)
+
+
+# ----------------------------------------------------------------------------- reports
+
+
+def test_report_sentences_and_tables_say_what_their_amounts_left_out(mixed):
+    from pipeline_kit.org_report import OrgReport
+    from pipeline_kit.team_report import TeamReport
+
+    team = TeamReport(mixed, "red", "2025-Q4")
+    summary = team.summary().data
+    # open at 2025-12-31: O1 1000, O2 (none), O3 300; won: W1 500, W2 (none)
+    assert "**3 open deals** worth **\\$1,300**" in summary
+    assert "(1 deal(s) without an amount left out)" in summary
+    assert "bookings \\$500 (1 deal(s) without an amount left out)" in summary
+    headline = team._headline()
+    assert "**Bookings $500** from 1 won deal(s) (1 deal(s) without an amount left out)" in (
+        headline
+    )
+    # due in 2026-Q1: O1 (1000) and O2 (none)
+    assert "$1,000 in 2 deal(s) (1 deal(s) without an amount left out)" in headline
+    table = team.pipeline_table().data
+    assert "Amounts leave out 1 deal(s) without an amount" in table
+    org = OrgReport(mixed, "2025-Q4")
+    assert "Amounts leave out 1 deal(s) without an amount" in org.team_table().data
+    # bookings: W2; due next quarter: O2
+    assert "Amounts leave out 2 deal(s) without an amount" in org.targets_table().data
+
+
+def test_reports_without_blank_amounts_say_nothing_more(tmp_path):
+    deals = DEALS
+    for blank, filled in (
+        ("W2,ann,red,,", "W2,ann,red,70,"),
+        ("O2,bob,red,,", "O2,bob,red,9,"),
+        ("L2,bob,red,,", "L2,bob,red,1,"),
+        ("L3,bob,red,  ,", "L3,bob,red,2,"),
+    ):
+        deals = deals.replace(blank, filled)
+    ds = pk.load(write_dataset(tmp_path / "full", deals=deals, stages=STAGES, targets=TARGETS))
+    from pipeline_kit.team_report import TeamReport
+
+    team = TeamReport(ds, "red", "2025-Q4")
+    assert "without an amount" not in team.summary().data + team._headline()
+    assert not [n for n in ds.notes if "have no amount" in n]
