@@ -1145,6 +1145,8 @@ def _parse_expr(col: str, dtype: pl.DataType, source: pl.DataType) -> pl.Expr:
             return value.cast(pl.Datetime("us"))
     elif dtype in (pl.Float64, pl.Int64) and source.is_numeric():
         number = value.cast(pl.Float64)
+        if col == "amount":  # NaN is how a typed frame (Parquet from pandas) leaves it blank
+            number = number.fill_nan(None)
         if dtype == pl.Int64:
             return pl.when(number == number.round(0)).then(value.cast(pl.Int64, strict=False))
         return number

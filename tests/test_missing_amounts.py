@@ -311,3 +311,14 @@ def test_reports_without_blank_amounts_say_nothing_more(tmp_path):
     team = TeamReport(ds, "red", "2025-Q4")
     assert "without an amount" not in team.summary().data + team._headline()
     assert not [n for n in ds.notes if "have no amount" in n]
+
+
+def test_a_nan_amount_in_a_typed_frame_is_blank():
+    # NaN is how pandas (and Parquet written from it) leaves a number empty: the deal is kept
+    # without an amount, not quarantined as "implausibly large" (NaN > 10^15 for polars)
+    deals = pl.read_csv(DEALS.encode(), schema_overrides={"amount": pl.Float64})
+    deals = deals.with_columns(pl.col("amount").fill_null(float("nan")))
+    ds = pk.load({"deals": deals, "stages": pl.read_csv(STAGES.encode())})
+    assert ds.quarantine.height == 0
+    assert ds.deals["amount"].null_count() == 4
+    assert pk.won_deal_size(ds, "2025-Q4")["without_amount"].to_list() == [1]

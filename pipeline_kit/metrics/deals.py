@@ -733,7 +733,9 @@ def deal_size_distribution(
     """How the amounts of the deals won in the period are spread, in ``bins`` log-spaced bins.
 
     The bin edges are shared by all groups (geometric steps from the smallest to the largest
-    won amount of the period), so groups compare bin by bin. Columns: groups, bin, bin_low,
+    won amount of the period), so groups compare bin by bin. Only won deals with a positive
+    amount are binned (a log scale has no place for 0; a deal without an amount has no bin:
+    :func:`won_deal_size`'s ``without_amount`` counts those). Columns: groups, bin, bin_low,
     bin_high, won_deals, share (of the group's won deals) (:class:`DealSizeDistributionOutput`).
     """
     period = flow_period(ds, period, as_of)
