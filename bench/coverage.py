@@ -578,6 +578,58 @@ def stage_conversion_coverage(
     }
 
 
+def missing_amount_coverage(
+    p: float, n: int, miss_won: float, miss_lost: float, teams: int, rng: np.random.Generator
+) -> dict[str, float]:
+    """Coverage of ``pk.win_rate``'s interval when amounts are missing not at random.
+
+    Every team closes ``n`` deals in 2025-Q4, each won with probability ``p``; a won deal's
+    amount is left blank with probability ``miss_won``, a lost one's with ``miss_lost`` (CRMs
+    leave it blank mostly on lost deals). Truth: ``p``. ``kit``: the kit's interval, which
+    counts the deals without an amount. ``quarantined``: the Wilson interval on the deals
+    with an amount alone, what the kit gave before (it quarantined the others), the named
+    baseline; ``estimate`` / ``quarantined_estimate``: the mean point estimates.
+    """
+    import pipeline_kit as pk
+    from pipeline_kit.stats import wilson_interval
+
+    names = np.repeat(_teams(teams), n)
+    size = names.size
+    won = rng.random(size) < p
+    blank = rng.random(size) < np.where(won, miss_won, miss_lost)
+    created = rng.integers(0, 30, size)
+    deals = pl.DataFrame(
+        {
+            "deal_id": [f"d{i}" for i in range(size)],
+            "owner": "o",
+            "team": names,
+            # a blank cell, as an export leaves it (read as missing, not as 0)
+            "amount": np.where(blank, "", "100"),
+            "created_at": _days_into("2025-10-01", created),
+            "stage": np.where(won, "Won", "Lost"),
+            "status": np.where(won, "won", "lost"),
+            "closed_at": _days_into("2025-10-01", created + rng.integers(1, 60, size)),
+        }
+    )
+    ds = _dataset(deals=deals)
+    f = pk.win_rate(ds, Q4, by="team")
+    kept = (
+        pl.DataFrame({"team": names, "won": won, "kept": ~blank})
+        .filter("kept")
+        .group_by("team")
+        .agg(pl.col("won").sum().alias("k"), pl.len().alias("m"))
+    )
+    low, high = wilson_interval("k", "m")
+    old = kept.select(low.alias("lo"), high.alias("hi"), (pl.col("k") / pl.col("m")).alias("r"))
+    return {
+        "kit": _share((f["ci_low"] <= p) & (p <= f["ci_high"])),
+        "estimate": float(f["win_rate"].mean()),
+        "quarantined": _share((old["lo"] <= p) & (p <= old["hi"])),
+        "quarantined_estimate": float(old["r"].mean()),
+        "n": f.height,
+    }
+
+
 def calls_coverage(
     mean: float, shape: float | None, n: int, draws: int, rng: np.random.Generator
 ) -> tuple[float, float]:
@@ -750,6 +802,28 @@ def new_tables(
                     c["kit"],
                     _mcse(c["kit"], args.teams),
                     c["decided"],
+                )
+    tables.append(t)
+    t = Table(
+        "Win rate with amounts missing not at random (pk.win_rate), 95% interval: coverage of "
+        f"the true rate; {args.teams} teams per row; blank = share of won / lost deals whose "
+        "amount is empty; quarantined = the Wilson interval on the deals with an amount alone "
+        "(the kit quarantined the others before), with its mean estimate",
+        ["p", "deals", "blank won/lost", "coverage", "s.e.", "mean", "quarantined", "mean q."],
+    )
+    for p in (0.3, 0.5):
+        for n in (20, 100):
+            for miss_won, miss_lost in ((0.05, 0.4), (0.0, 0.5)):
+                c = missing_amount_coverage(p, n, miss_won, miss_lost, args.teams, rng)
+                t.add(
+                    p,
+                    n,
+                    f"{miss_won}/{miss_lost}",
+                    c["kit"],
+                    _mcse(c["kit"], args.teams),
+                    c["estimate"],
+                    c["quarantined"],
+                    c["quarantined_estimate"],
                 )
     tables.append(t)
     t = Table(

@@ -18,7 +18,7 @@ import dataframely as dy
 
 from pipeline_kit.metrics import CATALOGUE
 from pipeline_kit.metrics.cards import REGISTRY
-from pipeline_kit.schema import TABLES
+from pipeline_kit.schema import TABLES, optional_columns, required_columns
 
 
 def metrics_reference() -> str:
@@ -63,8 +63,13 @@ def tables_reference() -> str:
     lines = ["| table | required columns | optional columns |", "|---|---|---|"]
     for name, schema in TABLES.items():
         cols = {c: col for c, col in schema.columns().items() if c != "source_row"}
-        req = ", ".join(f"`{c}`" for c, col in cols.items() if not col.nullable)
-        opt = ", ".join(f"`{c}`" for c, col in cols.items() if col.nullable) or "–"
+        # (a required column whose cells may be empty is marked ?: a deal's amount)
+        req = ", ".join(
+            f"`{c}`" + ("?" if col.nullable else "")
+            for c, col in cols.items()
+            if c in required_columns(name)
+        )
+        opt = ", ".join(f"`{c}`" for c in optional_columns(name)) or "–"
         lines.append(f"| `{name}` | {req} | {opt} |")
     return "\n".join(lines)
 

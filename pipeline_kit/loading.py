@@ -65,6 +65,7 @@ from pipeline_kit.schema import (
     DEFERRED_TABLES,
     FOREIGN_KEYS,
     ONE_TEAM,
+    REQUIRED_BLANK_ALLOWED,
     TABLES,
     UNDATED_DEALS,
     UNKNOWN_OWNER,
@@ -506,6 +507,7 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
                 )
             )
 
+    notes.extend(_deals_without_amount(valid["deals"]))
     rule_messages = {**CURRENCY_MESSAGES, **EXCLUSION_MESSAGES, **raw.rule_messages}
     if deferred.names:
         deferred.start(valid, quarantined, aside, notes)
@@ -544,6 +546,35 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
         rule_messages=rule_messages,
         absent_columns=absent,
     )
+
+
+def _deals_without_amount(deals: pl.DataFrame) -> list[str]:
+    """The note saying how many valid deals have a blank amount (see ``REQUIRED_BLANK_ALLOWED``).
+
+    They are kept: counted in rates and cycles, left out of amount figures (each says how many
+    it left out in ``without_amount``).
+    """
+    missing = deals.select(
+        pl.col("amount").is_null().sum().alias("all"),
+        (pl.col("amount").is_null() & pl.col("status").eq("won")).sum().alias("won"),
+        (pl.col("amount").is_null() & pl.col("status").eq("lost")).sum().alias("lost"),
+        (pl.col("amount").is_null() & pl.col("status").eq("open")).sum().alias("open"),
+    ).row(0, named=True)
+    if not missing["all"]:
+        return []
+    return [
+        Message(
+            N_(
+                "{count} deal(s) have no amount ({won} won, {lost} lost, {open} open): counted "
+                "in rates and cycles, left out of amount figures (each amount figure gives how "
+                "many it left out in without_amount)."
+            ),
+            count=missing["all"],
+            won=missing["won"],
+            lost=missing["lost"],
+            open=missing["open"],
+        )
+    ]
 
 
 def _with_rows(table: RawTable) -> RawTable:
@@ -1147,6 +1178,8 @@ def _parse_expr(col: str, dtype: pl.DataType, source: pl.DataType) -> pl.Expr:
             return value.cast(pl.Datetime("us"))
     elif dtype in (pl.Float64, pl.Int64) and source.is_numeric():
         number = value.cast(pl.Float64)
+        if col == "amount":  # NaN is how a typed frame (Parquet from pandas) leaves it blank
+            number = number.fill_nan(None)
         if dtype == pl.Int64:
             return pl.when(number == number.round(0)).then(value.cast(pl.Int64, strict=False))
         return number
@@ -1487,7 +1520,7 @@ def _in_runs(frame: pl.DataFrame, column: str) -> bool:
 
 # optional columns a rule needs: left out, they would quarantine every row the rule reads
 # (a closed_at in another format, dropped, made every won and lost deal "without closed_at")
-_NEVER_LEFT_OUT = {("deals", "closed_at")}
+_NEVER_LEFT_OUT = {("deals", "closed_at")} | REQUIRED_BLANK_ALLOWED
 
 
 def _drop_unreadable_optional(

@@ -32,7 +32,7 @@ from pipeline_kit.periods import Period
 from pipeline_kit.report_data import report_period
 from pipeline_kit.sections import escape, fail_softly, markdown, md_table
 from pipeline_kit.shape import DataShape
-from pipeline_kit.team_report import per_pipeline
+from pipeline_kit.team_report import amounts_left_out, per_pipeline
 from pipeline_kit.trend_sections import signal_text
 
 __all__ = ["OrgReport"]
@@ -127,13 +127,17 @@ class OrgReport:
                 self.ds.tables["deals"]
                 .filter(pl.col("status") == "open")
                 .group_by("team")
-                .agg(pl.len().alias("open_deals"), pl.col("amount").sum().alias("open_value"))
+                .agg(
+                    pl.len().alias("open_deals"),
+                    pl.col("amount").sum().alias("open_value"),
+                    pl.col("amount").null_count().alias("without_amount"),
+                )
             )
         else:
             pipe = (
                 open_pipeline(self.ds, self.as_of, by="team")
                 .group_by("team")
-                .agg(pl.col("open_deals", "open_value").sum())
+                .agg(pl.col("open_deals", "open_value", "without_amount").sum())
             )
         rows = []
         table = wr.join(pipe, on="team", how="full", coalesce=True).sort("team")
@@ -173,6 +177,7 @@ class OrgReport:
                 rows,
             )
             + note
+            + amounts_left_out(_, int(pipe["without_amount"].sum()))
         )
 
     def _chart(self, chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
@@ -259,6 +264,7 @@ class OrgReport:
             "team",
             "due_deals",
             "due_value",
+            pl.col("without_amount").alias("due_without_amount"),
             pl.col("target").alias("next_target"),
             "coverage",
             "next_period",
@@ -302,6 +308,11 @@ class OrgReport:
                 "close in {next} (on {as_of}) / the target of {next}; '–' where a team has no "
                 "target for the quarter."
             ).format(period=self.period.label, next=next_label, as_of=f.date(self.as_of))
+            + amounts_left_out(
+                _,
+                int(booked["without_amount"].sum())
+                + int(table["due_without_amount"].fill_null(0).sum()),
+            )
         )
 
     def conversion_alerts(self) -> Markdown:

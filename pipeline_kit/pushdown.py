@@ -15,7 +15,8 @@ column             definition (deals of the period ``[start, end]``)            
 ``won``            ``#{status = won and closed_at in period}``                        engine
 ``lost``           ``#{status = lost and closed_at in period}``                       engine
 ``won_amount``     ``sum(amount)`` of the won deals (bookings; ``won_deal_size``'s    engine
-                   ``total``)
+                   ``total``): a won deal without an amount adds nothing
+``without_amount`` ``#{won deals of the period whose amount is empty}``               engine
 ``n``              ``won + lost``                                                     local
 ``win_rate``       ``won / n`` (null when n = 0)                                      local
 ``ci_low/high``    Wilson score interval of ``won / n``                               local
@@ -74,9 +75,10 @@ def flow_counts(deals: Any, start: dt.date, end: dt.date, by: list[str] | None =
     Returns
     -------
     narwhals.LazyFrame
-        Columns: the ``by`` columns, ``created``, ``won``, ``lost`` (Int64) and ``won_amount``
-        (Float64), one row per group that has a deal created or closed in the period (sorted),
-        or one row without groups. Nothing is computed until it is collected.
+        Columns: the ``by`` columns, ``created``, ``won``, ``lost`` (Int64), ``won_amount``
+        (Float64) and ``without_amount`` (Int64: won deals whose amount is empty), one row
+        per group that has a deal created or closed in the period (sorted), or one row
+        without groups. Nothing is computed until it is collected.
     """
     nw = _narwhals()
     frame = nw.from_native(deals)
@@ -90,10 +92,12 @@ def flow_counts(deals: Any, start: dt.date, end: dt.date, by: list[str] | None =
         won.cast(nw.Int64).alias("won"),
         (closed & (nw.col("status") == "lost")).cast(nw.Int64).alias("lost"),
         nw.when(won).then(nw.col("amount").cast(nw.Float64)).otherwise(0.0).alias("won_amount"),
+        (won & nw.col("amount").is_null()).cast(nw.Int64).alias("without_amount"),
     )
     aggs = [
         *(nw.col(c).sum().cast(nw.Int64) for c in COUNTS),
         nw.col("won_amount").sum().cast(nw.Float64),
+        nw.col("without_amount").sum().cast(nw.Int64),
     ]
     if groups:
         return flags.group_by(groups).agg(*aggs).sort(groups, nulls_last=True)
@@ -129,8 +133,8 @@ def flow_metrics(
     Returns
     -------
     polars.DataFrame
-        The groups, ``created``, ``won``, ``lost``, ``won_amount``, ``n``, ``win_rate``,
-        ``ci_low``, ``ci_high``.
+        The groups, ``created``, ``won``, ``lost``, ``won_amount``, ``without_amount``,
+        ``n``, ``win_rate``, ``ci_low``, ``ci_high``.
 
     Examples
     --------

@@ -312,8 +312,9 @@ class TeamData:
     def pipeline_due_next_period(self) -> pl.DataFrame:
         """The team's open pipeline due next period and its coverage of that period's target.
 
-        Columns ``due_deals``, ``due_value``, ``next_period`` and ``coverage`` (against next
-        period's target; null without targets).
+        Columns ``due_deals``, ``due_value``, ``without_amount`` (due deals left out of the
+        value: no amount), ``next_period`` and ``coverage`` (against next period's target;
+        null without targets).
         """
         if self.ds.has("targets"):
             return pipeline_coverage(
@@ -328,6 +329,7 @@ class TeamData:
             {
                 "due_deals": [due.height],
                 "due_value": [float(due["amount"].sum())],
+                "without_amount": [due["amount"].null_count()],  # (left out of due_value)
                 "coverage": [None],
                 "next_period": [following.label],
             },

@@ -27,6 +27,7 @@ __all__ = [
     "DEFERRED_TABLES",
     "FOREIGN_KEYS",
     "ONE_TEAM",
+    "REQUIRED_BLANK_ALLOWED",
     "RULE_MESSAGES",
     "TABLES",
     "UNDATED_DEALS",
@@ -50,7 +51,14 @@ class Deals(dy.Schema):
     deal_id = dy.String(primary_key=True, description="Unique opportunity id.")
     owner = dy.String(nullable=False, description="Sales rep who owns the deal.")
     team = dy.String(nullable=False, description="Team of the owner.")
-    amount = dy.Float64(nullable=False, min=0, max=1e15, description="Deal value (currency units).")
+    # a blank amount is null and kept (see REQUIRED_BLANK_ALLOWED); an unreadable, negative or
+    # implausibly large one is quarantined
+    amount = dy.Float64(
+        nullable=True,
+        min=0,
+        max=1e15,
+        description="Deal value (currency units); empty when the CRM has none.",
+    )
     created_at = dy.Date(nullable=False, description="Day the opportunity was created.")
     stage = dy.String(nullable=False, description="Current stage (must exist in stages).")
     status = dy.Enum(DEAL_STATUSES, nullable=False, description="open, won or lost.")
@@ -337,18 +345,35 @@ _DTYPE_HINTS = {
 }
 
 
+# Columns a file must have although a cell may be empty. A deal's amount: CRMs leave it blank
+# mostly on lost and early deals (HubSpot, Pipedrive, hand-kept sheets), so quarantining those
+# deals would bias every count figure (a win rate of 2/5 read as 1/2; Little & Rubin, missing
+# not at random). A blank cell (empty after trimming, or null in a typed file) is null: the deal
+# counts in rates, cycles and conversion and is left out of amount figures, which say how many
+# they left out (``without_amount``). A cell with text that is not a number (``n. a.``, a
+# decimal comma) is unreadable, not absent, and is still quarantined (``amount|dtype``), as is
+# a negative (``amount|min``) or implausibly large one (``amount|max``). An adapter that
+# derives the amount (a lookup, a currency conversion) leaves it null only when there is no
+# amount to read, and sets aside (quarantines) a row whose amount it cannot convert.
+REQUIRED_BLANK_ALLOWED = {("deals", "amount")}
+
+
 def required_columns(table: str) -> list[str]:
     """Columns a file for ``table`` must contain (``source_row`` is added by the loader)."""
     return [
         name
         for name, col in TABLES[table].columns().items()
-        if not col.nullable and name != "source_row"
+        if (not col.nullable or (table, name) in REQUIRED_BLANK_ALLOWED) and name != "source_row"
     ]
 
 
 def optional_columns(table: str) -> list[str]:
     """Columns the kit understands but does not require."""
-    return [name for name, col in TABLES[table].columns().items() if col.nullable]
+    return [
+        name
+        for name, col in TABLES[table].columns().items()
+        if col.nullable and (table, name) not in REQUIRED_BLANK_ALLOWED
+    ]
 
 
 def dtype_hint(dtype: pl.DataType) -> str:

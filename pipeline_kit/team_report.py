@@ -84,6 +84,19 @@ METRICS_SHOWN = [  # the key-figures table; the methodology appendix lists these
 ]
 
 
+def amounts_left_out(_: Callable[[str], str], n: int | None) -> str:
+    """The footnote of a table whose amounts left out ``n`` deals without an amount, else ''.
+
+    A sum with deals left out must not read as complete (``without_amount`` of the metrics).
+    """
+    if not n:
+        return ""
+    return "\n\n" + _(
+        "*Amounts leave out {n} deal(s) without an amount (counted in the deal counts): the "
+        "values are lower bounds.*"
+    ).format(n=f"{n:,}")
+
+
 def per_pipeline(
     frame: pl.DataFrame,
     draw: Callable[[pl.DataFrame, str], alt.TopLevelMixin],
@@ -225,6 +238,7 @@ class TeamReport:
         bullets = [self._win_rate_sentence(team, rest, p)]
         pipe = self.data.open_pipeline()
         n_open, value = int(pipe["open_deals"].sum()), as_float(pipe["open_value"].sum())
+        open_blank = int(pipe["without_amount"].sum())
         no_pipeline = self.shape.why_no_open_pipeline()
         if no_pipeline:
             bullets.append(no_pipeline[0].upper() + no_pipeline[1:] + ".")
@@ -243,7 +257,7 @@ class TeamReport:
                     as_of=f.date(self.as_of),
                     n_open=f"{n_open:,}",
                     value=f.money(value),
-                    weighted=weighted,
+                    weighted=weighted + self._left_out(open_blank),
                 )
             )
         else:
@@ -266,7 +280,7 @@ class TeamReport:
                     low=f.money(size["ci_low"][0]),
                     high=f.money(size["ci_high"][0]),
                     n=n_won,
-                    total=f.money(size["total"][0]),
+                    total=f.money(size["total"][0]) + self._left_out(size["without_amount"][0]),
                     caution=caution,
                 )
             )
@@ -428,6 +442,7 @@ class TeamReport:
         ]
         head = [_("Stage"), _("Open deals"), _("Value"), _("Weighted value")]
         text = _md_table([_("Pipeline"), *head] if several else head, rows)
+        text += amounts_left_out(_, int(pipe["without_amount"].sum()))
         if self.ds.stage_history_approximate:
             text += "\n\n" + _(
                 "*Stage history was derived from the deals' current state: stages as of a "
@@ -528,6 +543,11 @@ class TeamReport:
             "average cycle = mean days from creation to close of the deals closed; open deals "
             "and value on {as_of}."
         ).format(period=self._span, as_of=f.date(self.as_of))
+        text += amounts_left_out(
+            _,
+            int(figures["won"]["without_amount"].sum())
+            + int(figures["open"]["without_amount"].sum()),
+        )
         conversion = self.data.stage_conversion().filter(pl.col("entered") > 0)
         if conversion.height and "pipeline" in conversion.columns:
             stage_rows = [
@@ -775,7 +795,7 @@ class TeamReport:
         won = self.data.won_deal_size().row(0, named=True)
         bookings = _("**Bookings {total}** from {n} won deal(s)").format(
             total=f.money(won["total"] or 0), n=f"{won['n']:,}"
-        )
+        ) + self._left_out(won["without_amount"])
         if self.ds.has("targets") and not self.period.is_all:
             target = self.data.bookings_vs_target()
             if target.height and target["target"][0]:
@@ -790,7 +810,7 @@ class TeamReport:
                 c = cover.row(0, named=True)
                 text = _("Open pipeline due in {period}: {value} in {n} deal(s)").format(
                     period=c["next_period"], value=f.money(c["due_value"]), n=f"{c['due_deals']:,}"
-                )
+                ) + self._left_out(c["without_amount"])
                 if c["coverage"] is not None:
                     text += _(", {coverage}x that period's target").format(
                         coverage=f"{c['coverage']:.1f}"
@@ -807,9 +827,23 @@ class TeamReport:
                     _(
                         "{n} open deal(s) worth {worth} are past their expected close date on "
                         "{as_of} (slipped)."
-                    ).format(n=f"{slipped.height:,}", worth=worth, as_of=f.date(self.as_of))
+                    ).format(
+                        n=f"{slipped.height:,}",
+                        worth=worth + self._left_out(slipped["amount"].null_count()),
+                        as_of=f.date(self.as_of),
+                    )
                 )
         return "\n".join(f"- {line}" for line in lines) + "\n\n"
+
+    def _left_out(self, n: int | None) -> str:
+        """`` (N without an amount left out)`` after an amount that left out N deals, else ''.
+
+        A sum that left deals out must not read as complete (``without_amount``).
+        """
+        if not n:
+            return ""
+        _ = self._
+        return _(" ({n} deal(s) without an amount left out)").format(n=f"{n:,}")
 
     def _thin_reasons(self, thin: pl.DataFrame) -> list[str]:
         """Why each comparison without a verdict has none, with the real counts."""

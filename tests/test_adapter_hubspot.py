@@ -97,16 +97,17 @@ def rewrite_export(folder: Path, *, drop=(), change=None, encoding="utf-8") -> P
 
 def test_export_counts_every_row(export):
     # deals: 16 rows; 1012 (line 13) is listed in 1013's "Merged object IDs" -> excluded;
-    # 1015 (line 16) has no Amount nor company amount -> quarantined by the loader.
+    # 1015 (line 16) has no Amount nor company amount -> kept, amount empty (counted in rates,
+    # left out of amount figures).
     # stage_history: one row per filled 'Date entered' cell (Date exited / Time in / Date
     # entered current stage are not stage columns): 1001 5, 1002 3, 1003 3, 1004 3, 1005 2,
     # 1006 3, 1007 2, 1008 4, 1009 2, 1010 2, 1011 5, 1012 1, 1013 2, 1014 4, 1015 1, 1016 4
-    # = 46; 1012's row excluded (merged), 1015's quarantined (its deal is not valid).
+    # = 46; 1012's row excluded (merged).
     # stages: 10 'Date entered' columns = 10 (pipeline, stage) pairs, all valid.
     assert counts(export) == {
-        "deals": (16, 14, 1, 1),
+        "deals": (16, 15, 0, 1),
         "stages": (10, 10, 0, 0),
-        "stage_history": (46, 44, 1, 1),
+        "stage_history": (46, 45, 0, 1),
     }
     for read, valid, quarantined, excluded in counts(export).values():
         assert read == valid + quarantined + excluded
@@ -116,8 +117,6 @@ def test_export_reasons(export):
     assert set_aside(export) == {
         ("deals", 13, "merged_into_another_deal"),
         ("stage_history", 13, "merged_into_another_deal"),
-        ("deals", 16, "amount|nullability"),
-        ("stage_history", 16, "deal_unknown"),
     }
     meaning = dict(export.exclusions().select("reason", "meaning").iter_rows())
     assert "merged into another deal" in meaning["merged_into_another_deal"]
@@ -128,8 +127,9 @@ def test_export_status_won_lost_and_probability(export):
     assert by_deal(export, "status") == {
         "1001": "won", "1002": "lost", "1003": "open", "1004": "won", "1005": "lost",
         "1006": "open", "1007": "open", "1008": "won", "1009": "open", "1010": "lost",
-        "1011": "won", "1013": "open", "1014": "won", "1016": "lost",
+        "1011": "won", "1013": "open", "1014": "won", "1015": "open", "1016": "lost",
     }  # fmt: skip
+    assert by_deal(export, "amount")["1015"] is None  # no Amount: kept, amount empty
     probability = by_deal(export, "probability")
     # lost deals keep probability 0 (not missing, not a default); 0-1 stays 0-1
     assert probability["1002"] == 0.0 and probability["1005"] == 0.0
@@ -288,7 +288,7 @@ def write_rows(folder: Path, rows: list[dict[str, str]]) -> Path:
 STATUSES = {
     "1001": "won", "1002": "lost", "1003": "open", "1004": "won", "1005": "lost",
     "1006": "open", "1007": "open", "1008": "won", "1009": "open", "1010": "lost",
-    "1011": "won", "1013": "open", "1014": "won", "1016": "lost",
+    "1011": "won", "1013": "open", "1014": "won", "1015": "open", "1016": "lost",
 }  # fmt: skip
 
 
@@ -377,7 +377,7 @@ def test_export_with_semicolons(tmp_path):
         rows = list(csv.reader(handle))
     with (folder / EXPORT_FILE.name).open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle, delimiter=";", quoting=csv.QUOTE_ALL).writerows(rows)
-    assert counts(pk.load(folder, source="hubspot"))["deals"] == (16, 14, 1, 1)
+    assert counts(pk.load(folder, source="hubspot"))["deals"] == (16, 15, 0, 1)
 
 
 def test_export_team_option_and_missing_team(tmp_path):
@@ -425,7 +425,7 @@ def test_export_latin1(tmp_path):
     assert by_deal(ds, "owner")["1001"] == "José Núñez"
     detected = pk.load(folder, source="hubspot")  # encoding guessed: said in a note
     assert any("is not UTF-8" in n for n in detected.notes)
-    assert counts(detected)["deals"] == (16, 14, 1, 1)
+    assert counts(detected)["deals"] == (16, 15, 0, 1)
 
 
 def test_folder_errors(tmp_path):
@@ -448,16 +448,16 @@ def test_folder_errors(tmp_path):
 
 def test_api_counts_every_row(api):
     # deals (13): 5007 is_deleted, 5008 _fivetran_deleted -> excluded; 5009 is
-    # merged_deal.merged_deal_id of 5010 -> excluded; 5006 has no amount -> quarantined.
+    # merged_deal.merged_deal_id of 5010 -> excluded; 5006 has no amount -> kept (empty).
     # stage_history (31): excluded 5 = 5002's second qualifiedtobuy (01-25, same stage as
-    # the row before) + 5007's 2 + 5008's 1 + 5009's 1; quarantined 3 = stage id 999 (in no
-    # pipeline) + 5006's 2 rows (deal not valid).
+    # the row before) + 5007's 2 + 5008's 1 + 5009's 1; quarantined 1 = stage id 999 (in no
+    # pipeline); 5006's 2 rows are valid (its deal is kept).
     # stages (10): "Legacy stage" (555) is _fivetran_deleted and unused -> excluded.
     # activities (7): 9005 is on deleted deal 5007, 9007's call row is _fivetran_deleted.
     assert counts(api) == {
-        "deals": (13, 9, 1, 3),
+        "deals": (13, 10, 0, 3),
         "stages": (10, 9, 0, 1),
-        "stage_history": (31, 23, 3, 5),
+        "stage_history": (31, 25, 1, 5),
         "activities": (7, 5, 0, 2),
     }
     for read, valid, quarantined, excluded in counts(api).values():
@@ -469,15 +469,12 @@ def test_api_reasons(api):
         ("deals", 8, "deleted_in_crm"),  # 5007 is_deleted
         ("deals", 9, "deleted_in_crm"),  # 5008 _fivetran_deleted
         ("deals", 10, "merged_into_another_deal"),  # 5009 -> 5010
-        ("deals", 7, "amount|nullability"),  # 5006
         ("stage_history", 8, "not_a_stage_change"),  # 5002 qualifiedtobuy again
         ("stage_history", 22, "deleted_in_crm"),  # 5007
         ("stage_history", 23, "deleted_in_crm"),  # 5007
         ("stage_history", 24, "deleted_in_crm"),  # 5008
         ("stage_history", 25, "merged_into_another_deal"),  # 5009
         ("stage_history", 31, "stage_not_in_pipelines"),  # 5013, stage id 999
-        ("stage_history", 20, "deal_unknown"),  # 5006
-        ("stage_history", 21, "deal_unknown"),  # 5006
         ("stages", 7, "deleted_in_crm"),  # Legacy stage
         ("activities", 6, "deleted_in_crm"),  # 9005 on deleted deal 5007
         ("activities", 8, "deleted_in_crm"),  # 9007 deleted call
@@ -489,8 +486,9 @@ def test_api_status_won_lost_and_probability(api):
     # too: the deprecated flag meant "closed")
     assert by_deal(api, "status") == {
         "5001": "won", "5002": "lost", "5003": "open", "5004": "won", "5005": "lost",
-        "5010": "open", "5011": "won", "5012": "won", "5013": "open",
+        "5006": "open", "5010": "open", "5011": "won", "5012": "won", "5013": "open",
     }  # fmt: skip
+    assert by_deal(api, "amount")["5006"] is None  # no amount: kept, amount empty
     probability = by_deal(api, "probability")
     assert probability["5002"] == 0.0 and probability["5005"] == 0.0  # 0 kept
     assert probability["5010"] == 0.4  # empty -> its stage qualifiedtobuy's 0.4

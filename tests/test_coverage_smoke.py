@@ -82,3 +82,12 @@ def test_stage_conversion_interval_covers_the_eventual_conversion(rng: np.random
     interval covers; the Wilson interval on the decided deals alone does not, at 500 deals."""
     got = sim.stage_conversion_coverage(0.4, 500, "2026-01-15", 150, rng)
     assert got["n"] == 150 and got["kit"] > BAND and got["decided"] < 0.85, got
+
+
+def test_win_rate_counts_the_deals_without_an_amount(rng: np.random.Generator) -> None:
+    """Amounts blank on 40% of the lost deals and 5% of the won ones (p = 0.3): the kit's
+    interval, which keeps those deals, covers; the one on the deals with an amount alone (the
+    quarantine before) reads 0.285 / 0.705 = 0.40 and misses at 300 deals."""
+    got = sim.missing_amount_coverage(0.3, 300, 0.05, 0.4, 150, rng)
+    assert got["n"] == 150 and got["kit"] > BAND, got
+    assert abs(got["estimate"] - 0.3) < 0.02 and got["quarantined"] < 0.5, got

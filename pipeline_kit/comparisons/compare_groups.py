@@ -107,9 +107,11 @@ def compare(
         "cycle_length_km_days": (cohort(period), cohort(trailing) if trailing else None),
     }
     closed_now, closed_before = data["win_rate"]
-    data["median_won_deal_size"] = (
-        closed_now.filter("won"),
-        closed_before.filter("won") if closed_before is not None else None,
+    data["median_won_deal_size"] = (  # (the won deals with an amount)
+        closed_now.filter("won", pl.col("amount").is_not_null()),
+        closed_before.filter("won", pl.col("amount").is_not_null())
+        if closed_before is not None
+        else None,
     )
 
     names = sorted(

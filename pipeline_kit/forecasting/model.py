@@ -63,7 +63,9 @@ class BookingsForecast:
         What was forecast, from which day, for which groups.
     summary
         One row per group: ``won_to_date``, ``open_deals``, ``open_amount``,
-        ``expected_from_open``, ``expected_from_new``, ``mean``, ``p10``, ``p50``, ``p90``,
+        ``without_amount`` (deals won so far or open at ``as_of`` with no amount: they add
+        nothing to any bookings figure, which is then the bookings of the deals with an
+        amount), ``expected_from_open``, ``expected_from_new``, ``mean``, ``p10``, ``p50``, ``p90``,
         ``target``, ``p_reach_target`` (share of draws at or above the target), the number of
         past examples (``examples``, distinct deals) and past periods (``past_periods``) the
         rates rest on, and ``note`` (why a figure is missing or weak; empty otherwise).
@@ -197,7 +199,8 @@ def _with_bucket(
     """Add ``age_bucket`` and ``size_bucket``.
 
     ``age_bucket`` (0-3): how many of the stage's age cut points the deal's age in stage
-    exceeds; ``size_bucket`` (0-2): tertile of amount among all examples.
+    exceeds; ``size_bucket`` (0-2): tertile of amount among all examples; -1 for a deal
+    without an amount.
     """
     cut_names = [f"cut{i}" for i in range(len(AGE_QUANTILES))]
     return (
@@ -212,7 +215,9 @@ def _with_bucket(
             (
                 (pl.col("amount") > sizes[0]).cast(pl.Int8)
                 + (pl.col("amount") > sizes[1]).cast(pl.Int8)
-            ).alias("size_bucket"),
+            )
+            .fill_null(-1)  # (no amount: a cell of their own, they are won at their own rate)
+            .alias("size_bucket"),
         )
         .drop(cut_names)
     )
@@ -443,7 +448,7 @@ def _forecast(
             logit = np.log(np.clip(rates, 1e-9, 1 - 1e-9) / np.clip(1 - rates, 1e-9, 1))
             rates = 1 / (1 + np.exp(-(logit + shift[None, :])))
         p_deal = rates[index].mean(axis=1)
-        amounts = current["amount"].to_numpy()
+        amounts = current["amount"].fill_null(0.0).to_numpy()  # (no amount: adds nothing)
         key_of_deal = _key_index(current, keys, groups)
         for lo in range(0, current.height, _CHUNK):
             hi = min(lo + _CHUNK, current.height)
@@ -459,9 +464,9 @@ def _forecast(
         replica = new_won["replica"].to_numpy() if new_won.height else np.array([], int)
         per_period = np.zeros((keys.height, k))  # new deals won per group and past period
         np.add.at(per_period, (counts, np.searchsorted(windows.replicas, replica)), 1)
-        org_pool = new_won["amount"].to_numpy()
+        org_pool = new_won["amount"].fill_null(0.0).to_numpy()  # (no amount: adds nothing)
         for g in range(keys.height):  # one iteration per group, not per deal
-            pool = new_won["amount"].to_numpy()[counts == g] if counts.size else org_pool
+            pool = org_pool[counts == g] if counts.size else org_pool
             pool = pool if pool.size else org_pool
             if not pool.size:
                 continue
@@ -487,6 +492,14 @@ def _forecast(
         from_open,
         from_new,
         targets,
+    )
+    # deals without an amount add nothing to the bookings: say how many (won so far, open)
+    blank = pl.col("amount").is_null()
+    without = _count_per_key(current.filter(blank), keys, groups) + _count_per_key(
+        won_so_far.filter(blank).collect(), keys, groups
+    )
+    summary = summary.insert_column(
+        summary.columns.index("open_amount") + 1, pl.Series("without_amount", without, pl.Int64)
     )
     deal_frame = (
         current.select("deal_id", *groups, "stage", "age_in_stage", "age_bucket", "amount")

@@ -163,7 +163,12 @@ class ForecastSection:
                 "Amounts are the deals' current amounts."
             ).format(
                 open_deals=f"{r['open_deals']:,}",
-                open_amount=f.money(r["open_amount"]),
+                open_amount=f.money(r["open_amount"])
+                + (
+                    _(" ({n} deal(s) without an amount left out)").format(n=r["without_amount"])
+                    if r.get("without_amount")
+                    else ""
+                ),
                 end=f.date(self.next_period.end),
                 examples=f"{r['examples']:,}",
                 past_periods=r["past_periods"],

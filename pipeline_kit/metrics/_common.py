@@ -268,6 +268,28 @@ def count_column(*, nullable: bool = False) -> dy.Int64:
     return dy.Int64(nullable=nullable, min=0)
 
 
+def without_amount_column() -> dy.Int64:
+    """``without_amount``: the deals an amount figure left out because their amount is blank.
+
+    A deal with no amount (``schema.REQUIRED_BLANK_ALLOWED``) counts in rates and cycles but
+    cannot enter a sum or a mean of amounts; every amount figure states how many of the deals
+    it covers it had to leave out, so that a sum with deals missing never reads as complete.
+    """
+    return dy.Int64(nullable=False, min=0)
+
+
+def without_amount(condition: pl.Expr | None = None, name: str = "without_amount") -> pl.Expr:
+    """Aggregation: how many deals (meeting ``condition``) have no amount.
+
+    polars' ``sum`` and ``mean`` skip nulls silently: each amount aggregation is paired with
+    this count of what it skipped.
+    """
+    blank = pl.col("amount").is_null()
+    if condition is not None:
+        blank = blank & condition
+    return blank.sum().cast(pl.Int64).alias(name)
+
+
 def share_column(*, nullable: bool = True) -> dy.Float64:
     """A share or a rate, or a bound of its interval: in [0, 1]; null when its base is 0."""
     return dy.Float64(nullable=nullable, min=0, max=1)

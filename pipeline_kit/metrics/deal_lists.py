@@ -50,7 +50,7 @@ class DealListOutput(dy.Schema):
     team = dy.String(nullable=False)
     stage = dy.String(nullable=False)
     stage_order = dy.Int64(nullable=True)
-    amount = amount_column()
+    amount = amount_column(nullable=True)  # (empty when the CRM has none)
     created_at = dy.Date(nullable=True)
     closed_at = dy.Date(nullable=True)
     expected_close = dy.Date(nullable=True)

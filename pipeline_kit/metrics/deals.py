@@ -39,6 +39,8 @@ from pipeline_kit.metrics._common import (
     resolve_cohort_as_of,
     share_column,
     time_basis,
+    without_amount,
+    without_amount_column,
 )
 from pipeline_kit.metrics._long import _long
 from pipeline_kit.metrics.cards import CLOSED_IN, COHORT, WILSON, MetricCard, declare
@@ -153,12 +155,18 @@ def win_rate(
 
 
 def _mean_summary(
-    lf: pl.LazyFrame, groups: list[str], value: pl.Expr, confidence: float, min_n: int
+    lf: pl.LazyFrame,
+    groups: list[str],
+    value: pl.Expr,
+    confidence: float,
+    min_n: int,
+    extra: tuple[pl.Expr, ...] = (),
 ) -> pl.DataFrame:
     """n, mean, median, sd, total and an interval for the mean of ``value`` per group.
 
-    The interval is :func:`pipeline_kit.stats.skewed_mean_interval`'s: amounts and durations
-    are skewed.
+    ``n`` counts the non-null values; ``extra`` aggregations come after ``total``. The
+    interval is :func:`pipeline_kit.stats.skewed_mean_interval`'s: amounts and durations are
+    skewed.
     """
     per_group = aggregate(
         lf.with_columns(value.alias("_v")),
@@ -169,6 +177,7 @@ def _mean_summary(
             pl.col("_v").median().alias("median"),
             pl.col("_v").std().alias("sd"),
             pl.col("_v").sum().alias("total"),
+            *extra,
             # every group's values as a list (without groups, one list of all values)
             (pl.col("_v").drop_nulls() if groups else pl.col("_v").drop_nulls().implode()).alias(
                 "_values"
@@ -201,6 +210,7 @@ class WonDealSizeOutput(dy.Schema):
     median = amount_column(nullable=True)
     sd = amount_column(nullable=True)
     total = amount_column()
+    without_amount = without_amount_column()
     ci_low = amount_column(nullable=True)
     ci_high = amount_column(nullable=True)
     median_ci_low = amount_column(nullable=True)
@@ -221,11 +231,14 @@ def won_deal_size(
 ) -> pl.DataFrame:
     """Average (and median) amount of the deals won in the period, with an interval.
 
-    ``mean = sum(amount) / n`` over deals with status won and ``closed_at`` in the period;
-    ``total`` is their sum (bookings). Columns: groups, n, mean, median, sd, total,
-    ci_low, ci_high (for the mean: a studentized bootstrap, widened to the log-normal
-    generalized interval when the amounts look log-normal; none below 5 deals:
-    :func:`pipeline_kit.stats.skewed_mean_interval`),
+    ``mean = sum(amount) / n`` over deals with status won and ``closed_at`` in the period
+    and an amount; ``total`` is their sum (bookings). A won deal with a blank amount is left
+    out of every figure here (``n`` counts the won deals with an amount) and counted in
+    ``without_amount``: when it is above 0, ``total`` is the bookings of the deals with an
+    amount, a lower bound of the period's bookings, not the whole. Columns: groups, n, mean,
+    median, sd, total, without_amount, ci_low, ci_high (for the mean: a studentized
+    bootstrap, widened to the log-normal generalized interval when the amounts look
+    log-normal; none below 5 deals: :func:`pipeline_kit.stats.skewed_mean_interval`),
     median_ci_low, median_ci_high (for the median: order statistics, none below 6 deals,
     :func:`pipeline_kit.stats.median_interval`), enough_data (:class:`WonDealSizeOutput`).
     """
@@ -233,7 +246,7 @@ def won_deal_size(
     groups = group_columns(by)
     check_by(ds, "deals", groups)
     lf = ds.lazy("deals").filter(closed_in(period) & pl.col("status").eq("won"))
-    return _mean_summary(lf, groups, pl.col("amount"), confidence, min_n)
+    return _mean_summary(lf, groups, pl.col("amount"), confidence, min_n, (without_amount(),))
 
 
 class CycleLengthOutput(dy.Schema):
@@ -376,6 +389,7 @@ class WinRateAlternativesOutput(dy.Schema):
     numerator = amount_column()
     denominator = amount_column()
     deals = count_column()
+    without_amount = without_amount_column()
     value = share_column()
     ci_low = share_column()
     ci_high = share_column()
@@ -397,13 +411,15 @@ def win_rate_alternatives(
 
     One row per group and definition (see :data:`WIN_RATE_DEFINITIONS`): ``numerator``,
     ``denominator``, ``deals`` (the deals behind the figure: for the win rate by amount the
-    denominator is money), ``value``, ``time_basis`` (cohort for the created cohort, else
-    period) and ``caveat`` (why a value is missing: the win rate by amount
-    cannot be read when every lost deal has amount 0). ``created_cohort`` reads outcomes at
-    ``as_of`` (default: the last date in the data); the others count the deals closed in the
-    period up to ``as_of`` (default: the whole period). Only ``count_closed`` is the kit's
-    default; the others are shown to explain differences, not to pick the flattering one.
-    Columns: :class:`WinRateAlternativesOutput`.
+    denominator is money and ``deals`` counts the closed deals with an amount),
+    ``without_amount`` (the closed deals the win rate by amount left out because their amount
+    is blank; 0 for the count definitions, which keep them), ``value``, ``time_basis``
+    (cohort for the created cohort, else period) and ``caveat`` (why a value is missing: the
+    win rate by amount cannot be read when every lost deal has amount 0). ``created_cohort``
+    reads outcomes at ``as_of`` (default: the last date in the data); the others count the
+    deals closed in the period up to ``as_of`` (default: the whole period). Only
+    ``count_closed`` is the kit's default; the others are shown to explain differences, not
+    to pick the flattering one. Columns: :class:`WinRateAlternativesOutput`.
     """
     period = flow_period(ds, period, as_of)
     groups = group_columns(by)
@@ -427,9 +443,11 @@ def win_rate_alternatives(
             closed,
             groups,
             [
+                # over the closed deals with an amount; those without one are counted apart
                 pl.col("amount").filter(is_won).sum().alias("numerator"),
                 pl.col("amount").sum().alias("denominator"),
-                pl.len().cast(pl.Int64).alias("deals"),
+                pl.col("amount").count().cast(pl.Int64).alias("deals"),
+                without_amount(),
                 # lost deals whose amount the CRM cleared (0) make this read 100%
                 (
                     pl.col("status").eq("lost").any()
@@ -467,7 +485,11 @@ def win_rate_alternatives(
     frames = [
         lf.with_columns(pl.lit(name).alias("definition"))
         if "unreadable" in lf.collect_schema()
-        else lf.with_columns(pl.lit(name).alias("definition"), pl.lit(False).alias("unreadable"))
+        else lf.with_columns(
+            pl.lit(name).alias("definition"),
+            pl.lit(False).alias("unreadable"),
+            pl.lit(0, pl.Int64).alias("without_amount"),  # (counts need no amount)
+        )
         for name, lf in parts.items()
     ]
     out = (
@@ -506,6 +528,7 @@ def win_rate_alternatives(
             "numerator",
             "denominator",
             "deals",
+            "without_amount",
             "value",
             "ci_low",
             "ci_high",
@@ -516,7 +539,9 @@ def win_rate_alternatives(
         .sort(*groups, "definition")
         .collect()
     )
-    return _amount_ratio_interval(out, closed.collect(), groups)
+    return _amount_ratio_interval(
+        out, closed.filter(pl.col("amount").is_not_null()).collect(), groups
+    )
 
 
 def _amount_ratio_interval(
@@ -524,7 +549,8 @@ def _amount_ratio_interval(
 ) -> pl.DataFrame:
     """Percentile bootstrap (seeded, resampling deals) of the win rate by amount, per group.
 
-    The win rate by amount is ``sum(won amounts) / sum(closed amounts)``.
+    The win rate by amount is ``sum(won amounts) / sum(closed amounts)`` over the closed deals
+    with an amount (``closed`` holds only those).
     """
     rows = []
     for key, part in by_group(closed, groups):
@@ -573,6 +599,7 @@ class VelocityOutput(dy.Schema):
     avg_cycle_days_won = amount_column(nullable=True)
     n = count_column()
     won = count_column()
+    without_amount = without_amount_column()
     velocity_per_day = amount_column(nullable=True)
     velocity_per_period = amount_column(nullable=True)
     enough_data = flag_column()
@@ -600,8 +627,11 @@ def velocity(
     open deals to that day (``"latest"``: the last date in the data); one before the period's
     end also cuts the closed deals at it. A composite of estimates: no
     interval; ``enough_data`` requires ``min_n`` closed deals and ``min_n`` of them won (the
-    mean amount and cycle rest on the won ones). Columns: groups, open_qualified, win_rate,
-    avg_won_deal_size, avg_cycle_days_won, n (closed), won, velocity_per_day,
+    mean amount and cycle rest on the won ones). Deals without an amount count in the open
+    qualified deals, the win rate and the cycle; the average won deal size is over the won
+    deals with an amount, and ``without_amount`` counts the won deals it left out. Columns:
+    groups, open_qualified, win_rate, avg_won_deal_size, avg_cycle_days_won, n (closed), won,
+    without_amount, velocity_per_day,
     velocity_per_period (x days in the period), enough_data (:class:`VelocityOutput`).
     """
     from pipeline_kit.metrics.pipeline import open_at, with_stage_at
@@ -637,6 +667,7 @@ def velocity(
             won.sum().cast(pl.Int64).alias("won"),
             pl.when(pl.len() > 0).then(won.sum() / pl.len()).alias("win_rate"),
             pl.col("amount").filter(won).mean().alias("avg_won_deal_size"),
+            without_amount(won),
             days.filter(won).mean().alias("avg_cycle_days_won"),
         ],
     )
@@ -652,7 +683,7 @@ def velocity(
         / pl.col("avg_cycle_days_won")
     )
     return (
-        joined.with_columns(pl.col("open_qualified", "n", "won").fill_null(0))
+        joined.with_columns(pl.col("open_qualified", "n", "won", "without_amount").fill_null(0))
         .with_columns(
             pl.when(pl.col("avg_cycle_days_won") > 0).then(per_day).alias("velocity_per_day")
         )
@@ -669,6 +700,7 @@ def velocity(
             "avg_cycle_days_won",
             "n",
             "won",
+            "without_amount",
             "velocity_per_day",
             "velocity_per_period",
             "enough_data",
@@ -701,7 +733,9 @@ def deal_size_distribution(
     """How the amounts of the deals won in the period are spread, in ``bins`` log-spaced bins.
 
     The bin edges are shared by all groups (geometric steps from the smallest to the largest
-    won amount of the period), so groups compare bin by bin. Columns: groups, bin, bin_low,
+    won amount of the period), so groups compare bin by bin. Only won deals with a positive
+    amount are binned (a log scale has no place for 0; a deal without an amount has no bin:
+    :func:`won_deal_size`'s ``without_amount`` counts those). Columns: groups, bin, bin_low,
     bin_high, won_deals, share (of the group's won deals) (:class:`DealSizeDistributionOutput`).
     """
     period = flow_period(ds, period, as_of)

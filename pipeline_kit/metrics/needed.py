@@ -27,6 +27,8 @@ from pipeline_kit.metrics._common import (
     group_columns,
     share_column,
     time_basis,
+    without_amount,
+    without_amount_column,
 )
 from pipeline_kit.metrics._long import _long
 from pipeline_kit.metrics.cards import MetricCard, declare
@@ -48,6 +50,7 @@ class NeededForTargetOutput(dy.Schema):
     won = count_column()
     lost = count_column()
     avg_won_deal = amount_column(nullable=True)
+    without_amount = without_amount_column()
     win_rate = share_column()
     leads_created = count_column()
     leads_converted = count_column()
@@ -157,7 +160,9 @@ def needed_for_target(
     Jeffreys Beta distributions, activities per closed deal as a Poisson count (Jeffreys
     Gamma) divided by the drawn win rate; each draw goes through the same chain and the 2.5%
     and 97.5% quantiles are the interval (simulated coverage in ``bench/coverage.py``).
-    ``won_deals_actual`` and ``deals_closed_actual`` are what the period did (up to
+    The average won deal is over the window's won deals with an amount; ``without_amount``
+    counts the won deals it left out (blank amount), which still count in ``won`` and the win
+    rate. ``won_deals_actual`` and ``deals_closed_actual`` are what the period did (up to
     ``as_of``). Targets are per team, so ``by`` is ``None`` or ``"team"``. Columns:
     :class:`NeededForTargetOutput`.
     """
@@ -174,6 +179,7 @@ def needed_for_target(
     agg = [
         pl.col("status").eq("won").sum().cast(pl.Int64).alias("won"),
         pl.col("status").eq("lost").sum().cast(pl.Int64).alias("lost"),
+        without_amount(pl.col("status").eq("won")),
     ]
     frames = [
         (closed.group_by(groups).agg(agg) if groups else closed.select(agg)).collect(),
@@ -231,10 +237,17 @@ def needed_for_target(
     if "target" not in joined.columns:
         joined = joined.with_columns(pl.lit(None, pl.Float64).alias("target"))
     joined = joined.with_columns(
-        pl.col("won", "lost", "leads_created", "leads_converted", "activities").fill_null(0),
+        pl.col(
+            "won", "lost", "without_amount", "leads_created", "leads_converted", "activities"
+        ).fill_null(0),
         pl.col("won_deals_actual", "deals_closed_actual").fill_null(0),
     )
-    won_amounts = closed.filter(pl.col("status").eq("won")).select(*groups, "amount").collect()
+    # the average won deal rests on the won deals with an amount (the others: without_amount)
+    won_amounts = (
+        closed.filter(pl.col("status").eq("won") & pl.col("amount").is_not_null())
+        .select(*groups, "amount")
+        .collect()
+    )
     amounts = dict(by_group(won_amounts, groups))
     rng = np.random.default_rng(SEED)
     rows = []

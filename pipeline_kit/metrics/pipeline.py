@@ -34,6 +34,8 @@ from pipeline_kit.metrics._common import (
     resolve_as_of,
     stage_groups,
     time_basis,
+    without_amount,
+    without_amount_column,
 )
 from pipeline_kit.metrics._long import _long
 from pipeline_kit.metrics.cards import PER_PIPELINE, SNAPSHOT, MetricCard, declare
@@ -105,6 +107,7 @@ class OpenPipelineOutput(dy.Schema):
     open_deals = count_column()
     open_value = amount_column()
     weighted_value = amount_column(nullable=True)
+    without_amount = without_amount_column()
     as_of = dy.Date(nullable=False)
     approximate = flag_column()
     time_basis = basis_column("snapshot")
@@ -122,7 +125,10 @@ def open_pipeline(
 
     ``open_deals = #{deals open at as_of in the stage}``, ``open_value = sum(amount)`` of those
     deals, ``weighted_value = sum(amount x stage probability)`` (0-1 scale; null when the
-    stages table has no probabilities). One row per group and open stage, zero rows
+    stages table has no probabilities). An open deal without an amount counts in
+    ``open_deals`` and is left out of both values; ``without_amount`` counts those deals:
+    when it is above 0 the values are the value of the deals with an amount, a lower bound of
+    the stage's value, not the whole. One row per group and open stage, zero rows
     included, ordered by pipeline order; ``approximate`` is true when the stage history was
     derived rather than exported. Columns: :class:`OpenPipelineOutput`.
     With deals in several pipelines the rows are also per ``pipeline`` (first column), even
@@ -141,6 +147,7 @@ def open_pipeline(
     counts = deals.group_by([*groups, "stage"]).agg(
         pl.len().cast(pl.Int64).alias("open_deals"),
         pl.col("amount").sum().alias("open_value"),
+        without_amount(),
     )
     frame_groups = deals.select(groups).unique() if groups else pl.LazyFrame({"_": [0]})
     grid = frame_groups.join(open_stages, how="cross")
@@ -161,7 +168,7 @@ def open_pipeline(
             how="left",
         )
         .with_columns(
-            pl.col("open_deals").fill_null(0),
+            pl.col("open_deals", "without_amount").fill_null(0),
             pl.col("open_value").fill_null(0.0),
         )
         .with_columns(
@@ -177,6 +184,7 @@ def open_pipeline(
             "open_deals",
             "open_value",
             "weighted_value",
+            "without_amount",
             "as_of",
             "approximate",
         )
@@ -208,7 +216,7 @@ class StalledDealsOutput(dy.Schema):
     owner = dy.String(nullable=False)
     team = dy.String(nullable=False)
     stage = dy.String(nullable=False)
-    amount = amount_column()
+    amount = amount_column(nullable=True)  # (empty when the CRM has none)
     entered_stage_at = dy.Date(nullable=False)
     days_in_stage = count_column()
     threshold_days = amount_column(nullable=True)
@@ -354,7 +362,7 @@ class SlippedDealsOutput(dy.Schema):
     owner = dy.String(nullable=False)
     team = dy.String(nullable=False)
     stage = dy.String(nullable=False)
-    amount = amount_column()
+    amount = amount_column(nullable=True)  # (empty when the CRM has none)
     expected_close = dy.Date(nullable=False)
     days_overdue = dy.Int64(nullable=False, min=1)
     time_basis = basis_column("snapshot")
@@ -415,6 +423,7 @@ class PipelineWaterfallOutput(dy.Schema):
     lost_deals = count_column()
     moved_deals = dy.Int64(nullable=False)
     end_deals = count_column()
+    without_amount = without_amount_column()
     time_basis = basis_column("period")
 
 
@@ -433,8 +442,10 @@ def pipeline_waterfall(
     Amounts are the deals' current amounts, so the identity holds exactly; the function checks
     it per group and raises if a bucket is missing (``moved`` must be 0: deals whose team or
     owner changed are not tracked by the export). Columns: groups, start, created, won, lost,
-    moved, end, and the same buckets as deal counts (``*_deals``)
-    (:class:`PipelineWaterfallOutput`).
+    moved, end, and the same buckets as deal counts (``*_deals``), without_amount
+    (:class:`PipelineWaterfallOutput`). A deal without an amount counts in its buckets' deal
+    counts and in none of the values (the identity holds for both); ``without_amount``
+    counts the deals of the waterfall (in any bucket) left out of the values.
     ``as_of`` before the period's end stops the waterfall on that day (``end`` = open then).
     """
     period = flow_period(ds, period, as_of)
@@ -453,6 +464,7 @@ def pipeline_waterfall(
     for name, cond in buckets.items():
         aggs.append(pl.col("amount").filter(cond).sum().alias(name))
         aggs.append(cond.sum().cast(pl.Int64).alias(f"{name}_deals"))
+    aggs.append(without_amount())  # (of the deals in any bucket: the frame below holds those)
     lf = ds.lazy("deals").filter(pl.any_horizontal(list(buckets.values())))
     out = (
         (lf.group_by(groups).agg(aggs).sort(groups) if groups else lf.select(aggs))
@@ -505,6 +517,7 @@ def pipeline_waterfall(
         "lost_deals",
         "moved_deals",
         "end_deals",
+        "without_amount",
     )
 
 
@@ -519,6 +532,7 @@ class PipelineCoverageOutput(dy.Schema):
     due_deals = count_column()
     due_value = amount_column()
     weighted_due = amount_column(nullable=True)
+    without_amount = without_amount_column()
     target = amount_column(nullable=True)
     coverage = amount_column(nullable=True)
     weighted_coverage = amount_column(nullable=True)
@@ -539,8 +553,11 @@ def pipeline_coverage(
     ``coverage = sum(amount of deals open at as_of with expected_close in the next period) /
     sum(team targets overlapping the next period)``; ``as_of`` defaults to the period's last
     day. ``weighted_coverage`` uses amount x stage probability. Targets are per team, so
-    ``by`` is ``None`` or ``"team"``. Columns: groups, due_deals, due_value, weighted_due,
-    target, coverage, weighted_coverage, next_period (:class:`PipelineCoverageOutput`).
+    ``by`` is ``None`` or ``"team"``. A due deal without an amount counts in ``due_deals``
+    and in neither value; ``without_amount`` counts them: when it is above 0 the values and
+    both coverages are those of the due deals with an amount, lower bounds, not the whole.
+    Columns: groups, due_deals, due_value, weighted_due, without_amount, target, coverage,
+    weighted_coverage, next_period (:class:`PipelineCoverageOutput`).
     """
     period = as_period(period, ds)
     day = resolve_as_of(ds, as_of, period)
@@ -560,6 +577,7 @@ def pipeline_coverage(
         pl.when(pl.col("stage_probability").is_not_null().any())
         .then((pl.col("amount") * pl.col("stage_probability")).sum())
         .alias("weighted_due"),
+        without_amount(),
     ]
     targets = ds.lazy("targets").filter(
         pl.col("owner").is_null()
@@ -574,7 +592,7 @@ def pipeline_coverage(
         joined = due.select(due_aggs).join(targets.select(pl.col("target").sum()), how="cross")
     return (
         joined.with_columns(
-            pl.col("due_deals").fill_null(0),
+            pl.col("due_deals", "without_amount").fill_null(0),
             pl.col("due_value").fill_null(0.0),
         )
         .with_columns(
@@ -591,6 +609,7 @@ def pipeline_coverage(
             "due_deals",
             "due_value",
             "weighted_due",
+            "without_amount",
             "target",
             "coverage",
             "weighted_coverage",

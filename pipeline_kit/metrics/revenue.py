@@ -28,6 +28,8 @@ from pipeline_kit.metrics._common import (
     resolve_cohort_as_of,
     share_column,
     time_basis,
+    without_amount,
+    without_amount_column,
 )
 from pipeline_kit.metrics._long import _long, _needs, _team_level
 from pipeline_kit.metrics.cards import CLOSED_IN, WILSON, MetricCard, declare
@@ -66,6 +68,7 @@ class BookingsVsTargetOutput(dy.Schema):
     bookings_renewal = amount_column()
     bookings_other = amount_column()
     won_deals = count_column()
+    without_amount = without_amount_column()
     target = amount_column(nullable=True)
     attainment = amount_column(nullable=True)
     time_basis = basis_column("period")
@@ -85,8 +88,11 @@ def bookings_vs_target(
     the period: team-level rows (no owner) by team or overall, rep quotas (rows with an
     owner) when grouping by ``owner``. Groups: none, ``team``, ``owner`` or both.
     Columns: groups, bookings, bookings_new, bookings_expansion, bookings_renewal,
-    bookings_other (no or other type), won_deals, target, attainment (null without a target)
-    (:class:`BookingsVsTargetOutput`). ``as_of`` before the period's end counts the bookings
+    bookings_other (no or other type), won_deals, without_amount, target, attainment (null
+    without a target) (:class:`BookingsVsTargetOutput`). A won deal without an amount counts
+    in ``won_deals`` and in no sum; ``without_amount`` counts them: when it is above 0 the
+    bookings and the attainment are those of the won deals with an amount, lower bounds, not
+    the whole. ``as_of`` before the period's end counts the bookings
     up to that day against the whole period's target (attainment to date).
     """
     period = as_period(period, ds)
@@ -104,6 +110,7 @@ def bookings_vs_target(
         .sum()
         .alias("bookings_other"),
         pl.len().cast(pl.Int64).alias("won_deals"),
+        without_amount(),
     ]
     booked = _grouped(won, groups, aggs)
     if ds.has("targets"):
@@ -119,7 +126,9 @@ def bookings_vs_target(
         out = booked.with_columns(pl.lit(None, pl.Float64).alias("target"))
     money = ["bookings", *[f"bookings_{t}" for t in DEAL_TYPES], "bookings_other"]
     return (
-        out.with_columns(pl.col(money).fill_null(0.0), pl.col("won_deals").fill_null(0))
+        out.with_columns(
+            pl.col(money).fill_null(0.0), pl.col("won_deals", "without_amount").fill_null(0)
+        )
         .with_columns(
             pl.when(pl.col("target") > 0)
             .then(pl.col("bookings") / pl.col("target"))

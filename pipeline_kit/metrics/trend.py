@@ -27,6 +27,8 @@ from pipeline_kit.metrics._common import (
     flow_period,
     group_columns,
     time_basis,
+    without_amount,
+    without_amount_column,
 )
 from pipeline_kit.metrics._long import _long
 from pipeline_kit.metrics.cards import CLOSED_IN, MetricCard, declare
@@ -85,6 +87,8 @@ def _bookings(ds: Dataset, period: Period, *, by: By = None) -> pl.DataFrame:
     (:func:`pipeline_kit.stats.product_interval`). Null below 5 won deals (a few amounts bound
     nothing). The normal approximation ``total ± 1.96 √(sum amount²)`` it replaces covered the
     true rate 64-90% of the time on log-normal amounts at 5-30 won deals (``bench/coverage.py``).
+    ``n`` and the sum are over the won deals with an amount; ``without_amount`` counts the won
+    deals left out (blank amount): above 0, the bookings are a lower bound.
     """
     groups = group_columns(by)
     size = won_deal_size(ds, period, by=groups)
@@ -99,6 +103,7 @@ def _bookings(ds: Dataset, period: Period, *, by: By = None) -> pl.DataFrame:
         pl.col("total").fill_null(0.0).cast(pl.Float64).alias("bookings"),
         low.alias("ci_low"),
         high.alias("ci_high"),
+        "without_amount",
     )
 
 
@@ -258,16 +263,19 @@ class PeriodOverPeriodOutput(dy.Schema):
     n = count_column()
     ci_low = amount_column(nullable=True)
     ci_high = amount_column(nullable=True)
+    without_amount = without_amount_column()
     previous_period = dy.String(nullable=False)
     previous_value = amount_column(nullable=True)
     previous_n = count_column()
     previous_ci_low = amount_column(nullable=True)
     previous_ci_high = amount_column(nullable=True)
+    previous_without_amount = without_amount_column()
     year_ago_period = dy.String(nullable=False)
     year_ago_value = amount_column(nullable=True)
     year_ago_n = count_column()
     year_ago_ci_low = amount_column(nullable=True)
     year_ago_ci_high = amount_column(nullable=True)
+    year_ago_without_amount = without_amount_column()
     change_vs_previous = amount_column(nullable=True, signed=True)
     change_vs_previous_ci_low = amount_column(nullable=True, signed=True)
     change_vs_previous_ci_high = amount_column(nullable=True, signed=True)
@@ -283,7 +291,9 @@ class PeriodOverPeriodOutput(dy.Schema):
 def _figures(ds: Dataset, period: Period, groups: list[str]) -> pl.DataFrame:
     """The headline figures of one (possibly cut) period: groups, figure, value, n, ci."""
 
-    def part(frame: pl.DataFrame, figure: str, value: str, n: str, ci: bool) -> pl.DataFrame:
+    def part(
+        frame: pl.DataFrame, figure: str, value: str, n: str, ci: bool, amounts: bool = False
+    ) -> pl.DataFrame:
         return frame.select(
             *groups,
             pl.lit(figure).alias("figure"),
@@ -291,6 +301,9 @@ def _figures(ds: Dataset, period: Period, groups: list[str]) -> pl.DataFrame:
             pl.col(n).cast(pl.Int64).alias("n"),
             (pl.col("ci_low") if ci else pl.lit(None)).cast(pl.Float64).alias("ci_low"),
             (pl.col("ci_high") if ci else pl.lit(None)).cast(pl.Float64).alias("ci_high"),
+            (pl.col("without_amount") if amounts else pl.lit(0))
+            .cast(pl.Int64)
+            .alias("without_amount"),
         )
 
     wr = win_rate(ds, period, by=groups)
@@ -299,17 +312,19 @@ def _figures(ds: Dataset, period: Period, groups: list[str]) -> pl.DataFrame:
     aggs = [
         pl.len().cast(pl.Int64).alias("open_deals"),
         pl.col("amount").sum().cast(pl.Float64).alias("open_value"),
+        without_amount(),
     ]
     open_deals = ds.lazy("deals").filter(open_at(period.end))
     pipe = (open_deals.group_by(groups).agg(aggs) if groups else open_deals.select(aggs)).collect()
     return pl.concat(
         [
             part(wr, "win_rate", "win_rate", "n", True),
-            part(size, "deals_won", "n", "n", False),
-            part(size, "bookings", "total", "n", False),
-            part(size, "avg_won_deal_size", "mean", "n", True),
+            # (every won deal: won_deal_size's n counts those with an amount)
+            part(wr, "deals_won", "won", "won", False),
+            part(size, "bookings", "total", "n", False, amounts=True),
+            part(size, "avg_won_deal_size", "mean", "n", True, amounts=True),
             part(cycle, "cycle_length_days", "mean", "n", True),
-            part(pipe, "open_pipeline_value", "open_value", "open_deals", False),
+            part(pipe, "open_pipeline_value", "open_value", "open_deals", False, amounts=True),
         ],
         how="vertical_relaxed",
     )
@@ -347,7 +362,11 @@ def period_over_period(
     closed in the period, Wilson interval), ``deals_won``, ``bookings`` (sum of won amounts),
     ``avg_won_deal_size`` and ``cycle_length_days`` (mean, with their skew-aware intervals),
     ``open_pipeline_value`` (deals open at the period's last day). ``n`` is what each rests
-    on: closed deals, won deals, or open deals.
+    on: closed deals, won deals, won deals with an amount (bookings, average won deal) or open
+    deals. ``without_amount`` (and ``previous_``, ``year_ago_``) counts the deals an amount
+    figure left out because their amount is blank (0 for the other figures): above 0, the
+    bookings and the open pipeline value are lower bounds, and a change between two periods
+    that left out different shares of deals is read with care.
 
     ``change_vs_previous = value - previous_value`` (for the win rate a difference in
     percentage points). Its interval combines the two periods' intervals: for the win rate
@@ -374,7 +393,7 @@ def period_over_period(
     joined: pl.DataFrame | None = None
     for side, p in periods.items():
         f = _figures(ds, p, groups).rename(
-            {c: f"{side}{c}" for c in ("value", "n", "ci_low", "ci_high")}
+            {c: f"{side}{c}" for c in ("value", "n", "ci_low", "ci_high", "without_amount")}
         )
         joined = f if joined is None else joined.join(f, on=keys, how="full", coalesce=True)
     assert joined is not None
@@ -382,7 +401,7 @@ def period_over_period(
     zero_when_missing = pl.col("figure").is_in(["deals_won", "bookings", "open_pipeline_value"])
     return (
         joined.with_columns(
-            *[pl.col(f"{s}n").fill_null(0) for s in _SIDES],
+            *[pl.col(f"{s}n", f"{s}without_amount").fill_null(0) for s in _SIDES],
             *[
                 pl.when(zero_when_missing)
                 .then(pl.col(f"{s}value").fill_null(0.0))
@@ -424,6 +443,7 @@ class PipelineVsTargetOutput(dy.Schema):
     coverage = amount_column(nullable=True)
     due_coverage = amount_column(nullable=True)
     bookings = amount_column()
+    without_amount = without_amount_column()
     attainment = amount_column(nullable=True)
     pipeline_per_booking = amount_column(nullable=True)
     time_basis = basis_column("snapshot")
@@ -458,7 +478,10 @@ def pipeline_vs_target(
     last quarter), ``attainment = bookings / target`` and ``pipeline_per_booking =
     open_value / bookings``: how much pipeline at the start each unit booked took, which
     (over past quarters) says what coverage a target needs. Targets are per team, so ``by``
-    is ``None`` or ``"team"``. Columns: :class:`PipelineVsTargetOutput`.
+    is ``None`` or ``"team"``. Deals without an amount count in ``open_deals`` and
+    ``due_deals`` and in no value; ``without_amount`` counts those of the quarter's row (open
+    at its start or won in it): above 0, the values, coverages and attainment are those of the
+    deals with an amount, lower bounds. Columns: :class:`PipelineVsTargetOutput`.
     """
     groups = group_columns(by)
     if groups not in ([], ["team"]):
@@ -492,6 +515,7 @@ def pipeline_vs_target(
             due.sum().cast(pl.Int64).alias("due_deals"),
             pl.col("amount").filter(due).sum().cast(pl.Float64).alias("due_value"),
             pl.col("amount").filter(won).sum().cast(pl.Float64).alias("bookings"),
+            without_amount(),  # (of the deals open at the start or won: the rows kept)
         )
     )
     if ds.has("targets"):
@@ -522,7 +546,7 @@ def pipeline_vs_target(
         frame = quarters_grid.join(frame, on="period", how="left")
     return (
         frame.with_columns(
-            *[pl.col(c).fill_null(0) for c in ("open_deals", "due_deals")],
+            *[pl.col(c).fill_null(0) for c in ("open_deals", "due_deals", "without_amount")],
             *[pl.col(c).fill_null(0.0) for c in ("open_value", "due_value", "bookings")],
         )
         .with_columns(

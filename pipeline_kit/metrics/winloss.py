@@ -25,6 +25,8 @@ from pipeline_kit.metrics._common import (
     share_column,
     stage_groups,
     time_basis,
+    without_amount,
+    without_amount_column,
 )
 from pipeline_kit.metrics._long import _long
 from pipeline_kit.metrics.cards import CLOSED_IN, PER_PIPELINE, WILSON, MetricCard, declare
@@ -40,6 +42,7 @@ class LostReasonsOutput(dy.Schema):
     lost_reason = dy.String(nullable=False)
     lost = count_column()
     lost_value = amount_column()
+    without_amount = without_amount_column()
     n = count_column()
     share = share_column(nullable=False)
     ci_low = share_column()
@@ -59,8 +62,11 @@ def lost_reasons(
     """Lost deals of the period by ``lost_reason``: count, value and share of the group's losses.
 
     ``share = lost with this reason / all lost`` (Wilson interval); deals without a reason
-    appear as ``(not given)`` so the shares add up to 1. Columns: groups, lost_reason, lost,
-    lost_value, n (all lost in the group), share, ci_low, ci_high (:class:`LostReasonsOutput`).
+    appear as ``(not given)`` so the shares add up to 1. A lost deal without an amount counts
+    in ``lost``, ``n`` and the share and not in ``lost_value``; ``without_amount`` counts them
+    (above 0, ``lost_value`` is a lower bound). Columns: groups, lost_reason, lost,
+    lost_value, without_amount, n (all lost in the group), share, ci_low, ci_high
+    (:class:`LostReasonsOutput`).
     """
     period = flow_period(ds, period, as_of)
     groups = group_columns(by)
@@ -72,7 +78,9 @@ def lost_reasons(
     )
     low, high = wilson_interval("lost", "n", confidence)
     counts = lost.group_by(*groups, "lost_reason").agg(
-        pl.len().cast(pl.Int64).alias("lost"), pl.col("amount").sum().alias("lost_value")
+        pl.len().cast(pl.Int64).alias("lost"),
+        pl.col("amount").sum().alias("lost_value"),
+        without_amount(),
     )
     totals = (
         lost.group_by(groups).agg(pl.len().cast(pl.Int64).alias("n"))
@@ -232,6 +240,7 @@ class LostReasonsByStageOutput(dy.Schema):
     lost_reason = dy.String(nullable=False)
     lost = count_column()
     lost_value = amount_column()
+    without_amount = without_amount_column()
     n = count_column()
     share = share_column(nullable=False)
     ci_low = share_column()
@@ -257,8 +266,10 @@ def lost_reasons_by_stage(
     stage with this reason / all lost from the stage`` (Wilson interval); deals without a
     reason count as ``(not given)``, so the shares of a stage add up to 1. ``approximate`` is
     true when the stage history was derived from the deals (then every stage is unknown).
-    Columns: groups, lost_from_stage, stage_order, lost_reason, lost, lost_value, n, share,
-    ci_low, ci_high, approximate (:class:`LostReasonsByStageOutput`).
+    ``lost_value`` sums the amounts of the lost deals that have one; ``without_amount`` counts
+    the others (counted in ``lost`` and the shares). Columns: groups, lost_from_stage,
+    stage_order, lost_reason, lost, lost_value, without_amount, n, share, ci_low, ci_high,
+    approximate (:class:`LostReasonsByStageOutput`).
     With deals in several pipelines the rows are also per ``pipeline`` (first column), even
     when ``by`` does not name it (:func:`~pipeline_kit.metrics._common.stage_groups`).
     """
@@ -297,7 +308,9 @@ def lost_reasons_by_stage(
     )
     keys = [*groups, "lost_from_stage", "stage_order"]
     counts = per_deal.group_by(*keys, "lost_reason").agg(
-        pl.len().cast(pl.Int64).alias("lost"), pl.col("amount").sum().alias("lost_value")
+        pl.len().cast(pl.Int64).alias("lost"),
+        pl.col("amount").sum().alias("lost_value"),
+        without_amount(),
     )
     totals = per_deal.group_by(keys).agg(pl.len().cast(pl.Int64).alias("n"))
     low, high = wilson_interval("lost", "n", confidence)
