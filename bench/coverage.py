@@ -638,6 +638,105 @@ class Table:
         return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------- compare's tests
+# The size of pk.compare's tests (share of p <= 0.05 when the null is true), each computed by
+# the row builder compare() calls (pipeline_kit.comparisons.significance), on the settings of
+# the intervals audit (findings/intervals, P4-P7). "old" columns recompute the test the kit
+# ran before on the same draws, as the named baseline.
+
+
+def _weibull_cohort(
+    rng: np.random.Generator, n: int, shape: float, median: float, censor_max: float
+) -> pl.DataFrame:
+    """A cohort of ``n`` deals: integer Weibull days, censored by a uniform reading date."""
+    scale = median / math.log(2) ** (1 / shape)
+    t = np.ceil(scale * rng.weibull(shape, n))
+    c = np.floor(rng.uniform(0, censor_max, n))
+    return pl.DataFrame({"days": np.minimum(t, c), "event": t <= c})
+
+
+def cycle_gate_size(
+    n1: int,
+    n2: int | None,
+    shape: float,
+    censor_max: float,
+    draws: int,
+    rng: np.random.Generator,
+    min_n: int = 20,
+) -> dict[str, float]:
+    """Size of compare's cycle test when both cohorts share one Weibull curve (median 45 d).
+
+    ``n2`` None: the external test against the true median 45; else log-rank against a
+    cohort of ``n2``. ``kit``: every draw the kit tests (cohort-size gate); ``old``: the same
+    p-values kept only where each side had ``min_n`` closed deals (the events gate used
+    before); ``passed``: the share of draws that passed that events gate.
+    """
+    from pipeline_kit.comparisons.significance import cycle_rows
+
+    bench = pl.DataFrame(
+        {"metric": ["cycle_length_km_days"], "value": [45.0], "scope": ["all"], "source": ["x"]}
+    )
+    kit, old, passed, tested = 0, 0, 0, 0
+    for _ in range(draws):
+        cur = _weibull_cohort(rng, n1, shape, 45.0, censor_max)
+        other = _weibull_cohort(rng, n2, shape, 45.0, censor_max) if n2 else None
+        rows = cycle_rows((cur, other if other is not None else cur, None), "g", bench, min_n, "")
+        row = rows[0] if n2 is None else rows[1]
+        if row.p_value is None:
+            continue
+        tested += 1
+        reject = row.p_value <= 0.05
+        kit += reject
+        gate = int(cur["event"].sum()) >= min_n and (
+            other is None or int(other["event"].sum()) >= min_n
+        )
+        passed += gate
+        old += reject and gate
+    return {
+        "kit": kit / max(tested, 1),
+        "n_kit": tested,
+        "old": old / max(passed, 1),
+        "n_old": passed,
+        "passed": passed / draws,
+    }
+
+
+def compare_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
+    """The size tables of pk.compare's tests (``--compare-only``), with MC s.e."""
+    tables = []
+    t = Table(
+        "Cycle comparisons (pk.compare, cycle_length_km_days): size at 5% when nothing "
+        f"differs; {args.compare_draws} draws per row; Weibull cycles (median 45 d, integer "
+        "days), uniform reading date; kit = gate on cohort size (>= 20 deals each side), old "
+        "= the same tests kept only when each side had >= 20 closed deals (the gate before), "
+        "passed = share that passed it",
+        ["test", "n", "shape", "censor<=", "kit", "s.e.", "old", "s.e. ", "passed"],
+    )
+    for n1, n2, shape, cmax in (
+        (30, 300, 0.7, 200),
+        (30, 600, 1.0, 120),
+        (80, 300, 0.7, 200),
+        (30, None, 0.7, 150),
+        (40, None, 1.0, 100),
+        (20, None, 1.0, 60),
+        (20, None, 0.7, 40),
+    ):
+        c = cycle_gate_size(n1, n2, shape, cmax, args.compare_draws, rng)
+        t.add(
+            "log-rank" if n2 else "KM z vs 45",
+            f"{n1} vs {n2}" if n2 else str(n1),
+            shape,
+            cmax,
+            c["kit"],
+            _mcse(c["kit"], int(c["n_kit"])),
+            c["old"],
+            _mcse(c["old"], int(c["n_old"])),
+            c["passed"],
+        )
+    tables.append(t)
+    return tables
+
+
 def new_tables(
     args: argparse.Namespace, rng: np.random.Generator, population: np.ndarray
 ) -> list[Table]:
@@ -828,7 +927,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--needed-draws", type=int, default=400, help="samples per target cell")
     parser.add_argument("--control-teams", type=int, default=1500, help="teams per p-chart cell")
+    parser.add_argument(
+        "--compare-draws", type=int, default=2000, help="samples per compare-test cell"
+    )
     parser.add_argument("--seed", type=int, default=20251231)
+    parser.add_argument(
+        "--compare-only", action="store_true", help="only the size tables of pk.compare's tests"
+    )
     parser.add_argument(
         "--new-only", action="store_true", help="only the trend, target, p-chart and churn tables"
     )
@@ -838,6 +943,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
+    if args.compare_only:
+        tables = compare_tables(args, rng)
+        _finish(args, tables, start)
+        return 0
     if args.new_only:
         tables = new_tables(args, rng, _sample_won_amounts())
         _finish(args, tables, start)

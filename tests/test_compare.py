@@ -378,3 +378,35 @@ def test_beta_binomial_fit_is_the_maximum_likelihood_of_scipys_betabinom():
     )
     polished = optimize.minimize(lambda t: -loglik(t), best, method="Powell").x
     assert loglik(np.log([a, b])) >= loglik(polished) - 1e-6
+
+
+# ----------------------------------------------------------------------------- cycle gate (P4)
+
+
+def test_cycle_tests_gate_on_the_cohort_size_not_on_closed_deals():
+    """25 deals of which 5 closed against 30 of which 25 closed: the cohort sizes pass the
+    gate (>= 20 each), so the log-rank test runs although only 5 deals closed (gating on
+    closed deals, an outcome, selected fast cohorts); the row says the evidence is thin."""
+    from pipeline_kit.comparisons.significance import cycle_rows
+    from pipeline_kit.comparisons.verdicts import verdict_table
+
+    cur = pl.DataFrame(
+        {"days": [float(d) for d in range(10, 35)], "event": [True] * 5 + [False] * 20}
+    )
+    other = pl.DataFrame(
+        {"days": [float(d) for d in range(5, 35)], "event": [True] * 25 + [False] * 5}
+    )
+    no_bench = pl.DataFrame(schema={"metric": pl.String, "value": pl.Float64, "scope": pl.String})
+    rows = cycle_rows((cur, other, None), "g", no_bench, 20, "")
+    (row,) = rows
+    expected = sps.logrank(
+        sps.CensoredData(uncensored=np.arange(10.0, 15), right=np.arange(15.0, 35)),
+        sps.CensoredData(uncensored=np.arange(5.0, 30), right=np.arange(30.0, 35)),
+    )
+    assert row.p_value == pytest.approx(expected.pvalue)
+    assert (row.n, row.n_benchmark) == (25, 30)  # deals in the cohort, closed or open
+    table = verdict_table(rows, "team", 0.05)
+    assert table["warning"][0].startswith("Little information: only 5 of 25 deals have closed")
+    # a cohort of 19 deals is not tested, whatever closed
+    small = cycle_rows((cur.head(19), other, None), "g", no_bench, 20, "")
+    assert small[0].p_value is None and small[0].warning is None

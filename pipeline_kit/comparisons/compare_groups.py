@@ -136,6 +136,7 @@ def compare(
                 row.warning = YOUNG_HISTORY_WARNING.format(
                     first=first, start=trailing.start, end=trailing.end, covered=f"{covered:.0%}"
                 )
+                row.keep_warning = False  # the young history comes first where both apply
     return verdict_table(rows, col, alpha, min_n)
 
 

@@ -78,7 +78,8 @@ def verdict_table(
     (Benjamini-Hochberg).
 
     ``difference = estimate - benchmark``; ``statistic`` is null where no test ran; a
-    ``warning`` is kept only on a difference the verdict calls (above or below).
+    ``warning`` is kept only on a difference the verdict calls (above or below), except a
+    row's ``keep_warning`` one (little information), kept wherever a test ran.
     """
     q = stats.benjamini_hochberg(
         np.array([r.p_value if r.p_value is not None else np.nan for r in rows])
@@ -108,8 +109,11 @@ def verdict_table(
                 "n_benchmark": r.n_benchmark,
                 "direction": side,
                 "verdict": verdict(r, q_value, side, min_n),
-                # the mix check qualifies a difference the verdict calls (q, not the raw p)
-                "warning": r.warning if side in ("above", "below") else None,
+                # the mix check qualifies a difference the verdict calls (q, not the raw p);
+                # a low-information warning qualifies any test that ran
+                "warning": r.warning
+                if side in ("above", "below") or (r.keep_warning and r.p_value is not None)
+                else None,
             }
         )
     frame = pl.DataFrame(records, schema=_SCHEMA, orient="row")
