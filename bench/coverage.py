@@ -29,6 +29,7 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -701,6 +702,34 @@ def cycle_gate_size(
     }
 
 
+def size_test_size(
+    draw_x: Callable[[np.random.Generator, int], np.ndarray],
+    draw_y: Callable[[np.random.Generator, int], np.ndarray],
+    n1: int,
+    n2: int,
+    draws: int,
+    rng: np.random.Generator,
+) -> dict[str, float]:
+    """Share of draws in which compare's won-deal test against the rest rejects at 5%.
+
+    ``kit``: the row compare builds (Brunner-Munzel); ``old``: Mann-Whitney on the same draws
+    (the test before). Both samples are drawn so that P(X > Y) + ½ P(X = Y) = 0.5.
+    """
+    from pipeline_kit.comparisons.significance import size_rows
+    from pipeline_kit.stats import mann_whitney_test
+
+    bench = pl.DataFrame(schema={"metric": pl.String, "value": pl.Float64, "scope": pl.String})
+    kit = old = 0
+    for _ in range(draws):
+        x, y = draw_x(rng, n1), draw_y(rng, n2)
+        (row,) = size_rows(
+            (pl.DataFrame({"amount": x}), pl.DataFrame({"amount": y}), None), "g", bench, 20, ""
+        )
+        kit += row.p_value is not None and row.p_value <= 0.05
+        old += mann_whitney_test(x, y)[1] <= 0.05
+    return {"kit": kit / draws, "old": old / draws}
+
+
 def compare_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
     """The size tables of pk.compare's tests (``--compare-only``), with MC s.e."""
     tables = []
@@ -732,6 +761,42 @@ def compare_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[T
             c["old"],
             _mcse(c["old"], int(c["n_old"])),
             c["passed"],
+        )
+    tables.append(t)
+    t = Table(
+        "Won deal size against the rest (pk.compare, median_won_deal_size): size at 5% when "
+        "neither group's deals tend to be larger (P(X > Y) + ½ P(X = Y) = 0.5); "
+        f"{args.compare_draws} draws per row; kit = Brunner-Munzel, old = Mann-Whitney (the "
+        "test before); equal medians with different spreads is where they part",
+        ["amounts", "n", "kit", "s.e.", "old", "s.e. "],
+    )
+    prices = np.array([5e3, 10e3, 25e3, 50e3, 100e3, 250e3])
+    weights = np.array([0.35, 0.25, 0.2, 0.1, 0.07, 0.03])
+
+    def lognormal(sigma: float) -> Callable[[np.random.Generator, int], np.ndarray]:
+        return lambda r, n: r.lognormal(9, sigma, n)
+
+    def listed(r: np.random.Generator, n: int) -> np.ndarray:
+        return r.choice(prices, n, p=weights)
+
+    for label, draw_x, draw_y, n1, n2 in (
+        ("LN sigma 1.5 vs 0.7", lognormal(1.5), lognormal(0.7), 30, 300),
+        ("LN sigma 1.5 vs 0.7", lognormal(1.5), lognormal(0.7), 60, 400),
+        ("LN sigma 0.7 vs 1.5", lognormal(0.7), lognormal(1.5), 30, 300),
+        ("LN sigma 0.7 vs 1.5", lognormal(0.7), lognormal(1.5), 20, 20),
+        ("LN sigma 1 both", lognormal(1.0), lognormal(1.0), 30, 300),
+        ("list prices both", listed, listed, 20, 200),
+        ("list prices both", listed, listed, 30, 30),
+    ):
+        c = size_test_size(draw_x, draw_y, n1, n2, args.compare_draws, rng)
+        draws = args.compare_draws
+        t.add(
+            label,
+            f"{n1} vs {n2}",
+            c["kit"],
+            _mcse(c["kit"], draws),
+            c["old"],
+            _mcse(c["old"], draws),
         )
     tables.append(t)
     return tables

@@ -32,6 +32,7 @@ __all__ = [
     "binomial_test",
     "bootstrap_difference",
     "bootstrap_interval",
+    "brunner_munzel_test",
     "fisher_test",
     "fit_beta_binomial",
     "funnel_limits",
@@ -587,6 +588,43 @@ def mann_whitney_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
     result = stats.mannwhitneyu(np.asarray(a, float), np.asarray(b, float), alternative="two-sided")
     return float(result.statistic), float(result.pvalue)
+
+
+def brunner_munzel_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Brunner-Munzel test that values in ``a`` tend to be larger or smaller than in ``b``.
+
+    Returns ``(superiority, p)``: ``superiority = P(A > B) + ½ P(A = B)`` estimated over all
+    pairs (``U / (n_a n_b)`` of Mann-Whitney: 0.5 when neither tends to be larger), and the
+    two-sided p-value of ``superiority = 0.5`` from scipy's ``brunnermunzel`` (t with
+    Satterthwaite degrees of freedom). Unlike Mann-Whitney, the test does not assume the two
+    samples have the same shape: with equal medians and different spreads (log-normal sigma
+    1.5 against 0.7, where P(A > B) = 0.5 exactly) Mann-Whitney rejected 12-14% of the time at
+    5%, Brunner-Munzel about 5% (``bench/coverage.py --compare-only``; Brunner & Munzel 2000,
+    *Biometrical Journal* 42:17-25; Fay & Proschan 2010, *Statistics Surveys* 4:1-39).
+
+    Where the samples do not overlap (every pair ordered one way) the variance estimate is 0
+    and scipy gives no p-value; Mann-Whitney's p-value is used then. Where every value
+    is the same, p = 1.
+
+    Two of the nine pairs of ``[1, 2, 3]`` and ``[2, 3, 4]`` tie and six favour the second:
+
+    >>> s, p = brunner_munzel_test(np.array([1.0, 2, 3]), np.array([2.0, 3, 4]))
+    >>> round(s, 6), 0.2 < p < 0.5
+    (0.222222, True)
+    """
+    from scipy import stats
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    u = stats.mannwhitneyu(a, b, alternative="two-sided")
+    superiority = float(u.statistic) / (a.size * b.size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = stats.brunnermunzel(a, b, alternative="two-sided")
+    if np.isfinite(result.pvalue):
+        return superiority, float(result.pvalue)
+    if superiority in (0.0, 1.0):  # no overlap: nothing for the variance estimate to measure
+        return superiority, float(u.pvalue)
+    return superiority, 1.0  # every value the same
 
 
 def one_sample_t_test(values: np.ndarray, value: float) -> tuple[float, float]:

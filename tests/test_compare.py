@@ -168,7 +168,9 @@ def test_cycle_and_size_tests_match_scipy(comparison):
     x = [float(r["amount"]) for r in won if r["team"] == "EMEA"]
     y = [float(r["amount"]) for r in won if r["team"] != "EMEA"]
     size = _row(comparison, "median_won_deal_size", "EMEA", "rest_of_org")
-    assert size["p_value"] == pytest.approx(sps.mannwhitneyu(x, y).pvalue)
+    assert size["p_value"] == pytest.approx(sps.brunnermunzel(x, y).pvalue)
+    u = sum((a > b) + 0.5 * (a == b) for a in x for b in y)  # pairs won, ties half
+    assert size["statistic"] == pytest.approx(u / (len(x) * len(y)))
     assert size["estimate"] == pytest.approx(np.median(x))
 
 
@@ -410,3 +412,88 @@ def test_cycle_tests_gate_on_the_cohort_size_not_on_closed_deals():
     # a cohort of 19 deals is not tested, whatever closed
     small = cycle_rows((cur.head(19), other, None), "g", no_bench, 20, "")
     assert small[0].p_value is None and small[0].warning is None
+
+
+# ------------------------------------------------------------------------ P7: say what is tested
+
+
+def test_won_deal_test_against_the_rest_is_brunner_munzel_with_its_superiority():
+    """Won deals 2, 4, ..., 40 against 1, 3, ..., 39: deal 2i beats 2j - 1 whenever i >= j,
+    210 of the 400 pairs, so the probability of superiority is 0.525; the p-value is scipy's
+    Brunner-Munzel (no assumption that the spreads are equal)."""
+    from pipeline_kit.comparisons.significance import size_rows
+
+    x, y = np.arange(2.0, 41, 2), np.arange(1.0, 40, 2)
+    no_bench = pl.DataFrame(schema={"metric": pl.String, "value": pl.Float64, "scope": pl.String})
+    (row,) = size_rows(
+        (pl.DataFrame({"amount": x}), pl.DataFrame({"amount": y}), None), "g", no_bench, 20, ""
+    )
+    assert row.statistic == pytest.approx(0.525)
+    assert row.p_value == pytest.approx(sps.brunnermunzel(x, y).pvalue)
+    assert row.test.startswith("Brunner-Munzel")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(0, 8), min_size=3, max_size=25),
+    st.lists(st.integers(0, 8), min_size=3, max_size=25),
+)
+def test_brunner_munzel_is_antisymmetric(a, b):
+    """Swapping the samples turns the superiority s into 1 - s and keeps the p-value."""
+    s_ab, p_ab = stats.brunner_munzel_test(np.array(a, float), np.array(b, float))
+    s_ba, p_ba = stats.brunner_munzel_test(np.array(b, float), np.array(a, float))
+    assert s_ab + s_ba == pytest.approx(1.0)
+    assert p_ab == pytest.approx(p_ba)
+    assert 0 <= p_ab <= 1
+
+
+def _made_row(metric, kind, estimate, benchmark, statistic, p, sign):
+    from pipeline_kit.comparisons.significance import ComparisonRow
+
+    return ComparisonRow(
+        metric,
+        "g",
+        kind,
+        estimate,
+        10.0,
+        None,
+        benchmark,
+        "t",
+        statistic,
+        p,
+        40,
+        300,
+        "the rest of the organisation",
+        sign=sign,
+    )
+
+
+def test_a_significant_cycle_test_without_a_median_still_has_a_direction():
+    """The group's median is not reached (estimate None) but the log-rank test finds its
+    deals close more slowly (z = -3.2, p = 0.0014 alone, q = 0.0014): it said "no clear
+    difference" next to q = 0.001, now it says slower overall."""
+    from pipeline_kit.comparisons.verdicts import verdict_table
+
+    row = _made_row("cycle_length_km_days", "rest_of_org", None, 30.0, -3.2, 0.0014, 3.2)
+    got = verdict_table([row], "team", 0.05).row(0, named=True)
+    assert got["direction"] == "above"
+    assert "close more slowly overall" in got["verdict"]
+    assert "log-rank" in got["verdict"] and "no clear difference" not in got["verdict"]
+
+
+def test_verdicts_name_what_the_test_measured():
+    """A won-deal difference from Brunner-Munzel reads "tend to be larger" with the share of
+    pairs (0.62 -> 62%), never "the median is higher"; the external sign test still names the
+    median; the direction comes from the test (superiority above 0.5) even where the medians
+    are equal."""
+    from pipeline_kit.comparisons.verdicts import verdict_table
+
+    size = _made_row("median_won_deal_size", "rest_of_org", 9000.0, 9000.0, 0.62, 0.001, 0.12)
+    sign = _made_row("median_won_deal_size", "external", 9000.0, 9000.0, 30.0, 0.001, 25.0)
+    table = verdict_table([size, sign], "team", 0.05)
+    assert table["direction"].to_list() == ["above", "above"]
+    assert (
+        "won deals tend to be larger than in the rest of the organisation: in 62% of pairs"
+        in (table["verdict"][0])
+    )
+    assert "median won deal $9,000" in table["verdict"][1]
