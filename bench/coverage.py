@@ -730,6 +730,48 @@ def size_test_size(
     return {"kit": kit / draws, "old": old / draws}
 
 
+def trailing_rate_size(
+    n: int,
+    tau: float,
+    shift: float,
+    teams: int,
+    draws: int,
+    rng: np.random.Generator,
+    rate: float = 0.3,
+) -> dict[str, float]:
+    """Rejections of compare's win-rate test against a team's own previous 4 quarters.
+
+    Each of ``teams`` teams closes ``n`` deals a quarter; every quarter's true rate is
+    logit-normal around ``rate`` with sd ``tau`` (common-cause variation, nothing changed in
+    the long run); the current quarter's logit is moved by ``shift`` (0: the size, else the
+    power). The spread is estimated from all the teams' past quarters, as :func:`compare`
+    does; team 0 is tested. ``kit``: the row compare builds; ``old``: Fisher's test on the
+    pooled past quarters (the test before).
+    """
+    from pipeline_kit.comparisons.significance import win_rate_rows
+    from pipeline_kit.stats import fisher_test, period_spread
+
+    bench = pl.DataFrame(schema={"metric": pl.String, "value": pl.Float64, "scope": pl.String})
+    logit = math.log(rate / (1 - rate))
+    kit = old = 0
+    quarter = np.repeat(np.arange(1, 5, dtype=np.int32), n)
+    for _ in range(draws):
+        effects = logit + tau * rng.standard_normal((teams, 5))
+        effects[:, 4] += shift
+        k = rng.binomial(n, 1 / (1 + np.exp(-effects)))
+        spread = period_spread(
+            k[:, :4].ravel(), np.full(teams * 4, n), np.repeat(np.arange(teams), 4)
+        )
+        won_past = np.concatenate([np.arange(n) < kq for kq in k[0, :4]])
+        cur = pl.DataFrame({"won": np.arange(n) < k[0, 4]})
+        trail = pl.DataFrame({"won": won_past, "_quarter": quarter})
+        rows = win_rate_rows((cur, cur, trail), "g", bench, 20, "", spread=spread)
+        p = rows[1].p_value
+        kit += p is not None and p <= 0.05
+        old += fisher_test(k[0, 4], n, k[0, :4].sum(), 4 * n)[1] <= 0.05
+    return {"kit": kit / draws, "old": old / draws}
+
+
 def compare_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
     """The size tables of pk.compare's tests (``--compare-only``), with MC s.e."""
     tables = []

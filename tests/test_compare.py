@@ -497,3 +497,86 @@ def test_verdicts_name_what_the_test_measured():
         in (table["verdict"][0])
     )
     assert "median won deal $9,000" in table["verdict"][1]
+
+
+# ------------------------------------------------------------------ P5: the past's own spread
+
+
+def test_trailing_rate_test_adds_the_quarter_spread_by_hand():
+    """30/50 now against 15/50 in each of four past quarters, spread τ² = 0.5 on the logit
+    scale with 6 degrees of freedom: p = 90/250 = 0.36, variance 0.2304 · (1/50 + 1/200) +
+    0.5 · 0.2304² · (1 + 1/4) = 0.00576 + 0.0331776, z = 0.3 / √0.0389376 = 1.52034; p from
+    Student's t with 6 degrees of freedom."""
+    z, p = stats.trailing_rate_test(30, 50, np.array([15] * 4), np.array([50] * 4), 0.5, 6)
+    assert z == pytest.approx(0.3 / (0.00576 + 0.0331776) ** 0.5)
+    assert p == pytest.approx(2 * sps.t.sf(0.3 / 0.0389376**0.5, 6))
+    # no spread: the two-sample z-test of the pooled past
+    _, p0 = stats.trailing_rate_test(30, 50, np.array([15] * 4), np.array([50] * 4), 0.0, 0)
+    assert p0 == pytest.approx(2 * sps.norm.sf(0.3 / (0.2304 * 0.025) ** 0.5))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(1, 30), min_size=2, max_size=4),
+    st.floats(0.0, 2.0),
+)
+def test_more_spread_never_makes_a_trailing_difference_clearer(past, spread):
+    """The past's spread only widens: with τ² larger the p-value is never smaller."""
+    past_n = np.full(len(past), 40)
+    _, p_small = stats.trailing_rate_test(30, 40, np.array(past), past_n, spread, 10)
+    _, p_large = stats.trailing_rate_test(30, 40, np.array(past), past_n, spread + 0.5, 10)
+    assert p_large >= p_small - 1e-12
+
+
+def test_period_spread_by_hand():
+    """Team a: 10/50 and 20/50 (p̄ = 0.3, s² = 0.02, binomial part 0.21/50 = 0.0042, τ² =
+    0.0158 / 0.0441); team b: 15/50 twice (s² = 0, τ² = -0.0042 / 0.0441); weights 1 and 1;
+    team c has one quarter and no degree of freedom."""
+    t2, df = stats.period_spread(
+        np.array([10, 20, 15, 15, 5]), np.array([50, 50, 50, 50, 10]), np.array(list("aabbc"))
+    )
+    assert df == 2
+    assert t2 == pytest.approx(((0.02 - 0.0042) + (0.0 - 0.0042)) / 0.0441 / 2)
+
+
+def test_compare_tests_the_trailing_win_rate_against_the_past_quarters_spread(comparison):
+    """The sample's trailing rows: each team's quarters 2024-Q4..2025-Q3 recomputed in plain
+    Python (rates per quarter, their spread beyond binomial on the logit scale pooled over the
+    teams), then the z statistic of the kit's row."""
+    import statistics
+
+    quarters = {
+        "2024-Q4": ("2024-10-01", "2024-12-31"),
+        "2025-Q1": ("2025-01-01", "2025-03-31"),
+        "2025-Q2": ("2025-04-01", "2025-06-30"),
+        "2025-Q3": ("2025-07-01", "2025-09-30"),
+    }
+    rows = [r for r in read_rows(SAMPLE / "deals.csv") if r["status"] in ("won", "lost")]
+    counts: dict[str, list[tuple[int, int]]] = {}
+    for team in sorted({r["team"] for r in rows}):
+        for start, end in quarters.values():
+            q = [r for r in rows if r["team"] == team and start <= r["closed_at"] <= end]
+            if q:
+                counts.setdefault(team, []).append((sum(r["status"] == "won" for r in q), len(q)))
+    total = weight = 0.0
+    for kn in counts.values():
+        k = sum(a for a, _ in kn)
+        n = sum(b for _, b in kn)
+        pbar = k / n
+        if len(kn) < 2 or pbar in (0, 1):
+            continue
+        s2 = statistics.variance([a / b for a, b in kn])
+        q = pbar * (1 - pbar)
+        total += (len(kn) - 1) * (s2 - q * statistics.fmean([1 / b for _, b in kn])) / q**2
+        weight += len(kn) - 1
+    tau2 = max(total / weight, 0.0)
+    now = [r for r in rows if r["team"] == "SMB" and "2025-10-01" <= r["closed_at"] <= "2025-12-31"]
+    k0, n0 = sum(r["status"] == "won" for r in now), len(now)
+    kp, np_ = sum(a for a, _ in counts["SMB"]), sum(b for _, b in counts["SMB"])
+    pooled = (k0 + kp) / (n0 + np_)
+    q = pooled * (1 - pooled)
+    var = q * (1 / n0 + 1 / np_) + tau2 * q**2 * (1 + 1 / len(counts["SMB"]))
+    got = _row(comparison, "win_rate", "SMB", "trailing")
+    assert got["statistic"] == pytest.approx((k0 / n0 - kp / np_) / var**0.5)
+    assert got["p_value"] == pytest.approx(2 * sps.t.sf(abs(got["statistic"]), weight))
+    assert got["test"].startswith("z-test against the past quarters")

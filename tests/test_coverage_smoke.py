@@ -100,3 +100,11 @@ def test_won_deal_test_keeps_its_size_between_equal_medians(rng: np.random.Gener
         lambda r, n: r.lognormal(9, 1.5, n), lambda r, n: r.lognormal(9, 0.7, n), 30, 300, 300, rng
     )
     assert got["kit"] < 0.11, got
+
+
+def test_trailing_win_rate_test_allows_for_the_quarters_spread(rng: np.random.Generator) -> None:
+    """200 deals a quarter whose rates vary with sd 0.3 on the logit scale: Fisher on the
+    pooled quarters rejected a stable team about 36% of the time; the kit's test stays near
+    5%."""
+    got = sim.trailing_rate_size(200, 0.3, 0.0, 8, 300, rng)
+    assert got["kit"] < 0.11 and got["old"] > 0.2, got
