@@ -772,6 +772,47 @@ def trailing_rate_size(
     return {"kit": kit / draws, "old": old / draws}
 
 
+def external_rate_size(
+    n: int, n_b: int, draws: int, rng: np.random.Generator, rate: float = 0.3
+) -> dict[str, float]:
+    """Rejections of compare's win-rate test against an external benchmark that is itself an
+    estimate: ``k_b`` won of ``n_b`` deals at the team's own true ``rate`` (so the size).
+
+    ``with_n``: the benchmark row states ``n``; ``with_ci``: it states the Wilson 95%
+    interval of ``k_b / n_b`` as ``low``-``high``; ``old``: the exact binomial test against
+    the value as if exact (the test before, and still the test of a row with neither).
+    """
+    from pipeline_kit.comparisons.significance import win_rate_rows
+    from pipeline_kit.stats import binomial_test
+
+    with_n = with_ci = old = 0
+    z = 1.959963984540054
+    for _ in range(draws):
+        k, k_b = rng.binomial(n, rate), rng.binomial(n_b, rate)
+        value = k_b / n_b
+        centre = (value + z * z / (2 * n_b)) / (1 + z * z / n_b)
+        half = z / (1 + z * z / n_b) * math.sqrt(value * (1 - value) / n_b + z * z / (4 * n_b**2))
+        cur = pl.DataFrame({"won": np.arange(n) < k})
+        for stated in ("n", "ci"):
+            bench = pl.DataFrame(
+                {
+                    "metric": ["win_rate"],
+                    "value": [value],
+                    "scope": ["all"],
+                    "source": ["survey"],
+                    "low": [centre - half if stated == "ci" else None],
+                    "high": [centre + half if stated == "ci" else None],
+                    "n": [n_b if stated == "n" else None],
+                }
+            )
+            (row,) = win_rate_rows((cur, None, None), "g", bench, 20, "")  # type: ignore[arg-type]
+            reject = row.p_value is not None and row.p_value <= 0.05
+            with_n += reject and stated == "n"
+            with_ci += reject and stated == "ci"
+        old += binomial_test(k, n, value) <= 0.05
+    return {"with_n": with_n / draws, "with_ci": with_ci / draws, "old": old / draws}
+
+
 def compare_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
     """The size tables of pk.compare's tests (``--compare-only``), with MC s.e."""
     tables = []

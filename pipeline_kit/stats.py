@@ -50,6 +50,7 @@ __all__ = [
     "poisson_interval",
     "product_interval",
     "quasi_poisson_rate_interval",
+    "rate_vs_uncertain_benchmark_test",
     "skewed_mean_draws",
     "skewed_mean_interval",
     "trailing_rate_test",
@@ -490,6 +491,60 @@ def binomial_test(successes: int, trials: int, p0: float) -> float:
     from scipy import stats
 
     return float(stats.binomtest(int(successes), int(trials), p0).pvalue)
+
+
+def rate_vs_uncertain_benchmark_test(
+    successes: int, trials: int, value: float, low: float, high: float
+) -> float:
+    """Two-sided p-value of a rate against a benchmark known within a 95% interval.
+
+    ``successes / trials`` against ``value``, whose 95% interval is ``low``-``high``.
+
+    An exact binomial test against ``value`` treats the benchmark as known exactly; when it is
+    itself an estimate (from 100-400 deals) that test rejected a team with the same true rate
+    10-25% of the time at 5%. Here the benchmark's uncertainty enters as in Newcombe's hybrid
+    score interval for a difference (MOVER, Zou & Donner 2008, *Stat. Med.* 27:1693-1702):
+    at each level ``z`` the team's Wilson interval ``l1-u1`` and the benchmark's interval,
+    its half-widths scaled by ``z / 1.96``, give ``d - √((p̂ - l1)² + (u2 - b)²)`` to ``d +
+    √((u1 - p̂)² + (b - l2)²)`` for ``d = p̂ - b``; the p-value is ``2 (1 - Φ(z*))`` at the
+    level ``z*`` where that interval's nearer end reaches 0 (the test the interval inverts).
+
+    A team at 12 of 40 (p̂ = 0.3) against a benchmark of 0.3 has p = 1; against 0.45
+    (0.40-0.50), p = 0.069 where the exact binomial test against 0.45 exactly gives 0.058:
+
+    >>> rate_vs_uncertain_benchmark_test(12, 40, 0.3, 0.25, 0.35)
+    1.0
+    >>> round(rate_vs_uncertain_benchmark_test(12, 40, 0.45, 0.40, 0.50), 3)
+    0.069
+    """
+    from scipy import optimize, stats
+
+    k, n = float(successes), float(trials)
+    p_hat = k / n
+    d = p_hat - value
+    if d == 0:
+        return 1.0
+
+    def wilson(z: float) -> tuple[float, float]:
+        centre = (p_hat + z * z / (2 * n)) / (1 + z * z / n)
+        half = z / (1 + z * z / n) * np.sqrt(p_hat * (1 - p_hat) / n + z * z / (4 * n * n))
+        return centre - half, centre + half
+
+    def nearer_end(z: float) -> float:
+        l1, u1 = wilson(z)
+        scale = z / 1.959963984540054
+        l2, u2 = value - (value - low) * scale, value + (high - value) * scale
+        if d > 0:
+            return d - np.sqrt((p_hat - l1) ** 2 + (u2 - value) ** 2)
+        return -(d + np.sqrt((u1 - p_hat) ** 2 + (value - l2) ** 2))
+
+    if nearer_end(1e-9) <= 0:
+        return 1.0
+    top = 40.0
+    if nearer_end(top) > 0:
+        return 0.0
+    z_star = optimize.brentq(nearer_end, 1e-9, top, xtol=1e-10)
+    return float(2 * stats.norm.sf(z_star))
 
 
 def fisher_test(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:

@@ -102,7 +102,9 @@ def test_win_rate_tests_match_scipy(comparison):
     assert (got["n"], got["n_benchmark"]) == (n1, n2)
     ext = _row(comparison, "win_rate", "Enterprise", "external")
     assert ext["benchmark"] == 0.22  # the team-scoped benchmark wins over "all"
-    assert ext["p_value"] == pytest.approx(sps.binomtest(k1, n1, 0.22).pvalue)
+    # the benchmark row states its interval (0.15-0.30): the MOVER test (above 0.22 here)
+    assert k1 / n1 > 0.22
+    assert ext["p_value"] == pytest.approx(_mover_p(k1, n1, 0.22, 0.15, 0.30), rel=1e-4)
     low, high = wilson_ci(k1, n1)
     assert (ext["ci_low"], ext["ci_high"]) == (pytest.approx(low), pytest.approx(high))
 
@@ -580,3 +582,94 @@ def test_compare_tests_the_trailing_win_rate_against_the_past_quarters_spread(co
     assert got["statistic"] == pytest.approx((k0 / n0 - kp / np_) / var**0.5)
     assert got["p_value"] == pytest.approx(2 * sps.t.sf(abs(got["statistic"]), weight))
     assert got["test"].startswith("z-test against the past quarters")
+
+
+# ------------------------------------------------------------- P6: a benchmark is an estimate
+
+
+def _bench(value, low=None, high=None, n=None):
+    return pl.DataFrame(
+        {
+            "metric": ["win_rate"],
+            "value": [value],
+            "scope": ["all"],
+            "source": ["survey"],
+            "low": [low],
+            "high": [high],
+            "n": [n],
+        },
+        schema_overrides={"low": pl.Float64, "high": pl.Float64, "n": pl.Int64},
+    )
+
+
+def _external(bench, k, n):
+    from pipeline_kit.comparisons.significance import win_rate_rows
+
+    cur = pl.DataFrame({"won": [True] * k + [False] * (n - k)})
+    (row,) = win_rate_rows((cur, None, None), "g", bench, 20, "")
+    return row
+
+
+def test_a_benchmark_with_its_n_is_tested_as_two_samples():
+    """0.25 of 200 deals is 50 won: Fisher's test of 18/40 against 50/200."""
+    row = _external(_bench(0.25, n=200), 18, 40)
+    assert row.p_value == pytest.approx(sps.fisher_exact([[18, 22], [50, 150]]).pvalue)
+    assert row.n_benchmark == 200 and "treated as exact" not in row.benchmark_label
+
+
+def _mover_p(k, n, b, low, high):
+    """The MOVER test by bisection over z, in plain Python (Wilson by its formula)."""
+    import math
+
+    p = k / n
+
+    def lower_end(z):
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        return (p - b) - math.sqrt((p - (centre - half)) ** 2 + ((high - b) * z / 1.959964) ** 2)
+
+    lo, hi = 0.0, 20.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if lower_end(mid) > 0 else (lo, mid)
+    return 2 * sps.norm.sf(lo)
+
+
+def test_a_benchmark_with_its_interval_adds_its_uncertainty():
+    """18/40 = 0.45 against 0.25 (0.20-0.31): the MOVER difference interval reaches 0 at a
+    level found by bisection; the exact binomial test against 0.25 alone is smaller."""
+    row = _external(_bench(0.25, 0.20, 0.31), 18, 40)
+    assert row.p_value == pytest.approx(_mover_p(18, 40, 0.25, 0.20, 0.31), rel=1e-4)
+    assert row.p_value > sps.binomtest(18, 40, 0.25).pvalue
+    assert "MOVER" in row.test
+
+
+def test_a_bare_benchmark_is_said_to_be_treated_as_exact():
+    row = _external(_bench(0.25), 18, 40)
+    assert row.p_value == pytest.approx(sps.binomtest(18, 40, 0.25).pvalue)
+    assert row.benchmark_label == "the benchmark (survey; treated as exact)"
+    assert row.test.endswith("(benchmark treated as exact)")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 60), st.floats(0.05, 0.9), st.floats(0.001, 0.1), st.floats(0.0, 0.1))
+def test_a_less_certain_benchmark_never_gives_a_smaller_p(k, b, width, more):
+    """Widening the benchmark's interval can only weaken the evidence of a difference."""
+    low, high = max(b - width, 0.0), min(b + width, 1.0)
+    narrow = stats.rate_vs_uncertain_benchmark_test(k, 60, b, low, high)
+    wide = stats.rate_vs_uncertain_benchmark_test(
+        k, 60, b, max(low - more, 0.0), min(high + more, 1.0)
+    )
+    assert 0 <= narrow <= wide + 1e-9 <= 1 + 1e-9
+
+
+def test_treated_as_exact_is_said_in_every_language(comparison):
+    """The sample's cycle benchmark is tested as exact: the English verdict and the
+    localised one (label through the catalog) both say so."""
+    from pipeline_kit.comparisons.verdicts import localised_verdict
+    from pipeline_kit.formatting import Formatter
+
+    row = _row(comparison, "cycle_length_km_days", "SMB", "external")
+    assert "treated as exact" in row["verdict"]
+    assert "treated as exact" in localised_verdict(row, Formatter("en"))
+    assert "视为精确值" in localised_verdict(row, Formatter("zh-Hans", "CNY"))

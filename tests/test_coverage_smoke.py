@@ -108,3 +108,12 @@ def test_trailing_win_rate_test_allows_for_the_quarters_spread(rng: np.random.Ge
     5%."""
     got = sim.trailing_rate_size(200, 0.3, 0.0, 8, 300, rng)
     assert got["kit"] < 0.11 and got["old"] > 0.2, got
+
+
+def test_external_win_rate_test_allows_for_the_benchmarks_own_uncertainty(
+    rng: np.random.Generator,
+) -> None:
+    """A benchmark measured on 100 deals, team of 200: as if exact the binomial test rejected
+    about 25% of the time; with the row's n or interval, near 5% or below."""
+    got = sim.external_rate_size(200, 100, 200, rng)
+    assert got["with_n"] < 0.11 and got["with_ci"] < 0.11 and got["old"] > 0.12, got

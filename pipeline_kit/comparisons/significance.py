@@ -16,11 +16,12 @@ import numpy as np
 import polars as pl
 
 from pipeline_kit import stats
-from pipeline_kit.comparisons.benchmarks import external_benchmark
+from pipeline_kit.comparisons.benchmarks import Reference, external_reference
 from pipeline_kit.i18n import N_
 
 __all__ = [
     "FEW_CLOSED_WARNING",
+    "TREATED_AS_EXACT",
     "ComparisonRow",
     "RowBuilder",
     "Samples",
@@ -89,7 +90,12 @@ def win_rate_rows(
 ) -> list[ComparisonRow]:
     """Win rate (``won`` flags of closed deals) with its Wilson interval and its tests.
 
-    Exact binomial test against the external value, Fisher's exact test against the rest.
+    Against the external value: Fisher's exact test against its ``round(value · n)`` of ``n``
+    deals where the benchmark row states ``n``; else, where it states a 95% interval
+    ``low``-``high``, :func:`pipeline_kit.stats.rate_vs_uncertain_benchmark_test`; else the
+    exact binomial test, the benchmark treated as exact (and said so). A benchmark that is
+    itself an estimate from 100-400 deals, tested as exact, was "different" from a team with
+    the same true rate 10-25% of the time at 5%. Fisher's exact test against the rest.
     Against the trailing quarters, where the trailing sample has a ``_quarter`` column and
     ``spread`` (the between-quarter spread of win rates and its degrees of freedom,
     :func:`pipeline_kit.stats.period_spread`) is given, as :func:`compare` does:
@@ -103,9 +109,27 @@ def win_rate_rows(
     est = k / n if n else None
     low, high = wilson_bounds(k, n)
     rows = []
-    value, source = external_benchmark(bench, "win_rate", group)
-    if value is not None:
-        p = stats.binomial_test(k, n, value) if n >= min_n else None
+    ref = external_reference(bench, "win_rate", group)
+    if ref is not None:
+        tested = n >= min_n
+        if ref.n is not None:  # the benchmark is k_b won of n_b: a two-sample test
+            k_b = round(ref.value * ref.n)
+            test, n_b = "Fisher's exact test against the benchmark's deals", ref.n
+            statistic, p = stats.fisher_test(k, n, k_b, ref.n) if tested else (None, None)
+        elif ref.low is not None and ref.high is not None:
+            test, n_b, statistic = (
+                "test against the benchmark and its 95% interval (MOVER)",
+                None,
+                k,
+            )
+            p = (
+                stats.rate_vs_uncertain_benchmark_test(k, n, ref.value, ref.low, ref.high)
+                if tested
+                else None
+            )
+        else:
+            test, n_b, statistic = f"exact binomial test {TREATED_AS_EXACT}", None, k
+            p = stats.binomial_test(k, n, ref.value) if tested else None
         rows.append(
             ComparisonRow(
                 "win_rate",
@@ -114,13 +138,13 @@ def win_rate_rows(
                 est,
                 low,
                 high,
-                value,
-                "exact binomial test",
-                k,
+                ref.value,
+                test,
+                statistic,
                 p,
                 n,
-                None,
-                f"the benchmark ({source})",
+                n_b,
+                _benchmark_label(ref),
             )
         )
     for kind, other, label in (
@@ -194,8 +218,9 @@ def cycle_rows(
     median, low, high = stats.kaplan_meier_median(d, e)
     events, n = int(e.sum()), int(d.size)
     rows = []
-    value, source = external_benchmark(bench, "cycle_length_km_days", group)
-    if value is not None:
+    ref = external_reference(bench, "cycle_length_km_days", group)
+    if ref is not None:
+        value = ref.value
         z, p = stats.km_median_test(d, e, value) if n >= min_n else (None, None)
         rows.append(
             ComparisonRow(
@@ -206,12 +231,12 @@ def cycle_rows(
                 low,
                 high,
                 value,
-                "Kaplan-Meier z-test of S(benchmark) = 0.5 (log-log)",
+                f"Kaplan-Meier z-test of S(benchmark) = 0.5 (log-log) {TREATED_AS_EXACT}",
                 z,
                 _finite(p),
                 n,
                 None,
-                f"the benchmark ({source})",
+                _benchmark_label(ref, always_exact=True),
                 warning=_few_closed(events, n, None, None, min_n) if n >= min_n else None,
                 keep_warning=True,
                 sign=z,  # z > 0: more than half still open at the benchmark, i.e. longer
@@ -266,6 +291,21 @@ def _few_closed(events: int, n: int, events2: int | None, n2: int | None, min_n:
     return None
 
 
+TREATED_AS_EXACT = "(benchmark treated as exact)"
+"""The end of an external test's name when the benchmark's own uncertainty is not used."""
+
+
+def _benchmark_label(ref: Reference, always_exact: bool = False) -> str:
+    """How a verdict names the external benchmark: its source, and whether it is exact.
+
+    "treated as exact" where the test takes it as known exactly: the row states no ``n`` or
+    interval, or the test cannot use them (the cycle and won-deal medians).
+    """
+    if ref.exact or always_exact:
+        return f"the benchmark ({ref.source}; treated as exact)"
+    return f"the benchmark ({ref.source})"
+
+
 def _finite(p: float | None) -> float | None:
     """``p`` or None where the test had nothing to measure (NaN)."""
     return None if p is None or not np.isfinite(p) else float(p)
@@ -294,8 +334,9 @@ def size_rows(
     est = float(np.median(x)) if n else None
     low, high = stats.median_interval(x)
     rows = []
-    value, source = external_benchmark(bench, "median_won_deal_size", group)
-    if value is not None:
+    ref = external_reference(bench, "median_won_deal_size", group)
+    if ref is not None:
+        value = ref.value
         above, below = int((x > value).sum()), int((x < value).sum())
         # every amount equal to the benchmark: the sign test has nothing to count, and the
         # median is the benchmark (p = 1), rather than an error
@@ -314,12 +355,12 @@ def size_rows(
                 low,
                 high,
                 value,
-                "sign test (order-statistic interval)",
+                f"sign test (order-statistic interval) {TREATED_AS_EXACT}",
                 above,
                 p,
                 n,
                 None,
-                f"the benchmark ({source})",
+                _benchmark_label(ref, always_exact=True),
                 sign=sign,
             )
         )

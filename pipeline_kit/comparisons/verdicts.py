@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from pipeline_kit import stats
-from pipeline_kit.comparisons.significance import ComparisonRow
+from pipeline_kit.comparisons.significance import TREATED_AS_EXACT, ComparisonRow
 from pipeline_kit.formatting import Formatter, fmt_days, fmt_money, fmt_pct
 from pipeline_kit.i18n import N_
 from pipeline_kit.stats import MIN_N
@@ -216,6 +216,7 @@ _OVERALL = {
         "closing curve; {q}); median sales cycle {estimate} against {benchmark}."
     ),
 }
+_EXACT_LABEL = N_("the benchmark (treated as exact)")
 _LABELS = {
     "rest_of_org": N_("the rest of the organisation"),
     "trailing": N_("its own previous quarters"),
@@ -233,6 +234,8 @@ def localised_verdict(row: Mapping[str, Any], fmt: Formatter) -> str:
     show = {"win_rate": fmt.pct, "cycle_length_km_days": fmt.days}.get(row["metric"], fmt.money)
     title = _(_TITLE.get(row["metric"], row["metric"]))
     label = _(_LABELS.get(row["kind"], row["kind"]))
+    if row["kind"] == "external" and str(row["test"]).endswith(TREATED_AS_EXACT):
+        label = _(_EXACT_LABEL)
     q, side = row["q_value"], row["direction"]
     if side == "not enough data" or q is None:
         return _("{group}: not enough data to compare the {title} with {label} (n = {n}).").format(
