@@ -813,6 +813,30 @@ def external_rate_size(
     return {"with_n": with_n / draws, "with_ci": with_ci / draws, "old": old / draws}
 
 
+def rest_rate_size(
+    rate: float, n1: int, n2: int, draws: int, rng: np.random.Generator
+) -> dict[str, float]:
+    """Size of compare's win-rate test against the rest, both at ``rate``: ``kit`` (Fisher
+    mid-p, the row compare builds), ``old`` (Fisher's exact p, the test before), and the
+    milliseconds per kit row."""
+    from pipeline_kit.comparisons.significance import win_rate_rows
+    from pipeline_kit.stats import fisher_test
+
+    bench = pl.DataFrame(schema={"metric": pl.String, "value": pl.Float64, "scope": pl.String})
+    kit = old = 0
+    seconds = 0.0
+    for _ in range(draws):
+        k1, k2 = rng.binomial(n1, rate), rng.binomial(n2, rate)
+        cur = pl.DataFrame({"won": np.arange(n1) < k1})
+        rest = pl.DataFrame({"won": np.arange(n2) < k2})
+        start = time.perf_counter()
+        (row,) = win_rate_rows((cur, rest, None), "g", bench, 20, "")
+        seconds += time.perf_counter() - start
+        kit += row.p_value is not None and row.p_value <= 0.05
+        old += fisher_test(k1, n1, k2, n2)[1] <= 0.05
+    return {"kit": kit / draws, "old": old / draws, "ms": 1000 * seconds / draws}
+
+
 def compare_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
     """The size tables of pk.compare's tests (``--compare-only``), with MC s.e."""
     tables = []
@@ -880,6 +904,34 @@ def compare_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[T
             _mcse(c["kit"], draws),
             c["old"],
             _mcse(c["old"], draws),
+        )
+    tables.append(t)
+    t = Table(
+        "Win rate against the rest (pk.compare, rest_of_org): size at 5% when both are at the "
+        f"same rate; {args.compare_draws} draws per row; kit = Fisher's test with Lancaster's "
+        "mid-p, old = Fisher's exact p (the test before); ms = milliseconds per kit row",
+        ["rate", "n", "kit", "s.e.", "old", "s.e. ", "ms"],
+    )
+    for rate, n1, n2 in (
+        (0.05, 20, 200),
+        (0.05, 30, 1000),
+        (0.05, 60, 400),
+        (0.3, 20, 200),
+        (0.3, 30, 1000),
+        (0.3, 60, 400),
+        (0.1, 20, 20),
+        (0.5, 20, 30),
+    ):
+        c = rest_rate_size(rate, n1, n2, args.compare_draws, rng)
+        draws = args.compare_draws
+        t.add(
+            rate,
+            f"{n1} vs {n2}",
+            c["kit"],
+            _mcse(c["kit"], draws),
+            c["old"],
+            _mcse(c["old"], draws),
+            f"{c['ms']:.2f}",
         )
     tables.append(t)
     return tables

@@ -33,6 +33,7 @@ __all__ = [
     "bootstrap_difference",
     "bootstrap_interval",
     "brunner_munzel_test",
+    "fisher_mid_p_test",
     "fisher_test",
     "fit_beta_binomial",
     "funnel_limits",
@@ -651,6 +652,46 @@ def trailing_rate_test(
     z = (k / n - p_bar) / np.sqrt(var)
     p = stats.t.sf(abs(z), df) if df > 0 else stats.norm.sf(abs(z))
     return float(z), float(2 * p)
+
+
+def fisher_mid_p_test(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
+    """Fisher's test of ``k1/n1`` vs ``k2/n2`` with Lancaster's mid-p: (odds ratio, p-value).
+
+    The two-sided p-value of :func:`fisher_test` sums the probabilities (hypergeometric, given
+    the margins) of every table no more likely than the one observed; the mid-p counts the
+    tables exactly as likely as the observed one (it among them) at half their probability
+    (Lancaster 1961, *JASA* 56:223-234; Agresti 2013, *Categorical Data Analysis* §1.4.5).
+    Fisher's test is conservative with few deals or rare outcomes (size 0.019-0.043 at 5% for
+    20-60 deals against 200-1,000 at rates 0.05-0.3); the mid-p keeps closer to 5% (0.040-
+    0.050) without exceeding it in those settings (``bench/coverage.py --compare-only``).
+
+    3 of 3 against 0 of 3: the one table as extreme each way has probability 1/20, the
+    observed one among them, so p = 2 · ½ · 0.05:
+
+    >>> odds, p = fisher_mid_p_test(3, 3, 0, 3)
+    >>> round(p, 6)
+    0.05
+    """
+    from scipy import stats
+
+    big, won, first = n1 + n2, k1 + k2, n1
+    support = np.arange(max(0, first - (big - won)), min(won, first) + 1)
+    if support.size == 1:  # every deal won, or every deal lost: only one table is possible
+        return _odds_ratio(k1, n1, k2, n2), 1.0
+    pmf = stats.hypergeom.pmf(support, big, won, first)
+    observed = float(stats.hypergeom.pmf(k1, big, won, first))
+    tol = 1e-7 * observed  # ties up to rounding, as scipy's fisher_exact
+    less = float(pmf[pmf < observed - tol].sum())
+    same = float(pmf[np.abs(pmf - observed) <= tol].sum())
+    return _odds_ratio(k1, n1, k2, n2), min(1.0, less + same / 2)
+
+
+def _odds_ratio(k1: int, n1: int, k2: int, n2: int) -> float:
+    """``(k1 · (n2 - k2)) / ((n1 - k1) · k2)``, inf or nan where a cell is 0 (as scipy)."""
+    top, bottom = k1 * (n2 - k2), (n1 - k1) * k2
+    if bottom == 0:
+        return float("nan") if top == 0 else float("inf")
+    return top / bottom
 
 
 def _censored(durations: np.ndarray, observed: np.ndarray) -> CensoredData:

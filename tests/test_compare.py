@@ -98,7 +98,7 @@ def test_win_rate_tests_match_scipy(comparison):
     k1, n1 = sum(r["status"] == "won" for r in team), len(team)
     k2, n2 = sum(r["status"] == "won" for r in rest), len(rest)
     got = _row(comparison, "win_rate", "Enterprise", "rest_of_org")
-    assert got["p_value"] == pytest.approx(sps.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue)
+    assert got["p_value"] == pytest.approx(_plain_mid_p(k1, n1, k2, n2))
     assert (got["n"], got["n_benchmark"]) == (n1, n2)
     ext = _row(comparison, "win_rate", "Enterprise", "external")
     assert ext["benchmark"] == 0.22  # the team-scoped benchmark wins over "all"
@@ -613,7 +613,7 @@ def _external(bench, k, n):
 def test_a_benchmark_with_its_n_is_tested_as_two_samples():
     """0.25 of 200 deals is 50 won: Fisher's test of 18/40 against 50/200."""
     row = _external(_bench(0.25, n=200), 18, 40)
-    assert row.p_value == pytest.approx(sps.fisher_exact([[18, 22], [50, 150]]).pvalue)
+    assert row.p_value == pytest.approx(_plain_mid_p(18, 40, 50, 200))
     assert row.n_benchmark == 200 and "treated as exact" not in row.benchmark_label
 
 
@@ -673,3 +673,43 @@ def test_treated_as_exact_is_said_in_every_language(comparison):
     assert "treated as exact" in row["verdict"]
     assert "treated as exact" in localised_verdict(row, Formatter("en"))
     assert "视为精确值" in localised_verdict(row, Formatter("zh-Hans", "CNY"))
+
+
+# ------------------------------------------------------------------ P13: mid-p for 2x2 tables
+
+
+def _plain_mid_p(k1, n1, k2, n2):
+    """Fisher's two-sided mid-p in plain Python: hypergeometric probabilities by math.comb,
+    tables less likely than the observed one in full, as likely at half."""
+    from math import comb
+
+    total, won = n1 + n2, k1 + k2
+    probs = [
+        comb(won, x) * comb(total - won, n1 - x) / comb(total, n1)
+        for x in range(max(0, n1 - (total - won)), min(won, n1) + 1)
+    ]
+    if len(probs) == 1:
+        return 1.0
+    seen = comb(won, k1) * comb(total - won, n1 - k1) / comb(total, n1)
+    less = sum(q for q in probs if q < seen * (1 - 1e-7))
+    same = sum(q for q in probs if abs(q - seen) <= seen * 1e-7)
+    return min(1.0, less + same / 2)
+
+
+def test_mid_p_by_hand():
+    """3 of 3 against 0 of 3: tables 3-0 and 0-3 each 1/20, so p = ½ (1/20 + 1/20) = 0.05
+    (Fisher's exact p is 0.1). 2 of 4 against 2 of 4: the observed table is the most likely
+    (36/70); the others sum to 34/70, so p = 34/70 + 18/70."""
+    assert stats.fisher_mid_p_test(3, 3, 0, 3)[1] == pytest.approx(0.05)
+    assert stats.fisher_mid_p_test(2, 4, 2, 4)[1] == pytest.approx(34 / 70 + 18 / 70)
+    assert stats.fisher_mid_p_test(0, 20, 0, 30)[1] == 1.0  # one possible table
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 25), st.integers(1, 40), st.data())
+def test_mid_p_is_below_fishers_p_and_matches_plain_python(n1, n2, data):
+    k1 = data.draw(st.integers(0, n1))
+    k2 = data.draw(st.integers(0, n2))
+    _, mid = stats.fisher_mid_p_test(k1, n1, k2, n2)
+    assert mid == pytest.approx(_plain_mid_p(k1, n1, k2, n2), abs=1e-9)
+    assert mid <= sps.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue + 1e-9

@@ -117,3 +117,11 @@ def test_external_win_rate_test_allows_for_the_benchmarks_own_uncertainty(
     about 25% of the time; with the row's n or interval, near 5% or below."""
     got = sim.external_rate_size(200, 100, 200, rng)
     assert got["with_n"] < 0.11 and got["with_ci"] < 0.11 and got["old"] > 0.12, got
+
+
+def test_win_rate_test_against_the_rest_keeps_its_size(rng: np.random.Generator) -> None:
+    """Fisher's mid-p, 20 deals against 200 at 0.3: near 5%, never the 0.02-0.04 of the
+    plain exact test by design, and not far above 5% (a calibrated test exceeds 0.11 at 300
+    draws with a probability under 1e-6)."""
+    got = sim.rest_rate_size(0.3, 20, 200, 300, rng)
+    assert got["kit"] < 0.11 and got["kit"] >= got["old"], got
