@@ -934,7 +934,59 @@ def compare_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[T
             f"{c['ms']:.2f}",
         )
     tables.append(t)
+    tables += [trailing_table(args, rng), external_table(args, rng)]
     return tables
+
+
+def trailing_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """The trailing win-rate test's size and power (:func:`trailing_rate_size`)."""
+    draws = args.compare_draws // 2
+    t = Table(
+        "Win rate against the team's own previous 4 quarters (pk.compare, trailing): "
+        f"rejections at 5%; {draws} draws per row; every quarter's rate logit-normal around "
+        "0.3 with sd tau; shift = the current quarter's logit moved (0: size; 0.65: 0.30 -> "
+        "0.45, power); teams = teams whose past quarters give the spread; kit = z-test "
+        "allowing for the spread, old = Fisher on the pooled quarters (the test before)",
+        ["n/qtr", "tau", "shift", "teams", "kit", "s.e.", "old", "s.e. "],
+    )
+    for n, tau, shift, teams in (
+        *[(n, tau, 0.0, 8) for n in (20, 50, 200) for tau in (0.0, 0.15, 0.3)],
+        (200, 0.3, 0.0, 1),
+        (200, 0.0, 0.0, 1),
+        *[(n, 0.0, 0.65, 8) for n in (20, 50, 200)],
+        (200, 0.0, 0.65, 1),
+    ):
+        c = trailing_rate_size(n, tau, shift, teams, draws, rng)
+        t.add(
+            n, tau, shift, teams, c["kit"], _mcse(c["kit"], draws), c["old"], _mcse(c["old"], draws)
+        )
+    return t
+
+
+def external_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """The external win-rate test's size, the benchmark estimated (:func:`external_rate_size`)."""
+    draws = args.compare_draws // 2
+    t = Table(
+        "Win rate against an external benchmark that is itself an estimate (pk.compare, "
+        f"external): size at 5%; {draws} draws per row; team and benchmark deals both won at "
+        "0.3; n stated = the benchmark row states its n_b (Fisher mid-p against k_b of n_b), "
+        "interval = it states the Wilson 95% interval of k_b / n_b (MOVER test), old = exact "
+        "binomial test against k_b / n_b as if exact (the test before; still the test of a "
+        "row with neither)",
+        ["n", "n_b", "n stated", "interval", "s.e.", "old", "s.e. "],
+    )
+    for n, n_b in ((60, 100), (200, 100), (60, 400), (200, 400), (30, 1000)):
+        c = external_rate_size(n, n_b, draws, rng)
+        t.add(
+            n,
+            n_b,
+            c["with_n"],
+            c["with_ci"],
+            _mcse(max(c["with_n"], c["with_ci"]), draws),
+            c["old"],
+            _mcse(c["old"], draws),
+        )
+    return t
 
 
 def new_tables(

@@ -661,9 +661,9 @@ def fisher_mid_p_test(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]
     the margins) of every table no more likely than the one observed; the mid-p counts the
     tables exactly as likely as the observed one (it among them) at half their probability
     (Lancaster 1961, *JASA* 56:223-234; Agresti 2013, *Categorical Data Analysis* §1.4.5).
-    Fisher's test is conservative with few deals or rare outcomes (size 0.019-0.043 at 5% for
-    20-60 deals against 200-1,000 at rates 0.05-0.3); the mid-p keeps closer to 5% (0.040-
-    0.050) without exceeding it in those settings (``bench/coverage.py --compare-only``).
+    Fisher's test is conservative with few deals or rare outcomes (size 0.019-0.042 at 5% for
+    20-60 deals against 200-1,000 at rates 0.05-0.3); the mid-p keeps closer to 5% (0.041-
+    0.052, within Monte-Carlo error of 5% at most; ``bench/coverage.py --compare-only``).
 
     3 of 3 against 0 of 3: the one table as extreme each way has probability 1/20, the
     observed one among them, so p = 2 · ½ · 0.05:

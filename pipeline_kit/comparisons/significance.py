@@ -91,7 +91,7 @@ def win_rate_rows(
     """Win rate (``won`` flags of closed deals) with its Wilson interval and its tests.
 
     Fisher's tests report Lancaster's mid-p (:func:`pipeline_kit.stats.fisher_mid_p_test`):
-    the plain exact test kept its size at 0.019-0.043 for teams of 20-60 deals, losing power.
+    the plain exact test kept its size at 0.019-0.042 for teams of 20-60 deals, losing power.
 
     Against the external value: Fisher's exact test against its ``round(value · n)`` of ``n``
     deals where the benchmark row states ``n``; else, where it states a 95% interval
