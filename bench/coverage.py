@@ -837,6 +837,61 @@ def rest_rate_size(
     return {"kit": kit / draws, "old": old / draws, "ms": 1000 * seconds / draws}
 
 
+def external_cycle_size(
+    n: int,
+    n_b: int,
+    shape: float,
+    censor_max: float,
+    draws: int,
+    rng: np.random.Generator,
+) -> dict[str, float]:
+    """Rejections of compare's cycle test against an external median that is itself a
+    Kaplan-Meier estimate from ``n_b`` deals of the same process (so the size).
+
+    The benchmark row states that estimate's 95% interval as ``low``-``high``. ``kit``: the
+    row compare builds (MOVER where the group's median is reached, else the exact test);
+    ``old``: the KM z-test against the estimate as if exact; ``exact``: the share of rows
+    that fell back to the exact test. Draws whose benchmark interval is not bounded are
+    skipped (a benchmark states both ends).
+    """
+    from pipeline_kit.comparisons.significance import cycle_rows
+    from pipeline_kit.stats import km_median_test
+
+    kit = old = fallback = used = 0
+    for _ in range(draws):
+        ref = _weibull_cohort(rng, n_b, shape, 45.0, censor_max)
+        value, low, high = kaplan_meier_median(ref["days"].to_numpy(), ref["event"].to_numpy())
+        if value is None or low is None or high is None:
+            continue
+        cur = _weibull_cohort(rng, n, shape, 45.0, censor_max)
+        bench = pl.DataFrame(
+            {
+                "metric": ["cycle_length_km_days"],
+                "value": [value],
+                "scope": ["all"],
+                "source": ["x"],
+                "low": [low],
+                "high": [high],
+                "n": [None],
+            },
+            schema_overrides={"n": pl.Int64},
+        )
+        (row,) = cycle_rows((cur, None, None), "g", bench, 20, "")  # type: ignore[arg-type]
+        if row.p_value is None:
+            continue
+        used += 1
+        kit += row.p_value <= 0.05
+        fallback += "treated as exact" in row.test
+        p_old = km_median_test(cur["days"].to_numpy(), cur["event"].to_numpy(), value)[1]
+        old += bool(np.isfinite(p_old) and p_old <= 0.05)
+    return {
+        "kit": kit / max(used, 1),
+        "old": old / max(used, 1),
+        "exact": fallback / max(used, 1),
+        "n": used,
+    }
+
+
 def compare_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
     """The size tables of pk.compare's tests (``--compare-only``), with MC s.e."""
     tables = []
@@ -935,7 +990,41 @@ def compare_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[T
         )
     tables.append(t)
     tables += [trailing_table(args, rng), external_table(args, rng)]
+    tables.append(external_cycle_table(args, rng))
     return tables
+
+
+def external_cycle_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """The external cycle test's size with an estimated benchmark (:func:`external_cycle_size`)."""
+    draws = args.compare_draws // 4
+    t = Table(
+        "Median cycle against an external benchmark that is itself a Kaplan-Meier estimate "
+        f"(pk.compare, external): size at 5%; {draws} draws per row; Weibull cycles (median "
+        "45 d), uniform reading date; the benchmark row states its 95% interval; kit = MOVER "
+        "test where the group's median is reached (else the exact test: share 'exact'), old "
+        "= KM z-test against the estimate as if exact (the test before)",
+        ["n", "n_b", "shape", "censor<=", "kit", "s.e.", "old", "s.e. ", "exact"],
+    )
+    for n, n_b, shape, cmax in (
+        (60, 100, 1.0, 200),
+        (200, 100, 1.0, 200),
+        (60, 400, 0.7, 200),
+        (40, 200, 1.0, 120),
+    ):
+        c = external_cycle_size(n, n_b, shape, cmax, draws, rng)
+        used = int(c["n"])
+        t.add(
+            n,
+            n_b,
+            shape,
+            cmax,
+            c["kit"],
+            _mcse(c["kit"], used),
+            c["old"],
+            _mcse(c["old"], used),
+            c["exact"],
+        )
+    return t
 
 
 def trailing_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:

@@ -40,6 +40,7 @@ __all__ = [
     "kaplan_meier_median",
     "km_curve",
     "km_median_test",
+    "km_median_vs_uncertain_benchmark_test",
     "logrank_test",
     "mann_whitney_test",
     "mean_interval",
@@ -758,6 +759,62 @@ def km_median_test(
     se_loglog = se / abs(estimate * np.log(estimate))
     z = (np.log(-np.log(0.5)) - np.log(-np.log(estimate))) / se_loglog
     return float(z), float(2 * stats.norm.sf(abs(z)))
+
+
+def km_median_vs_uncertain_benchmark_test(
+    durations: np.ndarray, observed: np.ndarray, value: float, low: float, high: float
+) -> tuple[float, float] | None:
+    """Two-sided p-value of a Kaplan-Meier median against a benchmark known within a 95% interval.
+
+    Returns ``(z, p)``, ``z`` signed as in :func:`km_median_test` (``z > 0``: the group's
+    median is the longer); None where the group's median is not reached.
+
+    :func:`km_median_test` takes the benchmark as exact. Here the benchmark's uncertainty
+    enters as in :func:`rate_vs_uncertain_benchmark_test` (MOVER, Zou & Donner 2008): at each
+    level ``z`` the group's median interval (:func:`kaplan_meier_median` at confidence
+    ``2 Φ(z) - 1``; an end not reached counts as infinitely far) and the benchmark's, its
+    half-widths scaled by ``z / 1.96``, give an interval for the difference of medians; the
+    p-value is ``2 (1 - Φ(z*))`` at the level where its nearer end reaches 0 (found by
+    bisection: the Kaplan-Meier ends move in steps).
+
+    Twenty deals closing on days 1 to 20 (median 10) against 10 days (8-12): p = 1; against
+    40 days (35-45), far beyond the group's longest cycle, p is tiny and z negative (shorter):
+
+    >>> days, closed = np.arange(1.0, 21), np.ones(20, bool)
+    >>> km_median_vs_uncertain_benchmark_test(days, closed, 10.0, 8.0, 12.0)
+    (0.0, 1.0)
+    >>> z, p = km_median_vs_uncertain_benchmark_test(days, closed, 40.0, 35.0, 45.0)
+    >>> bool(z < 0 and p < 1e-4)
+    True
+    """
+    from scipy import stats
+
+    median = kaplan_meier_median(durations, observed)[0]
+    if median is None:
+        return None
+    d = median - value
+    if d == 0:
+        return 0.0, 1.0
+
+    def nearer_end(z: float) -> float:
+        confidence = 2 * stats.norm.cdf(z) - 1
+        _, lo, hi = kaplan_meier_median(durations, observed, confidence)
+        scale = z / 1.959963984540054
+        if d > 0:
+            own = np.inf if lo is None else median - lo
+            return d - float(np.hypot(own, (high - value) * scale))
+        own = np.inf if hi is None else hi - median
+        return -(d + float(np.hypot(own, (value - low) * scale)))
+
+    lo_z, hi_z = 1e-6, 8.0
+    if nearer_end(lo_z) <= 0:
+        return 0.0, 1.0
+    if nearer_end(hi_z) <= 0:
+        for _ in range(40):  # bisection: the ends are step functions of z
+            mid = (lo_z + hi_z) / 2
+            lo_z, hi_z = (mid, hi_z) if nearer_end(mid) > 0 else (lo_z, mid)
+    z = float(np.sign(d) * lo_z if nearer_end(hi_z) <= 0 else np.sign(d) * hi_z)
+    return z, float(2 * stats.norm.sf(abs(z)))
 
 
 def mann_whitney_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:

@@ -664,12 +664,12 @@ def test_a_less_certain_benchmark_never_gives_a_smaller_p(k, b, width, more):
 
 
 def test_treated_as_exact_is_said_in_every_language(comparison):
-    """The sample's cycle benchmark is tested as exact: the English verdict and the
-    localised one (label through the catalog) both say so."""
+    """The sample's won-deal benchmark states no interval and is tested as exact: the English
+    verdict and the localised one (label through the catalog) both say so."""
     from pipeline_kit.comparisons.verdicts import localised_verdict
     from pipeline_kit.formatting import Formatter
 
-    row = _row(comparison, "cycle_length_km_days", "SMB", "external")
+    row = _row(comparison, "median_won_deal_size", "SMB", "external")
     assert "treated as exact" in row["verdict"]
     assert "treated as exact" in localised_verdict(row, Formatter("en"))
     assert "视为精确值" in localised_verdict(row, Formatter("zh-Hans", "CNY"))
@@ -713,3 +713,50 @@ def test_mid_p_is_below_fishers_p_and_matches_plain_python(n1, n2, data):
     _, mid = stats.fisher_mid_p_test(k1, n1, k2, n2)
     assert mid == pytest.approx(_plain_mid_p(k1, n1, k2, n2), abs=1e-9)
     assert mid <= sps.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue + 1e-9
+
+
+def _cycle_bench(value, low, high):
+    return pl.DataFrame(
+        {
+            "metric": ["cycle_length_km_days"],
+            "value": [value],
+            "scope": ["all"],
+            "source": ["survey"],
+            "low": [low],
+            "high": [high],
+            "n": [None],
+        },
+        schema_overrides={"n": pl.Int64},
+    )
+
+
+def test_a_cycle_benchmark_with_its_interval_is_tested_with_it():
+    """Deals closing on days 1..30 (KM median 15) against 20 days (18-22): tested with the
+    benchmark's interval, the evidence is weaker than against 20 days taken as exact; a
+    cohort whose median is not reached (most deals open) falls back to the exact test and
+    says so."""
+    from pipeline_kit.comparisons.significance import cycle_rows
+
+    cohort = pl.DataFrame({"days": np.arange(1.0, 31), "event": np.ones(30, bool)})
+    (row,) = cycle_rows((cohort, None, None), "g", _cycle_bench(20.0, 18.0, 22.0), 20, "")
+    exact = stats.km_median_test(np.arange(1.0, 31), np.ones(30, bool), 20.0)[1]
+    assert "MOVER" in row.test and "treated as exact" not in row.benchmark_label
+    assert exact < row.p_value <= 1 and row.statistic < 0  # shorter than the benchmark
+    open_ = pl.DataFrame({"days": np.arange(1.0, 31), "event": np.arange(30) < 10})
+    (row,) = cycle_rows((open_, None, None), "g", _cycle_bench(20.0, 18.0, 22.0), 20, "")
+    assert row.test.endswith("(benchmark treated as exact)")
+    assert "treated as exact" in row.benchmark_label
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.floats(5.0, 40.0), st.floats(0.5, 5.0), st.floats(0.0, 5.0))
+def test_a_less_certain_cycle_benchmark_never_gives_a_smaller_p(value, width, more):
+    days, closed = np.arange(1.0, 41), np.ones(40, bool)
+    narrow = stats.km_median_vs_uncertain_benchmark_test(
+        days, closed, value, value - width, value + width
+    )
+    wide = stats.km_median_vs_uncertain_benchmark_test(
+        days, closed, value, value - width - more, value + width + more
+    )
+    assert narrow is not None and wide is not None
+    assert narrow[1] <= wide[1] + 1e-9

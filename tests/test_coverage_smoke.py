@@ -125,3 +125,12 @@ def test_win_rate_test_against_the_rest_keeps_its_size(rng: np.random.Generator)
     draws with a probability under 1e-6)."""
     got = sim.rest_rate_size(0.3, 20, 200, 300, rng)
     assert got["kit"] < 0.11 and got["kit"] >= got["old"], got
+
+
+def test_external_cycle_test_allows_for_the_benchmarks_own_uncertainty(
+    rng: np.random.Generator,
+) -> None:
+    """A Kaplan-Meier benchmark from 100 deals with its interval, team of 200: as if exact the
+    z-test rejected about a quarter of the time; with the interval near 5% or below."""
+    got = sim.external_cycle_size(200, 100, 1.0, 200.0, 150, rng)
+    assert got["n"] > 100 and got["kit"] < 0.12 and got["old"] > 0.1, got

@@ -14,8 +14,10 @@ metric                vs external value                vs rest of organisation  
 win_rate              Fisher mid-p (row states n),     Fisher's exact test      z-test allowing for
                       MOVER (low/high), else exact     (mid-p)                  the quarters' spread
                       binomial (treated as exact)
-cycle_length_km_days  KM: log-log z-test, S(value)=.5  log-rank test            log-rank test
-median_won_deal_size  sign test                        Brunner-Munzel           Brunner-Munzel
+cycle_length_km_days  MOVER on the KM median (low/     log-rank test            log-rank test
+                      high), else KM log-log z-test,
+                      S(value)=.5 (treated as exact)
+median_won_deal_size  sign test (treated as exact)     Brunner-Munzel           Brunner-Munzel
 ====================  ===============================  =======================  ===================
 
 Rates carry Wilson intervals, cycle lengths Kaplan-Meier medians with their interval (open deals
