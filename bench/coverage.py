@@ -29,6 +29,7 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -690,6 +691,445 @@ class Table:
         return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------- compare's tests
+# The size of pk.compare's tests (share of p <= 0.05 when the null is true), each computed by
+# the row builder compare() calls (pipeline_kit.comparisons.significance), on the settings of
+# the intervals audit (findings/intervals, P4-P7). "old" columns recompute the test the kit
+# ran before on the same draws, as the named baseline.
+
+
+def _weibull_cohort(
+    rng: np.random.Generator, n: int, shape: float, median: float, censor_max: float
+) -> pl.DataFrame:
+    """A cohort of ``n`` deals: integer Weibull days, censored by a uniform reading date."""
+    scale = median / math.log(2) ** (1 / shape)
+    t = np.ceil(scale * rng.weibull(shape, n))
+    c = np.floor(rng.uniform(0, censor_max, n))
+    return pl.DataFrame({"days": np.minimum(t, c), "event": t <= c})
+
+
+def cycle_gate_size(
+    n1: int,
+    n2: int | None,
+    shape: float,
+    censor_max: float,
+    draws: int,
+    rng: np.random.Generator,
+    min_n: int = 20,
+) -> dict[str, float]:
+    """Size of compare's cycle test when both cohorts share one Weibull curve (median 45 d).
+
+    ``n2`` None: the external test against the true median 45; else log-rank against a
+    cohort of ``n2``. ``kit``: every draw the kit tests (cohort-size gate); ``old``: the same
+    p-values kept only where each side had ``min_n`` closed deals (the events gate used
+    before); ``passed``: the share of draws that passed that events gate.
+    """
+    from pipeline_kit.comparisons.significance import cycle_rows
+
+    bench = pl.DataFrame(
+        {"metric": ["cycle_length_km_days"], "value": [45.0], "scope": ["all"], "source": ["x"]}
+    )
+    kit, old, passed, tested = 0, 0, 0, 0
+    for _ in range(draws):
+        cur = _weibull_cohort(rng, n1, shape, 45.0, censor_max)
+        other = _weibull_cohort(rng, n2, shape, 45.0, censor_max) if n2 else None
+        rows = cycle_rows((cur, other if other is not None else cur, None), "g", bench, min_n, "")
+        row = rows[0] if n2 is None else rows[1]
+        if row.p_value is None:
+            continue
+        tested += 1
+        reject = row.p_value <= 0.05
+        kit += reject
+        gate = int(cur["event"].sum()) >= min_n and (
+            other is None or int(other["event"].sum()) >= min_n
+        )
+        passed += gate
+        old += reject and gate
+    return {
+        "kit": kit / max(tested, 1),
+        "n_kit": tested,
+        "old": old / max(passed, 1),
+        "n_old": passed,
+        "passed": passed / draws,
+    }
+
+
+def size_test_size(
+    draw_x: Callable[[np.random.Generator, int], np.ndarray],
+    draw_y: Callable[[np.random.Generator, int], np.ndarray],
+    n1: int,
+    n2: int,
+    draws: int,
+    rng: np.random.Generator,
+) -> dict[str, float]:
+    """Share of draws in which compare's won-deal test against the rest rejects at 5%.
+
+    ``kit``: the row compare builds (Brunner-Munzel); ``old``: Mann-Whitney on the same draws
+    (the test before). Both samples are drawn so that P(X > Y) + ½ P(X = Y) = 0.5.
+    """
+    from pipeline_kit.comparisons.significance import size_rows
+    from pipeline_kit.stats import mann_whitney_test
+
+    bench = pl.DataFrame(schema={"metric": pl.String, "value": pl.Float64, "scope": pl.String})
+    kit = old = 0
+    for _ in range(draws):
+        x, y = draw_x(rng, n1), draw_y(rng, n2)
+        (row,) = size_rows(
+            (pl.DataFrame({"amount": x}), pl.DataFrame({"amount": y}), None), "g", bench, 20, ""
+        )
+        kit += row.p_value is not None and row.p_value <= 0.05
+        old += mann_whitney_test(x, y)[1] <= 0.05
+    return {"kit": kit / draws, "old": old / draws}
+
+
+def trailing_rate_size(
+    n: int,
+    tau: float,
+    shift: float,
+    teams: int,
+    draws: int,
+    rng: np.random.Generator,
+    rate: float = 0.3,
+) -> dict[str, float]:
+    """Rejections of compare's win-rate test against a team's own previous 4 quarters.
+
+    Each of ``teams`` teams closes ``n`` deals a quarter; every quarter's true rate is
+    logit-normal around ``rate`` with sd ``tau`` (common-cause variation, nothing changed in
+    the long run); the current quarter's logit is moved by ``shift`` (0: the size, else the
+    power). The spread is estimated from all the teams' past quarters, as :func:`compare`
+    does; team 0 is tested. ``kit``: the row compare builds; ``old``: Fisher's test on the
+    pooled past quarters (the test before).
+    """
+    from pipeline_kit.comparisons.significance import win_rate_rows
+    from pipeline_kit.stats import fisher_test, period_spread
+
+    bench = pl.DataFrame(schema={"metric": pl.String, "value": pl.Float64, "scope": pl.String})
+    logit = math.log(rate / (1 - rate))
+    kit = old = 0
+    quarter = np.repeat(np.arange(1, 5, dtype=np.int32), n)
+    for _ in range(draws):
+        effects = logit + tau * rng.standard_normal((teams, 5))
+        effects[:, 4] += shift
+        k = rng.binomial(n, 1 / (1 + np.exp(-effects)))
+        spread = period_spread(
+            k[:, :4].ravel(), np.full(teams * 4, n), np.repeat(np.arange(teams), 4)
+        )
+        won_past = np.concatenate([np.arange(n) < kq for kq in k[0, :4]])
+        cur = pl.DataFrame({"won": np.arange(n) < k[0, 4]})
+        trail = pl.DataFrame({"won": won_past, "_quarter": quarter})
+        rows = win_rate_rows((cur, cur, trail), "g", bench, 20, "", spread=spread)
+        p = rows[1].p_value
+        kit += p is not None and p <= 0.05
+        old += fisher_test(k[0, 4], n, k[0, :4].sum(), 4 * n)[1] <= 0.05
+    return {"kit": kit / draws, "old": old / draws}
+
+
+def external_rate_size(
+    n: int, n_b: int, draws: int, rng: np.random.Generator, rate: float = 0.3
+) -> dict[str, float]:
+    """Rejections of compare's win-rate test against an external benchmark that is itself an
+    estimate: ``k_b`` won of ``n_b`` deals at the team's own true ``rate`` (so the size).
+
+    ``with_n``: the benchmark row states ``n``; ``with_ci``: it states the Wilson 95%
+    interval of ``k_b / n_b`` as ``low``-``high``; ``old``: the exact binomial test against
+    the value as if exact (the test before, and still the test of a row with neither).
+    """
+    from pipeline_kit.comparisons.significance import win_rate_rows
+    from pipeline_kit.stats import binomial_test
+
+    with_n = with_ci = old = 0
+    z = 1.959963984540054
+    for _ in range(draws):
+        k, k_b = rng.binomial(n, rate), rng.binomial(n_b, rate)
+        value = k_b / n_b
+        centre = (value + z * z / (2 * n_b)) / (1 + z * z / n_b)
+        half = z / (1 + z * z / n_b) * math.sqrt(value * (1 - value) / n_b + z * z / (4 * n_b**2))
+        cur = pl.DataFrame({"won": np.arange(n) < k})
+        for stated in ("n", "ci"):
+            bench = pl.DataFrame(
+                {
+                    "metric": ["win_rate"],
+                    "value": [value],
+                    "scope": ["all"],
+                    "source": ["survey"],
+                    "low": [centre - half if stated == "ci" else None],
+                    "high": [centre + half if stated == "ci" else None],
+                    "n": [n_b if stated == "n" else None],
+                }
+            )
+            (row,) = win_rate_rows((cur, None, None), "g", bench, 20, "")  # type: ignore[arg-type]
+            reject = row.p_value is not None and row.p_value <= 0.05
+            with_n += reject and stated == "n"
+            with_ci += reject and stated == "ci"
+        old += binomial_test(k, n, value) <= 0.05
+    return {"with_n": with_n / draws, "with_ci": with_ci / draws, "old": old / draws}
+
+
+def rest_rate_size(
+    rate: float, n1: int, n2: int, draws: int, rng: np.random.Generator
+) -> dict[str, float]:
+    """Size of compare's win-rate test against the rest, both at ``rate``: ``kit`` (Fisher
+    mid-p, the row compare builds), ``old`` (Fisher's exact p, the test before), and the
+    milliseconds per kit row."""
+    from pipeline_kit.comparisons.significance import win_rate_rows
+    from pipeline_kit.stats import fisher_test
+
+    bench = pl.DataFrame(schema={"metric": pl.String, "value": pl.Float64, "scope": pl.String})
+    kit = old = 0
+    seconds = 0.0
+    for _ in range(draws):
+        k1, k2 = rng.binomial(n1, rate), rng.binomial(n2, rate)
+        cur = pl.DataFrame({"won": np.arange(n1) < k1})
+        rest = pl.DataFrame({"won": np.arange(n2) < k2})
+        start = time.perf_counter()
+        (row,) = win_rate_rows((cur, rest, None), "g", bench, 20, "")
+        seconds += time.perf_counter() - start
+        kit += row.p_value is not None and row.p_value <= 0.05
+        old += fisher_test(k1, n1, k2, n2)[1] <= 0.05
+    return {"kit": kit / draws, "old": old / draws, "ms": 1000 * seconds / draws}
+
+
+def external_cycle_size(
+    n: int,
+    n_b: int,
+    shape: float,
+    censor_max: float,
+    draws: int,
+    rng: np.random.Generator,
+) -> dict[str, float]:
+    """Rejections of compare's cycle test against an external median that is itself a
+    Kaplan-Meier estimate from ``n_b`` deals of the same process (so the size).
+
+    The benchmark row states that estimate's 95% interval as ``low``-``high``. ``kit``: the
+    row compare builds (MOVER where the group's median is reached, else the exact test);
+    ``old``: the KM z-test against the estimate as if exact; ``exact``: the share of rows
+    that fell back to the exact test. Draws whose benchmark interval is not bounded are
+    skipped (a benchmark states both ends).
+    """
+    from pipeline_kit.comparisons.significance import cycle_rows
+    from pipeline_kit.stats import km_median_test
+
+    kit = old = fallback = used = 0
+    for _ in range(draws):
+        ref = _weibull_cohort(rng, n_b, shape, 45.0, censor_max)
+        value, low, high = kaplan_meier_median(ref["days"].to_numpy(), ref["event"].to_numpy())
+        if value is None or low is None or high is None:
+            continue
+        cur = _weibull_cohort(rng, n, shape, 45.0, censor_max)
+        bench = pl.DataFrame(
+            {
+                "metric": ["cycle_length_km_days"],
+                "value": [value],
+                "scope": ["all"],
+                "source": ["x"],
+                "low": [low],
+                "high": [high],
+                "n": [None],
+            },
+            schema_overrides={"n": pl.Int64},
+        )
+        (row,) = cycle_rows((cur, None, None), "g", bench, 20, "")  # type: ignore[arg-type]
+        if row.p_value is None:
+            continue
+        used += 1
+        kit += row.p_value <= 0.05
+        fallback += "treated as exact" in row.test
+        p_old = km_median_test(cur["days"].to_numpy(), cur["event"].to_numpy(), value)[1]
+        old += bool(np.isfinite(p_old) and p_old <= 0.05)
+    return {
+        "kit": kit / max(used, 1),
+        "old": old / max(used, 1),
+        "exact": fallback / max(used, 1),
+        "n": used,
+    }
+
+
+def compare_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
+    """The size tables of pk.compare's tests (``--compare-only``), with MC s.e."""
+    tables = []
+    t = Table(
+        "Cycle comparisons (pk.compare, cycle_length_km_days): size at 5% when nothing "
+        f"differs; {args.compare_draws} draws per row; Weibull cycles (median 45 d, integer "
+        "days), uniform reading date; kit = gate on cohort size (>= 20 deals each side), old "
+        "= the same tests kept only when each side had >= 20 closed deals (the gate before), "
+        "passed = share that passed it",
+        ["test", "n", "shape", "censor<=", "kit", "s.e.", "old", "s.e. ", "passed"],
+    )
+    for n1, n2, shape, cmax in (
+        (30, 300, 0.7, 200),
+        (30, 600, 1.0, 120),
+        (80, 300, 0.7, 200),
+        (30, None, 0.7, 150),
+        (40, None, 1.0, 100),
+        (20, None, 1.0, 60),
+        (20, None, 0.7, 40),
+    ):
+        c = cycle_gate_size(n1, n2, shape, cmax, args.compare_draws, rng)
+        t.add(
+            "log-rank" if n2 else "KM z vs 45",
+            f"{n1} vs {n2}" if n2 else str(n1),
+            shape,
+            cmax,
+            c["kit"],
+            _mcse(c["kit"], int(c["n_kit"])),
+            c["old"],
+            _mcse(c["old"], int(c["n_old"])),
+            c["passed"],
+        )
+    tables.append(t)
+    t = Table(
+        "Won deal size against the rest (pk.compare, median_won_deal_size): size at 5% when "
+        "neither group's deals tend to be larger (P(X > Y) + ½ P(X = Y) = 0.5); "
+        f"{args.compare_draws} draws per row; kit = Brunner-Munzel, old = Mann-Whitney (the "
+        "test before); equal medians with different spreads is where they part",
+        ["amounts", "n", "kit", "s.e.", "old", "s.e. "],
+    )
+    prices = np.array([5e3, 10e3, 25e3, 50e3, 100e3, 250e3])
+    weights = np.array([0.35, 0.25, 0.2, 0.1, 0.07, 0.03])
+
+    def lognormal(sigma: float) -> Callable[[np.random.Generator, int], np.ndarray]:
+        return lambda r, n: r.lognormal(9, sigma, n)
+
+    def listed(r: np.random.Generator, n: int) -> np.ndarray:
+        return r.choice(prices, n, p=weights)
+
+    for label, draw_x, draw_y, n1, n2 in (
+        ("LN sigma 1.5 vs 0.7", lognormal(1.5), lognormal(0.7), 30, 300),
+        ("LN sigma 1.5 vs 0.7", lognormal(1.5), lognormal(0.7), 60, 400),
+        ("LN sigma 0.7 vs 1.5", lognormal(0.7), lognormal(1.5), 30, 300),
+        ("LN sigma 0.7 vs 1.5", lognormal(0.7), lognormal(1.5), 20, 20),
+        ("LN sigma 1 both", lognormal(1.0), lognormal(1.0), 30, 300),
+        ("list prices both", listed, listed, 20, 200),
+        ("list prices both", listed, listed, 30, 30),
+    ):
+        c = size_test_size(draw_x, draw_y, n1, n2, args.compare_draws, rng)
+        draws = args.compare_draws
+        t.add(
+            label,
+            f"{n1} vs {n2}",
+            c["kit"],
+            _mcse(c["kit"], draws),
+            c["old"],
+            _mcse(c["old"], draws),
+        )
+    tables.append(t)
+    t = Table(
+        "Win rate against the rest (pk.compare, rest_of_org): size at 5% when both are at the "
+        f"same rate; {args.compare_draws} draws per row; kit = Fisher's test with Lancaster's "
+        "mid-p, old = Fisher's exact p (the test before); ms = milliseconds per kit row",
+        ["rate", "n", "kit", "s.e.", "old", "s.e. ", "ms"],
+    )
+    for rate, n1, n2 in (
+        (0.05, 20, 200),
+        (0.05, 30, 1000),
+        (0.05, 60, 400),
+        (0.3, 20, 200),
+        (0.3, 30, 1000),
+        (0.3, 60, 400),
+        (0.1, 20, 20),
+        (0.5, 20, 30),
+    ):
+        c = rest_rate_size(rate, n1, n2, args.compare_draws, rng)
+        draws = args.compare_draws
+        t.add(
+            rate,
+            f"{n1} vs {n2}",
+            c["kit"],
+            _mcse(c["kit"], draws),
+            c["old"],
+            _mcse(c["old"], draws),
+            f"{c['ms']:.2f}",
+        )
+    tables.append(t)
+    tables += [trailing_table(args, rng), external_table(args, rng)]
+    tables.append(external_cycle_table(args, rng))
+    return tables
+
+
+def external_cycle_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """The external cycle test's size with an estimated benchmark (:func:`external_cycle_size`)."""
+    draws = args.compare_draws // 4
+    t = Table(
+        "Median cycle against an external benchmark that is itself a Kaplan-Meier estimate "
+        f"(pk.compare, external): size at 5%; {draws} draws per row; Weibull cycles (median "
+        "45 d), uniform reading date; the benchmark row states its 95% interval; kit = MOVER "
+        "test where the group's median is reached (else the exact test: share 'exact'), old "
+        "= KM z-test against the estimate as if exact (the test before)",
+        ["n", "n_b", "shape", "censor<=", "kit", "s.e.", "old", "s.e. ", "exact"],
+    )
+    for n, n_b, shape, cmax in (
+        (60, 100, 1.0, 200),
+        (200, 100, 1.0, 200),
+        (60, 400, 0.7, 200),
+        (40, 200, 1.0, 120),
+    ):
+        c = external_cycle_size(n, n_b, shape, cmax, draws, rng)
+        used = int(c["n"])
+        t.add(
+            n,
+            n_b,
+            shape,
+            cmax,
+            c["kit"],
+            _mcse(c["kit"], used),
+            c["old"],
+            _mcse(c["old"], used),
+            c["exact"],
+        )
+    return t
+
+
+def trailing_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """The trailing win-rate test's size and power (:func:`trailing_rate_size`)."""
+    draws = args.compare_draws // 2
+    t = Table(
+        "Win rate against the team's own previous 4 quarters (pk.compare, trailing): "
+        f"rejections at 5%; {draws} draws per row; every quarter's rate logit-normal around "
+        "0.3 with sd tau; shift = the current quarter's logit moved (0: size; 0.65: 0.30 -> "
+        "0.45, power); teams = teams whose past quarters give the spread; kit = z-test "
+        "allowing for the spread, old = Fisher on the pooled quarters (the test before)",
+        ["n/qtr", "tau", "shift", "teams", "kit", "s.e.", "old", "s.e. "],
+    )
+    for n, tau, shift, teams in (
+        *[(n, tau, 0.0, 8) for n in (20, 50, 200) for tau in (0.0, 0.15, 0.3)],
+        (200, 0.3, 0.0, 1),
+        (200, 0.0, 0.0, 1),
+        *[(n, 0.0, 0.65, 8) for n in (20, 50, 200)],
+        (200, 0.0, 0.65, 1),
+    ):
+        c = trailing_rate_size(n, tau, shift, teams, draws, rng)
+        t.add(
+            n, tau, shift, teams, c["kit"], _mcse(c["kit"], draws), c["old"], _mcse(c["old"], draws)
+        )
+    return t
+
+
+def external_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """The external win-rate test's size, the benchmark estimated (:func:`external_rate_size`)."""
+    draws = args.compare_draws // 2
+    t = Table(
+        "Win rate against an external benchmark that is itself an estimate (pk.compare, "
+        f"external): size at 5%; {draws} draws per row; team and benchmark deals both won at "
+        "0.3; n stated = the benchmark row states its n_b (Fisher mid-p against k_b of n_b), "
+        "interval = it states the Wilson 95% interval of k_b / n_b (MOVER test), old = exact "
+        "binomial test against k_b / n_b as if exact (the test before; still the test of a "
+        "row with neither)",
+        ["n", "n_b", "n stated", "interval", "s.e.", "old", "s.e. "],
+    )
+    for n, n_b in ((60, 100), (200, 100), (60, 400), (200, 400), (30, 1000)):
+        c = external_rate_size(n, n_b, draws, rng)
+        t.add(
+            n,
+            n_b,
+            c["with_n"],
+            c["with_ci"],
+            _mcse(max(c["with_n"], c["with_ci"]), draws),
+            c["old"],
+            _mcse(c["old"], draws),
+        )
+    return t
+
+
 def new_tables(
     args: argparse.Namespace, rng: np.random.Generator, population: np.ndarray
 ) -> list[Table]:
@@ -902,7 +1342,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--needed-draws", type=int, default=400, help="samples per target cell")
     parser.add_argument("--control-teams", type=int, default=1500, help="teams per p-chart cell")
+    parser.add_argument(
+        "--compare-draws", type=int, default=2000, help="samples per compare-test cell"
+    )
     parser.add_argument("--seed", type=int, default=20251231)
+    parser.add_argument(
+        "--compare-only", action="store_true", help="only the size tables of pk.compare's tests"
+    )
     parser.add_argument(
         "--new-only", action="store_true", help="only the trend, target, p-chart and churn tables"
     )
@@ -912,6 +1358,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
+    if args.compare_only:
+        tables = compare_tables(args, rng)
+        _finish(args, tables, start)
+        return 0
     if args.new_only:
         tables = new_tables(args, rng, _sample_won_amounts())
         _finish(args, tables, start)

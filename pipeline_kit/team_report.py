@@ -22,6 +22,7 @@ from pipeline_kit import charts, churn_activity_sections, trend_sections
 from pipeline_kit.charts._base import pattern_regex
 from pipeline_kit.comparisons.compare_groups import YOUNG_HISTORY_WARNING
 from pipeline_kit.comparisons.mix import MIX_WARNING
+from pipeline_kit.comparisons.significance import FEW_CLOSED_WARNING
 from pipeline_kit.comparisons.verdicts import localised_verdict
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting.cards import FORECAST_CARDS, REPORT_FORECAST_CARDS
@@ -1353,7 +1354,7 @@ class TeamReport:
 
 def _localised_warning(text: str, _: Callable[[str], str]) -> str:
     """A comparison's warning in the report's language (matched to the template it came from)."""
-    for template in (YOUNG_HISTORY_WARNING, MIX_WARNING):
+    for template in (YOUNG_HISTORY_WARNING, MIX_WARNING, FEW_CLOSED_WARNING):
         if (hit := pattern_regex(template).match(text)) is not None:
             return _(template).format(**hit.groupdict())
     return text

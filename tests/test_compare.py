@@ -98,11 +98,13 @@ def test_win_rate_tests_match_scipy(comparison):
     k1, n1 = sum(r["status"] == "won" for r in team), len(team)
     k2, n2 = sum(r["status"] == "won" for r in rest), len(rest)
     got = _row(comparison, "win_rate", "Enterprise", "rest_of_org")
-    assert got["p_value"] == pytest.approx(sps.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue)
+    assert got["p_value"] == pytest.approx(_plain_mid_p(k1, n1, k2, n2))
     assert (got["n"], got["n_benchmark"]) == (n1, n2)
     ext = _row(comparison, "win_rate", "Enterprise", "external")
     assert ext["benchmark"] == 0.22  # the team-scoped benchmark wins over "all"
-    assert ext["p_value"] == pytest.approx(sps.binomtest(k1, n1, 0.22).pvalue)
+    # the benchmark row states its interval (0.15-0.30): the MOVER test (above 0.22 here)
+    assert k1 / n1 > 0.22
+    assert ext["p_value"] == pytest.approx(_mover_p(k1, n1, 0.22, 0.15, 0.30), rel=1e-4)
     low, high = wilson_ci(k1, n1)
     assert (ext["ci_low"], ext["ci_high"]) == (pytest.approx(low), pytest.approx(high))
 
@@ -168,7 +170,9 @@ def test_cycle_and_size_tests_match_scipy(comparison):
     x = [float(r["amount"]) for r in won if r["team"] == "EMEA"]
     y = [float(r["amount"]) for r in won if r["team"] != "EMEA"]
     size = _row(comparison, "median_won_deal_size", "EMEA", "rest_of_org")
-    assert size["p_value"] == pytest.approx(sps.mannwhitneyu(x, y).pvalue)
+    assert size["p_value"] == pytest.approx(sps.brunnermunzel(x, y).pvalue)
+    u = sum((a > b) + 0.5 * (a == b) for a in x for b in y)  # pairs won, ties half
+    assert size["statistic"] == pytest.approx(u / (len(x) * len(y)))
     assert size["estimate"] == pytest.approx(np.median(x))
 
 
@@ -378,3 +382,381 @@ def test_beta_binomial_fit_is_the_maximum_likelihood_of_scipys_betabinom():
     )
     polished = optimize.minimize(lambda t: -loglik(t), best, method="Powell").x
     assert loglik(np.log([a, b])) >= loglik(polished) - 1e-6
+
+
+# ----------------------------------------------------------------------------- cycle gate (P4)
+
+
+def test_cycle_tests_gate_on_the_cohort_size_not_on_closed_deals():
+    """25 deals of which 5 closed against 30 of which 25 closed: the cohort sizes pass the
+    gate (>= 20 each), so the log-rank test runs although only 5 deals closed (gating on
+    closed deals, an outcome, selected fast cohorts); the row says the evidence is thin."""
+    from pipeline_kit.comparisons.significance import cycle_rows
+    from pipeline_kit.comparisons.verdicts import verdict_table
+
+    cur = pl.DataFrame(
+        {"days": [float(d) for d in range(10, 35)], "event": [True] * 5 + [False] * 20}
+    )
+    other = pl.DataFrame(
+        {"days": [float(d) for d in range(5, 35)], "event": [True] * 25 + [False] * 5}
+    )
+    no_bench = pl.DataFrame(schema={"metric": pl.String, "value": pl.Float64, "scope": pl.String})
+    rows = cycle_rows((cur, other, None), "g", no_bench, 20, "")
+    (row,) = rows
+    expected = sps.logrank(
+        sps.CensoredData(uncensored=np.arange(10.0, 15), right=np.arange(15.0, 35)),
+        sps.CensoredData(uncensored=np.arange(5.0, 30), right=np.arange(30.0, 35)),
+    )
+    assert row.p_value == pytest.approx(expected.pvalue)
+    assert (row.n, row.n_benchmark) == (25, 30)  # deals in the cohort, closed or open
+    table = verdict_table(rows, "team", 0.05)
+    assert table["warning"][0].startswith("Little information: only 5 of 25 deals have closed")
+    # a cohort of 19 deals is not tested, whatever closed
+    small = cycle_rows((cur.head(19), other, None), "g", no_bench, 20, "")
+    assert small[0].p_value is None and small[0].warning is None
+
+
+# ------------------------------------------------------------------------ P7: say what is tested
+
+
+def test_won_deal_test_against_the_rest_is_brunner_munzel_with_its_superiority():
+    """Won deals 2, 4, ..., 40 against 1, 3, ..., 39: deal 2i beats 2j - 1 whenever i >= j,
+    210 of the 400 pairs, so the probability of superiority is 0.525; the p-value is scipy's
+    Brunner-Munzel (no assumption that the spreads are equal)."""
+    from pipeline_kit.comparisons.significance import size_rows
+
+    x, y = np.arange(2.0, 41, 2), np.arange(1.0, 40, 2)
+    no_bench = pl.DataFrame(schema={"metric": pl.String, "value": pl.Float64, "scope": pl.String})
+    (row,) = size_rows(
+        (pl.DataFrame({"amount": x}), pl.DataFrame({"amount": y}), None), "g", no_bench, 20, ""
+    )
+    assert row.statistic == pytest.approx(0.525)
+    assert row.p_value == pytest.approx(sps.brunnermunzel(x, y).pvalue)
+    assert row.test.startswith("Brunner-Munzel")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(0, 8), min_size=3, max_size=25),
+    st.lists(st.integers(0, 8), min_size=3, max_size=25),
+)
+def test_brunner_munzel_is_antisymmetric(a, b):
+    """Swapping the samples turns the superiority s into 1 - s and keeps the p-value."""
+    s_ab, p_ab = stats.brunner_munzel_test(np.array(a, float), np.array(b, float))
+    s_ba, p_ba = stats.brunner_munzel_test(np.array(b, float), np.array(a, float))
+    assert s_ab + s_ba == pytest.approx(1.0)
+    assert p_ab == pytest.approx(p_ba)
+    assert 0 <= p_ab <= 1
+
+
+def _made_row(metric, kind, estimate, benchmark, statistic, p, sign):
+    from pipeline_kit.comparisons.significance import ComparisonRow
+
+    return ComparisonRow(
+        metric,
+        "g",
+        kind,
+        estimate,
+        10.0,
+        None,
+        benchmark,
+        "t",
+        statistic,
+        p,
+        40,
+        300,
+        "the rest of the organisation",
+        sign=sign,
+    )
+
+
+def test_a_significant_cycle_test_without_a_median_still_has_a_direction():
+    """The group's median is not reached (estimate None) but the log-rank test finds its
+    deals close more slowly (z = -3.2, p = 0.0014 alone, q = 0.0014): it said "no clear
+    difference" next to q = 0.001, now it says slower overall."""
+    from pipeline_kit.comparisons.verdicts import verdict_table
+
+    row = _made_row("cycle_length_km_days", "rest_of_org", None, 30.0, -3.2, 0.0014, 3.2)
+    got = verdict_table([row], "team", 0.05).row(0, named=True)
+    assert got["direction"] == "above"
+    assert "close more slowly overall" in got["verdict"]
+    assert "log-rank" in got["verdict"] and "no clear difference" not in got["verdict"]
+
+
+def test_verdicts_name_what_the_test_measured():
+    """A won-deal difference from Brunner-Munzel reads "tend to be larger" with the share of
+    pairs (0.62 -> 62%), never "the median is higher"; the external sign test still names the
+    median; the direction comes from the test (superiority above 0.5) even where the medians
+    are equal."""
+    from pipeline_kit.comparisons.verdicts import verdict_table
+
+    size = _made_row("median_won_deal_size", "rest_of_org", 9000.0, 9000.0, 0.62, 0.001, 0.12)
+    sign = _made_row("median_won_deal_size", "external", 9000.0, 9000.0, 30.0, 0.001, 25.0)
+    table = verdict_table([size, sign], "team", 0.05)
+    assert table["direction"].to_list() == ["above", "above"]
+    assert (
+        "won deals tend to be larger than in the rest of the organisation: in 62% of pairs"
+        in (table["verdict"][0])
+    )
+    assert "median won deal $9,000" in table["verdict"][1]
+
+
+# ------------------------------------------------------------------ P5: the past's own spread
+
+
+def test_trailing_rate_test_adds_the_quarter_spread_by_hand():
+    """30/50 now against 15/50 in each of four past quarters, spread τ² = 0.5 on the logit
+    scale with 6 degrees of freedom: p = 90/250 = 0.36, variance 0.2304 · (1/50 + 1/200) +
+    0.5 · 0.2304² · (1 + 1/4) = 0.00576 + 0.0331776, z = 0.3 / √0.0389376 = 1.52034; p from
+    Student's t with 6 degrees of freedom."""
+    z, p = stats.trailing_rate_test(30, 50, np.array([15] * 4), np.array([50] * 4), 0.5, 6)
+    assert z == pytest.approx(0.3 / (0.00576 + 0.0331776) ** 0.5)
+    assert p == pytest.approx(2 * sps.t.sf(0.3 / 0.0389376**0.5, 6))
+    # no spread: the two-sample z-test of the pooled past
+    _, p0 = stats.trailing_rate_test(30, 50, np.array([15] * 4), np.array([50] * 4), 0.0, 0)
+    assert p0 == pytest.approx(2 * sps.norm.sf(0.3 / (0.2304 * 0.025) ** 0.5))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(1, 30), min_size=2, max_size=4),
+    st.floats(0.0, 2.0),
+)
+def test_more_spread_never_makes_a_trailing_difference_clearer(past, spread):
+    """The past's spread only widens: with τ² larger the p-value is never smaller."""
+    past_n = np.full(len(past), 40)
+    _, p_small = stats.trailing_rate_test(30, 40, np.array(past), past_n, spread, 10)
+    _, p_large = stats.trailing_rate_test(30, 40, np.array(past), past_n, spread + 0.5, 10)
+    assert p_large >= p_small - 1e-12
+
+
+def test_period_spread_by_hand():
+    """Team a: 10/50 and 20/50 (p̄ = 0.3, s² = 0.02, binomial part 0.21/50 = 0.0042, τ² =
+    0.0158 / 0.0441); team b: 15/50 twice (s² = 0, τ² = -0.0042 / 0.0441); weights 1 and 1;
+    team c has one quarter and no degree of freedom."""
+    t2, df = stats.period_spread(
+        np.array([10, 20, 15, 15, 5]), np.array([50, 50, 50, 50, 10]), np.array(list("aabbc"))
+    )
+    assert df == 2
+    assert t2 == pytest.approx(((0.02 - 0.0042) + (0.0 - 0.0042)) / 0.0441 / 2)
+
+
+def test_compare_tests_the_trailing_win_rate_against_the_past_quarters_spread(comparison):
+    """The sample's trailing rows: each team's quarters 2024-Q4..2025-Q3 recomputed in plain
+    Python (rates per quarter, their spread beyond binomial on the logit scale pooled over the
+    teams), then the z statistic of the kit's row."""
+    import statistics
+
+    quarters = {
+        "2024-Q4": ("2024-10-01", "2024-12-31"),
+        "2025-Q1": ("2025-01-01", "2025-03-31"),
+        "2025-Q2": ("2025-04-01", "2025-06-30"),
+        "2025-Q3": ("2025-07-01", "2025-09-30"),
+    }
+    rows = [r for r in read_rows(SAMPLE / "deals.csv") if r["status"] in ("won", "lost")]
+    counts: dict[str, list[tuple[int, int]]] = {}
+    for team in sorted({r["team"] for r in rows}):
+        for start, end in quarters.values():
+            q = [r for r in rows if r["team"] == team and start <= r["closed_at"] <= end]
+            if q:
+                counts.setdefault(team, []).append((sum(r["status"] == "won" for r in q), len(q)))
+    total = weight = 0.0
+    for kn in counts.values():
+        k = sum(a for a, _ in kn)
+        n = sum(b for _, b in kn)
+        pbar = k / n
+        if len(kn) < 2 or pbar in (0, 1):
+            continue
+        s2 = statistics.variance([a / b for a, b in kn])
+        q = pbar * (1 - pbar)
+        total += (len(kn) - 1) * (s2 - q * statistics.fmean([1 / b for _, b in kn])) / q**2
+        weight += len(kn) - 1
+    tau2 = max(total / weight, 0.0)
+    now = [r for r in rows if r["team"] == "SMB" and "2025-10-01" <= r["closed_at"] <= "2025-12-31"]
+    k0, n0 = sum(r["status"] == "won" for r in now), len(now)
+    kp, np_ = sum(a for a, _ in counts["SMB"]), sum(b for _, b in counts["SMB"])
+    pooled = (k0 + kp) / (n0 + np_)
+    q = pooled * (1 - pooled)
+    var = q * (1 / n0 + 1 / np_) + tau2 * q**2 * (1 + 1 / len(counts["SMB"]))
+    got = _row(comparison, "win_rate", "SMB", "trailing")
+    assert got["statistic"] == pytest.approx((k0 / n0 - kp / np_) / var**0.5)
+    assert got["p_value"] == pytest.approx(2 * sps.t.sf(abs(got["statistic"]), weight))
+    assert got["test"].startswith("z-test against the past quarters")
+
+
+# ------------------------------------------------------------- P6: a benchmark is an estimate
+
+
+def _bench(value, low=None, high=None, n=None):
+    return pl.DataFrame(
+        {
+            "metric": ["win_rate"],
+            "value": [value],
+            "scope": ["all"],
+            "source": ["survey"],
+            "low": [low],
+            "high": [high],
+            "n": [n],
+        },
+        schema_overrides={"low": pl.Float64, "high": pl.Float64, "n": pl.Int64},
+    )
+
+
+def _external(bench, k, n):
+    from pipeline_kit.comparisons.significance import win_rate_rows
+
+    cur = pl.DataFrame({"won": [True] * k + [False] * (n - k)})
+    (row,) = win_rate_rows((cur, None, None), "g", bench, 20, "")
+    return row
+
+
+def test_a_benchmark_with_its_n_is_tested_as_two_samples():
+    """0.25 of 200 deals is 50 won: Fisher's test of 18/40 against 50/200."""
+    row = _external(_bench(0.25, n=200), 18, 40)
+    assert row.p_value == pytest.approx(_plain_mid_p(18, 40, 50, 200))
+    assert row.n_benchmark == 200 and "treated as exact" not in row.benchmark_label
+
+
+def _mover_p(k, n, b, low, high):
+    """The MOVER test by bisection over z, in plain Python (Wilson by its formula)."""
+    import math
+
+    p = k / n
+
+    def lower_end(z):
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        return (p - b) - math.sqrt((p - (centre - half)) ** 2 + ((high - b) * z / 1.959964) ** 2)
+
+    lo, hi = 0.0, 20.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if lower_end(mid) > 0 else (lo, mid)
+    return 2 * sps.norm.sf(lo)
+
+
+def test_a_benchmark_with_its_interval_adds_its_uncertainty():
+    """18/40 = 0.45 against 0.25 (0.20-0.31): the MOVER difference interval reaches 0 at a
+    level found by bisection; the exact binomial test against 0.25 alone is smaller."""
+    row = _external(_bench(0.25, 0.20, 0.31), 18, 40)
+    assert row.p_value == pytest.approx(_mover_p(18, 40, 0.25, 0.20, 0.31), rel=1e-4)
+    assert row.p_value > sps.binomtest(18, 40, 0.25).pvalue
+    assert "MOVER" in row.test
+
+
+def test_a_bare_benchmark_is_said_to_be_treated_as_exact():
+    row = _external(_bench(0.25), 18, 40)
+    assert row.p_value == pytest.approx(sps.binomtest(18, 40, 0.25).pvalue)
+    assert row.benchmark_label == "the benchmark (survey; treated as exact)"
+    assert row.test.endswith("(benchmark treated as exact)")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 60), st.floats(0.05, 0.9), st.floats(0.001, 0.1), st.floats(0.0, 0.1))
+def test_a_less_certain_benchmark_never_gives_a_smaller_p(k, b, width, more):
+    """Widening the benchmark's interval can only weaken the evidence of a difference."""
+    low, high = max(b - width, 0.0), min(b + width, 1.0)
+    narrow = stats.rate_vs_uncertain_benchmark_test(k, 60, b, low, high)
+    wide = stats.rate_vs_uncertain_benchmark_test(
+        k, 60, b, max(low - more, 0.0), min(high + more, 1.0)
+    )
+    assert 0 <= narrow <= wide + 1e-9 <= 1 + 1e-9
+
+
+def test_treated_as_exact_is_said_in_every_language(comparison):
+    """The sample's won-deal benchmark states no interval and is tested as exact: the English
+    verdict and the localised one (label through the catalog) both say so."""
+    from pipeline_kit.comparisons.verdicts import localised_verdict
+    from pipeline_kit.formatting import Formatter
+
+    row = _row(comparison, "median_won_deal_size", "SMB", "external")
+    assert "treated as exact" in row["verdict"]
+    assert "treated as exact" in localised_verdict(row, Formatter("en"))
+    assert "视为精确值" in localised_verdict(row, Formatter("zh-Hans", "CNY"))
+
+
+# ------------------------------------------------------------------ P13: mid-p for 2x2 tables
+
+
+def _plain_mid_p(k1, n1, k2, n2):
+    """Fisher's two-sided mid-p in plain Python: hypergeometric probabilities by math.comb,
+    tables less likely than the observed one in full, as likely at half."""
+    from math import comb
+
+    total, won = n1 + n2, k1 + k2
+    probs = [
+        comb(won, x) * comb(total - won, n1 - x) / comb(total, n1)
+        for x in range(max(0, n1 - (total - won)), min(won, n1) + 1)
+    ]
+    if len(probs) == 1:
+        return 1.0
+    seen = comb(won, k1) * comb(total - won, n1 - k1) / comb(total, n1)
+    less = sum(q for q in probs if q < seen * (1 - 1e-7))
+    same = sum(q for q in probs if abs(q - seen) <= seen * 1e-7)
+    return min(1.0, less + same / 2)
+
+
+def test_mid_p_by_hand():
+    """3 of 3 against 0 of 3: tables 3-0 and 0-3 each 1/20, so p = ½ (1/20 + 1/20) = 0.05
+    (Fisher's exact p is 0.1). 2 of 4 against 2 of 4: the observed table is the most likely
+    (36/70); the others sum to 34/70, so p = 34/70 + 18/70."""
+    assert stats.fisher_mid_p_test(3, 3, 0, 3)[1] == pytest.approx(0.05)
+    assert stats.fisher_mid_p_test(2, 4, 2, 4)[1] == pytest.approx(34 / 70 + 18 / 70)
+    assert stats.fisher_mid_p_test(0, 20, 0, 30)[1] == 1.0  # one possible table
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 25), st.integers(1, 40), st.data())
+def test_mid_p_is_below_fishers_p_and_matches_plain_python(n1, n2, data):
+    k1 = data.draw(st.integers(0, n1))
+    k2 = data.draw(st.integers(0, n2))
+    _, mid = stats.fisher_mid_p_test(k1, n1, k2, n2)
+    assert mid == pytest.approx(_plain_mid_p(k1, n1, k2, n2), abs=1e-9)
+    assert mid <= sps.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue + 1e-9
+
+
+def _cycle_bench(value, low, high):
+    return pl.DataFrame(
+        {
+            "metric": ["cycle_length_km_days"],
+            "value": [value],
+            "scope": ["all"],
+            "source": ["survey"],
+            "low": [low],
+            "high": [high],
+            "n": [None],
+        },
+        schema_overrides={"n": pl.Int64},
+    )
+
+
+def test_a_cycle_benchmark_with_its_interval_is_tested_with_it():
+    """Deals closing on days 1..30 (KM median 15) against 20 days (18-22): tested with the
+    benchmark's interval, the evidence is weaker than against 20 days taken as exact; a
+    cohort whose median is not reached (most deals open) falls back to the exact test and
+    says so."""
+    from pipeline_kit.comparisons.significance import cycle_rows
+
+    cohort = pl.DataFrame({"days": np.arange(1.0, 31), "event": np.ones(30, bool)})
+    (row,) = cycle_rows((cohort, None, None), "g", _cycle_bench(20.0, 18.0, 22.0), 20, "")
+    exact = stats.km_median_test(np.arange(1.0, 31), np.ones(30, bool), 20.0)[1]
+    assert "MOVER" in row.test and "treated as exact" not in row.benchmark_label
+    assert exact < row.p_value <= 1 and row.statistic < 0  # shorter than the benchmark
+    open_ = pl.DataFrame({"days": np.arange(1.0, 31), "event": np.arange(30) < 10})
+    (row,) = cycle_rows((open_, None, None), "g", _cycle_bench(20.0, 18.0, 22.0), 20, "")
+    assert row.test.endswith("(benchmark treated as exact)")
+    assert "treated as exact" in row.benchmark_label
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.floats(5.0, 40.0), st.floats(0.5, 5.0), st.floats(0.0, 5.0))
+def test_a_less_certain_cycle_benchmark_never_gives_a_smaller_p(value, width, more):
+    days, closed = np.arange(1.0, 41), np.ones(40, bool)
+    narrow = stats.km_median_vs_uncertain_benchmark_test(
+        days, closed, value, value - width, value + width
+    )
+    wide = stats.km_median_vs_uncertain_benchmark_test(
+        days, closed, value, value - width - more, value + width + more
+    )
+    assert narrow is not None and wide is not None
+    assert narrow[1] <= wide[1] + 1e-9

@@ -91,3 +91,55 @@ def test_win_rate_counts_the_deals_without_an_amount(rng: np.random.Generator) -
     got = sim.missing_amount_coverage(0.3, 300, 0.05, 0.4, 150, rng)
     assert got["n"] == 150 and got["kit"] > BAND, got
     assert abs(got["estimate"] - 0.3) < 0.02 and got["quarantined"] < 0.5, got
+
+
+def test_cycle_comparisons_keep_their_size_near_the_events_gate(rng: np.random.Generator) -> None:
+    """30 deals against 300 with a long tail: about half the cohorts have 20 closed deals, and
+    the tests that the old events gate kept rejected 7-22% of the time; gated on the cohort
+    size the log-rank test keeps near 5% (a calibrated test exceeds 0.11 here with a
+    probability under 1e-6)."""
+    got = sim.cycle_gate_size(30, 300, 0.7, 200.0, 300, rng)
+    assert got["n_kit"] == 300 and got["kit"] < 0.11, got
+
+
+def test_won_deal_test_keeps_its_size_between_equal_medians(rng: np.random.Generator) -> None:
+    """Equal medians, log-normal sigma 1.5 against 0.7 (P(X > Y) = 0.5): Mann-Whitney, used
+    before, rejected about 14% of the time; the kit's Brunner-Munzel stays near 5%."""
+    got = sim.size_test_size(
+        lambda r, n: r.lognormal(9, 1.5, n), lambda r, n: r.lognormal(9, 0.7, n), 30, 300, 300, rng
+    )
+    assert got["kit"] < 0.11, got
+
+
+def test_trailing_win_rate_test_allows_for_the_quarters_spread(rng: np.random.Generator) -> None:
+    """200 deals a quarter whose rates vary with sd 0.3 on the logit scale: Fisher on the
+    pooled quarters rejected a stable team about 36% of the time; the kit's test stays near
+    5%."""
+    got = sim.trailing_rate_size(200, 0.3, 0.0, 8, 300, rng)
+    assert got["kit"] < 0.11 and got["old"] > 0.2, got
+
+
+def test_external_win_rate_test_allows_for_the_benchmarks_own_uncertainty(
+    rng: np.random.Generator,
+) -> None:
+    """A benchmark measured on 100 deals, team of 200: as if exact the binomial test rejected
+    about 25% of the time; with the row's n or interval, near 5% or below."""
+    got = sim.external_rate_size(200, 100, 200, rng)
+    assert got["with_n"] < 0.11 and got["with_ci"] < 0.11 and got["old"] > 0.12, got
+
+
+def test_win_rate_test_against_the_rest_keeps_its_size(rng: np.random.Generator) -> None:
+    """Fisher's mid-p, 20 deals against 200 at 0.3: near 5%, never the 0.02-0.04 of the
+    plain exact test by design, and not far above 5% (a calibrated test exceeds 0.11 at 300
+    draws with a probability under 1e-6)."""
+    got = sim.rest_rate_size(0.3, 20, 200, 300, rng)
+    assert got["kit"] < 0.11 and got["kit"] >= got["old"], got
+
+
+def test_external_cycle_test_allows_for_the_benchmarks_own_uncertainty(
+    rng: np.random.Generator,
+) -> None:
+    """A Kaplan-Meier benchmark from 100 deals with its interval, team of 200: as if exact the
+    z-test rejected about a quarter of the time; with the interval near 5% or below."""
+    got = sim.external_cycle_size(200, 100, 1.0, 200.0, 150, rng)
+    assert got["n"] > 100 and got["kit"] < 0.12 and got["old"] > 0.1, got

@@ -11,19 +11,25 @@ Tests by kind of metric (all from scipy, see :mod:`pipeline_kit.stats`):
 ====================  ===============================  =======================  ===================
 metric                vs external value                vs rest of organisation  vs trailing quarters
 ====================  ===============================  =======================  ===================
-win_rate              exact binomial test              Fisher's exact test      Fisher's exact test
-cycle_length_km_days  KM: log-log z-test, S(value)=.5  log-rank test            log-rank test
-median_won_deal_size  sign test                        Mann-Whitney U           Mann-Whitney U
+win_rate              Fisher mid-p (row states n),     Fisher's exact test      z-test allowing for
+                      MOVER (low/high), else exact     (mid-p)                  the quarters' spread
+                      binomial (treated as exact)
+cycle_length_km_days  MOVER on the KM median (low/     log-rank test            log-rank test
+                      high), else KM log-log z-test,
+                      S(value)=.5 (treated as exact)
+median_won_deal_size  sign test (treated as exact)     Brunner-Munzel           Brunner-Munzel
 ====================  ===============================  =======================  ===================
 
 Rates carry Wilson intervals, cycle lengths Kaplan-Meier medians with their interval (open deals
 censored), median deal sizes order-statistic intervals (medians, because a few large deals
-dominate means and the rank test compares locations, not means). All p-values of one call are
-corrected together with Benjamini-Hochberg (``q_value``); a difference is called only when
-``q < alpha``.
+dominate means). The log-rank and Brunner-Munzel tests do not compare medians (the whole
+closing curve; whether one group's deals tend to be larger), and their verdicts say so. All
+p-values of one call are corrected together with Benjamini-Hochberg (``q_value``); a
+difference is called only when ``q < alpha``.
 
 Minimum-n rule: a comparison needs at least ``min_n`` (default 20) observations in the group
-(closed deals for win rate and deal size, closed deals of the cohort for cycle length) and, for
+(closed deals for win rate, won deals for deal size, the deals of the cohort, closed or open,
+for cycle length: a gate on how many had closed would select fast cohorts) and, for
 two-sample tests, in the benchmark group too. Below that no test is run and the verdict says
 "not enough data".
 

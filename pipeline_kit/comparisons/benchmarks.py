@@ -5,6 +5,7 @@ Also the trailing quarters a group is compared with.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -13,7 +14,13 @@ from pipeline_kit.dataset import Dataset
 from pipeline_kit.errors import DataError
 from pipeline_kit.periods import Period
 
-__all__ = ["external_benchmark", "load_benchmarks", "trailing_period"]
+__all__ = [
+    "Reference",
+    "external_benchmark",
+    "external_reference",
+    "load_benchmarks",
+    "trailing_period",
+]
 
 
 def load_benchmarks(source: str | Path | pl.DataFrame | None, ds: Dataset) -> pl.DataFrame:
@@ -54,22 +61,64 @@ def load_benchmarks(source: str | Path | pl.DataFrame | None, ds: Dataset) -> pl
     return good
 
 
+@dataclass(frozen=True)
+class Reference:
+    """One benchmark row: its value, where it comes from, and how well it is known.
+
+    ``low``/``high``: the benchmark's 95% interval (the uncertainty of the figure); ``n``: the
+    deals (or other units) it was measured on. Either lets a test treat the benchmark as the
+    estimate it is; without them it is treated as exact.
+    """
+
+    value: float
+    source: str
+    low: float | None = None
+    high: float | None = None
+    n: int | None = None
+
+    @property
+    def exact(self) -> bool:
+        """True when the row states neither ``n`` nor a ``low``-``high`` interval."""
+        return self.n is None and (self.low is None or self.high is None)
+
+
+def external_reference(bench: pl.DataFrame, metric: str, scope: str) -> Reference | None:
+    """The benchmark row of ``metric`` for the group ``scope``; None when no row applies.
+
+    The first row for the metric whose scope is the group itself, else ``all``, else empty;
+    its source, or "benchmarks table" when the row names none; ``low``, ``high`` and ``n``
+    where the table has them (a low-high pair that does not hold the value, or a non-positive
+    n, is ignored rather than trusted).
+    """
+    rows = bench.filter(pl.col("metric") == metric)
+    for hit in (
+        rows.filter(pl.col("scope") == scope),
+        rows.filter(pl.col("scope") == "all"),
+        rows.filter(pl.col("scope").is_null()),
+    ):
+        if hit.height:
+            row = hit.row(0, named=True)
+            value = float(row["value"])
+            low, high, n = row.get("low"), row.get("high"), row.get("n")
+            if low is None or high is None or not float(low) <= value <= float(high):
+                low = high = None
+            return Reference(
+                value,
+                str(row.get("source") or "benchmarks table"),
+                None if low is None else float(low),
+                None if high is None else float(high),
+                int(n) if n is not None and n > 0 else None,
+            )
+    return None
+
+
 def external_benchmark(bench: pl.DataFrame, metric: str, scope: str) -> tuple[float | None, str]:
     """The reference value of ``metric`` for the group ``scope`` and where it comes from.
 
-    The first row of ``bench`` for the metric whose scope is the group itself, else ``all``,
-    else empty; its source, or "benchmarks table" when the row names none. ``(None, "")``
-    when no row applies.
+    The value and source of :func:`external_reference`; ``(None, "")`` when no row applies.
     """
-    rows = bench.filter(pl.col("metric") == metric)
-    for scope_value in (scope, "all"):
-        hit = rows.filter(pl.col("scope") == scope_value)
-        if hit.height:
-            return float(hit["value"][0]), str(hit["source"][0] or "benchmarks table")
-    hit = rows.filter(pl.col("scope").is_null())
-    if hit.height:
-        return float(hit["value"][0]), str(hit["source"][0] or "benchmarks table")
-    return None, ""
+    ref = external_reference(bench, metric, scope)
+    return (None, "") if ref is None else (ref.value, ref.source)
 
 
 def trailing_period(period: Period, quarters: int) -> Period | None:

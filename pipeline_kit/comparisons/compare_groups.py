@@ -11,10 +11,12 @@ cohort with its censored open deals); the tests from :mod:`.significance`, the b
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from pathlib import Path
 
 import polars as pl
 
+from pipeline_kit import stats
 from pipeline_kit.comparisons.benchmarks import load_benchmarks, trailing_period
 from pipeline_kit.comparisons.mix import add_mix_warnings
 from pipeline_kit.comparisons.significance import (
@@ -91,19 +93,24 @@ def compare(
     )
     group = pl.col(col).cast(pl.String).alias("_group")
 
-    def closed(p: Period) -> pl.DataFrame:
-        return (
-            ds.lazy("deals")
-            .filter(closed_in(p))
-            .select(group, pl.col("status").eq("won").alias("won"), "amount")
-            .collect()
-        )
+    def closed(p: Period, quarters: int = 0) -> pl.DataFrame:
+        columns = [group, pl.col("status").eq("won").alias("won"), "amount"]
+        if quarters:  # which of the trailing quarters (1 = the last one) a deal closed in
+            quarter = pl.lit(None, pl.Int32)
+            for back in range(quarters, 0, -1):
+                within = period.shift(-back).contains("closed_at")
+                quarter = pl.when(within).then(pl.lit(back, pl.Int32)).otherwise(quarter)
+            columns.append(quarter.alias("_quarter"))
+        return ds.lazy("deals").filter(closed_in(p)).select(columns).collect()
 
     def cohort(p: Period) -> pl.DataFrame:
         return cycle_cohort(ds, p, [col], day).select(group, "days", "event")
 
     data: dict[str, tuple[pl.DataFrame, pl.DataFrame | None]] = {
-        "win_rate": (closed(period), closed(trailing) if trailing else None),
+        "win_rate": (
+            closed(period),
+            closed(trailing, trailing_quarters) if trailing else None,
+        ),
         "cycle_length_km_days": (cohort(period), cohort(trailing) if trailing else None),
     }
     closed_now, closed_before = data["win_rate"]
@@ -118,6 +125,16 @@ def compare(
         set(data["win_rate"][0]["_group"].drop_nulls())
         | set(data["cycle_length_km_days"][0]["_group"].drop_nulls())
     )
+    builders = dict(_BUILDERS)
+    if closed_before is not None:
+        # the between-quarter spread of win rates, from every group's trailing quarters
+        counts = closed_before.group_by("_group", "_quarter").agg(
+            pl.col("won").sum().alias("k"), pl.len().alias("n")
+        )
+        spread = stats.period_spread(
+            counts["k"].to_numpy(), counts["n"].to_numpy(), counts["_group"].to_numpy()
+        )
+        builders["win_rate"] = functools.partial(win_rate_rows, spread=spread)
     rows: list[ComparisonRow] = []
     for metric in metrics:
         current, before = data[metric]
@@ -125,7 +142,7 @@ def compare(
             cur = current.filter(pl.col("_group") == name)
             rest = current.filter(pl.col("_group") != name)
             trail = before.filter(pl.col("_group") == name) if before is not None else None
-            rows += _BUILDERS[metric]((cur, rest, trail), name, bench, min_n, trailing_label)
+            rows += builders[metric]((cur, rest, trail), name, bench, min_n, trailing_label)
 
     if "win_rate" in metrics and mix:
         add_mix_warnings(rows, ds, period, col, mix, min_n, alpha)
@@ -138,6 +155,7 @@ def compare(
                 row.warning = YOUNG_HISTORY_WARNING.format(
                     first=first, start=trailing.start, end=trailing.end, covered=f"{covered:.0%}"
                 )
+                row.keep_warning = False  # the young history comes first where both apply
     return verdict_table(rows, col, alpha, min_n)
 
 

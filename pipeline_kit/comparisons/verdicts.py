@@ -12,12 +12,19 @@ import numpy as np
 import polars as pl
 
 from pipeline_kit import stats
-from pipeline_kit.comparisons.significance import ComparisonRow
+from pipeline_kit.comparisons.significance import TREATED_AS_EXACT, ComparisonRow
 from pipeline_kit.formatting import Formatter, fmt_days, fmt_money, fmt_pct
 from pipeline_kit.i18n import N_
 from pipeline_kit.stats import MIN_N
 
-__all__ = ["COMPARE_COLUMNS", "direction", "localised_verdict", "verdict", "verdict_table"]
+__all__ = [
+    "COMPARE_COLUMNS",
+    "direction",
+    "localised_verdict",
+    "sentence",
+    "verdict",
+    "verdict_table",
+]
 
 COMPARE_COLUMNS = [
     "metric",
@@ -78,7 +85,8 @@ def verdict_table(
     (Benjamini-Hochberg).
 
     ``difference = estimate - benchmark``; ``statistic`` is null where no test ran; a
-    ``warning`` is kept only on a difference the verdict calls (above or below).
+    ``warning`` is kept only on a difference the verdict calls (above or below), except a
+    row's ``keep_warning`` one (little information), kept wherever a test ran.
     """
     q = stats.benjamini_hochberg(
         np.array([r.p_value if r.p_value is not None else np.nan for r in rows])
@@ -108,8 +116,11 @@ def verdict_table(
                 "n_benchmark": r.n_benchmark,
                 "direction": side,
                 "verdict": verdict(r, q_value, side, min_n),
-                # the mix check qualifies a difference the verdict calls (q, not the raw p)
-                "warning": r.warning if side in ("above", "below") else None,
+                # the mix check qualifies a difference the verdict calls (q, not the raw p);
+                # a low-information warning qualifies any test that ran
+                "warning": r.warning
+                if side in ("above", "below") or (r.keep_warning and r.p_value is not None)
+                else None,
             }
         )
     frame = pl.DataFrame(records, schema=_SCHEMA, orient="row")
@@ -121,20 +132,26 @@ def verdict_table(
 def direction(r: ComparisonRow, q: float | None, diff: float | None, alpha: float) -> str:
     """The direction of one row: above, below, no clear difference, or not enough data.
 
-    Above / below when ``q < alpha`` and the difference is not zero (for cycle length above
-    means longer); not enough data when no test ran.
+    Above / below when ``q < alpha``, in the direction the test measured: the row's ``sign``
+    where it has one (a log-rank or Brunner-Munzel row, a sign test, a median not reached),
+    else the sign of the difference (for cycle length above means longer). Not enough data
+    when no test ran. A significant test never reads "no clear difference" because a median
+    was not reached; it does where the test found no direction (a sign of 0).
     """
     if r.p_value is None or q is None:
         return "not enough data"
-    if q < alpha and diff is not None and diff != 0:
-        return "above" if diff > 0 else "below"  # for cycle length, above = longer
+    measured = r.sign if r.sign is not None else diff
+    if q < alpha and measured is not None and measured != 0:
+        return "above" if measured > 0 else "below"  # for cycle length, above = longer
     return "no clear difference"
 
 
 def verdict(r: ComparisonRow, q: float | None, side: str, min_n: int = MIN_N) -> str:
     """The sentence for one row: the estimate with its interval, the benchmark and q.
 
-    ``side`` is the row's :func:`direction`.
+    ``side`` is the row's :func:`direction`. A difference called by the log-rank test (the
+    whole closing curve) or by Brunner-Munzel (won deals tend to be larger) is worded as what
+    those tests show, with the medians beside it, not as a difference of medians.
     """
     fmt = _FMT[r.metric]
     title = _TITLE[r.metric]
@@ -154,10 +171,24 @@ def verdict(r: ComparisonRow, q: float | None, side: str, min_n: int = MIN_N) ->
             f"{r.group}: {title} {est} shows no clear difference from {r.benchmark_label} "
             f"({fmt(r.benchmark)}; q = {q:.2f})."
         )
-    word = "higher than" if side == "above" else "lower than"
-    if r.metric == "cycle_length_km_days":
-        word = "longer than" if side == "above" else "shorter than"
-    return f"{r.group}: {title} {est} is {word} {r.benchmark_label} ({fmt(r.benchmark)}; {q_text})."
+    return sentence(r.metric, r.kind, side).format(
+        group=r.group,
+        title=title,
+        estimate=est,
+        label=r.benchmark_label,
+        benchmark=fmt(r.benchmark),
+        q=q_text,
+        share=fmt_pct(r.statistic, 0),
+    )
+
+
+def sentence(metric: str, kind: str, side: str) -> str:
+    """The English template of a called difference (above / below) of ``metric`` and ``kind``."""
+    if kind != "external" and metric == "median_won_deal_size":
+        return _OVERALL[("size", side)]
+    if kind != "external" and metric == "cycle_length_km_days":
+        return _OVERALL[("cycle", side)]
+    return _SENTENCES[(side, metric == "cycle_length_km_days")]
 
 
 _SENTENCES = {
@@ -166,6 +197,26 @@ _SENTENCES = {
     ("above", True): N_("{group}: {title} {estimate} is longer than {label} ({benchmark}; {q})."),
     ("below", True): N_("{group}: {title} {estimate} is shorter than {label} ({benchmark}; {q})."),
 }
+# the tests against the rest and the past that are not tests of the median (significance.py)
+_OVERALL = {
+    ("size", "above"): N_(
+        "{group}: won deals tend to be larger than in {label}: in {share} of pairs the deal "
+        "here is the larger (Brunner-Munzel; {q}); median {estimate} against {benchmark}."
+    ),
+    ("size", "below"): N_(
+        "{group}: won deals tend to be smaller than in {label}: in only {share} of pairs the "
+        "deal here is the larger (Brunner-Munzel; {q}); median {estimate} against {benchmark}."
+    ),
+    ("cycle", "above"): N_(
+        "{group}: deals close more slowly overall than in {label} (log-rank test of the whole "
+        "closing curve; {q}); median sales cycle {estimate} against {benchmark}."
+    ),
+    ("cycle", "below"): N_(
+        "{group}: deals close faster overall than in {label} (log-rank test of the whole "
+        "closing curve; {q}); median sales cycle {estimate} against {benchmark}."
+    ),
+}
+_EXACT_LABEL = N_("the benchmark (treated as exact)")
 _LABELS = {
     "rest_of_org": N_("the rest of the organisation"),
     "trailing": N_("its own previous quarters"),
@@ -183,6 +234,8 @@ def localised_verdict(row: Mapping[str, Any], fmt: Formatter) -> str:
     show = {"win_rate": fmt.pct, "cycle_length_km_days": fmt.days}.get(row["metric"], fmt.money)
     title = _(_TITLE.get(row["metric"], row["metric"]))
     label = _(_LABELS.get(row["kind"], row["kind"]))
+    if row["kind"] == "external" and str(row["test"]).endswith(TREATED_AS_EXACT):
+        label = _(_EXACT_LABEL)
     q, side = row["q_value"], row["direction"]
     if side == "not enough data" or q is None:
         return _("{group}: not enough data to compare the {title} with {label} (n = {n}).").format(
@@ -208,12 +261,12 @@ def localised_verdict(row: Mapping[str, Any], fmt: Formatter) -> str:
             benchmark=show(row["benchmark"]),
             q=f"{q:.2f}",
         )
-    sentence = _SENTENCES[(side, row["metric"] == "cycle_length_km_days")]
-    return _(sentence).format(
+    return _(sentence(row["metric"], row["kind"], side)).format(
         group=row["group"],
         title=title,
         estimate=estimate,
         label=label,
         benchmark=show(row["benchmark"]),
         q="q < 0.001" if q < 0.001 else f"q = {q:.3f}",
+        share=fmt.pct(row["statistic"], 0),
     )
