@@ -82,3 +82,15 @@ def test_stage_conversion_interval_covers_the_eventual_conversion(rng: np.random
     interval covers; the Wilson interval on the decided deals alone does not, at 500 deals."""
     got = sim.stage_conversion_coverage(0.4, 500, "2026-01-15", 150, rng)
     assert got["n"] == 150 and got["kit"] > BAND and got["decided"] < 0.85, got
+
+
+def test_forecast_backtest_coverage_cell_runs():
+    """One few-deals organisation at quarter start: the cell's columns and a loose band (48
+    team-quarters; a calibrated 80% interval covers fewer than 60% of them with a probability
+    under 0.1%)."""
+    got = sim.forecast_coverage("few_base", [1], draws=400, checkpoints="start")
+    row = got.row(0, named=True)
+    assert row["checkpoint"] == "start" and row["forecasts"] >= 40
+    assert row["cov_50"] <= row["cov_80"] <= row["cov_90"]
+    assert row["cov_80"] > 0.6 and row["crps"] > 0 and row["mc_80"] > 0
+    assert 0 <= row["below_p10"] <= 0.5 and 0 <= row["above_p90"] <= 0.5
