@@ -855,6 +855,51 @@ def new_tables(
     return tables
 
 
+def forecast_table(args: argparse.Namespace) -> Table:
+    """pk.forecast's intervals in its own backtest, on the audit's five scenarios (table 1.7)."""
+    seeds = list(range(1, args.forecast_seeds + 1))
+    t = Table(
+        "Bookings forecast (pk.forecast in pk.backtest_forecast, by team), central 50/80/90% "
+        f"intervals: coverage of the actual bookings; {len(seeds)} organisations per scenario, "
+        "12 quarters x 5 teams per checkpoint; ± = Monte-Carlo 95% half-width (clusters: "
+        "organisation x quarter); CRPS in money (lower is better); seconds: all backtests",
+        [
+            "scenario",
+            "checkpoint",
+            "n",
+            "50%",
+            "±",
+            "80%",
+            "± ",
+            "90%",
+            "±  ",
+            "<P10",
+            ">P90",
+            "CRPS",
+            "seconds",
+        ],
+    )
+    for scenario in FORECAST_SCENARIOS:
+        got = forecast_coverage(scenario, seeds, draws=args.forecast_draws)
+        for r in got.sort("checkpoint").iter_rows(named=True):
+            t.add(
+                scenario,
+                r["checkpoint"],
+                r["forecasts"],
+                r["cov_50"],
+                r["mc_50"],
+                r["cov_80"],
+                r["mc_80"],
+                r["cov_90"],
+                r["mc_90"],
+                r["below_p10"],
+                r["above_p90"],
+                f"{r['crps']:.0f}",
+                f"{r['seconds']:.0f}",
+            )
+    return t
+
+
 def write_results(tables: list[Table], header: str) -> None:
     """Put the tables into bench/RESULTS.md between the coverage markers (added at the end)."""
     text = RESULTS.read_text(encoding="utf-8")
@@ -915,9 +960,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--results", action="store_true", help="write those tables into bench/RESULTS.md"
     )
+    parser.add_argument(
+        "--forecast",
+        action="store_true",
+        help="only the forecast's backtest coverage (printed; bench/RESULTS.md by hand)",
+    )
+    parser.add_argument("--forecast-seeds", type=int, default=20, help="organisations per scenario")
+    parser.add_argument("--forecast-draws", type=int, default=2000, help="draws per forecast")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
+    if args.forecast:
+        forecast_table(args)
+        print(f"\n({time.perf_counter() - start:.1f} s)")
+        return 0
     if args.new_only:
         tables = new_tables(args, rng, _sample_won_amounts())
         _finish(args, tables, start)

@@ -173,48 +173,6 @@ def test_period_effect_is_zero_when_periods_differ_by_chance_only():
     assert _period_effect_sd(_replicas([5, 5, 5], 1.0)) == 0.0
 
 
-def test_stretch_by_hand():
-    from pipeline_kit.forecasting.model import _stretch
-
-    rest = np.array([[1.0, 2.0, 4.0], [0.0, 2.0, 8.0], [0.0, 0.0, 5.0]])
-    got = _stretch(rest, 2.0)
-    # row 1: median 2, 2 x (x / 2)^2 = 0.5, 2, 8; row 2: a 0 stays 0, 2 x (8 / 2)^2 = 32;
-    # row 3: median 0: unchanged
-    assert got.tolist() == [[0.5, 2.0, 8.0], [0.0, 2.0, 32.0], [0.0, 0.0, 5.0]]
-    assert _stretch(rest, 1.0) is rest
-
-
-@pytest.mark.parametrize(("sigma_model", "sigma_true"), [(0.5, 1.0), (0.5, 0.5), (0.6, 0.4)])
-def test_best_spread_finds_the_log_scale_stretch(sigma_model: float, sigma_true: float):
-    """Log-normal forecasts of sigma_model for outcomes of sigma_true: stretching the log draws
-    by s gives sigma_model x s, so the CRPS is lowest near s = sigma_true / sigma_model (then
-    shrunk: 400 rows, weight 400 / 408)."""
-    from pipeline_kit.forecasting.model import RECALIBRATION_PRIOR, _best_spread
-
-    rng = np.random.default_rng(5)
-    rows, draws = 400, 1000
-    centre = rng.lognormal(10, 1, rows)[:, None]
-    ensemble = centre * np.exp(sigma_model * rng.standard_normal((rows, draws)))
-    outcome = centre[:, 0] * np.exp(sigma_true * rng.standard_normal(rows))
-    got, pairs = _best_spread(ensemble, outcome)
-    assert pairs == rows
-    weight = rows / (rows + RECALIBRATION_PRIOR)
-    assert got == pytest.approx((sigma_true / sigma_model) ** weight, rel=0.08)
-
-
-def test_best_spread_without_history_keeps_the_model():
-    from pipeline_kit.forecasting.model import _best_spread
-
-    assert _best_spread(np.zeros((3, 10)), np.ones(3)) == (1.0, 0)
-
-
-def test_too_little_history_to_recalibrate_is_said():
-    f = pk.forecast(_gap_dataset(), "2025-Q3", as_of="2025-06-30", draws=500, past_periods=1)
-    # the earlier forecast (2025-Q2 from 2025-03-31) would need a period before the data
-    assert f.spread == 1.0 and f.recalibrated_from == 0
-    assert "no earlier forecast to recalibrate the spread from" in f.summary["note"][0]
-
-
 def test_seasonal_factor_against_scipy():
     """Quarters, 8 past ones: 30 new deals won 4 and 8 quarters back (the same season), 20 in
     each of the other six. r = 20, f ~ Gamma(60 + 10, rate 2 x 20 + 10); the multiplier of

@@ -36,7 +36,6 @@ from pipeline_kit.forecasting.model import (
     BookingsForecast,
     _forecast,
     forecast_windows,
-    recalibration_plan,
 )
 from pipeline_kit.metrics._common import By, check_by, group_columns
 from pipeline_kit.periods import Period
@@ -289,12 +288,6 @@ def backtest_forecast(
     first_day = ds.first_date
     windows = [forecast_windows(period, day, first_day, past_periods) for period, _, day in plan]
     days = {day for _, _, day in plan} | {d for w in windows for d in w.days()}
-    # and those of the earlier forecasts that recalibrate each forecast's spread
-    for period, _, day in plan:
-        for _, earlier_day, earlier_windows in recalibration_plan(
-            period, day, first_day, past_periods
-        ):
-            days |= {earlier_day, *earlier_windows.days()}
     known = Snapshots(ds, sorted(days), groups)
 
     def run(i: int) -> BookingsForecast:

@@ -8,16 +8,19 @@ created``, each part simulated (Monte Carlo, fixed seed, vectorised over draws):
   point of earlier periods (``as_of`` moved back 1..``past_periods`` periods, and a week either
   side). Every deal open on such a past day, in the same stage and a similar age in stage
   (tertiles of the stage's ages), is one example; it succeeded when it was won within the same
-  window after that day. Only past days whose window ended by ``as_of`` are used, so every
-  example's outcome was known at ``as_of`` and nothing is censored. Rates are estimated in a
-  hierarchy (stage -> stage x age -> stage x age x group), each level a Beta posterior shrunk
-  towards the level above with ``prior_strength`` pseudo-deals; each draw samples the rates
-  first and then every deal's outcome, so a small team's forecast carries the uncertainty of
-  its few examples and deals in one cell move together.
+  window after that day (a deal that closed before its window opened is no example). Only
+  past days whose window ended by ``as_of`` are used, so every example's outcome was known at
+  ``as_of`` and nothing is censored. Rates are estimated in a hierarchy (stage -> stage x age
+  -> stage x age x size -> that x group), each level a Beta posterior shrunk towards the level
+  above with ``prior_strength`` pseudo-deals, a group's cells towards the organisation's cell
+  moved by the group's own log-odds offset in the stage (:func:`_group_offsets`); each draw
+  samples the rates first and then every deal's outcome, so a small team's forecast carries
+  the uncertainty of its few examples and deals in one cell move together. A period effect
+  (:func:`_period_effect_sd`) shifts all the rates of a draw together.
 * **New deals.** Deals created after ``as_of`` and won inside the window: counts in the same
   windows of past periods give a Gamma posterior for the rate (``shape = sum + 0.5``,
-  ``rate = number of past periods``), each draw a Poisson count, amounts resampled from those
-  past deals.
+  ``rate = number of past periods``), times the season's factor (:func:`_seasonal_factor`),
+  each draw a Poisson count, amounts resampled from those past deals.
 * **Won so far**: deals won from the period's first day to ``as_of``.
 
 Amounts are the deals' current amounts (exports have no amount history). The forecast of a
@@ -52,10 +55,6 @@ __all__ = ["BookingsForecast", "forecast", "forecast_windows"]
 QUANTILES = (0.1, 0.5, 0.9)
 PRIOR_STRENGTH = 10.0  # forecast's default prior_strength
 _CHUNK = 4096  # deals simulated at a time (bounds memory at deals x draws)
-RECALIBRATION_PERIODS = 4  # earlier forecasts (same point of earlier periods) behind the spread
-RECALIBRATION_DRAWS = 1000  # draws of each of those earlier forecasts
-RECALIBRATION_PRIOR = 8.0  # group-forecasts at which the fitted spread gets half the weight
-SPREADS = np.round(np.arange(0.6, 2.501, 0.05), 2)  # candidate spread factors
 
 
 @dataclass(frozen=True)
@@ -74,13 +73,7 @@ class BookingsForecast:
         rates rest on, and ``note`` (why a figure is missing or weak; empty otherwise).
     samples
         The draws: the group columns, ``draw``, ``from_open``, ``from_new`` and ``bookings``
-        (``won_to_date`` included). Since the sixth session the draws are recalibrated: the
-        part beyond ``won_to_date`` is stretched about its median by ``spread`` (log scale),
-        and ``from_open`` / ``from_new`` are that stretched part split in each draw's own
-        proportions (they still add up to ``bookings - won_to_date``).
-    spread, recalibrated_from
-        The spread factor fitted on the model's own earlier forecasts (1: none) and how many
-        group-forecasts it rests on (see ``_fit_spread``).
+        (``won_to_date`` included).
     deals
         The deals open at ``as_of`` with their stage and age that day, their amount, the
         chance of being won inside the period (``p_win_in_period``, mean over draws), the
@@ -94,8 +87,6 @@ class BookingsForecast:
     summary: pl.DataFrame
     samples: pl.DataFrame = field(repr=False)
     deals: pl.DataFrame = field(repr=False)
-    spread: float = 1.0
-    recalibrated_from: int = 0
 
     def quantiles(self, qs: list[float] | tuple[float, ...] = QUANTILES) -> pl.DataFrame:
         """Any quantiles of the bookings distribution, one column ``q<percent>`` each."""
@@ -150,34 +141,6 @@ class _Windows:
         return frame["snapshot"].to_list()
 
 
-def _back(period: Period, day: dt.date, k: int) -> dt.date:
-    """``day`` moved back ``k`` periods (calendar months for a period of whole months)."""
-    months = period_months(period)
-    return shift_months(day, -k * months) if months else day - dt.timedelta(k * period.days)
-
-
-def recalibration_plan(
-    period: Period, as_of: dt.date, first_day: dt.date, past_periods: int = 8
-) -> list[tuple[Period, dt.date, _Windows]]:
-    """The earlier forecasts whose outcomes recalibrate a forecast's spread.
-
-    For k = 1..:data:`RECALIBRATION_PERIODS`: the period k periods earlier, forecast from the
-    same point of it (``as_of`` moved back k periods) with its own :func:`forecast_windows`.
-    Every such period ended by ``as_of`` (its bookings were known then); one whose day is
-    before the data's first day, or that had no earlier period to learn from, is left out.
-    """
-    plan = []
-    for k in range(1, RECALIBRATION_PERIODS + 1):
-        start, end, day = (_back(period, d, k) for d in (period.start, period.end, as_of))
-        if day < first_day:
-            continue
-        earlier = Period(start, end, f"{start}..{end}")
-        windows = forecast_windows(earlier, day, first_day, past_periods)
-        if windows.periods:
-            plan.append((earlier, day, windows))
-    return plan
-
-
 def forecast_windows(
     period: Period, as_of: dt.date, first_day: dt.date, past_periods: int = 8
 ) -> _Windows:
@@ -187,9 +150,14 @@ def forecast_windows(
     it (and a week either side); a past day qualifies when its window ended by ``as_of`` (its
     outcome was known then) and it is not before the data's first day.
     """
+    months = period_months(period)
+
+    def back(day: dt.date, k: int) -> dt.date:
+        return shift_months(day, -k * months) if months else day - dt.timedelta(k * period.days)
+
     rows = []
     for k in range(1, past_periods + 1):
-        start, end, day = (_back(period, d, k) for d in (period.start, period.end, as_of))
+        start, end, day = back(period.start, k), back(period.end, k), back(as_of, k)
         if end > as_of:
             continue
         for jitter in (-7, 0, 7):
@@ -480,15 +448,12 @@ def _forecast(
     prior_strength: float,
     known: Snapshots | None = None,
     windows: _Windows | None = None,
-    recalibrate: bool = True,
 ) -> BookingsForecast:
     """:func:`forecast` of a resolved ``period`` at ``day`` (before its end).
 
     ``known``: the deals open on the days the forecast reads (``day`` and its past days), when
     a backtest has computed them for all its forecasts at once; else they are queried here.
     ``windows``: :func:`forecast_windows` of the forecast, when the caller has it.
-    ``recalibrate``: stretch the spread by the factor the earlier forecasts called for
-    (:func:`_fit_spread`); False for those earlier forecasts themselves.
     """
     assert ds.first_date is not None
     if windows is None:
@@ -584,15 +549,6 @@ def _forecast(
             from_new[g] = np.bincount(np.repeat(np.arange(draws), n_new), picks, draws)
 
     won = _per_key(won_so_far.collect(), keys, groups)
-    spread, pairs = 1.0, 0
-    if recalibrate:
-        spread, pairs = _fit_spread(
-            ds, period, day, groups, draws, seed, past_periods, prior_strength, known
-        )
-        rest = from_open + from_new
-        with np.errstate(divide="ignore", invalid="ignore"):
-            factor = np.where(rest > 0, _stretch(rest, spread) / rest, 0.0)
-        from_open, from_new = from_open * factor, from_new * factor
     bookings = won[:, None] + from_open + from_new
     samples = _samples_frame(keys, groups, from_open, from_new, bookings)
     targets = _targets(ds, period, groups, keys)
@@ -609,7 +565,6 @@ def _forecast(
         from_open,
         from_new,
         targets,
-        pairs if recalibrate else -1,
     )
     deal_frame = (
         current.select("deal_id", *groups, "stage", "age_in_stage", "age_bucket", "amount")
@@ -619,103 +574,7 @@ def _forecast(
         )
         .join(_crm_probability(ds), on="stage", how="left", maintain_order="left")
     )
-    return BookingsForecast(period, day, groups, summary, samples, deal_frame, spread, pairs)
-
-
-def _stretch(rest: np.ndarray, spread: float) -> np.ndarray:
-    """Each row's draws stretched about their median on the log scale: ``m (x / m)^spread``.
-
-    The log scale keeps every draw positive and stretches the long right tail of money more
-    than the left; draws of 0 (no further booking) and rows whose median is 0 stay as they are.
-    """
-    if spread == 1.0:
-        return rest
-    median = np.median(rest, axis=1, keepdims=True)
-    ok = (rest > 0) & (median > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stretched = median * np.power(rest / median, spread)
-    return np.where(ok, stretched, rest)
-
-
-def _fit_spread(
-    ds: Dataset,
-    period: Period,
-    day: dt.date,
-    groups: list[str],
-    draws: int,
-    seed: int,
-    past_periods: int,
-    prior_strength: float,
-    known: Snapshots | None,
-) -> tuple[float, int]:
-    """The spread factor the model's own earlier forecasts call for, and how many they were.
-
-    Why: the model's draws miss a share of what moves a quarter (a big deal's own chance, a
-    lumpy month); its intervals ran short in the backtest (finding P9: the 90% interval
-    covered 0.87). The earlier forecasts of :func:`recalibration_plan` (made from what was
-    known at their own day, scored on bookings known by ``day``: no look-ahead) are re-scored
-    with their uncertain part (bookings beyond what was won by their day) stretched by each
-    factor of :data:`SPREADS` (:func:`_stretch`); the factor with the lowest mean CRPS,
-    each group-forecast's CRPS divided by its mean so that every group weighs alike, is the
-    fitted one: a recalibration of the predictive distribution from past forecasts (Gneiting,
-    Balabdaoui & Raftery 2007, JRSS-B 69:243-268), by a proper score, so that a wider interval
-    is only taken where the score improves. With ``m`` group-forecasts its log is shrunk
-    towards 0 (no stretch) by ``m / (m + RECALIBRATION_PRIOR)``; with none, 1.
-    """
-    plan = recalibration_plan(period, day, ds.first_date or day, past_periods)
-    ensembles, outcomes = [], []
-    for k, (earlier, earlier_day, windows) in enumerate(plan, start=1):
-        past = _forecast(
-            ds,
-            earlier,
-            earlier_day,
-            groups,
-            min(draws, RECALIBRATION_DRAWS),
-            seed + 7919 * k,
-            past_periods,
-            prior_strength,
-            known,
-            windows,
-            recalibrate=False,
-        )
-        keys = past.summary.select(groups) if groups else pl.DataFrame({"_all": [0]})
-        won = ds.lazy("deals").filter(won_between(earlier.start, earlier.end))
-        actual = _per_key(won.select(*groups, "amount").collect(), keys, groups)
-        so_far = past.summary["won_to_date"].to_numpy()
-        rest = (past.samples["from_open"] + past.samples["from_new"]).to_numpy()
-        ensembles.append(rest.reshape(keys.height, -1))
-        outcomes.append(actual - so_far)
-    if not ensembles:
-        return 1.0, 0
-    return _best_spread(np.vstack(ensembles), np.concatenate(outcomes))
-
-
-def _best_spread(ensemble: np.ndarray, outcome: np.ndarray) -> tuple[float, int]:
-    """The stretch of :data:`SPREADS` with the lowest mean relative CRPS, shrunk; and the count.
-
-    ``ensemble``: one row of draws per earlier group-forecast (the part beyond what was won by
-    its day), ``outcome`` what that part turned out to be. Rows whose draws are all 0 are left
-    out. The fitted factor's log is shrunk by ``m / (m + RECALIBRATION_PRIOR)`` (``m`` rows).
-    """
-    import scoringrules
-
-    scale = ensemble.mean(axis=1)
-    use = scale > 0  # a group with nothing open and no new deals says nothing of the spread
-    pairs = int(use.sum())
-    if not pairs:
-        return 1.0, 0
-    ensemble, outcome, scale = ensemble[use], outcome[use], scale[use]
-    scores = [
-        float(
-            np.mean(
-                scoringrules.crps_ensemble(outcome / scale, _stretch(ensemble, f) / scale[:, None])
-            )
-        )
-        for f in SPREADS
-    ]
-    best = float(SPREADS[int(np.argmin(scores))])
-    weight = pairs / (pairs + RECALIBRATION_PRIOR)
-    return float(np.exp(weight * np.log(best))), pairs
+    return BookingsForecast(period, day, groups, summary, samples, deal_frame)
 
 
 def _period_effect_sd(
@@ -897,25 +756,11 @@ NOTE_PARTS = (
         "{examples} comparable past deals for this group (under 20): its rates lean on the "
         "organisation's"
     ),
-    N_("no earlier forecast to recalibrate the spread from: the model's own spread"),
-    N_("spread recalibrated from only {pairs} earlier forecast(s): leans on the model's own"),
 )
 
 
 def _summary(
-    keys,
-    groups,
-    period,
-    day,
-    won,
-    current,
-    training,
-    k,
-    bookings,
-    from_open,
-    from_new,
-    targets,
-    pairs: int = -1,
+    keys, groups, period, day, won, current, training, k, bookings, from_open, from_new, targets
 ) -> pl.DataFrame:
     p10, p50, p90 = np.quantile(bookings, QUANTILES, axis=1)
     open_n = _count_per_key(current, keys, groups)
@@ -933,10 +778,6 @@ def _summary(
             why.append(NOTE_PARTS[1].format(k=k))
         if open_n[g] and examples[g] < 20:
             why.append(NOTE_PARTS[2].format(examples=int(examples[g])))
-        if k and pairs == 0:
-            why.append(NOTE_PARTS[3])
-        elif 0 < pairs < RECALIBRATION_PRIOR:
-            why.append(NOTE_PARTS[4].format(pairs=pairs))
         notes.append("; ".join(why))
     frame = pl.DataFrame(
         {
