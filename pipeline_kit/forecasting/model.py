@@ -612,22 +612,25 @@ def _period_effect_sd(
         )["offset"]
         moved = special.expit(_logit(rated["rate"].to_numpy()) + offset.fill_null(0.0).to_numpy())
         rated = rated.with_columns(pl.Series("rate", moved))
-    parts = (
-        rated.group_by([*groups, "replica"])
-        .agg(
-            (pl.col("amount") * pl.col("won").cast(pl.Float64)).sum().alias("w"),
-            (pl.col("amount") * pl.col("rate")).sum().alias("e"),
-            (pl.col("amount") ** 2 * pl.col("rate") * (1 - pl.col("rate"))).sum().alias("v"),
-            pl.col("rate").sum().alias("n_expected"),
-        )
-        .filter((pl.col("n_expected") >= min_expected) & (pl.col("e") > 0))
-        .sort([*groups, "replica"])
-    )
-    n = parts.height
-    g = parts.select(groups).n_unique() if groups else 1
+    # sequential sums in the training's fixed order (a parallel sum could differ in the last
+    # bit, and the draws with it)
+    cell = rated.select(pl.struct([*groups, "replica"]).rank("dense").cast(pl.Int64) - 1)
+    index = cell.to_series().to_numpy()
+    amount = rated["amount"].cast(pl.Float64).fill_null(0.0).to_numpy()  # no amount: no bookings
+    rate = rated["rate"].to_numpy()
+    won = rated["won"].cast(pl.Float64).to_numpy()
+    w = np.bincount(index, amount * won)
+    e = np.bincount(index, amount * rate)
+    v = np.bincount(index, amount**2 * rate * (1 - rate))
+    keep = (np.bincount(index, rate) >= min_expected) & (e > 0)
+    group_of = np.zeros(index.max() + 1, dtype=np.int64)
+    if groups:  # the group of each group-period
+        group_of[index] = rated.select(pl.struct(groups).rank("dense")).to_series().to_numpy()
+    n = int(keep.sum())
+    g = len(np.unique(group_of[keep]))
     if n < 3 or n - g < 2:
         return 0.0
-    w, e, v = (parts[c].to_numpy() for c in ("w", "e", "v"))
+    w, e, v = w[keep], e[keep], v[keep]
     excess = float(np.sum(((w - e) / e) ** 2) / (n - g) - np.mean(v / e**2))
     return float(np.sqrt(excess)) if excess > 0 else 0.0
 
