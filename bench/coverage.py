@@ -666,6 +666,86 @@ def wilson_exact_coverage(rate: float, n: int) -> float:
     return float(st.binom.pmf(k, n, rate)[holds].sum())
 
 
+FORECAST_SCENARIOS = ("base", "lognormal", "pareto", "few_base", "few_lognormal")
+
+
+def forecast_tables(seed: int, scenario: str) -> dict[str, pl.DataFrame]:
+    """The audit's organisations (findings/intervals/sim_forecast.py, table 1.7).
+
+    5,000 deals (``few_*``: 1,000, about 4 wins per team-quarter) over 2022-2025 with seasonal
+    creation, quarter-end wins and pushed close dates; ``lognormal`` multiplies each amount by
+    a log-normal (sigma 1.5, mean 1), ``pareto`` by a Pareto(1.5) with mean 1.
+    """
+    import datetime as dt
+
+    from pipeline_kit.synthetic import generate
+
+    n = 1000 if scenario.startswith("few") else 5000
+    t = generate(
+        n,
+        seed,
+        start=dt.date(2022, 1, 1),
+        end=dt.date(2025, 12, 31),
+        seasonality=0.25,
+        quarter_end_push=0.3,
+        close_date_push=0.5,
+    )
+    rng = np.random.default_rng(1000 + seed)
+    d = t["deals"]
+    amt = d["amount"].cast(pl.Float64).to_numpy()
+    if scenario.endswith("lognormal"):
+        amt = amt * rng.lognormal(-(1.5**2) / 2, 1.5, amt.size)
+    elif scenario.endswith("pareto"):
+        amt = amt * (1 - rng.random(amt.size)) ** (-1 / 1.5) / 3.0
+    t["deals"] = d.with_columns(pl.Series("amount", np.round(amt, 2)).cast(d["amount"].dtype))
+    return t
+
+
+def forecast_coverage(
+    scenario: str, seeds: list[int], draws: int = 2000, checkpoints: str = "monthly"
+) -> pl.DataFrame:
+    """Per checkpoint: coverage of pk.forecast's 50/80/90% intervals in its own backtest.
+
+    ``pk.backtest_forecast(by="team", min_past_periods=4)`` on one organisation per seed (12
+    quarters x 5 teams per checkpoint). Columns: ``forecasts``, ``cov_50/80/90`` with their
+    Monte-Carlo 95% half-widths ``mc_50/80/90`` (cluster-robust: the teams of one quarter and
+    seed share the quarter, so clusters are seed x period), ``below_p10``, ``above_p90``,
+    ``crps`` (mean, in money) and ``seconds`` (all backtests).
+    """
+    import pipeline_kit as pk
+
+    frames, start = [], time.perf_counter()
+    for seed in seeds:
+        ds = pk.load(forecast_tables(seed, scenario))
+        bt = pk.backtest_forecast(
+            ds, by="team", draws=draws, min_past_periods=4, seed=seed, checkpoints=checkpoints
+        )
+        frames.append(
+            bt.forecasts.filter(pl.col("method") == "model").with_columns(
+                pl.lit(seed).alias("seed")
+            )
+        )
+    seconds = time.perf_counter() - start
+    res = pl.concat(frames)
+    rows = []
+    for (checkpoint,), g in res.group_by("checkpoint", maintain_order=True):
+        row: dict[str, object] = {"checkpoint": checkpoint, "forecasts": g.height}
+        for level in (50, 80, 90):
+            hit = pl.col(f"in_{level}").cast(pl.Float64)
+            cov = float(g.select(hit.mean()).item())
+            cl = g.group_by("seed", "period").agg(hit.sum().alias("s"), pl.len().alias("m"))
+            k = cl.height
+            resid = ((cl["s"] - cov * cl["m"]) ** 2).sum()
+            se = math.sqrt(resid * k / (k - 1)) / g.height if k > 1 else float("nan")
+            row[f"cov_{level}"], row[f"mc_{level}"] = cov, 1.96 * se
+        row["below_p10"] = float((g["actual"] < g["p10"]).mean())
+        row["above_p90"] = float((g["actual"] > g["p90"]).mean())
+        row["crps"] = float(g["crps"].mean())
+        row["seconds"] = seconds
+        rows.append(row)
+    return pl.DataFrame(rows)
+
+
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 MARKERS = ("<!-- coverage: start -->", "<!-- coverage: end -->")
 
@@ -1289,6 +1369,51 @@ def new_tables(
     return tables
 
 
+def forecast_table(args: argparse.Namespace) -> Table:
+    """pk.forecast's intervals in its own backtest, on the audit's five scenarios (table 1.7)."""
+    seeds = list(range(1, args.forecast_seeds + 1))
+    t = Table(
+        "Bookings forecast (pk.forecast in pk.backtest_forecast, by team), central 50/80/90% "
+        f"intervals: coverage of the actual bookings; {len(seeds)} organisations per scenario, "
+        "12 quarters x 5 teams per checkpoint; ± = Monte-Carlo 95% half-width (clusters: "
+        "organisation x quarter); CRPS in money (lower is better); seconds: all backtests",
+        [
+            "scenario",
+            "checkpoint",
+            "n",
+            "50%",
+            "±",
+            "80%",
+            "± ",
+            "90%",
+            "±  ",
+            "<P10",
+            ">P90",
+            "CRPS",
+            "seconds",
+        ],
+    )
+    for scenario in FORECAST_SCENARIOS:
+        got = forecast_coverage(scenario, seeds, draws=args.forecast_draws)
+        for r in got.sort("checkpoint").iter_rows(named=True):
+            t.add(
+                scenario,
+                r["checkpoint"],
+                r["forecasts"],
+                r["cov_50"],
+                r["mc_50"],
+                r["cov_80"],
+                r["mc_80"],
+                r["cov_90"],
+                r["mc_90"],
+                r["below_p10"],
+                r["above_p90"],
+                f"{r['crps']:.0f}",
+                f"{r['seconds']:.0f}",
+            )
+    return t
+
+
 def write_results(tables: list[Table], header: str) -> None:
     """Put the tables into bench/RESULTS.md between the coverage markers (added at the end)."""
     text = RESULTS.read_text(encoding="utf-8")
@@ -1355,12 +1480,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--results", action="store_true", help="write those tables into bench/RESULTS.md"
     )
+    parser.add_argument(
+        "--forecast",
+        action="store_true",
+        help="only the forecast's backtest coverage (printed; bench/RESULTS.md by hand)",
+    )
+    parser.add_argument("--forecast-seeds", type=int, default=20, help="organisations per scenario")
+    parser.add_argument("--forecast-draws", type=int, default=2000, help="draws per forecast")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
     if args.compare_only:
         tables = compare_tables(args, rng)
         _finish(args, tables, start)
+        return 0
+    if args.forecast:
+        forecast_table(args)
+        print(f"\n({time.perf_counter() - start:.1f} s)")
         return 0
     if args.new_only:
         tables = new_tables(args, rng, _sample_won_amounts())

@@ -143,3 +143,15 @@ def test_external_cycle_test_allows_for_the_benchmarks_own_uncertainty(
     z-test rejected about a quarter of the time; with the interval near 5% or below."""
     got = sim.external_cycle_size(200, 100, 1.0, 200.0, 150, rng)
     assert got["n"] > 100 and got["kit"] < 0.12 and got["old"] > 0.1, got
+
+
+def test_forecast_backtest_coverage_cell_runs():
+    """One few-deals organisation at quarter start: the cell's columns and a loose band (48
+    team-quarters; a calibrated 80% interval covers fewer than 60% of them with a probability
+    under 0.1%)."""
+    got = sim.forecast_coverage("few_base", [1], draws=400, checkpoints="start")
+    row = got.row(0, named=True)
+    assert row["checkpoint"] == "start" and row["forecasts"] >= 40
+    assert row["cov_50"] <= row["cov_80"] <= row["cov_90"]
+    assert row["cov_80"] > 0.6 and row["crps"] > 0 and row["mc_80"] > 0
+    assert 0 <= row["below_p10"] <= 0.5 and 0 <= row["above_p90"] <= 0.5

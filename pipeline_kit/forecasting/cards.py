@@ -36,7 +36,8 @@ _CARDS = [
         "currency",
         (
             "Amounts are the deals' current amounts (exports keep no amount history).",
-            "No seasonal term: the past eight quarters count alike.",
+            "New deals get a seasonal factor from the past periods a whole number of years back "
+            "(the organisation's, for every group).",
         ),
         "pipeline_kit.forecast",
         reading="In 8 outcomes out of 10 the period's bookings land between P10 and P90; P50 "

@@ -8,16 +8,19 @@ created``, each part simulated (Monte Carlo, fixed seed, vectorised over draws):
   point of earlier periods (``as_of`` moved back 1..``past_periods`` periods, and a week either
   side). Every deal open on such a past day, in the same stage and a similar age in stage
   (tertiles of the stage's ages), is one example; it succeeded when it was won within the same
-  window after that day. Only past days whose window ended by ``as_of`` are used, so every
-  example's outcome was known at ``as_of`` and nothing is censored. Rates are estimated in a
-  hierarchy (stage -> stage x age -> stage x age x group), each level a Beta posterior shrunk
-  towards the level above with ``prior_strength`` pseudo-deals; each draw samples the rates
-  first and then every deal's outcome, so a small team's forecast carries the uncertainty of
-  its few examples and deals in one cell move together.
+  window after that day (a deal that closed before its window opened is no example). Only
+  past days whose window ended by ``as_of`` are used, so every example's outcome was known at
+  ``as_of`` and nothing is censored. Rates are estimated in a hierarchy (stage -> stage x age
+  -> stage x age x size -> that x group), each level a Beta posterior shrunk towards the level
+  above with ``prior_strength`` pseudo-deals, a group's cells towards the organisation's cell
+  moved by the group's own log-odds offset in the stage (:func:`_group_offsets`); each draw
+  samples the rates first and then every deal's outcome, so a small team's forecast carries
+  the uncertainty of its few examples and deals in one cell move together. A period effect
+  (:func:`_period_effect_sd`) shifts all the rates of a draw together.
 * **New deals.** Deals created after ``as_of`` and won inside the window: counts in the same
   windows of past periods give a Gamma posterior for the rate (``shape = sum + 0.5``,
-  ``rate = number of past periods``), each draw a Poisson count, amounts resampled from those
-  past deals.
+  ``rate = number of past periods``), times the season's factor (:func:`_seasonal_factor`),
+  each draw a Poisson count, amounts resampled from those past deals.
 * **Won so far**: deals won from the period's first day to ``as_of``.
 
 Amounts are the deals' current amounts (exports have no amount history). The forecast of a
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
+from scipy import special
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting._state import (
@@ -259,6 +263,62 @@ def _beta(rng: np.random.Generator, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return rng.beta(np.maximum(a, 1e-6), np.maximum(b, 1e-6))
 
 
+def _logit(p: np.ndarray) -> np.ndarray:
+    """Log-odds, with rates of 0 and 1 held at 1e-9 from them (finite)."""
+    return np.asarray(special.logit(np.clip(p, 1e-9, 1 - 1e-9)))
+
+
+def _group_offsets(
+    training: pl.DataFrame, groups: list[str], prior_strength: float, steps: int = 6
+) -> pl.DataFrame:
+    """Per stage and group, how far the group's win odds sit from the organisation's.
+
+    Why: a group (a team) that wins more, or closes faster, than the organisation does so in
+    every age and size cell of a stage; shrinking each of its small cells separately towards
+    the organisation's cell loses that, and the team's forecast is then too low (or too high)
+    quarter after quarter. So the group's cell is centred on the organisation's cell rate
+    moved by one log-odds ``offset`` per stage and group, estimated on all the group's
+    examples in the stage at once (indirect standardisation):
+
+    * ``E`` = sum over the group's examples of the organisation's rate of their cell (stage x
+      age x size), ``W`` = their wins; both scaled to distinct deals (a deal is an example on
+      several past days);
+    * the ratio ``W / E`` shrunk towards 1 with ``c = prior_strength x E / deals`` expected
+      wins (the pseudo-deals of the prior): ``(W + c) / (E + c)``;
+    * ``offset`` solves ``sum expit(logit(rate_i) + offset) = E x ratio`` (Newton steps).
+
+    A point estimate: its uncertainty is left to the group cell's own Beta posterior.
+    Columns: ``stage``, the group columns, ``offset``.
+    """
+    cells = ["stage", "age_bucket", "size_bucket"]
+    keys = ["stage", *groups]
+    rated = training.with_columns(
+        pl.col("won").cast(pl.Float64).mean().over(cells).alias("rate")
+    ).with_columns(pl.struct(keys).rank("dense").cast(pl.Int64).sub(1).alias("_g"))
+    g = rated["_g"].to_numpy()
+    count = int(g.max()) + 1 if g.size else 0
+    rows = np.bincount(g, minlength=count).astype(float)
+    wins = np.bincount(g, rated["won"].cast(pl.Float64).to_numpy(), minlength=count)
+    logit = _logit(rated["rate"].to_numpy())
+    expected = np.bincount(g, special.expit(logit), minlength=count)
+    deals = (
+        rated.group_by("_g").agg(pl.col("deal_id").n_unique().alias("n")).sort("_g")["n"]
+    ).to_numpy()
+    scale = deals / np.maximum(rows, 1)
+    e_deals, w_deals = expected * scale, wins * scale
+    c = prior_strength * e_deals / np.maximum(deals, 1)
+    ratio = (w_deals + c) / np.maximum(e_deals + c, 1e-12)
+    target = np.minimum(expected * ratio, rows - 1e-3)  # below all-won: a finite offset
+    offset = np.log(np.maximum(ratio, 1e-9))
+    for _ in range(steps):
+        p = special.expit(logit + offset[g])
+        gap = np.bincount(g, p, minlength=count) - target
+        slope = np.bincount(g, p * (1 - p), minlength=count)
+        offset = offset - np.where(slope > 1e-12, gap / np.maximum(slope, 1e-12), 0.0)
+    first = rated.group_by("_g").agg(pl.col(keys).first()).sort("_g")
+    return first.select(keys).with_columns(pl.Series("offset", offset))
+
+
 def _simulate_rates(
     rng: np.random.Generator,
     current: pl.DataFrame,
@@ -290,8 +350,19 @@ def _simulate_rates(
             b = np.broadcast_to(n - w + 0.5, size)
         else:
             assert rates is not None
-            a = prior_strength * rates + w
-            b = prior_strength * (1 - rates) + n - w
+            prior = rates
+            if depth == 3:  # the group's cell: centred on the org's cell moved by the group
+                offset = cells.join(
+                    _group_offsets(training, groups, prior_strength),
+                    on=["stage", *groups],
+                    how="left",
+                    nulls_equal=True,
+                    maintain_order="left",
+                )["offset"]
+                shift = offset.fill_null(0.0).to_numpy()[:, None]
+                prior = special.expit(_logit(rates) + shift)
+            a = prior_strength * prior + w
+            b = prior_strength * (1 - prior) + n - w
         rates = _beta(rng, a, b)
     assert rates is not None
     index = current.join(
@@ -403,6 +474,10 @@ def _forecast(
     training = (
         open_on(windows.days())
         .join(windows.past.lazy(), on="snapshot", how="left")
+        # a deal that closed between its past day and its window's first day (a week before a
+        # period's start, wins cluster at the previous period's end) was not open when the
+        # window opened: it would count as a loss and pull the rates down
+        .filter(pl.col("closed_at").is_null() | (pl.col("closed_at") >= pl.col("window_first")))
         .with_columns(won_between(pl.col("window_first"), pl.col("window_last")).alias("won"))
         .collect()
         .sort("snapshot", "deal_id")  # a fixed order: float sums and draws repeat exactly
@@ -442,7 +517,7 @@ def _forecast(
         index, rates, stage_rate = _simulate_rates(
             rng, current, training, groups, draws, prior_strength
         )
-        sigma = _period_effect_sd(training)
+        sigma = _period_effect_sd(training, groups, prior_strength)
         if sigma > 0:  # periods differ more than chance: one shift per draw, on the logit scale
             shift = rng.normal(0.0, sigma, size=draws)
             logit = np.log(np.clip(rates, 1e-9, 1 - 1e-9) / np.clip(1 - rates, 1e-9, 1))
@@ -465,12 +540,15 @@ def _forecast(
         per_period = np.zeros((keys.height, k))  # new deals won per group and past period
         np.add.at(per_period, (counts, np.searchsorted(windows.replicas, replica)), 1)
         org_pool = new_won["amount"].fill_null(0.0).to_numpy()  # (no amount: adds nothing)
+        season = _seasonal_factor(rng, per_period.sum(axis=0), windows.replicas, period, draws)
         for g in range(keys.height):  # one iteration per group, not per deal
             pool = org_pool[counts == g] if counts.size else org_pool
             pool = pool if pool.size else org_pool
             if not pool.size:
                 continue
             lam = _new_deal_rates(rng, per_period[g], draws)
+            if season is not None:
+                lam = lam * season
             n_new = rng.poisson(lam)
             picks = pool[rng.integers(0, pool.size, size=int(n_new.sum()))]
             from_new[g] = np.bincount(np.repeat(np.arange(draws), n_new), picks, draws)
@@ -512,27 +590,98 @@ def _forecast(
     return BookingsForecast(period, day, groups, summary, samples, deal_frame)
 
 
-def _period_effect_sd(training: pl.DataFrame, min_expected: float = 5.0) -> float:
-    """How much more than chance the past periods' win rates differ (sd on the log scale).
+def _period_effect_sd(
+    training: pl.DataFrame,
+    groups: list[str] | None = None,
+    prior_strength: float = PRIOR_STRENGTH,
+    min_expected: float = 5.0,
+) -> float:
+    """How much more than chance the past periods' bookings from open deals miss (sd).
 
-    Per past period, wins ``W`` against ``E`` = the sum of the examples' cell rates over all
-    periods; ``sigma^2 = max(0, var(log W/E) - mean(1/E))`` (the second term is what Poisson
-    noise alone gives). Needs at least three periods with ``E >= min_expected``.
+    Per group and past period (main past days only), the bookings the examples brought
+    ``W = sum amount x won`` against ``E = sum amount x rate`` (``rate``: the organisation's
+    cell rate moved by the group's offset, :func:`_group_offsets`) and the variance chance
+    alone gives, ``V = sum amount^2 x rate x (1 - rate)``. The squared relative misses beyond
+    chance, ``sigma^2 = max(0, sum((W - E)^2 / E^2) / (N - G) - mean(V / E^2))`` over the ``N``
+    group-periods (``G`` groups: each group's level is estimated from its own periods), is
+    what a period's shock and the deals' differences a cell cannot see (a big deal's own
+    chance) add. Amount-weighted because bookings are: a few large deals decide a team's
+    quarter. Needs three group-periods with ``sum rate >= min_expected`` expected wins.
     """
     cells = ["stage", "age_bucket", "size_bucket"]
-    rated = training.with_columns(
+    groups = groups or []
+    rated = training.filter(pl.col("main")).with_columns(
         pl.col("won").cast(pl.Float64).mean().over(cells).alias("rate")
-    )  # a mean of 0/1 flags: exact whatever the order
-    replica = rated["replica"].to_numpy()
-    # sequential sums in the training's fixed order (a parallel sum could differ in the last bit)
-    w = np.bincount(replica, rated["won"].cast(pl.Float64).to_numpy())
-    e = np.bincount(replica, rated["rate"].to_numpy())
-    keep = (e >= min_expected) & (w > 0)
-    if keep.sum() < 3:
+    )
+    if not rated.height:
         return 0.0
-    w, e = w[keep], e[keep]
-    excess = float(np.var(np.log(w / e), ddof=1) - np.mean(1 / e))
+    if groups:
+        offset = rated.join(
+            _group_offsets(training, groups, prior_strength),
+            on=["stage", *groups],
+            how="left",
+            nulls_equal=True,
+            maintain_order="left",
+        )["offset"]
+        moved = special.expit(_logit(rated["rate"].to_numpy()) + offset.fill_null(0.0).to_numpy())
+        rated = rated.with_columns(pl.Series("rate", moved))
+    # sequential sums in the training's fixed order (a parallel sum could differ in the last
+    # bit, and the draws with it)
+    cell = rated.select(pl.struct([*groups, "replica"]).rank("dense").cast(pl.Int64) - 1)
+    index = cell.to_series().to_numpy()
+    amount = rated["amount"].cast(pl.Float64).fill_null(0.0).to_numpy()  # no amount: no bookings
+    rate = rated["rate"].to_numpy()
+    won = rated["won"].cast(pl.Float64).to_numpy()
+    w = np.bincount(index, amount * won)
+    e = np.bincount(index, amount * rate)
+    v = np.bincount(index, amount**2 * rate * (1 - rate))
+    keep = (np.bincount(index, rate) >= min_expected) & (e > 0)
+    group_of = np.zeros(index.max() + 1, dtype=np.int64)
+    if groups:  # the group of each group-period
+        group_of[index] = rated.select(pl.struct(groups).rank("dense")).to_series().to_numpy()
+    n = int(keep.sum())
+    g = len(np.unique(group_of[keep]))
+    if n < 3 or n - g < 2:
+        return 0.0
+    w, e, v = w[keep], e[keep], v[keep]
+    excess = float(np.sum(((w - e) / e) ** 2) / (n - g) - np.mean(v / e**2))
     return float(np.sqrt(excess)) if excess > 0 else 0.0
+
+
+SEASON_PRIOR = 10.0  # pseudo-deals (expected at no seasonal difference) of the seasonal factor
+
+
+def _seasonal_factor(
+    rng: np.random.Generator,
+    counts: np.ndarray,
+    replicas: np.ndarray,
+    period: Period,
+    draws: int,
+) -> np.ndarray | None:
+    """Draws of how much more (or less) the new-deal flow is in the period's season.
+
+    ``counts``: new deals won in the window of each past period (all groups together),
+    ``replicas``: how many periods back each was. For periods of whole months that divide a
+    year (a quarter: 4 a year), the past periods a whole number of years back are the same
+    season. Their rate against the other periods' rate ``r`` is the seasonal factor ``f``,
+    drawn from ``Gamma(S + c, n r + c)`` (``S`` deals in the ``n`` same-season periods, shrunk
+    towards 1 with ``c = SEASON_PRIOR`` pseudo-deals); the organisation's, for every group (a
+    team's few deals cannot carry a season of their own). Returned as the multiplier of the
+    all-period mean rate, ``f / (1 + n (f - 1) / K)`` over ``K`` past periods (the mean
+    already holds the ``n`` same-season periods). None (no seasonal term) when there is no
+    season (a ragged period, one of 5 months), no same-season or no other past period, or no
+    new deal in the others.
+    """
+    months = period_months(period)
+    if not months or 12 % months or counts.size != replicas.size:
+        return None
+    same = replicas % (12 // months) == 0
+    n_same, n_other = int(same.sum()), int((~same).sum())
+    if not n_same or not n_other or counts[~same].sum() <= 0:
+        return None
+    rate = counts[~same].sum() / n_other
+    f = rng.gamma(counts[same].sum() + SEASON_PRIOR, 1.0 / (n_same * rate + SEASON_PRIOR), draws)
+    return f / (1 + n_same * (f - 1) / replicas.size)
 
 
 def _new_deal_rates(rng: np.random.Generator, counts: np.ndarray, draws: int) -> np.ndarray:
