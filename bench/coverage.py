@@ -17,7 +17,8 @@ value, for
   ``pk.period_over_period``'s change intervals, ``pk.needed_for_target``'s simulated
   intervals, ``pk.stage_conversion``'s interval of a cohort read while some of its deals
   are pending, the false-alarm rate of ``pk.stage_conversion_control``'s limits and
-  ``pk.churn``'s Wilson interval (``--new-only``; ``--results`` writes these tables into
+  ``pk.churn``'s Wilson interval, the p-chart's false alarms and power when quarters swing
+  (``--new-only``; ``--results`` writes these tables into
   ``bench/RESULTS.md``).
 
 Nominal coverage is 0.95; a well-behaved interval stays within about 0.93-0.97.
@@ -37,7 +38,9 @@ from scipy import stats
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.stats import (
+    dispersed_p_chart_limits,
     kaplan_meier_median,
+    p_chart_limits,
     poisson_interval,
     quasi_poisson_rate_interval,
     skewed_mean_interval,
@@ -473,6 +476,39 @@ def control_false_alarms(
     return out
 
 
+def dispersion_false_alarms(
+    p: float, n: int, tau: float, draws: int, rng: np.random.Generator, shifted: float = 0.2
+) -> dict[str, float]:
+    """False alarms and power of the p-chart limits when quarters vary (common cause).
+
+    Each of 9 quarters converts ``n`` deals at its own rate, logit-normal around ``p`` with
+    standard deviation ``tau`` on the logit scale (τ = 0.15 is about 0.25-0.36 at p = 0.3;
+    0.30 about 0.20-0.42); the 9th is charted against the 8 before, as
+    ``stage_conversion_control`` does. ``pooled``: :func:`p_chart_limits` on the pooled past
+    count (the limits used until the sixth session); ``dispersed``:
+    :func:`dispersed_p_chart_limits` on the 8 quarters (the kit's limits). ``power_*``: the
+    share of quarters flagged below when the 9th quarter's rate moved to ``shifted`` (same
+    logit swing around it).
+    """
+    logit = math.log(p / (1 - p))
+    rates = 1 / (1 + np.exp(-(logit + tau * rng.standard_normal((draws, 9)))))
+    k = rng.binomial(n, rates)
+    moved = 1 / (
+        1 + np.exp(-(math.log(shifted / (1 - shifted)) + tau * rng.standard_normal(draws)))
+    )
+    k_moved = rng.binomial(n, moved)
+    trials = np.full(draws, n)
+    past_n = np.full((draws, 8), n)
+    out: dict[str, float] = {}
+    pooled = p_chart_limits(k[:, :8].sum(axis=1), past_n.sum(axis=1), trials)
+    low, high, _ = dispersed_p_chart_limits(k[:, :8], past_n, trials)
+    for name, (lcl, ucl) in (("pooled", pooled), ("dispersed", (low, high))):
+        x = k[:, 8] / n
+        out[name] = float(((x < lcl) | (x > ucl)).mean())
+        out[f"power_{name}"] = float((k_moved / n < lcl).mean())
+    return out
+
+
 def churn_coverage(rate: float, n: int, teams: int, rng: np.random.Generator) -> float:
     """Coverage of ``pk.churn``'s Wilson interval of the quarter's churn rate.
 
@@ -722,6 +758,29 @@ def new_tables(
             )
     tables.append(t)
     t = Table(
+        "Stage conversion control limits when quarters vary (stats.dispersed_p_chart_limits, "
+        "as stage_conversion_control calls it; sigmas = 3): false alarms when nothing changed "
+        "(nominal 0.0027) and power to flag a fall to 0.20; 8 past quarters + this one, each "
+        "converting at its own rate, logit-normal around 0.30 with sd tau; "
+        f"{args.dispersion_draws} draws per row; pooled = the limits of the pooled past "
+        "count (used before the sixth session)",
+        ["n/qtr", "tau", "pooled", "s.e.", "dispersed", "s.e. ", "power pooled", "power disp."],
+    )
+    for n in (20, 50, 200):
+        for tau in (0.0, 0.15, 0.3):
+            c = dispersion_false_alarms(0.3, n, tau, args.dispersion_draws, rng)
+            t.add(
+                n,
+                tau,
+                f"{c['pooled']:.4f}",
+                f"{_mcse(c['pooled'], args.dispersion_draws):.4f}",
+                f"{c['dispersed']:.4f}",
+                f"{_mcse(c['dispersed'], args.dispersion_draws):.4f}",
+                c["power_pooled"],
+                c["power_dispersed"],
+            )
+    tables.append(t)
+    t = Table(
         "Customer churn (pk.churn, modified Wilson), 95% interval: coverage; "
         f"{args.teams} teams per row; exact = the binomial probability of the counts whose "
         "interval holds the rate",
@@ -828,6 +887,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--needed-draws", type=int, default=400, help="samples per target cell")
     parser.add_argument("--control-teams", type=int, default=1500, help="teams per p-chart cell")
+    parser.add_argument(
+        "--dispersion-draws", type=int, default=10000, help="draws per swinging-quarter cell"
+    )
     parser.add_argument("--seed", type=int, default=20251231)
     parser.add_argument(
         "--new-only", action="store_true", help="only the trend, target, p-chart and churn tables"

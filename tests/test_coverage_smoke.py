@@ -82,3 +82,11 @@ def test_stage_conversion_interval_covers_the_eventual_conversion(rng: np.random
     interval covers; the Wilson interval on the decided deals alone does not, at 500 deals."""
     got = sim.stage_conversion_coverage(0.4, 500, "2026-01-15", 150, rng)
     assert got["n"] == 150 and got["kit"] > BAND and got["decided"] < 0.85, got
+
+
+def test_control_limits_allow_for_quarter_to_quarter_swings(rng: np.random.Generator) -> None:
+    # quarter rates 0.20-0.42 around 0.3, 200 deals a quarter: the pooled limits alarm on
+    # about 16% of quarters; the dispersed ones about 0.3% (2% would be 40 of 2000, far out)
+    got = sim.dispersion_false_alarms(0.3, 200, 0.3, 2000, rng)
+    assert got["pooled"] > 0.08 and got["dispersed"] < 0.02, got
+    assert got["power_dispersed"] > 0.01, got  # a fall to 0.2 is still flagged sometimes
