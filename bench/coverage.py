@@ -30,6 +30,7 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -101,23 +102,48 @@ def mean_coverage(
 
 def rep_coverage(
     spread: float, reps: int, n_range: tuple[int, int], draws: int, rng: np.random.Generator
-) -> float:
-    """Coverage of the shrunk rep win-rate intervals (``pk.rep_win_rates``) of each rep's true
-    rate, when true rates spread around 0.33 with standard deviation ``spread``."""
+) -> dict[str, float]:
+    """Coverage of the rep win-rate intervals (``pk.rep_win_rates``) of each rep's true rate,
+    when true rates spread around 0.33 with standard deviation ``spread`` (a Beta: the case
+    shrinkage assumes). ``own``: ``ci_low``/``ci_high`` (the rep's own Wilson); ``shrunk``:
+    ``shrunk_ci_low``/``shrunk_ci_high`` (the empirical-Bayes posterior interval)."""
+
+    def truth() -> np.ndarray:
+        if spread:
+            concentration = 0.33 * 0.67 / spread**2 - 1
+            return rng.beta(0.33 * concentration, 0.67 * concentration, reps)
+        return np.full(reps, 0.33)
+
+    return rep_scenario_coverage(truth, None, n_range, draws, rng)
+
+
+def rep_scenario_coverage(
+    make_truth: Callable[[], np.ndarray],
+    outlying: np.ndarray | None,
+    n_range: tuple[int, int],
+    draws: int,
+    rng: np.random.Generator,
+) -> dict[str, float]:
+    """Coverage of ``pk.rep_win_rates``' two intervals over every rep and over the
+    ``outlying`` reps (a mask over the reps, e.g. the one star), each organisation's reps
+    closing ``n_range`` deals each at the true rates ``make_truth()`` draws.
+
+    Keys: ``own`` / ``shrunk`` (every rep), ``own_outlying`` / ``shrunk_outlying``, and
+    ``reps`` / ``outlying_reps`` (how many intervals each share is over).
+    """
     import pipeline_kit as pk
     from pipeline_kit.adapters.base import RawDataset, RawTable
     from pipeline_kit.loading import validate_raw
 
-    hits = total = 0
+    hits = {"own": 0, "shrunk": 0, "own_outlying": 0, "shrunk_outlying": 0}
+    total = outlying_total = 0
     for _ in range(draws):
-        if spread:
-            concentration = 0.33 * 0.67 / spread**2 - 1
-            truth = rng.beta(0.33 * concentration, 0.67 * concentration, reps)
-        else:
-            truth = np.full(reps, 0.33)
+        truth = make_truth()
+        reps = truth.size
         n = rng.integers(n_range[0], n_range[1] + 1, reps)
         won = rng.binomial(n, truth)
-        owners = np.repeat([f"r{i}" for i in range(reps)], n)
+        names = [f"r{i:03d}" for i in range(reps)]
+        owners = np.repeat(names, n)
         status = np.concatenate(
             [["won"] * w + ["lost"] * (m - w) for w, m in zip(won, n, strict=True)]
         )
@@ -141,11 +167,23 @@ def rep_coverage(
             RawDataset("sim", Path("."), {"deals": RawTable("deals", deals, "sim")}, "sim")
         )
         rates = pk.rep_win_rates(ds, "2025-Q4").sort("owner")
-        true = dict(zip([f"r{i}" for i in range(reps)], truth, strict=True))
-        for r in rates.iter_rows(named=True):
-            hits += r["ci_low"] <= true[r["owner"]] <= r["ci_high"]
-            total += 1
-    return hits / total
+        assert rates["owner"].to_list() == names
+        low, high = rates["ci_low"].to_numpy(), rates["ci_high"].to_numpy()
+        own = (low <= truth) & (truth <= high)
+        low, high = rates["shrunk_ci_low"].to_numpy(), rates["shrunk_ci_high"].to_numpy()
+        shrunk = (low <= truth) & (truth <= high)
+        mask = np.zeros(reps, bool) if outlying is None else outlying
+        hits["own"] += int(own.sum())
+        hits["shrunk"] += int(shrunk.sum())
+        hits["own_outlying"] += int(own[mask].sum())
+        hits["shrunk_outlying"] += int(shrunk[mask].sum())
+        total += reps
+        outlying_total += int(mask.sum())
+    out = {k: v / total for k, v in hits.items() if "outlying" not in k}
+    for k in ("own_outlying", "shrunk_outlying"):
+        out[k] = hits[k] / outlying_total if outlying_total else float("nan")
+    out["reps"], out["outlying_reps"] = float(total), float(outlying_total)
+    return out
 
 
 def km_test_size(n: int, censor_max: float, draws: int, rng: np.random.Generator) -> float:
@@ -781,6 +819,40 @@ def new_tables(
             )
     tables.append(t)
     t = Table(
+        "Rep win rates (pk.rep_win_rates), 95% intervals: coverage of each rep's true rate; "
+        f"{args.rep_draws} organisations per row of 12 reps (30 for the Beta row) closing "
+        "5-40 deals each; own = ci_low/ci_high (the rep's own modified Wilson), shrunk = "
+        "shrunk_ci_low/high (the empirical-Bayes posterior, ci_low/ci_high before the sixth "
+        "session); outlying = the star / laggard (the 0.15 group when bimodal)",
+        ["true rates", "own", "shrunk", "s.e.", "own outlying", "shrunk outlying", "s.e. "],
+    )
+    star = np.r_[True, np.zeros(11, bool)]
+    for label, make, outlying in (
+        ("one star 0.70, eleven 0.30", lambda: np.r_[0.70, np.full(11, 0.30)], star),
+        ("one laggard 0.05, eleven 0.30", lambda: np.r_[0.05, np.full(11, 0.30)], star),
+        (
+            "bimodal: six 0.15, six 0.50",
+            lambda: np.where(np.arange(12) % 2 == 0, 0.15, 0.50),
+            np.arange(12) % 2 == 0,
+        ),
+        (
+            "Beta around 0.33, sd 0.10",
+            lambda: rng.beta(0.33 * 21.11, 0.67 * 21.11, 30),
+            np.zeros(30, bool),
+        ),
+    ):
+        c = rep_scenario_coverage(make, outlying, (5, 40), args.rep_draws, rng)
+        t.add(
+            label,
+            c["own"],
+            c["shrunk"],
+            f"{_mcse(c['shrunk'], int(c['reps'])):.3f}",
+            c["own_outlying"],
+            c["shrunk_outlying"],
+            f"{_mcse(c['shrunk_outlying'], max(int(c['outlying_reps']), 1)):.3f}",
+        )
+    tables.append(t)
+    t = Table(
         "Customer churn (pk.churn, modified Wilson), 95% interval: coverage; "
         f"{args.teams} teams per row; exact = the binomial probability of the counts whose "
         "interval holds the rate",
@@ -951,12 +1023,18 @@ def main(argv: list[str] | None = None) -> int:
         for n in (5, 10, 20, 50, 200):
             kit, student = mean_coverage(draw, true_mean, n, args.mean_draws, rng)
             print(f"{label:>22} {n:>5} {kit:>7.3f} {student:>10.3f}")
-    print("\nShrunk rep win rates, 95% posterior intervals: coverage of each rep's true rate")
-    print(f"{'spread':>7} {'reps':>5} {'deals/rep':>10} {'coverage':>9}")
+    print(
+        "\nRep win rates (pk.rep_win_rates), 95% intervals: coverage of each rep's true rate; "
+        "own = ci_low/ci_high (the rep's Wilson), shrunk = shrunk_ci_low/high (posterior)"
+    )
+    print(f"{'spread':>7} {'reps':>5} {'deals/rep':>10} {'own':>7} {'shrunk':>7}")
     for spread in (0.0, 0.02, 0.05, 0.1):
         for reps, n_range in ((6, (5, 30)), (30, (5, 40))):
             cov = rep_coverage(spread, reps, n_range, args.rep_draws, rng)
-            print(f"{spread:>7.2f} {reps:>5} {f'{n_range[0]}-{n_range[1]}':>10} {cov:>9.3f}")
+            print(
+                f"{spread:>7.2f} {reps:>5} {f'{n_range[0]}-{n_range[1]}':>10} "
+                f"{cov['own']:>7.3f} {cov['shrunk']:>7.3f}"
+            )
     tables = new_tables(args, rng, population)
     _finish(args, tables, start)
     return 0

@@ -138,3 +138,39 @@ def test_stage_conversion_control_allows_for_the_past_swing(tmp_path: Path) -> N
     # the pooled limits (what the chart drew before) call 0.2 a drop: beta-binomial
     # (40, 160.5, 160.5) puts less than 0.135% on 8 of 40 or fewer
     assert stats.betabinom.cdf(8, 40, 160.5, 160.5) < TAIL
+
+
+def _reps(tmp_path: Path, records: dict[str, tuple[int, int]]) -> pk.Dataset:
+    """One closed deal per row: each rep's (won, closed) in 2025-Q4."""
+    from tests.conftest import write_dataset
+
+    rows = ["deal_id,owner,team,amount,created_at,stage,status,closed_at"]
+    for rep, (won, closed) in records.items():
+        for i in range(closed):
+            outcome = "Won,won" if i < won else "Lost,lost"
+            rows.append(f"{rep}{i},{rep},red,100,2025-10-01,{outcome},2025-11-01")
+    return pk.load(write_dataset(tmp_path / "reps", deals="\n".join(rows) + "\n"))
+
+
+def test_rep_interval_is_the_reps_own_and_the_shrunk_one_is_named(tmp_path: Path) -> None:
+    from tests.conftest import wilson_ci
+
+    # a star: 9 of 10 among reps at 5 of 20 and 6 of 20
+    ds = _reps(tmp_path, {"ann": (9, 10), "bob": (5, 20), "cat": (6, 20)})
+    reps = pk.rep_win_rates(ds, "2025-Q4").sort("owner")
+    star = reps.row(0, named=True)
+    assert star["rate"] == pytest.approx(0.9)
+    # ci_low / ci_high: the rep's own 95% interval of 9 of 10 (one failure: Garwood's upper
+    # bound 1 - χ²(0.025; 2) / 20 = 1 - 0.0506 / 20 = 0.99873)
+    assert (star["ci_low"], star["ci_high"]) == pytest.approx(wilson_ci(9, 10))
+    assert star["ci_high"] == pytest.approx(1 - stats.chi2.ppf(0.025, 2) / 20)
+    for row, (k, n) in zip(reps.iter_rows(named=True), [(9, 10), (5, 20), (6, 20)], strict=True):
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx(wilson_ci(k, n))
+        # shrunk_ci_*: the Beta(k + a, n - k + b) posterior interval of the shrunk rate
+        a, b = row["prior_a"], row["prior_b"]
+        assert row["shrunk"] == pytest.approx((k + a) / (n + a + b))
+        assert (row["shrunk_ci_low"], row["shrunk_ci_high"]) == pytest.approx(
+            (stats.beta.ppf(0.025, k + a, n - k + b), stats.beta.isf(0.025, k + a, n - k + b))
+        )
+    # the shrunk interval pulls the star to the middle, below their own rate's interval centre
+    assert star["shrunk_ci_high"] < star["ci_high"] and star["shrunk"] < star["rate"]
