@@ -278,9 +278,9 @@ SHEETS: tuple[Sheet, ...] = (
     Sheet(
         N_("Reps"),
         N_(
-            "Each rep's own win rate with its 95% interval (ci_low, ci_high), the rate shrunk "
-            "towards the organisation to rank on (shrunk_ci_low/high: an interval right on "
-            "average over reps, not for any one rep), with funnel limits"
+            "Each rep's own win rate with its 95% interval, the rate shrunk towards the "
+            "organisation to rank reps on (its interval is right on average over the reps, not "
+            "for any one rep), with funnel limits"
         ),
         TeamData.reps,
         {
