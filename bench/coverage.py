@@ -17,7 +17,8 @@ value, for
   ``pk.period_over_period``'s change intervals, ``pk.needed_for_target``'s simulated
   intervals, ``pk.stage_conversion``'s interval of a cohort read while some of its deals
   are pending, the false-alarm rate of ``pk.stage_conversion_control``'s limits and
-  ``pk.churn``'s Wilson interval (``--new-only``; ``--results`` writes these tables into
+  ``pk.churn``'s Wilson interval, the p-chart's false alarms and power when quarters swing
+  (``--new-only``; ``--results`` writes these tables into
   ``bench/RESULTS.md``).
 
 Nominal coverage is 0.95; a well-behaved interval stays within about 0.93-0.97.
@@ -38,7 +39,9 @@ from scipy import stats
 
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.stats import (
+    dispersed_p_chart_limits,
     kaplan_meier_median,
+    p_chart_limits,
     poisson_interval,
     quasi_poisson_rate_interval,
     skewed_mean_interval,
@@ -99,23 +102,48 @@ def mean_coverage(
 
 def rep_coverage(
     spread: float, reps: int, n_range: tuple[int, int], draws: int, rng: np.random.Generator
-) -> float:
-    """Coverage of the shrunk rep win-rate intervals (``pk.rep_win_rates``) of each rep's true
-    rate, when true rates spread around 0.33 with standard deviation ``spread``."""
+) -> dict[str, float]:
+    """Coverage of the rep win-rate intervals (``pk.rep_win_rates``) of each rep's true rate,
+    when true rates spread around 0.33 with standard deviation ``spread`` (a Beta: the case
+    shrinkage assumes). ``own``: ``ci_low``/``ci_high`` (the rep's own Wilson); ``shrunk``:
+    ``shrunk_ci_low``/``shrunk_ci_high`` (the empirical-Bayes posterior interval)."""
+
+    def truth() -> np.ndarray:
+        if spread:
+            concentration = 0.33 * 0.67 / spread**2 - 1
+            return rng.beta(0.33 * concentration, 0.67 * concentration, reps)
+        return np.full(reps, 0.33)
+
+    return rep_scenario_coverage(truth, None, n_range, draws, rng)
+
+
+def rep_scenario_coverage(
+    make_truth: Callable[[], np.ndarray],
+    outlying: np.ndarray | None,
+    n_range: tuple[int, int],
+    draws: int,
+    rng: np.random.Generator,
+) -> dict[str, float]:
+    """Coverage of ``pk.rep_win_rates``' two intervals over every rep and over the
+    ``outlying`` reps (a mask over the reps, e.g. the one star), each organisation's reps
+    closing ``n_range`` deals each at the true rates ``make_truth()`` draws.
+
+    Keys: ``own`` / ``shrunk`` (every rep), ``own_outlying`` / ``shrunk_outlying``, and
+    ``reps`` / ``outlying_reps`` (how many intervals each share is over).
+    """
     import pipeline_kit as pk
     from pipeline_kit.adapters.base import RawDataset, RawTable
     from pipeline_kit.loading import validate_raw
 
-    hits = total = 0
+    hits = {"own": 0, "shrunk": 0, "own_outlying": 0, "shrunk_outlying": 0}
+    total = outlying_total = 0
     for _ in range(draws):
-        if spread:
-            concentration = 0.33 * 0.67 / spread**2 - 1
-            truth = rng.beta(0.33 * concentration, 0.67 * concentration, reps)
-        else:
-            truth = np.full(reps, 0.33)
+        truth = make_truth()
+        reps = truth.size
         n = rng.integers(n_range[0], n_range[1] + 1, reps)
         won = rng.binomial(n, truth)
-        owners = np.repeat([f"r{i}" for i in range(reps)], n)
+        names = [f"r{i:03d}" for i in range(reps)]
+        owners = np.repeat(names, n)
         status = np.concatenate(
             [["won"] * w + ["lost"] * (m - w) for w, m in zip(won, n, strict=True)]
         )
@@ -139,11 +167,23 @@ def rep_coverage(
             RawDataset("sim", Path("."), {"deals": RawTable("deals", deals, "sim")}, "sim")
         )
         rates = pk.rep_win_rates(ds, "2025-Q4").sort("owner")
-        true = dict(zip([f"r{i}" for i in range(reps)], truth, strict=True))
-        for r in rates.iter_rows(named=True):
-            hits += r["ci_low"] <= true[r["owner"]] <= r["ci_high"]
-            total += 1
-    return hits / total
+        assert rates["owner"].to_list() == names
+        low, high = rates["ci_low"].to_numpy(), rates["ci_high"].to_numpy()
+        own = (low <= truth) & (truth <= high)
+        low, high = rates["shrunk_ci_low"].to_numpy(), rates["shrunk_ci_high"].to_numpy()
+        shrunk = (low <= truth) & (truth <= high)
+        mask = np.zeros(reps, bool) if outlying is None else outlying
+        hits["own"] += int(own.sum())
+        hits["shrunk"] += int(shrunk.sum())
+        hits["own_outlying"] += int(own[mask].sum())
+        hits["shrunk_outlying"] += int(shrunk[mask].sum())
+        total += reps
+        outlying_total += int(mask.sum())
+    out = {k: v / total for k, v in hits.items() if "outlying" not in k}
+    for k in ("own_outlying", "shrunk_outlying"):
+        out[k] = hits[k] / outlying_total if outlying_total else float("nan")
+    out["reps"], out["outlying_reps"] = float(total), float(outlying_total)
+    return out
 
 
 def km_test_size(n: int, censor_max: float, draws: int, rng: np.random.Generator) -> float:
@@ -471,6 +511,39 @@ def control_false_alarms(
     k_low, k_high = st.betabinom.ppf(tail, n, a, b), st.betabinom.isf(tail, n, a, b)
     outside = (x[None, :] > k_high[:, None]) | (x[None, :] < k_low[:, None])
     out["exact"] = float(weight @ (outside * pmf[None, :]).sum(axis=1))
+    return out
+
+
+def dispersion_false_alarms(
+    p: float, n: int, tau: float, draws: int, rng: np.random.Generator, shifted: float = 0.2
+) -> dict[str, float]:
+    """False alarms and power of the p-chart limits when quarters vary (common cause).
+
+    Each of 9 quarters converts ``n`` deals at its own rate, logit-normal around ``p`` with
+    standard deviation ``tau`` on the logit scale (τ = 0.15 is about 0.25-0.36 at p = 0.3;
+    0.30 about 0.20-0.42); the 9th is charted against the 8 before, as
+    ``stage_conversion_control`` does. ``pooled``: :func:`p_chart_limits` on the pooled past
+    count (the limits used until the sixth session); ``dispersed``:
+    :func:`dispersed_p_chart_limits` on the 8 quarters (the kit's limits). ``power_*``: the
+    share of quarters flagged below when the 9th quarter's rate moved to ``shifted`` (same
+    logit swing around it).
+    """
+    logit = math.log(p / (1 - p))
+    rates = 1 / (1 + np.exp(-(logit + tau * rng.standard_normal((draws, 9)))))
+    k = rng.binomial(n, rates)
+    moved = 1 / (
+        1 + np.exp(-(math.log(shifted / (1 - shifted)) + tau * rng.standard_normal(draws)))
+    )
+    k_moved = rng.binomial(n, moved)
+    trials = np.full(draws, n)
+    past_n = np.full((draws, 8), n)
+    out: dict[str, float] = {}
+    pooled = p_chart_limits(k[:, :8].sum(axis=1), past_n.sum(axis=1), trials)
+    low, high, _ = dispersed_p_chart_limits(k[:, :8], past_n, trials)
+    for name, (lcl, ucl) in (("pooled", pooled), ("dispersed", (low, high))):
+        x = k[:, 8] / n
+        out[name] = float(((x < lcl) | (x > ucl)).mean())
+        out[f"power_{name}"] = float((k_moved / n < lcl).mean())
     return out
 
 
@@ -1294,6 +1367,63 @@ def new_tables(
             )
     tables.append(t)
     t = Table(
+        "Stage conversion control limits when quarters vary (stats.dispersed_p_chart_limits, "
+        "as stage_conversion_control calls it; sigmas = 3): false alarms when nothing changed "
+        "(nominal 0.0027) and power to flag a fall to 0.20; 8 past quarters + this one, each "
+        "converting at its own rate, logit-normal around 0.30 with sd tau; "
+        f"{args.dispersion_draws} draws per row; pooled = the limits of the pooled past "
+        "count (used before the sixth session)",
+        ["n/qtr", "tau", "pooled", "s.e.", "dispersed", "s.e. ", "power pooled", "power disp."],
+    )
+    for n in (20, 50, 200):
+        for tau in (0.0, 0.15, 0.3):
+            c = dispersion_false_alarms(0.3, n, tau, args.dispersion_draws, rng)
+            t.add(
+                n,
+                tau,
+                f"{c['pooled']:.4f}",
+                f"{_mcse(c['pooled'], args.dispersion_draws):.4f}",
+                f"{c['dispersed']:.4f}",
+                f"{_mcse(c['dispersed'], args.dispersion_draws):.4f}",
+                c["power_pooled"],
+                c["power_dispersed"],
+            )
+    tables.append(t)
+    t = Table(
+        "Rep win rates (pk.rep_win_rates), 95% intervals: coverage of each rep's true rate; "
+        f"{args.rep_draws} organisations per row of 12 reps (30 for the Beta row) closing "
+        "5-40 deals each; own = ci_low/ci_high (the rep's own modified Wilson), shrunk = "
+        "shrunk_ci_low/high (the empirical-Bayes posterior, ci_low/ci_high before the sixth "
+        "session); outlying = the star / laggard (the 0.15 group when bimodal)",
+        ["true rates", "own", "shrunk", "s.e.", "own outlying", "shrunk outlying", "s.e. "],
+    )
+    star = np.r_[True, np.zeros(11, bool)]
+    for label, make, outlying in (
+        ("one star 0.70, eleven 0.30", lambda: np.r_[0.70, np.full(11, 0.30)], star),
+        ("one laggard 0.05, eleven 0.30", lambda: np.r_[0.05, np.full(11, 0.30)], star),
+        (
+            "bimodal: six 0.15, six 0.50",
+            lambda: np.where(np.arange(12) % 2 == 0, 0.15, 0.50),
+            np.arange(12) % 2 == 0,
+        ),
+        (
+            "Beta around 0.33, sd 0.10",
+            lambda: rng.beta(0.33 * 21.11, 0.67 * 21.11, 30),
+            np.zeros(30, bool),
+        ),
+    ):
+        c = rep_scenario_coverage(make, outlying, (5, 40), args.rep_draws, rng)
+        t.add(
+            label,
+            c["own"],
+            c["shrunk"],
+            f"{_mcse(c['shrunk'], int(c['reps'])):.3f}",
+            c["own_outlying"],
+            c["shrunk_outlying"],
+            f"{_mcse(c['shrunk_outlying'], max(int(c['outlying_reps']), 1)):.3f}",
+        )
+    tables.append(t)
+    t = Table(
         "Customer churn (pk.churn, modified Wilson), 95% interval: coverage; "
         f"{args.teams} teams per row; exact = the binomial probability of the counts whose "
         "interval holds the rate",
@@ -1470,6 +1600,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--compare-draws", type=int, default=2000, help="samples per compare-test cell"
     )
+    parser.add_argument(
+        "--dispersion-draws", type=int, default=10000, help="draws per swinging-quarter cell"
+    )
     parser.add_argument("--seed", type=int, default=20251231)
     parser.add_argument(
         "--compare-only", action="store_true", help="only the size tables of pk.compare's tests"
@@ -1549,12 +1682,18 @@ def main(argv: list[str] | None = None) -> int:
         for n in (5, 10, 20, 50, 200):
             kit, student = mean_coverage(draw, true_mean, n, args.mean_draws, rng)
             print(f"{label:>22} {n:>5} {kit:>7.3f} {student:>10.3f}")
-    print("\nShrunk rep win rates, 95% posterior intervals: coverage of each rep's true rate")
-    print(f"{'spread':>7} {'reps':>5} {'deals/rep':>10} {'coverage':>9}")
+    print(
+        "\nRep win rates (pk.rep_win_rates), 95% intervals: coverage of each rep's true rate; "
+        "own = ci_low/ci_high (the rep's Wilson), shrunk = shrunk_ci_low/high (posterior)"
+    )
+    print(f"{'spread':>7} {'reps':>5} {'deals/rep':>10} {'own':>7} {'shrunk':>7}")
     for spread in (0.0, 0.02, 0.05, 0.1):
         for reps, n_range in ((6, (5, 30)), (30, (5, 40))):
             cov = rep_coverage(spread, reps, n_range, args.rep_draws, rng)
-            print(f"{spread:>7.2f} {reps:>5} {f'{n_range[0]}-{n_range[1]}':>10} {cov:>9.3f}")
+            print(
+                f"{spread:>7.2f} {reps:>5} {f'{n_range[0]}-{n_range[1]}':>10} "
+                f"{cov['own']:>7.3f} {cov['shrunk']:>7.3f}"
+            )
     tables = new_tables(args, rng, population)
     _finish(args, tables, start)
     return 0

@@ -277,16 +277,22 @@ SHEETS: tuple[Sheet, ...] = (
     ),
     Sheet(
         N_("Reps"),
-        N_("Each rep's win rate, raw and shrunk towards the organisation, with funnel limits"),
+        N_(
+            "Each rep's own win rate with its 95% interval, the rate shrunk towards the "
+            "organisation to rank reps on (its interval is right on average over the reps, not "
+            "for any one rep), with funnel limits"
+        ),
         TeamData.reps,
         {
             **{
                 c: "share"
                 for c in (
                     "rate",
-                    "shrunk",
                     "ci_low",
                     "ci_high",
+                    "shrunk",
+                    "shrunk_ci_low",
+                    "shrunk_ci_high",
                     "org_rate",
                     "funnel_low95",
                     "funnel_high95",

@@ -1022,7 +1022,7 @@ class TeamReport:
         return self._chart(charts.rep_funnel_plot(self.data.reps()))
 
     def rep_table(self) -> Markdown:
-        """Each rep's raw and shrunk win rate, and where the funnel plot puts them."""
+        """Each rep's own win rate (with its interval), shrunk rate and funnel-plot place."""
         if self.shape.why_no_reps() or self.shape.why_no_win_rate():
             return _markdown("")  # the funnel plot's place says why
         _, pct = self._, self.fmt.pct
@@ -1033,10 +1033,10 @@ class TeamReport:
             [
                 _esc(r["owner"]),
                 f"{r['won']} / {r['n']}",
-                pct(r["rate"]),
                 _("{rate} ({low} to {high})").format(
-                    rate=pct(r["shrunk"]), low=pct(r["ci_low"]), high=pct(r["ci_high"])
+                    rate=pct(r["rate"]), low=pct(r["ci_low"]), high=pct(r["ci_high"])
                 ),
+                pct(r["shrunk"]),
                 self.fmt.translate(r["flag"]) if r["flag"] else _("within limits"),
             ]
             for r in reps.sort("shrunk", descending=True).iter_rows(named=True)
@@ -1046,17 +1046,19 @@ class TeamReport:
                 [
                     _("Rep"),
                     _("Won / closed"),
-                    _("Raw rate"),
-                    _("Shrunk rate (95% interval)"),
+                    _("Own win rate (95% interval)"),
+                    _("Shrunk rate"),
                     _("Funnel plot"),
                 ],
                 rows,
             )
             + "\n\n"
             + _(
-                "The shrunk rate pulls each rep towards the organisation's rate in "
-                "proportion to how few deals they closed: rank reps on it, not on "
-                "the raw rate."
+                "The own win rate's interval is where this rep's rate lies, from their deals "
+                "alone. The shrunk rate pulls each rep towards the organisation's rate in "
+                "proportion to how few deals they closed: rank reps on it, not on the own "
+                "rate; it is no estimate of a standout rep's rate, which it pulls to the middle "
+                "(the funnel plot says whether a rep differs)."
             )
         )
 

@@ -409,6 +409,7 @@ def conversion_alerts(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown:
             _("{rate} over {quarters} quarter(s), n = {n}").format(
                 rate=pct(r["centre"]), quarters=r["past_quarters"], n=f"{r['past_n']:,}"
             )
+            + (" · " + _("swing ± {sd}").format(sd=pct(r["between_sd"])) if r["between_sd"] else "")
             if r["centre"] is not None
             else "–",
             _("{low} to {high}").format(low=pct(r["lcl"]), high=pct(r["ucl"]))
@@ -452,7 +453,10 @@ def conversion_alerts(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown:
         + "\n\n"
         + _(
             "Each past quarter's cohort is read at the same age as this one, so a young cohort "
-            "is compared with cohorts as young as it was (p-chart, Shewhart limits)."
+            "is compared with cohorts as young as it was (p-chart, Shewhart limits). The limits "
+            "include how much the past quarters' conversion swung from quarter to quarter "
+            "beyond chance (swing ±: its standard deviation), so an ordinary quarter falls "
+            "outside them about 0.3% of the time."
         )
     )
 

@@ -155,3 +155,20 @@ def test_forecast_backtest_coverage_cell_runs():
     assert row["cov_50"] <= row["cov_80"] <= row["cov_90"]
     assert row["cov_80"] > 0.6 and row["crps"] > 0 and row["mc_80"] > 0
     assert 0 <= row["below_p10"] <= 0.5 and 0 <= row["above_p90"] <= 0.5
+
+
+def test_control_limits_allow_for_quarter_to_quarter_swings(rng: np.random.Generator) -> None:
+    # quarter rates 0.20-0.42 around 0.3, 200 deals a quarter: the pooled limits alarm on
+    # about 16% of quarters; the dispersed ones about 0.3% (2% would be 40 of 2000, far out)
+    got = sim.dispersion_false_alarms(0.3, 200, 0.3, 2000, rng)
+    assert got["pooled"] > 0.08 and got["dispersed"] < 0.02, got
+    assert got["power_dispersed"] > 0.01, got  # a fall to 0.2 is still flagged sometimes
+
+
+def test_a_star_reps_own_interval_covers_their_rate(rng: np.random.Generator) -> None:
+    # one star at 0.70 among eleven reps at 0.30: the rep's own interval (ci_low/ci_high)
+    # holds the star's rate; the shrunk one held it 23-40% of the time (bench/RESULTS.md)
+    star = np.r_[True, np.zeros(11, bool)]
+    got = sim.rep_scenario_coverage(lambda: np.r_[0.70, np.full(11, 0.30)], star, (5, 40), 60, rng)
+    assert got["own_outlying"] > 0.8 and got["own"] > BAND, got
+    assert got["shrunk_outlying"] < 0.7, got

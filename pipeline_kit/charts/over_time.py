@@ -114,6 +114,7 @@ def control_chart(
         alt.Tooltip("conversion:Q", title="This quarter", format=".1%"),
         alt.Tooltip("n:Q", title="Decided deals"),
         alt.Tooltip("centre:Q", title="Past quarters", format=".1%"),
+        alt.Tooltip("between_sd:Q", title="Quarter-to-quarter swing (sd)", format=".1%"),
         alt.Tooltip("lcl:Q", title="Lower limit", format=".1%"),
         alt.Tooltip("ucl:Q", title="Upper limit", format=".1%"),
         alt.Tooltip("signal:N", title="Signal"),
@@ -134,8 +135,8 @@ def control_chart(
     return alt.layer(limits, centre, dot).properties(
         title=alt.Title(
             title,
-            subtitle="Grey bar: 3-sigma limits from the past quarters, read at the same age · "
-            "tick: their pooled conversion",
+            subtitle="Grey bar: 3-sigma limits from the past quarters, read at the same age, "
+            "their quarter-to-quarter swing included · tick: their pooled conversion",
         ),
         width=480,
     )

@@ -224,6 +224,8 @@ def rep_funnel_plot(
                 alt.Tooltip(f"{reps.columns[0]}:N", title="Rep"),
                 alt.Tooltip("n:Q"),
                 alt.Tooltip("rate:Q", format=".1%"),
+                alt.Tooltip("ci_low:Q", title="95% CI low", format=".1%"),
+                alt.Tooltip("ci_high:Q", title="95% CI high", format=".1%"),
                 alt.Tooltip("shrunk:Q", title="Shrunk rate", format=".1%"),
                 alt.Tooltip("q_value:Q", format=".3f"),
             ],

@@ -24,22 +24,35 @@ def rep_win_rates(
     scope: pl.Expr | None = None,
     confidence: float = 0.95,
 ) -> pl.DataFrame:
-    """Rep win rates that survive small n: empirical-Bayes shrinkage and funnel-plot limits.
+    """Rep win rates: each rep's own interval, a shrunk rate to rank on, funnel limits.
 
+    Each rep's closed deals of the period (won or lost).
+
+    * ``rate = won / n``, the rep's own win rate, and ``ci_low`` / ``ci_high`` its 95%
+      interval (the kit's modified Wilson, :func:`pipeline_kit.stats.wilson_interval`, as
+      :func:`pipeline_kit.win_rate` gives): where *this rep's* rate lies, from their own
+      deals only. It covered a star's (0.70 among reps at 0.30) or a laggard's (0.05) true
+      rate 0.95-0.97 of the time in simulation (``bench/coverage.py``).
     * ``shrunk`` = posterior mean under a Beta(a, b) prior fitted by maximum likelihood
-      (beta-binomial) to *every* rep of the dataset: ``(won + a) / (n + a + b)``, with a
-      ``ci_low`` / ``ci_high`` posterior interval. The prior counts for at most as
-      many deals as the average rep closed (``a + b <= mean n``): its centre, the
-      organisation's rate, is itself estimated, and a prior that pretends otherwise (the
-      maximum-likelihood fit runs to complete pooling when reps differ little) gave intervals
-      that covered the reps' true rates 35-70% of the time in simulation (``bench/coverage.py``).
-      A rep with 4 deals moves most of the way to the organisation's rate; one with 80 keeps
-      most of their own.
+      (beta-binomial) to *every* rep of the dataset: ``(won + a) / (n + a + b)``, the
+      better estimate to *rank* reps on (a rep with 4 deals moves most of the way to the
+      organisation's rate; one with 80 keeps most of their own). ``shrunk_ci_low`` /
+      ``shrunk_ci_high`` is its posterior interval: an empirical-Bayes interval that holds
+      the true rates of about 95% of the reps *on average over the reps* when rep rates
+      spread like a Beta around the organisation's (Morris 1983), not any one rep's: it
+      held a star's or a laggard's true rate 23-40% of the time, because it pulls them to
+      the middle. Read it as where a typical rep with this record stands, not as this rep's
+      rate (it was ``ci_low`` / ``ci_high`` before the sixth session). The prior counts for
+      at most as many deals as the average rep closed (``a + b <= mean n``): its centre,
+      the organisation's rate, is itself estimated, and a prior that pretends otherwise (the
+      maximum-likelihood fit runs to complete pooling when reps differ little) gave
+      intervals that covered the reps' true rates 35-70% of the time in simulation.
     * funnel limits: the range of win rates a rep with this many closed deals would show 95%
       (``funnel_low95``/``high95``) and 99.8% of the time if they won at the organisation's
       rate (``org_rate``: every rep's deals).
     * ``p_value``: exact binomial test against the organisation's rate, ``q_value`` Benjamini-
       Hochberg over the reps returned; ``flag`` is "above" / "below" only when ``q < 0.05``.
+      This, not the shrunk interval, says whether a rep differs from the organisation.
 
     ``scope`` (an expression over deals, e.g. ``pl.col("team") == "EMEA"``) returns the reps
     of those deals only, shrunk towards the whole organisation with the prior fitted on it:
@@ -82,11 +95,14 @@ def rep_win_rates(
     q = stats.benjamini_hochberg(p)
     rate = k / n
     flag = np.where(q < 0.05, np.where(rate > org, "above", "below"), "")
+    own_low, own_high = stats.wilson_interval("won", "n", confidence)
     return reps.with_columns(
         pl.Series("rate", rate),
+        own_low.alias("ci_low"),
+        own_high.alias("ci_high"),
         pl.Series("shrunk", (k + a) / (n + a + b)),
-        pl.Series("ci_low", post_low),
-        pl.Series("ci_high", post_high),
+        pl.Series("shrunk_ci_low", post_low),
+        pl.Series("shrunk_ci_high", post_high),
         pl.lit(float(org)).alias("org_rate"),
         pl.Series("funnel_low95", low95),
         pl.Series("funnel_high95", high95),

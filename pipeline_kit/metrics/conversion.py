@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 
 import dataframely as dy
+import numpy as np
 import polars as pl
 
 from pipeline_kit.dataset import Dataset
@@ -46,7 +47,7 @@ from pipeline_kit.metrics._common import (
 from pipeline_kit.metrics._long import _long
 from pipeline_kit.metrics.cards import PER_PIPELINE, MetricCard, declare
 from pipeline_kit.periods import Period
-from pipeline_kit.stats import MIN_N, p_chart_limits, wilson_interval
+from pipeline_kit.stats import MIN_N, dispersed_p_chart_limits, wilson_interval
 
 __all__ = ["stage_conversion", "stage_conversion_control"]
 
@@ -275,6 +276,7 @@ class StageConversionControlOutput(dy.Schema):
     past_advanced = count_column()
     past_n = count_column()
     centre = share_column()
+    between_sd = share_column()
     lcl = share_column()
     ucl = share_column()
     signal = dy.String(nullable=False, regex=f"^({'|'.join(SIGNALS)})$")
@@ -306,15 +308,33 @@ def stage_conversion_control(
     (:func:`stage_conversion`, outcomes read at ``as_of``, default the last date in the data)
     against the ``quarters`` quarters before it, each read at the same age (its end plus the
     days from this quarter's end to ``as_of``, so a young cohort is compared with cohorts as
-    young as it was). ``centre = sum(past advanced) / sum(past n)``; the p-chart limits for
-    this quarter's n are predictive (:func:`pipeline_kit.stats.p_chart_limits`): the
-    ``Φ(-sigmas)`` and ``1 - Φ(-sigmas)`` quantiles (0.135% and 99.865% for 3) of the
-    beta-binomial count a quarter converting like its past would give, divided by n, so that
-    it falls outside them at most about 0.27% of the time whatever n and however few past
-    deals.
-    The normal-theory limits ``centre ± 3 √(centre (1 - centre) / n)`` raised 0.4-2.8% false
-    alarms per stage-quarter at 5-30 deals a quarter and rates of 0.1-0.5, up to 7% for a
-    later stage's smaller cohorts (``bench/coverage.py``).
+    young as it was). ``centre = sum(past advanced) / sum(past n)``.
+
+    The limits are predictive (:func:`pipeline_kit.stats.dispersed_p_chart_limits`): the
+    ``Φ(-sigmas)`` and ``1 - Φ(-sigmas)`` quantiles (0.135% and 99.865% for 3) of the count
+    of n deals a quarter converting like its past quarters would give, divided by n, where
+    "like its past" includes their quarter-to-quarter swing. ``between_sd`` is that swing,
+    the estimated standard deviation of the true conversion from quarter to quarter beyond
+    the binomial noise of each quarter's n (a moment estimate from the past quarters' rates;
+    0 when they vary no more than their counts explain; null with fewer than 3 past quarters
+    holding deals, which then give the pooled limits). The new quarter is then beta-binomial
+    with mean ``(past advanced + 1/2) / (past n + 1)`` and variance ``m (1 - m) / (past n +
+    2) + between_sd² · (c + Σ n_i² / N²)``, ``c`` widening for the swing being estimated from
+    few quarters (2.7 for 8 quarters at 3 sigma). With ``between_sd = 0`` the limits are those
+    of the pooled past count, as before the sixth session.
+
+    What the limits mean: a quarter whose stage converts like its past quarters, swings
+    included, falls outside them about 0.27% of the time (0.05-0.7% in simulation for 20-200
+    deals a quarter and quarter rates swinging by up to ±0.1 around 0.3), so an ``above`` /
+    ``below`` signal is a change the past does not make ordinary. The pooled limits used
+    before assumed every quarter converted at the same true rate: with quarter rates of
+    0.25-0.36 a 200-deal stage raised 2.6% false alarms a quarter, 16% with 0.20-0.42
+    (``bench/coverage.py``). The price is power: with 200 deals a quarter a fall from 0.30 to
+    0.20 is flagged in about a third of quarters with steady past quarters, less when the
+    past swings (the swing itself hides it).
+    The normal-theory limits ``centre ± 3 √(centre (1 - centre) / n)`` used before the
+    predictive ones raised 0.4-2.8% false alarms per stage-quarter at 5-30 deals a quarter and
+    rates of 0.1-0.5, up to 7% for a later stage's smaller cohorts.
     ``signal`` is ``above`` / ``below`` when p is outside them, ``within``, or ``no
     baseline`` (no decided deal in the past quarters, or none this quarter). A period that is
     not a quarter is read as the quarter holding its last day. Columns:
@@ -330,20 +350,19 @@ def stage_conversion_control(
     groups = stage_groups(ds, groups)
     keys = [*groups, "stage", "stage_order"]
     this = stage_conversion(ds, quarter, by=groups, as_of=day)
-    past = [
-        stage_conversion(ds, q, by=groups, as_of=q.end + age)
-        .filter(pl.col("n") > 0)
-        .select(*keys, "advanced", "n")
-        for q in (quarter.shift(-back) for back in range(1, quarters + 1))
-    ]
-    baseline = (
-        pl.concat(past, how="vertical_relaxed")
-        .group_by(keys)
-        .agg(
-            pl.len().cast(pl.Int64).alias("past_quarters"),
-            pl.col("advanced").sum().cast(pl.Int64).alias("past_advanced"),
-            pl.col("n").sum().cast(pl.Int64).alias("past_n"),
-        )
+    past = pl.concat(
+        [
+            stage_conversion(ds, q, by=groups, as_of=q.end + age)
+            .filter(pl.col("n") > 0)
+            .select(*keys, "advanced", "n", pl.lit(back).alias("back"))
+            for back, q in ((b, quarter.shift(-b)) for b in range(1, quarters + 1))
+        ],
+        how="vertical_relaxed",
+    )
+    baseline = past.group_by(keys).agg(
+        pl.len().cast(pl.Int64).alias("past_quarters"),
+        pl.col("advanced").sum().cast(pl.Int64).alias("past_advanced"),
+        pl.col("n").sum().cast(pl.Int64).alias("past_n"),
     )
     known = (pl.col("n") > 0) & pl.col("centre").is_not_null()
     frame = (
@@ -356,11 +375,25 @@ def stage_conversion_control(
             .alias("centre")
         )
     )
-    lcl, ucl = p_chart_limits(
-        frame["past_advanced"].to_numpy(), frame["past_n"].to_numpy(), frame["n"].to_numpy(), sigmas
+    # one row per chart, one column per past quarter (0 deals where a quarter had none)
+    wide = [
+        frame.select(keys)
+        .join(past.filter(pl.col("back") == back), on=keys, how="left", nulls_equal=True)
+        .select(pl.col("advanced", "n").fill_null(0))
+        for back in range(1, quarters + 1)
+    ]
+    rows = (frame.height, quarters)
+    lcl, ucl, swing = dispersed_p_chart_limits(
+        np.column_stack([w["advanced"].to_numpy() for w in wide]).reshape(rows),
+        np.column_stack([w["n"].to_numpy() for w in wide]).reshape(rows),
+        frame["n"].to_numpy(),
+        sigmas,
     )
     return (
         frame.with_columns(
+            pl.when(known)
+            .then(pl.Series(swing, dtype=pl.Float64).fill_nan(None))
+            .alias("between_sd"),
             pl.when(known).then(pl.Series(lcl, dtype=pl.Float64).fill_nan(None)).alias("lcl"),
             pl.when(known).then(pl.Series(ucl, dtype=pl.Float64).fill_nan(None)).alias("ucl"),
         )
@@ -402,8 +435,10 @@ declare(
         "Stage conversion against its control limits (p-chart)",
         "advanced / (advanced + dropped) of the quarter's cohort; limits = the 0.135% and "
         "99.865% quantiles (the tails of 3 sigma) of the count a quarter converting like the "
-        "8 quarters before would give (beta-binomial: n, past advanced + 1/2, past dropped + "
-        "1/2), divided by n; centre = the pooled conversion of those quarters",
+        "8 quarters before, their quarter-to-quarter swing included, would give (beta-binomial "
+        "around past advanced + 1/2 of past n + 1, widened by the swing estimated from those "
+        "quarters; with no swing beyond their counts' own: n, past advanced + 1/2, past "
+        "dropped + 1/2), divided by n; centre = the pooled conversion of those quarters",
         "cohort: deals that first entered the stage in the quarter, outcomes read at as_of; "
         "past quarters read at the same age",
         "as for stage_conversion; detail = the stage",
@@ -414,8 +449,9 @@ declare(
             "Eight quarters of one stage rarely hold enough deals for stable limits in a small "
             "team; a shift in the process (a new qualification rule) moves the centre itself.",
             "One signal among many stages and teams can be chance: the limits keep false "
-            "alarms at most about 0.27% per stage and quarter (fewer with few deals: wide "
-            "limits).",
+            "alarms at about 0.27% per stage and quarter (0.05-0.7% in simulation, with past "
+            "quarters swinging or not); the swing is estimated from 8 quarters, so a stage "
+            "whose quarters swing widely gets wide limits and flags only large changes.",
         ),
         "pipeline_kit.stage_conversion_control",
         reading="A stage outside its limits converted differently from what its own past makes "
