@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -35,14 +34,12 @@ def rng() -> np.random.Generator:
 
 
 def test_counts_and_bookings_intervals_cover(rng: np.random.Generator) -> None:
-    start = time.perf_counter()
     got = sim.count_bookings_coverage(
         10, lambda r, n: r.lognormal(9, 1.5, n), math.exp(9 + 1.5**2 / 2), 400, rng
     )
     assert got["created"] > BAND and got["won"] > BAND
     assert got["bookings"] > BAND, got
     assert got["normal"] < got["bookings"]  # the old normal approximation under-covers here
-    assert time.perf_counter() - start < 5
 
 
 def test_period_over_period_change_intervals_cover(rng: np.random.Generator) -> None:
