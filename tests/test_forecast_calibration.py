@@ -63,17 +63,21 @@ def _gap_dataset() -> pk.Dataset:
     return pk.load({"deals": deals, "stage_history": history, "stages": STAGES})
 
 
-def test_a_deal_closed_before_its_window_opened_is_not_a_loss():
+def test_a_deal_closed_before_its_window_opened_is_a_miss():
+    """A forecast made a week before its period opens counts only what is won inside the
+    period: a deal open now may close before the period starts, so the past deal that did
+    (G1) is an example not won in its window, not left out. (Leaving such deals out, tried in
+    this session, raised the organisation's quarter-start CRPS by 18% on the bench's eight
+    organisations: bench/RESULTS.md.)"""
     f = pk.forecast(_gap_dataset(), "2025-Q3", as_of="2025-06-30", draws=40_000, past_periods=1)
-    # examples: P1 on three days, all won (one distinct deal: n = 1, w = 1); G1 is left out.
-    # Stage level: Jeffreys Beta(1.5, 0.5), mean 0.75; stage x age: (10 x 0.75 + 1) / 11;
+    # examples: P1 on three days, all won; G1 on one day, not won in its window: 4 examples,
+    # 3 won, scaled to 2 distinct deals: n = 2, w = 1.5. Stage level: Jeffreys
+    # Beta(0.5 + 1.5, 0.5 + 0.5) = Beta(2, 1), mean 2/3; stage x age: (10 x 2/3 + 1.5) / 12;
     # C1's size bucket (1000, above every example) has no example: the mean stays there.
-    # (With G1 counted as a loss: n = 2, w = 1.5, Beta(2, 1) mean 2/3, then
-    # (10 x 2/3 + 1.5) / 12 = 0.6806.)
-    expected = (10 * 0.75 + 1) / 11
-    assert expected == pytest.approx(0.772727, abs=1e-6)
+    expected = (10 * 2 / 3 + 1.5) / 12
+    assert expected == pytest.approx(0.680556, abs=1e-6)
     assert f.deals["p_win_in_period"][0] == pytest.approx(expected, abs=0.005)
-    assert f.summary["examples"][0] == 1
+    assert f.summary["examples"][0] == 2
 
 
 def _cell_training(won_a: int, won_b: int, rows: int = 10) -> pl.DataFrame:

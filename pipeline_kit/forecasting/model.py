@@ -8,7 +8,7 @@ created``, each part simulated (Monte Carlo, fixed seed, vectorised over draws):
   point of earlier periods (``as_of`` moved back 1..``past_periods`` periods, and a week either
   side). Every deal open on such a past day, in the same stage and a similar age in stage
   (tertiles of the stage's ages), is one example; it succeeded when it was won within the same
-  window after that day (a deal that closed before its window opened is no example). Only
+  window after that day (one that closed before its window opened was not won in it). Only
   past days whose window ended by ``as_of`` are used, so every example's outcome was known at
   ``as_of`` and nothing is censored. Rates are estimated in a hierarchy (stage -> stage x age
   -> stage x age x size -> that x group), each level a Beta posterior shrunk towards the level
@@ -269,7 +269,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 def _group_offsets(
-    training: pl.DataFrame, groups: list[str], prior_strength: float, steps: int = 6
+    training: pl.DataFrame, groups: list[str], prior_strength: float, steps: int = 50
 ) -> pl.DataFrame:
     """Per stage and group, how far the group's win odds sit from the organisation's.
 
@@ -314,7 +314,10 @@ def _group_offsets(
         p = special.expit(logit + offset[g])
         gap = np.bincount(g, p, minlength=count) - target
         slope = np.bincount(g, p * (1 - p), minlength=count)
-        offset = offset - np.where(slope > 1e-12, gap / np.maximum(slope, 1e-12), 0.0)
+        step = np.where(slope > 1e-12, gap / np.maximum(slope, 1e-12), 0.0)
+        offset = offset - step
+        if np.abs(step).max(initial=0.0) < 1e-10:  # (Newton: a few steps, more near all-won)
+            break
     first = rated.group_by("_g").agg(pl.col(keys).first()).sort("_g")
     return first.select(keys).with_columns(pl.Series("offset", offset))
 
@@ -474,10 +477,8 @@ def _forecast(
     training = (
         open_on(windows.days())
         .join(windows.past.lazy(), on="snapshot", how="left")
-        # a deal that closed between its past day and its window's first day (a week before a
-        # period's start, wins cluster at the previous period's end) was not open when the
-        # window opened: it would count as a loss and pull the rates down
-        .filter(pl.col("closed_at").is_null() | (pl.col("closed_at") >= pl.col("window_first")))
+        # (a deal that closed between its past day and its window's first day is an example
+        # not won in the window: a deal open today may also close before the period opens)
         .with_columns(won_between(pl.col("window_first"), pl.col("window_last")).alias("won"))
         .collect()
         .sort("snapshot", "deal_id")  # a fixed order: float sums and draws repeat exactly
