@@ -704,6 +704,74 @@ def missing_amount_coverage(
     }
 
 
+def velocity_coverage(
+    n: int, p: float, sigma: float, link: float, teams: int, rng: np.random.Generator
+) -> dict[str, float]:
+    """Coverage of ``pk.velocity``'s interval (MOVER over the win rate, the average won deal
+    and the inverse average won cycle; the open qualified count exact).
+
+    Every team closes ``n`` deals in 2025-Q4, each won with probability ``p``; a won deal's
+    amount is log-normal (median 10,000, ``sigma``) and its cycle ``30 x Gamma(2)`` days
+    times ``(amount / 10,000) ** link`` (``link`` > 0: big deals take longer, as they do);
+    20 deals sit open in the qualified stage at the period's end. Truth: ``20 x p x E[amount]
+    / E[cycle]`` (expectations over the won deals, by simulation for ``link`` > 0). ``n``:
+    teams whose interval exists (5 won deals or more).
+    """
+    import pipeline_kit as pk
+
+    names = np.repeat(_teams(teams), n)
+    size = names.size
+    won = rng.random(size) < p
+    amount = 10_000 * rng.lognormal(0.0, sigma, size)
+    cycle = np.maximum(1, np.round(30 * rng.gamma(2.0, 1.0, size) * (amount / 10_000) ** link))
+    closed = rng.integers(0, 90, size)  # days into 2025-Q4 (92 days)
+    open_names = np.repeat(_teams(teams), 20)
+    k = open_names.size
+    deals = pl.DataFrame(
+        {
+            "deal_id": [f"d{i}" for i in range(size)] + [f"o{i}" for i in range(k)],
+            "owner": "o",
+            "team": np.concatenate([names, open_names]),
+            "amount": np.concatenate([amount.round(2), np.full(k, 5_000.0)]),
+            "created_at": np.concatenate(
+                [_days_into("2025-10-01", closed - cycle), np.full(k, "2025-09-01")]
+            ),
+            "stage": np.concatenate([np.where(won, "Won", "Lost"), np.full(k, "Proposal")]),
+            "status": np.concatenate([np.where(won, "won", "lost"), np.full(k, "open")]),
+            "closed_at": np.concatenate([_days_into("2025-10-01", closed), np.full(k, None)]),
+        }
+    )
+    history = deals.filter(pl.col("status") == "open").select(
+        "deal_id", "stage", pl.col("created_at").alias("entered_at")
+    )
+    stages = pl.DataFrame(
+        {
+            "stage": ["Prospecting", "Proposal", "Won", "Lost"],
+            "order": [1, 2, 3, 4],
+            "probability": [0.1, 0.5, 1.0, 0.0],
+            "is_won": ["false", "false", "true", "false"],
+            "is_lost": ["false", "false", "false", "true"],
+        }
+    )
+    ds = _dataset(deals=deals, stages=stages, stage_history=history)
+    f = pk.velocity(ds, Q4, by="team").filter(pl.col("ci_low").is_not_null())
+    # E[amount] and E[cycle] of won deals, from a large draw of the same model
+    big = 10_000 * rng.lognormal(0.0, sigma, 2_000_000)
+    mean_cycle = float(
+        np.maximum(1, np.round(30 * rng.gamma(2.0, 1.0, big.size) * (big / 10_000) ** link)).mean()
+    )
+    truth = 20 * p * float(big.mean()) / mean_cycle
+    high = f["ci_high"].fill_null(float("inf"))  # (no upper end: the cycle's reaches 0)
+    hit = (f["ci_low"] <= truth) & (truth <= high)
+    return {
+        "kit": _share(hit),
+        "below": _share(high < truth),
+        "unbounded": _share(f["ci_high"].is_null()),
+        "above": _share(f["ci_low"] > truth),
+        "n": f.height,
+    }
+
+
 def calls_coverage(
     mean: float, shape: float | None, n: int, draws: int, rng: np.random.Generator
 ) -> tuple[float, float]:

@@ -958,6 +958,14 @@ class TeamReport:
                 deal_size=f.money(v["avg_won_deal_size"]),
                 cycle=f.days(v["avg_cycle_days_won"]),
             )
+            + (
+                " "
+                + _("95% interval: {low} to {high} per day.").format(
+                    low=f.money(v["ci_low"]), high=f.money(v["ci_high"])
+                )
+                if v["ci_low"] is not None and v["ci_high"] is not None
+                else ""
+            )
         )
 
     def deal_size_chart(self) -> alt.TopLevelMixin:

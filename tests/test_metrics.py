@@ -342,3 +342,38 @@ def test_velocity_needs_enough_won_deals_not_only_closed_ones(tiny):
     row = pk.velocity(tiny, "2025-Q4", min_n=3).row(0, named=True)
     assert (row["n"], row["won"], row["enough_data"]) == (4, 2, False)
     assert pk.velocity(tiny, "2025-Q4", min_n=2).row(0, named=True)["enough_data"] is True
+
+
+def test_velocity_interval_is_mover_over_its_factors(sample):
+    """velocity's interval, recomputed in plain Python: MOVER (Zou & Donner 2008) on the log
+    scale over the win rate's Wilson interval (plain Wilson: every team has 29 or more won
+    and lost deals, where the modification does not apply), the average won deal's interval
+    and the inverse of the average won cycle's, times the exact open count."""
+    import math
+
+    v = pk.velocity(sample, "2025-Q4", by="team")
+    size = pk.won_deal_size(sample, "2025-Q4", by="team")
+    cycle = pk.cycle_length(sample, "2025-Q4", by="team", outcome="won")
+    z = 1.959963984540054
+    for row in v.filter(pl.col("won") >= 20).iter_rows(named=True):
+        team = row["team"]
+        a = size.filter(pl.col("team") == team).row(0, named=True)
+        c = cycle.filter(pl.col("team") == team).row(0, named=True)
+        k, n = row["won"], row["n"]
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        factors = [  # (estimate, low, high)
+            (p, centre - half, centre + half),
+            (a["mean"], a["ci_low"], a["ci_high"]),
+            (1 / c["mean"], 1 / c["ci_high"], 1 / c["ci_low"]),
+        ]
+        down = math.sqrt(sum(math.log(e / lo) ** 2 for e, lo, _ in factors))
+        up = math.sqrt(sum(math.log(hi / e) ** 2 for e, _, hi in factors))
+        estimate = row["open_qualified"] * math.prod(e for e, _, _ in factors)
+        assert estimate == pytest.approx(row["velocity_per_day"], rel=1e-9)
+        assert row["ci_low"] == pytest.approx(estimate * math.exp(-down), rel=1e-9)
+        assert row["ci_high"] == pytest.approx(estimate * math.exp(up), rel=1e-9)
+    # fewer than 5 won deals: the average won deal has no interval, nor has velocity
+    few = v.filter(pl.col("won") < 5)
+    assert few.height and few["ci_low"].is_null().all()
