@@ -209,6 +209,18 @@ def km_test_size(n: int, censor_max: float, draws: int, rng: np.random.Generator
 Q4 = "2025-Q4"
 
 
+# two open stages (the second is velocity's "qualified"), then won and lost
+TWO_OPEN_STAGES = pl.DataFrame(
+    {
+        "stage": ["Prospecting", "Proposal", "Won", "Lost"],
+        "order": [1, 2, 3, 4],
+        "probability": [0.1, 0.5, 1.0, 0.0],
+        "is_won": ["false", "false", "true", "false"],
+        "is_lost": ["false", "false", "false", "true"],
+    }
+)
+
+
 def _dataset(**tables: pl.DataFrame) -> Dataset:
     """A validated Dataset from frames (every column as text, as an adapter hands them over)."""
     from pipeline_kit.adapters.base import RawDataset, RawTable
@@ -480,16 +492,7 @@ def control_false_alarms(
             ),
         ]
     )
-    stages = pl.DataFrame(
-        {
-            "stage": ["Prospecting", "Proposal", "Won", "Lost"],
-            "order": [1, 2, 3, 4],
-            "probability": [0.1, 0.5, 1.0, 0.0],
-            "is_won": ["false", "false", "true", "false"],
-            "is_lost": ["false", "false", "false", "true"],
-        }
-    )
-    ds = _dataset(deals=deals, stages=stages, stage_history=history)
+    ds = _dataset(deals=deals, stages=TWO_OPEN_STAGES, stage_history=history)
     f = pk.stage_conversion_control(ds, Q4, by="team", sigmas=sigmas)
     out: dict[str, float] = {}
     for stage in ("Prospecting", "Proposal"):
@@ -744,16 +747,7 @@ def velocity_coverage(
     history = deals.filter(pl.col("status") == "open").select(
         "deal_id", "stage", pl.col("created_at").alias("entered_at")
     )
-    stages = pl.DataFrame(
-        {
-            "stage": ["Prospecting", "Proposal", "Won", "Lost"],
-            "order": [1, 2, 3, 4],
-            "probability": [0.1, 0.5, 1.0, 0.0],
-            "is_won": ["false", "false", "true", "false"],
-            "is_lost": ["false", "false", "false", "true"],
-        }
-    )
-    ds = _dataset(deals=deals, stages=stages, stage_history=history)
+    ds = _dataset(deals=deals, stages=TWO_OPEN_STAGES, stage_history=history)
     f = pk.velocity(ds, Q4, by="team").filter(pl.col("ci_low").is_not_null())
     # E[amount] and E[cycle] of won deals, from a large draw of the same model
     big = 10_000 * rng.lognormal(0.0, sigma, 2_000_000)

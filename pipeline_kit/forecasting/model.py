@@ -355,14 +355,7 @@ def _simulate_rates(
             assert rates is not None
             prior = rates
             if depth == 3:  # the group's cell: centred on the org's cell moved by the group
-                offset = cells.join(
-                    _group_offsets(training, groups, prior_strength),
-                    on=["stage", *groups],
-                    how="left",
-                    nulls_equal=True,
-                    maintain_order="left",
-                )["offset"]
-                shift = offset.fill_null(0.0).to_numpy()[:, None]
+                shift = _offsets_of(cells, training, groups, prior_strength)[:, None]
                 prior = special.expit(_logit(rates) + shift)
             a = prior_strength * prior + w
             b = prior_strength * (1 - prior) + n - w
@@ -591,6 +584,20 @@ def _forecast(
     return BookingsForecast(period, day, groups, summary, samples, deal_frame)
 
 
+def _offsets_of(
+    frame: pl.DataFrame, training: pl.DataFrame, groups: list[str], prior_strength: float
+) -> np.ndarray:
+    """Each row's group offset in its stage (:func:`_group_offsets`), 0 where it has none."""
+    offset = frame.join(
+        _group_offsets(training, groups, prior_strength),
+        on=["stage", *groups],
+        how="left",
+        nulls_equal=True,
+        maintain_order="left",
+    )["offset"]
+    return offset.fill_null(0.0).to_numpy()
+
+
 def _period_effect_sd(
     training: pl.DataFrame,
     groups: list[str] | None = None,
@@ -617,14 +624,8 @@ def _period_effect_sd(
     if not rated.height:
         return 0.0
     if groups:
-        offset = rated.join(
-            _group_offsets(training, groups, prior_strength),
-            on=["stage", *groups],
-            how="left",
-            nulls_equal=True,
-            maintain_order="left",
-        )["offset"]
-        moved = special.expit(_logit(rated["rate"].to_numpy()) + offset.fill_null(0.0).to_numpy())
+        offset = _offsets_of(rated, training, groups, prior_strength)
+        moved = special.expit(_logit(rated["rate"].to_numpy()) + offset)
         rated = rated.with_columns(pl.Series("rate", moved))
     # sequential sums in the training's fixed order (a parallel sum could differ in the last
     # bit, and the draws with it)
