@@ -1086,10 +1086,6 @@ def _merged_reasons(deals: pl.DataFrame, merged: str) -> pl.DataFrame:
 
 
 _HINTS = {
-    ("deals", "amount|nullability"): N_(
-        "HubSpot deals often have no Amount; fill it in HubSpot (or export "
-        "'Amount in company currency')"
-    ),
     ("deals", "stage|nullability"): N_(
         "export Deal Stage (UI export) or deal_pipeline_stage_id (API) for every deal"
     ),

@@ -556,7 +556,6 @@ def read_maven(path: Path) -> RawDataset:  # no options
         hints={
             ("deals", "created_at|nullability"): missing_created,
             ("deals", "team|nullability"): Message(N_("add the agent to sales_teams.csv")),
-            ("deals", "amount|nullability"): Message(N_("add the product to products.csv")),
             ("stage_history", "deal_unknown"): Message(
                 N_(
                     "These are the stage dates of deals quarantined in the deals table (see the "
