@@ -149,3 +149,15 @@ def test_a_team_report_says_which_lead_columns_the_export_lacks(tmp_path):
     # a team none of whose leads was qualified, in an export that has the column: 0, not unknown
     full = pk.load(SAMPLE, cache=True)
     assert "leads.qualified_at" not in full.absent_columns
+
+
+def test_absent_columns_survive_the_cache(tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    frame = pl.read_csv(LEADS.encode(), infer_schema=False).drop("qualified_at")
+    frame.write_csv(folder / "leads.csv")
+    first = pk.load(folder, cache_dir=str(tmp_path / "cache"))
+    again = pk.load(folder, cache_dir=str(tmp_path / "cache"))
+    assert "leads.qualified_at" in first.absent_columns
+    assert again.absent_columns == first.absent_columns and again.leads_only
+    assert pk.lead_funnel(again, "2025-Q4")["qualified"][0] is None
