@@ -469,6 +469,8 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
     valid["deals"], bad = _check_status_matches_stage(valid, raw)
     quarantined.append(bad)
     for fk in FOREIGN_KEYS:  # in order: deals are settled before the tables that refer to them
+        if leads_only and fk.parent == "deals":
+            continue  # no deal in the export: a lead's deal_id says it became one, kept as given
         if fk.table in deferred.names and fk.parent in valid:
             deferred.mark(fk.table, fk, len(notes))
             continue
@@ -1640,7 +1642,8 @@ def _drop_unknown_links(
             N_(
                 "{table}: {rows} row(s) name a {column} that is not among the valid {parent} "
                 "(not in the export, or quarantined): the rows are kept and that link is left "
-                "empty, so they count as converted but not as won."
+                "empty, so they count as converted only by their converted_at, and never as "
+                "won."
             ),
             table=fk.table,
             rows=unknown,

@@ -161,3 +161,16 @@ def test_absent_columns_survive_the_cache(tmp_path):
     assert "leads.qualified_at" in first.absent_columns
     assert again.absent_columns == first.absent_columns and again.leads_only
     assert pk.lead_funnel(again, "2025-Q4")["qualified"][0] is None
+
+
+def test_a_leads_export_without_conversion_times_converts_by_deal_id():
+    """No converted_at column, but deal_id filled on L1, L2, L4: those three became
+    opportunities. With no deal in the export the links are kept as given (not emptied as
+    links to unknown deals, which made every lead unconverted)."""
+    frame = pl.read_csv(LEADS.encode(), infer_schema=False).drop("converted_at")
+    ds = pk.load({"leads": frame})
+    assert ds.leads["deal_id"].drop_nulls().sort().to_list() == ["D1", "D2", "D4"]
+    funnel = pk.lead_funnel(ds, "2025-Q4").row(0, named=True)
+    assert (funnel["created"], funnel["converted"]) == (5, 3)
+    assert funnel["conversion_rate"] == pytest.approx(3 / 5)
+    assert not any("not among the valid deals" in n for n in ds.notes)

@@ -95,7 +95,9 @@ def lead_funnel(
     had time to convert. ``qualified`` and ``qualified_rate`` are null when the export has no
     ``qualified_at`` column (not exported: unknown, not 0). On an export of leads only
     (:attr:`Dataset.leads_only`) ``won``, ``lead_win_rate`` and its interval are null: no deal
-    says whether a lead was won. Columns: :class:`LeadFunnelOutput`.
+    says whether a lead was won; a lead naming a ``deal_id`` counts as converted (the deal's
+    creation date is not in the export, so not only by ``as_of``).
+    Columns: :class:`LeadFunnelOutput`.
     """
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
@@ -113,8 +115,13 @@ def lead_funnel(
         "qualified": not _exported(ds, "qualified_at"),
         "converted": False,
     }
-    # converted: a conversion time by as_of, or (no time exported) a deal created by as_of
-    converted = pl.col("converted_at").is_not_null() | pl.col("_deal_by_as_of").fill_null(False)
+    # converted: a conversion time by as_of, or (no time exported) a deal created by as_of; in
+    # an export of leads only, a deal named at all (no deal says when it was created)
+    converted = pl.col("converted_at").is_not_null() | (
+        pl.col("deal_id").is_not_null()
+        if ds.leads_only
+        else pl.col("_deal_by_as_of").fill_null(False)
+    )
     frame = aggregate(
         cohort,
         groups,
