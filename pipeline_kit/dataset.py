@@ -409,6 +409,15 @@ class Dataset:
         return cast("dt.date | None", self.tables["deals"]["created_at"].min())  # a Date column
 
     @property
+    def has_amounts(self) -> bool:
+        """Whether any deal has an amount (not so: no amount column, or every cell blank).
+
+        Without one, every amount figure is unknown (null) and there is no bookings forecast.
+        """
+        amount = self.tables["deals"]["amount"]
+        return amount.null_count() < amount.len()
+
+    @property
     def last_date(self) -> dt.date | None:
         """Latest date in the deals (created or closed): the export's effective date.
 

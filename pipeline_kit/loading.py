@@ -65,7 +65,6 @@ from pipeline_kit.schema import (
     DEFERRED_TABLES,
     FOREIGN_KEYS,
     ONE_TEAM,
-    REQUIRED_BLANK_ALLOWED,
     TABLES,
     UNDATED_DEALS,
     UNKNOWN_OWNER,
@@ -374,6 +373,23 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
         # (before an empty owner or team is filled in, which would leave no row blank)
         _set_aside_blank_rows(raw, "deals", raw.setaside, notes)
         raw.tables["deals"] = _fill_owner_and_team(raw.tables["deals"], notes)
+    if "deals" in raw.tables and "amount" not in raw.tables["deals"].frame.columns:
+        # (counts, rates and cycles stand; every amount figure is unknown, not 0)
+        deals = raw.tables["deals"]
+        raw.tables["deals"] = replace(
+            deals, frame=deals.frame.with_columns(pl.lit(None, pl.String).alias("amount"))
+        )
+        if not raw.no_deals:
+            notes.append(
+                Message(
+                    N_(
+                        "{file} has no amount column: deal counts, rates, cycles and "
+                        "conversion are computed; every amount figure (deal size, bookings, "
+                        "pipeline value, velocity, the forecast) is unknown and shown as '–'."
+                    ),
+                    file=Path(deals.file).name,
+                )
+            )
     if undated:
         deals = raw.tables["deals"]
         raw.tables["deals"] = RawTable(
@@ -509,7 +525,8 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
                 )
             )
 
-    notes.extend(_deals_without_amount(valid["deals"]))
+    if "deals.amount" not in absent:  # (an export without amounts has its own note)
+        notes.extend(_deals_without_amount(valid["deals"]))
     rule_messages = {**CURRENCY_MESSAGES, **EXCLUSION_MESSAGES, **raw.rule_messages}
     if deferred.names:
         deferred.start(valid, quarantined, aside, notes)
@@ -551,7 +568,7 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
 
 
 def _deals_without_amount(deals: pl.DataFrame) -> list[str]:
-    """The note saying how many valid deals have a blank amount (see ``REQUIRED_BLANK_ALLOWED``).
+    """The note saying how many valid deals have a blank amount (see ``schema.required_columns``).
 
     They are kept: counted in rates and cycles, left out of amount figures (each says how many
     it left out in ``without_amount``).
@@ -1522,7 +1539,7 @@ def _in_runs(frame: pl.DataFrame, column: str) -> bool:
 
 # optional columns a rule needs: left out, they would quarantine every row the rule reads
 # (a closed_at in another format, dropped, made every won and lost deal "without closed_at")
-_NEVER_LEFT_OUT = {("deals", "closed_at")} | REQUIRED_BLANK_ALLOWED
+_NEVER_LEFT_OUT = {("deals", "closed_at"), ("deals", "amount")}
 
 
 def _drop_unreadable_optional(

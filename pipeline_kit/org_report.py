@@ -28,6 +28,7 @@ from pipeline_kit.metrics import (
     stage_conversion_control,
     win_rate,
 )
+from pipeline_kit.metrics._common import amount_sum
 from pipeline_kit.periods import Period
 from pipeline_kit.report_data import report_period
 from pipeline_kit.sections import escape, fail_softly, markdown, md_table
@@ -129,7 +130,7 @@ class OrgReport:
                 .group_by("team")
                 .agg(
                     pl.len().alias("open_deals"),
-                    pl.col("amount").sum().alias("open_value"),
+                    amount_sum().alias("open_value"),
                     pl.col("amount").null_count().alias("without_amount"),
                 )
             )
@@ -137,7 +138,15 @@ class OrgReport:
             pipe = (
                 open_pipeline(self.ds, self.as_of, by="team")
                 .group_by("team")
-                .agg(pl.col("open_deals", "open_value", "without_amount").sum())
+                .agg(
+                    pl.col("open_deals", "without_amount").sum(),
+                    # (unknown when no open deal of the team has an amount)
+                    pl.when(pl.col("open_deals").sum() > pl.col("without_amount").sum())
+                    .then(pl.col("open_value").sum())
+                    .when(pl.col("open_deals").sum() == 0)
+                    .then(0.0)
+                    .alias("open_value"),
+                )
             )
         rows = []
         table = wr.join(pipe, on="team", how="full", coalesce=True).sort("team")
@@ -406,6 +415,10 @@ class OrgReport:
                 self._("No waterfall: {reason}.").format(
                     reason=self.shape.why_no_dates(N_("pipeline movement"))
                 )
+            )
+        if not self.ds.has_amounts:
+            return markdown(
+                self._("No waterfall: no deal in the export has an amount, so nothing to add up.")
             )
         return self._chart(charts.waterfall(pipeline_waterfall(self.ds, self.period)))
 

@@ -57,7 +57,7 @@ from pipeline_kit.metrics import (
     win_rate,
     won_deal_size,
 )
-from pipeline_kit.metrics._common import as_period, pipelines, resolve_as_of
+from pipeline_kit.metrics._common import amount_total, as_period, pipelines, resolve_as_of
 from pipeline_kit.metrics.collateral import content_stages
 from pipeline_kit.metrics.long_format import WHOLE_EXPORT_METRICS
 from pipeline_kit.metrics.pipeline import next_period, open_at, share_stalled_deals
@@ -328,7 +328,7 @@ class TeamData:
         return pl.DataFrame(
             {
                 "due_deals": [due.height],
-                "due_value": [float(due["amount"].sum())],
+                "due_value": [amount_total(due["amount"])],
                 "without_amount": [due["amount"].null_count()],  # (left out of due_value)
                 "coverage": [None],
                 "next_period": [following.label],

@@ -27,12 +27,12 @@ __all__ = [
     "DEFERRED_TABLES",
     "FOREIGN_KEYS",
     "ONE_TEAM",
-    "REQUIRED_BLANK_ALLOWED",
     "RULE_MESSAGES",
     "TABLES",
     "UNDATED_DEALS",
     "UNKNOWN_OWNER",
     "ForeignKey",
+    "expected_columns",
     "required_columns",
 ]
 
@@ -51,8 +51,8 @@ class Deals(dy.Schema):
     deal_id = dy.String(primary_key=True, description="Unique opportunity id.")
     owner = dy.String(nullable=False, description="Sales rep who owns the deal.")
     team = dy.String(nullable=False, description="Team of the owner.")
-    # a blank amount is null and kept (see REQUIRED_BLANK_ALLOWED); an unreadable, negative or
-    # implausibly large one is quarantined
+    # a blank amount is null and kept (see the note above required_columns); an unreadable,
+    # negative or implausibly large one is quarantined
     amount = dy.Float64(
         nullable=True,
         min=0,
@@ -345,17 +345,18 @@ _DTYPE_HINTS = {
 }
 
 
-# Columns a file must have although a cell may be empty. A deal's amount: CRMs leave it blank
-# mostly on lost and early deals (HubSpot, Pipedrive, hand-kept sheets), so quarantining those
-# deals would bias every count figure (a win rate of 2/5 read as 1/2; Little & Rubin, missing
-# not at random). A blank cell (empty after trimming, or null in a typed file) is null: the deal
-# counts in rates, cycles and conversion and is left out of amount figures, which say how many
-# they left out (``without_amount``). A cell with text that is not a number (``n. a.``, a
-# decimal comma) is unreadable, not absent, and is still quarantined (``amount|dtype``), as is
-# a negative (``amount|min``) or implausibly large one (``amount|max``). An adapter that
-# derives the amount (a lookup, a currency conversion) leaves it null only when there is no
-# amount to read, and sets aside (quarantines) a row whose amount it cannot convert.
-REQUIRED_BLANK_ALLOWED = {("deals", "amount")}
+# A deal's amount is optional, in a cell and as a column. CRMs leave it blank mostly on lost and
+# early deals (HubSpot, Pipedrive, hand-kept sheets), so quarantining those deals would bias
+# every count figure (a win rate of 2/5 read as 1/2; Little & Rubin, missing not at random). A
+# blank cell (empty after trimming, or null in a typed file) is null: the deal counts in rates,
+# cycles and conversion and is left out of amount figures, which say how many they left out
+# (``without_amount``); a figure whose deals all lack an amount is unknown (null), not 0. A cell
+# with text that is not a number (``n. a.``, a decimal comma) is unreadable, not absent, and is
+# still quarantined (``amount|dtype``), as is a negative (``amount|min``) or implausibly large
+# one (``amount|max``). An export without an amount column loads with every amount null, said in
+# a note. An adapter that derives the amount (a lookup, a currency conversion) leaves it null
+# only when there is no amount to read, and sets aside (quarantines) a row whose amount it
+# cannot convert.
 
 
 def required_columns(table: str) -> list[str]:
@@ -363,17 +364,21 @@ def required_columns(table: str) -> list[str]:
     return [
         name
         for name, col in TABLES[table].columns().items()
-        if (not col.nullable or (table, name) in REQUIRED_BLANK_ALLOWED) and name != "source_row"
+        if not col.nullable and name != "source_row"
     ]
+
+
+def expected_columns(table: str) -> list[str]:
+    """The required columns and those a table is expected to have: what `inspect` drafts first.
+
+    A deal's amount is optional (an export may have none) but expected: money figures need it.
+    """
+    return required_columns(table) + (["amount"] if table == "deals" else [])
 
 
 def optional_columns(table: str) -> list[str]:
     """Columns the kit understands but does not require."""
-    return [
-        name
-        for name, col in TABLES[table].columns().items()
-        if col.nullable and (table, name) not in REQUIRED_BLANK_ALLOWED
-    ]
+    return [name for name, col in TABLES[table].columns().items() if col.nullable]
 
 
 def dtype_hint(dtype: pl.DataType) -> str:

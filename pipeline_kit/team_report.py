@@ -31,6 +31,7 @@ from pipeline_kit.formatting import Formatter, as_float
 from pipeline_kit.formatting import missing as _missing
 from pipeline_kit.i18n import N_
 from pipeline_kit.metrics import CATALOGUE
+from pipeline_kit.metrics._common import amount_total
 from pipeline_kit.periods import Period
 from pipeline_kit.report_data import TeamData
 from pipeline_kit.sections import escape as _esc
@@ -240,13 +241,19 @@ class TeamReport:
         pipe = self.data.open_pipeline()
         n_open, value = int(pipe["open_deals"].sum()), as_float(pipe["open_value"].sum())
         open_blank = int(pipe["without_amount"].sum())
+        if n_open and open_blank == n_open:  # (no open deal has an amount: unknown, '–')
+            value = None
         no_pipeline = self.shape.why_no_open_pipeline()
         if no_pipeline:
             bullets.append(no_pipeline[0].upper() + no_pipeline[1:] + ".")
         elif n_open:
             weighted_value = as_float(pipe["weighted_value"].sum())
             weighted = (
-                _(" ({value} weighted by stage probability)").format(value=f.money(weighted_value))
+                ""  # (no amount: nothing to weigh)
+                if value is None
+                else _(" ({value} weighted by stage probability)").format(
+                    value=f.money(weighted_value)
+                )
                 if pipe["weighted_value"].is_not_null().any()
                 else _(" (no stage probabilities, so no weighted figure)")
             )
@@ -468,7 +475,15 @@ class TeamReport:
         open_ = (
             figures["open"]
             .group_by("pipeline")
-            .agg(pl.col("open_deals").sum(), pl.col("open_value").sum())
+            .agg(
+                pl.col("open_deals").sum(),
+                # (unknown when no open deal of the pipeline has an amount)
+                pl.when(pl.col("open_deals").sum() > pl.col("without_amount").sum())
+                .then(pl.col("open_value").sum())
+                .when(pl.col("open_deals").sum() == 0)
+                .then(0.0)
+                .alias("open_value"),
+            )
         )
         table = (
             keys.join(figures["win_rate"], on="pipeline", how="left", nulls_equal=True)
@@ -512,10 +527,11 @@ class TeamReport:
                     _esc(r["pipeline"] or _("(no pipeline)")),
                     rate,
                     f"{r['won'] or 0:,}",
-                    f.money(r["total"] or 0.0),
+                    # (won or open deals, none with an amount: unknown, '–')
+                    f.money(r["total"] if r["won"] else 0.0),
                     f.days(r["cycle"]) if r["cycle_n"] else "–",
                     f"{r['open_deals'] or 0:,}",
-                    f.money(r["open_value"] or 0.0),
+                    f.money(r["open_value"] if r["open_deals"] else 0.0),
                 ]
             )
         head = [
@@ -794,8 +810,10 @@ class TeamReport:
         lines = []
         _, f = self._, self.fmt
         won = self.data.won_deal_size().row(0, named=True)
+        # (won deals, none with an amount: unknown, '–')
+        total = None if won["without_amount"] and not won["n"] else (won["total"] or 0)
         bookings = _("**Bookings {total}** from {n} won deal(s)").format(
-            total=f.money(won["total"] or 0), n=f"{won['n']:,}"
+            total=f.money(total), n=f"{won['n']:,}"
         ) + self._left_out(won["without_amount"])
         if self.ds.has("targets") and not self.period.is_all:
             target = self.data.bookings_vs_target()
@@ -823,7 +841,7 @@ class TeamReport:
                 lines.append(text + _("."))
             slipped = self.data.slipped_deals()
             if slipped.height:
-                worth = f.money(as_float(slipped["amount"].sum()))
+                worth = f.money(amount_total(slipped["amount"]))
                 lines.append(
                     _(
                         "{n} open deal(s) worth {worth} are past their expected close date on "

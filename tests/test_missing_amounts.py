@@ -77,10 +77,25 @@ def test_an_unreadable_or_negative_amount_is_still_quarantined(tmp_path):
     assert ds.deals.height == 6
 
 
-def test_a_deals_file_without_the_amount_column_is_still_refused(tmp_path):
+def test_a_deals_file_without_the_amount_column_loads_with_amount_figures_unknown(tmp_path):
     lines = [",".join(line.split(",")[:3] + line.split(",")[4:]) for line in DEALS.splitlines()]
-    with pytest.raises(pk.DataError, match="amount"):
-        pk.load(write_dataset(tmp_path / "none", deals="\n".join(lines) + "\n", stages=STAGES))
+    ds = pk.load(write_dataset(tmp_path / "none", deals="\n".join(lines) + "\n", stages=STAGES))
+    assert ds.deals.height == 8 and not ds.has_amounts
+    assert "deals.amount" in ds.absent_columns
+    assert any("has no amount column" in str(n) for n in ds.notes)
+    # counts as the rows say (W1, W2 won; L1-L3 lost), every amount figure unknown, not 0
+    wr = pk.win_rate(ds, "2025-Q4").row(0, named=True)
+    assert (wr["won"], wr["n"]) == (2, 5)
+    size = pk.won_deal_size(ds, "2025-Q4").row(0, named=True)
+    assert (size["n"], size["without_amount"], size["total"]) == (0, 2, None)
+    pipe = pk.open_pipeline(ds, "2025-12-31")
+    proposal = pipe.filter(pl.col("stage") == "Proposal").row(0, named=True)
+    assert (proposal["open_deals"], proposal["open_value"]) == (2, None)
+    long = pk.metrics_long(ds, "2025-Q4")
+    for metric in ("bookings", "open_value", "weighted_pipeline"):
+        assert long.filter(pl.col("metric") == metric)["value"].to_list() == [None]
+    with pytest.raises(ValueError, match="needs amounts"):
+        pk.forecast(ds, "2026-Q1", as_of="2025-12-31")
 
 
 def test_count_figures_count_every_deal(mixed):
@@ -250,15 +265,19 @@ def test_deals_without_amounts_change_counts_only(base, blank):
     assert after.deals.height == len(base) + len(blank)
     # amount figures: unchanged; without_amount: the won (open) deals added without one
     size0, size1 = (pk.won_deal_size(d, "2025-Q4").row(0, named=True) for d in (before, after))
-    for column in ("n", "mean", "median", "total", "ci_low", "ci_high"):
+    for column in ("n", "mean", "median", "ci_low", "ci_high"):
         assert size0[column] == size1[column]
     assert size1["without_amount"] == sum(s == "won" for s, *_ in blank)
+    # the sum: unchanged, but unknown (not 0) when won deals came in and none has an amount
+    unknown = size1["n"] == 0 and size1["without_amount"] > 0
+    assert size1["total"] == (None if unknown else size0["total"])
     open0, open1 = (
         pk.open_pipeline(d, "2025-12-31").filter(pl.col("stage") == "Proposal").row(0, named=True)
         for d in (before, after)
     )
-    assert open0["open_value"] == open1["open_value"]
     assert open1["without_amount"] == sum(s == "open" for s, *_ in blank)
+    unknown = open1["open_deals"] > 0 and open1["without_amount"] == open1["open_deals"]
+    assert open1["open_value"] == (None if unknown else open0["open_value"])
     # count figures: as plain Python over all rows says
     rows = base + blank
     won = sum(s == "won" for s, *_ in rows)

@@ -119,7 +119,7 @@ from pipeline_kit.adapters.base import (
 )
 from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import N_, Message
-from pipeline_kit.schema import TABLES, required_columns
+from pipeline_kit.schema import TABLES, expected_columns, required_columns
 
 if TYPE_CHECKING:
     from polars.expr.whenthen import ChainedThen, Then
@@ -1364,14 +1364,14 @@ class _Guess:
     @property
     def plausible(self) -> bool:
         """Some required column found, and the file's name or most required columns agree."""
-        share = self.n_required / max(len(required_columns(self.table)), 1)
+        share = self.n_required / max(len(expected_columns(self.table)), 1)
         return self.n_required > 0 and (self.name_hit or share >= 0.75)
 
 
 def _guess_columns(table: str, headers: list[str], file_name: str) -> _Guess:
     aliases = ALIASES.get(table, {})
     canonical = [c for c in TABLES[table].columns() if c != "source_row"]
-    required = required_columns(table)
+    required = expected_columns(table)
     order = [c for c in canonical if c in required] + [c for c in canonical if c not in required]
     columns: dict[str, str] = {}
     alternatives: dict[str, list[str]] = {}
@@ -1794,7 +1794,7 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
         file, g = assigned[table]
         frame, encoding, separator = read[file]
         runner_up = next(x for x in guesses[file] if x.table != table)
-        required = required_columns(table)
+        required = expected_columns(table)
         found = [c for c in required if c in g.columns]
         why = f"{len(found)} of its {len(required)} required columns found by name"
         if runner_up.plausible and runner_up.score >= g.score - 0.15:

@@ -272,6 +272,11 @@ def backtest_forecast(
     check_by(ds, "deals", groups)
     if ds.undated or ds.first_date is None:
         raise ValueError("a backtest needs dated deals (created_at and closed_at)")
+    if not ds.has_amounts:
+        raise ValueError(
+            "a backtest of the bookings forecast needs amounts, and no deal in the export has "
+            "one: add the amount column to the export"
+        )
     chosen = (
         [as_period(p, ds) for p in periods] if periods else _default_periods(ds, min_past_periods)
     )

@@ -423,6 +423,11 @@ def forecast(
     check_by(ds, "deals", groups)
     if ds.undated or ds.last_date is None or ds.first_date is None:
         raise ValueError("a forecast needs dated deals (created_at and closed_at)")
+    if not ds.has_amounts:
+        raise ValueError(
+            "a bookings forecast needs amounts, and no deal in the export has one: add the "
+            "amount column to the export"
+        )
     if isinstance(period, str) and period.strip().lower() == "current":
         day = parse_date(as_of) if as_of is not None else ds.last_date
         assert day is not None

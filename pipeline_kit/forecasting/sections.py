@@ -77,6 +77,8 @@ class ForecastSection:
             return self.fmt._("the export has no dates, so there is no quarter to forecast")
         if self.period.is_all:
             return self.fmt._("the report covers the whole export, not a quarter")
+        if not self.ds.has_amounts:
+            return self.fmt._("no deal in the export has an amount, so there are no bookings")
         return None
 
     @cached_property

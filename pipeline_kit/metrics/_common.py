@@ -271,7 +271,7 @@ def count_column(*, nullable: bool = False) -> dy.Int64:
 def without_amount_column() -> dy.Int64:
     """``without_amount``: the deals an amount figure left out because their amount is blank.
 
-    A deal with no amount (``schema.REQUIRED_BLANK_ALLOWED``) counts in rates and cycles but
+    A deal with no amount (see ``schema.required_columns``) counts in rates and cycles but
     cannot enter a sum or a mean of amounts; every amount figure states how many of the deals
     it covers it had to leave out, so that a sum with deals missing never reads as complete.
     """
@@ -288,6 +288,41 @@ def without_amount(condition: pl.Expr | None = None, name: str = "without_amount
     if condition is not None:
         blank = blank & condition
     return blank.sum().cast(pl.Int64).alias(name)
+
+
+def amount_sum(condition: pl.Expr | None = None, amount: pl.Expr | None = None) -> pl.Expr:
+    """Aggregation: the sum of the amounts of the deals (meeting ``condition``).
+
+    polars' ``sum`` skips nulls and gives 0 for nulls alone: a quarter whose three won deals
+    all lack an amount would book 0. Here such a sum is unknown (null); over no deal at all
+    it is 0. Paired with :func:`without_amount`, which counts the deals the sum left out.
+
+    >>> frame = pl.DataFrame({"amount": [None, None, 5.0], "won": [True, True, False]})
+    >>> frame.select(
+    ...     amount_sum(pl.col("won")).alias("won"),
+    ...     amount_sum().alias("all"),
+    ...     amount_sum(pl.lit(False)).alias("none"),
+    ... ).row(0)
+    (None, 5.0, 0.0)
+    """
+    value = pl.col("amount") if amount is None else amount
+    if condition is not None:
+        value = value.filter(condition)
+    known = value.is_not_null().any() | (value.len() == 0)
+    return pl.when(known).then(value.sum().cast(pl.Float64))
+
+
+def amount_total(amounts: pl.Series) -> float | None:
+    """The sum of some deals' amounts, as :func:`amount_sum`: unknown when none has one.
+
+    >>> amount_total(pl.Series([None, None])), amount_total(pl.Series([2.0, None]))
+    (None, 2.0)
+    >>> amount_total(pl.Series([], dtype=pl.Float64))
+    0.0
+    """
+    if amounts.len() and amounts.null_count() == amounts.len():
+        return None
+    return float(amounts.sum())
 
 
 def share_column(*, nullable: bool = True) -> dy.Float64:

@@ -25,6 +25,7 @@ from pipeline_kit.metrics._common import (
     By,
     aggregate,
     amount_column,
+    amount_sum,
     as_date,
     as_period,
     basis_column,
@@ -182,7 +183,7 @@ def _mean_summary(
             pl.col("_v").mean().alias("mean"),
             pl.col("_v").median().alias("median"),
             pl.col("_v").std().alias("sd"),
-            pl.col("_v").sum().alias("total"),
+            amount_sum(amount=pl.col("_v")).alias("total"),  # (null: no value known)
             *extra,
             # every group's values as a list (without groups, one list of all values)
             (pl.col("_v").drop_nulls() if groups else pl.col("_v").drop_nulls().implode()).alias(
@@ -215,7 +216,7 @@ class WonDealSizeOutput(dy.Schema):
     mean = amount_column(nullable=True)
     median = amount_column(nullable=True)
     sd = amount_column(nullable=True)
-    total = amount_column()
+    total = amount_column(nullable=True)  # (null: no deal valued)
     without_amount = without_amount_column()
     ci_low = amount_column(nullable=True)
     ci_high = amount_column(nullable=True)

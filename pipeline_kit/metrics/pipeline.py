@@ -23,6 +23,7 @@ from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
     By,
     amount_column,
+    amount_sum,
     as_date,
     as_period,
     basis_column,
@@ -105,7 +106,7 @@ class OpenPipelineOutput(dy.Schema):
     stage = dy.String(nullable=False)
     stage_order = dy.Int64(nullable=False)
     open_deals = count_column()
-    open_value = amount_column()
+    open_value = amount_column(nullable=True)  # (null: no deal valued)
     weighted_value = amount_column(nullable=True)
     without_amount = without_amount_column()
     as_of = dy.Date(nullable=False)
@@ -146,7 +147,7 @@ def open_pipeline(
     deals = with_stage_at(ds, ds.lazy("deals").filter(open_at(day)), day)
     counts = deals.group_by([*groups, "stage"]).agg(
         pl.len().cast(pl.Int64).alias("open_deals"),
-        pl.col("amount").sum().alias("open_value"),
+        amount_sum().alias("open_value"),
         without_amount(),
     )
     frame_groups = deals.select(groups).unique() if groups else pl.LazyFrame({"_": [0]})
@@ -167,9 +168,12 @@ def open_pipeline(
             on="stage",
             how="left",
         )
-        .with_columns(
+        .with_columns(  # (a stage without open deals: 0; with deals none of them valued: null)
+            pl.when(pl.col("open_deals").is_null())
+            .then(0.0)
+            .otherwise("open_value")
+            .alias("open_value"),
             pl.col("open_deals", "without_amount").fill_null(0),
-            pl.col("open_value").fill_null(0.0),
         )
         .with_columns(
             (pl.col("open_value") * pl.col("probability")).alias("weighted_value"),
@@ -411,12 +415,13 @@ def slipped_deals(
 class PipelineWaterfallOutput(dy.Schema):
     """:func:`pipeline_waterfall`: the ``by`` columns, then these (value, then deal counts)."""
 
-    start = amount_column()
-    created = amount_column()
-    won = amount_column()
-    lost = amount_column()
-    moved = amount_column(signed=True)
-    end = amount_column()
+    # (null: the bucket's deals have no amount)
+    start = amount_column(nullable=True)
+    created = amount_column(nullable=True)
+    won = amount_column(nullable=True)
+    lost = amount_column(nullable=True)
+    moved = amount_column(nullable=True, signed=True)
+    end = amount_column(nullable=True)
     start_deals = count_column()
     created_deals = count_column()
     won_deals = count_column()
@@ -462,7 +467,7 @@ def pipeline_waterfall(
     }
     aggs = []
     for name, cond in buckets.items():
-        aggs.append(pl.col("amount").filter(cond).sum().alias(name))
+        aggs.append(amount_sum(cond).alias(name))
         aggs.append(cond.sum().cast(pl.Int64).alias(f"{name}_deals"))
     aggs.append(without_amount())  # (of the deals in any bucket: the frame below holds those)
     lf = ds.lazy("deals").filter(pl.any_horizontal(list(buckets.values())))
@@ -530,7 +535,7 @@ class PipelineCoverageOutput(dy.Schema):
     """:func:`pipeline_coverage`: the ``by`` columns (none or team), then these."""
 
     due_deals = count_column()
-    due_value = amount_column()
+    due_value = amount_column(nullable=True)  # (null: no deal valued)
     weighted_due = amount_column(nullable=True)
     without_amount = without_amount_column()
     target = amount_column(nullable=True)
@@ -573,9 +578,9 @@ def pipeline_coverage(
     due = with_stage_at(ds, due_deals, day).join(probability, on="stage", how="left")
     due_aggs = [
         pl.len().cast(pl.Int64).alias("due_deals"),
-        pl.col("amount").sum().alias("due_value"),
+        amount_sum().alias("due_value"),
         pl.when(pl.col("stage_probability").is_not_null().any())
-        .then((pl.col("amount") * pl.col("stage_probability")).sum())
+        .then(amount_sum(amount=pl.col("amount") * pl.col("stage_probability")))
         .alias("weighted_due"),
         without_amount(),
     ]
@@ -628,10 +633,14 @@ def _pipeline(
 ) -> list[pl.DataFrame]:
     day = as_date(as_of, ds) or period.end
     f = open_pipeline(ds, day, by=groups, period=period)
+    # unknown (not 0) when open deals have no amount, or the stages carry no probabilities
+    valued = pl.col("open_deals").sum().eq(0) | pl.col("open_deals").sum().gt(
+        pl.col("without_amount").sum()
+    )
     sums = [
-        pl.col("open_deals", "open_value").sum(),
-        # unknown (not 0) when the stages carry no probabilities
-        pl.when(pl.col("weighted_value").is_not_null().any())
+        pl.col("open_deals").sum(),
+        pl.when(valued).then(pl.col("open_value").sum()).alias("open_value"),
+        pl.when(valued & pl.col("weighted_value").is_not_null().any())
         .then(pl.col("weighted_value").sum())
         .alias("weighted_value"),
     ]

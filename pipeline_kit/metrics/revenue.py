@@ -18,6 +18,7 @@ from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
     By,
     amount_column,
+    amount_sum,
     as_period,
     basis_column,
     count_column,
@@ -62,11 +63,11 @@ def _join(left: pl.LazyFrame, right: pl.LazyFrame, groups: list[str]) -> pl.Lazy
 class BookingsVsTargetOutput(dy.Schema):
     """:func:`bookings_vs_target`: the ``by`` columns (team and/or owner), then these."""
 
-    bookings = amount_column()
-    bookings_new = amount_column()
-    bookings_expansion = amount_column()
-    bookings_renewal = amount_column()
-    bookings_other = amount_column()
+    bookings = amount_column(nullable=True)  # (null: no deal valued)
+    bookings_new = amount_column(nullable=True)  # (null: no deal valued)
+    bookings_expansion = amount_column(nullable=True)  # (null: no deal valued)
+    bookings_renewal = amount_column(nullable=True)  # (null: no deal valued)
+    bookings_other = amount_column(nullable=True)  # (null: no deal valued)
     won_deals = count_column()
     without_amount = without_amount_column()
     target = amount_column(nullable=True)
@@ -103,12 +104,9 @@ def bookings_vs_target(
     won = ds.lazy("deals").filter(pl.col("status").eq("won") & booked_in.contains("closed_at"))
     kind = pl.col("deal_type").str.to_lowercase()
     aggs = [
-        pl.col("amount").sum().alias("bookings"),
-        *[pl.col("amount").filter(kind == t).sum().alias(f"bookings_{t}") for t in DEAL_TYPES],
-        pl.col("amount")
-        .filter(~kind.is_in(DEAL_TYPES) | kind.is_null())
-        .sum()
-        .alias("bookings_other"),
+        amount_sum().alias("bookings"),
+        *[amount_sum(kind == t).alias(f"bookings_{t}") for t in DEAL_TYPES],
+        amount_sum(~kind.is_in(DEAL_TYPES) | kind.is_null()).alias("bookings_other"),
         pl.len().cast(pl.Int64).alias("won_deals"),
         without_amount(),
     ]

@@ -18,6 +18,7 @@ from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
     By,
     amount_column,
+    amount_sum,
     as_date,
     as_period,
     basis_column,
@@ -100,7 +101,12 @@ def _bookings(ds: Dataset, period: Period, *, by: By = None) -> pl.DataFrame:
     ).select(
         *groups,
         "n",
-        pl.col("total").fill_null(0.0).cast(pl.Float64).alias("bookings"),
+        # (no won deal: 0; won deals, none with an amount: unknown)
+        pl.when(pl.col("n").eq(0) & pl.col("without_amount").gt(0))
+        .then(None)
+        .otherwise(pl.col("total").fill_null(0.0))
+        .cast(pl.Float64)
+        .alias("bookings"),
         low.alias("ci_low"),
         high.alias("ci_high"),
         "without_amount",
@@ -311,7 +317,7 @@ def _figures(ds: Dataset, period: Period, groups: list[str]) -> pl.DataFrame:
     cycle = cycle_length(ds, period, by=groups)
     aggs = [
         pl.len().cast(pl.Int64).alias("open_deals"),
-        pl.col("amount").sum().cast(pl.Float64).alias("open_value"),
+        amount_sum().alias("open_value"),
         without_amount(),
     ]
     open_deals = ds.lazy("deals").filter(open_at(period.end))
@@ -403,7 +409,8 @@ def period_over_period(
         joined.with_columns(
             *[pl.col(f"{s}n", f"{s}without_amount").fill_null(0) for s in _SIDES],
             *[
-                pl.when(zero_when_missing)
+                # (a group without deals that period: 0; deals, none with an amount: unknown)
+                pl.when(zero_when_missing & pl.col(f"{s}without_amount").fill_null(0).eq(0))
                 .then(pl.col(f"{s}value").fill_null(0.0))
                 .otherwise(pl.col(f"{s}value"))
                 .alias(f"{s}value")
@@ -436,13 +443,13 @@ class PipelineVsTargetOutput(dy.Schema):
     period_start = dy.Date(nullable=False)
     as_of = dy.Date(nullable=False)
     open_deals = count_column()
-    open_value = amount_column()
+    open_value = amount_column(nullable=True)  # (null: no deal valued)
     due_deals = count_column()
-    due_value = amount_column()
+    due_value = amount_column(nullable=True)  # (null: no deal valued)
     target = amount_column(nullable=True)
     coverage = amount_column(nullable=True)
     due_coverage = amount_column(nullable=True)
-    bookings = amount_column()
+    bookings = amount_column(nullable=True)  # (null: no deal valued)
     without_amount = without_amount_column()
     attainment = amount_column(nullable=True)
     pipeline_per_booking = amount_column(nullable=True)
@@ -511,10 +518,10 @@ def pipeline_vs_target(
         .group_by(keys)
         .agg(
             open_then.sum().cast(pl.Int64).alias("open_deals"),
-            pl.col("amount").filter(open_then).sum().cast(pl.Float64).alias("open_value"),
+            amount_sum(open_then).alias("open_value"),
             due.sum().cast(pl.Int64).alias("due_deals"),
-            pl.col("amount").filter(due).sum().cast(pl.Float64).alias("due_value"),
-            pl.col("amount").filter(won).sum().cast(pl.Float64).alias("bookings"),
+            amount_sum(due).alias("due_value"),
+            amount_sum(won).alias("bookings"),
             without_amount(),  # (of the deals open at the start or won: the rows kept)
         )
     )

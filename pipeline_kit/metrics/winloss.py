@@ -15,6 +15,7 @@ from pipeline_kit.dataset import Dataset
 from pipeline_kit.metrics._common import (
     By,
     amount_column,
+    amount_sum,
     basis_column,
     check_by,
     closed_in,
@@ -41,7 +42,7 @@ class LostReasonsOutput(dy.Schema):
 
     lost_reason = dy.String(nullable=False)
     lost = count_column()
-    lost_value = amount_column()
+    lost_value = amount_column(nullable=True)  # (null: no deal valued)
     without_amount = without_amount_column()
     n = count_column()
     share = share_column(nullable=False)
@@ -79,7 +80,7 @@ def lost_reasons(
     low, high = wilson_interval("lost", "n", confidence)
     counts = lost.group_by(*groups, "lost_reason").agg(
         pl.len().cast(pl.Int64).alias("lost"),
-        pl.col("amount").sum().alias("lost_value"),
+        amount_sum().alias("lost_value"),
         without_amount(),
     )
     totals = (
@@ -239,7 +240,7 @@ class LostReasonsByStageOutput(dy.Schema):
     stage_order = dy.Int64(nullable=True)
     lost_reason = dy.String(nullable=False)
     lost = count_column()
-    lost_value = amount_column()
+    lost_value = amount_column(nullable=True)  # (null: no deal valued)
     without_amount = without_amount_column()
     n = count_column()
     share = share_column(nullable=False)
@@ -309,7 +310,7 @@ def lost_reasons_by_stage(
     keys = [*groups, "lost_from_stage", "stage_order"]
     counts = per_deal.group_by(*keys, "lost_reason").agg(
         pl.len().cast(pl.Int64).alias("lost"),
-        pl.col("amount").sum().alias("lost_value"),
+        amount_sum().alias("lost_value"),
         without_amount(),
     )
     totals = per_deal.group_by(keys).agg(pl.len().cast(pl.Int64).alias("n"))
