@@ -672,7 +672,10 @@ def fisher_mid_p_test(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]
     (Lancaster 1961, *JASA* 56:223-234; Agresti 2013, *Categorical Data Analysis* §1.4.5).
     Fisher's test is conservative with few deals or rare outcomes (size 0.019-0.042 at 5% for
     20-60 deals against 200-1,000 at rates 0.05-0.3); the mid-p keeps closer to 5% (0.041-
-    0.052, within Monte-Carlo error of 5% at most; ``bench/coverage.py --compare-only``).
+    0.052 on those settings, ``bench/coverage.py --compare-only``). It is not an exact test:
+    at its worst rate it rejects a little more than 5% (exactly, summing over all outcomes:
+    5.85% for 20 deals against 200 at a rate of 0.53, 5.7% for 30 against 100 or 40 against
+    40), and below 5% at rare rates (0-4.4% at 0.5-2%).
 
     3 of 3 against 0 of 3: the one table as extreme each way has probability 1/20, the
     observed one among them, so p = 2 · ½ · 0.05:
