@@ -100,6 +100,29 @@ def mean_coverage(
     return kit / draws, student / draws
 
 
+def zeros_mean_coverage(
+    zero_share: float, n: int, draws: int, rng: np.random.Generator
+) -> dict[str, float]:
+    """The mean interval on a few amounts with zeros (second intervals audit, P11).
+
+    ``n`` log-normal amounts (sigma 1.5), each 0 with probability ``zero_share``. ``kit``:
+    coverage of the true mean where the kit gives an interval (5 positive values or more);
+    ``shown``: the share of samples with one. Before the rule the samples with fewer than 5
+    positive values had an interval too, which covered 69-83%
+    (findings/intervals7/check_zero_rule.py).
+    """
+    true_mean = (1 - zero_share) * math.exp(1.5**2 / 2)
+    hit = shown = 0
+    for i in range(draws):
+        x = rng.lognormal(0, 1.5, n) * (rng.random(n) >= zero_share)
+        low, high = skewed_mean_interval(x, seed=i)
+        if low is None:
+            continue
+        shown += 1
+        hit += low <= true_mean <= (math.inf if high is None else high)
+    return {"kit": hit / shown if shown else float("nan"), "shown": shown / draws, "n": shown}
+
+
 def rep_coverage(
     spread: float, reps: int, n_range: tuple[int, int], draws: int, rng: np.random.Generator
 ) -> dict[str, float]:
@@ -1744,6 +1767,16 @@ def main(argv: list[str] | None = None) -> int:
         for n in (5, 10, 20, 50, 200):
             kit, student = mean_coverage(draw, true_mean, n, args.mean_draws, rng)
             print(f"{label:>22} {n:>5} {kit:>7.3f} {student:>10.3f}")
+    print(
+        "\nAverage won deal size with zeros at small n: coverage where an interval is given "
+        "(5 positive values or more), and the share given one"
+    )
+    print(f"{'zeros':>6} {'n':>5} {'kit':>7} {'s.e.':>6} {'shown':>6}")
+    for zero_share in (0.1, 0.3, 0.5):
+        for n in (5, 6, 8, 10):
+            got = zeros_mean_coverage(zero_share, n, args.mean_draws, rng)
+            se = _mcse(got["kit"], int(got["n"]))
+            print(f"{zero_share:>6.1f} {n:>5} {got['kit']:>7.3f} {se:>6.3f} {got['shown']:>6.2f}")
     print(
         "\nRep win rates (pk.rep_win_rates), 95% intervals: coverage of each rep's true rate; "
         "own = ci_low/ci_high (the rep's Wilson), shrunk = shrunk_ci_low/high (posterior)"

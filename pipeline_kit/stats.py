@@ -284,12 +284,15 @@ def skewed_mean_interval(
     * above 5,000 values (where the mean is close to normal) the Student-t interval.
 
     ``(None, None)`` below 5 values (two bound nothing: the log-normal interval of two
-    amounts reached 10^42; on 3-4 values with zeros the bootstrap covered 50-79%) or when
-    all values are equal; the high end ``None`` (not bounded) when it overflows. Simulated
-    coverage at 95% (``bench/coverage.py``, 2,000 samples a cell): 95.5-97.3% for log-normal
-    amounts with sigma 1-2.5 at n = 5-200; 96-97% with 30% zeros from n = 10 (78.5% at
-    n = 5); 90-93% on Pareto amounts with a tail index of 3, whose mean no interval pins down
-    from a few values (the median is the figure to read there).
+    amounts reached 10^42; on 3-4 values with zeros the bootstrap covered 50-79%), below 5
+    positive values when none is negative (5-10 amounts of which 10-50% were 0 gave intervals
+    that covered 69-83% when fewer than 5 were positive, 96-100% with 5 or more: the few
+    positive values carry all the spread), or when all values are equal; the high end
+    ``None`` (not bounded) when it overflows. Simulated coverage at 95% (``bench/coverage.py``,
+    2,000 samples a cell): 95.5-97.3% for log-normal amounts with sigma 1-2.5 at n = 5-200;
+    with 30% zeros 96-97% from n = 10, 96-98% where shown at n = 5-8 (79-93% before the
+    positive-values rule); 90-93% on Pareto amounts with a tail index of 3, whose mean no
+    interval pins down from a few values (the median is the figure to read there).
 
     >>> amounts = np.array([1200.0, 2500, 3100, 4000, 5200, 7300, 9800, 15000])
     >>> low, high = skewed_mean_interval(amounts)
@@ -326,8 +329,9 @@ def skewed_mean_draws(
 
     With a percentile bootstrap of the mean instead, ``needed_for_target``'s won-deals interval
     covered the truth 53-91% of the time on log-normal amounts (sigma 1 and 1.5, 4-48 won
-    deals). ``None`` below 5 values or when all are equal; draws may be 0 (a bootstrap-t on a
-    few values): callers read those as "no finite need".
+    deals). ``None`` below 5 values (5 positive values when none is negative) or when all are
+    equal; draws may be 0 (a bootstrap-t on a few values): callers read those as "no finite
+    need".
 
     >>> d = skewed_mean_draws(np.array([1.0, 2.0, 3.0, 4.0, 100.0]), 2000, np.random.default_rng(0))
     >>> bool(np.quantile(d, 0.025) < 22.0 < np.quantile(d, 0.975))
@@ -357,7 +361,8 @@ def _plausible_means(
 ) -> np.ndarray | None:
     """Quantiles, at :data:`_GRID`, of the plausible mean of skewed values.
 
-    See :func:`skewed_mean_interval`; ``None`` below 5 values or when all are equal.
+    See :func:`skewed_mean_interval`; ``None`` below 5 values, below 5 positive values when
+    none is negative, or when all are equal.
 
     Where both the bootstrap-t and the (delta-)log-normal generalized pivot apply, each
     quantile below the median is the lower of the two and each above it the higher: the
@@ -370,6 +375,8 @@ def _plausible_means(
     x = x[np.isfinite(x)]
     n = x.size
     if n < 5 or np.all(x == x[0]):
+        return None
+    if x.min() >= 0 and np.count_nonzero(x) < 5:  # (zeros: the positive values carry the spread)
         return None
     mean, se = x.mean(), x.std(ddof=1) / np.sqrt(n)
     if n > 5000:
@@ -665,7 +672,10 @@ def fisher_mid_p_test(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]
     (Lancaster 1961, *JASA* 56:223-234; Agresti 2013, *Categorical Data Analysis* §1.4.5).
     Fisher's test is conservative with few deals or rare outcomes (size 0.019-0.042 at 5% for
     20-60 deals against 200-1,000 at rates 0.05-0.3); the mid-p keeps closer to 5% (0.041-
-    0.052, within Monte-Carlo error of 5% at most; ``bench/coverage.py --compare-only``).
+    0.052 on those settings, ``bench/coverage.py --compare-only``). It is not an exact test:
+    at its worst rate it rejects a little more than 5% (exactly, summing over all outcomes:
+    5.85% for 20 deals against 200 at a rate of 0.53, 5.7% for 30 against 100 or 40 against
+    40), and below 5% at rare rates (0-4.4% at 0.5-2%).
 
     3 of 3 against 0 of 3: the one table as extreme each way has probability 1/20, the
     observed one among them, so p = 2 · ½ · 0.05:

@@ -501,6 +501,26 @@ def test_verdicts_name_what_the_test_measured():
     assert "median won deal $9,000" in table["verdict"][1]
 
 
+def test_won_deal_verdict_says_ties_count_half():
+    """List prices: 20 won deals at 10,000 here against 15 at 10,000 and 5 at 5,000 in the
+    rest. Of the 400 pairs the deal here is the larger in 20 · 5 = 100 (25%) and ties in 300
+    (75%), so the superiority is 0.25 + ½ · 0.75 = 0.625: "in 62% of pairs the deal here is
+    the larger" alone read as if it were larger in most pairs, when it is in a quarter; the
+    verdict says a tie counts as half (second audit, P7)."""
+    from pipeline_kit.comparisons.significance import size_rows
+    from pipeline_kit.comparisons.verdicts import verdict_table
+
+    x, y = np.full(20, 10_000.0), np.r_[np.full(15, 10_000.0), np.full(5, 5_000.0)]
+    no_bench = pl.DataFrame(schema={"metric": pl.String, "value": pl.Float64, "scope": pl.String})
+    (row,) = size_rows(
+        (pl.DataFrame({"amount": x}), pl.DataFrame({"amount": y}), None), "g", no_bench, 20, ""
+    )
+    assert row.statistic == pytest.approx(0.625)
+    got = verdict_table([row], "team", 0.05).row(0, named=True)
+    assert got["direction"] == "above"  # p = 0.021 (scipy's Brunner-Munzel), one row: q = p
+    assert "of pairs the deal here is the larger, a tie counting as half" in got["verdict"]
+
+
 # ------------------------------------------------------------------ P5: the past's own spread
 
 

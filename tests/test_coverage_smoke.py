@@ -176,3 +176,11 @@ def test_velocity_interval_covers(rng: np.random.Generator) -> None:
     the velocity's MOVER interval covers (0.99 at 1,000 teams: it errs wide, as documented)."""
     got = sim.velocity_coverage(40, 0.3, 1.0, 0.3, 150, rng)
     assert got["n"] >= 140 and got["kit"] > BAND, got
+
+
+def test_mean_interval_with_zeros_is_given_only_where_it_covers(rng: np.random.Generator) -> None:
+    """Six amounts, 30% of them 0: about 40% of samples have 5 positive values and get an
+    interval, which covers (before the rule every sample had one, covering 85%)."""
+    got = sim.zeros_mean_coverage(0.3, 6, 300, rng)
+    assert 0.2 < got["shown"] < 0.65, got
+    assert got["kit"] > BAND, got

@@ -344,6 +344,14 @@ def test_velocity_needs_enough_won_deals_not_only_closed_ones(tiny):
     assert pk.velocity(tiny, "2025-Q4", min_n=2).row(0, named=True)["enough_data"] is True
 
 
+def test_velocity_docstring_does_not_deny_its_interval():
+    """The docstring said "A composite of estimates: no interval" above the paragraph on its
+    ``ci_low`` / ``ci_high`` (added in the sixth session): one figure, one description."""
+    doc = " ".join((pk.velocity.__doc__ or "").split())
+    assert "estimates: no interval" not in doc
+    assert "ci_low" in doc and "MOVER" in doc
+
+
 def test_velocity_interval_is_mover_over_its_factors(sample):
     """velocity's interval, recomputed in plain Python: MOVER (Zou & Donner 2008) on the log
     scale over the win rate's Wilson interval (plain Wilson: every team has 29 or more won

@@ -199,13 +199,17 @@ _SENTENCES = {
 }
 # the tests against the rest and the past that are not tests of the median (significance.py)
 _OVERALL = {
+    # (the share is P(larger) + ½ P(tie): with list prices most pairs can tie, and "in 62% of
+    # pairs the deal here is the larger" read 62% where it was larger in 25% and tied in 75%)
     ("size", "above"): N_(
         "{group}: won deals tend to be larger than in {label}: in {share} of pairs the deal "
-        "here is the larger (Brunner-Munzel; {q}); median {estimate} against {benchmark}."
+        "here is the larger, a tie counting as half (Brunner-Munzel; {q}); median {estimate} "
+        "against {benchmark}."
     ),
     ("size", "below"): N_(
         "{group}: won deals tend to be smaller than in {label}: in only {share} of pairs the "
-        "deal here is the larger (Brunner-Munzel; {q}); median {estimate} against {benchmark}."
+        "deal here is the larger, a tie counting as half (Brunner-Munzel; {q}); median "
+        "{estimate} against {benchmark}."
     ),
     ("cycle", "above"): N_(
         "{group}: deals close more slowly overall than in {label} (log-rank test of the whole "

@@ -634,8 +634,8 @@ def velocity(
     three factors come from the deals closed in the period (win rate as in ``win_rate``, mean
     won amount, mean days created -> closed of won deals). ``as_of`` moves the snapshot of
     open deals to that day (``"latest"``: the last date in the data); one before the period's
-    end also cuts the closed deals at it. A composite of estimates: no
-    interval; ``enough_data`` requires ``min_n`` closed deals and ``min_n`` of them won (the
+    end also cuts the closed deals at it. A composite of estimates, with the interval below;
+    ``enough_data`` requires ``min_n`` closed deals and ``min_n`` of them won (the
     mean amount and cycle rest on the won ones). Deals without an amount count in the open
     qualified deals, the win rate and the cycle; the average won deal size is over the won
     deals with an amount, and ``without_amount`` counts the won deals it left out.
