@@ -910,6 +910,7 @@ EXCLUSION_MESSAGES = {
         N_("the row repeats the header line (two exports joined, or a report's page headers)"),
         N_("nothing to do (delete the repeated header lines from the export to silence this)"),
     ),
+    "report_footer": (N_("a report footer or total row, not a record"), N_("nothing to do")),
     "exact_duplicate": (
         N_("the row repeats an earlier row exactly"),
         N_("nothing to do: it is counted once (remove the copy from the export to silence this)"),

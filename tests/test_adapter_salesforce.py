@@ -901,3 +901,26 @@ def test_a_workbook_that_cannot_be_opened_is_named_corrupt_not_a_formatted_repor
     assert "report.xlsx cannot be opened as a workbook" in text
     assert "damaged" in text and "download or export report.xlsx again" in text
     assert "formatted report" not in text
+
+
+def test_report_footer_is_excluded_when_the_id_is_the_first_column(tmp_path):
+    """A report with `Opportunity ID` added as its first column: the footer's text is in the
+    id column, which the footer rule required empty (5 lines quarantined, the footer said
+    to be deals with no owner)."""
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / "report1717000000000.csv").write_text(
+        '"Opportunity ID","Opportunity Owner","Stage","Amount","Close Date","Created Date"\n'
+        '"0065e00000Op001AAA","Ana","Closed Won","$1,000.00","3/1/2024","1/5/2024"\n'
+        '"0065e00000Op002AAA","Ben","Closed Lost","$250.00","3/2/2024","1/5/2024"\n'
+        "\n"
+        '"Grand Totals (2 records)"\n'
+        "\n"
+        '"Confidential Information - Do Not Distribute"\n'
+        '"Copyright (c) 2000-2024 salesforce.com, inc. All rights reserved."\n'
+    )
+    ds = load(folder)
+    assert counts(ds) == {"deals": (7, 2, 0, 5)}
+    assert exclusions(ds) == {("deals", "report_footer"): [4, 5, 6, 7, 8]}
+    assert sorted(ds.deals["deal_id"]) == ["0065e00000Op001AAA", "0065e00000Op002AAA"]
+    assert not any("empty owner" in n for n in notes(ds).split("\n"))

@@ -893,3 +893,67 @@ def test_only_the_lines_repeating_the_header_are_set_aside(rows, at, spelling):
     assert aside["source_row"].to_list() == [n for n in expected if data[n - 2][0] in usual]
     assert at + 2 in aside["source_row"].to_list()
     assert set(aside["reason"]) == {"repeated_header"}
+
+
+# ----------------------------------------------------------------------------- seventh session
+
+
+def test_a_total_line_and_the_lines_after_it_are_excluded_as_a_report_footer(tmp_path):
+    """A sheet totalled before it was saved: `Total` with the sum beside it, a blank line and
+    a remark. Each was quarantined once per required column, and counted under '(unknown)'
+    in the notes on empty owners and teams."""
+    deals = DEALS_CSV + "Total,,,2730,,,,\n,,,,,,,\nExported by RevOps on 2025-12-31,,,,,,,\n"
+    ds = pk.load(write_dataset(tmp_path / "d", deals=deals, stages=STAGES_CSV))
+    assert ds.quarantine.height == 0
+    assert sorted(ds.deals["deal_id"]) == [f"D{i}" for i in range(1, 9)]
+    # header on line 1, D1-D8 on lines 2-9: Total on 10, blank 11, the remark on 12
+    got = ds.excluded.select("source_row", "reason").sort("source_row").rows()
+    assert got == [(10, "report_footer"), (11, "blank_row"), (12, "report_footer")]
+    row = ds.counts.filter(pl.col("table") == "deals").row(0, named=True)
+    assert [row[k] for k in ("read", "valid", "quarantined", "excluded")] == [11, 8, 0, 3]
+    assert (
+        "deals.csv: the last 2 line(s) are a report's footer (e.g. line 10: 'Total'), no "
+        "records; they are listed as excluded."
+    ) in ds.notes
+    assert not any("(unknown)" in n for n in ds.notes)
+
+
+def test_a_report_footer_in_a_mapped_export_is_excluded(tmp_path):
+    """A report's footer ends a file of any other CRM too (one cell a line)."""
+    text = (
+        "Opp,Rep,Value,Opened,Phase,Result,Closed\n"
+        "A1,ann,100,2025-01-01,Won,won,2025-02-01\n"
+        "A2,bob,200,2025-01-02,Lost,lost,2025-02-02\n"
+        '"Grand Totals (2 records)",,300\n'
+        '"Confidential Information - Do Not Distribute"\n'
+        '"Copyright (c) 2000-2025 Example CRM, Inc. All rights reserved."\n'
+    )
+    (tmp_path / "export.csv").write_text(text)
+    mapping = {
+        "deals": {
+            "columns": {
+                "deal_id": "Opp",
+                "owner": "Rep",
+                "amount": "Value",
+                "created_at": "Opened",
+                "stage": "Phase",
+                "status": "Result",
+                "closed_at": "Closed",
+            },
+            "constants": {"team": "All"},
+        }
+    }
+    ds = pk.load(tmp_path / "export.csv", mapping=mapping)
+    assert ds.quarantine.height == 0 and sorted(ds.deals["deal_id"]) == ["A1", "A2"]
+    reasons = ds.excluded.select("source_row", "reason").sort("source_row").rows()
+    assert reasons == [(4, "report_footer"), (5, "report_footer"), (6, "report_footer")]
+
+
+def test_a_deal_named_total_and_a_last_line_of_one_cell_are_data(tmp_path):
+    """A line with words beside `Total` is a record; a one-cell last line with no footer
+    line before it is left to the rules (quarantined, as a broken deal is)."""
+    deals = DEALS_CSV + "Total,ann,red,5,2025-10-01,Won,won,2025-10-02\nD10,,,,,,,\n"
+    ds = pk.load(write_dataset(tmp_path / "d", deals=deals, stages=STAGES_CSV))
+    assert "Total" in ds.deals["deal_id"].to_list()
+    assert ds.excluded.height == 0
+    assert ds.quarantine["source_row"].unique().to_list() == [11]

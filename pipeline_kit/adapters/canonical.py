@@ -14,6 +14,7 @@ from pipeline_kit.adapters._tools import (
     decimal_comma_numbers,
     normalise_dates,
     without_repeated_headers,
+    without_report_footer,
     workbook_sheets,
 )
 from pipeline_kit.adapters.base import (
@@ -163,6 +164,9 @@ def read_canonical(
         )
         # (before the values are read: a header line among dates would hide their format)
         frame, aside = without_repeated_headers(frame, table=table, file=str(file), notes=notes)
+        if aside.height:
+            setaside.append(aside)
+        frame, aside = without_report_footer(frame, table=table, file=str(file), notes=notes)
         if aside.height:
             setaside.append(aside)
         frame = _read_values(

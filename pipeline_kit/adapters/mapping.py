@@ -109,6 +109,7 @@ from pipeline_kit.adapters._tools import (
     squash,
     to_reporting_currency,
     without_repeated_headers,
+    without_report_footer,
 )
 from pipeline_kit.adapters.base import (
     RawDataset,
@@ -1143,6 +1144,9 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
         )
         files.append(file)
         frame, aside = without_repeated_headers(frame, table=table, file=str(file), notes=notes)
+        if aside.height:
+            setaside.append(aside)
+        frame, aside = without_report_footer(frame, table=table, file=str(file), notes=notes)
         if aside.height:
             setaside.append(aside)
         out = apply_mapping(section, settings, frame, str(file), notes, hints, label=file.name)

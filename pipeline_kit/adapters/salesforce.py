@@ -878,7 +878,8 @@ def _footer_rows(opp: pl.DataFrame, id_col: str | None) -> pl.Expr:
     empty = {
         c: pl.col(c).cast(pl.String).str.strip_chars().replace("", None).is_null() for c in cols
     }
-    no_id = empty[id_col] if id_col else pl.lit(True)
+    # (the id column may be the first one, which then holds the footer's text itself)
+    no_id = empty[id_col] if id_col and id_col != cols[0] else pl.lit(True)
     lonely = pl.all_horizontal([e for c, e in empty.items() if c != cols[0]] + [no_id])
     footer = pl.col(cols[0]).cast(pl.String).str.contains(FOOTER) & no_id
     # rows from which every row to the end of the file is a footer line or a lonely cell
