@@ -587,3 +587,70 @@ def test_inspect_takes_a_deals_sheet_with_stage_and_created_date_as_deals(tmp_pa
     row = ds.deals.filter(pl.col("deal_id") == "O1").row(0, named=True)
     assert row["amount"] == 12_000.0 and row["created_at"] == dt.date(2025, 1, 5)
     assert row["closed_at"] == dt.date(2025, 3, 3) and row["status"] == "won"
+
+
+# ----------------------------------------------------------------------------- seventh session
+
+DYNAMICS = (
+    "(Do Not Modify) Opportunity,(Do Not Modify) Row Checksum,(Do Not Modify) Modified On,Topic,"
+    "Est. Revenue,Est. Close Date,Actual Close Date,Status,Status Reason,Sales Stage,Owner,"
+    "Owning Business Unit,Created On\n"
+    "6f1c0a2e-0000-0000-0000-000000000001,abc,2024-06-01 09:00:00,Deal 1,1000.5,2024-03-01,"
+    "2024-02-20,Won,Won,Close,Ana,EMEA,2024-01-01 14:05:00\n"
+    "6f1c0a2e-0000-0000-0000-000000000002,abd,2024-06-01 09:00:00,Deal 2,250,2024-03-05,"
+    "2024-02-25,Lost,Canceled,Propose,Ben,Americas,2024-01-04 14:05:00\n"
+    "6f1c0a2e-0000-0000-0000-000000000003,abe,2024-06-01 09:00:00,Deal 3,80,2024-06-30,,Open,"
+    "In Progress,Develop,Ana,EMEA,2024-01-07 14:05:00\n"
+)
+
+
+def test_inspect_knows_a_dynamics_365_export_and_it_loads_as_drafted(tmp_path):
+    """Dynamics 365's headers (the hidden GUID column, Est. Revenue, Actual Close Date, ...)
+    were left to the user: 3 of 7 required columns found, six `?` lines."""
+    (tmp_path / "Active Opportunities.csv").write_text(DYNAMICS)
+    text, _ = draft_mapping(tmp_path / "Active Opportunities.csv")
+    for line in (
+        'deal_id = "(Do Not Modify) Opportunity"',
+        'team = "Owning Business Unit"',
+        'amount = "Est. Revenue"',
+        'stage = "Sales Stage"',
+        'closed_at = "Actual Close Date"',
+        'expected_close = "Est. Close Date"',
+    ):
+        assert f"\n{line}" in text, line
+    assert '= "?"' not in text
+    (tmp_path / "m.toml").write_text(text, encoding="utf-8")
+    ds = pk.load(tmp_path / "Active Opportunities.csv", mapping=tmp_path / "m.toml")
+    got = {r["topic"]: (r["status"], r["amount"], r["closed_at"]) for r in ds.deals.to_dicts()}
+    assert got == {
+        "Deal 1": ("won", 1000.5, dt.date(2024, 2, 20)),
+        "Deal 2": ("lost", 250.0, dt.date(2024, 2, 25)),
+        "Deal 3": ("open", 80.0, None),
+    }
+
+
+def test_inspect_knows_close_freshsales_and_copper_headers(tmp_path):
+    (tmp_path / "close.csv").write_text(
+        "id,status_type,status_label,value,user_name,date_created\n"
+        "oppo_1,won,Won,100050,Ana,2024-01-01\noppo_2,active,Demo,5000,Ben,2024-01-02\n"
+    )
+    text, said = draft_mapping(tmp_path / "close.csv")
+    for line in ('owner = "user_name"', 'stage = "status_label"', 'status = "status_type"'):
+        assert f"\n{line}" in text, line
+    assert any("'active' -> open" in s for s in said)
+    (tmp_path / "fs.csv").write_text("Id,Sales owner,Deal value\n1,Ana,10\n")
+    assert '\nowner = "Sales owner"' in draft_mapping(tmp_path / "fs.csv")[0]
+    (tmp_path / "copper.csv").write_text("Name,Owned By,Value\nX,Ana,10\n")
+    assert '\nowner = "Owned By"' in draft_mapping(tmp_path / "copper.csv")[0]
+
+
+def test_inspect_drafts_odoos_crm_lead_export_as_deals(tmp_path):
+    """Odoo keeps opportunities in its model crm.lead; the file's name made it a leads table."""
+    (tmp_path / "crm.lead.csv").write_text(
+        "ID,Opportunity,Expected Revenue,Salesperson,Sales Team,Stage,Created on,Closed Date\n"
+        "__export__.crm_lead_1,Deal 1,1000,Ana,EMEA,Won,2024-01-01 09:30:00,2024-02-01\n"
+        "__export__.crm_lead_2,Deal 2,500,Ben,EMEA,New,2024-01-02 09:30:00,\n"
+    )
+    text, _ = draft_mapping(tmp_path / "crm.lead.csv")
+    assert "[deals]" in text and "[leads]" not in text
+    assert '\namount = "Expected Revenue"' in text

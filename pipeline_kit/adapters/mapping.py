@@ -1189,28 +1189,32 @@ def _bar(text: str) -> list[str]:
 _ALIAS_TEXT: dict[str, dict[str, str]] = {
     "deals": {
         "deal_id": "Deal ID|Opportunity ID|Record ID|Id|Opp ID|Opportunity Number|Deal Number"
-        "|hs_object_id|ID Urusniaga|No Urusniaga"
+        "|hs_object_id|ID Urusniaga|No Urusniaga|(Do Not Modify) Opportunity"
         "|商机编号|商机ID|商机编码|机会编号|商機編號|商機ID|機會編號",
         "owner": "Owner|Deal owner|Opportunity Owner|Sales Rep|Rep|Owner Name|Account Executive"
         "|Salesperson|Sales Agent|Assigned to|Verkäufer|Vertriebsmitarbeiter|Propriétaire"
         "|Propriétaire de l'opportunité|Wakil Jualan|Pemilik|Pemilik Urusniaga"
-        "|Commercial|Vendedor|Owner ID"
+        "|Commercial|Vendedor|Owner ID|Sales owner|Owned By|Owning User|User Name"
         "|负责人|销售员|销售负责人|销售代表|商机负责人|所有人|負責人|銷售員|銷售代表|商機負責人|擁有者",
-        "team": "Team|Sales Team|Team Name|Business Unit|Vertriebsteam|Équipe|Equipo|Pasukan"
+        "team": "Team|Sales Team|Team Name|Business Unit|Owning Business Unit|Vertriebsteam"
+        "|Équipe|Equipo|Pasukan"
         "|Pasukan Jualan|团队|销售团队|所属团队|團隊|銷售團隊|所屬團隊",
         "amount": "Amount|Value|Deal Value|Opportunity Amount|Deal Amount|Close Value|Betrag"
-        "|Wert|Montant|Importe|Jumlah|Nilai|Nilai Urusniaga"
+        "|Wert|Montant|Importe|Jumlah|Nilai|Nilai Urusniaga|Est. Revenue|Estimated Revenue"
+        "|Expected Revenue"
         "|金额|商机金额|销售金额|预计金额|金額|商機金額|銷售金額|預計金額",
         "created_at": "Created|Create Date|Created Date|Created On|Date Created|Deal created"
         "|Add time|Created Time|Erstellt am|Erstellt|Erstelldatum|Angelegt am|Date de création"
         "|Fecha de creación|Tarikh Dicipta|Tarikh Cipta"
         "|创建日期|创建时间|创建于|創建日期|創建時間|建立日期|建立時間",
-        "stage": "Stage|Deal Stage|StageName|Pipeline Stage|Phase|Verkaufsphase|Étape|Etapa"
+        "stage": "Stage|Deal Stage|StageName|Pipeline Stage|Sales Stage|Phase|Verkaufsphase"
+        "|Étape|Etapa|Status Label"
         "|Peringkat|Peringkat Urusniaga"
         "|阶段|销售阶段|商机阶段|階段|銷售階段|商機階段",
-        "status": "Status|Deal Status|Outcome|Result|Won|Is Won|Ergebnis|Statut|Estado"
+        "status": "Status|Deal Status|Status Type|Outcome|Result|Won|Is Won|Ergebnis|Statut|Estado"
         "|Status Urusniaga|状态|商机状态|赢单/输单|输赢|输赢状态|狀態|商機狀態|贏單/輸單|輸贏",
         "closed_at": "Close Date|Closed Date|Closed On|Date Closed|Closed|Deal closed on"
+        "|Actual Close Date|Actual Closing Date"
         "|Closing Date|Close Time|Abschlussdatum|Abschluss am|Abgeschlossen am|Date de clôture"
         "|Fecha de cierre|Tarikh Ditutup|Tarikh Tutup"
         "|关闭日期|结单日期|成交日期|赢单日期|关单日期|關閉日期|結單日期|贏單日期|關單日期",
@@ -1221,7 +1225,8 @@ _ALIAS_TEXT: dict[str, dict[str, str]] = {
         "|商机来源|线索来源|商機來源|線索來源",
         "industry": "Industry|Sector|Branche|Secteur|Industri|行业|行業",
         "region": "Region|Territory|Sales Region|Wilayah|区域|地区|區域|地區",
-        "expected_close": "Expected Close Date|Expected Close|Jangkaan Tarikh Tutup"
+        "expected_close": "Expected Close Date|Expected Close|Expected Closing|Est. Close Date"
+        "|Estimated Close Date|Jangkaan Tarikh Tutup"
         "|预计成交日期|预计结单日期|預計成交日期|預計結單日期",
         "probability": "Probability|Win Probability|Wahrscheinlichkeit|Probabilité|Probabilidad"
         "|Kebarangkalian|赢率|赢单率|成交概率|贏率|贏單率|成交機率",
@@ -1297,7 +1302,7 @@ STATUS_WORDS = {
     ),
     "open": _bar(
         "open|offen|ouvert|ouverte|en cours|abierto|abierta|aperto|aberto|in progress|terbuka"
-        "|进行中|進行中|跟进中|跟進中"
+        "|active|进行中|進行中|跟进中|跟進中"
     ),
 }
 _DATE_PARTS = _bar(
@@ -1397,7 +1402,8 @@ def _guess_columns(table: str, headers: list[str], file_name: str) -> _Guess:
         n_required += 1  # the draft reads the status from the stage names (_status_lines)
     n_optional = sum(c in columns and c not in required for c in canonical)
     score = n_required / max(len(required), 1) + 0.05 * n_optional
-    stem = squash(Path(file_name).stem)
+    # (Odoo keeps opportunities in its model crm.lead: its "crm.lead.xlsx" holds deals)
+    stem = squash(Path(file_name).stem).replace("crmlead", "crmopportunity")
     name_hit = any(word in stem for word in FILE_WORDS.get(table, ())) and not (
         table == "stages" and "history" in stem
     )
