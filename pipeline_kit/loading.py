@@ -53,6 +53,7 @@ from pipeline_kit.adapters import get_adapter
 from pipeline_kit.adapters._tools import (
     CURRENCY_MESSAGES,
     SETASIDE_SCHEMA,
+    archive_problem,
     plain_number,
     set_aside,
 )
@@ -332,6 +333,8 @@ def _read(
     options: dict[str, Any],
 ) -> RawDataset:
     """The adapter's raw tables: a mapping file's, or the named source's."""
+    if (problem := archive_problem(path)) is not None:  # (a zip, a web page named .xls, ...)
+        raise problem
     if mapping is not None:
         if source not in ("canonical", "mapping"):
             raise DataError(

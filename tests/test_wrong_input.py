@@ -4,6 +4,7 @@ reason; nothing lost, nothing silently rescaled. Expected values are read off ea
 from __future__ import annotations
 
 import errno
+import re
 
 import polars as pl
 import pytest
@@ -290,3 +291,58 @@ def test_another_table_in_another_format_or_case_is_said_in_a_note(tmp_path):
         "leads.json was not read: the kit reads each table from a .csv, .parquet or .xlsx" in n
         for n in notes
     )
+
+
+# ----------------------------------------------------------------------------- seventh session
+
+
+def _zip(path, members: dict[str, str]):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+    return path
+
+
+@pytest.mark.parametrize("source", ["canonical", "hubspot", "salesforce", "pipedrive"])
+def test_a_folder_holding_only_a_zip_says_to_unzip_it(tmp_path, source, capsys):
+    """HubSpot and Salesforce e-mail their exports as a zip: the folder holding it was said to
+    hold no file at all ("files found: none")."""
+    folder = tmp_path / "export"
+    folder.mkdir()
+    _zip(folder / "export.zip", {"deals.csv": HEADER, "stages.csv": STAGES_CSV})
+    with pytest.raises(pk.DataError, match=r"export\.zip is a zip archive \(2 file\(s\) inside\)"):
+        pk.load(folder, source=source)
+    assert main(["validate", "--data", str(folder), "--source", source, "--no-cache"]) == 2
+    out = capsys.readouterr()
+    assert "inside: deals.csv, stages.csv" in out.out + out.err
+    assert "unzip export.zip -d export" in out.out + out.err
+    assert "Traceback" not in out.err
+
+
+def test_a_zip_gz_json_or_web_page_given_as_the_file_is_named_for_what_it_is(tmp_path, capsys):
+    """Each was read as a CSV or a workbook: 'not UTF-8 ... line 1: PK', 'some rows have more
+    fields than the header's 1', 'Cfb error: Invalid OLE (signature \\x3c\\x68...)'."""
+    import gzip
+
+    files = {
+        "export.zip": (_zip(tmp_path / "export.zip", {"deals.csv": HEADER}), "a zip archive"),
+        "deals.csv.gz": (tmp_path / "deals.csv.gz", "compressed with gzip"),
+        "deals.json": (tmp_path / "deals.json", "is JSON"),
+        "deals.xls": (tmp_path / "deals.xls", "a web page (an HTML table)"),
+        "old.xls": (tmp_path / "old.xls", "an Excel 2003 XML spreadsheet"),
+    }
+    files["deals.csv.gz"][0].write_bytes(gzip.compress(HEADER.encode()))
+    files["deals.json"][0].write_text('[{"deal_id": "D1"}]')
+    files["deals.xls"][0].write_text("<html><body><table><tr><th>deal_id</th></tr></table>")
+    files["old.xls"][0].write_text(
+        '<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet">'
+    )
+    for name, (path, said) in files.items():
+        with pytest.raises(pk.DataError, match=re.escape(said)) as error:
+            pk.load(path)
+        assert error.value.file == str(path), name
+        assert main(["inspect", str(path)]) == 2, name
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err, name

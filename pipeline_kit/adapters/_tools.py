@@ -33,7 +33,9 @@ __all__ = [
     "SETASIDE_SCHEMA",
     "SetAsideLog",
     "amount_code",
+    "archive_problem",
     "column",
+    "container_problem",
     "decimal_comma_numbers",
     "excel_serial",
     "normalise_dates",
@@ -158,6 +160,100 @@ def read_export_file(
     return _without_unnamed_columns(frame, path, notes)
 
 
+# workbooks that are zip files (read as workbooks, or named as such: Apple's .numbers)
+_ZIPPED_WORKBOOKS = (".xlsx", ".xlsm", ".xlsb", ".ods", ".numbers")
+_JSON_SUFFIXES = (".json", ".ndjson", ".jsonl")
+
+
+def container_problem(path: Path, *, archives_only: bool = False) -> DataError | None:
+    """What ``path`` really is, as an error saying what to do, when the kit cannot read it.
+
+    An archive (``export.zip``, as HubSpot and Salesforce send exports), a compressed file
+    (``deals.csv.gz``), JSON, or a web page or an Excel 2003 XML file named ``.xls`` (what
+    several CRMs' "Export to Excel" writes). Known from the file's first bytes (and the
+    zip's list of files), never from its name alone; None for anything else, which is read
+    as its suffix says. ``archives_only``: only a zip or a gzip file (for a folder's files,
+    of which only a table's is read). Without this, a zip was read as a CSV ("not UTF-8 ...
+    line 1: PK"), and a web page as a broken workbook ("Cfb error: Invalid OLE").
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(2048)
+    except OSError:
+        return None
+    name, suffix = path.name, path.suffix.lower()
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(b"PK\x03\x04") and suffix not in _ZIPPED_WORKBOOKS:
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = [m for m in archive.namelist() if not m.endswith("/")]
+        except (zipfile.BadZipFile, OSError):
+            members = []
+        return DataError(
+            problem=f"{name} is a zip archive ({len(members)} file(s) inside); the kit reads "
+            "the files themselves, not an archive",
+            fix=f"unzip it into a folder (e.g. `unzip {name} -d export`) and load that folder "
+            "(or the file inside that holds the deals)",
+            file=str(path),
+            examples=[f"inside: {', '.join(members[:8])}"] if members else [],
+        )
+    if head.startswith(b"\x1f\x8b"):
+        return DataError(
+            problem=f"{name} is compressed with gzip; the kit reads the file itself",
+            fix=f"decompress it (e.g. `gunzip {name}`, or 7-Zip) and load the file it gives",
+            file=str(path),
+        )
+    if archives_only:
+        return None
+    if suffix in _JSON_SUFFIXES:
+        reader = "read_json" if suffix == ".json" else "read_ndjson"
+        return DataError(
+            problem=f"{name} is JSON; the kit reads CSV, Parquet and Excel workbooks",
+            fix="convert it to CSV first, e.g. for an array of flat records: "
+            f"python -c \"import polars as pl; pl.{reader}('{name}').write_csv('deals.csv')\"",
+            file=str(path),
+        )
+    if text.startswith((b"<!doctype html", b"<html", b"<table")) or (
+        suffix in WORKBOOK_SUFFIXES and b"<html" in text
+    ):
+        return DataError(
+            problem=f"{name} is a web page (an HTML table) with the name of a workbook, as "
+            "some CRMs export to Excel; it is not a workbook",
+            fix="open it in Excel (or LibreOffice) and save it as .xlsx or CSV UTF-8, then "
+            "load that file",
+            file=str(path),
+        )
+    if text.startswith(b"<?xml") and b"urn:schemas-microsoft-com:office:spreadsheet" in text:
+        return DataError(
+            problem=f"{name} is an Excel 2003 XML spreadsheet, not a workbook the kit reads",
+            fix="open it in Excel (or LibreOffice) and save it as .xlsx or CSV UTF-8, then "
+            "load that file",
+            file=str(path),
+        )
+    return None
+
+
+def archive_problem(path: Path) -> DataError | None:
+    """What is wrong with ``path`` when it is (or a folder holds only) an archive, else None.
+
+    For a file: :func:`container_problem`. For a folder holding no file the kit reads (CSV,
+    text, Parquet, workbook) but an archive (a HubSpot or Salesforce export as e-mailed,
+    ``export.zip``): that archive's error, rather than each source's "no deals file found,
+    files found: none".
+    """
+    if path.is_file():
+        return container_problem(path)
+    if not path.is_dir():
+        return None
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    readable = (".csv", ".tsv", ".txt", ".parquet", *WORKBOOK_SUFFIXES)
+    if any(p.suffix.lower() in readable for p in files):
+        return None
+    return next((e for p in files if (e := container_problem(p, archives_only=True))), None)
+
+
 def _read_export_file(
     path: Path,
     notes: list[str],
@@ -167,6 +263,8 @@ def _read_export_file(
     header_only: bool = False,
     sheet: str | int | None = None,
 ) -> pl.DataFrame:
+    if (problem := container_problem(path)) is not None:
+        raise problem
     if path.suffix.lower() in WORKBOOK_SUFFIXES:
         return _read_workbook(path, notes, header_only=header_only, sheet=sheet)
     if path.suffix.lower() == ".parquet":
@@ -261,6 +359,9 @@ WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 def workbook_sheets(path: Path) -> list[str]:
     """The names of a workbook's sheets, in order (an error naming the file if unreadable)."""
     import fastexcel
+
+    if (problem := container_problem(path)) is not None:
+        raise problem
 
     try:
         return list(fastexcel.read_excel(path).sheet_names)

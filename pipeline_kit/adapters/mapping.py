@@ -101,6 +101,7 @@ from pipeline_kit.adapters._encoding import detect_encoding
 from pipeline_kit.adapters._tools import (
     WORKBOOK_SUFFIXES,
     amount_code,
+    container_problem,
     decimal_comma_numbers,
     excel_serial,
     normalise_dates,
@@ -1739,6 +1740,10 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
         files = [path]
     elif path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in DATA_SUFFIXES)
+        if not files:  # (an archive or a compressed file: said, not "no CSV file")
+            for p in sorted(path.iterdir()):
+                if p.is_file() and (problem := container_problem(p, archives_only=True)):
+                    raise problem
     else:
         raise DataError(
             problem="no such file or folder", fix="give the export's folder", file=str(path)
