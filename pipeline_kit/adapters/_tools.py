@@ -125,6 +125,10 @@ def _ragged_lines(text: str, separator: str) -> tuple[int, list[tuple[int, int]]
     return (len(header), bad) if bad else None
 
 
+# Excel's separator hint line ("sep=;"), after a BOM if any
+_SEP_HINT = re.compile(rb'^(\xef\xbb\xbf)?"?sep=([,;\t|])"?[ \t]*\r?\n', re.IGNORECASE)
+
+
 def sniff_separator(header: str) -> str:
     """The most frequent of , ; tab and | in the header line (many European exports use ;)."""
     return max([",", ";", "\t", "|"], key=header.count)
@@ -302,6 +306,24 @@ def _read_export_file(
         data = path.read_bytes()
     except OSError as exc:
         raise _unreadable(path, exc) from exc
+    # Excel's separator hint, a first line "sep=;" that European tools write so that Excel
+    # opens the file: no header (every row was "longer than the header's 2 fields"). Taken as
+    # the separator it names (unless one is given), and the line skipped: the header is line 2.
+    hint = _SEP_HINT.match(data)
+    if hint:
+        separator = separator or hint.group(2).decode()
+        data = (hint.group(1) or b"") + data[hint.end() :]
+        notes.append(
+            Message(
+                N_(
+                    "{file}: the first line 'sep={sep}' is Excel's separator hint, not the "
+                    "header: the separator is '{sep}' and the header is line 2."
+                ),
+                file=path.name,
+                sep=hint.group(2).decode(),
+            )
+        )
+    skipped = 1 if hint else 0  # (lines before the header: source_row is the file's line)
     if b"\r" in data and b"\n" not in data:
         # lines ended by a carriage return alone (Excel for Mac's "CSV (Macintosh)"): the
         # reader would see one line; each \r is a line break (also inside quoted values,
@@ -329,7 +351,7 @@ def _read_export_file(
             pass  # another encoding, or a malformed file: read as text below, which says why
         else:
             frame = _checked_header(frame, path)
-            return _with_source_row(frame, _physical_lines(data, sep, frame.height))
+            return _with_source_row(frame, _physical_lines(data, sep, frame.height), skipped)
     text = decode(data, path, encoding, notes)
     sep = separator or sniff_separator(text.split("\n", 1)[0])
     try:
@@ -349,7 +371,7 @@ def _read_export_file(
             ) from exc
         raise _unreadable(path, exc) from exc
     frame = _checked_header(frame, path)
-    return _with_source_row(frame, _physical_lines(text, sep, frame.height))
+    return _with_source_row(frame, _physical_lines(text, sep, frame.height), skipped)
 
 
 # Excel and OpenDocument workbooks, read through fastexcel (Rust's calamine)
@@ -578,14 +600,21 @@ def _without_unnamed_columns(frame: pl.DataFrame, path: Path, notes: list[str]) 
     return frame.drop(unnamed)
 
 
-def _with_source_row(frame: pl.DataFrame, lines: list[int] | None) -> pl.DataFrame:
+def _with_source_row(
+    frame: pl.DataFrame, lines: list[int] | None, skipped: int = 0
+) -> pl.DataFrame:
+    """``frame`` with ``source_row``: each row's physical line.
+
+    ``lines`` (or the header's line + 1 on), plus ``skipped``: the lines before the header
+    that were cut off before reading (Excel's separator hint).
+    """
     if lines is None:
-        return frame.with_row_index("source_row", offset=2).with_columns(
+        return frame.with_row_index("source_row", offset=2 + skipped).with_columns(
             pl.col("source_row").cast(pl.Int64)
         )
-    return frame.with_columns(pl.Series("source_row", lines, dtype=pl.Int64)).select(
-        "source_row", *frame.columns
-    )
+    return frame.with_columns(
+        (pl.Series("source_row", lines, dtype=pl.Int64) + skipped).alias("source_row")
+    ).select("source_row", *frame.columns)
 
 
 # ----------------------------------------------------------------------------- columns
