@@ -957,3 +957,37 @@ def test_a_deal_named_total_and_a_last_line_of_one_cell_are_data(tmp_path):
     assert "Total" in ds.deals["deal_id"].to_list()
     assert ds.excluded.height == 0
     assert ds.quarantine["source_row"].unique().to_list() == [11]
+
+
+def test_names_differing_only_in_case_are_kept_apart_and_said(tmp_path):
+    """`EMEA` / `emea` were two teams (two reports) and `Proposal` / `PROPOSAL` two stages of
+    the open pipeline, without a word. They stay apart (no value is changed silently); a note
+    names them."""
+    deals = (
+        "deal_id,owner,team,amount,created_at,stage,status,closed_at\n"
+        "D1,ann,EMEA,100,2025-10-01,Won,won,2025-10-20\n"
+        "D2,Ann,emea,50,2025-10-02,Lost,lost,2025-10-21\n"
+        "D3,bob,EMEA,7,2025-10-03,Proposal,open,\n"
+        "D4,bob,Americas,9,2025-10-04,PROPOSAL,open,\n"
+        "D5,bob,Americas,9,2025-10-04,proposal,open,\n"
+    )
+    ds = pk.load(write_dataset(tmp_path / "d", deals=deals))
+    assert sorted(ds.deals["team"].unique()) == ["Americas", "EMEA", "emea"]
+    assert sorted(ds.deals["stage"].unique()) == ["Lost", "PROPOSAL", "Proposal", "Won", "proposal"]
+    said = [n for n in ds.notes if "differ only in case" in n]
+    assert said == [
+        "deals.team: 1 name(s) are written in ways that differ only in case (e.g. 'EMEA' / "
+        "'emea'); they are kept apart as written: write them alike in the export (or map them "
+        "to one spelling) to count them as one.",
+        "deals.owner: 1 name(s) are written in ways that differ only in case (e.g. 'Ann' / "
+        "'ann'); they are kept apart as written: write them alike in the export (or map them "
+        "to one spelling) to count them as one.",
+        "deals.stage: 1 name(s) are written in ways that differ only in case (e.g. 'PROPOSAL' / "
+        "'Proposal' / 'proposal'); they are kept apart as written: write them alike in the "
+        "export (or map them to one spelling) to count them as one.",
+    ]
+    clean = DEALS_CSV  # distinct names: no such note
+    assert not any(
+        "differ only in case" in n
+        for n in pk.load(write_dataset(tmp_path / "c", deals=clean)).notes
+    )
