@@ -654,3 +654,31 @@ def test_inspect_drafts_odoos_crm_lead_export_as_deals(tmp_path):
     text, _ = draft_mapping(tmp_path / "crm.lead.csv")
     assert "[deals]" in text and "[leads]" not in text
     assert '\namount = "Expected Revenue"' in text
+
+
+@pytest.mark.parametrize(
+    ("written", "fmt"),
+    [
+        (["Monday, January 1, 2024", "Sunday, March 31, 2024"], "%A, %B %d, %Y"),
+        (["Mon 01 Jan 2024", "Sun 31 Mar 2024"], "%a %d %b %Y"),
+        (["Mon, 01 Jan 2024", "Sun, 31 Mar 2024"], "%a, %d %b %Y"),
+        (["January 1, 2024", "March 31, 2024"], "%B %d, %Y"),
+        (["1 January 2024", "31 March 2024"], "%d %B %Y"),
+        (["2024-01-01 07:00:00 -0800", "2024-03-31 15:30:00 -0800"], "%Y-%m-%d %H:%M:%S %z"),
+    ],
+)
+def test_inspect_drafts_weekday_month_name_and_offset_dates(tmp_path, written, fmt):
+    """inspect found no format for these ("give date_format") and every row was quarantined."""
+    rows = [f'D{i},ann,red,10,"{w}",Won,won,"{w}"' for i, w in enumerate(written, 1)]
+    (tmp_path / "x.csv").write_text(
+        "Deal ID,Owner,Team,Amount,Created,Stage,Status,Close Date\n" + "\n".join(rows) + "\n"
+    )
+    text, _ = draft_mapping(tmp_path / "x.csv")
+    assert f'date_format = "{fmt}"' in text
+    (tmp_path / "m.toml").write_text(text, encoding="utf-8")
+    ds = pk.load(tmp_path / "x.csv", mapping=tmp_path / "m.toml")
+    # (-0800 at 07:00 and 15:30 is the same day in UTC)
+    assert ds.deals.sort("deal_id")["created_at"].to_list() == [
+        dt.date(2024, 1, 1),
+        dt.date(2024, 3, 31),
+    ]

@@ -1309,8 +1309,11 @@ STATUS_WORDS = {
 _DATE_PARTS = _bar(
     "%Y-%m-%d|%d/%m/%Y|%m/%d/%Y|%d.%m.%Y|%d-%m-%Y|%m-%d-%Y|%Y/%m/%d|%d/%m/%y|%m/%d/%y|%d.%m.%y"
     "|%d-%b-%Y|%d %b %Y|%b %d, %Y"
+    # the month by name in full, and with the weekday ("Monday, January 1, 2024")
+    "|%B %d, %Y|%d %B %Y|%A, %B %d, %Y|%a %d %b %Y|%a, %d %b %Y"
 )
-_TIME_PARTS = ["", " %H:%M", " %H:%M:%S", " %I:%M %p", "T%H:%M:%S"]
+# (with an offset, " -0800": the day is then that of the time in UTC, as for ISO dates)
+_TIME_PARTS = ["", " %H:%M", " %H:%M:%S", " %I:%M %p", "T%H:%M:%S", " %H:%M:%S %z"]
 
 
 def _word(value: str) -> str:
