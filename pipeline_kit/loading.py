@@ -1195,6 +1195,59 @@ def _parse_expr(col: str, dtype: pl.DataType, source: pl.DataType) -> pl.Expr:
     return _from_string(text, dtype, col)
 
 
+# a time with a UTC offset other than zero at its end (+05:30, -0800)
+_NONZERO_OFFSET = (
+    r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*[+-](?:0[1-9]|1\d|2[0-3]):?\d{2}$|[+-]00:?(?:[1-5]\d|0[1-9])$"
+)
+
+
+def _note_utc_offsets(
+    raw: pl.DataFrame, dated: list[str], table: RawTable, notes: list[str]
+) -> None:
+    """A note per date column whose values carry a UTC offset that moves their day.
+
+    ``2024-03-31T23:30:00-08:00`` is read as its instant in UTC, 2024-04-01 07:30, and so
+    counted on 1 April, in the next quarter: the kit's days are UTC days. Said, with how
+    many values fall on another day than the one written (it was silent). Only columns with
+    values longer than a date and time are searched (a date alone has no offset).
+    """
+    if not dated or raw.height == 0:
+        return
+    longest = raw.select(pl.col(c).str.len_bytes().max() for c in dated).row(0)
+    for c, length in zip(dated, longest, strict=True):
+        if length is None or length <= 20:
+            continue
+        offset = raw.lazy().select(c).filter(pl.col(c).str.contains(_NONZERO_OFFSET))
+        moved = (
+            offset.with_columns(
+                (
+                    _parse_timestamp(pl.col(c)).dt.date()
+                    != pl.col(c)
+                    .str.slice(0, 10)
+                    .str.replace_all("/", "-")
+                    .str.to_date(strict=False)
+                ).alias("moved")
+            )
+            .select(pl.len().alias("n"), pl.col("moved").sum().alias("moved"), pl.col(c).first())
+            .collect()
+        )
+        n, moved_n, example = moved.row(0)
+        if n:
+            notes.append(
+                Message(
+                    N_(
+                        "{column}: {values} value(s) carry a UTC offset (e.g. {example}): each "
+                        "is read as its time in UTC, and counted on its day in UTC; {moved} of "
+                        "them fall on another day than the one written."
+                    ),
+                    column=f"{table.name}.{c}",
+                    values=n,
+                    example=repr(example),
+                    moved=int(moved_n or 0),
+                )
+            )
+
+
 def _is_dated(dtype: pl.DataType) -> bool:
     return dtype == pl.Date or isinstance(dtype, pl.Datetime)
 
@@ -1303,6 +1356,7 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
     # (dates written as text are first read as plain ISO dates; the others, if any, are
     # read again below by the full parser)
     dated = [c for c, t in targets.items() if raw.schema[c] == pl.String and _is_dated(t)]
+    _note_utc_offsets(raw, dated, table, notes)
     parsing = raw.lazy().with_columns(
         (_iso_date(c, t) if c in dated else _parse_expr(c, t, raw.schema[c])).alias(f"__{c}")
         for c, t in targets.items()

@@ -991,3 +991,36 @@ def test_names_differing_only_in_case_are_kept_apart_and_said(tmp_path):
         "differ only in case" in n
         for n in pk.load(write_dataset(tmp_path / "c", deals=clean)).notes
     )
+
+
+def test_a_utc_offset_that_moves_the_day_is_said(tmp_path):
+    """`2024-03-31T23:30:00-08:00` (the evening of 31 March, Pacific) is 1 April 07:30 UTC,
+    counted in Q2: the kit's days are UTC days, which was not said."""
+    deals = (
+        "deal_id,owner,team,amount,created_at,stage,status,closed_at\n"
+        "A1,ann,red,1,2024-01-10T09:00:00-08:00,Won,won,2024-03-31T23:30:00-08:00\n"
+        "A2,ann,red,1,2024-01-11T09:00:00-08:00,Won,won,2024-03-31T15:00:00-08:00\n"
+        "A3,ann,red,1,2024-01-12T09:00:00Z,Lost,lost,2024-04-01T00:15:00.000Z\n"
+        "A4,ann,red,1,2024-01-13T09:00:00+0000,Lost,lost,2024-04-01T03:00:00+05:30\n"
+    )
+    ds = pk.load(write_dataset(tmp_path / "d", deals=deals))
+    closed = dict(ds.deals.select("deal_id", "closed_at").rows())
+    assert closed == {
+        "A1": dt.date(2024, 4, 1),
+        "A2": dt.date(2024, 3, 31),
+        "A3": dt.date(2024, 4, 1),
+        "A4": dt.date(2024, 3, 31),
+    }
+    said = [n for n in ds.notes if "carry a UTC offset" in n]
+    assert said == [
+        "deals.created_at: 2 value(s) carry a UTC offset (e.g. '2024-01-10T09:00:00-08:00'): "
+        "each is read as its time in UTC, and counted on its day in UTC; 0 of them fall on "
+        "another day than the one written.",
+        "deals.closed_at: 3 value(s) carry a UTC offset (e.g. '2024-03-31T23:30:00-08:00'): "
+        "each is read as its time in UTC, and counted on its day in UTC; 2 of them fall on "
+        "another day than the one written.",
+    ]
+    utc_only = deals.replace("-08:00", "Z").replace("+05:30", "+00:00")
+    assert not any(
+        "UTC offset" in n for n in pk.load(write_dataset(tmp_path / "u", deals=utc_only)).notes
+    )
