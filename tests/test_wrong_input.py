@@ -346,3 +346,27 @@ def test_a_zip_gz_json_or_web_page_given_as_the_file_is_named_for_what_it_is(tmp
         assert main(["inspect", str(path)]) == 2, name
         err = capsys.readouterr().err
         assert said in err and "Traceback" not in err, name
+
+
+def test_a_title_above_the_header_is_named_with_the_header_line(tmp_path, capsys):
+    """A board saved with its name on top (monday.com): the error was "column 2 has no name
+    in the header but holds values", which sent the user to name a column."""
+    (tmp_path / "board.csv").write_text(
+        "Sales Pipeline,,,,\n"
+        ",,,,\n"
+        "Name,Person,Status,Deal Value,Date\n"
+        "Deal 1,Ana,Won,100,2024-01-01\n"
+        "Deal 2,Ben,Lost,50,2024-01-02\n"
+    )
+    with pytest.raises(pk.DataError) as error:
+        pk.load(tmp_path / "board.csv")
+    message = str(error.value)
+    assert "the first line names 1 of the 5 columns ('Sales Pipeline'): a title above" in message
+    assert "line 3: Name, Person, Status, Deal Value, Date" in message
+    assert "delete the lines above the table's header (line 3 looks like it)" in message
+    assert main(["inspect", str(tmp_path / "board.csv")]) == 2
+    assert "a title above the table" in capsys.readouterr().err
+    # a header naming most columns, one of them left empty: the message as before
+    (tmp_path / "gap.csv").write_text("a,,c,d\n1,2,3,4\n")
+    with pytest.raises(pk.DataError, match="column 2 has no name in the header"):
+        pk.load(tmp_path / "gap.csv")

@@ -576,6 +576,7 @@ def _without_unnamed_columns(frame: pl.DataFrame, path: Path, notes: list[str]) 
     ).row(0, named=True)
     holding = [c for c in unnamed if filled[c]]
     if holding:
+        _title_above_the_header(frame, unnamed, path)
         column = holding[0]
         value = pl.col(column).cast(pl.String).str.strip_chars()
         first = frame.filter(value.ne("")).select("source_row", column).row(0)
@@ -598,6 +599,43 @@ def _without_unnamed_columns(frame: pl.DataFrame, path: Path, notes: list[str]) 
             )
         )
     return frame.drop(unnamed)
+
+
+def _title_above_the_header(frame: pl.DataFrame, unnamed: list[str], path: Path) -> None:
+    """An error saying so when the first line is a title above the table, not its header.
+
+    A board or report saved with its name on top (monday.com: the board's name, a blank
+    line, a group's name, then the header) has a first line naming one column of many; the
+    error was "column 2 has no name in the header", which sent the user to name it. When
+    the header names at most half the columns and a line among the first 20 fills more of
+    them, that line is named as the header, with the lines to delete above it.
+    """
+    cols = [c for c in frame.columns if c != "source_row"]
+    named = [c for c in cols if c not in unnamed]
+    if len(named) * 2 > len(cols) or frame.height == 0:
+        return
+    head = frame.head(20).select(
+        "source_row",
+        pl.sum_horizontal(
+            pl.col(c).cast(pl.String).str.strip_chars().fill_null("").ne("").cast(pl.Int32)
+            for c in cols
+        ).alias("__filled"),
+        *cols,
+    )
+    most = head["__filled"].max()
+    if not isinstance(most, int) or most <= len(named):
+        return
+    row = head.filter(pl.col("__filled") == most).row(0, named=True)
+    values = [str(row[c]).strip() for c in cols if row[c] is not None and str(row[c]).strip()]
+    raise DataError(
+        problem=f"the first line names {len(named)} of the {len(cols)} columns "
+        f"({', '.join(repr(c) for c in named)}): a title above the table, not its header",
+        fix=f"delete the lines above the table's header (line {row['source_row']} looks like "
+        "it) so that the header is the first line, and any group title lines between the "
+        "rows; then load again",
+        file=str(path),
+        examples=[f"line {row['source_row']}: {', '.join(values[:8])}"],
+    )
 
 
 def _with_source_row(
