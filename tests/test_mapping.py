@@ -682,3 +682,20 @@ def test_inspect_drafts_weekday_month_name_and_offset_dates(tmp_path, written, f
         dt.date(2024, 1, 1),
         dt.date(2024, 3, 31),
     ]
+
+
+def test_inspect_ignores_repeated_header_lines_and_a_footer(tmp_path):
+    """Two exports joined (the header again mid-file) and a report's footer: their words were
+    read as values ('Status' an unknown status word to fill in, 'Close Date' an unreadable
+    date: "no date format found for closed_at (e.g. 'Close Date')")."""
+    header = "Item ID,Person,Team,Deal Value,Date,Status,Close Date"
+    (tmp_path / "board.csv").write_text(
+        f"{header}\n1,Ana,EMEA,100,1/21/2024,Won,2/1/2024\n"
+        f"{header}\n2,Ben,EMEA,50,1/22/2024,Lost,2/2/2024\n3,Ana,EMEA,7,1/23/2024,Open,\n"
+        "Total,,,157,,,\n"
+    )
+    text, said = draft_mapping(tmp_path / "board.csv")
+    assert '\ndeal_id = "Item ID"' in text and '\nowner = "Person"' in text
+    assert '\nstatus = "Status"' in text and "not recognised" not in " ".join(said)
+    assert 'date_format = "%m/%d/%Y"' in text
+    assert not any("no date format" in s for s in said)

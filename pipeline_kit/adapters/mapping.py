@@ -1190,12 +1190,12 @@ def _bar(text: str) -> list[str]:
 _ALIAS_TEXT: dict[str, dict[str, str]] = {
     "deals": {
         "deal_id": "Deal ID|Opportunity ID|Record ID|Id|Opp ID|Opportunity Number|Deal Number"
-        "|hs_object_id|ID Urusniaga|No Urusniaga|(Do Not Modify) Opportunity"
+        "|hs_object_id|ID Urusniaga|No Urusniaga|(Do Not Modify) Opportunity|Item ID"
         "|商机编号|商机ID|商机编码|机会编号|商機編號|商機ID|機會編號",
         "owner": "Owner|Deal owner|Opportunity Owner|Sales Rep|Rep|Owner Name|Account Executive"
         "|Salesperson|Sales Agent|Assigned to|Verkäufer|Vertriebsmitarbeiter|Propriétaire"
         "|Propriétaire de l'opportunité|Wakil Jualan|Pemilik|Pemilik Urusniaga"
-        "|Commercial|Vendedor|Owner ID|Sales owner|Owned By|Owning User|User Name"
+        "|Commercial|Vendedor|Owner ID|Sales owner|Owned By|Owning User|User Name|Person"
         "|负责人|销售员|销售负责人|销售代表|商机负责人|所有人|負責人|銷售員|銷售代表|商機負責人|擁有者",
         "team": "Team|Sales Team|Team Name|Business Unit|Owning Business Unit|Vertriebsteam"
         "|Équipe|Equipo|Pasukan"
@@ -1718,8 +1718,15 @@ def _status_lines(
 
 
 def _read_for_draft(file: Path) -> tuple[pl.DataFrame, str | None, str]:
+    """The file's rows as a load reads them, its encoding and its separator.
+
+    The header repeated between groups or joined exports, and a report's footer, are left
+    out: their words were taken for values (a status word, a date to read).
+    """
     encoding = _detect_encoding(file)
     frame = read_export_file(file, [], encoding=encoding)
+    frame, _ = without_repeated_headers(frame, table=None, file=str(file), notes=[])
+    frame, _ = without_report_footer(frame, table="", file=str(file), notes=[])
     separator = ","
     if file.suffix.lower() not in (".parquet", *WORKBOOK_SUFFIXES):
         from pipeline_kit.adapters._tools import sniff_separator
