@@ -1024,3 +1024,36 @@ def test_a_utc_offset_that_moves_the_day_is_said(tmp_path):
     assert not any(
         "UTC offset" in n for n in pk.load(write_dataset(tmp_path / "u", deals=utc_only)).notes
     )
+
+
+def test_a_blank_line_in_a_mapped_export_with_a_constant_is_excluded(tmp_path):
+    """The draft's `team = "All"` filled the blank line, which was then quarantined once per
+    required column instead of excluded as blank."""
+    (tmp_path / "export.csv").write_text(
+        "Opp,Rep,Value,Opened,Phase,Result,Closed\n"
+        "A1,ann,100,2025-01-01,Won,won,2025-02-01\n"
+        ",,,,,,\n"
+        " , ,\t, , , , \n"
+        "A2,bob,200,2025-01-02,Lost,lost,2025-02-02\n"
+    )
+    mapping = {
+        "deals": {
+            "columns": {
+                "deal_id": "Opp",
+                "owner": "Rep",
+                "amount": "Value",
+                "created_at": "Opened",
+                "stage": "Phase",
+                "status": "Result",
+                "closed_at": "Closed",
+            },
+            "constants": {"team": "All"},
+        }
+    }
+    ds = pk.load(tmp_path / "export.csv", mapping=mapping)
+    assert ds.quarantine.height == 0 and sorted(ds.deals["deal_id"]) == ["A1", "A2"]
+    assert ds.excluded.select("source_row", "reason").sort("source_row").rows() == [
+        (3, "blank_row"),
+        (4, "blank_row"),
+    ]
+    assert "deals: 2 row(s) hold no value at all; they are listed as excluded." in ds.notes

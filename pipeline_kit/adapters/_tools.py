@@ -47,6 +47,7 @@ __all__ = [
     "set_aside",
     "squash",
     "to_reporting_currency",
+    "without_blank_rows",
     "without_repeated_headers",
     "without_report_footer",
 ]
@@ -1113,6 +1114,44 @@ def without_repeated_headers(
         )
     )
     return kept, aside if table is not None else empty_setaside()
+
+
+def without_blank_rows(
+    frame: pl.DataFrame, *, table: str, file: str, notes: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows kept, rows with no value at all set aside as excluded ``blank_row``).
+
+    As the loader does (:func:`pipeline_kit.loading._blank_rows`), but on the file's rows as
+    read, before a mapping adds its constants (``team = "All"``): a blank line was then no
+    longer blank and was quarantined once per required column. Looked for among the rows
+    whose first cell is empty, then checked whole.
+    """
+    cols = [c for c in frame.columns if c != "source_row"]
+    if not cols or frame.height == 0 or any(frame.schema[c] != pl.String for c in cols):
+        return frame, empty_setaside()
+
+    def empty(c: str) -> pl.Expr:
+        return pl.col(c).is_null() | pl.col(c).str.contains(r"^\s*$")
+
+    rows = frame.select(empty(cols[0]).arg_true()).to_series()
+    if rows.len() == 0:
+        return frame, empty_setaside()
+    whole = frame[rows].select(pl.all_horizontal(empty(c) for c in cols)).to_series()
+    blank = rows.filter(whole)
+    if blank.len() == 0:
+        return frame, empty_setaside()
+    mask = pl.lit(pl.zeros(frame.height, pl.Boolean, eager=True).scatter(blank, True))
+    kept, aside = set_aside(
+        frame, mask, table=table, file=file, kind="excluded", reason="blank_row"
+    )
+    notes.append(
+        Message(
+            N_("{table}: {rows} row(s) hold no value at all; they are listed as excluded."),
+            table=table,
+            rows=aside.height,
+        )
+    )
+    return kept, aside
 
 
 # a report's footer or total line, as its only text: "Total", "Grand Totals (120 records)",

@@ -109,6 +109,7 @@ from pipeline_kit.adapters._tools import (
     serial_date_columns,
     squash,
     to_reporting_currency,
+    without_blank_rows,
     without_repeated_headers,
     without_report_footer,
 )
@@ -1148,6 +1149,10 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
         if aside.height:
             setaside.append(aside)
         frame, aside = without_report_footer(frame, table=table, file=str(file), notes=notes)
+        if aside.height:
+            setaside.append(aside)
+        # (before the constants fill them: a blank line is no record)
+        frame, aside = without_blank_rows(frame, table=table, file=str(file), notes=notes)
         if aside.height:
             setaside.append(aside)
         out = apply_mapping(section, settings, frame, str(file), notes, hints, label=file.name)
