@@ -1057,3 +1057,37 @@ def test_a_blank_line_in_a_mapped_export_with_a_constant_is_excluded(tmp_path):
         (4, "blank_row"),
     ]
     assert "deals: 2 row(s) hold no value at all; they are listed as excluded." in ds.notes
+
+
+def test_a_time_zone_aware_parquet_column_takes_the_utc_day(tmp_path):
+    """A warehouse extract with `timestamp with time zone` (Europe/Berlin): its days were
+    taken in Berlin, where the same instant written as text with an offset, or in a
+    DataFrame, takes the UTC day. 00:30 in Berlin in winter is 23:30 UTC the day before."""
+    folder = tmp_path / "p"
+    folder.mkdir()
+    pl.DataFrame(
+        {
+            "deal_id": ["A1", "A2"],
+            "owner": ["ann", "bob"],
+            "team": ["red", "red"],
+            "amount": [10.0, 20.0],
+            "created_at": [dt.datetime(2024, 1, 10, 12, 0), dt.datetime(2024, 1, 11, 12, 0)],
+            "stage": ["Won", "Lost"],
+            "status": ["won", "lost"],
+            "closed_at": [dt.datetime(2024, 4, 1, 0, 30), dt.datetime(2024, 3, 30, 12, 0)],
+        }
+    ).with_columns(
+        pl.col("created_at", "closed_at").dt.replace_time_zone("Europe/Berlin")
+    ).write_parquet(folder / "deals.parquet")
+    ds = pk.load(folder)
+    # 1 April 00:30 in Berlin (CEST, +02:00 from 31 March) is 31 March 22:30 UTC
+    assert dict(ds.deals.select("deal_id", "closed_at").rows()) == {
+        "A1": dt.date(2024, 3, 31),
+        "A2": dt.date(2024, 3, 30),
+    }
+    assert (
+        "deals.parquet: time-zone-aware column(s) created_at (Europe/Berlin), closed_at "
+        "(Europe/Berlin) converted to UTC (as text timestamps with an offset are); date "
+        "columns take the UTC day."
+    ) in ds.notes
+    assert pk.win_rate(ds, "2024-Q1").select("won", "lost").row(0) == (1, 1)

@@ -288,6 +288,7 @@ def _read_export_file(
             )
         names = _checked_header(frame, path).columns
         if header_only:
+            frame = _in_utc(frame, path, None)
             return pl.DataFrame(schema={"source_row": pl.Int64, **frame.schema}).rename(
                 dict(zip(frame.columns, names, strict=True))
             )
@@ -302,6 +303,7 @@ def _read_export_file(
             )
         except (pl.exceptions.PolarsError, OSError) as exc:
             raise _unreadable(path, exc) from exc
+        frame = _in_utc(frame, path, notes)
         return frame.rename(dict(zip(frame.columns[1:], names, strict=True)))
     try:
         data = path.read_bytes()
@@ -373,6 +375,37 @@ def _read_export_file(
         raise _unreadable(path, exc) from exc
     frame = _checked_header(frame, path)
     return _with_source_row(frame, _physical_lines(text, sep, frame.height), skipped)
+
+
+def _in_utc(frame: pl.DataFrame, path: Path, notes: list[str] | None) -> pl.DataFrame:
+    """``frame`` with its time-zone-aware columns as naive times in UTC, said in a note.
+
+    A warehouse extract's ``timestamp with time zone`` (Europe/Berlin): its day was taken in
+    that zone, where a text time with an offset, or a DataFrame's aware column, takes the UTC
+    day (a deal closed at 00:30 in Berlin counted a day later than the same deal written
+    ``2024-01-20T23:30:00Z``).
+    """
+    zones = {
+        c: t.time_zone
+        for c, t in frame.schema.items()
+        if isinstance(t, pl.Datetime) and t.time_zone is not None
+    }
+    if not zones:
+        return frame
+    aware = list(zones)
+    frame = frame.with_columns(pl.col(aware).dt.convert_time_zone("UTC").dt.replace_time_zone(None))
+    if notes is not None:
+        notes.append(
+            Message(
+                N_(
+                    "{value}: time-zone-aware column(s) {names} converted to UTC (as text "
+                    "timestamps with an offset are); date columns take the UTC day."
+                ),
+                value=path.name,
+                names=", ".join(f"{c} ({zone})" for c, zone in zones.items()),
+            )
+        )
+    return frame
 
 
 # Excel and OpenDocument workbooks, read through fastexcel (Rust's calamine)
