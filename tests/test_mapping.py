@@ -642,6 +642,8 @@ def test_inspect_knows_close_freshsales_and_copper_headers(tmp_path):
     assert '\nowner = "Sales owner"' in draft_mapping(tmp_path / "fs.csv")[0]
     (tmp_path / "copper.csv").write_text("Name,Owned By,Value\nX,Ana,10\n")
     assert '\nowner = "Owned By"' in draft_mapping(tmp_path / "copper.csv")[0]
+    (tmp_path / "fr.csv").write_text("Identifiant;Propriétaire;Montant\nD1;Ana;10\n")
+    assert '\ndeal_id = "Identifiant"' in draft_mapping(tmp_path / "fr.csv")[0]
 
 
 def test_inspect_drafts_odoos_crm_lead_export_as_deals(tmp_path):

@@ -1196,6 +1196,7 @@ _ALIAS_TEXT: dict[str, dict[str, str]] = {
     "deals": {
         "deal_id": "Deal ID|Opportunity ID|Record ID|Id|Opp ID|Opportunity Number|Deal Number"
         "|hs_object_id|ID Urusniaga|No Urusniaga|(Do Not Modify) Opportunity|Item ID"
+        "|Identifiant|Identificador"
         "|商机编号|商机ID|商机编码|机会编号|商機編號|商機ID|機會編號",
         "owner": "Owner|Deal owner|Opportunity Owner|Sales Rep|Rep|Owner Name|Account Executive"
         "|Salesperson|Sales Agent|Assigned to|Verkäufer|Vertriebsmitarbeiter|Propriétaire"
