@@ -914,6 +914,10 @@ EXCLUSION_MESSAGES = {
         N_("nothing to do (delete the repeated header lines from the export to silence this)"),
     ),
     "report_footer": (N_("a report footer or total row, not a record"), N_("nothing to do")),
+    "group_title": (
+        N_("a group's title line above a repeated header (a board or grouped report)"),
+        N_("nothing to do"),
+    ),
     "exact_duplicate": (
         N_("the row repeats an earlier row exactly"),
         N_("nothing to do: it is counted once (remove the copy from the export to silence this)"),

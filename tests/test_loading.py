@@ -890,9 +890,21 @@ def test_only_the_lines_repeating_the_header_are_set_aside(rows, at, spelling):
         "DEAL_Id",
         "DEAL Id",
     }
-    assert aside["source_row"].to_list() == [n for n in expected if data[n - 2][0] in usual]
+    headers = [n for n in expected if data[n - 2][0] in usual]
+    # and a line whose first cell alone is filled, just above one of them (blank lines
+    # between passed over): a group's title (a board or grouped report)
+    titles = []
+    for n in headers:
+        i = n - 3
+        while i >= 0 and not any(v.strip() for v in data[i]):
+            i -= 1
+        filled = [bool(v.strip()) for v in data[i]] if i >= 0 else []
+        if filled == [True, False, False] and i + 2 not in headers and i + 2 not in titles:
+            titles.append(i + 2)
+    got = aside.sort("source_row")
+    assert got.filter(pl.col("reason") == "repeated_header")["source_row"].to_list() == headers
+    assert got.filter(pl.col("reason") == "group_title")["source_row"].to_list() == sorted(titles)
     assert at + 2 in aside["source_row"].to_list()
-    assert set(aside["reason"]) == {"repeated_header"}
 
 
 # ----------------------------------------------------------------------------- seventh session
@@ -1091,3 +1103,37 @@ def test_a_time_zone_aware_parquet_column_takes_the_utc_day(tmp_path):
         "columns take the UTC day."
     ) in ds.notes
     assert pk.win_rate(ds, "2024-Q1").select("won", "lost").row(0) == (1, 1)
+
+
+def test_a_group_title_above_a_repeated_header_is_excluded(tmp_path):
+    """A board or grouped report (monday.com after its title lines are deleted): each group is
+    its name on a line of its own, then the header again. The header was excluded, the name
+    quarantined once per required column."""
+    header = "deal_id,owner,team,amount,created_at,stage,status,closed_at"
+    deals = (
+        f"{header}\n"
+        "D1,ann,red,100,2025-09-15,Proposal,open,\n"
+        ",,,,,,,\n"
+        "Won,,,,,,,\n"
+        f"{header}\n"
+        "D2,ann,red,300,2025-10-01,Won,won,2025-10-31\n"
+        "Lost deals,,,,,,,\n"
+        f"{header}\n"
+        "D3,bob,red,50,2025-10-02,Lost,lost,2025-11-01\n"
+    )
+    ds = pk.load(write_dataset(tmp_path / "d", deals=deals))
+    assert ds.quarantine.height == 0
+    assert sorted(ds.deals["deal_id"]) == ["D1", "D2", "D3"]
+    got = ds.excluded.select("source_row", "reason").sort("source_row").rows()
+    assert got == [
+        (3, "blank_row"),
+        (4, "group_title"),
+        (5, "repeated_header"),
+        (7, "group_title"),
+        (8, "repeated_header"),
+    ]
+    assert (
+        "deals.csv: 2 line(s) of one cell stand just above a repeated header (a group's title "
+        "in a board or grouped report, e.g. line 4: 'Won'); they are no records and are listed "
+        "as excluded."
+    ) in ds.notes

@@ -1130,6 +1130,7 @@ def without_repeated_headers(
     repeats = rows.filter(whole.to_series().fill_null(False))
     if repeats.len() == 0:
         return frame, empty_setaside()
+    titles = _group_titles(frame, cols, repeats.to_list())
     mask = pl.lit(pl.zeros(frame.height, pl.Boolean, eager=True).scatter(repeats, True))
     kept, aside = set_aside(
         frame, mask, table=table or "", file=file, kind="excluded", reason="repeated_header"
@@ -1146,7 +1147,58 @@ def without_repeated_headers(
             line=aside["source_row"][0],
         )
     )
+    if titles:
+        lines = frame["source_row"].gather(titles)
+        kept, more = set_aside(
+            kept,
+            pl.col("source_row").is_in(lines.implode()),
+            table=table or "",
+            file=file,
+            kind="excluded",
+            reason="group_title",
+        )
+        aside = pl.concat([aside, more], how="vertical")
+        title = frame.row(titles[0], named=True)
+        notes.append(
+            Message(
+                N_(
+                    "{file}: {rows} line(s) of one cell stand just above a repeated header "
+                    "(a group's title in a board or grouped report, e.g. line {line}: "
+                    "'{text}'); they are no records and are listed as excluded."
+                ),
+                file=Path(file).name,
+                rows=more.height,
+                line=title["source_row"],
+                text=str(title[cols[0]]).strip(),
+            )
+        )
     return kept, aside if table is not None else empty_setaside()
+
+
+def _group_titles(frame: pl.DataFrame, cols: list[str], repeats: list[int]) -> list[int]:
+    """Positions of the lines of one (first) cell just above a repeated header.
+
+    A monday.com board or a grouped report writes each group as its name on a line of its
+    own, then the header again: the name was quarantined once per required column. Blank
+    lines between are passed over; looked for only above the repeated headers (a handful).
+    """
+    cells = [
+        pl.col(c).cast(pl.String).str.strip_chars().fill_null("").ne("").cast(pl.Int32)
+        for c in cols
+    ]
+    marks = frame.select(pl.sum_horizontal(cells).alias("filled"), cells[0].alias("first"))
+    filled, first = marks["filled"], marks["first"]
+    titles: list[int] = []
+    taken = set(repeats)
+    for at in repeats:
+        above = at - 1
+        while above >= 0 and filled[above] == 0:
+            above -= 1
+        # (the name in the first cell, the rest empty: the board's and reports' layout)
+        if above >= 0 and filled[above] == 1 and first[above] == 1 and above not in taken:
+            titles.append(above)
+            taken.add(above)
+    return sorted(titles)
 
 
 def without_blank_rows(
