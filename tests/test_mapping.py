@@ -701,3 +701,44 @@ def test_inspect_ignores_repeated_header_lines_and_a_footer(tmp_path):
     assert '\nstatus = "Status"' in text and "not recognised" not in " ".join(said)
     assert 'date_format = "%m/%d/%Y"' in text
     assert not any("no date format" in s for s in said)
+
+
+def test_amounts_in_minor_units_are_read_when_the_mapping_says_so(tmp_path):
+    """Close writes 1000.50 USD as 100050: read as written, every amount figure was 100 times
+    too large, and the mapping had no way to say so. amount_unit = "minor" divides by the
+    currency's minor unit (JPY has none); a value that is not a whole number is quarantined,
+    never divided."""
+    (tmp_path / "opps.csv").write_text(
+        "id,user_name,status_type,value,currency,date_created\n"
+        "o1,Ana,won,100050,USD,2024-01-01\n"
+        "o2,Ben,won,15000,JPY,2024-01-02\n"
+        "o3,Ana,active,10.5,USD,2024-01-03\n"
+        "o4,Ana,active,-2500,usd,2024-01-03\n"
+    )
+    mapping = {
+        "deals": {
+            "amount_unit": "minor",
+            "columns": {
+                "deal_id": "id",
+                "owner": "user_name",
+                "status": "status_type",
+                "stage": "status_type",
+                "amount": "value",
+                "created_at": "date_created",
+                "closed_at": "date_created",
+            },
+            "values": {"status": {"active": "open"}},
+            "constants": {"team": "All"},
+        }
+    }
+    ds = pk.load(tmp_path / "opps.csv", mapping=mapping, rates={"JPY": 150.0})
+    # 100050 cents = 1000.50 USD; 15000 yen (no minor unit) / 150 = 100 USD; -25.00 negative
+    got = dict(ds.deals.select("deal_id", "amount").rows())
+    assert got == {"o1": 1000.5, "o2": 100.0}
+    rules = ds.quarantine.sort("source_row").select("source_row", "rules").rows()
+    assert rules == [(4, ["amount_not_minor_units"]), (5, ["amount|min"])]
+    assert any(
+        "divided by 100 (1 for JPY, 1000 for KWD), e.g. 100050 is 1000.5" in n for n in ds.notes
+    )
+    with pytest.raises(pk.DataError, match="amount_unit = 'cents': only \"minor\""):
+        pk.load(tmp_path / "opps.csv", mapping={**mapping, "amount_unit": "cents"})

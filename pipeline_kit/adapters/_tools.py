@@ -1603,6 +1603,16 @@ def amount_code(text: pl.Expr) -> pl.Expr:
 
 
 CURRENCY_MESSAGES = {
+    "amount_not_minor_units": (
+        N_(
+            'the amount is not a whole number of minor units (cents), as amount_unit = "minor" '
+            "in the mapping says the export writes them"
+        ),
+        N_(
+            'correct the amount in the export, or leave amount_unit = "minor" out of the '
+            "mapping if the export writes amounts as they are (1000.50)"
+        ),
+    ),
     "amount_currency_differs": (
         N_("the amount is written with a currency code that is not the deal's currency"),
         N_(

@@ -107,6 +107,7 @@ from pipeline_kit.adapters._tools import (
     normalise_dates,
     read_export_file,
     serial_date_columns,
+    set_aside,
     squash,
     to_reporting_currency,
     without_blank_rows,
@@ -137,6 +138,7 @@ SETTINGS = (
     "sheet",
     "rates",
     "reporting_currency",
+    "amount_unit",
 )
 DICT_ORIGIN = "the mapping (a dict)"
 SECTION_KEYS = ("file", "columns", "values", "constants", *SETTINGS)
@@ -165,6 +167,7 @@ class Settings:
     sheet: str | int | None = None  # a workbook's sheet: its name, or its number from 1
     rates: dict[str, float] | None = None  # currency -> units of it per reporting unit
     reporting_currency: str | None = None
+    amount_unit: str | None = None  # "minor": amounts in cents (the currency's minor unit)
 
     def over(self, base: Settings) -> Settings:
         """These settings where given, ``base`` elsewhere."""
@@ -288,6 +291,14 @@ def _settings(raw: Mapping[str, Any], origin: str, where: str) -> Settings:
             f"{where}rates = {raw.get('rates')!r} is not a table of currency = rate",
             "rates = { EUR = 0.92, GBP = 0.79 } (units of each currency per reporting unit)",
         ) from None
+    amount_unit = raw.get("amount_unit")
+    if amount_unit not in (None, "minor"):
+        raise _bad(
+            origin,
+            f'{where}amount_unit = {amount_unit!r}: only "minor" is understood',
+            'amount_unit = "minor" when the export writes amounts in cents (100050 for '
+            "1000.50); leave it out for amounts as written",
+        )
     separator = raw.get("separator")
     if separator is not None and len(separator.replace("\\t", "\t")) != 1:
         raise _bad(
@@ -301,6 +312,7 @@ def _settings(raw: Mapping[str, Any], origin: str, where: str) -> Settings:
         sheet=sheet,
         rates=rates,
         reporting_currency=reporting,
+        amount_unit=amount_unit,
     )
 
 
@@ -938,6 +950,74 @@ def apply_mapping(
     return out
 
 
+def _from_minor_units(
+    frame: pl.DataFrame,
+    settings: Settings,
+    file: str,
+    notes: list[str],
+    setaside: list[pl.DataFrame],
+) -> pl.DataFrame:
+    """Amounts written in the currency's minor unit (``amount_unit = "minor"``) in its major.
+
+    Close and payment systems write 1000.50 USD as ``100050``: read as written, every amount
+    figure was 100 times too large. Said by the mapping, never guessed. The divisor is the
+    currency's (100 for USD and EUR, 1 for JPY, 1000 for KWD; Babel's precision), from the
+    deal's ``currency`` column, else ``reporting_currency``, else 100. An amount that is not a
+    whole number of minor units (``1000.50``, ``$1,000``) is quarantined, not divided.
+    """
+    from babel.numbers import get_currency_precision
+
+    if "amount" not in frame.columns:
+        return frame
+    text = pl.col("amount").cast(pl.String).str.strip_chars()
+    default = 10 ** get_currency_precision((settings.reporting_currency or "USD").upper())
+    if "currency" in frame.columns:
+        codes = frame["currency"].cast(pl.String).str.strip_chars().str.to_uppercase()
+        known = {c: 10 ** get_currency_precision(c) for c in codes.drop_nulls().unique()}
+        divisor = (
+            pl.col("currency")
+            .cast(pl.String)
+            .str.strip_chars()
+            .str.to_uppercase()
+            .replace_strict(known, default=default, return_dtype=pl.Int64)
+        )
+    else:
+        divisor = pl.lit(default, pl.Int64)
+    whole = text.str.contains(r"^[+-]?\d+$")
+    kept, aside = set_aside(
+        frame,
+        text.is_not_null() & text.ne("") & ~whole.fill_null(False),
+        table="deals",
+        file=file,
+        kind="quarantined",
+        reason="amount_not_minor_units",
+    )
+    if aside.height:
+        setaside.append(aside)
+    out = kept.with_columns(
+        pl.when(whole)
+        .then((text.cast(pl.Int64, strict=False) / divisor).cast(pl.String))
+        .otherwise(pl.col("amount"))
+        .alias("amount")
+    )
+    pairs = pl.DataFrame({"was": kept["amount"], "is": out["amount"]}).drop_nulls()
+    notes.append(
+        Message(
+            N_(
+                "{file}: amounts read in the currency's minor unit, as the mapping says "
+                '(amount_unit = "minor"): divided by 100 (1 for JPY, 1000 for KWD), e.g. '
+                "{example} is {value}; {bad} amount(s) that are not whole numbers were "
+                "quarantined."
+            ),
+            file=Path(file).name,
+            example=pairs["was"][0] if pairs.height else "-",
+            value=pairs["is"][0] if pairs.height else "-",
+            bad=aside.height,
+        )
+    )
+    return out
+
+
 def _one_close_date(
     frame: pl.DataFrame, chosen: dict[str, str], taken: set[str]
 ) -> tuple[pl.DataFrame, str | None]:
@@ -1156,6 +1236,8 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
         if aside.height:
             setaside.append(aside)
         out = apply_mapping(section, settings, frame, str(file), notes, hints, label=file.name)
+        if table == "deals" and settings.amount_unit == "minor":
+            out = _from_minor_units(out, settings, str(file), notes, setaside)
         if table == "deals":
             out = convert_currency(
                 out,
