@@ -67,10 +67,14 @@ setting                effect
                        only the most common currency (or ``reporting_currency``) is kept and
                        the other deals quarantined: amounts in several currencies are never
                        summed (:func:`convert_currency`); DataFrames alike.
+``amount_unit``        ``"minor"``: the deals' amounts are written in the currency's minor unit
+                       (Close: ``100050`` is 1000.50), divided by 100 (1 for JPY, 1000 for KWD;
+                       by the deal's ``currency``, else ``reporting_currency``); a value that
+                       is not a whole number is quarantined (:func:`_from_minor_units`).
 =====================  =========================================================================
 
 Options given to ``load`` (``encoding``, ``separator``, ``date_format``, ``decimal``,
-``rates``, ``reporting_currency``) take the
+``rates``, ``reporting_currency``, ``amount_unit``) take the
 place of the mapping's top-level values; a table's own section still wins. Every rename, value
 map, constant and format used is listed in one note per table, so ``ds.report()`` says exactly
 what was done to the export.
