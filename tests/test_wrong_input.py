@@ -370,3 +370,22 @@ def test_a_title_above_the_header_is_named_with_the_header_line(tmp_path, capsys
     (tmp_path / "gap.csv").write_text("a,,c,d\n1,2,3,4\n")
     with pytest.raises(pk.DataError, match="column 2 has no name in the header"):
         pk.load(tmp_path / "gap.csv")
+
+
+def test_swiss_apostrophe_thousands_are_read(tmp_path):
+    """`10'005.00` (Swiss Excel, and `CHF 1’234.50` with a typographic apostrophe) was
+    quarantined as unreadable; an apostrophe is never a decimal mark. Groups of three only:
+    `12'5` is still quarantined."""
+    body = (
+        "D1,a,r,10'005.00,2025-10-01,Won,won,2025-10-02\n"
+        "D2,a,r,CHF 1’234.50,2025-10-01,Won,won,2025-10-02\n"
+        "D3,a,r,1'234'567,2025-10-01,Won,won,2025-10-02\n"
+        "D4,a,r,12'5,2025-10-01,Won,won,2025-10-02\n"
+    )
+    ds = pk.load(_deals(tmp_path, body))
+    assert dict(ds.deals.select("deal_id", "amount").rows()) == {
+        "D1": 10005.0,
+        "D2": 1234.5,
+        "D3": 1234567.0,
+    }
+    assert ds.quarantine["rules"].to_list() == [["amount|dtype"]]

@@ -1506,7 +1506,8 @@ _TRAILING = rf"\s*(?:{_CODE}|kr\.?)$"
 def plain_number(text: pl.Expr, *, money: bool = False) -> pl.Expr:
     """Float64 from a number as exported: the one reading of numbers in the kit.
 
-    Spaces and currency symbols ignored, commas only as thousands separators (``$1,234.50``);
+    Spaces and currency symbols ignored, commas only as thousands separators (``$1,234.50``),
+    and apostrophes (Swiss ``1'234.50``, only in groups of three);
     a decimal comma (``1234,50``) gives null rather than 123450. For ``money``, ``12.500``
     gives null too: a dot grouping thousands or a decimal point is never guessed. A money
     value may also carry a currency code before or after it (``EUR 1,000.50``,
@@ -1534,6 +1535,14 @@ def _plain_numbers(values: pl.Series, *, money: bool) -> pl.Series:
         frame = frame.select(x.str.strip_chars().str.replace(_LEADING, "${1}"))
         frame = frame.select(x.str.replace(_TRAILING, ""))
     frame = frame.select(x.str.replace_all(r"[\s$€£¥]", ""))
+    if frame.select(x.str.contains("['’]").any()).item():
+        # Swiss thousands (1'234.50, 1’234.50): an apostrophe is never a decimal mark
+        frame = frame.select(
+            pl.when(x.str.contains(_APOSTROPHE_GROUPED))
+            .then(x.str.replace_all("['’]", ""))
+            .otherwise(x)
+            .alias("x")
+        )
     if money:
         frame = frame.select(
             pl.when(x.str.contains(_DOT_GROUPED)).then(None).otherwise(x).alias("x")
@@ -1545,6 +1554,8 @@ def _plain_numbers(values: pl.Series, *, money: bool) -> pl.Series:
     return frame.to_series().cast(pl.Float64, strict=False).alias(values.name)
 
 
+# thousands grouped by apostrophes (Switzerland, Liechtenstein): 1'234'567.50
+_APOSTROPHE_GROUPED = r"^[-+]?\d{1,3}(?:['’]\d{3})+(?:\.\d+)?$"
 # decimal comma: 1.234,50 / 1 234,50 (any space) / 1234,5 / 1234; optional sign
 _DECIMAL_COMMA = r"^[-+]?(?:\d{1,3}(?:\.\d{3})+|\d{1,3}(?:[ \x{00A0}\x{202F}]\d{3})+|\d+)(?:,\d+)?$"
 
