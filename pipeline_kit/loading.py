@@ -53,6 +53,7 @@ from pipeline_kit.adapters import get_adapter
 from pipeline_kit.adapters._tools import (
     CURRENCY_MESSAGES,
     SETASIDE_SCHEMA,
+    archive_problem,
     plain_number,
     set_aside,
 )
@@ -331,6 +332,8 @@ def _read(
     options: dict[str, Any],
 ) -> RawDataset:
     """The adapter's raw tables: a mapping file's, or the named source's."""
+    if (problem := archive_problem(path)) is not None:  # (a zip, a web page named .xls, ...)
+        raise problem
     if mapping is not None:
         if source not in ("canonical", "mapping"):
             raise DataError(
@@ -927,6 +930,11 @@ EXCLUSION_MESSAGES = {
         N_("the row repeats the header line (two exports joined, or a report's page headers)"),
         N_("nothing to do (delete the repeated header lines from the export to silence this)"),
     ),
+    "report_footer": (N_("a report footer or total row, not a record"), N_("nothing to do")),
+    "group_title": (
+        N_("a group's title line above a repeated header (a board or grouped report)"),
+        N_("nothing to do"),
+    ),
     "exact_duplicate": (
         N_("the row repeats an earlier row exactly"),
         N_("nothing to do: it is counted once (remove the copy from the export to silence this)"),
@@ -1208,6 +1216,59 @@ def _parse_expr(col: str, dtype: pl.DataType, source: pl.DataType) -> pl.Expr:
     return _from_string(text, dtype, col)
 
 
+# a time with a UTC offset other than zero at its end (+05:30, -0800)
+_NONZERO_OFFSET = (
+    r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*[+-](?:0[1-9]|1\d|2[0-3]):?\d{2}$|[+-]00:?(?:[1-5]\d|0[1-9])$"
+)
+
+
+def _note_utc_offsets(
+    raw: pl.DataFrame, dated: list[str], table: RawTable, notes: list[str]
+) -> None:
+    """A note per date column whose values carry a UTC offset that moves their day.
+
+    ``2024-03-31T23:30:00-08:00`` is read as its instant in UTC, 2024-04-01 07:30, and so
+    counted on 1 April, in the next quarter: the kit's days are UTC days. Said, with how
+    many values fall on another day than the one written (it was silent). Only columns with
+    values longer than a date and time are searched (a date alone has no offset).
+    """
+    if not dated or raw.height == 0:
+        return
+    longest = raw.select(pl.col(c).str.len_bytes().max() for c in dated).row(0)
+    for c, length in zip(dated, longest, strict=True):
+        if length is None or length <= 20:
+            continue
+        offset = raw.lazy().select(c).filter(pl.col(c).str.contains(_NONZERO_OFFSET))
+        moved = (
+            offset.with_columns(
+                (
+                    _parse_timestamp(pl.col(c)).dt.date()
+                    != pl.col(c)
+                    .str.slice(0, 10)
+                    .str.replace_all("/", "-")
+                    .str.to_date(strict=False)
+                ).alias("moved")
+            )
+            .select(pl.len().alias("n"), pl.col("moved").sum().alias("moved"), pl.col(c).first())
+            .collect()
+        )
+        n, moved_n, example = moved.row(0)
+        if n:
+            notes.append(
+                Message(
+                    N_(
+                        "{column}: {values} value(s) carry a UTC offset (e.g. {example}): each "
+                        "is read as its time in UTC, and counted on its day in UTC; {moved} of "
+                        "them fall on another day than the one written."
+                    ),
+                    column=f"{table.name}.{c}",
+                    values=n,
+                    example=repr(example),
+                    moved=int(moved_n or 0),
+                )
+            )
+
+
 def _is_dated(dtype: pl.DataType) -> bool:
     return dtype == pl.Date or isinstance(dtype, pl.Datetime)
 
@@ -1306,6 +1367,8 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
     # strings: trim spaces and NUL bytes, and treat empty cells as missing
     text_cols = [c for c, t in raw.schema.items() if t == pl.String]
     raw, trimmed = _normalise_text(raw, text_cols, table, notes)
+    if table.name == "deals":
+        _note_case_variants(raw, notes)
     raw = raw.with_columns(
         pl.lit(None, pl.String).alias(c) for c in targets if c not in raw.columns
     )
@@ -1314,6 +1377,7 @@ def _validate_unique_rows(table: RawTable, notes: list[str]) -> tuple[pl.DataFra
     # (dates written as text are first read as plain ISO dates; the others, if any, are
     # read again below by the full parser)
     dated = [c for c, t in targets.items() if raw.schema[c] == pl.String and _is_dated(t)]
+    _note_utc_offsets(raw, dated, table, notes)
     parsing = raw.lazy().with_columns(
         (_iso_date(c, t) if c in dated else _parse_expr(c, t, raw.schema[c])).alias(f"__{c}")
         for c, t in targets.items()
@@ -1486,6 +1550,46 @@ def _normalise_text(
                 )
             )
     return cleaned.with_columns(pl.col(text_cols).replace("", None)), text_cols
+
+
+def _note_case_variants(raw: pl.DataFrame, notes: list[str]) -> None:
+    """A note per deals column (team, owner, stage) whose names differ only in case.
+
+    ``EMEA`` and ``emea`` are two teams (two reports, split win rates), ``Proposal`` and
+    ``PROPOSAL`` two stages of the open pipeline: kept apart, as written (merging them would
+    change values silently), and said, with what to do. One pass over the distinct names
+    (0.12 s for 10M deals).
+    """
+    cols = [c for c in ("team", "owner", "stage") if raw.schema.get(c) == pl.String]
+    if not cols or raw.height == 0:
+        return
+    names = raw.lazy().select(pl.col(c).drop_nulls().unique().implode() for c in cols).collect()
+    for c in cols:
+        values = names[c][0]
+        if values.len() < 2:
+            continue
+        spelled = pl.DataFrame({"name": values}).with_columns(
+            pl.col("name").str.to_lowercase().alias("key")
+        )
+        clashes = (
+            spelled.filter(pl.col("key").is_duplicated())
+            .sort("key", "name")
+            .group_by("key", maintain_order=True)
+            .agg("name")
+        )
+        if clashes.height:
+            notes.append(
+                Message(
+                    N_(
+                        "{column}: {names} name(s) are written in ways that differ only in case "
+                        "(e.g. {example}); they are kept apart as written: write them alike in "
+                        "the export (or map them to one spelling) to count them as one."
+                    ),
+                    column=f"deals.{c}",
+                    names=clashes.height,
+                    example=" / ".join(repr(v) for v in clashes["name"][0]),
+                )
+            )
 
 
 # a value to normalise: surrounding white space, a NUL byte, or an empty cell

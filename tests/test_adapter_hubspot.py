@@ -668,3 +668,18 @@ def test_fivetran_seeds_load_or_explain():
         assert read == valid + quarantined + excluded
     assert not ds.usable
     assert "stage_not_in_pipelines" in {r for rules in ds.quarantine["rules"] for r in rules}
+
+
+def test_an_export_with_deal_id_for_record_id_is_a_deals_export(tmp_path):
+    """HubSpot's exports before the "Record ID" rename call the id column "Deal ID": the
+    folder was said to hold no HubSpot deals."""
+    example = Path(__file__).parents[1] / "data" / "examples" / "hubspot"
+    (original,) = example.glob("*.csv")
+    text = original.read_text(encoding="utf-8")
+    assert text.startswith('"Record ID",')
+    folder = tmp_path / "old"
+    folder.mkdir()
+    (folder / original.name).write_text('"Deal ID",' + text.removeprefix('"Record ID",'))
+    old, new = pk.load(folder, source="hubspot"), pk.load(example, source="hubspot")
+    assert old.counts.drop("file").equals(new.counts.drop("file"))
+    assert old.deals.equals(new.deals)

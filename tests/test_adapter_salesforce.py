@@ -901,3 +901,46 @@ def test_a_workbook_that_cannot_be_opened_is_named_corrupt_not_a_formatted_repor
     assert "report.xlsx cannot be opened as a workbook" in text
     assert "damaged" in text and "download or export report.xlsx again" in text
     assert "formatted report" not in text
+
+
+def test_report_footer_is_excluded_when_the_id_is_the_first_column(tmp_path):
+    """A report with `Opportunity ID` added as its first column: the footer's text is in the
+    id column, which the footer rule required empty (5 lines quarantined, the footer said
+    to be deals with no owner)."""
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / "report1717000000000.csv").write_text(
+        '"Opportunity ID","Opportunity Owner","Stage","Amount","Close Date","Created Date"\n'
+        '"0065e00000Op001AAA","Ana","Closed Won","$1,000.00","3/1/2024","1/5/2024"\n'
+        '"0065e00000Op002AAA","Ben","Closed Lost","$250.00","3/2/2024","1/5/2024"\n'
+        "\n"
+        '"Grand Totals (2 records)"\n'
+        "\n"
+        '"Confidential Information - Do Not Distribute"\n'
+        '"Copyright (c) 2000-2024 salesforce.com, inc. All rights reserved."\n'
+    )
+    ds = load(folder)
+    assert counts(ds) == {"deals": (7, 2, 0, 5)}
+    assert exclusions(ds) == {("deals", "report_footer"): [4, 5, 6, 7, 8]}
+    assert sorted(ds.deals["deal_id"]) == ["0065e00000Op001AAA", "0065e00000Op002AAA"]
+    assert not any("empty owner" in n for n in notes(ds).split("\n"))
+
+
+def test_a_second_report_in_the_folder_is_said_not_to_be_read(tmp_path):
+    """An Opportunity History report beside the opportunities report was ignored silently."""
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / "report1.csv").write_text(
+        '"Opportunity Owner","Opportunity Name","Stage","Amount","Close Date","Created Date"\n'
+        '"Ana","Opp A","Closed Won","$1,000.00","3/1/2024","1/5/2024"\n'
+    )
+    (folder / "report2.csv").write_text(
+        '"Opportunity Name","From Stage","To Stage","Edit Date"\n'
+        '"Opp A","","Prospecting","1/5/2024 9:00 AM"\n'
+    )
+    ds = load(folder)
+    assert ds.deals.height == 1
+    assert "report2.csv: not read: of a folder of report exports, only the one with a stage " in (
+        notes(ds)
+    )
+    assert "(report1.csv) is read, as the opportunities" in notes(ds)

@@ -587,3 +587,158 @@ def test_inspect_takes_a_deals_sheet_with_stage_and_created_date_as_deals(tmp_pa
     row = ds.deals.filter(pl.col("deal_id") == "O1").row(0, named=True)
     assert row["amount"] == 12_000.0 and row["created_at"] == dt.date(2025, 1, 5)
     assert row["closed_at"] == dt.date(2025, 3, 3) and row["status"] == "won"
+
+
+# ----------------------------------------------------------------------------- seventh session
+
+DYNAMICS = (
+    "(Do Not Modify) Opportunity,(Do Not Modify) Row Checksum,(Do Not Modify) Modified On,Topic,"
+    "Est. Revenue,Est. Close Date,Actual Close Date,Status,Status Reason,Sales Stage,Owner,"
+    "Owning Business Unit,Created On\n"
+    "6f1c0a2e-0000-0000-0000-000000000001,abc,2024-06-01 09:00:00,Deal 1,1000.5,2024-03-01,"
+    "2024-02-20,Won,Won,Close,Ana,EMEA,2024-01-01 14:05:00\n"
+    "6f1c0a2e-0000-0000-0000-000000000002,abd,2024-06-01 09:00:00,Deal 2,250,2024-03-05,"
+    "2024-02-25,Lost,Canceled,Propose,Ben,Americas,2024-01-04 14:05:00\n"
+    "6f1c0a2e-0000-0000-0000-000000000003,abe,2024-06-01 09:00:00,Deal 3,80,2024-06-30,,Open,"
+    "In Progress,Develop,Ana,EMEA,2024-01-07 14:05:00\n"
+)
+
+
+def test_inspect_knows_a_dynamics_365_export_and_it_loads_as_drafted(tmp_path):
+    """Dynamics 365's headers (the hidden GUID column, Est. Revenue, Actual Close Date, ...)
+    were left to the user: 3 of 7 required columns found, six `?` lines."""
+    (tmp_path / "Active Opportunities.csv").write_text(DYNAMICS)
+    text, _ = draft_mapping(tmp_path / "Active Opportunities.csv")
+    for line in (
+        'deal_id = "(Do Not Modify) Opportunity"',
+        'team = "Owning Business Unit"',
+        'amount = "Est. Revenue"',
+        'stage = "Sales Stage"',
+        'closed_at = "Actual Close Date"',
+        'expected_close = "Est. Close Date"',
+    ):
+        assert f"\n{line}" in text, line
+    assert '= "?"' not in text
+    (tmp_path / "m.toml").write_text(text, encoding="utf-8")
+    ds = pk.load(tmp_path / "Active Opportunities.csv", mapping=tmp_path / "m.toml")
+    got = {r["topic"]: (r["status"], r["amount"], r["closed_at"]) for r in ds.deals.to_dicts()}
+    assert got == {
+        "Deal 1": ("won", 1000.5, dt.date(2024, 2, 20)),
+        "Deal 2": ("lost", 250.0, dt.date(2024, 2, 25)),
+        "Deal 3": ("open", 80.0, None),
+    }
+
+
+def test_inspect_knows_close_freshsales_and_copper_headers(tmp_path):
+    (tmp_path / "close.csv").write_text(
+        "id,status_type,status_label,value,user_name,date_created\n"
+        "oppo_1,won,Won,100050,Ana,2024-01-01\noppo_2,active,Demo,5000,Ben,2024-01-02\n"
+    )
+    text, said = draft_mapping(tmp_path / "close.csv")
+    for line in ('owner = "user_name"', 'stage = "status_label"', 'status = "status_type"'):
+        assert f"\n{line}" in text, line
+    assert any("'active' -> open" in s for s in said)
+    (tmp_path / "fs.csv").write_text("Id,Sales owner,Deal value\n1,Ana,10\n")
+    assert '\nowner = "Sales owner"' in draft_mapping(tmp_path / "fs.csv")[0]
+    (tmp_path / "copper.csv").write_text("Name,Owned By,Value\nX,Ana,10\n")
+    assert '\nowner = "Owned By"' in draft_mapping(tmp_path / "copper.csv")[0]
+    (tmp_path / "fr.csv").write_text("Identifiant;Propriétaire;Montant\nD1;Ana;10\n")
+    assert '\ndeal_id = "Identifiant"' in draft_mapping(tmp_path / "fr.csv")[0]
+
+
+def test_inspect_drafts_odoos_crm_lead_export_as_deals(tmp_path):
+    """Odoo keeps opportunities in its model crm.lead; the file's name made it a leads table."""
+    (tmp_path / "crm.lead.csv").write_text(
+        "ID,Opportunity,Expected Revenue,Salesperson,Sales Team,Stage,Created on,Closed Date\n"
+        "__export__.crm_lead_1,Deal 1,1000,Ana,EMEA,Won,2024-01-01 09:30:00,2024-02-01\n"
+        "__export__.crm_lead_2,Deal 2,500,Ben,EMEA,New,2024-01-02 09:30:00,\n"
+    )
+    text, _ = draft_mapping(tmp_path / "crm.lead.csv")
+    assert "[deals]" in text and "[leads]" not in text
+    assert '\namount = "Expected Revenue"' in text
+
+
+@pytest.mark.parametrize(
+    ("written", "fmt"),
+    [
+        (["Monday, January 1, 2024", "Sunday, March 31, 2024"], "%A, %B %d, %Y"),
+        (["Mon 01 Jan 2024", "Sun 31 Mar 2024"], "%a %d %b %Y"),
+        (["Mon, 01 Jan 2024", "Sun, 31 Mar 2024"], "%a, %d %b %Y"),
+        (["January 1, 2024", "March 31, 2024"], "%B %d, %Y"),
+        (["1 January 2024", "31 March 2024"], "%d %B %Y"),
+        (["2024-01-01 07:00:00 -0800", "2024-03-31 15:30:00 -0800"], "%Y-%m-%d %H:%M:%S %z"),
+    ],
+)
+def test_inspect_drafts_weekday_month_name_and_offset_dates(tmp_path, written, fmt):
+    """inspect found no format for these ("give date_format") and every row was quarantined."""
+    rows = [f'D{i},ann,red,10,"{w}",Won,won,"{w}"' for i, w in enumerate(written, 1)]
+    (tmp_path / "x.csv").write_text(
+        "Deal ID,Owner,Team,Amount,Created,Stage,Status,Close Date\n" + "\n".join(rows) + "\n"
+    )
+    text, _ = draft_mapping(tmp_path / "x.csv")
+    assert f'date_format = "{fmt}"' in text
+    (tmp_path / "m.toml").write_text(text, encoding="utf-8")
+    ds = pk.load(tmp_path / "x.csv", mapping=tmp_path / "m.toml")
+    # (-0800 at 07:00 and 15:30 is the same day in UTC)
+    assert ds.deals.sort("deal_id")["created_at"].to_list() == [
+        dt.date(2024, 1, 1),
+        dt.date(2024, 3, 31),
+    ]
+
+
+def test_inspect_ignores_repeated_header_lines_and_a_footer(tmp_path):
+    """Two exports joined (the header again mid-file) and a report's footer: their words were
+    read as values ('Status' an unknown status word to fill in, 'Close Date' an unreadable
+    date: "no date format found for closed_at (e.g. 'Close Date')")."""
+    header = "Item ID,Person,Team,Deal Value,Date,Status,Close Date"
+    (tmp_path / "board.csv").write_text(
+        f"{header}\n1,Ana,EMEA,100,1/21/2024,Won,2/1/2024\n"
+        f"{header}\n2,Ben,EMEA,50,1/22/2024,Lost,2/2/2024\n3,Ana,EMEA,7,1/23/2024,Open,\n"
+        "Total,,,157,,,\n"
+    )
+    text, said = draft_mapping(tmp_path / "board.csv")
+    assert '\ndeal_id = "Item ID"' in text and '\nowner = "Person"' in text
+    assert '\nstatus = "Status"' in text and "not recognised" not in " ".join(said)
+    assert 'date_format = "%m/%d/%Y"' in text
+    assert not any("no date format" in s for s in said)
+
+
+def test_amounts_in_minor_units_are_read_when_the_mapping_says_so(tmp_path):
+    """Close writes 1000.50 USD as 100050: read as written, every amount figure was 100 times
+    too large, and the mapping had no way to say so. amount_unit = "minor" divides by the
+    currency's minor unit (JPY has none); a value that is not a whole number is quarantined,
+    never divided."""
+    (tmp_path / "opps.csv").write_text(
+        "id,user_name,status_type,value,currency,date_created\n"
+        "o1,Ana,won,100050,USD,2024-01-01\n"
+        "o2,Ben,won,15000,JPY,2024-01-02\n"
+        "o3,Ana,active,10.5,USD,2024-01-03\n"
+        "o4,Ana,active,-2500,usd,2024-01-03\n"
+    )
+    mapping = {
+        "deals": {
+            "amount_unit": "minor",
+            "columns": {
+                "deal_id": "id",
+                "owner": "user_name",
+                "status": "status_type",
+                "stage": "status_type",
+                "amount": "value",
+                "created_at": "date_created",
+                "closed_at": "date_created",
+            },
+            "values": {"status": {"active": "open"}},
+            "constants": {"team": "All"},
+        }
+    }
+    ds = pk.load(tmp_path / "opps.csv", mapping=mapping, rates={"JPY": 150.0})
+    # 100050 cents = 1000.50 USD; 15000 yen (no minor unit) / 150 = 100 USD; -25.00 negative
+    got = dict(ds.deals.select("deal_id", "amount").rows())
+    assert got == {"o1": 1000.5, "o2": 100.0}
+    rules = ds.quarantine.sort("source_row").select("source_row", "rules").rows()
+    assert rules == [(4, ["amount_not_minor_units"]), (5, ["amount|min"])]
+    assert any(
+        "divided by 100 (1 for JPY, 1000 for KWD), e.g. 100050 is 1000.5" in n for n in ds.notes
+    )
+    with pytest.raises(pk.DataError, match="amount_unit = 'cents': only \"minor\""):
+        pk.load(tmp_path / "opps.csv", mapping={**mapping, "amount_unit": "cents"})

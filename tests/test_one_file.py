@@ -64,7 +64,7 @@ def test_one_file_with_its_own_columns_points_to_inspect(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "`pipeline-kit inspect sheet.csv` drafts one" in err and "Traceback" not in err
     (tmp_path / "deals.json").write_text("{}")
-    with pytest.raises(pk.DataError, match=r"deals\.json is not a file the kit reads"):
+    with pytest.raises(pk.DataError, match=r"deals\.json is JSON; the kit reads CSV"):
         pk.load(tmp_path / "deals.json", cache=False)
 
 

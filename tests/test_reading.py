@@ -677,3 +677,33 @@ def test_utf8_read_as_latin1_on_request_is_said_in_a_note(tmp_path):
     )
     ds = pk.load(folder, encoding="latin-1")
     assert any("read as latin-1 as asked, holds text such as 'Ã©'" in str(n) for n in ds.notes)
+
+
+# ----------------------------------------------------------------------------- seventh session
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+def test_excels_separator_hint_line_is_the_separator_not_the_header(tmp_path, bom, newline):
+    """A first line `sep=;` (written so that European Excel opens the file): the export was
+    unreadable ("more fields than the header's 2") by load and by inspect."""
+    lines = [
+        b"sep=;",
+        b"deal_id;owner;team;amount;created_at;stage;status;closed_at",
+        b"D1;ann;red;100,5;2025-10-01;Won;won;2025-10-20",
+        b'D2;"bob; jr";red;50;2025-10-02;Lost;lost;2025-10-21',
+        b"D3;cat;blue;7;2025-10-03;Proposal;open;",
+    ]
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "deals.csv").write_bytes(bom + newline.join(lines) + newline)
+    ds = pk.load(folder, decimal=",")
+    assert ds.quarantine.height == 0
+    got = ds.deals.sort("deal_id").select("source_row", "deal_id", "owner", "amount").rows()
+    # the file's lines: hint 1, header 2, deals on 3-5
+    assert got == [(3, "D1", "ann", 100.5), (4, "D2", "bob; jr", 50.0), (5, "D3", "cat", 7.0)]
+    assert any("the first line 'sep=;' is Excel's separator hint" in n for n in ds.notes)
+    from pipeline_kit.adapters.mapping import draft_mapping
+
+    text, _ = draft_mapping(folder / "deals.csv")
+    assert 'separator = ";"' in text and '\ndeal_id = "deal_id"' in text

@@ -4,6 +4,7 @@ reason; nothing lost, nothing silently rescaled. Expected values are read off ea
 from __future__ import annotations
 
 import errno
+import re
 
 import polars as pl
 import pytest
@@ -290,3 +291,101 @@ def test_another_table_in_another_format_or_case_is_said_in_a_note(tmp_path):
         "leads.json was not read: the kit reads each table from a .csv, .parquet or .xlsx" in n
         for n in notes
     )
+
+
+# ----------------------------------------------------------------------------- seventh session
+
+
+def _zip(path, members: dict[str, str]):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+    return path
+
+
+@pytest.mark.parametrize("source", ["canonical", "hubspot", "salesforce", "pipedrive"])
+def test_a_folder_holding_only_a_zip_says_to_unzip_it(tmp_path, source, capsys):
+    """HubSpot and Salesforce e-mail their exports as a zip: the folder holding it was said to
+    hold no file at all ("files found: none")."""
+    folder = tmp_path / "export"
+    folder.mkdir()
+    _zip(folder / "export.zip", {"deals.csv": HEADER, "stages.csv": STAGES_CSV})
+    with pytest.raises(pk.DataError, match=r"export\.zip is a zip archive \(2 file\(s\) inside\)"):
+        pk.load(folder, source=source)
+    assert main(["validate", "--data", str(folder), "--source", source, "--no-cache"]) == 2
+    out = capsys.readouterr()
+    assert "inside: deals.csv, stages.csv" in out.out + out.err
+    assert "unzip export.zip -d export" in out.out + out.err
+    assert "Traceback" not in out.err
+
+
+def test_a_zip_gz_json_or_web_page_given_as_the_file_is_named_for_what_it_is(tmp_path, capsys):
+    """Each was read as a CSV or a workbook: 'not UTF-8 ... line 1: PK', 'some rows have more
+    fields than the header's 1', 'Cfb error: Invalid OLE (signature \\x3c\\x68...)'."""
+    import gzip
+
+    files = {
+        "export.zip": (_zip(tmp_path / "export.zip", {"deals.csv": HEADER}), "a zip archive"),
+        "deals.csv.gz": (tmp_path / "deals.csv.gz", "compressed with gzip"),
+        "deals.json": (tmp_path / "deals.json", "is JSON"),
+        "deals.xls": (tmp_path / "deals.xls", "a web page (an HTML table)"),
+        "old.xls": (tmp_path / "old.xls", "an Excel 2003 XML spreadsheet"),
+    }
+    files["deals.csv.gz"][0].write_bytes(gzip.compress(HEADER.encode()))
+    files["deals.json"][0].write_text('[{"deal_id": "D1"}]')
+    files["deals.xls"][0].write_text("<html><body><table><tr><th>deal_id</th></tr></table>")
+    files["old.xls"][0].write_text(
+        '<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet">'
+    )
+    for name, (path, said) in files.items():
+        with pytest.raises(pk.DataError, match=re.escape(said)) as error:
+            pk.load(path)
+        assert error.value.file == str(path), name
+        assert main(["inspect", str(path)]) == 2, name
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err, name
+
+
+def test_a_title_above_the_header_is_named_with_the_header_line(tmp_path, capsys):
+    """A board saved with its name on top (monday.com): the error was "column 2 has no name
+    in the header but holds values", which sent the user to name a column."""
+    (tmp_path / "board.csv").write_text(
+        "Sales Pipeline,,,,\n"
+        ",,,,\n"
+        "Name,Person,Status,Deal Value,Date\n"
+        "Deal 1,Ana,Won,100,2024-01-01\n"
+        "Deal 2,Ben,Lost,50,2024-01-02\n"
+    )
+    with pytest.raises(pk.DataError) as error:
+        pk.load(tmp_path / "board.csv")
+    message = str(error.value)
+    assert "the first line names 1 of the 5 columns ('Sales Pipeline'): a title above" in message
+    assert "line 3: Name, Person, Status, Deal Value, Date" in message
+    assert "delete the lines above the table's header (line 3 looks like it)" in message
+    assert main(["inspect", str(tmp_path / "board.csv")]) == 2
+    assert "a title above the table" in capsys.readouterr().err
+    # a header naming most columns, one of them left empty: the message as before
+    (tmp_path / "gap.csv").write_text("a,,c,d\n1,2,3,4\n")
+    with pytest.raises(pk.DataError, match="column 2 has no name in the header"):
+        pk.load(tmp_path / "gap.csv")
+
+
+def test_swiss_apostrophe_thousands_are_read(tmp_path):
+    """`10'005.00` (Swiss Excel, and `CHF 1’234.50` with a typographic apostrophe) was
+    quarantined as unreadable; an apostrophe is never a decimal mark. Groups of three only:
+    `12'5` is still quarantined."""
+    body = (
+        "D1,a,r,10'005.00,2025-10-01,Won,won,2025-10-02\n"
+        "D2,a,r,CHF 1’234.50,2025-10-01,Won,won,2025-10-02\n"
+        "D3,a,r,1'234'567,2025-10-01,Won,won,2025-10-02\n"
+        "D4,a,r,12'5,2025-10-01,Won,won,2025-10-02\n"
+    )
+    ds = pk.load(_deals(tmp_path, body))
+    assert dict(ds.deals.select("deal_id", "amount").rows()) == {
+        "D1": 10005.0,
+        "D2": 1234.5,
+        "D3": 1234567.0,
+    }
+    assert ds.quarantine["rules"].to_list() == [["amount|dtype"]]

@@ -33,7 +33,9 @@ __all__ = [
     "SETASIDE_SCHEMA",
     "SetAsideLog",
     "amount_code",
+    "archive_problem",
     "column",
+    "container_problem",
     "decimal_comma_numbers",
     "excel_serial",
     "normalise_dates",
@@ -45,7 +47,9 @@ __all__ = [
     "set_aside",
     "squash",
     "to_reporting_currency",
+    "without_blank_rows",
     "without_repeated_headers",
+    "without_report_footer",
 ]
 
 SETASIDE_SCHEMA = {
@@ -122,6 +126,10 @@ def _ragged_lines(text: str, separator: str) -> tuple[int, list[tuple[int, int]]
     return (len(header), bad) if bad else None
 
 
+# Excel's separator hint line ("sep=;"), after a BOM if any
+_SEP_HINT = re.compile(rb'^(\xef\xbb\xbf)?"?sep=([,;\t|])"?[ \t]*\r?\n', re.IGNORECASE)
+
+
 def sniff_separator(header: str) -> str:
     """The most frequent of , ; tab and | in the header line (many European exports use ;)."""
     return max([",", ";", "\t", "|"], key=header.count)
@@ -157,6 +165,100 @@ def read_export_file(
     return _without_unnamed_columns(frame, path, notes)
 
 
+# workbooks that are zip files (read as workbooks, or named as such: Apple's .numbers)
+_ZIPPED_WORKBOOKS = (".xlsx", ".xlsm", ".xlsb", ".ods", ".numbers")
+_JSON_SUFFIXES = (".json", ".ndjson", ".jsonl")
+
+
+def container_problem(path: Path, *, archives_only: bool = False) -> DataError | None:
+    """What ``path`` really is, as an error saying what to do, when the kit cannot read it.
+
+    An archive (``export.zip``, as HubSpot and Salesforce send exports), a compressed file
+    (``deals.csv.gz``), JSON, or a web page or an Excel 2003 XML file named ``.xls`` (what
+    several CRMs' "Export to Excel" writes). Known from the file's first bytes (and the
+    zip's list of files), never from its name alone; None for anything else, which is read
+    as its suffix says. ``archives_only``: only a zip or a gzip file (for a folder's files,
+    of which only a table's is read). Without this, a zip was read as a CSV ("not UTF-8 ...
+    line 1: PK"), and a web page as a broken workbook ("Cfb error: Invalid OLE").
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(2048)
+    except OSError:
+        return None
+    name, suffix = path.name, path.suffix.lower()
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(b"PK\x03\x04") and suffix not in _ZIPPED_WORKBOOKS:
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = [m for m in archive.namelist() if not m.endswith("/")]
+        except (zipfile.BadZipFile, OSError):
+            members = []
+        return DataError(
+            problem=f"{name} is a zip archive ({len(members)} file(s) inside); the kit reads "
+            "the files themselves, not an archive",
+            fix=f"unzip it into a folder (e.g. `unzip {name} -d export`) and load that folder "
+            "(or the file inside that holds the deals)",
+            file=str(path),
+            examples=[f"inside: {', '.join(members[:8])}"] if members else [],
+        )
+    if head.startswith(b"\x1f\x8b"):
+        return DataError(
+            problem=f"{name} is compressed with gzip; the kit reads the file itself",
+            fix=f"decompress it (e.g. `gunzip {name}`, or 7-Zip) and load the file it gives",
+            file=str(path),
+        )
+    if archives_only:
+        return None
+    if suffix in _JSON_SUFFIXES:
+        reader = "read_json" if suffix == ".json" else "read_ndjson"
+        return DataError(
+            problem=f"{name} is JSON; the kit reads CSV, Parquet and Excel workbooks",
+            fix="convert it to CSV first, e.g. for an array of flat records: "
+            f"python -c \"import polars as pl; pl.{reader}('{name}').write_csv('deals.csv')\"",
+            file=str(path),
+        )
+    if text.startswith((b"<!doctype html", b"<html", b"<table")) or (
+        suffix in WORKBOOK_SUFFIXES and b"<html" in text
+    ):
+        return DataError(
+            problem=f"{name} is a web page (an HTML table) with the name of a workbook, as "
+            "some CRMs export to Excel; it is not a workbook",
+            fix="open it in Excel (or LibreOffice) and save it as .xlsx or CSV UTF-8, then "
+            "load that file",
+            file=str(path),
+        )
+    if text.startswith(b"<?xml") and b"urn:schemas-microsoft-com:office:spreadsheet" in text:
+        return DataError(
+            problem=f"{name} is an Excel 2003 XML spreadsheet, not a workbook the kit reads",
+            fix="open it in Excel (or LibreOffice) and save it as .xlsx or CSV UTF-8, then "
+            "load that file",
+            file=str(path),
+        )
+    return None
+
+
+def archive_problem(path: Path) -> DataError | None:
+    """What is wrong with ``path`` when it is (or a folder holds only) an archive, else None.
+
+    For a file: :func:`container_problem`. For a folder holding no file the kit reads (CSV,
+    text, Parquet, workbook) but an archive (a HubSpot or Salesforce export as e-mailed,
+    ``export.zip``): that archive's error, rather than each source's "no deals file found,
+    files found: none".
+    """
+    if path.is_file():
+        return container_problem(path)
+    if not path.is_dir():
+        return None
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    readable = (".csv", ".tsv", ".txt", ".parquet", *WORKBOOK_SUFFIXES)
+    if any(p.suffix.lower() in readable for p in files):
+        return None
+    return next((e for p in files if (e := container_problem(p, archives_only=True))), None)
+
+
 def _read_export_file(
     path: Path,
     notes: list[str],
@@ -166,6 +268,8 @@ def _read_export_file(
     header_only: bool = False,
     sheet: str | int | None = None,
 ) -> pl.DataFrame:
+    if (problem := container_problem(path)) is not None:
+        raise problem
     if path.suffix.lower() in WORKBOOK_SUFFIXES:
         return _read_workbook(path, notes, header_only=header_only, sheet=sheet)
     if path.suffix.lower() == ".parquet":
@@ -184,6 +288,7 @@ def _read_export_file(
             )
         names = _checked_header(frame, path).columns
         if header_only:
+            frame = _in_utc(frame, path, None)
             return pl.DataFrame(schema={"source_row": pl.Int64, **frame.schema}).rename(
                 dict(zip(frame.columns, names, strict=True))
             )
@@ -198,11 +303,30 @@ def _read_export_file(
             )
         except (pl.exceptions.PolarsError, OSError) as exc:
             raise _unreadable(path, exc) from exc
+        frame = _in_utc(frame, path, notes)
         return frame.rename(dict(zip(frame.columns[1:], names, strict=True)))
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise _unreadable(path, exc) from exc
+    # Excel's separator hint, a first line "sep=;" that European tools write so that Excel
+    # opens the file: no header (every row was "longer than the header's 2 fields"). Taken as
+    # the separator it names (unless one is given), and the line skipped: the header is line 2.
+    hint = _SEP_HINT.match(data)
+    if hint:
+        separator = separator or hint.group(2).decode()
+        data = (hint.group(1) or b"") + data[hint.end() :]
+        notes.append(
+            Message(
+                N_(
+                    "{file}: the first line 'sep={sep}' is Excel's separator hint, not the "
+                    "header: the separator is '{sep}' and the header is line 2."
+                ),
+                file=path.name,
+                sep=hint.group(2).decode(),
+            )
+        )
+    skipped = 1 if hint else 0  # (lines before the header: source_row is the file's line)
     if b"\r" in data and b"\n" not in data:
         # lines ended by a carriage return alone (Excel for Mac's "CSV (Macintosh)"): the
         # reader would see one line; each \r is a line break (also inside quoted values,
@@ -230,7 +354,7 @@ def _read_export_file(
             pass  # another encoding, or a malformed file: read as text below, which says why
         else:
             frame = _checked_header(frame, path)
-            return _with_source_row(frame, _physical_lines(data, sep, frame.height))
+            return _with_source_row(frame, _physical_lines(data, sep, frame.height), skipped)
     text = decode(data, path, encoding, notes)
     sep = separator or sniff_separator(text.split("\n", 1)[0])
     try:
@@ -250,7 +374,38 @@ def _read_export_file(
             ) from exc
         raise _unreadable(path, exc) from exc
     frame = _checked_header(frame, path)
-    return _with_source_row(frame, _physical_lines(text, sep, frame.height))
+    return _with_source_row(frame, _physical_lines(text, sep, frame.height), skipped)
+
+
+def _in_utc(frame: pl.DataFrame, path: Path, notes: list[str] | None) -> pl.DataFrame:
+    """``frame`` with its time-zone-aware columns as naive times in UTC, said in a note.
+
+    A warehouse extract's ``timestamp with time zone`` (Europe/Berlin): its day was taken in
+    that zone, where a text time with an offset, or a DataFrame's aware column, takes the UTC
+    day (a deal closed at 00:30 in Berlin counted a day later than the same deal written
+    ``2024-01-20T23:30:00Z``).
+    """
+    zones = {
+        c: t.time_zone
+        for c, t in frame.schema.items()
+        if isinstance(t, pl.Datetime) and t.time_zone is not None
+    }
+    if not zones:
+        return frame
+    aware = list(zones)
+    frame = frame.with_columns(pl.col(aware).dt.convert_time_zone("UTC").dt.replace_time_zone(None))
+    if notes is not None:
+        notes.append(
+            Message(
+                N_(
+                    "{value}: time-zone-aware column(s) {names} converted to UTC (as text "
+                    "timestamps with an offset are); date columns take the UTC day."
+                ),
+                value=path.name,
+                names=", ".join(f"{c} ({zone})" for c, zone in zones.items()),
+            )
+        )
+    return frame
 
 
 # Excel and OpenDocument workbooks, read through fastexcel (Rust's calamine)
@@ -260,6 +415,9 @@ WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 def workbook_sheets(path: Path) -> list[str]:
     """The names of a workbook's sheets, in order (an error naming the file if unreadable)."""
     import fastexcel
+
+    if (problem := container_problem(path)) is not None:
+        raise problem
 
     try:
         return list(fastexcel.read_excel(path).sheet_names)
@@ -452,6 +610,7 @@ def _without_unnamed_columns(frame: pl.DataFrame, path: Path, notes: list[str]) 
     ).row(0, named=True)
     holding = [c for c in unnamed if filled[c]]
     if holding:
+        _title_above_the_header(frame, unnamed, path)
         column = holding[0]
         value = pl.col(column).cast(pl.String).str.strip_chars()
         first = frame.filter(value.ne("")).select("source_row", column).row(0)
@@ -476,14 +635,58 @@ def _without_unnamed_columns(frame: pl.DataFrame, path: Path, notes: list[str]) 
     return frame.drop(unnamed)
 
 
-def _with_source_row(frame: pl.DataFrame, lines: list[int] | None) -> pl.DataFrame:
+def _title_above_the_header(frame: pl.DataFrame, unnamed: list[str], path: Path) -> None:
+    """An error saying so when the first line is a title above the table, not its header.
+
+    A board or report saved with its name on top (monday.com: the board's name, a blank
+    line, a group's name, then the header) has a first line naming one column of many; the
+    error was "column 2 has no name in the header", which sent the user to name it. When
+    the header names at most half the columns and a line among the first 20 fills more of
+    them, that line is named as the header, with the lines to delete above it.
+    """
+    cols = [c for c in frame.columns if c != "source_row"]
+    named = [c for c in cols if c not in unnamed]
+    if len(named) * 2 > len(cols) or frame.height == 0:
+        return
+    head = frame.head(20).select(
+        "source_row",
+        pl.sum_horizontal(
+            pl.col(c).cast(pl.String).str.strip_chars().fill_null("").ne("").cast(pl.Int32)
+            for c in cols
+        ).alias("__filled"),
+        *cols,
+    )
+    most = head["__filled"].max()
+    if not isinstance(most, int) or most <= len(named):
+        return
+    row = head.filter(pl.col("__filled") == most).row(0, named=True)
+    values = [str(row[c]).strip() for c in cols if row[c] is not None and str(row[c]).strip()]
+    raise DataError(
+        problem=f"the first line names {len(named)} of the {len(cols)} columns "
+        f"({', '.join(repr(c) for c in named)}): a title above the table, not its header",
+        fix=f"delete the lines above the table's header (line {row['source_row']} looks like "
+        "it) so that the header is the first line, and any group title lines between the "
+        "rows; then load again",
+        file=str(path),
+        examples=[f"line {row['source_row']}: {', '.join(values[:8])}"],
+    )
+
+
+def _with_source_row(
+    frame: pl.DataFrame, lines: list[int] | None, skipped: int = 0
+) -> pl.DataFrame:
+    """``frame`` with ``source_row``: each row's physical line.
+
+    ``lines`` (or the header's line + 1 on), plus ``skipped``: the lines before the header
+    that were cut off before reading (Excel's separator hint).
+    """
     if lines is None:
-        return frame.with_row_index("source_row", offset=2).with_columns(
+        return frame.with_row_index("source_row", offset=2 + skipped).with_columns(
             pl.col("source_row").cast(pl.Int64)
         )
-    return frame.with_columns(pl.Series("source_row", lines, dtype=pl.Int64)).select(
-        "source_row", *frame.columns
-    )
+    return frame.with_columns(
+        (pl.Series("source_row", lines, dtype=pl.Int64) + skipped).alias("source_row")
+    ).select("source_row", *frame.columns)
 
 
 # ----------------------------------------------------------------------------- columns
@@ -927,6 +1130,7 @@ def without_repeated_headers(
     repeats = rows.filter(whole.to_series().fill_null(False))
     if repeats.len() == 0:
         return frame, empty_setaside()
+    titles = _group_titles(frame, cols, repeats.to_list())
     mask = pl.lit(pl.zeros(frame.height, pl.Boolean, eager=True).scatter(repeats, True))
     kept, aside = set_aside(
         frame, mask, table=table or "", file=file, kind="excluded", reason="repeated_header"
@@ -943,7 +1147,159 @@ def without_repeated_headers(
             line=aside["source_row"][0],
         )
     )
+    if titles:
+        lines = frame["source_row"].gather(titles)
+        kept, more = set_aside(
+            kept,
+            pl.col("source_row").is_in(lines.implode()),
+            table=table or "",
+            file=file,
+            kind="excluded",
+            reason="group_title",
+        )
+        aside = pl.concat([aside, more], how="vertical")
+        title = frame.row(titles[0], named=True)
+        notes.append(
+            Message(
+                N_(
+                    "{file}: {rows} line(s) of one cell stand just above a repeated header "
+                    "(a group's title in a board or grouped report, e.g. line {line}: "
+                    "'{text}'); they are no records and are listed as excluded."
+                ),
+                file=Path(file).name,
+                rows=more.height,
+                line=title["source_row"],
+                text=str(title[cols[0]]).strip(),
+            )
+        )
     return kept, aside if table is not None else empty_setaside()
+
+
+def _group_titles(frame: pl.DataFrame, cols: list[str], repeats: list[int]) -> list[int]:
+    """Positions of the lines of one (first) cell just above a repeated header.
+
+    A monday.com board or a grouped report writes each group as its name on a line of its
+    own, then the header again: the name was quarantined once per required column. Blank
+    lines between are passed over; looked for only above the repeated headers (a handful).
+    """
+    cells = [
+        pl.col(c).cast(pl.String).str.strip_chars().fill_null("").ne("").cast(pl.Int32)
+        for c in cols
+    ]
+    marks = frame.select(pl.sum_horizontal(cells).alias("filled"), cells[0].alias("first"))
+    filled, first = marks["filled"], marks["first"]
+    titles: list[int] = []
+    taken = set(repeats)
+    for at in repeats:
+        above = at - 1
+        while above >= 0 and filled[above] == 0:
+            above -= 1
+        # (the name in the first cell, the rest empty: the board's and reports' layout)
+        if above >= 0 and filled[above] == 1 and first[above] == 1 and above not in taken:
+            titles.append(above)
+            taken.add(above)
+    return sorted(titles)
+
+
+def without_blank_rows(
+    frame: pl.DataFrame, *, table: str, file: str, notes: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows kept, rows with no value at all set aside as excluded ``blank_row``).
+
+    As the loader does (:func:`pipeline_kit.loading._blank_rows`), but on the file's rows as
+    read, before a mapping adds its constants (``team = "All"``): a blank line was then no
+    longer blank and was quarantined once per required column. Looked for among the rows
+    whose first cell is empty, then checked whole.
+    """
+    cols = [c for c in frame.columns if c != "source_row"]
+    if not cols or frame.height == 0 or any(frame.schema[c] != pl.String for c in cols):
+        return frame, empty_setaside()
+
+    def empty(c: str) -> pl.Expr:
+        return pl.col(c).is_null() | pl.col(c).str.contains(r"^\s*$")
+
+    rows = frame.select(empty(cols[0]).arg_true()).to_series()
+    if rows.len() == 0:
+        return frame, empty_setaside()
+    whole = frame[rows].select(pl.all_horizontal(empty(c) for c in cols)).to_series()
+    blank = rows.filter(whole)
+    if blank.len() == 0:
+        return frame, empty_setaside()
+    mask = pl.lit(pl.zeros(frame.height, pl.Boolean, eager=True).scatter(blank, True))
+    kept, aside = set_aside(
+        frame, mask, table=table, file=file, kind="excluded", reason="blank_row"
+    )
+    notes.append(
+        Message(
+            N_("{table}: {rows} row(s) hold no value at all; they are listed as excluded."),
+            table=table,
+            rows=aside.height,
+        )
+    )
+    return kept, aside
+
+
+# a report's footer or total line, as its only text: "Total", "Grand Totals (120 records)",
+# "Confidential Information - Do Not Distribute", "Copyright (c) 2024 ...", "Generated By:"
+REPORT_FOOTER = (
+    r"(?i)^\s*(?:(?:grand\s+|sub\s*)?totals?\s*(?:\(\s*[\d,.\s]+records?\s*\))?:?\s*$"
+    r"|confidential information\b|copyright\b|\(c\)\s*\d{4}|©|generated by\s*:)"
+)
+
+
+def without_report_footer(
+    frame: pl.DataFrame, *, table: str, file: str, notes: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows kept, the report footer at the end of the file set aside as excluded).
+
+    A report export ends with lines that are no records: a total (``Total``, ``Grand Totals
+    (120 records)``, its sums beside it), ``Confidential Information - Do Not Distribute``, a
+    copyright, the lines of one cell around them (the organisation's name, "Exported by
+    ..."). Left as they were, each was quarantined once per required column, and counted as
+    a deal in the notes on empty owners and teams. A footer line is one whose only text (a
+    cell with a letter) is such a line's: numbers may stand beside it, a record's words may
+    not. Only the block at the end of the file is looked at (lines of one cell, footer
+    lines and blank lines, from the last record on), and only when it holds a footer line:
+    a one-cell line alone is left to the rules.
+    """
+    cols = [c for c in frame.columns if c != "source_row"]
+    if not cols or frame.height == 0 or any(frame.schema[c] != pl.String for c in cols):
+        return frame, empty_setaside()
+    # (the last 50 lines: a footer is a few lines long; a long file is not searched whole)
+    tail = frame.tail(50)
+    filled = [pl.col(c).str.strip_chars().fill_null("").ne("").cast(pl.Int32) for c in cols]
+    worded = [pl.col(c).str.contains(r"\p{L}").fill_null(False).cast(pl.Int32) for c in cols]
+    footer_cell = [pl.col(c).str.contains(REPORT_FOOTER).fill_null(False) for c in cols]
+    marks = tail.select(
+        (pl.sum_horizontal(worded).eq(1) & pl.any_horizontal(footer_cell)).alias("footer"),
+        pl.sum_horizontal(filled).alias("filled"),
+    )
+    footer = marks["footer"]
+    quiet = footer | marks["filled"].le(1)  # a footer line, one cell, or a blank line
+    # the block at the end: every line from the last record on is quiet
+    trailing = quiet.cast(pl.Int8).reverse().cum_min().reverse().eq(1)
+    if not (footer & trailing).any():
+        return frame, empty_setaside()
+    aside_rows = (trailing & marks["filled"].ge(1)).arg_true() + (frame.height - tail.height)
+    mask = pl.lit(pl.zeros(frame.height, pl.Boolean, eager=True).scatter(aside_rows, True))
+    kept, aside = set_aside(
+        frame, mask, table=table, file=file, kind="excluded", reason="report_footer"
+    )
+    first = frame.row(int(aside_rows[0]), named=True)
+    text = next(str(first[c]).strip() for c in cols if first[c] and str(first[c]).strip())
+    notes.append(
+        Message(
+            N_(
+                "{file}: the last {rows} line(s) are a report's footer (e.g. line {line}: "
+                "'{text}'), no records; they are listed as excluded."
+            ),
+            file=Path(file).name,
+            rows=aside.height,
+            line=aside["source_row"][0],
+            text=text,
+        )
+    )
+    return kept, aside
 
 
 def empty_setaside() -> pl.DataFrame:
@@ -1150,7 +1506,8 @@ _TRAILING = rf"\s*(?:{_CODE}|kr\.?)$"
 def plain_number(text: pl.Expr, *, money: bool = False) -> pl.Expr:
     """Float64 from a number as exported: the one reading of numbers in the kit.
 
-    Spaces and currency symbols ignored, commas only as thousands separators (``$1,234.50``);
+    Spaces and currency symbols ignored, commas only as thousands separators (``$1,234.50``),
+    and apostrophes (Swiss ``1'234.50``, only in groups of three);
     a decimal comma (``1234,50``) gives null rather than 123450. For ``money``, ``12.500``
     gives null too: a dot grouping thousands or a decimal point is never guessed. A money
     value may also carry a currency code before or after it (``EUR 1,000.50``,
@@ -1178,6 +1535,14 @@ def _plain_numbers(values: pl.Series, *, money: bool) -> pl.Series:
         frame = frame.select(x.str.strip_chars().str.replace(_LEADING, "${1}"))
         frame = frame.select(x.str.replace(_TRAILING, ""))
     frame = frame.select(x.str.replace_all(r"[\s$€£¥]", ""))
+    if frame.select(x.str.contains("['’]").any()).item():
+        # Swiss thousands (1'234.50, 1’234.50): an apostrophe is never a decimal mark
+        frame = frame.select(
+            pl.when(x.str.contains(_APOSTROPHE_GROUPED))
+            .then(x.str.replace_all("['’]", ""))
+            .otherwise(x)
+            .alias("x")
+        )
     if money:
         frame = frame.select(
             pl.when(x.str.contains(_DOT_GROUPED)).then(None).otherwise(x).alias("x")
@@ -1189,6 +1554,8 @@ def _plain_numbers(values: pl.Series, *, money: bool) -> pl.Series:
     return frame.to_series().cast(pl.Float64, strict=False).alias(values.name)
 
 
+# thousands grouped by apostrophes (Switzerland, Liechtenstein): 1'234'567.50
+_APOSTROPHE_GROUPED = r"^[-+]?\d{1,3}(?:['’]\d{3})+(?:\.\d+)?$"
 # decimal comma: 1.234,50 / 1 234,50 (any space) / 1234,5 / 1234; optional sign
 _DECIMAL_COMMA = r"^[-+]?(?:\d{1,3}(?:\.\d{3})+|\d{1,3}(?:[ \x{00A0}\x{202F}]\d{3})+|\d+)(?:,\d+)?$"
 
@@ -1247,6 +1614,16 @@ def amount_code(text: pl.Expr) -> pl.Expr:
 
 
 CURRENCY_MESSAGES = {
+    "amount_not_minor_units": (
+        N_(
+            'the amount is not a whole number of minor units (cents), as amount_unit = "minor" '
+            "in the mapping says the export writes them"
+        ),
+        N_(
+            'correct the amount in the export, or leave amount_unit = "minor" out of the '
+            "mapping if the export writes amounts as they are (1000.50)"
+        ),
+    ),
     "amount_currency_differs": (
         N_("the amount is written with a currency code that is not the deal's currency"),
         N_(

@@ -11,9 +11,11 @@ import polars as pl
 
 from pipeline_kit.adapters._tools import (
     WORKBOOK_SUFFIXES,
+    container_problem,
     decimal_comma_numbers,
     normalise_dates,
     without_repeated_headers,
+    without_report_footer,
     workbook_sheets,
 )
 from pipeline_kit.adapters.base import (
@@ -37,7 +39,7 @@ SUFFIXES = (".csv", ".parquet", *WORKBOOK_SUFFIXES)
 _ISO_START = r"^\s*\d{4}-\d{1,2}-\d{1,2}"
 _SERIAL = re.compile(r"^\s*\d{5}\s*$")
 # files named like a table that the kit does not read (said, not ignored)
-UNREAD_SUFFIXES = (".numbers", ".json", ".tsv", ".txt")
+UNREAD_SUFFIXES = (".numbers", ".json", ".ndjson", ".jsonl", ".tsv", ".txt")
 
 
 def find_table_file(folder: Path, table: str) -> Path | None:
@@ -165,6 +167,9 @@ def read_canonical(
         frame, aside = without_repeated_headers(frame, table=table, file=str(file), notes=notes)
         if aside.height:
             setaside.append(aside)
+        frame, aside = without_report_footer(frame, table=table, file=str(file), notes=notes)
+        if aside.height:
+            setaside.append(aside)
         frame = _read_values(
             table, frame, file, notes, hints, date_order=date_order, decimal=decimal
         )
@@ -183,7 +188,12 @@ def read_canonical(
         tables = {"deals": no_deals_table(str(path / "deals.csv")), **tables}
         notes.append(leads_only_note(path.name))
     if "deals" not in tables:
-        present = sorted(p.name for p in path.iterdir() if p.suffix in SUFFIXES)
+        # (every file: one the kit does not read is named too, and an archive said to be one)
+        found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        present = [p.name for p in found]
+        problems = [e for p in found if (e := container_problem(p, archives_only=True))]
+        if problems and not _unread_table_files(path, "deals"):
+            raise problems[0]
         unread = _unread_table_files(path, "deals")
         if unread and unread[0].suffix.lower() in SUFFIXES:
             expected = "deals" + unread[0].suffix.lower()
@@ -320,6 +330,8 @@ def _tables_of_one_file(file: Path, notes: list[str]) -> dict[str, str | None]:
     with none so named, its first sheet is the deals. A CSV or Parquet file is the table its
     name names (``leads.csv``), else the deals. A note says how the file was read.
     """
+    if (problem := container_problem(file)) is not None:
+        raise problem
     if file.suffix.lower() not in SUFFIXES:
         raise DataError(
             problem=f"{file.name} is not a file the kit reads: each table is read from a "

@@ -316,7 +316,7 @@ def _api_files(files: list[Path]) -> dict[str, Path]:
 
 
 def _is_deals_export(file: Path) -> bool:
-    """Whether the file's header has Record ID and Deal Stage (read from the first line)."""
+    """Whether the file's header has Record ID (or Deal ID) and Deal Stage (its first line)."""
     if file.suffix.lower() in WORKBOOK_SUFFIXES:  # (the UI's Export to XLSX)
         header = list(read_export_file(file, [], header_only=True).columns)
     elif file.suffix.lower() == ".csv":
@@ -326,7 +326,8 @@ def _is_deals_export(file: Path) -> bool:
     else:
         return False
     keys = {squash(c) for c in header}
-    return {"recordid", "dealstage"} <= keys
+    # (exports before HubSpot named its ids "Record ID" called the column "Deal ID")
+    return "dealstage" in keys and bool({"recordid", "dealid"} & keys)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -599,7 +600,7 @@ class _Export:
         raw = _strings(read_export_file(self.file, self.notes, encoding=self.encoding))
         raw, aside = without_repeated_headers(raw, table="deals", file=self.label, notes=self.notes)
         self.aside.add(aside)
-        deal_id = require_column(raw, self.label, "Record ID")
+        deal_id = require_column(raw, self.label, "Record ID", "Deal ID")
         stage = require_column(raw, self.label, "Deal Stage")
         cols = {key: column(raw, *aliases) for key, aliases in EXPORT_COLUMNS.items()}
         entered = _entered_columns(raw.columns)

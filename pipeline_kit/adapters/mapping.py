@@ -67,10 +67,14 @@ setting                effect
                        only the most common currency (or ``reporting_currency``) is kept and
                        the other deals quarantined: amounts in several currencies are never
                        summed (:func:`convert_currency`); DataFrames alike.
+``amount_unit``        ``"minor"``: the deals' amounts are written in the currency's minor unit
+                       (Close: ``100050`` is 1000.50), divided by 100 (1 for JPY, 1000 for KWD;
+                       by the deal's ``currency``, else ``reporting_currency``); a value that
+                       is not a whole number is quarantined (:func:`_from_minor_units`).
 =====================  =========================================================================
 
 Options given to ``load`` (``encoding``, ``separator``, ``date_format``, ``decimal``,
-``rates``, ``reporting_currency``) take the
+``rates``, ``reporting_currency``, ``amount_unit``) take the
 place of the mapping's top-level values; a table's own section still wins. Every rename, value
 map, constant and format used is listed in one note per table, so ``ds.report()`` says exactly
 what was done to the export.
@@ -101,14 +105,18 @@ from pipeline_kit.adapters._encoding import detect_encoding
 from pipeline_kit.adapters._tools import (
     WORKBOOK_SUFFIXES,
     amount_code,
+    container_problem,
     decimal_comma_numbers,
     excel_serial,
     normalise_dates,
     read_export_file,
     serial_date_columns,
+    set_aside,
     squash,
     to_reporting_currency,
+    without_blank_rows,
     without_repeated_headers,
+    without_report_footer,
 )
 from pipeline_kit.adapters.base import (
     RawDataset,
@@ -134,6 +142,7 @@ SETTINGS = (
     "sheet",
     "rates",
     "reporting_currency",
+    "amount_unit",
 )
 DICT_ORIGIN = "the mapping (a dict)"
 SECTION_KEYS = ("file", "columns", "values", "constants", *SETTINGS)
@@ -162,6 +171,7 @@ class Settings:
     sheet: str | int | None = None  # a workbook's sheet: its name, or its number from 1
     rates: dict[str, float] | None = None  # currency -> units of it per reporting unit
     reporting_currency: str | None = None
+    amount_unit: str | None = None  # "minor": amounts in cents (the currency's minor unit)
 
     def over(self, base: Settings) -> Settings:
         """These settings where given, ``base`` elsewhere."""
@@ -285,6 +295,14 @@ def _settings(raw: Mapping[str, Any], origin: str, where: str) -> Settings:
             f"{where}rates = {raw.get('rates')!r} is not a table of currency = rate",
             "rates = { EUR = 0.92, GBP = 0.79 } (units of each currency per reporting unit)",
         ) from None
+    amount_unit = raw.get("amount_unit")
+    if amount_unit not in (None, "minor"):
+        raise _bad(
+            origin,
+            f'{where}amount_unit = {amount_unit!r}: only "minor" is understood',
+            'amount_unit = "minor" when the export writes amounts in cents (100050 for '
+            "1000.50); leave it out for amounts as written",
+        )
     separator = raw.get("separator")
     if separator is not None and len(separator.replace("\\t", "\t")) != 1:
         raise _bad(
@@ -298,6 +316,7 @@ def _settings(raw: Mapping[str, Any], origin: str, where: str) -> Settings:
         sheet=sheet,
         rates=rates,
         reporting_currency=reporting,
+        amount_unit=amount_unit,
     )
 
 
@@ -935,6 +954,74 @@ def apply_mapping(
     return out
 
 
+def _from_minor_units(
+    frame: pl.DataFrame,
+    settings: Settings,
+    file: str,
+    notes: list[str],
+    setaside: list[pl.DataFrame],
+) -> pl.DataFrame:
+    """Amounts written in the currency's minor unit (``amount_unit = "minor"``) in its major.
+
+    Close and payment systems write 1000.50 USD as ``100050``: read as written, every amount
+    figure was 100 times too large. Said by the mapping, never guessed. The divisor is the
+    currency's (100 for USD and EUR, 1 for JPY, 1000 for KWD; Babel's precision), from the
+    deal's ``currency`` column, else ``reporting_currency``, else 100. An amount that is not a
+    whole number of minor units (``1000.50``, ``$1,000``) is quarantined, not divided.
+    """
+    from babel.numbers import get_currency_precision
+
+    if "amount" not in frame.columns:
+        return frame
+    text = pl.col("amount").cast(pl.String).str.strip_chars()
+    default = 10 ** get_currency_precision((settings.reporting_currency or "USD").upper())
+    if "currency" in frame.columns:
+        codes = frame["currency"].cast(pl.String).str.strip_chars().str.to_uppercase()
+        known = {c: 10 ** get_currency_precision(c) for c in codes.drop_nulls().unique()}
+        divisor = (
+            pl.col("currency")
+            .cast(pl.String)
+            .str.strip_chars()
+            .str.to_uppercase()
+            .replace_strict(known, default=default, return_dtype=pl.Int64)
+        )
+    else:
+        divisor = pl.lit(default, pl.Int64)
+    whole = text.str.contains(r"^[+-]?\d+$")
+    kept, aside = set_aside(
+        frame,
+        text.is_not_null() & text.ne("") & ~whole.fill_null(False),
+        table="deals",
+        file=file,
+        kind="quarantined",
+        reason="amount_not_minor_units",
+    )
+    if aside.height:
+        setaside.append(aside)
+    out = kept.with_columns(
+        pl.when(whole)
+        .then((text.cast(pl.Int64, strict=False) / divisor).cast(pl.String))
+        .otherwise(pl.col("amount"))
+        .alias("amount")
+    )
+    pairs = pl.DataFrame({"was": kept["amount"], "is": out["amount"]}).drop_nulls()
+    notes.append(
+        Message(
+            N_(
+                "{file}: amounts read in the currency's minor unit, as the mapping says "
+                '(amount_unit = "minor"): divided by 100 (1 for JPY, 1000 for KWD), e.g. '
+                "{example} is {value}; {bad} amount(s) that are not whole numbers were "
+                "quarantined."
+            ),
+            file=Path(file).name,
+            example=pairs["was"][0] if pairs.height else "-",
+            value=pairs["is"][0] if pairs.height else "-",
+            bad=aside.height,
+        )
+    )
+    return out
+
+
 def _one_close_date(
     frame: pl.DataFrame, chosen: dict[str, str], taken: set[str]
 ) -> tuple[pl.DataFrame, str | None]:
@@ -1145,7 +1232,16 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
         frame, aside = without_repeated_headers(frame, table=table, file=str(file), notes=notes)
         if aside.height:
             setaside.append(aside)
+        frame, aside = without_report_footer(frame, table=table, file=str(file), notes=notes)
+        if aside.height:
+            setaside.append(aside)
+        # (before the constants fill them: a blank line is no record)
+        frame, aside = without_blank_rows(frame, table=table, file=str(file), notes=notes)
+        if aside.height:
+            setaside.append(aside)
         out = apply_mapping(section, settings, frame, str(file), notes, hints, label=file.name)
+        if table == "deals" and settings.amount_unit == "minor":
+            out = _from_minor_units(out, settings, str(file), notes, setaside)
         if table == "deals":
             out = convert_currency(
                 out,
@@ -1185,28 +1281,33 @@ def _bar(text: str) -> list[str]:
 _ALIAS_TEXT: dict[str, dict[str, str]] = {
     "deals": {
         "deal_id": "Deal ID|Opportunity ID|Record ID|Id|Opp ID|Opportunity Number|Deal Number"
-        "|hs_object_id|ID Urusniaga|No Urusniaga"
+        "|hs_object_id|ID Urusniaga|No Urusniaga|(Do Not Modify) Opportunity|Item ID"
+        "|Identifiant|Identificador"
         "|商机编号|商机ID|商机编码|机会编号|商機編號|商機ID|機會編號",
         "owner": "Owner|Deal owner|Opportunity Owner|Sales Rep|Rep|Owner Name|Account Executive"
         "|Salesperson|Sales Agent|Assigned to|Verkäufer|Vertriebsmitarbeiter|Propriétaire"
         "|Propriétaire de l'opportunité|Wakil Jualan|Pemilik|Pemilik Urusniaga"
-        "|Commercial|Vendedor|Owner ID"
+        "|Commercial|Vendedor|Owner ID|Sales owner|Owned By|Owning User|User Name|Person"
         "|负责人|销售员|销售负责人|销售代表|商机负责人|所有人|負責人|銷售員|銷售代表|商機負責人|擁有者",
-        "team": "Team|Sales Team|Team Name|Business Unit|Vertriebsteam|Équipe|Equipo|Pasukan"
+        "team": "Team|Sales Team|Team Name|Business Unit|Owning Business Unit|Vertriebsteam"
+        "|Équipe|Equipo|Pasukan"
         "|Pasukan Jualan|团队|销售团队|所属团队|團隊|銷售團隊|所屬團隊",
         "amount": "Amount|Value|Deal Value|Opportunity Amount|Deal Amount|Close Value|Betrag"
-        "|Wert|Montant|Importe|Jumlah|Nilai|Nilai Urusniaga"
+        "|Wert|Montant|Importe|Jumlah|Nilai|Nilai Urusniaga|Est. Revenue|Estimated Revenue"
+        "|Expected Revenue"
         "|金额|商机金额|销售金额|预计金额|金額|商機金額|銷售金額|預計金額",
         "created_at": "Created|Create Date|Created Date|Created On|Date Created|Deal created"
         "|Add time|Created Time|Erstellt am|Erstellt|Erstelldatum|Angelegt am|Date de création"
         "|Fecha de creación|Tarikh Dicipta|Tarikh Cipta"
         "|创建日期|创建时间|创建于|創建日期|創建時間|建立日期|建立時間",
-        "stage": "Stage|Deal Stage|StageName|Pipeline Stage|Phase|Verkaufsphase|Étape|Etapa"
+        "stage": "Stage|Deal Stage|StageName|Pipeline Stage|Sales Stage|Phase|Verkaufsphase"
+        "|Étape|Etapa|Status Label"
         "|Peringkat|Peringkat Urusniaga"
         "|阶段|销售阶段|商机阶段|階段|銷售階段|商機階段",
-        "status": "Status|Deal Status|Outcome|Result|Won|Is Won|Ergebnis|Statut|Estado"
+        "status": "Status|Deal Status|Status Type|Outcome|Result|Won|Is Won|Ergebnis|Statut|Estado"
         "|Status Urusniaga|状态|商机状态|赢单/输单|输赢|输赢状态|狀態|商機狀態|贏單/輸單|輸贏",
         "closed_at": "Close Date|Closed Date|Closed On|Date Closed|Closed|Deal closed on"
+        "|Actual Close Date|Actual Closing Date"
         "|Closing Date|Close Time|Abschlussdatum|Abschluss am|Abgeschlossen am|Date de clôture"
         "|Fecha de cierre|Tarikh Ditutup|Tarikh Tutup"
         "|关闭日期|结单日期|成交日期|赢单日期|关单日期|關閉日期|結單日期|贏單日期|關單日期",
@@ -1217,7 +1318,8 @@ _ALIAS_TEXT: dict[str, dict[str, str]] = {
         "|商机来源|线索来源|商機來源|線索來源",
         "industry": "Industry|Sector|Branche|Secteur|Industri|行业|行業",
         "region": "Region|Territory|Sales Region|Wilayah|区域|地区|區域|地區",
-        "expected_close": "Expected Close Date|Expected Close|Jangkaan Tarikh Tutup"
+        "expected_close": "Expected Close Date|Expected Close|Expected Closing|Est. Close Date"
+        "|Estimated Close Date|Jangkaan Tarikh Tutup"
         "|预计成交日期|预计结单日期|預計成交日期|預計結單日期",
         "probability": "Probability|Win Probability|Wahrscheinlichkeit|Probabilité|Probabilidad"
         "|Kebarangkalian|赢率|赢单率|成交概率|贏率|贏單率|成交機率",
@@ -1293,14 +1395,17 @@ STATUS_WORDS = {
     ),
     "open": _bar(
         "open|offen|ouvert|ouverte|en cours|abierto|abierta|aperto|aberto|in progress|terbuka"
-        "|进行中|進行中|跟进中|跟進中"
+        "|active|进行中|進行中|跟进中|跟進中"
     ),
 }
 _DATE_PARTS = _bar(
     "%Y-%m-%d|%d/%m/%Y|%m/%d/%Y|%d.%m.%Y|%d-%m-%Y|%m-%d-%Y|%Y/%m/%d|%d/%m/%y|%m/%d/%y|%d.%m.%y"
     "|%d-%b-%Y|%d %b %Y|%b %d, %Y"
+    # the month by name in full, and with the weekday ("Monday, January 1, 2024")
+    "|%B %d, %Y|%d %B %Y|%A, %B %d, %Y|%a %d %b %Y|%a, %d %b %Y"
 )
-_TIME_PARTS = ["", " %H:%M", " %H:%M:%S", " %I:%M %p", "T%H:%M:%S"]
+# (with an offset, " -0800": the day is then that of the time in UTC, as for ISO dates)
+_TIME_PARTS = ["", " %H:%M", " %H:%M:%S", " %I:%M %p", "T%H:%M:%S", " %H:%M:%S %z"]
 
 
 def _word(value: str) -> str:
@@ -1393,7 +1498,8 @@ def _guess_columns(table: str, headers: list[str], file_name: str) -> _Guess:
         n_required += 1  # the draft reads the status from the stage names (_status_lines)
     n_optional = sum(c in columns and c not in required for c in canonical)
     score = n_required / max(len(required), 1) + 0.05 * n_optional
-    stem = squash(Path(file_name).stem)
+    # (Odoo keeps opportunities in its model crm.lead: its "crm.lead.xlsx" holds deals)
+    stem = squash(Path(file_name).stem).replace("crmlead", "crmopportunity")
     name_hit = any(word in stem for word in FILE_WORDS.get(table, ())) and not (
         table == "stages" and "history" in stem
     )
@@ -1704,8 +1810,15 @@ def _status_lines(
 
 
 def _read_for_draft(file: Path) -> tuple[pl.DataFrame, str | None, str]:
+    """The file's rows as a load reads them, its encoding and its separator.
+
+    The header repeated between groups or joined exports, and a report's footer, are left
+    out: their words were taken for values (a status word, a date to read).
+    """
     encoding = _detect_encoding(file)
     frame = read_export_file(file, [], encoding=encoding)
+    frame, _ = without_repeated_headers(frame, table=None, file=str(file), notes=[])
+    frame, _ = without_report_footer(frame, table="", file=str(file), notes=[])
     separator = ","
     if file.suffix.lower() not in (".parquet", *WORKBOOK_SUFFIXES):
         from pipeline_kit.adapters._tools import sniff_separator
@@ -1729,6 +1842,10 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
         files = [path]
     elif path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in DATA_SUFFIXES)
+        if not files:  # (an archive or a compressed file: said, not "no CSV file")
+            for p in sorted(path.iterdir()):
+                if p.is_file() and (problem := container_problem(p, archives_only=True)):
+                    raise problem
     else:
         raise DataError(
             problem="no such file or folder", fix="give the export's folder", file=str(path)

@@ -512,6 +512,28 @@ def read_salesforce(
     files, titled = _find_files(path)
     r = _Reader(files, date_order)
     r.titled = titled
+    if path.is_dir() and object_of(files["opportunity"]) is None:
+        # a report export: the folder's other reports are not read, which was not said
+        readable = (".csv", ".parquet", *WORKBOOK_SUFFIXES)
+        others = sorted(
+            p.name
+            for p in path.iterdir()
+            if p.suffix.lower() in readable and p not in files.values() and object_of(p) is None
+        )
+        if others:
+            r.notes.append(
+                Message(
+                    N_(
+                        "{files}: not read: of a folder of report exports, only the one with "
+                        "a stage and an amount ({report}) is read, as the opportunities. A "
+                        "report of stage changes (Opportunity History: To Stage, Edit Date) "
+                        "loads as the stage history through a mapping's [stage_history] "
+                        "section (`pipeline-kit inspect` drafts the rest)."
+                    ),
+                    files=", ".join(others),
+                    report=files["opportunity"].name,
+                )
+            )
     overrides = {k: v for k, v in (columns or {}).items()}
     opp = r.read("opportunity", "deals")
     assert opp is not None
@@ -878,7 +900,8 @@ def _footer_rows(opp: pl.DataFrame, id_col: str | None) -> pl.Expr:
     empty = {
         c: pl.col(c).cast(pl.String).str.strip_chars().replace("", None).is_null() for c in cols
     }
-    no_id = empty[id_col] if id_col else pl.lit(True)
+    # (the id column may be the first one, which then holds the footer's text itself)
+    no_id = empty[id_col] if id_col and id_col != cols[0] else pl.lit(True)
     lonely = pl.all_horizontal([e for c, e in empty.items() if c != cols[0]] + [no_id])
     footer = pl.col(cols[0]).cast(pl.String).str.contains(FOOTER) & no_id
     # rows from which every row to the end of the file is a footer line or a lonely cell
