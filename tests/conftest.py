@@ -108,6 +108,45 @@ def wilson_ci(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     return low, high
 
 
+def pooled_design_effects_by_hand(sides: list[dict[str, list[bool]]]) -> list[float]:
+    """Each side's 1 + (Σ m² / N_s - 1) ICC, the ICC from the one-way ANOVA of the 0/1
+    outcomes with accounts nested in the sides (each around its own rate), in plain Python."""
+    n = sum(len(v) for side in sides for v in side.values())
+    k = sum(len(side) for side in sides)
+    free = k - len(sides)
+    icc = 0.0
+    if free >= 1 and n > k:
+        ssb = ssw = squares_over = 0.0
+        for side in sides:
+            n_s = sum(len(v) for v in side.values())
+            rate = sum(sum(v) for v in side.values()) / n_s
+            for v in side.values():
+                m, p = len(v), sum(v) / len(v)
+                ssb += m * (p - rate) ** 2
+                ssw += m * p * (1 - p)
+            squares_over += sum(len(v) ** 2 for v in side.values()) / n_s
+        msb, msw = ssb / free, ssw / (n - k)
+        m0 = (n - squares_over) / free
+        denominator = msb + (m0 - 1) * msw
+        if denominator > 0:
+            icc = min(max((msb - msw) / denominator, 0.0), 1.0)
+    out = []
+    for side in sides:
+        n_s = sum(len(v) for v in side.values())
+        out.append(1 + (sum(len(v) ** 2 for v in side.values()) / n_s - 1) * icc)
+    return out
+
+
+def accounts_of(rows: list[dict[str, str]]) -> dict[str, list[bool]]:
+    """The outcomes of closed deals ``rows`` by account (a deal without one under its own key)."""
+    from collections import defaultdict
+
+    accounts: dict[str, list[bool]] = defaultdict(list)
+    for r in rows:
+        accounts[r.get("account_id") or "deal " + r["deal_id"]].append(r["status"] == "won")
+    return dict(accounts)
+
+
 def design_effect_by_hand(accounts: dict[str, list[bool]]) -> float:
     """Kish's 1 + (Σ m² / N - 1) ICC of 0/1 outcomes grouped by account, in plain Python.
 

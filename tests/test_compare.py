@@ -20,7 +20,9 @@ from pipeline_kit.cli import main
 from .conftest import (
     SAMPLE,
     account_design_effects,
+    accounts_of,
     clustered_wilson_ci,
+    pooled_design_effects_by_hand,
     read_rows,
     wilson_ci,
     write_dataset,
@@ -104,19 +106,15 @@ def test_win_rate_tests_match_scipy(comparison):
     rest = [r for r in closed if r["team"] != "Enterprise"]
     k1, n1 = sum(r["status"] == "won" for r in team), len(team)
     k2, n2 = sum(r["status"] == "won" for r in rest), len(rest)
-    # deals of one account cluster: each side's counts divided by its own design effect
-    # (Rao-Scott), rounded to whole counts for the exact test
-    d1 = account_design_effects(team, lambda r: 0)[0]
-    d2 = account_design_effects(rest, lambda r: 0)[0]
-    assert d1 is not None and d2 is not None and max(d1, d2) > 1  # the sample clusters a little
-    e1, e2 = _effective(k1, n1, d1), _effective(k2, n2, d2)
+    # deals of one account cluster: each side's counts divided by its design effect (Rao-Scott;
+    # one ICC pooled over both sides), rounded to whole counts for the exact test
+    d1 = account_design_effects(team, lambda r: 0)[0]  # the team's own: its interval's
+    t1, t2 = pooled_design_effects_by_hand([accounts_of(team), accounts_of(rest)])
+    e1, e2 = _effective(k1, n1, t1), _effective(k2, n2, t2)
     got = _row(comparison, "win_rate", "Enterprise", "rest_of_org")
     assert got["p_value"] == pytest.approx(_plain_mid_p(*e1, *e2))
     assert (got["n"], got["n_benchmark"]) == (n1, n2)
-    assert (
-        got["test"]
-        == "Fisher's exact test (mid-p), counts divided by the design effect (Rao-Scott)"
-    )
+    assert got["test"].startswith("Fisher's exact test (mid-p)")
     ext = _row(comparison, "win_rate", "Enterprise", "external")
     assert ext["benchmark"] == 0.22  # the team-scoped benchmark wins over "all"
     # the benchmark row states its interval (0.15-0.30): the MOVER test (above 0.22 here)
@@ -835,3 +833,28 @@ def test_a_less_certain_cycle_benchmark_never_gives_a_smaller_p(value, width, mo
     )
     assert narrow is not None and wide is not None
     assert narrow[1] <= wide[1] + 1e-9
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.integers(1, 5), st.floats(0, 1)), min_size=1, max_size=8),
+        min_size=2,
+        max_size=2,
+    )
+)
+def test_pooled_design_effects_match_plain_python(sides):
+    """The ICC pooled over the sides (accounts nested in sides), against the ANOVA written
+    out; each side's design effect lies between 1 and its Σ m² / N."""
+    accounts = [
+        {f"a{j}": [i < round(m * share) for i in range(m)] for j, (m, share) in enumerate(side)}
+        for side in sides
+    ]
+    arrays = [
+        (np.array([len(v) for v in a.values()]), np.array([sum(v) for v in a.values()]))
+        for a in accounts
+    ]
+    got = stats.pooled_design_effects(arrays)
+    assert got == pytest.approx(pooled_design_effects_by_hand(accounts), abs=1e-12)
+    for d, (m, _) in zip(got, arrays, strict=True):
+        assert 1 - 1e-12 <= d <= (m * m).sum() / m.sum() + 1e-12

@@ -105,6 +105,18 @@ def sample_design_effect(sample: pl.DataFrame) -> float | None:
     return None if value is None else float(value)
 
 
+def _account_counts(sample: pl.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """A win-rate sample's accounts: their deals ``m_j`` and won deals ``k_j``.
+
+    A deal without an account is its own; None when no deal of the sample has an account id.
+    """
+    if "_account_id" not in sample.columns or sample["_account_id"].is_null().all():
+        return None
+    account = pl.coalesce(pl.col("_account_id"), pl.lit("\x00deal ") + pl.col("_deal_id"))
+    per = sample.group_by(account.alias("_a")).agg(pl.len().alias("m"), pl.col("won").sum())
+    return per["m"].to_numpy(), per["won"].to_numpy()
+
+
 def win_rate_rows(
     samples: Samples,
     group: str,
@@ -118,13 +130,17 @@ def win_rate_rows(
     Deals of one account tend to be won or lost together. Where the samples carry
     ``_account_id`` (and ``_deal_id``), each side's design effect (:func:`sample_design_effect`)
     widens the group's interval exactly as :func:`pipeline_kit.win_rate` does, and every test
-    takes each side's counts divided by its own design effect (Rao & Scott 1992, *Biometrics*
+    takes each side's counts divided by its design effect (Rao & Scott 1992, *Biometrics*
     48:577-585: :func:`pipeline_kit.stats.effective_counts` for the exact tests, the divided
     counts themselves for the z-tests); the test's name then ends with :data:`RAO_SCOTT`.
-    Fisher's mid-p test of a team of 30-60 deals in accounts of about 2.5 deals against the
-    rest called a team with the rest's rate different 7-12% of the time at 5% with an
-    intraclass correlation of 0.1-0.3; on the divided counts, 4-6% (``bench/coverage.py``).
-    The benchmark's own deals (a two-sample external test) are taken as independent.
+    Against the rest and the trailing quarters both sides' design effects come from one
+    intraclass correlation pooled over the two (:func:`pipeline_kit.stats.pooled_design_effects`:
+    a team's dozen accounts alone give an unsteady one); against an external value, the
+    group's own (the interval's). Fisher's mid-p test of a team of 30-60 deals in accounts of
+    about 2.5 deals against the rest called a team with the rest's rate different 7-13% of
+    the time at 5% with an intraclass correlation of 0.1-0.3; on the divided counts 4-6%
+    (``bench/coverage.py --clustered-only``). The benchmark's own deals (a two-sample
+    external test) are taken as independent.
 
     Fisher's tests report Lancaster's mid-p (:func:`pipeline_kit.stats.fisher_mid_p_test`):
     the plain exact test kept its size at 0.019-0.042 for teams of 20-60 deals, losing power.
@@ -201,8 +217,12 @@ def win_rate_rows(
             continue
         k2, n2 = int(other["won"].sum()), other.height
         ok = n >= min_n and n2 >= min_n
-        deff2 = sample_design_effect(other)
-        d2 = 1.0 if deff2 is None else deff2
+        # the tests' design effects: one ICC pooled over both sides where both have accounts
+        t1, t2 = deff, sample_design_effect(other)
+        sides = _account_counts(cur), _account_counts(other)
+        if sides[0] is not None and sides[1] is not None:
+            t1, t2 = stats.pooled_design_effects([sides[0], sides[1]])
+        d1t, d2 = (1.0 if d is None else d for d in (t1, t2))
         test = "Fisher's exact test (mid-p)"
         if kind == "trailing" and spread is not None and "_quarter" in other.columns:
             test = TRAILING_RATE_TEST
@@ -211,8 +231,8 @@ def win_rate_rows(
             )
             statistic, p = (
                 stats.trailing_rate_test(
-                    k / d1,
-                    n / d1,
+                    k / d1t,
+                    n / d1t,
                     quarters["k"].to_numpy() / d2,
                     quarters["n"].to_numpy() / d2,
                     *spread,
@@ -222,11 +242,13 @@ def win_rate_rows(
             )
         else:
             statistic, p = (
-                stats.fisher_mid_p_test(k_eff, n_eff, *stats.effective_counts(k2, n2, deff2))
+                stats.fisher_mid_p_test(
+                    *stats.effective_counts(k, n, t1), *stats.effective_counts(k2, n2, t2)
+                )
                 if ok
                 else (None, None)
             )
-        if d1 > 1 or d2 > 1:
+        if d1t > 1 or d2 > 1:
             test += RAO_SCOTT
         rows.append(
             ComparisonRow(
