@@ -1129,8 +1129,8 @@ def pooled_design_effects(sides: list[tuple[np.ndarray, np.ndarray]]) -> list[fl
     around its own rate, so a difference between the sides is not read as clustering),
     truncated to 0-1; side s's design effect is ``1 + (Σ m_j² / N_s - 1) · ICC``. A team of
     30 deals has about a dozen accounts, too few for a steady ICC of its own: with its own
-    ICC the test against the rest kept 0.054-0.061 at an ICC of 0.3, with the pooled one
-    0.044-0.052 (``bench/coverage.py --clustered-only``).
+    ICC the test against the rest had a size of 0.058-0.068 at an ICC of 0.3, with the
+    pooled one 0.051-0.057 (± 0.005; ``bench/coverage.py --clustered-only``).
 
     Two sides of two accounts each, every account all won or all lost (MSW = 0): ICC = 1,
     and side 1 (accounts of 2 and 1) has ``1 + (5/3 - 1) = 5/3``, side 2 (2 and 2) 2:
