@@ -19,11 +19,10 @@ column             definition (deals of the period ``[start, end]``)            
 ``without_amount`` ``#{won deals of the period whose amount is empty}``               engine
 ``n``              ``won + lost``                                                     local
 ``win_rate``       ``won / n`` (null when n = 0)                                      local
-``design_effect``  Kish's design effect of the closed deals in their accounts      sums:
-                   (:func:`pipeline_kit.stats.design_effect`): the engine sums     engine;
-                   ``m``, ``m²``, ``k``, ``k²/m`` over the per-account counts      formula:
-                   (:func:`account_sums`), the formula runs here; null without     local
-                   ``account_id``
+``design_effect``  Kish's design effect of the closed deals in their accounts         both
+                   (:func:`pipeline_kit.stats.design_effect`): the engine sums ``m``,
+                   ``m²``, ``k``, ``k²/m`` over per-account counts (:func:`account_sums`),
+                   the formula runs here; null without ``account_id``
 ``ci_low/high``    Wilson score interval of ``won / n`` on ``n / design_effect``      local
                    deals, never narrower than the plain one (as ``win_rate``'s)
 =================  ===============================================================  ========

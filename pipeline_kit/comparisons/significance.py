@@ -226,8 +226,10 @@ def win_rate_rows(
         test = "Fisher's exact test (mid-p)"
         if kind == "trailing" and spread is not None and "_quarter" in other.columns:
             test = TRAILING_RATE_TEST
-            quarters = other.group_by("_quarter").agg(
-                pl.col("won").sum().alias("k"), pl.len().alias("n")
+            quarters = (  # (in order: divided counts add up the same way in every run)
+                other.group_by("_quarter")
+                .agg(pl.col("won").sum().alias("k"), pl.len().alias("n"))
+                .sort("_quarter")
             )
             statistic, p = (
                 stats.trailing_rate_test(
