@@ -1051,6 +1051,14 @@ def design_effect_of_sums(
 
     ``n = Σ m_j``, ``clusters = K``, ``squares = Σ m_j²``, ``won = Σ k_j`` and ``within =
     Σ k_j² / m_j`` (:mod:`pipeline_kit.pushdown` has DuckDB sum them).
+
+    :func:`design_effect`'s example as sums: accounts of 2, 2, 1, 1 deals with 2, 0, 1, 0 won
+    give N = 6, K = 4, Σ m² = 10, Σ k = 3, Σ k² / m = 4/2 + 0 + 1 + 0 = 3:
+
+    >>> sums = pl.DataFrame({"n": [6.0], "K": [4.0], "m2": [10.0], "k": [3.0], "k2m": [3.0]})
+    >>> effect = design_effect_of_sums(*[pl.col(c) for c in ("n", "K", "m2", "k", "k2m")])
+    >>> round(sums.select(effect).item(), 6)
+    1.666667
     """
     msb = (within - won * won / n) / (clusters - 1)
     msw = (won - within) / (n - clusters)
@@ -1076,6 +1084,18 @@ def accounts_design_effect(
     exactly 1 where every deal is its own account. One row per group, in no set order (one
     row without groups). :func:`pipeline_kit.win_rate`, ``close_rate`` and
     :func:`pipeline_kit.compare`'s win-rate rows share it, so their figures agree.
+
+    Accounts A (2 won), B (2 lost), C (1 won) and a lost deal without an account: 5/3, as in
+    :func:`design_effect`'s example; two deals in two accounts: exactly 1; no account: null.
+
+    >>> deals = pl.LazyFrame({
+    ...     "team": ["red"] * 6 + ["blue"] * 2 + ["green"],
+    ...     "deal_id": [f"d{i}" for i in range(9)],
+    ...     "account_id": ["A", "A", "B", "B", "C", None, "X", "Y", None],
+    ...     "status": ["won", "won", "lost", "lost", "won", "lost", "won", "lost", "won"]})
+    >>> out = accounts_design_effect(deals, ["team"], pl.col("status") == "won")
+    >>> out.sort("team").collect().with_columns(pl.col("design_effect").round(6)).rows()
+    [('blue', 1.0), ('green', None), ('red', 1.666667)]
     """
     key = pl.coalesce(pl.col(account), pl.lit("\x00deal ") + pl.col("deal_id")).alias("_account")
     per_account = lf.group_by([*groups, key]).agg(
