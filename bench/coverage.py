@@ -573,6 +573,160 @@ def dispersion_false_alarms(
     return out
 
 
+def _clustered_deals(
+    n: int, icc: float, rng: np.random.Generator, p: float = 0.3, prefix: str = "a"
+) -> tuple[np.ndarray, list[str]]:
+    """``n`` deals (won flags, account ids) in accounts of ``1 + Poisson(1.5)`` deals (about
+    2.5) sharing a rate drawn from a Beta with mean ``p`` and intraclass correlation ``icc``
+    (independent deals at rate ``p`` when ``icc`` is 0), as the audit's ``sim_tests.py``."""
+    sizes: list[int] = []
+    while sum(sizes) < n:
+        sizes.append(1 + int(rng.poisson(1.5)))
+    sizes[-1] -= sum(sizes) - n
+    if icc > 0:
+        c = 1 / icc - 1
+        rates = rng.beta(p * c, (1 - p) * c, len(sizes))
+    else:
+        rates = np.full(len(sizes), p)
+    won = np.concatenate([rng.random(m) < q for m, q in zip(sizes, rates, strict=True)])
+    accounts = [f"{prefix}{j}" for j, m in enumerate(sizes) for _ in range(m)]
+    return won, accounts
+
+
+def clustered_win_rate_coverage(
+    icc: float, n: int, teams: int, rng: np.random.Generator, p: float = 0.3
+) -> dict[str, float]:
+    """Coverage of ``pk.win_rate``'s interval when deals come in accounts.
+
+    Each team closes ``n`` deals in 2025-Q4 (:func:`_clustered_deals`). ``kit``:
+    ``ci_low``/``ci_high`` (widened by the design effect of the accounts); ``plain``: the
+    modified Wilson interval of the same counts (the interval before the seventh session);
+    ``kit_width``/``plain_width``: their mean widths; ``deff``: the mean ``design_effect``.
+    """
+    import pipeline_kit as pk
+
+    team_col, account_col, won_col = [], [], []
+    for t in range(teams):
+        won, accounts = _clustered_deals(n, icc, rng, p, prefix=f"t{t}a")
+        won_col.append(won)
+        team_col += [f"t{t:04d}"] * n
+        account_col += accounts
+    won = np.concatenate(won_col)
+    deals = pl.DataFrame(
+        {
+            "deal_id": [f"d{i}" for i in range(won.size)],
+            "owner": "o",
+            "team": team_col,
+            "amount": "1",
+            "created_at": "2025-10-01",
+            "stage": np.where(won, "Won", "Lost"),
+            "status": np.where(won, "won", "lost"),
+            "closed_at": "2025-11-01",
+            "account_id": account_col,
+        }
+    )
+    f = pk.win_rate(_dataset(deals=deals), "2025-Q4", by="team")
+    low, high = wilson_interval("won", "n")
+    plain = f.select(low.alias("low"), high.alias("high"))
+    return {
+        "kit": _share((f["ci_low"] <= p) & (p <= f["ci_high"])),
+        "plain": _share((plain["low"] <= p) & (p <= plain["high"])),
+        "kit_width": float((f["ci_high"] - f["ci_low"]).mean()),  # type: ignore[arg-type]
+        "plain_width": float((plain["high"] - plain["low"]).mean()),  # type: ignore[arg-type]
+        "deff": float(f["design_effect"].mean()),  # type: ignore[arg-type]
+        "teams": float(f.height),
+    }
+
+
+def clustered_rest_size(
+    icc: float, n1: int, n2: int, draws: int, rng: np.random.Generator, p: float = 0.3
+) -> dict[str, float]:
+    """Size at 5% of compare's win-rate test of a team against the rest, both at rate ``p``,
+    deals in accounts (:func:`_clustered_deals`). ``kit``: the row compare builds (Fisher's
+    mid-p on each side's counts divided by its design effect, Rao-Scott); ``old``: Fisher's
+    mid-p on the raw counts (the test before the seventh session)."""
+    from pipeline_kit.comparisons.significance import win_rate_rows
+    from pipeline_kit.stats import fisher_mid_p_test
+
+    bench = pl.DataFrame(schema={"metric": pl.String, "value": pl.Float64, "scope": pl.String})
+    kit = old = 0
+    for _ in range(draws):
+        frames = []
+        for side, n in (("t", n1), ("r", n2)):
+            won, accounts = _clustered_deals(n, icc, rng, p, prefix=side)
+            frames.append(
+                pl.DataFrame(
+                    {
+                        "won": won,
+                        "_deal_id": [f"{side}{i}" for i in range(n)],
+                        "_account_id": accounts,
+                    }
+                )
+            )
+        cur, rest = frames
+        (row,) = win_rate_rows((cur, rest, None), "g", bench, 20, "")
+        kit += row.p_value is not None and row.p_value <= 0.05
+        k1, k2 = int(cur["won"].sum()), int(rest["won"].sum())
+        old += fisher_mid_p_test(k1, n1, k2, n2)[1] <= 0.05
+    return {"kit": kit / draws, "old": old / draws}
+
+
+def clustered_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
+    """Win rates with deals in accounts (``--clustered-only``): the interval's coverage and
+    width, and the team-vs-rest test's size, before and after the design effect (audit P8)."""
+    return [clustered_coverage_table(args, rng), clustered_size_table(args, rng)]
+
+
+def clustered_coverage_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """pk.win_rate's coverage and width with deals in accounts, ICC 0 / 0.1 / 0.3."""
+    t = Table(
+        "Win rate when deals come in accounts (pk.win_rate), 95% interval: coverage of the "
+        f"true rate 0.3; {args.teams} teams per row, accounts of about 2.5 deals sharing a "
+        "Beta rate with intraclass correlation ICC (ICC 0: independent deals); kit = widened "
+        "by the design effect, plain = the modified Wilson of the same counts (the interval "
+        "before the seventh session); widths are means",
+        ["ICC", "n", "kit", "s.e.", "plain", "s.e. ", "kit width", "plain width", "mean deff"],
+    )
+    for icc in (0.0, 0.1, 0.3):
+        for n in (30, 60, 200):
+            c = clustered_win_rate_coverage(icc, n, args.teams, rng)
+            t.add(
+                icc,
+                n,
+                c["kit"],
+                _mcse(c["kit"], args.teams),
+                c["plain"],
+                _mcse(c["plain"], args.teams),
+                f"{c['kit_width']:.3f}",
+                f"{c['plain_width']:.3f}",
+                f"{c['deff']:.3f}",
+            )
+    return t
+
+
+def clustered_size_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """The size of pk.compare's team-vs-rest win-rate test with deals in accounts."""
+    t = Table(
+        "Win rate against the rest of the organisation (pk.compare), deals in accounts of "
+        "about 2.5 (as above), both at 0.3: size at 5%; "
+        f"{args.compare_draws} draws per row; kit = Fisher's mid-p on counts divided by each "
+        "side's design effect (Rao-Scott), old = Fisher's mid-p on the raw counts (before)",
+        ["ICC", "n", "kit", "s.e.", "old", "s.e. "],
+    )
+    for icc in (0.0, 0.1, 0.3):
+        for n1, n2 in ((30, 300), (60, 400)):
+            c = clustered_rest_size(icc, n1, n2, args.compare_draws, rng)
+            t.add(
+                icc,
+                f"{n1} vs {n2}",
+                c["kit"],
+                _mcse(c["kit"], args.compare_draws),
+                c["old"],
+                _mcse(c["old"], args.compare_draws),
+            )
+    return t
+
+
 def churn_coverage(rate: float, n: int, teams: int, rng: np.random.Generator) -> float:
     """Coverage of ``pk.churn``'s Wilson interval of the quarter's churn rate.
 
@@ -1508,6 +1662,7 @@ def new_tables(
             f"{_mcse(c['shrunk_outlying'], max(int(c['outlying_reps']), 1)):.3f}",
         )
     tables.append(t)
+    tables.append(clustered_coverage_table(args, rng))
     t = Table(
         "Customer churn (pk.churn, modified Wilson), 95% interval: coverage; "
         f"{args.teams} teams per row; exact = the binomial probability of the counts whose "
@@ -1693,6 +1848,11 @@ def main(argv: list[str] | None = None) -> int:
         "--compare-only", action="store_true", help="only the size tables of pk.compare's tests"
     )
     parser.add_argument(
+        "--clustered-only",
+        action="store_true",
+        help="only the tables of win rates with deals in accounts (interval and test)",
+    )
+    parser.add_argument(
         "--new-only", action="store_true", help="only the trend, target, p-chart and churn tables"
     )
     parser.add_argument(
@@ -1715,6 +1875,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.forecast:
         forecast_table(args)
         print(f"\n({time.perf_counter() - start:.1f} s)")
+        return 0
+    if args.clustered_only:
+        tables = clustered_tables(args, rng)
+        _finish(args, tables, start)
         return 0
     if args.new_only:
         tables = new_tables(args, rng, _sample_won_amounts())

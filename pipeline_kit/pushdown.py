@@ -19,7 +19,12 @@ column             definition (deals of the period ``[start, end]``)            
 ``without_amount`` ``#{won deals of the period whose amount is empty}``               engine
 ``n``              ``won + lost``                                                     local
 ``win_rate``       ``won / n`` (null when n = 0)                                      local
-``ci_low/high``    Wilson score interval of ``won / n``                               local
+``design_effect``  Kish's design effect of the closed deals in their accounts         both
+                   (:func:`pipeline_kit.stats.design_effect`): the engine sums ``m``,
+                   ``m²``, ``k``, ``k²/m`` over per-account counts (:func:`account_sums`),
+                   the formula runs here; null without ``account_id``
+``ci_low/high``    Wilson score interval of ``won / n`` on ``n / design_effect``      local
+                   deals, never narrower than the plain one (as ``win_rate``'s)
 =================  ===============================================================  ========
 
 The figures equal :func:`pipeline_kit.deal_flow`, :func:`pipeline_kit.win_rate` and the
@@ -39,9 +44,9 @@ from typing import Any
 import polars as pl
 
 from pipeline_kit.periods import Period
-from pipeline_kit.stats import wilson_interval
+from pipeline_kit.stats import clustered_wilson_interval, design_effect_of_sums
 
-__all__ = ["flow_counts", "flow_metrics"]
+__all__ = ["account_sums", "flow_counts", "flow_metrics"]
 
 COUNTS = ("created", "won", "lost")
 
@@ -104,6 +109,47 @@ def flow_counts(deals: Any, start: dt.date, end: dt.date, by: list[str] | None =
     return flags.select(*aggs)
 
 
+def account_sums(deals: Any, start: dt.date, end: dt.date, by: list[str] | None = None) -> Any:
+    """The sums behind the win rate's design effect per group, as a lazy narwhals frame.
+
+    Over the deals closed (won or lost) in the period, counted per group and account (``m``
+    deals, ``k`` won; a deal without an ``account_id`` is its own account of 1), the engine
+    sums per group ``_accounts`` (K), ``_m2`` (Σ m²), ``_k2m`` (Σ k² / m) and ``_known`` (the
+    deals with an account id); with ``won`` and ``n`` from :func:`flow_counts` they give
+    :func:`pipeline_kit.stats.design_effect_of_sums`. Both aggregations run in the engine:
+    only one row per group comes back. ``deals`` must have an ``account_id`` column.
+    """
+    nw = _narwhals()
+    frame = nw.from_native(deals)
+    groups = list(by or [])
+    closed = nw.col("status").is_in(["won", "lost"]) & nw.col("closed_at").is_between(start, end)
+    per_account = (
+        frame.filter(closed)
+        .select(
+            *[nw.col(g) for g in groups],
+            nw.col("account_id"),
+            (nw.col("status") == "won").cast(nw.Int64).alias("_k"),
+            nw.lit(1).cast(nw.Int64).alias("_m"),
+        )
+        .group_by([*groups, "account_id"])
+        .agg(nw.col("_m").sum().cast(nw.Float64), nw.col("_k").sum().cast(nw.Float64))
+    )
+    # the deals without an account (one row of them per group) are that many accounts of 1
+    alone = nw.col("account_id").is_null()
+    m, k = nw.col("_m"), nw.col("_k")
+    parts = per_account.select(
+        *[nw.col(g) for g in groups],
+        nw.when(alone).then(m).otherwise(1.0).alias("_accounts"),
+        nw.when(alone).then(m).otherwise(m * m).alias("_m2"),
+        nw.when(alone).then(k).otherwise(k * k / m).alias("_k2m"),
+        nw.when(alone).then(0.0).otherwise(m).alias("_known"),
+    )
+    aggs = [nw.col(c).sum().cast(nw.Float64) for c in ("_accounts", "_m2", "_k2m", "_known")]
+    if groups:
+        return parts.group_by(groups).agg(*aggs).sort(groups, nulls_last=True)
+    return parts.select(*aggs)
+
+
 def flow_metrics(
     deals: Any,
     period: str | Period,
@@ -113,10 +159,14 @@ def flow_metrics(
 ) -> pl.DataFrame:
     """Deal flow and win rate (with its Wilson interval) computed where ``deals`` lives.
 
-    ``win_rate = won / (won + lost)`` over deals closed in the period; the interval is the
-    Wilson score interval (:func:`pipeline_kit.stats.wilson_interval`). The counts are
-    aggregated by the engine (:func:`flow_counts`), the interval computed here on one row per
-    group.
+    ``win_rate = won / (won + lost)`` over deals closed in the period; the interval is
+    :func:`pipeline_kit.win_rate`'s: the Wilson score interval on ``n / design_effect``
+    deals, never narrower than the plain one
+    (:func:`pipeline_kit.stats.clustered_wilson_interval`), with the design effect of the
+    closed deals in their accounts (null, and the plain interval, where the deals have no
+    ``account_id`` column or none of a group's closed deals has one). The counts and the
+    design effect's sums are aggregated by the engine (:func:`flow_counts`,
+    :func:`account_sums`), the formulas computed here on one row per group.
 
     Parameters
     ----------
@@ -134,7 +184,7 @@ def flow_metrics(
     -------
     polars.DataFrame
         The groups, ``created``, ``won``, ``lost``, ``won_amount``, ``without_amount``,
-        ``n``, ``win_rate``, ``ci_low``, ``ci_high``.
+        ``n``, ``win_rate``, ``ci_low``, ``ci_high``, ``design_effect``.
 
     Examples
     --------
@@ -150,9 +200,32 @@ def flow_metrics(
     if isinstance(deals, pl.DataFrame):
         deals = deals.lazy()
     counts = flow_counts(deals, span.start, span.end, groups).collect("polars").to_native()
-    low, high = wilson_interval("won", "n", confidence)
-    return counts.with_columns((pl.col("won") + pl.col("lost")).alias("n")).with_columns(
+    counts = counts.with_columns((pl.col("won") + pl.col("lost")).alias("n"))
+    if "account_id" in _narwhals().from_native(deals).collect_schema().names():
+        sums = account_sums(deals, span.start, span.end, groups).collect("polars").to_native()
+        counts = (
+            counts.join(sums, on=groups, how="left", nulls_equal=True, maintain_order="left")
+            if groups
+            else counts.join(sums, how="cross")
+        )
+        n = pl.col("n").cast(pl.Float64)
+        effect = design_effect_of_sums(
+            n, pl.col("_accounts"), pl.col("_m2"), pl.col("won").cast(pl.Float64), pl.col("_k2m")
+        )
+        counts = counts.with_columns(
+            pl.when(pl.col("_known") > 0).then(effect).alias("design_effect")
+        ).drop("_accounts", "_m2", "_k2m", "_known")
+    else:
+        counts = counts.with_columns(pl.lit(None, pl.Float64).alias("design_effect"))
+    low, high = clustered_wilson_interval("won", "n", "design_effect", confidence)
+    return counts.with_columns(
         pl.when(pl.col("n") > 0).then(pl.col("won") / pl.col("n")).alias("win_rate"),
         low.alias("ci_low"),
         high.alias("ci_high"),
+    ).select(
+        *[c for c in counts.columns if c != "design_effect"],
+        "win_rate",
+        "ci_low",
+        "ci_high",
+        "design_effect",
     )

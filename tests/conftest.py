@@ -106,3 +106,106 @@ def wilson_ci(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     if 1 <= n - k <= few:
         high = 1 - stats.chi2.ppf(alpha / 2, 2 * (n - k)) / (2 * n)
     return low, high
+
+
+def pooled_design_effects_by_hand(sides: list[dict[str, list[bool]]]) -> list[float]:
+    """Each side's 1 + (Σ m² / N_s - 1) ICC, the ICC from the one-way ANOVA of the 0/1
+    outcomes with accounts nested in the sides (each around its own rate), in plain Python."""
+    n = sum(len(v) for side in sides for v in side.values())
+    k = sum(len(side) for side in sides)
+    free = k - len(sides)
+    icc = 0.0
+    if free >= 1 and n > k:
+        ssb = ssw = squares_over = 0.0
+        for side in sides:
+            n_s = sum(len(v) for v in side.values())
+            rate = sum(sum(v) for v in side.values()) / n_s
+            for v in side.values():
+                m, p = len(v), sum(v) / len(v)
+                ssb += m * (p - rate) ** 2
+                ssw += m * p * (1 - p)
+            squares_over += sum(len(v) ** 2 for v in side.values()) / n_s
+        msb, msw = ssb / free, ssw / (n - k)
+        m0 = (n - squares_over) / free
+        denominator = msb + (m0 - 1) * msw
+        if denominator > 0:
+            icc = min(max((msb - msw) / denominator, 0.0), 1.0)
+    out = []
+    for side in sides:
+        n_s = sum(len(v) for v in side.values())
+        out.append(1 + (sum(len(v) ** 2 for v in side.values()) / n_s - 1) * icc)
+    return out
+
+
+def accounts_of(rows: list[dict[str, str]]) -> dict[str, list[bool]]:
+    """The outcomes of closed deals ``rows`` by account (a deal without one under its own key)."""
+    from collections import defaultdict
+
+    accounts: dict[str, list[bool]] = defaultdict(list)
+    for r in rows:
+        accounts[r.get("account_id") or "deal " + r["deal_id"]].append(r["status"] == "won")
+    return dict(accounts)
+
+
+def design_effect_by_hand(accounts: dict[str, list[bool]]) -> float:
+    """Kish's 1 + (Σ m² / N - 1) ICC of 0/1 outcomes grouped by account, in plain Python.
+
+    ICC from the one-way ANOVA (Donner & Klar 2000), 0 when negative or undefined.
+    ``accounts`` maps an account (a deal without one under its own key) to its outcomes.
+    """
+    sizes = [len(v) for v in accounts.values()]
+    wins = [sum(v) for v in accounts.values()]
+    n, k = sum(sizes), len(sizes)
+    if k < 2 or n <= k:
+        return 1.0
+    p = sum(wins) / n
+    msb = sum(m * (w / m - p) ** 2 for m, w in zip(sizes, wins, strict=True)) / (k - 1)
+    msw = sum(w * (1 - w / m) for m, w in zip(sizes, wins, strict=True)) / (n - k)
+    m0 = (n - sum(m * m for m in sizes) / n) / (k - 1)
+    denominator = msb + (m0 - 1) * msw
+    icc = min(max((msb - msw) / denominator, 0.0), 1.0) if denominator > 0 else 0.0
+    return 1 + (sum(m * m for m in sizes) / n - 1) * icc
+
+
+def account_design_effects(rows: list[dict[str, str]], key) -> dict[object, float | None]:
+    """``design_effect_by_hand`` of the closed deals ``rows`` per ``key(row)``.
+
+    None for a key none of whose deals has an account id (the kit's null)."""
+    from collections import defaultdict
+
+    accounts: dict[object, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    known: dict[object, bool] = defaultdict(bool)
+    for r in rows:
+        account = r.get("account_id") or "deal " + r["deal_id"]  # no account: a deal alone
+        accounts[key(r)][account].append(r["status"] == "won")
+        known[key(r)] |= bool(r.get("account_id"))
+    return {g: design_effect_by_hand(a) if known[g] else None for g, a in accounts.items()}
+
+
+def modified_wilson(k: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
+    """The modified Wilson interval written out, for counts that need not be whole."""
+    import math
+
+    from scipy import stats
+
+    z = stats.norm.ppf(1 - (1 - confidence) / 2)
+    p = k / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z / (1 + z**2 / n) * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    low, high = min(max(centre - half, 0.0), p), max(min(centre + half, 1.0), p)
+    few = (1, 2, 3) if n > 50 else (1, 2)
+    if k in few:
+        low = stats.chi2.ppf((1 - confidence) / 2, 2 * k) / (2 * n)
+    if n - k in few:
+        high = 1 - stats.chi2.ppf((1 - confidence) / 2, 2 * (n - k)) / (2 * n)
+    return low, high
+
+
+def clustered_wilson_ci(k: int, n: int, deff: float | None) -> tuple[float, float]:
+    """The kit's win-rate interval computed independently: the union of scipy's modified
+    Wilson interval of k / n and the modified Wilson of k / deff of n / deff deals (Kish)."""
+    low, high = wilson_ci(k, n)
+    if deff is None:
+        return low, high
+    wide_low, wide_high = modified_wilson(k / deff, n / deff)
+    return min(low, wide_low), max(high, wide_high)

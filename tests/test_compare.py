@@ -17,7 +17,16 @@ import pipeline_kit as pk
 from pipeline_kit import stats
 from pipeline_kit.cli import main
 
-from .conftest import SAMPLE, read_rows, wilson_ci, write_dataset
+from .conftest import (
+    SAMPLE,
+    account_design_effects,
+    accounts_of,
+    clustered_wilson_ci,
+    pooled_design_effects_by_hand,
+    read_rows,
+    wilson_ci,
+    write_dataset,
+)
 
 # ----------------------------------------------------------------------------- textbook
 
@@ -97,16 +106,80 @@ def test_win_rate_tests_match_scipy(comparison):
     rest = [r for r in closed if r["team"] != "Enterprise"]
     k1, n1 = sum(r["status"] == "won" for r in team), len(team)
     k2, n2 = sum(r["status"] == "won" for r in rest), len(rest)
+    # deals of one account cluster: each side's counts divided by its design effect (Rao-Scott;
+    # one ICC pooled over both sides), rounded to whole counts for the exact test
+    d1 = account_design_effects(team, lambda r: 0)[0]  # the team's own: its interval's
+    t1, t2 = pooled_design_effects_by_hand([accounts_of(team), accounts_of(rest)])
+    e1, e2 = _effective(k1, n1, t1), _effective(k2, n2, t2)
     got = _row(comparison, "win_rate", "Enterprise", "rest_of_org")
-    assert got["p_value"] == pytest.approx(_plain_mid_p(k1, n1, k2, n2))
+    assert got["p_value"] == pytest.approx(_plain_mid_p(*e1, *e2))
     assert (got["n"], got["n_benchmark"]) == (n1, n2)
+    assert got["test"].startswith("Fisher's exact test (mid-p)")
     ext = _row(comparison, "win_rate", "Enterprise", "external")
     assert ext["benchmark"] == 0.22  # the team-scoped benchmark wins over "all"
     # the benchmark row states its interval (0.15-0.30): the MOVER test (above 0.22 here)
     assert k1 / n1 > 0.22
-    assert ext["p_value"] == pytest.approx(_mover_p(k1, n1, 0.22, 0.15, 0.30), rel=1e-4)
-    low, high = wilson_ci(k1, n1)
+    got_p = _mover_p(k1 / d1, n1 / d1, 0.22, 0.15, 0.30)
+    assert ext["p_value"] == pytest.approx(got_p, rel=1e-4)
+    low, high = clustered_wilson_ci(k1, n1, d1)
     assert (ext["ci_low"], ext["ci_high"]) == (pytest.approx(low), pytest.approx(high))
+
+
+def _effective(k: int, n: int, deff: float | None) -> tuple[int, int]:
+    """k / deff of n / deff deals as whole counts: n rounded half up, k at the same rate."""
+    import math
+
+    if deff is None or deff <= 1:
+        return k, n
+    n_eff = max(1, math.floor(n / deff + 0.5))
+    return math.floor(k * n_eff / n + 0.5), n_eff
+
+
+def _accounts_dataset(tmp_path, rows):
+    """Closed deals of 2025-Q4: (team, account, won/lost) each; '' is a deal without one."""
+    lines = ["deal_id,owner,team,amount,created_at,stage,status,closed_at,account_id"]
+    for i, (team, account, status) in enumerate(rows):
+        stage = "Won" if status == "won" else "Lost"
+        lines.append(f"d{i},ann,{team},100,2025-10-01,{stage},{status},2025-11-01,{account}")
+    return pk.load(write_dataset(tmp_path / "acc", deals="\n".join(lines) + "\n"))
+
+
+def test_win_rate_tests_divide_clustered_counts_by_the_design_effect(tmp_path):
+    """red: 10 accounts of 2 deals, both won (4) or both lost (6): N = 20, K = 10, p̄ = 0.4,
+    MSB = 20 · 0.24 / 9, MSW = 0, ICC = 1, deff = 1 + (40 / 20 - 1) = 2, so 8 of 20 is
+    worth 4 of 10. blue: 40 deals in 40 accounts, 30 won: deff 1, its counts as they are.
+    Fisher's mid-p on 4/10 against 30/40; the plain one on 8/20 would be smaller."""
+    rows = [("red", f"A{i}", "won" if i < 4 else "lost") for i in range(10) for _ in range(2)]
+    rows += [("blue", f"B{i}", "won" if i < 30 else "lost") for i in range(40)]
+    out = pk.compare(_accounts_dataset(tmp_path, rows), "2025-Q4", by="team", min_n=10)
+    red = _row(out, "win_rate", "red", "rest_of_org")
+    assert red["p_value"] == pytest.approx(_plain_mid_p(4, 10, 30, 40))
+    assert red["p_value"] > _plain_mid_p(8, 20, 30, 40)
+    assert red["test"].endswith("(Rao-Scott)")
+    assert (red["ci_low"], red["ci_high"]) == pytest.approx(clustered_wilson_ci(8, 20, 2.0))
+    blue = _row(out, "win_rate", "blue", "rest_of_org")  # the rest (red) is clustered
+    assert blue["p_value"] == pytest.approx(_plain_mid_p(30, 40, 4, 10))
+    assert (blue["ci_low"], blue["ci_high"]) == pytest.approx(wilson_ci(30, 40))
+
+
+def test_win_rate_tests_without_account_ids_are_the_plain_ones(tmp_path):
+    rows = [("red", "", "won" if i < 8 else "lost") for i in range(20)]
+    rows += [("blue", "", "won" if i < 30 else "lost") for i in range(40)]
+    out = pk.compare(_accounts_dataset(tmp_path, rows), "2025-Q4", by="team", min_n=10)
+    red = _row(out, "win_rate", "red", "rest_of_org")
+    assert red["p_value"] == pytest.approx(_plain_mid_p(8, 20, 30, 40))
+    assert red["test"] == "Fisher's exact test (mid-p)"
+    assert (red["ci_low"], red["ci_high"]) == pytest.approx(wilson_ci(8, 20))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 200), st.integers(1, 200), st.floats(1, 6))
+def test_effective_counts_keep_the_rate_and_shrink_by_the_design_effect(k, n, deff):
+    k = min(k, n)
+    k_eff, n_eff = stats.effective_counts(k, n, deff)
+    assert (k_eff, n_eff) == _effective(k, n, deff)
+    assert 0 <= k_eff <= n_eff <= n and abs(n_eff - max(n / deff, 1)) <= 0.5 + 1e-9
+    assert abs(k_eff / n_eff - k / n) <= 0.5 / n_eff + 1e-9
 
 
 def test_win_rate_interval_is_the_metric_layers_to_the_last_bit(sample):
@@ -780,3 +853,28 @@ def test_a_less_certain_cycle_benchmark_never_gives_a_smaller_p(value, width, mo
     )
     assert narrow is not None and wide is not None
     assert narrow[1] <= wide[1] + 1e-9
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.integers(1, 5), st.floats(0, 1)), min_size=1, max_size=8),
+        min_size=2,
+        max_size=2,
+    )
+)
+def test_pooled_design_effects_match_plain_python(sides):
+    """The ICC pooled over the sides (accounts nested in sides), against the ANOVA written
+    out; each side's design effect lies between 1 and its Σ m² / N."""
+    accounts = [
+        {f"a{j}": [i < round(m * share) for i in range(m)] for j, (m, share) in enumerate(side)}
+        for side in sides
+    ]
+    arrays = [
+        (np.array([len(v) for v in a.values()]), np.array([sum(v) for v in a.values()]))
+        for a in accounts
+    ]
+    got = stats.pooled_design_effects(arrays)
+    assert got == pytest.approx(pooled_design_effects_by_hand(accounts), abs=1e-12)
+    for d, (m, _) in zip(got, arrays, strict=True):
+        assert 1 - 1e-12 <= d <= (m * m).sum() / m.sum() + 1e-12

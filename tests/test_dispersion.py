@@ -174,3 +174,90 @@ def test_rep_interval_is_the_reps_own_and_the_shrunk_one_is_named(tmp_path: Path
         )
     # the shrunk interval pulls the star to the middle, below their own rate's interval centre
     assert star["shrunk_ci_high"] < star["ci_high"] and star["shrunk"] < star["rate"]
+
+
+def _wilson_by_hand(k: float, n: float) -> tuple[float, float]:
+    """The plain Wilson score interval, written out (k and n may be effective counts)."""
+    z = stats.norm.ppf(0.975)
+    p = k / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    return centre - half, centre + half
+
+
+def _accounts(tmp_path: Path, rows: list[tuple[str, str, str]], *, with_accounts: bool = True):
+    """Closed deals of 2025-Q4: (team, account, won/lost) each; '' is a deal without one."""
+    from tests.conftest import write_dataset
+
+    head = "deal_id,owner,team,amount,created_at,stage,status,closed_at"
+    lines = [head + (",account_id" if with_accounts else "")]
+    for i, (team, account, status) in enumerate(rows):
+        stage = "Won" if status == "won" else "Lost"
+        line = f"d{i},ann,{team},100,2025-10-01,{stage},{status},2025-11-01"
+        lines.append(line + (f",{account}" if with_accounts else ""))
+    return pk.load(write_dataset(tmp_path / f"acc{with_accounts}", deals="\n".join(lines) + "\n"))
+
+
+CLUSTERED = [
+    # red: accounts A (2 won), B (2 lost), C (1 won), and a lost deal without an account
+    ("red", "A", "won"),
+    ("red", "A", "won"),
+    ("red", "B", "lost"),
+    ("red", "B", "lost"),
+    ("red", "C", "won"),
+    ("red", "", "lost"),
+    # blue: six deals in six accounts: nothing to cluster
+    *[("blue", f"X{i}", "won" if i < 2 else "lost") for i in range(6)],
+]
+
+
+def test_win_rate_interval_widens_by_the_accounts_design_effect(tmp_path: Path) -> None:
+    from tests.conftest import wilson_ci
+
+    got = pk.win_rate(_accounts(tmp_path, CLUSTERED), "2025-Q4", by="team").sort("team")
+    blue, red = got.row(0, named=True), got.row(1, named=True)
+    # red: m = 2, 2, 1, 1 (the deal without an account is its own), k = 2, 0, 1, 0: N = 6,
+    # K = 4, p̄ = 1/2, MSB = 6 · 1/4 / 3 = 0.5, MSW = 0, ICC = 1, deff = 1 + (10/6 - 1) = 5/3
+    assert red["design_effect"] == pytest.approx(5 / 3)
+    wide = _wilson_by_hand(3 / (5 / 3), 6 / (5 / 3))
+    plain = wilson_ci(3, 6)
+    assert (red["ci_low"], red["ci_high"]) == pytest.approx(
+        (min(wide[0], plain[0]), max(wide[1], plain[1]))
+    )
+    assert red["ci_low"] < plain[0] and red["ci_high"] > plain[1]
+    # blue: single-deal accounts, design effect 1: the plain interval
+    assert blue["design_effect"] == 1.0
+    assert (blue["ci_low"], blue["ci_high"]) == pytest.approx(wilson_ci(2, 6))
+
+
+def test_without_account_ids_the_interval_is_the_plain_one(tmp_path: Path) -> None:
+    from tests.conftest import wilson_ci
+
+    ds = _accounts(tmp_path, CLUSTERED, with_accounts=False)
+    got = pk.win_rate(ds, "2025-Q4", by="team").sort("team")
+    assert got["design_effect"].is_null().all()
+    assert (got["ci_low"][1], got["ci_high"][1]) == pytest.approx(wilson_ci(3, 6))
+    closed = pk.close_rate(ds, "2025-Q4", by="team").sort("team")
+    assert closed["design_effect"].is_null().all()
+
+
+def test_close_rate_uses_the_same_design_effect(tmp_path: Path) -> None:
+    got = pk.close_rate(_accounts(tmp_path, CLUSTERED), "2025-10-01..2025-12-31", by="team")
+    red = got.filter(team="red").row(0, named=True)
+    assert (red["won"], red["n"], red["design_effect"]) == (3, 6, pytest.approx(5 / 3))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 6), st.floats(0, 1)), min_size=1, max_size=15))
+def test_design_effect_lies_between_1_and_the_mean_cluster_size(
+    clusters: list[tuple[int, float]],
+) -> None:
+    import polars as pl
+
+    from pipeline_kit.stats import design_effect
+
+    m = [size for size, _ in clusters]
+    k = [round(size * share) for size, share in clusters]
+    deff = pl.DataFrame({"m": m, "k": k}).select(design_effect()).item()
+    mean_size = sum(x * x for x in m) / sum(m)  # Σ m² / N: deff at ICC = 1
+    assert 1 - 1e-12 <= deff <= mean_size + 1e-12

@@ -10,7 +10,7 @@ import pytest
 import pipeline_kit as pk
 from pipeline_kit.periods import Period
 
-from .conftest import wilson_ci
+from .conftest import SAMPLE, account_design_effects, clustered_wilson_ci, read_rows
 
 
 @pytest.mark.parametrize(
@@ -145,12 +145,34 @@ def test_trailing_comparisons_say_when_the_data_starts_inside_them(sample):
 def test_win_rate_alternatives_carry_intervals(sample):
 
     alt = pk.win_rate_alternatives(sample, "2025-Q4", by="team")
+    # the closed deals of 2025-Q4 per team, in plain Python, for count_closed's design effect
+    closed = [
+        r
+        for r in read_rows(SAMPLE / "deals.csv")
+        if r["status"] in ("won", "lost") and "2025-10-01" <= r["closed_at"] <= "2025-12-31"
+    ]
+    deffs = account_design_effects(closed, lambda r: r["team"])
+    cohort = pk.close_rate(sample, "2025-Q4", by="team")
     for r in alt.iter_rows(named=True):
         assert r["ci_low"] <= r["value"] <= r["ci_high"], r
-        if r["definition"] != "amount_closed":  # counts: Wilson, as scipy computes it
-            k, n = int(r["numerator"]), int(r["denominator"])
-            low, high = wilson_ci(k, n)
-            assert (r["ci_low"], r["ci_high"]) == (pytest.approx(low), pytest.approx(high))
+        if r["definition"] == "amount_closed":  # a bootstrap interval: no design effect
+            assert r["design_effect"] is None
+            continue
+        # counts: Wilson as scipy computes it, on n / design_effect deals (never narrower)
+        k, n = int(r["numerator"]), int(r["denominator"])
+        if r["definition"] == "count_closed":
+            assert r["design_effect"] == pytest.approx(deffs[r["team"]], abs=1e-12)
+        if r["definition"] == "created_cohort":  # close_rate's
+            own = cohort.filter(team=r["team"]).row(0, named=True)
+            assert r["design_effect"] == own["design_effect"]
+            assert (r["ci_low"], r["ci_high"]) == (own["ci_low"], own["ci_high"])
+        low, high = clustered_wilson_ci(k, n, r["design_effect"])
+        assert (r["ci_low"], r["ci_high"]) == (pytest.approx(low), pytest.approx(high))
+    assert (alt["design_effect"] > 1).any()
+    # count_closed is win_rate's figure and interval, to the last bit
+    rates = pk.win_rate(sample, "2025-Q4", by="team")
+    counted = alt.filter(definition="count_closed").select("team", "ci_low", "ci_high")
+    assert counted.equals(rates.select("team", "ci_low", "ci_high"))
     long = pk.metrics_long(sample, "2025-Q4", metrics=["win_rate_by_amount"])
     assert long["ci_low"].null_count() == 0
 

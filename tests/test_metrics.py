@@ -4,6 +4,7 @@ sample data, (c) hypothesis properties. Expected values never come from the code
 from __future__ import annotations
 
 import datetime as dt
+import math
 import statistics
 from collections import Counter, defaultdict
 
@@ -16,7 +17,14 @@ import pipeline_kit as pk
 from pipeline_kit.adapters.base import RawDataset, RawTable
 from pipeline_kit.loading import validate_raw
 
-from .conftest import SAMPLE, read_rows, wilson_ci
+from .conftest import (
+    SAMPLE,
+    account_design_effects,
+    design_effect_by_hand,
+    modified_wilson,
+    read_rows,
+    wilson_ci,
+)
 
 Q4 = pk.Period.parse("2025-Q4")
 
@@ -115,20 +123,29 @@ def sample_rows():
 @pytest.mark.parametrize("by", ["team", "owner", "lead_source"])
 def test_win_rate_matches_plain_python_and_scipy(sample, sample_rows, by):
     won, total = Counter(), Counter()
+    accounts: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     for r in sample_rows:
         closed = _date(r["closed_at"])
         if r["status"] in ("won", "lost") and closed and Q4.start <= closed <= Q4.end:
             total[r[by]] += 1
             won[r[by]] += r["status"] == "won"
+            account = r["account_id"] or "deal " + r["deal_id"]  # no account: a deal alone
+            accounts[r[by]][account].append(r["status"] == "won")
     got = pk.win_rate(sample, "2025-Q4", by=by)
     assert got.height == len(total)
     for row in got.iter_rows(named=True):
         key = row[by]
         assert (row["won"], row["n"]) == (won[key], total[key])
+        # deals of one account are not independent: Wilson on n / design effect deals, never
+        # narrower than the plain interval
+        deff = design_effect_by_hand(accounts[key])
+        assert row["design_effect"] == pytest.approx(deff, abs=1e-9)
         low, high = wilson_ci(won[key], total[key])
-        assert row["ci_low"] == pytest.approx(low, abs=1e-9)
-        assert row["ci_high"] == pytest.approx(high, abs=1e-9)
+        wide_low, wide_high = modified_wilson(won[key] / deff, total[key] / deff)
+        assert row["ci_low"] == pytest.approx(min(low, wide_low), abs=1e-9)
+        assert row["ci_high"] == pytest.approx(max(high, wide_high), abs=1e-9)
         assert row["enough_data"] == (total[key] >= 20)
+    assert (got["design_effect"] > 1).any()  # the sample's accounts do cluster a little
 
 
 def _skewed_mean_interval_by_hand(values: list[float]) -> tuple[float, float]:
@@ -355,14 +372,21 @@ def test_velocity_docstring_does_not_deny_its_interval():
 def test_velocity_interval_is_mover_over_its_factors(sample):
     """velocity's interval, recomputed in plain Python: MOVER (Zou & Donner 2008) on the log
     scale over the win rate's Wilson interval (plain Wilson: every team has 29 or more won
-    and lost deals, where the modification does not apply), the average won deal's interval
+    and lost deals, where the modification does not apply; widened by the design effect of
+    the team's deals in their accounts as win_rate's), the average won deal's interval
     and the inverse of the average won cycle's, times the exact open count."""
-    import math
 
     v = pk.velocity(sample, "2025-Q4", by="team")
     size = pk.won_deal_size(sample, "2025-Q4", by="team")
     cycle = pk.cycle_length(sample, "2025-Q4", by="team", outcome="won")
     z = 1.959963984540054
+    closed = [
+        r
+        for r in read_rows(SAMPLE / "deals.csv")
+        if r["status"] in ("won", "lost") and "2025-10-01" <= r["closed_at"] <= "2025-12-31"
+    ]
+    deffs = account_design_effects(closed, lambda r: r["team"])
+    assert max(deffs.values()) > 1  # (some teams' deals cluster: the widening is tested)
     for row in v.filter(pl.col("won") >= 20).iter_rows(named=True):
         team = row["team"]
         a = size.filter(pl.col("team") == team).row(0, named=True)
@@ -371,8 +395,11 @@ def test_velocity_interval_is_mover_over_its_factors(sample):
         p = k / n
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
         half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        # on n / design_effect deals where the team's deals cluster in accounts, never narrower
+        deff = deffs[team]
+        wide_low, wide_high = modified_wilson(k / deff, n / deff)
         factors = [  # (estimate, low, high)
-            (p, centre - half, centre + half),
+            (p, min(centre - half, wide_low), max(centre + half, wide_high)),
             (a["mean"], a["ci_low"], a["ci_high"]),
             (1 / c["mean"], 1 / c["ci_high"], 1 / c["ci_low"]),
         ]

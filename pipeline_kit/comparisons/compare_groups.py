@@ -95,6 +95,8 @@ def compare(
 
     def closed(p: Period, quarters: int = 0) -> pl.DataFrame:
         columns = [group, pl.col("status").eq("won").alias("won"), "amount"]
+        # the accounts, for the win rate's design effect (win_rate_rows)
+        columns += [pl.col("deal_id").alias("_deal_id"), pl.col("account_id").alias("_account_id")]
         if quarters:  # which of the trailing quarters (1 = the last one) a deal closed in
             quarter = pl.lit(None, pl.Int32)
             for back in range(quarters, 0, -1):
