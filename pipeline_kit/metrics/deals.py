@@ -1099,7 +1099,8 @@ declare(
         "period",
         "won " + CLOSED_IN,
         "95% for the mean: a studentized bootstrap (seeded), widened to the generalized "
-        "interval for a log-normal mean when the values look log-normal; none below 5 values (5 above 0)",
+        "interval for a log-normal mean when the values look log-normal; none below 5 values "
+        "(5 above 0)",
         "currency",
         ("Amounts are skewed: a few large deals move the mean; read the median beside it.",),
         "pipeline_kit.won_deal_size",
@@ -1162,7 +1163,8 @@ declare(
         "period",
         "won and lost " + CLOSED_IN,
         "95% for the mean: a studentized bootstrap (seeded), widened to the generalized "
-        "interval for a log-normal mean when the values look log-normal; none below 5 values (5 above 0)",
+        "interval for a log-normal mean when the values look log-normal; none below 5 values "
+        "(5 above 0)",
         "days",
         (
             "Naive: deals still open are ignored, so with many young open deals the typical "
