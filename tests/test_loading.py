@@ -767,6 +767,23 @@ def test_a_row_equal_to_the_header_in_some_columns_only_is_data(tmp_path):
     assert ds.quarantine["source_row"].unique().to_list() == [10]
 
 
+# a mapped export of one team: Opp,Rep,Value,Opened,Phase,Result,Closed
+OPP_MAPPING = {
+    "deals": {
+        "columns": {
+            "deal_id": "Opp",
+            "owner": "Rep",
+            "amount": "Value",
+            "created_at": "Opened",
+            "stage": "Phase",
+            "status": "Result",
+            "closed_at": "Closed",
+        },
+        "constants": {"team": "All"},
+    }
+}
+
+
 def test_a_repeated_header_in_a_mapped_export_is_excluded(tmp_path):
     text = (
         "Opp,Rep,Value,Opened,Phase,Result,Closed\n"
@@ -775,20 +792,7 @@ def test_a_repeated_header_in_a_mapped_export_is_excluded(tmp_path):
         "A2,bob,200,2025-01-02,Lost,lost,2025-02-02\n"
     )
     (tmp_path / "export.csv").write_text(text)
-    mapping = {
-        "deals": {
-            "columns": {
-                "deal_id": "Opp",
-                "owner": "Rep",
-                "amount": "Value",
-                "created_at": "Opened",
-                "stage": "Phase",
-                "status": "Result",
-                "closed_at": "Closed",
-            },
-            "constants": {"team": "All"},
-        }
-    }
+    mapping = OPP_MAPPING
     ds = pk.load(tmp_path / "export.csv", mapping=mapping)
     assert ds.quarantine.height == 0 and sorted(ds.deals["deal_id"]) == ["A1", "A2"]
     assert ds.excluded.select("source_row", "reason").rows() == [(3, "repeated_header")]
@@ -941,20 +945,7 @@ def test_a_report_footer_in_a_mapped_export_is_excluded(tmp_path):
         '"Copyright (c) 2000-2025 Example CRM, Inc. All rights reserved."\n'
     )
     (tmp_path / "export.csv").write_text(text)
-    mapping = {
-        "deals": {
-            "columns": {
-                "deal_id": "Opp",
-                "owner": "Rep",
-                "amount": "Value",
-                "created_at": "Opened",
-                "stage": "Phase",
-                "status": "Result",
-                "closed_at": "Closed",
-            },
-            "constants": {"team": "All"},
-        }
-    }
+    mapping = OPP_MAPPING
     ds = pk.load(tmp_path / "export.csv", mapping=mapping)
     assert ds.quarantine.height == 0 and sorted(ds.deals["deal_id"]) == ["A1", "A2"]
     reasons = ds.excluded.select("source_row", "reason").sort("source_row").rows()
@@ -1048,20 +1039,7 @@ def test_a_blank_line_in_a_mapped_export_with_a_constant_is_excluded(tmp_path):
         " , ,\t, , , , \n"
         "A2,bob,200,2025-01-02,Lost,lost,2025-02-02\n"
     )
-    mapping = {
-        "deals": {
-            "columns": {
-                "deal_id": "Opp",
-                "owner": "Rep",
-                "amount": "Value",
-                "created_at": "Opened",
-                "stage": "Phase",
-                "status": "Result",
-                "closed_at": "Closed",
-            },
-            "constants": {"team": "All"},
-        }
-    }
+    mapping = OPP_MAPPING
     ds = pk.load(tmp_path / "export.csv", mapping=mapping)
     assert ds.quarantine.height == 0 and sorted(ds.deals["deal_id"]) == ["A1", "A2"]
     assert ds.excluded.select("source_row", "reason").sort("source_row").rows() == [

@@ -504,22 +504,18 @@ def win_rate_alternatives(
             open_end.with_columns(pl.lit("lost").alias("status")).select(*kept, "status"),
         ]
     )
+
+    def won_of(frame: pl.LazyFrame) -> pl.LazyFrame:
+        """Won of the deals of ``frame``, with their design effect in their accounts."""
+        counts = [
+            is_won.sum().cast(pl.Float64).alias("numerator"),
+            pl.len().cast(pl.Float64).alias("denominator"),
+            pl.len().cast(pl.Int64).alias("deals"),
+        ]
+        return _with_design_effect(ds, aggregate(frame, groups, counts), frame, groups, is_won)
+
     parts = {
-        "count_closed": _with_design_effect(
-            ds,
-            aggregate(
-                closed,
-                groups,
-                [
-                    is_won.sum().cast(pl.Float64).alias("numerator"),
-                    pl.len().cast(pl.Float64).alias("denominator"),
-                    pl.len().cast(pl.Int64).alias("deals"),
-                ],
-            ),
-            closed,
-            groups,
-            is_won,
-        ),
+        "count_closed": won_of(closed),
         "amount_closed": aggregate(
             closed,
             groups,
@@ -536,21 +532,7 @@ def win_rate_alternatives(
                 ).alias("unreadable"),
             ],
         ),
-        "stale_as_lost": _with_design_effect(
-            ds,
-            aggregate(
-                stale_as_lost,
-                groups,
-                [
-                    is_won.sum().cast(pl.Float64).alias("numerator"),
-                    pl.len().cast(pl.Float64).alias("denominator"),
-                    pl.len().cast(pl.Int64).alias("deals"),
-                ],
-            ),
-            stale_as_lost,
-            groups,
-            is_won,
-        ),
+        "stale_as_lost": won_of(stale_as_lost),
     }
     cohort = (
         close_rate(ds, period, by=groups or None, as_of=as_of)
