@@ -211,7 +211,16 @@ def test_open_pipeline_matches_a_replay_of_stage_history(sample, sample_rows, as
 
 def test_metrics_long_format(sample):
     long = pk.metrics_long(sample, "2025-Q4", by=["team"])
-    assert long.columns[:7] == ["metric", "team", "value", "n", "ci_low", "ci_high", "detail"]
+    assert long.columns[:8] == [
+        "metric",
+        "team",
+        "value",
+        "n",
+        "ci_low",
+        "ci_high",
+        "without_amount",
+        "detail",
+    ]
     assert set(long["metric"]) == set(pk.metric_names())
     wr = long.filter(pl.col("metric") == "win_rate").sort("team")
     direct = pk.win_rate(sample, "2025-Q4", by="team").sort("team")

@@ -341,3 +341,45 @@ def test_a_nan_amount_in_a_typed_frame_is_blank():
     assert ds.quarantine.height == 0
     assert ds.deals["amount"].null_count() == 4
     assert pk.won_deal_size(ds, "2025-Q4")["without_amount"].to_list() == [1]
+
+
+def test_the_long_format_says_how_many_deals_each_amount_figure_left_out(mixed):
+    """metrics_long's without_amount: the fixture's counts (by hand, see DEALS), empty for
+    figures that do not weigh amounts."""
+    long = pk.metrics_long(mixed, "2025-Q4", as_of="2025-12-31")
+    assert long.columns[:7] == [
+        "metric",
+        "value",
+        "n",
+        "ci_low",
+        "ci_high",
+        "without_amount",
+        "detail",
+    ]
+
+    def left_out(metric: str, detail: str | None = None) -> list[int | None]:
+        rows = long.filter(pl.col("metric") == metric)
+        if detail is not None:
+            rows = rows.filter(pl.col("detail") == detail)
+        return rows["without_amount"].to_list()
+
+    # won in 2025-Q4: W1 (500) and W2 (none)
+    assert left_out("bookings") == left_out("avg_won_deal_size") == [1]
+    assert left_out("median_won_deal_size") == left_out("velocity_per_day") == [1]
+    # closed: W2, L2, L3 have none; open at 2025-12-31: O2 (Proposal)
+    assert left_out("win_rate_by_amount") == [3]
+    assert left_out("open_value") == left_out("weighted_pipeline") == [1]
+    assert left_out("open_value_by_stage", "Proposal") == [1]
+    assert left_out("open_value_by_stage", "Prospecting") == [0]
+    # the waterfall's buckets hold W2, L2, L3, O2: one count for every bucket
+    assert set(left_out("pipeline_waterfall")) == {4}
+    # figures that count deals, not amounts
+    for metric in (
+        "win_rate",
+        "deals_won",
+        "open_deals",
+        "cycle_length_days",
+        "win_rate_created_cohort",
+        "lost_reason_share",
+    ):
+        assert set(left_out(metric)) == {None}, metric

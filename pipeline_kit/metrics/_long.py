@@ -1,7 +1,7 @@
 """Shaping one metric's frame into rows of the long format (``pipeline-kit metrics``).
 
-Its columns: ``metric, <by columns>, value, n, ci_low, ci_high, detail, unit, time_basis,
-as_of``.
+Its columns: ``metric, <by columns>, value, n, ci_low, ci_high, without_amount, detail, unit,
+time_basis, as_of``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class LongOutput(dy.Schema):
     n = dy.Int64(nullable=True)
     ci_low = dy.Float64(nullable=True)
     ci_high = dy.Float64(nullable=True)
+    without_amount = dy.Int64(nullable=True)
     detail = dy.String(nullable=True)
     unit = dy.String(nullable=False)
     time_basis = dy.String(nullable=False, regex="^(period|cohort|snapshot)$")
@@ -47,11 +48,16 @@ def _long(
     ci: bool,
     detail: str | None = None,
     as_of: dt.date | None = None,
+    *,
+    without_amount: bool = False,
 ) -> pl.DataFrame:
     """One metric's tidy frame in the long format.
 
     ``detail`` names the column that sub-divides a group (a stage, a lost reason, a
     definition); ``as_of`` is the day a snapshot or cohort is read (empty for flow metrics).
+    ``without_amount`` says the value is computed from amounts: the frame's
+    ``without_amount`` column (the deals of the row left out of the value for want of an
+    amount) is kept; for other figures the long column is empty.
     """
     card = REGISTRY[metric].card
     if detail and "pipeline" in frame.columns and "pipeline" not in groups:
@@ -69,6 +75,9 @@ def _long(
         (pl.col(n) if n else pl.col(value)).cast(pl.Int64).alias("n"),
         (pl.col("ci_low") if ci else pl.lit(None, pl.Float64)).alias("ci_low"),
         (pl.col("ci_high") if ci else pl.lit(None, pl.Float64)).alias("ci_high"),
+        (pl.col("without_amount") if without_amount else pl.lit(None))
+        .cast(pl.Int64)
+        .alias("without_amount"),
         (pl.col(detail).cast(pl.String) if detail else pl.lit(None, pl.String)).alias("detail"),
         pl.lit(card.unit).alias("unit"),
         pl.lit(card.basis).alias("time_basis"),

@@ -924,7 +924,7 @@ def _deal_size(
 ) -> list[pl.DataFrame]:
     f = won_deal_size(ds, period, by=groups)
     return [
-        _long(f, groups, "avg_won_deal_size", "mean", "n", True),
+        _long(f, groups, "avg_won_deal_size", "mean", "n", True, without_amount=True),
         _long(
             f.with_columns(
                 pl.col("median_ci_low").alias("ci_low"), pl.col("median_ci_high").alias("ci_high")
@@ -934,8 +934,9 @@ def _deal_size(
             "median",
             "n",
             True,
+            without_amount=True,
         ),
-        _long(f, groups, "bookings", "total", "n", False),
+        _long(f, groups, "bookings", "total", "n", False, without_amount=True),
     ]
 
 
@@ -969,7 +970,12 @@ def _alternatives(
     for definition, metric in _ALTERNATIVES.items():
         part = f.filter(pl.col("definition") == definition)
         cohort = resolve_cohort_as_of(ds, as_of, period) if definition == "created_cohort" else None
-        out.append(_long(part, groups, metric, "value", "deals", True, as_of=cohort))
+        by_amount = definition == "amount_closed"  # the only definition that weighs amounts
+        out.append(
+            _long(
+                part, groups, metric, "value", "deals", True, as_of=cohort, without_amount=by_amount
+            )
+        )
     return out
 
 
@@ -979,7 +985,18 @@ def _velocity(
     if ds.tables["stages"].filter(~pl.col("is_won") & ~pl.col("is_lost")).height == 0:
         return []  # no open stage, so no qualified pipeline to speak of
     f = velocity(ds, period, by=groups)
-    return [_long(f, groups, "velocity_per_day", "velocity_per_day", "n", True, as_of=period.end)]
+    return [
+        _long(
+            f,
+            groups,
+            "velocity_per_day",
+            "velocity_per_day",
+            "n",
+            True,
+            as_of=period.end,
+            without_amount=True,
+        )
+    ]
 
 
 declare(

@@ -2,9 +2,9 @@
 
 Each declared metric (:mod:`pipeline_kit.metrics.cards`) says how its rows are made; this
 module runs them and stacks the rows: ``metric, <by columns>, value, n, ci_low, ci_high,
-detail, unit, time_basis, period, as_of``. Metrics that do not apply to the data (no leads
-table, team-level targets grouped by owner) are left out rather than computed on the wrong
-basis.
+without_amount, detail, unit, time_basis, period, as_of``. Metrics that do not apply to the
+data (no leads table, team-level targets grouped by owner) are left out rather than computed
+on the wrong basis.
 """
 
 from __future__ import annotations
@@ -67,8 +67,10 @@ def metrics_long(
     """Every requested metric (default: all) in one long frame.
 
     Columns: ``metric``, the ``by`` columns, ``value``, ``n``, ``ci_low``, ``ci_high`` (null
-    where not applicable), then ``detail`` (the stage, reason or definition a row is about, for
-    metrics that sub-divide a group; see each card), ``unit``,
+    where not applicable), ``without_amount`` (figures computed from amounts: the deals of the
+    row left out of the value for want of an amount; null for the others), then ``detail``
+    (the stage, reason or definition a row is about, for metrics that sub-divide a group; see
+    each card), ``unit``,
     ``time_basis``, ``period`` and ``as_of`` (the day a snapshot or cohort is read: the given
     ``as_of``, else the period's last day for snapshots and the last date in the data for
     cohorts; empty for flow metrics).

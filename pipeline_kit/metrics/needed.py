@@ -323,6 +323,7 @@ def _needed(
             f"{need}_needed",
             "_n",
             True,
+            without_amount=True,  # every need starts from the average won deal
         )
         for need in NEEDS
     ]

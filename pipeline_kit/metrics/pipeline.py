@@ -639,6 +639,7 @@ def _pipeline(
     )
     sums = [
         pl.col("open_deals").sum(),
+        pl.col("without_amount").sum(),
         pl.when(valued).then(pl.col("open_value").sum()).alias("open_value"),
         pl.when(valued & pl.col("weighted_value").is_not_null().any())
         .then(pl.col("weighted_value").sum())
@@ -651,7 +652,19 @@ def _pipeline(
         ("open_value", "open_value"),
         ("weighted_pipeline", "weighted_value"),
     ):
-        out.append(_long(totals, groups, metric, col, "open_deals", False, as_of=day))
+        of_amounts = metric != "open_deals"  # the two values leave out deals without an amount
+        out.append(
+            _long(
+                totals,
+                groups,
+                metric,
+                col,
+                "open_deals",
+                False,
+                as_of=day,
+                without_amount=of_amounts,
+            )
+        )
         out.append(
             _long(
                 f,
@@ -662,6 +675,7 @@ def _pipeline(
                 False,
                 detail="stage",
                 as_of=day,
+                without_amount=of_amounts,
             )
         )
     return out
@@ -703,7 +717,24 @@ def _waterfall(
         ).with_columns(pl.col("bucket").str.strip_suffix("_deals")),
         on=[*groups, "bucket"],
     )
-    return [_long(long, groups, "pipeline_waterfall", "value", "deals", False, detail="bucket")]
+    # without_amount counts the deals of any bucket left out of every value (one count a group)
+    long = (
+        long.join(f.select(*groups, "without_amount"), on=groups, how="left", nulls_equal=True)
+        if groups
+        else long.with_columns(without_amount=pl.lit(f["without_amount"].item()))
+    )
+    return [
+        _long(
+            long,
+            groups,
+            "pipeline_waterfall",
+            "value",
+            "deals",
+            False,
+            detail="bucket",
+            without_amount=True,
+        )
+    ]
 
 
 def _coverage(
@@ -715,7 +746,18 @@ def _coverage(
         return []
     day = as_date(as_of, ds) or period.end
     f = pipeline_coverage(ds, period, by=groups, as_of=day)
-    return [_long(f, groups, "pipeline_coverage", "coverage", "due_deals", False, as_of=day)]
+    return [
+        _long(
+            f,
+            groups,
+            "pipeline_coverage",
+            "coverage",
+            "due_deals",
+            False,
+            as_of=day,
+            without_amount=True,
+        )
+    ]
 
 
 declare(

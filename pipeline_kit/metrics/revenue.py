@@ -522,6 +522,7 @@ def _revenue(
             "attainment",
             "won_deals",
             False,
+            without_amount=True,
         )
     ]
     if not _team_level(groups):

@@ -791,7 +791,18 @@ def _pipeline_vs_target(
         return []
     f = pipeline_vs_target(ds, period, by=groups, as_of=as_of, quarters=1)
     day = f["as_of"][0] if f.height else None
-    return [_long(f, groups, "start_pipeline_coverage", "coverage", "open_deals", False, as_of=day)]
+    return [
+        _long(
+            f,
+            groups,
+            "start_pipeline_coverage",
+            "coverage",
+            "open_deals",
+            False,
+            as_of=day,
+            without_amount=True,
+        )
+    ]
 
 
 declare(
