@@ -46,8 +46,9 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--source",
-        default="canonical",
-        help="export format: canonical (default), salesforce, hubspot, pipedrive or maven",
+        default="auto",
+        help="export format: auto (default: canonical, or the CRM export recognised by its "
+        "file names and headers), canonical, salesforce, hubspot, pipedrive or maven",
     )
     parser.add_argument(
         "--mapping",
@@ -533,10 +534,22 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    from pipeline_kit.adapters.detect import LABELS, recognise
     from pipeline_kit.adapters.mapping import draft_mapping
 
     text, guesses = draft_mapping(args.path)
     said = "\n".join(f"- {g}" for g in guesses)
+    try:
+        known = recognise(Path(args.path))
+    except DataError:  # (claimed by two adapters: validate says so)
+        known = None
+    if known is not None:
+        print(
+            f"This is a {LABELS[known[0]]} export (recognised by {known[1]}): `pipeline-kit "
+            f"validate {args.path}` reads it as it is, without a mapping. The draft below "
+            "is for reading it otherwise.",
+            file=sys.stderr,
+        )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text, encoding="utf-8")

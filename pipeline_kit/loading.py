@@ -59,6 +59,7 @@ from pipeline_kit.adapters._tools import (
 )
 from pipeline_kit.adapters.base import RawDataset, RawTable, file_state
 from pipeline_kit.adapters.database import is_database_uri
+from pipeline_kit.adapters.detect import AUTO, resolve_source
 from pipeline_kit.dataset import Dataset, Tables
 from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import N_, Message
@@ -111,7 +112,7 @@ def _folder_state(path: Path) -> tuple:
 
 def load(
     path: str | Path | Mapping[str, Any],
-    source: str = "canonical",
+    source: str = "auto",
     *,
     mapping: str | Path | Mapping[str, Any] | None = None,
     cache: bool = False,
@@ -126,9 +127,10 @@ def load(
     path
         One of:
 
-        - a folder of canonical ``<table>.csv``/``.parquet`` files (the default source);
-        - the folder of a known export: ``source="salesforce"``, ``"hubspot"``,
-          ``"pipedrive"`` or ``"maven"`` (see README, "Getting your data in");
+        - a folder of canonical ``<table>.csv``/``.parquet`` files;
+        - the folder (or the file) of a known export: Salesforce, HubSpot, Pipedrive or
+          Maven CRM, recognised by its file names and headers (see ``source``, and README,
+          "Getting your data in");
         - a folder (or one file) of any other export with ``mapping=``;
         - a dict of polars or pandas DataFrames by table name (``{"deals": df, ...}``), with
           or without a ``mapping``.
@@ -138,7 +140,11 @@ def load(
           ``since=``, ``until=``, ``period=`` and ``schema=`` are pushed into the SQL. The
           caches are not used for a database.
     source
-        The adapter that reads ``path``: ``"canonical"`` or a CRM's name.
+        The adapter that reads ``path``: ``"canonical"``, a CRM's name (``"salesforce"``,
+        ``"hubspot"``, ``"pipedrive"``, ``"maven"``), or ``"auto"`` (the default): canonical
+        when the folder has a deals (or leads) file or the file has the canonical deals
+        columns, else the CRM whose export it is, by its file names and header line, said in
+        a note (:mod:`pipeline_kit.adapters.detect`); canonical when none claims it.
     mapping
         A mapping file (``mapping.toml``) or the same content as a dict: which file is which
         table, column renames, value maps, date format, decimal comma, encoding, constants.
@@ -215,6 +221,7 @@ def load(
 
         if mapping is not None:
             options["mapping"] = mapping
+        source = "canonical" if source == AUTO else source  # (a schema is not recognised)
         return validate_raw(read_database(path, source, **options), date_horizon_days)
     if not isinstance(path, (str, Path)):
         from pipeline_kit.adapters.frames import read_frames
@@ -335,7 +342,7 @@ def _read(
     if (problem := archive_problem(path)) is not None:  # (a zip, a web page named .xls, ...)
         raise problem
     if mapping is not None:
-        if source not in ("canonical", "mapping"):
+        if source not in (AUTO, "canonical", "mapping"):
             raise DataError(
                 problem=f"both source={source!r} and a mapping were given",
                 fix="a mapping file describes the export itself: leave out the source",
@@ -343,6 +350,7 @@ def _read(
         from pipeline_kit.adapters.mapping import read_mapped
 
         return read_mapped(path, mapping, **options)
+    source, recognised = resolve_source(path, source)
     adapter = get_adapter(source)
     try:
         inspect.signature(adapter).bind(path, **options)
@@ -356,7 +364,10 @@ def _read(
             problem=f"unknown option(s) for source {source!r}: {', '.join(sorted(options))}",
             fix=f"this source accepts: {', '.join(accepted) or 'no options'}",
         ) from None
-    return adapter(path, **options)
+    raw = adapter(path, **options)
+    if recognised is not None:
+        raw.notes.insert(0, recognised)
+    return raw
 
 
 def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:

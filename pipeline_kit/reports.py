@@ -641,7 +641,7 @@ def run_reports(
     period: str | Period,
     out: str | Path,
     *,
-    source: str = "canonical",
+    source: str = "auto",
     load_options: dict[str, Any] | None = None,
     teams: list[str] | None = None,
     as_of: str | dt.date | None = None,

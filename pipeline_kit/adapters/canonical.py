@@ -211,10 +211,23 @@ def read_canonical(
                 file=str(unread[0]),
                 examples=[f"files found: {', '.join(present) or 'none'}"],
             )
+        # (the largest table file is most likely the deals: inspect drafts its mapping)
+        tables_found = sorted(
+            (p for p in found if p.suffix.lower() in SUFFIXES), key=lambda p: -p.stat().st_size
+        )
+        draft = (
+            f"`pipeline-kit inspect {tables_found[0]}` drafts a mapping for an export of "
+            "any other CRM"
+            if tables_found
+            else "an export of any other CRM needs a mapping (`pipeline-kit inspect FILE` "
+            "drafts one)"
+        )
         raise DataError(
             problem="no deals.csv or deals.parquet in this folder",
-            fix="export your opportunities as deals.csv (see README, 'Data model'), or pass "
-            "--source for a known export format such as maven",
+            fix="save the opportunities as deals.csv with the kit's columns (README, 'Data "
+            "model'); a Salesforce, HubSpot, Pipedrive or Maven CRM export is read as it is "
+            "when its files keep their names and headers (else name it: --source); "
+            f"{draft}",
             file=str(path),
             examples=[f"files found: {', '.join(present) or 'none'}"],
         )
