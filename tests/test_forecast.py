@@ -521,3 +521,49 @@ def test_every_forecast_figure_has_a_card_explain_finds():
         assert callable(getattr(pk, card.function.removeprefix("pipeline_kit.")))
     with pytest.raises(KeyError, match="forecast_bookings"):
         pk.explain("no_such_figure")
+
+
+def _backtest_rows(outcomes: list[tuple[float, float, float]]) -> pl.DataFrame:
+    """Quarter-start forecasts (p10, p90, actual), one per past quarter, as the backtest gives."""
+    return pl.DataFrame(
+        {
+            "checkpoint": ["start"] * len(outcomes),
+            "p10": [o[0] for o in outcomes],
+            "p90": [o[1] for o in outcomes],
+            "actual": [o[2] for o in outcomes],
+        }
+    ).with_columns(in_80=pl.col("actual").is_between(pl.col("p10"), pl.col("p90")))
+
+
+def test_track_record_verdict_needs_four_quarters_and_says_the_side_of_the_misses():
+    from pipeline_kit.forecasting.sections import track_record_verdict
+    from pipeline_kit.formatting import Formatter
+
+    f = Formatter("en")
+    two_high = _backtest_rows([(100, 200, 80), (100, 200, 90)])  # booked below P10 twice
+    assert track_record_verdict(two_high, f) == (
+        "2 past quarter(s) are too few to tell how far the range can be trusted (it takes 4). "
+        "In each, what was booked fell below the range: it ran high."
+    )
+    mixed = _backtest_rows([(100, 200, 80), (100, 200, 150), (100, 200, 250)])
+    assert track_record_verdict(mixed, f).endswith("(it takes 4).")
+    # 1 of 6 held: P(X <= 1 | 6, 0.8) = 0.2^6 + 6 * 0.8 * 0.2^5 = 0.0016 < 0.05; 4 misses low
+    six = _backtest_rows([(100, 200, 150)] + [(100, 200, 50)] * 4 + [(100, 200, 300)])
+    assert track_record_verdict(six, f) == (
+        "The 80% range held what was booked in only 1 of 6 past quarters (forecast at the "
+        "quarter's start), fewer than 8 in 10 beyond chance (exact binomial test, 5%); most "
+        "misses were below the range: it ran high. Read the range as narrower than the real "
+        "uncertainty."
+    )
+    # 4 of 6 held: P(X <= 4 | 6, 0.8) = 1 - 0.8^6 - 6 * 0.8^5 * 0.2 = 0.345: within chance
+    within = _backtest_rows([(100, 200, 150)] * 4 + [(100, 200, 50), (100, 200, 300)])
+    assert track_record_verdict(within, f) == (
+        "The 80% range held what was booked in 4 of 6 past quarters (forecast at the quarter's "
+        "start): within chance of 8 in 10."
+    )
+    # 20 of 20: P(X = 20 | 20, 0.8) = 0.8^20 = 0.0115 < 0.05: wider than needed
+    wide = _backtest_rows([(0, 1000, 150)] * 20)
+    assert "more than 8 in 10 beyond chance" in track_record_verdict(wide, f)
+    # the report's own unfinished quarter (no actual yet) is not scored
+    pending = pl.concat([within, _backtest_rows([(100, 200, 0)]).with_columns(actual=None)])
+    assert track_record_verdict(pending, f) == track_record_verdict(within, f)

@@ -37,6 +37,8 @@ __all__ = ["ForecastSection"]
 
 DRAWS = 2000
 SEED = 20
+# past quarters below which the track record gives no verdict on the range
+MIN_QUARTERS_TO_JUDGE = 4
 
 
 # the forecast table's amounts, read side by side
@@ -241,6 +243,8 @@ class ForecastSection:
                 ],
                 rows,
             ),
+            "",
+            track_record_verdict(model, f),
         ]
         own = model.filter(pl.col("period") == self.period.label).sort("as_of")
         if own.height:
@@ -290,6 +294,58 @@ class ForecastSection:
                 ),
             )
         )
+
+
+def track_record_verdict(model: pl.DataFrame, f: Formatter) -> str:
+    """How far the 80% range can be trusted, from the backtest's quarter-start forecasts.
+
+    ``held`` of ``n`` past quarters had what was booked inside P10-P90. Below
+    :data:`MIN_QUARTERS_TO_JUDGE` quarters no verdict is given (only the side of every miss,
+    when all fell on one side); from there an exact binomial test of ``held`` against 0.8
+    (one-sided each way, 5%) says whether the range held what was booked less (or more) often
+    than an 80% range should, and on which side the misses fell.
+    """
+    _ = f._
+    start = model.filter((pl.col("checkpoint") == "start") & pl.col("actual").is_not_null())
+    n = start.height
+    held = int(start["in_80"].sum())
+    below = int((start["actual"] < start["p10"]).sum())
+    above = int((start["actual"] > start["p90"]).sum())
+    if n < MIN_QUARTERS_TO_JUDGE:
+        text = _(
+            "{n} past quarter(s) are too few to tell how far the range can be trusted (it "
+            "takes {least})."
+        ).format(n=n, least=MIN_QUARTERS_TO_JUDGE)
+        if n >= 2 and below == n:
+            text += " " + _("In each, what was booked fell below the range: it ran high.")
+        elif n >= 2 and above == n:
+            text += " " + _("In each, what was booked fell above the range: it ran low.")
+        return text
+    from scipy.stats import binomtest
+
+    if binomtest(held, n, 0.8, alternative="less").pvalue < 0.05:
+        side = (
+            _("most misses were below the range: it ran high")
+            if below > above
+            else _("most misses were above the range: it ran low")
+            if above > below
+            else _("the misses fell on both sides")
+        )
+        return _(
+            "The 80% range held what was booked in only {held} of {n} past quarters (forecast "
+            "at the quarter's start), fewer than 8 in 10 beyond chance (exact binomial test, "
+            "5%); {side}. Read the range as narrower than the real uncertainty."
+        ).format(held=held, n=n, side=side)
+    if binomtest(held, n, 0.8, alternative="greater").pvalue < 0.05:
+        return _(
+            "The 80% range held what was booked in {held} of {n} past quarters (forecast at "
+            "the quarter's start), more than 8 in 10 beyond chance (exact binomial test, 5%): "
+            "the range is wider than it needs to be."
+        ).format(held=held, n=n)
+    return _(
+        "The 80% range held what was booked in {held} of {n} past quarters (forecast at the "
+        "quarter's start): within chance of 8 in 10."
+    ).format(held=held, n=n)
 
 
 def _range(r: dict, f: Formatter) -> str:
