@@ -32,6 +32,7 @@ from pipeline_kit.formatting import missing as _missing
 from pipeline_kit.i18n import N_
 from pipeline_kit.metrics import CATALOGUE
 from pipeline_kit.metrics._common import amount_total
+from pipeline_kit.metrics.cards import metric_titles
 from pipeline_kit.periods import Period
 from pipeline_kit.report_data import TeamData
 from pipeline_kit.sections import escape as _esc
@@ -869,7 +870,8 @@ class TeamReport:
         reasons = []
         _ = self._
         for metric, group in thin.group_by("metric", maintain_order=True):
-            name = _(str(metric[0]).replace("_", " "))
+            key = str(metric[0])
+            name = _(metric_titles([key]).get(key, key.replace("_", " ")))
             if metric[0] == "win_rate" and self.shape.why_no_win_rate():
                 reasons.append(f"{name} ({self.shape.why_no_win_rate()})")
                 continue

@@ -96,8 +96,6 @@ def template() -> Catalog:
                 pot.add(cell.source, locations=[(f"templates/{name}", i)])
     for card in [*CATALOGUE.values(), *FORECAST_CARDS.values()]:
         pot.add(card.title, locations=[("card", 0)], auto_comments=[f"card {card.name}"])
-    for metric in ("win_rate", "cycle_length_km_days", "median_won_deal_size"):
-        pot.add(metric.replace("_", " "), locations=[("comparison", 0)])  # _thin_reasons
     for text in EXTRA:
         pot.add(text, locations=[("data", 0)])
     # a chart text the report or a chart builder put together from a marked pattern ("Funnel:

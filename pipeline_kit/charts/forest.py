@@ -8,6 +8,7 @@ import polars as pl
 from pipeline_kit.charts._base import no_data, plain
 from pipeline_kit.charts.theme import INK, MUTED, PALETTE, SLATE
 from pipeline_kit.i18n import N_
+from pipeline_kit.metrics.cards import metric_titles
 
 __all__ = ["forest_plot"]
 
@@ -40,7 +41,10 @@ def forest_plot(frame: pl.DataFrame, *, title: str = "Against the benchmarks") -
             ((pl.col("ci_low") - pl.col("benchmark")) / pl.col("benchmark")).alias("rel_ci_low"),
             ((pl.col("ci_high") - pl.col("benchmark")) / pl.col("benchmark")).alias("rel_ci_high"),
             pl.concat_str(
-                pl.col("metric").str.replace_all("_", " "),
+                pl.col("metric").replace_strict(
+                    metric_titles(data["metric"].unique().to_list()),
+                    default=pl.col("metric").str.replace_all("_", " "),
+                ),
                 pl.lit(" · "),
                 pl.col("kind").replace_strict(_LABEL, default=pl.col("kind")),
             ).alias("row"),

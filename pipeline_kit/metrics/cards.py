@@ -36,6 +36,7 @@ __all__ = [
     "declare",
     "explain",
     "metric_names",
+    "metric_titles",
 ]
 
 
@@ -228,6 +229,16 @@ def metric_names() -> list[str]:
     """Names of every metric in the catalogue, in catalogue order."""
     _loaded()
     return list(CATALOGUE)
+
+
+def metric_titles(names: list[str]) -> dict[str, str]:
+    """Each catalogued metric's card title (``"Win rate"``), by name; others are left out.
+
+    The one label of a metric wherever a table or chart names it (a translation is the
+    title's, through the catalogue).
+    """
+    _loaded()
+    return {n: CATALOGUE[n].title for n in names if n in CATALOGUE}
 
 
 def explain(name: str) -> MetricCard:
