@@ -33,6 +33,7 @@ from pipeline_kit.i18n import N_
 from pipeline_kit.metrics import CATALOGUE
 from pipeline_kit.metrics._common import amount_total
 from pipeline_kit.metrics.cards import metric_titles
+from pipeline_kit.metrics.winloss import NO_COMPETITOR, NO_REASON
 from pipeline_kit.periods import Period
 from pipeline_kit.report_data import TeamData
 from pipeline_kit.sections import escape as _esc
@@ -1034,13 +1035,49 @@ class TeamReport:
             )
         )
 
-    def lost_reasons_chart(self) -> alt.TopLevelMixin:
-        """Share of the team's lost deals per reason, with its interval."""
-        return self._chart(charts.lost_reasons_chart(self.data.lost_reasons()))
+    def lost_reasons_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Share of the team's lost deals per reason, with its interval.
 
-    def competitor_chart(self) -> alt.TopLevelMixin:
-        """The team's win rate against each competitor."""
-        return self._chart(charts.competitor_chart(self.data.competitor_win_rates()))
+        When no lost deal has a reason, a sentence says so (a one-bar chart at 100% would
+        only restate it).
+        """
+        reasons = self.data.lost_reasons()
+        if reasons.height and (reasons["lost_reason"] == NO_REASON).all():
+            absent = "deals.lost_reason" in self.ds.absent_columns
+            return _markdown(
+                (
+                    self._(
+                        "No lost reasons: the export has no lost_reason column ({n} deal(s) "
+                        "lost in {period})."
+                    )
+                    if absent
+                    else self._(
+                        "No lost reasons: none of the {n} deal(s) lost in {period} has one "
+                        "in the export."
+                    )
+                ).format(n=f"{int(reasons['lost'].sum()):,}", period=self._span)
+            )
+        return self._chart(charts.lost_reasons_chart(reasons))
+
+    def competitor_chart(self) -> alt.TopLevelMixin | Markdown:
+        """The team's win rate against each competitor (a sentence when none is recorded)."""
+        rates = self.data.competitor_win_rates()
+        if rates.height and (rates["competitor"] == NO_COMPETITOR).all():
+            absent = "deals.competitor" in self.ds.absent_columns
+            return _markdown(
+                (
+                    self._(
+                        "No win rate by competitor: the export has no competitor column ({n} "
+                        "deal(s) closed in {period})."
+                    )
+                    if absent
+                    else self._(
+                        "No win rate by competitor: none of the {n} deal(s) closed in "
+                        "{period} names one."
+                    )
+                ).format(n=f"{int(rates['n'].sum()):,}", period=self._span)
+            )
+        return self._chart(charts.competitor_chart(rates))
 
     def rep_chart(self) -> alt.TopLevelMixin | Markdown:
         """Funnel plot of the team's reps: win rate against deals closed."""

@@ -225,3 +225,42 @@ def test_reused_kernel_carries_no_state_between_reports(small_data, tmp_path):
     assert counts[0] == counts[1] == counts[2]  # and each notebook is numbered from 1
     assert counts[0][0] == 1
     assert not reports._KERNELS  # shut down when the batch ends
+
+
+_NO_REASONS = """deal_id,owner,team,amount,created_at,stage,status,closed_at,lost_reason,competitor
+W1,ann,red,500,2025-10-01,Won,won,2025-10-21,,
+L1,bob,red,200,2025-10-01,Lost,lost,2025-10-11,,
+L2,bob,red,300,2025-10-02,Lost,lost,2025-11-01,,
+"""
+
+
+@pytest.mark.parametrize("columns", ["empty", "absent"])
+def test_no_lost_reason_or_competitor_gives_a_sentence_not_a_one_bar_chart(tmp_path, columns):
+    """3 deals closed in 2025-Q4, 2 of them lost; no reason and no competitor anywhere."""
+    from IPython.display import Markdown
+
+    from pipeline_kit.team_report import TeamReport
+    from tests.conftest import write_dataset
+
+    deals = _NO_REASONS
+    if columns == "absent":
+        deals = "\n".join(",".join(line.split(",")[:8]) for line in deals.splitlines()) + "\n"
+    ds = pk.load(write_dataset(tmp_path / columns, deals=deals))
+    report = TeamReport(ds, "red", "2025-Q4")
+    reasons, competitors = report.lost_reasons_chart(), report.competitor_chart()
+    assert isinstance(reasons, Markdown) and isinstance(competitors, Markdown)
+    if columns == "absent":
+        assert reasons.data == (
+            "No lost reasons: the export has no lost_reason column (2 deal(s) lost in 2025-Q4)."
+        )
+        assert competitors.data == (
+            "No win rate by competitor: the export has no competitor column (3 deal(s) closed "
+            "in 2025-Q4)."
+        )
+    else:
+        assert reasons.data == (
+            "No lost reasons: none of the 2 deal(s) lost in 2025-Q4 has one in the export."
+        )
+        assert competitors.data == (
+            "No win rate by competitor: none of the 3 deal(s) closed in 2025-Q4 names one."
+        )

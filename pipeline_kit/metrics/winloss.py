@@ -36,6 +36,10 @@ from pipeline_kit.stats import MIN_N, wilson_interval
 
 __all__ = ["competitor_win_rates", "lost_reasons", "lost_reasons_by_stage"]
 
+# the label of a lost deal without a reason, and of a closed deal naming no competitor
+NO_REASON = "(not given)"
+NO_COMPETITOR = "(none recorded)"
+
 
 class LostReasonsOutput(dy.Schema):
     """:func:`lost_reasons`: the ``by`` columns, then these (one row per reason)."""
@@ -75,7 +79,7 @@ def lost_reasons(
     lost = (
         ds.lazy("deals")
         .filter(closed_in(period) & pl.col("status").eq("lost"))
-        .with_columns(pl.col("lost_reason").fill_null("(not given)"))
+        .with_columns(pl.col("lost_reason").fill_null(NO_REASON))
     )
     low, high = wilson_interval("lost", "n", confidence)
     counts = lost.group_by(*groups, "lost_reason").agg(
@@ -137,7 +141,7 @@ def competitor_win_rates(
     return (
         ds.lazy("deals")
         .filter(closed_in(period))
-        .with_columns(pl.col("competitor").fill_null("(none recorded)"))
+        .with_columns(pl.col("competitor").fill_null(NO_COMPETITOR))
         .group_by(*groups, "competitor")
         .agg(
             pl.col("status").eq("won").sum().cast(pl.Int64).alias("won"),
@@ -286,7 +290,7 @@ def lost_reasons_by_stage(
             *groups,
             "amount",
             "closed_at",
-            pl.col("lost_reason").fill_null("(not given)"),
+            pl.col("lost_reason").fill_null(NO_REASON),
         )
     )
     open_stages = (
