@@ -456,10 +456,22 @@ class TeamData:
         """Calls per deal the team closed in the period, by the deal's industry."""
         return calls_per_deal_by_industry(self.team_deals, self.period)
 
-    def stalled_deals(self, limit: int) -> pl.DataFrame:
-        """Up to ``limit`` of the team's open deals stalled in their stage on the snapshot day."""
+    def stalled_deals(self) -> pl.DataFrame:
+        """The team's open deals stalled in their stage on the snapshot day.
+
+        Longest in their stage first, then the largest (a deal without an amount last), then
+        by id: the order a list to act on is read in.
+        """
         self._share_stalled_deals()
-        return stalled_deals(self.team_deals, self.as_of).filter("stalled").head(limit)
+        return (
+            stalled_deals(self.team_deals, self.as_of)
+            .filter("stalled")
+            .sort(
+                ["days_in_stage", "amount", "deal_id"],
+                descending=[True, True, False],
+                nulls_last=True,
+            )
+        )
 
     def _share_stalled_deals(self) -> None:
         """The team's stalled deals as the whole dataset's rows of the team's deals.

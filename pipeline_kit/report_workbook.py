@@ -39,8 +39,6 @@ __all__ = ["SHEETS", "Sheet", "sheet_names", "team_workbook_frames", "write_team
 # the kit's units, and two more for figures without one
 FORMATS = {**NUMBER_FORMATS, "ratio": "0.00", "probability": "0.000"}
 _SHARE_CI = {"ci_low": "share", "ci_high": "share"}
-# every stalled deal, not only the report's first 15
-_ALL_STALLED = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -428,7 +426,7 @@ SHEETS: tuple[Sheet, ...] = (
     Sheet(
         N_("Stalled deals"),
         N_("Open deals in their stage longer than 90% of past deals were (all of them)"),
-        lambda d: d.stalled_deals(_ALL_STALLED),
+        lambda d: d.stalled_deals(),
         {"amount": "currency", "days_in_stage": "days", "threshold_days": "days"},
     ),
 )

@@ -1300,11 +1300,22 @@ class TeamReport:
         _ = self._
         if reason:
             return _markdown(_("No stalled deals to show: {reason}.").format(reason=reason))
-        stalled = self.data.stalled_deals(limit)
-        if stalled.height == 0:
+        every = self.data.stalled_deals()
+        if every.height == 0:
             return _markdown(
                 _("No open deal has been in its stage longer than 90% of past deals in that stage.")
             )
+        stalled = every.head(limit)
+        summary = _(
+            "{n} open deal(s) stalled on {day}, worth {value}{left_out}; {shown} listed, the "
+            "longest in their stage first, then the largest."
+        ).format(
+            n=f"{every.height:,}",
+            day=self.fmt.date(self.as_of),
+            value=self.fmt.money(amount_total(every["amount"])),
+            left_out=self._left_out(every["amount"].null_count()),
+            shown=f"{stalled.height:,}",
+        )
         rows = [
             [
                 _esc(r["deal_id"]),
@@ -1317,7 +1328,9 @@ class TeamReport:
             for r in stalled.iter_rows(named=True)
         ]
         return _markdown(
-            _md_table(
+            summary
+            + "\n\n"
+            + _md_table(
                 [
                     _("Deal"),
                     _("Owner"),

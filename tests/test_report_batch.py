@@ -383,8 +383,14 @@ def test_every_teams_stalled_deals_at_once_are_each_teams_own(sample, tmp_path, 
         data = TeamData.of(one, team, "2025-Q4")
         alone = _fresh(data.team_deals)
         assert_frame_equal(
-            data.stalled_deals(1000),
-            pk.stalled_deals(alone, data.as_of).filter("stalled").head(1000),
+            data.stalled_deals(),
+            pk.stalled_deals(alone, data.as_of)
+            .filter("stalled")
+            .sort(
+                ["days_in_stage", "amount", "deal_id"],
+                descending=[True, True, False],
+                nulls_last=True,
+            ),
         )
         assert_frame_equal(
             data.deal_list("stalled"),

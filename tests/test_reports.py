@@ -264,3 +264,41 @@ def test_no_lost_reason_or_competitor_gives_a_sentence_not_a_one_bar_chart(tmp_p
         assert competitors.data == (
             "No win rate by competitor: none of the 3 deal(s) closed in 2025-Q4 names one."
         )
+
+
+def test_stalled_table_says_how_many_and_lists_the_longest_then_largest(tmp_path):
+    """24 past deals each spent 10 days in Prospecting (the 90th percentile: 10 days; a
+    threshold needs 20 past visits). On
+    2025-12-31 three open deals sit there: S1 and S2 since 2025-12-01 (30 days; S2 has no
+    amount), S3 since 2025-12-11 (20 days). All three are stalled; S1 before S2 (same days, S2
+    has no amount), then S3."""
+    from pipeline_kit.team_report import TeamReport
+    from tests.conftest import STAGES_CSV, write_dataset
+
+    deals = ["deal_id,owner,team,amount,created_at,stage,status,closed_at"]
+    history = ["deal_id,stage,entered_at"]
+    for i in range(24):
+        deals.append(f"P{i},ann,red,100,2025-09-01,Won,won,2025-09-21")
+        history += [
+            f"P{i},Prospecting,2025-09-01",
+            f"P{i},Proposal,2025-09-11",
+            f"P{i},Won,2025-09-21",
+        ]
+    for deal, amount, day in (("S1", "100", "12-01"), ("S2", "", "12-01"), ("S3", "500", "12-11")):
+        deals.append(f"{deal},bob,red,{amount},2025-{day},Prospecting,open,")
+        history.append(f"{deal},Prospecting,2025-{day}")
+    ds = pk.load(
+        write_dataset(
+            tmp_path / "stalled",
+            deals="\n".join(deals) + "\n",
+            stages=STAGES_CSV,
+            stage_history="\n".join(history) + "\n",
+        )
+    )
+    text = TeamReport(ds, "red", "2025-Q4").stalled_table(limit=2).data  # (Markdown: \\$)
+    assert text.startswith(
+        "3 open deal(s) stalled on 2025-12-31, worth \\$600 (1 deal(s) without an amount left "
+        "out); 2 listed, the longest in their stage first, then the largest."
+    )
+    listed = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| S")]
+    assert listed == ["S1", "S2"]
