@@ -21,6 +21,7 @@ from pipeline_kit import charts
 from pipeline_kit.charts._base import pattern_regex
 from pipeline_kit.formatting import Formatter, missing
 from pipeline_kit.i18n import N_
+from pipeline_kit.periods import Period
 from pipeline_kit.report_data import TeamData
 from pipeline_kit.sections import escape, markdown, md_table
 from pipeline_kit.stats import MIN_N
@@ -136,17 +137,28 @@ def period_over_period_table(data: TeamData, *, fmt: Formatter = ENGLISH) -> Mar
         )
     first = frame.row(0, named=True)
     this, prev, year = first["period"], first["previous_period"], first["year_ago_period"]
+    data_start = data.ds.first_date
+    # an earlier period wholly before the data's first day is not in the export: no figures
+    before = {
+        side: data_start is not None and Period.parse(label).end < data_start
+        for side, label in (("previous_", prev), ("year_ago_", year))
+    }
     titles = {figure: _(title) for figure, title in _TITLES.items()}
     rows = [
         [
             titles[r["figure"]],
             _value_cell(r, "", row_fmt := _row_formatter(r, fmt)),
-            _value_cell(r, "previous_", row_fmt),
-            _value_cell(r, "year_ago_", row_fmt),
-            _change_cell(r, "change_vs_previous", row_fmt),
-            _change_cell(r, "change_vs_year_ago", row_fmt),
+            "–" if before["previous_"] else _value_cell(r, "previous_", row_fmt),
+            "–" if before["year_ago_"] else _value_cell(r, "year_ago_", row_fmt),
+            "–" if before["previous_"] else _change_cell(r, "change_vs_previous", row_fmt),
+            "–" if before["year_ago_"] else _change_cell(r, "change_vs_year_ago", row_fmt),
         ]
         for r in frame.iter_rows(named=True)
+    ]
+    started_inside = [
+        label
+        for label in (prev, year)
+        if data_start is not None and Period.parse(label).start < data_start
     ]
     change_on = _("Change on {period}")
     table = md_table(
@@ -169,9 +181,20 @@ def period_over_period_table(data: TeamData, *, fmt: Formatter = ENGLISH) -> Mar
         if data.as_of < data.period.end
         else ""
     )
+    young = (
+        _(
+            "The data starts on {first}, after {periods} began: a period wholly before it "
+            "shows –, and one it starts inside holds only its part from {first} on, so a "
+            "change against it is not like for like."
+        ).format(first=fmt.date(data_start), periods=_(" and ").join(started_inside))
+        + "\n\n"
+        if started_inside and data_start is not None
+        else ""
+    )
     return markdown(
         table
         + "\n\n"
+        + young
         + _(
             "Intervals are 95%: Wilson for the win rate, skew-aware for the averages. A change "
             "in win rate is in percentage points with Newcombe's interval; the averages' "

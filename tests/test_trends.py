@@ -607,3 +607,37 @@ def test_org_bookings_trend_has_a_band_per_team(sample: pk.Dataset) -> None:
     assert emea["2025-Q4"]["estimate"] == pytest.approx(sum(won))
     assert emea["2025-Q4"]["ci_low"] < sum(won) < emea["2025-Q4"]["ci_high"]
     assert len(emea) == 8
+
+
+@pytest.mark.parametrize(
+    ("first_day", "year_ago_cells"),
+    [("2024-11-15", "kept"), ("2025-02-01", "dashed")],
+)
+def test_period_over_period_table_says_when_the_data_starts_inside_an_earlier_period(
+    tmp_path: Path, first_day: str, year_ago_cells: str
+) -> None:
+    """2025-Q4 against 2025-Q3 (covered) and 2024-Q4: the data starts inside 2024-Q4 (its
+    cells are kept, a sentence says so) or after it ended (its cells and changes are –)."""
+    from tests.conftest import STAGES_CSV, write_dataset
+
+    deals = "deal_id,owner,team,amount,created_at,stage,status,closed_at\n" + "".join(
+        f"D{i},ann,red,100,{created},Won,won,{closed}\n"
+        for i, (created, closed) in enumerate(
+            [(first_day, "2025-03-01"), ("2025-07-01", "2025-08-01"), ("2025-10-01", "2025-11-01")]
+        )
+    )
+    ds = pk.load(write_dataset(tmp_path / first_day, deals=deals, stages=STAGES_CSV))
+    text = pk.TeamReport(ds, "red", "2025-Q4").period_over_period_table().data
+    assert (
+        f"The data starts on {first_day}, after 2024-Q4 began: a period wholly before it shows "
+        f"–, and one it starts inside holds only its part from {first_day} on, so a change "
+        "against it is not like for like."
+    ) in text
+    deals_won = next(line for line in text.splitlines() if line.startswith("| Deals won"))
+    cells = [c.strip() for c in deals_won.strip("|").split("|")]
+    # figure, 2025-Q4, 2025-Q3, 2024-Q4, change on 2025-Q3, change on 2024-Q4
+    assert cells[1:3] == ["1", "1"]
+    if year_ago_cells == "dashed":
+        assert (cells[3], cells[5]) == ("–", "–")
+    else:
+        assert cells[3] == "0"
