@@ -13,6 +13,7 @@ from IPython.display import Markdown
 
 from pipeline_kit import charts
 from pipeline_kit.comparisons import compare_teams, rep_win_rates
+from pipeline_kit.comparisons.compare_groups import localised_warning
 from pipeline_kit.comparisons.verdicts import localised_verdict
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting.sections import ForecastSection
@@ -112,6 +113,12 @@ class OrgReport:
             else [localised_verdict(r, self.fmt) for r in clear.iter_rows(named=True)]
         )
         lines += [f"- {escape(v)}" for v in verdicts] or ["- " + _("none")]
+        # (the cautions of the differences listed: a young history, a mix of segments)
+        warnings = clear["warning"].drop_nulls().unique(maintain_order=True).to_list()
+        lines += [
+            "- " + _("*Caution:* {warning}").format(warning=escape(localised_warning(w, _)))
+            for w in warnings
+        ]
         if thin.height:
             teams = ", ".join(sorted(set(thin["team"])))
             lines.append(

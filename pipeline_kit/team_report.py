@@ -19,10 +19,7 @@ import polars as pl
 from IPython.display import Markdown
 
 from pipeline_kit import charts, churn_activity_sections, trend_sections
-from pipeline_kit.charts._base import pattern_regex
-from pipeline_kit.comparisons.compare_groups import YOUNG_HISTORY_WARNING
-from pipeline_kit.comparisons.mix import MIX_WARNING
-from pipeline_kit.comparisons.significance import FEW_CLOSED_WARNING
+from pipeline_kit.comparisons.compare_groups import localised_warning
 from pipeline_kit.comparisons.verdicts import localised_verdict
 from pipeline_kit.dataset import Dataset
 from pipeline_kit.forecasting.cards import FORECAST_CARDS, REPORT_FORECAST_CARDS
@@ -792,7 +789,7 @@ class TeamReport:
             )
         warnings = rows.filter(pl.col("warning").is_not_null())["warning"].unique().to_list()
         lines += [
-            "- " + _("*Caution:* {warning}").format(warning=_esc(_localised_warning(w, _)))
+            "- " + _("*Caution:* {warning}").format(warning=_esc(localised_warning(w, _)))
             for w in warnings
         ]
         thin = rows.filter(pl.col("direction") == "not enough data")
@@ -1430,11 +1427,3 @@ class TeamReport:
         if self.lang == "en":
             return rows["verdict"].to_list()
         return [localised_verdict(r, self.fmt) for r in rows.iter_rows(named=True)]
-
-
-def _localised_warning(text: str, _: Callable[[str], str]) -> str:
-    """A comparison's warning in the report's language (matched to the template it came from)."""
-    for template in (YOUNG_HISTORY_WARNING, MIX_WARNING, FEW_CLOSED_WARNING):
-        if (hit := pattern_regex(template).match(text)) is not None:
-            return _(template).format(**hit.groupdict())
-    return text

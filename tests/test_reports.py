@@ -302,3 +302,37 @@ def test_stalled_table_says_how_many_and_lists_the_longest_then_largest(tmp_path
     )
     listed = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| S")]
     assert listed == ["S1", "S2"]
+
+
+def test_org_findings_carry_the_cautions_of_the_differences_they_list(sample):
+    """A listed difference with a warning (a young history) gets the team report's caution,
+    in the report's language; a warning on an unlisted row is not shown."""
+    from pipeline_kit.comparisons.compare_groups import YOUNG_HISTORY_WARNING
+    from pipeline_kit.org_report import OrgReport
+
+    young = YOUNG_HISTORY_WARNING.format(
+        first="2016-10-20", start="2016-10-01", end="2017-09-30", covered="95%"
+    )
+    for lang, expected in (
+        ("en", "- *Caution:* " + young),
+        ("zh-Hans", "- *注意：* "),
+    ):
+        report = OrgReport(sample, "2025-Q4", lang=lang)
+        listed = (
+            report._comparison.with_row_index()
+            .with_columns(
+                direction=pl.when(pl.col("index") == 0)
+                .then(pl.lit("above"))
+                .otherwise(pl.lit("no clear difference")),
+                q_value=pl.lit(0.001),
+                warning=pl.when(pl.col("index") <= 1).then(pl.lit(young)),
+            )
+            .drop("index")
+        )
+        report._comparison = listed
+        lines = report.findings().data.splitlines()
+        cautions = [line for line in lines if "Caution" in line or "注意" in line]
+        assert len(cautions) == 1  # (row 1's warning is on a row not listed)
+        assert cautions[0].startswith(expected)
+        if lang != "en":
+            assert "2016-10-20" in cautions[0] and young not in cautions[0]

@@ -41,7 +41,8 @@ def win_rate_by_group(
     """Win rate per group as a dot with its Wilson interval, and a benchmark rule.
 
     ``frame``: :func:`pipeline_kit.win_rate` by ``group``. Groups without enough data are
-    grey; ``highlight`` colours one group.
+    grey; ``highlight`` colours one group (and a legend then names it "this team"; without
+    one there is no legend).
     """
     data = frame.filter(pl.col("n") > 0)
     if data.height == 0:
@@ -65,9 +66,9 @@ def win_rate_by_group(
         alt.Tooltip("won:Q", title="Won"),
         alt.Tooltip("n:Q", title="Closed deals"),
     ]
-    colour = alt.Color(  # the legend right of the n column
-        "kind:N", scale=kind_scale(data["kind"]), legend=alt.Legend(title=None, offset=56)
-    )
+    # a legend only to tell the highlighted group from the others (the subtitle says grey)
+    legend = alt.Legend(title=None, offset=56) if highlight is not None else None
+    colour = alt.Color("kind:N", scale=kind_scale(data["kind"]), legend=legend)
     layers = [
         interval_points(
             data,

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 
 from pipeline_kit import stats
 from pipeline_kit.comparisons.benchmarks import load_benchmarks, trailing_period
-from pipeline_kit.comparisons.mix import add_mix_warnings
+from pipeline_kit.comparisons.mix import MIX_WARNING, add_mix_warnings
 from pipeline_kit.comparisons.significance import (
+    FEW_CLOSED_WARNING,
     ComparisonRow,
     RowBuilder,
     cycle_rows,
@@ -40,7 +42,7 @@ from pipeline_kit.metrics._common import (
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import MIN_N
 
-__all__ = ["METRICS", "compare", "compare_teams"]
+__all__ = ["METRICS", "compare", "compare_teams", "localised_warning"]
 
 METRICS = ("win_rate", "cycle_length_km_days", "median_won_deal_size")
 _BUILDERS: dict[str, RowBuilder] = {
@@ -167,6 +169,19 @@ YOUNG_HISTORY_WARNING = N_(
     "comparison with the team's own past covers {covered} of them, and a young history holds "
     "the quick deals more than the slow ones."
 )
+
+
+def localised_warning(text: str, _: Callable[[str], str]) -> str:
+    """A comparison's ``warning`` in a report's language (``_``: its gettext).
+
+    The warning is matched to the template it was made from and that template translated.
+    """
+    from pipeline_kit.charts._base import pattern_regex
+
+    for template in (YOUNG_HISTORY_WARNING, MIX_WARNING, FEW_CLOSED_WARNING):
+        if (hit := pattern_regex(template).match(text)) is not None:
+            return _(template).format(**hit.groupdict())
+    return text
 
 
 def compare_teams(ds: Dataset, period: Period) -> pl.DataFrame:
