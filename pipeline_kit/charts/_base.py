@@ -44,6 +44,21 @@ def kind_scale(present: Iterable[str]) -> alt.Scale:
     return alt.Scale(domain=kinds, range=[KIND_COLOURS[k] for k in kinds])
 
 
+def grouped(count: pl.Expr) -> pl.Expr:
+    """A non-negative whole number as text with thousands separated: 1589 -> ``"1,589"``.
+
+    >>> pl.select(grouped(pl.lit(1589))).item(), pl.select(grouped(pl.lit(158))).item()
+    ('1,589', '158')
+    """
+    return (
+        count.cast(pl.String)
+        .str.reverse()
+        .str.replace_all(r"(\d{3})", "${1},")
+        .str.strip_chars_end(",")
+        .str.reverse()
+    )
+
+
 def plain(frame: pl.DataFrame) -> pl.DataFrame:
     """Dates as ISO strings and no helper columns, so the embedded data is plain JSON."""
     keep = [c for c in frame.columns if c != "time_basis"]

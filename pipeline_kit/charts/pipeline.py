@@ -6,6 +6,7 @@ import altair as alt
 import polars as pl
 
 from pipeline_kit.charts._base import (
+    grouped,
     interval_points,
     no_data,
     plain,
@@ -41,7 +42,7 @@ def pipeline_by_stage(
         frame.group_by("stage", "stage_order")
         .agg(pl.col("open_deals").sum(), pl.col("open_value").sum(), pl.col("weighted_value").sum())
         .sort("stage_order")
-    ).with_columns(pl.format("{} deals", pl.col("open_deals")).alias("label"))
+    ).with_columns(pl.format("{} deals", grouped(pl.col("open_deals"))).alias("label"))
     as_of = frame["as_of"][0] if "as_of" in frame.columns else None
     approx = bool(frame["approximate"].any()) if "approximate" in frame.columns else False
     sub = f"as of {as_of}" + (" · stage history approximate" if approx else "")

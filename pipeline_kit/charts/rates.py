@@ -9,6 +9,7 @@ import polars as pl
 
 from pipeline_kit.charts._base import (
     KIND_SCALE,
+    grouped,
     interval_points,
     kind_scale,
     no_data,
@@ -55,7 +56,7 @@ def win_rate_by_group(
         .then(pl.lit("this team"))
         .otherwise(pl.lit("other"))
         .alias("kind"),
-        pl.format("n = {}", pl.col("n")).alias("n_label"),
+        pl.format("n = {}", grouped(pl.col("n"))).alias("n_label"),
     )
     y = alt.Y(f"{group}:N", title=None, sort=alt.EncodingSortField("win_rate", order="descending"))
     tooltip = [
