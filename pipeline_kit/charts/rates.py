@@ -160,6 +160,9 @@ def trend_chart(
     )
 
 
+_FUNNEL_COLOURS = {"within limits": PALETTE[0], "above": PALETTE[2], "below": PALETTE[3]}
+
+
 def rep_funnel_plot(
     reps: pl.DataFrame,
     limits: pl.DataFrame | None = None,
@@ -216,9 +219,9 @@ def rep_funnel_plot(
             y=alt.Y("rate:Q"),
             color=alt.Color(
                 "status:N",
-                scale=alt.Scale(
-                    domain=["within limits", "above", "below"],
-                    range=[PALETTE[0], PALETTE[2], PALETTE[3]],
+                scale=alt.Scale(  # (the legend lists only what the chart draws)
+                    domain=[s for s in _FUNNEL_COLOURS if s in set(data["status"])],
+                    range=[c for s, c in _FUNNEL_COLOURS.items() if s in set(data["status"])],
                 ),
                 legend=alt.Legend(title=None),
             ),
