@@ -404,6 +404,10 @@ def lost_by_stage_table(data: TeamData, reasons: int = 3, *, fmt: Formatter = EN
     )
 
 
+# control limits this close to 0 and 1 are read as the whole range (nothing can fall outside)
+BLIND_EDGE = 0.0005
+
+
 def signal_text(signal: str, f: Formatter) -> str:
     """A stage's p-chart signal in the report's language, above and below in bold."""
     text = f._(_SIGNALS.get(signal, signal))
@@ -443,11 +447,24 @@ def conversion_alerts(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown:
         for r in frame.iter_rows(named=True)
     ]
     flagged = frame.filter(pl.col("signal").is_in(["above", "below"]))
+    # limits from 0% to 100% flag nothing: too few past quarters for the swing between them
+    blind = frame.filter((pl.col("lcl") <= BLIND_EDGE) & (pl.col("ucl") >= 1 - BLIND_EDGE))
+    judged = frame.filter(pl.col("lcl").is_not_null())
+    blind_note = _(
+        "The limits of {stages} span 0% to 100%: with {quarters} past quarter(s) and the swing "
+        "between them, no conversion could fall outside; more past quarters narrow them."
+    ).format(
+        stages=", ".join(escape(s) for s in blind["stage"]),
+        quarters=", ".join(str(q) for q in blind["past_quarters"].unique(maintain_order=True)),
+    )
     head = (
-        _(
+        _("No stage can be judged against its own past yet.") + " " + blind_note
+        if flagged.height == 0 and blind.height and blind.height == judged.height
+        else _(
             "No stage converted outside its control limits: the changes are within what the "
             "team's own past makes ordinary."
         )
+        + (" " + blind_note if blind.height else "")
         if flagged.height == 0
         else _(
             "**{n} stage(s) outside the control limits**: {stages}. Look for a cause before "

@@ -641,3 +641,57 @@ def test_period_over_period_table_says_when_the_data_starts_inside_an_earlier_pe
         assert (cells[3], cells[5]) == ("–", "–")
     else:
         assert cells[3] == "0"
+
+
+def _control_rows(limits: list[tuple[str, float, float, int]]) -> pl.DataFrame:
+    """stage_conversion_control rows: (stage, lcl, ucl, past quarters); all within limits."""
+    return pl.DataFrame(
+        {
+            "stage": [s for s, *_ in limits],
+            "stage_order": list(range(1, len(limits) + 1)),
+            "advanced": [6] * len(limits),
+            "n": [10] * len(limits),
+            "conversion": [0.6] * len(limits),
+            "past_quarters": [q for *_, q in limits],
+            "past_advanced": [18] * len(limits),
+            "past_n": [30] * len(limits),
+            "centre": [0.6] * len(limits),
+            "between_sd": [0.08] * len(limits),
+            "lcl": [float(lo) for _, lo, _, _ in limits],
+            "ucl": [float(hi) for _, _, hi, _ in limits],
+            "signal": ["within"] * len(limits),
+            "incomplete": [False] * len(limits),
+        }
+    )
+
+
+def test_conversion_alerts_say_when_the_limits_span_everything(
+    sample: pk.Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Limits of 0% to 100% (3 past quarters, a swing) can flag nothing: the text says so."""
+    from pipeline_kit.report_data import TeamData
+    from pipeline_kit.trend_sections import conversion_alerts
+
+    data = TeamData.of(sample, "EMEA", "2025-Q4")
+    blind = "The limits of Engaging span 0% to 100%: with 3 past quarter(s) and the swing "
+    monkeypatch.setattr(
+        TeamData, "stage_conversion_control", lambda self: _control_rows([("Engaging", 0, 1, 3)])
+    )
+    text = conversion_alerts(data).data
+    assert text.startswith("No stage can be judged against its own past yet. " + blind)
+    monkeypatch.setattr(
+        TeamData,
+        "stage_conversion_control",
+        lambda self: _control_rows([("Engaging", 0, 1, 3), ("Proposal", 0.31, 0.83, 8)]),
+    )
+    text = conversion_alerts(data).data
+    assert text.startswith(
+        "No stage converted outside its control limits: the changes are within what the "
+        "team's own past makes ordinary. " + blind
+    )
+    monkeypatch.setattr(
+        TeamData,
+        "stage_conversion_control",
+        lambda self: _control_rows([("Proposal", 0.31, 0.83, 8)]),
+    )
+    assert "span 0% to 100%" not in conversion_alerts(data).data
