@@ -35,7 +35,7 @@ from pipeline_kit.report_data import report_period
 from pipeline_kit.sections import escape, fail_softly, markdown, md_table
 from pipeline_kit.shape import DataShape
 from pipeline_kit.team_report import amounts_left_out, per_pipeline
-from pipeline_kit.trend_sections import signal_text
+from pipeline_kit.trend_sections import BLIND_EDGE, signal_text
 
 __all__ = ["OrgReport"]
 
@@ -351,12 +351,25 @@ class OrgReport:
                     "the same stage to set its control limits."
                 ).format(period=self.period.label)
             )
+        blind = checked.filter(
+            (pl.col("lcl") <= BLIND_EDGE) & (pl.col("ucl") >= 1 - BLIND_EDGE)
+        ).height
+        blind_note = (
+            " "
+            + _(
+                "{blind} of them have limits from 0% to 100% (too few past quarters for the "
+                "swing between them), which nothing can fall outside."
+            ).format(blind=blind)
+            if blind
+            else ""
+        )
         if flagged.height == 0:
             return markdown(
                 _(
                     "No team's stage converted outside its control limits in {period} "
                     "({n} team-stage cohorts checked against their own past quarters)."
                 ).format(period=self.period.label, n=checked.height)
+                + blind_note
             )
         rows = [
             [
@@ -375,6 +388,7 @@ class OrgReport:
                 "**{n} of {checked} team-stage cohorts outside their control limits** in "
                 "{period}: look for a cause before reacting."
             ).format(n=flagged.height, checked=checked.height, period=self.period.label)
+            + blind_note
             + "\n\n"
             + md_table(
                 [_("Team"), _("Stage"), _("This quarter"), _("3-sigma limits"), _("Signal")],

@@ -695,3 +695,22 @@ def test_conversion_alerts_say_when_the_limits_span_everything(
         lambda self: _control_rows([("Proposal", 0.31, 0.83, 8)]),
     )
     assert "span 0% to 100%" not in conversion_alerts(data).data
+
+
+def test_org_conversion_alerts_count_the_limits_that_span_everything(
+    sample: pk.Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two team-stage cohorts checked, one with limits of 0% to 100%: the sentence says 1."""
+    import pipeline_kit.org_report as org
+
+    rows = _control_rows([("Engaging", 0, 1, 3), ("Proposal", 0.31, 0.83, 8)])
+    monkeypatch.setattr(
+        org, "stage_conversion_control", lambda *a, **k: rows.with_columns(team=pl.lit("red"))
+    )
+    text = org.OrgReport(sample, "2025-Q4").conversion_alerts().data
+    assert text == (
+        "No team's stage converted outside its control limits in 2025-Q4 (2 team-stage "
+        "cohorts checked against their own past quarters). 1 of them have limits from 0% to "
+        "100% (too few past quarters for the swing between them), which nothing can fall "
+        "outside."
+    )
