@@ -277,15 +277,21 @@ class TeamReport:
             caution = (
                 "" if size["enough_data"][0] else _(" Too few won deals for a reliable average.")
             )
+            interval = (
+                _("95% CI for the mean {low} to {high}").format(
+                    low=f.money(size["ci_low"][0]), high=f.money(size["ci_high"][0])
+                )
+                if size["ci_low"][0] is not None
+                else _("too few amounts for an interval for the mean")
+            )
             bullets.append(
                 _(
-                    "Won deals averaged **{mean}** (median {median}, 95% CI for the mean {low} to "
-                    "{high}, n = {n}); bookings {total}.{caution}"
+                    "Won deals averaged **{mean}** (median {median}, {interval}, n = {n}); "
+                    "bookings {total}.{caution}"
                 ).format(
                     mean=f.money(size["mean"][0]),
                     median=f.money(size["median"][0]),
-                    low=f.money(size["ci_low"][0]),
-                    high=f.money(size["ci_high"][0]),
+                    interval=interval,
                     n=n_won,
                     total=f.money(size["total"][0]) + self._left_out(size["without_amount"][0]),
                     caution=caution,

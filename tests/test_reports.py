@@ -336,3 +336,16 @@ def test_org_findings_carry_the_cautions_of_the_differences_they_list(sample):
         assert cautions[0].startswith(expected)
         if lang != "en":
             assert "2016-10-20" in cautions[0] and young not in cautions[0]
+
+
+def test_summary_says_why_the_average_won_deal_has_no_interval():
+    """EMEA won 3 deals in 2025-Q1 in the HubSpot fixture: too few for the mean's interval."""
+    from pathlib import Path
+
+    from pipeline_kit.team_report import TeamReport
+
+    ds = pk.load(Path(__file__).parent / "fixtures" / "hubspot_export")
+    text = TeamReport(ds, "EMEA", "2025-Q1").summary().data
+    line = next(x for x in text.splitlines() if "Won deals averaged" in x)
+    assert "too few amounts for an interval for the mean, n = 3" in line
+    assert "– to –" not in line
