@@ -1739,6 +1739,181 @@ def new_tables(
     return tables
 
 
+# ----------------------------------------------------------------------------- eighth session
+# Stage conversion's point estimate and clustering, calls per deal (wt-conv8; audit A2, A4,
+# P8 part 5). The generators follow the audit's (findings/intervals7/sim_stage7.py,
+# check_calls_n2.py; findings/intervals/sim_tests.py for the accounts).
+
+
+def _stage_cohorts(
+    p: float,
+    per_team: int,
+    teams: int,
+    rng: np.random.Generator,
+    icc: float | None = None,
+) -> Dataset:
+    """``teams`` teams of ``per_team`` deals entering Qualified in 2025-Q4 (uniform day), as
+    the audit's ``sim_stage7.py``: each advances to Proposal with probability ``p`` after
+    ``ceil(Exp(25 d))``, else is lost after ``ceil(Exp(8 d))`` (drops come faster). With
+    ``icc`` the deals come in accounts of about 2.5 sharing a Beta rate of mean ``p`` and
+    that intraclass correlation (:func:`_clustered_deals`), with ``account_id``."""
+    size = teams * per_team
+    names = np.repeat(_teams(teams), per_team)
+    if icc is None:
+        advances = rng.random(size) < p
+        accounts: list[str] | None = None
+    else:
+        parts = [_clustered_deals(per_team, icc, rng, p, prefix=f"t{t}a") for t in range(teams)]
+        advances = np.concatenate([w for w, _ in parts])
+        accounts = [a for _, acc in parts for a in acc]
+    entered = rng.integers(0, 92, size)
+    wait = np.ceil(np.where(advances, rng.exponential(25, size), rng.exponential(8, size))).astype(
+        int
+    )
+    moved = entered + np.maximum(wait, 1)
+    ids = [f"d{i}" for i in range(size)]
+    columns = {
+        "deal_id": ids,
+        "owner": "o",
+        "team": names,
+        "amount": "100",
+        "created_at": _days_into("2025-09-25", entered),
+        "stage": np.where(advances, "Proposal", "Lost"),
+        "status": np.where(advances, "open", "lost"),
+        "closed_at": pl.select(
+            pl.when(pl.Series(~advances)).then(pl.Series(_days_into("2025-10-01", moved)))
+        ).to_series(),
+    }
+    if accounts is not None:
+        columns["account_id"] = accounts
+    history = pl.DataFrame(
+        {
+            "deal_id": ids + ids,
+            "stage": ["Qualified"] * size + list(np.where(advances, "Proposal", "Lost")),
+            "entered_at": list(_days_into("2025-10-01", entered))
+            + list(_days_into("2025-10-01", moved)),
+        }
+    )
+    stages = TWO_OPEN_STAGES.with_columns(pl.col("stage").replace("Prospecting", "Qualified"))
+    return _dataset(deals=pl.DataFrame(columns), stages=stages, stage_history=history)
+
+
+def stage_conversion_bias(
+    datasets: int, rng: np.random.Generator, teams: int = 100, per_team: int = 60, p: float = 0.4
+) -> dict[tuple[str, str], dict[str, float]]:
+    """The audit's A4 setting: stage_conversion's point estimate while deals are pending.
+
+    ``datasets`` organisations of ``teams`` x ``per_team`` deals (:func:`_stage_cohorts`),
+    each read at 2026-01-05, 2026-01-31 and 2026-06-30, per team and for the organisation.
+    Per (read at, level): ``kit`` the mean ``conversion`` (the Aalen-Johansen cumulative
+    incidence of advancing) and ``kit_se`` its Monte-Carlo s.e.; ``naive`` the mean of
+    ``advanced / n`` on the same rows (the point estimate before the eighth session) and
+    ``naive_se``; ``ratio`` the mean of ``conversion / (conversion + drop_off)`` (the share
+    advancing among the deals estimated decided by the end of follow-up, an alternative not
+    taken) and ``ratio_se``; ``coverage`` of ``p`` by ``ci_low``-``ci_high`` and ``rows``;
+    ``inside`` the share of rows whose point estimate lies within the interval (kit, naive);
+    ``pending`` the mean pending share; ``edge`` the mean distance of each estimate from the
+    nearer end
+    of the interval, as a share of its width (0: at an end, 0.5: in the middle).
+    """
+    import pipeline_kit as pk
+
+    acc: dict[tuple[str, str], dict[str, list[np.ndarray]]] = {}
+    for _ in range(datasets):
+        ds = _stage_cohorts(p, per_team, teams, rng)
+        for read_at in ("2026-01-05", "2026-01-31", "2026-06-30"):
+            for level, by in (("team", "team"), ("organisation", None)):
+                f = pk.stage_conversion(ds, Q4, by=by, as_of=read_at).filter(
+                    pl.col("stage") == "Qualified"
+                )
+                a = acc.setdefault((read_at, level), {})
+                for name, values in (
+                    ("kit", f["conversion"]),
+                    ("naive", f["advanced"] / f["n"]),
+                    ("ratio", f["conversion"] / (f["conversion"] + f["drop_off"])),
+                    ("low", f["ci_low"]),
+                    ("high", f["ci_high"]),
+                    ("pending", f["pending_share"]),
+                ):
+                    a.setdefault(name, []).append(values.to_numpy())
+    out = {}
+    for key, a in acc.items():
+        v = {name: np.concatenate(parts) for name, parts in a.items()}
+        m = v["kit"].size
+        width = v["high"] - v["low"]
+
+        def edge(x: np.ndarray, v: dict[str, np.ndarray] = v, width: np.ndarray = width) -> float:
+            return float(np.mean(np.minimum(x - v["low"], v["high"] - x) / width))
+
+        out[key] = {
+            "kit": float(v["kit"].mean()),
+            "kit_se": float(v["kit"].std(ddof=1) / math.sqrt(m)) if m > 1 else math.nan,
+            "naive": float(v["naive"].mean()),
+            "ratio": float(v["ratio"].mean()),
+            "ratio_se": float(v["ratio"].std(ddof=1) / math.sqrt(m)) if m > 1 else math.nan,
+            "naive_se": float(v["naive"].std(ddof=1) / math.sqrt(m)) if m > 1 else math.nan,
+            "coverage": _share((v["low"] <= p) & (p <= v["high"])),
+            "rows": float(m),
+            "inside": _share((v["low"] <= v["kit"]) & (v["kit"] <= v["high"])),
+            "inside_naive": _share((v["low"] <= v["naive"]) & (v["naive"] <= v["high"])),
+            "pending": float(v["pending"].mean()),
+            "edge": edge(v["kit"]),
+            "edge_naive": edge(v["naive"]),
+        }
+    return out
+
+
+def stage_bias_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """Stage conversion's point estimate while deals are pending (audit A4), before/after."""
+    datasets = args.stage_datasets
+    t = Table(
+        "Stage conversion's point estimate while deals are pending (pk.stage_conversion, audit "
+        f"A4): {datasets} organisations of 100 teams x 60 deals entering Qualified in 2025-Q4, "
+        "true conversion 0.4, advances after Exp(25 d), drops after Exp(8 d); kit = the "
+        "Aalen-Johansen cumulative incidence of advancing (now), naive = advanced / (advanced "
+        "+ dropped) on the same rows (before); ratio = kit / (kit + drop_off), the alternative "
+        "not taken (s.e. as kit's); ± = 1.96 Monte-Carlo s.e.; coverage of 0.4 by "
+        "the interval (pending bounds); edge = mean distance from the nearer end of the "
+        "interval as a share of its width (0.5 = the middle)",
+        [
+            "read at",
+            "level",
+            "pending",
+            "kit",
+            "±",
+            "naive",
+            "± ",
+            "ratio",
+            "coverage",
+            "s.e.",
+            "edge kit",
+            "edge naive",
+        ],
+    )
+    got = stage_conversion_bias(datasets, rng)
+    for (read_at, level), c in got.items():
+        t.add(
+            read_at,
+            level,
+            f"{c['pending']:.3f}",
+            f"{c['kit']:.4f}",
+            f"{1.96 * c['kit_se']:.4f}",
+            f"{c['naive']:.4f}",
+            f"{1.96 * c['naive_se']:.4f}",
+            f"{c['ratio']:.4f}",
+            c["coverage"],
+            _mcse(c["coverage"], int(c["rows"])),
+            f"{c['edge']:.3f}",
+            f"{c['edge_naive']:.3f}",
+        )
+    return t
+
+
+def eighth_session_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
+    """Stage conversion and calls per deal (``--conv-only``; wt-conv8, audit A2, A4, P8)."""
+    return [stage_bias_table(args, rng)]
+
+
 def forecast_table(args: argparse.Namespace) -> Table:
     """pk.forecast's intervals in its own backtest, on the audit's five scenarios (table 1.7)."""
     seeds = list(range(1, args.forecast_seeds + 1))
@@ -1856,6 +2031,14 @@ def main(argv: list[str] | None = None) -> int:
         "--new-only", action="store_true", help="only the trend, target, p-chart and churn tables"
     )
     parser.add_argument(
+        "--conv-only",
+        action="store_true",
+        help="only the stage conversion and calls per deal tables of the eighth session",
+    )
+    parser.add_argument(
+        "--stage-datasets", type=int, default=30, help="organisations per stage-bias table"
+    )
+    parser.add_argument(
         "--results", action="store_true", help="write those tables into bench/RESULTS.md"
     )
     parser.add_argument(
@@ -1878,6 +2061,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.clustered_only:
         tables = clustered_tables(args, rng)
+        _finish(args, tables, start)
+        return 0
+    if args.conv_only:
+        tables = eighth_session_tables(args, rng)
         _finish(args, tables, start)
         return 0
     if args.new_only:

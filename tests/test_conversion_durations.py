@@ -34,7 +34,10 @@ def test_stage_conversion_by_hand(tiny):
     assert p["conversion"] == 1.0 and p["incomplete"]  # 20% pending
     q = rows["Proposal"]
     assert (q["entered"], q["advanced"], q["dropped"], q["pending"]) == (3, 1, 1, 1)
-    assert q["conversion"] == 0.5 and q["drop_off"] == 0.5
+    # Aalen-Johansen: D3 dropped after 17 days (3 at risk: 1/3 dropped, 2/3 left), D6 pending
+    # censored at 31 days, D5 advanced after 47 (1 at risk): 2/3 advanced (1/2 before: the
+    # decided deals alone)
+    assert q["conversion"] == pytest.approx(2 / 3) and q["drop_off"] == pytest.approx(1 / 3)
     earlier = _by_stage(pk.stage_conversion(tiny, "2025-Q4", as_of="2025-12-31"))["Proposal"]
     assert (earlier["advanced"], earlier["dropped"], earlier["pending"]) == (0, 1, 2)
 
@@ -160,7 +163,16 @@ def test_conversion_invariants(sample, period, by):
     assert (
         (decided["ci_low"] <= decided["conversion"]) & (decided["conversion"] <= decided["ci_high"])
     ).all()
-    assert ((decided["conversion"] + decided["drop_off"] - 1).abs() < 1e-12).all()
+    # the Aalen-Johansen estimates lie within the pending bounds' counts and leave out only
+    # the share still undecided; with nothing pending they are the decided shares, exactly
+    entered = decided["entered"]
+    assert (decided["conversion"] >= decided["advanced"] / entered - 1e-12).all()
+    top = (decided["advanced"] + decided["pending"]) / entered
+    assert (decided["conversion"] <= top + 1e-12).all()
+    assert (decided["conversion"] + decided["drop_off"] <= 1 + 1e-12).all()
+    settled = decided.filter(pl.col("pending") == 0)
+    assert (settled["conversion"] == settled["advanced"] / settled["n"]).all()
+    assert (settled["drop_off"] == settled["dropped"] / settled["n"]).all()
     if by:
         total = pk.stage_conversion(sample, period)
         assert frame["entered"].sum() == total["entered"].sum()
@@ -230,8 +242,147 @@ def test_stage_conversion_interval_spans_what_pending_deals_may_still_do(tmp_pat
         .row(0, named=True)
     )
     assert (row["entered"], row["advanced"], row["dropped"], row["pending"]) == (20, 6, 8, 6)
-    assert row["conversion"] == pytest.approx(6 / 14)
+    # Aalen-Johansen: 8 of 20 dropped after 13 days, 6 of the 12 left advanced after 18; the
+    # 6 pending (censored at 90 days) outlast every decided deal: 6 / 20, 8 / 20 decided
+    assert row["conversion"] == pytest.approx(6 / 20) and row["drop_off"] == pytest.approx(8 / 20)
     low = stats.binomtest(6, 20).proportion_ci(0.95, method="wilson").low
     high = stats.binomtest(12, 20).proportion_ci(0.95, method="wilson").high
     assert (row["ci_low"], row["ci_high"]) == (pytest.approx(low), pytest.approx(high))
     assert row["ci_low"] < row["conversion"] < row["ci_high"]
+
+
+# ----------------------------------------------------------------------------- Aalen-Johansen
+# stage_conversion's point estimate (audit A4 of the seventh session): the cumulative
+# incidence of advancing, pending deals censored at as_of.
+
+
+def _cohort(rows: list[tuple[int, str, int]]) -> pk.Dataset:
+    """Deals entering Prospecting on 2025-10-01 + ``day``: ``("advanced", day, after)`` moves
+    to Proposal ``after`` days later, ``"dropped"`` is lost then, ``"pending"`` stays."""
+    start = dt.date(2025, 10, 1)
+    deals, history = [], []
+    for i, (kind, day, after) in enumerate(rows):
+        entered = start + dt.timedelta(days=day)
+        moved = (entered + dt.timedelta(days=after)).isoformat()
+        deals.append(
+            {
+                "deal_id": f"D{i}",
+                "owner": "ann",
+                "team": "red",
+                "amount": "100",
+                "created_at": "2025-09-01",
+                "stage": {"advanced": "Proposal", "dropped": "Lost"}.get(kind, "Prospecting"),
+                "status": "lost" if kind == "dropped" else "open",
+                "closed_at": moved if kind == "dropped" else None,
+            }
+        )
+        history.append({"deal_id": f"D{i}", "stage": "Prospecting", "entered_at": str(entered)})
+        if kind != "pending":
+            stage = "Proposal" if kind == "advanced" else "Lost"
+            history.append({"deal_id": f"D{i}", "stage": stage, "entered_at": moved})
+    stages = pl.DataFrame(
+        {
+            "stage": ["Prospecting", "Proposal", "Won", "Lost"],
+            "order": ["1", "2", "3", "4"],
+            "probability": ["0.1", "0.5", "1", "0"],
+            "is_won": ["false", "false", "true", "false"],
+            "is_lost": ["false", "false", "false", "true"],
+        }
+    )
+    return pk.load(
+        {
+            "deals": pl.DataFrame(deals, schema=dict.fromkeys(deals[0], pl.String)),
+            "stages": stages,
+            "stage_history": pl.DataFrame(history),
+        }
+    )
+
+
+def _prospecting(ds: pk.Dataset, as_of: str) -> dict:
+    frame = pk.stage_conversion(ds, "2025-Q4", as_of=as_of)
+    return _by_stage(frame)["Prospecting"]
+
+
+def test_stage_conversion_is_the_aalen_johansen_incidence_by_hand():
+    """Read on 2025-11-10, days in Prospecting: dropped at 2, pending at 3 (entered 11-07),
+    advanced at 4, advanced and dropped at 6, pending at 9 (entered 11-01).
+
+    t = 2: 6 at risk, F_drop = 1/6, S = 5/6; t = 3: censored; t = 4: 4 at risk, F_adv =
+    5/6 · 1/4 = 5/24, S = 5/8; t = 6: 3 at risk, F_adv += 5/8 · 1/3, F_drop += 5/8 · 1/3:
+    F_adv = 5/12, F_drop = 3/8 and 5/24 undecided (the deal pending for 9 days). The decided
+    deals alone gave 2/4."""
+    ds = _cohort(
+        [
+            ("dropped", 31, 2),
+            ("pending", 37, 0),
+            ("advanced", 31, 4),
+            ("advanced", 31, 6),
+            ("dropped", 31, 6),
+            ("pending", 31, 0),
+        ]
+    )
+    row = _prospecting(ds, "2025-11-10")
+    assert (row["entered"], row["advanced"], row["dropped"], row["pending"]) == (6, 2, 2, 2)
+    assert row["conversion"] == pytest.approx(5 / 12, abs=1e-12)
+    assert row["drop_off"] == pytest.approx(3 / 8, abs=1e-12)
+    assert row["ci_low"] < 2 / 6 < 5 / 12 < 4 / 6 < row["ci_high"]
+
+
+def test_stage_conversion_without_pending_deals_is_the_decided_share_exactly():
+    ds = _cohort([("advanced", d, 3 + d % 5) for d in range(7)] + [("dropped", 3, 2)] * 4)
+    row = _prospecting(ds, "2026-01-31")
+    assert row["pending"] == 0
+    assert row["conversion"] == 7 / 11 and row["drop_off"] == 4 / 11
+
+
+def _aalen_johansen_by_hand(outcomes: list[tuple[int, str]]) -> tuple[float, float]:
+    """Plain Python: (time, "advanced" | "dropped" | "pending") -> (F_adv, F_drop) at the end."""
+    s, f_adv, f_drop = 1.0, 0.0, 0.0
+    for t in sorted({t for t, _ in outcomes}):
+        at_risk = sum(1 for u, _ in outcomes if u >= t)
+        adv = sum(1 for u, k in outcomes if u == t and k == "advanced")
+        drop = sum(1 for u, k in outcomes if u == t and k == "dropped")
+        f_adv += s * adv / at_risk
+        f_drop += s * drop / at_risk
+        s *= 1 - (adv + drop) / at_risk
+    return f_adv, f_drop
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["advanced", "dropped", "pending"]),
+            st.integers(0, 91),
+            st.integers(0, 60),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    st.sampled_from(["2025-12-31", "2026-01-20", "2026-03-31"]),
+)
+def test_stage_conversion_matches_plain_python_and_stays_within_the_pending_bounds(rows, as_of):
+    read = dt.date.fromisoformat(as_of)
+    start = dt.date(2025, 10, 1)
+    outcomes = []
+    for kind, day, after in rows:
+        entered = start + dt.timedelta(days=day)
+        if kind != "pending" and entered + dt.timedelta(days=after) > read:
+            kind = "pending"  # (decided after as_of: still pending when read)
+        age = (read - entered).days if kind == "pending" else after
+        outcomes.append((age, kind))
+    row = _prospecting(_cohort(rows), as_of)
+    kinds = [k for _, k in outcomes]
+    assert (row["advanced"], row["dropped"], row["pending"]) == tuple(
+        kinds.count(k) for k in ("advanced", "dropped", "pending")
+    )
+    if row["n"] == 0:
+        assert row["conversion"] is None and row["drop_off"] is None
+        return
+    f_adv, f_drop = _aalen_johansen_by_hand(outcomes)
+    assert row["conversion"] == pytest.approx(f_adv, abs=1e-12)
+    assert row["drop_off"] == pytest.approx(f_drop, abs=1e-12)
+    entered = row["entered"]
+    assert row["advanced"] / entered - 1e-12 <= row["conversion"]
+    assert row["conversion"] <= (row["advanced"] + row["pending"]) / entered + 1e-12
+    assert row["ci_low"] <= row["conversion"] <= row["ci_high"]
