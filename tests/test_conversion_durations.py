@@ -256,9 +256,12 @@ def test_stage_conversion_interval_spans_what_pending_deals_may_still_do(tmp_pat
 # incidence of advancing, pending deals censored at as_of.
 
 
-def _cohort(rows: list[tuple[int, str, int]]) -> pk.Dataset:
+def _cohort(
+    rows: list[tuple[str, int, int]], accounts: list[str | None] | None = None
+) -> pk.Dataset:
     """Deals entering Prospecting on 2025-10-01 + ``day``: ``("advanced", day, after)`` moves
-    to Proposal ``after`` days later, ``"dropped"`` is lost then, ``"pending"`` stays."""
+    to Proposal ``after`` days later, ``"dropped"`` is lost then, ``"pending"`` stays; with
+    ``accounts``, each deal's ``account_id``."""
     start = dt.date(2025, 10, 1)
     deals, history = [], []
     for i, (kind, day, after) in enumerate(rows):
@@ -274,6 +277,7 @@ def _cohort(rows: list[tuple[int, str, int]]) -> pk.Dataset:
                 "stage": {"advanced": "Proposal", "dropped": "Lost"}.get(kind, "Prospecting"),
                 "status": "lost" if kind == "dropped" else "open",
                 "closed_at": moved if kind == "dropped" else None,
+                **({"account_id": accounts[i]} if accounts is not None else {}),
             }
         )
         history.append({"deal_id": f"D{i}", "stage": "Prospecting", "entered_at": str(entered)})
@@ -386,3 +390,80 @@ def test_stage_conversion_matches_plain_python_and_stays_within_the_pending_boun
     assert row["advanced"] / entered - 1e-12 <= row["conversion"]
     assert row["conversion"] <= (row["advanced"] + row["pending"]) / entered + 1e-12
     assert row["ci_low"] <= row["conversion"] <= row["ci_high"]
+
+
+# ----------------------------------------------------------------------------- accounts
+# P8 of the intervals audit, part 5: deals of one account advance or drop together.
+
+CLUSTERED_COHORT = [
+    ("advanced", 5, 10),  # A
+    ("advanced", 6, 12),  # A
+    ("dropped", 5, 3),  # B
+    ("dropped", 7, 4),  # B
+    ("advanced", 8, 9),  # C
+    ("dropped", 9, 2),  # no account
+    ("pending", 80, 0),  # E
+    ("pending", 85, 0),  # E
+]
+CLUSTERED_ACCOUNTS = ["A", "A", "B", "B", "C", None, "E", "E"]
+
+
+def test_stage_conversion_interval_widens_by_the_accounts_design_effect():
+    """The decided deals: accounts A (2 advanced), B (2 dropped), C (1 advanced) and a dropped
+    deal without an account: m = 2, 2, 1, 1, k = 2, 0, 1, 0, N = 6, K = 4, p̄ = 1/2, MSB =
+    6 · 1/4 / 3 = 0.5, MSW = 0, ICC = 1, deff = 1 + (10/6 - 1) = 5/3 (the pending E deals do
+    not count). The bounds: modified Wilson of 3 / 8 (every pending deal drops) and of 5 / 8
+    (every one advances), each the wider of the plain one and the one on 8 / deff deals."""
+    from tests.conftest import clustered_wilson_ci, wilson_ci
+
+    row = _prospecting(_cohort(CLUSTERED_COHORT, CLUSTERED_ACCOUNTS), "2025-12-31")
+    assert (row["entered"], row["advanced"], row["dropped"], row["pending"]) == (8, 3, 3, 2)
+    assert row["design_effect"] == pytest.approx(5 / 3, abs=1e-12)
+    low = clustered_wilson_ci(3, 8, 5 / 3)[0]
+    high = clustered_wilson_ci(5, 8, 5 / 3)[1]
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high), abs=1e-12)
+    assert row["ci_low"] < wilson_ci(3, 8)[0] and row["ci_high"] > wilson_ci(5, 8)[1]
+    # without account ids: null, and the plain interval of the pending bounds
+    plain = _prospecting(_cohort(CLUSTERED_COHORT), "2025-12-31")
+    assert plain["design_effect"] is None
+    assert (plain["ci_low"], plain["ci_high"]) == pytest.approx(
+        (wilson_ci(3, 8)[0], wilson_ci(5, 8)[1]), abs=1e-12
+    )
+    # every deal its own account: exactly 1, the plain interval
+    own = _prospecting(_cohort(CLUSTERED_COHORT, [f"X{i}" for i in range(8)]), "2025-12-31")
+    assert own["design_effect"] == 1.0
+    assert (own["ci_low"], own["ci_high"]) == (plain["ci_low"], plain["ci_high"])
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["advanced", "dropped", "pending"]),
+            st.integers(0, 91),
+            st.integers(0, 60),
+            st.sampled_from(["A", "B", "C", "D", None]),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_stage_conversion_design_effect_matches_plain_python(rows):
+    from tests.conftest import design_effect_by_hand
+
+    as_of = "2026-01-20"
+    row = _prospecting(_cohort([r[:3] for r in rows], [r[3] for r in rows]), as_of)
+    read = dt.date.fromisoformat(as_of)
+    accounts: dict[str, list[bool]] = {}
+    known = False
+    for i, (kind, day, after, account) in enumerate(rows):
+        decided_by = dt.date(2025, 10, 1) + dt.timedelta(days=day + after)
+        if kind == "pending" or decided_by > read:
+            continue
+        known = known or account is not None
+        accounts.setdefault(account or f"own {i}", []).append(kind == "advanced")
+    if not known:
+        assert row["design_effect"] is None
+    else:
+        assert row["design_effect"] == pytest.approx(design_effect_by_hand(accounts), abs=1e-9)
+    assert row["design_effect"] is None or row["design_effect"] >= 1

@@ -64,9 +64,10 @@ from pipeline_kit.metrics.cards import PER_PIPELINE, MetricCard, declare
 from pipeline_kit.periods import Period
 from pipeline_kit.stats import (
     MIN_N,
+    accounts_design_effect,
+    clustered_wilson_interval,
     competing_risks_incidence,
     dispersed_p_chart_limits,
-    wilson_interval,
 )
 
 __all__ = ["stage_conversion", "stage_conversion_control"]
@@ -88,6 +89,7 @@ class StageConversionOutput(dy.Schema):
     conversion = share_column()
     ci_low = share_column()
     ci_high = share_column()
+    design_effect = dy.Float64(nullable=True, min=1)
     drop_off = share_column()
     pending_share = share_column(nullable=False)
     incomplete = flag_column()
@@ -111,13 +113,23 @@ def stage_conversion(
 
     ``as_of`` (default: the last date in the data) is when outcomes are read. Columns:
     groups, stage, stage_order, entered, advanced, dropped, pending, n (= advanced +
-    dropped), conversion, ci_low, ci_high, drop_off, pending_share, incomplete, enough_data,
-    approximate (stage history derived from the deals) (:class:`StageConversionOutput`).
+    dropped), conversion, ci_low, ci_high, design_effect, drop_off, pending_share,
+    incomplete, enough_data, approximate (stage history derived from the deals)
+    (:class:`StageConversionOutput`).
     ``conversion`` / ``drop_off``: the Aalen-Johansen cumulative incidence of advancing /
     dropping by the cohort's oldest deal's age at ``as_of``, pending deals censored at
     ``as_of`` (time basis: days from the deal's first entry into the stage); exactly
     ``advanced / n`` and ``dropped / n`` when no deal is pending; null when ``n`` is 0 (see
     the module docstring).
+
+    Deals of one account tend to advance or drop together, so n deals hold less information
+    than n independent ones: when the deals carry ``account_id``, ``design_effect`` is
+    :func:`pipeline_kit.stats.design_effect` of the stage's decided deals in their accounts
+    (advancing the success; a deal without an account is its own), as
+    :func:`pipeline_kit.win_rate`'s of its closed deals, and both ends of the interval are
+    the Wilson ends on ``entered / design_effect`` deals (counts divided likewise), never
+    narrower than the plain ones. It is 1 where the accounts show no such clustering and
+    null where none of the decided deals has an account (the plain interval).
     ``as_of`` may be ``"latest"``.
     With deals in several pipelines the rows are also per ``pipeline`` (first column), even
     when ``by`` does not name it (:func:`~pipeline_kit.metrics._common.stage_groups`).
@@ -143,11 +155,13 @@ def stage_conversion(
         .agg(pl.col("entered_at").min().alias("entered_at"))
         .filter(period.contains("entered_at"))
     )
+    accounts = "account_id" in ds.schema("deals")
     deals = ds.lazy("deals").select(
         "deal_id",
         *groups,
         (pl.col("status").eq("lost") & (pl.col("closed_at") <= day)).alias("lost_by_as_of"),
         "closed_at",
+        *(["account_id"] if accounts else []),
     )
     later = history.select(
         "deal_id",
@@ -189,9 +203,17 @@ def stage_conversion(
     )
     keys = [*groups, "stage", "order"]
     incidence = competing_risks_incidence(per_deal, keys, "_days", "advanced", "dropped")
-    # (the pending deals' outcomes, worst case either way: see the module docstring)
-    low = wilson_interval("advanced", "entered", confidence)[0]
-    high = wilson_interval("__advanced_or_pending", "entered", confidence)[1]
+    # (the pending deals' outcomes, worst case either way: see the module docstring; on
+    # entered / design_effect deals where the deals cluster in accounts)
+    low = clustered_wilson_interval("advanced", "entered", "design_effect", confidence)[0]
+    high = clustered_wilson_interval(
+        "__advanced_or_pending", "entered", "design_effect", confidence
+    )[1]
+    if accounts:  # (of the decided deals, advancing as the success, as win_rate's of its closed)
+        decided = per_deal.filter(pl.col("advanced") | pl.col("dropped"))
+        effect = accounts_design_effect(decided, keys, pl.col("advanced"))
+    else:
+        effect = per_deal.select(*keys, pl.lit(None, pl.Float64).alias("design_effect")).unique()
     out = (
         per_deal.group_by(*groups, "stage", "order")
         .agg(
@@ -205,6 +227,7 @@ def stage_conversion(
             (pl.col("entered") - pl.col("dropped")).alias("__advanced_or_pending"),
         )
         .join(incidence, on=keys, how="left", nulls_equal=True)
+        .join(effect, on=keys, how="left", nulls_equal=True)
         .with_columns(
             # (nothing pending: the Aalen-Johansen estimate is advanced / n, exactly so)
             pl.when(pl.col("n") == 0)
@@ -229,7 +252,7 @@ def stage_conversion(
             pl.lit(ds.stage_history_approximate).alias("approximate"),
         )
         .rename({"order": "stage_order"})
-        .drop("__advanced_or_pending", "first_incidence", "second_incidence")
+        .select(*groups, *[c for c in StageConversionOutput.column_names() if c != "time_basis"])
         .sort(*groups, "stage_order")
     )
     return out.collect()
