@@ -43,7 +43,6 @@ from pipeline_kit.stats import (
     kaplan_meier_median,
     p_chart_limits,
     poisson_interval,
-    quasi_poisson_rate_interval,
     skewed_mean_interval,
     wilson_interval,
 )
@@ -943,15 +942,45 @@ def velocity_coverage(
     }
 
 
+def quasi_poisson_rate_interval(
+    total: str, n: str, sum_sq: str, confidence: float = 0.95
+) -> tuple[pl.Expr, pl.Expr]:
+    """The calls-per-deal interval before the eighth session (``stats`` had it), kept here as
+    the named baseline: quasi-Poisson, ``m · exp(± t(n-1) · √(phi / total))`` with ``m =
+    total / n`` and ``phi = max(1, s² / m)``; 0 to ``-ln(α/2) / n`` without any count; null
+    below 2 units."""
+    alpha = 1 - confidence
+    k = pl.col(total).cast(pl.Float64)
+    units = pl.col(n).cast(pl.Float64)
+    mean = k / units
+    variance = (pl.col(sum_sq).cast(pl.Float64) - units * mean**2) / (units - 1)
+    phi = pl.max_horizontal(pl.lit(1.0), variance / mean)
+    t = pl.col(n).map_batches(
+        lambda s: pl.Series(stats.t.ppf(1 - alpha / 2, np.maximum(s.to_numpy() - 1, 1))),
+        return_dtype=pl.Float64,
+    )
+    half = t * (phi / k).sqrt()
+    zero_high = float(-np.log(alpha / 2)) / units
+    enough = units >= 2
+    low = pl.when(enough & (k > 0)).then(mean * (-half).exp()).when(enough).then(pl.lit(0.0))
+    high = pl.when(enough & (k > 0)).then(mean * half.exp()).when(enough).then(zero_high)
+    return low, high
+
+
 def calls_coverage(
     mean: float, shape: float | None, n: int, draws: int, rng: np.random.Generator
-) -> tuple[float, float]:
-    """Coverage of calls per closed deal (``pk.calls_per_deal_by_industry``'s interval,
-    ``stats.quasi_poisson_rate_interval``) and of a plain Poisson interval of the total.
+) -> tuple[float, float, float]:
+    """Coverage of calls per closed deal: ``pk.calls_per_deal_by_industry``'s interval
+    (``stats.skewed_mean_interval`` of the per-deal counts from 8 deals; over the first 300
+    industries, where given), the quasi-Poisson interval used before, and a plain Poisson
+    interval of the total.
 
     Calls per deal are negative binomial with ``mean`` and ``shape`` (variance mean +
     mean² / shape; ``None``: Poisson), ``n`` deals per industry, ``draws`` industries.
+    Returns (kit, quasi-Poisson, Poisson).
     """
+    from pipeline_kit.metrics.activity import MIN_CALLS_DEALS
+
     if shape is None:
         counts = rng.poisson(mean, size=(draws, n))
     else:
@@ -960,10 +989,16 @@ def calls_coverage(
         {"calls": counts.sum(axis=1), "deals": [n] * draws, "ss": (counts**2).sum(axis=1)}
     )
     low, high = quasi_poisson_rate_interval("calls", "deals", "ss")
-    kit = frame.select(((low <= mean) & (high >= mean)).mean()).item()
+    quasi = frame.select(((low <= mean) & (high >= mean)).mean()).item()
     total_low, total_high = poisson_interval(frame["calls"].to_numpy())
     plain = float(np.mean((total_low / n <= mean) & (total_high / n >= mean)))
-    return float(kit), plain
+    hits = shown = 0
+    for i, x in enumerate(counts[:300] if n >= MIN_CALLS_DEALS else []):
+        lo, hi = skewed_mean_interval(x.astype(float), seed=i)
+        if lo is not None:
+            shown += 1
+            hits += lo <= mean and (hi is None or mean <= hi)
+    return (hits / shown if shown else math.nan), float(quasi), plain
 
 
 def wilson_exact_coverage(rate: float, n: int) -> float:
@@ -1717,22 +1752,24 @@ def new_tables(
                 )
     tables.append(t)
     t = Table(
-        "Calls per closed deal (pk.calls_per_deal_by_industry, quasi-Poisson), 95% interval: "
-        f"coverage of the true mean; {args.teams} industries per row; calls per deal negative "
-        "binomial (shape: variance = mean + mean²/shape; Poisson: no over-dispersion); poisson "
-        "= the exact Poisson interval of the total / deals",
-        ["mean", "shape", "deals", "coverage", "s.e.", "poisson"],
+        "Calls per closed deal (pk.calls_per_deal_by_industry), 95% interval: coverage of "
+        f"the true mean; {args.teams} industries per row (the kit's interval: the first 300, "
+        "where given, none below 8 deals); calls per deal negative binomial (shape: variance "
+        "= mean + mean²/shape; Poisson: no over-dispersion); quasi-Poisson = the interval "
+        "before the eighth session; poisson = the exact Poisson interval of the total / deals",
+        ["mean", "shape", "deals", "coverage", "quasi-Poisson", "s.e.", "poisson"],
     )
     for mean in (0.5, 3.0, 10.0):
         for shape in (None, 1.5, 0.5):
             for n in (5, 20, 60):
-                kit, plain = calls_coverage(mean, shape, n, args.teams, rng)
+                kit, quasi, plain = calls_coverage(mean, shape, n, args.teams, rng)
                 t.add(
                     mean,
                     "Poisson" if shape is None else shape,
                     n,
                     kit,
-                    _mcse(kit, args.teams),
+                    quasi,
+                    _mcse(quasi, args.teams),
                     plain,
                 )
     tables.append(t)
@@ -1985,9 +2022,95 @@ def clustered_stage_table(args: argparse.Namespace, rng: np.random.Generator) ->
     return t
 
 
+def calls_small_n_coverage(
+    mean: float,
+    shape: float | None,
+    n: int,
+    draws: int,
+    rng: np.random.Generator,
+    quasi_draws: int = 20000,
+) -> dict[str, float]:
+    """Calls per closed deal at small n (audit A2): ``draws`` industries of ``n`` deals whose
+    calls are negative binomial (variance mean + mean² / shape; ``None``: Poisson), as the
+    audit's ``check_calls_n2.py``.
+
+    ``skewed``: coverage of ``stats.skewed_mean_interval`` on the per-deal counts where it
+    gives an interval, ``shown`` the share of industries given one (none below 5 deals or 5
+    deals with a call); ``quasi``: :func:`quasi_poisson_rate_interval` (the interval before,
+    at every n from 2; over ``quasi_draws`` other industries); ``quasi_10``: the same with no
+    interval below 10 deals (the other option: its coverage where shown, null below 10).
+    """
+    from pipeline_kit.stats import skewed_mean_interval
+
+    def draw(size: int) -> np.ndarray:
+        if shape is None:
+            return rng.poisson(mean, size=(size, n))
+        return rng.negative_binomial(shape, shape / (shape + mean), size=(size, n))
+
+    many = draw(quasi_draws)  # (the quasi-Poisson interval is vectorised: more draws)
+    frame = pl.DataFrame(
+        {"calls": many.sum(axis=1), "deals": [n] * quasi_draws, "ss": (many**2).sum(axis=1)}
+    )
+    low, high = quasi_poisson_rate_interval("calls", "deals", "ss")
+    quasi = frame.select(((low <= mean) & (high >= mean)).mean()).item()
+    hits = shown = 0
+    for i, x in enumerate(draw(draws)):
+        lo, hi = skewed_mean_interval(x.astype(float), seed=i)
+        if lo is None:
+            continue
+        shown += 1
+        hits += lo <= mean and (hi is None or mean <= hi)
+    return {
+        "skewed": hits / shown if shown else math.nan,
+        "shown": shown / draws,
+        "n_shown": float(shown),
+        "quasi": float(quasi),
+        "quasi_10": float(quasi) if n >= 10 else math.nan,
+    }
+
+
+CALLS_GRID = (2, 3, 4, 5, 6, 8, 10, 15, 20, 30)
+
+
+def calls_small_n_table(
+    args: argparse.Namespace, rng: np.random.Generator, shapes: tuple[float | None, ...]
+) -> Table:
+    """Calls per closed deal at 2-30 deals, the two candidate intervals (audit A2)."""
+    t = Table(
+        "Calls per closed deal at small n (pk.calls_per_deal_by_industry), 95% interval: "
+        f"coverage of the true mean; {args.calls_draws} industries per row; calls per deal "
+        "negative binomial (shape: variance = mean + mean²/shape) or Poisson; skewed = "
+        "stats.skewed_mean_interval on the per-deal counts where shown (shown: share given "
+        "one), quasi-Poisson = the interval before (every n from 2; 20,000 industries of its "
+        "own), the other option = quasi-Poisson from 10 deals",
+        ["shape", "mean", "deals", "skewed", "s.e.", "shown", "quasi-Poisson", "s.e. "],
+    )
+    for shape in shapes:
+        for mean in (1.0, 3.0, 10.0):
+            for n in CALLS_GRID:
+                c = calls_small_n_coverage(mean, shape, n, args.calls_draws, rng)
+                t.add(
+                    "Poisson" if shape is None else shape,
+                    mean,
+                    n,
+                    c["skewed"],
+                    _mcse(c["skewed"], int(c["n_shown"])) if c["n_shown"] else "",
+                    f"{c['shown']:.2f}",
+                    c["quasi"],
+                    _mcse(c["quasi"], 20000),
+                )
+    return t
+
+
 def eighth_session_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
     """Stage conversion and calls per deal (``--conv-only``; wt-conv8, audit A2, A4, P8)."""
-    return [stage_bias_table(args, rng), clustered_stage_table(args, rng)]
+    if args.calls_only:
+        return [calls_small_n_table(args, rng, args.calls_shapes)]
+    return [
+        stage_bias_table(args, rng),
+        clustered_stage_table(args, rng),
+        calls_small_n_table(args, rng, args.calls_shapes),
+    ]
 
 
 def forecast_table(args: argparse.Namespace) -> Table:
@@ -2113,6 +2236,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--stage-datasets", type=int, default=30, help="organisations per stage-bias table"
+    )
+    parser.add_argument("--calls-draws", type=int, default=400, help="industries per calls cell")
+    parser.add_argument(
+        "--calls-only", action="store_true", help="with --conv-only: only the calls table"
+    )
+    parser.add_argument(
+        "--calls-shapes",
+        type=lambda text: tuple(None if s == "poisson" else float(s) for s in text.split(",")),
+        default=(0.3, 0.7, 2.0, None),
+        help="negative-binomial shapes of the calls table (poisson: none), comma-separated",
     )
     parser.add_argument(
         "--results", action="store_true", help="write those tables into bench/RESULTS.md"

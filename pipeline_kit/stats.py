@@ -59,7 +59,6 @@ __all__ = [
     "poisson_interval",
     "pooled_design_effects",
     "product_interval",
-    "quasi_poisson_rate_interval",
     "rate_vs_uncertain_benchmark_test",
     "skewed_mean_draws",
     "skewed_mean_interval",
@@ -1426,44 +1425,6 @@ def poisson_interval(counts: np.ndarray, confidence: float = 0.95) -> tuple[np.n
         low = np.where(k > 0, stats.chi2.ppf(alpha / 2, 2 * k) / 2, 0.0)
         high = stats.chi2.ppf(1 - alpha / 2, 2 * k + 2) / 2
     return np.asarray(low, dtype=float), np.asarray(high, dtype=float)
-
-
-def quasi_poisson_rate_interval(
-    total: str, n: str, sum_sq: str, confidence: float = 0.95
-) -> tuple[pl.Expr, pl.Expr]:
-    """Interval for a mean count per unit (calls per deal) that allows for over-dispersion.
-
-    From the columns ``total`` (the sum of the counts), ``n`` (the units) and ``sum_sq`` (the
-    sum of the squared counts). Counts of calls per deal vary far more than a Poisson count
-    would (a few deals get most calls), so the Poisson interval is too narrow. Quasi-Poisson:
-    the mean ``m = total / n``, the dispersion ``phi = max(1, s² / m)`` with ``s²`` the counts'
-    sample variance, and ``m · exp(± t(n-1) · √(phi / total))`` (a Wald interval on the log
-    scale, ``t`` the Student quantile with ``n - 1`` degrees of freedom). With no counts at all
-    (total 0): from 0 to the exact Poisson upper bound of a zero count, ``-ln(α/2) / n``. Null
-    below 2 units (no variance to estimate).
-
-    Counts 0, 2, 4, 6: m = 3, s² = 20/3, phi = 20/9, t(3) = 3.1824, half-width on the log
-    scale 3.1824 · √(20/108) = 1.3695, so 3 · e^-1.3695 = 0.763 to 3 · e^1.3695 = 11.80.
-
-    >>> df = pl.DataFrame({"calls": [12, 0, 5], "deals": [4, 3, 1], "ss": [56, 0, 25]})
-    >>> lo, hi = quasi_poisson_rate_interval("calls", "deals", "ss")
-    >>> df.select(lo.round(3).alias("low"), hi.round(3).alias("high")).rows()
-    [(0.763, 11.8), (0.0, 1.23), (None, None)]
-    """
-    alpha = 1 - confidence
-    _z(confidence)  # validates the level
-    k = pl.col(total).cast(pl.Float64)
-    units = pl.col(n).cast(pl.Float64)
-    mean = k / units
-    variance = (pl.col(sum_sq).cast(pl.Float64) - units * mean**2) / (units - 1)
-    phi = pl.max_horizontal(pl.lit(1.0), variance / mean)
-    t = pl.col(n).map_batches(lambda s: _t_quantile(s, confidence), return_dtype=pl.Float64)
-    half = t * (phi / k).sqrt()
-    zero_high = float(-np.log(alpha / 2)) / units
-    enough = units >= 2
-    low = pl.when(enough & (k > 0)).then(mean * (-half).exp()).when(enough).then(pl.lit(0.0))
-    high = pl.when(enough & (k > 0)).then(mean * half.exp()).when(enough).then(zero_high)
-    return low, high
 
 
 def competing_risks_incidence(
