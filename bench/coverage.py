@@ -684,7 +684,19 @@ def clustered_coverage_table(args: argparse.Namespace, rng: np.random.Generator)
         "Beta rate with intraclass correlation ICC (ICC 0: independent deals); kit = widened "
         "by the design effect, plain = the modified Wilson of the same counts (the interval "
         "before the seventh session); widths are means",
-        ["ICC", "n", "kit", "s.e.", "plain", "s.e. ", "kit width", "plain width", "mean deff"],
+        [
+            "ICC",
+            "n",
+            "kit",
+            "s.e.",
+            "plain",
+            "s.e. ",
+            "kit width",
+            "plain width",
+            "kit swing",
+            "plain swing",
+            "mean deff",
+        ],
     )
     for icc in (0.0, 0.1, 0.3):
         for n in (30, 60, 200):
@@ -2022,6 +2034,120 @@ def clustered_stage_table(args: argparse.Namespace, rng: np.random.Generator) ->
     return t
 
 
+def clustered_control_false_alarms(
+    icc: float, n: int, teams: int, rng: np.random.Generator, p: float = 0.3
+) -> dict[str, float]:
+    """False alarms of ``stage_conversion_control`` when deals come in accounts (P8, part 5).
+
+    Every team has ``n`` deals entering Prospecting in each of the 9 quarters 2023-Q4 to
+    2025-Q4, in accounts of about 2.5 deals sharing a Beta rate of mean ``p`` and intraclass
+    correlation ``icc`` (:func:`_clustered_deals`, new accounts every quarter); a deal moves
+    on to Proposal 1-5 days after entering with its account's rate, else is lost then. The
+    same process every quarter: any ``above`` / ``below`` signal of 2025-Q4 is a false alarm.
+    ``kit``: the limits on counts divided by each quarter's design effect (now); ``plain``:
+    the same deals without ``account_id`` (the limits before); ``deff`` the mean design
+    effect of 2025-Q4; ``width_kit`` / ``width_plain`` the mean width of the limits and
+    ``swing_kit`` / ``swing_plain`` the mean ``between_sd`` (the truth: 0, every quarter the
+    same process).
+    """
+    import pipeline_kit as pk
+
+    starts = [
+        np.datetime64(f"{y}-{m:02d}-01")
+        for y, m in [(2023, 10)] + [(2024 + (q // 4), (q % 4) * 3 + 1) for q in range(8)]
+    ]
+    advanced_parts, account_parts = [], []
+    for t in range(teams):
+        for q in range(len(starts)):
+            won, accounts = _clustered_deals(n, icc, rng, p, prefix=f"t{t}q{q}a")
+            advanced_parts.append(won)
+            account_parts += accounts
+    advanced = np.concatenate(advanced_parts)
+    size = advanced.size
+    names = np.repeat(_teams(teams), n * len(starts))
+    quarter_start = np.tile(np.repeat(starts, n), teams)
+    entered = quarter_start + rng.integers(0, 90, size).astype("timedelta64[D]")
+    moved = entered + rng.integers(1, 6, size).astype("timedelta64[D]")
+    ids = np.array([f"d{i}" for i in range(size)])
+    deals = pl.DataFrame(
+        {
+            "deal_id": ids,
+            "owner": "o",
+            "team": names,
+            "amount": "1",
+            "created_at": entered.astype(str),
+            "stage": np.where(advanced, "Proposal", "Lost"),
+            "status": np.where(advanced, "open", "lost"),
+            "closed_at": pl.select(
+                pl.when(pl.Series(~advanced)).then(pl.Series(moved.astype(str)))
+            ).to_series(),
+            "account_id": account_parts,
+        }
+    )
+    history = pl.DataFrame(
+        {
+            "deal_id": np.concatenate([ids, ids]),
+            "stage": ["Prospecting"] * size + list(np.where(advanced, "Proposal", "Lost")),
+            "entered_at": np.concatenate([entered, moved]).astype(str),
+        }
+    )
+    out: dict[str, float] = {}
+    for label, frame in (("kit", deals), ("plain", deals.drop("account_id"))):
+        ds = _dataset(deals=frame, stages=TWO_OPEN_STAGES, stage_history=history)
+        f = pk.stage_conversion_control(ds, Q4, by="team", as_of="2026-01-31").filter(
+            (pl.col("stage") == "Prospecting") & (pl.col("signal") != "no baseline")
+        )
+        out[label] = _share(f["signal"].is_in(["above", "below"]))
+        out[f"n_{label}"] = float(f.height)
+        out[f"width_{label}"] = float((f["ucl"] - f["lcl"]).mean())  # type: ignore[arg-type]
+        out[f"swing_{label}"] = float(f["between_sd"].mean())  # type: ignore[arg-type]
+        if label == "kit":
+            out["deff"] = float(f["design_effect"].mean())  # type: ignore[arg-type]
+    return out
+
+
+def clustered_control_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """stage_conversion_control's false alarms with deals in accounts (audit P8, part 5)."""
+    t = Table(
+        "Stage conversion control limits when deals come in accounts "
+        "(pk.stage_conversion_control), nominal 0.0027 false alarms a stage-quarter: "
+        f"{args.control_teams} teams per row, n deals entering Prospecting a quarter in "
+        "accounts of about 2.5 sharing a Beta rate of mean 0.3 with intraclass correlation "
+        "ICC, the same process 9 quarters; kit = counts divided by each quarter's design "
+        "effect (now), plain = the same deals without account ids (before)",
+        [
+            "ICC",
+            "n",
+            "kit",
+            "s.e.",
+            "plain",
+            "s.e. ",
+            "kit width",
+            "plain width",
+            "kit swing",
+            "plain swing",
+            "mean deff",
+        ],
+    )
+    for icc in (0.0, 0.1, 0.3):
+        for n in (20, 60):
+            c = clustered_control_false_alarms(icc, n, args.control_teams, rng)
+            t.add(
+                icc,
+                n,
+                f"{c['kit']:.4f}",
+                f"{_mcse(c['kit'], int(c['n_kit'])):.4f}",
+                f"{c['plain']:.4f}",
+                f"{_mcse(c['plain'], int(c['n_plain'])):.4f}",
+                f"{c['width_kit']:.3f}",
+                f"{c['width_plain']:.3f}",
+                f"{c['swing_kit']:.3f}",
+                f"{c['swing_plain']:.3f}",
+                f"{c['deff']:.3f}",
+            )
+    return t
+
+
 def calls_small_n_coverage(
     mean: float,
     shape: float | None,
@@ -2106,9 +2232,12 @@ def eighth_session_tables(args: argparse.Namespace, rng: np.random.Generator) ->
     """Stage conversion and calls per deal (``--conv-only``; wt-conv8, audit A2, A4, P8)."""
     if args.calls_only:
         return [calls_small_n_table(args, rng, args.calls_shapes)]
+    if args.control_only:
+        return [clustered_control_table(args, rng)]
     return [
         stage_bias_table(args, rng),
         clustered_stage_table(args, rng),
+        clustered_control_table(args, rng),
         calls_small_n_table(args, rng, args.calls_shapes),
     ]
 
@@ -2240,6 +2369,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls-draws", type=int, default=400, help="industries per calls cell")
     parser.add_argument(
         "--calls-only", action="store_true", help="with --conv-only: only the calls table"
+    )
+    parser.add_argument(
+        "--control-only",
+        action="store_true",
+        help="with --conv-only: only the control limits table with accounts",
     )
     parser.add_argument(
         "--calls-shapes",

@@ -273,7 +273,7 @@ def _cohort(
                 "owner": "ann",
                 "team": "red",
                 "amount": "100",
-                "created_at": "2025-09-01",
+                "created_at": str(entered),
                 "stage": {"advanced": "Proposal", "dropped": "Lost"}.get(kind, "Prospecting"),
                 "status": "lost" if kind == "dropped" else "open",
                 "closed_at": moved if kind == "dropped" else None,
@@ -467,3 +467,43 @@ def test_stage_conversion_design_effect_matches_plain_python(rows):
     else:
         assert row["design_effect"] == pytest.approx(design_effect_by_hand(accounts), abs=1e-9)
     assert row["design_effect"] is None or row["design_effect"] >= 1
+
+
+def _quarters_of_one_cohort(accounts: list[str | None] | None) -> pk.Dataset:
+    """The same six decided deals entering Prospecting on the 5th-9th of each quarter's first
+    month, 2023-Q4 to 2025-Q4: per quarter CLUSTERED_COHORT's first six (accounts A, A, B, B,
+    C and none, 3 advanced)."""
+    rows, owners = [], []
+    for q in range(9):
+        year, month = 2023 + (q + 3) // 4, ((q + 3) % 4) * 3 + 1
+        offset = (dt.date(year, month, 1) - dt.date(2025, 10, 1)).days
+        for (kind, day, after), account in zip(
+            CLUSTERED_COHORT[:6], CLUSTERED_ACCOUNTS[:6], strict=True
+        ):
+            rows.append((kind, offset + day, after))
+            owners.append(None if account is None else f"{account}{q}")
+    return _cohort(rows, owners if accounts is not None else None)
+
+
+def test_control_limits_divide_each_quarters_counts_by_its_design_effect():
+    """Every quarter: 3 of 6 advanced, design effect 5/3 (as above), so 3.6 independent deals
+    with 1.8 advancing; the 8 past quarters: 14.4 of 28.8, no swing between them (all equal),
+    so the next quarter's rate is Beta(14.4 + 1/2, 28.8 - 14.4 + 1/2) and its limits the
+    0.135% / 99.865% quantiles of the beta-binomial count of round(6 / (5/3)) = 4 deals,
+    over 4 (scipy). Without account ids: Beta(24.5, 24.5) over the 6 deals."""
+    from scipy import stats
+
+    tail = stats.norm.sf(3)
+    for with_accounts, n, a in ((True, 4, 14.9), (False, 6, 24.5)):
+        ds = _quarters_of_one_cohort([] if with_accounts else None)
+        row = _by_stage(pk.stage_conversion_control(ds, "2025-Q4", as_of="2026-01-31"))[
+            "Prospecting"
+        ]
+        assert (row["advanced"], row["n"], row["past_n"], row["past_quarters"]) == (3, 6, 48, 8)
+        assert row["between_sd"] == 0.0
+        if with_accounts:
+            assert row["design_effect"] == pytest.approx(5 / 3, abs=1e-12)
+        else:
+            assert row["design_effect"] is None
+        assert row["lcl"] == pytest.approx(stats.betabinom.ppf(tail, n, a, a) / n, abs=1e-12)
+        assert row["ucl"] == pytest.approx(stats.betabinom.isf(tail, n, a, a) / n, abs=1e-12)

@@ -358,6 +358,7 @@ class StageConversionControlOutput(dy.Schema):
     past_n = count_column()
     centre = share_column()
     between_sd = share_column()
+    design_effect = dy.Float64(nullable=True, min=1)
     lcl = share_column()
     ucl = share_column()
     signal = dy.String(nullable=False, regex=f"^({'|'.join(SIGNALS)})$")
@@ -419,6 +420,12 @@ def stage_conversion_control(
     The normal-theory limits ``centre ± 3 √(centre (1 - centre) / n)`` used before the
     predictive ones raised 0.4-2.8% false alarms per stage-quarter at 5-30 deals a quarter and
     rates of 0.1-0.5, up to 7% for a later stage's smaller cohorts.
+    When the deals carry ``account_id``, deals of one account advance or drop together and a
+    quarter's n deals are worth fewer independent ones: every quarter's counts (past and
+    this one) are divided by its ``design_effect`` (:func:`stage_conversion`'s, of the
+    stage's decided deals in their accounts; this quarter's is the column) before the
+    limits are computed (Rao & Scott 1992), this quarter's n rounded to a whole number of
+    deals; the limits are then those of ``round(n / design_effect)`` deals.
     ``signal`` is ``above`` / ``below`` when p is outside them, ``within``, or ``no
     baseline`` (no decided deal in the past quarters, or none this quarter). A period that is
     not a quarter is read as the quarter holding its last day. Columns:
@@ -438,7 +445,7 @@ def stage_conversion_control(
         [
             stage_conversion(ds, q, by=groups, as_of=q.end + age)
             .filter(pl.col("n") > 0)
-            .select(*keys, "advanced", "n", pl.lit(back).alias("back"))
+            .select(*keys, "advanced", "n", "design_effect", pl.lit(back).alias("back"))
             for back, q in ((b, quarter.shift(-b)) for b in range(1, quarters + 1))
         ],
         how="vertical_relaxed",
@@ -455,6 +462,7 @@ def stage_conversion_control(
             "advanced",
             "n",
             pl.when(pl.col("n") > 0).then(pl.col("advanced") / pl.col("n")).alias("conversion"),
+            "design_effect",
             "incomplete",
         )
         .join(baseline, on=keys, how="left", nulls_equal=True)
@@ -465,18 +473,24 @@ def stage_conversion_control(
             .alias("centre")
         )
     )
-    # one row per chart, one column per past quarter (0 deals where a quarter had none)
+    # one row per chart, one column per past quarter (0 deals where a quarter had none); each
+    # quarter's counts divided by its design effect (Rao & Scott: the independent deals they
+    # are worth; 1 without accounts)
+    effective = [pl.col(c) / pl.col("design_effect").fill_null(1.0) for c in ("advanced", "n")]
     wide = [
         frame.select(keys)
         .join(past.filter(pl.col("back") == back), on=keys, how="left", nulls_equal=True)
-        .select(pl.col("advanced", "n").fill_null(0))
+        .select(e.fill_null(0) for e in effective)
         for back in range(1, quarters + 1)
     ]
     rows = (frame.height, quarters)
+    now = frame.select(
+        pl.when(pl.col("n") > 0).then(effective[1].round().clip(lower_bound=1)).fill_null(0)
+    ).to_series()
     lcl, ucl, swing = dispersed_p_chart_limits(
         np.column_stack([w["advanced"].to_numpy() for w in wide]).reshape(rows),
         np.column_stack([w["n"].to_numpy() for w in wide]).reshape(rows),
-        frame["n"].to_numpy(),
+        now.to_numpy(),
         sigmas,
     )
     return (
