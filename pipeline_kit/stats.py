@@ -1477,10 +1477,16 @@ def competing_risks_incidence(
             over((1 - (pl.col("_d1") + pl.col("_d2")) / pl.col("_y")).cum_prod()).alias("_s")
         )
         .with_columns(over(pl.col("_s").shift(1, fill_value=1.0)).alias("_s_before"))
+        # (running sums in time order, one by one: the same events give the same bits in any
+        # row order or context, which a parallel sum does not promise)
+        .with_columns(
+            over((pl.col("_s_before") * pl.col(f"_d{e}") / pl.col("_y")).cum_sum()).alias(f"_f{e}")
+            for e in (1, 2)
+        )
     )
     incidence = [
-        (pl.col("_s_before") * pl.col("_d1") / pl.col("_y")).sum().alias("first_incidence"),
-        (pl.col("_s_before") * pl.col("_d2") / pl.col("_y")).sum().alias("second_incidence"),
+        pl.col("_f1").sort_by(time).last().alias("first_incidence"),
+        pl.col("_f2").sort_by(time).last().alias("second_incidence"),
     ]
     if keys:
         return out.group_by(keys).agg(incidence)
