@@ -263,7 +263,9 @@ def stage_conversion(
 PENDING_BOUNDS = (
     "from the Wilson 95% lower bound of advanced / entered (every pending deal drops) to the "
     "Wilson upper bound of (advanced + pending) / entered (every one advances): the pending "
-    "deals' outcomes, worst case either way"
+    "deals' outcomes, worst case either way; when deals carry account_id, on entered / "
+    "design_effect deals (the design effect of the stage's decided deals, as win_rate's), "
+    "never narrower"
 )
 
 
