@@ -43,7 +43,6 @@ from pipeline_kit.stats import (
     kaplan_meier_median,
     p_chart_limits,
     poisson_interval,
-    quasi_poisson_rate_interval,
     skewed_mean_interval,
     wilson_interval,
 )
@@ -685,7 +684,19 @@ def clustered_coverage_table(args: argparse.Namespace, rng: np.random.Generator)
         "Beta rate with intraclass correlation ICC (ICC 0: independent deals); kit = widened "
         "by the design effect, plain = the modified Wilson of the same counts (the interval "
         "before the seventh session); widths are means",
-        ["ICC", "n", "kit", "s.e.", "plain", "s.e. ", "kit width", "plain width", "mean deff"],
+        [
+            "ICC",
+            "n",
+            "kit",
+            "s.e.",
+            "plain",
+            "s.e. ",
+            "kit width",
+            "plain width",
+            "kit swing",
+            "plain swing",
+            "mean deff",
+        ],
     )
     for icc in (0.0, 0.1, 0.3):
         for n in (30, 60, 200):
@@ -943,15 +954,45 @@ def velocity_coverage(
     }
 
 
+def quasi_poisson_rate_interval(
+    total: str, n: str, sum_sq: str, confidence: float = 0.95
+) -> tuple[pl.Expr, pl.Expr]:
+    """The calls-per-deal interval before the eighth session (``stats`` had it), kept here as
+    the named baseline: quasi-Poisson, ``m · exp(± t(n-1) · √(phi / total))`` with ``m =
+    total / n`` and ``phi = max(1, s² / m)``; 0 to ``-ln(α/2) / n`` without any count; null
+    below 2 units."""
+    alpha = 1 - confidence
+    k = pl.col(total).cast(pl.Float64)
+    units = pl.col(n).cast(pl.Float64)
+    mean = k / units
+    variance = (pl.col(sum_sq).cast(pl.Float64) - units * mean**2) / (units - 1)
+    phi = pl.max_horizontal(pl.lit(1.0), variance / mean)
+    t = pl.col(n).map_batches(
+        lambda s: pl.Series(stats.t.ppf(1 - alpha / 2, np.maximum(s.to_numpy() - 1, 1))),
+        return_dtype=pl.Float64,
+    )
+    half = t * (phi / k).sqrt()
+    zero_high = float(-np.log(alpha / 2)) / units
+    enough = units >= 2
+    low = pl.when(enough & (k > 0)).then(mean * (-half).exp()).when(enough).then(pl.lit(0.0))
+    high = pl.when(enough & (k > 0)).then(mean * half.exp()).when(enough).then(zero_high)
+    return low, high
+
+
 def calls_coverage(
     mean: float, shape: float | None, n: int, draws: int, rng: np.random.Generator
-) -> tuple[float, float]:
-    """Coverage of calls per closed deal (``pk.calls_per_deal_by_industry``'s interval,
-    ``stats.quasi_poisson_rate_interval``) and of a plain Poisson interval of the total.
+) -> tuple[float, float, float]:
+    """Coverage of calls per closed deal: ``pk.calls_per_deal_by_industry``'s interval
+    (``stats.skewed_mean_interval`` of the per-deal counts from 8 deals; over the first 300
+    industries, where given), the quasi-Poisson interval used before, and a plain Poisson
+    interval of the total.
 
     Calls per deal are negative binomial with ``mean`` and ``shape`` (variance mean +
     mean² / shape; ``None``: Poisson), ``n`` deals per industry, ``draws`` industries.
+    Returns (kit, quasi-Poisson, Poisson).
     """
+    from pipeline_kit.metrics.activity import MIN_CALLS_DEALS
+
     if shape is None:
         counts = rng.poisson(mean, size=(draws, n))
     else:
@@ -960,10 +1001,16 @@ def calls_coverage(
         {"calls": counts.sum(axis=1), "deals": [n] * draws, "ss": (counts**2).sum(axis=1)}
     )
     low, high = quasi_poisson_rate_interval("calls", "deals", "ss")
-    kit = frame.select(((low <= mean) & (high >= mean)).mean()).item()
+    quasi = frame.select(((low <= mean) & (high >= mean)).mean()).item()
     total_low, total_high = poisson_interval(frame["calls"].to_numpy())
     plain = float(np.mean((total_low / n <= mean) & (total_high / n >= mean)))
-    return float(kit), plain
+    hits = shown = 0
+    for i, x in enumerate(counts[:300] if n >= MIN_CALLS_DEALS else []):
+        lo, hi = skewed_mean_interval(x.astype(float), seed=i)
+        if lo is not None:
+            shown += 1
+            hits += lo <= mean and (hi is None or mean <= hi)
+    return (hits / shown if shown else math.nan), float(quasi), plain
 
 
 def wilson_exact_coverage(rate: float, n: int) -> float:
@@ -1717,26 +1764,482 @@ def new_tables(
                 )
     tables.append(t)
     t = Table(
-        "Calls per closed deal (pk.calls_per_deal_by_industry, quasi-Poisson), 95% interval: "
-        f"coverage of the true mean; {args.teams} industries per row; calls per deal negative "
-        "binomial (shape: variance = mean + mean²/shape; Poisson: no over-dispersion); poisson "
-        "= the exact Poisson interval of the total / deals",
-        ["mean", "shape", "deals", "coverage", "s.e.", "poisson"],
+        "Calls per closed deal (pk.calls_per_deal_by_industry), 95% interval: coverage of "
+        f"the true mean; {args.teams} industries per row (the kit's interval: the first 300, "
+        "where given, none below 8 deals); calls per deal negative binomial (shape: variance "
+        "= mean + mean²/shape; Poisson: no over-dispersion); quasi-Poisson = the interval "
+        "before the eighth session; poisson = the exact Poisson interval of the total / deals",
+        ["mean", "shape", "deals", "coverage", "quasi-Poisson", "s.e.", "poisson"],
     )
     for mean in (0.5, 3.0, 10.0):
         for shape in (None, 1.5, 0.5):
             for n in (5, 20, 60):
-                kit, plain = calls_coverage(mean, shape, n, args.teams, rng)
+                kit, quasi, plain = calls_coverage(mean, shape, n, args.teams, rng)
                 t.add(
                     mean,
                     "Poisson" if shape is None else shape,
                     n,
                     kit,
-                    _mcse(kit, args.teams),
+                    quasi,
+                    _mcse(quasi, args.teams),
                     plain,
                 )
     tables.append(t)
     return tables
+
+
+# ----------------------------------------------------------------------------- eighth session
+# Stage conversion's point estimate and clustering, calls per deal (wt-conv8; audit A2, A4,
+# P8 part 5). The generators follow the audit's (findings/intervals7/sim_stage7.py,
+# check_calls_n2.py; findings/intervals/sim_tests.py for the accounts).
+
+
+def _stage_cohorts(
+    p: float,
+    per_team: int,
+    teams: int,
+    rng: np.random.Generator,
+    icc: float | None = None,
+) -> Dataset:
+    """``teams`` teams of ``per_team`` deals entering Qualified in 2025-Q4 (uniform day), as
+    the audit's ``sim_stage7.py``: each advances to Proposal with probability ``p`` after
+    ``ceil(Exp(25 d))``, else is lost after ``ceil(Exp(8 d))`` (drops come faster). With
+    ``icc`` the deals come in accounts of about 2.5 sharing a Beta rate of mean ``p`` and
+    that intraclass correlation (:func:`_clustered_deals`), with ``account_id``."""
+    size = teams * per_team
+    names = np.repeat(_teams(teams), per_team)
+    if icc is None:
+        advances = rng.random(size) < p
+        accounts: list[str] | None = None
+    else:
+        parts = [_clustered_deals(per_team, icc, rng, p, prefix=f"t{t}a") for t in range(teams)]
+        advances = np.concatenate([w for w, _ in parts])
+        accounts = [a for _, acc in parts for a in acc]
+    entered = rng.integers(0, 92, size)
+    wait = np.ceil(np.where(advances, rng.exponential(25, size), rng.exponential(8, size))).astype(
+        int
+    )
+    moved = entered + np.maximum(wait, 1)
+    ids = [f"d{i}" for i in range(size)]
+    columns = {
+        "deal_id": ids,
+        "owner": "o",
+        "team": names,
+        "amount": "100",
+        "created_at": _days_into("2025-09-25", entered),
+        "stage": np.where(advances, "Proposal", "Lost"),
+        "status": np.where(advances, "open", "lost"),
+        "closed_at": pl.select(
+            pl.when(pl.Series(~advances)).then(pl.Series(_days_into("2025-10-01", moved)))
+        ).to_series(),
+    }
+    if accounts is not None:
+        columns["account_id"] = accounts
+    history = pl.DataFrame(
+        {
+            "deal_id": ids + ids,
+            "stage": ["Qualified"] * size + list(np.where(advances, "Proposal", "Lost")),
+            "entered_at": list(_days_into("2025-10-01", entered))
+            + list(_days_into("2025-10-01", moved)),
+        }
+    )
+    stages = TWO_OPEN_STAGES.with_columns(pl.col("stage").replace("Prospecting", "Qualified"))
+    return _dataset(deals=pl.DataFrame(columns), stages=stages, stage_history=history)
+
+
+def stage_conversion_bias(
+    datasets: int, rng: np.random.Generator, teams: int = 100, per_team: int = 60, p: float = 0.4
+) -> dict[tuple[str, str], dict[str, float]]:
+    """The audit's A4 setting: stage_conversion's point estimate while deals are pending.
+
+    ``datasets`` organisations of ``teams`` x ``per_team`` deals (:func:`_stage_cohorts`),
+    each read at 2026-01-05, 2026-01-31 and 2026-06-30, per team and for the organisation.
+    Per (read at, level): ``kit`` the mean ``conversion`` (the Aalen-Johansen cumulative
+    incidence of advancing) and ``kit_se`` its Monte-Carlo s.e.; ``naive`` the mean of
+    ``advanced / n`` on the same rows (the point estimate before the eighth session) and
+    ``naive_se``; ``ratio`` the mean of ``conversion / (conversion + drop_off)`` (the share
+    advancing among the deals estimated decided by the end of follow-up, an alternative not
+    taken) and ``ratio_se``; ``coverage`` of ``p`` by ``ci_low``-``ci_high`` and ``rows``;
+    ``inside`` the share of rows whose point estimate lies within the interval (kit, naive);
+    ``pending`` the mean pending share; ``edge`` the mean distance of each estimate from the
+    nearer end
+    of the interval, as a share of its width (0: at an end, 0.5: in the middle).
+    """
+    import pipeline_kit as pk
+
+    acc: dict[tuple[str, str], dict[str, list[np.ndarray]]] = {}
+    for _ in range(datasets):
+        ds = _stage_cohorts(p, per_team, teams, rng)
+        for read_at in ("2026-01-05", "2026-01-31", "2026-06-30"):
+            for level, by in (("team", "team"), ("organisation", None)):
+                f = pk.stage_conversion(ds, Q4, by=by, as_of=read_at).filter(
+                    pl.col("stage") == "Qualified"
+                )
+                a = acc.setdefault((read_at, level), {})
+                for name, values in (
+                    ("kit", f["conversion"]),
+                    ("naive", f["advanced"] / f["n"]),
+                    ("ratio", f["conversion"] / (f["conversion"] + f["drop_off"])),
+                    ("low", f["ci_low"]),
+                    ("high", f["ci_high"]),
+                    ("pending", f["pending_share"]),
+                ):
+                    a.setdefault(name, []).append(values.to_numpy())
+    out = {}
+    for key, a in acc.items():
+        v = {name: np.concatenate(parts) for name, parts in a.items()}
+        m = v["kit"].size
+        width = v["high"] - v["low"]
+
+        def edge(x: np.ndarray, v: dict[str, np.ndarray] = v, width: np.ndarray = width) -> float:
+            return float(np.mean(np.minimum(x - v["low"], v["high"] - x) / width))
+
+        out[key] = {
+            "kit": float(v["kit"].mean()),
+            "kit_se": float(v["kit"].std(ddof=1) / math.sqrt(m)) if m > 1 else math.nan,
+            "naive": float(v["naive"].mean()),
+            "ratio": float(v["ratio"].mean()),
+            "ratio_se": float(v["ratio"].std(ddof=1) / math.sqrt(m)) if m > 1 else math.nan,
+            "naive_se": float(v["naive"].std(ddof=1) / math.sqrt(m)) if m > 1 else math.nan,
+            "coverage": _share((v["low"] <= p) & (p <= v["high"])),
+            "rows": float(m),
+            "inside": _share((v["low"] <= v["kit"]) & (v["kit"] <= v["high"])),
+            "inside_naive": _share((v["low"] <= v["naive"]) & (v["naive"] <= v["high"])),
+            "pending": float(v["pending"].mean()),
+            "edge": edge(v["kit"]),
+            "edge_naive": edge(v["naive"]),
+        }
+    return out
+
+
+def stage_bias_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """Stage conversion's point estimate while deals are pending (audit A4), before/after."""
+    datasets = args.stage_datasets
+    t = Table(
+        "Stage conversion's point estimate while deals are pending (pk.stage_conversion, audit "
+        f"A4): {datasets} organisations of 100 teams x 60 deals entering Qualified in 2025-Q4, "
+        "true conversion 0.4, advances after Exp(25 d), drops after Exp(8 d); kit = the "
+        "Aalen-Johansen cumulative incidence of advancing (now), naive = advanced / (advanced "
+        "+ dropped) on the same rows (before); ratio = kit / (kit + drop_off), the alternative "
+        "not taken (s.e. as kit's); ± = 1.96 Monte-Carlo s.e.; coverage of 0.4 by "
+        "the interval (pending bounds); edge = mean distance from the nearer end of the "
+        "interval as a share of its width (0.5 = the middle)",
+        [
+            "read at",
+            "level",
+            "pending",
+            "kit",
+            "±",
+            "naive",
+            "± ",
+            "ratio",
+            "coverage",
+            "s.e.",
+            "edge kit",
+            "edge naive",
+        ],
+    )
+    got = stage_conversion_bias(datasets, rng)
+    for (read_at, level), c in got.items():
+        t.add(
+            read_at,
+            level,
+            f"{c['pending']:.3f}",
+            f"{c['kit']:.4f}",
+            f"{1.96 * c['kit_se']:.4f}",
+            f"{c['naive']:.4f}",
+            f"{1.96 * c['naive_se']:.4f}",
+            f"{c['ratio']:.4f}",
+            c["coverage"],
+            _mcse(c["coverage"], int(c["rows"])),
+            f"{c['edge']:.3f}",
+            f"{c['edge_naive']:.3f}",
+        )
+    return t
+
+
+def clustered_stage_coverage(
+    icc: float, n: int, teams: int, rng: np.random.Generator, p: float = 0.3
+) -> dict[str, dict[str, float]]:
+    """Coverage of ``pk.stage_conversion``'s interval of ``p`` when deals come in accounts.
+
+    ``teams`` teams of ``n`` deals entering Qualified in 2025-Q4 (:func:`_stage_cohorts` with
+    accounts of about 2.5 deals and intraclass correlation ``icc``), read at 2026-01-31 (about
+    3% pending) and 2026-06-30 (none). Per read date: ``kit`` (widened by the decided deals'
+    design effect), ``plain`` (the pending bounds' modified Wilson ends on the same counts,
+    the interval before), their mean widths and the mean ``design_effect``.
+    """
+    import pipeline_kit as pk
+
+    ds = _stage_cohorts(p, n, teams, rng, icc=icc)
+    out = {}
+    for read_at in ("2026-01-31", "2026-06-30"):
+        f = pk.stage_conversion(ds, Q4, by="team", as_of=read_at).filter(
+            pl.col("stage") == "Qualified"
+        )
+        low = wilson_interval("advanced", "entered")[0]
+        high = wilson_interval(pl.col("entered") - pl.col("dropped"), "entered")[1]
+        plain = f.select(low.alias("low"), high.alias("high"))
+        out[read_at] = {
+            "kit": _share((f["ci_low"] <= p) & (p <= f["ci_high"])),
+            "plain": _share((plain["low"] <= p) & (p <= plain["high"])),
+            "kit_width": float((f["ci_high"] - f["ci_low"]).mean()),  # type: ignore[arg-type]
+            "plain_width": float((plain["high"] - plain["low"]).mean()),  # type: ignore[arg-type]
+            "deff": float(f["design_effect"].mean()),  # type: ignore[arg-type]
+            "pending": float(f["pending_share"].mean()),  # type: ignore[arg-type]
+            "teams": float(f.height),
+        }
+    return out
+
+
+def clustered_stage_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """pk.stage_conversion's coverage with deals in accounts, ICC 0 / 0.1 / 0.3 (audit P8)."""
+    t = Table(
+        "Stage conversion when deals come in accounts (pk.stage_conversion), 95% interval: "
+        f"coverage of the true conversion 0.3; {args.teams} teams per row, accounts of about "
+        "2.5 deals sharing a Beta rate with intraclass correlation ICC; advances after Exp(25 "
+        "d), drops after Exp(8 d); kit = the pending bounds on entered / design_effect deals "
+        "(now), plain = the same bounds on the raw counts (before); widths are means",
+        [
+            "ICC",
+            "n",
+            "read at",
+            "pending",
+            "kit",
+            "s.e.",
+            "plain",
+            "s.e. ",
+            "kit width",
+            "plain width",
+            "mean deff",
+        ],
+    )
+    for icc in (0.0, 0.1, 0.3):
+        for n in (30, 60, 200):
+            got = clustered_stage_coverage(icc, n, args.teams, rng)
+            for read_at, c in got.items():
+                t.add(
+                    icc,
+                    n,
+                    read_at,
+                    f"{c['pending']:.3f}",
+                    c["kit"],
+                    _mcse(c["kit"], int(c["teams"])),
+                    c["plain"],
+                    _mcse(c["plain"], int(c["teams"])),
+                    f"{c['kit_width']:.3f}",
+                    f"{c['plain_width']:.3f}",
+                    f"{c['deff']:.3f}",
+                )
+    return t
+
+
+def clustered_control_false_alarms(
+    icc: float, n: int, teams: int, rng: np.random.Generator, p: float = 0.3
+) -> dict[str, float]:
+    """False alarms of ``stage_conversion_control`` when deals come in accounts (P8, part 5).
+
+    Every team has ``n`` deals entering Prospecting in each of the 9 quarters 2023-Q4 to
+    2025-Q4, in accounts of about 2.5 deals sharing a Beta rate of mean ``p`` and intraclass
+    correlation ``icc`` (:func:`_clustered_deals`, new accounts every quarter); a deal moves
+    on to Proposal 1-5 days after entering with its account's rate, else is lost then. The
+    same process every quarter: any ``above`` / ``below`` signal of 2025-Q4 is a false alarm.
+    ``kit``: the limits on counts divided by each quarter's design effect (now); ``plain``:
+    the same deals without ``account_id`` (the limits before); ``deff`` the mean design
+    effect of 2025-Q4; ``width_kit`` / ``width_plain`` the mean width of the limits and
+    ``swing_kit`` / ``swing_plain`` the mean ``between_sd`` (the truth: 0, every quarter the
+    same process).
+    """
+    import pipeline_kit as pk
+
+    starts = [
+        np.datetime64(f"{y}-{m:02d}-01")
+        for y, m in [(2023, 10)] + [(2024 + (q // 4), (q % 4) * 3 + 1) for q in range(8)]
+    ]
+    advanced_parts, account_parts = [], []
+    for t in range(teams):
+        for q in range(len(starts)):
+            won, accounts = _clustered_deals(n, icc, rng, p, prefix=f"t{t}q{q}a")
+            advanced_parts.append(won)
+            account_parts += accounts
+    advanced = np.concatenate(advanced_parts)
+    size = advanced.size
+    names = np.repeat(_teams(teams), n * len(starts))
+    quarter_start = np.tile(np.repeat(starts, n), teams)
+    entered = quarter_start + rng.integers(0, 90, size).astype("timedelta64[D]")
+    moved = entered + rng.integers(1, 6, size).astype("timedelta64[D]")
+    ids = np.array([f"d{i}" for i in range(size)])
+    deals = pl.DataFrame(
+        {
+            "deal_id": ids,
+            "owner": "o",
+            "team": names,
+            "amount": "1",
+            "created_at": entered.astype(str),
+            "stage": np.where(advanced, "Proposal", "Lost"),
+            "status": np.where(advanced, "open", "lost"),
+            "closed_at": pl.select(
+                pl.when(pl.Series(~advanced)).then(pl.Series(moved.astype(str)))
+            ).to_series(),
+            "account_id": account_parts,
+        }
+    )
+    history = pl.DataFrame(
+        {
+            "deal_id": np.concatenate([ids, ids]),
+            "stage": ["Prospecting"] * size + list(np.where(advanced, "Proposal", "Lost")),
+            "entered_at": np.concatenate([entered, moved]).astype(str),
+        }
+    )
+    out: dict[str, float] = {}
+    for label, frame in (("kit", deals), ("plain", deals.drop("account_id"))):
+        ds = _dataset(deals=frame, stages=TWO_OPEN_STAGES, stage_history=history)
+        f = pk.stage_conversion_control(ds, Q4, by="team", as_of="2026-01-31").filter(
+            (pl.col("stage") == "Prospecting") & (pl.col("signal") != "no baseline")
+        )
+        out[label] = _share(f["signal"].is_in(["above", "below"]))
+        out[f"n_{label}"] = float(f.height)
+        out[f"width_{label}"] = float((f["ucl"] - f["lcl"]).mean())  # type: ignore[arg-type]
+        out[f"swing_{label}"] = float(f["between_sd"].mean())  # type: ignore[arg-type]
+        if label == "kit":
+            out["deff"] = float(f["design_effect"].mean())  # type: ignore[arg-type]
+    return out
+
+
+def clustered_control_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """stage_conversion_control's false alarms with deals in accounts (audit P8, part 5)."""
+    t = Table(
+        "Stage conversion control limits when deals come in accounts "
+        "(pk.stage_conversion_control), nominal 0.0027 false alarms a stage-quarter: "
+        f"{args.control_teams} teams per row, n deals entering Prospecting a quarter in "
+        "accounts of about 2.5 sharing a Beta rate of mean 0.3 with intraclass correlation "
+        "ICC, the same process 9 quarters; kit = counts divided by each quarter's design "
+        "effect (now), plain = the same deals without account ids (before)",
+        [
+            "ICC",
+            "n",
+            "kit",
+            "s.e.",
+            "plain",
+            "s.e. ",
+            "kit width",
+            "plain width",
+            "kit swing",
+            "plain swing",
+            "mean deff",
+        ],
+    )
+    for icc in (0.0, 0.1, 0.3):
+        for n in (20, 60):
+            c = clustered_control_false_alarms(icc, n, args.control_teams, rng)
+            t.add(
+                icc,
+                n,
+                f"{c['kit']:.4f}",
+                f"{_mcse(c['kit'], int(c['n_kit'])):.4f}",
+                f"{c['plain']:.4f}",
+                f"{_mcse(c['plain'], int(c['n_plain'])):.4f}",
+                f"{c['width_kit']:.3f}",
+                f"{c['width_plain']:.3f}",
+                f"{c['swing_kit']:.3f}",
+                f"{c['swing_plain']:.3f}",
+                f"{c['deff']:.3f}",
+            )
+    return t
+
+
+def calls_small_n_coverage(
+    mean: float,
+    shape: float | None,
+    n: int,
+    draws: int,
+    rng: np.random.Generator,
+    quasi_draws: int = 20000,
+) -> dict[str, float]:
+    """Calls per closed deal at small n (audit A2): ``draws`` industries of ``n`` deals whose
+    calls are negative binomial (variance mean + mean² / shape; ``None``: Poisson), as the
+    audit's ``check_calls_n2.py``.
+
+    ``skewed``: coverage of ``stats.skewed_mean_interval`` on the per-deal counts where it
+    gives an interval, ``shown`` the share of industries given one (none below 5 deals or 5
+    deals with a call); ``quasi``: :func:`quasi_poisson_rate_interval` (the interval before,
+    at every n from 2; over ``quasi_draws`` other industries); ``quasi_10``: the same with no
+    interval below 10 deals (the other option: its coverage where shown, null below 10).
+    """
+    from pipeline_kit.stats import skewed_mean_interval
+
+    def draw(size: int) -> np.ndarray:
+        if shape is None:
+            return rng.poisson(mean, size=(size, n))
+        return rng.negative_binomial(shape, shape / (shape + mean), size=(size, n))
+
+    many = draw(quasi_draws)  # (the quasi-Poisson interval is vectorised: more draws)
+    frame = pl.DataFrame(
+        {"calls": many.sum(axis=1), "deals": [n] * quasi_draws, "ss": (many**2).sum(axis=1)}
+    )
+    low, high = quasi_poisson_rate_interval("calls", "deals", "ss")
+    quasi = frame.select(((low <= mean) & (high >= mean)).mean()).item()
+    hits = shown = 0
+    for i, x in enumerate(draw(draws)):
+        lo, hi = skewed_mean_interval(x.astype(float), seed=i)
+        if lo is None:
+            continue
+        shown += 1
+        hits += lo <= mean and (hi is None or mean <= hi)
+    return {
+        "skewed": hits / shown if shown else math.nan,
+        "shown": shown / draws,
+        "n_shown": float(shown),
+        "quasi": float(quasi),
+        "quasi_10": float(quasi) if n >= 10 else math.nan,
+    }
+
+
+CALLS_GRID = (2, 3, 4, 5, 6, 8, 10, 15, 20, 30)
+
+
+def calls_small_n_table(
+    args: argparse.Namespace, rng: np.random.Generator, shapes: tuple[float | None, ...]
+) -> Table:
+    """Calls per closed deal at 2-30 deals, the two candidate intervals (audit A2)."""
+    t = Table(
+        "Calls per closed deal at small n (pk.calls_per_deal_by_industry), 95% interval: "
+        f"coverage of the true mean; {args.calls_draws} industries per row; calls per deal "
+        "negative binomial (shape: variance = mean + mean²/shape) or Poisson; skewed = "
+        "stats.skewed_mean_interval on the per-deal counts where shown (shown: share given "
+        "one), quasi-Poisson = the interval before (every n from 2; 20,000 industries of its "
+        "own), the other option = quasi-Poisson from 10 deals",
+        ["shape", "mean", "deals", "skewed", "s.e.", "shown", "quasi-Poisson", "s.e. "],
+    )
+    for shape in shapes:
+        for mean in (1.0, 3.0, 10.0):
+            for n in CALLS_GRID:
+                c = calls_small_n_coverage(mean, shape, n, args.calls_draws, rng)
+                t.add(
+                    "Poisson" if shape is None else shape,
+                    mean,
+                    n,
+                    c["skewed"],
+                    _mcse(c["skewed"], int(c["n_shown"])) if c["n_shown"] else "",
+                    f"{c['shown']:.2f}",
+                    c["quasi"],
+                    _mcse(c["quasi"], 20000),
+                )
+    return t
+
+
+def eighth_session_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
+    """Stage conversion and calls per deal (``--conv-only``; wt-conv8, audit A2, A4, P8)."""
+    if args.calls_only:
+        return [calls_small_n_table(args, rng, args.calls_shapes)]
+    if args.control_only:
+        return [clustered_control_table(args, rng)]
+    return [
+        stage_bias_table(args, rng),
+        clustered_stage_table(args, rng),
+        clustered_control_table(args, rng),
+        calls_small_n_table(args, rng, args.calls_shapes),
+    ]
 
 
 def forecast_table(args: argparse.Namespace) -> Table:
@@ -1856,6 +2359,29 @@ def main(argv: list[str] | None = None) -> int:
         "--new-only", action="store_true", help="only the trend, target, p-chart and churn tables"
     )
     parser.add_argument(
+        "--conv-only",
+        action="store_true",
+        help="only the stage conversion and calls per deal tables of the eighth session",
+    )
+    parser.add_argument(
+        "--stage-datasets", type=int, default=30, help="organisations per stage-bias table"
+    )
+    parser.add_argument("--calls-draws", type=int, default=400, help="industries per calls cell")
+    parser.add_argument(
+        "--calls-only", action="store_true", help="with --conv-only: only the calls table"
+    )
+    parser.add_argument(
+        "--control-only",
+        action="store_true",
+        help="with --conv-only: only the control limits table with accounts",
+    )
+    parser.add_argument(
+        "--calls-shapes",
+        type=lambda text: tuple(None if s == "poisson" else float(s) for s in text.split(",")),
+        default=(0.3, 0.7, 2.0, None),
+        help="negative-binomial shapes of the calls table (poisson: none), comma-separated",
+    )
+    parser.add_argument(
         "--results", action="store_true", help="write those tables into bench/RESULTS.md"
     )
     parser.add_argument(
@@ -1878,6 +2404,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.clustered_only:
         tables = clustered_tables(args, rng)
+        _finish(args, tables, start)
+        return 0
+    if args.conv_only:
+        tables = eighth_session_tables(args, rng)
         _finish(args, tables, start)
         return 0
     if args.new_only:

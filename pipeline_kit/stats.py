@@ -35,6 +35,7 @@ __all__ = [
     "bootstrap_interval",
     "brunner_munzel_test",
     "clustered_wilson_interval",
+    "competing_risks_incidence",
     "design_effect",
     "design_effect_of_sums",
     "dispersed_p_chart_limits",
@@ -58,7 +59,6 @@ __all__ = [
     "poisson_interval",
     "pooled_design_effects",
     "product_interval",
-    "quasi_poisson_rate_interval",
     "rate_vs_uncertain_benchmark_test",
     "skewed_mean_draws",
     "skewed_mean_interval",
@@ -1427,39 +1427,67 @@ def poisson_interval(counts: np.ndarray, confidence: float = 0.95) -> tuple[np.n
     return np.asarray(low, dtype=float), np.asarray(high, dtype=float)
 
 
-def quasi_poisson_rate_interval(
-    total: str, n: str, sum_sq: str, confidence: float = 0.95
-) -> tuple[pl.Expr, pl.Expr]:
-    """Interval for a mean count per unit (calls per deal) that allows for over-dispersion.
+def competing_risks_incidence(
+    events: pl.LazyFrame, keys: list[str], time: str, first: str, second: str
+) -> pl.LazyFrame:
+    """Aalen-Johansen cumulative incidence of two competing events at the end of follow-up.
 
-    From the columns ``total`` (the sum of the counts), ``n`` (the units) and ``sum_sq`` (the
-    sum of the squared counts). Counts of calls per deal vary far more than a Poisson count
-    would (a few deals get most calls), so the Poisson interval is too narrow. Quasi-Poisson:
-    the mean ``m = total / n``, the dispersion ``phi = max(1, s² / m)`` with ``s²`` the counts'
-    sample variance, and ``m · exp(± t(n-1) · √(phi / total))`` (a Wald interval on the log
-    scale, ``t`` the Student quantile with ``n - 1`` degrees of freedom). With no counts at all
-    (total 0): from 0 to the exact Poisson upper bound of a zero count, ``-ln(α/2) / n``. Null
-    below 2 units (no variance to estimate).
+    ``events`` holds one row per subject: its ``time`` (the event time, or the censoring time
+    of a subject still at risk) and the 0/1 (or boolean) flags ``first`` and ``second`` (at
+    most one set; neither: censored at ``time``). Per ``keys`` group it gives
+    ``first_incidence`` and ``second_incidence``: ``F_e(τ) = Σ_{t ≤ τ} S(t-) · d_e(t) / Y(t)``
+    at the group's last time ``τ``, with ``Y(t)`` the subjects whose time is ``t`` or later
+    (a subject censored at ``t`` is still at risk of an event at ``t``), ``d_e(t)`` the events
+    of kind e at ``t`` and ``S(t) = Π_{u ≤ t} (1 - (d_1(u) + d_2(u)) / Y(u))`` the
+    Kaplan-Meier share without either event (Aalen & Johansen 1978; Kalbfleisch & Prentice
+    2002, §8.2). Censoring is taken as independent of the outcome: a subject censored at t
+    stands for those at risk at t, so a censored subject's outcome is neither counted as
+    the second event nor lost, as ``events / subjects`` would do when the second event
+    comes faster. With nothing censored ``F_e(τ) = d_e / subjects``; in general
+    ``d_e / subjects ≤ F_e(τ) ≤ (d_e + censored) / subjects`` (each censored subject's
+    mass goes to later events or stays undecided). ``1 - F_1 - F_2 = S(τ)``: the estimated
+    share still without either event at ``τ`` (0 when the last time holds no censoring).
+    Cumulative sums and products over the distinct times of each group, as polars
+    expressions.
 
-    Counts 0, 2, 4, 6: m = 3, s² = 20/3, phi = 20/9, t(3) = 3.1824, half-width on the log
-    scale 3.1824 · √(20/108) = 1.3695, so 3 · e^-1.3695 = 0.763 to 3 · e^1.3695 = 11.80.
+    Times 2 (second), 3 (censored), 4 (first), 6 (first and second), 9 (censored): at 2,
+    Y = 6, F_2 = 1/6, S = 5/6; at 4, Y = 4, F_1 = 5/6 · 1/4 = 5/24, S = 5/8; at 6, Y = 3,
+    F_1 += 5/8 · 1/3, F_2 += 5/8 · 1/3, so F_1 = 5/12 and F_2 = 3/8 (S(9) = 5/24 undecided):
 
-    >>> df = pl.DataFrame({"calls": [12, 0, 5], "deals": [4, 3, 1], "ss": [56, 0, 25]})
-    >>> lo, hi = quasi_poisson_rate_interval("calls", "deals", "ss")
-    >>> df.select(lo.round(3).alias("low"), hi.round(3).alias("high")).rows()
-    [(0.763, 11.8), (0.0, 1.23), (None, None)]
+    >>> lf = pl.LazyFrame({"t": [2, 3, 4, 6, 6, 9], "a": [0, 0, 1, 1, 0, 0],
+    ...                    "b": [1, 0, 0, 0, 1, 0]})
+    >>> out = competing_risks_incidence(lf, [], "t", "a", "b").collect()
+    >>> [round(v, 6) for v in out.row(0)]
+    [0.416667, 0.375]
     """
-    alpha = 1 - confidence
-    _z(confidence)  # validates the level
-    k = pl.col(total).cast(pl.Float64)
-    units = pl.col(n).cast(pl.Float64)
-    mean = k / units
-    variance = (pl.col(sum_sq).cast(pl.Float64) - units * mean**2) / (units - 1)
-    phi = pl.max_horizontal(pl.lit(1.0), variance / mean)
-    t = pl.col(n).map_batches(lambda s: _t_quantile(s, confidence), return_dtype=pl.Float64)
-    half = t * (phi / k).sqrt()
-    zero_high = float(-np.log(alpha / 2)) / units
-    enough = units >= 2
-    low = pl.when(enough & (k > 0)).then(mean * (-half).exp()).when(enough).then(pl.lit(0.0))
-    high = pl.when(enough & (k > 0)).then(mean * half.exp()).when(enough).then(zero_high)
-    return low, high
+    per_time = (
+        events.group_by(*keys, time)
+        .agg(
+            pl.col(first).cast(pl.Int64).sum().alias("_d1"),
+            pl.col(second).cast(pl.Int64).sum().alias("_d2"),
+            pl.len().alias("_out"),
+        )
+        .sort(*keys, time, nulls_last=True)
+    )
+    over = (lambda e: e.over(keys)) if keys else (lambda e: e)
+    at_risk = over(pl.col("_out").sum()) - over(pl.col("_out").cum_sum()) + pl.col("_out")
+    out = (
+        per_time.with_columns(at_risk.cast(pl.Float64).alias("_y"))
+        .with_columns(
+            over((1 - (pl.col("_d1") + pl.col("_d2")) / pl.col("_y")).cum_prod()).alias("_s")
+        )
+        .with_columns(over(pl.col("_s").shift(1, fill_value=1.0)).alias("_s_before"))
+        # (running sums in time order, one by one: the same events give the same bits in any
+        # row order or context, which a parallel sum does not promise)
+        .with_columns(
+            over((pl.col("_s_before") * pl.col(f"_d{e}") / pl.col("_y")).cum_sum()).alias(f"_f{e}")
+            for e in (1, 2)
+        )
+    )
+    incidence = [
+        pl.col("_f1").sort_by(time).last().alias("first_incidence"),
+        pl.col("_f2").sort_by(time).last().alias("second_incidence"),
+    ]
+    if keys:
+        return out.group_by(keys).agg(incidence)
+    return out.select(incidence)

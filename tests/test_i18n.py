@@ -380,7 +380,7 @@ P90 q n p x h pipeline_kit canonical csv sample benchmarks targets leads activit
 collateral_usage deals stage_history stages marketing_spend pk compare by US CN NT RM J data
 Wilson Newcombe MOVER Shewhart Beta Student quasi-Poisson beta-binomial bootstrap-t sigma
 Cox Garwood Jeffreys Poisson Gamma-Poisson Bernoulli Monte
-Carlo log-log ARPA Brunner-Munzel Zou Donner"""
+Carlo log-log ARPA Brunner-Munzel Zou Donner Aalen-Johansen"""
 
 
 WORD = r"[A-Za-z][A-Za-z0-9_'-]*"

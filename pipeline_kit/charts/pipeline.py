@@ -167,7 +167,9 @@ def stage_conversion_chart(
     )
     return chart.properties(
         title=alt.Title(
-            title, subtitle="Drop-off is the rest of each bar's 100%; grey: cohort still too young"
+            title,
+            subtitle="Pending deals counted like decided deals as long in the stage; grey: "
+            "cohort still too young",
         ),
         width=480,
     )
