@@ -742,3 +742,97 @@ def test_amounts_in_minor_units_are_read_when_the_mapping_says_so(tmp_path):
     )
     with pytest.raises(pk.DataError, match="amount_unit = 'cents': only \"minor\""):
         pk.load(tmp_path / "opps.csv", mapping={**mapping, "amount_unit": "cents"})
+
+
+# ----------------------------------------------------------------------------- eighth session
+
+# Exports from CRM UIs in other languages; each row: deal 1 won, deal 2 lost, deal 3 open
+LOCALISED = {
+    # Salesforce report, German UI (Excel CSV: ';', decimal comma, day first)
+    "sf_de.csv": (
+        "Opportunity-ID;Opportunity-Inhaber;Inhaberrolle;Betrag;Erstelldatum;Phase;Abschlussdatum\n"
+        "D1;Ana;EMEA;1.000,50;05.01.2024;Geschlossen und gewonnen;20.02.2024\n"
+        "D2;Ben;EMEA;250,00;06.01.2024;Geschlossen und verloren;21.02.2024\n"
+        "D3;Ana;EMEA;80,00;07.01.2024;Angebot;30.06.2024\n"
+    ),
+    # Salesforce report, Simplified-Chinese UI (结束日期 is CloseDate)
+    "sf_zh.csv": (
+        "业务机会 ID,业务机会所有人,所有人角色,金额,创建日期,阶段,结束日期\n"
+        "D1,Ana,EMEA,1000.50,2024-01-05,赢单,2024-02-20\n"
+        "D2,Ben,EMEA,250,2024-01-06,输单,2024-02-21\n"
+        "D3,Ana,EMEA,80,2024-01-07,需求分析,2024-06-30\n"
+    ),
+    # Salesforce report, Japanese UI
+    "sf_ja.csv": (
+        "商談 ID,商談 所有者,所有者 ロール,金額,作成日,フェーズ,完了予定日\n"
+        "D1,Ana,EMEA,1000.50,2024/01/05,成立,2024/02/20\n"
+        "D2,Ben,EMEA,250,2024/01/06,不成立,2024/02/21\n"
+        "D3,Ana,EMEA,80,2024/01/07,提案,2024/06/30\n"
+    ),
+    # HubSpot deals export, Spanish UI
+    "hs_es.csv": (
+        "ID del registro,Propietario del negocio,Equipo,Importe,Fecha de creación,"
+        "Etapa del negocio,Fecha de cierre\n"
+        "D1,Ana,EMEA,1000.50,2024-01-05 09:00,Cierre ganado,2024-02-20 10:00\n"
+        "D2,Ben,EMEA,250,2024-01-06 09:00,Cierre perdido,2024-02-21 10:00\n"
+        "D3,Ana,EMEA,80,2024-01-07 09:00,Cita programada,\n"
+    ),
+    # HubSpot deals export, Chinese UI
+    "hs_zh.csv": (
+        "记录 ID,交易所有者,团队,金额,创建日期,交易阶段,成交日期\n"
+        "D1,Ana,EMEA,1000.50,2024-01-05,成交,2024-02-20\n"
+        "D2,Ben,EMEA,250,2024-01-06,丢单,2024-02-21\n"
+        "D3,Ana,EMEA,80,2024-01-07,已安排约见,\n"
+    ),
+    # a Malay sheet, and a Chinese one with 2024年1月5日 dates
+    "ms.csv": (
+        "ID,Jurujual,Pasukan,Jumlah,Tarikh Dibuat,Peringkat,Status,Tarikh Tutup\n"
+        "D1,Ana,EMEA,1000.50,2024-01-05,Tutup,Menang,2024-02-20\n"
+        "D2,Ben,EMEA,250,2024-01-06,Tutup,Kalah,2024-02-21\n"
+        "D3,Ana,EMEA,80,2024-01-07,Cadangan,Dalam proses,\n"
+    ),
+    "zh.csv": (
+        "编号,销售,团队,金额,创建日期,阶段,状态,成交日期\n"
+        "D1,Ana,EMEA,1000.50,2024年1月5日,赢单,赢单,2024年2月20日\n"
+        "D2,Ben,EMEA,250,2024年1月6日,输单,输单,2024年2月21日\n"
+        "D3,Ana,EMEA,80,2024年1月7日,报价,进行中,\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOCALISED))
+def test_inspect_drafts_exports_from_crm_uis_in_other_languages(tmp_path, name):
+    """A Salesforce report from a German, Chinese or Japanese UI, a HubSpot export from a
+    Spanish or Chinese UI, Malay and Chinese sheets: 2 to 5 `?` lines each (the owner, the
+    owner's role, 结束日期, ID del registro, Dalam proses, 2024年1月5日 ...)."""
+    (tmp_path / name).write_text(LOCALISED[name], encoding="utf-8")
+    text, said = draft_mapping(tmp_path / name)
+    assert '= "?"' not in text, text
+    assert "[deals]" in text and not any("no date format" in s for s in said)
+    (tmp_path / "m.toml").write_text(text, encoding="utf-8")
+    ds = pk.load(tmp_path / name, mapping=tmp_path / "m.toml")
+    got = {
+        r["deal_id"]: (r["owner"], r["team"], r["status"], r["amount"], r["created_at"])
+        for r in ds.deals.to_dicts()
+    }
+    assert got == {
+        "D1": ("Ana", "EMEA", "won", 1000.5, dt.date(2024, 1, 5)),
+        "D2": ("Ben", "EMEA", "lost", 250.0, dt.date(2024, 1, 6)),
+        "D3": ("Ana", "EMEA", "open", 80.0, dt.date(2024, 1, 7)),
+    }
+    closed = ds.deals.sort("deal_id")["closed_at"].to_list()
+    assert closed == [dt.date(2024, 2, 20), dt.date(2024, 2, 21), None]
+
+
+def test_inspect_drafts_a_salesforce_closed_deals_report_as_deals(tmp_path):
+    """An English Salesforce report of closed deals (Owner Role, Closed, Won) was drafted as a
+    stage_history table: id, stage and Created Date are its three columns, and the deals
+    lacked the team (the owner's role, the Salesforce adapter's team)."""
+    (tmp_path / "report1717.csv").write_text(
+        "Opportunity Owner,Owner Role,Opportunity ID,Stage,Amount,Created Date,Close Date,Closed,"
+        "Won\nAna,EMEA,O1,Closed Won,100,1/5/2024,2/20/2024,true,true\n"
+        "Ben,EMEA,O2,Closed Lost,50,1/6/2024,2/21/2024,true,false\n"
+    )
+    text, _ = draft_mapping(tmp_path / "report1717.csv")
+    assert "[deals]" in text and "[stage_history]" not in text
+    assert '\nteam = "Owner Role"' in text and '= "?"' not in text
