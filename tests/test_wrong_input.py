@@ -389,3 +389,24 @@ def test_swiss_apostrophe_thousands_are_read(tmp_path):
         "D3": 1234567.0,
     }
     assert ds.quarantine["rules"].to_list() == [["amount|dtype"]]
+
+
+def test_full_width_digits_and_asian_currency_symbols_are_read(tmp_path):
+    """Amounts typed with a Chinese or Japanese input method (`１０００．５０`, `￥１，２３４`,
+    the full-width ￥ of a Japanese Salesforce report) and Taiwan's `NT$` were quarantined as
+    unreadable: 20 of 30 deals of a sweep case. `12.5万` (ten-thousands) is never read."""
+    body = (
+        "D1,a,r,１０００．５０,2025-10-01,Won,won,2025-10-02\n"
+        "D2,a,r,￥１，２３４,2025-10-01,Won,won,2025-10-02\n"
+        "D3,a,r,￥100050,2025-10-01,Won,won,2025-10-02\n"
+        'D4,a,r,"NT$1,000.50",2025-10-01,Won,won,2025-10-02\n'
+        "D5,a,r,12.5万,2025-10-01,Won,won,2025-10-02\n"
+    )
+    ds = pk.load(_deals(tmp_path, body))
+    assert dict(ds.deals.select("deal_id", "amount").rows()) == {
+        "D1": 1000.5,
+        "D2": 1234.0,
+        "D3": 100050.0,
+        "D4": 1000.5,
+    }
+    assert ds.quarantine["rules"].to_list() == [["amount|dtype"]]

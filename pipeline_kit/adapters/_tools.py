@@ -1495,11 +1495,16 @@ _THOUSANDS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
 _DOT_GROUPED = r"^-?[1-9]\d{0,2}(\.\d{3})+$"
 # A money value may carry its currency: an ISO 4217 code (three capitals) before or after the
 # number (``EUR 1,000.50``, ``1,000.50 USD``, as multi-currency Salesforce reports write it),
-# or one of a few symbols besides $ € £ ¥: RM (ringgit), S$ and HK$ (Singapore and Hong Kong
-# dollars), kr (the Nordic crowns). The list is kept short on purpose: a symbol is read only
-# when it cannot be part of a number.
+# or one of a few symbols besides $ € £ ¥ (and the full-width ￥ of a Chinese or Japanese
+# input method): RM (ringgit), S$, HK$ and NT$ (Singapore, Hong Kong and Taiwan dollars), kr
+# (the Nordic crowns). The list is kept short on purpose: a symbol is read only when it cannot
+# be part of a number.
 _CODE = r"[A-Z]{3}"
-_LEADING = rf"^(-?)\s*(?:{_CODE}|RM|S\$|HK\$|kr\.?)\s*"
+_LEADING = rf"^(-?)\s*(?:{_CODE}|RM|S\$|HK\$|NT\$|kr\.?)\s*"
+# Full-width digits and marks (１２３４．５０, typed with a Chinese or Japanese input method):
+# the same characters as their ASCII forms (Unicode NFKC), read as those
+_FULL_WIDTH = [chr(0xFF10 + i) for i in range(10)] + ["．", "，", "－", "＋", "＄", "￥"]
+_HALF_WIDTH = [str(i) for i in range(10)] + [".", ",", "-", "+", "$", "¥"]
 _TRAILING = rf"\s*(?:{_CODE}|kr\.?)$"
 
 
@@ -1511,10 +1516,11 @@ def plain_number(text: pl.Expr, *, money: bool = False) -> pl.Expr:
     a decimal comma (``1234,50``) gives null rather than 123450. For ``money``, ``12.500``
     gives null too: a dot grouping thousands or a decimal point is never guessed. A money
     value may also carry a currency code before or after it (``EUR 1,000.50``,
-    ``1,000.50 USD``) or the symbols RM, S$, HK$ or kr (``RM1,000.50``): they are read past,
+    ``1,000.50 USD``) or the symbols RM, S$, HK$, NT$ or kr (``RM1,000.50``): they are read past,
     never as a hint to a decimal comma (``1.000,50 EUR`` is still null). Which currency a code
     names is :func:`amount_code`'s; adapters with a currency column check that the two agree
-    (:func:`to_reporting_currency`).
+    (:func:`to_reporting_currency`). Full-width digits and marks (``１２３４．５０``, ``￥``,
+    as a Chinese or Japanese input method types them) are their ASCII forms.
     """
     return text.cast(pl.String).map_batches(
         functools.partial(_plain_numbers, money=money),
@@ -1531,6 +1537,8 @@ def _plain_numbers(values: pl.Series, *, money: bool) -> pl.Series:
     """
     x = pl.col("x")
     frame = values.to_frame("x")
+    if frame.select(x.str.contains("[\uff04\uff0b-\uff0e\uff10-\uff19\uffe5]").any()).item():
+        frame = frame.select(x.str.replace_many(_FULL_WIDTH, _HALF_WIDTH))
     if money and frame.select(x.str.contains("[A-Za-z]").any()).item():  # (a code or RM/kr)
         frame = frame.select(x.str.strip_chars().str.replace(_LEADING, "${1}"))
         frame = frame.select(x.str.replace(_TRAILING, ""))
