@@ -836,3 +836,26 @@ def test_inspect_drafts_a_salesforce_closed_deals_report_as_deals(tmp_path):
     text, _ = draft_mapping(tmp_path / "report1717.csv")
     assert "[deals]" in text and "[stage_history]" not in text
     assert '\nteam = "Owner Role"' in text and '= "?"' not in text
+
+
+def test_dates_with_malay_month_names_are_drafted_and_read(tmp_path):
+    """`5 Mac 2024`, `12 Ogos 2024` (Malay month names): inspect drafted `%d %b %Y` from the
+    English-looking ones and said the others "fit no format tried"; they were quarantined."""
+    (tmp_path / "jualan.csv").write_text(
+        "ID,Jurujual,Pasukan,Jumlah,Tarikh Dibuat,Peringkat,Status,Tarikh Tutup\n"
+        "D1,Ana,Utara,10,5 Mac 2024,Tutup,Menang,12 Ogos 2024\n"
+        "D2,Ana,Utara,10,7 Mei 2024,Tutup,Kalah,1 Dis 2024\n"
+        "D3,Ana,Utara,10,3 Okt 2024,Tutup,Menang,2 Disember 2024\n"
+        "D4,Ana,Utara,10,9 Jan 2024,Tutup,Kalah,9 Julai 2024\n"
+    )
+    text, said = draft_mapping(tmp_path / "jualan.csv")
+    assert not any("fit no format" in s or "no date format" in s for s in said), said
+    (tmp_path / "m.toml").write_text(text, encoding="utf-8")
+    ds = pk.load(tmp_path / "jualan.csv", mapping=tmp_path / "m.toml")
+    got = ds.deals.sort("deal_id").select("created_at", "closed_at").rows()
+    assert got == [
+        (dt.date(2024, 3, 5), dt.date(2024, 8, 12)),
+        (dt.date(2024, 5, 7), dt.date(2024, 12, 1)),
+        (dt.date(2024, 10, 3), dt.date(2024, 12, 2)),
+        (dt.date(2024, 1, 9), dt.date(2024, 7, 9)),
+    ]

@@ -601,12 +601,41 @@ def _quote(values: list[str], limit: int = 3) -> str:
     return shown + (", ..." if len(values) > limit else "")
 
 
+# Malay month names that are not English ones (Jan, Feb, Apr, Jun, Jul, Sep, Nov are both):
+# a format with %b or %B reads them too ("5 Mac 2024", "12 Ogos 2024")
+_MALAY_MONTHS = {
+    "Januari": "Jan",
+    "Februari": "Feb",
+    "Mac": "Mar",
+    "Mei": "May",
+    "Julai": "Jul",
+    "Ogos": "Aug",
+    "Ogo": "Aug",
+    "Okt": "Oct",
+    "Oktober": "Oct",
+    "Dis": "Dec",
+    "Disember": "Dec",
+}
+
+
+def _english_months(text: pl.Expr) -> pl.Expr:
+    """``text`` with the Malay month names (:data:`_MALAY_MONTHS`) as English abbreviations.
+
+    (An abbreviation fits both %b and %B; a full name fits only %B.)
+    """
+    for malay, english in _MALAY_MONTHS.items():
+        text = text.str.replace_all(rf"(?i)\b{malay}\b", english)
+    return text
+
+
 def _strptime(text: pl.Expr, fmt: str) -> pl.Expr:
     """``text`` read with ``fmt`` as ISO text.
 
     Null when it does not match or the year is implausible (``%Y`` reads ``24`` as the year
-    24).
+    24). A month by name (``%b``, ``%B``) may be English or Malay.
     """
+    if "%b" in fmt or "%B" in fmt:
+        text = _english_months(text)
     parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
     if "%z" in fmt or "%Z" in fmt:
         parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
