@@ -3,6 +3,7 @@ reason; nothing lost, nothing silently rescaled. Expected values are read off ea
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import re
 
@@ -410,3 +411,18 @@ def test_full_width_digits_and_asian_currency_symbols_are_read(tmp_path):
         "D4": 1000.5,
     }
     assert ds.quarantine["rules"].to_list() == [["amount|dtype"]]
+
+
+@pytest.mark.parametrize(
+    ("created", "closed", "said"),
+    [
+        ("3/31/2024", "4/15/2024", "MM/DD/YYYY dates"),
+        ("3/31/24", "4/15/24", "MM/DD/YY dates"),
+        ("3/31/2024", "4/15/24", "MM/DD/YY(YY) dates"),
+    ],
+)
+def test_the_slash_date_note_names_the_years_as_written(tmp_path, created, closed, said):
+    """The note said "MM/DD/YY dates" of `3/31/2024` (a sweep-7 leftover)."""
+    ds = pk.load(_deals(tmp_path, f"D1,a,r,10,{created},Won,won,{closed}\n"))
+    assert ds.deals["closed_at"].to_list() == [dt.date(2024, 4, 15)]
+    assert any(said in n for n in ds.notes), ds.notes

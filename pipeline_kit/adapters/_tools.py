@@ -754,6 +754,22 @@ _SERIAL_RANGE = (20_000, 80_000)  # 1954-10-03 .. 2119-01-10
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 
+def _slash_years(frame: pl.DataFrame, columns: list[str]) -> str:
+    """How the slash dates of ``columns`` write the year: ``YYYY``, ``YY`` or ``YY(YY)`` (both).
+
+    (The note said "MM/DD/YY dates" of ``3/31/2024``.)
+    """
+    digits = set(
+        pl.concat(
+            [frame[c].str.strip_chars().str.extract(_SLASH, 3).str.len_chars() for c in columns]
+        )
+        .drop_nulls()
+        .unique()
+        .to_list()
+    )
+    return "YY(YY)" if len(digits) > 1 else "YYYY" if digits == {4} else "YY"
+
+
 def excel_serial(text: pl.Expr) -> pl.Expr:
     """ISO text (``YYYY-MM-DD 00:00:00``) of a whole number of days since 1899-12-30.
 
@@ -925,11 +941,12 @@ def normalise_dates(
             notes.append(
                 Message(
                     N_(
-                        "{name}: {value}/YY dates in {names} (the order is certain: some values "
+                        "{name}: {value} dates in {names} (the order is certain: some values "
                         "only fit it); read as ISO."
                     ),
                     name=str(Path(file).name),
-                    value=str("MM/DD" if order == "month" else "DD/MM"),
+                    value=("MM/DD/" if order == "month" else "DD/MM/")
+                    + _slash_years(frame, text_cols),
                     names=str(names),
                 )
             )
