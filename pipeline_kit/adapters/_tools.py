@@ -162,7 +162,39 @@ def read_export_file(
     frame = _read_export_file(
         path, notes, encoding=encoding, separator=separator, header_only=header_only, sheet=sheet
     )
-    return _without_unnamed_columns(frame, path, notes)
+    return _without_text_formulas(_without_unnamed_columns(frame, path, notes), path, notes)
+
+
+# ="00001": a value written as an Excel text formula, so that Excel keeps its leading zeros
+_TEXT_FORMULA = r'^="([^"]*)"$'
+
+
+def _without_text_formulas(frame: pl.DataFrame, path: Path, notes: list[str]) -> pl.DataFrame:
+    """The values written as Excel text formulas (``="00001"``) as the text they hold.
+
+    Tools that write CSVs for Excel wrap ids in ``="..."`` so that Excel keeps their leading
+    zeros; the kit kept ``="00001"`` as the id, without a word. Each column holding such
+    values is read as their text (``00001``), with a note naming the columns and the count.
+    """
+    text = [c for c, t in frame.schema.items() if t == pl.String]
+    if not text or frame.height == 0:
+        return frame
+    counts = frame.select(pl.col(c).str.contains(_TEXT_FORMULA).sum() for c in text).row(0)
+    found = [c for c, n in zip(text, counts, strict=True) if n]
+    if not found:
+        return frame
+    notes.append(
+        Message(
+            N_(
+                "{file}: {count} value(s) in {columns} are written as Excel text formulas "
+                '(="00001", to keep leading zeros): read as the text they hold (00001).'
+            ),
+            file=path.name,
+            count=str(sum(counts)),
+            columns=", ".join(found),
+        )
+    )
+    return frame.with_columns(pl.col(c).str.replace(_TEXT_FORMULA, "${1}").alias(c) for c in found)
 
 
 # workbooks that are zip files (read as workbooks, or named as such: Apple's .numbers)
