@@ -432,7 +432,10 @@ def test_ids_written_as_excel_text_formulas_are_read_as_their_text(tmp_path):
     """`="00001"` (a tool writing a CSV for Excel keeps the leading zeros so) was kept as the
     id `="00001"`, without a note (a sweep-7 leftover); the stage history then could not
     name the deal by its id."""
-    body = '="00001",a,r,10,2025-10-01,Won,won,2025-10-02\n"=""00002""",a,r,10,2025-10-01,Won,won,2025-10-02\n'
+    body = (
+        '="00001",a,r,10,2025-10-01,Won,won,2025-10-02\n'
+        '"=""00002""",a,r,10,2025-10-01,Won,won,2025-10-02\n'
+    )
     ds = pk.load(_deals(tmp_path, body))
     assert sorted(ds.deals["deal_id"]) == ["00001", "00002"]
     assert any("2 value(s) in deal_id are written as Excel text formulas" in n for n in ds.notes)
