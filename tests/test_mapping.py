@@ -859,3 +859,24 @@ def test_dates_with_malay_month_names_are_drafted_and_read(tmp_path):
         (dt.date(2024, 10, 3), dt.date(2024, 12, 2)),
         (dt.date(2024, 1, 9), dt.date(2024, 7, 9)),
     ]
+
+
+def test_a_dataframe_holding_its_header_as_a_row_excludes_that_row():
+    """Two sheets joined in pandas keep the second header as a row; in a file it is excluded
+    as a repeated header, in a DataFrame it was quarantined four times (amount, created_at,
+    status and closed_at unreadable), a sweep-7 leftover."""
+    header = ["deal_id", "owner", "team", "amount", "created_at", "stage", "status", "closed_at"]
+    rows = [
+        ["D1", "Ana", "EMEA", "100", "2024-01-01", "Won", "won", "2024-02-01"],
+        header,
+        ["D2", "Ben", "EMEA", "50", "2024-01-02", "Lost", "lost", "2024-02-02"],
+    ]
+    deals = pl.DataFrame(rows, schema=header, orient="row")
+    crm = [*header[:1], "Rep", *header[2:]]
+    mapped = pl.DataFrame([crm if r is header else r for r in rows], schema=crm, orient="row")
+    mapping = {"deals": {"file": "crm", "columns": {"owner": "Rep"}}}
+    for ds in (pk.load({"deals": deals}), pk.load({"crm": mapped}, mapping=mapping)):
+        counts = ds.counts.filter(pl.col("table") == "deals")
+        assert counts.select("read", "valid", "quarantined", "excluded").row(0) == (3, 2, 0, 1)
+        assert ds.excluded["reason"].to_list() == ["repeated_header"]
+        assert ds.excluded["source_row"].to_list() == [2]
