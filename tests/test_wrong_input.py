@@ -354,7 +354,7 @@ def test_a_title_above_the_header_is_named_with_the_header_line(tmp_path, capsys
     in the header but holds values", which sent the user to name a column."""
     (tmp_path / "board.csv").write_text(
         "Sales Pipeline,,,,\n"
-        ",,,,\n"
+        "Exported by,Ana,,,\n"  # (two values above the header: not clearly a title)
         "Name,Person,Status,Deal Value,Date\n"
         "Deal 1,Ana,Won,100,2024-01-01\n"
         "Deal 2,Ben,Lost,50,2024-01-02\n"
@@ -371,6 +371,51 @@ def test_a_title_above_the_header_is_named_with_the_header_line(tmp_path, capsys
     (tmp_path / "gap.csv").write_text("a,,c,d\n1,2,3,4\n")
     with pytest.raises(pk.DataError, match="column 2 has no name in the header"):
         pk.load(tmp_path / "gap.csv")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_title_above_the_header_is_skipped_when_the_header_is_clear(tmp_path, suffix):
+    """monday.com's board export: the board's name, a blank line, a group's name, then the
+    header. The lines above the header had to be deleted by hand (a sweep-7 leftover); the
+    rows keep their lines in the file."""
+    lines = [
+        ["Sales Pipeline", "", "", "", "", "", ""],
+        ["", "", "", "", "", "", ""],
+        ["Q1 deals", "", "", "", "", "", ""],
+        ["Item ID", "Person", "Team", "Deal Value", "Date", "Status", "Close Date"],
+        ["1", "Ana", "EMEA", "100", "2024-01-01", "won", "2024-02-01"],
+        ["2", "Ben", "EMEA", "50", "2024-01-02", "lost", "2024-02-02"],
+    ]
+    path = tmp_path / f"board{suffix}"
+    if suffix == ".csv":
+        path.write_text("".join(",".join(r) + "\n" for r in lines))
+    else:
+        import openpyxl
+
+        book = openpyxl.Workbook()
+        for r in lines:
+            book.active.append([v or None for v in r])
+        book.save(path)
+    mapping = {
+        "deals": {
+            "columns": {
+                "deal_id": "Item ID",
+                "owner": "Person",
+                "amount": "Deal Value",
+                "created_at": "Date",
+                "stage": "Status",
+                "closed_at": "Close Date",
+            }
+        }
+    }
+    ds = pk.load(path, mapping=mapping)
+    got = ds.deals.sort("deal_id").select("deal_id", "amount", "status", "source_row").rows()
+    assert got == [("1", 100.0, "won", 5), ("2", 50.0, "lost", 6)]
+    assert any(
+        "the table's header is line 4; the lines above it (a title: 'Sales Pipeline', "
+        "'Q1 deals') were skipped" in n
+        for n in ds.notes
+    ), ds.notes
 
 
 def test_swiss_apostrophe_thousands_are_read(tmp_path):

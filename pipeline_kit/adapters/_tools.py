@@ -642,6 +642,9 @@ def _without_unnamed_columns(frame: pl.DataFrame, path: Path, notes: list[str]) 
     ).row(0, named=True)
     holding = [c for c in unnamed if filled[c]]
     if holding:
+        below = _header_below_a_title(frame, unnamed, path, notes)
+        if below is not None:
+            return below
         _title_above_the_header(frame, unnamed, path)
         column = holding[0]
         value = pl.col(column).cast(pl.String).str.strip_chars()
@@ -665,6 +668,53 @@ def _without_unnamed_columns(frame: pl.DataFrame, path: Path, notes: list[str]) 
             )
         )
     return frame.drop(unnamed)
+
+
+def _header_below_a_title(
+    frame: pl.DataFrame, unnamed: list[str], path: Path, notes: list[str]
+) -> pl.DataFrame | None:
+    """The table under a title, its header found below it; None when it is not that clear.
+
+    A board exported with its name on top (monday.com: the board's name, a blank line, a
+    group's name, then the header) had to be edited by hand. When the first line names at
+    most one column, a line among the first 20 fills every column with distinct names none
+    of which is a number, and every line above it holds at most one value (a title, a blank
+    line, a group's name), that line is the header: the lines above it are skipped, with a
+    note naming them. The rows keep their lines in the file. Anything less clear is left to
+    :func:`_title_above_the_header`'s error.
+    """
+    cols = [c for c in frame.columns if c != "source_row"]
+    named = [c for c in cols if c not in unnamed]
+    if len(named) > 1 or len(cols) < 3 or frame.height < 2:
+        return None
+    head = frame.head(20).with_columns(
+        pl.col(c).cast(pl.String).str.strip_chars().fill_null("").alias(c) for c in cols
+    )
+    filled = head.select(
+        pl.sum_horizontal(pl.col(c).ne("").cast(pl.Int32) for c in cols)
+    ).to_series()
+    full = [i for i, n in enumerate(filled.to_list()) if n == len(cols)]
+    if not full or any(n > 1 for n in filled.to_list()[: full[0]]):
+        return None
+    at = full[0]
+    names = [head[c][at] for c in cols]
+    if len(set(names)) < len(names) or any(re.fullmatch(r"[-+\d.,/: ]+", n) for n in names):
+        return None
+    line = int(head["source_row"][at])
+    title = named + [v for r in head.head(at).select(cols).iter_rows() for v in r if v]
+    notes.append(
+        Message(
+            N_(
+                "{file}: the table's header is line {line}; the lines above it (a title: "
+                "{title}) were skipped."
+            ),
+            file=path.name,
+            line=str(line),
+            title=", ".join(repr(t) for t in title[:3]) or "''",
+        )
+    )
+    body = frame.slice(at + 1).rename(dict(zip(cols, names, strict=True)))
+    return body.select(*names, "source_row")
 
 
 def _title_above_the_header(frame: pl.DataFrame, unnamed: list[str], path: Path) -> None:
