@@ -880,3 +880,43 @@ def test_a_dataframe_holding_its_header_as_a_row_excludes_that_row():
         assert counts.select("read", "valid", "quarantined", "excluded").row(0) == (3, 2, 0, 1)
         assert ds.excluded["reason"].to_list() == ["repeated_header"]
         assert ds.excluded["source_row"].to_list() == [2]
+
+
+def test_amounts_in_wan_are_never_rescaled_and_said_to_be(tmp_path):
+    """A Chinese sheet's 金额（万元） (amounts in ten-thousands) loaded without a word: every
+    amount figure was in 万; `12.5万` cells were quarantined with the generic "write a plain
+    number". The figures stay as written (never multiplied out), with a note and a fix."""
+    (tmp_path / "deals.csv").write_text(
+        "编号,负责人,团队,金额（万元）,创建日期,阶段,状态,结单日期\n"
+        "D1,Ana,EMEA,12.5,2024-01-05,赢单,赢单,2024-02-01\n"
+        "D2,Ana,EMEA,3万,2024-01-06,输单,输单,2024-02-02\n",
+        encoding="utf-8",
+    )
+    mapping = {
+        "deals": {
+            "columns": {
+                "deal_id": "编号",
+                "owner": "负责人",
+                "team": "团队",
+                "amount": "金额（万元）",
+                "created_at": "创建日期",
+                "stage": "阶段",
+                "status": "状态",
+                "closed_at": "结单日期",
+            },
+            "values": {"status": {"赢单": "won", "输单": "lost"}},
+        }
+    }
+    ds = pk.load(tmp_path / "deals.csv", mapping=mapping)
+    assert ds.deals["amount"].to_list() == [12.5]
+    assert any("'金额（万元）', whose header gives a unit" in n for n in ds.notes)
+    assert ds.quarantine["source_row"].to_list() == [3]
+    assert "the kit never rescales a value" in ds.report()
+    # the canonical route says the same of a 万 value
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "deals.csv").write_text(
+        "deal_id,owner,team,amount,created_at,stage,status,closed_at\n"
+        "D1,Ana,EMEA,3万,2024-01-06,Lost,lost,2024-02-02\n",
+        encoding="utf-8",
+    )
+    assert "the kit never rescales a value" in pk.load(tmp_path / "c").report()

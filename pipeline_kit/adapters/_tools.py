@@ -33,6 +33,8 @@ __all__ = [
     "SETASIDE_SCHEMA",
     "SetAsideLog",
     "amount_code",
+    "amount_unit_hint",
+    "amount_unit_note",
     "archive_problem",
     "column",
     "container_problem",
@@ -1665,6 +1667,51 @@ def _plain_numbers(values: pl.Series, *, money: bool) -> pl.Series:
 _APOSTROPHE_GROUPED = r"^[-+]?\d{1,3}(?:['’]\d{3})+(?:\.\d+)?$"
 # decimal comma: 1.234,50 / 1 234,50 (any space) / 1234,5 / 1234; optional sign
 _DECIMAL_COMMA = r"^[-+]?(?:\d{1,3}(?:\.\d{3})+|\d{1,3}(?:[ \x{00A0}\x{202F}]\d{3})+|\d+)(?:,\d+)?$"
+
+
+# a number followed by a unit word: 12.5万 (ten thousand), 3亿 (a hundred million), 5千
+_UNIT_WORD = r"\d\s*(?:万|萬|亿|億|千)\s*(?:元|圆|圓)?\s*$"
+# a header giving the amounts' unit: 金额（万元）, Amount (k), Value in thousands, Betrag (Tsd.)
+_UNIT_HEADER = (
+    r"(?i)[（(]\s*(?:万|萬|千|亿|億)|[（(]\s*(?:[$€£¥]\s*)?(?:k|m|mn|mio|tsd\.?|000s?|'000)\s*[)）]"
+    r"|\bin\s+(?:thousands|millions)\b"
+)
+
+
+def amount_unit_hint(values: pl.Series) -> Message | None:
+    """The fix for amounts written with a unit word (``12.5万``), or None when none is.
+
+    Such a value is quarantined as unreadable like any other, but the generic fix ("write a
+    plain number") did not say why: the kit never multiplies it out (no silent rescaling).
+    """
+    if not values.str.contains(_UNIT_WORD).any():
+        return None
+    return Message(
+        N_(
+            "Some amounts carry a unit word (12.5万: 万 is ten thousand, 亿 a hundred "
+            "million, 千 a thousand): the kit never rescales a value; write every amount out "
+            "in one unit (125000), or all of them in 万 without the word and a header saying so"
+        )
+    )
+
+
+def amount_unit_note(header: str, file: str) -> Message | None:
+    """A note when the amount column's header gives a unit (``金额（万元）``, ``Amount (k)``).
+
+    The amounts are then in that unit, as written: every amount figure is in 万 or thousands
+    too. Said, never rescaled.
+    """
+    if not re.search(_UNIT_HEADER, header):
+        return None
+    return Message(
+        N_(
+            "{file}: the amounts come from '{header}', whose header gives a unit: every amount "
+            "figure is in that unit, as written (the kit never rescales); multiply them out in "
+            "the export if the figures should be in currency units."
+        ),
+        file=file,
+        header=header,
+    )
 
 
 def decimal_comma_numbers(

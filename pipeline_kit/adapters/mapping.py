@@ -105,6 +105,8 @@ from pipeline_kit.adapters._encoding import detect_encoding
 from pipeline_kit.adapters._tools import (
     WORKBOOK_SUFFIXES,
     amount_code,
+    amount_unit_hint,
+    amount_unit_note,
     container_problem,
     decimal_comma_numbers,
     excel_serial,
@@ -911,6 +913,12 @@ def apply_mapping(
             if settings.decimal == ","
             else Message(N_('If the export writes 1.234,50, set decimal = "," in the mapping'))
         )
+    if "amount" in number_cols:
+        unit = amount_unit_hint(out["amount"].drop_nulls())
+        if unit is not None:
+            hints[(table, "amount|dtype")] = unit
+    if "amount" in chosen and (said := amount_unit_note(chosen["amount"], label)) is not None:
+        notes.append(said)
     if "status" in schema:
         hints[(table, "status|dtype")] = (
             Message(
