@@ -920,3 +920,17 @@ def test_amounts_in_wan_are_never_rescaled_and_said_to_be(tmp_path):
         encoding="utf-8",
     )
     assert "the kit never rescales a value" in pk.load(tmp_path / "c").report()
+
+
+def test_inspect_reads_mondays_default_status_labels():
+    """monday.com's "Working on it" and "Stuck" were left to the user ("won, lost or open?")."""
+    values = pl.Series("Status", ["Won", "Lost", "Working on it", "Stuck", "Done"])
+    from pipeline_kit.adapters.mapping import _status_words
+
+    assert _status_words(values) == {
+        "Won": "won",
+        "Lost": "lost",
+        "Working on it": "open",
+        "Stuck": "open",
+        "Done": None,  # (won? delivered? left to the user)
+    }

@@ -1451,6 +1451,8 @@ STATUS_WORDS = {
     "open": _bar(
         "open|offen|ouvert|ouverte|en cours|abierto|abierta|aperto|aberto|in progress|terbuka"
         "|active|进行中|進行中|跟进中|跟進中|dalam proses|sedang berjalan|en curso|en progreso"
+        # monday.com's default status labels of an item still being worked on
+        "|working on it|stuck"
     ),
 }
 _DATE_PARTS = _bar(
