@@ -386,6 +386,7 @@ def test_a_few_native_names_in_an_ascii_export_read_back_exactly(encoding, count
         (["张伟", "Chloé"], "gbk"),  # was KOI8-R: "уен╟", "Chlo╗╕"
         (["张伟"], "gbk"),  # was KOI8-R
         (["Ελένη"], "cp1253"),  # was Arabic cp1256: "إëفيç"
+        (["佐藤 花子", "鈴木 一郎"], "cp932"),  # was Korean cp949: "뜴뱻 됓럔"
     ],
 )
 def test_a_short_export_with_few_names_is_not_read_as_nonsense(tmp_path, names, encoding):

@@ -210,7 +210,8 @@ def _plausible(evidence: bytes, fitting: list[tuple[str, float]]) -> list[tuple[
     KOI8-R ("уен╟", "Chlo╗╕"), and without KOI8 Big5 came first ("桲帡", "Chlo谷"). A reading
     giving a character no name holds (:data:`_NEVER_IN_NAMES`) is left out when another one
     gives none; among the readings nearly as likely as the best left, those with the fewest
-    words joining a Latin letter to another script (:data:`_MIXED_WORD`) come first.
+    words joining a Latin letter to another script (:data:`_MIXED_WORD`), and not needing
+    cp949's rare syllables (:func:`_rare_korean`), come first.
     """
     clean = [(n, c) for n, c in fitting if not _NEVER_IN_NAMES.search(evidence.decode(n))]
     if clean:
@@ -218,10 +219,23 @@ def _plausible(evidence: bytes, fitting: list[tuple[str, float]]) -> list[tuple[
     top = fitting[0][1]
     likely = [r for r in fitting[: len(clean) or None] if r[1] >= NEARLY_AS_LIKELY * top]
     if len(likely) > 1:
-        mixed = {n: len(_MIXED_WORD.findall(evidence.decode(n))) for n, _ in likely}
+        mixed = {
+            n: len(_MIXED_WORD.findall(evidence.decode(n))) + _rare_korean(evidence, n)
+            for n, _ in likely
+        }
         ranked = sorted(likely, key=lambda r: mixed[r[0]])  # (stable: confidence next)
         fitting = ranked + [r for r in fitting if r not in likely]
     return fitting
+
+
+def _rare_korean(evidence: bytes, encoding: str) -> int:
+    """1 when ``encoding`` is cp949 and its reading needs cp949's rare syllables, else 0.
+
+    Korean names are written with the 2,350 common syllables of EUC-KR (KS X 1001); cp949 adds
+    8,822 rare ones, which is how it reads Japanese Shift-JIS bytes: 佐藤 花子 read as
+    "뜴뱻 됓럔", chardet's best reading of a two-name Shift-JIS export.
+    """
+    return int(encoding == "cp949" and not _decodes(evidence, "euc_kr"))
 
 
 _NON_ASCII = re.compile(rb"[\x80-\xff]+")
