@@ -71,6 +71,20 @@ TREND_QUARTERS = 8  # the quarters of a team's trends
 SEGMENT_COLUMNS = ("deal_type", "lead_source", "industry", "region", "product", "pipeline")
 """The canonical columns a team's win rate is split by, when the export has them."""
 
+# win_rate's own output columns: an export's column of the same name (a Salesforce report's
+# "Won" true/false flag, kept as the extra column won) cannot be a segment of it (the section
+# failed: "column with name 'won' has more than one occurrence")
+_WIN_RATE_OUTPUT = {
+    "won",
+    "lost",
+    "n",
+    "win_rate",
+    "ci_low",
+    "ci_high",
+    "design_effect",
+    "enough_data",
+    "time_basis",
+}
 _NOT_SEGMENTS = {  # text columns that identify or describe a deal rather than group deals
     "deal_id",
     "owner",
@@ -198,7 +212,10 @@ class TeamData:
         extra = [
             c
             for c, t in deals.schema.items()
-            if t == pl.String and c not in _NOT_SEGMENTS and c not in SEGMENT_COLUMNS
+            if t == pl.String
+            and c not in _NOT_SEGMENTS
+            and c not in SEGMENT_COLUMNS
+            and c not in _WIN_RATE_OUTPUT
         ]
         chosen = []
         for column in [*SEGMENT_COLUMNS, *extra]:

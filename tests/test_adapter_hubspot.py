@@ -683,3 +683,18 @@ def test_an_export_with_deal_id_for_record_id_is_a_deals_export(tmp_path):
     old, new = pk.load(folder, source="hubspot"), pk.load(example, source="hubspot")
     assert old.counts.drop("file").equals(new.counts.drop("file"))
     assert old.deals.equals(new.deals)
+
+
+def test_an_export_from_a_ui_in_another_language_points_to_a_mapping(tmp_path):
+    """A Spanish UI's export (ID del registro, Etapa del negocio) got "no HubSpot deals found:
+    neither a Deals export ... nor a deal table", naming only the file; the Salesforce adapter
+    already names the columns found and the mapping route."""
+    (tmp_path / "hubspot-crm-exports-todos-los-negocios.csv").write_text(
+        "ID del registro,Nombre del negocio,Etapa del negocio,Importe\n1,A,Cierre ganado,10\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(pk.DataError) as error:
+        pk.load(tmp_path, source="hubspot")
+    said = str(error.value)
+    assert "column names translated" in said and "pipeline-kit inspect" in said
+    assert "ID del registro, Nombre del negocio, Etapa del negocio, Importe" in said

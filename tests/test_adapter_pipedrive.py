@@ -709,3 +709,32 @@ def test_export_with_its_header_repeated_mid_file_excludes_that_line(tmp_path):
         9: "currency_without_rate",
         15: "currency_without_rate",
     }
+
+
+def test_export_with_products_reads_each_deal_once(tmp_path):
+    """A "deals with products" export writes a deal once per product: deal 2 (three products)
+    and deal 3 (two) were quarantined whole as duplicate keys, and the win rate was 1 of 1."""
+    head = (
+        "Deal - ID,Deal - Title,Deal - Owner,Deal - Value,Deal - Currency,Deal - Status,"
+        "Deal - Stage,Deal - Deal created,Deal - Won time,Deal - Lost time,"
+        "Product - Name,Product - Quantity\n"
+    )
+    deal = {
+        "1": "1,A,Ana,100,USD,Won,Proposal,2024-01-01 09:00:00,2024-02-01 10:00:00,",
+        "2": "2,B,Ben,50,USD,Lost,Proposal,2024-01-02 09:00:00,,2024-02-02 10:00:00",
+        "3": "3,C,Ana,70,USD,Open,Qualified,2024-01-03 09:00:00,,",
+    }
+    rows = [("1", "P1"), ("2", "P1"), ("2", "P2"), ("2", "P3"), ("3", "P1"), ("3", "P2")]
+    (tmp_path / "deals-products.csv").write_text(
+        head + "".join(f"{deal[d]},{p},1\n" for d, p in rows), encoding="utf-8"
+    )
+    ds = load(tmp_path)
+    assert counts(ds)["deals"] == (6, 3, 0, 3)
+    assert reasons(ds, "deals") == {4: "product_row", 5: "product_row", 7: "product_row"}
+    assert dict(ds.deals.select("deal_id", "status").rows()) == {
+        "1": "won",
+        "2": "lost",
+        "3": "open",
+    }
+    assert not {"product_name", "product_quantity"} & set(ds.deals.columns)
+    assert any("lists a deal once per product" in n for n in ds.notes)

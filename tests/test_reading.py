@@ -380,6 +380,29 @@ def test_a_few_native_names_in_an_ascii_export_read_back_exactly(encoding, count
     assert text.encode(encoding).decode(found[0]) == text, found
 
 
+@pytest.mark.parametrize(
+    ("names", "encoding"),
+    [
+        (["张伟", "Chloé"], "gbk"),  # was KOI8-R: "уен╟", "Chlo╗╕"
+        (["张伟"], "gbk"),  # was KOI8-R
+        (["Ελένη"], "cp1253"),  # was Arabic cp1256: "إëفيç"
+        (["佐藤 花子", "鈴木 一郎"], "cp932"),  # was Korean cp949: "뜴뱻 됓럔"
+    ],
+)
+def test_a_short_export_with_few_names_is_not_read_as_nonsense(tmp_path, names, encoding):
+    """A 12-row export with one or two native names gives chardet little to go on (its
+    confidences are 0.01-0.08); its best reading was box-drawing characters or Latin letters
+    joined to another script. Such readings give way to a plausible one nearly as likely."""
+    rows = [
+        f"D{i},{names[i % len(names)]},red,{100 + i},2025-10-01,Won,won,2025-10-20"
+        for i in range(12)
+    ]
+    text = HEADER + "\n".join(rows) + "\n"
+    (tmp_path / "deals.csv").write_bytes(text.encode(encoding))
+    ds = pk.load(tmp_path)
+    assert sorted(set(ds.deals["owner"])) == sorted(names)
+
+
 _CSV_FIELD = st.text(
     alphabet=st.sampled_from("abcXYZ019 .-_éüßøŁżЖжΩ中文한글カナ€“”"), min_size=0, max_size=8
 )

@@ -349,3 +349,28 @@ def test_summary_says_why_the_average_won_deal_has_no_interval():
     line = next(x for x in text.splitlines() if "Won deals averaged" in x)
     assert "too few amounts for an interval for the mean, n = 3" in line
     assert "– to –" not in line
+
+
+def test_an_export_column_named_like_a_win_rate_column_is_no_segment():
+    """A Salesforce report's `Won` flag (true/false), kept as the extra column `won`, was
+    taken as a segment: the segments section failed ("column with name 'won' has more than
+    one occurrence"). Sweep 8, e15."""
+    rows = [("1", "won", "true", "A"), ("2", "lost", "false", "B"), ("3", "won", "true", "B")]
+    deals = pl.DataFrame(
+        {
+            "deal_id": [r[0] for r in rows],
+            "owner": ["ann"] * 3,
+            "team": ["T"] * 3,
+            "amount": ["10"] * 3,
+            "created_at": ["2024-01-02"] * 3,
+            "stage": ["Closed"] * 3,
+            "status": [r[1] for r in rows],
+            "closed_at": ["2024-02-01"] * 3,
+            "won": [r[2] for r in rows],
+            "tier": [r[3] for r in rows],
+        }
+    )
+    report = pk.TeamReport(pk.load({"deals": deals}), "T", "2024-Q1")
+    assert report.data.segment_columns() == ["tier"]
+    text = report.segments_table().data
+    assert "could not be produced" not in text and "tier" in text

@@ -3,6 +3,7 @@ reason; nothing lost, nothing silently rescaled. Expected values are read off ea
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import re
 
@@ -353,7 +354,7 @@ def test_a_title_above_the_header_is_named_with_the_header_line(tmp_path, capsys
     in the header but holds values", which sent the user to name a column."""
     (tmp_path / "board.csv").write_text(
         "Sales Pipeline,,,,\n"
-        ",,,,\n"
+        "Exported by,Ana,,,\n"  # (two values above the header: not clearly a title)
         "Name,Person,Status,Deal Value,Date\n"
         "Deal 1,Ana,Won,100,2024-01-01\n"
         "Deal 2,Ben,Lost,50,2024-01-02\n"
@@ -370,6 +371,51 @@ def test_a_title_above_the_header_is_named_with_the_header_line(tmp_path, capsys
     (tmp_path / "gap.csv").write_text("a,,c,d\n1,2,3,4\n")
     with pytest.raises(pk.DataError, match="column 2 has no name in the header"):
         pk.load(tmp_path / "gap.csv")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_title_above_the_header_is_skipped_when_the_header_is_clear(tmp_path, suffix):
+    """monday.com's board export: the board's name, a blank line, a group's name, then the
+    header. The lines above the header had to be deleted by hand (a sweep-7 leftover); the
+    rows keep their lines in the file."""
+    lines = [
+        ["Sales Pipeline", "", "", "", "", "", ""],
+        ["", "", "", "", "", "", ""],
+        ["Q1 deals", "", "", "", "", "", ""],
+        ["Item ID", "Person", "Team", "Deal Value", "Date", "Status", "Close Date"],
+        ["1", "Ana", "EMEA", "100", "2024-01-01", "won", "2024-02-01"],
+        ["2", "Ben", "EMEA", "50", "2024-01-02", "lost", "2024-02-02"],
+    ]
+    path = tmp_path / f"board{suffix}"
+    if suffix == ".csv":
+        path.write_text("".join(",".join(r) + "\n" for r in lines))
+    else:
+        import openpyxl
+
+        book = openpyxl.Workbook()
+        for r in lines:
+            book.active.append([v or None for v in r])
+        book.save(path)
+    mapping = {
+        "deals": {
+            "columns": {
+                "deal_id": "Item ID",
+                "owner": "Person",
+                "amount": "Deal Value",
+                "created_at": "Date",
+                "stage": "Status",
+                "closed_at": "Close Date",
+            }
+        }
+    }
+    ds = pk.load(path, mapping=mapping)
+    got = ds.deals.sort("deal_id").select("deal_id", "amount", "status", "source_row").rows()
+    assert got == [("1", 100.0, "won", 5), ("2", 50.0, "lost", 6)]
+    assert any(
+        "the table's header is line 4; the lines above it (a title: 'Sales Pipeline', "
+        "'Q1 deals') were skipped" in n
+        for n in ds.notes
+    ), ds.notes
 
 
 def test_swiss_apostrophe_thousands_are_read(tmp_path):
@@ -389,3 +435,52 @@ def test_swiss_apostrophe_thousands_are_read(tmp_path):
         "D3": 1234567.0,
     }
     assert ds.quarantine["rules"].to_list() == [["amount|dtype"]]
+
+
+def test_full_width_digits_and_asian_currency_symbols_are_read(tmp_path):
+    """Amounts typed with a Chinese or Japanese input method (`１０００．５０`, `￥１，２３４`,
+    the full-width ￥ of a Japanese Salesforce report) and Taiwan's `NT$` were quarantined as
+    unreadable: 20 of 30 deals of a sweep case. `12.5万` (ten-thousands) is never read."""
+    body = (
+        "D1,a,r,１０００．５０,2025-10-01,Won,won,2025-10-02\n"
+        "D2,a,r,￥１，２３４,2025-10-01,Won,won,2025-10-02\n"
+        "D3,a,r,￥100050,2025-10-01,Won,won,2025-10-02\n"
+        'D4,a,r,"NT$1,000.50",2025-10-01,Won,won,2025-10-02\n'
+        "D5,a,r,12.5万,2025-10-01,Won,won,2025-10-02\n"
+    )
+    ds = pk.load(_deals(tmp_path, body))
+    assert dict(ds.deals.select("deal_id", "amount").rows()) == {
+        "D1": 1000.5,
+        "D2": 1234.0,
+        "D3": 100050.0,
+        "D4": 1000.5,
+    }
+    assert ds.quarantine["rules"].to_list() == [["amount|dtype"]]
+
+
+@pytest.mark.parametrize(
+    ("created", "closed", "said"),
+    [
+        ("3/31/2024", "4/15/2024", "MM/DD/YYYY dates"),
+        ("3/31/24", "4/15/24", "MM/DD/YY dates"),
+        ("3/31/2024", "4/15/24", "MM/DD/YY(YY) dates"),
+    ],
+)
+def test_the_slash_date_note_names_the_years_as_written(tmp_path, created, closed, said):
+    """The note said "MM/DD/YY dates" of `3/31/2024` (a sweep-7 leftover)."""
+    ds = pk.load(_deals(tmp_path, f"D1,a,r,10,{created},Won,won,{closed}\n"))
+    assert ds.deals["closed_at"].to_list() == [dt.date(2024, 4, 15)]
+    assert any(said in n for n in ds.notes), ds.notes
+
+
+def test_ids_written_as_excel_text_formulas_are_read_as_their_text(tmp_path):
+    """`="00001"` (a tool writing a CSV for Excel keeps the leading zeros so) was kept as the
+    id `="00001"`, without a note (a sweep-7 leftover); the stage history then could not
+    name the deal by its id."""
+    body = (
+        '="00001",a,r,10,2025-10-01,Won,won,2025-10-02\n'
+        '"=""00002""",a,r,10,2025-10-01,Won,won,2025-10-02\n'
+    )
+    ds = pk.load(_deals(tmp_path, body))
+    assert sorted(ds.deals["deal_id"]) == ["00001", "00002"]
+    assert any("2 value(s) in deal_id are written as Excel text formulas" in n for n in ds.notes)

@@ -178,6 +178,7 @@ def _readings(evidence: bytes, whole: _WholeFile) -> tuple[str, list[str]] | Non
     ]
     if not fitting:
         return None
+    fitting = _plausible(evidence, fitting)
     best, confidence = fitting[0]
     likely = [name for name, c in fitting if c >= NEARLY_AS_LIKELY * confidence]
     text = evidence.decode(best)
@@ -190,6 +191,51 @@ def _readings(evidence: bytes, whole: _WholeFile) -> tuple[str, list[str]] | Non
         if other != name and evidence.decode(other) != text and len(others) < 3:
             others.append(other)
     return name, others
+
+
+# Characters no export's names hold, which a wrong reading gives: box drawing and blocks
+# (KOI8-R reads Chinese GBK bytes as "уен╟"), C1 control codes, the private use area
+_NEVER_IN_NAMES = re.compile("[\u0080-\u009f\u2500-\u259f\ue000-\uf8ff]")
+# A Latin letter joined to a letter of another script within a word: "Chlo谷" is Big5's
+# reading of GBK's "Chloé", "إëفيç" Arabic's of Greek "Ελένη"
+_LATIN, _OTHER = "A-Za-z\u00c0-\u024f", "^\\W\\d_A-Za-z\u00c0-\u024f"
+_MIXED_WORD = re.compile(f"[{_LATIN}][{_OTHER}]|[{_OTHER}][{_LATIN}]")
+
+
+def _plausible(evidence: bytes, fitting: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """The readings of ``evidence`` by plausibility, then chardet's confidence.
+
+    On a short file (a few names) chardet's confidences are all tiny (0.01-0.08) and its best
+    reading may be nonsense: a 12-row GBK export with the names 张伟 and Chloé was read as
+    KOI8-R ("уен╟", "Chlo╗╕"), and without KOI8 Big5 came first ("桲帡", "Chlo谷"). A reading
+    giving a character no name holds (:data:`_NEVER_IN_NAMES`) is left out when another one
+    gives none; among the readings nearly as likely as the best left, those with the fewest
+    words joining a Latin letter to another script (:data:`_MIXED_WORD`), and not needing
+    cp949's rare syllables (:func:`_rare_korean`), come first.
+    """
+    clean = [(n, c) for n, c in fitting if not _NEVER_IN_NAMES.search(evidence.decode(n))]
+    if clean:
+        fitting = clean + [r for r in fitting if r not in clean]
+    top = fitting[0][1]
+    likely = [r for r in fitting[: len(clean) or None] if r[1] >= NEARLY_AS_LIKELY * top]
+    if len(likely) > 1:
+        mixed = {
+            n: len(_MIXED_WORD.findall(evidence.decode(n))) + _rare_korean(evidence, n)
+            for n, _ in likely
+        }
+        ranked = sorted(likely, key=lambda r: mixed[r[0]])  # (stable: confidence next)
+        fitting = ranked + [r for r in fitting if r not in likely]
+    return fitting
+
+
+def _rare_korean(evidence: bytes, encoding: str) -> int:
+    """1 when ``encoding`` is cp949 and its reading needs cp949's rare syllables, else 0.
+
+    Korean names are written with the 2,350 common syllables of EUC-KR (KS X 1001); cp949 adds
+    8,822 rare ones, which is how it reads Japanese Shift-JIS bytes: 佐藤 花子 read as
+    "뜴뱻 됓럔", chardet's best reading of a two-name Shift-JIS export.
+    """
+    return int(encoding == "cp949" and not _decodes(evidence, "euc_kr"))
 
 
 _NON_ASCII = re.compile(rb"[\x80-\xff]+")

@@ -33,6 +33,8 @@ __all__ = [
     "SETASIDE_SCHEMA",
     "SetAsideLog",
     "amount_code",
+    "amount_unit_hint",
+    "amount_unit_note",
     "archive_problem",
     "column",
     "container_problem",
@@ -162,7 +164,39 @@ def read_export_file(
     frame = _read_export_file(
         path, notes, encoding=encoding, separator=separator, header_only=header_only, sheet=sheet
     )
-    return _without_unnamed_columns(frame, path, notes)
+    return _without_text_formulas(_without_unnamed_columns(frame, path, notes), path, notes)
+
+
+# ="00001": a value written as an Excel text formula, so that Excel keeps its leading zeros
+_TEXT_FORMULA = r'^="([^"]*)"$'
+
+
+def _without_text_formulas(frame: pl.DataFrame, path: Path, notes: list[str]) -> pl.DataFrame:
+    """The values written as Excel text formulas (``="00001"``) as the text they hold.
+
+    Tools that write CSVs for Excel wrap ids in ``="..."`` so that Excel keeps their leading
+    zeros; the kit kept ``="00001"`` as the id, without a word. Each column holding such
+    values is read as their text (``00001``), with a note naming the columns and the count.
+    """
+    text = [c for c, t in frame.schema.items() if t == pl.String]
+    if not text or frame.height == 0:
+        return frame
+    counts = frame.select(pl.col(c).str.contains(_TEXT_FORMULA).sum() for c in text).row(0)
+    found = [c for c, n in zip(text, counts, strict=True) if n]
+    if not found:
+        return frame
+    notes.append(
+        Message(
+            N_(
+                "{file}: {count} value(s) in {columns} are written as Excel text formulas "
+                '(="00001", to keep leading zeros): read as the text they hold (00001).'
+            ),
+            file=path.name,
+            count=str(sum(counts)),
+            columns=", ".join(found),
+        )
+    )
+    return frame.with_columns(pl.col(c).str.replace(_TEXT_FORMULA, "${1}").alias(c) for c in found)
 
 
 # workbooks that are zip files (read as workbooks, or named as such: Apple's .numbers)
@@ -610,6 +644,9 @@ def _without_unnamed_columns(frame: pl.DataFrame, path: Path, notes: list[str]) 
     ).row(0, named=True)
     holding = [c for c in unnamed if filled[c]]
     if holding:
+        below = _header_below_a_title(frame, unnamed, path, notes)
+        if below is not None:
+            return below
         _title_above_the_header(frame, unnamed, path)
         column = holding[0]
         value = pl.col(column).cast(pl.String).str.strip_chars()
@@ -633,6 +670,53 @@ def _without_unnamed_columns(frame: pl.DataFrame, path: Path, notes: list[str]) 
             )
         )
     return frame.drop(unnamed)
+
+
+def _header_below_a_title(
+    frame: pl.DataFrame, unnamed: list[str], path: Path, notes: list[str]
+) -> pl.DataFrame | None:
+    """The table under a title, its header found below it; None when it is not that clear.
+
+    A board exported with its name on top (monday.com: the board's name, a blank line, a
+    group's name, then the header) had to be edited by hand. When the first line names at
+    most one column, a line among the first 20 fills every column with distinct names none
+    of which is a number, and every line above it holds at most one value (a title, a blank
+    line, a group's name), that line is the header: the lines above it are skipped, with a
+    note naming them. The rows keep their lines in the file. Anything less clear is left to
+    :func:`_title_above_the_header`'s error.
+    """
+    cols = [c for c in frame.columns if c != "source_row"]
+    named = [c for c in cols if c not in unnamed]
+    if len(named) > 1 or len(cols) < 3 or frame.height < 2:
+        return None
+    head = frame.head(20).with_columns(
+        pl.col(c).cast(pl.String).str.strip_chars().fill_null("").alias(c) for c in cols
+    )
+    filled = head.select(
+        pl.sum_horizontal(pl.col(c).ne("").cast(pl.Int32) for c in cols)
+    ).to_series()
+    full = [i for i, n in enumerate(filled.to_list()) if n == len(cols)]
+    if not full or any(n > 1 for n in filled.to_list()[: full[0]]):
+        return None
+    at = full[0]
+    names = [head[c][at] for c in cols]
+    if len(set(names)) < len(names) or any(re.fullmatch(r"[-+\d.,/: ]+", n) for n in names):
+        return None
+    line = int(head["source_row"][at])
+    title = named + [v for r in head.head(at).select(cols).iter_rows() for v in r if v]
+    notes.append(
+        Message(
+            N_(
+                "{file}: the table's header is line {line}; the lines above it (a title: "
+                "{title}) were skipped."
+            ),
+            file=path.name,
+            line=str(line),
+            title=", ".join(repr(t) for t in title[:3]) or "''",
+        )
+    )
+    body = frame.slice(at + 1).rename(dict(zip(cols, names, strict=True)))
+    return body.select(*names, "source_row")
 
 
 def _title_above_the_header(frame: pl.DataFrame, unnamed: list[str], path: Path) -> None:
@@ -752,6 +836,22 @@ _YMD_SLASH = r"^\d{4}/\d{1,2}/\d{1,2}(?:[ T]+\d{1,2}:\d{2}(?::\d{2})?)?$"
 _SERIAL = r"^\d{5}$"
 _SERIAL_RANGE = (20_000, 80_000)  # 1954-10-03 .. 2119-01-10
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
+
+
+def _slash_years(frame: pl.DataFrame, columns: list[str]) -> str:
+    """How the slash dates of ``columns`` write the year: ``YYYY``, ``YY`` or ``YY(YY)`` (both).
+
+    (The note said "MM/DD/YY dates" of ``3/31/2024``.)
+    """
+    digits = set(
+        pl.concat(
+            [frame[c].str.strip_chars().str.extract(_SLASH, 3).str.len_chars() for c in columns]
+        )
+        .drop_nulls()
+        .unique()
+        .to_list()
+    )
+    return "YY(YY)" if len(digits) > 1 else "YYYY" if digits == {4} else "YY"
 
 
 def excel_serial(text: pl.Expr) -> pl.Expr:
@@ -925,11 +1025,12 @@ def normalise_dates(
             notes.append(
                 Message(
                     N_(
-                        "{name}: {value}/YY dates in {names} (the order is certain: some values "
+                        "{name}: {value} dates in {names} (the order is certain: some values "
                         "only fit it); read as ISO."
                     ),
                     name=str(Path(file).name),
-                    value=str("MM/DD" if order == "month" else "DD/MM"),
+                    value=("MM/DD/" if order == "month" else "DD/MM/")
+                    + _slash_years(frame, text_cols),
                     names=str(names),
                 )
             )
@@ -1495,11 +1596,16 @@ _THOUSANDS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
 _DOT_GROUPED = r"^-?[1-9]\d{0,2}(\.\d{3})+$"
 # A money value may carry its currency: an ISO 4217 code (three capitals) before or after the
 # number (``EUR 1,000.50``, ``1,000.50 USD``, as multi-currency Salesforce reports write it),
-# or one of a few symbols besides $ € £ ¥: RM (ringgit), S$ and HK$ (Singapore and Hong Kong
-# dollars), kr (the Nordic crowns). The list is kept short on purpose: a symbol is read only
-# when it cannot be part of a number.
+# or one of a few symbols besides $ € £ ¥ (and the full-width ￥ of a Chinese or Japanese
+# input method): RM (ringgit), S$, HK$ and NT$ (Singapore, Hong Kong and Taiwan dollars), kr
+# (the Nordic crowns). The list is kept short on purpose: a symbol is read only when it cannot
+# be part of a number.
 _CODE = r"[A-Z]{3}"
-_LEADING = rf"^(-?)\s*(?:{_CODE}|RM|S\$|HK\$|kr\.?)\s*"
+_LEADING = rf"^(-?)\s*(?:{_CODE}|RM|S\$|HK\$|NT\$|kr\.?)\s*"
+# Full-width digits and marks (１２３４．５０, typed with a Chinese or Japanese input method):
+# the same characters as their ASCII forms (Unicode NFKC), read as those
+_FULL_WIDTH = [chr(0xFF10 + i) for i in range(10)] + ["．", "，", "－", "＋", "＄", "￥"]
+_HALF_WIDTH = [str(i) for i in range(10)] + [".", ",", "-", "+", "$", "¥"]
 _TRAILING = rf"\s*(?:{_CODE}|kr\.?)$"
 
 
@@ -1511,10 +1617,11 @@ def plain_number(text: pl.Expr, *, money: bool = False) -> pl.Expr:
     a decimal comma (``1234,50``) gives null rather than 123450. For ``money``, ``12.500``
     gives null too: a dot grouping thousands or a decimal point is never guessed. A money
     value may also carry a currency code before or after it (``EUR 1,000.50``,
-    ``1,000.50 USD``) or the symbols RM, S$, HK$ or kr (``RM1,000.50``): they are read past,
+    ``1,000.50 USD``) or the symbols RM, S$, HK$, NT$ or kr (``RM1,000.50``): they are read past,
     never as a hint to a decimal comma (``1.000,50 EUR`` is still null). Which currency a code
     names is :func:`amount_code`'s; adapters with a currency column check that the two agree
-    (:func:`to_reporting_currency`).
+    (:func:`to_reporting_currency`). Full-width digits and marks (``１２３４．５０``, ``￥``,
+    as a Chinese or Japanese input method types them) are their ASCII forms.
     """
     return text.cast(pl.String).map_batches(
         functools.partial(_plain_numbers, money=money),
@@ -1531,6 +1638,8 @@ def _plain_numbers(values: pl.Series, *, money: bool) -> pl.Series:
     """
     x = pl.col("x")
     frame = values.to_frame("x")
+    if frame.select(x.str.contains("[\uff04\uff0b-\uff0e\uff10-\uff19\uffe5]").any()).item():
+        frame = frame.select(x.str.replace_many(_FULL_WIDTH, _HALF_WIDTH))
     if money and frame.select(x.str.contains("[A-Za-z]").any()).item():  # (a code or RM/kr)
         frame = frame.select(x.str.strip_chars().str.replace(_LEADING, "${1}"))
         frame = frame.select(x.str.replace(_TRAILING, ""))
@@ -1558,6 +1667,51 @@ def _plain_numbers(values: pl.Series, *, money: bool) -> pl.Series:
 _APOSTROPHE_GROUPED = r"^[-+]?\d{1,3}(?:['’]\d{3})+(?:\.\d+)?$"
 # decimal comma: 1.234,50 / 1 234,50 (any space) / 1234,5 / 1234; optional sign
 _DECIMAL_COMMA = r"^[-+]?(?:\d{1,3}(?:\.\d{3})+|\d{1,3}(?:[ \x{00A0}\x{202F}]\d{3})+|\d+)(?:,\d+)?$"
+
+
+# a number followed by a unit word: 12.5万 (ten thousand), 3亿 (a hundred million), 5千
+_UNIT_WORD = r"\d\s*(?:万|萬|亿|億|千)\s*(?:元|圆|圓)?\s*$"
+# a header giving the amounts' unit: 金额（万元）, Amount (k), Value in thousands, Betrag (Tsd.)
+_UNIT_HEADER = (
+    r"(?i)[（(]\s*(?:万|萬|千|亿|億)|[（(]\s*(?:[$€£¥]\s*)?(?:k|m|mn|mio|tsd\.?|000s?|'000)\s*[)）]"
+    r"|\bin\s+(?:thousands|millions)\b"
+)
+
+
+def amount_unit_hint(values: pl.Series) -> Message | None:
+    """The fix for amounts written with a unit word (``12.5万``), or None when none is.
+
+    Such a value is quarantined as unreadable like any other, but the generic fix ("write a
+    plain number") did not say why: the kit never multiplies it out (no silent rescaling).
+    """
+    if not values.str.contains(_UNIT_WORD).any():
+        return None
+    return Message(
+        N_(
+            "Some amounts carry a unit word (12.5万: 万 is ten thousand, 亿 a hundred "
+            "million, 千 a thousand): the kit never rescales a value; write every amount out "
+            "in one unit (125000), or all of them in 万 without the word and a header saying so"
+        )
+    )
+
+
+def amount_unit_note(header: str, file: str) -> Message | None:
+    """A note when the amount column's header gives a unit (``金额（万元）``, ``Amount (k)``).
+
+    The amounts are then in that unit, as written: every amount figure is in 万 or thousands
+    too. Said, never rescaled.
+    """
+    if not re.search(_UNIT_HEADER, header):
+        return None
+    return Message(
+        N_(
+            "{file}: the amounts come from '{header}', whose header gives a unit: every amount "
+            "figure is in that unit, as written (the kit never rescales); multiply them out in "
+            "the export if the figures should be in currency units."
+        ),
+        file=file,
+        header=header,
+    )
 
 
 def decimal_comma_numbers(

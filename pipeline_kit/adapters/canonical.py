@@ -11,6 +11,7 @@ import polars as pl
 
 from pipeline_kit.adapters._tools import (
     WORKBOOK_SUFFIXES,
+    amount_unit_hint,
     container_problem,
     decimal_comma_numbers,
     normalise_dates,
@@ -333,6 +334,8 @@ def _read_values(
                 file=file.name,
             )
         )
+    if "amount" in numbers and (unit := amount_unit_hint(frame["amount"].drop_nulls())):
+        hints[(table, "amount|dtype")] = unit
     return frame
 
 

@@ -40,6 +40,7 @@ from typing import Any
 
 import polars as pl
 
+from pipeline_kit.adapters._tools import without_repeated_headers
 from pipeline_kit.adapters.base import RawDataset, RawTable, leads_only_note, no_deals_table
 from pipeline_kit.adapters.mapping import Section, apply_mapping, convert_currency, parse_mapping
 from pipeline_kit.errors import DataError
@@ -217,6 +218,21 @@ def _frame_digest(key: str, frame: pl.DataFrame) -> str:
     return f"{key}|{frame.schema}|{frame.height}|{content}"
 
 
+def _without_header_rows(
+    frame: pl.DataFrame, table: str, label: str, notes: list[str], setaside: list[pl.DataFrame]
+) -> pl.DataFrame:
+    """``frame`` without the rows repeating its header, set aside as ``repeated_header``.
+
+    Two sheets or CSVs concatenated in pandas (``pd.concat`` of files read with
+    ``header=None``) keep the second header as a row: as for a file, it is excluded and said
+    (:func:`without_repeated_headers`), where it was quarantined once per column.
+    """
+    kept, aside = without_repeated_headers(frame, table=table, file=label, notes=notes)
+    if aside.height:
+        setaside.append(aside)
+    return kept
+
+
 def read_frames(
     frames: Mapping[str, Any],
     mapping: str | Path | Mapping[str, Any] | None = None,
@@ -299,7 +315,7 @@ def read_frames(
     if sections is None:
         for key, frame in polars_frames.items():
             ready[key] = _loader_ready(_canonical_headers(frame, key), key, key, notes)
-            out = ready[key]
+            out = _without_header_rows(ready[key], key, _label(key), notes, setaside)
             if key == "deals":
                 out = convert_currency(
                     out,
@@ -317,7 +333,8 @@ def read_frames(
             key = section.file if section.file is not None else table
             label = _label(key)
             settings = section.settings.over(spec.defaults)
-            out = apply_mapping(section, settings, ready[key], label, notes, hints, label=label)
+            rows = _without_header_rows(ready[key], table, label, notes, setaside)
+            out = apply_mapping(section, settings, rows, label, notes, hints, label=label)
             # float ids of the canonical columns as text (same rows, same order)
             out = _loader_ready(out.drop("source_row"), key, table, notes)
             if table == "deals":  # (as for files: several currencies are never summed)

@@ -287,6 +287,25 @@ def read_hubspot(
         return _Api(
             path if path.is_dir() else path.parent, tables, team, reporting_currency, encoding
         ).read()
+    headers = _headers_of(files)
+    if headers:
+        first = next(iter(headers))
+        raise DataError(
+            problem="no HubSpot deals found: no file has 'Record ID' (or 'Deal ID') and 'Deal "
+            "Stage'; an export from a user working in another language than English has its "
+            "column names translated ('ID del registro', 'Etapa del negocio', '交易阶段'), and "
+            "the kit does not know them",
+            fix=f"load such an export through a mapping: `pipeline-kit inspect {first.name} "
+            f"--out mapping.toml`, check the draft, then pk.load('{first.name}', "
+            "mapping='mapping.toml'); or export the deals with HubSpot's language set to "
+            "English (Deals -> Export, with Deal Stage and the 'Date entered' columns)",
+            file=str(path),
+            examples=[
+                f"columns found: {f.name}: {', '.join(names[:10])}"
+                + (", ..." if len(names) > 10 else "")
+                for f, names in headers.items()
+            ],
+        )
     raise DataError(
         problem="no HubSpot deals found: neither a Deals export (a CSV with 'Record ID' and "
         "'Deal Stage') nor a deal table (deal.csv, deal_data.csv)",
@@ -295,6 +314,26 @@ def read_hubspot(
         file=str(path),
         examples=[f"files found: {', '.join(f.name for f in files) or 'none'}"],
     )
+
+
+def _headers_of(files: list[Path]) -> dict[Path, list[str]]:
+    """The headers of up to three export files (CSV or workbook) that could be read.
+
+    For the error on a folder without a Deals export: an export from a HubSpot account in
+    another language has its headers translated, and only showing them tells the user why.
+    """
+    found: dict[Path, list[str]] = {}
+    for file in files:
+        if len(found) == 3:
+            break
+        try:
+            names = [c for c in read_export_file(file, [], header_only=True).columns]
+        except (DataError, OSError, pl.exceptions.PolarsError):
+            continue
+        names = [c for c in names if c != "source_row"]
+        if len(names) > 1:
+            found[file] = names
+    return found
 
 
 def _api_files(files: list[Path]) -> dict[str, Path]:

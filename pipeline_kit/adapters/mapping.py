@@ -105,6 +105,8 @@ from pipeline_kit.adapters._encoding import detect_encoding
 from pipeline_kit.adapters._tools import (
     WORKBOOK_SUFFIXES,
     amount_code,
+    amount_unit_hint,
+    amount_unit_note,
     container_problem,
     decimal_comma_numbers,
     excel_serial,
@@ -601,12 +603,41 @@ def _quote(values: list[str], limit: int = 3) -> str:
     return shown + (", ..." if len(values) > limit else "")
 
 
+# Malay month names that are not English ones (Jan, Feb, Apr, Jun, Jul, Sep, Nov are both):
+# a format with %b or %B reads them too ("5 Mac 2024", "12 Ogos 2024")
+_MALAY_MONTHS = {
+    "Januari": "Jan",
+    "Februari": "Feb",
+    "Mac": "Mar",
+    "Mei": "May",
+    "Julai": "Jul",
+    "Ogos": "Aug",
+    "Ogo": "Aug",
+    "Okt": "Oct",
+    "Oktober": "Oct",
+    "Dis": "Dec",
+    "Disember": "Dec",
+}
+
+
+def _english_months(text: pl.Expr) -> pl.Expr:
+    """``text`` with the Malay month names (:data:`_MALAY_MONTHS`) as English abbreviations.
+
+    (An abbreviation fits both %b and %B; a full name fits only %B.)
+    """
+    for malay, english in _MALAY_MONTHS.items():
+        text = text.str.replace_all(rf"(?i)\b{malay}\b", english)
+    return text
+
+
 def _strptime(text: pl.Expr, fmt: str) -> pl.Expr:
     """``text`` read with ``fmt`` as ISO text.
 
     Null when it does not match or the year is implausible (``%Y`` reads ``24`` as the year
-    24).
+    24). A month by name (``%b``, ``%B``) may be English or Malay.
     """
+    if "%b" in fmt or "%B" in fmt:
+        text = _english_months(text)
     parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
     if "%z" in fmt or "%Z" in fmt:
         parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
@@ -882,6 +913,12 @@ def apply_mapping(
             if settings.decimal == ","
             else Message(N_('If the export writes 1.234,50, set decimal = "," in the mapping'))
         )
+    if "amount" in number_cols:
+        unit = amount_unit_hint(out["amount"].drop_nulls())
+        if unit is not None:
+            hints[(table, "amount|dtype")] = unit
+    if "amount" in chosen and (said := amount_unit_note(chosen["amount"], label)) is not None:
+        notes.append(said)
     if "status" in schema:
         hints[(table, "status|dtype")] = (
             Message(
@@ -1283,15 +1320,25 @@ _ALIAS_TEXT: dict[str, dict[str, str]] = {
         "deal_id": "Deal ID|Opportunity ID|Record ID|Id|Opp ID|Opportunity Number|Deal Number"
         "|hs_object_id|ID Urusniaga|No Urusniaga|(Do Not Modify) Opportunity|Item ID"
         "|Identifiant|Identificador"
-        "|商机编号|商机ID|商机编码|机会编号|商機編號|商機ID|機會編號",
+        "|商机编号|商机ID|商机编码|机会编号|商機編號|商機ID|機會編號"
+        # the record id of a HubSpot export in Spanish / Chinese, a plain "number" column
+        "|ID del registro|ID de registro|记录 ID|記錄 ID|编号|編號",
         "owner": "Owner|Deal owner|Opportunity Owner|Sales Rep|Rep|Owner Name|Account Executive"
         "|Salesperson|Sales Agent|Assigned to|Verkäufer|Vertriebsmitarbeiter|Propriétaire"
         "|Propriétaire de l'opportunité|Wakil Jualan|Pemilik|Pemilik Urusniaga"
         "|Commercial|Vendedor|Owner ID|Sales owner|Owned By|Owning User|User Name|Person"
-        "|负责人|销售员|销售负责人|销售代表|商机负责人|所有人|負責人|銷售員|銷售代表|商機負責人|擁有者",
+        "|负责人|销售员|销售负责人|销售代表|商机负责人|所有人|負責人|銷售員|銷售代表|商機負責人|擁有者"
+        # the owner as Salesforce (German, Chinese, Japanese UI) and HubSpot (Spanish,
+        # Chinese UI) label it; Malay "jurujual" (salesperson); Chinese "销售" (sales)
+        "|Opportunity-Inhaber|Inhaber|Deal-Inhaber|Propietario del negocio|Propietario"
+        "|Propietario de la oportunidad|Propriétaire de la transaction|Jurujual"
+        "|业务机会所有人|交易所有者|销售|業務機會擁有者|交易擁有者|所有者|商談 所有者|担当者",
         "team": "Team|Sales Team|Team Name|Business Unit|Owning Business Unit|Vertriebsteam"
         "|Équipe|Equipo|Pasukan"
-        "|Pasukan Jualan|团队|销售团队|所属团队|團隊|銷售團隊|所屬團隊",
+        "|Pasukan Jualan|团队|销售团队|所属团队|團隊|銷售團隊|所屬團隊"
+        # the owner's role, the team of the Salesforce adapter (UserRole), as a report names it
+        "|Owner Role|Opportunity Owner Role|Inhaberrolle|Rôle du propriétaire"
+        "|Rol del propietario|所有人角色|所有者 ロール|ロール",
         "amount": "Amount|Value|Deal Value|Opportunity Amount|Deal Amount|Close Value|Betrag"
         "|Wert|Montant|Importe|Jumlah|Nilai|Nilai Urusniaga|Est. Revenue|Estimated Revenue"
         "|Expected Revenue"
@@ -1299,18 +1346,23 @@ _ALIAS_TEXT: dict[str, dict[str, str]] = {
         "created_at": "Created|Create Date|Created Date|Created On|Date Created|Deal created"
         "|Add time|Created Time|Erstellt am|Erstellt|Erstelldatum|Angelegt am|Date de création"
         "|Fecha de creación|Tarikh Dicipta|Tarikh Cipta"
-        "|创建日期|创建时间|创建于|創建日期|創建時間|建立日期|建立時間",
+        "|创建日期|创建时间|创建于|創建日期|創建時間|建立日期|建立時間"
+        "|Tarikh Dibuat|作成日|作成日時",
         "stage": "Stage|Deal Stage|StageName|Pipeline Stage|Sales Stage|Phase|Verkaufsphase"
         "|Étape|Etapa|Status Label"
         "|Peringkat|Peringkat Urusniaga"
-        "|阶段|销售阶段|商机阶段|階段|銷售階段|商機階段",
+        "|阶段|销售阶段|商机阶段|階段|銷售階段|商機階段"
+        "|Etapa del negocio|Etapa de la oportunidad|Fase|Deal-Phase|Étape de la transaction"
+        "|交易阶段|交易階段|フェーズ|商談フェーズ",
         "status": "Status|Deal Status|Status Type|Outcome|Result|Won|Is Won|Ergebnis|Statut|Estado"
         "|Status Urusniaga|状态|商机状态|赢单/输单|输赢|输赢状态|狀態|商機狀態|贏單/輸單|輸贏",
         "closed_at": "Close Date|Closed Date|Closed On|Date Closed|Closed|Deal closed on"
         "|Actual Close Date|Actual Closing Date"
         "|Closing Date|Close Time|Abschlussdatum|Abschluss am|Abgeschlossen am|Date de clôture"
         "|Fecha de cierre|Tarikh Ditutup|Tarikh Tutup"
-        "|关闭日期|结单日期|成交日期|赢单日期|关单日期|關閉日期|結單日期|贏單日期|關單日期",
+        "|关闭日期|结单日期|成交日期|赢单日期|关单日期|關閉日期|結單日期|贏單日期|關單日期"
+        # Salesforce's CloseDate in a Chinese and a Japanese UI (the single close date)
+        "|结束日期|結束日期|完了予定日",
         "account_id": "Account ID|Account|Account Name|Company|Organization|Deal - Organization"
         "|Customer|Kunde|Client|Pelanggan|客户|客户名称|客戶|客戶名稱",
         "deal_type": "Deal Type|Type|Opportunity Type|Jenis Urusniaga|商机类型|商機類型",
@@ -1322,7 +1374,8 @@ _ALIAS_TEXT: dict[str, dict[str, str]] = {
         "|Estimated Close Date|Jangkaan Tarikh Tutup"
         "|预计成交日期|预计结单日期|預計成交日期|預計結單日期",
         "probability": "Probability|Win Probability|Wahrscheinlichkeit|Probabilité|Probabilidad"
-        "|Kebarangkalian|赢率|赢单率|成交概率|贏率|贏單率|成交機率",
+        "|Kebarangkalian|赢率|赢单率|成交概率|贏率|贏單率|成交機率"
+        "|可能性|確度",
         "lost_reason": "Lost Reason|Loss Reason|Closed Lost Reason|Sebab Kalah"
         "|输单原因|丢单原因|輸單原因|丟單原因",
         "competitor": "Competitor|Primary Competitor|Pesaing|竞争对手|競爭對手",
@@ -1387,15 +1440,19 @@ FILE_WORDS = {
 STATUS_WORDS = {
     "won": _bar(
         "won|closed won|win|gewonnen|gagné|gagne|gagnée|fermée gagnée|fermé gagné|ganado|ganada"
-        "|vinto|ganho|menang|赢单|贏單|赢|贏"
+        "|vinto|ganho|menang|赢单|贏單|赢|贏|geschlossen und gewonnen|cierre ganado|成交|已成交"
+        "|成立"
     ),
     "lost": _bar(
         "lost|closed lost|loss|verloren|perdu|perdue|fermée perdue|fermé perdu|perdido|perdida"
-        "|perso|kalah|输单|輸單|输|輸|丢单|丟單"
+        "|perso|kalah|输单|輸單|输|輸|丢单|丟單|geschlossen und verloren|cierre perdido|已丢单"
+        "|不成立"
     ),
     "open": _bar(
         "open|offen|ouvert|ouverte|en cours|abierto|abierta|aperto|aberto|in progress|terbuka"
-        "|active|进行中|進行中|跟进中|跟進中"
+        "|active|进行中|進行中|跟进中|跟進中|dalam proses|sedang berjalan|en curso|en progreso"
+        # monday.com's default status labels of an item still being worked on
+        "|working on it|stuck"
     ),
 }
 _DATE_PARTS = _bar(
@@ -1403,6 +1460,8 @@ _DATE_PARTS = _bar(
     "|%d-%b-%Y|%d %b %Y|%b %d, %Y"
     # the month by name in full, and with the weekday ("Monday, January 1, 2024")
     "|%B %d, %Y|%d %B %Y|%A, %B %d, %Y|%a %d %b %Y|%a, %d %b %Y"
+    # Chinese and Japanese: 2024年3月5日 (the month and day need not be zero-padded)
+    "|%Y年%m月%d日"
 )
 # (with an offset, " -0800": the day is then that of the time in UTC, as for ISO dates)
 _TIME_PARTS = ["", " %H:%M", " %H:%M:%S", " %I:%M %p", "T%H:%M:%S", " %H:%M:%S %z"]

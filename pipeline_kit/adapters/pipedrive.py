@@ -153,6 +153,13 @@ RULE_MESSAGES = {
         N_("the deal entered the same stage again on the same day (a move and its undo)"),
         N_("nothing to do: the first entry of the day is kept"),
     ),
+    "product_row": (
+        N_(
+            "another row of the same deal, for another of its products (the export lists a "
+            "deal once per product)"
+        ),
+        N_("nothing to do: the deal is counted once, from its first row"),
+    ),
 }
 HINTS = {
     ("deals", "stage_unknown"): N_(
@@ -847,6 +854,7 @@ def _read_export(
     label = str(file)
     frame, aside = without_repeated_headers(frame, table="deals", file=label, notes=run.notes)
     run.log.add(aside)
+    frame = _one_row_per_deal(run, frame, file, label)
     cols = {part: column(frame, *aliases) for part, aliases in EXPORT.items()}
     for part in ("id", "stage", "status", "owner", "value", "created"):
         cols[part] = require_column(frame, label, *EXPORT[part])
@@ -1079,6 +1087,41 @@ _LAST_CHANGE_TEXT = N_(
     "Won/Lost entered on closed_at. Stages passed through in between are unknown."
 )
 _LAST_CHANGE_NOTE = Message(_LAST_CHANGE_TEXT, field="'Last stage change'")
+
+
+# the columns of a deal's product in a "deals with products" export (Czech: Produkt)
+_PRODUCT_PREFIXES = ("Product - ", "Produkt - ")
+
+
+def _one_row_per_deal(run: _Run, frame: pl.DataFrame, file: Path, label: str) -> pl.DataFrame:
+    """The export with one row per deal, when it lists a deal once per product.
+
+    Exported with its products, a deal is written once per product (``Product - Name``,
+    ``Product - Quantity``, ...), its deal columns repeated: every deal with two products was
+    quarantined as a duplicate key. The rows repeating a deal's columns are excluded
+    (``product_row``) and the product columns left out, as a deal has several (said in a
+    note). Rows of one deal that differ in a deal column stay, and are quarantined as before.
+    """
+    products = [c for c in frame.columns if c.startswith(_PRODUCT_PREFIXES)]
+    if not products:
+        return frame
+    deal = [c for c in frame.columns if c not in products and c != "source_row"]
+    repeated = pl.struct(deal).is_first_distinct().not_()
+    frame = run.aside(
+        frame, repeated, table="deals", file=label, kind="excluded", reason="product_row"
+    )
+    run.notes.append(
+        Message(
+            N_(
+                "{file} lists a deal once per product (columns {columns}): each deal is read "
+                "once, the rows of its other products are excluded (product_row), and the "
+                "product columns are left out (a deal may have several products)."
+            ),
+            file=file.name,
+            columns=", ".join(products),
+        )
+    )
+    return frame.drop(products)
 
 
 def _export_extras(run: _Run, frame: pl.DataFrame, copied: set[str]) -> dict[str, str]:
