@@ -12,6 +12,7 @@ import pytest
 
 import pipeline_kit as pk
 from pipeline_kit.cli import main
+from pipeline_kit.errors import DataError
 
 from .conftest import SAMPLE, STAGES_CSV, write_dataset
 
@@ -484,3 +485,24 @@ def test_ids_written_as_excel_text_formulas_are_read_as_their_text(tmp_path):
     ds = pk.load(_deals(tmp_path, body))
     assert sorted(ds.deals["deal_id"]) == ["00001", "00002"]
     assert any("2 value(s) in deal_id are written as Excel text formulas" in n for n in ds.notes)
+
+
+def test_grouping_by_a_column_named_like_the_figures_own_is_a_clear_error():
+    """An export's `won` flag kept as a column: win_rate's frame has a `won` column too."""
+    deals = pl.DataFrame(
+        {
+            "deal_id": ["1", "2"],
+            "owner": ["ann", "bob"],
+            "team": ["T", "T"],
+            "amount": ["10", "20"],
+            "created_at": ["2024-01-02", "2024-01-03"],
+            "stage": ["Won", "Lost"],
+            "status": ["won", "lost"],
+            "closed_at": ["2024-02-01", "2024-02-02"],
+            "won": ["true", "false"],
+        }
+    )
+    ds = pk.load({"deals": deals})
+    with pytest.raises(DataError, match="cannot group by won: the figure's frame has a column"):
+        pk.win_rate(ds, "2024-Q1", by="won")
+    assert pk.cycle_length(ds, "2024-Q1", by="won")["won"].to_list() == ["false", "true"]

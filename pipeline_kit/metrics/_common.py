@@ -26,8 +26,12 @@ def group_columns(by: By) -> list[str]:
     return [by] if isinstance(by, str) else list(by)
 
 
-def check_by(ds: Dataset, table: str, by: list[str]) -> None:
-    """A clear error when a grouping column is not in ``table``."""
+def check_by(ds: Dataset, table: str, by: list[str], output: type[dy.Schema] | None = None) -> None:
+    """A clear error when a grouping column is not in ``table``, or is one of ``output``'s.
+
+    An export's own column named like a column of the figure's frame (``won`` for the win
+    rate) cannot be a group: the two would collide.
+    """
     columns = ds.schema(table).names()
     missing = [c for c in by if c not in columns]
     if missing:
@@ -37,6 +41,16 @@ def check_by(ds: Dataset, table: str, by: list[str]) -> None:
             fix=f"use one of: {', '.join(usable)}",
             file=str(ds.path),
             column=missing[0],
+        )
+    taken = [c for c in by if output is not None and c in output.column_names()]
+    if taken:
+        raise DataError(
+            problem=f"cannot group by {', '.join(taken)}: the figure's frame has a column of "
+            "that name, so the groups would collide with it",
+            fix=f"rename the export's column (e.g. {taken[0]}_flag, with a mapping or in the "
+            "frame) and group by the new name",
+            file=str(ds.path),
+            column=taken[0],
         )
 
 

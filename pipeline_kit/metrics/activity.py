@@ -278,7 +278,7 @@ def calls_per_deal_by_industry(
     """
     period = flow_period(ds, period, as_of)
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, CallsPerDealByIndustryOutput)
     if not has_industry(ds):
         raise DataError(
             problem="calls by industry need the deals' industry, which this export lacks",

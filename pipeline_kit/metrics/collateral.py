@@ -94,7 +94,7 @@ def collateral_win_rates(
     """
     period = flow_period(ds, period, as_of)
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, CollateralWinRatesOutput)
     order = ds.lazy("stages").select("stage", "order", "is_won", "is_lost")
     history = ds.lazy("stage_history").join(order, on="stage", how="inner")
     usage = ds.lazy("collateral_usage")
@@ -295,7 +295,7 @@ def unused_content(
     """
     day = resolve_as_of(ds, as_of, None)
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, UnusedContentOutput)
     cutoff = _months_before(day, months)
     usage = ds.lazy("collateral_usage").filter(pl.col("used_at") <= day)
     if groups:

@@ -137,7 +137,7 @@ def stage_conversion(
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, StageConversionOutput)
     groups = stage_groups(ds, groups)
     stages = ds.lazy("stages").select("stage", "order", "is_won", "is_lost")
     history = ds.lazy("stage_history").filter(pl.col("entered_at") <= day)
@@ -439,7 +439,7 @@ def stage_conversion_control(
     day = resolve_cohort_as_of(ds, as_of, quarter)
     age = day - quarter.end
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, StageConversionControlOutput)
     groups = stage_groups(ds, groups)
     keys = [*groups, "stage", "stage_order"]
     this = stage_conversion(ds, quarter, by=groups, as_of=day)

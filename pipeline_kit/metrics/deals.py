@@ -93,7 +93,7 @@ def deal_flow(
     """
     period = flow_period(ds, period, as_of)
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, DealFlowOutput)
     lf = ds.lazy("deals").filter(period.contains("created_at") | closed_in(period))
     return aggregate(
         lf,
@@ -151,7 +151,7 @@ def win_rate(
     """
     period = flow_period(ds, period, as_of)
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, WinRateOutput)
     lf = ds.lazy("deals").filter(closed_in(period))
     low, high = clustered_wilson_interval("won", "n", "design_effect", confidence)
     return (
@@ -287,7 +287,7 @@ def won_deal_size(
     """
     period = flow_period(ds, period, as_of)
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, WonDealSizeOutput)
     lf = ds.lazy("deals").filter(closed_in(period) & pl.col("status").eq("won"))
     return _mean_summary(lf, groups, pl.col("amount"), confidence, min_n, (without_amount(),))
 
@@ -332,7 +332,7 @@ def cycle_length(
         raise ValueError(f"outcome must be closed, won or lost, not {outcome!r}")
     period = flow_period(ds, period, as_of)
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, CycleLengthOutput)
     keep = closed_in(period)
     if outcome != "closed":
         keep = keep & pl.col("status").eq(outcome)
@@ -388,7 +388,7 @@ def close_rate(
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, CloseRateOutput)
     closed_by = pl.col("closed_at").is_not_null() & (pl.col("closed_at") <= day)
     lf = ds.lazy("deals").filter(period.contains("created_at") & (pl.col("created_at") <= day))
     low, high = clustered_wilson_interval("won", "n", "design_effect", confidence)
@@ -490,7 +490,7 @@ def win_rate_alternatives(
     """
     period = flow_period(ds, period, as_of)
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, WinRateAlternativesOutput)
     deals = ds.lazy("deals")
     closed = deals.filter(closed_in(period))
     is_won = pl.col("status").eq("won")
@@ -718,7 +718,7 @@ def velocity(
     day = as_date(as_of, ds) or whole.end
     period = flow_period(ds, whole, as_of)
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, VelocityOutput)
     stages = ds.tables["stages"].filter(~pl.col("is_won") & ~pl.col("is_lost")).sort("order")
     if stages.height == 0:
         raise ValueError("velocity needs at least one open stage in the stages table")

@@ -131,7 +131,7 @@ def time_in_stage_km(
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, TimeInStageKmOutput)
     groups = stage_groups(ds, groups)
     stages = ds.lazy("stages").select("stage", "order", "is_won", "is_lost")
     visits = (

@@ -102,7 +102,7 @@ def lead_funnel(
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
-    check_by(ds, "leads", groups)
+    check_by(ds, "leads", groups, LeadFunnelOutput)
     deals = ds.lazy("deals").select(
         "deal_id",
         (pl.col("status").eq("won") & (pl.col("closed_at") <= day)).alias("_won"),
@@ -209,7 +209,7 @@ def lead_response_time(
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
-    check_by(ds, "leads", groups)
+    check_by(ds, "leads", groups, LeadResponseTimeOutput)
     end = pl.lit(dt.datetime.combine(day, dt.time.max))
     frame = (
         _cohort(ds, period, day)
@@ -325,7 +325,7 @@ def lead_time_to_win(
     period = as_period(period, ds)
     day = resolve_cohort_as_of(ds, as_of, period)
     groups = group_columns(by)
-    check_by(ds, "leads", groups)
+    check_by(ds, "leads", groups, LeadTimeToWinOutput)
     won = (
         ds.lazy("deals")
         .filter(pl.col("status").eq("won") & pl.col("closed_at").le(day))

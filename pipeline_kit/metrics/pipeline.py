@@ -138,7 +138,7 @@ def open_pipeline(
     """
     day = resolve_as_of(ds, as_of, as_period(period, ds) if period is not None else None)
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, OpenPipelineOutput)
     groups = stage_groups(ds, groups)
     stages = ds.lazy("stages")
     open_stages = stages.filter(~pl.col("is_won") & ~pl.col("is_lost")).select(
@@ -259,7 +259,7 @@ def stalled_deals(
     """
     day = resolve_as_of(ds, as_of, as_period(period, ds) if period is not None else None)
     groups = [g for g in group_columns(by) if g not in ("owner", "team")]
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, StalledDealsOutput)
     groups = stage_groups(ds, groups)
     # once per dataset and arguments: a report lists them and counts them in its appendix
     key = _stalled_key(day, groups, percentile, min_reference)
@@ -390,7 +390,7 @@ def slipped_deals(
     """
     day = resolve_as_of(ds, as_of, as_period(period, ds) if period is not None else None)
     groups = [g for g in group_columns(by) if g not in ("owner", "team")]
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, SlippedDealsOutput)
     overdue = ds.lazy("deals").filter(open_at(day) & (pl.col("expected_close") < day))
     return (
         with_stage_at(ds, overdue, day)
@@ -455,7 +455,7 @@ def pipeline_waterfall(
     """
     period = flow_period(ds, period, as_of)
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, PipelineWaterfallOutput)
     before = period.start - dt.timedelta(days=1)
     closed_in = period.contains("closed_at")
     buckets = {

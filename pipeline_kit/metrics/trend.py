@@ -394,7 +394,7 @@ def period_over_period(
         "year_ago_": _cut_like(year_before(whole), whole, this),
     }
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, PeriodOverPeriodOutput)
     keys = [*groups, "figure"]
     joined: pl.DataFrame | None = None
     for side, p in periods.items():
@@ -644,7 +644,7 @@ def seasonality(
     if whole.is_all:
         raise ValueError("seasonality needs a dated period, such as 2025-Q4, not 'all'")
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, SeasonalityOutput)
     first, last = _month_window(ds, whole, years)
     window = f"{first:%Y-%m}..{last:%Y-%m}" if first <= last else "no whole month"
     months_in = pl.DataFrame(

@@ -75,7 +75,7 @@ def lost_reasons(
     """
     period = flow_period(ds, period, as_of)
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, LostReasonsOutput)
     lost = (
         ds.lazy("deals")
         .filter(closed_in(period) & pl.col("status").eq("lost"))
@@ -136,7 +136,7 @@ def competitor_win_rates(
     """
     period = flow_period(ds, period, as_of)
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, CompetitorWinRatesOutput)
     low, high = wilson_interval("won", "n", confidence)
     return (
         ds.lazy("deals")
@@ -280,7 +280,7 @@ def lost_reasons_by_stage(
     """
     period = flow_period(ds, period, as_of)
     groups = group_columns(by)
-    check_by(ds, "deals", groups)
+    check_by(ds, "deals", groups, LostReasonsByStageOutput)
     groups = stage_groups(ds, groups)
     lost = (
         ds.lazy("deals")
