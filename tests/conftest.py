@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -209,3 +210,33 @@ def clustered_wilson_ci(k: int, n: int, deff: float | None) -> tuple[float, floa
         return low, high
     wide_low, wide_high = modified_wilson(k / deff, n / deff)
     return min(low, wide_low), max(high, wide_high)
+
+
+def quarterly_cohorts(folder: Path, advanced: list[int], n: int) -> pk.Dataset:
+    """Quarters from 2023-Q4 on (one per entry of ``advanced``), ``n`` deals entering
+    Prospecting in each; ``advanced[q]`` of them advance to Proposal 10 days later (then win),
+    the others are lost; each closes 20 days after it was created."""
+    from pipeline_kit.periods import Period
+
+    deals = ["deal_id,owner,team,amount,created_at,stage,status,closed_at"]
+    history = ["deal_id,stage,entered_at"]
+    for q, moved_on in enumerate(advanced):
+        start = Period.parse("2023-Q4").shift(q).start
+        for i in range(n):
+            deal, created = f"Q{q}D{i}", start + dt.timedelta(days=i % 60)
+            closed = created + dt.timedelta(days=20)
+            history.append(f"{deal},Prospecting,{created}")
+            if i < moved_on:
+                history.append(f"{deal},Proposal,{created + dt.timedelta(days=10)}")
+                history.append(f"{deal},Won,{closed}")
+                deals.append(f"{deal},ann,red,100,{created},Won,won,{closed}")
+            else:
+                history.append(f"{deal},Lost,{closed}")
+                deals.append(f"{deal},ann,red,100,{created},Lost,lost,{closed}")
+    path = write_dataset(
+        folder,
+        deals="\n".join(deals) + "\n",
+        stages=STAGES_CSV,
+        stage_history="\n".join(history) + "\n",
+    )
+    return pk.load(path)

@@ -7,7 +7,6 @@ quantiles come from scipy directly, not from the kit.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import pipeline_kit as pk
-from pipeline_kit.periods import Period
 from pipeline_kit.stats import dispersed_p_chart_limits, p_chart_limits
+from tests.conftest import quarterly_cohorts
 
 TAIL = stats.norm.sf(3)
 
@@ -88,40 +87,11 @@ def test_never_narrower_than_the_pooled_limits(quarters: list[tuple[int, int]], 
     assert low[0] <= pooled_low[0] and high[0] >= pooled_high[0]
 
 
-def _swinging_cohorts(tmp_path: Path, advanced: list[int], n: int) -> pk.Dataset:
-    """Nine quarters from 2023-Q4, ``n`` deals entering Prospecting in each; ``advanced[q]``
-    of them advance to Proposal (then win), the others are lost."""
-    from tests.conftest import STAGES_CSV, write_dataset
-
-    deals = ["deal_id,owner,team,amount,created_at,stage,status,closed_at"]
-    history = ["deal_id,stage,entered_at"]
-    for q, moved_on in enumerate(advanced):
-        start = Period.parse("2023-Q4").shift(q).start
-        for i in range(n):
-            deal, created = f"Q{q}D{i}", start + dt.timedelta(days=i % 60)
-            closed = created + dt.timedelta(days=20)
-            history.append(f"{deal},Prospecting,{created}")
-            if i < moved_on:
-                history.append(f"{deal},Proposal,{created + dt.timedelta(days=10)}")
-                history.append(f"{deal},Won,{closed}")
-                deals.append(f"{deal},ann,red,100,{created},Won,won,{closed}")
-            else:
-                history.append(f"{deal},Lost,{closed}")
-                deals.append(f"{deal},ann,red,100,{created},Lost,lost,{closed}")
-    path = write_dataset(
-        tmp_path / "swing",
-        deals="\n".join(deals) + "\n",
-        stages=STAGES_CSV,
-        stage_history="\n".join(history) + "\n",
-    )
-    return pk.load(path)
-
-
 def test_stage_conversion_control_allows_for_the_past_swing(tmp_path: Path) -> None:
     # past quarters: 12 and 28 of 40 in turn (0.3 / 0.7), now 8 of 40 (0.2).
     # p̄ = 0.5; Σ n_i (p_i - p̄)² = 8 · 40 · 0.04 = 12.8; 7 · 0.25 = 1.75;
     # N - Σ n_i² / N = 320 - 8 · 1600 / 320 = 280; τ² = 11.05 / 280
-    ds = _swinging_cohorts(tmp_path, [12, 28] * 4 + [8], 40)
+    ds = quarterly_cohorts(tmp_path / "swing", [12, 28] * 4 + [8], 40)
     row = (
         pk.stage_conversion_control(ds, "2025-Q4", as_of="2025-12-31")
         .filter(stage="Prospecting")

@@ -344,32 +344,9 @@ def test_lost_reasons_by_the_stage_lost_from_against_the_csv_rows(sample: pk.Dat
 def _quarter_cohorts(tmp_path: Path, advanced_now: int) -> pk.Dataset:
     """Nine quarters, 10 deals entering Prospecting in each: 8 of 10 advance to Proposal in
     the first eight (then win), ``advanced_now`` of 10 in the last; the others are lost."""
-    from tests.conftest import STAGES_CSV, write_dataset
+    from tests.conftest import quarterly_cohorts
 
-    deals = ["deal_id,owner,team,amount,created_at,stage,status,closed_at"]
-    history = ["deal_id,stage,entered_at"]
-    for q in range(9):
-        quarter = Period.parse("2023-Q4").shift(q)
-        start = quarter.start
-        advanced = 8 if q < 8 else advanced_now
-        for i in range(10):
-            deal, created = f"Q{q}D{i}", start + dt.timedelta(days=i)
-            closed = created + dt.timedelta(days=20)
-            history.append(f"{deal},Prospecting,{created}")
-            if i < advanced:
-                history.append(f"{deal},Proposal,{created + dt.timedelta(days=10)}")
-                history.append(f"{deal},Won,{closed}")
-                deals.append(f"{deal},ann,red,100,{created},Won,won,{closed}")
-            else:
-                history.append(f"{deal},Lost,{closed}")
-                deals.append(f"{deal},ann,red,100,{created},Lost,lost,{closed}")
-    path = write_dataset(
-        tmp_path / f"cohorts{advanced_now}",
-        deals="\n".join(deals) + "\n",
-        stages=STAGES_CSV,
-        stage_history="\n".join(history) + "\n",
-    )
-    return pk.load(path)
+    return quarterly_cohorts(tmp_path / f"cohorts{advanced_now}", [8] * 8 + [advanced_now], 10)
 
 
 def test_a_planted_drop_in_conversion_is_flagged_by_the_p_chart(tmp_path: Path) -> None:
