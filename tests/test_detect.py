@@ -131,3 +131,16 @@ def test_a_single_csv_or_parquet_export_is_recognised_by_its_header(tmp_path):
     frame = pl.DataFrame({"Record ID": ["1"], "Deal Stage": ["won"]})
     frame.write_parquet(tmp_path / "deals_export.parquet")
     assert recognise(tmp_path / "deals_export.parquet") == ("hubspot", "deals_export.parquet")
+
+
+def test_a_sheet_with_opportunity_name_and_stage_but_no_amount_is_not_a_salesforce_report(
+    tmp_path,
+):
+    (tmp_path / "export.csv").write_text(
+        "Opportunity Name,Owner,Value,Created,Stage,Outcome\nAcme,ann,10,2024-01-02,Won,won\n"
+    )
+    assert recognise(tmp_path) is None
+    (tmp_path / "export.csv").write_text(
+        "Opportunity Name,Owner,Amount,Created Date,Stage\nAcme,ann,10,2024-01-02,Closed Won\n"
+    )
+    assert recognise(tmp_path) == ("salesforce", "export.csv")

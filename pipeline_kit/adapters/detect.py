@@ -6,8 +6,8 @@ adapters read, by file names and header lines only (nothing else is read):
 
 - ``maven``: a folder holding ``sales_pipeline.csv``;
 - ``salesforce``: an ``Opportunity`` file (``Opportunity.csv``, ``sf_opportunity_data.csv``,
-  ...) with the API's ``StageName``, or a report (any file name) with ``Stage`` beside
-  ``Opportunity Name`` or ``Opportunity Owner``;
+  ...) with the API's ``StageName``, or a report (any file name) with ``Stage`` and an
+  ``Amount`` beside ``Opportunity Name`` or ``Opportunity Owner``;
 - ``hubspot``: a Deals export (a header with ``Record ID`` or ``Deal ID`` and ``Deal Stage``)
   or the API/Fivetran ``deal`` table (``deal.csv``, ``deal_data.csv`` with
   ``deal_pipeline_stage_id``);
@@ -95,7 +95,11 @@ def _claims(file: Path) -> list[tuple[str, str]]:
     keys = {squash(c) for c in header}
     found: list[str] = []
     # Salesforce: the Opportunity object (API names), or a report (labels), any file name
-    report = "stage" in keys and bool({"opportunityname", "opportunityowner"} & keys)
+    report = (
+        "stage" in keys
+        and bool({"opportunityname", "opportunityowner"} & keys)
+        and any(k.startswith("amount") for k in keys)  # (Amount, Amount (converted))
+    )
     if report or (object_of(file) == "opportunity" and "stagename" in keys):
         found.append("salesforce")
     # Pipedrive: the list export ("Deal - Title"; the adapter's own test), or the API's deals
