@@ -1435,7 +1435,13 @@ def compare_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[T
     tables.append(t)
     tables += [trailing_table(args, rng), external_table(args, rng)]
     tables.append(external_cycle_table(args, rng))
+    tables += eighth_session_tables(args, rng)
     return tables
+
+
+def eighth_session_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
+    """The eighth session's size tables (wt-cmp8, ``--cmp8-only``): tests against benchmarks."""
+    return [external_size_table(args, rng)]
 
 
 def external_cycle_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
@@ -1518,6 +1524,96 @@ def external_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
             _mcse(max(c["with_n"], c["with_ci"]), draws),
             c["old"],
             _mcse(c["old"], draws),
+        )
+    return t
+
+
+def external_size_size(
+    n: int,
+    n_b: int,
+    draws: int,
+    rng: np.random.Generator,
+    sigma: float = 1.2,
+    sigma_b: float | None = None,
+) -> dict[str, float]:
+    """Rejections of compare's won-deal test against an external median that is itself the
+    median of ``n_b`` won deals (log-normal, the same median as the group's ``n``: the size).
+
+    ``with_ci``: the benchmark row states the order-statistic 95% interval of its deals
+    (:func:`pipeline_kit.stats.median_interval`) as ``low``-``high``; ``with_n``: it states
+    ``n`` = ``n_b`` (the MOVER test then takes the benchmark's deals to spread as the group's;
+    ``sigma_b`` other than ``sigma`` draws them with another spread, where that is wrong);
+    ``old``: the sign test against the value as if exact (the test before, and still the test
+    of a row with neither). Draws whose benchmark interval is not bounded are skipped.
+    """
+    from pipeline_kit.comparisons.significance import size_rows
+    from pipeline_kit.stats import binomial_test, median_interval
+
+    with_ci = with_n = old = used = 0
+    for _ in range(draws):
+        bench_deals = rng.lognormal(9, sigma if sigma_b is None else sigma_b, n_b)
+        value = float(np.median(bench_deals))
+        low, high = median_interval(bench_deals)
+        if low is None or high is None:
+            continue
+        used += 1
+        x = rng.lognormal(9, sigma, n)
+        cur = pl.DataFrame({"amount": x})
+        for stated in ("ci", "n"):
+            bench = pl.DataFrame(
+                {
+                    "metric": ["median_won_deal_size"],
+                    "value": [value],
+                    "scope": ["all"],
+                    "source": ["survey"],
+                    "low": [low if stated == "ci" else None],
+                    "high": [high if stated == "ci" else None],
+                    "n": [n_b if stated == "n" else None],
+                },
+                schema_overrides={"low": pl.Float64, "high": pl.Float64, "n": pl.Int64},
+            )
+            (row,) = size_rows((cur, None, None), "g", bench, 20, "")  # type: ignore[arg-type]
+            reject = row.p_value is not None and row.p_value <= 0.05
+            with_ci += reject and stated == "ci"
+            with_n += reject and stated == "n"
+        above, below = int((x > value).sum()), int((x < value).sum())
+        old += binomial_test(above, above + below, 0.5) <= 0.05
+    used = max(used, 1)
+    return {"with_ci": with_ci / used, "with_n": with_n / used, "old": old / used, "n": used}
+
+
+def external_size_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """The external won-deal test's size, the benchmark a median of n_b deals (audit A1)."""
+    draws = args.compare_draws
+    t = Table(
+        "Median won deal against an external benchmark that is itself the median of n_b won "
+        f"deals (pk.compare, external): size at 5%; {draws} draws per row; log-normal amounts "
+        "(sigma 1.2; sigma_b: the benchmark's deals, same median); interval = the row states "
+        "the order-statistic 95% interval of its deals (MOVER), n stated = it states n_b "
+        "(MOVER, the benchmark's spread taken as the group's), old = sign test against the "
+        "value as if exact (the test before; still the test of a row with neither)",
+        ["n", "n_b", "sigma_b", "interval", "s.e.", "n stated", "s.e. ", "old", "s.e.  "],
+    )
+    for n, n_b, sigma_b in (
+        (20, 20, 1.2),
+        (50, 50, 1.2),
+        (100, 100, 1.2),
+        (20, 200, 1.2),
+        (50, 50, 0.6),
+        (50, 50, 2.4),
+    ):
+        c = external_size_size(n, n_b, draws, rng, 1.2, sigma_b)
+        used = int(c["n"])
+        t.add(
+            n,
+            n_b,
+            sigma_b,
+            c["with_ci"],
+            _mcse(c["with_ci"], used),
+            c["with_n"],
+            _mcse(c["with_n"], used),
+            c["old"],
+            _mcse(c["old"], used),
         )
     return t
 
@@ -1848,6 +1944,11 @@ def main(argv: list[str] | None = None) -> int:
         "--compare-only", action="store_true", help="only the size tables of pk.compare's tests"
     )
     parser.add_argument(
+        "--cmp8-only",
+        action="store_true",
+        help="only the eighth session's tables of tests against benchmarks and the rep flag",
+    )
+    parser.add_argument(
         "--clustered-only",
         action="store_true",
         help="only the tables of win rates with deals in accounts (interval and test)",
@@ -1870,6 +1971,10 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     if args.compare_only:
         tables = compare_tables(args, rng)
+        _finish(args, tables, start)
+        return 0
+    if args.cmp8_only:
+        tables = eighth_session_tables(args, rng)
         _finish(args, tables, start)
         return 0
     if args.forecast:

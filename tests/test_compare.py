@@ -768,6 +768,85 @@ def test_treated_as_exact_is_said_in_every_language(comparison):
     assert "视为精确值" in localised_verdict(row, Formatter("zh-Hans", "CNY"))
 
 
+# ------------------------------------------------- A1 (audit 7): the won-deal median's benchmark
+
+
+def _size_external(amounts, value, low=None, high=None, n=None):
+    from pipeline_kit.comparisons.significance import size_rows
+
+    bench = _bench(value, low, high, n).with_columns(metric=pl.lit("median_won_deal_size"))
+    cur = pl.DataFrame({"amount": np.asarray(amounts, float)})
+    (row,) = size_rows((cur, None, None), "g", bench, 20, "")  # type: ignore[arg-type]
+    return row
+
+
+def test_a_won_deal_benchmark_with_its_interval_adds_its_uncertainty():
+    """Amounts 1..20 (median 10.5) against 14 (8-20). At level z the group's order-statistic
+    interval is x(j)..x(21 - j), j the binomial(20, ½) quantile of Φ(-z). For z in (0.669,
+    1.119] j = 8 and the upper end is 13 (2.5 above the median): the difference's interval,
+    -3.5 + √(2.5² + (6 z / 1.96)²), reaches 0 at z = 1.96 √6 / 6 = 0.800 (below that level,
+    j = 9 and 10 give 1.5 and 0.5, short of 0 up to z = 1.03 and 1.13, outside their ranges),
+    so p = 2 (1 - Φ(0.800)) = 0.4236."""
+    row = _size_external(np.arange(1.0, 21), 14.0, 8.0, 20.0)
+    z = 1.959963984540054 * 6**0.5 / 6
+    assert row.p_value == pytest.approx(2 * sps.norm.sf(z), rel=1e-6)
+    assert row.statistic == pytest.approx(-z, rel=1e-6) and row.sign < 0
+    assert "MOVER" in row.test and "treated as exact" not in row.benchmark_label
+    assert row.n_benchmark is None
+
+
+def test_a_won_deal_benchmark_with_its_n_takes_its_spread_as_the_groups():
+    """Amounts 1..20 against 14 stated as the median of 20 deals: the benchmark's half-widths
+    are the group's own (√(20 / 20) = 1). With j = 8 (x(8) = 8, x(13) = 13) the difference's
+    interval reaches -3.5 + √(2.5² + 2.5²) > 0; with j = 9 (9 and 12) it stops at -3.5 +
+    1.5 √2 < 0. So z* is where j becomes 8: Φ(-z*) = P(Bin(20, ½) ≤ 8) = 263,950 / 2²⁰, and
+    p = 2 · 263,950 / 2²⁰ = 0.5034."""
+    row = _size_external(np.arange(1.0, 21), 14.0, n=20)
+    assert row.p_value == pytest.approx(2 * 263_950 / 2**20, rel=1e-6)
+    assert "n deals" in row.test and row.n_benchmark == 20
+    assert "treated as exact" not in row.benchmark_label
+
+
+def test_a_far_won_deal_benchmark_is_limited_by_the_groups_own_range():
+    """Every one of 20 amounts below a benchmark of 30 (29-31): the difference's interval
+    reaches 0 only where the group's own interval has no end, above the level 1 - 2 · 2⁻²⁰
+    that its whole range x(1)..x(20) covers; p = 2 · 2⁻²⁰, the sign test's p of 20 below."""
+    row = _size_external(np.arange(1.0, 21), 30.0, 29.0, 31.0)
+    assert row.p_value == pytest.approx(2 * 0.5**20, rel=1e-6)
+    assert row.p_value == pytest.approx(sps.binomtest(0, 20, 0.5).pvalue, rel=1e-6)
+
+
+def test_a_bare_won_deal_benchmark_keeps_the_sign_test_treated_as_exact():
+    """No n, no interval: the sign test against 14 (6 of 1..20 above, 13 below), said to
+    treat the benchmark as exact."""
+    row = _size_external(np.arange(1.0, 21), 14.0)
+    assert row.p_value == pytest.approx(sps.binomtest(6, 19, 0.5).pvalue)
+    assert row.statistic == 6 and row.test.endswith("(benchmark treated as exact)")
+    assert row.benchmark_label == "the benchmark (survey; treated as exact)"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.floats(1.0, 1e5), min_size=20, max_size=40),
+    st.floats(1.0, 1e5),
+    st.floats(0.0, 1e4),
+    st.floats(0.0, 1e4),
+)
+def test_a_less_certain_won_deal_benchmark_never_gives_a_smaller_p(amounts, value, width, more):
+    """Widening the benchmark's interval can only weaken the evidence of a difference, and a
+    benchmark of n deals is less certain than one of 4 n."""
+    x = np.array(amounts)
+    narrow = stats.median_vs_uncertain_benchmark_test(x, value, value - width, value + width)
+    wide = stats.median_vs_uncertain_benchmark_test(
+        x, value, value - width - more, value + width + more
+    )
+    assert 0 <= narrow[1] <= wide[1] + 1e-9 <= 1 + 1e-9
+    few = stats.median_vs_uncertain_benchmark_test(x, value, n_benchmark=x.size)
+    many = stats.median_vs_uncertain_benchmark_test(x, value, n_benchmark=4 * x.size)
+    assert many[1] <= few[1] + 1e-9
+    assert np.sign(narrow[0]) in (0.0, np.sign(np.median(x) - value))
+
+
 # ------------------------------------------------------------------ P13: mid-p for 2x2 tables
 
 

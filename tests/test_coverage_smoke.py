@@ -202,3 +202,13 @@ def test_win_rate_test_against_the_rest_allows_for_accounts(rng: np.random.Gener
     counts divided by the design effects far less (bench/RESULTS.md)."""
     got = sim.clustered_rest_size(0.3, 60, 400, 300, rng)
     assert got["kit"] < 0.11 and got["kit"] < got["old"], got
+
+
+def test_external_won_deal_test_allows_for_the_benchmarks_own_uncertainty(
+    rng: np.random.Generator,
+) -> None:
+    """A benchmark that is the median of 50 won deals, group of 50: as if exact the sign test
+    rejected about 13% of the time; with the row's interval or n, near 5% or below."""
+    got = sim.external_size_size(50, 50, 300, rng)
+    assert got["n"] == 300 and got["old"] > 0.07, got
+    assert got["with_ci"] < 0.11 and got["with_n"] < 0.11, got
