@@ -1441,7 +1441,7 @@ def compare_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[T
 
 def eighth_session_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
     """The eighth session's size tables (wt-cmp8, ``--cmp8-only``): tests against benchmarks."""
-    return [external_size_table(args, rng)]
+    return [external_size_table(args, rng), rep_flag_table(args, rng)]
 
 
 def external_cycle_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
@@ -1614,6 +1614,114 @@ def external_size_table(args: argparse.Namespace, rng: np.random.Generator) -> T
             _mcse(c["with_n"], used),
             c["old"],
             _mcse(c["old"], used),
+        )
+    return t
+
+
+def rep_flag_size(
+    reps: int,
+    n_range: tuple[int, int],
+    draws: int,
+    rng: np.random.Generator,
+    icc: float | None = None,
+    rate: float = 0.3,
+) -> dict[str, float]:
+    """Rejections at 5% of ``pk.rep_win_rates``' ``p_value`` when every rep wins at ``rate``.
+
+    Each of ``draws`` organisations has ``reps`` reps closing ``n_range`` deals each; with
+    ``icc`` given the deals come with an ``account_id``, in accounts of about 2.5 deals of one
+    rep sharing a rate (intraclass correlation ``icc``, :func:`_clustered_deals`). ``kit``:
+    the share of reps with ``p_value <= 0.05`` (Fisher mid-p against the other reps' deals,
+    counts divided by the design effects where there are accounts); ``old``: the exact
+    binomial test against the organisation's rate, the rep's own deals included (the test
+    before); ``raw``: Fisher mid-p on the raw counts (no design effect). ``se_*``: Monte-Carlo
+    standard errors over the organisations (the reps of one are not independent tests);
+    ``ms``: milliseconds per ``rep_win_rates`` call.
+    """
+    import pipeline_kit as pk
+    from pipeline_kit.stats import binomial_test, fisher_mid_p_test
+
+    shares: dict[str, list[float]] = {"kit": [], "old": [], "raw": []}
+    seconds = 0.0
+    for _ in range(draws):
+        n = rng.integers(n_range[0], n_range[1] + 1, reps)
+        names = [f"r{i:03d}" for i in range(reps)]
+        if icc is None:
+            won = [np.arange(m) < rng.binomial(m, rate) for m in n]
+            accounts = None
+        else:
+            drawn = [_clustered_deals(int(m), icc, rng, rate, f"r{i}a") for i, m in enumerate(n)]
+            won = [w for w, _ in drawn]
+            accounts = [a for _, a in drawn]
+        flags = np.concatenate(won)
+        owners = np.repeat(names, n)
+        status = np.where(flags, "won", "lost")
+        columns = {
+            "deal_id": [f"d{i}" for i in range(owners.size)],
+            "owner": owners,
+            "team": "t",
+            "amount": "1",
+            "created_at": "2025-10-01",
+            "stage": np.where(flags, "Won", "Lost"),
+            "status": status,
+            "closed_at": "2025-11-01",
+        }
+        if accounts is not None:
+            columns["account_id"] = [a for acc in accounts for a in acc]
+        ds = _dataset(deals=pl.DataFrame(columns))
+        start = time.perf_counter()
+        got = pk.rep_win_rates(ds, "2025-Q4").sort("owner")
+        seconds += time.perf_counter() - start
+        k = np.array([int(w.sum()) for w in won])
+        org = k.sum() / n.sum()
+        p_old = [binomial_test(int(ki), int(ni), org) for ki, ni in zip(k, n, strict=True)]
+        p_raw = [
+            fisher_mid_p_test(int(ki), int(ni), int(k.sum() - ki), int(n.sum() - ni))[1]
+            for ki, ni in zip(k, n, strict=True)
+        ]
+        shares["kit"].append(float((got["p_value"].to_numpy() <= 0.05).mean()))
+        shares["old"].append(float((np.array(p_old) <= 0.05).mean()))
+        shares["raw"].append(float((np.array(p_raw) <= 0.05).mean()))
+    out = {key: float(np.mean(v)) for key, v in shares.items()}
+    for key, v in shares.items():
+        out[f"se_{key}"] = float(np.std(v, ddof=1) / math.sqrt(draws))
+    out["ms"] = 1000 * seconds / draws
+    return out
+
+
+def rep_flag_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """The rep flag's size (:func:`rep_flag_size`, audit A7)."""
+    draws = args.compare_draws // 2
+    t = Table(
+        "Rep flag (pk.rep_win_rates p_value): share of reps with p <= 0.05 when every rep wins "
+        f"at 0.3; {draws} organisations per row (s.e. over organisations); icc: deals in "
+        "accounts of about 2.5 with that intraclass correlation (- : no account_id); kit = "
+        "Fisher mid-p against the other reps' deals (Rao-Scott where there are accounts), old "
+        "= exact binomial test against the organisation's rate, own deals included (the test "
+        "before), raw = Fisher mid-p on raw counts; ms = per rep_win_rates call",
+        ["reps", "deals/rep", "icc", "kit", "s.e.", "old", "s.e. ", "raw", "s.e.  ", "ms"],
+    )
+    for reps, n_range, icc in (
+        (3, (20, 100), None),
+        (5, (5, 100), None),
+        (12, (5, 40), None),
+        (40, (5, 100), None),
+        (12, (5, 40), 0.0),
+        (5, (20, 100), 0.3),
+        (12, (5, 40), 0.3),
+    ):
+        c = rep_flag_size(reps, n_range, draws, rng, icc)
+        t.add(
+            reps,
+            f"{n_range[0]}-{n_range[1]}",
+            "-" if icc is None else icc,
+            c["kit"],
+            c["se_kit"],
+            c["old"],
+            c["se_old"],
+            c["raw"],
+            c["se_raw"],
+            f"{c['ms']:.1f}",
         )
     return t
 

@@ -357,9 +357,72 @@ def test_rep_shrinkage_and_funnel_limits(sample):
     n = reps["n"].to_numpy()
     assert reps["funnel_low95"].to_numpy() == pytest.approx(sps.binom.ppf(0.025, n, org) / n)
     assert reps["funnel_high998"].to_numpy() == pytest.approx(sps.binom.isf(0.001, n, org) / n)
-    p = [sps.binomtest(k, m, org).pvalue for k, m in zip(reps["won"], reps["n"], strict=True)]
-    assert reps["p_value"].to_numpy() == pytest.approx(p)
     assert (reps["q_value"] >= reps["p_value"]).all()
+
+
+def test_the_rep_flag_tests_each_rep_against_the_other_reps(sample):
+    """Each rep's p_value: Fisher's mid-p of their closed deals of 2025 against every other
+    rep's, both sides' counts divided by their design effects (one ICC pooled over the rep's
+    accounts and the others'), computed here from the CSV in plain Python."""
+    closed = [
+        r
+        for r in read_rows(SAMPLE / "deals.csv")
+        if r["closed_at"] and "2025-01-01" <= r["closed_at"] <= "2025-12-31"
+    ]
+    reps = pk.rep_win_rates(sample, "2025")
+    for row in reps.iter_rows(named=True):
+        mine = [r for r in closed if r["owner"] == row["owner"]]
+        rest = [r for r in closed if r["owner"] != row["owner"]]
+        t1, t2 = pooled_design_effects_by_hand([accounts_of(mine), accounts_of(rest)])
+        k1, k2 = sum(r["status"] == "won" for r in mine), sum(r["status"] == "won" for r in rest)
+        expected = _plain_mid_p(*_effective(k1, len(mine), t1), *_effective(k2, len(rest), t2))
+        assert row["p_value"] == pytest.approx(expected), row["owner"]
+
+
+def _rep_rows(tmp_path, records):
+    """Closed deals of 2025-Q4 per rep: (account, won) each ('' for a deal without one)."""
+    lines = ["deal_id,owner,team,amount,created_at,stage,status,closed_at,account_id"]
+    for rep, deals in records.items():
+        for i, (account, won) in enumerate(deals):
+            outcome = "Won,won" if won else "Lost,lost"
+            lines.append(f"{rep}{i},{rep},red,100,2025-10-01,{outcome},2025-11-01,{account}")
+    return pk.load(write_dataset(tmp_path / "reps", deals="\n".join(lines) + "\n"))
+
+
+def test_a_rep_is_tested_against_the_other_reps_deals(tmp_path):
+    """ann 4 of 5, bob 1 of 5, cat 1 of 5, no accounts. ann against bob and cat (2 of 10):
+    given 6 won of 15, ann's won count is hypergeometric with weights C(6, x) C(9, 5 - x) of
+    3,003: 126, 756, 1,260, 720, 135, 6 for x = 0..5. Fewer likely than the observed 135:
+    126 + 6; mid-p = (132 + 135 / 2) / 3,003 = 0.0664. bob (1 of 5 against 5 of 10): less
+    likely than 756 are 126 + 720 + 135 + 6 = 987; p = (987 + 378) / 3,003 = 0.4545. The test
+    before, against the organisation's 6 / 15 with ann's deals in it, gave ann 0.087."""
+    no_account = [("", True)] * 4 + [("", False)]
+    one_won = [("", True)] + [("", False)] * 4
+    ds = _rep_rows(tmp_path, {"ann": no_account, "bob": one_won, "cat": one_won})
+    reps = pk.rep_win_rates(ds, "2025-Q4").sort("owner")
+    assert reps["p_value"].to_list() == pytest.approx([199.5 / 3003, 1365 / 3003, 1365 / 3003])
+    assert reps["org_rate"][0] == pytest.approx(6 / 15)  # the funnel's centre is unchanged
+    assert sps.binomtest(4, 5, 0.4).pvalue == pytest.approx(0.087, abs=0.001)
+
+
+def test_the_rep_flag_divides_clustered_counts_by_the_design_effect(tmp_path):
+    """ann: accounts a1, a2 of 2 won deals each; bob: b1 (2 lost), b2 (2 won); cat: c1, c2 (2
+    lost each). Every account all won or all lost: MSW = 0, so the ICC pooled over ann's
+    accounts and the others' is 1 and each side's design effect Σ m² / N = 2: ann's 4 of 4
+    is worth 2 of 2 and the others' 2 of 8 worth 1 of 4. Fisher's mid-p of 2/2 against 1/4
+    (6 deals, 3 won; weights 3, 9, 3 of 15 for x = 0, 1, 2): (3 + 3) / 2 / 15 = 0.2. On the
+    raw counts, 4/4 against 2/8, it would be 15 / 495 = 0.030."""
+    ds = _rep_rows(
+        tmp_path,
+        {
+            "ann": [("a1", True)] * 2 + [("a2", True)] * 2,
+            "bob": [("b1", False)] * 2 + [("b2", True)] * 2,
+            "cat": [("c1", False)] * 2 + [("c2", False)] * 2,
+        },
+    )
+    ann = pk.rep_win_rates(ds, "2025-Q4").filter(pl.col("owner") == "ann").row(0, named=True)
+    assert ann["p_value"] == pytest.approx(0.2)
+    assert _plain_mid_p(4, 4, 2, 8) == pytest.approx(15 / 495)
 
 
 def test_cli_compare(tmp_path, capsys):
