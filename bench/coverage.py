@@ -1441,7 +1441,12 @@ def compare_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[T
 
 def eighth_session_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
     """The eighth session's size tables (wt-cmp8, ``--cmp8-only``): tests against benchmarks."""
-    return [external_size_table(args, rng), rep_flag_table(args, rng), small_mean_table(args, rng)]
+    return [
+        external_size_table(args, rng),
+        rep_flag_table(args, rng),
+        small_mean_table(args, rng),
+        brunner_munzel_table(args, rng),
+    ]
 
 
 def external_cycle_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
@@ -1827,6 +1832,88 @@ def small_mean_table(args: argparse.Namespace, rng: np.random.Generator) -> Tabl
                 rule_cov,
                 rule_shown,
             )
+    return t
+
+
+def brunner_munzel_size(
+    draw_x: Callable[[np.random.Generator, int], np.ndarray],
+    draw_y: Callable[[np.random.Generator, int], np.ndarray],
+    n1: int,
+    n2: int,
+    draws: int,
+    rng: np.random.Generator,
+) -> dict[str, float]:
+    """Rejections at 5% of the won-deal test against the rest (``stats.brunner_munzel_test``)
+    when neither side's deals tend to be larger (P(X > Y) + ½ P(X = Y) = 0.5).
+
+    ``kit``: the kit's test (the studentized permutation test where a side has fewer than 30
+    deals or 5 distinct amounts, up to 1,000 deals in all); ``old``: scipy's Brunner-Munzel
+    with its t-approximation (Mann-Whitney where it gives no p-value), the test before;
+    ``ms``: milliseconds per kit test.
+    """
+    from pipeline_kit.stats import brunner_munzel_test
+
+    kit = old = 0
+    seconds = 0.0
+    for _ in range(draws):
+        x, y = draw_x(rng, n1), draw_y(rng, n2)
+        start = time.perf_counter()
+        kit += brunner_munzel_test(x, y)[1] <= 0.05
+        seconds += time.perf_counter() - start
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                p = stats.brunnermunzel(x, y).pvalue
+        if not np.isfinite(p):
+            p = 1.0 if np.all(np.r_[x, y] == x[0]) else stats.mannwhitneyu(x, y).pvalue
+        old += p <= 0.05
+    return {"kit": kit / draws, "old": old / draws, "ms": 1000 * seconds / draws}
+
+
+def brunner_munzel_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """The won-deal test's size with ties and small groups (:func:`brunner_munzel_size`, A8)."""
+    t = Table(
+        "Won deal size against the rest (stats.brunner_munzel_test): size at 5% when neither "
+        "group's deals tend to be larger; kit = studentized permutation test (Neubert & "
+        "Brunner 2007) where a side has < 30 deals or < 5 distinct amounts and both hold "
+        "<= 1,000, else the t-approximation; old = the t-approximation always (the test "
+        "before); ms = per kit test",
+        ["amounts", "n", "draws", "kit", "s.e.", "old", "s.e. ", "ms"],
+    )
+    prices = np.array([5000, 10000, 10000, 20000, 20000, 20000, 50000, 100000.0])
+
+    def two_prices(r: np.random.Generator, n: int) -> np.ndarray:
+        return np.where(r.random(n) < 0.7, 10000.0, 20000.0)
+
+    def listed(r: np.random.Generator, n: int) -> np.ndarray:
+        return r.choice(prices, n)
+
+    def lognormal(sigma: float) -> Callable[[np.random.Generator, int], np.ndarray]:
+        return lambda r, n: r.lognormal(9, sigma, n)
+
+    full, half = args.compare_draws, args.compare_draws // 2
+    for label, draw_x, draw_y, n1, n2, draws in (
+        ("2 prices (70% at one)", two_prices, two_prices, 20, 300, full),
+        ("2 prices (70% at one)", two_prices, two_prices, 20, 20, half),
+        ("8 list prices", listed, listed, 20, 300, half),
+        ("LN sigma 2 both", lognormal(2.0), lognormal(2.0), 20, 300, half),
+        ("LN sigma 0.7 vs 1.5", lognormal(0.7), lognormal(1.5), 20, 300, half),
+        ("LN sigma 1.5 vs 0.7", lognormal(1.5), lognormal(0.7), 20, 300, half),
+        ("LN sigma 0.7 vs 1.5", lognormal(0.7), lognormal(1.5), 20, 20, half),
+    ):
+        c = brunner_munzel_size(draw_x, draw_y, n1, n2, draws, rng)
+        t.add(
+            label,
+            f"{n1} vs {n2}",
+            draws,
+            c["kit"],
+            _mcse(c["kit"], draws),
+            c["old"],
+            _mcse(c["old"], draws),
+            f"{c['ms']:.0f}",
+        )
     return t
 
 

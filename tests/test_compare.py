@@ -243,7 +243,7 @@ def test_cycle_and_size_tests_match_scipy(comparison):
     x = [float(r["amount"]) for r in won if r["team"] == "EMEA"]
     y = [float(r["amount"]) for r in won if r["team"] != "EMEA"]
     size = _row(comparison, "median_won_deal_size", "EMEA", "rest_of_org")
-    assert size["p_value"] == pytest.approx(sps.brunnermunzel(x, y).pvalue)
+    assert size["p_value"] == pytest.approx(_brunner_munzel_p(x, y))
     u = sum((a > b) + 0.5 * (a == b) for a in x for b in y)  # pairs won, ties half
     assert size["statistic"] == pytest.approx(u / (len(x) * len(y)))
     assert size["estimate"] == pytest.approx(np.median(x))
@@ -555,10 +555,62 @@ def test_cycle_tests_gate_on_the_cohort_size_not_on_closed_deals():
 # ------------------------------------------------------------------------ P7: say what is tested
 
 
+def _brunner_munzel_p(x, y):
+    """Brunner-Munzel's p-value as the kit documents it, from scipy directly: the studentized
+    permutation test (999 seeded splits of both samples sorted, the smaller-first order,
+    mid-p) where a side has < 30 values or < 5 distinct ones and both hold <= 1,000; else the
+    t-approximation."""
+    x, y = np.sort(np.asarray(x, float)), np.sort(np.asarray(y, float))
+    small = min(x.size, y.size) < 30 or min(np.unique(x).size, np.unique(y).size) < 5
+    if not (small and x.size + y.size <= 1000):
+        return sps.brunnermunzel(x, y).pvalue
+    if (y.size, tuple(y)) < (x.size, tuple(x)):
+        x, y = y, x
+    result = sps.permutation_test(
+        (x, y),
+        lambda a, b, axis: sps.brunnermunzel(a, b, axis=axis).statistic,
+        permutation_type="independent",
+        n_resamples=999,
+        vectorized=True,
+        batch=100,
+        rng=np.random.default_rng(0),
+    )
+    # mid-p over the 999 splits and the observed one: ties with it (it too) at half weight
+    t, null = result.statistic, list(result.null_distribution)
+    ties = 1 + sum(abs(v - t) <= 1e-9 * abs(t) for v in null)
+    upper = sum(v > t and abs(v - t) > 1e-9 * abs(t) for v in null) + ties / 2
+    lower = sum(v < t and abs(v - t) > 1e-9 * abs(t) for v in null) + ties / 2
+    return min(1.0, 2 * min(upper, lower) / 1000)
+
+
+def test_brunner_munzel_permutation_by_hand():
+    """1, 2, 3 against 4, 5, 6: 3 deals a side, so the permutation test runs over all C(6, 3)
+    = 20 splits; only the observed one and its mirror do not overlap (infinite statistics).
+    The observed split alone is as extreme on its side, at half weight (mid-p), so the
+    two-sided p-value is 2 · ½ · 1/20 = 0.05 (as Fisher's mid-p of 3/3 against 0/3), either
+    way round; the t-approximation gives no p-value there."""
+    a, b = np.array([1.0, 2, 3]), np.array([4.0, 5, 6])
+    assert stats.brunner_munzel_test(a, b) == (0.0, pytest.approx(0.05))
+    assert stats.brunner_munzel_test(b, a) == (1.0, pytest.approx(0.05))
+    assert not np.isfinite(sps.brunnermunzel(a, b).pvalue)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.sampled_from([5e3, 1e4, 2e4]), min_size=20, max_size=40), st.randoms())
+def test_brunner_munzel_does_not_depend_on_row_order(amounts, random):
+    """List prices, split in two: shuffling the rows of each side gives the same p-value."""
+    x, y = np.array(amounts[:10]), np.array(amounts[10:])
+    shuffled_x, shuffled_y = x.copy(), y.copy()
+    random.shuffle(shuffled_x)
+    random.shuffle(shuffled_y)
+    assert stats.brunner_munzel_test(x, y) == stats.brunner_munzel_test(shuffled_x, shuffled_y)
+
+
 def test_won_deal_test_against_the_rest_is_brunner_munzel_with_its_superiority():
     """Won deals 2, 4, ..., 40 against 1, 3, ..., 39: deal 2i beats 2j - 1 whenever i >= j,
-    210 of the 400 pairs, so the probability of superiority is 0.525; the p-value is scipy's
-    Brunner-Munzel (no assumption that the spreads are equal)."""
+    210 of the 400 pairs, so the probability of superiority is 0.525; the p-value is
+    Brunner-Munzel's (no assumption that the spreads are equal), by permutation with 20 deals a
+    side (second audit, A8)."""
     from pipeline_kit.comparisons.significance import size_rows
 
     x, y = np.arange(2.0, 41, 2), np.arange(1.0, 40, 2)
@@ -567,7 +619,7 @@ def test_won_deal_test_against_the_rest_is_brunner_munzel_with_its_superiority()
         (pl.DataFrame({"amount": x}), pl.DataFrame({"amount": y}), None), "g", no_bench, 20, ""
     )
     assert row.statistic == pytest.approx(0.525)
-    assert row.p_value == pytest.approx(sps.brunnermunzel(x, y).pvalue)
+    assert row.p_value == pytest.approx(_brunner_munzel_p(x, y))
     assert row.test.startswith("Brunner-Munzel")
 
 

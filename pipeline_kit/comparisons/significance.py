@@ -441,12 +441,13 @@ def size_rows(
     --cmp8-only``).
 
     Brunner-Munzel against the rest and the trailing quarters
-    (:func:`pipeline_kit.stats.brunner_munzel_test`), whose ``statistic`` is the probability
-    of superiority ``P(X > Y) + ½ P(X = Y)``. That test is of stochastic order ("won deals
-    tend to be larger"), not of medians: Mann-Whitney, used before under a verdict naming the
-    median, called a difference 12-14% of the time between equal medians with different
-    spreads. A two-sample median test was not used: deal amounts are often list prices, and
-    the median of tied amounts jumps between a few values.
+    (:func:`pipeline_kit.stats.brunner_munzel_test`: a studentized permutation test where a
+    side has fewer than 30 deals or 5 distinct amounts), whose ``statistic`` is the
+    probability of superiority ``P(X > Y) + ½ P(X = Y)``. That test is of stochastic order
+    ("won deals tend to be larger"), not of medians: Mann-Whitney, used before under a
+    verdict naming the median, called a difference 12-14% of the time between equal medians
+    with different spreads. A two-sample median test was not used: deal amounts are often
+    list prices, and the median of tied amounts jumps between a few values.
     """
     cur, rest, trail = samples
     x = cur["amount"].to_numpy()
