@@ -19,7 +19,10 @@ value, for
   are pending, the false-alarm rate of ``pk.stage_conversion_control``'s limits and
   ``pk.churn``'s Wilson interval, the p-chart's false alarms and power when quarters swing
   (``--new-only``; ``--results`` writes these tables into
-  ``bench/RESULTS.md``).
+  ``bench/RESULTS.md``);
+* the eighth session's tests against benchmarks (``--cmp8-only``, also at the end of
+  ``--compare-only``): the external median won deal, the rep flag, the mean of 5-12 amounts
+  by branch and Brunner-Munzel by permutation, each next to the test before.
 
 Nominal coverage is 0.95; a well-behaved interval stays within about 0.93-0.97.
 """
