@@ -1543,9 +1543,11 @@ def external_size_size(
     rng: np.random.Generator,
     sigma: float = 1.2,
     sigma_b: float | None = None,
+    shift: float = 0.0,
 ) -> dict[str, float]:
     """Rejections of compare's won-deal test against an external median that is itself the
-    median of ``n_b`` won deals (log-normal, the same median as the group's ``n``: the size).
+    median of ``n_b`` won deals (log-normal, the same median as the group's ``n``: the size;
+    the group's log amounts moved by ``shift``: the power).
 
     ``with_ci``: the benchmark row states the order-statistic 95% interval of its deals
     (:func:`pipeline_kit.stats.median_interval`) as ``low``-``high``; ``with_n``: it states
@@ -1565,7 +1567,7 @@ def external_size_size(
         if low is None or high is None:
             continue
         used += 1
-        x = rng.lognormal(9, sigma, n)
+        x = rng.lognormal(9 + shift, sigma, n)
         cur = pl.DataFrame({"amount": x})
         for stated in ("ci", "n"):
             bench = pl.DataFrame(
@@ -1599,23 +1601,30 @@ def external_size_table(args: argparse.Namespace, rng: np.random.Generator) -> T
         "(sigma 1.2; sigma_b: the benchmark's deals, same median); interval = the row states "
         "the order-statistic 95% interval of its deals (MOVER), n stated = it states n_b "
         "(MOVER, the benchmark's spread taken as the group's), old = sign test against the "
-        "value as if exact (the test before; still the test of a row with neither)",
-        ["n", "n_b", "sigma_b", "interval", "s.e.", "n stated", "s.e. ", "old", "s.e.  "],
+        "value as if exact (the test before; still the test of a row with neither); shift: "
+        "the group's log amounts moved (0: size; else power, 1/4 of the draws)",
+        ["n", "n_b", "sigma_b", "shift", "interval", "s.e.", "n stated", "s.e. ", "old", "s.e.  "],
     )
-    for n, n_b, sigma_b in (
-        (20, 20, 1.2),
-        (50, 50, 1.2),
-        (100, 100, 1.2),
-        (20, 200, 1.2),
-        (50, 50, 0.6),
-        (50, 50, 2.4),
+    for n, n_b, sigma_b, shift in (
+        (20, 20, 1.2, 0.0),
+        (50, 50, 1.2, 0.0),
+        (100, 100, 1.2, 0.0),
+        (20, 200, 1.2, 0.0),
+        (50, 50, 0.6, 0.0),
+        (50, 50, 2.4, 0.0),
+        (50, 50, 1.2, 0.5),
+        (50, 50, 1.2, 0.8),
+        (100, 100, 1.2, 0.5),
     ):
-        c = external_size_size(n, n_b, draws, rng, 1.2, sigma_b)
+        c = external_size_size(
+            n, n_b, draws if shift == 0 else draws // 4, rng, 1.2, sigma_b, shift
+        )
         used = int(c["n"])
         t.add(
             n,
             n_b,
             sigma_b,
+            shift,
             c["with_ci"],
             _mcse(c["with_ci"], used),
             c["with_n"],

@@ -912,15 +912,22 @@ def test_a_won_deal_benchmark_with_its_interval_adds_its_uncertainty():
 
 
 def test_a_won_deal_benchmark_with_its_n_takes_its_spread_as_the_groups():
-    """Amounts 1..20 against 14 stated as the median of 20 deals: the benchmark's half-widths
-    are the group's own (√(20 / 20) = 1). With j = 8 (x(8) = 8, x(13) = 13) the difference's
-    interval reaches -3.5 + √(2.5² + 2.5²) > 0; with j = 9 (9 and 12) it stops at -3.5 +
-    1.5 √2 < 0. So z* is where j becomes 8: Φ(-z*) = P(Bin(20, ½) ≤ 8) = 263,950 / 2²⁰, and
-    p = 2 · 263,950 / 2²⁰ = 0.5034."""
+    """Amounts 1..20 (median 10.5) against 14 stated as the median of 20 deals: the
+    benchmark's half-widths are the group's own times √(20 / 20) and times 14 / 10.5 = 4/3
+    (spread in proportion to the median). With j = 8 (x(8) = 8, x(13) = 13) the difference's
+    interval reaches -3.5 + √(2.5² + (2.5 · 4/3)²) > 0; with j = 9 (9 and 12) it stops at
+    -3.5 + √(1.5² + 2²) < 0. So z* is where j becomes 8: Φ(-z*) = P(Bin(20, ½) ≤ 8) =
+    263,950 / 2²⁰, and p = 2 · 263,950 / 2²⁰ = 0.5034.
+
+    Against 6 (4/7 of the median): j = 7 (7, 14) gives 4.5 - √(3.5² + (3.5 · 4/7)²) > 0,
+    j = 6 (6, 15) 4.5 - √(4.5² + (4.5 · 4/7)²) < 0, so p = 2 P(Bin(20, ½) ≤ 6) = 2 · 60,460 /
+    2²⁰ = 0.1153 (with the group's spread in absolute terms it would be 2 · 137,980 / 2²⁰)."""
     row = _size_external(np.arange(1.0, 21), 14.0, n=20)
     assert row.p_value == pytest.approx(2 * 263_950 / 2**20, rel=1e-6)
     assert "n deals" in row.test and row.n_benchmark == 20
     assert "treated as exact" not in row.benchmark_label
+    below = _size_external(np.arange(1.0, 21), 6.0, n=20)
+    assert below.p_value == pytest.approx(2 * 60_460 / 2**20, rel=1e-6) and below.statistic > 0
 
 
 def test_a_far_won_deal_benchmark_is_limited_by_the_groups_own_range():

@@ -437,7 +437,7 @@ def size_rows(
     larger); else the sign test against the value, treated as exact (and said so), whose
     ``statistic`` counts the amounts above it. Treated as exact, a benchmark that was itself
     the median of as many deals as the group's was "different" 13-14% of the time at 5%;
-    with its interval stated 1.3-2.2%, with its n 4.3-5.5% (``bench/coverage.py
+    with its interval stated 1.3-2.2%, with its n 3.5-4.4% (``bench/coverage.py
     --cmp8-only``).
 
     Brunner-Munzel against the rest and the trailing quarters
