@@ -405,6 +405,25 @@ def test_a_rep_is_tested_against_the_other_reps_deals(tmp_path):
     assert sps.binomtest(4, 5, 0.4).pvalue == pytest.approx(0.087, abs=0.001)
 
 
+def test_a_flag_points_from_the_other_reps_rate(tmp_path):
+    """Scope red: ann won 60 of her 100 red deals (and 0 of 200 blue ones), bob 180 of 200.
+    The organisation's rate is 240 / 500 = 0.48, below ann's 0.6, but the reps she is tested
+    against (bob) won 0.9: her flag reads "below", bob's (0.9 against ann's 60 / 300) "above"."""
+    lines = ["deal_id,owner,team,amount,created_at,stage,status,closed_at"]
+    for rep, team, won, closed in (
+        ("ann", "red", 60, 100),
+        ("ann", "blue", 0, 200),
+        ("bob", "red", 180, 200),
+    ):
+        for i in range(closed):
+            outcome = "Won,won" if i < won else "Lost,lost"
+            lines.append(f"{rep}{team}{i},{rep},{team},100,2025-10-01,{outcome},2025-11-01")
+    ds = pk.load(write_dataset(tmp_path / "flag", deals="\n".join(lines) + "\n"))
+    reps = pk.rep_win_rates(ds, "2025-Q4", scope=pl.col("team") == "red").sort("owner")
+    assert reps["org_rate"][0] == pytest.approx(0.48)
+    assert reps["flag"].to_list() == ["below", "above"]
+
+
 def test_the_rep_flag_divides_clustered_counts_by_the_design_effect(tmp_path):
     """ann: accounts a1, a2 of 2 won deals each; bob: b1 (2 lost), b2 (2 won); cat: c1, c2 (2
     lost each). Every account all won or all lost: MSW = 0, so the ICC pooled over ann's

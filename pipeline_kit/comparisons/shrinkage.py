@@ -62,9 +62,10 @@ def rep_win_rates(
       (40 reps) of the time at 5%, and 7.4-7.8% with deals clustered in accounts (ICC 0.3);
       this test 4.8-5.2% in both (``bench/coverage.py --cmp8-only``). ``q_value``:
       Benjamini-Hochberg over the reps returned; ``flag`` is "above" / "below" only when
-      ``q < 0.05``. This, not the shrunk interval, says whether a rep differs from the other
-      reps. (The funnel limits stay at the organisation's rate: a chart of where a rep at
-      that rate would fall, not this test.)
+      ``q < 0.05``, in the direction of the rep's rate from the other reps'. This, not the
+      shrunk interval, says whether a rep differs from the other reps. (The funnel limits
+      stay at the organisation's rate: a chart of where a rep at that rate would fall, not
+      this test.)
 
     ``scope`` (an expression over deals, e.g. ``pl.col("team") == "EMEA"``) returns the reps
     of those deals only, shrunk towards the whole organisation with the prior fitted on it:
@@ -103,10 +104,10 @@ def rep_win_rates(
     post_high = np.asarray(sps.beta.isf(tail, k + a, n - k + b), dtype=float)
     low95, high95 = stats.funnel_limits(org, n, 0.95)
     low998, high998 = stats.funnel_limits(org, n, 0.998)
-    p = _against_the_other_reps(ds, closed, scope, by, reps, everyone)
+    p, others = _against_the_other_reps(ds, closed, scope, by, reps, everyone)
     q = stats.benjamini_hochberg(p)
     rate = k / n
-    flag = np.where(q < 0.05, np.where(rate > org, "above", "below"), "")
+    flag = np.where(q < 0.05, np.where(rate > others, "above", "below"), "")
     own_low, own_high = stats.wilson_interval("won", "n", confidence)
     return reps.with_columns(
         pl.Series("rate", rate),
@@ -135,8 +136,10 @@ def _against_the_other_reps(
     by: str,
     reps: pl.DataFrame,
     everyone: pl.DataFrame,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Each rep's p-value: Fisher's mid-p of their won / closed against the other reps' deals.
+
+    Returns the p-values and the other reps' win rates (NaN where no other rep closed a deal).
 
     The other reps' deals are every closed deal of the period in the organisation that is not
     the rep's (in or out of ``scope``). Where the deals have an ``account_id``, both sides'
@@ -160,7 +163,8 @@ def _against_the_other_reps(
             *stats.effective_counts(int(k[i]), int(n[i]), t1),
             *stats.effective_counts(int(k_rest[i]), int(n_rest[i]), t2),
         )[1]
-    return p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return p, k_rest / n_rest
 
 
 def _account_sides(
@@ -196,7 +200,6 @@ def _account_sides(
     total_m = np.bincount(codes, every["m"].to_numpy(), size)
     total_k = np.bincount(codes, every["k"].to_numpy(), size)
     own = per_account(closed.filter(scope)) if scope is not None else every
-    index = {name[0]: i for i, name in enumerate(reps.select(by).iter_rows())}
     rows_all = every.with_row_index("_i").group_by(by).agg("_i")
     rows_own = own.with_row_index("_i").group_by(by).agg("_i")
     of_all = {r[by]: np.asarray(r["_i"], int) for r in rows_all.iter_rows(named=True)}
@@ -204,7 +207,7 @@ def _account_sides(
     m_all, k_all = every["m"].to_numpy(), every["k"].to_numpy()
     m_own, k_own = own["m"].to_numpy(), own["k"].to_numpy()
     sides = []
-    for rep in index:
+    for rep in reps[by].to_list():
         mine = of_all.get(rep, np.array([], int))
         rest_m, rest_k = total_m.copy(), total_k.copy()
         rest_m[codes[mine]] -= m_all[mine]
