@@ -19,7 +19,10 @@ value, for
   are pending, the false-alarm rate of ``pk.stage_conversion_control``'s limits and
   ``pk.churn``'s Wilson interval, the p-chart's false alarms and power when quarters swing
   (``--new-only``; ``--results`` writes these tables into
-  ``bench/RESULTS.md``).
+  ``bench/RESULTS.md``);
+* the eighth session's tests against benchmarks (``--cmp8-only``, also at the end of
+  ``--compare-only``): the external median won deal, the rep flag, the mean of 5-12 amounts
+  by branch and Brunner-Munzel by permutation, each next to the test before.
 
 Nominal coverage is 0.95; a well-behaved interval stays within about 0.93-0.97.
 """
@@ -1482,7 +1485,18 @@ def compare_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[T
     tables.append(t)
     tables += [trailing_table(args, rng), external_table(args, rng)]
     tables.append(external_cycle_table(args, rng))
+    tables += benchmark_test_tables(args, rng)
     return tables
+
+
+def benchmark_test_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
+    """The eighth session's size tables (wt-cmp8, ``--cmp8-only``): tests against benchmarks."""
+    return [
+        external_size_table(args, rng),
+        rep_flag_table(args, rng),
+        small_mean_table(args, rng),
+        brunner_munzel_table(args, rng),
+    ]
 
 
 def external_cycle_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
@@ -1565,6 +1579,399 @@ def external_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
             _mcse(max(c["with_n"], c["with_ci"]), draws),
             c["old"],
             _mcse(c["old"], draws),
+        )
+    return t
+
+
+def external_size_size(
+    n: int,
+    n_b: int,
+    draws: int,
+    rng: np.random.Generator,
+    sigma: float = 1.2,
+    sigma_b: float | None = None,
+    shift: float = 0.0,
+) -> dict[str, float]:
+    """Rejections of compare's won-deal test against an external median that is itself the
+    median of ``n_b`` won deals (log-normal, the same median as the group's ``n``: the size;
+    the group's log amounts moved by ``shift``: the power).
+
+    ``with_ci``: the benchmark row states the order-statistic 95% interval of its deals
+    (:func:`pipeline_kit.stats.median_interval`) as ``low``-``high``; ``with_n``: it states
+    ``n`` = ``n_b`` (the MOVER test then takes the benchmark's deals to spread as the group's;
+    ``sigma_b`` other than ``sigma`` draws them with another spread, where that is wrong);
+    ``old``: the sign test against the value as if exact (the test before, and still the test
+    of a row with neither). Draws whose benchmark interval is not bounded are skipped.
+    """
+    from pipeline_kit.comparisons.significance import size_rows
+    from pipeline_kit.stats import binomial_test, median_interval
+
+    with_ci = with_n = old = used = 0
+    for _ in range(draws):
+        bench_deals = rng.lognormal(9, sigma if sigma_b is None else sigma_b, n_b)
+        value = float(np.median(bench_deals))
+        low, high = median_interval(bench_deals)
+        if low is None or high is None:
+            continue
+        used += 1
+        x = rng.lognormal(9 + shift, sigma, n)
+        cur = pl.DataFrame({"amount": x})
+        for stated in ("ci", "n"):
+            bench = pl.DataFrame(
+                {
+                    "metric": ["median_won_deal_size"],
+                    "value": [value],
+                    "scope": ["all"],
+                    "source": ["survey"],
+                    "low": [low if stated == "ci" else None],
+                    "high": [high if stated == "ci" else None],
+                    "n": [n_b if stated == "n" else None],
+                },
+                schema_overrides={"low": pl.Float64, "high": pl.Float64, "n": pl.Int64},
+            )
+            (row,) = size_rows((cur, None, None), "g", bench, 20, "")  # type: ignore[arg-type]
+            reject = row.p_value is not None and row.p_value <= 0.05
+            with_ci += reject and stated == "ci"
+            with_n += reject and stated == "n"
+        above, below = int((x > value).sum()), int((x < value).sum())
+        old += binomial_test(above, above + below, 0.5) <= 0.05
+    used = max(used, 1)
+    return {"with_ci": with_ci / used, "with_n": with_n / used, "old": old / used, "n": used}
+
+
+def external_size_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """The external won-deal test's size, the benchmark a median of n_b deals (audit A1)."""
+    draws = args.compare_draws
+    t = Table(
+        "Median won deal against an external benchmark that is itself the median of n_b won "
+        f"deals (pk.compare, external): size at 5%; {draws} draws per row; log-normal amounts "
+        "(sigma 1.2; sigma_b: the benchmark's deals, same median); interval = the row states "
+        "the order-statistic 95% interval of its deals (MOVER), n stated = it states n_b "
+        "(MOVER, the benchmark's spread taken as the group's), old = sign test against the "
+        "value as if exact (the test before; still the test of a row with neither); shift: "
+        "the group's log amounts moved (0: size; else power, 1/4 of the draws)",
+        ["n", "n_b", "sigma_b", "shift", "interval", "s.e.", "n stated", "s.e. ", "old", "s.e.  "],
+    )
+    for n, n_b, sigma_b, shift in (
+        (20, 20, 1.2, 0.0),
+        (50, 50, 1.2, 0.0),
+        (100, 100, 1.2, 0.0),
+        (20, 200, 1.2, 0.0),
+        (50, 50, 0.6, 0.0),
+        (50, 50, 2.4, 0.0),
+        (50, 50, 1.2, 0.5),
+        (50, 50, 1.2, 0.8),
+        (100, 100, 1.2, 0.5),
+    ):
+        c = external_size_size(
+            n, n_b, draws if shift == 0 else draws // 4, rng, 1.2, sigma_b, shift
+        )
+        used = int(c["n"])
+        t.add(
+            n,
+            n_b,
+            sigma_b,
+            shift,
+            c["with_ci"],
+            _mcse(c["with_ci"], used),
+            c["with_n"],
+            _mcse(c["with_n"], used),
+            c["old"],
+            _mcse(c["old"], used),
+        )
+    return t
+
+
+def rep_flag_size(
+    reps: int,
+    n_range: tuple[int, int],
+    draws: int,
+    rng: np.random.Generator,
+    icc: float | None = None,
+    rate: float = 0.3,
+) -> dict[str, float]:
+    """Rejections at 5% of ``pk.rep_win_rates``' ``p_value`` when every rep wins at ``rate``.
+
+    Each of ``draws`` organisations has ``reps`` reps closing ``n_range`` deals each; with
+    ``icc`` given the deals come with an ``account_id``, in accounts of about 2.5 deals of one
+    rep sharing a rate (intraclass correlation ``icc``, :func:`_clustered_deals`). ``kit``:
+    the share of reps with ``p_value <= 0.05`` (Fisher mid-p against the other reps' deals,
+    counts divided by the design effects where there are accounts); ``old``: the exact
+    binomial test against the organisation's rate, the rep's own deals included (the test
+    before); ``raw``: Fisher mid-p on the raw counts (no design effect). ``se_*``: Monte-Carlo
+    standard errors over the organisations (the reps of one are not independent tests);
+    ``ms``: milliseconds per ``rep_win_rates`` call.
+    """
+    import pipeline_kit as pk
+    from pipeline_kit.stats import binomial_test, fisher_mid_p_test
+
+    shares: dict[str, list[float]] = {"kit": [], "old": [], "raw": []}
+    seconds = 0.0
+    for _ in range(draws):
+        n = rng.integers(n_range[0], n_range[1] + 1, reps)
+        names = [f"r{i:03d}" for i in range(reps)]
+        if icc is None:
+            won = [np.arange(m) < rng.binomial(m, rate) for m in n]
+            accounts = None
+        else:
+            drawn = [_clustered_deals(int(m), icc, rng, rate, f"r{i}a") for i, m in enumerate(n)]
+            won = [w for w, _ in drawn]
+            accounts = [a for _, a in drawn]
+        flags = np.concatenate(won)
+        owners = np.repeat(names, n)
+        status = np.where(flags, "won", "lost")
+        columns = {
+            "deal_id": [f"d{i}" for i in range(owners.size)],
+            "owner": owners,
+            "team": "t",
+            "amount": "1",
+            "created_at": "2025-10-01",
+            "stage": np.where(flags, "Won", "Lost"),
+            "status": status,
+            "closed_at": "2025-11-01",
+        }
+        if accounts is not None:
+            columns["account_id"] = [a for acc in accounts for a in acc]
+        ds = _dataset(deals=pl.DataFrame(columns))
+        start = time.perf_counter()
+        got = pk.rep_win_rates(ds, "2025-Q4").sort("owner")
+        seconds += time.perf_counter() - start
+        k = np.array([int(w.sum()) for w in won])
+        org = k.sum() / n.sum()
+        p_old = [binomial_test(int(ki), int(ni), org) for ki, ni in zip(k, n, strict=True)]
+        p_raw = [
+            fisher_mid_p_test(int(ki), int(ni), int(k.sum() - ki), int(n.sum() - ni))[1]
+            for ki, ni in zip(k, n, strict=True)
+        ]
+        shares["kit"].append(float((got["p_value"].to_numpy() <= 0.05).mean()))
+        shares["old"].append(float((np.array(p_old) <= 0.05).mean()))
+        shares["raw"].append(float((np.array(p_raw) <= 0.05).mean()))
+    out = {key: float(np.mean(v)) for key, v in shares.items()}
+    for key, v in shares.items():
+        out[f"se_{key}"] = float(np.std(v, ddof=1) / math.sqrt(draws))
+    out["ms"] = 1000 * seconds / draws
+    return out
+
+
+def rep_flag_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """The rep flag's size (:func:`rep_flag_size`, audit A7)."""
+    draws = args.compare_draws // 2
+    t = Table(
+        "Rep flag (pk.rep_win_rates p_value): share of reps with p <= 0.05 when every rep wins "
+        f"at 0.3; {draws} organisations per row (s.e. over organisations); icc: deals in "
+        "accounts of about 2.5 with that intraclass correlation (- : no account_id); kit = "
+        "Fisher mid-p against the other reps' deals (Rao-Scott where there are accounts), old "
+        "= exact binomial test against the organisation's rate, own deals included (the test "
+        "before), raw = Fisher mid-p on raw counts; ms = per rep_win_rates call",
+        ["reps", "deals/rep", "icc", "kit", "s.e.", "old", "s.e. ", "raw", "s.e.  ", "ms"],
+    )
+    for reps, n_range, icc in (
+        (3, (20, 100), None),
+        (5, (5, 100), None),
+        (12, (5, 40), None),
+        (40, (5, 100), None),
+        (12, (5, 40), 0.0),
+        (5, (20, 100), 0.3),
+        (12, (5, 40), 0.3),
+    ):
+        c = rep_flag_size(reps, n_range, draws, rng, icc)
+        t.add(
+            reps,
+            f"{n_range[0]}-{n_range[1]}",
+            "-" if icc is None else icc,
+            c["kit"],
+            c["se_kit"],
+            c["old"],
+            c["se_old"],
+            c["raw"],
+            c["se_raw"],
+            f"{c['ms']:.1f}",
+        )
+    return t
+
+
+def small_mean_coverage(
+    draw: Callable[[np.random.Generator, int], np.ndarray],
+    true_mean: float,
+    n: int,
+    draws: int,
+    rng: np.random.Generator,
+) -> dict[str, float]:
+    """The mean interval (``stats.skewed_mean_interval``) on 5-12 skewed amounts, by branch.
+
+    ``gate``: the share of samples whose logarithms pass the kit's log-normal check
+    (Shapiro-Wilk at 5% on 5 or more positive values, recomputed here), so that the interval
+    is the wider of the bootstrap-t and the log-normal one; the others get the bootstrap-t
+    alone. ``kit``: coverage where the kit gives an interval, ``shown`` the share it gives
+    one; ``cov_pass`` / ``cov_fail``: coverage on the samples that pass / fail the check
+    (``n_pass`` / ``n_fail`` of them given an interval).
+    """
+    hit = {"pass": 0, "fail": 0}
+    count = {"pass": 0, "fail": 0}
+    gate = 0
+    for i in range(draws):
+        x = draw(rng, n)
+        positive = x[x > 0]
+        passed = bool(
+            positive.size >= 5
+            and np.ptp(positive) > 0
+            and stats.shapiro(np.log(positive)).pvalue > 0.05
+        )
+        gate += passed
+        low, high = skewed_mean_interval(x, seed=i)
+        if low is None:
+            continue
+        side = "pass" if passed else "fail"
+        count[side] += 1
+        hit[side] += low <= true_mean <= (math.inf if high is None else high)
+    shown = count["pass"] + count["fail"]
+    return {
+        "kit": (hit["pass"] + hit["fail"]) / max(shown, 1),
+        "shown": shown / draws,
+        "gate": gate / draws,
+        "cov_pass": hit["pass"] / max(count["pass"], 1),
+        "cov_fail": hit["fail"] / max(count["fail"], 1),
+        "n_pass": float(count["pass"]),
+        "n_fail": float(count["fail"]),
+        "n": float(shown),
+    }
+
+
+def small_mean_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """The mean interval on 5-12 amounts by branch (:func:`small_mean_coverage`, audit A5)."""
+    draws = args.mean_draws
+    t = Table(
+        "Mean of 5-12 skewed amounts (stats.skewed_mean_interval): coverage at 95%; "
+        f"{draws} samples per row; gate = share whose logarithms pass the log-normal check "
+        "(interval = wider of bootstrap-t and log-normal), pass / fail = coverage on those "
+        "that pass / fail it (fail: bootstrap-t alone); n>=10 rule = coverage where shown "
+        "and share shown if samples failing the check got no interval below 10 values (the "
+        "rule considered, not adopted)",
+        [
+            "amounts",
+            "n",
+            "kit",
+            "s.e.",
+            "shown",
+            "gate",
+            "pass",
+            "fail",
+            "n fail",
+            "rule",
+            "shown ",
+        ],
+    )
+    sources = [
+        ("Pareto alpha 2.5", (lambda r, n: 1 + r.pareto(2.5, n)), 2.5 / 1.5),
+        ("Pareto alpha 3", (lambda r, n: 1 + r.pareto(3.0, n)), 1.5),
+        ("log-normal sigma 1.5", (lambda r, n: r.lognormal(0, 1.5, n)), math.exp(1.5**2 / 2)),
+        ("log-normal sigma 2.5", (lambda r, n: r.lognormal(0, 2.5, n)), math.exp(2.5**2 / 2)),
+        (
+            "30% zeros, LN sigma 1.5",
+            (lambda r, n: r.lognormal(0, 1.5, n) * (r.random(n) >= 0.3)),
+            0.7 * math.exp(1.125),
+        ),
+    ]
+    for label, draw, true_mean in sources:
+        for n in (5, 6, 7, 8, 9, 10, 12):
+            c = small_mean_coverage(draw, true_mean, n, draws, rng)
+            rule_cov, rule_shown = (
+                (c["cov_pass"], c["n_pass"] / draws) if n < 10 else (c["kit"], c["shown"])
+            )
+            t.add(
+                label,
+                n,
+                c["kit"],
+                _mcse(c["kit"], int(c["n"])),
+                c["shown"],
+                c["gate"],
+                c["cov_pass"],
+                c["cov_fail"],
+                int(c["n_fail"]),
+                rule_cov,
+                rule_shown,
+            )
+    return t
+
+
+def brunner_munzel_size(
+    draw_x: Callable[[np.random.Generator, int], np.ndarray],
+    draw_y: Callable[[np.random.Generator, int], np.ndarray],
+    n1: int,
+    n2: int,
+    draws: int,
+    rng: np.random.Generator,
+) -> dict[str, float]:
+    """Rejections at 5% of the won-deal test against the rest (``stats.brunner_munzel_test``)
+    when neither side's deals tend to be larger (P(X > Y) + ½ P(X = Y) = 0.5).
+
+    ``kit``: the kit's test (the studentized permutation test where a side has fewer than 30
+    deals or 5 distinct amounts, up to 1,000 deals in all); ``old``: scipy's Brunner-Munzel
+    with its t-approximation (Mann-Whitney where it gives no p-value), the test before;
+    ``ms``: milliseconds per kit test.
+    """
+    from pipeline_kit.stats import brunner_munzel_test
+
+    kit = old = 0
+    seconds = 0.0
+    for _ in range(draws):
+        x, y = draw_x(rng, n1), draw_y(rng, n2)
+        start = time.perf_counter()
+        kit += brunner_munzel_test(x, y)[1] <= 0.05
+        seconds += time.perf_counter() - start
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                p = stats.brunnermunzel(x, y).pvalue
+        if not np.isfinite(p):
+            p = 1.0 if np.all(np.r_[x, y] == x[0]) else stats.mannwhitneyu(x, y).pvalue
+        old += p <= 0.05
+    return {"kit": kit / draws, "old": old / draws, "ms": 1000 * seconds / draws}
+
+
+def brunner_munzel_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """The won-deal test's size with ties and small groups (:func:`brunner_munzel_size`, A8)."""
+    t = Table(
+        "Won deal size against the rest (stats.brunner_munzel_test): size at 5% when neither "
+        "group's deals tend to be larger; kit = studentized permutation test (Neubert & "
+        "Brunner 2007) where a side has < 30 deals or < 5 distinct amounts and both hold "
+        "<= 1,000, else the t-approximation; old = the t-approximation always (the test "
+        "before); ms = per kit test",
+        ["amounts", "n", "draws", "kit", "s.e.", "old", "s.e. ", "ms"],
+    )
+    prices = np.array([5000, 10000, 10000, 20000, 20000, 20000, 50000, 100000.0])
+
+    def two_prices(r: np.random.Generator, n: int) -> np.ndarray:
+        return np.where(r.random(n) < 0.7, 10000.0, 20000.0)
+
+    def listed(r: np.random.Generator, n: int) -> np.ndarray:
+        return r.choice(prices, n)
+
+    def lognormal(sigma: float) -> Callable[[np.random.Generator, int], np.ndarray]:
+        return lambda r, n: r.lognormal(9, sigma, n)
+
+    full, half = args.compare_draws, args.compare_draws // 2
+    for label, draw_x, draw_y, n1, n2, draws in (
+        ("2 prices (70% at one)", two_prices, two_prices, 20, 300, full),
+        ("2 prices (70% at one)", two_prices, two_prices, 20, 20, half),
+        ("8 list prices", listed, listed, 20, 300, half),
+        ("LN sigma 2 both", lognormal(2.0), lognormal(2.0), 20, 300, half),
+        ("LN sigma 0.7 vs 1.5", lognormal(0.7), lognormal(1.5), 20, 300, half),
+        ("LN sigma 1.5 vs 0.7", lognormal(1.5), lognormal(0.7), 20, 300, half),
+        ("LN sigma 0.7 vs 1.5", lognormal(0.7), lognormal(1.5), 20, 20, half),
+    ):
+        c = brunner_munzel_size(draw_x, draw_y, n1, n2, draws, rng)
+        t.add(
+            label,
+            f"{n1} vs {n2}",
+            draws,
+            c["kit"],
+            _mcse(c["kit"], draws),
+            c["old"],
+            _mcse(c["old"], draws),
+            f"{c['ms']:.0f}",
         )
     return t
 
@@ -2228,7 +2635,7 @@ def calls_small_n_table(
     return t
 
 
-def eighth_session_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
+def conversion_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
     """Stage conversion and calls per deal (``--conv-only``; wt-conv8, audit A2, A4, P8)."""
     if args.calls_only:
         return [calls_small_n_table(args, rng, args.calls_shapes)]
@@ -2351,6 +2758,11 @@ def main(argv: list[str] | None = None) -> int:
         "--compare-only", action="store_true", help="only the size tables of pk.compare's tests"
     )
     parser.add_argument(
+        "--cmp8-only",
+        action="store_true",
+        help="only the eighth session's tables of tests against benchmarks and the rep flag",
+    )
+    parser.add_argument(
         "--clustered-only",
         action="store_true",
         help="only the tables of win rates with deals in accounts (interval and test)",
@@ -2398,6 +2810,10 @@ def main(argv: list[str] | None = None) -> int:
         tables = compare_tables(args, rng)
         _finish(args, tables, start)
         return 0
+    if args.cmp8_only:
+        tables = benchmark_test_tables(args, rng)
+        _finish(args, tables, start)
+        return 0
     if args.forecast:
         forecast_table(args)
         print(f"\n({time.perf_counter() - start:.1f} s)")
@@ -2407,7 +2823,7 @@ def main(argv: list[str] | None = None) -> int:
         _finish(args, tables, start)
         return 0
     if args.conv_only:
-        tables = eighth_session_tables(args, rng)
+        tables = conversion_tables(args, rng)
         _finish(args, tables, start)
         return 0
     if args.new_only:

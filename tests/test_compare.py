@@ -243,7 +243,7 @@ def test_cycle_and_size_tests_match_scipy(comparison):
     x = [float(r["amount"]) for r in won if r["team"] == "EMEA"]
     y = [float(r["amount"]) for r in won if r["team"] != "EMEA"]
     size = _row(comparison, "median_won_deal_size", "EMEA", "rest_of_org")
-    assert size["p_value"] == pytest.approx(sps.brunnermunzel(x, y).pvalue)
+    assert size["p_value"] == pytest.approx(_brunner_munzel_p(x, y))
     u = sum((a > b) + 0.5 * (a == b) for a in x for b in y)  # pairs won, ties half
     assert size["statistic"] == pytest.approx(u / (len(x) * len(y)))
     assert size["estimate"] == pytest.approx(np.median(x))
@@ -357,9 +357,91 @@ def test_rep_shrinkage_and_funnel_limits(sample):
     n = reps["n"].to_numpy()
     assert reps["funnel_low95"].to_numpy() == pytest.approx(sps.binom.ppf(0.025, n, org) / n)
     assert reps["funnel_high998"].to_numpy() == pytest.approx(sps.binom.isf(0.001, n, org) / n)
-    p = [sps.binomtest(k, m, org).pvalue for k, m in zip(reps["won"], reps["n"], strict=True)]
-    assert reps["p_value"].to_numpy() == pytest.approx(p)
     assert (reps["q_value"] >= reps["p_value"]).all()
+
+
+def test_the_rep_flag_tests_each_rep_against_the_other_reps(sample):
+    """Each rep's p_value: Fisher's mid-p of their closed deals of 2025 against every other
+    rep's, both sides' counts divided by their design effects (one ICC pooled over the rep's
+    accounts and the others'), computed here from the CSV in plain Python."""
+    closed = [
+        r
+        for r in read_rows(SAMPLE / "deals.csv")
+        if r["closed_at"] and "2025-01-01" <= r["closed_at"] <= "2025-12-31"
+    ]
+    reps = pk.rep_win_rates(sample, "2025")
+    for row in reps.iter_rows(named=True):
+        mine = [r for r in closed if r["owner"] == row["owner"]]
+        rest = [r for r in closed if r["owner"] != row["owner"]]
+        t1, t2 = pooled_design_effects_by_hand([accounts_of(mine), accounts_of(rest)])
+        k1, k2 = sum(r["status"] == "won" for r in mine), sum(r["status"] == "won" for r in rest)
+        expected = _plain_mid_p(*_effective(k1, len(mine), t1), *_effective(k2, len(rest), t2))
+        assert row["p_value"] == pytest.approx(expected), row["owner"]
+
+
+def _rep_rows(tmp_path, records):
+    """Closed deals of 2025-Q4 per rep: (account, won) each ('' for a deal without one)."""
+    lines = ["deal_id,owner,team,amount,created_at,stage,status,closed_at,account_id"]
+    for rep, deals in records.items():
+        for i, (account, won) in enumerate(deals):
+            outcome = "Won,won" if won else "Lost,lost"
+            lines.append(f"{rep}{i},{rep},red,100,2025-10-01,{outcome},2025-11-01,{account}")
+    return pk.load(write_dataset(tmp_path / "reps", deals="\n".join(lines) + "\n"))
+
+
+def test_a_rep_is_tested_against_the_other_reps_deals(tmp_path):
+    """ann 4 of 5, bob 1 of 5, cat 1 of 5, no accounts. ann against bob and cat (2 of 10):
+    given 6 won of 15, ann's won count is hypergeometric with weights C(6, x) C(9, 5 - x) of
+    3,003: 126, 756, 1,260, 720, 135, 6 for x = 0..5. Fewer likely than the observed 135:
+    126 + 6; mid-p = (132 + 135 / 2) / 3,003 = 0.0664. bob (1 of 5 against 5 of 10): less
+    likely than 756 are 126 + 720 + 135 + 6 = 987; p = (987 + 378) / 3,003 = 0.4545. The test
+    before, against the organisation's 6 / 15 with ann's deals in it, gave ann 0.087."""
+    no_account = [("", True)] * 4 + [("", False)]
+    one_won = [("", True)] + [("", False)] * 4
+    ds = _rep_rows(tmp_path, {"ann": no_account, "bob": one_won, "cat": one_won})
+    reps = pk.rep_win_rates(ds, "2025-Q4").sort("owner")
+    assert reps["p_value"].to_list() == pytest.approx([199.5 / 3003, 1365 / 3003, 1365 / 3003])
+    assert reps["org_rate"][0] == pytest.approx(6 / 15)  # the funnel's centre is unchanged
+    assert sps.binomtest(4, 5, 0.4).pvalue == pytest.approx(0.087, abs=0.001)
+
+
+def test_a_flag_points_from_the_other_reps_rate(tmp_path):
+    """Scope red: ann won 60 of her 100 red deals (and 0 of 200 blue ones), bob 180 of 200.
+    The organisation's rate is 240 / 500 = 0.48, below ann's 0.6, but the reps she is tested
+    against (bob) won 0.9: her flag reads "below", bob's (0.9 against ann's 60 / 300) "above"."""
+    lines = ["deal_id,owner,team,amount,created_at,stage,status,closed_at"]
+    for rep, team, won, closed in (
+        ("ann", "red", 60, 100),
+        ("ann", "blue", 0, 200),
+        ("bob", "red", 180, 200),
+    ):
+        for i in range(closed):
+            outcome = "Won,won" if i < won else "Lost,lost"
+            lines.append(f"{rep}{team}{i},{rep},{team},100,2025-10-01,{outcome},2025-11-01")
+    ds = pk.load(write_dataset(tmp_path / "flag", deals="\n".join(lines) + "\n"))
+    reps = pk.rep_win_rates(ds, "2025-Q4", scope=pl.col("team") == "red").sort("owner")
+    assert reps["org_rate"][0] == pytest.approx(0.48)
+    assert reps["flag"].to_list() == ["below", "above"]
+
+
+def test_the_rep_flag_divides_clustered_counts_by_the_design_effect(tmp_path):
+    """ann: accounts a1, a2 of 2 won deals each; bob: b1 (2 lost), b2 (2 won); cat: c1, c2 (2
+    lost each). Every account all won or all lost: MSW = 0, so the ICC pooled over ann's
+    accounts and the others' is 1 and each side's design effect Σ m² / N = 2: ann's 4 of 4
+    is worth 2 of 2 and the others' 2 of 8 worth 1 of 4. Fisher's mid-p of 2/2 against 1/4
+    (6 deals, 3 won; weights 3, 9, 3 of 15 for x = 0, 1, 2): (3 + 3) / 2 / 15 = 0.2. On the
+    raw counts, 4/4 against 2/8, it would be 15 / 495 = 0.030."""
+    ds = _rep_rows(
+        tmp_path,
+        {
+            "ann": [("a1", True)] * 2 + [("a2", True)] * 2,
+            "bob": [("b1", False)] * 2 + [("b2", True)] * 2,
+            "cat": [("c1", False)] * 2 + [("c2", False)] * 2,
+        },
+    )
+    ann = pk.rep_win_rates(ds, "2025-Q4").filter(pl.col("owner") == "ann").row(0, named=True)
+    assert ann["p_value"] == pytest.approx(0.2)
+    assert _plain_mid_p(4, 4, 2, 8) == pytest.approx(15 / 495)
 
 
 def test_cli_compare(tmp_path, capsys):
@@ -492,10 +574,63 @@ def test_cycle_tests_gate_on_the_cohort_size_not_on_closed_deals():
 # ------------------------------------------------------------------------ P7: say what is tested
 
 
+def _brunner_munzel_p(x, y):
+    """Brunner-Munzel's p-value as the kit documents it, from scipy directly: the studentized
+    permutation test (999 seeded splits of both samples sorted, the smaller-first order,
+    mid-p) where a side has < 30 values or < 5 distinct ones and both hold <= 1,000; else the
+    t-approximation."""
+    x, y = np.sort(np.asarray(x, float)), np.sort(np.asarray(y, float))
+    small = min(x.size, y.size) < 30 or min(np.unique(x).size, np.unique(y).size) < 5
+    if not (small and x.size + y.size <= 1000):
+        return sps.brunnermunzel(x, y).pvalue
+    if (y.size, tuple(y)) < (x.size, tuple(x)):
+        x, y = y, x
+    result = sps.permutation_test(
+        (x, y),
+        lambda a, b, axis: sps.brunnermunzel(a, b, axis=axis).statistic,
+        permutation_type="independent",
+        n_resamples=999,
+        vectorized=True,
+        batch=100,
+        rng=np.random.default_rng(0),
+    )
+    # mid-p over the 999 splits and the observed one: ties with it (it too) at half weight
+    t, null = result.statistic, list(result.null_distribution)
+    ties = 1 + sum(abs(v - t) <= 1e-9 * abs(t) for v in null)
+    upper = sum(v > t and abs(v - t) > 1e-9 * abs(t) for v in null) + ties / 2
+    lower = sum(v < t and abs(v - t) > 1e-9 * abs(t) for v in null) + ties / 2
+    return min(1.0, 2 * min(upper, lower) / 1000)
+
+
+def test_brunner_munzel_permutation_by_hand():
+    """1, 2, 3 against 4, 5, 6: 3 deals a side, so the permutation test runs over all C(6, 3)
+    = 20 splits; only the observed one and its mirror do not overlap (infinite statistics).
+    The observed split alone is as extreme on its side, at half weight (mid-p), so the
+    two-sided p-value is 2 · ½ · 1/20 = 0.05 (as Fisher's mid-p of 3/3 against 0/3), either
+    way round; the t-approximation gives no p-value there."""
+    a, b = np.array([1.0, 2, 3]), np.array([4.0, 5, 6])
+    assert stats.brunner_munzel_test(a, b) == (0.0, pytest.approx(0.05))
+    assert stats.brunner_munzel_test(b, a) == (1.0, pytest.approx(0.05))
+    with pytest.warns(RuntimeWarning):  # (scipy: the variance estimate is 0)
+        assert not np.isfinite(sps.brunnermunzel(a, b).pvalue)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.sampled_from([5e3, 1e4, 2e4]), min_size=20, max_size=40), st.randoms())
+def test_brunner_munzel_does_not_depend_on_row_order(amounts, random):
+    """List prices, split in two: shuffling the rows of each side gives the same p-value."""
+    x, y = np.array(amounts[:10]), np.array(amounts[10:])
+    shuffled_x, shuffled_y = x.copy(), y.copy()
+    random.shuffle(shuffled_x)
+    random.shuffle(shuffled_y)
+    assert stats.brunner_munzel_test(x, y) == stats.brunner_munzel_test(shuffled_x, shuffled_y)
+
+
 def test_won_deal_test_against_the_rest_is_brunner_munzel_with_its_superiority():
     """Won deals 2, 4, ..., 40 against 1, 3, ..., 39: deal 2i beats 2j - 1 whenever i >= j,
-    210 of the 400 pairs, so the probability of superiority is 0.525; the p-value is scipy's
-    Brunner-Munzel (no assumption that the spreads are equal)."""
+    210 of the 400 pairs, so the probability of superiority is 0.525; the p-value is
+    Brunner-Munzel's (no assumption that the spreads are equal), by permutation with 20 deals a
+    side (second audit, A8)."""
     from pipeline_kit.comparisons.significance import size_rows
 
     x, y = np.arange(2.0, 41, 2), np.arange(1.0, 40, 2)
@@ -504,7 +639,7 @@ def test_won_deal_test_against_the_rest_is_brunner_munzel_with_its_superiority()
         (pl.DataFrame({"amount": x}), pl.DataFrame({"amount": y}), None), "g", no_bench, 20, ""
     )
     assert row.statistic == pytest.approx(0.525)
-    assert row.p_value == pytest.approx(sps.brunnermunzel(x, y).pvalue)
+    assert row.p_value == pytest.approx(_brunner_munzel_p(x, y))
     assert row.test.startswith("Brunner-Munzel")
 
 
@@ -766,6 +901,92 @@ def test_treated_as_exact_is_said_in_every_language(comparison):
     assert "treated as exact" in row["verdict"]
     assert "treated as exact" in localised_verdict(row, Formatter("en"))
     assert "视为精确值" in localised_verdict(row, Formatter("zh-Hans", "CNY"))
+
+
+# ------------------------------------------------- A1 (audit 7): the won-deal median's benchmark
+
+
+def _size_external(amounts, value, low=None, high=None, n=None):
+    from pipeline_kit.comparisons.significance import size_rows
+
+    bench = _bench(value, low, high, n).with_columns(metric=pl.lit("median_won_deal_size"))
+    cur = pl.DataFrame({"amount": np.asarray(amounts, float)})
+    (row,) = size_rows((cur, None, None), "g", bench, 20, "")  # type: ignore[arg-type]
+    return row
+
+
+def test_a_won_deal_benchmark_with_its_interval_adds_its_uncertainty():
+    """Amounts 1..20 (median 10.5) against 14 (8-20). At level z the group's order-statistic
+    interval is x(j)..x(21 - j), j the binomial(20, ½) quantile of Φ(-z). For z in (0.669,
+    1.119] j = 8 and the upper end is 13 (2.5 above the median): the difference's interval,
+    -3.5 + √(2.5² + (6 z / 1.96)²), reaches 0 at z = 1.96 √6 / 6 = 0.800 (below that level,
+    j = 9 and 10 give 1.5 and 0.5, short of 0 up to z = 1.03 and 1.13, outside their ranges),
+    so p = 2 (1 - Φ(0.800)) = 0.4236."""
+    row = _size_external(np.arange(1.0, 21), 14.0, 8.0, 20.0)
+    z = 1.959963984540054 * 6**0.5 / 6
+    assert row.p_value == pytest.approx(2 * sps.norm.sf(z), rel=1e-6)
+    assert row.statistic == pytest.approx(-z, rel=1e-6) and row.sign < 0
+    assert "MOVER" in row.test and "treated as exact" not in row.benchmark_label
+    assert row.n_benchmark is None
+
+
+def test_a_won_deal_benchmark_with_its_n_takes_its_spread_as_the_groups():
+    """Amounts 1..20 (median 10.5) against 14 stated as the median of 20 deals: the
+    benchmark's half-widths are the group's own times √(20 / 20) and times 14 / 10.5 = 4/3
+    (spread in proportion to the median). With j = 8 (x(8) = 8, x(13) = 13) the difference's
+    interval reaches -3.5 + √(2.5² + (2.5 · 4/3)²) > 0; with j = 9 (9 and 12) it stops at
+    -3.5 + √(1.5² + 2²) < 0. So z* is where j becomes 8: Φ(-z*) = P(Bin(20, ½) ≤ 8) =
+    263,950 / 2²⁰, and p = 2 · 263,950 / 2²⁰ = 0.5034.
+
+    Against 6 (4/7 of the median): j = 7 (7, 14) gives 4.5 - √(3.5² + (3.5 · 4/7)²) > 0,
+    j = 6 (6, 15) 4.5 - √(4.5² + (4.5 · 4/7)²) < 0, so p = 2 P(Bin(20, ½) ≤ 6) = 2 · 60,460 /
+    2²⁰ = 0.1153 (with the group's spread in absolute terms it would be 2 · 137,980 / 2²⁰)."""
+    row = _size_external(np.arange(1.0, 21), 14.0, n=20)
+    assert row.p_value == pytest.approx(2 * 263_950 / 2**20, rel=1e-6)
+    assert "n deals" in row.test and row.n_benchmark == 20
+    assert "treated as exact" not in row.benchmark_label
+    below = _size_external(np.arange(1.0, 21), 6.0, n=20)
+    assert below.p_value == pytest.approx(2 * 60_460 / 2**20, rel=1e-6) and below.statistic > 0
+
+
+def test_a_far_won_deal_benchmark_is_limited_by_the_groups_own_range():
+    """Every one of 20 amounts below a benchmark of 30 (29-31): the difference's interval
+    reaches 0 only where the group's own interval has no end, above the level 1 - 2 · 2⁻²⁰
+    that its whole range x(1)..x(20) covers; p = 2 · 2⁻²⁰, the sign test's p of 20 below."""
+    row = _size_external(np.arange(1.0, 21), 30.0, 29.0, 31.0)
+    assert row.p_value == pytest.approx(2 * 0.5**20, rel=1e-6)
+    assert row.p_value == pytest.approx(sps.binomtest(0, 20, 0.5).pvalue, rel=1e-6)
+
+
+def test_a_bare_won_deal_benchmark_keeps_the_sign_test_treated_as_exact():
+    """No n, no interval: the sign test against 14 (6 of 1..20 above, 13 below), said to
+    treat the benchmark as exact."""
+    row = _size_external(np.arange(1.0, 21), 14.0)
+    assert row.p_value == pytest.approx(sps.binomtest(6, 19, 0.5).pvalue)
+    assert row.statistic == 6 and row.test.endswith("(benchmark treated as exact)")
+    assert row.benchmark_label == "the benchmark (survey; treated as exact)"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.floats(1.0, 1e5), min_size=20, max_size=40),
+    st.floats(1.0, 1e5),
+    st.floats(0.0, 1e4),
+    st.floats(0.0, 1e4),
+)
+def test_a_less_certain_won_deal_benchmark_never_gives_a_smaller_p(amounts, value, width, more):
+    """Widening the benchmark's interval can only weaken the evidence of a difference, and a
+    benchmark of n deals is less certain than one of 4 n."""
+    x = np.array(amounts)
+    narrow = stats.median_vs_uncertain_benchmark_test(x, value, value - width, value + width)
+    wide = stats.median_vs_uncertain_benchmark_test(
+        x, value, value - width - more, value + width + more
+    )
+    assert 0 <= narrow[1] <= wide[1] + 1e-9 <= 1 + 1e-9
+    few = stats.median_vs_uncertain_benchmark_test(x, value, n_benchmark=x.size)
+    many = stats.median_vs_uncertain_benchmark_test(x, value, n_benchmark=4 * x.size)
+    assert many[1] <= few[1] + 1e-9
+    assert np.sign(narrow[0]) in (0.0, np.sign(np.median(x) - value))
 
 
 # ------------------------------------------------------------------ P13: mid-p for 2x2 tables

@@ -17,7 +17,9 @@ win_rate              Fisher mid-p (row states n),     Fisher's exact test      
 cycle_length_km_days  MOVER on the KM median (low/     log-rank test            log-rank test
                       high), else KM log-log z-test,
                       S(value)=.5 (treated as exact)
-median_won_deal_size  sign test (treated as exact)     Brunner-Munzel           Brunner-Munzel
+median_won_deal_size  MOVER on the medians (low/high,  Brunner-Munzel           Brunner-Munzel
+                      else n), else sign test
+                      (treated as exact)
 ====================  ===============================  =======================  ===================
 
 Rates carry Wilson intervals, cycle lengths Kaplan-Meier medians with their interval (open deals

@@ -133,7 +133,7 @@ def direction(r: ComparisonRow, q: float | None, diff: float | None, alpha: floa
     """The direction of one row: above, below, no clear difference, or not enough data.
 
     Above / below when ``q < alpha``, in the direction the test measured: the row's ``sign``
-    where it has one (a log-rank or Brunner-Munzel row, a sign test, a median not reached),
+    where it has one (a log-rank or Brunner-Munzel row, a median test, a median not reached),
     else the sign of the difference (for cycle length above means longer). Not enough data
     when no test ran. A significant test never reads "no clear difference" because a median
     was not reached; it does where the test found no direction (a sign of 0).
