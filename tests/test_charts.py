@@ -365,3 +365,18 @@ def test_cheap_layer_copies_give_the_same_specs(sample):
     assert (api._remove_duplicate_params, api._combine_subchart_params, schemapi._todict) == altairs
     with pytest.raises(jsonschema.ValidationError):  # properties() checks values again
         alt.Chart().mark_point().properties(width="wide")
+
+
+def test_pipeline_labels_say_deal_or_deals_with_thousands_grouped():
+    frame = pl.DataFrame(
+        {
+            "stage": ["A", "B", "C"],
+            "stage_order": [1, 2, 3],
+            "open_deals": [0, 1, 1589],
+            "open_value": [0.0, 10.0, 20.0],
+            "weighted_value": [0.0, 5.0, 10.0],
+        }
+    )
+    spec = pk.charts.pipeline_by_stage(frame).to_dict()
+    labels = {v["stage"]: v["label"] for v in next(iter(spec["datasets"].values()))}
+    assert labels == {"A": "0 deals", "B": "1 deal", "C": "1,589 deals"}

@@ -193,6 +193,7 @@ _PATTERNS = (
     N_("benchmark {value} h"),
     N_("Next period {period}"),
     N_("{n} deals"),
+    N_("{n} deal"),
     N_("{share} advance"),
     N_("Months {window}"),
 )

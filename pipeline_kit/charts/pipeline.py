@@ -42,7 +42,12 @@ def pipeline_by_stage(
         frame.group_by("stage", "stage_order")
         .agg(pl.col("open_deals").sum(), pl.col("open_value").sum(), pl.col("weighted_value").sum())
         .sort("stage_order")
-    ).with_columns(pl.format("{} deals", grouped(pl.col("open_deals"))).alias("label"))
+    ).with_columns(
+        pl.when(pl.col("open_deals") == 1)
+        .then(pl.lit("1 deal"))
+        .otherwise(pl.format("{} deals", grouped(pl.col("open_deals"))))
+        .alias("label")
+    )
     as_of = frame["as_of"][0] if "as_of" in frame.columns else None
     approx = bool(frame["approximate"].any()) if "approximate" in frame.columns else False
     sub = f"as of {as_of}" + (" · stage history approximate" if approx else "")
@@ -112,7 +117,9 @@ def funnel(
             alt.Tooltip("conversion:Q", format=".1%"),
         ],
     )
-    bars = base.mark_bar(color=PALETTE[0]).encode(x=alt.X("entered:Q", title="Deals entering"))
+    bars = base.mark_bar(color=PALETTE[0]).encode(  # (whole deals: no 0.2 ticks)
+        x=alt.X("entered:Q", title="Deals entering", axis=alt.Axis(tickMinStep=1, format="d"))
+    )
     text = base.mark_text(align="left", dx=4).encode(x=alt.X("entered:Q"), text=alt.Text("label:N"))
     return alt.layer(bars, text).properties(
         title=alt.Title(
