@@ -992,9 +992,22 @@ class TeamReport:
             )
         )
 
-    def deal_size_chart(self) -> alt.TopLevelMixin:
-        """Won deal sizes of the team beside the rest of the organisation."""
+    def deal_size_chart(self) -> alt.TopLevelMixin | Markdown:
+        """Won deal sizes of the team beside the rest of the organisation.
+
+        Below :data:`MIN_N` won deals with an amount a distribution has no shape to show (3
+        deals in log-spaced bins): a sentence says so instead.
+        """
         dist = self.data.deal_sizes()
+        won = int(dist.filter(pl.col("scope") == self.team)["won_deals"].sum())
+        if won < MIN_N:
+            return _markdown(
+                self._(
+                    "No distribution of won deal sizes: {team} won {n} deal(s) with an amount "
+                    "in {period}, and a distribution needs {min_n} (the average and the median "
+                    "are in the summary)."
+                ).format(team=_esc(self.team), n=won, period=self._span, min_n=MIN_N)
+            )
         return self._chart(charts.deal_size_chart(dist, "scope"))
 
     def revenue_section(self) -> Markdown:

@@ -374,3 +374,22 @@ def test_an_export_column_named_like_a_win_rate_column_is_no_segment():
     assert report.data.segment_columns() == ["tier"]
     text = report.segments_table().data
     assert "could not be produced" not in text and "tier" in text
+
+
+def test_too_few_won_deals_give_no_distribution_of_sizes(sample):
+    """EMEA won 3 deals in 2025-Q1 in the HubSpot fixture: a sentence, not 3 points in bins;
+    the sample's teams (hundreds of won deals) keep their chart."""
+    from pathlib import Path
+
+    from IPython.display import Markdown
+
+    from pipeline_kit.team_report import TeamReport
+
+    ds = pk.load(Path(__file__).parent / "fixtures" / "hubspot_export")
+    got = TeamReport(ds, "EMEA", "2025-Q1").deal_size_chart()
+    assert isinstance(got, Markdown)
+    assert got.data == (
+        "No distribution of won deal sizes: EMEA won 3 deal(s) with an amount in 2025-Q1, and "
+        "a distribution needs 20 (the average and the median are in the summary)."
+    )
+    assert not isinstance(TeamReport(sample, "EMEA", "2025-Q4").deal_size_chart(), Markdown)
