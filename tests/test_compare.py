@@ -1099,3 +1099,17 @@ def test_pooled_design_effects_match_plain_python(sides):
     assert got == pytest.approx(pooled_design_effects_by_hand(accounts), abs=1e-12)
     for d, (m, _) in zip(got, arrays, strict=True):
         assert 1 - 1e-12 <= d <= (m * m).sum() / m.sum() + 1e-12
+
+
+def test_a_reps_own_interval_is_win_rate_by_owner_with_its_design_effect(sample, tmp_path):
+    """The rep's own interval is one figure with pk.win_rate(by="owner"): the same design
+    effect of the rep's deals in their accounts, the same interval; without accounts, none."""
+    reps = pk.rep_win_rates(sample, "2025-Q4").sort("owner")
+    owners = pk.win_rate(sample, "2025-Q4", by="owner").sort("owner")
+    assert reps["owner"].to_list() == owners["owner"].to_list()
+    for column in ("design_effect", "ci_low", "ci_high"):
+        assert reps[column].to_list() == owners[column].to_list(), column
+    assert reps["design_effect"].drop_nulls().len() > 0
+    no_accounts = pk.load({"deals": sample.deals.drop("account_id")})
+    plain = pk.rep_win_rates(no_accounts, "2025-Q4")
+    assert plain["design_effect"].null_count() == plain.height

@@ -30,9 +30,11 @@ def rep_win_rates(
 
     * ``rate = won / n``, the rep's own win rate, and ``ci_low`` / ``ci_high`` its 95%
       interval (the kit's modified Wilson, :func:`pipeline_kit.stats.wilson_interval`, as
-      :func:`pipeline_kit.win_rate` gives): where *this rep's* rate lies, from their own
-      deals only. It covered a star's (0.70 among reps at 0.30) or a laggard's (0.05) true
-      rate 0.95-0.97 of the time in simulation (``bench/coverage.py``).
+      :func:`pipeline_kit.win_rate` gives: with ``account_id``, on ``n / design_effect``
+      deals, ``design_effect`` being the rep's deals' in their accounts, null without
+      accounts): where *this rep's* rate lies, from their own deals only. It covered a
+      star's (0.70 among reps at 0.30) or a laggard's (0.05) true rate 0.95-0.97 of the time
+      in simulation (``bench/coverage.py``; independent deals).
     * ``shrunk`` = posterior mean under a Beta(a, b) prior fitted by maximum likelihood
       (beta-binomial) to *every* rep of the dataset: ``(won + a) / (n + a + b)``, the
       better estimate to *rank* reps on (a rep with 4 deals moves most of the way to the
@@ -108,7 +110,13 @@ def rep_win_rates(
     q = stats.benjamini_hochberg(p)
     rate = k / n
     flag = np.where(q < 0.05, np.where(rate > others, "above", "below"), "")
-    own_low, own_high = stats.wilson_interval("won", "n", confidence)
+    if "account_id" in ds.schema("deals"):  # (as win_rate by owner: deals in accounts)
+        mine = closed.filter(scope) if scope is not None else closed
+        effect = stats.accounts_design_effect(mine, [by], pl.col("status").eq("won")).collect()
+        reps = reps.join(effect, on=by, how="left", maintain_order="left")
+    else:
+        reps = reps.with_columns(pl.lit(None, pl.Float64).alias("design_effect"))
+    own_low, own_high = stats.clustered_wilson_interval("won", "n", "design_effect", confidence)
     return reps.with_columns(
         pl.Series("rate", rate),
         own_low.alias("ci_low"),
