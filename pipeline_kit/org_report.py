@@ -34,6 +34,7 @@ from pipeline_kit.periods import Period
 from pipeline_kit.report_data import report_period
 from pipeline_kit.sections import escape, fail_softly, markdown, md_table
 from pipeline_kit.shape import DataShape
+from pipeline_kit.stats import MIN_N
 from pipeline_kit.team_report import amounts_left_out, per_pipeline
 from pipeline_kit.trend_sections import BLIND_EDGE, signal_text
 
@@ -82,7 +83,7 @@ class OrgReport:
             _("# Organisation summary: {title}").format(title=title)
             + "\n\n"
             + _(
-                "{when} · {teams} teams · data `{file}` (fingerprint `{fingerprint}`) · "
+                "{when} · {teams} team(s) · data `{file}` (fingerprint `{fingerprint}`) · "
                 "pipeline_kit {version}"
             ).format(
                 when=when,
@@ -100,6 +101,28 @@ class OrgReport:
         thin = self._comparison.filter(pl.col("direction") == "not enough data")
         tested = self._comparison["p_value"].is_not_null().sum()
         _ = self._
+        if tested == 0:  # nothing to list: say why, not "0 clear differences among 0"
+            why = (
+                _(
+                    "The export has one team ({team}): there is no rest of the organisation "
+                    "to compare it with, and its comparisons with its own past and the "
+                    "benchmarks are in its team report."
+                ).format(team=escape(self.ds.teams[0]))
+                if len(self.ds.teams) == 1
+                else _("No comparison across teams had enough data to test.")
+            )
+            untested = self._comparison.height
+            return markdown(
+                why
+                + (
+                    " "
+                    + _(
+                        "{n} comparison(s) had too few deals for a verdict ({min_n} on each side)."
+                    ).format(n=untested, min_n=MIN_N)
+                    if untested
+                    else ""
+                )
+            )
         lines = [
             _(
                 "**{n} clear difference(s)** among the {tested} comparisons with enough data to "

@@ -393,3 +393,21 @@ def test_too_few_won_deals_give_no_distribution_of_sizes(sample):
         "a distribution needs 20 (the average and the median are in the summary)."
     )
     assert not isinstance(TeamReport(sample, "EMEA", "2025-Q4").deal_size_chart(), Markdown)
+
+
+def test_a_one_team_organisation_summary_says_why_nothing_is_compared():
+    """The Pipedrive fixture has one team ("All") and 9 closed deals in 2025-Q1: no rest of
+    the organisation, and too few deals for any comparison."""
+    from pathlib import Path
+
+    from pipeline_kit.org_report import OrgReport
+
+    ds = pk.load(Path(__file__).parent / "fixtures" / "pipedrive_export")
+    report = OrgReport(ds, "2025-Q1")
+    text = report.findings().data
+    assert text.startswith(
+        "The export has one team (All): there is no rest of the organisation to compare it "
+        "with, and its comparisons with its own past and the benchmarks are in its team report."
+    )
+    assert "0 clear difference(s)" not in text
+    assert " · 1 team(s) · " in report.header().data
