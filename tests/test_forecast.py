@@ -567,3 +567,24 @@ def test_track_record_verdict_needs_four_quarters_and_says_the_side_of_the_misse
     # the report's own unfinished quarter (no actual yet) is not scored
     pending = pl.concat([within, _backtest_rows([(100, 200, 0)]).with_columns(actual=None)])
     assert track_record_verdict(pending, f) == track_record_verdict(within, f)
+
+
+def test_a_forecast_on_no_complete_earlier_quarter_is_called_indicative():
+    """The Pipedrive fixture's deals start in 2025-Q1: the 2025-Q2 forecast made on
+    2025-03-31 has no complete earlier quarter; the sample's 2026-Q1 one has several."""
+    import datetime as _dt
+    from pathlib import Path
+
+    from pipeline_kit.forecasting.sections import ForecastSection
+
+    ds = pk.load(Path(__file__).parent / "fixtures" / "pipedrive_export")
+    first = (
+        ForecastSection(ds, Period.parse("2025-Q1"), _dt.date(2025, 3, 31), team="All")
+        .outlook_table()
+        .data.splitlines()[0]
+    )
+    assert "*Indicative only:* it rests on 0 complete earlier quarter(s) and " in first
+    assert first.endswith("(the track record below needs 2 quarters to learn from).")
+    sample = pk.load(SAMPLE)
+    steady = ForecastSection(sample, Period.parse("2025-Q4"), _dt.date(2025, 12, 31), team="EMEA")
+    assert "Indicative only" not in steady.outlook_table().data

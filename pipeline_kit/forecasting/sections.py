@@ -39,6 +39,9 @@ DRAWS = 2000
 SEED = 20
 # past quarters below which the track record gives no verdict on the range
 MIN_QUARTERS_TO_JUDGE = 4
+# complete earlier quarters below which a forecast is called indicative (the backtest's
+# "two to learn from")
+MIN_PAST_QUARTERS = 2
 
 
 # the forecast table's amounts, read side by side
@@ -140,13 +143,28 @@ class ForecastSection:
             if r["target"] is not None
             else _("no target for this quarter in the targets table")
         )
+        thin = (
+            " "
+            + _(
+                "*Indicative only:* it rests on {past_periods} complete earlier quarter(s) and "
+                "{examples} comparable past deal(s) (the track record below needs {least} "
+                "quarters to learn from)."
+            ).format(
+                past_periods=r["past_periods"],
+                examples=f"{r['examples']:,}",
+                least=MIN_PAST_QUARTERS,
+            )
+            if r["past_periods"] < MIN_PAST_QUARTERS
+            else ""
+        )
         lines = [
             _("**{period}, as of {as_of}**: {range}; {target}.").format(
                 period=self.next_period.label,
                 as_of=f.date(self.as_of),
                 range=_range(r, f),
                 target=target,
-            ),
+            )
+            + thin,
             "",
             md_table(
                 [
