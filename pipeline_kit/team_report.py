@@ -98,6 +98,10 @@ def amounts_left_out(_: Callable[[str], str], n: int | None) -> str:
     ).format(n=f"{n:,}")
 
 
+# about how wide one character of an axis label is (11 px sans-serif), for per_pipeline
+STAGE_LABEL_PX = 6
+
+
 def per_pipeline(
     frame: pl.DataFrame,
     draw: Callable[[pl.DataFrame, str], alt.TopLevelMixin],
@@ -113,7 +117,13 @@ def per_pipeline(
     parts = frame.partition_by("pipeline", maintain_order=True, include_key=True)
     parts.sort(key=lambda p: (p["pipeline"][0] is None, p["pipeline"][0] or ""))
     charts_ = [draw(p, f" · {p['pipeline'][0] or no_pipeline}") for p in parts]
-    return alt.vconcat(*cast(list[Any], charts_))  # each builder returns a whole chart
+    # the same room for the stage names in every chart, so that their plots line up
+    stages = (
+        frame["stage"].drop_nulls() if "stage" in frame.columns else pl.Series([], dtype=pl.String)
+    )
+    room = min(STAGE_LABEL_PX * max((len(str(s)) for s in stages), default=0) + 8, 180)
+    stacked = alt.vconcat(*cast(list[Any], charts_))  # each builder returns a whole chart
+    return stacked.configure_axisY(minExtent=room) if room else stacked
 
 
 class Nothing:
