@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Literal
 
@@ -834,11 +835,24 @@ def km_median_vs_uncertain_benchmark_test(
         own = np.inf if hi is None else hi - median
         return -(d + float(np.hypot(own, (value - low) * scale)))
 
+    return _mover_test(nearer_end, d)
+
+
+def _mover_test(nearer_end: Callable[[float], float], d: float) -> tuple[float, float]:
+    """``(z*, p)`` of a MOVER test, ``p = 2(1 - Φ(z*))``.
+
+    ``z*`` is the smallest z at which the nearer end of the difference's interval
+    (``nearer_end(z)``, positive while the interval excludes 0) reaches 0, signed as the
+    difference ``d``. Bisection on (1e-6, 8): the interval's ends are step functions of z
+    (order statistics), so no smooth root finder applies.
+    """
+    from scipy import stats
+
     lo_z, hi_z = 1e-6, 8.0
     if nearer_end(lo_z) <= 0:
         return 0.0, 1.0
     if nearer_end(hi_z) <= 0:
-        for _ in range(40):  # bisection: the ends are step functions of z
+        for _ in range(40):
             mid = (lo_z + hi_z) / 2
             lo_z, hi_z = (mid, hi_z) if nearer_end(mid) > 0 else (lo_z, mid)
     z = float(np.sign(d) * lo_z if nearer_end(hi_z) <= 0 else np.sign(d) * hi_z)
@@ -916,15 +930,7 @@ def median_vs_uncertain_benchmark_test(
             return d - float(np.hypot(below, bench_above))
         return -(d + float(np.hypot(above, bench_below)))
 
-    lo_z, hi_z = 1e-6, 8.0
-    if nearer_end(lo_z) <= 0:
-        return 0.0, 1.0
-    if nearer_end(hi_z) <= 0:
-        for _ in range(40):  # bisection: the ends are step functions of z
-            mid = (lo_z + hi_z) / 2
-            lo_z, hi_z = (mid, hi_z) if nearer_end(mid) > 0 else (lo_z, mid)
-    z = float(np.sign(d) * lo_z if nearer_end(hi_z) <= 0 else np.sign(d) * hi_z)
-    return z, float(2 * stats.norm.sf(abs(z)))
+    return _mover_test(nearer_end, d)
 
 
 def mann_whitney_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
