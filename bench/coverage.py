@@ -22,7 +22,9 @@ value, for
   ``bench/RESULTS.md``);
 * the eighth session's tests against benchmarks (``--cmp8-only``, also at the end of
   ``--compare-only``): the external median won deal, the rep flag, the mean of 5-12 amounts
-  by branch and Brunner-Munzel by permutation, each next to the test before.
+  by branch and Brunner-Munzel by permutation, each next to the test before;
+* the p-chart limits of ``pk.stage_conversion_control`` on steady and swinging quarters,
+  next to a Cochran-gated candidate (``--pchart-only``, wt-pchart8).
 
 Nominal coverage is 0.95; a well-behaved interval stays within about 0.93-0.97.
 """
@@ -2733,6 +2735,106 @@ def _sample_won_amounts() -> np.ndarray:
     return won.filter(pl.col("status") == "won")["amount"].to_numpy()
 
 
+# ---------------------------------------------------------------- p-chart limits (wt-pchart8)
+# Audit A3 (P5): dispersed_p_chart_limits is 1.24-1.35x the exact binomial width on steady
+# quarters. The candidate fix, Cochran's heterogeneity test before the swing is used, is
+# simulated against the kit's limits on the same draws (sim_pchart7.py's settings).
+
+
+def pchart_gate_false_alarms(
+    p: float, n: int, tau: float, draws: int, rng: np.random.Generator, level: float = 0.10
+) -> dict[str, float]:
+    """False alarms a point and mean width of the p-chart limits, kit and Cochran-gated.
+
+    9 quarters of ``n`` deals at rates logit-normal around ``p`` with sd ``tau`` (0: iid), the
+    9th charted against the 8 before (``stage_conversion_control``). ``kit``:
+    :func:`dispersed_p_chart_limits`. Its moment estimate of τ² is positive exactly when
+    Cochran's ``Q = Σ n_i (p_i - p̄)² / (p̄ (1 - p̄))`` exceeds 7 (= Q - 1 periods), which is
+    above the χ²₇ median 6.35: the audit's "τ² only when Q exceeds its χ² median" is what the
+    kit already does. ``gate``: the kit's limits only where Q exceeds the upper ``level``
+    quantile of χ²₇ (Cochran's test), else :func:`p_chart_limits` on the pooled count (the
+    kit's own limits at τ² = 0). ``positive`` / ``passed``: the share of charts with τ̂² > 0 /
+    passing the test; ``exact``: the exact binomial 3-sigma width at the true ``p``.
+    """
+    logit = math.log(p / (1 - p))
+    rates = 1 / (1 + np.exp(-(logit + tau * rng.standard_normal((draws, 9)))))
+    k = rng.binomial(n, rates)
+    past_n = np.full((draws, 8), n)
+    trials = np.full(draws, n)
+    low, high, swing = dispersed_p_chart_limits(k[:, :8], past_n, trials)
+    k0, n0 = k[:, :8].sum(axis=1), 8 * n
+    pooled_low, pooled_high = p_chart_limits(k0, np.full(draws, n0), trials)
+    p_bar = k0 / n0
+    binomial = p_bar * (1 - p_bar)
+    q = np.where(
+        binomial > 0,
+        (n * (k[:, :8] / n - p_bar[:, None]) ** 2).sum(axis=1)
+        / np.where(binomial > 0, binomial, 1),
+        0.0,
+    )
+    passed = q > stats.chi2.isf(level, 7)
+    gate_low, gate_high = np.where(passed, low, pooled_low), np.where(passed, high, pooled_high)
+    x = k[:, 8] / n
+    tail = stats.norm.sf(3)
+    return {
+        "kit": float(((x < low) | (x > high)).mean()),
+        "gate": float(((x < gate_low) | (x > gate_high)).mean()),
+        "width_kit": float(np.mean(high - low)),
+        "width_gate": float(np.mean(gate_high - gate_low)),
+        "exact": float((stats.binom.isf(tail, n, p) - stats.binom.ppf(tail, n, p)) / n),
+        "positive": float((swing > 0).mean()),
+        "passed": float(passed.mean()),
+    }
+
+
+def pchart_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """The p-chart limits on steady and swinging quarters (``--pchart-only``; audit A3)."""
+    draws = args.pchart_draws
+    t = Table(
+        "p-chart limits of pk.stage_conversion_control (stats.dispersed_p_chart_limits), "
+        f"false alarms a point, nominal 0.0027: {draws} charts per row, 8 past quarters and "
+        "the charted one of n deals, quarter rates logit-normal around p with sd tau (0 = "
+        "iid); kit = the limits as they are (tau^2 used when its moment estimate is positive, "
+        "i.e. Cochran's Q > 7, which is above the chi2_7 median); Cochran 10% = the same "
+        "limits only where Q exceeds the chi2_7 90% quantile, else the pooled binomial "
+        "limits (the candidate, not adopted); widths are means of ucl - lcl; exact = the "
+        "exact binomial 3-sigma width at the true p; s.e. = MC standard error",
+        [
+            "p",
+            "n",
+            "tau",
+            "kit",
+            "s.e.",
+            "Cochran 10%",
+            "s.e. ",
+            "kit width",
+            "gated width",
+            "exact width",
+            "tau^2 > 0",
+            "Q passes",
+        ],
+    )
+    for p in (0.3, 0.05):
+        for n in (20, 200, 2000):
+            for tau in (0.0, 0.15, 0.3):
+                c = pchart_gate_false_alarms(p, n, tau, draws, rng)
+                t.add(
+                    p,
+                    n,
+                    tau,
+                    f"{c['kit']:.4f}",
+                    f"{_mcse(c['kit'], draws):.4f}",
+                    f"{c['gate']:.4f}",
+                    f"{_mcse(c['gate'], draws):.4f}",
+                    f"{c['width_kit']:.3f}",
+                    f"{c['width_gate']:.3f}",
+                    f"{c['exact']:.3f}",
+                    f"{c['positive']:.2f}",
+                    f"{c['passed']:.2f}",
+                )
+    return t
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=4000, help="samples per rate cell")
@@ -2801,6 +2903,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only the forecast's backtest coverage (printed; bench/RESULTS.md by hand)",
     )
+    parser.add_argument(
+        "--pchart-only",
+        action="store_true",
+        help="only the p-chart limits on steady and swinging quarters (wt-pchart8, audit A3)",
+    )
+    parser.add_argument("--pchart-draws", type=int, default=4000, help="charts per p-chart row")
     parser.add_argument("--forecast-seeds", type=int, default=20, help="organisations per scenario")
     parser.add_argument("--forecast-draws", type=int, default=2000, help="draws per forecast")
     args = parser.parse_args(argv)
@@ -2824,6 +2932,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.conv_only:
         tables = conversion_tables(args, rng)
+        _finish(args, tables, start)
+        return 0
+    if args.pchart_only:
+        tables = [pchart_table(args, rng)]
         _finish(args, tables, start)
         return 0
     if args.new_only:

@@ -284,3 +284,15 @@ def test_brunner_munzel_by_permutation_keeps_its_size_with_two_list_prices(
     two = lambda r, n: np.where(r.random(n) < 0.7, 10000.0, 20000.0)  # noqa: E731
     got = sim.brunner_munzel_size(two, two, 20, 300, 150, rng)
     assert got["kit"] < 0.11 and got["ms"] < 1000, got
+
+
+def test_pchart_cochran_gate_cell(rng: np.random.Generator) -> None:
+    """Steady quarters, 200 deals: the kit's τ̂² is positive in about 43% of charts (P(χ²₇ >
+    7) = 0.429), Cochran's 10% test passes about 10%; gated limits are never wider. With a
+    0.3 logit swing at 2,000 deals the test nearly always passes (bench/RESULTS.md, wt-pchart8)."""
+    got = sim.pchart_gate_false_alarms(0.3, 200, 0.0, 800, rng)
+    assert 0.33 < got["positive"] < 0.53 and 0.05 < got["passed"] < 0.16, got
+    assert got["width_gate"] <= got["width_kit"] and got["kit"] < 0.02, got
+    assert got["exact"] == pytest.approx(0.195, abs=0.003)
+    swing = sim.pchart_gate_false_alarms(0.3, 2000, 0.3, 200, rng)
+    assert swing["passed"] > 0.9 and swing["gate"] == swing["kit"], swing

@@ -87,6 +87,41 @@ def test_never_narrower_than_the_pooled_limits(quarters: list[tuple[int, int]], 
     assert low[0] <= pooled_low[0] and high[0] >= pooled_high[0]
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 60), st.integers(1, 60)), min_size=3, max_size=8),
+)
+def test_swing_used_only_when_cochrans_q_exceeds_its_chi2_median(
+    quarters: list[tuple[int, int]],
+) -> None:
+    # audit A3 asked for τ² only when Q > the χ²(Q - 1) median; the moment estimate is
+    # already 0 unless Q > Q - 1, which is above that median. Q by hand in plain Python.
+    k = [min(a, b) for a, b in quarters]
+    n = [b for _, b in quarters]
+    p_bar = sum(k) / sum(n)
+    _, _, tau = dispersed_p_chart_limits(np.array([k]), np.array([n]), np.array([50]))
+    if p_bar in (0.0, 1.0):
+        assert tau[0] == 0.0
+        return
+    q = sum(ni * (ki / ni - p_bar) ** 2 for ki, ni in zip(k, n, strict=True))
+    q /= p_bar * (1 - p_bar)
+    if tau[0] > 0:
+        assert q > stats.chi2.median(len(k) - 1)
+    if q > len(k) - 1 + 1e-9:
+        assert tau[0] > 0
+
+
+def test_steady_quarters_by_hand_cochrans_q_below_the_median() -> None:
+    # 28, 32, 30, 30 of 100 in four quarters: p̄ = 0.3, Σ n_i (p_i - p̄)² = 100 · 2 · 0.02² =
+    # 0.08, Q = 0.08 / 0.21 = 0.381 < χ²₃ median 2.366: no swing, the pooled limits exactly
+    k, n = np.array([[28, 32, 30, 30]]), np.full((1, 4), 100)
+    low, high, tau = dispersed_p_chart_limits(k, n, np.array([100]))
+    assert stats.chi2.median(3) > 0.08 / 0.21
+    pooled = stats.betabinom(100, 120.5, 280.5)
+    assert tau.tolist() == [0.0]
+    assert (low[0], high[0]) == (pooled.ppf(TAIL) / 100, pooled.isf(TAIL) / 100)
+
+
 def test_stage_conversion_control_allows_for_the_past_swing(tmp_path: Path) -> None:
     # past quarters: 12 and 28 of 40 in turn (0.3 / 0.7), now 8 of 40 (0.2).
     # p̄ = 0.5; Σ n_i (p_i - p̄)² = 8 · 40 · 0.04 = 12.8; 7 · 0.25 = 1.75;
