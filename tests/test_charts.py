@@ -380,3 +380,29 @@ def test_pipeline_labels_say_deal_or_deals_with_thousands_grouped():
     spec = pk.charts.pipeline_by_stage(frame).to_dict()
     labels = {v["stage"]: v["label"] for v in next(iter(spec["datasets"].values()))}
     assert labels == {"A": "0 deals", "B": "1 deal", "C": "1,589 deals"}
+
+
+def test_a_waterfall_step_without_any_amount_gives_a_message_not_a_type_error():
+    """The lost step's deals all lack an amount (the Salesforce sample export): its value is
+    unknown (null), so no bars that would not add up; it was a TypeError."""
+    frame = pl.DataFrame(
+        {
+            "start": [0.0],
+            "created": [2000.0],
+            "won": [0.0],
+            "lost": [None],
+            "moved": [0.0],
+            "end": [1500.0],
+            "start_deals": [0],
+            "created_deals": [20],
+            "won_deals": [0],
+            "lost_deals": [4],
+            "moved_deals": [0],
+            "end_deals": [16],
+        },
+        schema_overrides={"lost": pl.Float64},
+    )
+    spec = pk.charts.waterfall(frame).to_dict()
+    assert spec["data"]["values"] == [
+        {"message": "A step holds only deals without an amount: no waterfall"}
+    ]

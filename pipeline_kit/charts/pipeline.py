@@ -196,6 +196,9 @@ def waterfall(
     ):
         return no_data(title, N_("No open, created or closed deals in this period"))
     row = frame.row(0, named=True)
+    if any(row[b] is None for b in ("start", "created", "won", "lost", "end")):
+        # (a step whose deals all lack an amount has no value: the bars cannot add up)
+        return no_data(title, N_("A step holds only deals without an amount: no waterfall"))
     steps = [
         ("Start", 0.0, row["start"], "level"),
         ("+ Created", row["start"], row["start"] + row["created"], "created"),
