@@ -137,6 +137,11 @@ def period_over_period_table(data: TeamData, *, fmt: Formatter = ENGLISH) -> Mar
         )
     first = frame.row(0, named=True)
     this, prev, year = first["period"], first["previous_period"], first["year_ago_period"]
+    # a win rate the rest of the report does not show (won deals only, lost deals only) is
+    # not shown here either: one figure, one reading
+    no_win_rate = data.shape.in_language(fmt.text).why_no_win_rate()
+    if no_win_rate:
+        frame = frame.filter(pl.col("figure") != "win_rate")
     data_start = data.ds.first_date
     # an earlier period wholly before the data's first day is not in the export: no figures
     before = {
@@ -191,9 +196,11 @@ def period_over_period_table(data: TeamData, *, fmt: Formatter = ENGLISH) -> Mar
         if started_inside and data_start is not None
         else ""
     )
+    hidden = _("No win rate: {reason}.").format(reason=no_win_rate) + "\n\n" if no_win_rate else ""
     return markdown(
         table
         + "\n\n"
+        + hidden
         + young
         + _(
             "Intervals are 95%: Wilson for the win rate, skew-aware for the averages. A change "

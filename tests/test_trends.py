@@ -691,3 +691,21 @@ def test_org_conversion_alerts_count_the_limits_that_span_everything(
         "100% (too few past quarters for the swing between them), which nothing can fall "
         "outside."
     )
+
+
+def test_period_over_period_table_hides_the_win_rate_a_lost_only_export_cannot_have(
+    tmp_path: Path,
+) -> None:
+    """Every deal lost: the report shows no win rate anywhere (it would read 0% by
+    construction), so the table of earlier periods has no win-rate row either."""
+    from tests.conftest import STAGES_CSV, write_dataset
+
+    deals = "deal_id,owner,team,amount,created_at,stage,status,closed_at\n" + "".join(
+        f"L{i},ann,red,100,2025-{m:02d}-01,Lost,lost,2025-{m:02d}-20\n"
+        for i, m in enumerate([4, 5, 7, 8, 10, 11])
+    )
+    ds = pk.load(write_dataset(tmp_path / "lost", deals=deals, stages=STAGES_CSV))
+    text = pk.TeamReport(ds, "red", "2025-Q4").period_over_period_table().data
+    assert not any(line.startswith("| Win rate") for line in text.splitlines())
+    assert "No win rate: this export has no won deals (lost deals only)" in text
+    assert any(line.startswith("| Deals won") for line in text.splitlines())
