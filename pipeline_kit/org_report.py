@@ -36,7 +36,7 @@ from pipeline_kit.sections import escape, fail_softly, markdown, md_table
 from pipeline_kit.shape import DataShape
 from pipeline_kit.stats import MIN_N
 from pipeline_kit.team_report import amounts_left_out, per_pipeline
-from pipeline_kit.trend_sections import BLIND_EDGE, signal_text
+from pipeline_kit.trend_sections import blind_limits, signal_text
 
 __all__ = ["OrgReport"]
 
@@ -374,9 +374,7 @@ class OrgReport:
                     "the same stage to set its control limits."
                 ).format(period=self.period.label)
             )
-        blind = checked.filter(
-            (pl.col("lcl") <= BLIND_EDGE) & (pl.col("ucl") >= 1 - BLIND_EDGE)
-        ).height
+        blind = checked.filter(blind_limits()).height
         blind_note = (
             " "
             + _(

@@ -415,6 +415,11 @@ def lost_by_stage_table(data: TeamData, reasons: int = 3, *, fmt: Formatter = EN
 BLIND_EDGE = 0.0005
 
 
+def blind_limits() -> pl.Expr:
+    """Whether a row's control limits (``lcl``, ``ucl``) span 0% to 100%: they flag nothing."""
+    return (pl.col("lcl") <= BLIND_EDGE) & (pl.col("ucl") >= 1 - BLIND_EDGE)
+
+
 def signal_text(signal: str, f: Formatter) -> str:
     """A stage's p-chart signal in the report's language, above and below in bold."""
     text = f._(_SIGNALS.get(signal, signal))
@@ -455,7 +460,7 @@ def conversion_alerts(data: TeamData, *, fmt: Formatter = ENGLISH) -> Markdown:
     ]
     flagged = frame.filter(pl.col("signal").is_in(["above", "below"]))
     # limits from 0% to 100% flag nothing: too few past quarters for the swing between them
-    blind = frame.filter((pl.col("lcl") <= BLIND_EDGE) & (pl.col("ucl") >= 1 - BLIND_EDGE))
+    blind = frame.filter(blind_limits())
     judged = frame.filter(pl.col("lcl").is_not_null())
     blind_note = _(
         "The limits of {stages} span 0% to 100%: with {quarters} past quarter(s) and the swing "

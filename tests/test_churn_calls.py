@@ -186,6 +186,20 @@ def test_calls_per_deal_by_industry_by_team(calls_ds: pk.Dataset) -> None:
         pk.calls_per_deal_by_industry(calls_ds, Q4, by="segment")
 
 
+def _calls_on(ids: list[str]) -> pl.DataFrame:
+    """One call by ann on 2025-10-01 per entry of ``ids`` (a deal id, repeated per call)."""
+    return pl.DataFrame(
+        {
+            "activity_id": [f"A{i}" for i in range(len(ids))],
+            "owner": "ann",
+            "type": "call",
+            "occurred_at": "2025-10-01 09:00",
+            "deal_id": ids,
+        },
+        schema_overrides={"deal_id": pl.String},
+    )
+
+
 def _industry(counts: list[int]) -> pk.Dataset:
     """Deals closed in 2025-Q4 in one industry, ``counts[i]`` calls logged on deal i."""
     deals = pl.DataFrame(
@@ -202,16 +216,7 @@ def _industry(counts: list[int]) -> pk.Dataset:
         }
     )
     ids = [f"E{i}" for i, c in enumerate(counts) for _ in range(c)]
-    activities = pl.DataFrame(
-        {
-            "activity_id": [f"A{i}" for i in range(len(ids))],
-            "owner": "ann",
-            "type": "call",
-            "occurred_at": "2025-10-01 09:00",
-            "deal_id": ids,
-        },
-        schema_overrides={"deal_id": pl.String},
-    )
+    activities = _calls_on(ids)
     return pk.load({"deals": deals, "activities": activities})
 
 
@@ -393,16 +398,7 @@ def test_calls_per_deal_is_never_negative_and_inside_its_interval(rows: list[tup
         schema_overrides={"industry": pl.String},
     )
     ids = [f"E{i}" for i, r in enumerate(rows) for _ in range(r[2])]
-    activities = pl.DataFrame(
-        {
-            "activity_id": [f"A{i}" for i in range(len(ids))],
-            "owner": "ann",
-            "type": "call",
-            "occurred_at": "2025-10-01 09:00",
-            "deal_id": ids,
-        },
-        schema_overrides={"deal_id": pl.String},
-    )
+    activities = _calls_on(ids)
     tables = {"deals": deals, "activities": activities}
     if all(r[1] is None for r in rows):
         with pytest.raises(DataError):

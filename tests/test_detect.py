@@ -102,7 +102,7 @@ def test_a_folder_two_crms_claim_is_an_error_naming_both(tmp_path):
     assert pk.load(tmp_path, source="maven").source == "maven"  # naming one settles it
 
 
-def test_a_canonical_deals_file_with_a_leads_file_stays_canonical(tmp_path):
+def test_a_canonical_folder_with_a_stray_opportunity_file_stays_canonical(tmp_path):
     for file in SAMPLE.iterdir():
         shutil.copy(file, tmp_path / file.name)
     (tmp_path / "Opportunity.csv").write_text("Id,StageName\n1,Closed Won\n")  # (a stray file)

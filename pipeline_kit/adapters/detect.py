@@ -88,6 +88,7 @@ def _is_canonical_file(header: list[str]) -> bool:
 def _claims(file: Path) -> list[tuple[str, str]]:
     """(source, evidence) for each adapter that reads this one file (at most one each)."""
     from pipeline_kit.adapters.hubspot import _api_files as hubspot_tables
+    from pipeline_kit.adapters.hubspot import is_deals_export_header
     from pipeline_kit.adapters.pipedrive import API_FILES, _is_list_export
     from pipeline_kit.adapters.salesforce import object_of
 
@@ -109,7 +110,7 @@ def _claims(file: Path) -> list[tuple[str, str]]:
         found.append("pipedrive")
     # HubSpot: the Deals export (Record ID or Deal ID, and Deal Stage: not Pipedrive's
     # "Deal - ID", "Deal - Stage"), or the API/Fivetran deal table
-    export = "dealstage" in keys and bool({"recordid", "dealid"} & keys)
+    export = is_deals_export_header(header)
     api_deal = "deal" in hubspot_tables([file]) and "dealpipelinestageid" in keys
     if (export and "pipedrive" not in found) or api_deal:
         found.append("hubspot")

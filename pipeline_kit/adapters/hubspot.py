@@ -364,8 +364,15 @@ def _is_deals_export(file: Path) -> bool:
         header = next(csv.reader([first], delimiter=sniff_separator(first)), [])
     else:
         return False
+    return is_deals_export_header(header)
+
+
+def is_deals_export_header(header: list[str]) -> bool:
+    """Whether column names are a Deals export's: Record ID (or Deal ID) and Deal Stage.
+
+    (Exports before HubSpot named its ids "Record ID" called the column "Deal ID".)
+    """
     keys = {squash(c) for c in header}
-    # (exports before HubSpot named its ids "Record ID" called the column "Deal ID")
     return "dealstage" in keys and bool({"recordid", "dealid"} & keys)
 
 
