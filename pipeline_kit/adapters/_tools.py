@@ -181,6 +181,12 @@ def _without_text_formulas(frame: pl.DataFrame, path: Path, notes: list[str]) ->
     text = [c for c, t in frame.schema.items() if t == pl.String]
     if not text or frame.height == 0:
         return frame
+    # a prefix test first (it reads the 4 bytes a string view holds inline: 0.07 s on 1M
+    # deals and 3.9M stage entries, where the regular expression over every value took 0.36 s)
+    maybe = frame.select(pl.col(text).str.starts_with('="').any()).row(0)
+    text = [c for c, hit in zip(text, maybe, strict=True) if hit]
+    if not text:
+        return frame
     counts = frame.select(pl.col(c).str.contains(_TEXT_FORMULA).sum() for c in text).row(0)
     found = [c for c, n in zip(text, counts, strict=True) if n]
     if not found:
