@@ -129,6 +129,15 @@ def test_utc_offsets_give_the_utc_day():
         (["02/03/24"], None, ["02/03/24"], None),
         # both orders present: not guessed
         (["13/02/24", "02/13/24"], "month", ["13/02/24", "02/13/24"], "mix"),
+        # dots (German, Russian, Nordic spreadsheets) and dashes (Dutch, Indian) alike
+        (
+            ["13.02.2024", "01.02.2024 09:30"],
+            None,
+            ["2024-02-13 00:00:00", "2024-02-01 09:30:00"],
+            "DD.MM.YYYY",
+        ),
+        (["02-13-2024"], None, ["2024-02-13 00:00:00"], "MM-DD-YYYY"),
+        (["02.03.24"], None, ["02.03.24"], None),
     ],
 )
 def test_slash_dates_are_read_only_when_the_order_is_known(values, prefer, expected, note):

@@ -79,18 +79,71 @@ def test_a_slash_date_typed_among_iso_dates_is_not_guessed(tmp_path):
     assert ds.quarantine.filter(pl.col("source_row") == 3)["rules"][0][0] == "created_at|dtype"
 
 
-def test_decimal_comma_option_for_a_german_excel_canonical_folder(tmp_path):
+def test_a_decimal_comma_certain_from_the_values_is_read_with_a_note(tmp_path):
+    # a German Excel re-saved deals.csv: 1000,50 and 1.234,50 can only be decimal commas,
+    # and no amount only a decimal point reads (7 decides nothing)
     lines = [
         "D1;Ana;EMEA;1000,50;2024-01-02;Won;won;2024-01-21",
         "D2;Ben;EMEA;1.234,50;2024-01-03;Lost;lost;2024-01-22",
         "D3;Ana;EMEA;7;2024-01-04;Proposal;open;",
     ]
-    plain = pk.load(_folder(tmp_path, lines, sep=";"))
+    ds = pk.load(_folder(tmp_path, lines, sep=";"))
+    assert ds.quarantine.height == 0
+    assert ds.deals.sort("deal_id")["amount"].to_list() == [1000.5, 1234.5, 7.0]
+    assert any("decimal comma" in n and "'1.234,50'" in n for n in ds.notes)
+    # the same with the option named: the same amounts
+    named = pk.load(_folder(tmp_path, lines, sep=";"), decimal=",")
+    assert named.deals.sort("deal_id")["amount"].to_list() == [1000.5, 1234.5, 7.0]
+    # decimal='.' says the file writes decimal points: nothing is guessed
+    plain = pk.load(_folder(tmp_path, lines, sep=";"), decimal=".")
     assert plain.deals["deal_id"].to_list() == ["D3"]
     assert "decimal=','" in _fix(plain, "amount|dtype")
-    ds = pk.load(_folder(tmp_path, lines, sep=";"), decimal=",")
-    assert ds.deals.sort("deal_id")["amount"].to_list() == [1000.5, 1234.5, 7.0]
-    assert any("decimal comma" in n for n in ds.notes)
+
+
+@pytest.mark.parametrize(
+    ("amounts", "expected", "quarantined"),
+    [
+        # 12.5 only a decimal point reads: the file's convention is not certain, so nothing
+        # is guessed and the decimal-comma value is quarantined with the fix naming decimal=','
+        (["1000,50", "12.5", "7"], {"D2": 12.5, "D3": 7.0}, ["D1"]),
+        # 1,234 could be either: read as written (a thousands comma), no note
+        (["1,234", "7", "12"], {"D1": 1234.0, "D2": 7.0, "D3": 12.0}, []),
+        # 0,75 and 1 234,50 (a space grouping thousands) only a decimal comma reads
+        (["0,75", "1 234,50", "1,234"], {"D1": 0.75, "D2": 1234.5, "D3": 1.234}, []),
+    ],
+)
+def test_a_decimal_comma_is_read_only_when_the_values_make_it_certain(
+    tmp_path, amounts, expected, quarantined
+):
+    lines = [
+        f"D{i};Ana;EMEA;{a};2024-01-0{i};Won;won;2024-01-2{i}" for i, a in enumerate(amounts, 1)
+    ]
+    ds = pk.load(_folder(tmp_path, lines, sep=";"))
+    assert dict(ds.deals.select("deal_id", "amount").iter_rows()) == expected
+    ids = ds.quarantine.filter(pl.col("table") == "deals")["record"].str.extract(r'"(D\d)"')
+    assert sorted(ids.to_list()) == quarantined
+    assert any("decimal comma" in n for n in ds.notes) == (len(expected) == 3 and "0,75" in amounts)
+
+
+def test_dotted_and_dashed_dates_are_read_when_the_order_is_certain(tmp_path):
+    # a German spreadsheet writes 21.01.2024, a Dutch or Indian one 21-01-2024: day first,
+    # certain from 21; 02.03.2024 then reads as 2 March
+    dotted = _folder(
+        tmp_path,
+        [
+            "D1,Ana,EMEA,100,02.01.2024,Won,won,21.01.2024",
+            "D2,Ben,EMEA,200,02.03.2024,Proposal,open,",
+        ],
+    )
+    ds = pk.load(dotted)
+    assert ds.quarantine.height == 0
+    deals = ds.deals.sort("deal_id")
+    assert deals["created_at"].to_list() == [dt.date(2024, 1, 2), dt.date(2024, 3, 2)]
+    assert deals["closed_at"].to_list() == [dt.date(2024, 1, 21), None]
+    assert any("DD.MM.YYYY" in n and "certain" in n for n in ds.notes)
+    dashed = pk.load(_folder(tmp_path, ["D1,Ana,EMEA,100,02-01-24,Won,won,21-01-24"]))
+    assert dashed.deals["closed_at"].to_list() == [dt.date(2024, 1, 21)]
+    assert any("DD-MM-YY" in n for n in dashed.notes)
 
 
 @pytest.mark.parametrize("option", [{"date_order": "dmy"}, {"decimal": ";"}])

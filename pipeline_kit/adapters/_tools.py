@@ -39,6 +39,7 @@ __all__ = [
     "column",
     "container_problem",
     "decimal_comma_numbers",
+    "decimal_evidence",
     "excel_serial",
     "normalise_dates",
     "parse_bool",
@@ -830,8 +831,11 @@ def parse_bool(expr: pl.Expr, blank: bool | None = None) -> pl.Expr:
 
 _OFFSET = r"^\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$"
 _EPOCH_MS = r"^\d{12,13}$"
+# day and month in either order, then the year, split by slashes (US, UK, France, Spain),
+# dots (Germany, Russia, Poland, the Nordics) or dashes (the Netherlands, India): the one
+# separator of a value, written twice
 _SLASH = (
-    r"^(?<a>\d{1,2})/(?<b>\d{1,2})/(?<y>\d{2}|\d{4})"
+    r"^(?<a>\d{1,2})(?<sep>[/.\-])(?<b>\d{1,2})[/.\-](?<y>\d{2}|\d{4})"
     r"(?:[ T]+(?<h>\d{1,2}):(?<mi>\d{2})(?::(?<s>\d{2}))?\s*(?<ap>[AaPp][Mm])?)?$"
 )
 _ISO_OUT = "%Y-%m-%d %H:%M:%S"
@@ -844,20 +848,20 @@ _SERIAL_RANGE = (20_000, 80_000)  # 1954-10-03 .. 2119-01-10
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 
-def _slash_years(frame: pl.DataFrame, columns: list[str]) -> str:
-    """How the slash dates of ``columns`` write the year: ``YYYY``, ``YY`` or ``YY(YY)`` (both).
+def _slash_format(frame: pl.DataFrame, columns: list[str], order: Literal["month", "day"]) -> str:
+    """How the dates of ``columns`` are written: ``DD.MM.YYYY``, ``MM/DD/YY``, ``DD-MM-YY(YY)``.
 
-    (The note said "MM/DD/YY dates" of ``3/31/2024``.)
+    The separator is the first date's; the year ``YYYY``, ``YY`` or ``YY(YY)`` (both). (The
+    note said "MM/DD/YY dates" of ``3/31/2024``.)
     """
-    digits = set(
-        pl.concat(
-            [frame[c].str.strip_chars().str.extract(_SLASH, 3).str.len_chars() for c in columns]
-        )
-        .drop_nulls()
-        .unique()
-        .to_list()
-    )
-    return "YY(YY)" if len(digits) > 1 else "YYYY" if digits == {4} else "YY"
+    parts = pl.concat(
+        [frame[c].str.strip_chars().str.extract_groups(_SLASH).struct.unnest() for c in columns]
+    ).drop_nulls("y")
+    digits = set(parts["y"].str.len_chars().unique().to_list())
+    year = "YY(YY)" if len(digits) > 1 else "YYYY" if digits == {4} else "YY"
+    sep = parts["sep"][0] if parts.height else "/"
+    first, second = ("MM", "DD") if order == "month" else ("DD", "MM")
+    return f"{first}{sep}{second}{sep}{year}"
 
 
 def excel_serial(text: pl.Expr) -> pl.Expr:
@@ -1035,8 +1039,7 @@ def normalise_dates(
                         "only fit it); read as ISO."
                     ),
                     name=str(Path(file).name),
-                    value=("MM/DD/" if order == "month" else "DD/MM/")
-                    + _slash_years(frame, text_cols),
+                    value=_slash_format(frame, text_cols, order),
                     names=str(names),
                 )
             )
@@ -1720,6 +1723,37 @@ def amount_unit_note(header: str, file: str) -> Message | None:
     )
 
 
+# values only a decimal comma reads (1.234,50; 1 234,50; 1234,5; 0,75) and values only a
+# decimal point reads (1,234.50; 1234.5): 1,234 or 1.234 could be either
+_COMMA_SIGNS = (
+    r"^[-+]?\d{1,3}(?:\.\d{3})+,\d+$",
+    r"^[-+]?\d{1,3}(?: \d{3})+,\d+$",
+    r"^[-+]?\d+,(?:\d{1,2}|\d{4,})$",
+)
+_POINT_SIGNS = (r"^[-+]?\d{1,3}(?:,\d{3})+\.\d+$", r"^[-+]?\d+\.(?:\d{1,2}|\d{4,})$")
+
+
+def decimal_evidence(values: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(values only a decimal comma reads, values only a decimal point reads) of ``values``.
+
+    Currency symbols and surrounding spaces are ignored; a no-break space groups thousands as
+    a space does. ``1.234,50`` and ``0,75`` are decimal-comma values, ``1,234.50`` and
+    ``12.5`` decimal-point ones; ``1,234``, ``1.234`` and ``1234`` are neither.
+
+    >>> comma, point = decimal_evidence(pl.Series(["1.200,50", "1,234", "€ 800,00", "12.5"]))
+    >>> comma.to_list(), point.to_list()
+    (['1.200,50', '800,00'], ['12.5'])
+    """
+    clean = (
+        values.str.replace_all(r"[$€£¥]", "")
+        .str.replace_all(r"[\x{00A0}\x{202F}]", " ")
+        .str.strip_chars()
+    )
+    comma = clean.filter(clean.str.contains("|".join(f"(?:{p})" for p in _COMMA_SIGNS)))
+    point = clean.filter(clean.str.contains("|".join(f"(?:{p})" for p in _POINT_SIGNS)))
+    return comma, point
+
+
 def decimal_comma_numbers(
     frame: pl.DataFrame, columns: list[str]
 ) -> tuple[pl.DataFrame, list[str]]:
@@ -1756,6 +1790,9 @@ def decimal_comma_numbers(
         plain = text.str.replace_all(r"[.\s\x{00A0}\x{202F}]", "").str.replace(
             ",", ".", literal=True
         )
+        # 1,234 is 1.234 here, which the money reading refuses as a dot grouping thousands
+        # (plain_number): written 1.2340, the same number, it is read
+        plain = pl.when(plain.str.contains(_DOT_GROUPED)).then(plain + "0").otherwise(plain)
         exprs.append(pl.when(pl.col(fits[c])).then(plain).otherwise(pl.col(c)).alias(c))
     return staged.with_columns(exprs).drop(*fits.values()), unmatched
 

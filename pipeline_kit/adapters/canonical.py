@@ -14,6 +14,7 @@ from pipeline_kit.adapters._tools import (
     amount_unit_hint,
     container_problem,
     decimal_comma_numbers,
+    decimal_evidence,
     normalise_dates,
     without_repeated_headers,
     without_report_footer,
@@ -39,6 +40,9 @@ __all__ = ["read_canonical"]
 SUFFIXES = (".csv", ".parquet", *WORKBOOK_SUFFIXES)
 _ISO_START = r"^\s*\d{4}-\d{1,2}-\d{1,2}"
 _SERIAL = re.compile(r"^\s*\d{5}\s*$")
+# a date written day and month first (3/1/2025, 03.01.2025, 03-01-2025), as a spreadsheet
+# saving in a US, European or Indian locale writes it
+_DAY_MONTH = re.compile(r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d")
 # files named like a table that the kit does not read (said, not ignored)
 UNREAD_SUFFIXES = (".numbers", ".json", ".ndjson", ".jsonl", ".tsv", ".txt")
 
@@ -276,11 +280,11 @@ def _read_values(
         if date_order is None:
             # unasked, only columns a spreadsheet rewrote whole: a slash date among ISO ones
             # is a value typed by hand, quarantined as written
-            odd = [c for c, v in zip(dates, first, strict=True) if v and "/" in v]
+            odd = [c for c, v in zip(dates, first, strict=True) if v and _DAY_MONTH.match(v)]
             iso = frame.select(pl.col(odd).str.contains(_ISO_START).any()).row(0) if odd else ()
             with_slash = [c for c, found in zip(odd, iso, strict=True) if not found]
         else:
-            slashed = frame.select(pl.col(dates).str.contains("/", literal=True).any()).row(0)
+            slashed = frame.select(pl.col(dates).str.contains(_DAY_MONTH.pattern).any()).row(0)
             with_slash = [c for c, found in zip(dates, slashed, strict=True) if found]
         if with_slash or serials:
             frame = normalise_dates(
@@ -301,7 +305,38 @@ def _read_values(
             ),
             file=file.name,
         )
-    if numbers and decimal == ",":
+    comma = _certain_decimal_comma(frame, numbers) if decimal is None else None
+    if comma is not None:
+        frame, left = decimal_comma_numbers(frame, numbers)
+        examples = ", ".join(repr(v) for v in comma[:2])
+        notes.append(
+            Message(
+                N_(
+                    "{file}: numbers in {columns} are written with a decimal comma (values "
+                    "such as {examples} can only be read so): read as such; {values} value(s) "
+                    "in another form were left as written (e.g. {left}). Give decimal='.' if "
+                    "that is wrong."
+                ),
+                file=file.name,
+                columns=", ".join(numbers),
+                examples=examples,
+                values=len(left),
+                left=", ".join(repr(v) for v in left[:3]),
+            )
+            if left
+            else Message(
+                N_(
+                    "{file}: numbers in {columns} are written with a decimal comma (values "
+                    "such as {examples} can only be read so): read as such. Give decimal='.' "
+                    "if that is wrong."
+                ),
+                file=file.name,
+                columns=", ".join(numbers),
+                examples=examples,
+            )
+        )
+        decimal = ","
+    elif numbers and decimal == ",":
         frame, left = decimal_comma_numbers(frame, numbers)
         notes.append(
             Message(
@@ -337,6 +372,28 @@ def _read_values(
     if "amount" in numbers and (unit := amount_unit_hint(frame["amount"].drop_nulls())):
         hints[(table, "amount|dtype")] = unit
     return frame
+
+
+def _certain_decimal_comma(frame: pl.DataFrame, numbers: list[str]) -> list[str] | None:
+    """The values showing that ``numbers`` are written with a decimal comma, if certain.
+
+    Certain as `pipeline-kit inspect` reads it (:func:`~pipeline_kit.adapters._tools.
+    decimal_evidence`): some value only a decimal comma reads (``1.200,50``, ``800,00``) and
+    none, in any number column of the file, that only a decimal point reads (``12.5``,
+    ``1,234.50``); ``1,234`` alone decides nothing. Only the distinct values of columns
+    holding a comma are looked at. None when not certain (the values are then read as
+    written, and a decimal comma is quarantined with a fix naming ``decimal=','``).
+    """
+    if not numbers or frame.height == 0:
+        return None
+    commas = frame.select(pl.col(numbers).str.contains(",", literal=True).any()).row(0)
+    if not any(commas):
+        return None
+    values = pl.concat([frame[c].drop_nulls().unique() for c in numbers])
+    comma, point = decimal_evidence(values)
+    if comma.len() == 0 or point.len() > 0:
+        return None
+    return comma.sort().to_list()
 
 
 def _tables_of_one_file(file: Path, notes: list[str]) -> dict[str, str | None]:

@@ -109,6 +109,7 @@ from pipeline_kit.adapters._tools import (
     amount_unit_note,
     container_problem,
     decimal_comma_numbers,
+    decimal_evidence,
     excel_serial,
     normalise_dates,
     read_export_file,
@@ -1748,29 +1749,11 @@ def _strptime_series(values: pl.Series, fmt: str) -> pl.Series:
     return pl.DataFrame({"v": values}).select(_strptime(pl.col("v"), fmt)).to_series()
 
 
-_COMMA_SIGNS = (
-    r"^[-+]?\d{1,3}(?:\.\d{3})+,\d+$",
-    r"^[-+]?\d{1,3}(?: \d{3})+,\d+$",
-    r"^[-+]?\d+,(?:\d{1,2}|\d{4,})$",
-)
-_POINT_SIGNS = (r"^[-+]?\d{1,3}(?:,\d{3})+\.\d+$", r"^[-+]?\d+\.(?:\d{1,2}|\d{4,})$")
-
-
 def _decimal_guess(frame: pl.DataFrame, columns: dict[str, str]) -> tuple[str | None, str | None]:
     """(decimal setting, what was guessed) from the values of the number columns."""
     if not columns:
         return None, None
-    values = pl.concat(
-        [
-            _distinct(frame[h])
-            .str.replace_all(r"[$€£¥]", "")
-            .str.replace_all(r"[\x{00A0}\x{202F}]", " ")
-            .str.strip_chars()
-            for h in columns.values()
-        ]
-    )
-    comma = values.filter(values.str.contains("|".join(f"(?:{p})" for p in _COMMA_SIGNS)))
-    point = values.filter(values.str.contains("|".join(f"(?:{p})" for p in _POINT_SIGNS)))
+    comma, point = decimal_evidence(pl.concat([_distinct(frame[h]) for h in columns.values()]))
     names = ", ".join(columns)
     if comma.len() and not point.len():
         return ",", f"decimal comma in {names} (e.g. {_quote(comma.to_list(), 2)})"
