@@ -18,7 +18,7 @@ import dataframely as dy
 
 from pipeline_kit.metrics import CATALOGUE
 from pipeline_kit.metrics.cards import REGISTRY
-from pipeline_kit.schema import TABLES, optional_columns, required_columns
+from pipeline_kit.schema import FILLED_WHEN_ABSENT, TABLES, optional_columns, required_columns
 
 
 def metrics_reference() -> str:
@@ -64,8 +64,10 @@ def tables_reference() -> str:
     for name, schema in TABLES.items():
         cols = {c: col for c, col in schema.columns().items() if c != "source_row"}
         # (a required column whose cells may be empty is marked ?: a deal's amount)
+        # (one the loader fills when the file lacks it is marked *: a deal's owner)
+        filled = FILLED_WHEN_ABSENT.get(name, ())
         req = ", ".join(
-            f"`{c}`" + ("?" if col.nullable else "")
+            f"`{c}`" + ("?" if col.nullable else "") + ("*" if c in filled else "")
             for c, col in cols.items()
             if c in required_columns(name)
         )

@@ -65,6 +65,7 @@ from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import N_, Message
 from pipeline_kit.schema import (
     DEFERRED_TABLES,
+    FILLED_WHEN_ABSENT,
     FOREIGN_KEYS,
     ONE_TEAM,
     TABLES,
@@ -72,6 +73,7 @@ from pipeline_kit.schema import (
     UNKNOWN_OWNER,
     ForeignKey,
     dtype_hint,
+    needed_columns,
     optional_columns,
     required_columns,
 )
@@ -1125,14 +1127,21 @@ def _fill_owner_and_team(table: RawTable, notes: list[str]) -> RawTable:
     return replace(table, frame=frame) if missing or filled else table
 
 
+def _optional(table: str) -> str:
+    """``; owner, team and created_at may be left out``: the columns the loader fills."""
+    filled = FILLED_WHEN_ABSENT.get(table, ())
+    return f"; {', '.join(filled)} may be left out" if filled else ""
+
+
 def _check_required_columns(table: RawTable, as_read: list[str] | None = None) -> None:
     missing = [c for c in required_columns(table.name) if c not in table.frame.columns]
     if missing:
         raise DataError(
             problem=f"required column(s) missing: {', '.join(missing)}",
             fix=f"add {' and '.join(missing)} to the {table.name} export (the {table.name} "
-            f"table needs {', '.join(required_columns(table.name))}); column names are "
-            "matched case-insensitively. An export with its own column names needs a mapping: "
+            f"table needs {', '.join(needed_columns(table.name))}{_optional(table.name)}); "
+            "column names are matched case-insensitively. An export with its own column names "
+            "needs a mapping: "
             f"`pipeline-kit inspect {Path(table.file).name}` drafts one",
             file=table.file,
             column=missing[0],

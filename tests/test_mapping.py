@@ -249,9 +249,9 @@ def test_mapping_errors_name_what_to_fix(tmp_path):
     assert "matches 2 files" in message
 
     mapping = _fixture_mapping()
-    del mapping["deals"]["constants"]
+    del mapping["deals"]["columns"]["stage"]
     message = _error(FIXTURE, mapping)
-    assert "needs team" in message and "[deals.constants]" in message
+    assert "needs stage" in message and "[deals.constants]" in message
 
     assert "unknown key(s) colums" in _error(FIXTURE, {"deals": {"colums": {}}})
     assert 'only "," or "."' in _error(FIXTURE, _fixture_mapping(decimal=";"))
@@ -934,3 +934,44 @@ def test_inspect_reads_mondays_default_status_labels():
         "Stuck": "open",
         "Done": None,  # (won? delivered? left to the user)
     }
+
+
+def test_a_mapping_may_leave_out_owner_team_and_created_at_as_a_canonical_file_may(tmp_path):
+    # a hand-kept sheet: an id, a stage that says won or lost, an amount; the loader fills
+    # owner ('(unknown)') and team ('All') and reads it as a win/loss export, each with a note
+    (tmp_path / "sheet.csv").write_text(
+        "Deal,Stage,Value\nA,Closed Won,100\nB,Closed Lost,50\nC,Proposal,70\nD,Closed Won,30\n",
+        encoding="utf-8",
+    )
+    mapping = {
+        "deals": {
+            "file": "sheet.csv",
+            "columns": {"deal_id": "Deal", "stage": "Stage", "status": "Stage", "amount": "Value"},
+            "values": {"status": {"Closed Won": "won", "Closed Lost": "lost", "*": "open"}},
+        }
+    }
+    ds = pk.load(tmp_path, mapping=mapping)
+    assert ds.undated and ds.quarantine.height == 0
+    deals = ds.deals.sort("deal_id")
+    assert deals["owner"].unique().to_list() == ["(unknown)"]
+    assert deals["team"].unique().to_list() == ["All"]
+    assert deals["status"].to_list() == ["won", "lost", "open", "won"]
+    notes = " ".join(ds.notes)
+    assert "no owner column" in notes and "no team column" in notes
+    assert "no created_at column" in notes
+    # 2 won of 3 closed, over the whole export
+    assert pk.win_rate(ds, "all")["win_rate"].to_list() == [2 / 3]
+
+
+def test_inspect_drafts_a_loadable_mapping_for_a_sheet_without_owner_or_dates(tmp_path):
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text(
+        "deal_id,stage,amount\n1,Closed Won,100\n2,Closed Lost,50\n3,Negotiation,70\n",
+        encoding="utf-8",
+    )
+    text, guessed = draft_mapping(sheet)
+    assert any("owner: not found (optional)" in g for g in guessed)
+    assert any("created_at: not found (optional)" in g for g in guessed)
+    (tmp_path / "m.toml").write_text(text, encoding="utf-8")
+    ds = pk.load(sheet, mapping=tmp_path / "m.toml")
+    assert ds.deals.height == 3 and ds.undated

@@ -130,7 +130,12 @@ from pipeline_kit.adapters.base import (
 )
 from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import N_, Message
-from pipeline_kit.schema import TABLES, expected_columns, required_columns
+from pipeline_kit.schema import (
+    FILLED_WHEN_ABSENT,
+    TABLES,
+    expected_columns,
+    needed_columns,
+)
 
 if TYPE_CHECKING:
     from polars.expr.whenthen import ChainedThen, Then
@@ -157,6 +162,14 @@ EXCEL = "excel"
 LINE_IDS = "@line"
 # the tables whose own id a mapping may take from the line numbers
 _LINE_ID_KEYS = {"deals": "deal_id", "leads": "lead_id", "activities": "activity_id"}
+# what the loader does with a deals column of FILLED_WHEN_ABSENT that the draft leaves out
+_WHEN_ABSENT = {
+    "owner": "every deal's owner reads '(unknown)' (no rep figures); give the column "
+    "(or a constant) if the export has one",
+    "team": "every deal in one team, 'All'; give the column if the export has one",
+    "created_at": "a win/loss export (figures over the whole export, none over "
+    "time); give the column of creation dates if the export has one",
+}
 _TIME_DIRECTIVES = ("%H", "%I", "%M", "%S", "%p", "%T", "%R", "%X", "%c", "%s")
 
 
@@ -743,7 +756,7 @@ def apply_mapping(
         while name in extras or name == "source_row":
             name, n = f"{base}_{n}", n + 1
         extras[name] = header
-    missing = [c for c in required_columns(table) if c not in taken]
+    missing = [c for c in needed_columns(table) if c not in taken]
     if missing:
         first = missing[0]
         if first == _LINE_ID_KEYS.get(table):  # an id: never one constant for every row
@@ -2046,6 +2059,8 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
                     )
                 elif c == "team" and table == "deals" and not _repeating(frame, g):
                     pass  # a constant below
+                elif c in FILLED_WHEN_ABSENT.get(table, ()):
+                    lines.append(f'# {c} = "?"  # not found: optional; give the column if any')
                 elif c in required:
                     lines.append(
                         f'# {c} = "?"  # not found: give the column'
@@ -2095,6 +2110,9 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
                 continue
             if c not in _KEYS:
                 lines.append(f'# {c} = "?"  # or one value for every row')
+            if c in FILLED_WHEN_ABSENT.get(table, ()):
+                section_sentences.append(f"{c}: not found (optional): {_WHEN_ABSENT[c]}")
+                continue
             section_sentences.append(
                 f"{c}: not found: fill the ? line"
                 + (" with the column holding it" if c in _KEYS else ", with a column or a constant")
