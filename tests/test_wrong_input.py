@@ -334,7 +334,10 @@ def test_a_zip_gz_json_or_web_page_given_as_the_file_is_named_for_what_it_is(tmp
         "deals.json": (tmp_path / "deals.json", "is JSON"),
         "deals.xls": (tmp_path / "deals.xls", "a web page (an HTML table)"),
         "old.xls": (tmp_path / "old.xls", "an Excel 2003 XML spreadsheet"),
+        # a printed report saved under a table's name: "columns found: %pdf-1.4"
+        "deals.csv": (tmp_path / "deals.csv", "a PDF document (a printed report)"),
     }
+    files["deals.csv"][0].write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
     files["deals.csv.gz"][0].write_bytes(gzip.compress(HEADER.encode()))
     files["deals.json"][0].write_text('[{"deal_id": "D1"}]')
     files["deals.xls"][0].write_text("<html><body><table><tr><th>deal_id</th></tr></table>")

@@ -271,6 +271,13 @@ def container_problem(path: Path, *, archives_only: bool = False) -> DataError |
             "load that file",
             file=str(path),
         )
+    if head.startswith(b"%PDF-"):
+        return DataError(
+            problem=f"{name} is a PDF document (a printed report), not a table",
+            fix="export the report's data from the CRM as CSV or Excel (in Salesforce: Export, "
+            "Details Only; in HubSpot: Export view) and load that file",
+            file=str(path),
+        )
     if text.startswith(b"<?xml") and b"urn:schemas-microsoft-com:office:spreadsheet" in text:
         return DataError(
             problem=f"{name} is an Excel 2003 XML spreadsheet, not a workbook the kit reads",
