@@ -40,6 +40,7 @@ class DataShape:
     lost_amounts_all_zero: bool
     leads: int
     undated: bool = False
+    days_to_close: bool = False  # (a win/loss export may give each deal's cycle in days)
     # how the reasons are worded: English (a Message, which is its English text) or a report's
     say: Callable[[Message], str] = field(default=str, compare=False, repr=False)
 
@@ -83,6 +84,8 @@ class DataShape:
             lost_amounts_all_zero=bool(counts["lost_zero"]) and counts["lost"] > 0,
             leads=ds.tables["leads"].height if ds.has("leads") else 0,
             undated=ds.undated,
+            days_to_close="days_to_close" in deals.columns
+            and deals["days_to_close"].is_not_null().any(),
         )
 
     # ------------------------------------------------------------------ reasons
@@ -93,6 +96,10 @@ class DataShape:
                 Message(N_("this export has no dates, so there is no {what}"), what=Message(what))
             )
         return None
+
+    def why_no_cycle(self) -> str | None:
+        """Why no sales cycle length can be computed: no dates, and no ``days_to_close``."""
+        return None if self.days_to_close else self.why_no_dates(N_("sales cycle length"))
 
     def why_no_open_pipeline(self) -> str | None:
         """Why no snapshot of open deals can be shown, or None when one can."""

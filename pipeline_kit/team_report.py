@@ -370,6 +370,8 @@ class TeamReport:
         columns = self.data.key_metrics(METRICS_SHOWN)
         rows = []
         unreadable = {
+            "deals_created": self.shape.why_no_dates(N_("count of deals created in a period")),
+            "cycle_length_days": self.shape.why_no_cycle(),
             "win_rate": self.shape.why_no_win_rate(),
             "open_deals": self.shape.why_no_open_pipeline(),
             "open_value": self.shape.why_no_open_pipeline(),

@@ -179,3 +179,32 @@ def test_report_batch_runs_on_shape(tmp_path, shape):
     for r in results:
         page = (tmp_path / "out" / f"{r.slug}.html").read_text()
         assert "Traceback" not in page and "could not be produced" not in page
+
+
+def test_no_dates_key_figures_say_why_instead_of_not_enough_data():
+    """An undated export's key figures: deals created and (without days_to_close) the cycle
+    were '–, n = 0 · not enough data', as if more deals would give them."""
+    deals = pl.DataFrame(
+        {
+            "deal_id": [f"D{i}" for i in range(6)],
+            "owner": ["Ann", "Bob"] * 3,
+            "team": ["A"] * 6,
+            "stage": ["Won", "Lost", "Won", "Lost", "Lost", "Proposal"],
+            "status": ["won", "lost", "won", "lost", "lost", "open"],
+            "amount": [100.0, 50.0, 70.0, 20.0, 30.0, 80.0],
+        }
+    )
+    ds = pk.load({"deals": deals})
+    table = TeamReport(ds, team="A", period="all").key_metrics().data
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.count("|") > 3}
+    reason = "this export has no dates, so there is no"
+    assert (
+        "not shown" in rows["Deals created"] and "not shown" in rows["Sales cycle length (naive)"]
+    )
+    assert f"{reason} count of deals created in a period" in table
+    assert f"{reason} sales cycle length" in table
+    assert "not shown" not in rows["Deals won"] and "not shown" not in rows["Win rate"]
+    # with each deal's days to close, the cycle is shown
+    with_days = pk.load({"deals": deals.with_columns(pl.Series("days_to_close", [9] * 6))})
+    table = TeamReport(with_days, team="A", period="all").key_metrics().data
+    assert "sales cycle length" not in table and "count of deals created" in table
