@@ -540,3 +540,25 @@ def test_inspect_knows_more_malay_headers(tmp_path):
         "lost_reason": "Sebab Kalah",
     }.items():
         assert f'{column} = "{header}"' in text
+
+
+def test_status_written_in_words_is_read_with_a_note(tmp_path):
+    # a hand-kept sheet's status column: CRM words, not open/won/lost; 'Closed' alone says
+    # neither won nor lost and is quarantined as written
+    lines = [
+        "D1,Ana,EMEA,100,2024-01-02,Won,Closed Won,2024-01-21",
+        "D2,Ben,EMEA,200,2024-01-03,Lost,Closed Lost,2024-01-22",
+        "D3,Ana,EMEA,300,2024-01-04,Proposal,In Progress,",
+        "D4,Ana,EMEA,400,2024-01-05,Won,WON,2024-01-23",
+        "D5,Ben,EMEA,500,2024-01-06,Won,Closed Won,2024-01-24",
+        "D6,Ben,EMEA,600,2024-01-07,Won,Closed,2024-01-25",
+    ]
+    ds = pk.load(_folder(tmp_path, lines))
+    status = dict(ds.deals.select("deal_id", "status").iter_rows())
+    assert status == {"D1": "won", "D2": "lost", "D3": "open", "D4": "won", "D5": "won"}
+    assert ds.quarantine.select("source_row", "rules").rows() == [(7, ["status|dtype"])]
+    note = next(n for n in ds.notes if "status written in words" in n)
+    assert "'Closed Won' -> won (2 row(s))" in note and "'In Progress' -> open (1 row(s))" in note
+    assert "'Closed Lost' -> lost (1 row(s))" in note and "WON" not in note
+    # 3 won of 4 closed deals read
+    assert pk.win_rate(ds, "2024-Q1")["win_rate"].to_list() == [3 / 4]

@@ -89,7 +89,7 @@ def read_canonical(
     most common currency (``reporting_currency``) is kept, never a sum of several
     (:func:`~pipeline_kit.adapters.mapping.convert_currency`).
     """
-    from pipeline_kit.adapters.mapping import checked_rates, convert_currency
+    from pipeline_kit.adapters.mapping import checked_rates, convert_currency, read_status_words
 
     if not path.exists():
         raise DataError(
@@ -179,6 +179,7 @@ def read_canonical(
             table, frame, file, notes, hints, date_order=date_order, decimal=decimal
         )
         if table == "deals":
+            frame = read_status_words(frame, str(file), notes)
             frame = convert_currency(
                 frame,
                 file=str(file),

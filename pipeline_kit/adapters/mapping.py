@@ -1798,6 +1798,38 @@ def _status_words(values: pl.Series) -> dict[str, str | None]:
     return out
 
 
+def read_status_words(frame: pl.DataFrame, file: str, notes: list[str]) -> pl.DataFrame:
+    """``status`` written in words (``Closed Won``, ``In Progress``, ``Gewonnen``) as open/won/lost.
+
+    For a canonical deals file, whose status should read open, won or lost: each distinct
+    value that is not one of these but whose words say one (:data:`STATUS_WORDS`, the words
+    `pipeline-kit inspect` reads) is read as it, with a note naming each value, what it was
+    read as and its rows. Any other value is left as written (quarantined by the loader:
+    ``Closed`` alone, or a word of the CRM's own, needs a mapping). One pass over the
+    distinct values.
+    """
+    if "status" not in frame.columns or frame.schema["status"] != pl.String or not frame.height:
+        return frame
+    values = frame["status"].drop_nulls().unique()
+    odd = values.filter(
+        ~values.str.strip_chars().str.to_lowercase().is_in(["open", "won", "lost", ""])
+    )
+    known = {v: w for v, w in _status_words(odd).items() if w is not None} if odd.len() else {}
+    if not known:
+        return frame
+    rows = dict(
+        frame.filter(pl.col("status").is_in(list(known)))["status"].value_counts().iter_rows()
+    )
+    notes.append(
+        Message(
+            N_("{file}: status written in words, read as open, won or lost: {pairs}."),
+            file=Path(file).name,
+            pairs=", ".join(f"{v!r} -> {w} ({rows[v]} row(s))" for v, w in sorted(known.items())),
+        )
+    )
+    return frame.with_columns(pl.col("status").replace(known))
+
+
 def _status_lines(
     frame: pl.DataFrame, guess: _Guess, sentences: list[str]
 ) -> tuple[list[str], dict[str, str]]:
