@@ -40,11 +40,15 @@ CASES = (
     "win_rate_owner",
     "stage_conversion_team",
     "team_report_data",
+    "won_deal_size_owner",
+    "cycle_length_owner",
+    "calls_per_deal_team",
 )
 """``rep_flag`` is the rep flag's tests alone (``_against_the_other_reps``, every rep);
 ``rep_win_rates_team`` is what a team report asks (its team's reps, the largest team);
 ``team_report_data`` is every table of the largest team's report without rendering
-(``team_workbook_frames``: what the report and its workbook show)."""
+(``team_workbook_frames``: what the report and its workbook show). The last three run the
+skewed-mean interval (a seeded bootstrap) once per rep, or per team and industry."""
 
 
 def _split_owner(table: pl.DataFrame, key: str, splits: dict[str, int]) -> pl.DataFrame:
@@ -155,6 +159,12 @@ def _statistic(ds: Any, case: str, period: str) -> Callable[[], object]:
         return lambda: pk.stage_conversion(ds, period, by="team")
     if case == "team_report_data":
         return lambda: team_workbook_frames(TeamData.of(ds, team, period))
+    if case == "won_deal_size_owner":
+        return lambda: pk.won_deal_size(ds, period, by="owner")
+    if case == "cycle_length_owner":
+        return lambda: pk.cycle_length(ds, period, by="owner")
+    if case == "calls_per_deal_team":
+        return lambda: pk.calls_per_deal_by_industry(ds, period, by="team")
     raise ValueError(case)
 
 
