@@ -42,10 +42,13 @@ __all__ = [
     "design_effect_of_sums",
     "dispersed_p_chart_limits",
     "effective_counts",
+    "effective_counts_array",
     "fisher_mid_p_test",
+    "fisher_mid_p_values",
     "fisher_test",
     "fit_beta_binomial",
     "funnel_limits",
+    "grid_quantiles",
     "kaplan_meier_median",
     "km_curve",
     "km_median_test",
@@ -61,6 +64,7 @@ __all__ = [
     "period_spread",
     "poisson_interval",
     "pooled_design_effects",
+    "pooled_design_effects_of_sums",
     "product_interval",
     "rate_vs_uncertain_benchmark_test",
     "skewed_mean_draws",
@@ -404,7 +408,7 @@ def _plausible_means(
     with np.errstate(divide="ignore", invalid="ignore"):
         t_star = (sample.mean(axis=1) - mean) / ses
     t_star = t_star[np.isfinite(t_star)]
-    boot = mean - np.quantile(t_star, 1 - _GRID) * se if t_star.size else None
+    boot = mean - grid_quantiles(t_star, 1 - _GRID) * se if t_star.size else None
     if boot is not None and x.min() >= 0:
         boot = np.maximum(boot, 0.0)  # (a mean of values never negative is not negative)
     positive = x[x > 0]
@@ -418,10 +422,53 @@ def _plausible_means(
     )
     if not lognormal:
         return boot
-    pivot = np.quantile(_lognormal_mean_pivot(positive, n, rng), _GRID, method="inverted_cdf")
+    pivot = grid_quantiles(_lognormal_mean_pivot(positive, n, rng), _GRID, "inverted_cdf")
     if boot is None:
         return pivot
     return np.where(_GRID < 0.5, np.minimum(pivot, boot), np.maximum(pivot, boot))
+
+
+def grid_quantiles(
+    values: np.ndarray,
+    probabilities: np.ndarray,
+    method: Literal["linear", "inverted_cdf"] = "linear",
+) -> np.ndarray:
+    """``np.quantile(values, probabilities, method=method)`` by one sort: the same bits.
+
+    numpy's own formulas: ``linear`` takes the virtual index ``h = (n - 1) p`` of the sorted
+    values and returns ``a + (b - a) γ`` (``b - (b - a)(1 - γ)`` for ``γ >= 0.5``) between its
+    neighbours, ``γ = h - ⌊h⌋``; ``inverted_cdf`` the value at ``np - 1`` (the next one up
+    where that is not whole). All NaN when a value is NaN, as numpy. ``np.quantile``
+    partitions the values around each probability asked: at the 3,999 points of
+    :func:`_plausible_means`' grid it took 1.2 ms of 999 values and 2 ms of 20,000, one sort
+    0.007 ms and 0.15 ms, and the bootstrap runs once per group (a rep, a team).
+
+    >>> x = np.array([3.0, 1.0, 4.0, 1.0, 5.0])
+    >>> p = np.array([0.0, 0.3, 0.5, 0.9, 1.0])
+    >>> grid_quantiles(x, p).tolist() == np.quantile(x, p).tolist()
+    True
+    """
+    x = np.sort(np.asarray(values, dtype=float))
+    n = x.size
+    q = np.asarray(probabilities, dtype=float)
+    if n and np.isnan(x[-1]):  # (NaN sorts last)
+        return np.full(q.shape, np.nan)
+    if method == "inverted_cdf":
+        index = n * q - 1
+        below = np.floor(index)
+        at = np.where(index - below == 0, below, below + 1).astype(np.intp)
+        at[at < 0] = 0
+        return x[at]
+    virtual = (n - 1) * q
+    previous, following = np.floor(virtual), np.floor(virtual) + 1
+    top, bottom = virtual >= n - 1, virtual < 0
+    previous[top], following[top] = -1, -1
+    previous[bottom], following[bottom] = 0, 0
+    lower, upper = previous.astype(np.intp), following.astype(np.intp)
+    gamma = virtual - lower
+    a, b = x[lower], x[upper]
+    step = b - a
+    return np.where(gamma >= 0.5, b - step * (1 - gamma), a + step * gamma)
 
 
 def _lognormal_mean_pivot(
@@ -714,6 +761,51 @@ def fisher_mid_p_test(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]
     less = float(pmf[pmf < observed - tol].sum())
     same = float(pmf[np.abs(pmf - observed) <= tol].sum())
     return _odds_ratio(k1, n1, k2, n2), min(1.0, less + same / 2)
+
+
+def fisher_mid_p_values(
+    k1: np.ndarray, n1: np.ndarray, k2: np.ndarray, n2: np.ndarray
+) -> np.ndarray:
+    """:func:`fisher_mid_p_test`'s p-value for many tables at once (arrays of counts).
+
+    The same test, table by table (``k1[i]/n1[i]`` against ``k2[i]/n2[i]``), without a Python
+    loop: the supports of all the tables laid end to end, their hypergeometric probabilities
+    in one call and the sums per table by ``np.bincount``. Equal to :func:`fisher_mid_p_test`
+    up to the order of the additions (within 1e-12 relative in the tests); 1 where only one
+    table is possible (every deal won, every deal lost, or no deal on a side).
+
+    3 of 3 against 0 of 3 (:func:`fisher_mid_p_test`'s example), 2 of 4 against 2 of 4 (the
+    observed table the likeliest, 36/70; the others 34/70: p = 34/70 + 18/70) and no deal won:
+
+    >>> k1, n1, k2, n2 = np.array([3, 2, 0]), np.array([3, 4, 20]), np.array([0, 2, 0]), [3, 4, 30]
+    >>> fisher_mid_p_values(k1, n1, k2, np.array(n2)).round(6).tolist()
+    [0.05, 0.742857, 1.0]
+    """
+    from scipy import stats
+
+    k1, n1, k2, n2 = (np.asarray(a, dtype=np.int64) for a in (k1, n1, k2, n2))
+    big, won = n1 + n2, k1 + k2
+    low = np.maximum(0, n1 - (big - won))
+    size = np.minimum(won, n1) - low + 1
+    p = np.ones(k1.shape, dtype=float)
+    several = np.flatnonzero(size > 1)  # one possible table: p = 1
+    if several.size == 0:
+        return p
+    lengths = size[several]
+    table = np.repeat(np.arange(several.size), lengths)  # each support point's table
+    first = np.cumsum(lengths) - lengths
+    x = low[several][table] + np.arange(table.size) - first[table]
+    i = several[table]
+    pmf = stats.hypergeom.pmf(x, big[i], won[i], n1[i])
+    observed = np.asarray(
+        stats.hypergeom.pmf(k1[several], big[several], won[several], n1[several]), dtype=float
+    )
+    tol = 1e-7 * observed  # ties up to rounding, as scipy's fisher_exact
+    seen, near = observed[table], tol[table]
+    less = np.bincount(table, np.where(pmf < seen - near, pmf, 0.0), several.size)
+    same = np.bincount(table, np.where(np.abs(pmf - seen) <= near, pmf, 0.0), several.size)
+    p[several] = np.minimum(1.0, less + same / 2)
+    return p
 
 
 def _odds_ratio(k1: int, n1: int, k2: int, n2: int) -> float:
@@ -1340,21 +1432,53 @@ def pooled_design_effects(sides: list[tuple[np.ndarray, np.ndarray]]) -> list[fl
     [1.666667, 2.0]
     """
     parts = [(np.asarray(m, float), np.asarray(k, float)) for m, k in sides]
-    n = sum(m.sum() for m, _ in parts)
-    clusters = sum(m.size for m, _ in parts)
-    free = clusters - len(parts)
-    icc = 0.0
-    if free >= 1 and n > clusters:
-        within = [float(np.sort(k * k / m).sum()) for m, k in parts]  # Σ m_j p_j² per side
-        msb = (
-            sum(w - k.sum() ** 2 / m.sum() for w, (m, k) in zip(within, parts, strict=True)) / free
-        )
-        msw = sum(k.sum() - w for w, (m, k) in zip(within, parts, strict=True)) / (n - clusters)
-        m0 = (n - sum((m * m).sum() / m.sum() for m, _ in parts)) / free
+    sums = [
+        [m.sum() for m, _ in parts],
+        [m.size for m, _ in parts],
+        [(m * m).sum() for m, _ in parts],
+        [k.sum() for _, k in parts],
+        [float(np.sort(k * k / m).sum()) for m, k in parts],  # Σ m_j p_j² per side
+    ]
+    effects = pooled_design_effects_of_sums(*(np.array([row], dtype=float) for row in sums))
+    return [float(d) for d in effects[0]]
+
+
+def pooled_design_effects_of_sums(
+    n: np.ndarray, clusters: np.ndarray, squares: np.ndarray, won: np.ndarray, within: np.ndarray
+) -> np.ndarray:
+    """:func:`pooled_design_effects` from each side's sums, for many comparisons at once.
+
+    Arrays of shape (comparisons, sides), per side: ``n = Σ m_j``, ``clusters`` = its
+    accounts, ``squares = Σ m_j²``, ``won = Σ k_j`` and ``within = Σ k_j² / m_j``; returns
+    each side's design effect, same shape. With ``N = Σ_s n_s``, ``K = Σ_s clusters_s`` and
+    S sides: ``MSB = Σ_s (within_s - won_s² / n_s) / (K - S)``, ``MSW = Σ_s (won_s -
+    within_s) / (N - K)``, ``m0 = (N - Σ_s squares_s / n_s) / (K - S)``, ``ICC = (MSB - MSW)
+    / (MSB + (m0 - 1) MSW)`` truncated to 0-1 (0 when ``K - S < 1``, ``N <= K`` or the
+    denominator is not positive), ``deff_s = 1 + (squares_s / n_s - 1) · ICC``: a sum over
+    an account's deals is all the formula needs, so a group_by can give every rep's sides.
+
+    :func:`pooled_design_effects`' example as sums (sides of accounts 2, 1 and 2, 2):
+
+    >>> sums = [[[3, 4]], [[2, 2]], [[5, 8]], [[2, 2]], [[2, 2]]]
+    >>> pooled_design_effects_of_sums(*(np.array(a, float) for a in sums)).round(6).tolist()
+    [[1.666667, 2.0]]
+    """
+    n, clusters, squares, won, within = (
+        np.asarray(a, dtype=float) for a in (n, clusters, squares, won, within)
+    )
+    total, count = n.sum(axis=-1), clusters.sum(axis=-1)
+    free = count - n.shape[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        msb = (within - won**2 / n).sum(axis=-1) / free
+        msw = (won - within).sum(axis=-1) / (total - count)
+        m0 = (total - (squares / n).sum(axis=-1)) / free
         denominator = msb + (m0 - 1) * msw
-        if denominator > 0:
-            icc = min(max((msb - msw) / denominator, 0.0), 1.0)
-    return [float(1 + ((m * m).sum() / m.sum() - 1) * icc) for m, _ in parts]
+        icc = np.where(
+            (free >= 1) & (total > count) & (denominator > 0),
+            np.clip((msb - msw) / denominator, 0.0, 1.0),
+            0.0,
+        )
+        return 1 + (squares / n - 1) * icc[..., None]
 
 
 def effective_counts(successes: int, trials: int, deff: float | None) -> tuple[int, int]:
@@ -1370,10 +1494,32 @@ def effective_counts(successes: int, trials: int, deff: float | None) -> tuple[i
     >>> effective_counts(12, 30, 1.5), effective_counts(12, 30, None), effective_counts(3, 30, 1.01)
     ((8, 20), (12, 30), (3, 30))
     """
-    if deff is None or deff <= 1 or trials == 0:
-        return int(successes), int(trials)
-    n = max(1, int(np.floor(trials / deff + 0.5)))
-    return int(np.floor(successes * n / trials + 0.5)), n
+    k, n = effective_counts_array(
+        np.array([successes]), np.array([trials]), np.array([np.nan if deff is None else deff])
+    )
+    return int(k[0]), int(n[0])
+
+
+def effective_counts_array(
+    successes: np.ndarray, trials: np.ndarray, deff: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`effective_counts` of many counts at once (``deff`` NaN where there is none).
+
+    >>> k, n = effective_counts_array(np.array([12, 12, 3]), np.array([30, 30, 30]),
+    ...                               np.array([1.5, np.nan, 1.01]))
+    >>> k.tolist(), n.tolist()
+    ([8, 12, 3], [20, 30, 30])
+    """
+    k, n = np.asarray(successes, dtype=np.int64), np.asarray(trials, dtype=np.int64)
+    d = np.asarray(deff, dtype=float)
+    divided = (d > 1) & (n > 0)  # (NaN compares False: the counts themselves)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n_eff = np.maximum(1, np.floor(n / d + 0.5))
+        k_eff = np.floor(k * n_eff / n + 0.5)
+    return (
+        np.where(divided, k_eff, k).astype(np.int64),
+        np.where(divided, n_eff, n).astype(np.int64),
+    )
 
 
 def funnel_limits(

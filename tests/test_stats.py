@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from pipeline_kit.stats import (
+    _GRID,
+    grid_quantiles,
     km_curve,
     product_interval,
     skewed_mean_draws,
@@ -307,3 +309,23 @@ def test_fisher_mid_p_size_is_near_five_percent_but_not_below_it_everywhere():
     assert size(0.02) < 0.05
     doc = " ".join((fisher_mid_p_test.__doc__ or "").split())
     assert "5.85%" in doc and "within Monte-Carlo error of 5% at most" not in doc
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.floats(-1e6, 1e6) | st.sampled_from([0.0, 1.0, 2.0, np.inf]), min_size=1, max_size=60
+    ),
+    st.lists(st.floats(0, 1), min_size=1, max_size=20),
+)
+def test_grid_quantiles_are_numpys_quantiles_bit_for_bit(values, probabilities):
+    """One sort and numpy's own index and interpolation formulas: the same numbers as
+    np.quantile (ties, infinities, probabilities 0 and 1), for both methods the skewed-mean
+    interval uses, at its grid and at any probabilities."""
+    x = np.array(values)
+    for q in (np.array(probabilities), _GRID, 1 - _GRID):
+        for method in ("linear", "inverted_cdf"):
+            with np.errstate(invalid="ignore"):
+                want = np.quantile(x, q, method=method)
+                got = grid_quantiles(x, q, method)
+            assert np.array_equal(got, want, equal_nan=True), (method, q)

@@ -153,7 +153,9 @@ def _against_the_other_reps(
     the rep's (in or out of ``scope``). Where the deals have an ``account_id``, both sides'
     counts are divided by their design effects first (Rao-Scott, as :func:`pipeline_kit.compare`'s
     test against the rest: :func:`pipeline_kit.stats.pooled_design_effects` over the rep's
-    accounts and the other reps', then :func:`pipeline_kit.stats.effective_counts`).
+    accounts and the other reps', then :func:`pipeline_kit.stats.effective_counts`). Every
+    rep at once: the design effects from per-rep sums (:func:`_rep_design_effects`), the
+    tests by :func:`pipeline_kit.stats.fisher_mid_p_values`.
     """
     own_all = reps.select(by).join(
         everyone, on=by, how="left", nulls_equal=True, maintain_order="left"
@@ -161,69 +163,106 @@ def _against_the_other_reps(
     k, n = reps["won"].to_numpy(), reps["n"].to_numpy()
     k_rest = int(everyone["won"].sum()) - own_all["won"].fill_null(0).to_numpy()
     n_rest = int(everyone["n"].sum()) - own_all["n"].fill_null(0).to_numpy()
-    sides = _account_sides(ds, closed, scope, by, reps)
-    p = np.empty(reps.height)
-    for i in range(reps.height):  # one test per rep (a rep is one row, not one deal)
-        t1 = t2 = None
-        if sides is not None and n_rest[i] > 0:
-            t1, t2 = stats.pooled_design_effects(sides[i])
-        p[i] = stats.fisher_mid_p_test(
-            *stats.effective_counts(int(k[i]), int(n[i]), t1),
-            *stats.effective_counts(int(k_rest[i]), int(n_rest[i]), t2),
-        )[1]
+    effects = _rep_design_effects(ds, closed, scope, by, reps)
+    t1 = t2 = np.full(reps.height, np.nan)  # (NaN: counts as they are)
+    if effects is not None:
+        t1, t2 = (np.where(n_rest > 0, e, np.nan) for e in effects)
+    p = stats.fisher_mid_p_values(
+        *stats.effective_counts_array(k, n, t1), *stats.effective_counts_array(k_rest, n_rest, t2)
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         return p, k_rest / n_rest
 
 
-def _account_sides(
+def _rep_design_effects(
     ds: Dataset, closed: pl.LazyFrame, scope: pl.Expr | None, by: str, reps: pl.DataFrame
-) -> list[list[tuple[np.ndarray, np.ndarray]]] | None:
-    """Per rep, the accounts' deals ``m_j`` and won deals ``k_j``: the rep's, the other reps'.
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per rep (``reps``' order), the design effects of their deals and of the other reps'.
 
-    A deal without an account is its own (as :func:`pipeline_kit.win_rate`'s design effect);
-    an account whose deals several reps closed counts on each side with the deals of that
-    side. None where the deals have no ``account_id`` or none of the period's closed deals
-    has one (nothing is known of the clustering: independent deals).
+    One ICC pooled over the rep's accounts and the other reps'
+    (:func:`pipeline_kit.stats.pooled_design_effects_of_sums`). A deal without an account is
+    its own (as :func:`pipeline_kit.win_rate`'s design effect); an account whose deals several
+    reps closed counts on each side with the deals of that side. The rep's side is their
+    deals in ``scope``; the other reps' side is every closed deal of the period that is not
+    the rep's. Its sums come without a pass over the accounts per rep: the whole period's
+    sums over the accounts (``n = Σ M_a``, ``K``, ``Σ M_a²``, ``Σ W_a``, ``Σ W_a² / M_a``
+    for account a's ``M_a`` deals, ``W_a`` won) less, over the rep's own accounts only, what
+    the account adds with the rep's deals and without them (``M_a - m_a`` deals, an account
+    left empty counting for nothing). Float sums are running sums in sorted order (the same
+    bits in any row order). None where the deals have no ``account_id`` or none of the
+    period's closed deals has one (nothing is known of the clustering: independent deals).
     """
     if "account_id" not in ds.schema("deals"):
         return None
     account = pl.coalesce(pl.col("account_id"), pl.lit("\x00deal ") + pl.col("deal_id"))
 
-    def per_account(frame: pl.LazyFrame) -> pl.DataFrame:
-        return (
-            frame.group_by(by, account.alias("_account"))
-            .agg(
-                pl.len().alias("m"),
-                pl.col("status").eq("won").sum().alias("k"),
-                pl.col("account_id").is_not_null().any().alias("known"),
-            )
-            .collect()
+    def per_account(frame: pl.LazyFrame) -> pl.LazyFrame:
+        return frame.group_by(by, account.alias("_account")).agg(
+            pl.len().cast(pl.Int64).alias("m"),
+            pl.col("status").eq("won").sum().cast(pl.Int64).alias("k"),
+            pl.col("account_id").is_not_null().any().alias("known"),
         )
 
-    every = per_account(closed)
+    every = per_account(closed).collect()
     if not every["known"].any():
         return None
-    codes = every["_account"].rank("dense").cast(pl.Int64).to_numpy() - 1
-    size = int(codes.max()) + 1
-    total_m = np.bincount(codes, every["m"].to_numpy(), size)
-    total_k = np.bincount(codes, every["k"].to_numpy(), size)
-    own = per_account(closed.filter(scope)) if scope is not None else every
-    rows_all = every.with_row_index("_i").group_by(by).agg("_i")
-    rows_own = own.with_row_index("_i").group_by(by).agg("_i")
-    of_all = {r[by]: np.asarray(r["_i"], int) for r in rows_all.iter_rows(named=True)}
-    of_own = {r[by]: np.asarray(r["_i"], int) for r in rows_own.iter_rows(named=True)}
-    m_all, k_all = every["m"].to_numpy(), every["k"].to_numpy()
-    m_own, k_own = own["m"].to_numpy(), own["k"].to_numpy()
-    sides = []
-    for rep in reps[by].to_list():
-        mine = of_all.get(rep, np.array([], int))
-        rest_m, rest_k = total_m.copy(), total_k.copy()
-        rest_m[codes[mine]] -= m_all[mine]
-        rest_k[codes[mine]] -= k_all[mine]
-        keep = rest_m > 0
-        here = of_own.get(rep, np.array([], int))
-        sides.append([(m_own[here], k_own[here]), (rest_m[keep], rest_k[keep])])
-    return sides
+
+    def running(values: pl.Expr) -> pl.Expr:  # a float sum that keeps its bits in any order
+        return values.sort().cum_sum().last().fill_null(0.0)
+
+    def sums(m: pl.Expr, k: pl.Expr) -> list[pl.Expr]:  # a side's n, clusters, Σ m², Σ k, Σ k²/m
+        return [
+            m.sum().alias("n"),
+            m.count().alias("clusters"),
+            (m * m).sum().alias("squares"),
+            k.sum().alias("won"),
+            running(k.cast(pl.Float64) ** 2 / m).alias("within"),
+        ]
+
+    names = ["n", "clusters", "squares", "won", "within"]
+    own = per_account(closed.filter(scope)).collect() if scope is not None else every
+    mine = reps.select(by).join(
+        own.group_by(by).agg(sums(pl.col("m"), pl.col("k"))),
+        on=by,
+        how="left",
+        nulls_equal=True,
+        maintain_order="left",
+    )
+    accounts = every.group_by("_account").agg(
+        pl.col("m").sum().alias("M"), pl.col("k").sum().alias("W")
+    )
+    m_a, w_a = accounts["M"].to_numpy(), accounts["W"].to_numpy()
+    whole = [
+        m_a.sum(),
+        m_a.size,
+        (m_a * m_a).sum(),
+        w_a.sum(),
+        float(np.sort(w_a.astype(float) ** 2 / m_a).sum()),  # (in sorted order: same bits)
+    ]
+    rest_m, rest_k = pl.col("M") - pl.col("m"), pl.col("W") - pl.col("k")
+    left = rest_m > 0
+    # what each rep's accounts add to the whole's sums, less what they add without the rep
+    change = (
+        every.join(accounts, on="_account")
+        .group_by(by)
+        .agg(
+            pl.col("m").sum().alias("n"),
+            (~left).sum().cast(pl.Int64).alias("clusters"),
+            (pl.col("M") * pl.col("M") - rest_m * rest_m).sum().alias("squares"),
+            pl.col("k").sum().alias("won"),
+            running(
+                pl.col("W").cast(pl.Float64) ** 2 / pl.col("M")
+                - pl.when(left).then(rest_k.cast(pl.Float64) ** 2 / rest_m).otherwise(0.0)
+            ).alias("within"),
+        )
+    )
+    change = reps.select(by).join(
+        change, on=by, how="left", nulls_equal=True, maintain_order="left"
+    )
+    rest = [whole[i] - change[name].fill_null(0).to_numpy() for i, name in enumerate(names)]
+    sides = [np.stack([mine[name].to_numpy(), rest[i]], axis=-1) for i, name in enumerate(names)]
+    effects = stats.pooled_design_effects_of_sums(*sides)
+    return effects[:, 0], effects[:, 1]
 
 
 def funnel_limits_curve(org_rate: float, max_n: int, points: int = 60) -> pl.DataFrame:
