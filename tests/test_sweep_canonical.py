@@ -560,5 +560,6 @@ def test_status_written_in_words_is_read_with_a_note(tmp_path):
     note = next(n for n in ds.notes if "status written in words" in n)
     assert "'Closed Won' -> won (2 row(s))" in note and "'In Progress' -> open (1 row(s))" in note
     assert "'Closed Lost' -> lost (1 row(s))" in note and "WON" not in note
+    assert "[deals.values.status]" in _fix(ds, "status|dtype")
     # 3 won of 4 closed deals read
     assert pk.win_rate(ds, "2024-Q1")["win_rate"].to_list() == [3 / 4]

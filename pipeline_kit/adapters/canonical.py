@@ -180,6 +180,13 @@ def read_canonical(
         )
         if table == "deals":
             frame = read_status_words(frame, str(file), notes)
+            hints[("deals", "status|dtype")] = Message(
+                N_(
+                    "A status written in a CRM's own words needs a mapping: `pipeline-kit "
+                    "inspect {file}` drafts one with a [deals.values.status] table"
+                ),
+                file=file.name,
+            )
             frame = convert_currency(
                 frame,
                 file=str(file),
