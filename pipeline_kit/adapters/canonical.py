@@ -382,13 +382,17 @@ def _read_values(
     return frame
 
 
+# a whole number with its thousands grouped by commas (12,500): a decimal point's file
+_COMMA_GROUPED = r"^[-+]?[$€£¥]?\s*\d{1,3}(?:,\d{3})+$"
+
+
 def _certain_decimal_comma(frame: pl.DataFrame, numbers: list[str]) -> list[str] | None:
     """The values showing that ``numbers`` are written with a decimal comma, if certain.
 
     Certain as `pipeline-kit inspect` reads it (:func:`~pipeline_kit.adapters._tools.
     decimal_evidence`): some value only a decimal comma reads (``1.200,50``, ``800,00``) and
     none, in any number column of the file, that only a decimal point reads (``12.5``,
-    ``1,234.50``); ``1,234`` alone decides nothing. Only the distinct values of columns
+    ``1,234.50``) or that groups thousands by commas (``100,000``: with a decimal comma, 100). Only the distinct values of columns
     holding a comma are looked at. None when not certain (the values are then read as
     written, and a decimal comma is quarantined with a fix naming ``decimal=','``).
     """
@@ -399,7 +403,10 @@ def _certain_decimal_comma(frame: pl.DataFrame, numbers: list[str]) -> list[str]
         return None
     values = pl.concat([frame[c].drop_nulls().unique() for c in numbers])
     comma, point = decimal_evidence(values)
-    if comma.len() == 0 or point.len() > 0:
+    # 100,000 reads 100 with a decimal comma: a file holding such values is not read so
+    # unasked, even beside a 1,50 (a typo there would divide every amount by 1000)
+    grouped = values.str.strip_chars().str.contains(_COMMA_GROUPED).any()
+    if comma.len() == 0 or point.len() > 0 or grouped:
         return None
     return comma.sort().to_list()
 
