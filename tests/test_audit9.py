@@ -1,0 +1,104 @@
+"""Ninth session's audit of the intervals (wt-audit9): the win rate by amount's interval.
+
+Each figure is computed here independently (plain Python, scipy) from tiny hand-made data.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pipeline_kit as pk
+from pipeline_kit.stats import weighted_share_design_effect
+
+from .conftest import amount_share_design_effect, modified_wilson, write_dataset
+
+
+def _effect(amounts: list[float], won: list[bool]) -> float | None:
+    frame = pl.DataFrame({"a": amounts, "w": won}, schema={"a": pl.Float64, "w": pl.Boolean})
+    return frame.select(weighted_share_design_effect(pl.col("a"), pl.col("w"))).item()
+
+
+def test_amount_share_design_effect_by_hand() -> None:
+    # 1, 1, 2 (won, lost, won): R = 3/4; Kish 3 · 6 / 4² = 9/8; v = 3/2 · (1 · 1/16 + 1 ·
+    # 9/16 + 4 · 1/16) / 16 = 21/256, linearised 3 v / (3/4 · 1/4) = 21/16, the larger
+    assert _effect([1.0, 1.0, 2.0], [True, False, True]) == pytest.approx(21 / 16)
+    # no deal won: the share is 0, only Kish's applies: 2 · (1 + 9) / 4² = 5/4
+    assert _effect([1.0, 3.0], [False, False]) == pytest.approx(5 / 4)
+    # equal amounts, half won: Kish 1, linearised n / (n - 1) = 4/3
+    assert _effect([5.0] * 4, [True, False, True, False]) == pytest.approx(4 / 3)
+    # every amount 0: no share, no effect
+    assert _effect([0.0, 0.0], [True, False]) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(0.5, 1e6), st.booleans()),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_amount_share_design_effect_matches_plain_python(deals: list[tuple[float, bool]]) -> None:
+    got = _effect([a for a, _ in deals], [w for _, w in deals])
+    want = amount_share_design_effect(deals)
+    assert got == pytest.approx(want, rel=1e-9)
+    assert got >= 1.0
+
+
+def test_win_rate_by_amount_interval_is_wilson_on_effective_deals(tmp_path) -> None:
+    # one team, closed in 2025-Q4: amounts 100 (won), 300 (won), 50 (lost), 1000 (lost),
+    # 400 (won) and a lost deal with no amount (left out)
+    deals = (
+        "deal_id,owner,team,amount,created_at,stage,status,closed_at\n"
+        "D1,ann,red,100,2025-09-15,Won,won,2025-10-05\n"
+        "D2,ann,red,300,2025-10-01,Won,won,2025-10-31\n"
+        "D3,bob,red,50,2025-10-02,Lost,lost,2025-11-01\n"
+        "D4,bob,red,1000,2025-08-01,Lost,lost,2025-12-01\n"
+        "D5,cat,red,400,2025-10-10,Won,won,2025-12-20\n"
+        "D6,cat,red,,2025-10-10,Lost,lost,2025-12-21\n"
+    )
+    ds = pk.load(write_dataset(tmp_path, deals=deals))
+    row = (
+        pk.win_rate_alternatives(ds, "2025-Q4")
+        .filter(pl.col("definition") == "amount_closed")
+        .row(0, named=True)
+    )
+    amounts = [(100.0, True), (300.0, True), (50.0, False), (1000.0, False), (400.0, True)]
+    share = 800 / 1850
+    deff = amount_share_design_effect(amounts)
+    # by hand: Kish 5 · (1e4 + 9e4 + 2500 + 1e6 + 1.6e5) / 1850² = 1.8444...
+    assert pytest.approx(1.844411979547) == 5 * 1_262_500 / 1850**2
+    assert deff >= 5 * 1_262_500 / 1850**2
+    assert (row["deals"], row["value"]) == (5, pytest.approx(share))
+    assert row["design_effect"] == pytest.approx(deff)
+    low, high = modified_wilson(share * 5, 5)
+    wide_low, wide_high = modified_wilson(share * 5 / deff, 5 / deff)
+    assert row["ci_low"] == pytest.approx(min(low, wide_low))
+    assert row["ci_high"] == pytest.approx(max(high, wide_high))
+    assert row["ci_low"] < share < row["ci_high"]
+
+
+def test_win_rate_by_amount_with_no_win_has_an_upper_end(tmp_path) -> None:
+    # the percentile bootstrap gave 0%-0% here: every resample has no won deal
+    deals = (
+        "deal_id,owner,team,amount,created_at,stage,status,closed_at\n"
+        "D1,ann,red,100,2025-09-15,Lost,lost,2025-10-05\n"
+        "D2,ann,red,300,2025-10-01,Lost,lost,2025-10-31\n"
+        "D3,bob,red,50,2025-10-02,Lost,lost,2025-11-01\n"
+    )
+    ds = pk.load(write_dataset(tmp_path, deals=deals))
+    row = (
+        pk.win_rate_alternatives(ds, "2025-Q4")
+        .filter(pl.col("definition") == "amount_closed")
+        .row(0, named=True)
+    )
+    kish = 3 * (100**2 + 300**2 + 50**2) / 450**2
+    assert row["design_effect"] == pytest.approx(kish)
+    # Wilson's upper end with no success on 3 / kish deals: z² / (m + z²)
+    z2 = 1.959963984540054**2
+    assert (row["value"], row["ci_low"]) == (0.0, 0.0)
+    assert row["ci_high"] == pytest.approx(z2 / (3 / kish + z2))
+
