@@ -102,3 +102,32 @@ def test_win_rate_by_amount_with_no_win_has_an_upper_end(tmp_path) -> None:
     assert (row["value"], row["ci_low"]) == (0.0, 0.0)
     assert row["ci_high"] == pytest.approx(z2 / (3 / kish + z2))
 
+
+def test_mix_adjusted_interval_is_wilson_on_the_effective_deals(tmp_path) -> None:
+    # team A: stratum X 3 deals (0 won: too sparse, borrows the organisation's 20/40), Y 30
+    # (9 won); team B: X 37 (20 won), Y 10 (1 won). Weights 40/80 = 0.5 each. A's adjusted
+    # rate 0.5 · 0.5 + 0.5 · 0.3 = 0.40 on n_eff = 1 / (0.25 / 40 + 0.25 / 30) deals; B's
+    # 0.5 · 20/37 + 0.5 · 0.1 on 1 / (0.25 / 37 + 0.25 / 10)
+    cells = [("A", "X", 3, 0), ("A", "Y", 30, 9), ("B", "X", 37, 20), ("B", "Y", 10, 1)]
+    rows, i = [], 0
+    for team, source, n, won in cells:
+        for j in range(n):
+            status = "won" if j < won else "lost"
+            rows.append(
+                f"D{i},o{team},{team},100,2025-10-01,{status.title()},{status},2025-11-01,{source}"
+            )
+            i += 1
+    header = "deal_id,owner,team,amount,created_at,stage,status,closed_at,lead_source\n"
+    ds = pk.load(write_dataset(tmp_path, deals=header + "\n".join(rows) + "\n"))
+    got = {r["team"]: r for r in pk.mix_adjusted_win_rate(ds, "2025-Q4").iter_rows(named=True)}
+    for team, rate, n_eff in (
+        ("A", 0.40, 1 / (0.25 / 40 + 0.25 / 30)),
+        ("B", 0.5 * 20 / 37 + 0.05, 1 / (0.25 / 37 + 0.25 / 10)),
+    ):
+        low, high = modified_wilson(rate * n_eff, n_eff)
+        assert got[team]["adjusted"] == pytest.approx(rate)
+        assert (got[team]["ci_low"], got[team]["ci_high"]) == (
+            pytest.approx(low),
+            pytest.approx(high),
+        )
+
