@@ -5,6 +5,7 @@ Each figure is computed here independently (plain Python, scipy) from tiny hand-
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -131,3 +132,49 @@ def test_mix_adjusted_interval_is_wilson_on_the_effective_deals(tmp_path) -> Non
             pytest.approx(high),
         )
 
+
+def _exact_spearman_p(x: list[float], y: list[float]) -> float:
+    """Two-sided exact permutation p of Spearman's rho, in plain Python (mid-ranks)."""
+    from itertools import permutations
+
+    def ranks(v: list[float]) -> list[float]:
+        order = sorted(v)
+        return [order.index(a) + (order.count(a) - 1) / 2 + 1 for a in v]
+
+    def rho(a: list[float], b: list[float]) -> float:
+        ma, mb = sum(a) / len(a), sum(b) / len(b)
+        num = sum((p - ma) * (q - mb) for p, q in zip(a, b, strict=True))
+        den = (sum((p - ma) ** 2 for p in a) * sum((q - mb) ** 2 for q in b)) ** 0.5
+        return num / den
+
+    rx, ry = ranks(x), ranks(y)
+    observed = abs(rho(rx, ry))
+    null = [abs(rho(rx, [ry[i] for i in order])) for order in permutations(range(len(x)))]
+    return sum(r >= observed - 1e-12 for r in null) / len(null)
+
+
+def test_spearman_p_is_exact_for_a_few_reps() -> None:
+    from scipy import stats
+
+    from pipeline_kit.stats import spearman_test
+
+    # three reps in the same order: scipy's t approximation says p = 0; exactly 2 of the 6
+    # orderings are as extreme
+    assert stats.spearmanr([1, 2, 3], [4, 5, 9]).pvalue < 1e-6
+    assert spearman_test(np.array([1.0, 2, 3]), np.array([4.0, 5, 9])) == (
+        pytest.approx(1.0),
+        pytest.approx(1 / 3),
+    )
+    # ties among the wins (0, 0, 1, 1, 2) and 6 reps
+    cases = [
+        ([40.0, 35, 52, 38, 61, 44], [0.0, 1, 1, 0, 2, 1]),
+        ([12.0, 30, 25, 8, 19], [1.0, 3, 2, 0, 2]),
+        ([5.0, 9, 7, 3, 11, 2, 8, 6], [1.0, 1, 0, 0, 2, 0, 1, 3]),
+    ]
+    for x, y in cases:
+        rho, p = spearman_test(np.array(x), np.array(y))
+        assert rho == pytest.approx(stats.spearmanr(x, y).statistic)
+        assert p == pytest.approx(_exact_spearman_p(x, y))
+    # from 9 reps: scipy's p
+    x, y = [float(v) for v in range(9)], [3.0, 1, 4, 1, 5, 9, 2, 6, 5]
+    assert spearman_test(np.array(x), np.array(y))[1] == pytest.approx(stats.spearmanr(x, y).pvalue)
