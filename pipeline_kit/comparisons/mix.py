@@ -45,13 +45,13 @@ def mix_adjusted_win_rate(
     / n_eff``, so ``n_eff`` independent deals carry the same information (Kish's effective
     sample size of the weights). Until the ninth session it was the normal interval
     ``adjusted ± 1.96 √(Σ w_s² p̃_s (1 - p̃_s) / (n_s + 4))`` with Agresti-Coull rates
-    ``p̃_s``: it covered 87-90% with 10-20 deals a group, and 99-100% at rates of 1-5%; the
-    Wilson interval 92-97% (``bench/coverage.py --audit9-only``). A borrowed stratum stands
+    ``p̃_s``: it covered 90-93% with 10-50 deals a group, and 98-100% at rates of 1-5%; the
+    Wilson interval 93-97% (``bench/coverage.py --audit9-only``). A borrowed stratum stands
     for the group at the organisation's rate: where the group's own rate there differs, the
     adjusted rate is off by the difference times the stratum's weight, which no interval of
-    the counts allows for (at 10-20 deals a group with other rates than the organisation's
-    covered 87-89%). Columns: by, n, crude, adjusted, ci_low, ci_high (of adjusted),
-    org_rate, strata_filled, enough_data.
+    the counts allows for (a group of 10 deals borrowing 2 of 3 strata whose own rates
+    differ covered 78%, 63% before; from 20 deals 93-96%). Columns: by, n, crude, adjusted,
+    ci_low, ci_high (of adjusted), org_rate, strata_filled, enough_data.
     """
     period = as_period(period, ds)
     check_by(ds, "deals", [by, mix])

@@ -491,8 +491,8 @@ def win_rate_alternatives(
     (:func:`~pipeline_kit.stats.weighted_share_design_effect`: the larger of Kish's
     ``n Σa² / (Σa)²`` and the ratio's linearised one; 1.3-1.9 on the sample's teams), so that
     a few large deals count as the few deals they are. The percentile bootstrap used before
-    the ninth session covered 20-65% at a true share of 0.05-0.2 with 5-10 deals (every
-    resample without a won deal reads 0%) and 69-94% with 200 log-normal amounts
+    the ninth session covered 21-42% at a true share of 0.05 with 5-10 deals (every resample
+    without a won deal reads 0%) and 68-94% with 200; this interval 87-100%
     (``bench/coverage.py --audit9-only``).
     """
     period = flow_period(ds, period, as_of)
