@@ -24,7 +24,11 @@ value, for
   ``--compare-only``): the external median won deal, the rep flag, the mean of 5-12 amounts
   by branch and Brunner-Munzel by permutation, each next to the test before;
 * the p-chart limits of ``pk.stage_conversion_control`` on steady and swinging quarters,
-  next to a Cochran-gated candidate (``--pchart-only``, wt-pchart8).
+  next to a Cochran-gated candidate (``--pchart-only``, wt-pchart8);
+* the ninth session's audit (``--audit9-only``, ``--quick`` for 100 samples a row): the win
+  rate at rates near 0 and 1 (exact), the win rate by amount, the mix-adjusted win rate, the
+  mean of 20-200 heavy-tailed amounts next to a Pareto-pivot candidate (not adopted), the KM
+  median at 8-30 deals with ties, and Spearman's p of calls against wins (wt-audit9).
 
 Nominal coverage is 0.95; a well-behaved interval stays within about 0.93-0.97.
 """
