@@ -24,7 +24,11 @@ value, for
   ``--compare-only``): the external median won deal, the rep flag, the mean of 5-12 amounts
   by branch and Brunner-Munzel by permutation, each next to the test before;
 * the p-chart limits of ``pk.stage_conversion_control`` on steady and swinging quarters,
-  next to a Cochran-gated candidate (``--pchart-only``, wt-pchart8).
+  next to a Cochran-gated candidate (``--pchart-only``, wt-pchart8);
+* the ninth session's audit (``--audit9-only``, ``--quick`` for 100 samples a row): the win
+  rate at rates near 0 and 1 (exact), the win rate by amount, the mix-adjusted win rate, the
+  mean of 20-200 heavy-tailed amounts next to a Pareto-pivot candidate (not adopted), the KM
+  median at 8-30 deals with ties, and Spearman's p of calls against wins (wt-audit9).
 
 Nominal coverage is 0.95; a well-behaved interval stays within about 0.93-0.97.
 """
@@ -2835,6 +2839,512 @@ def pchart_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
     return t
 
 
+# ------------------------------------------------------------ ninth session (wt-audit9)
+# A statistician's third audit: the intervals a user sees that no cell simulated, or only on
+# benign data (findings/audit9/INVENTORY.md): the win rate at boundary rates (exact), the
+# mean of heavy-tailed amounts beyond n = 12 (A5, with a Pareto-tail candidate not adopted),
+# the win rate by amount and the mix-adjusted win rate (before / after the ninth session).
+
+
+def boundary_wilson_table(args: argparse.Namespace) -> Table:
+    """Exact coverage of the win rate's modified Wilson interval at rates near 0 and 1."""
+    rates = (0.005, 0.01, 0.02, 0.05, 0.95, 0.98, 0.99)
+    t = Table(
+        "Win rate (stats.wilson_interval, as pk.win_rate and pk.churn use it), exact coverage "
+        "at 95% (binomial sums, no Monte-Carlo error) at rates near 0 and 1; min / mean = "
+        "the lowest / average coverage over rates 0.001-0.999 in steps of 0.001",
+        ["n", *[str(r) for r in rates], "min", "at rate", "mean"],
+    )
+    grid = np.arange(1, 1000) / 1000
+    for n in (5, 10, 20, 30, 50, 100):
+        exact = np.array([wilson_exact_coverage(float(r), n) for r in grid])
+        worst = int(np.argmin(exact))
+        t.add(
+            n,
+            *[wilson_exact_coverage(r, n) for r in rates],
+            float(exact[worst]),
+            f"{grid[worst]:.3f}",
+            float(exact.mean()),
+        )
+    return t
+
+
+def pareto_tail(positive: np.ndarray) -> bool:
+    """The A5 candidate's check: the logarithms fit a Pareto tail better than a log-normal.
+
+    Maximised log-likelihoods of ``y = log(positive)`` (``m`` values) under a normal,
+    ``-m/2 · (log(2π σ̂²) + 1)``, and under an exponential shifted to ``min y`` (the
+    logarithms of Pareto amounts), ``-m · (log θ̂ + 1)``, ``θ̂ = mean(y - min y)``.
+    """
+    y = np.log(positive)
+    m = y.size
+    variance, theta = float(y.var()), float(np.mean(y - y.min()))
+    if variance <= 0 or theta <= 0:
+        return False
+    return -m * (math.log(theta) + 1) > -m / 2 * (math.log(2 * math.pi * variance) + 1)
+
+
+def pareto_mean_pivot(
+    positive: np.ndarray, n: int, rng: np.random.Generator, draws: int = 20_000
+) -> np.ndarray:
+    """Draws of the generalized pivot of a Pareto mean ``α x_m / (α - 1)`` (A5 candidate).
+
+    ``T = Σ (y - min y)``: ``2 α T ~ χ²(2m - 2)`` and ``2 m α (min y - log x_m) ~ χ²(2)``,
+    independent (Malik 1970); ``α* = V / 2T``, ``x_m* = exp(min y - W / (2 m α*))``, the
+    mean infinite where ``α* ≤ 1``; with zeros times a ``Beta(m + 1/2, n - m + 1/2)`` share.
+    """
+    y = np.log(positive)
+    m = y.size
+    alpha = rng.chisquare(2 * (m - 1), draws) / (2 * float(np.sum(y - y.min())))
+    scale = np.exp(y.min() - rng.chisquare(2, draws) / (2 * m * alpha))
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        pivot = np.where(alpha > 1, scale * alpha / (alpha - 1), np.inf)
+    if m < n:
+        pivot = pivot * rng.beta(m + 0.5, n - m + 0.5, draws)
+    return pivot
+
+
+def heavy_mean_coverage(
+    draw: Callable[[np.random.Generator, int], np.ndarray],
+    true_mean: float,
+    n: int,
+    draws: int,
+    rng: np.random.Generator,
+    min_n: int = 20,
+) -> dict[str, float]:
+    """The mean interval (``stats.skewed_mean_interval``) and the A5 candidate on one sample.
+
+    ``kit``: coverage of the kit's interval. ``candidate``: the same quantiles enveloped with
+    :func:`pareto_mean_pivot`'s where :func:`pareto_tail` holds on ``min_n`` or more positive
+    values (the kit's interval elsewhere); ``fired``: the share where it holds;
+    ``unbounded``: the share of candidate intervals with no upper end; widths: medians of
+    (high - low) / true mean.
+    """
+    from pipeline_kit.stats import _GRID, _grid_index, _plausible_means
+
+    ends = _grid_index(np.array([0.025, 0.975]))
+    hit = np.zeros(2)
+    fired = unbounded = shown = 0
+    widths: list[list[float]] = [[], []]
+    for i in range(draws):
+        x = draw(rng, n)
+        local = np.random.default_rng(i)  # (skewed_mean_interval's generator, seed i)
+        q = _plausible_means(x, local)
+        if q is None:
+            continue
+        shown += 1
+        kit = q[ends]
+        positive = x[x > 0]
+        cand = kit
+        if positive.size >= min_n and pareto_tail(positive):
+            fired += 1
+            piv = np.quantile(pareto_mean_pivot(positive, n, local), _GRID, method="inverted_cdf")
+            cand = np.where(_GRID < 0.5, np.minimum(piv, q), np.maximum(piv, q))[ends]
+        for j, (low, high) in enumerate((kit, cand)):
+            hit[j] += low <= true_mean <= high
+            widths[j].append((high - low) / true_mean)
+        unbounded += not np.isfinite(cand[1])
+    s = max(shown, 1)
+    return {
+        "kit": hit[0] / s,
+        "candidate": hit[1] / s,
+        "fired": fired / s,
+        "unbounded": unbounded / s,
+        "width_kit": float(np.median(widths[0])) if shown else float("nan"),
+        "width_candidate": float(np.median(widths[1])) if shown else float("nan"),
+        "n": float(shown),
+    }
+
+
+def heavy_mean_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """A5 beyond 12 amounts, and the Pareto-tail candidate (not adopted)."""
+    draws = args.audit9_draws
+    t = Table(
+        "Mean of 20-200 skewed amounts (stats.skewed_mean_interval), coverage at 95%: "
+        f"{draws} samples a row; kit = the interval as it is; candidate = the same widened "
+        "to a Pareto generalized pivot where the logarithms fit a shifted exponential better "
+        "than a normal (from 20 positive values; not adopted); fired = share where it "
+        "applies; unbounded = share of candidate intervals with no upper end; widths = "
+        "median (high - low) / true mean",
+        [
+            "amounts",
+            "n",
+            "kit",
+            "s.e.",
+            "candidate",
+            "fired",
+            "unbounded",
+            "kit width",
+            "cand. width",
+        ],
+    )
+    sources: list[tuple[str, Callable[[np.random.Generator, int], np.ndarray], float]] = [
+        ("Pareto alpha 1.5", lambda r, n: 1 + r.pareto(1.5, n), 3.0),
+        ("Pareto alpha 2", lambda r, n: 1 + r.pareto(2.0, n), 2.0),
+        ("Pareto alpha 2.5", lambda r, n: 1 + r.pareto(2.5, n), 2.5 / 1.5),
+        ("Pareto alpha 3", lambda r, n: 1 + r.pareto(3.0, n), 1.5),
+        ("log-normal sigma 1", lambda r, n: r.lognormal(0, 1.0, n), math.exp(0.5)),
+        ("log-normal sigma 2", lambda r, n: r.lognormal(0, 2.0, n), math.exp(2.0)),
+        ("gamma shape 0.5", lambda r, n: r.gamma(0.5, 1.0, n), 0.5),
+        (
+            "30% zeros, LN sigma 1.5",
+            lambda r, n: r.lognormal(0, 1.5, n) * (r.random(n) >= 0.3),
+            0.7 * math.exp(1.125),
+        ),
+        (
+            "calls: NB mean 3, shape 1.5",
+            lambda r, n: r.negative_binomial(1.5, 1.5 / 4.5, n).astype(float),
+            3.0,
+        ),
+        (
+            "4 list prices (1, 2, 5, 10)",
+            lambda r, n: r.choice([1.0, 2.0, 5.0, 10.0], n, p=[0.4, 0.3, 0.2, 0.1]),
+            0.4 + 0.6 + 1.0 + 1.0,
+        ),
+    ]
+    for label, draw, true_mean in sources:
+        for n in (20, 50, 200):
+            c = heavy_mean_coverage(draw, true_mean, n, draws, rng)
+            t.add(
+                label,
+                n,
+                c["kit"],
+                _mcse(c["kit"], int(c["n"])),
+                c["candidate"],
+                f"{c['fired']:.2f}",
+                f"{c['unbounded']:.2f}",
+                f"{c['width_kit']:.2f}",
+                f"{c['width_candidate']:.2f}",
+            )
+    return t
+
+
+def _bootstrap_share(amount: np.ndarray, won: np.ndarray, resamples: int = 999) -> tuple:
+    """The win rate by amount's interval before the ninth session (percentile bootstrap)."""
+    if amount.size < 2 or amount.sum() <= 0:
+        return None, None
+    idx = np.random.default_rng(0).integers(0, amount.size, size=(resamples, amount.size))
+    totals = amount[idx].sum(axis=1)
+    ratios = (amount * won)[idx].sum(axis=1)[totals > 0] / totals[totals > 0]
+    low, high = np.quantile(ratios, [0.025, 0.975])
+    return float(low), float(high)
+
+
+def amount_share_coverage(
+    p: float,
+    n: int,
+    amounts: Callable[[np.random.Generator, int], np.ndarray],
+    won_factor: float,
+    teams: int,
+    rng: np.random.Generator,
+) -> dict[str, float]:
+    """Coverage of the win rate by amount (``pk.win_rate_alternatives``, ``amount_closed``).
+
+    Each team closes ``n`` deals in 2025-Q4, each won with probability ``p``, its amount
+    drawn from ``amounts`` (times ``won_factor`` when won). The true share of amounts won is
+    ``p f μ / (p f μ + (1 - p) μ)``. ``kit``: ``ci_low``/``ci_high`` now; ``before``: the
+    percentile bootstrap of the ratio the kit used until the ninth session (same draws).
+    """
+    import pipeline_kit as pk
+
+    truth = p * won_factor / (p * won_factor + 1 - p)
+    won = rng.random((teams, n)) < p
+    amount = amounts(rng, teams * n).reshape(teams, n) * np.where(won, won_factor, 1.0)
+    deals = pl.DataFrame(
+        {
+            "deal_id": [f"d{i}" for i in range(teams * n)],
+            "owner": "o",
+            "team": np.repeat(_teams(teams), n),
+            "amount": [f"{a:.6f}" for a in amount.ravel()],
+            "created_at": "2025-10-01",
+            "stage": np.where(won.ravel(), "Won", "Lost"),
+            "status": np.where(won.ravel(), "won", "lost"),
+            "closed_at": "2025-11-01",
+        }
+    )
+    f = pk.win_rate_alternatives(_dataset(deals=deals), "2025-Q4", by="team").filter(
+        pl.col("definition") == "amount_closed"
+    )
+    before = [_bootstrap_share(amount[i], won[i]) for i in range(teams)]
+    hit_before = [lo is not None and lo <= truth <= hi for lo, hi in before]
+    return {
+        "kit": _share((f["ci_low"] <= truth) & (truth <= f["ci_high"])),
+        "before": _share(np.array(hit_before)),
+        "deff": float(f["design_effect"].median()),  # type: ignore[arg-type]
+        "width": float((f["ci_high"] - f["ci_low"]).mean()),  # type: ignore[arg-type]
+        "teams": float(f.height),
+    }
+
+
+def amount_share_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """The win rate by amount's interval, before and after the ninth session."""
+    teams = args.audit9_draws
+    t = Table(
+        "Win rate by amount (pk.win_rate_alternatives, amount_closed), 95% interval: "
+        f"coverage of the true share of amounts won; {teams} teams a row; won x = won deals' "
+        "amounts are that many times larger; kit = modified Wilson on deals / the amounts' "
+        "design effect (after); before = the percentile bootstrap of the ratio (999 "
+        "resamples); deff = median design effect",
+        ["p", "n", "amounts", "won x", "kit", "s.e.", "before", "deff", "kit width"],
+    )
+    sources: list[tuple[str, Callable[[np.random.Generator, int], np.ndarray]]] = [
+        ("LN sigma 1", lambda r, k: r.lognormal(0, 1.0, k)),
+        ("LN sigma 2", lambda r, k: r.lognormal(0, 2.0, k)),
+        ("Pareto alpha 1.5", lambda r, k: 1 + r.pareto(1.5, k)),
+    ]
+    for p in (0.05, 0.2, 0.5):
+        for n in (5, 10, 20, 50, 200):
+            for label, draw in sources:
+                for factor in (1.0, 3.0) if label == "LN sigma 2" else (1.0,):
+                    c = amount_share_coverage(p, n, draw, factor, teams, rng)
+                    t.add(
+                        p,
+                        n,
+                        label,
+                        factor,
+                        c["kit"],
+                        _mcse(c["kit"], int(c["teams"])),
+                        c["before"],
+                        f"{c['deff']:.2f}",
+                        c["width"],
+                    )
+    return t
+
+
+MIX_SCENARIOS = {
+    # team mix of 3 lead sources and rates, for the two halves of the organisation
+    "same mix and rates": ((0.5, 0.3, 0.2), (0.3, 0.2, 0.1), (0.5, 0.3, 0.2), (0.3, 0.2, 0.1)),
+    "mix differs": ((0.6, 0.3, 0.1), (0.3, 0.2, 0.1), (0.2, 0.4, 0.4), (0.3, 0.2, 0.1)),
+    "mix and rates differ": ((0.6, 0.3, 0.1), (0.3, 0.2, 0.1), (0.2, 0.4, 0.4), (0.45, 0.1, 0.3)),
+    "rates 1-5%": ((0.5, 0.3, 0.2), (0.05, 0.02, 0.01), (0.5, 0.3, 0.2), (0.05, 0.02, 0.01)),
+}
+
+
+def mix_coverage(n: int, scenario: str, teams: int, rng: np.random.Generator) -> dict[str, float]:
+    """Coverage of ``pk.mix_adjusted_win_rate``'s interval of each team's standardised rate.
+
+    Half the teams sell with one mix of 3 lead sources and rates, half with another
+    (:data:`MIX_SCENARIOS`), ``n`` closed deals each; a team's true rate is its rates
+    weighted by the organisation's expected mix. ``kit``: the interval now (Wilson on the
+    effective deals); ``before``: the normal interval with Agresti-Coull variances used until
+    the ninth session, recomputed from the same counts.
+    """
+    import pipeline_kit as pk
+
+    mix_a, rates_a, mix_b, rates_b = (np.asarray(v) for v in MIX_SCENARIOS[scenario])
+    weights = (mix_a + mix_b) / 2
+    half = np.arange(teams) % 2 == 0
+    source = np.where(
+        half[:, None],
+        (rng.random((teams, n))[:, :, None] > np.cumsum(mix_a)[None, None, :]).sum(axis=2),
+        (rng.random((teams, n))[:, :, None] > np.cumsum(mix_b)[None, None, :]).sum(axis=2),
+    )
+    source = np.minimum(source, 2)
+    rate = np.where(half[:, None], rates_a[source], rates_b[source])
+    won = rng.random((teams, n)) < rate
+    truth = np.where(half, weights @ rates_a, weights @ rates_b)
+    deals = pl.DataFrame(
+        {
+            "deal_id": [f"d{i}" for i in range(teams * n)],
+            "owner": "o",
+            "team": np.repeat(_teams(teams), n),
+            "amount": "1",
+            "created_at": "2025-10-01",
+            "stage": np.where(won.ravel(), "Won", "Lost"),
+            "status": np.where(won.ravel(), "won", "lost"),
+            "closed_at": "2025-11-01",
+            "lead_source": [f"s{v}" for v in source.ravel()],
+        }
+    )
+    f = pk.mix_adjusted_win_rate(_dataset(deals=deals), "2025-Q4").sort("team")
+    kit = (f["ci_low"].to_numpy() <= truth) & (truth <= f["ci_high"].to_numpy())
+    # before: adjusted ± 1.96 √(Σ w² p̃ (1 - p̃) / (n + 4)), p̃ Agresti-Coull, sparse strata
+    # (fewer than 5 deals) at the organisation's rate and variance
+    n_s = np.stack([(source == s).sum(axis=1) for s in range(3)], axis=1)
+    k_s = np.stack([((source == s) & won).sum(axis=1) for s in range(3)], axis=1)
+    org_n, org_k = n_s.sum(axis=0), k_s.sum(axis=0)
+    w = org_n / org_n.sum()
+    filled = n_s < 5
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(filled, org_k / org_n, k_s / np.maximum(n_s, 1))
+    own_ac, org_ac = (k_s + 2) / (n_s + 4), (org_k + 2) / (org_n + 4)
+    var = np.where(filled, org_ac * (1 - org_ac) / (org_n + 4), own_ac * (1 - own_ac) / (n_s + 4))
+    adjusted, se = (w * r).sum(axis=1), np.sqrt((w**2 * var).sum(axis=1))
+    low, high = np.clip(adjusted - 1.959964 * se, 0, 1), np.clip(adjusted + 1.959964 * se, 0, 1)
+    return {
+        "kit": _share(kit),
+        "before": _share((low <= truth) & (truth <= high)),
+        "check": float(np.abs(adjusted - f["adjusted"].to_numpy()).max()),
+        "filled": float(f["strata_filled"].mean()),  # type: ignore[arg-type]
+        "teams": float(f.height),
+    }
+
+
+def mix_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """The mix-adjusted win rate's interval, before and after the ninth session."""
+    teams = args.audit9_draws
+    t = Table(
+        "Mix-adjusted win rate (pk.mix_adjusted_win_rate), 95% interval: coverage of each "
+        f"team's rate standardised to the organisation's mix of 3 lead sources; {teams} teams "
+        "a row (two halves with their own mix and rates); kit = modified Wilson on the "
+        "effective deals 1 / Σ w²/n (after); before = normal with Agresti-Coull variances; "
+        "filled = mean strata borrowing the organisation's rate (fewer than 5 deals)",
+        ["scenario", "n", "kit", "s.e.", "before", "s.e. ", "filled"],
+    )
+    for scenario in MIX_SCENARIOS:
+        for n in (10, 20, 50, 200):
+            c = mix_coverage(n, scenario, teams, rng)
+            assert c["check"] < 1e-9, c  # the bench's adjusted rate is the kit's
+            t.add(
+                scenario,
+                n,
+                c["kit"],
+                _mcse(c["kit"], int(c["teams"])),
+                c["before"],
+                _mcse(c["before"], int(c["teams"])),
+                f"{c['filled']:.2f}",
+            )
+    return t
+
+
+def km_small_coverage(
+    n: int,
+    shape: float,
+    weekly: bool,
+    censor_max: float,
+    draws: int,
+    rng: np.random.Generator,
+) -> dict[str, float]:
+    """Coverage of the KM median's interval (``stats.kaplan_meier_median``) at small n.
+
+    Cycle lengths Weibull with ``shape`` and median 45 days, censored by a uniform(0,
+    ``censor_max``) reading time (``inf``: none), rounded up to whole weeks when ``weekly``
+    (a CRM that records the week); the true median of the rounded lengths is 7 ⌈45 / 7⌉ = 49.
+    ``coverage`` over the samples whose curve reaches 0.5 (``reached``); a missing end counts
+    as 0 / unbounded, as the report shows it; ``bounded``: share with an upper end.
+    """
+    scale = 45.0 / math.log(2) ** (1 / shape)
+    truth = 49.0 if weekly else 45.0
+    hits = reached = bounded = 0
+    for _ in range(draws):
+        t = scale * rng.weibull(shape, n)
+        if weekly:
+            t = 7 * np.ceil(t / 7)
+        c = rng.uniform(0, censor_max, n) if np.isfinite(censor_max) else np.full(n, np.inf)
+        if weekly and np.isfinite(censor_max):
+            c = 7 * np.floor(c / 7)  # (read on a whole week too: a deal closing that week is in)
+        observed = t <= c
+        m, low, high = kaplan_meier_median(np.minimum(t, c), observed)
+        if m is None:
+            continue
+        reached += 1
+        bounded += high is not None
+        hits += (0.0 if low is None else low) <= truth <= (math.inf if high is None else high)
+    return {
+        "coverage": hits / max(reached, 1),
+        "reached": reached / draws,
+        "bounded": bounded / max(reached, 1),
+        "n": float(reached),
+    }
+
+
+def km_small_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """The KM median's interval at 8-30 deals, with weekly ties and Weibull shapes."""
+    draws = args.audit9_draws
+    t = Table(
+        "Kaplan-Meier median cycle length (stats.kaplan_meier_median, as pk.cycle_length_km "
+        f"and the compare rows use it), 95% interval: coverage of the true median; {draws} "
+        "samples a row; Weibull lengths with median 45 days; censoring uniform up to the "
+        "given day (none: every deal closed); weekly = lengths and reading day in whole "
+        "weeks (true median 49); reached = share whose curve reaches 0.5; bounded = share "
+        "of those with an upper end",
+        ["n", "shape", "censor<=", "weekly", "coverage", "s.e.", "reached", "bounded"],
+    )
+    for n in (8, 12, 20, 30):
+        for shape, censor_max, weekly in (
+            (1.0, math.inf, False),
+            (1.0, 150.0, False),
+            (1.0, math.inf, True),
+            (1.0, 150.0, True),
+            (0.7, 150.0, False),
+            (2.0, math.inf, True),
+        ):
+            c = km_small_coverage(n, shape, weekly, censor_max, draws, rng)
+            t.add(
+                n,
+                shape,
+                "none" if not np.isfinite(censor_max) else int(censor_max),
+                "yes" if weekly else "no",
+                c["coverage"],
+                _mcse(c["coverage"], int(c["n"])),
+                f"{c['reached']:.2f}",
+                f"{c['bounded']:.2f}",
+            )
+    return t
+
+
+def spearman_size(
+    reps: int, wins_mean: float, draws: int, rng: np.random.Generator
+) -> dict[str, float]:
+    """Size at 5% of the calls-vs-closes correlation test (``pk.calls_vs_closes``' p_value).
+
+    Each rep makes Poisson(40) calls and wins Poisson(``wins_mean``) deals, independently,
+    so every rejection is false. Samples where calls or wins do not vary get no p-value (as
+    in the kit) and are skipped. ``kit``: :func:`stats.spearman_test` (exact up to 8 reps);
+    ``before``: scipy's t approximation for every n.
+    """
+    from pipeline_kit.stats import spearman_test
+
+    kit = before = tested = 0
+    for _ in range(draws):
+        calls = rng.poisson(40, reps).astype(float)
+        wins = rng.poisson(wins_mean, reps).astype(float)
+        if np.ptp(calls) == 0 or np.ptp(wins) == 0:
+            continue
+        tested += 1
+        kit += spearman_test(calls, wins)[1] <= 0.05
+        before += stats.spearmanr(calls, wins).pvalue <= 0.05
+    return {"kit": kit / max(tested, 1), "before": before / max(tested, 1), "n": float(tested)}
+
+
+def spearman_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """The size of the calls-vs-closes correlation test, before and after the ninth session."""
+    draws = 4 * args.audit9_draws
+    t = Table(
+        "Calls against deals won (pk.calls_vs_closes), Spearman's p: false rejections at 5% "
+        f"when calls and wins are independent; {draws} organisations a row; calls "
+        "Poisson(40) a rep, wins Poisson(mean) (0.7: most reps win 0 or 1, many ties); kit "
+        "= exact permutation p up to 8 reps, scipy's t above (after); before = scipy's t "
+        "approximation at every n",
+        ["reps", "wins mean", "kit", "s.e.", "before", "s.e. ", "tested"],
+    )
+    for reps in (3, 4, 5, 6, 8, 12, 26):
+        for wins_mean in (3.0, 0.7):
+            c = spearman_size(reps, wins_mean, draws, rng)
+            t.add(
+                reps,
+                wins_mean,
+                f"{c['kit']:.4f}",
+                f"{_mcse(c['kit'], int(c['n'])):.4f}",
+                f"{c['before']:.4f}",
+                f"{_mcse(c['before'], int(c['n'])):.4f}",
+                int(c["n"]),
+            )
+    return t
+
+
+def audit9_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
+    """The ninth session's audit tables (``--audit9-only``; ``--quick``: 100 draws a row)."""
+    return [
+        boundary_wilson_table(args),
+        amount_share_table(args, rng),
+        mix_table(args, rng),
+        heavy_mean_table(args, rng),
+        km_small_table(args, rng),
+        spearman_table(args, rng),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=4000, help="samples per rate cell")
@@ -2909,6 +3419,18 @@ def main(argv: list[str] | None = None) -> int:
         help="only the p-chart limits on steady and swinging quarters (wt-pchart8, audit A3)",
     )
     parser.add_argument("--pchart-draws", type=int, default=4000, help="charts per p-chart row")
+    parser.add_argument(
+        "--audit9-only",
+        action="store_true",
+        help="only the ninth session's audit tables (boundary rates, win rate by amount, "
+        "mix-adjusted win rate, means of heavy-tailed amounts)",
+    )
+    parser.add_argument(
+        "--audit9-draws", type=int, default=1000, help="samples (teams) per audit9 row"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="with --audit9-only: 100 samples a row"
+    )
     parser.add_argument("--forecast-seeds", type=int, default=20, help="organisations per scenario")
     parser.add_argument("--forecast-draws", type=int, default=2000, help="draws per forecast")
     args = parser.parse_args(argv)
@@ -2933,6 +3455,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.conv_only:
         tables = conversion_tables(args, rng)
         _finish(args, tables, start)
+        return 0
+    if args.audit9_only:
+        if args.quick:
+            args.audit9_draws = 100
+        tables = audit9_tables(args, rng)
+        print(f"\n({time.perf_counter() - start:.1f} s, seed {args.seed})")
         return 0
     if args.pchart_only:
         tables = [pchart_table(args, rng)]

@@ -212,6 +212,21 @@ def clustered_wilson_ci(k: int, n: int, deff: float | None) -> tuple[float, floa
     return min(low, wide_low), max(high, wide_high)
 
 
+def amount_share_design_effect(deals: list[tuple[float, bool]]) -> float:
+    """The design effect of the share of amounts won, in plain Python: the larger of Kish's
+    n Σa² / (Σa)² and the ratio's linearised n v / (R (1 - R)), v = n / (n - 1) Σ a² (w -
+    R)² / (Σa)² (Korn & Graubard 1998), and of 1."""
+    n = len(deals)
+    total = sum(a for a, _ in deals)
+    squares = sum(a * a for a, _ in deals)
+    share = sum(a for a, won in deals if won) / total
+    effects = [1.0, n * squares / total**2]
+    if n >= 2 and 0 < share < 1:
+        v = n / (n - 1) * sum(a * a * (won - share) ** 2 for a, won in deals) / total**2
+        effects.append(n * v / (share * (1 - share)))
+    return max(effects)
+
+
 def quarterly_cohorts(folder: Path, advanced: list[int], n: int) -> pk.Dataset:
     """Quarters from 2023-Q4 on (one per entry of ``advanced``), ``n`` deals entering
     Prospecting in each; ``advanced[q]`` of them advance to Proposal 10 days later (then win),

@@ -296,3 +296,16 @@ def test_pchart_cochran_gate_cell(rng: np.random.Generator) -> None:
     assert got["exact"] == pytest.approx(0.195, abs=0.003)
     swing = sim.pchart_gate_false_alarms(0.3, 2000, 0.3, 200, rng)
     assert swing["passed"] > 0.9 and swing["gate"] == swing["kit"], swing
+
+
+def test_audit9_cells(rng: np.random.Generator) -> None:
+    """Ninth session: the win rate by amount at a 5% share of 10 deals (the bootstrap covered
+    about 0.34-0.41), the mix-adjusted rate at 10 deals (the normal interval about 0.90), and
+    Spearman's p with 3 reps (scipy's t rejected about 19% of the time, exactly it never
+    can at 5%)."""
+    share = sim.amount_share_coverage(0.05, 10, lambda r, k: r.lognormal(0, 2.0, k), 1.0, 300, rng)
+    assert share["kit"] > BAND and share["before"] < 0.6, share
+    mix = sim.mix_coverage(10, "same mix and rates", 300, rng)
+    assert mix["kit"] > BAND and mix["check"] < 1e-9, mix
+    spearman = sim.spearman_size(3, 3.0, 300, rng)
+    assert spearman["kit"] == 0.0 and spearman["before"] > 0.1, spearman

@@ -10,7 +10,14 @@ import pytest
 import pipeline_kit as pk
 from pipeline_kit.periods import Period
 
-from .conftest import SAMPLE, account_design_effects, clustered_wilson_ci, read_rows
+from .conftest import (
+    SAMPLE,
+    account_design_effects,
+    amount_share_design_effect,
+    clustered_wilson_ci,
+    modified_wilson,
+    read_rows,
+)
 
 
 @pytest.mark.parametrize(
@@ -155,8 +162,20 @@ def test_win_rate_alternatives_carry_intervals(sample):
     cohort = pk.close_rate(sample, "2025-Q4", by="team")
     for r in alt.iter_rows(named=True):
         assert r["ci_low"] <= r["value"] <= r["ci_high"], r
-        if r["definition"] == "amount_closed":  # a bootstrap interval: no design effect
-            assert r["design_effect"] is None
+        if r["definition"] == "amount_closed":  # Wilson on deals / the amounts' effect
+            amounts = [
+                (float(d["amount"]), d["status"] == "won")
+                for d in closed
+                if d["team"] == r["team"] and d["amount"]
+            ]
+            deff = amount_share_design_effect(amounts)
+            assert r["design_effect"] == pytest.approx(deff, rel=1e-9)
+            n = len(amounts)
+            k = r["value"] * n
+            low, high = modified_wilson(k, n)
+            wide_low, wide_high = modified_wilson(k / deff, n / deff)
+            assert r["ci_low"] == pytest.approx(min(low, wide_low), rel=1e-9)
+            assert r["ci_high"] == pytest.approx(max(high, wide_high), rel=1e-9)
             continue
         # counts: Wilson as scipy computes it, on n / design_effect deals (never narrower)
         k, n = int(r["numerator"]), int(r["denominator"])

@@ -29,7 +29,7 @@ from pipeline_kit.metrics._common import (
 from pipeline_kit.metrics._long import _long, _needs
 from pipeline_kit.metrics.cards import CLOSED_IN, MetricCard, declare
 from pipeline_kit.periods import Period
-from pipeline_kit.stats import MIN_N, skewed_mean_interval
+from pipeline_kit.stats import MIN_N, skewed_mean_interval, spearman_test
 
 __all__ = ["activities_per_rep", "calls_per_deal_by_industry", "calls_vs_closes"]
 
@@ -172,7 +172,8 @@ def calls_vs_closes(
     """Do reps who call more close more? Calls and won deals per rep, and their rank correlation.
 
     One row per rep: ``owner``, ``team``, ``calls``, ``won_deals``, then Spearman's ``rho``
-    and its ``p_value`` (scipy.stats.spearmanr) over the ``n`` reps of the rep's group: the
+    and its ``p_value`` (:func:`~pipeline_kit.stats.spearman_test`: exact by permutation up
+    to 8 reps, scipy's t approximation above) over the ``n`` reps of the rep's group: the
     whole organisation (``by=None``) or the rep's team (``by="team"``, so a team's chart
     shows its own correlation, not the organisation's). ``rho`` and ``p_value`` are null
     below 3 reps, or when calls or wins do not vary. Columns: :class:`CallsVsClosesOutput`.
@@ -180,8 +181,6 @@ def calls_vs_closes(
 
     >>> calls_vs_closes(ds, "2025-Q4", by="team").filter(pl.col("team") == "EMEA")  # doctest: +SKIP
     """
-    from scipy import stats
-
     groups = group_columns(by)
     if groups not in ([], ["team"]):
         raise ValueError("calls vs closes correlates reps: use by=None or by='team'")
@@ -193,8 +192,7 @@ def calls_vs_closes(
         rho = p_value = None
         varies = part["calls"].n_unique() > 1 and part["won_deals"].n_unique() > 1
         if part.height >= 3 and varies:  # calls or wins all equal: nothing to rank
-            result = stats.spearmanr(part["calls"].to_numpy(), part["won_deals"].to_numpy())
-            rho, p_value = float(result.statistic), float(result.pvalue)
+            rho, p_value = spearman_test(part["calls"].to_numpy(), part["won_deals"].to_numpy())
         key_values = dict(zip(groups, key, strict=True))
         rows.append({**key_values, "n": part.height, "rho": rho, "p_value": p_value})
     correlation = pl.DataFrame(
