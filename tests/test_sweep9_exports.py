@@ -285,3 +285,19 @@ def test_inspect_names_the_other_amount_columns_of_freshsales_and_dynamics(tmp_p
     )
     _, said = draft_mapping(tmp_path / "dyn.csv")
     assert any("'Actual Revenue' holds what won deals brought in" in s for s in said)
+
+
+def test_currencies_written_by_name_are_read_as_codes(tmp_path):
+    """Dynamics 365 writes the currency record's name ("US Dollar", "Euro"): read as codes,
+    "US DOLLAR" had no rate and rates={"EUR": 0.9} did not apply to "EURO" (a DataError asking
+    for a reporting currency among "EURO, US DOLLAR")."""
+    (tmp_path / "deals.csv").write_text(
+        "deal_id,owner,team,created_at,closed_at,stage,status,amount,Currency\n"
+        "1,Ana,A,2025-01-01,2025-02-01,Won,won,100,US Dollar\n"
+        "2,Ana,A,2025-01-01,2025-02-01,Won,won,90,Euro\n"
+        "3,Ana,A,2025-01-01,2025-02-01,Won,won,70,Zorkmid\n"
+    )
+    ds = pk.load(tmp_path / "deals.csv", rates={"EUR": 0.9}, reporting_currency="USD")
+    assert dict(ds.deals.select("deal_id", "amount").rows()) == {"1": 100.0, "2": 100.0}
+    assert ds.quarantine.select("source_row", "rules").rows() == [(4, ["currency_without_rate"])]
+    assert any("read as their codes (EURO -> EUR, US DOLLAR -> USD)" in n for n in ds.notes)
