@@ -544,12 +544,24 @@ def _inspect(args: argparse.Namespace) -> int:
     except DataError:  # (claimed by two adapters: validate says so)
         known = None
     if known is not None:
-        print(
-            f"This is a {LABELS[known[0]]} export (recognised by {known[1]}): `pipeline-kit "
-            f"validate {args.path}` reads it as it is, without a mapping. The draft below "
-            "is for reading it otherwise.",
-            file=sys.stderr,
-        )
+        from pipeline_kit.adapters import get_adapter
+
+        try:  # (said readable only when its adapter reads it: a label in another language)
+            get_adapter(known[0])(Path(args.path))
+        except DataError as exc:
+            print(
+                f"This looks like a {LABELS[known[0]]} export (recognised by {known[1]}), but "
+                f"the {LABELS[known[0]]} reader cannot read it: {exc.problem}. Load it with "
+                "the mapping drafted below (--mapping).",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"This is a {LABELS[known[0]]} export (recognised by {known[1]}): `pipeline-kit "
+                f"validate {args.path}` reads it as it is, without a mapping. The draft below "
+                "is for reading it otherwise.",
+                file=sys.stderr,
+            )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text, encoding="utf-8")

@@ -392,9 +392,10 @@ def _certain_decimal_comma(frame: pl.DataFrame, numbers: list[str]) -> list[str]
     Certain as `pipeline-kit inspect` reads it (:func:`~pipeline_kit.adapters._tools.
     decimal_evidence`): some value only a decimal comma reads (``1.200,50``, ``800,00``) and
     none, in any number column of the file, that only a decimal point reads (``12.5``,
-    ``1,234.50``) or that groups thousands by commas (``100,000``: with a decimal comma, 100). Only the distinct values of columns
-    holding a comma are looked at. None when not certain (the values are then read as
-    written, and a decimal comma is quarantined with a fix naming ``decimal=','``).
+    ``1,234.50``) or that groups thousands by commas (``100,000``: with a decimal comma,
+    100). Only the distinct values of columns holding a comma are looked at. None when not
+    certain (the values are then read as written, and a decimal comma is quarantined with a
+    fix naming ``decimal=','``).
     """
     if not numbers or frame.height == 0:
         return None

@@ -36,6 +36,12 @@ setting                effect
 ``columns``            ``canonical = "header"``; headers are matched exactly, else ignoring case,
                        spaces and punctuation (``squash``). A missing header is an error naming
                        the closest headers. One header may feed several canonical columns.
+                       A list of headers (``closed_at = ["date_lost", "date_won"]``) reads
+                       each row's value from the first one filled; with a value map, from
+                       the first whose value the map names (Odoo: ``status = ["Active",
+                       "Stage"]`` with ``"False" = "lost"``), else the first filled
+                       (:func:`_first_filled`). The deals also take ``currency`` (each
+                       deal's currency code, as a column or a constant).
 (other headers)        a header whose normalised name (lower case, ``_`` between words) is a
                        canonical column not mapped nor constant is used as that column (also
                        when it feeds another one: ``status = "Stage"`` keeps ``Stage`` as the
@@ -51,6 +57,9 @@ setting                effect
                        ``closed_at`` of won and lost deals and ``expected_close`` of open ones,
                        as the Salesforce adapter reads ``CloseDate`` (said in the note).
 ``constants``          ``column = value`` for every row (TOML dates and numbers are fine).
+``fill_down``          columns whose empty cells take the value of the row above
+                       (``fill_down = ["owner"]``: a sheet naming each rep once above their
+                       rows, merged cells or "same as above"); said in the note with a count.
 ``date_format``        applied to the table's Date/Datetime columns that are text; a value that
                        does not match any format, or reads as a year before 1900, is left as it
                        was (the loader reads ISO values and quarantines the rest). ``"excel"``
@@ -153,7 +162,7 @@ SETTINGS = (
     "amount_unit",
 )
 DICT_ORIGIN = "the mapping (a dict)"
-SECTION_KEYS = ("file", "columns", "values", "constants", *SETTINGS)
+SECTION_KEYS = ("file", "columns", "values", "constants", "fill_down", *SETTINGS)
 DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", *WORKBOOK_SUFFIXES)
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
 # date_format = "excel": whole numbers are Excel serial dates (days since 1899-12-30)
@@ -205,10 +214,14 @@ class Section:
 
     table: str
     file: str | None = None
-    columns: dict[str, str] = field(default_factory=dict)
+    columns: dict[str, str] = field(default_factory=dict)  # (the first, when several)
+    # canonical -> every header, for a column mapped to several (the first filled is read)
+    several: dict[str, list[str]] = field(default_factory=dict)
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     constants: dict[str, str] = field(default_factory=dict)
     settings: Settings = field(default_factory=Settings)
+    # columns whose empty cells take the value above (a sheet's merged cells: "same as above")
+    fill_down: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -423,6 +436,8 @@ def _section(table: str, raw: Any, origin: str) -> Section:
             f"a table's section takes: {', '.join(SECTION_KEYS)}",
         )
     canonical = [c for c in TABLES[table].columns() if c != "source_row"]
+    if table == "deals":  # each deal's currency code: kept beside amount, see convert_currency
+        canonical.append("currency")
 
     def check_columns(names: list[str], where: str) -> None:
         for name in names:
@@ -437,7 +452,20 @@ def _section(table: str, raw: Any, origin: str) -> Section:
 
     columns = _string_table(raw.get("columns", {}), origin, f"{table}.columns")
     check_columns(list(columns), f"{table}.columns")
-    for name, header in columns.items():
+    several: dict[str, list[str]] = {}
+    for name, header in list(columns.items()):
+        if isinstance(header, list) and len(header) == 1:
+            columns[name] = header = header[0]
+        if isinstance(header, list) and header:
+            if not all(isinstance(h, str) and h.strip() and h != LINE_IDS for h in header):
+                raise _bad(
+                    origin,
+                    f"[{table}.columns] {name} = {header!r}: each header must be non-empty text",
+                    f'{name} = ["First header", "Second header"]',
+                )
+            several[name] = list(header)
+            columns[name] = header[0]
+            continue
         if not isinstance(header, str) or not header.strip():
             raise _bad(
                 origin,
@@ -489,6 +517,16 @@ def _section(table: str, raw: Any, origin: str) -> Section:
         constant_text = {k: _text(v) for k, v in constants.items()}
     except TypeError as exc:
         raise _bad(origin, f"[{table}.constants] holds a {exc}", 'write column = "value"') from None
+    fill_down = raw.get("fill_down", [])
+    if isinstance(fill_down, str):
+        fill_down = [fill_down]
+    if not isinstance(fill_down, list) or not all(isinstance(c, str) for c in fill_down):
+        raise _bad(
+            origin,
+            f"[{table}] fill_down = {fill_down!r} is not a list of columns",
+            'fill_down = ["owner"]',
+        )
+    check_columns(fill_down, f"{table}.fill_down")
     file = raw.get("file")
     if file is not None and (not isinstance(file, str) or not file.strip()):
         raise _bad(origin, f"[{table}] file = {file!r} is not a file name", 'file = "x.csv"')
@@ -496,9 +534,11 @@ def _section(table: str, raw: Any, origin: str) -> Section:
         table=table,
         file=file,
         columns=dict(columns),
+        several=several,
         values=value_maps,
         constants=constant_text,
         settings=_settings(raw, origin, f"[{table}] "),
+        fill_down=list(fill_down),
     )
 
 
@@ -723,20 +763,25 @@ def apply_mapping(
         c: _find_header(headers, h, file, c) for c, h in section.columns.items() if h != LINE_IDS
     }
     line_ids = [c for c, h in section.columns.items() if h == LINE_IDS]
-    used = set(chosen.values())
+    several = {
+        c: [_find_header(headers, h, file, c) for h in hs] for c, hs in section.several.items()
+    }
+    used = set(chosen.values()) | {h for hs in several.values() for h in hs}
     taken = set(chosen) | set(section.constants) | set(line_ids)
+    # the deals' currency code is read under its own name too (convert_currency)
+    named = set(schema) | ({"currency"} if table == "deals" else set())
     by_name: dict[str, str] = {}
     extras: dict[str, str] = {}
     dropped: list[str] = []
     for header in headers:
         name = extra_name(header) or f"column_{headers.index(header) + 1}"
-        if name in schema and name not in taken:  # e.g. "Stage", also when status = "Stage"
+        if name in named and name not in taken:  # e.g. "Stage", also when status = "Stage"
             by_name[name] = header
             taken.add(name)
             continue
         if header in used:
             continue
-        if name in schema:  # already mapped or constant
+        if name in named:  # already mapped or constant
             dropped.append(
                 Message(
                     N_("{header} (its name is {name}, mapped from {source})"),
@@ -780,7 +825,11 @@ def apply_mapping(
         )
     out = frame.select(
         "source_row",
-        *[pl.col(h).alias(c) for c, h in chosen.items()],
+        *[
+            (_first_filled(hs, section.values.get(c)) if c in several else pl.col(h)).alias(c)
+            for c, h in chosen.items()
+            for hs in [several.get(c, [h])]
+        ],
         *[pl.col(h).alias(c) for c, h in by_name.items()],
         *[pl.lit(v, pl.String).alias(c) for c, v in section.constants.items()],
         *[pl.col("source_row").cast(pl.String).alias(c) for c in line_ids],
@@ -790,7 +839,18 @@ def apply_mapping(
     if chosen:
         done.append(
             Message(
-                N_("columns {pairs}"), pairs=", ".join(f"{c} = {h!r}" for c, h in chosen.items())
+                N_("columns {pairs}"),
+                pairs=", ".join(f"{c} = {several.get(c, h)!r}" for c, h in chosen.items()),
+            )
+        )
+    if several:
+        done.append(
+            Message(
+                N_(
+                    "{columns}: each row's value from the first of the headers that is filled "
+                    "(with a value map, the first whose value the map names)"
+                ),
+                columns=", ".join(several),
             )
         )
     if by_name:
@@ -815,6 +875,29 @@ def apply_mapping(
                     "refer to these rows, and the ids change when rows are added above them)"
                 ),
                 column=line_ids[0],
+            )
+        )
+
+    for column in section.fill_down:
+        if column not in out.columns:
+            raise DataError(
+                problem=f"the mapping's fill_down names {column}, which it does not map",
+                fix=f"map {column} under [{table}.columns] (or remove it from fill_down)",
+                file=file,
+                column=column,
+            )
+        value = pl.col(column).cast(pl.String)
+        filled = value.str.strip_chars().ne("").fill_null(False)
+        n = int(out.select((~filled).sum()).item())
+        out = out.with_columns(pl.when(filled).then(value).forward_fill().alias(column))
+        done.append(
+            Message(
+                N_(
+                    "fill_down {column}: {n} empty cell(s) take the value of the row above (a "
+                    "sheet's merged cells, 'same as above')"
+                ),
+                column=column,
+                n=n,
             )
         )
 
@@ -1071,6 +1154,27 @@ def _from_minor_units(
         )
     )
     return out
+
+
+def _first_filled(headers: list[str], vmap: dict[str, str] | None) -> pl.Expr:
+    """A column mapped to several headers: each row's value from the first one filled.
+
+    With a value map, the first header whose value the map names decides (Odoo's ``status =
+    ["Active", "Stage"]`` with ``"False" = "lost"``, ``"Won" = "won"``: an archived deal is
+    lost whatever its stage); a row where no header's value is named takes the first filled
+    value (to which ``"*"`` then applies). Empty and blank cells count as not filled.
+    """
+    texts = [pl.col(h).cast(pl.String) for h in headers]
+    filled = [pl.when(t.str.strip_chars().ne("")).then(t) for t in texts]
+    keys = [k.strip().lower() for k in (vmap or {}) if k != "*"]
+    if not keys:
+        return pl.coalesce(filled)
+    named: Then | ChainedThen | None = None
+    for text in texts:
+        hit = text.str.strip_chars().str.to_lowercase().is_in(keys)
+        named = pl.when(hit).then(text) if named is None else named.when(hit).then(text)
+    assert named is not None
+    return named.otherwise(pl.coalesce(filled))
 
 
 def _one_close_date(
@@ -1390,7 +1494,7 @@ _ALIAS_TEXT: dict[str, dict[str, str]] = {
         "probability": "Probability|Win Probability|Wahrscheinlichkeit|Probabilité|Probabilidad"
         "|Kebarangkalian|赢率|赢单率|成交概率|贏率|贏單率|成交機率"
         "|可能性|確度",
-        "lost_reason": "Lost Reason|Loss Reason|Closed Lost Reason|Sebab Kalah"
+        "lost_reason": "Lost Reason|Loss Reason|Closed Lost Reason|Reason For Loss|Sebab Kalah"
         "|输单原因|丢单原因|輸單原因|丟單原因",
         "competitor": "Competitor|Primary Competitor|Pesaing|竞争对手|競爭對手",
         "product": "Product|Product Name|Produk|产品|產品",
@@ -1510,6 +1614,8 @@ def _header_keys(header: str) -> set[str]:
     headers are compared too.
     """
     bare = re.sub(r"\(.*?\)|\[.*?\]|（.*?）", "", header)
+    # (a custom field's suffix: Zoho's "Reason For Loss__s", Salesforce's "Competitor__c")
+    bare = re.sub(r"__[a-z]{1,2}$", "", bare.strip())
     return {
         squash(header),
         squash(bare),
@@ -1532,12 +1638,14 @@ def _candidates(headers: list[str], aliases: list[str]) -> list[str]:
 @dataclass
 class _Guess:
     table: str
-    columns: dict[str, str]  # canonical -> header
+    columns: dict[str, str]  # canonical -> header (the first, when several)
     alternatives: dict[str, list[str]]
     weak: set[str]
     score: float
     n_required: int
     name_hit: bool  # the file's name suggests the table
+    # canonical -> headers read together, the first filled (closed_at = ["date_lost", "date_won"])
+    several: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def plausible(self) -> bool:
@@ -1794,8 +1902,17 @@ def _status_words(values: pl.Series) -> dict[str, str | None]:
             continue
         seen.add(low)
         word = _word(value)
-        out[value] = next((s for s, words in STATUS_WORDS.items() if word in words), None)
+        out[value] = next((s for s, words in STATUS_WORDS.items() if word in words), None) or next(
+            (s for s, phrase in _CLOSING_PHRASES if word.startswith(phrase + " ")), None
+        )
     return out
+
+
+# a closing phrase of several words followed by more ("Closed Lost to Competition", a stage
+# of Zoho's standard layout; "Closed Won - Renewal"): the deal is closed all the same
+_CLOSING_PHRASES = [
+    (s, w) for s in ("won", "lost") for w in STATUS_WORDS[s] if " " in w and "不" not in w
+]
 
 
 def read_status_words(frame: pl.DataFrame, file: str, notes: list[str]) -> pl.DataFrame:
@@ -1906,6 +2023,7 @@ def _read_for_draft(file: Path) -> tuple[pl.DataFrame, str | None, str]:
     frame = read_export_file(file, [], encoding=encoding)
     frame, _ = without_repeated_headers(frame, table=None, file=str(file), notes=[])
     frame, _ = without_report_footer(frame, table="", file=str(file), notes=[])
+    frame, _ = without_blank_rows(frame, table="", file=str(file), notes=[])
     separator = ","
     if file.suffix.lower() not in (".parquet", *WORKBOOK_SUFFIXES):
         from pipeline_kit.adapters._tools import sniff_separator
@@ -2009,15 +2127,27 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
         status_lines, vmap = (
             _status_lines(frame, g, section_sentences) if table == "deals" else ([], {})
         )
+        unit_line = None
         if table == "deals":
+            if not status_lines and "status" not in g.columns:
+                status_lines, vmap = _archived_as_lost(frame, g, section_sentences)
             section_sentences += _close_date_for_closed_deals(frame, g, vmap)
+            section_sentences += _won_and_lost_dates(frame, g)
+            _currency_column(frame, g)
+            unit_line = _minor_unit_line(frame, g, section_sentences)
+            section_sentences += _other_amounts(frame, g)
         schema = {c: col.dtype for c, col in TABLES[table].columns().items() if c != "source_row"}
         date_cols = {
             c: h
             for c, h in g.columns.items()
-            if schema[c] == pl.Date or isinstance(schema[c], pl.Datetime)
+            if schema.get(c) == pl.Date or isinstance(schema.get(c), pl.Datetime)
         }
-        number_cols = {c: h for c, h in g.columns.items() if schema[c] in (pl.Float64, pl.Int64)}
+        date_cols |= {
+            f"{c} ({h!r})": h for c, hs in g.several.items() if c in date_cols for h in hs[1:]
+        }
+        number_cols = {
+            c: h for c, h in g.columns.items() if schema.get(c) in (pl.Float64, pl.Int64)
+        }
         if file == skeleton:  # formats read from the columns whose values look like them
             unmatched = [
                 h for h in frame.columns if h != "source_row" and h not in g.columns.values()
@@ -2058,6 +2188,10 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
                     )
                 )
             )
+        if unit_line is not None:
+            lines.append(unit_line)
+        if table == "deals" and (down := _same_as_above(frame, g, section_sentences)):
+            lines.append(down)
         if decimal == ",":
             lines.append(
                 'decimal = ","'
@@ -2070,7 +2204,7 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
         section_sentences += date_sentences + ([decimal_sentence] if decimal_sentence else [])
 
         lines += ["", f"[{table}.columns]"]
-        canonical = [c for c in schema]
+        canonical = [c for c in schema] + (["currency"] if "currency" in g.columns else [])
         for c in canonical:
             header = g.columns.get(c)
             if header is None:
@@ -2109,10 +2243,9 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
                     f"{c}: {header!r} chosen, but {', '.join(map(repr, g.alternatives[c]))} "
                     "also fit(s): check"
                 )
-            lines.append(
-                f"{c} = {_toml(header)}" + (f"  # {'; '.join(comment)}" if comment else "")
-            )
-        used = set(g.columns.values())
+            value = f"[{', '.join(map(_toml, g.several[c]))}]" if c in g.several else _toml(header)
+            lines.append(f"{c} = {value}" + (f"  # {'; '.join(comment)}" if comment else ""))
+        used = set(g.columns.values()) | {h for hs in g.several.values() for h in hs}
         extras = [h for h in frame.columns if h != "source_row" and h not in used]
         if extras:
             kept = "not mapped, kept as extra columns: " + ", ".join(
@@ -2121,6 +2254,8 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
             lines += textwrap.wrap(kept, 98, initial_indent="# ", subsequent_indent="#   ")
         if status_lines:
             lines += ["", f"[{table}.values.status]", *status_lines]
+        if table == "deals" and (unknown := _amount_placeholders(frame, g, section_sentences)):
+            lines += ["", f"[{table}.values.amount]", *unknown]
         missing = [
             c
             for c in required
@@ -2167,6 +2302,215 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
     return "\n".join(lines) + "\n", sentences
 
 
+# a won date and a lost date, where a CRM has no single close date (Close: date_won, date_lost)
+_WON_DATES = _bar("date_won|Won Date|Date Won|Won On|Won Time|Gewonnen am")
+_LOST_DATES = _bar("date_lost|Lost Date|Date Lost|Lost On|Lost Time|Verloren am")
+# the deal's currency code beside its amount (read by convert_currency)
+_CURRENCY_HEADERS = _bar(
+    "Currency|value_currency|Currency of value|Deal Currency|Opportunity Currency|Currency Code"
+    "|CurrencyIsoCode|Währung|Devise|Moneda|Mata Wang|货币|币种|幣別|幣種|貨幣"
+)
+
+
+def _unused(frame: pl.DataFrame, g: _Guess) -> list[str]:
+    used = set(g.columns.values()) | {h for hs in g.several.values() for h in hs}
+    return [h for h in frame.columns if h != "source_row" and h not in used]
+
+
+def _won_and_lost_dates(frame: pl.DataFrame, g: _Guess) -> list[str]:
+    """No close date, but a won date and a lost date: closed_at reads both, lost first.
+
+    Close writes ``date_won`` (the close date: expected while a deal is active, actual once
+    won) and ``date_lost``; mapped to neither, every won and lost deal was quarantined.
+    """
+    if "closed_at" in g.columns:
+        return []
+    won = _candidates(_unused(frame, g), _WON_DATES)
+    lost = _candidates(_unused(frame, g), _LOST_DATES)
+    if not won or not lost:
+        return []
+    g.columns["closed_at"] = lost[0]
+    g.several["closed_at"] = [lost[0], won[0]]
+    return [
+        f"closed_at: no single close date: read from {lost[0]!r} where it is filled (lost "
+        f"deals), else from {won[0]!r} (closed_at = [{lost[0]!r}, {won[0]!r}]: the first "
+        "filled): check"
+    ]
+
+
+def _archived_as_lost(
+    frame: pl.DataFrame, g: _Guess, sentences: list[str]
+) -> tuple[list[str], dict[str, str]]:
+    """No status column, a won stage, and an ``Active`` true/false column: Odoo's shape.
+
+    Odoo has no lost stage: a lost opportunity is archived (Active False) in the stage it was
+    in, and only a won one moves (to a stage such as Won). The status is then read from the
+    flag first, then the stage (``status = ["Active", "Stage"]``, :func:`_first_filled`); from
+    the stage alone every lost deal read as open (or was quarantined for its close date).
+    """
+    stage = g.columns.get("stage")
+    if stage is None:
+        return [], {}
+    flag = next((h for h in _unused(frame, g) if squash(h) in {"active", "isactive"}), None)
+    if flag is None:
+        return [], {}
+    values = _distinct(frame[flag], 10).to_list()
+    false = [v for v in values if _word(v) in {"false", "0", "no"}]
+    if not false or any(_word(v) not in {"true", "false", "1", "0", "yes", "no"} for v in values):
+        return [], {}
+    words = _status_words(_distinct(frame[stage], 200))
+    won = [v for v, s in words.items() if s == "won"]
+    if not won:
+        return [], {}
+    lost = [v for v, s in words.items() if s == "lost"]
+    g.columns["status"] = flag
+    g.several["status"] = [flag, stage]
+    vmap = {false[0]: "lost", **dict.fromkeys(won, "won"), **dict.fromkeys(lost, "lost")}
+    lines = [
+        f'{_toml(false[0])} = "lost"  # archived ({flag} {false[0]}): Odoo archives lost deals',
+        *(f"{_toml(v)} = {_toml(s)}" for v, s in vmap.items() if v != false[0]),
+        '"*" = "open"  # every other stage: check that none of them is closed',
+    ]
+    vmap["*"] = "open"
+    sentences.append(
+        f"status: no status column; read from {flag!r} ({false[0]}: archived, taken as lost, "
+        f"as Odoo archives lost opportunities in the stage they were in), else from the stage "
+        f"column {stage!r} (stages {', '.join(map(repr, won + lost))} close the deal, every "
+        "other stage is taken as open): check"
+    )
+    return lines, vmap
+
+
+# what a hand-kept sheet writes for an amount not known yet
+_PLACEHOLDERS = {"tbd", "tbc", "n/a", "na", "n.a.", "unknown", "?", "-", "–", "pending", "tba"}
+
+
+def _amount_placeholders(frame: pl.DataFrame, g: _Guess, sentences: list[str]) -> list[str]:
+    """``"TBD" = ""`` lines: an amount written as a word for "not known yet" read as empty.
+
+    As written each such deal was quarantined ("amount could not be read": 5 open deals of
+    the sweep's sheet, gone from every figure); empty, it counts in the rates and is left out
+    of the amount figures, which say how many they left out.
+    """
+    header = g.columns.get("amount")
+    if header is None:
+        return []
+    words = [v for v in _distinct(frame[header], 5_000).to_list() if v.lower() in _PLACEHOLDERS]
+    if not words:
+        return []
+    n = int(frame[header].cast(pl.String).str.strip_chars().is_in(words).sum())
+    sentences.append(
+        f"amount: {n} {header!r} value(s) {', '.join(map(repr, words))} say the amount is not "
+        "known: read as no amount (the deal counts in rates, not in amount figures)"
+    )
+    return [f'{_toml(w)} = ""  # not known yet: read as no amount' for w in words]
+
+
+def _other_amounts(frame: pl.DataFrame, g: _Guess) -> list[str]:
+    """Another amount column the user may mean: converted amounts, or what won deals brought.
+
+    Freshsales writes ``Deal value`` in each deal's currency beside ``Base currency amount``;
+    Dynamics 365 ``Est. Revenue`` beside ``Actual Revenue`` (of won deals). Said, not chosen.
+    """
+    header = g.columns.get("amount")
+    if header is None:
+        return []
+    out = []
+    for other in _unused(frame, g):
+        key = squash(other)
+        if key in {"basecurrencyamount", "amountinbasecurrency", "amountconverted"}:
+            out.append(
+                f"amount: {other!r} holds the amounts converted to one currency: to read it, set "
+                f"amount = {other!r} and move the currency line to [deals.constants] as "
+                f'currency = "<that currency>" (the currency column gives each deal\'s own, that '
+                f"of {header!r})"
+            )
+        elif key == "actualrevenue":
+            out.append(
+                f"amount: {header!r} is the estimate; {other!r} holds what won deals brought in "
+                "(kept as an extra column): bookings are read from the estimate"
+            )
+    return out
+
+
+def _same_as_above(frame: pl.DataFrame, g: _Guess, sentences: list[str]) -> str | None:
+    """``fill_down`` for an owner or team column written once above its rows.
+
+    A hand-kept sheet names each rep once and leaves the cells below empty (merged, or "same
+    as above"): read as written, every such deal counted under "(unknown)" (85 of 90 in the
+    sweep's sheet). Drafted when the first row is filled, a fifth of the cells are empty and
+    every name written appears once.
+    """
+    found: list[str] = []
+    for c in ("owner", "team"):
+        header = g.columns.get(c)
+        if header is None or c in g.several or frame.height < 5:
+            continue
+        text = frame[header].cast(pl.String).str.strip_chars()
+        empty = text.is_null() | text.eq("")
+        named = text.filter(~empty)
+        n_empty = int(empty.sum())
+        if empty[0] or n_empty < frame.height / 5 or named.n_unique() < named.len():
+            continue
+        found.append(c)
+        sentences.append(
+            f"{c}: {n_empty} of {frame.height} {header!r} cells are empty and each name is "
+            "written once, above its rows: read as 'same as above' (fill_down); remove the "
+            "line if an empty cell means nobody"
+        )
+    if not found:
+        return None
+    return (
+        f"fill_down = [{', '.join(map(_toml, found))}]  # empty cells take the value above "
+        "(merged cells): check"
+    )
+
+
+def _currency_column(frame: pl.DataFrame, g: _Guess) -> None:
+    """The deals' currency code column, when the export has one (Close's value_currency)."""
+    if "currency" not in g.columns and "amount" in g.columns:
+        found = _candidates(_unused(frame, g), _CURRENCY_HEADERS)
+        if found:
+            g.columns["currency"] = found[0]
+
+
+def _minor_unit_line(frame: pl.DataFrame, g: _Guess, sentences: list[str]) -> str | None:
+    """``amount_unit = "minor"`` when another column writes each amount a hundredth as large.
+
+    Close writes ``value`` in cents beside ``value_formatted`` (``4189672``, ``$41,896.72``):
+    read as written every amount figure was 100 times too large, and the draft said nothing.
+    The line is drafted only on that evidence (90% of at least 3 rows agree), never guessed.
+    """
+    header = g.columns.get("amount")
+    if header is None or frame.height == 0:
+        return None
+    amount = frame[header].cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
+    if not (amount.fill_null(0) % 1 == 0).all():
+        return None
+    for other in _unused(frame, g):
+        text = frame[other].cast(pl.String)
+        written = (
+            text.str.replace_all(r"[^0-9.\-]", "")
+            .str.replace(r"^-?$", "")
+            .cast(pl.Float64, strict=False)
+        )
+        both = amount.is_not_null() & written.is_not_null() & (amount != 0)
+        if both.sum() < 3 or not text.str.contains(r"[,$€£¥]|\.\d\d").any():
+            continue
+        agree = ((amount / 100 - written).abs() < 0.005).filter(both)
+        if agree.mean() >= 0.9:  # type: ignore[operator]
+            row = int(both.arg_true()[0])
+            sentences.append(
+                f"amount: {header!r} is in cents ({int(amount[row])} is written "
+                f'{text[row]!r} in {other!r}): amount_unit = "minor" divides it by 100'
+            )
+            return (
+                f'amount_unit = "minor"  # {header!r} is in cents: {int(amount[row])} is '
+                f"{text[row]!r} in {other!r}"
+            )
+    return None
+
+
 def _id_like(frame: pl.DataFrame, g: _Guess) -> list[str]:
     """Unmapped columns that could hold the rows' ids: filled, a digit in each, 90% distinct.
 
@@ -2199,7 +2543,8 @@ def _repeating(frame: pl.DataFrame, g: _Guess) -> list[str]:
 
 def _statuses(frame: pl.DataFrame, g: _Guess, vmap: dict[str, str]) -> pl.Series:
     """The deals' statuses as the drafted mapping reads them (lower case)."""
-    status = frame.select(pl.col(g.columns["status"]).cast(pl.String).alias("status"))
+    headers = g.several.get("status", [g.columns["status"]])
+    status = frame.select(_first_filled(headers, vmap).alias("status"))
     if vmap:
         status, _, _ = _map_values(status, "status", vmap)
     return status["status"].str.strip_chars().str.to_lowercase()
@@ -2240,16 +2585,18 @@ def _closed_open_deals(frame: pl.DataFrame, g: _Guess, vmap: dict[str, str]) -> 
     quarantines them.
     """
     header = g.columns["closed_at"]
-    n = (_statuses(frame, g, vmap).eq("open") & _filled(frame, header)).sum()
+    filled = frame.select(_first_filled(g.several.get("closed_at", [header]), None).alias("c"))
+    n = (_statuses(frame, g, vmap).eq("open") & _filled(filled, "c")).sum()
     if not n:
         return []
+    said = " or ".join(map(repr, g.several.get("closed_at", [header])))
     if g.columns.get("expected_close", header) == header:
         return [
-            f"{header!r} is filled for {n} open deal(s): read as their expected close date "
+            f"{said} is filled for {n} open deal(s): read as their expected close date "
             "(the close date of won and lost deals, the expected close of open ones)"
         ]
     return [
-        f"{header!r} is filled for {n} open deal(s): the loader quarantines open deals with a "
+        f"{said} is filled for {n} open deal(s): the loader quarantines open deals with a "
         f"closed_at. If it is their expected close date, remove the expected_close line: "
-        f"{header!r} is then read as expected_close for open deals"
+        f"{said} is then read as expected_close for open deals"
     ]

@@ -175,36 +175,61 @@ HINTS = {
 # --------------------------------------------------------------------------- column names
 
 # list export: canonical part -> header labels (English, then the Czech labels seen in a
-# third-party importer; those are unverified guesses and cost nothing when absent)
+# third-party importer and the German ones of Pipedrive's German UI field names (Titel,
+# Wert, Phase, Besitzer, ...); those are unverified guesses and cost nothing when absent)
 EXPORT = {
     "id": ("Deal - ID", "Obchod - ID"),
-    "title": ("Deal - Title", "Obchod - Název", "Obchod - Nadpis"),
-    "value": ("Deal - Value", "Obchod - Hodnota"),
+    "title": ("Deal - Title", "Obchod - Název", "Obchod - Nadpis", "Deal - Titel"),
+    "value": ("Deal - Value", "Obchod - Hodnota", "Deal - Wert"),
     "currency": (
         "Deal - Currency",
         "Deal - Currency of value",
         "Currency of value",
         "Obchod - Měna hodnoty",
         "Obchod - Měna",
+        "Deal - Währung",
+        "Deal - Währung des Werts",
     ),
     "pipeline": ("Deal - Pipeline", "Obchod - Pipeline", "Obchod - Proces"),
-    "stage": ("Deal - Stage", "Obchod - Fáze"),
+    "stage": ("Deal - Stage", "Obchod - Fáze", "Deal - Phase"),
     "status": ("Deal - Status", "Obchod - Stav"),
-    "owner": ("Deal - Owner", "Obchod - Vlastník"),
-    "organization": ("Deal - Organization", "Obchod - Organizace", "Organization - Name"),
-    "probability": ("Deal - Probability", "Obchod - Pravděpodobnost"),
-    "expected_close": ("Deal - Expected close date", "Obchod - Očekávané datum uzavření"),
+    "owner": ("Deal - Owner", "Obchod - Vlastník", "Deal - Besitzer", "Deal - Inhaber"),
+    "organization": (
+        "Deal - Organization",
+        "Obchod - Organizace",
+        "Organization - Name",
+        "Deal - Organisation",
+    ),
+    "probability": ("Deal - Probability", "Obchod - Pravděpodobnost", "Deal - Wahrscheinlichkeit"),
+    "expected_close": (
+        "Deal - Expected close date",
+        "Obchod - Očekávané datum uzavření",
+        "Deal - Voraussichtliches Abschlussdatum",
+    ),
     "created": (
         "Deal - Deal created",
         "Deal - Created",
         "Deal - Add time",
         "Obchod - Obchod vytvořen",
         "Obchod - Vytvořeno",
+        "Deal - Deal erstellt",
+        "Deal - Erstellt am",
     ),
-    "closed_on": ("Deal - Deal closed on", "Deal - Closed on", "Obchod - Uzavřeno dne"),
-    "won_time": ("Deal - Won time", "Obchod - Datum výhry"),
-    "lost_time": ("Deal - Lost time", "Obchod - Datum prohry"),
-    "lost_reason": ("Deal - Lost reason", "Obchod - Důvod prohry"),
+    "closed_on": (
+        "Deal - Deal closed on",
+        "Deal - Closed on",
+        "Obchod - Uzavřeno dne",
+        "Deal - Deal abgeschlossen am",
+        "Deal - Abgeschlossen am",
+    ),
+    "won_time": ("Deal - Won time", "Obchod - Datum výhry", "Deal - Gewonnen am"),
+    "lost_time": ("Deal - Lost time", "Obchod - Datum prohry", "Deal - Verloren am"),
+    "lost_reason": (
+        "Deal - Lost reason",
+        "Obchod - Důvod prohry",
+        "Deal - Grund für den Verlust",
+        "Deal - Verlustgrund",
+    ),
     "last_stage_change": ("Deal - Last stage change", "Obchod - Poslední změna fáze"),
     "source": (
         "Deal - Source",
@@ -233,8 +258,12 @@ _EXPORT_COPIED = (
     "source",
     "archived",
 )
-# status words: English in any case; Czech guesses (unverified, as above)
+# status words: English in any case; Czech and German guesses (unverified, as above)
 _STATUS_WORDS = {
+    "offen": "open",
+    "gewonnen": "won",
+    "verloren": "lost",
+    "gelöscht": "deleted",
     "otevřený": "open",
     "otevřeno": "open",
     "vyhraný": "won",
