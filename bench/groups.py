@@ -190,6 +190,22 @@ def _one_run(data: str, cases: list[str], period: str) -> dict[str, tuple[float,
     return times
 
 
+def table(rows: list[tuple[str, str, dict]], versions: list[str]) -> str:
+    """The Markdown table of the medians: wall and CPU seconds per version, then the ratios."""
+    cells = " | ".join(f"{v}: wall (s) | {v}: CPU (s)" for v in versions)
+    compared = "before" in versions
+    ratios = " wall: before / after | CPU: before / after |" if compared else ""
+    lines = [f"| data | statistic | {cells} |{ratios}", "|---|---|" + "---:|" * (2 * len(versions))]
+    lines[-1] += "---:|---:|" if compared else ""
+    for name, case, medians in rows:
+        values = " | ".join(f"{medians[v][0]:.3f} | {medians[v][1]:.3f}" for v in versions)
+        if compared:
+            before, after = medians["before"], medians["after"]
+            values += f" | {before[0] / after[0]:.1f}x | {before[1] / after[1]:.1f}x"
+        lines.append(f"| {name} | {case} | {values} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fixture", type=Path, default=Path("bench/out/groups"))
@@ -235,13 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             rows.append((name, case, medians))
             print(name, case, medians, flush=True)
-    cells = " | ".join(f"{v}: wall (s) | {v}: CPU (s)" for v, _ in versions)
-    print(f"\n| data | statistic | {cells} |" + (" wall: before / after |" if args.before else ""))
-    print("|---|---|" + "---:|" * (2 * len(versions) + bool(args.before)))
-    for name, case, medians in rows:
-        values = " | ".join(f"{medians[v][0]:.3f} | {medians[v][1]:.3f}" for v, _ in versions)
-        ratio = f" {medians['before'][0] / medians['after'][0]:.1f}x |" if args.before else ""
-        print(f"| {name} | {case} | {values} |{ratio}")
+    print(table(rows, [v for v, _ in versions]))
     return 0
 
 
