@@ -8,6 +8,7 @@ traceback).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -290,9 +291,11 @@ def _validate(args: argparse.Namespace) -> int:
     ds = _load(args)
     report = ds.report()
     if args.strict and (ds.usable or ds.leads_only) and ds.quarantine.height:
-        report = report.replace(
-            "Usable: yes",
+        report = re.sub(
+            r"^Usable: yes.*$",
             f"Usable: yes, but --strict fails: {ds.quarantine.height:,} row(s) quarantined.",
+            report,
+            flags=re.MULTILINE,
         )
     print(report)
     if args.quarantine:

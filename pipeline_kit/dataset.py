@@ -575,15 +575,24 @@ class Dataset:
                 lines.append(f"    e.g. line {rows}")
         if self.notes:
             lines += ["", "Notes:"] + [f"- {n}" for n in self.notes]
-        lines += [
-            "",
-            "Usable: yes"
-            if self.usable
-            else "Usable: for lead figures only - no deals."
-            if self.leads_only
-            else "Usable: NO - no deal passed validation.",
-        ]
+        lines += ["", self._usable_line()]
         return "\n".join(lines)
+
+    def _usable_line(self) -> str:
+        """The report's verdict: usable, with how many deals the figures leave out."""
+        if not self.usable:
+            if self.leads_only:
+                return "Usable: for lead figures only - no deals."
+            return "Usable: NO - no deal passed validation."
+        deals = self.counts.filter(pl.col("table") == "deals")
+        quarantined = int(deals["quarantined"].sum()) if deals.height else 0
+        if quarantined == 0:
+            return "Usable: yes"
+        # (a load with most deals quarantined read "Usable: yes" like a clean one)
+        return (
+            f"Usable: yes - {quarantined:,} of {int(deals['read'].sum()):,} deals are "
+            "quarantined and left out of every figure (see above)."
+        )
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{t}={f.height:,}" for t, f in self.tables.items())

@@ -35,6 +35,23 @@ def test_validate_strict_does_not_say_usable_yes_alone(tmp_path, capsys):
     assert main(["validate", "--data", str(folder), "--strict"]) == 2
     out = capsys.readouterr().out
     assert "Usable: yes, but --strict fails: 1 row(s) quarantined." in out
+    assert out.count("Usable:") == 1
+
+
+def test_usable_says_how_many_deals_the_figures_leave_out(tmp_path, capsys):
+    """A load with most deals quarantined read "Usable: yes", like a clean one."""
+    folder = _deals(
+        tmp_path,
+        "D1,a,r,1,2025-10-01,Won,won,2025-10-02\nD2,a,r,-5,2025-10-01,Won,won,2025-10-02\n"
+        "D3,a,r,-5,2025-10-01,Won,won,2025-10-02\n",
+    )
+    assert main(["validate", "--data", str(folder), "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith(
+        "Usable: yes - 2 of 3 deals are quarantined and left out of every figure (see above)."
+    )
+    clean = _deals(tmp_path / "clean", "D1,a,r,1,2025-10-01,Won,won,2025-10-02\n")
+    assert pk.load(clean).report().endswith("\nUsable: yes")
 
 
 def test_amounts_too_large_to_sum_are_quarantined(tmp_path):
