@@ -13,6 +13,7 @@ its lines.
 
 from __future__ import annotations
 
+import codecs
 import functools
 import re
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import N_, Message
 
-__all__ = ["DETECTION_SAMPLE_BYTES", "decode", "detect_encoding"]
+__all__ = ["DETECTION_SAMPLE_BYTES", "decode", "detect_encoding", "unicode_encoding"]
 
 
 def decode(data: bytes, path: Path, encoding: str | None, notes: list[str]) -> str:
@@ -54,6 +55,28 @@ def decode(data: bytes, path: Path, encoding: str | None, notes: list[str]) -> s
                 )
             )
         return text
+    unicode = unicode_encoding(data)
+    if unicode is not None:
+        try:
+            text = data.decode(unicode)
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                problem=f"the file starts as {unicode.upper()} text but cannot be read as such: "
+                f"{exc}",
+                fix="export it again, as UTF-8 CSV",
+                file=str(path),
+            ) from exc
+        notes.append(
+            Message(
+                N_(
+                    "{file} is {encoding} text (certain from its first bytes; Excel's 'Unicode "
+                    "Text' is UTF-16): read as such."
+                ),
+                file=path.name,
+                encoding=unicode.upper(),
+            )
+        )
+        return text.removeprefix("\ufeff")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -100,6 +123,43 @@ def decode(data: bytes, path: Path, encoding: str | None, notes: list[str]) -> s
             )
         )
         return data.decode(name)  # detect_encoding only names an encoding that decodes it
+
+
+# byte-order marks of the Unicode encodings other than UTF-8 (UTF-32 LE's starts as UTF-16 LE's,
+# so it is tried first); Python's codecs read the byte order from the mark
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def unicode_encoding(data: bytes) -> str | None:
+    """``"utf-16"`` / ``"utf-32"`` (with a byte-order mark), ``"utf-16-le"`` / ``"-be"``, or None.
+
+    Excel's "Unicode Text" and some CRM exports are UTF-16 with a byte-order mark: certain
+    from the first bytes. Without a mark, text whose first 64 bytes hold a NUL in every other
+    byte (and none in the others) is UTF-16 in that byte order: a NUL byte never stands in
+    text written in UTF-8 or in a one-byte encoding.
+
+    >>> unicode_encoding("deal_id".encode("utf-16")), unicode_encoding(b"deal_id")
+    ('utf-16', None)
+    >>> unicode_encoding("deal_id,stage".encode("utf-16-le"))
+    'utf-16-le'
+    """
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name
+    head = data[: min(64, len(data) - len(data) % 2)]
+    if len(head) < 4:
+        return None
+    even, odd = head[0::2], head[1::2]
+    if odd.count(0) == len(odd) and 0 not in even:
+        return "utf-16-le"
+    if even.count(0) == len(even) and 0 not in odd:
+        return "utf-16-be"
+    return None
 
 
 # UTF-8 read as a one-byte encoding: "Ã©" for "é", "Ã¶" for "ö", "â€™" for "’"

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
-from pipeline_kit.adapters._encoding import decode
+from pipeline_kit.adapters._encoding import decode, unicode_encoding
 from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import N_, Message
 
@@ -40,6 +40,8 @@ __all__ = [
     "container_problem",
     "decimal_comma_numbers",
     "decimal_evidence",
+    "epoch_columns",
+    "epoch_note",
     "excel_serial",
     "normalise_dates",
     "parse_bool",
@@ -50,6 +52,7 @@ __all__ = [
     "set_aside",
     "squash",
     "to_reporting_currency",
+    "unix_time",
     "without_blank_rows",
     "without_repeated_headers",
     "without_report_footer",
@@ -389,7 +392,7 @@ def _read_export_file(
                 file=path.name,
             )
         )
-    if encoding is None:
+    if encoding is None and unicode_encoding(data) is None:
         # UTF-8, most exports: the bytes go to the CSV reader as they are, and it checks that
         # they are UTF-8 (decoding them to text to be encoded again took 0.2 s per 145 MB)
         # (the first line sliced off: ``split`` would copy the rest of the file too)
@@ -838,6 +841,9 @@ def parse_bool(expr: pl.Expr, blank: bool | None = None) -> pl.Expr:
 
 _OFFSET = r"^\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$"
 _EPOCH_MS = r"^\d{12,13}$"
+# Unix time in seconds, as database dumps and some APIs write it (1714521600 is 2024-05-01)
+_EPOCH_S = r"^\d{10}$"
+_UNIX = f"{_EPOCH_MS}|{_EPOCH_S}"
 # day and month in either order, then the year, split by slashes (US, UK, France, Spain),
 # dots (Germany, Russia, Poland, the Nordics) or dashes (the Netherlands, India): the one
 # separator of a value, written twice
@@ -894,6 +900,74 @@ def serial_date_columns(frame: pl.DataFrame, columns: Sequence[str]) -> list[str
         checks.append((filled.any() & (fits | ~filled).all()).alias(c))
     found = frame.select(checks).row(0) if checks else ()
     return [c for c, ok in zip(columns, found, strict=True) if ok]
+
+
+def _unix_datetime(text: pl.Expr) -> pl.Expr:
+    number = text.str.strip_chars()
+    ms = number.cast(pl.Int64, strict=False) * pl.when(number.str.contains(_EPOCH_S)).then(
+        1000
+    ).when(number.str.contains(_EPOCH_MS)).then(1)
+    return ms.cast(pl.Datetime("ms")).cast(pl.Datetime("us"))
+
+
+def unix_time(text: pl.Expr) -> pl.Expr:
+    """ISO text (``YYYY-MM-DD HH:MM:SS``, UTC) of a Unix time written as a whole number.
+
+    10 digits are seconds since 1970-01-01 UTC, 12-13 digits milliseconds; null for any
+    other text.
+
+    >>> pl.select(unix_time(pl.lit("1714521600000"))).item()
+    '2024-05-01 00:00:00'
+    >>> pl.select(unix_time(pl.lit("1714521600"))).item()
+    '2024-05-01 00:00:00'
+    """
+    return _unix_datetime(text).dt.strftime(_ISO_OUT)
+
+
+def epoch_columns(frame: pl.DataFrame, columns: Sequence[str]) -> list[str]:
+    """The columns whose whole numbers are all Unix times (at least one).
+
+    A Unix time is 10 digits (seconds since 1970-01-01 UTC) or 12-13 digits (milliseconds).
+    Other text (an ISO date, ``n/a``) does not decide: it is read, or quarantined, as written.
+
+    >>> frame = pl.DataFrame({"a": ["1714521600000", "n/a"], "b": ["1714521600", "7"]})
+    >>> epoch_columns(frame, ["a", "b"])
+    ['a']
+    """
+    columns = [c for c in columns if frame.schema[c] == pl.String]
+    checks = []
+    for c in columns:
+        text = pl.col(c).str.strip_chars()
+        number = text.str.contains(r"^\d+$")
+        fits = text.str.contains(_UNIX)
+        checks.append((fits.any() & (fits | ~number | text.is_null()).all()).alias(c))
+    found = frame.select(checks).row(0) if checks else ()
+    return [c for c, ok in zip(columns, found, strict=True) if ok]
+
+
+def epoch_note(frame: pl.DataFrame, columns: Sequence[str], file: str) -> Message | None:
+    """A note naming the ``columns`` (before :func:`normalise_dates`) that hold Unix times.
+
+    None when no value of them is one (10 digits: seconds; 12-13: milliseconds).
+    """
+    text = [c for c in columns if c in frame.columns and frame.schema[c] == pl.String]
+    if not text:
+        return None
+    held = frame.select(pl.col(text).str.strip_chars().str.contains(_UNIX).any())
+    names = [c for c in text if held[c][0]]
+    if not names:
+        return None
+    value = pl.col(names[0]).str.strip_chars()
+    example = frame.select(value.filter(value.str.contains(_UNIX)).first())
+    return Message(
+        N_(
+            "{name}: {names} hold Unix times (whole numbers of seconds or milliseconds since "
+            "1970-01-01, e.g. {example}): read as dates and times in UTC."
+        ),
+        name=str(Path(file).name),
+        names=", ".join(names),
+        example=str(example.item()).strip(),
+    )
 
 
 def _slash_order(
@@ -963,14 +1037,14 @@ def normalise_dates(
     """Rewrite ``columns`` (strings) as ISO ``YYYY-MM-DD HH:MM:SS`` text the loader reads.
 
     Understood: ISO with ``T``, fraction and ``Z`` / ``+0000`` / ``+01:00`` (converted to UTC);
-    epoch milliseconds (12-13 digits, as the HubSpot API writes them; not with ``epoch_ms=
-    False``, for files whose dates are never written so); ``MM/DD/YY[YY]`` or
-    ``DD/MM/YY[YY]`` with an optional ``hh:mm[:ss][ AM|PM]``; ``YYYY/M/D`` (year first: one
-    or two digits for day and month, an optional ``hh:mm[:ss]``), with a note. Which of month
-    or day comes first
-    is read from the values of all the columns together (a first number above 12 means
-    day-first); when no value decides, ``prefer`` does and a note says so; without ``prefer``
-    the slash dates are left as they are (and quarantined by the loader as unreadable).
+    Unix times, in milliseconds (12-13 digits, as the HubSpot API writes them) or seconds (10
+    digits; neither with ``epoch_ms=False``, for files whose dates are never written so);
+    ``MM/DD/YY[YY]`` or ``DD/MM/YY[YY]`` with an optional ``hh:mm[:ss][ AM|PM]``;
+    ``YYYY/M/D`` (year first: one or two digits for day and month, an optional
+    ``hh:mm[:ss]``), with a note. Which of month or day comes first is read from the values
+    of all the columns together (a first number above 12 means day-first); when no value
+    decides, ``prefer`` does and a note says so; without ``prefer`` the slash dates are left
+    as they are (and quarantined by the loader as unreadable).
     Values in any other shape are left untouched. Plain ISO values are left as they are.
 
     With ``excel_serials``, a column made only of whole numbers from 20000 to 80000 holds
@@ -1069,12 +1143,11 @@ def normalise_dates(
             .dt.convert_time_zone("UTC")
             .dt.replace_time_zone(None)
         )
-        epoch = text.cast(pl.Int64, strict=False).cast(pl.Datetime("ms")).cast(pl.Datetime("us"))
         parsed: Then | ChainedThen = pl.when(text.str.contains(_OFFSET)).then(
             pl.coalesce(offset, offset_short)
         )
         if epoch_ms:
-            parsed = parsed.when(text.str.contains(_EPOCH_MS)).then(epoch)
+            parsed = parsed.when(text.str.contains(_UNIX)).then(_unix_datetime(text))
         if order is not None:
             parsed = parsed.when(text.str.contains(_SLASH)).then(_from_slash(text, order))
         if c in year_first:

@@ -15,6 +15,8 @@ from pipeline_kit.adapters._tools import (
     container_problem,
     decimal_comma_numbers,
     decimal_evidence,
+    epoch_columns,
+    epoch_note,
     normalise_dates,
     without_repeated_headers,
     without_report_footer,
@@ -43,6 +45,11 @@ _SERIAL = re.compile(r"^\s*\d{5}\s*$")
 # a date written day and month first (3/1/2025, 03.01.2025, 03-01-2025), as a spreadsheet
 # saving in a US, European or Indian locale writes it
 _DAY_MONTH = re.compile(r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d")
+# a whole number of 10 or 12-13 digits: a Unix time in seconds or milliseconds
+_UNIX = re.compile(r"^\s*(?:\d{10}|\d{12,13})\s*$")
+# a month by name beside a day and year (May 01, 2024; 01-May-2024; 5 Mac 2024), or a date
+# written in Chinese or Japanese (2024年3月5日)
+_MONTH_NAME = re.compile(r"[^\W\d_]{3,}|年")
 # files named like a table that the kit does not read (said, not ignored)
 UNREAD_SUFFIXES = (".numbers", ".json", ".ndjson", ".jsonl", ".tsv", ".txt")
 
@@ -294,16 +301,33 @@ def _read_values(
         else:
             slashed = frame.select(pl.col(dates).str.contains(_DAY_MONTH.pattern).any()).row(0)
             with_slash = [c for c, found in zip(dates, slashed, strict=True) if found]
-        if with_slash or serials:
+        # Unix times (1714521600000): looked at when the first value is 10 or 12-13 digits
+        unix = epoch_columns(
+            frame, [c for c, v in zip(dates, first, strict=True) if v and _UNIX.match(v)]
+        )
+        said = epoch_note(frame, unix, str(file)) if unix else None
+        if said is not None:
+            notes.append(said)
+        if with_slash or serials or unix:
             frame = normalise_dates(
                 frame,
-                [*with_slash, *serials],
+                [*with_slash, *serials, *unix],
                 notes,
                 file=str(file),
                 prefer=date_order,
-                epoch_ms=False,
+                epoch_ms=bool(unix),
                 excel_serials=True,
             )
+        # the month by name (May 01, 2024; 01-May-2024; 2024年3月5日): looked at when the
+        # first value has letters, and read whole (a column with an ISO date is left as
+        # written, as a slash date among ISO ones is)
+        named = [c for c, v in zip(dates, first, strict=True) if v and _MONTH_NAME.search(v)]
+        if named:
+            from pipeline_kit.adapters.mapping import read_named_month_dates
+
+            iso = frame.select(pl.col(named).str.contains(_ISO_START).any()).row(0)
+            named = [c for c, found in zip(named, iso, strict=True) if not found]
+            frame = read_named_month_dates(frame, named, str(file), notes)
     for c in dates:
         hints[(table, f"{c}|dtype")] = Message(
             N_(

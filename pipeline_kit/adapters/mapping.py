@@ -110,7 +110,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from pipeline_kit.adapters._encoding import detect_encoding
+from pipeline_kit.adapters._encoding import detect_encoding, unicode_encoding
 from pipeline_kit.adapters._tools import (
     WORKBOOK_SUFFIXES,
     amount_code,
@@ -119,6 +119,8 @@ from pipeline_kit.adapters._tools import (
     container_problem,
     decimal_comma_numbers,
     decimal_evidence,
+    epoch_columns,
+    epoch_note,
     excel_serial,
     normalise_dates,
     read_export_file,
@@ -126,6 +128,7 @@ from pipeline_kit.adapters._tools import (
     set_aside,
     squash,
     to_reporting_currency,
+    unix_time,
     without_blank_rows,
     without_repeated_headers,
     without_report_footer,
@@ -167,6 +170,8 @@ DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", *WORKBOOK_SUFFIXES)
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
 # date_format = "excel": whole numbers are Excel serial dates (days since 1899-12-30)
 EXCEL = "excel"
+# date_format = "unix": whole numbers are Unix times (10 digits: seconds; 12-13: milliseconds)
+UNIX = "unix"
 # deal_id = "@line": no column holds ids; each row's id is its line in the file (source_row)
 LINE_IDS = "@line"
 # the tables whose own id a mapping may take from the line numbers
@@ -279,16 +284,17 @@ def _settings(raw: Mapping[str, Any], origin: str, where: str) -> Settings:
     if date_format is not None and (
         not isinstance(date_format, list)
         or not date_format
-        or not all(isinstance(f, str) and ("%" in f or f == EXCEL) for f in date_format)
+        or not all(isinstance(f, str) and ("%" in f or f in (EXCEL, UNIX)) for f in date_format)
     ):
         raise _bad(
             origin,
             f"{where}date_format = {raw['date_format']!r} is not a strptime format",
             'write date_format = "%d/%m/%Y" (or a list of formats tried in order; "excel" for '
-            "Excel serial day numbers such as 45292)",
+            'Excel serial day numbers such as 45292, "unix" for Unix times such as '
+            "1714521600000)",
         )
     for fmt in date_format or []:
-        if fmt != EXCEL and not _format_works(fmt):
+        if fmt not in (EXCEL, UNIX) and not _format_works(fmt):
             raise _bad(
                 origin,
                 f"{where}date_format {fmt!r} cannot read the dates it writes (31 January 2024 "
@@ -717,6 +723,8 @@ def _apply_dates(
                 [
                     excel_serial(pl.col(c))
                     if f == EXCEL
+                    else unix_time(pl.col(c))
+                    if f == UNIX
                     else _strptime(pl.col(c).str.strip_chars(), f)
                     for f in formats
                 ]
@@ -739,6 +747,52 @@ def _apply_dates(
         pl.coalesce(pl.col(parsed[c]), pl.col(c)).alias(c) for c in columns
     ).drop(*parsed.values())
     return frame, unmatched
+
+
+def read_named_month_dates(
+    frame: pl.DataFrame, columns: list[str], file: str, notes: list[str]
+) -> pl.DataFrame:
+    """Date columns written with the month by name (``May 01, 2024``) or in CJK as ISO.
+
+    The month named (English or Malay) or the fields labelled (``2024年3月5日``), the order of
+    day and month is certain. For each column, the formats of :data:`_DATE_PARTS` of that
+    kind (each with the times of :data:`_TIME_PARTS`) are tried on its first 5,000 distinct
+    values; those needed to read them (the one reading most first, then any reading a value
+    the ones before did not) are applied, and one note names them. A value none reads (and
+    an ISO one) is left as written, for the loader to read or quarantine.
+    """
+    formats = [
+        d + t for d in _DATE_PARTS if "%b" in d or "%B" in d or "年" in d for t in _TIME_PARTS
+    ]
+    read: list[str] = []
+    used: list[str] = []
+    for c in columns:
+        values = pl.DataFrame({"v": _distinct(frame[c])})
+        fits = values.select(_strptime(pl.col("v"), f).is_not_null().alias(f) for f in formats)
+        ranked = sorted(formats, key=lambda f: -fits[f].sum())
+        needed: list[str] = []
+        covered = pl.repeat(False, values.height, eager=True)
+        for f in ranked:
+            if (fits[f] & ~covered).any():
+                needed.append(f)
+                covered = covered | fits[f]
+        if needed:
+            frame, _ = _apply_dates(frame, [c], needed, file)
+            read.append(c)
+            used.extend(f for f in needed if f not in used)
+    if read:
+        notes.append(
+            Message(
+                N_(
+                    "{file}: dates in {columns} name their month (or label year, month and "
+                    "day): read as {formats}, the order being certain."
+                ),
+                file=Path(file).name,
+                columns=", ".join(read),
+                formats=" or ".join(used),
+            )
+        )
+    return frame
 
 
 def apply_mapping(
@@ -977,7 +1031,10 @@ def apply_mapping(
                 formats=repr(formats),
             )
     elif date_cols:
+        unix = epoch_note(out, date_cols, label)
         out = normalise_dates(out, date_cols, notes, file=label, excel_serials=True)
+        if unix is not None:
+            notes.append(unix)
         for c in date_cols:
             hints[(table, f"{c}|dtype")] = N_(
                 'Give the export\'s date format in the mapping, e.g. date_format = "%d/%m/%Y"'
@@ -1692,6 +1749,8 @@ def _detect_encoding(file: Path) -> str | None:
     if file.suffix.lower() in (".parquet", *WORKBOOK_SUFFIXES):
         return None
     data = file.read_bytes()
+    if unicode_encoding(data) is not None:
+        return None  # (certain from its first bytes: the reader reads it without being told)
     try:
         data.decode("utf-8-sig")
         return None
@@ -1730,21 +1789,28 @@ def _date_guess(
 ) -> tuple[list[str], list[str]]:
     """(date formats for the table, what was guessed) from the values of its date columns.
 
-    Columns of Excel serial dates (only whole numbers from 20000 to 80000) are read as such
-    without a format, or with ``"excel"`` among the formats the other columns need.
+    Columns of Excel serial dates (only whole numbers from 20000 to 80000) or of Unix times
+    (only whole numbers of 10 or 12-13 digits) are read as such without a format, or with
+    ``"excel"`` / ``"unix"`` among the formats the other columns need.
     """
     text = [h for h in columns.values() if frame.schema[h] == pl.String]
     serial = set(serial_date_columns(frame, text))
-    if not serial:
+    unix = set(epoch_columns(frame, [h for h in text if h not in serial]))
+    if not serial and not unix:
         return _date_formats(frame, columns, european)
     formats, sentences = _date_formats(
-        frame, {c: h for c, h in columns.items() if h not in serial}, european
+        frame, {c: h for c, h in columns.items() if h not in serial | unix}, european
     )
-    names = ", ".join(c for c, h in columns.items() if h in serial)
-    sentences.append(
-        f"dates in {names} are Excel serial day numbers (45292 is 2024-01-01): read as dates"
-    )
-    return ([*formats, EXCEL] if formats else []), sentences
+    for kind, headers, what in (
+        (EXCEL, serial, "Excel serial day numbers (45292 is 2024-01-01)"),
+        (UNIX, unix, "Unix times (1714521600000 is 2024-05-01 00:00 UTC)"),
+    ):
+        if headers:
+            names = ", ".join(c for c, h in columns.items() if h in headers)
+            sentences.append(f"dates in {names} are {what}: read as dates")
+            # (alone, they are read without a format; among formats, named with them)
+            formats = [*formats, kind] if formats else formats
+    return formats, sentences
 
 
 def _date_formats(
