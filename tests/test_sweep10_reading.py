@@ -222,3 +222,26 @@ def test_month_names_among_iso_dates_are_left_as_written(tmp_path):
     ds = pk.load(_write(tmp_path, rows))
     assert ds.deals["deal_id"].to_list() == ["D2"]
     assert not any("name their month" in n for n in ds.notes)
+
+
+# ----------------------------------------------------------------------------- Data Loader
+
+
+def test_a_salesforce_data_loader_export_of_any_name_is_recognised(tmp_path):
+    # Opportunity's API fields in a file named deals.csv, with the org's own stage names:
+    # only IsClosed / IsWon say which deals are won or lost (a mapping from the stage names
+    # took every deal as open)
+    folder = tmp_path / "export"
+    folder.mkdir()
+    header = "Id,OwnerId,Amount,CreatedDate,StageName,IsClosed,IsWon,CloseDate"
+    lines = [
+        "006A,005X,1200,2024-01-05T10:00:00.000+0000,Signed,true,true,2024-02-01",
+        "006B,005X,800,2024-01-09T10:00:00.000+0000,No Decision,true,false,2024-03-02",
+        "006C,005Y,950,2024-02-11T10:00:00.000+0000,Negotiation,false,false,2024-06-30",
+    ]
+    (folder / "deals.csv").write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    ds = pk.load(folder / "deals.csv")
+    assert ds.source == "salesforce"
+    status = dict(ds.deals.select("deal_id", pl.col("status").cast(pl.String)).iter_rows())
+    assert status == {"006A": "won", "006B": "lost", "006C": "open"}
+    assert any("recognised by deals.csv" in n for n in ds.notes)

@@ -6,7 +6,8 @@ adapters read, by file names and header lines only (nothing else is read):
 
 - ``maven``: a folder holding ``sales_pipeline.csv``;
 - ``salesforce``: an ``Opportunity`` file (``Opportunity.csv``, ``sf_opportunity_data.csv``,
-  ...) with the API's ``StageName``, or a report (any file name) with ``Stage`` and an
+  ...) with the API's ``StageName``, a file of any name with ``StageName`` beside ``IsWon`` or
+  ``IsClosed`` (a Data Loader export), or a report (any file name) with ``Stage`` and an
   ``Amount`` beside ``Opportunity Name`` or ``Opportunity Owner``;
 - ``hubspot``: a Deals export (a header with ``Record ID`` or ``Deal ID`` and ``Deal Stage``)
   or the API/Fivetran ``deal`` table (``deal.csv``, ``deal_data.csv`` with
@@ -101,7 +102,14 @@ def _claims(file: Path) -> list[tuple[str, str]]:
         and bool({"opportunityname", "opportunityowner"} & keys)
         and any(k.startswith("amount") for k in keys)  # (Amount, Amount (converted))
     )
-    if report or (object_of(file) == "opportunity" and "stagename" in keys):
+    # (the API's flags name the object whatever the file is called: a Data Loader or
+    # Workbench export saved as export.csv or deals.csv)
+    api = (
+        "stagename" in keys
+        and bool({"iswon", "isclosed"} & keys)
+        and object_of(file) in (None, "opportunity")  # (not OpportunityHistory's)
+    )
+    if report or api or (object_of(file) == "opportunity" and "stagename" in keys):
         found.append("salesforce")
     # Pipedrive: the list export ("Deal - Title"; the adapter's own test), or the API's deals
     names_only = pl.DataFrame(schema=dict.fromkeys(dict.fromkeys(header), pl.String))
