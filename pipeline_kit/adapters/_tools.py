@@ -654,7 +654,8 @@ def _without_unnamed_columns(frame: pl.DataFrame, path: Path, notes: list[str]) 
     unnamed = [c for c in frame.columns if c != "source_row" and _UNNAMED.match(c)]
     if not unnamed:
         return frame
-    text = [c for c in unnamed if frame.schema[c] == pl.String]
+    schema = frame.schema  # (built anew at each call: once, not per column)
+    text = [c for c in unnamed if schema[c] == pl.String]
     filled = frame.select(
         *(pl.col(c).str.strip_chars().ne("").any().alias(c) for c in text),
         *(pl.col(c).is_not_null().any().alias(c) for c in unnamed if c not in text),
@@ -934,7 +935,8 @@ def epoch_columns(frame: pl.DataFrame, columns: Sequence[str]) -> list[str]:
     >>> epoch_columns(frame, ["a", "b"])
     ['a']
     """
-    columns = [c for c in columns if frame.schema[c] == pl.String]
+    schema = frame.schema
+    columns = [c for c in columns if schema[c] == pl.String]
     checks = []
     for c in columns:
         text = pl.col(c).str.strip_chars()
@@ -950,7 +952,8 @@ def epoch_note(frame: pl.DataFrame, columns: Sequence[str], file: str) -> Messag
 
     None when no value of them is one (10 digits: seconds; 12-13: milliseconds).
     """
-    text = [c for c in columns if c in frame.columns and frame.schema[c] == pl.String]
+    schema = frame.schema
+    text = [c for c in columns if schema.get(c) == pl.String]
     if not text:
         return None
     held = frame.select(pl.col(text).str.strip_chars().str.contains(_UNIX).any())
@@ -1054,7 +1057,8 @@ def normalise_dates(
     columns = list(dict.fromkeys(c for c in columns if c is not None and c in frame.columns))
     if not columns or frame.height == 0:
         return frame
-    text_cols = [c for c in columns if frame.schema[c] == pl.String]
+    schema = frame.schema
+    text_cols = [c for c in columns if schema[c] == pl.String]
     serials = serial_date_columns(frame, text_cols) if excel_serials else []
     if serials:
         frame = frame.with_columns(excel_serial(pl.col(c)).alias(c) for c in serials)
@@ -1308,7 +1312,7 @@ def without_repeated_headers(
     where a case-insensitive regex on the column took 150 ms), then checked whole.
     """
     cols = [c for c in frame.columns if c != "source_row"]
-    if not cols or frame.height == 0 or any(frame.schema[c] != pl.String for c in cols):
+    if not cols or frame.height == 0 or any(t != pl.String for t in frame.select(cols).dtypes):
         return frame, empty_setaside()
     first = frame.select(pl.col(cols[0]).is_in(_header_spellings(cols[0]))).to_series()
     if not first.any():
@@ -1402,7 +1406,7 @@ def without_blank_rows(
     whose first cell is empty, then checked whole.
     """
     cols = [c for c in frame.columns if c != "source_row"]
-    if not cols or frame.height == 0 or any(frame.schema[c] != pl.String for c in cols):
+    if not cols or frame.height == 0 or any(t != pl.String for t in frame.select(cols).dtypes):
         return frame, empty_setaside()
 
     def empty(c: str) -> pl.Expr:
@@ -1453,7 +1457,7 @@ def without_report_footer(
     a one-cell line alone is left to the rules.
     """
     cols = [c for c in frame.columns if c != "source_row"]
-    if not cols or frame.height == 0 or any(frame.schema[c] != pl.String for c in cols):
+    if not cols or frame.height == 0 or any(t != pl.String for t in frame.select(cols).dtypes):
         return frame, empty_setaside()
     # (the last 50 lines: a footer is a few lines long; a long file is not searched whole)
     tail = frame.tail(50)

@@ -96,6 +96,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import glob
 import hashlib
 import json
@@ -994,12 +995,11 @@ def apply_mapping(
         )
 
     # dates
+    read_as = out.schema
     date_cols = [
         c
         for c, t in schema.items()
-        if (t == pl.Date or isinstance(t, pl.Datetime))
-        and c in out.columns
-        and out.schema[c] == pl.String
+        if (t == pl.Date or isinstance(t, pl.Datetime)) and read_as.get(c) == pl.String
     ]
     if date_cols and settings.date_format:
         out, left = _apply_dates(out, date_cols, settings.date_format, file)
@@ -1041,10 +1041,9 @@ def apply_mapping(
             )
 
     # numbers
+    read_as = out.schema
     number_cols = [
-        c
-        for c, t in schema.items()
-        if t in (pl.Float64, pl.Int64) and c in out.columns and out.schema[c] == pl.String
+        c for c, t in schema.items() if t in (pl.Float64, pl.Int64) and read_as.get(c) == pl.String
     ]
     if number_cols and settings.decimal == ",":
         out, left = decimal_comma_numbers(out, number_cols)
@@ -1663,7 +1662,8 @@ def _letters(name: str) -> str:
     return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", name).casefold())
 
 
-def _header_keys(header: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)
+def _header_keys(header: str) -> frozenset[str]:
     """The header squashed, also without a suffix or a connector's prefix.
 
     Without a parenthesised suffix and without a connector's ``property_`` prefix (HubSpot
@@ -1673,13 +1673,16 @@ def _header_keys(header: str) -> set[str]:
     bare = re.sub(r"\(.*?\)|\[.*?\]|（.*?）", "", header)
     # (a custom field's suffix: Zoho's "Reason For Loss__s", Salesforce's "Competitor__c")
     bare = re.sub(r"__[a-z]{1,2}$", "", bare.strip())
-    return {
-        squash(header),
-        squash(bare),
-        squash(re.sub(r"^property_", "", bare)),
-        _letters(header),
-        _letters(bare),
-    } - {""}
+    return frozenset(
+        {
+            squash(header),
+            squash(bare),
+            squash(re.sub(r"^property_", "", bare)),
+            _letters(header),
+            _letters(bare),
+        }
+        - {""}
+    )
 
 
 def _candidates(headers: list[str], aliases: list[str]) -> list[str]:
@@ -1793,7 +1796,8 @@ def _date_guess(
     (only whole numbers of 10 or 12-13 digits) are read as such without a format, or with
     ``"excel"`` / ``"unix"`` among the formats the other columns need.
     """
-    text = [h for h in columns.values() if frame.schema[h] == pl.String]
+    schema = frame.schema
+    text = [h for h in columns.values() if schema[h] == pl.String]
     serial = set(serial_date_columns(frame, text))
     unix = set(epoch_columns(frame, [h for h in text if h not in serial]))
     if not serial and not unix:
@@ -1903,8 +1907,9 @@ def _date_like(frame: pl.DataFrame, headers: list[str]) -> list[str]:
     """
     formats = [d + t for d in _DATE_PARTS for t in _TIME_PARTS]
     found = []
+    schema = frame.schema
     for header in headers:
-        if frame.schema[header] != pl.String:
+        if schema[header] != pl.String:
             continue
         values = _distinct(frame[header], 200)
         if not values.len() or not values.str.contains(r"\d").all():
@@ -1923,8 +1928,9 @@ def _date_like(frame: pl.DataFrame, headers: list[str]) -> list[str]:
 def _number_like(frame: pl.DataFrame, headers: list[str]) -> list[str]:
     """The text columns whose values all look like amounts (digits, separators, a symbol)."""
     found = []
+    schema = frame.schema
     for header in headers:
-        if frame.schema[header] != pl.String:
+        if schema[header] != pl.String:
             continue
         values = _distinct(frame[header], 200).str.replace_all(r"[$€£¥]", "")
         if values.len() and values.str.contains(r"^\s*[-+]?\d[\d.,\s]*$").all():
