@@ -7,8 +7,14 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 import pipeline_kit as pk
+
+# No time limit per example: a test asserts values, never speed (speed is measured in bench/),
+# and hypothesis's default 200 ms deadline failed examples on a loaded machine.
+settings.register_profile("pipeline_kit", deadline=None)
+settings.load_profile("pipeline_kit")
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"

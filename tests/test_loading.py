@@ -629,8 +629,8 @@ def test_an_unreadable_closed_at_quarantines_its_deals_for_that_reason(tmp_path)
     their closed_at cannot be read (the column was left out as optional, and then every won
     and lost deal was quarantined as one 'without closed_at', which the file plainly has)."""
     deals = """deal_id,owner,team,amount,created_at,stage,status,closed_at
-D1,ann,red,100,2025-10-01,Won,won,"Oct 5, 2025"
-D2,ann,red,200,2025-10-01,Lost,lost,"Oct 6, 2025"
+D1,ann,red,100,2025-10-01,Won,won,"5th Oct 2025"
+D2,ann,red,200,2025-10-01,Lost,lost,"6th Oct 2025"
 D3,ann,red,300,2025-10-01,Proposal,open,
 """
     ds = pk.load(write_dataset(tmp_path / "d", deals=deals, stages=STAGES_CSV))

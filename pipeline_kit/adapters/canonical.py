@@ -33,6 +33,7 @@ from pipeline_kit.adapters.base import (
     normalise_header,
     read_table_file,
 )
+from pipeline_kit.adapters.snapshots import SNAPSHOT_MESSAGES, Snapshots, latest_snapshot
 from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import N_, Message
 from pipeline_kit.schema import DEFERRED_TABLES, TABLES
@@ -133,6 +134,7 @@ def read_canonical(
     hints: dict[tuple[str, str], str] = {}
     setaside: list[pl.DataFrame] = []
     sheets: dict[str, str | None] = {}  # table -> its sheet, for one workbook given
+    snapshots: Snapshots | None = None  # a deals table of snapshots (see adapters.snapshots)
     if path.is_file():
         sheets = _tables_of_one_file(path, notes)
     for table in TABLES:
@@ -202,7 +204,19 @@ def read_canonical(
                 rates=rates,
                 reporting_currency=reporting_currency,
             )
+            # (a deal per snapshot date: its latest row kept, the rest excluded)
+            frame, snapshots = latest_snapshot(
+                frame, file=str(file), notes=notes, setaside=setaside
+            )
         tables[table] = RawTable(table, frame, str(file))
+    derived_history = snapshots is not None and "stage_history" not in tables
+    if snapshots is not None and derived_history:
+        deals_file = tables["deals"].file
+        tables["stage_history"] = RawTable(
+            "stage_history",
+            snapshots.stage_history(deals_file, notes),
+            f"{deals_file} (stage changes between snapshots)",
+        )
     no_deals = "deals" not in tables and "leads" in tables
     if no_deals and (path.is_file() or not _unread_table_files(path, "deals")):
         tables = {"deals": no_deals_table(str(path / "deals.csv")), **tables}
@@ -261,6 +275,8 @@ def read_canonical(
         hints=hints,
         setaside=setaside,
         no_deals=no_deals,
+        stage_history_approximate=derived_history,
+        rule_messages=dict(SNAPSHOT_MESSAGES) if snapshots is not None else {},
     )
 
 

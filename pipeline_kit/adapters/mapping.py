@@ -141,6 +141,7 @@ from pipeline_kit.adapters.base import (
     leads_only_note,
     no_deals_table,
 )
+from pipeline_kit.adapters.snapshots import SNAPSHOT_MESSAGES, Snapshots, latest_snapshot
 from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import N_, Message
 from pipeline_kit.schema import (
@@ -1417,6 +1418,7 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
     tables: dict[str, RawTable] = {}
     files: list[Path] = []
     setaside: list[pl.DataFrame] = []
+    snapshots: Snapshots | None = None  # a deals table of snapshots (see adapters.snapshots)
     for table, section in sections.items():
         if (
             section.file is not None
@@ -1462,7 +1464,17 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
                 rates=settings.rates,
                 reporting_currency=settings.reporting_currency,
             )
+            # (a deal per snapshot date: its latest row kept, the rest excluded)
+            out, snapshots = latest_snapshot(out, file=str(file), notes=notes, setaside=setaside)
         tables[table] = RawTable(table, out, str(file))
+    derived_history = snapshots is not None and "stage_history" not in tables
+    if snapshots is not None and derived_history:
+        deals_file = tables["deals"].file
+        tables["stage_history"] = RawTable(
+            "stage_history",
+            snapshots.stage_history(deals_file, notes),
+            f"{deals_file} (stage changes between snapshots)",
+        )
     if no_deals:
         tables = {"deals": no_deals_table(str(base / "deals.csv")), **tables}
         notes.append(leads_only_note(path.name))
@@ -1476,6 +1488,8 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
         notes=notes,
         hints=hints,
         setaside=setaside,
+        stage_history_approximate=derived_history,
+        rule_messages=dict(SNAPSHOT_MESSAGES) if snapshots is not None else {},
     )
 
 
