@@ -470,8 +470,9 @@ class TeamReport:
         text += amounts_left_out(_, int(pipe["without_amount"].sum()))
         if self.ds.stage_history_approximate:
             text += "\n\n" + _(
-                "*Stage history was derived from the deals' current state: stages as of a "
-                "past date are approximate.*"
+                "*The stage history was not exported but derived (from the deals' dates, or "
+                "from snapshots: see the load's notes): stages as of a past date are "
+                "approximate.*"
             )
         return _markdown(text)
 

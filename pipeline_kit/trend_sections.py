@@ -393,8 +393,9 @@ def lost_by_stage_table(data: TeamData, reasons: int = 3, *, fmt: Formatter = EN
     note = ""
     if frame["approximate"][0]:
         note = "\n\n" + _(
-            "*The stage history was derived from the deals' current state, so the stage a "
-            "deal was lost from is unknown: export the stage history to see it.*"
+            "*The stage history was not exported but derived (see the load's notes), so the "
+            "stage a deal was lost from is approximate or unknown: export the stage history to "
+            "see it.*"
         )
     return markdown(
         md_table(
