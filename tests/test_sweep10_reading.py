@@ -68,6 +68,16 @@ def test_unicode_text_is_read_whole_with_a_note(tmp_path, encoding):
     assert sorted(ds.deals["source_row"].to_list()) == [2, 3, 4]
 
 
+@pytest.mark.parametrize("suffix", [".txt", ".tsv"])
+def test_excel_text_files_are_read_as_table_files(tmp_path, suffix):
+    # Excel saves "Unicode Text" and "Text (Tab delimited)" as .txt; other tools write .tsv
+    folder = _write(tmp_path, ROWS, encoding="utf-16", sep="\t")
+    (folder / "deals.csv").rename(folder / f"deals{suffix}")
+    for path in (folder, folder / f"deals{suffix}"):
+        ds = pk.load(path)
+        assert sorted(ds.deals["owner"].to_list()) == _expected_owners(ROWS)
+
+
 def test_unicode_encoding_reads_the_byte_order_mark_or_the_nul_bytes():
     assert unicode_encoding("deal_id".encode("utf-16")) == "utf-16"
     assert unicode_encoding("deal_id".encode("utf-32")) == "utf-32"

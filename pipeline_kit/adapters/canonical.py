@@ -40,7 +40,8 @@ from pipeline_kit.schema import DEFERRED_TABLES, TABLES
 
 __all__ = ["read_canonical"]
 
-SUFFIXES = (".csv", ".parquet", *WORKBOOK_SUFFIXES)
+# (.tsv and .txt: Excel's "Text (Tab delimited)" and "Unicode Text", read as the CSV is)
+SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", *WORKBOOK_SUFFIXES)
 _ISO_START = r"^\s*\d{4}-\d{1,2}-\d{1,2}"
 _SERIAL = re.compile(r"^\s*\d{5}\s*$")
 # a date written day and month first (3/1/2025, 03.01.2025, 03-01-2025), as a spreadsheet
@@ -52,11 +53,11 @@ _UNIX = re.compile(r"^\s*(?:\d{10}|\d{12,13})\s*$")
 # written in Chinese or Japanese (2024年3月5日)
 _MONTH_NAME = re.compile(r"[^\W\d_]{3,}|年")
 # files named like a table that the kit does not read (said, not ignored)
-UNREAD_SUFFIXES = (".numbers", ".json", ".ndjson", ".jsonl", ".tsv", ".txt")
+UNREAD_SUFFIXES = (".numbers", ".json", ".ndjson", ".jsonl")
 
 
 def find_table_file(folder: Path, table: str) -> Path | None:
-    """``folder/<table>.csv``, ``.parquet`` or a workbook; an error if two of them exist."""
+    """``folder/<table>.csv`` (or .tsv, .txt), .parquet or a workbook; an error if two exist."""
     found = [
         folder / f"{table}{suffix}" for suffix in SUFFIXES if (folder / f"{table}{suffix}").exists()
     ]

@@ -69,7 +69,7 @@ def header_of(file: Path) -> list[str]:
             return list(pl.read_parquet_schema(file))
         except (OSError, pl.exceptions.PolarsError):
             return []
-    if suffix != ".csv":
+    if suffix not in (".csv", ".tsv", ".txt"):
         return []
     with file.open("rb") as handle:
         start = handle.read(65536)
