@@ -210,14 +210,7 @@ def read_canonical(
                 frame, file=str(file), notes=notes, setaside=setaside
             )
         tables[table] = RawTable(table, frame, str(file))
-    derived_history = snapshots is not None and "stage_history" not in tables
-    if snapshots is not None and derived_history:
-        deals_file = tables["deals"].file
-        tables["stage_history"] = RawTable(
-            "stage_history",
-            snapshots.stage_history(deals_file, notes),
-            f"{deals_file} (stage changes between snapshots)",
-        )
+    derived_history = snapshots is not None and snapshots.add_history(tables, notes)
     no_deals = "deals" not in tables and "leads" in tables
     if no_deals and (path.is_file() or not _unread_table_files(path, "deals")):
         tables = {"deals": no_deals_table(str(path / "deals.csv")), **tables}

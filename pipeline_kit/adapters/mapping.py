@@ -1467,14 +1467,7 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
             # (a deal per snapshot date: its latest row kept, the rest excluded)
             out, snapshots = latest_snapshot(out, file=str(file), notes=notes, setaside=setaside)
         tables[table] = RawTable(table, out, str(file))
-    derived_history = snapshots is not None and "stage_history" not in tables
-    if snapshots is not None and derived_history:
-        deals_file = tables["deals"].file
-        tables["stage_history"] = RawTable(
-            "stage_history",
-            snapshots.stage_history(deals_file, notes),
-            f"{deals_file} (stage changes between snapshots)",
-        )
+    derived_history = snapshots is not None and snapshots.add_history(tables, notes)
     if no_deals:
         tables = {"deals": no_deals_table(str(base / "deals.csv")), **tables}
         notes.append(leads_only_note(path.name))

@@ -31,7 +31,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline_kit.adapters._tools import normalise_dates, set_aside
-from pipeline_kit.adapters.base import normalise_header
+from pipeline_kit.adapters.base import RawTable, normalise_header
 from pipeline_kit.i18n import N_, Message
 
 __all__ = ["SNAPSHOT_HEADERS", "SNAPSHOT_MESSAGES", "Snapshots", "latest_snapshot"]
@@ -64,6 +64,21 @@ class Snapshots:
         self.column = column
         # every row (all snapshots), with the snapshot's date as "__snapshot" (Date)
         self.rows = rows
+
+    def add_history(self, tables: dict[str, RawTable], notes: list[str]) -> bool:
+        """Add the history the snapshots show to ``tables`` unless the export has one.
+
+        Returns whether it was added (the dataset's stage history is then approximate).
+        """
+        if "stage_history" in tables:
+            return False
+        deals_file = tables["deals"].file
+        tables["stage_history"] = RawTable(
+            "stage_history",
+            self.stage_history(deals_file, notes),
+            f"{deals_file} (stage changes between snapshots)",
+        )
+        return True
 
     def stage_history(self, file: str, notes: list[str]) -> pl.DataFrame:
         """The stage changes the snapshots show, as a raw stage_history table (text columns).
