@@ -255,3 +255,70 @@ def test_a_salesforce_data_loader_export_of_any_name_is_recognised(tmp_path):
     status = dict(ds.deals.select("deal_id", pl.col("status").cast(pl.String)).iter_rows())
     assert status == {"006A": "won", "006B": "lost", "006C": "open"}
     assert any("recognised by deals.csv" in n for n in ds.notes)
+
+
+# ----------------------------------------------------------------------------- yes/no flags
+
+FLAGS_CSV = (
+    "Deal,Owner,Value,Created,Pipeline Stage,Won?,{other},Close Date\n"
+    "A1,Ann,100,2024-01-02,Signed,yes,{a1},2024-02-01\n"
+    "A2,Bo,200,2024-01-03,Dead,no,{a2},2024-02-05\n"
+    "A3,Ann,300,2024-01-04,Demo,no,{a3},\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("other", "values"),
+    [("Closed?", ("yes", "yes", "no")), ("Lost", ("false", "true", "false"))],
+)
+def test_status_from_a_won_flag_and_a_closed_or_lost_flag(tmp_path, other, values):
+    # a board or sheet whose own stage names say nothing: only the two flags tell won, lost
+    # and open apart (the won flag alone read every lost deal as open)
+    a1, a2, a3 = values
+    path = tmp_path / "deals_export.csv"
+    path.write_text(FLAGS_CSV.format(other=other, a1=a1, a2=a2, a3=a3), encoding="utf-8")
+    text, sentences = draft_mapping(path)
+    kind = "closed" if other == "Closed?" else "lost"
+    assert f'status = {{ won = "Won?", {kind} = "{other}" }}' in text
+    assert any("yes/no flags" in s for s in sentences)
+    columns = {
+        "deal_id": "Deal",
+        "owner": "Owner",
+        "amount": "Value",
+        "created_at": "Created",
+        "stage": "Pipeline Stage",
+        "status": {"won": "Won?", kind: other},
+        "closed_at": "Close Date",
+    }
+    ds = pk.load(path, mapping={"deals": {"columns": columns}})
+    status = dict(ds.deals.select("deal_id", pl.col("status").cast(pl.String)).iter_rows())
+    assert status == {"A1": "won", "A2": "lost", "A3": "open"}
+
+
+def test_contradicting_flags_quarantine_the_deal(tmp_path):
+    path = tmp_path / "deals_export.csv"
+    # won but not closed: neither reading is right
+    path.write_text(FLAGS_CSV.format(other="Closed?", a1="no", a2="yes", a3="no"), "utf-8")
+    columns = {
+        "deal_id": "Deal",
+        "stage": "Pipeline Stage",
+        "status": {"won": "Won?", "closed": "Closed?"},
+        "closed_at": "Close Date",
+    }
+    ds = pk.load(path, mapping={"deals": {"columns": columns}})
+    assert sorted(ds.deals["deal_id"]) == ["A2", "A3"]
+    assert ds.quarantine["source_row"].to_list() == [2]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [{"won": "Won?"}, {"won": "Won?", "closed": "C", "lost": "L"}, {"won": "", "lost": "L"}],
+)
+def test_malformed_status_flags_are_one_clear_error(tmp_path, flags):
+    path = tmp_path / "deals_export.csv"
+    path.write_text(FLAGS_CSV.format(other="Closed?", a1="y", a2="y", a3="n"), "utf-8")
+    mapping = {
+        "deals": {"columns": {"deal_id": "Deal", "stage": "Pipeline Stage", "status": flags}}
+    }
+    with pytest.raises(pk.DataError, match="status"):
+        pk.load(path, mapping=mapping)

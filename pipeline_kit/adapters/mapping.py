@@ -124,6 +124,7 @@ from pipeline_kit.adapters._tools import (
     epoch_note,
     excel_serial,
     normalise_dates,
+    parse_bool,
     read_export_file,
     serial_date_columns,
     set_aside,
@@ -229,6 +230,8 @@ class Section:
     settings: Settings = field(default_factory=Settings)
     # columns whose empty cells take the value above (a sheet's merged cells: "same as above")
     fill_down: list[str] = field(default_factory=list)
+    # status from yes/no flags: {"won": header, "closed": header} or {"won": ..., "lost": ...}
+    status_flags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -460,6 +463,10 @@ def _section(table: str, raw: Any, origin: str) -> Section:
 
     columns = _string_table(raw.get("columns", {}), origin, f"{table}.columns")
     check_columns(list(columns), f"{table}.columns")
+    status_flags: dict[str, str] = {}
+    if table == "deals" and isinstance(columns.get("status"), Mapping):
+        status_flags = _status_flags(columns["status"], origin)
+        columns["status"] = status_flags["won"]
     several: dict[str, list[str]] = {}
     for name, header in list(columns.items()):
         if isinstance(header, list) and len(header) == 1:
@@ -547,7 +554,64 @@ def _section(table: str, raw: Any, origin: str) -> Section:
         constants=constant_text,
         settings=_settings(raw, origin, f"[{table}] "),
         fill_down=list(fill_down),
+        status_flags=status_flags,
     )
+
+
+def _status_flags(raw: Mapping[str, Any], origin: str) -> dict[str, str]:
+    """``status = { won = "IsWon", closed = "IsClosed" }`` (or ``lost = ...``), checked."""
+    flags = dict(raw)
+    keys = set(flags)
+    if "won" not in keys or len(keys & {"closed", "lost"}) != 1 or keys - {"won", "closed", "lost"}:
+        raise _bad(
+            origin,
+            f"[deals.columns] status = {flags!r}: yes/no flags need won and one of closed or lost",
+            'status = { won = "IsWon", closed = "IsClosed" } (or lost = "Is Lost")',
+        )
+    if not all(isinstance(h, str) and h.strip() for h in flags.values()):
+        raise _bad(
+            origin,
+            f"[deals.columns] status = {flags!r}: each flag names a header (non-empty text)",
+            'status = { won = "IsWon", closed = "IsClosed" }',
+        )
+    return {k: str(v) for k, v in flags.items()}
+
+
+def status_from_flags(flags: dict[str, str]) -> pl.Expr:
+    """won, lost or open from yes/no flag columns (``status = { won = ..., closed = ... }``).
+
+    With a closed flag: won when won; lost when closed and not won; open when neither (as
+    Salesforce's IsWon and IsClosed). With a lost flag: won when won, lost when lost, open
+    when neither. A flag that is not yes/no, or flags that contradict each other (won but not
+    closed; won and lost), give no status: the row is quarantined.
+
+    >>> frame = pl.DataFrame({"W": ["true", "false", "false", "true"],
+    ...                       "C": ["true", "true", "false", "false"]})
+    >>> frame.select(status_from_flags({"won": "W", "closed": "C"})).to_series().to_list()
+    ['won', 'lost', 'open', None]
+    """
+    won = parse_bool(pl.col(flags["won"]), blank=False)
+    if "closed" in flags:
+        closed = parse_bool(pl.col(flags["closed"]), blank=False)
+        status = (
+            pl.when(won & closed)
+            .then(pl.lit("won"))
+            .when(closed & ~won)
+            .then(pl.lit("lost"))
+            .when(~closed & ~won)
+            .then(pl.lit("open"))
+        )
+    else:
+        lost = parse_bool(pl.col(flags["lost"]), blank=False)
+        status = (
+            pl.when(won & ~lost)
+            .then(pl.lit("won"))
+            .when(lost & ~won)
+            .then(pl.lit("lost"))
+            .when(~won & ~lost)
+            .then(pl.lit("open"))
+        )
+    return status.otherwise(pl.lit(None, pl.String))
 
 
 def _load_mapping_file(mapping: str | Path) -> tuple[dict[str, Any], Path]:
@@ -822,7 +886,8 @@ def apply_mapping(
     several = {
         c: [_find_header(headers, h, file, c) for h in hs] for c, hs in section.several.items()
     }
-    used = set(chosen.values()) | {h for hs in several.values() for h in hs}
+    flags = {k: _find_header(headers, h, file, "status") for k, h in section.status_flags.items()}
+    used = set(chosen.values()) | {h for hs in several.values() for h in hs} | set(flags.values())
     taken = set(chosen) | set(section.constants) | set(line_ids)
     # the deals' currency code is read under its own name too (convert_currency)
     named = set(schema) | ({"currency"} if table == "deals" else set())
@@ -882,7 +947,13 @@ def apply_mapping(
     out = frame.select(
         "source_row",
         *[
-            (_first_filled(hs, section.values.get(c)) if c in several else pl.col(h)).alias(c)
+            (
+                status_from_flags(flags)
+                if c == "status" and flags
+                else _first_filled(hs, section.values.get(c))
+                if c in several
+                else pl.col(h)
+            ).alias(c)
             for c, h in chosen.items()
             for hs in [several.get(c, [h])]
         ],
@@ -896,7 +967,10 @@ def apply_mapping(
         done.append(
             Message(
                 N_("columns {pairs}"),
-                pairs=", ".join(f"{c} = {several.get(c, h)!r}" for c, h in chosen.items()),
+                pairs=", ".join(
+                    f"{c} = {flags if c == 'status' and flags else several.get(c, h)!r}"
+                    for c, h in chosen.items()
+                ),
             )
         )
     if several:
@@ -1713,6 +1787,8 @@ class _Guess:
     name_hit: bool  # the file's name suggests the table
     # canonical -> headers read together, the first filled (closed_at = ["date_lost", "date_won"])
     several: dict[str, list[str]] = field(default_factory=dict)
+    # status from yes/no flags: {"won": header, "closed" (or "lost"): header}
+    status_flags: dict[str, str] = field(default_factory=dict)
 
     @property
     def plausible(self) -> bool:
@@ -2026,6 +2102,30 @@ def read_status_words(frame: pl.DataFrame, file: str, notes: list[str]) -> pl.Da
     return frame.with_columns(pl.col("status").replace(known))
 
 
+_FLAG_VALUES = {"true", "false", "1", "0", "yes", "no", "y", "n", "t", "f"}
+# headers of a yes/no flag saying a deal is closed, or lost (squashed)
+_CLOSED_FLAGS = {"isclosed", "closed", "dealclosed", "closedflag", "isdealclosed"}
+_LOST_FLAGS = {"islost", "lost", "closedlost", "deallost"}
+
+
+def _is_flag_column(frame: pl.DataFrame, header: str) -> bool:
+    """Whether ``header`` holds only yes/no values (true/false, 1/0, y/n), at least one."""
+    values = {_word(v) for v in _distinct(frame[header], 200).to_list()}
+    return bool(values) and values <= _FLAG_VALUES
+
+
+def _partner_flag(frame: pl.DataFrame, won: str) -> tuple[str, str] | None:
+    """("closed" or "lost", header) of a yes/no flag beside the won flag ``won``, if any."""
+    for header in frame.columns:
+        if header in (won, "source_row"):
+            continue
+        key = squash(re.sub(r"\?$", "", header))
+        kind = "closed" if key in _CLOSED_FLAGS else "lost" if key in _LOST_FLAGS else None
+        if kind is not None and _is_flag_column(frame, header):
+            return kind, header
+    return None
+
+
 def _status_lines(
     frame: pl.DataFrame, guess: _Guess, sentences: list[str]
 ) -> tuple[list[str], dict[str, str]]:
@@ -2035,6 +2135,21 @@ def _status_lines(
     the stage column.
     """
     header = guess.columns.get("status")
+    if header is not None and _is_flag_column(frame, header):
+        partner = _partner_flag(frame, header)
+        if partner is not None:
+            kind, other = partner
+            guess.status_flags = {"won": header, kind: other}
+            for c, alternatives in list(guess.alternatives.items()):  # (a flag is no date)
+                guess.alternatives[c] = [h for h in alternatives if h != other]
+                if not guess.alternatives[c]:
+                    del guess.alternatives[c]
+            sentences.append(
+                f"status: from the yes/no flags {header!r} and {other!r} (won when "
+                f"{header!r}; lost when {other!r}"
+                + (" and not won; open when neither)" if kind == "closed" else "; else open)")
+            )
+            return [], {}
     stage = guess.columns.get("stage")
     stage_words = _status_words(_distinct(frame[stage], 200)) if stage is not None else {}
     stage_tells = {"won", "lost"} <= set(stage_words.values())
@@ -2322,9 +2437,16 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
                     f"{c}: {header!r} chosen, but {', '.join(map(repr, g.alternatives[c]))} "
                     "also fit(s): check"
                 )
-            value = f"[{', '.join(map(_toml, g.several[c]))}]" if c in g.several else _toml(header)
+            value = (
+                f"[{', '.join(map(_toml, g.several[c]))}]"
+                if c in g.several
+                else "{ " + ", ".join(f"{k} = {_toml(h)}" for k, h in g.status_flags.items()) + " }"
+                if c == "status" and g.status_flags
+                else _toml(header)
+            )
             lines.append(f"{c} = {value}" + (f"  # {'; '.join(comment)}" if comment else ""))
         used = set(g.columns.values()) | {h for hs in g.several.values() for h in hs}
+        used |= set(g.status_flags.values())
         extras = [h for h in frame.columns if h != "source_row" and h not in used]
         if extras:
             kept = "not mapped, kept as extra columns: " + ", ".join(
