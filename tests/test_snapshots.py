@@ -176,3 +176,13 @@ def test_a_mapped_export_of_snapshots_is_read_alike(tmp_path):
     assert sorted(ds.deals["deal_id"]) == ["D1", "D2", "D3"]
     assert ds.excluded.height == 5 and ds.stage_history.height == 7
     assert ds.stage_history_approximate
+
+
+def test_a_dataframe_of_snapshots_is_read_alike():
+    frame = pl.DataFrame(
+        [dict(zip([*HEADER, "snapshot_date"], r, strict=True)) for r in _rows()]
+    ).with_columns(pl.col("snapshot_date").str.to_date(), pl.col("amount").cast(pl.Float64))
+    ds = pk.load({"deals": frame})
+    assert sorted(ds.deals["deal_id"]) == ["D1", "D2", "D3"]
+    assert ds.excluded.height == 5 and ds.stage_history.height == 7
+    assert ds.stage_history_approximate

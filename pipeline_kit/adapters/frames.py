@@ -43,6 +43,7 @@ import polars as pl
 from pipeline_kit.adapters._tools import without_repeated_headers
 from pipeline_kit.adapters.base import RawDataset, RawTable, leads_only_note, no_deals_table
 from pipeline_kit.adapters.mapping import Section, apply_mapping, convert_currency, parse_mapping
+from pipeline_kit.adapters.snapshots import SNAPSHOT_MESSAGES, Snapshots, latest_snapshot
 from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import N_, Message
 from pipeline_kit.schema import TABLES
@@ -312,6 +313,7 @@ def read_frames(
     hints: dict[tuple[str, str], str] = {}
     ready: dict[str, pl.DataFrame] = {}
     setaside: list[pl.DataFrame] = []
+    snapshots: Snapshots | None = None  # a deals table of snapshots (see adapters.snapshots)
     if sections is None:
         for key, frame in polars_frames.items():
             ready[key] = _loader_ready(_canonical_headers(frame, key), key, key, notes)
@@ -324,6 +326,9 @@ def read_frames(
                     setaside=setaside,
                     rates=None,
                     reporting_currency=None,
+                )
+                out, snapshots = latest_snapshot(
+                    out, file=_label(key), notes=notes, setaside=setaside
                 )
             tables[key] = RawTable(key, out, _label(key))
     else:
@@ -346,7 +351,9 @@ def read_frames(
                     rates=settings.rates,
                     reporting_currency=settings.reporting_currency,
                 )
+                out, snapshots = latest_snapshot(out, file=label, notes=notes, setaside=setaside)
             tables[table] = RawTable(table, out, label)
+    derived_history = snapshots is not None and snapshots.add_history(tables, notes)
     digest = hashlib.sha256()
     for key in sorted(ready):
         digest.update(_frame_digest(key, ready[key]).encode())
@@ -364,4 +371,6 @@ def read_frames(
         notes=notes,
         hints=hints,
         setaside=setaside,
+        stage_history_approximate=derived_history,
+        rule_messages=dict(SNAPSHOT_MESSAGES) if snapshots is not None else {},
     )
