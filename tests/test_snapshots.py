@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pipeline_kit as pk
+from pipeline_kit.adapters.mapping import draft_mapping
 
 HEADER = ["deal_id", "owner", "team", "amount", "created_at", "stage", "status", "closed_at"]
 
@@ -173,6 +174,8 @@ def test_a_mapped_export_of_snapshots_is_read_alike(tmp_path):
     folder = _write(tmp_path / "d", _rows(), header, "export.csv")
     mapping = {"deals": {"columns": {c: h for c, h in zip(HEADER, header, strict=False)}}}
     ds = pk.load(folder / "export.csv", mapping=mapping)
+    _, sentences = draft_mapping(folder / "export.csv")
+    assert any("'Snapshot Date' says which snapshot" in s for s in sentences)
     assert sorted(ds.deals["deal_id"]) == ["D1", "D2", "D3"]
     assert ds.excluded.height == 5 and ds.stage_history.height == 7
     assert ds.stage_history_approximate

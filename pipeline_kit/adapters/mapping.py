@@ -142,7 +142,12 @@ from pipeline_kit.adapters.base import (
     leads_only_note,
     no_deals_table,
 )
-from pipeline_kit.adapters.snapshots import SNAPSHOT_MESSAGES, Snapshots, latest_snapshot
+from pipeline_kit.adapters.snapshots import (
+    SNAPSHOT_HEADERS,
+    SNAPSHOT_MESSAGES,
+    Snapshots,
+    latest_snapshot,
+)
 from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import N_, Message
 from pipeline_kit.schema import (
@@ -2126,6 +2131,19 @@ def _partner_flag(frame: pl.DataFrame, won: str) -> tuple[str, str] | None:
     return None
 
 
+def _snapshot_sentence(frame: pl.DataFrame, guess: _Guess) -> list[str]:
+    """What the loader will do with a deals file of snapshots (see adapters.snapshots)."""
+    deal = guess.columns.get("deal_id")
+    column = next((h for h in frame.columns if extra_name(h) in SNAPSHOT_HEADERS), None)
+    if column is None or deal is None or frame[deal].n_unique() == frame.height:
+        return []
+    return [
+        f"{column!r} says which snapshot each row is of (deals repeat): each deal's row of its "
+        "latest snapshot is read, the earlier rows are listed as excluded, and a stage history "
+        "is derived from the snapshots when none is given"
+    ]
+
+
 def _status_lines(
     frame: pl.DataFrame, guess: _Guess, sentences: list[str]
 ) -> tuple[list[str], dict[str, str]]:
@@ -2330,6 +2348,7 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
             _currency_column(frame, g)
             unit_line = _minor_unit_line(frame, g, section_sentences)
             section_sentences += _other_amounts(frame, g)
+            section_sentences += _snapshot_sentence(frame, g)
         schema = {c: col.dtype for c, col in TABLES[table].columns().items() if c != "source_row"}
         date_cols = {
             c: h
