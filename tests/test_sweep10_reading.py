@@ -322,3 +322,56 @@ def test_malformed_status_flags_are_one_clear_error(tmp_path, flags):
     }
     with pytest.raises(pk.DataError, match="status"):
         pk.load(path, mapping=mapping)
+
+
+# ----------------------------------------------------------------------------- workbooks
+
+
+def _workbook(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    book.save(path)
+    return path
+
+
+DEAL_ROWS: list[list[object]] = [
+    ["D1", "Ann", "EMEA", 100, dt.date(2024, 1, 2), "Won", "won", dt.date(2024, 2, 1)],
+    ["D2", "Bo", "EMEA", 200, dt.date(2024, 1, 3), "Proposal", "open", None],
+]
+SUMMARY: list[list[object]] = [["Pipeline summary"], ["Total", 300]]
+
+
+def test_a_summary_sheet_before_the_deals_sheet_is_passed_over(tmp_path):
+    # (the first sheet was read as the deals: "a title above the table, not its header")
+    book = _workbook(
+        tmp_path / "pipeline.xlsx", {"Summary": SUMMARY, "Opportunities": [HEADER, *DEAL_ROWS]}
+    )
+    ds = pk.load(book)
+    assert sorted(ds.deals["deal_id"]) == ["D1", "D2"]
+    assert any("'Opportunities'" in n and "'Summary'" in n for n in ds.notes)
+
+
+def test_the_first_sheet_stays_the_deals_when_it_fits_best(tmp_path):
+    other = [["deal_id", "note"], ["D1", "call back"]]
+    book = _workbook(
+        tmp_path / "pipeline.xlsx", {"Deals 2024": [HEADER, *DEAL_ROWS], "Notes": other}
+    )
+    ds = pk.load(book)
+    assert sorted(ds.deals["deal_id"]) == ["D1", "D2"]
+    assert not any("is not the deals table" in n for n in ds.notes)
+
+
+def test_inspect_drafts_the_sheet_that_looks_like_the_deals(tmp_path):
+    crm = ["Opportunity ID", "Opportunity Owner", "Amount", "Created Date", "Stage", "Close Date"]
+    rows = [[r[0], r[1], r[3], r[4], r[5], r[7]] for r in DEAL_ROWS]
+    book = _workbook(tmp_path / "export.xlsx", {"Pivot": SUMMARY, "Data": [crm, *rows]})
+    text, sentences = draft_mapping(book)
+    assert 'sheet = "Data"' in text
+    assert 'deal_id = "Opportunity ID"' in text
+    assert any("'Data' holds the table" in s for s in sentences)

@@ -50,6 +50,7 @@ __all__ = [
     "require_column",
     "serial_date_columns",
     "set_aside",
+    "sheet_headers",
     "squash",
     "to_reporting_currency",
     "unix_time",
@@ -474,6 +475,34 @@ def workbook_sheets(path: Path) -> list[str]:
         return list(fastexcel.read_excel(path).sheet_names)
     except (fastexcel.FastExcelError, OSError) as exc:
         raise _unreadable(path, exc) from exc
+
+
+def sheet_headers(path: Path, limit: int = 30) -> dict[str, list[str]]:
+    """Each sheet's first row (its header if the table starts there), by name, in order.
+
+    At most ``limit`` sheets; a sheet that cannot be read, or is empty, gives ``[]``. For
+    choosing the sheet that holds a table when none is named after it.
+    """
+    import fastexcel
+
+    try:
+        reader = fastexcel.read_excel(path)
+    except (fastexcel.FastExcelError, OSError) as exc:
+        raise _unreadable(path, exc) from exc
+    headers: dict[str, list[str]] = {}
+    for index, name in enumerate(list(reader.sheet_names)[:limit]):
+        try:
+            first = pl.DataFrame(
+                pl.from_arrow(
+                    reader.load_sheet(index, header_row=None, dtypes="string", n_rows=1).to_arrow()
+                )
+            )
+        except (fastexcel.FastExcelError, OSError):
+            headers[name] = []
+            continue
+        row = first.row(0) if first.height and first.width else ()
+        headers[name] = [str(v).strip() for v in row if v is not None]
+    return headers
 
 
 def _read_workbook(

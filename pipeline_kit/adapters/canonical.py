@@ -18,6 +18,7 @@ from pipeline_kit.adapters._tools import (
     epoch_columns,
     epoch_note,
     normalise_dates,
+    sheet_headers,
     without_repeated_headers,
     without_report_footer,
     workbook_sheets,
@@ -467,7 +468,7 @@ def _tables_of_one_file(file: Path, notes: list[str]) -> dict[str, str | None]:
         named = {normalise_header(n): n for n in names}
         found: dict[str, str | None] = {t: named[t] for t in TABLES if t in named}
         if not found:
-            found = {"deals": names[0]}
+            found = {"deals": _deals_sheet(file, names, notes)}
         notes.append(
             Message(
                 N_("{file}: one workbook given, its sheets read as the tables {pairs}."),
@@ -478,6 +479,35 @@ def _tables_of_one_file(file: Path, notes: list[str]) -> dict[str, str | None]:
         return found
     table = normalise_header(file.stem)
     return {table if table in TABLES else "deals": None}
+
+
+def _deals_sheet(file: Path, names: list[str], notes: list[str]) -> str:
+    """The sheet of a workbook whose sheets are not named after tables that holds the deals.
+
+    The first sheet, unless another's first row names more of the deals' columns (a summary
+    or a pivot sheet put first): then that one, with a note.
+    """
+    if len(names) < 2:
+        return names[0]
+    wanted = set(TABLES["deals"].columns())
+    headers = sheet_headers(file)
+    fit = {n: len({normalise_header(h) for h in hs} & wanted) for n, hs in headers.items()}
+    best = max(fit, key=lambda n: (fit[n], -names.index(n)))
+    if fit[best] <= fit.get(names[0], 0):
+        return names[0]
+    notes.append(
+        Message(
+            N_(
+                "{file}: its first sheet {first} is not the deals table; the sheet {sheet}, whose "
+                "header names {columns} of the deals' columns, is read as the deals."
+            ),
+            file=file.name,
+            first=repr(names[0]),
+            sheet=repr(best),
+            columns=fit[best],
+        )
+    )
+    return best
 
 
 def _unread_table_files(folder: Path, table: str) -> list[Path]:

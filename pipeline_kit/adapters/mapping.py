@@ -128,6 +128,7 @@ from pipeline_kit.adapters._tools import (
     read_export_file,
     serial_date_columns,
     set_aside,
+    sheet_headers,
     squash,
     to_reporting_currency,
     unix_time,
@@ -2225,6 +2226,22 @@ def _status_lines(
     return lines, vmap
 
 
+def _draft_sheet(file: Path) -> str | None:
+    """The sheet of a workbook that looks most like the deals (None: the first, or no workbook).
+
+    A summary or pivot sheet put first would otherwise be drafted as the table.
+    """
+    if file.suffix.lower() not in WORKBOOK_SUFFIXES:
+        return None
+    headers = sheet_headers(file)
+    if len(headers) < 2:
+        return None
+    names = list(headers)
+    fit = {n: _guess_columns("deals", hs, file.name).n_required for n, hs in headers.items()}
+    best = max(names, key=lambda n: (fit[n], -names.index(n)))
+    return best if fit[best] > fit[names[0]] else None
+
+
 def _read_for_draft(file: Path) -> tuple[pl.DataFrame, str | None, str]:
     """The file's rows as a load reads them, its encoding and its separator.
 
@@ -2232,7 +2249,7 @@ def _read_for_draft(file: Path) -> tuple[pl.DataFrame, str | None, str]:
     out: their words were taken for values (a status word, a date to read).
     """
     encoding = _detect_encoding(file)
-    frame = read_export_file(file, [], encoding=encoding)
+    frame = read_export_file(file, [], encoding=encoding, sheet=_draft_sheet(file))
     frame, _ = without_repeated_headers(frame, table=None, file=str(file), notes=[])
     frame, _ = without_report_footer(frame, table="", file=str(file), notes=[])
     frame, _ = without_blank_rows(frame, table="", file=str(file), notes=[])
@@ -2375,6 +2392,9 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
             lines.append(f"# file = {_toml(file.name)}  # not needed: the file given to load")
         else:
             lines.append(f"file = {_toml(file.name)}")
+        if (sheet := _draft_sheet(file)) is not None:
+            lines.append(f"sheet = {_toml(sheet)}  # the sheet that looks like the {table}")
+            sentences.append(f"{file.name}: the sheet {sheet!r} holds the table, not the first")
         if encoding is not None:
             lines.append(
                 f"encoding = {_toml(encoding)}  # not UTF-8; detected by chardet: "
