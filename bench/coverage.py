@@ -28,7 +28,10 @@ value, for
 * the ninth session's audit (``--audit9-only``, ``--quick`` for 100 samples a row): the win
   rate at rates near 0 and 1 (exact), the win rate by amount, the mix-adjusted win rate, the
   mean of 20-200 heavy-tailed amounts next to a Pareto-pivot candidate (not adopted), the KM
-  median at 8-30 deals with ties, and Spearman's p of calls against wins (wt-audit9).
+  median at 8-30 deals with ties, and Spearman's p of calls against wins (wt-audit9);
+* the tenth session's (``--fc10-only``, ``--quick`` for 100 teams a row): ``pk.seasonality``'s
+  interval on over-dispersed months and ``pk.clv``'s with ARPA estimated from few, skewed
+  accounts, each next to the interval before (wt-fc10).
 
 Nominal coverage is 0.95; a well-behaved interval stays within about 0.93-0.97.
 """
@@ -3333,6 +3336,260 @@ def spearman_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
     return t
 
 
+# ----------------------------------------------------------------------------- tenth session
+# (wt-fc10) seasonality's interval when months vary more than Poisson; CLV with ARPA estimated
+
+
+SEASON_SCENARIOS = ("poisson", "nb k=20", "nb k=5", "bad quarter", "quarter effect", "trend")
+
+
+def _season_months(
+    scenario: str, years: int, base: float, teams: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Monthly counts (teams x years x 12) and the truth per calendar month (teams x 12).
+
+    Means ``base x (1 + 0.25 cos(2 pi (m - 1) / 12))``; ``nb k``: each month's mean a
+    Gamma(k) draw around it (negative-binomial counts, variance ``mu + mu^2 / k``);
+    ``bad quarter``: each quarter bad (x 0.5) with probability 1/8, truth the expected month
+    ``mu (1 - 0.5 / 8)``; ``quarter effect``: each year-quarter's months x Gamma(10) / 10 (the
+    three months move together); ``trend``: x 1.2 a year, truth the mean of the window's years.
+    """
+    season = 1 + 0.25 * np.cos(2 * np.pi * np.arange(12) / 12)
+    mu = np.broadcast_to(base * season, (teams, years, 12)).astype(float)
+    truth = np.broadcast_to(base * season, (teams, 12)).astype(float)
+    if scenario == "trend":
+        growth = 1.2 ** np.arange(years)
+        mu = mu * growth[None, :, None]
+        truth = truth * growth.mean()
+    elif scenario.startswith("nb k="):
+        k = float(scenario.split("=")[1])
+        mu = rng.gamma(k, mu / k)
+    elif scenario == "bad quarter":
+        bad = rng.random((teams, years, 4)) < 1 / 8
+        mu = mu * np.repeat(np.where(bad, 0.5, 1.0), 3, axis=2)
+        truth = truth * (1 - 0.5 / 8)
+    elif scenario == "quarter effect":
+        mu = mu * np.repeat(rng.gamma(10.0, 0.1, (teams, years, 4)), 3, axis=2)
+    return rng.poisson(mu), truth
+
+
+def seasonality_coverage(
+    scenario: str, years: int, base: float, teams: int, rng: np.random.Generator
+) -> dict[str, float]:
+    """Coverage of ``pk.seasonality``'s created-per-month interval, by team (the kit's code).
+
+    One dataset of ``teams`` independent teams whose deals are created over ``years`` whole
+    years ending 2025-12 (:func:`_season_months`); ``pk.seasonality(ds, "2025-Q4",
+    by="team", years=years)``. Returns the coverage over the teams' 12 months (``kit``), the
+    exact Poisson interval of the same totals (``poisson``, the interval before), the
+    cluster-robust s.e. (clusters: teams), the median dispersion and the median width ratio.
+    """
+    import datetime as dt
+
+    import pipeline_kit as pk
+
+    counts, truth = _season_months(scenario, years, base, teams, rng)
+    names = _teams(teams)
+    first_year = 2026 - years
+    t_idx, y_idx, m_idx = np.nonzero(counts >= 0)
+    reps = counts[t_idx, y_idx, m_idx]
+    team = np.repeat(t_idx, reps)
+    year = np.repeat(y_idx + first_year, reps)
+    month = np.repeat(m_idx + 1, reps)
+    day = rng.integers(1, 29, team.size)
+    created = pl.select(
+        pl.date(pl.Series(year), pl.Series(month), pl.Series(day)).alias("d")
+    ).to_series()
+    deals = pl.DataFrame(
+        {
+            "deal_id": np.arange(team.size).astype(str),
+            "team": np.array(names)[team],
+            "created_at": created,
+            "status": ["open"] * team.size,
+            "stage": ["Qualified"] * team.size,
+            "amount": [100.0] * team.size,
+        }
+    )
+    # a team of two deals on the window's first and last days fixes the window for all
+    ends = [dt.date(first_year, 1, 1), dt.date(2025, 12, 31)]
+    frame = pl.DataFrame(
+        {
+            "deal_id": ["edge0", "edge1"],
+            "team": ["~edge"] * 2,
+            "created_at": ends,
+            "status": ["open"] * 2,
+            "stage": ["Qualified"] * 2,
+            "amount": [100.0] * 2,
+        }
+    )
+    ds = _dataset(deals=pl.concat([deals, frame]))
+    got = pk.seasonality(ds, "2025-Q4", by="team", years=years).sort("team", "month")
+    got = got.filter(pl.col("team").is_in(names))
+    low = got["created_ci_low"].to_numpy().reshape(-1, 12)
+    high = got["created_ci_high"].to_numpy().reshape(-1, 12)
+    months = got["months"].to_numpy().reshape(-1, 12)
+    order = np.searchsorted(names, got["team"].unique(maintain_order=True).to_numpy())
+    true = truth[order]
+    hit = (low <= true) & (true <= high)
+    p_low, p_high = poisson_interval(got["created"].to_numpy())
+    p_hit = (p_low.reshape(-1, 12) / months <= true) & (true <= p_high.reshape(-1, 12) / months)
+    cov = float(hit.mean())
+    per_team = hit.mean(axis=1)
+    se = float(per_team.std(ddof=1) / np.sqrt(per_team.size))
+    width = (high - low) / ((p_high - p_low).reshape(-1, 12) / months)
+    return {
+        "kit": cov,
+        "se": se,
+        "poisson": float(p_hit.mean()),
+        "phi": float(np.nanmedian(got["created_dispersion"].fill_null(np.nan).to_numpy())),
+        "width": float(np.median(width)),
+        "teams": float(per_team.size),
+    }
+
+
+def seasonality_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    t = Table(
+        "Seasonality (pk.seasonality, deals created per calendar month, 95%): coverage of the "
+        "month's expected count; kit = quasi-Poisson (Pearson dispersion of the months, floor "
+        "1, t-adjusted level), Poisson = the exact interval before; s.e. clustered by team "
+        f"({args.fc10_draws} teams a row, 12 months each)",
+        ["scenario", "years", "mean/month", "kit", "s.e.", "Poisson", "median phi", "width x"],
+    )
+    for years in (2, 3):
+        for base in (3.0, 20.0):
+            for scenario in SEASON_SCENARIOS:
+                r = seasonality_coverage(scenario, years, base, args.fc10_draws, rng)
+                t.add(
+                    scenario,
+                    years,
+                    f"{base:g}",
+                    r["kit"],
+                    r["se"],
+                    r["poisson"],
+                    r["phi"],
+                    r["width"],
+                )
+    return t
+
+
+def _mrr_draws(shape: str, size: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """MRR of ``size`` accounts and its expected value: log-normal (median 500, sigma 1 or
+    1.5) or Pareto (tail index 2.5, minimum 300)."""
+    if shape.startswith("LN"):
+        sigma = float(shape.split()[-1])
+        return 500 * rng.lognormal(0.0, sigma, size), 500 * math.exp(sigma**2 / 2)
+    alpha = 2.5
+    return 300 * (1 - rng.random(size)) ** (-1 / alpha), 300 * alpha / (alpha - 1)
+
+
+def clv_coverage(
+    n: int, shape: str, churn: float, teams: int, rng: np.random.Generator
+) -> dict[str, float]:
+    """Coverage of ``pk.clv``'s interval, by team (the kit's code), and of the one before.
+
+    Every team has ``n`` accounts active at 2025-10-01, MRR from :func:`_mrr_draws`, each
+    ending in 2025-Q4 with probability ``churn``; truth ``E[MRR] / monthly churn`` with
+    ``monthly = 1 - (1 - churn)^(1 / months)`` (the quarter's 92 days in months). Before: the
+    churn's Wilson ends through the formula with the observed ARPA taken as known. Teams
+    without an interval (nobody churned: no CLV; no upper end) are counted apart.
+    """
+    import pipeline_kit as pk
+
+    names = np.repeat(_teams(teams), n)
+    mrr, mean = _mrr_draws(shape, names.size, rng)
+    ended = rng.random(names.size) < churn
+    end = pl.Series(_days_into("2025-10-01", rng.integers(0, 92, names.size)))
+    end = pl.select(pl.when(pl.Series(ended)).then(end)).to_series()
+    customers = pl.DataFrame(
+        {
+            "account_id": [f"c{i}" for i in range(names.size)],
+            "start_date": _days_into("2024-01-01", rng.integers(0, 600, names.size)),
+            "end_date": end,
+            "mrr": np.round(mrr, 2),
+            "team": names,
+        }
+    )
+    deals = pl.DataFrame(
+        {
+            "deal_id": ["d0"],
+            "owner": ["o"],
+            "team": ["t00000"],
+            "amount": ["1"],
+            "created_at": ["2025-10-01"],
+            "stage": ["Won"],
+            "status": ["won"],
+            "closed_at": ["2025-12-31"],
+        }
+    )
+    spend = pl.DataFrame({"period_start": ["2025-10-01"], "amount": ["1000"], "team": ["t00000"]})
+    ds = _dataset(deals=deals, customers=customers, marketing_spend=spend)
+    f = pk.clv(ds, Q4, by="team", as_of="2025-12-31")
+    c = pk.churn(ds, Q4, by="team", as_of="2025-12-31")
+    months = 92 / (365.25 / 12)
+    truth = mean / (1 - (1 - churn) ** (1 / months))
+    f = f.join(c.select("team", "ci_low", "ci_high"), on="team", suffix="_churn")
+
+    def monthly(rate: pl.Expr) -> pl.Expr:
+        return 1 - (1 - rate).pow(1 / months)
+
+    before_low = pl.col("arpa_mrr") / monthly(pl.col("ci_high_churn"))
+    before_high = pl.when(monthly(pl.col("ci_low_churn")) > 0).then(
+        pl.col("arpa_mrr") / monthly(pl.col("ci_low_churn"))
+    )
+    shown = f.filter(pl.col("clv").is_not_null())
+    hit = shown.select(
+        ((pl.col("ci_low") <= truth) & (pl.col("ci_high").is_null() | (pl.col("ci_high") >= truth)))
+        .mean()
+        .alias("kit"),
+        ((before_low <= truth) & (before_high.is_null() | (before_high >= truth)))
+        .mean()
+        .alias("before"),
+        (pl.col("ci_high") / pl.col("ci_low") / (before_high / before_low)).median().alias("w"),
+        (pl.col("ci_low") > truth).mean().alias("above"),
+    ).row(0, named=True)
+    k = shown.height
+    return {
+        "kit": float(hit["kit"]),
+        "se": _mcse(float(hit["kit"]), k),
+        "before": float(hit["before"]),
+        "width": float(hit["w"]) if hit["w"] is not None else math.nan,
+        "above": float(hit["above"]),
+        "shown": k / teams,
+    }
+
+
+def clv_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    t = Table(
+        "CLV (pk.clv by team, 95%): coverage of E[MRR] / monthly churn; kit = MOVER of ARPA's "
+        "skew-aware interval and the churn's Wilson ends; before = the churn's ends with ARPA "
+        "taken as known; shown = teams with a CLV (someone churned); low end above the truth; "
+        f"width x = median ratio of the two intervals' high/low ({args.fc10_draws} teams a "
+        "row, quarter Q4 2025)",
+        ["accounts", "MRR", "churn/quarter", "kit", "s.e.", "before", "above", "width x", "shown"],
+    )
+    for shape in ("LN sigma 1", "LN sigma 1.5", "Pareto 2.5"):
+        for churn in (0.1, 0.3):
+            for n in (10, 20, 50, 200):
+                r = clv_coverage(n, shape, churn, args.fc10_draws, rng)
+                t.add(
+                    n,
+                    shape,
+                    churn,
+                    r["kit"],
+                    r["se"],
+                    r["before"],
+                    r["above"],
+                    r["width"],
+                    r["shown"],
+                )
+    return t
+
+
+def fc10_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
+    """The tenth session's tables (``--fc10-only``; ``--quick``: 100 teams a row)."""
+    return [seasonality_table(args, rng), clv_table(args, rng)]
+
+
 def audit9_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
     """The ninth session's audit tables (``--audit9-only``; ``--quick``: 100 draws a row)."""
     return [
@@ -3431,6 +3688,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="with --audit9-only: 100 samples a row"
     )
+    parser.add_argument(
+        "--fc10-only",
+        action="store_true",
+        help="only the tenth session's tables: seasonality's and CLV's intervals (wt-fc10)",
+    )
+    parser.add_argument("--fc10-draws", type=int, default=1000, help="teams per fc10 row")
     parser.add_argument("--forecast-seeds", type=int, default=20, help="organisations per scenario")
     parser.add_argument("--forecast-draws", type=int, default=2000, help="draws per forecast")
     args = parser.parse_args(argv)
@@ -3460,6 +3723,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.quick:
             args.audit9_draws = 100
         tables = audit9_tables(args, rng)
+        print(f"\n({time.perf_counter() - start:.1f} s, seed {args.seed})")
+        return 0
+    if args.fc10_only:
+        if args.quick:
+            args.fc10_draws = 100
+        tables = fc10_tables(args, rng)
         print(f"\n({time.perf_counter() - start:.1f} s, seed {args.seed})")
         return 0
     if args.pchart_only:

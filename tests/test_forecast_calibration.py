@@ -210,3 +210,94 @@ def test_no_seasonal_factor_without_a_season():
     assert _seasonal_factor(rng, counts, replicas, ragged, 10) is None
     assert _seasonal_factor(rng, counts[3:4], replicas[3:4], Period.parse("2025-Q4"), 10) is None
     assert _seasonal_factor(rng, np.zeros(8), replicas, Period.parse("2025-Q4"), 10) is None
+
+
+def test_group_offset_standard_error_by_hand():
+    """Fisher information of the log-odds shift, worked by hand and checked against a
+    numerical second derivative of the team's Bernoulli log-likelihood.
+
+    Team a (see test_group_offsets_by_hand): 10 deals, 8 won, c = 5, offset = logit(0.65):
+    every row's moved rate 0.65, I = 10 x 0.65 x 0.35 + 5 x (1 - 0.65) = 4.025.
+    Team b: 2 won, c = 5, rate 0.35: I = 10 x 0.35 x 0.65 + 5 x 0.65 = 5.525.
+    """
+    got = _group_offsets(_cell_training(8, 2), ["team"], 10.0).sort("team")
+    assert got["offset_se"][0] == pytest.approx(1 / math.sqrt(4.025), rel=1e-9)
+    assert got["offset_se"][1] == pytest.approx(1 / math.sqrt(5.525), rel=1e-9)
+
+    def loglik(x: float, won: int) -> float:
+        p = expit(logit(0.5) + x)
+        return won * math.log(p) + (10 - won) * math.log(1 - p)
+
+    h = 1e-4
+    for won, offset, pseudo in ((8, logit(0.65), 5 * 0.35), (2, logit(0.35), 5 * 0.65)):
+        curvature = -(loglik(offset + h, won) - 2 * loglik(offset, won) + loglik(offset - h, won))
+        info = curvature / h**2 + pseudo
+        se = got.filter(pl.col("team") == ("a" if won == 8 else "b"))["offset_se"][0]
+        assert se == pytest.approx(1 / math.sqrt(info), rel=1e-5)
+
+
+def test_drawn_offsets_move_a_groups_cells_together():
+    """One normal draw per stage x group and draw, shared by that group's cells."""
+    from pipeline_kit.forecasting.model import _drawn_offsets
+
+    training = pl.concat(
+        [
+            _cell_training(8, 2),
+            _cell_training(8, 2).with_columns(
+                pl.lit(1, pl.Int8).alias("age_bucket"), ("e" + pl.col("deal_id")).alias("deal_id")
+            ),
+        ]
+    )
+    cells = pl.DataFrame(
+        {
+            "stage": ["S", "S", "S"],
+            "age_bucket": [0, 1, 0],
+            "size_bucket": [0, 0, 0],
+            "team": ["a", "a", "b"],
+        },
+        schema_overrides={"age_bucket": pl.Int8, "size_bucket": pl.Int8},
+    )
+    table = _group_offsets(training, ["team"], 10.0).sort("team")
+    draws = _drawn_offsets(np.random.default_rng(1), cells, training, ["team"], 10.0, 40_000)
+    assert np.array_equal(draws[0], draws[1])  # team a's two cells: the same draw
+    # centred at offset - se^2 / 2 x bend, bend = 1 - 2p with one rate p a team (by hand:
+    # team a 16 of 20 won, E = 10, c = 5: ratio 21 / 15, rows at 0.7; team b 4 of 20: 0.3)
+    for row, team, p in ((0, 0, 0.7), (2, 1, 0.3)):
+        assert table["offset_bend"][team] == pytest.approx(1 - 2 * p, rel=1e-9)
+        se = table["offset_se"][team]
+        centre = table["offset"][team] - se**2 / 2 * (1 - 2 * p)
+        assert draws[row].mean() == pytest.approx(centre, abs=0.02)
+        assert draws[row].std() == pytest.approx(se, rel=0.02)
+    assert abs(np.corrcoef(draws[0], draws[2])[0, 1]) < 0.02  # teams drawn apart
+
+
+def test_drawn_offsets_keep_a_rare_winners_expected_rate():
+    """A team with 1 win in 40 low-rate deals: its offset is uncertain (se about 0.8), and
+    the drawn rates' mean stays the point estimate's (a symmetric log-odds shift alone would
+    raise it by exp(se^2 / 2), about 40%). Monte Carlo mean against the point rate."""
+    from pipeline_kit.forecasting.model import _drawn_offsets
+
+    rows = 40
+    won = [i < 4 for i in range(rows)] + [i < 1 for i in range(rows)]
+    training = pl.DataFrame(
+        {
+            "deal_id": [f"d{i}" for i in range(2 * rows)],
+            "team": ["a"] * rows + ["b"] * rows,
+            "stage": ["S"] * (2 * rows),
+            "age_bucket": [0] * (2 * rows),
+            "size_bucket": [0] * (2 * rows),
+            "won": won,
+        },
+        schema_overrides={"age_bucket": pl.Int8, "size_bucket": pl.Int8},
+    )
+    cells = training.select("stage", "age_bucket", "size_bucket", "team").unique().sort("team")
+    table = _group_offsets(training, ["team"], 10.0).sort("team")
+    assert table["offset_se"][1] > 0.6
+    draws = _drawn_offsets(np.random.default_rng(3), cells, training, ["team"], 10.0, 200_000)
+    org = 5 / 80
+    for row in (0, 1):
+        point = expit(logit(org) + table["offset"][row])
+        drawn = expit(logit(org) + draws[row]).mean()
+        assert drawn == pytest.approx(point, rel=0.03)
+        naive = expit(logit(org) + table["offset"][row] + table["offset_se"][row] * 1.0)
+        assert naive > point  # (what an uncentred shift does at +1 sd)

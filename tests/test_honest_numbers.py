@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import polars as pl
 import pytest
@@ -210,9 +211,34 @@ def test_cac_and_clv_carry_intervals(sample):
     )
     clv = pk.clv(sample, "2025-Q4", by="team").filter(pl.col("team") == "EMEA").row(0, named=True)
     months = 92 / (365.25 / 12)
-    assert clv["ci_low"] == pytest.approx(
-        clv["arpa_mrr"] / (1 - (1 - churn["ci_high"]) ** (1 / months))
+    # MOVER for ARPA x lifetime (tenth session): ARPA's skew-aware interval of the MRR of the
+    # accounts active on 2025-10-01, the lifetime's from the churn's Wilson ends; the
+    # combination computed here with math, the ARPA interval by the kit's tested function
+    from pipeline_kit.stats import skewed_mean_interval
+
+    customers = sample.tables["customers"].filter(
+        (pl.col("team") == "EMEA")
+        & (pl.col("start_date") < dt.date(2025, 10, 1))
+        & (pl.col("end_date").is_null() | (pl.col("end_date") >= dt.date(2025, 10, 1)))
     )
+    mrr = customers["mrr"].fill_null(0.0).to_numpy()
+    arpa = mrr.mean()
+    a_low, a_high = skewed_mean_interval(mrr)
+    assert (clv["arpa_mrr"], clv["arpa_ci_low"], clv["arpa_ci_high"]) == pytest.approx(
+        (arpa, a_low, a_high)
+    )
+
+    def life(rate: float) -> float:
+        return 1 / (1 - (1 - rate) ** (1 / months))
+
+    b, b_low, b_high = life(churn["churn_rate"]), life(churn["ci_high"]), life(churn["ci_low"])
+    down = math.hypot(math.log(arpa / a_low), math.log(b / b_low))
+    up = math.hypot(math.log(a_high / arpa), math.log(b_high / b))
+    assert clv["clv"] == pytest.approx(arpa * b)
+    assert clv["ci_low"] == pytest.approx(arpa * b * math.exp(-down))
+    assert clv["ci_high"] == pytest.approx(arpa * b * math.exp(up))
+    # wider than the churn-only interval of before, which took ARPA as known
+    assert clv["ci_low"] < arpa * b_low and clv["ci_high"] > arpa * b_high
     assert clv["ci_low"] < clv["clv"] < clv["ci_high"]
     for name in ("pipeline_coverage", "clv_cac"):
         assert pk.explain(name).interval.startswith("none: ")  # with the reason

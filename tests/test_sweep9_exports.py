@@ -97,8 +97,13 @@ def test_closes_export_is_drafted_with_cents_currency_and_both_close_dates(tmp_p
         "oppo_1": ("won", 1000.5, dt.date(2025, 2, 1), None),
         "oppo_2": ("lost", 250.0, dt.date(2025, 2, 10), None),
         "oppo_3": ("open", 80.0 / 0.8, None, dt.date(2025, 6, 30)),
-        "oppo_4": ("won", 12.0, dt.date(2025, 3, 1), None),
+        # 12.00 USD a month read as a yearly value, 12 x 12 (tenth session: amount_period)
+        "oppo_4": ("won", 144.0, dt.date(2025, 3, 1), None),
     }
+    assert deals["columns"]["amount_period"] == "value_period"
+    assert any(
+        "'value_period' says what period each amount covers (1 monthly of 4)" in s for s in said
+    )
     assert ds.quarantine.height == 0
 
 

@@ -709,3 +709,75 @@ def test_period_over_period_table_hides_the_win_rate_a_lost_only_export_cannot_h
     assert not any(line.startswith("| Win rate") for line in text.splitlines())
     assert "No win rate: this export has no won deals (lost deals only)" in text
     assert any(line.startswith("| Deals won") for line in text.splitlines())
+
+
+def _monthly_deals(counts: dict[tuple[int, int], int]) -> pk.Dataset:
+    """Deals created on the 1st of each (year, month), ``counts`` of them, all open."""
+    rows = [
+        (f"D{y}{m:02d}{i:03d}", dt.date(y, m, 1)) for (y, m), k in counts.items() for i in range(k)
+    ]
+    frame = pl.DataFrame(
+        {
+            "deal_id": [r[0] for r in rows],
+            "created_at": [r[1] for r in rows],
+            "status": ["open"] * len(rows),
+            "stage": ["Qualified"] * len(rows),
+            "amount": [100.0] * len(rows),
+        }
+    )
+    return pk.load({"deals": frame})
+
+
+def test_seasonality_widens_for_months_that_vary_more_than_poisson() -> None:
+    """Two years of months, July in the first year 5 and in the second 45: the Pearson
+    dispersion pooled over the calendar months (numpy by hand) and the scaled Garwood interval
+    at the t-adjusted level (scipy's chi2, t and normal), never the kit's functions."""
+    import numpy as np
+
+    first = {m: 10 + m for m in range(1, 13)}
+    second = {m: 12 + m for m in range(1, 13)}
+    first[7], second[7] = 5, 45
+    counts = {(2023, m): k for m, k in first.items()} | {(2024, m): k for m, k in second.items()}
+    ds = _monthly_deals(counts)
+    got = pk.seasonality(ds, "2024-Q4")
+    assert got["months"].to_list() == [2] * 12
+    y = np.array([[first[m], second[m]] for m in range(1, 13)], dtype=float)
+    mean = y.mean(axis=1)
+    phi = float((((y - mean[:, None]) ** 2).sum(axis=1) / mean).sum() / 12)
+    assert phi > 1
+    assert got["created_dispersion"].to_list() == pytest.approx([phi] * 12)
+    t = stats.t.ppf(0.975, 12)
+    alpha = 2 * stats.norm.sf(t)
+    for r, total in zip(got.iter_rows(named=True), y.sum(axis=1), strict=True):
+        low = phi * stats.chi2.ppf(alpha / 2, 2 * total / phi) / 2 / 2
+        high = phi * stats.chi2.ppf(1 - alpha / 2, 2 * total / phi + 2) / 2 / 2
+        assert r["created_ci_low"] == pytest.approx(low, rel=1e-9)
+        assert r["created_ci_high"] == pytest.approx(high, rel=1e-9)
+        assert r["note"] == ""
+    # the Poisson interval of the same total is narrower
+    july = got.filter(pl.col("month") == 7).row(0, named=True)
+    assert (
+        july["created_ci_high"] - july["created_ci_low"]
+        > (stats.chi2.ppf(0.975, 102) / 2 - stats.chi2.ppf(0.025, 100) / 2) / 2
+    )
+
+
+def test_seasonality_with_poisson_like_months_keeps_the_exact_interval() -> None:
+    """Equal months (dispersion 0, floored at 1): Garwood's interval at 95% exactly."""
+    counts = {(y, m): 20 for y in (2023, 2024) for m in range(1, 13)}
+    got = pk.seasonality(_monthly_deals(counts), "2024-Q4")
+    assert got["created_dispersion"].to_list() == pytest.approx([0.0] * 12)
+    r = got.row(0, named=True)
+    assert stats.poisson.sf(39, r["created_ci_low"] * 2) == pytest.approx(0.025, abs=1e-6)
+    assert stats.poisson.cdf(40, r["created_ci_high"] * 2) == pytest.approx(0.025, abs=1e-6)
+
+
+def test_seasonality_says_when_a_year_of_months_cannot_show_dispersion() -> None:
+    """One year: no dispersion estimable; the Poisson interval and the note saying so."""
+    counts = {(2024, m): 5 + m for m in range(1, 13)}
+    got = pk.seasonality(_monthly_deals(counts), "2024-Q4")
+    assert got["months"].to_list() == [1] * 12
+    assert got["created_dispersion"].null_count() == 12
+    assert set(got["note"]) == {pk.metrics.trend.SEASONALITY_NOTE}
+    r = got.filter(pl.col("month") == 3).row(0, named=True)
+    assert stats.poisson.sf(7, r["created_ci_low"]) == pytest.approx(0.025, abs=1e-6)

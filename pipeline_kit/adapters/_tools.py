@@ -1963,6 +1963,16 @@ def amount_code(text: pl.Expr) -> pl.Expr:
 
 
 CURRENCY_MESSAGES = {
+    "amount_period_unknown": (
+        N_(
+            "the deal's amount period (amount_period in the mapping) is none of one_time, "
+            "monthly, quarterly, annual: what period its amount covers is not known"
+        ),
+        N_(
+            "write the period as one_time, monthly, quarterly or annual (empty: a one-off "
+            "amount), or leave amount_period out of the mapping to read every amount as written"
+        ),
+    ),
     "amount_not_minor_units": (
         N_(
             'the amount is not a whole number of minor units (cents), as amount_unit = "minor" '

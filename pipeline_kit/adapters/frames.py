@@ -42,7 +42,13 @@ import polars as pl
 
 from pipeline_kit.adapters._tools import without_repeated_headers
 from pipeline_kit.adapters.base import RawDataset, RawTable, leads_only_note, no_deals_table
-from pipeline_kit.adapters.mapping import Section, apply_mapping, convert_currency, parse_mapping
+from pipeline_kit.adapters.mapping import (
+    Section,
+    _annualised,
+    apply_mapping,
+    convert_currency,
+    parse_mapping,
+)
 from pipeline_kit.adapters.snapshots import SNAPSHOT_MESSAGES, Snapshots, latest_snapshot
 from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import N_, Message
@@ -342,6 +348,8 @@ def read_frames(
             out = apply_mapping(section, settings, rows, label, notes, hints, label=label)
             # float ids of the canonical columns as text (same rows, same order)
             out = _loader_ready(out.drop("source_row"), key, table, notes)
+            if table == "deals" and "amount_period" in out.columns:  # (as for files)
+                out = _annualised(out, label, section.columns.get("amount_period"), notes, setaside)
             if table == "deals":  # (as for files: several currencies are never summed)
                 out = convert_currency(
                     out,

@@ -82,6 +82,13 @@ setting                effect
                        is not a whole number is quarantined (:func:`_from_minor_units`).
 =====================  =========================================================================
 
+A deals section may map ``amount_period`` to the column saying what period each amount covers
+(Close's ``value_period``: ``one_time``, ``monthly``, ``annual``; also ``quarterly``): the
+amounts are then read as yearly (annualised) values, ``monthly x 12``, ``quarterly x 4``,
+``annual`` and ``one_time`` (or an empty period) as written, as Close's ``annualized_value``
+does; a period not understood is quarantined, and a note says how many of each were read
+(:func:`_annualised`). Without it every value is read as a one-off amount.
+
 Options given to ``load`` (``encoding``, ``separator``, ``date_format``, ``decimal``,
 ``rates``, ``reporting_currency``, ``amount_unit``) take the
 place of the mapping's top-level values; a table's own section still wins. Every rename, value
@@ -125,6 +132,7 @@ from pipeline_kit.adapters._tools import (
     excel_serial,
     normalise_dates,
     parse_bool,
+    plain_number,
     read_export_file,
     serial_date_columns,
     set_aside,
@@ -455,6 +463,7 @@ def _section(table: str, raw: Any, origin: str) -> Section:
     canonical = [c for c in TABLES[table].columns() if c != "source_row"]
     if table == "deals":  # each deal's currency code: kept beside amount, see convert_currency
         canonical.append("currency")
+        canonical.append("amount_period")  # what period each amount covers, see _annualised
 
     def check_columns(names: list[str], where: str) -> None:
         for name in names:
@@ -896,7 +905,7 @@ def apply_mapping(
     used = set(chosen.values()) | {h for hs in several.values() for h in hs} | set(flags.values())
     taken = set(chosen) | set(section.constants) | set(line_ids)
     # the deals' currency code is read under its own name too (convert_currency)
-    named = set(schema) | ({"currency"} if table == "deals" else set())
+    named = set(schema) | ({"currency", "amount_period"} if table == "deals" else set())
     by_name: dict[str, str] = {}
     extras: dict[str, str] = {}
     dropped: list[str] = []
@@ -1293,6 +1302,120 @@ def _from_minor_units(
     return out
 
 
+# what a period word multiplies an amount by to read it as a yearly value
+PERIOD_FACTORS = {
+    "one_time": 1,
+    "onetime": 1,
+    "one_off": 1,
+    "once": 1,
+    "monthly": 12,
+    "month": 12,
+    "quarterly": 4,
+    "quarter": 4,
+    "annual": 1,
+    "annually": 1,
+    "yearly": 1,
+    "year": 1,
+}
+
+
+_PERIOD_KINDS = {
+    "monthly": ["monthly", "month"],
+    "quarterly": ["quarterly", "quarter"],
+    "annual": ["annual", "annually", "yearly", "year"],
+    "one_off": ["one_time", "onetime", "one_off", "once"],
+}
+
+
+def _period_word(column: str) -> pl.Expr:
+    """A period as written, lower case, spaces and hyphens as ``_`` (``One-time`` -> one_time)."""
+    return (
+        pl.col(column)
+        .cast(pl.String)
+        .str.strip_chars()
+        .str.to_lowercase()
+        .str.replace_all(r"[\s-]+", "_")
+    )
+
+
+def _annualised(
+    frame: pl.DataFrame,
+    file: str,
+    header: str | list[str] | None,
+    notes: list[str],
+    setaside: list[pl.DataFrame],
+) -> pl.DataFrame:
+    """Deals' amounts as yearly values, by the period the mapping's ``amount_period`` names.
+
+    Close writes a subscription's value per month beside ``value_period = monthly``; read as
+    a one-off amount, such a deal counted a twelfth of its first year. With ``amount_period``
+    mapped: ``amount x`` :data:`PERIOD_FACTORS` (monthly 12, quarterly 4, annual and one-time
+    1; an empty period: as written), so bookings, pipeline and deal sizes are annualised values
+    (Close's ``annualized_value``). A period not understood is quarantined
+    (``amount_period_unknown``), never read as one-off. Amounts are read as the loader reads
+    them (:func:`~pipeline_kit.adapters._tools.plain_number`); one it cannot read is left for
+    the loader to quarantine. The column is kept, as ``amount_period``. One note says how many
+    of each period were read and gives an example.
+    """
+    if "amount" not in frame.columns:
+        return frame
+    word = _period_word("amount_period")
+    blank = word.is_null() | word.eq("")
+    kept, aside = set_aside(
+        frame,
+        ~blank & ~word.is_in(list(PERIOD_FACTORS)),
+        table="deals",
+        file=file,
+        kind="quarantined",
+        reason="amount_period_unknown",
+    )
+    if aside.height:
+        setaside.append(aside)
+    factor = pl.when(blank).then(1).otherwise(word.replace_strict(PERIOD_FACTORS, default=1))
+    value = plain_number(pl.col("amount"), money=True)
+    scaled = factor.ne(1) & value.is_not_null()
+    out = kept.with_columns(
+        pl.when(scaled)
+        .then((value * factor).round(6).cast(pl.String))
+        .otherwise(pl.col("amount").cast(pl.String))
+        .alias("amount")
+    )
+    counts = kept.select(
+        *[
+            word.is_in(words).sum().alias(name)
+            for name, words in _PERIOD_KINDS.items()
+            if name != "one_off"
+        ],
+        (word.is_in(_PERIOD_KINDS["one_off"]) | blank).sum().alias("one_off"),
+    ).row(0, named=True)
+    example = kept.filter(scaled).head(1)
+    column = header if isinstance(header, str) else "amount_period"
+    notes.append(
+        Message(
+            N_(
+                "{file}: amounts read as yearly values by their period ({column}), as the "
+                "mapping says (amount_period): {monthly} monthly x 12, {quarterly} quarterly x 4, "
+                "{annual} annual and {one_off} one-off (or without a period) as written, e.g. "
+                "{example} {period} is {value}; bookings, pipeline and deal sizes are annualised "
+                "values; {bad} deal(s) with a period not understood were quarantined."
+            ),
+            file=Path(file).name,
+            column=repr(column),
+            monthly=counts["monthly"],
+            quarterly=counts["quarterly"],
+            annual=counts["annual"],
+            one_off=counts["one_off"],
+            example=example["amount"][0] if example.height else "-",
+            period=example["amount_period"][0] if example.height else "",
+            value=out.filter(kept.select(scaled).to_series())["amount"][0]
+            if example.height
+            else "-",
+            bad=aside.height,
+        )
+    )
+    return out
+
+
 def _first_filled(headers: list[str], vmap: dict[str, str] | None) -> pl.Expr:
     """A column mapped to several headers: each row's value from the first one filled.
 
@@ -1535,6 +1658,8 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
         out = apply_mapping(section, settings, frame, str(file), notes, hints, label=file.name)
         if table == "deals" and settings.amount_unit == "minor":
             out = _from_minor_units(out, settings, str(file), notes, setaside)
+        if table == "deals" and "amount_period" in out.columns:
+            out = _annualised(out, str(file), section.columns.get("amount_period"), notes, setaside)
         if table == "deals":
             out = convert_currency(
                 out,
@@ -2363,6 +2488,7 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
             section_sentences += _close_date_for_closed_deals(frame, g, vmap)
             section_sentences += _won_and_lost_dates(frame, g)
             _currency_column(frame, g)
+            _amount_period_column(frame, g, section_sentences)
             unit_line = _minor_unit_line(frame, g, section_sentences)
             section_sentences += _other_amounts(frame, g)
             section_sentences += _snapshot_sentence(frame, g)
@@ -2437,7 +2563,9 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
         section_sentences += date_sentences + ([decimal_sentence] if decimal_sentence else [])
 
         lines += ["", f"[{table}.columns]"]
-        canonical = [c for c in schema] + (["currency"] if "currency" in g.columns else [])
+        canonical = [c for c in schema] + [
+            c for c in ("currency", "amount_period") if table == "deals" and c in g.columns
+        ]
         for c in canonical:
             header = g.columns.get(c)
             if header is None:
@@ -2476,6 +2604,8 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
                     f"{c}: {header!r} chosen, but {', '.join(map(repr, g.alternatives[c]))} "
                     "also fit(s): check"
                 )
+            if c == "amount_period" and table == "deals":
+                comment.append("yearly values: monthly x 12; without it, one-off amounts")
             value = (
                 f"[{', '.join(map(_toml, g.several[c]))}]"
                 if c in g.several
@@ -2712,6 +2842,34 @@ def _currency_column(frame: pl.DataFrame, g: _Guess) -> None:
         found = _candidates(_unused(frame, g), _CURRENCY_HEADERS)
         if found:
             g.columns["currency"] = found[0]
+
+
+def _amount_period_column(frame: pl.DataFrame, g: _Guess, sentences: list[str]) -> None:
+    """The column saying what period each amount covers (Close's ``value_period``).
+
+    Drafted as ``amount_period`` when an unused column's filled values are all period words
+    (:data:`PERIOD_FACTORS`) and some are not one-off: read as written, a monthly value counted
+    a twelfth of its year. The draft's comment and a sentence say what the line does.
+    """
+    if "amount_period" in g.columns or "amount" not in g.columns or frame.height == 0:
+        return
+    for header in _unused(frame, g):
+        words = frame.select(_period_word(header)).to_series().drop_nulls()
+        words = words.filter(words != "")
+        if not words.len() or not words.is_in(list(PERIOD_FACTORS)).all():
+            continue
+        recurring = words.filter(~words.is_in(_PERIOD_KINDS["one_off"]))
+        if not recurring.len():
+            return
+        g.columns["amount_period"] = header
+        kinds = recurring.value_counts().sort(["count", recurring.name], descending=[True, False])
+        said = ", ".join(f"{n} {w}" for w, n in kinds.iter_rows())
+        sentences.append(
+            f"amount: {header!r} says what period each amount covers ({said} of "
+            f"{frame.height}): amount_period = {header!r} reads them as yearly values "
+            "(monthly x 12, quarterly x 4); without it each is read as a one-off amount"
+        )
+        return
 
 
 def _minor_unit_line(frame: pl.DataFrame, g: _Guess, sentences: list[str]) -> str | None:

@@ -32,7 +32,8 @@ _CARDS = [
         "deals won in the period so far; deals open at as_of (stage and age that day, current "
         "amount); deals not yet created, from the same weeks of up to 8 earlier periods",
         "P10-P90: 80% of simulated outcomes; includes the uncertainty of the rates "
-        "(posterior draws) and a period effect estimated from past quarters",
+        "(posterior draws, a group's level against the organisation's among them) and a "
+        "period effect estimated from past quarters",
         "currency",
         (
             "Amounts are the deals' current amounts (exports keep no amount history).",

@@ -13,9 +13,11 @@ created``, each part simulated (Monte Carlo, fixed seed, vectorised over draws):
   ``as_of`` and nothing is censored. Rates are estimated in a hierarchy (stage -> stage x age
   -> stage x age x size -> that x group), each level a Beta posterior shrunk towards the level
   above with ``prior_strength`` pseudo-deals, a group's cells towards the organisation's cell
-  moved by the group's own log-odds offset in the stage (:func:`_group_offsets`); each draw
-  samples the rates first and then every deal's outcome, so a small team's forecast carries
-  the uncertainty of its few examples and deals in one cell move together. A period effect
+  moved by the group's own log-odds offset in the stage (:func:`_group_offsets`), itself
+  drawn each draw from its approximate posterior (how well the group's examples pin its level
+  down: every cell of the group's stage moves with it); each draw samples the rates first and
+  then every deal's outcome, so a small team's forecast carries the uncertainty of its few
+  examples and deals in one cell move together. A period effect
   (:func:`_period_effect_sd`) shifts all the rates of a draw together.
 * **New deals.** Deals created after ``as_of`` and won inside the window: counts in the same
   windows of past periods give a Gamma posterior for the rate (``shape = sum + 0.5``,
@@ -287,8 +289,20 @@ def _group_offsets(
       wins (the pseudo-deals of the prior): ``(W + c) / (E + c)``;
     * ``offset`` solves ``sum expit(logit(rate_i) + offset) = E x ratio`` (Newton steps).
 
-    A point estimate: its uncertainty is left to the group cell's own Beta posterior.
-    Columns: ``stage``, the group columns, ``offset``.
+    Its uncertainty, ``offset_se = 1 / sqrt(I)``, from the Fisher information of a log-odds
+    shift of Bernoulli outcomes at the solution, ``I = sum p (1 - p)`` over the group's
+    examples (``p`` the moved rates; scaled to distinct deals) plus the ``c`` pseudo-wins'
+    share, ``c (1 - mean p)`` (for rare wins ``I`` is about ``W + c``: a Poisson count of
+    wins with its prior). The forecast draws the offset, normal with sd ``offset_se``, once
+    per draw, stage and group (:func:`_drawn_offsets`): a group's level is known only as well
+    as its examples allow, and it moves all the group's cells of the stage together. Centred
+    so that the group's
+    expected rate stays the point estimate's: a normal shift on the log-odds raises the mean of
+    low rates (for rare wins ``E[exp(x + se z)] = exp(x + se^2 / 2)``), so the draws are
+    centred at ``offset - se^2 / 2 x bend`` with ``bend = sum p (1 - p) (1 - 2p) / sum p (1 - p)``
+    (the second-order term of the mean rate; ``1`` for rare wins, ``0`` at ``p = 1/2``): a
+    spread around the estimate, not a move of it.
+    Columns: ``stage``, the group columns, ``offset``, ``offset_se``, ``offset_bend``.
     """
     cells = ["stage", "age_bucket", "size_bucket"]
     keys = ["stage", *groups]
@@ -318,8 +332,19 @@ def _group_offsets(
         offset = offset - step
         if np.abs(step).max(initial=0.0) < 1e-10:  # (Newton: a few steps, more near all-won)
             break
+    p = special.expit(logit + offset[g])
+    moved = np.bincount(g, p, minlength=count)
+    slope = np.bincount(g, p * (1 - p), minlength=count)
+    # Fisher information of the offset (log-odds): the examples' sum p (1 - p), in distinct
+    # deals, plus the c pseudo-wins' share of it, c (1 - mean p)
+    info = slope * scale + c * (1 - moved / np.maximum(rows, 1))
+    se = np.where((slope > 1e-12) & (info > 1e-12), 1 / np.sqrt(np.maximum(info, 1e-12)), 0.0)
+    # how the mean rate bends with the offset: sum p (1 - p) (1 - 2p) / sum p (1 - p)
+    bend = np.bincount(g, p * (1 - p) * (1 - 2 * p), minlength=count) / np.maximum(slope, 1e-12)
     first = rated.group_by("_g").agg(pl.col(keys).first()).sort("_g")
-    return first.select(keys).with_columns(pl.Series("offset", offset))
+    return first.select(keys).with_columns(
+        pl.Series("offset", offset), pl.Series("offset_se", se), pl.Series("offset_bend", bend)
+    )
 
 
 def _simulate_rates(
@@ -355,8 +380,10 @@ def _simulate_rates(
             assert rates is not None
             prior = rates
             if depth == 3:  # the group's cell: centred on the org's cell moved by the group
-                shift = _offsets_of(cells, training, groups, prior_strength)[:, None]
-                prior = special.expit(_logit(rates) + shift)
+                prior = special.expit(
+                    _logit(rates)
+                    + _drawn_offsets(rng, cells, training, groups, prior_strength, draws)
+                )
             a = prior_strength * prior + w
             b = prior_strength * (1 - prior) + n - w
         rates = _beta(rng, a, b)
@@ -601,6 +628,32 @@ def _offsets_of(
         maintain_order="left",
     )["offset"]
     return offset.fill_null(0.0).to_numpy()
+
+
+def _drawn_offsets(
+    rng: np.random.Generator,
+    cells: pl.DataFrame,
+    training: pl.DataFrame,
+    groups: list[str],
+    prior_strength: float,
+    draws: int,
+) -> np.ndarray:
+    """Draws (cells x draws) of each cell's group offset.
+
+    ``offset - offset_se^2 / 2 x offset_bend + offset_se x z``: one standard normal ``z`` per
+    draw and stage x group (:func:`_group_offsets`), shared by all the cells of that stage and
+    group; 0 for a cell whose group has no offset.
+    """
+    table = _group_offsets(training, groups, prior_strength).with_row_index("_o")
+    at = cells.join(
+        table, on=["stage", *groups], how="left", nulls_equal=True, maintain_order="left"
+    )
+    se = at["offset_se"].fill_null(0.0).to_numpy()[:, None]
+    bend = at["offset_bend"].fill_null(0.0).to_numpy()[:, None]
+    offset = at["offset"].fill_null(0.0).to_numpy()[:, None] - se**2 / 2 * bend
+    z = rng.standard_normal((table.height, draws))
+    row = at["_o"].fill_null(0).cast(pl.Int64).to_numpy()
+    return offset + se * (z[row] if table.height else 0.0)
 
 
 def _period_effect_sd(
