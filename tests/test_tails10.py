@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import polars as pl
 import pytest
 from scipy import integrate, stats
 
+import pipeline_kit as pk
 from pipeline_kit.stats import (
     _pareto_mean_pivot,
     pareto_tailed,
@@ -134,3 +136,29 @@ def test_unrouted_values_keep_their_interval():
             assert skewed_mean_interval(x) == got
         finally:
             kit.pareto_tailed = route
+
+
+def test_summary_says_the_average_won_deal_has_no_upper_end():
+    """30 won deals whose amounts are Pareto quantiles of tail index 1.2: the mean's interval
+    has a lower end and no upper one, and the summary says so instead of "to –"."""
+    from pipeline_kit.team_report import TeamReport
+
+    amounts = 1000 * _pareto_quantiles(1.2, 30)
+    assert skewed_mean_interval(amounts)[1] is None
+    n = amounts.size
+    deals = pl.DataFrame(
+        {
+            "deal_id": [f"D{i}" for i in range(n)],
+            "owner": "ann",
+            "team": "red",
+            "amount": [f"{a:.2f}" for a in amounts],
+            "created_at": "2025-09-01",
+            "stage": "Won",
+            "status": "won",
+            "closed_at": [f"2025-10-{1 + i % 28:02d}" for i in range(n)],
+        }
+    )
+    ds = pk.load({"deals": deals})
+    text = TeamReport(ds, "red", "2025-Q4").summary().data
+    line = next(x for x in text.splitlines() if "Won deals averaged" in x)
+    assert "with no upper end" in line and "to –" not in line
