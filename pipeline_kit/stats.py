@@ -64,6 +64,7 @@ __all__ = [
     "pareto_tailed",
     "period_spread",
     "poisson_interval",
+    "pooled_accounts_design_effect",
     "pooled_design_effects",
     "pooled_design_effects_of_sums",
     "product_interval",
@@ -1575,6 +1576,64 @@ def accounts_design_effect(
     if groups:
         return per_account.group_by(groups).agg(effect)
     return per_account.select(effect)
+
+
+def pooled_accounts_design_effect(
+    lf: pl.LazyFrame, groups: list[str], success: pl.Expr, account: str = "account_id"
+) -> pl.LazyFrame:
+    """Each group's design effect from one intraclass correlation pooled over the groups.
+
+    As :func:`accounts_design_effect` (one row per deal, a deal without an account its own
+    account, null for a group none of whose deals has one), but the ICC is the one-way
+    ANOVA's with the accounts nested in the groups, each group around its own rate
+    (:func:`pooled_design_effects_of_sums`, the groups as its sides): ``deff_g = 1 + (Σ m_j²
+    / N_g - 1) · ICC``. A stage cohort of 5-20 deals has 2-8 accounts, too few for an ICC
+    of its own: :func:`pipeline_kit.stage_conversion` pools it over its groups and stages
+    (tenth session, ``bench/coverage.py --tails10-only``). ``groups`` must not be empty.
+
+    Groups a (accounts A: 2 won, B: 1 lost) and b (C: 2 won, D: 2 lost): MSB = (4/3 +
+    2) / (4 - 2), MSW = 0 (every account all won or all lost), ICC = 1, so a has ``1 + (5/3
+    - 1)`` and b ``1 + (2 - 1)``, :func:`pooled_design_effects`' example:
+
+    >>> deals = pl.LazyFrame({
+    ...     "g": ["a", "a", "a", "b", "b", "b", "b"],
+    ...     "deal_id": [f"d{i}" for i in range(7)],
+    ...     "account_id": ["A", "A", "B", "C", "C", "D", "D"],
+    ...     "won": [True, True, False, True, True, False, False]})
+    >>> out = pooled_accounts_design_effect(deals, ["g"], pl.col("won")).collect()
+    >>> out.sort("g").with_columns(pl.col("design_effect").round(6)).rows()
+    [('a', 1.666667), ('b', 2.0)]
+    """
+    key = pl.coalesce(pl.col(account), pl.lit("\x00deal ") + pl.col("deal_id")).alias("_account")
+    m, k = pl.col("m").cast(pl.Float64), pl.col("k").cast(pl.Float64)
+    sides = (
+        lf.group_by([*groups, key])
+        .agg(pl.len().alias("m"), success.sum().alias("k"), pl.col(account).is_not_null().any())
+        .group_by(groups)
+        .agg(
+            m.sum().alias("_n"),
+            pl.len().cast(pl.Float64).alias("_clusters"),
+            (m * m).sum().alias("_squares"),
+            k.sum().alias("_won"),
+            (k * k / m).sum().alias("_within"),
+            pl.col(account).any().alias("_known"),
+        )
+    )
+    n, clusters, squares = pl.col("_n"), pl.col("_clusters"), pl.col("_squares")
+    won, within = pl.col("_won"), pl.col("_within")
+    total, count = n.sum(), clusters.sum()
+    free = count - pl.len()
+    msb = (within - won * won / n).sum() / free
+    msw = (won - within).sum() / (total - count)
+    m0 = (total - (squares / n).sum()) / free
+    denominator = msb + (m0 - 1) * msw
+    icc = (
+        pl.when((free >= 1) & (total > count) & (denominator > 0))
+        .then(((msb - msw) / denominator).clip(0, 1))
+        .otherwise(0.0)
+    )
+    effect = 1 + (squares / n - 1) * icc
+    return sides.select(*groups, pl.when("_known").then(effect).alias("design_effect"))
 
 
 def clustered_wilson_interval(

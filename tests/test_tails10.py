@@ -1,19 +1,24 @@
-"""Tenth session (wt-tails10): the Pareto-tail route of the skewed mean interval (A5), against
-an independent computation (scipy or plain Python)."""
+"""Tenth session (wt-tails10): the Pareto-tail route of the skewed mean interval (A5) and the
+stage conversion's design effect pooled over its rows; each against an independent
+computation (scipy or plain Python)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy import integrate, stats
 
 import pipeline_kit as pk
 from pipeline_kit.stats import (
     _pareto_mean_pivot,
     pareto_tailed,
+    pooled_accounts_design_effect,
     skewed_mean_interval,
 )
 
@@ -136,6 +141,152 @@ def test_unrouted_values_keep_their_interval():
             assert skewed_mean_interval(x) == got
         finally:
             kit.pareto_tailed = route
+
+
+# ----------------------------------------------------------------------------- item 2
+
+
+def _pooled_by_hand(sides: dict[str, dict[str, list[bool]]]) -> dict[str, float]:
+    """Plain Python: one ICC from the one-way ANOVA with accounts nested in the sides, each
+    side around its own rate (Donner & Klar 2000, §4.2); deff_s = 1 + (Σ m² / N_s - 1) ICC."""
+    n_total = sum(len(v) for acc in sides.values() for v in acc.values())
+    k_total = sum(len(acc) for acc in sides.values())
+    free = k_total - len(sides)
+    between = within = squares_over_n = 0.0
+    for accounts in sides.values():
+        n_s = sum(len(v) for v in accounts.values())
+        rate = sum(sum(v) for v in accounts.values()) / n_s
+        squares_over_n += sum(len(v) ** 2 for v in accounts.values()) / n_s
+        for v in accounts.values():
+            m, p = len(v), sum(v) / len(v)
+            between += m * (p - rate) ** 2
+            within += m * p * (1 - p)
+    icc = 0.0
+    if free >= 1 and n_total > k_total:
+        msb, msw = between / free, within / (n_total - k_total)
+        m0 = (n_total - squares_over_n) / free
+        denominator = msb + (m0 - 1) * msw
+        if denominator > 0:
+            icc = min(max((msb - msw) / denominator, 0.0), 1.0)
+    return {
+        side: 1
+        + (sum(len(v) ** 2 for v in acc.values()) / sum(len(v) for v in acc.values()) - 1) * icc
+        for side, acc in sides.items()
+    }
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c"]),
+            st.sampled_from(["A", "B", "C", "D", "E", None]),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_pooled_accounts_design_effect_matches_plain_python(rows):
+    frame = pl.LazyFrame(
+        {
+            "g": [r[0] for r in rows],
+            "deal_id": [f"d{i}" for i in range(len(rows))],
+            "account_id": [r[1] for r in rows],
+            "won": [r[2] for r in rows],
+        },
+        schema={"g": pl.String, "deal_id": pl.String, "account_id": pl.String, "won": pl.Boolean},
+    )
+    got = dict(pooled_accounts_design_effect(frame, ["g"], pl.col("won")).collect().rows())
+    sides: dict[str, dict[str, list[bool]]] = {}
+    known: dict[str, bool] = {}
+    for i, (g, account, won) in enumerate(rows):
+        sides.setdefault(g, {}).setdefault(account or f"own {i}", []).append(won)
+        known[g] = known.get(g, False) or account is not None
+    expected = _pooled_by_hand(sides)
+    assert set(got) == set(sides)
+    for g, value in got.items():
+        if not known[g]:
+            assert value is None
+        else:
+            assert value == pytest.approx(expected[g], abs=1e-9)
+            assert value >= 1
+
+
+def _two_team_cohorts() -> pk.Dataset:
+    """Red: accounts A (2 advanced), B (2 dropped); blue: C (1 advanced, 1 dropped), D (2
+    advanced), E (1 dropped); all entering Prospecting in 2025-Q4 and decided by December."""
+    plan = [
+        ("red", "A", "advanced"),
+        ("red", "A", "advanced"),
+        ("red", "B", "dropped"),
+        ("red", "B", "dropped"),
+        ("blue", "C", "advanced"),
+        ("blue", "C", "dropped"),
+        ("blue", "D", "advanced"),
+        ("blue", "D", "advanced"),
+        ("blue", "E", "dropped"),
+    ]
+    deals, history = [], []
+    for i, (team, account, kind) in enumerate(plan):
+        entered = dt.date(2025, 10, 1) + dt.timedelta(days=i)
+        moved = (entered + dt.timedelta(days=5)).isoformat()
+        deals.append(
+            {
+                "deal_id": f"D{i}",
+                "owner": "ann",
+                "team": team,
+                "account_id": account,
+                "amount": "100",
+                "created_at": str(entered),
+                "stage": "Proposal" if kind == "advanced" else "Lost",
+                "status": "lost" if kind == "dropped" else "open",
+                "closed_at": moved if kind == "dropped" else None,
+            }
+        )
+        history.append({"deal_id": f"D{i}", "stage": "Prospecting", "entered_at": str(entered)})
+        stage = "Proposal" if kind == "advanced" else "Lost"
+        history.append({"deal_id": f"D{i}", "stage": stage, "entered_at": moved})
+    stages = pl.DataFrame(
+        {
+            "stage": ["Prospecting", "Proposal", "Won", "Lost"],
+            "order": ["1", "2", "3", "4"],
+            "probability": ["0.1", "0.5", "1", "0"],
+            "is_won": ["false", "false", "true", "false"],
+            "is_lost": ["false", "false", "false", "true"],
+        }
+    )
+    return pk.load(
+        {
+            "deals": pl.DataFrame(deals, schema=dict.fromkeys(deals[0], pl.String)),
+            "stages": stages,
+            "stage_history": pl.DataFrame(history),
+        }
+    )
+
+
+def test_stage_conversion_pools_the_icc_over_its_rows():
+    """By team, each team's design effect comes from one ICC over both teams (plain Python):
+    red alone would give 1 + (2 - 1) · 1 = 2 (its accounts all one way), blue alone its own
+    ICC; pooled, red gets 1 + (2 - 1) · ICC and blue 1 + (9/5 - 1) · ICC."""
+    from tests.conftest import clustered_wilson_ci
+
+    ds = _two_team_cohorts()
+    f = pk.stage_conversion(ds, "2025-Q4", by="team", as_of="2025-12-31")
+    rows = {r["team"]: r for r in f.filter(pl.col("stage") == "Prospecting").iter_rows(named=True)}
+    expected = _pooled_by_hand(
+        {
+            "red": {"A": [True, True], "B": [False, False]},
+            "blue": {"C": [True, False], "D": [True, True], "E": [False]},
+        }
+    )
+    assert 1 < expected["red"] < 2  # (the pooled ICC is below red's own 1)
+    for team, (k, n) in (("red", (2, 4)), ("blue", (3, 5))):
+        row = rows[team]
+        assert (row["advanced"], row["entered"], row["pending"]) == (k, n, 0)
+        assert row["design_effect"] == pytest.approx(expected[team], abs=1e-12)
+        low, high = clustered_wilson_ci(k, n, expected[team])
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high), abs=1e-12)
 
 
 def test_summary_says_the_average_won_deal_has_no_upper_end():
