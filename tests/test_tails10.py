@@ -148,7 +148,8 @@ def test_unrouted_values_keep_their_interval():
 
 def _pooled_by_hand(sides: dict[str, dict[str, list[bool]]]) -> dict[str, float]:
     """Plain Python: one ICC from the one-way ANOVA with accounts nested in the sides, each
-    side around its own rate (Donner & Klar 2000, §4.2); deff_s = 1 + (Σ m² / N_s - 1) ICC."""
+    side around its own rate (Donner & Klar 2000, §4.2); deff_s = 1 + (Σ m² / N_s - 1) ICC,
+    the ICC rounded to 10 places as the kit rounds it (its last bits vary with row order)."""
     n_total = sum(len(v) for acc in sides.values() for v in acc.values())
     k_total = sum(len(acc) for acc in sides.values())
     free = k_total - len(sides)
@@ -167,7 +168,7 @@ def _pooled_by_hand(sides: dict[str, dict[str, list[bool]]]) -> dict[str, float]
         m0 = (n_total - squares_over_n) / free
         denominator = msb + (m0 - 1) * msw
         if denominator > 0:
-            icc = min(max((msb - msw) / denominator, 0.0), 1.0)
+            icc = round(min(max((msb - msw) / denominator, 0.0), 1.0), 10)  # (as the kit)
     return {
         side: 1
         + (sum(len(v) ** 2 for v in acc.values()) / sum(len(v) for v in acc.values()) - 1) * icc
