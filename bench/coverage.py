@@ -3694,6 +3694,28 @@ def main(argv: list[str] | None = None) -> int:
         help="only the tenth session's tables: seasonality's and CLV's intervals (wt-fc10)",
     )
     parser.add_argument("--fc10-draws", type=int, default=1000, help="teams per fc10 row")
+    parser.add_argument(
+        "--tails10-only",
+        action="store_true",
+        help="only the tenth session's tables (wt-tails10): heavy-tailed means, stage "
+        "conversion below 20 deals, q-values under dependence",
+    )
+    parser.add_argument(
+        "--tails10-part",
+        choices=("mean", "stage", "fdr", "rep", "all"),
+        default="all",
+        help="with --tails10-only: one of its tables",
+    )
+    parser.add_argument(
+        "--tails10-settings",
+        default="0,1,2,3",
+        help="with --tails10-part fdr: which q-value settings (0-3), comma-separated",
+    )
+    parser.add_argument("--tails10-draws", type=int, default=1000, help="samples per mean row")
+    parser.add_argument("--tails10-teams", type=int, default=2000, help="teams per stage row")
+    parser.add_argument(
+        "--tails10-fdr-draws", type=int, default=500, help="organisations per q-value row"
+    )
     parser.add_argument("--forecast-seeds", type=int, default=20, help="organisations per scenario")
     parser.add_argument("--forecast-draws", type=int, default=2000, help="draws per forecast")
     args = parser.parse_args(argv)
@@ -3729,6 +3751,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.quick:
             args.fc10_draws = 100
         tables = fc10_tables(args, rng)
+        print(f"\n({time.perf_counter() - start:.1f} s, seed {args.seed})")
+        return 0
+    if args.tails10_only:
+        tables = tails10_tables(args, rng)
         print(f"\n({time.perf_counter() - start:.1f} s, seed {args.seed})")
         return 0
     if args.pchart_only:
@@ -3811,6 +3837,575 @@ def main(argv: list[str] | None = None) -> int:
     tables = new_tables(args, rng, population)
     _finish(args, tables, start)
     return 0
+
+
+# ----------------------------------------------------------------------------- tenth session
+# (wt-tails10: small stage cohorts, q-values under dependence, heavy-tailed means)
+
+
+def small_stage_coverage(
+    p: float,
+    n: int,
+    read_at: str,
+    icc: float | None,
+    teams: int,
+    rng: np.random.Generator,
+    per_call: int | None = None,
+) -> dict[str, float]:
+    """Coverage of ``pk.stage_conversion``'s interval on stage cohorts of ``n`` deals.
+
+    As :func:`stage_conversion_coverage` (advance with probability ``p`` after an exponential
+    wait of mean 25 days, else lost after one of mean 8; read at ``read_at``), with ``icc``
+    given the deals come in accounts of about 2.5 sharing an advance rate with that intraclass
+    correlation (:func:`_clustered_deals`; 0: accounts that do not cluster), else without
+    ``account_id``. Truth: ``p``. ``kit``: the share of teams whose interval holds ``p``,
+    with ``per_call`` teams in each ``stage_conversion`` call (the design effect's ICC is
+    pooled over a call's teams; None: all teams in one call); ``own``: the same with each
+    team's own ICC (the interval before the tenth session; a call for one team gives it
+    too); ``shown``: the share with ``n >= 20`` decided deals (``enough_data``);
+    ``pending``: the share of deals pending; ``deff`` / ``own_deff``: the mean design
+    effects.
+    """
+    import pipeline_kit as pk
+
+    names = np.repeat(_teams(teams), n)
+    size = names.size
+    if icc is None:
+        advances = rng.random(size) < p
+        accounts = None
+    else:
+        drawn = [_clustered_deals(n, icc, rng, p, prefix=f"{t}a") for t in _teams(teams)]
+        advances = np.concatenate([w for w, _ in drawn])
+        accounts = [a for _, acc in drawn for a in acc]
+    entered = rng.integers(0, 92, size)
+    wait = np.where(advances, rng.exponential(25, size), rng.exponential(8, size)).astype(int) + 1
+    moved = entered + wait
+    ids = [f"d{i}" for i in range(size)]
+    columns: dict[str, object] = {
+        "deal_id": ids,
+        "owner": "o",
+        "team": names,
+        "amount": "100",
+        "created_at": _days_into("2025-10-01", entered),
+        "stage": np.where(advances, "Proposal", "Lost"),
+        "status": np.where(advances, "open", "lost"),
+        "closed_at": pl.select(
+            pl.when(pl.Series(~advances)).then(pl.Series(_days_into("2025-10-01", moved)))
+        ).to_series(),
+    }
+    if accounts is not None:
+        columns["account_id"] = accounts
+    history = pl.DataFrame(
+        {
+            "deal_id": ids + ids,
+            "stage": ["Prospecting"] * size + list(np.where(advances, "Proposal", "Lost")),
+            "entered_at": list(_days_into("2025-10-01", entered))
+            + list(_days_into("2025-10-01", moved)),
+        }
+    )
+    stages = pl.DataFrame(
+        {
+            "stage": ["Prospecting", "Proposal", "Won", "Lost"],
+            "order": ["1", "2", "3", "4"],
+            "probability": ["0.1", "0.5", "1", "0"],
+            "is_won": ["false", "false", "true", "false"],
+            "is_lost": ["false", "false", "false", "true"],
+        }
+    )
+    deals = pl.DataFrame(columns)
+
+    def conversion(frame: pl.DataFrame, teams_here: list[str] | None = None) -> pl.DataFrame:
+        if teams_here is not None:
+            frame = frame.filter(pl.col("team").is_in(teams_here))
+        ds = _dataset(
+            deals=frame,
+            stages=stages,
+            stage_history=history.filter(pl.col("deal_id").is_in(frame["deal_id"].implode())),
+        )
+        return pk.stage_conversion(ds, Q4, by="team", as_of=read_at).filter(
+            pl.col("stage") == "Prospecting"
+        )
+
+    if per_call is None or accounts is None:
+        f = conversion(deals)
+    else:
+        names_all = _teams(teams)
+        f = pl.concat(
+            [conversion(deals, names_all[i : i + per_call]) for i in range(0, teams, per_call)]
+        )
+    out = {
+        "kit": _share((f["ci_low"] <= p) & (p <= f["ci_high"])),
+        "shown": _share(f["enough_data"]),
+        "pending": float(f["pending"].sum() / f["entered"].sum()),
+        "deff": float(f["design_effect"].mean()) if accounts is not None else 1.0,
+        "width": float((f["ci_high"] - f["ci_low"]).mean()),
+        "n": f.height,
+    }
+    if accounts is not None:  # (each team's own ICC: the interval before the tenth session)
+        from pipeline_kit.metrics import conversion as module
+        from pipeline_kit.stats import accounts_design_effect
+
+        pooled = module.pooled_accounts_design_effect
+        module.pooled_accounts_design_effect = accounts_design_effect  # type: ignore[assignment]
+        try:
+            own = conversion(deals)
+        finally:
+            module.pooled_accounts_design_effect = pooled
+        out["own"] = _share((own["ci_low"] <= p) & (p <= own["ci_high"]))
+        out["own_deff"] = float(own["design_effect"].mean())
+    return out
+
+
+def small_stage_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """pk.stage_conversion below 20 deals a stage, with pending deals and accounts."""
+    t = Table(
+        "Stage conversion on 5-20 deals a stage (pk.stage_conversion), 95% interval: coverage "
+        f"of the cohort's eventual conversion p; {args.tails10_teams} teams per row; drops "
+        "after 8 days on average, advances after 25; read 2026-01-15 (many pending) or "
+        "2026-03-31 (few); accounts: none, or about 2.5 deals sharing a rate with ICC 0 / 0.3; "
+        "own = each team's own ICC (before; also any call for one team), pooled = the ICC "
+        "pooled over the 5 teams of a call (after)",
+        [
+            "p",
+            "n",
+            "read at",
+            "accounts",
+            "pending",
+            "own",
+            "s.e.",
+            "pooled",
+            "s.e. ",
+            "own deff",
+            "pooled deff",
+            "width",
+        ],
+    )
+    for p in (0.2, 0.5):
+        for n in (5, 8, 12, 20):
+            for read_at in ("2026-01-15", "2026-03-31"):
+                for icc in (None, 0.0, 0.3):
+                    c = small_stage_coverage(p, n, read_at, icc, args.tails10_teams, rng, 5)
+                    own = c.get("own", c["kit"])
+                    t.add(
+                        p,
+                        n,
+                        read_at,
+                        "none" if icc is None else f"ICC {icc}",
+                        f"{c['pending']:.3f}",
+                        own,
+                        _mcse(own, int(c["n"])),
+                        c["kit"],
+                        _mcse(c["kit"], int(c["n"])),
+                        f"{c.get('own_deff', 1.0):.2f}",
+                        f"{c['deff']:.2f}",
+                        f"{c['width']:.3f}",
+                    )
+    return t
+
+
+def _tails10_sources() -> list[tuple[str, Callable[[np.random.Generator, int], np.ndarray], float]]:
+    """Amounts for the A5 table: Pareto tails, log-normal and gamma amounts, zeros, ties."""
+    return [
+        ("Pareto alpha 1.5", lambda r, n: 1 + r.pareto(1.5, n), 3.0),
+        ("Pareto alpha 2", lambda r, n: 1 + r.pareto(2.0, n), 2.0),
+        ("Pareto alpha 2.5", lambda r, n: 1 + r.pareto(2.5, n), 2.5 / 1.5),
+        ("Pareto alpha 3", lambda r, n: 1 + r.pareto(3.0, n), 1.5),
+        ("log-normal sigma 0.5", lambda r, n: r.lognormal(0, 0.5, n), math.exp(0.125)),
+        ("log-normal sigma 1", lambda r, n: r.lognormal(0, 1.0, n), math.exp(0.5)),
+        ("log-normal sigma 1.5", lambda r, n: r.lognormal(0, 1.5, n), math.exp(1.125)),
+        ("log-normal sigma 2", lambda r, n: r.lognormal(0, 2.0, n), math.exp(2.0)),
+        ("gamma shape 0.5", lambda r, n: r.gamma(0.5, 1.0, n), 0.5),
+        (
+            "30% zeros, LN sigma 1.5",
+            lambda r, n: r.lognormal(0, 1.5, n) * (r.random(n) >= 0.3),
+            0.7 * math.exp(1.125),
+        ),
+        (
+            "calls: NB mean 3, shape 1.5",
+            lambda r, n: r.negative_binomial(1.5, 1.5 / 4.5, n).astype(float),
+            3.0,
+        ),
+        (
+            "4 list prices (1, 2, 5, 10)",
+            lambda r, n: r.choice([1.0, 2.0, 5.0, 10.0], n, p=[0.4, 0.3, 0.2, 0.1]),
+            3.0,
+        ),
+    ]
+
+
+def pareto_route_coverage(
+    draw: Callable[[np.random.Generator, int], np.ndarray],
+    true_mean: float,
+    n: int,
+    draws: int,
+    rng: np.random.Generator,
+) -> dict[str, float]:
+    """``stats.skewed_mean_interval`` at 95% before and after the Pareto-tail route (A5).
+
+    ``after``: the kit's interval; ``before``: the same with :func:`stats.pareto_tailed`
+    forced False (the interval of the ninth session). ``fired``: the share of samples the
+    check routes to the Pareto pivot; ``unbounded``: of the intervals given, the share with
+    no upper end (after); ``shown``: the share given an interval at all (the same before
+    and after); widths: median ``(high - low) / true mean`` (inf without an upper end).
+    """
+    from pipeline_kit import stats as kit_stats
+
+    counts = {"before": 0, "after": 0, "fired": 0, "unbounded": 0, "shown": 0}
+    widths: dict[str, list[float]] = {"before": [], "after": []}
+    route = kit_stats.pareto_tailed
+    for _ in range(draws):
+        x = draw(rng, n)
+        after = kit_stats.skewed_mean_interval(x)
+        if after[0] is None:
+            continue
+        counts["shown"] += 1
+        fired = route(x[x > 0])
+        counts["fired"] += fired
+        before = after
+        if fired:
+            kit_stats.pareto_tailed = lambda *_args: False  # type: ignore[assignment]
+            try:
+                before = kit_stats.skewed_mean_interval(x)
+            finally:
+                kit_stats.pareto_tailed = route
+        for key, (low, high) in (("before", before), ("after", after)):
+            top = math.inf if high is None else high
+            counts[key] += low <= true_mean <= top
+            widths[key].append((top - low) / true_mean)
+        counts["unbounded"] += after[1] is None
+    shown = max(counts["shown"], 1)
+    out = {key: counts[key] / shown for key in ("before", "after", "fired", "unbounded")}
+    out["shown"] = counts["shown"] / draws
+    out["n"] = counts["shown"]
+    for key, values in widths.items():
+        out[f"width_{key}"] = float(np.median(values)) if values else float("nan")
+    return out
+
+
+def pareto_route_table(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    """A5: the mean of 20-200 heavy-tailed amounts before and after the Pareto-tail route."""
+    draws = args.tails10_draws
+    t = Table(
+        "Mean of 20-200 skewed amounts (stats.skewed_mean_interval), coverage at 95%: "
+        f"{draws} samples a row; before = the ninth session's interval, after = widened to "
+        "the Pareto generalized pivot where stats.pareto_tailed says so (20+ untied positive "
+        "values whose logarithms fit a shifted exponential better than a normal, and below "
+        "50 fail Shapiro-Wilk); fired = share routed; no upper = share of the intervals "
+        "after with no upper end; shown = share given an interval (unchanged); widths = "
+        "median (high - low) / true mean",
+        [
+            "amounts",
+            "n",
+            "before",
+            "s.e.",
+            "after",
+            "s.e. ",
+            "fired",
+            "no upper",
+            "shown",
+            "width before",
+            "width after",
+        ],
+    )
+    for label, draw, true_mean in _tails10_sources():
+        for n in (20, 30, 50, 100, 200):
+            c = pareto_route_coverage(draw, true_mean, n, draws, rng)
+            t.add(
+                label,
+                n,
+                c["before"],
+                _mcse(c["before"], int(c["n"])),
+                c["after"],
+                _mcse(c["after"], int(c["n"])),
+                f"{c['fired']:.3f}",
+                f"{c['unbounded']:.3f}",
+                f"{c['shown']:.2f}",
+                f"{c['width_before']:.2f}",
+                f"{c['width_after']:.2f}",
+            )
+    return t
+
+
+def tails10_tables(args: argparse.Namespace, rng: np.random.Generator) -> list[Table]:
+    """The tenth session's tables (``--tails10-only``; ``--tails10-part`` picks one)."""
+    part = args.tails10_part
+    tables = []
+    if part in ("mean", "all"):
+        tables.append(pareto_route_table(args, rng))
+    if part in ("stage", "all"):
+        tables.append(small_stage_table(args, rng))
+    if part in ("fdr", "all"):
+        tables.append(fdr_table(args))
+    if part in ("rep", "all"):
+        tables.append(rep_fdr_table(args))
+    return tables
+
+
+_FDR_QUARTERS = ("2024-10-01", "2025-01-01", "2025-04-01", "2025-07-01", "2025-10-01")
+
+
+def _fdr_organisation(
+    rng: np.random.Generator,
+    teams: int,
+    per_quarter: int,
+    strength: float,
+    shifted: tuple[int, ...] = (),
+    shift: float = 0.0,
+    clustered: bool = True,
+) -> Dataset:
+    """An organisation for the q-value tables: ``teams`` teams creating ``per_quarter`` deals
+    in each of 2024-Q4 to 2025-Q4, in accounts of ``1 + Poisson(1.5)`` deals (``clustered``)
+    or of one deal each.
+
+    Each account has a level ``z ~ N(0, 1)`` that raises the log-odds of winning, the log
+    amount and the log cycle length alike (``strength · z``): the same deals feed a team's
+    win rate, deal size and cycle rows, and a team that drew strong accounts shows all three.
+    Win probability ``logistic(logit 0.3 + strength · z)`` (plus ``shift`` in 2025-Q4 for the
+    ``shifted`` teams), amount ``exp(9 + strength · z + N(0, 1))``, cycle ``1 + ⌊Exp(mean 45
+    · exp(strength · z))⌋`` days from a creation day uniform in the quarter; deals not closed
+    by 2025-12-31 are open.
+    """
+    ids: list[str] = []
+    team: list[str] = []
+    account: list[str] = []
+    created: list[str] = []
+    closed: list[str | None] = []
+    status: list[str] = []
+    amount: list[str] = []
+    as_of = np.datetime64("2025-12-31")
+    for t in range(teams):
+        for qi, start in enumerate(_FDR_QUARTERS):
+            n = per_quarter
+            sizes: list[int] = []
+            while sum(sizes) < n:
+                sizes.append(1 + int(rng.poisson(1.5)) if clustered else 1)
+            sizes[-1] -= sum(sizes) - n
+            z = np.repeat(rng.normal(0, 1, len(sizes)), sizes)
+            names = np.repeat([f"t{t}q{qi}a{j}" for j in range(len(sizes))], sizes)
+            base = math.log(0.3 / 0.7) + (shift if (t in shifted and qi == 4) else 0.0)
+            won = rng.random(n) < 1 / (1 + np.exp(-(base + strength * z)))
+            size = np.exp(9 + strength * z + rng.normal(0, 1, n))
+            cycle = rng.exponential(45 * np.exp(strength * z)).astype(int) + 1
+            made = np.datetime64(start) + rng.integers(0, 90, n).astype("timedelta64[D]")
+            shut = made + cycle.astype("timedelta64[D]")
+            still_open = shut > as_of
+            ids += [f"d{len(ids) + i}" for i in range(n)]
+            team += [f"team{t}"] * n
+            account += list(names)
+            created += list(made.astype(str))
+            closed += [None if o else str(d) for o, d in zip(still_open, shut, strict=True)]
+            status += [
+                "open" if o else ("won" if w else "lost")
+                for o, w in zip(still_open, won, strict=True)
+            ]
+            amount += [f"{a:.2f}" for a in size]
+    state = np.array(status)
+    deals = pl.DataFrame(
+        {
+            "deal_id": ids,
+            "owner": "o",
+            "team": team,
+            "account_id": account,
+            "amount": amount,
+            "created_at": created,
+            "stage": np.where(
+                state == "won", "Won", np.where(state == "lost", "Lost", "Prospecting")
+            ),
+            "status": status,
+            "closed_at": closed,
+        }
+    )
+    return _dataset(deals=deals)
+
+
+def compare_fdr(
+    draws: int,
+    seed: int,
+    strength: float,
+    shifted: tuple[int, ...] = (),
+    shift: float = 0.0,
+    teams: int = 8,
+    per_quarter: int = 80,
+    clustered: bool = True,
+) -> dict[str, float]:
+    """The false discovery rate of ``pk.compare``'s q-values (one Benjamini-Hochberg family
+    over every row of a call: 8 teams x win rate, cycle, deal size x rest of the organisation
+    and own trailing quarters) on :func:`_fdr_organisation`'s organisations.
+
+    True nulls: every row but the win-rate rows of the ``shifted`` teams and, when a team is
+    shifted, every team's win rate against the rest (whose rest holds the shifted teams).
+    ``bh``/``by``: the mean false discovery proportion ``V / max(R, 1)`` at q < 0.05 with
+    the kit's q-values (Benjamini-Hochberg) and with Benjamini-Yekutieli's on the same
+    p-values; ``any_*``: the share of calls with a false discovery; ``power_*``: the share
+    of the shifted teams' win-rate rows called; ``raw``: the share of true-null rows with
+    p <= 0.05 (each test's own size); ``rows``: true-null rows tested a call.
+    """
+    from scipy import stats as sps
+
+    import pipeline_kit as pk
+
+    rng = np.random.default_rng(seed)
+    fdp: dict[str, list[float]] = {"bh": [], "by": []}
+    power: dict[str, list[float]] = {"bh": [], "by": []}
+    anyfalse = {"bh": 0, "by": 0}
+    raw = tested = 0
+    moved = [f"team{t}" for t in shifted]
+    for _ in range(draws):
+        ds = _fdr_organisation(rng, teams, per_quarter, strength, shifted, shift, clustered)
+        f = pk.compare(ds, Q4, by="team", mix=None).filter(pl.col("p_value").is_not_null())
+        p = f["p_value"].to_numpy()
+        real = ((f["metric"] == "win_rate") & f["group"].is_in(moved)).to_numpy()
+        nonnull = real.copy()
+        if shifted:
+            nonnull |= ((f["metric"] == "win_rate") & (f["kind"] == "rest_of_org")).to_numpy()
+        raw += int(((p <= 0.05) & ~nonnull).sum())
+        tested += int((~nonnull).sum())
+        q = {"bh": f["q_value"].to_numpy(), "by": sps.false_discovery_control(p, method="by")}
+        for method, values in q.items():
+            called = values < 0.05
+            false = int((called & ~nonnull).sum())
+            fdp[method].append(false / max(int(called.sum()), 1))
+            anyfalse[method] += false > 0
+            if shifted:
+                power[method].append(float((called & real).sum() / max(real.sum(), 1)))
+    out: dict[str, float] = {"rows": tested / draws, "raw": raw / max(tested, 1)}
+    for method in ("bh", "by"):
+        values = np.array(fdp[method])
+        out[method] = float(values.mean())
+        out[f"se_{method}"] = float(values.std(ddof=1) / math.sqrt(draws))
+        out[f"any_{method}"] = anyfalse[method] / draws
+        out[f"power_{method}"] = float(np.mean(power[method])) if power[method] else math.nan
+    return out
+
+
+def rep_flag_fdr(
+    reps: int, n_range: tuple[int, int], shared: float, icc: float, draws: int, seed: int
+) -> dict[str, float]:
+    """The false discovery rate of ``pk.rep_win_rates``' flag (q < 0.05, Benjamini-Hochberg
+    over the reps) when every rep wins at 0.3 and reps share accounts.
+
+    Deals come in accounts of about 2.5 sharing a rate with intraclass correlation ``icc``
+    (:func:`_clustered_deals`); each account belongs to one rep, and with probability
+    ``shared`` each of its deals goes to a rep drawn at random instead (reps sharing
+    accounts). Every flag is false: ``bh`` is the share of organisations with a flag (the
+    FDR under the global null), ``by`` the same with Benjamini-Yekutieli's q on the same
+    p-values, ``raw`` the share of reps with p <= 0.05.
+    """
+    from scipy import stats as sps
+
+    import pipeline_kit as pk
+
+    rng = np.random.default_rng(seed)
+    flagged = {"bh": 0, "by": 0}
+    raw: list[float] = []
+    for _ in range(draws):
+        n = rng.integers(n_range[0], n_range[1] + 1, reps)
+        won, accounts = _clustered_deals(int(n.sum()), icc, rng, 0.3)
+        home = {a: int(rng.integers(reps)) for a in dict.fromkeys(accounts)}
+        owner = np.array([home[a] for a in accounts])
+        moved = rng.random(owner.size) < shared
+        owner[moved] = rng.integers(0, reps, int(moved.sum()))
+        ds = _dataset(
+            deals=pl.DataFrame(
+                {
+                    "deal_id": [f"d{i}" for i in range(owner.size)],
+                    "owner": [f"r{o:03d}" for o in owner],
+                    "team": "t",
+                    "account_id": accounts,
+                    "amount": "1",
+                    "created_at": "2025-10-01",
+                    "stage": np.where(won, "Won", "Lost"),
+                    "status": np.where(won, "won", "lost"),
+                    "closed_at": "2025-11-01",
+                }
+            )
+        )
+        got = pk.rep_win_rates(ds, Q4)
+        p = got["p_value"].to_numpy()
+        ok = np.isfinite(p)
+        flagged["bh"] += bool((got["q_value"].to_numpy()[ok] < 0.05).any())
+        if ok.any():
+            flagged["by"] += bool((sps.false_discovery_control(p[ok], method="by") < 0.05).any())
+        raw.append(float((p[ok] <= 0.05).mean()) if ok.any() else 0.0)
+    return {"bh": flagged["bh"] / draws, "by": flagged["by"] / draws, "raw": float(np.mean(raw))}
+
+
+def fdr_table(args: argparse.Namespace) -> Table:
+    """Item 3: Benjamini-Hochberg's false discovery rate when a call's rows are dependent.
+
+    Each setting seeds its own generator, so ``--tails10-settings`` may run them apart."""
+    draws = args.tails10_fdr_draws
+    t = Table(
+        "pk.compare's q-values (Benjamini-Hochberg over one call's rows: 8 teams x win rate, "
+        "cycle, deal size x rest of the organisation and own past 4 quarters; 80 deals a "
+        f"team and quarter), false discovery rate at q < 0.05; {draws} organisations a row; "
+        "a level z ~ N(0, 1) of each deal (or account) moves its win odds, log amount and log "
+        "cycle together by 0.7 z, so a team's rows are dependent beyond sharing their deals; "
+        "BY = Benjamini-Yekutieli on the "
+        "same p-values; any = share of calls with a false discovery; raw = size of each "
+        "true-null test at 5%",
+        [
+            "setting",
+            "rows",
+            "BH FDR",
+            "s.e.",
+            "BH any",
+            "BY FDR",
+            "s.e. ",
+            "BY any",
+            "BH power",
+            "BY power",
+            "raw",
+        ],
+    )
+    settings: list[tuple[str, int, float, tuple[int, ...], float, bool]] = [
+        ("all teams alike, independent deals", 11, 0.0, (), 0.0, False),
+        ("all teams alike, deal level moves win, size, cycle (0.7)", 12, 0.7, (), 0.0, False),
+        ("as above, 2 of 8 teams win more this quarter (logit +1)", 13, 0.7, (0, 1), 1.0, False),
+        ("all teams alike, account level (0.7), accounts of ~2.5", 14, 0.7, (), 0.0, True),
+    ]
+    chosen = [int(i) for i in args.tails10_settings.split(",")]
+    for label, seed, strength, shifted, shift, clustered in [settings[i] for i in chosen]:
+        c = compare_fdr(draws, seed, strength, shifted, shift, clustered=clustered)
+        t.add(
+            label,
+            f"{c['rows']:.1f}",
+            c["bh"],
+            c["se_bh"],
+            f"{c['any_bh']:.3f}",
+            c["by"],
+            c["se_by"],
+            f"{c['any_by']:.3f}",
+            "" if math.isnan(c["power_bh"]) else f"{c['power_bh']:.3f}",
+            "" if math.isnan(c["power_by"]) else f"{c['power_by']:.3f}",
+            c["raw"],
+        )
+    return t
+
+
+def rep_fdr_table(args: argparse.Namespace) -> Table:
+    """Item 3: the rep flag's false discovery rate when reps share accounts."""
+    draws = args.tails10_fdr_draws
+    r = Table(
+        "pk.rep_win_rates' flag (q < 0.05, Benjamini-Hochberg over the reps), every rep at "
+        f"0.3: false discovery rate (= share of organisations with a flag); "
+        f"{args.tails10_fdr_draws * 2} organisations a row; accounts of about 2.5 deals (ICC "
+        "0.3) of one rep, each deal moved to a random rep with probability 'shared'",
+        ["reps", "deals a rep", "shared", "BH FDR", "s.e.", "BY FDR", "raw"],
+    )
+    for reps, n_range in ((8, (10, 40)), (30, (5, 40))):
+        for shared in (0.5,):
+            c = rep_flag_fdr(reps, n_range, shared, 0.3, draws * 2, 21 + reps)
+            r.add(
+                reps,
+                f"{n_range[0]}-{n_range[1]}",
+                shared,
+                c["bh"],
+                _mcse(c["bh"], draws * 2),
+                c["by"],
+                c["raw"],
+            )
+    return r
 
 
 if __name__ == "__main__":

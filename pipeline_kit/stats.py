@@ -62,8 +62,10 @@ __all__ = [
     "newcombe_difference",
     "one_sample_t_test",
     "p_chart_limits",
+    "pareto_tailed",
     "period_spread",
     "poisson_interval",
+    "pooled_accounts_design_effect",
     "pooled_design_effects",
     "pooled_design_effects_of_sums",
     "product_interval",
@@ -295,7 +297,15 @@ def skewed_mean_interval(
       (delta-)log-normal mean (Krishnamoorthy & Mathew 2003; zeros as in Tian 2005), and the
       interval is the wider of the two at each end (the log-normal interval alone covered
       92-95% on log-normal amounts but 90-93% on gamma amounts that pass the test);
+    * when 20 or more positive values look Pareto-tailed (:func:`pareto_tailed`: untied, the
+      logarithms fit a shifted exponential better than a normal and, below 50 values, fail
+      Shapiro-Wilk), also the generalized pivot of a Pareto mean (:func:`_pareto_mean_pivot`),
+      the interval again the wider at each end; with no upper end (``None``) where the
+      tail index may be 1 or below (no finite mean is excluded);
     * above 5,000 values (where the mean is close to normal) the Student-t interval.
+
+    It assumes values whose mean exists and whose tail is no heavier than a log-normal's or,
+    where routed, a Pareto's; a few very large values it has not seen are what it misses.
 
     ``(None, None)`` below 5 values (two bound nothing: the log-normal interval of two
     amounts reached 10^42; on 3-4 values with zeros the bootstrap covered 50-79%), below 5
@@ -316,14 +326,18 @@ def skewed_mean_interval(
     keep 94-96% of the log-normal intervals and raise their coverage to 0.975-0.988, but drop
     14-41% of the Pareto intervals, and exactly the ones that cover, so the Pareto intervals
     still shown would cover 83-87%. More values do not cure a heavier tail (ninth session,
-    ``bench/coverage.py --audit9-only``, 1,000 samples a cell): at n = 20-200 a tail index of
-    1.5 (no finite variance) covers 81-84%, of 2 88-91%, of 2.5-3 92-94%; log-normal, gamma
-    and zero-inflated amounts and call counts 94-97%. Widening to a Pareto generalized pivot
-    where the logarithms fit a shifted exponential better than a normal covered the Pareto
-    cells 96-98%, but the same likelihood check takes four list prices and negative-binomial
-    call counts for a Pareto tail (75-100% of samples from 50 values) and leaves no upper end
-    for 62-86% of list-price samples of 20-50 values and 75-90% of call counts of 50-200:
-    not adopted.
+    ``bench/coverage.py --audit9-only``): at n = 20-200 a tail index of 1.5 (no finite
+    variance) covered 81-84%, of 2 88-91%, of 2.5-3 92-94%. The ninth session's Pareto
+    pivot, routed by the likelihood check alone, took list prices and call counts for a
+    Pareto tail (75-100% of samples from 50 values, most then with no upper end); the tenth
+    session's route asks for untied values first (``bench/coverage.py --tails10-only``,
+    1,000 samples a cell, s.e. 0.003-0.013): Pareto amounts with a tail index of 1.5-3
+    covered 95-99% from 30 values and 90-95% at 20 (80-94% before), with no upper end for a
+    tail index of 1.5 in 54%, 49%, 24% and 2% of samples of 20, 30, 50 and 100 values and
+    for one of 2 in 16% and 4% at 20 and 30 (a mean that may not exist, said so); log-normal
+    amounts (sigma 0.5-2) are routed in 0.9-2% of samples of 20-30 values and 0-0.5% from
+    50 (most of those get no upper end), zero-inflated ones in 0-1.5%, gamma amounts in 0-0.3%,
+    four list prices and call counts never; their coverage is as before (94-98%).
 
     >>> amounts = np.array([1200.0, 2500, 3100, 4000, 5200, 7300, 9800, 15000])
     >>> low, high = skewed_mean_interval(amounts)
@@ -395,10 +409,10 @@ def _plausible_means(
     See :func:`skewed_mean_interval`; ``None`` below 5 values, below 5 positive values when
     none is negative, or when all are equal.
 
-    Where both the bootstrap-t and the (delta-)log-normal generalized pivot apply, each
-    quantile below the median is the lower of the two and each above it the higher: the
-    outer envelope of two increasing quantile functions is one, and its ``α/2`` and
-    ``1 - α/2`` quantiles are the wider interval's ends.
+    Where the bootstrap-t and the (delta-)log-normal or Pareto generalized pivots apply, each
+    quantile below the median is the lowest of them and each above it the highest
+    (:func:`_envelope`): the outer envelope of increasing quantile functions is one, and its
+    ``α/2`` and ``1 - α/2`` quantiles are the widest interval's ends.
     """
     from scipy import stats
 
@@ -423,18 +437,107 @@ def _plausible_means(
     positive = x[x > 0]
     # (the log-normal pivot from 5 positive values: on 3 cycle lengths its upper end reached
     # 10^34 days; with zeros among them, the bootstrap alone)
-    lognormal = (
+    lognormal = bool(
         x.min() >= 0
         and positive.size >= 5
         and np.ptp(positive) > 0
         and stats.shapiro(np.log(positive)).pvalue > 0.05
     )
-    if not lognormal:
-        return boot
-    pivot = grid_quantiles(_lognormal_mean_pivot(positive, n, rng), _GRID, "inverted_cdf")
-    if boot is None:
-        return pivot
-    return np.where(_GRID < 0.5, np.minimum(pivot, boot), np.maximum(pivot, boot))
+    quantiles = boot
+    if lognormal:
+        pivot = grid_quantiles(_lognormal_mean_pivot(positive, n, rng), _GRID, "inverted_cdf")
+        quantiles = pivot if quantiles is None else _envelope(quantiles, pivot)
+    if x.min() >= 0 and pareto_tailed(positive, lognormal):
+        pivot = grid_quantiles(_pareto_mean_pivot(positive, n, rng), _GRID, "inverted_cdf")
+        quantiles = pivot if quantiles is None else _envelope(quantiles, pivot)
+    return quantiles
+
+
+def _envelope(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The outer envelope of two quantile functions on :data:`_GRID` (lower below the median)."""
+    return np.where(_GRID < 0.5, np.minimum(first, second), np.maximum(first, second))
+
+
+# the fewest positive values the Pareto-tail check reads, and from how many it no longer
+# also asks the logarithms to fail Shapiro-Wilk (see pareto_tailed)
+PARETO_MIN_VALUES = 20
+PARETO_NO_SHAPIRO = 50
+
+
+def pareto_tailed(positive: np.ndarray, lognormal: bool | None = None) -> bool:
+    """Whether positive values look Pareto-tailed enough for the Pareto pivot of their mean.
+
+    All of (tenth session, ``bench/coverage.py --tails10-only``):
+
+    * at least :data:`PARETO_MIN_VALUES` (20) values, untied: no tie among the ``k + 1``
+      largest (``k = max(5, ⌈√m⌉)`` of ``m`` values) and at least 80% of the values
+      distinct. List prices and call counts (many ties) never qualify: the likelihood check
+      alone took them for a Pareto tail in 75-100% of samples of 50 values (ninth session);
+    * the logarithms ``y`` fit a shifted exponential (a Pareto, by maximum likelihood: ``-m
+      log(ȳ - y_min) - m``) better than a normal (``-m/2 (log(2π s²) + 1)``, ``s²`` the
+      variance with divisor ``m``);
+    * below :data:`PARETO_NO_SHAPIRO` (50) values, the logarithms also fail Shapiro-Wilk at
+      5% (``lognormal`` False; computed when None): log-normal samples of 20-30 values pass
+      the likelihood check 10-17% of the time, and with this one 1-2%.
+
+    A check on the tail alone (Hill's estimator of the tail index on the largest values)
+    was simulated and not used: the means it misses are those of samples that happened to
+    draw no large value, which a tail check calls light (at a tail index of 2, the interval
+    covered 0.94-0.98 of the samples Hill's estimator called heavy, 0.50-0.66 of those it
+    called light), and it calls most log-normal samples of sigma 1 or more heavy.
+
+    >>> rng = np.random.default_rng(1)
+    >>> pareto_tailed(1 + rng.pareto(1.5, 60)), pareto_tailed(rng.lognormal(0, 1, 60))
+    (True, False)
+    >>> pareto_tailed(rng.choice([1.0, 2.0, 5.0, 10.0], 60))  # (list prices: ties)
+    False
+    """
+    from scipy import stats
+
+    x = np.sort(np.asarray(positive, dtype=float))
+    m = x.size
+    if m < PARETO_MIN_VALUES:
+        return False
+    k = max(5, math.ceil(math.sqrt(m)))
+    if np.any(np.diff(x[m - k - 1 :]) <= 0) or np.unique(x).size < 0.8 * m:
+        return False
+    y = np.log(x)
+    spread = y.var()
+    excess = (y - y[0]).mean()
+    if spread <= 0 or excess <= 0:
+        return False
+    if -m * math.log(excess) - m <= -m / 2 * (math.log(2 * math.pi * spread) + 1):
+        return False
+    if m >= PARETO_NO_SHAPIRO:
+        return True
+    if lognormal is None:
+        lognormal = bool(stats.shapiro(y).pvalue > 0.05)
+    return not lognormal
+
+
+def _pareto_mean_pivot(
+    positive: np.ndarray, n: int, rng: np.random.Generator, draws: int = 20_000
+) -> np.ndarray:
+    """Draws of the generalized pivotal quantity of a Pareto mean (``inf`` where none exists).
+
+    With ``y = log(positive)`` (``m`` values), ``T = Σ (y - y_min)``: the tail index ``a =
+    χ²(2(m - 1)) / (2T)`` and the scale ``log x_m = y_min - χ²(2) / (2 m a)`` (the exact
+    pivots of a two-parameter exponential on the logarithms: ``2 m a (y_min - log x_m)``
+    is χ²(2), ``2 a T`` χ²(2(m - 1)), independent), and the mean ``x_m a / (a - 1)``, infinite
+    where ``a <= 1``; with ``n - m`` zeros among ``n`` values, times the share of positive
+    values drawn from ``Beta(m + 1/2, n - m + 1/2)`` (as :func:`_lognormal_mean_pivot`).
+    """
+    y = np.log(positive)
+    m = y.size
+    low = y.min()
+    total = (y - low).sum()
+    a = rng.chisquare(2 * (m - 1), draws) / (2 * total)
+    log_scale = low - rng.chisquare(2, draws) / (2 * m * a)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        pivot = np.where(a > 1, np.exp(log_scale) * a / (a - 1), np.inf)
+    if m < n:
+        pivot = pivot * rng.beta(m + 0.5, n - m + 0.5, draws)
+    return pivot
 
 
 def grid_quantiles(
@@ -1474,6 +1577,71 @@ def accounts_design_effect(
     if groups:
         return per_account.group_by(groups).agg(effect)
     return per_account.select(effect)
+
+
+def pooled_accounts_design_effect(
+    lf: pl.LazyFrame, groups: list[str], success: pl.Expr, account: str = "account_id"
+) -> pl.LazyFrame:
+    """Each group's design effect from one intraclass correlation pooled over the groups.
+
+    As :func:`accounts_design_effect` (one row per deal, a deal without an account its own
+    account, null for a group none of whose deals has one), but the ICC is the one-way
+    ANOVA's with the accounts nested in the groups, each group around its own rate
+    (:func:`pooled_design_effects_of_sums`, the groups as its sides): ``deff_g = 1 + (Σ m_j²
+    / N_g - 1) · ICC``. A stage cohort of 5-20 deals has 2-8 accounts, too few for an ICC
+    of its own: :func:`pipeline_kit.stage_conversion` pools it over its groups and stages
+    (tenth session, ``bench/coverage.py --tails10-only``). ``groups`` must not be empty.
+
+    Groups a (accounts A: 2 won, B: 1 lost) and b (C: 2 won, D: 2 lost): MSB = (4/3 +
+    2) / (4 - 2), MSW = 0 (every account all won or all lost), ICC = 1, so a has ``1 + (5/3
+    - 1)`` and b ``1 + (2 - 1)``, :func:`pooled_design_effects`' example:
+
+    >>> deals = pl.LazyFrame({
+    ...     "g": ["a", "a", "a", "b", "b", "b", "b"],
+    ...     "deal_id": [f"d{i}" for i in range(7)],
+    ...     "account_id": ["A", "A", "B", "C", "C", "D", "D"],
+    ...     "won": [True, True, False, True, True, False, False]})
+    >>> out = pooled_accounts_design_effect(deals, ["g"], pl.col("won")).collect()
+    >>> out.sort("g").with_columns(pl.col("design_effect").round(6)).rows()
+    [('a', 1.666667), ('b', 2.0)]
+    """
+    key = pl.coalesce(pl.col(account), pl.lit("\x00deal ") + pl.col("deal_id")).alias("_account")
+    m, k = pl.col("m").cast(pl.Float64), pl.col("k").cast(pl.Float64)
+    # (sorted before each sum of fractions: a row order that varies between runs would move
+    # the last bits of the ICC, and a report's charts must be the same on every run)
+    sides = (
+        lf.group_by([*groups, key])
+        .agg(pl.len().alias("m"), success.sum().alias("k"), pl.col(account).is_not_null().any())
+        .sort([*groups, "_account"], nulls_last=True)
+        .group_by(groups, maintain_order=True)
+        .agg(
+            m.sum().alias("_n"),
+            pl.len().cast(pl.Float64).alias("_clusters"),
+            (m * m).sum().alias("_squares"),
+            k.sum().alias("_won"),
+            (k * k / m).sum().alias("_within"),
+            pl.col(account).any().alias("_known"),
+        )
+    )
+    n, clusters, squares = pl.col("_n"), pl.col("_clusters"), pl.col("_squares")
+    won, within = pl.col("_won"), pl.col("_within")
+    total, count = n.sum(), clusters.sum()
+    free = count - pl.len()
+    msb = (within - won * won / n).sum() / free
+    msw = (won - within).sum() / (total - count)
+    m0 = (total - (squares / n).sum()) / free
+    denominator = msb + (m0 - 1) * msw
+    # (rounded to 10 places: sums of fractions in a parallel engine may differ in their last
+    # bits from run to run, and an ICC of 1e-17 against 0 moved a control chart's limits)
+    icc = (
+        pl.when((free >= 1) & (total > count) & (denominator > 0))
+        .then(((msb - msw) / denominator).clip(0, 1).round(10))
+        .otherwise(0.0)
+    )
+    effect = 1 + (squares / n - 1) * icc
+    return sides.sort(groups, nulls_last=True).select(
+        *groups, pl.when("_known").then(effect).alias("design_effect")
+    )
 
 
 def clustered_wilson_interval(

@@ -287,13 +287,17 @@ class TeamReport:
             caution = (
                 "" if size["enough_data"][0] else _(" Too few won deals for a reliable average.")
             )
-            interval = (
-                _("95% CI for the mean {low} to {high}").format(
+            if size["ci_low"][0] is None:
+                interval = _("too few amounts for an interval for the mean")
+            elif size["ci_high"][0] is None:  # (a Pareto tail that may have no mean)
+                interval = _(
+                    "95% CI for the mean from {low}, with no upper end: the largest amounts "
+                    "are too heavy-tailed to bound it"
+                ).format(low=f.money(size["ci_low"][0]))
+            else:
+                interval = _("95% CI for the mean {low} to {high}").format(
                     low=f.money(size["ci_low"][0]), high=f.money(size["ci_high"][0])
                 )
-                if size["ci_low"][0] is not None
-                else _("too few amounts for an interval for the mean")
-            )
             bullets.append(
                 _(
                     "Won deals averaged **{mean}** (median {median}, {interval}, n = {n}); "
