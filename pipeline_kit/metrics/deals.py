@@ -281,9 +281,7 @@ def won_deal_size(
     amount, a lower bound of the period's bookings, not the whole. Columns: groups, n, mean,
     median, sd, total, without_amount, ci_low, ci_high (for the mean: a studentized
     bootstrap, widened to the log-normal generalized interval when the amounts look
-    log-normal and to the Pareto one when 20 or more untied amounts look Pareto-tailed, then
-    ``ci_high`` null where the tail may have no mean; none below 5 deals:
-    :func:`pipeline_kit.stats.skewed_mean_interval`),
+    log-normal; none below 5 deals: :func:`pipeline_kit.stats.skewed_mean_interval`),
     median_ci_low, median_ci_high (for the median: order statistics, none below 6 deals,
     :func:`pipeline_kit.stats.median_interval`), enough_data (:class:`WonDealSizeOutput`).
     """
@@ -1074,9 +1072,8 @@ declare(
         "period",
         "won " + CLOSED_IN,
         "95% for the mean: a studentized bootstrap (seeded), widened to the generalized "
-        "interval for a log-normal mean when the values look log-normal, and for a Pareto mean "
-        "when 20 or more untied values have a Pareto tail (no upper end when that tail may "
-        "have no mean); none below 5 values (5 above 0)",
+        "interval for a log-normal mean when the values look log-normal; none below 5 values "
+        "(5 above 0)",
         "currency",
         ("Amounts are skewed: a few large deals move the mean; read the median beside it.",),
         "pipeline_kit.won_deal_size",
@@ -1139,9 +1136,8 @@ declare(
         "period",
         "won and lost " + CLOSED_IN,
         "95% for the mean: a studentized bootstrap (seeded), widened to the generalized "
-        "interval for a log-normal mean when the values look log-normal, and for a Pareto mean "
-        "when 20 or more untied values have a Pareto tail (no upper end when that tail may "
-        "have no mean); none below 5 values (5 above 0)",
+        "interval for a log-normal mean when the values look log-normal; none below 5 values "
+        "(5 above 0)",
         "days",
         (
             "Naive: deals still open are ignored, so with many young open deals the typical "
