@@ -44,7 +44,7 @@ from pipeline_kit.adapters._tools import without_repeated_headers
 from pipeline_kit.adapters.base import RawDataset, RawTable, leads_only_note, no_deals_table
 from pipeline_kit.adapters.mapping import (
     Section,
-    _annualised,
+    annualise_amounts,
     apply_mapping,
     convert_currency,
     parse_mapping,
@@ -349,7 +349,9 @@ def read_frames(
             # float ids of the canonical columns as text (same rows, same order)
             out = _loader_ready(out.drop("source_row"), key, table, notes)
             if table == "deals" and "amount_period" in out.columns:  # (as for files)
-                out = _annualised(out, label, section.columns.get("amount_period"), notes, setaside)
+                out = annualise_amounts(
+                    out, label, section.columns.get("amount_period"), notes, setaside
+                )
             if table == "deals":  # (as for files: several currencies are never summed)
                 out = convert_currency(
                     out,

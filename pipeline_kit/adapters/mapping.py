@@ -87,7 +87,7 @@ A deals section may map ``amount_period`` to the column saying what period each 
 amounts are then read as yearly (annualised) values, ``monthly x 12``, ``quarterly x 4``,
 ``annual`` and ``one_time`` (or an empty period) as written, as Close's ``annualized_value``
 does; a period not understood is quarantined, and a note says how many of each were read
-(:func:`_annualised`). Without it every value is read as a one-off amount.
+(:func:`annualise_amounts`). Without it every value is read as a one-off amount.
 
 Options given to ``load`` (``encoding``, ``separator``, ``date_format``, ``decimal``,
 ``rates``, ``reporting_currency``, ``amount_unit``) take the
@@ -463,7 +463,7 @@ def _section(table: str, raw: Any, origin: str) -> Section:
     canonical = [c for c in TABLES[table].columns() if c != "source_row"]
     if table == "deals":  # each deal's currency code: kept beside amount, see convert_currency
         canonical.append("currency")
-        canonical.append("amount_period")  # what period each amount covers, see _annualised
+        canonical.append("amount_period")  # what period each amount covers, see annualise_amounts
 
     def check_columns(names: list[str], where: str) -> None:
         for name in names:
@@ -1338,7 +1338,7 @@ def _period_word(column: str) -> pl.Expr:
     )
 
 
-def _annualised(
+def annualise_amounts(
     frame: pl.DataFrame,
     file: str,
     header: str | list[str] | None,
@@ -1659,7 +1659,9 @@ def read_mapped(path: Path, mapping: str | Path | Mapping[str, Any], **options: 
         if table == "deals" and settings.amount_unit == "minor":
             out = _from_minor_units(out, settings, str(file), notes, setaside)
         if table == "deals" and "amount_period" in out.columns:
-            out = _annualised(out, str(file), section.columns.get("amount_period"), notes, setaside)
+            out = annualise_amounts(
+                out, str(file), section.columns.get("amount_period"), notes, setaside
+            )
         if table == "deals":
             out = convert_currency(
                 out,
