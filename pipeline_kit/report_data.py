@@ -112,25 +112,6 @@ def report_period(
     return resolved, resolve_as_of(ds, as_of, resolved)
 
 
-def _teams_by_last_date(ds: Dataset) -> dict[Any, int]:
-    """How many teams have each last date (of their deals, created or closed)."""
-
-    def count() -> dict[Any, int]:
-        latest = (
-            ds.tables["deals"]
-            .group_by("team")
-            .agg(
-                pl.max_horizontal(pl.col("created_at").max(), pl.col("closed_at").max()).alias(
-                    "day"
-                )
-            )
-        )
-        counts = latest.group_by("day").len().drop_nulls("day")
-        return dict(zip(counts["day"].to_list(), counts["len"].to_list(), strict=True))
-
-    return ds.memoised(("teams_by_last_date",), count)
-
-
 @dataclass(frozen=True)
 class TeamData:
     """The scope of one team's report and the figures of its sections.
@@ -562,29 +543,15 @@ class TeamData:
         """The team's stage conversion this quarter against p-chart limits from past quarters.
 
         ``stage_conversion_control(team_deals, period)``: nine quarters' cohorts of the team's
-        deals, read at the team's last date. Computed once for the alerts and the chart, and,
-        when the deals are in one pipeline, once for every team of the dataset: by team, read
-        at that same date, and the team's rows kept (each row is computed from its own team's
-        deals alone, so the figures are the same). That table costs about one and a half
-        teams' own (0.11 s against 0.085 s at 20,000 deals), so it is made when at least two
-        teams share the date (the teams of an export mostly do). With several pipelines a
-        team's own pipelines decide its stage groups, so each team is computed alone.
+        deals, read at the team's last date; computed once for the alerts and the chart. (It
+        was once computed for every team of the dataset at once, the team's rows kept: with
+        the design effect's intraclass correlation pooled over a table's rows, since the
+        tenth session, that table's limits are no longer each team's own.)
         """
         return self.team_deals.memoised(
-            ("stage_conversion_control", self.period), self._stage_conversion_control
+            ("stage_conversion_control", self.period),
+            lambda: stage_conversion_control(self.team_deals, self.period),
         )
-
-    def _stage_conversion_control(self) -> pl.DataFrame:
-        day = self.team_deals.last_date
-        teams_on_day = _teams_by_last_date(self.ds).get(day, 0) if day is not None else 0
-        if teams_on_day < 2 or len(pipelines(self.ds)) > 1:
-            return stage_conversion_control(self.team_deals, self.period)
-        every_team = self.ds.memoised(
-            ("stage_conversion_control", "team", self.period, day),
-            lambda: stage_conversion_control(self.ds, self.period, by="team", as_of=day),
-            persist=True,  # the report kernels of a batch compute it once between them
-        )
-        return every_team.filter(pl.col("team") == self.team).drop("team")
 
     def needed_for_target(self, following: bool = False) -> pl.DataFrame:
         """What the team's target of the period (or the next one) takes at its recent rates."""

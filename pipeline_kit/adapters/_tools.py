@@ -485,6 +485,8 @@ def sheet_headers(path: Path, limit: int = 30) -> dict[str, list[str]]:
     """
     import fastexcel
 
+    if (problem := container_problem(path)) is not None:  # (a web page saved as .xls, ...)
+        raise problem
     try:
         reader = fastexcel.read_excel(path)
     except (fastexcel.FastExcelError, OSError) as exc:
