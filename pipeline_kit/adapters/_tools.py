@@ -16,6 +16,7 @@ import datetime as dt
 import functools
 import io
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -78,9 +79,18 @@ def squash(name: str) -> str:
 
     So that the API name, the Fivetran name and the Stitch name of one field compare equal.
 
+    Accents are folded, so that a label in French or Portuguese compares with its letters
+    (``Étape`` and ``Etape``, ``Negócio`` and ``Negocio``); letters of other scripts drop out.
+
     >>> squash("StageName"), squash("stage_name"), squash("Deal - Stage"), squash("\ufeffId")
     ('stagename', 'stagename', 'dealstage', 'id')
+    >>> squash("Affaire - Étape"), squash("Negócio - Título")
+    ('affaireetape', 'negociotitulo')
     """
+    if not name.isascii():
+        name = "".join(
+            c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c)
+        )
     return re.sub(r"[^0-9a-z]", "", name.lower())
 
 

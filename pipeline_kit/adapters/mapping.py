@@ -1710,7 +1710,10 @@ _ALIAS_TEXT: dict[str, dict[str, str]] = {
         "|Identifiant|Identificador"
         "|商机编号|商机ID|商机编码|机会编号|商機編號|商機ID|機會編號"
         # the record id of a HubSpot export in Spanish / Chinese, a plain "number" column
-        "|ID del registro|ID de registro|记录 ID|記錄 ID|编号|編號",
+        "|ID del registro|ID de registro|记录 ID|記錄 ID|编号|編號"
+        # HubSpot's record id in French, Portuguese, German and Italian (as exports and the
+        # scripts that read them write it)
+        "|ID de fiche d'informations|ID do registro|Datensatz-ID|ID record",
         "owner": "Owner|Deal owner|Opportunity Owner|Sales Rep|Rep|Owner Name|Account Executive"
         "|Salesperson|Sales Agent|Assigned to|Verkäufer|Vertriebsmitarbeiter|Propriétaire"
         "|Propriétaire de l'opportunité|Wakil Jualan|Pemilik|Pemilik Urusniaga"
@@ -1720,51 +1723,74 @@ _ALIAS_TEXT: dict[str, dict[str, str]] = {
         # Chinese UI) label it; Malay "jurujual" (salesperson); Chinese "销售" (sales)
         "|Opportunity-Inhaber|Inhaber|Deal-Inhaber|Propietario del negocio|Propietario"
         "|Propietario de la oportunidad|Propriétaire de la transaction|Jurujual"
-        "|业务机会所有人|交易所有者|销售|業務機會擁有者|交易擁有者|所有者|商談 所有者|担当者",
+        "|业务机会所有人|交易所有者|销售|業務機會擁有者|交易擁有者|所有者|商談 所有者|担当者"
+        # Portuguese, Italian and Pipedrive's labels (without their "Negócio - " prefix)
+        "|Proprietário do negócio|Proprietário|Proprietario|Proprietario dell'affare|Besitzer"
+        "|Propriétaire de l'affaire|Responsável|Responsabile",
         "team": "Team|Sales Team|Team Name|Business Unit|Owning Business Unit|Vertriebsteam"
         "|Équipe|Equipo|Pasukan"
         "|Pasukan Jualan|团队|销售团队|所属团队|團隊|銷售團隊|所屬團隊"
         # the owner's role, the team of the Salesforce adapter (UserRole), as a report names it
         "|Owner Role|Opportunity Owner Role|Inhaberrolle|Rôle du propriétaire"
-        "|Rol del propietario|所有人角色|所有者 ロール|ロール",
+        "|Rol del propietario|所有人角色|所有者 ロール|ロール"
+        "|Equipe|Equipa|Squadra|Team di vendita|Équipe commerciale|Equipo de ventas",
         "amount": "Amount|Value|Deal Value|Opportunity Amount|Deal Amount|Close Value|Betrag"
         "|Wert|Montant|Importe|Jumlah|Nilai|Nilai Urusniaga|Est. Revenue|Estimated Revenue"
         "|Expected Revenue"
+        "|Valor|Valeur|Valore|Importo|Montante|Valor do negócio|Valor del negocio"
         "|金额|商机金额|销售金额|预计金额|金額|商機金額|銷售金額|預計金額",
         "created_at": "Created|Create Date|Created Date|Created On|Date Created|Deal created"
         "|Add time|Created Time|Erstellt am|Erstellt|Erstelldatum|Angelegt am|Date de création"
         "|Fecha de creación|Tarikh Dicipta|Tarikh Cipta"
         "|创建日期|创建时间|创建于|創建日期|創建時間|建立日期|建立時間"
-        "|Tarikh Dibuat|作成日|作成日時",
+        "|Tarikh Dibuat|作成日|作成日時"
+        # Portuguese, Italian, German; Pipedrive's "created" in French, Portuguese, Spanish
+        "|Data de criação|Data di creazione|Erstellungsdatum|Data de criação do negócio"
+        "|Affaire créée|Negócio criado em|Trato creado|Deal erstellt|Fecha de creación del negocio",
         "stage": "Stage|Deal Stage|StageName|Pipeline Stage|Sales Stage|Phase|Verkaufsphase"
         "|Étape|Etapa|Status Label"
         "|Peringkat|Peringkat Urusniaga"
         "|阶段|销售阶段|商机阶段|階段|銷售階段|商機階段"
         "|Etapa del negocio|Etapa de la oportunidad|Fase|Deal-Phase|Étape de la transaction"
-        "|交易阶段|交易階段|フェーズ|商談フェーズ",
+        "|交易阶段|交易階段|フェーズ|商談フェーズ"
+        # HubSpot's deal stage in French, Portuguese, Italian; Pipedrive's stage in French
+        "|Phase de la transaction|Etapa do negócio|Fase do negócio|Fase dell'affare"
+        "|Fase della trattativa|Dealphase|Étape de l'affaire",
         "status": "Status|Deal Status|Status Type|Outcome|Result|Won|Is Won|Ergebnis|Statut|Estado"
-        "|Status Urusniaga|状态|商机状态|赢单/输单|输赢|输赢状态|狀態|商機狀態|贏單/輸單|輸贏",
+        "|Status Urusniaga|状态|商机状态|赢单/输单|输赢|输赢状态|狀態|商機狀態|贏單/輸單|輸贏"
+        "|Stato|Situação",
         "closed_at": "Close Date|Closed Date|Closed On|Date Closed|Closed|Deal closed on"
         "|Actual Close Date|Actual Closing Date"
         "|Closing Date|Close Time|Abschlussdatum|Abschluss am|Abgeschlossen am|Date de clôture"
         "|Fecha de cierre|Tarikh Ditutup|Tarikh Tutup"
         "|关闭日期|结单日期|成交日期|赢单日期|关单日期|關閉日期|結單日期|贏單日期|關單日期"
         # Salesforce's CloseDate in a Chinese and a Japanese UI (the single close date)
-        "|结束日期|結束日期|完了予定日",
+        "|结束日期|結束日期|完了予定日"
+        # HubSpot's close date in French, Portuguese, Italian, German; Pipedrive's "closed on"
+        "|Date de fermeture|Data de fechamento|Data de encerramento|Data di chiusura"
+        "|Schließdatum|Negócio fechado em|Affaire conclue le|Trato cerrado el"
+        "|Deal abgeschlossen am",
         "account_id": "Account ID|Account|Account Name|Company|Organization|Deal - Organization"
-        "|Customer|Kunde|Client|Pelanggan|客户|客户名称|客戶|客戶名稱",
+        "|Customer|Kunde|Client|Pelanggan|客户|客户名称|客戶|客戶名稱"
+        "|Organisation|Organização|Organización|Organizzazione|Entreprise|Empresa|Azienda"
+        "|Société|Unternehmen",
         "deal_type": "Deal Type|Type|Opportunity Type|Jenis Urusniaga|商机类型|商機類型",
-        "lead_source": "Lead Source|Source|Origin|Channel|Sumber"
+        "lead_source": "Lead Source|Source|Origin|Channel|Sumber|Fonte|Fonte do Lead|Origem"
+        "|Origen|Origine|Quelle"
         "|商机来源|线索来源|商機來源|線索來源",
         "industry": "Industry|Sector|Branche|Secteur|Industri|行业|行業",
         "region": "Region|Territory|Sales Region|Wilayah|区域|地区|區域|地區",
         "expected_close": "Expected Close Date|Expected Close|Expected Closing|Est. Close Date"
         "|Estimated Close Date|Jangkaan Tarikh Tutup"
-        "|预计成交日期|预计结单日期|預計成交日期|預計結單日期",
+        "|预计成交日期|预计结单日期|預計成交日期|預計結單日期"
+        "|Date de clôture prévue|Data de fechamento esperada|Fecha de cierre prevista"
+        "|Voraussichtliches Abschlussdatum|Data di chiusura prevista",
         "probability": "Probability|Win Probability|Wahrscheinlichkeit|Probabilité|Probabilidad"
-        "|Kebarangkalian|赢率|赢单率|成交概率|贏率|贏單率|成交機率"
+        "|Kebarangkalian|赢率|赢单率|成交概率|贏率|贏單率|成交機率|Probabilidade|Probabilità"
         "|可能性|確度",
         "lost_reason": "Lost Reason|Loss Reason|Closed Lost Reason|Reason For Loss|Sebab Kalah"
+        "|Raison de la perte|Raison de perte|Motivo da perda|Motivo de pérdida|Verlustgrund"
+        "|Grund für den Verlust|Motivo della perdita"
         "|输单原因|丢单原因|輸單原因|丟單原因",
         "competitor": "Competitor|Primary Competitor|Pesaing|竞争对手|競爭對手",
         "product": "Product|Product Name|Produk|产品|產品",
@@ -1830,15 +1856,24 @@ STATUS_WORDS = {
         "won|closed won|win|gewonnen|gagné|gagne|gagnée|fermée gagnée|fermé gagné|ganado|ganada"
         "|vinto|ganho|menang|赢单|贏單|赢|贏|geschlossen und gewonnen|cierre ganado|成交|已成交"
         "|成立"
+        # the closed-won stage of HubSpot's and Pipedrive's default pipelines in French,
+        # Portuguese, Spanish, Italian and German (and their feminine forms)
+        "|conclue gagnée|conclu gagné|conclue gagnee|conclu gagne|fechado ganho|fechada ganha"
+        "|ganha|cerrado ganado|cerrada ganada|chiuso vinto|chiusa vinta|vinta"
+        "|abgeschlossen und gewonnen|abgeschlossen gewonnen"
     ),
     "lost": _bar(
         "lost|closed lost|loss|verloren|perdu|perdue|fermée perdue|fermé perdu|perdido|perdida"
         "|perso|kalah|输单|輸單|输|輸|丢单|丟單|geschlossen und verloren|cierre perdido|已丢单"
         "|不成立"
+        "|conclue perdue|conclu perdu|fechado perdido|fechada perdida|cerrado perdido"
+        "|cerrada perdida|chiuso perso|chiusa persa|persa|abgeschlossen und verloren"
+        "|abgeschlossen verloren"
     ),
     "open": _bar(
         "open|offen|ouvert|ouverte|en cours|abierto|abierta|aperto|aberto|in progress|terbuka"
         "|active|进行中|進行中|跟进中|跟進中|dalam proses|sedang berjalan|en curso|en progreso"
+        "|em andamento|em aberto|in corso|aperta|en cours de traitement"
         # monday.com's default status labels of an item still being worked on
         "|working on it|stuck"
     ),
@@ -1876,21 +1911,28 @@ def _letters(name: str) -> str:
     return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", name).casefold())
 
 
+# a Pipedrive list export's "<entity> - " prefix (Deal, Affaire, Negócio, Trato, Obchod)
+_PIPEDRIVE_ENTITY = re.compile(r"^\s*(?:deal|affaire|neg[oó]cio|trato|obchod)\s+-\s+", re.I)
+
+
 @functools.lru_cache(maxsize=4096)
 def _header_keys(header: str) -> frozenset[str]:
     """The header squashed, also without a suffix or a connector's prefix.
 
-    Without a parenthesised suffix and without a connector's ``property_`` prefix (HubSpot
-    via Fivetran); and as its letters in any script (:func:`_letters`), so that Chinese
-    headers are compared too.
+    Without a parenthesised suffix, without a connector's ``property_`` prefix (HubSpot via
+    Fivetran) and without Pipedrive's ``Deal - `` (``Affaire - ``, ...); and as its letters
+    in any script (:func:`_letters`), so that Chinese headers are compared too.
     """
     bare = re.sub(r"\(.*?\)|\[.*?\]|（.*?）", "", header)
     # (a custom field's suffix: Zoho's "Reason For Loss__s", Salesforce's "Competitor__c")
     bare = re.sub(r"__[a-z]{1,2}$", "", bare.strip())
+    # (Pipedrive's entity prefix, in any language it is written in: "Affaire - Valeur")
+    field_only = _PIPEDRIVE_ENTITY.sub("", bare)
     return frozenset(
         {
             squash(header),
             squash(bare),
+            squash(field_only),
             squash(re.sub(r"^property_", "", bare)),
             _letters(header),
             _letters(bare),
@@ -2675,12 +2717,19 @@ def draft_mapping(path: str | Path) -> tuple[str, list[str]]:
 
 
 # a won date and a lost date, where a CRM has no single close date (Close: date_won, date_lost)
-_WON_DATES = _bar("date_won|Won Date|Date Won|Won On|Won Time|Gewonnen am")
-_LOST_DATES = _bar("date_lost|Lost Date|Date Lost|Lost On|Lost Time|Verloren am")
+_WON_DATES = _bar(
+    "date_won|Won Date|Date Won|Won On|Won Time|Gewonnen am|Datum des gewonnenen Deals"
+    "|Date de gain|Ganho em|Fecha de ganado"
+)
+_LOST_DATES = _bar(
+    "date_lost|Lost Date|Date Lost|Lost On|Lost Time|Verloren am|Datum des verlorenen Deals"
+    "|Date de perte|Heure de l'échec|Data de perda|Fecha de perdido"
+)
 # the deal's currency code beside its amount (read by convert_currency)
 _CURRENCY_HEADERS = _bar(
     "Currency|value_currency|Currency of value|Deal Currency|Opportunity Currency|Currency Code"
-    "|CurrencyIsoCode|Währung|Devise|Moneda|Mata Wang|货币|币种|幣別|幣種|貨幣"
+    "|CurrencyIsoCode|Währung|Devise|Moneda|Mata Wang|货币|币种|幣別|幣種|貨幣|Moeda|Moeda de Valor"
+    "|Valuta"
 )
 
 

@@ -4,8 +4,10 @@
 EITHER
 
 (a) a **Deals list export** (Deals -> list view -> Export, CSV): one file whose header uses
-    Pipedrive's ``Entity - Field`` labels (``Deal - ID``, ``Deal - Stage``, ...; a few Czech
-    labels such as ``Obchod - Název``, ``Obchod - Fáze`` are accepted too). Its name does not
+    Pipedrive's ``Entity - Field`` labels (``Deal - ID``, ``Deal - Stage``, ...), in English,
+    German (``Deal - Wert``), French (``Affaire - Valeur``), Portuguese (``Negócio - Etapa``),
+    Spanish (``Trato - Valor``) or Czech (``Obchod - Fáze``), with the statuses in those
+    languages (``Gagnée``, ``Ganho``, ``Verloren``); accents may be dropped. Its name does not
     matter. ``stages.csv`` and ``pipelines.csv`` from the API may lie beside it: they then give
     the real stage order and the stage probabilities;
 
@@ -174,73 +176,168 @@ HINTS = {
 
 # --------------------------------------------------------------------------- column names
 
-# list export: canonical part -> header labels (English, then the Czech labels seen in a
-# third-party importer and the German ones of Pipedrive's German UI field names (Titel,
-# Wert, Phase, Besitzer, ...); those are unverified guesses and cost nothing when absent)
-EXPORT = {
-    "id": ("Deal - ID", "Obchod - ID"),
-    "title": ("Deal - Title", "Obchod - Název", "Obchod - Nadpis", "Deal - Titel"),
-    "value": ("Deal - Value", "Obchod - Hodnota", "Deal - Wert"),
-    "currency": (
-        "Deal - Currency",
-        "Deal - Currency of value",
-        "Currency of value",
-        "Obchod - Měna hodnoty",
-        "Obchod - Měna",
-        "Deal - Währung",
-        "Deal - Währung des Werts",
+# list export: canonical part -> header labels. Pipedrive writes them in the user's language,
+# as "<entity> - <field>": each language's entity word and field names are below. Where they
+# come from: English, Pipedrive's export; German and Portuguese, the full header lists of
+# exports in public code (scripts that read them); French, the labels such scripts read
+# (ID, Titre, Valeur, Étape, Statut, Propriétaire, Affaire créée, Date de gain / de perte);
+# Spanish, the three labels one importer reads (Título, Valor, Etapa); Czech, a third-party
+# importer. The others in each language (marked "guess") are unverified and cost nothing
+# when absent. A label is matched without case, spaces or punctuation (column()).
+_LABELS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {
+    "en": (
+        ("Deal",),
+        {
+            "id": ("ID",),
+            "title": ("Title",),
+            "value": ("Value",),
+            "currency": ("Currency", "Currency of value"),
+            "pipeline": ("Pipeline",),
+            "stage": ("Stage",),
+            "status": ("Status",),
+            "owner": ("Owner",),
+            "organization": ("Organization",),
+            "probability": ("Probability",),
+            "expected_close": ("Expected close date",),
+            "created": ("Deal created", "Created", "Add time"),
+            "closed_on": ("Deal closed on", "Closed on"),
+            "won_time": ("Won time",),
+            "lost_time": ("Lost time",),
+            "lost_reason": ("Lost reason",),
+            "last_stage_change": ("Last stage change",),
+            "source": ("Source", "Source origin", "Source channel", "Origin", "Channel"),
+            "archived": ("Archived", "Is archived"),
+        },
     ),
-    "pipeline": ("Deal - Pipeline", "Obchod - Pipeline", "Obchod - Proces"),
-    "stage": ("Deal - Stage", "Obchod - Fáze", "Deal - Phase"),
-    "status": ("Deal - Status", "Obchod - Stav"),
-    "owner": ("Deal - Owner", "Obchod - Vlastník", "Deal - Besitzer", "Deal - Inhaber"),
-    "organization": (
-        "Deal - Organization",
-        "Obchod - Organizace",
-        "Organization - Name",
-        "Deal - Organisation",
+    "de": (
+        ("Deal",),
+        {
+            "id": ("ID",),
+            "title": ("Titel",),
+            "value": ("Wert",),
+            "currency": ("Währung", "Währung des Werts"),
+            "pipeline": ("Pipeline",),
+            "stage": ("Phase",),
+            "status": ("Status",),
+            "owner": ("Besitzer", "Inhaber"),
+            "organization": ("Organisation",),
+            "probability": ("Wahrscheinlichkeit",),
+            "expected_close": ("Voraussichtliches Abschlussdatum",),  # guess
+            "created": ("Deal erstellt", "Erstellt am"),
+            "closed_on": ("Deal abgeschlossen am", "Abgeschlossen am"),
+            "won_time": ("Datum des gewonnenen Deals", "Gewonnen am"),
+            "lost_time": ("Datum des verlorenen Deals", "Verloren am"),
+            "lost_reason": ("Verlustgrund", "Grund für den Verlust"),
+            "last_stage_change": ("Letzte Phasenänderung",),
+        },
     ),
-    "probability": ("Deal - Probability", "Obchod - Pravděpodobnost", "Deal - Wahrscheinlichkeit"),
-    "expected_close": (
-        "Deal - Expected close date",
-        "Obchod - Očekávané datum uzavření",
-        "Deal - Voraussichtliches Abschlussdatum",
+    "fr": (
+        ("Affaire",),
+        {
+            "id": ("ID",),
+            "title": ("Titre",),
+            "value": ("Valeur",),
+            "currency": ("Devise", "Devise de la valeur"),  # guess
+            "pipeline": ("Pipeline",),
+            "stage": ("Étape",),
+            "status": ("Statut",),
+            "owner": ("Propriétaire",),
+            "organization": ("Organisation",),
+            "probability": ("Probabilité",),  # guess
+            "expected_close": ("Date de clôture prévue",),
+            "created": ("Affaire créée",),
+            "closed_on": ("Affaire conclue le", "Date de clôture"),  # guess
+            "won_time": ("Date de gain", "Heure de gain"),
+            "lost_time": ("Date de perte", "Heure de l'échec", "Heure de perte"),
+            "lost_reason": ("Raison de la perte", "Raison de perte"),
+            "last_stage_change": ("Dernier changement d'étape",),  # guess
+            "source": ("Source",),
+        },
     ),
-    "created": (
-        "Deal - Deal created",
-        "Deal - Created",
-        "Deal - Add time",
-        "Obchod - Obchod vytvořen",
-        "Obchod - Vytvořeno",
-        "Deal - Deal erstellt",
-        "Deal - Erstellt am",
+    "pt": (
+        ("Negócio",),
+        {
+            "id": ("ID",),
+            "title": ("Título",),
+            "value": ("Valor", "Valor do negócio"),
+            "currency": ("Moeda de Valor", "Moeda"),
+            "pipeline": ("Funil", "Pipeline"),
+            "stage": ("Etapa",),
+            "status": ("Status",),
+            "owner": ("Proprietário",),
+            "organization": ("Organização",),
+            "probability": ("Probabilidade",),
+            "expected_close": ("Data de fechamento esperada",),
+            "created": ("Negócio criado em", "Data de criação do negócio"),
+            "closed_on": ("Negócio fechado em",),
+            "won_time": ("Ganho em",),
+            "lost_time": ("Data de perda",),
+            "lost_reason": ("Motivo da perda",),
+            "last_stage_change": ("Última alteração de etapa",),
+            "source": ("Fonte do Lead", "Fonte"),
+        },
     ),
-    "closed_on": (
-        "Deal - Deal closed on",
-        "Deal - Closed on",
-        "Obchod - Uzavřeno dne",
-        "Deal - Deal abgeschlossen am",
-        "Deal - Abgeschlossen am",
+    "es": (
+        ("Trato",),
+        {
+            "id": ("ID",),
+            "title": ("Título",),
+            "value": ("Valor",),
+            "currency": ("Moneda", "Moneda del valor"),  # guess, as every label below
+            "pipeline": ("Embudo", "Pipeline"),
+            "stage": ("Etapa",),
+            "status": ("Estado",),
+            "owner": ("Propietario",),
+            "organization": ("Organización",),
+            "probability": ("Probabilidad",),
+            "expected_close": ("Fecha de cierre prevista", "Fecha prevista de cierre"),
+            "created": ("Trato creado", "Trato creado el"),
+            "closed_on": ("Trato cerrado el",),
+            "won_time": ("Fecha de ganado", "Ganado el"),
+            "lost_time": ("Fecha de perdido", "Perdido el"),
+            "lost_reason": ("Motivo de pérdida", "Motivo de la pérdida"),
+            "last_stage_change": ("Último cambio de etapa",),
+        },
     ),
-    "won_time": ("Deal - Won time", "Obchod - Datum výhry", "Deal - Gewonnen am"),
-    "lost_time": ("Deal - Lost time", "Obchod - Datum prohry", "Deal - Verloren am"),
-    "lost_reason": (
-        "Deal - Lost reason",
-        "Obchod - Důvod prohry",
-        "Deal - Grund für den Verlust",
-        "Deal - Verlustgrund",
+    "cs": (
+        ("Obchod",),
+        {
+            "id": ("ID",),
+            "title": ("Název", "Nadpis"),
+            "value": ("Hodnota",),
+            "currency": ("Měna hodnoty", "Měna"),
+            "pipeline": ("Pipeline", "Proces"),
+            "stage": ("Fáze",),
+            "status": ("Stav",),
+            "owner": ("Vlastník",),
+            "organization": ("Organizace",),
+            "probability": ("Pravděpodobnost",),
+            "expected_close": ("Očekávané datum uzavření",),
+            "created": ("Obchod vytvořen", "Vytvořeno"),
+            "closed_on": ("Uzavřeno dne",),
+            "won_time": ("Datum výhry",),
+            "lost_time": ("Datum prohry",),
+            "lost_reason": ("Důvod prohry",),
+            "last_stage_change": ("Poslední změna fáze",),
+            "source": ("Zdroj",),
+        },
     ),
-    "last_stage_change": ("Deal - Last stage change", "Obchod - Poslední změna fáze"),
-    "source": (
-        "Deal - Source",
-        "Deal - Source origin",
-        "Deal - Source channel",
-        "Deal - Origin",
-        "Deal - Channel",
-        "Obchod - Zdroj",
-    ),
-    "archived": ("Deal - Archived", "Deal - Is archived"),
 }
+
+
+def _export_labels() -> dict[str, tuple[str, ...]]:
+    """Canonical part -> every language's ``<entity> - <field>`` labels, English first."""
+    out: dict[str, list[str]] = {}
+    for entities, fields in _LABELS.values():
+        for part, names in fields.items():
+            out.setdefault(part, []).extend(f"{e} - {n}" for e in entities for n in names)
+    # labels without the entity word that exports have been seen with
+    out["currency"].append("Currency of value")
+    out["organization"].append("Organization - Name")
+    return {part: tuple(dict.fromkeys(labels)) for part, labels in out.items()}
+
+
+EXPORT = _export_labels()
 # columns copied into a canonical column; every other export column is kept as an extra
 _EXPORT_COPIED = (
     "id",
@@ -258,12 +355,32 @@ _EXPORT_COPIED = (
     "source",
     "archived",
 )
-# status words: English in any case; Czech and German guesses (unverified, as above)
+# status words (lower case; English in any case): Portuguese as exports write them (Aberto,
+# Ganho, Perdido); the others unverified guesses, as the labels above
 _STATUS_WORDS = {
     "offen": "open",
     "gewonnen": "won",
     "verloren": "lost",
     "gelöscht": "deleted",
+    "ouvert": "open",
+    "ouverte": "open",
+    "gagné": "won",
+    "gagnée": "won",
+    "perdu": "lost",
+    "perdue": "lost",
+    "supprimé": "deleted",
+    "supprimée": "deleted",
+    "aberto": "open",
+    "ganho": "won",
+    "perdido": "lost",
+    "excluído": "deleted",
+    "abierto": "open",
+    "ganado": "won",
+    "eliminado": "deleted",
+    "aperto": "open",
+    "vinto": "won",
+    "perso": "lost",
+    "eliminato": "deleted",
     "otevřený": "open",
     "otevřeno": "open",
     "vyhraný": "won",
@@ -829,7 +946,12 @@ def _finish_deals(
 
 
 # the entity prefix of a list export's labels ("Deal - Sales team"; Czech "Obchod - ")
-_ENTITY_PREFIX = re.compile(r"^\s*(?:deal|obchod)\s*-\s*", re.IGNORECASE)
+_ENTITY_PREFIX = re.compile(
+    r"^\s*(?:"
+    + "|".join(re.escape(e) for entities, _ in _LABELS.values() for e in entities)
+    + r")\s*-\s*",
+    re.IGNORECASE,
+)
 
 
 def _team_column(frame: pl.DataFrame, team: str | None) -> str | None:

@@ -1,0 +1,230 @@
+"""Eleventh-session sweep: CRM exports written in the user's language.
+
+Pipedrive writes its list export's labels as ``<entity> - <field>`` in the user's language
+(``Affaire - Valeur``, ``Negócio - Etapa``); HubSpot translates its column labels (``Phase de
+la transaction``, ``Etapa do negócio``). The Pipedrive labels below are those of public
+scripts that read such exports (French, Portuguese, German) and, for Spanish, unverified
+guesses; the HubSpot labels, those such scripts read (French, Portuguese) or guesses.
+Every expected value is written by hand from the rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+import pipeline_kit as pk
+from pipeline_kit.adapters._tools import squash
+from pipeline_kit.adapters.mapping import draft_mapping
+from pipeline_kit.cli import main
+
+# ----------------------------------------------------------------------------- Pipedrive
+
+PIPEDRIVE_FR = (
+    "Affaire - ID;Affaire - Titre;Affaire - Valeur;Affaire - Devise;Affaire - Organisation;"
+    "Affaire - Étape;Affaire - Statut;Affaire - Propriétaire;Affaire - Affaire créée;"
+    "Affaire - Date de clôture prévue;Affaire - Date de gain;Affaire - Date de perte;"
+    "Affaire - Raison de la perte\n"
+    "1;Pains;12500.5;EUR;Boulangeries Durand;Proposition;Gagnée;Inès Moreau;"
+    "2025-01-05 09:00:00;;2025-02-01 14:05:00;;\n"
+    "2;Fours;8000;EUR;Nouvelle Boulangerie;Négociation;Perdue;Hugo Petit;2025-01-06 09:00:00;;;"
+    "2025-02-10 10:00:00;Trop cher\n"
+    "3;Farine;950;EUR;Moulin;Qualifié;Ouverte;Inès Moreau;2025-01-07 09:00:00;2025-06-30;;;\n"
+)
+
+# the header of a Portuguese export, in the order such exports list it
+PIPEDRIVE_PT = (
+    "Negócio - ID,Negócio - Título,Negócio - Status,Negócio - Valor,Negócio - Moeda de Valor,"
+    "Negócio - Organização,Negócio - Proprietário,Negócio - Funil,Negócio - Etapa,"
+    "Negócio - Negócio criado em,Negócio - Data de fechamento esperada,Negócio - Ganho em,"
+    "Negócio - Data de perda,Negócio - Motivo da perda\n"
+    "10,Casa A,Ganho,300000,BRL,Imob A,Ana Souza,Vendas,Proposta enviada,2025-03-01 10:00:00,,"
+    "2025-04-02 11:00:00,,\n"
+    "11,Casa B,Perdido,150000,BRL,Imob B,Bruno Lima,Vendas,Visita,2025-03-02 10:00:00,,,"
+    "2025-04-20 09:30:00,Preço\n"
+    "12,Casa C,Aberto,90000,BRL,Imob C,Ana Souza,Vendas,Contato feito,2025-03-03 10:00:00,"
+    "2025-07-31,,,\n"
+    "13,Casa D,Perdido,70000,BRL,Imob D,Bruno Lima,Vendas,Contato feito,2025-03-04 10:00:00,,,"
+    "2025-03-30 09:30:00,Sem resposta\n"
+)
+
+PIPEDRIVE_ES = (
+    "Trato - ID,Trato - Título,Trato - Valor,Trato - Moneda,Trato - Etapa,Trato - Estado,"
+    "Trato - Propietario,Trato - Trato creado,Trato - Trato cerrado el\n"
+    "7,Licencias,4200,MXN,Propuesta,Ganado,Lucía Pérez,2025-05-02 08:00:00,2025-06-01 12:00:00\n"
+    "8,Soporte,1800,MXN,Contactado,Abierto,Diego Ruiz,2025-05-03 08:00:00,\n"
+)
+
+
+def _read(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return pk.load(path)
+
+
+def test_a_pipedrive_export_in_french_reads_without_a_mapping(tmp_path):
+    """Recognised by "Affaire - ID"; French statuses; won and lost dates as closed_at."""
+    ds = _read(tmp_path, "affaires.csv", PIPEDRIVE_FR)
+    assert ds.source == "pipedrive"
+    got = {
+        r["deal_id"]: (r["status"], r["stage"], r["amount"], r["closed_at"], r["owner"])
+        for r in ds.deals.to_dicts()
+    }
+    assert got == {
+        "1": ("won", "Won", 12500.5, dt.date(2025, 2, 1), "Inès Moreau"),
+        "2": ("lost", "Lost", 8000.0, dt.date(2025, 2, 10), "Hugo Petit"),
+        "3": ("open", "Qualifié", 950.0, None, "Inès Moreau"),
+    }
+    assert ds.deals.filter(pl.col("deal_id") == "3")["expected_close"].to_list() == [
+        dt.date(2025, 6, 30)
+    ]
+    assert ds.deals.filter(pl.col("deal_id") == "2")["lost_reason"].to_list() == ["Trop cher"]
+    assert ds.quarantine.height == 0
+
+
+def test_a_pipedrive_export_in_portuguese_reads_without_a_mapping(tmp_path):
+    ds = _read(tmp_path, "negocios.csv", PIPEDRIVE_PT)
+    assert ds.source == "pipedrive"
+    got = {
+        r["deal_id"]: (r["status"], r["amount"], r["closed_at"], r["account_id"])
+        for r in ds.deals.to_dicts()
+    }
+    assert got == {
+        "10": ("won", 300000.0, dt.date(2025, 4, 2), "Imob A"),
+        "11": ("lost", 150000.0, dt.date(2025, 4, 20), "Imob B"),
+        "12": ("open", 90000.0, None, "Imob C"),
+        "13": ("lost", 70000.0, dt.date(2025, 3, 30), "Imob D"),
+    }
+    # the win rate of the closed deals: 1 won of 3 closed
+    closed = [r for r in ds.deals.to_dicts() if r["status"] in ("won", "lost")]
+    assert sum(r["status"] == "won" for r in closed) / len(closed) == pytest.approx(1 / 3)
+    assert set(ds.deals["pipeline"].to_list()) == {"Vendas"}
+
+
+def test_a_pipedrive_export_in_spanish_reads_without_a_mapping(tmp_path):
+    ds = _read(tmp_path, "tratos.csv", PIPEDRIVE_ES)
+    got = {
+        r["deal_id"]: (r["status"], r["amount"], r["owner"], r["closed_at"])
+        for r in ds.deals.to_dicts()
+    }
+    assert got == {
+        "7": ("won", 4200.0, "Lucía Pérez", dt.date(2025, 6, 1)),
+        "8": ("open", 1800.0, "Diego Ruiz", None),
+    }
+
+
+def test_an_unknown_pipedrive_status_word_is_quarantined_not_guessed(tmp_path):
+    text = PIPEDRIVE_FR.replace(";Ouverte;", ";Peut-être;")
+    ds = _read(tmp_path, "affaires.csv", text)
+    assert sorted(ds.deals["deal_id"].to_list()) == ["1", "2"]
+    assert ds.quarantine.height == 1
+    assert ds.quarantine["source_row"].to_list() == [4]
+
+
+def test_labels_compare_with_or_without_their_accents():
+    """A label re-typed without accents (Negocio, Etape) is the same label."""
+    assert squash("Negócio - Título") == squash("Negocio - Titulo") == "negociotitulo"
+    assert squash("Affaire - Étape") == squash("AFFAIRE - ETAPE")
+    assert squash("商机金额") == ""  # (other scripts drop out, as before)
+
+
+def test_an_unaccented_portuguese_header_still_reads(tmp_path):
+    text = PIPEDRIVE_PT.replace("Negócio", "Negocio").replace("Título", "Titulo")
+    ds = _read(tmp_path, "negocios.csv", text)
+    assert ds.source == "pipedrive"
+    assert ds.deals.height == 4
+
+
+# ----------------------------------------------------------------------------- HubSpot
+
+HUBSPOT_FR = (
+    "ID de fiche d'informations,Nom de la transaction,Pipeline,Phase de la transaction,Montant,"
+    "Date de fermeture,Propriétaire de la transaction,Date de création\n"
+    "101,Acme,Pipeline de ventes,Conclue gagnée,1200,2025-03-02,Marie Dupont,2025-01-10\n"
+    "102,Beta,Pipeline de ventes,Conclue perdue,800,2025-03-05,Marie Dupont,2025-01-12\n"
+    "103,Gamma,Pipeline de ventes,Rendez-vous programmé,500,2025-05-01,Luc Martin,2025-02-01\n"
+)
+HUBSPOT_PT = (
+    "ID do registro,Nome do negócio,Pipeline,Etapa do negócio,Valor,Data de fechamento,"
+    "Proprietário do negócio,Data de criação\n"
+    "201,Alfa,Pipeline de vendas,Fechado ganho,5000,2025-06-10,Rita Alves,2025-04-01\n"
+    "202,Beta,Pipeline de vendas,Fechado perdido,2500,2025-06-12,Rita Alves,2025-04-02\n"
+    "203,Gama,Pipeline de vendas,Fechado ganho,1000,2025-06-20,Paulo Reis,2025-04-03\n"
+    "204,Delta,Pipeline de vendas,Reunião agendada,3000,2025-08-01,Paulo Reis,2025-04-04\n"
+)
+HUBSPOT_ES = (
+    "ID de registro,Nombre del negocio,Pipeline,Etapa del negocio,Importe,Fecha de cierre,"
+    "Propietario del negocio,Fecha de creación\n"
+    "301,Uno,Pipeline de ventas,Cerrado ganado,700,2025-02-01,Eva Gil,2025-01-01\n"
+    "302,Dos,Pipeline de ventas,Cerrado perdido,300,2025-02-02,Eva Gil,2025-01-02\n"
+)
+HUBSPOT_DE = (
+    "Datensatz-ID,Deal-Name,Pipeline,Deal-Phase,Betrag,Schließdatum,Deal-Inhaber,"
+    "Erstellungsdatum\n"
+    "401,Eins,Vertriebspipeline,Abgeschlossen und gewonnen,900,2025-02-01,Jonas Bauer,2025-01-01\n"
+    "402,Zwei,Vertriebspipeline,Abgeschlossen und verloren,400,2025-02-02,Jonas Bauer,2025-01-02\n"
+    "403,Drei,Vertriebspipeline,Angebot erstellt,100,2025-04-02,Lena Vogel,2025-01-03\n"
+)
+
+# file text -> the hand-read (deal_id -> status, amount, closed_at) of the drafted mapping
+CASES = {
+    "fr": (
+        HUBSPOT_FR,
+        {
+            "101": ("won", 1200.0, dt.date(2025, 3, 2)),
+            "102": ("lost", 800.0, dt.date(2025, 3, 5)),
+            "103": ("open", 500.0, None),
+        },
+    ),
+    "pt": (
+        HUBSPOT_PT,
+        {
+            "201": ("won", 5000.0, dt.date(2025, 6, 10)),
+            "202": ("lost", 2500.0, dt.date(2025, 6, 12)),
+            "203": ("won", 1000.0, dt.date(2025, 6, 20)),
+            "204": ("open", 3000.0, None),
+        },
+    ),
+    "es": (
+        HUBSPOT_ES,
+        {"301": ("won", 700.0, dt.date(2025, 2, 1)), "302": ("lost", 300.0, dt.date(2025, 2, 2))},
+    ),
+    "de": (
+        HUBSPOT_DE,
+        {
+            "401": ("won", 900.0, dt.date(2025, 2, 1)),
+            "402": ("lost", 400.0, dt.date(2025, 2, 2)),
+            "403": ("open", 100.0, None),
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("language", sorted(CASES))
+def test_inspect_drafts_a_whole_mapping_for_a_translated_hubspot_export(tmp_path, language):
+    """Every required line found: the draft loads as it is, with no ? line to fill."""
+    text, expected = CASES[language]
+    path = tmp_path / f"hubspot-{language}.csv"
+    path.write_text(text, encoding="utf-8")
+    draft, _ = draft_mapping(path)
+    assert '= "?"' not in "\n".join(
+        line for line in draft.splitlines() if not line.lstrip().startswith("#")
+    )
+    assert not [line for line in draft.splitlines() if line.startswith("# deal_id")]
+    (tmp_path / "mapping.toml").write_text(draft, encoding="utf-8")
+    ds = pk.load(path, mapping=tmp_path / "mapping.toml")
+    got = {r["deal_id"]: (r["status"], r["amount"], r["closed_at"]) for r in ds.deals.to_dicts()}
+    assert got == expected
+    owners = {r["deal_id"]: r["owner"] for r in ds.deals.to_dicts()}
+    assert owners == {row.split(",")[0]: row.split(",")[6] for row in text.splitlines()[1:]}
+
+
+def test_the_hubspot_error_for_a_translated_export_points_at_inspect(tmp_path, capsys):
+    (tmp_path / "hubspot-crm-exports-all-deals-2025-11-28.csv").write_text(
+        HUBSPOT_FR, encoding="utf-8"
+    )
+    assert main(["validate", str(tmp_path), "--source", "hubspot"]) == 2
+    err = capsys.readouterr().err
+    assert "pipeline-kit inspect" in err and "Traceback" not in err
