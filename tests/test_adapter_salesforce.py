@@ -226,8 +226,9 @@ def test_reporting_currency_other_than_the_corporate_one():
 
 def test_a_decimal_comma_amount_is_not_read_a_hundred_times_too_large(tmp_path):
     # A European Excel copy (';' separator, decimal comma): "8000,50" EUR must not become
-    # 800050 / 0.8; it is left for the loader, which rejects a decimal comma (amount|dtype).
-    # "10.000" is no thousands form the kit accepts either; "12000" USD converts (rate 1).
+    # 800050 / 0.8. No value reads only with a decimal point, so it is read as 8000.50 (a
+    # note says so) and converted: 8000.50 / 0.8 = 10000.625 USD; "12000" USD (rate 1) too.
+    # With decimal='.' it is left for the loader, which rejects it (amount|dtype).
     folder = tmp_path / "eu"
     folder.mkdir()
     (folder / "Opportunity.csv").write_text(
@@ -241,6 +242,10 @@ def test_a_decimal_comma_amount_is_not_read_a_hundred_times_too_large(tmp_path):
     )
     shutil.copy(FIXTURES / EXPORT / "CurrencyType.csv", folder / "CurrencyType.csv")
     ds = load(folder)
+    assert quarantined(ds) == {}
+    assert sorted(ds.deals["amount"].to_list()) == [10000.625, 12000.0]
+    assert any("decimal comma" in str(n) and "'8000,50'" in str(n) for n in ds.notes)
+    ds = load(folder, decimal=".")
     assert quarantined(ds) == {("deals", "amount|dtype"): [2]}
     assert ds.deals["amount"].to_list() == [12000.0]
 

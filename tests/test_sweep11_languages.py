@@ -228,3 +228,90 @@ def test_the_hubspot_error_for_a_translated_export_points_at_inspect(tmp_path, c
     assert main(["validate", str(tmp_path), "--source", "hubspot"]) == 2
     err = capsys.readouterr().err
     assert "pipeline-kit inspect" in err and "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- decimal comma
+
+# the French export as a spreadsheet set to French saves it: "12 500,50"
+PIPEDRIVE_FR_COMMA = PIPEDRIVE_FR.replace(";12500.5;", ";12 500,50;").replace(
+    ";950;", ";950,00;"
+)
+
+
+def test_a_pipedrive_export_with_a_decimal_comma_reads_when_no_value_reads_otherwise(tmp_path):
+    ds = _read(tmp_path, "affaires.csv", PIPEDRIVE_FR_COMMA)
+    amounts = {r["deal_id"]: r["amount"] for r in ds.deals.to_dicts()}
+    assert amounts == {"1": 12500.5, "2": 8000.0, "3": 950.0}
+    said = [str(n) for n in ds.notes if "decimal comma" in str(n)]
+    assert len(said) == 1 and "Affaire - Valeur" in said[0] and "'12 500,50'" in said[0]
+
+
+def test_decimal_point_keeps_a_decimal_comma_quarantined_with_its_fix(tmp_path):
+    path = tmp_path / "affaires.csv"
+    path.write_text(PIPEDRIVE_FR_COMMA, encoding="utf-8")
+    ds = pk.load(path, decimal=".")
+    assert sorted(ds.deals["deal_id"].to_list()) == ["2"]  # (8 000: no decimal part)
+    assert ds.quarantine.height == 2
+
+
+def test_an_ambiguous_comma_is_not_read_as_a_decimal_unasked(tmp_path):
+    """1,500 is fifteen hundred or one and a half: unasked, it is not read with a decimal
+    comma (every amount would shrink a thousandfold if wrong); decimal=',' reads it so."""
+    text = PIPEDRIVE_FR.replace(";12500.5;", ";1,500;").replace(";950;", ";950,25;")
+    path = tmp_path / "affaires.csv"
+    path.write_text(text, encoding="utf-8")
+    unasked = pk.load(path)
+    assert {r["deal_id"]: r["amount"] for r in unasked.deals.to_dicts()}["1"] == 1500.0
+    assert unasked.quarantine["source_row"].to_list() == [4]  # 950,25
+    asked = pk.load(path, decimal=",")
+    assert {r["deal_id"]: r["amount"] for r in asked.deals.to_dicts()} == {
+        "1": 1.5,
+        "2": 8000.0,
+        "3": 950.25,
+    }
+
+
+HUBSPOT_EN_COMMA = (
+    "Record ID,Deal Name,Pipeline,Deal Stage,Deal owner,Amount,Create Date,Close Date,"
+    "Deal Stage Probability\n"
+    '1,A,Sales Pipeline,Closed won,Ana,"1.234,50",2025-01-06,2025-02-28,"1,0"\n'
+    '2,B,Sales Pipeline,Closed lost,Ben,"800,00",2025-01-08,2025-03-05,0\n'
+    '3,C,Sales Pipeline,Contract sent,Ana,"2.000,00",2025-01-09,2025-06-30,"0,9"\n'
+)
+
+
+def test_a_hubspot_export_with_a_decimal_comma(tmp_path):
+    path = tmp_path / "hubspot-crm-exports-all-deals-2025-06-02.csv"
+    path.write_text(HUBSPOT_EN_COMMA, encoding="utf-8")
+    ds = pk.load(path)
+    got = {r["deal_id"]: (r["status"], r["amount"]) for r in ds.deals.to_dicts()}
+    assert got == {"1": ("won", 1234.5), "2": ("lost", 800.0), "3": ("open", 2000.0)}
+    assert ds.deals.filter(pl.col("deal_id") == "3")["probability"].to_list() == [0.9]
+
+
+SALESFORCE_REPORT_COMMA = (
+    "Opportunity Owner,Account Name,Opportunity Name,Stage,Amount,Probability (%),Close Date,"
+    "Created Date\n"
+    'Marta,Acme,Acme - Platform,Closed Won,"1.234.567,00",100%,15.01.2024,02.11.2023\n'
+    'Marta,Globex,Globex - Expansion,Closed Lost,"250.000,00",0%,20.02.2024,01.12.2023\n'
+    'Liam,Initech,Initech - Pilot,Negotiation/Review,"80.500,50",75%,30.04.2024,10.01.2024\n'
+)
+
+
+def test_a_salesforce_report_with_a_decimal_comma(tmp_path):
+    (tmp_path / "report1706000000000.csv").write_text(SALESFORCE_REPORT_COMMA, encoding="utf-8")
+    ds = pk.load(tmp_path, source="salesforce")
+    got = {r["stage"]: r["amount"] for r in ds.deals.to_dicts()}
+    assert got == {
+        "Closed Won": 1234567.0,
+        "Closed Lost": 250000.0,
+        "Negotiation/Review": 80500.5,
+    }
+    assert ds.quarantine.height == 0
+
+
+@pytest.mark.parametrize("source", ["pipedrive", "hubspot", "salesforce"])
+def test_an_unknown_decimal_mark_is_one_clear_error(tmp_path, source):
+    (tmp_path / "x.csv").write_text("a\n1\n", encoding="utf-8")
+    with pytest.raises(pk.DataError, match=r"only ',' or '\.'"):
+        pk.load(tmp_path, source=source, decimal=";")

@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
@@ -37,6 +37,8 @@ __all__ = [
     "amount_unit_hint",
     "amount_unit_note",
     "archive_problem",
+    "certain_decimal_comma",
+    "check_decimal",
     "column",
     "container_problem",
     "decimal_comma_numbers",
@@ -47,6 +49,7 @@ __all__ = [
     "normalise_dates",
     "parse_bool",
     "plain_number",
+    "read_decimal_commas",
     "read_export_file",
     "require_column",
     "serial_date_columns",
@@ -1959,6 +1962,119 @@ def decimal_comma_numbers(
         plain = pl.when(plain.str.contains(_DOT_GROUPED)).then(plain + "0").otherwise(plain)
         exprs.append(pl.when(pl.col(fits[c])).then(plain).otherwise(pl.col(c)).alias(c))
     return staged.with_columns(exprs).drop(*fits.values()), unmatched
+
+
+# a whole number with its thousands grouped by commas (12,500): a decimal point's file
+_COMMA_GROUPED = r"^[-+]?[$€£¥]?\s*\d{1,3}(?:,\d{3})+$"
+
+
+def certain_decimal_comma(frame: pl.DataFrame, numbers: list[str]) -> list[str] | None:
+    """The values showing that ``numbers`` are written with a decimal comma, if certain.
+
+    Certain as `pipeline-kit inspect` reads it (:func:`~pipeline_kit.adapters._tools.
+    decimal_evidence`): some value only a decimal comma reads (``1.200,50``, ``800,00``) and
+    none, in any number column of the file, that only a decimal point reads (``12.5``,
+    ``1,234.50``) or that groups thousands by commas (``100,000``: with a decimal comma,
+    100). Only the distinct values of columns holding a comma are looked at. None when not
+    certain (the values are then read as written, and a decimal comma is quarantined with a
+    fix naming ``decimal=','``).
+    """
+    if not numbers or frame.height == 0:
+        return None
+    commas = frame.select(pl.col(numbers).str.contains(",", literal=True).any()).row(0)
+    if not any(commas):
+        return None
+    values = pl.concat([frame[c].drop_nulls().unique() for c in numbers])
+    comma, point = decimal_evidence(values)
+    # 100,000 reads 100 with a decimal comma: a file holding such values is not read so
+    # unasked, even beside a 1,50 (a typo there would divide every amount by 1000)
+    grouped = values.str.strip_chars().str.contains(_COMMA_GROUPED).any()
+    if comma.len() == 0 or point.len() > 0 or grouped:
+        return None
+    return comma.sort().to_list()
+
+
+def check_decimal(decimal: str | None) -> None:
+    """A DataError unless ``decimal`` is None, ``","`` or ``"."`` (the option's values)."""
+    if decimal not in (None, ",", "."):
+        raise DataError(
+            problem=f"decimal={decimal!r}: only ',' or '.' are understood",
+            fix="give decimal=',' for numbers written 1.234,50",
+        )
+
+
+def read_decimal_commas(
+    frame: pl.DataFrame, numbers: list[str], file: str, notes: list[Any], decimal: str | None
+) -> tuple[pl.DataFrame, str | None]:
+    """``numbers`` (text columns) read with a decimal comma when asked or certain; a note.
+
+    ``decimal=","`` reads every value in the ``1.234,50`` form so; ``decimal=None`` does so
+    only when :func:`certain_decimal_comma` is certain (the note then says how to undo it:
+    ``decimal='.'``); ``decimal="."`` leaves the values as written. Returns the frame and the
+    decimal mark in force (``","`` when read so). The one place canonical tables and the CRM
+    adapters read a decimal comma.
+
+    >>> frame = pl.DataFrame({"amount": ["1.200,50", "800"]})
+    >>> notes = []
+    >>> read_decimal_commas(frame, ["amount"], "deals.csv", notes, None)[0]["amount"].to_list()
+    ['1200.50', '800']
+    """
+    numbers = [
+        c for c in dict.fromkeys(numbers) if c in frame.columns and frame.schema[c] == pl.String
+    ]
+    comma = certain_decimal_comma(frame, numbers) if decimal is None else None
+    if comma is not None:
+        frame, left = decimal_comma_numbers(frame, numbers)
+        examples = ", ".join(repr(v) for v in comma[:2])
+        notes.append(
+            Message(
+                N_(
+                    "{file}: numbers in {columns} are written with a decimal comma (values "
+                    "such as {examples} can only be read so): read as such; {values} value(s) "
+                    "in another form were left as written (e.g. {left}). Give decimal='.' if "
+                    "that is wrong."
+                ),
+                file=file,
+                columns=", ".join(numbers),
+                examples=examples,
+                values=len(left),
+                left=", ".join(repr(v) for v in left[:3]),
+            )
+            if left
+            else Message(
+                N_(
+                    "{file}: numbers in {columns} are written with a decimal comma (values "
+                    "such as {examples} can only be read so): read as such. Give decimal='.' "
+                    "if that is wrong."
+                ),
+                file=file,
+                columns=", ".join(numbers),
+                examples=examples,
+            )
+        )
+        decimal = ","
+    elif numbers and decimal == ",":
+        frame, left = decimal_comma_numbers(frame, numbers)
+        notes.append(
+            Message(
+                N_(
+                    "{file}: numbers in {columns} read with a decimal comma (decimal=','); "
+                    "{values} value(s) not in the 1.234,50 form were left as written (e.g. "
+                    "{examples})."
+                ),
+                file=file,
+                columns=", ".join(numbers),
+                values=len(left),
+                examples=", ".join(repr(v) for v in left[:3]),
+            )
+            if left
+            else Message(
+                N_("{file}: numbers in {columns} read with a decimal comma (decimal=',')."),
+                file=file,
+                columns=", ".join(numbers),
+            )
+        )
+    return frame, decimal
 
 
 def amount_code(text: pl.Expr) -> pl.Expr:

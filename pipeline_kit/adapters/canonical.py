@@ -12,12 +12,12 @@ import polars as pl
 from pipeline_kit.adapters._tools import (
     WORKBOOK_SUFFIXES,
     amount_unit_hint,
+    check_decimal,
     container_problem,
-    decimal_comma_numbers,
-    decimal_evidence,
     epoch_columns,
     epoch_note,
     normalise_dates,
+    read_decimal_commas,
     sheet_headers,
     without_repeated_headers,
     without_report_footer,
@@ -112,11 +112,7 @@ def read_canonical(
             problem=f"date_order={date_order!r}: only 'month' or 'day' are understood",
             fix="give date_order='month' for 1/21/2024 (US), 'day' for 21/1/2024",
         )
-    if decimal not in (None, ",", "."):
-        raise DataError(
-            problem=f"decimal={decimal!r}: only ',' or '.' are understood",
-            fix="give decimal=',' for numbers written 1.234,50",
-        )
+    check_decimal(decimal)
     try:
         rates = checked_rates(rates)
     except ValueError:
@@ -348,58 +344,7 @@ def _read_values(
             ),
             file=file.name,
         )
-    comma = _certain_decimal_comma(frame, numbers) if decimal is None else None
-    if comma is not None:
-        frame, left = decimal_comma_numbers(frame, numbers)
-        examples = ", ".join(repr(v) for v in comma[:2])
-        notes.append(
-            Message(
-                N_(
-                    "{file}: numbers in {columns} are written with a decimal comma (values "
-                    "such as {examples} can only be read so): read as such; {values} value(s) "
-                    "in another form were left as written (e.g. {left}). Give decimal='.' if "
-                    "that is wrong."
-                ),
-                file=file.name,
-                columns=", ".join(numbers),
-                examples=examples,
-                values=len(left),
-                left=", ".join(repr(v) for v in left[:3]),
-            )
-            if left
-            else Message(
-                N_(
-                    "{file}: numbers in {columns} are written with a decimal comma (values "
-                    "such as {examples} can only be read so): read as such. Give decimal='.' "
-                    "if that is wrong."
-                ),
-                file=file.name,
-                columns=", ".join(numbers),
-                examples=examples,
-            )
-        )
-        decimal = ","
-    elif numbers and decimal == ",":
-        frame, left = decimal_comma_numbers(frame, numbers)
-        notes.append(
-            Message(
-                N_(
-                    "{file}: numbers in {columns} read with a decimal comma (decimal=','); "
-                    "{values} value(s) not in the 1.234,50 form were left as written (e.g. "
-                    "{examples})."
-                ),
-                file=file.name,
-                columns=", ".join(numbers),
-                values=len(left),
-                examples=", ".join(repr(v) for v in left[:3]),
-            )
-            if left
-            else Message(
-                N_("{file}: numbers in {columns} read with a decimal comma (decimal=',')."),
-                file=file.name,
-                columns=", ".join(numbers),
-            )
-        )
+    frame, decimal = read_decimal_commas(frame, numbers, file.name, notes, decimal)
     for c in numbers:
         hints[(table, f"{c}|dtype")] = (
             Message(N_("decimal=',' reads 1.234,50 or 1234,5; correct the other values"))
@@ -415,36 +360,6 @@ def _read_values(
     if "amount" in numbers and (unit := amount_unit_hint(frame["amount"].drop_nulls())):
         hints[(table, "amount|dtype")] = unit
     return frame
-
-
-# a whole number with its thousands grouped by commas (12,500): a decimal point's file
-_COMMA_GROUPED = r"^[-+]?[$€£¥]?\s*\d{1,3}(?:,\d{3})+$"
-
-
-def _certain_decimal_comma(frame: pl.DataFrame, numbers: list[str]) -> list[str] | None:
-    """The values showing that ``numbers`` are written with a decimal comma, if certain.
-
-    Certain as `pipeline-kit inspect` reads it (:func:`~pipeline_kit.adapters._tools.
-    decimal_evidence`): some value only a decimal comma reads (``1.200,50``, ``800,00``) and
-    none, in any number column of the file, that only a decimal point reads (``12.5``,
-    ``1,234.50``) or that groups thousands by commas (``100,000``: with a decimal comma,
-    100). Only the distinct values of columns holding a comma are looked at. None when not
-    certain (the values are then read as written, and a decimal comma is quarantined with a
-    fix naming ``decimal=','``).
-    """
-    if not numbers or frame.height == 0:
-        return None
-    commas = frame.select(pl.col(numbers).str.contains(",", literal=True).any()).row(0)
-    if not any(commas):
-        return None
-    values = pl.concat([frame[c].drop_nulls().unique() for c in numbers])
-    comma, point = decimal_evidence(values)
-    # 100,000 reads 100 with a decimal comma: a file holding such values is not read so
-    # unasked, even beside a 1,50 (a typo there would divide every amount by 1000)
-    grouped = values.str.strip_chars().str.contains(_COMMA_GROUPED).any()
-    if comma.len() == 0 or point.len() > 0 or grouped:
-        return None
-    return comma.sort().to_list()
 
 
 def _tables_of_one_file(file: Path, notes: list[str]) -> dict[str, str | None]:

@@ -110,9 +110,11 @@ from pipeline_kit.adapters._tools import (
     CURRENCY_MESSAGES,
     WORKBOOK_SUFFIXES,
     SetAsideLog,
+    check_decimal,
     column,
     normalise_dates,
     parse_bool,
+    read_decimal_commas,
     read_export_file,
     require_column,
     sniff_separator,
@@ -249,8 +251,15 @@ def read_hubspot(
     team: str | None = None,
     reporting_currency: str | None = None,
     encoding: str | None = None,
+    decimal: str | None = None,
 ) -> RawDataset:
-    """Read a HubSpot Deals export or API/Fivetran tables (see module docstring)."""
+    """Read a HubSpot Deals export or API/Fivetran tables (see module docstring).
+
+    ``decimal``: ``","`` reads a Deals export's amounts written ``1.234,50`` (as a
+    spreadsheet set to German or French saves them); unset, they are read so only when no
+    value reads otherwise (noted); ``"."`` never.
+    """
+    check_decimal(decimal)
     path = Path(path)
     if not path.exists():
         raise DataError(
@@ -282,7 +291,7 @@ def read_hubspot(
             examples=[f"files: {', '.join(f.name for f in exports)}"],
         )
     if exports:
-        return _Export(exports[0], team, reporting_currency, encoding).read()
+        return _Export(exports[0], team, reporting_currency, encoding, decimal).read()
     if "deal" in tables:
         return _Api(
             path if path.is_dir() else path.parent, tables, team, reporting_currency, encoding
@@ -632,8 +641,14 @@ class _Export:
     """A Deals UI export: one CSV of property labels."""
 
     def __init__(
-        self, file: Path, team: str | None, reporting: str | None, encoding: str | None
+        self,
+        file: Path,
+        team: str | None,
+        reporting: str | None,
+        encoding: str | None,
+        decimal: str | None = None,
     ) -> None:
+        self.decimal = decimal
         self.file = file
         self.label = str(file)
         self.team = team
@@ -656,6 +671,8 @@ class _Export:
             self.notes,
             self.label,
         )
+        numbers = [name for k in ("amount", "home", "probability") if (name := cols[k])]
+        raw, _ = read_decimal_commas(raw, numbers, self.file.name, self.notes, self.decimal)
         frame = raw.select(
             "source_row",
             pl.col(deal_id).alias("deal_id"),

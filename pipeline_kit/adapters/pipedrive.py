@@ -109,9 +109,11 @@ from pipeline_kit.adapters._tools import (
     WORKBOOK_SUFFIXES,
     SetAsideKind,
     SetAsideLog,
+    check_decimal,
     column,
     normalise_dates,
     parse_bool,
+    read_decimal_commas,
     read_export_file,
     require_column,
     set_aside,
@@ -467,6 +469,7 @@ def read_pipedrive(
     team: str | None = None,
     reporting_currency: str | None = None,
     rates: dict[str, float] | None = None,
+    decimal: str | None = None,
 ) -> RawDataset:
     """Read a Pipedrive list export or API tables into canonical raw tables (module docstring).
 
@@ -477,7 +480,11 @@ def read_pipedrive(
     (``{"USD": 1, "EUR": 0.92}``); ``reporting_currency`` names the reporting currency (its
     rate is 1 when not given). Rates without a reporting currency nor a rate of 1: the one
     currency present without a rate is the reporting currency (noted), else a DataError.
+    ``decimal``: ``","`` reads a list export's values written ``12 500,50`` (as a spreadsheet
+    set to French or German saves them); unset, they are read so only when no value reads
+    otherwise (noted); ``"."`` never.
     """
+    check_decimal(decimal)
     path = Path(path)
     if not path.exists():
         raise DataError(
@@ -517,7 +524,14 @@ def read_pipedrive(
                 )
             )
         tables = _read_export(
-            run, exports[0], frames[exports[0]], api, team, reporting_currency, rates
+            run,
+            exports[0],
+            frames[exports[0]],
+            api,
+            team,
+            reporting_currency,
+            rates,
+            decimal=decimal,
         )
     elif "deals" in api or "dealflow" in api:
         tables = _read_api(run, api, team, reporting_currency, rates)
@@ -1000,6 +1014,8 @@ def _read_export(
     team: str | None,
     reporting_currency: str | None,
     rates: dict[str, float] | None,
+    *,
+    decimal: str | None = None,
 ) -> dict[str, RawTable]:
     run.used.append(file)
     label = str(file)
@@ -1022,6 +1038,8 @@ def _read_export(
         if (name := cols[p])
     ]
     frame = normalise_dates(frame, dates, run.notes, file=label)
+    numbers = [name for p in ("value", "probability") if (name := cols[p])]
+    frame, _ = read_decimal_commas(frame, numbers, file.name, run.notes, decimal)
 
     def c(part: str) -> pl.Expr:
         name = cols[part]

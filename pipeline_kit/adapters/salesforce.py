@@ -80,10 +80,12 @@ from pipeline_kit.adapters._tools import (
     WORKBOOK_SUFFIXES,
     SetAsideLog,
     amount_code,
+    check_decimal,
     column,
     normalise_dates,
     parse_bool,
     plain_number,
+    read_decimal_commas,
     read_export_file,
     require_column,
     set_aside,
@@ -499,6 +501,7 @@ def read_salesforce(
     rates: Mapping[str, float] | None = None,
     date_order: Literal["month", "day"] = "month",
     columns: Mapping[str, str] | None = None,
+    decimal: str | None = None,
 ) -> RawDataset:
     """Read a folder of Salesforce object files into canonical raw tables (module docstring).
 
@@ -507,8 +510,12 @@ def read_salesforce(
     corporate one of CurrencyType.csv); ``rates`` (units of a currency per reporting unit)
     when the org's CurrencyType file is not in the folder. ``date_order`` settles ``02/03/24``
     when no value does. ``columns`` maps canonical deal columns to Opportunity columns the
-    adapter would not find itself (``{"lost_reason": "Why_Lost__c"}``).
+    adapter would not find itself (``{"lost_reason": "Why_Lost__c"}``). ``decimal``: ``","``
+    reads amounts written ``1.234,50`` (a report saved by a spreadsheet set to German or
+    French); unset, they are read so only when no value reads otherwise (noted); ``"."``
+    never.
     """
+    check_decimal(decimal)
     files, titled = _find_files(path)
     r = _Reader(files, date_order)
     r.titled = titled
@@ -581,6 +588,12 @@ def read_salesforce(
     owner_label = column(opp, "Opportunity Owner", "Owner", "Owner Name", "Owner Full Name")
     lookup = _user_lookup(users, roles, norm)
 
+    numbers = [
+        header
+        for name in (overrides.get("amount") or "Amount", "Probability", "Probability (%)")
+        if (header := column(opp, name))
+    ]
+    opp, _ = read_decimal_commas(opp, numbers, Path(opp_file).name, r.notes, decimal)
     opp = r.dates(
         opp,
         "opportunity",
