@@ -53,6 +53,7 @@ from pipeline_kit.adapters import get_adapter
 from pipeline_kit.adapters._tools import (
     CURRENCY_MESSAGES,
     SETASIDE_SCHEMA,
+    amount_form_hint,
     archive_problem,
     plain_number,
     set_aside,
@@ -468,6 +469,8 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
         good, bad = _validate_table(table, notes)
         valid[name] = good
         quarantined.append(bad)
+        if name == "deals" and ("deals", "amount|dtype") not in raw.hints and bad.height:
+            _hint_amount_form(bad, raw.hints)
     # an export of leads only (no deals file: the adapter gave an empty deals table): nothing
     # is derived from deals, so nothing to say about it
     leads_only = raw.no_deals
@@ -581,6 +584,20 @@ def validate_raw(raw: RawDataset, date_horizon_days: int = 366) -> Dataset:
         rule_messages=rule_messages,
         absent_columns=absent,
     )
+
+
+def _hint_amount_form(bad: pl.DataFrame, hints: dict[tuple[str, str], Any]) -> None:
+    """A specific fix for the deals quarantined for an unreadable amount, where one applies.
+
+    :func:`~pipeline_kit.adapters._tools.amount_form_hint` on those rows' amounts as read
+    (accounting parentheses, ``1.2K``, a unit word), for every source that set no hint of its
+    own.
+    """
+    amounts = bad.filter(pl.col("rules").list.contains("amount|dtype")).select(
+        pl.col("record").str.json_path_match("$.amount")
+    )
+    if amounts.height and (hint := amount_form_hint(amounts.to_series())) is not None:
+        hints[("deals", "amount|dtype")] = hint
 
 
 def _deals_without_amount(deals: pl.DataFrame) -> list[str]:

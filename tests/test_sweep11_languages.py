@@ -233,9 +233,7 @@ def test_the_hubspot_error_for_a_translated_export_points_at_inspect(tmp_path, c
 # ----------------------------------------------------------------------------- decimal comma
 
 # the French export as a spreadsheet set to French saves it: "12 500,50"
-PIPEDRIVE_FR_COMMA = PIPEDRIVE_FR.replace(";12500.5;", ";12 500,50;").replace(
-    ";950;", ";950,00;"
-)
+PIPEDRIVE_FR_COMMA = PIPEDRIVE_FR.replace(";12500.5;", ";12 500,50;").replace(";950;", ";950,00;")
 
 
 def test_a_pipedrive_export_with_a_decimal_comma_reads_when_no_value_reads_otherwise(tmp_path):
@@ -315,3 +313,34 @@ def test_an_unknown_decimal_mark_is_one_clear_error(tmp_path, source):
     (tmp_path / "x.csv").write_text("a\n1\n", encoding="utf-8")
     with pytest.raises(pk.DataError, match=r"only ',' or '\.'"):
         pk.load(tmp_path, source=source, decimal=";")
+
+
+# ----------------------------------------------------------------------------- amount forms
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ("(1,200)", "accounting notation for a negative amount"),
+        ("1.2K", "abbreviated with a letter"),
+        ("$3M", "abbreviated with a letter"),
+    ],
+)
+def test_an_amount_in_a_known_form_is_quarantined_with_its_own_fix(tmp_path, capsys, written, said):
+    (tmp_path / "deals.csv").write_text(
+        "deal_id,owner,team,amount,created_at,stage,status,closed_at\n"
+        f'1,a,t,"{written}",2025-01-01,Won,won,2025-02-01\n'
+        "2,a,t,800,2025-01-01,Won,won,2025-02-01\n",
+        encoding="utf-8",
+    )
+    assert main(["validate", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "[amount|dtype]" in out and said in out and written in out
+
+
+def test_a_crm_export_with_an_accounting_negative_gets_the_same_fix(tmp_path, capsys):
+    text = PIPEDRIVE_FR.replace(";12500.5;", ";(1 200);")
+    (tmp_path / "affaires.csv").write_text(text, encoding="utf-8")
+    assert main(["validate", str(tmp_path / "affaires.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "accounting notation for a negative amount" in out

@@ -34,6 +34,7 @@ __all__ = [
     "SETASIDE_SCHEMA",
     "SetAsideLog",
     "amount_code",
+    "amount_form_hint",
     "amount_unit_hint",
     "amount_unit_note",
     "archive_problem",
@@ -1869,6 +1870,53 @@ def amount_unit_hint(values: pl.Series) -> Message | None:
             "in one unit (125000), or all of them in 万 without the word and a header saying so"
         )
     )
+
+
+# accounting notation for a negative number: (1,200), ($1,200.00), (1 200)
+_PARENTHESISED = r"^\s*\(\s*[$€£¥]?\s*\d[\d.,' \x{00A0}]*\s*\)\s*$"
+# an amount abbreviated with a letter: 1.2K, $3M, 2.5 mn, 1bn
+_ABBREVIATED = r"(?i)^\s*[$€£¥]?\s*\d[\d.,]*\s*(?:k|m|mn|mio|b|bn)\s*$"
+
+
+def amount_form_hint(values: pl.Series) -> Message | None:
+    """The fix for unreadable amounts written in a form the kit recognises, or None.
+
+    A unit word (:func:`amount_unit_hint`); accounting parentheses (``(1,200)``: a negative
+    amount, which a deal cannot have); a letter abbreviating thousands or millions (``1.2K``,
+    ``$3M``: rounded figures, never multiplied out). Such a value is quarantined as
+    unreadable like any other; the hint says why, instead of the generic "write a plain
+    number".
+
+    >>> str(amount_form_hint(pl.Series(["(1,200)", "800"])))[:48]
+    'Some amounts are in parentheses, e.g. (1,200): a'
+    >>> amount_form_hint(pl.Series(["n. a."])) is None
+    True
+    """
+    values = values.cast(pl.String).drop_nulls()
+    if (unit := amount_unit_hint(values)) is not None:
+        return unit
+    parenthesised = values.filter(values.str.contains(_PARENTHESISED))
+    if parenthesised.len():
+        return Message(
+            N_(
+                "Some amounts are in parentheses, e.g. {example}: accounting notation for a "
+                "negative amount, which a deal cannot have (a credit note or a correction?); "
+                "correct or remove those rows in the export"
+            ),
+            example=str(parenthesised[0]),
+        )
+    abbreviated = values.filter(values.str.contains(_ABBREVIATED))
+    if abbreviated.len():
+        return Message(
+            N_(
+                "Some amounts are abbreviated with a letter, e.g. {example} (K for thousands, M "
+                "for millions): such a figure is rounded, and the kit never multiplies it out; "
+                "export the amounts in full (a report's 'Export details' rather than its "
+                "formatted view)"
+            ),
+            example=str(abbreviated[0]),
+        )
+    return None
 
 
 def amount_unit_note(header: str, file: str) -> Message | None:

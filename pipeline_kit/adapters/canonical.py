@@ -11,7 +11,7 @@ import polars as pl
 
 from pipeline_kit.adapters._tools import (
     WORKBOOK_SUFFIXES,
-    amount_unit_hint,
+    amount_form_hint,
     check_decimal,
     container_problem,
     epoch_columns,
@@ -357,7 +357,7 @@ def _read_values(
                 file=file.name,
             )
         )
-    if "amount" in numbers and (unit := amount_unit_hint(frame["amount"].drop_nulls())):
+    if "amount" in numbers and (unit := amount_form_hint(frame["amount"].drop_nulls())):
         hints[(table, "amount|dtype")] = unit
     return frame
 

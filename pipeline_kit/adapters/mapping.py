@@ -122,7 +122,7 @@ from pipeline_kit.adapters._encoding import detect_encoding, unicode_encoding
 from pipeline_kit.adapters._tools import (
     WORKBOOK_SUFFIXES,
     amount_code,
-    amount_unit_hint,
+    amount_form_hint,
     amount_unit_note,
     container_problem,
     decimal_comma_numbers,
@@ -1157,7 +1157,7 @@ def apply_mapping(
             else Message(N_('If the export writes 1.234,50, set decimal = "," in the mapping'))
         )
     if "amount" in number_cols:
-        unit = amount_unit_hint(out["amount"].drop_nulls())
+        unit = amount_form_hint(out["amount"].drop_nulls())
         if unit is not None:
             hints[(table, "amount|dtype")] = unit
     if "amount" in chosen and (said := amount_unit_note(chosen["amount"], label)) is not None:
