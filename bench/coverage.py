@@ -3716,6 +3716,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tails10-fdr-draws", type=int, default=500, help="organisations per q-value row"
     )
+    parser.add_argument(
+        "--clu11-only",
+        action="store_true",
+        help="only the eleventh session's table: cycle and deal-size tests in accounts",
+    )
+    parser.add_argument("--clu11-draws", type=int, default=2000, help="sample pairs per row")
+    parser.add_argument(
+        "--clu11-settings", default="", help="with --clu11-only: rows 0-7, comma-separated"
+    )
     parser.add_argument("--forecast-seeds", type=int, default=20, help="organisations per scenario")
     parser.add_argument("--forecast-draws", type=int, default=2000, help="draws per forecast")
     args = parser.parse_args(argv)
@@ -3752,6 +3761,10 @@ def main(argv: list[str] | None = None) -> int:
             args.fc10_draws = 100
         tables = fc10_tables(args, rng)
         print(f"\n({time.perf_counter() - start:.1f} s, seed {args.seed})")
+        return 0
+    if args.clu11_only:
+        tables = clu11_tables(args)
+        _finish(args, tables, start)
         return 0
     if args.tails10_only:
         tables = tails10_tables(args, rng)
@@ -4406,6 +4419,116 @@ def rep_fdr_table(args: argparse.Namespace) -> Table:
                 c["raw"],
             )
     return r
+
+
+# ----------------------------------------------------------------------------- clu11
+# The eleventh session: pk.compare's cycle (log-rank) and deal-size (Brunner-Munzel) tests
+# when deals cluster in accounts (left open by wt-tails10: their size was 0.067 there).
+
+
+def _clustered_pair(
+    rng: np.random.Generator, n_a: int, n_b: int, strength: float, clustered: bool
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Two samples alike in law: deals in accounts of ``1 + Poisson(1.5)`` (or one each).
+
+    Each account has a level ``z ~ N(0, 1)``: cycle ``1 + ⌊Exp(mean 45 · exp(strength ·
+    z))⌋`` days, censored at a reading day uniform on 0-120 days after creation, and amount
+    ``exp(9 + strength · z + N(0, 1))``, as :func:`_fdr_organisation`'s deals. Columns as
+    ``pk.compare`` gives its row builders: ``days``, ``event``, ``amount``, ``_deal_id``,
+    ``_account_id``.
+    """
+    out = []
+    for side, n in (("a", n_a), ("b", n_b)):
+        sizes: list[int] = []
+        while sum(sizes) < n:
+            sizes.append(1 + int(rng.poisson(1.5)) if clustered else 1)
+        sizes[-1] -= sum(sizes) - n
+        z = np.repeat(rng.normal(0, 1, len(sizes)), sizes)
+        cycle = np.floor(rng.exponential(45 * np.exp(strength * z))) + 1
+        reading = np.floor(rng.uniform(0, 120, n))
+        out.append(
+            pl.DataFrame(
+                {
+                    "days": np.minimum(cycle, reading),
+                    "event": cycle <= reading,
+                    "amount": np.exp(9 + strength * z + rng.normal(0, 1, n)),
+                    "_deal_id": [f"{side}{i}" for i in range(n)],
+                    "_account_id": np.repeat([f"{side}a{j}" for j in range(len(sizes))], sizes),
+                }
+            )
+        )
+    return out[0], out[1]
+
+
+def clustered_rank_tests(
+    n_a: int, n_b: int, strength: float, clustered: bool, draws: int, seed: int
+) -> dict[str, float]:
+    """Size at 5% of compare's cycle and deal-size rows (rest-of-organisation kind) on
+    :func:`_clustered_pair`'s samples: with the accounts (as now) and without them (the
+    tests before, deals taken as independent), on the same draws; and the mean design
+    effect of each."""
+    from pipeline_kit.comparisons.significance import cycle_rows, size_rows
+
+    bench = pl.DataFrame(  # (no external benchmark: the rest-of-organisation row alone)
+        schema={"metric": pl.String, "value": pl.Float64, "scope": pl.String, "source": pl.String}
+    )
+    rng = np.random.default_rng(seed)
+    hits = {"cycle": 0, "cycle_old": 0, "size": 0, "size_old": 0}
+    tested = {"cycle": 0, "size": 0}
+    for _ in range(draws):
+        a, b = _clustered_pair(rng, n_a, n_b, strength, clustered)
+        blind = [f.with_columns(pl.lit(None, pl.String).alias("_account_id")) for f in (a, b)]
+        for name, build, cur, other, cur0, other0 in (
+            ("cycle", cycle_rows, a, b, *blind),
+            ("size", size_rows, a, b, *blind),
+        ):
+            (row,) = build((cur, other, None), "g", bench, 20, "")
+            (old,) = build((cur0, other0, None), "g", bench, 20, "")
+            if row.p_value is None or old.p_value is None:
+                continue
+            tested[name] += 1
+            hits[name] += row.p_value <= 0.05
+            hits[f"{name}_old"] += old.p_value <= 0.05
+    return {k: v / max(tested[k.split("_")[0]], 1) for k, v in hits.items()} | {
+        "draws": float(min(tested.values()))
+    }
+
+
+def clu11_tables(args: argparse.Namespace) -> list[Table]:
+    """``--clu11-only``: the clustered cycle and deal-size tests' size."""
+    draws = args.clu11_draws
+    t = Table(
+        "pk.compare's cycle (log-rank) and deal-size (Brunner-Munzel) rows against the rest, "
+        "samples alike in law: size at 5% with the accounts (now) and without them (before); "
+        f"{draws} pairs a row; accounts of 1 + Poisson(1.5) deals whose level z ~ N(0, 1) "
+        "moves log cycle and log amount by strength x z",
+        ["deals", "accounts", "strength", "cycle now", "cycle before", "size now", "size before"],
+    )
+    settings = [
+        (80, 560, 0.0, False),
+        (80, 560, 0.7, False),
+        (80, 560, 0.0, True),
+        (80, 560, 0.7, True),
+        (80, 560, 1.2, True),
+        (80, 320, 0.7, True),
+        (25, 25, 0.7, True),
+        (25, 300, 0.7, True),
+    ]
+    chosen = [int(i) for i in args.clu11_settings.split(",")] if args.clu11_settings else None
+    for i, (n_a, n_b, strength, clustered) in enumerate(settings):
+        if chosen is not None and i not in chosen:
+            continue
+        c = clustered_rank_tests(n_a, n_b, strength, clustered, draws, 110 + i)
+        t.add(
+            f"{n_a} vs {n_b}",
+            "~2.5" if clustered else "1",
+            strength,
+            c["cycle"],
+            c["cycle_old"],
+            c["size"],
+            c["size_old"],
+        )
+    return [t]
 
 
 if __name__ == "__main__":

@@ -108,7 +108,15 @@ def compare(
         return ds.lazy("deals").filter(closed_in(p)).select(columns).collect()
 
     def cohort(p: Period) -> pl.DataFrame:
-        return cycle_cohort(ds, p, [col], day).select(group, "days", "event")
+        # (with the accounts, for the log-rank test's design effect: cycle_rows)
+        ids = [c for c in ("deal_id", "account_id") if c != col]
+        return cycle_cohort(ds, p, [col, *ids], day).select(
+            group,
+            "days",
+            "event",
+            pl.col("deal_id").alias("_deal_id"),
+            pl.col("account_id").alias("_account_id"),
+        )
 
     data: dict[str, tuple[pl.DataFrame, pl.DataFrame | None]] = {
         "win_rate": (

@@ -9,6 +9,7 @@ estimate and no p-value. The tests themselves come from :mod:`pipeline_kit.stats
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from pipeline_kit.i18n import N_
 __all__ = [
     "FEW_CLOSED_WARNING",
     "RAO_SCOTT",
+    "ROBUST_TO_ACCOUNTS",
     "TREATED_AS_EXACT",
     "ComparisonRow",
     "RowBuilder",
@@ -115,6 +117,51 @@ def _account_counts(sample: pl.DataFrame) -> tuple[np.ndarray, np.ndarray] | Non
     account = pl.coalesce(pl.col("_account_id"), pl.lit("\x00deal ") + pl.col("_deal_id"))
     per = sample.group_by(account.alias("_a")).agg(pl.len().alias("m"), pl.col("won").sum())
     return per["m"].to_numpy(), per["won"].to_numpy()
+
+
+ROBUST_TO_ACCOUNTS = ", statistic divided by the accounts' design effect (robust variance)"
+"""The end of a cycle or deal-size test's name when deals clustered in accounts widened it."""
+
+
+def _account_keys(sample: pl.DataFrame) -> np.ndarray | None:
+    """Each deal's account (a deal without one is its own), or None when no deal has one."""
+    if "_account_id" not in sample.columns or sample["_account_id"].is_null().all():
+        return None
+    key = pl.coalesce(pl.col("_account_id"), pl.lit("\x00deal ") + pl.col("_deal_id"))
+    return sample.select(key).to_series().to_numpy()
+
+
+def _superiority_scores(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """:func:`pipeline_kit.stats.superiority_scores` of both samples, in one array."""
+    return np.concatenate(stats.superiority_scores(x, y))
+
+
+def _clustered(
+    p: float | None,
+    cur: pl.DataFrame,
+    other: pl.DataFrame,
+    scores: Callable[..., np.ndarray],
+    *args: np.ndarray,
+) -> tuple[float | None, float]:
+    """``p`` with its statistic divided by the square root of the samples' design effect.
+
+    :func:`pipeline_kit.stats.score_design_effect` of the test's per-deal ``scores(*args)``
+    (both samples, ``cur`` first) in the deals' accounts; ``(p, 1.0)`` where neither sample
+    has accounts or ``p`` is None (the scores are then not computed). Returns the p-value and
+    the design effect.
+    """
+    keys = _account_keys(cur), _account_keys(other)
+    if p is None or (keys[0] is None and keys[1] is None):
+        return p, 1.0
+    own = [
+        k if k is not None else ("\x00deal " + s["_deal_id"]).to_numpy()
+        for k, s in zip(keys, (cur, other), strict=True)
+    ]
+    values, keys_all = scores(*args), np.concatenate(own)
+    deff = stats.score_design_effect(values, keys_all)
+    # Student's t on the accounts the robust variance rests on, less one
+    df = max(stats.effective_clusters(values, keys_all) - 1, 1.0)
+    return stats.deflated_p(p, deff, df), deff
 
 
 def win_rate_rows(
@@ -298,6 +345,13 @@ def cycle_rows(
     had closed unusually fast, and the tests then rejected a true null 8-19% of the time at
     nominal 5%; without the gate they are calibrated, ``bench/coverage.py``). Where fewer
     than ``min_n`` of the deals have closed the row carries :data:`FEW_CLOSED_WARNING`.
+
+    Deals of one account tend to close alike. Where the cohorts carry ``_account_id`` (and
+    ``_deal_id``), the log-rank z is divided by the square root of the design effect of its
+    per-deal scores in their accounts (:func:`pipeline_kit.stats.logrank_scores`,
+    :func:`pipeline_kit.stats.score_design_effect`: the cluster-robust variance of Lin & Wei
+    1989 over the independent one, never below 1), and the test's name ends with
+    :data:`ROBUST_TO_ACCOUNTS`. Every deal its own account leaves the test as it was.
     """
     cur, rest, trail = samples
     d, e = cur["days"].to_numpy(), cur["event"].to_numpy()
@@ -352,6 +406,17 @@ def cycle_rows(
         d2, e2 = other["days"].to_numpy(), other["event"].to_numpy()
         ok = n >= min_n and d2.size >= min_n
         z, p = stats.logrank_test(d, e, d2, e2) if ok else (None, None)
+        p, deff = _clustered(
+            p,
+            cur,
+            other,
+            stats.logrank_scores,
+            np.concatenate([d, d2]),
+            np.concatenate([e, e2]),
+            np.arange(d.size + d2.size) < d.size,
+        )
+        if z is not None and deff > 1:
+            z /= math.sqrt(deff)
         rows.append(
             ComparisonRow(
                 "cycle_length_km_days",
@@ -361,7 +426,7 @@ def cycle_rows(
                 low,
                 high,
                 stats.kaplan_meier_median(d2, e2)[0],
-                "log-rank test",
+                "log-rank test" + (ROBUST_TO_ACCOUNTS if deff > 1 else ""),
                 z,
                 _finite(p),
                 n,
@@ -448,6 +513,13 @@ def size_rows(
     verdict naming the median, called a difference 12-14% of the time between equal medians
     with different spreads. A two-sample median test was not used: deal amounts are often
     list prices, and the median of tied amounts jumps between a few values.
+
+    Where the samples carry ``_account_id`` (deals of one account tend to be alike in size),
+    the test's statistic is divided by the square root of the design effect of the
+    estimate's per-deal terms in their accounts (:func:`pipeline_kit.stats.superiority_scores`,
+    :func:`pipeline_kit.stats.score_design_effect`; the clustered area under the curve of
+    Obuchowski 1997), the p-value taken back through the normal scale
+    (:func:`pipeline_kit.stats.deflated_p`), and the name ends with :data:`ROBUST_TO_ACCOUNTS`.
     """
     cur, rest, trail = samples
     x = cur["amount"].to_numpy()
@@ -509,6 +581,7 @@ def size_rows(
         y = other["amount"].to_numpy()
         ok = n >= min_n and y.size >= min_n
         superiority, p = stats.brunner_munzel_test(x, y) if ok else (None, None)
+        p, deff = _clustered(p, cur, other, _superiority_scores, x, y)
         rows.append(
             ComparisonRow(
                 "median_won_deal_size",
@@ -518,7 +591,8 @@ def size_rows(
                 low,
                 high,
                 float(np.median(y)) if y.size else None,
-                "Brunner-Munzel (statistic: P(larger) + ½ P(tie))",
+                "Brunner-Munzel (statistic: P(larger) + ½ P(tie))"
+                + (ROBUST_TO_ACCOUNTS if deff > 1 else ""),
                 superiority,
                 p,
                 n,
