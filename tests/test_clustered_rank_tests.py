@@ -21,6 +21,8 @@ import pipeline_kit as pk
 from pipeline_kit import stats
 from pipeline_kit.comparisons.significance import ROBUST_TO_ACCOUNTS
 
+from . import plain_clustered as plain
+
 # ----------------------------------------------------------------------------- the pieces
 
 
@@ -34,18 +36,6 @@ def test_score_design_effect_by_hand():
     assert stats.score_design_effect(np.array([1.0, -1, 1, -1]), np.array(list("AABB"))) == 1.0
 
 
-def _plain_design_effect(scores: list[float], clusters: list[str]) -> float:
-    sums: dict[str, float] = {}
-    for s, c in zip(scores, clusters, strict=True):
-        sums[c] = sums.get(c, 0.0) + s
-    g, n = len(sums), len(scores)
-    independent = sum(s * s for s in scores)
-    if g < 2 or n < 2 or independent <= 0:
-        return 1.0
-    robust = g / (g - 1) * sum(v * v for v in sums.values())
-    return max(1.0, robust / (n / (n - 1) * independent))
-
-
 @settings(max_examples=60)
 @given(
     st.lists(
@@ -56,30 +46,10 @@ def test_score_design_effect_matches_plain_python(rows):
     scores = [s for s, _ in rows]
     clusters = [f"c{c}" for _, c in rows]
     got = stats.score_design_effect(np.array(scores), np.array(clusters))
-    assert got == pytest.approx(_plain_design_effect(scores, clusters), rel=1e-9, abs=1e-12)
+    assert got == pytest.approx(plain.design_effect(scores, clusters), rel=1e-9, abs=1e-12)
     assert got >= 1.0
     # every deal its own account: exactly 1
     assert stats.score_design_effect(np.array(scores), np.arange(len(scores))) == 1.0
-
-
-def _plain_logrank_scores(t: list[float], d: list[bool], x: list[int]) -> list[float]:
-    """Cox score residuals at beta = 0, one deal at a time (Breslow ties)."""
-    times = sorted({ti for ti, di in zip(t, d, strict=True) if di})
-    at = {}
-    for tk in times:
-        risk = [j for j in range(len(t)) if t[j] >= tk]
-        events = sum(1 for j in range(len(t)) if t[j] == tk and d[j])
-        share = sum(x[j] for j in risk) / len(risk)
-        at[tk] = (events / len(risk), share)
-    out = []
-    for j in range(len(t)):
-        r = (x[j] - at[t[j]][1]) if d[j] else 0.0
-        for tk in times:
-            if tk <= t[j]:
-                hazard, share = at[tk]
-                r -= hazard * (x[j] - share)
-        out.append(r)
-    return out
 
 
 @settings(max_examples=60)
@@ -91,7 +61,7 @@ def test_logrank_scores_match_plain_python_and_sum_to_observed_less_expected(row
     d = [b for _, b, _ in rows]
     x = [int(c) for _, _, c in rows]
     got = stats.logrank_scores(np.array(t), np.array(d), np.array(x, dtype=bool))
-    assert got == pytest.approx(_plain_logrank_scores(t, d, x), abs=1e-9)
+    assert got == pytest.approx(plain.logrank_scores(t, d, x), abs=1e-9)
     # O_a - E_a: a's closings less the expected ones at each closing time
     observed = sum(1 for ti, di, xi in zip(t, d, x, strict=True) if di and xi)
     expected = 0.0

@@ -16,7 +16,9 @@ from scipy import stats as sps
 import pipeline_kit as pk
 from pipeline_kit import stats
 from pipeline_kit.cli import main
+from pipeline_kit.comparisons.significance import ROBUST_TO_ACCOUNTS
 
+from . import plain_clustered as plain
 from .conftest import (
     SAMPLE,
     account_design_effects,
@@ -228,22 +230,42 @@ def test_cycle_and_size_tests_match_scipy(comparison):
             out.append(((closed or last) - created).days)
         return np.array(out, float), np.array([bool(r["closed_at"]) for r in rows])
 
+    def account(r):  # (a deal without an account is its own)
+        return r["account_id"] or "deal " + r["deal_id"]
+
     cohort = [r for r in deals if "2025-10-01" <= r["created_at"] <= "2025-12-31"]
-    smb = durations([r for r in cohort if r["team"] == "SMB"])
-    rest = durations([r for r in cohort if r["team"] != "SMB"])
+    smb_rows = [r for r in cohort if r["team"] == "SMB"]
+    rest_rows = [r for r in cohort if r["team"] != "SMB"]
+    smb, rest = durations(smb_rows), durations(rest_rows)
     expected = sps.logrank(
         sps.CensoredData(uncensored=smb[0][smb[1]], right=smb[0][~smb[1]]),
         sps.CensoredData(uncensored=rest[0][rest[1]], right=rest[0][~rest[1]]),
     )
+    # the sample's deals share accounts: the statistic divided by its scores' design effect
+    scores = plain.logrank_scores(
+        [*smb[0].tolist(), *rest[0].tolist()],
+        [*smb[1].tolist(), *rest[1].tolist()],
+        [1] * len(smb_rows) + [0] * len(rest_rows),
+    )
+    accounts = [account(r) for r in smb_rows + rest_rows]
     got = _row(comparison, "cycle_length_km_days", "SMB", "rest_of_org")
-    assert got["p_value"] == pytest.approx(expected.pvalue)
+    assert got["p_value"] == pytest.approx(plain.clustered_p(expected.pvalue, scores, accounts))
+    assert got["test"].endswith(ROBUST_TO_ACCOUNTS)
     won = [
         r for r in deals if r["status"] == "won" and "2025-10-01" <= r["closed_at"] <= "2025-12-31"
     ]
-    x = [float(r["amount"]) for r in won if r["team"] == "EMEA"]
-    y = [float(r["amount"]) for r in won if r["team"] != "EMEA"]
+    emea = [r for r in won if r["team"] == "EMEA"]
+    others = [r for r in won if r["team"] != "EMEA"]
+    x = [float(r["amount"]) for r in emea]
+    y = [float(r["amount"]) for r in others]
     size = _row(comparison, "median_won_deal_size", "EMEA", "rest_of_org")
-    assert size["p_value"] == pytest.approx(_brunner_munzel_p(x, y))
+    assert size["p_value"] == pytest.approx(
+        plain.clustered_p(
+            _brunner_munzel_p(x, y),
+            plain.superiority_scores(x, y),
+            [account(r) for r in emea + others],
+        )
+    )
     u = sum((a > b) + 0.5 * (a == b) for a in x for b in y)  # pairs won, ties half
     assert size["statistic"] == pytest.approx(u / (len(x) * len(y)))
     assert size["estimate"] == pytest.approx(np.median(x))
