@@ -344,3 +344,11 @@ def test_a_crm_export_with_an_accounting_negative_gets_the_same_fix(tmp_path, ca
     assert main(["validate", str(tmp_path / "affaires.csv")]) == 0
     out = capsys.readouterr().out
     assert "accounting notation for a negative amount" in out
+
+
+def test_the_drafter_strips_pipedrives_entity_word_with_or_without_accents():
+    from pipeline_kit.adapters.mapping import _header_keys
+
+    assert "valor" in _header_keys("Negócio - Valor")
+    assert "valor" in _header_keys("Negocio - Valor")
+    assert "etape" in _header_keys("Affaire - Étape")

@@ -151,6 +151,7 @@ from pipeline_kit.adapters.base import (
     leads_only_note,
     no_deals_table,
 )
+from pipeline_kit.adapters.pipedrive import ENTITY_PREFIX
 from pipeline_kit.adapters.snapshots import (
     SNAPSHOT_HEADERS,
     SNAPSHOT_MESSAGES,
@@ -1911,10 +1912,6 @@ def _letters(name: str) -> str:
     return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", name).casefold())
 
 
-# a Pipedrive list export's "<entity> - " prefix (Deal, Affaire, Negócio, Trato, Obchod)
-_PIPEDRIVE_ENTITY = re.compile(r"^\s*(?:deal|affaire|neg[oó]cio|trato|obchod)\s+-\s+", re.I)
-
-
 @functools.lru_cache(maxsize=4096)
 def _header_keys(header: str) -> frozenset[str]:
     """The header squashed, also without a suffix or a connector's prefix.
@@ -1927,7 +1924,7 @@ def _header_keys(header: str) -> frozenset[str]:
     # (a custom field's suffix: Zoho's "Reason For Loss__s", Salesforce's "Competitor__c")
     bare = re.sub(r"__[a-z]{1,2}$", "", bare.strip())
     # (Pipedrive's entity prefix, in any language it is written in: "Affaire - Valeur")
-    field_only = _PIPEDRIVE_ENTITY.sub("", bare)
+    field_only = ENTITY_PREFIX.sub("", bare)
     return frozenset(
         {
             squash(header),

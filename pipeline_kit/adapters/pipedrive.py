@@ -99,6 +99,7 @@ Pipedrive specifics handled here (each also said in the dataset notes):
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -125,7 +126,7 @@ from pipeline_kit.adapters.base import RawDataset, RawTable, fingerprint
 from pipeline_kit.errors import DataError
 from pipeline_kit.i18n import N_, Message
 
-__all__ = ["read_pipedrive"]
+__all__ = ["ENTITY_PREFIX", "read_pipedrive"]
 
 WON, LOST = "Won", "Lost"
 _SEP = "\x1f"  # joins pipeline and stage name into one key
@@ -959,10 +960,19 @@ def _finish_deals(
     return out, before_currency
 
 
-# the entity prefix of a list export's labels ("Deal - Sales team"; Czech "Obchod - ")
-_ENTITY_PREFIX = re.compile(
+# the entity prefix of a list export's labels, in any language and with or without its
+# accents ("Deal - Sales team", "Affaire - Valeur", "Negocio - Etapa"); the mapping drafter
+# strips it too
+_ENTITIES = [e for entities, _ in _LABELS.values() for e in entities]
+ENTITY_PREFIX = re.compile(
     r"^\s*(?:"
-    + "|".join(re.escape(e) for entities, _ in _LABELS.values() for e in entities)
+    + "|".join(
+        dict.fromkeys(
+            re.escape(form)
+            for e in _ENTITIES
+            for form in (e, unicodedata.normalize("NFKD", e).encode("ascii", "ignore").decode())
+        )
+    )
     + r")\s*-\s*",
     re.IGNORECASE,
 )
@@ -980,9 +990,9 @@ def _team_column(frame: pl.DataFrame, team: str | None) -> str | None:
     found = column(frame, team)
     if found is not None:
         return found
-    key = squash(_ENTITY_PREFIX.sub("", team))
+    key = squash(ENTITY_PREFIX.sub("", team))
     for name in frame.columns:
-        if name != "source_row" and squash(_ENTITY_PREFIX.sub("", name)) == key:
+        if name != "source_row" and squash(ENTITY_PREFIX.sub("", name)) == key:
             return name
     return None
 
@@ -991,8 +1001,8 @@ def _near_columns(columns: list[str], name: str) -> list[str]:
     """Up to three of ``columns`` whose name is close to ``name`` (prefix, case ignored)."""
     import difflib
 
-    labels = {squash(_ENTITY_PREFIX.sub("", c)): c for c in columns if c != "source_row"}
-    key = squash(_ENTITY_PREFIX.sub("", name))
+    labels = {squash(ENTITY_PREFIX.sub("", c)): c for c in columns if c != "source_row"}
+    key = squash(ENTITY_PREFIX.sub("", name))
     close = difflib.get_close_matches(key, list(labels), n=3, cutoff=0.6)
     close += [k for k in labels if key and k not in close and (key in k or k in key)]
     return [labels[k] for k in close[:3]]

@@ -123,11 +123,15 @@ ROBUST_TO_ACCOUNTS = ", statistic divided by the accounts' design effect (robust
 """The end of a cycle or deal-size test's name when deals clustered in accounts widened it."""
 
 
-def _account_keys(sample: pl.DataFrame) -> np.ndarray | None:
-    """Each deal's account (a deal without one is its own), or None when no deal has one."""
-    if "_account_id" not in sample.columns or sample["_account_id"].is_null().all():
-        return None
-    key = pl.coalesce(pl.col("_account_id"), pl.lit("\x00deal ") + pl.col("_deal_id"))
+def _has_accounts(sample: pl.DataFrame) -> bool:
+    """Whether some deal of the sample has an account id."""
+    return "_account_id" in sample.columns and not sample["_account_id"].is_null().all()
+
+
+def _account_keys(sample: pl.DataFrame) -> np.ndarray:
+    """Each deal's account; a deal without one (or a sample without accounts) is its own."""
+    deal = pl.lit("\x00deal ") + pl.col("_deal_id")
+    key = pl.coalesce(pl.col("_account_id"), deal) if "_account_id" in sample.columns else deal
     return sample.select(key).to_series().to_numpy()
 
 
@@ -150,14 +154,10 @@ def _clustered(
     has accounts or ``p`` is None (the scores are then not computed). Returns the p-value and
     the design effect.
     """
-    keys = _account_keys(cur), _account_keys(other)
-    if p is None or (keys[0] is None and keys[1] is None):
+    if p is None or not (_has_accounts(cur) or _has_accounts(other)):
         return p, 1.0
-    own = [
-        k if k is not None else ("\x00deal " + s["_deal_id"]).to_numpy()
-        for k, s in zip(keys, (cur, other), strict=True)
-    ]
-    values, keys_all = scores(*args), np.concatenate(own)
+    values = scores(*args)
+    keys_all = np.concatenate([_account_keys(cur), _account_keys(other)])
     deff = stats.score_design_effect(values, keys_all)
     # Student's t on the accounts the robust variance rests on, less one
     df = max(stats.effective_clusters(values, keys_all) - 1, 1.0)
