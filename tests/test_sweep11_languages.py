@@ -252,6 +252,34 @@ def test_decimal_point_keeps_a_decimal_comma_quarantined_with_its_fix(tmp_path):
     assert ds.quarantine.height == 2
 
 
+# two currencies, a spreadsheet set to French: the decimal comma is read before the amounts
+# are converted
+PIPEDRIVE_FR_COMMA_TWO_CURRENCIES = PIPEDRIVE_FR_COMMA.replace(
+    "2;Fours;8000;EUR;", "2;Fours;8 800,00;USD;"
+)
+
+
+def test_a_decimal_comma_in_an_export_of_several_currencies_is_read_then_converted(tmp_path):
+    path = tmp_path / "affaires.csv"
+    path.write_text(PIPEDRIVE_FR_COMMA_TWO_CURRENCIES, encoding="utf-8")
+    # rates: units per reporting unit (EUR): 8 800,00 USD / 1.1 = 8 000 EUR
+    ds = pk.load(path, rates={"EUR": 1.0, "USD": 1.1})
+    amounts = {r["deal_id"]: r["amount"] for r in ds.deals.to_dicts()}
+    assert amounts == pytest.approx({"1": 12500.5, "2": 8000.0, "3": 950.0})
+    assert ds.quarantine.height == 0
+    assert [n for n in map(str, ds.notes) if "decimal comma" in n]
+    # without rates the most common currency (EUR) is kept, still read with its comma, and
+    # the USD deal is quarantined for its currency, not for its number
+    alone = pk.load(path)
+    assert {r["deal_id"]: r["amount"] for r in alone.deals.to_dicts()} == {
+        "1": 12500.5,
+        "3": 950.0,
+    }
+    assert alone.quarantine.filter(pl.col("table") == "deals")["rules"].to_list() == [
+        ["currency_without_rate"]
+    ]
+
+
 def test_an_ambiguous_comma_is_not_read_as_a_decimal_unasked(tmp_path):
     """1,500 is fifteen hundred or one and a half: unasked, it is not read with a decimal
     comma (every amount would shrink a thousandfold if wrong); decimal=',' reads it so."""
