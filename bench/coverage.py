@@ -39,6 +39,7 @@ Nominal coverage is 0.95; a well-behaved interval stays within about 0.93-0.97.
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import sys
 import time
@@ -1073,15 +1074,20 @@ def forecast_tables(seed: int, scenario: str) -> dict[str, pl.DataFrame]:
 
 
 def forecast_coverage(
-    scenario: str, seeds: list[int], draws: int = 2000, checkpoints: str = "monthly"
+    scenario: str,
+    seeds: list[int],
+    draws: int = 2000,
+    checkpoints: str = "monthly",
+    by: str | None = "team",
 ) -> pl.DataFrame:
     """Per checkpoint: coverage of pk.forecast's 50/80/90% intervals in its own backtest.
 
-    ``pk.backtest_forecast(by="team", min_past_periods=4)`` on one organisation per seed (12
-    quarters x 5 teams per checkpoint). Columns: ``forecasts``, ``cov_50/80/90`` with their
-    Monte-Carlo 95% half-widths ``mc_50/80/90`` (cluster-robust: the teams of one quarter and
-    seed share the quarter, so clusters are seed x period), ``below_p10``, ``above_p90``,
-    ``crps`` (mean, in money) and ``seconds`` (all backtests).
+    ``pk.backtest_forecast(by=by, min_past_periods=4)`` on one organisation per seed (12
+    quarters x 5 teams per checkpoint; ``by=None``: the organisation's forecasts, 12
+    quarters). Columns: ``forecasts``, ``cov_50/80/90`` with their Monte-Carlo 95%
+    half-widths ``mc_50/80/90`` (cluster-robust: the teams of one quarter and seed share the
+    quarter, so clusters are seed x period), ``below_p10``, ``above_p90``, ``crps`` (mean, in
+    money) and ``seconds`` (all backtests).
     """
     import pipeline_kit as pk
 
@@ -1089,7 +1095,7 @@ def forecast_coverage(
     for seed in seeds:
         ds = pk.load(forecast_tables(seed, scenario))
         bt = pk.backtest_forecast(
-            ds, by="team", draws=draws, min_past_periods=4, seed=seed, checkpoints=checkpoints
+            ds, by=by, draws=draws, min_past_periods=4, seed=seed, checkpoints=checkpoints
         )
         frames.append(
             bt.forecasts.filter(pl.col("method") == "model").with_columns(
@@ -2662,12 +2668,14 @@ def forecast_table(args: argparse.Namespace) -> Table:
     """pk.forecast's intervals in its own backtest, on the audit's five scenarios (table 1.7)."""
     seeds = list(range(1, args.forecast_seeds + 1))
     t = Table(
-        "Bookings forecast (pk.forecast in pk.backtest_forecast, by team), central 50/80/90% "
-        f"intervals: coverage of the actual bookings; {len(seeds)} organisations per scenario, "
-        "12 quarters x 5 teams per checkpoint; ± = Monte-Carlo 95% half-width (clusters: "
-        "organisation x quarter); CRPS in money (lower is better); seconds: all backtests",
+        "Bookings forecast (pk.forecast in pk.backtest_forecast, by team and for the whole "
+        "organisation), central 50/80/90% intervals: coverage of the actual bookings; "
+        f"{len(seeds)} organisations per scenario, 12 quarters (x 5 teams) per checkpoint; ± = "
+        "Monte-Carlo 95% half-width (clusters: organisation x quarter); CRPS in money (lower is "
+        "better); seconds: all backtests",
         [
             "scenario",
+            "forecast",
             "checkpoint",
             "n",
             "50%",
@@ -2682,11 +2690,12 @@ def forecast_table(args: argparse.Namespace) -> Table:
             "seconds",
         ],
     )
-    for scenario in FORECAST_SCENARIOS:
-        got = forecast_coverage(scenario, seeds, draws=args.forecast_draws)
+    for scenario, by in itertools.product(FORECAST_SCENARIOS, ("team", None)):
+        got = forecast_coverage(scenario, seeds, draws=args.forecast_draws, by=by)
         for r in got.sort("checkpoint").iter_rows(named=True):
             t.add(
                 scenario,
+                "by team" if by else "organisation",
                 r["checkpoint"],
                 r["forecasts"],
                 r["cov_50"],

@@ -38,14 +38,15 @@ STAGES = pl.DataFrame(
 )
 
 
-def _tiny() -> pk.Dataset:
+def _tiny(extra: tuple[tuple, ...] = ()) -> pk.Dataset:
     """Forecast of 2025-Q3 made at 2025-06-30 (the day before it starts).
 
     The one earlier period is 2025-Q2; its same point is 2025-03-31 (and a week later,
     2025-04-07; a week earlier is before the data). P1-P4 were open in Prospecting on both days;
     P1-P3 were won inside the window (by 2025-06-30), P4 lost: 3 of 4. N1 was created after
     2025-03-31 and won inside Q2: one new deal of 200. At 2025-06-30, C1 (Prospecting, 1000)
-    and C2 (Proposal, 500: no past example in Proposal) are open.
+    and C2 (Proposal, 500: no past example in Proposal) are open. ``extra``: more closed
+    deals, rows as below (created in Prospecting, then straight to their last stage).
     """
     rows = [
         # deal_id, amount, created, stage, status, closed
@@ -56,6 +57,7 @@ def _tiny() -> pk.Dataset:
         ("N1", 200.0, D(2025, 4, 10), "Won", "won", D(2025, 5, 20)),
         ("C1", 1000.0, D(2025, 6, 1), "Prospecting", "open", None),
         ("C2", 500.0, D(2025, 6, 2), "Proposal", "open", None),
+        *extra,
     ]
     deals = pl.DataFrame(
         rows,
@@ -121,6 +123,58 @@ def test_windows_end_by_as_of_and_on_the_past_periods_last_day():
     # a week before the oldest (2023-10-24) is before the data's first day (2023-10-28)
     assert D(2023, 10, 24) not in past["snapshot"].to_list()
     assert D(2023, 11, 7) in past["snapshot"].to_list()
+
+
+def test_a_day_a_week_early_needs_its_deals_open_until_the_main_days_gap():
+    # 2025-Q4 forecast on 2025-09-16, two periods back (one back, 2025-Q3, had not ended):
+    # 2025-03-16 (main), 03-09 and 03-23; every window opens on 2025-04-01. The main day's
+    # deals have 15 days to close before it (as today's have 14), the day a week early 22:
+    # its deals must still be open on the main day; the day a week late has 8: none drops.
+    w = forecast_windows(Period.parse("2025-Q4"), D(2025, 9, 16), D(2024, 1, 1), 2)
+    rows = {r[0]: r[1:] for r in w.past.select("snapshot", "window_first", "open_through").rows()}
+    assert rows[D(2025, 3, 16)] == (D(2025, 4, 1), D(2025, 3, 16))
+    assert rows[D(2025, 3, 9)] == (D(2025, 4, 1), D(2025, 3, 16))
+    assert rows[D(2025, 3, 23)] == (D(2025, 4, 1), D(2025, 3, 23))
+    # a month into the quarter every window opens the day after its past day: none drops
+    w = forecast_windows(Period.parse("2025-Q4"), D(2025, 10, 31), D(2024, 1, 1), 1)
+    assert w.past.filter(pl.col("snapshot") != pl.col("open_through")).height == 0
+    # at the quarter's start the day a week early keeps the deals open on the main day
+    w = forecast_windows(Period.parse("2025-Q4"), D(2025, 9, 30), D(2024, 1, 1), 1)
+    rows = {r[0]: r[1:] for r in w.past.select("snapshot", "window_first", "open_through").rows()}
+    assert rows[D(2025, 6, 23)] == (D(2025, 7, 1), D(2025, 6, 30))
+    assert rows[D(2025, 6, 30)] == (D(2025, 7, 1), D(2025, 6, 30))
+    assert rows[D(2025, 7, 7)] == (D(2025, 7, 8), D(2025, 7, 7))
+
+
+def test_a_deal_signed_before_a_week_early_days_window_is_no_example():
+    # _tiny() with G1, created 2025-03-20 (so 2025-03-24, a week before the past day
+    # 2025-03-31, is in the data) and won on 2025-03-28: open on 03-24, closed before its
+    # window (2025-04-01 ..) opens. A forecast made the day before 2025-Q3 has no such days
+    # (its window opens the next day), so G1 is no example; P1-P4 (3 won of 4) are the
+    # examples as in test_hand_computed_fixture, and C1's chance is the same 0.724490.
+    ds = _tiny((("G1", 100.0, D(2025, 3, 20), "Won", "won", D(2025, 3, 28)),))
+    f = pk.forecast(ds, "2025-Q3", as_of="2025-06-30", draws=40_000, seed=3, past_periods=1)
+    assert f.summary["examples"][0] == 4
+    p = dict(zip(f.deals["deal_id"], f.deals["p_win_in_period"], strict=True))
+    assert p["C1"] == pytest.approx(0.724490, abs=0.01)
+
+
+def test_the_organisation_is_its_teams_summed_draw_by_draw(sample):
+    from pipeline_kit.forecasting.model import simulated_groups
+
+    assert simulated_groups(sample, []) == ["team"]
+    assert simulated_groups(sample, ["team"]) == ["team"]
+    assert simulated_groups(sample, ["owner"]) == ["owner", "team"]
+    assert simulated_groups(_tiny(), []) == []  # one team: nothing to split
+    org = pk.forecast(sample, "2025-Q4", as_of="2025-10-31", draws=300, seed=5)
+    teams = pk.forecast(sample, "2025-Q4", as_of="2025-10-31", by="team", draws=300, seed=5)
+    summed = teams.samples.group_by("draw").agg(pl.col("bookings").sum()).sort("draw")
+    assert org.samples["bookings"].to_list() == pytest.approx(summed["bookings"].to_list())
+    # the quantiles are those of the summed draws (plain NumPy over them)
+    p10, p50, p90 = np.quantile(summed["bookings"].to_numpy(), [0.1, 0.5, 0.9])
+    row = org.summary.row(0, named=True)
+    assert (row["p10"], row["p50"], row["p90"]) == pytest.approx((p10, p50, p90))
+    assert org.summary["examples"][0] == pytest.approx(teams.summary["examples"].sum(), rel=0.05)
 
 
 def _as_known_on(ds: pk.Dataset, day: dt.date) -> dict[str, pl.DataFrame]:

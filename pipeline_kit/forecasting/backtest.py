@@ -36,6 +36,7 @@ from pipeline_kit.forecasting.model import (
     BookingsForecast,
     _forecast,
     forecast_windows,
+    simulated_groups,
 )
 from pipeline_kit.metrics._common import By, check_by, group_columns
 from pipeline_kit.periods import Period
@@ -293,7 +294,7 @@ def backtest_forecast(
     first_day = ds.first_date
     windows = [forecast_windows(period, day, first_day, past_periods) for period, _, day in plan]
     days = {day for _, _, day in plan} | {d for w in windows for d in w.days()}
-    known = Snapshots(ds, sorted(days), groups)
+    known = Snapshots(ds, sorted(days), simulated_groups(ds, groups))
 
     def run(i: int) -> BookingsForecast:
         period, _label, day = plan[i]

@@ -39,6 +39,8 @@ _CARDS = [
             "Amounts are the deals' current amounts (exports keep no amount history).",
             "New deals get a seasonal factor from the past periods a whole number of years back "
             "(the organisation's, for every group).",
+            "Teams are simulated apart and their draws summed: the organisation's forecast (or "
+            "one by region) is the sum of its teams', each at its own win rate.",
         ),
         "pipeline_kit.forecast",
         reading="In 8 outcomes out of 10 the period's bookings land between P10 and P90; P50 "
@@ -65,7 +67,8 @@ _CARDS = [
         "of age in stage and of amount, same group) won within the same remaining window",
         _AS_OF,
         "the deal itself, open at as_of; examples: deals open at the same point of earlier "
-        "periods (and a week either side), whose window ended by as_of",
+        "periods (and a week either side, if still open at that point), whose window ended by "
+        "as_of",
         "none per deal; the Beta posterior of its cell is in the forecast's spread",
         "share",
         ("Not the chance of ever being won: a deal can be won next quarter.",),

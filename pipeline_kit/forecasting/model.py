@@ -8,9 +8,12 @@ created``, each part simulated (Monte Carlo, fixed seed, vectorised over draws):
   point of earlier periods (``as_of`` moved back 1..``past_periods`` periods, and a week either
   side). Every deal open on such a past day, in the same stage and a similar age in stage
   (tertiles of the stage's ages), is one example; it succeeded when it was won within the same
-  window after that day (one that closed before its window opened was not won in it). Only
-  past days whose window ended by ``as_of`` are used, so every example's outcome was known at
-  ``as_of`` and nothing is censored. Rates are estimated in a hierarchy (stage -> stage x age
+  window after that day (one that closed before its window opened was not won in it, as a deal
+  open today may close before the period opens; but a past day a week early has a week more
+  before its window than today: a deal that closed in that extra week is no example, and at a
+  quarter's start those are the previous quarter's last-week signings). Only past days whose window
+  ended by ``as_of`` are used, so every example's outcome was known at ``as_of`` and nothing
+  is censored. Rates are estimated in a hierarchy (stage -> stage x age
   -> stage x age x size -> that x group), each level a Beta posterior shrunk towards the level
   above with ``prior_strength`` pseudo-deals, a group's cells towards the organisation's cell
   moved by the group's own log-odds offset in the stage (:func:`_group_offsets`), itself
@@ -18,7 +21,9 @@ created``, each part simulated (Monte Carlo, fixed seed, vectorised over draws):
   down: every cell of the group's stage moves with it); each draw samples the rates first and
   then every deal's outcome, so a small team's forecast carries the uncertainty of its few
   examples and deals in one cell move together. A period effect
-  (:func:`_period_effect_sd`) shifts all the rates of a draw together.
+  (:func:`_period_effect_sd`) shifts all the rates of a draw together. The teams are always
+  simulated apart (:func:`simulated_groups`): the organisation's forecast, or one by region,
+  is the sum of its teams' draws.
 * **New deals.** Deals created after ``as_of`` and won inside the window: counts in the same
   windows of past periods give a Gamma posterior for the rate (``shape = sum + 0.5``,
   ``rate = number of past periods``), times the season's factor (:func:`_seasonal_factor`),
@@ -124,7 +129,12 @@ class _Windows:
     ``past``: one row per past day at the same point of an earlier period (``main``) or a
     week either side of it, with the window of that earlier period it is scored on
     (``window_first`` .. ``window_last``: the earlier period's remaining days, so that every
-    window ends on its period's last day, where quarter-end closes cluster).
+    window ends on its period's last day, where quarter-end closes cluster), and
+    ``open_through``: the day to which a deal open on the past day must stay open to be an
+    example. Today's deals have some days before their window opens (none once the period
+    has begun), the main past day's as many; a day a week early may have seven more, and a
+    deal that closed in those seven days (at a quarter's start, a signing of the previous
+    quarter's last week) is not a situation today's deals can be in.
     """
 
     past: pl.DataFrame
@@ -152,7 +162,13 @@ def forecast_windows(
 
     For k = 1..``past_periods``, the period k periods earlier and the day at the same point of
     it (and a week either side); a past day qualifies when its window ended by ``as_of`` (its
-    outcome was known then) and it is not before the data's first day.
+    outcome was known then) and it is not before the data's first day. ``open_through`` is
+    the past day moved on by the days its window opens later than the main past day's (7 for
+    the day a week early when the period has not begun; else 0).
+
+    >>> w = forecast_windows(Period.parse("2025-Q4"), dt.date(2025, 9, 30), dt.date(2024, 1, 1), 1)
+    >>> w.past.select("snapshot", "window_first", "open_through").rows()[0]
+    (datetime.date(2025, 6, 23), datetime.date(2025, 7, 1), datetime.date(2025, 6, 30))
     """
     months = period_months(period)
 
@@ -164,11 +180,14 @@ def forecast_windows(
         start, end, day = back(period.start, k), back(period.end, k), back(as_of, k)
         if end > as_of:
             continue
+        # the days before the window opens, in which a deal open on the day may close
+        gap = max(day + dt.timedelta(days=1), start) - (day + dt.timedelta(days=1))
         for jitter in (-7, 0, 7):
             d = day + dt.timedelta(days=jitter)
             first = max(d + dt.timedelta(days=1), start)
+            extra = max(first - (d + dt.timedelta(days=1)) - gap, dt.timedelta(0))
             if d >= first_day and first <= end:
-                rows.append((d, first, end, jitter == 0, k))
+                rows.append((d, first, end, jitter == 0, k, d + extra))
     frame = pl.DataFrame(
         rows,
         schema={
@@ -177,6 +196,7 @@ def forecast_windows(
             "window_last": pl.Date,
             "main": pl.Boolean,
             "replica": pl.Int64,
+            "open_through": pl.Date,
         },
         orient="row",
     ).unique("snapshot", keep="first", maintain_order=True)
@@ -489,6 +509,9 @@ def _forecast(
     ``windows``: :func:`forecast_windows` of the forecast, when the caller has it.
     """
     assert ds.first_date is not None
+    # the groups simulated (``groups`` and the team, :func:`simulated_groups`); the figures
+    # are then summed draw by draw to the groups asked for
+    report, groups = groups, simulated_groups(ds, groups)
     if windows is None:
         windows = forecast_windows(period, day, ds.first_date, past_periods)
     rng = np.random.default_rng(seed)
@@ -502,6 +525,7 @@ def _forecast(
     training = (
         open_on(windows.days())
         .join(windows.past.lazy(), on="snapshot", how="left")
+        .filter(pl.col("closed_at").is_null() | (pl.col("closed_at") > pl.col("open_through")))
         # (a deal that closed between its past day and its window's first day is an example
         # not won in the window: a deal open today may also close before the period opens)
         .with_columns(won_between(pl.col("window_first"), pl.col("window_last")).alias("won"))
@@ -579,6 +603,13 @@ def _forecast(
             picks = pool[rng.integers(0, pool.size, size=int(n_new.sum()))]
             from_new[g] = np.bincount(np.repeat(np.arange(draws), n_new), picks, draws)
 
+    if groups != report:  # each draw's teams summed to the groups asked for
+        keys, to_report = _report_keys(keys, report)
+        from_open, from_new = (
+            _summed(from_open, to_report, keys.height),
+            _summed(from_new, to_report, keys.height),
+        )
+        groups = report
     won = _per_key(won_so_far.collect(), keys, groups)
     bookings = won[:, None] + from_open + from_new
     samples = _samples_frame(keys, groups, from_open, from_new, bookings)
@@ -614,6 +645,37 @@ def _forecast(
         .join(_crm_probability(ds), on="stage", how="left", maintain_order="left")
     )
     return BookingsForecast(period, day, groups, summary, samples, deal_frame)
+
+
+def simulated_groups(ds: Dataset, groups: list[str]) -> list[str]:
+    """The groups a forecast simulates: ``groups``, and ``team`` when the deals name two or more.
+
+    Why: teams differ in win rate and cycle length, and a cell (stage x age x size) cannot
+    see that; an organisation's forecast from the cells alone gives its large deals the win
+    rate of the cell, while most of them belong to the team that wins them least often and
+    latest (in the backtest of the bench's organisations, 27-29% of quarters below the P10
+    at every checkpoint). Every team is simulated with its own level (:func:`_group_offsets`)
+    and the draws summed: the organisation's forecast is the sum of its teams'.
+    """
+    if "team" in groups or "team" not in ds.schema("deals").names():
+        return list(groups)
+    teams = ds.lazy("deals").select(pl.col("team").n_unique()).collect().item()
+    return [*groups, "team"] if teams > 1 else list(groups)
+
+
+def _report_keys(keys: pl.DataFrame, report: list[str]) -> tuple[pl.DataFrame, np.ndarray]:
+    """The keys of ``report`` (sorted) and the row of each simulated key among them."""
+    if not report:
+        return pl.DataFrame({"_all": [0]}), np.zeros(keys.height, dtype=np.int64)
+    wanted = keys.select(report).unique().sort(report)
+    return wanted, _key_index(keys, wanted, report)
+
+
+def _summed(rows: np.ndarray, to_report: np.ndarray, count: int) -> np.ndarray:
+    """``rows`` (simulated keys x draws) summed into ``count`` reported keys, in a fixed order."""
+    total = np.zeros((count, rows.shape[1]))
+    add_rows(total, to_report, rows)
+    return total
 
 
 def _offsets_of(
