@@ -3732,6 +3732,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--clu11-draws", type=int, default=2000, help="sample pairs per row")
     parser.add_argument(
+        "--clu11-shift", type=float, default=0.0, help="with --clu11-only: the size test's power"
+    )
+    parser.add_argument(
         "--clu11-settings", default="", help="with --clu11-only: rows 0-7, comma-separated"
     )
     parser.add_argument("--forecast-seeds", type=int, default=20, help="organisations per scenario")
@@ -4436,7 +4439,12 @@ def rep_fdr_table(args: argparse.Namespace) -> Table:
 
 
 def _clustered_pair(
-    rng: np.random.Generator, n_a: int, n_b: int, strength: float, clustered: bool
+    rng: np.random.Generator,
+    n_a: int,
+    n_b: int,
+    strength: float,
+    clustered: bool,
+    shift: float = 0.0,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Two samples alike in law: deals in accounts of ``1 + Poisson(1.5)`` (or one each).
 
@@ -4444,7 +4452,8 @@ def _clustered_pair(
     z))⌋`` days, censored at a reading day uniform on 0-120 days after creation, and amount
     ``exp(9 + strength · z + N(0, 1))``, as :func:`_fdr_organisation`'s deals. Columns as
     ``pk.compare`` gives its row builders: ``days``, ``event``, ``amount``, ``_deal_id``,
-    ``_account_id``.
+    ``_account_id``. ``shift``: sample a's amounts times ``exp(shift)`` (a real difference,
+    for the deal-size test's power).
     """
     out = []
     for side, n in (("a", n_a), ("b", n_b)):
@@ -4460,7 +4469,9 @@ def _clustered_pair(
                 {
                     "days": np.minimum(cycle, reading),
                     "event": cycle <= reading,
-                    "amount": np.exp(9 + strength * z + rng.normal(0, 1, n)),
+                    "amount": np.exp(
+                        9 + strength * z + rng.normal(0, 1, n) + (shift if side == "a" else 0.0)
+                    ),
                     "_deal_id": [f"{side}{i}" for i in range(n)],
                     "_account_id": np.repeat([f"{side}a{j}" for j in range(len(sizes))], sizes),
                 }
@@ -4470,12 +4481,12 @@ def _clustered_pair(
 
 
 def clustered_rank_tests(
-    n_a: int, n_b: int, strength: float, clustered: bool, draws: int, seed: int
+    n_a: int, n_b: int, strength: float, clustered: bool, draws: int, seed: int, shift: float = 0.0
 ) -> dict[str, float]:
     """Size at 5% of compare's cycle and deal-size rows (rest-of-organisation kind) on
     :func:`_clustered_pair`'s samples: with the accounts (as now) and without them (the
     tests before, deals taken as independent), on the same draws; and the mean design
-    effect of each."""
+    effect of each. With ``shift`` (:func:`_clustered_pair`) the deal-size figures are power."""
     from pipeline_kit.comparisons.significance import cycle_rows, size_rows
 
     bench = pl.DataFrame(  # (no external benchmark: the rest-of-organisation row alone)
@@ -4485,7 +4496,7 @@ def clustered_rank_tests(
     hits = {"cycle": 0, "cycle_old": 0, "size": 0, "size_old": 0}
     tested = {"cycle": 0, "size": 0}
     for _ in range(draws):
-        a, b = _clustered_pair(rng, n_a, n_b, strength, clustered)
+        a, b = _clustered_pair(rng, n_a, n_b, strength, clustered, shift)
         blind = [f.with_columns(pl.lit(None, pl.String).alias("_account_id")) for f in (a, b)]
         for name, build, cur, other, cur0, other0 in (
             ("cycle", cycle_rows, a, b, *blind),
@@ -4504,15 +4515,8 @@ def clustered_rank_tests(
 
 
 def clu11_tables(args: argparse.Namespace) -> list[Table]:
-    """``--clu11-only``: the clustered cycle and deal-size tests' size."""
+    """``--clu11-only``: the clustered cycle and deal-size tests' size (power with a shift)."""
     draws = args.clu11_draws
-    t = Table(
-        "pk.compare's cycle (log-rank) and deal-size (Brunner-Munzel) rows against the rest, "
-        "samples alike in law: size at 5% with the accounts (now) and without them (before); "
-        f"{draws} pairs a row; accounts of 1 + Poisson(1.5) deals whose level z ~ N(0, 1) "
-        "moves log cycle and log amount by strength x z",
-        ["deals", "accounts", "strength", "cycle now", "cycle before", "size now", "size before"],
-    )
     settings = [
         (80, 560, 0.0, False),
         (80, 560, 0.7, False),
@@ -4524,6 +4528,15 @@ def clu11_tables(args: argparse.Namespace) -> list[Table]:
         (25, 300, 0.7, True),
     ]
     chosen = [int(i) for i in args.clu11_settings.split(",")] if args.clu11_settings else None
+    if args.clu11_shift:
+        return [_clu11_power(args, settings, chosen)]
+    t = Table(
+        "pk.compare's cycle (log-rank) and deal-size (Brunner-Munzel) rows against the rest, "
+        "samples alike in law: size at 5% with the accounts (now) and without them (before); "
+        f"{draws} pairs a row; accounts of 1 + Poisson(1.5) deals whose level z ~ N(0, 1) "
+        "moves log cycle and log amount by strength x z",
+        ["deals", "accounts", "strength", "cycle now", "cycle before", "size now", "size before"],
+    )
     for i, (n_a, n_b, strength, clustered) in enumerate(settings):
         if chosen is not None and i not in chosen:
             continue
@@ -4538,6 +4551,25 @@ def clu11_tables(args: argparse.Namespace) -> list[Table]:
             c["size_old"],
         )
     return [t]
+
+
+def _clu11_power(
+    args: argparse.Namespace, settings: list[tuple[int, int, float, bool]], chosen: list[int] | None
+) -> Table:
+    """``--clu11-shift X``: the deal-size test's power, sample a's amounts times exp(X)."""
+    t = Table(
+        f"pk.compare's deal-size row, sample a's amounts times exp({args.clu11_shift}): share "
+        f"of pairs called different at 5%; {args.clu11_draws} pairs a row (seed 500)",
+        ["deals", "accounts", "strength", "with accounts", "deals as independent"],
+    )
+    for i, (n_a, n_b, strength, clustered) in enumerate(settings):
+        if chosen is not None and i not in chosen:
+            continue
+        c = clustered_rank_tests(
+            n_a, n_b, strength, clustered, args.clu11_draws, 500, args.clu11_shift
+        )
+        t.add(f"{n_a} vs {n_b}", "~2.5" if clustered else "1", strength, c["size"], c["size_old"])
+    return t
 
 
 if __name__ == "__main__":

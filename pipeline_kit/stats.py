@@ -1276,7 +1276,9 @@ def score_design_effect(scores: np.ndarray, clusters: np.ndarray) -> float:
     sums = np.bincount(index, weights=scores)
     g = sums.size
     independent = float(np.sum(scores**2))
-    if g < 2 or n < 2 or independent <= 0:
+    # every deal its own account: exactly 1 (the two sums, added in other orders, could
+    # differ in the last bit, and a design effect of 1 + 1e-16 sent the test to Student's t)
+    if g == n or g < 2 or n < 2 or independent <= 0:
         return 1.0
     robust = g / (g - 1) * float(np.sum(sums**2))
     return max(1.0, robust / (n / (n - 1) * independent))
@@ -1349,21 +1351,31 @@ def superiority_scores(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def effective_clusters(scores: np.ndarray, clusters: np.ndarray) -> float:
-    """How many accounts the robust variance of a sum of scores rests on: ``(Σ v)² / Σ v²``.
+    """How many accounts the robust variance of a sum of scores rests on: ``(Σ w)² / Σ w²``.
 
-    ``v_c = (Σ_{j in c} s_j)²``, each account's share of :func:`score_design_effect`'s robust
-    variance (Satterthwaite's degrees of freedom for a sum of ``G`` one-degree terms): ``G``
-    where every account weighs alike, fewer where a few carry it (a team's 30 accounts against
-    the rest's 200, whose deals weigh ``n_team / n_rest`` as much each). 0 where the scores
-    are all 0.
+    ``w_c = Σ_{j in c} s_j²``, the variance account ``c``'s sum of scores would have with
+    independent deals: Satterthwaite's degrees of freedom of :func:`score_design_effect`'s
+    robust variance (a sum of one-degree terms ``(Σ_{j in c} s_j)²``, each of expectation
+    ``w_c``) under that working model, as Bell & McCaffrey (2002, *Survey Methodology*
+    28:169-181) take theirs. ``G`` where every account weighs alike, fewer where a few carry
+    it (a team's 30 accounts against the rest's 200, whose deals weigh ``n_team / n_rest`` as
+    much each). The expectations, not the observed squares ``(Σ s_j)²``: those put the few
+    accounts that happened to score far from 0 in place of the ones the variance rests on
+    (degrees of freedom too few: the cycle test at 25 deals against 300 held 0.4% at 5%; the
+    eleventh session's). 0 where the scores are all 0.
 
     >>> effective_clusters(np.array([1.0, 1, -1, -1]), np.array(["A", "A", "B", "B"]))
     2.0
+
+    Four accounts of one deal, scores 2, 1, 1, 1: ``(4 + 1 + 1 + 1)² / (16 + 1 + 1 + 1) = 49/19``:
+
+    >>> round(effective_clusters(np.array([2.0, 1, 1, 1]), np.array(["A", "B", "C", "D"])), 4)
+    2.5789
     """
     _, index = np.unique(np.asarray(clusters), return_inverse=True)
-    v = np.bincount(index, weights=np.asarray(scores, dtype=float)) ** 2
-    total = float(np.sum(v**2))
-    return float(np.sum(v)) ** 2 / total if total > 0 else 0.0
+    w = np.bincount(index, weights=np.asarray(scores, dtype=float) ** 2)
+    total = float(np.sum(w**2))
+    return float(np.sum(w)) ** 2 / total if total > 0 else 0.0
 
 
 def deflated_p(p: float, deff: float, df: float | None = None) -> float:

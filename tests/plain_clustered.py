@@ -25,11 +25,11 @@ def design_effect(scores: list[float], clusters: list[str]) -> float:
 
 
 def effective_clusters(scores: list[float], clusters: list[str]) -> float:
-    sums: dict[str, float] = {}
+    """(sum of w)^2 / sum of w^2, w = each account's sum of squared scores."""
+    w: dict[str, float] = {}
     for s, c in zip(scores, clusters, strict=True):
-        sums[c] = sums.get(c, 0.0) + s
-    v = [x * x for x in sums.values()]
-    return sum(v) ** 2 / sum(x * x for x in v) if sum(x * x for x in v) > 0 else 0.0
+        w[c] = w.get(c, 0.0) + s * s
+    return sum(w.values()) ** 2 / sum(x * x for x in w.values()) if any(w.values()) else 0.0
 
 
 def logrank_scores(t: list[float], d: list[bool], x: list[int]) -> list[float]:
