@@ -525,9 +525,10 @@ def _forecast(
     training = (
         open_on(windows.days())
         .join(windows.past.lazy(), on="snapshot", how="left")
+        # a deal that closed by open_through is no example (a day a week early: see _Windows);
+        # one that closed after it but before its window opened is an example not won in the
+        # window, as a deal open today may also close before the period opens
         .filter(pl.col("closed_at").is_null() | (pl.col("closed_at") > pl.col("open_through")))
-        # (a deal that closed between its past day and its window's first day is an example
-        # not won in the window: a deal open today may also close before the period opens)
         .with_columns(won_between(pl.col("window_first"), pl.col("window_last")).alias("won"))
         .collect()
         .sort("snapshot", "deal_id")  # a fixed order: float sums and draws repeat exactly
@@ -653,9 +654,10 @@ def simulated_groups(ds: Dataset, groups: list[str]) -> list[str]:
     Why: teams differ in win rate and cycle length, and a cell (stage x age x size) cannot
     see that; an organisation's forecast from the cells alone gives its large deals the win
     rate of the cell, while most of them belong to the team that wins them least often and
-    latest (in the backtest of the bench's organisations, 27-29% of quarters below the P10
-    at every checkpoint). Every team is simulated with its own level (:func:`_group_offsets`)
-    and the draws summed: the organisation's forecast is the sum of its teams'.
+    latest (in the backtest of the bench's organisations, 26-29% of quarters fell below its
+    P10 one and two months into the quarter). Every team is simulated with its own level
+    (:func:`_group_offsets`) and the draws summed: the organisation's forecast is the sum of
+    its teams'.
     """
     if "team" in groups or "team" not in ds.schema("deals").names():
         return list(groups)
